@@ -1,0 +1,54 @@
+#include "actors/actor_config.hpp"
+
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+
+#include "actors/messages.hpp"
+#include "actors/protocol.hpp"
+
+namespace troupe {
+
+caf::atom_value troupe_error_category() { return caf::atom("troupe"); }
+
+caf::error make_troupe_error(errc code, std::string message) {
+  return caf::error(static_cast<std::uint8_t>(code), troupe_error_category(),
+                    caf::make_message(std::move(message)));
+}
+
+caf::error to_caf_error(const status& st) { return make_troupe_error(st.code(), st.message()); }
+
+namespace {
+
+std::string render_troupe_error(std::uint8_t code, caf::atom_value, const caf::message& ctx) {
+  std::string out = to_string(static_cast<errc>(code));
+  if (ctx.match_elements<std::string>()) {
+    out += ": ";
+    out += ctx.get_as<std::string>(0);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string describe(const caf::error& err) {
+  if (err.category() == troupe_error_category()) {
+    return render_troupe_error(err.code(), err.category(), err.context());
+  }
+  return caf::to_string(err);
+}
+
+actor_config::actor_config(std::size_t threads) {
+  load<caf::io::middleman>();
+  add_error_category(troupe_error_category(), render_troupe_error);
+  // std::vector<char> (Cap'n Proto bytes) is a built-in CAF type; the rest
+  // must carry the same names on every node.
+  add_message_type<std::vector<float>>("troupe.floats");
+  add_message_type<worker_progress>("troupe.worker_progress");
+  add_message_type<shard_stats>("troupe.shard_stats");
+  add_message_type<eval_result>("troupe.eval_result");
+  add_message_type<job_summary>("troupe.job_summary");
+  set("scheduler.policy", caf::atom("sharing"));
+  if (threads > 0) set("scheduler.max-threads", threads);
+}
+
+}  // namespace troupe

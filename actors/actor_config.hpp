@@ -1,0 +1,32 @@
+#pragma once
+// The CAF configuration every Troupe process uses: message types registered
+// under the same names on every node, the "troupe" error category, the io
+// middleman, and the sharing scheduler (lower latency than work stealing on
+// few cores; see shared/STACK-NOTES.md).
+
+#include <caf/actor_system_config.hpp>
+#include <caf/error.hpp>
+
+#include <string>
+
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+class actor_config : public caf::actor_system_config {
+ public:
+  /// `threads` = 0 keeps CAF's default (one per core).
+  explicit actor_config(std::size_t threads = 0);
+};
+
+/// The error category atom of Troupe errors.
+caf::atom_value troupe_error_category();
+
+/// A caf::error carrying an engine status (code and message).
+caf::error to_caf_error(const status& st);
+caf::error make_troupe_error(errc code, std::string message);
+
+/// "wrong_size: push of ..." for Troupe errors, CAF's rendering otherwise.
+std::string describe(const caf::error& err);
+
+}  // namespace troupe

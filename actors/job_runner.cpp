@@ -1,0 +1,75 @@
+#include "actors/job_runner.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "actors/actor_config.hpp"
+#include "actors/scheduler.hpp"
+#include "engine/dataset.hpp"
+
+namespace troupe {
+
+std::string summary_line(const job_summary& s) {
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(4);
+  out << "test_accuracy=" << s.test_accuracy;
+  out.precision(0);
+  out << " samples_per_s=" << s.samples_per_s;
+  out.precision(1);
+  out << " wall_s=" << s.wall_s << " epochs=" << s.epochs << " time_to_target_s=";
+  if (s.time_to_target_s >= 0) {
+    out << s.time_to_target_s;
+  } else {
+    out << "never";
+  }
+  out.precision(4);
+  out << " wait_fraction=" << s.wait_fraction << " mean_staleness=" << s.mean_staleness
+      << " max_staleness=" << s.max_staleness << " pushes_rejected=" << s.pushes_rejected;
+  return out.str();
+}
+
+job_summary run_job(const job_config& job) {
+  validate(job);
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(job.output_dir, ec);
+  if (ec) throw troupe_error(errc::io_error, "cannot create " + job.output_dir + ": " + ec.message());
+  {
+    std::ofstream out(job.output_dir + "/job.toml");
+    out << to_toml(job);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  auto train = std::make_shared<const dataset>(
+      take_rows(load_fashion_mnist(job.data_dir, "train"), job.train_limit));
+  auto test = std::make_shared<const dataset>(
+      take_rows(load_fashion_mnist(job.data_dir, "test"), job.test_limit));
+  spdlog::info("loaded {} train and {} test rows in {:.2f} s", train->rows, test->rows,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (train->rows < job.workers) {
+    throw troupe_error(errc::bad_config, "fewer training rows than workers");
+  }
+
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  auto scheduler = spawn_scheduler(sys, job, train, test);
+  job_summary summary;
+  caf::error failure;
+  {
+    caf::scoped_actor self{sys};
+    // The scheduler is local and a job may legitimately run for hours.
+    self->request(scheduler, caf::infinite, run_atom::value)
+        .receive([&](const job_summary& s) { summary = s; },
+                 [&](caf::error& err) { failure = std::move(err); });
+  }
+  if (failure) throw troupe_error(errc::stopped, describe(failure));
+  std::ofstream(job.output_dir + "/summary.txt") << summary_line(summary) << "\n";
+  return summary;
+}
+
+}  // namespace troupe

@@ -1,0 +1,84 @@
+#pragma once
+// Plain message types exchanged between actors besides the Cap'n Proto
+// payloads (progress, statistics, summaries). Each has an `inspect` so that
+// it can cross nodes; all are registered in `actor_config`.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace troupe {
+
+/// What a worker did since its previous report.
+struct worker_progress {
+  std::uint32_t worker = 0;
+  std::uint32_t epoch = 0;
+  std::int64_t clock = 0;        ///< steps completed so far
+  std::uint64_t samples = 0;     ///< samples trained since the previous report
+  double loss_sum = 0;           ///< sum of per-sample losses over those samples
+  std::uint64_t correct = 0;     ///< correctly classified among them
+  double busy_s = 0;             ///< seconds since the previous report
+  double wait_s = 0;             ///< of which spent waiting on the staleness bound
+  double staleness_sum = 0;      ///< summed observed staleness of acknowledged pushes
+  std::uint64_t staleness_max = 0;
+  std::uint64_t pushes = 0;      ///< acknowledged pushes since the previous report
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_progress& x) {
+  return f(x.worker, x.epoch, x.clock, x.samples, x.loss_sum, x.correct, x.busy_s, x.wait_s,
+           x.staleness_sum, x.staleness_max, x.pushes);
+}
+
+/// Counters of one shard.
+struct shard_stats {
+  std::uint32_t shard = 0;
+  std::uint64_t pushes_applied = 0;
+  std::uint64_t pushes_rejected = 0;
+  std::uint64_t pushes_duplicate = 0;
+  std::uint64_t pulls = 0;
+  std::uint64_t version = 0;  ///< sum of the versions of the shard's tables
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_stats& x) {
+  return f(x.shard, x.pushes_applied, x.pushes_rejected, x.pushes_duplicate, x.pulls, x.version);
+}
+
+/// Accuracy and loss of the model on the test set.
+struct eval_result {
+  double accuracy = 0;
+  double loss = 0;
+  std::uint64_t rows = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, eval_result& x) {
+  return f(x.accuracy, x.loss, x.rows);
+}
+
+/// The outcome of a whole job.
+struct job_summary {
+  double test_accuracy = 0;
+  double test_loss = 0;
+  double samples_per_s = 0;
+  double wall_s = 0;              ///< training time, first step to last eval
+  std::uint32_t epochs = 0;
+  double time_to_target_s = -1;   ///< -1 when the target was never reached
+  std::int32_t epoch_of_target = -1;
+  std::uint64_t steps = 0;        ///< worker steps over all workers
+  double wait_fraction = 0;       ///< share of worker time spent on the staleness bound
+  double mean_staleness = 0;      ///< observed, in applied pushes
+  std::uint64_t max_staleness = 0;
+  std::uint64_t pushes_rejected = 0;
+  std::string output_dir;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_summary& x) {
+  return f(x.test_accuracy, x.test_loss, x.samples_per_s, x.wall_s, x.epochs, x.time_to_target_s,
+           x.epoch_of_target, x.steps, x.wait_fraction, x.mean_staleness, x.max_staleness,
+           x.pushes_rejected, x.output_dir);
+}
+
+}  // namespace troupe

@@ -1,0 +1,66 @@
+#pragma once
+// The actor protocols of Troupe as typed CAF interfaces. All worker <-> shard
+// traffic is Cap'n Proto bytes (schemas/troupe.capnp), in one process and
+// across nodes alike.
+//
+//   worker                         shard                     scheduler
+//     |-- clock(ClockAdvance) ------------------------------->| waits while
+//     |<------------------------------------- min clock -----| c - min > s
+//     |-- pull(PullRequest) ------>|
+//     |<----------- PullReply -----|
+//     |   forward / backward
+//     |-- push(PushRequest) ------>| check, apply optimizer
+//     |<------------- PushAck -----|
+//     |-- progress / epoch / done ---------------------------->| evaluates,
+//                                                              | ends the job
+// A request that fails (malformed, wrong size, non-finite, unknown table)
+// is answered with a caf::error of category "troupe" (see errors.hpp).
+
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "actors/messages.hpp"
+#include "engine/wire_codec.hpp"
+
+namespace troupe {
+
+using push_atom = caf::atom_constant<caf::atom("push")>;
+using pull_atom = caf::atom_constant<caf::atom("pull")>;
+using clock_atom = caf::atom_constant<caf::atom("clock")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using run_atom = caf::atom_constant<caf::atom("run")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
+using epoch_atom = caf::atom_constant<caf::atom("epoch")>;
+using done_atom = caf::atom_constant<caf::atom("done")>;
+using fail_atom = caf::atom_constant<caf::atom("fail")>;
+using eval_atom = caf::atom_constant<caf::atom("eval")>;
+
+/// A parameter shard: owns key ranges of tables and applies pushes.
+using shard_actor = caf::typed_actor<
+    caf::replies_to<push_atom, bytes>::with<bytes>,  // PushRequest -> PushAck
+    caf::replies_to<pull_atom, bytes>::with<bytes>,  // PullRequest -> PullReply
+    caf::replies_to<stats_atom>::with<shard_stats>>;
+
+/// The scheduler: clocks, progress, evaluation, the job's end.
+using scheduler_actor = caf::typed_actor<
+    caf::replies_to<run_atom>::with<job_summary>,                // runs the job to its end
+    caf::replies_to<clock_atom, bytes>::with<std::int64_t>,      // ClockAdvance -> min clock
+    caf::reacts_to<progress_atom, worker_progress>,              // periodic worker report
+    caf::reacts_to<epoch_atom, std::uint32_t, std::uint32_t>,    // worker finished an epoch
+    caf::reacts_to<done_atom, std::uint32_t>,                    // worker finished all epochs
+    caf::reacts_to<fail_atom, std::uint32_t, std::string>>;      // worker gave up
+
+/// A worker: trains on its partition once started.
+using worker_actor = caf::typed_actor<caf::reacts_to<start_atom>>;
+
+/// Evaluates a parameter snapshot on the test set.
+using evaluator_actor =
+    caf::typed_actor<caf::replies_to<eval_atom, std::vector<float>>::with<eval_result>>;
+
+}  // namespace troupe

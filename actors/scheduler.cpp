@@ -1,0 +1,328 @@
+#include "actors/scheduler.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <set>
+
+#include "actors/actor_config.hpp"
+#include "actors/evaluator.hpp"
+#include "actors/shard.hpp"
+#include "actors/worker.hpp"
+#include "engine/clock_table.hpp"
+#include "engine/metrics_log.hpp"
+#include "engine/partitioner.hpp"
+
+namespace troupe {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr std::uint32_t kModelTable = 1;
+constexpr std::uint32_t kSchedulerId = 0xffffffffu;  // worker id the scheduler pulls as
+constexpr auto kRequestTimeout = std::chrono::seconds(60);
+
+struct waiting_worker {
+  std::uint32_t worker;
+  std::int64_t clock;
+  caf::typed_response_promise<std::int64_t> promise;
+};
+
+// Sums over an interval of progress reports (one progress line).
+struct interval_totals {
+  std::uint64_t samples = 0, correct = 0;
+  double loss_sum = 0, busy_s = 0, wait_s = 0;
+  std::uint32_t reports = 0;
+  clock_type::time_point start = clock_type::now();
+};
+
+struct scheduler_state {
+  job_config job;
+  std::shared_ptr<const dataset> train, test;
+  std::vector<key_range> ranges;
+  std::vector<shard_actor> shards;
+  std::vector<worker_actor> workers;
+  evaluator_actor evaluator;
+  std::unique_ptr<clock_table> clocks;
+  std::vector<waiting_worker> waiting;
+  std::set<std::uint32_t> running;                    // workers not yet done
+  std::map<std::uint32_t, std::int64_t> last_epoch;  // live worker -> last epoch it finished
+  std::uint32_t next_eval = 0;                       // first epoch not yet evaluated
+  std::uint32_t evals_pending = 0;
+  caf::typed_response_promise<job_summary> run_promise;
+  std::unique_ptr<metrics_log> metrics;
+  clock_type::time_point start;
+  job_summary summary;
+  interval_totals interval, total;
+  double staleness_sum = 0;
+  std::uint64_t pushes = 0;
+  bool finished = false;
+  static inline const char* name = "troupe.scheduler";
+};
+
+using scheduler_pointer = scheduler_actor::stateful_pointer<scheduler_state>;
+
+double elapsed(const scheduler_state& st) {
+  return std::chrono::duration<double>(clock_type::now() - st.start).count();
+}
+
+void shutdown(scheduler_pointer self) {
+  auto& st = self->state;
+  st.finished = true;
+  for (auto& w : st.workers) self->send_exit(w, caf::exit_reason::user_shutdown);
+  for (auto& s : st.shards) self->send_exit(s, caf::exit_reason::user_shutdown);
+  self->send_exit(st.evaluator, caf::exit_reason::user_shutdown);
+  for (auto& w : st.waiting) w.promise.deliver(make_troupe_error(errc::stopped, "job ended"));
+  st.waiting.clear();
+  self->quit();
+}
+
+void abort_job(scheduler_pointer self, const std::string& why) {
+  auto& st = self->state;
+  if (st.finished) return;
+  spdlog::error("job '{}' failed: {}", st.job.name, why);
+  st.run_promise.deliver(make_troupe_error(errc::stopped, why));
+  shutdown(self);
+}
+
+void maybe_finish(scheduler_pointer self) {
+  auto& st = self->state;
+  if (st.finished || !st.running.empty() || st.evals_pending > 0) return;
+  auto& s = st.summary;
+  s.wall_s = elapsed(st);
+  s.epochs = st.job.epochs;
+  s.steps = static_cast<std::uint64_t>(st.clocks->max_clock());
+  s.samples_per_s = s.wall_s > 0 ? static_cast<double>(st.total.samples) / s.wall_s : 0;
+  s.wait_fraction = st.total.busy_s > 0 ? st.total.wait_s / st.total.busy_s : 0;
+  s.mean_staleness = st.pushes ? st.staleness_sum / static_cast<double>(st.pushes) : 0;
+  s.output_dir = st.job.output_dir;
+  st.run_promise.deliver(s);
+  shutdown(self);
+}
+
+// Answers every waiting worker the staleness bound now lets through.
+void release_waiting(scheduler_pointer self) {
+  auto& st = self->state;
+  auto& waiting = st.waiting;
+  for (auto it = waiting.begin(); it != waiting.end();) {
+    if (st.clocks->may_start(it->clock)) {
+      it->promise.deliver(st.clocks->min_clock());
+      it = waiting.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, const eval_result& r) {
+  auto& st = self->state;
+  spdlog::info("epoch {}/{} done: test accuracy {:.2f}% (loss {:.4f}) at {:.1f} s", epoch + 1,
+               st.job.epochs, 100.0 * r.accuracy, r.loss, at_s);
+  st.metrics->append({at_s, epoch, -1, st.clocks->min_clock(), "test", r.loss, r.accuracy,
+                      at_s > 0 ? static_cast<double>(st.total.samples) / at_s : 0, 0});
+  if (epoch + 1 >= st.summary.epochs) {  // the latest epoch's result is the final one
+    st.summary.test_accuracy = r.accuracy;
+    st.summary.test_loss = r.loss;
+    st.summary.epochs = epoch + 1;
+  }
+  if (st.summary.time_to_target_s < 0 && r.accuracy >= st.job.target_accuracy) {
+    st.summary.time_to_target_s = at_s;
+    st.summary.epoch_of_target = static_cast<std::int32_t>(epoch + 1);
+  }
+}
+
+// Pulls a snapshot of the whole model from the shards and evaluates it.
+void evaluate_epoch(scheduler_pointer self, std::uint32_t epoch) {
+  auto& st = self->state;
+  struct snapshot {
+    std::vector<float> params;
+    std::size_t pending;
+    double at_s;
+  };
+  auto snap = std::make_shared<snapshot>();
+  snap->params.resize(st.ranges.empty() ? 0 : st.ranges.back().end);
+  snap->pending = st.shards.size();
+  snap->at_s = elapsed(st);
+  ++st.evals_pending;
+  for (std::size_t k = 0; k < st.shards.size(); ++k) {
+    const auto r = st.ranges[k];
+    self->request(st.shards[k], kRequestTimeout, pull_atom::value,
+                  encode_dense_pull(kModelTable, kSchedulerId, r.begin, r.size()))
+        .then(
+            [=](const bytes& reply) {
+              pull_reply_view view;
+              auto status = decode_pull_reply(reply, view);
+              if (status && view.count != r.size()) status = {errc::wrong_size, "short snapshot"};
+              if (!status) return abort_job(self, "snapshot pull: " + status.to_string());
+              std::copy(view.values, view.values + view.count, snap->params.begin() + r.begin);
+              if (--snap->pending > 0) return;
+              self->request(self->state.evaluator, std::chrono::minutes(10), eval_atom::value,
+                            std::move(snap->params))
+                  .then(
+                      [=](const eval_result& res) {
+                        record_eval(self, epoch, snap->at_s, res);
+                        --self->state.evals_pending;
+                        maybe_finish(self);
+                      },
+                      [=](caf::error& err) { abort_job(self, "evaluation: " + describe(err)); });
+            },
+            [=](caf::error& err) { abort_job(self, "snapshot pull: " + describe(err)); });
+  }
+}
+
+// Evaluates, in order, every epoch that all live workers have finished.
+void evaluate_completed_epochs(scheduler_pointer self) {
+  auto& st = self->state;
+  while (st.next_eval < st.job.epochs && !st.last_epoch.empty()) {
+    for (const auto& [worker, epoch] : st.last_epoch) {
+      if (epoch < static_cast<std::int64_t>(st.next_eval)) return;
+    }
+    evaluate_epoch(self, st.next_eval++);
+  }
+}
+
+void on_progress(scheduler_pointer self, const worker_progress& p) {
+  auto& st = self->state;
+  const double now = elapsed(st);
+  st.metrics->append({now, p.epoch, p.worker, p.clock, "train",
+                      p.samples ? p.loss_sum / p.samples : 0,
+                      p.samples ? static_cast<double>(p.correct) / p.samples : 0,
+                      p.busy_s > 0 ? p.samples / p.busy_s : 0, p.wait_s});
+  for (auto* t : {&st.interval, &st.total}) {
+    t->samples += p.samples;
+    t->correct += p.correct;
+    t->loss_sum += p.loss_sum;
+    t->busy_s += p.busy_s;
+    t->wait_s += p.wait_s;
+    ++t->reports;
+  }
+  st.staleness_sum += p.staleness_sum;
+  st.pushes += p.pushes;
+  st.summary.max_staleness = std::max(st.summary.max_staleness, p.staleness_max);
+  auto& iv = st.interval;
+  if (iv.reports < std::max<std::size_t>(1, st.running.size()) || iv.samples == 0) return;
+  const double span = std::chrono::duration<double>(clock_type::now() - iv.start).count();
+  spdlog::info("epoch {}/{} step {} | {:.0f} samples/s | loss {:.4f} | train acc {:.1f}% | "
+               "waiting {:.1f}%",
+               p.epoch + 1, st.job.epochs, st.clocks->max_clock(), span > 0 ? iv.samples / span : 0,
+               iv.loss_sum / iv.samples, 100.0 * iv.correct / iv.samples,
+               iv.busy_s > 0 ? 100.0 * iv.wait_s / iv.busy_s : 0.0);
+  iv = interval_totals{};
+}
+
+void start_job(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  table_spec model;
+  model.id = kModelTable;
+  model.name = "model";
+  model.kind = table_kind::dense;
+  model.size = mlp_num_params(job.model);
+  model.init = mlp_init_segments(job.model);
+  model.seed = job.seed;
+  model.optimizer = job.optimizer;
+  st.ranges = partition_range(model.size, job.shards);
+  for (std::uint32_t k = 0; k < job.shards; ++k) {
+    st.shards.push_back(spawn_shard(self->system(), k, {{model, st.ranges[k]}}));
+    self->monitor(st.shards.back());
+  }
+  st.evaluator = spawn_evaluator(self->system(), job.model, st.test);
+  st.clocks = std::make_unique<clock_table>(job.staleness);
+  auto me = caf::actor_cast<scheduler_actor>(self);
+  for (std::uint32_t w = 0; w < job.workers; ++w) {
+    worker_config cfg;
+    cfg.id = w;
+    cfg.partitions = job.workers;
+    cfg.epochs = job.epochs;
+    cfg.batch = job.batch;
+    cfg.seed = job.seed;
+    cfg.log_every = job.log_every;
+    cfg.backend = job.backend;
+    cfg.model = job.model;
+    cfg.table = kModelTable;
+    cfg.ranges = st.ranges;
+    st.workers.push_back(spawn_worker(self->system(), cfg, st.train, st.shards, me));
+    self->monitor(st.workers.back());
+    st.clocks->add_worker(w);
+    st.running.insert(w);
+    st.last_epoch[w] = -1;
+  }
+  spdlog::info("job '{}': {} workers, {} shards, staleness {}, {} parameters, {} train / {} test "
+               "rows",
+               job.name, job.workers, job.shards, staleness_to_string(job.staleness), model.size,
+               st.train->rows, st.test->rows);
+  st.start = clock_type::now();
+  st.interval = interval_totals{};
+  for (auto& w : st.workers) self->send(w, start_atom::value);
+}
+
+scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_config job,
+                                                  std::shared_ptr<const dataset> train,
+                                                  std::shared_ptr<const dataset> test) {
+  self->state.job = std::move(job);
+  self->state.train = std::move(train);
+  self->state.test = std::move(test);
+  self->state.metrics =
+      std::make_unique<metrics_log>(self->state.job.output_dir + "/metrics.csv");
+  self->set_down_handler([=](caf::down_msg& dm) {
+    if (self->state.finished) return;
+    if (dm.reason && dm.reason != caf::exit_reason::user_shutdown) {
+      abort_job(self, "an actor of the job went down: " + describe(dm.reason));
+    }
+  });
+  return {
+      [=](run_atom) -> caf::result<job_summary> {
+        auto& st = self->state;
+        if (st.run_promise.pending()) {
+          return make_troupe_error(errc::bad_config, "the job is already running");
+        }
+        st.run_promise = self->make_response_promise<job_summary>();
+        start_job(self);
+        return st.run_promise;
+      },
+      [=](clock_atom, const bytes& msg) -> caf::result<std::int64_t> {
+        auto& st = self->state;
+        clock_advance adv;
+        status status = decode_clock_advance(msg, adv);
+        if (status) status = st.clocks->advance(adv.worker, adv.clock);
+        if (!status) {
+          spdlog::warn("scheduler: rejected clock advance: {}", status.to_string());
+          return to_caf_error(status);
+        }
+        release_waiting(self);
+        if (st.clocks->may_start(adv.clock)) return st.clocks->min_clock();
+        auto promise = self->make_response_promise<std::int64_t>();
+        st.waiting.push_back({adv.worker, adv.clock, promise});
+        return promise;
+      },
+      [=](progress_atom, const worker_progress& p) { on_progress(self, p); },
+      [=](epoch_atom, std::uint32_t worker, std::uint32_t epoch) {
+        auto it = self->state.last_epoch.find(worker);
+        if (it == self->state.last_epoch.end()) return;
+        it->second = std::max<std::int64_t>(it->second, epoch);
+        evaluate_completed_epochs(self);
+      },
+      [=](done_atom, std::uint32_t worker) {
+        auto& st = self->state;
+        st.running.erase(worker);
+        // A finished worker must not hold the others back.
+        st.clocks->remove_worker(worker);
+        release_waiting(self);
+        maybe_finish(self);
+      },
+      [=](fail_atom, std::uint32_t worker, const std::string& why) {
+        abort_job(self, "worker " + std::to_string(worker) + ": " + why);
+      },
+  };
+}
+
+}  // namespace
+
+scheduler_actor spawn_scheduler(caf::actor_system& sys, job_config job,
+                                std::shared_ptr<const dataset> train,
+                                std::shared_ptr<const dataset> test) {
+  return sys.spawn(scheduler_behavior, std::move(job), std::move(train), std::move(test));
+}
+
+}  // namespace troupe

@@ -1,0 +1,28 @@
+#pragma once
+// The scheduler actor: owns one job.
+//
+//   [created] --run--> spawns shards (key ranges of the model table), the
+//   evaluator and workers (data partitions); starts the workers
+//   [running]: clock(c) from a worker is answered once c - min_clock <= s;
+//              progress is printed and written to metrics.csv;
+//              epoch(e) from every live worker -> pull a snapshot, evaluate
+//   [finishing]: all workers done and evaluations in -> job_summary to the
+//              run request; every actor of the job exits.
+//   fail(worker, why), or a worker or shard going down -> the run request
+//   gets the error and the job stops.
+
+#include <caf/fwd.hpp>
+
+#include <memory>
+
+#include "actors/protocol.hpp"
+#include "engine/dataset.hpp"
+#include "engine/job_config.hpp"
+
+namespace troupe {
+
+scheduler_actor spawn_scheduler(caf::actor_system& sys, job_config job,
+                                std::shared_ptr<const dataset> train,
+                                std::shared_ptr<const dataset> test);
+
+}  // namespace troupe

@@ -1,0 +1,75 @@
+#include "actors/shard.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/actor_config.hpp"
+#include "engine/shard_store.hpp"
+
+namespace troupe {
+
+namespace {
+
+struct shard_state {
+  explicit shard_state() = default;
+  std::unique_ptr<shard_store> store;
+  shard_stats stats;
+  static inline const char* name = "troupe.shard";
+};
+
+using shard_pointer = shard_actor::stateful_pointer<shard_state>;
+
+caf::error reject(shard_pointer self, const char* what, const status& st) {
+  ++self->state.stats.pushes_rejected;
+  spdlog::warn("shard {}: rejected {}: {}", self->state.store->id(), what, st.to_string());
+  return to_caf_error(st);
+}
+
+shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
+                                          std::vector<shard_table> tables) {
+  self->state.store = std::make_unique<shard_store>(id);
+  self->state.stats.shard = id;
+  for (const auto& t : tables) self->state.store->add_dense(t.spec, t.range);
+  return {
+      [=](push_atom, const bytes& msg) -> caf::result<bytes> {
+        push_view push;
+        if (auto st = decode_push(msg, push); !st) return reject(self, "push", st);
+        push_ack ack;
+        if (auto st = self->state.store->apply_push(push, ack); !st) {
+          return reject(self, "push", st);
+        }
+        if (ack.duplicate) {
+          ++self->state.stats.pushes_duplicate;
+        } else {
+          ++self->state.stats.pushes_applied;
+        }
+        return encode_push_ack(ack);
+      },
+      [=](pull_atom, const bytes& msg) -> caf::result<bytes> {
+        pull_request_view pull;
+        bytes reply;
+        status st = decode_pull_request(msg, pull);
+        if (st) st = self->state.store->read_pull(pull, reply);
+        if (!st) {
+          spdlog::warn("shard {}: rejected pull: {}", id, st.to_string());
+          return to_caf_error(st);
+        }
+        ++self->state.stats.pulls;
+        return reply;
+      },
+      [=](stats_atom) {
+        auto s = self->state.stats;
+        s.version = self->state.store->total_version();
+        return s;
+      },
+  };
+}
+
+}  // namespace
+
+shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t shard_id,
+                        std::vector<shard_table> tables) {
+  return sys.spawn(shard_behavior, shard_id, std::move(tables));
+}
+
+}  // namespace troupe

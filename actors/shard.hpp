@@ -1,0 +1,30 @@
+#pragma once
+// The parameter shard actor.
+//
+//        push(PushRequest) --> [ serving ] --> PushAck | error (nothing applied)
+//        pull(PullRequest) --> [ serving ] --> PullReply | error
+//        stats             --> [ serving ] --> shard_stats
+//
+// A shard has a single state: it serves until it is told to exit. Bad
+// requests are answered with an error, counted and logged; they never stop it.
+
+#include <caf/fwd.hpp>
+
+#include <vector>
+
+#include "actors/protocol.hpp"
+#include "engine/partitioner.hpp"
+#include "engine/table.hpp"
+
+namespace troupe {
+
+/// One table slice a shard is to own.
+struct shard_table {
+  table_spec spec;
+  key_range range;
+};
+
+shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t shard_id,
+                        std::vector<shard_table> tables);
+
+}  // namespace troupe

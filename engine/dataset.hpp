@@ -1,0 +1,40 @@
+#pragma once
+// In-memory labelled data sets and the readers of the real ones.
+//
+//   auto train = load_fashion_mnist("/usr/share/datasets/fashion-mnist", "train");
+//   // train.rows == 60000, train.cols == 784, pixels scaled to [0, 1]
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace troupe {
+
+/// Dense features (row-major, rows x cols) with integer class labels.
+struct dataset {
+  std::size_t rows = 0;
+  std::size_t cols = 0;
+  int classes = 0;
+  std::vector<float> features;
+  std::vector<std::int32_t> labels;
+
+  const float* row(std::size_t i) const { return features.data() + i * cols; }
+};
+
+/// Default install directory of Debian's dataset-fashion-mnist package.
+inline constexpr const char* fashion_mnist_default_dir = "/usr/share/datasets/fashion-mnist";
+
+/// Reads a gzip-compressed (or plain) idx3 image file and idx1 label file,
+/// scaling pixels by 1/255. Throws troupe_error (io_error, malformed data).
+dataset load_idx(const std::string& images_path, const std::string& labels_path);
+
+/// Loads split "train" (60k) or "t10k"/"test" (10k) of Fashion-MNIST from
+/// `dir`. A missing directory or file throws troupe_error(missing_dataset)
+/// that names the Debian package to install.
+dataset load_fashion_mnist(const std::string& dir, const std::string& split);
+
+/// The first `limit` rows (all when limit is 0 or larger than the set).
+dataset take_rows(const dataset& d, std::size_t limit);
+
+}  // namespace troupe

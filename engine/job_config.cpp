@@ -1,0 +1,251 @@
+#include "engine/job_config.hpp"
+
+#include <toml++/toml.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& source, const std::string& key, const std::string& why) {
+  throw troupe_error(errc::bad_config, source + ": " + key + ": " + why);
+}
+
+// Rejects keys a section does not know, so typos never pass silently.
+void check_keys(const toml::table& t, const std::string& source, const std::string& section,
+                const std::set<std::string>& known) {
+  for (const auto& [key, value] : t) {
+    const std::string k(key.str());
+    if (!known.count(k)) {
+      std::string list;
+      for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
+      bad(source, section.empty() ? k : section + "." + k, "unknown key (known: " + list + ")");
+    }
+  }
+}
+
+template <class T>
+void read_int(const toml::table& t, const char* key, const std::string& path, const std::string& src,
+              T& out, long long min, long long max) {
+  const auto* node = t.get(key);
+  if (node == nullptr) return;
+  auto v = node->value<long long>();
+  if (!node->is_integer() || !v) bad(src, path + "." + key, "expected an integer");
+  if (*v < min || *v > max) {
+    bad(src, path + "." + key,
+        std::to_string(*v) + " is out of range [" + std::to_string(min) + ", " +
+            std::to_string(max) + "]");
+  }
+  out = static_cast<T>(*v);
+}
+
+void read_double(const toml::table& t, const char* key, const std::string& path,
+                 const std::string& src, double& out) {
+  const auto* node = t.get(key);
+  if (node == nullptr) return;
+  auto v = node->value<double>();
+  if (!(node->is_floating_point() || node->is_integer()) || !v || !std::isfinite(*v)) {
+    bad(src, path + "." + key, "expected a finite number");
+  }
+  out = *v;
+}
+
+void read_float(const toml::table& t, const char* key, const std::string& path,
+                const std::string& src, float& out) {
+  double d = out;
+  read_double(t, key, path, src, d);
+  out = static_cast<float>(d);
+}
+
+void read_string(const toml::table& t, const char* key, const std::string& path,
+                 const std::string& src, std::string& out) {
+  const auto* node = t.get(key);
+  if (node == nullptr) return;
+  auto v = node->value<std::string>();
+  if (!node->is_string() || !v) bad(src, path + "." + key, "expected a string");
+  out = *v;
+}
+
+const toml::table* section(const toml::table& root, const char* name, const std::string& src) {
+  const auto* node = root.get(name);
+  if (node == nullptr) return nullptr;
+  if (!node->is_table()) bad(src, name, "expected a table ([" + std::string(name) + "])");
+  return node->as_table();
+}
+
+}  // namespace
+
+std::int64_t parse_staleness(const std::string& text) {
+  if (text == "inf" || text == "infinity" || text == "unbounded") return staleness_unbounded;
+  try {
+    std::size_t pos = 0;
+    const long long v = std::stoll(text, &pos);
+    if (pos == text.size() && v >= 0) return v;
+  } catch (const std::exception&) {
+  }
+  throw troupe_error(errc::bad_config,
+                     "staleness '" + text + "' is neither a non-negative integer nor 'inf'");
+}
+
+std::string staleness_to_string(std::int64_t staleness) {
+  return staleness == staleness_unbounded ? "inf" : std::to_string(staleness);
+}
+
+job_config parse_job_config(std::string_view text, const std::string& src) {
+  toml::table root;
+  try {
+    root = toml::parse(text, src);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << src << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+        << e.description();
+    throw troupe_error(errc::bad_config, msg.str());
+  }
+  check_keys(root, src, "", {"job", "data", "model", "train"});
+  job_config job;
+  if (const auto* t = section(root, "job", src)) {
+    check_keys(*t, src, "job",
+               {"name", "epochs", "seed", "output_dir", "target_accuracy", "log_every"});
+    read_string(*t, "name", "job", src, job.name);
+    read_int(*t, "epochs", "job", src, job.epochs, 1, 100000);
+    read_int(*t, "seed", "job", src, job.seed, 0, std::numeric_limits<long long>::max());
+    read_string(*t, "output_dir", "job", src, job.output_dir);
+    read_double(*t, "target_accuracy", "job", src, job.target_accuracy);
+    read_int(*t, "log_every", "job", src, job.log_every, 1, 1000000);
+  }
+  if (const auto* t = section(root, "data", src)) {
+    check_keys(*t, src, "data", {"set", "dir", "train_limit", "test_limit"});
+    read_string(*t, "set", "data", src, job.data_set);
+    read_string(*t, "dir", "data", src, job.data_dir);
+    read_int(*t, "train_limit", "data", src, job.train_limit, 0, 1LL << 40);
+    read_int(*t, "test_limit", "data", src, job.test_limit, 0, 1LL << 40);
+  }
+  if (const auto* t = section(root, "model", src)) {
+    check_keys(*t, src, "model", {"layers"});
+    if (const auto* node = t->get("layers")) {
+      const auto* arr = node->as_array();
+      if (arr == nullptr) bad(src, "model.layers", "expected an array of layer sizes");
+      job.model.sizes.clear();
+      for (const auto& el : *arr) {
+        auto v = el.value<long long>();
+        if (!el.is_integer() || !v || *v <= 0 || *v > (1 << 24)) {
+          bad(src, "model.layers", "every layer size must be a positive integer");
+        }
+        job.model.sizes.push_back(static_cast<int>(*v));
+      }
+    }
+  }
+  if (const auto* t = section(root, "train", src)) {
+    check_keys(*t, src, "train",
+               {"workers", "shards", "staleness", "batch", "backend", "optimizer", "learning_rate",
+                "momentum", "weight_decay"});
+    read_int(*t, "workers", "train", src, job.workers, 1, 4096);
+    read_int(*t, "shards", "train", src, job.shards, 1, 4096);
+    read_int(*t, "batch", "train", src, job.batch, 1, 1 << 20);
+    if (const auto* node = t->get("staleness")) {
+      if (node->is_integer()) {
+        const auto v = *node->value<long long>();
+        if (v < 0) bad(src, "train.staleness", "must be >= 0 or \"inf\"");
+        job.staleness = v;
+      } else if (node->is_string()) {
+        job.staleness = parse_staleness(*node->value<std::string>());
+      } else {
+        bad(src, "train.staleness", "expected an integer or \"inf\"");
+      }
+    }
+    std::string text;
+    read_string(*t, "backend", "train", src, text);
+    if (!text.empty()) {
+      try {
+        job.backend = kernels::parse_backend_kind(text);
+      } catch (const std::invalid_argument& e) {
+        bad(src, "train.backend", e.what());
+      }
+    }
+    text.clear();
+    read_string(*t, "optimizer", "train", src, text);
+    if (!text.empty()) {
+      try {
+        job.optimizer.kind = parse_optimizer_kind(text);
+      } catch (const std::invalid_argument& e) {
+        bad(src, "train.optimizer", e.what());
+      }
+    }
+    read_float(*t, "learning_rate", "train", src, job.optimizer.learning_rate);
+    read_float(*t, "momentum", "train", src, job.optimizer.momentum);
+    read_float(*t, "weight_decay", "train", src, job.optimizer.weight_decay);
+  }
+  validate(job);
+  return job;
+}
+
+job_config load_job_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw troupe_error(errc::io_error, "cannot read job file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_job_config(ss.str(), path);
+}
+
+job_config default_job_config() { return parse_job_config(default_job_toml(), "<default job>"); }
+
+void validate(const job_config& job) {
+  auto fail = [](const std::string& key, const std::string& why) {
+    throw troupe_error(errc::bad_config, key + ": " + why);
+  };
+  if (job.epochs == 0) fail("job.epochs", "must be at least 1");
+  if (job.workers == 0) fail("train.workers", "must be at least 1");
+  if (job.shards == 0) fail("train.shards", "must be at least 1");
+  if (job.batch == 0) fail("train.batch", "must be at least 1");
+  if (job.model.sizes.size() < 2) fail("model.layers", "needs an input and an output size");
+  if (!(job.optimizer.learning_rate > 0)) fail("train.learning_rate", "must be positive");
+  if (job.optimizer.weight_decay < 0) fail("train.weight_decay", "must not be negative");
+  if (job.target_accuracy < 0 || job.target_accuracy > 1) {
+    fail("job.target_accuracy", "must lie in [0, 1]");
+  }
+  if (job.data_set != "fashion-mnist") {
+    fail("data.set", "unknown data set '" + job.data_set + "' (known: fashion-mnist)");
+  }
+  if (job.data_set == "fashion-mnist" &&
+      (job.model.sizes.front() != 784 || job.model.sizes.back() != 10)) {
+    fail("model.layers", "Fashion-MNIST needs 784 inputs and 10 outputs");
+  }
+  if (job.output_dir.empty()) fail("job.output_dir", "must not be empty");
+}
+
+std::string to_toml(const job_config& job) {
+  std::ostringstream out;
+  out << "[job]\nname = \"" << job.name << "\"\nepochs = " << job.epochs
+      << "\nseed = " << job.seed << "\noutput_dir = \"" << job.output_dir
+      << "\"\ntarget_accuracy = " << job.target_accuracy << "\nlog_every = " << job.log_every
+      << "\n\n[data]\nset = \"" << job.data_set << "\"\ndir = \"" << job.data_dir
+      << "\"\ntrain_limit = " << job.train_limit << "\ntest_limit = " << job.test_limit
+      << "\n\n[model]\nlayers = [";
+  for (std::size_t i = 0; i < job.model.sizes.size(); ++i) {
+    out << (i ? ", " : "") << job.model.sizes[i];
+  }
+  out << "]\n\n[train]\nworkers = " << job.workers << "\nshards = " << job.shards
+      << "\nstaleness = ";
+  if (job.staleness == staleness_unbounded) {
+    out << "\"inf\"";
+  } else {
+    out << job.staleness;
+  }
+  const char* backend = job.backend == kernels::backend_kind::cpu    ? "cpu"
+                        : job.backend == kernels::backend_kind::cuda ? "cuda"
+                                                                     : "auto";
+  out << "\nbatch = " << job.batch << "\nbackend = \"" << backend << "\"\noptimizer = \""
+      << to_string(job.optimizer.kind) << "\"\nlearning_rate = " << job.optimizer.learning_rate
+      << "\nmomentum = " << job.optimizer.momentum
+      << "\nweight_decay = " << job.optimizer.weight_decay << "\n";
+  return out.str();
+}
+
+}  // namespace troupe

@@ -1,0 +1,67 @@
+#pragma once
+// A training job: what to train, on which data, with how many workers and
+// shards, and under which staleness bound. Read from a TOML job file (see
+// examples/fashion_mlp.toml, which is also the embedded default).
+//
+//   auto job = load_job_config("examples/fashion_mlp.toml");
+//   job.staleness = parse_staleness("inf");
+//   validate(job);   // throws troupe_error(bad_config) naming the bad key
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/clock_table.hpp"
+#include "engine/model.hpp"
+#include "engine/optimizer.hpp"
+#include "kernels/backend.hpp"
+
+namespace troupe {
+
+struct job_config {
+  // [job]
+  std::string name = "fashion_mlp";
+  std::uint32_t epochs = 15;
+  std::uint64_t seed = 42;
+  std::string output_dir = "runs/fashion_mlp";
+  double target_accuracy = 0.87;
+  std::uint32_t log_every = 100;
+  // [data]
+  std::string data_set = "fashion-mnist";
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  std::uint64_t train_limit = 0;
+  std::uint64_t test_limit = 0;
+  // [model]
+  mlp_spec model{{784, 256, 128, 10}};
+  // [train]
+  std::uint32_t workers = 2;
+  std::uint32_t shards = 2;
+  std::int64_t staleness = 2;  ///< staleness_unbounded for "inf"
+  std::uint32_t batch = 64;
+  kernels::backend_kind backend = kernels::backend_kind::automatic;
+  optimizer_spec optimizer;
+
+};
+
+/// The reference job, parsed from the embedded copy of examples/fashion_mlp.toml.
+job_config default_job_config();
+/// The embedded TOML text itself.
+std::string_view default_job_toml();
+
+/// Parses TOML text over the defaults; `source` names it in errors. Unknown
+/// keys, wrong types and invalid values throw troupe_error(bad_config).
+job_config parse_job_config(std::string_view toml_text, const std::string& source);
+/// Reads and parses a job file; a missing file throws troupe_error(io_error).
+job_config load_job_config(const std::string& path);
+
+/// Checks ranges and consistency; throws troupe_error(bad_config).
+void validate(const job_config& job);
+
+/// "0", "2", "inf" -> staleness; throws troupe_error(bad_config) otherwise.
+std::int64_t parse_staleness(const std::string& text);
+std::string staleness_to_string(std::int64_t staleness);
+
+/// The job as TOML (written next to every run's results).
+std::string to_toml(const job_config& job);
+
+}  // namespace troupe

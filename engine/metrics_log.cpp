@@ -1,0 +1,23 @@
+#include "engine/metrics_log.hpp"
+
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+const char* metrics_log::header() {
+  return "time_s,epoch,worker,clock,kind,loss,accuracy,samples_per_s,wait_s";
+}
+
+metrics_log::metrics_log(const std::string& path) : path_(path), out_(path, std::ios::trunc) {
+  if (!out_) throw troupe_error(errc::io_error, "cannot write metrics file " + path);
+  out_ << header() << '\n';
+}
+
+void metrics_log::append(const metrics_row& r) {
+  out_ << r.time_s << ',' << r.epoch << ',' << r.worker << ',' << r.clock << ',' << r.kind << ','
+       << r.loss << ',' << r.accuracy << ',' << r.samples_per_s << ',' << r.wait_s << '\n';
+  // Flushed per row: a run that is killed still leaves its curve behind.
+  out_.flush();
+}
+
+}  // namespace troupe

@@ -1,0 +1,47 @@
+#pragma once
+// Server-side optimizers. A shard keeps the optimizer state next to the
+// values it owns and applies each pushed gradient in place.
+//
+//   optimizer_spec spec{optimizer_kind::adagrad, 0.1f};
+//   auto opt = make_optimizer(spec);
+//   std::vector<float> state(opt->state_slots() * n);
+//   opt->apply(w, g, n, state.data(), n, ++step);
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace troupe {
+
+enum class optimizer_kind : std::uint8_t { sgd, momentum, adagrad, adam };
+
+struct optimizer_spec {
+  optimizer_kind kind = optimizer_kind::sgd;
+  float learning_rate = 0.05f;
+  float momentum = 0.9f;       ///< momentum: velocity decay
+  float beta1 = 0.9f;          ///< adam
+  float beta2 = 0.999f;        ///< adam
+  float epsilon = 1e-8f;       ///< adagrad and adam denominators
+  float weight_decay = 0.0f;   ///< L2 penalty added to the gradient: g + wd * w
+};
+
+/// "sgd", "momentum", "adagrad", "adam"; throws std::invalid_argument otherwise.
+optimizer_kind parse_optimizer_kind(const std::string& text);
+const char* to_string(optimizer_kind kind);
+
+class optimizer {
+ public:
+  virtual ~optimizer() = default;
+  /// Floats of state per parameter value (0 for SGD).
+  virtual std::size_t state_slots() const = 0;
+  /// Applies gradient `g` to `n` values `w`. State slot j of value i lives at
+  /// state[j * stride + i]. `step` counts updates of these values from 1 (Adam's
+  /// bias correction).
+  virtual void apply(float* w, const float* g, std::size_t n, float* state, std::size_t stride,
+                     std::uint64_t step) const = 0;
+};
+
+std::unique_ptr<optimizer> make_optimizer(const optimizer_spec& spec);
+
+}  // namespace troupe

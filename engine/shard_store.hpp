@@ -1,0 +1,67 @@
+#pragma once
+// What a parameter shard holds and does, without any actor around it: the
+// key ranges of dense tables it owns with their optimizer state, push
+// validation and application, pull replies, and per-worker sequence numbers
+// that make retried pushes idempotent.
+//
+//   shard_store store(0);
+//   store.add_dense(spec, {0, 1000});
+//   push_view push; decode_push(bytes, push);
+//   push_ack ack;
+//   if (auto st = store.apply_push(push, ack); !st) log(st.to_string());
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/errors.hpp"
+#include "engine/optimizer.hpp"
+#include "engine/partitioner.hpp"
+#include "engine/table.hpp"
+#include "engine/wire_codec.hpp"
+
+namespace troupe {
+
+class shard_store {
+ public:
+  explicit shard_store(std::uint32_t shard_id) : id_(shard_id) {}
+
+  std::uint32_t id() const { return id_; }
+
+  /// Takes ownership of keys `range` of dense table `spec`, initialised from
+  /// the spec's deterministic initialiser.
+  void add_dense(const table_spec& spec, key_range range);
+
+  /// Validates and applies a decoded push. On success fills `ack`; a push
+  /// whose seq was seen before is acknowledged as a duplicate and not
+  /// applied. On error nothing changes.
+  status apply_push(const push_view& push, push_ack& ack);
+
+  /// Answers a decoded pull with a PullReply message.
+  status read_pull(const pull_request_view& pull, bytes& reply) const;
+
+  /// Version (pushes applied) of a table; 0 for unknown tables.
+  std::uint64_t version(std::uint32_t table) const;
+  std::uint64_t total_version() const;
+  /// The values of the owned range of a dense table (for tests and checkpoints).
+  const std::vector<float>* dense_values(std::uint32_t table) const;
+  key_range dense_range(std::uint32_t table) const;
+
+ private:
+  struct dense_slice {
+    table_spec spec;
+    key_range range;
+    std::vector<float> values;
+    std::vector<float> state;
+    std::unique_ptr<optimizer> opt;
+    std::uint64_t version = 0;
+  };
+
+  std::uint32_t id_;
+  std::map<std::uint32_t, dense_slice> dense_;
+  std::unordered_map<std::uint32_t, std::uint64_t> last_seq_;  // per worker
+};
+
+}  // namespace troupe

@@ -1,0 +1,366 @@
+#include "engine/wire_codec.hpp"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "schemas/troupe.capnp.h"
+
+namespace troupe {
+
+static_assert(sizeof(float) == 4, "the wire carries IEEE-754 float32");
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the wire format reads float32 payloads in place and needs a little-endian host"
+#endif
+
+namespace {
+constexpr std::uint16_t kVersion = wire::PROTOCOL_VERSION;
+constexpr std::size_t kHeaderWords = 32;  // generous room for structs and pointers
+
+std::size_t words_for_bytes(std::size_t n) { return (n + 7) / 8; }
+}  // namespace
+
+/// A MessageBuilder whose first segment lives inside the byte vector that is
+/// sent, behind room for the 8-byte segment table: with a good size hint the
+/// finished message needs no copy at all.
+class flat_builder : public capnp::MessageBuilder {
+ public:
+  explicit flat_builder(std::size_t hint_words) : hint_words_(std::max<std::size_t>(hint_words, 16)) {}
+
+  kj::ArrayPtr<capnp::word> allocateSegment(unsigned minimum_size) override {
+    std::size_t words = std::max<std::size_t>(minimum_size, hint_words_);
+    if (first_ == nullptr) {
+      buffer_.assign(8 + words * 8, 0);  // capnp needs zeroed segments
+      first_ = reinterpret_cast<capnp::word*>(buffer_.data() + 8);
+      return {first_, words};
+    }
+    // Only reached when the hint was too small; finish() then copies once.
+    extra_.emplace_back(words);
+    return {extra_.back().data(), words};
+  }
+
+  bytes finish() {
+    auto segments = getSegmentsForOutput();
+    if (segments.size() == 1 && segments[0].begin() == first_) {
+      const std::uint32_t table[2] = {0, static_cast<std::uint32_t>(segments[0].size())};
+      std::memcpy(buffer_.data(), table, sizeof(table));
+      buffer_.resize(8 + segments[0].size() * 8);
+      return std::move(buffer_);
+    }
+    auto flat = capnp::messageToFlatArray(segments);
+    auto raw = flat.asBytes();
+    return bytes(reinterpret_cast<const char*>(raw.begin()),
+                 reinterpret_cast<const char*>(raw.end()));
+  }
+
+ private:
+  std::size_t hint_words_;
+  bytes buffer_;
+  capnp::word* first_ = nullptr;
+  std::vector<std::vector<capnp::word>> extra_;
+};
+
+payload_writer::payload_writer(std::unique_ptr<flat_builder> builder)
+    : builder_(std::move(builder)) {}
+payload_writer::payload_writer(payload_writer&&) noexcept = default;
+payload_writer& payload_writer::operator=(payload_writer&&) noexcept = default;
+payload_writer::~payload_writer() = default;
+
+bytes payload_writer::finish() && {
+  auto out = builder_->finish();
+  builder_.reset();
+  values_ = nullptr;
+  return out;
+}
+
+namespace {
+
+// Allocates a Data blob of `count` floats and returns where to write them.
+float* init_values(capnp::Data::Builder data) { return reinterpret_cast<float*>(data.begin()); }
+
+template <class Builder>
+void set_keys(Builder&& list, const std::uint64_t* keys, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) list.set(static_cast<unsigned>(i), keys[i]);
+}
+
+void fill_header(wire::PushRequest::Builder req, const push_header& h) {
+  req.setVersion(kVersion);
+  req.setTable(h.table);
+  req.setWorker(h.worker);
+  req.setClock(h.clock);
+  req.setSeq(h.seq);
+  req.setPulledVersion(h.pulled_version);
+}
+
+}  // namespace
+
+push_writer push_writer::dense(const push_header& header, std::uint64_t offset,
+                               std::size_t count) {
+  push_writer w(std::make_unique<flat_builder>(kHeaderWords + words_for_bytes(count * 4)));
+  auto req = w.builder_->initRoot<wire::PushRequest>();
+  fill_header(req, header);
+  auto range = req.initDense();
+  range.setOffset(offset);
+  w.values_ = init_values(range.initValues(static_cast<unsigned>(count * 4)));
+  w.count_ = count;
+  return w;
+}
+
+push_writer push_writer::sparse(const push_header& header, const std::uint64_t* keys,
+                                std::size_t num_keys, std::uint32_t width) {
+  const std::size_t count = num_keys * width;
+  push_writer w(
+      std::make_unique<flat_builder>(kHeaderWords + num_keys + words_for_bytes(count * 4)));
+  auto req = w.builder_->initRoot<wire::PushRequest>();
+  fill_header(req, header);
+  auto rows = req.initSparse();
+  set_keys(rows.initKeys(static_cast<unsigned>(num_keys)), keys, num_keys);
+  rows.setWidth(width);
+  w.values_ = init_values(rows.initValues(static_cast<unsigned>(count * 4)));
+  w.count_ = count;
+  return w;
+}
+
+pull_reply_writer pull_reply_writer::dense(std::uint32_t table, std::uint64_t shard_version,
+                                           std::uint64_t offset, std::size_t count) {
+  pull_reply_writer w(std::make_unique<flat_builder>(kHeaderWords + words_for_bytes(count * 4)));
+  auto rep = w.builder_->initRoot<wire::PullReply>();
+  rep.setVersion(kVersion);
+  rep.setTable(table);
+  rep.setShardVersion(shard_version);
+  auto range = rep.initDense();
+  range.setOffset(offset);
+  w.values_ = init_values(range.initValues(static_cast<unsigned>(count * 4)));
+  w.count_ = count;
+  return w;
+}
+
+pull_reply_writer pull_reply_writer::sparse(std::uint32_t table, std::uint64_t shard_version,
+                                            const std::uint64_t* keys, std::size_t num_keys,
+                                            std::uint32_t width) {
+  const std::size_t count = num_keys * width;
+  pull_reply_writer w(
+      std::make_unique<flat_builder>(kHeaderWords + num_keys + words_for_bytes(count * 4)));
+  auto rep = w.builder_->initRoot<wire::PullReply>();
+  rep.setVersion(kVersion);
+  rep.setTable(table);
+  rep.setShardVersion(shard_version);
+  auto rows = rep.initSparse();
+  set_keys(rows.initKeys(static_cast<unsigned>(num_keys)), keys, num_keys);
+  rows.setWidth(width);
+  w.values_ = init_values(rows.initValues(static_cast<unsigned>(count * 4)));
+  w.count_ = count;
+  return w;
+}
+
+bytes encode_dense_pull(std::uint32_t table, std::uint32_t worker, std::uint64_t offset,
+                        std::uint64_t count) {
+  flat_builder b(kHeaderWords);
+  auto req = b.initRoot<wire::PullRequest>();
+  req.setVersion(kVersion);
+  req.setTable(table);
+  req.setWorker(worker);
+  auto range = req.initDense();
+  range.setOffset(offset);
+  range.setCount(count);
+  return b.finish();
+}
+
+bytes encode_sparse_pull(std::uint32_t table, std::uint32_t worker, const std::uint64_t* keys,
+                         std::size_t num_keys) {
+  flat_builder b(kHeaderWords + num_keys);
+  auto req = b.initRoot<wire::PullRequest>();
+  req.setVersion(kVersion);
+  req.setTable(table);
+  req.setWorker(worker);
+  set_keys(req.initSparse(static_cast<unsigned>(num_keys)), keys, num_keys);
+  return b.finish();
+}
+
+bytes encode_push_ack(const push_ack& ack) {
+  flat_builder b(kHeaderWords);
+  auto msg = b.initRoot<wire::PushAck>();
+  msg.setVersion(kVersion);
+  msg.setSeq(ack.seq);
+  msg.setShardVersion(ack.shard_version);
+  msg.setStaleness(ack.staleness);
+  msg.setDuplicate(ack.duplicate);
+  return b.finish();
+}
+
+bytes encode_clock_advance(const clock_advance& adv) {
+  flat_builder b(kHeaderWords);
+  auto msg = b.initRoot<wire::ClockAdvance>();
+  msg.setVersion(kVersion);
+  msg.setWorker(adv.worker);
+  msg.setClock(adv.clock);
+  return b.finish();
+}
+
+// --- decoding ---------------------------------------------------------------
+
+namespace {
+
+// Runs `f(reader)` over `in`, turning every Cap'n Proto complaint into a
+// status. Input that is not 8-byte aligned is copied once into words; the
+// copy is handed to `keepalive` when views must outlive this call.
+template <class F>
+status with_reader(const bytes& in, std::shared_ptr<const void>* keepalive, F&& f) {
+  if (in.size() < 8 || in.size() % 8 != 0) {
+    return {errc::malformed_message,
+            "message of " + std::to_string(in.size()) + " bytes is not a whole number of words"};
+  }
+  const std::size_t n_words = in.size() / 8;
+  kj::ArrayPtr<const capnp::word> words;
+  std::shared_ptr<std::vector<capnp::word>> copy;
+  if (reinterpret_cast<std::uintptr_t>(in.data()) % alignof(capnp::word) == 0) {
+    words = {reinterpret_cast<const capnp::word*>(in.data()), n_words};
+  } else {
+    copy = std::make_shared<std::vector<capnp::word>>(n_words);
+    std::memcpy(copy->data(), in.data(), in.size());
+    words = {copy->data(), n_words};
+    if (keepalive != nullptr) *keepalive = copy;
+  }
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = 2 * n_words + 64;  // each word at most twice
+  options.nestingLimit = 8;
+  try {
+    capnp::FlatArrayMessageReader reader(words, options);
+    if (reader.getEnd() != words.end()) {
+      return {errc::malformed_message, "trailing bytes after the message"};
+    }
+    return f(reader);
+  } catch (const kj::Exception& e) {
+    return {errc::malformed_message, e.getDescription().cStr()};
+  }
+}
+
+status check_version(std::uint16_t version) {
+  if (version == kVersion) return {};
+  return {errc::version_mismatch, "protocol version " + std::to_string(version) +
+                                      " (this build speaks " + std::to_string(kVersion) + ")"};
+}
+
+void copy_keys(capnp::List<std::uint64_t>::Reader keys, std::vector<std::uint64_t>& out) {
+  out.resize(keys.size());
+  for (unsigned i = 0; i < keys.size(); ++i) out[i] = keys[i];
+}
+
+status read_values(capnp::Data::Reader data, payload_view& out) {
+  if (data.size() % 4 != 0) {
+    return {errc::malformed_message,
+            "value blob of " + std::to_string(data.size()) + " bytes is not float32s"};
+  }
+  out.values = reinterpret_cast<const float*>(data.begin());
+  out.count = data.size() / 4;
+  return {};
+}
+
+status read_dense(wire::DenseRange::Reader range, payload_view& out) {
+  out.sparse = false;
+  out.offset = range.getOffset();
+  return read_values(range.getValues(), out);
+}
+
+status read_sparse(wire::SparseRows::Reader rows, payload_view& out) {
+  out.sparse = true;
+  auto keys = rows.getKeys();
+  copy_keys(keys, out.keys);
+  out.width = rows.getWidth();
+  if (auto st = read_values(rows.getValues(), out); !st) return st;
+  if (out.width == 0 && !out.keys.empty()) {
+    return {errc::wrong_size, "sparse rows with width 0"};
+  }
+  if (out.count != out.keys.size() * out.width) {
+    return {errc::wrong_size, std::to_string(out.keys.size()) + " rows of width " +
+                                  std::to_string(out.width) + " need " +
+                                  std::to_string(out.keys.size() * out.width) + " values, got " +
+                                  std::to_string(out.count)};
+  }
+  return {};
+}
+
+}  // namespace
+
+status decode_push(const bytes& in, push_view& out) {
+  return with_reader(in, &out.keepalive, [&](capnp::MessageReader& reader) -> status {
+    auto req = reader.getRoot<wire::PushRequest>();
+    if (auto st = check_version(req.getVersion()); !st) return st;
+    out.table = req.getTable();
+    out.worker = req.getWorker();
+    out.clock = req.getClock();
+    out.seq = req.getSeq();
+    out.pulled_version = req.getPulledVersion();
+    switch (req.which()) {
+      case wire::PushRequest::DENSE: return read_dense(req.getDense(), out);
+      case wire::PushRequest::SPARSE: return read_sparse(req.getSparse(), out);
+    }
+    return {errc::malformed_message, "push with an unknown payload kind"};
+  });
+}
+
+status decode_pull_request(const bytes& in, pull_request_view& out) {
+  return with_reader(in, nullptr, [&](capnp::MessageReader& reader) -> status {
+    auto req = reader.getRoot<wire::PullRequest>();
+    if (auto st = check_version(req.getVersion()); !st) return st;
+    out.table = req.getTable();
+    out.worker = req.getWorker();
+    switch (req.which()) {
+      case wire::PullRequest::DENSE: {
+        out.sparse = false;
+        out.offset = req.getDense().getOffset();
+        out.count = req.getDense().getCount();
+        return {};
+      }
+      case wire::PullRequest::SPARSE: {
+        out.sparse = true;
+        auto keys = req.getSparse();
+        copy_keys(keys, out.keys);
+        return {};
+      }
+    }
+    return {errc::malformed_message, "pull with an unknown request kind"};
+  });
+}
+
+status decode_pull_reply(const bytes& in, pull_reply_view& out) {
+  return with_reader(in, &out.keepalive, [&](capnp::MessageReader& reader) -> status {
+    auto rep = reader.getRoot<wire::PullReply>();
+    if (auto st = check_version(rep.getVersion()); !st) return st;
+    out.table = rep.getTable();
+    out.shard_version = rep.getShardVersion();
+    switch (rep.which()) {
+      case wire::PullReply::DENSE: return read_dense(rep.getDense(), out);
+      case wire::PullReply::SPARSE: return read_sparse(rep.getSparse(), out);
+    }
+    return {errc::malformed_message, "pull reply with an unknown payload kind"};
+  });
+}
+
+status decode_push_ack(const bytes& in, push_ack& out) {
+  return with_reader(in, nullptr, [&](capnp::MessageReader& reader) -> status {
+    auto msg = reader.getRoot<wire::PushAck>();
+    if (auto st = check_version(msg.getVersion()); !st) return st;
+    out.seq = msg.getSeq();
+    out.shard_version = msg.getShardVersion();
+    out.staleness = msg.getStaleness();
+    out.duplicate = msg.getDuplicate();
+    return {};
+  });
+}
+
+status decode_clock_advance(const bytes& in, clock_advance& out) {
+  return with_reader(in, nullptr, [&](capnp::MessageReader& reader) -> status {
+    auto msg = reader.getRoot<wire::ClockAdvance>();
+    if (auto st = check_version(msg.getVersion()); !st) return st;
+    out.worker = msg.getWorker();
+    out.clock = msg.getClock();
+    return {};
+  });
+}
+
+}  // namespace troupe

@@ -1,0 +1,144 @@
+#pragma once
+// Cap'n Proto <-> engine types for the messages in schemas/troupe.capnp.
+//
+// Writers build each message straight into the byte vector that travels
+// (`bytes`), so a gradient costs one memcpy into the message and nothing
+// more; readers decode into views whose float pointers point into the bytes.
+//
+//   auto msg = troupe::push_writer::dense({table, worker, clock, seq, pulled}, offset, n);
+//   std::memcpy(msg.values(), grad + offset, n * sizeof(float));
+//   troupe::bytes wire = std::move(msg).finish();
+//   ...
+//   troupe::push_view push;
+//   if (auto st = troupe::decode_push(wire, push); !st) { /* reject */ }
+//   apply(push.values, push.count);   // reads in place
+//
+// Every decode validates the version, the union tag and the sizes, and turns
+// any malformed input (truncated, garbage, hostile pointers) into a status.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+/// Bytes of one flat (segment table + segments) Cap'n Proto message.
+using bytes = std::vector<char>;
+
+/// Per-push metadata shared by dense and sparse pushes.
+struct push_header {
+  std::uint32_t table = 0;
+  std::uint32_t worker = 0;
+  std::int64_t clock = 0;
+  std::uint64_t seq = 0;
+  std::uint64_t pulled_version = 0;
+};
+
+class flat_builder;
+
+/// Builds a message whose float payload is filled in place through `values()`.
+class payload_writer {
+ public:
+  payload_writer(payload_writer&&) noexcept;
+  payload_writer& operator=(payload_writer&&) noexcept;
+  ~payload_writer();
+
+  /// The message's float payload, `count()` floats, to be filled by the caller.
+  float* values() const { return values_; }
+  std::size_t count() const { return count_; }
+  /// Seals the message and returns its bytes.
+  bytes finish() &&;
+
+ protected:
+  payload_writer(std::unique_ptr<flat_builder> builder);
+  std::unique_ptr<flat_builder> builder_;
+  float* values_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+/// PushRequest writer.
+class push_writer : public payload_writer {
+ public:
+  static push_writer dense(const push_header& header, std::uint64_t offset, std::size_t count);
+  static push_writer sparse(const push_header& header, const std::uint64_t* keys,
+                            std::size_t num_keys, std::uint32_t width);
+
+ private:
+  using payload_writer::payload_writer;
+};
+
+/// PullReply writer.
+class pull_reply_writer : public payload_writer {
+ public:
+  static pull_reply_writer dense(std::uint32_t table, std::uint64_t shard_version,
+                                 std::uint64_t offset, std::size_t count);
+  static pull_reply_writer sparse(std::uint32_t table, std::uint64_t shard_version,
+                                  const std::uint64_t* keys, std::size_t num_keys,
+                                  std::uint32_t width);
+
+ private:
+  using payload_writer::payload_writer;
+};
+
+bytes encode_dense_pull(std::uint32_t table, std::uint32_t worker, std::uint64_t offset,
+                        std::uint64_t count);
+bytes encode_sparse_pull(std::uint32_t table, std::uint32_t worker, const std::uint64_t* keys,
+                         std::size_t num_keys);
+
+struct push_ack {
+  std::uint64_t seq = 0;
+  std::uint64_t shard_version = 0;
+  std::uint64_t staleness = 0;
+  bool duplicate = false;
+};
+bytes encode_push_ack(const push_ack& ack);
+
+struct clock_advance {
+  std::uint32_t worker = 0;
+  std::int64_t clock = 0;
+};
+bytes encode_clock_advance(const clock_advance& msg);
+
+// --- decoded views ------------------------------------------------------------
+
+/// Values of a dense range or of sparse rows, pointing into the message.
+struct payload_view {
+  bool sparse = false;
+  std::uint64_t offset = 0;          ///< dense: first key
+  std::vector<std::uint64_t> keys;   ///< sparse: row ids
+  std::uint32_t width = 0;           ///< sparse: floats per row
+  const float* values = nullptr;     ///< dense: count values; sparse: keys.size() * width
+  std::size_t count = 0;             ///< number of floats at `values`
+};
+
+struct push_view : push_header, payload_view {
+  std::shared_ptr<const void> keepalive;  ///< set only when the input had to be realigned
+};
+
+struct pull_request_view {
+  std::uint32_t table = 0;
+  std::uint32_t worker = 0;
+  bool sparse = false;
+  std::uint64_t offset = 0;         ///< dense
+  std::uint64_t count = 0;          ///< dense
+  std::vector<std::uint64_t> keys;  ///< sparse
+};
+
+struct pull_reply_view : payload_view {
+  std::uint32_t table = 0;
+  std::uint64_t shard_version = 0;
+  std::shared_ptr<const void> keepalive;
+};
+
+/// Each decoder fills `out` and returns ok, or returns malformed_message /
+/// version_mismatch / wrong_size. `in` must outlive the view.
+status decode_push(const bytes& in, push_view& out);
+status decode_pull_request(const bytes& in, pull_request_view& out);
+status decode_pull_reply(const bytes& in, pull_reply_view& out);
+status decode_push_ack(const bytes& in, push_ack& out);
+status decode_clock_advance(const bytes& in, clock_advance& out);
+
+}  // namespace troupe

@@ -1,0 +1,129 @@
+#pragma once
+// The compute backend interface: the few dense kernels a worker needs for
+// forward and backward passes, over memory the backend owns (host memory for
+// the CPU backend, device memory for CUDA).
+//
+// Usage:
+//   auto backend = troupe::kernels::make_backend(troupe::kernels::backend_kind::automatic);
+//   auto a = backend->alloc(m * k);                 // zero-filled
+//   backend->upload(host_a, m * k, a.data());
+//   backend->gemm(false, false, m, n, k, 1.f, a.data(), k, b.data(), n, 0.f, c.data(), n);
+//   backend->download(c.data(), m * n, host_c);
+//
+// All matrices are row-major. Pointers passed to kernels must come from
+// `alloc` of the same backend (or be host pointers where a parameter says so).
+// Kernels may run asynchronously; `download` and `softmax_xent` synchronise.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace troupe::kernels {
+
+enum class backend_kind { cpu, cuda, automatic };
+
+class backend;
+
+/// A float array owned by a backend; released when it goes out of scope.
+class device_array {
+ public:
+  device_array() = default;
+  device_array(backend* owner, float* ptr, std::size_t n) : owner_(owner), ptr_(ptr), size_(n) {}
+  device_array(device_array&& other) noexcept { swap(other); }
+  device_array& operator=(device_array&& other) noexcept {
+    device_array tmp(std::move(other));
+    swap(tmp);
+    return *this;
+  }
+  device_array(const device_array&) = delete;
+  device_array& operator=(const device_array&) = delete;
+  ~device_array();
+
+  float* data() const { return ptr_; }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+ private:
+  void swap(device_array& other) noexcept {
+    std::swap(owner_, other.owner_);
+    std::swap(ptr_, other.ptr_);
+    std::swap(size_, other.size_);
+  }
+  backend* owner_ = nullptr;
+  float* ptr_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+/// Result of a softmax cross-entropy evaluation over a batch.
+struct xent_result {
+  double loss_sum = 0;  ///< sum over rows of -log softmax(logits)[label]
+  int correct = 0;      ///< rows whose arg-max equals the label
+};
+
+class backend {
+ public:
+  virtual ~backend() = default;
+
+  /// "cpu" or "cuda:<device name>".
+  virtual std::string name() const = 0;
+
+  /// Allocates `n` floats, zero-filled.
+  virtual device_array alloc(std::size_t n) = 0;
+
+  /// Copies `n` floats from host memory into backend memory `dst`.
+  virtual void upload(const float* host_src, std::size_t n, float* dst) = 0;
+  /// Copies `n` floats from backend memory into host memory; synchronises.
+  virtual void download(const float* src, std::size_t n, float* host_dst) = 0;
+  /// Sets `n` floats of backend memory to zero.
+  virtual void fill_zero(float* dst, std::size_t n) = 0;
+
+  /// C[m,n] = alpha * op(A) * op(B) + beta * C (row-major; op = transpose if
+  /// the flag is set; lda/ldb/ldc are row strides of the stored matrices).
+  virtual void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                    int lda, const float* b, int ldb, float beta, float* c, int ldc) = 0;
+
+  /// x[r, c] += bias[c] for a rows x cols matrix.
+  virtual void add_bias(int rows, int cols, const float* bias, float* x) = 0;
+  /// db[c] = beta * db[c] + sum_r dy[r, c].
+  virtual void bias_grad(int rows, int cols, const float* dy, float beta, float* db) = 0;
+
+  /// y = max(x, 0); x and y may alias.
+  virtual void relu_forward(std::size_t n, const float* x, float* y) = 0;
+  /// dx = dy where y > 0, else 0; dy and dx may alias.
+  virtual void relu_backward(std::size_t n, const float* y, const float* dy, float* dx) = 0;
+
+  /// Row-wise softmax cross-entropy of `logits` (rows x classes) against host
+  /// `labels` (rows entries in [0, classes)). When `dlogits` is not null it
+  /// receives d(mean loss)/d(logits) = (softmax - onehot) / rows. Synchronises.
+  virtual xent_result softmax_xent(int rows, int classes, const float* logits,
+                                   const std::int32_t* host_labels, float* dlogits) = 0;
+
+  /// y += alpha * x.
+  virtual void axpy(std::size_t n, float alpha, const float* x, float* y) = 0;
+
+  /// Waits for all queued work.
+  virtual void synchronize() = 0;
+
+ private:
+  friend class device_array;
+  virtual void release(float* ptr) noexcept = 0;
+};
+
+inline device_array::~device_array() {
+  if (owner_ != nullptr && ptr_ != nullptr) owner_->release(ptr_);
+}
+
+/// True when this build has the CUDA backend and a usable GPU is present.
+bool cuda_available();
+
+/// Creates a backend. `automatic` picks CUDA when `cuda_available()`, else
+/// the CPU. Asking for `cuda` without a GPU throws std::runtime_error saying
+/// why. `threads` bounds BLAS threads of the CPU backend (0 = library default).
+std::unique_ptr<backend> make_backend(backend_kind kind, int threads = 1);
+
+/// Parses "cpu", "cuda" or "auto"; throws std::invalid_argument otherwise.
+backend_kind parse_backend_kind(const std::string& text);
+
+}  // namespace troupe::kernels

@@ -1,0 +1,157 @@
+#include "kernels/cpu_backend.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+// Declared by OpenBLAS's cblas.h but not by the netlib one that the Debian
+// alternatives system may put first on the include path; the library we link
+// always has it.
+extern "C" void openblas_set_num_threads(int num_threads);
+
+namespace troupe::kernels {
+namespace {
+
+constexpr std::size_t alignment = 64;  // a cache line and an AVX-512 vector
+
+float* aligned_floats(std::size_t n) {
+  if (n > (SIZE_MAX - alignment) / sizeof(float)) throw std::bad_alloc();
+  // std::aligned_alloc wants the size to be a multiple of the alignment.
+  const std::size_t bytes = (n * sizeof(float) + alignment - 1) / alignment * alignment;
+  void* p = std::aligned_alloc(alignment, bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  std::memset(p, 0, bytes);
+  return static_cast<float*>(p);
+}
+
+void check_labels(int rows, int classes, const std::int32_t* labels) {
+  for (int r = 0; r < rows; ++r) {
+    if (labels[r] < 0 || labels[r] >= classes) {
+      throw std::out_of_range("softmax_xent: label " + std::to_string(labels[r]) + " of row " +
+                              std::to_string(r) + " is outside [0, " + std::to_string(classes) +
+                              ")");
+    }
+  }
+}
+
+}  // namespace
+
+cpu_backend::cpu_backend(int threads) {
+  if (threads < 0) {
+    throw std::invalid_argument("cpu backend: threads must be >= 0, got " +
+                                std::to_string(threads));
+  }
+  if (threads > 0) openblas_set_num_threads(threads);
+}
+
+device_array cpu_backend::alloc(std::size_t n) {
+  if (n == 0) return {};
+  return device_array(this, aligned_floats(n), n);
+}
+
+void cpu_backend::release(float* ptr) noexcept {
+  std::free(ptr);
+}
+
+void cpu_backend::upload(const float* host_src, std::size_t n, float* dst) {
+  if (n > 0) std::memcpy(dst, host_src, n * sizeof(float));
+}
+
+void cpu_backend::download(const float* src, std::size_t n, float* host_dst) {
+  if (n > 0) std::memcpy(host_dst, src, n * sizeof(float));
+}
+
+void cpu_backend::fill_zero(float* dst, std::size_t n) {
+  if (n > 0) std::memset(dst, 0, n * sizeof(float));
+}
+
+void cpu_backend::gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                       int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  if (m <= 0 || n <= 0) return;
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void cpu_backend::add_bias(int rows, int cols, const float* bias, float* x) {
+  for (int r = 0; r < rows; ++r) {
+    float* row = x + static_cast<std::size_t>(r) * cols;
+    for (int c = 0; c < cols; ++c) row[c] += bias[c];
+  }
+}
+
+void cpu_backend::bias_grad(int rows, int cols, const float* dy, float beta, float* db) {
+  // beta == 0 overwrites without reading db, as BLAS does, so stale NaNs in an
+  // uninitialised gradient buffer cannot leak through 0 * NaN.
+  if (beta == 0.f) {
+    std::fill_n(db, cols, 0.f);
+  } else if (beta != 1.f) {
+    for (int c = 0; c < cols; ++c) db[c] *= beta;
+  }
+  // Row by row so the inner loop is contiguous and vectorises.
+  for (int r = 0; r < rows; ++r) {
+    const float* row = dy + static_cast<std::size_t>(r) * cols;
+    for (int c = 0; c < cols; ++c) db[c] += row[c];
+  }
+}
+
+void cpu_backend::relu_forward(std::size_t n, const float* x, float* y) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
+void cpu_backend::relu_backward(std::size_t n, const float* y, const float* dy, float* dx) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+}
+
+xent_result cpu_backend::softmax_xent(int rows, int classes, const float* logits,
+                                      const std::int32_t* host_labels, float* dlogits) {
+  xent_result result;
+  if (rows <= 0 || classes <= 0) return result;
+  check_labels(rows, classes, host_labels);
+  const float inv_rows = 1.f / static_cast<float>(rows);
+  for (int r = 0; r < rows; ++r) {
+    const std::size_t offset = static_cast<std::size_t>(r) * classes;
+    const float* x = logits + offset;
+    const int label = host_labels[r];
+    // First index of the maximum: the same tie-break as the CUDA kernel.
+    int arg_max = 0;
+    for (int c = 1; c < classes; ++c) {
+      if (x[c] > x[arg_max]) arg_max = c;
+    }
+    const float max = x[arg_max];
+    // Subtracting the row max keeps exp() from overflowing on large logits.
+    float sum = 0.f;
+    for (int c = 0; c < classes; ++c) sum += std::exp(x[c] - max);
+    const float log_sum = std::log(sum);
+    result.loss_sum += static_cast<double>(log_sum - (x[label] - max));
+    if (arg_max == label) ++result.correct;
+    if (dlogits != nullptr) {
+      // Every read of x above happens before this loop writes, so dlogits
+      // may alias logits.
+      float* d = dlogits + offset;
+      const float inv_sum = 1.f / sum;
+      for (int c = 0; c < classes; ++c) d[c] = std::exp(x[c] - max) * inv_sum * inv_rows;
+      d[label] -= inv_rows;
+    }
+  }
+  return result;
+}
+
+void cpu_backend::axpy(std::size_t n, float alpha, const float* x, float* y) {
+  // cblas takes an int count; split arrays longer than INT_MAX.
+  while (n > 0) {
+    const int chunk = static_cast<int>(std::min<std::size_t>(n, INT_MAX));
+    cblas_saxpy(chunk, alpha, x, 1, y, 1);
+    x += chunk;
+    y += chunk;
+    n -= static_cast<std::size_t>(chunk);
+  }
+}
+
+}  // namespace troupe::kernels

@@ -1,0 +1,383 @@
+// The CUDA backend: cuBLAS for gemm/axpy, small kernels for the rest, all on
+// one stream per backend object. Only CUDA, cuBLAS and kernels/ headers here:
+// every extra header multiplies nvcc's compile time (see STACK-NOTES).
+
+#include "kernels/cuda_backend.hpp"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+namespace troupe::kernels {
+namespace {
+
+// ---- error handling ----------------------------------------------------------
+
+void check(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return;
+  throw std::runtime_error(std::string("CUDA: ") + what + " failed: " + cudaGetErrorName(err) +
+                           " (" + cudaGetErrorString(err) + ")");
+}
+
+void check(cublasStatus_t status, const char* what) {
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  throw std::runtime_error(std::string("cuBLAS: ") + what +
+                           " failed: " + cublasGetStatusName(status) + " (" +
+                           cublasGetStatusString(status) + ")");
+}
+
+// ---- RAII for the handles ----------------------------------------------------
+
+struct stream_deleter {
+  void operator()(cudaStream_t s) const noexcept { cudaStreamDestroy(s); }
+};
+struct blas_deleter {
+  void operator()(cublasHandle_t h) const noexcept { cublasDestroy(h); }
+};
+struct device_deleter {
+  void operator()(void* p) const noexcept { cudaFree(p); }
+};
+using stream_ptr = std::unique_ptr<std::remove_pointer_t<cudaStream_t>, stream_deleter>;
+using blas_ptr = std::unique_ptr<std::remove_pointer_t<cublasHandle_t>, blas_deleter>;
+template <class T>
+using device_ptr = std::unique_ptr<T, device_deleter>;
+
+template <class T>
+device_ptr<T> device_malloc(std::size_t count) {
+  void* p = nullptr;
+  check(cudaMalloc(&p, count * sizeof(T)), "cudaMalloc");
+  return device_ptr<T>(static_cast<T*>(p));
+}
+
+// ---- kernels -----------------------------------------------------------------
+
+constexpr int block_threads = 256;
+constexpr int warp = 32;
+constexpr unsigned full_mask = 0xffffffffu;
+
+__device__ std::size_t global_thread() {
+  return static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ std::size_t grid_threads() {
+  return static_cast<std::size_t>(gridDim.x) * blockDim.x;
+}
+
+__global__ void add_bias_kernel(std::size_t total, int cols, const float* __restrict__ bias,
+                                float* __restrict__ x) {
+  for (std::size_t i = global_thread(); i < total; i += grid_threads()) x[i] += bias[i % cols];
+}
+
+// Block (warp, bias_rows): threads along x own adjacent columns, so each row
+// read is coalesced; threads along y split the rows and meet in shared memory.
+constexpr int bias_rows = 8;
+
+__global__ void bias_grad_kernel(int rows, int cols, const float* __restrict__ dy, float beta,
+                                 float* __restrict__ db) {
+  __shared__ float partial[bias_rows][warp + 1];
+  const int c = blockIdx.x * warp + threadIdx.x;
+  float sum = 0.f;
+  if (c < cols) {
+    for (int r = threadIdx.y; r < rows; r += bias_rows)
+      sum += dy[static_cast<std::size_t>(r) * cols + c];
+  }
+  partial[threadIdx.y][threadIdx.x] = sum;
+  __syncthreads();
+  if (threadIdx.y != 0 || c >= cols) return;
+  float total = 0.f;
+  for (int i = 0; i < bias_rows; ++i) total += partial[i][threadIdx.x];
+  // beta == 0 must not read db: it may hold NaNs (BLAS convention).
+  db[c] = beta == 0.f ? total : beta * db[c] + total;
+}
+
+__global__ void relu_forward_kernel(std::size_t n, const float* x, float* y) {
+  for (std::size_t i = global_thread(); i < n; i += grid_threads()) y[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
+__global__ void relu_backward_kernel(std::size_t n, const float* y, const float* dy, float* dx) {
+  for (std::size_t i = global_thread(); i < n; i += grid_threads()) {
+    dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+  }
+}
+
+struct xent_totals {
+  double loss;
+  int correct;
+};
+
+constexpr int xent_warps = 4;  // rows in flight per block
+
+// One warp per row: classification heads are narrow (tens to thousands of
+// classes), so a warp covers a row in a few strided steps and reduces with
+// shuffles, without shared memory or block barriers per row.
+__global__ void softmax_xent_kernel(int rows, int classes, const float* logits,
+                                    const std::int32_t* __restrict__ labels, float* dlogits,
+                                    float inv_rows, xent_totals* __restrict__ totals) {
+  const int lane = threadIdx.x % warp;
+  const int warp_id = threadIdx.x / warp;
+  double loss = 0.0;
+  int correct = 0;
+  for (int r = blockIdx.x * xent_warps + warp_id; r < rows; r += gridDim.x * xent_warps) {
+    const float* x = logits + static_cast<std::size_t>(r) * classes;
+    // Arg-max with the first index winning ties, as on the CPU; INT_MAX marks
+    // a lane that owns no class.
+    float max = -INFINITY;
+    int arg = INT_MAX;
+    for (int c = lane; c < classes; c += warp) {
+      if (arg == INT_MAX || x[c] > max) {
+        max = x[c];
+        arg = c;
+      }
+    }
+    for (int offset = warp / 2; offset > 0; offset /= 2) {
+      const float other_max = __shfl_xor_sync(full_mask, max, offset);
+      const int other_arg = __shfl_xor_sync(full_mask, arg, offset);
+      if (other_arg != INT_MAX &&
+          (arg == INT_MAX || other_max > max || (other_max == max && other_arg < arg))) {
+        max = other_max;
+        arg = other_arg;
+      }
+    }
+    // Subtracting the row max keeps expf() from overflowing on large logits.
+    float sum = 0.f;
+    for (int c = lane; c < classes; c += warp) sum += expf(x[c] - max);
+    for (int offset = warp / 2; offset > 0; offset /= 2) {
+      sum += __shfl_xor_sync(full_mask, sum, offset);
+    }
+    const int label = labels[r];
+    if (lane == 0) {
+      loss += static_cast<double>(logf(sum) - (x[label] - max));
+      correct += arg == label ? 1 : 0;
+    }
+    if (dlogits != nullptr) {
+      // dlogits may alias logits: no lane may write before lane 0 read x[label].
+      __syncwarp();
+      float* d = dlogits + static_cast<std::size_t>(r) * classes;
+      const float inv_sum = 1.f / sum;
+      for (int c = lane; c < classes; c += warp) {
+        d[c] = expf(x[c] - max) * inv_sum * inv_rows - (c == label ? inv_rows : 0.f);
+      }
+    }
+  }
+  // One atomic per block rather than per row.
+  __shared__ double block_loss[xent_warps];
+  __shared__ int block_correct[xent_warps];
+  if (lane == 0) {
+    block_loss[warp_id] = loss;
+    block_correct[warp_id] = correct;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int w = 1; w < xent_warps; ++w) {
+      loss += block_loss[w];
+      correct += block_correct[w];
+    }
+    atomicAdd(&totals->loss, loss);
+    atomicAdd(&totals->correct, correct);
+  }
+}
+
+// ---- the backend ---------------------------------------------------------------
+
+/// Uses the device current at construction. `upload` synchronises the stream
+/// after the copy so the caller may reuse (even pinned) host memory at once;
+/// training steps upload at their start, when the stream is idle anyway.
+class cuda_backend final : public backend {
+ public:
+  cuda_backend() {
+    int device = 0;
+    check(cudaGetDevice(&device), "cudaGetDevice");
+    cudaDeviceProp prop{};
+    check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+    name_ = std::string("cuda:") + prop.name;
+    sm_count_ = std::max(1, prop.multiProcessorCount);
+    cudaStream_t stream = nullptr;
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    stream_.reset(stream);
+    cublasHandle_t handle = nullptr;
+    check(cublasCreate(&handle), "cublasCreate");
+    blas_.reset(handle);
+    check(cublasSetStream(handle, stream), "cublasSetStream");
+    totals_ = device_malloc<xent_totals>(1);
+  }
+
+  std::string name() const override { return name_; }
+
+  device_array alloc(std::size_t n) override {
+    if (n == 0) return {};
+    if (n > SIZE_MAX / sizeof(float)) throw std::bad_alloc();
+    auto p = device_malloc<float>(n);
+    check(cudaMemsetAsync(p.get(), 0, n * sizeof(float), stream_.get()), "cudaMemsetAsync");
+    return device_array(this, p.release(), n);
+  }
+
+  void upload(const float* host_src, std::size_t n, float* dst) override {
+    if (n == 0) return;
+    check(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, stream_.get()),
+          "cudaMemcpyAsync (upload)");
+    synchronize();
+  }
+
+  void download(const float* src, std::size_t n, float* host_dst) override {
+    if (n == 0) return;
+    check(cudaMemcpyAsync(host_dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_.get()),
+          "cudaMemcpyAsync (download)");
+    synchronize();
+  }
+
+  void fill_zero(float* dst, std::size_t n) override {
+    if (n == 0) return;
+    check(cudaMemsetAsync(dst, 0, n * sizeof(float), stream_.get()), "cudaMemsetAsync");
+  }
+
+  void gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
+            const float* b, int ldb, float beta, float* c, int ldc) override {
+    if (m <= 0 || n <= 0) return;
+    // cuBLAS is column-major, and a row-major matrix read column-major is its
+    // transpose: compute C^T = op(B)^T op(A)^T by swapping the operands.
+    check(cublasSgemm(blas_.get(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                      trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, ldb, a, lda, &beta,
+                      c, ldc),
+          "cublasSgemm");
+  }
+
+  void add_bias(int rows, int cols, const float* bias, float* x) override {
+    if (rows <= 0 || cols <= 0) return;
+    const std::size_t total = static_cast<std::size_t>(rows) * cols;
+    add_bias_kernel<<<grid_for(total), block_threads, 0, stream_.get()>>>(total, cols, bias, x);
+    check(cudaGetLastError(), "add_bias kernel launch");
+  }
+
+  void bias_grad(int rows, int cols, const float* dy, float beta, float* db) override {
+    if (cols <= 0) return;
+    const dim3 block(warp, bias_rows);
+    const unsigned grid = static_cast<unsigned>((cols + warp - 1) / warp);
+    bias_grad_kernel<<<grid, block, 0, stream_.get()>>>(std::max(rows, 0), cols, dy, beta, db);
+    check(cudaGetLastError(), "bias_grad kernel launch");
+  }
+
+  void relu_forward(std::size_t n, const float* x, float* y) override {
+    if (n == 0) return;
+    relu_forward_kernel<<<grid_for(n), block_threads, 0, stream_.get()>>>(n, x, y);
+    check(cudaGetLastError(), "relu_forward kernel launch");
+  }
+
+  void relu_backward(std::size_t n, const float* y, const float* dy, float* dx) override {
+    if (n == 0) return;
+    relu_backward_kernel<<<grid_for(n), block_threads, 0, stream_.get()>>>(n, y, dy, dx);
+    check(cudaGetLastError(), "relu_backward kernel launch");
+  }
+
+  xent_result softmax_xent(int rows, int classes, const float* logits,
+                           const std::int32_t* host_labels, float* dlogits) override {
+    xent_result result;
+    if (rows <= 0 || classes <= 0) return result;
+    // Checked on the host: an out-of-range label would read past the row on
+    // the device and fail silently.
+    for (int r = 0; r < rows; ++r) {
+      if (host_labels[r] < 0 || host_labels[r] >= classes) {
+        throw std::out_of_range("softmax_xent: label " + std::to_string(host_labels[r]) +
+                                " of row " + std::to_string(r) + " is outside [0, " +
+                                std::to_string(classes) + ")");
+      }
+    }
+    const auto count = static_cast<std::size_t>(rows);
+    if (count > labels_capacity_) {
+      labels_ = device_malloc<std::int32_t>(count);
+      labels_capacity_ = count;
+    }
+    cudaStream_t s = stream_.get();
+    check(cudaMemcpyAsync(labels_.get(), host_labels, count * sizeof(std::int32_t),
+                          cudaMemcpyHostToDevice, s),
+          "cudaMemcpyAsync (labels)");
+    check(cudaMemsetAsync(totals_.get(), 0, sizeof(xent_totals), s), "cudaMemsetAsync (totals)");
+    const int blocks = std::min((rows + xent_warps - 1) / xent_warps, sm_count_ * 16);
+    softmax_xent_kernel<<<blocks, xent_warps * warp, 0, s>>>(rows, classes, logits, labels_.get(),
+                                                             dlogits, 1.f / rows, totals_.get());
+    check(cudaGetLastError(), "softmax_xent kernel launch");
+    xent_totals totals{};
+    check(cudaMemcpyAsync(&totals, totals_.get(), sizeof totals, cudaMemcpyDeviceToHost, s),
+          "cudaMemcpyAsync (totals)");
+    synchronize();
+    result.loss_sum = totals.loss;
+    result.correct = totals.correct;
+    return result;
+  }
+
+  void axpy(std::size_t n, float alpha, const float* x, float* y) override {
+    // cuBLAS takes an int count; split arrays longer than INT_MAX.
+    while (n > 0) {
+      const int chunk = static_cast<int>(std::min<std::size_t>(n, INT_MAX));
+      check(cublasSaxpy(blas_.get(), chunk, &alpha, x, 1, y, 1), "cublasSaxpy");
+      x += chunk;
+      y += chunk;
+      n -= static_cast<std::size_t>(chunk);
+    }
+  }
+
+  void synchronize() override {
+    check(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize");
+  }
+
+ private:
+  // Queued kernels may still read `ptr`: let them finish before freeing. (A
+  // stream-ordered cudaFreeAsync would avoid the wait, but arrays are meant
+  // to be allocated once and reused, not per step.)
+  void release(float* ptr) noexcept override {
+    cudaStreamSynchronize(stream_.get());
+    cudaFree(ptr);
+  }
+
+  unsigned grid_for(std::size_t n) const {
+    const std::size_t blocks = (n + block_threads - 1) / block_threads;
+    // Grid-stride loops cover the rest; a few waves per SM keep it busy.
+    return static_cast<unsigned>(std::min<std::size_t>(blocks, std::size_t(sm_count_) * 32));
+  }
+
+  int sm_count_ = 1;
+  std::string name_;
+  // Declaration order is destruction order reversed: buffers, then the cuBLAS
+  // handle, then the stream it uses.
+  stream_ptr stream_;
+  blas_ptr blas_;
+  device_ptr<xent_totals> totals_;
+  device_ptr<std::int32_t> labels_;
+  std::size_t labels_capacity_ = 0;
+};
+
+std::string device_count_problem() {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear it so later, unrelated calls do not report it
+    return std::string("cudaGetDeviceCount failed with error ") +
+           std::to_string(static_cast<int>(err)) + " (" + cudaGetErrorName(err) + ": " +
+           cudaGetErrorString(err) + ")";
+  }
+  if (count == 0) return "cudaGetDeviceCount reports 0 devices";
+  return {};
+}
+
+}  // namespace
+
+bool cuda_device_present() {
+  return device_count_problem().empty();
+}
+
+std::unique_ptr<backend> make_cuda_backend() {
+  const std::string problem = device_count_problem();
+  if (!problem.empty()) {
+    throw std::runtime_error("CUDA backend requested but no GPU was found: " + problem);
+  }
+  return std::make_unique<cuda_backend>();
+}
+
+}  // namespace troupe::kernels

@@ -1,0 +1,90 @@
+@0xab7e2f851efe07d0;
+# The Troupe wire protocol: every message between workers, shards and the
+# scheduler, in one process and across nodes alike.
+#
+# Conventions
+# - Every top-level message carries `version`; a receiver rejects versions it
+#   does not speak (see `protocolVersion`).
+# - Parameter and gradient values are packed little-endian IEEE-754 float32
+#   carried as `Data`, so a reader views them in place (capnp lists start on
+#   a word boundary) and a writer fills them with one memcpy. The count of
+#   values is the blob size in bytes divided by 4.
+# - Keys of a dense table are indices into its flat parameter vector; keys of
+#   a sparse table are 64-bit row ids.
+# - Field numbers are never reused.
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("troupe::wire");
+
+const protocolVersion :UInt16 = 1;
+
+struct DenseRange {
+  # A contiguous run of values of a dense table.
+  offset @0 :UInt64;   # first key of the run
+  values @1 :Data;     # float32 values for keys offset, offset + 1, ...
+}
+
+struct SparseRows {
+  # Whole rows of a sparse table.
+  keys @0 :List(UInt64);  # row ids, one per row, in the order of `values`
+  width @1 :UInt32;       # floats per row
+  values @2 :Data;        # keys.size * width float32 values, row-major
+}
+
+struct KeyRange {
+  offset @0 :UInt64;   # first key
+  count @1 :UInt64;    # number of keys
+}
+
+struct PushRequest {
+  # A gradient from a worker; the shard applies it with its optimizer.
+  version @0 :UInt16;        # protocol version of the sender
+  table @1 :UInt32;          # table id, assigned by the scheduler
+  worker @2 :UInt32;         # id of the pushing worker
+  clock @3 :Int64;           # worker clock (completed steps) the gradient was computed at
+  seq @4 :UInt64;            # per (worker, shard) sequence number, starting at 1; a
+                             # repeated seq is acknowledged without being applied again
+  pulledVersion @5 :UInt64;  # shard table version of the parameters the gradient used
+  union {
+    dense @6 :DenseRange;    # gradient of a key range
+    sparse @7 :SparseRows;   # gradient of some rows
+  }
+}
+
+struct PushAck {
+  version @0 :UInt16;
+  seq @1 :UInt64;            # seq of the acknowledged push
+  shardVersion @2 :UInt64;   # table version after the push (pushes applied so far)
+  staleness @3 :UInt64;      # observed staleness, in applied pushes: table version
+                             # before this push minus `pulledVersion`
+  duplicate @4 :Bool;        # the push had already been applied (a retry); nothing changed
+}
+
+struct PullRequest {
+  version @0 :UInt16;
+  table @1 :UInt32;          # table id
+  worker @2 :UInt32;         # id of the pulling worker (or the scheduler's id)
+  union {
+    dense @3 :KeyRange;      # the key range to read
+    sparse @4 :List(UInt64); # the row ids to read (created on first touch)
+  }
+}
+
+struct PullReply {
+  version @0 :UInt16;
+  table @1 :UInt32;
+  shardVersion @2 :UInt64;   # table version of the values (pushes applied so far)
+  union {
+    dense @3 :DenseRange;
+    sparse @4 :SparseRows;
+  }
+}
+
+struct ClockAdvance {
+  # A worker reports that it completed `clock` steps (all their pushes were
+  # acknowledged) and asks to start the next one. The scheduler replies with
+  # the minimum clock over all workers once the staleness bound allows it.
+  version @0 :UInt16;
+  worker @1 :UInt32;         # id of the worker
+  clock @2 :Int64;           # completed steps of this worker
+}

@@ -1,0 +1,97 @@
+#include "tools/train_command.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "actors/job_runner.hpp"
+#include "engine/errors.hpp"
+#include "engine/job_config.hpp"
+
+namespace troupe::cli {
+
+namespace {
+
+// Flags left unset keep the job file's (or the default job's) values.
+struct train_options {
+  std::string job_file;
+  std::optional<std::uint32_t> workers, shards, batch, epochs;
+  std::optional<std::string> staleness, optimizer, backend, output_dir, data_dir;
+  std::optional<float> learning_rate;
+  std::optional<std::uint64_t> seed, train_limit, test_limit;
+};
+
+job_config build_job(const train_options& o) {
+  job_config job = o.job_file.empty() ? default_job_config() : load_job_config(o.job_file);
+  if (o.workers) job.workers = *o.workers;
+  if (o.shards) job.shards = *o.shards;
+  if (o.batch) job.batch = *o.batch;
+  if (o.epochs) job.epochs = *o.epochs;
+  if (o.staleness) job.staleness = parse_staleness(*o.staleness);
+  if (o.learning_rate) job.optimizer.learning_rate = *o.learning_rate;
+  if (o.seed) job.seed = *o.seed;
+  if (o.output_dir) job.output_dir = *o.output_dir;
+  if (o.data_dir) job.data_dir = *o.data_dir;
+  if (o.train_limit) job.train_limit = *o.train_limit;
+  if (o.test_limit) job.test_limit = *o.test_limit;
+  try {
+    if (o.optimizer) job.optimizer.kind = parse_optimizer_kind(*o.optimizer);
+    if (o.backend) job.backend = kernels::parse_backend_kind(*o.backend);
+  } catch (const std::invalid_argument& e) {
+    throw troupe_error(errc::bad_config, e.what());
+  }
+  validate(job);
+  return job;
+}
+
+}  // namespace
+
+std::function<int()> add_train_command(CLI::App& app) {
+  auto opts = std::make_shared<train_options>();
+  auto* cmd = app.add_subcommand(
+      "train",
+      "Train a model in this process: scheduler, parameter shards and workers are actors of one "
+      "actor system. Without a job file, runs the reference Fashion-MNIST MLP job "
+      "(examples/fashion_mlp.toml). Flags override the job file.");
+  cmd->add_option("job", opts->job_file, "TOML job file (default: the embedded reference job)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("-w,--workers", opts->workers, "number of worker actors")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("-s,--shards", opts->shards, "number of parameter-shard actors")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--staleness", opts->staleness,
+                  "staleness bound: an integer (0 = synchronous SGD) or 'inf' (asynchronous SGD)");
+  cmd->add_option("--lr,--learning-rate", opts->learning_rate, "learning rate of the optimizer")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("-b,--batch", opts->batch, "mini-batch size per worker step")
+      ->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("-e,--epochs", opts->epochs, "passes over the training set")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--optimizer", opts->optimizer, "server-side optimizer")
+      ->check(CLI::IsMember({"sgd", "momentum", "adagrad", "adam"}));
+  cmd->add_option("--seed", opts->seed, "random seed (initialisation, partitions, shuffling)");
+  cmd->add_option("--backend", opts->backend, "compute backend of the workers")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  cmd->add_option("-o,--out", opts->output_dir,
+                  "output directory for job.toml, metrics.csv and summary.txt");
+  cmd->add_option("--data-dir", opts->data_dir, "directory of the data set files");
+  cmd->add_option("--train-limit", opts->train_limit, "use only the first N training rows");
+  cmd->add_option("--test-limit", opts->test_limit, "use only the first N test rows");
+  return [cmd, opts]() -> int {
+    if (!cmd->parsed()) return -1;
+    try {
+      const auto job = build_job(*opts);
+      const auto summary = run_job(job);
+      spdlog::info("results in {}/ (job.toml, metrics.csv, summary.txt)", job.output_dir);
+      std::cout << summary_line(summary) << std::endl;
+      return 0;
+    } catch (const troupe_error& e) {
+      spdlog::error("{}: {}", to_string(e.code()), e.what());
+      return 2;
+    }
+  };
+}
+
+}  // namespace troupe::cli

@@ -1,0 +1,20 @@
+// `troupe`: the command-line tool of the Troupe training engine.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "tools/train_command.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Troupe: an actor-based parameter-server training engine"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  auto train = troupe::cli::add_train_command(app);
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
+  return train();
+}
