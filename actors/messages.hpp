@@ -22,12 +22,15 @@ struct worker_progress {
   double staleness_sum = 0;      ///< summed observed staleness of acknowledged pushes
   std::uint64_t staleness_max = 0;
   std::uint64_t pushes = 0;      ///< acknowledged pushes since the previous report
+  /// Observed staleness histogram: entry i counts pushes with staleness i;
+  /// the last entry counts all larger ones.
+  std::vector<std::uint64_t> staleness_hist;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_progress& x) {
   return f(x.worker, x.epoch, x.clock, x.samples, x.loss_sum, x.correct, x.busy_s, x.wait_s,
-           x.staleness_sum, x.staleness_max, x.pushes);
+           x.staleness_sum, x.staleness_max, x.pushes, x.staleness_hist);
 }
 
 /// Counters of one shard.
@@ -69,7 +72,10 @@ struct job_summary {
   std::uint64_t steps = 0;        ///< worker steps over all workers
   double wait_fraction = 0;       ///< share of worker time spent on the staleness bound
   double mean_staleness = 0;      ///< observed, in applied pushes
+  double staleness_p50 = 0;
+  double staleness_p99 = 0;
   std::uint64_t max_staleness = 0;
+  std::int64_t target_clock = 0;  ///< min worker clock when the target was reached; 0 if never
   std::uint64_t pushes_rejected = 0;
   std::string output_dir;
 };
@@ -77,8 +83,8 @@ struct job_summary {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_summary& x) {
   return f(x.test_accuracy, x.test_loss, x.samples_per_s, x.wall_s, x.epochs, x.time_to_target_s,
-           x.epoch_of_target, x.steps, x.wait_fraction, x.mean_staleness, x.max_staleness,
-           x.pushes_rejected, x.output_dir);
+           x.epoch_of_target, x.steps, x.wait_fraction, x.mean_staleness, x.staleness_p50,
+           x.staleness_p99, x.max_staleness, x.target_clock, x.pushes_rejected, x.output_dir);
 }
 
 }  // namespace troupe

@@ -57,6 +57,9 @@ struct scheduler_state {
   interval_totals interval, total;
   double staleness_sum = 0;
   std::uint64_t pushes = 0;
+  std::vector<std::uint64_t> staleness_hist;
+  std::int64_t finished_clock = 0;   // largest clock of a finished worker
+  std::uint64_t finished_steps = 0;  // steps of finished workers
   bool finished = false;
   static inline const char* name = "troupe.scheduler";
 };
@@ -86,16 +89,32 @@ void abort_job(scheduler_pointer self, const std::string& why) {
   shutdown(self);
 }
 
+// The smallest value v with at least q of the mass at or below it.
+double histogram_quantile(const std::vector<std::uint64_t>& hist, double q) {
+  std::uint64_t total = 0;
+  for (auto c : hist) total += c;
+  if (total == 0) return 0;
+  const double want = q * static_cast<double>(total);
+  std::uint64_t seen = 0;
+  for (std::size_t i = 0; i < hist.size(); ++i) {
+    seen += hist[i];
+    if (static_cast<double>(seen) >= want) return static_cast<double>(i);
+  }
+  return static_cast<double>(hist.size() - 1);
+}
+
 void maybe_finish(scheduler_pointer self) {
   auto& st = self->state;
   if (st.finished || !st.running.empty() || st.evals_pending > 0) return;
   auto& s = st.summary;
   s.wall_s = elapsed(st);
   s.epochs = st.job.epochs;
-  s.steps = static_cast<std::uint64_t>(st.clocks->max_clock());
+  s.steps = st.finished_steps;
   s.samples_per_s = s.wall_s > 0 ? static_cast<double>(st.total.samples) / s.wall_s : 0;
   s.wait_fraction = st.total.busy_s > 0 ? st.total.wait_s / st.total.busy_s : 0;
   s.mean_staleness = st.pushes ? st.staleness_sum / static_cast<double>(st.pushes) : 0;
+  s.staleness_p50 = histogram_quantile(st.staleness_hist, 0.50);
+  s.staleness_p99 = histogram_quantile(st.staleness_hist, 0.99);
   s.output_dir = st.job.output_dir;
   st.run_promise.deliver(s);
   shutdown(self);
@@ -115,20 +134,24 @@ void release_waiting(scheduler_pointer self) {
   }
 }
 
-void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, const eval_result& r) {
+void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::int64_t min_clock,
+                 const eval_result& r) {
   auto& st = self->state;
   spdlog::info("epoch {}/{} done: test accuracy {:.2f}% (loss {:.4f}) at {:.1f} s", epoch + 1,
                st.job.epochs, 100.0 * r.accuracy, r.loss, at_s);
-  st.metrics->append({at_s, epoch, -1, st.clocks->min_clock(), "test", r.loss, r.accuracy,
+  st.metrics->append({at_s, epoch, -1, min_clock, "test", r.loss, r.accuracy,
                       at_s > 0 ? static_cast<double>(st.total.samples) / at_s : 0, 0});
   if (epoch + 1 >= st.summary.epochs) {  // the latest epoch's result is the final one
     st.summary.test_accuracy = r.accuracy;
     st.summary.test_loss = r.loss;
     st.summary.epochs = epoch + 1;
   }
-  if (st.summary.time_to_target_s < 0 && r.accuracy >= st.job.target_accuracy) {
+  const bool reached = st.job.target_metric == "loss" ? r.loss <= st.job.target_loss
+                                                      : r.accuracy >= st.job.target_accuracy;
+  if (st.summary.time_to_target_s < 0 && reached) {
     st.summary.time_to_target_s = at_s;
     st.summary.epoch_of_target = static_cast<std::int32_t>(epoch + 1);
+    st.summary.target_clock = min_clock;
   }
 }
 
@@ -139,11 +162,14 @@ void evaluate_epoch(scheduler_pointer self, std::uint32_t epoch) {
     std::vector<float> params;
     std::size_t pending;
     double at_s;
+    std::int64_t min_clock;
   };
   auto snap = std::make_shared<snapshot>();
   snap->params.resize(st.ranges.empty() ? 0 : st.ranges.back().end);
   snap->pending = st.shards.size();
   snap->at_s = elapsed(st);
+  // Finished workers leave the clock table; the slowest live one sets the clock.
+  snap->min_clock = st.clocks->size() ? st.clocks->min_clock() : st.finished_clock;
   ++st.evals_pending;
   for (std::size_t k = 0; k < st.shards.size(); ++k) {
     const auto r = st.ranges[k];
@@ -161,7 +187,7 @@ void evaluate_epoch(scheduler_pointer self, std::uint32_t epoch) {
                             std::move(snap->params))
                   .then(
                       [=](const eval_result& res) {
-                        record_eval(self, epoch, snap->at_s, res);
+                        record_eval(self, epoch, snap->at_s, snap->min_clock, res);
                         --self->state.evals_pending;
                         maybe_finish(self);
                       },
@@ -199,6 +225,12 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
   }
   st.staleness_sum += p.staleness_sum;
   st.pushes += p.pushes;
+  if (st.staleness_hist.size() < p.staleness_hist.size()) {
+    st.staleness_hist.resize(p.staleness_hist.size(), 0);
+  }
+  for (std::size_t i = 0; i < p.staleness_hist.size(); ++i) {
+    st.staleness_hist[i] += p.staleness_hist[i];
+  }
   st.summary.max_staleness = std::max(st.summary.max_staleness, p.staleness_max);
   auto& iv = st.interval;
   if (iv.reports < std::max<std::size_t>(1, st.running.size()) || iv.samples == 0) return;
@@ -306,6 +338,9 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
       [=](done_atom, std::uint32_t worker) {
         auto& st = self->state;
         st.running.erase(worker);
+        const auto clock = std::max<std::int64_t>(0, st.clocks->clock_of(worker));
+        st.finished_clock = std::max(st.finished_clock, clock);
+        st.finished_steps += static_cast<std::uint64_t>(clock);
         // A finished worker must not hold the others back.
         st.clocks->remove_worker(worker);
         release_waiting(self);

@@ -11,6 +11,7 @@ namespace troupe {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+constexpr std::size_t kStalenessBuckets = 257;  // 0..255 exactly, then "more"
 
 double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
@@ -86,6 +87,9 @@ void push_gradients(worker_pointer self) {
               }
               s.report.staleness_sum += static_cast<double>(ack.staleness);
               s.report.staleness_max = std::max(s.report.staleness_max, ack.staleness);
+              auto& hist = s.report.staleness_hist;
+              if (hist.empty()) hist.assign(kStalenessBuckets, 0);
+              ++hist[std::min<std::uint64_t>(ack.staleness, kStalenessBuckets - 1)];
               ++s.report.pushes;
               if (--s.pending == 0) {
                 ++s.clock;

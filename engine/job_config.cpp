@@ -112,12 +112,15 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
   job_config job;
   if (const auto* t = section(root, "job", src)) {
     check_keys(*t, src, "job",
-               {"name", "epochs", "seed", "output_dir", "target_accuracy", "log_every"});
+               {"name", "epochs", "seed", "output_dir", "target_metric", "target_accuracy",
+                "target_loss", "log_every"});
     read_string(*t, "name", "job", src, job.name);
     read_int(*t, "epochs", "job", src, job.epochs, 1, 100000);
     read_int(*t, "seed", "job", src, job.seed, 0, std::numeric_limits<long long>::max());
     read_string(*t, "output_dir", "job", src, job.output_dir);
+    read_string(*t, "target_metric", "job", src, job.target_metric);
     read_double(*t, "target_accuracy", "job", src, job.target_accuracy);
+    read_double(*t, "target_loss", "job", src, job.target_loss);
     read_int(*t, "log_every", "job", src, job.log_every, 1, 1000000);
   }
   if (const auto* t = section(root, "data", src)) {
@@ -145,7 +148,7 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
   if (const auto* t = section(root, "train", src)) {
     check_keys(*t, src, "train",
                {"workers", "shards", "staleness", "batch", "backend", "optimizer", "learning_rate",
-                "momentum", "weight_decay"});
+                "momentum", "weight_decay", "stragglers"});
     read_int(*t, "workers", "train", src, job.workers, 1, 4096);
     read_int(*t, "shards", "train", src, job.shards, 1, 4096);
     read_int(*t, "batch", "train", src, job.batch, 1, 1 << 20);
@@ -181,6 +184,7 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     read_float(*t, "learning_rate", "train", src, job.optimizer.learning_rate);
     read_float(*t, "momentum", "train", src, job.optimizer.momentum);
     read_float(*t, "weight_decay", "train", src, job.optimizer.weight_decay);
+    read_string(*t, "stragglers", "train", src, job.stragglers);
   }
   validate(job);
   return job;
@@ -207,6 +211,10 @@ void validate(const job_config& job) {
   if (job.model.sizes.size() < 2) fail("model.layers", "needs an input and an output size");
   if (!(job.optimizer.learning_rate > 0)) fail("train.learning_rate", "must be positive");
   if (job.optimizer.weight_decay < 0) fail("train.weight_decay", "must not be negative");
+  if (job.target_metric != "accuracy" && job.target_metric != "loss") {
+    fail("job.target_metric", "'" + job.target_metric + "' is neither accuracy nor loss");
+  }
+  if (job.target_loss < 0) fail("job.target_loss", "must not be negative");
   if (job.target_accuracy < 0 || job.target_accuracy > 1) {
     fail("job.target_accuracy", "must lie in [0, 1]");
   }
@@ -224,7 +232,9 @@ std::string to_toml(const job_config& job) {
   std::ostringstream out;
   out << "[job]\nname = \"" << job.name << "\"\nepochs = " << job.epochs
       << "\nseed = " << job.seed << "\noutput_dir = \"" << job.output_dir
-      << "\"\ntarget_accuracy = " << job.target_accuracy << "\nlog_every = " << job.log_every
+      << "\"\ntarget_metric = \"" << job.target_metric
+      << "\"\ntarget_accuracy = " << job.target_accuracy << "\ntarget_loss = " << job.target_loss
+      << "\nlog_every = " << job.log_every
       << "\n\n[data]\nset = \"" << job.data_set << "\"\ndir = \"" << job.data_dir
       << "\"\ntrain_limit = " << job.train_limit << "\ntest_limit = " << job.test_limit
       << "\n\n[model]\nlayers = [";
@@ -244,7 +254,8 @@ std::string to_toml(const job_config& job) {
   out << "\nbatch = " << job.batch << "\nbackend = \"" << backend << "\"\noptimizer = \""
       << to_string(job.optimizer.kind) << "\"\nlearning_rate = " << job.optimizer.learning_rate
       << "\nmomentum = " << job.optimizer.momentum
-      << "\nweight_decay = " << job.optimizer.weight_decay << "\n";
+      << "\nweight_decay = " << job.optimizer.weight_decay << "\nstragglers = \""
+      << job.stragglers << "\"\n";
   return out.str();
 }
 

@@ -24,7 +24,9 @@ struct job_config {
   std::uint32_t epochs = 15;
   std::uint64_t seed = 42;
   std::string output_dir = "runs/fashion_mlp";
+  std::string target_metric = "accuracy";  ///< "accuracy" (reach >=) or "loss" (reach <=)
   double target_accuracy = 0.87;
+  double target_loss = 0.0;
   std::uint32_t log_every = 100;
   // [data]
   std::string data_set = "fashion-mnist";
@@ -40,7 +42,7 @@ struct job_config {
   std::uint32_t batch = 64;
   kernels::backend_kind backend = kernels::backend_kind::automatic;
   optimizer_spec optimizer;
-
+  std::string stragglers = "none";  ///< straggler spec (see engine/straggler.hpp)
 };
 
 /// The reference job, parsed from the embedded copy of examples/fashion_mlp.toml.

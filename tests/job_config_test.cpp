@@ -1,0 +1,98 @@
+// Job files: the embedded default is the example file, typos and bad values
+// are errors that name the key, and flags' values parse.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "engine/errors.hpp"
+#include "engine/job_config.hpp"
+
+namespace troupe {
+namespace {
+
+std::string error_of(const std::string& toml) {
+  try {
+    parse_job_config(toml, "test.toml");
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::bad_config);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(JobConfig, DefaultIsTheReferenceJob) {
+  const auto job = default_job_config();
+  EXPECT_EQ(job.workers, 2u);
+  EXPECT_EQ(job.shards, 2u);
+  EXPECT_EQ(job.staleness, 2);
+  EXPECT_EQ(job.batch, 64u);
+  EXPECT_FLOAT_EQ(job.optimizer.learning_rate, 0.05f);
+  EXPECT_EQ(job.optimizer.kind, optimizer_kind::sgd);
+  EXPECT_EQ(job.model.sizes, (std::vector<int>{784, 256, 128, 10}));
+  EXPECT_DOUBLE_EQ(job.target_accuracy, 0.87);
+}
+
+TEST(JobConfig, ExampleFileMatchesTheEmbeddedDefault) {
+  std::ifstream in(TROUPE_SOURCE_DIR "/examples/fashion_mlp.toml");
+  ASSERT_TRUE(in.good());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), std::string(default_job_toml()));
+}
+
+TEST(JobConfig, RoundTripsThroughToToml) {
+  auto job = default_job_config();
+  job.staleness = staleness_unbounded;
+  job.workers = 5;
+  job.optimizer.kind = optimizer_kind::adagrad;
+  job.stragglers = "fixed:worker=0,factor=3";
+  const auto again = parse_job_config(to_toml(job), "roundtrip");
+  EXPECT_EQ(again.staleness, staleness_unbounded);
+  EXPECT_EQ(again.workers, 5u);
+  EXPECT_EQ(again.optimizer.kind, optimizer_kind::adagrad);
+  EXPECT_EQ(again.stragglers, job.stragglers);
+  EXPECT_EQ(to_toml(again), to_toml(job));
+}
+
+TEST(JobConfig, UnknownKeysAreErrorsNamingThem) {
+  EXPECT_NE(error_of("[train]\nworkerz = 3\n").find("train.workerz"), std::string::npos);
+  EXPECT_NE(error_of("[trian]\n").find("trian"), std::string::npos);
+}
+
+TEST(JobConfig, BadValuesAreErrorsNamingTheKey) {
+  EXPECT_NE(error_of("[train]\nworkers = 0\n").find("train.workers"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nworkers = \"two\"\n").find("train.workers"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nstaleness = -1\n").find("train.staleness"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nstaleness = \"often\"\n").find("often"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nbackend = \"tpu\"\n").find("train.backend"), std::string::npos);
+  EXPECT_NE(error_of("[train]\noptimizer = \"lbfgs\"\n").find("train.optimizer"),
+            std::string::npos);
+  EXPECT_NE(error_of("[train]\nlearning_rate = -0.1\n").find("learning_rate"), std::string::npos);
+  EXPECT_NE(error_of("[model]\nlayers = [784, 0, 10]\n").find("model.layers"), std::string::npos);
+  EXPECT_NE(error_of("[model]\nlayers = [100, 10]\n").find("model.layers"), std::string::npos);
+  EXPECT_NE(error_of("[data]\nset = \"imagenet\"\n").find("data.set"), std::string::npos);
+  EXPECT_NE(error_of("[job\n").find("test.toml:1"), std::string::npos);
+}
+
+TEST(JobConfig, StalenessParsing) {
+  EXPECT_EQ(parse_staleness("0"), 0);
+  EXPECT_EQ(parse_staleness("16"), 16);
+  EXPECT_EQ(parse_staleness("inf"), staleness_unbounded);
+  EXPECT_THROW(parse_staleness("-2"), troupe_error);
+  EXPECT_THROW(parse_staleness("2x"), troupe_error);
+  EXPECT_EQ(staleness_to_string(staleness_unbounded), "inf");
+}
+
+TEST(JobConfig, MissingJobFileIsAnIoError) {
+  try {
+    load_job_config("/nonexistent/job.toml");
+    FAIL() << "no error";
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::io_error);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/job.toml"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace troupe

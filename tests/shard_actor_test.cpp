@@ -1,0 +1,98 @@
+// The shard actor: answers good requests, answers bad ones with typed
+// errors, counts them, and keeps serving.
+#include <gtest/gtest.h>
+
+#include <caf/all.hpp>
+
+#include "actors/actor_config.hpp"
+#include "actors/shard.hpp"
+
+namespace troupe {
+namespace {
+
+class ShardActor : public ::testing::Test {
+ protected:
+  ShardActor() : sys(cfg), self(sys) {
+    table_spec spec;
+    spec.id = 1;
+    spec.name = "model";
+    spec.size = 10;
+    spec.init = {{10, 0.0f}};  // all zeros
+    spec.optimizer = {optimizer_kind::sgd, 1.0f};
+    shard = spawn_shard(sys, 0, {{spec, {0, 10}}});
+  }
+
+  // Returns the reply bytes, or the error.
+  caf::expected<bytes> ask(bool push, bytes msg) {
+    caf::expected<bytes> out{bytes{}};
+    auto handle_error = [&](caf::error& err) { out = std::move(err); };
+    if (push) {
+      self->request(shard, std::chrono::seconds(5), push_atom::value, std::move(msg))
+          .receive([&](const bytes& b) { out = b; }, handle_error);
+    } else {
+      self->request(shard, std::chrono::seconds(5), pull_atom::value, std::move(msg))
+          .receive([&](const bytes& b) { out = b; }, handle_error);
+    }
+    return out;
+  }
+
+  bytes push(std::uint64_t offset, std::size_t n, float v, std::uint64_t seq) {
+    auto w = push_writer::dense({1, 0, 0, seq, 0}, offset, n);
+    for (std::size_t i = 0; i < n; ++i) w.values()[i] = v;
+    return std::move(w).finish();
+  }
+
+  actor_config cfg;
+  caf::actor_system sys;
+  caf::scoped_actor self;
+  shard_actor shard;
+};
+
+TEST_F(ShardActor, BadRequestsGetTypedErrorsAndTheShardKeepsServing) {
+  auto garbage = ask(true, bytes(24, 'x'));
+  ASSERT_FALSE(garbage);
+  EXPECT_EQ(garbage.error().category(), troupe_error_category());
+  EXPECT_EQ(static_cast<errc>(garbage.error().code()), errc::malformed_message);
+
+  auto too_long = ask(true, push(5, 6, 1.0f, 1));
+  ASSERT_FALSE(too_long);
+  EXPECT_EQ(static_cast<errc>(too_long.error().code()), errc::out_of_range);
+  EXPECT_NE(describe(too_long.error()).find("exceed the range"), std::string::npos);
+
+  auto nan = ask(true, push(0, 10, std::nanf(""), 2));
+  ASSERT_FALSE(nan);
+  EXPECT_EQ(static_cast<errc>(nan.error().code()), errc::non_finite);
+
+  auto ok = ask(true, push(0, 10, 0.5f, 3));
+  ASSERT_TRUE(ok) << describe(ok.error());
+  push_ack ack;
+  ASSERT_TRUE(decode_push_ack(*ok, ack).ok());
+  EXPECT_EQ(ack.seq, 3u);
+  EXPECT_EQ(ack.shard_version, 1u);
+
+  auto pulled = ask(false, encode_dense_pull(1, 0, 0, 10));
+  ASSERT_TRUE(pulled);
+  pull_reply_view v;
+  ASSERT_TRUE(decode_pull_reply(*pulled, v).ok());
+  ASSERT_EQ(v.count, 10u);
+  for (std::size_t i = 0; i < 10; ++i) EXPECT_FLOAT_EQ(v.values[i], -0.5f);
+
+  self->request(shard, std::chrono::seconds(5), stats_atom::value)
+      .receive(
+          [&](const shard_stats& s) {
+            EXPECT_EQ(s.pushes_applied, 1u);
+            EXPECT_EQ(s.pushes_rejected, 3u);
+            EXPECT_EQ(s.pulls, 1u);
+            EXPECT_EQ(s.version, 1u);
+          },
+          [&](caf::error& err) { FAIL() << describe(err); });
+}
+
+TEST_F(ShardActor, PullOfAnUnknownTableIsAnError) {
+  auto r = ask(false, encode_dense_pull(99, 0, 0, 1));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(static_cast<errc>(r.error().code()), errc::unknown_table);
+}
+
+}  // namespace
+}  // namespace troupe

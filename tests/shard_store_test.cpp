@@ -1,0 +1,124 @@
+// The shard's store: pushes applied through the optimizer, every bad push
+// rejected with nothing changed, idempotent retries, pulls and staleness.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "engine/shard_store.hpp"
+
+namespace troupe {
+namespace {
+
+class ShardStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spec.id = 1;
+    spec.name = "model";
+    spec.size = 100;
+    spec.init = {{100, 0.5f}};
+    spec.optimizer = {optimizer_kind::sgd, 0.1f};
+    store.add_dense(spec, {40, 60});
+    initial = *store.dense_values(1);
+  }
+
+  push_view decoded(const bytes& msg) {
+    push_view v;
+    EXPECT_TRUE(decode_push(msg, v).ok());
+    return v;
+  }
+
+  bytes push(std::uint64_t offset, std::size_t n, float value, std::uint64_t seq,
+             std::uint32_t table = 1, std::uint64_t pulled = 0) {
+    auto w = push_writer::dense({table, 0, 0, seq, pulled}, offset, n);
+    for (std::size_t i = 0; i < n; ++i) w.values()[i] = value;
+    return std::move(w).finish();
+  }
+
+  table_spec spec;
+  shard_store store{3};
+  std::vector<float> initial;
+};
+
+TEST_F(ShardStore, InitialisesItsRangeFromTheSpec) {
+  ASSERT_EQ(initial.size(), 20u);
+  for (std::size_t i = 0; i < 20; ++i) EXPECT_EQ(initial[i], initial_value(spec, 40 + i));
+}
+
+TEST_F(ShardStore, AppliesAPushWithTheOptimizer) {
+  auto msg = push(45, 5, 2.0f, 1);
+  push_ack ack;
+  ASSERT_TRUE(store.apply_push(decoded(msg), ack).ok());
+  EXPECT_EQ(ack.seq, 1u);
+  EXPECT_EQ(ack.shard_version, 1u);
+  EXPECT_FALSE(ack.duplicate);
+  const auto& now = *store.dense_values(1);
+  for (std::size_t i = 0; i < 20; ++i) {
+    const float expect = (i >= 5 && i < 10) ? initial[i] - 0.2f : initial[i];
+    EXPECT_FLOAT_EQ(now[i], expect) << i;
+  }
+}
+
+TEST_F(ShardStore, RejectsBadPushesAndChangesNothing) {
+  push_ack ack;
+  auto nan_push = push(40, 20, 1.0f, 1);
+  {
+    push_view v = decoded(nan_push);
+    const_cast<float*>(v.values)[7] = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_EQ(store.apply_push(v, ack).code(), errc::non_finite);
+    const_cast<float*>(v.values)[7] = std::numeric_limits<float>::infinity();
+    EXPECT_EQ(store.apply_push(v, ack).code(), errc::non_finite);
+  }
+  EXPECT_EQ(store.apply_push(decoded(push(55, 10, 1.0f, 2)), ack).code(), errc::out_of_range);
+  EXPECT_EQ(store.apply_push(decoded(push(10, 5, 1.0f, 3)), ack).code(), errc::out_of_range);
+  EXPECT_EQ(store.apply_push(decoded(push(40, 0, 1.0f, 4)), ack).code(), errc::wrong_size);
+  EXPECT_EQ(store.apply_push(decoded(push(40, 5, 1.0f, 5, 9)), ack).code(), errc::unknown_table);
+  EXPECT_EQ(*store.dense_values(1), initial);
+  EXPECT_EQ(store.version(1), 0u);
+  // ...and it keeps serving good pushes, including seq numbers the rejected ones used.
+  ASSERT_TRUE(store.apply_push(decoded(push(40, 20, 1.0f, 1)), ack).ok());
+  EXPECT_EQ(store.version(1), 1u);
+}
+
+TEST_F(ShardStore, RetriedPushIsAcknowledgedButNotAppliedTwice) {
+  auto msg = push(40, 20, 1.0f, 7);
+  push_ack ack;
+  ASSERT_TRUE(store.apply_push(decoded(msg), ack).ok());
+  const auto once = *store.dense_values(1);
+  ASSERT_TRUE(store.apply_push(decoded(msg), ack).ok());
+  EXPECT_TRUE(ack.duplicate);
+  EXPECT_EQ(*store.dense_values(1), once);
+  EXPECT_EQ(store.version(1), 1u);
+}
+
+TEST_F(ShardStore, ObservedStalenessIsVersionGapSincePull) {
+  push_ack ack;
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+    ASSERT_TRUE(store.apply_push(decoded(push(40, 20, 0.1f, seq, 1, seq - 1)), ack).ok());
+    EXPECT_EQ(ack.staleness, 0u);
+  }
+  // Computed on version 1, applied at version 3: two pushes in between.
+  ASSERT_TRUE(store.apply_push(decoded(push(40, 20, 0.1f, 4, 1, 1)), ack).ok());
+  EXPECT_EQ(ack.staleness, 2u);
+  EXPECT_EQ(ack.shard_version, 4u);
+}
+
+TEST_F(ShardStore, PullsReturnTheOwnedValues) {
+  pull_request_view req;
+  ASSERT_TRUE(decode_pull_request(encode_dense_pull(1, 0, 50, 10), req).ok());
+  bytes reply;
+  ASSERT_TRUE(store.read_pull(req, reply).ok());
+  pull_reply_view v;
+  ASSERT_TRUE(decode_pull_reply(reply, v).ok());
+  ASSERT_EQ(v.count, 10u);
+  EXPECT_EQ(v.offset, 50u);
+  for (std::size_t i = 0; i < 10; ++i) EXPECT_EQ(v.values[i], initial[10 + i]);
+
+  ASSERT_TRUE(decode_pull_request(encode_dense_pull(1, 0, 50, 11), req).ok());
+  EXPECT_EQ(store.read_pull(req, reply).code(), errc::out_of_range);
+  ASSERT_TRUE(decode_pull_request(encode_dense_pull(2, 0, 50, 1), req).ok());
+  EXPECT_EQ(store.read_pull(req, reply).code(), errc::unknown_table);
+}
+
+}  // namespace
+}  // namespace troupe

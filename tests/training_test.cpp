@@ -1,0 +1,84 @@
+// End to end: 2 workers and 2 shards train the reference MLP on a few
+// thousand real Fashion-MNIST images, synchronously and fully async.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "actors/job_runner.hpp"
+#include "engine/errors.hpp"
+
+namespace troupe {
+namespace {
+
+job_config small_job(std::int64_t staleness, const std::string& name) {
+  auto job = default_job_config();
+  job.train_limit = 12000;
+  job.test_limit = 2000;
+  job.epochs = 4;
+  job.staleness = staleness;
+  job.backend = kernels::backend_kind::cpu;
+  job.log_every = 50;
+  job.output_dir = (std::filesystem::temp_directory_path() / ("troupe_" + name)).string();
+  return job;
+}
+
+void require_dataset() {
+  ASSERT_TRUE(std::filesystem::exists(job_config{}.data_dir))
+      << "Fashion-MNIST is missing: run scripts/setup.sh (apt-get install dataset-fashion-mnist)";
+}
+
+TEST(Training, SynchronousSgdLearns) {
+  require_dataset();
+  const auto job = small_job(0, "s0");
+  const auto s = run_job(job);
+  EXPECT_GT(s.test_accuracy, 0.70) << summary_line(s);  // chance is 0.10
+  EXPECT_EQ(s.epochs, 4u);
+  // 6000 rows per worker, batch 64: 94 steps per epoch and worker.
+  EXPECT_EQ(s.steps, 2u * 4u * 94u);
+  // Lock-step: a gradient can only miss the other worker's push of the same clock.
+  EXPECT_LE(s.max_staleness, 1u);
+  EXPECT_EQ(s.pushes_rejected, 0u);
+  // The run's files exist and the metrics have test rows for every epoch.
+  std::ifstream metrics(job.output_dir + "/metrics.csv");
+  std::string line;
+  int test_rows = 0;
+  while (std::getline(metrics, line)) test_rows += line.find(",test,") != std::string::npos;
+  EXPECT_EQ(test_rows, 4);
+  EXPECT_TRUE(std::filesystem::exists(job.output_dir + "/summary.txt"));
+  EXPECT_TRUE(std::filesystem::exists(job.output_dir + "/job.toml"));
+}
+
+TEST(Training, AsynchronousSgdLearns) {
+  require_dataset();
+  const auto s = run_job(small_job(staleness_unbounded, "sinf"));
+  EXPECT_GT(s.test_accuracy, 0.70) << summary_line(s);
+  EXPECT_EQ(s.steps, 2u * 4u * 94u);
+  EXPECT_LT(s.wait_fraction, 0.5);
+}
+
+TEST(Training, MoreWorkersThanShardsAndBoundedStaleness) {
+  require_dataset();
+  auto job = small_job(1, "w3s1");
+  job.workers = 3;
+  job.shards = 1;
+  const auto s = run_job(job);
+  EXPECT_GT(s.test_accuracy, 0.65) << summary_line(s);
+  // With bound 1, a worker at most 2 clocks ahead of 2 others: staleness <= 2 * 2 pushes.
+  EXPECT_LE(s.max_staleness, 4u);
+}
+
+TEST(Training, MissingDatasetNamesThePackage) {
+  auto job = small_job(0, "missing");
+  job.data_dir = "/nonexistent/fashion";
+  try {
+    run_job(job);
+    FAIL() << "no error";
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::missing_dataset);
+    EXPECT_NE(std::string(e.what()).find("dataset-fashion-mnist"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace troupe

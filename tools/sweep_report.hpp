@@ -1,0 +1,138 @@
+#pragma once
+// The report of a staleness sweep (`troupe sweep`): one record per run, the
+// per-staleness medians and spreads, and the files written from them. Pure
+// C++ (no actors, no training), so it is tested on synthetic runs.
+//
+//   std::vector<sweep::run_record> runs = ...;  // one per (staleness, seed)
+//   sweep::write_report("sweeps/s1", info, runs);
+//   if (auto st = sweep::render_plots("sweeps/s1"); !st) spdlog::warn("{}", st.to_string());
+//
+// Files written into the sweep directory:
+//   runs.csv         one row per run (failed runs carry their error)
+//   curves.csv       the test evaluations of every run
+//   summary.md       median [min-max] per staleness and the best staleness
+//   plots.gp         gnuplot script; its data: plot_staleness.dat, plot_curves.dat
+//   time_to_target.{png,svg}, waiting.{png,svg}, metric_vs_time.{png,svg}
+//                    made by render_plots() when gnuplot is installed
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/errors.hpp"
+
+namespace troupe::sweep {
+
+/// One test-set evaluation of a run (a "test" row of its metrics.csv).
+struct curve_point {
+  double time_s = 0;       ///< seconds since the run started
+  std::int64_t clock = 0;  ///< minimum worker clock at the evaluation
+  std::uint32_t epoch = 0;
+  double accuracy = 0;  ///< test accuracy, fraction
+  double loss = 0;      ///< mean test cross-entropy
+};
+
+/// The outcome of one run of the sweep.
+struct run_record {
+  std::int64_t staleness = 0;       ///< staleness bound; staleness_unbounded for inf
+  std::uint64_t seed = 0;
+  std::string stragglers = "none";  ///< canonical straggler spec
+  std::string error;                ///< "code: message" of a failed run; empty when it succeeded
+  double wall_s = 0;                ///< training time, seconds
+  double time_to_target_s = -1;     ///< seconds; < 0 when the target was never reached
+  std::uint64_t clocks_to_target = 0;  ///< minimum worker clock at the target, when reached
+  double final_metric = 0;          ///< test accuracy or loss at the end (the target's metric)
+  double samples_per_s = 0;         ///< training throughput over all workers
+  double wait_fraction = 0;         ///< share of worker time spent on the staleness bound
+  double staleness_mean = 0;        ///< observed staleness of applied pushes, in clocks
+  double staleness_p50 = 0;
+  double staleness_p99 = 0;
+  std::uint64_t staleness_max = 0;
+  std::vector<curve_point> curve;   ///< test evaluations, in time order (may be partial)
+
+  bool ok() const { return error.empty(); }
+  bool reached() const { return ok() && time_to_target_s >= 0; }
+};
+
+/// What the whole sweep was, for the summary's header and the plot labels.
+struct sweep_info {
+  std::string job_name;
+  std::string target_metric = "accuracy";  ///< "accuracy" (reach >= target) or "loss" (<=)
+  double target = 0;
+  std::string stragglers = "none";
+  std::uint32_t repeats = 0;
+  std::uint32_t workers = 0;
+  std::uint32_t epochs = 0;
+};
+
+/// Median and range of a set of values; n == 0 when there were none.
+struct spread {
+  std::size_t n = 0;
+  double median = 0;
+  double min = 0;
+  double max = 0;
+};
+spread make_spread(std::vector<double> values);
+
+/// All runs of one staleness bound. Time and clocks to target summarise the
+/// runs that reached it; the other spreads summarise the runs that succeeded.
+struct staleness_group {
+  std::int64_t staleness = 0;
+  std::size_t runs = 0;
+  std::size_t failed = 0;
+  std::size_t reached = 0;
+  spread time_to_target_s, clocks_to_target;
+  spread final_metric, samples_per_s, wait_fraction;
+  spread staleness_mean, staleness_p50, staleness_p99, staleness_max;
+
+  /// Only then is its median time to target comparable with other bounds.
+  bool all_reached() const { return runs > 0 && reached == runs; }
+};
+
+/// Groups by staleness, ascending; inf (staleness_unbounded) comes last.
+std::vector<staleness_group> aggregate(const std::vector<run_record>& runs);
+
+/// The staleness with the smallest median time to target among the groups
+/// where every run reached it (ties: the smaller bound); empty when none did.
+std::optional<std::int64_t> best_staleness(const std::vector<staleness_group>& groups);
+
+/// "0", "16", "inf".
+std::string staleness_label(std::int64_t staleness);
+
+/// The test rows of a run's metrics.csv, found by header names. Truncated or
+/// unparsable lines (a run killed mid-write) are skipped; a header without
+/// the needed columns throws troupe_error(io_error).
+std::vector<curve_point> read_test_curve(std::istream& metrics_csv, const std::string& source);
+/// Same, from a file; a missing file gives an empty curve.
+std::vector<curve_point> load_test_curve(const std::string& path);
+
+void write_runs_csv(std::ostream& out, const std::vector<run_record>& runs);
+void write_curves_csv(std::ostream& out, const std::vector<run_record>& runs);
+std::string summary_markdown(const sweep_info& info, const std::vector<run_record>& runs);
+
+/// The gnuplot script and the data files it reads, as text.
+struct plot_files {
+  std::string script;         ///< plots.gp
+  std::string staleness_dat;  ///< plot_staleness.dat
+  std::string curves_dat;     ///< plot_curves.dat
+};
+plot_files make_plots(const sweep_info& info, const std::vector<run_record>& runs);
+
+/// The images plots.gp writes, relative to the sweep directory.
+const std::vector<std::string>& plot_outputs();
+
+/// Writes runs.csv and curves.csv only: cheap enough to refresh after every
+/// run, so an interrupted sweep leaves its results. Throws troupe_error(io_error).
+void write_run_tables(const std::string& dir, const std::vector<run_record>& runs);
+/// Writes every file but the images. Throws troupe_error(io_error).
+void write_report(const std::string& dir, const sweep_info& info,
+                  const std::vector<run_record>& runs);
+
+/// Runs `gnuplot plots.gp` in `dir` (its messages go to dir/gnuplot.log).
+/// A missing gnuplot or a failed script is a status, not an exception: the
+/// data and the script are already written and can be plotted later.
+status render_plots(const std::string& dir, const std::string& gnuplot = "gnuplot");
+
+}  // namespace troupe::sweep
