@@ -80,7 +80,8 @@ std::vector<mail_file> list_mails(const std::string& dir) {
       }
     }
   } catch (const fs::filesystem_error& e) {
-    throw troupe_error(errc::io_error, "cannot list the SpamAssassin corpus: " + std::string(e.what()));
+    throw troupe_error(errc::io_error,
+                       "cannot list the SpamAssassin corpus: " + std::string(e.what()));
   }
   if (mails.empty()) throw_missing(dir, "has no <folder>/*.txt mails");
   std::sort(mails.begin(), mails.end(),
@@ -139,7 +140,9 @@ interned_corpus intern_mails(const std::vector<mail_file>& mails) {
 
 }  // namespace
 
-std::string spam_assassin_dir(const std::string& data_dir) { return data_dir + "/spam-assassin"; }
+std::string spam_assassin_dir(const std::string& data_dir) {
+  return data_dir + "/spam-assassin";
+}
 
 std::vector<std::string> tokenize_mail(std::string_view text) {
   std::vector<std::string> out;
@@ -151,8 +154,7 @@ spam_split load_spam_assassin(const std::string& dir, std::uint64_t seed, double
                               std::size_t min_count) {
   if (!(test_fraction >= 0.0 && test_fraction < 1.0)) {
     throw troupe_error(errc::bad_config, "SpamAssassin test_fraction " +
-                                             std::to_string(test_fraction) +
-                                             " is outside [0, 1)");
+                                             std::to_string(test_fraction) + " is outside [0, 1)");
   }
   const auto mails = list_mails(dir);
   const auto corpus = intern_mails(mails);

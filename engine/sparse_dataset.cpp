@@ -56,8 +56,8 @@ status validate(const sparse_dataset& d) {
     for (auto k = begin; k < end; ++k) {
       if (d.cols[k] >= d.features) {
         return {errc::out_of_range, "row " + std::to_string(i) + " has column " +
-                                        std::to_string(d.cols[k]) + " >= " +
-                                        std::to_string(d.features) + " features"};
+                                        std::to_string(d.cols[k]) +
+                                        " >= " + std::to_string(d.features) + " features"};
       }
       if (k > begin && d.cols[k] <= d.cols[k - 1]) {
         return {errc::wrong_size, "row " + std::to_string(i) +
