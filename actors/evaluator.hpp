@@ -1,7 +1,8 @@
 #pragma once
-// The evaluator actor: scores parameter snapshots on the test set.
+// The evaluator actor: scores the current parameters on the test set.
 //
-//   eval(params) --> [ready] --> eval_result{accuracy, loss}
+//   eval --> [pulling: dense ranges and the test set's sparse rows from
+//             every shard] --all replies--> [scoring] --> eval_result
 //
 // It runs detached because one evaluation computes for a while and must not
 // hold up the clock and shard traffic of the cooperative scheduler.
@@ -9,14 +10,16 @@
 #include <caf/fwd.hpp>
 
 #include <memory>
+#include <vector>
 
 #include "actors/protocol.hpp"
-#include "engine/dataset.hpp"
-#include "engine/model.hpp"
+#include "engine/job_config.hpp"
+#include "engine/workload_factory.hpp"
 
 namespace troupe {
 
-evaluator_actor spawn_evaluator(caf::actor_system& sys, mlp_spec model,
-                                std::shared_ptr<const dataset> test);
+evaluator_actor spawn_evaluator(caf::actor_system& sys, const job_config& job,
+                                std::shared_ptr<const workload_data> data,
+                                std::vector<shard_actor> shards);
 
 }  // namespace troupe

@@ -10,7 +10,7 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/scheduler.hpp"
-#include "engine/dataset.hpp"
+#include "engine/workload_factory.hpp"
 
 namespace troupe {
 
@@ -48,19 +48,14 @@ job_summary run_job(const job_config& job) {
     out << to_toml(job);
   }
   const auto t0 = std::chrono::steady_clock::now();
-  auto train = std::make_shared<const dataset>(
-      take_rows(load_fashion_mnist(job.data_dir, "train"), job.train_limit));
-  auto test = std::make_shared<const dataset>(
-      take_rows(load_fashion_mnist(job.data_dir, "test"), job.test_limit));
-  spdlog::info("loaded {} train and {} test rows in {:.2f} s", train->rows, test->rows,
+  auto data = load_workload_data(job);
+  spdlog::info("loaded {} train and {} test rows of {} in {:.2f} s", data->train_rows(),
+               data->test_rows(), job.data_set,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  if (train->rows < job.workers) {
-    throw troupe_error(errc::bad_config, "fewer training rows than workers");
-  }
 
   actor_config cfg;
   caf::actor_system sys{cfg};
-  auto scheduler = spawn_scheduler(sys, job, train, test);
+  auto scheduler = spawn_scheduler(sys, job, std::move(data));
   job_summary summary;
   caf::error failure;
   {

@@ -59,8 +59,7 @@ using scheduler_actor = caf::typed_actor<
 /// A worker: trains on its partition once started.
 using worker_actor = caf::typed_actor<caf::reacts_to<start_atom>>;
 
-/// Evaluates a parameter snapshot on the test set.
-using evaluator_actor =
-    caf::typed_actor<caf::replies_to<eval_atom, std::vector<float>>::with<eval_result>>;
+/// Pulls a snapshot of the parameters it needs and scores it on the test set.
+using evaluator_actor = caf::typed_actor<caf::replies_to<eval_atom>::with<eval_result>>;
 
 }  // namespace troupe

@@ -12,6 +12,7 @@
 #include "actors/worker.hpp"
 #include "engine/clock_table.hpp"
 #include "engine/metrics_log.hpp"
+#include "engine/exchange_plan.hpp"
 #include "engine/partitioner.hpp"
 
 namespace troupe {
@@ -19,9 +20,6 @@ namespace troupe {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-constexpr std::uint32_t kModelTable = 1;
-constexpr std::uint32_t kSchedulerId = 0xffffffffu;  // worker id the scheduler pulls as
-constexpr auto kRequestTimeout = std::chrono::seconds(60);
 
 struct waiting_worker {
   std::uint32_t worker;
@@ -39,8 +37,7 @@ struct interval_totals {
 
 struct scheduler_state {
   job_config job;
-  std::shared_ptr<const dataset> train, test;
-  std::vector<key_range> ranges;
+  std::shared_ptr<const workload_data> data;
   std::vector<shard_actor> shards;
   std::vector<worker_actor> workers;
   evaluator_actor evaluator;
@@ -155,46 +152,21 @@ void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::
   }
 }
 
-// Pulls a snapshot of the whole model from the shards and evaluates it.
+// Has the evaluator pull the current parameters and score them.
 void evaluate_epoch(scheduler_pointer self, std::uint32_t epoch) {
   auto& st = self->state;
-  struct snapshot {
-    std::vector<float> params;
-    std::size_t pending;
-    double at_s;
-    std::int64_t min_clock;
-  };
-  auto snap = std::make_shared<snapshot>();
-  snap->params.resize(st.ranges.empty() ? 0 : st.ranges.back().end);
-  snap->pending = st.shards.size();
-  snap->at_s = elapsed(st);
+  const double at_s = elapsed(st);
   // Finished workers leave the clock table; the slowest live one sets the clock.
-  snap->min_clock = st.clocks->size() ? st.clocks->min_clock() : st.finished_clock;
+  const std::int64_t min_clock = st.clocks->size() ? st.clocks->min_clock() : st.finished_clock;
   ++st.evals_pending;
-  for (std::size_t k = 0; k < st.shards.size(); ++k) {
-    const auto r = st.ranges[k];
-    self->request(st.shards[k], kRequestTimeout, pull_atom::value,
-                  encode_dense_pull(kModelTable, kSchedulerId, r.begin, r.size()))
-        .then(
-            [=](const bytes& reply) {
-              pull_reply_view view;
-              auto status = decode_pull_reply(reply, view);
-              if (status && view.count != r.size()) status = {errc::wrong_size, "short snapshot"};
-              if (!status) return abort_job(self, "snapshot pull: " + status.to_string());
-              std::copy(view.values, view.values + view.count, snap->params.begin() + r.begin);
-              if (--snap->pending > 0) return;
-              self->request(self->state.evaluator, std::chrono::minutes(10), eval_atom::value,
-                            std::move(snap->params))
-                  .then(
-                      [=](const eval_result& res) {
-                        record_eval(self, epoch, snap->at_s, snap->min_clock, res);
-                        --self->state.evals_pending;
-                        maybe_finish(self);
-                      },
-                      [=](caf::error& err) { abort_job(self, "evaluation: " + describe(err)); });
-            },
-            [=](caf::error& err) { abort_job(self, "snapshot pull: " + describe(err)); });
-  }
+  self->request(st.evaluator, std::chrono::minutes(10), eval_atom::value)
+      .then(
+          [=](const eval_result& res) {
+            record_eval(self, epoch, at_s, min_clock, res);
+            --self->state.evals_pending;
+            maybe_finish(self);
+          },
+          [=](caf::error& err) { abort_job(self, "evaluation: " + describe(err)); });
 }
 
 // Evaluates, in order, every epoch that all live workers have finished.
@@ -246,55 +218,49 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
 void start_job(scheduler_pointer self) {
   auto& st = self->state;
   const auto& job = st.job;
-  table_spec model;
-  model.id = kModelTable;
-  model.name = "model";
-  model.kind = table_kind::dense;
-  model.size = mlp_num_params(job.model);
-  model.init = mlp_init_segments(job.model);
-  model.seed = job.seed;
-  model.optimizer = job.optimizer;
-  st.ranges = partition_range(model.size, job.shards);
+  const auto tables = workload_tables(job);
   for (std::uint32_t k = 0; k < job.shards; ++k) {
-    st.shards.push_back(spawn_shard(self->system(), k, {{model, st.ranges[k]}}));
+    std::vector<shard_table> slices;
+    for (const auto& t : tables) {
+      slices.push_back({t, t.kind == table_kind::dense ? dense_ranges(t.size, job.shards)[k]
+                                                       : key_range{},
+                        job.shards});
+    }
+    st.shards.push_back(spawn_shard(self->system(), k, std::move(slices)));
     self->monitor(st.shards.back());
   }
-  st.evaluator = spawn_evaluator(self->system(), job.model, st.test);
+  st.evaluator = spawn_evaluator(self->system(), job, st.data, st.shards);
   st.clocks = std::make_unique<clock_table>(job.staleness);
   auto me = caf::actor_cast<scheduler_actor>(self);
   for (std::uint32_t w = 0; w < job.workers; ++w) {
     worker_config cfg;
     cfg.id = w;
-    cfg.partitions = job.workers;
-    cfg.epochs = job.epochs;
-    cfg.batch = job.batch;
-    cfg.seed = job.seed;
-    cfg.log_every = job.log_every;
-    cfg.backend = job.backend;
-    cfg.model = job.model;
-    cfg.table = kModelTable;
-    cfg.ranges = st.ranges;
-    st.workers.push_back(spawn_worker(self->system(), cfg, st.train, st.shards, me));
+    cfg.job = job;
+    st.workers.push_back(spawn_worker(self->system(), cfg, st.data, st.shards, me));
     self->monitor(st.workers.back());
     st.clocks->add_worker(w);
     st.running.insert(w);
     st.last_epoch[w] = -1;
   }
-  spdlog::info("job '{}': {} workers, {} shards, staleness {}, {} parameters, {} train / {} test "
-               "rows",
-               job.name, job.workers, job.shards, staleness_to_string(job.staleness), model.size,
-               st.train->rows, st.test->rows);
+  std::string table_list;
+  for (const auto& t : tables) {
+    table_list += (table_list.empty() ? "" : ", ") + t.name +
+                  (t.kind == table_kind::dense ? " (dense, " + std::to_string(t.size) + " keys)"
+                                               : " (sparse, width " + std::to_string(t.width) + ")");
+  }
+  spdlog::info("job '{}': {} workers, {} shards, staleness {}, stragglers {}, tables {}; {} train "
+               "/ {} test rows",
+               job.name, job.workers, job.shards, staleness_to_string(job.staleness),
+               job.stragglers, table_list, st.data->train_rows(), st.data->test_rows());
   st.start = clock_type::now();
   st.interval = interval_totals{};
   for (auto& w : st.workers) self->send(w, start_atom::value);
 }
 
 scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_config job,
-                                                  std::shared_ptr<const dataset> train,
-                                                  std::shared_ptr<const dataset> test) {
+                                                  std::shared_ptr<const workload_data> data) {
   self->state.job = std::move(job);
-  self->state.train = std::move(train);
-  self->state.test = std::move(test);
+  self->state.data = std::move(data);
   self->state.metrics =
       std::make_unique<metrics_log>(self->state.job.output_dir + "/metrics.csv");
   self->set_down_handler([=](caf::down_msg& dm) {
@@ -355,9 +321,8 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
 }  // namespace
 
 scheduler_actor spawn_scheduler(caf::actor_system& sys, job_config job,
-                                std::shared_ptr<const dataset> train,
-                                std::shared_ptr<const dataset> test) {
-  return sys.spawn(scheduler_behavior, std::move(job), std::move(train), std::move(test));
+                                std::shared_ptr<const workload_data> data) {
+  return sys.spawn(scheduler_behavior, std::move(job), std::move(data));
 }
 
 }  // namespace troupe

@@ -16,13 +16,12 @@
 #include <memory>
 
 #include "actors/protocol.hpp"
-#include "engine/dataset.hpp"
 #include "engine/job_config.hpp"
+#include "engine/workload_factory.hpp"
 
 namespace troupe {
 
 scheduler_actor spawn_scheduler(caf::actor_system& sys, job_config job,
-                                std::shared_ptr<const dataset> train,
-                                std::shared_ptr<const dataset> test);
+                                std::shared_ptr<const workload_data> data);
 
 }  // namespace troupe

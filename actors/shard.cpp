@@ -29,7 +29,13 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
                                           std::vector<shard_table> tables) {
   self->state.store = std::make_unique<shard_store>(id);
   self->state.stats.shard = id;
-  for (const auto& t : tables) self->state.store->add_dense(t.spec, t.range);
+  for (const auto& t : tables) {
+    if (t.spec.kind == table_kind::sparse) {
+      self->state.store->add_sparse(t.spec, t.shards);
+    } else {
+      self->state.store->add_dense(t.spec, t.range);
+    }
+  }
   return {
       [=](push_atom, const bytes& msg) -> caf::result<bytes> {
         push_view push;

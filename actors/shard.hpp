@@ -21,7 +21,8 @@ namespace troupe {
 /// One table slice a shard is to own.
 struct shard_table {
   table_spec spec;
-  key_range range;
+  key_range range;            ///< dense tables: the keys this shard owns
+  std::uint32_t shards = 1;   ///< sparse tables: rows are hashed over this many shards
 };
 
 shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t shard_id,

@@ -3,8 +3,12 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include <deque>
+#include <thread>
+
 #include "actors/actor_config.hpp"
-#include "engine/batch_sampler.hpp"
+#include "engine/exchange_plan.hpp"
+#include "engine/straggler.hpp"
 
 namespace troupe {
 
@@ -17,28 +21,29 @@ double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
 }
 
+// A push held back by the Dai et al. straggler protocol until clock `due`.
+struct delayed_push {
+  std::int64_t due;
+  std::uint32_t shard;
+  bytes message;
+};
+
 struct worker_state {
   worker_config cfg;
-  std::shared_ptr<const dataset> data;
   std::vector<shard_actor> shards;
   scheduler_actor scheduler;
-  std::unique_ptr<kernels::backend> backend;
-  std::unique_ptr<mlp> net;
-  std::unique_ptr<batch_sampler> sampler;
-  std::vector<float> x;
-  std::vector<std::int32_t> y;
-  std::size_t rows = 0;  // rows of the current batch
-
+  std::unique_ptr<workload> wl;
+  std::unique_ptr<straggler_model> straggler;
+  std::vector<exchange_op> ops;  // this step's pulls and pushes
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> pulled_version;  // (table, shard)
+  std::vector<std::uint64_t> seq;  // last seq sent, per shard
+  std::deque<delayed_push> held;
+  std::size_t pending = 0;  // outstanding replies of this phase
   std::int64_t clock = 0;
   std::uint32_t epoch = 0;
-  std::vector<std::uint64_t> seq;             // last seq sent, per shard
-  std::vector<std::uint64_t> pulled_version;  // per shard
-  std::size_t pending = 0;                    // outstanding replies of this phase
-
   worker_progress report;  // accumulates until sent
   clock_type::time_point report_start;
   bool failed = false;
-
   static inline const char* name = "troupe.worker";
 };
 
@@ -67,95 +72,132 @@ void flush_report(worker_pointer self) {
   st.report_start = clock_type::now();
 }
 
-void push_gradients(worker_pointer self) {
-  auto& st = self->state;
-  st.pending = st.shards.size();
-  for (std::size_t k = 0; k < st.shards.size(); ++k) {
-    const auto& r = st.cfg.ranges[k];
-    auto msg = push_writer::dense(
-        {st.cfg.table, st.cfg.id, st.clock, ++st.seq[k], st.pulled_version[k]}, r.begin, r.size());
-    // The gradient goes from the backend straight into the message: one copy.
-    st.backend->download(st.net->grads() + r.begin, r.size(), msg.values());
-    self->request(st.shards[k], st.cfg.request_timeout, push_atom::value, std::move(msg).finish())
-        .then(
-            [=](const bytes& reply) {
-              auto& s = self->state;
-              push_ack ack;
-              if (auto status = decode_push_ack(reply, ack); !status) {
-                fail(self, "bad push ack from shard " + std::to_string(k), to_caf_error(status));
-                return;
-              }
-              s.report.staleness_sum += static_cast<double>(ack.staleness);
-              s.report.staleness_max = std::max(s.report.staleness_max, ack.staleness);
-              auto& hist = s.report.staleness_hist;
-              if (hist.empty()) hist.assign(kStalenessBuckets, 0);
-              ++hist[std::min<std::uint64_t>(ack.staleness, kStalenessBuckets - 1)];
-              ++s.report.pushes;
-              if (--s.pending == 0) {
-                ++s.clock;
-                if (s.clock % s.cfg.log_every == 0) flush_report(self);
-                request_clock(self);
-              }
-            },
-            [=](caf::error& err) { fail(self, "push to shard " + std::to_string(k), err); });
+void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
+  auto& s = self->state;
+  push_ack ack;
+  if (auto status = decode_push_ack(reply, ack); !status) {
+    fail(self, "bad push ack from shard " + std::to_string(shard), to_caf_error(status));
+    return;
   }
+  s.report.staleness_sum += static_cast<double>(ack.staleness);
+  s.report.staleness_max = std::max(s.report.staleness_max, ack.staleness);
+  auto& hist = s.report.staleness_hist;
+  if (hist.empty()) hist.assign(kStalenessBuckets, 0);
+  ++hist[std::min<std::uint64_t>(ack.staleness, kStalenessBuckets - 1)];
+  ++s.report.pushes;
+  if (--s.pending > 0) return;
+  ++s.clock;
+  if (s.clock % s.cfg.job.log_every == 0) flush_report(self);
+  request_clock(self);
+}
+
+void send_push(worker_pointer self, std::uint32_t shard, bytes msg) {
+  self->request(self->state.shards[shard], self->state.cfg.request_timeout, push_atom::value,
+                std::move(msg))
+      .then([=](const bytes& reply) { on_ack(self, shard, reply); },
+            [=](caf::error& err) { fail(self, "push to shard " + std::to_string(shard), err); });
+}
+
+// Sends this step's gradients, holding some back when the straggler spec
+// delays them; `flush` sends everything still held (the partition's end).
+void push_gradients(worker_pointer self, bool flush) {
+  auto& st = self->state;
+  const std::uint32_t delay = st.straggler ? st.straggler->gradient_delay() : 0;
+  for (const auto& op : st.ops) {
+    // Held-back pushes go out of order, so they carry seq 0 ("not
+    // deduplicated"): the Dai protocol is an in-process experiment control.
+    const std::uint64_t seq = delay == 0 ? ++st.seq[op.shard] : 0;
+    const push_header h{op.table_id, st.cfg.id, st.clock, seq,
+                        st.pulled_version[{op.table_id, op.shard}]};
+    // The gradient goes from the backend straight into the message: one copy.
+    st.held.push_back({st.clock + delay, op.shard, encode_push(op, h, *st.wl)});
+  }
+  std::vector<delayed_push> due;
+  for (auto it = st.held.begin(); it != st.held.end();) {
+    if (flush || it->due <= st.clock) {
+      due.push_back(std::move(*it));
+      it = st.held.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (due.empty()) {  // everything held back: the step is done for now
+    ++st.clock;
+    if (st.clock % st.cfg.job.log_every == 0) flush_report(self);
+    request_clock(self);
+    return;
+  }
+  st.pending = due.size();
+  for (auto& p : due) send_push(self, p.shard, std::move(p.message));
 }
 
 void compute(worker_pointer self) {
   auto& st = self->state;
-  auto r = st.net->train_step(st.x.data(), st.y.data(), static_cast<int>(st.rows));
-  st.report.samples += st.rows;
+  const auto t0 = clock_type::now();
+  const auto r = st.wl->train_step();
+  st.report.samples += r.rows;
   st.report.loss_sum += r.loss_sum;
-  st.report.correct += static_cast<std::uint64_t>(r.correct);
-  push_gradients(self);
+  st.report.correct += r.correct;
+  if (st.straggler && st.straggler->active()) {
+    // The worker is detached (its own thread): sleeping is the straggler.
+    const double extra = st.straggler->extra_delay_s(seconds_since(t0));
+    if (extra > 0) std::this_thread::sleep_for(std::chrono::duration<double>(extra));
+  }
+  push_gradients(self, false);
 }
 
 void pull_parameters(worker_pointer self) {
   auto& st = self->state;
-  st.pending = st.shards.size();
-  for (std::size_t k = 0; k < st.shards.size(); ++k) {
-    const auto& r = st.cfg.ranges[k];
-    self->request(st.shards[k], st.cfg.request_timeout, pull_atom::value,
-                  encode_dense_pull(st.cfg.table, st.cfg.id, r.begin, r.size()))
+  st.ops = plan_exchange(*st.wl, static_cast<std::uint32_t>(st.shards.size()));
+  st.pending = st.ops.size();
+  if (st.pending == 0) return compute(self);
+  for (std::size_t i = 0; i < st.ops.size(); ++i) {
+    const auto& op = st.ops[i];
+    self->request(st.shards[op.shard], st.cfg.request_timeout, pull_atom::value,
+                  encode_pull(op, st.cfg.id))
         .then(
             [=](const bytes& reply) {
               auto& s = self->state;
-              pull_reply_view view;
-              status status = decode_pull_reply(reply, view);
-              if (status && (view.sparse || view.offset != r.begin || view.count != r.size())) {
-                status = {errc::wrong_size, "pull reply does not match the requested range"};
-              }
-              if (!status) {
-                fail(self, "bad pull reply from shard " + std::to_string(k), to_caf_error(status));
+              const auto& o = s.ops[i];
+              std::uint64_t version = 0;
+              if (auto status = accept_pull_reply(o, reply, *s.wl, version); !status) {
+                fail(self, "bad pull reply from shard " + std::to_string(o.shard),
+                     to_caf_error(status));
                 return;
               }
-              s.pulled_version[k] = view.shard_version;
-              // The one copy of a pull: message -> backend memory.
-              s.backend->upload(view.values, view.count, s.net->params() + r.begin);
+              s.pulled_version[{o.table_id, o.shard}] = version;
               if (--s.pending == 0) compute(self);
             },
-            [=](caf::error& err) { fail(self, "pull from shard " + std::to_string(k), err); });
+            [=](caf::error& err) { fail(self, "pull from shard " + std::to_string(op.shard), err); });
   }
 }
 
 // Starts the next step, moving to the next epoch when the partition is done.
 void next_step(worker_pointer self) {
   auto& st = self->state;
-  st.rows = st.sampler->next(*st.data, st.x, st.y);
-  if (st.rows == 0) {
-    if (st.epoch + 1 >= st.cfg.epochs) flush_report(self);
-    self->send(st.scheduler, epoch_atom::value, st.cfg.id, st.epoch);
-    if (st.epoch + 1 >= st.cfg.epochs) {
-      self->send(st.scheduler, done_atom::value, st.cfg.id);
-      self->quit();
-      return;
-    }
-    st.sampler->start_epoch(++st.epoch);
-    st.rows = st.sampler->next(*st.data, st.x, st.y);
-    if (st.rows == 0) {
-      fail(self, "empty partition", make_troupe_error(errc::bad_config, "no training rows"));
-      return;
-    }
+  if (st.wl->next_batch() > 0) return pull_parameters(self);
+  const bool last = st.epoch + 1 >= st.cfg.job.epochs;
+  if (!st.held.empty()) {
+    // Held-back gradients belong to this epoch: deliver them before it ends.
+    st.ops.clear();
+    std::vector<delayed_push> all(std::make_move_iterator(st.held.begin()),
+                                  std::make_move_iterator(st.held.end()));
+    st.held.clear();
+    st.pending = all.size();
+    for (auto& p : all) send_push(self, p.shard, std::move(p.message));
+    return;
+  }
+  if (last) flush_report(self);
+  self->send(st.scheduler, epoch_atom::value, st.cfg.id, st.epoch);
+  if (last) {
+    self->send(st.scheduler, done_atom::value, st.cfg.id);
+    self->quit();
+    return;
+  }
+  st.wl->start_epoch(++st.epoch);
+  if (st.wl->next_batch() == 0) {
+    fail(self, "empty partition", make_troupe_error(errc::bad_config, "no training rows"));
+    return;
   }
   pull_parameters(self);
 }
@@ -165,34 +207,30 @@ void request_clock(worker_pointer self) {
   const auto asked = clock_type::now();
   self->request(st.scheduler, st.cfg.clock_timeout, clock_atom::value,
                 encode_clock_advance({st.cfg.id, st.clock}))
-      .then([=](std::int64_t) {
-        self->state.report.wait_s += seconds_since(asked);
-        next_step(self);
-      },
-            [=](caf::error& err) { fail(self, "clock advance", err); });
+      .then(
+          [=](std::int64_t) {
+            self->state.report.wait_s += seconds_since(asked);
+            next_step(self);
+          },
+          [=](caf::error& err) { fail(self, "clock advance", err); });
 }
 
 worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config cfg,
-                                            std::shared_ptr<const dataset> train,
+                                            std::shared_ptr<const workload_data> data,
                                             std::vector<shard_actor> shards,
                                             scheduler_actor scheduler) {
   auto& st = self->state;
-  st.backend = kernels::make_backend(cfg.backend, 1);
-  st.net = std::make_unique<mlp>(cfg.model, *st.backend, static_cast<int>(cfg.batch));
-  st.sampler = std::make_unique<batch_sampler>(train->rows, cfg.id, cfg.partitions, cfg.batch,
-                                               cfg.seed);
+  st.wl = make_train_workload(cfg.job, std::move(data), cfg.id, cfg.job.workers);
+  const auto spec = parse_straggler_spec(cfg.job.stragglers);
+  if (!spec.none()) st.straggler = std::make_unique<straggler_model>(spec, cfg.id, cfg.job.seed);
   st.seq.assign(shards.size(), 0);
-  st.pulled_version.assign(shards.size(), 0);
   st.cfg = std::move(cfg);
-  st.data = std::move(train);
   st.shards = std::move(shards);
   st.scheduler = std::move(scheduler);
   return {
       [=](start_atom) {
         auto& s = self->state;
-        spdlog::debug("worker {}: {} rows on {}", s.cfg.id, s.sampler->rows().size(),
-                      s.backend->name());
-        s.sampler->start_epoch(0);
+        s.wl->start_epoch(0);
         s.report_start = clock_type::now();
         request_clock(self);
       },
@@ -202,11 +240,11 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
 }  // namespace
 
 worker_actor spawn_worker(caf::actor_system& sys, worker_config cfg,
-                          std::shared_ptr<const dataset> train, std::vector<shard_actor> shards,
-                          scheduler_actor scheduler) {
+                          std::shared_ptr<const workload_data> data,
+                          std::vector<shard_actor> shards, scheduler_actor scheduler) {
   // Detached: a worker computes for milliseconds at a time and must not
   // hold up the cooperative scheduler threads that shards and clocks use.
-  return sys.spawn<caf::detached>(worker_behavior, std::move(cfg), std::move(train),
+  return sys.spawn<caf::detached>(worker_behavior, std::move(cfg), std::move(data),
                                   std::move(shards), std::move(scheduler));
 }
 

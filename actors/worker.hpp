@@ -1,5 +1,6 @@
 #pragma once
-// The worker actor: owns a data partition, a model replica and a backend.
+// The worker actor: owns a data partition, a model replica (a workload) and
+// a compute backend.
 //
 //   [idle] --start--> [wait clock] --min clock--> [pulling] --all replies-->
 //   [computing] --> [pushing] --all acks, clock+1--> [wait clock] ...
@@ -7,7 +8,9 @@
 //   done(id) and the actor exits. Any failed request: fail(id, why).
 //
 // Waiting on the staleness bound is a pending request to the scheduler, not
-// a busy loop: the actor sleeps until the scheduler answers.
+// a busy loop: the actor sleeps until the scheduler answers. A worker keeps
+// at most one pull and one push per (table, shard) in flight: a slow shard
+// slows its workers down instead of letting messages pile up.
 
 #include <caf/fwd.hpp>
 
@@ -16,30 +19,20 @@
 #include <vector>
 
 #include "actors/protocol.hpp"
-#include "engine/dataset.hpp"
-#include "engine/model.hpp"
-#include "engine/partitioner.hpp"
-#include "kernels/backend.hpp"
+#include "engine/job_config.hpp"
+#include "engine/workload_factory.hpp"
 
 namespace troupe {
 
 struct worker_config {
   std::uint32_t id = 0;
-  std::uint32_t partitions = 1;  ///< number of data partitions (workers)
-  std::uint32_t epochs = 1;
-  std::uint32_t batch = 64;
-  std::uint64_t seed = 42;
-  std::uint32_t log_every = 100;
-  kernels::backend_kind backend = kernels::backend_kind::cpu;
-  mlp_spec model;
-  std::uint32_t table = 0;            ///< id of the dense model table
-  std::vector<key_range> ranges;      ///< key range of each shard
+  job_config job;  ///< epochs, batch, seed, model, stragglers, log_every, ...
   std::chrono::milliseconds request_timeout{30000};
   std::chrono::milliseconds clock_timeout{600000};  ///< waiting on slow peers is legitimate
 };
 
 worker_actor spawn_worker(caf::actor_system& sys, worker_config cfg,
-                          std::shared_ptr<const dataset> train, std::vector<shard_actor> shards,
-                          scheduler_actor scheduler);
+                          std::shared_ptr<const workload_data> data,
+                          std::vector<shard_actor> shards, scheduler_actor scheduler);
 
 }  // namespace troupe

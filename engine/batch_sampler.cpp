@@ -9,7 +9,7 @@ namespace troupe {
 
 batch_sampler::batch_sampler(std::size_t rows, std::uint32_t part, std::uint32_t parts,
                              std::size_t batch, std::uint64_t seed)
-    : batch_(batch), seed_(seed), part_(part) {
+    : batch_size_(batch), seed_(seed), part_(part) {
   if (parts == 0 || part >= parts) throw std::invalid_argument("partition index out of range");
   if (batch == 0) throw std::invalid_argument("batch size must be positive");
   std::vector<std::size_t> all(rows);
@@ -33,7 +33,7 @@ void batch_sampler::start_epoch(std::uint64_t epoch) {
 
 std::size_t batch_sampler::next(const dataset& d, std::vector<float>& x,
                                 std::vector<std::int32_t>& y) {
-  const std::size_t n = std::min(batch_, order_.size() - cursor_);
+  const std::size_t n = std::min(batch_size_, order_.size() - cursor_);
   if (n == 0) return 0;
   x.resize(n * d.cols);
   y.resize(n);
@@ -44,6 +44,14 @@ std::size_t batch_sampler::next(const dataset& d, std::vector<float>& x,
   }
   cursor_ += n;
   return n;
+}
+
+const std::vector<std::size_t>& batch_sampler::next_indices() {
+  const std::size_t n = std::min(batch_size_, order_.size() - cursor_);
+  batch_.assign(order_.begin() + static_cast<long>(cursor_),
+                order_.begin() + static_cast<long>(cursor_ + n));
+  cursor_ += n;
+  return batch_;
 }
 
 }  // namespace troupe

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/errors.hpp"
+#include "engine/straggler.hpp"
 
 namespace troupe {
 
@@ -124,14 +125,18 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     read_int(*t, "log_every", "job", src, job.log_every, 1, 1000000);
   }
   if (const auto* t = section(root, "data", src)) {
-    check_keys(*t, src, "data", {"set", "dir", "train_limit", "test_limit"});
+    check_keys(*t, src, "data",
+               {"set", "dir", "train_limit", "test_limit", "test_fraction", "min_count"});
     read_string(*t, "set", "data", src, job.data_set);
     read_string(*t, "dir", "data", src, job.data_dir);
     read_int(*t, "train_limit", "data", src, job.train_limit, 0, 1LL << 40);
     read_int(*t, "test_limit", "data", src, job.test_limit, 0, 1LL << 40);
+    read_double(*t, "test_fraction", "data", src, job.test_fraction);
+    read_int(*t, "min_count", "data", src, job.min_count, 1, 1000000);
   }
   if (const auto* t = section(root, "model", src)) {
-    check_keys(*t, src, "model", {"layers"});
+    check_keys(*t, src, "model", {"kind", "layers"});
+    read_string(*t, "kind", "model", src, job.model_kind);
     if (const auto* node = t->get("layers")) {
       const auto* arr = node->as_array();
       if (arr == nullptr) bad(src, "model.layers", "expected an array of layer sizes");
@@ -218,14 +223,40 @@ void validate(const job_config& job) {
   if (job.target_accuracy < 0 || job.target_accuracy > 1) {
     fail("job.target_accuracy", "must lie in [0, 1]");
   }
-  if (job.data_set != "fashion-mnist") {
-    fail("data.set", "unknown data set '" + job.data_set + "' (known: fashion-mnist)");
+  if (job.data_set != "fashion-mnist" && job.data_set != "spam-assassin") {
+    fail("data.set", "unknown data set '" + job.data_set + "' (known: fashion-mnist, spam-assassin)");
   }
-  if (job.data_set == "fashion-mnist" &&
+  if (job.model_kind != "mlp" && job.model_kind != "logreg") {
+    fail("model.kind", "unknown model '" + job.model_kind + "' (known: mlp, logreg)");
+  }
+  if (job.data_set == "fashion-mnist" && job.model_kind != "mlp") {
+    fail("model.kind", "Fashion-MNIST is trained with the mlp model");
+  }
+  if (job.data_set == "spam-assassin" && job.model_kind != "logreg") {
+    fail("model.kind", "SpamAssassin is trained with the logreg model");
+  }
+  if (job.model_kind == "mlp" && job.data_set == "fashion-mnist" &&
       (job.model.sizes.front() != 784 || job.model.sizes.back() != 10)) {
     fail("model.layers", "Fashion-MNIST needs 784 inputs and 10 outputs");
   }
+  if (!(job.test_fraction > 0 && job.test_fraction < 1)) {
+    fail("data.test_fraction", "must lie strictly between 0 and 1");
+  }
   if (job.output_dir.empty()) fail("job.output_dir", "must not be empty");
+  try {
+    check_straggler_workers(parse_straggler_spec(job.stragglers), job.workers);
+  } catch (const troupe_error& e) {
+    fail("train.stragglers", e.what());
+  }
+}
+
+std::string default_data_dir(const std::string& data_set) {
+  if (data_set == "spam-assassin") return "data/spam-assassin";
+  return "/usr/share/datasets/fashion-mnist";
+}
+
+std::string resolved_data_dir(const job_config& job) {
+  return job.data_dir.empty() ? default_data_dir(job.data_set) : job.data_dir;
 }
 
 std::string to_toml(const job_config& job) {
@@ -237,7 +268,8 @@ std::string to_toml(const job_config& job) {
       << "\nlog_every = " << job.log_every
       << "\n\n[data]\nset = \"" << job.data_set << "\"\ndir = \"" << job.data_dir
       << "\"\ntrain_limit = " << job.train_limit << "\ntest_limit = " << job.test_limit
-      << "\n\n[model]\nlayers = [";
+      << "\ntest_fraction = " << job.test_fraction << "\nmin_count = " << job.min_count
+      << "\n\n[model]\nkind = \"" << job.model_kind << "\"\nlayers = [";
   for (std::size_t i = 0; i < job.model.sizes.size(); ++i) {
     out << (i ? ", " : "") << job.model.sizes[i];
   }

@@ -29,11 +29,14 @@ struct job_config {
   double target_loss = 0.0;
   std::uint32_t log_every = 100;
   // [data]
-  std::string data_set = "fashion-mnist";
-  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  std::string data_set = "fashion-mnist";  ///< "fashion-mnist" or "spam-assassin"
+  std::string data_dir;                    ///< empty: default_data_dir(data_set)
   std::uint64_t train_limit = 0;
   std::uint64_t test_limit = 0;
+  double test_fraction = 0.2;              ///< spam-assassin: seeded split
+  std::uint32_t min_count = 1;             ///< spam-assassin: vocabulary cut
   // [model]
+  std::string model_kind = "mlp";          ///< "mlp" or "logreg"
   mlp_spec model{{784, 256, 128, 10}};
   // [train]
   std::uint32_t workers = 2;
@@ -44,6 +47,12 @@ struct job_config {
   optimizer_spec optimizer;
   std::string stragglers = "none";  ///< straggler spec (see engine/straggler.hpp)
 };
+
+/// Where scripts/setup.sh puts a data set: /usr/share/datasets/fashion-mnist,
+/// data/spam-assassin (relative to the working directory).
+std::string default_data_dir(const std::string& data_set);
+/// job.data_dir, or the data set's default when empty.
+std::string resolved_data_dir(const job_config& job);
 
 /// The reference job, parsed from the embedded copy of examples/fashion_mlp.toml.
 job_config default_job_config();

@@ -19,7 +19,92 @@ void shard_store::add_dense(const table_spec& spec, key_range range) {
   dense_[spec.id] = std::move(s);
 }
 
+void shard_store::add_sparse(const table_spec& spec, std::uint32_t shards) {
+  sparse_slice s;
+  s.spec = spec;
+  s.shards = shards == 0 ? 1 : shards;
+  s.opt = make_optimizer(spec.optimizer);
+  sparse_[spec.id] = std::move(s);
+}
+
+std::uint32_t shard_store::sparse_slice::row_of(std::uint64_t key) {
+  auto [it, inserted] = index.try_emplace(key, static_cast<std::uint32_t>(steps.size()));
+  if (inserted) {
+    const std::uint32_t w = spec.width;
+    for (std::uint32_t c = 0; c < w; ++c) values.push_back(initial_row_value(spec, key, c));
+    state.resize(state.size() + opt->state_slots() * w, 0.0f);
+    steps.push_back(0);
+  }
+  return it->second;
+}
+
+namespace {
+
+status check_finite(const push_view& push) {
+  for (std::size_t i = 0; i < push.count; ++i) {
+    if (!std::isfinite(push.values[i])) {
+      return {errc::non_finite, "value " + std::to_string(push.values[i]) + " at position " +
+                                    std::to_string(i) + " from worker " +
+                                    std::to_string(push.worker) + " clock " +
+                                    std::to_string(push.clock)};
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+// Sequence numbers per worker make a retried push idempotent.
+status shard_store::check_seq(const push_view& push, std::uint64_t version, push_ack& ack,
+                              bool& duplicate) {
+  auto& last = last_seq_[push.worker];
+  ack.seq = push.seq;
+  duplicate = push.seq != 0 && push.seq <= last;
+  ack.duplicate = duplicate;
+  if (duplicate) {
+    ack.shard_version = version;
+    ack.staleness = 0;
+    return {};
+  }
+  if (push.seq != 0) last = push.seq;
+  ack.staleness = version >= push.pulled_version ? version - push.pulled_version : 0;
+  return {};
+}
+
+status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ack& ack) {
+  if (!push.sparse) return {errc::wrong_size, "dense push to sparse table '" + s.spec.name + "'"};
+  if (push.width != s.spec.width) {
+    return {errc::wrong_size, "rows of width " + std::to_string(push.width) + " for table '" +
+                                  s.spec.name + "' of width " + std::to_string(s.spec.width)};
+  }
+  for (auto key : push.keys) {
+    if (shard_of_row(key, s.shards) != id_) {
+      return {errc::out_of_range, "row " + std::to_string(key) + " of table '" + s.spec.name +
+                                      "' belongs to shard " +
+                                      std::to_string(shard_of_row(key, s.shards)) + ", not " +
+                                      std::to_string(id_)};
+    }
+  }
+  if (auto st = check_finite(push); !st) return st;
+  bool duplicate = false;
+  check_seq(push, s.version, ack, duplicate);
+  if (duplicate) return {};
+  const std::size_t w = s.spec.width, slots = s.opt->state_slots();
+  for (std::size_t i = 0; i < push.keys.size(); ++i) {
+    const std::uint32_t r = s.row_of(push.keys[i]);
+    float* state = slots ? s.state.data() + static_cast<std::size_t>(r) * slots * w : nullptr;
+    s.opt->apply(s.values.data() + static_cast<std::size_t>(r) * w, push.values + i * w, w, state,
+                 w, ++s.steps[r]);
+  }
+  ++s.version;
+  ack.shard_version = s.version;
+  return {};
+}
+
 status shard_store::apply_push(const push_view& push, push_ack& ack) {
+  if (auto sp = sparse_.find(push.table); sp != sparse_.end()) {
+    return apply_sparse(sp->second, push, ack);
+  }
   auto it = dense_.find(push.table);
   if (it == dense_.end()) {
     return {errc::unknown_table,
@@ -40,25 +125,10 @@ status shard_store::apply_push(const push_view& push, push_ack& ack) {
   if (push.count == 0) {
     return {errc::wrong_size, "empty push to table '" + s.spec.name + "'"};
   }
-  for (std::size_t i = 0; i < push.count; ++i) {
-    if (!std::isfinite(push.values[i])) {
-      return {errc::non_finite, "value " + std::to_string(push.values[i]) + " at key " +
-                                    std::to_string(push.offset + i) + " from worker " +
-                                    std::to_string(push.worker) + " clock " +
-                                    std::to_string(push.clock)};
-    }
-  }
-  auto& last = last_seq_[push.worker];
-  ack.seq = push.seq;
-  if (push.seq != 0 && push.seq <= last) {
-    ack.duplicate = true;
-    ack.shard_version = s.version;
-    ack.staleness = 0;
-    return {};
-  }
-  if (push.seq != 0) last = push.seq;
-  ack.duplicate = false;
-  ack.staleness = s.version >= push.pulled_version ? s.version - push.pulled_version : 0;
+  if (auto st = check_finite(push); !st) return st;
+  bool duplicate = false;
+  check_seq(push, s.version, ack, duplicate);
+  if (duplicate) return {};
   const std::size_t at = push.offset - s.range.begin;
   const std::size_t stride = s.range.size();
   float* state = s.state.empty() ? nullptr : s.state.data() + at;
@@ -68,7 +138,27 @@ status shard_store::apply_push(const push_view& push, push_ack& ack) {
   return {};
 }
 
-status shard_store::read_pull(const pull_request_view& pull, bytes& reply) const {
+status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
+  if (auto sp = sparse_.find(pull.table); sp != sparse_.end()) {
+    auto& s = sp->second;
+    if (!pull.sparse) return {errc::wrong_size, "dense pull from sparse table '" + s.spec.name + "'"};
+    for (auto key : pull.keys) {
+      if (shard_of_row(key, s.shards) != id_) {
+        return {errc::out_of_range, "row " + std::to_string(key) + " of table '" + s.spec.name +
+                                        "' is not on shard " + std::to_string(id_)};
+      }
+    }
+    const std::size_t w = s.spec.width;
+    auto out = pull_reply_writer::sparse(pull.table, s.version, pull.keys.data(), pull.keys.size(),
+                                         s.spec.width);
+    for (std::size_t i = 0; i < pull.keys.size(); ++i) {
+      const std::uint32_t r = s.row_of(pull.keys[i]);
+      std::memcpy(out.values() + i * w, s.values.data() + static_cast<std::size_t>(r) * w,
+                  w * sizeof(float));
+    }
+    reply = std::move(out).finish();
+    return {};
+  }
   auto it = dense_.find(pull.table);
   if (it == dense_.end()) {
     return {errc::unknown_table,
@@ -92,6 +182,7 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply) const
 }
 
 std::uint64_t shard_store::version(std::uint32_t table) const {
+  if (auto sp = sparse_.find(table); sp != sparse_.end()) return sp->second.version;
   auto it = dense_.find(table);
   return it == dense_.end() ? 0 : it->second.version;
 }
@@ -99,7 +190,29 @@ std::uint64_t shard_store::version(std::uint32_t table) const {
 std::uint64_t shard_store::total_version() const {
   std::uint64_t v = 0;
   for (const auto& [id, s] : dense_) v += s.version;
+  for (const auto& [id, s] : sparse_) v += s.version;
   return v;
+}
+
+std::size_t shard_store::sparse_rows(std::uint32_t table) const {
+  auto it = sparse_.find(table);
+  return it == sparse_.end() ? 0 : it->second.steps.size();
+}
+
+std::size_t shard_store::bytes_per_row(std::uint32_t table) const {
+  auto it = sparse_.find(table);
+  if (it == sparse_.end()) return 0;
+  const auto& s = it->second;
+  // values + optimizer state + step counter + hash-map node (key, slot, links)
+  return s.spec.width * (1 + s.opt->state_slots()) * sizeof(float) + sizeof(std::uint64_t) + 32;
+}
+
+const float* shard_store::sparse_row(std::uint32_t table, std::uint64_t key) const {
+  auto it = sparse_.find(table);
+  if (it == sparse_.end()) return nullptr;
+  auto row = it->second.index.find(key);
+  if (row == it->second.index.end()) return nullptr;
+  return it->second.values.data() + static_cast<std::size_t>(row->second) * it->second.spec.width;
 }
 
 const std::vector<float>* shard_store::dense_values(std::uint32_t table) const {

@@ -33,14 +33,18 @@ class shard_store {
   /// Takes ownership of keys `range` of dense table `spec`, initialised from
   /// the spec's deterministic initialiser.
   void add_dense(const table_spec& spec, key_range range);
+  /// Serves the rows of sparse table `spec` that hash to this shard out of
+  /// `shards` (see shard_of_row); rows are created on first touch.
+  void add_sparse(const table_spec& spec, std::uint32_t shards);
 
   /// Validates and applies a decoded push. On success fills `ack`; a push
   /// whose seq was seen before is acknowledged as a duplicate and not
   /// applied. On error nothing changes.
   status apply_push(const push_view& push, push_ack& ack);
 
-  /// Answers a decoded pull with a PullReply message.
-  status read_pull(const pull_request_view& pull, bytes& reply) const;
+  /// Answers a decoded pull with a PullReply message (creating sparse rows
+  /// on first touch).
+  status read_pull(const pull_request_view& pull, bytes& reply);
 
   /// Version (pushes applied) of a table; 0 for unknown tables.
   std::uint64_t version(std::uint32_t table) const;
@@ -48,6 +52,12 @@ class shard_store {
   /// The values of the owned range of a dense table (for tests and checkpoints).
   const std::vector<float>* dense_values(std::uint32_t table) const;
   key_range dense_range(std::uint32_t table) const;
+  /// Rows held by a sparse table and the bytes each costs (values and
+  /// optimizer state, plus index overhead).
+  std::size_t sparse_rows(std::uint32_t table) const;
+  std::size_t bytes_per_row(std::uint32_t table) const;
+  /// Values of one sparse row, or nullptr when absent.
+  const float* sparse_row(std::uint32_t table, std::uint64_t key) const;
 
  private:
   struct dense_slice {
@@ -59,8 +69,24 @@ class shard_store {
     std::uint64_t version = 0;
   };
 
+  struct sparse_slice {
+    table_spec spec;
+    std::uint32_t shards = 1;
+    std::unordered_map<std::uint64_t, std::uint32_t> index;  // row id -> slot
+    std::vector<float> values;                               // slot-major rows
+    std::vector<float> state;                                // slots * width per row
+    std::vector<std::uint64_t> steps;                        // updates per row
+    std::unique_ptr<optimizer> opt;
+    std::uint64_t version = 0;
+    std::uint32_t row_of(std::uint64_t key);  // creates on first touch
+  };
+
+  status apply_sparse(sparse_slice& s, const push_view& push, push_ack& ack);
+  status check_seq(const push_view& push, std::uint64_t version, push_ack& ack, bool& duplicate);
+
   std::uint32_t id_;
   std::map<std::uint32_t, dense_slice> dense_;
+  std::map<std::uint32_t, sparse_slice> sparse_;
   std::unordered_map<std::uint32_t, std::uint64_t> last_seq_;  // per worker
 };
 

@@ -210,10 +210,10 @@ std::string to_string(const straggler_spec& spec) {
 void check_straggler_workers(const straggler_spec& spec, std::uint32_t workers) {
   const auto check = [&](std::uint32_t w) {
     if (w >= workers) {
-      throw troupe_error(errc::bad_config,
-                         "stragglers '" + to_string(spec) + "': worker " + std::to_string(w) +
-                             " does not exist (the job has " + std::to_string(workers) +
-                             " workers, ids 0.." + std::to_string(workers - 1) + ")");
+      throw troupe_error(errc::bad_config, "stragglers '" + to_string(spec) + "': worker " +
+                                               std::to_string(w) + " does not exist (the job has " +
+                                               std::to_string(workers) + " workers, ids 0.." +
+                                               std::to_string(workers - 1) + ")");
     }
   };
   for (const auto& p : spec.fixed) check(p.worker);
@@ -224,7 +224,7 @@ void check_straggler_workers(const straggler_spec& spec, std::uint32_t workers) 
 
 straggler_model::straggler_model(const straggler_spec& spec, std::uint32_t worker,
                                  std::uint64_t seed)
-    : sleep_rng_(mix(mix(seed) + worker) ^ 0x736c656570ULL),  // "sleep"
+    : sleep_rng_(mix(mix(seed) + worker) ^ 0x736c656570ULL),   // "sleep"
       delay_rng_(mix(mix(seed) + worker) ^ 0x64656c6179ULL) {  // "delay"
   for (const auto& p : spec.fixed) {
     if (p.worker == worker) factor_ = p.factor;

@@ -46,9 +46,7 @@ struct straggler_spec {
   struct fixed_part {
     std::uint32_t worker = 0;  ///< worker id
     double factor = 1;         ///< step time / compute time, >= 1
-    bool operator==(const fixed_part& o) const {
-      return worker == o.worker && factor == o.factor;
-    }
+    bool operator==(const fixed_part& o) const { return worker == o.worker && factor == o.factor; }
   };
   enum class distribution { exponential, uniform };
   /// Random extra delay per step.
@@ -104,7 +102,8 @@ class straggler_model {
   /// Seconds to sleep after a step whose compute took `compute_s` seconds:
   /// (factor - 1) * compute_s plus one draw of every random part of this worker.
   double extra_delay_s(double compute_s);
-  /// Age in steps of the parameters the next gradient is computed on (0 = current).
+  /// Age in steps of the parameters the next gradient is computed on (0 =
+  /// current); the caller clamps it to the versions it has in its first steps.
   std::uint32_t gradient_delay();
   /// The largest value gradient_delay() returns: keep that many old versions.
   std::uint32_t max_gradient_delay() const { return max_delay_; }

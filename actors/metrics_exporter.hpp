@@ -1,0 +1,59 @@
+#pragma once
+// Prometheus metrics of one Troupe process, served over HTTP at /metrics by
+// prometheus-cpp's exposer. Every method is thread-safe and cheap (an atomic
+// add): actors on any scheduler thread call them directly.
+//
+//   auto metrics = std::make_shared<troupe::metrics_exporter>("127.0.0.1:9100");
+//   metrics->add_push(bytes.size());          // in a shard's push handler
+//   metrics->set_clock_lag(worker, lag);      // in the scheduler
+//   // curl -s http://127.0.0.1:9100/metrics | grep troupe_
+//
+// Exported series (all prefixed `troupe_`): pushes_total, pulls_total,
+// bytes_in_total, bytes_out_total, messages_rejected_total,
+// staleness_waits_total, clock_lag{worker="N"}, inflight_requests,
+// actors_hosted.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace troupe {
+
+class metrics_exporter {
+ public:
+  /// Serves /metrics on `bind` ("HOST:PORT"; port 0 picks a free one). An
+  /// empty `bind` or "0" counts without serving. Throws troupe_error(io_error)
+  /// if the address cannot be bound.
+  explicit metrics_exporter(const std::string& bind = {});
+  ~metrics_exporter();
+  metrics_exporter(const metrics_exporter&) = delete;
+  metrics_exporter& operator=(const metrics_exporter&) = delete;
+
+  /// The port /metrics is served on; 0 when not serving.
+  std::uint16_t port() const;
+
+  /// A push received (`bytes` of payload in) and answered.
+  void add_push(std::uint64_t bytes_in);
+  /// A pull answered with `bytes_out` bytes.
+  void add_pull(std::uint64_t bytes_out);
+  void add_bytes_in(std::uint64_t n);
+  void add_bytes_out(std::uint64_t n);
+  /// A message refused: malformed, from an unauthenticated node, over a limit.
+  void add_rejected(std::uint64_t n = 1);
+  /// A worker step that had to wait on the staleness bound.
+  void add_staleness_wait(std::uint64_t n = 1);
+  /// Clocks the worker is behind the fastest one.
+  void set_clock_lag(std::uint32_t worker, double lag);
+  /// Requests sent and not yet answered (+1 on send, -1 on reply or error).
+  void add_inflight(double delta);
+  void set_actors_hosted(double n);
+
+  /// The current metrics in Prometheus text format (what /metrics returns).
+  std::string render() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace troupe

@@ -1,0 +1,89 @@
+#include "engine/workload_factory.hpp"
+
+#include "engine/errors.hpp"
+#include "engine/logreg_workload.hpp"
+#include "engine/mlp_workload.hpp"
+#include "engine/spam_corpus.hpp"
+
+namespace troupe {
+
+std::size_t workload_data::train_rows() const {
+  return dense_train ? dense_train->rows : sparse_train ? sparse_train->rows : 0;
+}
+
+std::size_t workload_data::test_rows() const {
+  return dense_test ? dense_test->rows : sparse_test ? sparse_test->rows : 0;
+}
+
+namespace {
+
+mlp_workload_options mlp_options(const job_config& job) {
+  mlp_workload_options o;
+  o.model = job.model;
+  o.batch = job.batch;
+  o.seed = job.seed;
+  o.optimizer = job.optimizer;
+  o.backend = job.backend;
+  return o;
+}
+
+logreg_workload_options logreg_options(const job_config& job) {
+  logreg_workload_options o;
+  o.batch = job.batch;
+  o.seed = job.seed;
+  o.optimizer = job.optimizer;
+  return o;
+}
+
+std::shared_ptr<const sparse_dataset> first_rows(sparse_dataset d, std::uint64_t limit) {
+  if (limit == 0 || limit >= d.rows) return std::make_shared<const sparse_dataset>(std::move(d));
+  std::vector<std::size_t> idx(limit);
+  for (std::size_t i = 0; i < limit; ++i) idx[i] = i;
+  return std::make_shared<const sparse_dataset>(select_rows(d, idx));
+}
+
+}  // namespace
+
+std::shared_ptr<const workload_data> load_workload_data(const job_config& job) {
+  auto data = std::make_shared<workload_data>();
+  const auto dir = resolved_data_dir(job);
+  if (job.data_set == "spam-assassin") {
+    auto split = load_spam_assassin(dir, job.seed, job.test_fraction, job.min_count);
+    data->sparse_train = first_rows(std::move(split.train), job.train_limit);
+    data->sparse_test = first_rows(std::move(split.test), job.test_limit);
+  } else {
+    data->dense_train =
+        std::make_shared<const dataset>(take_rows(load_fashion_mnist(dir, "train"), job.train_limit));
+    data->dense_test =
+        std::make_shared<const dataset>(take_rows(load_fashion_mnist(dir, "test"), job.test_limit));
+  }
+  if (data->train_rows() < job.workers) {
+    throw troupe_error(errc::bad_config, "fewer training rows (" +
+                                             std::to_string(data->train_rows()) + ") than workers");
+  }
+  return data;
+}
+
+std::vector<table_spec> workload_tables(const job_config& job) {
+  if (job.model_kind == "logreg") return logreg_tables(logreg_options(job));
+  return {mlp_table(mlp_options(job))};
+}
+
+std::unique_ptr<workload> make_train_workload(const job_config& job,
+                                              std::shared_ptr<const workload_data> data,
+                                              std::uint32_t part, std::uint32_t parts) {
+  if (job.model_kind == "logreg") {
+    return make_logreg_workload(logreg_options(job), data->sparse_train, nullptr, part, parts);
+  }
+  return make_mlp_workload(mlp_options(job), data->dense_train, nullptr, part, parts);
+}
+
+std::unique_ptr<workload> make_eval_workload(const job_config& job,
+                                             std::shared_ptr<const workload_data> data) {
+  if (job.model_kind == "logreg") {
+    return make_logreg_workload(logreg_options(job), nullptr, data->sparse_test, 0, 1);
+  }
+  return make_mlp_workload(mlp_options(job), nullptr, data->dense_test, 0, 1);
+}
+
+}  // namespace troupe

@@ -1,0 +1,351 @@
+#include "tools/sweep_report.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/clock_table.hpp"
+#include "tools/sweep_plots.hpp"
+
+namespace troupe::sweep {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr std::int64_t inf = staleness_unbounded;
+
+run_record run(std::int64_t staleness, std::uint64_t seed, double ttt, double wait = 0.1) {
+  run_record r;
+  r.staleness = staleness;
+  r.seed = seed;
+  r.stragglers = "fixed:worker=0,factor=3";
+  r.wall_s = 100 + static_cast<double>(seed);
+  r.time_to_target_s = ttt;
+  r.clocks_to_target = ttt < 0 ? 0 : static_cast<std::uint64_t>(ttt * 10);
+  r.final_metric = 0.88;
+  r.samples_per_s = 20000;
+  r.wait_fraction = wait;
+  r.staleness_mean = 1.5;
+  r.staleness_p50 = 1;
+  r.staleness_p99 = 4;
+  r.staleness_max = 6;
+  for (int e = 0; e < 3; ++e)
+    r.curve.push_back({10.0 * (e + 1), 100 * (e + 1), static_cast<std::uint32_t>(e), 0.8 + 0.03 * e,
+                       0.5 - 0.05 * e});
+  return r;
+}
+
+run_record failed(std::int64_t staleness, std::uint64_t seed) {
+  run_record r;
+  r.staleness = staleness;
+  r.seed = seed;
+  r.error = "stopped: worker 1: push timed out, \"shard 0\"";
+  return r;
+}
+
+// Staleness 0: 40/42/44 s; 4: 30/31/35 s (best); 16: fastest but one seed
+// never reached the target; inf: one failed run. Added out of order.
+std::vector<run_record> synthetic_runs() {
+  return {run(inf, 42, 20),     failed(inf, 43),      run(inf, 44, 21),    run(4, 42, 31, 0.05),
+          run(4, 43, 30, 0.04), run(4, 44, 35, 0.06), run(0, 43, 42, 0.3), run(0, 42, 40, 0.2),
+          run(0, 44, 44, 0.4),  run(16, 42, 10),      run(16, 43, -1),     run(16, 44, 12)};
+}
+
+sweep_info info() {
+  sweep_info i;
+  i.job_name = "fashion_mlp";
+  i.target = 0.87;
+  i.stragglers = "fixed:worker=0,factor=3";
+  i.repeats = 3;
+  i.workers = 2;
+  i.epochs = 3;
+  return i;
+}
+
+// Splits one CSV line, honouring quoted fields with "" escapes.
+std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> out(1);
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+      out.back() += '"';
+      ++i;
+    } else if (c == '"') {
+      quoted = !quoted;
+    } else if (c == ',' && !quoted) {
+      out.emplace_back();
+    } else {
+      out.back() += c;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(SweepReport, SpreadsAreMediansAndRanges) {
+  const auto odd = make_spread({3, 1, 2});
+  EXPECT_EQ(odd.n, 3u);
+  EXPECT_DOUBLE_EQ(odd.median, 2);
+  EXPECT_DOUBLE_EQ(odd.min, 1);
+  EXPECT_DOUBLE_EQ(odd.max, 3);
+  EXPECT_DOUBLE_EQ(make_spread({4, 1, 3, 2}).median, 2.5);
+  EXPECT_DOUBLE_EQ(make_spread({7}).median, 7);
+  EXPECT_EQ(make_spread({}).n, 0u);
+}
+
+TEST(SweepReport, GroupsByStalenessWithInfLast) {
+  const auto groups = aggregate(synthetic_runs());
+  ASSERT_EQ(groups.size(), 4u);
+  EXPECT_EQ(groups[0].staleness, 0);
+  EXPECT_EQ(groups[1].staleness, 4);
+  EXPECT_EQ(groups[2].staleness, 16);
+  EXPECT_EQ(groups[3].staleness, inf);
+  EXPECT_EQ(staleness_label(groups[3].staleness), "inf");
+
+  EXPECT_EQ(groups[0].runs, 3u);
+  EXPECT_EQ(groups[0].reached, 3u);
+  EXPECT_DOUBLE_EQ(groups[0].time_to_target_s.median, 42);
+  EXPECT_DOUBLE_EQ(groups[0].time_to_target_s.min, 40);
+  EXPECT_DOUBLE_EQ(groups[0].time_to_target_s.max, 44);
+  EXPECT_DOUBLE_EQ(groups[0].wait_fraction.median, 0.3);
+  EXPECT_DOUBLE_EQ(groups[0].clocks_to_target.median, 420);
+
+  // Time to target over the two seeds that reached it; the rest over all three.
+  EXPECT_EQ(groups[2].reached, 2u);
+  EXPECT_FALSE(groups[2].all_reached());
+  EXPECT_EQ(groups[2].time_to_target_s.n, 2u);
+  EXPECT_DOUBLE_EQ(groups[2].time_to_target_s.median, 11);
+  EXPECT_EQ(groups[2].samples_per_s.n, 3u);
+
+  // A failed run counts neither as reached nor in the other spreads.
+  EXPECT_EQ(groups[3].failed, 1u);
+  EXPECT_EQ(groups[3].reached, 2u);
+  EXPECT_EQ(groups[3].wait_fraction.n, 2u);
+}
+
+TEST(SweepReport, BestStalenessNeedsEveryRunToReachTheTarget) {
+  const auto groups = aggregate(synthetic_runs());
+  // 16 and inf are faster in median but not reliable: 4 wins.
+  EXPECT_EQ(best_staleness(groups), std::optional<std::int64_t>(4));
+
+  // Ties go to the smaller bound.
+  EXPECT_EQ(best_staleness(aggregate({run(8, 1, 30), run(2, 1, 30)})),
+            std::optional<std::int64_t>(2));
+  EXPECT_EQ(best_staleness(aggregate({run(inf, 1, 5), run(2, 1, 30)})),
+            std::optional<std::int64_t>(inf));
+  EXPECT_FALSE(best_staleness(aggregate({run(0, 1, -1), failed(1, 1)})));
+  EXPECT_FALSE(best_staleness({}));
+}
+
+TEST(SweepReport, RunsCsvHasOneWellFormedRowPerRun) {
+  std::ostringstream out;
+  write_runs_csv(out, synthetic_runs());
+  const auto rows = lines(out.str());
+  ASSERT_EQ(rows.size(), 13u);
+  EXPECT_EQ(rows[0],
+            "staleness,seed,stragglers,wall_s,time_to_target_s,clocks_to_target,final_metric,"
+            "samples_per_s,wait_fraction,staleness_mean,staleness_p50,staleness_p99,"
+            "staleness_max,error");
+  for (const auto& row : rows) {
+    SCOPED_TRACE(row);
+    EXPECT_EQ(csv_fields(row).size(), 14u);
+  }
+  // Sorted by staleness then seed, inf last.
+  const auto first = csv_fields(rows[1]);
+  EXPECT_EQ(first[0], "0");
+  EXPECT_EQ(first[1], "42");
+  EXPECT_EQ(first[2], "fixed:worker=0,factor=3");  // quoted in the file, intact when read
+  EXPECT_TRUE(contains(rows[1], "\"fixed:worker=0,factor=3\""));
+  EXPECT_EQ(first[4], "40");
+  EXPECT_EQ(first[5], "400");
+  EXPECT_EQ(first[8], "0.2");
+  EXPECT_EQ(first[13], "");
+
+  const auto never = csv_fields(rows[8]);  // staleness 16, seed 43
+  EXPECT_EQ(never[0], "16");
+  EXPECT_EQ(never[1], "43");
+  EXPECT_EQ(never[4], "");  // never reached: empty, not -1
+  EXPECT_EQ(never[5], "");
+  EXPECT_EQ(never[6], "0.88");
+
+  const auto fail = csv_fields(rows[11]);  // inf, seed 43
+  EXPECT_EQ(fail[0], "inf");
+  EXPECT_EQ(fail[3], "");
+  EXPECT_EQ(fail[13], "stopped: worker 1: push timed out, \"shard 0\"");
+  EXPECT_EQ(csv_fields(rows[12])[0], "inf");
+}
+
+TEST(SweepReport, CurvesCsvHasEveryTestPoint) {
+  std::ostringstream out;
+  write_curves_csv(out, synthetic_runs());
+  const auto rows = lines(out.str());
+  EXPECT_EQ(rows[0], "staleness,seed,time_s,clock,epoch,accuracy,loss");
+  ASSERT_EQ(rows.size(), 1u + 11 * 3);  // the failed run has no curve
+  EXPECT_EQ(rows[1], "0,42,10,100,0,0.8,0.5");
+  EXPECT_EQ(csv_fields(rows.back())[0], "inf");
+}
+
+TEST(SweepReport, ReadsTestRowsOfAMetricsCsv) {
+  std::istringstream csv(
+      "time_s,epoch,worker,clock,kind,loss,accuracy,samples_per_s,wait_s\n"
+      "1.5,0,0,100,train,0.61,0.78,21000,0.02\n"
+      "3.25,0,-1,210,test,0.45,0.841,0,0\n"
+      "4,1,1,300,train,0.4,0.85,20000,0.01\n"
+      "6.5,1,-1,420,test,0.40,0.862,0,0\n"
+      "7,2,-1,5");  // killed mid-write
+  const auto curve = read_test_curve(csv, "metrics.csv");
+  ASSERT_EQ(curve.size(), 2u);
+  EXPECT_DOUBLE_EQ(curve[0].time_s, 3.25);
+  EXPECT_EQ(curve[0].clock, 210);
+  EXPECT_EQ(curve[0].epoch, 0u);
+  EXPECT_DOUBLE_EQ(curve[0].accuracy, 0.841);
+  EXPECT_DOUBLE_EQ(curve[0].loss, 0.45);
+  EXPECT_EQ(curve[1].clock, 420);
+
+  std::istringstream bad("time_s,epoch,worker\n1,0,0\n");
+  EXPECT_THROW(read_test_curve(bad, "x.csv"), troupe_error);
+  std::istringstream empty("");
+  EXPECT_TRUE(read_test_curve(empty, "x.csv").empty());
+  EXPECT_TRUE(load_test_curve("/nonexistent/metrics.csv").empty());
+}
+
+TEST(SweepReport, SummaryNamesTheBestStalenessAndWhatWasIgnored) {
+  const auto md = summary_markdown(info(), synthetic_runs());
+  EXPECT_TRUE(contains(md, "# Staleness sweep: fashion_mlp"));
+  EXPECT_TRUE(contains(md, "test accuracy >= 0.87"));
+  EXPECT_TRUE(contains(md, "seeds 42, 43, 44"));
+  EXPECT_TRUE(contains(md, "| staleness | ok | reached target | time to target (s) |"));
+  EXPECT_TRUE(contains(md, "| 0 | 3/3 | 3/3 | 42.0 [40.0–44.0] | 420 [400–440] | 0.8800 |"));
+  EXPECT_TRUE(contains(md, "| 16 | 3/3 | 2/3 | 11.0 [10.0–12.0] |"));
+  EXPECT_TRUE(contains(md, "| inf | 2/3 | 2/3 |"));
+  EXPECT_TRUE(contains(md, "**Best staleness for median time to target: 4** (31.0 s"));
+  EXPECT_TRUE(contains(md, "16 (1/3 runs never reached it)"));
+  EXPECT_TRUE(contains(md, "inf (1/3 failed)"));
+  EXPECT_TRUE(contains(md, "## Failed runs"));
+  EXPECT_TRUE(contains(md, "- staleness inf, seed 43: stopped: worker 1"));
+  // Table rows in staleness order, inf last.
+  EXPECT_LT(md.find("| 0 |"), md.find("| 4 |"));
+  EXPECT_LT(md.find("| 4 |"), md.find("| 16 |"));
+  EXPECT_LT(md.find("| 16 |"), md.find("| inf |"));
+
+  const auto none = summary_markdown(info(), {run(0, 1, -1), run(2, 1, -1)});
+  EXPECT_TRUE(contains(none, "**No best staleness:**"));
+  EXPECT_TRUE(contains(none, "| 0 | 1/1 | 0/1 | n/a |"));
+  EXPECT_FALSE(contains(none, "## Failed runs"));
+
+  auto loss = info();
+  loss.target_metric = "loss";
+  loss.target = 0.35;
+  EXPECT_TRUE(contains(summary_markdown(loss, synthetic_runs()), "test loss <= 0.35"));
+}
+
+TEST(SweepReport, GnuplotScriptWritesEveryPlotInBothFormats) {
+  const auto plots = make_plots(info(), synthetic_runs());
+  EXPECT_TRUE(contains(plots.script, "set terminal pngcairo"));
+  EXPECT_TRUE(contains(plots.script, "set terminal svg"));
+  ASSERT_EQ(plot_outputs().size(), 6u);
+  for (const auto& file : plot_outputs()) {
+    EXPECT_TRUE(contains(plots.script, "set output '" + file + "'")) << file;
+  }
+  EXPECT_TRUE(contains(plots.script, "'plot_staleness.dat'"));
+  EXPECT_TRUE(contains(plots.script, "'plot_curves.dat' index 3 using 1:2"));
+  // Categories in order, inf the last one; partial bounds say how many reached.
+  EXPECT_TRUE(contains(plots.script,
+                       R"(set xtics ("0" 0, "4" 1, "16\n2/3 reached" 2, "inf\n2/3 reached" 3))"));
+  EXPECT_TRUE(contains(plots.script, R"(set xtics ("0" 0, "4" 1, "16" 2, "inf" 3))"));
+
+  const auto dat = lines(plots.staleness_dat);
+  ASSERT_EQ(dat.size(), 5u);
+  EXPECT_EQ(dat[1], "0 0 3 3 3 42 40 44 0.3 0.2 0.4");
+  EXPECT_EQ(dat[4].substr(0, 6), "3 inf ");
+
+  // First seed per staleness; the failed inf seed is skipped, not plotted.
+  EXPECT_TRUE(contains(plots.curves_dat, "# staleness 0 seed 42\n"));
+  EXPECT_TRUE(contains(plots.curves_dat, "# staleness inf seed 42\n"));
+
+  auto loss = info();
+  loss.target_metric = "loss";
+  EXPECT_TRUE(contains(make_plots(loss, synthetic_runs()).script, "using 1:3 with linespoints"));
+
+  // No data at all still gives a script that plots placeholders, not errors.
+  const auto empty = make_plots(info(), {failed(0, 1)});
+  EXPECT_TRUE(contains(empty.script, "no run reached the target"));
+  EXPECT_TRUE(contains(empty.script, "no test evaluations recorded"));
+}
+
+class SweepReportFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = (fs::temp_directory_path() /
+            ("troupe_sweep_report_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+               .string();
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static bool have_gnuplot() { return std::system("command -v gnuplot > /dev/null 2>&1") == 0; }
+
+  std::string read(const std::string& name) const {
+    std::ifstream in(dir_ + "/" + name, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+
+  std::string dir_;
+};
+
+TEST_F(SweepReportFiles, WritesEveryFileButTheImages) {
+  write_report(dir_, info(), synthetic_runs());
+  for (const char* name : {"runs.csv", "curves.csv", "summary.md", "plots.gp", "plot_staleness.dat",
+                           "plot_curves.dat"}) {
+    EXPECT_FALSE(read(name).empty()) << name;
+  }
+  EXPECT_EQ(read("summary.md"), summary_markdown(info(), synthetic_runs()));
+}
+
+TEST_F(SweepReportFiles, MissingGnuplotIsAStatusNotAFailure) {
+  write_report(dir_, info(), synthetic_runs());
+  const auto st = render_plots(dir_, "troupe-no-such-gnuplot");
+  EXPECT_FALSE(st.ok());
+  EXPECT_TRUE(contains(st.message(), "gnuplot-nox"));
+  EXPECT_FALSE(fs::exists(dir_ + "/time_to_target.png"));
+}
+
+TEST_F(SweepReportFiles, GnuplotDrawsNonEmptyPngAndSvg) {
+  if (!have_gnuplot()) GTEST_SKIP() << "gnuplot not installed (Debian: gnuplot-nox)";
+  write_report(dir_, info(), synthetic_runs());
+  const auto st = render_plots(dir_);
+  ASSERT_TRUE(st.ok()) << st.to_string() << "\n" << read("gnuplot.log");
+  for (const auto& name : plot_outputs()) {
+    const auto bytes = read(name);
+    ASSERT_FALSE(bytes.empty()) << name;
+    if (name.size() > 4 && name.substr(name.size() - 4) == ".png") {
+      EXPECT_EQ(bytes.substr(1, 3), "PNG") << name;
+    } else {
+      EXPECT_TRUE(contains(bytes, "<svg")) << name;
+    }
+  }
+}
+
+TEST_F(SweepReportFiles, GnuplotCopesWithASweepWithoutResults) {
+  if (!have_gnuplot()) GTEST_SKIP() << "gnuplot not installed (Debian: gnuplot-nox)";
+  write_report(dir_, info(), {failed(0, 1), run(inf, 1, -1)});
+  const auto st = render_plots(dir_);
+  EXPECT_TRUE(st.ok()) << st.to_string() << "\n" << read("gnuplot.log");
+}
+
+}  // namespace
+}  // namespace troupe::sweep
