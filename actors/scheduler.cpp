@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <limits>
 #include <set>
 
 #include "actors/actor_config.hpp"
@@ -46,6 +47,7 @@ struct scheduler_state {
   std::set<std::uint32_t> running;                    // workers not yet done
   std::map<std::uint32_t, std::int64_t> last_epoch;  // live worker -> last epoch it finished
   std::uint32_t next_eval = 0;                       // first epoch not yet evaluated
+  std::int64_t next_eval_clock = 0;                  // eval_every: next min clock to evaluate at
   std::uint32_t evals_pending = 0;
   caf::typed_response_promise<job_summary> run_promise;
   std::unique_ptr<metrics_log> metrics;
@@ -132,13 +134,14 @@ void release_waiting(scheduler_pointer self) {
 }
 
 void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::int64_t min_clock,
-                 const eval_result& r) {
+                 const eval_result& r, bool epoch_end) {
   auto& st = self->state;
-  spdlog::info("epoch {}/{} done: test accuracy {:.2f}% (loss {:.4f}) at {:.1f} s", epoch + 1,
-               st.job.epochs, 100.0 * r.accuracy, r.loss, at_s);
+  spdlog::info("epoch {}/{} {}: test accuracy {:.2f}% (loss {:.4f}) at {:.1f} s", epoch + 1,
+               st.job.epochs, epoch_end ? "done" : "clock " + std::to_string(min_clock),
+               100.0 * r.accuracy, r.loss, at_s);
   st.metrics->append({at_s, epoch, -1, min_clock, "test", r.loss, r.accuracy,
                       at_s > 0 ? static_cast<double>(st.total.samples) / at_s : 0, 0});
-  if (epoch + 1 >= st.summary.epochs) {  // the latest epoch's result is the final one
+  if (epoch_end && epoch + 1 >= st.summary.epochs) {  // the latest epoch's result is final
     st.summary.test_accuracy = r.accuracy;
     st.summary.test_loss = r.loss;
     st.summary.epochs = epoch + 1;
@@ -152,8 +155,10 @@ void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::
   }
 }
 
-// Has the evaluator pull the current parameters and score them.
-void evaluate_epoch(scheduler_pointer self, std::uint32_t epoch) {
+// Has the evaluator pull the current parameters and score them; `epoch` is
+// the epoch the evaluation belongs to (the slowest worker's current one for
+// evaluations between epoch ends).
+void evaluate_epoch(scheduler_pointer self, std::uint32_t epoch, bool epoch_end = true) {
   auto& st = self->state;
   const double at_s = elapsed(st);
   // Finished workers leave the clock table; the slowest live one sets the clock.
@@ -162,7 +167,7 @@ void evaluate_epoch(scheduler_pointer self, std::uint32_t epoch) {
   self->request(st.evaluator, std::chrono::minutes(10), eval_atom::value)
       .then(
           [=](const eval_result& res) {
-            record_eval(self, epoch, at_s, min_clock, res);
+            record_eval(self, epoch, at_s, min_clock, res, epoch_end);
             --self->state.evals_pending;
             maybe_finish(self);
           },
@@ -178,6 +183,20 @@ void evaluate_completed_epochs(scheduler_pointer self) {
     }
     evaluate_epoch(self, st.next_eval++);
   }
+}
+
+// With eval_every, evaluates each time the slowest worker passes a multiple.
+void maybe_evaluate_between_epochs(scheduler_pointer self) {
+  auto& st = self->state;
+  if (st.job.eval_every == 0 || st.clocks->size() == 0) return;
+  const auto min_clock = st.clocks->min_clock();
+  if (min_clock < st.next_eval_clock) return;
+  st.next_eval_clock = (min_clock / st.job.eval_every + 1) * st.job.eval_every;
+  if (min_clock == 0) return;
+  std::int64_t epoch = std::numeric_limits<std::int64_t>::max();
+  for (const auto& [w, e] : st.last_epoch) epoch = std::min(epoch, e + 1);
+  evaluate_epoch(self, static_cast<std::uint32_t>(std::min<std::int64_t>(epoch, st.job.epochs - 1)),
+                 false);
 }
 
 void on_progress(scheduler_pointer self, const worker_progress& p) {
@@ -289,6 +308,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
           return to_caf_error(status);
         }
         release_waiting(self);
+        maybe_evaluate_between_epochs(self);
         if (st.clocks->may_start(adv.clock)) return st.clocks->min_clock();
         auto promise = self->make_response_promise<std::int64_t>();
         st.waiting.push_back({adv.worker, adv.clock, promise});

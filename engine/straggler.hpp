@@ -16,10 +16,10 @@
 //   random  each step of the affected workers (default: all) sleeps an extra
 //           delay with mean M ms (M >= 0): exponential, or uniform on [0, 2M].
 //   dai     the protocol of Dai et al., "Toward understanding the impact of
-//           staleness in distributed machine learning" (ICLR 2019): each
-//           gradient is computed on parameters d steps old, d drawn uniformly
-//           from [0, D] per step, for every worker. The worker keeps its last
-//           D + 1 parameter versions to do so.
+//           staleness in distributed machine learning" (ICLR 2019): every
+//           gradient of every worker is d steps stale when it is applied (as
+//           if computed on parameters d steps old), d drawn uniformly from
+//           [0, D] per step. The worker holds each gradient back d clocks.
 //
 // Examples:
 //   none
@@ -74,8 +74,8 @@ struct straggler_spec {
   bool operator!=(const straggler_spec& o) const { return !(*this == o); }
 };
 
-/// Largest accepted dai max_delay: each worker holds max_delay + 1 copies of
-/// the parameters, so larger values are a typo rather than an experiment.
+/// Largest accepted dai max_delay: a worker holds up to max_delay steps of
+/// gradients in memory, so larger values are a typo rather than an experiment.
 constexpr std::uint32_t straggler_max_dai_delay = 10000;
 
 /// Parses the grammar above; anything malformed throws
@@ -94,7 +94,7 @@ void check_straggler_workers(const straggler_spec& spec, std::uint32_t workers);
 /// worker): a sweep's repeat with the same seed sees the same stragglers.
 ///
 ///   straggler_model m(parse_straggler_spec("dai:max_delay=4"), 1, 42);
-///   auto d = m.gradient_delay();  // in [0, 4]; compute on the params of clock - d
+///   auto d = m.gradient_delay();  // in [0, 4]: this step's gradient goes out d clocks late
 class straggler_model {
  public:
   straggler_model(const straggler_spec& spec, std::uint32_t worker, std::uint64_t seed);
@@ -102,10 +102,10 @@ class straggler_model {
   /// Seconds to sleep after a step whose compute took `compute_s` seconds:
   /// (factor - 1) * compute_s plus one draw of every random part of this worker.
   double extra_delay_s(double compute_s);
-  /// Age in steps of the parameters the next gradient is computed on (0 =
-  /// current); the caller clamps it to the versions it has in its first steps.
+  /// Staleness in steps to give the next gradient (0 = none): how many clocks
+  /// the worker holds it back, or how old the parameters it is computed on are.
   std::uint32_t gradient_delay();
-  /// The largest value gradient_delay() returns: keep that many old versions.
+  /// The largest value gradient_delay() returns.
   std::uint32_t max_gradient_delay() const { return max_delay_; }
   /// False when the spec leaves this worker alone (no sleeping, no delay).
   bool active() const { return factor_ > 1 || !random_.empty() || max_delay_ > 0; }

@@ -122,3 +122,91 @@ TEST_F(ShardStore, PullsReturnTheOwnedValues) {
 
 }  // namespace
 }  // namespace troupe
+
+namespace troupe {
+namespace {
+
+class SparseShardStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spec.id = 5;
+    spec.name = "emb";
+    spec.kind = table_kind::sparse;
+    spec.width = 3;
+    spec.row_init_bound = 0.1f;
+    spec.optimizer = {optimizer_kind::adagrad, 0.1f};
+    store.add_sparse(spec, 2);
+    for (std::uint64_t k = 0; owned.size() < 4 || foreign.size() < 1; ++k) {
+      (shard_of_row(k, 2) == 0 ? owned : foreign).push_back(k);
+    }
+  }
+
+  bytes rows_push(const std::vector<std::uint64_t>& keys, std::uint32_t width, float v,
+                  std::uint64_t seq) {
+    auto w = push_writer::sparse({5, 1, 0, seq, 0}, keys.data(), keys.size(), width);
+    for (std::size_t i = 0; i < w.count(); ++i) w.values()[i] = v;
+    return std::move(w).finish();
+  }
+
+  table_spec spec;
+  shard_store store{0};
+  std::vector<std::uint64_t> owned, foreign;
+};
+
+TEST_F(SparseShardStore, RowsAreCreatedOnFirstTouchWithTheSeededInitialiser) {
+  EXPECT_EQ(store.sparse_rows(5), 0u);
+  pull_request_view req;
+  ASSERT_TRUE(decode_pull_request(encode_sparse_pull(5, 1, owned.data(), 2), req).ok());
+  bytes reply;
+  ASSERT_TRUE(store.read_pull(req, reply).ok());
+  pull_reply_view v;
+  ASSERT_TRUE(decode_pull_reply(reply, v).ok());
+  ASSERT_EQ(v.keys, (std::vector<std::uint64_t>{owned[0], owned[1]}));
+  ASSERT_EQ(v.count, 6u);
+  for (std::uint32_t c = 0; c < 3; ++c) {
+    EXPECT_EQ(v.values[3 + c], initial_row_value(spec, owned[1], c));
+    EXPECT_LE(std::fabs(v.values[c]), 0.1f);
+  }
+  EXPECT_EQ(store.sparse_rows(5), 2u);
+  // values + 1 Adagrad slot, 4 bytes each, plus bookkeeping
+  EXPECT_GE(store.bytes_per_row(5), 3u * 2u * 4u);
+}
+
+TEST_F(SparseShardStore, PushUpdatesOnlyTheTouchedRows) {
+  push_view v;
+  const auto msg = rows_push({owned[2], owned[3]}, 3, 1.0f, 1);
+  ASSERT_TRUE(decode_push(msg, v).ok());
+  push_ack ack;
+  ASSERT_TRUE(store.apply_push(v, ack).ok());
+  EXPECT_EQ(ack.shard_version, 1u);
+  EXPECT_EQ(store.sparse_rows(5), 2u);
+  // Adagrad's first step moves each value by lr * g / |g| = 0.1.
+  const float* row = store.sparse_row(5, owned[2]);
+  ASSERT_NE(row, nullptr);
+  EXPECT_NEAR(row[1], initial_row_value(spec, owned[2], 1) - 0.1f, 1e-6);
+  EXPECT_EQ(store.sparse_row(5, owned[0]), nullptr);
+}
+
+TEST_F(SparseShardStore, RejectsWrongWidthForeignRowsNanAndDenseMessages) {
+  push_ack ack;
+  push_view v;
+  const auto wide = rows_push({owned[0]}, 4, 1.0f, 1);
+  ASSERT_TRUE(decode_push(wide, v).ok());
+  EXPECT_EQ(store.apply_push(v, ack).code(), errc::wrong_size);
+  const auto foreign_push = rows_push({owned[0], foreign[0]}, 3, 1.0f, 2);
+  ASSERT_TRUE(decode_push(foreign_push, v).ok());
+  EXPECT_EQ(store.apply_push(v, ack).code(), errc::out_of_range);
+  const auto nan_push = rows_push({owned[0]}, 3, std::nanf(""), 3);
+  ASSERT_TRUE(decode_push(nan_push, v).ok());
+  EXPECT_EQ(store.apply_push(v, ack).code(), errc::non_finite);
+  auto dense = push_writer::dense({5, 1, 0, 4, 0}, 0, 3);
+  const auto dense_msg = std::move(dense).finish();
+  ASSERT_TRUE(decode_push(dense_msg, v).ok());
+  EXPECT_EQ(store.apply_push(v, ack).code(), errc::wrong_size);
+  // Nothing was created or applied by the rejected pushes.
+  EXPECT_EQ(store.sparse_rows(5), 0u);
+  EXPECT_EQ(store.version(5), 0u);
+}
+
+}  // namespace
+}  // namespace troupe

@@ -84,3 +84,53 @@ TEST(Training, MissingDatasetNamesThePackage) {
 
 }  // namespace
 }  // namespace troupe
+
+namespace troupe {
+namespace {
+
+TEST(Training, SparseLogisticRegressionOnSpamAssassin) {
+  const std::string dir = TROUPE_SOURCE_DIR "/data/spam-assassin";
+  if (!std::filesystem::exists(dir)) {
+    GTEST_SKIP() << dir << " is missing: run scripts/fetch-data.sh spam";
+  }
+  auto job = load_job_config(TROUPE_SOURCE_DIR "/examples/spam_logreg.toml");
+  job.data_dir = dir;
+  job.epochs = 1;
+  job.eval_every = 0;
+  job.output_dir = (std::filesystem::temp_directory_path() / "troupe_spam").string();
+  const auto s = run_job(job);
+  EXPECT_GT(s.test_accuracy, 0.95) << summary_line(s);
+  EXPECT_LT(s.test_loss, 0.2) << summary_line(s);
+  EXPECT_EQ(s.pushes_rejected, 0u);
+}
+
+TEST(Training, FixedStragglerMakesOthersWaitAtZeroStaleness) {
+  require_dataset();
+  auto job = small_job(0, "straggler");
+  job.epochs = 1;
+  job.stragglers = "fixed:worker=0,factor=4";
+  const auto slow = run_job(job);
+  job.staleness = staleness_unbounded;
+  job.output_dir += "_inf";
+  const auto async = run_job(job);
+  // Lock-step with a 4x slower peer: the fast worker spends most of its time waiting;
+  // without a bound it does not wait at all.
+  EXPECT_GT(slow.wait_fraction, 0.25) << summary_line(slow);
+  EXPECT_LT(async.wait_fraction, 0.10) << summary_line(async);
+  EXPECT_GT(async.max_staleness, slow.max_staleness);
+}
+
+TEST(Training, BadStragglerSpecIsAConfigError) {
+  auto job = small_job(0, "bad_straggler");
+  job.stragglers = "fixed:worker=7,factor=2";  // only 2 workers
+  try {
+    run_job(job);
+    FAIL() << "no error";
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::bad_config);
+    EXPECT_NE(std::string(e.what()).find("train.stragglers"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace troupe

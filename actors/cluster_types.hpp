@@ -1,0 +1,107 @@
+#pragma once
+// Message types of the cluster protocol (node daemon, remote placement) and
+// their registration. Plain structs with `inspect`, like actors/messages.hpp;
+// `register_cluster_types` adds them to an actor_system_config under the same
+// names on every node.
+//
+//   node_actor:  spawn(shard_request) -> shard_actor,  status -> node_status
+//
+// Also gives the engine's table types an `inspect`, so that a scheduler can
+// ship table specs to the node that is to host a shard.
+
+#include <caf/fwd.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "actors/shard.hpp"
+#include "engine/optimizer.hpp"
+#include "engine/partitioner.hpp"
+#include "engine/table.hpp"
+
+namespace troupe {
+
+// --- engine types on the wire -------------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, optimizer_spec& x) {
+  return f(x.kind, x.learning_rate, x.momentum, x.beta1, x.beta2, x.epsilon, x.weight_decay);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, init_segment& x) {
+  return f(x.end, x.bound);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, table_spec& x) {
+  return f(x.id, x.name, x.kind, x.size, x.width, x.init, x.row_init_bound, x.seed, x.max_rows,
+           x.optimizer);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, key_range& x) {
+  return f(x.begin, x.end);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_table& x) {
+  return f(x.spec, x.range);
+}
+
+// --- node daemon messages -----------------------------------------------------
+
+/// Asks a node to host parameter shard `shard` owning `tables`.
+struct shard_request {
+  std::uint32_t shard = 0;
+  std::vector<shard_table> tables;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_request& x) {
+  return f(x.shard, x.tables);
+}
+
+/// One actor a node hosts.
+struct hosted_actor {
+  std::string kind;      ///< "shard" (workers later)
+  std::uint32_t id = 0;  ///< shard or worker id within its job
+  std::string owner;     ///< node id of the peer that placed it
+  double age_s = 0;      ///< seconds since it was spawned
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hosted_actor& x) {
+  return f(x.kind, x.id, x.owner, x.age_s);
+}
+
+/// What `troupe status` shows about a node daemon.
+struct node_status {
+  std::string name;                ///< --name, default: host name
+  std::string address;             ///< HOST:PORT the node listens on
+  std::string node_id;             ///< CAF node id (HASH#PID)
+  std::uint32_t slots_total = 0;
+  std::uint32_t slots_used = 0;
+  std::vector<hosted_actor> actors;
+  double uptime_s = 0;
+  std::uint64_t peers = 0;              ///< nodes authenticated right now
+  std::uint64_t auth_ok = 0;            ///< successful authentications
+  std::uint64_t auth_failed = 0;        ///< wrong or missing proofs
+  std::uint64_t requests_rejected = 0;  ///< unauthenticated, invalid or over the slot limit
+  std::uint64_t actors_spawned = 0;
+  std::uint64_t actors_down = 0;        ///< hosted actors that ended (slot freed)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_status& x) {
+  return f(x.name, x.address, x.node_id, x.slots_total, x.slots_used, x.actors, x.uptime_s,
+           x.peers, x.auth_ok, x.auth_failed, x.requests_rejected, x.actors_spawned,
+           x.actors_down);
+}
+
+/// Registers the cluster message types (and the typed handles they carry):
+/// "troupe.shard_request", "troupe.node_status", "troupe.shard_actor".
+void register_cluster_types(caf::actor_system_config& cfg);
+
+}  // namespace troupe

@@ -1,0 +1,84 @@
+#pragma once
+// The node daemon: one per process. It admits peers that prove they hold the
+// cluster secret (engine/auth.hpp), hosts shards for them within a slot
+// limit, and reports its state.
+//
+//   peer                                      node
+//    |-- hello ------------------------------->|  challenge for the peer's node id
+//    |<--------------------------------- nonce-|
+//    |-- auth(proof, peer nonce) ------------->|  proof wrong or late:
+//    |<------ error bad_config "authentication |    logged with the peer's node id
+//    |        failed" -------------------------|
+//    |<--------------------------- node proof -|  proof right: peer allowed in the
+//    |   (peer checks the node holds it too)   |    peer_guard while the actor that
+//    |                                         |    authenticated lives
+//    |-- spawn(shard_request) ---------------->|  slot free: spawn, monitor
+//    |<------------------------- shard_actor --|  else error "all N slots in use"
+//    |-- status ------------------------------>|
+//    |<-------------------------- node_status -|
+//    |   spawn/status before auth ----------->|  error, logged, counted
+//
+//   hosted actor down ------------------> its slot is free again
+//   authenticating actor down ----------> peer revoked (after its last session)
+//   exit from a local actor ------------> hosted actors told to exit; node quits
+//   exit from a remote actor -----------> ignored and logged
+//
+// Hosting another kind of actor (workers) takes one request type in
+// cluster_types.hpp, one `replies_to<spawn_atom, R>::with<H>` line in
+// `node_actor`, and one handler in node.cpp that calls `host(...)`, the single
+// place that checks slots, monitors and records what the node hosts.
+
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "actors/cluster_types.hpp"
+#include "actors/protocol.hpp"
+
+namespace troupe {
+
+class metrics_exporter;
+class peer_guard;
+
+using hello_atom = caf::atom_constant<caf::atom("hello")>;
+using auth_atom = caf::atom_constant<caf::atom("auth")>;
+using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using listening_atom = caf::atom_constant<caf::atom("listening")>;
+
+using node_actor = caf::typed_actor<
+    caf::replies_to<hello_atom>::with<std::string>,  // -> nonce (hex)
+    // proof over the nonce, the peer's own nonce -> the node's proof over it
+    caf::replies_to<auth_atom, std::string, std::string>::with<std::string>,
+    caf::replies_to<spawn_atom, shard_request>::with<shard_actor>,
+    caf::replies_to<status_atom>::with<node_status>,
+    // local only: the address the owning process published the node on
+    caf::reacts_to<listening_atom, std::string>>;
+
+struct node_options {
+  std::string name;                           ///< shown by `troupe status`
+  std::string secret;                         ///< the cluster secret (load_secret)
+  std::uint32_t slots = 4;                    ///< shards (and later workers) it may host
+  std::shared_ptr<peer_guard> guard;          ///< filled on successful auth; required
+  std::shared_ptr<metrics_exporter> metrics;  ///< may be null
+  std::chrono::milliseconds challenge_ttl{10000};  ///< a nonce is good for one try within this
+  std::size_t max_challenges = 256;           ///< pending handshakes before hello is refused
+};
+
+node_actor spawn_node(caf::actor_system& sys, node_options opts);
+
+/// The peer side of the handshake, blocking: hello, auth, and a check that
+/// the node holds the secret too. Returns an error of category "troupe"
+/// (bad_config "authentication failed ...") on a refused or wrong proof, or
+/// CAF's error when the node does not answer within `timeout` per request.
+/// The node admits this whole process (its CAF node) for as long as `self`
+/// lives.
+caf::error authenticate(caf::scoped_actor& self, const node_actor& node,
+                        const std::string& secret, std::chrono::milliseconds timeout);
+
+}  // namespace troupe
