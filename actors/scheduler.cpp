@@ -59,6 +59,7 @@ struct scheduler_state {
   std::vector<std::uint64_t> staleness_hist;
   std::int64_t finished_clock = 0;   // largest clock of a finished worker
   std::uint64_t finished_steps = 0;  // steps of finished workers
+  bool finishing = false;  // collecting shard statistics
   bool finished = false;
   static inline const char* name = "troupe.scheduler";
 };
@@ -102,11 +103,29 @@ double histogram_quantile(const std::vector<std::uint64_t>& hist, double q) {
   return static_cast<double>(hist.size() - 1);
 }
 
+void deliver_summary(scheduler_pointer self);
+
+// Collects the shards' counters, then ends the job.
 void maybe_finish(scheduler_pointer self) {
   auto& st = self->state;
-  if (st.finished || !st.running.empty() || st.evals_pending > 0) return;
+  if (st.finished || st.finishing || !st.running.empty() || st.evals_pending > 0) return;
+  st.finishing = true;
+  st.summary.wall_s = elapsed(st);
+  auto pending = std::make_shared<std::size_t>(st.shards.size());
+  for (auto& shard : st.shards) {
+    self->request(shard, std::chrono::seconds(30), stats_atom::value)
+        .then(
+            [=](const shard_stats& s) {
+              self->state.summary.pushes_rejected += s.pushes_rejected;
+              if (--*pending == 0) deliver_summary(self);
+            },
+            [=](caf::error& err) { abort_job(self, "shard statistics: " + describe(err)); });
+  }
+}
+
+void deliver_summary(scheduler_pointer self) {
+  auto& st = self->state;
   auto& s = st.summary;
-  s.wall_s = elapsed(st);
   s.epochs = st.job.epochs;
   s.steps = st.finished_steps;
   s.samples_per_s = s.wall_s > 0 ? static_cast<double>(st.total.samples) / s.wall_s : 0;

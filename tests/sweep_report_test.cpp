@@ -336,6 +336,7 @@ TEST_F(SweepReportFiles, GnuplotDrawsNonEmptyPngAndSvg) {
       EXPECT_EQ(bytes.substr(1, 3), "PNG") << name;
     } else {
       EXPECT_TRUE(contains(bytes, "<svg")) << name;
+      EXPECT_TRUE(contains(bytes, "</svg>")) << name;  // closed: `unset output` flushed it
     }
   }
 }

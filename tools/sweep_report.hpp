@@ -5,15 +5,12 @@
 //
 //   std::vector<sweep::run_record> runs = ...;  // one per (staleness, seed)
 //   sweep::write_report("sweeps/s1", info, runs);
-//   if (auto st = sweep::render_plots("sweeps/s1"); !st) spdlog::warn("{}", st.to_string());
 //
 // Files written into the sweep directory:
 //   runs.csv         one row per run (failed runs carry their error)
 //   curves.csv       the test evaluations of every run
 //   summary.md       median [min-max] per staleness and the best staleness
-//   plots.gp         gnuplot script; its data: plot_staleness.dat, plot_curves.dat
-//   time_to_target.{png,svg}, waiting.{png,svg}, metric_vs_time.{png,svg}
-//                    made by render_plots() when gnuplot is installed
+//   plots.gp         gnuplot script and its data (see tools/sweep_plots.hpp)
 
 #include <cstdint>
 #include <iosfwd>
@@ -36,21 +33,21 @@ struct curve_point {
 
 /// The outcome of one run of the sweep.
 struct run_record {
-  std::int64_t staleness = 0;       ///< staleness bound; staleness_unbounded for inf
+  std::int64_t staleness = 0;  ///< staleness bound; staleness_unbounded for inf
   std::uint64_t seed = 0;
-  std::string stragglers = "none";  ///< canonical straggler spec
-  std::string error;                ///< "code: message" of a failed run; empty when it succeeded
-  double wall_s = 0;                ///< training time, seconds
-  double time_to_target_s = -1;     ///< seconds; < 0 when the target was never reached
+  std::string stragglers = "none";     ///< canonical straggler spec
+  std::string error;                   ///< "code: message" of a failed run; empty when it succeeded
+  double wall_s = 0;                   ///< training time, seconds
+  double time_to_target_s = -1;        ///< seconds; < 0 when the target was never reached
   std::uint64_t clocks_to_target = 0;  ///< minimum worker clock at the target, when reached
-  double final_metric = 0;          ///< test accuracy or loss at the end (the target's metric)
-  double samples_per_s = 0;         ///< training throughput over all workers
-  double wait_fraction = 0;         ///< share of worker time spent on the staleness bound
-  double staleness_mean = 0;        ///< observed staleness of applied pushes, in clocks
+  double final_metric = 0;             ///< test accuracy or loss at the end (the target's metric)
+  double samples_per_s = 0;            ///< training throughput over all workers
+  double wait_fraction = 0;            ///< share of worker time spent on the staleness bound
+  double staleness_mean = 0;           ///< observed staleness of applied pushes, in clocks
   double staleness_p50 = 0;
   double staleness_p99 = 0;
   std::uint64_t staleness_max = 0;
-  std::vector<curve_point> curve;   ///< test evaluations, in time order (may be partial)
+  std::vector<curve_point> curve;  ///< test evaluations, in time order (may be partial)
 
   bool ok() const { return error.empty(); }
   bool reached() const { return ok() && time_to_target_s >= 0; }
@@ -100,6 +97,10 @@ std::optional<std::int64_t> best_staleness(const std::vector<staleness_group>& g
 
 /// "0", "16", "inf".
 std::string staleness_label(std::int64_t staleness);
+/// "test accuracy >= 0.87" or "test loss <= 0.35".
+std::string target_text(const sweep_info& info);
+/// Runs by (staleness, seed), whatever order the sweep ran them in.
+std::vector<const run_record*> sorted_runs(const std::vector<run_record>& runs);
 
 /// The test rows of a run's metrics.csv, found by header names. Truncated or
 /// unparsable lines (a run killed mid-write) are skipped; a header without
@@ -112,27 +113,11 @@ void write_runs_csv(std::ostream& out, const std::vector<run_record>& runs);
 void write_curves_csv(std::ostream& out, const std::vector<run_record>& runs);
 std::string summary_markdown(const sweep_info& info, const std::vector<run_record>& runs);
 
-/// The gnuplot script and the data files it reads, as text.
-struct plot_files {
-  std::string script;         ///< plots.gp
-  std::string staleness_dat;  ///< plot_staleness.dat
-  std::string curves_dat;     ///< plot_curves.dat
-};
-plot_files make_plots(const sweep_info& info, const std::vector<run_record>& runs);
-
-/// The images plots.gp writes, relative to the sweep directory.
-const std::vector<std::string>& plot_outputs();
-
 /// Writes runs.csv and curves.csv only: cheap enough to refresh after every
 /// run, so an interrupted sweep leaves its results. Throws troupe_error(io_error).
 void write_run_tables(const std::string& dir, const std::vector<run_record>& runs);
-/// Writes every file but the images. Throws troupe_error(io_error).
+/// Writes every file but the images (see make_plots). Throws troupe_error(io_error).
 void write_report(const std::string& dir, const sweep_info& info,
                   const std::vector<run_record>& runs);
-
-/// Runs `gnuplot plots.gp` in `dir` (its messages go to dir/gnuplot.log).
-/// A missing gnuplot or a failed script is a status, not an exception: the
-/// data and the script are already written and can be plotted later.
-status render_plots(const std::string& dir, const std::string& gnuplot = "gnuplot");
 
 }  // namespace troupe::sweep

@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "tools/sweep_command.hpp"
 #include "tools/train_command.hpp"
 
 int main(int argc, char** argv) {
@@ -13,8 +14,12 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   auto train = troupe::cli::add_train_command(app);
+  auto sweep = troupe::cli::add_sweep_command(app);
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
-  return train();
+  for (const auto& command : {train, sweep}) {
+    if (const int rc = command(); rc >= 0) return rc;
+  }
+  return 1;
 }

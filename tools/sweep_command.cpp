@@ -1,0 +1,246 @@
+#include "tools/sweep_command.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "actors/job_runner.hpp"
+#include "engine/errors.hpp"
+#include "engine/job_config.hpp"
+#include "engine/straggler.hpp"
+#include "tools/sweep_plots.hpp"
+#include "tools/sweep_report.hpp"
+
+namespace troupe::cli {
+
+namespace {
+
+struct sweep_options {
+  std::string job_file;
+  std::vector<std::string> staleness{"0", "1", "2", "4", "8", "16", "inf"};
+  std::uint32_t repeats = 3;
+  std::optional<std::string> stragglers;
+  std::optional<std::uint32_t> epochs;
+  std::optional<std::uint64_t> seed;
+  std::string out_dir;
+};
+
+// Everything the runs share, checked before the first run starts: a typo
+// must fail in the first second, not after hours of training.
+struct sweep_plan {
+  job_config base;  // the job file with the flags applied
+  std::vector<std::int64_t> staleness;
+  std::uint32_t repeats = 1;
+  std::string out_dir;
+};
+
+sweep_plan make_plan(const sweep_options& o) {
+  sweep_plan plan;
+  // Loaded once: an edit of the job file during a long sweep cannot mix two jobs.
+  plan.base = load_job_config(o.job_file);
+  if (o.epochs) plan.base.epochs = *o.epochs;
+  if (o.seed) plan.base.seed = *o.seed;
+  if (o.stragglers) plan.base.stragglers = *o.stragglers;
+  const auto stragglers = parse_straggler_spec(plan.base.stragglers);
+  check_straggler_workers(stragglers, plan.base.workers);
+  plan.base.stragglers = to_string(stragglers);
+  plan.repeats = o.repeats;
+  plan.out_dir = o.out_dir;
+  std::set<std::int64_t> seen;
+  for (const auto& text : o.staleness) {
+    const auto s = parse_staleness(text);
+    if (!seen.insert(s).second) {
+      throw troupe_error(errc::bad_config, "--staleness lists " + text + " twice");
+    }
+    plan.staleness.push_back(s);
+    auto job = plan.base;
+    job.staleness = s;
+    validate(job);
+  }
+  if (plan.staleness.empty()) throw troupe_error(errc::bad_config, "--staleness is empty");
+  return plan;
+}
+
+sweep::sweep_info describe(const sweep_plan& plan) {
+  sweep::sweep_info info;
+  info.job_name = plan.base.name;
+  info.target_metric = plan.base.target_metric;
+  info.target =
+      plan.base.target_metric == "loss" ? plan.base.target_loss : plan.base.target_accuracy;
+  info.stragglers = plan.base.stragglers;
+  info.repeats = plan.repeats;
+  info.workers = plan.base.workers;
+  info.epochs = plan.base.epochs;
+  return info;
+}
+
+void fill(sweep::run_record& r, const job_summary& s, const job_config& job) {
+  r.wall_s = s.wall_s;
+  r.time_to_target_s = s.time_to_target_s;
+  r.clocks_to_target = s.time_to_target_s >= 0 ? static_cast<std::uint64_t>(s.target_clock) : 0;
+  r.final_metric = job.target_metric == "loss" ? s.test_loss : s.test_accuracy;
+  r.samples_per_s = s.samples_per_s;
+  r.wait_fraction = s.wait_fraction;
+  r.staleness_mean = s.mean_staleness;
+  r.staleness_p50 = s.staleness_p50;
+  r.staleness_p99 = s.staleness_p99;
+  r.staleness_max = s.max_staleness;
+}
+
+std::string duration(double seconds) {
+  if (seconds < 59.95) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1fs", seconds);
+    return buf;
+  }
+  const auto s = static_cast<long long>(seconds + 0.5);
+  const auto two = [](long long v) { return (v < 10 ? "0" : "") + std::to_string(v); };
+  if (s < 3600) return std::to_string(s / 60) + "m" + two(s % 60) + "s";
+  return std::to_string(s / 3600) + "h" + two(s / 60 % 60) + "m";
+}
+
+std::string result_text(const sweep::run_record& r, const std::string& metric) {
+  if (!r.ok()) return "FAILED: " + r.error;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%s=%.4f wait=%.3f staleness mean=%.2f p99=%.0f", metric.c_str(),
+                r.final_metric, r.wait_fraction, r.staleness_mean, r.staleness_p99);
+  return (r.reached() ? "target at " + duration(r.time_to_target_s) : std::string("target never")) +
+         ", " + buf;
+}
+
+// One run; whatever goes wrong in it is recorded and the sweep goes on.
+sweep::run_record run_one(const sweep_plan& plan, std::int64_t staleness, std::uint32_t repeat) {
+  auto job = plan.base;
+  job.staleness = staleness;
+  job.seed = plan.base.seed + repeat;
+  job.output_dir =
+      plan.out_dir + "/runs/s" + staleness_to_string(staleness) + "_r" + std::to_string(repeat);
+  sweep::run_record r;
+  r.staleness = staleness;
+  r.seed = job.seed;
+  r.stragglers = job.stragglers;
+  // A metrics.csv left by an earlier sweep in the same directory must not
+  // pass for the curve of a run that fails before writing its own.
+  std::error_code ec;
+  std::filesystem::remove(job.output_dir + "/metrics.csv", ec);
+  try {
+    fill(r, run_job(job), job);
+  } catch (const troupe_error& e) {
+    r.error = std::string(to_string(e.code())) + ": " + e.what();
+  } catch (const std::exception& e) {
+    r.error = std::string("error: ") + e.what();
+  }
+  try {
+    // Also for a failed run: its curve up to the failure is worth keeping.
+    r.curve = sweep::load_test_curve(job.output_dir + "/metrics.csv");
+  } catch (const troupe_error& e) {
+    spdlog::warn("sweep: {}", e.what());
+  }
+  return r;
+}
+
+int run_sweep(const sweep_plan& plan) {
+  namespace fs = std::filesystem;
+  const auto info = describe(plan);
+  const std::size_t total = plan.staleness.size() * plan.repeats;
+  if (fs::exists(plan.out_dir + "/runs.csv")) {
+    spdlog::warn("sweep: {} holds an earlier sweep; its files are overwritten", plan.out_dir);
+  }
+  fs::create_directories(plan.out_dir);
+  std::ofstream(plan.out_dir + "/job.toml") << to_toml(plan.base);
+  spdlog::info(
+      "sweep: {} runs ({} staleness bounds x {} repeats, seeds from {}), stragglers {}, into {}/",
+      total, plan.staleness.size(), plan.repeats, plan.base.seed, plan.base.stragglers,
+      plan.out_dir);
+
+  std::vector<sweep::run_record> runs;
+  double spent_s = 0;
+  // Repeat-major order: an interrupted sweep has covered every bound once,
+  // and slow drift of the machine spreads over all bounds alike.
+  for (std::uint32_t repeat = 0; repeat < plan.repeats; ++repeat) {
+    for (const auto staleness : plan.staleness) {
+      const auto t0 = std::chrono::steady_clock::now();
+      runs.push_back(run_one(plan, staleness, repeat));
+      const double run_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      spent_s += run_s;
+      const auto done = runs.size();
+      const double eta_s = spent_s / static_cast<double>(done) * static_cast<double>(total - done);
+      spdlog::info("sweep run {}/{}: staleness={} seed={}: {} ({}; ETA {})", done, total,
+                   staleness_to_string(staleness), runs.back().seed,
+                   result_text(runs.back(), info.target_metric), duration(run_s), duration(eta_s));
+      try {
+        sweep::write_run_tables(plan.out_dir, runs);
+      } catch (const troupe_error& e) {
+        spdlog::warn("sweep: {}", e.what());
+      }
+    }
+  }
+
+  sweep::write_report(plan.out_dir, info, runs);
+  if (const auto st = sweep::render_plots(plan.out_dir); !st.ok()) {
+    spdlog::warn("sweep: no plots: {}", st.message());
+  }
+  const auto failed =
+      std::count_if(runs.begin(), runs.end(), [](const auto& r) { return !r.ok(); });
+  const auto best = sweep::best_staleness(sweep::aggregate(runs));
+  spdlog::info(
+      "sweep: done in {}; {} of {} runs failed; best staleness for time to target: {}; "
+      "see {}/summary.md",
+      duration(spent_s), failed, total, best ? staleness_to_string(*best) : "none", plan.out_dir);
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+std::function<int()> add_sweep_command(CLI::App& app) {
+  auto opts = std::make_shared<sweep_options>();
+  auto* cmd = app.add_subcommand(
+      "sweep",
+      "Train one job under several staleness bounds, several seeds each, and compare time to "
+      "target, throughput, waiting and observed staleness (runs.csv, curves.csv, summary.md and "
+      "gnuplot plots in the output directory).");
+  cmd->add_option("job", opts->job_file, "TOML job file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--staleness", opts->staleness,
+                  "comma-separated staleness bounds: integers and 'inf'")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--repeats", opts->repeats, "runs per staleness bound, seeds BASE, BASE+1, ...")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--stragglers", opts->stragglers,
+                  "straggler spec, e.g. fixed:worker=0,factor=3 or random:dist=exp,mean_ms=2 or "
+                  "dai:max_delay=8, joined with '+' (default: the job file's)");
+  cmd->add_option("-e,--epochs", opts->epochs, "passes over the training set")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--seed", opts->seed, "base seed (default: the job file's)");
+  cmd->add_option("-o,--out", opts->out_dir, "output directory of the sweep")->required();
+  return [cmd, opts]() -> int {
+    if (!cmd->parsed()) return -1;
+    sweep_plan plan;
+    try {
+      plan = make_plan(*opts);
+    } catch (const troupe_error& e) {
+      spdlog::error("{}: {}", to_string(e.code()), e.what());
+      return 2;
+    }
+    try {
+      return run_sweep(plan);
+    } catch (const troupe_error& e) {
+      spdlog::error("{}: {}", to_string(e.code()), e.what());
+      return 2;
+    } catch (const std::filesystem::filesystem_error& e) {
+      spdlog::error("io_error: {}", e.what());
+      return 2;
+    }
+  };
+}
+
+}  // namespace troupe::cli
