@@ -36,7 +36,8 @@ std::string load_secret(const std::string& path) {
   while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) {
     secret.pop_back();
   }
-  if (secret.empty()) throw troupe_error(errc::bad_config, "the cluster secret file " + path + " is empty");
+  if (secret.empty())
+    throw troupe_error(errc::bad_config, "the cluster secret file " + path + " is empty");
   if (secret.size() < min_secret_bytes) {
     throw troupe_error(errc::bad_config, "the cluster secret in " + path + " has " +
                                              std::to_string(secret.size()) + " bytes; at least " +
@@ -68,8 +69,8 @@ std::string auth_proof(const std::string& secret, const std::string& nonce,
   return to_hex(mac.data(), len);
 }
 
-bool verify_proof(const std::string& secret, const std::string& nonce,
-                  const std::string& context, const std::string& proof) {
+bool verify_proof(const std::string& secret, const std::string& nonce, const std::string& context,
+                  const std::string& proof) {
   if (nonce.empty()) return false;
   const std::string expected = auth_proof(secret, nonce, context);
   if (proof.size() != expected.size()) return false;

@@ -48,7 +48,7 @@ std::string auth_proof(const std::string& secret, const std::string& nonce,
 
 /// Whether `proof` is auth_proof(secret, nonce, context); compares in constant
 /// time. An empty nonce never verifies.
-bool verify_proof(const std::string& secret, const std::string& nonce,
-                  const std::string& context, const std::string& proof);
+bool verify_proof(const std::string& secret, const std::string& nonce, const std::string& context,
+                  const std::string& proof);
 
 }  // namespace troupe

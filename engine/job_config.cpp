@@ -127,12 +127,15 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
   }
   if (const auto* t = section(root, "data", src)) {
     check_keys(*t, src, "data",
-               {"set", "dir", "train_limit", "test_limit", "test_fraction", "min_count"});
+               {"set", "dir", "train_limit", "test_limit", "test_fraction", "split_seed",
+                "min_count"});
     read_string(*t, "set", "data", src, job.data_set);
     read_string(*t, "dir", "data", src, job.data_dir);
     read_int(*t, "train_limit", "data", src, job.train_limit, 0, 1LL << 40);
     read_int(*t, "test_limit", "data", src, job.test_limit, 0, 1LL << 40);
     read_double(*t, "test_fraction", "data", src, job.test_fraction);
+    read_int(*t, "split_seed", "data", src, job.split_seed, 0,
+             std::numeric_limits<long long>::max());
     read_int(*t, "min_count", "data", src, job.min_count, 1, 1000000);
   }
   if (const auto* t = section(root, "model", src)) {
@@ -269,7 +272,7 @@ std::string to_toml(const job_config& job) {
       << "\nlog_every = " << job.log_every << "\neval_every = " << job.eval_every
       << "\n\n[data]\nset = \"" << job.data_set << "\"\ndir = \"" << job.data_dir
       << "\"\ntrain_limit = " << job.train_limit << "\ntest_limit = " << job.test_limit
-      << "\ntest_fraction = " << job.test_fraction << "\nmin_count = " << job.min_count
+      << "\ntest_fraction = " << job.test_fraction << "\nsplit_seed = " << job.split_seed << "\nmin_count = " << job.min_count
       << "\n\n[model]\nkind = \"" << job.model_kind << "\"\nlayers = [";
   for (std::size_t i = 0; i < job.model.sizes.size(); ++i) {
     out << (i ? ", " : "") << job.model.sizes[i];

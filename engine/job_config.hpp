@@ -35,6 +35,7 @@ struct job_config {
   std::uint64_t train_limit = 0;
   std::uint64_t test_limit = 0;
   double test_fraction = 0.2;              ///< spam-assassin: seeded split
+  std::uint64_t split_seed = 42;           ///< spam-assassin: fixed across a sweep's seeds
   std::uint32_t min_count = 1;             ///< spam-assassin: vocabulary cut
   // [model]
   std::string model_kind = "mlp";          ///< "mlp" or "logreg"

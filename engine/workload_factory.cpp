@@ -48,7 +48,9 @@ std::shared_ptr<const workload_data> load_workload_data(const job_config& job) {
   auto data = std::make_shared<workload_data>();
   const auto dir = resolved_data_dir(job);
   if (job.data_set == "spam-assassin") {
-    auto split = load_spam_assassin(dir, job.seed, job.test_fraction, job.min_count);
+    // The split has its own seed: a sweep's repeats vary initialisation and
+    // order, not the test set they are scored on.
+    auto split = load_spam_assassin(dir, job.split_seed, job.test_fraction, job.min_count);
     data->sparse_train = first_rows(std::move(split.train), job.train_limit);
     data->sparse_test = first_rows(std::move(split.test), job.test_limit);
   } else {

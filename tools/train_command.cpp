@@ -18,7 +18,8 @@ namespace {
 struct train_options {
   std::string job_file;
   std::optional<std::uint32_t> workers, shards, batch, epochs;
-  std::optional<std::string> staleness, optimizer, backend, output_dir, data_dir;
+  std::optional<std::string> staleness, optimizer, backend, output_dir, data_dir, stragglers;
+  std::optional<std::uint32_t> eval_every;
   std::optional<float> learning_rate;
   std::optional<std::uint64_t> seed, train_limit, test_limit;
 };
@@ -36,6 +37,8 @@ job_config build_job(const train_options& o) {
   if (o.data_dir) job.data_dir = *o.data_dir;
   if (o.train_limit) job.train_limit = *o.train_limit;
   if (o.test_limit) job.test_limit = *o.test_limit;
+  if (o.stragglers) job.stragglers = *o.stragglers;
+  if (o.eval_every) job.eval_every = *o.eval_every;
   try {
     if (o.optimizer) job.optimizer.kind = parse_optimizer_kind(*o.optimizer);
     if (o.backend) job.backend = kernels::parse_backend_kind(*o.backend);
@@ -79,6 +82,11 @@ std::function<int()> add_train_command(CLI::App& app) {
   cmd->add_option("--data-dir", opts->data_dir, "directory of the data set files");
   cmd->add_option("--train-limit", opts->train_limit, "use only the first N training rows");
   cmd->add_option("--test-limit", opts->test_limit, "use only the first N test rows");
+  cmd->add_option("--stragglers", opts->stragglers,
+                  "straggler spec: none, fixed:worker=W,factor=F, "
+                  "random:dist=exp|uniform,mean_ms=M[,workers=all|W], dai:max_delay=D; join with +");
+  cmd->add_option("--eval-every", opts->eval_every,
+                  "also evaluate every N clocks of the slowest worker (0 = at epoch ends only)");
   return [cmd, opts]() -> int {
     if (!cmd->parsed()) return -1;
     try {
