@@ -109,7 +109,7 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
         << e.description();
     throw troupe_error(errc::bad_config, msg.str());
   }
-  check_keys(root, src, "", {"job", "data", "model", "train"});
+  check_keys(root, src, "", {"job", "data", "model", "train", "cluster"});
   job_config job;
   if (const auto* t = section(root, "job", src)) {
     check_keys(*t, src, "job",
@@ -195,8 +195,51 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     read_float(*t, "weight_decay", "train", src, job.optimizer.weight_decay);
     read_string(*t, "stragglers", "train", src, job.stragglers);
   }
+  if (const auto* t = section(root, "cluster", src)) {
+    check_keys(*t, src, "cluster", {"nodes", "secret_file", "shard_nodes", "worker_nodes"});
+    read_string(*t, "secret_file", "cluster", src, job.secret_file);
+    if (const auto* node = t->get("nodes")) {
+      const auto* arr = node->as_array();
+      if (arr == nullptr) bad(src, "cluster.nodes", "expected an array of \"host:port\" strings");
+      for (const auto& el : *arr) {
+        auto v = el.value<std::string>();
+        if (!v) bad(src, "cluster.nodes", "expected an array of \"host:port\" strings");
+        job.nodes.push_back(*v);
+      }
+    }
+    for (const char* key : {"shard_nodes", "worker_nodes"}) {
+      const auto* node = t->get(key);
+      if (node == nullptr) continue;
+      const auto* arr = node->as_array();
+      if (arr == nullptr) bad(src, std::string("cluster.") + key, "expected an array of node indices");
+      auto& out = std::string(key) == "shard_nodes" ? job.shard_nodes : job.worker_nodes;
+      for (const auto& el : *arr) {
+        auto v = el.value<long long>();
+        if (!el.is_integer() || !v || *v < 0) {
+          bad(src, std::string("cluster.") + key, "expected non-negative node indices");
+        }
+        out.push_back(static_cast<std::uint32_t>(*v));
+      }
+    }
+  }
   validate(job);
   return job;
+}
+
+std::pair<std::string, std::uint16_t> parse_address(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    throw troupe_error(errc::bad_config, "node address '" + address + "' is not host:port");
+  }
+  try {
+    std::size_t pos = 0;
+    const int port = std::stoi(address.substr(colon + 1), &pos);
+    if (pos == address.size() - colon - 1 && port > 0 && port < 65536) {
+      return {address.substr(0, colon), static_cast<std::uint16_t>(port)};
+    }
+  } catch (const std::exception&) {
+  }
+  throw troupe_error(errc::bad_config, "node address '" + address + "' has no valid port");
 }
 
 job_config load_job_config(const std::string& path) {
@@ -247,6 +290,25 @@ void validate(const job_config& job) {
     fail("data.test_fraction", "must lie strictly between 0 and 1");
   }
   if (job.output_dir.empty()) fail("job.output_dir", "must not be empty");
+  for (const auto& address : job.nodes) {
+    try {
+      parse_address(address);
+    } catch (const troupe_error& e) {
+      fail("cluster.nodes", e.what());
+    }
+  }
+  if (!job.nodes.empty() && job.secret_file.empty()) {
+    fail("cluster.secret_file", "a cluster needs the secret file shared with its nodes");
+  }
+  for (const auto* list : {&job.shard_nodes, &job.worker_nodes}) {
+    for (auto i : *list) {
+      if (i >= job.nodes.size()) {
+        fail(list == &job.shard_nodes ? "cluster.shard_nodes" : "cluster.worker_nodes",
+             "node index " + std::to_string(i) + " but only " + std::to_string(job.nodes.size()) +
+                 " nodes");
+      }
+    }
+  }
   try {
     check_straggler_workers(parse_straggler_spec(job.stragglers), job.workers);
   } catch (const troupe_error& e) {
@@ -292,6 +354,20 @@ std::string to_toml(const job_config& job) {
       << "\nmomentum = " << job.optimizer.momentum
       << "\nweight_decay = " << job.optimizer.weight_decay << "\nstragglers = \""
       << job.stragglers << "\"\n";
+  if (!job.nodes.empty()) {
+    auto list = [&](const auto& xs, bool quote) {
+      std::string s = "[";
+      for (std::size_t i = 0; i < xs.size(); ++i) {
+        std::ostringstream one;
+        one << xs[i];
+        s += (i ? ", " : "") + (quote ? "\"" + one.str() + "\"" : one.str());
+      }
+      return s + "]";
+    };
+    out << "\n[cluster]\nnodes = " << list(job.nodes, true) << "\nsecret_file = \""
+        << job.secret_file << "\"\nshard_nodes = " << list(job.shard_nodes, false)
+        << "\nworker_nodes = " << list(job.worker_nodes, false) << "\n";
+  }
   return out.str();
 }
 

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "engine/clock_table.hpp"
 #include "engine/model.hpp"
@@ -48,7 +50,15 @@ struct job_config {
   kernels::backend_kind backend = kernels::backend_kind::automatic;
   optimizer_spec optimizer;
   std::string stragglers = "none";  ///< straggler spec (see engine/straggler.hpp)
+  // [cluster] (empty nodes: everything runs in this process)
+  std::vector<std::string> nodes;           ///< "host:port" of troupe-node daemons
+  std::string secret_file;                  ///< the cluster secret shared with the nodes
+  std::vector<std::uint32_t> shard_nodes;   ///< indices into nodes for shards (default: all)
+  std::vector<std::uint32_t> worker_nodes;  ///< indices into nodes for workers (default: all)
 };
+
+/// Splits "host:port"; throws troupe_error(bad_config) naming the address.
+std::pair<std::string, std::uint16_t> parse_address(const std::string& address);
 
 /// Where scripts/setup.sh puts a data set: /usr/share/datasets/fashion-mnist,
 /// data/spam-assassin (relative to the working directory).
