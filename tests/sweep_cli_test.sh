@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# End to end: `troupe sweep` on a tiny real job (2 staleness bounds, 1 repeat)
+# writes well-formed CSVs, a summary and the plots; a bad straggler spec is
+# refused with a clear message. Usage: sweep_cli_test.sh TROUPE_BINARY
+set -euo pipefail
+troupe=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+cat > "$dir/job.toml" <<'TOML'
+[job]
+name = "tiny"
+epochs = 1
+output_dir = "unused"
+[data]
+train_limit = 3000
+test_limit = 500
+[train]
+workers = 2
+shards = 2
+backend = "cpu"
+TOML
+
+"$troupe" --log-level warn sweep "$dir/job.toml" --staleness 0,inf --repeats 1 --out "$dir/out" \
+  > "$dir/log" 2>&1 || { cat "$dir/log"; fail "sweep exited with $?"; }
+
+runs="$dir/out/runs.csv"
+head -1 "$runs" | grep -q '^staleness,seed,stragglers,wall_s,time_to_target_s' || fail "runs.csv header"
+[ "$(tail -n +2 "$runs" | wc -l)" -eq 2 ] || fail "runs.csv should have 2 rows"
+cut -d, -f1 "$runs" | tail -n +2 | tr '\n' ' ' | grep -q '^0 inf ' || fail "staleness column: $(cut -d, -f1 "$runs")"
+# every row has the same number of fields as the header and an empty error column
+awk -F, -v n="$(head -1 "$runs" | awk -F, '{print NF}')" 'NF != n { exit 1 } NR > 1 && $NF != "" { exit 1 }' \
+  "$runs" || fail "runs.csv rows malformed or with errors"
+[ "$(tail -n +2 "$dir/out/curves.csv" | wc -l)" -ge 2 ] || fail "curves.csv has no points"
+grep -q "Staleness sweep" "$dir/out/summary.md" || fail "summary.md"
+grep -q "| inf |" "$dir/out/summary.md" || fail "summary.md lacks the inf row"
+[ -f "$dir/out/runs/s0_r0/metrics.csv" ] || fail "per-run metrics missing"
+if command -v gnuplot >/dev/null; then
+  for plot in time_to_target waiting metric_vs_time; do
+    [ -s "$dir/out/$plot.png" ] && [ -s "$dir/out/$plot.svg" ] || fail "plot $plot missing"
+    head -c 8 "$dir/out/$plot.png" | grep -q PNG || fail "$plot.png is not a PNG"
+  done
+fi
+
+if "$troupe" sweep "$dir/job.toml" --staleness 0 --repeats 1 --stragglers "fixed:factor=3" \
+  --out "$dir/bad" > "$dir/bad.log" 2>&1; then
+  fail "a bad straggler spec was accepted"
+fi
+grep -q "worker" "$dir/bad.log" || { cat "$dir/bad.log"; fail "the error does not name the missing key"; }
+echo "1 passed, 0 failed"
