@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 
+#include <cmath>
+
 #include "actors/actor_config.hpp"
 #include "engine/exchange_plan.hpp"
 
@@ -27,6 +29,7 @@ eval_result score(workload& wl) {
   out.rows = r.rows;
   out.accuracy = r.rows ? static_cast<double>(r.correct) / static_cast<double>(r.rows) : 0;
   out.loss = r.rows ? r.loss_sum / static_cast<double>(r.rows) : 0;
+  if (wl.squared_error_loss()) out.loss = std::sqrt(out.loss);  // RMSE
   return out;
 }
 

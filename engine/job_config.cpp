@@ -139,8 +139,10 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     read_int(*t, "min_count", "data", src, job.min_count, 1, 1000000);
   }
   if (const auto* t = section(root, "model", src)) {
-    check_keys(*t, src, "model", {"kind", "layers"});
+    check_keys(*t, src, "model", {"kind", "layers", "dim", "l2"});
     read_string(*t, "kind", "model", src, job.model_kind);
+    read_int(*t, "dim", "model", src, job.embedding_dim, 1, 4096);
+    read_double(*t, "l2", "model", src, job.l2);
     if (const auto* node = t->get("layers")) {
       const auto* arr = node->as_array();
       if (arr == nullptr) bad(src, "model.layers", "expected an array of layer sizes");
@@ -270,12 +272,18 @@ void validate(const job_config& job) {
   if (job.target_accuracy < 0 || job.target_accuracy > 1) {
     fail("job.target_accuracy", "must lie in [0, 1]");
   }
-  if (job.data_set != "fashion-mnist" && job.data_set != "spam-assassin") {
-    fail("data.set", "unknown data set '" + job.data_set + "' (known: fashion-mnist, spam-assassin)");
+  if (job.data_set != "fashion-mnist" && job.data_set != "spam-assassin" &&
+      job.data_set != "movielens") {
+    fail("data.set",
+         "unknown data set '" + job.data_set + "' (known: fashion-mnist, spam-assassin, movielens)");
   }
-  if (job.model_kind != "mlp" && job.model_kind != "logreg") {
-    fail("model.kind", "unknown model '" + job.model_kind + "' (known: mlp, logreg)");
+  if (job.model_kind != "mlp" && job.model_kind != "logreg" && job.model_kind != "mf") {
+    fail("model.kind", "unknown model '" + job.model_kind + "' (known: mlp, logreg, mf)");
   }
+  if (job.data_set == "movielens" && job.model_kind != "mf") {
+    fail("model.kind", "MovieLens is trained with the mf (matrix factorisation) model");
+  }
+  if (job.l2 < 0) fail("model.l2", "must not be negative");
   if (job.data_set == "fashion-mnist" && job.model_kind != "mlp") {
     fail("model.kind", "Fashion-MNIST is trained with the mlp model");
   }
@@ -318,6 +326,7 @@ void validate(const job_config& job) {
 
 std::string default_data_dir(const std::string& data_set) {
   if (data_set == "spam-assassin") return "data/spam-assassin";
+  if (data_set == "movielens") return "data/movielens";
   return "/usr/share/datasets/fashion-mnist";
 }
 
@@ -335,7 +344,8 @@ std::string to_toml(const job_config& job) {
       << "\n\n[data]\nset = \"" << job.data_set << "\"\ndir = \"" << job.data_dir
       << "\"\ntrain_limit = " << job.train_limit << "\ntest_limit = " << job.test_limit
       << "\ntest_fraction = " << job.test_fraction << "\nsplit_seed = " << job.split_seed << "\nmin_count = " << job.min_count
-      << "\n\n[model]\nkind = \"" << job.model_kind << "\"\nlayers = [";
+      << "\n\n[model]\nkind = \"" << job.model_kind << "\"\ndim = " << job.embedding_dim
+      << "\nl2 = " << job.l2 << "\nlayers = [";
   for (std::size_t i = 0; i < job.model.sizes.size(); ++i) {
     out << (i ? ", " : "") << job.model.sizes[i];
   }

@@ -40,7 +40,9 @@ struct job_config {
   std::uint64_t split_seed = 42;           ///< spam-assassin: fixed across a sweep's seeds
   std::uint32_t min_count = 1;             ///< spam-assassin: vocabulary cut
   // [model]
-  std::string model_kind = "mlp";          ///< "mlp" or "logreg"
+  std::string model_kind = "mlp";          ///< "mlp", "logreg" or "mf"
+  std::uint32_t embedding_dim = 32;        ///< mf: embedding width
+  double l2 = 0.05;                        ///< mf: L2 penalty on the rows a batch touches
   mlp_spec model{{784, 256, 128, 10}};
   // [train]
   std::uint32_t workers = 2;

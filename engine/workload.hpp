@@ -46,6 +46,8 @@ class workload {
   /// Makes sparse_keys() list the rows the whole test set needs.
   virtual void prepare_eval() = 0;
   virtual step_result evaluate() = 0;
+  /// True when evaluate()'s loss is a squared error (reported as RMSE).
+  virtual bool squared_error_loss() const { return false; }
 
   // -- parameter exchange (t indexes tables()) -------------------------------
   /// Sorted, unique rows of sparse table t needed by the batch (or the eval).

@@ -2,16 +2,19 @@
 
 #include "engine/errors.hpp"
 #include "engine/logreg_workload.hpp"
+#include "engine/mf_workload.hpp"
 #include "engine/mlp_workload.hpp"
 #include "engine/spam_corpus.hpp"
 
 namespace troupe {
 
 std::size_t workload_data::train_rows() const {
+  if (ratings_train) return ratings_train->size();
   return dense_train ? dense_train->rows : sparse_train ? sparse_train->rows : 0;
 }
 
 std::size_t workload_data::test_rows() const {
+  if (ratings_test) return ratings_test->size();
   return dense_test ? dense_test->rows : sparse_test ? sparse_test->rows : 0;
 }
 
@@ -24,6 +27,16 @@ mlp_workload_options mlp_options(const job_config& job) {
   o.seed = job.seed;
   o.optimizer = job.optimizer;
   o.backend = job.backend;
+  return o;
+}
+
+mf_workload_options mf_options(const job_config& job) {
+  mf_workload_options o;
+  o.dim = job.embedding_dim;
+  o.batch = job.batch;
+  o.seed = job.seed;
+  o.l2 = static_cast<float>(job.l2);
+  o.optimizer = job.optimizer;
   return o;
 }
 
@@ -47,7 +60,12 @@ std::shared_ptr<const sparse_dataset> first_rows(sparse_dataset d, std::uint64_t
 std::shared_ptr<const workload_data> load_workload_data(const job_config& job) {
   auto data = std::make_shared<workload_data>();
   const auto dir = resolved_data_dir(job);
-  if (job.data_set == "spam-assassin") {
+  if (job.data_set == "movielens") {
+    auto split = load_movielens(dir, job.split_seed, job.test_fraction);
+    data->ratings_mean = static_cast<float>(split.train.mean());
+    data->ratings_train = std::make_shared<const ratings_dataset>(std::move(split.train));
+    data->ratings_test = std::make_shared<const ratings_dataset>(std::move(split.test));
+  } else if (job.data_set == "spam-assassin") {
     // The split has its own seed: a sweep's repeats vary initialisation and
     // order, not the test set they are scored on.
     auto split = load_spam_assassin(dir, job.split_seed, job.test_fraction, job.min_count);
@@ -67,6 +85,7 @@ std::shared_ptr<const workload_data> load_workload_data(const job_config& job) {
 }
 
 std::vector<table_spec> workload_tables(const job_config& job) {
+  if (job.model_kind == "mf") return mf_tables(mf_options(job));
   if (job.model_kind == "logreg") return logreg_tables(logreg_options(job));
   return {mlp_table(mlp_options(job))};
 }
@@ -74,6 +93,10 @@ std::vector<table_spec> workload_tables(const job_config& job) {
 std::unique_ptr<workload> make_train_workload(const job_config& job,
                                               std::shared_ptr<const workload_data> data,
                                               std::uint32_t part, std::uint32_t parts) {
+  if (job.model_kind == "mf") {
+    return make_mf_workload(mf_options(job), data->ratings_train, nullptr, data->ratings_mean, part,
+                            parts);
+  }
   if (job.model_kind == "logreg") {
     return make_logreg_workload(logreg_options(job), data->sparse_train, nullptr, part, parts);
   }
@@ -82,6 +105,9 @@ std::unique_ptr<workload> make_train_workload(const job_config& job,
 
 std::unique_ptr<workload> make_eval_workload(const job_config& job,
                                              std::shared_ptr<const workload_data> data) {
+  if (job.model_kind == "mf") {
+    return make_mf_workload(mf_options(job), nullptr, data->ratings_test, data->ratings_mean, 0, 1);
+  }
   if (job.model_kind == "logreg") {
     return make_logreg_workload(logreg_options(job), nullptr, data->sparse_test, 0, 1);
   }

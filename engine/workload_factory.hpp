@@ -11,6 +11,7 @@
 #include <string>
 
 #include "engine/dataset.hpp"
+#include "engine/ratings_dataset.hpp"
 #include "engine/job_config.hpp"
 #include "engine/sparse_dataset.hpp"
 #include "engine/workload.hpp"
@@ -21,6 +22,8 @@ namespace troupe {
 struct workload_data {
   std::shared_ptr<const dataset> dense_train, dense_test;
   std::shared_ptr<const sparse_dataset> sparse_train, sparse_test;
+  std::shared_ptr<const ratings_dataset> ratings_train, ratings_test;
+  float ratings_mean = 0;  ///< mean training rating, the model's fixed offset
 
   std::size_t train_rows() const;
   std::size_t test_rows() const;

@@ -134,3 +134,23 @@ TEST(Training, BadStragglerSpecIsAConfigError) {
 
 }  // namespace
 }  // namespace troupe
+
+namespace troupe {
+namespace {
+
+TEST(Training, MatrixFactorisationOnMovieLens) {
+  const std::string dir = TROUPE_SOURCE_DIR "/data/movielens";
+  if (!std::filesystem::exists(dir + "/ratings.csv")) {
+    GTEST_SKIP() << dir << " is missing: run scripts/fetch-data.sh movielens";
+  }
+  auto job = load_job_config(TROUPE_SOURCE_DIR "/examples/movielens_mf.toml");
+  job.data_dir = dir;
+  job.output_dir = (std::filesystem::temp_directory_path() / "troupe_mf").string();
+  const auto s = run_job(job);
+  // The test loss of matrix factorisation is the RMSE; predicting the mean gives ~1.05.
+  EXPECT_LT(s.test_loss, 0.90) << summary_line(s);
+  EXPECT_GT(s.time_to_target_s, 0.0) << "RMSE 0.875 was never reached: " << summary_line(s);
+}
+
+}  // namespace
+}  // namespace troupe
