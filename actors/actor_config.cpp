@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
+#include "actors/cluster_types.hpp"
 #include "actors/messages.hpp"
 #include "actors/protocol.hpp"
 
@@ -31,6 +32,7 @@ std::string render_troupe_error(std::uint8_t code, caf::atom_value, const caf::m
 }  // namespace
 
 std::string describe(const caf::error& err) {
+  if (!err) return "none";
   if (err.category() == troupe_error_category()) {
     return render_troupe_error(err.code(), err.category(), err.context());
   }
@@ -39,6 +41,10 @@ std::string describe(const caf::error& err) {
 
 actor_config::actor_config(std::size_t threads) {
   load<caf::io::middleman>();
+  register_cluster_types(*this);
+  // Heartbeats every 100 ms, peers silent for 500 ms are lost: a hung node
+  // is detected within a second (shared/STACK-NOTES.md).
+  configure_cluster_timeouts(*this);
   add_error_category(troupe_error_category(), render_troupe_error);
   // std::vector<char> (Cap'n Proto bytes) is a built-in CAF type; the rest
   // must carry the same names on every node.

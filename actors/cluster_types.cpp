@@ -1,6 +1,9 @@
 #include "actors/cluster_types.hpp"
 
 #include <caf/actor_system_config.hpp>
+#include <caf/node_id.hpp>
+
+#include <chrono>
 
 #include "actors/protocol.hpp"
 
@@ -11,6 +14,14 @@ void register_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<node_status>("troupe.node_status");
   // A typed handle in a reply must be known by name on both ends.
   cfg.add_message_type<shard_actor>("troupe.shard_actor");
+  cfg.add_message_type<worker_request>("troupe.worker_request");
+  cfg.add_message_type<worker_actor>("troupe.worker_actor");
+  cfg.add_message_type<std::vector<caf::node_id>>("troupe.node_ids");
+}
+
+void configure_cluster_timeouts(caf::actor_system_config& cfg) {
+  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(100)});
+  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(500)});
 }
 
 }  // namespace troupe

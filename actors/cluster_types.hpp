@@ -47,7 +47,7 @@ typename Inspector::result_type inspect(Inspector& f, key_range& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, shard_table& x) {
-  return f(x.spec, x.range);
+  return f(x.spec, x.range, x.shards);
 }
 
 // --- node daemon messages -----------------------------------------------------
@@ -77,10 +77,25 @@ typename Inspector::result_type inspect(Inspector& f, hosted_actor& x) {
 }
 
 /// What `troupe status` shows about a node daemon.
+/// Asks a node to host worker `worker` of a job, given as the job's TOML
+/// (engine/job_config.hpp's to_toml), the job's shards and its scheduler.
+/// The node loads the job's data set itself (once per data set).
+struct worker_request {
+  std::string job_toml;
+  std::uint32_t worker = 0;
+  std::vector<shard_actor> shards;
+  scheduler_actor scheduler;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_request& x) {
+  return f(x.job_toml, x.worker, x.shards, x.scheduler);
+}
+
 struct node_status {
-  std::string name;                ///< --name, default: host name
-  std::string address;             ///< HOST:PORT the node listens on
-  std::string node_id;             ///< CAF node id (HASH#PID)
+  std::string name;     ///< --name, default: host name
+  std::string address;  ///< HOST:PORT the node listens on
+  std::string node_id;  ///< CAF node id (HASH#PID)
   std::uint32_t slots_total = 0;
   std::uint32_t slots_used = 0;
   std::vector<hosted_actor> actors;
@@ -90,18 +105,24 @@ struct node_status {
   std::uint64_t auth_failed = 0;        ///< wrong or missing proofs
   std::uint64_t requests_rejected = 0;  ///< unauthenticated, invalid or over the slot limit
   std::uint64_t actors_spawned = 0;
-  std::uint64_t actors_down = 0;        ///< hosted actors that ended (slot freed)
+  std::uint64_t actors_down = 0;  ///< hosted actors that ended (slot freed)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
-  return f(x.name, x.address, x.node_id, x.slots_total, x.slots_used, x.actors, x.uptime_s,
-           x.peers, x.auth_ok, x.auth_failed, x.requests_rejected, x.actors_spawned,
-           x.actors_down);
+  return f(x.name, x.address, x.node_id, x.slots_total, x.slots_used, x.actors, x.uptime_s, x.peers,
+           x.auth_ok, x.auth_failed, x.requests_rejected, x.actors_spawned, x.actors_down);
 }
 
 /// Registers the cluster message types (and the typed handles they carry):
-/// "troupe.shard_request", "troupe.node_status", "troupe.shard_actor".
+/// "troupe.shard_request", "troupe.worker_request", "troupe.node_status",
+/// "troupe.shard_actor", "troupe.worker_actor", "troupe.node_ids".
 void register_cluster_types(caf::actor_system_config& cfg);
+
+/// Heartbeats every 100 ms and a 500 ms connection timeout, so that a hung
+/// peer is noticed in ~0.5 s instead of never (shared/STACK-NOTES.md). Every
+/// process that talks to a node daemon needs it: the daemon drops a
+/// connection that stays silent for 500 ms.
+void configure_cluster_timeouts(caf::actor_system_config& cfg);
 
 }  // namespace troupe

@@ -1,6 +1,7 @@
 #include "actors/job_runner.hpp"
 
 #include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -9,6 +10,8 @@
 #include <sstream>
 
 #include "actors/actor_config.hpp"
+#include "actors/node.hpp"
+#include "engine/auth.hpp"
 #include "actors/scheduler.hpp"
 #include "engine/workload_factory.hpp"
 
@@ -37,6 +40,47 @@ std::string summary_line(const job_summary& s) {
   return out.str();
 }
 
+namespace {
+
+// Connects to and authenticates with every node of the job's [cluster], then
+// tells each node which other nodes belong to the job (they exchange
+// parameters directly). Throws troupe_error naming the node that failed.
+std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor& self,
+                                      const job_config& job) {
+  std::vector<node_actor> nodes;
+  if (job.nodes.empty()) return nodes;
+  const auto secret = load_secret(job.secret_file);
+  const auto timeout = std::chrono::seconds(10);
+  for (const auto& address : job.nodes) {
+    const auto [host, port] = parse_address(address);
+    auto node = sys.middleman().remote_actor<node_actor>(host, port);
+    if (!node) {
+      throw troupe_error(errc::peer_lost, "cannot reach node " + address + ": " +
+                                              describe(node.error()));
+    }
+    if (auto err = authenticate(self, *node, secret, timeout)) {
+      throw troupe_error(errc::bad_config,
+                         "node " + address + " refused this client: " + describe(err));
+    }
+    spdlog::info("authenticated with node {} ({})", address, caf::to_string(node->node()));
+    nodes.push_back(*node);
+  }
+  std::vector<caf::node_id> members{sys.node()};
+  for (const auto& n : nodes) members.push_back(n.node());
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    caf::error err;
+    self->request(nodes[i], timeout, admit_atom::value, members)
+        .receive([](std::uint64_t) {}, [&](caf::error& e) { err = std::move(e); });
+    if (err) {
+      throw troupe_error(errc::peer_lost,
+                         "node " + job.nodes[i] + " did not admit the job's nodes: " + describe(err));
+    }
+  }
+  return nodes;
+}
+
+}  // namespace
+
 job_summary run_job(const job_config& job) {
   validate(job);
   namespace fs = std::filesystem;
@@ -55,11 +99,13 @@ job_summary run_job(const job_config& job) {
 
   actor_config cfg;
   caf::actor_system sys{cfg};
-  auto scheduler = spawn_scheduler(sys, job, std::move(data));
   job_summary summary;
   caf::error failure;
   {
     caf::scoped_actor self{sys};
+    // The nodes admit this process for as long as `self` lives: keep it for the job.
+    auto nodes = connect_nodes(sys, self, job);
+    auto scheduler = spawn_scheduler(sys, job, std::move(data), std::move(nodes));
     // The scheduler is local and a job may legitimately run for hours.
     self->request(scheduler, caf::infinite, run_atom::value)
         .receive([&](const job_summary& s) { summary = s; },

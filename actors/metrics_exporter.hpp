@@ -1,7 +1,9 @@
 #pragma once
-// Prometheus metrics of one Troupe process, served over HTTP at /metrics by
-// prometheus-cpp's exposer. Every method is thread-safe and cheap (an atomic
-// add): actors on any scheduler thread call them directly.
+// Prometheus metrics of one Troupe process (a prometheus-cpp registry), served
+// over HTTP at /metrics by a small server thread of its own (see the .cpp for
+// why not prometheus-cpp's civetweb-based Exposer). Every method is
+// thread-safe and cheap (an atomic add): actors on any scheduler thread call
+// them directly.
 //
 //   auto metrics = std::make_shared<troupe::metrics_exporter>("127.0.0.1:9100");
 //   metrics->add_push(bytes.size());          // in a shard's push handler

@@ -1,7 +1,7 @@
 #include "actors/node.hpp"
 
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+#include <caf/all.hpp>
 
 #include <cmath>
 #include <map>
@@ -10,6 +10,10 @@
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
+#include "actors/shard.hpp"
+#include "actors/worker.hpp"
+#include "engine/job_config.hpp"
+#include "engine/workload_factory.hpp"
 #include "engine/auth.hpp"
 
 namespace troupe {
@@ -26,20 +30,33 @@ struct challenge {
 struct hosted_entry {
   hosted_actor info;
   clock_type::time_point since;
+  caf::strong_actor_ptr handle;  // the node keeps what it hosts alive until it ends
 };
 
 struct node_state {
   node_options opts;
   std::string address;
   clock_type::time_point started = clock_type::now();
-  std::map<caf::node_id, challenge> challenges;                 // pending, one per peer node
+  std::map<caf::node_id, challenge> challenges;                // pending, one per peer node
   std::map<caf::node_id, std::set<caf::actor_addr>> sessions;  // authenticated actors per node
-  std::map<caf::actor_addr, hosted_entry> hosted;
+  // Shared with the lifeline that stops hosted actors when the node ends.
+  std::shared_ptr<std::map<caf::actor_addr, hosted_entry>> hosted_ptr =
+      std::make_shared<std::map<caf::actor_addr, hosted_entry>>();
+  std::map<caf::actor_addr, hosted_entry>& hosted = *hosted_ptr;
   node_status counters;  // only the counter fields are used
+  // Peers admitted by an authenticated peer for its job, revoked with its session.
+  std::map<caf::node_id, std::vector<caf::node_id>> admitted;
+  // Job data sets loaded for hosted workers, by data-set identity.
+  std::map<std::string, std::shared_ptr<const workload_data>> data_cache;
   static inline const char* name = "troupe.node";
 };
 
 using node_pointer = node_actor::stateful_pointer<node_state>;
+
+// describe() requires a non-empty error; an actor that ends normally sends none.
+std::string reason_text(const caf::error& reason) {
+  return reason ? describe(reason) : std::string{"normal exit"};
+}
 
 std::string sender_name(node_pointer self) {
   const auto& sender = self->current_sender();
@@ -47,12 +64,13 @@ std::string sender_name(node_pointer self) {
 }
 
 // Counts, logs and answers a refused request.
-caf::error refuse(node_pointer self, const char* what, const std::string& why) {
+caf::error refuse(node_pointer self, const char* what, const std::string& why,
+                  errc code = errc::bad_config) {
   ++self->state.counters.requests_rejected;
   if (self->state.opts.metrics) self->state.opts.metrics->add_rejected();
   spdlog::warn("node {}: refused {} from {}: {}", self->state.opts.name, what, sender_name(self),
                why);
-  return make_troupe_error(errc::bad_config, why);
+  return make_troupe_error(code, why);
 }
 
 // An error if the current sender's node has not authenticated.
@@ -72,22 +90,35 @@ void publish_hosted(node_state& st) {
   if (st.opts.metrics) st.opts.metrics->set_actors_hosted(static_cast<double>(st.hosted.size()));
 }
 
-status validate(const shard_request& req) {
-  if (req.tables.empty()) return {errc::bad_config, "shard request without tables"};
-  for (const auto& t : req.tables) {
-    const auto& s = t.spec;
-    const std::string which = "table " + std::to_string(s.id) + " ('" + s.name + "')";
-    if (s.kind != table_kind::dense) return {errc::bad_config, which + ": shards host dense tables"};
+status validate_table(std::uint32_t shard, const shard_table& t) {
+  const auto& s = t.spec;
+  const std::string which = "table " + std::to_string(s.id) + " ('" + s.name + "')";
+  if (s.kind == table_kind::sparse) {
+    if (s.width == 0 || s.width > (1u << 20)) return {errc::bad_config, which + ": bad row width"};
+    if (t.shards == 0 || shard >= t.shards) {
+      return {errc::out_of_range, which + ": shard " + std::to_string(shard) + " of " +
+                                      std::to_string(t.shards) + " owns no rows"};
+    }
+  } else if (s.kind == table_kind::dense) {
     if (t.range.begin >= t.range.end || t.range.end > s.size) {
       return {errc::out_of_range, which + ": key range [" + std::to_string(t.range.begin) + ", " +
                                       std::to_string(t.range.end) + ") outside [0, " +
                                       std::to_string(s.size) + ")"};
     }
-    const auto& o = s.optimizer;
-    if (o.kind > optimizer_kind::adam || !std::isfinite(o.learning_rate) ||
-        o.learning_rate <= 0) {
-      return {errc::bad_config, which + ": invalid optimizer settings"};
-    }
+  } else {
+    return {errc::bad_config, which + ": unknown table kind"};
+  }
+  const auto& o = s.optimizer;
+  if (o.kind > optimizer_kind::adam || !std::isfinite(o.learning_rate) || o.learning_rate <= 0) {
+    return {errc::bad_config, which + ": invalid optimizer settings"};
+  }
+  return {};
+}
+
+status validate(const shard_request& req) {
+  if (req.tables.empty()) return {errc::bad_config, "shard request without tables"};
+  for (const auto& t : req.tables) {
+    if (auto st = validate_table(req.shard, t); !st) return st;
   }
   return {};
 }
@@ -98,8 +129,9 @@ template <class Handle, class Spawn>
 caf::result<Handle> host(node_pointer self, const char* kind, std::uint32_t id, Spawn spawn) {
   auto& st = self->state;
   if (st.hosted.size() >= st.opts.slots) {
-    return refuse(self, kind, "all " + std::to_string(st.opts.slots) + " slots of node " +
-                                  st.opts.name + " are in use");
+    return refuse(
+        self, kind,
+        "all " + std::to_string(st.opts.slots) + " slots of node " + st.opts.name + " are in use");
   }
   Handle handle;
   try {
@@ -108,13 +140,55 @@ caf::result<Handle> host(node_pointer self, const char* kind, std::uint32_t id, 
     return refuse(self, kind, std::string{"cannot spawn: "} + e.what());
   }
   self->monitor(handle);
-  hosted_entry entry{{kind, id, sender_name(self), 0}, clock_type::now()};
+  hosted_entry entry{{kind, id, sender_name(self), 0},
+                     clock_type::now(),
+                     caf::actor_cast<caf::strong_actor_ptr>(handle)};
   st.hosted.emplace(caf::actor_cast<caf::actor_addr>(handle), std::move(entry));
   ++st.counters.actors_spawned;
   publish_hosted(st);
   spdlog::info("node {}: hosting {} {} for {} ({}/{} slots used)", st.opts.name, kind, id,
                sender_name(self), st.hosted.size(), st.opts.slots);
   return handle;
+}
+
+// Workers need the job's data on this node: loaded once per data set and
+// shared by all workers of the node (read-only).
+caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request& req) {
+  auto& st = self->state;
+  job_config job;
+  try {
+    job = parse_job_config(req.job_toml, "worker request");
+  } catch (const troupe_error& e) {
+    return refuse(self, "spawn worker", e.what(), e.code());
+  }
+  if (req.worker >= job.workers || req.shards.size() != job.shards || !req.scheduler) {
+    return refuse(self, "spawn worker", "worker " + std::to_string(req.worker) +
+                                            " does not fit a job of " +
+                                            std::to_string(job.workers) + " workers and " +
+                                            std::to_string(job.shards) + " shards");
+  }
+  const std::string key = job.data_set + "|" + resolved_data_dir(job) + "|" +
+                          std::to_string(job.train_limit) + "|" + std::to_string(job.test_limit) +
+                          "|" + std::to_string(job.split_seed) + "|" +
+                          std::to_string(job.test_fraction) + "|" + std::to_string(job.min_count);
+  auto& data = st.data_cache[key];
+  if (!data) {
+    try {
+      data = load_workload_data(job);
+    } catch (const troupe_error& e) {
+      st.data_cache.erase(key);
+      return refuse(self, "spawn worker", e.what(), e.code());
+    }
+    spdlog::info("node {}: loaded {} ({} training rows)", st.opts.name, job.data_set,
+                 data->train_rows());
+  }
+  worker_config cfg;
+  cfg.id = req.worker;
+  cfg.job = std::move(job);
+  return host<worker_actor>(self, "worker", req.worker, [&] {
+    return spawn_worker(self->system(), std::move(cfg), data, std::move(req.shards),
+                        std::move(req.scheduler), st.opts.guard);
+  });
 }
 
 caf::result<std::string> on_hello(node_pointer self) {
@@ -148,8 +222,10 @@ caf::result<std::string> on_auth(node_pointer self, const std::string& proof,
   st.challenges.erase(it);  // one try per challenge
   const auto client = caf::to_string(peer);
   const auto server = caf::to_string(self->node());
-  if (!verify_proof(st.opts.secret, nonce, auth_context("client", client, server), proof) ||
-      peer_nonce.empty() || peer_nonce.size() > 256) {
+  if (peer_nonce.empty() || peer_nonce.size() > 256) {
+    return refuse(self, "auth", "the peer's nonce must have 1 to 256 characters");
+  }
+  if (!verify_proof(st.opts.secret, nonce, auth_context("client", client, server), proof)) {
     ++st.counters.auth_failed;
     if (st.opts.metrics) st.opts.metrics->add_rejected();
     spdlog::warn("node {}: authentication failed for peer {}: wrong proof of the cluster secret",
@@ -187,7 +263,7 @@ void on_down(node_pointer self, const caf::down_msg& dm) {
   if (auto it = st.hosted.find(dm.source); it != st.hosted.end()) {
     const auto& info = it->second.info;
     spdlog::info("node {}: {} {} ended ({}); slot freed", st.opts.name, info.kind, info.id,
-                 describe(dm.reason));
+                 reason_text(dm.reason));
     st.hosted.erase(it);
     ++st.counters.actors_down;
     publish_hosted(st);
@@ -198,8 +274,14 @@ void on_down(node_pointer self, const caf::down_msg& dm) {
   if (it == st.sessions.end() || it->second.erase(dm.source) == 0 || !it->second.empty()) return;
   st.sessions.erase(it);
   st.opts.guard->revoke(peer);
+  if (auto adm = st.admitted.find(peer); adm != st.admitted.end()) {
+    for (const auto& other : adm->second) {
+      if (st.sessions.count(other) == 0) st.opts.guard->revoke(other);
+    }
+    st.admitted.erase(adm);
+  }
   spdlog::info("node {}: session of peer {} ended ({}); peer revoked", st.opts.name,
-               caf::to_string(peer), describe(dm.reason));
+               caf::to_string(peer), reason_text(dm.reason));
 }
 
 void on_exit(node_pointer self, const caf::exit_msg& msg) {
@@ -210,13 +292,20 @@ void on_exit(node_pointer self, const caf::exit_msg& msg) {
   }
   auto& st = self->state;
   spdlog::info("node {}: stopping ({}); {} hosted actors told to exit", st.opts.name,
-               describe(msg.reason), st.hosted.size());
-  for (const auto& [addr, entry] : st.hosted) self->send_exit(addr, msg.reason);
-  self->quit(msg.reason);
+               reason_text(msg.reason), st.hosted.size());
+  self->quit(msg.reason);  // the lifeline stops the hosted actors
 }
 
 node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
   self->state.opts = std::move(opts);
+  // Hosted actors end with their node, however it ends (even exit_reason::kill,
+  // which bypasses the exit handler). Not a link: a killed shard must not take
+  // its node along.
+  self->attach_functor([hosted = self->state.hosted_ptr] {
+    for (const auto& [addr, entry] : *hosted) {
+      caf::anon_send_exit(entry.handle, caf::exit_reason::user_shutdown);
+    }
+  });
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   self->set_exit_handler([=](caf::exit_msg& msg) { on_exit(self, msg); });
   self->set_default_handler(
@@ -230,10 +319,29 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
       },
       [=](spawn_atom, shard_request& req) -> caf::result<shard_actor> {
         if (auto err = require_admitted(self, "spawn shard")) return err;
-        if (auto st = validate(req); !st) return refuse(self, "spawn shard", st.to_string());
+        if (auto st = validate(req); !st) {
+          return refuse(self, "spawn shard", st.message(), st.code());
+        }
         return host<shard_actor>(self, "shard", req.shard, [&] {
-          return spawn_shard(self->system(), req.shard, std::move(req.tables));
+          return spawn_shard(self->system(), req.shard, std::move(req.tables), self->state.opts.guard);
         });
+      },
+      [=](spawn_atom, worker_request& req) -> caf::result<worker_actor> {
+        if (auto err = require_admitted(self, "spawn worker")) return err;
+        return spawn_hosted_worker(self, req);
+      },
+      [=](admit_atom, const std::vector<caf::node_id>& peers) -> caf::result<std::uint64_t> {
+        if (auto err = require_admitted(self, "admit")) return err;
+        auto& st = self->state;
+        auto& mine = st.admitted[self->current_sender()->node()];
+        for (const auto& peer : peers) {
+          if (peer == caf::node_id{} || peer == self->node()) continue;
+          st.opts.guard->allow(peer);
+          mine.push_back(peer);
+        }
+        spdlog::info("node {}: {} admitted {} job peers", st.opts.name, sender_name(self),
+                     peers.size());
+        return static_cast<std::uint64_t>(mine.size());
       },
       [=](status_atom) -> caf::result<node_status> {
         if (auto err = require_admitted(self, "status")) return err;
@@ -257,8 +365,8 @@ node_actor spawn_node(caf::actor_system& sys, node_options opts) {
   return sys.spawn(node_behavior, std::move(opts));
 }
 
-caf::error authenticate(caf::scoped_actor& self, const node_actor& node,
-                        const std::string& secret, std::chrono::milliseconds timeout) {
+caf::error authenticate(caf::scoped_actor& self, const node_actor& node, const std::string& secret,
+                        std::chrono::milliseconds timeout) {
   caf::error result;
   auto on_error = [&](caf::error& err) { result = std::move(err); };
   std::string nonce;

@@ -12,7 +12,11 @@
 //    |<--------------------------- node proof -|  proof right: peer allowed in the
 //    |   (peer checks the node holds it too)   |    peer_guard while the actor that
 //    |                                         |    authenticated lives
+//    |-- admit(node ids) --------------------->|  the other nodes of the peer's job
+//    |<------------------------------ count ---|    may message hosted actors (until
+//    |                                         |    the admitting session ends)
 //    |-- spawn(shard_request) ---------------->|  slot free: spawn, monitor
+//    |-- spawn(worker_request) --------------->|  loads the job's data (cached), spawns
 //    |<------------------------- shard_actor --|  else error "all N slots in use"
 //    |-- status ------------------------------>|
 //    |<-------------------------- node_status -|
@@ -50,24 +54,29 @@ using auth_atom = caf::atom_constant<caf::atom("auth")>;
 using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using listening_atom = caf::atom_constant<caf::atom("listening")>;
+using admit_atom = caf::atom_constant<caf::atom("admit")>;
 
-using node_actor = caf::typed_actor<
-    caf::replies_to<hello_atom>::with<std::string>,  // -> nonce (hex)
-    // proof over the nonce, the peer's own nonce -> the node's proof over it
-    caf::replies_to<auth_atom, std::string, std::string>::with<std::string>,
-    caf::replies_to<spawn_atom, shard_request>::with<shard_actor>,
-    caf::replies_to<status_atom>::with<node_status>,
-    // local only: the address the owning process published the node on
-    caf::reacts_to<listening_atom, std::string>>;
+/// hello -> nonce; auth(proof over the nonce, the peer's own nonce) -> the
+/// node's proof over the peer's nonce; listening(address) is accepted from
+/// local actors only: the owning process tells the node where it published it.
+using node_actor =
+    caf::typed_actor<caf::replies_to<hello_atom>::with<std::string>,
+                     caf::replies_to<auth_atom, std::string, std::string>::with<std::string>,
+                     caf::replies_to<spawn_atom, shard_request>::with<shard_actor>,
+                     caf::replies_to<spawn_atom, worker_request>::with<worker_actor>,
+                     // an authenticated peer vouches for the other nodes of its job
+                     caf::replies_to<admit_atom, std::vector<caf::node_id>>::with<std::uint64_t>,
+                     caf::replies_to<status_atom>::with<node_status>,
+                     caf::reacts_to<listening_atom, std::string>>;
 
 struct node_options {
-  std::string name;                           ///< shown by `troupe status`
-  std::string secret;                         ///< the cluster secret (load_secret)
-  std::uint32_t slots = 4;                    ///< shards (and later workers) it may host
-  std::shared_ptr<peer_guard> guard;          ///< filled on successful auth; required
-  std::shared_ptr<metrics_exporter> metrics;  ///< may be null
+  std::string name;                                ///< shown by `troupe status`
+  std::string secret;                              ///< the cluster secret (load_secret)
+  std::uint32_t slots = 4;                         ///< shards (and later workers) it may host
+  std::shared_ptr<peer_guard> guard;               ///< filled on auth; null: a private one
+  std::shared_ptr<metrics_exporter> metrics;       ///< may be null
   std::chrono::milliseconds challenge_ttl{10000};  ///< a nonce is good for one try within this
-  std::size_t max_challenges = 256;           ///< pending handshakes before hello is refused
+  std::size_t max_challenges = 256;                ///< pending handshakes before hello is refused
 };
 
 node_actor spawn_node(caf::actor_system& sys, node_options opts);
@@ -78,7 +87,7 @@ node_actor spawn_node(caf::actor_system& sys, node_options opts);
 /// CAF's error when the node does not answer within `timeout` per request.
 /// The node admits this whole process (its CAF node) for as long as `self`
 /// lives.
-caf::error authenticate(caf::scoped_actor& self, const node_actor& node,
-                        const std::string& secret, std::chrono::milliseconds timeout);
+caf::error authenticate(caf::scoped_actor& self, const node_actor& node, const std::string& secret,
+                        std::chrono::milliseconds timeout);
 
 }  // namespace troupe

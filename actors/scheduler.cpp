@@ -39,6 +39,7 @@ struct interval_totals {
 struct scheduler_state {
   job_config job;
   std::shared_ptr<const workload_data> data;
+  std::vector<node_actor> nodes;  // empty: everything in this process
   std::vector<shard_actor> shards;
   std::vector<worker_actor> workers;
   evaluator_actor evaluator;
@@ -73,9 +74,13 @@ double elapsed(const scheduler_state& st) {
 void shutdown(scheduler_pointer self) {
   auto& st = self->state;
   st.finished = true;
-  for (auto& w : st.workers) self->send_exit(w, caf::exit_reason::user_shutdown);
-  for (auto& s : st.shards) self->send_exit(s, caf::exit_reason::user_shutdown);
-  self->send_exit(st.evaluator, caf::exit_reason::user_shutdown);
+  for (auto& w : st.workers) {
+    if (w) self->send_exit(w, caf::exit_reason::user_shutdown);
+  }
+  for (auto& s : st.shards) {
+    if (s) self->send_exit(s, caf::exit_reason::user_shutdown);
+  }
+  if (st.evaluator) self->send_exit(st.evaluator, caf::exit_reason::user_shutdown);
   for (auto& w : st.waiting) w.promise.deliver(make_troupe_error(errc::stopped, "job ended"));
   st.waiting.clear();
   self->quit();
@@ -253,22 +258,87 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
   iv = interval_totals{};
 }
 
+std::vector<shard_table> shard_slices(const job_config& job, std::uint32_t k) {
+  std::vector<shard_table> slices;
+  for (const auto& t : workload_tables(job)) {
+    slices.push_back(
+        {t, t.kind == table_kind::dense ? dense_ranges(t.size, job.shards)[k] : key_range{},
+         job.shards});
+  }
+  return slices;
+}
+
+// Node index for actor i of a kind placed on `chosen` (all nodes when empty).
+std::size_t place(const std::vector<std::uint32_t>& chosen, std::size_t nodes, std::size_t i) {
+  return chosen.empty() ? i % nodes : chosen[i % chosen.size()];
+}
+
+void launch(scheduler_pointer self);
+
+// Cluster mode, step 2: workers on their nodes, once every shard exists.
+void place_workers(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  st.evaluator = spawn_evaluator(self->system(), job, st.data, st.shards);
+  st.workers.resize(job.workers);
+  auto pending = std::make_shared<std::size_t>(job.workers);
+  const auto toml = to_toml(job);
+  for (std::uint32_t w = 0; w < job.workers; ++w) {
+    const auto n = place(job.worker_nodes, st.nodes.size(), w);
+    worker_request req{toml, w, st.shards, caf::actor_cast<scheduler_actor>(self)};
+    // Generous: the node may have to load the data set first.
+    self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value, std::move(req))
+        .then(
+            [=](worker_actor& worker) {
+              self->monitor(worker);
+              self->state.workers[w] = std::move(worker);
+              if (--*pending == 0) launch(self);
+            },
+            [=](caf::error& err) {
+              abort_job(self, "placing worker " + std::to_string(w) + " on " +
+                                  self->state.job.nodes[n] + ": " + describe(err));
+            });
+  }
+}
+
+// Cluster mode, step 1: every shard on its node.
+void place_shards(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  st.shards.resize(job.shards);
+  auto pending = std::make_shared<std::size_t>(job.shards);
+  for (std::uint32_t k = 0; k < job.shards; ++k) {
+    const auto n = place(job.shard_nodes, st.nodes.size(), k);
+    self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
+                  shard_request{k, shard_slices(job, k)})
+        .then(
+            [=](shard_actor& shard) {
+              self->monitor(shard);
+              self->state.shards[k] = std::move(shard);
+              if (--*pending == 0) place_workers(self);
+            },
+            [=](caf::error& err) {
+              abort_job(self, "placing shard " + std::to_string(k) + " on " +
+                                  self->state.job.nodes[n] + ": " + describe(err));
+            });
+  }
+}
+
 void start_job(scheduler_pointer self) {
   auto& st = self->state;
   const auto& job = st.job;
-  const auto tables = workload_tables(job);
+  st.clocks = std::make_unique<clock_table>(job.staleness);
+  for (std::uint32_t w = 0; w < job.workers; ++w) {
+    st.clocks->add_worker(w);
+    st.running.insert(w);
+    st.last_epoch[w] = -1;
+  }
+  if (!st.nodes.empty()) return place_shards(self);
   for (std::uint32_t k = 0; k < job.shards; ++k) {
-    std::vector<shard_table> slices;
-    for (const auto& t : tables) {
-      slices.push_back({t, t.kind == table_kind::dense ? dense_ranges(t.size, job.shards)[k]
-                                                       : key_range{},
-                        job.shards});
-    }
-    st.shards.push_back(spawn_shard(self->system(), k, std::move(slices)));
+    st.shards.push_back(spawn_shard(self->system(), k, shard_slices(job, k)));
     self->monitor(st.shards.back());
   }
   st.evaluator = spawn_evaluator(self->system(), job, st.data, st.shards);
-  st.clocks = std::make_unique<clock_table>(job.staleness);
   auto me = caf::actor_cast<scheduler_actor>(self);
   for (std::uint32_t w = 0; w < job.workers; ++w) {
     worker_config cfg;
@@ -276,29 +346,39 @@ void start_job(scheduler_pointer self) {
     cfg.job = job;
     st.workers.push_back(spawn_worker(self->system(), cfg, st.data, st.shards, me));
     self->monitor(st.workers.back());
-    st.clocks->add_worker(w);
-    st.running.insert(w);
-    st.last_epoch[w] = -1;
   }
+  launch(self);
+}
+
+// Every actor exists: log the job and start the workers.
+void launch(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  const auto tables = workload_tables(job);
   std::string table_list;
   for (const auto& t : tables) {
     table_list += (table_list.empty() ? "" : ", ") + t.name +
                   (t.kind == table_kind::dense ? " (dense, " + std::to_string(t.size) + " keys)"
                                                : " (sparse, width " + std::to_string(t.width) + ")");
   }
-  spdlog::info("job '{}': {} workers, {} shards, staleness {}, stragglers {}, tables {}; {} train "
-               "/ {} test rows",
-               job.name, job.workers, job.shards, staleness_to_string(job.staleness),
-               job.stragglers, table_list, st.data->train_rows(), st.data->test_rows());
+  spdlog::info("job '{}': {} workers, {} shards{}, staleness {}, stragglers {}, tables {}; {} "
+               "train / {} test rows",
+               job.name, job.workers, job.shards,
+               st.nodes.empty() ? std::string{" in this process"}
+                                : " on " + std::to_string(st.nodes.size()) + " nodes",
+               staleness_to_string(job.staleness), job.stragglers, table_list,
+               st.data->train_rows(), st.data->test_rows());
   st.start = clock_type::now();
   st.interval = interval_totals{};
   for (auto& w : st.workers) self->send(w, start_atom::value);
 }
 
 scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_config job,
-                                                  std::shared_ptr<const workload_data> data) {
+                                                  std::shared_ptr<const workload_data> data,
+                                                  std::vector<node_actor> nodes) {
   self->state.job = std::move(job);
   self->state.data = std::move(data);
+  self->state.nodes = std::move(nodes);
   self->state.metrics =
       std::make_unique<metrics_log>(self->state.job.output_dir + "/metrics.csv");
   self->set_down_handler([=](caf::down_msg& dm) {
@@ -360,8 +440,9 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
 }  // namespace
 
 scheduler_actor spawn_scheduler(caf::actor_system& sys, job_config job,
-                                std::shared_ptr<const workload_data> data) {
-  return sys.spawn(scheduler_behavior, std::move(job), std::move(data));
+                                std::shared_ptr<const workload_data> data,
+                                std::vector<node_actor> nodes) {
+  return sys.spawn(scheduler_behavior, std::move(job), std::move(data), std::move(nodes));
 }
 
 }  // namespace troupe

@@ -2,7 +2,9 @@
 // The scheduler actor: owns one job.
 //
 //   [created] --run--> spawns shards (key ranges of the model table), the
-//   evaluator and workers (data partitions); starts the workers
+//   evaluator and workers (data partitions), in this process or on node
+//   daemons (asynchronously: [placing] until every spawn is answered);
+//   starts the workers
 //   [running]: clock(c) from a worker is answered once c - min_clock <= s;
 //              progress is printed and written to metrics.csv;
 //              epoch(e) from every live worker -> pull a snapshot, evaluate
@@ -15,13 +17,18 @@
 
 #include <memory>
 
+#include "actors/node.hpp"
 #include "actors/protocol.hpp"
 #include "engine/job_config.hpp"
 #include "engine/workload_factory.hpp"
 
 namespace troupe {
 
+/// With `nodes` empty, shards and workers are spawned in this process;
+/// otherwise on the node daemons (the job's shard_nodes / worker_nodes
+/// indices), which the caller has authenticated with.
 scheduler_actor spawn_scheduler(caf::actor_system& sys, job_config job,
-                                std::shared_ptr<const workload_data> data);
+                                std::shared_ptr<const workload_data> data,
+                                std::vector<node_actor> nodes = {});
 
 }  // namespace troupe

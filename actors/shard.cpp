@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/actor_config.hpp"
+#include "actors/peer_guard.hpp"
 #include "engine/shard_store.hpp"
 
 namespace troupe {
@@ -25,8 +26,20 @@ caf::error reject(shard_pointer self, const char* what, const status& st) {
   return to_caf_error(st);
 }
 
+// Requests from nodes that are not part of the cluster are refused before
+// they are even decoded.
+caf::error check_peer(shard_pointer self, const std::shared_ptr<const peer_guard>& guard) {
+  if (!guard || sender_allowed(self, *guard)) return {};
+  ++self->state.stats.pushes_rejected;
+  const auto& sender = self->current_sender();
+  spdlog::warn("shard {}: refused a request from unauthenticated node {}", self->state.store->id(),
+               sender ? caf::to_string(sender->node()) : std::string{"(anonymous)"});
+  return make_troupe_error(errc::bad_config, "not authenticated with this cluster");
+}
+
 shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
-                                          std::vector<shard_table> tables) {
+                                          std::vector<shard_table> tables,
+                                          std::shared_ptr<const peer_guard> guard) {
   self->state.store = std::make_unique<shard_store>(id);
   self->state.stats.shard = id;
   for (const auto& t : tables) {
@@ -38,6 +51,7 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
   }
   return {
       [=](push_atom, const bytes& msg) -> caf::result<bytes> {
+        if (auto err = check_peer(self, guard)) return err;
         push_view push;
         if (auto st = decode_push(msg, push); !st) return reject(self, "push", st);
         push_ack ack;
@@ -52,6 +66,7 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         return encode_push_ack(ack);
       },
       [=](pull_atom, const bytes& msg) -> caf::result<bytes> {
+        if (auto err = check_peer(self, guard)) return err;
         pull_request_view pull;
         bytes reply;
         status st = decode_pull_request(msg, pull);
@@ -74,8 +89,8 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
 }  // namespace
 
 shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t shard_id,
-                        std::vector<shard_table> tables) {
-  return sys.spawn(shard_behavior, shard_id, std::move(tables));
+                        std::vector<shard_table> tables, std::shared_ptr<const peer_guard> guard) {
+  return sys.spawn(shard_behavior, shard_id, std::move(tables), std::move(guard));
 }
 
 }  // namespace troupe

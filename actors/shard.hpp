@@ -10,6 +10,7 @@
 
 #include <caf/fwd.hpp>
 
+#include <memory>
 #include <vector>
 
 #include "actors/protocol.hpp"
@@ -25,7 +26,12 @@ struct shard_table {
   std::uint32_t shards = 1;   ///< sparse tables: rows are hashed over this many shards
 };
 
+class peer_guard;
+
+/// `guard` (on node daemons) restricts requests to authenticated peers; none
+/// in a single process.
 shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t shard_id,
-                        std::vector<shard_table> tables);
+                        std::vector<shard_table> tables,
+                        std::shared_ptr<const peer_guard> guard = nullptr);
 
 }  // namespace troupe

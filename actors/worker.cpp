@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "actors/actor_config.hpp"
+#include "actors/peer_guard.hpp"
 #include "engine/exchange_plan.hpp"
 #include "engine/straggler.hpp"
 
@@ -218,7 +219,8 @@ void request_clock(worker_pointer self) {
 worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config cfg,
                                             std::shared_ptr<const workload_data> data,
                                             std::vector<shard_actor> shards,
-                                            scheduler_actor scheduler) {
+                                            scheduler_actor scheduler,
+                                            std::shared_ptr<const peer_guard> guard) {
   auto& st = self->state;
   st.wl = make_train_workload(cfg.job, std::move(data), cfg.id, cfg.job.workers);
   const auto spec = parse_straggler_spec(cfg.job.stragglers);
@@ -229,6 +231,11 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
   st.scheduler = std::move(scheduler);
   return {
       [=](start_atom) {
+        if (guard && !sender_allowed(self, *guard)) {
+          spdlog::warn("worker {}: ignored a start from an unauthenticated node",
+                       self->state.cfg.id);
+          return;
+        }
         auto& s = self->state;
         s.wl->start_epoch(0);
         s.report_start = clock_type::now();
@@ -241,11 +248,12 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
 
 worker_actor spawn_worker(caf::actor_system& sys, worker_config cfg,
                           std::shared_ptr<const workload_data> data,
-                          std::vector<shard_actor> shards, scheduler_actor scheduler) {
+                          std::vector<shard_actor> shards, scheduler_actor scheduler,
+                          std::shared_ptr<const peer_guard> guard) {
   // Detached: a worker computes for milliseconds at a time and must not
   // hold up the cooperative scheduler threads that shards and clocks use.
   return sys.spawn<caf::detached>(worker_behavior, std::move(cfg), std::move(data),
-                                  std::move(shards), std::move(scheduler));
+                                  std::move(shards), std::move(scheduler), std::move(guard));
 }
 
 }  // namespace troupe

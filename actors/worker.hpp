@@ -31,8 +31,12 @@ struct worker_config {
   std::chrono::milliseconds clock_timeout{600000};  ///< waiting on slow peers is legitimate
 };
 
+class peer_guard;
+
+/// `guard` (on node daemons) restricts who may start the worker.
 worker_actor spawn_worker(caf::actor_system& sys, worker_config cfg,
                           std::shared_ptr<const workload_data> data,
-                          std::vector<shard_actor> shards, scheduler_actor scheduler);
+                          std::vector<shard_actor> shards, scheduler_actor scheduler,
+                          std::shared_ptr<const peer_guard> guard = nullptr);
 
 }  // namespace troupe

@@ -7,7 +7,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libcaf-dev capnproto libcapnp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
-  libcli11-dev libtomlplusplus-dev zlib1g-dev libssl-dev gnuplot-nox
+  libcli11-dev libtomlplusplus-dev zlib1g-dev libssl-dev prometheus-cpp-dev gnuplot-nox
   dataset-fashion-mnist
 )
 

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 
 #include "actors/job_runner.hpp"
 #include "engine/errors.hpp"
@@ -20,6 +21,7 @@ struct train_options {
   std::optional<std::uint32_t> workers, shards, batch, epochs;
   std::optional<std::string> staleness, optimizer, backend, output_dir, data_dir, stragglers;
   std::optional<std::uint32_t> eval_every;
+  std::optional<std::string> nodes, secret_file;
   std::optional<float> learning_rate;
   std::optional<std::uint64_t> seed, train_limit, test_limit;
 };
@@ -39,6 +41,14 @@ job_config build_job(const train_options& o) {
   if (o.test_limit) job.test_limit = *o.test_limit;
   if (o.stragglers) job.stragglers = *o.stragglers;
   if (o.eval_every) job.eval_every = *o.eval_every;
+  if (o.secret_file) job.secret_file = *o.secret_file;
+  if (o.nodes) {
+    job.nodes.clear();
+    std::stringstream ss(*o.nodes);
+    for (std::string address; std::getline(ss, address, ',');) {
+      if (!address.empty()) job.nodes.push_back(address);
+    }
+  }
   try {
     if (o.optimizer) job.optimizer.kind = parse_optimizer_kind(*o.optimizer);
     if (o.backend) job.backend = kernels::parse_backend_kind(*o.backend);
@@ -82,9 +92,15 @@ std::function<int()> add_train_command(CLI::App& app) {
   cmd->add_option("--data-dir", opts->data_dir, "directory of the data set files");
   cmd->add_option("--train-limit", opts->train_limit, "use only the first N training rows");
   cmd->add_option("--test-limit", opts->test_limit, "use only the first N test rows");
-  cmd->add_option("--stragglers", opts->stragglers,
-                  "straggler spec: none, fixed:worker=W,factor=F, "
-                  "random:dist=exp|uniform,mean_ms=M[,workers=all|W], dai:max_delay=D; join with +");
+  cmd->add_option(
+      "--stragglers", opts->stragglers,
+      "straggler spec: none, fixed:worker=W,factor=F, "
+      "random:dist=exp|uniform,mean_ms=M[,workers=all|W], dai:max_delay=D; join with +");
+  cmd->add_option("--nodes", opts->nodes,
+                  "comma-separated HOST:PORT of troupe node daemons: run shards and workers there "
+                  "instead of in this process (overrides [cluster] nodes)");
+  cmd->add_option("--secret", opts->secret_file,
+                  "file with the cluster secret the nodes were started with");
   cmd->add_option("--eval-every", opts->eval_every,
                   "also evaluate every N clocks of the slowest worker (0 = at epoch ends only)");
   return [cmd, opts]() -> int {

@@ -4,6 +4,8 @@
 
 #include <iostream>
 
+#include "tools/node_command.hpp"
+#include "tools/status_command.hpp"
 #include "tools/sweep_command.hpp"
 #include "tools/train_command.hpp"
 
@@ -15,10 +17,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   auto train = troupe::cli::add_train_command(app);
   auto sweep = troupe::cli::add_sweep_command(app);
+  auto node = troupe::cli::add_node_command(app);
+  auto status = troupe::cli::add_status_command(app);
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
-  for (const auto& command : {train, sweep}) {
+  for (const auto& command : {train, sweep, node, status}) {
     if (const int rc = command(); rc >= 0) return rc;
   }
   return 1;

@@ -1,0 +1,219 @@
+// The pieces of the node daemon that need no second process: the peer
+// guard, slot bookkeeping of the node actor, and the metrics registry.
+#include <gtest/gtest.h>
+
+#include <caf/all.hpp>
+
+#include <thread>
+
+#include "actors/actor_config.hpp"
+#include "actors/metrics_exporter.hpp"
+#include "actors/node.hpp"
+#include "actors/peer_guard.hpp"
+
+namespace troupe {
+namespace {
+
+caf::node_id fake_node(std::uint32_t pid, char fill) {
+  return *caf::make_node_id(pid, std::string(40, fill));
+}
+
+TEST(PeerGuard, AllowsTheLocalNodeAndAuthenticatedPeersOnly) {
+  const auto local = fake_node(1, 'a');
+  const auto peer = fake_node(2, 'b');
+  const auto other = fake_node(3, 'c');
+  peer_guard guard(local);
+  EXPECT_TRUE(guard.allows(local));
+  EXPECT_FALSE(guard.allows(peer));
+  EXPECT_FALSE(guard.allows(caf::node_id{}));
+  guard.allow(peer);
+  EXPECT_TRUE(guard.allows(peer));
+  EXPECT_FALSE(guard.allows(other));
+  EXPECT_EQ(guard.size(), 1u);
+  guard.revoke(peer);
+  EXPECT_FALSE(guard.allows(peer));
+  guard.revoke(local);  // the local node cannot be revoked
+  EXPECT_TRUE(guard.allows(local));
+  EXPECT_EQ(guard.size(), 0u);
+}
+
+TEST(PeerGuard, IsSafeToShareBetweenThreads) {
+  peer_guard guard(fake_node(1, 'a'));
+  std::vector<std::thread> threads;
+  for (std::uint32_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&guard, t] {
+      for (std::uint32_t i = 0; i < 2000; ++i) {
+        const auto n = fake_node(100 + t * 10000 + i % 50, 'd');
+        guard.allow(n);
+        EXPECT_TRUE(guard.allows(n));
+        if (i % 2 == 1) guard.revoke(n);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_LE(guard.size(), 200u);
+}
+
+// An actor that tells `observer` whether each int it gets comes from an allowed sender.
+caf::behavior gatekeeper(caf::event_based_actor* self, std::shared_ptr<peer_guard> guard,
+                         caf::actor observer) {
+  return {[=](int) { self->send(observer, sender_allowed(self, *guard)); }};
+}
+
+TEST(PeerGuard, SenderAllowedAcceptsLocalSendersAndRefusesAnonymousOnes) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto guard = std::make_shared<peer_guard>(sys.node());
+  auto gate = sys.spawn(gatekeeper, guard, caf::actor{self});
+  auto verdict = [&] {
+    bool out = false;
+    self->receive([&](bool allowed) { out = allowed; },
+                  caf::after(std::chrono::seconds(5)) >> [] { ADD_FAILURE() << "no verdict"; });
+    return out;
+  };
+  self->send(gate, 1);
+  EXPECT_TRUE(verdict());
+  caf::anon_send(gate, 2);
+  EXPECT_FALSE(verdict());
+  self->send_exit(gate, caf::exit_reason::user_shutdown);
+}
+
+class LocalNode : public ::testing::Test {
+ protected:
+  LocalNode() : sys(cfg), self(sys) {
+    node_options opts;
+    opts.name = "local";
+    opts.secret = "a-secret-of-sixteen-bytes";
+    opts.slots = 2;
+    opts.metrics = metrics;
+    node = spawn_node(sys, std::move(opts));
+  }
+  ~LocalNode() override { self->send_exit(node, caf::exit_reason::user_shutdown); }
+
+  caf::expected<shard_actor> spawn(std::uint32_t id) {
+    table_spec spec;
+    spec.id = 1;
+    spec.name = "model";
+    spec.size = 8;
+    spec.optimizer = {optimizer_kind::sgd, 0.1f};
+    caf::expected<shard_actor> out{caf::sec::request_timeout};
+    self->request(node, std::chrono::seconds(5), spawn_atom::value,
+                  shard_request{id, {{spec, {0, 8}}}})
+        .receive([&](shard_actor& s) { out = std::move(s); },
+                 [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+
+  node_status status() {
+    node_status out;
+    self->request(node, std::chrono::seconds(5), status_atom::value)
+        .receive([&](node_status& s) { out = std::move(s); },
+                 [&](caf::error& err) { ADD_FAILURE() << describe(err); });
+    return out;
+  }
+
+  actor_config cfg;
+  caf::actor_system sys;
+  caf::scoped_actor self;
+  std::shared_ptr<metrics_exporter> metrics = std::make_shared<metrics_exporter>();
+  node_actor node;
+};
+
+TEST_F(LocalNode, RespectsTheSlotLimitAndFreesASlotWhenAShardEnds) {
+  auto a = spawn(0);
+  auto b = spawn(1);
+  ASSERT_TRUE(a && b);
+  auto c = spawn(2);
+  ASSERT_FALSE(c);
+  EXPECT_NE(describe(c.error()).find("all 2 slots"), std::string::npos) << describe(c.error());
+  EXPECT_EQ(status().slots_used, 2u);
+  EXPECT_NE(metrics->render().find("troupe_actors_hosted 2"), std::string::npos);
+
+  caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (status().slots_used != 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto st = status();
+  EXPECT_EQ(st.slots_used, 1u);
+  EXPECT_EQ(st.actors_down, 1u);
+  ASSERT_EQ(st.actors.size(), 1u);
+  EXPECT_EQ(st.actors[0].id, 1u);
+  EXPECT_TRUE(spawn(3));
+}
+
+TEST_F(LocalNode, RefusesInvalidTablesWithTypedErrors) {
+  table_spec spec;
+  spec.id = 1;
+  spec.size = 8;
+  caf::error err;
+  self->request(node, std::chrono::seconds(5), spawn_atom::value,
+                shard_request{0, {{spec, {4, 12}}}})
+      .receive([](shard_actor&) { ADD_FAILURE() << "spawned"; },
+               [&](caf::error& e) { err = std::move(e); });
+  ASSERT_EQ(err.category(), troupe_error_category());
+  EXPECT_EQ(static_cast<errc>(err.code()), errc::out_of_range);
+  EXPECT_NE(describe(err).find("outside [0, 8)"), std::string::npos) << describe(err);
+
+  table_spec rows;
+  rows.id = 2;
+  rows.kind = table_kind::sparse;
+  rows.width = 4;
+  self->request(node, std::chrono::seconds(5), spawn_atom::value,
+                shard_request{2, {{rows, {}, 2}}})  // shard 2 of 2 hashes no rows
+      .receive([](shard_actor&) { ADD_FAILURE() << "spawned"; },
+               [&](caf::error& e) { err = std::move(e); });
+  EXPECT_NE(describe(err).find("owns no rows"), std::string::npos) << describe(err);
+  EXPECT_EQ(status().requests_rejected, 2u);
+}
+
+TEST_F(LocalNode, HostedShardsEndWithTheirNodeEvenWhenItIsKilled) {
+  auto shard = spawn(0);
+  ASSERT_TRUE(shard);
+  self->monitor(*shard);
+  caf::anon_send_exit(node, caf::exit_reason::kill);  // bypasses every exit handler
+  bool down = false;
+  self->receive([&](caf::down_msg&) { down = true; }, caf::after(std::chrono::seconds(2)) >> [] {});
+  EXPECT_TRUE(down);
+}
+
+TEST_F(LocalNode, AnAnonymousExitDoesNotStopTheNode) {
+  caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+  EXPECT_EQ(status().slots_total, 2u);  // still answering
+}
+
+TEST(MetricsExporter, CountsWithoutServingAndRendersPrometheusText) {
+  metrics_exporter m;
+  EXPECT_EQ(m.port(), 0u);
+  m.add_push(400);
+  m.add_push(100);
+  m.add_pull(40);
+  m.add_rejected();
+  m.add_staleness_wait(3);
+  m.set_clock_lag(7, 2);
+  m.add_inflight(1);
+  m.set_actors_hosted(3);
+  const auto text = m.render();
+  for (const char* line :
+       {"troupe_pushes_total 2", "troupe_pulls_total 1", "troupe_bytes_in_total 500",
+        "troupe_bytes_out_total 40", "troupe_messages_rejected_total 1",
+        "troupe_staleness_waits_total 3", "troupe_clock_lag{worker=\"7\"} 2",
+        "troupe_inflight_requests 1", "troupe_actors_hosted 3"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+}
+
+TEST(MetricsExporter, AnAddressInUseIsAnIoError) {
+  metrics_exporter first("127.0.0.1:0");
+  ASSERT_NE(first.port(), 0u);
+  try {
+    metrics_exporter second("127.0.0.1:" + std::to_string(first.port()));
+    ADD_FAILURE() << "bound a port in use";
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::io_error);
+  }
+}
+
+}  // namespace
+}  // namespace troupe

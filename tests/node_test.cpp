@@ -1,0 +1,327 @@
+// The node daemon across two real processes: this test starts `troupe node`
+// on 127.0.0.1 with an ephemeral port, then authenticates, places a shard,
+// pushes, pulls, asks for status, scrapes metrics and stops it with SIGTERM,
+// all over CAF's middleman. Every child is killed and reaped by an RAII
+// guard, even when an assertion fails; every wait is bounded.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "actors/actor_config.hpp"
+#include "actors/node.hpp"
+#include "tests/child_process.hpp"
+
+#ifndef TROUPE_BINARY
+#error "TROUPE_BINARY must name the troupe executable"
+#endif
+
+namespace troupe {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using steady = std::chrono::steady_clock;
+using test_support::child_process;
+using test_support::http_get;
+
+constexpr auto timeout = seconds(5);
+
+// The client's config: heartbeats, or the daemon drops the idle connection.
+struct client_config : actor_config {
+  client_config() { configure_cluster_timeouts(*this); }
+};
+
+table_spec zero_table() {
+  table_spec spec;
+  spec.id = 1;
+  spec.name = "model";
+  spec.size = 10;
+  spec.init = {{10, 0.0f}};
+  spec.optimizer = {optimizer_kind::sgd, 1.0f};
+  return spec;
+}
+
+class NodeDaemon : public ::testing::Test {
+ protected:
+  NodeDaemon()
+      : dir(fs::temp_directory_path() /
+            ("troupe_node_test_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name())),
+        sys(cfg),
+        self(sys) {
+    fs::create_directories(dir);
+    std::ofstream(dir / "secret") << "test-cluster-secret-0123456789\n";
+    std::ofstream(dir / "wrong") << "not-the-cluster-secret-9876543\n";
+  }
+  ~NodeDaemon() override {
+    daemon.reset();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+
+  // Starts `troupe node` and reads its port from its first output line.
+  void start(std::uint32_t slots, bool with_metrics) {
+    std::vector<std::string> args{TROUPE_BINARY, "node",     "--listen", "127.0.0.1:0",
+                                  "--secret",    secret(),   "--slots",  std::to_string(slots),
+                                  "--name",      "test-node"};
+    if (with_metrics) args.insert(args.end(), {"--metrics", "127.0.0.1:0"});
+    daemon = std::make_unique<child_process>(args, dir / "node.log");
+    const auto p = daemon->wait_for_line("listening on 127.0.0.1:", seconds(10));
+    ASSERT_FALSE(p.empty()) << "no port within 10 s:\n" << daemon->log();
+    port = static_cast<std::uint16_t>(std::stoi(p));
+    if (with_metrics) {
+      const auto m = daemon->wait_for_line("metrics on 127.0.0.1:", seconds(5));
+      ASSERT_FALSE(m.empty()) << daemon->log();
+      metrics_port = static_cast<std::uint16_t>(std::stoi(m));
+    }
+    auto handle = sys.middleman().remote_actor<node_actor>("127.0.0.1", port);
+    ASSERT_TRUE(handle) << describe(handle.error());
+    node = *handle;
+  }
+
+  std::string secret() const { return (dir / "secret").string(); }
+  std::string wrong() const { return (dir / "wrong").string(); }
+
+  caf::expected<shard_actor> place(shard_request req) {
+    caf::expected<shard_actor> out{caf::sec::request_timeout};
+    self->request(node, timeout, spawn_atom::value, std::move(req))
+        .receive([&](shard_actor& s) { out = std::move(s); },
+                 [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+
+  caf::expected<shard_actor> spawn(std::uint32_t id) {
+    return place({id, {{zero_table(), {0, 10}}}});
+  }
+
+  caf::expected<node_status> status() {
+    caf::expected<node_status> out{caf::sec::request_timeout};
+    self->request(node, timeout, status_atom::value)
+        .receive([&](node_status& s) { out = std::move(s); },
+                 [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+
+  caf::expected<bytes> ask_shard(const shard_actor& shard, bool push, bytes msg) {
+    caf::expected<bytes> out{caf::sec::request_timeout};
+    auto on_bytes = [&](bytes& b) { out = std::move(b); };
+    auto on_error = [&](caf::error& err) { out = std::move(err); };
+    if (push) {
+      self->request(shard, timeout, push_atom::value, std::move(msg)).receive(on_bytes, on_error);
+    } else {
+      self->request(shard, timeout, pull_atom::value, std::move(msg)).receive(on_bytes, on_error);
+    }
+    return out;
+  }
+
+  // Runs `troupe status` against the daemon; returns its exit code and output.
+  std::pair<int, std::string> run_status_cli(const std::string& secret_file) {
+    child_process cli({TROUPE_BINARY, "status", "127.0.0.1:" + std::to_string(port), "--secret",
+                       secret_file, "--timeout", "5"},
+                      dir / "status.log");
+    const auto code = cli.wait_exit(seconds(15));
+    return {code.value_or(-1000), cli.log()};
+  }
+
+  fs::path dir;
+  client_config cfg;
+  caf::actor_system sys;
+  caf::scoped_actor self;
+  std::unique_ptr<child_process> daemon;
+  std::uint16_t port = 0;
+  std::uint16_t metrics_port = 0;
+  node_actor node;
+};
+
+TEST_F(NodeDaemon, AuthenticatedPeerPlacesAShardAndPushesAndPulls) {
+  ASSERT_NO_FATAL_FAILURE(start(2, false));
+  auto err = authenticate(self, node, "test-cluster-secret-0123456789", timeout);
+  ASSERT_FALSE(err) << describe(err);
+
+  auto shard = spawn(7);
+  ASSERT_TRUE(shard) << describe(shard.error());
+  auto w = push_writer::dense({1, 0, 0, 1, 0}, 0, 10);
+  for (std::size_t i = 0; i < 10; ++i) w.values()[i] = 0.5f + static_cast<float>(i);
+  auto acked = ask_shard(*shard, true, std::move(w).finish());
+  ASSERT_TRUE(acked) << describe(acked.error());
+  push_ack ack;
+  ASSERT_TRUE(decode_push_ack(*acked, ack).ok());
+  EXPECT_EQ(ack.seq, 1u);
+  EXPECT_EQ(ack.shard_version, 1u);
+  EXPECT_FALSE(ack.duplicate);
+
+  auto pulled = ask_shard(*shard, false, encode_dense_pull(1, 0, 0, 10));
+  ASSERT_TRUE(pulled) << describe(pulled.error());
+  pull_reply_view view;
+  ASSERT_TRUE(decode_pull_reply(*pulled, view).ok());
+  ASSERT_EQ(view.count, 10u);
+  EXPECT_EQ(view.shard_version, 1u);
+  for (std::size_t i = 0; i < 10; ++i) EXPECT_FLOAT_EQ(view.values[i], -0.5f - i) << i;
+
+  auto bad = ask_shard(*shard, true, bytes(24, 'x'));  // errors cross nodes typed
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(static_cast<errc>(bad.error().code()), errc::malformed_message);
+
+  // A sparse table: shard 1 of 2 owns the rows that hash to 1, and only those.
+  table_spec rows = zero_table();
+  rows.id = 2;
+  rows.kind = table_kind::sparse;
+  rows.width = 3;
+  auto sparse = place({1, {{rows, {}, 2}}});
+  ASSERT_TRUE(sparse) << describe(sparse.error());
+  std::uint64_t mine = 0, theirs = 0;
+  while (shard_of_row(mine, 2) != 1) ++mine;
+  while (shard_of_row(theirs, 2) != 0) ++theirs;
+  auto row = ask_shard(*sparse, false, encode_sparse_pull(2, 0, &mine, 1));
+  ASSERT_TRUE(row) << describe(row.error());
+  pull_reply_view row_view;
+  ASSERT_TRUE(decode_pull_reply(*row, row_view).ok());
+  EXPECT_EQ(row_view.count, 3u);
+  auto other = ask_shard(*sparse, false, encode_sparse_pull(2, 0, &theirs, 1));
+  ASSERT_FALSE(other);
+  EXPECT_EQ(static_cast<errc>(other.error().code()), errc::out_of_range);
+
+  auto third = spawn(9);
+  ASSERT_FALSE(third);
+  EXPECT_NE(describe(third.error()).find("all 2 slots"), std::string::npos)
+      << describe(third.error());
+
+  auto st = status();
+  ASSERT_TRUE(st) << describe(st.error());
+  EXPECT_EQ(st->name, "test-node");
+  EXPECT_EQ(st->address, "127.0.0.1:" + std::to_string(port));
+  EXPECT_EQ(st->slots_total, 2u);
+  EXPECT_EQ(st->slots_used, 2u);
+  ASSERT_EQ(st->actors.size(), 2u);
+  EXPECT_EQ(st->actors[0].kind, "shard");
+  EXPECT_EQ(st->actors[0].owner, caf::to_string(sys.node()));
+  EXPECT_EQ(st->peers, 1u);
+  EXPECT_EQ(st->auth_ok, 1u);
+  EXPECT_EQ(st->requests_rejected, 1u);  // the third shard
+
+  auto [code, out] = run_status_cli(secret());
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("test-node (127.0.0.1:"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 of 2 used"), std::string::npos) << out;
+  EXPECT_NE(out.find("shard 7"), std::string::npos) << out;
+
+  // The CLI's session ended with its process: the node revoked it and serves on.
+  const auto deadline = steady::now() + seconds(5);
+  while (daemon->log().find("peer revoked") == std::string::npos && steady::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  auto after = status();
+  ASSERT_TRUE(after) << describe(after.error()) << "\n" << daemon->log();
+  EXPECT_EQ(after->peers, 1u);
+  EXPECT_EQ(after->auth_ok, 2u);
+}
+
+TEST_F(NodeDaemon, WrongSecretIsRefusedForAuthSpawnAndStatusAndLoggedOnBothSides) {
+  ASSERT_NO_FATAL_FAILURE(start(2, false));
+  auto err = authenticate(self, node, "not-the-cluster-secret-9876543", timeout);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err.category(), troupe_error_category());
+  EXPECT_EQ(static_cast<errc>(err.code()), errc::bad_config);
+  EXPECT_NE(describe(err).find("authentication failed"), std::string::npos) << describe(err);
+
+  auto shard = spawn(0);
+  ASSERT_FALSE(shard);
+  EXPECT_NE(describe(shard.error()).find("not authenticated"), std::string::npos);
+  auto st = status();
+  ASSERT_FALSE(st);
+  EXPECT_NE(describe(st.error()).find("not authenticated"), std::string::npos);
+
+  // An auth without a fresh hello is refused too (a nonce is good for one try).
+  std::string reply;
+  self->request(node, timeout, auth_atom::value, std::string(64, '0'), std::string("n"))
+      .receive([&](std::string& r) { reply = r; }, [](caf::error&) {});
+  EXPECT_TRUE(reply.empty());
+
+  auto [code, out] = run_status_cli(wrong());
+  EXPECT_EQ(code, 3) << out;
+  EXPECT_NE(out.find("authentication failed"), std::string::npos) << out;
+
+  const auto log = daemon->log();
+  EXPECT_NE(log.find("authentication failed for peer " + caf::to_string(sys.node())),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("refused spawn shard from " + caf::to_string(sys.node())), std::string::npos)
+      << log;
+}
+
+TEST_F(NodeDaemon, RemoteExitMessagesDoNotStopTheNodeAndIdlePeersStayAdmitted) {
+  ASSERT_NO_FATAL_FAILURE(start(1, false));
+  self->send_exit(node, caf::exit_reason::user_shutdown);
+  ASSERT_FALSE(authenticate(self, node, "test-cluster-secret-0123456789", timeout));
+  // Longer than the 500 ms connection timeout: heartbeats keep the session.
+  std::this_thread::sleep_for(milliseconds(800));
+  auto st = status();
+  ASSERT_TRUE(st) << describe(st.error()) << "\n" << daemon->log();
+  EXPECT_EQ(st->peers, 1u);
+  EXPECT_NE(daemon->log().find("only local actors may stop a node"), std::string::npos);
+}
+
+// exit_reason::kill is fatal in CAF 0.17 whatever the exit handler says, and
+// any peer that can connect can send it. What the daemon guarantees: its
+// shards go with it and the process ends at once (exit code 1), leaving the
+// restart to its supervisor (systemd, the job runner); TLS keeps strangers out.
+TEST_F(NodeDaemon, AKilledNodeActorTakesItsShardsAlongAndTheDaemonExits) {
+  ASSERT_NO_FATAL_FAILURE(start(2, false));
+  ASSERT_FALSE(authenticate(self, node, "test-cluster-secret-0123456789", timeout));
+  auto shard = spawn(0);
+  ASSERT_TRUE(shard);
+  self->monitor(*shard);
+  self->send_exit(node, caf::exit_reason::kill);
+  bool down = false;
+  self->receive([&](caf::down_msg&) { down = true; }, caf::after(seconds(2)) >> [] {});
+  EXPECT_TRUE(down);
+  const auto code = daemon->wait_exit(seconds(2));
+  ASSERT_TRUE(code) << daemon->log();
+  EXPECT_EQ(*code, 1) << daemon->log();
+  EXPECT_NE(daemon->log().find("the node actor ended: exit_reason(kill)"), std::string::npos);
+}
+
+TEST_F(NodeDaemon, ServesPrometheusMetricsOverHttp) {
+  ASSERT_NO_FATAL_FAILURE(start(2, true));
+  ASSERT_FALSE(authenticate(self, node, "test-cluster-secret-0123456789", timeout));
+  ASSERT_TRUE(spawn(0));
+  const auto page = http_get(metrics_port, "/metrics");
+  EXPECT_NE(page.find("200 OK"), std::string::npos) << page;
+  for (const char* name :
+       {"troupe_pushes_total", "troupe_pulls_total", "troupe_bytes_in_total",
+        "troupe_bytes_out_total", "troupe_messages_rejected_total", "troupe_staleness_waits_total",
+        "troupe_inflight_requests", "troupe_actors_hosted 1"}) {
+    EXPECT_NE(page.find(name), std::string::npos) << name << "\n" << page;
+  }
+}
+
+TEST_F(NodeDaemon, SigtermStopsTheDaemonWithinTwoSecondsWithExitCodeZero) {
+  ASSERT_NO_FATAL_FAILURE(start(2, true));
+  ASSERT_FALSE(authenticate(self, node, "test-cluster-secret-0123456789", timeout));
+  auto shard = spawn(0);
+  ASSERT_TRUE(shard);
+  self->monitor(*shard);
+  const auto t0 = steady::now();
+  daemon->signal(SIGTERM);
+  const auto code = daemon->wait_exit(seconds(2));
+  const auto took = std::chrono::duration<double>(steady::now() - t0).count();
+  ASSERT_TRUE(code) << "still running 2 s after SIGTERM:\n" << daemon->log();
+  EXPECT_EQ(*code, 0) << daemon->log();
+  EXPECT_LT(took, 2.0) << daemon->log();
+  EXPECT_NE(daemon->log().find("SIGTERM received, stopping"), std::string::npos);
+  // The shard went with its node, and its peers learn so at once.
+  bool down = false;
+  self->receive([&](caf::down_msg&) { down = true; }, caf::after(seconds(2)) >> [] {});
+  EXPECT_TRUE(down);
+}
+
+}  // namespace
+}  // namespace troupe

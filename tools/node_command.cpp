@@ -1,0 +1,197 @@
+#include "tools/node_command.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+
+#include "actors/actor_config.hpp"
+#include "actors/metrics_exporter.hpp"
+#include "actors/node.hpp"
+#include "actors/peer_guard.hpp"
+#include "engine/auth.hpp"
+#include "engine/errors.hpp"
+
+namespace troupe::cli {
+
+namespace {
+
+struct node_cli_options {
+  std::string listen = "127.0.0.1:7000";
+  std::string secret_file;
+  std::uint32_t slots = 4;
+  std::string metrics = "0";
+  std::string name;
+};
+
+// SIGTERM and SIGINT without a handler or global state: the constructor
+// blocks them in the calling thread before the actor system and the metrics
+// server start their threads (which inherit the mask), so they stay pending
+// until the main thread takes them with sigtimedwait. `release()` unblocks
+// them again once shutdown has begun: a second signal then ends the process
+// the hard way, should a clean stop ever hang.
+class stop_signals {
+ public:
+  stop_signals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, &previous_);
+  }
+  ~stop_signals() { release(); }
+  stop_signals(const stop_signals&) = delete;
+  stop_signals& operator=(const stop_signals&) = delete;
+
+  /// The signal taken within `timeout`, or 0.
+  int wait(std::chrono::milliseconds timeout) {
+    const auto s = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout - s);
+    timespec ts{static_cast<time_t>(s.count()), static_cast<long>(ns.count())};
+    const int sig = sigtimedwait(&set_, nullptr, &ts);
+    return sig > 0 ? sig : 0;
+  }
+
+  void release() {
+    if (released_) return;
+    released_ = true;
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+
+ private:
+  sigset_t set_{};
+  sigset_t previous_{};
+  bool released_ = false;
+};
+
+std::string default_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) return "node";
+  return host;
+}
+
+// Serves until a signal arrives (returns 0) or the node actor ends (returns 1).
+int serve(caf::scoped_actor& self, const node_actor& node, stop_signals& signals,
+          const std::string& name) {
+  self->monitor(node);
+  for (;;) {
+    bool node_down = false;
+    self->receive(
+        [&](caf::down_msg& dm) {
+          spdlog::error("node {}: the node actor ended: {}", name,
+                        dm.reason ? describe(dm.reason) : std::string{"normal exit"});
+          node_down = true;
+        },
+        caf::after(std::chrono::milliseconds(0)) >> [] {});
+    if (node_down) return 1;
+    if (const int sig = signals.wait(std::chrono::milliseconds(200)); sig != 0) {
+      signals.release();
+      spdlog::info("node {}: {} received, stopping", name, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      self->send_exit(node, caf::exit_reason::user_shutdown);
+      self->receive(
+          [](caf::down_msg&) {},
+          caf::after(std::chrono::seconds(2)) >>
+              [&] { spdlog::warn("node {}: the node actor did not stop within 2 s", name); });
+      return 0;
+    }
+  }
+}
+
+int run_node(const node_cli_options& o, stop_signals& signals) {
+  const auto listen = parse_endpoint(o.listen);
+  const auto secret = load_secret(o.secret_file);
+  const auto name = o.name.empty() ? default_name() : o.name;
+  auto metrics = std::make_shared<metrics_exporter>(o.metrics);
+  actor_config cfg;
+  configure_cluster_timeouts(cfg);
+  caf::actor_system sys{cfg};
+  node_options opts;
+  opts.name = name;
+  opts.secret = secret;
+  opts.slots = o.slots;
+  opts.guard = std::make_shared<peer_guard>(sys.node());
+  opts.metrics = metrics;
+  auto node = spawn_node(sys, std::move(opts));
+  caf::scoped_actor self{sys};
+  auto port = sys.middleman().publish(node, listen.port, listen.host.c_str(), true);
+  if (!port) {
+    spdlog::error("node {}: cannot listen on {}: {}", name, o.listen, describe(port.error()));
+    self->send_exit(node, caf::exit_reason::user_shutdown);
+    return 2;
+  }
+  const auto address = listen.host + ":" + std::to_string(*port);
+  self->send(node, listening_atom::value, address);
+  std::cout << "listening on " << address << std::endl;
+  if (metrics->port() != 0) {
+    std::cout << "metrics on " << parse_endpoint(o.metrics).host << ":" << metrics->port()
+              << std::endl;
+  }
+  spdlog::info("node {}: node id {}, {} slots", name, caf::to_string(sys.node()), o.slots);
+  const int code = serve(self, node, signals, name);
+  sys.middleman().unpublish(node, *port);
+  spdlog::info("node {}: stopped", name);
+  return code;
+}
+
+}  // namespace
+
+endpoint parse_endpoint(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
+    throw troupe_error(errc::bad_config, "expected HOST:PORT, got '" + text + "'");
+  }
+  endpoint out;
+  out.host = text.substr(0, colon);
+  if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']') {
+    out.host = out.host.substr(1, out.host.size() - 2);
+  }
+  const auto port_text = text.substr(colon + 1);
+  unsigned long port = 0;
+  try {
+    std::size_t used = 0;
+    port = std::stoul(port_text, &used);
+    if (used != port_text.size()) throw std::invalid_argument(port_text);
+  } catch (const std::exception&) {
+    throw troupe_error(errc::bad_config, "invalid port in '" + text + "'");
+  }
+  if (port > 65535) throw troupe_error(errc::bad_config, "port out of range in '" + text + "'");
+  out.port = static_cast<std::uint16_t>(port);
+  return out;
+}
+
+std::function<int()> add_node_command(CLI::App& app) {
+  auto opts = std::make_shared<node_cli_options>();
+  auto* cmd = app.add_subcommand(
+      "node",
+      "Run the node daemon of this machine: it hosts parameter shards for authenticated peers "
+      "(schedulers, clients) holding the cluster secret, serves Prometheus metrics, and stops "
+      "cleanly on SIGTERM or SIGINT. Prints 'listening on HOST:PORT' once it accepts peers.");
+  cmd->add_option("--listen", opts->listen,
+                  "HOST:PORT to accept peers on; port 0 takes a free port (default "
+                  "127.0.0.1:7000, loopback only)");
+  cmd->add_option("--secret", opts->secret_file,
+                  "file holding the cluster secret (at least 16 bytes), e.g. made with "
+                  "'openssl rand -hex 32'")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--slots", opts->slots, "shards this node may host at once")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--metrics", opts->metrics,
+                  "HOST:PORT to serve Prometheus metrics on (/metrics); 0 = off (default)");
+  cmd->add_option("--name", opts->name, "name shown by 'troupe status' (default: host name)");
+  return [cmd, opts]() -> int {
+    if (!cmd->parsed()) return -1;
+    stop_signals signals;  // first, before any thread exists
+    try {
+      return run_node(*opts, signals);
+    } catch (const troupe_error& e) {
+      spdlog::error("{}: {}", to_string(e.code()), e.what());
+      return 2;
+    }
+  };
+}
+
+}  // namespace troupe::cli

@@ -1,0 +1,105 @@
+#include "tools/status_command.hpp"
+
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "actors/actor_config.hpp"
+#include "actors/node.hpp"
+#include "engine/auth.hpp"
+#include "engine/errors.hpp"
+#include "tools/node_command.hpp"
+
+namespace troupe::cli {
+
+namespace {
+
+constexpr int exit_refused = 3;
+constexpr int exit_unreachable = 4;
+
+struct status_options {
+  std::string address;
+  std::string secret_file;
+  double timeout_s = 5;
+};
+
+std::string format_status(const node_status& s) {
+  std::ostringstream out;
+  out << "node      " << s.name << " (" << s.address << ")\n"
+      << "node id   " << s.node_id << "\n"
+      << "uptime    " << static_cast<std::uint64_t>(s.uptime_s) << " s\n"
+      << "slots     " << s.slots_used << " of " << s.slots_total << " used\n"
+      << "peers     " << s.peers << " authenticated now; " << s.auth_ok << " logins, "
+      << s.auth_failed << " refused\n"
+      << "requests  " << s.requests_rejected << " rejected\n"
+      << "actors    " << s.actors_spawned << " spawned, " << s.actors_down << " ended, "
+      << s.actors.size() << " hosted\n";
+  for (const auto& a : s.actors) {
+    out << "  " << a.kind << " " << a.id << "  for " << a.owner << ", "
+        << static_cast<std::uint64_t>(a.age_s) << " s\n";
+  }
+  return out.str();
+}
+
+int run_status(const status_options& o) {
+  const auto where = parse_endpoint(o.address);
+  const auto secret = load_secret(o.secret_file);
+  const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_s * 1000));
+  actor_config cfg;
+  configure_cluster_timeouts(cfg);  // the node drops peers that stay silent
+  caf::actor_system sys{cfg};
+  auto node = sys.middleman().remote_actor<node_actor>(where.host, where.port);
+  if (!node) {
+    spdlog::error("cannot reach a node at {}: {}", o.address, describe(node.error()));
+    return exit_unreachable;
+  }
+  caf::scoped_actor self{sys};
+  if (auto err = authenticate(self, *node, secret, timeout)) {
+    if (err.category() == troupe_error_category()) {
+      spdlog::error("node {} refused us: {} (is {} the cluster's secret?)", o.address,
+                    describe(err), o.secret_file);
+      return exit_refused;
+    }
+    spdlog::error("no answer from node {}: {}", o.address, describe(err));
+    return exit_unreachable;
+  }
+  int code = 0;
+  self->request(*node, timeout, status_atom::value)
+      .receive([&](const node_status& s) { std::cout << format_status(s) << std::flush; },
+               [&](caf::error& err) {
+                 spdlog::error("node {} did not report its status: {}", o.address, describe(err));
+                 code = err.category() == troupe_error_category() ? exit_refused : exit_unreachable;
+               });
+  return code;
+}
+
+}  // namespace
+
+std::function<int()> add_status_command(CLI::App& app) {
+  auto opts = std::make_shared<status_options>();
+  auto* cmd = app.add_subcommand(
+      "status",
+      "Show the state of a node daemon: slots, hosted actors, peers and counters. Exit code 3 "
+      "when the node refuses the secret, 4 when it cannot be reached.");
+  cmd->add_option("address", opts->address, "HOST:PORT of the node")->required();
+  cmd->add_option("--secret", opts->secret_file, "file holding the cluster secret")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--timeout", opts->timeout_s, "seconds to wait for each answer")
+      ->check(CLI::Range(0.1, 600.0));
+  return [cmd, opts]() -> int {
+    if (!cmd->parsed()) return -1;
+    try {
+      return run_status(*opts);
+    } catch (const troupe_error& e) {
+      spdlog::error("{}: {}", to_string(e.code()), e.what());
+      return 2;
+    }
+  };
+}
+
+}  // namespace troupe::cli
