@@ -187,7 +187,7 @@ caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request&
   cfg.job = std::move(job);
   return host<worker_actor>(self, "worker", req.worker, [&] {
     return spawn_worker(self->system(), std::move(cfg), data, std::move(req.shards),
-                        std::move(req.scheduler), st.opts.guard);
+                        std::move(req.scheduler), {st.opts.guard, st.opts.metrics});
   });
 }
 
@@ -323,7 +323,8 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
           return refuse(self, "spawn shard", st.message(), st.code());
         }
         return host<shard_actor>(self, "shard", req.shard, [&] {
-          return spawn_shard(self->system(), req.shard, std::move(req.tables), self->state.opts.guard);
+          return spawn_shard(self->system(), req.shard, std::move(req.tables),
+                             {self->state.opts.guard, self->state.opts.metrics});
         });
       },
       [=](spawn_atom, worker_request& req) -> caf::result<worker_actor> {

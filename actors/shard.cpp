@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/actor_config.hpp"
+#include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
 #include "engine/shard_store.hpp"
 
@@ -15,6 +16,7 @@ struct shard_state {
   explicit shard_state() = default;
   std::unique_ptr<shard_store> store;
   shard_stats stats;
+  host_context ctx;
   static inline const char* name = "troupe.shard";
 };
 
@@ -22,15 +24,18 @@ using shard_pointer = shard_actor::stateful_pointer<shard_state>;
 
 caf::error reject(shard_pointer self, const char* what, const status& st) {
   ++self->state.stats.pushes_rejected;
+  if (self->state.ctx.metrics) self->state.ctx.metrics->add_rejected();
   spdlog::warn("shard {}: rejected {}: {}", self->state.store->id(), what, st.to_string());
   return to_caf_error(st);
 }
 
 // Requests from nodes that are not part of the cluster are refused before
 // they are even decoded.
-caf::error check_peer(shard_pointer self, const std::shared_ptr<const peer_guard>& guard) {
+caf::error check_peer(shard_pointer self) {
+  const auto& guard = self->state.ctx.guard;
   if (!guard || sender_allowed(self, *guard)) return {};
   ++self->state.stats.pushes_rejected;
+  if (self->state.ctx.metrics) self->state.ctx.metrics->add_rejected();
   const auto& sender = self->current_sender();
   spdlog::warn("shard {}: refused a request from unauthenticated node {}", self->state.store->id(),
                sender ? caf::to_string(sender->node()) : std::string{"(anonymous)"});
@@ -38,8 +43,8 @@ caf::error check_peer(shard_pointer self, const std::shared_ptr<const peer_guard
 }
 
 shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
-                                          std::vector<shard_table> tables,
-                                          std::shared_ptr<const peer_guard> guard) {
+                                          std::vector<shard_table> tables, host_context ctx) {
+  self->state.ctx = std::move(ctx);
   self->state.store = std::make_unique<shard_store>(id);
   self->state.stats.shard = id;
   for (const auto& t : tables) {
@@ -51,7 +56,7 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
   }
   return {
       [=](push_atom, const bytes& msg) -> caf::result<bytes> {
-        if (auto err = check_peer(self, guard)) return err;
+        if (auto err = check_peer(self)) return err;
         push_view push;
         if (auto st = decode_push(msg, push); !st) return reject(self, "push", st);
         push_ack ack;
@@ -63,10 +68,11 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         } else {
           ++self->state.stats.pushes_applied;
         }
+        if (self->state.ctx.metrics) self->state.ctx.metrics->add_push(msg.size());
         return encode_push_ack(ack);
       },
       [=](pull_atom, const bytes& msg) -> caf::result<bytes> {
-        if (auto err = check_peer(self, guard)) return err;
+        if (auto err = check_peer(self)) return err;
         pull_request_view pull;
         bytes reply;
         status st = decode_pull_request(msg, pull);
@@ -76,6 +82,7 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           return to_caf_error(st);
         }
         ++self->state.stats.pulls;
+        if (self->state.ctx.metrics) self->state.ctx.metrics->add_pull(reply.size());
         return reply;
       },
       [=](stats_atom) {
@@ -89,8 +96,8 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
 }  // namespace
 
 shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t shard_id,
-                        std::vector<shard_table> tables, std::shared_ptr<const peer_guard> guard) {
-  return sys.spawn(shard_behavior, shard_id, std::move(tables), std::move(guard));
+                        std::vector<shard_table> tables, host_context ctx) {
+  return sys.spawn(shard_behavior, shard_id, std::move(tables), std::move(ctx));
 }
 
 }  // namespace troupe

@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "actors/host_context.hpp"
 #include "actors/protocol.hpp"
 #include "engine/partitioner.hpp"
 #include "engine/table.hpp"
@@ -26,12 +27,9 @@ struct shard_table {
   std::uint32_t shards = 1;   ///< sparse tables: rows are hashed over this many shards
 };
 
-class peer_guard;
-
-/// `guard` (on node daemons) restricts requests to authenticated peers; none
-/// in a single process.
+/// On node daemons `ctx` restricts requests to authenticated peers and
+/// counts pushes and pulls; empty in a single process.
 shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t shard_id,
-                        std::vector<shard_table> tables,
-                        std::shared_ptr<const peer_guard> guard = nullptr);
+                        std::vector<shard_table> tables, host_context ctx = {});
 
 }  // namespace troupe

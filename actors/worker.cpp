@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "actors/actor_config.hpp"
+#include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
 #include "engine/exchange_plan.hpp"
 #include "engine/straggler.hpp"
@@ -45,6 +46,7 @@ struct worker_state {
   worker_progress report;  // accumulates until sent
   clock_type::time_point report_start;
   bool failed = false;
+  host_context ctx;
   static inline const char* name = "troupe.worker";
 };
 
@@ -75,6 +77,7 @@ void flush_report(worker_pointer self) {
 
 void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
   auto& s = self->state;
+  if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
   push_ack ack;
   if (auto status = decode_push_ack(reply, ack); !status) {
     fail(self, "bad push ack from shard " + std::to_string(shard), to_caf_error(status));
@@ -93,6 +96,7 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
 }
 
 void send_push(worker_pointer self, std::uint32_t shard, bytes msg) {
+  if (self->state.ctx.metrics) self->state.ctx.metrics->add_inflight(1);
   self->request(self->state.shards[shard], self->state.cfg.request_timeout, push_atom::value,
                 std::move(msg))
       .then([=](const bytes& reply) { on_ack(self, shard, reply); },
@@ -152,6 +156,7 @@ void pull_parameters(worker_pointer self) {
   st.ops = plan_exchange(*st.wl, static_cast<std::uint32_t>(st.shards.size()));
   st.pending = st.ops.size();
   if (st.pending == 0) return compute(self);
+  if (st.ctx.metrics) st.ctx.metrics->add_inflight(static_cast<double>(st.pending));
   for (std::size_t i = 0; i < st.ops.size(); ++i) {
     const auto& op = st.ops[i];
     self->request(st.shards[op.shard], st.cfg.request_timeout, pull_atom::value,
@@ -159,6 +164,7 @@ void pull_parameters(worker_pointer self) {
         .then(
             [=](const bytes& reply) {
               auto& s = self->state;
+              if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
               const auto& o = s.ops[i];
               std::uint64_t version = 0;
               if (auto status = accept_pull_reply(o, reply, *s.wl, version); !status) {
@@ -209,8 +215,15 @@ void request_clock(worker_pointer self) {
   self->request(st.scheduler, st.cfg.clock_timeout, clock_atom::value,
                 encode_clock_advance({st.cfg.id, st.clock}))
       .then(
-          [=](std::int64_t) {
-            self->state.report.wait_s += seconds_since(asked);
+          [=](std::int64_t min_clock) {
+            auto& s = self->state;
+            const double waited = seconds_since(asked);
+            s.report.wait_s += waited;
+            if (s.ctx.metrics) {
+              // A reply slower than a millisecond was held back by the bound.
+              if (waited > 1e-3) s.ctx.metrics->add_staleness_wait();
+              s.ctx.metrics->set_clock_lag(s.cfg.id, static_cast<double>(s.clock - min_clock));
+            }
             next_step(self);
           },
           [=](caf::error& err) { fail(self, "clock advance", err); });
@@ -219,9 +232,9 @@ void request_clock(worker_pointer self) {
 worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config cfg,
                                             std::shared_ptr<const workload_data> data,
                                             std::vector<shard_actor> shards,
-                                            scheduler_actor scheduler,
-                                            std::shared_ptr<const peer_guard> guard) {
+                                            scheduler_actor scheduler, host_context ctx) {
   auto& st = self->state;
+  st.ctx = std::move(ctx);
   st.wl = make_train_workload(cfg.job, std::move(data), cfg.id, cfg.job.workers);
   const auto spec = parse_straggler_spec(cfg.job.stragglers);
   if (!spec.none()) st.straggler = std::make_unique<straggler_model>(spec, cfg.id, cfg.job.seed);
@@ -231,6 +244,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
   st.scheduler = std::move(scheduler);
   return {
       [=](start_atom) {
+        const auto& guard = self->state.ctx.guard;
         if (guard && !sender_allowed(self, *guard)) {
           spdlog::warn("worker {}: ignored a start from an unauthenticated node",
                        self->state.cfg.id);
@@ -249,11 +263,11 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
 worker_actor spawn_worker(caf::actor_system& sys, worker_config cfg,
                           std::shared_ptr<const workload_data> data,
                           std::vector<shard_actor> shards, scheduler_actor scheduler,
-                          std::shared_ptr<const peer_guard> guard) {
+                          host_context ctx) {
   // Detached: a worker computes for milliseconds at a time and must not
   // hold up the cooperative scheduler threads that shards and clocks use.
   return sys.spawn<caf::detached>(worker_behavior, std::move(cfg), std::move(data),
-                                  std::move(shards), std::move(scheduler), std::move(guard));
+                                  std::move(shards), std::move(scheduler), std::move(ctx));
 }
 
 }  // namespace troupe

@@ -18,6 +18,7 @@
 #include <memory>
 #include <vector>
 
+#include "actors/host_context.hpp"
 #include "actors/protocol.hpp"
 #include "engine/job_config.hpp"
 #include "engine/workload_factory.hpp"
@@ -31,12 +32,11 @@ struct worker_config {
   std::chrono::milliseconds clock_timeout{600000};  ///< waiting on slow peers is legitimate
 };
 
-class peer_guard;
-
-/// `guard` (on node daemons) restricts who may start the worker.
+/// On node daemons `ctx` restricts who may start the worker and counts its
+/// waits, clock lag and requests in flight; empty in a single process.
 worker_actor spawn_worker(caf::actor_system& sys, worker_config cfg,
                           std::shared_ptr<const workload_data> data,
                           std::vector<shard_actor> shards, scheduler_actor scheduler,
-                          std::shared_ptr<const peer_guard> guard = nullptr);
+                          host_context ctx = {});
 
 }  // namespace troupe

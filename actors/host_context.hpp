@@ -1,0 +1,22 @@
+#pragma once
+// What a node daemon hands to the actors it hosts: who may talk to them and
+// where they count what they do. Empty in a single process.
+//
+//   host_context ctx{guard, metrics};
+//   spawn_shard(sys, id, tables, ctx);
+
+#include <memory>
+
+namespace troupe {
+
+class peer_guard;
+class metrics_exporter;
+
+struct host_context {
+  /// Requests from nodes the guard does not allow are refused; null: no check.
+  std::shared_ptr<const peer_guard> guard;
+  /// Prometheus counters of the hosting node; null: not counted.
+  std::shared_ptr<metrics_exporter> metrics;
+};
+
+}  // namespace troupe
