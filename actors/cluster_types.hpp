@@ -106,12 +106,19 @@ struct node_status {
   std::uint64_t requests_rejected = 0;  ///< unauthenticated, invalid or over the slot limit
   std::uint64_t actors_spawned = 0;
   std::uint64_t actors_down = 0;  ///< hosted actors that ended (slot freed)
+  // Traffic of the hosted actors since the node started.
+  double pushes = 0;
+  double pulls = 0;
+  double bytes_in = 0;
+  double bytes_out = 0;
+  double staleness_waits = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(x.name, x.address, x.node_id, x.slots_total, x.slots_used, x.actors, x.uptime_s, x.peers,
-           x.auth_ok, x.auth_failed, x.requests_rejected, x.actors_spawned, x.actors_down);
+           x.auth_ok, x.auth_failed, x.requests_rejected, x.actors_spawned, x.actors_down,
+           x.pushes, x.pulls, x.bytes_in, x.bytes_out, x.staleness_waits);
 }
 
 /// Registers the cluster message types (and the typed handles they carry):

@@ -339,6 +339,11 @@ void metrics_exporter::set_actors_hosted(double n) {
   impl_->hosted.Set(n);
 }
 
+metrics_exporter::totals metrics_exporter::snapshot() const {
+  return {impl_->pushes.Value(),   impl_->pulls.Value(),    impl_->bytes_in.Value(),
+          impl_->bytes_out.Value(), impl_->rejected.Value(), impl_->staleness_waits.Value()};
+}
+
 std::string metrics_exporter::render() const {
   return impl_->render();
 }

@@ -53,6 +53,12 @@ class metrics_exporter {
   /// The current metrics in Prometheus text format (what /metrics returns).
   std::string render() const;
 
+  /// Totals so far, for `troupe status`.
+  struct totals {
+    double pushes = 0, pulls = 0, bytes_in = 0, bytes_out = 0, rejected = 0, staleness_waits = 0;
+  };
+  totals snapshot() const;
+
  private:
   struct impl;
   std::unique_ptr<impl> impl_;

@@ -251,6 +251,14 @@ node_status make_status(node_pointer self) {
   out.slots_used = static_cast<std::uint32_t>(st.hosted.size());
   out.uptime_s = std::chrono::duration<double>(now - st.started).count();
   out.peers = st.sessions.size();
+  if (st.opts.metrics) {
+    const auto t = st.opts.metrics->snapshot();
+    out.pushes = t.pushes;
+    out.pulls = t.pulls;
+    out.bytes_in = t.bytes_in;
+    out.bytes_out = t.bytes_out;
+    out.staleness_waits = t.staleness_waits;
+  }
   for (const auto& [addr, entry] : st.hosted) {
     out.actors.push_back(entry.info);
     out.actors.back().age_s = std::chrono::duration<double>(now - entry.since).count();

@@ -27,6 +27,10 @@ struct status_options {
   double timeout_s = 5;
 };
 
+std::uint64_t rate(double count, double seconds) {
+  return seconds > 0 ? static_cast<std::uint64_t>(count / seconds) : 0;
+}
+
 std::string format_status(const node_status& s) {
   std::ostringstream out;
   out << "node      " << s.name << " (" << s.address << ")\n"
@@ -36,6 +40,12 @@ std::string format_status(const node_status& s) {
       << "peers     " << s.peers << " authenticated now; " << s.auth_ok << " logins, "
       << s.auth_failed << " refused\n"
       << "requests  " << s.requests_rejected << " rejected\n"
+      << "traffic   " << static_cast<std::uint64_t>(s.pushes) << " pushes, "
+      << static_cast<std::uint64_t>(s.pulls) << " pulls (" << rate(s.pushes, s.uptime_s) << "/"
+      << rate(s.pulls, s.uptime_s) << " per s since start), "
+      << static_cast<std::uint64_t>(s.bytes_in / 1e6) << " MB in, "
+      << static_cast<std::uint64_t>(s.bytes_out / 1e6) << " MB out, "
+      << static_cast<std::uint64_t>(s.staleness_waits) << " staleness waits\n"
       << "actors    " << s.actors_spawned << " spawned, " << s.actors_down << " ended, "
       << s.actors.size() << " hosted\n";
   for (const auto& a : s.actors) {
