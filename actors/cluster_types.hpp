@@ -82,14 +82,18 @@ typename Inspector::result_type inspect(Inspector& f, hosted_actor& x) {
 /// The node loads the job's data set itself (once per data set).
 struct worker_request {
   std::string job_toml;
-  std::uint32_t worker = 0;
+  std::uint32_t worker = 0;     ///< worker id (replacements get new ids)
+  std::uint32_t partition = 0;  ///< data partition, < the job's workers
+  std::uint32_t start_epoch = 0;
+  std::int64_t start_clock = 0;
   std::vector<shard_actor> shards;
   scheduler_actor scheduler;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_request& x) {
-  return f(x.job_toml, x.worker, x.shards, x.scheduler);
+  return f(x.job_toml, x.worker, x.partition, x.start_epoch, x.start_clock, x.shards,
+           x.scheduler);
 }
 
 struct node_status {

@@ -36,7 +36,8 @@ std::string summary_line(const job_summary& s) {
   out.precision(0);
   out << " p50_staleness=" << s.staleness_p50 << " p99_staleness=" << s.staleness_p99
       << " max_staleness=" << s.max_staleness << " target_clock=" << s.target_clock
-      << " steps=" << s.steps << " pushes_rejected=" << s.pushes_rejected;
+      << " steps=" << s.steps << " pushes_rejected=" << s.pushes_rejected
+      << " workers_replaced=" << s.workers_replaced;
   return out.str();
 }
 

@@ -161,8 +161,10 @@ caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request&
   } catch (const troupe_error& e) {
     return refuse(self, "spawn worker", e.what(), e.code());
   }
-  if (req.worker >= job.workers || req.shards.size() != job.shards || !req.scheduler) {
-    return refuse(self, "spawn worker", "worker " + std::to_string(req.worker) +
+  if (req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
+      req.start_epoch >= job.epochs) {
+    return refuse(self, "spawn worker", "worker " + std::to_string(req.worker) + " (partition " +
+                                            std::to_string(req.partition) + ")" +
                                             " does not fit a job of " +
                                             std::to_string(job.workers) + " workers and " +
                                             std::to_string(job.shards) + " shards");
@@ -184,6 +186,9 @@ caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request&
   }
   worker_config cfg;
   cfg.id = req.worker;
+  cfg.partition = req.partition;
+  cfg.start_epoch = req.start_epoch;
+  cfg.start_clock = req.start_clock;
   cfg.job = std::move(job);
   return host<worker_actor>(self, "worker", req.worker, [&] {
     return spawn_worker(self->system(), std::move(cfg), data, std::move(req.shards),

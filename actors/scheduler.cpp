@@ -40,6 +40,9 @@ struct scheduler_state {
   job_config job;
   std::shared_ptr<const workload_data> data;
   std::vector<node_actor> nodes;  // empty: everything in this process
+  std::set<std::size_t> dead_nodes;                 // indices into nodes
+  std::map<std::uint32_t, std::uint32_t> partition;  // worker id -> data partition
+  std::map<std::uint32_t, std::size_t> node_of;      // worker id -> node index (cluster)
   std::vector<shard_actor> shards;
   std::vector<worker_actor> workers;
   evaluator_actor evaluator;
@@ -273,6 +276,13 @@ std::size_t place(const std::vector<std::uint32_t>& chosen, std::size_t nodes, s
   return chosen.empty() ? i % nodes : chosen[i % chosen.size()];
 }
 
+worker_request make_worker_request(scheduler_pointer self, std::uint32_t id,
+                                   std::uint32_t start_epoch, std::int64_t start_clock) {
+  auto& st = self->state;
+  return {to_toml(st.job), id,      st.partition.at(id), start_epoch,
+          start_clock,      st.shards, caf::actor_cast<scheduler_actor>(self)};
+}
+
 void launch(scheduler_pointer self);
 
 // Cluster mode, step 2: workers on their nodes, once every shard exists.
@@ -280,12 +290,13 @@ void place_workers(scheduler_pointer self) {
   auto& st = self->state;
   const auto& job = st.job;
   st.evaluator = spawn_evaluator(self->system(), job, st.data, st.shards);
+  self->monitor(st.evaluator);
   st.workers.resize(job.workers);
   auto pending = std::make_shared<std::size_t>(job.workers);
-  const auto toml = to_toml(job);
   for (std::uint32_t w = 0; w < job.workers; ++w) {
     const auto n = place(job.worker_nodes, st.nodes.size(), w);
-    worker_request req{toml, w, st.shards, caf::actor_cast<scheduler_actor>(self)};
+    st.node_of[w] = n;
+    auto req = make_worker_request(self, w, 0, 0);
     // Generous: the node may have to load the data set first.
     self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value, std::move(req))
         .then(
@@ -332,17 +343,23 @@ void start_job(scheduler_pointer self) {
     st.clocks->add_worker(w);
     st.running.insert(w);
     st.last_epoch[w] = -1;
+    st.partition[w] = w;
   }
-  if (!st.nodes.empty()) return place_shards(self);
+  if (!st.nodes.empty()) {
+    for (auto& n : st.nodes) self->monitor(n);
+    return place_shards(self);
+  }
   for (std::uint32_t k = 0; k < job.shards; ++k) {
     st.shards.push_back(spawn_shard(self->system(), k, shard_slices(job, k)));
     self->monitor(st.shards.back());
   }
   st.evaluator = spawn_evaluator(self->system(), job, st.data, st.shards);
+  self->monitor(st.evaluator);
   auto me = caf::actor_cast<scheduler_actor>(self);
   for (std::uint32_t w = 0; w < job.workers; ++w) {
     worker_config cfg;
     cfg.id = w;
+    cfg.partition = w;
     cfg.job = job;
     st.workers.push_back(spawn_worker(self->system(), cfg, st.data, st.shards, me));
     self->monitor(st.workers.back());
@@ -373,6 +390,96 @@ void launch(scheduler_pointer self) {
   for (auto& w : st.workers) self->send(w, start_atom::value);
 }
 
+// Starts a replacement for lost worker `lost` on its data partition, from the
+// beginning of the epoch it was in, under a new id (its pushes must not be
+// mistaken for retries of the lost worker's).
+void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::string& why) {
+  auto& st = self->state;
+  const auto detected = clock_type::now();
+  const auto clock = st.clocks->clock_of(lost);
+  const auto epoch = static_cast<std::uint32_t>(std::max<std::int64_t>(st.last_epoch[lost] + 1, 0));
+  st.running.erase(lost);
+  st.clocks->remove_worker(lost);
+  st.last_epoch.erase(lost);
+  st.waiting.erase(std::remove_if(st.waiting.begin(), st.waiting.end(),
+                                  [=](const waiting_worker& w) { return w.worker == lost; }),
+                   st.waiting.end());
+  const auto id = static_cast<std::uint32_t>(st.workers.size());
+  st.partition[id] = st.partition.at(lost);
+  // The replacement joins at the slowest live clock: it neither holds the
+  // others back further nor runs ahead of the bound.
+  const std::int64_t start_clock = st.clocks->size() ? st.clocks->min_clock() : clock;
+  st.clocks->add_worker(id, start_clock);
+  st.running.insert(id);
+  st.last_epoch[id] = static_cast<std::int64_t>(epoch) - 1;
+  st.workers.emplace_back();
+  ++st.summary.workers_replaced;
+  spdlog::warn("worker {} (partition {}) lost at clock {} in epoch {}: {}; replacing it with worker "
+               "{}",
+               lost, st.partition[id], clock, epoch + 1, why, id);
+  release_waiting(self);
+  auto started = [=](worker_actor worker, const std::string& where) {
+    self->monitor(worker);
+    self->send(worker, start_atom::value);
+    self->state.workers[id] = std::move(worker);
+    spdlog::warn("worker {} took over partition {} {} {:.0f} ms after the loss was detected", id,
+                 self->state.partition[id], where,
+                 std::chrono::duration<double, std::milli>(clock_type::now() - detected).count());
+  };
+  if (st.nodes.empty()) {
+    worker_config cfg;
+    cfg.id = id;
+    cfg.partition = st.partition[id];
+    cfg.start_epoch = epoch;
+    cfg.start_clock = start_clock;
+    cfg.job = st.job;
+    return started(spawn_worker(self->system(), cfg, st.data, st.shards,
+                                caf::actor_cast<scheduler_actor>(self)),
+                   "in this process");
+  }
+  // Another live worker node, preferring one other than the lost worker's.
+  std::vector<std::size_t> candidates;
+  const auto& chosen = st.job.worker_nodes;
+  for (std::size_t i = 0; i < (chosen.empty() ? st.nodes.size() : chosen.size()); ++i) {
+    const auto n = chosen.empty() ? i : chosen[i];
+    if (!st.dead_nodes.count(n)) candidates.push_back(n);
+  }
+  if (candidates.empty()) return abort_job(self, "no live node left to run worker " + std::to_string(id));
+  const auto n = candidates[(st.node_of[lost] + 1) % candidates.size()];
+  st.node_of[id] = n;
+  self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value,
+                make_worker_request(self, id, epoch, start_clock))
+      .then([=](worker_actor& worker) { started(std::move(worker), "on " + self->state.job.nodes[n]); },
+            [=](caf::error& err) {
+              abort_job(self, "replacing worker " + std::to_string(lost) + ": " + describe(err));
+            });
+}
+
+void on_down(scheduler_pointer self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  if (st.finished) return;
+  for (std::size_t n = 0; n < st.nodes.size(); ++n) {
+    if (dm.source == st.nodes[n].address()) {
+      st.dead_nodes.insert(n);
+      spdlog::warn("node {} lost: {}", st.job.nodes[n], describe(dm.reason));
+      return;
+    }
+  }
+  for (std::uint32_t w = 0; w < st.workers.size(); ++w) {
+    if (dm.source != st.workers[w].address()) continue;
+    if (st.running.count(w)) replace_worker(self, w, describe(dm.reason));
+    return;
+  }
+  for (std::size_t k = 0; k < st.shards.size(); ++k) {
+    if (dm.source == st.shards[k].address() && dm.reason != caf::exit_reason::user_shutdown) {
+      return abort_job(self, "shard " + std::to_string(k) + " lost: " + describe(dm.reason));
+    }
+  }
+  if (dm.source == st.evaluator.address() && dm.reason) {
+    abort_job(self, "the evaluator went down: " + describe(dm.reason));
+  }
+}
+
 scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_config job,
                                                   std::shared_ptr<const workload_data> data,
                                                   std::vector<node_actor> nodes) {
@@ -381,12 +488,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
   self->state.nodes = std::move(nodes);
   self->state.metrics =
       std::make_unique<metrics_log>(self->state.job.output_dir + "/metrics.csv");
-  self->set_down_handler([=](caf::down_msg& dm) {
-    if (self->state.finished) return;
-    if (dm.reason && dm.reason != caf::exit_reason::user_shutdown) {
-      abort_job(self, "an actor of the job went down: " + describe(dm.reason));
-    }
-  });
+  self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   return {
       [=](run_atom) -> caf::result<job_summary> {
         auto& st = self->state;

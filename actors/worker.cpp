@@ -235,9 +235,14 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
                                             scheduler_actor scheduler, host_context ctx) {
   auto& st = self->state;
   st.ctx = std::move(ctx);
-  st.wl = make_train_workload(cfg.job, std::move(data), cfg.id, cfg.job.workers);
+  st.wl = make_train_workload(cfg.job, std::move(data), cfg.partition, cfg.job.workers);
+  // Stragglers follow the partition: a replacement inherits its predecessor's role.
   const auto spec = parse_straggler_spec(cfg.job.stragglers);
-  if (!spec.none()) st.straggler = std::make_unique<straggler_model>(spec, cfg.id, cfg.job.seed);
+  if (!spec.none()) {
+    st.straggler = std::make_unique<straggler_model>(spec, cfg.partition, cfg.job.seed);
+  }
+  st.epoch = cfg.start_epoch;
+  st.clock = cfg.start_clock;
   st.seq.assign(shards.size(), 0);
   st.cfg = std::move(cfg);
   st.shards = std::move(shards);
@@ -251,7 +256,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
           return;
         }
         auto& s = self->state;
-        s.wl->start_epoch(0);
+        s.wl->start_epoch(s.epoch);
         s.report_start = clock_type::now();
         request_clock(self);
       },

@@ -7,7 +7,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <csignal>
 #include <memory>
+#include <optional>
+#include <thread>
 
 #include "actors/job_runner.hpp"
 #include "child_process.hpp"
@@ -110,6 +113,47 @@ TEST_F(Cluster, TrainsAcrossThreeNodesLikeInProcess) {
   EXPECT_NE(worker_page.find("troupe_clock_lag{"), std::string::npos) << worker_page;
   EXPECT_EQ(series(worker_page, "troupe_inflight_requests"), 0.0) << worker_page;
 }
+
+// A worker node is SIGKILLed mid-training: the scheduler notices, drops the
+// worker from the clock table (no deadlock at any bound) and a replacement on
+// the other worker node takes over its partition; the job runs all epochs.
+class ClusterWorkerLoss : public Cluster, public ::testing::WithParamInterface<std::int64_t> {};
+
+TEST_P(ClusterWorkerLoss, JobFinishesAllEpochs) {
+  auto job = small_job("worker_loss");
+  job.epochs = 6;
+  job.staleness = GetParam();
+  for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
+  job.secret_file = (dir / "secret").string();
+  job.shard_nodes = {0};
+  job.worker_nodes = {1, 2};
+  std::optional<job_summary> result;
+  std::string error;
+  std::thread runner([&] {
+    try {
+      result = run_job(job);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  // Kill the node once its worker is training (it logs the hosting).
+  bool hosting = false;
+  for (int i = 0; i < 3000 && !hosting; ++i) {
+    hosting = nodes[2]->log().find("hosting worker") != std::string::npos;
+    if (!hosting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  nodes[2]->signal(SIGKILL);
+  runner.join();
+  ASSERT_TRUE(hosting) << nodes[2]->log();
+  ASSERT_TRUE(result) << error;
+  EXPECT_EQ(result->epochs, 6u) << summary_line(*result);
+  EXPECT_EQ(result->workers_replaced, 1u) << summary_line(*result);
+  EXPECT_GT(result->test_accuracy, 0.70) << summary_line(*result);
+  EXPECT_NE(nodes[1]->log().find("hosting worker 2"), std::string::npos) << nodes[1]->log();
+}
+
+INSTANTIATE_TEST_SUITE_P(Staleness, ClusterWorkerLoss, ::testing::Values(0, 2));
 
 TEST_F(Cluster, NodeWithAnotherSecretIsRefused) {
   auto job = small_job("refused");
