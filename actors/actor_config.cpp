@@ -9,14 +9,18 @@
 
 namespace troupe {
 
-caf::atom_value troupe_error_category() { return caf::atom("troupe"); }
+caf::atom_value troupe_error_category() {
+  return caf::atom("troupe");
+}
 
 caf::error make_troupe_error(errc code, std::string message) {
   return caf::error(static_cast<std::uint8_t>(code), troupe_error_category(),
                     caf::make_message(std::move(message)));
 }
 
-caf::error to_caf_error(const status& st) { return make_troupe_error(st.code(), st.message()); }
+caf::error to_caf_error(const status& st) {
+  return make_troupe_error(st.code(), st.message());
+}
 
 namespace {
 

@@ -92,8 +92,7 @@ struct worker_request {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_request& x) {
-  return f(x.job_toml, x.worker, x.partition, x.start_epoch, x.start_clock, x.shards,
-           x.scheduler);
+  return f(x.job_toml, x.worker, x.partition, x.start_epoch, x.start_clock, x.shards, x.scheduler);
 }
 
 struct node_status {
@@ -121,8 +120,8 @@ struct node_status {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(x.name, x.address, x.node_id, x.slots_total, x.slots_used, x.actors, x.uptime_s, x.peers,
-           x.auth_ok, x.auth_failed, x.requests_rejected, x.actors_spawned, x.actors_down,
-           x.pushes, x.pulls, x.bytes_in, x.bytes_out, x.staleness_waits);
+           x.auth_ok, x.auth_failed, x.requests_rejected, x.actors_spawned, x.actors_down, x.pushes,
+           x.pulls, x.bytes_in, x.bytes_out, x.staleness_waits);
 }
 
 /// Registers the cluster message types (and the typed handles they carry):

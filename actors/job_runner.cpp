@@ -1,8 +1,8 @@
 #include "actors/job_runner.hpp"
 
+#include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
-#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <filesystem>
@@ -11,8 +11,8 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/node.hpp"
-#include "engine/auth.hpp"
 #include "actors/scheduler.hpp"
+#include "engine/auth.hpp"
 #include "engine/workload_factory.hpp"
 
 namespace troupe {
@@ -56,8 +56,8 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
     const auto [host, port] = parse_address(address);
     auto node = sys.middleman().remote_actor<node_actor>(host, port);
     if (!node) {
-      throw troupe_error(errc::peer_lost, "cannot reach node " + address + ": " +
-                                              describe(node.error()));
+      throw troupe_error(errc::peer_lost,
+                         "cannot reach node " + address + ": " + describe(node.error()));
     }
     if (auto err = authenticate(self, *node, secret, timeout)) {
       throw troupe_error(errc::bad_config,
@@ -73,8 +73,8 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
     self->request(nodes[i], timeout, admit_atom::value, members)
         .receive([](std::uint64_t) {}, [&](caf::error& e) { err = std::move(e); });
     if (err) {
-      throw troupe_error(errc::peer_lost,
-                         "node " + job.nodes[i] + " did not admit the job's nodes: " + describe(err));
+      throw troupe_error(errc::peer_lost, "node " + job.nodes[i] +
+                                              " did not admit the job's nodes: " + describe(err));
     }
   }
   return nodes;
@@ -87,7 +87,8 @@ job_summary run_job(const job_config& job) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(job.output_dir, ec);
-  if (ec) throw troupe_error(errc::io_error, "cannot create " + job.output_dir + ": " + ec.message());
+  if (ec)
+    throw troupe_error(errc::io_error, "cannot create " + job.output_dir + ": " + ec.message());
   {
     std::ofstream out(job.output_dir + "/job.toml");
     out << to_toml(job);

@@ -13,15 +13,15 @@ namespace troupe {
 struct worker_progress {
   std::uint32_t worker = 0;
   std::uint32_t epoch = 0;
-  std::int64_t clock = 0;        ///< steps completed so far
-  std::uint64_t samples = 0;     ///< samples trained since the previous report
-  double loss_sum = 0;           ///< sum of per-sample losses over those samples
-  std::uint64_t correct = 0;     ///< correctly classified among them
-  double busy_s = 0;             ///< seconds since the previous report
-  double wait_s = 0;             ///< of which spent waiting on the staleness bound
-  double staleness_sum = 0;      ///< summed observed staleness of acknowledged pushes
+  std::int64_t clock = 0;     ///< steps completed so far
+  std::uint64_t samples = 0;  ///< samples trained since the previous report
+  double loss_sum = 0;        ///< sum of per-sample losses over those samples
+  std::uint64_t correct = 0;  ///< correctly classified among them
+  double busy_s = 0;          ///< seconds since the previous report
+  double wait_s = 0;          ///< of which spent waiting on the staleness bound
+  double staleness_sum = 0;   ///< summed observed staleness of acknowledged pushes
   std::uint64_t staleness_max = 0;
-  std::uint64_t pushes = 0;      ///< acknowledged pushes since the previous report
+  std::uint64_t pushes = 0;  ///< acknowledged pushes since the previous report
   /// Observed staleness histogram: entry i counts pushes with staleness i;
   /// the last entry counts all larger ones.
   std::vector<std::uint64_t> staleness_hist;
@@ -65,13 +65,13 @@ struct job_summary {
   double test_accuracy = 0;
   double test_loss = 0;
   double samples_per_s = 0;
-  double wall_s = 0;              ///< training time, first step to last eval
+  double wall_s = 0;  ///< training time, first step to last eval
   std::uint32_t epochs = 0;
-  double time_to_target_s = -1;   ///< -1 when the target was never reached
+  double time_to_target_s = -1;  ///< -1 when the target was never reached
   std::int32_t epoch_of_target = -1;
-  std::uint64_t steps = 0;        ///< worker steps over all workers
-  double wait_fraction = 0;       ///< share of worker time spent on the staleness bound
-  double mean_staleness = 0;      ///< observed, in applied pushes
+  std::uint64_t steps = 0;    ///< worker steps over all workers
+  double wait_fraction = 0;   ///< share of worker time spent on the staleness bound
+  double mean_staleness = 0;  ///< observed, in applied pushes
   double staleness_p50 = 0;
   double staleness_p99 = 0;
   std::uint64_t max_staleness = 0;

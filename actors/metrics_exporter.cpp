@@ -340,7 +340,7 @@ void metrics_exporter::set_actors_hosted(double n) {
 }
 
 metrics_exporter::totals metrics_exporter::snapshot() const {
-  return {impl_->pushes.Value(),   impl_->pulls.Value(),    impl_->bytes_in.Value(),
+  return {impl_->pushes.Value(),    impl_->pulls.Value(),    impl_->bytes_in.Value(),
           impl_->bytes_out.Value(), impl_->rejected.Value(), impl_->staleness_waits.Value()};
 }
 

@@ -12,9 +12,9 @@
 #include "actors/peer_guard.hpp"
 #include "actors/shard.hpp"
 #include "actors/worker.hpp"
+#include "engine/auth.hpp"
 #include "engine/job_config.hpp"
 #include "engine/workload_factory.hpp"
-#include "engine/auth.hpp"
 
 namespace troupe {
 
@@ -163,11 +163,11 @@ caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request&
   }
   if (req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
       req.start_epoch >= job.epochs) {
-    return refuse(self, "spawn worker", "worker " + std::to_string(req.worker) + " (partition " +
-                                            std::to_string(req.partition) + ")" +
-                                            " does not fit a job of " +
-                                            std::to_string(job.workers) + " workers and " +
-                                            std::to_string(job.shards) + " shards");
+    return refuse(self, "spawn worker",
+                  "worker " + std::to_string(req.worker) + " (partition " +
+                      std::to_string(req.partition) + ")" + " does not fit a job of " +
+                      std::to_string(job.workers) + " workers and " + std::to_string(job.shards) +
+                      " shards");
   }
   const std::string key = job.data_set + "|" + resolved_data_dir(job) + "|" +
                           std::to_string(job.train_limit) + "|" + std::to_string(job.test_limit) +

@@ -42,19 +42,19 @@ using fail_atom = caf::atom_constant<caf::atom("fail")>;
 using eval_atom = caf::atom_constant<caf::atom("eval")>;
 
 /// A parameter shard: owns key ranges of tables and applies pushes.
-using shard_actor = caf::typed_actor<
-    caf::replies_to<push_atom, bytes>::with<bytes>,  // PushRequest -> PushAck
-    caf::replies_to<pull_atom, bytes>::with<bytes>,  // PullRequest -> PullReply
-    caf::replies_to<stats_atom>::with<shard_stats>>;
+using shard_actor =
+    caf::typed_actor<caf::replies_to<push_atom, bytes>::with<bytes>,  // PushRequest -> PushAck
+                     caf::replies_to<pull_atom, bytes>::with<bytes>,  // PullRequest -> PullReply
+                     caf::replies_to<stats_atom>::with<shard_stats>>;
 
 /// The scheduler: clocks, progress, evaluation, the job's end.
 using scheduler_actor = caf::typed_actor<
-    caf::replies_to<run_atom>::with<job_summary>,                // runs the job to its end
-    caf::replies_to<clock_atom, bytes>::with<std::int64_t>,      // ClockAdvance -> min clock
-    caf::reacts_to<progress_atom, worker_progress>,              // periodic worker report
-    caf::reacts_to<epoch_atom, std::uint32_t, std::uint32_t>,    // worker finished an epoch
-    caf::reacts_to<done_atom, std::uint32_t>,                    // worker finished all epochs
-    caf::reacts_to<fail_atom, std::uint32_t, std::string>>;      // worker gave up
+    caf::replies_to<run_atom>::with<job_summary>,              // runs the job to its end
+    caf::replies_to<clock_atom, bytes>::with<std::int64_t>,    // ClockAdvance -> min clock
+    caf::reacts_to<progress_atom, worker_progress>,            // periodic worker report
+    caf::reacts_to<epoch_atom, std::uint32_t, std::uint32_t>,  // worker finished an epoch
+    caf::reacts_to<done_atom, std::uint32_t>,                  // worker finished all epochs
+    caf::reacts_to<fail_atom, std::uint32_t, std::string>>;    // worker gave up
 
 /// A worker: trains on its partition once started.
 using worker_actor = caf::typed_actor<caf::reacts_to<start_atom>>;

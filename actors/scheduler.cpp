@@ -1,7 +1,7 @@
 #include "actors/scheduler.hpp"
 
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+#include <caf/all.hpp>
 
 #include <chrono>
 #include <limits>
@@ -12,8 +12,8 @@
 #include "actors/shard.hpp"
 #include "actors/worker.hpp"
 #include "engine/clock_table.hpp"
-#include "engine/metrics_log.hpp"
 #include "engine/exchange_plan.hpp"
+#include "engine/metrics_log.hpp"
 #include "engine/partitioner.hpp"
 
 namespace troupe {
@@ -39,8 +39,8 @@ struct interval_totals {
 struct scheduler_state {
   job_config job;
   std::shared_ptr<const workload_data> data;
-  std::vector<node_actor> nodes;  // empty: everything in this process
-  std::set<std::size_t> dead_nodes;                 // indices into nodes
+  std::vector<node_actor> nodes;                     // empty: everything in this process
+  std::set<std::size_t> dead_nodes;                  // indices into nodes
   std::map<std::uint32_t, std::uint32_t> partition;  // worker id -> data partition
   std::map<std::uint32_t, std::size_t> node_of;      // worker id -> node index (cluster)
   std::vector<shard_actor> shards;
@@ -48,7 +48,7 @@ struct scheduler_state {
   evaluator_actor evaluator;
   std::unique_ptr<clock_table> clocks;
   std::vector<waiting_worker> waiting;
-  std::set<std::uint32_t> running;                    // workers not yet done
+  std::set<std::uint32_t> running;                   // workers not yet done
   std::map<std::uint32_t, std::int64_t> last_epoch;  // live worker -> last epoch it finished
   std::uint32_t next_eval = 0;                       // first epoch not yet evaluated
   std::int64_t next_eval_clock = 0;                  // eval_every: next min clock to evaluate at
@@ -63,7 +63,7 @@ struct scheduler_state {
   std::vector<std::uint64_t> staleness_hist;
   std::int64_t finished_clock = 0;   // largest clock of a finished worker
   std::uint64_t finished_steps = 0;  // steps of finished workers
-  bool finishing = false;  // collecting shard statistics
+  bool finishing = false;            // collecting shard statistics
   bool finished = false;
   static inline const char* name = "troupe.scheduler";
 };
@@ -253,11 +253,12 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
   auto& iv = st.interval;
   if (iv.reports < std::max<std::size_t>(1, st.running.size()) || iv.samples == 0) return;
   const double span = std::chrono::duration<double>(clock_type::now() - iv.start).count();
-  spdlog::info("epoch {}/{} step {} | {:.0f} samples/s | loss {:.4f} | train acc {:.1f}% | "
-               "waiting {:.1f}%",
-               p.epoch + 1, st.job.epochs, st.clocks->max_clock(), span > 0 ? iv.samples / span : 0,
-               iv.loss_sum / iv.samples, 100.0 * iv.correct / iv.samples,
-               iv.busy_s > 0 ? 100.0 * iv.wait_s / iv.busy_s : 0.0);
+  spdlog::info(
+      "epoch {}/{} step {} | {:.0f} samples/s | loss {:.4f} | train acc {:.1f}% | "
+      "waiting {:.1f}%",
+      p.epoch + 1, st.job.epochs, st.clocks->max_clock(), span > 0 ? iv.samples / span : 0,
+      iv.loss_sum / iv.samples, 100.0 * iv.correct / iv.samples,
+      iv.busy_s > 0 ? 100.0 * iv.wait_s / iv.busy_s : 0.0);
   iv = interval_totals{};
 }
 
@@ -279,8 +280,13 @@ std::size_t place(const std::vector<std::uint32_t>& chosen, std::size_t nodes, s
 worker_request make_worker_request(scheduler_pointer self, std::uint32_t id,
                                    std::uint32_t start_epoch, std::int64_t start_clock) {
   auto& st = self->state;
-  return {to_toml(st.job), id,      st.partition.at(id), start_epoch,
-          start_clock,      st.shards, caf::actor_cast<scheduler_actor>(self)};
+  return {to_toml(st.job),
+          id,
+          st.partition.at(id),
+          start_epoch,
+          start_clock,
+          st.shards,
+          caf::actor_cast<scheduler_actor>(self)};
 }
 
 void launch(scheduler_pointer self);
@@ -374,17 +380,19 @@ void launch(scheduler_pointer self) {
   const auto tables = workload_tables(job);
   std::string table_list;
   for (const auto& t : tables) {
-    table_list += (table_list.empty() ? "" : ", ") + t.name +
-                  (t.kind == table_kind::dense ? " (dense, " + std::to_string(t.size) + " keys)"
-                                               : " (sparse, width " + std::to_string(t.width) + ")");
+    table_list +=
+        (table_list.empty() ? "" : ", ") + t.name +
+        (t.kind == table_kind::dense ? " (dense, " + std::to_string(t.size) + " keys)"
+                                     : " (sparse, width " + std::to_string(t.width) + ")");
   }
-  spdlog::info("job '{}': {} workers, {} shards{}, staleness {}, stragglers {}, tables {}; {} "
-               "train / {} test rows",
-               job.name, job.workers, job.shards,
-               st.nodes.empty() ? std::string{" in this process"}
-                                : " on " + std::to_string(st.nodes.size()) + " nodes",
-               staleness_to_string(job.staleness), job.stragglers, table_list,
-               st.data->train_rows(), st.data->test_rows());
+  spdlog::info(
+      "job '{}': {} workers, {} shards{}, staleness {}, stragglers {}, tables {}; {} "
+      "train / {} test rows",
+      job.name, job.workers, job.shards,
+      st.nodes.empty() ? std::string{" in this process"}
+                       : " on " + std::to_string(st.nodes.size()) + " nodes",
+      staleness_to_string(job.staleness), job.stragglers, table_list, st.data->train_rows(),
+      st.data->test_rows());
   st.start = clock_type::now();
   st.interval = interval_totals{};
   for (auto& w : st.workers) self->send(w, start_atom::value);
@@ -414,9 +422,10 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
   st.last_epoch[id] = static_cast<std::int64_t>(epoch) - 1;
   st.workers.emplace_back();
   ++st.summary.workers_replaced;
-  spdlog::warn("worker {} (partition {}) lost at clock {} in epoch {}: {}; replacing it with worker "
-               "{}",
-               lost, st.partition[id], clock, epoch + 1, why, id);
+  spdlog::warn(
+      "worker {} (partition {}) lost at clock {} in epoch {}: {}; replacing it with worker "
+      "{}",
+      lost, st.partition[id], clock, epoch + 1, why, id);
   release_waiting(self);
   auto started = [=](worker_actor worker, const std::string& where) {
     self->monitor(worker);
@@ -444,15 +453,19 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
     const auto n = chosen.empty() ? i : chosen[i];
     if (!st.dead_nodes.count(n)) candidates.push_back(n);
   }
-  if (candidates.empty()) return abort_job(self, "no live node left to run worker " + std::to_string(id));
+  if (candidates.empty())
+    return abort_job(self, "no live node left to run worker " + std::to_string(id));
   const auto n = candidates[(st.node_of[lost] + 1) % candidates.size()];
   st.node_of[id] = n;
   self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value,
                 make_worker_request(self, id, epoch, start_clock))
-      .then([=](worker_actor& worker) { started(std::move(worker), "on " + self->state.job.nodes[n]); },
-            [=](caf::error& err) {
-              abort_job(self, "replacing worker " + std::to_string(lost) + ": " + describe(err));
-            });
+      .then(
+          [=](worker_actor& worker) {
+            started(std::move(worker), "on " + self->state.job.nodes[n]);
+          },
+          [=](caf::error& err) {
+            abort_job(self, "replacing worker " + std::to_string(lost) + ": " + describe(err));
+          });
 }
 
 void on_down(scheduler_pointer self, const caf::down_msg& dm) {
@@ -486,8 +499,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
   self->state.job = std::move(job);
   self->state.data = std::move(data);
   self->state.nodes = std::move(nodes);
-  self->state.metrics =
-      std::make_unique<metrics_log>(self->state.job.output_dir + "/metrics.csv");
+  self->state.metrics = std::make_unique<metrics_log>(self->state.job.output_dir + "/metrics.csv");
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   return {
       [=](run_atom) -> caf::result<job_summary> {

@@ -1,7 +1,7 @@
 #include "actors/shard.hpp"
 
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+#include <caf/all.hpp>
 
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"

@@ -23,8 +23,8 @@ namespace troupe {
 /// One table slice a shard is to own.
 struct shard_table {
   table_spec spec;
-  key_range range;            ///< dense tables: the keys this shard owns
-  std::uint32_t shards = 1;   ///< sparse tables: rows are hashed over this many shards
+  key_range range;           ///< dense tables: the keys this shard owns
+  std::uint32_t shards = 1;  ///< sparse tables: rows are hashed over this many shards
 };
 
 /// On node daemons `ctx` restricts requests to authenticated peers and

@@ -1,7 +1,7 @@
 #include "actors/worker.hpp"
 
-#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
+#include <caf/all.hpp>
 
 #include <deque>
 #include <thread>
@@ -37,7 +37,8 @@ struct worker_state {
   std::unique_ptr<workload> wl;
   std::unique_ptr<straggler_model> straggler;
   std::vector<exchange_op> ops;  // this step's pulls and pushes
-  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t> pulled_version;  // (table, shard)
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t>
+      pulled_version;              // (table, shard)
   std::vector<std::uint64_t> seq;  // last seq sent, per shard
   std::deque<delayed_push> held;
   std::size_t pending = 0;  // outstanding replies of this phase
@@ -175,7 +176,9 @@ void pull_parameters(worker_pointer self) {
               s.pulled_version[{o.table_id, o.shard}] = version;
               if (--s.pending == 0) compute(self);
             },
-            [=](caf::error& err) { fail(self, "pull from shard " + std::to_string(op.shard), err); });
+            [=](caf::error& err) {
+              fail(self, "pull from shard " + std::to_string(op.shard), err);
+            });
   }
 }
 

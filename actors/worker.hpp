@@ -26,8 +26,8 @@
 namespace troupe {
 
 struct worker_config {
-  std::uint32_t id = 0;         ///< unique in the job (replacements get new ids)
-  std::uint32_t partition = 0;  ///< data partition, < job.workers
+  std::uint32_t id = 0;           ///< unique in the job (replacements get new ids)
+  std::uint32_t partition = 0;    ///< data partition, < job.workers
   std::uint32_t start_epoch = 0;  ///< a replacement resumes its partition here
   std::int64_t start_clock = 0;
   job_config job;  ///< epochs, batch, seed, model, stragglers, log_every, ...

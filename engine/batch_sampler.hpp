@@ -25,9 +25,7 @@ class batch_sampler {
   const std::vector<std::size_t>& rows() const { return rows_; }
   /// Adds rows (e.g. taken over from a lost worker); they join the next epoch.
   void adopt(const std::vector<std::size_t>& rows);
-  std::size_t batches_per_epoch() const {
-    return (rows_.size() + batch_size_ - 1) / batch_size_;
-  }
+  std::size_t batches_per_epoch() const { return (rows_.size() + batch_size_ - 1) / batch_size_; }
 
   /// Shuffles the partition for `epoch` (deterministic in seed, part, epoch).
   void start_epoch(std::uint64_t epoch);

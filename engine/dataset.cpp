@@ -79,8 +79,8 @@ dataset load_fashion_mnist(const std::string& dir, const std::string& split) {
   } else if (split == "test" || split == "t10k") {
     prefix = "t10k";
   } else {
-    throw troupe_error(errc::bad_config, "unknown Fashion-MNIST split '" + split +
-                                             "' (expected train or test)");
+    throw troupe_error(errc::bad_config,
+                       "unknown Fashion-MNIST split '" + split + "' (expected train or test)");
   }
   const std::string images = dir + "/" + prefix + "-images-idx3-ubyte.gz";
   const std::string labels = dir + "/" + prefix + "-labels-idx1-ubyte.gz";

@@ -50,8 +50,7 @@ class status {
 /// checkpoints) where the caller can only report and stop.
 class troupe_error : public std::runtime_error {
  public:
-  troupe_error(errc code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
+  troupe_error(errc code, const std::string& message) : std::runtime_error(message), code_(code) {}
   errc code() const { return code_; }
 
  private:

@@ -20,14 +20,14 @@
 namespace troupe {
 
 struct exchange_op {
-  std::size_t table = 0;          ///< index into workload::tables()
+  std::size_t table = 0;  ///< index into workload::tables()
   std::uint32_t table_id = 0;
   std::uint32_t shard = 0;
   bool sparse = false;
-  key_range range;                  ///< dense: the shard's keys of the table
-  std::vector<std::uint64_t> keys;  ///< sparse: rows owned by `shard`
-  std::vector<std::uint32_t> index; ///< sparse: their positions in sparse_keys(table)
-  std::uint32_t width = 1;          ///< sparse: floats per row
+  key_range range;                   ///< dense: the shard's keys of the table
+  std::vector<std::uint64_t> keys;   ///< sparse: rows owned by `shard`
+  std::vector<std::uint32_t> index;  ///< sparse: their positions in sparse_keys(table)
+  std::uint32_t width = 1;           ///< sparse: floats per row
 };
 
 /// The shard ranges of a dense table of `size` keys.

@@ -33,8 +33,8 @@ void check_keys(const toml::table& t, const std::string& source, const std::stri
 }
 
 template <class T>
-void read_int(const toml::table& t, const char* key, const std::string& path, const std::string& src,
-              T& out, long long min, long long max) {
+void read_int(const toml::table& t, const char* key, const std::string& path,
+              const std::string& src, T& out, long long min, long long max) {
   const auto* node = t.get(key);
   if (node == nullptr) return;
   auto v = node->value<long long>();
@@ -126,9 +126,9 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     read_int(*t, "eval_every", "job", src, job.eval_every, 0, 100000000);
   }
   if (const auto* t = section(root, "data", src)) {
-    check_keys(*t, src, "data",
-               {"set", "dir", "train_limit", "test_limit", "test_fraction", "split_seed",
-                "min_count"});
+    check_keys(
+        *t, src, "data",
+        {"set", "dir", "train_limit", "test_limit", "test_fraction", "split_seed", "min_count"});
     read_string(*t, "set", "data", src, job.data_set);
     read_string(*t, "dir", "data", src, job.data_dir);
     read_int(*t, "train_limit", "data", src, job.train_limit, 0, 1LL << 40);
@@ -213,7 +213,8 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
       const auto* node = t->get(key);
       if (node == nullptr) continue;
       const auto* arr = node->as_array();
-      if (arr == nullptr) bad(src, std::string("cluster.") + key, "expected an array of node indices");
+      if (arr == nullptr)
+        bad(src, std::string("cluster.") + key, "expected an array of node indices");
       auto& out = std::string(key) == "shard_nodes" ? job.shard_nodes : job.worker_nodes;
       for (const auto& el : *arr) {
         auto v = el.value<long long>();
@@ -252,7 +253,9 @@ job_config load_job_config(const std::string& path) {
   return parse_job_config(ss.str(), path);
 }
 
-job_config default_job_config() { return parse_job_config(default_job_toml(), "<default job>"); }
+job_config default_job_config() {
+  return parse_job_config(default_job_toml(), "<default job>");
+}
 
 void validate(const job_config& job) {
   auto fail = [](const std::string& key, const std::string& why) {
@@ -274,8 +277,8 @@ void validate(const job_config& job) {
   }
   if (job.data_set != "fashion-mnist" && job.data_set != "spam-assassin" &&
       job.data_set != "movielens") {
-    fail("data.set",
-         "unknown data set '" + job.data_set + "' (known: fashion-mnist, spam-assassin, movielens)");
+    fail("data.set", "unknown data set '" + job.data_set +
+                         "' (known: fashion-mnist, spam-assassin, movielens)");
   }
   if (job.model_kind != "mlp" && job.model_kind != "logreg" && job.model_kind != "mf") {
     fail("model.kind", "unknown model '" + job.model_kind + "' (known: mlp, logreg, mf)");
@@ -336,16 +339,15 @@ std::string resolved_data_dir(const job_config& job) {
 
 std::string to_toml(const job_config& job) {
   std::ostringstream out;
-  out << "[job]\nname = \"" << job.name << "\"\nepochs = " << job.epochs
-      << "\nseed = " << job.seed << "\noutput_dir = \"" << job.output_dir
-      << "\"\ntarget_metric = \"" << job.target_metric
+  out << "[job]\nname = \"" << job.name << "\"\nepochs = " << job.epochs << "\nseed = " << job.seed
+      << "\noutput_dir = \"" << job.output_dir << "\"\ntarget_metric = \"" << job.target_metric
       << "\"\ntarget_accuracy = " << job.target_accuracy << "\ntarget_loss = " << job.target_loss
       << "\nlog_every = " << job.log_every << "\neval_every = " << job.eval_every
       << "\n\n[data]\nset = \"" << job.data_set << "\"\ndir = \"" << job.data_dir
       << "\"\ntrain_limit = " << job.train_limit << "\ntest_limit = " << job.test_limit
-      << "\ntest_fraction = " << job.test_fraction << "\nsplit_seed = " << job.split_seed << "\nmin_count = " << job.min_count
-      << "\n\n[model]\nkind = \"" << job.model_kind << "\"\ndim = " << job.embedding_dim
-      << "\nl2 = " << job.l2 << "\nlayers = [";
+      << "\ntest_fraction = " << job.test_fraction << "\nsplit_seed = " << job.split_seed
+      << "\nmin_count = " << job.min_count << "\n\n[model]\nkind = \"" << job.model_kind
+      << "\"\ndim = " << job.embedding_dim << "\nl2 = " << job.l2 << "\nlayers = [";
   for (std::size_t i = 0; i < job.model.sizes.size(); ++i) {
     out << (i ? ", " : "") << job.model.sizes[i];
   }
@@ -362,8 +364,8 @@ std::string to_toml(const job_config& job) {
   out << "\nbatch = " << job.batch << "\nbackend = \"" << backend << "\"\noptimizer = \""
       << to_string(job.optimizer.kind) << "\"\nlearning_rate = " << job.optimizer.learning_rate
       << "\nmomentum = " << job.optimizer.momentum
-      << "\nweight_decay = " << job.optimizer.weight_decay << "\nstragglers = \""
-      << job.stragglers << "\"\n";
+      << "\nweight_decay = " << job.optimizer.weight_decay << "\nstragglers = \"" << job.stragglers
+      << "\"\n";
   if (!job.nodes.empty()) {
     auto list = [&](const auto& xs, bool quote) {
       std::string s = "[";

@@ -30,19 +30,20 @@ struct job_config {
   double target_accuracy = 0.87;
   double target_loss = 0.0;
   std::uint32_t log_every = 100;
-  std::uint32_t eval_every = 0;  ///< also evaluate every N clocks of the slowest worker; 0 = epochs only
+  std::uint32_t eval_every =
+      0;  ///< also evaluate every N clocks of the slowest worker; 0 = epochs only
   // [data]
   std::string data_set = "fashion-mnist";  ///< "fashion-mnist" or "spam-assassin"
   std::string data_dir;                    ///< empty: default_data_dir(data_set)
   std::uint64_t train_limit = 0;
   std::uint64_t test_limit = 0;
-  double test_fraction = 0.2;              ///< spam-assassin: seeded split
-  std::uint64_t split_seed = 42;           ///< spam-assassin: fixed across a sweep's seeds
-  std::uint32_t min_count = 1;             ///< spam-assassin: vocabulary cut
+  double test_fraction = 0.2;     ///< spam-assassin: seeded split
+  std::uint64_t split_seed = 42;  ///< spam-assassin: fixed across a sweep's seeds
+  std::uint32_t min_count = 1;    ///< spam-assassin: vocabulary cut
   // [model]
-  std::string model_kind = "mlp";          ///< "mlp", "logreg" or "mf"
-  std::uint32_t embedding_dim = 32;        ///< mf: embedding width
-  double l2 = 0.05;                        ///< mf: L2 penalty on the rows a batch touches
+  std::string model_kind = "mlp";    ///< "mlp", "logreg" or "mf"
+  std::uint32_t embedding_dim = 32;  ///< mf: embedding width
+  double l2 = 0.05;                  ///< mf: L2 penalty on the rows a batch touches
   mlp_spec model{{784, 256, 128, 10}};
   // [train]
   std::uint32_t workers = 2;

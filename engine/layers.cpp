@@ -7,7 +7,9 @@ namespace {
 class dense_layer final : public layer {
  public:
   dense_layer(kernels::backend& be, int in, int out, int max_rows)
-      : in_(in), out_(out), y_(be.alloc(static_cast<std::size_t>(max_rows) * out)),
+      : in_(in),
+        out_(out),
+        y_(be.alloc(static_cast<std::size_t>(max_rows) * out)),
         dx_(be.alloc(static_cast<std::size_t>(max_rows) * in)) {}
 
   int in_features() const override { return in_; }
@@ -50,7 +52,8 @@ class dense_layer final : public layer {
 class relu_layer final : public layer {
  public:
   relu_layer(kernels::backend& be, int features, int max_rows)
-      : n_(features), y_(be.alloc(static_cast<std::size_t>(max_rows) * features)),
+      : n_(features),
+        y_(be.alloc(static_cast<std::size_t>(max_rows) * features)),
         dx_(be.alloc(static_cast<std::size_t>(max_rows) * features)) {}
 
   int in_features() const override { return n_; }

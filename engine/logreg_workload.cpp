@@ -33,7 +33,9 @@ namespace {
 constexpr std::size_t kWeights = 0, kBias = 1;
 
 // log(1 + exp(x)) without overflow.
-double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+double softplus(double x) {
+  return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+}
 
 class logreg_workload final : public workload {
  public:
@@ -87,7 +89,8 @@ class logreg_workload final : public workload {
 
   step_result evaluate() override {
     step_result out;
-    for (std::size_t r = 0; r < test_->rows; ++r) score(logit(test_->row(r)), test_->labels[r], out);
+    for (std::size_t r = 0; r < test_->rows; ++r)
+      score(logit(test_->row(r)), test_->labels[r], out);
     return out;
   }
 

@@ -12,15 +12,15 @@
 namespace troupe {
 
 struct metrics_row {
-  double time_s = 0;        ///< seconds since the job started
-  std::uint32_t epoch = 0;  ///< epoch the row belongs to (0-based)
-  std::int64_t worker = -1; ///< worker id; -1 for test-set evaluations
-  std::int64_t clock = 0;   ///< worker clock, or the minimum clock for evaluations
-  std::string kind;         ///< "train" or "test"
-  double loss = 0;          ///< mean cross-entropy over the rows reported
-  double accuracy = 0;      ///< fraction correct over the rows reported
-  double samples_per_s = 0; ///< throughput since the previous row of this worker (or the job)
-  double wait_s = 0;        ///< seconds this worker waited on the staleness bound since then
+  double time_s = 0;         ///< seconds since the job started
+  std::uint32_t epoch = 0;   ///< epoch the row belongs to (0-based)
+  std::int64_t worker = -1;  ///< worker id; -1 for test-set evaluations
+  std::int64_t clock = 0;    ///< worker clock, or the minimum clock for evaluations
+  std::string kind;          ///< "train" or "test"
+  double loss = 0;           ///< mean cross-entropy over the rows reported
+  double accuracy = 0;       ///< fraction correct over the rows reported
+  double samples_per_s = 0;  ///< throughput since the previous row of this worker (or the job)
+  double wait_s = 0;         ///< seconds this worker waited on the staleness bound since then
 };
 
 class metrics_log {

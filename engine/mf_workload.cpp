@@ -34,7 +34,10 @@ class mf_workload final : public workload {
   mf_workload(const mf_workload_options& o, std::shared_ptr<const ratings_dataset> train,
               std::shared_ptr<const ratings_dataset> test, float mean, std::uint32_t part,
               std::uint32_t parts)
-      : o_(o), train_(std::move(train)), test_(std::move(test)), mean_(mean),
+      : o_(o),
+        train_(std::move(train)),
+        test_(std::move(test)),
+        mean_(mean),
         tables_(mf_tables(o)) {
     if (train_) {
       sampler_ = std::make_unique<batch_sampler>(train_->size(), part, parts, o.batch, o.seed);
@@ -93,8 +96,9 @@ class mf_workload final : public workload {
   step_result evaluate() override {
     step_result out;
     for (std::size_t r = 0; r < test_->size(); ++r) {
-      const float err = predict(position(kUser, test_->users[r]), position(kItem, test_->items[r])) -
-                        test_->ratings[r];
+      const float err =
+          predict(position(kUser, test_->users[r]), position(kItem, test_->items[r])) -
+          test_->ratings[r];
       out.loss_sum += static_cast<double>(err) * err;
       out.correct += std::fabs(err) < 0.5f;  // "accuracy": within half a star
       ++out.rows;
@@ -141,7 +145,8 @@ class mf_workload final : public workload {
   float predict(std::size_t u, std::size_t i) const {
     const std::size_t d = o_.dim;
     float dot = 0;
-    for (std::size_t k = 0; k < d; ++k) dot += values_[kUser][u * d + k] * values_[kItem][i * d + k];
+    for (std::size_t k = 0; k < d; ++k)
+      dot += values_[kUser][u * d + k] * values_[kItem][i * d + k];
     return mean_ + values_[kUserBias][u] + values_[kItemBias][i] + dot;
   }
 

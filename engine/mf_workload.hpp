@@ -15,8 +15,8 @@ struct mf_workload_options {
   std::uint32_t dim = 32;
   std::uint32_t batch = 256;
   std::uint64_t seed = 42;
-  float l2 = 0.05f;         ///< per rating: l2 * (|p_u|^2 + |q_i|^2)
-  float init_bound = 0.05f; ///< embeddings start uniform in [-bound, bound]
+  float l2 = 0.05f;          ///< per rating: l2 * (|p_u|^2 + |q_i|^2)
+  float init_bound = 0.05f;  ///< embeddings start uniform in [-bound, bound]
   optimizer_spec optimizer{optimizer_kind::adam, 0.01f};
 };
 
@@ -25,7 +25,7 @@ std::vector<table_spec> mf_tables(const mf_workload_options& o);
 
 std::unique_ptr<workload> make_mf_workload(const mf_workload_options& o,
                                            std::shared_ptr<const ratings_dataset> train,
-                                           std::shared_ptr<const ratings_dataset> test,
-                                           float mean, std::uint32_t part, std::uint32_t parts);
+                                           std::shared_ptr<const ratings_dataset> test, float mean,
+                                           std::uint32_t part, std::uint32_t parts);
 
 }  // namespace troupe

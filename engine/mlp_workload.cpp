@@ -79,8 +79,8 @@ class mlp_workload final : public workload {
 
 std::unique_ptr<workload> make_mlp_workload(const mlp_workload_options& o,
                                             std::shared_ptr<const dataset> train,
-                                            std::shared_ptr<const dataset> test,
-                                            std::uint32_t part, std::uint32_t parts) {
+                                            std::shared_ptr<const dataset> test, std::uint32_t part,
+                                            std::uint32_t parts) {
   return std::make_unique<mlp_workload>(o, std::move(train), std::move(test), part, parts);
 }
 

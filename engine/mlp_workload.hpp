@@ -26,7 +26,7 @@ table_spec mlp_table(const mlp_workload_options& o);
 /// evaluation-only workload) and evaluates on `test` (may be nullptr).
 std::unique_ptr<workload> make_mlp_workload(const mlp_workload_options& o,
                                             std::shared_ptr<const dataset> train,
-                                            std::shared_ptr<const dataset> test,
-                                            std::uint32_t part, std::uint32_t parts);
+                                            std::shared_ptr<const dataset> test, std::uint32_t part,
+                                            std::uint32_t parts);
 
 }  // namespace troupe

@@ -16,10 +16,14 @@ optimizer_kind parse_optimizer_kind(const std::string& text) {
 
 const char* to_string(optimizer_kind kind) {
   switch (kind) {
-    case optimizer_kind::sgd: return "sgd";
-    case optimizer_kind::momentum: return "momentum";
-    case optimizer_kind::adagrad: return "adagrad";
-    case optimizer_kind::adam: return "adam";
+    case optimizer_kind::sgd:
+      return "sgd";
+    case optimizer_kind::momentum:
+      return "momentum";
+    case optimizer_kind::adagrad:
+      return "adagrad";
+    case optimizer_kind::adam:
+      return "adam";
   }
   return "unknown";
 }
@@ -106,10 +110,14 @@ std::unique_ptr<optimizer> make_optimizer(const optimizer_spec& spec) {
     throw std::invalid_argument("learning rate must be a positive finite number");
   }
   switch (spec.kind) {
-    case optimizer_kind::sgd: return std::make_unique<sgd>(spec);
-    case optimizer_kind::momentum: return std::make_unique<momentum>(spec);
-    case optimizer_kind::adagrad: return std::make_unique<adagrad>(spec);
-    case optimizer_kind::adam: return std::make_unique<adam>(spec);
+    case optimizer_kind::sgd:
+      return std::make_unique<sgd>(spec);
+    case optimizer_kind::momentum:
+      return std::make_unique<momentum>(spec);
+    case optimizer_kind::adagrad:
+      return std::make_unique<adagrad>(spec);
+    case optimizer_kind::adam:
+      return std::make_unique<adam>(spec);
   }
   throw std::invalid_argument("unknown optimizer kind");
 }

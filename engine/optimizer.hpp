@@ -19,11 +19,11 @@ enum class optimizer_kind : std::uint8_t { sgd, momentum, adagrad, adam };
 struct optimizer_spec {
   optimizer_kind kind = optimizer_kind::sgd;
   float learning_rate = 0.05f;
-  float momentum = 0.9f;       ///< momentum: velocity decay
-  float beta1 = 0.9f;          ///< adam
-  float beta2 = 0.999f;        ///< adam
-  float epsilon = 1e-8f;       ///< adagrad and adam denominators
-  float weight_decay = 0.0f;   ///< L2 penalty added to the gradient: g + wd * w
+  float momentum = 0.9f;      ///< momentum: velocity decay
+  float beta1 = 0.9f;         ///< adam
+  float beta2 = 0.999f;       ///< adam
+  float epsilon = 1e-8f;      ///< adagrad and adam denominators
+  float weight_decay = 0.0f;  ///< L2 penalty added to the gradient: g + wd * w
 };
 
 /// "sgd", "momentum", "adagrad", "adam"; throws std::invalid_argument otherwise.

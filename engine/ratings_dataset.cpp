@@ -29,8 +29,9 @@ ratings_split load_movielens(const std::string& dir, std::uint64_t seed, double 
   const std::string path = dir + "/ratings.csv";
   if (!std::filesystem::exists(path)) {
     throw troupe_error(errc::missing_dataset,
-                       path + " not found: run scripts/fetch-data.sh movielens (it extracts the "
-                              "ratings from Debian's r-cran-dslabs)");
+                       path +
+                           " not found: run scripts/fetch-data.sh movielens (it extracts the "
+                           "ratings from Debian's r-cran-dslabs)");
   }
   std::ifstream in(path);
   std::string line;
@@ -44,8 +45,9 @@ ratings_split load_movielens(const std::string& dir, std::uint64_t seed, double 
     std::string user, item, rating;
     if (!std::getline(ss, user, ',') || !std::getline(ss, item, ',') ||
         !std::getline(ss, rating, ',')) {
-      throw troupe_error(errc::io_error, path + ":" + std::to_string(number) + ": expected "
-                                                                              "user,item,rating");
+      throw troupe_error(errc::io_error, path + ":" + std::to_string(number) +
+                                             ": expected "
+                                             "user,item,rating");
     }
     try {
       all.users.push_back(std::stoull(unquote(user)));

@@ -27,10 +27,10 @@ struct table_spec {
   std::uint32_t id = 0;
   std::string name;
   table_kind kind = table_kind::dense;
-  std::uint64_t size = 0;     ///< dense: number of keys (floats)
-  std::uint32_t width = 1;    ///< sparse: floats per row
+  std::uint64_t size = 0;          ///< dense: number of keys (floats)
+  std::uint32_t width = 1;         ///< sparse: floats per row
   std::vector<init_segment> init;  ///< dense: segments covering [0, size)
-  float row_init_bound = 0;   ///< sparse: rows start uniformly in [-bound, bound]
+  float row_init_bound = 0;        ///< sparse: rows start uniformly in [-bound, bound]
   std::uint64_t seed = 1;
   std::uint64_t max_rows = 0;  ///< sparse: 0 = unbounded
   optimizer_spec optimizer;

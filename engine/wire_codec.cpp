@@ -21,7 +21,9 @@ namespace {
 constexpr std::uint16_t kVersion = wire::PROTOCOL_VERSION;
 constexpr std::size_t kHeaderWords = 32;  // generous room for structs and pointers
 
-std::size_t words_for_bytes(std::size_t n) { return (n + 7) / 8; }
+std::size_t words_for_bytes(std::size_t n) {
+  return (n + 7) / 8;
+}
 }  // namespace
 
 /// A MessageBuilder whose first segment lives inside the byte vector that is
@@ -29,7 +31,8 @@ std::size_t words_for_bytes(std::size_t n) { return (n + 7) / 8; }
 /// finished message needs no copy at all.
 class flat_builder : public capnp::MessageBuilder {
  public:
-  explicit flat_builder(std::size_t hint_words) : hint_words_(std::max<std::size_t>(hint_words, 16)) {}
+  explicit flat_builder(std::size_t hint_words)
+      : hint_words_(std::max<std::size_t>(hint_words, 16)) {}
 
   kj::ArrayPtr<capnp::word> allocateSegment(unsigned minimum_size) override {
     std::size_t words = std::max<std::size_t>(minimum_size, hint_words_);
@@ -80,7 +83,9 @@ bytes payload_writer::finish() && {
 namespace {
 
 // Allocates a Data blob of `count` floats and returns where to write them.
-float* init_values(capnp::Data::Builder data) { return reinterpret_cast<float*>(data.begin()); }
+float* init_values(capnp::Data::Builder data) {
+  return reinterpret_cast<float*>(data.begin());
+}
 
 template <class Builder>
 void set_keys(Builder&& list, const std::uint64_t* keys, std::size_t n) {
@@ -98,8 +103,7 @@ void fill_header(wire::PushRequest::Builder req, const push_header& h) {
 
 }  // namespace
 
-push_writer push_writer::dense(const push_header& header, std::uint64_t offset,
-                               std::size_t count) {
+push_writer push_writer::dense(const push_header& header, std::uint64_t offset, std::size_t count) {
   push_writer w(std::make_unique<flat_builder>(kHeaderWords + words_for_bytes(count * 4)));
   auto req = w.builder_->initRoot<wire::PushRequest>();
   fill_header(req, header);
@@ -296,8 +300,10 @@ status decode_push(const bytes& in, push_view& out) {
     out.seq = req.getSeq();
     out.pulled_version = req.getPulledVersion();
     switch (req.which()) {
-      case wire::PushRequest::DENSE: return read_dense(req.getDense(), out);
-      case wire::PushRequest::SPARSE: return read_sparse(req.getSparse(), out);
+      case wire::PushRequest::DENSE:
+        return read_dense(req.getDense(), out);
+      case wire::PushRequest::SPARSE:
+        return read_sparse(req.getSparse(), out);
     }
     return {errc::malformed_message, "push with an unknown payload kind"};
   });
@@ -334,8 +340,10 @@ status decode_pull_reply(const bytes& in, pull_reply_view& out) {
     out.table = rep.getTable();
     out.shard_version = rep.getShardVersion();
     switch (rep.which()) {
-      case wire::PullReply::DENSE: return read_dense(rep.getDense(), out);
-      case wire::PullReply::SPARSE: return read_sparse(rep.getSparse(), out);
+      case wire::PullReply::DENSE:
+        return read_dense(rep.getDense(), out);
+      case wire::PullReply::SPARSE:
+        return read_sparse(rep.getSparse(), out);
     }
     return {errc::malformed_message, "pull reply with an unknown payload kind"};
   });

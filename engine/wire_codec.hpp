@@ -107,11 +107,11 @@ bytes encode_clock_advance(const clock_advance& msg);
 /// Values of a dense range or of sparse rows, pointing into the message.
 struct payload_view {
   bool sparse = false;
-  std::uint64_t offset = 0;          ///< dense: first key
-  std::vector<std::uint64_t> keys;   ///< sparse: row ids
-  std::uint32_t width = 0;           ///< sparse: floats per row
-  const float* values = nullptr;     ///< dense: count values; sparse: keys.size() * width
-  std::size_t count = 0;             ///< number of floats at `values`
+  std::uint64_t offset = 0;         ///< dense: first key
+  std::vector<std::uint64_t> keys;  ///< sparse: row ids
+  std::uint32_t width = 0;          ///< sparse: floats per row
+  const float* values = nullptr;    ///< dense: count values; sparse: keys.size() * width
+  std::size_t count = 0;            ///< number of floats at `values`
 };
 
 struct push_view : push_header, payload_view {

@@ -23,7 +23,7 @@ namespace troupe {
 
 /// Loss and accuracy counts of a batch or of an evaluation.
 struct step_result {
-  double loss_sum = 0;      ///< summed per-row loss
+  double loss_sum = 0;  ///< summed per-row loss
   std::uint64_t correct = 0;
   std::uint64_t rows = 0;
 };

@@ -72,8 +72,8 @@ std::shared_ptr<const workload_data> load_workload_data(const job_config& job) {
     data->sparse_train = first_rows(std::move(split.train), job.train_limit);
     data->sparse_test = first_rows(std::move(split.test), job.test_limit);
   } else {
-    data->dense_train =
-        std::make_shared<const dataset>(take_rows(load_fashion_mnist(dir, "train"), job.train_limit));
+    data->dense_train = std::make_shared<const dataset>(
+        take_rows(load_fashion_mnist(dir, "train"), job.train_limit));
     data->dense_test =
         std::make_shared<const dataset>(take_rows(load_fashion_mnist(dir, "test"), job.test_limit));
   }

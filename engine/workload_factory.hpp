@@ -11,8 +11,8 @@
 #include <string>
 
 #include "engine/dataset.hpp"
-#include "engine/ratings_dataset.hpp"
 #include "engine/job_config.hpp"
+#include "engine/ratings_dataset.hpp"
 #include "engine/sparse_dataset.hpp"
 #include "engine/workload.hpp"
 

@@ -5,9 +5,9 @@
 // child_process's destructor, also when an assertion fails.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
-#include <csignal>
 #include <memory>
 #include <optional>
 #include <thread>

@@ -106,14 +106,16 @@ TEST(JobConfig, ClusterSectionParsesValidatesAndRoundTrips) {
       "shard_nodes = [0]\nworker_nodes = [1]\n",
       "c.toml");
   ASSERT_EQ(job.nodes.size(), 2u);
-  EXPECT_EQ(parse_address(job.nodes[1]), (std::pair<std::string, std::uint16_t>{"localhost", 7002}));
+  EXPECT_EQ(parse_address(job.nodes[1]),
+            (std::pair<std::string, std::uint16_t>{"localhost", 7002}));
   EXPECT_EQ(job.shard_nodes, (std::vector<std::uint32_t>{0}));
   const auto again = parse_job_config(to_toml(job), "again");
   EXPECT_EQ(again.nodes, job.nodes);
   EXPECT_EQ(again.worker_nodes, job.worker_nodes);
   EXPECT_EQ(again.secret_file, "s.key");
-  EXPECT_NE(error_of("[cluster]\nnodes = [\"nohost\"]\nsecret_file = \"s\"\n").find("cluster.nodes"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of("[cluster]\nnodes = [\"nohost\"]\nsecret_file = \"s\"\n").find("cluster.nodes"),
+      std::string::npos);
   EXPECT_NE(error_of("[cluster]\nnodes = [\"a:1\"]\n").find("cluster.secret_file"),
             std::string::npos);
   EXPECT_NE(error_of("[cluster]\nnodes = [\"a:1\"]\nsecret_file = \"s\"\nshard_nodes = [3]\n")

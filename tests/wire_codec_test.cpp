@@ -139,7 +139,8 @@ TEST(WireCodec, CorruptedBytesOfAValidMessageNeverCrash) {
   std::mt19937 rng(11);
   for (int round = 0; round < 3000; ++round) {
     bytes bad = msg;
-    for (int flips = 0; flips < 3; ++flips) bad[rng() % bad.size()] ^= static_cast<char>(1 + rng() % 255);
+    for (int flips = 0; flips < 3; ++flips)
+      bad[rng() % bad.size()] ^= static_cast<char>(1 + rng() % 255);
     push_view v;
     if (decode_push(bad, v).ok()) {
       EXPECT_LE(reinterpret_cast<const char*>(v.values) + v.count * 4, bad.data() + bad.size());

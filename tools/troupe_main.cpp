@@ -1,6 +1,6 @@
 // `troupe`: the command-line tool of the Troupe training engine.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <iostream>
 
