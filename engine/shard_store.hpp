@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/errors.hpp"
@@ -23,6 +24,36 @@
 #include "engine/wire_codec.hpp"
 
 namespace troupe {
+
+/// One dense key range as a shard held it (see shard_store::snapshot).
+struct dense_slice_snapshot {
+  table_spec spec;
+  key_range range;
+  std::vector<float> values;  ///< range.size() floats, key range.begin first
+  std::vector<float> state;   ///< optimizer state: slot j of key i at j * range.size() + i
+  std::uint64_t version = 0;  ///< pushes applied to the range
+};
+
+/// The rows of a sparse table a shard held, in slot (creation) order.
+struct sparse_slice_snapshot {
+  table_spec spec;
+  std::uint32_t shards = 1;          ///< shard count the row ids are hashed over
+  std::vector<std::uint64_t> keys;   ///< row ids, slot order
+  std::vector<float> values;         ///< keys.size() * width floats, row after row
+  std::vector<float> state;          ///< per row: state_slots * width floats, row after row
+  std::vector<std::uint64_t> steps;  ///< updates applied to each row (Adam's bias correction)
+  std::uint64_t version = 0;         ///< pushes applied to the table
+};
+
+/// Everything that brings a shard back exactly: values, optimizer state,
+/// versions, and each worker's last push seq, so that a push retried across
+/// a restore is still acknowledged as a duplicate instead of applied twice.
+struct shard_snapshot {
+  std::uint32_t shard_id = 0;
+  std::vector<dense_slice_snapshot> dense;                        ///< ordered by table id
+  std::vector<sparse_slice_snapshot> sparse;                      ///< ordered by table id
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> last_seq;  ///< (worker, seq) by worker
+};
 
 class shard_store {
  public:
@@ -58,6 +89,21 @@ class shard_store {
   std::size_t bytes_per_row(std::uint32_t table) const;
   /// Values of one sparse row, or nullptr when absent.
   const float* sparse_row(std::uint32_t table, std::uint64_t key) const;
+
+  /// A deep copy of everything the shard holds (for checkpoints and for
+  /// seeding a replacement replica).
+  ///
+  ///   auto snap = store.snapshot();
+  ///   shard_store copy(store.id());
+  ///   if (auto st = copy.restore(snap); !st) log(st.to_string());
+  shard_snapshot snapshot() const;
+  /// Replaces the store's contents with `snap` after checking it is
+  /// consistent: shard id, sizes against ranges, widths and optimizer state,
+  /// rows that hash to this shard, no table twice. On error nothing changes.
+  status restore(const shard_snapshot& snap);
+  /// As above, moving the snapshot's buffers in instead of copying them
+  /// (after an error the snapshot may be left partly moved from).
+  status restore(shard_snapshot&& snap);
 
  private:
   struct dense_slice {
