@@ -40,12 +40,18 @@ using epoch_atom = caf::atom_constant<caf::atom("epoch")>;
 using done_atom = caf::atom_constant<caf::atom("done")>;
 using fail_atom = caf::atom_constant<caf::atom("fail")>;
 using eval_atom = caf::atom_constant<caf::atom("eval")>;
+using checkpoint_atom = caf::atom_constant<caf::atom("checkpoint")>;
+using restore_atom = caf::atom_constant<caf::atom("restore")>;
 
 /// A parameter shard: owns key ranges of tables and applies pushes.
 using shard_actor =
     caf::typed_actor<caf::replies_to<push_atom, bytes>::with<bytes>,  // PushRequest -> PushAck
                      caf::replies_to<pull_atom, bytes>::with<bytes>,  // PullRequest -> PullReply
-                     caf::replies_to<stats_atom>::with<shard_stats>>;
+                     caf::replies_to<stats_atom>::with<shard_stats>,
+    // writes a checkpoint file (dir, job name, clock) -> its path
+    caf::replies_to<checkpoint_atom, std::string, std::string, std::int64_t>::with<std::string>,
+    // replaces the shard's state by a checkpoint (engine/checkpoint.hpp bytes)
+    caf::replies_to<restore_atom, bytes>::with<std::uint64_t>>;
 
 /// The scheduler: clocks, progress, evaluation, the job's end.
 using scheduler_actor = caf::typed_actor<

@@ -6,6 +6,7 @@
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
+#include "engine/checkpoint.hpp"
 #include "engine/shard_store.hpp"
 
 namespace troupe {
@@ -84,6 +85,33 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         ++self->state.stats.pulls;
         if (self->state.ctx.metrics) self->state.ctx.metrics->add_pull(reply.size());
         return reply;
+      },
+      [=](checkpoint_atom, const std::string& dir, const std::string& job,
+          std::int64_t clock) -> caf::result<std::string> {
+        if (auto err = check_peer(self)) return err;
+        const auto t0 = std::chrono::steady_clock::now();
+        const checkpoint_header header{job, id, clock};
+        if (auto st = write_checkpoint(dir, header, self->state.store->snapshot()); !st) {
+          spdlog::error("shard {}: checkpoint at clock {} failed: {}", id, clock, st.to_string());
+          return to_caf_error(st);
+        }
+        prune_checkpoints(dir, id, 3);
+        spdlog::debug("shard {}: checkpoint at clock {} in {:.1f} ms", id, clock,
+                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                          .count());
+        return dir + "/" + checkpoint_file_name(id, clock);
+      },
+      [=](restore_atom, const bytes& data) -> caf::result<std::uint64_t> {
+        if (auto err = check_peer(self)) return err;
+        checkpoint ck;
+        status st = decode_checkpoint(data.data(), data.size(), ck);
+        if (st) st = self->state.store->restore(std::move(ck.snapshot));
+        if (!st) {
+          spdlog::error("shard {}: cannot restore: {}", id, st.to_string());
+          return to_caf_error(st);
+        }
+        spdlog::info("shard {}: restored from the checkpoint of clock {}", id, ck.header.clock);
+        return self->state.store->total_version();
       },
       [=](stats_atom) {
         auto s = self->state.stats;

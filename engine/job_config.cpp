@@ -114,7 +114,7 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
   if (const auto* t = section(root, "job", src)) {
     check_keys(*t, src, "job",
                {"name", "epochs", "seed", "output_dir", "target_metric", "target_accuracy",
-                "target_loss", "log_every", "eval_every"});
+                "target_loss", "log_every", "eval_every", "checkpoint_every"});
     read_string(*t, "name", "job", src, job.name);
     read_int(*t, "epochs", "job", src, job.epochs, 1, 100000);
     read_int(*t, "seed", "job", src, job.seed, 0, std::numeric_limits<long long>::max());
@@ -124,6 +124,7 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     read_double(*t, "target_loss", "job", src, job.target_loss);
     read_int(*t, "log_every", "job", src, job.log_every, 1, 1000000);
     read_int(*t, "eval_every", "job", src, job.eval_every, 0, 100000000);
+    read_int(*t, "checkpoint_every", "job", src, job.checkpoint_every, 0, 100000000);
   }
   if (const auto* t = section(root, "data", src)) {
     check_keys(
@@ -343,6 +344,7 @@ std::string to_toml(const job_config& job) {
       << "\noutput_dir = \"" << job.output_dir << "\"\ntarget_metric = \"" << job.target_metric
       << "\"\ntarget_accuracy = " << job.target_accuracy << "\ntarget_loss = " << job.target_loss
       << "\nlog_every = " << job.log_every << "\neval_every = " << job.eval_every
+      << "\ncheckpoint_every = " << job.checkpoint_every
       << "\n\n[data]\nset = \"" << job.data_set << "\"\ndir = \"" << job.data_dir
       << "\"\ntrain_limit = " << job.train_limit << "\ntest_limit = " << job.test_limit
       << "\ntest_fraction = " << job.test_fraction << "\nsplit_seed = " << job.split_seed

@@ -30,8 +30,12 @@ struct job_config {
   double target_accuracy = 0.87;
   double target_loss = 0.0;
   std::uint32_t log_every = 100;
-  std::uint32_t eval_every =
-      0;  ///< also evaluate every N clocks of the slowest worker; 0 = epochs only
+  /// Also evaluate every N clocks of the slowest worker; 0 = at epoch ends only.
+  std::uint32_t eval_every = 0;
+  /// Shards write checkpoints every N clocks of the slowest worker; 0 = never.
+  std::uint32_t checkpoint_every = 0;
+  /// Runtime only (`troupe train --resume`): the checkpoint directory to resume from.
+  std::string resume_from;
   // [data]
   std::string data_set = "fashion-mnist";  ///< "fashion-mnist" or "spam-assassin"
   std::string data_dir;                    ///< empty: default_data_dir(data_set)
