@@ -2,7 +2,9 @@
 
 #include <caf/all.hpp>
 
+#include <chrono>
 #include <cmath>
+#include <deque>
 
 #include "actors/actor_config.hpp"
 #include "engine/exchange_plan.hpp"
@@ -13,15 +15,26 @@ namespace {
 
 constexpr std::uint32_t kEvaluatorId = 0xffffffffu;  // the worker id it pulls as
 constexpr auto kPullTimeout = std::chrono::seconds(60);
+using clock_type = std::chrono::steady_clock;
 
 struct evaluator_state {
   std::unique_ptr<workload> wl;
   std::vector<shard_actor> shards;
   std::vector<exchange_op> ops;  // the same every time: the test set is fixed
+  struct request {
+    caf::typed_response_promise<eval_result> promise;
+    clock_type::time_point asked;
+  };
+  std::deque<request> queue;  // front: the evaluation in progress
+  clock_type::time_point started;
+  std::size_t pending = 0;
+  std::uint64_t round = 0;
   static inline const char* name = "troupe.evaluator";
 };
 
 using evaluator_pointer = evaluator_actor::stateful_pointer<evaluator_state>;
+
+void start_next(evaluator_pointer self);
 
 eval_result score(workload& wl) {
   const auto r = wl.evaluate();
@@ -31,6 +44,49 @@ eval_result score(workload& wl) {
   out.loss = r.rows ? r.loss_sum / static_cast<double>(r.rows) : 0;
   if (wl.squared_error_loss()) out.loss = std::sqrt(out.loss);  // RMSE
   return out;
+}
+
+void finish(evaluator_pointer self, caf::expected<eval_result> result) {
+  auto& s = self->state;
+  auto job = std::move(s.queue.front());
+  s.queue.pop_front();
+  if (result) {
+    result->snapshot_delay_s = std::chrono::duration<double>(s.started - job.asked).count();
+    job.promise.deliver(*result);
+  } else {
+    job.promise.deliver(result.error());
+  }
+  if (!s.queue.empty()) start_next(self);
+}
+
+// Pulls every value the test set needs, then scores them.
+void start_next(evaluator_pointer self) {
+  auto& s = self->state;
+  s.started = clock_type::now();
+  s.pending = s.ops.size();
+  if (s.pending == 0) return finish(self, score(*s.wl));
+  const auto round = ++s.round;
+  for (std::size_t i = 0; i < s.ops.size(); ++i) {
+    self->request(s.shards[s.ops[i].shard], kPullTimeout, pull_atom::value,
+                  encode_pull(s.ops[i], kEvaluatorId))
+        .then(
+            [=](const bytes& reply) {
+              auto& ss = self->state;
+              if (ss.round != round || ss.pending == 0) return;  // this round already failed
+              std::uint64_t version = 0;
+              if (auto status = accept_pull_reply(ss.ops[i], reply, *ss.wl, version); !status) {
+                ss.pending = 0;
+                return finish(self, to_caf_error(status));
+              }
+              if (--ss.pending == 0) finish(self, score(*ss.wl));
+            },
+            [=](caf::error& err) {
+              auto& ss = self->state;
+              if (ss.round != round || ss.pending == 0) return;
+              ss.pending = 0;
+              finish(self, std::move(err));
+            });
+  }
 }
 
 evaluator_actor::behavior_type evaluator_behavior(evaluator_pointer self, job_config job,
@@ -45,29 +101,10 @@ evaluator_actor::behavior_type evaluator_behavior(evaluator_pointer self, job_co
       [=](eval_atom) -> caf::result<eval_result> {
         auto& s = self->state;
         auto promise = self->make_response_promise<eval_result>();
-        auto pending = std::make_shared<std::size_t>(s.ops.size());
-        if (*pending == 0) return score(*s.wl);
-        for (std::size_t i = 0; i < s.ops.size(); ++i) {
-          self->request(s.shards[s.ops[i].shard], kPullTimeout, pull_atom::value,
-                        encode_pull(s.ops[i], kEvaluatorId))
-              .then(
-                  [=](const bytes& reply) mutable {
-                    std::uint64_t version = 0;
-                    auto& ss = self->state;
-                    if (auto status = accept_pull_reply(ss.ops[i], reply, *ss.wl, version);
-                        !status) {
-                      promise.deliver(to_caf_error(status));
-                      *pending = 0;
-                      return;
-                    }
-                    if (*pending > 0 && --*pending == 0) promise.deliver(score(*ss.wl));
-                  },
-                  [=](caf::error& err) mutable {
-                    if (*pending == 0) return;
-                    *pending = 0;
-                    promise.deliver(err);
-                  });
-        }
+        // One evaluation at a time: the pulls of two overlapping evaluations
+        // would write into the same workload and score one mixed snapshot.
+        s.queue.push_back({promise, clock_type::now()});
+        if (s.queue.size() == 1) start_next(self);
         return promise;
       },
   };

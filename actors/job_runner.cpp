@@ -4,7 +4,10 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,6 +16,7 @@
 #include "actors/node.hpp"
 #include "actors/scheduler.hpp"
 #include "engine/auth.hpp"
+#include "engine/checkpoint.hpp"
 #include "engine/workload_factory.hpp"
 
 namespace troupe {
@@ -80,6 +84,73 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
   return nodes;
 }
 
+// The latest clock at which every shard left a complete checkpoint (and the
+// scheduler its progress file). Newer but broken or partial sets are skipped
+// with a warning naming the file and what is wrong with it.
+resume_point choose_resume_point(const job_config& job) {
+  namespace fs = std::filesystem;
+  const std::string& dir = job.resume_from;
+  std::vector<std::int64_t> clocks;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const auto name = entry.path().filename().string();
+    long long clock = 0;
+    if (std::sscanf(name.c_str(), "progress-clock-%lld.txt", &clock) == 1 &&
+        name == "progress-clock-" + std::to_string(clock) + ".txt") {
+      clocks.push_back(clock);
+    }
+  }
+  if (ec) throw troupe_error(errc::io_error, "cannot read checkpoint directory " + dir);
+  std::sort(clocks.rbegin(), clocks.rend());
+  std::vector<std::string> skipped;
+  for (const auto clock : clocks) {
+    resume_point point;
+    point.clock = clock;
+    std::ifstream progress(dir + "/progress-clock-" + std::to_string(clock) + ".txt");
+    std::string line;
+    while (std::getline(progress, line)) {
+      if (line.rfind("epoch=", 0) == 0) point.epoch = static_cast<std::uint32_t>(std::stoul(line.substr(6)));
+    }
+    std::string problem;
+    for (std::uint32_t k = 0; k < job.shards && problem.empty(); ++k) {
+      const auto path = dir + "/" + checkpoint_file_name(k, clock);
+      checkpoint ck;
+      if (auto st = read_checkpoint(path, ck); !st) {
+        problem = st.to_string();
+      } else if (ck.header.job != job.name || ck.header.shard_id != k) {
+        problem = path + " belongs to job '" + ck.header.job + "' shard " +
+                  std::to_string(ck.header.shard_id);
+      }
+      point.files.push_back(path);
+    }
+    if (problem.empty() && point.epoch < job.epochs) {
+      for (const auto& s : skipped) spdlog::warn("resume: {}", s);
+      return point;
+    }
+    skipped.push_back("checkpoint of clock " + std::to_string(clock) + " unusable: " +
+                      (problem.empty() ? "its epoch is past the job's end" : problem));
+  }
+  std::string why;
+  for (const auto& s : skipped) why += "; " + s;
+  throw troupe_error(errc::io_error, "no complete checkpoint to resume from in " + dir + why);
+}
+
+// The last clock the interrupted run reported, from its metrics.csv.
+std::int64_t last_reported_clock(const std::string& metrics_csv) {
+  std::ifstream in(metrics_csv);
+  std::string line;
+  std::int64_t clock = -1;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::string field;
+    for (int i = 0; i < 4 && std::getline(ss, field, ','); ++i) {
+      if (i == 3) clock = std::max<std::int64_t>(clock, std::atoll(field.c_str()));
+    }
+  }
+  return clock;
+}
+
 }  // namespace
 
 job_summary run_job(const job_config& job) {
@@ -94,6 +165,16 @@ job_summary run_job(const job_config& job) {
     out << to_toml(job);
   }
   const auto t0 = std::chrono::steady_clock::now();
+  std::optional<resume_point> resume;
+  if (!job.resume_from.empty()) {
+    resume = choose_resume_point(job);
+    const auto last = last_reported_clock(job.output_dir + "/metrics.csv");
+    spdlog::warn("resuming job '{}' from the checkpoint of clock {} (epoch {}){}", job.name,
+                 resume->clock, resume->epoch + 1,
+                 last >= 0 ? "; " + std::to_string(std::max<std::int64_t>(0, last - resume->clock)) +
+                                 " clocks of the interrupted run are lost"
+                           : std::string{});
+  }
   auto data = load_workload_data(job);
   spdlog::info("loaded {} train and {} test rows of {} in {:.2f} s", data->train_rows(),
                data->test_rows(), job.data_set,
@@ -107,13 +188,14 @@ job_summary run_job(const job_config& job) {
     caf::scoped_actor self{sys};
     // The nodes admit this process for as long as `self` lives: keep it for the job.
     auto nodes = connect_nodes(sys, self, job);
-    auto scheduler = spawn_scheduler(sys, job, std::move(data), std::move(nodes));
+    auto scheduler = spawn_scheduler(sys, job, std::move(data), std::move(nodes), resume);
     // The scheduler is local and a job may legitimately run for hours.
     self->request(scheduler, caf::infinite, run_atom::value)
         .receive([&](const job_summary& s) { summary = s; },
                  [&](caf::error& err) { failure = std::move(err); });
   }
   if (failure) throw troupe_error(errc::stopped, describe(failure));
+  if (resume) summary.resumed_from_clock = resume->clock;
   std::ofstream(job.output_dir + "/summary.txt") << summary_line(summary) << "\n";
   return summary;
 }

@@ -4,6 +4,8 @@
 #include <caf/all.hpp>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <set>
 
@@ -43,6 +45,11 @@ struct scheduler_state {
   std::set<std::size_t> dead_nodes;                  // indices into nodes
   std::map<std::uint32_t, std::uint32_t> partition;  // worker id -> data partition
   std::map<std::uint32_t, std::size_t> node_of;      // worker id -> node index (cluster)
+  std::optional<resume_point> resume;
+  std::map<std::uint32_t, std::int64_t> start_clock;  // worker id -> clock it started at
+  std::string checkpoint_dir;         // absolute: shards on other nodes write there too
+  std::int64_t next_checkpoint = 0;   // min clock of the next checkpoint
+  bool checkpointing = false;
   std::vector<shard_actor> shards;
   std::vector<worker_actor> workers;
   evaluator_actor evaluator;
@@ -194,7 +201,8 @@ void evaluate_epoch(scheduler_pointer self, std::uint32_t epoch, bool epoch_end 
   self->request(st.evaluator, std::chrono::minutes(10), eval_atom::value)
       .then(
           [=](const eval_result& res) {
-            record_eval(self, epoch, at_s, min_clock, res, epoch_end);
+            // The snapshot is as of when the evaluator pulled it.
+            record_eval(self, epoch, at_s + res.snapshot_delay_s, min_clock, res, epoch_end);
             --self->state.evals_pending;
             maybe_finish(self);
           },
@@ -291,18 +299,20 @@ worker_request make_worker_request(scheduler_pointer self, std::uint32_t id,
 
 void launch(scheduler_pointer self);
 
+void shards_ready(scheduler_pointer self);
+
 // Cluster mode, step 2: workers on their nodes, once every shard exists.
 void place_workers(scheduler_pointer self) {
   auto& st = self->state;
   const auto& job = st.job;
-  st.evaluator = spawn_evaluator(self->system(), job, st.data, st.shards);
-  self->monitor(st.evaluator);
   st.workers.resize(job.workers);
   auto pending = std::make_shared<std::size_t>(job.workers);
   for (std::uint32_t w = 0; w < job.workers; ++w) {
     const auto n = place(job.worker_nodes, st.nodes.size(), w);
     st.node_of[w] = n;
-    auto req = make_worker_request(self, w, 0, 0);
+    const auto epoch = st.resume ? st.resume->epoch : 0u;
+    const auto clock = st.resume ? st.resume->clock : std::int64_t{0};
+    auto req = make_worker_request(self, w, epoch, clock);
     // Generous: the node may have to load the data set first.
     self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value, std::move(req))
         .then(
@@ -332,7 +342,7 @@ void place_shards(scheduler_pointer self) {
             [=](shard_actor& shard) {
               self->monitor(shard);
               self->state.shards[k] = std::move(shard);
-              if (--*pending == 0) place_workers(self);
+              if (--*pending == 0) shards_ready(self);
             },
             [=](caf::error& err) {
               abort_job(self, "placing shard " + std::to_string(k) + " on " +
@@ -345,12 +355,17 @@ void start_job(scheduler_pointer self) {
   auto& st = self->state;
   const auto& job = st.job;
   st.clocks = std::make_unique<clock_table>(job.staleness);
+  const std::int64_t clock = st.resume ? st.resume->clock : 0;
+  const std::int64_t epoch = st.resume ? st.resume->epoch : 0;
   for (std::uint32_t w = 0; w < job.workers; ++w) {
-    st.clocks->add_worker(w);
+    st.clocks->add_worker(w, clock);
+    st.start_clock[w] = clock;
     st.running.insert(w);
-    st.last_epoch[w] = -1;
+    st.last_epoch[w] = epoch - 1;
     st.partition[w] = w;
   }
+  st.next_eval = static_cast<std::uint32_t>(epoch);
+  st.next_checkpoint = clock + 1;
   if (!st.nodes.empty()) {
     for (auto& n : st.nodes) self->monitor(n);
     return place_shards(self);
@@ -359,18 +374,88 @@ void start_job(scheduler_pointer self) {
     st.shards.push_back(spawn_shard(self->system(), k, shard_slices(job, k)));
     self->monitor(st.shards.back());
   }
+  shards_ready(self);
+}
+
+// Every shard exists (and holds its checkpoint when resuming): the evaluator
+// and the workers follow.
+void spawn_workers(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.job;
   st.evaluator = spawn_evaluator(self->system(), job, st.data, st.shards);
   self->monitor(st.evaluator);
+  if (!st.nodes.empty()) return place_workers(self);
   auto me = caf::actor_cast<scheduler_actor>(self);
   for (std::uint32_t w = 0; w < job.workers; ++w) {
     worker_config cfg;
     cfg.id = w;
     cfg.partition = w;
+    cfg.start_epoch = st.resume ? st.resume->epoch : 0;
+    cfg.start_clock = st.resume ? st.resume->clock : 0;
     cfg.job = job;
     st.workers.push_back(spawn_worker(self->system(), cfg, st.data, st.shards, me));
     self->monitor(st.workers.back());
   }
   launch(self);
+}
+
+void shards_ready(scheduler_pointer self) {
+  auto& st = self->state;
+  if (!st.resume) return spawn_workers(self);
+  auto pending = std::make_shared<std::size_t>(st.shards.size());
+  for (std::size_t k = 0; k < st.shards.size(); ++k) {
+    std::ifstream in(st.resume->files[k], std::ios::binary);
+    bytes data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    self->request(st.shards[k], std::chrono::seconds(120), restore_atom::value, std::move(data))
+        .then(
+            [=](std::uint64_t) {
+              if (--*pending == 0) spawn_workers(self);
+            },
+            [=](caf::error& err) {
+              abort_job(self, "restoring shard " + std::to_string(k) + " from " +
+                                  self->state.resume->files[k] + ": " + describe(err));
+            });
+  }
+}
+
+// Every checkpoint_every clocks of the slowest worker, each shard writes a
+// checkpoint; once all have, a progress file records the clock and epoch a
+// resumed job starts from. Training goes on meanwhile.
+void maybe_checkpoint(scheduler_pointer self) {
+  auto& st = self->state;
+  if (st.job.checkpoint_every == 0 || st.checkpointing || st.clocks->size() == 0) return;
+  const auto clock = st.clocks->min_clock();
+  if (clock < st.next_checkpoint || clock % st.job.checkpoint_every != 0) return;
+  st.next_checkpoint = clock + 1;
+  std::int64_t epoch = std::numeric_limits<std::int64_t>::max();
+  for (const auto& [w, e] : st.last_epoch) epoch = std::min(epoch, e + 1);
+  st.checkpointing = true;
+  const auto t0 = clock_type::now();
+  auto pending = std::make_shared<std::size_t>(st.shards.size());
+  for (auto& shard : st.shards) {
+    self->request(shard, std::chrono::seconds(120), checkpoint_atom::value, st.checkpoint_dir,
+                  st.job.name, clock)
+        .then(
+            [=](const std::string&) {
+              if (--*pending > 0) return;
+              auto& s = self->state;
+              s.checkpointing = false;
+              const auto name = s.checkpoint_dir + "/progress-clock-" + std::to_string(clock);
+              {
+                std::ofstream out(name + ".tmp");
+                out << "clock=" << clock << "\nepoch=" << epoch << "\n";
+              }
+              std::filesystem::rename(name + ".tmp", name + ".txt");
+              spdlog::info("checkpoint at clock {} (epoch {}) written by {} shards in {:.0f} ms",
+                           clock, epoch + 1, s.shards.size(),
+                           std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+            },
+            [=](caf::error& err) {
+              self->state.checkpointing = false;
+              spdlog::error("checkpoint at clock {} failed: {}; training goes on", clock,
+                            describe(err));
+            });
+  }
 }
 
 // Every actor exists: log the job and start the workers.
@@ -418,6 +503,7 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
   // others back further nor runs ahead of the bound.
   const std::int64_t start_clock = st.clocks->size() ? st.clocks->min_clock() : clock;
   st.clocks->add_worker(id, start_clock);
+  st.start_clock[id] = start_clock;
   st.running.insert(id);
   st.last_epoch[id] = static_cast<std::int64_t>(epoch) - 1;
   st.workers.emplace_back();
@@ -495,11 +581,16 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
 
 scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_config job,
                                                   std::shared_ptr<const workload_data> data,
-                                                  std::vector<node_actor> nodes) {
+                                                  std::vector<node_actor> nodes,
+                                                  std::optional<resume_point> resume) {
+  self->state.resume = std::move(resume);
+  self->state.checkpoint_dir =
+      std::filesystem::absolute(job.output_dir + "/checkpoints").lexically_normal().string();
   self->state.job = std::move(job);
   self->state.data = std::move(data);
   self->state.nodes = std::move(nodes);
-  self->state.metrics = std::make_unique<metrics_log>(self->state.job.output_dir + "/metrics.csv");
+  self->state.metrics = std::make_unique<metrics_log>(self->state.job.output_dir + "/metrics.csv",
+                                                      self->state.resume.has_value());
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   return {
       [=](run_atom) -> caf::result<job_summary> {
@@ -522,6 +613,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
         }
         release_waiting(self);
         maybe_evaluate_between_epochs(self);
+        maybe_checkpoint(self);
         if (st.clocks->may_start(adv.clock)) return st.clocks->min_clock();
         auto promise = self->make_response_promise<std::int64_t>();
         st.waiting.push_back({adv.worker, adv.clock, promise});
@@ -539,7 +631,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
         st.running.erase(worker);
         const auto clock = std::max<std::int64_t>(0, st.clocks->clock_of(worker));
         st.finished_clock = std::max(st.finished_clock, clock);
-        st.finished_steps += static_cast<std::uint64_t>(clock);
+        st.finished_steps += static_cast<std::uint64_t>(clock - st.start_clock[worker]);
         // A finished worker must not hold the others back.
         st.clocks->remove_worker(worker);
         release_waiting(self);
@@ -555,8 +647,9 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
 
 scheduler_actor spawn_scheduler(caf::actor_system& sys, job_config job,
                                 std::shared_ptr<const workload_data> data,
-                                std::vector<node_actor> nodes) {
-  return sys.spawn(scheduler_behavior, std::move(job), std::move(data), std::move(nodes));
+                                std::vector<node_actor> nodes, std::optional<resume_point> resume) {
+  return sys.spawn(scheduler_behavior, std::move(job), std::move(data), std::move(nodes),
+                   std::move(resume));
 }
 
 }  // namespace troupe

@@ -16,6 +16,9 @@
 #include <caf/fwd.hpp>
 
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
@@ -24,11 +27,20 @@
 
 namespace troupe {
 
+/// Where a resumed job starts: every shard's checkpoint of `clock`, and the
+/// epoch the workers resume (the one the slowest worker was in).
+struct resume_point {
+  std::int64_t clock = 0;
+  std::uint32_t epoch = 0;
+  std::vector<std::string> files;  ///< checkpoint of shard k at index k
+};
+
 /// With `nodes` empty, shards and workers are spawned in this process;
 /// otherwise on the node daemons (the job's shard_nodes / worker_nodes
 /// indices), which the caller has authenticated with.
 scheduler_actor spawn_scheduler(caf::actor_system& sys, job_config job,
                                 std::shared_ptr<const workload_data> data,
-                                std::vector<node_actor> nodes = {});
+                                std::vector<node_actor> nodes = {},
+                                std::optional<resume_point> resume = std::nullopt);
 
 }  // namespace troupe

@@ -8,9 +8,10 @@ const char* metrics_log::header() {
   return "time_s,epoch,worker,clock,kind,loss,accuracy,samples_per_s,wait_s";
 }
 
-metrics_log::metrics_log(const std::string& path) : path_(path), out_(path, std::ios::trunc) {
+metrics_log::metrics_log(const std::string& path, bool append)
+    : path_(path), out_(path, append ? std::ios::app : std::ios::trunc) {
   if (!out_) throw troupe_error(errc::io_error, "cannot write metrics file " + path);
-  out_ << header() << '\n';
+  if (!append || out_.tellp() == 0) out_ << header() << '\n';
 }
 
 void metrics_log::append(const metrics_row& r) {

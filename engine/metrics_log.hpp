@@ -25,8 +25,9 @@ struct metrics_row {
 
 class metrics_log {
  public:
-  /// Creates (truncates) the CSV and writes the header; throws troupe_error(io_error).
-  explicit metrics_log(const std::string& path);
+  /// Creates (truncates) the CSV and writes the header, or with `append`
+  /// (a resumed run) adds to an existing one; throws troupe_error(io_error).
+  explicit metrics_log(const std::string& path, bool append = false);
   void append(const metrics_row& row);
   const std::string& path() const { return path_; }
 

@@ -154,3 +154,46 @@ TEST(Training, MatrixFactorisationOnMovieLens) {
 
 }  // namespace
 }  // namespace troupe
+
+namespace troupe {
+namespace {
+
+TEST(Training, ResumesFromTheLastCompleteCheckpointSkippingABrokenOne) {
+  require_dataset();
+  auto job = small_job(2, "resume");
+  job.checkpoint_every = 100;
+  std::filesystem::remove_all(job.output_dir);
+  const auto first = run_job(job);
+  const auto dir = job.output_dir + "/checkpoints";
+  // 94 steps per epoch and worker, 4 epochs: checkpoints at clocks 100 .. 300.
+  ASSERT_TRUE(std::filesystem::exists(dir + "/shard-1-clock-300.ckpt"));
+  ASSERT_TRUE(std::filesystem::exists(dir + "/progress-clock-300.txt"));
+  // A shard killed while writing its newest checkpoint leaves it truncated.
+  std::filesystem::resize_file(dir + "/shard-1-clock-300.ckpt", 100);
+  job.resume_from = dir;
+  const auto resumed = run_job(job);
+  EXPECT_EQ(resumed.resumed_from_clock, 200) << summary_line(resumed);
+  EXPECT_EQ(resumed.epochs, 4u);
+  EXPECT_GT(resumed.test_accuracy, 0.70) << summary_line(resumed);
+  // Clock 200 is in the third epoch: the resumed run redoes epochs 3 and 4.
+  EXPECT_EQ(resumed.steps, 2u * 2u * 94u) << summary_line(resumed);
+  EXPECT_GT(first.test_accuracy, 0.70);
+}
+
+TEST(Training, ResumeWithoutCheckpointsIsAClearError) {
+  require_dataset();
+  auto job = small_job(2, "resume_none");
+  std::filesystem::remove_all(job.output_dir);
+  std::filesystem::create_directories(job.output_dir + "/checkpoints");
+  job.resume_from = job.output_dir + "/checkpoints";
+  try {
+    run_job(job);
+    FAIL() << "no error";
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::io_error);
+    EXPECT_NE(std::string(e.what()).find("no complete checkpoint"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace troupe

@@ -20,14 +20,23 @@ struct train_options {
   std::string job_file;
   std::optional<std::uint32_t> workers, shards, batch, epochs;
   std::optional<std::string> staleness, optimizer, backend, output_dir, data_dir, stragglers;
-  std::optional<std::uint32_t> eval_every;
+  std::optional<std::uint32_t> eval_every, checkpoint_every;
   std::optional<std::string> nodes, secret_file;
+  std::string resume;
   std::optional<float> learning_rate;
   std::optional<std::uint64_t> seed, train_limit, test_limit;
 };
 
 job_config build_job(const train_options& o) {
-  job_config job = o.job_file.empty() ? default_job_config() : load_job_config(o.job_file);
+  job_config job;
+  if (!o.resume.empty()) {
+    // The interrupted run's own job file, unless one is given explicitly.
+    job = load_job_config(o.job_file.empty() ? o.resume + "/job.toml" : o.job_file);
+    job.output_dir = o.resume;
+    job.resume_from = o.resume + "/checkpoints";
+  } else {
+    job = o.job_file.empty() ? default_job_config() : load_job_config(o.job_file);
+  }
   if (o.workers) job.workers = *o.workers;
   if (o.shards) job.shards = *o.shards;
   if (o.batch) job.batch = *o.batch;
@@ -41,6 +50,7 @@ job_config build_job(const train_options& o) {
   if (o.test_limit) job.test_limit = *o.test_limit;
   if (o.stragglers) job.stragglers = *o.stragglers;
   if (o.eval_every) job.eval_every = *o.eval_every;
+  if (o.checkpoint_every) job.checkpoint_every = *o.checkpoint_every;
   if (o.secret_file) job.secret_file = *o.secret_file;
   if (o.nodes) {
     job.nodes.clear();
@@ -101,6 +111,12 @@ std::function<int()> add_train_command(CLI::App& app) {
                   "instead of in this process (overrides [cluster] nodes)");
   cmd->add_option("--secret", opts->secret_file,
                   "file with the cluster secret the nodes were started with");
+  cmd->add_option("--resume", opts->resume,
+                  "continue the run in this output directory from its last complete checkpoint "
+                  "(needs [job] checkpoint_every > 0 in the interrupted run)")
+      ->check(CLI::ExistingDirectory);
+  cmd->add_option("--checkpoint-every", opts->checkpoint_every,
+                  "shards write a checkpoint every N clocks of the slowest worker (0 = never)");
   cmd->add_option("--eval-every", opts->eval_every,
                   "also evaluate every N clocks of the slowest worker (0 = at epoch ends only)");
   return [cmd, opts]() -> int {
