@@ -73,13 +73,16 @@ status shard_store::check_seq(const push_view& push, std::uint64_t version, push
   return {};
 }
 
-status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ack& ack) {
-  if (!push.sparse) return {errc::wrong_size, "dense push to sparse table '" + s.spec.name + "'"};
-  if (push.width != s.spec.width) {
-    return {errc::wrong_size, "rows of width " + std::to_string(push.width) + " for table '" +
-                                  s.spec.name + "' of width " + std::to_string(s.spec.width)};
+status shard_store::resolve(sparse_slice& s, std::uint32_t worker,
+                            const std::vector<std::uint64_t>& keys,
+                            const std::vector<std::uint32_t>*& slots) {
+  auto& cached = s.recent[worker];
+  if (cached.keys.size() == keys.size() && !keys.empty() &&
+      std::memcmp(cached.keys.data(), keys.data(), keys.size() * sizeof(std::uint64_t)) == 0) {
+    slots = &cached.slots;
+    return {};
   }
-  for (auto key : push.keys) {
+  for (auto key : keys) {
     if (shard_of_row(key, s.shards) != id_) {
       return {errc::out_of_range, "row " + std::to_string(key) + " of table '" + s.spec.name +
                                       "' belongs to shard " +
@@ -87,13 +90,28 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
                                       std::to_string(id_)};
     }
   }
+  cached.keys = keys;
+  cached.slots.resize(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) cached.slots[i] = s.row_of(keys[i]);
+  slots = &cached.slots;
+  return {};
+}
+
+status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ack& ack) {
+  if (!push.sparse) return {errc::wrong_size, "dense push to sparse table '" + s.spec.name + "'"};
+  if (push.width != s.spec.width) {
+    return {errc::wrong_size, "rows of width " + std::to_string(push.width) + " for table '" +
+                                  s.spec.name + "' of width " + std::to_string(s.spec.width)};
+  }
   if (auto st = check_finite(push); !st) return st;
+  const std::vector<std::uint32_t>* rows = nullptr;
+  if (auto st = resolve(s, push.worker, push.keys, rows); !st) return st;
   bool duplicate = false;
   check_seq(push, s.version, ack, duplicate);
   if (duplicate) return {};
   const std::size_t w = s.spec.width, slots = s.opt->state_slots();
   for (std::size_t i = 0; i < push.keys.size(); ++i) {
-    const std::uint32_t r = s.row_of(push.keys[i]);
+    const std::uint32_t r = (*rows)[i];
     float* state = slots ? s.state.data() + static_cast<std::size_t>(r) * slots * w : nullptr;
     s.opt->apply(s.values.data() + static_cast<std::size_t>(r) * w, push.values + i * w, w, state,
                  w, ++s.steps[r]);
@@ -144,17 +162,13 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
   if (auto sp = sparse_.find(pull.table); sp != sparse_.end()) {
     auto& s = sp->second;
     if (!pull.sparse) return {errc::wrong_size, "dense pull from sparse table '" + s.spec.name + "'"};
-    for (auto key : pull.keys) {
-      if (shard_of_row(key, s.shards) != id_) {
-        return {errc::out_of_range, "row " + std::to_string(key) + " of table '" + s.spec.name +
-                                        "' is not on shard " + std::to_string(id_)};
-      }
-    }
+    const std::vector<std::uint32_t>* rows = nullptr;
+    if (auto st = resolve(s, pull.worker, pull.keys, rows); !st) return st;
     const std::size_t w = s.spec.width;
     auto out = pull_reply_writer::sparse(pull.table, s.version, pull.keys.data(), pull.keys.size(),
                                          s.spec.width);
     for (std::size_t i = 0; i < pull.keys.size(); ++i) {
-      const std::uint32_t r = s.row_of(pull.keys[i]);
+      const std::uint32_t r = (*rows)[i];
       std::memcpy(out.values() + i * w, s.values.data() + static_cast<std::size_t>(r) * w,
                   w * sizeof(float));
     }

@@ -125,8 +125,20 @@ class shard_store {
     std::unique_ptr<optimizer> opt;
     std::uint64_t version = 0;
     std::uint32_t row_of(std::uint64_t key);  // creates on first touch
+    // Per worker, the rows of its last pull or push and their slots: a step
+    // pulls and then pushes the same rows, so the second lookup (a cache miss
+    // per row in a large table) and ownership check are skipped.
+    struct resolved_rows {
+      std::vector<std::uint64_t> keys;
+      std::vector<std::uint32_t> slots;
+    };
+    std::unordered_map<std::uint32_t, resolved_rows> recent;
   };
 
+  /// Slots of `keys` (rows created on first touch), or an error when a key
+  /// belongs to another shard; nothing is created then.
+  status resolve(sparse_slice& s, std::uint32_t worker, const std::vector<std::uint64_t>& keys,
+                 const std::vector<std::uint32_t>*& slots);
   status apply_sparse(sparse_slice& s, const push_view& push, push_ack& ack);
   status check_seq(const push_view& push, std::uint64_t version, push_ack& ack, bool& duplicate);
 
