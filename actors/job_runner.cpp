@@ -107,11 +107,15 @@ resume_point choose_resume_point(const job_config& job) {
     resume_point point;
     point.clock = clock;
     std::ifstream progress(dir + "/progress-clock-" + std::to_string(clock) + ".txt");
-    std::string line;
+    std::string line, problem = "its progress file has no epoch";
     while (std::getline(progress, line)) {
-      if (line.rfind("epoch=", 0) == 0) point.epoch = static_cast<std::uint32_t>(std::stoul(line.substr(6)));
+      unsigned long epoch = 0;
+      char end = 0;
+      if (std::sscanf(line.c_str(), "epoch=%lu%c", &epoch, &end) == 1) {
+        point.epoch = static_cast<std::uint32_t>(epoch);
+        problem.clear();
+      }
     }
-    std::string problem;
     for (std::uint32_t k = 0; k < job.shards && problem.empty(); ++k) {
       const auto path = dir + "/" + checkpoint_file_name(k, clock);
       checkpoint ck;

@@ -132,6 +132,7 @@ void maybe_finish(scheduler_pointer self) {
         .then(
             [=](const shard_stats& s) {
               self->state.summary.pushes_rejected += s.pushes_rejected;
+              self->state.summary.pushes_applied += s.pushes_applied;
               if (--*pending == 0) deliver_summary(self);
             },
             [=](caf::error& err) { abort_job(self, "shard statistics: " + describe(err)); });
@@ -445,7 +446,15 @@ void maybe_checkpoint(scheduler_pointer self) {
                 std::ofstream out(name + ".tmp");
                 out << "clock=" << clock << "\nepoch=" << epoch << "\n";
               }
-              std::filesystem::rename(name + ".tmp", name + ".txt");
+              std::error_code ec;
+              std::filesystem::rename(name + ".tmp", name + ".txt", ec);
+              if (ec) {
+                // The shards wrote their files; only this process cannot record the set
+                // (shards on other machines need a shared checkpoint directory).
+                spdlog::error("checkpoint at clock {}: cannot write {}.txt: {}", clock, name,
+                              ec.message());
+                return;
+              }
               spdlog::info("checkpoint at clock {} (epoch {}) written by {} shards in {:.0f} ms",
                            clock, epoch + 1, s.shards.size(),
                            std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
@@ -566,7 +575,20 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   }
   for (std::uint32_t w = 0; w < st.workers.size(); ++w) {
     if (dm.source != st.workers[w].address()) continue;
-    if (st.running.count(w)) replace_worker(self, w, describe(dm.reason));
+    if (!st.running.count(w)) return;
+    // Only a lost link (a killed or hung node) is worth a replacement: a
+    // worker that failed by itself would fail the same way again.
+    if (dm.reason != caf::exit_reason::remote_link_unreachable) {
+      return abort_job(self, "worker " + std::to_string(w) + " failed: " + describe(dm.reason));
+    }
+    if (st.last_epoch[w] + 1 >= static_cast<std::int64_t>(st.job.epochs)) {
+      // It had finished its last epoch; only its `done` was lost.
+      st.running.erase(w);
+      st.clocks->remove_worker(w);
+      release_waiting(self);
+      return maybe_finish(self);
+    }
+    replace_worker(self, w, describe(dm.reason));
     return;
   }
   for (std::size_t k = 0; k < st.shards.size(); ++k) {
@@ -592,6 +614,18 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
   self->state.metrics = std::make_unique<metrics_log>(self->state.job.output_dir + "/metrics.csv",
                                                       self->state.resume.has_value());
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
+  // An exception would otherwise end the scheduler without answering `run`.
+  self->set_exception_handler([=](std::exception_ptr& eptr) -> caf::error {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    abort_job(self, "scheduler error: " + what);
+    return make_troupe_error(errc::stopped, what);
+  });
   return {
       [=](run_atom) -> caf::result<job_summary> {
         auto& st = self->state;
@@ -628,7 +662,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
       },
       [=](done_atom, std::uint32_t worker) {
         auto& st = self->state;
-        st.running.erase(worker);
+        if (st.running.erase(worker) == 0) return;  // unknown, replaced or repeated
         const auto clock = std::max<std::int64_t>(0, st.clocks->clock_of(worker));
         st.finished_clock = std::max(st.finished_clock, clock);
         st.finished_steps += static_cast<std::uint64_t>(clock - st.start_clock[worker]);

@@ -106,6 +106,7 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         checkpoint ck;
         status st = decode_checkpoint(data.data(), data.size(), ck);
         if (st) st = self->state.store->restore(std::move(ck.snapshot));
+        if (st) self->state.store->forget_sequences();
         if (!st) {
           spdlog::error("shard {}: cannot restore: {}", id, st.to_string());
           return to_caf_error(st);

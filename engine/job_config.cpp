@@ -338,18 +338,34 @@ std::string resolved_data_dir(const job_config& job) {
   return job.data_dir.empty() ? default_data_dir(job.data_set) : job.data_dir;
 }
 
+namespace {
+
+std::string quote(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
 std::string to_toml(const job_config& job) {
   std::ostringstream out;
-  out << "[job]\nname = \"" << job.name << "\"\nepochs = " << job.epochs << "\nseed = " << job.seed
-      << "\noutput_dir = \"" << job.output_dir << "\"\ntarget_metric = \"" << job.target_metric
-      << "\"\ntarget_accuracy = " << job.target_accuracy << "\ntarget_loss = " << job.target_loss
+  // The job travels to nodes and back into resumed runs as this text: doubles
+  // must round-trip exactly and strings must be escaped.
+  out.precision(17);
+  out << "[job]\nname = " << quote(job.name) << "\nepochs = " << job.epochs << "\nseed = " << job.seed
+      << "\noutput_dir = " << quote(job.output_dir) << "\ntarget_metric = " << quote(job.target_metric)
+      << "\ntarget_accuracy = " << job.target_accuracy << "\ntarget_loss = " << job.target_loss
       << "\nlog_every = " << job.log_every << "\neval_every = " << job.eval_every
       << "\ncheckpoint_every = " << job.checkpoint_every
-      << "\n\n[data]\nset = \"" << job.data_set << "\"\ndir = \"" << job.data_dir
-      << "\"\ntrain_limit = " << job.train_limit << "\ntest_limit = " << job.test_limit
+      << "\n\n[data]\nset = " << quote(job.data_set) << "\ndir = " << quote(job.data_dir)
+      << "\ntrain_limit = " << job.train_limit << "\ntest_limit = " << job.test_limit
       << "\ntest_fraction = " << job.test_fraction << "\nsplit_seed = " << job.split_seed
-      << "\nmin_count = " << job.min_count << "\n\n[model]\nkind = \"" << job.model_kind
-      << "\"\ndim = " << job.embedding_dim << "\nl2 = " << job.l2 << "\nlayers = [";
+      << "\nmin_count = " << job.min_count << "\n\n[model]\nkind = " << quote(job.model_kind)
+      << "\ndim = " << job.embedding_dim << "\nl2 = " << job.l2 << "\nlayers = [";
   for (std::size_t i = 0; i < job.model.sizes.size(); ++i) {
     out << (i ? ", " : "") << job.model.sizes[i];
   }
@@ -366,20 +382,21 @@ std::string to_toml(const job_config& job) {
   out << "\nbatch = " << job.batch << "\nbackend = \"" << backend << "\"\noptimizer = \""
       << to_string(job.optimizer.kind) << "\"\nlearning_rate = " << job.optimizer.learning_rate
       << "\nmomentum = " << job.optimizer.momentum
-      << "\nweight_decay = " << job.optimizer.weight_decay << "\nstragglers = \"" << job.stragglers
-      << "\"\n";
+      << "\nweight_decay = " << job.optimizer.weight_decay << "\nstragglers = " << quote(job.stragglers)
+      << "\n";
   if (!job.nodes.empty()) {
-    auto list = [&](const auto& xs, bool quote) {
+    auto list = [&](const auto& xs, bool quoted) {
       std::string s = "[";
       for (std::size_t i = 0; i < xs.size(); ++i) {
         std::ostringstream one;
         one << xs[i];
-        s += (i ? ", " : "") + (quote ? "\"" + one.str() + "\"" : one.str());
+        s += (i ? ", " : "") + (quoted ? quote(one.str()) : one.str());
       }
       return s + "]";
     };
-    out << "\n[cluster]\nnodes = " << list(job.nodes, true) << "\nsecret_file = \""
-        << job.secret_file << "\"\nshard_nodes = " << list(job.shard_nodes, false)
+    out << "\n[cluster]\nnodes = " << list(job.nodes, true)
+        << "\nsecret_file = " << quote(job.secret_file)
+        << "\nshard_nodes = " << list(job.shard_nodes, false)
         << "\nworker_nodes = " << list(job.worker_nodes, false) << "\n";
   }
   return out.str();

@@ -162,6 +162,10 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
   if (auto sp = sparse_.find(pull.table); sp != sparse_.end()) {
     auto& s = sp->second;
     if (!pull.sparse) return {errc::wrong_size, "dense pull from sparse table '" + s.spec.name + "'"};
+    if (pull.keys.size() * s.spec.width * sizeof(float) > max_payload_bytes) {
+      return {errc::wrong_size, "pull of " + std::to_string(pull.keys.size()) + " rows of '" +
+                                    s.spec.name + "' exceeds one message; split it"};
+    }
     const std::vector<std::uint32_t>* rows = nullptr;
     if (auto st = resolve(s, pull.worker, pull.keys, rows); !st) return st;
     const std::size_t w = s.spec.width;

@@ -104,6 +104,9 @@ class shard_store {
   /// As above, moving the snapshot's buffers in instead of copying them
   /// (after an error the snapshot may be left partly moved from).
   status restore(shard_snapshot&& snap);
+  /// Forgets every worker's push sequence numbers: the workers of a resumed
+  /// job restart their counters, and their pushes must not look like retries.
+  void forget_sequences() { last_seq_.clear(); }
 
  private:
   struct dense_slice {

@@ -28,6 +28,10 @@ namespace troupe {
 /// Bytes of one flat (segment table + segments) Cap'n Proto message.
 using bytes = std::vector<char>;
 
+/// Largest float payload a message may carry (Cap'n Proto blobs stop at 2^29
+/// bytes; requests for more are refused before anything is built).
+constexpr std::size_t max_payload_bytes = std::size_t{1} << 28;
+
 /// Per-push metadata shared by dense and sparse pushes.
 struct push_header {
   std::uint32_t table = 0;

@@ -55,6 +55,17 @@ TEST(JobConfig, RoundTripsThroughToToml) {
   EXPECT_EQ(to_toml(again), to_toml(job));
 }
 
+TEST(JobConfig, TomlRoundTripIsExactForStringsAndNumbers) {
+  auto job = default_job_config();
+  job.output_dir = "runs/with \"quotes\" and \\backslash";
+  job.test_fraction = 0.123456789012345;
+  job.target_accuracy = 0.8765432109876;
+  const auto again = parse_job_config(to_toml(job), "exact");
+  EXPECT_EQ(again.output_dir, job.output_dir);
+  EXPECT_EQ(again.test_fraction, job.test_fraction);
+  EXPECT_EQ(again.target_accuracy, job.target_accuracy);
+}
+
 TEST(JobConfig, UnknownKeysAreErrorsNamingThem) {
   EXPECT_NE(error_of("[train]\nworkerz = 3\n").find("train.workerz"), std::string::npos);
   EXPECT_NE(error_of("[trian]\n").find("trian"), std::string::npos);
