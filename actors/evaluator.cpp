@@ -29,6 +29,7 @@ struct evaluator_state {
   clock_type::time_point started;
   std::size_t pending = 0;
   std::uint64_t round = 0;
+  bool replicated = false;
   static inline const char* name = "troupe.evaluator";
 };
 
@@ -83,6 +84,7 @@ void start_next(evaluator_pointer self) {
             [=](caf::error& err) {
               auto& ss = self->state;
               if (ss.round != round || ss.pending == 0) return;
+              if (ss.replicated) return;  // the shard fails over; a repoint restarts the round
               ss.pending = 0;
               finish(self, std::move(err));
             });
@@ -96,6 +98,7 @@ evaluator_actor::behavior_type evaluator_behavior(evaluator_pointer self, job_co
   st.wl = make_eval_workload(job, std::move(data));
   st.wl->prepare_eval();
   st.shards = std::move(shards);
+  st.replicated = job.replication > 1;
   st.ops = plan_exchange(*st.wl, static_cast<std::uint32_t>(st.shards.size()));
   return {
       [=](eval_atom) -> caf::result<eval_result> {
@@ -106,6 +109,13 @@ evaluator_actor::behavior_type evaluator_behavior(evaluator_pointer self, job_co
         s.queue.push_back({promise, clock_type::now()});
         if (s.queue.size() == 1) start_next(self);
         return promise;
+      },
+      [=](repoint_atom, std::uint32_t shard, shard_actor& primary) {
+        auto& s = self->state;
+        if (shard >= s.shards.size()) return;
+        s.shards[shard] = std::move(primary);
+        // Redo an evaluation in progress: its pulls from the lost shard may never return.
+        if (!s.queue.empty()) start_next(self);
       },
   };
 }

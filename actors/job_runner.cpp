@@ -41,7 +41,9 @@ std::string summary_line(const job_summary& s) {
   out << " p50_staleness=" << s.staleness_p50 << " p99_staleness=" << s.staleness_p99
       << " max_staleness=" << s.max_staleness << " target_clock=" << s.target_clock
       << " steps=" << s.steps << " pushes_rejected=" << s.pushes_rejected
-      << " workers_replaced=" << s.workers_replaced;
+      << " pushes_applied=" << s.pushes_applied << " pushes_acked=" << s.pushes_acked
+      << " workers_replaced=" << s.workers_replaced
+      << " shards_failed_over=" << s.shards_failed_over;
   return out.str();
 }
 

@@ -42,6 +42,8 @@ using fail_atom = caf::atom_constant<caf::atom("fail")>;
 using eval_atom = caf::atom_constant<caf::atom("eval")>;
 using checkpoint_atom = caf::atom_constant<caf::atom("checkpoint")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
+using replica_atom = caf::atom_constant<caf::atom("replica")>;
+using repoint_atom = caf::atom_constant<caf::atom("repoint")>;
 
 /// A parameter shard: owns key ranges of tables and applies pushes.
 using shard_actor =
@@ -50,8 +52,14 @@ using shard_actor =
                      caf::replies_to<stats_atom>::with<shard_stats>,
     // writes a checkpoint file (dir, job name, clock) -> its path
     caf::replies_to<checkpoint_atom, std::string, std::string, std::int64_t>::with<std::string>,
-    // replaces the shard's state by a checkpoint (engine/checkpoint.hpp bytes)
-    caf::replies_to<restore_atom, bytes>::with<std::uint64_t>>;
+    // replaces the shard's state by a checkpoint (engine/checkpoint.hpp bytes);
+    // true keeps the push sequence numbers (a replica), false forgets them
+    // (a resumed job, whose workers restart their counters)
+    caf::replies_to<restore_atom, bytes, bool>::with<std::uint64_t>,
+    // primary-backup: from now on every applied push is forwarded to this
+    // backup (a shard_actor; sent its current state first) before it is
+    // acknowledged; an invalid handle drops the backup
+    caf::reacts_to<replica_atom, caf::actor>>;
 
 /// The scheduler: clocks, progress, evaluation, the job's end.
 using scheduler_actor = caf::typed_actor<
@@ -63,9 +71,14 @@ using scheduler_actor = caf::typed_actor<
     caf::reacts_to<fail_atom, std::uint32_t, std::string>>;    // worker gave up
 
 /// A worker: trains on its partition once started.
-using worker_actor = caf::typed_actor<caf::reacts_to<start_atom>>;
+using worker_actor = caf::typed_actor<
+    caf::reacts_to<start_atom>,
+    // shard k's primary was lost: its backup now serves; resend what was in flight
+    caf::reacts_to<repoint_atom, std::uint32_t, shard_actor>>;
 
 /// Pulls a snapshot of the parameters it needs and scores it on the test set.
-using evaluator_actor = caf::typed_actor<caf::replies_to<eval_atom>::with<eval_result>>;
+using evaluator_actor =
+    caf::typed_actor<caf::replies_to<eval_atom>::with<eval_result>,
+                     caf::reacts_to<repoint_atom, std::uint32_t, shard_actor>>;
 
 }  // namespace troupe

@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -45,6 +47,8 @@ struct scheduler_state {
   std::set<std::size_t> dead_nodes;                  // indices into nodes
   std::map<std::uint32_t, std::uint32_t> partition;  // worker id -> data partition
   std::map<std::uint32_t, std::size_t> node_of;      // worker id -> node index (cluster)
+  std::vector<shard_actor> backups;                  // per shard; invalid: none
+  std::map<std::uint32_t, std::size_t> shard_node, backup_node;  // node index per copy
   std::optional<resume_point> resume;
   std::map<std::uint32_t, std::int64_t> start_clock;  // worker id -> clock it started at
   std::string checkpoint_dir;         // absolute: shards on other nodes write there too
@@ -132,7 +136,9 @@ void maybe_finish(scheduler_pointer self) {
         .then(
             [=](const shard_stats& s) {
               self->state.summary.pushes_rejected += s.pushes_rejected;
-              self->state.summary.pushes_applied += s.pushes_applied;
+              // Table versions count every push applied once, also those a
+              // promoted backup received before its promotion.
+              self->state.summary.pushes_applied += s.version;
               if (--*pending == 0) deliver_summary(self);
             },
             [=](caf::error& err) { abort_job(self, "shard statistics: " + describe(err)); });
@@ -147,6 +153,7 @@ void deliver_summary(scheduler_pointer self) {
   s.samples_per_s = s.wall_s > 0 ? static_cast<double>(st.total.samples) / s.wall_s : 0;
   s.wait_fraction = st.total.busy_s > 0 ? st.total.wait_s / st.total.busy_s : 0;
   s.mean_staleness = st.pushes ? st.staleness_sum / static_cast<double>(st.pushes) : 0;
+  s.pushes_acked = st.pushes;
   s.staleness_p50 = histogram_quantile(st.staleness_hist, 0.50);
   s.staleness_p99 = histogram_quantile(st.staleness_hist, 0.99);
   s.output_dir = st.job.output_dir;
@@ -330,26 +337,105 @@ void place_workers(scheduler_pointer self) {
 }
 
 // Cluster mode, step 1: every shard on its node.
+// A live node for a copy of shard k other than `avoid` (the other copy's
+// node): the next shard node after it, else any live node; nodes.size() if none.
+std::size_t backup_node_for(scheduler_pointer self, std::size_t avoid) {
+  auto& st = self->state;
+  const auto& chosen = st.job.shard_nodes;
+  const std::size_t n = st.nodes.size();
+  for (std::size_t step = 1; step <= n; ++step) {
+    std::size_t candidate = (avoid + step) % n;
+    if (!chosen.empty()) {
+      auto it = std::find(chosen.begin(), chosen.end(), avoid);
+      const std::size_t pos = it == chosen.end() ? 0 : static_cast<std::size_t>(it - chosen.begin());
+      candidate = step <= chosen.size() ? chosen[(pos + step) % chosen.size()] : (avoid + step) % n;
+    }
+    if (candidate != avoid && !st.dead_nodes.count(candidate)) return candidate;
+  }
+  for (std::size_t c = 0; c < n; ++c) {
+    if (c != avoid && !st.dead_nodes.count(c)) return c;
+  }
+  return n;
+}
+
+// Spawns a backup of shard k and attaches it to the primary, which sends it
+// its state and then forwards every push to it.
+void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> then) {
+  auto& st = self->state;
+  const auto n = backup_node_for(self, st.shard_node[k]);
+  if (n >= st.nodes.size()) {
+    spdlog::warn("shard {}: no live node left for a backup; running without one", k);
+    return then();
+  }
+  const auto t0 = clock_type::now();
+  self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
+                shard_request{k, shard_slices(st.job, k)})
+      .then(
+          [=](shard_actor& backup) {
+            auto& s = self->state;
+            self->monitor(backup);
+            s.backup_node[k] = n;
+            s.backups[k] = backup;
+            self->send(s.shards[k], replica_atom::value, caf::actor_cast<caf::actor>(backup));
+            spdlog::info("shard {}: backup on {} ({:.0f} ms)", k, s.job.nodes[n],
+                         std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+            then();
+          },
+          [=](caf::error& err) {
+            spdlog::warn("shard {}: no backup on {}: {}", k, self->state.job.nodes[n],
+                         describe(err));
+            then();
+          });
+}
+
 void place_shards(scheduler_pointer self) {
   auto& st = self->state;
   const auto& job = st.job;
   st.shards.resize(job.shards);
+  st.backups.resize(job.shards);
   auto pending = std::make_shared<std::size_t>(job.shards);
   for (std::uint32_t k = 0; k < job.shards; ++k) {
     const auto n = place(job.shard_nodes, st.nodes.size(), k);
+    st.shard_node[k] = n;
     self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
                   shard_request{k, shard_slices(job, k)})
         .then(
             [=](shard_actor& shard) {
               self->monitor(shard);
               self->state.shards[k] = std::move(shard);
-              if (--*pending == 0) shards_ready(self);
+              auto done = [=] {
+                if (--*pending == 0) shards_ready(self);
+              };
+              if (self->state.job.replication > 1) return make_backup(self, k, done);
+              done();
             },
             [=](caf::error& err) {
               abort_job(self, "placing shard " + std::to_string(k) + " on " +
                                   self->state.job.nodes[n] + ": " + describe(err));
             });
   }
+}
+
+// Shard k's primary was lost: its backup becomes the primary, every worker
+// and the evaluator are re-pointed, and a new backup is made.
+void fail_over(scheduler_pointer self, std::uint32_t k, const std::string& why) {
+  auto& st = self->state;
+  const auto t0 = clock_type::now();
+  if (!st.backups[k]) {
+    return abort_job(self, "shard " + std::to_string(k) + " lost (" + why + ") and no backup");
+  }
+  st.shards[k] = st.backups[k];
+  st.backups[k] = shard_actor{};
+  st.shard_node[k] = st.backup_node[k];
+  for (auto& w : st.workers) {
+    if (w) self->send(w, repoint_atom::value, k, st.shards[k]);
+  }
+  if (st.evaluator) self->send(st.evaluator, repoint_atom::value, k, st.shards[k]);
+  ++st.summary.shards_failed_over;
+  spdlog::warn("shard {}: primary lost ({}); backup on {} promoted, workers re-pointed in {:.2f} ms",
+               k, why, st.job.nodes[st.shard_node[k]],
+               std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+  make_backup(self, k, [] {});
 }
 
 void start_job(scheduler_pointer self) {
@@ -407,7 +493,8 @@ void shards_ready(scheduler_pointer self) {
   for (std::size_t k = 0; k < st.shards.size(); ++k) {
     std::ifstream in(st.resume->files[k], std::ios::binary);
     bytes data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    self->request(st.shards[k], std::chrono::seconds(120), restore_atom::value, std::move(data))
+    self->request(st.shards[k], std::chrono::seconds(120), restore_atom::value, std::move(data),
+                  false)
         .then(
             [=](std::uint64_t) {
               if (--*pending == 0) spawn_workers(self);
@@ -591,9 +678,15 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
     replace_worker(self, w, describe(dm.reason));
     return;
   }
-  for (std::size_t k = 0; k < st.shards.size(); ++k) {
+  for (std::uint32_t k = 0; k < st.shards.size(); ++k) {
     if (dm.source == st.shards[k].address() && dm.reason != caf::exit_reason::user_shutdown) {
-      return abort_job(self, "shard " + std::to_string(k) + " lost: " + describe(dm.reason));
+      return fail_over(self, k, describe(dm.reason));
+    }
+    if (k < st.backups.size() && st.backups[k] && dm.source == st.backups[k].address()) {
+      spdlog::warn("shard {}: backup lost ({}); making a new one", k, describe(dm.reason));
+      st.backups[k] = shard_actor{};
+      self->send(st.shards[k], replica_atom::value, caf::actor{});
+      return make_backup(self, k, [] {});
     }
   }
   if (dm.source == st.evaluator.address() && dm.reason) {
@@ -606,6 +699,9 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
                                                   std::vector<node_actor> nodes,
                                                   std::optional<resume_point> resume) {
   self->state.resume = std::move(resume);
+  // Replicas need somewhere else to live: two copies by default on >= 2 nodes.
+  if (job.replication == 0) job.replication = nodes.size() >= 2 ? 2 : 1;
+  if (nodes.size() < 2) job.replication = 1;
   self->state.checkpoint_dir =
       std::filesystem::absolute(job.output_dir + "/checkpoints").lexically_normal().string();
   self->state.job = std::move(job);

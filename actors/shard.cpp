@@ -18,6 +18,10 @@ struct shard_state {
   std::unique_ptr<shard_store> store;
   shard_stats stats;
   host_context ctx;
+  shard_actor backup;  // primary-backup replication; invalid: none
+  // Acknowledgements waiting for the backup, by forward number.
+  std::map<std::uint64_t, std::pair<caf::typed_response_promise<bytes>, bytes>> forwards;
+  std::uint64_t next_forward = 0;
   static inline const char* name = "troupe.shard";
 };
 
@@ -70,7 +74,31 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           ++self->state.stats.pushes_applied;
         }
         if (self->state.ctx.metrics) self->state.ctx.metrics->add_push(msg.size());
-        return encode_push_ack(ack);
+        auto reply = encode_push_ack(ack);
+        auto& backup = self->state.backup;
+        if (!backup || ack.duplicate) return reply;
+        // Acknowledged only once the backup has it too: a push the worker saw
+        // acknowledged survives the loss of this primary.
+        auto promise = self->make_response_promise<bytes>();
+        const auto n = self->state.next_forward++;
+        self->state.forwards.emplace(n, std::make_pair(promise, reply));
+        auto release = [=] {
+          auto& fw = self->state.forwards;
+          if (auto it = fw.find(n); it != fw.end()) {
+            it->second.first.deliver(it->second.second);
+            fw.erase(it);
+          }
+        };
+        self->request(backup, std::chrono::seconds(10), push_atom::value, bytes(msg))
+            .then([=](const bytes&) { release(); },
+                  [=](caf::error& err) {
+                    if (self->state.forwards.count(n) == 0) return;  // released already
+                    spdlog::warn("shard {}: backup lost ({}); serving without one", id,
+                                 describe(err));
+                    self->state.backup = shard_actor{};
+                    release();
+                  });
+        return promise;
       },
       [=](pull_atom, const bytes& msg) -> caf::result<bytes> {
         if (auto err = check_peer(self)) return err;
@@ -101,18 +129,39 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
                           .count());
         return dir + "/" + checkpoint_file_name(id, clock);
       },
-      [=](restore_atom, const bytes& data) -> caf::result<std::uint64_t> {
+      [=](restore_atom, const bytes& data, bool keep_sequences) -> caf::result<std::uint64_t> {
         if (auto err = check_peer(self)) return err;
         checkpoint ck;
         status st = decode_checkpoint(data.data(), data.size(), ck);
         if (st) st = self->state.store->restore(std::move(ck.snapshot));
-        if (st) self->state.store->forget_sequences();
+        if (st && !keep_sequences) self->state.store->forget_sequences();
         if (!st) {
           spdlog::error("shard {}: cannot restore: {}", id, st.to_string());
           return to_caf_error(st);
         }
         spdlog::info("shard {}: restored from the checkpoint of clock {}", id, ck.header.clock);
         return self->state.store->total_version();
+      },
+      [=](replica_atom, const caf::actor& handle) {
+        if (check_peer(self)) return;
+        auto backup = caf::actor_cast<shard_actor>(handle);
+        if (backup) {
+          // The backup gets the current state first; CAF keeps the order of
+          // messages from one actor to another, so every forwarded push
+          // arrives after it.
+          checkpoint_header header{"replica", id, 0};
+          auto data = encode_checkpoint(header, self->state.store->snapshot());
+          self->request(backup, std::chrono::seconds(60), restore_atom::value, std::move(data), true)
+              .then([=](std::uint64_t) { spdlog::info("shard {}: backup in sync", id); },
+                    [=](caf::error& err) {
+                      spdlog::warn("shard {}: backup refused the state: {}", id, describe(err));
+                    });
+        }
+        // Pushes still waiting for the old backup are acknowledged now: the
+        // old one is gone, and a new one starts from a snapshot that has them.
+        for (auto& [n, entry] : self->state.forwards) entry.first.deliver(entry.second);
+        self->state.forwards.clear();
+        self->state.backup = std::move(backup);
       },
       [=](stats_atom) {
         auto s = self->state.stats;

@@ -42,6 +42,16 @@ struct worker_state {
   std::vector<std::uint64_t> seq;  // last seq sent, per shard
   std::deque<delayed_push> held;
   std::size_t pending = 0;  // outstanding replies of this phase
+  // The pushes of this step, kept (CAF messages share their buffer: no copy)
+  // until acknowledged, so they can be resent if a shard fails over.
+  struct outgoing {
+    std::uint32_t shard;
+    caf::message message;
+    bool acked = false;
+  };
+  std::vector<outgoing> outbox;
+  enum class stage { waiting, pulling, pushing } now = stage::waiting;
+  std::uint64_t phase = 0;  // replies of an earlier (restarted) phase are ignored
   std::int64_t clock = 0;
   std::uint32_t epoch = 0;
   worker_progress report;  // accumulates until sent
@@ -54,6 +64,7 @@ struct worker_state {
 using worker_pointer = worker_actor::stateful_pointer<worker_state>;
 
 void request_clock(worker_pointer self);
+void pull_parameters(worker_pointer self);
 
 void fail(worker_pointer self, const std::string& what, const caf::error& err) {
   auto& st = self->state;
@@ -78,7 +89,6 @@ void flush_report(worker_pointer self) {
 
 void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
   auto& s = self->state;
-  if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
   push_ack ack;
   if (auto status = decode_push_ack(reply, ack); !status) {
     fail(self, "bad push ack from shard " + std::to_string(shard), to_caf_error(status));
@@ -91,17 +101,59 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
   ++hist[std::min<std::uint64_t>(ack.staleness, kStalenessBuckets - 1)];
   ++s.report.pushes;
   if (--s.pending > 0) return;
+  s.now = worker_state::stage::waiting;
   ++s.clock;
   if (s.clock % s.cfg.job.log_every == 0) flush_report(self);
   request_clock(self);
 }
 
-void send_push(worker_pointer self, std::uint32_t shard, bytes msg) {
-  if (self->state.ctx.metrics) self->state.ctx.metrics->add_inflight(1);
-  self->request(self->state.shards[shard], self->state.cfg.request_timeout, push_atom::value,
-                std::move(msg))
-      .then([=](const bytes& reply) { on_ack(self, shard, reply); },
-            [=](caf::error& err) { fail(self, "push to shard " + std::to_string(shard), err); });
+// A failed request: with replicas, the scheduler will re-point this worker at
+// the shard's backup and the phase restarts; without, the job cannot go on.
+void on_request_error(worker_pointer self, const std::string& what, caf::error& err) {
+  if (self->state.cfg.job.replication > 1) {
+    spdlog::warn("worker {}: {} failed ({}); waiting for the shard's backup", self->state.cfg.id,
+                 what, describe(err));
+    return;
+  }
+  fail(self, what, err);
+}
+
+// (Re)sends every unacknowledged push of this step.
+void send_outbox(worker_pointer self) {
+  auto& s = self->state;
+  s.now = worker_state::stage::pushing;
+  const auto phase = ++s.phase;
+  s.pending = 0;
+  for (std::size_t j = 0; j < s.outbox.size(); ++j) {
+    auto& out = s.outbox[j];
+    if (out.acked) continue;
+    ++s.pending;
+    if (s.ctx.metrics) s.ctx.metrics->add_inflight(1);
+    self->request(caf::actor_cast<caf::actor>(s.shards[out.shard]), s.cfg.request_timeout,
+                  out.message)
+        .then(
+            [=](const bytes& reply) {
+              auto& st = self->state;
+              if (st.ctx.metrics) st.ctx.metrics->add_inflight(-1);
+              if (st.phase != phase || st.outbox[j].acked) return;
+              st.outbox[j].acked = true;
+              on_ack(self, st.outbox[j].shard, reply);
+            },
+            [=](caf::error& err) {
+              if (self->state.phase != phase) return;
+              const auto shard = self->state.outbox[j].shard;
+              on_request_error(self, "push to shard " + std::to_string(shard), err);
+            });
+  }
+}
+
+void send_pushes(worker_pointer self, std::vector<delayed_push> pushes) {
+  auto& s = self->state;
+  s.outbox.clear();
+  for (auto& p : pushes) {
+    s.outbox.push_back({p.shard, caf::make_message(push_atom::value, std::move(p.message))});
+  }
+  send_outbox(self);
 }
 
 // Sends this step's gradients, holding some back when the straggler spec
@@ -133,8 +185,7 @@ void push_gradients(worker_pointer self, bool flush) {
     request_clock(self);
     return;
   }
-  st.pending = due.size();
-  for (auto& p : due) send_push(self, p.shard, std::move(p.message));
+  send_pushes(self, std::move(due));
 }
 
 void compute(worker_pointer self) {
@@ -157,6 +208,8 @@ void pull_parameters(worker_pointer self) {
   st.ops = plan_exchange(*st.wl, static_cast<std::uint32_t>(st.shards.size()));
   st.pending = st.ops.size();
   if (st.pending == 0) return compute(self);
+  st.now = worker_state::stage::pulling;
+  const auto phase = ++st.phase;
   if (st.ctx.metrics) st.ctx.metrics->add_inflight(static_cast<double>(st.pending));
   for (std::size_t i = 0; i < st.ops.size(); ++i) {
     const auto& op = st.ops[i];
@@ -166,6 +219,7 @@ void pull_parameters(worker_pointer self) {
             [=](const bytes& reply) {
               auto& s = self->state;
               if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
+              if (s.phase != phase) return;  // the pull phase was restarted
               const auto& o = s.ops[i];
               std::uint64_t version = 0;
               if (auto status = accept_pull_reply(o, reply, *s.wl, version); !status) {
@@ -177,7 +231,8 @@ void pull_parameters(worker_pointer self) {
               if (--s.pending == 0) compute(self);
             },
             [=](caf::error& err) {
-              fail(self, "pull from shard " + std::to_string(op.shard), err);
+              if (self->state.phase != phase) return;
+              on_request_error(self, "pull from shard " + std::to_string(op.shard), err);
             });
   }
 }
@@ -193,9 +248,7 @@ void next_step(worker_pointer self) {
     std::vector<delayed_push> all(std::make_move_iterator(st.held.begin()),
                                   std::make_move_iterator(st.held.end()));
     st.held.clear();
-    st.pending = all.size();
-    for (auto& p : all) send_push(self, p.shard, std::move(p.message));
-    return;
+    return send_pushes(self, std::move(all));
   }
   if (last) flush_report(self);
   self->send(st.scheduler, epoch_atom::value, st.cfg.id, st.epoch);
@@ -251,6 +304,16 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
   st.shards = std::move(shards);
   st.scheduler = std::move(scheduler);
   return {
+      [=](repoint_atom, std::uint32_t shard, shard_actor& primary) {
+        auto& s = self->state;
+        if (shard >= s.shards.size() || s.scheduler.address() != self->current_sender()) return;
+        s.shards[shard] = std::move(primary);
+        spdlog::info("worker {}: shard {} re-pointed to its backup", s.cfg.id, shard);
+        // Pulls are idempotent and pushes carry their seq: redoing the
+        // current phase loses nothing and applies nothing twice.
+        if (s.now == worker_state::stage::pulling) pull_parameters(self);
+        if (s.now == worker_state::stage::pushing) send_outbox(self);
+      },
       [=](start_atom) {
         const auto& guard = self->state.ctx.guard;
         if (guard && !sender_allowed(self, *guard)) {

@@ -199,7 +199,9 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     read_string(*t, "stragglers", "train", src, job.stragglers);
   }
   if (const auto* t = section(root, "cluster", src)) {
-    check_keys(*t, src, "cluster", {"nodes", "secret_file", "shard_nodes", "worker_nodes"});
+    check_keys(*t, src, "cluster",
+               {"nodes", "secret_file", "shard_nodes", "worker_nodes", "replication"});
+    read_int(*t, "replication", "cluster", src, job.replication, 0, 2);
     read_string(*t, "secret_file", "cluster", src, job.secret_file);
     if (const auto* node = t->get("nodes")) {
       const auto* arr = node->as_array();
@@ -397,7 +399,8 @@ std::string to_toml(const job_config& job) {
     out << "\n[cluster]\nnodes = " << list(job.nodes, true)
         << "\nsecret_file = " << quote(job.secret_file)
         << "\nshard_nodes = " << list(job.shard_nodes, false)
-        << "\nworker_nodes = " << list(job.worker_nodes, false) << "\n";
+        << "\nworker_nodes = " << list(job.worker_nodes, false)
+        << "\nreplication = " << job.replication << "\n";
   }
   return out.str();
 }

@@ -62,6 +62,8 @@ struct job_config {
   std::string secret_file;                  ///< the cluster secret shared with the nodes
   std::vector<std::uint32_t> shard_nodes;   ///< indices into nodes for shards (default: all)
   std::vector<std::uint32_t> worker_nodes;  ///< indices into nodes for workers (default: all)
+  /// Copies of each shard (primary + backups); 0 = 2 when there are >= 2 nodes, else 1.
+  std::uint32_t replication = 0;
 };
 
 /// Splits "host:port"; throws troupe_error(bad_config) naming the address.

@@ -155,6 +155,45 @@ TEST_P(ClusterWorkerLoss, JobFinishesAllEpochs) {
 
 INSTANTIATE_TEST_SUITE_P(Staleness, ClusterWorkerLoss, ::testing::Values(0, 2));
 
+// The node holding shard 0's primary (and shard 1's backup) is SIGKILLed
+// mid-training: shard 0's backup takes over, the workers resend what was in
+// flight, shard 1 gets a new backup, and no acknowledged push is lost or
+// applied twice: the shards' table versions add up to exactly the pushes the
+// workers saw acknowledged.
+TEST_F(Cluster, PrimaryShardNodeKilledNoAcknowledgedPushLost) {
+  auto job = small_job("primary_loss");
+  job.epochs = 6;
+  for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
+  job.secret_file = (dir / "secret").string();
+  job.shard_nodes = {0, 1};
+  job.worker_nodes = {2};
+  job.replication = 2;
+  std::optional<job_summary> result;
+  std::string error;
+  std::thread runner([&] {
+    try {
+      result = run_job(job);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  bool training = false;
+  for (int i = 0; i < 3000 && !training; ++i) {
+    training = nodes[2]->log().find("hosting worker 1") != std::string::npos;
+    if (!training) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  nodes[0]->signal(SIGKILL);
+  runner.join();
+  ASSERT_TRUE(training) << nodes[2]->log();
+  ASSERT_TRUE(result) << error;
+  EXPECT_EQ(result->shards_failed_over, 1u) << summary_line(*result);
+  EXPECT_EQ(result->epochs, 6u);
+  EXPECT_GT(result->test_accuracy, 0.70) << summary_line(*result);
+  EXPECT_EQ(result->pushes_applied, result->pushes_acked) << summary_line(*result);
+  EXPECT_EQ(result->pushes_acked, 2u * result->steps) << summary_line(*result);
+}
+
 TEST_F(Cluster, NodeWithAnotherSecretIsRefused) {
   auto job = small_job("refused");
   job.nodes = {start_node("good", "secret"), start_node("stranger", "other")};
