@@ -49,8 +49,8 @@ std::string describe(const caf::error& err) {
 actor_config::actor_config(std::size_t threads) {
   load<caf::io::middleman>();
   register_cluster_types(*this);
-  // Heartbeats every 200 ms, peers silent for 2 s are lost: a hung node
-  // is detected within ~2 s (see configure_cluster_timeouts).
+  // Heartbeats every 100 ms, peers silent for 1 s are lost: a hung node
+  // is detected within ~1 s (see configure_cluster_timeouts).
   configure_cluster_timeouts(*this);
   add_error_category(troupe_error_category(), render_troupe_error);
   // std::vector<char> (Cap'n Proto bytes) is a built-in CAF type; the rest

@@ -20,8 +20,8 @@ void register_cluster_types(caf::actor_system_config& cfg) {
 }
 
 void configure_cluster_timeouts(caf::actor_system_config& cfg) {
-  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(200)});
-  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(2000)});
+  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(100)});
+  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(1000)});
 }
 
 }  // namespace troupe

@@ -129,12 +129,12 @@ typename Inspector::result_type inspect(Inspector& f, node_status& x) {
 /// "troupe.shard_actor", "troupe.worker_actor", "troupe.node_ids".
 void register_cluster_types(caf::actor_system_config& cfg);
 
-/// Heartbeats every 200 ms and a 2 s connection timeout, so that a hung
-/// peer is noticed in ~0.5 s instead of never (shared/STACK-NOTES.md). Every
-/// process that talks to a node daemon needs it: the daemon drops a
-/// connection that stays silent for 2 s. (500 ms, the fastest detection
-/// measured in shared/STACK-NOTES.md, dropped healthy peers of a busy 2-core
-/// machine during the test suite.)
+/// Heartbeats every 100 ms and a 1 s connection timeout, so that a hung
+/// (SIGSTOPped) peer is declared lost within about a second instead of never
+/// (shared/STACK-NOTES.md). Every process that talks to a node daemon needs
+/// it: the daemon drops a connection that stays silent for 1 s. (500 ms, the
+/// fastest measured there, dropped healthy peers of a busy 2-core machine
+/// during the test suite.)
 void configure_cluster_timeouts(caf::actor_system_config& cfg);
 
 }  // namespace troupe

@@ -261,8 +261,8 @@ TEST_F(NodeDaemon, RemoteExitMessagesDoNotStopTheNodeAndIdlePeersStayAdmitted) {
   ASSERT_NO_FATAL_FAILURE(start(1, false));
   self->send_exit(node, caf::exit_reason::user_shutdown);
   ASSERT_FALSE(authenticate(self, node, "test-cluster-secret-0123456789", timeout));
-  // Longer than the 2 s connection timeout: heartbeats keep the session.
-  std::this_thread::sleep_for(milliseconds(2500));
+  // Longer than the 1 s connection timeout: heartbeats keep the session.
+  std::this_thread::sleep_for(milliseconds(1500));
   auto st = status();
   ASSERT_TRUE(st) << describe(st.error()) << "\n" << daemon->log();
   EXPECT_EQ(st->peers, 1u);
