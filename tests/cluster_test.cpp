@@ -44,10 +44,12 @@ class Cluster : public ::testing::Test {
   }
 
   // Starts a node daemon (metrics on an ephemeral port) and returns its HOST:PORT.
-  std::string start_node(const std::string& name, const std::string& secret_file) {
+  std::string start_node(const std::string& name, const std::string& secret_file,
+                         int slots = 4) {
     nodes.push_back(std::make_unique<child_process>(
         std::vector<std::string>{TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--secret",
-                                 (dir / secret_file).string(), "--slots", "4", "--name", name,
+                                 (dir / secret_file).string(), "--slots", std::to_string(slots),
+                                 "--name", name,
                                  "--metrics", "127.0.0.1:0"},
         dir / (name + ".log")));
     const auto port = nodes.back()->wait_for_line("listening on 127.0.0.1:", seconds(15));
@@ -242,6 +244,52 @@ TEST_F(Cluster, HungWorkerNodeIsDeclaredLostAndCannotRejoin) {
   // show up here.
   EXPECT_GE(result->pushes_applied, result->pushes_acked) << summary_line(*result);
   EXPECT_LE(result->pushes_applied, result->pushes_acked + 2) << summary_line(*result);
+}
+
+// Repeated failures: two of four nodes are killed a second apart while the
+// job runs (each holds shard copies and a worker); every shard keeps a copy
+// throughout, and the job finishes every epoch with nothing lost.
+TEST_F(Cluster, RepeatedNodeFailuresJobFinishes) {
+  auto job = small_job("repeated");
+  job.epochs = 8;
+  job.log_every = 1;
+  job.workers = 3;
+  for (int i = 0; i < 4; ++i) {
+    job.nodes.push_back(start_node("n" + std::to_string(i), "secret", 8));
+  }
+  job.secret_file = (dir / "secret").string();
+  job.shard_nodes = {0, 1, 2};
+  job.worker_nodes = {1, 2, 3};
+  job.replication = 2;
+  std::optional<job_summary> result;
+  std::string error;
+  std::thread runner([&] {
+    try {
+      result = run_job(job);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  bool training = false;
+  for (int i = 0; i < 3000 && !training; ++i) {
+    training = nodes[3]->log().find("hosting worker") != std::string::npos;
+    if (!training) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (int victim : {1, 2}) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    spdlog::warn("test: SIGKILL to node n{}", victim);
+    nodes[victim]->signal(SIGKILL);
+  }
+  runner.join();
+  ASSERT_TRUE(training);
+  ASSERT_TRUE(result) << error;
+  EXPECT_EQ(result->epochs, 8u);
+  EXPECT_GE(result->workers_replaced, 2u) << summary_line(*result);
+  EXPECT_GE(result->shards_failed_over, 1u) << summary_line(*result);
+  EXPECT_GT(result->test_accuracy, 0.70) << summary_line(*result);
+  // At most one step in flight per lost worker is applied without an ack.
+  EXPECT_GE(result->pushes_applied, result->pushes_acked) << summary_line(*result);
+  EXPECT_LE(result->pushes_applied, result->pushes_acked + 2 * 2) << summary_line(*result);
 }
 
 TEST_F(Cluster, NodeWithAnotherSecretIsRefused) {
