@@ -98,7 +98,7 @@ evaluator_actor::behavior_type evaluator_behavior(evaluator_pointer self, job_co
   st.wl = make_eval_workload(job, std::move(data));
   st.wl->prepare_eval();
   st.shards = std::move(shards);
-  st.replicated = job.replication > 1;
+  st.replicated = job.replication > 1 || (job.checkpoint_every > 0 && !job.nodes.empty());
   st.ops = plan_exchange(*st.wl, static_cast<std::uint32_t>(st.shards.size()));
   return {
       [=](eval_atom) -> caf::result<eval_result> {

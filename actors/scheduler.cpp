@@ -15,6 +15,7 @@
 #include "actors/evaluator.hpp"
 #include "actors/shard.hpp"
 #include "actors/worker.hpp"
+#include "engine/checkpoint.hpp"
 #include "engine/clock_table.hpp"
 #include "engine/exchange_plan.hpp"
 #include "engine/metrics_log.hpp"
@@ -418,19 +419,75 @@ void place_shards(scheduler_pointer self) {
 
 // Shard k's primary was lost: its backup becomes the primary, every worker
 // and the evaluator are re-pointed, and a new backup is made.
-void fail_over(scheduler_pointer self, std::uint32_t k, const std::string& why) {
+void repoint_all(scheduler_pointer self, std::uint32_t k) {
   auto& st = self->state;
-  const auto t0 = clock_type::now();
-  if (!st.backups[k]) {
-    return abort_job(self, "shard " + std::to_string(k) + " lost (" + why + ") and no backup");
-  }
-  st.shards[k] = st.backups[k];
-  st.backups[k] = shard_actor{};
-  st.shard_node[k] = st.backup_node[k];
   for (auto& w : st.workers) {
     if (w) self->send(w, repoint_atom::value, k, st.shards[k]);
   }
   if (st.evaluator) self->send(st.evaluator, repoint_atom::value, k, st.shards[k]);
+}
+
+// Without a backup, a lost shard comes back from its last checkpoint on a
+// surviving node; the updates since that checkpoint are lost, and said so.
+void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std::string& why) {
+  auto& st = self->state;
+  latest_checkpoint latest;
+  if (st.job.checkpoint_every == 0 ||
+      !find_latest_checkpoint(st.checkpoint_dir, k, latest) || !latest.found()) {
+    return abort_job(self, "shard " + std::to_string(k) + " lost (" + why +
+                               "), no backup and no checkpoint to restore it from");
+  }
+  const auto n = backup_node_for(self, st.shard_node[k]);
+  if (n >= st.nodes.size()) {
+    return abort_job(self, "shard " + std::to_string(k) + " lost and no live node left");
+  }
+  const auto t0 = clock_type::now();
+  const auto lost_clocks = std::max<std::int64_t>(0, (st.clocks->size() ? st.clocks->min_clock() : 0) -
+                                                         latest.data.header.clock);
+  for (const auto& w : latest.warnings) spdlog::warn("shard {}: {}", k, w);
+  auto data = encode_checkpoint(latest.data.header, latest.data.snapshot);
+  self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
+                shard_request{k, shard_slices(st.job, k)})
+      .then(
+          [=](shard_actor& shard) mutable {
+            self->monitor(shard);
+            // Sequence numbers are kept: the workers go on counting.
+            self->request(shard, std::chrono::seconds(120), restore_atom::value, std::move(data),
+                          true)
+                .then(
+                    [=](std::uint64_t) {
+                      auto& s = self->state;
+                      s.shards[k] = shard;
+                      s.shard_node[k] = n;
+                      ++s.summary.shards_failed_over;
+                      repoint_all(self, k);
+                      spdlog::warn("shard {}: restored on {} from the checkpoint of clock {} in "
+                                   "{:.0f} ms; about {} clocks of its updates are lost",
+                                   k, s.job.nodes[n], latest.data.header.clock,
+                                   std::chrono::duration<double, std::milli>(clock_type::now() - t0)
+                                       .count(),
+                                   lost_clocks);
+                    },
+                    [=](caf::error& err) {
+                      abort_job(self, "restoring shard " + std::to_string(k) + ": " + describe(err));
+                    });
+          },
+          [=](caf::error& err) {
+            abort_job(self, "replacing shard " + std::to_string(k) + ": " + describe(err));
+          });
+}
+
+void fail_over(scheduler_pointer self, std::uint32_t k, const std::string& why) {
+  auto& st = self->state;
+  const auto t0 = clock_type::now();
+  if (st.nodes.empty()) {
+    return abort_job(self, "shard " + std::to_string(k) + " lost: " + why);
+  }
+  if (k >= st.backups.size() || !st.backups[k]) return restore_from_checkpoint(self, k, why);
+  st.shards[k] = st.backups[k];
+  st.backups[k] = shard_actor{};
+  st.shard_node[k] = st.backup_node[k];
+  repoint_all(self, k);
   ++st.summary.shards_failed_over;
   spdlog::warn("shard {}: primary lost ({}); backup on {} promoted, workers re-pointed in {:.2f} ms",
                k, why, st.job.nodes[st.shard_node[k]],

@@ -110,7 +110,8 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
 // A failed request: with replicas, the scheduler will re-point this worker at
 // the shard's backup and the phase restarts; without, the job cannot go on.
 void on_request_error(worker_pointer self, const std::string& what, caf::error& err) {
-  if (self->state.cfg.job.replication > 1) {
+  const auto& job = self->state.cfg.job;
+  if (job.replication > 1 || (job.checkpoint_every > 0 && !job.nodes.empty())) {
     spdlog::warn("worker {}: {} failed ({}); waiting for the shard's backup", self->state.cfg.id,
                  what, describe(err));
     return;

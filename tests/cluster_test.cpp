@@ -292,6 +292,44 @@ TEST_F(Cluster, RepeatedNodeFailuresJobFinishes) {
   EXPECT_LE(result->pushes_applied, result->pushes_acked + 2 * 2) << summary_line(*result);
 }
 
+// Replication factor 1: a lost shard comes back from its last checkpoint on a
+// surviving node (the updates since are lost, and the log says how many
+// clocks); the job goes on and finishes.
+TEST_F(Cluster, WithoutReplicasALostShardComesBackFromItsCheckpoint) {
+  auto job = small_job("from_checkpoint");
+  job.epochs = 6;
+  job.replication = 1;
+  job.checkpoint_every = 50;
+  for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
+  job.secret_file = (dir / "secret").string();
+  job.shard_nodes = {0, 1};
+  job.worker_nodes = {2};
+  std::optional<job_summary> result;
+  std::string error;
+  std::thread runner([&] {
+    try {
+      result = run_job(job);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  // Kill shard 0's node once a checkpoint exists.
+  const auto progress = fs::path(job.output_dir) / "checkpoints" / "progress-clock-50.txt";
+  for (int i = 0; i < 3000 && !fs::exists(progress); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const bool checkpointed = fs::exists(progress);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  spdlog::warn("test: SIGKILL to node n0");
+  nodes[0]->signal(SIGKILL);
+  runner.join();
+  ASSERT_TRUE(checkpointed);
+  ASSERT_TRUE(result) << error;
+  EXPECT_EQ(result->shards_failed_over, 1u) << summary_line(*result);
+  EXPECT_EQ(result->epochs, 6u);
+  EXPECT_GT(result->test_accuracy, 0.70) << summary_line(*result);
+}
+
 TEST_F(Cluster, NodeWithAnotherSecretIsRefused) {
   auto job = small_job("refused");
   job.nodes = {start_node("good", "secret"), start_node("stranger", "other")};
