@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <optional>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "actors/actor_config.hpp"
@@ -177,9 +177,10 @@ job_summary run_job(const job_config& job) {
     const auto last = last_reported_clock(job.output_dir + "/metrics.csv");
     spdlog::warn("resuming job '{}' from the checkpoint of clock {} (epoch {}){}", job.name,
                  resume->clock, resume->epoch + 1,
-                 last >= 0 ? "; " + std::to_string(std::max<std::int64_t>(0, last - resume->clock)) +
-                                 " clocks of the interrupted run are lost"
-                           : std::string{});
+                 last >= 0
+                     ? "; " + std::to_string(std::max<std::int64_t>(0, last - resume->clock)) +
+                           " clocks of the interrupted run are lost"
+                     : std::string{});
   }
   auto data = load_workload_data(job);
   spdlog::info("loaded {} train and {} test rows of {} in {:.2f} s", data->train_rows(),

@@ -78,10 +78,10 @@ struct job_summary {
   std::uint64_t max_staleness = 0;
   std::int64_t target_clock = 0;  ///< min worker clock when the target was reached; 0 if never
   std::uint64_t pushes_rejected = 0;
-  std::uint64_t pushes_applied = 0;  ///< summed table versions of the final shards
-  std::uint64_t pushes_acked = 0;    ///< acknowledgements the workers counted, once per push
+  std::uint64_t pushes_applied = 0;      ///< summed table versions of the final shards
+  std::uint64_t pushes_acked = 0;        ///< acknowledgements the workers counted, once per push
   std::uint32_t shards_failed_over = 0;  ///< primaries lost and replaced by their backup
-  std::uint32_t workers_replaced = 0;  ///< lost workers whose partition a replacement took over
+  std::uint32_t workers_replaced = 0;    ///< lost workers whose partition a replacement took over
   std::int64_t resumed_from_clock = -1;  ///< the checkpoint's clock when resumed; -1 otherwise
   std::string output_dir;
 };
@@ -90,9 +90,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_summary& x) {
   return f(x.test_accuracy, x.test_loss, x.samples_per_s, x.wall_s, x.epochs, x.time_to_target_s,
            x.epoch_of_target, x.steps, x.wait_fraction, x.mean_staleness, x.staleness_p50,
-           x.staleness_p99, x.max_staleness, x.target_clock, x.pushes_rejected, x.pushes_applied, x.pushes_acked,
-           x.shards_failed_over, x.workers_replaced,
-           x.resumed_from_clock,
+           x.staleness_p99, x.max_staleness, x.target_clock, x.pushes_rejected, x.pushes_applied,
+           x.pushes_acked, x.shards_failed_over, x.workers_replaced, x.resumed_from_clock,
            x.output_dir);
 }
 

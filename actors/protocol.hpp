@@ -46,10 +46,10 @@ using replica_atom = caf::atom_constant<caf::atom("replica")>;
 using repoint_atom = caf::atom_constant<caf::atom("repoint")>;
 
 /// A parameter shard: owns key ranges of tables and applies pushes.
-using shard_actor =
-    caf::typed_actor<caf::replies_to<push_atom, bytes>::with<bytes>,  // PushRequest -> PushAck
-                     caf::replies_to<pull_atom, bytes>::with<bytes>,  // PullRequest -> PullReply
-                     caf::replies_to<stats_atom>::with<shard_stats>,
+using shard_actor = caf::typed_actor<
+    caf::replies_to<push_atom, bytes>::with<bytes>,  // PushRequest -> PushAck
+    caf::replies_to<pull_atom, bytes>::with<bytes>,  // PullRequest -> PullReply
+    caf::replies_to<stats_atom>::with<shard_stats>,
     // writes a checkpoint file (dir, job name, clock) -> its path
     caf::replies_to<checkpoint_atom, std::string, std::string, std::int64_t>::with<std::string>,
     // replaces the shard's state by a checkpoint (engine/checkpoint.hpp bytes);
@@ -71,14 +71,13 @@ using scheduler_actor = caf::typed_actor<
     caf::reacts_to<fail_atom, std::uint32_t, std::string>>;    // worker gave up
 
 /// A worker: trains on its partition once started.
-using worker_actor = caf::typed_actor<
-    caf::reacts_to<start_atom>,
-    // shard k's primary was lost: its backup now serves; resend what was in flight
-    caf::reacts_to<repoint_atom, std::uint32_t, shard_actor>>;
+using worker_actor =
+    caf::typed_actor<caf::reacts_to<start_atom>,
+                     // shard k's primary was lost: its backup now serves; resend what was in flight
+                     caf::reacts_to<repoint_atom, std::uint32_t, shard_actor>>;
 
 /// Pulls a snapshot of the parameters it needs and scores it on the test set.
-using evaluator_actor =
-    caf::typed_actor<caf::replies_to<eval_atom>::with<eval_result>,
-                     caf::reacts_to<repoint_atom, std::uint32_t, shard_actor>>;
+using evaluator_actor = caf::typed_actor<caf::replies_to<eval_atom>::with<eval_result>,
+                                         caf::reacts_to<repoint_atom, std::uint32_t, shard_actor>>;
 
 }  // namespace troupe

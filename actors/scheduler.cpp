@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <set>
 
@@ -52,8 +52,8 @@ struct scheduler_state {
   std::map<std::uint32_t, std::size_t> shard_node, backup_node;  // node index per copy
   std::optional<resume_point> resume;
   std::map<std::uint32_t, std::int64_t> start_clock;  // worker id -> clock it started at
-  std::string checkpoint_dir;         // absolute: shards on other nodes write there too
-  std::int64_t next_checkpoint = 0;   // min clock of the next checkpoint
+  std::string checkpoint_dir;        // absolute: shards on other nodes write there too
+  std::int64_t next_checkpoint = 0;  // min clock of the next checkpoint
   bool checkpointing = false;
   std::vector<shard_actor> shards;
   std::vector<worker_actor> workers;
@@ -348,7 +348,8 @@ std::size_t backup_node_for(scheduler_pointer self, std::size_t avoid) {
     std::size_t candidate = (avoid + step) % n;
     if (!chosen.empty()) {
       auto it = std::find(chosen.begin(), chosen.end(), avoid);
-      const std::size_t pos = it == chosen.end() ? 0 : static_cast<std::size_t>(it - chosen.begin());
+      const std::size_t pos =
+          it == chosen.end() ? 0 : static_cast<std::size_t>(it - chosen.begin());
       candidate = step <= chosen.size() ? chosen[(pos + step) % chosen.size()] : (avoid + step) % n;
     }
     if (candidate != avoid && !st.dead_nodes.count(candidate)) return candidate;
@@ -432,8 +433,8 @@ void repoint_all(scheduler_pointer self, std::uint32_t k) {
 void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std::string& why) {
   auto& st = self->state;
   latest_checkpoint latest;
-  if (st.job.checkpoint_every == 0 ||
-      !find_latest_checkpoint(st.checkpoint_dir, k, latest) || !latest.found()) {
+  if (st.job.checkpoint_every == 0 || !find_latest_checkpoint(st.checkpoint_dir, k, latest) ||
+      !latest.found()) {
     return abort_job(self, "shard " + std::to_string(k) + " lost (" + why +
                                "), no backup and no checkpoint to restore it from");
   }
@@ -442,8 +443,8 @@ void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std:
     return abort_job(self, "shard " + std::to_string(k) + " lost and no live node left");
   }
   const auto t0 = clock_type::now();
-  const auto lost_clocks = std::max<std::int64_t>(0, (st.clocks->size() ? st.clocks->min_clock() : 0) -
-                                                         latest.data.header.clock);
+  const auto lost_clocks = std::max<std::int64_t>(
+      0, (st.clocks->size() ? st.clocks->min_clock() : 0) - latest.data.header.clock);
   for (const auto& w : latest.warnings) spdlog::warn("shard {}: {}", k, w);
   auto data = encode_checkpoint(latest.data.header, latest.data.snapshot);
   self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
@@ -461,15 +462,16 @@ void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std:
                       s.shard_node[k] = n;
                       ++s.summary.shards_failed_over;
                       repoint_all(self, k);
-                      spdlog::warn("shard {}: restored on {} from the checkpoint of clock {} in "
-                                   "{:.0f} ms; about {} clocks of its updates are lost",
-                                   k, s.job.nodes[n], latest.data.header.clock,
-                                   std::chrono::duration<double, std::milli>(clock_type::now() - t0)
-                                       .count(),
-                                   lost_clocks);
+                      spdlog::warn(
+                          "shard {}: restored on {} from the checkpoint of clock {} in "
+                          "{:.0f} ms; about {} clocks of its updates are lost",
+                          k, s.job.nodes[n], latest.data.header.clock,
+                          std::chrono::duration<double, std::milli>(clock_type::now() - t0).count(),
+                          lost_clocks);
                     },
                     [=](caf::error& err) {
-                      abort_job(self, "restoring shard " + std::to_string(k) + ": " + describe(err));
+                      abort_job(self,
+                                "restoring shard " + std::to_string(k) + ": " + describe(err));
                     });
           },
           [=](caf::error& err) {
@@ -489,9 +491,10 @@ void fail_over(scheduler_pointer self, std::uint32_t k, const std::string& why) 
   st.shard_node[k] = st.backup_node[k];
   repoint_all(self, k);
   ++st.summary.shards_failed_over;
-  spdlog::warn("shard {}: primary lost ({}); backup on {} promoted, workers re-pointed in {:.2f} ms",
-               k, why, st.job.nodes[st.shard_node[k]],
-               std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+  spdlog::warn(
+      "shard {}: primary lost ({}); backup on {} promoted, workers re-pointed in {:.2f} ms", k, why,
+      st.job.nodes[st.shard_node[k]],
+      std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
   make_backup(self, k, [] {});
 }
 
@@ -599,9 +602,10 @@ void maybe_checkpoint(scheduler_pointer self) {
                               ec.message());
                 return;
               }
-              spdlog::info("checkpoint at clock {} (epoch {}) written by {} shards in {:.0f} ms",
-                           clock, epoch + 1, s.shards.size(),
-                           std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+              spdlog::info(
+                  "checkpoint at clock {} (epoch {}) written by {} shards in {:.0f} ms", clock,
+                  epoch + 1, s.shards.size(),
+                  std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
             },
             [=](caf::error& err) {
               self->state.checkpointing = false;

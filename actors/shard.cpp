@@ -124,9 +124,10 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           return to_caf_error(st);
         }
         prune_checkpoints(dir, id, 3);
-        spdlog::debug("shard {}: checkpoint at clock {} in {:.1f} ms", id, clock,
-                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                          .count());
+        spdlog::debug(
+            "shard {}: checkpoint at clock {} in {:.1f} ms", id, clock,
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count());
         return dir + "/" + checkpoint_file_name(id, clock);
       },
       [=](restore_atom, const bytes& data, bool keep_sequences) -> caf::result<std::uint64_t> {
@@ -151,7 +152,8 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           // arrives after it.
           checkpoint_header header{"replica", id, 0};
           auto data = encode_checkpoint(header, self->state.store->snapshot());
-          self->request(backup, std::chrono::seconds(60), restore_atom::value, std::move(data), true)
+          self->request(backup, std::chrono::seconds(60), restore_atom::value, std::move(data),
+                        true)
               .then([=](std::uint64_t) { spdlog::info("shard {}: backup in sync", id); },
                     [=](caf::error& err) {
                       spdlog::warn("shard {}: backup refused the state: {}", id, describe(err));

@@ -358,8 +358,9 @@ std::string to_toml(const job_config& job) {
   // The job travels to nodes and back into resumed runs as this text: doubles
   // must round-trip exactly and strings must be escaped.
   out.precision(17);
-  out << "[job]\nname = " << quote(job.name) << "\nepochs = " << job.epochs << "\nseed = " << job.seed
-      << "\noutput_dir = " << quote(job.output_dir) << "\ntarget_metric = " << quote(job.target_metric)
+  out << "[job]\nname = " << quote(job.name) << "\nepochs = " << job.epochs
+      << "\nseed = " << job.seed << "\noutput_dir = " << quote(job.output_dir)
+      << "\ntarget_metric = " << quote(job.target_metric)
       << "\ntarget_accuracy = " << job.target_accuracy << "\ntarget_loss = " << job.target_loss
       << "\nlog_every = " << job.log_every << "\neval_every = " << job.eval_every
       << "\ncheckpoint_every = " << job.checkpoint_every
@@ -384,8 +385,8 @@ std::string to_toml(const job_config& job) {
   out << "\nbatch = " << job.batch << "\nbackend = \"" << backend << "\"\noptimizer = \""
       << to_string(job.optimizer.kind) << "\"\nlearning_rate = " << job.optimizer.learning_rate
       << "\nmomentum = " << job.optimizer.momentum
-      << "\nweight_decay = " << job.optimizer.weight_decay << "\nstragglers = " << quote(job.stragglers)
-      << "\n";
+      << "\nweight_decay = " << job.optimizer.weight_decay
+      << "\nstragglers = " << quote(job.stragglers) << "\n";
   if (!job.nodes.empty()) {
     auto list = [&](const auto& xs, bool quoted) {
       std::string s = "[";

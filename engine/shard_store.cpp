@@ -84,10 +84,9 @@ status shard_store::resolve(sparse_slice& s, std::uint32_t worker,
   }
   for (auto key : keys) {
     if (shard_of_row(key, s.shards) != id_) {
-      return {errc::out_of_range, "row " + std::to_string(key) + " of table '" + s.spec.name +
-                                      "' belongs to shard " +
-                                      std::to_string(shard_of_row(key, s.shards)) + ", not " +
-                                      std::to_string(id_)};
+      return {errc::out_of_range,
+              "row " + std::to_string(key) + " of table '" + s.spec.name + "' belongs to shard " +
+                  std::to_string(shard_of_row(key, s.shards)) + ", not " + std::to_string(id_)};
     }
   }
   cached.keys = keys;
@@ -161,7 +160,8 @@ status shard_store::apply_push(const push_view& push, push_ack& ack) {
 status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
   if (auto sp = sparse_.find(pull.table); sp != sparse_.end()) {
     auto& s = sp->second;
-    if (!pull.sparse) return {errc::wrong_size, "dense pull from sparse table '" + s.spec.name + "'"};
+    if (!pull.sparse)
+      return {errc::wrong_size, "dense pull from sparse table '" + s.spec.name + "'"};
     if (pull.keys.size() * s.spec.width * sizeof(float) > max_payload_bytes) {
       return {errc::wrong_size, "pull of " + std::to_string(pull.keys.size()) + " rows of '" +
                                     s.spec.name + "' exceeds one message; split it"};
@@ -188,11 +188,10 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
   if (pull.sparse) return {errc::wrong_size, "sparse pull from dense table '" + s.spec.name + "'"};
   if (pull.offset < s.range.begin || pull.offset > s.range.end ||
       pull.count > s.range.end - pull.offset) {
-    return {errc::out_of_range, std::to_string(pull.count) + " keys at offset " +
-                                    std::to_string(pull.offset) + " exceed the range [" +
-                                    std::to_string(s.range.begin) + ", " +
-                                    std::to_string(s.range.end) + ") of table '" + s.spec.name +
-                                    "'"};
+    return {errc::out_of_range,
+            std::to_string(pull.count) + " keys at offset " + std::to_string(pull.offset) +
+                " exceed the range [" + std::to_string(s.range.begin) + ", " +
+                std::to_string(s.range.end) + ") of table '" + s.spec.name + "'"};
   }
   auto w = pull_reply_writer::dense(pull.table, s.version, pull.offset, pull.count);
   std::memcpy(w.values(), s.values.data() + (pull.offset - s.range.begin),

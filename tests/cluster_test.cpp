@@ -44,13 +44,11 @@ class Cluster : public ::testing::Test {
   }
 
   // Starts a node daemon (metrics on an ephemeral port) and returns its HOST:PORT.
-  std::string start_node(const std::string& name, const std::string& secret_file,
-                         int slots = 4) {
+  std::string start_node(const std::string& name, const std::string& secret_file, int slots = 4) {
     nodes.push_back(std::make_unique<child_process>(
         std::vector<std::string>{TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--secret",
                                  (dir / secret_file).string(), "--slots", std::to_string(slots),
-                                 "--name", name,
-                                 "--metrics", "127.0.0.1:0"},
+                                 "--name", name, "--metrics", "127.0.0.1:0"},
         dir / (name + ".log")));
     const auto port = nodes.back()->wait_for_line("listening on 127.0.0.1:", seconds(15));
     EXPECT_FALSE(port.empty()) << "node " << name << " did not start:\n" << nodes.back()->log();
