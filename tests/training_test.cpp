@@ -170,8 +170,11 @@ TEST(Training, ResumesFromTheLastCompleteCheckpointSkippingABrokenOne) {
   // 94 steps per epoch and worker, 4 epochs: checkpoints at clocks 100 .. 300.
   ASSERT_TRUE(std::filesystem::exists(dir + "/shard-1-clock-300.ckpt"));
   ASSERT_TRUE(std::filesystem::exists(dir + "/progress-clock-300.txt"));
-  // A shard killed while writing its newest checkpoint leaves it truncated.
+  // A disk that lost the end of shard 1's newest checkpoint leaves it
+  // truncated; a shard killed while writing a later one leaves only its
+  // temporary file (the rename never happened).
   std::filesystem::resize_file(dir + "/shard-1-clock-300.ckpt", 100);
+  std::ofstream(dir + "/shard-0-clock-400.ckpt.tmp") << "half a checkpoint";
   job.resume_from = dir;
   const auto resumed = run_job(job);
   EXPECT_EQ(resumed.resumed_from_clock, 200) << summary_line(resumed);
