@@ -26,6 +26,31 @@ using std::chrono::seconds;
 using test_support::child_process;
 using test_support::http_get;
 
+// Runs a job on another thread while the test breaks the cluster.
+struct background_job {
+  explicit background_job(job_config job)
+      : thread([this, job = std::move(job)] {
+          try {
+            result = run_job(job);
+          } catch (const std::exception& e) {
+            error = e.what();
+          }
+        }) {}
+  void join() { thread.join(); }
+  std::optional<job_summary> result;
+  std::string error;
+  std::thread thread;
+};
+
+// Waits (30 s at most) until a process has logged `text`.
+bool wait_for_log(const child_process& process, const std::string& text) {
+  for (int i = 0; i < 3000; ++i) {
+    if (process.log().find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 class Cluster : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -130,33 +155,21 @@ TEST_P(ClusterWorkerLoss, JobFinishesAllEpochs) {
   job.secret_file = (dir / "secret").string();
   job.shard_nodes = {0};
   job.worker_nodes = {1, 2};
-  std::optional<job_summary> result;
-  std::string error;
-  std::thread runner([&] {
-    try {
-      result = run_job(job);
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  });
+  background_job run(job);
   // Kill the node once its worker is training (it logs the hosting).
-  bool hosting = false;
-  for (int i = 0; i < 3000 && !hosting; ++i) {
-    hosting = nodes[2]->log().find("hosting worker") != std::string::npos;
-    if (!hosting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const bool hosting = wait_for_log(*nodes[2], "hosting worker");
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
   spdlog::warn("test: SIGKILL to node n2");
   nodes[2]->signal(SIGKILL);
-  runner.join();
+  run.join();
   ASSERT_TRUE(hosting) << nodes[2]->log();
-  ASSERT_TRUE(result) << error;
-  EXPECT_EQ(result->epochs, 6u) << summary_line(*result);
-  EXPECT_EQ(result->workers_replaced, 1u) << summary_line(*result);
-  EXPECT_GT(result->test_accuracy, 0.70) << summary_line(*result);
+  ASSERT_TRUE(run.result) << run.error;
+  EXPECT_EQ(run.result->epochs, 6u) << summary_line(*run.result);
+  EXPECT_EQ(run.result->workers_replaced, 1u) << summary_line(*run.result);
+  EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
   EXPECT_NE(nodes[1]->log().find("hosting worker 2"), std::string::npos) << nodes[1]->log();
-  EXPECT_GE(result->pushes_applied, result->pushes_acked) << summary_line(*result);
-  EXPECT_LE(result->pushes_applied, result->pushes_acked + 2) << summary_line(*result);
+  EXPECT_GE(run.result->pushes_applied, run.result->pushes_acked) << summary_line(*run.result);
+  EXPECT_LE(run.result->pushes_applied, run.result->pushes_acked + 2) << summary_line(*run.result);
 }
 
 INSTANTIATE_TEST_SUITE_P(Staleness, ClusterWorkerLoss, ::testing::Values(0, 2));
@@ -174,31 +187,19 @@ TEST_F(Cluster, PrimaryShardNodeKilledNoAcknowledgedPushLost) {
   job.shard_nodes = {0, 1};
   job.worker_nodes = {2};
   job.replication = 2;
-  std::optional<job_summary> result;
-  std::string error;
-  std::thread runner([&] {
-    try {
-      result = run_job(job);
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  });
-  bool training = false;
-  for (int i = 0; i < 3000 && !training; ++i) {
-    training = nodes[2]->log().find("hosting worker 1") != std::string::npos;
-    if (!training) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  background_job run(job);
+  const bool training = wait_for_log(*nodes[2], "hosting worker 1");
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   spdlog::warn("test: SIGKILL to node n0");  // scripts/measure-recovery.sh times from here
   nodes[0]->signal(SIGKILL);
-  runner.join();
+  run.join();
   ASSERT_TRUE(training) << nodes[2]->log();
-  ASSERT_TRUE(result) << error;
-  EXPECT_EQ(result->shards_failed_over, 1u) << summary_line(*result);
-  EXPECT_EQ(result->epochs, 6u);
-  EXPECT_GT(result->test_accuracy, 0.70) << summary_line(*result);
-  EXPECT_EQ(result->pushes_applied, result->pushes_acked) << summary_line(*result);
-  EXPECT_EQ(result->pushes_acked, 2u * result->steps) << summary_line(*result);
+  ASSERT_TRUE(run.result) << run.error;
+  EXPECT_EQ(run.result->shards_failed_over, 1u) << summary_line(*run.result);
+  EXPECT_EQ(run.result->epochs, 6u);
+  EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
+  EXPECT_EQ(run.result->pushes_applied, run.result->pushes_acked) << summary_line(*run.result);
+  EXPECT_EQ(run.result->pushes_acked, 2u * run.result->steps) << summary_line(*run.result);
 }
 
 // A worker node is stopped (SIGSTOP, a hung machine) for longer than the
@@ -212,36 +213,24 @@ TEST_F(Cluster, HungWorkerNodeIsDeclaredLostAndCannotRejoin) {
   job.secret_file = (dir / "secret").string();
   job.shard_nodes = {0};
   job.worker_nodes = {1, 2};
-  std::optional<job_summary> result;
-  std::string error;
-  std::thread runner([&] {
-    try {
-      result = run_job(job);
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  });
-  bool training = false;
-  for (int i = 0; i < 3000 && !training; ++i) {
-    training = nodes[2]->log().find("hosting worker") != std::string::npos;
-    if (!training) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  background_job run(job);
+  const bool training = wait_for_log(*nodes[2], "hosting worker");
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
   spdlog::warn("test: SIGSTOP to node n2");
   nodes[2]->signal(SIGSTOP);
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // > the 1 s timeout
   nodes[2]->signal(SIGCONT);
-  runner.join();
+  run.join();
   ASSERT_TRUE(training);
-  ASSERT_TRUE(result) << error;
-  EXPECT_EQ(result->workers_replaced, 1u) << summary_line(*result);
-  EXPECT_EQ(result->epochs, 6u);
-  EXPECT_GT(result->test_accuracy, 0.70) << summary_line(*result);
+  ASSERT_TRUE(run.result) << run.error;
+  EXPECT_EQ(run.result->workers_replaced, 1u) << summary_line(*run.result);
+  EXPECT_EQ(run.result->epochs, 6u);
+  EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
   // Applied but never acknowledged: at most the lost worker's step in flight
   // (one push per shard). A continued node whose old worker pushed again would
   // show up here.
-  EXPECT_GE(result->pushes_applied, result->pushes_acked) << summary_line(*result);
-  EXPECT_LE(result->pushes_applied, result->pushes_acked + 2) << summary_line(*result);
+  EXPECT_GE(run.result->pushes_applied, run.result->pushes_acked) << summary_line(*run.result);
+  EXPECT_LE(run.result->pushes_applied, run.result->pushes_acked + 2) << summary_line(*run.result);
 }
 
 // Repeated failures: two of four nodes are killed a second apart while the
@@ -259,35 +248,24 @@ TEST_F(Cluster, RepeatedNodeFailuresJobFinishes) {
   job.shard_nodes = {0, 1, 2};
   job.worker_nodes = {1, 2, 3};
   job.replication = 2;
-  std::optional<job_summary> result;
-  std::string error;
-  std::thread runner([&] {
-    try {
-      result = run_job(job);
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  });
-  bool training = false;
-  for (int i = 0; i < 3000 && !training; ++i) {
-    training = nodes[3]->log().find("hosting worker") != std::string::npos;
-    if (!training) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  background_job run(job);
+  const bool training = wait_for_log(*nodes[3], "hosting worker");
   for (int victim : {1, 2}) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));
     spdlog::warn("test: SIGKILL to node n{}", victim);
     nodes[victim]->signal(SIGKILL);
   }
-  runner.join();
+  run.join();
   ASSERT_TRUE(training);
-  ASSERT_TRUE(result) << error;
-  EXPECT_EQ(result->epochs, 8u);
-  EXPECT_GE(result->workers_replaced, 2u) << summary_line(*result);
-  EXPECT_GE(result->shards_failed_over, 1u) << summary_line(*result);
-  EXPECT_GT(result->test_accuracy, 0.70) << summary_line(*result);
+  ASSERT_TRUE(run.result) << run.error;
+  EXPECT_EQ(run.result->epochs, 8u);
+  EXPECT_GE(run.result->workers_replaced, 2u) << summary_line(*run.result);
+  EXPECT_GE(run.result->shards_failed_over, 1u) << summary_line(*run.result);
+  EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
   // At most one step in flight per lost worker is applied without an ack.
-  EXPECT_GE(result->pushes_applied, result->pushes_acked) << summary_line(*result);
-  EXPECT_LE(result->pushes_applied, result->pushes_acked + 2 * 2) << summary_line(*result);
+  EXPECT_GE(run.result->pushes_applied, run.result->pushes_acked) << summary_line(*run.result);
+  EXPECT_LE(run.result->pushes_applied, run.result->pushes_acked + 2 * 2)
+      << summary_line(*run.result);
 }
 
 // Replication factor 1: a lost shard comes back from its last checkpoint on a
@@ -302,15 +280,7 @@ TEST_F(Cluster, WithoutReplicasALostShardComesBackFromItsCheckpoint) {
   job.secret_file = (dir / "secret").string();
   job.shard_nodes = {0, 1};
   job.worker_nodes = {2};
-  std::optional<job_summary> result;
-  std::string error;
-  std::thread runner([&] {
-    try {
-      result = run_job(job);
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  });
+  background_job run(job);
   // Kill shard 0's node once a checkpoint exists.
   const auto progress = fs::path(job.output_dir) / "checkpoints" / "progress-clock-50.txt";
   for (int i = 0; i < 3000 && !fs::exists(progress); ++i) {
@@ -320,12 +290,12 @@ TEST_F(Cluster, WithoutReplicasALostShardComesBackFromItsCheckpoint) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   spdlog::warn("test: SIGKILL to node n0");
   nodes[0]->signal(SIGKILL);
-  runner.join();
+  run.join();
   ASSERT_TRUE(checkpointed);
-  ASSERT_TRUE(result) << error;
-  EXPECT_EQ(result->shards_failed_over, 1u) << summary_line(*result);
-  EXPECT_EQ(result->epochs, 6u);
-  EXPECT_GT(result->test_accuracy, 0.70) << summary_line(*result);
+  ASSERT_TRUE(run.result) << run.error;
+  EXPECT_EQ(run.result->shards_failed_over, 1u) << summary_line(*run.result);
+  EXPECT_EQ(run.result->epochs, 6u);
+  EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
 }
 
 TEST_F(Cluster, NodeWithAnotherSecretIsRefused) {
