@@ -622,10 +622,14 @@ void launch(scheduler_pointer self) {
   const auto tables = workload_tables(job);
   std::string table_list;
   for (const auto& t : tables) {
-    table_list +=
-        (table_list.empty() ? "" : ", ") + t.name +
-        (t.kind == table_kind::dense ? " (dense, " + std::to_string(t.size) + " keys)"
-                                     : " (sparse, width " + std::to_string(t.width) + ")");
+    table_list += (table_list.empty() ? "" : ", ") + t.name +
+                  (t.kind == table_kind::dense
+                       ? " (dense, " + std::to_string(t.size) + " keys)"
+                       : " (sparse, width " + std::to_string(t.width) + ", " +
+                             std::to_string(sparse_row_bytes(t)) + " bytes/row" +
+                             (t.max_rows ? ", at most " + std::to_string(t.max_rows) + " rows/shard"
+                                         : std::string{}) +
+                             ")");
   }
   spdlog::info(
       "job '{}': {} workers, {} shards{}, staleness {}, stragglers {}, tables {}; {} "

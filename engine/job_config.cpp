@@ -140,7 +140,8 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     read_int(*t, "min_count", "data", src, job.min_count, 1, 1000000);
   }
   if (const auto* t = section(root, "model", src)) {
-    check_keys(*t, src, "model", {"kind", "layers", "dim", "l2"});
+    check_keys(*t, src, "model", {"kind", "layers", "dim", "l2", "max_rows"});
+    read_int(*t, "max_rows", "model", src, job.max_rows, 0, 1LL << 40);
     read_string(*t, "kind", "model", src, job.model_kind);
     read_int(*t, "dim", "model", src, job.embedding_dim, 1, 4096);
     read_double(*t, "l2", "model", src, job.l2);
@@ -368,7 +369,8 @@ std::string to_toml(const job_config& job) {
       << "\ntrain_limit = " << job.train_limit << "\ntest_limit = " << job.test_limit
       << "\ntest_fraction = " << job.test_fraction << "\nsplit_seed = " << job.split_seed
       << "\nmin_count = " << job.min_count << "\n\n[model]\nkind = " << quote(job.model_kind)
-      << "\ndim = " << job.embedding_dim << "\nl2 = " << job.l2 << "\nlayers = [";
+      << "\ndim = " << job.embedding_dim << "\nl2 = " << job.l2 << "\nmax_rows = " << job.max_rows
+      << "\nlayers = [";
   for (std::size_t i = 0; i < job.model.sizes.size(); ++i) {
     out << (i ? ", " : "") << job.model.sizes[i];
   }

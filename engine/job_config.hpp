@@ -48,6 +48,7 @@ struct job_config {
   std::string model_kind = "mlp";    ///< "mlp", "logreg" or "mf"
   std::uint32_t embedding_dim = 32;  ///< mf: embedding width
   double l2 = 0.05;                  ///< mf: L2 penalty on the rows a batch touches
+  std::uint64_t max_rows = 0;  ///< sparse tables: rows per shard, LRU-evicted beyond (0 = no limit)
   mlp_spec model{{784, 256, 128, 10}};
   // [train]
   std::uint32_t workers = 2;

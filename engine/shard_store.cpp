@@ -31,6 +31,14 @@ void shard_store::add_sparse(const table_spec& spec, std::uint32_t shards) {
 
 std::uint32_t shard_store::sparse_slice::row_of(std::uint64_t key) {
   auto [it, inserted] = index.try_emplace(key, static_cast<std::uint32_t>(steps.size()));
+  if (spec.max_rows > 0) {
+    if (inserted) {
+      slot_keys.push_back(key);
+      last_touch.push_back(tick);
+    } else {
+      last_touch[it->second] = tick;
+    }
+  }
   if (inserted) {
     const std::uint32_t w = spec.width;
     for (std::uint32_t c = 0; c < w; ++c) values.push_back(initial_row_value(spec, key, c));
@@ -73,22 +81,91 @@ status shard_store::check_seq(const push_view& push, std::uint64_t version, push
   return {};
 }
 
+void shard_store::sparse_slice::evict(std::size_t n) {
+  // Evict an eighth of the table at a time so that a stream of new rows
+  // pays the selection once per many insertions.
+  const std::size_t rows = steps.size();
+  n = std::max<std::size_t>(n, static_cast<std::size_t>(spec.max_rows / 8));
+  std::vector<std::uint32_t> candidates;
+  for (std::uint32_t r = 0; r < rows; ++r) {
+    if (last_touch[r] < tick) candidates.push_back(r);
+  }
+  n = std::min(n, candidates.size());
+  std::nth_element(candidates.begin(), candidates.begin() + static_cast<long>(n), candidates.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return last_touch[a] < last_touch[b]; });
+  candidates.resize(n);
+  // From the highest slot down: the last slot is then never one still to free.
+  std::sort(candidates.rbegin(), candidates.rend());
+  const std::size_t w = spec.width, slots = opt->state_slots() * spec.width;
+  for (const auto freed : candidates) {
+    index.erase(slot_keys[freed]);
+    const std::size_t last = steps.size() - 1;
+    if (freed != last) {
+      std::copy_n(values.begin() + static_cast<long>(last * w), w,
+                  values.begin() + static_cast<long>(freed * w));
+      std::copy_n(state.begin() + static_cast<long>(last * slots), slots,
+                  state.begin() + static_cast<long>(freed * slots));
+      steps[freed] = steps[last];
+      last_touch[freed] = last_touch[last];
+      slot_keys[freed] = slot_keys[last];
+      index[slot_keys[freed]] = freed;
+    }
+    values.resize(last * w);
+    state.resize(last * slots);
+    steps.pop_back();
+    last_touch.pop_back();
+    slot_keys.pop_back();
+  }
+  evicted += n;
+  recent.clear();  // cached slots may have moved
+}
+
 status shard_store::resolve(sparse_slice& s, std::uint32_t worker,
                             const std::vector<std::uint64_t>& keys,
                             const std::vector<std::uint32_t>*& slots) {
-  auto& cached = s.recent[worker];
-  if (cached.keys.size() == keys.size() && !keys.empty() &&
-      std::memcmp(cached.keys.data(), keys.data(), keys.size() * sizeof(std::uint64_t)) == 0) {
-    slots = &cached.slots;
+  if (auto& c = s.recent[worker];
+      c.keys.size() == keys.size() && !keys.empty() &&
+      std::memcmp(c.keys.data(), keys.data(), keys.size() * sizeof(std::uint64_t)) == 0) {
+    if (s.spec.max_rows > 0) {
+      ++s.tick;
+      for (auto slot : c.slots) s.last_touch[slot] = s.tick;
+    }
+    slots = &c.slots;
     return {};
   }
   for (auto key : keys) {
+    if (s.spec.max_row_id > 0 && key >= s.spec.max_row_id) {
+      return {errc::out_of_range, "row " + std::to_string(key) + " outside table '" + s.spec.name +
+                                      "' of " + std::to_string(s.spec.max_row_id) + " row ids"};
+    }
     if (shard_of_row(key, s.shards) != id_) {
       return {errc::out_of_range,
               "row " + std::to_string(key) + " of table '" + s.spec.name + "' belongs to shard " +
                   std::to_string(shard_of_row(key, s.shards)) + ", not " + std::to_string(id_)};
     }
   }
+  if (s.spec.max_rows > 0) {
+    if (keys.size() > s.spec.max_rows) {
+      return {errc::wrong_size, std::to_string(keys.size()) + " rows in one request, but table '" +
+                                    s.spec.name + "' holds at most " +
+                                    std::to_string(s.spec.max_rows) + " per shard"};
+    }
+    // This request's rows are "now": they must survive any eviction it causes.
+    ++s.tick;
+    std::size_t fresh = 0;
+    for (auto key : keys) {
+      auto it = s.index.find(key);
+      if (it == s.index.end()) {
+        ++fresh;
+      } else {
+        s.last_touch[it->second] = s.tick;
+      }
+    }
+    if (s.steps.size() + fresh > s.spec.max_rows) {
+      s.evict(s.steps.size() + fresh - s.spec.max_rows);
+    }
+  }
+  auto& cached = s.recent[worker];  // eviction may have cleared the caches
   cached.keys = keys;
   cached.slots.resize(keys.size());
   for (std::size_t i = 0; i < keys.size(); ++i) cached.slots[i] = s.row_of(keys[i]);
@@ -226,6 +303,11 @@ std::size_t shard_store::bytes_per_row(std::uint32_t table) const {
   return s.spec.width * (1 + s.opt->state_slots()) * sizeof(float) + sizeof(std::uint64_t) + 32;
 }
 
+std::uint64_t shard_store::evicted_rows(std::uint32_t table) const {
+  auto it = sparse_.find(table);
+  return it == sparse_.end() ? 0 : it->second.evicted;
+}
+
 const float* shard_store::sparse_row(std::uint32_t table, std::uint64_t key) const {
   auto it = sparse_.find(table);
   if (it == sparse_.end()) return nullptr;
@@ -356,6 +438,10 @@ status shard_store::restore(shard_snapshot&& snap) {
     s.state = std::move(p.state);
     s.steps = std::move(p.steps);
     s.version = p.version;
+    if (s.spec.max_rows > 0) {
+      s.slot_keys = p.keys;
+      s.last_touch.assign(rows, 0);
+    }
     sparse.emplace(t, std::move(s));
   }
   std::unordered_map<std::uint32_t, std::uint64_t> last_seq;

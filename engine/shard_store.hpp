@@ -87,6 +87,8 @@ class shard_store {
   /// optimizer state, plus index overhead).
   std::size_t sparse_rows(std::uint32_t table) const;
   std::size_t bytes_per_row(std::uint32_t table) const;
+  /// Rows a bounded table has evicted so far.
+  std::uint64_t evicted_rows(std::uint32_t table) const;
   /// Values of one sparse row, or nullptr when absent.
   const float* sparse_row(std::uint32_t table, std::uint64_t key) const;
 
@@ -136,6 +138,14 @@ class shard_store {
       std::vector<std::uint32_t> slots;
     };
     std::unordered_map<std::uint32_t, resolved_rows> recent;
+    // Bounded tables (spec.max_rows): the key of each slot and when it was
+    // last touched (a request counter), to evict the least recently used.
+    std::vector<std::uint64_t> slot_keys;
+    std::vector<std::uint64_t> last_touch;
+    std::uint64_t tick = 0;
+    std::uint64_t evicted = 0;
+    /// Frees at least `n` slots not touched by the current request.
+    void evict(std::size_t n);
   };
 
   /// Slots of `keys` (rows created on first touch), or an error when a key

@@ -21,6 +21,11 @@ float uniform_from_hash(std::uint64_t h, float bound) {
 
 }  // namespace
 
+std::size_t sparse_row_bytes(const table_spec& table) {
+  const std::size_t slots = make_optimizer(table.optimizer)->state_slots();
+  return table.width * (1 + slots) * sizeof(float) + sizeof(std::uint64_t) + 32;
+}
+
 float initial_value(const table_spec& table, std::uint64_t key) {
   auto it = std::upper_bound(table.init.begin(), table.init.end(), key,
                              [](std::uint64_t k, const init_segment& s) { return k < s.end; });

@@ -32,9 +32,18 @@ struct table_spec {
   std::vector<init_segment> init;  ///< dense: segments covering [0, size)
   float row_init_bound = 0;        ///< sparse: rows start uniformly in [-bound, bound]
   std::uint64_t seed = 1;
-  std::uint64_t max_rows = 0;  ///< sparse: 0 = unbounded
+  /// Sparse: rows a shard may hold (0 = unbounded). Beyond it, the least
+  /// recently used rows (pulled or pushed longest ago) are evicted and come
+  /// back from the initialiser when touched again.
+  std::uint64_t max_rows = 0;
+  /// Sparse: row ids must be below this (0 = any 64-bit id); others are errors.
+  std::uint64_t max_row_id = 0;
   optimizer_spec optimizer;
 };
+
+/// Memory a sparse row costs a shard: values, optimizer state, step counter
+/// and index entry.
+std::size_t sparse_row_bytes(const table_spec& table);
 
 /// Deterministic initial value of a dense key: a hash of (seed, key), so any
 /// shard on any node initialises its range without shipping values.

@@ -85,9 +85,18 @@ std::shared_ptr<const workload_data> load_workload_data(const job_config& job) {
 }
 
 std::vector<table_spec> workload_tables(const job_config& job) {
-  if (job.model_kind == "mf") return mf_tables(mf_options(job));
-  if (job.model_kind == "logreg") return logreg_tables(logreg_options(job));
-  return {mlp_table(mlp_options(job))};
+  std::vector<table_spec> tables;
+  if (job.model_kind == "mf") {
+    tables = mf_tables(mf_options(job));
+  } else if (job.model_kind == "logreg") {
+    tables = logreg_tables(logreg_options(job));
+  } else {
+    tables = {mlp_table(mlp_options(job))};
+  }
+  for (auto& t : tables) {
+    if (t.kind == table_kind::sparse) t.max_rows = job.max_rows;
+  }
+  return tables;
 }
 
 std::unique_ptr<workload> make_train_workload(const job_config& job,

@@ -210,3 +210,77 @@ TEST_F(SparseShardStore, RejectsWrongWidthForeignRowsNanAndDenseMessages) {
 
 }  // namespace
 }  // namespace troupe
+
+namespace troupe {
+namespace {
+
+class BoundedShardStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spec.id = 3;
+    spec.name = "bounded";
+    spec.kind = table_kind::sparse;
+    spec.width = 2;
+    spec.row_init_bound = 0.5f;
+    spec.max_rows = 8;
+    spec.max_row_id = 1000;
+    spec.optimizer = {optimizer_kind::sgd, 1.0f};
+    store.add_sparse(spec, 1);
+  }
+
+  status pull(std::uint32_t worker, const std::vector<std::uint64_t>& keys) {
+    pull_request_view req;
+    EXPECT_TRUE(
+        decode_pull_request(encode_sparse_pull(3, worker, keys.data(), keys.size()), req).ok());
+    bytes reply;
+    return store.read_pull(req, reply);
+  }
+
+  status push(std::uint32_t worker, const std::vector<std::uint64_t>& keys, std::uint64_t seq) {
+    auto w = push_writer::sparse({3, worker, 0, seq, 0}, keys.data(), keys.size(), 2);
+    for (std::size_t i = 0; i < w.count(); ++i) w.values()[i] = 1.0f;
+    const auto msg = std::move(w).finish();
+    push_view v;
+    EXPECT_TRUE(decode_push(msg, v).ok());
+    push_ack ack;
+    return store.apply_push(v, ack);
+  }
+
+  table_spec spec;
+  shard_store store{0};
+};
+
+TEST_F(BoundedShardStore, EvictsTheLeastRecentlyUsedRowsAndNeverTheRequestsOwn) {
+  ASSERT_TRUE(pull(0, {1, 2, 3, 4}).ok());
+  ASSERT_TRUE(push(0, {1, 2, 3, 4}, 1).ok());  // rows 1-4 updated
+  ASSERT_TRUE(pull(1, {5, 6, 7, 8}).ok());     // full: 8 rows
+  ASSERT_TRUE(pull(0, {1, 2}).ok());           // 1, 2 used again
+  EXPECT_EQ(store.sparse_rows(3), 8u);
+  ASSERT_TRUE(pull(1, {9, 10, 11}).ok());  // 3 new rows: the oldest go (3, 4, 5 ...)
+  EXPECT_LE(store.sparse_rows(3), 8u);
+  EXPECT_GE(store.evicted_rows(3), 3u);
+  for (std::uint64_t kept : {1, 2, 9, 10, 11})
+    EXPECT_NE(store.sparse_row(3, kept), nullptr) << kept;
+  EXPECT_EQ(store.sparse_row(3, 3), nullptr);
+  EXPECT_EQ(store.sparse_row(3, 4), nullptr);
+  // The updated values of the kept rows moved with them.
+  EXPECT_FLOAT_EQ(store.sparse_row(3, 1)[0], initial_row_value(spec, 1, 0) - 1.0f);
+  // An evicted row comes back from the initialiser.
+  ASSERT_TRUE(pull(0, {3}).ok());
+  EXPECT_FLOAT_EQ(store.sparse_row(3, 3)[1], initial_row_value(spec, 3, 1));
+  // The snapshot of an evicting table restores consistently.
+  shard_store copy{0};
+  ASSERT_TRUE(copy.restore(store.snapshot()).ok());
+  EXPECT_EQ(copy.sparse_rows(3), store.sparse_rows(3));
+  EXPECT_FLOAT_EQ(copy.sparse_row(3, 1)[0], store.sparse_row(3, 1)[0]);
+}
+
+TEST_F(BoundedShardStore, RejectsIdsOutsideTheTableAndOversizedRequests) {
+  EXPECT_EQ(pull(0, {5, 1000}).code(), errc::out_of_range);
+  EXPECT_EQ(push(0, {1000}, 1).code(), errc::out_of_range);
+  EXPECT_EQ(pull(0, {1, 2, 3, 4, 5, 6, 7, 8, 9}).code(), errc::wrong_size);
+  EXPECT_EQ(store.sparse_rows(3), 0u);
+}
+
+}  // namespace
+}  // namespace troupe
