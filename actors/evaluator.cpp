@@ -84,7 +84,8 @@ void start_next(evaluator_pointer self) {
             [=](caf::error& err) {
               auto& ss = self->state;
               if (ss.round != round || ss.pending == 0) return;
-              if (ss.replicated) return;  // the shard fails over; a repoint restarts the round
+              // A lost shard fails over and a repoint restarts the round; a refusal stays one.
+              if (ss.replicated && err.category() != troupe_error_category()) return;
               ss.pending = 0;
               finish(self, std::move(err));
             });

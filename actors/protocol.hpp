@@ -58,8 +58,9 @@ using shard_actor = caf::typed_actor<
     caf::replies_to<restore_atom, bytes, bool>::with<std::uint64_t>,
     // primary-backup: from now on every applied push is forwarded to this
     // backup (a shard_actor; sent its current state first) before it is
-    // acknowledged; an invalid handle drops the backup
-    caf::reacts_to<replica_atom, caf::actor>>;
+    // acknowledged; answered once the backup holds the state (an error, and
+    // no backup, if it refused); an invalid handle drops the backup
+    caf::replies_to<replica_atom, caf::actor>::with<bool>>;
 
 /// The scheduler: clocks, progress, evaluation, the job's end.
 using scheduler_actor = caf::typed_actor<

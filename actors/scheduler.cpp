@@ -327,6 +327,10 @@ void place_workers(scheduler_pointer self) {
         .then(
             [=](worker_actor& worker) {
               self->monitor(worker);
+              // Shards may have failed over while it was being placed.
+              for (std::uint32_t k = 0; k < self->state.shards.size(); ++k) {
+                self->send(worker, repoint_atom::value, k, self->state.shards[k]);
+              }
               self->state.workers[w] = std::move(worker);
               if (--*pending == 0) launch(self);
             },
@@ -362,7 +366,8 @@ std::size_t backup_node_for(scheduler_pointer self, std::size_t avoid) {
 
 // Spawns a backup of shard k and attaches it to the primary, which sends it
 // its state and then forwards every push to it.
-void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> then) {
+void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> then,
+                 int attempts = 2) {
   auto& st = self->state;
   const auto n = backup_node_for(self, st.shard_node[k]);
   if (n >= st.nodes.size()) {
@@ -370,23 +375,44 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
     return then();
   }
   const auto t0 = clock_type::now();
+  const auto primary = st.shards[k];
+  auto retry = [=](const std::string& why) {
+    spdlog::warn("shard {}: no backup on {}: {}", k, self->state.job.nodes[n], why);
+    if (attempts > 1 && !self->state.finished) return make_backup(self, k, then, attempts - 1);
+    then();
+  };
   self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
                 shard_request{k, shard_slices(st.job, k)})
       .then(
           [=](shard_actor& backup) {
-            auto& s = self->state;
-            self->monitor(backup);
-            s.backup_node[k] = n;
-            s.backups[k] = backup;
-            self->send(s.shards[k], replica_atom::value, caf::actor_cast<caf::actor>(backup));
-            spdlog::info("shard {}: backup on {} ({:.0f} ms)", k, s.job.nodes[n],
-                         std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
-            then();
+            // The backup counts only once it holds the primary's state, and
+            // only for the primary it was made for.
+            self->request(primary, std::chrono::seconds(150), replica_atom::value,
+                          caf::actor_cast<caf::actor>(backup))
+                .then(
+                    [=](bool) {
+                      auto& s = self->state;
+                      if (s.shards[k] != primary || s.finished) {
+                        self->send_exit(backup, caf::exit_reason::user_shutdown);
+                        return then();
+                      }
+                      self->monitor(backup);
+                      s.backup_node[k] = n;
+                      s.backups[k] = backup;
+                      spdlog::info("shard {}: backup on {} in sync ({:.0f} ms)", k, s.job.nodes[n],
+                                   std::chrono::duration<double, std::milli>(clock_type::now() - t0)
+                                       .count());
+                      then();
+                    },
+                    [=](caf::error& err) {
+                      self->send_exit(backup, caf::exit_reason::user_shutdown);
+                      retry(describe(err));
+                    });
           },
           [=](caf::error& err) {
-            spdlog::warn("shard {}: no backup on {}: {}", k, self->state.job.nodes[n],
-                         describe(err));
-            then();
+            // The node may be dying: another one next time.
+            self->state.dead_nodes.insert(n);
+            retry(describe(err));
           });
 }
 
@@ -462,6 +488,7 @@ void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std:
                       s.shard_node[k] = n;
                       ++s.summary.shards_failed_over;
                       repoint_all(self, k);
+                      if (s.job.replication > 1) make_backup(self, k, [] {});
                       spdlog::warn(
                           "shard {}: restored on {} from the checkpoint of clock {} in "
                           "{:.0f} ms; about {} clocks of its updates are lost",
@@ -676,6 +703,9 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
   release_waiting(self);
   auto started = [=](worker_actor worker, const std::string& where) {
     self->monitor(worker);
+    for (std::uint32_t k = 0; k < self->state.shards.size(); ++k) {
+      self->send(worker, repoint_atom::value, k, self->state.shards[k]);
+    }
     self->send(worker, start_atom::value);
     self->state.workers[id] = std::move(worker);
     spdlog::warn("worker {} took over partition {} {} {:.0f} ms after the loss was detected", id,
@@ -718,6 +748,12 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
 void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   auto& st = self->state;
   if (st.finished) return;
+  // Whatever went down first, its node is gone: never place anything there.
+  if (dm.reason == caf::exit_reason::remote_link_unreachable) {
+    for (std::size_t n = 0; n < st.nodes.size(); ++n) {
+      if (st.nodes[n].node() == dm.source.node()) st.dead_nodes.insert(n);
+    }
+  }
   for (std::size_t n = 0; n < st.nodes.size(); ++n) {
     if (dm.source == st.nodes[n].address()) {
       st.dead_nodes.insert(n);
@@ -750,7 +786,8 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
     if (k < st.backups.size() && st.backups[k] && dm.source == st.backups[k].address()) {
       spdlog::warn("shard {}: backup lost ({}); making a new one", k, describe(dm.reason));
       st.backups[k] = shard_actor{};
-      self->send(st.shards[k], replica_atom::value, caf::actor{});
+      self->request(st.shards[k], std::chrono::seconds(30), replica_atom::value, caf::actor{})
+          .then([](bool) {}, [](caf::error&) {});
       return make_backup(self, k, [] {});
     }
   }

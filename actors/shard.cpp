@@ -76,7 +76,9 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         if (self->state.ctx.metrics) self->state.ctx.metrics->add_push(msg.size());
         auto reply = encode_push_ack(ack);
         auto& backup = self->state.backup;
-        if (!backup || ack.duplicate) return reply;
+        // Duplicates too: the original may still be on its way to the backup,
+        // and this acknowledgement must not overtake it.
+        if (!backup) return reply;
         // Acknowledged only once the backup has it too: a push the worker saw
         // acknowledged survives the loss of this primary.
         auto promise = self->make_response_promise<bytes>();
@@ -89,12 +91,18 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
             fw.erase(it);
           }
         };
-        self->request(backup, std::chrono::seconds(10), push_atom::value, bytes(msg))
+        // Longer than a state transfer that may be queued ahead of it.
+        self->request(backup, std::chrono::seconds(120), push_atom::value, bytes(msg))
             .then([=](const bytes&) { release(); },
                   [=](caf::error& err) {
                     if (self->state.forwards.count(n) == 0) return;  // released already
-                    spdlog::warn("shard {}: backup lost ({}); serving without one", id,
-                                 describe(err));
+                    spdlog::warn("shard {}: backup failed ({}); stopping it so that it is replaced",
+                                 id, describe(err));
+                    // A backup that missed a push must never be promoted: end it, and
+                    // the scheduler (which monitors it) makes a new one from our state.
+                    if (self->state.backup) {
+                      self->send_exit(self->state.backup, caf::exit_reason::user_shutdown);
+                    }
                     self->state.backup = shard_actor{};
                     release();
                   });
@@ -140,30 +148,51 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           spdlog::error("shard {}: cannot restore: {}", id, st.to_string());
           return to_caf_error(st);
         }
+        // A backup must hold what its primary holds (a resumed job restores
+        // primaries after their backups were attached).
+        if (self->state.backup) {
+          self->request(self->state.backup, std::chrono::seconds(120), restore_atom::value, data,
+                        keep_sequences)
+              .then([](std::uint64_t) {},
+                    [=](caf::error& err) {
+                      spdlog::warn("shard {}: backup refused the restored state: {}", id,
+                                   describe(err));
+                      if (self->state.backup) {
+                        self->send_exit(self->state.backup, caf::exit_reason::user_shutdown);
+                      }
+                      self->state.backup = shard_actor{};
+                    });
+        }
         spdlog::info("shard {}: restored from the checkpoint of clock {}", id, ck.header.clock);
         return self->state.store->total_version();
       },
-      [=](replica_atom, const caf::actor& handle) {
-        if (check_peer(self)) return;
+      [=](replica_atom, const caf::actor& handle) -> caf::result<bool> {
+        if (auto err = check_peer(self)) return err;
         auto backup = caf::actor_cast<shard_actor>(handle);
-        if (backup) {
-          // The backup gets the current state first; CAF keeps the order of
-          // messages from one actor to another, so every forwarded push
-          // arrives after it.
-          checkpoint_header header{"replica", id, 0};
-          auto data = encode_checkpoint(header, self->state.store->snapshot());
-          self->request(backup, std::chrono::seconds(60), restore_atom::value, std::move(data),
-                        true)
-              .then([=](std::uint64_t) { spdlog::info("shard {}: backup in sync", id); },
-                    [=](caf::error& err) {
-                      spdlog::warn("shard {}: backup refused the state: {}", id, describe(err));
-                    });
-        }
         // Pushes still waiting for the old backup are acknowledged now: the
         // old one is gone, and a new one starts from a snapshot that has them.
         for (auto& [n, entry] : self->state.forwards) entry.first.deliver(entry.second);
         self->state.forwards.clear();
-        self->state.backup = std::move(backup);
+        self->state.backup = backup;
+        if (!backup) return true;
+        // The backup gets the current state first; CAF keeps the order of
+        // messages from one actor to another, so every forwarded push arrives
+        // after it.
+        checkpoint_header header{"replica", id, 0};
+        auto data = encode_checkpoint(header, self->state.store->snapshot());
+        auto promise = self->make_response_promise<bool>();
+        self->request(backup, std::chrono::seconds(120), restore_atom::value, std::move(data), true)
+            .then(
+                [=](std::uint64_t) mutable {
+                  spdlog::info("shard {}: backup in sync", id);
+                  promise.deliver(true);
+                },
+                [=](caf::error& err) mutable {
+                  spdlog::warn("shard {}: backup refused the state: {}", id, describe(err));
+                  if (self->state.backup == backup) self->state.backup = shard_actor{};
+                  promise.deliver(err);
+                });
+        return promise;
       },
       [=](stats_atom) {
         auto s = self->state.stats;

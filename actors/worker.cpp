@@ -111,7 +111,9 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
 // the shard's backup and the phase restarts; without, the job cannot go on.
 void on_request_error(worker_pointer self, const std::string& what, caf::error& err) {
   const auto& job = self->state.cfg.job;
-  if (job.replication > 1 || (job.checkpoint_every > 0 && !job.nodes.empty())) {
+  // A refusal (bad gradient, unknown table, ...) would be refused again.
+  const bool lost_link = err.category() != troupe_error_category();
+  if (lost_link && (job.replication > 1 || (job.checkpoint_every > 0 && !job.nodes.empty()))) {
     spdlog::warn("worker {}: {} failed ({}); waiting for the shard's backup", self->state.cfg.id,
                  what, describe(err));
     return;
@@ -181,6 +183,7 @@ void push_gradients(worker_pointer self, bool flush) {
     }
   }
   if (due.empty()) {  // everything held back: the step is done for now
+    st.now = worker_state::stage::waiting;
     ++st.clock;
     if (st.clock % st.cfg.job.log_every == 0) flush_report(self);
     request_clock(self);

@@ -325,7 +325,13 @@ void validate(const job_config& job) {
     }
   }
   try {
-    check_straggler_workers(parse_straggler_spec(job.stragglers), job.workers);
+    const auto spec = parse_straggler_spec(job.stragglers);
+    check_straggler_workers(spec, job.workers);
+    if (spec.dai_max_delay && job.nodes.size() >= 2 && job.replication != 1) {
+      fail("train.stragglers",
+           "the dai protocol's held-back pushes are not deduplicated, so they cannot be "
+           "resent on a shard failover: use [cluster] replication = 1 with it");
+    }
   } catch (const troupe_error& e) {
     fail("train.stragglers", e.what());
   }
