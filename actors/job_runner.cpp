@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "actors/actor_config.hpp"
+#include "actors/metrics_exporter.hpp"
 #include "actors/node.hpp"
 #include "actors/scheduler.hpp"
 #include "engine/auth.hpp"
@@ -43,7 +44,7 @@ std::string summary_line(const job_summary& s) {
       << " steps=" << s.steps << " pushes_rejected=" << s.pushes_rejected
       << " pushes_applied=" << s.pushes_applied << " pushes_acked=" << s.pushes_acked
       << " workers_replaced=" << s.workers_replaced
-      << " shards_failed_over=" << s.shards_failed_over;
+      << " shards_failed_over=" << s.shards_failed_over << " pushes_resent=" << s.pushes_resent;
   return out.str();
 }
 
@@ -195,7 +196,12 @@ job_summary run_job(const job_config& job) {
     caf::scoped_actor self{sys};
     // The nodes admit this process for as long as `self` lives: keep it for the job.
     auto nodes = connect_nodes(sys, self, job);
-    auto scheduler = spawn_scheduler(sys, job, std::move(data), std::move(nodes), resume);
+    std::shared_ptr<metrics_exporter> metrics;
+    if (!job.metrics_listen.empty()) {
+      metrics = std::make_shared<metrics_exporter>(job.metrics_listen);
+      spdlog::info("job metrics on port {}", metrics->port());
+    }
+    auto scheduler = spawn_scheduler(sys, job, std::move(data), std::move(nodes), resume, metrics);
     // The scheduler is local and a job may legitimately run for hours.
     self->request(scheduler, caf::infinite, run_atom::value)
         .receive([&](const job_summary& s) { summary = s; },

@@ -25,12 +25,13 @@ struct worker_progress {
   /// Observed staleness histogram: entry i counts pushes with staleness i;
   /// the last entry counts all larger ones.
   std::vector<std::uint64_t> staleness_hist;
+  std::uint64_t pushes_resent = 0;  ///< unacknowledged pushes resent after a failover
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_progress& x) {
   return f(x.worker, x.epoch, x.clock, x.samples, x.loss_sum, x.correct, x.busy_s, x.wait_s,
-           x.staleness_sum, x.staleness_max, x.pushes, x.staleness_hist);
+           x.staleness_sum, x.staleness_max, x.pushes, x.staleness_hist, x.pushes_resent);
 }
 
 /// Counters of one shard.
@@ -81,6 +82,7 @@ struct job_summary {
   std::uint64_t pushes_applied = 0;      ///< summed table versions of the final shards
   std::uint64_t pushes_acked = 0;        ///< acknowledgements the workers counted, once per push
   std::uint32_t shards_failed_over = 0;  ///< primaries lost and replaced by their backup
+  std::uint64_t pushes_resent = 0;       ///< pushes workers resent to a promoted backup
   std::uint32_t workers_replaced = 0;    ///< lost workers whose partition a replacement took over
   std::int64_t resumed_from_clock = -1;  ///< the checkpoint's clock when resumed; -1 otherwise
   std::string output_dir;
@@ -91,8 +93,8 @@ typename Inspector::result_type inspect(Inspector& f, job_summary& x) {
   return f(x.test_accuracy, x.test_loss, x.samples_per_s, x.wall_s, x.epochs, x.time_to_target_s,
            x.epoch_of_target, x.steps, x.wait_fraction, x.mean_staleness, x.staleness_p50,
            x.staleness_p99, x.max_staleness, x.target_clock, x.pushes_rejected, x.pushes_applied,
-           x.pushes_acked, x.shards_failed_over, x.workers_replaced, x.resumed_from_clock,
-           x.output_dir);
+           x.pushes_acked, x.shards_failed_over, x.pushes_resent, x.workers_replaced,
+           x.resumed_from_clock, x.output_dir);
 }
 
 }  // namespace troupe

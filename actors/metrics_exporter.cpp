@@ -192,6 +192,12 @@ struct metrics_exporter::impl {
       gauge("troupe_inflight_requests", "Requests sent and not yet answered");
   prometheus::Gauge& hosted =
       gauge("troupe_actors_hosted", "Shards and workers hosted by this node");
+  prometheus::Counter& failovers =
+      counter("troupe_shard_failovers_total", "Shards whose primary was lost and replaced");
+  prometheus::Counter& workers_replaced =
+      counter("troupe_workers_replaced_total", "Lost workers whose partition was taken over");
+  prometheus::Counter& resent =
+      counter("troupe_pushes_resent_total", "Pushes resent after a shard failover");
 
   // The HTTP server; all unset when not serving.
   fd_guard listener;
@@ -321,6 +327,16 @@ void metrics_exporter::add_bytes_out(std::uint64_t n) {
 
 void metrics_exporter::add_rejected(std::uint64_t n) {
   impl_->rejected.Increment(static_cast<double>(n));
+}
+
+void metrics_exporter::add_failover() {
+  impl_->failovers.Increment();
+}
+void metrics_exporter::add_worker_replaced() {
+  impl_->workers_replaced.Increment();
+}
+void metrics_exporter::add_resent(std::uint64_t n) {
+  impl_->resent.Increment(static_cast<double>(n));
 }
 
 void metrics_exporter::add_staleness_wait(std::uint64_t n) {

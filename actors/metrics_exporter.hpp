@@ -44,6 +44,10 @@ class metrics_exporter {
   void add_rejected(std::uint64_t n = 1);
   /// A worker step that had to wait on the staleness bound.
   void add_staleness_wait(std::uint64_t n = 1);
+  /// Failure handling (counted by the scheduler and the workers).
+  void add_failover();
+  void add_worker_replaced();
+  void add_resent(std::uint64_t n);
   /// Clocks the worker is behind the fastest one.
   void set_clock_lag(std::uint32_t worker, double lag);
   /// Requests sent and not yet answered (+1 on send, -1 on reply or error).

@@ -13,6 +13,7 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/evaluator.hpp"
+#include "actors/metrics_exporter.hpp"
 #include "actors/shard.hpp"
 #include "actors/worker.hpp"
 #include "engine/checkpoint.hpp"
@@ -51,6 +52,7 @@ struct scheduler_state {
   std::vector<shard_actor> backups;                  // per shard; invalid: none
   std::map<std::uint32_t, std::size_t> shard_node, backup_node;  // node index per copy
   std::optional<resume_point> resume;
+  std::shared_ptr<metrics_exporter> exporter;         // `troupe train --metrics`; may be null
   std::map<std::uint32_t, std::int64_t> start_clock;  // worker id -> clock it started at
   std::string checkpoint_dir;        // absolute: shards on other nodes write there too
   std::int64_t next_checkpoint = 0;  // min clock of the next checkpoint
@@ -259,6 +261,14 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
     ++t->reports;
   }
   st.staleness_sum += p.staleness_sum;
+  st.summary.pushes_resent += p.pushes_resent;
+  if (st.exporter && p.pushes_resent > 0) st.exporter->add_resent(p.pushes_resent);
+  if (p.pushes_resent > 0) {
+    spdlog::warn(
+        "worker {}: {} pushes resent to a promoted backup (replayed: one it already had is "
+        "acknowledged without being applied again)",
+        p.worker, p.pushes_resent);
+  }
   st.pushes += p.pushes;
   if (st.staleness_hist.size() < p.staleness_hist.size()) {
     st.staleness_hist.resize(p.staleness_hist.size(), 0);
@@ -487,6 +497,7 @@ void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std:
                       s.shards[k] = shard;
                       s.shard_node[k] = n;
                       ++s.summary.shards_failed_over;
+                      if (s.exporter) s.exporter->add_failover();
                       repoint_all(self, k);
                       if (s.job.replication > 1) make_backup(self, k, [] {});
                       spdlog::warn(
@@ -518,6 +529,7 @@ void fail_over(scheduler_pointer self, std::uint32_t k, const std::string& why) 
   st.shard_node[k] = st.backup_node[k];
   repoint_all(self, k);
   ++st.summary.shards_failed_over;
+  if (st.exporter) st.exporter->add_failover();
   spdlog::warn(
       "shard {}: primary lost ({}); backup on {} promoted, workers re-pointed in {:.2f} ms", k, why,
       st.job.nodes[st.shard_node[k]],
@@ -696,6 +708,7 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
   st.last_epoch[id] = static_cast<std::int64_t>(epoch) - 1;
   st.workers.emplace_back();
   ++st.summary.workers_replaced;
+  if (st.exporter) st.exporter->add_worker_replaced();
   spdlog::warn(
       "worker {} (partition {}) lost at clock {} in epoch {}: {}; replacing it with worker "
       "{}",
@@ -799,7 +812,9 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
 scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_config job,
                                                   std::shared_ptr<const workload_data> data,
                                                   std::vector<node_actor> nodes,
-                                                  std::optional<resume_point> resume) {
+                                                  std::optional<resume_point> resume,
+                                                  std::shared_ptr<metrics_exporter> metrics) {
+  self->state.exporter = std::move(metrics);
   self->state.resume = std::move(resume);
   // Replicas need somewhere else to live: two copies by default on >= 2 nodes.
   if (job.replication == 0) job.replication = nodes.size() >= 2 ? 2 : 1;
@@ -879,9 +894,10 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
 
 scheduler_actor spawn_scheduler(caf::actor_system& sys, job_config job,
                                 std::shared_ptr<const workload_data> data,
-                                std::vector<node_actor> nodes, std::optional<resume_point> resume) {
+                                std::vector<node_actor> nodes, std::optional<resume_point> resume,
+                                std::shared_ptr<metrics_exporter> metrics) {
   return sys.spawn(scheduler_behavior, std::move(job), std::move(data), std::move(nodes),
-                   std::move(resume));
+                   std::move(resume), std::move(metrics));
 }
 
 }  // namespace troupe

@@ -27,6 +27,8 @@
 
 namespace troupe {
 
+class metrics_exporter;
+
 /// Where a resumed job starts: every shard's checkpoint of `clock`, and the
 /// epoch the workers resume (the one the slowest worker was in).
 struct resume_point {
@@ -41,6 +43,7 @@ struct resume_point {
 scheduler_actor spawn_scheduler(caf::actor_system& sys, job_config job,
                                 std::shared_ptr<const workload_data> data,
                                 std::vector<node_actor> nodes = {},
-                                std::optional<resume_point> resume = std::nullopt);
+                                std::optional<resume_point> resume = std::nullopt,
+                                std::shared_ptr<metrics_exporter> metrics = nullptr);
 
 }  // namespace troupe

@@ -316,7 +316,13 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         // Pulls are idempotent and pushes carry their seq: redoing the
         // current phase loses nothing and applies nothing twice.
         if (s.now == worker_state::stage::pulling) pull_parameters(self);
-        if (s.now == worker_state::stage::pushing) send_outbox(self);
+        if (s.now == worker_state::stage::pushing) {
+          std::uint64_t unacked = 0;
+          for (const auto& out : s.outbox) unacked += out.acked ? 0 : 1;
+          s.report.pushes_resent += unacked;
+          if (s.ctx.metrics) s.ctx.metrics->add_resent(unacked);
+          send_outbox(self);
+        }
       },
       [=](start_atom) {
         const auto& guard = self->state.ctx.guard;

@@ -36,6 +36,8 @@ struct job_config {
   std::uint32_t checkpoint_every = 0;
   /// Runtime only (`troupe train --resume`): the checkpoint directory to resume from.
   std::string resume_from;
+  /// Runtime only (`troupe train --metrics`): HOST:PORT for the job's Prometheus metrics.
+  std::string metrics_listen;
   // [data]
   std::string data_set = "fashion-mnist";  ///< "fashion-mnist" or "spam-assassin"
   std::string data_dir;                    ///< empty: default_data_dir(data_set)

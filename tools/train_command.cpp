@@ -21,7 +21,7 @@ struct train_options {
   std::optional<std::uint32_t> workers, shards, batch, epochs;
   std::optional<std::string> staleness, optimizer, backend, output_dir, data_dir, stragglers;
   std::optional<std::uint32_t> eval_every, checkpoint_every;
-  std::optional<std::string> nodes, secret_file;
+  std::optional<std::string> nodes, secret_file, metrics;
   std::string resume;
   std::optional<float> learning_rate;
   std::optional<std::uint64_t> seed, train_limit, test_limit;
@@ -52,6 +52,7 @@ job_config build_job(const train_options& o) {
   if (o.eval_every) job.eval_every = *o.eval_every;
   if (o.checkpoint_every) job.checkpoint_every = *o.checkpoint_every;
   if (o.secret_file) job.secret_file = *o.secret_file;
+  if (o.metrics) job.metrics_listen = *o.metrics;
   if (o.nodes) {
     job.nodes.clear();
     std::stringstream ss(*o.nodes);
@@ -109,6 +110,9 @@ std::function<int()> add_train_command(CLI::App& app) {
   cmd->add_option("--nodes", opts->nodes,
                   "comma-separated HOST:PORT of troupe node daemons: run shards and workers there "
                   "instead of in this process (overrides [cluster] nodes)");
+  cmd->add_option("--metrics", opts->metrics,
+                  "serve the job's Prometheus metrics (failovers, replaced workers, resent pushes) "
+                  "on HOST:PORT");
   cmd->add_option("--secret", opts->secret_file,
                   "file with the cluster secret the nodes were started with");
   cmd->add_option("--resume", opts->resume,
