@@ -126,7 +126,11 @@ evaluator_actor::behavior_type evaluator_behavior(evaluator_pointer self, job_co
 evaluator_actor spawn_evaluator(caf::actor_system& sys, const job_config& job,
                                 std::shared_ptr<const workload_data> data,
                                 std::vector<shard_actor> shards) {
-  return sys.spawn<caf::detached>(evaluator_behavior, job, std::move(data), std::move(shards));
+  // Not detached: a detached actor's thread is joined when the actor system
+  // shuts down, and an evaluator that has pulled from remote shards can stay
+  // referenced by the middleman past the job's end (seen as a hang in
+  // ~actor_system). An evaluation blocks one scheduler thread for ~0.1 s.
+  return sys.spawn(evaluator_behavior, job, std::move(data), std::move(shards));
 }
 
 }  // namespace troupe
