@@ -69,8 +69,10 @@ struct job_config {
   std::uint32_t replication = 0;
 };
 
-/// Splits "host:port"; throws troupe_error(bad_config) naming the address.
-std::pair<std::string, std::uint16_t> parse_address(const std::string& address);
+/// Splits "host:port" (or "[IPv6]:port"); throws troupe_error(bad_config)
+/// naming the address. Port 0 (any free port) only where one listens.
+std::pair<std::string, std::uint16_t> parse_address(const std::string& address,
+                                                    bool allow_port_zero = false);
 
 /// Where scripts/setup.sh puts a data set: /usr/share/datasets/fashion-mnist,
 /// data/spam-assassin (relative to the working directory).

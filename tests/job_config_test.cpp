@@ -133,6 +133,9 @@ TEST(JobConfig, ClusterSectionParsesValidatesAndRoundTrips) {
                 .find("cluster.shard_nodes"),
             std::string::npos);
   EXPECT_THROW(parse_address("host:99999"), troupe_error);
+  EXPECT_THROW(parse_address("127.0.0.1:0"), troupe_error);  // a node to reach needs a port
+  EXPECT_EQ(parse_address("127.0.0.1:0", true).second, 0);   // one to listen on may take any
+  EXPECT_EQ(parse_address("[::1]:7000").first, "::1");
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "actors/peer_guard.hpp"
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
+#include "engine/job_config.hpp"
 
 namespace troupe::cli {
 
@@ -101,7 +102,7 @@ int serve(caf::scoped_actor& self, const node_actor& node, stop_signals& signals
 }
 
 int run_node(const node_cli_options& o, stop_signals& signals) {
-  const auto listen = parse_endpoint(o.listen);
+  const auto [listen_host, listen_port] = parse_address(o.listen, true);
   const auto secret = load_secret(o.secret_file);
   const auto name = o.name.empty() ? default_name() : o.name;
   auto metrics = std::make_shared<metrics_exporter>(o.metrics);
@@ -116,17 +117,17 @@ int run_node(const node_cli_options& o, stop_signals& signals) {
   opts.metrics = metrics;
   auto node = spawn_node(sys, std::move(opts));
   caf::scoped_actor self{sys};
-  auto port = sys.middleman().publish(node, listen.port, listen.host.c_str(), true);
+  auto port = sys.middleman().publish(node, listen_port, listen_host.c_str(), true);
   if (!port) {
     spdlog::error("node {}: cannot listen on {}: {}", name, o.listen, describe(port.error()));
     self->send_exit(node, caf::exit_reason::user_shutdown);
     return 2;
   }
-  const auto address = listen.host + ":" + std::to_string(*port);
+  const auto address = listen_host + ":" + std::to_string(*port);
   self->send(node, listening_atom::value, address);
   std::cout << "listening on " << address << std::endl;
   if (metrics->port() != 0) {
-    std::cout << "metrics on " << parse_endpoint(o.metrics).host << ":" << metrics->port()
+    std::cout << "metrics on " << parse_address(o.metrics, true).first << ":" << metrics->port()
               << std::endl;
   }
   spdlog::info("node {}: node id {}, {} slots", name, caf::to_string(sys.node()), o.slots);
@@ -137,30 +138,6 @@ int run_node(const node_cli_options& o, stop_signals& signals) {
 }
 
 }  // namespace
-
-endpoint parse_endpoint(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
-    throw troupe_error(errc::bad_config, "expected HOST:PORT, got '" + text + "'");
-  }
-  endpoint out;
-  out.host = text.substr(0, colon);
-  if (out.host.size() > 2 && out.host.front() == '[' && out.host.back() == ']') {
-    out.host = out.host.substr(1, out.host.size() - 2);
-  }
-  const auto port_text = text.substr(colon + 1);
-  unsigned long port = 0;
-  try {
-    std::size_t used = 0;
-    port = std::stoul(port_text, &used);
-    if (used != port_text.size()) throw std::invalid_argument(port_text);
-  } catch (const std::exception&) {
-    throw troupe_error(errc::bad_config, "invalid port in '" + text + "'");
-  }
-  if (port > 65535) throw troupe_error(errc::bad_config, "port out of range in '" + text + "'");
-  out.port = static_cast<std::uint16_t>(port);
-  return out;
-}
 
 std::function<int()> add_node_command(CLI::App& app) {
   auto opts = std::make_shared<node_cli_options>();

@@ -14,14 +14,6 @@
 
 namespace troupe::cli {
 
-struct endpoint {
-  std::string host;
-  std::uint16_t port = 0;
-};
-
-/// Parses "HOST:PORT" (or "[IPv6]:PORT"); throws troupe_error(bad_config).
-endpoint parse_endpoint(const std::string& text);
-
 /// Adds the `node` subcommand to `app`; the returned callback runs it and
 /// returns the process exit code (0 after a clean stop on a signal, 1 if the
 /// node actor failed, 2 for bad options, secret or addresses).

@@ -12,6 +12,7 @@
 #include "actors/node.hpp"
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
+#include "engine/job_config.hpp"
 #include "tools/node_command.hpp"
 
 namespace troupe::cli {
@@ -56,13 +57,13 @@ std::string format_status(const node_status& s) {
 }
 
 int run_status(const status_options& o) {
-  const auto where = parse_endpoint(o.address);
+  const auto [host, port] = parse_address(o.address);
   const auto secret = load_secret(o.secret_file);
   const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_s * 1000));
   actor_config cfg;
   configure_cluster_timeouts(cfg);  // the node drops peers that stay silent
   caf::actor_system sys{cfg};
-  auto node = sys.middleman().remote_actor<node_actor>(where.host, where.port);
+  auto node = sys.middleman().remote_actor<node_actor>(host, port);
   if (!node) {
     spdlog::error("cannot reach a node at {}: {}", o.address, describe(node.error()));
     return exit_unreachable;
