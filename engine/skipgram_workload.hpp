@@ -37,8 +37,8 @@ struct skipgram_workload_options {
   optimizer_spec optimizer{optimizer_kind::sgd, 0.025f};
   std::uint32_t random_per_pair = 10;
   std::vector<std::pair<std::string, std::string>> pairs = related_word_pairs();
-  std::vector<std::string> report_words = {"man",   "day",  "city", "war",
-                                           "money", "good", "said", "three"};
+  std::vector<std::string> report_words = {"man",   "day",  "monday", "city", "war",
+                                           "money", "good", "said",   "three"};
 };
 
 /// `in` word vectors (id 1, uniform in +-0.5/dim) and `out` context vectors (id 2, zeros).
