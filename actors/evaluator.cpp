@@ -44,6 +44,7 @@ eval_result score(workload& wl) {
   out.accuracy = r.rows ? static_cast<double>(r.correct) / static_cast<double>(r.rows) : 0;
   out.loss = r.rows ? r.loss_sum / static_cast<double>(r.rows) : 0;
   if (wl.squared_error_loss()) out.loss = std::sqrt(out.loss);  // RMSE
+  out.report = wl.eval_report();
   return out;
 }
 

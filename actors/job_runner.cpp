@@ -210,6 +210,9 @@ job_summary run_job(const job_config& job) {
   if (failure) throw troupe_error(errc::stopped, describe(failure));
   if (resume) summary.resumed_from_clock = resume->clock;
   std::ofstream(job.output_dir + "/summary.txt") << summary_line(summary) << "\n";
+  if (!summary.eval_report.empty()) {
+    std::ofstream(job.output_dir + "/report.txt") << summary.eval_report;
+  }
   return summary;
 }
 

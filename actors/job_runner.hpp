@@ -1,8 +1,8 @@
 #pragma once
 // Runs one training job in this process: loads the data, starts an actor
 // system with the scheduler, shards, workers and evaluator, waits for the
-// end and writes the run's files (job.toml, metrics.csv, summary.txt) into
-// the job's output directory.
+// end and writes the run's files (job.toml, metrics.csv, summary.txt, and report.txt when the
+// workload has one) into the job's output directory.
 //
 //   auto job = troupe::default_job_config();
 //   job.epochs = 2;

@@ -55,11 +55,12 @@ struct eval_result {
   double loss = 0;
   std::uint64_t rows = 0;
   double snapshot_delay_s = 0;  ///< from the request to the snapshot's pulls (queued behind others)
+  std::string report;           ///< the workload's eval_report(): extra findings, may be empty
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, eval_result& x) {
-  return f(x.accuracy, x.loss, x.rows, x.snapshot_delay_s);
+  return f(x.accuracy, x.loss, x.rows, x.snapshot_delay_s, x.report);
 }
 
 /// The outcome of a whole job.
@@ -86,6 +87,7 @@ struct job_summary {
   std::uint32_t workers_replaced = 0;    ///< lost workers whose partition a replacement took over
   std::int64_t resumed_from_clock = -1;  ///< the checkpoint's clock when resumed; -1 otherwise
   std::string output_dir;
+  std::string eval_report;  ///< the final evaluation's workload report (may be empty)
 };
 
 template <class Inspector>
@@ -94,7 +96,7 @@ typename Inspector::result_type inspect(Inspector& f, job_summary& x) {
            x.epoch_of_target, x.steps, x.wait_fraction, x.mean_staleness, x.staleness_p50,
            x.staleness_p99, x.max_staleness, x.target_clock, x.pushes_rejected, x.pushes_applied,
            x.pushes_acked, x.shards_failed_over, x.pushes_resent, x.workers_replaced,
-           x.resumed_from_clock, x.output_dir);
+           x.resumed_from_clock, x.output_dir, x.eval_report);
 }
 
 }  // namespace troupe

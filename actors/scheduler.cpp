@@ -189,6 +189,7 @@ void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::
   if (epoch_end && epoch + 1 >= st.summary.epochs) {  // the latest epoch's result is final
     st.summary.test_accuracy = r.accuracy;
     st.summary.test_loss = r.loss;
+    st.summary.eval_report = r.report;
     st.summary.epochs = epoch + 1;
   }
   const bool reached = st.job.target_metric == "loss" ? r.loss <= st.job.target_loss

@@ -127,9 +127,9 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     read_int(*t, "checkpoint_every", "job", src, job.checkpoint_every, 0, 100000000);
   }
   if (const auto* t = section(root, "data", src)) {
-    check_keys(
-        *t, src, "data",
-        {"set", "dir", "train_limit", "test_limit", "test_fraction", "split_seed", "min_count"});
+    check_keys(*t, src, "data",
+               {"set", "dir", "train_limit", "test_limit", "test_fraction", "split_seed",
+                "min_count", "subsample"});
     read_string(*t, "set", "data", src, job.data_set);
     read_string(*t, "dir", "data", src, job.data_dir);
     read_int(*t, "train_limit", "data", src, job.train_limit, 0, 1LL << 40);
@@ -138,13 +138,17 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     read_int(*t, "split_seed", "data", src, job.split_seed, 0,
              std::numeric_limits<long long>::max());
     read_int(*t, "min_count", "data", src, job.min_count, 1, 1000000);
+    read_double(*t, "subsample", "data", src, job.subsample);
   }
   if (const auto* t = section(root, "model", src)) {
-    check_keys(*t, src, "model", {"kind", "layers", "dim", "l2", "max_rows"});
+    check_keys(*t, src, "model",
+               {"kind", "layers", "dim", "l2", "max_rows", "window", "negatives"});
     read_int(*t, "max_rows", "model", src, job.max_rows, 0, 1LL << 40);
     read_string(*t, "kind", "model", src, job.model_kind);
     read_int(*t, "dim", "model", src, job.embedding_dim, 1, 4096);
     read_double(*t, "l2", "model", src, job.l2);
+    read_int(*t, "window", "model", src, job.window, 1, 100);
+    read_int(*t, "negatives", "model", src, job.negatives, 1, 100);
     if (const auto* node = t->get("layers")) {
       const auto* arr = node->as_array();
       if (arr == nullptr) bad(src, "model.layers", "expected an array of layer sizes");
@@ -285,12 +289,21 @@ void validate(const job_config& job) {
     fail("job.target_accuracy", "must lie in [0, 1]");
   }
   if (job.data_set != "fashion-mnist" && job.data_set != "spam-assassin" &&
-      job.data_set != "movielens") {
+      job.data_set != "movielens" && job.data_set != "brown") {
     fail("data.set", "unknown data set '" + job.data_set +
-                         "' (known: fashion-mnist, spam-assassin, movielens)");
+                         "' (known: fashion-mnist, spam-assassin, movielens, brown)");
   }
-  if (job.model_kind != "mlp" && job.model_kind != "logreg" && job.model_kind != "mf") {
-    fail("model.kind", "unknown model '" + job.model_kind + "' (known: mlp, logreg, mf)");
+  if (job.model_kind != "mlp" && job.model_kind != "logreg" && job.model_kind != "mf" &&
+      job.model_kind != "skipgram") {
+    fail("model.kind", "unknown model '" + job.model_kind + "' (known: mlp, logreg, mf, skipgram)");
+  }
+  if ((job.data_set == "brown") != (job.model_kind == "skipgram")) {
+    fail("model.kind", "the Brown corpus is trained with the skipgram model, and only it");
+  }
+  if (job.window < 1 || job.window > 100) fail("model.window", "must lie in [1, 100]");
+  if (job.negatives < 1 || job.negatives > 100) fail("model.negatives", "must lie in [1, 100]");
+  if (!(job.subsample >= 0 && job.subsample < 1)) {
+    fail("data.subsample", "must lie in [0, 1) (0 keeps every word)");
   }
   if (job.data_set == "movielens" && job.model_kind != "mf") {
     fail("model.kind", "MovieLens is trained with the mf (matrix factorisation) model");
@@ -345,6 +358,7 @@ void validate(const job_config& job) {
 std::string default_data_dir(const std::string& data_set) {
   if (data_set == "spam-assassin") return "data/spam-assassin";
   if (data_set == "movielens") return "data/movielens";
+  if (data_set == "brown") return "data/brown";
   return "/usr/share/datasets/fashion-mnist";
 }
 
@@ -379,9 +393,10 @@ std::string to_toml(const job_config& job) {
       << "\n\n[data]\nset = " << quote(job.data_set) << "\ndir = " << quote(job.data_dir)
       << "\ntrain_limit = " << job.train_limit << "\ntest_limit = " << job.test_limit
       << "\ntest_fraction = " << job.test_fraction << "\nsplit_seed = " << job.split_seed
-      << "\nmin_count = " << job.min_count << "\n\n[model]\nkind = " << quote(job.model_kind)
-      << "\ndim = " << job.embedding_dim << "\nl2 = " << job.l2 << "\nmax_rows = " << job.max_rows
-      << "\nlayers = [";
+      << "\nmin_count = " << job.min_count << "\nsubsample = " << job.subsample
+      << "\n\n[model]\nkind = " << quote(job.model_kind) << "\ndim = " << job.embedding_dim
+      << "\nl2 = " << job.l2 << "\nmax_rows = " << job.max_rows << "\nwindow = " << job.window
+      << "\nnegatives = " << job.negatives << "\nlayers = [";
   for (std::size_t i = 0; i < job.model.sizes.size(); ++i) {
     out << (i ? ", " : "") << job.model.sizes[i];
   }

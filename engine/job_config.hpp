@@ -39,16 +39,20 @@ struct job_config {
   /// Runtime only (`troupe train --metrics`): HOST:PORT for the job's Prometheus metrics.
   std::string metrics_listen;
   // [data]
-  std::string data_set = "fashion-mnist";  ///< "fashion-mnist" or "spam-assassin"
-  std::string data_dir;                    ///< empty: default_data_dir(data_set)
+  std::string data_set =
+      "fashion-mnist";   ///< "fashion-mnist", "spam-assassin", "movielens", "brown"
+  std::string data_dir;  ///< empty: default_data_dir(data_set)
   std::uint64_t train_limit = 0;
   std::uint64_t test_limit = 0;
   double test_fraction = 0.2;     ///< spam-assassin: seeded split
   std::uint64_t split_seed = 42;  ///< spam-assassin: fixed across a sweep's seeds
-  std::uint32_t min_count = 1;    ///< spam-assassin: vocabulary cut
+  std::uint32_t min_count = 1;    ///< spam-assassin, brown: vocabulary cut
+  double subsample = 1e-3;        ///< brown: word2vec's frequent-word threshold t (0 = off)
   // [model]
-  std::string model_kind = "mlp";    ///< "mlp", "logreg" or "mf"
-  std::uint32_t embedding_dim = 32;  ///< mf: embedding width
+  std::string model_kind = "mlp";    ///< "mlp", "logreg", "mf" or "skipgram"
+  std::uint32_t embedding_dim = 32;  ///< mf, skipgram: embedding width
+  std::uint32_t window = 5;          ///< skipgram: contexts up to this many words each side
+  std::uint32_t negatives = 5;       ///< skipgram: negative samples per (word, context) pair
   double l2 = 0.05;                  ///< mf: L2 penalty on the rows a batch touches
   std::uint64_t max_rows = 0;  ///< sparse tables: rows per shard, LRU-evicted beyond (0 = no limit)
   mlp_spec model{{784, 256, 128, 10}};
@@ -75,7 +79,7 @@ std::pair<std::string, std::uint16_t> parse_address(const std::string& address,
                                                     bool allow_port_zero = false);
 
 /// Where scripts/setup.sh puts a data set: /usr/share/datasets/fashion-mnist,
-/// data/spam-assassin (relative to the working directory).
+/// data/spam-assassin, data/movielens, data/brown (relative to the working directory).
 std::string default_data_dir(const std::string& data_set);
 /// job.data_dir, or the data set's default when empty.
 std::string resolved_data_dir(const job_config& job);

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/table.hpp"
@@ -48,6 +49,9 @@ class workload {
   virtual step_result evaluate() = 0;
   /// True when evaluate()'s loss is a squared error (reported as RMSE).
   virtual bool squared_error_loss() const { return false; }
+  /// Human-readable findings of the last evaluate() beyond loss and
+  /// accuracy (e.g. nearest neighbours of embeddings); empty when none.
+  virtual std::string eval_report() const { return {}; }
 
   // -- parameter exchange (t indexes tables()) -------------------------------
   /// Sorted, unique rows of sparse table t needed by the batch (or the eval).

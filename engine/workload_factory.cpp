@@ -4,17 +4,20 @@
 #include "engine/logreg_workload.hpp"
 #include "engine/mf_workload.hpp"
 #include "engine/mlp_workload.hpp"
+#include "engine/skipgram_workload.hpp"
 #include "engine/spam_corpus.hpp"
 
 namespace troupe {
 
 std::size_t workload_data::train_rows() const {
   if (ratings_train) return ratings_train->size();
+  if (text) return text->train.size();
   return dense_train ? dense_train->rows : sparse_train ? sparse_train->rows : 0;
 }
 
 std::size_t workload_data::test_rows() const {
   if (ratings_test) return ratings_test->size();
+  if (text) return text->test.size();
   return dense_test ? dense_test->rows : sparse_test ? sparse_test->rows : 0;
 }
 
@@ -36,6 +39,18 @@ mf_workload_options mf_options(const job_config& job) {
   o.batch = job.batch;
   o.seed = job.seed;
   o.l2 = static_cast<float>(job.l2);
+  o.optimizer = job.optimizer;
+  return o;
+}
+
+skipgram_workload_options skipgram_options(const job_config& job) {
+  skipgram_workload_options o;
+  o.dim = job.embedding_dim;
+  o.batch = job.batch;
+  o.window = job.window;
+  o.negatives = job.negatives;
+  o.subsample = job.subsample;
+  o.seed = job.seed;
   o.optimizer = job.optimizer;
   return o;
 }
@@ -65,6 +80,9 @@ std::shared_ptr<const workload_data> load_workload_data(const job_config& job) {
     data->ratings_mean = static_cast<float>(split.train.mean());
     data->ratings_train = std::make_shared<const ratings_dataset>(std::move(split.train));
     data->ratings_test = std::make_shared<const ratings_dataset>(std::move(split.test));
+  } else if (job.data_set == "brown") {
+    data->text = std::make_shared<const brown_corpus>(
+        load_brown(dir, job.min_count, job.split_seed, job.test_fraction));
   } else if (job.data_set == "spam-assassin") {
     // The split has its own seed: a sweep's repeats vary initialisation and
     // order, not the test set they are scored on.
@@ -88,6 +106,8 @@ std::vector<table_spec> workload_tables(const job_config& job) {
   std::vector<table_spec> tables;
   if (job.model_kind == "mf") {
     tables = mf_tables(mf_options(job));
+  } else if (job.model_kind == "skipgram") {
+    tables = skipgram_tables(skipgram_options(job));
   } else if (job.model_kind == "logreg") {
     tables = logreg_tables(logreg_options(job));
   } else {
@@ -109,6 +129,9 @@ std::unique_ptr<workload> make_train_workload(const job_config& job,
   if (job.model_kind == "logreg") {
     return make_logreg_workload(logreg_options(job), data->sparse_train, nullptr, part, parts);
   }
+  if (job.model_kind == "skipgram") {
+    return make_skipgram_workload(skipgram_options(job), data->text, part, parts);
+  }
   return make_mlp_workload(mlp_options(job), data->dense_train, nullptr, part, parts);
 }
 
@@ -119,6 +142,9 @@ std::unique_ptr<workload> make_eval_workload(const job_config& job,
   }
   if (job.model_kind == "logreg") {
     return make_logreg_workload(logreg_options(job), nullptr, data->sparse_test, 0, 1);
+  }
+  if (job.model_kind == "skipgram") {
+    return make_skipgram_workload(skipgram_options(job), data->text, 0, 1);
   }
   return make_mlp_workload(mlp_options(job), nullptr, data->dense_test, 0, 1);
 }

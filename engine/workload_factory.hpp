@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/brown_corpus.hpp"
 #include "engine/dataset.hpp"
 #include "engine/job_config.hpp"
 #include "engine/ratings_dataset.hpp"
@@ -23,7 +24,8 @@ struct workload_data {
   std::shared_ptr<const dataset> dense_train, dense_test;
   std::shared_ptr<const sparse_dataset> sparse_train, sparse_test;
   std::shared_ptr<const ratings_dataset> ratings_train, ratings_test;
-  float ratings_mean = 0;  ///< mean training rating, the model's fixed offset
+  float ratings_mean = 0;                    ///< mean training rating, the model's fixed offset
+  std::shared_ptr<const brown_corpus> text;  ///< skipgram: sentences (rows) and vocabulary
 
   std::size_t train_rows() const;
   std::size_t test_rows() const;

@@ -128,7 +128,9 @@ std::function<int()> add_train_command(CLI::App& app) {
     try {
       const auto job = build_job(*opts);
       const auto summary = run_job(job);
-      spdlog::info("results in {}/ (job.toml, metrics.csv, summary.txt)", job.output_dir);
+      spdlog::info("results in {}/ (job.toml, metrics.csv, summary.txt{})", job.output_dir,
+                   summary.eval_report.empty() ? "" : ", report.txt");
+      if (!summary.eval_report.empty()) std::cout << summary.eval_report;  // also in report.txt
       std::cout << summary_line(summary) << std::endl;
       return 0;
     } catch (const troupe_error& e) {
