@@ -113,7 +113,7 @@ class engine::impl {
       caf::scoped_actor self{rt->sys};
       for (const auto& s : shards) self->send_exit(s, caf::exit_reason::user_shutdown);
       self->send_exit(directory, caf::exit_reason::user_shutdown);
-      self->send_exit(node, caf::exit_reason::user_shutdown);
+      self->send_exit(node, caf::exit_reason::kill);  // quietly: it hosts nothing
     }
     rt.reset();  // the system ends with the last client that still holds it
   }

@@ -2,8 +2,12 @@
 // and every typed error. Only the public headers are included.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <thread>
 
@@ -221,6 +225,29 @@ TEST(ServiceOptions, EnginesInOneProcessAreIndependent) {
   ASSERT_TRUE(ca.push("emb", {1}, {1, 1, 1, 1}).get());
   EXPECT_EQ(cb.lookup("emb", {1}).get().value().values, before);
   EXPECT_NE(ca.lookup("emb", {1}).get().value().values, before);
+}
+
+TEST(ServiceTrain, RunsAJobFileAndReportsBadOnes) {
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist")) {
+    GTEST_SKIP() << "Fashion-MNIST is not installed (scripts/setup.sh)";
+  }
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("troupe_service_train_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto job = dir / "job.toml";
+  std::ofstream(job) << "[job]\nepochs = 1\noutput_dir = \"" << (dir / "run").string()
+                     << "\"\n[data]\ntrain_limit = 2048\ntest_limit = 512\n"
+                        "[train]\nbackend = \"cpu\"\n";
+  auto s = engine::train(job.string());
+  ASSERT_TRUE(s) << s.error().to_string();
+  EXPECT_EQ(s->epochs, 1u);
+  EXPECT_GT(s->test_accuracy, 0.3);  // 10 classes: well above chance after one epoch
+  EXPECT_NE(s->line.find("test_accuracy="), std::string::npos);
+  std::ofstream(job) << "[job]\nepochs = -3\n";
+  EXPECT_EQ(engine::train(job.string()).error().code, api_errc::bad_argument);
+  EXPECT_FALSE(engine::train((dir / "missing.toml").string()));
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace
