@@ -16,6 +16,14 @@ std::future<result<T>> with_future(Call&& issue) {
   return f;
 }
 
+// A moved-from client answers every call with `stopped` instead of crashing.
+template <class Done>
+bool moved_from(const std::unique_ptr<client::impl>& p, Done& done) {
+  if (p) return false;
+  done({api_errc::stopped, "this client was moved from"});
+  return true;
+}
+
 }  // namespace
 
 client::client(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
@@ -28,7 +36,7 @@ std::future<result<rows>> client::lookup(const std::string& table, std::vector<s
       [&](callback<rows> done) { lookup(table, std::move(ids), std::move(done)); });
 }
 void client::lookup(const std::string& table, std::vector<std::uint64_t> ids, callback<rows> done) {
-  impl_->lookup(table, std::move(ids), std::move(done));
+  if (!moved_from(impl_, done)) impl_->lookup(table, std::move(ids), std::move(done));
 }
 
 std::future<result<void>> client::push(const std::string& table, std::vector<std::uint64_t> ids,
@@ -38,7 +46,8 @@ std::future<result<void>> client::push(const std::string& table, std::vector<std
 }
 void client::push(const std::string& table, std::vector<std::uint64_t> ids,
                   std::vector<float> grads, callback<void> done) {
-  impl_->push(table, std::move(ids), std::move(grads), std::move(done));
+  if (!moved_from(impl_, done))
+    impl_->push(table, std::move(ids), std::move(grads), std::move(done));
 }
 
 std::future<result<std::vector<float>>> client::pull(const std::string& table, std::uint64_t offset,
@@ -48,7 +57,7 @@ std::future<result<std::vector<float>>> client::pull(const std::string& table, s
 }
 void client::pull(const std::string& table, std::uint64_t offset, std::uint64_t count,
                   callback<std::vector<float>> done) {
-  impl_->pull(table, offset, count, std::move(done));
+  if (!moved_from(impl_, done)) impl_->pull(table, offset, count, std::move(done));
 }
 
 std::future<result<void>> client::push_dense(const std::string& table, std::uint64_t offset,
@@ -58,21 +67,21 @@ std::future<result<void>> client::push_dense(const std::string& table, std::uint
 }
 void client::push_dense(const std::string& table, std::uint64_t offset, std::vector<float> grads,
                         callback<void> done) {
-  impl_->push_dense(table, offset, std::move(grads), std::move(done));
+  if (!moved_from(impl_, done)) impl_->push_dense(table, offset, std::move(grads), std::move(done));
 }
 
 void client::wait() {
-  impl_->wait();
+  if (impl_) impl_->wait();
 }
 std::vector<table_info> client::tables() const {
-  return impl_->tables();
+  return impl_ ? impl_->tables() : std::vector<table_info>{};
 }
 result<table_info> client::table(const std::string& name) const {
-  if (const auto* t = impl_->find(name)) return to_info(t->spec);
+  if (const auto* t = impl_ ? impl_->find(name) : nullptr) return to_info(t->spec);
   return {api_errc::unknown_table, "no table '" + name + "'"};
 }
 std::uint32_t client::id() const {
-  return impl_->id();
+  return impl_ ? impl_->id() : 0;
 }
 
 result<client> open_client(std::shared_ptr<actor_runtime> rt, const directory_actor& directory,

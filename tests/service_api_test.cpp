@@ -176,6 +176,9 @@ TEST_F(service, TablesAndIdsAreDescribed) {
   EXPECT_EQ(c.tables().size(), 3u);
   auto second = eng.client().value();
   EXPECT_NE(second.id(), c.id());  // pushes of two clients never share (id, seq)
+  client third = std::move(second);
+  EXPECT_TRUE(third.lookup("emb", {1}).get());
+  EXPECT_EQ(second.lookup("emb", {1}).get().error().code, api_errc::stopped);  // NOLINT: moved from
 }
 
 TEST_F(service, StoppedEngineTurnsCallsIntoPeerLost) {

@@ -62,7 +62,7 @@ class client {
   static result<client> connect(const std::string& address, const std::string& secret,
                                 client_options options = {});
 
-  client(client&&) noexcept;
+  client(client&&) noexcept;  ///< a moved-from client answers every call with `stopped`
   client& operator=(client&&) noexcept;
   /// Fails calls still pending with `stopped` and disconnects.
   ~client();
@@ -71,8 +71,10 @@ class client {
   ///   auto f = c.lookup("emb", {3, 1, 3});
   ///   troupe::rows r = f.get().value();   // r.size() == 3, r.row(0) == r.row(2)
   std::future<result<rows>> lookup(const std::string& table, std::vector<std::uint64_t> ids);
-  /// The same; `done` runs on an engine thread: keep it short, never block on
-  /// another call's future in it (issuing new calls is fine).
+  /// The same; `done` runs on an engine thread (or, for errors found before
+  /// sending, on the caller's thread before lookup returns): keep it short,
+  /// never block on another call's future or destroy the client in it
+  /// (issuing new calls is fine).
   ///   c.lookup("emb", ids, [](troupe::result<troupe::rows> r) { reply(std::move(r)); });
   void lookup(const std::string& table, std::vector<std::uint64_t> ids, callback<rows> done);
 
