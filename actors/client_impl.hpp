@@ -46,7 +46,8 @@ class client::impl {
     }
     next_seq_.assign(shards, 0);
     queue_ = std::make_shared<request_queue>();
-    session_ = spawn_client_session(rt_->sys, std::move(info.shards), queue_, opts.timeout);
+    session_ =
+        spawn_client_session(rt_->sys, std::move(info.shards), queue_, opts.timeout, opts.window);
   }
 
   ~impl() {

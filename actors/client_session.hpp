@@ -7,7 +7,8 @@
 //
 //   caller threads --submit--> [ request_queue ] --wake--> session --request--> shard k
 //                                                            |<-- reply / error --|
-//   shard k down (monitor) ---> pending and later requests to k: peer_lost
+//   more than `window` in flight to shard k ---> the rest wait in k's backlog
+//   shard k down (monitor) ---> pending, waiting and later requests to k: peer_lost
 //   exit (client destroyed) ---> everything pending or queued: stopped
 //
 // Each part's `done` runs exactly once, on the session's thread.
@@ -55,9 +56,11 @@ class request_queue {
   bool closed_ = false;
 };
 
+/// At most `window` requests per shard are in flight; the rest wait, in
+/// order, in the session (their timeout starts when they are sent).
 caf::actor spawn_client_session(caf::actor_system& sys, std::vector<shard_actor> shards,
                                 std::shared_ptr<request_queue> queue,
-                                std::chrono::milliseconds timeout);
+                                std::chrono::milliseconds timeout, std::size_t window);
 
 /// Tells the session that the queue has requests.
 void wake_session(const caf::actor& session);

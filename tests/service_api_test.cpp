@@ -101,7 +101,9 @@ TEST(ServiceConcurrency, ManyThreadsPushesSumExactly) {
   auto o = small_engine(2, 0.0f);
   o.tables[0].sgd(1.0f);
   auto eng = engine::start(o).value();
-  auto c = eng.client().value();
+  client_options small_window;
+  small_window.window = 2;  // most requests wait in the client's backlog
+  auto c = eng.client(small_window).value();
   constexpr int threads = 8, pushes = 150;
   const std::vector<std::uint64_t> ids{0, 1, 2, 3, 4, 5, 6, 7};
   std::atomic<int> failures{0};

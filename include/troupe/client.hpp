@@ -29,8 +29,11 @@
 namespace troupe {
 
 struct client_options {
-  std::chrono::milliseconds timeout{5000};          ///< per call (each shard request)
+  std::chrono::milliseconds timeout{5000};          ///< per shard request, from when it is sent
   std::chrono::milliseconds connect_timeout{5000};  ///< connect() and the handshake
+  /// Requests in flight per shard; more wait in the client, in order (the
+  /// transport has no flow control of its own).
+  std::size_t window = 16;
 };
 
 /// Rows of a lookup: row i is values[i * width .. (i + 1) * width).
