@@ -37,7 +37,7 @@ typename Inspector::result_type inspect(Inspector& f, init_segment& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, table_spec& x) {
   return f(x.id, x.name, x.kind, x.size, x.width, x.init, x.row_init_bound, x.seed, x.max_rows,
-           x.optimizer);
+           x.max_row_id, x.optimizer);
 }
 
 template <class Inspector>

@@ -68,6 +68,7 @@ class child_process {
   child_process& operator=(const child_process&) = delete;
 
   void signal(int sig) { ::kill(pid_, sig); }
+  pid_t pid() const { return pid_; }
 
   /// The exit code once the process ended within `limit` (-signal if killed).
   std::optional<int> wait_exit(milliseconds limit) {

@@ -9,7 +9,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" > "$tmp/install.log"
 for f in lib/cmake/Troupe/TroupeConfig.cmake include/troupe/engine/wire_codec.hpp \
-         include/troupe/schemas/troupe.capnp.h bin/troupe; do
+         include/troupe/schemas/troupe.capnp.h include/troupe/engine.hpp \
+         include/troupe/client.hpp include/troupe/table.hpp include/troupe/result.hpp bin/troupe; do
   [ -e "$tmp/prefix/$f" ] || { echo "FAIL: $f not installed"; exit 1; }
 done
 generator=()
@@ -18,5 +19,6 @@ cmake -S "$src/tests/install_consumer" -B "$tmp/consumer" "${generator[@]}" \
   -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_BUILD_TYPE=Release > "$tmp/configure.log" 2>&1 ||
   { cat "$tmp/configure.log"; echo "FAIL: find_package(Troupe)"; exit 1; }
 cmake --build "$tmp/consumer" > "$tmp/build.log" 2>&1 || { tail -30 "$tmp/build.log"; echo "FAIL: build"; exit 1; }
-"$tmp/consumer/consumer" || { echo "FAIL: the consumer's shard did not apply the push"; exit 1; }
-echo "1 passed, 0 failed"
+"$tmp/consumer/consumer" || { echo "FAIL: the public API consumer's push was not applied"; exit 1; }
+"$tmp/consumer/shard_consumer" || { echo "FAIL: the consumer's shard did not apply the push"; exit 1; }
+echo "2 passed, 0 failed"

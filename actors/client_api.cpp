@@ -1,0 +1,108 @@
+// troupe::client's public methods: futures over the callback calls, and
+// building a client from a table directory.
+#include <optional>
+
+#include "actors/client_impl.hpp"
+
+namespace troupe {
+
+namespace {
+
+template <class T, class Call>
+std::future<result<T>> with_future(Call&& issue) {
+  auto p = std::make_shared<std::promise<result<T>>>();
+  auto f = p->get_future();
+  issue([p](result<T> r) { p->set_value(std::move(r)); });
+  return f;
+}
+
+// A moved-from client answers every call with `stopped` instead of crashing.
+template <class Done>
+bool moved_from(const std::unique_ptr<client::impl>& p, Done& done) {
+  if (p) return false;
+  done({api_errc::stopped, "this client was moved from"});
+  return true;
+}
+
+}  // namespace
+
+client::client(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+client::client(client&&) noexcept = default;
+client& client::operator=(client&&) noexcept = default;
+client::~client() = default;
+
+std::future<result<rows>> client::lookup(const std::string& table, std::vector<std::uint64_t> ids) {
+  return with_future<rows>(
+      [&](callback<rows> done) { lookup(table, std::move(ids), std::move(done)); });
+}
+void client::lookup(const std::string& table, std::vector<std::uint64_t> ids, callback<rows> done) {
+  if (!moved_from(impl_, done)) impl_->lookup(table, std::move(ids), std::move(done));
+}
+
+std::future<result<void>> client::push(const std::string& table, std::vector<std::uint64_t> ids,
+                                       std::vector<float> grads) {
+  return with_future<void>(
+      [&](callback<void> done) { push(table, std::move(ids), std::move(grads), std::move(done)); });
+}
+void client::push(const std::string& table, std::vector<std::uint64_t> ids,
+                  std::vector<float> grads, callback<void> done) {
+  if (!moved_from(impl_, done))
+    impl_->push(table, std::move(ids), std::move(grads), std::move(done));
+}
+
+std::future<result<std::vector<float>>> client::pull(const std::string& table, std::uint64_t offset,
+                                                     std::uint64_t count) {
+  return with_future<std::vector<float>>(
+      [&](callback<std::vector<float>> done) { pull(table, offset, count, std::move(done)); });
+}
+void client::pull(const std::string& table, std::uint64_t offset, std::uint64_t count,
+                  callback<std::vector<float>> done) {
+  if (!moved_from(impl_, done)) impl_->pull(table, offset, count, std::move(done));
+}
+
+std::future<result<void>> client::push_dense(const std::string& table, std::uint64_t offset,
+                                             std::vector<float> grads) {
+  return with_future<void>(
+      [&](callback<void> done) { push_dense(table, offset, std::move(grads), std::move(done)); });
+}
+void client::push_dense(const std::string& table, std::uint64_t offset, std::vector<float> grads,
+                        callback<void> done) {
+  if (!moved_from(impl_, done)) impl_->push_dense(table, offset, std::move(grads), std::move(done));
+}
+
+void client::wait() {
+  if (impl_) impl_->wait();
+}
+std::vector<table_info> client::tables() const {
+  return impl_ ? impl_->tables() : std::vector<table_info>{};
+}
+result<table_info> client::table(const std::string& name) const {
+  if (const auto* t = impl_ ? impl_->find(name) : nullptr) return to_info(t->spec);
+  return {api_errc::unknown_table, "no table '" + name + "'"};
+}
+std::uint32_t client::id() const {
+  return impl_ ? impl_->id() : 0;
+}
+
+result<client> open_client(std::shared_ptr<actor_runtime> rt, const directory_actor& directory,
+                           const client_options& opts, std::unique_ptr<caf::scoped_actor> auth) {
+  std::optional<directory_info> info;
+  api_error failure;
+  auto ask = [&](caf::scoped_actor& self) {
+    self->request(directory, opts.connect_timeout, directory_atom::value)
+        .receive([&](directory_info& i) { info = std::move(i); },
+                 [&](caf::error& err) { failure = to_api_error(err, "table directory"); });
+  };
+  if (auth) {
+    ask(*auth);
+  } else {
+    caf::scoped_actor self{rt->sys};
+    ask(self);
+  }
+  if (!info) return failure;
+  if (info->shards.empty()) return {api_errc::internal, "the engine has no shards"};
+  return client{
+      std::make_unique<client::impl>(std::move(rt), std::move(*info), opts, std::move(auth))};
+}
+
+}  // namespace troupe

@@ -1,0 +1,102 @@
+#pragma once
+// Bookkeeping of client calls (include/troupe/client.hpp): a call split into
+// one request per shard completes when its last part has answered, with the
+// first error or the merged value; a tracker knows which calls are still
+// open so that client::wait() can wait for them.
+//
+//   auto c = std::make_shared<call<rows>>(std::move(done), tracker);
+//   c->parts_left = parts.size();
+//   ...each part, on the session's thread: c->fail(err) or fill c->value; c->part_done();
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <type_traits>
+#include <variant>
+
+#include "troupe/result.hpp"
+
+namespace troupe {
+
+class call_tracker {
+ public:
+  std::uint64_t open() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_.insert(next_);
+    return next_++;
+  }
+  void close(std::uint64_t ticket) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      open_.erase(ticket);
+    }
+    changed_.notify_all();
+  }
+  /// Until every call opened before now is closed.
+  void wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const auto limit = next_;
+    changed_.wait(lock, [&] { return open_.empty() || *open_.begin() >= limit; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::set<std::uint64_t> open_;
+  std::uint64_t next_ = 0;
+};
+
+/// One call. Parts run on the session's thread only; `complete` runs once.
+template <class T>
+struct call {
+  using value_type = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+  call(std::function<void(result<T>)> done, std::shared_ptr<call_tracker> tracker)
+      : done_(std::move(done)), tracker_(std::move(tracker)), ticket_(tracker_->open()) {}
+
+  value_type value{};
+  std::size_t parts_left = 0;
+  /// Runs before a successful completion (e.g. copies duplicate rows).
+  std::function<void(value_type&)> finalize;
+
+  void fail(api_error err) {
+    if (!error_) error_ = std::move(err);
+  }
+  void part_done() {
+    if (--parts_left == 0) complete();
+  }
+  /// Completes now: for calls refused before anything was sent, or empty ones.
+  void complete() {
+    auto done = std::move(done_);
+    try {
+      if (error_) {
+        done(result<T>(std::move(*error_)));
+      } else {
+        if (finalize) finalize(value);
+        if constexpr (std::is_void_v<T>) {
+          done(result<void>{});
+        } else {
+          done(result<T>(std::move(value)));
+        }
+      }
+    } catch (const std::exception& e) {
+      spdlog::error("client: a completion callback threw: {}", e.what());
+    }
+    tracker_->close(ticket_);
+  }
+  bool failed() const { return error_.has_value(); }
+
+ private:
+  std::function<void(result<T>)> done_;
+  std::shared_ptr<call_tracker> tracker_;
+  std::uint64_t ticket_;
+  std::optional<api_error> error_;
+};
+
+}  // namespace troupe

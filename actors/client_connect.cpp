@@ -1,0 +1,70 @@
+// troupe::client::connect: reach a remote engine's table directory with a
+// bounded wait (remote_actor alone waits forever on a peer that accepts the
+// connection but never answers), prove the secret, read the directory.
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+
+#include <optional>
+
+#include "actors/service_client.hpp"
+#include "engine/auth.hpp"
+#include "engine/job_config.hpp"
+
+namespace troupe {
+
+namespace {
+
+result<directory_actor> reach_directory(actor_runtime& rt, caf::scoped_actor& self,
+                                        const std::string& host, std::uint16_t port,
+                                        std::chrono::milliseconds timeout) {
+  std::optional<result<directory_actor>> out;
+  const auto where = host + ":" + std::to_string(port);
+  self->request(rt.sys.middleman().actor_handle(), timeout, caf::connect_atom::value, host, port)
+      .receive(
+          [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
+            if (!ptr) {
+              out.emplace(api_errc::unreachable, "nothing is published at " + where);
+            } else if (!rt.sys.assignable<directory_actor>(ifs)) {
+              out.emplace(api_errc::unreachable,
+                          "the actor at " + where + " is no Troupe engine (a node daemon?)");
+            } else {
+              out.emplace(caf::actor_cast<directory_actor>(std::move(ptr)));
+            }
+          },
+          [&](caf::error& err) {
+            auto e = to_api_error(err, "connecting to " + where);
+            if (e.code == api_errc::internal) e.code = api_errc::unreachable;
+            out.emplace(std::move(e));
+          });
+  return std::move(*out);
+}
+
+}  // namespace
+
+result<client> client::connect(const std::string& address, const std::string& secret,
+                               client_options options) {
+  std::pair<std::string, std::uint16_t> hp;
+  try {
+    hp = parse_address(address, false);
+  } catch (const troupe_error& e) {
+    return {api_errc::bad_argument, e.what()};
+  }
+  if (secret.size() < min_secret_bytes) {
+    return {api_errc::bad_argument,
+            "the secret must have at least " + std::to_string(min_secret_bytes) + " bytes"};
+  }
+  auto rt = std::make_shared<actor_runtime>(0);
+  // Its life is this process's admission to the engine: the client keeps it.
+  auto auth = std::make_unique<caf::scoped_actor>(rt->sys);
+  auto dir = reach_directory(*rt, *auth, hp.first, hp.second, options.connect_timeout);
+  if (!dir) return dir.error();
+  auto node = caf::actor_cast<node_actor>(*dir);  // the directory speaks the node's handshake
+  if (auto err = authenticate(*auth, node, secret, options.connect_timeout)) {
+    auto e = to_api_error(err, "authenticating with " + address);
+    if (e.code == api_errc::internal) e.code = api_errc::auth_failed;
+    return e;
+  }
+  return open_client(std::move(rt), *dir, options, std::move(auth));
+}
+
+}  // namespace troupe

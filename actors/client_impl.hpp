@@ -1,0 +1,119 @@
+#pragma once
+// The inside of troupe::client (include/troupe/client.hpp), shared by the
+// call implementations (service_client.cpp) and the public methods
+// (client_api.cpp). Private to troupe_service.
+//
+//   auto p = std::make_unique<troupe::client::impl>(rt, std::move(info), opts, nullptr);
+//   p->lookup("emb", {1, 2}, [](troupe::result<troupe::rows> r) { ... });
+
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "actors/client_call.hpp"
+#include "actors/client_session.hpp"
+#include "actors/service_client.hpp"
+#include "engine/partitioner.hpp"
+
+namespace troupe {
+
+struct table_entry {
+  table_spec spec;
+  std::vector<key_range> ranges;  // dense: the shards' key ranges
+};
+
+inline table_info to_info(const table_spec& s) {
+  return {s.name, s.kind == table_kind::sparse, s.size, s.width, s.max_row_id};
+}
+
+class client::impl {
+ public:
+  impl(std::shared_ptr<actor_runtime> rt, directory_info info, const client_options& opts,
+       std::unique_ptr<caf::scoped_actor> auth)
+      : rt_(std::move(rt)), auth_(std::move(auth)), id_(info.client_id) {
+    const auto shards = static_cast<std::uint32_t>(info.shards.size());
+    shards_ = shards;
+    for (auto& spec : info.tables) {
+      table_entry e{spec, {}};
+      if (spec.kind == table_kind::dense) e.ranges = partition_range(spec.size, shards);
+      by_name_.emplace(spec.name, tables_.size());
+      tables_.push_back(std::move(e));
+    }
+    next_seq_.assign(shards, 0);
+    queue_ = std::make_shared<request_queue>();
+    session_ =
+        spawn_client_session(rt_->sys, std::move(info.shards), queue_, opts.timeout, opts.window);
+  }
+
+  ~impl() {
+    caf::scoped_actor self{rt_->sys};
+    self->monitor(session_);
+    self->send_exit(session_, caf::exit_reason::user_shutdown);
+    self->receive([](const caf::down_msg&) {},
+                  caf::after(std::chrono::seconds(10)) >>
+                      [] { spdlog::warn("client: the session did not stop within 10 s"); });
+    auth_.reset();  // before the runtime: it lives in its actor system
+  }
+
+  std::uint32_t id() const { return id_; }
+  std::vector<table_info> tables() const {
+    std::vector<table_info> out;
+    for (const auto& t : tables_) out.push_back(to_info(t.spec));
+    return out;
+  }
+  const table_entry* find(const std::string& name) const {
+    auto it = by_name_.find(name);
+    return it == by_name_.end() ? nullptr : &tables_[it->second];
+  }
+  void wait() { tracker_->wait(); }
+
+  void lookup(const std::string& name, std::vector<std::uint64_t> ids, callback<rows> done);
+  void push(const std::string& name, std::vector<std::uint64_t> ids, std::vector<float> grads,
+            callback<void> done);
+  void pull(const std::string& name, std::uint64_t offset, std::uint64_t count,
+            callback<std::vector<float>> done);
+  void push_dense(const std::string& name, std::uint64_t offset, std::vector<float> grads,
+                  callback<void> done);
+
+ private:
+  template <class T>
+  std::shared_ptr<call<T>> start(callback<T> done) {
+    return std::make_shared<call<T>>(std::move(done), tracker_);
+  }
+  template <class T>
+  void refuse(const std::shared_ptr<call<T>>& c, api_errc code, std::string message) {
+    c->fail({code, std::move(message)});
+    c->complete();
+  }
+  // The table `name` of the wanted kind, or refuses the call.
+  template <class T>
+  const table_entry* table_for(const std::shared_ptr<call<T>>& c, const std::string& name,
+                               bool sparse);
+  template <class T>
+  void send(const std::shared_ptr<call<T>>& c, std::vector<outgoing_request> parts);
+  // Pushes: sequence numbers and queueing in one critical section; `build`
+  // makes the parts given the next sequence number of each shard.
+  template <class Build>
+  void send_push(const std::shared_ptr<call<void>>& c, Build build);
+
+  std::shared_ptr<actor_runtime> rt_;
+  std::unique_ptr<caf::scoped_actor> auth_;
+  std::uint32_t id_ = 0;
+  std::uint32_t shards_ = 0;
+  std::vector<table_entry> tables_;
+  std::unordered_map<std::string, std::size_t> by_name_;
+  std::shared_ptr<call_tracker> tracker_ = std::make_shared<call_tracker>();
+  std::shared_ptr<request_queue> queue_;
+  caf::actor session_;
+  // Pushes take their sequence numbers and enter the queue under this lock,
+  // so each shard receives them in increasing order.
+  std::mutex push_order_;
+  std::vector<std::uint64_t> next_seq_;
+};
+
+}  // namespace troupe

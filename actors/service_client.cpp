@@ -1,0 +1,248 @@
+// troupe::client's calls: validation, splitting by shard, encoding and
+// merging. The session actor (client_session.hpp) does the sending and
+// watching.
+#include <cmath>
+#include <cstring>
+
+#include "actors/client_impl.hpp"
+#include "engine/request_split.hpp"
+
+namespace troupe {
+
+namespace {
+
+// The position of the first non-finite value, or n.
+std::size_t first_non_finite(const float* v, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(v[i])) return i;
+  }
+  return n;
+}
+
+}  // namespace
+
+template <class T>
+const table_entry* client::impl::table_for(const std::shared_ptr<call<T>>& c,
+                                           const std::string& name, bool sparse) {
+  const auto* t = find(name);
+  if (!t) {
+    refuse(c, api_errc::unknown_table, "no table '" + name + "'");
+  } else if ((t->spec.kind == table_kind::sparse) != sparse) {
+    refuse(c, api_errc::bad_argument,
+           "table '" + name + "' is " +
+               (sparse ? "dense: use pull/push_dense" : "sparse: use lookup/push"));
+    return nullptr;
+  }
+  return t;
+}
+
+template <class T>
+void client::impl::send(const std::shared_ptr<call<T>>& c, std::vector<outgoing_request> parts) {
+  c->parts_left = parts.size();
+  if (parts.empty()) return c->complete();
+  bool wake = false;
+  if (!queue_->submit(parts, wake)) return refuse(c, api_errc::stopped, "the client was stopped");
+  if (wake) wake_session(session_);
+}
+
+template <class Build>
+void client::impl::send_push(const std::shared_ptr<call<void>>& c, Build build) {
+  bool queued = false;
+  bool wake = false;
+  std::size_t n = 0;
+  {
+    std::lock_guard<std::mutex> lock(push_order_);
+    auto parts = build(next_seq_);
+    n = parts.size();
+    c->parts_left = n;
+    if (n > 0) queued = queue_->submit(parts, wake);
+  }
+  if (n == 0) return c->complete();
+  if (!queued) return refuse(c, api_errc::stopped, "the client was stopped");
+  if (wake) wake_session(session_);
+}
+
+namespace {
+
+// An error message for the first id at or above the table's limit; empty if none.
+std::string check_ids(const table_spec& spec, const std::vector<std::uint64_t>& ids) {
+  if (spec.max_row_id == 0) return {};
+  for (auto id : ids) {
+    if (id >= spec.max_row_id) {
+      return "row " + std::to_string(id) + " outside table '" + spec.name + "' of " +
+             std::to_string(spec.max_row_id) + " row ids";
+    }
+  }
+  return {};
+}
+
+// Refusal of a dense range outside [0, size); empty if it fits.
+std::string check_range(const table_spec& spec, std::uint64_t offset, std::uint64_t count) {
+  if (count <= spec.size && offset <= spec.size - count) return {};
+  return "range [" + std::to_string(offset) + ", +" + std::to_string(count) + ") outside table '" +
+         spec.name + "' of " + std::to_string(spec.size) + " values";
+}
+
+std::string reply_error(const std::string& what, const status& st) {
+  return what + ": bad reply: " + st.to_string();
+}
+
+part_done on_ack(std::shared_ptr<call<void>> c, std::string what) {
+  return [c = std::move(c), what = std::move(what)](bytes* reply, const api_error* err) {
+    push_ack ack;
+    if (err) {
+      c->fail(*err);
+    } else if (auto st = decode_push_ack(*reply, ack); !st) {
+      c->fail({api_errc::internal, reply_error(what, st)});
+    }
+    c->part_done();
+  };
+}
+
+}  // namespace
+
+void client::impl::lookup(const std::string& name, std::vector<std::uint64_t> ids,
+                          callback<rows> done) {
+  auto c = start<rows>(std::move(done));
+  const auto* t = table_for(c, name, true);
+  if (!t) return;
+  if (auto why = check_ids(t->spec, ids); !why.empty()) {
+    return refuse(c, api_errc::out_of_range, why);
+  }
+  const std::uint32_t width = t->spec.width;
+  c->value.width = width;
+  c->value.values.resize(ids.size() * width);
+  auto split = split_rows(ids.data(), ids.size(), shards_);
+  if (!split.duplicates.empty()) {
+    c->finalize = [dups = std::move(split.duplicates), width](rows& r) {
+      for (auto [dup, first] : dups) {
+        std::memcpy(r.values.data() + dup * width, r.values.data() + first * width,
+                    width * sizeof(float));
+      }
+    };
+  }
+  const std::string what = "lookup on table '" + name + "'";
+  std::vector<outgoing_request> parts;
+  for (auto& b : split.batches) {
+    auto msg = encode_sparse_pull(t->spec.id, id_, b.keys.data(), b.keys.size());
+    auto on_done = [c, width, what, positions = std::move(b.positions)](bytes* reply,
+                                                                        const api_error* err) {
+      pull_reply_view v;
+      status st = err ? status{} : decode_pull_reply(*reply, v);
+      if (err) {
+        c->fail(*err);
+      } else if (!st || v.width != width || v.keys.size() != positions.size()) {
+        c->fail(
+            {api_errc::internal, reply_error(what, st ? status{errc::wrong_size, "rows"} : st)});
+      } else if (!c->failed()) {
+        for (std::size_t j = 0; j < positions.size(); ++j) {
+          std::memcpy(c->value.values.data() + positions[j] * width, v.values + j * width,
+                      width * sizeof(float));
+        }
+      }
+      c->part_done();
+    };
+    parts.push_back({b.shard, false, std::move(msg), what, std::move(on_done)});
+  }
+  send(c, std::move(parts));
+}
+
+void client::impl::push(const std::string& name, std::vector<std::uint64_t> ids,
+                        std::vector<float> grads, callback<void> done) {
+  auto c = start<void>(std::move(done));
+  const auto* t = table_for(c, name, true);
+  if (!t) return;
+  const std::uint32_t width = t->spec.width;
+  if (grads.size() != ids.size() * width) {
+    return refuse(c, api_errc::wrong_width,
+                  "table '" + name + "': " + std::to_string(grads.size()) +
+                      " gradient values for " + std::to_string(ids.size()) + " rows of width " +
+                      std::to_string(width));
+  }
+  if (auto why = check_ids(t->spec, ids); !why.empty()) {
+    return refuse(c, api_errc::out_of_range, why);
+  }
+  if (auto i = first_non_finite(grads.data(), grads.size()); i < grads.size()) {
+    return refuse(c, api_errc::non_finite,
+                  "table '" + name + "': gradient of row " + std::to_string(ids[i / width]) +
+                      " holds " + std::to_string(grads[i]) + "; nothing was pushed");
+  }
+  auto split = split_rows(ids.data(), ids.size(), shards_);
+  // A row pushed twice in one call gets the sum of its gradients, once.
+  for (auto [dup, first] : split.duplicates) {
+    for (std::uint32_t j = 0; j < width; ++j) grads[first * width + j] += grads[dup * width + j];
+  }
+  const std::string what = "push to table '" + name + "'";
+  send_push(c, [&](std::vector<std::uint64_t>& seq) {
+    std::vector<outgoing_request> parts;
+    for (auto& b : split.batches) {
+      const push_header h{t->spec.id, id_, 0, ++seq[b.shard], 0};
+      auto w = push_writer::sparse(h, b.keys.data(), b.keys.size(), width);
+      for (std::size_t j = 0; j < b.positions.size(); ++j) {
+        std::memcpy(w.values() + j * width, grads.data() + b.positions[j] * width,
+                    width * sizeof(float));
+      }
+      parts.push_back({b.shard, true, std::move(w).finish(), what, on_ack(c, what)});
+    }
+    return parts;
+  });
+}
+
+void client::impl::pull(const std::string& name, std::uint64_t offset, std::uint64_t count,
+                        callback<std::vector<float>> done) {
+  auto c = start<std::vector<float>>(std::move(done));
+  const auto* t = table_for(c, name, false);
+  if (!t) return;
+  if (auto why = check_range(t->spec, offset, count); !why.empty()) {
+    return refuse(c, api_errc::out_of_range, why);
+  }
+  c->value.resize(count);
+  const std::string what = "pull from table '" + name + "'";
+  std::vector<outgoing_request> parts;
+  for (const auto& p : split_range(t->ranges, offset, count)) {
+    auto on_done = [c, p, offset, what](bytes* reply, const api_error* err) {
+      pull_reply_view v;
+      status st = err ? status{} : decode_pull_reply(*reply, v);
+      if (err) {
+        c->fail(*err);
+      } else if (!st || v.sparse || v.offset != p.begin || v.count != p.count) {
+        c->fail(
+            {api_errc::internal, reply_error(what, st ? status{errc::wrong_size, "range"} : st)});
+      } else if (!c->failed()) {
+        std::memcpy(c->value.data() + (p.begin - offset), v.values, p.count * sizeof(float));
+      }
+      c->part_done();
+    };
+    parts.push_back({p.shard, false, encode_dense_pull(t->spec.id, id_, p.begin, p.count), what,
+                     std::move(on_done)});
+  }
+  send(c, std::move(parts));
+}
+
+void client::impl::push_dense(const std::string& name, std::uint64_t offset,
+                              std::vector<float> grads, callback<void> done) {
+  auto c = start<void>(std::move(done));
+  const auto* t = table_for(c, name, false);
+  if (!t) return;
+  if (auto why = check_range(t->spec, offset, grads.size()); !why.empty()) {
+    return refuse(c, api_errc::out_of_range, why);
+  }
+  if (auto i = first_non_finite(grads.data(), grads.size()); i < grads.size()) {
+    return refuse(c, api_errc::non_finite,
+                  "table '" + name + "': gradient of key " + std::to_string(offset + i) +
+                      " holds " + std::to_string(grads[i]) + "; nothing was pushed");
+  }
+  const std::string what = "push to table '" + name + "'";
+  send_push(c, [&](std::vector<std::uint64_t>& seq) {
+    std::vector<outgoing_request> parts;
+    for (const auto& p : split_range(t->ranges, offset, grads.size())) {
+      const push_header h{t->spec.id, id_, 0, ++seq[p.shard], 0};
+      auto w = push_writer::dense(h, p.begin, p.count);
+      std::memcpy(w.values(), grads.data() + (p.begin - offset), p.count * sizeof(float));
+      parts.push_back({p.shard, true, std::move(w).finish(), what, on_ack(c, what)});
+    }
+    return parts;
+  });
+}
+
+}  // namespace troupe

@@ -1,0 +1,216 @@
+// troupe::engine: shards, a private node actor for the handshake, the table
+// directory, and optionally a published port, in an actor system of its own.
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
+
+#include <cmath>
+#include <set>
+
+#include "actors/job_runner.hpp"
+#include "actors/peer_guard.hpp"
+#include "actors/service_client.hpp"
+#include "actors/shard.hpp"
+#include "engine/auth.hpp"
+#include "engine/job_config.hpp"
+#include "troupe/engine.hpp"
+
+namespace troupe {
+
+namespace {
+
+optimizer_spec to_spec(const optimizer_options& o) {
+  optimizer_spec s;
+  s.kind = static_cast<optimizer_kind>(o.type);
+  s.learning_rate = o.learning_rate;
+  s.momentum = o.momentum;
+  s.beta1 = o.beta1;
+  s.beta2 = o.beta2;
+  s.epsilon = o.epsilon;
+  s.weight_decay = o.weight_decay;
+  return s;
+}
+
+// The engine's table_spec of a public definition, or why it is invalid.
+result<table_spec> to_spec(const table& t, std::uint32_t id) {
+  auto bad = [&](const std::string& why) {
+    return api_error{api_errc::bad_argument, "table '" + t.name + "': " + why};
+  };
+  if (t.name.empty()) return api_error{api_errc::bad_argument, "a table without a name"};
+  const auto& o = t.optimizer;
+  if (o.type > optimizer_type::adam || !std::isfinite(o.learning_rate) || o.learning_rate <= 0) {
+    return bad("the learning rate must be positive and finite");
+  }
+  if (!std::isfinite(t.init_bound) || t.init_bound < 0) return bad("init bound must be >= 0");
+  table_spec s;
+  s.id = id;
+  s.name = t.name;
+  s.seed = t.seed;
+  s.optimizer = to_spec(o);
+  if (t.is_sparse) {
+    if (t.width == 0 || t.width > (1u << 20)) return bad("row width must be in [1, 2^20]");
+    s.kind = table_kind::sparse;
+    s.width = t.width;
+    s.row_init_bound = t.init_bound;
+    s.max_rows = t.max_rows_per_shard;
+    s.max_row_id = t.row_id_limit;
+  } else {
+    if (t.size == 0 || t.size > (std::uint64_t{1} << 34)) return bad("size must be in [1, 2^34]");
+    s.kind = table_kind::dense;
+    s.size = t.size;
+    s.init = {{t.size, t.init_bound}};
+  }
+  return s;
+}
+
+result<std::vector<table_spec>> to_specs(const engine_options& o) {
+  if (o.tables.empty()) return api_error{api_errc::bad_argument, "an engine needs a table"};
+  if (o.shards == 0 || o.shards > 4096) {
+    return api_error{api_errc::bad_argument, "shards must be in [1, 4096]"};
+  }
+  std::vector<table_spec> out;
+  std::set<std::string> names;
+  for (const auto& t : o.tables) {
+    auto s = to_spec(t, static_cast<std::uint32_t>(out.size() + 1));
+    if (!s) return s.error();
+    if (!names.insert(t.name).second) {
+      return api_error{api_errc::bad_argument, "two tables named '" + t.name + "'"};
+    }
+    out.push_back(std::move(s).value());
+  }
+  return out;
+}
+
+std::vector<shard_table> tables_of_shard(const std::vector<table_spec>& specs, std::uint32_t k,
+                                         std::uint32_t shards) {
+  std::vector<shard_table> out;
+  for (const auto& s : specs) {
+    key_range range;
+    if (s.kind == table_kind::dense) range = partition_range(s.size, shards)[k];
+    out.push_back({s, range, shards});
+  }
+  return out;
+}
+
+}  // namespace
+
+class engine::impl {
+ public:
+  std::shared_ptr<actor_runtime> rt;
+  std::vector<shard_actor> shards;
+  node_actor node;
+  directory_actor directory;
+  std::string address;
+  std::uint16_t port = 0;
+  bool stopped = false;
+
+  void stop() {
+    if (stopped) return;
+    stopped = true;
+    if (port != 0) rt->sys.middleman().unpublish(directory, port);
+    {
+      // A node obeys exits from local actors only (an anonymous one is refused).
+      caf::scoped_actor self{rt->sys};
+      for (const auto& s : shards) self->send_exit(s, caf::exit_reason::user_shutdown);
+      self->send_exit(directory, caf::exit_reason::user_shutdown);
+      self->send_exit(node, caf::exit_reason::kill);  // quietly: it hosts nothing
+    }
+    rt.reset();  // the system ends with the last client that still holds it
+  }
+
+  // Publishes the directory at opts.listen; an error when it cannot.
+  result<void> listen(const engine_options& opts) {
+    std::pair<std::string, std::uint16_t> hp;
+    try {
+      hp = parse_address(opts.listen, true);
+    } catch (const troupe_error& e) {
+      return {api_errc::bad_argument, e.what()};
+    }
+    auto p = rt->sys.middleman().publish(directory, hp.second, hp.first.c_str(), true);
+    if (!p)
+      return {api_errc::unreachable,
+              "cannot listen on " + opts.listen + ": " + describe(p.error())};
+    port = *p;
+    address = hp.first + ":" + std::to_string(port);
+    return {};
+  }
+};
+
+engine::engine(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+engine::engine(engine&&) noexcept = default;
+engine& engine::operator=(engine&& other) noexcept {
+  if (impl_) impl_->stop();
+  impl_ = std::move(other.impl_);
+  return *this;
+}
+engine::~engine() {
+  stop();
+}
+
+void engine::stop() {
+  if (impl_) impl_->stop();
+}
+
+std::string engine::address() const {
+  return impl_ ? impl_->address : std::string{};
+}
+
+result<engine> engine::start(engine_options opts) {
+  auto specs = to_specs(opts);
+  if (!specs) return specs.error();
+  const bool remote = !opts.listen.empty();
+  if (remote && opts.secret.size() < min_secret_bytes) {
+    return {api_errc::bad_argument,
+            "listening needs a secret of at least " + std::to_string(min_secret_bytes) + " bytes"};
+  }
+  auto p = std::make_unique<impl>();
+  p->rt = std::make_shared<actor_runtime>(opts.threads);
+  auto& sys = p->rt->sys;
+  auto guard = std::make_shared<peer_guard>(sys.node());
+  host_context ctx;
+  if (remote) ctx.guard = guard;  // in-process only: nobody else can reach the shards
+  for (std::uint32_t k = 0; k < opts.shards; ++k) {
+    p->shards.push_back(spawn_shard(sys, k, tables_of_shard(*specs, k, opts.shards), ctx));
+  }
+  node_options nopts;
+  nopts.name = "engine";
+  // Without a secret nobody can pass the handshake: a random one.
+  nopts.secret = remote ? opts.secret : make_nonce();
+  nopts.slots = 0;
+  nopts.guard = guard;
+  p->node = spawn_node(sys, std::move(nopts));
+  directory_info info;
+  info.tables = std::move(specs).value();
+  info.shards = p->shards;
+  p->directory = spawn_table_directory(sys, std::move(info), p->node, ctx.guard);
+  if (remote) {
+    if (auto r = p->listen(opts); !r) {
+      p->stop();
+      return r.error();
+    }
+    spdlog::info("engine: {} shards, {} tables, listening on {}", opts.shards, opts.tables.size(),
+                 p->address);
+  }
+  return engine{std::move(p)};
+}
+
+result<client> engine::client(client_options options) const {
+  if (!impl_ || impl_->stopped) return {api_errc::stopped, "the engine was stopped"};
+  return open_client(impl_->rt, impl_->directory, options, nullptr);
+}
+
+result<train_summary> engine::train(const std::string& job) {
+  try {
+    const auto config = job.empty() ? default_job_config() : load_job_config(job);
+    const auto s = run_job(config);
+    return train_summary{s.test_accuracy, s.test_loss,     s.samples_per_s, s.wall_s,
+                         s.epochs,        summary_line(s), s.output_dir};
+  } catch (const troupe_error& e) {
+    const auto code = e.code() == errc::bad_config ? api_errc::bad_argument : api_errc::internal;
+    return {code, std::string(to_string(e.code())) + ": " + e.what()};
+  } catch (const std::exception& e) {
+    return {api_errc::internal, e.what()};
+  }
+}
+
+}  // namespace troupe

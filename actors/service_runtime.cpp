@@ -1,0 +1,108 @@
+#include "actors/service_runtime.hpp"
+
+#include <caf/all.hpp>
+
+#include "actors/table_directory.hpp"
+
+namespace troupe {
+
+const char* to_string(api_errc code) {
+  switch (code) {
+    case api_errc::ok:
+      return "ok";
+    case api_errc::bad_argument:
+      return "bad_argument";
+    case api_errc::unknown_table:
+      return "unknown_table";
+    case api_errc::wrong_width:
+      return "wrong_width";
+    case api_errc::out_of_range:
+      return "out_of_range";
+    case api_errc::non_finite:
+      return "non_finite";
+    case api_errc::timeout:
+      return "timeout";
+    case api_errc::peer_lost:
+      return "peer_lost";
+    case api_errc::unreachable:
+      return "unreachable";
+    case api_errc::auth_failed:
+      return "auth_failed";
+    case api_errc::stopped:
+      return "stopped";
+    case api_errc::internal:
+      return "internal";
+  }
+  return "internal";
+}
+
+service_config::service_config(std::size_t threads) : actor_config(threads) {
+  register_directory_types(*this);
+}
+
+namespace {
+
+api_errc from_engine(errc code) {
+  switch (code) {
+    case errc::wrong_size:
+      return api_errc::wrong_width;
+    case errc::non_finite:
+      return api_errc::non_finite;
+    case errc::unknown_table:
+      return api_errc::unknown_table;
+    case errc::out_of_range:
+      return api_errc::out_of_range;
+    case errc::malformed_message:
+    case errc::version_mismatch:
+      return api_errc::bad_argument;
+    case errc::timeout:
+      return api_errc::timeout;
+    case errc::peer_lost:
+      return api_errc::peer_lost;
+    // The only bad_config a shard or directory answers a caller with is
+    // "not authenticated".
+    case errc::bad_config:
+      return api_errc::auth_failed;
+    case errc::stopped:
+      return api_errc::stopped;
+    default:
+      return api_errc::internal;
+  }
+}
+
+api_errc from_system(caf::sec code) {
+  switch (code) {
+    case caf::sec::request_timeout:
+      return api_errc::timeout;
+    case caf::sec::request_receiver_down:
+    case caf::sec::remote_linking_failed:
+    case caf::sec::no_route_to_receiving_node:
+      return api_errc::peer_lost;
+    case caf::sec::cannot_connect_to_node:
+    case caf::sec::no_actor_published_at_port:
+    case caf::sec::unexpected_actor_messaging_interface:
+    case caf::sec::invalid_argument:
+      return api_errc::unreachable;
+    default:
+      return api_errc::internal;
+  }
+}
+
+}  // namespace
+
+api_error to_api_error(const caf::error& err, const std::string& context) {
+  api_errc code = api_errc::internal;
+  if (!err) {
+    // CAF 0.17's category() dereferences the error's data: never on none.
+  } else if (err.category() == troupe_error_category()) {
+    code = from_engine(static_cast<errc>(err.code()));
+  } else if (err.category() == caf::make_error(caf::sec::request_timeout).category()) {
+    code = from_system(static_cast<caf::sec>(err.code()));
+  } else if (err.category() == caf::make_error(caf::exit_reason::kill).category()) {
+    code = api_errc::peer_lost;  // a down_msg reason: the peer ended
+  }
+  std::string text = err ? describe(err) : std::string{"unknown error"};
+  return {code, context.empty() ? text : context + ": " + text};
+}
+
+}  // namespace troupe

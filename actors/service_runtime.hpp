@@ -1,0 +1,35 @@
+#pragma once
+// The actor system behind a service engine or a remote client
+// (include/troupe/{engine,client}.hpp): Troupe's actor configuration plus
+// the directory's message types, owned together so that the configuration
+// outlives the system. Shared (shared_ptr) by an engine and its in-process
+// clients: the system ends when the last of them lets go.
+//
+//   auto rt = std::make_shared<troupe::actor_runtime>(0);
+//   auto shard = troupe::spawn_shard(rt->sys, 0, tables);
+
+#include <caf/actor_system.hpp>
+
+#include <string>
+
+#include "actors/actor_config.hpp"
+#include "troupe/result.hpp"
+
+namespace troupe {
+
+class service_config : public actor_config {
+ public:
+  explicit service_config(std::size_t threads);
+};
+
+struct actor_runtime {
+  explicit actor_runtime(std::size_t threads) : cfg(threads), sys(cfg) {}
+  service_config cfg;
+  caf::actor_system sys;
+};
+
+/// The public error for a CAF error (a shard's "troupe" error, a timeout, a
+/// lost link, ...); `context` ("table 'emb', shard 1") prefixes the message.
+api_error to_api_error(const caf::error& err, const std::string& context);
+
+}  // namespace troupe

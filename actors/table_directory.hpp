@@ -1,0 +1,61 @@
+#pragma once
+// The table directory of a service engine (include/troupe/engine.hpp): the
+// one actor a remote client connects to. It proves the cluster secret the
+// way a node daemon does (hello/auth are delegated to the engine's node
+// actor, so the client's CAF node is admitted by the same peer_guard the
+// shards consult), then tells the client what the engine serves.
+//
+//   client                            directory                node (private)
+//     |-- hello ------------------------>|-- delegate ------------>|
+//     |<------------------------------------------------ nonce ---|
+//     |-- auth(proof, nonce) ----------->|-- delegate ------------>|
+//     |<------------------------------------------- node proof ---|
+//     |-- directory -------------------->|  sender's node admitted?
+//     |<----- directory_info (tables,    |    no: error bad_config
+//     |       shard handles, client id) -|
+//
+// Each directory answer carries a fresh client id, so that the pushes of
+// different clients never share (worker, seq) pairs on a shard.
+
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "actors/node.hpp"
+#include "actors/protocol.hpp"
+#include "engine/table.hpp"
+
+namespace troupe {
+
+using directory_atom = caf::atom_constant<caf::atom("directory")>;
+
+/// What a client needs to talk to the shards itself.
+struct directory_info {
+  std::uint32_t client_id = 0;
+  std::vector<table_spec> tables;  ///< ids are the wire table ids
+  std::vector<shard_actor> shards;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, directory_info& x) {
+  return f(x.client_id, x.tables, x.shards);
+}
+
+using directory_actor =
+    caf::typed_actor<caf::replies_to<hello_atom>::with<std::string>,
+                     caf::replies_to<auth_atom, std::string, std::string>::with<std::string>,
+                     caf::replies_to<directory_atom>::with<directory_info>>;
+
+/// `node` answers the handshake; `guard` (null: everyone, in-process only)
+/// decides who may read the directory. `info.client_id` is ignored.
+directory_actor spawn_table_directory(caf::actor_system& sys, directory_info info, node_actor node,
+                                      std::shared_ptr<const peer_guard> guard);
+
+/// Registers "troupe.directory_info" and "troupe.table_specs".
+void register_directory_types(caf::actor_system_config& cfg);
+
+}  // namespace troupe

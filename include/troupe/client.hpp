@@ -1,0 +1,127 @@
+#pragma once
+// A client of a Troupe engine: looks up and pushes sparse rows, pulls and
+// pushes dense ranges, on named tables. Every call is asynchronous and
+// returns a std::future (or takes a callback); one client is safe to share
+// between any number of threads. Requests are split by shard, sent in
+// parallel and merged back in the caller's order.
+//
+//   auto c = troupe::client::connect("10.0.0.5:7100", secret).value();  // another process
+//   auto c = engine.client().value();                                    // or in-process
+//   auto rows = c.lookup("emb", {42, 7, 42}).get().value();   // 3 rows, duplicates allowed
+//   c.push("emb", {42}, grad);                                 // fire and forget...
+//   c.wait();                                                  // ...until all have landed
+//
+// Errors are values (result.hpp): unknown_table, wrong_width, out_of_range
+// and non_finite are found before anything is sent (the shards check again);
+// a refused push changes nothing. A shard that goes away turns pending and
+// later calls touching it into peer_lost at once; a slow one into timeout.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "troupe/result.hpp"
+
+namespace troupe {
+
+struct client_options {
+  std::chrono::milliseconds timeout{5000};          ///< per shard request, from when it is sent
+  std::chrono::milliseconds connect_timeout{5000};  ///< connect() and the handshake
+  /// Requests in flight per shard; more wait in the client, in order (the
+  /// transport has no flow control of its own).
+  std::size_t window = 16;
+};
+
+/// Rows of a lookup: row i is values[i * width .. (i + 1) * width).
+struct rows {
+  std::uint32_t width = 0;
+  std::vector<float> values;
+  std::size_t size() const { return width == 0 ? 0 : values.size() / width; }
+  const float* row(std::size_t i) const { return values.data() + i * width; }
+};
+
+/// What a table is, as the engine serves it.
+struct table_info {
+  std::string name;
+  bool is_sparse = false;
+  std::uint64_t size = 0;          ///< dense: floats
+  std::uint32_t width = 1;         ///< sparse: floats per row
+  std::uint64_t row_id_limit = 0;  ///< sparse: ids must be below this (0 = any)
+};
+
+class client {
+ public:
+  template <class T>
+  using callback = std::function<void(result<T>)>;
+
+  /// Connects to an engine started with `listen` (engine.hpp) and proves the
+  /// shared secret. Errors: unreachable, auth_failed, timeout.
+  ///   auto c = troupe::client::connect("127.0.0.1:7100", secret);
+  ///   if (!c) return log(c.error().to_string());
+  static result<client> connect(const std::string& address, const std::string& secret,
+                                client_options options = {});
+
+  client(client&&) noexcept;  ///< a moved-from client answers every call with `stopped`
+  client& operator=(client&&) noexcept;
+  /// Fails calls still pending with `stopped` and disconnects.
+  ~client();
+
+  /// Rows `ids` of sparse table `table` (created on first touch), in order.
+  ///   auto f = c.lookup("emb", {3, 1, 3});
+  ///   troupe::rows r = f.get().value();   // r.size() == 3, r.row(0) == r.row(2)
+  std::future<result<rows>> lookup(const std::string& table, std::vector<std::uint64_t> ids);
+  /// The same; `done` runs on an engine thread (or, for errors found before
+  /// sending, on the caller's thread before lookup returns): keep it short,
+  /// never block on another call's future or destroy the client in it
+  /// (issuing new calls is fine).
+  ///   c.lookup("emb", ids, [](troupe::result<troupe::rows> r) { reply(std::move(r)); });
+  void lookup(const std::string& table, std::vector<std::uint64_t> ids, callback<rows> done);
+
+  /// Pushes one gradient row per id (ids.size() * width floats); duplicate
+  /// ids are summed. Applied once, by the table's optimizer.
+  ///   c.push("emb", {3, 8}, grads).get();   // grads.size() == 2 * 64
+  std::future<result<void>> push(const std::string& table, std::vector<std::uint64_t> ids,
+                                 std::vector<float> grads);
+  void push(const std::string& table, std::vector<std::uint64_t> ids, std::vector<float> grads,
+            callback<void> done);
+
+  /// Values [offset, offset + count) of dense table `table`.
+  ///   std::vector<float> w = c.pull("bias", 0, 10).get().value();
+  std::future<result<std::vector<float>>> pull(const std::string& table, std::uint64_t offset,
+                                               std::uint64_t count);
+  void pull(const std::string& table, std::uint64_t offset, std::uint64_t count,
+            callback<std::vector<float>> done);
+
+  /// Pushes a gradient for dense keys [offset, offset + grads.size()).
+  ///   c.push_dense("bias", 0, std::vector<float>(10, 0.5f));
+  std::future<result<void>> push_dense(const std::string& table, std::uint64_t offset,
+                                       std::vector<float> grads);
+  void push_dense(const std::string& table, std::uint64_t offset, std::vector<float> grads,
+                  callback<void> done);
+
+  /// Blocks until every call this client issued before wait() has finished.
+  ///   for (auto& e : events) c.push("emb", e.ids, e.grads);
+  ///   c.wait();
+  void wait();
+
+  /// The tables the engine serves; one of them by name (unknown_table).
+  ///   auto w = c.table("emb").value().width;
+  std::vector<table_info> tables() const;
+  result<table_info> table(const std::string& name) const;
+
+  /// This client's id; the engine gives each client its own, so that its
+  /// pushes carry unique (id, sequence number) pairs.
+  std::uint32_t id() const;
+
+  class impl;
+  explicit client(std::unique_ptr<impl> p);
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace troupe

@@ -1,0 +1,90 @@
+#pragma once
+// An engine a service starts in its own process: parameter shards holding
+// the service's tables, served to in-process clients and, with `listen`, to
+// clients in other processes that hold the same secret. Stopping it (or
+// destroying it) ends the shards; its clients' calls then fail with
+// peer_lost. Engines share no global state: a process may run several.
+//
+//   troupe::engine_options opts;
+//   opts.tables = {troupe::table::sparse("emb", 64).init(0.01f).sgd(0.1f)};
+//   opts.shards = 4;
+//   auto eng = troupe::engine::start(opts).value();
+//   auto c = eng.client().value();
+//   auto rows = c.lookup("emb", {1, 2, 3}).get();
+//
+// engine::train() runs a whole training job (a job TOML, see
+// examples/fashion_mlp.toml) with its own scheduler, workers and shards.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "troupe/client.hpp"
+#include "troupe/result.hpp"
+#include "troupe/table.hpp"
+
+namespace troupe {
+
+struct engine_options {
+  std::vector<table> tables;  ///< at least one, unique names
+  std::uint32_t shards = 2;   ///< dense tables are cut into ranges, sparse rows hashed over these
+  /// "HOST:PORT" to accept remote clients on (port 0: any free port); empty: in-process only.
+  std::string listen;
+  /// With `listen`: the shared secret (at least 16 bytes) clients must prove.
+  std::string secret;
+  std::size_t threads = 0;  ///< scheduler threads; 0: one per core (at least 2)
+};
+
+/// The headline numbers of a finished training job.
+struct train_summary {
+  double test_accuracy = 0;
+  double test_loss = 0;
+  double samples_per_s = 0;
+  double wall_s = 0;
+  std::uint32_t epochs = 0;
+  std::string line;        ///< the machine-readable summary line `troupe train` prints
+  std::string output_dir;  ///< where job.toml, metrics.csv and summary.txt went
+};
+
+class engine {
+ public:
+  /// Starts the shards (and the listener). Errors: bad_argument for invalid
+  /// tables or options, unreachable when the address cannot be listened on.
+  ///   auto eng = troupe::engine::start(opts);
+  ///   if (!eng) return fail(eng.error());
+  static result<engine> start(engine_options options);
+
+  engine(engine&&) noexcept;
+  engine& operator=(engine&&) noexcept;
+  ~engine();  ///< stop()
+
+  /// A client of this engine (no handshake: same process). Clients may
+  /// outlive the engine; their calls then fail with peer_lost.
+  ///   troupe::client c = eng.client().value();
+  result<troupe::client> client(client_options options = {}) const;
+
+  /// The address remote clients connect to ("127.0.0.1:41234"); empty
+  /// without `listen`.
+  ///   auto c = troupe::client::connect(eng.address(), secret);
+  std::string address() const;
+
+  /// Ends the shards and the listener; idempotent.
+  ///   eng.stop();
+  void stop();
+
+  /// Runs a training job to its end: `job` is a path to a job TOML file, or
+  /// empty for the built-in reference job. Errors: bad_argument for a bad
+  /// job, internal (with the reason) for a missing data set or a failed run.
+  ///   auto s = troupe::engine::train("examples/spam_logreg.toml");
+  ///   if (s) std::cout << s->line << "\n";
+  static result<train_summary> train(const std::string& job);
+
+  class impl;
+
+ private:
+  explicit engine(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace troupe

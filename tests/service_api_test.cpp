@@ -1,0 +1,259 @@
+// The public service API in one process: an engine, its clients, every call
+// and every typed error. Only the public headers are included.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <thread>
+
+#include "troupe/client.hpp"
+#include "troupe/engine.hpp"
+
+namespace troupe {
+namespace {
+
+constexpr std::uint32_t width = 4;
+
+engine_options small_engine(std::uint32_t shards = 3, float init = 0.5f) {
+  engine_options o;
+  o.shards = shards;
+  o.threads = 2;
+  o.tables = {table::sparse("emb", width).init(init).with_seed(7).sgd(0.5f),
+              table::sparse("bounded", 2).sgd(1.0f).max_row_id(100),
+              table::dense("bias", 10).init(0.25f).with_seed(3).sgd(0.5f)};
+  return o;
+}
+
+struct service : ::testing::Test {
+  engine eng = engine::start(small_engine()).value();
+  client c = eng.client().value();
+
+  std::vector<float> row_of(const std::string& t, std::uint64_t id) {
+    auto r = c.lookup(t, {id}).get().value();
+    return r.values;
+  }
+};
+
+TEST_F(service, LookupCreatesSeededRowsAndRepeatsThem) {
+  auto first = c.lookup("emb", {1, 2, 1000000007}).get();
+  ASSERT_TRUE(first) << first.error().to_string();
+  ASSERT_EQ(first->size(), 3u);
+  ASSERT_EQ(first->width, width);
+  bool any_nonzero = false;
+  for (float v : first->values) {
+    EXPECT_LE(std::fabs(v), 0.5f);
+    any_nonzero |= v != 0;
+  }
+  EXPECT_TRUE(any_nonzero);
+  auto again = c.lookup("emb", {1, 2, 1000000007}).get().value();
+  EXPECT_EQ(again.values, first->values);
+  // Same seed in another engine (other shard count): the same rows.
+  auto other = engine::start(small_engine(1)).value();
+  auto oc = other.client().value();
+  EXPECT_EQ(oc.lookup("emb", {1, 2, 1000000007}).get().value().values, first->values);
+}
+
+TEST_F(service, PushThenLookupShowsTheSgdStepExactly) {
+  const auto before = row_of("emb", 11);
+  const std::vector<float> g{1, -2, 3, 0.5f};
+  auto pushed = c.push("emb", {11}, g).get();
+  ASSERT_TRUE(pushed) << pushed.error().to_string();
+  const auto after = row_of("emb", 11);
+  for (std::uint32_t j = 0; j < width; ++j) EXPECT_EQ(after[j], before[j] - 0.5f * g[j]);
+}
+
+TEST_F(service, DuplicateIdsAreLookedUpAndSummed) {
+  auto r = c.lookup("emb", {3, 9, 3, 3}).get().value();
+  ASSERT_EQ(r.size(), 4u);
+  for (std::uint32_t j = 0; j < width; ++j) {
+    EXPECT_EQ(r.row(0)[j], r.row(2)[j]);
+    EXPECT_EQ(r.row(0)[j], r.row(3)[j]);
+    EXPECT_EQ(r.row(1)[j], row_of("emb", 9)[j]);
+  }
+  const auto before = row_of("emb", 3);
+  ASSERT_TRUE(c.push("emb", {3, 3}, {1, 1, 1, 1, 2, 2, 2, 2}).get());
+  const auto after = row_of("emb", 3);
+  for (std::uint32_t j = 0; j < width; ++j) EXPECT_EQ(after[j], before[j] - 0.5f * 3.0f);
+}
+
+TEST_F(service, DenseRangesAcrossShards) {
+  auto all = c.pull("bias", 0, 10).get();
+  ASSERT_TRUE(all) << all.error().to_string();
+  ASSERT_EQ(all->size(), 10u);
+  for (float v : *all) EXPECT_LE(std::fabs(v), 0.25f);
+  std::vector<float> g{1, 2, 3, 4, 5, 6};
+  ASSERT_TRUE(c.push_dense("bias", 2, g).get());  // [2, 8) spans all three shards
+  auto mid = c.pull("bias", 1, 8).get().value();
+  ASSERT_EQ(mid.size(), 8u);
+  for (std::uint64_t k = 1; k < 9; ++k) {
+    const float step = (k >= 2 && k < 8) ? 0.5f * g[k - 2] : 0.0f;
+    EXPECT_EQ(mid[k - 1], (*all)[k] - step) << "key " << k;
+  }
+  EXPECT_TRUE(c.pull("bias", 4, 0).get().value().empty());
+}
+
+TEST(ServiceConcurrency, ManyThreadsPushesSumExactly) {
+  auto o = small_engine(2, 0.0f);
+  o.tables[0].sgd(1.0f);
+  auto eng = engine::start(o).value();
+  client_options small_window;
+  small_window.window = 2;  // most requests wait in the client's backlog
+  auto c = eng.client(small_window).value();
+  constexpr int threads = 8, pushes = 150;
+  const std::vector<std::uint64_t> ids{0, 1, 2, 3, 4, 5, 6, 7};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (int i = 0; i < pushes; ++i) {
+        // Thread t pushes 1 to row t % 8 and t+1 to row (t+i) % 8, each column alike.
+        std::vector<std::uint64_t> rows{ids[t % 8], ids[(t + i) % 8]};
+        std::vector<float> g(2 * width);
+        for (std::uint32_t j = 0; j < width; ++j) g[j] = 1, g[width + j] = float(t + 1);
+        if (i % 2 == 0) {
+          c.push("emb", rows, g, [&](result<void> r) { failures += !r; });
+        } else {
+          failures += !c.push("emb", rows, g).get();
+        }
+        if (i % 10 == 0) failures += !c.lookup("emb", ids).get();
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  c.wait();
+  EXPECT_EQ(failures.load(), 0);
+  std::vector<double> expected(8, 0);
+  for (int t = 0; t < threads; ++t) {
+    for (int i = 0; i < pushes; ++i) {
+      expected[t % 8] -= 1;
+      expected[(t + i) % 8] -= t + 1;
+    }
+  }
+  auto r = c.lookup("emb", ids).get().value();
+  for (std::size_t k = 0; k < 8; ++k) {
+    for (std::uint32_t j = 0; j < width; ++j) EXPECT_EQ(r.row(k)[j], expected[k]) << "row " << k;
+  }
+}
+
+TEST_F(service, TypedErrorsApplyNothingAndTheShardsKeepServing) {
+  const auto before = row_of("emb", 5);
+  auto code = [](const auto& r) { return r ? api_errc::ok : r.error().code; };
+  EXPECT_EQ(code(c.lookup("nope", {1}).get()), api_errc::unknown_table);
+  EXPECT_EQ(code(c.push("nope", {1}, {1, 2, 3, 4}).get()), api_errc::unknown_table);
+  EXPECT_EQ(code(c.push("emb", {5}, {1, 2, 3}).get()), api_errc::wrong_width);
+  EXPECT_EQ(code(c.push("emb", {5, 6}, {1, 2, 3, 4}).get()), api_errc::wrong_width);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  auto bad = c.push("emb", {5, 6}, {1, 2, 3, 4, 5, nan, 7, 8}).get();
+  EXPECT_EQ(code(bad), api_errc::non_finite);
+  EXPECT_NE(bad.error().message.find("row 6"), std::string::npos) << bad.error().message;
+  EXPECT_EQ(code(c.push("emb", {5}, {1, std::numeric_limits<float>::infinity(), 0, 0}).get()),
+            api_errc::non_finite);
+  EXPECT_EQ(code(c.lookup("bounded", {99, 100}).get()), api_errc::out_of_range);
+  EXPECT_EQ(code(c.push("bounded", {1000}, {1, 1}).get()), api_errc::out_of_range);
+  EXPECT_EQ(code(c.pull("bias", 5, 6).get()), api_errc::out_of_range);
+  EXPECT_EQ(code(c.push_dense("bias", 9, {1, 2}).get()), api_errc::out_of_range);
+  EXPECT_EQ(code(c.push_dense("bias", 0, {nan}).get()), api_errc::non_finite);
+  EXPECT_EQ(code(c.pull("emb", 0, 1).get()), api_errc::bad_argument);
+  EXPECT_EQ(code(c.lookup("bias", {0}).get()), api_errc::bad_argument);
+  c.wait();
+  EXPECT_EQ(row_of("emb", 5), before);  // nothing applied
+  EXPECT_TRUE(c.lookup("bounded", {99}).get());
+  ASSERT_TRUE(c.push("emb", {5}, {2, 2, 2, 2}).get());  // still serving
+  EXPECT_EQ(row_of("emb", 5)[0], before[0] - 1.0f);
+}
+
+TEST_F(service, TablesAndIdsAreDescribed) {
+  auto t = c.table("emb");
+  ASSERT_TRUE(t);
+  EXPECT_TRUE(t->is_sparse);
+  EXPECT_EQ(t->width, width);
+  EXPECT_EQ(c.table("bounded")->row_id_limit, 100u);
+  EXPECT_EQ(c.table("bias")->size, 10u);
+  EXPECT_EQ(c.table("x").error().code, api_errc::unknown_table);
+  EXPECT_EQ(c.tables().size(), 3u);
+  auto second = eng.client().value();
+  EXPECT_NE(second.id(), c.id());  // pushes of two clients never share (id, seq)
+  client third = std::move(second);
+  EXPECT_TRUE(third.lookup("emb", {1}).get());
+  EXPECT_EQ(second.lookup("emb", {1}).get().error().code, api_errc::stopped);  // NOLINT: moved from
+}
+
+TEST_F(service, StoppedEngineTurnsCallsIntoPeerLost) {
+  ASSERT_TRUE(c.lookup("emb", {1}).get());
+  eng.stop();
+  for (int i = 0; i < 2; ++i) {
+    auto r = c.lookup("emb", {1, 2, 3}).get();
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(r.error().code == api_errc::peer_lost) << r.error().to_string();
+  }
+  EXPECT_EQ(eng.client().error().code, api_errc::stopped);
+}
+
+TEST(ServiceOptions, InvalidEnginesAreRefused) {
+  auto code = [](engine_options o) {
+    auto e = engine::start(std::move(o));
+    return e ? api_errc::ok : e.error().code;
+  };
+  EXPECT_EQ(code({}), api_errc::bad_argument);  // no table
+  auto o = small_engine();
+  o.tables.push_back(table::dense("bias", 3));
+  EXPECT_EQ(code(o), api_errc::bad_argument);  // duplicate name
+  o = small_engine();
+  o.tables[0].width = 0;
+  EXPECT_EQ(code(o), api_errc::bad_argument);
+  o = small_engine();
+  o.tables[2].sgd(-1.0f);
+  EXPECT_EQ(code(o), api_errc::bad_argument);
+  o = small_engine();
+  o.listen = "127.0.0.1:0";
+  o.secret = "short";
+  EXPECT_EQ(code(o), api_errc::bad_argument);
+  o.secret = "a-long-enough-secret-0123456789";
+  o.listen = "not an address";
+  EXPECT_EQ(code(o), api_errc::bad_argument);
+  o = small_engine();
+  o.shards = 0;
+  EXPECT_EQ(code(o), api_errc::bad_argument);
+}
+
+TEST(ServiceOptions, EnginesInOneProcessAreIndependent) {
+  auto a = engine::start(small_engine(2)).value();
+  auto b = engine::start(small_engine(2)).value();
+  auto ca = a.client().value();
+  auto cb = b.client().value();
+  const auto before = cb.lookup("emb", {1}).get().value().values;
+  ASSERT_TRUE(ca.push("emb", {1}, {1, 1, 1, 1}).get());
+  EXPECT_EQ(cb.lookup("emb", {1}).get().value().values, before);
+  EXPECT_NE(ca.lookup("emb", {1}).get().value().values, before);
+}
+
+TEST(ServiceTrain, RunsAJobFileAndReportsBadOnes) {
+  if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist")) {
+    GTEST_SKIP() << "Fashion-MNIST is not installed (scripts/setup.sh)";
+  }
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("troupe_service_train_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto job = dir / "job.toml";
+  std::ofstream(job) << "[job]\nepochs = 1\noutput_dir = \"" << (dir / "run").string()
+                     << "\"\n[data]\ntrain_limit = 2048\ntest_limit = 512\n"
+                        "[train]\nbackend = \"cpu\"\n";
+  auto s = engine::train(job.string());
+  ASSERT_TRUE(s) << s.error().to_string();
+  EXPECT_EQ(s->epochs, 1u);
+  EXPECT_GT(s->test_accuracy, 0.3);  // 10 classes: well above chance after one epoch
+  EXPECT_NE(s->line.find("test_accuracy="), std::string::npos);
+  std::ofstream(job) << "[job]\nepochs = -3\n";
+  EXPECT_EQ(engine::train(job.string()).error().code, api_errc::bad_argument);
+  EXPECT_FALSE(engine::train((dir / "missing.toml").string()));
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+}  // namespace
+}  // namespace troupe

@@ -1,0 +1,132 @@
+// The public client against an engine in another process (`troupe serve`):
+// calls across processes, the secret, a hung engine (timeout) and a killed
+// one (peer_lost, promptly, also for calls already in flight).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "child_process.hpp"
+#include "troupe/client.hpp"
+
+namespace troupe {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using test_support::child_process;
+
+const std::string secret = "service-test-secret-0123456789abcdef";
+
+class remote : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("troupe_service_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::ofstream(dir / "secret") << secret << "\n";
+    std::ofstream(dir / "tables.toml") << "shards = 2\n"
+                                          "[[table]]\nname = \"emb\"\nkind = \"sparse\"\n"
+                                          "width = 8\nlr = 0.5\ninit = 0.1\nseed = 5\n"
+                                          "[[table]]\nname = \"w\"\nkind = \"dense\"\nsize = 6\n";
+    server = std::make_unique<child_process>(
+        std::vector<std::string>{TROUPE_BINARY, "serve", (dir / "tables.toml").string(), "--listen",
+                                 "127.0.0.1:0", "--secret", (dir / "secret").string()},
+        dir / "serve.log");
+    const auto port = server->wait_for_line("listening on 127.0.0.1:", seconds(15));
+    ASSERT_FALSE(port.empty()) << server->log();
+    address = "127.0.0.1:" + port;
+  }
+  void TearDown() override {
+    server.reset();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+
+  // SIGSTOP, and wait until the kernel has stopped it: kill() returns
+  // before, and a loopback round trip is fast enough to slip through.
+  void stop_server() {
+    server->signal(SIGSTOP);
+    const auto stat = "/proc/" + std::to_string(server->pid()) + "/stat";
+    for (int i = 0; i < 500; ++i) {
+      const auto text = test_support::read_file(stat);
+      const auto paren = text.rfind(')');
+      if (paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] == 'T') return;
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+    FAIL() << "the engine did not stop";
+  }
+
+  fs::path dir;
+  std::unique_ptr<child_process> server;
+  std::string address;
+};
+
+TEST_F(remote, CallsWorkAcrossProcesses) {
+  auto c = client::connect(address, secret);
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->table("emb")->width, 8u);
+  auto before = c->lookup("emb", {4, 400000, 4}).get();
+  ASSERT_TRUE(before) << before.error().to_string();
+  ASSERT_EQ(before->size(), 3u);
+  std::vector<float> g(8, 2.0f);
+  ASSERT_TRUE(c->push("emb", {4}, g).get());
+  auto after = c->lookup("emb", {4}).get().value();
+  for (int j = 0; j < 8; ++j) EXPECT_EQ(after.values[j], before->values[j] - 1.0f);
+  ASSERT_TRUE(c->push_dense("w", 0, {1, 1, 1, 1, 1, 1}).get());
+  auto w = c->pull("w", 0, 6).get().value();
+  for (float v : w) EXPECT_FLOAT_EQ(v, -0.05f);  // default lr 0.05, init 0
+  EXPECT_EQ(c->push("emb", {4}, {1}).get().error().code, api_errc::wrong_width);
+}
+
+TEST_F(remote, WrongSecretOrAddressIsRefused) {
+  auto c = client::connect(address, "not-the-secret-0123456789abcdef");
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, api_errc::auth_failed) << c.error().to_string();
+  auto d = client::connect("127.0.0.1:1", secret, {milliseconds(500), milliseconds(2000)});
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().code, api_errc::unreachable) << d.error().to_string();
+  EXPECT_EQ(client::connect("nonsense", secret).error().code, api_errc::bad_argument);
+  EXPECT_TRUE(client::connect(address, secret));  // the engine still serves
+}
+
+TEST_F(remote, HungEngineTimesOutThenIsLost) {
+  auto c = client::connect(address, secret, {milliseconds(300), seconds(5)}).value();
+  ASSERT_TRUE(c.lookup("emb", {1}).get());
+  stop_server();
+  auto r = c.lookup("emb", {1, 2, 3}).get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, api_errc::timeout) << r.error().to_string();
+  // The middleman's heartbeat then declares the silent engine lost (~1 s).
+  api_errc code = api_errc::timeout;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  while (code == api_errc::timeout && std::chrono::steady_clock::now() < deadline) {
+    code = c.lookup("emb", {1}).get().error().code;
+  }
+  EXPECT_EQ(code, api_errc::peer_lost);
+  server->signal(SIGCONT);
+}
+
+TEST_F(remote, KilledEngineFailsPendingAndLaterCallsPromptly) {
+  auto c = client::connect(address, secret, {seconds(30), seconds(5)}).value();
+  ASSERT_TRUE(c.lookup("emb", {1}).get());
+  stop_server();  // so that the next call is surely still pending
+  auto pending = c.lookup("emb", {1, 2, 3, 4, 5, 6});
+  std::this_thread::sleep_for(milliseconds(100));
+  const auto t0 = std::chrono::steady_clock::now();
+  server->signal(SIGKILL);
+  ASSERT_EQ(pending.wait_for(seconds(2)), std::future_status::ready) << "no answer within 2 s";
+  auto r = pending.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, api_errc::peer_lost) << r.error().to_string();
+  auto later = c.push("emb", {1}, std::vector<float>(8, 1.0f));
+  ASSERT_EQ(later.wait_for(seconds(2)), std::future_status::ready);
+  EXPECT_EQ(later.get().error().code, api_errc::peer_lost);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(2));
+}
+
+}  // namespace
+}  // namespace troupe

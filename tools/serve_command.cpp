@@ -1,0 +1,79 @@
+#include "tools/serve_command.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+
+#include "engine/auth.hpp"
+#include "engine/errors.hpp"
+#include "tools/table_file.hpp"
+#include "troupe/engine.hpp"
+
+namespace troupe::cli {
+
+namespace {
+
+struct serve_options {
+  std::string tables_file;
+  std::string listen = "127.0.0.1:7100";
+  std::string secret_file;
+  std::uint32_t shards = 0;
+};
+
+int serve(const serve_options& o) {
+  auto opts = load_table_file(o.tables_file);
+  if (o.shards > 0) opts.shards = o.shards;
+  opts.listen = o.listen;
+  opts.secret = load_secret(o.secret_file);
+  // Blocked before the engine starts its threads (they inherit the mask), so
+  // the signals stay pending until sigwait takes them below.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  auto eng = engine::start(std::move(opts));
+  if (!eng) {
+    spdlog::error("serve: {}", eng.error().to_string());
+    return 2;
+  }
+  std::cout << "listening on " << eng->address() << std::endl;
+  int sig = 0;
+  sigwait(&stop, &sig);
+  spdlog::info("serve: {} received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  eng->stop();
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> add_serve_command(CLI::App& app) {
+  auto o = std::make_shared<serve_options>();
+  auto* cmd = app.add_subcommand(
+      "serve",
+      "Serve parameter tables to remote clients (troupe::client::connect) that hold the secret: "
+      "lookups, pushes and dense pulls, until SIGTERM or SIGINT. Prints 'listening on HOST:PORT'.");
+  cmd->add_option("tables", o->tables_file, "tables file (see tools/table_file.hpp, README)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--listen", o->listen,
+                  "HOST:PORT; port 0 takes a free port (default 127.0.0.1:7100)");
+  cmd->add_option("--secret", o->secret_file, "file holding the shared secret (at least 16 bytes)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--shards", o->shards, "shard actors (overrides the file's 'shards')")
+      ->check(CLI::Range(1, 4096));
+  return [cmd, o]() -> int {
+    if (!cmd->parsed()) return -1;
+    try {
+      return serve(*o);
+    } catch (const troupe_error& e) {
+      spdlog::error("{}: {}", to_string(e.code()), e.what());
+      return 2;
+    }
+  };
+}
+
+}  // namespace troupe::cli
