@@ -64,7 +64,8 @@ struct stage_state {
 using stage_pointer = stage_actor::stateful_pointer<stage_state>;
 
 void fail(stage_pointer self, const std::string& what, const caf::error& err);
-/// Pulls the stage's slice for step `step`, then calls `then`.
+/// Pulls the stage's slice for step `step`; then the head streams its
+/// forwards and other stages run the forwards that waited.
 void begin_step(stage_pointer self, std::int64_t step);
 /// The head's part: clocks, batches, forwards, stepped reports.
 void head_start(stage_pointer self);
