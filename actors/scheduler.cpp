@@ -15,6 +15,7 @@
 #include "actors/evaluator.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/shard.hpp"
+#include "actors/stage_actor.hpp"
 #include "actors/worker.hpp"
 #include "engine/checkpoint.hpp"
 #include "engine/clock_table.hpp"
@@ -580,7 +581,10 @@ void spawn_workers(scheduler_pointer self) {
     cfg.start_epoch = st.resume ? st.resume->epoch : 0;
     cfg.start_clock = st.resume ? st.resume->clock : 0;
     cfg.job = job;
-    st.workers.push_back(spawn_worker(self->system(), cfg, st.data, st.shards, me));
+    // A replica is one worker, or a pipeline of stages whose head acts as one.
+    st.workers.push_back(job.stages > 1
+                             ? spawn_pipeline(self->system(), cfg, st.data, st.shards, me)
+                             : spawn_worker(self->system(), cfg, st.data, st.shards, me));
     self->monitor(st.workers.back());
   }
   launch(self);
@@ -672,9 +676,13 @@ void launch(scheduler_pointer self) {
                              ")");
   }
   spdlog::info(
-      "job '{}': {} workers, {} shards{}, staleness {}, stragglers {}, tables {}; {} "
+      "job '{}': {} workers{}, {} shards{}, staleness {}, stragglers {}, tables {}; {} "
       "train / {} test rows",
-      job.name, job.workers, job.shards,
+      job.name, job.workers,
+      job.stages > 1 ? fmt::format(" (pipelines of {} stages, {} micro-batches)", job.stages,
+                                   job.micro_batches)
+                     : std::string{},
+      job.shards,
       st.nodes.empty() ? std::string{" in this process"}
                        : " on " + std::to_string(st.nodes.size()) + " nodes",
       staleness_to_string(job.staleness), job.stragglers, table_list, st.data->train_rows(),

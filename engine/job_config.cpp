@@ -142,7 +142,10 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
   }
   if (const auto* t = section(root, "model", src)) {
     check_keys(*t, src, "model",
-               {"kind", "layers", "dim", "l2", "max_rows", "window", "negatives"});
+               {"kind", "layers", "dim", "l2", "max_rows", "window", "negatives", "stages",
+                "micro_batches"});
+    read_int(*t, "stages", "model", src, job.stages, 1, 4096);
+    read_int(*t, "micro_batches", "model", src, job.micro_batches, 1, 1 << 20);
     read_int(*t, "max_rows", "model", src, job.max_rows, 0, 1LL << 40);
     read_string(*t, "kind", "model", src, job.model_kind);
     read_int(*t, "dim", "model", src, job.embedding_dim, 1, 4096);
@@ -270,6 +273,33 @@ job_config default_job_config() {
   return parse_job_config(default_job_toml(), "<default job>");
 }
 
+namespace {
+
+// Model parallelism needs a dense MLP with a layer per stage and a row per
+// micro-batch; stages = 1 leaves the data-parallel worker untouched.
+template <class Fail>
+void validate_pipeline(const job_config& job, Fail fail) {
+  if (job.stages == 0) fail("model.stages", "must be at least 1");
+  if (job.micro_batches == 0) fail("model.micro_batches", "must be at least 1");
+  if (job.stages == 1) return;
+  if (job.model_kind != "mlp") fail("model.stages", "only the mlp model can be split into stages");
+  const auto layers = job.model.sizes.size() - 1;
+  if (job.stages > layers) {
+    fail("model.stages", std::to_string(job.stages) + " stages but the model has only " +
+                             std::to_string(layers) + " dense layers");
+  }
+  if (job.micro_batches > job.batch) {
+    fail("model.micro_batches", std::to_string(job.micro_batches) +
+                                    " micro-batches cannot split a batch of " +
+                                    std::to_string(job.batch) + " rows");
+  }
+  if (!job.nodes.empty()) {
+    fail("model.stages", "pipelines run in one process only (cluster placement is not done yet)");
+  }
+}
+
+}  // namespace
+
 void validate(const job_config& job) {
   auto fail = [](const std::string& key, const std::string& why) {
     throw troupe_error(errc::bad_config, key + ": " + why);
@@ -309,6 +339,7 @@ void validate(const job_config& job) {
     fail("model.kind", "MovieLens is trained with the mf (matrix factorisation) model");
   }
   if (job.l2 < 0) fail("model.l2", "must not be negative");
+  validate_pipeline(job, fail);
   if (job.data_set == "fashion-mnist" && job.model_kind != "mlp") {
     fail("model.kind", "Fashion-MNIST is trained with the mlp model");
   }
@@ -396,7 +427,8 @@ std::string to_toml(const job_config& job) {
       << "\nmin_count = " << job.min_count << "\nsubsample = " << job.subsample
       << "\n\n[model]\nkind = " << quote(job.model_kind) << "\ndim = " << job.embedding_dim
       << "\nl2 = " << job.l2 << "\nmax_rows = " << job.max_rows << "\nwindow = " << job.window
-      << "\nnegatives = " << job.negatives << "\nlayers = [";
+      << "\nnegatives = " << job.negatives << "\nstages = " << job.stages
+      << "\nmicro_batches = " << job.micro_batches << "\nlayers = [";
   for (std::size_t i = 0; i < job.model.sizes.size(); ++i) {
     out << (i ? ", " : "") << job.model.sizes[i];
   }

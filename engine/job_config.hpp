@@ -56,6 +56,10 @@ struct job_config {
   double l2 = 0.05;                  ///< mf: L2 penalty on the rows a batch touches
   std::uint64_t max_rows = 0;  ///< sparse tables: rows per shard, LRU-evicted beyond (0 = no limit)
   mlp_spec model{{784, 256, 128, 10}};
+  /// mlp: pipeline stages per replica (model parallelism; 1 = one worker
+  /// holds the whole model) and the micro-batches each batch is cut into.
+  std::uint32_t stages = 1;
+  std::uint32_t micro_batches = 4;
   // [train]
   std::uint32_t workers = 2;
   std::uint32_t shards = 2;

@@ -21,6 +21,7 @@ struct train_options {
   std::optional<std::uint32_t> workers, shards, batch, epochs;
   std::optional<std::string> staleness, optimizer, backend, output_dir, data_dir, stragglers;
   std::optional<std::uint32_t> eval_every, checkpoint_every;
+  std::optional<std::uint32_t> stages, micro_batches;
   std::optional<std::string> nodes, secret_file, metrics;
   std::string resume;
   std::optional<float> learning_rate;
@@ -51,6 +52,8 @@ job_config build_job(const train_options& o) {
   if (o.stragglers) job.stragglers = *o.stragglers;
   if (o.eval_every) job.eval_every = *o.eval_every;
   if (o.checkpoint_every) job.checkpoint_every = *o.checkpoint_every;
+  if (o.stages) job.stages = *o.stages;
+  if (o.micro_batches) job.micro_batches = *o.micro_batches;
   if (o.secret_file) job.secret_file = *o.secret_file;
   if (o.metrics) job.metrics_listen = *o.metrics;
   if (o.nodes) {
@@ -121,6 +124,10 @@ std::function<int()> add_train_command(CLI::App& app) {
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--checkpoint-every", opts->checkpoint_every,
                   "shards write a checkpoint every N clocks of the slowest worker (0 = never)");
+  cmd->add_option("--stages", opts->stages,
+                  "pipeline stages per model replica (model parallelism; mlp only)");
+  cmd->add_option("--micro-batches", opts->micro_batches,
+                  "micro-batches each pipelined batch is cut into");
   cmd->add_option("--eval-every", opts->eval_every,
                   "also evaluate every N clocks of the slowest worker (0 = at epoch ends only)");
   return [cmd, opts]() -> int {
