@@ -28,10 +28,12 @@
 #include <future>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "engine/auth.hpp"
 #include "engine/brown_corpus.hpp"
 #include "engine/embedding_check.hpp"
 #include "engine/errors.hpp"  // troupe_error from the corpus loader
@@ -62,6 +64,8 @@ struct service_options {
   double neighbour_every_s = 0.5;
   std::vector<std::string> words{"monday", "three", "man", "day", "war", "said"};
   std::uint64_t seed = 42;
+  std::string connect;      ///< HOST:PORT of a `troupe serve`; empty: an engine in this process
+  std::string secret_file;  ///< with connect: the shared secret
 };
 
 /// Failed calls of every thread: counted, and the first one kept to say
@@ -340,6 +344,47 @@ void print_phase(const char* name, phase_result& p, const service_options& opt) 
               p.neighbours.percentiles().c_str());
 }
 
+/// Starts an engine in this process holding the two tables.
+troupe::result<troupe::client> start_engine(const service_options& opt, std::size_t vocab,
+                                            std::optional<troupe::engine>& eng) {
+  troupe::engine_options eo;
+  eo.shards = opt.shards;
+  eo.tables = {
+      troupe::table::sparse("word_in", opt.dim)
+          .init(0.5f / opt.dim)
+          .with_seed(opt.seed)
+          .max_row_id(vocab)
+          .adagrad(opt.learning_rate),
+      troupe::table::sparse("word_out", opt.dim).max_row_id(vocab).adagrad(opt.learning_rate)};
+  auto started = troupe::engine::start(eo);
+  if (!started) return started.error();
+  eng.emplace(std::move(started).value());
+  std::printf(
+      "engine: in this process, %u shards, tables word_in and word_out of width %u "
+      "(adagrad %g)\n",
+      opt.shards, opt.dim, opt.learning_rate);
+  return eng->client();
+}
+
+/// Connects to a running engine (`troupe serve examples/embedding_tables.toml`)
+/// and checks that it serves both tables with this service's width.
+troupe::result<troupe::client> connect_engine(const service_options& opt) {
+  auto c = troupe::client::connect(opt.connect, troupe::load_secret(opt.secret_file));
+  if (!c) return c.error();
+  for (const char* name : {"word_in", "word_out"}) {
+    auto t = c->table(name);
+    if (!t) return t.error();
+    if (!t->is_sparse || t->width != opt.dim) {
+      return troupe::api_error{troupe::api_errc::wrong_width,
+                               std::string("table '") + name + "' of " + opt.connect +
+                                   " is not sparse of width " + std::to_string(opt.dim)};
+    }
+  }
+  std::printf("engine: %s (remote), tables word_in and word_out of width %u\n", opt.connect.c_str(),
+              opt.dim);
+  return c;
+}
+
 int run(const service_options& opt) {
   auto corpus = troupe::load_brown(opt.corpus, opt.min_count, opt.seed, 0.0);
   std::printf("corpus: %zu words, %zu sentences, %llu tokens (%s)\n", corpus.vocab.size(),
@@ -349,28 +394,13 @@ int run(const service_options& opt) {
     std::cerr << "the corpus has too few words for skip-gram\n";
     return 1;
   }
-  troupe::engine_options eo;
-  eo.shards = opt.shards;
-  eo.tables = {troupe::table::sparse("word_in", opt.dim)
-                   .init(0.5f / opt.dim)
-                   .with_seed(opt.seed)
-                   .max_row_id(corpus.vocab.size())
-                   .adagrad(opt.learning_rate),
-               troupe::table::sparse("word_out", opt.dim)
-                   .max_row_id(corpus.vocab.size())
-                   .adagrad(opt.learning_rate)};
-  auto eng = troupe::engine::start(eo);
-  if (!eng) {
-    std::cerr << "cannot start the engine: " << eng.error().to_string() << "\n";
-    return 1;
-  }
-  auto c = eng->client();
+  // In this process (the default), or against a `troupe serve` elsewhere.
+  std::optional<troupe::engine> eng;
+  auto c = opt.connect.empty() ? start_engine(opt, corpus.vocab.size(), eng) : connect_engine(opt);
   if (!c) {
-    std::cerr << "no client: " << c.error().to_string() << "\n";
+    std::cerr << "no engine: " << c.error().to_string() << "\n";
     return 1;
   }
-  std::printf("engine: %u shards, tables word_in and word_out of width %u (adagrad %g)\n",
-              opt.shards, opt.dim, opt.learning_rate);
 
   const troupe::negative_sampler negatives(corpus.vocab.counts);
   const auto keep = troupe::subsample_keep_probabilities(corpus.vocab.counts, 1e-3);
@@ -433,6 +463,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.01, 3600.0));
   app.add_option("--words", opt.words, "words whose neighbours are queried and shown");
   app.add_option("--seed", opt.seed, "seed of the initialiser and the samplers");
+  auto* connect = app.add_option("--connect", opt.connect,
+                                 "HOST:PORT of a running `troupe serve` (default: an engine in "
+                                 "this process)");
+  app.add_option("--secret-file", opt.secret_file, "the cluster secret, with --connect")
+      ->check(CLI::ExistingFile)
+      ->needs(connect);
+  connect->needs("--secret-file");
   CLI11_PARSE(app, argc, argv);
   try {
     return run(opt);
