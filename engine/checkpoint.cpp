@@ -225,6 +225,7 @@ void body_fields(Ar& ar, Header& h, Snapshot& s) {
     ar.pod(d.range.end, "range end");
     ar.list(d.values, "dense values");
     ar.list(d.state, "dense optimizer state");
+    ar.list(d.steps, "dense step counts");
     ar.pod(d.version, "dense version");
   });
   ar.items(s.sparse, kMinSliceBytes, "sparse table count", [&](auto& p) {
@@ -293,9 +294,13 @@ status decode_checkpoint(const char* data, std::size_t size, checkpoint& out) {
   }
   const auto version = load_at<std::uint32_t>(data, kVersionAt);
   if (version != checkpoint_format_version) {
+    // Version 1 counted Adam's steps per dense slice, not per key: resuming
+    // from it would silently change the trajectory, so it is refused too.
+    const char* why =
+        version == 1 ? "; version 1 lacks the per-key update counts of dense tables" : "";
     return {errc::version_mismatch, "unsupported checkpoint format version " +
                                         std::to_string(version) + " (this build reads " +
-                                        std::to_string(checkpoint_format_version) + ")"};
+                                        std::to_string(checkpoint_format_version) + why + ")"};
   }
   if (size < kBodyAt) {
     return malformed("truncated at byte " + std::to_string(size) + " of at least " +

@@ -83,6 +83,7 @@ class adam final : public optimizer {
  public:
   explicit adam(const optimizer_spec& s) : s_(s) {}
   std::size_t state_slots() const override { return 2; }
+  bool uses_step() const override { return true; }
   void apply(float* w, const float* g, std::size_t n, float* state, std::size_t stride,
              std::uint64_t step) const override {
     float* m = state;

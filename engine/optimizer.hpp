@@ -35,6 +35,9 @@ class optimizer {
   virtual ~optimizer() = default;
   /// Floats of state per parameter value (0 for SGD).
   virtual std::size_t state_slots() const = 0;
+  /// Whether apply() reads `step`; only then must a caller count the updates
+  /// of every value (a dense shard then keeps a count per key).
+  virtual bool uses_step() const { return false; }
   /// Applies gradient `g` to `n` values `w`. State slot j of value i lives at
   /// state[j * stride + i]. `step` counts updates of these values from 1 (Adam's
   /// bias correction).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -18,7 +19,48 @@ void shard_store::add_dense(const table_spec& spec, key_range range) {
   }
   s.opt = make_optimizer(spec.optimizer);
   s.state.assign(s.opt->state_slots() * range.size(), 0.0f);
+  if (s.opt->uses_step()) s.steps.assign(range.size(), 0);
   dense_[spec.id] = std::move(s);
+}
+
+namespace {
+
+// How many counts from the first on equal it. Compared a block at a time so
+// that the compiler vectorises the common case (one run through the push).
+std::size_t run_length(const std::uint32_t* count, std::size_t n) {
+  constexpr std::size_t block = 64;
+  const std::uint32_t c = count[0];
+  std::size_t i = 0;
+  for (; i + block <= n; i += block) {
+    std::uint32_t differ = 0;
+    for (std::size_t k = 0; k < block; ++k) differ |= count[i + k] ^ c;
+    if (differ != 0) break;
+  }
+  while (i < n && count[i] == c) ++i;
+  return i;
+}
+
+}  // namespace
+
+// Keys of one push normally share their update count, so this is one
+// optimizer call; ranges that overlapped earlier pushes only partly split it
+// into one call per run of equal counts.
+void shard_store::dense_slice::apply(std::size_t at, const float* g, std::size_t n) {
+  const std::size_t stride = range.size();
+  float* st = state.empty() ? nullptr : state.data() + at;
+  if (steps.empty()) {
+    opt->apply(values.data() + at, g, n, st, stride, version + 1);
+    return;
+  }
+  std::uint32_t* count = steps.data() + at;
+  for (std::size_t i = 0; i < n;) {
+    const std::uint32_t c = count[i];
+    const std::size_t j = i + run_length(count + i, n - i);
+    opt->apply(values.data() + at + i, g + i, j - i, st ? st + i : nullptr, stride,
+               std::uint64_t{c} + 1);
+    if (c != std::numeric_limits<std::uint32_t>::max()) std::fill(count + i, count + j, c + 1);
+    i = j;
+  }
 }
 
 void shard_store::add_sparse(const table_spec& spec, std::uint32_t shards) {
@@ -225,10 +267,7 @@ status shard_store::apply_push(const push_view& push, push_ack& ack) {
   bool duplicate = false;
   check_seq(push, s.version, ack, duplicate);
   if (duplicate) return {};
-  const std::size_t at = push.offset - s.range.begin;
-  const std::size_t stride = s.range.size();
-  float* state = s.state.empty() ? nullptr : s.state.data() + at;
-  s.opt->apply(s.values.data() + at, push.values, push.count, state, stride, s.version + 1);
+  s.apply(push.offset - s.range.begin, push.values, push.count);
   ++s.version;
   ack.shard_version = s.version;
   return {};
@@ -332,7 +371,7 @@ shard_snapshot shard_store::snapshot() const {
   shard_snapshot out;
   out.shard_id = id_;
   for (const auto& [id, s] : dense_) {
-    out.dense.push_back({s.spec, s.range, s.values, s.state, s.version});
+    out.dense.push_back({s.spec, s.range, s.values, s.state, s.version, s.steps});
   }
   for (const auto& [id, s] : sparse_) {
     sparse_slice_snapshot snap{s.spec, s.shards, {}, s.values, s.state, s.steps, s.version};
@@ -398,11 +437,14 @@ status shard_store::restore(shard_snapshot&& snap) {
     if (auto st = check_size(d.spec, "values", d.values.size(), n); !st) return st;
     const std::size_t state_floats = s.opt->state_slots() * n;
     if (auto st = check_size(d.spec, "state floats", d.state.size(), state_floats); !st) return st;
+    const std::size_t counts = s.opt->uses_step() ? n : 0;
+    if (auto st = check_size(d.spec, "step counts", d.steps.size(), counts); !st) return st;
     const std::uint32_t t = d.spec.id;
     s.spec = std::move(d.spec);
     s.range = d.range;
     s.values = std::move(d.values);
     s.state = std::move(d.state);
+    s.steps = std::move(d.steps);
     s.version = d.version;
     dense.emplace(t, std::move(s));
   }

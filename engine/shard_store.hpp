@@ -32,6 +32,9 @@ struct dense_slice_snapshot {
   std::vector<float> values;  ///< range.size() floats, key range.begin first
   std::vector<float> state;   ///< optimizer state: slot j of key i at j * range.size() + i
   std::uint64_t version = 0;  ///< pushes applied to the range
+  /// Updates applied to each key, key range.begin first, when the optimizer
+  /// uses a step count (Adam's bias correction); empty otherwise.
+  std::vector<std::uint32_t> steps;
 };
 
 /// The rows of a sparse table a shard held, in slot (creation) order.
@@ -116,8 +119,15 @@ class shard_store {
     key_range range;
     std::vector<float> values;
     std::vector<float> state;
+    // Updates per key, only when opt->uses_step() (4 bytes a key: an Adam key
+    // costs 16 bytes with its value and two moments). Stages of a pipeline
+    // push disjoint ranges of one slice in one step, so the slice's version
+    // is not any key's step. Saturates at 2^32 - 1, where Adam's bias
+    // correction is 1 to float precision anyway.
+    std::vector<std::uint32_t> steps;
     std::unique_ptr<optimizer> opt;
     std::uint64_t version = 0;
+    void apply(std::size_t at, const float* g, std::size_t n);
   };
 
   struct sparse_slice {

@@ -187,6 +187,7 @@ TEST_F(Checkpoint, RestoreRejectsInconsistentSnapshotsAndChangesNothing) {
   const bad_case cases[] = {
       {"dense values", errc::wrong_size, [](shard_snapshot& s) { s.dense[0].values.pop_back(); }},
       {"dense state", errc::wrong_size, [](shard_snapshot& s) { s.dense[0].state.push_back(0); }},
+      {"dense steps", errc::wrong_size, [](shard_snapshot& s) { s.dense[0].steps.pop_back(); }},
       {"range", errc::out_of_range,
        [](shard_snapshot& s) {
          s.dense[0].range = {90, 110};
@@ -230,6 +231,11 @@ TEST_F(Checkpoint, WritesAtomicallyAndReadsBackExactly) {
   EXPECT_EQ(encode_checkpoint(back.header, back.snapshot), slurp(path));
   EXPECT_EQ(back.snapshot.sparse[0].spec.name, "emb");
   EXPECT_EQ(back.snapshot.dense[0].spec.init.size(), 2u);
+  // Adam's update count of every key: pushes over [40, 60), [45, 55), [50, 60).
+  std::vector<std::uint32_t> steps(20, 1);
+  std::fill(steps.begin() + 5, steps.end(), 2);
+  std::fill(steps.begin() + 10, steps.begin() + 15, 3);
+  EXPECT_EQ(back.snapshot.dense[0].steps, steps);
 
   shard_store copy(0);
   ASSERT_TRUE(copy.restore(std::move(back.snapshot)).ok());
@@ -290,9 +296,28 @@ TEST_F(Checkpoint, EveryBitFlipIsDetected) {
     }
   }
   auto future = bytes;
-  future[8] = 2;
+  future[8] = 3;
   EXPECT_EQ(decode_checkpoint(future.data(), future.size(), out).to_string(),
-            "version_mismatch: unsupported checkpoint format version 2 (this build reads 1)");
+            "version_mismatch: unsupported checkpoint format version 3 (this build reads 2)");
+}
+
+// Version 1 kept no per-key update counts for dense tables: resuming Adam
+// from it would change the trajectory silently, so it is refused by name.
+TEST_F(Checkpoint, VersionOneFilesAreRefused) {
+  auto old = encode_checkpoint({"job", 0, 10}, store.snapshot());
+  old[8] = 1;
+  checkpoint out;
+  EXPECT_EQ(decode_checkpoint(old.data(), old.size(), out).to_string(),
+            "version_mismatch: unsupported checkpoint format version 1 (this build reads 2; "
+            "version 1 lacks the per-key update counts of dense tables)");
+  fs::create_directories(dir);
+  spit(path_of(10), old);
+  write_at(5);
+  latest_checkpoint latest;
+  ASSERT_TRUE(find_latest_checkpoint(dir.string(), 0, latest).ok());
+  EXPECT_EQ(latest.path, path_of(5));
+  ASSERT_EQ(latest.warnings.size(), 1u);
+  EXPECT_NE(latest.warnings[0].find("format version 1"), std::string::npos) << latest.warnings[0];
 }
 
 // Checksums only catch accidents; the reader must also survive a file whose

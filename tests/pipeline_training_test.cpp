@@ -58,7 +58,10 @@ job_config pipeline_job(std::uint32_t stages, const std::string& optimizer,
   job.log_every = 1;
   job.backend = kernels::backend_kind::cpu;
   job.optimizer.kind = parse_optimizer_kind(optimizer);
-  job.optimizer.learning_rate = 0.05f;
+  // Adam normalises each step, so its usual rate is lower; at 0.05 its
+  // updates amplify float rounding (split and unsplit sum in other orders)
+  // past the tolerance after ~280 steps.
+  job.optimizer.learning_rate = job.optimizer.kind == optimizer_kind::adam ? 0.01f : 0.05f;
   job.optimizer.momentum = 0.9f;
   job.data_set = "fashion-mnist";  // only names the data: the test hands in its own
   job.output_dir = (std::filesystem::temp_directory_path() / ("troupe_pipe_" + name)).string();
@@ -125,6 +128,13 @@ TEST(PipelineTraining, SgdTrajectoryMatchesTheUnsplitModel) {
 
 TEST(PipelineTraining, MomentumTrajectoryMatchesTheUnsplitModel) {
   expect_same_trajectory("momentum");
+}
+
+// Stages push disjoint key ranges of one table to the same shard in one
+// step; Adam's bias correction must count the updates of each key, not the
+// pushes the shard applied.
+TEST(PipelineTraining, AdamTrajectoryMatchesTheUnsplitModel) {
+  expect_same_trajectory("adam");
 }
 
 TEST(PipelineTraining, TwoReplicasOfTwoStagesTrain) {

@@ -94,5 +94,58 @@ TEST_F(ShardActor, PullOfAnUnknownTableIsAnError) {
   EXPECT_EQ(static_cast<errc>(r.error().code()), errc::unknown_table);
 }
 
+// A backup starts from its primary's snapshot: under Adam that includes the
+// update count of every key, or its next updates would use other steps.
+TEST_F(ShardActor, BackupTakesThePerKeyAdamCountsAndStaysIdentical) {
+  table_spec spec;
+  spec.id = 1;
+  spec.name = "model";
+  spec.size = 10;
+  spec.init = {{10, 0.0f}};
+  spec.optimizer = {optimizer_kind::adam, 0.1f};
+  auto primary = spawn_shard(sys, 0, {{spec, {0, 10}}});
+  auto backup = spawn_shard(sys, 0, {{spec, {0, 10}}});
+  auto send = [&](const shard_actor& to, bytes msg) {
+    self->request(to, std::chrono::seconds(5), push_atom::value, std::move(msg))
+        .receive([](const bytes&) {}, [](caf::error& err) { FAIL() << describe(err); });
+  };
+  auto values = [&](const shard_actor& of) {
+    std::vector<float> out;
+    self->request(of, std::chrono::seconds(5), pull_atom::value, encode_dense_pull(1, 0, 0, 10))
+        .receive(
+            [&](const bytes& b) {
+              pull_reply_view v;
+              ASSERT_TRUE(decode_pull_reply(b, v).ok());
+              out.assign(v.values, v.values + v.count);
+            },
+            [](caf::error& err) { FAIL() << describe(err); });
+    return out;
+  };
+  send(primary, push(0, 5, 0.5f, 1));  // keys 0..4 at step 1, the rest untouched
+  self->request(primary, std::chrono::seconds(5), replica_atom::value,
+                caf::actor_cast<caf::actor>(backup))
+      .receive([](bool ok) { EXPECT_TRUE(ok); }, [](caf::error& err) { FAIL() << describe(err); });
+  send(primary, push(0, 10, -0.3f, 2));  // forwarded: steps 2 and 1 in one push
+  send(primary, push(5, 5, 0.2f, 3));
+  const auto on_primary = values(primary);
+  EXPECT_EQ(values(backup), on_primary);
+
+  // What the keys must hold: each updated alone with its own count.
+  const auto opt = make_optimizer(spec.optimizer);
+  std::vector<float> w(10, 0.0f), state(20, 0.0f);
+  std::vector<std::uint64_t> steps(10, 0);
+  auto apply = [&](std::size_t from, std::size_t n, float g) {
+    for (std::size_t k = from; k < from + n; ++k)
+      opt->apply(&w[k], &g, 1, &state[k], 10, ++steps[k]);
+  };
+  apply(0, 5, 0.5f);
+  apply(0, 10, -0.3f);
+  apply(5, 5, 0.2f);
+  EXPECT_EQ(on_primary, w);
+  // Pending request timeouts would otherwise keep both alive for minutes.
+  self->send_exit(primary, caf::exit_reason::user_shutdown);
+  self->send_exit(backup, caf::exit_reason::user_shutdown);
+}
+
 }  // namespace
 }  // namespace troupe

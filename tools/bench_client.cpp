@@ -322,6 +322,17 @@ float expected_value(std::uint64_t pushes) {
   return -static_cast<float>(std::min(pushes, exact));
 }
 
+float expected_value(const run_shape& shape, std::uint64_t pushes) {
+  if (shape.optimizer == optimizer_kind::sgd) return expected_value(pushes);
+  const auto opt = make_optimizer(bench_table(shape).optimizer);
+  std::vector<float> state(opt->state_slots(), 0.0f);
+  float w = 0.0f;
+  for (std::uint64_t t = 1; t <= pushes; ++t) {
+    opt->apply(&w, &push_gradient, 1, state.empty() ? nullptr : state.data(), 1, t);
+  }
+  return w;
+}
+
 check_result check_values(const run_shape& shape, const std::vector<std::uint16_t>& ports,
                           std::uint64_t pushes) {
   check_result out;
@@ -334,7 +345,8 @@ check_result check_values(const run_shape& shape, const std::vector<std::uint16_
     return out;
   }
   caf::error failure;
-  for (auto& l : *links) check_link(self, shape, l, expected_value(pushes), out, failure);
+  const float expected = expected_value(shape, pushes);
+  for (auto& l : *links) check_link(self, shape, l, expected, out, failure);
   if (out.wrong > 0) {
     out.detail +=
         " (" + std::to_string(out.wrong) + " of " + std::to_string(out.checked) + " keys differ)";

@@ -38,8 +38,9 @@ store_kind parse_store_kind(const std::string& text);
 /// What every process of one run agrees on.
 struct run_shape {
   store_kind store = store_kind::hash;
-  std::uint64_t keys = 1;     ///< N
-  std::uint32_t servers = 1;  ///< S
+  std::uint64_t keys = 1;                          ///< N
+  std::uint32_t servers = 1;                       ///< S
+  optimizer_kind optimizer = optimizer_kind::sgd;  ///< the servers': sgd or adam
 };
 
 /// CAF knobs of the child processes.
@@ -117,8 +118,12 @@ struct check_result {
 /// exactly -pushes (up to 2^24, where float32 stops counting by one).
 float expected_value(std::uint64_t pushes);
 
+/// The same for the shape's optimizer: for Adam, the value one key reaches
+/// through the same optimizer code (every key of a run holds exactly that).
+float expected_value(const run_shape& shape, std::uint64_t pushes);
+
 /// Pulls every key from the servers at `ports` and compares it with
-/// expected_value(pushes); also checks that each server owning keys applied
+/// expected_value(shape, pushes); also checks that each server owning keys applied
 /// exactly `pushes` pushes (its counters), none rejected or duplicate.
 check_result check_values(const run_shape& shape, const std::vector<std::uint16_t>& ports,
                           std::uint64_t pushes);

@@ -27,6 +27,7 @@ struct pushpull_options {
   std::uint32_t workers = 1;
   std::vector<std::uint64_t> keys = {1, 1000, 100000, 1000000};
   std::string store = "both";
+  std::string optimizer = "sgd";
   double seconds = 6;
   std::uint32_t repeats = 1;
   std::string out;
@@ -44,11 +45,14 @@ struct child_cli_options {
   std::string store = "hash";
   std::uint64_t keys = 1;
   std::uint32_t servers = 1;
+  std::string optimizer = "sgd";
   std::uint32_t index = 0;
   std::vector<std::uint16_t> ports;
   double seconds = 6;
   process_tuning tuning;
-  run_shape shape() const { return {parse_store_kind(store), keys, servers}; }
+  run_shape shape() const {
+    return {parse_store_kind(store), keys, servers, parse_optimizer_kind(optimizer)};
+  }
 };
 
 // The children log to stderr: their stdout carries the protocol lines.
@@ -88,6 +92,8 @@ std::vector<std::string> child_args(const char* command, const run_shape& shape,
           std::to_string(shape.keys),
           "--servers",
           std::to_string(shape.servers),
+          "--optimizer",
+          to_string(shape.optimizer),
           "--threads",
           std::to_string(tuning.threads),
           "--middleman-workers",
@@ -199,7 +205,7 @@ int run_pushpull(const pushpull_options& o) {
   for (auto store : stores_of(o.store)) {
     for (auto n : o.keys) {
       for (std::uint32_t r = 1; r <= o.repeats; ++r) {
-        const run_shape shape{store, n, o.servers};
+        const run_shape shape{store, n, o.servers, parse_optimizer_kind(o.optimizer)};
         spdlog::info("pushpull: {} store, {}x{}, N = {}, run {} of {}", to_string(store), o.servers,
                      o.workers, n, r, o.repeats);
         runs.push_back(run_once(shape, o, r));
@@ -212,7 +218,8 @@ int run_pushpull(const pushpull_options& o) {
     }
   }
   std::cout << "\npush/pull (shared/BENCHMARKS.md protocol 1), " << o.servers << " server(s) x "
-            << o.workers << " worker(s), " << o.seconds << " s per run\n";
+            << o.workers << " worker(s), " << o.seconds << " s per run, " << o.optimizer
+            << " on the servers\n";
   print_table(std::cout, runs);
   if (!o.out.empty()) {
     write_csv(o.out, runs);
@@ -240,6 +247,7 @@ void add_shape_options(CLI::App* cmd, child_cli_options& o) {
   cmd->add_option("--store", o.store)->check(CLI::IsMember({"hash", "dense"}))->required();
   cmd->add_option("--keys", o.keys)->check(CLI::Range(1, 100000000))->required();
   cmd->add_option("--servers", o.servers)->check(CLI::Range(1, 64))->required();
+  cmd->add_option("--optimizer", o.optimizer)->check(CLI::IsMember({"sgd", "adam"}));
   cmd->add_option("--index", o.index)->required();
   add_tuning_options(cmd, o.tuning);
 }
@@ -267,6 +275,11 @@ std::function<int()> add_bench_command(CLI::App& app) {
       ->capture_default_str();
   pushpull->add_option("--store", pp->store, "hash (sparse rows), dense (ranges) or both")
       ->check(CLI::IsMember({"hash", "dense", "both"}))
+      ->capture_default_str();
+  pushpull
+      ->add_option("--optimizer", pp->optimizer,
+                   "the servers' optimizer: sgd (the protocol's) or adam (per-key steps)")
+      ->check(CLI::IsMember({"sgd", "adam"}))
       ->capture_default_str();
   pushpull->add_option("--seconds", pp->seconds, "timed seconds per run")
       ->check(CLI::Range(0.1, 3600.0))
