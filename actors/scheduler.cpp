@@ -43,6 +43,13 @@ struct interval_totals {
   clock_type::time_point start = clock_type::now();
 };
 
+// Cluster mode with [model] stages: where each stage of each replica lives.
+struct placed_stage {
+  std::uint32_t replica = 0, stage = 0;
+  std::size_t node = 0;
+  stage_actor handle;
+};
+
 struct scheduler_state {
   job_config job;
   std::shared_ptr<const workload_data> data;
@@ -60,6 +67,7 @@ struct scheduler_state {
   bool checkpointing = false;
   std::vector<shard_actor> shards;
   std::vector<worker_actor> workers;
+  std::map<caf::actor_addr, placed_stage> stages;  // cluster pipelines, monitored
   evaluator_actor evaluator;
   std::unique_ptr<clock_table> clocks;
   std::vector<waiting_worker> waiting;
@@ -98,6 +106,7 @@ void shutdown(scheduler_pointer self) {
   for (auto& s : st.shards) {
     if (s) self->send_exit(s, caf::exit_reason::user_shutdown);
   }
+  for (auto& [addr, s] : st.stages) self->send_exit(s.handle, caf::exit_reason::user_shutdown);
   if (st.evaluator) self->send_exit(st.evaluator, caf::exit_reason::user_shutdown);
   for (auto& w : st.waiting) w.promise.deliver(make_troupe_error(errc::stopped, "job ended"));
   st.waiting.clear();
@@ -322,10 +331,73 @@ void launch(scheduler_pointer self);
 
 void shards_ready(scheduler_pointer self);
 
+// The stages of replica w are placed: wire the chain and start like a worker.
+void pipeline_placed(scheduler_pointer self, std::uint32_t w, const std::vector<stage_actor>& chain,
+                     std::size_t& pending) {
+  auto& st = self->state;
+  wire_stages(chain, caf::actor_cast<caf::actor>(self));
+  auto head = caf::actor_cast<worker_actor>(chain.front());
+  // Ordered after `wire`: the head passes re-points on down the chain.
+  for (std::uint32_t k = 0; k < st.shards.size(); ++k) {
+    self->send(head, repoint_atom::value, k, st.shards[k]);
+  }
+  std::string where;
+  for (const auto& [addr, p] : st.stages) {
+    if (p.replica == w)
+      where +=
+          fmt::format("{}stage {} on {}", where.empty() ? "" : ", ", p.stage, st.job.nodes[p.node]);
+  }
+  spdlog::info("pipeline {}: {}", w, where);
+  st.workers[w] = std::move(head);
+  if (--pending == 0) launch(self);
+}
+
+// Cluster mode with [model] stages: stage s of replica w goes to worker node
+// (w x S + s) round-robin, so neighbouring stages sit on different nodes
+// whenever there are two or more; the scheduler monitors every stage.
+void place_pipelines(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  st.workers.resize(job.workers);
+  auto pending = std::make_shared<std::size_t>(job.workers);
+  const auto me = caf::actor_cast<scheduler_actor>(self);
+  for (std::uint32_t w = 0; w < job.workers; ++w) {
+    auto chain = std::make_shared<std::vector<stage_actor>>(job.stages);
+    auto missing = std::make_shared<std::uint32_t>(job.stages);
+    for (std::uint32_t s = 0; s < job.stages; ++s) {
+      const auto n = place(job.worker_nodes, st.nodes.size(), std::size_t{w} * job.stages + s);
+      if (s == 0) st.node_of[w] = n;
+      stage_request req{to_toml(job),
+                        w,
+                        st.partition.at(w),
+                        s,
+                        job.stages,
+                        st.resume ? st.resume->epoch : 0u,
+                        st.resume ? st.resume->clock : std::int64_t{0},
+                        st.shards,
+                        me};
+      self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value, std::move(req))
+          .then(
+              [=](stage_actor& stage) {
+                self->monitor(stage);
+                self->state.stages[stage.address()] = {w, s, n, stage};
+                (*chain)[s] = std::move(stage);
+                if (--*missing == 0) pipeline_placed(self, w, *chain, *pending);
+              },
+              [=](caf::error& err) {
+                abort_job(self, "placing stage " + std::to_string(s) + " of pipeline " +
+                                    std::to_string(w) + " on " + self->state.job.nodes[n] + ": " +
+                                    describe(err));
+              });
+    }
+  }
+}
+
 // Cluster mode, step 2: workers on their nodes, once every shard exists.
 void place_workers(scheduler_pointer self) {
   auto& st = self->state;
   const auto& job = st.job;
+  if (job.stages > 1) return place_pipelines(self);
   st.workers.resize(job.workers);
   auto pending = std::make_shared<std::size_t>(job.workers);
   for (std::uint32_t w = 0; w < job.workers; ++w) {
@@ -782,6 +854,20 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
       spdlog::warn("node {} lost: {}", st.job.nodes[n], describe(dm.reason));
       return;
     }
+  }
+  if (auto it = st.stages.find(dm.source); it != st.stages.end()) {
+    const auto p = it->second;
+    st.stages.erase(it);
+    // A chain ends normally (user_shutdown) when its head finished.
+    if (!dm.reason || dm.reason == caf::exit_reason::user_shutdown ||
+        !st.running.count(p.replica)) {
+      return;
+    }
+    // Not re-placed: the replica's activations of the step are lost with the
+    // stage, so the job ends with the reason instead of waiting on it.
+    return abort_job(self, "pipeline " + std::to_string(p.replica) + ": stage " +
+                               std::to_string(p.stage) + " on node " + st.job.nodes[p.node] +
+                               " went down (" + describe(dm.reason) + ")");
   }
   for (std::uint32_t w = 0; w < st.workers.size(); ++w) {
     if (dm.source != st.workers[w].address()) continue;
