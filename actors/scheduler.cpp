@@ -351,6 +351,7 @@ void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch
         .then(
             [=](stage_actor& stage) {
               auto& sx = self->state;
+              if (sx.finished) return self->send_exit(stage, caf::exit_reason::user_shutdown);
               self->monitor(stage);
               sx.stages[stage.address()] = {w, s, n, stage};
               (*chain)[s] = std::move(stage);
