@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "actors/protocol.hpp"
+#include "actors/stage_actor.hpp"
 
 namespace troupe {
 
@@ -16,6 +17,8 @@ void register_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<shard_actor>("troupe.shard_actor");
   cfg.add_message_type<worker_request>("troupe.worker_request");
   cfg.add_message_type<worker_actor>("troupe.worker_actor");
+  cfg.add_message_type<stage_request>("troupe.stage_request");
+  cfg.add_message_type<stage_actor>("troupe.stage_actor");
   cfg.add_message_type<std::vector<caf::node_id>>("troupe.node_ids");
 }
 

@@ -5,6 +5,7 @@
 // names on every node.
 //
 //   node_actor:  spawn(shard_request) -> shard_actor,  status -> node_status
+//                spawn(worker_request) -> worker_actor, spawn(stage_request) -> stage_actor
 //
 // Also gives the engine's table types an `inspect`, so that a scheduler can
 // ship table specs to the node that is to host a shard.
@@ -65,8 +66,8 @@ typename Inspector::result_type inspect(Inspector& f, shard_request& x) {
 
 /// One actor a node hosts.
 struct hosted_actor {
-  std::string kind;      ///< "shard" (workers later)
-  std::uint32_t id = 0;  ///< shard or worker id within its job
+  std::string kind;      ///< "shard", "worker" or "stage"
+  std::uint32_t id = 0;  ///< shard or worker id; a stage: replica x stages + stage
   std::string owner;     ///< node id of the peer that placed it
   double age_s = 0;      ///< seconds since it was spawned
 };
@@ -93,6 +94,29 @@ struct worker_request {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_request& x) {
   return f(x.job_toml, x.worker, x.partition, x.start_epoch, x.start_clock, x.shards, x.scheduler);
+}
+
+/// Asks a node to host stage `stage` of pipeline replica `replica` (model
+/// parallelism, `[model] stages`). The scheduler wires the replica's stages
+/// into a chain afterwards (stage_actor's `wire`). Only the head (stage 0)
+/// reads the job's data; later stages get the labels with the activations,
+/// so their nodes load nothing.
+struct stage_request {
+  std::string job_toml;
+  std::uint32_t replica = 0;    ///< the replica's worker id (its clock id)
+  std::uint32_t partition = 0;  ///< data partition of the replica, < the job's workers
+  std::uint32_t stage = 0;      ///< < stages
+  std::uint32_t stages = 0;     ///< must equal the job's [model] stages
+  std::uint32_t start_epoch = 0;
+  std::int64_t start_clock = 0;
+  std::vector<shard_actor> shards;
+  scheduler_actor scheduler;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stage_request& x) {
+  return f(x.job_toml, x.replica, x.partition, x.stage, x.stages, x.start_epoch, x.start_clock,
+           x.shards, x.scheduler);
 }
 
 struct node_status {
@@ -125,8 +149,9 @@ typename Inspector::result_type inspect(Inspector& f, node_status& x) {
 }
 
 /// Registers the cluster message types (and the typed handles they carry):
-/// "troupe.shard_request", "troupe.worker_request", "troupe.node_status",
-/// "troupe.shard_actor", "troupe.worker_actor", "troupe.node_ids".
+/// "troupe.shard_request", "troupe.worker_request", "troupe.stage_request",
+/// "troupe.node_status", "troupe.shard_actor", "troupe.worker_actor",
+/// "troupe.stage_actor", "troupe.node_ids".
 void register_cluster_types(caf::actor_system_config& cfg);
 
 /// Heartbeats every 100 ms and a 1 s connection timeout, so that a hung

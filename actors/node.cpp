@@ -11,6 +11,7 @@
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/shard.hpp"
+#include "actors/stage_actor.hpp"
 #include "actors/worker.hpp"
 #include "engine/auth.hpp"
 #include "engine/job_config.hpp"
@@ -152,24 +153,11 @@ caf::result<Handle> host(node_pointer self, const char* kind, std::uint32_t id, 
   return handle;
 }
 
-// Workers need the job's data on this node: loaded once per data set and
-// shared by all workers of the node (read-only).
-caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request& req) {
+// Workers and pipeline heads need the job's data on this node: loaded once
+// per data set and shared by all of the node's actors (read-only). Throws
+// troupe_error when the data cannot be loaded.
+std::shared_ptr<const workload_data> job_data(node_pointer self, const job_config& job) {
   auto& st = self->state;
-  job_config job;
-  try {
-    job = parse_job_config(req.job_toml, "worker request");
-  } catch (const troupe_error& e) {
-    return refuse(self, "spawn worker", e.what(), e.code());
-  }
-  if (req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
-      req.start_epoch >= job.epochs) {
-    return refuse(self, "spawn worker",
-                  "worker " + std::to_string(req.worker) + " (partition " +
-                      std::to_string(req.partition) + ")" + " does not fit a job of " +
-                      std::to_string(job.workers) + " workers and " + std::to_string(job.shards) +
-                      " shards");
-  }
   const std::string key = job.data_set + "|" + resolved_data_dir(job) + "|" +
                           std::to_string(job.train_limit) + "|" + std::to_string(job.test_limit) +
                           "|" + std::to_string(job.split_seed) + "|" +
@@ -178,12 +166,33 @@ caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request&
   if (!data) {
     try {
       data = load_workload_data(job);
-    } catch (const troupe_error& e) {
+    } catch (const troupe_error&) {
       st.data_cache.erase(key);
-      return refuse(self, "spawn worker", e.what(), e.code());
+      throw;
     }
     spdlog::info("node {}: loaded {} ({} training rows)", st.opts.name, job.data_set,
                  data->train_rows());
+  }
+  return data;
+}
+
+caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request& req) {
+  auto& st = self->state;
+  job_config job;
+  std::shared_ptr<const workload_data> data;
+  try {
+    job = parse_job_config(req.job_toml, "worker request");
+    if (req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
+        req.start_epoch >= job.epochs) {
+      return refuse(self, "spawn worker",
+                    "worker " + std::to_string(req.worker) + " (partition " +
+                        std::to_string(req.partition) + ")" + " does not fit a job of " +
+                        std::to_string(job.workers) + " workers and " + std::to_string(job.shards) +
+                        " shards");
+    }
+    data = job_data(self, job);
+  } catch (const troupe_error& e) {
+    return refuse(self, "spawn worker", e.what(), e.code());
   }
   worker_config cfg;
   cfg.id = req.worker;
@@ -194,6 +203,43 @@ caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request&
   return host<worker_actor>(self, "worker", req.worker, [&] {
     return spawn_worker(self->system(), std::move(cfg), data, std::move(req.shards),
                         std::move(req.scheduler), {st.opts.guard, st.opts.metrics});
+  });
+}
+
+// A pipeline stage; the scheduler wires the replica's chain once all exist.
+caf::result<stage_actor> spawn_hosted_stage(node_pointer self, stage_request& req) {
+  auto& st = self->state;
+  const auto what =
+      "stage " + std::to_string(req.stage) + " of replica " + std::to_string(req.replica);
+  job_config job;
+  std::shared_ptr<const workload_data> data;
+  try {
+    job = parse_job_config(req.job_toml, "stage request");
+    if (job.stages < 2 || req.stages != job.stages || req.stage >= job.stages ||
+        req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
+        req.start_epoch >= job.epochs) {
+      return refuse(self, "spawn stage",
+                    what + " (of " + std::to_string(req.stages) + ", partition " +
+                        std::to_string(req.partition) + ") does not fit a job of " +
+                        std::to_string(job.workers) + " replicas of " + std::to_string(job.stages) +
+                        " stages and " + std::to_string(job.shards) + " shards");
+    }
+    // Later stages get their labels with the activations: no data to load.
+    if (req.stage == 0) data = job_data(self, job);
+  } catch (const troupe_error& e) {
+    return refuse(self, "spawn stage", e.what(), e.code());
+  }
+  stage_config cfg;
+  cfg.stage = req.stage;
+  cfg.worker.id = req.replica;
+  cfg.worker.partition = req.partition;
+  cfg.worker.start_epoch = req.start_epoch;
+  cfg.worker.start_clock = req.start_clock;
+  cfg.worker.job = std::move(job);
+  spdlog::info("node {}: {} requested", st.opts.name, what);
+  return host<stage_actor>(self, "stage", req.replica * req.stages + req.stage, [&] {
+    return spawn_stage(self->system(), std::move(cfg), data, std::move(req.shards),
+                       std::move(req.scheduler), {st.opts.guard, st.opts.metrics});
   });
 }
 
@@ -344,6 +390,10 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
       [=](spawn_atom, worker_request& req) -> caf::result<worker_actor> {
         if (auto err = require_admitted(self, "spawn worker")) return err;
         return spawn_hosted_worker(self, req);
+      },
+      [=](spawn_atom, stage_request& req) -> caf::result<stage_actor> {
+        if (auto err = require_admitted(self, "spawn stage")) return err;
+        return spawn_hosted_stage(self, req);
       },
       [=](admit_atom, const std::vector<caf::node_id>& peers) -> caf::result<std::uint64_t> {
         if (auto err = require_admitted(self, "admit")) return err;

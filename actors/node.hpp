@@ -17,6 +17,8 @@
 //    |                                         |    the admitting session ends)
 //    |-- spawn(shard_request) ---------------->|  slot free: spawn, monitor
 //    |-- spawn(worker_request) --------------->|  loads the job's data (cached), spawns
+//    |-- spawn(stage_request) ---------------->|  a pipeline stage; only the head
+//    |                                         |    (stage 0) loads the data
 //    |<------------------------- shard_actor --|  else error "all N slots in use"
 //    |-- status ------------------------------>|
 //    |<-------------------------- node_status -|
@@ -43,6 +45,7 @@
 
 #include "actors/cluster_types.hpp"
 #include "actors/protocol.hpp"
+#include "actors/stage_actor.hpp"
 
 namespace troupe {
 
@@ -64,6 +67,7 @@ using node_actor =
                      caf::replies_to<auth_atom, std::string, std::string>::with<std::string>,
                      caf::replies_to<spawn_atom, shard_request>::with<shard_actor>,
                      caf::replies_to<spawn_atom, worker_request>::with<worker_actor>,
+                     caf::replies_to<spawn_atom, stage_request>::with<stage_actor>,
                      // an authenticated peer vouches for the other nodes of its job
                      caf::replies_to<admit_atom, std::vector<caf::node_id>>::with<std::uint64_t>,
                      caf::replies_to<status_atom>::with<node_status>,
@@ -72,7 +76,7 @@ using node_actor =
 struct node_options {
   std::string name;                                ///< shown by `troupe status`
   std::string secret;                              ///< the cluster secret (load_secret)
-  std::uint32_t slots = 4;                         ///< shards (and later workers) it may host
+  std::uint32_t slots = 4;                         ///< shards, workers and stages it may host
   std::shared_ptr<peer_guard> guard;               ///< filled on auth; null: a private one
   std::shared_ptr<metrics_exporter> metrics;       ///< may be null
   std::chrono::milliseconds challenge_ttl{10000};  ///< a nonce is good for one try within this

@@ -43,6 +43,13 @@ struct interval_totals {
   clock_type::time_point start = clock_type::now();
 };
 
+// Cluster mode with [model] stages: where each stage of each replica lives.
+struct placed_stage {
+  std::uint32_t replica = 0, stage = 0;
+  std::size_t node = 0;
+  stage_actor handle;
+};
+
 struct scheduler_state {
   job_config job;
   std::shared_ptr<const workload_data> data;
@@ -60,6 +67,7 @@ struct scheduler_state {
   bool checkpointing = false;
   std::vector<shard_actor> shards;
   std::vector<worker_actor> workers;
+  std::map<caf::actor_addr, placed_stage> stages;  // cluster pipelines, monitored
   evaluator_actor evaluator;
   std::unique_ptr<clock_table> clocks;
   std::vector<waiting_worker> waiting;
@@ -98,6 +106,7 @@ void shutdown(scheduler_pointer self) {
   for (auto& s : st.shards) {
     if (s) self->send_exit(s, caf::exit_reason::user_shutdown);
   }
+  for (auto& [addr, s] : st.stages) self->send_exit(s.handle, caf::exit_reason::user_shutdown);
   if (st.evaluator) self->send_exit(st.evaluator, caf::exit_reason::user_shutdown);
   for (auto& w : st.waiting) w.promise.deliver(make_troupe_error(errc::stopped, "job ended"));
   st.waiting.clear();
@@ -322,10 +331,79 @@ void launch(scheduler_pointer self);
 
 void shards_ready(scheduler_pointer self);
 
+using head_ready = std::function<void(worker_actor head, const std::string& where)>;
+
+// Asks `where[s]` to host stage s of replica w (a new id for a replacement);
+// once all exist, wires the chain and hands the head to `ready`, which
+// starts it like a worker. The scheduler monitors every stage.
+void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch,
+                    std::int64_t clock, const std::vector<std::size_t>& where, head_ready ready) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  auto chain = std::make_shared<std::vector<stage_actor>>(job.stages);
+  auto missing = std::make_shared<std::uint32_t>(job.stages);
+  const auto me = caf::actor_cast<scheduler_actor>(self);
+  for (std::uint32_t s = 0; s < job.stages; ++s) {
+    const auto n = where[s];
+    stage_request req{to_toml(job), w,     st.partition.at(w), s, job.stages,
+                      epoch,        clock, st.shards,          me};
+    self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value, std::move(req))
+        .then(
+            [=](stage_actor& stage) {
+              auto& sx = self->state;
+              if (sx.finished) return self->send_exit(stage, caf::exit_reason::user_shutdown);
+              self->monitor(stage);
+              sx.stages[stage.address()] = {w, s, n, stage};
+              (*chain)[s] = std::move(stage);
+              if (--*missing > 0) return;
+              wire_stages(*chain, caf::actor_cast<caf::actor>(self));
+              std::string text;
+              for (std::uint32_t i = 0; i < where.size(); ++i) {
+                text += fmt::format("{}stage {} on {}", i ? ", " : "", i, sx.job.nodes[where[i]]);
+              }
+              spdlog::info("pipeline {}: {}", w, text);
+              ready(caf::actor_cast<worker_actor>(chain->front()), text);
+            },
+            [=](caf::error& err) {
+              abort_job(self, "placing stage " + std::to_string(s) + " of pipeline " +
+                                  std::to_string(w) + " on " + self->state.job.nodes[n] + ": " +
+                                  describe(err));
+            });
+  }
+}
+
+// Cluster mode with [model] stages: stage s of replica w goes to worker node
+// (w x S + s) round-robin, so neighbouring stages sit on different nodes
+// whenever there are two or more.
+void place_pipelines(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  st.workers.resize(job.workers);
+  auto pending = std::make_shared<std::size_t>(job.workers);
+  for (std::uint32_t w = 0; w < job.workers; ++w) {
+    std::vector<std::size_t> where;
+    for (std::uint32_t s = 0; s < job.stages; ++s) {
+      where.push_back(place(job.worker_nodes, st.nodes.size(), std::size_t{w} * job.stages + s));
+    }
+    st.node_of[w] = where.front();
+    place_pipeline(self, w, st.resume ? st.resume->epoch : 0u,
+                   st.resume ? st.resume->clock : std::int64_t{0}, where,
+                   [=](worker_actor head, const std::string&) {
+                     // Ordered after `wire`: the head passes re-points down the chain.
+                     for (std::uint32_t k = 0; k < self->state.shards.size(); ++k) {
+                       self->send(head, repoint_atom::value, k, self->state.shards[k]);
+                     }
+                     self->state.workers[w] = std::move(head);
+                     if (--*pending == 0) launch(self);
+                   });
+  }
+}
+
 // Cluster mode, step 2: workers on their nodes, once every shard exists.
 void place_workers(scheduler_pointer self) {
   auto& st = self->state;
   const auto& job = st.job;
+  if (job.stages > 1) return place_pipelines(self);
   st.workers.resize(job.workers);
   auto pending = std::make_shared<std::size_t>(job.workers);
   for (std::uint32_t w = 0; w < job.workers; ++w) {
@@ -741,8 +819,9 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
     cfg.start_epoch = epoch;
     cfg.start_clock = start_clock;
     cfg.job = st.job;
-    return started(spawn_worker(self->system(), cfg, st.data, st.shards,
-                                caf::actor_cast<scheduler_actor>(self)),
+    const auto me = caf::actor_cast<scheduler_actor>(self);
+    return started(st.job.stages > 1 ? spawn_pipeline(self->system(), cfg, st.data, st.shards, me)
+                                     : spawn_worker(self->system(), cfg, st.data, st.shards, me),
                    "in this process");
   }
   // Another live worker node, preferring one other than the lost worker's.
@@ -754,8 +833,20 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
   }
   if (candidates.empty())
     return abort_job(self, "no live node left to run worker " + std::to_string(id));
-  const auto n = candidates[(st.node_of[lost] + 1) % candidates.size()];
+  const std::size_t first = (st.node_of[lost] + 1) % candidates.size();
+  const auto n = candidates[first];
   st.node_of[id] = n;
+  if (st.job.stages > 1) {
+    // A new chain on the live worker nodes, neighbours apart where possible.
+    std::vector<std::size_t> where;
+    for (std::uint32_t s = 0; s < st.job.stages; ++s) {
+      where.push_back(candidates[(first + s) % candidates.size()]);
+    }
+    return place_pipeline(self, id, epoch, start_clock, where,
+                          [=](worker_actor head, const std::string& text) {
+                            started(std::move(head), "as a pipeline (" + text + ")");
+                          });
+  }
   self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value,
                 make_worker_request(self, id, epoch, start_clock))
       .then(
@@ -765,6 +856,19 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
           [=](caf::error& err) {
             abort_job(self, "replacing worker " + std::to_string(lost) + ": " + describe(err));
           });
+}
+
+// Worker (or pipeline replica) w's node is lost.
+void worker_lost(scheduler_pointer self, std::uint32_t w, const std::string& why) {
+  auto& st = self->state;
+  if (st.last_epoch[w] + 1 >= static_cast<std::int64_t>(st.job.epochs)) {
+    // It had finished its last epoch; only its `done` was lost.
+    st.running.erase(w);
+    st.clocks->remove_worker(w);
+    release_waiting(self);
+    return maybe_finish(self);
+  }
+  replace_worker(self, w, why);
 }
 
 void on_down(scheduler_pointer self, const caf::down_msg& dm) {
@@ -783,6 +887,31 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
       return;
     }
   }
+  if (auto it = st.stages.find(dm.source); it != st.stages.end()) {
+    const auto p = it->second;
+    st.stages.erase(it);
+    // A chain ends normally (user_shutdown) when its head finished.
+    if (!dm.reason || dm.reason == caf::exit_reason::user_shutdown ||
+        !st.running.count(p.replica)) {
+      return;
+    }
+    const auto why = "pipeline " + std::to_string(p.replica) + ": stage " +
+                     std::to_string(p.stage) + " on node " + st.job.nodes[p.node] + " went down (" +
+                     describe(dm.reason) + ")";
+    // A stage that failed by itself would fail the same way again.
+    if (dm.reason != caf::exit_reason::remote_link_unreachable) return abort_job(self, why);
+    // Its node is lost: end the rest of the chain (the step's activations are
+    // gone with it) and re-place the whole replica, like a lost worker.
+    for (auto s = st.stages.begin(); s != st.stages.end();) {
+      if (s->second.replica != p.replica) {
+        ++s;
+        continue;
+      }
+      self->send_exit(s->second.handle, caf::exit_reason::user_shutdown);
+      s = st.stages.erase(s);
+    }
+    return worker_lost(self, p.replica, why);
+  }
   for (std::uint32_t w = 0; w < st.workers.size(); ++w) {
     if (dm.source != st.workers[w].address()) continue;
     if (!st.running.count(w)) return;
@@ -791,15 +920,7 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
     if (dm.reason != caf::exit_reason::remote_link_unreachable) {
       return abort_job(self, "worker " + std::to_string(w) + " failed: " + describe(dm.reason));
     }
-    if (st.last_epoch[w] + 1 >= static_cast<std::int64_t>(st.job.epochs)) {
-      // It had finished its last epoch; only its `done` was lost.
-      st.running.erase(w);
-      st.clocks->remove_worker(w);
-      release_waiting(self);
-      return maybe_finish(self);
-    }
-    replace_worker(self, w, describe(dm.reason));
-    return;
+    return worker_lost(self, w, describe(dm.reason));
   }
   for (std::uint32_t k = 0; k < st.shards.size(); ++k) {
     if (dm.source == st.shards[k].address() && dm.reason != caf::exit_reason::user_shutdown) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "actors/actor_config.hpp"
+#include "actors/peer_guard.hpp"
 #include "actors/stage_state.hpp"
 #include "engine/pipeline_codec.hpp"
 
@@ -218,11 +219,21 @@ using namespace pipeline_detail;
 
 namespace {
 
+// On a node daemon only the job's authenticated nodes may drive a stage.
+bool allowed(stage_pointer self, const char* what) {
+  const auto& guard = self->state.ctx.guard;
+  if (!guard || sender_allowed(self, *guard)) return true;
+  spdlog::warn("pipeline {} stage {}: ignored {} from an unauthenticated node",
+               self->state.cfg.worker.id, self->state.cfg.stage, what);
+  return false;
+}
+
 stage_actor::behavior_type stage_behavior(stage_pointer self, stage_config cfg,
                                           std::shared_ptr<const workload_data> data,
                                           std::vector<shard_actor> shards,
-                                          scheduler_actor scheduler) {
+                                          scheduler_actor scheduler, host_context ctx) {
   auto& st = self->state;
+  st.ctx = std::move(ctx);
   const auto& job = cfg.worker.job;
   const auto ranges = split_mlp(job.model, job.stages);
   const int max_rows =
@@ -254,14 +265,17 @@ stage_actor::behavior_type stage_behavior(stage_pointer self, stage_config cfg,
     return err;
   });
   return {
-      [=](start_atom) { head_start(self); },
+      [=](start_atom) {
+        if (allowed(self, "start")) head_start(self);
+      },
       [=](repoint_atom, std::uint32_t shard, shard_actor& primary) {
         auto& s = self->state;
-        if (shard >= s.shards.size()) return;
+        if (shard >= s.shards.size() || !allowed(self, "repoint")) return;
         s.shards[shard] = primary;
         if (s.next) self->send(s.next, repoint_atom::value, shard, primary);
       },
       [=](wire_atom, caf::actor& prev, caf::actor& next, caf::actor& head) {
+        if (!allowed(self, "wire")) return;
         auto& s = self->state;
         s.prev = caf::actor_cast<stage_actor>(prev);
         s.next = caf::actor_cast<stage_actor>(next);
@@ -270,10 +284,14 @@ stage_actor::behavior_type stage_behavior(stage_pointer self, stage_config cfg,
         // stopped) ends every stage of the replica.
         if (prev) self->link_to(prev);
       },
-      [=](fwd_atom, bytes& msg) { on_forward(self, std::move(msg)); },
-      [=](bwd_atom, const bytes& msg) { on_backward(self, msg); },
+      [=](fwd_atom, bytes& msg) {
+        if (allowed(self, "activations")) on_forward(self, std::move(msg));
+      },
+      [=](bwd_atom, const bytes& msg) {
+        if (allowed(self, "activation gradients")) on_backward(self, msg);
+      },
       [=](stepped_atom, std::uint32_t stage, std::int64_t step, const worker_progress& r) {
-        head_on_stepped(self, stage, step, r);
+        if (allowed(self, "stepped")) head_on_stepped(self, stage, step, r);
       },
   };
 }
@@ -282,11 +300,22 @@ stage_actor::behavior_type stage_behavior(stage_pointer self, stage_config cfg,
 
 stage_actor spawn_stage(caf::actor_system& sys, stage_config cfg,
                         std::shared_ptr<const workload_data> data, std::vector<shard_actor> shards,
-                        scheduler_actor scheduler) {
+                        scheduler_actor scheduler, host_context ctx) {
   // Detached like workers: stages compute for milliseconds at a time, and
   // each on its own thread is what lets them overlap.
   return sys.spawn<caf::detached>(stage_behavior, std::move(cfg), std::move(data),
-                                  std::move(shards), std::move(scheduler));
+                                  std::move(shards), std::move(scheduler), std::move(ctx));
+}
+
+void wire_stages(const std::vector<stage_actor>& stages, const caf::actor& sender) {
+  const auto handle = [&](std::size_t s) {
+    return s < stages.size() ? caf::actor_cast<caf::actor>(stages[s]) : caf::actor{};
+  };
+  for (std::size_t s = 0; s < stages.size(); ++s) {
+    // Not anonymous: a node daemon's guard refuses messages without a sender.
+    caf::send_as(sender, stages[s], wire_atom::value, s > 0 ? handle(s - 1) : caf::actor{},
+                 handle(s + 1), handle(0));
+  }
 }
 
 worker_actor spawn_pipeline(caf::actor_system& sys, const worker_config& cfg,
@@ -297,13 +326,7 @@ worker_actor spawn_pipeline(caf::actor_system& sys, const worker_config& cfg,
   for (std::uint32_t s = 0; s < cfg.job.stages; ++s) {
     stages.push_back(spawn_stage(sys, {s, cfg}, data, shards, scheduler));
   }
-  const auto handle = [&](std::size_t s) {
-    return s < stages.size() ? caf::actor_cast<caf::actor>(stages[s]) : caf::actor{};
-  };
-  for (std::size_t s = 0; s < stages.size(); ++s) {
-    caf::anon_send(stages[s], wire_atom::value, s > 0 ? handle(s - 1) : caf::actor{}, handle(s + 1),
-                   handle(0));
-  }
+  wire_stages(stages, caf::actor_cast<caf::actor>(scheduler));
   return caf::actor_cast<worker_actor>(stages.front());
 }
 

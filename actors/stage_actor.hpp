@@ -26,8 +26,10 @@
 // (GPipe order); each stage is a detached actor, so stage s works on
 // micro-batch m while stage s-1 computes m+1. Stages are linked along the
 // chain: any stage failing ends the replica, and the scheduler (which
-// monitors the head) ends the job. Labels travel with the activations, so
-// only the head reads the data partition.
+// monitors every stage) ends the job. Labels travel with the activations, so
+// only the head reads the data partition. In cluster mode the scheduler
+// places the stages on node daemons (stage_request) and wires them with
+// wire_stages; activations then cross nodes as the same Cap'n Proto bytes.
 
 #include <caf/fwd.hpp>
 
@@ -63,9 +65,15 @@ struct stage_config {
   worker_config worker;  ///< the replica: id (its clock id), partition, job, timeouts
 };
 
+/// `data` may be null for every stage but the head. On node daemons `ctx`
+/// restricts who may message the stage (as for workers); empty in one process.
 stage_actor spawn_stage(caf::actor_system& sys, stage_config cfg,
                         std::shared_ptr<const workload_data> data, std::vector<shard_actor> shards,
-                        scheduler_actor scheduler);
+                        scheduler_actor scheduler, host_context ctx = {});
+
+/// Tells each stage of one replica, in order, its neighbours and its head,
+/// as `sender` (the scheduler). The stages may live on different nodes.
+void wire_stages(const std::vector<stage_actor>& stages, const caf::actor& sender);
 
 /// Spawns the job's `stages` stages of replica `cfg.id` in this process,
 /// wires them and returns the head, which the scheduler starts like a worker.

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/host_context.hpp"
 #include "actors/stage_actor.hpp"
 #include "engine/batch_sampler.hpp"
 #include "engine/pipeline_stage.hpp"
@@ -46,6 +47,7 @@ struct stage_state {
   double compute_s = 0;         // whole run, for the utilisation log
   clock_type::time_point born = clock_type::now();
   bool failed = false;
+  host_context ctx;  // node daemons: who may message the stage
   // Head only: the data partition, the clock and what it reports.
   std::unique_ptr<batch_sampler> sampler;
   std::vector<float> x;

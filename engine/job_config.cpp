@@ -293,9 +293,6 @@ void validate_pipeline(const job_config& job, Fail fail) {
                                     " micro-batches cannot split a batch of " +
                                     std::to_string(job.batch) + " rows");
   }
-  if (!job.nodes.empty()) {
-    fail("model.stages", "pipelines run in one process only (cluster placement is not done yet)");
-  }
 }
 
 }  // namespace

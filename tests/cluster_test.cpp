@@ -300,6 +300,104 @@ TEST_F(Cluster, WithoutReplicasALostShardComesBackFromItsCheckpoint) {
   EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
 }
 
+// `troupe status` of node n (its output; empty if it failed).
+std::string status_of(const fs::path& dir, const std::string& address, const std::string& name) {
+  child_process cli(
+      {TROUPE_BINARY, "status", address, "--secret", (dir / "secret").string(), "--timeout", "5"},
+      dir / ("status-" + name + ".log"));
+  return cli.wait_exit(seconds(15)) == 0 ? cli.log() : std::string{};
+}
+
+job_config pipeline_job(job_config job) {
+  job.stages = 2;
+  job.micro_batches = 4;
+  job.workers = 1;
+  job.staleness = 0;
+  job.replication = 1;
+  return job;
+}
+
+// Model parallelism across nodes: the two stages of a pipeline on two
+// daemons, so activations and their gradients cross nodes as Cap'n Proto
+// bytes. One replica at staleness 0 (SGD) does the in-process run's
+// arithmetic, so the accuracy matches it closely.
+TEST_F(Cluster, PipelineStagesOnTwoNodesTrainLikeInProcess) {
+  auto job = pipeline_job(small_job("pipeline"));
+  job.epochs = 3;
+  for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
+  job.secret_file = (dir / "secret").string();
+  job.shard_nodes = {0};
+  job.worker_nodes = {1, 2};
+  background_job run(job);
+  // While it trains, each worker node hosts one stage of replica 0 (id
+  // replica x stages + stage).
+  const bool placed =
+      wait_for_log(*nodes[1], "hosting stage") && wait_for_log(*nodes[2], "hosting stage");
+  const auto status1 = status_of(dir, job.nodes[1], "n1");
+  const auto status2 = status_of(dir, job.nodes[2], "n2");
+  run.join();
+  ASSERT_TRUE(placed) << nodes[1]->log() << nodes[2]->log();
+  ASSERT_TRUE(run.result) << run.error;
+  EXPECT_NE(status1.find("  stage 0  for"), std::string::npos) << status1;
+  EXPECT_NE(status2.find("  stage 1  for"), std::string::npos) << status2;
+  EXPECT_EQ(status1.find("stage 1"), std::string::npos) << status1;
+  // Only the head's node loads the data set.
+  EXPECT_NE(nodes[1]->log().find("loaded fashion-mnist"), std::string::npos) << nodes[1]->log();
+  EXPECT_EQ(nodes[2]->log().find("loaded"), std::string::npos) << nodes[2]->log();
+
+  auto local_job = pipeline_job(small_job("pipeline_local"));
+  local_job.epochs = 3;
+  const auto local = run_job(local_job);
+  const auto& remote = *run.result;
+  EXPECT_GT(remote.test_accuracy, 0.70) << summary_line(remote);
+  EXPECT_EQ(remote.steps, local.steps);
+  EXPECT_EQ(remote.pushes_rejected, 0u);
+  // Same batches, same arithmetic: only float summation order could differ.
+  EXPECT_NEAR(remote.test_accuracy, local.test_accuracy, 0.005)
+      << "remote: " << summary_line(remote) << "\nlocal: " << summary_line(local);
+  EXPECT_NEAR(remote.test_loss, local.test_loss, 0.01 * local.test_loss);
+}
+
+// The node hosting stage 1 (or the head, stage 0) is SIGKILLed mid-job: the
+// scheduler sees the stage go down, ends the rest of the chain and re-places
+// the whole replica (both stages, under a new id) on the surviving worker
+// node, from the start of its epoch; the job finishes every epoch instead of
+// waiting on the lost activations.
+class ClusterStageLoss : public Cluster, public ::testing::WithParamInterface<int> {};
+
+TEST_P(ClusterStageLoss, ReplicaIsReplacedAndTheJobFinishes) {
+  const int victim = GetParam();  // node index: 1 hosts stage 0, 2 hosts stage 1
+  const int survivor = 3 - victim;
+  auto job = pipeline_job(small_job("pipeline_loss"));
+  job.epochs = 6;
+  job.log_every = 1;  // acknowledgements reported every step: exact accounting
+  for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
+  job.secret_file = (dir / "secret").string();
+  job.shard_nodes = {0};
+  job.worker_nodes = {1, 2};
+  background_job run(job);
+  const bool training = wait_for_log(*nodes[2], "hosting stage 1");
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  spdlog::warn("test: SIGKILL to node n{} (stage {})", victim, victim - 1);
+  nodes[victim]->signal(SIGKILL);
+  run.join();
+  ASSERT_TRUE(training) << nodes[2]->log();
+  ASSERT_TRUE(run.result) << run.error;
+  EXPECT_EQ(run.result->epochs, 6u) << summary_line(*run.result);
+  EXPECT_EQ(run.result->workers_replaced, 1u) << summary_line(*run.result);
+  EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
+  // Replica 1 (the replacement) = stages 2 and 3, both on the surviving node.
+  const auto& log = nodes[survivor]->log();
+  EXPECT_NE(log.find("hosting stage 2"), std::string::npos) << log;
+  EXPECT_NE(log.find("hosting stage 3"), std::string::npos) << log;
+  // At most the lost step's pushes (each stage's slice, one push per shard
+  // it spans: at most 2 x 2) are applied without an acknowledgement.
+  EXPECT_GE(run.result->pushes_applied, run.result->pushes_acked) << summary_line(*run.result);
+  EXPECT_LE(run.result->pushes_applied, run.result->pushes_acked + 4) << summary_line(*run.result);
+}
+
+INSTANTIATE_TEST_SUITE_P(Victim, ClusterStageLoss, ::testing::Values(1, 2));
+
 TEST_F(Cluster, NodeWithAnotherSecretIsRefused) {
   auto job = small_job("refused");
   job.nodes = {start_node("good", "secret"), start_node("stranger", "other")};

@@ -183,6 +183,52 @@ TEST_F(LocalNode, AnAnonymousExitDoesNotStopTheNode) {
   EXPECT_EQ(status().slots_total, 2u);  // still answering
 }
 
+// Pipeline stages: requests that do not fit the job are refused with a
+// clear error; a later stage is hosted (shown as kind "stage", id replica x
+// stages + stage) without loading the data set, which only the head reads.
+TEST_F(LocalNode, HostsAPipelineStageAndRefusesStageRequestsThatDoNotFit) {
+  auto shard = spawn(0);
+  ASSERT_TRUE(shard);
+  auto job = default_job_config();
+  job.stages = 2;
+  job.shards = 1;
+  job.backend = kernels::backend_kind::cpu;
+  job.data_dir = "/nonexistent";  // a stage that tried to load data would fail
+  const auto ask = [&](stage_request req) {
+    caf::expected<stage_actor> out{caf::sec::request_timeout};
+    self->request(node, std::chrono::seconds(10), spawn_atom::value, std::move(req))
+        .receive([&](stage_actor& s) { out = std::move(s); },
+                 [&](caf::error& err) { out = std::move(err); });
+    return out;
+  };
+  const auto me = caf::actor_cast<scheduler_actor>(self);
+  const stage_request good{to_toml(job), 0, 0, 1, 2, 0, 0, {*shard}, me};
+  auto bad = good;
+  bad.stage = 2;
+  auto refused = ask(bad);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(describe(refused.error()).find("stage 2 of replica 0 (of 2"), std::string::npos)
+      << describe(refused.error());
+  bad = good;
+  bad.stages = 3;
+  EXPECT_FALSE(ask(bad));
+  bad = good;
+  bad.job_toml = "[model]\nstages = \"two\"\n";
+  refused = ask(bad);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(describe(refused.error()).find("stages"), std::string::npos)
+      << describe(refused.error());
+  EXPECT_EQ(status().requests_rejected, 3u);
+
+  auto stage = ask(good);
+  ASSERT_TRUE(stage) << describe(stage.error());
+  const auto st = status();
+  ASSERT_EQ(st.actors.size(), 2u);
+  const auto& hosted = st.actors[0].kind == "stage" ? st.actors[0] : st.actors[1];
+  EXPECT_EQ(hosted.kind, "stage");
+  EXPECT_EQ(hosted.id, 1u);
+}
+
 TEST(MetricsExporter, CountsWithoutServingAndRendersPrometheusText) {
   metrics_exporter m;
   EXPECT_EQ(m.port(), 0u);

@@ -174,9 +174,10 @@ TEST(PipelineTraining, BadPipelineConfigsAreRejected) {
   job.micro_batches = 0;
   expect_rejected(job, "model.micro_batches");
   job.micro_batches = 4;
+  // Cluster placement of stages is supported (tests/cluster_test.cpp).
   job.nodes = {"127.0.0.1:7000"};
   job.secret_file = "secret";
-  expect_rejected(job, "model.stages");
+  validate(job);
   auto toml = parse_job_config("[model]\nstages = 2\nmicro_batches = 8\n", "t.toml");
   EXPECT_EQ(toml.stages, 2u);
   EXPECT_EQ(toml.micro_batches, 8u);

@@ -1,0 +1,114 @@
+// Pipeline stage actors refusing bad input: a stage that gets malformed
+// activations reports `fail` to its scheduler (here a test observer), the
+// links end the rest of its chain, and the actor system shuts down. The test
+// runs on its own thread under a deadline, so a stage that outlives its
+// chain (the system's destructor then waits for it forever) fails the suite
+// instead of hanging it.
+#include <gtest/gtest.h>
+#include <caf/all.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <future>
+#include <memory>
+#include <random>
+
+#include "actors/actor_config.hpp"
+#include "actors/shard.hpp"
+#include "actors/stage_actor.hpp"
+#include "engine/errors.hpp"
+#include "engine/pipeline_codec.hpp"
+
+namespace troupe {
+namespace {
+
+std::shared_ptr<const workload_data> tiny_data() {
+  dataset d;
+  d.rows = 64;
+  d.cols = 6;
+  d.classes = 3;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (std::size_t i = 0; i < d.rows; ++i) {
+    d.labels.push_back(static_cast<int>(i % 3));
+    for (std::size_t c = 0; c < d.cols; ++c) d.features.push_back(u(rng));
+  }
+  auto data = std::make_shared<workload_data>();
+  data->dense_train = std::make_shared<const dataset>(d);
+  data->dense_test = data->dense_train;
+  return data;
+}
+
+job_config tiny_job() {
+  auto job = default_job_config();
+  job.model.sizes = {6, 8, 3};
+  job.stages = 2;
+  job.micro_batches = 2;
+  job.workers = 1;
+  job.shards = 1;
+  job.batch = 8;
+  job.backend = kernels::backend_kind::cpu;
+  return job;
+}
+
+// Runs `body` on its own thread and waits at most `limit`; on a timeout the
+// process leaves at once so that a hang fails the suite instead of stalling
+// it. The thread owns the whole actor system: CAF 0.17.6 hangs when an
+// actor_system is destroyed on a thread other than the one that built it.
+void within(std::chrono::seconds limit, std::function<void()> body) {
+  auto done = std::async(std::launch::async, std::move(body));
+  if (done.wait_for(limit) == std::future_status::ready) return done.get();
+  std::fprintf(stderr, "FAILED: did not finish (and shut down its actor system) within %llds\n",
+               static_cast<long long>(limit.count()));
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
+// Spawns a wired chain of the job's stages (observer as their scheduler),
+// sends malformed activations to stage `target` and checks what follows.
+void bad_activations_end_the_chain(std::uint32_t target) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor observer{sys};
+  const auto job = tiny_job();
+  std::vector<shard_table> tables;  // one shard owns every key
+  for (const auto& t : workload_tables(job)) tables.push_back({t, {0, t.size}, 1});
+  auto shard = spawn_shard(sys, 0, tables);
+  std::vector<stage_actor> chain;
+  for (std::uint32_t s = 0; s < job.stages; ++s) {
+    worker_config w;
+    w.job = job;
+    chain.push_back(
+        spawn_stage(sys, {s, w}, tiny_data(), {shard}, caf::actor_cast<scheduler_actor>(observer)));
+    observer->monitor(chain.back());
+  }
+  wire_stages(chain, caf::actor_cast<caf::actor>(observer));
+  observer->send(chain[target], fwd_atom::value, bytes(40, 'x'));
+
+  std::string why;
+  observer->receive([&](fail_atom, std::uint32_t, const std::string& w) { why = w; },
+                    caf::after(std::chrono::seconds(10)) >> [] {});
+  EXPECT_NE(why.find("stage " + std::to_string(target) + ": bad activations"), std::string::npos)
+      << "no fail message; got '" << why << "'";
+  // Every stage of the chain ends (the links carry the failure along).
+  std::size_t down = 0;
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    observer->receive([&](const caf::down_msg&) { ++down; },
+                      caf::after(std::chrono::seconds(10)) >> [] {});
+  }
+  EXPECT_EQ(down, chain.size());
+  observer->send_exit(shard, caf::exit_reason::user_shutdown);
+}
+
+class StageActor : public ::testing::TestWithParam<std::uint32_t> {};
+
+TEST_P(StageActor, MalformedActivationsFailTheChainAndTheSystemShutsDown) {
+  within(std::chrono::seconds(30),
+         [target = GetParam()] { bad_activations_end_the_chain(target); });
+}
+
+INSTANTIATE_TEST_SUITE_P(TargetStage, StageActor, ::testing::Values(0u, 1u));
+
+}  // namespace
+}  // namespace troupe
