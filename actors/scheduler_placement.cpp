@@ -1,0 +1,289 @@
+// Starting a job: shards (with their backups), then the evaluator, then the
+// workers or pipeline replicas, in this process or on the node daemons
+// (asynchronously, each step once the previous one is answered), and last
+// the start of every worker. Recovery reuses the building blocks at the top.
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+
+#include "actors/actor_config.hpp"
+#include "actors/evaluator.hpp"
+#include "actors/scheduler_state.hpp"
+#include "actors/shard.hpp"
+#include "actors/stage_actor.hpp"
+#include "actors/worker.hpp"
+#include "engine/exchange_plan.hpp"
+#include "engine/partitioner.hpp"
+
+namespace troupe::scheduler_detail {
+
+std::vector<shard_table> shard_slices(const job_config& job, std::uint32_t k) {
+  std::vector<shard_table> slices;
+  for (const auto& t : workload_tables(job)) {
+    slices.push_back(
+        {t, t.kind == table_kind::dense ? dense_ranges(t.size, job.shards)[k] : key_range{},
+         job.shards});
+  }
+  return slices;
+}
+
+worker_request make_worker_request(scheduler_pointer self, std::uint32_t id,
+                                   std::uint32_t start_epoch, std::int64_t start_clock) {
+  auto& st = self->state;
+  return {to_toml(st.job),
+          id,
+          st.partition.at(id),
+          start_epoch,
+          start_clock,
+          st.shards,
+          caf::actor_cast<scheduler_actor>(self)};
+}
+
+// Asks `where[s]` to host stage s of replica w (a new id for a replacement);
+// once all exist, wires the chain and hands the head to `ready`, which
+// starts it like a worker. The scheduler monitors every stage.
+void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch,
+                    std::int64_t clock, const std::vector<std::size_t>& where, head_ready ready) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  auto chain = std::make_shared<std::vector<stage_actor>>(job.stages);
+  auto missing = std::make_shared<std::uint32_t>(job.stages);
+  const auto me = caf::actor_cast<scheduler_actor>(self);
+  for (std::uint32_t s = 0; s < job.stages; ++s) {
+    const auto n = where[s];
+    stage_request req{to_toml(job), w,     st.partition.at(w), s, job.stages,
+                      epoch,        clock, st.shards,          me};
+    self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value, std::move(req))
+        .then(
+            [=](stage_actor& stage) {
+              auto& sx = self->state;
+              if (sx.finished) return self->send_exit(stage, caf::exit_reason::user_shutdown);
+              self->monitor(stage);
+              sx.stages[stage.address()] = {w, s, n, stage};
+              (*chain)[s] = std::move(stage);
+              if (--*missing > 0) return;
+              wire_stages(*chain, caf::actor_cast<caf::actor>(self));
+              std::string text;
+              for (std::uint32_t i = 0; i < where.size(); ++i) {
+                text += fmt::format("{}stage {} on {}", i ? ", " : "", i, sx.job.nodes[where[i]]);
+              }
+              spdlog::info("pipeline {}: {}", w, text);
+              ready(caf::actor_cast<worker_actor>(chain->front()), text);
+            },
+            [=](caf::error& err) {
+              abort_job(self, "placing stage " + std::to_string(s) + " of pipeline " +
+                                  std::to_string(w) + " on " + self->state.job.nodes[n] + ": " +
+                                  describe(err));
+            });
+  }
+}
+
+namespace {
+
+// Node index for actor i of a kind placed on `chosen` (all nodes when empty).
+std::size_t place(const std::vector<std::uint32_t>& chosen, std::size_t nodes, std::size_t i) {
+  return chosen.empty() ? i % nodes : chosen[i % chosen.size()];
+}
+
+void launch(scheduler_pointer self);
+
+void shards_ready(scheduler_pointer self);
+
+// Cluster mode with [model] stages: stage s of replica w goes to worker node
+// (w x S + s) round-robin, so neighbouring stages sit on different nodes
+// whenever there are two or more.
+void place_pipelines(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  st.workers.resize(job.workers);
+  auto pending = std::make_shared<std::size_t>(job.workers);
+  for (std::uint32_t w = 0; w < job.workers; ++w) {
+    std::vector<std::size_t> where;
+    for (std::uint32_t s = 0; s < job.stages; ++s) {
+      where.push_back(place(job.worker_nodes, st.nodes.size(), std::size_t{w} * job.stages + s));
+    }
+    st.node_of[w] = where.front();
+    place_pipeline(self, w, st.resume ? st.resume->epoch : 0u,
+                   st.resume ? st.resume->clock : std::int64_t{0}, where,
+                   [=](worker_actor head, const std::string&) {
+                     // Ordered after `wire`: the head passes re-points down the chain.
+                     for (std::uint32_t k = 0; k < self->state.shards.size(); ++k) {
+                       self->send(head, repoint_atom::value, k, self->state.shards[k]);
+                     }
+                     self->state.workers[w] = std::move(head);
+                     if (--*pending == 0) launch(self);
+                   });
+  }
+}
+
+// Cluster mode, step 2: workers on their nodes, once every shard exists.
+void place_workers(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  if (job.stages > 1) return place_pipelines(self);
+  st.workers.resize(job.workers);
+  auto pending = std::make_shared<std::size_t>(job.workers);
+  for (std::uint32_t w = 0; w < job.workers; ++w) {
+    const auto n = place(job.worker_nodes, st.nodes.size(), w);
+    st.node_of[w] = n;
+    const auto epoch = st.resume ? st.resume->epoch : 0u;
+    const auto clock = st.resume ? st.resume->clock : std::int64_t{0};
+    auto req = make_worker_request(self, w, epoch, clock);
+    // Generous: the node may have to load the data set first.
+    self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value, std::move(req))
+        .then(
+            [=](worker_actor& worker) {
+              self->monitor(worker);
+              // Shards may have failed over while it was being placed.
+              for (std::uint32_t k = 0; k < self->state.shards.size(); ++k) {
+                self->send(worker, repoint_atom::value, k, self->state.shards[k]);
+              }
+              self->state.workers[w] = std::move(worker);
+              if (--*pending == 0) launch(self);
+            },
+            [=](caf::error& err) {
+              abort_job(self, "placing worker " + std::to_string(w) + " on " +
+                                  self->state.job.nodes[n] + ": " + describe(err));
+            });
+  }
+}
+
+// Cluster mode, step 1: every shard on its node.
+void place_shards(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  st.shards.resize(job.shards);
+  st.backups.resize(job.shards);
+  auto pending = std::make_shared<std::size_t>(job.shards);
+  for (std::uint32_t k = 0; k < job.shards; ++k) {
+    const auto n = place(job.shard_nodes, st.nodes.size(), k);
+    st.shard_node[k] = n;
+    self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
+                  shard_request{k, shard_slices(job, k)})
+        .then(
+            [=](shard_actor& shard) {
+              self->monitor(shard);
+              self->state.shards[k] = std::move(shard);
+              auto done = [=] {
+                if (--*pending == 0) shards_ready(self);
+              };
+              if (self->state.job.replication > 1) return make_backup(self, k, done);
+              done();
+            },
+            [=](caf::error& err) {
+              abort_job(self, "placing shard " + std::to_string(k) + " on " +
+                                  self->state.job.nodes[n] + ": " + describe(err));
+            });
+  }
+}
+
+// Every shard exists (and holds its checkpoint when resuming): the evaluator
+// and the workers follow.
+void spawn_workers(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  st.evaluator = spawn_evaluator(self->system(), job, st.data, st.shards);
+  self->monitor(st.evaluator);
+  if (!st.nodes.empty()) return place_workers(self);
+  auto me = caf::actor_cast<scheduler_actor>(self);
+  for (std::uint32_t w = 0; w < job.workers; ++w) {
+    worker_config cfg;
+    cfg.id = w;
+    cfg.partition = w;
+    cfg.start_epoch = st.resume ? st.resume->epoch : 0;
+    cfg.start_clock = st.resume ? st.resume->clock : 0;
+    cfg.job = job;
+    // A replica is one worker, or a pipeline of stages whose head acts as one.
+    st.workers.push_back(job.stages > 1
+                             ? spawn_pipeline(self->system(), cfg, st.data, st.shards, me)
+                             : spawn_worker(self->system(), cfg, st.data, st.shards, me));
+    self->monitor(st.workers.back());
+  }
+  launch(self);
+}
+
+void shards_ready(scheduler_pointer self) {
+  auto& st = self->state;
+  if (!st.resume) return spawn_workers(self);
+  auto pending = std::make_shared<std::size_t>(st.shards.size());
+  for (std::size_t k = 0; k < st.shards.size(); ++k) {
+    std::ifstream in(st.resume->files[k], std::ios::binary);
+    bytes data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    self->request(st.shards[k], std::chrono::seconds(120), restore_atom::value, std::move(data),
+                  false)
+        .then(
+            [=](std::uint64_t) {
+              if (--*pending == 0) spawn_workers(self);
+            },
+            [=](caf::error& err) {
+              abort_job(self, "restoring shard " + std::to_string(k) + " from " +
+                                  self->state.resume->files[k] + ": " + describe(err));
+            });
+  }
+}
+
+// Every actor exists: log the job and start the workers.
+void launch(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  const auto tables = workload_tables(job);
+  std::string table_list;
+  for (const auto& t : tables) {
+    table_list += (table_list.empty() ? "" : ", ") + t.name +
+                  (t.kind == table_kind::dense
+                       ? " (dense, " + std::to_string(t.size) + " keys)"
+                       : " (sparse, width " + std::to_string(t.width) + ", " +
+                             std::to_string(sparse_row_bytes(t)) + " bytes/row" +
+                             (t.max_rows ? ", at most " + std::to_string(t.max_rows) + " rows/shard"
+                                         : std::string{}) +
+                             ")");
+  }
+  spdlog::info(
+      "job '{}': {} workers{}, {} shards{}, staleness {}, stragglers {}, tables {}; {} "
+      "train / {} test rows",
+      job.name, job.workers,
+      job.stages > 1 ? fmt::format(" (pipelines of {} stages, {} micro-batches)", job.stages,
+                                   job.micro_batches)
+                     : std::string{},
+      job.shards,
+      st.nodes.empty() ? std::string{" in this process"}
+                       : " on " + std::to_string(st.nodes.size()) + " nodes",
+      staleness_to_string(job.staleness), job.stragglers, table_list, st.data->train_rows(),
+      st.data->test_rows());
+  st.start = clock_type::now();
+  st.interval = interval_totals{};
+  for (auto& w : st.workers) self->send(w, start_atom::value);
+}
+
+}  // namespace
+
+void start_job(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.job;
+  st.clocks = std::make_unique<clock_table>(job.staleness);
+  const std::int64_t clock = st.resume ? st.resume->clock : 0;
+  const std::int64_t epoch = st.resume ? st.resume->epoch : 0;
+  for (std::uint32_t w = 0; w < job.workers; ++w) {
+    st.clocks->add_worker(w, clock);
+    st.start_clock[w] = clock;
+    st.running.insert(w);
+    st.last_epoch[w] = epoch - 1;
+    st.partition[w] = w;
+  }
+  st.next_eval = static_cast<std::uint32_t>(epoch);
+  st.next_checkpoint = clock + 1;
+  if (!st.nodes.empty()) {
+    for (auto& n : st.nodes) self->monitor(n);
+    return place_shards(self);
+  }
+  for (std::uint32_t k = 0; k < job.shards; ++k) {
+    st.shards.push_back(spawn_shard(self->system(), k, shard_slices(job, k)));
+    self->monitor(st.shards.back());
+  }
+  shards_ready(self);
+}
+
+}  // namespace troupe::scheduler_detail

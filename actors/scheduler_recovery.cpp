@@ -1,0 +1,357 @@
+// Keeping a job alive through losses: shard backups (made on placement and
+// again after every loss), and the recovery from a lost shard (promote its
+// backup, else restore its last checkpoint), a lost worker or pipeline stage
+// (a replacement on a live node), or a lost node (never used again).
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+
+#include "actors/actor_config.hpp"
+#include "actors/metrics_exporter.hpp"
+#include "actors/scheduler_state.hpp"
+#include "actors/shard.hpp"
+#include "actors/stage_actor.hpp"
+#include "actors/worker.hpp"
+#include "engine/checkpoint.hpp"
+#include "engine/clock_table.hpp"
+
+namespace troupe::scheduler_detail {
+
+namespace {
+
+// A live node for a copy of shard k other than `avoid` (the other copy's
+// node): the next shard node after it, else any live node; nodes.size() if none.
+std::size_t backup_node_for(scheduler_pointer self, std::size_t avoid) {
+  auto& st = self->state;
+  const auto& chosen = st.job.shard_nodes;
+  const std::size_t n = st.nodes.size();
+  for (std::size_t step = 1; step <= n; ++step) {
+    std::size_t candidate = (avoid + step) % n;
+    if (!chosen.empty()) {
+      auto it = std::find(chosen.begin(), chosen.end(), avoid);
+      const std::size_t pos =
+          it == chosen.end() ? 0 : static_cast<std::size_t>(it - chosen.begin());
+      candidate = step <= chosen.size() ? chosen[(pos + step) % chosen.size()] : (avoid + step) % n;
+    }
+    if (candidate != avoid && !st.dead_nodes.count(candidate)) return candidate;
+  }
+  for (std::size_t c = 0; c < n; ++c) {
+    if (c != avoid && !st.dead_nodes.count(c)) return c;
+  }
+  return n;
+}
+
+}  // namespace
+
+// Spawns a backup of shard k and attaches it to the primary, which sends it
+// its state and then forwards every push to it.
+void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> then,
+                 int attempts) {
+  auto& st = self->state;
+  const auto n = backup_node_for(self, st.shard_node[k]);
+  if (n >= st.nodes.size()) {
+    spdlog::warn("shard {}: no live node left for a backup; running without one", k);
+    return then();
+  }
+  const auto t0 = clock_type::now();
+  const auto primary = st.shards[k];
+  auto retry = [=](const std::string& why) {
+    spdlog::warn("shard {}: no backup on {}: {}", k, self->state.job.nodes[n], why);
+    if (attempts > 1 && !self->state.finished) return make_backup(self, k, then, attempts - 1);
+    then();
+  };
+  self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
+                shard_request{k, shard_slices(st.job, k)})
+      .then(
+          [=](shard_actor& backup) {
+            // The backup counts only once it holds the primary's state, and
+            // only for the primary it was made for.
+            self->request(primary, std::chrono::seconds(150), replica_atom::value,
+                          caf::actor_cast<caf::actor>(backup))
+                .then(
+                    [=](bool) {
+                      auto& s = self->state;
+                      if (s.shards[k] != primary || s.finished) {
+                        self->send_exit(backup, caf::exit_reason::user_shutdown);
+                        return then();
+                      }
+                      self->monitor(backup);
+                      s.backup_node[k] = n;
+                      s.backups[k] = backup;
+                      spdlog::info("shard {}: backup on {} in sync ({:.0f} ms)", k, s.job.nodes[n],
+                                   std::chrono::duration<double, std::milli>(clock_type::now() - t0)
+                                       .count());
+                      then();
+                    },
+                    [=](caf::error& err) {
+                      self->send_exit(backup, caf::exit_reason::user_shutdown);
+                      retry(describe(err));
+                    });
+          },
+          [=](caf::error& err) {
+            // The node may be dying: another one next time.
+            self->state.dead_nodes.insert(n);
+            retry(describe(err));
+          });
+}
+
+namespace {
+
+// Shard k's primary was lost: its backup becomes the primary, every worker
+// and the evaluator are re-pointed, and a new backup is made.
+void repoint_all(scheduler_pointer self, std::uint32_t k) {
+  auto& st = self->state;
+  for (auto& w : st.workers) {
+    if (w) self->send(w, repoint_atom::value, k, st.shards[k]);
+  }
+  if (st.evaluator) self->send(st.evaluator, repoint_atom::value, k, st.shards[k]);
+}
+
+// Without a backup, a lost shard comes back from its last checkpoint on a
+// surviving node; the updates since that checkpoint are lost, and said so.
+void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std::string& why) {
+  auto& st = self->state;
+  latest_checkpoint latest;
+  if (st.job.checkpoint_every == 0 || !find_latest_checkpoint(st.checkpoint_dir, k, latest) ||
+      !latest.found()) {
+    return abort_job(self, "shard " + std::to_string(k) + " lost (" + why +
+                               "), no backup and no checkpoint to restore it from");
+  }
+  const auto n = backup_node_for(self, st.shard_node[k]);
+  if (n >= st.nodes.size()) {
+    return abort_job(self, "shard " + std::to_string(k) + " lost and no live node left");
+  }
+  const auto t0 = clock_type::now();
+  const auto lost_clocks = std::max<std::int64_t>(
+      0, (st.clocks->size() ? st.clocks->min_clock() : 0) - latest.data.header.clock);
+  for (const auto& w : latest.warnings) spdlog::warn("shard {}: {}", k, w);
+  auto data = encode_checkpoint(latest.data.header, latest.data.snapshot);
+  self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
+                shard_request{k, shard_slices(st.job, k)})
+      .then(
+          [=](shard_actor& shard) mutable {
+            self->monitor(shard);
+            // Sequence numbers are kept: the workers go on counting.
+            self->request(shard, std::chrono::seconds(120), restore_atom::value, std::move(data),
+                          true)
+                .then(
+                    [=](std::uint64_t) {
+                      auto& s = self->state;
+                      s.shards[k] = shard;
+                      s.shard_node[k] = n;
+                      ++s.summary.shards_failed_over;
+                      if (s.exporter) s.exporter->add_failover();
+                      repoint_all(self, k);
+                      if (s.job.replication > 1) make_backup(self, k, [] {});
+                      spdlog::warn(
+                          "shard {}: restored on {} from the checkpoint of clock {} in "
+                          "{:.0f} ms; about {} clocks of its updates are lost",
+                          k, s.job.nodes[n], latest.data.header.clock,
+                          std::chrono::duration<double, std::milli>(clock_type::now() - t0).count(),
+                          lost_clocks);
+                    },
+                    [=](caf::error& err) {
+                      abort_job(self,
+                                "restoring shard " + std::to_string(k) + ": " + describe(err));
+                    });
+          },
+          [=](caf::error& err) {
+            abort_job(self, "replacing shard " + std::to_string(k) + ": " + describe(err));
+          });
+}
+
+void fail_over(scheduler_pointer self, std::uint32_t k, const std::string& why) {
+  auto& st = self->state;
+  const auto t0 = clock_type::now();
+  if (st.nodes.empty()) {
+    return abort_job(self, "shard " + std::to_string(k) + " lost: " + why);
+  }
+  if (k >= st.backups.size() || !st.backups[k]) return restore_from_checkpoint(self, k, why);
+  st.shards[k] = st.backups[k];
+  st.backups[k] = shard_actor{};
+  st.shard_node[k] = st.backup_node[k];
+  repoint_all(self, k);
+  ++st.summary.shards_failed_over;
+  if (st.exporter) st.exporter->add_failover();
+  spdlog::warn(
+      "shard {}: primary lost ({}); backup on {} promoted, workers re-pointed in {:.2f} ms", k, why,
+      st.job.nodes[st.shard_node[k]],
+      std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+  make_backup(self, k, [] {});
+}
+
+// Starts a replacement for lost worker `lost` on its data partition, from the
+// beginning of the epoch it was in, under a new id (its pushes must not be
+// mistaken for retries of the lost worker's).
+void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::string& why) {
+  auto& st = self->state;
+  const auto detected = clock_type::now();
+  const auto clock = st.clocks->clock_of(lost);
+  const auto epoch = static_cast<std::uint32_t>(std::max<std::int64_t>(st.last_epoch[lost] + 1, 0));
+  st.running.erase(lost);
+  st.clocks->remove_worker(lost);
+  st.last_epoch.erase(lost);
+  st.waiting.erase(std::remove_if(st.waiting.begin(), st.waiting.end(),
+                                  [=](const waiting_worker& w) { return w.worker == lost; }),
+                   st.waiting.end());
+  const auto id = static_cast<std::uint32_t>(st.workers.size());
+  st.partition[id] = st.partition.at(lost);
+  // The replacement joins at the slowest live clock: it neither holds the
+  // others back further nor runs ahead of the bound.
+  const std::int64_t start_clock = st.clocks->size() ? st.clocks->min_clock() : clock;
+  st.clocks->add_worker(id, start_clock);
+  st.start_clock[id] = start_clock;
+  st.running.insert(id);
+  st.last_epoch[id] = static_cast<std::int64_t>(epoch) - 1;
+  st.workers.emplace_back();
+  ++st.summary.workers_replaced;
+  if (st.exporter) st.exporter->add_worker_replaced();
+  spdlog::warn(
+      "worker {} (partition {}) lost at clock {} in epoch {}: {}; replacing it with worker "
+      "{}",
+      lost, st.partition[id], clock, epoch + 1, why, id);
+  release_waiting(self);
+  auto started = [=](worker_actor worker, const std::string& where) {
+    self->monitor(worker);
+    for (std::uint32_t k = 0; k < self->state.shards.size(); ++k) {
+      self->send(worker, repoint_atom::value, k, self->state.shards[k]);
+    }
+    self->send(worker, start_atom::value);
+    self->state.workers[id] = std::move(worker);
+    spdlog::warn("worker {} took over partition {} {} {:.0f} ms after the loss was detected", id,
+                 self->state.partition[id], where,
+                 std::chrono::duration<double, std::milli>(clock_type::now() - detected).count());
+  };
+  if (st.nodes.empty()) {
+    worker_config cfg;
+    cfg.id = id;
+    cfg.partition = st.partition[id];
+    cfg.start_epoch = epoch;
+    cfg.start_clock = start_clock;
+    cfg.job = st.job;
+    const auto me = caf::actor_cast<scheduler_actor>(self);
+    return started(st.job.stages > 1 ? spawn_pipeline(self->system(), cfg, st.data, st.shards, me)
+                                     : spawn_worker(self->system(), cfg, st.data, st.shards, me),
+                   "in this process");
+  }
+  // Another live worker node, preferring one other than the lost worker's.
+  std::vector<std::size_t> candidates;
+  const auto& chosen = st.job.worker_nodes;
+  for (std::size_t i = 0; i < (chosen.empty() ? st.nodes.size() : chosen.size()); ++i) {
+    const auto n = chosen.empty() ? i : chosen[i];
+    if (!st.dead_nodes.count(n)) candidates.push_back(n);
+  }
+  if (candidates.empty())
+    return abort_job(self, "no live node left to run worker " + std::to_string(id));
+  const std::size_t first = (st.node_of[lost] + 1) % candidates.size();
+  const auto n = candidates[first];
+  st.node_of[id] = n;
+  if (st.job.stages > 1) {
+    // A new chain on the live worker nodes, neighbours apart where possible.
+    std::vector<std::size_t> where;
+    for (std::uint32_t s = 0; s < st.job.stages; ++s) {
+      where.push_back(candidates[(first + s) % candidates.size()]);
+    }
+    return place_pipeline(self, id, epoch, start_clock, where,
+                          [=](worker_actor head, const std::string& text) {
+                            started(std::move(head), "as a pipeline (" + text + ")");
+                          });
+  }
+  self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value,
+                make_worker_request(self, id, epoch, start_clock))
+      .then(
+          [=](worker_actor& worker) {
+            started(std::move(worker), "on " + self->state.job.nodes[n]);
+          },
+          [=](caf::error& err) {
+            abort_job(self, "replacing worker " + std::to_string(lost) + ": " + describe(err));
+          });
+}
+
+// Worker (or pipeline replica) w's node is lost.
+void worker_lost(scheduler_pointer self, std::uint32_t w, const std::string& why) {
+  auto& st = self->state;
+  if (st.last_epoch[w] + 1 >= static_cast<std::int64_t>(st.job.epochs)) {
+    // It had finished its last epoch; only its `done` was lost.
+    st.running.erase(w);
+    st.clocks->remove_worker(w);
+    release_waiting(self);
+    return maybe_finish(self);
+  }
+  replace_worker(self, w, why);
+}
+
+}  // namespace
+
+void on_down(scheduler_pointer self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  if (st.finished) return;
+  // Whatever went down first, its node is gone: never place anything there.
+  if (dm.reason == caf::exit_reason::remote_link_unreachable) {
+    for (std::size_t n = 0; n < st.nodes.size(); ++n) {
+      if (st.nodes[n].node() == dm.source.node()) st.dead_nodes.insert(n);
+    }
+  }
+  for (std::size_t n = 0; n < st.nodes.size(); ++n) {
+    if (dm.source == st.nodes[n].address()) {
+      st.dead_nodes.insert(n);
+      spdlog::warn("node {} lost: {}", st.job.nodes[n], describe(dm.reason));
+      return;
+    }
+  }
+  if (auto it = st.stages.find(dm.source); it != st.stages.end()) {
+    const auto p = it->second;
+    st.stages.erase(it);
+    // A chain ends normally (user_shutdown) when its head finished.
+    if (!dm.reason || dm.reason == caf::exit_reason::user_shutdown ||
+        !st.running.count(p.replica)) {
+      return;
+    }
+    const auto why = "pipeline " + std::to_string(p.replica) + ": stage " +
+                     std::to_string(p.stage) + " on node " + st.job.nodes[p.node] + " went down (" +
+                     describe(dm.reason) + ")";
+    // A stage that failed by itself would fail the same way again.
+    if (dm.reason != caf::exit_reason::remote_link_unreachable) return abort_job(self, why);
+    // Its node is lost: end the rest of the chain (the step's activations are
+    // gone with it) and re-place the whole replica, like a lost worker.
+    for (auto s = st.stages.begin(); s != st.stages.end();) {
+      if (s->second.replica != p.replica) {
+        ++s;
+        continue;
+      }
+      self->send_exit(s->second.handle, caf::exit_reason::user_shutdown);
+      s = st.stages.erase(s);
+    }
+    return worker_lost(self, p.replica, why);
+  }
+  for (std::uint32_t w = 0; w < st.workers.size(); ++w) {
+    if (dm.source != st.workers[w].address()) continue;
+    if (!st.running.count(w)) return;
+    // Only a lost link (a killed or hung node) is worth a replacement: a
+    // worker that failed by itself would fail the same way again.
+    if (dm.reason != caf::exit_reason::remote_link_unreachable) {
+      return abort_job(self, "worker " + std::to_string(w) + " failed: " + describe(dm.reason));
+    }
+    return worker_lost(self, w, describe(dm.reason));
+  }
+  for (std::uint32_t k = 0; k < st.shards.size(); ++k) {
+    if (dm.source == st.shards[k].address() && dm.reason != caf::exit_reason::user_shutdown) {
+      return fail_over(self, k, describe(dm.reason));
+    }
+    if (k < st.backups.size() && st.backups[k] && dm.source == st.backups[k].address()) {
+      spdlog::warn("shard {}: backup lost ({}); making a new one", k, describe(dm.reason));
+      st.backups[k] = shard_actor{};
+      self->request(st.shards[k], std::chrono::seconds(30), replica_atom::value, caf::actor{})
+          .then([](bool) {}, [](caf::error&) {});
+      return make_backup(self, k, [] {});
+    }
+  }
+  if (dm.source == st.evaluator.address() && dm.reason) {
+    abort_job(self, "the evaluator went down: " + describe(dm.reason));
+  }
+}
+
+}  // namespace troupe::scheduler_detail

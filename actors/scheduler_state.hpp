@@ -1,0 +1,134 @@
+#pragma once
+// Internal to actors/scheduler*.cpp, not a public header: the scheduler
+// actor's state and the functions its files share (see scheduler.hpp for
+// the protocol). The scheduler is split by concern:
+//   scheduler.cpp            the behavior, clocks, progress, evaluation,
+//                            checkpoints, the summary and shutdown;
+//   scheduler_placement.cpp  starting a job: shards, evaluator, workers and
+//                            pipelines, in this process or on node daemons;
+//   scheduler_recovery.cpp   shard backups, and what happens when a shard,
+//                            worker, pipeline stage or node goes down.
+//
+//   auto self = ...;  // a scheduler_pointer, inside the behavior
+//   start_job(self);  // placement; every error ends in abort_job(self, why)
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "actors/cluster_types.hpp"
+#include "actors/scheduler.hpp"
+#include "actors/shard.hpp"
+#include "actors/stage_actor.hpp"
+#include "engine/clock_table.hpp"
+#include "engine/metrics_log.hpp"
+
+namespace troupe::scheduler_detail {
+
+using clock_type = std::chrono::steady_clock;
+
+struct waiting_worker {
+  std::uint32_t worker;
+  std::int64_t clock;
+  caf::typed_response_promise<std::int64_t> promise;
+};
+
+// Sums over an interval of progress reports (one progress line).
+struct interval_totals {
+  std::uint64_t samples = 0, correct = 0;
+  double loss_sum = 0, busy_s = 0, wait_s = 0;
+  std::uint32_t reports = 0;
+  clock_type::time_point start = clock_type::now();
+};
+
+// Cluster mode with [model] stages: where each stage of each replica lives.
+struct placed_stage {
+  std::uint32_t replica = 0, stage = 0;
+  std::size_t node = 0;
+  stage_actor handle;
+};
+
+struct scheduler_state {
+  job_config job;
+  std::shared_ptr<const workload_data> data;
+  std::vector<node_actor> nodes;                     // empty: everything in this process
+  std::set<std::size_t> dead_nodes;                  // indices into nodes
+  std::map<std::uint32_t, std::uint32_t> partition;  // worker id -> data partition
+  std::map<std::uint32_t, std::size_t> node_of;      // worker id -> node index (cluster)
+  std::vector<shard_actor> backups;                  // per shard; invalid: none
+  std::map<std::uint32_t, std::size_t> shard_node, backup_node;  // node index per copy
+  std::optional<resume_point> resume;
+  std::shared_ptr<metrics_exporter> exporter;         // `troupe train --metrics`; may be null
+  std::map<std::uint32_t, std::int64_t> start_clock;  // worker id -> clock it started at
+  std::string checkpoint_dir;        // absolute: shards on other nodes write there too
+  std::int64_t next_checkpoint = 0;  // min clock of the next checkpoint
+  bool checkpointing = false;
+  std::vector<shard_actor> shards;
+  std::vector<worker_actor> workers;
+  std::map<caf::actor_addr, placed_stage> stages;  // cluster pipelines, monitored
+  evaluator_actor evaluator;
+  std::unique_ptr<clock_table> clocks;
+  std::vector<waiting_worker> waiting;
+  std::set<std::uint32_t> running;                   // workers not yet done
+  std::map<std::uint32_t, std::int64_t> last_epoch;  // live worker -> last epoch it finished
+  std::uint32_t next_eval = 0;                       // first epoch not yet evaluated
+  std::int64_t next_eval_clock = 0;                  // eval_every: next min clock to evaluate at
+  std::uint32_t evals_pending = 0;
+  caf::typed_response_promise<job_summary> run_promise;
+  std::unique_ptr<metrics_log> metrics;
+  clock_type::time_point start;
+  job_summary summary;
+  interval_totals interval, total;
+  double staleness_sum = 0;
+  std::uint64_t pushes = 0;
+  std::vector<std::uint64_t> staleness_hist;
+  std::int64_t finished_clock = 0;   // largest clock of a finished worker
+  std::uint64_t finished_steps = 0;  // steps of finished workers
+  bool finishing = false;            // collecting shard statistics
+  bool finished = false;
+  static inline const char* name = "troupe.scheduler";
+};
+
+using scheduler_pointer = scheduler_actor::stateful_pointer<scheduler_state>;
+
+// scheduler.cpp
+
+// Logs `why`, answers the run request with it and ends every actor of the job
+// (once: later calls do nothing).
+void abort_job(scheduler_pointer self, const std::string& why);
+// Ends the job once all workers are done and every evaluation is in.
+void maybe_finish(scheduler_pointer self);
+void release_waiting(scheduler_pointer self);
+
+// scheduler_placement.cpp
+
+// The slices of every table that shard k of `job` holds.
+std::vector<shard_table> shard_slices(const job_config& job, std::uint32_t k);
+worker_request make_worker_request(scheduler_pointer self, std::uint32_t id,
+                                   std::uint32_t start_epoch, std::int64_t start_clock);
+using head_ready = std::function<void(worker_actor head, const std::string& where)>;
+// Pipeline replica w, stage s on node where[s]; `ready` gets the wired head.
+void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch,
+                    std::int64_t clock, const std::vector<std::size_t>& where, head_ready ready);
+// `run`: places (or spawns) the shards, then the evaluator and the workers,
+// then starts them; on resume, the shards first restore their checkpoints.
+void start_job(scheduler_pointer self);
+
+// scheduler_recovery.cpp
+
+// A backup of shard k on another live node; `then` runs once it is in sync,
+// or once none could be made (the job then runs without one).
+void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> then,
+                 int attempts = 2);
+// The down handler: a lost node, stage, worker, shard, backup or evaluator.
+void on_down(scheduler_pointer self, const caf::down_msg& dm);
+
+}  // namespace troupe::scheduler_detail
