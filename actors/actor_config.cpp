@@ -46,6 +46,16 @@ std::string describe(const caf::error& err) {
   return caf::to_string(err);
 }
 
+std::string describe(const std::exception_ptr& eptr) {
+  try {
+    std::rethrow_exception(eptr);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+  }
+  return "unknown exception";
+}
+
 actor_config::actor_config(std::size_t threads) {
   load<caf::io::middleman>();
   register_cluster_types(*this);

@@ -7,6 +7,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/error.hpp>
 
+#include <exception>
 #include <string>
 
 #include "engine/errors.hpp"
@@ -28,5 +29,9 @@ caf::error make_troupe_error(errc code, std::string message);
 
 /// "wrong_size: push of ..." for Troupe errors, CAF's rendering otherwise.
 std::string describe(const caf::error& err);
+
+/// What an exception caught by an actor's exception handler says
+/// (`what()`, or "unknown exception" for anything not a std::exception).
+std::string describe(const std::exception_ptr& eptr);
 
 }  // namespace troupe

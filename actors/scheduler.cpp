@@ -302,13 +302,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   // An exception would otherwise end the scheduler without answering `run`.
   self->set_exception_handler([=](std::exception_ptr& eptr) -> caf::error {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(eptr);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
+    const std::string what = describe(eptr);
     abort_job(self, "scheduler error: " + what);
     return make_troupe_error(errc::stopped, what);
   });

@@ -253,13 +253,7 @@ stage_actor::behavior_type stage_behavior(stage_pointer self, stage_config cfg,
   st.shards = std::move(shards);
   st.scheduler = std::move(scheduler);
   self->set_exception_handler([=](std::exception_ptr& eptr) -> caf::error {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(eptr);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
+    const std::string what = describe(eptr);
     auto err = make_troupe_error(errc::stopped, what);
     fail(self, "error", err);
     return err;
