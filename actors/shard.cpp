@@ -47,6 +47,22 @@ caf::error check_peer(shard_pointer self) {
   return make_troupe_error(errc::bad_config, "not authenticated with this cluster");
 }
 
+// Building a reply may throw (an allocation, a message over Cap'n Proto's
+// limits): the request gets an error and the shard keeps serving, as nothing
+// may crash a node. kj::Exception is no std::exception, hence the last catch.
+template <class F>
+status guarded(const char* what, F&& f) {
+  try {
+    return f();
+  } catch (const troupe_error& e) {
+    return {e.code(), e.what()};
+  } catch (const std::exception& e) {
+    return {errc::wrong_size, std::string(what) + " failed: " + e.what()};
+  } catch (...) {
+    return {errc::wrong_size, std::string(what) + " failed: its reply could not be built"};
+  }
+}
+
 shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
                                           std::vector<shard_table> tables, host_context ctx) {
   self->state.ctx = std::move(ctx);
@@ -62,19 +78,22 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
   return {
       [=](push_atom, const bytes& msg) -> caf::result<bytes> {
         if (auto err = check_peer(self)) return err;
-        push_view push;
-        if (auto st = decode_push(msg, push); !st) return reject(self, "push", st);
         push_ack ack;
-        if (auto st = self->state.store->apply_push(push, ack); !st) {
-          return reject(self, "push", st);
-        }
+        bytes reply;
+        const status st = guarded("push", [&] {
+          push_view push;
+          if (auto bad = decode_push(msg, push); !bad) return bad;
+          if (auto bad = self->state.store->apply_push(push, ack); !bad) return bad;
+          reply = encode_push_ack(ack);
+          return status{};
+        });
+        if (!st) return reject(self, "push", st);
         if (ack.duplicate) {
           ++self->state.stats.pushes_duplicate;
         } else {
           ++self->state.stats.pushes_applied;
         }
         if (self->state.ctx.metrics) self->state.ctx.metrics->add_push(msg.size());
-        auto reply = encode_push_ack(ack);
         auto& backup = self->state.backup;
         // Duplicates too: the original may still be on its way to the backup,
         // and this acknowledgement must not overtake it.
@@ -112,8 +131,10 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         if (auto err = check_peer(self)) return err;
         pull_request_view pull;
         bytes reply;
-        status st = decode_pull_request(msg, pull);
-        if (st) st = self->state.store->read_pull(pull, reply);
+        const status st = guarded("pull", [&] {
+          if (auto bad = decode_pull_request(msg, pull); !bad) return bad;
+          return self->state.store->read_pull(pull, reply);
+        });
         if (!st) {
           spdlog::warn("shard {}: rejected pull: {}", id, st.to_string());
           return to_caf_error(st);

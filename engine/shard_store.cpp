@@ -309,6 +309,7 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
                 " exceed the range [" + std::to_string(s.range.begin) + ", " +
                 std::to_string(s.range.end) + ") of table '" + s.spec.name + "'"};
   }
+  if (auto st = check_payload(pull.count, 0, "pull"); !st) return st;
   auto w = pull_reply_writer::dense(pull.table, s.version, pull.offset, pull.count);
   std::memcpy(w.values(), s.values.data() + (pull.offset - s.range.begin),
               pull.count * sizeof(float));

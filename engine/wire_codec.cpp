@@ -26,7 +26,34 @@ constexpr std::size_t kHeaderWords = 32;  // generous room for structs and point
 std::size_t words_for_bytes(std::size_t n) {
   return (n + 7) / 8;
 }
+
+// Throws instead of letting Cap'n Proto throw a kj::Exception (which callers
+// cannot catch as a std::exception) or a narrowing cast wrap the size.
+void require_payload(std::uint64_t floats, std::uint64_t num_keys, const char* what) {
+  if (auto st = check_payload(floats, num_keys, what); !st)
+    throw troupe_error(st.code(), st.message());
+}
+
+// num_keys * width, or refuses a product that would overflow.
+std::size_t sparse_count(std::size_t num_keys, std::uint32_t width, const char* what) {
+  if (width != 0 && num_keys > max_payload_bytes / sizeof(float) / width) {
+    throw troupe_error(errc::wrong_size, std::string(what) + ": " + std::to_string(num_keys) +
+                                             " rows of width " + std::to_string(width) +
+                                             " exceed one message");
+  }
+  return num_keys * width;
+}
 }  // namespace
+
+status check_payload(std::uint64_t floats, std::uint64_t num_keys, const char* what) {
+  if (floats <= max_payload_bytes / sizeof(float) &&
+      num_keys <= max_payload_bytes / sizeof(std::uint64_t)) {
+    return {};
+  }
+  return {errc::wrong_size, std::string(what) + " of " + std::to_string(floats) + " values and " +
+                                std::to_string(num_keys) + " row ids exceeds one message (" +
+                                std::to_string(max_payload_bytes) + " bytes); split it"};
+}
 
 payload_writer::payload_writer(std::unique_ptr<flat_builder> builder)
     : builder_(std::move(builder)) {}
@@ -69,6 +96,7 @@ void fill_header(wire::PushRequest::Builder req, const push_header& h) {
 }  // namespace
 
 push_writer push_writer::dense(const push_header& header, std::uint64_t offset, std::size_t count) {
+  require_payload(count, 0, "push");
   push_writer w(std::make_unique<flat_builder>(kHeaderWords + words_for_bytes(count * 4)));
   auto req = w.builder_->initRoot<wire::PushRequest>();
   fill_header(req, header);
@@ -81,7 +109,8 @@ push_writer push_writer::dense(const push_header& header, std::uint64_t offset, 
 
 push_writer push_writer::sparse(const push_header& header, const std::uint64_t* keys,
                                 std::size_t num_keys, std::uint32_t width) {
-  const std::size_t count = num_keys * width;
+  const std::size_t count = sparse_count(num_keys, width, "push");
+  require_payload(count, num_keys, "push");
   push_writer w(
       std::make_unique<flat_builder>(kHeaderWords + num_keys + words_for_bytes(count * 4)));
   auto req = w.builder_->initRoot<wire::PushRequest>();
@@ -96,6 +125,7 @@ push_writer push_writer::sparse(const push_header& header, const std::uint64_t* 
 
 pull_reply_writer pull_reply_writer::dense(std::uint32_t table, std::uint64_t shard_version,
                                            std::uint64_t offset, std::size_t count) {
+  require_payload(count, 0, "pull reply");
   pull_reply_writer w(std::make_unique<flat_builder>(kHeaderWords + words_for_bytes(count * 4)));
   auto rep = w.builder_->initRoot<wire::PullReply>();
   rep.setVersion(kVersion);
@@ -111,7 +141,8 @@ pull_reply_writer pull_reply_writer::dense(std::uint32_t table, std::uint64_t sh
 pull_reply_writer pull_reply_writer::sparse(std::uint32_t table, std::uint64_t shard_version,
                                             const std::uint64_t* keys, std::size_t num_keys,
                                             std::uint32_t width) {
-  const std::size_t count = num_keys * width;
+  const std::size_t count = sparse_count(num_keys, width, "pull reply");
+  require_payload(count, num_keys, "pull reply");
   pull_reply_writer w(
       std::make_unique<flat_builder>(kHeaderWords + num_keys + words_for_bytes(count * 4)));
   auto rep = w.builder_->initRoot<wire::PullReply>();
@@ -141,6 +172,7 @@ bytes encode_dense_pull(std::uint32_t table, std::uint32_t worker, std::uint64_t
 
 bytes encode_sparse_pull(std::uint32_t table, std::uint32_t worker, const std::uint64_t* keys,
                          std::size_t num_keys) {
+  require_payload(0, num_keys, "pull");
   flat_builder b(kHeaderWords + num_keys);
   auto req = b.initRoot<wire::PullRequest>();
   req.setVersion(kVersion);

@@ -32,6 +32,12 @@ using bytes = std::vector<char>;
 /// bytes; requests for more are refused before anything is built).
 constexpr std::size_t max_payload_bytes = std::size_t{1} << 28;
 
+/// Whether `num_keys` row ids and `floats` values fit one message: ok, or
+/// wrong_size naming `what`. Every writer below checks this first and throws
+/// it as a troupe_error; callers that want a value check it themselves.
+///   if (auto st = troupe::check_payload(n, 0, "pull"); !st) return st;
+status check_payload(std::uint64_t floats, std::uint64_t num_keys, const char* what);
+
 /// Per-push metadata shared by dense and sparse pushes.
 struct push_header {
   std::uint32_t table = 0;

@@ -120,6 +120,27 @@ TEST_F(ShardStore, PullsReturnTheOwnedValues) {
   EXPECT_EQ(store.read_pull(req, reply).code(), errc::unknown_table);
 }
 
+// A pull over one message's payload is refused as a value (it used to throw
+// out of the reply builder and kill the shard actor). Holds 256 MiB.
+TEST(ShardStoreLimits, DensePullOverOneMessageIsRefused) {
+  const std::uint64_t n = max_payload_bytes / sizeof(float) + 1;
+  table_spec spec;
+  spec.id = 1;
+  spec.name = "big";
+  spec.size = n;
+  spec.optimizer = {optimizer_kind::sgd, 0.1f};
+  shard_store store{0};
+  store.add_dense(spec, {0, n});
+  pull_request_view req;
+  ASSERT_TRUE(decode_pull_request(encode_dense_pull(1, 0, 0, n), req).ok());
+  bytes reply;
+  const auto st = store.read_pull(req, reply);
+  EXPECT_EQ(st.code(), errc::wrong_size) << st.to_string();
+  EXPECT_TRUE(reply.empty());
+  ASSERT_TRUE(decode_pull_request(encode_dense_pull(1, 0, n - 3, 3), req).ok());
+  EXPECT_TRUE(store.read_pull(req, reply).ok());
+}
+
 }  // namespace
 }  // namespace troupe
 

@@ -195,5 +195,34 @@ TEST(WireCodec, RejectsOtherProtocolVersions) {
   EXPECT_EQ(decode_clock_advance(msg, adv).code(), errc::version_mismatch);
 }
 
+// Sizes Cap'n Proto cannot hold (or that would wrap in a cast) are refused
+// with a typed error before anything is allocated: no kj::Exception escapes.
+TEST(WireCodec, WritersRefuseOversizedPayloadsBeforeBuildingAnything) {
+  const std::size_t max_floats = max_payload_bytes / sizeof(float);
+  EXPECT_TRUE(check_payload(max_floats, max_payload_bytes / 8, "x"));
+  EXPECT_EQ(check_payload(max_floats + 1, 0, "x").code(), errc::wrong_size);
+  EXPECT_EQ(check_payload(0, max_payload_bytes / 8 + 1, "x").code(), errc::wrong_size);
+  auto refuses = [](auto&& build) {
+    try {
+      build();
+    } catch (const troupe_error& e) {
+      return e.code() == errc::wrong_size;
+    }
+    return false;
+  };
+  const std::uint64_t key = 1;  // never read: the writers refuse first
+  const push_header h{1, 0, 0, 1, 0};
+  EXPECT_TRUE(refuses([&] { push_writer::dense(h, 0, max_floats + 1); }));
+  EXPECT_TRUE(refuses([&] { push_writer::dense(h, 0, std::size_t{1} << 30); }));  // wraps * 4
+  EXPECT_TRUE(refuses([&] { pull_reply_writer::dense(1, 0, 0, max_floats + 1); }));
+  EXPECT_TRUE(refuses([&] { push_writer::sparse(h, &key, 65, 1u << 20); }));
+  EXPECT_TRUE(refuses([&] { pull_reply_writer::sparse(1, 0, &key, 65, 1u << 20); }));
+  // num_keys * width overflows size_t: refused, not wrapped into a small message.
+  EXPECT_TRUE(refuses([&] { push_writer::sparse(h, &key, std::size_t{1} << 62, 8); }));
+  EXPECT_TRUE(refuses([&] { encode_sparse_pull(1, 0, &key, max_payload_bytes / 8 + 1); }));
+  auto ok = push_writer::dense(h, 0, 4);  // small ones still build
+  EXPECT_EQ(ok.count(), 4u);
+}
+
 }  // namespace
 }  // namespace troupe
