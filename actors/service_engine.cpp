@@ -31,6 +31,19 @@ optimizer_spec to_spec(const optimizer_options& o) {
   return s;
 }
 
+// Why the optimizer's settings are invalid; empty if they are fine. NaN
+// fails every comparison below, so each one is written to refuse it.
+std::string check_optimizer(const optimizer_options& o) {
+  if (!(o.epsilon > 0) || !std::isfinite(o.epsilon)) return "epsilon must be positive and finite";
+  if (!(o.beta1 >= 0 && o.beta1 < 1)) return "beta1 must be in [0, 1)";
+  if (!(o.beta2 >= 0 && o.beta2 < 1)) return "beta2 must be in [0, 1)";
+  if (!(o.momentum >= 0 && o.momentum < 1)) return "momentum must be in [0, 1)";
+  if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay)) {
+    return "weight decay must be finite and >= 0";
+  }
+  return {};
+}
+
 // The engine's table_spec of a public definition, or why it is invalid.
 result<table_spec> to_spec(const table& t, std::uint32_t id) {
   auto bad = [&](const std::string& why) {
@@ -41,6 +54,7 @@ result<table_spec> to_spec(const table& t, std::uint32_t id) {
   if (o.type > optimizer_type::adam || !std::isfinite(o.learning_rate) || o.learning_rate <= 0) {
     return bad("the learning rate must be positive and finite");
   }
+  if (auto why = check_optimizer(o); !why.empty()) return bad(why);
   if (!std::isfinite(t.init_bound) || t.init_bound < 0) return bad("init bound must be >= 0");
   table_spec s;
   s.id = id;

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <limits>
 #include <set>
 
 #include "engine/errors.hpp"
@@ -25,8 +26,14 @@ T get(const toml::table& t, const char* key, const std::string& where, T fallbac
     if (auto v = node->value<double>()) return static_cast<T>(*v);
     fail(where, std::string(key) + " must be a number");
   } else {
-    if (auto v = node->value<std::int64_t>(); v && *v >= 0) return static_cast<T>(*v);
-    fail(where, std::string(key) + " must be a non-negative integer");
+    const auto v = node->value<std::int64_t>();
+    if (!v || *v < 0) fail(where, std::string(key) + " must be a non-negative integer");
+    // A cast alone would wrap (shards = 4294967298 would start 2).
+    if (static_cast<std::uint64_t>(*v) > std::numeric_limits<T>::max()) {
+      fail(where, std::string(key) + " = " + std::to_string(*v) + " is above its limit " +
+                      std::to_string(std::numeric_limits<T>::max()));
+    }
+    return static_cast<T>(*v);
   }
 }
 
