@@ -99,8 +99,13 @@ result<client> open_client(std::shared_ptr<actor_runtime> rt, const directory_ac
     caf::scoped_actor self{rt->sys};
     ask(self);
   }
-  if (!info) return failure;
-  if (info->shards.empty()) return {api_errc::internal, "the engine has no shards"};
+  // `auth` lives in rt's actor system: on a refusal it must go before `rt`,
+  // and the order in which parameters are destroyed is not ours to choose.
+  if (!info || info->shards.empty()) {
+    auth.reset();
+    if (!info) return failure;
+    return {api_errc::internal, "the engine has no shards"};
+  }
   return client{
       std::make_unique<client::impl>(std::move(rt), std::move(*info), opts, std::move(auth))};
 }

@@ -59,6 +59,15 @@ struct call {
 
   call(std::function<void(result<T>)> done, std::shared_ptr<call_tracker> tracker)
       : done_(std::move(done)), tracker_(std::move(tracker)), ticket_(tracker_->open()) {}
+  call(const call&) = delete;
+  call& operator=(const call&) = delete;
+  /// A call dropped without completing (its parts were lost on the way)
+  /// still answers and returns its ticket, or wait() would never return.
+  ~call() {
+    if (completed_) return;
+    fail({api_errc::internal, "the call was dropped before it completed"});
+    complete();
+  }
 
   value_type value{};
   std::size_t parts_left = 0;
@@ -73,6 +82,8 @@ struct call {
   }
   /// Completes now: for calls refused before anything was sent, or empty ones.
   void complete() {
+    if (completed_) return;
+    completed_ = true;
     auto done = std::move(done_);
     try {
       if (error_) {
@@ -87,6 +98,8 @@ struct call {
       }
     } catch (const std::exception& e) {
       spdlog::error("client: a completion callback threw: {}", e.what());
+    } catch (...) {  // anything else would kill the session that runs it
+      spdlog::error("client: a completion callback threw a non-standard exception");
     }
     tracker_->close(ticket_);
   }
@@ -97,6 +110,7 @@ struct call {
   std::shared_ptr<call_tracker> tracker_;
   std::uint64_t ticket_;
   std::optional<api_error> error_;
+  bool completed_ = false;
 };
 
 }  // namespace troupe

@@ -56,13 +56,18 @@ result<client> client::connect(const std::string& address, const std::string& se
   auto rt = std::make_shared<actor_runtime>(0);
   // Its life is this process's admission to the engine: the client keeps it.
   auto auth = std::make_unique<caf::scoped_actor>(rt->sys);
+  // On a refusal `auth` goes first, explicitly: it lives in rt's actor system.
+  auto refuse = [&](api_error e) -> result<client> {
+    auth.reset();
+    return e;
+  };
   auto dir = reach_directory(*rt, *auth, hp.first, hp.second, options.connect_timeout);
-  if (!dir) return dir.error();
+  if (!dir) return refuse(dir.error());
   auto node = caf::actor_cast<node_actor>(*dir);  // the directory speaks the node's handshake
   if (auto err = authenticate(*auth, node, secret, options.connect_timeout)) {
     auto e = to_api_error(err, "authenticating with " + address);
     if (e.code == api_errc::internal) e.code = api_errc::auth_failed;
-    return e;
+    return refuse(std::move(e));
   }
   return open_client(std::move(rt), *dir, options, std::move(auth));
 }

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -114,6 +115,8 @@ class client::impl {
   // so each shard receives them in increasing order.
   std::mutex push_order_;
   std::vector<std::uint64_t> next_seq_;
+  // Set once a duplicate acknowledgement was logged (on the session's thread).
+  std::shared_ptr<std::atomic<bool>> warned_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace troupe

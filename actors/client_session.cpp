@@ -144,7 +144,9 @@ void on_down(session_pointer self, const caf::down_msg& dm) {
   }
 }
 
-void on_exit(session_pointer self, const caf::exit_msg& msg) {
+// Closes the queue and fails every call still waiting, so that no future
+// and no wait() is left hanging once the session is gone.
+void fail_everything(session_pointer self) {
   auto& st = self->state;
   const api_error stopped{api_errc::stopped, "the client was stopped"};
   for (auto& req : st.queue->close()) fail(req.context, req.done, stopped);
@@ -153,7 +155,26 @@ void on_exit(session_pointer self, const caf::exit_msg& msg) {
     auto pending = std::exchange(per_shard, {});
     for (auto& [id, part] : pending) fail(part.context, part.done, stopped);
   }
+}
+
+void on_exit(session_pointer self, const caf::exit_msg& msg) {
+  fail_everything(self);
   self->quit(msg.reason);
+}
+
+// An exception escaping a handler ends the actor without an exit message:
+// clean up as on_exit does, then quit with the error.
+caf::error on_exception(session_pointer self, std::exception_ptr& eptr) {
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(eptr);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  spdlog::error("client: the session failed ({}); every pending call fails", what);
+  fail_everything(self);
+  return make_troupe_error(errc::stopped, "the client session failed: " + what);
 }
 
 caf::behavior session_behavior(caf::stateful_actor<session_state>* self,
@@ -171,6 +192,8 @@ caf::behavior session_behavior(caf::stateful_actor<session_state>* self,
   for (const auto& s : st.shards) self->monitor(s);
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   self->set_exit_handler([=](caf::exit_msg& msg) { on_exit(self, msg); });
+  self->set_exception_handler(
+      [=](caf::scheduled_actor*, std::exception_ptr& eptr) { return on_exception(self, eptr); });
   return {
       [=](wake_atom) {
         for (auto& req : self->state.queue->take()) send(self, req);

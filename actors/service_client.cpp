@@ -1,6 +1,7 @@
 // troupe::client's calls: validation, splitting by shard, encoding and
 // merging. The session actor (client_session.hpp) does the sending and
 // watching.
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -50,12 +51,31 @@ void client::impl::send_push(const std::shared_ptr<call<void>>& c, Build build) 
   bool queued = false;
   bool wake = false;
   std::size_t n = 0;
+  std::string failure;
   {
     std::lock_guard<std::mutex> lock(push_order_);
-    auto parts = build(next_seq_);
-    n = parts.size();
-    c->parts_left = n;
-    if (n > 0) queued = queue_->submit(parts, wake);
+    // Sequence numbers are taken only once every part is built: a push that
+    // fails to build sends nothing and leaves no gap.
+    auto seq = next_seq_;
+    std::vector<outgoing_request> parts;
+    try {
+      parts = build(seq);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "unknown exception";
+    }
+    if (failure.empty()) {
+      next_seq_ = std::move(seq);
+      n = parts.size();
+      c->parts_left = n;
+      if (n > 0) queued = queue_->submit(parts, wake);
+    }
+  }
+  // Outside the lock: the callback may push again.
+  if (!failure.empty()) {
+    spdlog::error("client {}: cannot build a push: {}", id_, failure);
+    return refuse(c, api_errc::internal, "cannot build the push: " + failure);
   }
   if (n == 0) return c->complete();
   if (!queued) return refuse(c, api_errc::stopped, "the client was stopped");
@@ -83,17 +103,39 @@ std::string check_range(const table_spec& spec, std::uint64_t offset, std::uint6
          spec.name + "' of " + std::to_string(spec.size) + " values";
 }
 
+// Refusal of a part of `keys` row ids and `floats` values to one shard that
+// cannot travel in one message; empty if it fits.
+std::string check_part(const std::string& table, std::uint64_t keys, std::uint32_t width,
+                       std::uint64_t floats, std::uint32_t shard) {
+  const std::uint64_t max_floats = max_payload_bytes / sizeof(float);
+  const bool too_many_rows = width != 0 && keys > max_floats / width;
+  if (!too_many_rows && check_payload(floats, keys, "part")) return {};
+  return "table '" + table + "': the part for shard " + std::to_string(shard) + " (" +
+         (keys ? std::to_string(keys) + " rows" : std::to_string(floats) + " values") +
+         ") exceeds one message of " + std::to_string(max_payload_bytes) + " bytes; split the call";
+}
+
 std::string reply_error(const std::string& what, const status& st) {
   return what + ": bad reply: " + st.to_string();
 }
 
-part_done on_ack(std::shared_ptr<call<void>> c, std::string what) {
-  return [c = std::move(c), what = std::move(what)](bytes* reply, const api_error* err) {
+// `warned`: whether this client already logged a duplicate acknowledgement.
+part_done on_ack(std::shared_ptr<call<void>> c, std::string what,
+                 std::shared_ptr<std::atomic<bool>> warned) {
+  return [c = std::move(c), what = std::move(what), warned = std::move(warned)](
+             bytes* reply, const api_error* err) {
     push_ack ack;
     if (err) {
       c->fail(*err);
     } else if (auto st = decode_push_ack(*reply, ack); !st) {
       c->fail({api_errc::internal, reply_error(what, st)});
+    } else if (ack.duplicate && !warned->exchange(true)) {
+      // This client sends each sequence number once: a duplicate means
+      // another client uses the same id, and one of its pushes was dropped.
+      spdlog::warn(
+          "client: {} was acknowledged as a duplicate (seq {}); does another client "
+          "share this client's id?",
+          what, ack.seq);
     }
     c->part_done();
   };
@@ -120,6 +162,11 @@ void client::impl::lookup(const std::string& name, std::vector<std::uint64_t> id
                     width * sizeof(float));
       }
     };
+  }
+  for (const auto& b : split.batches) {
+    if (auto why = check_part(name, b.keys.size(), width, 0, b.shard); !why.empty()) {
+      return refuse(c, api_errc::bad_argument, why);
+    }
   }
   const std::string what = "lookup on table '" + name + "'";
   std::vector<outgoing_request> parts;
@@ -162,15 +209,25 @@ void client::impl::push(const std::string& name, std::vector<std::uint64_t> ids,
   if (auto why = check_ids(t->spec, ids); !why.empty()) {
     return refuse(c, api_errc::out_of_range, why);
   }
-  if (auto i = first_non_finite(grads.data(), grads.size()); i < grads.size()) {
-    return refuse(c, api_errc::non_finite,
-                  "table '" + name + "': gradient of row " + std::to_string(ids[i / width]) +
-                      " holds " + std::to_string(grads[i]) + "; nothing was pushed");
-  }
   auto split = split_rows(ids.data(), ids.size(), shards_);
   // A row pushed twice in one call gets the sum of its gradients, once.
   for (auto [dup, first] : split.duplicates) {
     for (std::uint32_t j = 0; j < width; ++j) grads[first * width + j] += grads[dup * width + j];
+  }
+  // Checked on the sums, which are what is sent (3e38 + 3e38 is inf), and
+  // before anything is sent, so that no shard applies its part alone.
+  for (const auto& b : split.batches) {
+    if (auto why = check_part(name, b.keys.size(), width, 0, b.shard); !why.empty()) {
+      return refuse(c, api_errc::bad_argument, why);
+    }
+    for (auto pos : b.positions) {
+      const float* row = grads.data() + pos * width;
+      if (auto j = first_non_finite(row, width); j < width) {
+        return refuse(c, api_errc::non_finite,
+                      "table '" + name + "': gradient of row " + std::to_string(ids[pos]) +
+                          " holds " + std::to_string(row[j]) + "; nothing was pushed");
+      }
+    }
   }
   const std::string what = "push to table '" + name + "'";
   send_push(c, [&](std::vector<std::uint64_t>& seq) {
@@ -182,7 +239,7 @@ void client::impl::push(const std::string& name, std::vector<std::uint64_t> ids,
         std::memcpy(w.values() + j * width, grads.data() + b.positions[j] * width,
                     width * sizeof(float));
       }
-      parts.push_back({b.shard, true, std::move(w).finish(), what, on_ack(c, what)});
+      parts.push_back({b.shard, true, std::move(w).finish(), what, on_ack(c, what, warned_)});
     }
     return parts;
   });
@@ -196,10 +253,16 @@ void client::impl::pull(const std::string& name, std::uint64_t offset, std::uint
   if (auto why = check_range(t->spec, offset, count); !why.empty()) {
     return refuse(c, api_errc::out_of_range, why);
   }
+  const auto ranges = split_range(t->ranges, offset, count);
+  for (const auto& p : ranges) {
+    if (auto why = check_part(name, 0, 0, p.count, p.shard); !why.empty()) {
+      return refuse(c, api_errc::bad_argument, why);
+    }
+  }
   c->value.resize(count);
   const std::string what = "pull from table '" + name + "'";
   std::vector<outgoing_request> parts;
-  for (const auto& p : split_range(t->ranges, offset, count)) {
+  for (const auto& p : ranges) {
     auto on_done = [c, p, offset, what](bytes* reply, const api_error* err) {
       pull_reply_view v;
       status st = err ? status{} : decode_pull_reply(*reply, v);
@@ -232,14 +295,20 @@ void client::impl::push_dense(const std::string& name, std::uint64_t offset,
                   "table '" + name + "': gradient of key " + std::to_string(offset + i) +
                       " holds " + std::to_string(grads[i]) + "; nothing was pushed");
   }
+  const auto ranges = split_range(t->ranges, offset, grads.size());
+  for (const auto& p : ranges) {
+    if (auto why = check_part(name, 0, 0, p.count, p.shard); !why.empty()) {
+      return refuse(c, api_errc::bad_argument, why);
+    }
+  }
   const std::string what = "push to table '" + name + "'";
   send_push(c, [&](std::vector<std::uint64_t>& seq) {
     std::vector<outgoing_request> parts;
-    for (const auto& p : split_range(t->ranges, offset, grads.size())) {
+    for (const auto& p : ranges) {
       const push_header h{t->spec.id, id_, 0, ++seq[p.shard], 0};
       auto w = push_writer::dense(h, p.begin, p.count);
       std::memcpy(w.values(), grads.data() + (p.begin - offset), p.count * sizeof(float));
-      parts.push_back({p.shard, true, std::move(w).finish(), what, on_ack(c, what)});
+      parts.push_back({p.shard, true, std::move(w).finish(), what, on_ack(c, what, warned_)});
     }
     return parts;
   });

@@ -1,0 +1,166 @@
+// The public service API at its limits: oversized calls, overflowing sums,
+// throwing callbacks, invalid optimizer settings and table files. Each call
+// is refused with a typed error, nothing is applied, and the engine and the
+// client keep serving. Only the public headers are included.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <limits>
+#include <sstream>
+
+#include "troupe/client.hpp"
+#include "troupe/engine.hpp"
+
+namespace troupe {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The most floats one message may carry (2^28 bytes, engine/wire_codec.hpp).
+constexpr std::uint64_t max_floats = std::uint64_t{1} << 26;
+
+template <class R>
+api_errc code(const R& r) {
+  return r ? api_errc::ok : r.error().code;
+}
+
+// Whether c.wait() returns within a generous bound (a hang is the bug).
+bool wait_returns(client& c) {
+  auto w = std::async(std::launch::async, [&] { c.wait(); });
+  if (w.wait_for(20s) == std::future_status::ready) return true;
+  std::fprintf(stderr, "client::wait() hangs\n");
+  std::_Exit(3);  // a hung wait() cannot be joined; end the test binary loudly
+}
+
+TEST(ServiceLimits, DuplicateSumsThatOverflowAreRefusedAndNothingIsApplied) {
+  engine_options o;
+  o.shards = 2;
+  o.threads = 2;
+  o.tables = {table::sparse("emb", 1).init(0.5f).sgd(1.0f)};
+  auto e = engine::start(o).value();
+  auto c = e.client().value();
+  const std::vector<std::uint64_t> ids{1, 2, 3, 4};
+  const auto before = c.lookup("emb", ids).get().value().values;
+  // Each value is finite; the sum of row 1's two gradients is not.
+  auto r = c.push("emb", {1, 1, 2, 3, 4}, {3e38f, 3e38f, 1, 1, 1}).get();
+  ASSERT_EQ(code(r), api_errc::non_finite);
+  EXPECT_NE(r.error().message.find("row 1"), std::string::npos) << r.error().message;
+  c.wait();
+  EXPECT_EQ(c.lookup("emb", ids).get().value().values, before);  // no shard applied its part
+  ASSERT_TRUE(c.push("emb", {1, 1}, {1, 2}).get());              // a finite sum still lands
+  EXPECT_FLOAT_EQ(c.lookup("emb", {1}).get().value().values[0], before[0] - 3.0f);
+}
+
+TEST(ServiceLimits, OversizedCallsAreRefusedAndTheShardKeepsServing) {
+  engine_options o;
+  o.shards = 1;
+  o.threads = 2;
+  const std::uint64_t n = max_floats + 16;  // just over one message: 256 MiB of table
+  o.tables = {table::dense("big", n).sgd(1.0f), table::sparse("wide", 1u << 20).sgd(1.0f)};
+  auto e = engine::start(o).value();
+  auto c = e.client().value();
+  auto pulled = c.pull("big", 0, n).get();
+  ASSERT_EQ(code(pulled), api_errc::bad_argument);
+  EXPECT_NE(pulled.error().message.find("split"), std::string::npos) << pulled.error().message;
+  // 65 rows of 2^20 floats are one row over the limit; refused before any is made.
+  std::vector<std::uint64_t> ids(65);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = i;
+  EXPECT_EQ(code(c.lookup("wide", ids).get()), api_errc::bad_argument);
+  {
+    auto pushed = c.push_dense("big", 0, std::vector<float>(n, 0.5f));
+    ASSERT_EQ(pushed.wait_for(20s), std::future_status::ready);
+    EXPECT_EQ(code(pushed.get()), api_errc::bad_argument);
+  }
+  EXPECT_TRUE(wait_returns(c));
+  // The shard is alive and nothing was applied.
+  auto tail = c.pull("big", n - 4, 4).get();
+  ASSERT_TRUE(tail) << tail.error().to_string();
+  EXPECT_EQ(tail->size(), 4u);
+  ASSERT_TRUE(c.lookup("wide", {1}).get());
+  auto part = c.pull("big", 0, max_floats).get();  // exactly one message is fine
+  ASSERT_TRUE(part) << part.error().to_string();
+  EXPECT_EQ(part->size(), max_floats);
+}
+
+TEST(ServiceLimits, ACallbackThrowingAnythingLeavesTheClientServing) {
+  engine_options o;
+  o.shards = 1;
+  o.threads = 2;
+  o.tables = {table::sparse("emb", 4)};
+  auto e = engine::start(o).value();
+  auto c = e.client().value();
+  std::promise<void> ran;
+  c.lookup("emb", {1}, [&](result<rows>) {
+    ran.set_value();
+    throw 42;  // not a std::exception
+  });
+  ASSERT_EQ(ran.get_future().wait_for(20s), std::future_status::ready);
+  auto next = c.lookup("emb", {2});
+  ASSERT_EQ(next.wait_for(20s), std::future_status::ready);
+  EXPECT_TRUE(next.get());
+  EXPECT_TRUE(wait_returns(c));
+}
+
+TEST(ServiceLimits, InvalidOptimizerSettingsAreRefusedNamingTheTable) {
+  auto refused = [](void (*edit)(optimizer_options&)) {
+    engine_options o;
+    o.shards = 1;
+    o.tables = {table::sparse("emb", 2).adam(0.1f)};
+    edit(o.tables[0].optimizer);
+    auto e = engine::start(o);
+    if (e) return std::string("started");
+    EXPECT_EQ(e.error().code, api_errc::bad_argument);
+    EXPECT_NE(e.error().message.find("'emb'"), std::string::npos) << e.error().message;
+    return e.error().message;
+  };
+  static constexpr float nan = std::numeric_limits<float>::quiet_NaN();
+  static constexpr float inf = std::numeric_limits<float>::infinity();
+  EXPECT_NE(refused([](optimizer_options& o) { o.epsilon = 0; }).find("epsilon"),
+            std::string::npos);
+  EXPECT_NE(refused([](optimizer_options& o) { o.epsilon = inf; }), "started");
+  EXPECT_NE(refused([](optimizer_options& o) { o.beta1 = 1; }).find("beta1"), std::string::npos);
+  EXPECT_NE(refused([](optimizer_options& o) { o.beta2 = -0.1f; }).find("beta2"),
+            std::string::npos);
+  EXPECT_NE(refused([](optimizer_options& o) { o.momentum = 1; }).find("momentum"),
+            std::string::npos);
+  EXPECT_NE(refused([](optimizer_options& o) { o.weight_decay = nan; }).find("decay"),
+            std::string::npos);
+  EXPECT_NE(refused([](optimizer_options& o) { o.weight_decay = -1; }), "started");
+  engine_options fine;
+  fine.shards = 1;
+  fine.tables = {table::sparse("emb", 2).adam(0.1f)};
+  fine.tables[0].optimizer.momentum = 0;
+  fine.tables[0].optimizer.weight_decay = 0.01f;
+  EXPECT_TRUE(engine::start(fine));
+}
+
+TEST(ServiceLimits, TableFileValuesAboveTheirTypeAreRefusedNamingTheKey) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / ("troupe-limits-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "tables.toml") << "shards = 4294967298\n"  // 2^32 + 2: wraps to 2
+                                     << "[[table]]\nname = \"emb\"\nwidth = 4\n";
+  // A secret too short to use: a run that got past the table file would
+  // complain about it instead.
+  std::ofstream(dir / "secret") << "short";
+  const std::string cmd = std::string(TROUPE_BINARY) + " serve " + (dir / "tables.toml").string() +
+                          " --listen 127.0.0.1:0 --secret " + (dir / "secret").string() + " > " +
+                          (dir / "out.log").string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::stringstream log;
+  log << std::ifstream(dir / "out.log").rdbuf();
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(log.str().find("shards = 4294967298 is above its limit"), std::string::npos)
+      << log.str();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace troupe
