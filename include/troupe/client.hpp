@@ -11,10 +11,21 @@
 //   c.push("emb", {42}, grad);                                 // fire and forget...
 //   c.wait();                                                  // ...until all have landed
 //
-// Errors are values (result.hpp): unknown_table, wrong_width, out_of_range
-// and non_finite are found before anything is sent (the shards check again);
-// a refused push changes nothing. A shard that goes away turns pending and
-// later calls touching it into peer_lost at once; a slow one into timeout.
+// Errors are values (result.hpp): unknown_table, wrong_width, out_of_range,
+// non_finite and bad_argument are found before anything is sent (the shards
+// check again); a refused push changes nothing. A shard that goes away turns
+// pending and later calls touching it into peer_lost at once; a slow one
+// into timeout.
+//
+// A push is applied at most once per call. After timeout or peer_lost its
+// outcome is unknown: a timed-out push may still be applied later, and one
+// that ended in peer_lost may have been applied on some shards and not on
+// others. Retrying is a new push (applied again if the first one landed).
+//
+// One call sends each shard at most one message, and a message carries at
+// most 2^28 bytes of values or row ids (the wire format's limit): a call whose
+// part for one shard is larger (over 2^26 floats, e.g. 2^26 / width rows)
+// is refused with bad_argument; split it into smaller calls.
 
 #include <chrono>
 #include <cstdint>
@@ -29,7 +40,9 @@
 namespace troupe {
 
 struct client_options {
-  std::chrono::milliseconds timeout{5000};          ///< per shard request, from when it is sent
+  /// Per shard request, counted from when it is sent; requests waiting in
+  /// the client behind a full window have no limit.
+  std::chrono::milliseconds timeout{5000};
   std::chrono::milliseconds connect_timeout{5000};  ///< connect() and the handshake
   /// Requests in flight per shard; more wait in the client, in order (the
   /// transport has no flow control of its own).
@@ -74,15 +87,21 @@ class client {
   ///   auto f = c.lookup("emb", {3, 1, 3});
   ///   troupe::rows r = f.get().value();   // r.size() == 3, r.row(0) == r.row(2)
   std::future<result<rows>> lookup(const std::string& table, std::vector<std::uint64_t> ids);
-  /// The same; `done` runs on an engine thread (or, for errors found before
-  /// sending, on the caller's thread before lookup returns): keep it short,
-  /// never block on another call's future or destroy the client in it
-  /// (issuing new calls is fine).
+  /// The same with a callback. `done` runs once, on an engine thread (for a
+  /// remote client: a thread of the client's own actor system), or on the
+  /// caller's thread before lookup returns for calls refused before sending
+  /// (validation errors, a stopped client) and empty calls. Keep it short:
+  /// never call wait(), block on another call's future or destroy the client
+  /// in it (they deadlock: wait() would wait for the callback itself);
+  /// issuing new calls is fine. An exception it throws is logged and dropped.
+  /// The other calls' callbacks behave the same.
   ///   c.lookup("emb", ids, [](troupe::result<troupe::rows> r) { reply(std::move(r)); });
   void lookup(const std::string& table, std::vector<std::uint64_t> ids, callback<rows> done);
 
   /// Pushes one gradient row per id (ids.size() * width floats); duplicate
-  /// ids are summed. Applied once, by the table's optimizer.
+  /// ids are summed first, and the sums must be finite (else non_finite and
+  /// nothing is pushed). Applied at most once, by the table's optimizer;
+  /// after timeout or peer_lost the outcome is unknown (see the top).
   ///   c.push("emb", {3, 8}, grads).get();   // grads.size() == 2 * 64
   std::future<result<void>> push(const std::string& table, std::vector<std::uint64_t> ids,
                                  std::vector<float> grads);
@@ -104,6 +123,8 @@ class client {
                   callback<void> done);
 
   /// Blocks until every call this client issued before wait() has finished.
+  /// Never call it from a callback: it would wait for that callback and
+  /// deadlock.
   ///   for (auto& e : events) c.push("emb", e.ids, e.grads);
   ///   c.wait();
   void wait();
