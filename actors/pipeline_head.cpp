@@ -149,6 +149,7 @@ void head_on_stepped(stage_pointer self, std::uint32_t stage, std::int64_t step,
   st.report.loss_sum += r.loss_sum;
   st.report.correct += r.correct;
   st.report.pushes += r.pushes;
+  st.report.pushes_resent += r.pushes_resent;
   st.report.staleness_sum += r.staleness_sum;
   st.report.staleness_max = std::max(st.report.staleness_max, r.staleness_max);
   if (++st.stepped < st.stage_busy.size()) return;

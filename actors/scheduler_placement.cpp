@@ -81,6 +81,21 @@ void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch
   }
 }
 
+worker_actor spawn_local_replica(scheduler_pointer self, const worker_config& cfg) {
+  auto& st = self->state;
+  const auto me = caf::actor_cast<scheduler_actor>(self);
+  // A replica is one worker, or a pipeline of stages whose head acts as one.
+  if (st.job.stages <= 1) return spawn_worker(self->system(), cfg, st.data, st.shards, me);
+  auto chain = spawn_pipeline(self->system(), cfg, st.data, st.shards, me);
+  // The caller monitors the head; the others are watched here, so that a
+  // stage dying before it is linked into its chain still ends the job.
+  for (std::uint32_t s = 1; s < chain.size(); ++s) {
+    self->monitor(chain[s]);
+    st.stages[chain[s].address()] = {cfg.id, s, placed_stage::in_process, chain[s]};
+  }
+  return caf::actor_cast<worker_actor>(chain.front());
+}
+
 namespace {
 
 // Node index for actor i of a kind placed on `chosen` (all nodes when empty).
@@ -188,7 +203,6 @@ void spawn_workers(scheduler_pointer self) {
   st.evaluator = spawn_evaluator(self->system(), job, st.data, st.shards);
   self->monitor(st.evaluator);
   if (!st.nodes.empty()) return place_workers(self);
-  auto me = caf::actor_cast<scheduler_actor>(self);
   for (std::uint32_t w = 0; w < job.workers; ++w) {
     worker_config cfg;
     cfg.id = w;
@@ -196,10 +210,7 @@ void spawn_workers(scheduler_pointer self) {
     cfg.start_epoch = st.resume ? st.resume->epoch : 0;
     cfg.start_clock = st.resume ? st.resume->clock : 0;
     cfg.job = job;
-    // A replica is one worker, or a pipeline of stages whose head acts as one.
-    st.workers.push_back(job.stages > 1
-                             ? spawn_pipeline(self->system(), cfg, st.data, st.shards, me)
-                             : spawn_worker(self->system(), cfg, st.data, st.shards, me));
+    st.workers.push_back(spawn_local_replica(self, cfg));
     self->monitor(st.workers.back());
   }
   launch(self);

@@ -232,10 +232,7 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
     cfg.start_epoch = epoch;
     cfg.start_clock = start_clock;
     cfg.job = st.job;
-    const auto me = caf::actor_cast<scheduler_actor>(self);
-    return started(st.job.stages > 1 ? spawn_pipeline(self->system(), cfg, st.data, st.shards, me)
-                                     : spawn_worker(self->system(), cfg, st.data, st.shards, me),
-                   "in this process");
+    return started(spawn_local_replica(self, cfg), "in this process");
   }
   // Another live worker node, preferring one other than the lost worker's.
   std::vector<std::size_t> candidates;
@@ -310,9 +307,9 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
         !st.running.count(p.replica)) {
       return;
     }
+    const auto where = p.node < st.job.nodes.size() ? " on node " + st.job.nodes[p.node] : "";
     const auto why = "pipeline " + std::to_string(p.replica) + ": stage " +
-                     std::to_string(p.stage) + " on node " + st.job.nodes[p.node] + " went down (" +
-                     describe(dm.reason) + ")";
+                     std::to_string(p.stage) + where + " went down (" + describe(dm.reason) + ")";
     // A stage that failed by itself would fail the same way again.
     if (dm.reason != caf::exit_reason::remote_link_unreachable) return abort_job(self, why);
     // Its node is lost: end the rest of the chain (the step's activations are

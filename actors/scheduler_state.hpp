@@ -51,8 +51,9 @@ struct interval_totals {
 
 // Cluster mode with [model] stages: where each stage of each replica lives.
 struct placed_stage {
+  static constexpr std::size_t in_process = static_cast<std::size_t>(-1);
   std::uint32_t replica = 0, stage = 0;
-  std::size_t node = 0;
+  std::size_t node = 0;  // in_process: one-process mode
   stage_actor handle;
 };
 
@@ -73,7 +74,7 @@ struct scheduler_state {
   bool checkpointing = false;
   std::vector<shard_actor> shards;
   std::vector<worker_actor> workers;
-  std::map<caf::actor_addr, placed_stage> stages;  // cluster pipelines, monitored
+  std::map<caf::actor_addr, placed_stage> stages;  // pipeline stages (not local heads), monitored
   evaluator_actor evaluator;
   std::unique_ptr<clock_table> clocks;
   std::vector<waiting_worker> waiting;
@@ -118,6 +119,9 @@ using head_ready = std::function<void(worker_actor head, const std::string& wher
 // Pipeline replica w, stage s on node where[s]; `ready` gets the wired head.
 void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch,
                     std::int64_t clock, const std::vector<std::size_t>& where, head_ready ready);
+// One process: worker `cfg.id`, or its pipeline (whose non-head stages are
+// monitored and kept in `stages`); returns the worker or head, to monitor.
+worker_actor spawn_local_replica(scheduler_pointer self, const worker_config& cfg);
 // `run`: places (or spawns) the shards, then the evaluator and the workers,
 // then starts them; on resume, the shards first restore their checkpoints.
 void start_job(scheduler_pointer self);

@@ -39,6 +39,15 @@ void step_finished(stage_pointer self) {
   st.step_report = worker_progress{};
 }
 
+// A lost link to a shard that the job can recover: wait for the re-point
+// (like a data-parallel worker); anything else ends the replica.
+void on_exchange_error(stage_pointer self, const std::string& what, const caf::error& err) {
+  const auto& st = self->state;
+  const auto who =
+      "pipeline " + std::to_string(st.cfg.worker.id) + " stage " + std::to_string(st.cfg.stage);
+  if (!wait_for_failover(st.cfg.worker.job, who, what, err)) fail(self, what, err);
+}
+
 void on_push_ack(stage_pointer self, const bytes& reply) {
   auto& st = self->state;
   push_ack ack;
@@ -46,23 +55,23 @@ void on_push_ack(stage_pointer self, const bytes& reply) {
   st.step_report.staleness_sum += static_cast<double>(ack.staleness);
   st.step_report.staleness_max = std::max(st.step_report.staleness_max, ack.staleness);
   ++st.step_report.pushes;
-  if (--st.pending == 0) step_finished(self);
+  if (st.outbox.unacked() > 0) return;
+  st.now = stage_state::exchange::none;
+  step_finished(self);
 }
 
 // All micro-batches are through: the slice's accumulated gradient goes to
-// its shards, exactly as a data-parallel worker's push.
+// its shards, exactly as a data-parallel worker's push (kept until acked).
 void push_step(stage_pointer self) {
   auto& st = self->state;
-  st.pending = st.plan.size();
+  st.now = stage_state::exchange::pushing;
+  st.outbox.start_step();
   for (std::size_t i = 0; i < st.plan.size(); ++i) {
     const auto& ex = st.plan[i];
     const push_header h{st.table_id, st.push_id, st.step, ++st.seq[ex.shard], st.pulled_version[i]};
-    self->request(st.shards[ex.shard], st.cfg.worker.request_timeout, push_atom::value,
-                  st.stage->encode_push(ex, h))
-        .then(
-            [=](const bytes& reply) { on_push_ack(self, reply); },
-            [=](caf::error& err) { fail(self, "push to shard " + std::to_string(ex.shard), err); });
+    st.outbox.add(ex.shard, caf::make_message(push_atom::value, st.stage->encode_push(ex, h)));
   }
+  send_pushes(self);
 }
 
 void count_backward(stage_pointer self) {
@@ -134,7 +143,8 @@ void on_forward(stage_pointer self, bytes msg) {
   if (auto s = decode_activations(msg, v); !s) return fail_status(self, "bad activations", s);
   if (v.step != st.step) {
     // The head starts step c + 1 only when every stage finished step c.
-    if (v.step < st.step || st.pending > 0 || st.backwards != st.micro_batches) {
+    if (v.step < st.step || st.now != stage_state::exchange::none ||
+        st.backwards != st.micro_batches) {
       return fail_status(self, "out of order activations",
                          {errc::wrong_size, "step " + std::to_string(v.step) + " while step " +
                                                 std::to_string(st.step) + " is unfinished"});
@@ -183,6 +193,48 @@ void run_early(stage_pointer self) {
   }
 }
 
+void send_pushes(stage_pointer self) {
+  auto& st = self->state;
+  st.outbox.send(
+      self, st.shards, st.cfg.worker.request_timeout, st.ctx,
+      [=](std::uint32_t, const bytes& reply) { on_push_ack(self, reply); },
+      [=](std::uint32_t shard, caf::error& err) {
+        on_exchange_error(self, "push to shard " + std::to_string(shard), err);
+      });
+}
+
+void send_pulls(stage_pointer self) {
+  auto& st = self->state;
+  const auto step = st.step;
+  for (std::size_t i = 0; i < st.plan.size(); ++i) {
+    if (st.pull_done[i]) continue;
+    const auto ex = st.plan[i];
+    self->request(st.shards[ex.shard], st.cfg.worker.request_timeout, pull_atom::value,
+                  encode_dense_pull(st.table_id, st.push_id, ex.keys.begin, ex.keys.size()))
+        .then(
+            [=](const bytes& reply) {
+              auto& s = self->state;
+              // The first reply wins: a re-point may have asked again.
+              if (s.step != step || s.pull_done[i]) return;
+              if (auto ok = s.stage->accept_pull(ex, s.table_id, reply, s.pulled_version[i]); !ok) {
+                return fail_status(self, "bad pull reply from shard " + std::to_string(ex.shard),
+                                   ok);
+              }
+              s.pull_done[i] = true;
+              if (--s.pending > 0) return;
+              s.now = stage_state::exchange::none;
+              s.pulled = true;
+              if (s.cfg.stage == 0) return head_after_pull(self);
+              run_early(self);
+            },
+            [=](caf::error& err) {
+              auto& s = self->state;
+              if (s.step != step || s.pull_done[i]) return;
+              on_exchange_error(self, "pull from shard " + std::to_string(ex.shard), err);
+            });
+  }
+}
+
 void begin_step(stage_pointer self, std::int64_t step) {
   auto& st = self->state;
   st.step = step;
@@ -190,27 +242,23 @@ void begin_step(stage_pointer self, std::int64_t step) {
   st.backwards = 0;
   st.micro_batches = 0;
   st.stage->begin_step();
+  st.now = stage_state::exchange::pulling;
+  st.pull_done.assign(st.plan.size(), false);
   st.pending = st.plan.size();
-  for (std::size_t i = 0; i < st.plan.size(); ++i) {
-    const auto ex = st.plan[i];
-    self->request(st.shards[ex.shard], st.cfg.worker.request_timeout, pull_atom::value,
-                  encode_dense_pull(st.table_id, st.push_id, ex.keys.begin, ex.keys.size()))
-        .then(
-            [=](const bytes& reply) {
-              auto& s = self->state;
-              if (auto ok = s.stage->accept_pull(ex, s.table_id, reply, s.pulled_version[i]); !ok) {
-                return fail_status(self, "bad pull reply from shard " + std::to_string(ex.shard),
-                                   ok);
-              }
-              if (--s.pending > 0) return;
-              s.pulled = true;
-              if (s.cfg.stage == 0) return head_after_pull(self);
-              run_early(self);
-            },
-            [=](caf::error& err) {
-              fail(self, "pull from shard " + std::to_string(ex.shard), err);
-            });
-  }
+  send_pulls(self);
+}
+
+void redo_exchange(stage_pointer self, std::uint32_t shard) {
+  auto& st = self->state;
+  if (st.now == stage_state::exchange::none) return;
+  spdlog::info("pipeline {} stage {}: shard {} re-pointed; redoing the step's {}", st.cfg.worker.id,
+               st.cfg.stage, shard,
+               st.now == stage_state::exchange::pulling ? "pulls" : "unacknowledged pushes");
+  // Pulls are idempotent and pushes keep their seq: redoing what is
+  // unanswered loses nothing and applies nothing twice.
+  if (st.now == stage_state::exchange::pulling) return send_pulls(self);
+  st.step_report.pushes_resent += st.outbox.unacked();
+  send_pushes(self);
 }
 
 }  // namespace pipeline_detail
@@ -228,36 +276,49 @@ bool allowed(stage_pointer self, const char* what) {
   return false;
 }
 
+// The stage's model slice, backend and exchange plan (may throw).
+void init_stage(stage_pointer self) {
+  auto& st = self->state;
+  const auto& job = st.cfg.worker.job;
+  const auto ranges = split_mlp(job.model, job.stages);
+  const int max_rows =
+      micro_batch_rows(static_cast<int>(job.batch), static_cast<int>(job.micro_batches), 0);
+  st.be = kernels::make_backend(job.backend, 1);
+  st.stage = std::make_unique<pipeline_stage>(job.model, ranges.at(st.cfg.stage), *st.be, max_rows,
+                                              static_cast<int>(job.micro_batches));
+  const auto table = workload_tables(job).front();
+  st.table_id = table.id;
+  st.table_size = table.size;
+  st.push_id = st.cfg.worker.id * job.stages + st.cfg.stage;
+  st.plan = st.stage->plan(table.size, static_cast<std::uint32_t>(st.shards.size()));
+  st.pulled_version.assign(st.plan.size(), 0);
+  st.seq.assign(st.shards.size(), 0);
+}
+
 stage_actor::behavior_type stage_behavior(stage_pointer self, stage_config cfg,
                                           std::shared_ptr<const workload_data> data,
                                           std::vector<shard_actor> shards,
                                           scheduler_actor scheduler, host_context ctx) {
   auto& st = self->state;
   st.ctx = std::move(ctx);
-  const auto& job = cfg.worker.job;
-  const auto ranges = split_mlp(job.model, job.stages);
-  const int max_rows =
-      micro_batch_rows(static_cast<int>(job.batch), static_cast<int>(job.micro_batches), 0);
-  st.be = kernels::make_backend(job.backend, 1);
-  st.stage = std::make_unique<pipeline_stage>(job.model, ranges.at(cfg.stage), *st.be, max_rows,
-                                              static_cast<int>(job.micro_batches));
-  const auto table = workload_tables(job).front();
-  st.table_id = table.id;
-  st.table_size = table.size;
-  st.push_id = cfg.worker.id * job.stages + cfg.stage;
-  st.plan = st.stage->plan(table.size, static_cast<std::uint32_t>(shards.size()));
-  st.pulled_version.assign(st.plan.size(), 0);
-  st.seq.assign(shards.size(), 0);
   st.cfg = std::move(cfg);
   st.data = std::move(data);
   st.shards = std::move(shards);
   st.scheduler = std::move(scheduler);
+  // Set before anything can throw: a stage that dies while starting must
+  // still tell the scheduler, or its head would wait for it forever.
   self->set_exception_handler([=](std::exception_ptr& eptr) -> caf::error {
     const std::string what = describe(eptr);
     auto err = make_troupe_error(errc::stopped, what);
     fail(self, "error", err);
     return err;
   });
+  try {
+    init_stage(self);
+  } catch (...) {
+    auto eptr = std::current_exception();
+    fail(self, "starting", make_troupe_error(errc::bad_config, describe(eptr)));
+  }
   return {
       [=](start_atom) {
         if (allowed(self, "start")) head_start(self);
@@ -265,8 +326,18 @@ stage_actor::behavior_type stage_behavior(stage_pointer self, stage_config cfg,
       [=](repoint_atom, std::uint32_t shard, shard_actor& primary) {
         auto& s = self->state;
         if (shard >= s.shards.size() || !allowed(self, "repoint")) return;
+        // The scheduler re-points the head, each stage the next one.
+        const auto& from = self->current_sender();
+        if (s.scheduler.address() != from && (!s.prev || s.prev.address() != from)) {
+          spdlog::warn(
+              "pipeline {} stage {}: ignored a repoint from neither the scheduler nor "
+              "the previous stage",
+              s.cfg.worker.id, s.cfg.stage);
+          return;
+        }
         s.shards[shard] = primary;
         if (s.next) self->send(s.next, repoint_atom::value, shard, primary);
+        redo_exchange(self, shard);
       },
       [=](wire_atom, caf::actor& prev, caf::actor& next, caf::actor& head) {
         if (!allowed(self, "wire")) return;
@@ -312,16 +383,16 @@ void wire_stages(const std::vector<stage_actor>& stages, const caf::actor& sende
   }
 }
 
-worker_actor spawn_pipeline(caf::actor_system& sys, const worker_config& cfg,
-                            std::shared_ptr<const workload_data> data,
-                            const std::vector<shard_actor>& shards,
-                            const scheduler_actor& scheduler) {
+std::vector<stage_actor> spawn_pipeline(caf::actor_system& sys, const worker_config& cfg,
+                                        std::shared_ptr<const workload_data> data,
+                                        const std::vector<shard_actor>& shards,
+                                        const scheduler_actor& scheduler) {
   std::vector<stage_actor> stages;
   for (std::uint32_t s = 0; s < cfg.job.stages; ++s) {
     stages.push_back(spawn_stage(sys, {s, cfg}, data, shards, scheduler));
   }
   wire_stages(stages, caf::actor_cast<caf::actor>(scheduler));
-  return caf::actor_cast<worker_actor>(stages.front());
+  return stages;
 }
 
 }  // namespace troupe

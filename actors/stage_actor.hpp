@@ -75,11 +75,12 @@ stage_actor spawn_stage(caf::actor_system& sys, stage_config cfg,
 /// as `sender` (the scheduler). The stages may live on different nodes.
 void wire_stages(const std::vector<stage_actor>& stages, const caf::actor& sender);
 
-/// Spawns the job's `stages` stages of replica `cfg.id` in this process,
-/// wires them and returns the head, which the scheduler starts like a worker.
-worker_actor spawn_pipeline(caf::actor_system& sys, const worker_config& cfg,
-                            std::shared_ptr<const workload_data> data,
-                            const std::vector<shard_actor>& shards,
-                            const scheduler_actor& scheduler);
+/// Spawns the job's `stages` stages of replica `cfg.id` in this process and
+/// wires them; the first is the head, which the scheduler starts like a
+/// worker. The caller monitors them all: a stage may fail while starting.
+std::vector<stage_actor> spawn_pipeline(caf::actor_system& sys, const worker_config& cfg,
+                                        std::shared_ptr<const workload_data> data,
+                                        const std::vector<shard_actor>& shards,
+                                        const scheduler_actor& scheduler);
 
 }  // namespace troupe

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "actors/host_context.hpp"
+#include "actors/push_outbox.hpp"
 #include "actors/stage_actor.hpp"
 #include "engine/batch_sampler.hpp"
 #include "engine/pipeline_stage.hpp"
@@ -42,7 +43,11 @@ struct stage_state {
   bool pulled = false;
   std::deque<bytes> early;  // forwards that arrived while pulling
   std::uint32_t micro_batches = 0, backwards = 0;
-  std::size_t pending = 0;
+  // Talking to the shards: a re-point redoes what is unanswered.
+  enum class exchange { none, pulling, pushing } now = exchange::none;
+  std::vector<bool> pull_done;  // per plan entry, this step
+  std::size_t pending = 0;      // pulls unanswered
+  push_outbox outbox;           // this step's pushes, until acknowledged
   worker_progress step_report;  // this step's loss (last stage), compute, pushes
   double compute_s = 0;         // whole run, for the utilisation log
   clock_type::time_point born = clock_type::now();
@@ -76,5 +81,11 @@ void head_on_stepped(stage_pointer self, std::uint32_t stage, std::int64_t step,
                      const worker_progress& r);
 /// A non-head stage's slice arrived: run the forwards that waited.
 void run_early(stage_pointer self);
+/// (Re)sends the step's unacknowledged pushes.
+void send_pushes(stage_pointer self);
+/// (Re)sends the step's unanswered pulls.
+void send_pulls(stage_pointer self);
+/// Shard `shard` was re-pointed at its backup: redo what is unanswered.
+void redo_exchange(stage_pointer self, std::uint32_t shard);
 
 }  // namespace troupe::pipeline_detail

@@ -9,6 +9,7 @@
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
+#include "actors/push_outbox.hpp"
 #include "engine/exchange_plan.hpp"
 #include "engine/straggler.hpp"
 
@@ -41,17 +42,10 @@ struct worker_state {
       pulled_version;              // (table, shard)
   std::vector<std::uint64_t> seq;  // last seq sent, per shard
   std::deque<delayed_push> held;
-  std::size_t pending = 0;  // outstanding replies of this phase
-  // The pushes of this step, kept (CAF messages share their buffer: no copy)
-  // until acknowledged, so they can be resent if a shard fails over.
-  struct outgoing {
-    std::uint32_t shard;
-    caf::message message;
-    bool acked = false;
-  };
-  std::vector<outgoing> outbox;
+  std::size_t pending = 0;  // outstanding pull replies
+  push_outbox outbox;       // this step's pushes, until acknowledged
   enum class stage { waiting, pulling, pushing } now = stage::waiting;
-  std::uint64_t phase = 0;  // replies of an earlier (restarted) phase are ignored
+  std::uint64_t phase = 0;  // replies of an earlier (restarted) pull phase are ignored
   std::int64_t clock = 0;
   std::uint32_t epoch = 0;
   worker_progress report;  // accumulates until sent
@@ -100,7 +94,7 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
   if (hist.empty()) hist.assign(kStalenessBuckets, 0);
   ++hist[std::min<std::uint64_t>(ack.staleness, kStalenessBuckets - 1)];
   ++s.report.pushes;
-  if (--s.pending > 0) return;
+  if (s.outbox.unacked() > 0) return;
   s.now = worker_state::stage::waiting;
   ++s.clock;
   if (s.clock % s.cfg.job.log_every == 0) flush_report(self);
@@ -110,51 +104,29 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
 // A failed request: with replicas, the scheduler will re-point this worker at
 // the shard's backup and the phase restarts; without, the job cannot go on.
 void on_request_error(worker_pointer self, const std::string& what, caf::error& err) {
-  const auto& job = self->state.cfg.job;
-  // A refusal (bad gradient, unknown table, ...) would be refused again.
-  const bool lost_link = err.category() != troupe_error_category();
-  if (lost_link && (job.replication > 1 || (job.checkpoint_every > 0 && !job.nodes.empty()))) {
-    spdlog::warn("worker {}: {} failed ({}); waiting for the shard's backup", self->state.cfg.id,
-                 what, describe(err));
-    return;
+  const auto& s = self->state;
+  if (!wait_for_failover(s.cfg.job, "worker " + std::to_string(s.cfg.id), what, err)) {
+    fail(self, what, err);
   }
-  fail(self, what, err);
 }
 
 // (Re)sends every unacknowledged push of this step.
 void send_outbox(worker_pointer self) {
   auto& s = self->state;
   s.now = worker_state::stage::pushing;
-  const auto phase = ++s.phase;
-  s.pending = 0;
-  for (std::size_t j = 0; j < s.outbox.size(); ++j) {
-    auto& out = s.outbox[j];
-    if (out.acked) continue;
-    ++s.pending;
-    if (s.ctx.metrics) s.ctx.metrics->add_inflight(1);
-    self->request(caf::actor_cast<caf::actor>(s.shards[out.shard]), s.cfg.request_timeout,
-                  out.message)
-        .then(
-            [=](const bytes& reply) {
-              auto& st = self->state;
-              if (st.ctx.metrics) st.ctx.metrics->add_inflight(-1);
-              if (st.phase != phase || st.outbox[j].acked) return;
-              st.outbox[j].acked = true;
-              on_ack(self, st.outbox[j].shard, reply);
-            },
-            [=](caf::error& err) {
-              if (self->state.phase != phase) return;
-              const auto shard = self->state.outbox[j].shard;
-              on_request_error(self, "push to shard " + std::to_string(shard), err);
-            });
-  }
+  s.outbox.send(
+      self, s.shards, s.cfg.request_timeout, s.ctx,
+      [=](std::uint32_t shard, const bytes& reply) { on_ack(self, shard, reply); },
+      [=](std::uint32_t shard, caf::error& err) {
+        on_request_error(self, "push to shard " + std::to_string(shard), err);
+      });
 }
 
 void send_pushes(worker_pointer self, std::vector<delayed_push> pushes) {
   auto& s = self->state;
-  s.outbox.clear();
+  s.outbox.start_step();
   for (auto& p : pushes) {
-    s.outbox.push_back({p.shard, caf::make_message(push_atom::value, std::move(p.message))});
+    s.outbox.add(p.shard, caf::make_message(push_atom::value, std::move(p.message)));
   }
   send_outbox(self);
 }
@@ -317,8 +289,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         // current phase loses nothing and applies nothing twice.
         if (s.now == worker_state::stage::pulling) pull_parameters(self);
         if (s.now == worker_state::stage::pushing) {
-          std::uint64_t unacked = 0;
-          for (const auto& out : s.outbox) unacked += out.acked ? 0 : 1;
+          const std::uint64_t unacked = s.outbox.unacked();
           s.report.pushes_resent += unacked;
           if (s.ctx.metrics) s.ctx.metrics->add_resent(unacked);
           send_outbox(self);

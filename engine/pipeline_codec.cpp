@@ -16,12 +16,20 @@ std::uint64_t payload_bytes(const stage_tensor_header& h) {
   return static_cast<std::uint64_t>(h.rows) * h.width * sizeof(float);
 }
 
+// Whether `rows` rows of `width` floats (plus `extra_per_row` bytes each)
+// fit one message. Divides instead of multiplying: rows x width x 4 of two
+// 32-bit fields can wrap 64 bits (2^31 x 2^31 x 4 = 0) and then pass as tiny.
+bool fits_one_message(const stage_tensor_header& h, std::uint64_t extra_per_row) {
+  const std::uint64_t per_row = std::uint64_t{h.width} * sizeof(float) + extra_per_row;
+  return per_row == 0 || h.rows <= max_payload_bytes / per_row;
+}
+
 std::size_t words(std::uint64_t n_bytes) {
   return static_cast<std::size_t>((n_bytes + 7) / 8);
 }
 
 void check_size(const stage_tensor_header& h) {
-  if (payload_bytes(h) + std::uint64_t{h.rows} * 4 > max_payload_bytes) {
+  if (!fits_one_message(h, sizeof(std::int32_t))) {
     throw troupe_error(errc::wrong_size, std::to_string(h.rows) + " x " + std::to_string(h.width) +
                                              " activations exceed one message");
   }
@@ -31,6 +39,10 @@ status check_shape(const stage_tensor_view& v, std::size_t value_bytes) {
   if (v.rows == 0 || v.width == 0) {
     return {errc::wrong_size, "micro-batch of " + std::to_string(v.rows) + " rows x " +
                                   std::to_string(v.width) + " values"};
+  }
+  if (!fits_one_message(v, 0)) {
+    return {errc::wrong_size, std::to_string(v.rows) + " rows x " + std::to_string(v.width) +
+                                  " values exceed one message"};
   }
   if (value_bytes != payload_bytes(v)) {
     return {errc::wrong_size, std::to_string(v.rows) + " rows x " + std::to_string(v.width) +

@@ -88,6 +88,36 @@ class Cluster : public ::testing::Test {
     return at == std::string::npos ? -1 : std::stod(page.substr(at + name.size() + 2));
   }
 
+  // Once nodes[watched] has logged `text` (the job is training), waits a
+  // second and SIGKILLs nodes[victim]; false if the text never came.
+  bool kill_once_training(std::size_t watched, const std::string& text, std::size_t victim) {
+    const bool training = wait_for_log(*nodes[watched], text);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    // scripts/measure-recovery.sh times from this line.
+    spdlog::warn("test: SIGKILL to node n{}", victim);
+    nodes[victim]->signal(SIGKILL);
+    return training;
+  }
+
+  // Once `job` has written its clock-50 checkpoint, SIGKILLs nodes[victim];
+  // false if no checkpoint came.
+  bool kill_once_checkpointed(const job_config& job, std::size_t victim) {
+    const auto progress = fs::path(job.output_dir) / "checkpoints" / "progress-clock-50.txt";
+    for (int i = 0; i < 3000 && !fs::exists(progress); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    spdlog::warn("test: SIGKILL to node n{}", victim);
+    nodes[victim]->signal(SIGKILL);
+    return fs::exists(progress);
+  }
+
+  // Starts nodes n0, n1, n2 (same secret) and names them in `job`.
+  void add_three_nodes(job_config& job) {
+    for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
+    job.secret_file = (dir / "secret").string();
+  }
+
   job_config small_job(const std::string& name) {
     auto job = default_job_config();
     job.train_limit = 12000;
@@ -182,16 +212,12 @@ INSTANTIATE_TEST_SUITE_P(Staleness, ClusterWorkerLoss, ::testing::Values(0, 2));
 TEST_F(Cluster, PrimaryShardNodeKilledNoAcknowledgedPushLost) {
   auto job = small_job("primary_loss");
   job.epochs = 6;
-  for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
-  job.secret_file = (dir / "secret").string();
+  add_three_nodes(job);
   job.shard_nodes = {0, 1};
   job.worker_nodes = {2};
   job.replication = 2;
   background_job run(job);
-  const bool training = wait_for_log(*nodes[2], "hosting worker 1");
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  spdlog::warn("test: SIGKILL to node n0");  // scripts/measure-recovery.sh times from here
-  nodes[0]->signal(SIGKILL);
+  const bool training = kill_once_training(2, "hosting worker 1", 0);
   run.join();
   ASSERT_TRUE(training) << nodes[2]->log();
   ASSERT_TRUE(run.result) << run.error;
@@ -268,36 +294,6 @@ TEST_F(Cluster, RepeatedNodeFailuresJobFinishes) {
   EXPECT_LE(run.result->pushes_applied,
             run.result->pushes_acked + 2u * run.result->workers_replaced)
       << summary_line(*run.result);
-}
-
-// Replication factor 1: a lost shard comes back from its last checkpoint on a
-// surviving node (the updates since are lost, and the log says how many
-// clocks); the job goes on and finishes.
-TEST_F(Cluster, WithoutReplicasALostShardComesBackFromItsCheckpoint) {
-  auto job = small_job("from_checkpoint");
-  job.epochs = 6;
-  job.replication = 1;
-  job.checkpoint_every = 50;
-  for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
-  job.secret_file = (dir / "secret").string();
-  job.shard_nodes = {0, 1};
-  job.worker_nodes = {2};
-  background_job run(job);
-  // Kill shard 0's node once a checkpoint exists.
-  const auto progress = fs::path(job.output_dir) / "checkpoints" / "progress-clock-50.txt";
-  for (int i = 0; i < 3000 && !fs::exists(progress); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  const bool checkpointed = fs::exists(progress);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  spdlog::warn("test: SIGKILL to node n0");
-  nodes[0]->signal(SIGKILL);
-  run.join();
-  ASSERT_TRUE(checkpointed);
-  ASSERT_TRUE(run.result) << run.error;
-  EXPECT_EQ(run.result->shards_failed_over, 1u) << summary_line(*run.result);
-  EXPECT_EQ(run.result->epochs, 6u);
-  EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
 }
 
 // `troupe status` of node n (its output; empty if it failed).
@@ -397,6 +393,60 @@ TEST_P(ClusterStageLoss, ReplicaIsReplacedAndTheJobFinishes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Victim, ClusterStageLoss, ::testing::Values(1, 2));
+
+// Like PrimaryShardNodeKilledNoAcknowledgedPushLost, for a pipeline: the
+// primary of shard 0 dies while both stages pull and push; each stage waits
+// for the backup, the re-point travels down the chain, and each stage redoes
+// its unanswered pulls or resends its unacknowledged pushes with the same seq.
+// The job finishes with nothing lost and nothing applied twice.
+TEST_F(Cluster, PipelineSurvivesPrimaryShardLoss) {
+  auto job = pipeline_job(small_job("pipeline_primary_loss"));
+  job.epochs = 6;
+  job.log_every = 1;  // acknowledgements reported every step: exact accounting
+  add_three_nodes(job);
+  job.shard_nodes = {0, 1};
+  job.worker_nodes = {2};
+  job.replication = 2;
+  background_job run(job);
+  const bool training = kill_once_training(2, "hosting stage 1", 0);  // n0: shard 0's primary
+  run.join();
+  ASSERT_TRUE(training) << nodes[2]->log();
+  ASSERT_TRUE(run.result) << run.error;
+  EXPECT_EQ(run.result->shards_failed_over, 1u) << summary_line(*run.result);
+  EXPECT_EQ(run.result->epochs, 6u);
+  EXPECT_EQ(run.result->workers_replaced, 0u) << summary_line(*run.result);
+  EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
+  EXPECT_GT(run.result->pushes_acked, 0u);
+  EXPECT_EQ(run.result->pushes_applied, run.result->pushes_acked) << summary_line(*run.result);
+}
+
+// Replication factor 1: a lost shard comes back from its last checkpoint on a
+// surviving node (the updates since are lost, and the log says how many
+// clocks); the workers, or every stage of a pipeline (param: stages), wait
+// for it instead of failing, and the job finishes.
+class ClusterCheckpointRestore : public Cluster, public ::testing::WithParamInterface<int> {};
+
+TEST_P(ClusterCheckpointRestore, WithoutReplicasALostShardComesBackFromItsCheckpoint) {
+  auto job = small_job("from_checkpoint");
+  if (GetParam() > 1) job = pipeline_job(job);
+  job.epochs = 6;
+  job.replication = 1;
+  job.checkpoint_every = 50;
+  add_three_nodes(job);
+  job.shard_nodes = {0, 1};
+  job.worker_nodes = {2};
+  background_job run(job);
+  const bool checkpointed = kill_once_checkpointed(job, 0);  // n0: shard 0
+  run.join();
+  ASSERT_TRUE(checkpointed);
+  ASSERT_TRUE(run.result) << run.error;
+  EXPECT_EQ(run.result->shards_failed_over, 1u) << summary_line(*run.result);
+  EXPECT_EQ(run.result->epochs, 6u);
+  EXPECT_EQ(run.result->workers_replaced, 0u) << summary_line(*run.result);
+  EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stages, ClusterCheckpointRestore, ::testing::Values(1, 2));
 
 TEST_F(Cluster, NodeWithAnotherSecretIsRefused) {
   auto job = small_job("refused");

@@ -121,6 +121,28 @@ TEST(PipelineCodec, RejectsInconsistentFields) {
 
 TEST(PipelineCodec, RefusesPayloadsBeyondOneMessage) {
   EXPECT_THROW(activations_writer::make({0, 0, 0, 1, 1u << 30, 1u << 30, 1}), troupe_error);
+  // 2^31 x 2^31 floats: 2^64 bytes, which wraps to 0 in 64 bits.
+  EXPECT_THROW(activations_writer::make({0, 0, 0, 1, 1u << 31, 1u << 31, 1u << 31}), troupe_error);
+}
+
+// A gradient header whose rows x width x 4 wraps to 0 must not pass with an
+// empty values field (it would then be read as 2^62 floats).
+TEST(PipelineCodec, RejectsShapesWhoseSizeWrapsAround) {
+  capnp::MallocMessageBuilder b;
+  auto msg = b.initRoot<wire::ActivationGrads>();
+  msg.setVersion(wire::PIPELINE_VERSION);
+  msg.setRows(1u << 31);
+  msg.setWidth(1u << 31);
+  msg.initValues(0);
+  auto flat = capnp::messageToFlatArray(b);
+  auto raw = flat.asBytes();
+  const bytes wire(reinterpret_cast<const char*>(raw.begin()),
+                   reinterpret_cast<const char*>(raw.end()));
+  stage_tensor_view v;
+  EXPECT_EQ(decode_activation_grads(wire, v).code(), errc::wrong_size);
+  // The same wrap in an Activations message.
+  const auto act = raw_activations(0, 1, 1u << 31, 1u << 31, 0, 0);
+  EXPECT_EQ(decode_activations(act, v).code(), errc::wrong_size);
 }
 
 }  // namespace

@@ -110,5 +110,33 @@ TEST_P(StageActor, MalformedActivationsFailTheChainAndTheSystemShutsDown) {
 
 INSTANTIATE_TEST_SUITE_P(TargetStage, StageActor, ::testing::Values(0u, 1u));
 
+// A stage that cannot be built (here: a stage index beyond the job's split)
+// must not die silently: its head would wait for it forever.
+TEST(StageActorStart, StageThatCannotStartReportsFail) {
+  within(std::chrono::seconds(30), [] {
+    actor_config cfg;
+    caf::actor_system sys{cfg};
+    caf::scoped_actor observer{sys};
+    const auto job = tiny_job();
+    std::vector<shard_table> tables;
+    for (const auto& t : workload_tables(job)) tables.push_back({t, {0, t.size}, 1});
+    auto shard = spawn_shard(sys, 0, tables);
+    worker_config w;
+    w.job = job;
+    auto stage = spawn_stage(sys, {job.stages, w}, nullptr, {shard},
+                             caf::actor_cast<scheduler_actor>(observer));
+    observer->monitor(stage);
+    std::string why;
+    observer->receive([&](fail_atom, std::uint32_t, const std::string& w) { why = w; },
+                      caf::after(std::chrono::seconds(10)) >> [] {});
+    EXPECT_NE(why.find("stage 2: starting"), std::string::npos) << "got '" << why << "'";
+    bool down = false;
+    observer->receive([&](const caf::down_msg&) { down = true; },
+                      caf::after(std::chrono::seconds(10)) >> [] {});
+    EXPECT_TRUE(down);
+    observer->send_exit(shard, caf::exit_reason::user_shutdown);
+  });
+}
+
 }  // namespace
 }  // namespace troupe

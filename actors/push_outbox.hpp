@@ -1,0 +1,100 @@
+#pragma once
+// The pushes of one step, kept until their shards acknowledge them, so that
+// when a shard fails over they can be resent to its backup with the same seq
+// (a shard acknowledges a seq it already applied without applying it again).
+// Shared by data-parallel workers and pipeline stages.
+//
+//   st.outbox.start_step();                     // replies of older steps are ignored
+//   st.outbox.add(shard, caf::make_message(push_atom::value, std::move(msg)));
+//   st.outbox.send(self, st.shards, timeout, st.ctx, on_ack, on_error);
+//   ... repoint(k, backup): st.shards[k] = backup; st.outbox.send(...) again
+//
+// on_ack(shard, reply) runs exactly once per push (the first reply wins, be
+// it to the first send or to a resend); on_error(shard, err) for a push not
+// yet acknowledged. CAF keeps a message's buffer shared: holding and
+// resending a push copies no gradient.
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "actors/host_context.hpp"
+#include "actors/metrics_exporter.hpp"
+#include "actors/protocol.hpp"
+#include "engine/job_config.hpp"
+
+namespace troupe {
+
+class push_outbox {
+ public:
+  /// Forgets the previous step's pushes; their late replies are ignored.
+  void start_step() {
+    entries_.clear();
+    unacked_ = 0;
+    ++step_;
+  }
+
+  void add(std::uint32_t shard, caf::message push) {
+    entries_.push_back({shard, std::move(push), false});
+    ++unacked_;
+  }
+
+  std::size_t size() const { return entries_.size(); }
+  std::size_t unacked() const { return unacked_; }
+
+  /// (Re)sends every push not yet acknowledged; returns how many.
+  template <class Self, class OnAck, class OnError>
+  std::size_t send(Self* self, const std::vector<shard_actor>& shards,
+                   std::chrono::milliseconds timeout, const host_context& ctx, OnAck on_ack,
+                   OnError on_error) {
+    const auto step = step_;
+    const auto metrics = ctx.metrics;
+    std::size_t sent = 0;
+    for (std::size_t j = 0; j < entries_.size(); ++j) {
+      if (entries_[j].acked) continue;
+      ++sent;
+      if (metrics) metrics->add_inflight(1);
+      // `this` lives in the actor's state, which outlives its pending requests.
+      self->request(caf::actor_cast<caf::actor>(shards[entries_[j].shard]), timeout,
+                    entries_[j].message)
+          .then(
+              [=](const bytes& reply) {
+                if (metrics) metrics->add_inflight(-1);
+                if (step_ != step || entries_[j].acked) return;
+                entries_[j].acked = true;
+                --unacked_;
+                on_ack(entries_[j].shard, reply);
+              },
+              [=](caf::error& err) {
+                if (metrics) metrics->add_inflight(-1);
+                if (step_ != step || entries_[j].acked) return;
+                on_error(entries_[j].shard, err);
+              });
+    }
+    return sent;
+  }
+
+ private:
+  struct entry {
+    std::uint32_t shard;
+    caf::message message;
+    bool acked;
+  };
+  std::vector<entry> entries_;
+  std::size_t unacked_ = 0;
+  std::uint64_t step_ = 0;
+};
+
+/// A pull or push to a shard failed with `err`. True when the caller should
+/// wait for the scheduler to re-point it at the shard's backup (or restored
+/// copy): the link was lost and the job can recover the shard (replicas, or
+/// checkpoints on a cluster). False for a refusal by the shard, which would
+/// be refused again, or when nothing can recover it: the caller fails.
+/// `who` and `what` name the caller and the request in the warning logged.
+bool wait_for_failover(const job_config& job, const std::string& who, const std::string& what,
+                       const caf::error& err);
+
+}  // namespace troupe
