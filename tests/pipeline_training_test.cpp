@@ -12,6 +12,8 @@
 #include <random>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "actors/actor_config.hpp"
 #include "actors/scheduler.hpp"
 #include "engine/errors.hpp"
@@ -64,7 +66,10 @@ job_config pipeline_job(std::uint32_t stages, const std::string& optimizer,
   job.optimizer.learning_rate = job.optimizer.kind == optimizer_kind::adam ? 0.01f : 0.05f;
   job.optimizer.momentum = 0.9f;
   job.data_set = "fashion-mnist";  // only names the data: the test hands in its own
-  job.output_dir = (std::filesystem::temp_directory_path() / ("troupe_pipe_" + name)).string();
+  // Per process: two runs of the suite at once (worktrees, CI jobs) must not share it.
+  job.output_dir = (std::filesystem::temp_directory_path() /
+                    ("troupe_pipe_" + name + "_" + std::to_string(::getpid())))
+                       .string();
   return job;
 }
 
