@@ -135,8 +135,7 @@ class Cluster : public ::testing::Test {
 
 TEST_F(Cluster, TrainsAcrossThreeNodesLikeInProcess) {
   auto job = small_job("cluster");
-  for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
-  job.secret_file = (dir / "secret").string();
+  add_three_nodes(job);
   job.shard_nodes = {0, 1};
   job.worker_nodes = {1, 2};
   const auto remote = run_job(job);
@@ -181,8 +180,7 @@ TEST_P(ClusterWorkerLoss, JobFinishesAllEpochs) {
   job.epochs = 6;
   job.log_every = 1;
   job.staleness = GetParam();
-  for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
-  job.secret_file = (dir / "secret").string();
+  add_three_nodes(job);
   job.shard_nodes = {0};
   job.worker_nodes = {1, 2};
   background_job run(job);
@@ -235,8 +233,7 @@ TEST_F(Cluster, HungWorkerNodeIsDeclaredLostAndCannotRejoin) {
   auto job = small_job("hung");
   job.epochs = 6;
   job.log_every = 1;  // acknowledgements reported every step: exact accounting
-  for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
-  job.secret_file = (dir / "secret").string();
+  add_three_nodes(job);
   job.shard_nodes = {0};
   job.worker_nodes = {1, 2};
   background_job run(job);
@@ -320,8 +317,7 @@ job_config pipeline_job(job_config job) {
 TEST_F(Cluster, PipelineStagesOnTwoNodesTrainLikeInProcess) {
   auto job = pipeline_job(small_job("pipeline"));
   job.epochs = 3;
-  for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
-  job.secret_file = (dir / "secret").string();
+  add_three_nodes(job);
   job.shard_nodes = {0};
   job.worker_nodes = {1, 2};
   background_job run(job);
@@ -367,8 +363,7 @@ TEST_P(ClusterStageLoss, ReplicaIsReplacedAndTheJobFinishes) {
   auto job = pipeline_job(small_job("pipeline_loss"));
   job.epochs = 6;
   job.log_every = 1;  // acknowledgements reported every step: exact accounting
-  for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
-  job.secret_file = (dir / "secret").string();
+  add_three_nodes(job);
   job.shard_nodes = {0};
   job.worker_nodes = {1, 2};
   background_job run(job);
