@@ -88,14 +88,16 @@ class Cluster : public ::testing::Test {
     return at == std::string::npos ? -1 : std::stod(page.substr(at + name.size() + 2));
   }
 
-  // Once nodes[watched] has logged `text` (the job is training), waits a
-  // second and SIGKILLs nodes[victim]; false if the text never came.
-  bool kill_once_training(std::size_t watched, const std::string& text, std::size_t victim) {
+  // Once nodes[watched] has logged `text` (the job is training), waits
+  // `after` and sends `sig` to nodes[victim]; false if the text never came.
+  bool kill_once_training(std::size_t watched, const std::string& text, std::size_t victim,
+                          std::chrono::milliseconds after = std::chrono::milliseconds(1000),
+                          int sig = SIGKILL) {
     const bool training = wait_for_log(*nodes[watched], text);
-    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    std::this_thread::sleep_for(after);
     // scripts/measure-recovery.sh times from this line.
-    spdlog::warn("test: SIGKILL to node n{}", victim);
-    nodes[victim]->signal(SIGKILL);
+    spdlog::warn("test: {} to node n{}", sig == SIGKILL ? "SIGKILL" : "SIGSTOP", victim);
+    nodes[victim]->signal(sig);
     return training;
   }
 
@@ -185,10 +187,7 @@ TEST_P(ClusterWorkerLoss, JobFinishesAllEpochs) {
   job.worker_nodes = {1, 2};
   background_job run(job);
   // Kill the node once its worker is training (it logs the hosting).
-  const bool hosting = wait_for_log(*nodes[2], "hosting worker");
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
-  spdlog::warn("test: SIGKILL to node n2");
-  nodes[2]->signal(SIGKILL);
+  const bool hosting = kill_once_training(2, "hosting worker", 2, std::chrono::milliseconds(800));
   run.join();
   ASSERT_TRUE(hosting) << nodes[2]->log();
   ASSERT_TRUE(run.result) << run.error;
@@ -237,10 +236,8 @@ TEST_F(Cluster, HungWorkerNodeIsDeclaredLostAndCannotRejoin) {
   job.shard_nodes = {0};
   job.worker_nodes = {1, 2};
   background_job run(job);
-  const bool training = wait_for_log(*nodes[2], "hosting worker");
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
-  spdlog::warn("test: SIGSTOP to node n2");
-  nodes[2]->signal(SIGSTOP);
+  const bool training =
+      kill_once_training(2, "hosting worker", 2, std::chrono::milliseconds(800), SIGSTOP);
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // > the 1 s timeout
   nodes[2]->signal(SIGCONT);
   run.join();
@@ -367,10 +364,9 @@ TEST_P(ClusterStageLoss, ReplicaIsReplacedAndTheJobFinishes) {
   job.shard_nodes = {0};
   job.worker_nodes = {1, 2};
   background_job run(job);
-  const bool training = wait_for_log(*nodes[2], "hosting stage 1");
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
-  spdlog::warn("test: SIGKILL to node n{} (stage {})", victim, victim - 1);
-  nodes[victim]->signal(SIGKILL);
+  // n1 hosts stage 0, n2 stage 1.
+  const bool training = kill_once_training(2, "hosting stage 1", static_cast<std::size_t>(victim),
+                                           std::chrono::milliseconds(800));
   run.join();
   ASSERT_TRUE(training) << nodes[2]->log();
   ASSERT_TRUE(run.result) << run.error;
