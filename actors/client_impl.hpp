@@ -19,7 +19,7 @@
 #include "actors/client_call.hpp"
 #include "actors/client_session.hpp"
 #include "actors/service_client.hpp"
-#include "engine/partitioner.hpp"
+#include "engine/store/partitioner.hpp"
 
 namespace troupe {
 

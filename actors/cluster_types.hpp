@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "actors/shard.hpp"
-#include "engine/optimizer.hpp"
-#include "engine/partitioner.hpp"
-#include "engine/table.hpp"
+#include "engine/store/optimizer.hpp"
+#include "engine/store/partitioner.hpp"
+#include "engine/store/table.hpp"
 
 namespace troupe {
 

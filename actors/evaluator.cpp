@@ -7,7 +7,7 @@
 #include <deque>
 
 #include "actors/actor_config.hpp"
-#include "engine/exchange_plan.hpp"
+#include "engine/wire/exchange_plan.hpp"
 
 namespace troupe {
 

@@ -14,7 +14,7 @@
 
 #include "actors/protocol.hpp"
 #include "engine/job_config.hpp"
-#include "engine/workload_factory.hpp"
+#include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
 

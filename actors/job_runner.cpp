@@ -17,8 +17,8 @@
 #include "actors/node.hpp"
 #include "actors/scheduler.hpp"
 #include "engine/auth.hpp"
-#include "engine/checkpoint.hpp"
-#include "engine/workload_factory.hpp"
+#include "engine/store/checkpoint.hpp"
+#include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
 

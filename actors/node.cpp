@@ -15,7 +15,7 @@
 #include "actors/worker.hpp"
 #include "engine/auth.hpp"
 #include "engine/job_config.hpp"
-#include "engine/workload_factory.hpp"
+#include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
 

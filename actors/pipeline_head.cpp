@@ -10,7 +10,7 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/stage_state.hpp"
-#include "engine/pipeline_codec.hpp"
+#include "engine/wire/pipeline_codec.hpp"
 
 namespace troupe::pipeline_detail {
 

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "actors/messages.hpp"
-#include "engine/wire_codec.hpp"
+#include "engine/wire/wire_codec.hpp"
 
 namespace troupe {
 
@@ -52,7 +52,7 @@ using shard_actor = caf::typed_actor<
     caf::replies_to<stats_atom>::with<shard_stats>,
     // writes a checkpoint file (dir, job name, clock) -> its path
     caf::replies_to<checkpoint_atom, std::string, std::string, std::int64_t>::with<std::string>,
-    // replaces the shard's state by a checkpoint (engine/checkpoint.hpp bytes);
+    // replaces the shard's state by a checkpoint (engine/store/checkpoint.hpp bytes);
     // true keeps the push sequence numbers (a replica), false forgets them
     // (a resumed job, whose workers restart their counters)
     caf::replies_to<restore_atom, bytes, bool>::with<std::uint64_t>,

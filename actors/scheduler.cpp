@@ -16,9 +16,9 @@
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/scheduler_state.hpp"
-#include "engine/checkpoint.hpp"
 #include "engine/clock_table.hpp"
 #include "engine/metrics_log.hpp"
+#include "engine/store/checkpoint.hpp"
 
 namespace troupe::scheduler_detail {
 

@@ -23,7 +23,7 @@
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
 #include "engine/job_config.hpp"
-#include "engine/workload_factory.hpp"
+#include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
 

@@ -15,8 +15,8 @@
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
 #include "actors/worker.hpp"
-#include "engine/exchange_plan.hpp"
-#include "engine/partitioner.hpp"
+#include "engine/store/partitioner.hpp"
+#include "engine/wire/exchange_plan.hpp"
 
 namespace troupe::scheduler_detail {
 

@@ -15,8 +15,8 @@
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
 #include "actors/worker.hpp"
-#include "engine/checkpoint.hpp"
 #include "engine/clock_table.hpp"
+#include "engine/store/checkpoint.hpp"
 
 namespace troupe::scheduler_detail {
 

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "actors/client_impl.hpp"
-#include "engine/request_split.hpp"
+#include "engine/wire/request_split.hpp"
 
 namespace troupe {
 

@@ -6,8 +6,8 @@
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
-#include "engine/checkpoint.hpp"
-#include "engine/shard_store.hpp"
+#include "engine/store/checkpoint.hpp"
+#include "engine/store/shard_store.hpp"
 
 namespace troupe {
 

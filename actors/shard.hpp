@@ -15,8 +15,8 @@
 
 #include "actors/host_context.hpp"
 #include "actors/protocol.hpp"
-#include "engine/partitioner.hpp"
-#include "engine/table.hpp"
+#include "engine/store/partitioner.hpp"
+#include "engine/store/table.hpp"
 
 namespace troupe {
 

@@ -7,7 +7,7 @@
 #include "actors/actor_config.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/stage_state.hpp"
-#include "engine/pipeline_codec.hpp"
+#include "engine/wire/pipeline_codec.hpp"
 
 namespace troupe {
 

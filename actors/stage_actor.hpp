@@ -40,7 +40,7 @@
 #include "actors/protocol.hpp"
 #include "actors/worker.hpp"
 #include "engine/job_config.hpp"
-#include "engine/workload_factory.hpp"
+#include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
 

@@ -13,8 +13,8 @@
 #include "actors/host_context.hpp"
 #include "actors/push_outbox.hpp"
 #include "actors/stage_actor.hpp"
-#include "engine/batch_sampler.hpp"
-#include "engine/pipeline_stage.hpp"
+#include "engine/data/batch_sampler.hpp"
+#include "engine/model/pipeline_stage.hpp"
 
 namespace troupe::pipeline_detail {
 

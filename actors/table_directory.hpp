@@ -27,7 +27,7 @@
 
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
-#include "engine/table.hpp"
+#include "engine/store/table.hpp"
 
 namespace troupe {
 

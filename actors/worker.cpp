@@ -10,8 +10,8 @@
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/push_outbox.hpp"
-#include "engine/exchange_plan.hpp"
 #include "engine/straggler.hpp"
+#include "engine/wire/exchange_plan.hpp"
 
 namespace troupe {
 

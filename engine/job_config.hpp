@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "engine/clock_table.hpp"
-#include "engine/model.hpp"
-#include "engine/optimizer.hpp"
+#include "engine/model/model.hpp"
+#include "engine/store/optimizer.hpp"
 #include "kernels/backend.hpp"
 
 namespace troupe {

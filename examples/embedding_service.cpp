@@ -16,7 +16,7 @@
 //
 //   build/examples/embedding_service --seconds 20 --query-threads 4 --qps 500
 //
-// The corpus helpers (engine/brown_corpus.hpp, engine/sgns.hpp) are Troupe's
+// The corpus helpers (engine/data/brown_corpus.hpp, engine/workloads/sgns.hpp) are Troupe's
 // own; everything the service does with the engine goes through
 // <troupe/engine.hpp> and <troupe/client.hpp>.
 #include <CLI/CLI.hpp>
@@ -34,11 +34,11 @@
 #include <vector>
 
 #include "engine/auth.hpp"
-#include "engine/brown_corpus.hpp"
-#include "engine/embedding_check.hpp"
+#include "engine/data/brown_corpus.hpp"
+#include "engine/data/word_pairs.hpp"
 #include "engine/errors.hpp"  // troupe_error from the corpus loader
-#include "engine/sgns.hpp"
-#include "engine/word_pairs.hpp"
+#include "engine/workloads/embedding_check.hpp"
+#include "engine/workloads/sgns.hpp"
 #include "troupe/client.hpp"
 #include "troupe/engine.hpp"
 

@@ -14,7 +14,7 @@
 #include <iterator>
 #include <random>
 
-#include "engine/checkpoint.hpp"
+#include "engine/store/checkpoint.hpp"
 
 namespace troupe {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "engine/shard_store.hpp"
+#include "engine/store/shard_store.hpp"
 
 namespace troupe {
 namespace {

@@ -8,7 +8,7 @@ src=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" > "$tmp/install.log"
-for f in lib/cmake/Troupe/TroupeConfig.cmake include/troupe/engine/wire_codec.hpp \
+for f in lib/cmake/Troupe/TroupeConfig.cmake include/troupe/engine/wire/wire_codec.hpp \
          include/troupe/schemas/troupe.capnp.h include/troupe/engine.hpp \
          include/troupe/client.hpp include/troupe/table.hpp include/troupe/result.hpp bin/troupe; do
   [ -e "$tmp/prefix/$f" ] || { echo "FAIL: $f not installed"; exit 1; }

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <random>
 
-#include "engine/model.hpp"
-#include "engine/table.hpp"
+#include "engine/model/model.hpp"
+#include "engine/store/table.hpp"
 
 namespace troupe {
 namespace {

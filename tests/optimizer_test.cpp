@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "engine/optimizer.hpp"
+#include "engine/store/optimizer.hpp"
 
 namespace troupe {
 namespace {

@@ -3,7 +3,7 @@
 
 #include <map>
 
-#include "engine/partitioner.hpp"
+#include "engine/store/partitioner.hpp"
 
 namespace troupe {
 namespace {

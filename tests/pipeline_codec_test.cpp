@@ -7,7 +7,7 @@
 
 #include <random>
 
-#include "engine/pipeline_codec.hpp"
+#include "engine/wire/pipeline_codec.hpp"
 #include "schemas/pipeline.capnp.h"
 
 namespace troupe {

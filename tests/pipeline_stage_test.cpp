@@ -6,7 +6,7 @@
 #include <cmath>
 #include <random>
 
-#include "engine/pipeline_stage.hpp"
+#include "engine/model/pipeline_stage.hpp"
 
 namespace troupe {
 namespace {

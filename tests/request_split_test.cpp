@@ -1,4 +1,4 @@
-#include "engine/request_split.hpp"
+#include "engine/wire/request_split.hpp"
 
 #include <gtest/gtest.h>
 

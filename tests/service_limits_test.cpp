@@ -23,7 +23,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The most floats one message may carry (2^28 bytes, engine/wire_codec.hpp).
+// The most floats one message may carry (2^28 bytes, engine/wire/wire_codec.hpp).
 constexpr std::uint64_t max_floats = std::uint64_t{1} << 26;
 
 template <class R>

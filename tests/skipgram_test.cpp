@@ -8,10 +8,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/brown_corpus.hpp"
+#include "engine/data/brown_corpus.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
-#include "engine/sgns.hpp"
+#include "engine/workloads/sgns.hpp"
 
 namespace troupe {
 namespace {

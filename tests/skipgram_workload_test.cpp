@@ -7,11 +7,11 @@
 #include <cmath>
 #include <map>
 
-#include "engine/embedding_check.hpp"
-#include "engine/exchange_plan.hpp"
-#include "engine/sgns.hpp"
-#include "engine/shard_store.hpp"
-#include "engine/skipgram_workload.hpp"
+#include "engine/store/shard_store.hpp"
+#include "engine/wire/exchange_plan.hpp"
+#include "engine/workloads/embedding_check.hpp"
+#include "engine/workloads/sgns.hpp"
+#include "engine/workloads/skipgram_workload.hpp"
 
 namespace troupe {
 namespace {

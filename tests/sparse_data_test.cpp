@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/data/spam_corpus.hpp"
+#include "engine/data/sparse_dataset.hpp"
 #include "engine/errors.hpp"
-#include "engine/spam_corpus.hpp"
-#include "engine/sparse_dataset.hpp"
 
 namespace troupe {
 namespace {

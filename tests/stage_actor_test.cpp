@@ -18,7 +18,7 @@
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
 #include "engine/errors.hpp"
-#include "engine/pipeline_codec.hpp"
+#include "engine/wire/pipeline_codec.hpp"
 
 namespace troupe {
 namespace {

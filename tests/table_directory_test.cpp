@@ -9,7 +9,7 @@
 #include "actors/node.hpp"
 #include "actors/service_runtime.hpp"
 #include "actors/table_directory.hpp"
-#include "engine/wire_codec.hpp"
+#include "engine/wire/wire_codec.hpp"
 #include "troupe/engine.hpp"
 
 namespace troupe {

@@ -6,7 +6,7 @@
 #include <numeric>
 #include <random>
 
-#include "engine/wire_codec.hpp"
+#include "engine/wire/wire_codec.hpp"
 
 namespace troupe {
 namespace {

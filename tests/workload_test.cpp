@@ -6,9 +6,9 @@
 #include <cmath>
 #include <random>
 
-#include "engine/exchange_plan.hpp"
-#include "engine/logreg_workload.hpp"
-#include "engine/shard_store.hpp"
+#include "engine/store/shard_store.hpp"
+#include "engine/wire/exchange_plan.hpp"
+#include "engine/workloads/logreg_workload.hpp"
 
 namespace troupe {
 namespace {

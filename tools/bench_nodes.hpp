@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/partitioner.hpp"
-#include "engine/table.hpp"
+#include "engine/store/partitioner.hpp"
+#include "engine/store/table.hpp"
 
 namespace troupe {
 class actor_config;

@@ -7,7 +7,7 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/shard.hpp"
-#include "engine/wire_codec.hpp"
+#include "engine/wire/wire_codec.hpp"
 
 int main() {
   troupe::actor_config cfg;

@@ -1,0 +1,111 @@
+#include "engine/data/dataset.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <memory>
+
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+namespace {
+
+struct gz_closer {
+  void operator()(gzFile f) const { gzclose(f); }
+};
+using gz_ptr = std::unique_ptr<std::remove_pointer_t<gzFile>, gz_closer>;
+
+// gzread also reads files that are not compressed, so both forms work.
+std::vector<unsigned char> read_gz(const std::string& path) {
+  gz_ptr f(gzopen(path.c_str(), "rb"));
+  if (!f) throw troupe_error(errc::io_error, "cannot open " + path);
+  std::vector<unsigned char> out;
+  std::array<unsigned char, 1 << 16> buf;
+  int n;
+  while ((n = gzread(f.get(), buf.data(), static_cast<unsigned>(buf.size()))) > 0) {
+    out.insert(out.end(), buf.begin(), buf.begin() + n);
+  }
+  if (n < 0) throw troupe_error(errc::io_error, "corrupt gzip data in " + path);
+  return out;
+}
+
+std::uint32_t be32(const unsigned char* p) {
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+         std::uint32_t{p[3]};
+}
+
+}  // namespace
+
+dataset load_idx(const std::string& images_path, const std::string& labels_path) {
+  const auto images = read_gz(images_path);
+  const auto labels = read_gz(labels_path);
+  if (images.size() < 16 || be32(images.data()) != 0x00000803) {
+    throw troupe_error(errc::io_error, images_path + " is not an idx3 ubyte image file");
+  }
+  if (labels.size() < 8 || be32(labels.data()) != 0x00000801) {
+    throw troupe_error(errc::io_error, labels_path + " is not an idx1 ubyte label file");
+  }
+  const std::size_t n = be32(images.data() + 4);
+  const std::size_t cols = std::size_t{be32(images.data() + 8)} * be32(images.data() + 12);
+  if (images.size() != 16 + n * cols) {
+    throw troupe_error(errc::io_error, images_path + " is truncated or has trailing bytes");
+  }
+  if (be32(labels.data() + 4) != n || labels.size() != 8 + n) {
+    throw troupe_error(errc::io_error, labels_path + " does not hold one label per image");
+  }
+  dataset d;
+  d.rows = n;
+  d.cols = cols;
+  d.features.resize(n * cols);
+  const float scale = 1.0f / 255.0f;
+  for (std::size_t i = 0; i < n * cols; ++i) d.features[i] = images[16 + i] * scale;
+  d.labels.resize(n);
+  int max_label = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    d.labels[i] = labels[8 + i];
+    max_label = std::max(max_label, static_cast<int>(d.labels[i]));
+  }
+  d.classes = max_label + 1;
+  return d;
+}
+
+dataset load_fashion_mnist(const std::string& dir, const std::string& split) {
+  std::string prefix;
+  if (split == "train") {
+    prefix = "train";
+  } else if (split == "test" || split == "t10k") {
+    prefix = "t10k";
+  } else {
+    throw troupe_error(errc::bad_config,
+                       "unknown Fashion-MNIST split '" + split + "' (expected train or test)");
+  }
+  const std::string images = dir + "/" + prefix + "-images-idx3-ubyte.gz";
+  const std::string labels = dir + "/" + prefix + "-labels-idx1-ubyte.gz";
+  for (const auto& path : {images, labels}) {
+    if (!std::filesystem::exists(path)) {
+      throw troupe_error(errc::missing_dataset,
+                         "Fashion-MNIST file " + path +
+                             " not found: install it with 'apt-get install dataset-fashion-mnist' "
+                             "(or run scripts/setup.sh), or point [data] dir at its location");
+    }
+  }
+  auto d = load_idx(images, labels);
+  d.classes = 10;
+  return d;
+}
+
+dataset take_rows(const dataset& d, std::size_t limit) {
+  if (limit == 0 || limit >= d.rows) return d;
+  dataset out;
+  out.rows = limit;
+  out.cols = d.cols;
+  out.classes = d.classes;
+  out.features.assign(d.features.begin(), d.features.begin() + limit * d.cols);
+  out.labels.assign(d.labels.begin(), d.labels.begin() + limit);
+  return out;
+}
+
+}  // namespace troupe

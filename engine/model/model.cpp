@@ -1,0 +1,92 @@
+#include "engine/model/model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace troupe {
+
+std::vector<param_tensor> mlp_layout(const mlp_spec& spec) {
+  if (spec.sizes.size() < 2) throw std::invalid_argument("an MLP needs at least 2 layer sizes");
+  std::vector<param_tensor> out;
+  std::uint64_t offset = 0;
+  for (std::size_t i = 0; i + 1 < spec.sizes.size(); ++i) {
+    const int in = spec.sizes[i], o = spec.sizes[i + 1];
+    if (in <= 0 || o <= 0) throw std::invalid_argument("layer sizes must be positive");
+    const std::string prefix = "fc" + std::to_string(i + 1);
+    out.push_back({prefix + ".weight", offset, static_cast<std::uint64_t>(in) * o, in});
+    offset += static_cast<std::uint64_t>(in) * o;
+    out.push_back({prefix + ".bias", offset, static_cast<std::uint64_t>(o), in});
+    offset += o;
+  }
+  return out;
+}
+
+std::uint64_t mlp_num_params(const mlp_spec& spec) {
+  auto layout = mlp_layout(spec);
+  return layout.back().offset + layout.back().size;
+}
+
+std::vector<init_segment> mlp_init_segments(const mlp_spec& spec) {
+  std::vector<init_segment> out;
+  for (const auto& t : mlp_layout(spec)) {
+    out.push_back({t.offset + t.size, 1.0f / std::sqrt(static_cast<float>(t.fan_in))});
+  }
+  return out;
+}
+
+mlp::mlp(const mlp_spec& spec, kernels::backend& be, int max_batch)
+    : be_(be), max_batch_(max_batch), classes_(spec.sizes.back()), inputs_(spec.sizes.front()) {
+  if (max_batch <= 0) throw std::invalid_argument("max batch must be positive");
+  const auto n = mlp_num_params(spec);
+  params_ = be.alloc(n);
+  grads_ = be.alloc(n);
+  input_ = be.alloc(static_cast<std::size_t>(max_batch) * inputs_);
+  dlogits_ = be.alloc(static_cast<std::size_t>(max_batch) * classes_);
+  std::size_t offset = 0;
+  for (std::size_t i = 0; i + 1 < spec.sizes.size(); ++i) {
+    layers_.push_back(make_dense_layer(be, spec.sizes[i], spec.sizes[i + 1], max_batch));
+    layers_.back()->bind(params_.data() + offset, grads_.data() + offset);
+    offset += layers_.back()->num_params();
+    if (i + 2 < spec.sizes.size()) {
+      layers_.push_back(make_relu_layer(be, spec.sizes[i + 1], max_batch));
+    }
+  }
+  layer_inputs_.resize(layers_.size(), nullptr);
+}
+
+const float* mlp::forward(const float* host_x, int rows) {
+  be_.upload(host_x, static_cast<std::size_t>(rows) * inputs_, input_.data());
+  const float* x = input_.data();
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    layer_inputs_[i] = x;
+    x = layers_[i]->forward(be_, x, rows);
+  }
+  return x;
+}
+
+kernels::xent_result mlp::train_step(const float* host_x, const std::int32_t* labels, int rows) {
+  if (rows <= 0 || rows > max_batch_) throw std::invalid_argument("batch size out of range");
+  const float* logits = forward(host_x, rows);
+  auto result = be_.softmax_xent(rows, classes_, logits, labels, dlogits_.data());
+  const float* dy = dlogits_.data();
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    dy = layers_[i]->backward(be_, layer_inputs_[i], dy, rows, i > 0);
+  }
+  return result;
+}
+
+kernels::xent_result mlp::evaluate(const float* host_x, const std::int32_t* labels,
+                                   std::size_t rows) {
+  kernels::xent_result total;
+  for (std::size_t begin = 0; begin < rows; begin += max_batch_) {
+    const int n = static_cast<int>(std::min<std::size_t>(max_batch_, rows - begin));
+    const float* logits = forward(host_x + begin * inputs_, n);
+    auto r = be_.softmax_xent(n, classes_, logits, labels + begin, nullptr);
+    total.loss_sum += r.loss_sum;
+    total.correct += r.correct;
+  }
+  return total;
+}
+
+}  // namespace troupe

@@ -1,0 +1,72 @@
+#pragma once
+// A multi-layer perceptron (dense + ReLU layers, softmax cross-entropy loss)
+// whose parameters form one flat vector: the key layout of the "model"
+// table. Workers upload pulled values into `params()`, run `train_step`,
+// and push `grads()`.
+//
+//   mlp_spec spec{{784, 256, 128, 10}};
+//   mlp net(spec, *backend, /*max_batch=*/64);
+//   backend->upload(pulled.data(), net.size(), net.params());
+//   auto r = net.train_step(x, labels, 64);   // loss and grads
+//   backend->download(net.grads(), net.size(), out);
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/model/layers.hpp"
+#include "engine/store/table.hpp"
+#include "kernels/backend.hpp"
+
+namespace troupe {
+
+struct mlp_spec {
+  std::vector<int> sizes;  ///< input, hidden..., classes; at least 2 entries
+};
+
+/// One parameter tensor's place in the flat vector.
+struct param_tensor {
+  std::string name;  ///< "fc1.weight", "fc1.bias", ...
+  std::uint64_t offset = 0;
+  std::uint64_t size = 0;
+  int fan_in = 0;
+};
+
+std::vector<param_tensor> mlp_layout(const mlp_spec& spec);
+std::uint64_t mlp_num_params(const mlp_spec& spec);
+/// PyTorch's default initialisation bounds (1/sqrt(fan_in)) per tensor.
+std::vector<init_segment> mlp_init_segments(const mlp_spec& spec);
+
+class mlp {
+ public:
+  mlp(const mlp_spec& spec, kernels::backend& be, int max_batch);
+  mlp(const mlp&) = delete;
+  mlp& operator=(const mlp&) = delete;
+
+  std::size_t size() const { return params_.size(); }
+  float* params() { return params_.data(); }
+  const float* grads() const { return grads_.data(); }
+  float* grads() { return grads_.data(); }
+  kernels::backend& backend() { return be_; }
+
+  /// Forward and backward on `rows` host samples; gradients of the mean loss
+  /// land in grads(). Returns the batch's loss sum and correct count.
+  kernels::xent_result train_step(const float* host_x, const std::int32_t* labels, int rows);
+  /// Forward only, in chunks of at most max_batch rows.
+  kernels::xent_result evaluate(const float* host_x, const std::int32_t* labels, std::size_t rows);
+
+ private:
+  const float* forward(const float* host_x, int rows);
+
+  kernels::backend& be_;
+  int max_batch_;
+  int classes_;
+  int inputs_;
+  std::vector<std::unique_ptr<layer>> layers_;
+  std::vector<const float*> layer_inputs_;  // activations of the last forward
+  kernels::device_array params_, grads_, input_, dlogits_;
+};
+
+}  // namespace troupe

@@ -1,0 +1,126 @@
+#include "engine/store/optimizer.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace troupe {
+
+optimizer_kind parse_optimizer_kind(const std::string& text) {
+  if (text == "sgd") return optimizer_kind::sgd;
+  if (text == "momentum") return optimizer_kind::momentum;
+  if (text == "adagrad") return optimizer_kind::adagrad;
+  if (text == "adam") return optimizer_kind::adam;
+  throw std::invalid_argument("unknown optimizer '" + text +
+                              "' (expected sgd, momentum, adagrad or adam)");
+}
+
+const char* to_string(optimizer_kind kind) {
+  switch (kind) {
+    case optimizer_kind::sgd:
+      return "sgd";
+    case optimizer_kind::momentum:
+      return "momentum";
+    case optimizer_kind::adagrad:
+      return "adagrad";
+    case optimizer_kind::adam:
+      return "adam";
+  }
+  return "unknown";
+}
+
+namespace {
+
+class sgd final : public optimizer {
+ public:
+  explicit sgd(const optimizer_spec& s) : s_(s) {}
+  std::size_t state_slots() const override { return 0; }
+  void apply(float* w, const float* g, std::size_t n, float*, std::size_t,
+             std::uint64_t) const override {
+    const float lr = s_.learning_rate, wd = s_.weight_decay;
+    for (std::size_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + wd * w[i]);
+  }
+
+ private:
+  optimizer_spec s_;
+};
+
+class momentum final : public optimizer {
+ public:
+  explicit momentum(const optimizer_spec& s) : s_(s) {}
+  std::size_t state_slots() const override { return 1; }
+  void apply(float* w, const float* g, std::size_t n, float* v, std::size_t,
+             std::uint64_t) const override {
+    const float lr = s_.learning_rate, mu = s_.momentum, wd = s_.weight_decay;
+    for (std::size_t i = 0; i < n; ++i) {
+      v[i] = mu * v[i] + (g[i] + wd * w[i]);
+      w[i] -= lr * v[i];
+    }
+  }
+
+ private:
+  optimizer_spec s_;
+};
+
+class adagrad final : public optimizer {
+ public:
+  explicit adagrad(const optimizer_spec& s) : s_(s) {}
+  std::size_t state_slots() const override { return 1; }
+  void apply(float* w, const float* g, std::size_t n, float* h, std::size_t,
+             std::uint64_t) const override {
+    const float lr = s_.learning_rate, eps = s_.epsilon, wd = s_.weight_decay;
+    for (std::size_t i = 0; i < n; ++i) {
+      const float gi = g[i] + wd * w[i];
+      h[i] += gi * gi;
+      w[i] -= lr * gi / (std::sqrt(h[i]) + eps);
+    }
+  }
+
+ private:
+  optimizer_spec s_;
+};
+
+class adam final : public optimizer {
+ public:
+  explicit adam(const optimizer_spec& s) : s_(s) {}
+  std::size_t state_slots() const override { return 2; }
+  bool uses_step() const override { return true; }
+  void apply(float* w, const float* g, std::size_t n, float* state, std::size_t stride,
+             std::uint64_t step) const override {
+    float* m = state;
+    float* v = state + stride;
+    const double t = static_cast<double>(step == 0 ? 1 : step);
+    const float c1 = static_cast<float>(1.0 / (1.0 - std::pow(s_.beta1, t)));
+    const float c2 = static_cast<float>(1.0 / (1.0 - std::pow(s_.beta2, t)));
+    const float b1 = s_.beta1, b2 = s_.beta2, lr = s_.learning_rate, eps = s_.epsilon;
+    for (std::size_t i = 0; i < n; ++i) {
+      const float gi = g[i] + s_.weight_decay * w[i];
+      m[i] = b1 * m[i] + (1 - b1) * gi;
+      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+      w[i] -= lr * (m[i] * c1) / (std::sqrt(v[i] * c2) + eps);
+    }
+  }
+
+ private:
+  optimizer_spec s_;
+};
+
+}  // namespace
+
+std::unique_ptr<optimizer> make_optimizer(const optimizer_spec& spec) {
+  if (!(spec.learning_rate > 0) || !std::isfinite(spec.learning_rate)) {
+    throw std::invalid_argument("learning rate must be a positive finite number");
+  }
+  switch (spec.kind) {
+    case optimizer_kind::sgd:
+      return std::make_unique<sgd>(spec);
+    case optimizer_kind::momentum:
+      return std::make_unique<momentum>(spec);
+    case optimizer_kind::adagrad:
+      return std::make_unique<adagrad>(spec);
+    case optimizer_kind::adam:
+      return std::make_unique<adam>(spec);
+  }
+  throw std::invalid_argument("unknown optimizer kind");
+}
+
+}  // namespace troupe

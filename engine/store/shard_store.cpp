@@ -1,0 +1,502 @@
+#include "engine/store/shard_store.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace troupe {
+
+void shard_store::add_dense(const table_spec& spec, key_range range) {
+  dense_slice s;
+  s.spec = spec;
+  s.range = range;
+  s.values.resize(range.size());
+  for (std::uint64_t k = range.begin; k < range.end; ++k) {
+    s.values[k - range.begin] = initial_value(spec, k);
+  }
+  s.opt = make_optimizer(spec.optimizer);
+  s.state.assign(s.opt->state_slots() * range.size(), 0.0f);
+  if (s.opt->uses_step()) s.steps.assign(range.size(), 0);
+  dense_[spec.id] = std::move(s);
+}
+
+namespace {
+
+// How many counts from the first on equal it. Compared a block at a time so
+// that the compiler vectorises the common case (one run through the push).
+std::size_t run_length(const std::uint32_t* count, std::size_t n) {
+  constexpr std::size_t block = 64;
+  const std::uint32_t c = count[0];
+  std::size_t i = 0;
+  for (; i + block <= n; i += block) {
+    std::uint32_t differ = 0;
+    for (std::size_t k = 0; k < block; ++k) differ |= count[i + k] ^ c;
+    if (differ != 0) break;
+  }
+  while (i < n && count[i] == c) ++i;
+  return i;
+}
+
+}  // namespace
+
+// Keys of one push normally share their update count, so this is one
+// optimizer call; ranges that overlapped earlier pushes only partly split it
+// into one call per run of equal counts.
+void shard_store::dense_slice::apply(std::size_t at, const float* g, std::size_t n) {
+  const std::size_t stride = range.size();
+  float* st = state.empty() ? nullptr : state.data() + at;
+  if (steps.empty()) {
+    opt->apply(values.data() + at, g, n, st, stride, version + 1);
+    return;
+  }
+  std::uint32_t* count = steps.data() + at;
+  for (std::size_t i = 0; i < n;) {
+    const std::uint32_t c = count[i];
+    const std::size_t j = i + run_length(count + i, n - i);
+    opt->apply(values.data() + at + i, g + i, j - i, st ? st + i : nullptr, stride,
+               std::uint64_t{c} + 1);
+    if (c != std::numeric_limits<std::uint32_t>::max()) std::fill(count + i, count + j, c + 1);
+    i = j;
+  }
+}
+
+void shard_store::add_sparse(const table_spec& spec, std::uint32_t shards) {
+  sparse_slice s;
+  s.spec = spec;
+  s.shards = shards == 0 ? 1 : shards;
+  s.opt = make_optimizer(spec.optimizer);
+  sparse_[spec.id] = std::move(s);
+}
+
+std::uint32_t shard_store::sparse_slice::row_of(std::uint64_t key) {
+  auto [it, inserted] = index.try_emplace(key, static_cast<std::uint32_t>(steps.size()));
+  if (spec.max_rows > 0) {
+    if (inserted) {
+      slot_keys.push_back(key);
+      last_touch.push_back(tick);
+    } else {
+      last_touch[it->second] = tick;
+    }
+  }
+  if (inserted) {
+    const std::uint32_t w = spec.width;
+    for (std::uint32_t c = 0; c < w; ++c) values.push_back(initial_row_value(spec, key, c));
+    state.resize(state.size() + opt->state_slots() * w, 0.0f);
+    steps.push_back(0);
+  }
+  return it->second;
+}
+
+namespace {
+
+status check_finite(const push_view& push) {
+  for (std::size_t i = 0; i < push.count; ++i) {
+    if (!std::isfinite(push.values[i])) {
+      return {errc::non_finite, "value " + std::to_string(push.values[i]) + " at position " +
+                                    std::to_string(i) + " from worker " +
+                                    std::to_string(push.worker) + " clock " +
+                                    std::to_string(push.clock)};
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+// Sequence numbers per worker make a retried push idempotent.
+status shard_store::check_seq(const push_view& push, std::uint64_t version, push_ack& ack,
+                              bool& duplicate) {
+  auto& last = last_seq_[push.worker];
+  ack.seq = push.seq;
+  duplicate = push.seq != 0 && push.seq <= last;
+  ack.duplicate = duplicate;
+  if (duplicate) {
+    ack.shard_version = version;
+    ack.staleness = 0;
+    return {};
+  }
+  if (push.seq != 0) last = push.seq;
+  ack.staleness = version >= push.pulled_version ? version - push.pulled_version : 0;
+  return {};
+}
+
+void shard_store::sparse_slice::evict(std::size_t n) {
+  // Evict an eighth of the table at a time so that a stream of new rows
+  // pays the selection once per many insertions.
+  const std::size_t rows = steps.size();
+  n = std::max<std::size_t>(n, static_cast<std::size_t>(spec.max_rows / 8));
+  std::vector<std::uint32_t> candidates;
+  for (std::uint32_t r = 0; r < rows; ++r) {
+    if (last_touch[r] < tick) candidates.push_back(r);
+  }
+  n = std::min(n, candidates.size());
+  std::nth_element(candidates.begin(), candidates.begin() + static_cast<long>(n), candidates.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return last_touch[a] < last_touch[b]; });
+  candidates.resize(n);
+  // From the highest slot down: the last slot is then never one still to free.
+  std::sort(candidates.rbegin(), candidates.rend());
+  const std::size_t w = spec.width, slots = opt->state_slots() * spec.width;
+  for (const auto freed : candidates) {
+    index.erase(slot_keys[freed]);
+    const std::size_t last = steps.size() - 1;
+    if (freed != last) {
+      std::copy_n(values.begin() + static_cast<long>(last * w), w,
+                  values.begin() + static_cast<long>(freed * w));
+      std::copy_n(state.begin() + static_cast<long>(last * slots), slots,
+                  state.begin() + static_cast<long>(freed * slots));
+      steps[freed] = steps[last];
+      last_touch[freed] = last_touch[last];
+      slot_keys[freed] = slot_keys[last];
+      index[slot_keys[freed]] = freed;
+    }
+    values.resize(last * w);
+    state.resize(last * slots);
+    steps.pop_back();
+    last_touch.pop_back();
+    slot_keys.pop_back();
+  }
+  evicted += n;
+  recent.clear();  // cached slots may have moved
+}
+
+status shard_store::resolve(sparse_slice& s, std::uint32_t worker,
+                            const std::vector<std::uint64_t>& keys,
+                            const std::vector<std::uint32_t>*& slots) {
+  if (auto& c = s.recent[worker];
+      c.keys.size() == keys.size() && !keys.empty() &&
+      std::memcmp(c.keys.data(), keys.data(), keys.size() * sizeof(std::uint64_t)) == 0) {
+    if (s.spec.max_rows > 0) {
+      ++s.tick;
+      for (auto slot : c.slots) s.last_touch[slot] = s.tick;
+    }
+    slots = &c.slots;
+    return {};
+  }
+  for (auto key : keys) {
+    if (s.spec.max_row_id > 0 && key >= s.spec.max_row_id) {
+      return {errc::out_of_range, "row " + std::to_string(key) + " outside table '" + s.spec.name +
+                                      "' of " + std::to_string(s.spec.max_row_id) + " row ids"};
+    }
+    if (shard_of_row(key, s.shards) != id_) {
+      return {errc::out_of_range,
+              "row " + std::to_string(key) + " of table '" + s.spec.name + "' belongs to shard " +
+                  std::to_string(shard_of_row(key, s.shards)) + ", not " + std::to_string(id_)};
+    }
+  }
+  if (s.spec.max_rows > 0) {
+    if (keys.size() > s.spec.max_rows) {
+      return {errc::wrong_size, std::to_string(keys.size()) + " rows in one request, but table '" +
+                                    s.spec.name + "' holds at most " +
+                                    std::to_string(s.spec.max_rows) + " per shard"};
+    }
+    // This request's rows are "now": they must survive any eviction it causes.
+    ++s.tick;
+    std::size_t fresh = 0;
+    for (auto key : keys) {
+      auto it = s.index.find(key);
+      if (it == s.index.end()) {
+        ++fresh;
+      } else {
+        s.last_touch[it->second] = s.tick;
+      }
+    }
+    if (s.steps.size() + fresh > s.spec.max_rows) {
+      s.evict(s.steps.size() + fresh - s.spec.max_rows);
+    }
+  }
+  auto& cached = s.recent[worker];  // eviction may have cleared the caches
+  cached.keys = keys;
+  cached.slots.resize(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) cached.slots[i] = s.row_of(keys[i]);
+  slots = &cached.slots;
+  return {};
+}
+
+status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ack& ack) {
+  if (!push.sparse) return {errc::wrong_size, "dense push to sparse table '" + s.spec.name + "'"};
+  if (push.width != s.spec.width) {
+    return {errc::wrong_size, "rows of width " + std::to_string(push.width) + " for table '" +
+                                  s.spec.name + "' of width " + std::to_string(s.spec.width)};
+  }
+  if (auto st = check_finite(push); !st) return st;
+  const std::vector<std::uint32_t>* rows = nullptr;
+  if (auto st = resolve(s, push.worker, push.keys, rows); !st) return st;
+  bool duplicate = false;
+  check_seq(push, s.version, ack, duplicate);
+  if (duplicate) return {};
+  const std::size_t w = s.spec.width, slots = s.opt->state_slots();
+  for (std::size_t i = 0; i < push.keys.size(); ++i) {
+    const std::uint32_t r = (*rows)[i];
+    float* state = slots ? s.state.data() + static_cast<std::size_t>(r) * slots * w : nullptr;
+    s.opt->apply(s.values.data() + static_cast<std::size_t>(r) * w, push.values + i * w, w, state,
+                 w, ++s.steps[r]);
+  }
+  ++s.version;
+  ack.shard_version = s.version;
+  return {};
+}
+
+status shard_store::apply_push(const push_view& push, push_ack& ack) {
+  if (auto sp = sparse_.find(push.table); sp != sparse_.end()) {
+    return apply_sparse(sp->second, push, ack);
+  }
+  auto it = dense_.find(push.table);
+  if (it == dense_.end()) {
+    return {errc::unknown_table,
+            "table " + std::to_string(push.table) + " on shard " + std::to_string(id_)};
+  }
+  auto& s = it->second;
+  if (push.sparse) {
+    return {errc::wrong_size, "sparse push to dense table '" + s.spec.name + "'"};
+  }
+  if (push.offset < s.range.begin || push.count > s.range.end - push.offset ||
+      push.offset > s.range.end) {
+    return {errc::out_of_range, std::to_string(push.count) + " values at offset " +
+                                    std::to_string(push.offset) + " exceed the range [" +
+                                    std::to_string(s.range.begin) + ", " +
+                                    std::to_string(s.range.end) + ") of table '" + s.spec.name +
+                                    "' on shard " + std::to_string(id_)};
+  }
+  if (push.count == 0) {
+    return {errc::wrong_size, "empty push to table '" + s.spec.name + "'"};
+  }
+  if (auto st = check_finite(push); !st) return st;
+  bool duplicate = false;
+  check_seq(push, s.version, ack, duplicate);
+  if (duplicate) return {};
+  s.apply(push.offset - s.range.begin, push.values, push.count);
+  ++s.version;
+  ack.shard_version = s.version;
+  return {};
+}
+
+status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
+  if (auto sp = sparse_.find(pull.table); sp != sparse_.end()) {
+    auto& s = sp->second;
+    if (!pull.sparse)
+      return {errc::wrong_size, "dense pull from sparse table '" + s.spec.name + "'"};
+    if (pull.keys.size() * s.spec.width * sizeof(float) > max_payload_bytes) {
+      return {errc::wrong_size, "pull of " + std::to_string(pull.keys.size()) + " rows of '" +
+                                    s.spec.name + "' exceeds one message; split it"};
+    }
+    const std::vector<std::uint32_t>* rows = nullptr;
+    if (auto st = resolve(s, pull.worker, pull.keys, rows); !st) return st;
+    const std::size_t w = s.spec.width;
+    auto out = pull_reply_writer::sparse(pull.table, s.version, pull.keys.data(), pull.keys.size(),
+                                         s.spec.width);
+    for (std::size_t i = 0; i < pull.keys.size(); ++i) {
+      const std::uint32_t r = (*rows)[i];
+      std::memcpy(out.values() + i * w, s.values.data() + static_cast<std::size_t>(r) * w,
+                  w * sizeof(float));
+    }
+    reply = std::move(out).finish();
+    return {};
+  }
+  auto it = dense_.find(pull.table);
+  if (it == dense_.end()) {
+    return {errc::unknown_table,
+            "table " + std::to_string(pull.table) + " on shard " + std::to_string(id_)};
+  }
+  const auto& s = it->second;
+  if (pull.sparse) return {errc::wrong_size, "sparse pull from dense table '" + s.spec.name + "'"};
+  if (pull.offset < s.range.begin || pull.offset > s.range.end ||
+      pull.count > s.range.end - pull.offset) {
+    return {errc::out_of_range,
+            std::to_string(pull.count) + " keys at offset " + std::to_string(pull.offset) +
+                " exceed the range [" + std::to_string(s.range.begin) + ", " +
+                std::to_string(s.range.end) + ") of table '" + s.spec.name + "'"};
+  }
+  if (auto st = check_payload(pull.count, 0, "pull"); !st) return st;
+  auto w = pull_reply_writer::dense(pull.table, s.version, pull.offset, pull.count);
+  std::memcpy(w.values(), s.values.data() + (pull.offset - s.range.begin),
+              pull.count * sizeof(float));
+  reply = std::move(w).finish();
+  return {};
+}
+
+std::uint64_t shard_store::version(std::uint32_t table) const {
+  if (auto sp = sparse_.find(table); sp != sparse_.end()) return sp->second.version;
+  auto it = dense_.find(table);
+  return it == dense_.end() ? 0 : it->second.version;
+}
+
+std::uint64_t shard_store::total_version() const {
+  std::uint64_t v = 0;
+  for (const auto& [id, s] : dense_) v += s.version;
+  for (const auto& [id, s] : sparse_) v += s.version;
+  return v;
+}
+
+std::size_t shard_store::sparse_rows(std::uint32_t table) const {
+  auto it = sparse_.find(table);
+  return it == sparse_.end() ? 0 : it->second.steps.size();
+}
+
+std::size_t shard_store::bytes_per_row(std::uint32_t table) const {
+  auto it = sparse_.find(table);
+  if (it == sparse_.end()) return 0;
+  const auto& s = it->second;
+  // values + optimizer state + step counter + hash-map node (key, slot, links)
+  return s.spec.width * (1 + s.opt->state_slots()) * sizeof(float) + sizeof(std::uint64_t) + 32;
+}
+
+std::uint64_t shard_store::evicted_rows(std::uint32_t table) const {
+  auto it = sparse_.find(table);
+  return it == sparse_.end() ? 0 : it->second.evicted;
+}
+
+const float* shard_store::sparse_row(std::uint32_t table, std::uint64_t key) const {
+  auto it = sparse_.find(table);
+  if (it == sparse_.end()) return nullptr;
+  auto row = it->second.index.find(key);
+  if (row == it->second.index.end()) return nullptr;
+  return it->second.values.data() + static_cast<std::size_t>(row->second) * it->second.spec.width;
+}
+
+const std::vector<float>* shard_store::dense_values(std::uint32_t table) const {
+  auto it = dense_.find(table);
+  return it == dense_.end() ? nullptr : &it->second.values;
+}
+
+key_range shard_store::dense_range(std::uint32_t table) const {
+  auto it = dense_.find(table);
+  return it == dense_.end() ? key_range{} : it->second.range;
+}
+
+// --- snapshots --------------------------------------------------------------
+
+shard_snapshot shard_store::snapshot() const {
+  shard_snapshot out;
+  out.shard_id = id_;
+  for (const auto& [id, s] : dense_) {
+    out.dense.push_back({s.spec, s.range, s.values, s.state, s.version, s.steps});
+  }
+  for (const auto& [id, s] : sparse_) {
+    sparse_slice_snapshot snap{s.spec, s.shards, {}, s.values, s.state, s.steps, s.version};
+    snap.keys.resize(s.steps.size());
+    for (const auto& [key, slot] : s.index) snap.keys[slot] = key;
+    out.sparse.push_back(std::move(snap));
+  }
+  out.last_seq.assign(last_seq_.begin(), last_seq_.end());
+  std::sort(out.last_seq.begin(), out.last_seq.end());
+  return out;
+}
+
+status shard_store::restore(const shard_snapshot& snap) {
+  return restore(shard_snapshot(snap));
+}
+
+namespace {
+
+std::string table_label(const table_spec& spec) {
+  return "table " + std::to_string(spec.id) + " ('" + spec.name + "')";
+}
+
+status make_checked_optimizer(const table_spec& spec, std::unique_ptr<optimizer>& out) {
+  try {
+    out = make_optimizer(spec.optimizer);
+  } catch (const std::invalid_argument& e) {
+    return {errc::bad_config, table_label(spec) + ": " + e.what()};
+  }
+  return {};
+}
+
+status check_size(const table_spec& spec, const char* what, std::size_t got, std::size_t want) {
+  if (got == want) return {};
+  return {errc::wrong_size, table_label(spec) + ": snapshot holds " + std::to_string(got) + " " +
+                                what + ", expected " + std::to_string(want)};
+}
+
+}  // namespace
+
+// Everything is checked and built aside first, so a bad snapshot leaves the
+// store serving what it had.
+status shard_store::restore(shard_snapshot&& snap) {
+  if (snap.shard_id != id_) {
+    return {errc::out_of_range, "snapshot of shard " + std::to_string(snap.shard_id) +
+                                    " cannot restore shard " + std::to_string(id_)};
+  }
+  std::map<std::uint32_t, dense_slice> dense;
+  std::map<std::uint32_t, sparse_slice> sparse;
+  auto taken = [&](std::uint32_t t) { return dense.count(t) > 0 || sparse.count(t) > 0; };
+  for (auto& d : snap.dense) {
+    if (d.spec.kind != table_kind::dense || taken(d.spec.id)) {
+      return {errc::bad_config, table_label(d.spec) + " is not dense or appears twice"};
+    }
+    if (d.range.begin > d.range.end || d.range.end > d.spec.size) {
+      return {errc::out_of_range, table_label(d.spec) + ": range [" +
+                                      std::to_string(d.range.begin) + ", " +
+                                      std::to_string(d.range.end) + ") is not within its " +
+                                      std::to_string(d.spec.size) + " keys"};
+    }
+    dense_slice s;
+    if (auto st = make_checked_optimizer(d.spec, s.opt); !st) return st;
+    const std::size_t n = d.range.size();
+    if (auto st = check_size(d.spec, "values", d.values.size(), n); !st) return st;
+    const std::size_t state_floats = s.opt->state_slots() * n;
+    if (auto st = check_size(d.spec, "state floats", d.state.size(), state_floats); !st) return st;
+    const std::size_t counts = s.opt->uses_step() ? n : 0;
+    if (auto st = check_size(d.spec, "step counts", d.steps.size(), counts); !st) return st;
+    const std::uint32_t t = d.spec.id;
+    s.spec = std::move(d.spec);
+    s.range = d.range;
+    s.values = std::move(d.values);
+    s.state = std::move(d.state);
+    s.steps = std::move(d.steps);
+    s.version = d.version;
+    dense.emplace(t, std::move(s));
+  }
+  for (auto& p : snap.sparse) {
+    if (p.spec.kind != table_kind::sparse || taken(p.spec.id)) {
+      return {errc::bad_config, table_label(p.spec) + " is not sparse or appears twice"};
+    }
+    if (p.spec.width == 0 || p.shards == 0) {
+      return {errc::wrong_size, table_label(p.spec) + ": width and shard count must be positive"};
+    }
+    sparse_slice s;
+    if (auto st = make_checked_optimizer(p.spec, s.opt); !st) return st;
+    const std::size_t rows = p.keys.size(), w = p.spec.width;
+    if (auto st = check_size(p.spec, "values", p.values.size(), rows * w); !st) return st;
+    const std::size_t state_floats = rows * s.opt->state_slots() * w;
+    if (auto st = check_size(p.spec, "state floats", p.state.size(), state_floats); !st) return st;
+    if (auto st = check_size(p.spec, "step counts", p.steps.size(), rows); !st) return st;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const std::uint64_t key = p.keys[r];
+      if (shard_of_row(key, p.shards) != id_) {
+        return {errc::out_of_range, table_label(p.spec) + ": row " + std::to_string(key) +
+                                        " belongs to shard " +
+                                        std::to_string(shard_of_row(key, p.shards))};
+      }
+      if (!s.index.try_emplace(key, static_cast<std::uint32_t>(r)).second) {
+        return {errc::bad_config, table_label(p.spec) + ": row " + std::to_string(key) + " twice"};
+      }
+    }
+    const std::uint32_t t = p.spec.id;
+    s.spec = std::move(p.spec);
+    s.shards = p.shards;
+    s.values = std::move(p.values);
+    s.state = std::move(p.state);
+    s.steps = std::move(p.steps);
+    s.version = p.version;
+    if (s.spec.max_rows > 0) {
+      s.slot_keys = p.keys;
+      s.last_touch.assign(rows, 0);
+    }
+    sparse.emplace(t, std::move(s));
+  }
+  std::unordered_map<std::uint32_t, std::uint64_t> last_seq;
+  for (const auto& [worker, seq] : snap.last_seq) {
+    if (!last_seq.emplace(worker, seq).second) {
+      return {errc::bad_config, "worker " + std::to_string(worker) + " has two last push seqs"};
+    }
+  }
+  dense_ = std::move(dense);
+  sparse_ = std::move(sparse);
+  last_seq_ = std::move(last_seq);
+  return {};
+}
+
+}  // namespace troupe

@@ -1,0 +1,174 @@
+#pragma once
+// What a parameter shard holds and does, without any actor around it: the
+// key ranges of dense tables it owns with their optimizer state, push
+// validation and application, pull replies, and per-worker sequence numbers
+// that make retried pushes idempotent.
+//
+//   shard_store store(0);
+//   store.add_dense(spec, {0, 1000});
+//   push_view push; decode_push(bytes, push);
+//   push_ack ack;
+//   if (auto st = store.apply_push(push, ack); !st) log(st.to_string());
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "engine/errors.hpp"
+#include "engine/store/optimizer.hpp"
+#include "engine/store/partitioner.hpp"
+#include "engine/store/table.hpp"
+#include "engine/wire/wire_codec.hpp"
+
+namespace troupe {
+
+/// One dense key range as a shard held it (see shard_store::snapshot).
+struct dense_slice_snapshot {
+  table_spec spec;
+  key_range range;
+  std::vector<float> values;  ///< range.size() floats, key range.begin first
+  std::vector<float> state;   ///< optimizer state: slot j of key i at j * range.size() + i
+  std::uint64_t version = 0;  ///< pushes applied to the range
+  /// Updates applied to each key, key range.begin first, when the optimizer
+  /// uses a step count (Adam's bias correction); empty otherwise.
+  std::vector<std::uint32_t> steps;
+};
+
+/// The rows of a sparse table a shard held, in slot (creation) order.
+struct sparse_slice_snapshot {
+  table_spec spec;
+  std::uint32_t shards = 1;          ///< shard count the row ids are hashed over
+  std::vector<std::uint64_t> keys;   ///< row ids, slot order
+  std::vector<float> values;         ///< keys.size() * width floats, row after row
+  std::vector<float> state;          ///< per row: state_slots * width floats, row after row
+  std::vector<std::uint64_t> steps;  ///< updates applied to each row (Adam's bias correction)
+  std::uint64_t version = 0;         ///< pushes applied to the table
+};
+
+/// Everything that brings a shard back exactly: values, optimizer state,
+/// versions, and each worker's last push seq, so that a push retried across
+/// a restore is still acknowledged as a duplicate instead of applied twice.
+struct shard_snapshot {
+  std::uint32_t shard_id = 0;
+  std::vector<dense_slice_snapshot> dense;                        ///< ordered by table id
+  std::vector<sparse_slice_snapshot> sparse;                      ///< ordered by table id
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> last_seq;  ///< (worker, seq) by worker
+};
+
+class shard_store {
+ public:
+  explicit shard_store(std::uint32_t shard_id) : id_(shard_id) {}
+
+  std::uint32_t id() const { return id_; }
+
+  /// Takes ownership of keys `range` of dense table `spec`, initialised from
+  /// the spec's deterministic initialiser.
+  void add_dense(const table_spec& spec, key_range range);
+  /// Serves the rows of sparse table `spec` that hash to this shard out of
+  /// `shards` (see shard_of_row); rows are created on first touch.
+  void add_sparse(const table_spec& spec, std::uint32_t shards);
+
+  /// Validates and applies a decoded push. On success fills `ack`; a push
+  /// whose seq was seen before is acknowledged as a duplicate and not
+  /// applied. On error nothing changes.
+  status apply_push(const push_view& push, push_ack& ack);
+
+  /// Answers a decoded pull with a PullReply message (creating sparse rows
+  /// on first touch).
+  status read_pull(const pull_request_view& pull, bytes& reply);
+
+  /// Version (pushes applied) of a table; 0 for unknown tables.
+  std::uint64_t version(std::uint32_t table) const;
+  std::uint64_t total_version() const;
+  /// The values of the owned range of a dense table (for tests and checkpoints).
+  const std::vector<float>* dense_values(std::uint32_t table) const;
+  key_range dense_range(std::uint32_t table) const;
+  /// Rows held by a sparse table and the bytes each costs (values and
+  /// optimizer state, plus index overhead).
+  std::size_t sparse_rows(std::uint32_t table) const;
+  std::size_t bytes_per_row(std::uint32_t table) const;
+  /// Rows a bounded table has evicted so far.
+  std::uint64_t evicted_rows(std::uint32_t table) const;
+  /// Values of one sparse row, or nullptr when absent.
+  const float* sparse_row(std::uint32_t table, std::uint64_t key) const;
+
+  /// A deep copy of everything the shard holds (for checkpoints and for
+  /// seeding a replacement replica).
+  ///
+  ///   auto snap = store.snapshot();
+  ///   shard_store copy(store.id());
+  ///   if (auto st = copy.restore(snap); !st) log(st.to_string());
+  shard_snapshot snapshot() const;
+  /// Replaces the store's contents with `snap` after checking it is
+  /// consistent: shard id, sizes against ranges, widths and optimizer state,
+  /// rows that hash to this shard, no table twice. On error nothing changes.
+  status restore(const shard_snapshot& snap);
+  /// As above, moving the snapshot's buffers in instead of copying them
+  /// (after an error the snapshot may be left partly moved from).
+  status restore(shard_snapshot&& snap);
+  /// Forgets every worker's push sequence numbers: the workers of a resumed
+  /// job restart their counters, and their pushes must not look like retries.
+  void forget_sequences() { last_seq_.clear(); }
+
+ private:
+  struct dense_slice {
+    table_spec spec;
+    key_range range;
+    std::vector<float> values;
+    std::vector<float> state;
+    // Updates per key, only when opt->uses_step() (4 bytes a key: an Adam key
+    // costs 16 bytes with its value and two moments). Stages of a pipeline
+    // push disjoint ranges of one slice in one step, so the slice's version
+    // is not any key's step. Saturates at 2^32 - 1, where Adam's bias
+    // correction is 1 to float precision anyway.
+    std::vector<std::uint32_t> steps;
+    std::unique_ptr<optimizer> opt;
+    std::uint64_t version = 0;
+    void apply(std::size_t at, const float* g, std::size_t n);
+  };
+
+  struct sparse_slice {
+    table_spec spec;
+    std::uint32_t shards = 1;
+    std::unordered_map<std::uint64_t, std::uint32_t> index;  // row id -> slot
+    std::vector<float> values;                               // slot-major rows
+    std::vector<float> state;                                // slots * width per row
+    std::vector<std::uint64_t> steps;                        // updates per row
+    std::unique_ptr<optimizer> opt;
+    std::uint64_t version = 0;
+    std::uint32_t row_of(std::uint64_t key);  // creates on first touch
+    // Per worker, the rows of its last pull or push and their slots: a step
+    // pulls and then pushes the same rows, so the second lookup (a cache miss
+    // per row in a large table) and ownership check are skipped.
+    struct resolved_rows {
+      std::vector<std::uint64_t> keys;
+      std::vector<std::uint32_t> slots;
+    };
+    std::unordered_map<std::uint32_t, resolved_rows> recent;
+    // Bounded tables (spec.max_rows): the key of each slot and when it was
+    // last touched (a request counter), to evict the least recently used.
+    std::vector<std::uint64_t> slot_keys;
+    std::vector<std::uint64_t> last_touch;
+    std::uint64_t tick = 0;
+    std::uint64_t evicted = 0;
+    /// Frees at least `n` slots not touched by the current request.
+    void evict(std::size_t n);
+  };
+
+  /// Slots of `keys` (rows created on first touch), or an error when a key
+  /// belongs to another shard; nothing is created then.
+  status resolve(sparse_slice& s, std::uint32_t worker, const std::vector<std::uint64_t>& keys,
+                 const std::vector<std::uint32_t>*& slots);
+  status apply_sparse(sparse_slice& s, const push_view& push, push_ack& ack);
+  status check_seq(const push_view& push, std::uint64_t version, push_ack& ack, bool& duplicate);
+
+  std::uint32_t id_;
+  std::map<std::uint32_t, dense_slice> dense_;
+  std::map<std::uint32_t, sparse_slice> sparse_;
+  std::unordered_map<std::uint32_t, std::uint64_t> last_seq_;  // per worker
+};
+
+}  // namespace troupe

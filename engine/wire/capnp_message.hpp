@@ -1,0 +1,103 @@
+#pragma once
+// Internal to the engine's codecs (wire_codec, pipeline_codec): building a
+// Cap'n Proto message straight into the byte vector that travels, and
+// reading one under explicit limits with every complaint turned into a
+// status.
+//
+//   flat_builder b(hint_words);
+//   auto msg = b.initRoot<wire::PushAck>();  ...
+//   bytes out = b.finish();
+//   return with_reader(out, nullptr, [&](capnp::MessageReader& r) -> status { ... });
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/errors.hpp"
+#include "engine/wire/wire_codec.hpp"
+
+namespace troupe {
+
+/// A MessageBuilder whose first segment lives inside the byte vector that is
+/// sent, behind room for the 8-byte segment table: with a good size hint the
+/// finished message needs no copy at all.
+class flat_builder : public capnp::MessageBuilder {
+ public:
+  explicit flat_builder(std::size_t hint_words)
+      : hint_words_(std::max<std::size_t>(hint_words, 16)) {}
+
+  kj::ArrayPtr<capnp::word> allocateSegment(unsigned minimum_size) override {
+    std::size_t words = std::max<std::size_t>(minimum_size, hint_words_);
+    if (first_ == nullptr) {
+      buffer_.assign(8 + words * 8, 0);  // capnp needs zeroed segments
+      first_ = reinterpret_cast<capnp::word*>(buffer_.data() + 8);
+      return {first_, words};
+    }
+    // Only reached when the hint was too small; finish() then copies once.
+    extra_.emplace_back(words);
+    return {extra_.back().data(), words};
+  }
+
+  bytes finish() {
+    auto segments = getSegmentsForOutput();
+    if (segments.size() == 1 && segments[0].begin() == first_) {
+      const std::uint32_t table[2] = {0, static_cast<std::uint32_t>(segments[0].size())};
+      std::memcpy(buffer_.data(), table, sizeof(table));
+      buffer_.resize(8 + segments[0].size() * 8);
+      return std::move(buffer_);
+    }
+    auto flat = capnp::messageToFlatArray(segments);
+    auto raw = flat.asBytes();
+    return bytes(reinterpret_cast<const char*>(raw.begin()),
+                 reinterpret_cast<const char*>(raw.end()));
+  }
+
+ private:
+  std::size_t hint_words_;
+  bytes buffer_;
+  capnp::word* first_ = nullptr;
+  std::vector<std::vector<capnp::word>> extra_;
+};
+
+// Runs `f(reader)` over `in`, turning every Cap'n Proto complaint into a
+// status. Input that is not 8-byte aligned is copied once into words; the
+// copy is handed to `keepalive` when views must outlive this call.
+template <class F>
+inline status with_reader(const bytes& in, std::shared_ptr<const void>* keepalive, F&& f) {
+  if (in.size() < 8 || in.size() % 8 != 0) {
+    return {errc::malformed_message,
+            "message of " + std::to_string(in.size()) + " bytes is not a whole number of words"};
+  }
+  const std::size_t n_words = in.size() / 8;
+  kj::ArrayPtr<const capnp::word> words;
+  std::shared_ptr<std::vector<capnp::word>> copy;
+  if (reinterpret_cast<std::uintptr_t>(in.data()) % alignof(capnp::word) == 0) {
+    words = {reinterpret_cast<const capnp::word*>(in.data()), n_words};
+  } else {
+    copy = std::make_shared<std::vector<capnp::word>>(n_words);
+    std::memcpy(copy->data(), in.data(), in.size());
+    words = {copy->data(), n_words};
+    if (keepalive != nullptr) *keepalive = copy;
+  }
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = 2 * n_words + 64;  // each word at most twice
+  options.nestingLimit = 8;
+  try {
+    capnp::FlatArrayMessageReader reader(words, options);
+    if (reader.getEnd() != words.end()) {
+      return {errc::malformed_message, "trailing bytes after the message"};
+    }
+    return f(reader);
+  } catch (const kj::Exception& e) {
+    return {errc::malformed_message, e.getDescription().cStr()};
+  }
+}
+
+}  // namespace troupe

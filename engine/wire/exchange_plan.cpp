@@ -1,0 +1,95 @@
+#include "engine/wire/exchange_plan.hpp"
+
+#include <cstring>
+#include <string>
+
+namespace troupe {
+
+std::vector<exchange_op> plan_exchange(const workload& wl, std::uint32_t shards) {
+  std::vector<exchange_op> ops;
+  const auto& tables = wl.tables();
+  for (std::size_t t = 0; t < tables.size(); ++t) {
+    const auto& spec = tables[t];
+    if (spec.kind == table_kind::dense) {
+      const auto ranges = dense_ranges(spec.size, shards);
+      for (std::uint32_t k = 0; k < shards; ++k) {
+        if (ranges[k].size() == 0) continue;
+        exchange_op op;
+        op.table = t;
+        op.table_id = spec.id;
+        op.shard = k;
+        op.range = ranges[k];
+        ops.push_back(std::move(op));
+      }
+      continue;
+    }
+    std::vector<exchange_op> per_shard(shards);
+    const auto& keys = wl.sparse_keys(t);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      auto& op = per_shard[shard_of_row(keys[i], shards)];
+      op.keys.push_back(keys[i]);
+      op.index.push_back(static_cast<std::uint32_t>(i));
+    }
+    for (std::uint32_t k = 0; k < shards; ++k) {
+      auto& op = per_shard[k];
+      if (op.keys.empty()) continue;
+      op.table = t;
+      op.table_id = spec.id;
+      op.shard = k;
+      op.sparse = true;
+      op.width = spec.width;
+      ops.push_back(std::move(op));
+    }
+  }
+  return ops;
+}
+
+bytes encode_pull(const exchange_op& op, std::uint32_t worker) {
+  if (op.sparse) return encode_sparse_pull(op.table_id, worker, op.keys.data(), op.keys.size());
+  return encode_dense_pull(op.table_id, worker, op.range.begin, op.range.size());
+}
+
+status accept_pull_reply(const exchange_op& op, const bytes& reply, workload& wl,
+                         std::uint64_t& version) {
+  pull_reply_view view;
+  if (auto st = decode_pull_reply(reply, view); !st) return st;
+  if (view.table != op.table_id || view.sparse != op.sparse) {
+    return {errc::wrong_size, "pull reply for table " + std::to_string(view.table) +
+                                  " does not answer the request for table " +
+                                  std::to_string(op.table_id)};
+  }
+  if (op.sparse) {
+    if (view.keys != op.keys || view.width != op.width) {
+      return {errc::wrong_size, "pull reply rows differ from the requested rows"};
+    }
+    for (std::size_t i = 0; i < op.index.size(); ++i) {
+      wl.set_row(op.table, op.index[i], view.values + i * op.width);
+    }
+  } else {
+    if (view.offset != op.range.begin || view.count != op.range.size()) {
+      return {errc::wrong_size, "pull reply of " + std::to_string(view.count) + " values at " +
+                                    std::to_string(view.offset) + " for a request of " +
+                                    std::to_string(op.range.size()) + " at " +
+                                    std::to_string(op.range.begin)};
+    }
+    wl.set_dense(op.table, op.range.begin, view.values, view.count);
+  }
+  version = view.shard_version;
+  return {};
+}
+
+bytes encode_push(const exchange_op& op, const push_header& header, workload& wl) {
+  if (op.sparse) {
+    auto msg = push_writer::sparse(header, op.keys.data(), op.keys.size(), op.width);
+    const std::size_t bytes_per_row = op.width * sizeof(float);
+    for (std::size_t i = 0; i < op.index.size(); ++i) {
+      std::memcpy(msg.values() + i * op.width, wl.row_grad(op.table, op.index[i]), bytes_per_row);
+    }
+    return std::move(msg).finish();
+  }
+  auto msg = push_writer::dense(header, op.range.begin, op.range.size());
+  wl.dense_grad(op.table, op.range.begin, op.range.size(), msg.values());
+  return std::move(msg).finish();
+}
+
+}  // namespace troupe

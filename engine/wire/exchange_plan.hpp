@@ -1,0 +1,52 @@
+#pragma once
+// Which messages one step exchanges with which shard: dense tables are cut
+// into one key range per shard; the sparse rows a batch needs are grouped by
+// the shard that owns them. Shared by workers (batches) and the evaluator
+// (the test set), and free of actors so it can be tested alone.
+//
+//   auto ops = plan_exchange(*wl, shards);
+//   for (auto& op : ops) send(shard[op.shard], encode_pull(op, worker_id));
+//   ... accept_pull_reply(op, reply, *wl, version);
+//   ... send(shard[op.shard], encode_push(op, header, *wl));
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/errors.hpp"
+#include "engine/store/partitioner.hpp"
+#include "engine/wire/wire_codec.hpp"
+#include "engine/workloads/workload.hpp"
+
+namespace troupe {
+
+struct exchange_op {
+  std::size_t table = 0;  ///< index into workload::tables()
+  std::uint32_t table_id = 0;
+  std::uint32_t shard = 0;
+  bool sparse = false;
+  key_range range;                   ///< dense: the shard's keys of the table
+  std::vector<std::uint64_t> keys;   ///< sparse: rows owned by `shard`
+  std::vector<std::uint32_t> index;  ///< sparse: their positions in sparse_keys(table)
+  std::uint32_t width = 1;           ///< sparse: floats per row
+};
+
+/// The shard ranges of a dense table of `size` keys.
+inline std::vector<key_range> dense_ranges(std::uint64_t size, std::uint32_t shards) {
+  return partition_range(size, shards);
+}
+
+/// One op per (table, shard) with something to exchange this step.
+std::vector<exchange_op> plan_exchange(const workload& wl, std::uint32_t shards);
+
+bytes encode_pull(const exchange_op& op, std::uint32_t worker);
+
+/// Checks that `reply` answers `op` and hands its values to the workload;
+/// `version` receives the shard's table version.
+status accept_pull_reply(const exchange_op& op, const bytes& reply, workload& wl,
+                         std::uint64_t& version);
+
+/// The push of the workload's gradient for `op`, written straight into the
+/// message (one copy).
+bytes encode_push(const exchange_op& op, const push_header& header, workload& wl);
+
+}  // namespace troupe
