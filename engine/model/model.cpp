@@ -41,7 +41,7 @@ mlp::mlp(const mlp_spec& spec, kernels::backend& be, int max_batch)
   const auto n = mlp_num_params(spec);
   params_ = be.alloc(n);
   grads_ = be.alloc(n);
-  input_ = be.alloc(static_cast<std::size_t>(max_batch) * inputs_);
+  if (!be.host_memory()) input_ = be.alloc(static_cast<std::size_t>(max_batch) * inputs_);
   dlogits_ = be.alloc(static_cast<std::size_t>(max_batch) * classes_);
   std::size_t offset = 0;
   for (std::size_t i = 0; i + 1 < spec.sizes.size(); ++i) {
@@ -56,8 +56,11 @@ mlp::mlp(const mlp_spec& spec, kernels::backend& be, int max_batch)
 }
 
 const float* mlp::forward(const float* host_x, int rows) {
-  be_.upload(host_x, static_cast<std::size_t>(rows) * inputs_, input_.data());
-  const float* x = input_.data();
+  const float* x = host_x;
+  if (!be_.host_memory()) {
+    be_.upload(host_x, static_cast<std::size_t>(rows) * inputs_, input_.data());
+    x = input_.data();
+  }
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     layer_inputs_[i] = x;
     x = layers_[i]->forward(be_, x, rows);
