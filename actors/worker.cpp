@@ -60,6 +60,8 @@ struct worker_state {
   std::unique_ptr<straggler_model> straggler;
   std::vector<std::uint64_t> seq;  // last seq sent, per shard
   std::deque<delayed_push> held;
+  std::uint32_t delay = 0;               // Dai protocol: this step's gradient delay
+  std::vector<push_in_progress> pushes;  // this step's, while it computes
   push_window window;
   // Dense-only workloads exchange the same ranges every step, so the next
   // step's pulls can leave before this step computes; empty otherwise.
@@ -161,25 +163,37 @@ void send_window(worker_pointer self) {
       });
 }
 
-// Queues this step's gradients, holding some back when the straggler spec
-// delays them, and sends what is due.
-void push_gradients(worker_pointer self) {
+// Before the step computes: this step's push messages, into which the
+// workload writes its gradients in place where it can (dense tables on a
+// host-memory backend: no copy at all).
+void prepare_pushes(worker_pointer self) {
   auto& st = self->state;
-  const std::uint32_t delay = st.straggler ? st.straggler->gradient_delay() : 0;
+  st.delay = st.straggler ? st.straggler->gradient_delay() : 0;
+  st.pushes.clear();
   for (std::size_t i = 0; i < st.current.ops.size(); ++i) {
     const auto& op = st.current.ops[i];
     // Held-back pushes go out of order, so they carry seq 0 ("not
     // deduplicated"): the Dai protocol is an in-process experiment control.
-    const std::uint64_t seq = delay == 0 ? ++st.seq[op.shard] : 0;
+    const std::uint64_t seq = st.delay == 0 ? ++st.seq[op.shard] : 0;
     const push_header h{op.table_id, st.cfg.id, st.clock, seq, st.current.versions[i]};
-    // The gradient goes from the backend straight into the message: one copy.
-    bytes msg = encode_push(op, h, *st.wl);
-    if (delay == 0) {
+    st.pushes.push_back(begin_push(op, h, *st.wl));
+  }
+}
+
+// Queues this step's gradients, holding some back when the straggler spec
+// delays them, and sends what is due.
+void push_gradients(worker_pointer self) {
+  auto& st = self->state;
+  for (std::size_t i = 0; i < st.current.ops.size(); ++i) {
+    const auto& op = st.current.ops[i];
+    bytes msg = finish_push(op, std::move(st.pushes[i]), *st.wl);
+    if (st.delay == 0) {
       st.window.add(st.clock, op.shard, caf::make_message(push_atom::value, std::move(msg)));
     } else {
-      st.held.push_back({st.clock + delay, op.shard, std::move(msg)});
+      st.held.push_back({st.clock + st.delay, op.shard, std::move(msg)});
     }
   }
+  st.pushes.clear();
   for (auto it = st.held.begin(); it != st.held.end();) {
     if (st.epoch_done || it->due <= st.clock) {
       // Counted with the step that releases it: its gradient is older.
@@ -244,7 +258,9 @@ bool accept_pulls(worker_pointer self) {
   for (std::size_t i = 0; i < st.current.ops.size(); ++i) {
     const auto& op = st.current.ops[i];
     auto& version = st.current.versions[i];
-    if (auto status = accept_pull_reply(op, st.current.replies[i], *st.wl, version); !status) {
+    // In place: the replies stay in `current` until the step's pushes are built.
+    if (auto status = accept_pull_reply(op, st.current.replies[i], *st.wl, version, true);
+        !status) {
       fail(self, "bad pull reply from shard " + std::to_string(op.shard), to_caf_error(status));
       return false;
     }
@@ -387,6 +403,7 @@ void advance(worker_pointer self) {
   st.timer.unblock();
   if (!accept_pulls(self)) return;
   prefetch(self);
+  prepare_pushes(self);
   compute(self);
 }
 
