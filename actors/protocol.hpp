@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "actors/messages.hpp"
+#include "actors/wire_bytes.hpp"
 #include "engine/wire/wire_codec.hpp"
 
 namespace troupe {
