@@ -16,6 +16,7 @@
 #include "actors/metrics_exporter.hpp"
 #include "actors/node.hpp"
 #include "actors/scheduler.hpp"
+#include "actors/thread_pinning.hpp"
 #include "engine/auth.hpp"
 #include "engine/store/checkpoint.hpp"
 #include "engine/workloads/workload_factory.hpp"
@@ -42,10 +43,10 @@ std::string summary_line(const job_summary& s) {
       << " mean_staleness=" << s.mean_staleness;
   out.precision(0);
   out << " p50_staleness=" << s.staleness_p50 << " p99_staleness=" << s.staleness_p99
-      << " max_staleness=" << s.max_staleness << " target_clock=" << s.target_clock
-      << " steps=" << s.steps << " pushes_rejected=" << s.pushes_rejected
-      << " pushes_applied=" << s.pushes_applied << " pushes_acked=" << s.pushes_acked
-      << " workers_replaced=" << s.workers_replaced
+      << " max_staleness=" << s.max_staleness << " max_clock_spread=" << s.max_clock_spread
+      << " target_clock=" << s.target_clock << " steps=" << s.steps
+      << " pushes_rejected=" << s.pushes_rejected << " pushes_applied=" << s.pushes_applied
+      << " pushes_acked=" << s.pushes_acked << " workers_replaced=" << s.workers_replaced
       << " shards_failed_over=" << s.shards_failed_over << " pushes_resent=" << s.pushes_resent;
   return out.str();
 }
@@ -190,7 +191,8 @@ job_summary run_job(const job_config& job) {
                data->test_rows(), job.data_set,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
-  actor_config cfg;
+  actor_config cfg(job.threads);
+  if (job.pin_threads) enable_thread_pinning(cfg);
   caf::actor_system sys{cfg};
   job_summary summary;
   caf::error failure;
