@@ -87,6 +87,20 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
                                               " did not admit the job's nodes: " + describe(err));
     }
   }
+  // Node i connects to the nodes after it: one direct link per pair, so that
+  // workers and shards on different nodes do not talk through this process.
+  for (std::size_t i = 0; i + 1 < nodes.size(); ++i) {
+    const std::vector<std::string> later(job.nodes.begin() + static_cast<long>(i) + 1,
+                                         job.nodes.end());
+    self->request(nodes[i], timeout, link_atom::value, later)
+        .receive([](std::uint64_t) {},
+                 [&](caf::error& e) {
+                   spdlog::warn(
+                       "node {} cannot link to the others ({}); their traffic goes "
+                       "through this process",
+                       job.nodes[i], describe(e));
+                 });
+  }
   return nodes;
 }
 
