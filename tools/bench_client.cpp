@@ -126,15 +126,19 @@ class pushpull_client {
     return std::move(w).finish();
   }
 
+  // Pushes and pulls carry no timeout: a timer per request woke CAF's clock
+  // thread twice per round, a context switch each on two cores. A server
+  // that dies or hangs is caught by the parent's deadline for the result
+  // (bench_pushpull.cpp), which then kills every child.
   caf::error push_all() {
     ++seq_;  // increasing per worker: the shards apply it (not a duplicate)
     using handle =
-        decltype(self_->request(links_[0].shard, request_timeout, push_atom::value, bytes{}));
+        decltype(self_->request(links_[0].shard, caf::infinite, push_atom::value, bytes{}));
     std::vector<handle> pending;
     pending.reserve(links_.size());
     // Build the next server's message while the previous one is on its way.
     for (auto& l : links_) {
-      pending.push_back(self_->request(l.shard, request_timeout, push_atom::value, make_push(l)));
+      pending.push_back(self_->request(l.shard, caf::infinite, push_atom::value, make_push(l)));
     }
     caf::error failure;
     for (auto& h : pending) {
@@ -158,12 +162,12 @@ class pushpull_client {
 
   caf::error pull_all() {
     using handle =
-        decltype(self_->request(links_[0].shard, request_timeout, pull_atom::value, bytes{}));
+        decltype(self_->request(links_[0].shard, caf::infinite, pull_atom::value, bytes{}));
     std::vector<handle> pending;
     pending.reserve(links_.size());
     for (std::size_t k = 0; k < links_.size(); ++k) {
       pending.push_back(
-          self_->request(links_[k].shard, request_timeout, pull_atom::value, pull_requests_[k]));
+          self_->request(links_[k].shard, caf::infinite, pull_atom::value, pull_requests_[k]));
     }
     caf::error failure;
     for (std::size_t k = 0; k < pending.size(); ++k) {
