@@ -225,13 +225,8 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
   bool duplicate = false;
   check_seq(push, s.version, ack, duplicate);
   if (duplicate) return {};
-  const std::size_t w = s.spec.width, slots = s.opt->state_slots();
-  for (std::size_t i = 0; i < push.keys.size(); ++i) {
-    const std::uint32_t r = (*rows)[i];
-    float* state = slots ? s.state.data() + static_cast<std::size_t>(r) * slots * w : nullptr;
-    s.opt->apply(s.values.data() + static_cast<std::size_t>(r) * w, push.values + i * w, w, state,
-                 w, ++s.steps[r]);
-  }
+  s.opt->apply_rows(s.values.data(), rows->data(), push.values, push.keys.size(), s.spec.width,
+                    s.state.data(), s.steps.data());
   ++s.version;
   ack.shard_version = s.version;
   return {};
@@ -285,10 +280,14 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
     const std::size_t w = s.spec.width;
     auto out = pull_reply_writer::sparse(pull.table, s.version, pull.keys.data(), pull.keys.size(),
                                          s.spec.width);
-    for (std::size_t i = 0; i < pull.keys.size(); ++i) {
-      const std::uint32_t r = (*rows)[i];
-      std::memcpy(out.values() + i * w, s.values.data() + static_cast<std::size_t>(r) * w,
-                  w * sizeof(float));
+    float* to = out.values();
+    const float* from = s.values.data();
+    if (w == 1) {  // one float per row: a gather, not a memcpy call per row
+      for (std::size_t i = 0; i < pull.keys.size(); ++i) to[i] = from[(*rows)[i]];
+    } else {
+      for (std::size_t i = 0; i < pull.keys.size(); ++i) {
+        std::memcpy(to + i * w, from + static_cast<std::size_t>((*rows)[i]) * w, w * sizeof(float));
+      }
     }
     reply = std::move(out).finish();
     return {};

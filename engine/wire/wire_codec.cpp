@@ -79,10 +79,11 @@ float* init_values(capnp::Data::Builder data) {
   return reinterpret_cast<float*>(data.begin());
 }
 
-// A builder whose last allocation is a blob of `count` floats.
-std::unique_ptr<flat_builder> payload_builder(std::size_t header_words, std::size_t count) {
-  const std::size_t payload = words_for_bytes(count * 4);
-  return std::make_unique<flat_builder>(header_words + payload, payload);
+// A builder whose last allocations, `keys` row ids then a blob of `count`
+// floats, are overwritten entirely by the caller (so not zeroed first).
+std::unique_ptr<flat_builder> payload_builder(std::size_t keys, std::size_t count) {
+  const std::size_t tail = keys + words_for_bytes(count * 4);
+  return std::make_unique<flat_builder>(kHeaderWords + tail, tail);
 }
 
 // A List(UInt64) is n contiguous little-endian words: fill it with one memcpy
@@ -107,7 +108,7 @@ void fill_header(wire::PushRequest::Builder req, const push_header& h) {
 
 push_writer push_writer::dense(const push_header& header, std::uint64_t offset, std::size_t count) {
   require_payload(count, 0, "push");
-  push_writer w(payload_builder(kHeaderWords, count));
+  push_writer w(payload_builder(0, count));
   auto req = w.builder_->initRoot<wire::PushRequest>();
   fill_header(req, header);
   auto range = req.initDense();
@@ -121,7 +122,7 @@ push_writer push_writer::sparse(const push_header& header, const std::uint64_t* 
                                 std::size_t num_keys, std::uint32_t width) {
   const std::size_t count = sparse_count(num_keys, width, "push");
   require_payload(count, num_keys, "push");
-  push_writer w(payload_builder(kHeaderWords + num_keys, count));
+  push_writer w(payload_builder(num_keys, count));
   auto req = w.builder_->initRoot<wire::PushRequest>();
   fill_header(req, header);
   auto rows = req.initSparse();
@@ -135,7 +136,7 @@ push_writer push_writer::sparse(const push_header& header, const std::uint64_t* 
 pull_reply_writer pull_reply_writer::dense(std::uint32_t table, std::uint64_t shard_version,
                                            std::uint64_t offset, std::size_t count) {
   require_payload(count, 0, "pull reply");
-  pull_reply_writer w(payload_builder(kHeaderWords, count));
+  pull_reply_writer w(payload_builder(0, count));
   auto rep = w.builder_->initRoot<wire::PullReply>();
   rep.setVersion(kVersion);
   rep.setTable(table);
@@ -152,7 +153,7 @@ pull_reply_writer pull_reply_writer::sparse(std::uint32_t table, std::uint64_t s
                                             std::uint32_t width) {
   const std::size_t count = sparse_count(num_keys, width, "pull reply");
   require_payload(count, num_keys, "pull reply");
-  pull_reply_writer w(payload_builder(kHeaderWords + num_keys, count));
+  pull_reply_writer w(payload_builder(num_keys, count));
   auto rep = w.builder_->initRoot<wire::PullReply>();
   rep.setVersion(kVersion);
   rep.setTable(table);
@@ -181,7 +182,7 @@ bytes encode_dense_pull(std::uint32_t table, std::uint32_t worker, std::uint64_t
 bytes encode_sparse_pull(std::uint32_t table, std::uint32_t worker, const std::uint64_t* keys,
                          std::size_t num_keys) {
   require_payload(0, num_keys, "pull");
-  flat_builder b(kHeaderWords + num_keys);
+  flat_builder b(kHeaderWords + num_keys, num_keys);  // the keys, copied in whole, come last
   auto req = b.initRoot<wire::PullRequest>();
   req.setVersion(kVersion);
   req.setTable(table);
