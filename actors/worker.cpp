@@ -152,7 +152,7 @@ void report_acked(worker_pointer self) {
   self->send(s.scheduler, advance_atom::value, encode_clock_advance({s.cfg.id, s.acked}));
 }
 
-void on_ack(worker_pointer self, std::int64_t step, std::uint32_t shard, const bytes& reply) {
+void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
   auto& s = self->state;
   push_ack ack;
   if (auto status = decode_push_ack(reply, ack); !status) {
@@ -163,7 +163,6 @@ void on_ack(worker_pointer self, std::int64_t step, std::uint32_t shard, const b
   s.report.staleness_max = std::max(s.report.staleness_max, ack.staleness);
   s.staleness.add(ack.staleness);
   ++s.report.pushes;
-  (void)step;
   report_acked(self);
   advance(self);
 }
@@ -172,9 +171,7 @@ void send_window(worker_pointer self) {
   auto& s = self->state;
   s.window.send_new(
       self, s.shards, s.ctx,
-      [=](std::int64_t step, std::uint32_t shard, const bytes& reply) {
-        on_ack(self, step, shard, reply);
-      },
+      [=](std::int64_t, std::uint32_t shard, const bytes& reply) { on_ack(self, shard, reply); },
       [=](std::uint32_t shard, const caf::error& err) {
         on_request_error(self, "push to shard " + std::to_string(shard), err);
       });
@@ -479,9 +476,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         }
         const auto resent = s.window.resend(
             self, s.shards, s.ctx, shard,
-            [=](std::int64_t step, std::uint32_t k, const bytes& reply) {
-              on_ack(self, step, k, reply);
-            },
+            [=](std::int64_t, std::uint32_t k, const bytes& reply) { on_ack(self, k, reply); },
             [=](std::uint32_t k, const caf::error& err) {
               on_request_error(self, "push to shard " + std::to_string(k), err);
             });
