@@ -430,6 +430,12 @@ void advance(worker_pointer self) {
     st.timer.block(step_timer::pull);
     return;
   }
+  // Checked again here: prefetched pulls left without asking the window, and
+  // this step's pushes must not make a third unacknowledged step.
+  if (st.window.steps() >= max_unacked_steps) {
+    st.timer.block(step_timer::push);
+    return;
+  }
   st.timer.unblock();
   if (!accept_pulls(self)) return;
   prefetch(self);
