@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -61,7 +62,19 @@ double histogram_quantile(const std::vector<std::uint64_t>& hist, double q) {
 void deliver_summary(scheduler_pointer self) {
   auto& st = self->state;
   auto& s = st.summary;
-  s.epochs = st.job.epochs;
+  s.epochs = s.stopped_early ? st.stop_epoch : st.job.epochs;
+  s.regression = st.regression;
+  if (st.validation.has_best()) {
+    s.best_val_loss = st.validation.best_loss();
+    s.best_epoch = static_cast<std::int32_t>(st.validation.best_epoch());
+    s.best_clock = st.validation.best_clock();
+    if (st.job.keep_best) {  // the model selected on validation, not the last one
+      s.test_accuracy = st.best.accuracy;
+      s.test_loss = st.best.loss;
+      s.test_mae = st.best.mae;
+      s.eval_report = st.best.report;
+    }
+  }
   s.steps = st.finished_steps;
   s.samples_per_s = s.wall_s > 0 ? static_cast<double>(st.total.samples) / s.wall_s : 0;
   s.wait_fraction = st.total.busy_s > 0 ? st.total.wait_s / st.total.busy_s : 0;
@@ -121,17 +134,84 @@ void release_waiting(scheduler_pointer self) {
 
 namespace {
 
+// "test accuracy 87.12% (log-loss 0.3601)" or "test RMSE 0.8712 (MAE 0.6701)".
+std::string describe_metrics(const char* set, bool regression, double accuracy, double loss,
+                             double mae) {
+  return regression
+             ? fmt::format("{} RMSE {:.4f} (MAE {:.4f})", set, loss, mae)
+             : fmt::format("{} accuracy {:.2f}% (log-loss {:.4f})", set, 100.0 * accuracy, loss);
+}
+
+// Early stopping ends the job now: the workers are told to stop (they are
+// no longer running, so their exit is no failure), and the job finishes
+// like one whose workers are done.
+void stop_early(scheduler_pointer self, std::uint32_t epoch) {
+  auto& st = self->state;
+  st.summary.stopped_early = true;
+  st.stop_epoch = epoch + 1;
+  spdlog::info(
+      "early stopping in epoch {}: no better validation loss in {} evaluations (best {:.4f} in "
+      "epoch {}); stopping the workers",
+      epoch + 1, st.validation.since_best(), st.validation.best_loss(), st.validation.best_epoch());
+  for (const auto w : std::vector<std::uint32_t>(st.running.begin(), st.running.end())) {
+    const auto clock = std::max<std::int64_t>(0, st.clocks->clock_of(w));
+    st.finished_clock = std::max(st.finished_clock, clock);
+    st.finished_steps += static_cast<std::uint64_t>(clock - st.start_clock[w]);
+    // Left in the clock table: their clock requests already on the way are
+    // answered as usual (the bound holds no one back, all of them stop).
+    if (w < st.workers.size() && st.workers[w]) {
+      self->send_exit(st.workers[w], caf::exit_reason::user_shutdown);
+    }
+  }
+  st.running.clear();
+  st.next_eval = st.job.epochs;  // nothing more to evaluate
+}
+
+// keep_best: every shard checkpoints the best parameters so far into
+// <output_dir>/best/ (the newest three kept); best.txt says which they are.
+void checkpoint_best(scheduler_pointer self, std::int64_t clock, std::uint32_t epoch,
+                     double val_loss) {
+  auto& st = self->state;
+  const auto dir = std::filesystem::path(st.checkpoint_dir).parent_path() / "best";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  auto pending = std::make_shared<std::size_t>(st.shards.size());
+  for (auto& shard : st.shards) {
+    self->request(shard, std::chrono::seconds(120), checkpoint_atom::value, dir.string(),
+                  st.job.name, clock)
+        .then(
+            [=](const std::string&) {
+              if (--*pending > 0) return;
+              std::ofstream(dir / "best.txt") << "clock=" << clock << "\nepoch=" << epoch + 1
+                                              << "\nval_loss=" << val_loss << "\n";
+            },
+            [=](caf::error& err) {
+              spdlog::warn("best checkpoint at clock {} failed: {}", clock, describe(err));
+            });
+  }
+}
+
 void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::int64_t min_clock,
                  const eval_result& r, bool epoch_end) {
   auto& st = self->state;
-  spdlog::info("epoch {}/{} {}: test accuracy {:.2f}% (loss {:.4f}) at {:.1f} s", epoch + 1,
-               st.job.epochs, epoch_end ? "done" : "clock " + std::to_string(min_clock),
-               100.0 * r.accuracy, r.loss, at_s);
+  std::string line = describe_metrics("test", r.regression, r.accuracy, r.loss, r.mae);
+  if (r.validated) {
+    line +=
+        "; " + describe_metrics("validation", r.regression, r.val_accuracy, r.val_loss, r.val_mae);
+  }
+  spdlog::info("epoch {}/{} {}: {} at {:.1f} s", epoch + 1, st.job.epochs,
+               epoch_end ? "done" : "clock " + std::to_string(min_clock), line, at_s);
   st.metrics->append({at_s, epoch, -1, min_clock, "test", r.loss, r.accuracy,
                       at_s > 0 ? static_cast<double>(st.total.samples) / at_s : 0, 0});
+  if (r.validated) {
+    st.metrics->append({at_s, epoch, -1, min_clock, "validation", r.val_loss, r.val_accuracy,
+                        at_s > 0 ? static_cast<double>(st.total.samples) / at_s : 0, 0});
+  }
+  if (st.summary.stopped_early) return;               // a late evaluation after the stop
   if (epoch_end && epoch + 1 >= st.summary.epochs) {  // the latest epoch's result is final
     st.summary.test_accuracy = r.accuracy;
     st.summary.test_loss = r.loss;
+    st.summary.test_mae = r.mae;
     st.summary.eval_report = r.report;
     st.summary.epochs = epoch + 1;
   }
@@ -141,6 +221,20 @@ void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::
     st.summary.time_to_target_s = at_s;
     st.summary.epoch_of_target = static_cast<std::int32_t>(epoch + 1);
     st.summary.target_clock = min_clock;
+  }
+  if (!r.validated) return;
+  const auto v = st.validation.record(r.val_loss, epoch + 1, min_clock);
+  if (v.improved) {
+    st.best = r;
+    if (st.job.keep_best) checkpoint_best(self, min_clock, epoch, r.val_loss);
+  }
+  if (v.stop) {
+    // The summary reports this evaluation (or, with keep_best, the best one).
+    st.summary.test_accuracy = r.accuracy;
+    st.summary.test_loss = r.loss;
+    st.summary.test_mae = r.mae;
+    st.summary.eval_report = r.report;
+    stop_early(self, epoch);
   }
 }
 
@@ -178,7 +272,7 @@ void evaluate_completed_epochs(scheduler_pointer self) {
 // With eval_every, evaluates each time the slowest worker passes a multiple.
 void maybe_evaluate_between_epochs(scheduler_pointer self) {
   auto& st = self->state;
-  if (st.job.eval_every == 0 || st.clocks->size() == 0) return;
+  if (st.job.eval_every == 0 || st.clocks->size() == 0 || st.summary.stopped_early) return;
   const auto min_clock = st.clocks->min_clock();
   if (min_clock < st.next_eval_clock) return;
   st.next_eval_clock = (min_clock / st.job.eval_every + 1) * st.job.eval_every;
@@ -224,12 +318,14 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
   auto& iv = st.interval;
   if (iv.reports < std::max<std::size_t>(1, st.running.size()) || iv.samples == 0) return;
   const double span = std::chrono::duration<double>(clock_type::now() - iv.start).count();
-  spdlog::info(
-      "epoch {}/{} step {} | {:.0f} samples/s | loss {:.4f} | train acc {:.1f}% | "
-      "waiting {:.1f}%",
-      p.epoch + 1, st.job.epochs, st.clocks->max_clock(), span > 0 ? iv.samples / span : 0,
-      iv.loss_sum / iv.samples, 100.0 * iv.correct / iv.samples,
-      iv.busy_s > 0 ? 100.0 * iv.wait_s / iv.busy_s : 0.0);
+  // A regression's training loss is a mean squared error: shown as its root.
+  const auto train = st.regression
+                         ? fmt::format("train RMSE {:.4f}", std::sqrt(iv.loss_sum / iv.samples))
+                         : fmt::format("loss {:.4f} | train acc {:.1f}%", iv.loss_sum / iv.samples,
+                                       100.0 * iv.correct / iv.samples);
+  spdlog::info("epoch {}/{} step {} | {:.0f} samples/s | {} | waiting {:.1f}%", p.epoch + 1,
+               st.job.epochs, st.clocks->max_clock(), span > 0 ? iv.samples / span : 0, train,
+               iv.busy_s > 0 ? 100.0 * iv.wait_s / iv.busy_s : 0.0);
   iv = interval_totals{};
 }
 
@@ -238,7 +334,10 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
 // resumed job starts from. Training goes on meanwhile.
 void maybe_checkpoint(scheduler_pointer self) {
   auto& st = self->state;
-  if (st.job.checkpoint_every == 0 || st.checkpointing || st.clocks->size() == 0) return;
+  if (st.job.checkpoint_every == 0 || st.checkpointing || st.clocks->size() == 0 ||
+      st.summary.stopped_early) {
+    return;
+  }
   const auto clock = st.clocks->min_clock();
   if (clock < st.next_checkpoint || clock % st.job.checkpoint_every != 0) return;
   st.next_checkpoint = clock + 1;
@@ -294,6 +393,8 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
   if (nodes.size() < 2) job.replication = 1;
   self->state.checkpoint_dir =
       std::filesystem::absolute(job.output_dir + "/checkpoints").lexically_normal().string();
+  self->state.regression = regression_job(job);
+  self->state.validation = early_stopping(job.early_stopping);
   self->state.job = std::move(job);
   self->state.data = std::move(data);
   self->state.nodes = std::move(nodes);

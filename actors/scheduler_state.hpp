@@ -29,6 +29,7 @@
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
 #include "engine/clock_table.hpp"
+#include "engine/early_stopping.hpp"
 #include "engine/metrics_log.hpp"
 
 namespace troupe::scheduler_detail {
@@ -95,6 +96,11 @@ struct scheduler_state {
   std::uint64_t finished_steps = 0;  // steps of finished workers
   bool finishing = false;            // collecting shard statistics
   bool finished = false;
+  // Users' models: metric names, and model selection on a validation set.
+  bool regression = false;       // RMSE/MAE rather than accuracy/log-loss
+  early_stopping validation{0};  // [train] early_stopping, the best validation loss
+  eval_result best;              // the evaluation of the best validation loss
+  std::uint32_t stop_epoch = 0;  // early stopping: the epoch (1-based) it stopped in
   static inline const char* name = "troupe.scheduler";
 };
 

@@ -58,8 +58,9 @@ class device_array {
 
 /// Result of a softmax cross-entropy evaluation over a batch.
 struct xent_result {
-  double loss_sum = 0;  ///< sum over rows of -log softmax(logits)[label]
-  int correct = 0;      ///< rows whose arg-max equals the label
+  double loss_sum = 0;  ///< sum over rows of -log softmax(logits)[label] (or the loss's own term)
+  int correct = 0;      ///< rows whose arg-max equals the label (classification losses)
+  double abs_err_sum = 0;  ///< squared_error only: sum of |output - target|
 };
 
 class backend {
@@ -93,6 +94,29 @@ class backend {
   virtual void relu_forward(std::size_t n, const float* x, float* y) = 0;
   /// dx = dy where y > 0, else 0; dy and dx may alias.
   virtual void relu_backward(std::size_t n, const float* y, const float* dy, float* dx) = 0;
+
+  /// y = tanh(x); x and y may alias.
+  virtual void tanh_forward(std::size_t n, const float* x, float* y) = 0;
+  /// dx = dy * (1 - y^2), y the forward output; dy and dx may alias.
+  virtual void tanh_backward(std::size_t n, const float* y, const float* dy, float* dx) = 0;
+  /// y = 1 / (1 + exp(-x)); x and y may alias.
+  virtual void sigmoid_forward(std::size_t n, const float* x, float* y) = 0;
+  /// dx = dy * y * (1 - y), y the forward output; dy and dx may alias.
+  virtual void sigmoid_backward(std::size_t n, const float* y, const float* dy, float* dx) = 0;
+
+  /// Binary logistic loss of one logit z per row against host `labels` in
+  /// {0, 1}: loss = log(1 + exp(-z)) for 1, log(1 + exp(z)) for 0; a row is
+  /// correct when (z >= 0) == (label == 1). When `dlogits` is not null it
+  /// receives (sigmoid(z) - label) / rows (may alias logits). Synchronises.
+  virtual xent_result logistic_xent(int rows, const float* logits, const std::int32_t* host_labels,
+                                    float* dlogits) = 0;
+
+  /// Squared error of `outputs` (rows x cols) against host `targets` (same
+  /// shape): loss_sum = sum (y - t)^2, abs_err_sum = sum |y - t|. When
+  /// `doutputs` is not null it receives 2 (y - t) / rows, the gradient of
+  /// the per-row mean (may alias outputs). Synchronises.
+  virtual xent_result squared_error(int rows, int cols, const float* outputs,
+                                    const float* host_targets, float* doutputs) = 0;
 
   /// Row-wise softmax cross-entropy of `logits` (rows x classes) against host
   /// `labels` (rows entries in [0, classes)). When `dlogits` is not null it

@@ -49,10 +49,12 @@ class dense_layer final : public layer {
   kernels::device_array y_, dx_;
 };
 
-class relu_layer final : public layer {
+// relu, tanh and sigmoid: each backward needs only the forward output.
+class activation_layer final : public layer {
  public:
-  relu_layer(kernels::backend& be, int features, int max_rows)
-      : n_(features),
+  activation_layer(kernels::backend& be, activation_kind act, int features, int max_rows)
+      : act_(act),
+        n_(features),
         y_(be.alloc(static_cast<std::size_t>(max_rows) * features)),
         dx_(be.alloc(static_cast<std::size_t>(max_rows) * features)) {}
 
@@ -60,18 +62,41 @@ class relu_layer final : public layer {
   int out_features() const override { return n_; }
 
   const float* forward(kernels::backend& be, const float* x, int rows) override {
-    be.relu_forward(static_cast<std::size_t>(rows) * n_, x, y_.data());
+    const std::size_t n = static_cast<std::size_t>(rows) * n_;
+    switch (act_) {
+      case activation_kind::relu:
+        be.relu_forward(n, x, y_.data());
+        break;
+      case activation_kind::tanh:
+        be.tanh_forward(n, x, y_.data());
+        break;
+      case activation_kind::sigmoid:
+        be.sigmoid_forward(n, x, y_.data());
+        break;
+    }
     return y_.data();
   }
 
   const float* backward(kernels::backend& be, const float*, const float* dy, int rows,
                         bool need_dx) override {
     if (!need_dx) return nullptr;
-    be.relu_backward(static_cast<std::size_t>(rows) * n_, y_.data(), dy, dx_.data());
+    const std::size_t n = static_cast<std::size_t>(rows) * n_;
+    switch (act_) {
+      case activation_kind::relu:
+        be.relu_backward(n, y_.data(), dy, dx_.data());
+        break;
+      case activation_kind::tanh:
+        be.tanh_backward(n, y_.data(), dy, dx_.data());
+        break;
+      case activation_kind::sigmoid:
+        be.sigmoid_backward(n, y_.data(), dy, dx_.data());
+        break;
+    }
     return dx_.data();
   }
 
  private:
+  activation_kind act_;
   int n_;
   kernels::device_array y_, dx_;
 };
@@ -83,7 +108,12 @@ std::unique_ptr<layer> make_dense_layer(kernels::backend& be, int in, int out, i
 }
 
 std::unique_ptr<layer> make_relu_layer(kernels::backend& be, int features, int max_rows) {
-  return std::make_unique<relu_layer>(be, features, max_rows);
+  return std::make_unique<activation_layer>(be, activation_kind::relu, features, max_rows);
+}
+
+std::unique_ptr<layer> make_activation_layer(kernels::backend& be, activation_kind act,
+                                             int features, int max_rows) {
+  return std::make_unique<activation_layer>(be, act, features, max_rows);
 }
 
 }  // namespace troupe

@@ -36,7 +36,11 @@ std::vector<init_segment> mlp_init_segments(const mlp_spec& spec) {
 }
 
 mlp::mlp(const mlp_spec& spec, kernels::backend& be, int max_batch)
-    : be_(be), max_batch_(max_batch), classes_(spec.sizes.back()), inputs_(spec.sizes.front()) {
+    : be_(be),
+      loss_(spec.loss),
+      max_batch_(max_batch),
+      classes_(spec.sizes.back()),
+      inputs_(spec.sizes.front()) {
   if (max_batch <= 0) throw std::invalid_argument("max batch must be positive");
   const auto n = mlp_num_params(spec);
   params_ = be.alloc(n);
@@ -49,7 +53,7 @@ mlp::mlp(const mlp_spec& spec, kernels::backend& be, int max_batch)
     layers_.back()->bind(params_.data() + offset, grads_.data() + offset);
     offset += layers_.back()->num_params();
     if (i + 2 < spec.sizes.size()) {
-      layers_.push_back(make_relu_layer(be, spec.sizes[i + 1], max_batch));
+      layers_.push_back(make_activation_layer(be, spec.activation, spec.sizes[i + 1], max_batch));
     }
   }
   layer_inputs_.resize(layers_.size(), nullptr);
@@ -65,10 +69,26 @@ const float* mlp::forward(const float* host_x, int rows) {
   return x;
 }
 
-kernels::xent_result mlp::train_step(const float* host_x, const std::int32_t* labels, int rows) {
+kernels::xent_result mlp::loss(const float* outputs, batch_targets y, std::size_t offset, int rows,
+                               float* d) {
+  switch (loss_) {
+    case loss_kind::softmax:
+      if (y.labels == nullptr) throw std::invalid_argument("softmax loss without labels");
+      return be_.softmax_xent(rows, classes_, outputs, y.labels + offset, d);
+    case loss_kind::logistic:
+      if (y.labels == nullptr) throw std::invalid_argument("logistic loss without labels");
+      return be_.logistic_xent(rows, outputs, y.labels + offset, d);
+    case loss_kind::mse:
+      if (y.values == nullptr) throw std::invalid_argument("squared error without targets");
+      return be_.squared_error(rows, classes_, outputs, y.values + offset * classes_, d);
+  }
+  throw std::invalid_argument("unknown loss");
+}
+
+kernels::xent_result mlp::train_step(const float* host_x, batch_targets y, int rows) {
   if (rows <= 0 || rows > max_batch_) throw std::invalid_argument("batch size out of range");
   const float* logits = forward(host_x, rows);
-  auto result = be_.softmax_xent(rows, classes_, logits, labels, dlogits_.data());
+  auto result = loss(logits, y, 0, rows, dlogits_.data());
   const float* dy = dlogits_.data();
   for (std::size_t i = layers_.size(); i-- > 0;) {
     dy = layers_[i]->backward(be_, layer_inputs_[i], dy, rows, i > 0);
@@ -76,15 +96,15 @@ kernels::xent_result mlp::train_step(const float* host_x, const std::int32_t* la
   return result;
 }
 
-kernels::xent_result mlp::evaluate(const float* host_x, const std::int32_t* labels,
-                                   std::size_t rows) {
+kernels::xent_result mlp::evaluate(const float* host_x, batch_targets y, std::size_t rows) {
   kernels::xent_result total;
   for (std::size_t begin = 0; begin < rows; begin += max_batch_) {
     const int n = static_cast<int>(std::min<std::size_t>(max_batch_, rows - begin));
     const float* logits = forward(host_x + begin * inputs_, n);
-    auto r = be_.softmax_xent(n, classes_, logits, labels + begin, nullptr);
+    auto r = loss(logits, y, begin, n, nullptr);
     total.loss_sum += r.loss_sum;
     total.correct += r.correct;
+    total.abs_err_sum += r.abs_err_sum;
   }
   return total;
 }
