@@ -60,7 +60,7 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
         << e.description();
     throw troupe_error(errc::bad_config, msg.str());
   }
-  check_keys(root, src, "", {"job", "data", "model", "train", "cluster"});
+  check_keys(root, src, "", {"job", "data", "model", "train", "cluster", "params"});
   job_config job;
   if (const auto* t = section(root, "job", src)) {
     check_keys(*t, src, "job",
@@ -167,6 +167,7 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     read_float(*t, "weight_decay", "train", src, job.optimizer.weight_decay);
     read_string(*t, "stragglers", "train", src, job.stragglers);
   }
+  if (const auto* t = section(root, "params", src)) read_params(*t, src, job);
   if (const auto* t = section(root, "cluster", src)) {
     check_keys(*t, src, "cluster",
                {"nodes", "secret_file", "shard_nodes", "worker_nodes", "replication"});
@@ -199,27 +200,6 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
   }
   validate(job);
   return job;
-}
-
-std::pair<std::string, std::uint16_t> parse_address(const std::string& address,
-                                                    bool allow_port_zero) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
-    throw troupe_error(errc::bad_config, "address '" + address + "' is not host:port");
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);  // [IPv6]:PORT
-  }
-  try {
-    std::size_t pos = 0;
-    const int port = std::stoi(address.substr(colon + 1), &pos);
-    if (pos == address.size() - colon - 1 && port >= (allow_port_zero ? 0 : 1) && port < 65536) {
-      return {host, static_cast<std::uint16_t>(port)};
-    }
-  } catch (const std::exception&) {
-  }
-  throw troupe_error(errc::bad_config, "address '" + address + "' has no valid port");
 }
 
 job_config load_job_config(const std::string& path) {
@@ -401,7 +381,8 @@ std::string to_toml(const job_config& job) {
       << "\nmomentum = " << job.optimizer.momentum
       << "\nweight_decay = " << job.optimizer.weight_decay
       << "\nstragglers = " << quote(job.stragglers) << "\nearly_stopping = " << job.early_stopping
-      << "\nkeep_best = " << (job.keep_best ? "true" : "false") << "\n";
+      << "\nkeep_best = " << (job.keep_best ? "true" : "false") << "\n"
+      << params_toml(job);
   if (!job.nodes.empty()) {
     auto list = [&](const auto& xs, bool quoted) {
       std::string s = "[";

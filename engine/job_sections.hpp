@@ -21,5 +21,9 @@ void read_data_spec(const toml::table& t, const std::string& source, data_spec& 
 /// hidden) and the validation keys of [train] (early_stopping, keep_best).
 void read_model_spec(const toml::table& model, const std::string& source, job_config& job);
 void read_validation_spec(const toml::table& train, const std::string& source, job_config& job);
+/// The [params] table: any keys, values kept as TOML text.
+void read_params(const toml::table& params, const std::string& source, job_config& job);
+/// [params] as TOML lines (empty without params).
+std::string params_toml(const job_config& job);
 
 }  // namespace troupe

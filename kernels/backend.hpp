@@ -139,12 +139,15 @@ inline device_array::~device_array() {
   if (owner_ != nullptr && ptr_ != nullptr) owner_->release(ptr_);
 }
 
-/// True when this build has the CUDA backend and a usable GPU is present.
+/// True when the CUDA driver reports a GPU and the CUDA backend module
+/// (libtroupe_cuda.so, see cuda_module.hpp) loads and finds it. Without a
+/// driver nothing of CUDA is loaded.
 bool cuda_available();
 
 /// Creates a backend. `automatic` picks CUDA when `cuda_available()`, else
-/// the CPU. Asking for `cuda` without a GPU throws std::runtime_error saying
-/// why. `threads` bounds BLAS threads of the CPU backend (0 = library default).
+/// the CPU. Asking for `cuda` without a GPU or without the module throws
+/// std::runtime_error saying why. The CPU backend never loads CUDA.
+/// `threads` bounds BLAS threads of the CPU backend (0 = library default).
 std::unique_ptr<backend> make_backend(backend_kind kind, int threads = 1);
 
 /// Parses "cpu", "cuda" or "auto"; throws std::invalid_argument otherwise.

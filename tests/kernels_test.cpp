@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <ostream>
 #include <random>
@@ -485,6 +487,34 @@ TEST(MakeBackend, AutomaticPicksCudaOnlyWithAGpu) {
     EXPECT_EQ(b->name().rfind("cuda:", 0), 0u) << b->name();
   } else {
     EXPECT_EQ(b->name(), "cpu");
+  }
+}
+
+// The CUDA backend is a module loaded on demand: a process that only uses the
+// CPU (or asks for `auto` without a GPU) never maps cuBLAS or the runtime.
+TEST(MakeBackend, ACpuOnlyRunMapsNoCudaLibrary) {
+  auto cpu = make_backend(backend_kind::cpu);
+  auto a = cpu->alloc(4);
+  cpu->gemm(false, false, 2, 2, 2, 1.f, a.data(), 2, a.data(), 2, 0.f, a.data(), 2);
+  if (!cuda_available()) make_backend(backend_kind::automatic);  // picks the CPU
+  std::ifstream maps("/proc/self/maps");
+  ASSERT_TRUE(maps.good());
+  const std::string text((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("libopenblas"), std::string::npos) << "the CPU backend's BLAS is mapped";
+  if (cuda_available()) GTEST_SKIP() << "a GPU is present: `auto` loaded the CUDA module";
+  EXPECT_EQ(text.find("libcublas"), std::string::npos) << text;
+  EXPECT_EQ(text.find("libcudart"), std::string::npos) << text;
+  EXPECT_EQ(text.find("libtroupe_cuda"), std::string::npos) << text;
+}
+
+TEST(MakeBackend, AMissingCudaModuleIsAClearError) {
+  if (cuda_available()) GTEST_SKIP() << "a GPU is present";
+  try {
+    make_backend(backend_kind::cuda);
+    ADD_FAILURE() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("CUDA backend requested but"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -10,6 +10,7 @@
 #include "actors/metrics_exporter.hpp"
 #include "actors/node.hpp"
 #include "actors/peer_guard.hpp"
+#include "actors/training_host.hpp"
 
 namespace troupe {
 namespace {
@@ -87,6 +88,7 @@ class LocalNode : public ::testing::Test {
     opts.secret = "a-secret-of-sixteen-bytes";
     opts.slots = 2;
     opts.metrics = metrics;
+    opts.training = make_training_host("local");
     node = spawn_node(sys, std::move(opts));
   }
   ~LocalNode() override { self->send_exit(node, caf::exit_reason::user_shutdown); }

@@ -1,5 +1,6 @@
 #include "engine/model/model_spec.hpp"
 
+#include <sstream>
 #include <stdexcept>
 
 #include "engine/job_config.hpp"
@@ -97,6 +98,24 @@ void read_model_spec(const toml::table& t, const std::string& src, job_config& j
     }
     job.model.sizes.push_back(0);
   }
+}
+
+void read_params(const toml::table& t, const std::string& src, job_config& job) {
+  for (const auto& [key, node] : t) {
+    if (node.is_table() || node.is_array_of_tables()) {
+      bad(src, "params." + std::string(key.str()), "expected a value, not a table");
+    }
+    std::ostringstream text;
+    node.visit([&](const auto& v) { text << v; });
+    job.params[std::string(key.str())] = text.str();
+  }
+}
+
+std::string params_toml(const job_config& job) {
+  if (job.params.empty()) return {};
+  std::string out = "\n[params]\n";
+  for (const auto& [key, value] : job.params) out += quote(key) + " = " + value + "\n";
+  return out;
 }
 
 void read_validation_spec(const toml::table& t, const std::string& src, job_config& job) {
