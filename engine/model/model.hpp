@@ -18,6 +18,7 @@
 
 #include "engine/model/layers.hpp"
 #include "engine/model/model_spec.hpp"
+#include "engine/model/param_views.hpp"
 #include "engine/store/table.hpp"
 #include "kernels/backend.hpp"
 
@@ -61,6 +62,11 @@ class mlp {
   float* grads() { return grads_.data(); }
   kernels::backend& backend() { return be_; }
 
+  /// Host-memory backends only: views of parameters and gradients for the
+  /// next train_step (read and written in place, see param_views.hpp); keys
+  /// no view covers come from params() and go to grads(). The step clears them.
+  param_views& views() { return views_; }
+
   /// Forward and backward on `rows` host samples; gradients of the mean loss
   /// land in grads(). Returns the batch's loss sum and correct count (and
   /// absolute error sum for mse).
@@ -79,6 +85,14 @@ class mlp {
   /// The loss of `rows` outputs against y[offset..]; gradients into `d` (may be null).
   kernels::xent_result loss(const float* outputs, batch_targets y, std::size_t offset, int rows,
                             float* d);
+  // Binds the dense layers to the views, or back to params_ / grads_.
+  void bind_layers();
+
+  struct dense_slot {
+    std::size_t layer;
+    std::uint64_t offset;  // of the weight; the bias follows it
+    int in, out;
+  };
 
   kernels::backend& be_;
   loss_kind loss_;
@@ -87,6 +101,9 @@ class mlp {
   int inputs_;
   std::vector<std::unique_ptr<layer>> layers_;
   std::vector<const float*> layer_inputs_;  // activations of the last forward
+  std::vector<dense_slot> dense_;
+  param_views views_;
+  bool bound_to_views_ = false;
   kernels::device_array params_, grads_, input_, dlogits_;
 };
 
