@@ -7,8 +7,8 @@
 #include <optional>
 
 #include "actors/service_client.hpp"
+#include "engine/address.hpp"
 #include "engine/auth.hpp"
-#include "engine/job_config.hpp"
 
 namespace troupe {
 

@@ -37,13 +37,38 @@ using evaluator_pointer = evaluator_actor::stateful_pointer<evaluator_state>;
 
 void start_next(evaluator_pointer self);
 
+// Accuracy and log-loss, or for a regression RMSE and MAE, of one set.
+struct metrics {
+  double accuracy = 0, loss = 0, mae = 0;
+};
+
+metrics metrics_of(const step_result& r, bool regression) {
+  metrics m;
+  const double n = static_cast<double>(r.rows);
+  if (r.rows == 0) return m;
+  m.accuracy = regression ? 0 : static_cast<double>(r.correct) / n;
+  m.loss = regression ? std::sqrt(r.loss_sum / n) : r.loss_sum / n;
+  m.mae = r.abs_err_sum / n;
+  return m;
+}
+
 eval_result score(workload& wl) {
   const auto r = wl.evaluate();
   eval_result out;
   out.rows = r.rows;
-  out.accuracy = r.rows ? static_cast<double>(r.correct) / static_cast<double>(r.rows) : 0;
-  out.loss = r.rows ? r.loss_sum / static_cast<double>(r.rows) : 0;
-  if (wl.squared_error_loss()) out.loss = std::sqrt(out.loss);  // RMSE
+  out.regression = wl.squared_error_loss();
+  const auto test = metrics_of(r, out.regression);
+  out.accuracy = test.accuracy;
+  out.loss = test.loss;
+  out.mae = test.mae;
+  if (wl.has_validation()) {
+    // The same pulled parameters: validation and test score one snapshot.
+    const auto val = metrics_of(wl.evaluate_validation(), out.regression);
+    out.validated = true;
+    out.val_accuracy = val.accuracy;
+    out.val_loss = val.loss;
+    out.val_mae = val.mae;
+  }
   out.report = wl.eval_report();
   return out;
 }

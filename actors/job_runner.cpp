@@ -27,7 +27,18 @@ std::string summary_line(const job_summary& s) {
   std::ostringstream out;
   out.setf(std::ios::fixed);
   out.precision(4);
-  out << "test_accuracy=" << s.test_accuracy;
+  // Metrics named for what they are: a regression has no accuracy.
+  if (s.regression) {
+    out << "test_rmse=" << s.test_loss << " test_mae=" << s.test_mae;
+  } else {
+    out << "test_accuracy=" << s.test_accuracy << " test_log_loss=" << s.test_loss;
+  }
+  if (s.baseline >= 0)
+    out << (s.regression ? " baseline_rmse=" : " baseline_accuracy=") << s.baseline;
+  if (s.best_epoch > 0) {
+    out << " best_val_loss=" << s.best_val_loss << " best_epoch=" << s.best_epoch
+        << " stopped_early=" << (s.stopped_early ? 1 : 0);
+  }
   out.precision(0);
   out << " samples_per_s=" << s.samples_per_s;
   out.precision(1);
@@ -177,18 +188,32 @@ std::int64_t last_reported_clock(const std::string& metrics_csv) {
 
 }  // namespace
 
-job_summary run_job(const job_config& job) {
-  validate(job);
+job_summary run_job(const job_config& job_file) {
+  validate(job_file);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto data = load_workload_data(job_file);
+  // The model's input width and outputs come from (and are checked against)
+  // the data before anything runs; the fitted job is what nodes receive.
+  job_config job = job_file;
+  fit_job_to_data(job, *data);
+  const double baseline = baseline_score(*data);
+  spdlog::info("loaded {} train, {} validation and {} test rows of {} in {:.2f} s",
+               data->train_rows(), data->validation_rows(), data->test_rows(),
+               job.data.from_files() ? job.data.train : job.data_set,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(job.output_dir, ec);
   if (ec)
     throw troupe_error(errc::io_error, "cannot create " + job.output_dir + ": " + ec.message());
+  if (job.keep_best && job.resume_from.empty()) {
+    // A previous run's best parameters would outlive (and out-prune) this run's.
+    fs::remove_all(job.output_dir + "/best", ec);
+  }
   {
     std::ofstream out(job.output_dir + "/job.toml");
     out << to_toml(job);
   }
-  const auto t0 = std::chrono::steady_clock::now();
   std::optional<resume_point> resume;
   if (!job.resume_from.empty()) {
     resume = choose_resume_point(job);
@@ -200,10 +225,6 @@ job_summary run_job(const job_config& job) {
                            " clocks of the interrupted run are lost"
                      : std::string{});
   }
-  auto data = load_workload_data(job);
-  spdlog::info("loaded {} train and {} test rows of {} in {:.2f} s", data->train_rows(),
-               data->test_rows(), job.data_set,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
   actor_config cfg(job.threads);
   if (job.pin_threads) enable_thread_pinning(cfg);
@@ -226,6 +247,7 @@ job_summary run_job(const job_config& job) {
                  [&](caf::error& err) { failure = std::move(err); });
   }
   if (failure) throw troupe_error(errc::stopped, describe(failure));
+  summary.baseline = baseline;
   if (resume) summary.resumed_from_clock = resume->clock;
   std::ofstream(job.output_dir + "/summary.txt") << summary_line(summary) << "\n";
   if (!summary.eval_report.empty()) {

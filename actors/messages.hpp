@@ -52,18 +52,25 @@ typename Inspector::result_type inspect(Inspector& f, shard_stats& x) {
   return f(x.shard, x.pushes_applied, x.pushes_rejected, x.pushes_duplicate, x.pulls, x.version);
 }
 
-/// Accuracy and loss of the model on the test set.
+/// Accuracy and loss of the model on the test set (and the validation set).
+/// A classifier's loss is the log-loss; a regression's is the RMSE, with
+/// the MAE beside it and no accuracy.
 struct eval_result {
   double accuracy = 0;
   double loss = 0;
   std::uint64_t rows = 0;
   double snapshot_delay_s = 0;  ///< from the request to the snapshot's pulls (queued behind others)
   std::string report;           ///< the workload's eval_report(): extra findings, may be empty
+  bool regression = false;
+  double mae = 0;          ///< regression: mean absolute error
+  bool validated = false;  ///< the validation fields below are set
+  double val_accuracy = 0, val_loss = 0, val_mae = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, eval_result& x) {
-  return f(x.accuracy, x.loss, x.rows, x.snapshot_delay_s, x.report);
+  return f(x.accuracy, x.loss, x.rows, x.snapshot_delay_s, x.report, x.regression, x.mae,
+           x.validated, x.val_accuracy, x.val_loss, x.val_mae);
 }
 
 /// The outcome of a whole job.
@@ -97,6 +104,17 @@ struct job_summary {
   std::int64_t resumed_from_clock = -1;  ///< the checkpoint's clock when resumed; -1 otherwise
   std::string output_dir;
   std::string eval_report;  ///< the final evaluation's workload report (may be empty)
+  bool regression = false;  ///< test_loss is an RMSE, test_mae is set, no accuracy
+  double test_mae = 0;
+  /// With a validation set: the best validation loss, the epoch (1-based)
+  /// and clock it was seen at; -1 without one.
+  double best_val_loss = -1;
+  std::int32_t best_epoch = -1;
+  std::int64_t best_clock = -1;
+  bool stopped_early = false;  ///< early stopping ended the job before its last epoch
+  /// What predicting without features scores on the test set: the majority
+  /// class's accuracy, or the training mean's RMSE; -1 when not computed.
+  double baseline = -1;
 };
 
 template <class Inspector>
@@ -106,7 +124,8 @@ typename Inspector::result_type inspect(Inspector& f, job_summary& x) {
            x.push_fraction, x.mean_staleness, x.staleness_p50, x.staleness_p99, x.max_staleness,
            x.target_clock, x.pushes_rejected, x.pushes_applied, x.pushes_acked,
            x.shards_failed_over, x.pushes_resent, x.workers_replaced, x.resumed_from_clock,
-           x.output_dir, x.eval_report);
+           x.output_dir, x.eval_report, x.regression, x.test_mae, x.best_val_loss, x.best_epoch,
+           x.best_clock, x.stopped_early, x.baseline);
 }
 
 }  // namespace troupe

@@ -14,10 +14,8 @@
 #include "actors/peer_guard.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
-#include "actors/worker.hpp"
+#include "actors/training_host.hpp"
 #include "engine/auth.hpp"
-#include "engine/job_config.hpp"
-#include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
 
@@ -49,8 +47,6 @@ struct node_state {
   node_status counters;  // only the counter fields are used
   // Peers admitted by an authenticated peer for its job, revoked with its session.
   std::map<caf::node_id, std::vector<caf::node_id>> admitted;
-  // Job data sets loaded for hosted workers, by data-set identity.
-  std::map<std::string, std::shared_ptr<const workload_data>> data_cache;
   static inline const char* name = "troupe.node";
 };
 
@@ -184,94 +180,39 @@ caf::result<Handle> host(node_pointer self, const char* kind, std::uint32_t id, 
   return handle;
 }
 
-// Workers and pipeline heads need the job's data on this node: loaded once
-// per data set and shared by all of the node's actors (read-only). Throws
-// troupe_error when the data cannot be loaded.
-std::shared_ptr<const workload_data> job_data(node_pointer self, const job_config& job) {
+// Workers and pipeline stages come from the node's training host; a node
+// without one (an engine serving tables) hosts shards only.
+template <class Handle>
+caf::result<Handle> host_training(node_pointer self, const char* kind, std::uint32_t id,
+                                  hosted_spawn<Handle> prepared) {
   auto& st = self->state;
-  const std::string key = job.data_set + "|" + resolved_data_dir(job) + "|" +
-                          std::to_string(job.train_limit) + "|" + std::to_string(job.test_limit) +
-                          "|" + std::to_string(job.split_seed) + "|" +
-                          std::to_string(job.test_fraction) + "|" + std::to_string(job.min_count);
-  auto& data = st.data_cache[key];
-  if (!data) {
-    try {
-      data = load_workload_data(job);
-    } catch (const troupe_error&) {
-      st.data_cache.erase(key);
-      throw;
-    }
-    spdlog::info("node {}: loaded {} ({} training rows)", st.opts.name, job.data_set,
-                 data->train_rows());
+  const std::string what = std::string("spawn ") + kind;
+  if (!prepared.spawn) {
+    return refuse(self, what.c_str(), prepared.problem.message(), prepared.problem.code());
   }
-  return data;
+  if (!prepared.what.empty()) spdlog::info("node {}: {} requested", st.opts.name, prepared.what);
+  return host<Handle>(self, kind, id, [&] {
+    return prepared.spawn(self->system(), host_context{st.opts.guard, st.opts.metrics});
+  });
 }
 
 caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request& req) {
   auto& st = self->state;
-  job_config job;
-  std::shared_ptr<const workload_data> data;
-  try {
-    job = parse_job_config(req.job_toml, "worker request");
-    if (req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
-        req.start_epoch >= job.epochs) {
-      return refuse(self, "spawn worker",
-                    "worker " + std::to_string(req.worker) + " (partition " +
-                        std::to_string(req.partition) + ")" + " does not fit a job of " +
-                        std::to_string(job.workers) + " workers and " + std::to_string(job.shards) +
-                        " shards");
-    }
-    data = job_data(self, job);
-  } catch (const troupe_error& e) {
-    return refuse(self, "spawn worker", e.what(), e.code());
+  if (!st.opts.training) {
+    return refuse(self, "spawn worker", "this node hosts tables only, no training");
   }
-  worker_config cfg;
-  cfg.id = req.worker;
-  cfg.partition = req.partition;
-  cfg.start_epoch = req.start_epoch;
-  cfg.start_clock = req.start_clock;
-  cfg.job = std::move(job);
-  return host<worker_actor>(self, "worker", req.worker, [&] {
-    return spawn_worker(self->system(), std::move(cfg), data, std::move(req.shards),
-                        std::move(req.scheduler), {st.opts.guard, st.opts.metrics});
-  });
+  return host_training<worker_actor>(self, "worker", req.worker,
+                                     st.opts.training->prepare_worker(req));
 }
 
 // A pipeline stage; the scheduler wires the replica's chain once all exist.
 caf::result<stage_actor> spawn_hosted_stage(node_pointer self, stage_request& req) {
   auto& st = self->state;
-  const auto what =
-      "stage " + std::to_string(req.stage) + " of replica " + std::to_string(req.replica);
-  job_config job;
-  std::shared_ptr<const workload_data> data;
-  try {
-    job = parse_job_config(req.job_toml, "stage request");
-    if (job.stages < 2 || req.stages != job.stages || req.stage >= job.stages ||
-        req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
-        req.start_epoch >= job.epochs) {
-      return refuse(self, "spawn stage",
-                    what + " (of " + std::to_string(req.stages) + ", partition " +
-                        std::to_string(req.partition) + ") does not fit a job of " +
-                        std::to_string(job.workers) + " replicas of " + std::to_string(job.stages) +
-                        " stages and " + std::to_string(job.shards) + " shards");
-    }
-    // Later stages get their labels with the activations: no data to load.
-    if (req.stage == 0) data = job_data(self, job);
-  } catch (const troupe_error& e) {
-    return refuse(self, "spawn stage", e.what(), e.code());
+  if (!st.opts.training) {
+    return refuse(self, "spawn stage", "this node hosts tables only, no training");
   }
-  stage_config cfg;
-  cfg.stage = req.stage;
-  cfg.worker.id = req.replica;
-  cfg.worker.partition = req.partition;
-  cfg.worker.start_epoch = req.start_epoch;
-  cfg.worker.start_clock = req.start_clock;
-  cfg.worker.job = std::move(job);
-  spdlog::info("node {}: {} requested", st.opts.name, what);
-  return host<stage_actor>(self, "stage", req.replica * req.stages + req.stage, [&] {
-    return spawn_stage(self->system(), std::move(cfg), data, std::move(req.shards),
-                       std::move(req.scheduler), {st.opts.guard, st.opts.metrics});
-  });
+  const auto id = req.replica * req.stages + req.stage;
+  return host_training<stage_actor>(self, "stage", id, st.opts.training->prepare_stage(req));
 }
 
 caf::result<std::string> on_hello(node_pointer self) {

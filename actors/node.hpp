@@ -51,6 +51,7 @@ namespace troupe {
 
 class metrics_exporter;
 class peer_guard;
+class training_host;
 
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using auth_atom = caf::atom_constant<caf::atom("auth")>;
@@ -78,11 +79,14 @@ using node_actor =
                      caf::reacts_to<listening_atom, std::string>>;
 
 struct node_options {
-  std::string name;                                ///< shown by `troupe status`
-  std::string secret;                              ///< the cluster secret (load_secret)
-  std::uint32_t slots = 4;                         ///< shards, workers and stages it may host
-  std::shared_ptr<peer_guard> guard;               ///< filled on auth; null: a private one
-  std::shared_ptr<metrics_exporter> metrics;       ///< may be null
+  std::string name;                           ///< shown by `troupe status`
+  std::string secret;                         ///< the cluster secret (load_secret)
+  std::uint32_t slots = 4;                    ///< shards, workers and stages it may host
+  std::shared_ptr<peer_guard> guard;          ///< filled on auth; null: a private one
+  std::shared_ptr<metrics_exporter> metrics;  ///< may be null
+  /// Hosts workers and pipeline stages (actors/training_host.hpp); null: the
+  /// node hosts shards only and refuses training requests.
+  std::shared_ptr<training_host> training;
   std::chrono::milliseconds challenge_ttl{10000};  ///< a nonce is good for one try within this
   std::size_t max_challenges = 256;                ///< pending handshakes before hello is refused
 };

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -47,7 +48,19 @@ void shutdown(scheduler_pointer self) {
 void deliver_summary(scheduler_pointer self) {
   auto& st = self->state;
   auto& s = st.summary;
-  s.epochs = st.job.epochs;
+  s.epochs = s.stopped_early ? st.stop_epoch : st.job.epochs;
+  s.regression = st.regression;
+  if (st.validation.has_best()) {
+    s.best_val_loss = st.validation.best_loss();
+    s.best_epoch = static_cast<std::int32_t>(st.validation.best_epoch());
+    s.best_clock = st.validation.best_clock();
+    if (st.job.keep_best) {  // the model selected on validation, not the last one
+      s.test_accuracy = st.best.accuracy;
+      s.test_loss = st.best.loss;
+      s.test_mae = st.best.mae;
+      s.eval_report = st.best.report;
+    }
+  }
   s.steps = st.finished_steps;
   s.samples_per_s = s.wall_s > 0 ? static_cast<double>(st.total.samples) / s.wall_s : 0;
   const auto share = [&](double part) { return st.total.busy_s > 0 ? part / st.total.busy_s : 0; };
@@ -127,14 +140,24 @@ namespace {
 void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::int64_t min_clock,
                  const eval_result& r, bool epoch_end) {
   auto& st = self->state;
-  spdlog::info("epoch {}/{} {}: test accuracy {:.2f}% (loss {:.4f}) at {:.1f} s", epoch + 1,
-               st.job.epochs, epoch_end ? "done" : "clock " + std::to_string(min_clock),
-               100.0 * r.accuracy, r.loss, at_s);
+  std::string line = describe_metrics("test", r.regression, r.accuracy, r.loss, r.mae);
+  if (r.validated) {
+    line +=
+        "; " + describe_metrics("validation", r.regression, r.val_accuracy, r.val_loss, r.val_mae);
+  }
+  spdlog::info("epoch {}/{} {}: {} at {:.1f} s", epoch + 1, st.job.epochs,
+               epoch_end ? "done" : "clock " + std::to_string(min_clock), line, at_s);
   st.metrics->append({at_s, epoch, -1, min_clock, "test", r.loss, r.accuracy,
                       at_s > 0 ? static_cast<double>(st.total.samples) / at_s : 0, 0});
+  if (r.validated) {
+    st.metrics->append({at_s, epoch, -1, min_clock, "validation", r.val_loss, r.val_accuracy,
+                        at_s > 0 ? static_cast<double>(st.total.samples) / at_s : 0, 0});
+  }
+  if (st.summary.stopped_early) return;               // a late evaluation after the stop
   if (epoch_end && epoch + 1 >= st.summary.epochs) {  // the latest epoch's result is final
     st.summary.test_accuracy = r.accuracy;
     st.summary.test_loss = r.loss;
+    st.summary.test_mae = r.mae;
     st.summary.eval_report = r.report;
     st.summary.epochs = epoch + 1;
   }
@@ -144,6 +167,20 @@ void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::
     st.summary.time_to_target_s = at_s;
     st.summary.epoch_of_target = static_cast<std::int32_t>(epoch + 1);
     st.summary.target_clock = min_clock;
+  }
+  if (!r.validated) return;
+  const auto v = st.validation.record(r.val_loss, epoch + 1, min_clock);
+  if (v.improved) {
+    st.best = r;
+    if (st.job.keep_best) checkpoint_best(self, min_clock, epoch, r.val_loss);
+  }
+  if (v.stop) {
+    // The summary reports this evaluation (or, with keep_best, the best one).
+    st.summary.test_accuracy = r.accuracy;
+    st.summary.test_loss = r.loss;
+    st.summary.test_mae = r.mae;
+    st.summary.eval_report = r.report;
+    stop_early(self, epoch);
   }
 }
 
@@ -181,7 +218,7 @@ void evaluate_completed_epochs(scheduler_pointer self) {
 // With eval_every, evaluates each time the slowest worker passes a multiple.
 void maybe_evaluate_between_epochs(scheduler_pointer self) {
   auto& st = self->state;
-  if (st.job.eval_every == 0 || st.clocks->size() == 0) return;
+  if (st.job.eval_every == 0 || st.clocks->size() == 0 || st.summary.stopped_early) return;
   const auto min_clock = st.clocks->min_clock();
   if (min_clock < st.next_eval_clock) return;
   st.next_eval_clock = (min_clock / st.job.eval_every + 1) * st.job.eval_every;
@@ -225,13 +262,17 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
   auto& iv = st.interval;
   if (iv.reports < std::max<std::size_t>(1, st.running.size()) || iv.samples == 0) return;
   const double span = std::chrono::duration<double>(clock_type::now() - iv.start).count();
+  // A regression's training loss is a mean squared error: shown as its root.
+  const auto train = st.regression
+                         ? fmt::format("train RMSE {:.4f}", std::sqrt(iv.loss_sum / iv.samples))
+                         : fmt::format("loss {:.4f} | train acc {:.1f}%", iv.loss_sum / iv.samples,
+                                       100.0 * iv.correct / iv.samples);
   const auto pct = [&](double part) { return iv.busy_s > 0 ? 100.0 * part / iv.busy_s : 0.0; };
   spdlog::info(
-      "epoch {}/{} step {} | {:.0f} samples/s | loss {:.4f} | train acc {:.1f}% | "
+      "epoch {}/{} step {} | {:.0f} samples/s | {} | "
       "time: compute {:.0f}% pull {:.0f}% push {:.0f}% staleness {:.1f}%",
-      p.epoch + 1, st.job.epochs, st.clocks->max_clock(), span > 0 ? iv.samples / span : 0,
-      iv.loss_sum / iv.samples, 100.0 * iv.correct / iv.samples, pct(iv.compute_s), pct(iv.pull_s),
-      pct(iv.push_s), pct(iv.wait_s));
+      p.epoch + 1, st.job.epochs, st.clocks->max_clock(), span > 0 ? iv.samples / span : 0, train,
+      pct(iv.compute_s), pct(iv.pull_s), pct(iv.push_s), pct(iv.wait_s));
   iv = interval_totals{};
 }
 
@@ -240,7 +281,10 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
 // resumed job starts from. Training goes on meanwhile.
 void maybe_checkpoint(scheduler_pointer self) {
   auto& st = self->state;
-  if (st.job.checkpoint_every == 0 || st.checkpointing || st.clocks->size() == 0) return;
+  if (st.job.checkpoint_every == 0 || st.checkpointing || st.clocks->size() == 0 ||
+      st.summary.stopped_early) {
+    return;
+  }
   const auto clock = st.clocks->min_clock();
   if (clock < st.next_checkpoint || clock % st.job.checkpoint_every != 0) return;
   st.next_checkpoint = clock + 1;
@@ -296,6 +340,8 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
   if (nodes.size() < 2) job.replication = 1;
   self->state.checkpoint_dir =
       std::filesystem::absolute(job.output_dir + "/checkpoints").lexically_normal().string();
+  self->state.regression = regression_job(job);
+  self->state.validation = early_stopping(job.early_stopping);
   self->state.job = std::move(job);
   self->state.data = std::move(data);
   self->state.nodes = std::move(nodes);

@@ -29,6 +29,7 @@
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
 #include "engine/clock_table.hpp"
+#include "engine/early_stopping.hpp"
 #include "engine/log_histogram.hpp"
 #include "engine/metrics_log.hpp"
 
@@ -102,6 +103,11 @@ struct scheduler_state {
   std::uint64_t finished_steps = 0;  // steps of finished workers
   bool finishing = false;            // collecting shard statistics
   bool finished = false;
+  // Users' models: metric names, and model selection on a validation set.
+  bool regression = false;       // RMSE/MAE rather than accuracy/log-loss
+  early_stopping validation{0};  // [train] early_stopping, the best validation loss
+  eval_result best;              // the evaluation of the best validation loss
+  std::uint32_t stop_epoch = 0;  // early stopping: the epoch (1-based) it stopped in
   static inline const char* name = "troupe.scheduler";
 };
 
@@ -115,6 +121,17 @@ void abort_job(scheduler_pointer self, const std::string& why);
 // Ends the job once all workers are done and every evaluation is in.
 void maybe_finish(scheduler_pointer self);
 void release_waiting(scheduler_pointer self);
+
+// scheduler_validation.cpp
+
+// "test accuracy 87.12% (log-loss 0.3601)" or "test RMSE 0.8712 (MAE 0.6701)".
+std::string describe_metrics(const char* set, bool regression, double accuracy, double loss,
+                             double mae);
+// Early stopping in `epoch` (0-based): the workers stop, the job finishes.
+void stop_early(scheduler_pointer self, std::uint32_t epoch);
+// keep_best: every shard checkpoints the current parameters into best/.
+void checkpoint_best(scheduler_pointer self, std::int64_t clock, std::uint32_t epoch,
+                     double val_loss);
 
 // scheduler_placement.cpp
 

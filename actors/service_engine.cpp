@@ -7,75 +7,17 @@
 #include <cmath>
 #include <set>
 
-#include "actors/job_runner.hpp"
 #include "actors/peer_guard.hpp"
+#include "actors/public_tables.hpp"
 #include "actors/service_client.hpp"
 #include "actors/shard.hpp"
+#include "engine/address.hpp"
 #include "engine/auth.hpp"
-#include "engine/job_config.hpp"
 #include "troupe/engine.hpp"
 
 namespace troupe {
 
 namespace {
-
-optimizer_spec to_spec(const optimizer_options& o) {
-  optimizer_spec s;
-  s.kind = static_cast<optimizer_kind>(o.type);
-  s.learning_rate = o.learning_rate;
-  s.momentum = o.momentum;
-  s.beta1 = o.beta1;
-  s.beta2 = o.beta2;
-  s.epsilon = o.epsilon;
-  s.weight_decay = o.weight_decay;
-  return s;
-}
-
-// Why the optimizer's settings are invalid; empty if they are fine. NaN
-// fails every comparison below, so each one is written to refuse it.
-std::string check_optimizer(const optimizer_options& o) {
-  if (!(o.epsilon > 0) || !std::isfinite(o.epsilon)) return "epsilon must be positive and finite";
-  if (!(o.beta1 >= 0 && o.beta1 < 1)) return "beta1 must be in [0, 1)";
-  if (!(o.beta2 >= 0 && o.beta2 < 1)) return "beta2 must be in [0, 1)";
-  if (!(o.momentum >= 0 && o.momentum < 1)) return "momentum must be in [0, 1)";
-  if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay)) {
-    return "weight decay must be finite and >= 0";
-  }
-  return {};
-}
-
-// The engine's table_spec of a public definition, or why it is invalid.
-result<table_spec> to_spec(const table& t, std::uint32_t id) {
-  auto bad = [&](const std::string& why) {
-    return api_error{api_errc::bad_argument, "table '" + t.name + "': " + why};
-  };
-  if (t.name.empty()) return api_error{api_errc::bad_argument, "a table without a name"};
-  const auto& o = t.optimizer;
-  if (o.type > optimizer_type::adam || !std::isfinite(o.learning_rate) || o.learning_rate <= 0) {
-    return bad("the learning rate must be positive and finite");
-  }
-  if (auto why = check_optimizer(o); !why.empty()) return bad(why);
-  if (!std::isfinite(t.init_bound) || t.init_bound < 0) return bad("init bound must be >= 0");
-  table_spec s;
-  s.id = id;
-  s.name = t.name;
-  s.seed = t.seed;
-  s.optimizer = to_spec(o);
-  if (t.is_sparse) {
-    if (t.width == 0 || t.width > (1u << 20)) return bad("row width must be in [1, 2^20]");
-    s.kind = table_kind::sparse;
-    s.width = t.width;
-    s.row_init_bound = t.init_bound;
-    s.max_rows = t.max_rows_per_shard;
-    s.max_row_id = t.row_id_limit;
-  } else {
-    if (t.size == 0 || t.size > (std::uint64_t{1} << 34)) return bad("size must be in [1, 2^34]");
-    s.kind = table_kind::dense;
-    s.size = t.size;
-    s.init = {{t.size, t.init_bound}};
-  }
-  return s;
-}
 
 result<std::vector<table_spec>> to_specs(const engine_options& o) {
   if (o.tables.empty()) return api_error{api_errc::bad_argument, "an engine needs a table"};
@@ -85,7 +27,7 @@ result<std::vector<table_spec>> to_specs(const engine_options& o) {
   std::vector<table_spec> out;
   std::set<std::string> names;
   for (const auto& t : o.tables) {
-    auto s = to_spec(t, static_cast<std::uint32_t>(out.size() + 1));
+    auto s = table_spec_of(t, static_cast<std::uint32_t>(out.size() + 1));
     if (!s) return s.error();
     if (!names.insert(t.name).second) {
       return api_error{api_errc::bad_argument, "two tables named '" + t.name + "'"};
@@ -211,20 +153,6 @@ result<engine> engine::start(engine_options opts) {
 result<client> engine::client(client_options options) const {
   if (!impl_ || impl_->stopped) return {api_errc::stopped, "the engine was stopped"};
   return open_client(impl_->rt, impl_->directory, options, nullptr);
-}
-
-result<train_summary> engine::train(const std::string& job) {
-  try {
-    const auto config = job.empty() ? default_job_config() : load_job_config(job);
-    const auto s = run_job(config);
-    return train_summary{s.test_accuracy, s.test_loss,     s.samples_per_s, s.wall_s,
-                         s.epochs,        summary_line(s), s.output_dir};
-  } catch (const troupe_error& e) {
-    const auto code = e.code() == errc::bad_config ? api_errc::bad_argument : api_errc::internal;
-    return {code, std::string(to_string(e.code())) + ": " + e.what()};
-  } catch (const std::exception& e) {
-    return {api_errc::internal, e.what()};
-  }
 }
 
 }  // namespace troupe

@@ -448,6 +448,12 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
                                             std::vector<shard_actor> shards,
                                             scheduler_actor scheduler, host_context ctx) {
   auto& st = self->state;
+  // A workload's exception (a user's model, say) ends the job with its message.
+  self->set_exception_handler([=](std::exception_ptr& eptr) -> caf::error {
+    auto err = make_troupe_error(errc::stopped, describe(eptr));
+    fail(self, "error", err);
+    return err;
+  });
   st.ctx = std::move(ctx);
   st.wl = make_train_workload(cfg.job, std::move(data), cfg.partition, cfg.job.workers);
   // Stragglers follow the partition: a replacement inherits its predecessor's role.

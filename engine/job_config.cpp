@@ -9,14 +9,21 @@
 #include <sstream>
 
 #include "engine/errors.hpp"
+#include "engine/job_sections.hpp"
 #include "engine/straggler.hpp"
 #include "engine/toml_read.hpp"
+#include "engine/workloads/workload_registry.hpp"
 
 namespace troupe {
 
 namespace {
 
 using namespace toml_read;
+
+std::set<std::string> plus(std::set<std::string> keys, const std::set<std::string>& more) {
+  keys.insert(more.begin(), more.end());
+  return keys;
+}
 
 const toml::table* section(const toml::table& root, const char* name, const std::string& src) {
   const auto* node = root.get(name);
@@ -53,7 +60,7 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
         << e.description();
     throw troupe_error(errc::bad_config, msg.str());
   }
-  check_keys(root, src, "", {"job", "data", "model", "train", "cluster"});
+  check_keys(root, src, "", {"job", "data", "model", "train", "cluster", "params"});
   job_config job;
   if (const auto* t = section(root, "job", src)) {
     check_keys(*t, src, "job",
@@ -72,8 +79,11 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
   }
   if (const auto* t = section(root, "data", src)) {
     check_keys(*t, src, "data",
-               {"set", "dir", "train_limit", "test_limit", "test_fraction", "split_seed",
-                "min_count", "subsample"});
+               plus({"set", "dir", "train_limit", "test_limit", "test_fraction", "split_seed",
+                     "min_count", "subsample"},
+                    data_spec_keys()));
+    read_data_spec(*t, src, job.data);
+    if (job.data.from_files() && t->get("set") == nullptr) job.data_set = "files";
     read_string(*t, "set", "data", src, job.data_set);
     read_string(*t, "dir", "data", src, job.data_dir);
     read_int(*t, "train_limit", "data", src, job.train_limit, 0, 1LL << 40);
@@ -86,8 +96,10 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
   }
   if (const auto* t = section(root, "model", src)) {
     check_keys(*t, src, "model",
-               {"kind", "layers", "dim", "l2", "max_rows", "window", "negatives", "stages",
-                "micro_batches"});
+               plus({"kind", "layers", "dim", "l2", "max_rows", "window", "negatives", "stages",
+                     "micro_batches"},
+                    model_spec_keys()));
+    read_model_spec(*t, src, job);
     read_int(*t, "stages", "model", src, job.stages, 1, 4096);
     read_int(*t, "micro_batches", "model", src, job.micro_batches, 1, 1 << 20);
     read_int(*t, "max_rows", "model", src, job.max_rows, 0, 1LL << 40);
@@ -102,8 +114,11 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
       job.model.sizes.clear();
       for (const auto& el : *arr) {
         auto v = el.value<long long>();
-        if (!el.is_integer() || !v || *v <= 0 || *v > (1 << 24)) {
-          bad(src, "model.layers", "every layer size must be a positive integer");
+        // 0 at either end: the input width or the outputs come from the data.
+        const bool end = job.model.sizes.empty() || &el == &arr->back();
+        if (!el.is_integer() || !v || *v < (end ? 0 : 1) || *v > (1 << 24)) {
+          bad(src, "model.layers",
+              "every layer size must be a positive integer (0 at either end: from the data)");
         }
         job.model.sizes.push_back(static_cast<int>(*v));
       }
@@ -111,9 +126,11 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
   }
   if (const auto* t = section(root, "train", src)) {
     check_keys(*t, src, "train",
-               {"workers", "shards", "staleness", "batch", "backend", "optimizer", "learning_rate",
-                "momentum", "weight_decay", "stragglers", "threads", "pin_threads", "prefetch",
-                "compute_slots"});
+               plus({"workers", "shards", "staleness", "batch", "backend", "optimizer",
+                     "learning_rate", "momentum", "weight_decay", "stragglers", "threads",
+                     "pin_threads", "prefetch", "compute_slots"},
+                    validation_spec_keys()));
+    read_validation_spec(*t, src, job);
     read_int(*t, "workers", "train", src, job.workers, 1, 4096);
     read_int(*t, "shards", "train", src, job.shards, 1, 4096);
     read_int(*t, "batch", "train", src, job.batch, 1, 1 << 20);
@@ -155,6 +172,7 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     read_bool(*t, "prefetch", "train", src, job.prefetch);
     read_int(*t, "compute_slots", "train", src, job.compute_slots, 0, 1 << 20);
   }
+  if (const auto* t = section(root, "params", src)) read_params(*t, src, job);
   if (const auto* t = section(root, "cluster", src)) {
     check_keys(*t, src, "cluster",
                {"nodes", "secret_file", "shard_nodes", "worker_nodes", "replication"});
@@ -187,27 +205,6 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
   }
   validate(job);
   return job;
-}
-
-std::pair<std::string, std::uint16_t> parse_address(const std::string& address,
-                                                    bool allow_port_zero) {
-  const auto colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
-    throw troupe_error(errc::bad_config, "address '" + address + "' is not host:port");
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);  // [IPv6]:PORT
-  }
-  try {
-    std::size_t pos = 0;
-    const int port = std::stoi(address.substr(colon + 1), &pos);
-    if (pos == address.size() - colon - 1 && port >= (allow_port_zero ? 0 : 1) && port < 65536) {
-      return {host, static_cast<std::uint16_t>(port)};
-    }
-  } catch (const std::exception&) {
-  }
-  throw troupe_error(errc::bad_config, "address '" + address + "' has no valid port");
 }
 
 job_config load_job_config(const std::string& path) {
@@ -244,7 +241,37 @@ void validate_pipeline(const job_config& job, Fail fail) {
   }
 }
 
+// The data set or files, the model kind (through the registry of workload
+// kinds, which knows what each kind trains on) and the validation keys.
+template <class Fail>
+void validate_data_and_model(const job_config& job, Fail fail) {
+  if (job.data_set != "fashion-mnist" && job.data_set != "spam-assassin" &&
+      job.data_set != "movielens" && job.data_set != "brown" && job.data_set != "files") {
+    fail("data.set", "unknown data set '" + job.data_set +
+                         "' (known: fashion-mnist, spam-assassin, movielens, brown; or give "
+                         "data.format and data.train for your own files)");
+  }
+  if (job.data_set == "files" && !job.data.from_files()) {
+    fail("data.format", "data from files needs a format: csv, libsvm, idx, npy or ratings");
+  }
+  if (job.data_set != "files" && job.data.from_files()) {
+    fail("data.set", "give either a built-in data set or data.format with files, not both");
+  }
+  validate(job.data);
+  const auto& kind = workload_kind_of(job.model_kind);
+  if (kind.check) kind.check(job);
+  if ((job.early_stopping > 0 || job.keep_best) && !has_validation(job)) {
+    fail(job.early_stopping > 0 ? "train.early_stopping" : "train.keep_best",
+         "needs a validation set: data.validation or data.validation_fraction");
+  }
+}
+
 }  // namespace
+
+bool has_validation(const job_config& job) {
+  return job.data.from_files() &&
+         (!job.data.validation.empty() || job.data.validation_fraction > 0);
+}
 
 void validate(const job_config& job) {
   auto fail = [](const std::string& key, const std::string& why) {
@@ -264,38 +291,14 @@ void validate(const job_config& job) {
   if (job.target_accuracy < 0 || job.target_accuracy > 1) {
     fail("job.target_accuracy", "must lie in [0, 1]");
   }
-  if (job.data_set != "fashion-mnist" && job.data_set != "spam-assassin" &&
-      job.data_set != "movielens" && job.data_set != "brown") {
-    fail("data.set", "unknown data set '" + job.data_set +
-                         "' (known: fashion-mnist, spam-assassin, movielens, brown)");
-  }
-  if (job.model_kind != "mlp" && job.model_kind != "logreg" && job.model_kind != "mf" &&
-      job.model_kind != "skipgram") {
-    fail("model.kind", "unknown model '" + job.model_kind + "' (known: mlp, logreg, mf, skipgram)");
-  }
-  if ((job.data_set == "brown") != (job.model_kind == "skipgram")) {
-    fail("model.kind", "the Brown corpus is trained with the skipgram model, and only it");
-  }
+  validate_data_and_model(job, fail);
   if (job.window < 1 || job.window > 100) fail("model.window", "must lie in [1, 100]");
   if (job.negatives < 1 || job.negatives > 100) fail("model.negatives", "must lie in [1, 100]");
   if (!(job.subsample >= 0 && job.subsample < 1)) {
     fail("data.subsample", "must lie in [0, 1) (0 keeps every word)");
   }
-  if (job.data_set == "movielens" && job.model_kind != "mf") {
-    fail("model.kind", "MovieLens is trained with the mf (matrix factorisation) model");
-  }
   if (job.l2 < 0) fail("model.l2", "must not be negative");
   validate_pipeline(job, fail);
-  if (job.data_set == "fashion-mnist" && job.model_kind != "mlp") {
-    fail("model.kind", "Fashion-MNIST is trained with the mlp model");
-  }
-  if (job.data_set == "spam-assassin" && job.model_kind != "logreg") {
-    fail("model.kind", "SpamAssassin is trained with the logreg model");
-  }
-  if (job.model_kind == "mlp" && job.data_set == "fashion-mnist" &&
-      (job.model.sizes.front() != 784 || job.model.sizes.back() != 10)) {
-    fail("model.layers", "Fashion-MNIST needs 784 inputs and 10 outputs");
-  }
   if (!(job.test_fraction > 0 && job.test_fraction < 1)) {
     fail("data.test_fraction", "must lie strictly between 0 and 1");
   }
@@ -358,15 +361,17 @@ std::string to_toml(const job_config& job) {
       << "\n\n[data]\nset = " << quote(job.data_set) << "\ndir = " << quote(job.data_dir)
       << "\ntrain_limit = " << job.train_limit << "\ntest_limit = " << job.test_limit
       << "\ntest_fraction = " << job.test_fraction << "\nsplit_seed = " << job.split_seed
-      << "\nmin_count = " << job.min_count << "\nsubsample = " << job.subsample
-      << "\n\n[model]\nkind = " << quote(job.model_kind) << "\ndim = " << job.embedding_dim
-      << "\nl2 = " << job.l2 << "\nmax_rows = " << job.max_rows << "\nwindow = " << job.window
-      << "\nnegatives = " << job.negatives << "\nstages = " << job.stages
-      << "\nmicro_batches = " << job.micro_batches << "\nlayers = [";
+      << "\nmin_count = " << job.min_count << "\nsubsample = " << job.subsample << "\n"
+      << to_toml_lines(job.data) << "\n[model]\nkind = " << quote(job.model_kind)
+      << "\ndim = " << job.embedding_dim << "\nl2 = " << job.l2 << "\nmax_rows = " << job.max_rows
+      << "\nwindow = " << job.window << "\nnegatives = " << job.negatives
+      << "\nstages = " << job.stages << "\nmicro_batches = " << job.micro_batches << "\nlayers = [";
   for (std::size_t i = 0; i < job.model.sizes.size(); ++i) {
     out << (i ? ", " : "") << job.model.sizes[i];
   }
-  out << "]\n\n[train]\nworkers = " << job.workers << "\nshards = " << job.shards
+  out << "]\nactivation = \"" << to_string(job.model.activation) << "\"\nloss = \""
+      << to_string(job.model.loss) << "\"";
+  out << "\n\n[train]\nworkers = " << job.workers << "\nshards = " << job.shards
       << "\nstaleness = ";
   if (job.staleness == staleness_unbounded) {
     out << "\"inf\"";
@@ -383,7 +388,9 @@ std::string to_toml(const job_config& job) {
       << "\nstragglers = " << quote(job.stragglers) << "\nthreads = " << job.threads
       << "\npin_threads = " << (job.pin_threads ? "true" : "false")
       << "\nprefetch = " << (job.prefetch ? "true" : "false")
-      << "\ncompute_slots = " << job.compute_slots << "\n";
+      << "\ncompute_slots = " << job.compute_slots << "\nearly_stopping = " << job.early_stopping
+      << "\nkeep_best = " << (job.keep_best ? "true" : "false") << "\n"
+      << params_toml(job);
   if (!job.nodes.empty()) {
     auto list = [&](const auto& xs, bool quoted) {
       std::string s = "[";

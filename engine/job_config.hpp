@@ -8,12 +8,15 @@
 //   validate(job);   // throws troupe_error(bad_config) naming the bad key
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "engine/address.hpp"
 #include "engine/clock_table.hpp"
+#include "engine/data/data_spec.hpp"
 #include "engine/model/model.hpp"
 #include "engine/store/optimizer.hpp"
 #include "kernels/backend.hpp"
@@ -87,12 +90,21 @@ struct job_config {
   std::vector<std::uint32_t> worker_nodes;  ///< indices into nodes for workers (default: all)
   /// Copies of each shard (primary + backups); 0 = 2 when there are >= 2 nodes, else 1.
   std::uint32_t replication = 0;
+
+  // -- users' own data and models (engine/data/data_spec.hpp, model_spec.hpp) --
+  /// [data] format, files, splits, normalisation; data_set is "files" when set.
+  data_spec data;
+  /// [train] stop after N evaluations without a better validation loss (0 = never).
+  std::uint32_t early_stopping = 0;
+  /// [train] report the test metrics of the best validation loss, and checkpoint it.
+  bool keep_best = false;
+  /// [params] a custom workload's own settings (include/troupe/workload.hpp):
+  /// key -> the value's TOML text ("0.5", "\"a.csv\"", "[1, 2]").
+  std::map<std::string, std::string> params;
 };
 
-/// Splits "host:port" (or "[IPv6]:port"); throws troupe_error(bad_config)
-/// naming the address. Port 0 (any free port) only where one listens.
-std::pair<std::string, std::uint16_t> parse_address(const std::string& address,
-                                                    bool allow_port_zero = false);
+/// True when the job's training data has a validation set (a file or a fraction).
+bool has_validation(const job_config& job);
 
 /// Where scripts/setup.sh puts a data set: /usr/share/datasets/fashion-mnist,
 /// data/spam-assassin, data/movielens, data/brown (relative to the working directory).

@@ -60,6 +60,9 @@ void apply(toml::table& root, const job_override& o) {
     }
   }
   t->insert_or_assign(parts.back(), *value_node(o.value, t->get(parts.back())));
+  // model.hidden is shorthand for model.layers: the later one replaces the other.
+  if (o.key == "model.hidden") t->erase("layers");
+  if (o.key == "model.layers") t->erase("hidden");
 }
 
 }  // namespace

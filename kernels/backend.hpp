@@ -58,8 +58,9 @@ class device_array {
 
 /// Result of a softmax cross-entropy evaluation over a batch.
 struct xent_result {
-  double loss_sum = 0;  ///< sum over rows of -log softmax(logits)[label]
-  int correct = 0;      ///< rows whose arg-max equals the label
+  double loss_sum = 0;  ///< sum over rows of -log softmax(logits)[label] (or the loss's own term)
+  int correct = 0;      ///< rows whose arg-max equals the label (classification losses)
+  double abs_err_sum = 0;  ///< squared_error only: sum of |output - target|
 };
 
 class backend {
@@ -101,6 +102,29 @@ class backend {
   /// dx = dy where y > 0, else 0; dy and dx may alias.
   virtual void relu_backward(std::size_t n, const float* y, const float* dy, float* dx) = 0;
 
+  /// y = tanh(x); x and y may alias.
+  virtual void tanh_forward(std::size_t n, const float* x, float* y) = 0;
+  /// dx = dy * (1 - y^2), y the forward output; dy and dx may alias.
+  virtual void tanh_backward(std::size_t n, const float* y, const float* dy, float* dx) = 0;
+  /// y = 1 / (1 + exp(-x)); x and y may alias.
+  virtual void sigmoid_forward(std::size_t n, const float* x, float* y) = 0;
+  /// dx = dy * y * (1 - y), y the forward output; dy and dx may alias.
+  virtual void sigmoid_backward(std::size_t n, const float* y, const float* dy, float* dx) = 0;
+
+  /// Binary logistic loss of one logit z per row against host `labels` in
+  /// {0, 1}: loss = log(1 + exp(-z)) for 1, log(1 + exp(z)) for 0; a row is
+  /// correct when (z >= 0) == (label == 1). When `dlogits` is not null it
+  /// receives (sigmoid(z) - label) / rows (may alias logits). Synchronises.
+  virtual xent_result logistic_xent(int rows, const float* logits, const std::int32_t* host_labels,
+                                    float* dlogits) = 0;
+
+  /// Squared error of `outputs` (rows x cols) against host `targets` (same
+  /// shape): loss_sum = sum (y - t)^2, abs_err_sum = sum |y - t|. When
+  /// `doutputs` is not null it receives 2 (y - t) / rows, the gradient of
+  /// the per-row mean (may alias outputs). Synchronises.
+  virtual xent_result squared_error(int rows, int cols, const float* outputs,
+                                    const float* host_targets, float* doutputs) = 0;
+
   /// Row-wise softmax cross-entropy of `logits` (rows x classes) against host
   /// `labels` (rows entries in [0, classes)). When `dlogits` is not null it
   /// receives d(mean loss)/d(logits) = (softmax - onehot) / rows. Synchronises.
@@ -122,12 +146,15 @@ inline device_array::~device_array() {
   if (owner_ != nullptr && ptr_ != nullptr) owner_->release(ptr_);
 }
 
-/// True when this build has the CUDA backend and a usable GPU is present.
+/// True when the CUDA driver reports a GPU and the CUDA backend module
+/// (libtroupe_cuda.so, see cuda_module.hpp) loads and finds it. Without a
+/// driver nothing of CUDA is loaded.
 bool cuda_available();
 
 /// Creates a backend. `automatic` picks CUDA when `cuda_available()`, else
-/// the CPU. Asking for `cuda` without a GPU throws std::runtime_error saying
-/// why. `threads` bounds BLAS threads of the CPU backend (0 = library default).
+/// the CPU. Asking for `cuda` without a GPU or without the module throws
+/// std::runtime_error saying why. The CPU backend never loads CUDA.
+/// `threads` bounds BLAS threads of the CPU backend (0 = library default).
 std::unique_ptr<backend> make_backend(backend_kind kind, int threads = 1);
 
 /// Parses "cpu", "cuda" or "auto"; throws std::invalid_argument otherwise.

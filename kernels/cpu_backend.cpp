@@ -144,6 +144,55 @@ void cpu_backend::relu_backward(std::size_t n, const float* y, const float* dy, 
   relu_select(n, y, dy, dx);
 }
 
+void cpu_backend::tanh_forward(std::size_t n, const float* x, float* y) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+
+void cpu_backend::tanh_backward(std::size_t n, const float* y, const float* dy, float* dx) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = dy[i] * (1.f - y[i] * y[i]);
+}
+
+void cpu_backend::sigmoid_forward(std::size_t n, const float* x, float* y) {
+  for (std::size_t i = 0; i < n; ++i) y[i] = 1.f / (1.f + std::exp(-x[i]));
+}
+
+void cpu_backend::sigmoid_backward(std::size_t n, const float* y, const float* dy, float* dx) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (1.f - y[i]);
+}
+
+xent_result cpu_backend::logistic_xent(int rows, const float* logits,
+                                       const std::int32_t* host_labels, float* dlogits) {
+  xent_result result;
+  if (rows <= 0) return result;
+  check_labels(rows, 2, host_labels);
+  const float inv_rows = 1.f / static_cast<float>(rows);
+  for (int r = 0; r < rows; ++r) {
+    const float z = logits[r];
+    const int y = host_labels[r];
+    // log(1 + exp(t)) without overflow, t = -z for label 1 and z for 0.
+    const double t = y == 1 ? -static_cast<double>(z) : static_cast<double>(z);
+    result.loss_sum += t > 0 ? t + std::log1p(std::exp(-t)) : std::log1p(std::exp(t));
+    if ((z >= 0.f) == (y == 1)) ++result.correct;
+    if (dlogits != nullptr) dlogits[r] = (1.f / (1.f + std::exp(-z)) - y) * inv_rows;
+  }
+  return result;
+}
+
+xent_result cpu_backend::squared_error(int rows, int cols, const float* outputs,
+                                       const float* host_targets, float* doutputs) {
+  xent_result result;
+  if (rows <= 0 || cols <= 0) return result;
+  const float scale = 2.f / static_cast<float>(rows);
+  const std::size_t n = static_cast<std::size_t>(rows) * cols;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float e = outputs[i] - host_targets[i];
+    result.loss_sum += static_cast<double>(e) * e;
+    result.abs_err_sum += std::fabs(static_cast<double>(e));
+    if (doutputs != nullptr) doutputs[i] = scale * e;
+  }
+  return result;
+}
+
 xent_result cpu_backend::softmax_xent(int rows, int classes, const float* logits,
                                       const std::int32_t* host_labels, float* dlogits) {
   xent_result result;

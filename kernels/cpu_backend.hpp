@@ -33,6 +33,15 @@ class cpu_backend final : public backend {
   void relu_forward(std::size_t n, const float* x, float* y) override;
   void relu_backward(std::size_t n, const float* y, const float* dy, float* dx) override;
 
+  void tanh_forward(std::size_t n, const float* x, float* y) override;
+  void tanh_backward(std::size_t n, const float* y, const float* dy, float* dx) override;
+  void sigmoid_forward(std::size_t n, const float* x, float* y) override;
+  void sigmoid_backward(std::size_t n, const float* y, const float* dy, float* dx) override;
+  xent_result logistic_xent(int rows, const float* logits, const std::int32_t* host_labels,
+                            float* dlogits) override;
+  xent_result squared_error(int rows, int cols, const float* outputs, const float* host_targets,
+                            float* doutputs) override;
+
   xent_result softmax_xent(int rows, int classes, const float* logits,
                            const std::int32_t* host_labels, float* dlogits) override;
 

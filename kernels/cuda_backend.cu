@@ -108,10 +108,87 @@ __global__ void relu_backward_kernel(std::size_t n, const float* y, const float*
   }
 }
 
+__global__ void tanh_forward_kernel(std::size_t n, const float* x, float* y) {
+  for (std::size_t i = global_thread(); i < n; i += grid_threads()) y[i] = tanhf(x[i]);
+}
+
+__global__ void tanh_backward_kernel(std::size_t n, const float* y, const float* dy, float* dx) {
+  for (std::size_t i = global_thread(); i < n; i += grid_threads()) {
+    dx[i] = dy[i] * (1.f - y[i] * y[i]);
+  }
+}
+
+__global__ void sigmoid_forward_kernel(std::size_t n, const float* x, float* y) {
+  for (std::size_t i = global_thread(); i < n; i += grid_threads())
+    y[i] = 1.f / (1.f + expf(-x[i]));
+}
+
+__global__ void sigmoid_backward_kernel(std::size_t n, const float* y, const float* dy, float* dx) {
+  for (std::size_t i = global_thread(); i < n; i += grid_threads()) {
+    dx[i] = dy[i] * y[i] * (1.f - y[i]);
+  }
+}
+
 struct xent_totals {
   double loss;
   int correct;
+  double abs_err;  // squared_error only
 };
+
+// Sums one double (and an int) per thread into `totals`: a block reduction
+// in shared memory, then one atomic per block.
+__device__ void add_block_totals(double loss, int correct, double abs_err,
+                                 xent_totals* __restrict__ totals) {
+  __shared__ double block_loss[block_threads];
+  __shared__ double block_abs[block_threads];
+  __shared__ int block_correct[block_threads];
+  block_loss[threadIdx.x] = loss;
+  block_abs[threadIdx.x] = abs_err;
+  block_correct[threadIdx.x] = correct;
+  __syncthreads();
+  for (int half = block_threads / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.x) < half) {
+      block_loss[threadIdx.x] += block_loss[threadIdx.x + half];
+      block_abs[threadIdx.x] += block_abs[threadIdx.x + half];
+      block_correct[threadIdx.x] += block_correct[threadIdx.x + half];
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    atomicAdd(&totals->loss, block_loss[0]);
+    atomicAdd(&totals->abs_err, block_abs[0]);
+    atomicAdd(&totals->correct, block_correct[0]);
+  }
+}
+
+__global__ void logistic_xent_kernel(int rows, const float* logits,
+                                     const std::int32_t* __restrict__ labels, float* dlogits,
+                                     float inv_rows, xent_totals* __restrict__ totals) {
+  double loss = 0.0;
+  int correct = 0;
+  for (std::size_t r = global_thread(); r < static_cast<std::size_t>(rows); r += grid_threads()) {
+    const float z = logits[r];
+    const int y = labels[r];
+    const double t = y == 1 ? -static_cast<double>(z) : static_cast<double>(z);
+    loss += t > 0 ? t + log1p(exp(-t)) : log1p(exp(t));
+    correct += (z >= 0.f) == (y == 1) ? 1 : 0;
+    if (dlogits != nullptr) dlogits[r] = (1.f / (1.f + expf(-z)) - y) * inv_rows;
+  }
+  add_block_totals(loss, correct, 0.0, totals);
+}
+
+__global__ void squared_error_kernel(std::size_t n, const float* outputs,
+                                     const float* __restrict__ targets, float* doutputs,
+                                     float scale, xent_totals* __restrict__ totals) {
+  double loss = 0.0, abs_err = 0.0;
+  for (std::size_t i = global_thread(); i < n; i += grid_threads()) {
+    const float e = outputs[i] - targets[i];
+    loss += static_cast<double>(e) * e;
+    abs_err += fabs(static_cast<double>(e));
+    if (doutputs != nullptr) doutputs[i] = scale * e;
+  }
+  add_block_totals(loss, 0, abs_err, totals);
+}
 
 constexpr int xent_warps = 4;  // rows in flight per block
 
@@ -276,6 +353,75 @@ class cuda_backend final : public backend {
     check(cudaGetLastError(), "relu_backward kernel launch");
   }
 
+  void tanh_forward(std::size_t n, const float* x, float* y) override {
+    if (n == 0) return;
+    tanh_forward_kernel<<<grid_for(n), block_threads, 0, stream_.get()>>>(n, x, y);
+    check(cudaGetLastError(), "tanh_forward kernel launch");
+  }
+
+  void tanh_backward(std::size_t n, const float* y, const float* dy, float* dx) override {
+    if (n == 0) return;
+    tanh_backward_kernel<<<grid_for(n), block_threads, 0, stream_.get()>>>(n, y, dy, dx);
+    check(cudaGetLastError(), "tanh_backward kernel launch");
+  }
+
+  void sigmoid_forward(std::size_t n, const float* x, float* y) override {
+    if (n == 0) return;
+    sigmoid_forward_kernel<<<grid_for(n), block_threads, 0, stream_.get()>>>(n, x, y);
+    check(cudaGetLastError(), "sigmoid_forward kernel launch");
+  }
+
+  void sigmoid_backward(std::size_t n, const float* y, const float* dy, float* dx) override {
+    if (n == 0) return;
+    sigmoid_backward_kernel<<<grid_for(n), block_threads, 0, stream_.get()>>>(n, y, dy, dx);
+    check(cudaGetLastError(), "sigmoid_backward kernel launch");
+  }
+
+  xent_result logistic_xent(int rows, const float* logits, const std::int32_t* host_labels,
+                            float* dlogits) override {
+    xent_result result;
+    if (rows <= 0) return result;
+    for (int r = 0; r < rows; ++r) {
+      if (host_labels[r] != 0 && host_labels[r] != 1) {
+        throw std::out_of_range("logistic_xent: label " + std::to_string(host_labels[r]) +
+                                " of row " + std::to_string(r) + " is outside [0, 2)");
+      }
+    }
+    upload_labels(host_labels, static_cast<std::size_t>(rows));
+    cudaStream_t s = stream_.get();
+    check(cudaMemsetAsync(totals_.get(), 0, sizeof(xent_totals), s), "cudaMemsetAsync (totals)");
+    logistic_xent_kernel<<<grid_for(static_cast<std::size_t>(rows)), block_threads, 0, s>>>(
+        rows, logits, labels_.get(), dlogits, 1.f / rows, totals_.get());
+    check(cudaGetLastError(), "logistic_xent kernel launch");
+    const auto totals = download_totals();
+    result.loss_sum = totals.loss;
+    result.correct = totals.correct;
+    return result;
+  }
+
+  xent_result squared_error(int rows, int cols, const float* outputs, const float* host_targets,
+                            float* doutputs) override {
+    xent_result result;
+    if (rows <= 0 || cols <= 0) return result;
+    const std::size_t n = static_cast<std::size_t>(rows) * cols;
+    if (n > targets_capacity_) {
+      targets_ = device_malloc<float>(n);
+      targets_capacity_ = n;
+    }
+    cudaStream_t s = stream_.get();
+    check(
+        cudaMemcpyAsync(targets_.get(), host_targets, n * sizeof(float), cudaMemcpyHostToDevice, s),
+        "cudaMemcpyAsync (targets)");
+    check(cudaMemsetAsync(totals_.get(), 0, sizeof(xent_totals), s), "cudaMemsetAsync (totals)");
+    squared_error_kernel<<<grid_for(n), block_threads, 0, s>>>(n, outputs, targets_.get(), doutputs,
+                                                               2.f / rows, totals_.get());
+    check(cudaGetLastError(), "squared_error kernel launch");
+    const auto totals = download_totals();
+    result.loss_sum = totals.loss;
+    result.abs_err_sum = totals.abs_err;
+    return result;
+  }
+
   xent_result softmax_xent(int rows, int classes, const float* logits,
                            const std::int32_t* host_labels, float* dlogits) override {
     xent_result result;
@@ -289,24 +435,14 @@ class cuda_backend final : public backend {
                                 std::to_string(classes) + ")");
       }
     }
-    const auto count = static_cast<std::size_t>(rows);
-    if (count > labels_capacity_) {
-      labels_ = device_malloc<std::int32_t>(count);
-      labels_capacity_ = count;
-    }
+    upload_labels(host_labels, static_cast<std::size_t>(rows));
     cudaStream_t s = stream_.get();
-    check(cudaMemcpyAsync(labels_.get(), host_labels, count * sizeof(std::int32_t),
-                          cudaMemcpyHostToDevice, s),
-          "cudaMemcpyAsync (labels)");
     check(cudaMemsetAsync(totals_.get(), 0, sizeof(xent_totals), s), "cudaMemsetAsync (totals)");
     const int blocks = std::min((rows + xent_warps - 1) / xent_warps, sm_count_ * 16);
     softmax_xent_kernel<<<blocks, xent_warps * warp, 0, s>>>(rows, classes, logits, labels_.get(),
                                                              dlogits, 1.f / rows, totals_.get());
     check(cudaGetLastError(), "softmax_xent kernel launch");
-    xent_totals totals{};
-    check(cudaMemcpyAsync(&totals, totals_.get(), sizeof totals, cudaMemcpyDeviceToHost, s),
-          "cudaMemcpyAsync (totals)");
-    synchronize();
+    const auto totals = download_totals();
     result.loss_sum = totals.loss;
     result.correct = totals.correct;
     return result;
@@ -336,6 +472,25 @@ class cuda_backend final : public backend {
     cudaFree(ptr);
   }
 
+  void upload_labels(const std::int32_t* host_labels, std::size_t count) {
+    if (count > labels_capacity_) {
+      labels_ = device_malloc<std::int32_t>(count);
+      labels_capacity_ = count;
+    }
+    check(cudaMemcpyAsync(labels_.get(), host_labels, count * sizeof(std::int32_t),
+                          cudaMemcpyHostToDevice, stream_.get()),
+          "cudaMemcpyAsync (labels)");
+  }
+
+  xent_totals download_totals() {
+    xent_totals totals{};
+    check(cudaMemcpyAsync(&totals, totals_.get(), sizeof totals, cudaMemcpyDeviceToHost,
+                          stream_.get()),
+          "cudaMemcpyAsync (totals)");
+    synchronize();
+    return totals;
+  }
+
   unsigned grid_for(std::size_t n) const {
     const std::size_t blocks = (n + block_threads - 1) / block_threads;
     // Grid-stride loops cover the rest; a few waves per SM keep it busy.
@@ -351,6 +506,8 @@ class cuda_backend final : public backend {
   device_ptr<xent_totals> totals_;
   device_ptr<std::int32_t> labels_;
   std::size_t labels_capacity_ = 0;
+  device_ptr<float> targets_;
+  std::size_t targets_capacity_ = 0;
 };
 
 std::string device_count_problem() {

@@ -1,7 +1,7 @@
 #pragma once
-// Entry points of the CUDA/cuBLAS backend. A plain C++ header: it includes no
-// CUDA headers, so code that only picks a backend compiles without nvcc. The
-// definitions exist only when the library was built with TROUPE_HAVE_CUDA.
+// Entry points of the CUDA/cuBLAS backend, inside the module
+// libtroupe_cuda.so (kernels/cuda_module.hpp is its C interface, which the
+// rest of Troupe loads at run time). A plain C++ header: no CUDA headers.
 
 #include <memory>
 

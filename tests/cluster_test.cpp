@@ -275,7 +275,10 @@ TEST_F(Cluster, RepeatedNodeFailuresJobFinishes) {
   job.worker_nodes = {1, 2, 3};
   job.replication = 2;
   background_job run(job);
-  const bool training = wait_for_log(*nodes[3], "hosting worker");
+  // Every worker node loads the data set before it hosts its worker (seconds
+  // on a loaded machine): kill only once all three are placed.
+  bool training = true;
+  for (int n : {1, 2, 3}) training = wait_for_log(*nodes[n], "hosting worker") && training;
   for (int victim : {1, 2}) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));
     spdlog::warn("test: SIGKILL to node n{}", victim);
@@ -369,10 +372,13 @@ TEST_P(ClusterStageLoss, ReplicaIsReplacedAndTheJobFinishes) {
   job.shard_nodes = {0};
   job.worker_nodes = {1, 2};
   background_job run(job);
-  // n1 hosts stage 0, n2 stage 1.
+  // n1 hosts stage 0, n2 stage 1. Stage 0 loads the data set first, which
+  // takes seconds on a loaded machine: kill only once both are placed.
+  const bool placed = wait_for_log(*nodes[1], "hosting stage 0");
   const bool training = kill_once_training(2, "hosting stage 1", static_cast<std::size_t>(victim),
                                            std::chrono::milliseconds(800));
   run.join();
+  ASSERT_TRUE(placed) << nodes[1]->log();
   ASSERT_TRUE(training) << nodes[2]->log();
   ASSERT_TRUE(run.result) << run.error;
   EXPECT_EQ(run.result->epochs, 6u) << summary_line(*run.result);

@@ -43,6 +43,12 @@ TEST(JobOverrides, StalenessTakesIntegersAndInf) {
   EXPECT_EQ(with({"train.staleness=\"inf\""}).staleness, staleness_unbounded);
 }
 
+TEST(JobOverrides, HiddenReplacesLayersAndBack) {
+  EXPECT_EQ(with({"model.hidden=[32]"}).model.sizes, (std::vector<int>{0, 32, 0}));
+  EXPECT_EQ(with({"model.hidden=[32]", "model.layers=[784, 16, 10]"}).model.sizes,
+            (std::vector<int>{784, 16, 10}));
+}
+
 TEST(JobOverrides, ALaterOverrideWins) {
   EXPECT_EQ(with({"train.workers=3", "train.workers=5"}).workers, 5u);
 }

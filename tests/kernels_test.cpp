@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <ostream>
 #include <random>
@@ -311,6 +313,108 @@ TEST_P(KernelsTest, SoftmaxXentRejectsOutOfRangeLabels) {
   }
 }
 
+TEST_P(KernelsTest, TanhAndSigmoidForwardAndBackwardIncludingAliasing) {
+  const auto x = random_floats(1031, rng_, 6.f);
+  const auto grad = random_floats(x.size(), rng_);
+  for (const bool is_tanh : {true, false}) {
+    SCOPED_TRACE(is_tanh ? "tanh" : "sigmoid");
+    std::vector<double> y(x.size()), want_dx(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      y[i] = is_tanh ? std::tanh(double(x[i])) : 1.0 / (1.0 + std::exp(-double(x[i])));
+    }
+    auto dx = to_device(x);
+    auto dy = backend_->alloc(x.size());
+    auto forward = [&](const float* in, float* out) {
+      is_tanh ? backend_->tanh_forward(x.size(), in, out)
+              : backend_->sigmoid_forward(x.size(), in, out);
+    };
+    forward(dx.data(), dy.data());
+    const auto got_y = to_host(dy);
+    for (std::size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(got_y[i], y[i], 2e-6) << "at " << i;
+    forward(dx.data(), dx.data());  // in place
+    EXPECT_EQ(to_host(dx), got_y);
+
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const double yi = got_y[i];
+      want_dx[i] = grad[i] * (is_tanh ? 1.0 - yi * yi : yi * (1.0 - yi));
+    }
+    auto dgrad = to_device(grad);
+    auto dresult = backend_->alloc(x.size());
+    auto backward = [&](float* out) {
+      is_tanh ? backend_->tanh_backward(x.size(), dy.data(), dgrad.data(), out)
+              : backend_->sigmoid_backward(x.size(), dy.data(), dgrad.data(), out);
+    };
+    backward(dresult.data());
+    const auto got_dx = to_host(dresult);
+    for (std::size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(got_dx[i], want_dx[i], 1e-6) << i;
+    backward(dgrad.data());  // in place
+    EXPECT_EQ(to_host(dgrad), got_dx);
+  }
+}
+
+TEST_P(KernelsTest, LogisticXentMatchesReference) {
+  for (const float offset : {0.f, 60.f, -60.f}) {  // +-60: exp() overflows a naive float loss
+    SCOPED_TRACE("offset=" + std::to_string(offset));
+    const int rows = 333;
+    auto logits = random_floats(rows, rng_, 4.f);
+    for (auto& z : logits) z += offset;
+    std::vector<std::int32_t> labels(rows);
+    for (int r = 0; r < rows; ++r) labels[r] = (r * 7 + 3) % 5 < 2 ? 1 : 0;
+    double loss = 0;
+    int correct = 0;
+    std::vector<float> want(rows);
+    for (int r = 0; r < rows; ++r) {
+      const double z = logits[r], y = labels[r];
+      const double t = y == 1 ? -z : z;
+      loss += t > 0 ? t + std::log1p(std::exp(-t)) : std::log1p(std::exp(t));
+      correct += (z >= 0) == (y == 1) ? 1 : 0;
+      want[r] = static_cast<float>((1.0 / (1.0 + std::exp(-z)) - y) / rows);
+    }
+    auto dlogits = to_device(logits);
+    auto dgrad = backend_->alloc(rows);
+    const auto got = backend_->logistic_xent(rows, dlogits.data(), labels.data(), dgrad.data());
+    EXPECT_NEAR(got.loss_sum, loss, 1e-4 * (rows + loss));
+    EXPECT_EQ(got.correct, correct);
+    const auto grad = to_host(dgrad);
+    for (int r = 0; r < rows; ++r) ASSERT_NEAR(grad[r], want[r], 1e-7f) << "row " << r;
+    const auto in_place =
+        backend_->logistic_xent(rows, dlogits.data(), labels.data(), dlogits.data());
+    EXPECT_NEAR(in_place.loss_sum, got.loss_sum, 1e-9 * (1 + got.loss_sum));
+    EXPECT_EQ(to_host(dlogits), grad);
+  }
+  auto two = to_device({0.f, 0.f});
+  for (const std::int32_t bad : {2, -1}) {
+    const std::vector<std::int32_t> labels{0, bad};
+    EXPECT_THROW(backend_->logistic_xent(2, two.data(), labels.data(), nullptr), std::out_of_range);
+  }
+}
+
+TEST_P(KernelsTest, SquaredErrorMatchesReference) {
+  const int rows = 257, cols = 3;
+  const auto outputs = random_floats(rows * cols, rng_, 5.f);
+  const auto targets = random_floats(rows * cols, rng_, 5.f);
+  double sq = 0, abs_err = 0;
+  std::vector<float> want(outputs.size());
+  for (std::size_t i = 0; i < outputs.size(); ++i) {
+    const double e = double(outputs[i]) - targets[i];
+    sq += e * e;
+    abs_err += std::fabs(e);
+    want[i] = static_cast<float>(2 * e / rows);
+  }
+  auto dout = to_device(outputs);
+  auto dgrad = backend_->alloc(outputs.size());
+  const auto got = backend_->squared_error(rows, cols, dout.data(), targets.data(), dgrad.data());
+  EXPECT_NEAR(got.loss_sum, sq, 1e-5 * sq);
+  EXPECT_NEAR(got.abs_err_sum, abs_err, 1e-5 * abs_err);
+  EXPECT_EQ(got.correct, 0);
+  const auto grad = to_host(dgrad);
+  for (std::size_t i = 0; i < grad.size(); ++i) ASSERT_NEAR(grad[i], want[i], 1e-6f) << i;
+  const auto none = backend_->squared_error(rows, cols, dout.data(), targets.data(), nullptr);
+  EXPECT_NEAR(none.loss_sum, got.loss_sum, 1e-9 * got.loss_sum);
+  const auto zero = backend_->squared_error(0, cols, nullptr, nullptr, nullptr);
+  EXPECT_EQ(zero.loss_sum, 0.0);
+}
+
 TEST_P(KernelsTest, AxpyAddsScaledVector) {
   const auto x = random_floats(1001, rng_);
   auto y = random_floats(1001, rng_);
@@ -383,6 +487,34 @@ TEST(MakeBackend, AutomaticPicksCudaOnlyWithAGpu) {
     EXPECT_EQ(b->name().rfind("cuda:", 0), 0u) << b->name();
   } else {
     EXPECT_EQ(b->name(), "cpu");
+  }
+}
+
+// The CUDA backend is a module loaded on demand: a process that only uses the
+// CPU (or asks for `auto` without a GPU) never maps cuBLAS or the runtime.
+TEST(MakeBackend, ACpuOnlyRunMapsNoCudaLibrary) {
+  auto cpu = make_backend(backend_kind::cpu);
+  auto a = cpu->alloc(4);
+  cpu->gemm(false, false, 2, 2, 2, 1.f, a.data(), 2, a.data(), 2, 0.f, a.data(), 2);
+  if (!cuda_available()) make_backend(backend_kind::automatic);  // picks the CPU
+  std::ifstream maps("/proc/self/maps");
+  ASSERT_TRUE(maps.good());
+  const std::string text((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("libopenblas"), std::string::npos) << "the CPU backend's BLAS is mapped";
+  if (cuda_available()) GTEST_SKIP() << "a GPU is present: `auto` loaded the CUDA module";
+  EXPECT_EQ(text.find("libcublas"), std::string::npos) << text;
+  EXPECT_EQ(text.find("libcudart"), std::string::npos) << text;
+  EXPECT_EQ(text.find("libtroupe_cuda"), std::string::npos) << text;
+}
+
+TEST(MakeBackend, AMissingCudaModuleIsAClearError) {
+  if (cuda_available()) GTEST_SKIP() << "a GPU is present";
+  try {
+    make_backend(backend_kind::cuda);
+    ADD_FAILURE() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("CUDA backend requested but"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -10,6 +10,7 @@
 #include "actors/metrics_exporter.hpp"
 #include "actors/node.hpp"
 #include "actors/peer_guard.hpp"
+#include "actors/training_host.hpp"
 
 namespace troupe {
 namespace {
@@ -87,6 +88,7 @@ class LocalNode : public ::testing::Test {
     opts.secret = "a-secret-of-sixteen-bytes";
     opts.slots = 2;
     opts.metrics = metrics;
+    opts.training = make_training_host("local");
     node = spawn_node(sys, std::move(opts));
   }
   ~LocalNode() override { self->send_exit(node, caf::exit_reason::user_shutdown); }
@@ -227,6 +229,28 @@ TEST_F(LocalNode, HostsAPipelineStageAndRefusesStageRequestsThatDoNotFit) {
   const auto& hosted = st.actors[0].kind == "stage" ? st.actors[0] : st.actors[1];
   EXPECT_EQ(hosted.kind, "stage");
   EXPECT_EQ(hosted.id, 1u);
+}
+
+// A node without a training host (an engine that serves tables) hosts shards
+// only: a stage request is refused with a clear error, nothing is spawned.
+TEST(TablesOnlyNode, RefusesTrainingRequests) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  node_options opts;
+  opts.name = "tables";
+  opts.secret = "a-secret-of-sixteen-bytes";
+  auto node = spawn_node(sys, std::move(opts));
+  auto job = default_job_config();
+  job.stages = 2;
+  job.shards = 1;
+  const stage_request req{
+      to_toml(job), 0, 0, 1, 2, 0, 0, {}, caf::actor_cast<scheduler_actor>(self)};
+  std::string refusal;
+  self->request(node, std::chrono::seconds(10), spawn_atom::value, req)
+      .receive([&](stage_actor&) {}, [&](caf::error& err) { refusal = describe(err); });
+  EXPECT_NE(refusal.find("this node hosts tables only"), std::string::npos) << refusal;
+  self->send_exit(node, caf::exit_reason::user_shutdown);
 }
 
 TEST(MetricsExporter, CountsWithoutServingAndRendersPrometheusText) {

@@ -13,6 +13,7 @@
 #include "actors/metrics_exporter.hpp"
 #include "actors/node.hpp"
 #include "actors/peer_guard.hpp"
+#include "actors/training_host.hpp"
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
@@ -115,6 +116,7 @@ int run_node(const node_cli_options& o, stop_signals& signals) {
   opts.slots = o.slots;
   opts.guard = std::make_shared<peer_guard>(sys.node());
   opts.metrics = metrics;
+  opts.training = make_training_host(name);  // a daemon hosts training jobs' workers too
   auto node = spawn_node(sys, std::move(opts));
   caf::scoped_actor self{sys};
   auto port = sys.middleman().publish(node, listen_port, listen_host.c_str(), true);

@@ -11,13 +11,16 @@
 
 namespace troupe {
 
-/// Dense features (row-major, rows x cols) with integer class labels.
+/// Dense features (row-major, rows x cols) with integer class labels, or
+/// with regression targets (one per row) instead.
 struct dataset {
   std::size_t rows = 0;
   std::size_t cols = 0;
-  int classes = 0;
+  int classes = 0;  ///< 0 for regression
   std::vector<float> features;
   std::vector<std::int32_t> labels;
+  std::vector<float> targets;  ///< regression only (then labels is empty)
+  std::string source;          ///< the file it came from, for error messages
 
   const float* row(std::size_t i) const { return features.data() + i * cols; }
 };

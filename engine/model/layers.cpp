@@ -63,9 +63,11 @@ class dense_layer final : public layer {
   kernels::device_array y_, dx_;  // allocated on first use
 };
 
-class relu_layer final : public layer {
+// relu, tanh and sigmoid: each backward needs only the forward output.
+class activation_layer final : public layer {
  public:
-  relu_layer(kernels::backend&, int features, int max_rows) : n_(features), max_rows_(max_rows) {}
+  activation_layer(kernels::backend&, activation_kind act, int features, int max_rows)
+      : act_(act), n_(features), max_rows_(max_rows) {}
 
   int in_features() const override { return n_; }
   int out_features() const override { return n_; }
@@ -76,7 +78,18 @@ class relu_layer final : public layer {
 
   const float* forward(kernels::backend& be, const float* x, int rows) override {
     if (y_.empty()) y_ = be.alloc_scratch(static_cast<std::size_t>(max_rows_) * n_);
-    be.relu_forward(static_cast<std::size_t>(rows) * n_, x, y_.data());
+    const std::size_t n = static_cast<std::size_t>(rows) * n_;
+    switch (act_) {
+      case activation_kind::relu:
+        be.relu_forward(n, x, y_.data());
+        break;
+      case activation_kind::tanh:
+        be.tanh_forward(n, x, y_.data());
+        break;
+      case activation_kind::sigmoid:
+        be.sigmoid_forward(n, x, y_.data());
+        break;
+    }
     return y_.data();
   }
 
@@ -84,11 +97,23 @@ class relu_layer final : public layer {
                         bool need_dx) override {
     if (!need_dx) return nullptr;
     if (dx_.empty()) dx_ = be.alloc_scratch(static_cast<std::size_t>(max_rows_) * n_);
-    be.relu_backward(static_cast<std::size_t>(rows) * n_, y_.data(), dy, dx_.data());
+    const std::size_t n = static_cast<std::size_t>(rows) * n_;
+    switch (act_) {
+      case activation_kind::relu:
+        be.relu_backward(n, y_.data(), dy, dx_.data());
+        break;
+      case activation_kind::tanh:
+        be.tanh_backward(n, y_.data(), dy, dx_.data());
+        break;
+      case activation_kind::sigmoid:
+        be.sigmoid_backward(n, y_.data(), dy, dx_.data());
+        break;
+    }
     return dx_.data();
   }
 
  private:
+  activation_kind act_;
   int n_, max_rows_;
   kernels::device_array y_, dx_;  // allocated on first use
 };
@@ -100,7 +125,12 @@ std::unique_ptr<layer> make_dense_layer(kernels::backend& be, int in, int out, i
 }
 
 std::unique_ptr<layer> make_relu_layer(kernels::backend& be, int features, int max_rows) {
-  return std::make_unique<relu_layer>(be, features, max_rows);
+  return std::make_unique<activation_layer>(be, activation_kind::relu, features, max_rows);
+}
+
+std::unique_ptr<layer> make_activation_layer(kernels::backend& be, activation_kind act,
+                                             int features, int max_rows) {
+  return std::make_unique<activation_layer>(be, act, features, max_rows);
 }
 
 }  // namespace troupe

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/model/model_spec.hpp"
 #include "kernels/backend.hpp"
 
 namespace troupe {
@@ -57,5 +58,8 @@ class layer {
 std::unique_ptr<layer> make_dense_layer(kernels::backend& be, int in, int out, int max_rows);
 /// y = max(x, 0).
 std::unique_ptr<layer> make_relu_layer(kernels::backend& be, int features, int max_rows);
+/// y = act(x) elementwise: relu, tanh or sigmoid.
+std::unique_ptr<layer> make_activation_layer(kernels::backend& be, activation_kind act,
+                                             int features, int max_rows);
 
 }  // namespace troupe

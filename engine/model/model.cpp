@@ -37,6 +37,7 @@ std::vector<init_segment> mlp_init_segments(const mlp_spec& spec) {
 
 mlp::mlp(const mlp_spec& spec, kernels::backend& be, int max_batch)
     : be_(be),
+      loss_(spec.loss),
       max_batch_(max_batch),
       classes_(spec.sizes.back()),
       inputs_(spec.sizes.front()),
@@ -48,7 +49,7 @@ mlp::mlp(const mlp_spec& spec, kernels::backend& be, int max_batch)
     dense_.push_back({layers_.size() - 1, offset, spec.sizes[i], spec.sizes[i + 1]});
     offset += layers_.back()->num_params();
     if (i + 2 < spec.sizes.size()) {
-      layers_.push_back(make_relu_layer(be, spec.sizes[i + 1], max_batch));
+      layers_.push_back(make_activation_layer(be, spec.activation, spec.sizes[i + 1], max_batch));
     }
   }
   layer_inputs_.resize(layers_.size(), nullptr);
@@ -85,6 +86,22 @@ const float* mlp::forward(const float* host_x, int rows) {
   return x;
 }
 
+kernels::xent_result mlp::loss(const float* outputs, batch_targets y, std::size_t offset, int rows,
+                               float* d) {
+  switch (loss_) {
+    case loss_kind::softmax:
+      if (y.labels == nullptr) throw std::invalid_argument("softmax loss without labels");
+      return be_.softmax_xent(rows, classes_, outputs, y.labels + offset, d);
+    case loss_kind::logistic:
+      if (y.labels == nullptr) throw std::invalid_argument("logistic loss without labels");
+      return be_.logistic_xent(rows, outputs, y.labels + offset, d);
+    case loss_kind::mse:
+      if (y.values == nullptr) throw std::invalid_argument("squared error without targets");
+      return be_.squared_error(rows, classes_, outputs, y.values + offset * classes_, d);
+  }
+  throw std::invalid_argument("unknown loss");
+}
+
 void mlp::bind_layers() {
   if (views_.empty()) {
     if (bound_to_own_) return;
@@ -115,13 +132,13 @@ void mlp::bind_layers() {
   bound_to_own_ = false;
 }
 
-kernels::xent_result mlp::train_step(const float* host_x, const std::int32_t* labels, int rows) {
+kernels::xent_result mlp::train_step(const float* host_x, batch_targets y, int rows) {
   if (rows <= 0 || rows > max_batch_) throw std::invalid_argument("batch size out of range");
   bind_layers();
   const float* logits = forward(host_x, rows);
   if (dlogits_.empty())
     dlogits_ = be_.alloc_scratch(static_cast<std::size_t>(max_batch_) * classes_);
-  auto result = be_.softmax_xent(rows, classes_, logits, labels, dlogits_.data());
+  auto result = loss(logits, y, 0, rows, dlogits_.data());
   const float* dy = dlogits_.data();
   for (std::size_t i = layers_.size(); i-- > 0;) {
     dy = layers_[i]->backward(be_, layer_inputs_[i], dy, rows, i > 0);
@@ -131,16 +148,16 @@ kernels::xent_result mlp::train_step(const float* host_x, const std::int32_t* la
   return result;
 }
 
-kernels::xent_result mlp::evaluate(const float* host_x, const std::int32_t* labels,
-                                   std::size_t rows) {
+kernels::xent_result mlp::evaluate(const float* host_x, batch_targets y, std::size_t rows) {
   bind_layers();
   kernels::xent_result total;
   for (std::size_t begin = 0; begin < rows; begin += max_batch_) {
     const int n = static_cast<int>(std::min<std::size_t>(max_batch_, rows - begin));
     const float* logits = forward(host_x + begin * inputs_, n);
-    auto r = be_.softmax_xent(n, classes_, logits, labels + begin, nullptr);
+    auto r = loss(logits, y, begin, n, nullptr);
     total.loss_sum += r.loss_sum;
     total.correct += r.correct;
+    total.abs_err_sum += r.abs_err_sum;
   }
   return total;
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/model/layers.hpp"
+#include "engine/model/model_spec.hpp"
 #include "engine/model/param_views.hpp"
 #include "engine/store/table.hpp"
 #include "kernels/backend.hpp"
@@ -24,7 +25,16 @@
 namespace troupe {
 
 struct mlp_spec {
-  std::vector<int> sizes;  ///< input, hidden..., classes; at least 2 entries
+  std::vector<int> sizes;  ///< input, hidden..., outputs; at least 2 entries
+  activation_kind activation = activation_kind::relu;  ///< between dense layers
+  loss_kind loss = loss_kind::softmax;
+};
+
+/// A batch's targets: class labels (softmax, logistic) or values (mse,
+/// rows x outputs), host memory.
+struct batch_targets {
+  const std::int32_t* labels = nullptr;
+  const float* values = nullptr;
 };
 
 /// One parameter tensor's place in the flat vector.
@@ -59,10 +69,17 @@ class mlp {
   param_views& views() { return views_; }
 
   /// Forward and backward on `rows` host samples; gradients of the mean loss
-  /// land in grads(). Returns the batch's loss sum and correct count.
-  kernels::xent_result train_step(const float* host_x, const std::int32_t* labels, int rows);
+  /// land in grads(). Returns the batch's loss sum and correct count (and
+  /// absolute error sum for mse).
+  kernels::xent_result train_step(const float* host_x, batch_targets y, int rows);
+  kernels::xent_result train_step(const float* host_x, const std::int32_t* labels, int rows) {
+    return train_step(host_x, batch_targets{labels, nullptr}, rows);
+  }
   /// Forward only, in chunks of at most max_batch rows.
-  kernels::xent_result evaluate(const float* host_x, const std::int32_t* labels, std::size_t rows);
+  kernels::xent_result evaluate(const float* host_x, batch_targets y, std::size_t rows);
+  kernels::xent_result evaluate(const float* host_x, const std::int32_t* labels, std::size_t rows) {
+    return evaluate(host_x, batch_targets{labels, nullptr}, rows);
+  }
 
   /// Frees the buffers a step needs only while it runs (activations,
   /// scratch); the next step allocates them again.
@@ -70,6 +87,9 @@ class mlp {
 
  private:
   const float* forward(const float* host_x, int rows);
+  /// The loss of `rows` outputs against y[offset..]; gradients into `d` (may be null).
+  kernels::xent_result loss(const float* outputs, batch_targets y, std::size_t offset, int rows,
+                            float* d);
   // Binds the dense layers to the views, or back to params_ / grads_.
   void bind_layers();
 
@@ -80,6 +100,7 @@ class mlp {
   };
 
   kernels::backend& be_;
+  loss_kind loss_;
   int max_batch_;
   int classes_;
   int inputs_;

@@ -108,7 +108,7 @@ pipeline_stage::pipeline_stage(const mlp_spec& spec, const stage_range& range, k
       st.back()->bind(params_.data() + offset, micro_grads_.data() + offset);
       offset += st.back()->num_params();
       if (l + 2 < spec.sizes.size()) {
-        st.push_back(make_relu_layer(be, spec.sizes[l + 1], max_micro_rows));
+        st.push_back(make_activation_layer(be, spec.activation, spec.sizes[l + 1], max_micro_rows));
       }
     }
     inputs_.push_back(be.alloc(static_cast<std::size_t>(max_micro_rows) * range.in_width));

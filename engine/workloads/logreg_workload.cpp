@@ -41,8 +41,11 @@ class logreg_workload final : public workload {
  public:
   logreg_workload(const logreg_workload_options& o, std::shared_ptr<const sparse_dataset> train,
                   std::shared_ptr<const sparse_dataset> test, std::uint32_t part,
-                  std::uint32_t parts)
-      : train_(std::move(train)), test_(std::move(test)), tables_(logreg_tables(o)) {
+                  std::uint32_t parts, std::shared_ptr<const sparse_dataset> validation)
+      : train_(std::move(train)),
+        test_(std::move(test)),
+        validation_(std::move(validation)),
+        tables_(logreg_tables(o)) {
     if (train_) {
       sampler_ = std::make_unique<batch_sampler>(train_->rows, part, parts, o.batch, o.seed);
     }
@@ -84,14 +87,15 @@ class logreg_workload final : public workload {
   void prepare_eval() override {
     if (!test_) throw std::logic_error("no test set to evaluate on");
     keys_.assign(test_->cols.begin(), test_->cols.end());
+    if (validation_) keys_.insert(keys_.end(), validation_->cols.begin(), validation_->cols.end());
     finish_keys();
   }
 
-  step_result evaluate() override {
-    step_result out;
-    for (std::size_t r = 0; r < test_->rows; ++r)
-      score(logit(test_->row(r)), test_->labels[r], out);
-    return out;
+  step_result evaluate() override { return evaluate(*test_); }
+  bool has_validation() const override { return validation_ != nullptr; }
+  step_result evaluate_validation() override {
+    if (!validation_) throw std::logic_error("no validation set to evaluate on");
+    return evaluate(*validation_);
   }
 
   const std::vector<std::uint64_t>& sparse_keys(std::size_t t) const override {
@@ -133,13 +137,19 @@ class logreg_workload final : public workload {
     return z;
   }
 
+  step_result evaluate(const sparse_dataset& d) const {
+    step_result out;
+    for (std::size_t r = 0; r < d.rows; ++r) score(logit(d.row(r)), d.labels[r], out);
+    return out;
+  }
+
   static void score(double z, int y, step_result& out) {
     out.loss_sum += y ? softplus(-z) : softplus(z);
     out.correct += (z >= 0) == (y == 1);
     ++out.rows;
   }
 
-  std::shared_ptr<const sparse_dataset> train_, test_;
+  std::shared_ptr<const sparse_dataset> train_, test_, validation_;
   std::vector<table_spec> tables_;
   std::unique_ptr<batch_sampler> sampler_;
   std::vector<std::size_t> batch_;
@@ -153,8 +163,10 @@ class logreg_workload final : public workload {
 std::unique_ptr<workload> make_logreg_workload(const logreg_workload_options& o,
                                                std::shared_ptr<const sparse_dataset> train,
                                                std::shared_ptr<const sparse_dataset> test,
-                                               std::uint32_t part, std::uint32_t parts) {
-  return std::make_unique<logreg_workload>(o, std::move(train), std::move(test), part, parts);
+                                               std::uint32_t part, std::uint32_t parts,
+                                               std::shared_ptr<const sparse_dataset> validation) {
+  return std::make_unique<logreg_workload>(o, std::move(train), std::move(test), part, parts,
+                                           std::move(validation));
 }
 
 }  // namespace troupe

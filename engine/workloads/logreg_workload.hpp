@@ -22,10 +22,11 @@ struct logreg_workload_options {
 std::vector<table_spec> logreg_tables(const logreg_workload_options& o);
 
 /// Trains on partition `part` of `parts` of `train` (nullptr for an
-/// evaluation-only workload) and evaluates on `test` (may be nullptr).
-std::unique_ptr<workload> make_logreg_workload(const logreg_workload_options& o,
-                                               std::shared_ptr<const sparse_dataset> train,
-                                               std::shared_ptr<const sparse_dataset> test,
-                                               std::uint32_t part, std::uint32_t parts);
+/// evaluation-only workload) and evaluates on `test` and `validation` (may
+/// be nullptr).
+std::unique_ptr<workload> make_logreg_workload(
+    const logreg_workload_options& o, std::shared_ptr<const sparse_dataset> train,
+    std::shared_ptr<const sparse_dataset> test, std::uint32_t part, std::uint32_t parts,
+    std::shared_ptr<const sparse_dataset> validation = nullptr);
 
 }  // namespace troupe

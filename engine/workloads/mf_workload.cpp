@@ -33,10 +33,11 @@ class mf_workload final : public workload {
  public:
   mf_workload(const mf_workload_options& o, std::shared_ptr<const ratings_dataset> train,
               std::shared_ptr<const ratings_dataset> test, float mean, std::uint32_t part,
-              std::uint32_t parts)
+              std::uint32_t parts, std::shared_ptr<const ratings_dataset> validation)
       : o_(o),
         train_(std::move(train)),
         test_(std::move(test)),
+        validation_(std::move(validation)),
         mean_(mean),
         tables_(mf_tables(o)) {
     if (train_) {
@@ -69,6 +70,7 @@ class mf_workload final : public workload {
       const std::size_t i = position(kItem, train_->items[r]);
       const float err = predict(u, i) - train_->ratings[r];
       out.loss_sum += static_cast<double>(err) * err;
+      out.abs_err_sum += std::fabs(static_cast<double>(err));
       ++out.rows;
       const float g = 2.0f * err * scale;
       const float l2 = 2.0f * o_.l2 * scale;
@@ -90,20 +92,18 @@ class mf_workload final : public workload {
     if (!test_) throw std::logic_error("no test set to evaluate on");
     keys_[kUser] = test_->users;
     keys_[kItem] = test_->items;
+    if (validation_) {
+      keys_[kUser].insert(keys_[kUser].end(), validation_->users.begin(), validation_->users.end());
+      keys_[kItem].insert(keys_[kItem].end(), validation_->items.begin(), validation_->items.end());
+    }
     finish_keys();
   }
 
-  step_result evaluate() override {
-    step_result out;
-    for (std::size_t r = 0; r < test_->size(); ++r) {
-      const float err =
-          predict(position(kUser, test_->users[r]), position(kItem, test_->items[r])) -
-          test_->ratings[r];
-      out.loss_sum += static_cast<double>(err) * err;
-      out.correct += std::fabs(err) < 0.5f;  // "accuracy": within half a star
-      ++out.rows;
-    }
-    return out;
+  step_result evaluate() override { return evaluate(*test_); }
+  bool has_validation() const override { return validation_ != nullptr; }
+  step_result evaluate_validation() override {
+    if (!validation_) throw std::logic_error("no validation set to evaluate on");
+    return evaluate(*validation_);
   }
 
   bool squared_error_loss() const override { return true; }
@@ -150,8 +150,20 @@ class mf_workload final : public workload {
     return mean_ + values_[kUserBias][u] + values_[kItemBias][i] + dot;
   }
 
+  step_result evaluate(const ratings_dataset& d) const {
+    step_result out;
+    for (std::size_t r = 0; r < d.size(); ++r) {
+      const float err =
+          predict(position(kUser, d.users[r]), position(kItem, d.items[r])) - d.ratings[r];
+      out.loss_sum += static_cast<double>(err) * err;
+      out.abs_err_sum += std::fabs(static_cast<double>(err));
+      ++out.rows;
+    }
+    return out;
+  }
+
   mf_workload_options o_;
-  std::shared_ptr<const ratings_dataset> train_, test_;
+  std::shared_ptr<const ratings_dataset> train_, test_, validation_;
   float mean_;
   std::vector<table_spec> tables_;
   std::unique_ptr<batch_sampler> sampler_;
@@ -165,8 +177,10 @@ class mf_workload final : public workload {
 std::unique_ptr<workload> make_mf_workload(const mf_workload_options& o,
                                            std::shared_ptr<const ratings_dataset> train,
                                            std::shared_ptr<const ratings_dataset> test, float mean,
-                                           std::uint32_t part, std::uint32_t parts) {
-  return std::make_unique<mf_workload>(o, std::move(train), std::move(test), mean, part, parts);
+                                           std::uint32_t part, std::uint32_t parts,
+                                           std::shared_ptr<const ratings_dataset> validation) {
+  return std::make_unique<mf_workload>(o, std::move(train), std::move(test), mean, part, parts,
+                                       std::move(validation));
 }
 
 }  // namespace troupe

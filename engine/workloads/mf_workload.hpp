@@ -2,7 +2,8 @@
 // Matrix factorisation for explicit ratings: rating(u, i) ~ mean + b_u + b_i
 // + <p_u, q_i>, with user and item embeddings and biases as four sparse
 // tables (rows created on first touch), trained on squared error with an L2
-// penalty on the rows a batch touches. The evaluation's "loss" is the RMSE.
+// penalty on the rows a batch touches. An evaluation reports the RMSE and the
+// MAE (a regression: no accuracy).
 
 #include <memory>
 
@@ -23,9 +24,9 @@ struct mf_workload_options {
 /// user embeddings (1), item embeddings (2), user biases (3), item biases (4).
 std::vector<table_spec> mf_tables(const mf_workload_options& o);
 
-std::unique_ptr<workload> make_mf_workload(const mf_workload_options& o,
-                                           std::shared_ptr<const ratings_dataset> train,
-                                           std::shared_ptr<const ratings_dataset> test, float mean,
-                                           std::uint32_t part, std::uint32_t parts);
+std::unique_ptr<workload> make_mf_workload(
+    const mf_workload_options& o, std::shared_ptr<const ratings_dataset> train,
+    std::shared_ptr<const ratings_dataset> test, float mean, std::uint32_t part,
+    std::uint32_t parts, std::shared_ptr<const ratings_dataset> validation = nullptr);
 
 }  // namespace troupe

@@ -1,5 +1,6 @@
 #include "engine/workloads/mlp_workload.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "engine/data/batch_sampler.hpp"
@@ -23,8 +24,13 @@ namespace {
 class mlp_workload final : public workload {
  public:
   mlp_workload(const mlp_workload_options& o, std::shared_ptr<const dataset> train,
-               std::shared_ptr<const dataset> test, std::uint32_t part, std::uint32_t parts)
-      : train_(std::move(train)), test_(std::move(test)), tables_{mlp_table(o)} {
+               std::shared_ptr<const dataset> test, std::uint32_t part, std::uint32_t parts,
+               std::shared_ptr<const dataset> validation)
+      : train_(std::move(train)),
+        test_(std::move(test)),
+        validation_(std::move(validation)),
+        tables_{mlp_table(o)},
+        regression_(is_regression(o.model.loss)) {
     // Evaluation runs in large chunks; training needs exactly one batch.
     backend_ = kernels::make_backend(train_ ? o.backend : kernels::backend_kind::cpu, 1);
     net_ = std::make_unique<mlp>(o.model, *backend_, static_cast<int>(train_ ? o.batch : 1000));
@@ -36,10 +42,21 @@ class mlp_workload final : public workload {
   const std::vector<table_spec>& tables() const override { return tables_; }
 
   void start_epoch(std::uint64_t epoch) override { sampler_->start_epoch(epoch); }
-  std::size_t next_batch() override { return rows_ = sampler_->next(*train_, x_, y_); }
+  std::size_t next_batch() override {
+    if (!regression_) return rows_ = sampler_->next(*train_, x_, y_);
+    // Targets instead of labels: gather the batch by hand.
+    const auto& rows = sampler_->next_indices();
+    x_.resize(rows.size() * train_->cols);
+    t_.resize(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::copy_n(train_->row(rows[i]), train_->cols, x_.data() + i * train_->cols);
+      t_[i] = train_->targets[rows[i]];
+    }
+    return rows_ = rows.size();
+  }
   step_result train_step() override {
-    auto r = net_->train_step(x_.data(), y_.data(), static_cast<int>(rows_));
-    return {r.loss_sum, static_cast<std::uint64_t>(r.correct), rows_};
+    auto r = net_->train_step(x_.data(), targets(y_.data(), t_.data()), static_cast<int>(rows_));
+    return {r.loss_sum, static_cast<std::uint64_t>(r.correct), rows_, r.abs_err_sum};
   }
 
   void release_workspace() override {
@@ -51,8 +68,13 @@ class mlp_workload final : public workload {
   void prepare_eval() override {}
   step_result evaluate() override {
     if (!test_) throw std::logic_error("no test set to evaluate on");
-    auto r = net_->evaluate(test_->features.data(), test_->labels.data(), test_->rows);
-    return {r.loss_sum, static_cast<std::uint64_t>(r.correct), test_->rows};
+    return score(*test_);
+  }
+  bool squared_error_loss() const override { return regression_; }
+  bool has_validation() const override { return validation_ != nullptr; }
+  step_result evaluate_validation() override {
+    if (!validation_) throw std::logic_error("no validation set to evaluate on");
+    return score(*validation_);
   }
 
   const std::vector<std::uint64_t>& sparse_keys(std::size_t) const override { return no_keys_; }
@@ -80,13 +102,23 @@ class mlp_workload final : public workload {
   }
 
  private:
-  std::shared_ptr<const dataset> train_, test_;
+  batch_targets targets(const std::int32_t* labels, const float* values) const {
+    return regression_ ? batch_targets{nullptr, values} : batch_targets{labels, nullptr};
+  }
+  step_result score(const dataset& d) {
+    auto r = net_->evaluate(d.features.data(), targets(d.labels.data(), d.targets.data()), d.rows);
+    return {r.loss_sum, static_cast<std::uint64_t>(r.correct), d.rows, r.abs_err_sum};
+  }
+
+  std::shared_ptr<const dataset> train_, test_, validation_;
   std::vector<table_spec> tables_;
+  bool regression_;
   std::unique_ptr<kernels::backend> backend_;
   std::unique_ptr<mlp> net_;
   std::unique_ptr<batch_sampler> sampler_;
   std::vector<float> x_;
   std::vector<std::int32_t> y_;
+  std::vector<float> t_;
   std::size_t rows_ = 0;
   std::vector<std::uint64_t> no_keys_;
 };
@@ -96,8 +128,10 @@ class mlp_workload final : public workload {
 std::unique_ptr<workload> make_mlp_workload(const mlp_workload_options& o,
                                             std::shared_ptr<const dataset> train,
                                             std::shared_ptr<const dataset> test, std::uint32_t part,
-                                            std::uint32_t parts) {
-  return std::make_unique<mlp_workload>(o, std::move(train), std::move(test), part, parts);
+                                            std::uint32_t parts,
+                                            std::shared_ptr<const dataset> validation) {
+  return std::make_unique<mlp_workload>(o, std::move(train), std::move(test), part, parts,
+                                        std::move(validation));
 }
 
 }  // namespace troupe

@@ -1,6 +1,7 @@
 #pragma once
-// The dense MLP classifier as a workload: one dense table ("model") holding
-// every weight and bias; values and gradients live in backend memory.
+// The dense MLP (a classifier, or a regressor with the mse loss) as a
+// workload: one dense table ("model") holding every weight and bias; values
+// and gradients live in backend memory.
 
 #include <memory>
 
@@ -23,10 +24,12 @@ struct mlp_workload_options {
 table_spec mlp_table(const mlp_workload_options& o);
 
 /// Trains on partition `part` of `parts` of `train` (nullptr for an
-/// evaluation-only workload) and evaluates on `test` (may be nullptr).
+/// evaluation-only workload) and evaluates on `test` and `validation` (may
+/// be nullptr). With the mse loss the sets carry targets, else labels.
 std::unique_ptr<workload> make_mlp_workload(const mlp_workload_options& o,
                                             std::shared_ptr<const dataset> train,
                                             std::shared_ptr<const dataset> test, std::uint32_t part,
-                                            std::uint32_t parts);
+                                            std::uint32_t parts,
+                                            std::shared_ptr<const dataset> validation = nullptr);
 
 }  // namespace troupe

@@ -24,9 +24,10 @@ namespace troupe {
 
 /// Loss and accuracy counts of a batch or of an evaluation.
 struct step_result {
-  double loss_sum = 0;  ///< summed per-row loss
+  double loss_sum = 0;  ///< summed per-row loss (squared error for regression)
   std::uint64_t correct = 0;
   std::uint64_t rows = 0;
+  double abs_err_sum = 0;  ///< regression: summed |prediction - target|
 };
 
 class workload {
@@ -51,8 +52,13 @@ class workload {
   /// Makes sparse_keys() list the rows the whole test set needs.
   virtual void prepare_eval() = 0;
   virtual step_result evaluate() = 0;
-  /// True when evaluate()'s loss is a squared error (reported as RMSE).
+  /// True when evaluate()'s loss is a squared error: a regression, reported
+  /// as RMSE and MAE instead of log-loss and accuracy.
   virtual bool squared_error_loss() const { return false; }
+  /// True when the workload holds a validation set; prepare_eval() then also
+  /// lists the rows it needs, and evaluate_validation() scores it.
+  virtual bool has_validation() const { return false; }
+  virtual step_result evaluate_validation() { return {}; }
   /// Human-readable findings of the last evaluate() beyond loss and
   /// accuracy (e.g. nearest neighbours of embeddings); empty when none.
   virtual std::string eval_report() const { return {}; }

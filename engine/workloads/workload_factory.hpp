@@ -1,9 +1,11 @@
 #pragma once
-// From a job config to data and workloads: loads a job's data set once per
-// process and builds the training workload of each worker and the
-// evaluation workload.
+// From a job config to data and workloads, through the registry of workload
+// kinds (workload_registry.hpp): loads a job's data set once per process,
+// fits the model to it, and builds the training workload of each worker and
+// the evaluation workload.
 //
 //   auto data = load_workload_data(job);          // throws missing_dataset
+//   fit_job_to_data(job, *data);                  // input width, outputs; checked
 //   auto wl = make_train_workload(job, data, 0, job.workers);
 //   auto tables = wl->tables();                   // what the shards hold
 
@@ -19,19 +21,28 @@
 
 namespace troupe {
 
-/// A job's training and test data, shared read-only by the workers of a process.
+/// A job's training, validation and test data, shared read-only by the
+/// workers of a process. Built-in kinds fill the sets of their data; a
+/// user's workload (include/troupe/workload.hpp) brings its own and leaves
+/// all of them empty.
 struct workload_data {
-  std::shared_ptr<const dataset> dense_train, dense_test;
-  std::shared_ptr<const sparse_dataset> sparse_train, sparse_test;
-  std::shared_ptr<const ratings_dataset> ratings_train, ratings_test;
+  std::shared_ptr<const dataset> dense_train, dense_test, dense_validation;
+  std::shared_ptr<const sparse_dataset> sparse_train, sparse_test, sparse_validation;
+  std::shared_ptr<const ratings_dataset> ratings_train, ratings_test, ratings_validation;
   float ratings_mean = 0;                    ///< mean training rating, the model's fixed offset
   std::shared_ptr<const brown_corpus> text;  ///< skipgram: sentences (rows) and vocabulary
 
   std::size_t train_rows() const;
   std::size_t test_rows() const;
+  std::size_t validation_rows() const;
 };
 
 std::shared_ptr<const workload_data> load_workload_data(const job_config& job);
+
+/// Completes the job's model from its data (layers with 0 ends) and checks
+/// that they fit (input width, classes): one-line bad_config errors naming
+/// both numbers. A no-op for kinds without such a check.
+void fit_job_to_data(job_config& job, const workload_data& data);
 
 /// The tables of the job's model (ids from 1, the job's optimizer and seed).
 std::vector<table_spec> workload_tables(const job_config& job);
@@ -41,5 +52,13 @@ std::unique_ptr<workload> make_train_workload(const job_config& job,
                                               std::uint32_t part, std::uint32_t parts);
 std::unique_ptr<workload> make_eval_workload(const job_config& job,
                                              std::shared_ptr<const workload_data> data);
+
+/// The test score of predicting without features (majority class accuracy,
+/// or the training mean's RMSE); -1 for data without such a baseline.
+double baseline_score(const workload_data& data);
+
+/// True when the job's evaluations are a regression's (RMSE, MAE), false
+/// for a classifier's (accuracy, log-loss).
+bool regression_job(const job_config& job);
 
 }  // namespace troupe

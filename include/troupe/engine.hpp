@@ -38,13 +38,15 @@ struct engine_options {
 
 /// The headline numbers of a finished training job.
 struct train_summary {
-  double test_accuracy = 0;
-  double test_loss = 0;
+  double test_accuracy = 0;  ///< a classifier's; 0 for a regression
+  double test_loss = 0;      ///< a classifier's log-loss, a regression's RMSE
   double samples_per_s = 0;
   double wall_s = 0;
   std::uint32_t epochs = 0;
   std::string line;        ///< the machine-readable summary line `troupe train` prints
   std::string output_dir;  ///< where job.toml, metrics.csv and summary.txt went
+  bool regression = false;
+  double test_mae = 0;  ///< a regression's mean absolute error
 };
 
 class engine {
@@ -76,6 +78,8 @@ class engine {
   /// Runs a training job to its end: `job` is a path to a job TOML file, or
   /// empty for the built-in reference job. Errors: bad_argument for a bad
   /// job, internal (with the reason) for a missing data set or a failed run.
+  /// Defined in the Troupe::troupe_training library (with troupe::train of
+  /// workload.hpp, which also takes TOML text and overrides).
   ///   auto s = troupe::engine::train("examples/spam_logreg.toml");
   ///   if (s) std::cout << s->line << "\n";
   static result<train_summary> train(const std::string& job);

@@ -1,0 +1,180 @@
+#include "actors/custom_workload_adapter.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace troupe {
+
+namespace {
+
+// Values (or gradients) of every table: dense ones whole, sparse ones by the
+// rows of the current batch (keys sorted and unique).
+struct table_buffers {
+  std::vector<table_spec> specs;
+  std::vector<std::vector<std::uint64_t>> keys;  // sparse tables only
+  std::vector<std::vector<float>> values, grads;
+
+  std::size_t index_of(std::size_t t, std::uint64_t id, const char* what) const {
+    check(t, table_kind::sparse, what);
+    const auto& k = keys[t];
+    const auto it = std::lower_bound(k.begin(), k.end(), id);
+    if (it == k.end() || *it != id) {
+      throw std::out_of_range(std::string(what) + ": row " + std::to_string(id) + " of table '" +
+                              specs[t].name + "' was not asked for by the batch");
+    }
+    return static_cast<std::size_t>(it - k.begin());
+  }
+
+  void check(std::size_t t, table_kind kind, const char* what) const {
+    if (t >= specs.size()) {
+      throw std::out_of_range(std::string(what) + ": table " + std::to_string(t) + " of " +
+                              std::to_string(specs.size()));
+    }
+    if (specs[t].kind != kind) {
+      throw std::out_of_range(std::string(what) + ": table '" + specs[t].name + "' is " +
+                              (specs[t].kind == table_kind::dense ? "dense" : "sparse"));
+    }
+  }
+};
+
+class values_view final : public param_view {
+ public:
+  explicit values_view(const table_buffers& b) : b_(b) {}
+  span<const float> dense(std::size_t t) const override {
+    b_.check(t, table_kind::dense, "params.dense");
+    return {b_.values[t].data(), b_.values[t].size()};
+  }
+  span<const float> row(std::size_t t, std::uint64_t id) const override {
+    const std::size_t w = b_.specs[t < b_.specs.size() ? t : 0].width;
+    const auto i = b_.index_of(t, id, "params.row");
+    return {b_.values[t].data() + i * w, w};
+  }
+
+ private:
+  const table_buffers& b_;
+};
+
+class grads_view final : public grad_buffers {
+ public:
+  explicit grads_view(table_buffers& b) : b_(b) {}
+  span<float> dense(std::size_t t) override {
+    b_.check(t, table_kind::dense, "grads.dense");
+    return {b_.grads[t].data(), b_.grads[t].size()};
+  }
+  span<float> row(std::size_t t, std::uint64_t id) override {
+    const std::size_t w = b_.specs[t < b_.specs.size() ? t : 0].width;
+    const auto i = b_.index_of(t, id, "grads.row");
+    return {b_.grads[t].data() + i * w, w};
+  }
+
+ private:
+  table_buffers& b_;
+};
+
+class adapter final : public workload {
+ public:
+  adapter(std::unique_ptr<custom_workload> w, std::vector<table_spec> specs)
+      : w_(std::move(w)), regression_(w_->regression()), params_(b_), grads_(b_) {
+    b_.specs = std::move(specs);
+    const auto n = b_.specs.size();
+    b_.keys.resize(n);
+    b_.values.resize(n);
+    b_.grads.resize(n);
+    for (std::size_t t = 0; t < n; ++t) {
+      if (b_.specs[t].kind == table_kind::dense) {
+        b_.values[t].assign(b_.specs[t].size, 0.f);
+        b_.grads[t].assign(b_.specs[t].size, 0.f);
+      }
+    }
+  }
+
+  const std::vector<table_spec>& tables() const override { return b_.specs; }
+  void start_epoch(std::uint64_t epoch) override { w_->start_epoch(epoch); }
+
+  std::size_t next_batch() override {
+    need_.clear();
+    const auto rows = w_->next_batch(need_);
+    take_keys();
+    return rows;
+  }
+
+  step_result train_step() override {
+    for (auto& g : b_.grads) std::fill(g.begin(), g.end(), 0.f);
+    return result_of(w_->step(params_, grads_));
+  }
+
+  void prepare_eval() override {
+    need_.clear();
+    w_->prepare_eval(need_);
+    take_keys();
+  }
+  step_result evaluate() override { return result_of(w_->evaluate(params_)); }
+  bool squared_error_loss() const override { return regression_; }
+
+  const std::vector<std::uint64_t>& sparse_keys(std::size_t t) const override {
+    return b_.keys.at(t);
+  }
+  void set_dense(std::size_t t, std::uint64_t offset, const float* values, std::size_t n) override {
+    auto& v = b_.values.at(t);
+    if (offset > v.size() || n > v.size() - offset) throw std::out_of_range("dense range");
+    std::memcpy(v.data() + offset, values, n * sizeof(float));
+  }
+  void set_row(std::size_t t, std::size_t index, const float* values) override {
+    const std::size_t w = b_.specs.at(t).width;
+    auto& v = b_.values[t];
+    if ((index + 1) * w > v.size()) throw std::out_of_range("sparse row index");
+    std::memcpy(v.data() + index * w, values, w * sizeof(float));
+  }
+  void dense_grad(std::size_t t, std::uint64_t offset, std::size_t n, float* out) override {
+    const auto& g = b_.grads.at(t);
+    if (offset > g.size() || n > g.size() - offset) throw std::out_of_range("dense range");
+    std::memcpy(out, g.data() + offset, n * sizeof(float));
+  }
+  const float* row_grad(std::size_t t, std::size_t index) const override {
+    return b_.grads.at(t).data() + index * b_.specs.at(t).width;
+  }
+
+ private:
+  // The batch's requested rows as sorted, unique keys, with room for their
+  // values and gradients.
+  void take_keys() {
+    for (std::size_t t = 0; t < b_.specs.size(); ++t) {
+      if (b_.specs[t].kind == table_kind::sparse) b_.keys[t].clear();
+    }
+    for (const auto& [t, ids] : need_.ids()) {
+      b_.check(t, table_kind::sparse, "row_request");
+      b_.keys[t].insert(b_.keys[t].end(), ids.begin(), ids.end());
+    }
+    for (std::size_t t = 0; t < b_.specs.size(); ++t) {
+      if (b_.specs[t].kind != table_kind::sparse) continue;
+      auto& k = b_.keys[t];
+      std::sort(k.begin(), k.end());
+      k.erase(std::unique(k.begin(), k.end()), k.end());
+      b_.values[t].assign(k.size() * b_.specs[t].width, 0.f);
+      b_.grads[t].assign(k.size() * b_.specs[t].width, 0.f);
+    }
+  }
+
+  static step_result result_of(const step_stats& s) {
+    return {s.loss_sum, s.correct, s.rows, s.abs_err_sum};
+  }
+
+  std::unique_ptr<custom_workload> w_;
+  bool regression_;
+  table_buffers b_;
+  values_view params_;
+  grads_view grads_;
+  row_request need_;
+};
+
+}  // namespace
+
+std::unique_ptr<workload> adapt_custom_workload(std::unique_ptr<custom_workload> w,
+                                                std::vector<table_spec> specs) {
+  if (!w) throw std::invalid_argument("the workload factory returned no workload");
+  return std::make_unique<adapter>(std::move(w), std::move(specs));
+}
+
+}  // namespace troupe

@@ -1,0 +1,132 @@
+#include "actors/training_host.hpp"
+
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+
+#include <map>
+#include <mutex>
+
+#include "actors/worker.hpp"
+#include "engine/job_config.hpp"
+#include "engine/workloads/workload_factory.hpp"
+
+namespace troupe {
+
+namespace {
+
+class node_training final : public training_host {
+ public:
+  explicit node_training(std::string name) : name_(std::move(name)) {}
+
+  hosted_spawn<worker_actor> prepare_worker(worker_request& req) override {
+    hosted_spawn<worker_actor> out;
+    job_config job;
+    std::shared_ptr<const workload_data> data;
+    try {
+      job = parse_job_config(req.job_toml, "worker request");
+      if (req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
+          req.start_epoch >= job.epochs) {
+        out.problem = {errc::bad_config, "worker " + std::to_string(req.worker) + " (partition " +
+                                             std::to_string(req.partition) + ")" +
+                                             " does not fit a job of " +
+                                             std::to_string(job.workers) + " workers and " +
+                                             std::to_string(job.shards) + " shards"};
+        return out;
+      }
+      data = job_data(job);
+    } catch (const troupe_error& e) {
+      out.problem = {e.code(), e.what()};
+      return out;
+    }
+    worker_config cfg;
+    cfg.id = req.worker;
+    cfg.partition = req.partition;
+    cfg.start_epoch = req.start_epoch;
+    cfg.start_clock = req.start_clock;
+    cfg.job = std::move(job);
+    out.spawn = [cfg = std::move(cfg), data, shards = std::move(req.shards),
+                 scheduler = std::move(req.scheduler)](caf::actor_system& sys,
+                                                       host_context ctx) mutable {
+      return spawn_worker(sys, std::move(cfg), data, std::move(shards), std::move(scheduler),
+                          std::move(ctx));
+    };
+    return out;
+  }
+
+  hosted_spawn<stage_actor> prepare_stage(stage_request& req) override {
+    hosted_spawn<stage_actor> out;
+    out.what = "stage " + std::to_string(req.stage) + " of replica " + std::to_string(req.replica);
+    job_config job;
+    std::shared_ptr<const workload_data> data;
+    try {
+      job = parse_job_config(req.job_toml, "stage request");
+      if (job.stages < 2 || req.stages != job.stages || req.stage >= job.stages ||
+          req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
+          req.start_epoch >= job.epochs) {
+        out.problem = {errc::bad_config, out.what + " (of " + std::to_string(req.stages) +
+                                             ", partition " + std::to_string(req.partition) +
+                                             ") does not fit a job of " +
+                                             std::to_string(job.workers) + " replicas of " +
+                                             std::to_string(job.stages) + " stages and " +
+                                             std::to_string(job.shards) + " shards"};
+        return out;
+      }
+      // Later stages get their labels with the activations: no data to load.
+      if (req.stage == 0) data = job_data(job);
+    } catch (const troupe_error& e) {
+      out.problem = {e.code(), e.what()};
+      return out;
+    }
+    stage_config cfg;
+    cfg.stage = req.stage;
+    cfg.worker.id = req.replica;
+    cfg.worker.partition = req.partition;
+    cfg.worker.start_epoch = req.start_epoch;
+    cfg.worker.start_clock = req.start_clock;
+    cfg.worker.job = std::move(job);
+    out.spawn = [cfg = std::move(cfg), data, shards = std::move(req.shards),
+                 scheduler = std::move(req.scheduler)](caf::actor_system& sys,
+                                                       host_context ctx) mutable {
+      return spawn_stage(sys, std::move(cfg), data, std::move(shards), std::move(scheduler),
+                         std::move(ctx));
+    };
+    return out;
+  }
+
+ private:
+  // Workers and pipeline heads need the job's data on this node: loaded once
+  // per data set and shared by all of the node's actors (read-only). Throws
+  // troupe_error when the data cannot be loaded.
+  std::shared_ptr<const workload_data> job_data(const job_config& job) {
+    const std::string key =
+        job.data_set + "|" + resolved_data_dir(job) + "|" + std::to_string(job.train_limit) + "|" +
+        std::to_string(job.test_limit) + "|" + std::to_string(job.split_seed) + "|" +
+        std::to_string(job.test_fraction) + "|" + std::to_string(job.min_count) + "|" +
+        to_toml_lines(job.data) + "|" + job.model_kind + "|" + to_string(job.model.loss);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& data = cache_[key];
+    if (!data) {
+      try {
+        data = load_workload_data(job);
+      } catch (const troupe_error&) {
+        cache_.erase(key);
+        throw;
+      }
+      spdlog::info("node {}: loaded {} ({} training rows)", name_,
+                   job.data.from_files() ? job.data.train : job.data_set, data->train_rows());
+    }
+    return data;
+  }
+
+  std::string name_;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<const workload_data>> cache_;
+};
+
+}  // namespace
+
+std::shared_ptr<training_host> make_training_host(std::string node_name) {
+  return std::make_shared<node_training>(std::move(node_name));
+}
+
+}  // namespace troupe

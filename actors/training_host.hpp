@@ -1,0 +1,44 @@
+#pragma once
+// What lets a node daemon host a training job's workers and pipeline stages.
+// The node itself (actors/node.hpp) only hosts shards; `troupe node` gives it
+// a training host, while an engine that serves tables (troupe::engine) does
+// not, so a table service links no training code (models, kernels, BLAS).
+//
+//   node_options opts;
+//   opts.training = make_training_host("n1");
+//   auto node = spawn_node(sys, std::move(opts));
+//
+// prepare_* parse and check the request and load the job's data (once per
+// data set, shared by the node's actors); the node then checks its slots
+// and calls `spawn`.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/cluster_types.hpp"
+#include "actors/host_context.hpp"
+#include "actors/protocol.hpp"
+#include "actors/stage_actor.hpp"
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+template <class Handle>
+struct hosted_spawn {
+  std::function<Handle(caf::actor_system&, host_context)> spawn;  ///< empty when refused
+  status problem;                                                 ///< why it was refused
+  std::string what;  ///< "stage 1 of replica 0", for the node's log
+};
+
+class training_host {
+ public:
+  virtual ~training_host() = default;
+  virtual hosted_spawn<worker_actor> prepare_worker(worker_request& req) = 0;
+  virtual hosted_spawn<stage_actor> prepare_stage(stage_request& req) = 0;
+};
+
+/// Hosts workers and stages; `node_name` only names the node in its log.
+std::shared_ptr<training_host> make_training_host(std::string node_name);
+
+}  // namespace troupe

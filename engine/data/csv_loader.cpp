@@ -1,0 +1,235 @@
+#include "engine/data/csv_loader.hpp"
+
+#include <charconv>
+#include <cmath>
+
+#include "engine/data/idx_loader.hpp"
+#include "engine/data/text_lines.hpp"
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+namespace {
+
+[[noreturn]] void malformed(const text_lines& in, const std::string& why) {
+  throw troupe_error(errc::io_error, where(in) + why);
+}
+
+bool blank(std::string_view line) {
+  return line.find_first_not_of(" \t") == std::string_view::npos;
+}
+
+std::string_view trim(std::string_view s) {
+  const auto b = s.find_first_not_of(" \t");
+  if (b == std::string_view::npos) return {};
+  const auto e = s.find_last_not_of(" \t");
+  s = s.substr(b, e - b + 1);
+  if (s.size() >= 2 && (s.front() == '"' || s.front() == '\'') && s.back() == s.front()) {
+    s = s.substr(1, s.size() - 2);
+  }
+  return s;
+}
+
+char delimiter_of(const std::string& option, std::string_view first_line) {
+  if (option == "auto") return detect_delimiter(first_line);
+  return option == "\t" ? '\t' : option.front();
+}
+
+}  // namespace
+
+bool all_numbers(const std::vector<std::string_view>& fields) {
+  for (auto field : fields) {
+    if (!field.empty() && field.front() == '+') field.remove_prefix(1);
+    float f;
+    const auto r = std::from_chars(field.data(), field.data() + field.size(), f);
+    if (field.empty() || r.ptr != field.data() + field.size()) return false;
+  }
+  return true;
+}
+
+char detect_delimiter(std::string_view line) {
+  for (const char c : {',', ';', '\t'}) {
+    if (line.find(c) != std::string_view::npos) return c;
+  }
+  return ' ';
+}
+
+void split_fields(std::string_view line, char delim, std::vector<std::string_view>& out) {
+  out.clear();
+  if (delim == ' ') {
+    std::size_t i = 0;
+    while (i < line.size()) {
+      i = line.find_first_not_of(" \t", i);
+      if (i == std::string_view::npos) break;
+      auto e = line.find_first_of(" \t", i);
+      if (e == std::string_view::npos) e = line.size();
+      out.push_back(trim(line.substr(i, e - i)));
+      i = e;
+    }
+    return;
+  }
+  std::size_t start = 0;
+  for (;;) {
+    const auto e = line.find(delim, start);
+    out.push_back(trim(line.substr(start, e == std::string_view::npos ? e : e - start)));
+    if (e == std::string_view::npos) break;
+    start = e + 1;
+  }
+}
+
+bool parse_float(std::string_view text, float& out) {
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  if (text.empty()) return false;
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), out);
+  return r.ec == std::errc() && r.ptr == text.data() + text.size() && std::isfinite(out);
+}
+
+bool parse_class(std::string_view text, std::int32_t& out) {
+  float f = 0;
+  if (!parse_float(text, f)) return false;
+  if (f < 0 || f >= 2147483648.0f || std::floor(f) != f) return false;
+  out = static_cast<std::int32_t>(f);
+  return true;
+}
+
+dataset load_csv(const std::string& path, const csv_options& o) {
+  const std::size_t lines = count_lines(path);
+  text_lines in(path);
+  dataset d;
+  d.source = path;
+  std::vector<std::string_view> fields;
+  std::vector<std::string> header;
+  std::size_t width = 0;  // fields per data row
+  std::size_t label = 0;
+  char delim = 0;
+  bool first = true;
+  for (std::string_view line; in.next(line);) {
+    if (blank(line)) continue;
+    if (first) {
+      delim = delimiter_of(o.delimiter, line);
+      split_fields(line, delim, fields);
+      const bool is_header = o.header == 1 || (o.header == -1 && !all_numbers(fields));
+      first = false;
+      if (is_header) {
+        header.assign(fields.begin(), fields.end());
+        continue;
+      }
+    } else {
+      split_fields(line, delim, fields);
+    }
+    if (width == 0) {
+      width = fields.size();
+      if (o.has_label) {
+        if (!o.label_name.empty()) {
+          std::size_t i = 0;
+          while (i < header.size() && header[i] != o.label_name) ++i;
+          if (i == header.size()) {
+            throw troupe_error(errc::bad_config, path + ": no column '" + o.label_name +
+                                                     "' in the header (data.label_column)");
+          }
+          if (header.size() != width) {
+            malformed(in, "the header names " + std::to_string(header.size()) +
+                              " columns but the rows have " + std::to_string(width));
+          }
+          label = i;
+        } else {
+          const long long n = static_cast<long long>(width);
+          const long long i = o.label_index < 0 ? n + o.label_index : o.label_index;
+          if (i < 0 || i >= n) {
+            throw troupe_error(errc::bad_config, path + ": label column " +
+                                                     std::to_string(o.label_index) +
+                                                     " but the rows have " + std::to_string(width) +
+                                                     " columns (data.label_column)");
+          }
+          label = static_cast<std::size_t>(i);
+        }
+        if (width < 2) malformed(in, "a row needs a label and at least one feature");
+      }
+      d.cols = o.has_label ? width - 1 : width;
+      d.features.reserve(lines * d.cols);
+      if (o.has_label && o.regression) d.targets.reserve(lines);
+      if (o.has_label && !o.regression) d.labels.reserve(lines);
+    }
+    if (fields.size() != width) {
+      malformed(in, std::to_string(fields.size()) + " fields, but the first row has " +
+                        std::to_string(width));
+    }
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      if (o.has_label && i == label) {
+        if (o.regression) {
+          float t;
+          if (!parse_float(fields[i], t)) {
+            malformed(in, "target '" + std::string(fields[i]) + "' is not a finite number");
+          }
+          d.targets.push_back(t);
+        } else {
+          std::int32_t c;
+          if (!parse_class(fields[i], c)) {
+            malformed(in, "label '" + std::string(fields[i]) +
+                              "' is not a class number (an integer >= 0)");
+          }
+          d.labels.push_back(c);
+          d.classes = std::max(d.classes, c + 1);
+        }
+        continue;
+      }
+      float v;
+      if (!parse_float(fields[i], v)) {
+        malformed(in, "field " + std::to_string(i + 1) + " ('" + std::string(fields[i]) +
+                          "') is not a finite number");
+      }
+      d.features.push_back(v);
+    }
+    ++d.rows;
+  }
+  if (d.rows == 0) throw troupe_error(errc::io_error, path + ": no data rows");
+  return d;
+}
+
+void load_label_file(const std::string& path, bool regression, dataset& into) {
+  if (looks_like_idx(path)) return load_idx_labels(path, regression, into);
+  text_lines in(path);
+  std::vector<std::string_view> fields;
+  std::vector<std::int32_t> labels;
+  std::vector<float> targets;
+  bool first = true;
+  for (std::string_view line; in.next(line);) {
+    if (blank(line)) continue;
+    split_fields(line, detect_delimiter(line), fields);
+    if (fields.size() != 1) {
+      malformed(in, std::to_string(fields.size()) + " fields; a label file has one value a line");
+    }
+    if (regression) {
+      float t;
+      if (parse_float(fields[0], t)) {
+        targets.push_back(t);
+      } else if (!first) {
+        malformed(in, "target '" + std::string(fields[0]) + "' is not a finite number");
+      }
+    } else {
+      std::int32_t c;
+      if (parse_class(fields[0], c)) {
+        labels.push_back(c);
+      } else if (!first) {
+        malformed(in,
+                  "label '" + std::string(fields[0]) + "' is not a class number (an integer >= 0)");
+      }
+    }
+    first = false;  // a first line that is no number is a header
+  }
+  const std::size_t n = regression ? targets.size() : labels.size();
+  if (n != into.rows) {
+    throw troupe_error(errc::io_error, path + ": " + std::to_string(n) + " labels for " +
+                                           std::to_string(into.rows) + " rows of " + into.source);
+  }
+  if (regression) {
+    into.targets = std::move(targets);
+    into.classes = 0;
+  } else {
+    into.labels = std::move(labels);
+    into.classes = 0;
+    for (auto c : into.labels) into.classes = std::max(into.classes, c + 1);
+  }
+}
+
+}  // namespace troupe

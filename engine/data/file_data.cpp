@@ -1,0 +1,158 @@
+#include "engine/data/file_data.hpp"
+
+#include <algorithm>
+
+#include "engine/data/csv_loader.hpp"
+#include "engine/data/idx_loader.hpp"
+#include "engine/data/libsvm_loader.hpp"
+#include "engine/data/normalize.hpp"
+#include "engine/data/npy_loader.hpp"
+#include "engine/data/ratings_csv.hpp"
+#include "engine/data/row_split.hpp"
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+namespace {
+
+dataset load_dense(const file_data_request& r, const std::string& path, const std::string& labels) {
+  const auto& s = r.spec;
+  dataset d;
+  if (s.format == "csv") {
+    csv_options o;
+    o.delimiter = s.delimiter;
+    o.header = s.header;
+    o.label_name = s.label_name;
+    o.label_index = s.label_index;
+    o.has_label = labels.empty();
+    o.regression = r.regression;
+    d = load_csv(path, o);
+  } else if (s.format == "idx") {
+    d = load_idx_features(path);
+  } else {
+    d = load_npy_features(path);
+  }
+  if (!labels.empty()) {
+    if (s.format == "npy") {
+      load_npy_labels(labels, r.regression, d);
+    } else {
+      load_label_file(labels, r.regression, d);
+    }
+  }
+  return d;
+}
+
+template <class Set>
+std::shared_ptr<const Set> shared(Set&& s) {
+  return std::make_shared<const Set>(std::move(s));
+}
+
+file_data dense_files(const file_data_request& r) {
+  const auto& s = r.spec;
+  dataset train = load_dense(r, s.train, s.train_labels);
+  dataset test, validation;
+  const bool has_test = !s.test.empty();
+  if (has_test) {
+    test = load_dense(r, s.test, s.test_labels);
+  } else {
+    test = take_out(train, pick_rows(train.rows, r.test_fraction, r.split_seed));
+  }
+  const bool has_validation = !s.validation.empty() || s.validation_fraction > 0;
+  if (!s.validation.empty()) {
+    validation = load_dense(r, s.validation, s.validation_labels);
+  } else if (s.validation_fraction > 0) {
+    validation = take_out(train, pick_rows(train.rows, s.validation_fraction, r.split_seed + 1));
+  }
+  for (const auto* d : {&test, &validation}) {
+    if (d->rows > 0 && d->cols != train.cols) {
+      throw troupe_error(errc::bad_config, d->source + " has " + std::to_string(d->cols) +
+                                               " features but the training file " + train.source +
+                                               " has " + std::to_string(train.cols));
+    }
+  }
+  keep_first(train, r.train_limit);
+  keep_first(test, r.test_limit);
+  normalize_features(s.normalize, s.scale, train, {&validation, &test});
+  const int classes = std::max({train.classes, test.classes, validation.classes});
+  for (auto* d : {&train, &test, &validation}) d->classes = classes;
+  if (train.rows == 0) throw troupe_error(errc::bad_config, s.train + ": no training rows left");
+  if (test.rows == 0) throw troupe_error(errc::bad_config, "the test set is empty");
+  if (has_validation && validation.rows == 0) {
+    throw troupe_error(errc::bad_config, "the validation set is empty");
+  }
+  file_data out;
+  out.dense_train = shared(std::move(train));
+  out.dense_test = shared(std::move(test));
+  if (has_validation) out.dense_validation = shared(std::move(validation));
+  return out;
+}
+
+file_data sparse_files(const file_data_request& r) {
+  const auto& s = r.spec;
+  sparse_dataset train = load_libsvm(s.train);
+  sparse_dataset test = s.test.empty()
+                            ? take_out(train, pick_rows(train.rows, r.test_fraction, r.split_seed))
+                            : load_libsvm(s.test);
+  sparse_dataset validation;
+  const bool has_validation = !s.validation.empty() || s.validation_fraction > 0;
+  if (!s.validation.empty()) {
+    validation = load_libsvm(s.validation);
+  } else if (s.validation_fraction > 0) {
+    validation = take_out(train, pick_rows(train.rows, s.validation_fraction, r.split_seed + 1));
+  }
+  keep_first(train, r.train_limit);
+  keep_first(test, r.test_limit);
+  normalize_features(s.normalize, s.scale, train, {&validation, &test});
+  const auto features = std::max({train.features, test.features, validation.features});
+  for (auto* d : {&train, &test, &validation}) d->features = features;
+  if (train.rows == 0 || test.rows == 0 || (has_validation && validation.rows == 0)) {
+    throw troupe_error(errc::bad_config, "a training, validation or test set is empty");
+  }
+  file_data out;
+  out.sparse_train = shared(std::move(train));
+  out.sparse_test = shared(std::move(test));
+  if (has_validation) out.sparse_validation = shared(std::move(validation));
+  return out;
+}
+
+file_data ratings_files(const file_data_request& r) {
+  const auto& s = r.spec;
+  ratings_csv_options o;
+  o.user_column = s.user_column;
+  o.item_column = s.item_column;
+  o.rating_column = s.rating_column;
+  o.delimiter = s.delimiter;
+  o.header = s.header;
+  ratings_dataset train = load_ratings_csv(s.train, o);
+  ratings_dataset test =
+      s.test.empty() ? take_out(train, pick_rows(train.size(), r.test_fraction, r.split_seed))
+                     : load_ratings_csv(s.test, o);
+  ratings_dataset validation;
+  const bool has_validation = !s.validation.empty() || s.validation_fraction > 0;
+  if (!s.validation.empty()) {
+    validation = load_ratings_csv(s.validation, o);
+  } else if (s.validation_fraction > 0) {
+    validation = take_out(train, pick_rows(train.size(), s.validation_fraction, r.split_seed + 1));
+  }
+  keep_first(train, r.train_limit);
+  keep_first(test, r.test_limit);
+  if (train.size() == 0 || test.size() == 0 || (has_validation && validation.size() == 0)) {
+    throw troupe_error(errc::bad_config, "a training, validation or test set is empty");
+  }
+  file_data out;
+  out.ratings_train = shared(std::move(train));
+  out.ratings_test = shared(std::move(test));
+  if (has_validation) out.ratings_validation = shared(std::move(validation));
+  return out;
+}
+
+}  // namespace
+
+file_data load_file_data(const file_data_request& r) {
+  validate(r.spec);
+  if (r.spec.format == "libsvm") return sparse_files(r);
+  if (r.spec.format == "ratings") return ratings_files(r);
+  return dense_files(r);
+}
+
+}  // namespace troupe

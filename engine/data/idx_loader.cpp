@@ -1,0 +1,213 @@
+#include "engine/data/idx_loader.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+namespace {
+
+struct gz_closer {
+  void operator()(gzFile f) const { gzclose(f); }
+};
+using gz_ptr = std::unique_ptr<std::remove_pointer_t<gzFile>, gz_closer>;
+
+gz_ptr open(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    throw troupe_error(errc::missing_dataset, "data file " + path + " not found");
+  }
+  gz_ptr f(gzopen(path.c_str(), "rb"));
+  if (!f) throw troupe_error(errc::io_error, "cannot open " + path);
+  gzbuffer(f.get(), 1 << 18);
+  return f;
+}
+
+// Reads exactly n bytes; false at a clean end before the first byte.
+std::size_t read_some(gzFile f, unsigned char* out, std::size_t n, const std::string& path) {
+  std::size_t got = 0;
+  while (got < n) {
+    const int r =
+        gzread(f, out + got, static_cast<unsigned>(std::min<std::size_t>(n - got, 1 << 30)));
+    if (r < 0) throw troupe_error(errc::io_error, path + ": corrupt or unreadable data");
+    if (r == 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  return got;
+}
+
+std::size_t element_size(unsigned char type) {
+  switch (type) {
+    case 0x08:
+    case 0x09:
+      return 1;
+    case 0x0B:
+      return 2;
+    case 0x0C:
+    case 0x0D:
+      return 4;
+    case 0x0E:
+      return 8;
+    default:
+      return 0;
+  }
+}
+
+double element(const unsigned char* p, unsigned char type) {
+  switch (type) {
+    case 0x08:
+      return p[0];
+    case 0x09:
+      return static_cast<signed char>(p[0]);
+    case 0x0B:
+      return static_cast<std::int16_t>((p[0] << 8) | p[1]);
+    case 0x0C: {
+      const std::uint32_t u = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                              (std::uint32_t{p[2]} << 8) | p[3];
+      return static_cast<std::int32_t>(u);
+    }
+    case 0x0D: {
+      const std::uint32_t u = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                              (std::uint32_t{p[2]} << 8) | p[3];
+      float f;
+      std::memcpy(&f, &u, 4);
+      return f;
+    }
+    default: {
+      std::uint64_t u = 0;
+      for (int i = 0; i < 8; ++i) u = (u << 8) | p[i];
+      double d;
+      std::memcpy(&d, &u, 8);
+      return d;
+    }
+  }
+}
+
+struct idx_header {
+  unsigned char type = 0;
+  std::vector<std::uint32_t> dims;
+  std::size_t rows() const { return dims.empty() ? 0 : dims[0]; }
+  std::size_t cols() const {
+    std::size_t c = 1;
+    for (std::size_t i = 1; i < dims.size(); ++i) c *= dims[i];
+    return c;
+  }
+};
+
+idx_header read_header(gzFile f, const std::string& path) {
+  unsigned char magic[4];
+  if (read_some(f, magic, 4, path) != 4 || magic[0] != 0 || magic[1] != 0 ||
+      element_size(magic[2]) == 0 || magic[3] == 0) {
+    throw troupe_error(errc::io_error, path + " is not an idx file (bad magic number)");
+  }
+  idx_header h;
+  h.type = magic[2];
+  for (int i = 0; i < magic[3]; ++i) {
+    unsigned char b[4];
+    if (read_some(f, b, 4, path) != 4)
+      throw troupe_error(errc::io_error, path + ": truncated header");
+    h.dims.push_back((std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) |
+                     (std::uint32_t{b[2]} << 8) | b[3]);
+  }
+  return h;
+}
+
+// Streams rows x cols elements through `sink(index, value)`.
+template <class Sink>
+void read_elements(gzFile f, const idx_header& h, std::size_t count, const std::string& path,
+                   Sink sink) {
+  const std::size_t es = element_size(h.type);
+  std::vector<unsigned char> buf((1 << 16) * es);
+  std::size_t done = 0;
+  while (done < count) {
+    const std::size_t n = std::min<std::size_t>(count - done, 1 << 16);
+    if (read_some(f, buf.data(), n * es, path) != n * es) {
+      throw troupe_error(errc::io_error,
+                         path + " is truncated: " + std::to_string(count) + " values expected");
+    }
+    for (std::size_t i = 0; i < n; ++i) sink(done + i, element(buf.data() + i * es, h.type));
+    done += n;
+  }
+  unsigned char extra;
+  if (read_some(f, &extra, 1, path) != 0)
+    throw troupe_error(errc::io_error, path + " has trailing bytes");
+}
+
+}  // namespace
+
+bool looks_like_idx(const std::string& path) {
+  gz_ptr f(gzopen(path.c_str(), "rb"));
+  if (!f) return false;
+  unsigned char magic[4];
+  return gzread(f.get(), magic, 4) == 4 && magic[0] == 0 && magic[1] == 0 &&
+         element_size(magic[2]) != 0 && magic[3] != 0;
+}
+
+dataset load_idx_features(const std::string& path) {
+  auto f = open(path);
+  const auto h = read_header(f.get(), path);
+  dataset d;
+  d.source = path;
+  d.rows = h.rows();
+  d.cols = h.cols();
+  if (d.rows == 0 || d.cols == 0) throw troupe_error(errc::io_error, path + ": no data rows");
+  // Reserve no more than a plausible amount up front: a corrupt header that
+  // claims billions of rows fails at the truncation, not in an allocation.
+  d.features.reserve(std::min<std::size_t>(d.rows * d.cols, std::size_t{1} << 26));
+  read_elements(f.get(), h, d.rows * d.cols, path, [&](std::size_t i, double v) {
+    if (!std::isfinite(v)) {
+      throw troupe_error(errc::io_error, path + ": row " + std::to_string(i / d.cols + 1) +
+                                             " holds a value that is not finite");
+    }
+    d.features.push_back(static_cast<float>(v));
+  });
+  return d;
+}
+
+void load_idx_labels(const std::string& path, bool regression, dataset& into) {
+  auto f = open(path);
+  const auto h = read_header(f.get(), path);
+  if (h.cols() != 1) {
+    throw troupe_error(errc::io_error, path + ": a label file has one value per row, not " +
+                                           std::to_string(h.cols()));
+  }
+  if (h.rows() != into.rows) {
+    throw troupe_error(errc::io_error, path + ": " + std::to_string(h.rows()) + " labels for " +
+                                           std::to_string(into.rows) + " rows of " + into.source);
+  }
+  into.labels.clear();
+  into.targets.clear();
+  into.classes = 0;
+  if (regression) {
+    into.targets.reserve(into.rows);
+  } else {
+    into.labels.reserve(into.rows);
+  }
+  read_elements(f.get(), h, h.rows(), path, [&](std::size_t i, double v) {
+    if (regression) {
+      if (!std::isfinite(v)) {
+        throw troupe_error(errc::io_error,
+                           path + ": target " + std::to_string(i + 1) + " is not a finite number");
+      }
+      into.targets.push_back(static_cast<float>(v));
+      return;
+    }
+    if (!(v >= 0) || v >= 2147483648.0 || std::floor(v) != v) {
+      throw troupe_error(errc::io_error, path + ": label " + std::to_string(i + 1) +
+                                             " is not a class number (an integer >= 0)");
+    }
+    into.labels.push_back(static_cast<std::int32_t>(v));
+    into.classes = std::max(into.classes, static_cast<int>(v) + 1);
+  });
+}
+
+}  // namespace troupe

@@ -1,0 +1,225 @@
+#include "engine/data/npy_loader.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+namespace {
+
+// The file, mapped read-only for as long as the object lives.
+class mapped_file {
+ public:
+  explicit mapped_file(const std::string& path) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      throw troupe_error(errc::missing_dataset, "data file " + path + " not found");
+    }
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw troupe_error(errc::io_error, "cannot open " + path);
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) throw troupe_error(errc::io_error, "cannot stat " + path);
+    size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ == 0) throw troupe_error(errc::io_error, path + " is empty");
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
+    if (p == MAP_FAILED) throw troupe_error(errc::io_error, "cannot map " + path);
+    data_ = static_cast<const unsigned char*>(p);
+    ::madvise(p, size_, MADV_SEQUENTIAL);
+  }
+  ~mapped_file() {
+    if (data_ != nullptr) ::munmap(const_cast<unsigned char*>(data_), size_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  mapped_file(const mapped_file&) = delete;
+  mapped_file& operator=(const mapped_file&) = delete;
+
+  const unsigned char* data() const { return data_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  int fd_ = -1;
+  const unsigned char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+struct npy_array {
+  char kind = 0;  // 'f', 'i', 'u'
+  std::size_t item = 0;
+  std::vector<std::size_t> shape;
+  const unsigned char* values = nullptr;
+  std::size_t rows() const { return shape.empty() ? 1 : shape[0]; }
+  std::size_t cols() const {
+    std::size_t c = 1;
+    for (std::size_t i = 1; i < shape.size(); ++i) c *= shape[i];
+    return c;
+  }
+};
+
+std::string dict_value(const std::string& header, const std::string& key) {
+  const auto k = header.find("'" + key + "'");
+  if (k == std::string::npos) return {};
+  auto colon = header.find(':', k);
+  if (colon == std::string::npos) return {};
+  auto b = header.find_first_not_of(' ', colon + 1);
+  if (b == std::string::npos) return {};
+  const char open = header[b];
+  const char close = open == '(' ? ')' : open == '\'' ? '\'' : ',';
+  const auto e = header.find(close, b + 1);
+  if (e == std::string::npos) return {};
+  return header.substr(b, e - b + (close == ',' ? 0 : 1));
+}
+
+npy_array parse(const mapped_file& f, const std::string& path) {
+  auto bad = [&](const std::string& why) -> npy_array {
+    throw troupe_error(errc::io_error, path + ": " + why);
+  };
+  const unsigned char* p = f.data();
+  if (f.size() < 10 || std::memcmp(p, "\x93NUMPY", 6) != 0) return bad("not an .npy file");
+  const int major = p[6];
+  std::size_t header_len = 0, offset = 0;
+  if (major == 1) {
+    header_len = p[8] | (std::size_t{p[9]} << 8);
+    offset = 10;
+  } else if (major == 2 || major == 3) {
+    if (f.size() < 12) return bad("truncated header");
+    header_len =
+        p[8] | (std::size_t{p[9]} << 8) | (std::size_t{p[10]} << 16) | (std::size_t{p[11]} << 24);
+    offset = 12;
+  } else {
+    return bad("unsupported .npy version " + std::to_string(major));
+  }
+  if (offset + header_len > f.size()) return bad("truncated header");
+  const std::string header(reinterpret_cast<const char*>(p + offset), header_len);
+  auto descr = dict_value(header, "descr");  // '<f4', quotes included
+  if (descr.size() >= 2 && descr.front() == '\'' && descr.back() == '\'') {
+    descr = descr.substr(1, descr.size() - 2);
+  }
+  const auto order = dict_value(header, "fortran_order");
+  const auto shape = dict_value(header, "shape");
+  if (descr.size() < 3 || shape.empty()) return bad("malformed header '" + header + "'");
+  if (order.rfind("True", 0) == 0) return bad("Fortran order is not supported (save with C order)");
+  npy_array a;
+  const char endian = descr[0];
+  a.kind = descr[1];
+  a.item = static_cast<std::size_t>(std::atoi(descr.c_str() + 2));
+  const bool ok_type = (a.kind == 'f' && (a.item == 4 || a.item == 8)) ||
+                       ((a.kind == 'i' || a.kind == 'u') &&
+                        (a.item == 1 || a.item == 2 || a.item == 4 || a.item == 8));
+  if (!ok_type || endian == '>' || (endian == '|' && a.item != 1)) {
+    return bad("dtype " + descr + " is not supported (f4, f8, u1, i1, i2, i4, i8, little endian)");
+  }
+  for (std::size_t i = 1; i < shape.size();) {
+    const auto e = shape.find_first_of(",)", i);
+    if (e == std::string::npos) break;
+    const auto dim = shape.substr(i, e - i);
+    if (dim.find_first_not_of(" ") != std::string::npos) {
+      try {
+        a.shape.push_back(static_cast<std::size_t>(std::stoull(dim)));
+      } catch (const std::exception&) {
+        return bad("malformed shape " + shape);
+      }
+    }
+    i = e + 1;
+  }
+  const std::size_t data_offset = offset + header_len;
+  const std::size_t count = a.rows() * a.cols();
+  if (count == 0) return bad("no data rows");
+  if (count > (f.size() - data_offset) / a.item || f.size() - data_offset != count * a.item) {
+    return bad("holds " + std::to_string(f.size() - data_offset) + " data bytes, shape needs " +
+               std::to_string(count * a.item));
+  }
+  a.values = p + data_offset;
+  return a;
+}
+
+double value(const npy_array& a, std::size_t i) {
+  const unsigned char* p = a.values + i * a.item;
+  switch (a.kind) {
+    case 'f':
+      if (a.item == 4) {
+        float f;
+        std::memcpy(&f, p, 4);
+        return f;
+      } else {
+        double d;
+        std::memcpy(&d, p, 8);
+        return d;
+      }
+    case 'u': {
+      std::uint64_t u = 0;
+      std::memcpy(&u, p, a.item);
+      return static_cast<double>(u);
+    }
+    default: {
+      std::int64_t v = 0;
+      std::memcpy(&v, p, a.item);
+      const int shift = 64 - static_cast<int>(a.item) * 8;  // sign-extend
+      return static_cast<double>(shift ? (v << shift) >> shift : v);
+    }
+  }
+}
+
+}  // namespace
+
+dataset load_npy_features(const std::string& path) {
+  const mapped_file f(path);
+  const auto a = parse(f, path);
+  dataset d;
+  d.source = path;
+  d.rows = a.rows();
+  d.cols = a.cols();
+  d.features.resize(d.rows * d.cols);
+  for (std::size_t i = 0; i < d.features.size(); ++i) {
+    const double v = value(a, i);
+    if (!std::isfinite(v)) {
+      throw troupe_error(errc::io_error, path + ": row " + std::to_string(i / d.cols + 1) +
+                                             " holds a value that is not finite");
+    }
+    d.features[i] = static_cast<float>(v);
+  }
+  return d;
+}
+
+void load_npy_labels(const std::string& path, bool regression, dataset& into) {
+  const mapped_file f(path);
+  const auto a = parse(f, path);
+  if (a.cols() != 1) {
+    throw troupe_error(errc::io_error, path + ": a label array has one value per row, not " +
+                                           std::to_string(a.cols()));
+  }
+  if (a.rows() != into.rows) {
+    throw troupe_error(errc::io_error, path + ": " + std::to_string(a.rows()) + " labels for " +
+                                           std::to_string(into.rows) + " rows of " + into.source);
+  }
+  into.labels.clear();
+  into.targets.clear();
+  into.classes = 0;
+  for (std::size_t i = 0; i < a.rows(); ++i) {
+    const double v = value(a, i);
+    if (regression) {
+      if (!std::isfinite(v)) {
+        throw troupe_error(errc::io_error,
+                           path + ": target " + std::to_string(i + 1) + " is not a finite number");
+      }
+      into.targets.push_back(static_cast<float>(v));
+    } else {
+      if (!(v >= 0) || v >= 2147483648.0 || std::floor(v) != v) {
+        throw troupe_error(errc::io_error, path + ": label " + std::to_string(i + 1) +
+                                               " is not a class number (an integer >= 0)");
+      }
+      into.labels.push_back(static_cast<std::int32_t>(v));
+      into.classes = std::max(into.classes, static_cast<int>(v) + 1);
+    }
+  }
+}
+
+}  // namespace troupe

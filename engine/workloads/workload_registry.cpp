@@ -1,0 +1,75 @@
+#include "engine/workloads/workload_registry.hpp"
+
+#include <map>
+#include <mutex>
+
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+namespace {
+
+struct registry {
+  std::mutex mutex;
+  std::map<std::string, workload_kind> kinds;
+};
+
+void add(registry& r, workload_kind kind) {
+  auto fail = [&](const std::string& why) {
+    throw troupe_error(errc::bad_config, "register workload '" + kind.name + "': " + why);
+  };
+  if (kind.name.empty()) fail("the name is empty");
+  if (!kind.load_data || !kind.tables || !kind.make_train || !kind.make_eval) {
+    fail("load_data, tables, make_train and make_eval are required");
+  }
+  std::lock_guard<std::mutex> lock(r.mutex);
+  if (r.kinds.count(kind.name)) fail("the name is taken");
+  auto name = kind.name;
+  r.kinds.emplace(std::move(name), std::move(kind));
+}
+
+registry& raw() {
+  static registry r;
+  return r;
+}
+
+// The registry with the built-in kinds in it (added once, before any use).
+registry& ready() {
+  static const bool builtins = [] {
+    register_builtin_workloads([](workload_kind k) { add(raw(), std::move(k)); });
+    return true;
+  }();
+  (void)builtins;
+  return raw();
+}
+
+}  // namespace
+
+void register_workload_kind(workload_kind kind) {
+  add(ready(), std::move(kind));
+}
+
+const workload_kind* find_workload_kind(const std::string& name) {
+  auto& r = ready();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  auto it = r.kinds.find(name);
+  return it == r.kinds.end() ? nullptr : &it->second;
+}
+
+const workload_kind& workload_kind_of(const std::string& name) {
+  if (const auto* k = find_workload_kind(name)) return *k;
+  std::string known;
+  for (const auto& n : workload_kind_names()) known += (known.empty() ? "" : ", ") + n;
+  throw troupe_error(errc::bad_config,
+                     "model.kind: unknown model '" + name + "' (known: " + known + ")");
+}
+
+std::vector<std::string> workload_kind_names() {
+  auto& r = ready();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  std::vector<std::string> names;
+  for (const auto& [name, kind] : r.kinds) names.push_back(name);
+  return names;
+}
+
+}  // namespace troupe

@@ -1,0 +1,301 @@
+// From users' files to a configured job: seeded splits done in place,
+// normalisation with training statistics only, the [data] / [model] keys,
+// and the model checked against the data before anything trains (one-line
+// errors naming both numbers).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "data_files.hpp"
+#include "engine/data/baseline.hpp"
+#include "engine/data/file_data.hpp"
+#include "engine/data/normalize.hpp"
+#include "engine/data/row_split.hpp"
+#include "engine/early_stopping.hpp"
+#include "engine/errors.hpp"
+#include "engine/job_config.hpp"
+#include "engine/workloads/workload_factory.hpp"
+#include "engine/workloads/workload_registry.hpp"
+
+namespace troupe {
+namespace {
+
+using testing_files::temp_dir;
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+dataset numbered(std::size_t rows) {
+  dataset d;
+  d.rows = rows;
+  d.cols = 2;
+  for (std::size_t r = 0; r < rows; ++r) {
+    d.features.push_back(static_cast<float>(r));
+    d.features.push_back(static_cast<float>(r) * 10);
+    d.labels.push_back(static_cast<std::int32_t>(r % 3));
+  }
+  d.classes = 3;
+  return d;
+}
+
+TEST(RowSplit, TakesASeededShareInPlaceAndKeepsTheRestInOrder) {
+  auto d = numbered(100);
+  const auto mask = pick_rows(100, 0.2, 7);
+  EXPECT_EQ(std::count(mask.begin(), mask.end(), true), 20);
+  EXPECT_EQ(mask, pick_rows(100, 0.2, 7));  // seeded
+  EXPECT_NE(mask, pick_rows(100, 0.2, 8));
+  const float* storage = d.features.data();
+  const auto out = take_out(d, mask);
+  EXPECT_EQ(out.rows, 20u);
+  EXPECT_EQ(d.rows, 80u);
+  EXPECT_EQ(d.features.data(), storage);  // compacted where it was: no second copy
+  // Every row is in exactly one part; each part keeps the file's order.
+  std::vector<int> seen(100, 0);
+  for (const dataset* part : std::initializer_list<const dataset*>{&d, &out}) {
+    float last = -1;
+    for (std::size_t r = 0; r < part->rows; ++r) {
+      const float id = part->row(r)[0];
+      EXPECT_EQ(part->row(r)[1], id * 10);
+      EXPECT_EQ(part->labels[r], static_cast<int>(id) % 3);
+      EXPECT_GT(id, last);
+      last = id;
+      ++seen[static_cast<std::size_t>(id)];
+    }
+  }
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 100);
+}
+
+TEST(RowSplit, SparseAndRatingsSplitsKeepEveryRowOnce) {
+  sparse_dataset s;
+  s.features = 10;
+  for (std::uint32_t r = 0; r < 30; ++r) s.push_row({r % 10}, {float(r)}, int(r % 2));
+  const auto out = take_out(s, pick_rows(30, 0.3, 1));
+  EXPECT_EQ(out.rows + s.rows, 30u);
+  EXPECT_TRUE(validate(s).ok());
+  EXPECT_TRUE(validate(out).ok());
+  float sum = 0;
+  for (const sparse_dataset* d : std::initializer_list<const sparse_dataset*>{&s, &out})
+    sum += std::accumulate(d->values.begin(), d->values.end(), 0.f);
+  EXPECT_EQ(sum, 435.f);  // 0 + ... + 29
+  ratings_dataset r;
+  for (int i = 0; i < 10; ++i) {
+    r.users.push_back(i);
+    r.items.push_back(i);
+    r.ratings.push_back(float(i));
+  }
+  const auto rt = take_out(r, pick_rows(10, 0.5, 3));
+  EXPECT_EQ(rt.size() + r.size(), 10u);
+}
+
+TEST(Normalize, StandardizeUsesTrainingStatisticsOnly) {
+  dataset train = numbered(4);  // column 0: 0 1 2 3 (mean 1.5, sd sqrt(1.25))
+  dataset test = numbered(2);
+  test.features = {100, 0, 1.5f, 15};
+  normalize_features("standardize", 1, train, {&test});
+  const double sd = std::sqrt(1.25);
+  EXPECT_NEAR(train.features[0], -1.5 / sd, 1e-6);
+  EXPECT_NEAR(test.features[0], (100 - 1.5) / sd, 1e-4);  // not the test set's own mean
+  EXPECT_NEAR(test.features[2], 0, 1e-6);
+  double mean = 0;
+  for (std::size_t r = 0; r < train.rows; ++r) mean += train.row(r)[1];
+  EXPECT_NEAR(mean, 0, 1e-5);
+  dataset px = numbered(2);
+  normalize_features("scale", 255, px, {});
+  EXPECT_FLOAT_EQ(px.features[3], 10.f / 255);
+  // A column constant in training is only centred, never divided by zero.
+  dataset flat = numbered(3);
+  for (std::size_t r = 0; r < 3; ++r) flat.features[r * 2] = 5;
+  normalize_features("standardize", 1, flat, {});
+  for (float v : flat.features) EXPECT_TRUE(std::isfinite(v));
+  EXPECT_EQ(flat.features[0], 0.f);
+}
+
+file_data_request csv_request(const std::string& train) {
+  file_data_request r;
+  r.spec.format = "csv";
+  r.spec.train = train;
+  return r;
+}
+
+TEST(FileData, SplitsTestAndValidationOffTheTrainingFile) {
+  temp_dir dir("file_data");
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += std::to_string(i) + "," + std::to_string(i % 4) + "\n";
+  auto r = csv_request(dir.write("a.csv", text));
+  r.test_fraction = 0.25;
+  r.spec.validation_fraction = 0.2;
+  const auto f = load_file_data(r);
+  EXPECT_EQ(f.dense_test->rows, 50u);
+  EXPECT_EQ(f.dense_validation->rows, 30u);  // 20% of the 150 left
+  EXPECT_EQ(f.dense_train->rows, 120u);
+  EXPECT_EQ(f.dense_train->classes, 4);
+  EXPECT_EQ(f.dense_test->classes, 4);
+  // The same seeds give the same split.
+  const auto again = load_file_data(r);
+  EXPECT_EQ(again.dense_test->features, f.dense_test->features);
+}
+
+TEST(FileData, SetsOfDifferentWidthsAreAnErrorNamingBoth) {
+  temp_dir dir("file_width");
+  auto r = csv_request(dir.write("train.csv", "1,2,0\n3,4,1\n"));
+  r.spec.test = dir.write("test.csv", "1,2,3,0\n");
+  try {
+    load_file_data(r);
+    FAIL() << "no error";
+  } catch (const troupe_error& e) {
+    EXPECT_TRUE(has(e.what(), "test.csv has 3 features but the training file")) << e.what();
+    EXPECT_TRUE(has(e.what(), "train.csv has 2")) << e.what();
+  }
+}
+
+job_config csv_job(const std::string& train, const std::string& model) {
+  const std::string toml = "[data]\nformat = \"csv\"\ntrain = \"" + train +
+                           "\"\ntest_fraction = 0.25\n[model]\n" + model +
+                           "\n[train]\nworkers = 1\nshards = 1\nbackend = \"cpu\"\n";
+  return parse_job_config(toml, "job.toml");
+}
+
+std::string fit_error(job_config job) {
+  try {
+    auto data = load_workload_data(job);
+    fit_job_to_data(job, *data);
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::bad_config);
+    return e.what();
+  }
+  return "";
+}
+
+// 26 classes, 5 features: the case the built-in-only command line could not train.
+std::string letters(const temp_dir& dir) {
+  std::string text;
+  for (int i = 0; i < 104; ++i) {
+    for (int c = 0; c < 5; ++c) text += std::to_string((i * 7 + c) % 11) + ",";
+    text += std::to_string(i % 26) + "\n";
+  }
+  return dir.write("letters.csv", text);
+}
+
+TEST(FitToData, HiddenLayersTakeWidthAndClassesFromTheData) {
+  temp_dir dir("fit_hidden");
+  auto job = csv_job(letters(dir), "hidden = [16]");
+  EXPECT_EQ(job.data_set, "files");
+  EXPECT_EQ(job.model.sizes, (std::vector<int>{0, 16, 0}));
+  const auto data = load_workload_data(job);
+  fit_job_to_data(job, *data);
+  EXPECT_EQ(job.model.sizes, (std::vector<int>{5, 16, 26}));
+  // The fitted job round-trips (it is what nodes receive).
+  EXPECT_EQ(parse_job_config(to_toml(job), "again").model.sizes, job.model.sizes);
+}
+
+TEST(FitToData, WidthAndClassMismatchesAreOneLineErrorsNamingBothNumbers) {
+  temp_dir dir("fit_errors");
+  const auto file = letters(dir);
+  auto msg = fit_error(csv_job(file, "layers = [784, 16, 26]"));
+  EXPECT_TRUE(has(msg, "model.layers: the model takes 784 inputs but")) << msg;
+  EXPECT_TRUE(has(msg, "letters.csv has 5 features")) << msg;
+  msg = fit_error(csv_job(file, "layers = [5, 16, 10]"));
+  EXPECT_TRUE(has(msg, "model.layers: the model has 10 outputs but")) << msg;
+  EXPECT_TRUE(has(msg, "has 26 classes (labels up to 25)")) << msg;
+  msg = fit_error(csv_job(file, "hidden = [8]\nloss = \"logistic\""));
+  EXPECT_TRUE(has(msg, "model.loss: the logistic loss takes labels 0 and 1")) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos);
+  EXPECT_EQ(fit_error(csv_job(file, "layers = [5, 16, 30]")), "");  // spare outputs are fine
+}
+
+TEST(JobConfigData, NewKeysParseValidateAndRoundTrip) {
+  const auto job = parse_job_config(
+      "[data]\nformat = \"npy\"\ntrain = \"x.npy\"\ntrain_labels = \"y.npy\"\ntest = \"tx.npy\"\n"
+      "test_labels = \"ty.npy\"\nvalidation_fraction = 0.1\nnormalize = \"standardize\"\n"
+      "[model]\nhidden = [32, 16]\nactivation = \"sigmoid\"\nloss = \"mse\"\n"
+      "[train]\nearly_stopping = 4\nkeep_best = true\n",
+      "t.toml");
+  EXPECT_EQ(job.data.format, "npy");
+  EXPECT_EQ(job.model.activation, activation_kind::sigmoid);
+  EXPECT_EQ(job.model.loss, loss_kind::mse);
+  EXPECT_EQ(job.early_stopping, 4u);
+  EXPECT_TRUE(job.keep_best);
+  EXPECT_TRUE(has_validation(job));
+  const auto again = parse_job_config(to_toml(job), "again");
+  EXPECT_EQ(to_toml(again), to_toml(job));
+  EXPECT_EQ(again.data.test_labels, "ty.npy");
+}
+
+TEST(JobConfigData, BadDataAndModelKeysNameTheKey) {
+  auto error = [](const std::string& toml) {
+    try {
+      parse_job_config(toml, "t.toml");
+    } catch (const troupe_error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_TRUE(
+      has(error("[data]\nformat = \"xml\"\ntrain = \"a\"\n"), "data.format: unknown format"));
+  EXPECT_TRUE(has(error("[data]\nformat = \"csv\"\n"), "data.train"));
+  EXPECT_TRUE(has(error("[data]\nformat = \"idx\"\ntrain = \"a\"\n"), "data.train_labels"));
+  EXPECT_TRUE(has(error("[data]\nformat = \"csv\"\ntrain = \"a\"\nnormalize = \"zscore\"\n"),
+                  "data.normalize"));
+  EXPECT_TRUE(has(error("[data]\nformat = \"csv\"\ntrain = \"a\"\nvalidation_fraction = 1.5\n"),
+                  "data.validation_fraction"));
+  EXPECT_TRUE(has(error("[model]\nactivation = \"gelu\"\n"), "model.activation"));
+  EXPECT_TRUE(has(error("[model]\nloss = \"hinge\"\n"), "model.loss"));
+  EXPECT_TRUE(has(error("[model]\nhidden = [8]\nlayers = [784, 8, 10]\n"), "model.hidden"));
+  EXPECT_TRUE(
+      has(error("[train]\nearly_stopping = 3\n"), "train.early_stopping: needs a validation set"));
+  EXPECT_TRUE(has(error("[model]\nkind = \"gpt\"\n"), "unknown model 'gpt' (known: "));
+  EXPECT_TRUE(has(error("[data]\nformat = \"libsvm\"\ntrain = \"a\"\n[model]\nkind = \"mlp\"\n"),
+                  "libsvm data trains the logreg model"));
+  EXPECT_TRUE(has(error("[data]\nformat = \"csv\"\ntrain = \"a\"\n[model]\nkind = \"mf\"\n"),
+                  "the mf model trains on movielens or ratings files"));
+}
+
+TEST(WorkloadRegistry, BuiltInsAreEntriesAndNamesAreUnique) {
+  const auto names = workload_kind_names();
+  for (const char* n : {"mlp", "logreg", "mf", "skipgram"}) {
+    EXPECT_NE(find_workload_kind(n), nullptr) << n;
+    EXPECT_TRUE(std::count(names.begin(), names.end(), n)) << n;
+  }
+  workload_kind copy = *find_workload_kind("mlp");
+  EXPECT_THROW(register_workload_kind(copy), troupe_error);  // the name is taken
+  workload_kind empty;
+  empty.name = "incomplete";
+  EXPECT_THROW(register_workload_kind(empty), troupe_error);
+  EXPECT_EQ(find_workload_kind("incomplete"), nullptr);
+}
+
+TEST(Baseline, MajorityClassAndMeanPredictor) {
+  dataset train, test;
+  train.labels = {1, 1, 0, 2};
+  test.labels = {1, 0, 1, 1};
+  EXPECT_DOUBLE_EQ(baseline_of(train, test).accuracy, 0.75);
+  dataset rt, rs;
+  rt.targets = {1, 3};  // mean 2
+  rs.targets = {2, 4, 0};
+  const auto b = baseline_of(rt, rs);
+  EXPECT_TRUE(b.regression);
+  EXPECT_NEAR(b.rmse, std::sqrt(8.0 / 3), 1e-9);
+  EXPECT_NEAR(b.mae, 4.0 / 3, 1e-9);
+}
+
+TEST(EarlyStopping, StopsAfterPatienceEvaluationsWithoutABetterLoss) {
+  early_stopping es(2);
+  EXPECT_TRUE(es.record(1.0, 1, 10).improved);
+  EXPECT_TRUE(es.record(0.8, 2, 20).improved);
+  auto v = es.record(0.9, 3, 30);
+  EXPECT_FALSE(v.improved);
+  EXPECT_FALSE(v.stop);
+  v = es.record(NAN, 4, 40);  // never an improvement
+  EXPECT_TRUE(v.stop);
+  EXPECT_FALSE(es.record(0.95, 5, 50).stop);  // reported once
+  EXPECT_EQ(es.best_epoch(), 2u);
+  EXPECT_EQ(es.best_clock(), 20);
+  EXPECT_DOUBLE_EQ(es.best_loss(), 0.8);
+  early_stopping never(0);
+  for (int i = 0; i < 50; ++i) EXPECT_FALSE(never.record(1.0 + i, i + 1, i).stop);
+}
+
+}  // namespace
+}  // namespace troupe
