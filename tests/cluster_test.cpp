@@ -259,12 +259,12 @@ TEST_F(Cluster, HungWorkerNodeIsDeclaredLostAndCannotRejoin) {
       << summary_line(*run.result);
 }
 
-// Repeated failures: two of four nodes are killed a second apart while the
+// Repeated failures: two of four nodes are killed one after the other while the
 // job runs (each holds shard copies and a worker); every shard keeps a copy
 // throughout, and the job finishes every epoch with nothing lost.
 TEST_F(Cluster, RepeatedNodeFailuresJobFinishes) {
   auto job = small_job("repeated");
-  job.epochs = 8;
+  job.epochs = 12;
   job.log_every = 1;
   job.workers = 3;
   for (int i = 0; i < 4; ++i) {
@@ -279,15 +279,34 @@ TEST_F(Cluster, RepeatedNodeFailuresJobFinishes) {
   // on a loaded machine): kill only once all three are placed.
   bool training = true;
   for (int n : {1, 2, 3}) training = wait_for_log(*nodes[n], "hosting worker") && training;
-  for (int victim : {1, 2}) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-    spdlog::warn("test: SIGKILL to node n{}", victim);
-    nodes[victim]->signal(SIGKILL);
+  // The second node dies only once the first one's worker has a successor
+  // (a fixed delay let a fast run finish before the second kill).
+  const auto hosted = [&] {
+    std::size_t n = 0;
+    for (int i : {0, 2, 3}) {
+      const auto log = nodes[i]->log();
+      for (auto at = log.find("hosting worker"); at != std::string::npos;
+           at = log.find("hosting worker", at + 1))
+        ++n;
+    }
+    return n;
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto before = hosted();
+  spdlog::warn("test: SIGKILL to node n1");
+  nodes[1]->signal(SIGKILL);
+  bool replaced = false;
+  for (int i = 0; i < 3000 && !(replaced = hosted() > before); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  spdlog::warn("test: SIGKILL to node n2");
+  nodes[2]->signal(SIGKILL);
   run.join();
+  EXPECT_TRUE(replaced) << "no successor of node n1's worker was hosted";
   ASSERT_TRUE(training);
   ASSERT_TRUE(run.result) << run.error;
-  EXPECT_EQ(run.result->epochs, 8u);
+  EXPECT_EQ(run.result->epochs, 12u);
   EXPECT_GE(run.result->workers_replaced, 2u) << summary_line(*run.result);
   EXPECT_GE(run.result->shards_failed_over, 1u) << summary_line(*run.result);
   EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
