@@ -162,6 +162,7 @@ std::int64_t last_reported_clock(const std::string& metrics_csv) {
 
 job_summary run_job(const job_config& job) {
   validate(job);
+  workload_tables(job);  // throws when [update.<name>] names no table of the model
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(job.output_dir, ec);

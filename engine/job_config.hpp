@@ -16,9 +16,25 @@
 #include "engine/clock_table.hpp"
 #include "engine/model/model.hpp"
 #include "engine/store/optimizer.hpp"
+#include "engine/store/update_rule.hpp"
 #include "kernels/backend.hpp"
 
 namespace troupe {
+
+/// [update]: the staleness-aware update rule of each table (parsed in
+/// engine/job_update_section.cpp; the rules in engine/store/update_rule.hpp).
+struct update_rules {
+  update_rule_spec all;  ///< [update]: every table's rule
+  /// [update.<table name>]: per-table overrides, in file order
+  std::vector<std::pair<std::string, update_rule_spec>> tables;
+
+  update_rule_spec for_table(const std::string& name) const {
+    for (const auto& [table, rule] : tables) {
+      if (table == name) return rule;
+    }
+    return all;
+  }
+};
 
 struct job_config {
   // [job]
@@ -75,6 +91,8 @@ struct job_config {
   std::vector<std::uint32_t> worker_nodes;  ///< indices into nodes for workers (default: all)
   /// Copies of each shard (primary + backups); 0 = 2 when there are >= 2 nodes, else 1.
   std::uint32_t replication = 0;
+  // [update] (staleness-aware update rules; see update_rules above)
+  update_rules update;
 };
 
 /// Splits "host:port" (or "[IPv6]:port"); throws troupe_error(bad_config)

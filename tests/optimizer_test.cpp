@@ -14,7 +14,7 @@ TEST(Optimizer, SgdStepsAgainstTheGradient) {
   EXPECT_EQ(opt->state_slots(), 0u);
   float w[] = {1.0f, -2.0f};
   const float g[] = {0.5f, -1.0f};
-  opt->apply(w, g, 2, nullptr, 2, 1);
+  opt->apply(w, g, 2, nullptr, 2, 1, 1.0f);
   EXPECT_FLOAT_EQ(w[0], 0.95f);
   EXPECT_FLOAT_EQ(w[1], -1.9f);
 }
@@ -25,7 +25,7 @@ TEST(Optimizer, SgdWeightDecayAddsL2Gradient) {
   auto opt = make_optimizer(spec);
   float w[] = {2.0f};
   const float g[] = {0.0f};
-  opt->apply(w, g, 1, nullptr, 1, 1);
+  opt->apply(w, g, 1, nullptr, 1, 1, 1.0f);
   EXPECT_FLOAT_EQ(w[0], 2.0f - 0.1f * 0.5f * 2.0f);
 }
 
@@ -37,10 +37,10 @@ TEST(Optimizer, MomentumAccumulatesVelocity) {
   float w[] = {0.0f};
   float v[] = {0.0f};
   const float g[] = {1.0f};
-  opt->apply(w, g, 1, v, 1, 1);
+  opt->apply(w, g, 1, v, 1, 1, 1.0f);
   EXPECT_FLOAT_EQ(v[0], 1.0f);
   EXPECT_FLOAT_EQ(w[0], -0.1f);
-  opt->apply(w, g, 1, v, 1, 2);
+  opt->apply(w, g, 1, v, 1, 2, 1.0f);
   EXPECT_FLOAT_EQ(v[0], 1.9f);
   EXPECT_FLOAT_EQ(w[0], -0.1f - 0.19f);
 }
@@ -52,10 +52,10 @@ TEST(Optimizer, AdagradScalesByAccumulatedSquares) {
   float w[] = {1.0f};
   float h[] = {0.0f};
   const float g1[] = {2.0f}, g2[] = {1.0f};
-  opt->apply(w, g1, 1, h, 1, 1);
+  opt->apply(w, g1, 1, h, 1, 1, 1.0f);
   EXPECT_FLOAT_EQ(h[0], 4.0f);
   EXPECT_FLOAT_EQ(w[0], 1.0f - 0.5f * 2.0f / 2.0f);
-  opt->apply(w, g2, 1, h, 1, 2);
+  opt->apply(w, g2, 1, h, 1, 2, 1.0f);
   EXPECT_FLOAT_EQ(h[0], 5.0f);
   EXPECT_NEAR(w[0], 0.5f - 0.5f / std::sqrt(5.0f), 1e-6);
 }
@@ -68,7 +68,7 @@ TEST(Optimizer, AdamFirstStepMovesByLearningRate) {
   float w[] = {1.0f, 1.0f};
   float state[4] = {};
   const float g[] = {3.0f, -0.5f};
-  opt->apply(w, g, 2, state, 2, 1);
+  opt->apply(w, g, 2, state, 2, 1, 1.0f);
   // Bias-corrected first step is lr * sign(g) (up to epsilon).
   EXPECT_NEAR(w[0], 0.99f, 1e-6);
   EXPECT_NEAR(w[1], 1.01f, 1e-6);

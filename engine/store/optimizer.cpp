@@ -34,9 +34,9 @@ class sgd final : public optimizer {
  public:
   explicit sgd(const optimizer_spec& s) : s_(s) {}
   std::size_t state_slots() const override { return 0; }
-  void apply(float* w, const float* g, std::size_t n, float*, std::size_t,
-             std::uint64_t) const override {
-    const float lr = s_.learning_rate, wd = s_.weight_decay;
+  void apply(float* w, const float* g, std::size_t n, float*, std::size_t, std::uint64_t,
+             float lr_scale) const override {
+    const float lr = s_.learning_rate * lr_scale, wd = s_.weight_decay;
     for (std::size_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + wd * w[i]);
   }
 
@@ -48,9 +48,9 @@ class momentum final : public optimizer {
  public:
   explicit momentum(const optimizer_spec& s) : s_(s) {}
   std::size_t state_slots() const override { return 1; }
-  void apply(float* w, const float* g, std::size_t n, float* v, std::size_t,
-             std::uint64_t) const override {
-    const float lr = s_.learning_rate, mu = s_.momentum, wd = s_.weight_decay;
+  void apply(float* w, const float* g, std::size_t n, float* v, std::size_t, std::uint64_t,
+             float lr_scale) const override {
+    const float lr = s_.learning_rate * lr_scale, mu = s_.momentum, wd = s_.weight_decay;
     for (std::size_t i = 0; i < n; ++i) {
       v[i] = mu * v[i] + (g[i] + wd * w[i]);
       w[i] -= lr * v[i];
@@ -65,9 +65,9 @@ class adagrad final : public optimizer {
  public:
   explicit adagrad(const optimizer_spec& s) : s_(s) {}
   std::size_t state_slots() const override { return 1; }
-  void apply(float* w, const float* g, std::size_t n, float* h, std::size_t,
-             std::uint64_t) const override {
-    const float lr = s_.learning_rate, eps = s_.epsilon, wd = s_.weight_decay;
+  void apply(float* w, const float* g, std::size_t n, float* h, std::size_t, std::uint64_t,
+             float lr_scale) const override {
+    const float lr = s_.learning_rate * lr_scale, eps = s_.epsilon, wd = s_.weight_decay;
     for (std::size_t i = 0; i < n; ++i) {
       const float gi = g[i] + wd * w[i];
       h[i] += gi * gi;
@@ -85,13 +85,13 @@ class adam final : public optimizer {
   std::size_t state_slots() const override { return 2; }
   bool uses_step() const override { return true; }
   void apply(float* w, const float* g, std::size_t n, float* state, std::size_t stride,
-             std::uint64_t step) const override {
+             std::uint64_t step, float lr_scale) const override {
     float* m = state;
     float* v = state + stride;
     const double t = static_cast<double>(step == 0 ? 1 : step);
     const float c1 = static_cast<float>(1.0 / (1.0 - std::pow(s_.beta1, t)));
     const float c2 = static_cast<float>(1.0 / (1.0 - std::pow(s_.beta2, t)));
-    const float b1 = s_.beta1, b2 = s_.beta2, lr = s_.learning_rate, eps = s_.epsilon;
+    const float b1 = s_.beta1, b2 = s_.beta2, lr = s_.learning_rate * lr_scale, eps = s_.epsilon;
     for (std::size_t i = 0; i < n; ++i) {
       const float gi = g[i] + s_.weight_decay * w[i];
       m[i] = b1 * m[i] + (1 - b1) * gi;

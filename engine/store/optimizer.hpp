@@ -5,7 +5,7 @@
 //   optimizer_spec spec{optimizer_kind::adagrad, 0.1f};
 //   auto opt = make_optimizer(spec);
 //   std::vector<float> state(opt->state_slots() * n);
-//   opt->apply(w, g, n, state.data(), n, ++step);
+//   opt->apply(w, g, n, state.data(), n, ++step, 1.0f);
 
 #include <cstddef>
 #include <cstdint>
@@ -40,9 +40,10 @@ class optimizer {
   virtual bool uses_step() const { return false; }
   /// Applies gradient `g` to `n` values `w`. State slot j of value i lives at
   /// state[j * stride + i]. `step` counts updates of these values from 1 (Adam's
-  /// bias correction).
+  /// bias correction). `lr_scale` multiplies the learning rate of this update
+  /// only (a staleness-aware update rule's modulation; 1 otherwise).
   virtual void apply(float* w, const float* g, std::size_t n, float* state, std::size_t stride,
-                     std::uint64_t step) const = 0;
+                     std::uint64_t step, float lr_scale) const = 0;
 };
 
 std::unique_ptr<optimizer> make_optimizer(const optimizer_spec& spec);

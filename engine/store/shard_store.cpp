@@ -18,6 +18,7 @@ void shard_store::add_dense(const table_spec& spec, key_range range) {
     s.values[k - range.begin] = initial_value(spec, k);
   }
   s.opt = make_optimizer(spec.optimizer);
+  s.rule = update_rule(spec.update);
   s.state.assign(s.opt->state_slots() * range.size(), 0.0f);
   if (s.opt->uses_step()) s.steps.assign(range.size(), 0);
   dense_[spec.id] = std::move(s);
@@ -45,11 +46,12 @@ std::size_t run_length(const std::uint32_t* count, std::size_t n) {
 // Keys of one push normally share their update count, so this is one
 // optimizer call; ranges that overlapped earlier pushes only partly split it
 // into one call per run of equal counts.
-void shard_store::dense_slice::apply(std::size_t at, const float* g, std::size_t n) {
+void shard_store::dense_slice::apply(std::size_t at, const float* g, std::size_t n,
+                                     float lr_scale) {
   const std::size_t stride = range.size();
   float* st = state.empty() ? nullptr : state.data() + at;
   if (steps.empty()) {
-    opt->apply(values.data() + at, g, n, st, stride, version + 1);
+    opt->apply(values.data() + at, g, n, st, stride, version + 1, lr_scale);
     return;
   }
   std::uint32_t* count = steps.data() + at;
@@ -57,7 +59,7 @@ void shard_store::dense_slice::apply(std::size_t at, const float* g, std::size_t
     const std::uint32_t c = count[i];
     const std::size_t j = i + run_length(count + i, n - i);
     opt->apply(values.data() + at + i, g + i, j - i, st ? st + i : nullptr, stride,
-               std::uint64_t{c} + 1);
+               std::uint64_t{c} + 1, lr_scale);
     if (c != std::numeric_limits<std::uint32_t>::max()) std::fill(count + i, count + j, c + 1);
     i = j;
   }
@@ -68,6 +70,7 @@ void shard_store::add_sparse(const table_spec& spec, std::uint32_t shards) {
   s.spec = spec;
   s.shards = shards == 0 ? 1 : shards;
   s.opt = make_optimizer(spec.optimizer);
+  s.rule = update_rule(spec.update);
   sparse_[spec.id] = std::move(s);
 }
 
@@ -228,11 +231,22 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
   check_seq(push, s.version, ack, duplicate);
   if (duplicate) return {};
   const std::size_t w = s.spec.width, slots = s.opt->state_slots();
+  // The update rule (engine/store/update_rule.hpp) rewrites the gradient or
+  // the learning rate of a stale push; plain leaves both alone.
+  const auto plan = s.rule.plan_push(push.values, push.count, ack.staleness);
+  const float* pulled = nullptr;
+  if (s.rule.needs_pulled_values()) {
+    pulled = s.pulled.find(push.worker, push.pulled_version, push.keys);
+    if (pulled == nullptr) ++s.uncompensated;
+  }
+  if (s.rule.may_rewrite()) scratch_.resize(w);
   for (std::size_t i = 0; i < push.keys.size(); ++i) {
     const std::uint32_t r = (*rows)[i];
     float* state = slots ? s.state.data() + static_cast<std::size_t>(r) * slots * w : nullptr;
-    s.opt->apply(s.values.data() + static_cast<std::size_t>(r) * w, push.values + i * w, w, state,
-                 w, ++s.steps[r]);
+    float* row = s.values.data() + static_cast<std::size_t>(r) * w;
+    const float* g = s.rule.gradient(plan, push.values + i * w, w, row,
+                                     pulled ? pulled + i * w : nullptr, scratch_.data());
+    s.opt->apply(row, g, w, state, w, ++s.steps[r], plan.lr_scale);
   }
   ++s.version;
   ack.shard_version = s.version;
@@ -267,7 +281,19 @@ status shard_store::apply_push(const push_view& push, push_ack& ack) {
   bool duplicate = false;
   check_seq(push, s.version, ack, duplicate);
   if (duplicate) return {};
-  s.apply(push.offset - s.range.begin, push.values, push.count);
+  const std::size_t at = push.offset - s.range.begin;
+  // The update rule (engine/store/update_rule.hpp) rewrites the gradient or
+  // the learning rate of a stale push; plain leaves both alone.
+  const auto plan = s.rule.plan_push(push.values, push.count, ack.staleness);
+  const float* pulled = nullptr;
+  if (s.rule.needs_pulled_values()) {
+    pulled = s.pulled.find(push.worker, push.pulled_version);
+    if (pulled == nullptr) ++s.uncompensated;
+  }
+  if (s.rule.may_rewrite()) scratch_.resize(push.count);
+  const float* g = s.rule.gradient(plan, push.values, push.count, s.values.data() + at,
+                                   pulled ? pulled + at : nullptr, scratch_.data());
+  s.apply(at, g, push.count, plan.lr_scale);
   ++s.version;
   ack.shard_version = s.version;
   return {};
@@ -292,6 +318,9 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
       std::memcpy(out.values() + i * w, s.values.data() + static_cast<std::size_t>(r) * w,
                   w * sizeof(float));
     }
+    if (s.rule.needs_pulled_values()) {
+      s.pulled.remember(pull.worker, s.version, pull.keys, out.values(), s.spec.width);
+    }
     reply = std::move(out).finish();
     return {};
   }
@@ -300,7 +329,7 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
     return {errc::unknown_table,
             "table " + std::to_string(pull.table) + " on shard " + std::to_string(id_)};
   }
-  const auto& s = it->second;
+  auto& s = it->second;
   if (pull.sparse) return {errc::wrong_size, "sparse pull from dense table '" + s.spec.name + "'"};
   if (pull.offset < s.range.begin || pull.offset > s.range.end ||
       pull.count > s.range.end - pull.offset) {
@@ -313,6 +342,7 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
   auto w = pull_reply_writer::dense(pull.table, s.version, pull.offset, pull.count);
   std::memcpy(w.values(), s.values.data() + (pull.offset - s.range.begin),
               pull.count * sizeof(float));
+  if (s.rule.needs_pulled_values()) s.pulled.remember(pull.worker, s.version, s.values);
   reply = std::move(w).finish();
   return {};
 }
@@ -346,6 +376,18 @@ std::size_t shard_store::bytes_per_row(std::uint32_t table) const {
 std::uint64_t shard_store::evicted_rows(std::uint32_t table) const {
   auto it = sparse_.find(table);
   return it == sparse_.end() ? 0 : it->second.evicted;
+}
+
+std::uint64_t shard_store::uncompensated_pushes(std::uint32_t table) const {
+  if (auto sp = sparse_.find(table); sp != sparse_.end()) return sp->second.uncompensated;
+  auto it = dense_.find(table);
+  return it == dense_.end() ? 0 : it->second.uncompensated;
+}
+
+std::size_t shard_store::pulled_bytes(std::uint32_t table) const {
+  if (auto sp = sparse_.find(table); sp != sparse_.end()) return sp->second.pulled.bytes();
+  auto it = dense_.find(table);
+  return it == dense_.end() ? 0 : it->second.pulled.bytes();
 }
 
 const float* shard_store::sparse_row(std::uint32_t table, std::uint64_t key) const {
@@ -421,6 +463,13 @@ status shard_store::restore(shard_snapshot&& snap) {
   }
   std::map<std::uint32_t, dense_slice> dense;
   std::map<std::uint32_t, sparse_slice> sparse;
+  // A checkpoint does not carry update rules: a table keeps the one it was
+  // created with (the job's), whatever the snapshot's spec says.
+  auto live_rule = [&](std::uint32_t t, const update_rule_spec& fallback) {
+    if (auto d = dense_.find(t); d != dense_.end()) return d->second.spec.update;
+    if (auto p = sparse_.find(t); p != sparse_.end()) return p->second.spec.update;
+    return fallback;
+  };
   auto taken = [&](std::uint32_t t) { return dense.count(t) > 0 || sparse.count(t) > 0; };
   for (auto& d : snap.dense) {
     if (d.spec.kind != table_kind::dense || taken(d.spec.id)) {
@@ -442,6 +491,8 @@ status shard_store::restore(shard_snapshot&& snap) {
     if (auto st = check_size(d.spec, "step counts", d.steps.size(), counts); !st) return st;
     const std::uint32_t t = d.spec.id;
     s.spec = std::move(d.spec);
+    s.spec.update = live_rule(t, s.spec.update);
+    s.rule = update_rule(s.spec.update);
     s.range = d.range;
     s.values = std::move(d.values);
     s.state = std::move(d.state);
@@ -476,6 +527,8 @@ status shard_store::restore(shard_snapshot&& snap) {
     }
     const std::uint32_t t = p.spec.id;
     s.spec = std::move(p.spec);
+    s.spec.update = live_rule(t, s.spec.update);
+    s.rule = update_rule(s.spec.update);
     s.shards = p.shards;
     s.values = std::move(p.values);
     s.state = std::move(p.state);

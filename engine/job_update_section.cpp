@@ -1,0 +1,100 @@
+#include "engine/job_update_section.hpp"
+
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& source, const std::string& key, const std::string& why) {
+  throw troupe_error(errc::bad_config, source + ": " + key + ": " + why);
+}
+
+void read_non_negative(const toml::table& t, const char* key, const std::string& path,
+                       const std::string& src, float& out) {
+  const auto* node = t.get(key);
+  if (node == nullptr) return;
+  const auto v = node->value<double>();
+  if (!(node->is_floating_point() || node->is_integer()) || !v || !std::isfinite(*v) || *v < 0) {
+    bad(src, path + "." + key, "expected a finite number >= 0");
+  }
+  out = static_cast<float>(*v);
+}
+
+// One rule's keys over `base` (the section's defaults for a table override).
+update_rule_spec read_rule(const toml::table& t, const std::string& path, const std::string& src,
+                           update_rule_spec base) {
+  if (const auto* node = t.get("rule")) {
+    const auto v = node->value<std::string>();
+    if (!node->is_string() || !v) bad(src, path + ".rule", "expected a string");
+    try {
+      base.kind = parse_update_rule_kind(*v);
+    } catch (const std::invalid_argument& e) {
+      bad(src, path + ".rule", e.what());
+    }
+  }
+  read_non_negative(t, "dc_lambda", path, src, base.dc_lambda);
+  read_non_negative(t, "clip_norm", path, src, base.clip_norm);
+  return base;
+}
+
+bool is_rule_key(const std::string& key) {
+  return key == "rule" || key == "dc_lambda" || key == "clip_norm";
+}
+
+}  // namespace
+
+void parse_update_section(const toml::table& section, const std::string& src, job_config& job) {
+  update_rules rules;
+  rules.all = read_rule(section, "update", src, rules.all);
+  for (const auto& [key, value] : section) {
+    const std::string name(key.str());
+    if (is_rule_key(name)) continue;
+    const auto* table = value.as_table();
+    if (table == nullptr) {
+      bad(src, "update." + name,
+          "unknown key (known: rule, dc_lambda, clip_norm, and [update.<table name>] sections)");
+    }
+    for (const auto& [inner, ignored] : *table) {
+      if (!is_rule_key(std::string(inner.str()))) {
+        bad(src, "update." + name + "." + std::string(inner.str()),
+            "unknown key (known: rule, dc_lambda, clip_norm)");
+      }
+    }
+    rules.tables.emplace_back(name, read_rule(*table, "update." + name, src, rules.all));
+  }
+  job.update = std::move(rules);
+}
+
+namespace {
+
+void rule_lines(std::ostringstream& out, const update_rule_spec& r) {
+  out << "rule = \"" << to_string(r.kind) << "\"\ndc_lambda = " << r.dc_lambda
+      << "\nclip_norm = " << r.clip_norm << "\n";
+}
+
+}  // namespace
+
+std::string update_section_toml(const update_rules& rules) {
+  if (rules.all == update_rule_spec{} && rules.tables.empty()) return "";
+  std::ostringstream out;
+  out.precision(9);  // floats round-trip exactly
+  out << "\n[update]\n";
+  rule_lines(out, rules.all);
+  for (const auto& [name, rule] : rules.tables) {
+    std::string quoted = "\"";
+    for (char c : name) {
+      if (c == '"' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    out << "\n[update." << quoted << "\"]\n";
+    rule_lines(out, rule);
+  }
+  return out.str();
+}
+
+}  // namespace troupe
