@@ -25,6 +25,15 @@ void read_non_negative(const toml::table& t, const char* key, const std::string&
   out = static_cast<float>(*v);
 }
 
+void read_pushes(const toml::table& t, const char* key, const std::string& path,
+                 const std::string& src, std::uint64_t& out) {
+  const auto* node = t.get(key);
+  if (node == nullptr) return;
+  const auto v = node->value<long long>();
+  if (!node->is_integer() || !v || *v < 0) bad(src, path + "." + key, "expected pushes, >= 0");
+  out = static_cast<std::uint64_t>(*v);
+}
+
 // One rule's keys over `base` (the section's defaults for a table override).
 update_rule_spec read_rule(const toml::table& t, const std::string& path, const std::string& src,
                            update_rule_spec base) {
@@ -39,11 +48,16 @@ update_rule_spec read_rule(const toml::table& t, const std::string& path, const 
   }
   read_non_negative(t, "dc_lambda", path, src, base.dc_lambda);
   read_non_negative(t, "clip_norm", path, src, base.clip_norm);
+  read_pushes(t, "warmup_pushes", path, src, base.warmup_pushes);
+  read_pushes(t, "half_life_pushes", path, src, base.half_life_pushes);
   return base;
 }
 
+const char* const kRuleKeys = "rule, dc_lambda, clip_norm, warmup_pushes, half_life_pushes";
+
 bool is_rule_key(const std::string& key) {
-  return key == "rule" || key == "dc_lambda" || key == "clip_norm";
+  return key == "rule" || key == "dc_lambda" || key == "clip_norm" || key == "warmup_pushes" ||
+         key == "half_life_pushes";
 }
 
 }  // namespace
@@ -57,12 +71,13 @@ void parse_update_section(const toml::table& section, const std::string& src, jo
     const auto* table = value.as_table();
     if (table == nullptr) {
       bad(src, "update." + name,
-          "unknown key (known: rule, dc_lambda, clip_norm, and [update.<table name>] sections)");
+          std::string("unknown key (known: ") + kRuleKeys +
+              ", and [update.<table name>] sections)");
     }
     for (const auto& [inner, ignored] : *table) {
       if (!is_rule_key(std::string(inner.str()))) {
         bad(src, "update." + name + "." + std::string(inner.str()),
-            "unknown key (known: rule, dc_lambda, clip_norm)");
+            std::string("unknown key (known: ") + kRuleKeys + ")");
       }
     }
     rules.tables.emplace_back(name, read_rule(*table, "update." + name, src, rules.all));
@@ -74,7 +89,8 @@ namespace {
 
 void rule_lines(std::ostringstream& out, const update_rule_spec& r) {
   out << "rule = \"" << to_string(r.kind) << "\"\ndc_lambda = " << r.dc_lambda
-      << "\nclip_norm = " << r.clip_norm << "\n";
+      << "\nclip_norm = " << r.clip_norm << "\nwarmup_pushes = " << r.warmup_pushes
+      << "\nhalf_life_pushes = " << r.half_life_pushes << "\n";
 }
 
 }  // namespace

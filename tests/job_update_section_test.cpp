@@ -41,6 +41,8 @@ TEST(JobUpdateSection, TableOverridesInheritTheSectionsSettings) {
 rule = "dcasgd"
 dc_lambda = 0.5
 clip_norm = 4
+warmup_pushes = 100
+half_life_pushes = 5000
 [update.bias]
 rule = "staleness"
 )",
@@ -53,6 +55,7 @@ rule = "staleness"
     if (t.name == "bias") {
       EXPECT_EQ(t.update.kind, update_rule_kind::staleness);
       EXPECT_FLOAT_EQ(t.update.clip_norm, 4.0f);  // inherited
+      EXPECT_EQ(t.update.half_life_pushes, 5000u);
     } else {
       EXPECT_EQ(t.name, "weights");
       EXPECT_EQ(t.update, job.update.all);
@@ -82,6 +85,10 @@ TEST(JobUpdateSection, BadSettingsNameTheKey) {
   EXPECT_NE(error_of("[update]\nclip_norm = \"big\"\n").find("update.clip_norm"),
             std::string::npos);
   EXPECT_NE(error_of("[update]\nlambda = 1\n").find("update.lambda: unknown key"),
+            std::string::npos);
+  EXPECT_NE(error_of("[update]\nwarmup_pushes = -5\n").find("update.warmup_pushes"),
+            std::string::npos);
+  EXPECT_NE(error_of("[update]\nhalf_life_pushes = 0.5\n").find("update.half_life_pushes"),
             std::string::npos);
   EXPECT_NE(error_of("[update.model]\nrate = 1\n").find("update.model.rate: unknown key"),
             std::string::npos);

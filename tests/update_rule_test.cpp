@@ -112,6 +112,24 @@ TEST(UpdateRule, ClippedGradientIsTheOneCompensated) {
   EXPECT_FLOAT_EQ(out[1], 0.8f - 0.64f * 1.0f);
 }
 
+TEST(UpdateRule, ScheduleWarmsUpThenDecaysByPushesApplied) {
+  update_rule_spec spec;
+  spec.warmup_pushes = 4;
+  spec.half_life_pushes = 100;
+  update_rule rule(spec);
+  const float g[] = {1.0f};
+  // Warm-up: (v + 1) / 4 for v < 4, times the decay 1 / (1 + v / 100).
+  EXPECT_FLOAT_EQ(rule.plan_push(g, 1, 0, 0).lr_scale, 0.25f);
+  EXPECT_FLOAT_EQ(rule.plan_push(g, 1, 0, 1).lr_scale, 0.5f / 1.01f);
+  EXPECT_FLOAT_EQ(rule.plan_push(g, 1, 0, 3).lr_scale, 1.0f / 1.03f);
+  EXPECT_FLOAT_EQ(rule.plan_push(g, 1, 0, 100).lr_scale, 0.5f);  // one half-life
+  EXPECT_FLOAT_EQ(rule.plan_push(g, 1, 0, 300).lr_scale, 0.25f);
+  // With the staleness rule the factors multiply: 1/4 at v = 100 -> 0.125.
+  spec.kind = update_rule_kind::staleness;
+  EXPECT_FLOAT_EQ(update_rule(spec).plan_push(g, 1, 4, 100).lr_scale, 0.125f);
+  EXPECT_EQ(describe(spec), "staleness,warmup=4,half_life=100");
+}
+
 TEST(UpdateRule, ParsesNamesAndRefusesBadSettings) {
   EXPECT_EQ(parse_update_rule_kind("plain"), update_rule_kind::plain);
   EXPECT_EQ(parse_update_rule_kind("staleness"), update_rule_kind::staleness);
@@ -248,6 +266,29 @@ TEST_F(RuleStore, RestoreKeepsTheRuleButForgetsWhatWasPulled) {
     EXPECT_FLOAT_EQ(w_after_a[i], w_after_b[i] - 0.1f * corrected) << i;
   }
   EXPECT_EQ(store.uncompensated_pushes(1), 1u);
+}
+
+TEST_F(RuleStore, AnOverflowingCompensationIsRefusedAndChangesNothing) {
+  make({update_rule_kind::dcasgd, 1e30f});
+  const auto v = pull(1);
+  pull(2);
+  push(2, 1, v, {1, 1, 1, 1});
+  const auto before = values();
+  // g + 1e30 * g^2 * (w_now - w_pulled) overflows: refused, nothing applied or recorded.
+  auto w = push_writer::dense({1, 1, 0, 1, v}, 0, 4);
+  for (int i = 0; i < 4; ++i) w.values()[i] = 1e6f;
+  const auto msg = std::move(w).finish();
+  push_view view;
+  ASSERT_TRUE(decode_push(msg, view).ok());
+  push_ack ack;
+  const auto st = store.apply_push(view, ack);
+  EXPECT_EQ(st.code(), errc::non_finite);
+  EXPECT_NE(st.message().find("update rule made"), std::string::npos) << st.message();
+  EXPECT_EQ(values(), before);
+  EXPECT_EQ(store.version(1), 1u);
+  // Its seq was not consumed: the same seq with a sane gradient is applied, not a duplicate.
+  EXPECT_FALSE(push(1, 1, v, {0, 0, 0, 0}).duplicate);
+  EXPECT_EQ(store.version(1), 2u);
 }
 
 TEST(RuleSparseStore, DelayCompensationOnRows) {

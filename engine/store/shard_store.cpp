@@ -95,16 +95,25 @@ std::uint32_t shard_store::sparse_slice::row_of(std::uint64_t key) {
 
 namespace {
 
-status check_finite(const push_view& push) {
+// `values`: the push's own, or (`what` says so) as its update rule rewrote them.
+status check_finite(const push_view& push, const float* values, const char* what = "") {
   for (std::size_t i = 0; i < push.count; ++i) {
-    if (!std::isfinite(push.values[i])) {
-      return {errc::non_finite, "value " + std::to_string(push.values[i]) + " at position " +
-                                    std::to_string(i) + " from worker " +
+    if (!std::isfinite(values[i])) {
+      return {errc::non_finite, std::string(what) + "value " + std::to_string(values[i]) +
+                                    " at position " + std::to_string(i) + " from worker " +
                                     std::to_string(push.worker) + " clock " +
                                     std::to_string(push.clock)};
     }
   }
   return {};
+}
+
+status check_finite(const push_view& push) {
+  return check_finite(push, push.values);
+}
+
+std::uint64_t observed_staleness(std::uint64_t version, const push_view& push) {
+  return version >= push.pulled_version ? version - push.pulled_version : 0;
 }
 
 }  // namespace
@@ -122,7 +131,7 @@ status shard_store::check_seq(const push_view& push, std::uint64_t version, push
     return {};
   }
   if (push.seq != 0) last = push.seq;
-  ack.staleness = version >= push.pulled_version ? version - push.pulled_version : 0;
+  ack.staleness = observed_staleness(version, push);
   return {};
 }
 
@@ -227,26 +236,38 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
   if (auto st = check_finite(push); !st) return st;
   const std::vector<std::uint32_t>* rows = nullptr;
   if (auto st = resolve(s, push.worker, push.keys, rows); !st) return st;
-  bool duplicate = false;
-  check_seq(push, s.version, ack, duplicate);
-  if (duplicate) return {};
   const std::size_t w = s.spec.width, slots = s.opt->state_slots();
   // The update rule (engine/store/update_rule.hpp) rewrites the gradient or
-  // the learning rate of a stale push; plain leaves both alone.
-  const auto plan = s.rule.plan_push(push.values, push.count, ack.staleness);
+  // the learning rate of a stale push; plain leaves both alone. A gradient
+  // it rewrote is checked again before anything is recorded or applied.
+  const auto plan =
+      s.rule.plan_push(push.values, push.count, observed_staleness(s.version, push), s.version);
+  const float* g = push.values;
   const float* pulled = nullptr;
   if (s.rule.needs_pulled_values()) {
     pulled = s.pulled.find(push.worker, push.pulled_version, push.keys);
-    if (pulled == nullptr) ++s.uncompensated;
   }
-  if (s.rule.may_rewrite()) scratch_.resize(w);
+  if (s.rule.may_rewrite()) {
+    scratch_.resize(push.count);
+    for (std::size_t i = 0; i < push.keys.size(); ++i) {
+      float* out = scratch_.data() + i * w;
+      const float* row = s.values.data() + static_cast<std::size_t>((*rows)[i]) * w;
+      const float* gi = s.rule.gradient(plan, push.values + i * w, w, row,
+                                        pulled ? pulled + i * w : nullptr, out);
+      if (gi != out) std::copy_n(gi, w, out);
+    }
+    g = scratch_.data();
+    if (auto st = check_finite(push, g, "update rule made "); !st) return st;
+  }
+  bool duplicate = false;
+  check_seq(push, s.version, ack, duplicate);
+  if (duplicate) return {};
+  if (s.rule.needs_pulled_values() && pulled == nullptr) ++s.uncompensated;
   for (std::size_t i = 0; i < push.keys.size(); ++i) {
     const std::uint32_t r = (*rows)[i];
     float* state = slots ? s.state.data() + static_cast<std::size_t>(r) * slots * w : nullptr;
-    float* row = s.values.data() + static_cast<std::size_t>(r) * w;
-    const float* g = s.rule.gradient(plan, push.values + i * w, w, row,
-                                     pulled ? pulled + i * w : nullptr, scratch_.data());
-    s.opt->apply(row, g, w, state, w, ++s.steps[r], plan.lr_scale);
+    s.opt->apply(s.values.data() + static_cast<std::size_t>(r) * w, g + i * w, w, state, w,
+                 ++s.steps[r], plan.lr_scale);
   }
   ++s.version;
   ack.shard_version = s.version;
@@ -278,21 +299,24 @@ status shard_store::apply_push(const push_view& push, push_ack& ack) {
     return {errc::wrong_size, "empty push to table '" + s.spec.name + "'"};
   }
   if (auto st = check_finite(push); !st) return st;
-  bool duplicate = false;
-  check_seq(push, s.version, ack, duplicate);
-  if (duplicate) return {};
   const std::size_t at = push.offset - s.range.begin;
   // The update rule (engine/store/update_rule.hpp) rewrites the gradient or
-  // the learning rate of a stale push; plain leaves both alone.
-  const auto plan = s.rule.plan_push(push.values, push.count, ack.staleness);
+  // the learning rate of a stale push; plain leaves both alone. A gradient
+  // it rewrote is checked again before anything is recorded or applied.
+  const auto plan =
+      s.rule.plan_push(push.values, push.count, observed_staleness(s.version, push), s.version);
   const float* pulled = nullptr;
-  if (s.rule.needs_pulled_values()) {
-    pulled = s.pulled.find(push.worker, push.pulled_version);
-    if (pulled == nullptr) ++s.uncompensated;
-  }
+  if (s.rule.needs_pulled_values()) pulled = s.pulled.find(push.worker, push.pulled_version);
   if (s.rule.may_rewrite()) scratch_.resize(push.count);
   const float* g = s.rule.gradient(plan, push.values, push.count, s.values.data() + at,
                                    pulled ? pulled + at : nullptr, scratch_.data());
+  if (g != push.values) {
+    if (auto st = check_finite(push, g, "update rule made "); !st) return st;
+  }
+  bool duplicate = false;
+  check_seq(push, s.version, ack, duplicate);
+  if (duplicate) return {};
+  if (s.rule.needs_pulled_values() && pulled == nullptr) ++s.uncompensated;
   s.apply(at, g, push.count, plan.lr_scale);
   ++s.version;
   ack.shard_version = s.version;

@@ -37,6 +37,8 @@ std::string describe(const update_rule_spec& spec) {
     std::snprintf(buf, sizeof buf, ",clip=%g", static_cast<double>(spec.clip_norm));
     out += buf;
   }
+  if (spec.warmup_pushes > 0) out += ",warmup=" + std::to_string(spec.warmup_pushes);
+  if (spec.half_life_pushes > 0) out += ",half_life=" + std::to_string(spec.half_life_pushes);
   return out;
 }
 
@@ -54,11 +56,19 @@ update_rule::update_rule(const update_rule_spec& spec) : spec_(spec) {
 }
 
 update_rule::push_plan update_rule::plan_push(const float* g, std::size_t n,
-                                              std::uint64_t staleness) const {
+                                              std::uint64_t staleness,
+                                              std::uint64_t version) const {
   push_plan plan;
+  double lr = 1;
   if (spec_.kind == update_rule_kind::staleness && staleness > 1) {
-    plan.lr_scale = static_cast<float>(1.0 / static_cast<double>(staleness));
+    lr /= static_cast<double>(staleness);
   }
+  const auto v = static_cast<double>(version);
+  if (spec_.warmup_pushes > 0 && version < spec_.warmup_pushes) {
+    lr *= (v + 1) / static_cast<double>(spec_.warmup_pushes);
+  }
+  if (spec_.half_life_pushes > 0) lr /= 1 + v / static_cast<double>(spec_.half_life_pushes);
+  plan.lr_scale = static_cast<float>(lr);
   if (spec_.clip_norm > 0) {
     // In double: a push of a million floats would lose the small squares.
     double sum = 0;

@@ -14,9 +14,12 @@
 //   clip_norm  with any rule: a push whose gradient has an L2 norm above
 //              clip_norm is scaled down to it first (the norm of the part of
 //              the gradient this shard owns, not of the whole model's)
+//   schedule   with any rule, by the pushes v the table slice has applied:
+//              warm-up lr * min(1, (v + 1) / warmup_pushes), then decay
+//              lr / (1 + v / half_life_pushes) (each off at 0)
 //
 //   update_rule rule({update_rule_kind::dcasgd, 0.04f});
-//   auto plan = rule.plan_push(g, n, staleness);
+//   auto plan = rule.plan_push(g, n, staleness, version);
 //   const float* applied = rule.gradient(plan, g, n, w_now, w_pulled, scratch);
 //   opt->apply(w_now, applied, n, state, stride, step, plan.lr_scale);
 
@@ -35,9 +38,14 @@ struct update_rule_spec {
   float dc_lambda = 0.04f;
   /// > 0: pushed gradients are scaled down to at most this L2 norm; 0 = off.
   float clip_norm = 0.0f;
+  /// > 0: the learning rate ramps up linearly over the slice's first pushes.
+  std::uint64_t warmup_pushes = 0;
+  /// > 0: the learning rate decays as 1 / (1 + pushes / half_life_pushes).
+  std::uint64_t half_life_pushes = 0;
 
   bool operator==(const update_rule_spec& o) const {
-    return kind == o.kind && dc_lambda == o.dc_lambda && clip_norm == o.clip_norm;
+    return kind == o.kind && dc_lambda == o.dc_lambda && clip_norm == o.clip_norm &&
+           warmup_pushes == o.warmup_pushes && half_life_pushes == o.half_life_pushes;
   }
   bool operator!=(const update_rule_spec& o) const { return !(*this == o); }
 };
@@ -45,7 +53,8 @@ struct update_rule_spec {
 /// "plain", "staleness", "dcasgd"; throws std::invalid_argument otherwise.
 update_rule_kind parse_update_rule_kind(const std::string& text);
 const char* to_string(update_rule_kind kind);
-/// "plain", "staleness", "dcasgd(lambda=0.04)", each with ",clip=1" when clipping.
+/// "plain", "staleness", "dcasgd(lambda=0.04)", each with ",clip=1" when
+/// clipping, ",warmup=N" and ",half_life=N" with a schedule.
 std::string describe(const update_rule_spec& spec);
 /// Throws std::invalid_argument naming the field when lambda or clip_norm is
 /// negative or not finite.
@@ -68,8 +77,10 @@ class update_rule {
     float grad_scale = 1.0f;  ///< clipping: multiplies the gradient
   };
   /// `g`: all `n` values of the push (clipping needs their norm);
-  /// `staleness`: the push's observed staleness in applied pushes.
-  push_plan plan_push(const float* g, std::size_t n, std::uint64_t staleness) const;
+  /// `staleness`: the push's observed staleness in applied pushes;
+  /// `version`: the pushes the table slice applied before this one.
+  push_plan plan_push(const float* g, std::size_t n, std::uint64_t staleness,
+                      std::uint64_t version = 0) const;
 
   /// The gradient to apply to `n` values now at `w_now`: `g` itself when the
   /// rule leaves it unchanged, else `out` (n floats, filled here). `w_pulled`
