@@ -5,14 +5,13 @@
 #include <stdexcept>
 
 #include "engine/errors.hpp"
+#include "engine/toml_read.hpp"
 
 namespace troupe {
 
 namespace {
 
-[[noreturn]] void bad(const std::string& source, const std::string& key, const std::string& why) {
-  throw troupe_error(errc::bad_config, source + ": " + key + ": " + why);
-}
+using toml_read::bad;
 
 void read_non_negative(const toml::table& t, const char* key, const std::string& path,
                        const std::string& src, float& out) {
@@ -37,11 +36,11 @@ void read_pushes(const toml::table& t, const char* key, const std::string& path,
 // One rule's keys over `base` (the section's defaults for a table override).
 update_rule_spec read_rule(const toml::table& t, const std::string& path, const std::string& src,
                            update_rule_spec base) {
-  if (const auto* node = t.get("rule")) {
-    const auto v = node->value<std::string>();
-    if (!node->is_string() || !v) bad(src, path + ".rule", "expected a string");
+  std::string rule;
+  toml_read::read_string(t, "rule", path, src, rule);
+  if (!rule.empty()) {
     try {
-      base.kind = parse_update_rule_kind(*v);
+      base.kind = parse_update_rule_kind(rule);
     } catch (const std::invalid_argument& e) {
       bad(src, path + ".rule", e.what());
     }
@@ -102,12 +101,7 @@ std::string update_section_toml(const update_rules& rules) {
   out << "\n[update]\n";
   rule_lines(out, rules.all);
   for (const auto& [name, rule] : rules.tables) {
-    std::string quoted = "\"";
-    for (char c : name) {
-      if (c == '"' || c == '\\') quoted += '\\';
-      quoted += c;
-    }
-    out << "\n[update." << quoted << "\"]\n";
+    out << "\n[update." << toml_read::quote(name) << "]\n";
     rule_lines(out, rule);
   }
   return out.str();

@@ -4,6 +4,7 @@
 
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
+#include "engine/job_overrides.hpp"
 #include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
@@ -68,6 +69,18 @@ rule = "staleness"
   EXPECT_EQ(again.update.tables[0].first, "bias");
   EXPECT_EQ(again.update.tables[0].second, job.update.tables[0].second);
   EXPECT_EQ(to_toml(again), to_toml(job));
+}
+
+TEST(JobUpdateSection, OverridesReachTheSectionAndItsTables) {
+  const auto job = apply_job_overrides(
+      parse_job_config(kSpam, "t.toml"),
+      {parse_job_override("update.rule=dcasgd"), parse_job_override("update.dc_lambda=2"),
+       parse_job_override("update.bias.rule=plain")});
+  EXPECT_EQ(job.update.all.kind, update_rule_kind::dcasgd);
+  EXPECT_FLOAT_EQ(job.update.all.dc_lambda, 2.0f);
+  EXPECT_EQ(job.update.for_table("bias").kind, update_rule_kind::plain);
+  EXPECT_FLOAT_EQ(job.update.for_table("bias").dc_lambda, 2.0f);
+  EXPECT_THROW(apply_job_overrides(job, {parse_job_override("update.rule=fast")}), troupe_error);
 }
 
 TEST(JobUpdateSection, ExactRoundTripOfFloatSettings) {
