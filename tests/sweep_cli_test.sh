@@ -47,7 +47,7 @@ if command -v gnuplot >/dev/null; then
 fi
 
 # Update rules on the grid, 2 repeats, the target set by a reference run.
-"$troupe" --log-level warn sweep "$dir/job.toml" --staleness inf --rules plain,dcasgd --repeats 2 \
+"$troupe" --log-level warn sweep "$dir/job.toml" --staleness inf --grid update.rule=plain,dcasgd --repeats 2 \
   --x update.rule --out "$dir/rules" > "$dir/rules.log" 2>&1 || { cat "$dir/rules.log"; fail "rules sweep"; }
 head -1 "$dir/rules/runs.csv" | grep -q '^update.rule,staleness,seed,' || fail "runs.csv lacks the rule column"
 [ "$(tail -n +2 "$dir/rules/runs.csv" | wc -l)" -eq 4 ] || fail "rules sweep should have 4 runs"
@@ -57,7 +57,8 @@ grep -q "| dcasgd | inf | 2/2 |" "$dir/rules/summary.md" || fail "summary lacks 
 grep -q "±" "$dir/rules/summary.md" || fail "summary has no confidence intervals"
 [ -f "$dir/rules/runs/rule-dcasgd_sinf_r1/metrics.csv" ] || fail "per-run directory of the grid point"
 
-for bad in "--rules plain,fast" "--x train.workers" "--target 1.5" "--workers 0"; do
+for bad in "--grid update.rule=plain,fast" "--x train.workers" "--target 1.5" \
+  "--grid train.workers=0" "--grid train.nonsense=1"; do
   # shellcheck disable=SC2086
   if "$troupe" sweep "$dir/job.toml" --staleness 0 $bad --out "$dir/bad" > "$dir/bad.log" 2>&1; then
     fail "sweep accepted $bad"

@@ -358,20 +358,36 @@ TEST(SweepGrid, CartesianProductFirstAxisSlowest) {
   EXPECT_THROW(grid_points({{"train.workers", {"1"}}, {"train.workers", {"2"}}}), troupe_error);
 }
 
-TEST(SweepGrid, ApplyPointSetsTheJobOrNamesTheBadKey) {
-  auto job = default_job_config();
-  apply_point(job, {{"train.workers", "128"}, {"update.rule", "dcasgd"}});
+TEST(SweepGrid, ParsesAxesWithValuesThatHoldCommas) {
+  const auto a = parse_grid_axis("train.workers=8,32,128");
+  EXPECT_EQ(a.key, "train.workers");
+  EXPECT_EQ(a.values, (std::vector<std::string>{"8", "32", "128"}));
+  const auto layers = parse_grid_axis("model.layers=[784, 64, 10],[784,256,128,10]");
+  EXPECT_EQ(layers.values, (std::vector<std::string>{"[784, 64, 10]", "[784,256,128,10]"}));
+  EXPECT_EQ(parse_grid_axis("job.name=\"a,b\",c").values.size(), 2u);
+  for (const char* bad : {"train.workers", "=8", "workers=8", "train.workers=8,,32",
+                          "train.workers=", "train.staleness=0,inf"}) {
+    EXPECT_THROW(parse_grid_axis(bad), troupe_error) << bad;
+  }
+}
+
+TEST(SweepGrid, ApplyPointSetsAnyJobKeyOrNamesTheBadOne) {
+  const auto base = default_job_config();
+  const auto job = apply_point(
+      base, {{"train.workers", "128"}, {"update.rule", "dcasgd"}, {"train.learning_rate", "0.01"}});
   EXPECT_EQ(job.workers, 128u);
   EXPECT_EQ(job.update.all.kind, update_rule_kind::dcasgd);
+  EXPECT_FLOAT_EQ(job.optimizer.learning_rate, 0.01f);
+  EXPECT_EQ(base.workers, 2u);  // the base is left alone
   for (const auto& bad : std::vector<grid_point>{{{"train.workers", "0"}},
                                                  {{"train.workers", "8x"}},
                                                  {{"update.rule", "fast"}},
                                                  {{"train.nonsense", "1"}}}) {
     try {
-      apply_point(job, bad);
+      apply_point(base, bad);
       ADD_FAILURE() << point_label(bad) << " was accepted";
     } catch (const troupe_error& e) {
-      EXPECT_TRUE(contains(e.what(), bad[0].first)) << e.what();
+      EXPECT_TRUE(contains(e.what(), bad[0].first.substr(bad[0].first.find('.') + 1))) << e.what();
     }
   }
 }

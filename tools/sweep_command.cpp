@@ -28,7 +28,7 @@ namespace {
 struct sweep_options {
   std::string job_file;
   std::vector<std::string> staleness{"0", "1", "2", "4", "8", "16", "inf"};
-  std::vector<std::string> workers, rules;
+  std::vector<std::string> grid;
   std::string x_key;
   std::uint32_t repeats = 3;
   std::optional<std::string> stragglers;
@@ -59,8 +59,7 @@ struct sweep_plan {
 // The job of one configuration, without its seed and output directory.
 job_config configured(const sweep_plan& plan, const sweep::grid_point& point,
                       std::int64_t staleness) {
-  auto job = plan.base;
-  sweep::apply_point(job, point);
+  auto job = sweep::apply_point(plan.base, point);
   job.staleness = staleness;
   job.eval_every = sweep::eval_every_for(job, plan.train_rows, plan.evals_per_epoch);
   return job;
@@ -95,8 +94,7 @@ sweep_plan make_plan(const sweep_options& o) {
     }
     (loss ? plan.base.target_loss : plan.base.target_accuracy) = v;
   }
-  if (!o.workers.empty()) plan.axes.push_back({"train.workers", o.workers});
-  if (!o.rules.empty()) plan.axes.push_back({"update.rule", o.rules});
+  for (const auto& g : o.grid) plan.axes.push_back(sweep::parse_grid_axis(g));
   plan.points = sweep::grid_points(plan.axes);
   plan.x_key = o.x_key.empty() ? "staleness" : o.x_key;
   if (plan.x_key != "staleness" &&
@@ -292,7 +290,7 @@ std::function<int()> add_sweep_command(CLI::App& app) {
   auto opts = std::make_shared<sweep_options>();
   auto* cmd = app.add_subcommand(
       "sweep",
-      "Train one job in several configurations (staleness bounds, worker counts, update rules), "
+      "Train one job in several configurations (staleness bounds times a grid of any job keys), "
       "several seeds each, and compare time and epochs to a target, throughput, waiting and "
       "observed staleness with 95% confidence intervals (runs.csv, curves.csv, summary.md and "
       "gnuplot plots in the output directory).");
@@ -301,14 +299,11 @@ std::function<int()> add_sweep_command(CLI::App& app) {
                   "comma-separated staleness bounds: integers and 'inf'")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("--workers", opts->workers, "comma-separated worker counts to sweep")
-      ->delimiter(',');
-  cmd->add_option("--rules", opts->rules,
-                  "comma-separated update rules to sweep (plain, staleness, dcasgd)")
-      ->delimiter(',');
-  cmd->add_option("--x", opts->x_key,
-                  "the plots' x axis: staleness (default) or a swept key (train.workers, "
-                  "update.rule)");
+  cmd->add_option("--grid", opts->grid,
+                  "KEY=v1,v2,...: also sweep this job key (any key of the job file, as with "
+                  "train --set); repeat for a cartesian product, e.g. --grid train.workers=8,32 "
+                  "--grid update.rule=plain,dcasgd");
+  cmd->add_option("--x", opts->x_key, "the plots' x axis: staleness (default) or a --grid key");
   cmd->add_option("--repeats", opts->repeats,
                   "runs per configuration, seeds BASE, BASE+1, ...; >= 2 for confidence intervals")
       ->check(CLI::Range(1, 1000))

@@ -2,11 +2,43 @@
 
 #include <cctype>
 #include <set>
-#include <stdexcept>
 
 #include "engine/errors.hpp"
+#include "engine/job_overrides.hpp"
 
 namespace troupe::sweep {
+
+grid_axis parse_grid_axis(const std::string& text) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw troupe_error(errc::bad_config, "--grid '" + text + "': expected KEY=v1,v2,...");
+  }
+  grid_axis axis;
+  axis.key = parse_job_override(text).key;  // the same key rules as --set
+  if (axis.key == "train.staleness") {
+    throw troupe_error(errc::bad_config,
+                       "--grid " + axis.key + ": sweep staleness bounds with --staleness");
+  }
+  std::string value;
+  int depth = 0;
+  bool quoted = false;
+  for (std::size_t i = eq + 1; i <= text.size(); ++i) {
+    const char c = i < text.size() ? text[i] : ',';
+    if (c == '"') quoted = !quoted;
+    if (!quoted && (c == '[' || c == '{')) ++depth;
+    if (!quoted && (c == ']' || c == '}')) --depth;
+    if (c == ',' && depth <= 0 && !quoted) {
+      if (value.empty()) {
+        throw troupe_error(errc::bad_config, "--grid '" + text + "': an empty value");
+      }
+      axis.values.push_back(value);
+      value.clear();
+    } else {
+      value += c;
+    }
+  }
+  return axis;
+}
 
 std::vector<grid_point> grid_points(const std::vector<grid_axis>& axes) {
   std::set<std::string> keys;
@@ -37,32 +69,10 @@ std::vector<grid_point> grid_points(const std::vector<grid_axis>& axes) {
   return points;
 }
 
-void apply_point(job_config& job, const grid_point& point) {
-  for (const auto& [key, value] : point) {
-    if (key == "train.workers") {
-      std::size_t used = 0;
-      unsigned long n = 0;
-      try {
-        n = std::stoul(value, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != value.size() || n == 0 || n > 4096) {
-        throw troupe_error(errc::bad_config,
-                           "train.workers: '" + value + "' is not a worker count in [1, 4096]");
-      }
-      job.workers = static_cast<std::uint32_t>(n);
-    } else if (key == "update.rule") {
-      try {
-        job.update.all.kind = parse_update_rule_kind(value);
-      } catch (const std::invalid_argument& e) {
-        throw troupe_error(errc::bad_config, std::string("update.rule: ") + e.what());
-      }
-    } else {
-      throw troupe_error(errc::bad_config, "the sweep cannot vary " + key +
-                                               " (it varies train.workers and update.rule)");
-    }
-  }
+job_config apply_point(const job_config& job, const grid_point& point) {
+  std::vector<job_override> overrides;
+  for (const auto& [key, value] : point) overrides.push_back({key, value});
+  return apply_job_overrides(job, overrides);
 }
 
 std::string point_dir_name(const grid_point& point) {
