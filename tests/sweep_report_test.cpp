@@ -32,6 +32,7 @@ run_record run(std::int64_t staleness, std::uint64_t seed, double ttt, double wa
   r.clocks_to_target = ttt < 0 ? 0 : static_cast<std::uint64_t>(ttt * 10);
   r.epochs_per_clock = 0.01;
   r.final_metric = 0.88;
+  r.best_metric = 0.89;
   r.samples_per_s = 20000;
   r.wait_fraction = wait;
   r.staleness_mean = 1.5;
@@ -210,11 +211,11 @@ TEST(SweepReport, RunsCsvHasOneWellFormedRowPerRun) {
   ASSERT_EQ(rows.size(), 13u);
   EXPECT_EQ(rows[0],
             "staleness,seed,stragglers,wall_s,time_to_target_s,clocks_to_target,epochs_to_target,"
-            "final_metric,samples_per_s,wait_fraction,staleness_mean,staleness_p50,"
+            "final_metric,best_metric,samples_per_s,wait_fraction,staleness_mean,staleness_p50,"
             "staleness_p99,staleness_max,error");
   for (const auto& row : rows) {
     SCOPED_TRACE(row);
-    EXPECT_EQ(csv_fields(row).size(), 15u);
+    EXPECT_EQ(csv_fields(row).size(), 16u);
   }
   // Sorted by staleness then seed, inf last.
   const auto first = csv_fields(rows[1]);
@@ -225,8 +226,9 @@ TEST(SweepReport, RunsCsvHasOneWellFormedRowPerRun) {
   EXPECT_EQ(first[4], "40");
   EXPECT_EQ(first[5], "400");
   EXPECT_EQ(first[6], "4");
-  EXPECT_EQ(first[9], "0.2");
-  EXPECT_EQ(first[14], "");
+  EXPECT_EQ(first[8], "0.89");
+  EXPECT_EQ(first[10], "0.2");
+  EXPECT_EQ(first[15], "");
 
   const auto never = csv_fields(rows[8]);  // staleness 16, seed 43
   EXPECT_EQ(never[0], "16");
@@ -239,7 +241,7 @@ TEST(SweepReport, RunsCsvHasOneWellFormedRowPerRun) {
   const auto fail = csv_fields(rows[11]);  // inf, seed 43
   EXPECT_EQ(fail[0], "inf");
   EXPECT_EQ(fail[3], "");
-  EXPECT_EQ(fail[14], "stopped: worker 1: push timed out, \"shard 0\"");
+  EXPECT_EQ(fail[15], "stopped: worker 1: push timed out, \"shard 0\"");
   EXPECT_EQ(csv_fields(rows[12])[0], "inf");
 
   // Grid coordinates come first, one column per key.
@@ -250,7 +252,7 @@ TEST(SweepReport, RunsCsvHasOneWellFormedRowPerRun) {
   const auto grows = lines(g.str());
   EXPECT_EQ(grows[0].substr(0, 36), "train.workers,update.rule,staleness,");
   EXPECT_EQ(grows[1].substr(0, 13), "8,dcasgd,0,42");
-  EXPECT_EQ(csv_fields(grows[1]).size(), 17u);
+  EXPECT_EQ(csv_fields(grows[1]).size(), 18u);
 }
 
 TEST(SweepReport, CurvesCsvHasEveryTestPoint) {
@@ -284,6 +286,9 @@ TEST(SweepReport, ReadsTestRowsOfAMetricsCsv) {
   EXPECT_THROW(read_test_curve(bad, "x.csv"), troupe_error);
   std::istringstream empty("");
   EXPECT_TRUE(read_test_curve(empty, "x.csv").empty());
+  EXPECT_DOUBLE_EQ(best_of(curve, "accuracy"), 0.862);
+  EXPECT_DOUBLE_EQ(best_of(curve, "loss"), 0.40);
+  EXPECT_DOUBLE_EQ(best_of({}, "loss"), 0);
   EXPECT_TRUE(load_test_curve("/nonexistent/metrics.csv").empty());
 }
 
@@ -294,7 +299,8 @@ TEST(SweepReport, SummaryGivesIntervalsTheBestBoundAndSignificance) {
   EXPECT_TRUE(contains(md, "seeds 42, 43, 44"));
   EXPECT_TRUE(contains(md, "| staleness | ok | reached target | time to target (s) |"));
   // mean ± t_0.975,2 x s / sqrt(3): 42 ± 4.97 s, 4.2 ± 0.50 epochs.
-  EXPECT_TRUE(contains(md, "| 0 | 3/3 | 3/3 | 42.0 ± 5.0 | 4.20 ± 0.50 | 420 | 0.8800 ± 0.0000 |"))
+  EXPECT_TRUE(contains(
+      md, "| 0 | 3/3 | 3/3 | 42.0 ± 5.0 | 4.20 ± 0.50 | 420 | 0.8800 ± 0.0000 | 0.8900 ± 0.0000 |"))
       << md;
   EXPECT_TRUE(contains(md, "| 16 | 3/3 | 2/3 | 11.0 ± 12.7 |"));
   EXPECT_TRUE(contains(md, "| inf | 2/3 | 2/3 |"));

@@ -209,6 +209,7 @@ sweep::run_record run_one(const sweep_plan& plan, const sweep::grid_point& point
   try {
     // Also for a failed run: its curve up to the failure is worth keeping.
     r.curve = sweep::load_test_curve(job.output_dir + "/metrics.csv");
+    r.best_metric = sweep::best_of(r.curve, job.target_metric);
   } catch (const troupe_error& e) {
     spdlog::warn("sweep: {}", e.what());
   }

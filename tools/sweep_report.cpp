@@ -109,7 +109,7 @@ std::vector<run_group> aggregate(const std::vector<run_record>& runs) {
     g.point = points[key.first];
     g.staleness = key.second;
     g.runs = rs.size();
-    std::vector<double> clocks, metric, sps, wait, mean, p50, p99, max;
+    std::vector<double> clocks, metric, best, sps, wait, mean, p50, p99, max;
     for (const auto* r : rs) {
       if (!r->ok()) {
         ++g.failed;
@@ -122,6 +122,7 @@ std::vector<run_group> aggregate(const std::vector<run_record>& runs) {
         if (r->epochs_to_target() >= 0) g.epochs_to_target_values.push_back(r->epochs_to_target());
       }
       metric.push_back(r->final_metric);
+      best.push_back(r->best_metric);
       sps.push_back(r->samples_per_s);
       wait.push_back(r->wait_fraction);
       mean.push_back(r->staleness_mean);
@@ -133,6 +134,7 @@ std::vector<run_group> aggregate(const std::vector<run_record>& runs) {
     g.clocks_to_target = summarize(clocks);
     g.epochs_to_target = summarize(g.epochs_to_target_values);
     g.final_metric = summarize(metric);
+    g.best_metric = summarize(best);
     g.samples_per_s = summarize(sps);
     g.wait_fraction = summarize(wait);
     g.staleness_mean = summarize(mean);
@@ -189,6 +191,14 @@ std::vector<curve_point> read_test_curve(std::istream& in, const std::string& so
   return curve;
 }
 
+double best_of(const std::vector<curve_point>& curve, const std::string& metric) {
+  if (curve.empty()) return 0;
+  const bool loss = metric == "loss";
+  double best = loss ? curve.front().loss : curve.front().accuracy;
+  for (const auto& p : curve) best = loss ? std::min(best, p.loss) : std::max(best, p.accuracy);
+  return best;
+}
+
 std::vector<curve_point> load_test_curve(const std::string& path) {
   std::ifstream in(path);
   if (!in) return {};
@@ -217,8 +227,8 @@ std::string point_fields(const run_record& r) {
 void write_runs_csv(std::ostream& out, const std::vector<run_record>& runs) {
   for (const auto& k : grid_keys(runs)) out << csv_field(k) << ',';
   out << "staleness,seed,stragglers,wall_s,time_to_target_s,clocks_to_target,epochs_to_target,"
-         "final_metric,samples_per_s,wait_fraction,staleness_mean,staleness_p50,staleness_p99,"
-         "staleness_max,error\n";
+         "final_metric,best_metric,samples_per_s,wait_fraction,staleness_mean,staleness_p50,"
+         "staleness_p99,staleness_max,error\n";
   for (const auto* r : sorted_runs(runs)) {
     out << point_fields(*r) << staleness_label(r->staleness) << ',' << r->seed << ','
         << csv_field(r->stragglers);
@@ -227,11 +237,11 @@ void write_runs_csv(std::ostream& out, const std::vector<run_record>& runs) {
       out << ',' << num(r->wall_s) << ',' << (r->reached() ? num(r->time_to_target_s) : "") << ','
           << (r->reached() ? std::to_string(r->clocks_to_target) : "") << ','
           << (epochs >= 0 ? num(epochs) : "") << ',' << num(r->final_metric) << ','
-          << num(r->samples_per_s) << ',' << num(r->wait_fraction) << ',' << num(r->staleness_mean)
-          << ',' << num(r->staleness_p50) << ',' << num(r->staleness_p99) << ',' << r->staleness_max
-          << ",\n";
+          << num(r->best_metric) << ',' << num(r->samples_per_s) << ',' << num(r->wait_fraction)
+          << ',' << num(r->staleness_mean) << ',' << num(r->staleness_p50) << ','
+          << num(r->staleness_p99) << ',' << r->staleness_max << ",\n";
     } else {
-      out << ",,,,,,,,,,,," << csv_field(one_line(r->error)) << '\n';
+      out << ",,,,,,,,,,,,," << csv_field(one_line(r->error)) << '\n';
     }
   }
 }

@@ -53,9 +53,10 @@ struct run_record {
   double time_to_target_s = -1;        ///< seconds; < 0 when the target was never reached
   std::uint64_t clocks_to_target = 0;  ///< minimum worker clock at the target, when reached
   double final_metric = 0;             ///< test accuracy or loss at the end (the target's metric)
-  double samples_per_s = 0;            ///< training throughput over all workers
-  double wait_fraction = 0;            ///< share of worker time spent on the staleness bound
-  double staleness_mean = 0;           ///< observed staleness of applied pushes, in pushes
+  double best_metric = 0;     ///< the best evaluation of the run (highest accuracy, lowest loss)
+  double samples_per_s = 0;   ///< training throughput over all workers
+  double wait_fraction = 0;   ///< share of worker time spent on the staleness bound
+  double staleness_mean = 0;  ///< observed staleness of applied pushes, in pushes
   double staleness_p50 = 0;
   double staleness_p99 = 0;
   std::uint64_t staleness_max = 0;
@@ -99,7 +100,7 @@ struct run_group {
   std::size_t reached = 0;
   std::vector<double> time_to_target_values, epochs_to_target_values;  // for comparisons
   interval time_to_target_s, clocks_to_target, epochs_to_target;
-  interval final_metric, samples_per_s, wait_fraction;
+  interval final_metric, best_metric, samples_per_s, wait_fraction;
   interval staleness_mean, staleness_p50, staleness_p99, staleness_max;
 
   /// Only then are its times to target comparable with other groups'.
@@ -131,6 +132,9 @@ std::vector<const run_record*> sorted_runs(const std::vector<run_record>& runs);
 std::vector<curve_point> read_test_curve(std::istream& metrics_csv, const std::string& source);
 /// Same, from a file; a missing file gives an empty curve.
 std::vector<curve_point> load_test_curve(const std::string& path);
+/// The best evaluation of a curve: highest accuracy, or lowest loss for
+/// metric "loss"; 0 for an empty curve.
+double best_of(const std::vector<curve_point>& curve, const std::string& metric);
 
 void write_runs_csv(std::ostream& out, const std::vector<run_record>& runs);
 void write_curves_csv(std::ostream& out, const std::vector<run_record>& runs);
