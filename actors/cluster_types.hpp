@@ -32,7 +32,7 @@ typename Inspector::result_type inspect(Inspector& f, optimizer_spec& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, update_rule_spec& x) {
-  return f(x.kind, x.dc_lambda, x.clip_norm, x.warmup_pushes, x.half_life_pushes);
+  return f(x.kind, x.dc_lambda, x.clip_norm, x.min_staleness, x.warmup_pushes, x.half_life_pushes);
 }
 
 template <class Inspector>

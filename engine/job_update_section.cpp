@@ -47,16 +47,18 @@ update_rule_spec read_rule(const toml::table& t, const std::string& path, const 
   }
   read_non_negative(t, "dc_lambda", path, src, base.dc_lambda);
   read_non_negative(t, "clip_norm", path, src, base.clip_norm);
+  read_pushes(t, "min_staleness", path, src, base.min_staleness);
   read_pushes(t, "warmup_pushes", path, src, base.warmup_pushes);
   read_pushes(t, "half_life_pushes", path, src, base.half_life_pushes);
   return base;
 }
 
-const char* const kRuleKeys = "rule, dc_lambda, clip_norm, warmup_pushes, half_life_pushes";
+const char* const kRuleKeys =
+    "rule, dc_lambda, clip_norm, min_staleness, warmup_pushes, half_life_pushes";
 
 bool is_rule_key(const std::string& key) {
-  return key == "rule" || key == "dc_lambda" || key == "clip_norm" || key == "warmup_pushes" ||
-         key == "half_life_pushes";
+  return key == "rule" || key == "dc_lambda" || key == "clip_norm" || key == "min_staleness" ||
+         key == "warmup_pushes" || key == "half_life_pushes";
 }
 
 }  // namespace
@@ -88,8 +90,9 @@ namespace {
 
 void rule_lines(std::ostringstream& out, const update_rule_spec& r) {
   out << "rule = \"" << to_string(r.kind) << "\"\ndc_lambda = " << r.dc_lambda
-      << "\nclip_norm = " << r.clip_norm << "\nwarmup_pushes = " << r.warmup_pushes
-      << "\nhalf_life_pushes = " << r.half_life_pushes << "\n";
+      << "\nclip_norm = " << r.clip_norm << "\nmin_staleness = " << r.min_staleness
+      << "\nwarmup_pushes = " << r.warmup_pushes << "\nhalf_life_pushes = " << r.half_life_pushes
+      << "\n";
 }
 
 }  // namespace

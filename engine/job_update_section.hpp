@@ -7,6 +7,7 @@
 //   rule = "dcasgd"       # plain, staleness or dcasgd
 //   dc_lambda = 0.04
 //   clip_norm = 0         # 0 = no clipping
+//   min_staleness = 1     # staleness: pushes count as at least this stale
 //   warmup_pushes = 0     # learning rate ramps up over the first N pushes (0 = off)
 //   half_life_pushes = 0  # learning rate / (1 + pushes / N) (0 = off)
 //   [update.bias]         # the logreg model's bias table keeps plain updates

@@ -42,6 +42,7 @@ TEST(JobUpdateSection, TableOverridesInheritTheSectionsSettings) {
 rule = "dcasgd"
 dc_lambda = 0.5
 clip_norm = 4
+min_staleness = 16
 warmup_pushes = 100
 half_life_pushes = 5000
 [update.bias]
@@ -57,6 +58,7 @@ rule = "staleness"
       EXPECT_EQ(t.update.kind, update_rule_kind::staleness);
       EXPECT_FLOAT_EQ(t.update.clip_norm, 4.0f);  // inherited
       EXPECT_EQ(t.update.half_life_pushes, 5000u);
+      EXPECT_EQ(t.update.min_staleness, 16u);
     } else {
       EXPECT_EQ(t.name, "weights");
       EXPECT_EQ(t.update, job.update.all);

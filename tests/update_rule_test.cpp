@@ -31,6 +31,12 @@ TEST(UpdateRule, StalenessDividesTheLearningRateByTheStaleness) {
   EXPECT_EQ(rule.plan_push(g, 1, 1).lr_scale, 1.0f);
   EXPECT_FLOAT_EQ(rule.plan_push(g, 1, 4).lr_scale, 0.25f);
   EXPECT_FLOAT_EQ(rule.plan_push(g, 1, 256).lr_scale, 1.0f / 256);
+  // A floor on the divisor caps what fresh pushes get.
+  update_rule_spec floored{update_rule_kind::staleness};
+  floored.min_staleness = 8;
+  EXPECT_FLOAT_EQ(update_rule(floored).plan_push(g, 1, 0).lr_scale, 0.125f);
+  EXPECT_FLOAT_EQ(update_rule(floored).plan_push(g, 1, 16).lr_scale, 0.0625f);
+  EXPECT_EQ(describe(floored), "staleness(min=8)");
   // Through SGD: w = 1 - (0.1 / 4) * 0.5.
   auto opt = make_optimizer({optimizer_kind::sgd, 0.1f});
   float w[] = {1.0f};

@@ -1,5 +1,6 @@
 #include "engine/store/update_rule.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -33,6 +34,9 @@ std::string describe(const update_rule_spec& spec) {
     std::snprintf(buf, sizeof buf, "(lambda=%g)", static_cast<double>(spec.dc_lambda));
     out += buf;
   }
+  if (spec.kind == update_rule_kind::staleness && spec.min_staleness > 1) {
+    out += "(min=" + std::to_string(spec.min_staleness) + ")";
+  }
   if (spec.clip_norm > 0) {
     std::snprintf(buf, sizeof buf, ",clip=%g", static_cast<double>(spec.clip_norm));
     out += buf;
@@ -60,8 +64,8 @@ update_rule::push_plan update_rule::plan_push(const float* g, std::size_t n,
                                               std::uint64_t version) const {
   push_plan plan;
   double lr = 1;
-  if (spec_.kind == update_rule_kind::staleness && staleness > 1) {
-    lr /= static_cast<double>(staleness);
+  if (spec_.kind == update_rule_kind::staleness) {
+    lr /= static_cast<double>(std::max<std::uint64_t>({1, spec_.min_staleness, staleness}));
   }
   const auto v = static_cast<double>(version);
   if (spec_.warmup_pushes > 0 && version < spec_.warmup_pushes) {

@@ -6,7 +6,8 @@
 //
 //   plain      the optimizer applies g as it is (asynchronous SGD)
 //   staleness  the learning rate of this push is divided by its staleness
-//              tau (Zhang et al., IJCAI 2016): lr / max(1, tau)
+//              tau (Zhang et al., IJCAI 2016): lr / max(1, tau), or
+//              lr / max(min_staleness, tau) to cap what a fresh push gets
 //   dcasgd     delay compensation (Zheng et al., ICML 2017, DC-ASGD-c): the
 //              gradient, computed on w_pulled, is moved towards the one at
 //              w_now by the first-order term
@@ -38,6 +39,10 @@ struct update_rule_spec {
   float dc_lambda = 0.04f;
   /// > 0: pushed gradients are scaled down to at most this L2 norm; 0 = off.
   float clip_norm = 0.0f;
+  /// staleness: pushes count as at least this stale (1 = the paper's rule).
+  /// With hundreds of workers the rare fresh push would otherwise get the
+  /// full, large base rate.
+  std::uint64_t min_staleness = 1;
   /// > 0: the learning rate ramps up linearly over the slice's first pushes.
   std::uint64_t warmup_pushes = 0;
   /// > 0: the learning rate decays as 1 / (1 + pushes / half_life_pushes).
@@ -45,7 +50,8 @@ struct update_rule_spec {
 
   bool operator==(const update_rule_spec& o) const {
     return kind == o.kind && dc_lambda == o.dc_lambda && clip_norm == o.clip_norm &&
-           warmup_pushes == o.warmup_pushes && half_life_pushes == o.half_life_pushes;
+           min_staleness == o.min_staleness && warmup_pushes == o.warmup_pushes &&
+           half_life_pushes == o.half_life_pushes;
   }
   bool operator!=(const update_rule_spec& o) const { return !(*this == o); }
 };
