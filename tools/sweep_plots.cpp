@@ -56,8 +56,9 @@ const std::vector<std::pair<std::string, std::string>>& terminals() {
 
 const std::vector<std::string>& plot_outputs() {
   static const std::vector<std::string> files = {
-      "to_target.png",        "to_target.svg",        "waiting.png",        "waiting.svg",
-      "metric_vs_epochs.png", "metric_vs_epochs.svg", "metric_vs_time.png", "metric_vs_time.svg"};
+      "to_target.png",      "to_target.svg",     "best_metric.png",      "best_metric.svg",
+      "waiting.png",        "waiting.svg",       "metric_vs_epochs.png", "metric_vs_epochs.svg",
+      "metric_vs_time.png", "metric_vs_time.svg"};
   return files;
 }
 
@@ -154,7 +155,7 @@ group_plot group_data(const x_axis& x, const std::vector<run_group>& groups) {
   for (std::size_t i = 0; i < p.series.size(); ++i) {
     if (i > 0) dat << "\n\n";  // two blank lines: the next `index`
     dat << "# series " << p.series[i]
-        << "\n# x epochs lo hi time_s lo hi waiting lo hi all_reached\n";
+        << "\n# x epochs lo hi time_s lo hi waiting lo hi all_reached best lo hi\n";
     std::vector<const run_group*> rows;
     for (const auto& g : groups) {
       if (series_of(x, g) == p.series[i]) rows.push_back(&g);
@@ -162,11 +163,13 @@ group_plot group_data(const x_axis& x, const std::vector<run_group>& groups) {
     std::sort(rows.begin(), rows.end(),
               [&](const auto* a, const auto* b) { return x.position(*a) < x.position(*b); });
     for (const auto* g : rows) {
-      const auto &e = g->epochs_to_target, &t = g->time_to_target_s, &w = g->wait_fraction;
+      const auto &e = g->epochs_to_target, &t = g->time_to_target_s, &w = g->wait_fraction,
+                 &b = g->best_metric;
       dat << x.position(*g) << " " << nan_or(e, e.mean) << " " << nan_or(e, e.low()) << " "
           << nan_or(e, e.high()) << " " << nan_or(t, t.mean) << " " << nan_or(t, t.low()) << " "
           << nan_or(t, t.high()) << " " << nan_or(w, w.mean) << " " << nan_or(w, w.low()) << " "
-          << nan_or(w, w.high()) << " " << (g->all_reached() ? 1 : 0) << "\n";
+          << nan_or(w, w.high()) << " " << (g->all_reached() ? 1 : 0) << " " << nan_or(b, b.mean)
+          << " " << nan_or(b, b.low()) << " " << nan_or(b, b.high()) << "\n";
       p.any_reached = p.any_reached || g->reached > 0;
       p.any_epochs = p.any_epochs || g->epochs_to_target.n > 0;
       p.any_ok = p.any_ok || g->failed < g->runs;
@@ -310,6 +313,17 @@ plot_files make_plots(const sweep_info& info, const std::vector<run_record>& run
            "set ylabel 'wall time to target (s)'\nset yrange [0:*]\nunset label 1\n" +
            (gp.any_reached ? series_plot(gp, 5, true) : placeholder("no run reached the target")) +
            "unset multiplot\n"});
+  plots.push_back(
+      {"best_metric", "1100,600",
+       "set title " +
+           gp_text(std::string("Best test ") + (loss ? "loss" : "accuracy") + " each run reached" +
+                   of_job +
+                   "\nmean over the repeats, bars: 95% confidence interval; dashed: the target") +
+           "\n" + x_setup + "set ylabel " + gp_str(std::string("best ") + metric_label) + "\n" +
+           (gp.any_ok ? "set arrow 1 from graph 0, first " + num(info.target) +
+                            " to graph 1, first " + num(info.target) +
+                            " nohead dt 2 lc rgb 'gray40'\n" + series_plot(gp, 12, false)
+                      : placeholder("no run succeeded"))});
   plots.push_back({"waiting", "1100,600",
                    "set title " +
                        gp_text("Waiting on the staleness bound" + of_job +

@@ -7,6 +7,7 @@
 //   to_target.{png,svg}         epochs (left) and wall time (right) to the
 //                               target, mean over the repeats, bars: 95% CI;
 //                               open points: not every repeat reached it
+//   best_metric.{png,svg}       the best test metric each run reached, mean and 95% CI
 //   waiting.{png,svg}           fraction of worker time spent on the staleness bound
 //   metric_vs_epochs.{png,svg}  test metric against epochs, mean over the
 //                               repeats with its 95% band
