@@ -214,10 +214,12 @@ std::pair<std::string, std::string> mean_curves(const std::vector<run_group>& gr
       dat << num(xs / static_cast<double>(rs.size())) << " " << num(s.mean) << " " << num(s.low())
           << " " << num(s.high()) << "\n";
     }
+    // Eight colours, then dashed: more than eight configurations stay apart.
     const auto lc = " lc " + std::to_string(blocks % 8 + 1);
+    const auto dt = " dt " + std::to_string(blocks / 8 + 1);
     clauses << (blocks == 0 ? "" : ", \\\n     ") << "'plot_means.dat' index " << blocks
             << " using 1:3:4 with filledcurves fs transparent solid 0.15" << lc
-            << " notitle, \\\n     '' index " << blocks << " using 1:2 with lines lw 2" << lc
+            << " notitle, \\\n     '' index " << blocks << " using 1:2 with lines lw 2" << lc << dt
             << " title " << gp_str(label);
     ++blocks;
   }
@@ -261,7 +263,8 @@ std::string series_plot(const group_plot& p, int column, bool partial_points) {
   const auto c = std::to_string(column);
   std::string out = "plot ";
   for (std::size_t i = 0; i < p.series.size(); ++i) {
-    const auto idx = std::to_string(i), lc = " lc " + std::to_string(i % 8 + 1);
+    const auto idx = std::to_string(i),
+               lc = " lc " + std::to_string(i % 8 + 1) + " dt " + std::to_string(i / 8 + 1);
     out += (i == 0 ? "" : ", \\\n     ") + std::string("'plot_groups.dat' index ") + idx +
            " using 1:" + (partial_points ? "($11==1?$" + c + ":NaN)" : "($" + c + ")") + ":" +
            std::to_string(column + 1) + ":" + std::to_string(column + 2) +
