@@ -125,6 +125,20 @@ TEST(JobUpdateSection, AnUnknownTableIsRefusedWithTheModelsTables) {
   }
 }
 
+TEST(JobUpdateSection, TheStalenessExamplesParse) {
+  const auto job = load_job_config(TROUPE_SOURCE_DIR "/examples/fashion_256.toml");
+  EXPECT_EQ(job.workers, 256u);
+  EXPECT_EQ(job.shards, 32u);
+  EXPECT_EQ(job.update.all.kind, update_rule_kind::staleness);
+  EXPECT_EQ(job.update.all.min_staleness, 16u);
+  EXPECT_EQ(workload_tables(job).front().update, job.update.all);
+  for (const char* name : {"fashion_ssp_sweep", "fashion_scale_sweep", "spam_scale_sweep",
+                           "dai_sweep", "spam_sweep"}) {
+    EXPECT_NO_THROW(load_job_config(std::string(TROUPE_SOURCE_DIR "/examples/") + name + ".toml"))
+        << name;
+  }
+}
+
 TEST(JobUpdateSection, DelayCompensationNeedsUnreplicatedShards) {
   const std::string cluster = R"(
 [cluster]
