@@ -128,7 +128,8 @@ void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std:
   const auto lost_clocks = std::max<std::int64_t>(
       0, (st.clocks->size() ? st.clocks->min_clock() : 0) - latest.data.header.clock);
   for (const auto& w : latest.warnings) spdlog::warn("shard {}: {}", k, w);
-  auto data = encode_checkpoint(latest.data.header, latest.data.snapshot);
+  const auto file = encode_checkpoint(latest.data.header, latest.data.snapshot);
+  bytes data(file.begin(), file.end());
   self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
                 shard_request{k, shard_slices(st.job, k)})
       .then(
@@ -305,6 +306,12 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
     // A chain ends normally (user_shutdown) when its head finished.
     if (!dm.reason || dm.reason == caf::exit_reason::user_shutdown ||
         !st.running.count(p.replica)) {
+      return;
+    }
+    // Taken down by a neighbour whose node was lost: that stage's own down
+    // message re-places the replica.
+    if (dm.reason.category() == troupe_error_category() &&
+        dm.reason.code() == static_cast<std::uint8_t>(errc::peer_lost)) {
       return;
     }
     const auto where = p.node < st.job.nodes.size() ? " on node " + st.job.nodes[p.node] : "";

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/store/finite_scan.hpp"
+
 namespace troupe {
 
 void shard_store::add_dense(const table_spec& spec, key_range range) {
@@ -97,15 +99,12 @@ namespace {
 
 // `values`: the push's own, or (`what` says so) as its update rule rewrote them.
 status check_finite(const push_view& push, const float* values, const char* what = "") {
-  for (std::size_t i = 0; i < push.count; ++i) {
-    if (!std::isfinite(values[i])) {
-      return {errc::non_finite, std::string(what) + "value " + std::to_string(values[i]) +
-                                    " at position " + std::to_string(i) + " from worker " +
-                                    std::to_string(push.worker) + " clock " +
-                                    std::to_string(push.clock)};
-    }
-  }
-  return {};
+  const auto i = first_non_finite(values, push.count);
+  if (i == push.count) return {};
+  return {errc::non_finite, std::string(what) + "value " + std::to_string(values[i]) +
+                                " at position " + std::to_string(i) + " from worker " +
+                                std::to_string(push.worker) + " clock " +
+                                std::to_string(push.clock)};
 }
 
 status check_finite(const push_view& push) {
