@@ -31,6 +31,11 @@ typename Inspector::result_type inspect(Inspector& f, optimizer_spec& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, update_rule_spec& x) {
+  return f(x.kind, x.dc_lambda, x.clip_norm, x.min_staleness, x.warmup_pushes, x.half_life_pushes);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, init_segment& x) {
   return f(x.end, x.bound);
 }
@@ -38,7 +43,7 @@ typename Inspector::result_type inspect(Inspector& f, init_segment& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, table_spec& x) {
   return f(x.id, x.name, x.kind, x.size, x.width, x.init, x.row_init_bound, x.seed, x.max_rows,
-           x.max_row_id, x.optimizer);
+           x.max_row_id, x.optimizer, x.update);
 }
 
 template <class Inspector>

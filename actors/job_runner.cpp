@@ -196,6 +196,7 @@ job_summary run_job(const job_config& job_file) {
   // the data before anything runs; the fitted job is what nodes receive.
   job_config job = job_file;
   fit_job_to_data(job, *data);
+  workload_tables(job);  // throws when [update.<name>] names no table of the model
   const double baseline = baseline_score(*data);
   spdlog::info("loaded {} train, {} validation and {} test rows of {} in {:.2f} s",
                data->train_rows(), data->validation_rows(), data->test_rows(),

@@ -269,7 +269,8 @@ void launch(scheduler_pointer self) {
                              std::to_string(sparse_row_bytes(t)) + " bytes/row" +
                              (t.max_rows ? ", at most " + std::to_string(t.max_rows) + " rows/shard"
                                          : std::string{}) +
-                             ")");
+                             ")") +
+                  (t.update == update_rule_spec{} ? "" : " update " + describe(t.update));
   }
   spdlog::info(
       "job '{}': {} workers{}, {} shards{}, staleness {}, stragglers {}, tables {}; {} "

@@ -10,6 +10,7 @@
 
 #include "engine/errors.hpp"
 #include "engine/job_sections.hpp"
+#include "engine/job_update_section.hpp"
 #include "engine/straggler.hpp"
 #include "engine/toml_read.hpp"
 #include "engine/workloads/workload_registry.hpp"
@@ -60,7 +61,7 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
         << e.description();
     throw troupe_error(errc::bad_config, msg.str());
   }
-  check_keys(root, src, "", {"job", "data", "model", "train", "cluster", "params"});
+  check_keys(root, src, "", {"job", "data", "model", "train", "cluster", "params", "update"});
   job_config job;
   if (const auto* t = section(root, "job", src)) {
     check_keys(*t, src, "job",
@@ -203,6 +204,7 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
       }
     }
   }
+  if (const auto* t = section(root, "update", src)) parse_update_section(*t, src, job);
   validate(job);
   return job;
 }
@@ -333,6 +335,17 @@ void validate(const job_config& job) {
   } catch (const troupe_error& e) {
     fail("train.stragglers", e.what());
   }
+  // A backup applies forwarded pushes without having served the pulls, so
+  // it cannot compensate them as its primary did: the replicas would differ.
+  bool compensates = job.update.all.kind == update_rule_kind::dcasgd;
+  for (const auto& [name, rule] : job.update.tables) {
+    compensates = compensates || rule.kind == update_rule_kind::dcasgd;
+  }
+  if (compensates && job.nodes.size() >= 2 && job.replication != 1) {
+    fail("update.rule",
+         "dcasgd keeps what each worker pulled on the primary shard only, so its backups would "
+         "drift: use [cluster] replication = 1 with it");
+  }
 }
 
 std::string default_data_dir(const std::string& data_set) {
@@ -407,6 +420,7 @@ std::string to_toml(const job_config& job) {
         << "\nworker_nodes = " << list(job.worker_nodes, false)
         << "\nreplication = " << job.replication << "\n";
   }
+  out << update_section_toml(job.update);
   return out.str();
 }
 

@@ -19,9 +19,25 @@
 #include "engine/data/data_spec.hpp"
 #include "engine/model/model.hpp"
 #include "engine/store/optimizer.hpp"
+#include "engine/store/update_rule.hpp"
 #include "kernels/backend.hpp"
 
 namespace troupe {
+
+/// [update]: the staleness-aware update rule of each table (parsed in
+/// engine/job_update_section.cpp; the rules in engine/store/update_rule.hpp).
+struct update_rules {
+  update_rule_spec all;  ///< [update]: every table's rule
+  /// [update.<table name>]: per-table overrides, in file order
+  std::vector<std::pair<std::string, update_rule_spec>> tables;
+
+  update_rule_spec for_table(const std::string& name) const {
+    for (const auto& [table, rule] : tables) {
+      if (table == name) return rule;
+    }
+    return all;
+  }
+};
 
 struct job_config {
   // [job]
@@ -101,6 +117,8 @@ struct job_config {
   /// [params] a custom workload's own settings (include/troupe/workload.hpp):
   /// key -> the value's TOML text ("0.5", "\"a.csv\"", "[1, 2]").
   std::map<std::string, std::string> params;
+  // [update] (staleness-aware update rules; see update_rules above)
+  update_rules update;
 };
 
 /// True when the job's training data has a validation set (a file or a fraction).

@@ -50,7 +50,7 @@ class DenseSteps : public ::testing::Test {
     const auto opt = make_optimizer(spec.optimizer);
     for (std::uint64_t k = offset; k < offset + n; ++k) {
       const float g = grad(k, seq);
-      opt->apply(&reference[k], &g, 1, &moments[k], kKeys, ++counts[k]);
+      opt->apply(&reference[k], &g, 1, &moments[k], kKeys, ++counts[k], 1.0f);
     }
   }
 

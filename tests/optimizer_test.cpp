@@ -15,7 +15,7 @@ TEST(Optimizer, SgdStepsAgainstTheGradient) {
   EXPECT_EQ(opt->state_slots(), 0u);
   float w[] = {1.0f, -2.0f};
   const float g[] = {0.5f, -1.0f};
-  opt->apply(w, g, 2, nullptr, 2, 1);
+  opt->apply(w, g, 2, nullptr, 2, 1, 1.0f);
   EXPECT_FLOAT_EQ(w[0], 0.95f);
   EXPECT_FLOAT_EQ(w[1], -1.9f);
 }
@@ -26,7 +26,7 @@ TEST(Optimizer, SgdWeightDecayAddsL2Gradient) {
   auto opt = make_optimizer(spec);
   float w[] = {2.0f};
   const float g[] = {0.0f};
-  opt->apply(w, g, 1, nullptr, 1, 1);
+  opt->apply(w, g, 1, nullptr, 1, 1, 1.0f);
   EXPECT_FLOAT_EQ(w[0], 2.0f - 0.1f * 0.5f * 2.0f);
 }
 
@@ -38,10 +38,10 @@ TEST(Optimizer, MomentumAccumulatesVelocity) {
   float w[] = {0.0f};
   float v[] = {0.0f};
   const float g[] = {1.0f};
-  opt->apply(w, g, 1, v, 1, 1);
+  opt->apply(w, g, 1, v, 1, 1, 1.0f);
   EXPECT_FLOAT_EQ(v[0], 1.0f);
   EXPECT_FLOAT_EQ(w[0], -0.1f);
-  opt->apply(w, g, 1, v, 1, 2);
+  opt->apply(w, g, 1, v, 1, 2, 1.0f);
   EXPECT_FLOAT_EQ(v[0], 1.9f);
   EXPECT_FLOAT_EQ(w[0], -0.1f - 0.19f);
 }
@@ -53,10 +53,10 @@ TEST(Optimizer, AdagradScalesByAccumulatedSquares) {
   float w[] = {1.0f};
   float h[] = {0.0f};
   const float g1[] = {2.0f}, g2[] = {1.0f};
-  opt->apply(w, g1, 1, h, 1, 1);
+  opt->apply(w, g1, 1, h, 1, 1, 1.0f);
   EXPECT_FLOAT_EQ(h[0], 4.0f);
   EXPECT_FLOAT_EQ(w[0], 1.0f - 0.5f * 2.0f / 2.0f);
-  opt->apply(w, g2, 1, h, 1, 2);
+  opt->apply(w, g2, 1, h, 1, 2, 1.0f);
   EXPECT_FLOAT_EQ(h[0], 5.0f);
   EXPECT_NEAR(w[0], 0.5f - 0.5f / std::sqrt(5.0f), 1e-6);
 }
@@ -69,7 +69,7 @@ TEST(Optimizer, AdamFirstStepMovesByLearningRate) {
   float w[] = {1.0f, 1.0f};
   float state[4] = {};
   const float g[] = {3.0f, -0.5f};
-  opt->apply(w, g, 2, state, 2, 1);
+  opt->apply(w, g, 2, state, 2, 1, 1.0f);
   // Bias-corrected first step is lr * sign(g) (up to epsilon).
   EXPECT_NEAR(w[0], 0.99f, 1e-6);
   EXPECT_NEAR(w[1], 1.01f, 1e-6);
@@ -94,12 +94,13 @@ TEST(Optimizer, ApplyRowsMatchesRowByRow) {
     const std::size_t slots = opt->state_slots();
     std::vector<float> state(table_rows * slots * width, 0.0f), expect_state = state;
     std::vector<std::uint64_t> steps(table_rows, 0), expect_steps = steps;
-    opt->apply_rows(values.data(), rows, g, 4, width, state.data(), steps.data());
+    // A staleness-aware rule's learning-rate scale reaches every row.
+    opt->apply_rows(values.data(), rows, g, 4, width, state.data(), steps.data(), 0.5f);
     for (std::size_t i = 0; i < 4; ++i) {
       const std::size_t r = rows[i];
       opt->apply(expect.data() + r * width, g + i * width, width,
                  slots ? expect_state.data() + r * slots * width : nullptr, width,
-                 ++expect_steps[r]);
+                 ++expect_steps[r], 0.5f);
     }
     EXPECT_EQ(values, expect) << to_string(kind);
     EXPECT_EQ(state, expect_state) << to_string(kind);

@@ -136,7 +136,7 @@ TEST_F(ShardActor, BackupTakesThePerKeyAdamCountsAndStaysIdentical) {
   std::vector<std::uint64_t> steps(10, 0);
   auto apply = [&](std::size_t from, std::size_t n, float g) {
     for (std::size_t k = from; k < from + n; ++k)
-      opt->apply(&w[k], &g, 1, &state[k], 10, ++steps[k]);
+      opt->apply(&w[k], &g, 1, &state[k], 10, ++steps[k], 1.0f);
   };
   apply(0, 5, 0.5f);
   apply(0, 10, -0.3f);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End to end: `troupe sweep` on a tiny real job (2 staleness bounds, 1 repeat)
-# writes well-formed CSVs, a summary and the plots; a bad straggler spec is
-# refused with a clear message. Usage: sweep_cli_test.sh TROUPE_BINARY
+# writes well-formed CSVs, a summary and the plots; a sweep over update rules
+# with 2 repeats and the default target (a reference run) gives intervals and
+# comparisons; bad settings are refused with a clear message.
+# Usage: sweep_cli_test.sh TROUPE_BINARY
 set -euo pipefail
 troupe=$1
 dir=$(mktemp -d)
@@ -22,7 +24,8 @@ shards = 2
 backend = "cpu"
 TOML
 
-"$troupe" --log-level warn sweep "$dir/job.toml" --staleness 0,inf --repeats 1 --out "$dir/out" \
+"$troupe" --log-level warn sweep "$dir/job.toml" --staleness 0,inf --repeats 1 --target job \
+  --out "$dir/out" \
   > "$dir/log" 2>&1 || { cat "$dir/log"; fail "sweep exited with $?"; }
 
 runs="$dir/out/runs.csv"
@@ -33,15 +36,35 @@ cut -d, -f1 "$runs" | tail -n +2 | tr '\n' ' ' | grep -q '^0 inf ' || fail "stal
 awk -F, -v n="$(head -1 "$runs" | awk -F, '{print NF}')" 'NF != n { exit 1 } NR > 1 && $NF != "" { exit 1 }' \
   "$runs" || fail "runs.csv rows malformed or with errors"
 [ "$(tail -n +2 "$dir/out/curves.csv" | wc -l)" -ge 2 ] || fail "curves.csv has no points"
-grep -q "Staleness sweep" "$dir/out/summary.md" || fail "summary.md"
+grep -q "^# Sweep: tiny" "$dir/out/summary.md" || fail "summary.md"
 grep -q "| inf |" "$dir/out/summary.md" || fail "summary.md lacks the inf row"
 [ -f "$dir/out/runs/s0_r0/metrics.csv" ] || fail "per-run metrics missing"
 if command -v gnuplot >/dev/null; then
-  for plot in time_to_target waiting metric_vs_time; do
+  for plot in to_target waiting metric_vs_epochs metric_vs_time; do
     [ -s "$dir/out/$plot.png" ] && [ -s "$dir/out/$plot.svg" ] || fail "plot $plot missing"
     head -c 8 "$dir/out/$plot.png" | grep -q PNG || fail "$plot.png is not a PNG"
   done
 fi
+
+# Update rules on the grid, 2 repeats, the target set by a reference run.
+"$troupe" --log-level warn sweep "$dir/job.toml" --staleness inf --grid update.rule=plain,dcasgd --repeats 2 \
+  --x update.rule --out "$dir/rules" > "$dir/rules.log" 2>&1 || { cat "$dir/rules.log"; fail "rules sweep"; }
+head -1 "$dir/rules/runs.csv" | grep -q '^update.rule,staleness,seed,' || fail "runs.csv lacks the rule column"
+[ "$(tail -n +2 "$dir/rules/runs.csv" | wc -l)" -eq 4 ] || fail "rules sweep should have 4 runs"
+[ -f "$dir/rules/runs/reference/metrics.csv" ] || fail "no reference run"
+grep -q "reference run (1 worker, staleness 0" "$dir/rules/summary.md" || fail "summary lacks the target's origin"
+grep -q "| dcasgd | inf | 2/2 |" "$dir/rules/summary.md" || fail "summary lacks the dcasgd row"
+grep -q "±" "$dir/rules/summary.md" || fail "summary has no confidence intervals"
+[ -f "$dir/rules/runs/rule-dcasgd_sinf_r1/metrics.csv" ] || fail "per-run directory of the grid point"
+
+for bad in "--grid update.rule=plain,fast" "--x train.workers" "--target 1.5" \
+  "--grid train.workers=0" "--grid train.nonsense=1"; do
+  # shellcheck disable=SC2086
+  if "$troupe" sweep "$dir/job.toml" --staleness 0 $bad --out "$dir/bad" > "$dir/bad.log" 2>&1; then
+    fail "sweep accepted $bad"
+  fi
+  grep -q "bad_config" "$dir/bad.log" || { cat "$dir/bad.log"; fail "no clear error for $bad"; }
+done
 
 if "$troupe" sweep "$dir/job.toml" --staleness 0 --repeats 1 --stragglers "fixed:factor=3" \
   --out "$dir/bad" > "$dir/bad.log" 2>&1; then

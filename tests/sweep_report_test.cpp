@@ -7,8 +7,14 @@
 #include <fstream>
 #include <sstream>
 
+#include <cmath>
+
 #include "engine/clock_table.hpp"
+#include "engine/job_config.hpp"
+#include "tools/sweep_grid.hpp"
 #include "tools/sweep_plots.hpp"
+#include "tools/sweep_schedule.hpp"
+#include "tools/sweep_stats.hpp"
 
 namespace troupe::sweep {
 namespace {
@@ -24,7 +30,9 @@ run_record run(std::int64_t staleness, std::uint64_t seed, double ttt, double wa
   r.wall_s = 100 + static_cast<double>(seed);
   r.time_to_target_s = ttt;
   r.clocks_to_target = ttt < 0 ? 0 : static_cast<std::uint64_t>(ttt * 10);
+  r.epochs_per_clock = 0.01;
   r.final_metric = 0.88;
+  r.best_metric = 0.89;
   r.samples_per_s = 20000;
   r.wait_fraction = wait;
   r.staleness_mean = 1.5;
@@ -58,6 +66,7 @@ sweep_info info() {
   i.job_name = "fashion_mlp";
   i.target = 0.87;
   i.stragglers = "fixed:worker=0,factor=3";
+  i.target_origin = "from the job file";
   i.repeats = 3;
   i.workers = 2;
   i.epochs = 3;
@@ -95,15 +104,44 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-TEST(SweepReport, SpreadsAreMediansAndRanges) {
-  const auto odd = make_spread({3, 1, 2});
-  EXPECT_EQ(odd.n, 3u);
-  EXPECT_DOUBLE_EQ(odd.median, 2);
-  EXPECT_DOUBLE_EQ(odd.min, 1);
-  EXPECT_DOUBLE_EQ(odd.max, 3);
-  EXPECT_DOUBLE_EQ(make_spread({4, 1, 3, 2}).median, 2.5);
-  EXPECT_DOUBLE_EQ(make_spread({7}).median, 7);
-  EXPECT_EQ(make_spread({}).n, 0u);
+TEST(SweepStats, MeanAndStudentInterval) {
+  const auto s = summarize({44, 40, 42});
+  EXPECT_EQ(s.n, 3u);
+  EXPECT_DOUBLE_EQ(s.mean, 42);
+  EXPECT_DOUBLE_EQ(s.median, 42);
+  EXPECT_DOUBLE_EQ(s.stddev, 2);
+  EXPECT_NEAR(s.half_width, 4.303 * 2 / std::sqrt(3.0), 1e-9);  // t_0.975,2 = 4.303
+  EXPECT_DOUBLE_EQ(s.min, 40);
+  EXPECT_DOUBLE_EQ(s.max, 44);
+  EXPECT_DOUBLE_EQ(summarize({4, 1, 3, 2}).median, 2.5);
+  const auto one = summarize({7});
+  EXPECT_DOUBLE_EQ(one.mean, 7);
+  EXPECT_DOUBLE_EQ(one.half_width, 0);  // no interval from one value
+  EXPECT_EQ(summarize({}).n, 0u);
+  EXPECT_DOUBLE_EQ(t_quantile_975(1), 12.706);
+  EXPECT_DOUBLE_EQ(t_quantile_975(4), 2.776);
+  EXPECT_DOUBLE_EQ(t_quantile_975(30), 2.042);
+  EXPECT_DOUBLE_EQ(t_quantile_975(45), 2.021);  // the next smaller tabulated df: wider
+  EXPECT_DOUBLE_EQ(t_quantile_975(1e6), 1.96);
+}
+
+TEST(SweepStats, WelchTestAgainstAHandComputedCase) {
+  // Means 42 and 32, variances 4 and 7, n = 3 each:
+  // t = 10 / sqrt(4/3 + 7/3) = 5.222, df = (11/3)^2 / ((4/3)^2/2 + (7/3)^2/2) = 3.72.
+  const auto c = compare({40, 42, 44}, {30, 31, 35});
+  EXPECT_NEAR(c.t, 10 / std::sqrt(11.0 / 3), 1e-9);
+  EXPECT_NEAR(c.df, (121.0 / 9) / ((16.0 / 9) / 2 + (49.0 / 9) / 2), 1e-9);
+  EXPECT_TRUE(c.significant);  // 5.22 > t_0.975,3 = 3.182
+  EXPECT_TRUE(c.overlap);      // [37.0, 47.0] and [25.4, 38.6]: the intervals still overlap
+  const auto same = compare({1, 2, 3}, {1.5, 2, 2.5});
+  EXPECT_FALSE(same.significant);
+  EXPECT_TRUE(same.overlap);
+  const auto apart = compare({10, 10.1, 9.9}, {1, 1.1, 0.9});
+  EXPECT_FALSE(apart.overlap);
+  EXPECT_TRUE(apart.significant);
+  EXPECT_FALSE(compare({1}, {2, 3}).significant);    // too few values to say
+  EXPECT_TRUE(compare({2, 2}, {3, 3}).significant);  // no spread, different means
+  EXPECT_FALSE(compare({2, 2}, {2, 2}).significant);
 }
 
 TEST(SweepReport, GroupsByStalenessWithInfLast) {
@@ -117,28 +155,44 @@ TEST(SweepReport, GroupsByStalenessWithInfLast) {
 
   EXPECT_EQ(groups[0].runs, 3u);
   EXPECT_EQ(groups[0].reached, 3u);
-  EXPECT_DOUBLE_EQ(groups[0].time_to_target_s.median, 42);
+  EXPECT_DOUBLE_EQ(groups[0].time_to_target_s.mean, 42);
   EXPECT_DOUBLE_EQ(groups[0].time_to_target_s.min, 40);
   EXPECT_DOUBLE_EQ(groups[0].time_to_target_s.max, 44);
   EXPECT_DOUBLE_EQ(groups[0].wait_fraction.median, 0.3);
   EXPECT_DOUBLE_EQ(groups[0].clocks_to_target.median, 420);
+  EXPECT_DOUBLE_EQ(groups[0].epochs_to_target.mean, 4.2);  // 420 clocks x 0.01 epochs
 
   // Time to target over the two seeds that reached it; the rest over all three.
   EXPECT_EQ(groups[2].reached, 2u);
   EXPECT_FALSE(groups[2].all_reached());
   EXPECT_EQ(groups[2].time_to_target_s.n, 2u);
-  EXPECT_DOUBLE_EQ(groups[2].time_to_target_s.median, 11);
+  EXPECT_DOUBLE_EQ(groups[2].time_to_target_s.mean, 11);
   EXPECT_EQ(groups[2].samples_per_s.n, 3u);
 
-  // A failed run counts neither as reached nor in the other spreads.
+  // A failed run counts neither as reached nor in the other columns.
   EXPECT_EQ(groups[3].failed, 1u);
   EXPECT_EQ(groups[3].reached, 2u);
   EXPECT_EQ(groups[3].wait_fraction.n, 2u);
 }
 
+TEST(SweepReport, GroupsByGridPointInTheSweepsOrder) {
+  auto runs = std::vector<run_record>{run(inf, 1, 5), run(0, 1, 8), run(0, 1, 9), run(inf, 1, 3)};
+  runs[0].point = runs[1].point = {{"train.workers", "32"}};
+  runs[2].point = runs[3].point = {{"train.workers", "8"}};
+  const auto groups = aggregate(runs);
+  ASSERT_EQ(groups.size(), 4u);
+  EXPECT_EQ(point_label(groups[0].point), "train.workers=32");  // first seen first
+  EXPECT_EQ(groups[0].staleness, 0);
+  EXPECT_EQ(groups[1].staleness, inf);
+  EXPECT_EQ(point_label(groups[2].point), "train.workers=8");
+  EXPECT_EQ(best_staleness(groups, runs[0].point), std::optional<std::int64_t>(inf));
+  EXPECT_EQ(best_staleness(groups, runs[2].point), std::optional<std::int64_t>(inf));
+  EXPECT_FALSE(best_staleness(groups, {{"train.workers", "2"}}));
+}
+
 TEST(SweepReport, BestStalenessNeedsEveryRunToReachTheTarget) {
   const auto groups = aggregate(synthetic_runs());
-  // 16 and inf are faster in median but not reliable: 4 wins.
+  // 16 and inf are faster on average but not reliable: 4 wins.
   EXPECT_EQ(best_staleness(groups), std::optional<std::int64_t>(4));
 
   // Ties go to the smaller bound.
@@ -156,12 +210,12 @@ TEST(SweepReport, RunsCsvHasOneWellFormedRowPerRun) {
   const auto rows = lines(out.str());
   ASSERT_EQ(rows.size(), 13u);
   EXPECT_EQ(rows[0],
-            "staleness,seed,stragglers,wall_s,time_to_target_s,clocks_to_target,final_metric,"
-            "samples_per_s,wait_fraction,staleness_mean,staleness_p50,staleness_p99,"
-            "staleness_max,error");
+            "staleness,seed,stragglers,wall_s,time_to_target_s,clocks_to_target,epochs_to_target,"
+            "final_metric,best_metric,samples_per_s,wait_fraction,staleness_mean,staleness_p50,"
+            "staleness_p99,staleness_max,error");
   for (const auto& row : rows) {
     SCOPED_TRACE(row);
-    EXPECT_EQ(csv_fields(row).size(), 14u);
+    EXPECT_EQ(csv_fields(row).size(), 16u);
   }
   // Sorted by staleness then seed, inf last.
   const auto first = csv_fields(rows[1]);
@@ -171,30 +225,43 @@ TEST(SweepReport, RunsCsvHasOneWellFormedRowPerRun) {
   EXPECT_TRUE(contains(rows[1], "\"fixed:worker=0,factor=3\""));
   EXPECT_EQ(first[4], "40");
   EXPECT_EQ(first[5], "400");
-  EXPECT_EQ(first[8], "0.2");
-  EXPECT_EQ(first[13], "");
+  EXPECT_EQ(first[6], "4");
+  EXPECT_EQ(first[8], "0.89");
+  EXPECT_EQ(first[10], "0.2");
+  EXPECT_EQ(first[15], "");
 
   const auto never = csv_fields(rows[8]);  // staleness 16, seed 43
   EXPECT_EQ(never[0], "16");
   EXPECT_EQ(never[1], "43");
   EXPECT_EQ(never[4], "");  // never reached: empty, not -1
   EXPECT_EQ(never[5], "");
-  EXPECT_EQ(never[6], "0.88");
+  EXPECT_EQ(never[6], "");
+  EXPECT_EQ(never[7], "0.88");
 
   const auto fail = csv_fields(rows[11]);  // inf, seed 43
   EXPECT_EQ(fail[0], "inf");
   EXPECT_EQ(fail[3], "");
-  EXPECT_EQ(fail[13], "stopped: worker 1: push timed out, \"shard 0\"");
+  EXPECT_EQ(fail[15], "stopped: worker 1: push timed out, \"shard 0\"");
   EXPECT_EQ(csv_fields(rows[12])[0], "inf");
+
+  // Grid coordinates come first, one column per key.
+  auto gridded = synthetic_runs();
+  for (auto& r : gridded) r.point = {{"train.workers", "8"}, {"update.rule", "dcasgd"}};
+  std::ostringstream g;
+  write_runs_csv(g, gridded);
+  const auto grows = lines(g.str());
+  EXPECT_EQ(grows[0].substr(0, 36), "train.workers,update.rule,staleness,");
+  EXPECT_EQ(grows[1].substr(0, 13), "8,dcasgd,0,42");
+  EXPECT_EQ(csv_fields(grows[1]).size(), 18u);
 }
 
 TEST(SweepReport, CurvesCsvHasEveryTestPoint) {
   std::ostringstream out;
   write_curves_csv(out, synthetic_runs());
   const auto rows = lines(out.str());
-  EXPECT_EQ(rows[0], "staleness,seed,time_s,clock,epoch,accuracy,loss");
+  EXPECT_EQ(rows[0], "staleness,seed,time_s,clock,epochs,epoch,accuracy,loss");
   ASSERT_EQ(rows.size(), 1u + 11 * 3);  // the failed run has no curve
-  EXPECT_EQ(rows[1], "0,42,10,100,0,0.8,0.5");
+  EXPECT_EQ(rows[1], "0,42,10,100,1,0,0.8,0.5");
   EXPECT_EQ(csv_fields(rows.back())[0], "inf");
 }
 
@@ -219,21 +286,32 @@ TEST(SweepReport, ReadsTestRowsOfAMetricsCsv) {
   EXPECT_THROW(read_test_curve(bad, "x.csv"), troupe_error);
   std::istringstream empty("");
   EXPECT_TRUE(read_test_curve(empty, "x.csv").empty());
+  EXPECT_DOUBLE_EQ(best_of(curve, "accuracy"), 0.862);
+  EXPECT_DOUBLE_EQ(best_of(curve, "loss"), 0.40);
+  EXPECT_DOUBLE_EQ(best_of({}, "loss"), 0);
   EXPECT_TRUE(load_test_curve("/nonexistent/metrics.csv").empty());
 }
 
-TEST(SweepReport, SummaryNamesTheBestStalenessAndWhatWasIgnored) {
+TEST(SweepReport, SummaryGivesIntervalsTheBestBoundAndSignificance) {
   const auto md = summary_markdown(info(), synthetic_runs());
-  EXPECT_TRUE(contains(md, "# Staleness sweep: fashion_mlp"));
-  EXPECT_TRUE(contains(md, "test accuracy >= 0.87"));
+  EXPECT_TRUE(contains(md, "# Sweep: fashion_mlp"));
+  EXPECT_TRUE(contains(md, "test accuracy >= 0.87 (from the job file)"));
   EXPECT_TRUE(contains(md, "seeds 42, 43, 44"));
   EXPECT_TRUE(contains(md, "| staleness | ok | reached target | time to target (s) |"));
-  EXPECT_TRUE(contains(md, "| 0 | 3/3 | 3/3 | 42.0 [40.0–44.0] | 420 [400–440] | 0.8800 |"));
-  EXPECT_TRUE(contains(md, "| 16 | 3/3 | 2/3 | 11.0 [10.0–12.0] |"));
+  // mean ± t_0.975,2 x s / sqrt(3): 42 ± 4.97 s, 4.2 ± 0.50 epochs.
+  EXPECT_TRUE(contains(
+      md, "| 0 | 3/3 | 3/3 | 42.0 ± 5.0 | 4.20 ± 0.50 | 420 | 0.8800 ± 0.0000 | 0.8900 ± 0.0000 |"))
+      << md;
+  EXPECT_TRUE(contains(md, "| 16 | 3/3 | 2/3 | 11.0 ± 12.7 |"));
   EXPECT_TRUE(contains(md, "| inf | 2/3 | 2/3 |"));
-  EXPECT_TRUE(contains(md, "**Best staleness for median time to target: 4** (31.0 s"));
-  EXPECT_TRUE(contains(md, "16 (1/3 runs never reached it)"));
+  EXPECT_TRUE(contains(md,
+                       "**4**, 32.0 ± 6.6 s to the target; against staleness 0 (42.0 ± 5.0 "
+                       "s): -10.0 (CIs overlap; **significant**, t = -5.2, df = 3.7)"))
+      << md;
+  EXPECT_TRUE(contains(md, "16 (1/3 never reached it)"));
   EXPECT_TRUE(contains(md, "inf (1/3 failed)"));
+  EXPECT_TRUE(contains(md, "## Differences"));
+  EXPECT_TRUE(contains(md, "| staleness=4 | staleness=0 | -10.0 (CIs overlap; **significant**"));
   EXPECT_TRUE(contains(md, "## Failed runs"));
   EXPECT_TRUE(contains(md, "- staleness inf, seed 43: stopped: worker 1"));
   // Table rows in staleness order, inf last.
@@ -242,7 +320,7 @@ TEST(SweepReport, SummaryNamesTheBestStalenessAndWhatWasIgnored) {
   EXPECT_LT(md.find("| 16 |"), md.find("| inf |"));
 
   const auto none = summary_markdown(info(), {run(0, 1, -1), run(2, 1, -1)});
-  EXPECT_TRUE(contains(none, "**No best staleness:**"));
+  EXPECT_TRUE(contains(none, "no staleness bound reached the target in every run"));
   EXPECT_TRUE(contains(none, "| 0 | 1/1 | 0/1 | n/a |"));
   EXPECT_FALSE(contains(none, "## Failed runs"));
 
@@ -252,33 +330,152 @@ TEST(SweepReport, SummaryNamesTheBestStalenessAndWhatWasIgnored) {
   EXPECT_TRUE(contains(summary_markdown(loss, synthetic_runs()), "test loss <= 0.35"));
 }
 
+TEST(SweepReport, SummaryComparesGridPointsSettingBySetting) {
+  std::vector<run_record> runs;
+  for (const char* rule : {"plain", "dcasgd"}) {
+    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+      auto r = run(0, seed, std::string(rule) == "plain" ? 50.0 + seed : 20.0 + seed);
+      r.point = {{"update.rule", rule}};
+      runs.push_back(r);
+    }
+  }
+  auto i = info();
+  i.grid_keys = {"update.rule"};
+  const auto md = summary_markdown(i, runs);
+  EXPECT_TRUE(contains(md, "| update.rule | staleness | ok |")) << md;
+  EXPECT_TRUE(contains(md, "| dcasgd | 0 | 3/3 | 3/3 | 22.0 ± 2.5 |")) << md;
+  EXPECT_TRUE(contains(md,
+                       "| update.rule=dcasgd staleness=0 | update.rule=plain | -30.0 (CIs "
+                       "apart; **significant**"))
+      << md;
+}
+
+TEST(SweepGrid, CartesianProductFirstAxisSlowest) {
+  const auto points = grid_points(
+      {{"train.workers", {"8", "32"}}, {"update.rule", {"plain", "dcasgd", "staleness"}}});
+  ASSERT_EQ(points.size(), 6u);
+  EXPECT_EQ(point_label(points[0]), "train.workers=8 update.rule=plain");
+  EXPECT_EQ(point_label(points[2]), "train.workers=8 update.rule=staleness");
+  EXPECT_EQ(point_label(points[3]), "train.workers=32 update.rule=plain");
+  EXPECT_EQ(point_dir_name(points[4]), "workers-32_rule-dcasgd");
+  EXPECT_EQ(grid_points({}).size(), 1u);  // no axes: one empty point
+  EXPECT_THROW(grid_points({{"train.workers", {"8", "8"}}}), troupe_error);
+  EXPECT_THROW(grid_points({{"train.workers", {}}}), troupe_error);
+  EXPECT_THROW(grid_points({{"train.workers", {"1"}}, {"train.workers", {"2"}}}), troupe_error);
+}
+
+TEST(SweepGrid, ParsesAxesWithValuesThatHoldCommas) {
+  const auto a = parse_grid_axis("train.workers=8,32,128");
+  EXPECT_EQ(a.key, "train.workers");
+  EXPECT_EQ(a.values, (std::vector<std::string>{"8", "32", "128"}));
+  const auto layers = parse_grid_axis("model.layers=[784, 64, 10],[784,256,128,10]");
+  EXPECT_EQ(layers.values, (std::vector<std::string>{"[784, 64, 10]", "[784,256,128,10]"}));
+  EXPECT_EQ(parse_grid_axis("job.name=\"a,b\",c").values.size(), 2u);
+  for (const char* bad : {"train.workers", "=8", "workers=8", "train.workers=8,,32",
+                          "train.workers=", "train.staleness=0,inf"}) {
+    EXPECT_THROW(parse_grid_axis(bad), troupe_error) << bad;
+  }
+}
+
+TEST(SweepGrid, ApplyPointSetsAnyJobKeyOrNamesTheBadOne) {
+  const auto base = default_job_config();
+  const auto job = apply_point(
+      base, {{"train.workers", "128"}, {"update.rule", "dcasgd"}, {"train.learning_rate", "0.01"}});
+  EXPECT_EQ(job.workers, 128u);
+  EXPECT_EQ(job.update.all.kind, update_rule_kind::dcasgd);
+  EXPECT_FLOAT_EQ(job.optimizer.learning_rate, 0.01f);
+  EXPECT_EQ(base.workers, 2u);  // the base is left alone
+  for (const auto& bad : std::vector<grid_point>{{{"train.workers", "0"}},
+                                                 {{"train.workers", "8x"}},
+                                                 {{"update.rule", "fast"}},
+                                                 {{"train.nonsense", "1"}}}) {
+    try {
+      apply_point(base, bad);
+      ADD_FAILURE() << point_label(bad) << " was accepted";
+    } catch (const troupe_error& e) {
+      EXPECT_TRUE(contains(e.what(), bad[0].first.substr(bad[0].first.find('.') + 1))) << e.what();
+    }
+  }
+}
+
+TEST(SweepSchedule, ReferenceTargetCadenceAndEpochs) {
+  auto base = default_job_config();
+  base.workers = 64;
+  base.staleness = staleness_unbounded;
+  base.stragglers = "fixed:worker=3,factor=2";
+  const auto ref = reference_job(base);
+  EXPECT_EQ(ref.workers, 1u);
+  EXPECT_EQ(ref.staleness, 0);
+  EXPECT_EQ(ref.stragglers, "none");
+  EXPECT_EQ(ref.batch, base.batch);
+
+  const std::vector<curve_point> curve = {
+      {1, 10, 0, 0.80, 0.50}, {2, 20, 0, 0.90, 0.30}, {3, 30, 1, 0.88, 0.35}};
+  const auto acc = target_from_reference(curve, "accuracy", 0.02);
+  EXPECT_DOUBLE_EQ(acc.value, 0.90 * 0.98);
+  EXPECT_TRUE(contains(acc.origin, "best test accuracy 0.9000"));
+  const auto loss = target_from_reference(curve, "loss", 0.1);
+  EXPECT_DOUBLE_EQ(loss.value, 0.30 * 1.1);
+  EXPECT_THROW(target_from_reference({}, "loss", 0.1), troupe_error);
+
+  // 60000 rows over 64 workers: 938 rows, 15 batches of 64 = the clocks of an epoch.
+  EXPECT_EQ(eval_every_for(base, 60000, 4), 4u);    // 15 / 4, rounded
+  EXPECT_EQ(eval_every_for(base, 60000, 100), 1u);  // at least every clock
+  base.eval_every = 7;
+  EXPECT_EQ(eval_every_for(base, 60000, 0), 7u);  // 0: the job's own
+  EXPECT_DOUBLE_EQ(epochs_per_clock(base, 60000), 1.0 / 15);
+  EXPECT_DOUBLE_EQ(epochs_per_clock(ref, 60000), 1.0 / 938);
+  EXPECT_DOUBLE_EQ(epochs_per_clock(base, 0), 0);
+}
+
 TEST(SweepReport, GnuplotScriptWritesEveryPlotInBothFormats) {
   const auto plots = make_plots(info(), synthetic_runs());
   EXPECT_TRUE(contains(plots.script, "set terminal pngcairo"));
   EXPECT_TRUE(contains(plots.script, "set terminal svg"));
-  ASSERT_EQ(plot_outputs().size(), 6u);
+  ASSERT_EQ(plot_outputs().size(), 10u);
   for (const auto& file : plot_outputs()) {
     EXPECT_TRUE(contains(plots.script, "set output '" + file + "'")) << file;
   }
-  EXPECT_TRUE(contains(plots.script, "'plot_staleness.dat'"));
-  EXPECT_TRUE(contains(plots.script, "'plot_curves.dat' index 3 using 1:2"));
-  // Categories in order, inf the last one; partial bounds say how many reached.
-  EXPECT_TRUE(contains(plots.script,
-                       R"(set xtics ("0" 0, "4" 1, "16\n2/3 reached" 2, "inf\n2/3 reached" 3))"));
+  // Staleness on x, in order, inf the last category; axes say their units.
   EXPECT_TRUE(contains(plots.script, R"(set xtics ("0" 0, "4" 1, "16" 2, "inf" 3))"));
+  EXPECT_TRUE(contains(plots.script, "set xlabel 'staleness bound (clocks)'"));
+  EXPECT_TRUE(contains(plots.script, "set ylabel 'wall time to target (s)'"));
+  EXPECT_TRUE(
+      contains(plots.script, "set ylabel 'epochs to target (passes over the training set)'"));
+  EXPECT_TRUE(contains(plots.script, "with yerrorlines"));
+  EXPECT_TRUE(contains(plots.script, "with filledcurves"));
 
-  const auto dat = lines(plots.staleness_dat);
-  ASSERT_EQ(dat.size(), 5u);
-  EXPECT_EQ(dat[1], "0 0 3 3 3 42 40 44 0.3 0.2 0.4");
-  EXPECT_EQ(dat[4].substr(0, 6), "3 inf ");
+  // One series; a row per bound: x, epochs mean lo hi, time mean lo hi, wait..., all reached.
+  const auto dat = lines(plots.groups_dat);
+  ASSERT_EQ(dat.size(), 6u);
+  EXPECT_EQ(dat[0], "# series all runs");
+  const auto row0 = dat[2];
+  EXPECT_EQ(row0.substr(0, 6), "0 4.2 ");
+  EXPECT_EQ(row0.substr(row0.size() - 17), " 1 0.89 0.89 0.89");  // all reached; best 0.89
+  EXPECT_TRUE(contains(dat[4], " 0 0.89 "));                      // 16: not every repeat reached it
 
-  // First seed per staleness; the failed inf seed is skipped, not plotted.
-  EXPECT_TRUE(contains(plots.curves_dat, "# staleness 0 seed 42\n"));
-  EXPECT_TRUE(contains(plots.curves_dat, "# staleness inf seed 42\n"));
+  // Mean curves over the three seeds of staleness 0: x in epochs (clock 100 = 1 epoch).
+  EXPECT_TRUE(contains(plots.means_dat, "# staleness=0 (3 runs)\n# x mean lo hi\n1 0.8 0.8 0.8\n"));
+  // First seed per configuration; the failed inf seed is skipped, not plotted.
+  EXPECT_TRUE(contains(plots.curves_dat, "# staleness=0 (seed 42)\n"));
+  EXPECT_TRUE(contains(plots.curves_dat, "# staleness=inf (seed 42)\n"));
 
   auto loss = info();
   loss.target_metric = "loss";
   EXPECT_TRUE(contains(make_plots(loss, synthetic_runs()).script, "using 1:3 with linespoints"));
+
+  // A grid key on x: its values as categories, one series per other coordinate.
+  auto gridded = synthetic_runs();
+  for (std::size_t k = 0; k < gridded.size(); ++k) {
+    gridded[k].point = {{"train.workers", k % 2 ? "32" : "8"}};
+  }
+  auto i = info();
+  i.grid_keys = {"train.workers"};
+  i.x_key = "train.workers";
+  const auto g = make_plots(i, gridded);
+  EXPECT_TRUE(contains(g.script, "set xlabel 'workers'"));
+  EXPECT_TRUE(contains(g.script, R"(set xtics ("8" 0, "32" 1))"));  // the order first seen
+  EXPECT_TRUE(contains(g.groups_dat, "# series staleness=inf"));
 
   // No data at all still gives a script that plots placeholders, not errors.
   const auto empty = make_plots(info(), {failed(0, 1)});
@@ -309,8 +506,8 @@ class SweepReportFiles : public ::testing::Test {
 
 TEST_F(SweepReportFiles, WritesEveryFileButTheImages) {
   write_report(dir_, info(), synthetic_runs());
-  for (const char* name : {"runs.csv", "curves.csv", "summary.md", "plots.gp", "plot_staleness.dat",
-                           "plot_curves.dat"}) {
+  for (const char* name : {"runs.csv", "curves.csv", "summary.md", "plots.gp", "plot_groups.dat",
+                           "plot_means.dat", "plot_curves.dat"}) {
     EXPECT_FALSE(read(name).empty()) << name;
   }
   EXPECT_EQ(read("summary.md"), summary_markdown(info(), synthetic_runs()));
@@ -321,7 +518,7 @@ TEST_F(SweepReportFiles, MissingGnuplotIsAStatusNotAFailure) {
   const auto st = render_plots(dir_, "troupe-no-such-gnuplot");
   EXPECT_FALSE(st.ok());
   EXPECT_TRUE(contains(st.message(), "gnuplot-nox"));
-  EXPECT_FALSE(fs::exists(dir_ + "/time_to_target.png"));
+  EXPECT_FALSE(fs::exists(dir_ + "/to_target.png"));
 }
 
 TEST_F(SweepReportFiles, GnuplotDrawsNonEmptyPngAndSvg) {

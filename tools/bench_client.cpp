@@ -332,7 +332,7 @@ float expected_value(const run_shape& shape, std::uint64_t pushes) {
   std::vector<float> state(opt->state_slots(), 0.0f);
   float w = 0.0f;
   for (std::uint64_t t = 1; t <= pushes; ++t) {
-    opt->apply(&w, &push_gradient, 1, state.empty() ? nullptr : state.data(), 1, t);
+    opt->apply(&w, &push_gradient, 1, state.empty() ? nullptr : state.data(), 1, t, 1.0f);
   }
   return w;
 }

@@ -15,8 +15,11 @@
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
 #include "engine/straggler.hpp"
+#include "engine/workloads/workload_factory.hpp"
+#include "tools/sweep_grid.hpp"
 #include "tools/sweep_plots.hpp"
 #include "tools/sweep_report.hpp"
+#include "tools/sweep_schedule.hpp"
 
 namespace troupe::cli {
 
@@ -25,10 +28,15 @@ namespace {
 struct sweep_options {
   std::string job_file;
   std::vector<std::string> staleness{"0", "1", "2", "4", "8", "16", "inf"};
+  std::vector<std::string> grid;
+  std::string x_key;
   std::uint32_t repeats = 3;
   std::optional<std::string> stragglers;
   std::optional<std::uint32_t> epochs;
   std::optional<std::uint64_t> seed;
+  std::string target = "auto";
+  std::optional<double> target_gap;
+  std::uint32_t evals_per_epoch = 4;
   std::string out_dir;
 };
 
@@ -36,10 +44,26 @@ struct sweep_options {
 // must fail in the first second, not after hours of training.
 struct sweep_plan {
   job_config base;  // the job file with the flags applied
+  std::vector<sweep::grid_axis> axes;
+  std::vector<sweep::grid_point> points;
   std::vector<std::int64_t> staleness;
   std::uint32_t repeats = 1;
+  std::size_t train_rows = 0;
+  std::string target = "auto";  // "auto", "job" or a number
+  double target_gap = 0;
+  std::uint32_t evals_per_epoch = 0;
+  std::string x_key;
   std::string out_dir;
 };
+
+// The job of one configuration, without its seed and output directory.
+job_config configured(const sweep_plan& plan, const sweep::grid_point& point,
+                      std::int64_t staleness) {
+  auto job = sweep::apply_point(plan.base, point);
+  job.staleness = staleness;
+  job.eval_every = sweep::eval_every_for(job, plan.train_rows, plan.evals_per_epoch);
+  return job;
+}
 
 sweep_plan make_plan(const sweep_options& o) {
   sweep_plan plan;
@@ -48,11 +72,36 @@ sweep_plan make_plan(const sweep_options& o) {
   if (o.epochs) plan.base.epochs = *o.epochs;
   if (o.seed) plan.base.seed = *o.seed;
   if (o.stragglers) plan.base.stragglers = *o.stragglers;
-  const auto stragglers = parse_straggler_spec(plan.base.stragglers);
-  check_straggler_workers(stragglers, plan.base.workers);
-  plan.base.stragglers = to_string(stragglers);
+  plan.base.stragglers = to_string(parse_straggler_spec(plan.base.stragglers));
   plan.repeats = o.repeats;
   plan.out_dir = o.out_dir;
+  plan.evals_per_epoch = o.evals_per_epoch;
+  plan.target = o.target;
+  const bool loss = plan.base.target_metric == "loss";
+  plan.target_gap = o.target_gap.value_or(loss ? 0.10 : 0.02);
+  if (plan.target != "auto" && plan.target != "job") {
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(plan.target, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != plan.target.size() || !(v >= 0) || (!loss && v > 1)) {
+      throw troupe_error(errc::bad_config, "--target '" + plan.target +
+                                               "' is neither auto, job nor a valid " +
+                                               plan.base.target_metric);
+    }
+    (loss ? plan.base.target_loss : plan.base.target_accuracy) = v;
+  }
+  for (const auto& g : o.grid) plan.axes.push_back(sweep::parse_grid_axis(g));
+  plan.points = sweep::grid_points(plan.axes);
+  plan.x_key = o.x_key.empty() ? "staleness" : o.x_key;
+  if (plan.x_key != "staleness" &&
+      std::none_of(plan.axes.begin(), plan.axes.end(),
+                   [&](const auto& a) { return a.key == plan.x_key; })) {
+    throw troupe_error(errc::bad_config, "--x " + plan.x_key + " is not a key the sweep varies");
+  }
   std::set<std::int64_t> seen;
   for (const auto& text : o.staleness) {
     const auto s = parse_staleness(text);
@@ -60,25 +109,54 @@ sweep_plan make_plan(const sweep_options& o) {
       throw troupe_error(errc::bad_config, "--staleness lists " + text + " twice");
     }
     plan.staleness.push_back(s);
-    auto job = plan.base;
-    job.staleness = s;
-    validate(job);
   }
   if (plan.staleness.empty()) throw troupe_error(errc::bad_config, "--staleness is empty");
+  // The data once, for the clocks of an epoch (evaluation cadence, epochs to target).
+  plan.train_rows = load_workload_data(plan.base)->train_rows();
+  for (const auto& p : plan.points) {
+    for (const auto s : plan.staleness) {
+      const auto job = configured(plan, p, s);
+      validate(job);
+      check_straggler_workers(parse_straggler_spec(job.stragglers), job.workers);
+      workload_tables(job);
+      if (job.workers > plan.train_rows) {
+        throw troupe_error(errc::bad_config, sweep::point_label(p) + ": more workers than the " +
+                                                 std::to_string(plan.train_rows) +
+                                                 " training rows");
+      }
+    }
+  }
   return plan;
 }
 
-sweep::sweep_info describe(const sweep_plan& plan) {
-  sweep::sweep_info info;
-  info.job_name = plan.base.name;
-  info.target_metric = plan.base.target_metric;
-  info.target =
-      plan.base.target_metric == "loss" ? plan.base.target_loss : plan.base.target_accuracy;
-  info.stragglers = plan.base.stragglers;
-  info.repeats = plan.repeats;
-  info.workers = plan.base.workers;
-  info.epochs = plan.base.epochs;
-  return info;
+std::string duration(double seconds) {
+  if (seconds < 59.95) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1fs", seconds);
+    return buf;
+  }
+  const auto s = static_cast<long long>(seconds + 0.5);
+  const auto two = [](long long v) { return (v < 10 ? "0" : "") + std::to_string(v); };
+  if (s < 3600) return std::to_string(s / 60) + "m" + two(s % 60) + "s";
+  return std::to_string(s / 3600) + "h" + two(s / 60 % 60) + "m";
+}
+
+// Runs the reference job into DIR/runs/reference and sets the target from
+// its best evaluation.
+void set_target_from_reference(sweep_plan& plan, sweep::sweep_info& info) {
+  auto job = sweep::reference_job(plan.base);
+  job.eval_every = sweep::eval_every_for(job, plan.train_rows, plan.evals_per_epoch);
+  job.output_dir = plan.out_dir + "/runs/reference";
+  spdlog::info("sweep: reference run (1 worker, staleness 0, no stragglers) to set the target");
+  std::error_code ec;
+  std::filesystem::remove(job.output_dir + "/metrics.csv", ec);
+  run_job(job);
+  const auto t = sweep::target_from_reference(
+      sweep::load_test_curve(job.output_dir + "/metrics.csv"), info.target_metric, plan.target_gap);
+  (info.target_metric == "loss" ? plan.base.target_loss : plan.base.target_accuracy) = t.value;
+  info.target = t.value;
+  info.target_origin = t.origin;
+  spdlog::info("sweep: target {}: {}", sweep::target_text(info), t.origin);
 }
 
 void fill(sweep::run_record& r, const job_summary& s, const job_config& job) {
@@ -94,18 +172,6 @@ void fill(sweep::run_record& r, const job_summary& s, const job_config& job) {
   r.staleness_max = s.max_staleness;
 }
 
-std::string duration(double seconds) {
-  if (seconds < 59.95) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.1fs", seconds);
-    return buf;
-  }
-  const auto s = static_cast<long long>(seconds + 0.5);
-  const auto two = [](long long v) { return (v < 10 ? "0" : "") + std::to_string(v); };
-  if (s < 3600) return std::to_string(s / 60) + "m" + two(s % 60) + "s";
-  return std::to_string(s / 3600) + "h" + two(s / 60 % 60) + "m";
-}
-
 std::string result_text(const sweep::run_record& r, const std::string& metric) {
   if (!r.ok()) return "FAILED: " + r.error;
   char buf[160];
@@ -116,16 +182,19 @@ std::string result_text(const sweep::run_record& r, const std::string& metric) {
 }
 
 // One run; whatever goes wrong in it is recorded and the sweep goes on.
-sweep::run_record run_one(const sweep_plan& plan, std::int64_t staleness, std::uint32_t repeat) {
-  auto job = plan.base;
-  job.staleness = staleness;
+sweep::run_record run_one(const sweep_plan& plan, const sweep::grid_point& point,
+                          std::int64_t staleness, std::uint32_t repeat) {
+  auto job = configured(plan, point, staleness);
   job.seed = plan.base.seed + repeat;
-  job.output_dir =
-      plan.out_dir + "/runs/s" + staleness_to_string(staleness) + "_r" + std::to_string(repeat);
+  const auto name = sweep::point_dir_name(point);
+  job.output_dir = plan.out_dir + "/runs/" + (name.empty() ? "" : name + "_") + "s" +
+                   staleness_to_string(staleness) + "_r" + std::to_string(repeat);
   sweep::run_record r;
+  r.point = point;
   r.staleness = staleness;
   r.seed = job.seed;
   r.stragglers = job.stragglers;
+  r.epochs_per_clock = sweep::epochs_per_clock(job, plan.train_rows);
   // A metrics.csv left by an earlier sweep in the same directory must not
   // pass for the curve of a run that fails before writing its own.
   std::error_code ec;
@@ -140,46 +209,67 @@ sweep::run_record run_one(const sweep_plan& plan, std::int64_t staleness, std::u
   try {
     // Also for a failed run: its curve up to the failure is worth keeping.
     r.curve = sweep::load_test_curve(job.output_dir + "/metrics.csv");
+    r.best_metric = sweep::best_of(r.curve, job.target_metric);
   } catch (const troupe_error& e) {
     spdlog::warn("sweep: {}", e.what());
   }
   return r;
 }
 
-int run_sweep(const sweep_plan& plan) {
+int run_sweep(sweep_plan& plan) {
   namespace fs = std::filesystem;
-  const auto info = describe(plan);
-  const std::size_t total = plan.staleness.size() * plan.repeats;
+  sweep::sweep_info info;
+  info.job_name = plan.base.name;
+  info.target_metric = plan.base.target_metric;
+  info.stragglers = plan.base.stragglers;
+  info.repeats = plan.repeats;
+  info.workers = plan.base.workers;
+  info.epochs = plan.base.epochs;
+  info.x_key = plan.x_key;
+  for (const auto& a : plan.axes) info.grid_keys.push_back(a.key);
   if (fs::exists(plan.out_dir + "/runs.csv")) {
     spdlog::warn("sweep: {} holds an earlier sweep; its files are overwritten", plan.out_dir);
   }
   fs::create_directories(plan.out_dir);
+  if (plan.target == "auto") {
+    set_target_from_reference(plan, info);
+  } else {
+    info.target = info.target_metric == "loss" ? plan.base.target_loss : plan.base.target_accuracy;
+    info.target_origin = plan.target == "job" ? "from the job file" : "given with --target";
+  }
   std::ofstream(plan.out_dir + "/job.toml") << to_toml(plan.base);
+  const std::size_t total = plan.points.size() * plan.staleness.size() * plan.repeats;
   spdlog::info(
-      "sweep: {} runs ({} staleness bounds x {} repeats, seeds from {}), stragglers {}, into {}/",
-      total, plan.staleness.size(), plan.repeats, plan.base.seed, plan.base.stragglers,
-      plan.out_dir);
+      "sweep: {} runs ({} grid points x {} staleness bounds x {} repeats, seeds from {}), "
+      "stragglers {}, into {}/",
+      total, plan.points.size(), plan.staleness.size(), plan.repeats, plan.base.seed,
+      plan.base.stragglers, plan.out_dir);
 
   std::vector<sweep::run_record> runs;
   double spent_s = 0;
-  // Repeat-major order: an interrupted sweep has covered every bound once,
-  // and slow drift of the machine spreads over all bounds alike.
+  // Repeat-major order: an interrupted sweep has covered every configuration
+  // once, and slow drift of the machine spreads over all of them alike.
   for (std::uint32_t repeat = 0; repeat < plan.repeats; ++repeat) {
-    for (const auto staleness : plan.staleness) {
-      const auto t0 = std::chrono::steady_clock::now();
-      runs.push_back(run_one(plan, staleness, repeat));
-      const double run_s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      spent_s += run_s;
-      const auto done = runs.size();
-      const double eta_s = spent_s / static_cast<double>(done) * static_cast<double>(total - done);
-      spdlog::info("sweep run {}/{}: staleness={} seed={}: {} ({}; ETA {})", done, total,
-                   staleness_to_string(staleness), runs.back().seed,
-                   result_text(runs.back(), info.target_metric), duration(run_s), duration(eta_s));
-      try {
-        sweep::write_run_tables(plan.out_dir, runs);
-      } catch (const troupe_error& e) {
-        spdlog::warn("sweep: {}", e.what());
+    for (const auto& point : plan.points) {
+      for (const auto staleness : plan.staleness) {
+        const auto t0 = std::chrono::steady_clock::now();
+        runs.push_back(run_one(plan, point, staleness, repeat));
+        const double run_s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        spent_s += run_s;
+        const auto done = runs.size();
+        const double eta_s =
+            spent_s / static_cast<double>(done) * static_cast<double>(total - done);
+        const auto label = sweep::point_label(point);
+        spdlog::info("sweep run {}/{}: {}staleness={} seed={}: {} ({}; ETA {})", done, total,
+                     label.empty() ? "" : label + " ", staleness_to_string(staleness),
+                     runs.back().seed, result_text(runs.back(), info.target_metric),
+                     duration(run_s), duration(eta_s));
+        try {
+          sweep::write_run_tables(plan.out_dir, runs);
+        } catch (const troupe_error& e) {
+          spdlog::warn("sweep: {}", e.what());
+        }
       }
     }
   }
@@ -190,11 +280,8 @@ int run_sweep(const sweep_plan& plan) {
   }
   const auto failed =
       std::count_if(runs.begin(), runs.end(), [](const auto& r) { return !r.ok(); });
-  const auto best = sweep::best_staleness(sweep::aggregate(runs));
-  spdlog::info(
-      "sweep: done in {}; {} of {} runs failed; best staleness for time to target: {}; "
-      "see {}/summary.md",
-      duration(spent_s), failed, total, best ? staleness_to_string(*best) : "none", plan.out_dir);
+  spdlog::info("sweep: done in {}; {} of {} runs failed; see {}/summary.md", duration(spent_s),
+               failed, total, plan.out_dir);
   return failed == 0 ? 0 : 1;
 }
 
@@ -204,16 +291,36 @@ std::function<int()> add_sweep_command(CLI::App& app) {
   auto opts = std::make_shared<sweep_options>();
   auto* cmd = app.add_subcommand(
       "sweep",
-      "Train one job under several staleness bounds, several seeds each, and compare time to "
-      "target, throughput, waiting and observed staleness (runs.csv, curves.csv, summary.md and "
+      "Train one job in several configurations (staleness bounds times a grid of any job keys), "
+      "several seeds each, and compare time and epochs to a target, throughput, waiting and "
+      "observed staleness with 95% confidence intervals (runs.csv, curves.csv, summary.md and "
       "gnuplot plots in the output directory).");
   cmd->add_option("job", opts->job_file, "TOML job file")->required()->check(CLI::ExistingFile);
   cmd->add_option("--staleness", opts->staleness,
                   "comma-separated staleness bounds: integers and 'inf'")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("--repeats", opts->repeats, "runs per staleness bound, seeds BASE, BASE+1, ...")
+  cmd->add_option("--grid", opts->grid,
+                  "KEY=v1,v2,...: also sweep this job key (any key of the job file, as with "
+                  "train --set); repeat for a cartesian product, e.g. --grid train.workers=8,32 "
+                  "--grid update.rule=plain,dcasgd");
+  cmd->add_option("--x", opts->x_key, "the plots' x axis: staleness (default) or a --grid key");
+  cmd->add_option("--repeats", opts->repeats,
+                  "runs per configuration, seeds BASE, BASE+1, ...; >= 2 for confidence intervals")
       ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--target", opts->target,
+                  "auto: relative to a reference run's best (1 worker, staleness 0); job: the "
+                  "job file's target; or a value of the job's target metric")
+      ->capture_default_str();
+  cmd->add_option("--target-gap", opts->target_gap,
+                  "with --target auto: how far from the reference's best, as a fraction of it "
+                  "(default 0.02 for accuracy, 0.10 for loss)")
+      ->check(CLI::Range(0.0, 0.9));
+  cmd->add_option("--evals-per-epoch", opts->evals_per_epoch,
+                  "test evaluations per epoch of each run, for a finer time to target (0: the "
+                  "job file's eval_every)")
+      ->check(CLI::Range(0, 1000))
       ->capture_default_str();
   cmd->add_option("--stragglers", opts->stragglers,
                   "straggler spec, e.g. fixed:worker=0,factor=3 or random:dist=exp,mean_ms=2 or "

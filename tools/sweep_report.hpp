@@ -1,24 +1,28 @@
 #pragma once
-// The report of a staleness sweep (`troupe sweep`): one record per run, the
-// per-staleness medians and spreads, and the files written from them. Pure
-// C++ (no actors, no training), so it is tested on synthetic runs.
+// The report of a sweep (`troupe sweep`): one record per run, the runs of
+// each configuration (grid point x staleness bound) grouped with their means
+// and 95% confidence intervals, and the files written from them. Pure C++
+// (no actors, no training), so it is tested on synthetic runs.
 //
-//   std::vector<sweep::run_record> runs = ...;  // one per (staleness, seed)
+//   std::vector<sweep::run_record> runs = ...;  // one per (point, staleness, seed)
 //   sweep::write_report("sweeps/s1", info, runs);
 //
 // Files written into the sweep directory:
 //   runs.csv         one row per run (failed runs carry their error)
 //   curves.csv       the test evaluations of every run
-//   summary.md       median [min-max] per staleness and the best staleness
+//   summary.md       per configuration: mean +- 95% CI over the repeats, the
+//                    best staleness, and which differences are significant
 //   plots.gp         gnuplot script and its data (see tools/sweep_plots.hpp)
 
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/errors.hpp"
+#include "tools/sweep_stats.hpp"
 
 namespace troupe::sweep {
 
@@ -31,19 +35,28 @@ struct curve_point {
   double loss = 0;      ///< mean test cross-entropy
 };
 
+/// The --grid coordinates of a run, (key, value) in the grid's key order;
+/// empty for a sweep over staleness bounds only.
+using grid_point = std::vector<std::pair<std::string, std::string>>;
+
 /// The outcome of one run of the sweep.
 struct run_record {
+  grid_point point;
   std::int64_t staleness = 0;  ///< staleness bound; staleness_unbounded for inf
   std::uint64_t seed = 0;
-  std::string stragglers = "none";     ///< canonical straggler spec
-  std::string error;                   ///< "code: message" of a failed run; empty when it succeeded
+  std::string stragglers = "none";  ///< canonical straggler spec
+  std::string error;                ///< "code: message" of a failed run; empty when it succeeded
+  /// Passes over the training set per clock of every worker (workers x batch
+  /// / training rows): converts clocks into epochs; 0 when unknown.
+  double epochs_per_clock = 0;
   double wall_s = 0;                   ///< training time, seconds
   double time_to_target_s = -1;        ///< seconds; < 0 when the target was never reached
   std::uint64_t clocks_to_target = 0;  ///< minimum worker clock at the target, when reached
   double final_metric = 0;             ///< test accuracy or loss at the end (the target's metric)
-  double samples_per_s = 0;            ///< training throughput over all workers
-  double wait_fraction = 0;            ///< share of worker time spent on the staleness bound
-  double staleness_mean = 0;           ///< observed staleness of applied pushes, in clocks
+  double best_metric = 0;     ///< the best evaluation of the run (highest accuracy, lowest loss)
+  double samples_per_s = 0;   ///< training throughput over all workers
+  double wait_fraction = 0;   ///< share of worker time spent on the staleness bound
+  double staleness_mean = 0;  ///< observed staleness of applied pushes, in pushes
   double staleness_p50 = 0;
   double staleness_p99 = 0;
   std::uint64_t staleness_max = 0;
@@ -51,6 +64,12 @@ struct run_record {
 
   bool ok() const { return error.empty(); }
   bool reached() const { return ok() && time_to_target_s >= 0; }
+  /// Epochs (passes over the training set) at the target; < 0 when unknown.
+  double epochs_to_target() const {
+    return reached() && epochs_per_clock > 0
+               ? static_cast<double>(clocks_to_target) * epochs_per_clock
+               : -1;
+  }
 };
 
 /// What the whole sweep was, for the summary's header and the plot labels.
@@ -58,48 +77,53 @@ struct sweep_info {
   std::string job_name;
   std::string target_metric = "accuracy";  ///< "accuracy" (reach >= target) or "loss" (<=)
   double target = 0;
+  /// Where the target came from ("the job file", or the reference run and
+  /// the gap below its best); empty: not said.
+  std::string target_origin;
   std::string stragglers = "none";
   std::uint32_t repeats = 0;
   std::uint32_t workers = 0;
   std::uint32_t epochs = 0;
+  std::vector<std::string> grid_keys;  ///< --grid keys, in column order
+  /// The plots' x axis: "staleness" or one of grid_keys (empty: staleness).
+  std::string x_key;
 };
 
-/// Median and range of a set of values; n == 0 when there were none.
-struct spread {
-  std::size_t n = 0;
-  double median = 0;
-  double min = 0;
-  double max = 0;
-};
-spread make_spread(std::vector<double> values);
-
-/// All runs of one staleness bound. Time and clocks to target summarise the
-/// runs that reached it; the other spreads summarise the runs that succeeded.
-struct staleness_group {
+/// All runs of one configuration (grid point and staleness bound). Time,
+/// clocks and epochs to target summarise the runs that reached it; the
+/// others summarise the runs that succeeded.
+struct run_group {
+  grid_point point;
   std::int64_t staleness = 0;
   std::size_t runs = 0;
   std::size_t failed = 0;
   std::size_t reached = 0;
-  spread time_to_target_s, clocks_to_target;
-  spread final_metric, samples_per_s, wait_fraction;
-  spread staleness_mean, staleness_p50, staleness_p99, staleness_max;
+  std::vector<double> time_to_target_values, epochs_to_target_values;  // for comparisons
+  interval time_to_target_s, clocks_to_target, epochs_to_target;
+  interval final_metric, best_metric, samples_per_s, wait_fraction;
+  interval staleness_mean, staleness_p50, staleness_p99, staleness_max;
 
-  /// Only then is its median time to target comparable with other bounds.
+  /// Only then are its times to target comparable with other groups'.
   bool all_reached() const { return runs > 0 && reached == runs; }
 };
 
-/// Groups by staleness, ascending; inf (staleness_unbounded) comes last.
-std::vector<staleness_group> aggregate(const std::vector<run_record>& runs);
+/// Groups by grid point (in order of first appearance) and staleness
+/// (ascending, inf last within a point).
+std::vector<run_group> aggregate(const std::vector<run_record>& runs);
 
-/// The staleness with the smallest median time to target among the groups
-/// where every run reached it (ties: the smaller bound); empty when none did.
-std::optional<std::int64_t> best_staleness(const std::vector<staleness_group>& groups);
+/// The staleness with the smallest mean time to target among the groups of
+/// `point` where every run reached it (ties: the smaller bound); empty when
+/// none did.
+std::optional<std::int64_t> best_staleness(const std::vector<run_group>& groups,
+                                           const grid_point& point = {});
 
 /// "0", "16", "inf".
 std::string staleness_label(std::int64_t staleness);
 /// "test accuracy >= 0.87" or "test loss <= 0.35".
 std::string target_text(const sweep_info& info);
-/// Runs by (staleness, seed), whatever order the sweep ran them in.
+/// "train.workers=32 update.rule=dcasgd" ("" for an empty point).
+std::string point_label(const grid_point& point);
+/// Runs by (point, staleness, seed), whatever order the sweep ran them in.
 std::vector<const run_record*> sorted_runs(const std::vector<run_record>& runs);
 
 /// The test rows of a run's metrics.csv, found by header names. Truncated or
@@ -108,6 +132,9 @@ std::vector<const run_record*> sorted_runs(const std::vector<run_record>& runs);
 std::vector<curve_point> read_test_curve(std::istream& metrics_csv, const std::string& source);
 /// Same, from a file; a missing file gives an empty curve.
 std::vector<curve_point> load_test_curve(const std::string& path);
+/// The best evaluation of a curve: highest accuracy, or lowest loss for
+/// metric "loss"; 0 for an empty curve.
+double best_of(const std::vector<curve_point>& curve, const std::string& metric);
 
 void write_runs_csv(std::ostream& out, const std::vector<run_record>& runs);
 void write_curves_csv(std::ostream& out, const std::vector<run_record>& runs);

@@ -67,12 +67,12 @@ class sgd final : public optimizer {
   explicit sgd(const optimizer_spec& s) : s_(s) {}
   std::size_t state_slots() const override { return 0; }
   void apply_rows(float* values, const std::uint32_t* rows, const float* g, std::size_t n,
-                  std::size_t width, float*, std::uint64_t* steps) const override {
-    sgd_rows(values, rows, g, n, width, steps, s_.learning_rate, s_.weight_decay);
+                  std::size_t width, float*, std::uint64_t* steps, float lr_scale) const override {
+    sgd_rows(values, rows, g, n, width, steps, s_.learning_rate * lr_scale, s_.weight_decay);
   }
-  void apply(float* w, const float* g, std::size_t n, float*, std::size_t,
-             std::uint64_t) const override {
-    sgd_update(w, g, n, s_.learning_rate, s_.weight_decay);
+  void apply(float* w, const float* g, std::size_t n, float*, std::size_t, std::uint64_t,
+             float lr_scale) const override {
+    sgd_update(w, g, n, s_.learning_rate * lr_scale, s_.weight_decay);
   }
 
  private:
@@ -83,9 +83,9 @@ class momentum final : public optimizer {
  public:
   explicit momentum(const optimizer_spec& s) : s_(s) {}
   std::size_t state_slots() const override { return 1; }
-  void apply(float* w, const float* g, std::size_t n, float* v, std::size_t,
-             std::uint64_t) const override {
-    momentum_update(w, g, v, n, s_.learning_rate, s_.momentum, s_.weight_decay);
+  void apply(float* w, const float* g, std::size_t n, float* v, std::size_t, std::uint64_t,
+             float lr_scale) const override {
+    momentum_update(w, g, v, n, s_.learning_rate * lr_scale, s_.momentum, s_.weight_decay);
   }
 
  private:
@@ -96,9 +96,9 @@ class adagrad final : public optimizer {
  public:
   explicit adagrad(const optimizer_spec& s) : s_(s) {}
   std::size_t state_slots() const override { return 1; }
-  void apply(float* w, const float* g, std::size_t n, float* h, std::size_t,
-             std::uint64_t) const override {
-    const float lr = s_.learning_rate, eps = s_.epsilon, wd = s_.weight_decay;
+  void apply(float* w, const float* g, std::size_t n, float* h, std::size_t, std::uint64_t,
+             float lr_scale) const override {
+    const float lr = s_.learning_rate * lr_scale, eps = s_.epsilon, wd = s_.weight_decay;
     for (std::size_t i = 0; i < n; ++i) {
       const float gi = g[i] + wd * w[i];
       h[i] += gi * gi;
@@ -116,13 +116,13 @@ class adam final : public optimizer {
   std::size_t state_slots() const override { return 2; }
   bool uses_step() const override { return true; }
   void apply(float* w, const float* g, std::size_t n, float* state, std::size_t stride,
-             std::uint64_t step) const override {
+             std::uint64_t step, float lr_scale) const override {
     float* m = state;
     float* v = state + stride;
     const double t = static_cast<double>(step == 0 ? 1 : step);
     const float c1 = static_cast<float>(1.0 / (1.0 - std::pow(s_.beta1, t)));
     const float c2 = static_cast<float>(1.0 / (1.0 - std::pow(s_.beta2, t)));
-    const float b1 = s_.beta1, b2 = s_.beta2, lr = s_.learning_rate, eps = s_.epsilon;
+    const float b1 = s_.beta1, b2 = s_.beta2, lr = s_.learning_rate * lr_scale, eps = s_.epsilon;
     for (std::size_t i = 0; i < n; ++i) {
       const float gi = g[i] + s_.weight_decay * w[i];
       m[i] = b1 * m[i] + (1 - b1) * gi;
@@ -138,12 +138,13 @@ class adam final : public optimizer {
 }  // namespace
 
 void optimizer::apply_rows(float* values, const std::uint32_t* rows, const float* g, std::size_t n,
-                           std::size_t width, float* state, std::uint64_t* steps) const {
+                           std::size_t width, float* state, std::uint64_t* steps,
+                           float lr_scale) const {
   const std::size_t slots = state_slots();
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t r = rows[i];
     apply(values + r * width, g + i * width, width, slots ? state + r * slots * width : nullptr,
-          width, ++steps[r]);
+          width, ++steps[r], lr_scale);
   }
 }
 

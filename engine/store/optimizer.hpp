@@ -5,7 +5,7 @@
 //   optimizer_spec spec{optimizer_kind::adagrad, 0.1f};
 //   auto opt = make_optimizer(spec);
 //   std::vector<float> state(opt->state_slots() * n);
-//   opt->apply(w, g, n, state.data(), n, ++step);
+//   opt->apply(w, g, n, state.data(), n, ++step, 1.0f);
 
 #include <cstddef>
 #include <cstdint>
@@ -40,9 +40,10 @@ class optimizer {
   virtual bool uses_step() const { return false; }
   /// Applies gradient `g` to `n` values `w`. State slot j of value i lives at
   /// state[j * stride + i]. `step` counts updates of these values from 1 (Adam's
-  /// bias correction).
+  /// bias correction). `lr_scale` multiplies the learning rate of this update
+  /// only (a staleness-aware update rule's modulation; 1 otherwise).
   virtual void apply(float* w, const float* g, std::size_t n, float* state, std::size_t stride,
-                     std::uint64_t step) const = 0;
+                     std::uint64_t step, float lr_scale) const = 0;
   /// Applies the gradients of `n` rows of a sparse table: row i of `g`
   /// (`width` floats) to row rows[i] of `values`, whose state is at
   /// state + rows[i] * state_slots() * width (slot stride `width`); counts
@@ -50,7 +51,8 @@ class optimizer {
   /// optimizers without state update in one tight loop (a push of 100,000
   /// one-float rows made 100,000 virtual calls).
   virtual void apply_rows(float* values, const std::uint32_t* rows, const float* g, std::size_t n,
-                          std::size_t width, float* state, std::uint64_t* steps) const;
+                          std::size_t width, float* state, std::uint64_t* steps,
+                          float lr_scale) const;
 };
 
 std::unique_ptr<optimizer> make_optimizer(const optimizer_spec& spec);

@@ -20,6 +20,7 @@ void shard_store::add_dense(const table_spec& spec, key_range range) {
     s.values[k - range.begin] = initial_value(spec, k);
   }
   s.opt = make_optimizer(spec.optimizer);
+  s.rule = update_rule(spec.update);
   s.state.assign(s.opt->state_slots() * range.size(), 0.0f);
   if (s.opt->uses_step()) s.steps.assign(range.size(), 0);
   dense_[spec.id] = std::move(s);
@@ -47,11 +48,12 @@ std::size_t run_length(const std::uint32_t* count, std::size_t n) {
 // Keys of one push normally share their update count, so this is one
 // optimizer call; ranges that overlapped earlier pushes only partly split it
 // into one call per run of equal counts.
-void shard_store::dense_slice::apply(std::size_t at, const float* g, std::size_t n) {
+void shard_store::dense_slice::apply(std::size_t at, const float* g, std::size_t n,
+                                     float lr_scale) {
   const std::size_t stride = range.size();
   float* st = state.empty() ? nullptr : state.data() + at;
   if (steps.empty()) {
-    opt->apply(values.data() + at, g, n, st, stride, version + 1);
+    opt->apply(values.data() + at, g, n, st, stride, version + 1, lr_scale);
     return;
   }
   std::uint32_t* count = steps.data() + at;
@@ -59,7 +61,7 @@ void shard_store::dense_slice::apply(std::size_t at, const float* g, std::size_t
     const std::uint32_t c = count[i];
     const std::size_t j = i + run_length(count + i, n - i);
     opt->apply(values.data() + at + i, g + i, j - i, st ? st + i : nullptr, stride,
-               std::uint64_t{c} + 1);
+               std::uint64_t{c} + 1, lr_scale);
     if (c != std::numeric_limits<std::uint32_t>::max()) std::fill(count + i, count + j, c + 1);
     i = j;
   }
@@ -70,6 +72,7 @@ void shard_store::add_sparse(const table_spec& spec, std::uint32_t shards) {
   s.spec = spec;
   s.shards = shards == 0 ? 1 : shards;
   s.opt = make_optimizer(spec.optimizer);
+  s.rule = update_rule(spec.update);
   sparse_[spec.id] = std::move(s);
 }
 
@@ -94,12 +97,22 @@ std::uint32_t shard_store::sparse_slice::row_of(std::uint64_t key) {
 
 namespace {
 
-status check_finite(const push_view& push) {
-  const auto i = first_non_finite(push.values, push.count);
+// `values`: the push's own, or (`what` says so) as its update rule rewrote them.
+status check_finite(const push_view& push, const float* values, const char* what = "") {
+  const auto i = first_non_finite(values, push.count);
   if (i == push.count) return {};
-  return {errc::non_finite, "value " + std::to_string(push.values[i]) + " at position " +
-                                std::to_string(i) + " from worker " + std::to_string(push.worker) +
-                                " clock " + std::to_string(push.clock)};
+  return {errc::non_finite, std::string(what) + "value " + std::to_string(values[i]) +
+                                " at position " + std::to_string(i) + " from worker " +
+                                std::to_string(push.worker) + " clock " +
+                                std::to_string(push.clock)};
+}
+
+status check_finite(const push_view& push) {
+  return check_finite(push, push.values);
+}
+
+std::uint64_t observed_staleness(std::uint64_t version, const push_view& push) {
+  return version >= push.pulled_version ? version - push.pulled_version : 0;
 }
 
 }  // namespace
@@ -117,7 +130,7 @@ status shard_store::check_seq(const push_view& push, std::uint64_t version, push
     return {};
   }
   if (push.seq != 0) last = push.seq;
-  ack.staleness = version >= push.pulled_version ? version - push.pulled_version : 0;
+  ack.staleness = observed_staleness(version, push);
   return {};
 }
 
@@ -222,11 +235,35 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
   if (auto st = check_finite(push); !st) return st;
   const std::vector<std::uint32_t>* rows = nullptr;
   if (auto st = resolve(s, push.worker, push.keys, rows); !st) return st;
+  const std::size_t w = s.spec.width;
+  // The update rule (engine/store/update_rule.hpp) rewrites the gradient or
+  // the learning rate of a stale push; plain leaves both alone. A gradient
+  // it rewrote is checked again before anything is recorded or applied.
+  const auto plan =
+      s.rule.plan_push(push.values, push.count, observed_staleness(s.version, push), s.version);
+  const float* g = push.values;
+  const float* pulled = nullptr;
+  if (s.rule.needs_pulled_values()) {
+    pulled = s.pulled.find(push.worker, push.pulled_version, push.keys);
+  }
+  if (s.rule.may_rewrite()) {
+    scratch_.resize(push.count);
+    for (std::size_t i = 0; i < push.keys.size(); ++i) {
+      float* out = scratch_.data() + i * w;
+      const float* row = s.values.data() + static_cast<std::size_t>((*rows)[i]) * w;
+      const float* gi = s.rule.gradient(plan, push.values + i * w, w, row,
+                                        pulled ? pulled + i * w : nullptr, out);
+      if (gi != out) std::copy_n(gi, w, out);
+    }
+    g = scratch_.data();
+    if (auto st = check_finite(push, g, "update rule made "); !st) return st;
+  }
   bool duplicate = false;
   check_seq(push, s.version, ack, duplicate);
   if (duplicate) return {};
-  s.opt->apply_rows(s.values.data(), rows->data(), push.values, push.keys.size(), s.spec.width,
-                    s.state.data(), s.steps.data());
+  if (s.rule.needs_pulled_values() && pulled == nullptr) ++s.uncompensated;
+  s.opt->apply_rows(s.values.data(), rows->data(), g, push.keys.size(), w, s.state.data(),
+                    s.steps.data(), plan.lr_scale);
   ++s.version;
   ack.shard_version = s.version;
   return {};
@@ -257,10 +294,25 @@ status shard_store::apply_push(const push_view& push, push_ack& ack) {
     return {errc::wrong_size, "empty push to table '" + s.spec.name + "'"};
   }
   if (auto st = check_finite(push); !st) return st;
+  const std::size_t at = push.offset - s.range.begin;
+  // The update rule (engine/store/update_rule.hpp) rewrites the gradient or
+  // the learning rate of a stale push; plain leaves both alone. A gradient
+  // it rewrote is checked again before anything is recorded or applied.
+  const auto plan =
+      s.rule.plan_push(push.values, push.count, observed_staleness(s.version, push), s.version);
+  const float* pulled = nullptr;
+  if (s.rule.needs_pulled_values()) pulled = s.pulled.find(push.worker, push.pulled_version);
+  if (s.rule.may_rewrite()) scratch_.resize(push.count);
+  const float* g = s.rule.gradient(plan, push.values, push.count, s.values.data() + at,
+                                   pulled ? pulled + at : nullptr, scratch_.data());
+  if (g != push.values) {
+    if (auto st = check_finite(push, g, "update rule made "); !st) return st;
+  }
   bool duplicate = false;
   check_seq(push, s.version, ack, duplicate);
   if (duplicate) return {};
-  s.apply(push.offset - s.range.begin, push.values, push.count);
+  if (s.rule.needs_pulled_values() && pulled == nullptr) ++s.uncompensated;
+  s.apply(at, g, push.count, plan.lr_scale);
   ++s.version;
   ack.shard_version = s.version;
   return {};
@@ -289,6 +341,9 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
         std::memcpy(to + i * w, from + static_cast<std::size_t>((*rows)[i]) * w, w * sizeof(float));
       }
     }
+    if (s.rule.needs_pulled_values()) {
+      s.pulled.remember(pull.worker, s.version, pull.keys, out.values(), s.spec.width);
+    }
     reply = std::move(out).finish();
     return {};
   }
@@ -297,7 +352,7 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
     return {errc::unknown_table,
             "table " + std::to_string(pull.table) + " on shard " + std::to_string(id_)};
   }
-  const auto& s = it->second;
+  auto& s = it->second;
   if (pull.sparse) return {errc::wrong_size, "sparse pull from dense table '" + s.spec.name + "'"};
   if (pull.offset < s.range.begin || pull.offset > s.range.end ||
       pull.count > s.range.end - pull.offset) {
@@ -310,6 +365,7 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
   auto w = pull_reply_writer::dense(pull.table, s.version, pull.offset, pull.count);
   std::memcpy(w.values(), s.values.data() + (pull.offset - s.range.begin),
               pull.count * sizeof(float));
+  if (s.rule.needs_pulled_values()) s.pulled.remember(pull.worker, s.version, s.values);
   reply = std::move(w).finish();
   return {};
 }
@@ -345,6 +401,18 @@ std::uint64_t shard_store::evicted_rows(std::uint32_t table) const {
   return it == sparse_.end() ? 0 : it->second.evicted;
 }
 
+std::uint64_t shard_store::uncompensated_pushes(std::uint32_t table) const {
+  if (auto sp = sparse_.find(table); sp != sparse_.end()) return sp->second.uncompensated;
+  auto it = dense_.find(table);
+  return it == dense_.end() ? 0 : it->second.uncompensated;
+}
+
+std::size_t shard_store::pulled_bytes(std::uint32_t table) const {
+  if (auto sp = sparse_.find(table); sp != sparse_.end()) return sp->second.pulled.bytes();
+  auto it = dense_.find(table);
+  return it == dense_.end() ? 0 : it->second.pulled.bytes();
+}
+
 const float* shard_store::sparse_row(std::uint32_t table, std::uint64_t key) const {
   auto it = sparse_.find(table);
   if (it == sparse_.end()) return nullptr;
@@ -361,139 +429,6 @@ const std::vector<float>* shard_store::dense_values(std::uint32_t table) const {
 key_range shard_store::dense_range(std::uint32_t table) const {
   auto it = dense_.find(table);
   return it == dense_.end() ? key_range{} : it->second.range;
-}
-
-// --- snapshots --------------------------------------------------------------
-
-shard_snapshot shard_store::snapshot() const {
-  shard_snapshot out;
-  out.shard_id = id_;
-  for (const auto& [id, s] : dense_) {
-    out.dense.push_back({s.spec, s.range, s.values, s.state, s.version, s.steps});
-  }
-  for (const auto& [id, s] : sparse_) {
-    sparse_slice_snapshot snap{s.spec, s.shards, {}, s.values, s.state, s.steps, s.version};
-    snap.keys.resize(s.steps.size());
-    for (const auto& [key, slot] : s.index) snap.keys[slot] = key;
-    out.sparse.push_back(std::move(snap));
-  }
-  out.last_seq.assign(last_seq_.begin(), last_seq_.end());
-  std::sort(out.last_seq.begin(), out.last_seq.end());
-  return out;
-}
-
-status shard_store::restore(const shard_snapshot& snap) {
-  return restore(shard_snapshot(snap));
-}
-
-namespace {
-
-std::string table_label(const table_spec& spec) {
-  return "table " + std::to_string(spec.id) + " ('" + spec.name + "')";
-}
-
-status make_checked_optimizer(const table_spec& spec, std::unique_ptr<optimizer>& out) {
-  try {
-    out = make_optimizer(spec.optimizer);
-  } catch (const std::invalid_argument& e) {
-    return {errc::bad_config, table_label(spec) + ": " + e.what()};
-  }
-  return {};
-}
-
-status check_size(const table_spec& spec, const char* what, std::size_t got, std::size_t want) {
-  if (got == want) return {};
-  return {errc::wrong_size, table_label(spec) + ": snapshot holds " + std::to_string(got) + " " +
-                                what + ", expected " + std::to_string(want)};
-}
-
-}  // namespace
-
-// Everything is checked and built aside first, so a bad snapshot leaves the
-// store serving what it had.
-status shard_store::restore(shard_snapshot&& snap) {
-  if (snap.shard_id != id_) {
-    return {errc::out_of_range, "snapshot of shard " + std::to_string(snap.shard_id) +
-                                    " cannot restore shard " + std::to_string(id_)};
-  }
-  std::map<std::uint32_t, dense_slice> dense;
-  std::map<std::uint32_t, sparse_slice> sparse;
-  auto taken = [&](std::uint32_t t) { return dense.count(t) > 0 || sparse.count(t) > 0; };
-  for (auto& d : snap.dense) {
-    if (d.spec.kind != table_kind::dense || taken(d.spec.id)) {
-      return {errc::bad_config, table_label(d.spec) + " is not dense or appears twice"};
-    }
-    if (d.range.begin > d.range.end || d.range.end > d.spec.size) {
-      return {errc::out_of_range, table_label(d.spec) + ": range [" +
-                                      std::to_string(d.range.begin) + ", " +
-                                      std::to_string(d.range.end) + ") is not within its " +
-                                      std::to_string(d.spec.size) + " keys"};
-    }
-    dense_slice s;
-    if (auto st = make_checked_optimizer(d.spec, s.opt); !st) return st;
-    const std::size_t n = d.range.size();
-    if (auto st = check_size(d.spec, "values", d.values.size(), n); !st) return st;
-    const std::size_t state_floats = s.opt->state_slots() * n;
-    if (auto st = check_size(d.spec, "state floats", d.state.size(), state_floats); !st) return st;
-    const std::size_t counts = s.opt->uses_step() ? n : 0;
-    if (auto st = check_size(d.spec, "step counts", d.steps.size(), counts); !st) return st;
-    const std::uint32_t t = d.spec.id;
-    s.spec = std::move(d.spec);
-    s.range = d.range;
-    s.values = std::move(d.values);
-    s.state = std::move(d.state);
-    s.steps = std::move(d.steps);
-    s.version = d.version;
-    dense.emplace(t, std::move(s));
-  }
-  for (auto& p : snap.sparse) {
-    if (p.spec.kind != table_kind::sparse || taken(p.spec.id)) {
-      return {errc::bad_config, table_label(p.spec) + " is not sparse or appears twice"};
-    }
-    if (p.spec.width == 0 || p.shards == 0) {
-      return {errc::wrong_size, table_label(p.spec) + ": width and shard count must be positive"};
-    }
-    sparse_slice s;
-    if (auto st = make_checked_optimizer(p.spec, s.opt); !st) return st;
-    const std::size_t rows = p.keys.size(), w = p.spec.width;
-    if (auto st = check_size(p.spec, "values", p.values.size(), rows * w); !st) return st;
-    const std::size_t state_floats = rows * s.opt->state_slots() * w;
-    if (auto st = check_size(p.spec, "state floats", p.state.size(), state_floats); !st) return st;
-    if (auto st = check_size(p.spec, "step counts", p.steps.size(), rows); !st) return st;
-    for (std::size_t r = 0; r < rows; ++r) {
-      const std::uint64_t key = p.keys[r];
-      if (shard_of_row(key, p.shards) != id_) {
-        return {errc::out_of_range, table_label(p.spec) + ": row " + std::to_string(key) +
-                                        " belongs to shard " +
-                                        std::to_string(shard_of_row(key, p.shards))};
-      }
-      if (!s.index.try_emplace(key, static_cast<std::uint32_t>(r)).second) {
-        return {errc::bad_config, table_label(p.spec) + ": row " + std::to_string(key) + " twice"};
-      }
-    }
-    const std::uint32_t t = p.spec.id;
-    s.spec = std::move(p.spec);
-    s.shards = p.shards;
-    s.values = std::move(p.values);
-    s.state = std::move(p.state);
-    s.steps = std::move(p.steps);
-    s.version = p.version;
-    if (s.spec.max_rows > 0) {
-      s.slot_keys = p.keys;
-      s.last_touch.assign(rows, 0);
-    }
-    sparse.emplace(t, std::move(s));
-  }
-  std::unordered_map<std::uint32_t, std::uint64_t> last_seq;
-  for (const auto& [worker, seq] : snap.last_seq) {
-    if (!last_seq.emplace(worker, seq).second) {
-      return {errc::bad_config, "worker " + std::to_string(worker) + " has two last push seqs"};
-    }
-  }
-  dense_ = std::move(dense);
-  sparse_ = std::move(sparse);
-  last_seq_ = std::move(last_seq);
-  return {};
 }
 
 }  // namespace troupe

@@ -20,7 +20,9 @@
 #include "engine/errors.hpp"
 #include "engine/store/optimizer.hpp"
 #include "engine/store/partitioner.hpp"
+#include "engine/store/pulled_values.hpp"
 #include "engine/store/table.hpp"
+#include "engine/store/update_rule.hpp"
 #include "engine/wire/wire_codec.hpp"
 
 namespace troupe {
@@ -94,6 +96,11 @@ class shard_store {
   std::uint64_t evicted_rows(std::uint32_t table) const;
   /// Values of one sparse row, or nullptr when absent.
   const float* sparse_row(std::uint32_t table, std::uint64_t key) const;
+  /// Delay compensation (update rule dcasgd): pushes applied without it
+  /// because the values their worker pulled were not remembered (e.g. a pull
+  /// from before a restore), and the bytes of pulled values kept.
+  std::uint64_t uncompensated_pushes(std::uint32_t table) const;
+  std::size_t pulled_bytes(std::uint32_t table) const;
 
   /// A deep copy of everything the shard holds (for checkpoints and for
   /// seeding a replacement replica).
@@ -127,7 +134,10 @@ class shard_store {
     std::vector<std::uint32_t> steps;
     std::unique_ptr<optimizer> opt;
     std::uint64_t version = 0;
-    void apply(std::size_t at, const float* g, std::size_t n);
+    update_rule rule;
+    dense_pulled_values pulled;  // only when rule.needs_pulled_values()
+    std::uint64_t uncompensated = 0;
+    void apply(std::size_t at, const float* g, std::size_t n, float lr_scale);
   };
 
   struct sparse_slice {
@@ -139,6 +149,9 @@ class shard_store {
     std::vector<std::uint64_t> steps;                        // updates per row
     std::unique_ptr<optimizer> opt;
     std::uint64_t version = 0;
+    update_rule rule;
+    sparse_pulled_values pulled;  // only when rule.needs_pulled_values()
+    std::uint64_t uncompensated = 0;
     std::uint32_t row_of(std::uint64_t key);  // creates on first touch
     // Per worker, the rows of its last pull or push and their slots: a step
     // pulls and then pushes the same rows, so the second lookup (a cache miss
@@ -169,6 +182,7 @@ class shard_store {
   std::map<std::uint32_t, dense_slice> dense_;
   std::map<std::uint32_t, sparse_slice> sparse_;
   std::unordered_map<std::uint32_t, std::uint64_t> last_seq_;  // per worker
+  std::vector<float> scratch_;  // a push's gradient as its update rule rewrote it
 };
 
 }  // namespace troupe

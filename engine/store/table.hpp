@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/store/optimizer.hpp"
+#include "engine/store/update_rule.hpp"
 
 namespace troupe {
 
@@ -39,6 +40,10 @@ struct table_spec {
   /// Sparse: row ids must be below this (0 = any 64-bit id); others are errors.
   std::uint64_t max_row_id = 0;
   optimizer_spec optimizer;
+  /// What the shards do with a stale gradient before the optimizer applies
+  /// it. Configuration, not state: checkpoints do not carry it, and a shard
+  /// restored from one keeps the rule it was created with.
+  update_rule_spec update;
 };
 
 /// Memory a sparse row costs a shard: values, optimizer state, step counter

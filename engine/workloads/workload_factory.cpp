@@ -1,5 +1,7 @@
 #include "engine/workloads/workload_factory.hpp"
 
+#include <algorithm>
+
 #include "engine/data/baseline.hpp"
 #include "engine/errors.hpp"
 #include "engine/workloads/workload_registry.hpp"
@@ -39,6 +41,18 @@ std::vector<table_spec> workload_tables(const job_config& job) {
   auto tables = workload_kind_of(job.model_kind).tables(job);
   for (auto& t : tables) {
     if (t.kind == table_kind::sparse) t.max_rows = job.max_rows;
+    t.update = job.update.for_table(t.name);
+  }
+  for (const auto& [name, rule] : job.update.tables) {
+    const bool known = std::any_of(tables.begin(), tables.end(),
+                                   [&](const table_spec& t) { return t.name == name; });
+    if (!known) {
+      std::string names;
+      for (const auto& t : tables) names += (names.empty() ? "" : ", ") + t.name;
+      throw troupe_error(errc::bad_config, "update." + name + ": the " + job.model_kind +
+                                               " model has no table '" + name +
+                                               "' (its tables: " + names + ")");
+    }
   }
   return tables;
 }

@@ -44,7 +44,9 @@ std::shared_ptr<const workload_data> load_workload_data(const job_config& job);
 /// both numbers. A no-op for kinds without such a check.
 void fit_job_to_data(job_config& job, const workload_data& data);
 
-/// The tables of the job's model (ids from 1, the job's optimizer and seed).
+/// The tables of the job's model (ids from 1, the job's optimizer, seed and
+/// update rules). Throws troupe_error(bad_config) when [update.<name>]
+/// names a table the model does not have.
 std::vector<table_spec> workload_tables(const job_config& job);
 
 std::unique_ptr<workload> make_train_workload(const job_config& job,

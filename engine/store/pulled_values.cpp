@@ -1,0 +1,74 @@
+#include "engine/store/pulled_values.hpp"
+
+#include <set>
+
+namespace troupe {
+
+void dense_pulled_values::remember(std::uint32_t worker, std::uint64_t version,
+                                   const std::vector<float>& values) {
+  if (!latest_ || latest_->version != version || latest_->values.size() != values.size()) {
+    auto fresh = std::make_shared<copy>();
+    fresh->version = version;
+    fresh->values = values;
+    latest_ = std::move(fresh);
+  }
+  by_worker_[worker] = latest_;
+}
+
+const float* dense_pulled_values::find(std::uint32_t worker, std::uint64_t version) const {
+  const auto it = by_worker_.find(worker);
+  if (it == by_worker_.end() || it->second->version != version) return nullptr;
+  return it->second->values.data();
+}
+
+void dense_pulled_values::clear() {
+  latest_.reset();
+  by_worker_.clear();
+}
+
+std::size_t dense_pulled_values::copies() const {
+  std::set<const copy*> distinct;
+  for (const auto& [worker, c] : by_worker_) distinct.insert(c.get());
+  if (latest_) distinct.insert(latest_.get());
+  return distinct.size();
+}
+
+std::size_t dense_pulled_values::bytes() const {
+  std::set<const copy*> distinct;
+  std::size_t total = 0;
+  for (const auto& [worker, c] : by_worker_) {
+    if (distinct.insert(c.get()).second) total += c->values.size() * sizeof(float);
+  }
+  if (latest_ && distinct.insert(latest_.get()).second) {
+    total += latest_->values.size() * sizeof(float);
+  }
+  return total;
+}
+
+void sparse_pulled_values::remember(std::uint32_t worker, std::uint64_t version,
+                                    const std::vector<std::uint64_t>& keys, const float* values,
+                                    std::uint32_t width) {
+  auto& r = by_worker_[worker];
+  r.version = version;
+  r.keys = keys;
+  r.values.assign(values, values + keys.size() * width);
+}
+
+const float* sparse_pulled_values::find(std::uint32_t worker, std::uint64_t version,
+                                        const std::vector<std::uint64_t>& keys) const {
+  const auto it = by_worker_.find(worker);
+  if (it == by_worker_.end() || it->second.version != version || it->second.keys != keys) {
+    return nullptr;
+  }
+  return it->second.values.data();
+}
+
+std::size_t sparse_pulled_values::bytes() const {
+  std::size_t total = 0;
+  for (const auto& [worker, r] : by_worker_) {
+    total += r.keys.size() * sizeof(std::uint64_t) + r.values.size() * sizeof(float);
+  }
+  return total;
+}
+
+}  // namespace troupe

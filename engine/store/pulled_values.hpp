@@ -1,0 +1,68 @@
+#pragma once
+// What each worker last pulled from a table slice, for delay compensation
+// (DC-ASGD needs w_pulled, the values a gradient was computed on).
+//
+// Dense slices keep copies of the whole slice, one per table version that
+// some worker pulled, shared by every worker that pulled that version and
+// freed when no worker refers to it any more. A worker refers to one copy at
+// a time, so memory is at most (workers that pulled) x slice, and much less
+// when pulls bunch up at the same version (small staleness bounds). Sparse
+// slices keep, per worker, the rows of its last pull.
+//
+//   dense_pulled_values mem;
+//   mem.remember(worker, version, values);           // when serving a pull
+//   const float* w_pulled = mem.find(worker, push.pulled_version);
+//   if (w_pulled) ...                                 // null: not remembered
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+namespace troupe {
+
+class dense_pulled_values {
+ public:
+  /// `worker` was served the slice `values` at table version `version`.
+  void remember(std::uint32_t worker, std::uint64_t version, const std::vector<float>& values);
+  /// The whole slice as `worker` pulled it at `version`, or null when its
+  /// last pull was at another version (or none was remembered).
+  const float* find(std::uint32_t worker, std::uint64_t version) const;
+  /// Forgets everything (the slice's values were replaced by a restore).
+  void clear();
+  /// Distinct copies alive and the bytes they hold.
+  std::size_t copies() const;
+  std::size_t bytes() const;
+
+ private:
+  struct copy {
+    std::uint64_t version = 0;
+    std::vector<float> values;
+  };
+  std::shared_ptr<const copy> latest_;  // the copy of the newest version served
+  std::unordered_map<std::uint32_t, std::shared_ptr<const copy>> by_worker_;
+};
+
+class sparse_pulled_values {
+ public:
+  /// `worker` was served rows `keys` (`width` floats each, in `values`, row
+  /// after row) at table version `version`.
+  void remember(std::uint32_t worker, std::uint64_t version, const std::vector<std::uint64_t>& keys,
+                const float* values, std::uint32_t width);
+  /// The rows as `worker` pulled them, in the order of `keys`, when its last
+  /// pull was at `version` and asked for exactly `keys`; null otherwise.
+  const float* find(std::uint32_t worker, std::uint64_t version,
+                    const std::vector<std::uint64_t>& keys) const;
+  void clear() { by_worker_.clear(); }
+  std::size_t bytes() const;
+
+ private:
+  struct rows {
+    std::uint64_t version = 0;
+    std::vector<std::uint64_t> keys;
+    std::vector<float> values;
+  };
+  std::unordered_map<std::uint32_t, rows> by_worker_;
+};
+
+}  // namespace troupe

@@ -1,0 +1,154 @@
+// shard_store's snapshots: a deep copy of everything it holds, and a
+// restore that checks a snapshot before replacing anything.
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+#include "engine/store/shard_store.hpp"
+
+namespace troupe {
+
+shard_snapshot shard_store::snapshot() const {
+  shard_snapshot out;
+  out.shard_id = id_;
+  for (const auto& [id, s] : dense_) {
+    out.dense.push_back({s.spec, s.range, s.values, s.state, s.version, s.steps});
+  }
+  for (const auto& [id, s] : sparse_) {
+    sparse_slice_snapshot snap{s.spec, s.shards, {}, s.values, s.state, s.steps, s.version};
+    snap.keys.resize(s.steps.size());
+    for (const auto& [key, slot] : s.index) snap.keys[slot] = key;
+    out.sparse.push_back(std::move(snap));
+  }
+  out.last_seq.assign(last_seq_.begin(), last_seq_.end());
+  std::sort(out.last_seq.begin(), out.last_seq.end());
+  return out;
+}
+
+status shard_store::restore(const shard_snapshot& snap) {
+  return restore(shard_snapshot(snap));
+}
+
+namespace {
+
+std::string table_label(const table_spec& spec) {
+  return "table " + std::to_string(spec.id) + " ('" + spec.name + "')";
+}
+
+status make_checked_optimizer(const table_spec& spec, std::unique_ptr<optimizer>& out) {
+  try {
+    out = make_optimizer(spec.optimizer);
+  } catch (const std::invalid_argument& e) {
+    return {errc::bad_config, table_label(spec) + ": " + e.what()};
+  }
+  return {};
+}
+
+status check_size(const table_spec& spec, const char* what, std::size_t got, std::size_t want) {
+  if (got == want) return {};
+  return {errc::wrong_size, table_label(spec) + ": snapshot holds " + std::to_string(got) + " " +
+                                what + ", expected " + std::to_string(want)};
+}
+
+}  // namespace
+
+// Everything is checked and built aside first, so a bad snapshot leaves the
+// store serving what it had.
+status shard_store::restore(shard_snapshot&& snap) {
+  if (snap.shard_id != id_) {
+    return {errc::out_of_range, "snapshot of shard " + std::to_string(snap.shard_id) +
+                                    " cannot restore shard " + std::to_string(id_)};
+  }
+  std::map<std::uint32_t, dense_slice> dense;
+  std::map<std::uint32_t, sparse_slice> sparse;
+  // A checkpoint does not carry update rules: a table keeps the one it was
+  // created with (the job's), whatever the snapshot's spec says.
+  auto live_rule = [&](std::uint32_t t, const update_rule_spec& fallback) {
+    if (auto d = dense_.find(t); d != dense_.end()) return d->second.spec.update;
+    if (auto p = sparse_.find(t); p != sparse_.end()) return p->second.spec.update;
+    return fallback;
+  };
+  auto taken = [&](std::uint32_t t) { return dense.count(t) > 0 || sparse.count(t) > 0; };
+  for (auto& d : snap.dense) {
+    if (d.spec.kind != table_kind::dense || taken(d.spec.id)) {
+      return {errc::bad_config, table_label(d.spec) + " is not dense or appears twice"};
+    }
+    if (d.range.begin > d.range.end || d.range.end > d.spec.size) {
+      return {errc::out_of_range, table_label(d.spec) + ": range [" +
+                                      std::to_string(d.range.begin) + ", " +
+                                      std::to_string(d.range.end) + ") is not within its " +
+                                      std::to_string(d.spec.size) + " keys"};
+    }
+    dense_slice s;
+    if (auto st = make_checked_optimizer(d.spec, s.opt); !st) return st;
+    const std::size_t n = d.range.size();
+    if (auto st = check_size(d.spec, "values", d.values.size(), n); !st) return st;
+    const std::size_t state_floats = s.opt->state_slots() * n;
+    if (auto st = check_size(d.spec, "state floats", d.state.size(), state_floats); !st) return st;
+    const std::size_t counts = s.opt->uses_step() ? n : 0;
+    if (auto st = check_size(d.spec, "step counts", d.steps.size(), counts); !st) return st;
+    const std::uint32_t t = d.spec.id;
+    s.spec = std::move(d.spec);
+    s.spec.update = live_rule(t, s.spec.update);
+    s.rule = update_rule(s.spec.update);
+    s.range = d.range;
+    s.values = std::move(d.values);
+    s.state = std::move(d.state);
+    s.steps = std::move(d.steps);
+    s.version = d.version;
+    dense.emplace(t, std::move(s));
+  }
+  for (auto& p : snap.sparse) {
+    if (p.spec.kind != table_kind::sparse || taken(p.spec.id)) {
+      return {errc::bad_config, table_label(p.spec) + " is not sparse or appears twice"};
+    }
+    if (p.spec.width == 0 || p.shards == 0) {
+      return {errc::wrong_size, table_label(p.spec) + ": width and shard count must be positive"};
+    }
+    sparse_slice s;
+    if (auto st = make_checked_optimizer(p.spec, s.opt); !st) return st;
+    const std::size_t rows = p.keys.size(), w = p.spec.width;
+    if (auto st = check_size(p.spec, "values", p.values.size(), rows * w); !st) return st;
+    const std::size_t state_floats = rows * s.opt->state_slots() * w;
+    if (auto st = check_size(p.spec, "state floats", p.state.size(), state_floats); !st) return st;
+    if (auto st = check_size(p.spec, "step counts", p.steps.size(), rows); !st) return st;
+    for (std::size_t r = 0; r < rows; ++r) {
+      const std::uint64_t key = p.keys[r];
+      if (shard_of_row(key, p.shards) != id_) {
+        return {errc::out_of_range, table_label(p.spec) + ": row " + std::to_string(key) +
+                                        " belongs to shard " +
+                                        std::to_string(shard_of_row(key, p.shards))};
+      }
+      if (!s.index.try_emplace(key, static_cast<std::uint32_t>(r)).second) {
+        return {errc::bad_config, table_label(p.spec) + ": row " + std::to_string(key) + " twice"};
+      }
+    }
+    const std::uint32_t t = p.spec.id;
+    s.spec = std::move(p.spec);
+    s.spec.update = live_rule(t, s.spec.update);
+    s.rule = update_rule(s.spec.update);
+    s.shards = p.shards;
+    s.values = std::move(p.values);
+    s.state = std::move(p.state);
+    s.steps = std::move(p.steps);
+    s.version = p.version;
+    if (s.spec.max_rows > 0) {
+      s.slot_keys = p.keys;
+      s.last_touch.assign(rows, 0);
+    }
+    sparse.emplace(t, std::move(s));
+  }
+  std::unordered_map<std::uint32_t, std::uint64_t> last_seq;
+  for (const auto& [worker, seq] : snap.last_seq) {
+    if (!last_seq.emplace(worker, seq).second) {
+      return {errc::bad_config, "worker " + std::to_string(worker) + " has two last push seqs"};
+    }
+  }
+  dense_ = std::move(dense);
+  sparse_ = std::move(sparse);
+  last_seq_ = std::move(last_seq);
+  return {};
+}
+
+}  // namespace troupe

@@ -1,0 +1,90 @@
+#include "tools/sweep_grid.hpp"
+
+#include <cctype>
+#include <set>
+
+#include "engine/errors.hpp"
+#include "engine/job_overrides.hpp"
+
+namespace troupe::sweep {
+
+grid_axis parse_grid_axis(const std::string& text) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw troupe_error(errc::bad_config, "--grid '" + text + "': expected KEY=v1,v2,...");
+  }
+  grid_axis axis;
+  axis.key = parse_job_override(text).key;  // the same key rules as --set
+  if (axis.key == "train.staleness") {
+    throw troupe_error(errc::bad_config,
+                       "--grid " + axis.key + ": sweep staleness bounds with --staleness");
+  }
+  std::string value;
+  int depth = 0;
+  bool quoted = false;
+  for (std::size_t i = eq + 1; i <= text.size(); ++i) {
+    const char c = i < text.size() ? text[i] : ',';
+    if (c == '"') quoted = !quoted;
+    if (!quoted && (c == '[' || c == '{')) ++depth;
+    if (!quoted && (c == ']' || c == '}')) --depth;
+    if (c == ',' && depth <= 0 && !quoted) {
+      if (value.empty()) {
+        throw troupe_error(errc::bad_config, "--grid '" + text + "': an empty value");
+      }
+      axis.values.push_back(value);
+      value.clear();
+    } else {
+      value += c;
+    }
+  }
+  return axis;
+}
+
+std::vector<grid_point> grid_points(const std::vector<grid_axis>& axes) {
+  std::set<std::string> keys;
+  for (const auto& a : axes) {
+    if (!keys.insert(a.key).second) {
+      throw troupe_error(errc::bad_config, "the sweep varies " + a.key + " twice");
+    }
+    if (a.values.empty()) throw troupe_error(errc::bad_config, a.key + ": no values to sweep");
+    std::set<std::string> seen;
+    for (const auto& v : a.values) {
+      if (!seen.insert(v).second) {
+        throw troupe_error(errc::bad_config, a.key + " lists " + v + " twice");
+      }
+    }
+  }
+  std::vector<grid_point> points{grid_point{}};
+  for (const auto& a : axes) {
+    std::vector<grid_point> next;
+    for (const auto& p : points) {
+      for (const auto& v : a.values) {
+        auto q = p;
+        q.emplace_back(a.key, v);
+        next.push_back(std::move(q));
+      }
+    }
+    points = std::move(next);
+  }
+  return points;
+}
+
+job_config apply_point(const job_config& job, const grid_point& point) {
+  std::vector<job_override> overrides;
+  for (const auto& [key, value] : point) overrides.push_back({key, value});
+  return apply_job_overrides(job, overrides);
+}
+
+std::string point_dir_name(const grid_point& point) {
+  std::string out;
+  for (const auto& [key, value] : point) {
+    const auto dot = key.rfind('.');
+    out += (out.empty() ? "" : "_") + (dot == std::string::npos ? key : key.substr(dot + 1)) + "-";
+    for (char c : value) {
+      out += std::isalnum(static_cast<unsigned char>(c)) || c == '.' ? c : '-';
+    }
+  }
+  return out;
+}
+
+}  // namespace troupe::sweep
