@@ -99,7 +99,7 @@ std::string staleness_to_string(std::int64_t staleness) {
   return staleness == staleness_unbounded ? "inf" : std::to_string(staleness);
 }
 
-job_config parse_job_config(std::string_view text, const std::string& src) {
+job_config parse_job_config(std::string_view text, const std::string& src, bool check) {
   toml::table root;
   try {
     root = toml::parse(text, src);
@@ -109,7 +109,7 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
         << e.description();
     throw troupe_error(errc::bad_config, msg.str());
   }
-  check_keys(root, src, "", {"job", "data", "model", "train", "cluster"});
+  check_keys(root, src, "", {"job", "data", "model", "train", "cluster", "limits"});
   job_config job;
   if (const auto* t = section(root, "job", src)) {
     check_keys(*t, src, "job",
@@ -236,7 +236,11 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
       }
     }
   }
-  validate(job);
+  if (const auto* t = section(root, "limits", src)) {
+    check_keys(*t, src, "limits", {"memory_share"});
+    read_double(*t, "memory_share", "limits", src, job.memory_share);
+  }
+  if (check) validate(job);
   return job;
 }
 
@@ -261,12 +265,12 @@ std::pair<std::string, std::uint16_t> parse_address(const std::string& address,
   throw troupe_error(errc::bad_config, "address '" + address + "' has no valid port");
 }
 
-job_config load_job_config(const std::string& path) {
+job_config load_job_config(const std::string& path, bool check) {
   std::ifstream in(path);
   if (!in) throw troupe_error(errc::io_error, "cannot read job file " + path);
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_job_config(ss.str(), path);
+  return parse_job_config(ss.str(), path, check);
 }
 
 job_config default_job_config() {
@@ -351,6 +355,9 @@ void validate(const job_config& job) {
     fail("data.test_fraction", "must lie strictly between 0 and 1");
   }
   if (job.output_dir.empty()) fail("job.output_dir", "must not be empty");
+  if (!(job.memory_share > 0 && job.memory_share <= 1)) {
+    fail("limits.memory_share", "must lie in (0, 1]");
+  }
   for (const auto& address : job.nodes) {
     try {
       parse_address(address);
@@ -460,6 +467,7 @@ std::string to_toml(const job_config& job) {
         << "\nworker_nodes = " << list(job.worker_nodes, false)
         << "\nreplication = " << job.replication << "\n";
   }
+  out << "\n[limits]\nmemory_share = " << job.memory_share << "\n";
   return out.str();
 }
 
