@@ -40,13 +40,19 @@
 namespace troupe {
 
 struct client_options {
-  /// Per shard request, counted from when it is sent; requests waiting in
-  /// the client behind a full window have no limit.
+  /// Every call's deadline, counted from the call: time waiting in the
+  /// client's queue and on the wire both count. A call past it fails with
+  /// `timeout`, also one that is still queued.
   std::chrono::milliseconds timeout{5000};
   std::chrono::milliseconds connect_timeout{5000};  ///< connect() and the handshake
   /// Requests in flight per shard; more wait in the client, in order (the
   /// transport has no flow control of its own).
   std::size_t window = 16;
+  /// Requests (one per shard a call touches) waiting in the client for a
+  /// free window slot, over all shards. A call that would exceed it fails at
+  /// once with `overloaded` and sends nothing: under more load than the
+  /// engine serves, callers learn so instead of queueing without bound.
+  std::size_t max_queued = 64;
 };
 
 /// Rows of a lookup: row i is values[i * width .. (i + 1) * width).
