@@ -5,8 +5,10 @@
 #include <caf/io/middleman.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -17,7 +19,9 @@
 #include "actors/node.hpp"
 #include "actors/scheduler.hpp"
 #include "engine/auth.hpp"
+#include "engine/memory_estimate.hpp"
 #include "engine/store/checkpoint.hpp"
+#include "engine/store/progress_files.hpp"
 #include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
@@ -93,23 +97,16 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
 resume_point choose_resume_point(const job_config& job) {
   namespace fs = std::filesystem;
   const std::string& dir = job.resume_from;
-  std::vector<std::int64_t> clocks;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const auto name = entry.path().filename().string();
-    long long clock = 0;
-    if (std::sscanf(name.c_str(), "progress-clock-%lld.txt", &clock) == 1 &&
-        name == "progress-clock-" + std::to_string(clock) + ".txt") {
-      clocks.push_back(clock);
-    }
+  if (!fs::is_directory(dir, ec)) {
+    throw troupe_error(errc::io_error, "cannot read checkpoint directory " + dir);
   }
-  if (ec) throw troupe_error(errc::io_error, "cannot read checkpoint directory " + dir);
-  std::sort(clocks.rbegin(), clocks.rend());
+  const auto clocks = list_progress_clocks(dir);  // newest first
   std::vector<std::string> skipped;
   for (const auto clock : clocks) {
     resume_point point;
     point.clock = clock;
-    std::ifstream progress(dir + "/progress-clock-" + std::to_string(clock) + ".txt");
+    std::ifstream progress(dir + "/" + progress_file_name(clock));
     std::string line, problem = "its progress file has no epoch";
     while (std::getline(progress, line)) {
       unsigned long epoch = 0;
@@ -142,6 +139,17 @@ resume_point choose_resume_point(const job_config& job) {
   throw troupe_error(errc::io_error, "no complete checkpoint to resume from in " + dir + why);
 }
 
+// Refuses a job that would not fit this machine: all of it in one process,
+// or the scheduler's part (data set, evaluator) of a cluster job; each node
+// checks the workers it is asked to host.
+void check_job_memory(const job_config& job) {
+  const auto est = estimate_job_memory(job);
+  spdlog::debug("memory estimate of job '{}': {}", job.name, est.describe());
+  const auto ram = physical_memory_bytes();
+  if (job.nodes.empty()) return check_memory(job, est.in_process(), "job '" + job.name + "'", ram);
+  check_memory(job, est.data + est.evaluator, "the scheduler of job '" + job.name + "'", ram);
+}
+
 // The last clock the interrupted run reported, from its metrics.csv.
 std::int64_t last_reported_clock(const std::string& metrics_csv) {
   std::ifstream in(metrics_csv);
@@ -162,14 +170,23 @@ std::int64_t last_reported_clock(const std::string& metrics_csv) {
 
 job_summary run_job(const job_config& job) {
   validate(job);
+  check_job_memory(job);
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(job.output_dir, ec);
   if (ec)
     throw troupe_error(errc::io_error, "cannot create " + job.output_dir + ": " + ec.message());
   {
+    // Also the check that the directory takes files: metrics.csv and the
+    // summary go there too.
     std::ofstream out(job.output_dir + "/job.toml");
     out << to_toml(job);
+    out.flush();
+    if (!out) {
+      throw troupe_error(errc::io_error, "cannot write into the output directory " +
+                                             job.output_dir + " (" + std::strerror(errno) +
+                                             "): choose another with -o/--out");
+    }
   }
   const auto t0 = std::chrono::steady_clock::now();
   std::optional<resume_point> resume;
@@ -207,7 +224,15 @@ job_summary run_job(const job_config& job) {
         .receive([&](const job_summary& s) { summary = s; },
                  [&](caf::error& err) { failure = std::move(err); });
   }
-  if (failure) throw troupe_error(errc::stopped, describe(failure));
+  if (failure) {
+    // The scheduler's own errors carry their code and message: no second prefix.
+    if (failure.category() == troupe_error_category() &&
+        failure.context().match_elements<std::string>()) {
+      throw troupe_error(static_cast<errc>(failure.code()),
+                         failure.context().get_as<std::string>(0));
+    }
+    throw troupe_error(errc::stopped, describe(failure));
+  }
   if (resume) summary.resumed_from_clock = resume->clock;
   std::ofstream(job.output_dir + "/summary.txt") << summary_line(summary) << "\n";
   if (!summary.eval_report.empty()) {

@@ -14,6 +14,7 @@
 #include "actors/scheduler_state.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
+#include "actors/timer.hpp"
 #include "actors/worker.hpp"
 #include "engine/clock_table.hpp"
 #include "engine/store/checkpoint.hpp"
@@ -67,6 +68,13 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
                 shard_request{k, shard_slices(st.job, k)})
       .then(
           [=](shard_actor& backup) {
+            auto& s0 = self->state;
+            if (s0.shards[k] != primary || s0.finished) {
+              self->send_exit(backup, caf::exit_reason::user_shutdown);
+              return then();
+            }
+            // Until it is in sync; ended at once should the primary be lost.
+            s0.backup_in_progress[k] = backup;
             // The backup counts only once it holds the primary's state, and
             // only for the primary it was made for.
             self->request(primary, std::chrono::seconds(150), replica_atom::value,
@@ -74,6 +82,10 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
                 .then(
                     [=](bool) {
                       auto& s = self->state;
+                      if (auto it = s.backup_in_progress.find(k);
+                          it != s.backup_in_progress.end() && it->second == backup) {
+                        s.backup_in_progress.erase(it);
+                      }
                       if (s.shards[k] != primary || s.finished) {
                         self->send_exit(backup, caf::exit_reason::user_shutdown);
                         return then();
@@ -87,13 +99,21 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
                       then();
                     },
                     [=](caf::error& err) {
+                      auto& s = self->state;
+                      if (auto it = s.backup_in_progress.find(k);
+                          it != s.backup_in_progress.end() && it->second == backup) {
+                        s.backup_in_progress.erase(it);
+                      }
                       self->send_exit(backup, caf::exit_reason::user_shutdown);
+                      // A backup of a primary that is gone is moot.
+                      if (s.shards[k] != primary) return then();
                       retry(describe(err));
                     });
           },
           [=](caf::error& err) {
-            // The node may be dying: another one next time.
-            self->state.dead_nodes.insert(n);
+            // A node that did not answer may be dying: another one next time.
+            // One that refused (no free slot) is alive.
+            if (err.category() != troupe_error_category()) self->state.dead_nodes.insert(n);
             retry(describe(err));
           });
 }
@@ -110,33 +130,52 @@ void repoint_all(scheduler_pointer self, std::uint32_t k) {
   if (st.evaluator) self->send(st.evaluator, repoint_atom::value, k, st.shards[k]);
 }
 
-// Without a backup, a lost shard comes back from its last checkpoint on a
-// surviving node; the updates since that checkpoint are lost, and said so.
-void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std::string& why) {
+// A restore in progress: the checkpoint and the live nodes still to try.
+struct restore_attempt {
+  std::uint32_t shard = 0;
+  std::string lost;  // what happened, for the log and a final error
+  std::int64_t clock = 0, lost_clocks = 0;
+  bytes data;
+  std::vector<std::size_t> nodes;  // candidates, best first
+  std::size_t next = 0;
+  int round = 0;         // all candidates refused: tried again a little later
+  std::string refusals;  // "; NODE: why" per node that refused in the last round
+  clock_type::time_point t0 = clock_type::now();
+};
+
+// Rounds of placement before a restore gives up, and the pause between them:
+// a slot can be held for a moment by a copy that is being ended.
+constexpr int restore_rounds = 5;
+constexpr std::int64_t restore_pause_ms = 300;
+
+// Places the checkpoint on the next candidate node; a node that refuses
+// (no free slot, say) hands over to the next one.
+void place_restored(scheduler_pointer self, std::shared_ptr<restore_attempt> a) {
   auto& st = self->state;
-  latest_checkpoint latest;
-  if (st.job.checkpoint_every == 0 || !find_latest_checkpoint(st.checkpoint_dir, k, latest) ||
-      !latest.found()) {
-    return abort_job(self, "shard " + std::to_string(k) + " lost (" + why +
-                               "), no backup and no checkpoint to restore it from");
+  const auto k = a->shard;
+  if (a->next >= a->nodes.size()) {
+    if (++a->round >= restore_rounds || !st.timer || st.finished) {
+      return abort_job(self, a->lost + "; its checkpoint of clock " + std::to_string(a->clock) +
+                                 " could not be restored on any live node" + a->refusals);
+    }
+    self->request(st.timer, std::chrono::seconds(30), wait_atom::value, restore_pause_ms)
+        .then(
+            [=](bool) {
+              a->next = 0;
+              a->refusals.clear();
+              place_restored(self, a);
+            },
+            [=](caf::error& err) { abort_job(self, a->lost + ": " + describe(err)); });
+    return;
   }
-  const auto n = backup_node_for(self, st.shard_node[k]);
-  if (n >= st.nodes.size()) {
-    return abort_job(self, "shard " + std::to_string(k) + " lost and no live node left");
-  }
-  const auto t0 = clock_type::now();
-  const auto lost_clocks = std::max<std::int64_t>(
-      0, (st.clocks->size() ? st.clocks->min_clock() : 0) - latest.data.header.clock);
-  for (const auto& w : latest.warnings) spdlog::warn("shard {}: {}", k, w);
-  auto data = encode_checkpoint(latest.data.header, latest.data.snapshot);
+  const auto n = a->nodes[a->next++];
   self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
                 shard_request{k, shard_slices(st.job, k)})
       .then(
-          [=](shard_actor& shard) mutable {
+          [=](shard_actor& shard) {
             self->monitor(shard);
             // Sequence numbers are kept: the workers go on counting.
-            self->request(shard, std::chrono::seconds(120), restore_atom::value, std::move(data),
-                          true)
+            self->request(shard, std::chrono::seconds(120), restore_atom::value, a->data, true)
                 .then(
                     [=](std::uint64_t) {
                       auto& s = self->state;
@@ -147,40 +186,128 @@ void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std:
                       repoint_all(self, k);
                       if (s.job.replication > 1) make_backup(self, k, [] {});
                       spdlog::warn(
-                          "shard {}: restored on {} from the checkpoint of clock {} in "
-                          "{:.0f} ms; about {} clocks of its updates are lost",
-                          k, s.job.nodes[n], latest.data.header.clock,
-                          std::chrono::duration<double, std::milli>(clock_type::now() - t0).count(),
-                          lost_clocks);
+                          "{}; restored on {} from the checkpoint of clock {} in {:.0f} ms; "
+                          "about {} clocks of its updates are lost",
+                          a->lost, s.job.nodes[n], a->clock,
+                          std::chrono::duration<double, std::milli>(clock_type::now() - a->t0)
+                              .count(),
+                          a->lost_clocks);
                     },
                     [=](caf::error& err) {
-                      abort_job(self,
-                                "restoring shard " + std::to_string(k) + ": " + describe(err));
+                      abort_job(self, a->lost + "; restoring its checkpoint of clock " +
+                                          std::to_string(a->clock) + " on " +
+                                          self->state.job.nodes[n] + " failed: " + describe(err));
                     });
           },
           [=](caf::error& err) {
-            abort_job(self, "replacing shard " + std::to_string(k) + ": " + describe(err));
+            a->refusals += "; " + self->state.job.nodes[n] + ": " + describe(err);
+            place_restored(self, a);
           });
 }
 
-void fail_over(scheduler_pointer self, std::uint32_t k, const std::string& why) {
+// Without a live copy, a lost shard comes back from its last checkpoint on a
+// surviving node; the updates since that checkpoint are lost, and said so.
+// `lost` says what happened to its copies.
+void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std::string& lost) {
   auto& st = self->state;
-  const auto t0 = clock_type::now();
-  if (st.nodes.empty()) {
-    return abort_job(self, "shard " + std::to_string(k) + " lost: " + why);
+  latest_checkpoint latest;
+  if (st.job.checkpoint_every == 0 || !find_latest_checkpoint(st.checkpoint_dir, k, latest) ||
+      !latest.found()) {
+    return abort_job(self, lost + ", and no checkpoint to restore it from");
   }
-  if (k >= st.backups.size() || !st.backups[k]) return restore_from_checkpoint(self, k, why);
-  st.shards[k] = st.backups[k];
-  st.backups[k] = shard_actor{};
-  st.shard_node[k] = st.backup_node[k];
+  auto a = std::make_shared<restore_attempt>();
+  a->shard = k;
+  a->lost = lost;
+  a->clock = latest.data.header.clock;
+  a->lost_clocks = std::max<std::int64_t>(
+      0, (st.clocks->size() ? st.clocks->min_clock() : 0) - latest.data.header.clock);
+  for (const auto& w : latest.warnings) spdlog::warn("shard {}: {}", k, w);
+  a->data = encode_checkpoint(latest.data.header, latest.data.snapshot);
+  // The usual choice for a new copy first, then every other live node.
+  if (const auto n = backup_node_for(self, st.shard_node[k]); n < st.nodes.size()) {
+    a->nodes.push_back(n);
+  }
+  for (std::size_t n = 0; n < st.nodes.size(); ++n) {
+    if (!st.dead_nodes.count(n) &&
+        std::find(a->nodes.begin(), a->nodes.end(), n) == a->nodes.end()) {
+      a->nodes.push_back(n);
+    }
+  }
+  if (a->nodes.empty()) return abort_job(self, lost + ", and no live node is left");
+  place_restored(self, std::move(a));
+}
+
+// Shard k's backup takes over from its lost primary: re-points everyone and
+// makes a new backup.
+void promote(scheduler_pointer self, std::uint32_t k, const shard_actor& backup, std::size_t node,
+             const std::string& why, clock_type::time_point t0) {
+  auto& st = self->state;
+  st.shards[k] = backup;  // monitored since it came in sync
+  st.shard_node[k] = node;
   repoint_all(self, k);
   ++st.summary.shards_failed_over;
   if (st.exporter) st.exporter->add_failover();
   spdlog::warn(
       "shard {}: primary lost ({}); backup on {} promoted, workers re-pointed in {:.2f} ms", k, why,
-      st.job.nodes[st.shard_node[k]],
+      st.job.nodes[node],
       std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
   make_backup(self, k, [] {});
+}
+
+void fail_over(scheduler_pointer self, std::uint32_t k, const std::string& why) {
+  auto& st = self->state;
+  const auto t0 = clock_type::now();
+  // A backup still being made of the lost primary would only hold a slot.
+  if (auto it = st.backup_in_progress.find(k); it != st.backup_in_progress.end()) {
+    self->send_exit(it->second, caf::exit_reason::user_shutdown);
+    st.backup_in_progress.erase(it);
+  }
+  if (st.nodes.empty()) {
+    return abort_job(self, "shard " + std::to_string(k) + " lost: " + why);
+  }
+  if (k >= st.backups.size() || !st.backups[k]) {
+    return restore_from_checkpoint(
+        self, k, "shard " + std::to_string(k) + " lost (" + why + ") without a live backup");
+  }
+  // The backup is promoted once it answers: its node may have gone down
+  // with the primary's (a down message not seen yet). Until then the shard
+  // has no primary, and the workers wait for their re-point as always.
+  const auto backup = st.backups[k];
+  const auto node = st.backup_node[k];
+  st.backups[k] = shard_actor{};
+  st.promoting[k] = {backup, node};
+  const auto lost = "shard " + std::to_string(k) + ": primary lost (" + why + ")";
+  self->request(backup, std::chrono::seconds(3), stats_atom::value)
+      .then(
+          [=](const shard_stats&) {
+            if (!self->state.promoting.count(k)) return;  // its node was lost meanwhile
+            self->state.promoting.erase(k);
+            promote(self, k, backup, node, why, t0);
+          },
+          [=](caf::error& err) {
+            if (!self->state.promoting.count(k)) return;
+            self->state.promoting.erase(k);
+            restore_from_checkpoint(self, k,
+                                    lost + " and its backup on " + self->state.job.nodes[node] +
+                                        " did not answer (" + describe(err) + ")");
+          });
+}
+
+// Promotions waiting for a backup whose node is now known lost end at once.
+void check_promotions(scheduler_pointer self) {
+  auto& st = self->state;
+  for (auto it = st.promoting.begin(); it != st.promoting.end();) {
+    const auto [k, copy] = *it;
+    if (!st.dead_nodes.count(copy.second)) {
+      ++it;
+      continue;
+    }
+    it = st.promoting.erase(it);
+    restore_from_checkpoint(self, k,
+                            "shard " + std::to_string(k) + ": primary and backup lost (nodes " +
+                                st.job.nodes[st.shard_node[k]] + " and " +
+                                st.job.nodes[copy.second] + ")");
+  }
 }
 
 // Starts a replacement for lost worker `lost` on its data partition, from the
@@ -296,9 +423,10 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
     if (dm.source == st.nodes[n].address()) {
       st.dead_nodes.insert(n);
       spdlog::warn("node {} lost: {}", st.job.nodes[n], describe(dm.reason));
-      return;
+      return check_promotions(self);
     }
   }
+  check_promotions(self);
   if (auto it = st.stages.find(dm.source); it != st.stages.end()) {
     const auto p = it->second;
     st.stages.erase(it);

@@ -60,7 +60,12 @@ struct placed_stage {
 struct scheduler_state {
   job_config job;
   std::shared_ptr<const workload_data> data;
-  std::vector<node_actor> nodes;                     // empty: everything in this process
+  std::vector<node_actor> nodes;                            // empty: everything in this process
+  caf::actor lease_keeper;                                  // renews this job's leases on the nodes
+  caf::actor timer;                                         // delays (actors/timer.hpp)
+  std::map<std::uint32_t, shard_actor> backup_in_progress;  // spawned, not yet in sync
+  // Shard k's backup, and its node, waiting to answer before its promotion.
+  std::map<std::uint32_t, std::pair<shard_actor, std::size_t>> promoting;
   std::set<std::size_t> dead_nodes;                  // indices into nodes
   std::map<std::uint32_t, std::uint32_t> partition;  // worker id -> data partition
   std::map<std::uint32_t, std::size_t> node_of;      // worker id -> node index (cluster)
@@ -89,7 +94,8 @@ struct scheduler_state {
   job_summary summary;
   interval_totals interval, total;
   double staleness_sum = 0;
-  std::uint64_t pushes = 0;
+  std::uint64_t pushes = 0;                      // acknowledged, as progress reports say
+  std::map<std::uint32_t, std::uint64_t> acked;  // worker id -> its latest clock's count
   std::vector<std::uint64_t> staleness_hist;
   std::int64_t finished_clock = 0;   // largest clock of a finished worker
   std::uint64_t finished_steps = 0;  // steps of finished workers

@@ -48,7 +48,8 @@ struct worker_state {
   std::uint64_t phase = 0;  // replies of an earlier (restarted) pull phase are ignored
   std::int64_t clock = 0;
   std::uint32_t epoch = 0;
-  worker_progress report;  // accumulates until sent
+  std::uint64_t acked = 0;  // acknowledgements since it started, sent with every clock
+  worker_progress report;   // accumulates until sent
   clock_type::time_point report_start;
   bool failed = false;
   host_context ctx;
@@ -94,6 +95,7 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
   if (hist.empty()) hist.assign(kStalenessBuckets, 0);
   ++hist[std::min<std::uint64_t>(ack.staleness, kStalenessBuckets - 1)];
   ++s.report.pushes;
+  ++s.acked;
   if (s.outbox.unacked() > 0) return;
   s.now = worker_state::stage::waiting;
   ++s.clock;
@@ -245,7 +247,7 @@ void request_clock(worker_pointer self) {
   auto& st = self->state;
   const auto asked = clock_type::now();
   self->request(st.scheduler, st.cfg.clock_timeout, clock_atom::value,
-                encode_clock_advance({st.cfg.id, st.clock}))
+                encode_clock_advance({st.cfg.id, st.clock, st.acked}))
       .then(
           [=](std::int64_t min_clock) {
             auto& s = self->state;
@@ -283,6 +285,8 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
       [=](repoint_atom, std::uint32_t shard, shard_actor& primary) {
         auto& s = self->state;
         if (shard >= s.shards.size() || s.scheduler.address() != self->current_sender()) return;
+        // Placement re-sends the handles it started with: nothing moved.
+        if (s.shards[shard] == primary) return;
         s.shards[shard] = std::move(primary);
         spdlog::info("worker {}: shard {} re-pointed to its backup", s.cfg.id, shard);
         // Pulls are idempotent and pushes carry their seq: redoing the

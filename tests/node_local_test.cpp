@@ -157,6 +157,75 @@ TEST_F(LocalNode, RespectsTheSlotLimitAndFreesASlotWhenAShardEnds) {
   EXPECT_TRUE(spawn(3));
 }
 
+// Issue 12, problem 2: a job's actors belong to the scheduler that placed
+// them. When it ends (here: the scoped actor that asked), the node tells them
+// to exit and frees their slots, and status no longer lists them.
+TEST_F(LocalNode, ActorsOfAJobAreReleasedWhenItsSchedulerEnds) {
+  caf::expected<shard_actor> shard{caf::sec::request_timeout};
+  {
+    caf::scoped_actor scheduler{sys};
+    shard = spawn_as(scheduler, node, 0);
+    ASSERT_TRUE(shard) << describe(shard.error());
+    EXPECT_EQ(status().slots_used, 1u);
+    EXPECT_EQ(status().jobs, 1u);
+  }
+  self->monitor(*shard);
+  std::string why;
+  self->receive([&](caf::down_msg& dm) { why = describe(dm.reason); },
+                caf::after(std::chrono::seconds(20)) >> [] {});
+  EXPECT_NE(why.find("released by node local: its scheduler ended"), std::string::npos) << why;
+  auto st = status();
+  for (int i = 0; i < 500 && st.slots_used > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    st = status();
+  }
+  EXPECT_EQ(st.slots_used, 0u);
+  EXPECT_TRUE(st.actors.empty());
+  EXPECT_EQ(st.jobs, 0u);
+  EXPECT_EQ(st.jobs_released, 1u);
+}
+
+// A scheduler that stops renewing its lease (a lost down message, a hung
+// process that still holds its connection) loses its actors after the lease
+// timeout; one that renews keeps them.
+TEST_F(LocalNode, ALeaseNotRenewedReleasesItsJobAndARenewedOneKeepsIt) {
+  node_options opts;
+  opts.name = "leased";
+  opts.secret = "a-secret-of-sixteen-bytes";
+  opts.lease_timeout = std::chrono::milliseconds(1500);
+  auto leased = spawn_node(sys, std::move(opts));
+  caf::scoped_actor renewing{sys};
+  caf::scoped_actor silent{sys};
+  auto kept = spawn_as(renewing, leased, 0);
+  auto dropped = spawn_as(silent, leased, 1);
+  ASSERT_TRUE(kept && dropped);
+  self->monitor(*kept);
+  self->monitor(*dropped);
+  std::string dropped_why, kept_why;
+  // Renew the one lease ten times per timeout until the other has lapsed.
+  for (int i = 0; i < 300 && dropped_why.empty(); ++i) {
+    self->request(leased, std::chrono::seconds(5), lease_atom::value, caf::actor{renewing})
+        .receive([](bool held) { EXPECT_TRUE(held); },
+                 [](caf::error& err) { ADD_FAILURE() << describe(err); });
+    self->receive(
+        [&](caf::down_msg& dm) {
+          (dm.source == kept->address() ? kept_why : dropped_why) = describe(dm.reason);
+        },
+        caf::after(std::chrono::milliseconds(100)) >> [] {});
+  }
+  EXPECT_NE(dropped_why.find("its lease was not renewed for 1500 ms"), std::string::npos)
+      << dropped_why;
+  EXPECT_TRUE(kept_why.empty()) << kept_why;
+  const auto st = status_of(leased);
+  EXPECT_EQ(st.leases_expired, 1u);
+  EXPECT_EQ(st.jobs, 1u);
+  // Nobody renews a lease for another process's job, nor one it never held.
+  self->request(leased, std::chrono::seconds(5), lease_atom::value, caf::actor{silent})
+      .receive([](bool held) { EXPECT_FALSE(held); },
+               [](caf::error& err) { ADD_FAILURE() << describe(err); });
+  self->send_exit(leased, caf::exit_reason::user_shutdown);
+}
+
 TEST_F(LocalNode, RefusesInvalidTablesWithTypedErrors) {
   table_spec spec;
   spec.id = 1;
