@@ -30,9 +30,11 @@ TEST(TrainCli, NodesFromTheCommandLineFillAJobFileWithShardNodesButNoNodes) {
                                   << (dir / "secret").string()
                                   << "\"\nshard_nodes = [0]\nworker_nodes = [1]\n";
   // Nothing listens on port 1: the job gets as far as connecting.
-  child_process train({TROUPE_BINARY, "train", (dir / "job.toml").string(), "--nodes",
-                       "127.0.0.1:1,127.0.0.1:1", "--backend", "cpu", "-o", (dir / "out").string()},
-                      dir / "train.log");
+  // --set goes through the job's TOML and back: the indices must survive it.
+  child_process train(
+      {TROUPE_BINARY, "train", (dir / "job.toml").string(), "--nodes", "127.0.0.1:1,127.0.0.1:1",
+       "--set", "train.backend=cpu", "-o", (dir / "out").string()},
+      dir / "train.log");
   const auto code = train.wait_exit(seconds(120));
   ASSERT_TRUE(code.has_value()) << train.log();
   EXPECT_EQ(*code, 2) << train.log();
