@@ -57,6 +57,7 @@ struct node_state {
   job_leases leases{std::chrono::milliseconds(10000)};  // every hosted actor's job
   std::map<caf::actor_addr, caf::actor> owners;         // monitored schedulers, by address
   bool draining = false;                                // stopping: no new actors
+  bool trim_pending = false;                            // idle since the last lease check
   clock_type::time_point drain_deadline;
   static inline const char* name = "troupe.node";
 };
@@ -391,10 +392,9 @@ void on_down(node_pointer self, const caf::down_msg& dm) {
     ++st.counters.actors_down;
     publish_hosted(st);
     if (!st.hosted.empty()) return;
-#ifdef __GLIBC__
-    // Idle again: hand the freed job memory (data sets, tables) back to the OS.
-    malloc_trim(0);
-#endif
+    // Idle again: the next lease check hands the job's freed memory back to
+    // the OS (by then the last actor's thread has freed it too).
+    st.trim_pending = true;
     if (st.draining) {
       spdlog::info("node {}: every hosted actor ended; stopping", st.opts.name);
       self->quit(caf::exit_reason::user_shutdown);
@@ -454,6 +454,10 @@ void on_expire(node_pointer self) {
     return;
   }
   const auto now = clock_type::now();
+#ifdef __GLIBC__
+  if (st.trim_pending && st.hosted.empty()) malloc_trim(0);  // data sets, tables
+#endif
+  st.trim_pending = false;
   for (const auto& job : st.leases.expire(now)) {
     ++st.counters.leases_expired;
     release_job(

@@ -6,8 +6,9 @@
 //                            checkpoints, the summary and shutdown;
 //   scheduler_placement.cpp  starting a job: shards, evaluator, workers and
 //                            pipelines, in this process or on node daemons;
-//   scheduler_recovery.cpp   shard backups, and what happens when a shard,
-//                            worker, pipeline stage or node goes down.
+//   scheduler_recovery.cpp   what happens when a shard, worker, pipeline
+//                            stage or node goes down;
+//   scheduler_shard_recovery.cpp  shard backups, promotions and restores.
 //
 //   auto self = ...;  // a scheduler_pointer, inside the behavior
 //   start_job(self);  // placement; every error ends in abort_job(self, why)
@@ -132,7 +133,7 @@ worker_actor spawn_local_replica(scheduler_pointer self, const worker_config& cf
 // then starts them; on resume, the shards first restore their checkpoints.
 void start_job(scheduler_pointer self);
 
-// scheduler_recovery.cpp
+// scheduler_recovery.cpp, scheduler_shard_recovery.cpp
 
 // A backup of shard k on another live node; `then` runs once it is in sync,
 // or once none could be made (the job then runs without one).
@@ -140,5 +141,13 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
                  int attempts = 2);
 // The down handler: a lost node, stage, worker, shard, backup or evaluator.
 void on_down(scheduler_pointer self, const caf::down_msg& dm);
+
+// scheduler_shard_recovery.cpp (make_backup above lives there too)
+
+// Shard k's primary is lost (`why`): its backup is promoted once it answers,
+// else the shard is restored from its checkpoint (or the job ends).
+void fail_over(scheduler_pointer self, std::uint32_t k, const std::string& why);
+// Promotions waiting for a backup whose node is now known lost end at once.
+void check_promotions(scheduler_pointer self);
 
 }  // namespace troupe::scheduler_detail

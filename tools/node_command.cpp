@@ -1,5 +1,6 @@
 #include "tools/node_command.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <caf/all.hpp>
@@ -183,6 +184,12 @@ std::function<int()> add_node_command(CLI::App& app) {
   return [cmd, opts]() -> int {
     if (!cmd->parsed()) return -1;
     stop_signals signals;  // first, before any thread exists
+#ifdef __GLIBC__
+    // A daemon runs job after job on short-lived worker threads; with a heap
+    // (arena) per thread glibc keeps each one's high-water mark, which
+    // measured ~55 MB more resident memory after a few jobs than two arenas.
+    mallopt(M_ARENA_MAX, 2);
+#endif
     try {
       return run_node(*opts, signals);
     } catch (const troupe_error& e) {
