@@ -222,7 +222,8 @@ void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std:
   a->lost_clocks = std::max<std::int64_t>(
       0, (st.clocks->size() ? st.clocks->min_clock() : 0) - latest.data.header.clock);
   for (const auto& w : latest.warnings) spdlog::warn("shard {}: {}", k, w);
-  a->data = encode_checkpoint(latest.data.header, latest.data.snapshot);
+  const auto file = encode_checkpoint(latest.data.header, latest.data.snapshot);
+  a->data = bytes(file.begin(), file.end());
   // The usual choice for a new copy first, then every other live node.
   if (const auto n = backup_node_for(self, st.shard_node[k]); n < st.nodes.size()) {
     a->nodes.push_back(n);

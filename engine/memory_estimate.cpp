@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "engine/errors.hpp"
 #include "engine/model/model.hpp"
@@ -84,7 +85,8 @@ memory_estimate estimate_job_memory(const job_config& job) {
     const auto params = static_cast<std::uint64_t>(mlp_num_params(job.model));
     const auto per_row = mlp_floats_per_row(job.model.sizes);
     // Parameters and gradients, plus a pull reply and a push message in flight.
-    est.per_worker = (4 * params + std::uint64_t{job.batch} * per_row) * float_bytes;
+    est.per_worker_idle = 4 * params * float_bytes;
+    est.per_worker = est.per_worker_idle + std::uint64_t{job.batch} * per_row * float_bytes;
     est.evaluator = (4 * params + 1000 * per_row) * float_bytes;
   } else {
     std::uint64_t width = 1;
@@ -94,17 +96,31 @@ memory_estimate estimate_job_memory(const job_config& job) {
         std::uint64_t{job.batch} * sparse_rows_per_example(job) * (2 * width + 2) * float_bytes;
     est.evaluator = est.per_worker;
   }
+  // The compute pool (actors/compute_pool.hpp) lets only so many workers of
+  // one process hold a step's buffers at once.
+  const std::uint32_t threads =
+      job.threads ? job.threads : std::max(2u, std::thread::hardware_concurrency());
+  const std::uint32_t slots = job.compute_slots
+                                  ? job.compute_slots
+                                  : (job.workers <= 2 * threads ? job.workers : 2 * threads);
+  est.busy_workers = std::min(job.workers, slots);
   return est;
 }
 
+std::uint64_t memory_estimate::all_workers() const {
+  return std::uint64_t{busy_workers} * per_worker +
+         std::uint64_t{workers - std::min(workers, busy_workers)} * per_worker_idle;
+}
+
 std::uint64_t memory_estimate::in_process() const {
-  return std::uint64_t{workers} * per_worker + data + tables * copies + evaluator;
+  return all_workers() + data + tables * copies + evaluator;
 }
 
 std::string memory_estimate::describe() const {
   std::ostringstream out;
-  out << "workers " << workers << " x " << format_bytes(per_worker) << ", data "
-      << format_bytes(data) << ", tables " << format_bytes(tables);
+  out << "workers " << workers << " x " << format_bytes(per_worker);
+  if (busy_workers < workers) out << " (" << busy_workers << " at once)";
+  out << ", data " << format_bytes(data) << ", tables " << format_bytes(tables);
   if (copies > 1) out << " x " << copies << " copies";
   out << ", evaluator " << format_bytes(evaluator);
   return out.str();

@@ -26,6 +26,11 @@ namespace troupe {
 struct memory_estimate {
   std::uint64_t per_worker = 0;  ///< one worker, or one pipeline replica (all stages)
   std::uint32_t workers = 0;
+  /// Workers of one process holding a step's buffers at once ([train]
+  /// compute_slots; 0 there: all while 2 per thread or fewer, else 2 per
+  /// thread): the rest hold only their parameters, `per_worker_idle`.
+  std::uint32_t busy_workers = 0;
+  std::uint64_t per_worker_idle = 0;
   std::uint64_t data = 0;    ///< the data set, once per process that loads it
   std::uint64_t tables = 0;  ///< all shards' values and optimizer state, one copy
   std::uint32_t copies = 1;  ///< primary + backups
@@ -33,6 +38,8 @@ struct memory_estimate {
 
   /// Everything, when the whole job runs in one process.
   std::uint64_t in_process() const;
+  /// What the workers of one process need at most.
+  std::uint64_t all_workers() const;
   /// What a node hosting one worker (and the data set it loads) needs.
   std::uint64_t worker_node() const { return per_worker + data; }
   /// "workers 2 x 16.4 GB (batch 1048576 x 3909 floats), data 0.2 GB, ..."

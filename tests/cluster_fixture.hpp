@@ -25,6 +25,11 @@ using std::chrono::seconds;
 using test_support::child_process;
 using test_support::http_get;
 
+// Pushes a lost data-parallel worker may have had applied without the ack
+// being counted: its window of unacknowledged steps (2) times one push per
+// shard (the jobs here have 2 shards).
+constexpr std::uint64_t in_flight_per_lost_worker = 2 * 2;
+
 // Runs a job on another thread while the test breaks the cluster.
 struct background_job {
   explicit background_job(job_config job)

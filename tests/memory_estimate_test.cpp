@@ -40,6 +40,23 @@ TEST(MemoryEstimate, GrowsWithTheBatchTheWorkersAndTheCopies) {
   EXPECT_EQ(more.copies, 2u);                     // a backup per shard on >= 2 nodes
 }
 
+// Beyond two workers per thread, the compute pool lets only so many hold a
+// step's buffers at once; the others keep their parameters only.
+TEST(MemoryEstimate, CountsTheBatchBuffersOfTheWorkersThatHoldThemAtOnce) {
+  auto job = default_job_config();
+  job.threads = 2;
+  job.workers = 1000;
+  const auto many = estimate_job_memory(job);
+  EXPECT_EQ(many.busy_workers, 4u);
+  EXPECT_EQ(many.all_workers(), 4 * many.per_worker + 996 * many.per_worker_idle);
+  EXPECT_LT(many.per_worker_idle, many.per_worker);
+  job.compute_slots = 10;
+  EXPECT_EQ(estimate_job_memory(job).busy_workers, 10u);
+  job.workers = 3;
+  job.compute_slots = 0;
+  EXPECT_EQ(estimate_job_memory(job).busy_workers, 3u);
+}
+
 TEST(MemoryEstimate, AJobOverItsShareOfMemoryIsRefusedNamingTheBatch) {
   auto job = default_job_config();
   EXPECT_NO_THROW(check_memory(job, estimate_job_memory(job).in_process(), "job", 16 * GB));

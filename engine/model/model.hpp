@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/model/layers.hpp"
+#include "engine/model/param_views.hpp"
 #include "engine/store/table.hpp"
 #include "kernels/backend.hpp"
 
@@ -45,11 +46,17 @@ class mlp {
   mlp(const mlp&) = delete;
   mlp& operator=(const mlp&) = delete;
 
-  std::size_t size() const { return params_.size(); }
-  float* params() { return params_.data(); }
-  const float* grads() const { return grads_.data(); }
-  float* grads() { return grads_.data(); }
+  std::size_t size() const { return size_; }
+  /// The model's own parameters and gradients (allocated on first use: a
+  /// worker whose views cover everything never needs them).
+  float* params();
+  float* grads();
   kernels::backend& backend() { return be_; }
+
+  /// Host-memory backends only: views of parameters and gradients for the
+  /// next train_step (read and written in place, see param_views.hpp); keys
+  /// no view covers come from params() and go to grads(). The step clears them.
+  param_views& views() { return views_; }
 
   /// Forward and backward on `rows` host samples; gradients of the mean loss
   /// land in grads(). Returns the batch's loss sum and correct count.
@@ -57,15 +64,31 @@ class mlp {
   /// Forward only, in chunks of at most max_batch rows.
   kernels::xent_result evaluate(const float* host_x, const std::int32_t* labels, std::size_t rows);
 
+  /// Frees the buffers a step needs only while it runs (activations,
+  /// scratch); the next step allocates them again.
+  void release_workspace();
+
  private:
   const float* forward(const float* host_x, int rows);
+  // Binds the dense layers to the views, or back to params_ / grads_.
+  void bind_layers();
+
+  struct dense_slot {
+    std::size_t layer;
+    std::uint64_t offset;  // of the weight; the bias follows it
+    int in, out;
+  };
 
   kernels::backend& be_;
   int max_batch_;
   int classes_;
   int inputs_;
+  std::size_t size_;
   std::vector<std::unique_ptr<layer>> layers_;
   std::vector<const float*> layer_inputs_;  // activations of the last forward
+  std::vector<dense_slot> dense_;
+  param_views views_;
+  bool bound_to_own_ = false;
   kernels::device_array params_, grads_, input_, dlogits_;
 };
 
