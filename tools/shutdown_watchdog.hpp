@@ -9,13 +9,16 @@
 //   return 0;                       // ~actor_system runs, then ~shutdown_watchdog
 //
 // Why: CAF 0.17.6's ~actor_system waits, without a limit, until every detached
-// actor (our workers and pipeline stages) has been destroyed, i.e. until its
+// actor (pipeline stages; data-parallel workers were detached too until they
+// moved to the actor system's pool) has been destroyed, i.e. until its
 // last strong reference is gone. A reference can outlive the shutdown when a
-// detached actor ends while the system is already stopping: local_actor::
-// cleanup() lowers the running-actor count (which is all await_all_actors_done
-// waits for) before it sends the actor's down messages, so the middleman's
-// BASP broker (which monitors every actor a remote node knows) can be stopped
-// with such a message, holding the actor as its sender, still in its mailbox.
+// detached actor ends while the system is already stopping (seen in gdb: the
+// actor's thread in await_self_destroyed). Likeliest holder, from the 0.17.6
+// sources: local_actor::cleanup() lowers the running-actor count (all that
+// await_all_actors_done waits for) before it sends the actor's down messages,
+// so the middleman's BASP broker (which monitors every actor a remote node
+// knows) can be stopped with such a message, holding the actor as its
+// sender, still in its mailbox.
 // The node drains first (its hosted actors are gone before the system
 // stops), which makes this rare; the watchdog makes it bounded.
 

@@ -15,7 +15,8 @@
 // non_finite and bad_argument are found before anything is sent (the shards
 // check again); a refused push changes nothing. A shard that goes away turns
 // pending and later calls touching it into peer_lost at once; a slow one
-// into timeout.
+// into timeout (every call's deadline counts from the call). More calls
+// waiting in the client than client_options::max_queued: overloaded, at once.
 //
 // A push is applied at most once per call. After timeout or peer_lost its
 // outcome is unknown: a timed-out push may still be applied later, and one
