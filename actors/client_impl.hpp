@@ -9,7 +9,9 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,7 +38,7 @@ class client::impl {
  public:
   impl(std::shared_ptr<actor_runtime> rt, directory_info info, const client_options& opts,
        std::unique_ptr<caf::scoped_actor> auth)
-      : rt_(std::move(rt)), auth_(std::move(auth)), id_(info.client_id) {
+      : rt_(std::move(rt)), auth_(std::move(auth)), id_(info.client_id), timeout_(opts.timeout) {
     const auto shards = static_cast<std::uint32_t>(info.shards.size());
     shards_ = shards;
     for (auto& spec : info.tables) {
@@ -46,9 +48,8 @@ class client::impl {
       tables_.push_back(std::move(e));
     }
     next_seq_.assign(shards, 0);
-    queue_ = std::make_shared<request_queue>();
-    session_ =
-        spawn_client_session(rt_->sys, std::move(info.shards), queue_, opts.timeout, opts.window);
+    queue_ = std::make_shared<request_queue>(std::max<std::size_t>(1, opts.max_queued));
+    session_ = spawn_client_session(rt_->sys, std::move(info.shards), queue_, opts.window);
   }
 
   ~impl() {
@@ -101,11 +102,16 @@ class client::impl {
   // makes the parts given the next sequence number of each shard.
   template <class Build>
   void send_push(const std::shared_ptr<call<void>>& c, Build build);
+  // Stamps each part with the call's deadline and queues them all, or none.
+  request_queue::outcome submit(std::vector<outgoing_request>& parts, bool& wake);
+  template <class T>
+  void refuse_unqueued(const std::shared_ptr<call<T>>& c, request_queue::outcome why);
 
   std::shared_ptr<actor_runtime> rt_;
   std::unique_ptr<caf::scoped_actor> auth_;
   std::uint32_t id_ = 0;
   std::uint32_t shards_ = 0;
+  std::chrono::milliseconds timeout_{5000};  // every call's deadline, from its start
   std::vector<table_entry> tables_;
   std::unordered_map<std::string, std::size_t> by_name_;
   std::shared_ptr<call_tracker> tracker_ = std::make_shared<call_tracker>();

@@ -12,13 +12,28 @@
 namespace troupe {
 
 using wake_atom = caf::atom_constant<caf::atom("wake")>;
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
+using clock_type = std::chrono::steady_clock;
 
-bool request_queue::submit(std::vector<outgoing_request>& parts, bool& wake) {
+request_queue::outcome request_queue::submit(std::vector<outgoing_request>& parts, bool& wake) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (closed_) return false;
+  if (closed_) return outcome::closed;
+  // A call is admitted whole; one always fits an empty client.
+  if (waiting_ > 0 && waiting_ + parts.size() > limit_) return outcome::full;
   wake = items_.empty();
+  waiting_ += parts.size();
   for (auto& p : parts) items_.push_back(std::move(p));
-  return true;
+  return outcome::queued;
+}
+
+void request_queue::left(std::size_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  waiting_ -= std::min(n, waiting_);
+}
+
+std::size_t request_queue::waiting() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return waiting_;
 }
 
 std::vector<outgoing_request> request_queue::take() {
@@ -49,7 +64,7 @@ struct session_state {
   std::size_t window = 16;
   std::uint64_t next_part = 0;
   std::shared_ptr<request_queue> queue;
-  std::chrono::milliseconds timeout{5000};
+  bool sweeping = false;  // a sweep of the backlogs is scheduled
   static inline const char* name = "troupe.client_session";
 };
 
@@ -80,20 +95,58 @@ void finish(session_pointer self, std::uint32_t k, std::uint64_t id, bytes* repl
   pump(self, k);
 }
 
+// A request that waited in the client past its call's deadline.
+void expire(outgoing_request& req) {
+  fail(req.context, req.done,
+       {api_errc::timeout,
+        "no answer within the call's timeout (it waited in the client's queue "
+        "for a free slot of the shard's window)"});
+}
+
 void send_now(session_pointer self, outgoing_request& req) {
   auto& st = self->state;
   const auto k = req.shard;
+  st.queue->left(1);
+  const auto now = clock_type::now();
+  if (req.deadline <= now) return expire(req);
+  // What is left of the call's time; a deadline that is not set gets a day.
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+      std::min<clock_type::duration>(req.deadline - now, std::chrono::hours(24)));
   const auto id = st.next_part++;
   st.pending[k].emplace(id, pending_part{std::move(req.context), std::move(req.done)});
   auto on_reply = [=](bytes& reply) { finish(self, k, id, &reply, nullptr); };
   auto on_error = [=](caf::error& err) { finish(self, k, id, nullptr, &err); };
   if (req.is_push) {
-    self->request(st.shards[k], st.timeout, push_atom::value, std::move(req.message))
+    self->request(st.shards[k], left, push_atom::value, std::move(req.message))
         .then(on_reply, on_error);
   } else {
-    self->request(st.shards[k], st.timeout, pull_atom::value, std::move(req.message))
+    self->request(st.shards[k], left, pull_atom::value, std::move(req.message))
         .then(on_reply, on_error);
   }
+}
+
+// Fails the backlogged requests whose deadline passed, and comes back at
+// the next one's (each backlog is in call order, so its front expires first).
+void sweep(session_pointer self) {
+  auto& st = self->state;
+  st.sweeping = false;
+  const auto now = clock_type::now();
+  auto next = clock_type::time_point::max();
+  for (auto& backlog : st.backlog) {
+    while (!backlog.empty() && backlog.front().deadline <= now) {
+      auto req = std::move(backlog.front());
+      backlog.pop_front();
+      st.queue->left(1);
+      expire(req);
+    }
+    if (!backlog.empty()) next = std::min(next, backlog.front().deadline);
+  }
+  if (next == clock_type::time_point::max()) return;
+  st.sweeping = true;
+  self->delayed_send(self,
+                     std::chrono::ceil<std::chrono::milliseconds>(
+                         std::min<clock_type::duration>(next - now, std::chrono::hours(24))),
+                     sweep_atom::value);
 }
 
 // Sends now, or later once the shard's window has room; in order either way.
@@ -101,15 +154,18 @@ void send(session_pointer self, outgoing_request& req) {
   auto& st = self->state;
   const auto k = req.shard;
   if (k >= st.shards.size()) {
+    st.queue->left(1);
     return fail(req.context, req.done, {api_errc::internal, "no shard " + std::to_string(k)});
   }
   if (st.lost[k]) {
+    st.queue->left(1);
     return fail(req.context, req.done,
                 {api_errc::peer_lost,
                  "shard " + std::to_string(k) + " is gone (" + describe(st.lost[k]) + ")"});
   }
   if (st.pending[k].size() >= st.window || !st.backlog[k].empty()) {
     st.backlog[k].push_back(std::move(req));
+    if (!st.sweeping) sweep(self);
     return;
   }
   send_now(self, req);
@@ -124,8 +180,10 @@ void pump(session_pointer self, std::uint32_t k) {
   }
 }
 
-void fail_backlog(std::deque<outgoing_request>& backlog, const api_error& err) {
+void fail_backlog(request_queue& queue, std::deque<outgoing_request>& backlog,
+                  const api_error& err) {
   auto waiting = std::exchange(backlog, {});
+  queue.left(waiting.size());
   for (auto& req : waiting) fail(req.context, req.done, err);
 }
 
@@ -140,7 +198,7 @@ void on_down(session_pointer self, const caf::down_msg& dm) {
                          "shard " + std::to_string(k) + " lost (" + describe(st.lost[k]) + ")"};
     auto pending = std::exchange(st.pending[k], {});
     for (auto& [id, part] : pending) fail(part.context, part.done, lost);
-    fail_backlog(st.backlog[k], lost);
+    fail_backlog(*st.queue, st.backlog[k], lost);
   }
 }
 
@@ -150,7 +208,7 @@ void fail_everything(session_pointer self) {
   auto& st = self->state;
   const api_error stopped{api_errc::stopped, "the client was stopped"};
   for (auto& req : st.queue->close()) fail(req.context, req.done, stopped);
-  for (auto& waiting : st.backlog) fail_backlog(waiting, stopped);
+  for (auto& waiting : st.backlog) fail_backlog(*st.queue, waiting, stopped);
   for (auto& per_shard : st.pending) {
     auto pending = std::exchange(per_shard, {});
     for (auto& [id, part] : pending) fail(part.context, part.done, stopped);
@@ -179,8 +237,7 @@ caf::error on_exception(session_pointer self, std::exception_ptr& eptr) {
 
 caf::behavior session_behavior(caf::stateful_actor<session_state>* self,
                                std::vector<shard_actor> shards,
-                               std::shared_ptr<request_queue> queue,
-                               std::chrono::milliseconds timeout, std::size_t window) {
+                               std::shared_ptr<request_queue> queue, std::size_t window) {
   auto& st = self->state;
   st.window = std::max<std::size_t>(1, window);
   st.shards = std::move(shards);
@@ -188,7 +245,6 @@ caf::behavior session_behavior(caf::stateful_actor<session_state>* self,
   st.pending.resize(st.shards.size());
   st.backlog.resize(st.shards.size());
   st.queue = std::move(queue);
-  st.timeout = timeout;
   for (const auto& s : st.shards) self->monitor(s);
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   self->set_exit_handler([=](caf::exit_msg& msg) { on_exit(self, msg); });
@@ -198,15 +254,15 @@ caf::behavior session_behavior(caf::stateful_actor<session_state>* self,
       [=](wake_atom) {
         for (auto& req : self->state.queue->take()) send(self, req);
       },
+      [=](sweep_atom) { sweep(self); },
   };
 }
 
 }  // namespace
 
 caf::actor spawn_client_session(caf::actor_system& sys, std::vector<shard_actor> shards,
-                                std::shared_ptr<request_queue> queue,
-                                std::chrono::milliseconds timeout, std::size_t window) {
-  return sys.spawn(session_behavior, std::move(shards), std::move(queue), timeout, window);
+                                std::shared_ptr<request_queue> queue, std::size_t window) {
+  return sys.spawn(session_behavior, std::move(shards), std::move(queue), window);
 }
 
 void wake_session(const caf::actor& session) {

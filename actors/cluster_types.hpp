@@ -75,11 +75,13 @@ struct hosted_actor {
   std::uint32_t id = 0;  ///< shard or worker id; a stage: replica x stages + stage
   std::string owner;     ///< node id of the peer that placed it
   double age_s = 0;      ///< seconds since it was spawned
+  std::string job;       ///< the scheduler whose lease holds it ("ACTOR_ID@NODE_ID")
+  bool ending = false;   ///< told to exit (its job ended), not gone yet
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hosted_actor& x) {
-  return f(x.kind, x.id, x.owner, x.age_s);
+  return f(x.kind, x.id, x.owner, x.age_s, x.job, x.ending);
 }
 
 /// What `troupe status` shows about a node daemon.
@@ -137,7 +139,10 @@ struct node_status {
   std::uint64_t auth_failed = 0;        ///< wrong or missing proofs
   std::uint64_t requests_rejected = 0;  ///< unauthenticated, invalid or over the slot limit
   std::uint64_t actors_spawned = 0;
-  std::uint64_t actors_down = 0;  ///< hosted actors that ended (slot freed)
+  std::uint64_t actors_down = 0;     ///< hosted actors that ended (slot freed)
+  std::uint64_t jobs = 0;            ///< jobs (schedulers) holding a lease now
+  std::uint64_t jobs_released = 0;   ///< jobs whose scheduler ended or lease expired
+  std::uint64_t leases_expired = 0;  ///< of those, released because not renewed
   // Traffic of the hosted actors since the node started.
   double pushes = 0;
   double pulls = 0;
@@ -149,8 +154,9 @@ struct node_status {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(x.name, x.address, x.node_id, x.slots_total, x.slots_used, x.actors, x.uptime_s, x.peers,
-           x.auth_ok, x.auth_failed, x.requests_rejected, x.actors_spawned, x.actors_down, x.pushes,
-           x.pulls, x.bytes_in, x.bytes_out, x.staleness_waits);
+           x.auth_ok, x.auth_failed, x.requests_rejected, x.actors_spawned, x.actors_down, x.jobs,
+           x.jobs_released, x.leases_expired, x.pushes, x.pulls, x.bytes_in, x.bytes_out,
+           x.staleness_waits);
 }
 
 /// Registers the cluster message types (and the typed handles they carry):

@@ -5,8 +5,10 @@
 #include <caf/io/middleman.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -18,7 +20,9 @@
 #include "actors/scheduler.hpp"
 #include "actors/thread_pinning.hpp"
 #include "engine/auth.hpp"
+#include "engine/memory_estimate.hpp"
 #include "engine/store/checkpoint.hpp"
+#include "engine/store/progress_files.hpp"
 #include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
@@ -121,23 +125,16 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
 resume_point choose_resume_point(const job_config& job) {
   namespace fs = std::filesystem;
   const std::string& dir = job.resume_from;
-  std::vector<std::int64_t> clocks;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const auto name = entry.path().filename().string();
-    long long clock = 0;
-    if (std::sscanf(name.c_str(), "progress-clock-%lld.txt", &clock) == 1 &&
-        name == "progress-clock-" + std::to_string(clock) + ".txt") {
-      clocks.push_back(clock);
-    }
+  if (!fs::is_directory(dir, ec)) {
+    throw troupe_error(errc::io_error, "cannot read checkpoint directory " + dir);
   }
-  if (ec) throw troupe_error(errc::io_error, "cannot read checkpoint directory " + dir);
-  std::sort(clocks.rbegin(), clocks.rend());
+  const auto clocks = list_progress_clocks(dir);  // newest first
   std::vector<std::string> skipped;
   for (const auto clock : clocks) {
     resume_point point;
     point.clock = clock;
-    std::ifstream progress(dir + "/progress-clock-" + std::to_string(clock) + ".txt");
+    std::ifstream progress(dir + "/" + progress_file_name(clock));
     std::string line, problem = "its progress file has no epoch";
     while (std::getline(progress, line)) {
       unsigned long epoch = 0;
@@ -170,6 +167,17 @@ resume_point choose_resume_point(const job_config& job) {
   throw troupe_error(errc::io_error, "no complete checkpoint to resume from in " + dir + why);
 }
 
+// Refuses a job that would not fit this machine: all of it in one process,
+// or the scheduler's part (data set, evaluator) of a cluster job; each node
+// checks the workers it is asked to host.
+void check_job_memory(const job_config& job) {
+  const auto est = estimate_job_memory(job);
+  spdlog::debug("memory estimate of job '{}': {}", job.name, est.describe());
+  const auto ram = physical_memory_bytes();
+  if (job.nodes.empty()) return check_memory(job, est.in_process(), "job '" + job.name + "'", ram);
+  check_memory(job, est.data + est.evaluator, "the scheduler of job '" + job.name + "'", ram);
+}
+
 // The last clock the interrupted run reported, from its metrics.csv.
 std::int64_t last_reported_clock(const std::string& metrics_csv) {
   std::ifstream in(metrics_csv);
@@ -197,6 +205,7 @@ job_summary run_job(const job_config& job_file) {
   job_config job = job_file;
   fit_job_to_data(job, *data);
   workload_tables(job);  // throws when [update.<name>] names no table of the model
+  check_job_memory(job);
   const double baseline = baseline_score(*data);
   spdlog::info("loaded {} train, {} validation and {} test rows of {} in {:.2f} s",
                data->train_rows(), data->validation_rows(), data->test_rows(),
@@ -212,8 +221,16 @@ job_summary run_job(const job_config& job_file) {
     fs::remove_all(job.output_dir + "/best", ec);
   }
   {
+    // Also the check that the directory takes files: metrics.csv and the
+    // summary go there too.
     std::ofstream out(job.output_dir + "/job.toml");
     out << to_toml(job);
+    out.flush();
+    if (!out) {
+      throw troupe_error(errc::io_error, "cannot write into the output directory " +
+                                             job.output_dir + " (" + std::strerror(errno) +
+                                             "): choose another with -o/--out");
+    }
   }
   std::optional<resume_point> resume;
   if (!job.resume_from.empty()) {
@@ -247,7 +264,15 @@ job_summary run_job(const job_config& job_file) {
         .receive([&](const job_summary& s) { summary = s; },
                  [&](caf::error& err) { failure = std::move(err); });
   }
-  if (failure) throw troupe_error(errc::stopped, describe(failure));
+  if (failure) {
+    // The scheduler's own errors carry their code and message: no second prefix.
+    if (failure.category() == troupe_error_category() &&
+        failure.context().match_elements<std::string>()) {
+      throw troupe_error(static_cast<errc>(failure.code()),
+                         failure.context().get_as<std::string>(0));
+    }
+    throw troupe_error(errc::stopped, describe(failure));
+  }
   summary.baseline = baseline;
   if (resume) summary.resumed_from_clock = resume->clock;
   std::ofstream(job.output_dir + "/summary.txt") << summary_line(summary) << "\n";

@@ -4,12 +4,15 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
+#include <malloc.h>
+
 #include <cmath>
 #include <map>
 #include <set>
 #include <tuple>
 
 #include "actors/actor_config.hpp"
+#include "actors/job_lease.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/shard.hpp"
@@ -47,6 +50,11 @@ struct node_state {
   node_status counters;  // only the counter fields are used
   // Peers admitted by an authenticated peer for its job, revoked with its session.
   std::map<caf::node_id, std::vector<caf::node_id>> admitted;
+  job_leases leases{std::chrono::milliseconds(10000)};  // every hosted actor's job
+  std::map<caf::actor_addr, caf::actor> owners;         // monitored schedulers, by address
+  bool draining = false;                                // stopping: no new actors
+  bool trim_pending = false;                            // idle since the last lease check
+  clock_type::time_point drain_deadline;
   static inline const char* name = "troupe.node";
 };
 
@@ -152,11 +160,58 @@ status validate(const shard_request& req) {
   return {};
 }
 
+// "42@<node id>": a job, named by its scheduler actor.
+std::string job_name(const caf::strong_actor_ptr& owner) {
+  return owner ? std::to_string(owner->id()) + "@" + caf::to_string(owner->node())
+               : std::string{"(anonymous)"};
+}
+
+// The current sender asked for `actor`: it belongs to the sender's job,
+// whose scheduler the node watches from the job's first actor on.
+void hold_for_job(node_pointer self, const caf::actor_addr& actor) {
+  auto& st = self->state;
+  const auto& owner = self->current_sender();
+  const auto key = caf::actor_cast<caf::actor_addr>(owner);
+  if (!st.leases.add(key, actor, clock_type::now())) return;
+  auto handle = caf::actor_cast<caf::actor>(owner);
+  st.owners[key] = handle;
+  self->monitor(handle);  // a scheduler that is already gone is reported at once
+  spdlog::info("node {}: job of scheduler {} started here (lease timeout {} ms)", st.opts.name,
+               job_name(owner), st.leases.timeout().count());
+}
+
+// A job is over for this node: its actors are told to exit; their slots free
+// as their down messages arrive.
+void release_job(node_pointer self, const job_leases::ended& job, const std::string& why) {
+  auto& st = self->state;
+  st.owners.erase(job.owner);
+  ++st.counters.jobs_released;
+  std::size_t told = 0;
+  for (const auto& actor : job.actors) {
+    auto it = st.hosted.find(actor);
+    if (it == st.hosted.end()) continue;
+    it->second.info.ending = true;
+    self->send_exit(
+        it->second.handle,
+        make_troupe_error(errc::stopped, "released by node " + st.opts.name + ": " + why));
+    ++told;
+  }
+  const auto name = caf::to_string(job.owner.node());
+  if (told == 0) {
+    spdlog::info("node {}: job of scheduler {}@{} ended ({})", st.opts.name, job.owner.id(), name,
+                 why);
+    return;
+  }
+  spdlog::info("node {}: job of scheduler {}@{} ended ({}); releasing its {} actors", st.opts.name,
+               job.owner.id(), name, why, told);
+}
+
 // The one place where a node takes on an actor: slot check, spawn, monitor,
 // bookkeeping. `spawn` returns the new actor's handle.
 template <class Handle, class Spawn>
 caf::result<Handle> host(node_pointer self, const char* kind, std::uint32_t id, Spawn spawn) {
   auto& st = self->state;
+  if (st.draining) return refuse(self, kind, "node " + st.opts.name + " is stopping");
   if (st.hosted.size() >= st.opts.slots) {
     return refuse(
         self, kind,
@@ -169,10 +224,12 @@ caf::result<Handle> host(node_pointer self, const char* kind, std::uint32_t id, 
     return refuse(self, kind, std::string{"cannot spawn: "} + e.what());
   }
   self->monitor(handle);
-  hosted_entry entry{{kind, id, sender_name(self), 0},
+  const auto addr = caf::actor_cast<caf::actor_addr>(handle);
+  hosted_entry entry{{kind, id, sender_name(self), 0, job_name(self->current_sender())},
                      clock_type::now(),
                      caf::actor_cast<caf::strong_actor_ptr>(handle)};
-  st.hosted.emplace(caf::actor_cast<caf::actor_addr>(handle), std::move(entry));
+  st.hosted.emplace(addr, std::move(entry));
+  hold_for_job(self, addr);
   ++st.counters.actors_spawned;
   publish_hosted(st);
   spdlog::info("node {}: hosting {} {} for {} ({}/{} slots used)", st.opts.name, kind, id,
@@ -275,6 +332,7 @@ node_status make_status(node_pointer self) {
   out.slots_used = static_cast<std::uint32_t>(st.hosted.size());
   out.uptime_s = std::chrono::duration<double>(now - st.started).count();
   out.peers = st.sessions.size();
+  out.jobs = st.leases.jobs();
   if (st.opts.metrics) {
     const auto t = st.opts.metrics->snapshot();
     out.pushes = t.pushes;
@@ -297,9 +355,21 @@ void on_down(node_pointer self, const caf::down_msg& dm) {
     spdlog::info("node {}: {} {} ended ({}); slot freed", st.opts.name, info.kind, info.id,
                  reason_text(dm.reason));
     st.hosted.erase(it);
+    st.leases.remove(dm.source);
     ++st.counters.actors_down;
     publish_hosted(st);
+    if (!st.hosted.empty()) return;
+    // Idle again: the next lease check hands the job's freed memory back to
+    // the OS (by then the last actor's thread has freed it too).
+    st.trim_pending = true;
+    if (st.draining) {
+      spdlog::info("node {}: every hosted actor ended; stopping", st.opts.name);
+      self->quit(caf::exit_reason::user_shutdown);
+    }
     return;
+  }
+  if (st.owners.count(dm.source) > 0) {
+    release_job(self, st.leases.end(dm.source), "its scheduler ended: " + reason_text(dm.reason));
   }
   const auto peer = dm.source.node();
   auto it = st.sessions.find(peer);
@@ -323,13 +393,56 @@ void on_exit(node_pointer self, const caf::exit_msg& msg) {
     return;
   }
   auto& st = self->state;
-  spdlog::info("node {}: stopping ({}); {} hosted actors told to exit", st.opts.name,
+  if (st.hosted.empty() || st.draining) {
+    spdlog::info("node {}: stopping ({})", st.opts.name, reason_text(msg.reason));
+    self->quit(msg.reason);  // the lifeline stops what is left
+    return;
+  }
+  // Drain: the node quits once every hosted actor is gone (on_down), so that
+  // none is still ending while the actor system shuts down (CAF 0.17 would
+  // then wait for it forever: see tools/node_command.cpp).
+  st.draining = true;
+  st.drain_deadline = clock_type::now() + st.opts.drain_timeout;
+  spdlog::info("node {}: stopping ({}); draining: {} hosted actors told to exit", st.opts.name,
                reason_text(msg.reason), st.hosted.size());
-  self->quit(msg.reason);  // the lifeline stops the hosted actors
+  for (auto& [addr, entry] : st.hosted) {
+    entry.info.ending = true;
+    self->send_exit(entry.handle,
+                    make_troupe_error(errc::stopped, "node " + st.opts.name + " is stopping"));
+  }
+  self->delayed_send(self, st.opts.drain_timeout, expire_atom::value);
+}
+
+// Releases the jobs whose lease lapsed; ends a drain that took too long.
+void on_expire(node_pointer self) {
+  auto& st = self->state;
+  if (self->current_sender().get() != self->ctrl()) {
+    refuse(self, "expire", "local only");
+    return;
+  }
+  const auto now = clock_type::now();
+#ifdef __GLIBC__
+  if (st.trim_pending && st.hosted.empty()) malloc_trim(0);  // data sets, tables
+#endif
+  st.trim_pending = false;
+  for (const auto& job : st.leases.expire(now)) {
+    ++st.counters.leases_expired;
+    release_job(
+        self, job,
+        "its lease was not renewed for " + std::to_string(st.leases.timeout().count()) + " ms");
+  }
+  if (st.draining && now >= st.drain_deadline) {
+    spdlog::warn("node {}: {} hosted actors still ending after {} ms; stopping anyway",
+                 st.opts.name, st.hosted.size(), st.opts.drain_timeout.count());
+    self->quit(caf::exit_reason::user_shutdown);
+  }
 }
 
 node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
   self->state.opts = std::move(opts);
+  self->state.leases = job_leases{self->state.opts.lease_timeout};
+  // Leases are checked a few times per timeout.
+  const auto tick = std::max(std::chrono::milliseconds(50), self->state.opts.lease_timeout / 4);
   // Hosted actors end with their node, however it ends (even exit_reason::kill,
   // which bypasses the exit handler). Not a link: a killed shard must not take
   // its node along.
@@ -340,6 +453,7 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
   });
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   self->set_exit_handler([=](caf::exit_msg& msg) { on_exit(self, msg); });
+  self->delayed_send(self, tick, expire_atom::value);
   self->set_default_handler(
       [=](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
         return refuse(self, "an unexpected message", "not part of the node protocol");
@@ -388,6 +502,17 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
       [=](status_atom) -> caf::result<node_status> {
         if (auto err = require_admitted(self, "status")) return err;
         return make_status(self);
+      },
+      [=](lease_atom, const caf::actor& owner) -> caf::result<bool> {
+        if (auto err = require_admitted(self, "lease")) return err;
+        if (!owner || owner.node() != self->current_sender()->node()) {
+          return refuse(self, "lease", "a process renews the leases of its own jobs only");
+        }
+        return self->state.leases.renew(owner.address(), clock_type::now());
+      },
+      [=](expire_atom) {
+        on_expire(self);
+        if (!self->state.draining) self->delayed_send(self, tick, expire_atom::value);
       },
       [=](listening_atom, std::string& address) {
         const auto& sender = self->current_sender();

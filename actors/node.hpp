@@ -22,11 +22,17 @@
 //    |<------------------------- shard_actor --|  else error "all N slots in use"
 //    |-- status ------------------------------>|
 //    |<-------------------------- node_status -|
+//    |-- lease(scheduler) every second ------->|  renews the job's lease (job_lease.hpp)
+//    |<------------------------------- held? --|
 //    |   spawn/status before auth ----------->|  error, logged, counted
 //
 //   hosted actor down ------------------> its slot is free again
+//   a job's scheduler down, or its lease
+//     not renewed in time --------------> every actor of that job told to exit
 //   authenticating actor down ----------> peer revoked (after its last session)
-//   exit from a local actor ------------> hosted actors told to exit; node quits
+//   exit from a local actor ------------> [draining]: spawns refused, hosted actors
+//                                           told to exit; the node quits once they
+//                                           are gone, or after the drain timeout
 //   exit from a remote actor -----------> ignored and logged
 //
 // Hosting another kind of actor (workers) takes one request type in
@@ -59,6 +65,8 @@ using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using listening_atom = caf::atom_constant<caf::atom("listening")>;
 using admit_atom = caf::atom_constant<caf::atom("admit")>;
+using lease_atom = caf::atom_constant<caf::atom("lease")>;
+using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using link_atom = caf::atom_constant<caf::atom("link")>;
 
 /// hello -> nonce; auth(proof over the nonce, the peer's own nonce) -> the
@@ -76,7 +84,10 @@ using node_actor =
                      // that workers and shards there talk without a detour through the peer
                      caf::replies_to<link_atom, std::vector<std::string>>::with<std::uint64_t>,
                      caf::replies_to<status_atom>::with<node_status>,
-                     caf::reacts_to<listening_atom, std::string>>;
+                     // renews the lease of this scheduler's job (from its own process)
+                     caf::replies_to<lease_atom, caf::actor>::with<bool>,
+                     // checks the leases; from the node itself only
+                     caf::reacts_to<expire_atom>, caf::reacts_to<listening_atom, std::string>>;
 
 struct node_options {
   std::string name;                           ///< shown by `troupe status`
@@ -89,6 +100,11 @@ struct node_options {
   std::shared_ptr<training_host> training;
   std::chrono::milliseconds challenge_ttl{10000};  ///< a nonce is good for one try within this
   std::size_t max_challenges = 256;                ///< pending handshakes before hello is refused
+  /// A job's actors are released when its scheduler has not renewed its
+  /// lease for this long (or at once when the scheduler is seen to end).
+  std::chrono::milliseconds lease_timeout{10000};
+  /// On a stop, the longest the node waits for its hosted actors to end.
+  std::chrono::milliseconds drain_timeout{3000};
 };
 
 node_actor spawn_node(caf::actor_system& sys, node_options opts);

@@ -79,7 +79,7 @@ void request_clock(stage_pointer self) {
   auto& st = self->state;
   const auto asked = clock_type::now();
   self->request(st.scheduler, st.cfg.worker.clock_timeout, clock_atom::value,
-                encode_clock_advance({st.cfg.worker.id, st.clock}))
+                encode_clock_advance({st.cfg.worker.id, st.clock, st.acked}))
       .then(
           [=](std::int64_t) {
             self->state.report.wait_s += seconds_since(asked);
@@ -149,6 +149,7 @@ void head_on_stepped(stage_pointer self, std::uint32_t stage, std::int64_t step,
   st.report.loss_sum += r.loss_sum;
   st.report.correct += r.correct;
   st.report.pushes += r.pushes;
+  st.acked += r.pushes;
   st.report.pushes_resent += r.pushes_resent;
   st.report.staleness_sum += r.staleness_sum;
   st.report.staleness_max = std::max(st.report.staleness_max, r.staleness_max);

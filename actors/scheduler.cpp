@@ -20,6 +20,7 @@
 #include "engine/clock_table.hpp"
 #include "engine/metrics_log.hpp"
 #include "engine/store/checkpoint.hpp"
+#include "engine/store/progress_files.hpp"
 
 namespace troupe::scheduler_detail {
 
@@ -38,6 +39,11 @@ void shutdown(scheduler_pointer self) {
   for (auto& s : st.shards) {
     if (s) self->send_exit(s, caf::exit_reason::user_shutdown);
   }
+  for (auto& b : st.backups) {
+    if (b) self->send_exit(b, caf::exit_reason::user_shutdown);
+  }
+  for (auto& [k, b] : st.backup_in_progress) self->send_exit(b, caf::exit_reason::user_shutdown);
+  if (st.timer) self->send_exit(st.timer, caf::exit_reason::user_shutdown);
   for (auto& [addr, s] : st.stages) self->send_exit(s.handle, caf::exit_reason::user_shutdown);
   if (st.evaluator) self->send_exit(st.evaluator, caf::exit_reason::user_shutdown);
   for (auto& w : st.waiting) w.promise.deliver(make_troupe_error(errc::stopped, "job ended"));
@@ -69,7 +75,10 @@ void deliver_summary(scheduler_pointer self) {
   s.pull_fraction = share(st.total.pull_s);
   s.push_fraction = share(st.total.push_s);
   s.mean_staleness = st.pushes ? st.staleness_sum / static_cast<double>(st.pushes) : 0;
-  s.pushes_acked = st.pushes;
+  // Counted from clock advances, not progress reports: a lost worker's last
+  // report may be up to log_every steps old.
+  s.pushes_acked = 0;
+  for (const auto& [w, n] : st.acked) s.pushes_acked += n;
   s.staleness_p50 = st.staleness_hist.quantile(0.50);
   s.staleness_p99 = st.staleness_hist.quantile(0.99);
   s.output_dir = st.job.output_dir;
@@ -301,19 +310,15 @@ void maybe_checkpoint(scheduler_pointer self) {
               if (--*pending > 0) return;
               auto& s = self->state;
               s.checkpointing = false;
-              const auto name = s.checkpoint_dir + "/progress-clock-" + std::to_string(clock);
-              {
-                std::ofstream out(name + ".tmp");
-                out << "clock=" << clock << "\nepoch=" << epoch << "\n";
-              }
-              std::error_code ec;
-              std::filesystem::rename(name + ".tmp", name + ".txt", ec);
-              if (ec) {
+              if (auto st = write_progress_file(s.checkpoint_dir, clock, epoch); !st) {
                 // The shards wrote their files; only this process cannot record the set
                 // (shards on other machines need a shared checkpoint directory).
-                spdlog::error("checkpoint at clock {}: cannot write {}.txt: {}", clock, name,
-                              ec.message());
+                spdlog::error("checkpoint at clock {}: {}", clock, st.message());
                 return;
+              }
+              // As many as the shards keep of their own files.
+              if (auto st = prune_progress_files(s.checkpoint_dir, 3); !st) {
+                spdlog::warn("checkpoint at clock {}: {}", clock, st.message());
               }
               spdlog::info(
                   "checkpoint at clock {} (epoch {}) written by {} shards in {:.0f} ms", clock,
@@ -373,6 +378,8 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
           spdlog::warn("scheduler: rejected clock advance: {}", status.to_string());
           return to_caf_error(status);
         }
+        auto& acked = st.acked[adv.worker];
+        acked = std::max(acked, adv.pushes_acked);
         release_waiting(self);
         maybe_evaluate_between_epochs(self);
         maybe_checkpoint(self);
@@ -385,6 +392,12 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
         auto& st = self->state;
         clock_advance adv;
         status status = decode_clock_advance(msg, adv);
+        if (status) {
+          // Acknowledgements the worker counted (a real count even when it was
+          // replaced meanwhile).
+          auto& acked = st.acked[adv.worker];
+          acked = std::max(acked, adv.pushes_acked);
+        }
         if (status && !st.clocks->contains(adv.worker)) return;  // finished or replaced
         if (status) status = st.clocks->advance(adv.worker, adv.clock);
         if (!status) {

@@ -12,9 +12,11 @@
 #include "actors/actor_config.hpp"
 #include "actors/compute_pool.hpp"
 #include "actors/evaluator.hpp"
+#include "actors/job_lease.hpp"
 #include "actors/scheduler_state.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
+#include "actors/timer.hpp"
 #include "actors/worker.hpp"
 #include "engine/store/partitioner.hpp"
 #include "engine/wire/exchange_plan.hpp"
@@ -308,6 +310,10 @@ void start_job(scheduler_pointer self) {
   st.next_checkpoint = clock + 1;
   if (!st.nodes.empty()) {
     for (auto& n : st.nodes) self->monitor(n);
+    // The nodes keep this job's actors while the scheduler lives and renews.
+    st.lease_keeper =
+        spawn_lease_keeper(self->system(), st.nodes, caf::actor_cast<caf::actor>(self));
+    st.timer = spawn_timer(self->system());
     return place_shards(self);
   }
   for (std::uint32_t k = 0; k < job.shards; ++k) {

@@ -1,7 +1,7 @@
-// Keeping a job alive through losses: shard backups (made on placement and
-// again after every loss), and the recovery from a lost shard (promote its
-// backup, else restore its last checkpoint), a lost worker or pipeline stage
-// (a replacement on a live node), or a lost node (never used again).
+// Keeping a job alive through losses: a lost worker or pipeline stage (a
+// replacement on a live node) or node (never used again); the down handler
+// that tells them, and shard losses, apart. Shard backups, promotion and
+// restores are in scheduler_shard_recovery.cpp.
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
@@ -14,6 +14,7 @@
 #include "actors/scheduler_state.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
+#include "actors/timer.hpp"
 #include "actors/worker.hpp"
 #include "engine/clock_table.hpp"
 #include "engine/store/checkpoint.hpp"
@@ -21,168 +22,6 @@
 namespace troupe::scheduler_detail {
 
 namespace {
-
-// A live node for a copy of shard k other than `avoid` (the other copy's
-// node): the next shard node after it, else any live node; nodes.size() if none.
-std::size_t backup_node_for(scheduler_pointer self, std::size_t avoid) {
-  auto& st = self->state;
-  const auto& chosen = st.job.shard_nodes;
-  const std::size_t n = st.nodes.size();
-  for (std::size_t step = 1; step <= n; ++step) {
-    std::size_t candidate = (avoid + step) % n;
-    if (!chosen.empty()) {
-      auto it = std::find(chosen.begin(), chosen.end(), avoid);
-      const std::size_t pos =
-          it == chosen.end() ? 0 : static_cast<std::size_t>(it - chosen.begin());
-      candidate = step <= chosen.size() ? chosen[(pos + step) % chosen.size()] : (avoid + step) % n;
-    }
-    if (candidate != avoid && !st.dead_nodes.count(candidate)) return candidate;
-  }
-  for (std::size_t c = 0; c < n; ++c) {
-    if (c != avoid && !st.dead_nodes.count(c)) return c;
-  }
-  return n;
-}
-
-}  // namespace
-
-// Spawns a backup of shard k and attaches it to the primary, which sends it
-// its state and then forwards every push to it.
-void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> then,
-                 int attempts) {
-  auto& st = self->state;
-  const auto n = backup_node_for(self, st.shard_node[k]);
-  if (n >= st.nodes.size()) {
-    spdlog::warn("shard {}: no live node left for a backup; running without one", k);
-    return then();
-  }
-  const auto t0 = clock_type::now();
-  const auto primary = st.shards[k];
-  auto retry = [=](const std::string& why) {
-    spdlog::warn("shard {}: no backup on {}: {}", k, self->state.job.nodes[n], why);
-    if (attempts > 1 && !self->state.finished) return make_backup(self, k, then, attempts - 1);
-    then();
-  };
-  self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
-                shard_request{k, shard_slices(st.job, k)})
-      .then(
-          [=](shard_actor& backup) {
-            // The backup counts only once it holds the primary's state, and
-            // only for the primary it was made for.
-            self->request(primary, std::chrono::seconds(150), replica_atom::value,
-                          caf::actor_cast<caf::actor>(backup))
-                .then(
-                    [=](bool) {
-                      auto& s = self->state;
-                      if (s.shards[k] != primary || s.finished) {
-                        self->send_exit(backup, caf::exit_reason::user_shutdown);
-                        return then();
-                      }
-                      self->monitor(backup);
-                      s.backup_node[k] = n;
-                      s.backups[k] = backup;
-                      spdlog::info("shard {}: backup on {} in sync ({:.0f} ms)", k, s.job.nodes[n],
-                                   std::chrono::duration<double, std::milli>(clock_type::now() - t0)
-                                       .count());
-                      then();
-                    },
-                    [=](caf::error& err) {
-                      self->send_exit(backup, caf::exit_reason::user_shutdown);
-                      retry(describe(err));
-                    });
-          },
-          [=](caf::error& err) {
-            // The node may be dying: another one next time.
-            self->state.dead_nodes.insert(n);
-            retry(describe(err));
-          });
-}
-
-namespace {
-
-// Shard k's primary was lost: its backup becomes the primary, every worker
-// and the evaluator are re-pointed, and a new backup is made.
-void repoint_all(scheduler_pointer self, std::uint32_t k) {
-  auto& st = self->state;
-  for (auto& w : st.workers) {
-    if (w) self->send(w, repoint_atom::value, k, st.shards[k]);
-  }
-  if (st.evaluator) self->send(st.evaluator, repoint_atom::value, k, st.shards[k]);
-}
-
-// Without a backup, a lost shard comes back from its last checkpoint on a
-// surviving node; the updates since that checkpoint are lost, and said so.
-void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std::string& why) {
-  auto& st = self->state;
-  latest_checkpoint latest;
-  if (st.job.checkpoint_every == 0 || !find_latest_checkpoint(st.checkpoint_dir, k, latest) ||
-      !latest.found()) {
-    return abort_job(self, "shard " + std::to_string(k) + " lost (" + why +
-                               "), no backup and no checkpoint to restore it from");
-  }
-  const auto n = backup_node_for(self, st.shard_node[k]);
-  if (n >= st.nodes.size()) {
-    return abort_job(self, "shard " + std::to_string(k) + " lost and no live node left");
-  }
-  const auto t0 = clock_type::now();
-  const auto lost_clocks = std::max<std::int64_t>(
-      0, (st.clocks->size() ? st.clocks->min_clock() : 0) - latest.data.header.clock);
-  for (const auto& w : latest.warnings) spdlog::warn("shard {}: {}", k, w);
-  const auto file = encode_checkpoint(latest.data.header, latest.data.snapshot);
-  bytes data(file.begin(), file.end());
-  self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
-                shard_request{k, shard_slices(st.job, k)})
-      .then(
-          [=](shard_actor& shard) mutable {
-            self->monitor(shard);
-            // Sequence numbers are kept: the workers go on counting.
-            self->request(shard, std::chrono::seconds(120), restore_atom::value, std::move(data),
-                          true)
-                .then(
-                    [=](std::uint64_t) {
-                      auto& s = self->state;
-                      s.shards[k] = shard;
-                      s.shard_node[k] = n;
-                      ++s.summary.shards_failed_over;
-                      if (s.exporter) s.exporter->add_failover();
-                      repoint_all(self, k);
-                      if (s.job.replication > 1) make_backup(self, k, [] {});
-                      spdlog::warn(
-                          "shard {}: restored on {} from the checkpoint of clock {} in "
-                          "{:.0f} ms; about {} clocks of its updates are lost",
-                          k, s.job.nodes[n], latest.data.header.clock,
-                          std::chrono::duration<double, std::milli>(clock_type::now() - t0).count(),
-                          lost_clocks);
-                    },
-                    [=](caf::error& err) {
-                      abort_job(self,
-                                "restoring shard " + std::to_string(k) + ": " + describe(err));
-                    });
-          },
-          [=](caf::error& err) {
-            abort_job(self, "replacing shard " + std::to_string(k) + ": " + describe(err));
-          });
-}
-
-void fail_over(scheduler_pointer self, std::uint32_t k, const std::string& why) {
-  auto& st = self->state;
-  const auto t0 = clock_type::now();
-  if (st.nodes.empty()) {
-    return abort_job(self, "shard " + std::to_string(k) + " lost: " + why);
-  }
-  if (k >= st.backups.size() || !st.backups[k]) return restore_from_checkpoint(self, k, why);
-  st.shards[k] = st.backups[k];
-  st.backups[k] = shard_actor{};
-  st.shard_node[k] = st.backup_node[k];
-  repoint_all(self, k);
-  ++st.summary.shards_failed_over;
-  if (st.exporter) st.exporter->add_failover();
-  spdlog::warn(
-      "shard {}: primary lost ({}); backup on {} promoted, workers re-pointed in {:.2f} ms", k, why,
-      st.job.nodes[st.shard_node[k]],
-      std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
-  make_backup(self, k, [] {});
-}
 
 // Starts a replacement for lost worker `lost` on its data partition, from the
 // beginning of the epoch it was in, under a new id (its pushes must not be
@@ -297,9 +136,10 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
     if (dm.source == st.nodes[n].address()) {
       st.dead_nodes.insert(n);
       spdlog::warn("node {} lost: {}", st.job.nodes[n], describe(dm.reason));
-      return;
+      return check_promotions(self);
     }
   }
+  check_promotions(self);
   if (auto it = st.stages.find(dm.source); it != st.stages.end()) {
     const auto p = it->second;
     st.stages.erase(it);

@@ -6,8 +6,9 @@
 //                            checkpoints, the summary and shutdown;
 //   scheduler_placement.cpp  starting a job: shards, evaluator, workers and
 //                            pipelines, in this process or on node daemons;
-//   scheduler_recovery.cpp   shard backups, and what happens when a shard,
-//                            worker, pipeline stage or node goes down.
+//   scheduler_recovery.cpp   what happens when a shard, worker, pipeline
+//                            stage or node goes down;
+//   scheduler_shard_recovery.cpp  shard backups, promotions and restores.
 //
 //   auto self = ...;  // a scheduler_pointer, inside the behavior
 //   start_job(self);  // placement; every error ends in abort_job(self, why)
@@ -66,7 +67,12 @@ struct placed_stage {
 struct scheduler_state {
   job_config job;
   std::shared_ptr<const workload_data> data;
-  std::vector<node_actor> nodes;                     // empty: everything in this process
+  std::vector<node_actor> nodes;                            // empty: everything in this process
+  caf::actor lease_keeper;                                  // renews this job's leases on the nodes
+  caf::actor timer;                                         // delays (actors/timer.hpp)
+  std::map<std::uint32_t, shard_actor> backup_in_progress;  // spawned, not yet in sync
+  // Shard k's backup, and its node, waiting to answer before its promotion.
+  std::map<std::uint32_t, std::pair<shard_actor, std::size_t>> promoting;
   std::set<std::size_t> dead_nodes;                  // indices into nodes
   std::map<std::uint32_t, std::uint32_t> partition;  // worker id -> data partition
   std::map<std::uint32_t, std::size_t> node_of;      // worker id -> node index (cluster)
@@ -97,7 +103,8 @@ struct scheduler_state {
   job_summary summary;
   interval_totals interval, total;
   double staleness_sum = 0;
-  std::uint64_t pushes = 0;
+  std::uint64_t pushes = 0;                      // acknowledged, as progress reports say
+  std::map<std::uint32_t, std::uint64_t> acked;  // worker id -> its latest clock's count
   log_histogram staleness_hist;
   std::int64_t finished_clock = 0;   // largest clock of a finished worker
   std::uint64_t finished_steps = 0;  // steps of finished workers
@@ -152,7 +159,7 @@ worker_actor spawn_local_replica(scheduler_pointer self, const worker_config& cf
 // then starts them; on resume, the shards first restore their checkpoints.
 void start_job(scheduler_pointer self);
 
-// scheduler_recovery.cpp
+// scheduler_recovery.cpp, scheduler_shard_recovery.cpp
 
 // A backup of shard k on another live node; `then` runs once it is in sync,
 // or once none could be made (the job then runs without one).
@@ -160,5 +167,13 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
                  int attempts = 2);
 // The down handler: a lost node, stage, worker, shard, backup or evaluator.
 void on_down(scheduler_pointer self, const caf::down_msg& dm);
+
+// scheduler_shard_recovery.cpp (make_backup above lives there too)
+
+// Shard k's primary is lost (`why`): its backup is promoted once it answers,
+// else the shard is restored from its checkpoint (or the job ends).
+void fail_over(scheduler_pointer self, std::uint32_t k, const std::string& why);
+// Promotions waiting for a backup whose node is now known lost end at once.
+void check_promotions(scheduler_pointer self);
 
 }  // namespace troupe::scheduler_detail

@@ -26,18 +26,37 @@ const table_entry* client::impl::table_for(const std::shared_ptr<call<T>>& c,
   return t;
 }
 
+request_queue::outcome client::impl::submit(std::vector<outgoing_request>& parts, bool& wake) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  for (auto& p : parts) p.deadline = deadline;
+  return queue_->submit(parts, wake);
+}
+
+template <class T>
+void client::impl::refuse_unqueued(const std::shared_ptr<call<T>>& c, request_queue::outcome why) {
+  if (why == request_queue::outcome::full) {
+    return refuse(c, api_errc::overloaded,
+                  "the client's queue is full (" + std::to_string(queue_->waiting()) +
+                      " requests wait for the shards; client_options::max_queued): retry later "
+                      "or shed load");
+  }
+  refuse(c, api_errc::stopped, "the client was stopped");
+}
+
 template <class T>
 void client::impl::send(const std::shared_ptr<call<T>>& c, std::vector<outgoing_request> parts) {
   c->parts_left = parts.size();
   if (parts.empty()) return c->complete();
   bool wake = false;
-  if (!queue_->submit(parts, wake)) return refuse(c, api_errc::stopped, "the client was stopped");
+  if (const auto r = submit(parts, wake); r != request_queue::outcome::queued) {
+    return refuse_unqueued(c, r);
+  }
   if (wake) wake_session(session_);
 }
 
 template <class Build>
 void client::impl::send_push(const std::shared_ptr<call<void>>& c, Build build) {
-  bool queued = false;
+  auto queued = request_queue::outcome::closed;
   bool wake = false;
   std::size_t n = 0;
   std::string failure;
@@ -55,10 +74,11 @@ void client::impl::send_push(const std::shared_ptr<call<void>>& c, Build build) 
       failure = "unknown exception";
     }
     if (failure.empty()) {
-      next_seq_ = std::move(seq);
       n = parts.size();
       c->parts_left = n;
-      if (n > 0) queued = queue_->submit(parts, wake);
+      if (n > 0) queued = submit(parts, wake);
+      // A refused push takes no sequence numbers either.
+      if (n == 0 || queued == request_queue::outcome::queued) next_seq_ = std::move(seq);
     }
   }
   // Outside the lock: the callback may push again.
@@ -67,7 +87,7 @@ void client::impl::send_push(const std::shared_ptr<call<void>>& c, Build build) 
     return refuse(c, api_errc::internal, "cannot build the push: " + failure);
   }
   if (n == 0) return c->complete();
-  if (!queued) return refuse(c, api_errc::stopped, "the client was stopped");
+  if (queued != request_queue::outcome::queued) return refuse_unqueued(c, queued);
   if (wake) wake_session(session_);
 }
 

@@ -30,6 +30,8 @@ const char* to_string(api_errc code) {
       return "auth_failed";
     case api_errc::stopped:
       return "stopped";
+    case api_errc::overloaded:
+      return "overloaded";
     case api_errc::internal:
       return "internal";
   }

@@ -27,6 +27,9 @@ struct shard_state {
 
 using shard_pointer = shard_actor::stateful_pointer<shard_state>;
 
+// The job name in the checkpoint header of a primary's state sent to its backup.
+constexpr const char* replica_snapshot_name = "replica";
+
 caf::error reject(shard_pointer self, const char* what, const status& st) {
   ++self->state.stats.pushes_rejected;
   if (self->state.ctx.metrics) self->state.ctx.metrics->add_rejected();
@@ -184,7 +187,13 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
                       self->state.backup = shard_actor{};
                     });
         }
-        spdlog::info("shard {}: restored from the checkpoint of clock {}", id, ck.header.clock);
+        // A new backup's first state comes from its primary, not from a file.
+        if (ck.header.job == replica_snapshot_name) {
+          spdlog::info("shard {}: holds its primary's state (version {})", id,
+                       self->state.store->total_version());
+        } else {
+          spdlog::info("shard {}: restored from the checkpoint of clock {}", id, ck.header.clock);
+        }
         return self->state.store->total_version();
       },
       [=](replica_atom, const caf::actor& handle) -> caf::result<bool> {
@@ -199,7 +208,7 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         // The backup gets the current state first; CAF keeps the order of
         // messages from one actor to another, so every forwarded push arrives
         // after it.
-        checkpoint_header header{"replica", id, 0};
+        checkpoint_header header{replica_snapshot_name, id, 0};
         const auto file = encode_checkpoint(header, self->state.store->snapshot());
         bytes data(file.begin(), file.end());
         auto promise = self->make_response_promise<bool>();

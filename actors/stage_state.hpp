@@ -63,6 +63,7 @@ struct stage_state {
   std::uint32_t stepped = 0;       // stages done with the step
   std::vector<double> stage_busy;  // compute seconds per stage
   worker_progress report;          // accumulates until sent
+  std::uint64_t acked = 0;         // all stages' acknowledgements, sent with every clock
   clock_type::time_point report_start;
   clock_type::time_point run_start;
   static inline const char* name = "troupe.stage";

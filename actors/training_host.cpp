@@ -8,6 +8,7 @@
 
 #include "actors/worker.hpp"
 #include "engine/job_config.hpp"
+#include "engine/memory_estimate.hpp"
 #include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
@@ -33,6 +34,9 @@ class node_training final : public training_host {
                                              std::to_string(job.shards) + " shards"};
         return out;
       }
+      check_memory(job, estimate_job_memory(job).worker_node(),
+                   "worker " + std::to_string(req.worker) + " on node " + name_,
+                   physical_memory_bytes());
       data = job_data(job);
     } catch (const troupe_error& e) {
       out.problem = {e.code(), e.what()};
@@ -95,7 +99,8 @@ class node_training final : public training_host {
 
  private:
   // Workers and pipeline heads need the job's data on this node: loaded once
-  // per data set and shared by all of the node's actors (read-only). Throws
+  // per data set and shared by all of the node's actors (read-only). Each
+  // lives while a hosted actor uses it, so an idle node holds none. Throws
   // troupe_error when the data cannot be loaded.
   std::shared_ptr<const workload_data> job_data(const job_config& job) {
     const std::string key =
@@ -104,23 +109,23 @@ class node_training final : public training_host {
         std::to_string(job.test_fraction) + "|" + std::to_string(job.min_count) + "|" +
         to_toml_lines(job.data) + "|" + job.model_kind + "|" + to_string(job.model.loss);
     std::lock_guard<std::mutex> lock(mutex_);
-    auto& data = cache_[key];
-    if (!data) {
-      try {
-        data = load_workload_data(job);
-      } catch (const troupe_error&) {
-        cache_.erase(key);
-        throw;
-      }
-      spdlog::info("node {}: loaded {} ({} training rows)", name_,
-                   job.data.from_files() ? job.data.train : job.data_set, data->train_rows());
+    if (auto data = cache_[key].lock()) return data;
+    std::shared_ptr<const workload_data> data;
+    try {
+      data = load_workload_data(job);
+    } catch (const troupe_error&) {
+      cache_.erase(key);
+      throw;
     }
+    spdlog::info("node {}: loaded {} ({} training rows)", name_,
+                 job.data.from_files() ? job.data.train : job.data_set, data->train_rows());
+    cache_[key] = data;
     return data;
   }
 
   std::string name_;
   std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<const workload_data>> cache_;
+  std::map<std::string, std::weak_ptr<const workload_data>> cache_;
 };
 
 }  // namespace

@@ -86,6 +86,7 @@ struct worker_state {
   std::uint64_t phase = 0;
   std::int64_t clock = 0;      // steps computed (their pushes sent or held)
   std::int64_t acked = 0;      // steps whose pushes are all acknowledged
+  std::uint64_t acks = 0;      // acknowledgements since it started, sent with every advance
   std::int64_t known_min = 0;  // slowest worker's acknowledged steps, from the scheduler
   std::uint32_t epoch = 0;
   bool batch_loaded = false;   // the batch of step `clock` is loaded
@@ -149,7 +150,7 @@ void report_acked(worker_pointer self) {
   const auto complete = std::min(s.window.oldest_step(), s.clock);
   if (complete <= s.acked) return;
   s.acked = complete;
-  self->send(s.scheduler, advance_atom::value, encode_clock_advance({s.cfg.id, s.acked}));
+  self->send(s.scheduler, advance_atom::value, encode_clock_advance({s.cfg.id, s.acked, s.acks}));
 }
 
 void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
@@ -163,6 +164,7 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
   s.report.staleness_max = std::max(s.report.staleness_max, ack.staleness);
   s.staleness.add(ack.staleness);
   ++s.report.pushes;
+  ++s.acks;
   report_acked(self);
   advance(self);
 }

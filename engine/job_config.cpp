@@ -51,7 +51,7 @@ std::string staleness_to_string(std::int64_t staleness) {
   return staleness == staleness_unbounded ? "inf" : std::to_string(staleness);
 }
 
-job_config parse_job_config(std::string_view text, const std::string& src) {
+job_config parse_job_config(std::string_view text, const std::string& src, bool check) {
   toml::table root;
   try {
     root = toml::parse(text, src);
@@ -61,7 +61,7 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
         << e.description();
     throw troupe_error(errc::bad_config, msg.str());
   }
-  check_keys(root, src, "", {"job", "data", "model", "train", "cluster", "params", "update"});
+  check_keys(root, src, "", {"job", "data", "model", "train", "cluster", "params", "update", "limits"});
   job_config job;
   if (const auto* t = section(root, "job", src)) {
     check_keys(*t, src, "job",
@@ -205,16 +205,20 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     }
   }
   if (const auto* t = section(root, "update", src)) parse_update_section(*t, src, job);
-  validate(job);
+  if (const auto* t = section(root, "limits", src)) {
+    check_keys(*t, src, "limits", {"memory_share"});
+    read_double(*t, "memory_share", "limits", src, job.memory_share);
+  }
+  if (check) validate(job);
   return job;
 }
 
-job_config load_job_config(const std::string& path) {
+job_config load_job_config(const std::string& path, bool check) {
   std::ifstream in(path);
   if (!in) throw troupe_error(errc::io_error, "cannot read job file " + path);
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_job_config(ss.str(), path);
+  return parse_job_config(ss.str(), path, check);
 }
 
 job_config default_job_config() {
@@ -305,6 +309,9 @@ void validate(const job_config& job) {
     fail("data.test_fraction", "must lie strictly between 0 and 1");
   }
   if (job.output_dir.empty()) fail("job.output_dir", "must not be empty");
+  if (!(job.memory_share > 0 && job.memory_share <= 1)) {
+    fail("limits.memory_share", "must lie in (0, 1]");
+  }
   for (const auto& address : job.nodes) {
     try {
       parse_address(address);
@@ -404,7 +411,10 @@ std::string to_toml(const job_config& job) {
       << "\ncompute_slots = " << job.compute_slots << "\nearly_stopping = " << job.early_stopping
       << "\nkeep_best = " << (job.keep_best ? "true" : "false") << "\n"
       << params_toml(job);
-  if (!job.nodes.empty()) {
+  // Also without nodes: a file may name them by index and leave the
+  // addresses to --nodes.
+  if (!job.nodes.empty() || !job.shard_nodes.empty() || !job.worker_nodes.empty() ||
+      !job.secret_file.empty()) {
     auto list = [&](const auto& xs, bool quoted) {
       std::string s = "[";
       for (std::size_t i = 0; i < xs.size(); ++i) {
@@ -421,6 +431,7 @@ std::string to_toml(const job_config& job) {
         << "\nreplication = " << job.replication << "\n";
   }
   out << update_section_toml(job.update);
+  out << "\n[limits]\nmemory_share = " << job.memory_share << "\n";
   return out.str();
 }
 

@@ -119,6 +119,10 @@ struct job_config {
   std::map<std::string, std::string> params;
   // [update] (staleness-aware update rules; see update_rules above)
   update_rules update;
+  // [limits] (operations: what a job may take from the machines it runs on)
+  /// Share of a machine's memory (engine/memory_estimate.hpp's estimate) a
+  /// job may plan to use; more is refused before anything is allocated.
+  double memory_share = 0.8;
 };
 
 /// True when the job's training data has a validation set (a file or a fraction).
@@ -136,10 +140,13 @@ job_config default_job_config();
 std::string_view default_job_toml();
 
 /// Parses TOML text over the defaults; `source` names it in errors. Unknown
-/// keys, wrong types and invalid values throw troupe_error(bad_config).
-job_config parse_job_config(std::string_view toml_text, const std::string& source);
+/// keys, wrong types and invalid values throw troupe_error(bad_config). With
+/// `check` false, the job as a whole is not validated yet (a caller that
+/// overrides keys first, e.g. `troupe train --nodes`, validates afterwards).
+job_config parse_job_config(std::string_view toml_text, const std::string& source,
+                            bool check = true);
 /// Reads and parses a job file; a missing file throws troupe_error(io_error).
-job_config load_job_config(const std::string& path);
+job_config load_job_config(const std::string& path, bool check = true);
 
 /// Checks ranges and consistency; throws troupe_error(bad_config).
 void validate(const job_config& job);

@@ -97,9 +97,11 @@ std::string apply_job_overrides(std::string_view toml_text, const std::string& s
   return out.str();
 }
 
-job_config apply_job_overrides(const job_config& job, const std::vector<job_override>& overrides) {
+job_config apply_job_overrides(const job_config& job, const std::vector<job_override>& overrides,
+                               bool check) {
   if (overrides.empty()) return job;
-  auto out = parse_job_config(apply_job_overrides(to_toml(job), "<job>", overrides), "--set");
+  auto out =
+      parse_job_config(apply_job_overrides(to_toml(job), "<job>", overrides), "--set", check);
   out.resume_from = job.resume_from;
   out.metrics_listen = job.metrics_listen;
   return out;

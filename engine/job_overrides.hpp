@@ -35,8 +35,10 @@ job_override parse_job_override(const std::string& text);
 std::string apply_job_overrides(std::string_view toml_text, const std::string& source,
                                 const std::vector<job_override>& overrides);
 
-/// `job` with the overrides applied, parsed and validated like a job file.
-/// Runtime-only fields (resume_from, metrics_listen) are kept.
-job_config apply_job_overrides(const job_config& job, const std::vector<job_override>& overrides);
+/// `job` with the overrides applied, parsed and validated like a job file
+/// (`check` false: parsed only, for a caller that validates after more
+/// overrides). Runtime-only fields (resume_from, metrics_listen) are kept.
+job_config apply_job_overrides(const job_config& job, const std::vector<job_override>& overrides,
+                               bool check = true);
 
 }  // namespace troupe

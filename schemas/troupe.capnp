@@ -87,4 +87,8 @@ struct ClockAdvance {
   version @0 :UInt16;
   worker @1 :UInt32;         # id of the worker
   clock @2 :Int64;           # completed steps of this worker
+  pushesAcked @3 :UInt64;    # acknowledgements it counted since it started (all
+                             # its stages' for a pipeline): the job's accounting,
+                             # which must not wait for a progress report a lost
+                             # worker never sends
 }

@@ -4,6 +4,13 @@
 
 #include <caf/all.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include "actors/actor_config.hpp"
@@ -11,6 +18,7 @@
 #include "actors/node.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/training_host.hpp"
+#include "tests/child_process.hpp"
 
 namespace troupe {
 namespace {
@@ -93,23 +101,29 @@ class LocalNode : public ::testing::Test {
   }
   ~LocalNode() override { self->send_exit(node, caf::exit_reason::user_shutdown); }
 
-  caf::expected<shard_actor> spawn(std::uint32_t id) {
+  caf::expected<shard_actor> spawn(std::uint32_t id) { return spawn_as(self, node, id); }
+
+  // Shard `id` placed on `on` by `owner` (the job's scheduler, as far as the node knows).
+  static caf::expected<shard_actor> spawn_as(caf::scoped_actor& owner, const node_actor& on,
+                                             std::uint32_t id) {
     table_spec spec;
     spec.id = 1;
     spec.name = "model";
     spec.size = 8;
     spec.optimizer = {optimizer_kind::sgd, 0.1f};
     caf::expected<shard_actor> out{caf::sec::request_timeout};
-    self->request(node, std::chrono::seconds(5), spawn_atom::value,
+    owner
+        ->request(on, std::chrono::seconds(5), spawn_atom::value,
                   shard_request{id, {{spec, {0, 8}}}})
         .receive([&](shard_actor& s) { out = std::move(s); },
                  [&](caf::error& err) { out = std::move(err); });
     return out;
   }
 
-  node_status status() {
+  node_status status() { return status_of(node); }
+  node_status status_of(const node_actor& of) {
     node_status out;
-    self->request(node, std::chrono::seconds(5), status_atom::value)
+    self->request(of, std::chrono::seconds(5), status_atom::value)
         .receive([&](node_status& s) { out = std::move(s); },
                  [&](caf::error& err) { ADD_FAILURE() << describe(err); });
     return out;
@@ -143,6 +157,75 @@ TEST_F(LocalNode, RespectsTheSlotLimitAndFreesASlotWhenAShardEnds) {
   ASSERT_EQ(st.actors.size(), 1u);
   EXPECT_EQ(st.actors[0].id, 1u);
   EXPECT_TRUE(spawn(3));
+}
+
+// Issue 12, problem 2: a job's actors belong to the scheduler that placed
+// them. When it ends (here: the scoped actor that asked), the node tells them
+// to exit and frees their slots, and status no longer lists them.
+TEST_F(LocalNode, ActorsOfAJobAreReleasedWhenItsSchedulerEnds) {
+  caf::expected<shard_actor> shard{caf::sec::request_timeout};
+  {
+    caf::scoped_actor scheduler{sys};
+    shard = spawn_as(scheduler, node, 0);
+    ASSERT_TRUE(shard) << describe(shard.error());
+    EXPECT_EQ(status().slots_used, 1u);
+    EXPECT_EQ(status().jobs, 1u);
+  }
+  self->monitor(*shard);
+  std::string why;
+  self->receive([&](caf::down_msg& dm) { why = describe(dm.reason); },
+                caf::after(std::chrono::seconds(20)) >> [] {});
+  EXPECT_NE(why.find("released by node local: its scheduler ended"), std::string::npos) << why;
+  auto st = status();
+  for (int i = 0; i < 500 && st.slots_used > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    st = status();
+  }
+  EXPECT_EQ(st.slots_used, 0u);
+  EXPECT_TRUE(st.actors.empty());
+  EXPECT_EQ(st.jobs, 0u);
+  EXPECT_EQ(st.jobs_released, 1u);
+}
+
+// A scheduler that stops renewing its lease (a lost down message, a hung
+// process that still holds its connection) loses its actors after the lease
+// timeout; one that renews keeps them.
+TEST_F(LocalNode, ALeaseNotRenewedReleasesItsJobAndARenewedOneKeepsIt) {
+  node_options opts;
+  opts.name = "leased";
+  opts.secret = "a-secret-of-sixteen-bytes";
+  opts.lease_timeout = std::chrono::milliseconds(1500);
+  auto leased = spawn_node(sys, std::move(opts));
+  caf::scoped_actor renewing{sys};
+  caf::scoped_actor silent{sys};
+  auto kept = spawn_as(renewing, leased, 0);
+  auto dropped = spawn_as(silent, leased, 1);
+  ASSERT_TRUE(kept && dropped);
+  self->monitor(*kept);
+  self->monitor(*dropped);
+  std::string dropped_why, kept_why;
+  // Renew the one lease ten times per timeout until the other has lapsed.
+  for (int i = 0; i < 300 && dropped_why.empty(); ++i) {
+    self->request(leased, std::chrono::seconds(5), lease_atom::value, caf::actor{renewing})
+        .receive([](bool held) { EXPECT_TRUE(held); },
+                 [](caf::error& err) { ADD_FAILURE() << describe(err); });
+    self->receive(
+        [&](caf::down_msg& dm) {
+          (dm.source == kept->address() ? kept_why : dropped_why) = describe(dm.reason);
+        },
+        caf::after(std::chrono::milliseconds(100)) >> [] {});
+  }
+  EXPECT_NE(dropped_why.find("its lease was not renewed for 1500 ms"), std::string::npos)
+      << dropped_why;
+  EXPECT_TRUE(kept_why.empty()) << kept_why;
+  const auto st = status_of(leased);
+  EXPECT_EQ(st.leases_expired, 1u);
+  EXPECT_EQ(st.jobs, 1u);
+  // Nobody renews a lease for another process's job, nor one it never held.
+  self->request(leased, std::chrono::seconds(5), lease_atom::value, caf::actor{silent})
+      .receive([](bool held) { EXPECT_FALSE(held); },
+               [](caf::error& err) { ADD_FAILURE() << describe(err); });
+  self->send_exit(leased, caf::exit_reason::user_shutdown);
 }
 
 TEST_F(LocalNode, RefusesInvalidTablesWithTypedErrors) {
@@ -271,6 +354,52 @@ TEST(MetricsExporter, CountsWithoutServingAndRendersPrometheusText) {
         "troupe_staleness_waits_total 3", "troupe_clock_lag{worker=\"7\"} 2",
         "troupe_inflight_requests 1", "troupe_actors_hosted 3"}) {
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+}
+
+// A connected socket to 127.0.0.1:port, or -1.
+int connect_local(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) return fd;
+  if (fd >= 0) ::close(fd);
+  return -1;
+}
+
+// Issue 12, problem 5: 60 clients that connect and send nothing or half a
+// request (more than the server serves at once) do not keep a scrape waiting:
+// it is answered while the latest of them are still open, i.e. before their
+// time is up; the server closes them on its own afterwards.
+TEST(MetricsExporter, IdleAndSlowClientsDoNotBlockAScrape) {
+  metrics_exporter m("127.0.0.1:0");
+  m.add_push(7);
+  std::vector<int> idle;
+  for (int i = 0; i < 60; ++i) {
+    const int fd = connect_local(m.port());
+    ASSERT_GE(fd, 0);
+    if (i % 3 == 0) ::send(fd, "GET /metr", 9, MSG_NOSIGNAL);  // a slow client
+    idle.push_back(fd);
+  }
+  const auto page = test_support::http_get(m.port(), "/metrics");
+  // Still open (no EOF yet) when the scrape was answered.
+  char byte = 0;
+  const auto still_open = [&](int fd) {
+    return ::recv(fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK) < 0 && errno == EAGAIN;
+  };
+  const bool latest_open = still_open(idle.back());
+  EXPECT_NE(page.find("troupe_pushes_total 1"), std::string::npos) << "scrape: [" << page << "]";
+  EXPECT_TRUE(latest_open);
+  // And every one of them is closed by the server (the limit or its timeout).
+  for (int fd : idle) {
+    timeval tv{30, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    // EOF, or a reset for one closed with its half request unread.
+    const auto n = ::recv(fd, &byte, 1, 0);
+    EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << n << " " << std::strerror(errno);
+    ::close(fd);
   }
 }
 

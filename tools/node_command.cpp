@@ -1,5 +1,6 @@
 #include "tools/node_command.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <caf/all.hpp>
@@ -10,6 +11,7 @@
 #include <memory>
 
 #include "actors/actor_config.hpp"
+#include "actors/job_lease.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/node.hpp"
 #include "actors/peer_guard.hpp"
@@ -17,6 +19,7 @@
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
+#include "tools/shutdown_watchdog.hpp"
 
 namespace troupe::cli {
 
@@ -28,6 +31,8 @@ struct node_cli_options {
   std::uint32_t slots = 4;
   std::string metrics = "0";
   std::string name;
+  double lease_timeout_s = 10;
+  double drain_timeout_s = 3;
 };
 
 // SIGTERM and SIGINT without a handler or global state: the constructor
@@ -76,8 +81,9 @@ std::string default_name() {
 }
 
 // Serves until a signal arrives (returns 0) or the node actor ends (returns 1).
+// On a signal the node drains: it quits once its hosted actors are gone.
 int serve(caf::scoped_actor& self, const node_actor& node, stop_signals& signals,
-          const std::string& name) {
+          const std::string& name, std::chrono::milliseconds drain) {
   self->monitor(node);
   for (;;) {
     bool node_down = false;
@@ -93,10 +99,12 @@ int serve(caf::scoped_actor& self, const node_actor& node, stop_signals& signals
       signals.release();
       spdlog::info("node {}: {} received, stopping", name, sig == SIGTERM ? "SIGTERM" : "SIGINT");
       self->send_exit(node, caf::exit_reason::user_shutdown);
-      self->receive(
-          [](caf::down_msg&) {},
-          caf::after(std::chrono::seconds(2)) >>
-              [&] { spdlog::warn("node {}: the node actor did not stop within 2 s", name); });
+      self->receive([](caf::down_msg&) {},
+                    caf::after(drain + std::chrono::seconds(1)) >>
+                        [&] {
+                          spdlog::warn("node {}: the node actor did not stop within {} ms", name,
+                                       (drain + std::chrono::seconds(1)).count());
+                        });
       return 0;
     }
   }
@@ -107,6 +115,7 @@ int run_node(const node_cli_options& o, stop_signals& signals) {
   const auto secret = load_secret(o.secret_file);
   const auto name = o.name.empty() ? default_name() : o.name;
   auto metrics = std::make_shared<metrics_exporter>(o.metrics);
+  shutdown_watchdog watchdog;  // outlives the actor system, whose end it bounds
   actor_config cfg;
   configure_cluster_timeouts(cfg);
   caf::actor_system sys{cfg};
@@ -114,6 +123,11 @@ int run_node(const node_cli_options& o, stop_signals& signals) {
   opts.name = name;
   opts.secret = secret;
   opts.slots = o.slots;
+  opts.lease_timeout =
+      std::chrono::milliseconds(static_cast<std::int64_t>(o.lease_timeout_s * 1e3));
+  opts.drain_timeout =
+      std::chrono::milliseconds(static_cast<std::int64_t>(o.drain_timeout_s * 1e3));
+  const auto drain = opts.drain_timeout;
   opts.guard = std::make_shared<peer_guard>(sys.node());
   opts.metrics = metrics;
   opts.training = make_training_host(name);  // a daemon hosts training jobs' workers too
@@ -133,9 +147,10 @@ int run_node(const node_cli_options& o, stop_signals& signals) {
               << std::endl;
   }
   spdlog::info("node {}: node id {}, {} slots", name, caf::to_string(sys.node()), o.slots);
-  const int code = serve(self, node, signals, name);
+  const int code = serve(self, node, signals, name, drain);
   sys.middleman().unpublish(node, *port);
   spdlog::info("node {}: stopped", name);
+  watchdog.arm("node " + name, std::chrono::seconds(2), code);
   return code;
 }
 
@@ -161,9 +176,22 @@ std::function<int()> add_node_command(CLI::App& app) {
   cmd->add_option("--metrics", opts->metrics,
                   "HOST:PORT to serve Prometheus metrics on (/metrics); 0 = off (default)");
   cmd->add_option("--name", opts->name, "name shown by 'troupe status' (default: host name)");
+  cmd->add_option("--lease-timeout", opts->lease_timeout_s,
+                  "seconds a job's actors stay after its scheduler stopped renewing their lease "
+                  "(it renews every second; a scheduler seen to end releases them at once)")
+      ->check(CLI::Range(static_cast<double>(min_lease_timeout.count()) / 1e3, 86400.0));
+  cmd->add_option("--drain-timeout", opts->drain_timeout_s,
+                  "on SIGTERM/SIGINT, seconds to wait for hosted actors to end before stopping")
+      ->check(CLI::Range(0.0, 60.0));
   return [cmd, opts]() -> int {
     if (!cmd->parsed()) return -1;
     stop_signals signals;  // first, before any thread exists
+#ifdef __GLIBC__
+    // A daemon runs job after job on short-lived worker threads; with a heap
+    // (arena) per thread glibc keeps each one's high-water mark, which
+    // measured ~55 MB more resident memory after a few jobs than two arenas.
+    mallopt(M_ARENA_MAX, 2);
+#endif
     try {
       return run_node(*opts, signals);
     } catch (const troupe_error& e) {

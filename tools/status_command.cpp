@@ -48,10 +48,12 @@ std::string format_status(const node_status& s) {
       << static_cast<std::uint64_t>(s.bytes_out / 1e6) << " MB out, "
       << static_cast<std::uint64_t>(s.staleness_waits) << " staleness waits\n"
       << "actors    " << s.actors_spawned << " spawned, " << s.actors_down << " ended, "
-      << s.actors.size() << " hosted\n";
+      << s.actors.size() << " hosted\n"
+      << "jobs      " << s.jobs << " live; " << s.jobs_released << " released (" << s.leases_expired
+      << " for an expired lease)\n";
   for (const auto& a : s.actors) {
-    out << "  " << a.kind << " " << a.id << "  for " << a.owner << ", "
-        << static_cast<std::uint64_t>(a.age_s) << " s\n";
+    out << "  " << a.kind << " " << a.id << "  job " << a.job << ", "
+        << static_cast<std::uint64_t>(a.age_s) << " s" << (a.ending ? ", ending" : "") << "\n";
   }
   return out.str();
 }

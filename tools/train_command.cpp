@@ -27,6 +27,7 @@ struct train_options {
   std::string resume;
   std::optional<float> learning_rate;
   std::optional<std::uint64_t> seed, train_limit, test_limit;
+  std::optional<double> memory_share;
   std::vector<std::string> sets;  ///< --set KEY=VALUE, in order
 };
 
@@ -34,15 +35,17 @@ job_config build_job(const train_options& o) {
   job_config job;
   if (!o.resume.empty()) {
     // The interrupted run's own job file, unless one is given explicitly.
-    job = load_job_config(o.job_file.empty() ? o.resume + "/job.toml" : o.job_file);
+    job = load_job_config(o.job_file.empty() ? o.resume + "/job.toml" : o.job_file, false);
     job.output_dir = o.resume;
     job.resume_from = o.resume + "/checkpoints";
   } else {
-    job = o.job_file.empty() ? default_job_config() : load_job_config(o.job_file);
+    // Validated once the flags are applied: --nodes may supply what
+    // [cluster] shard_nodes refers to.
+    job = o.job_file.empty() ? default_job_config() : load_job_config(o.job_file, false);
   }
   std::vector<job_override> overrides;
   for (const auto& text : o.sets) overrides.push_back(parse_job_override(text));
-  job = apply_job_overrides(job, overrides);
+  job = apply_job_overrides(job, overrides, false);
   if (o.workers) job.workers = *o.workers;
   if (o.shards) job.shards = *o.shards;
   if (o.batch) job.batch = *o.batch;
@@ -61,6 +64,7 @@ job_config build_job(const train_options& o) {
   if (o.micro_batches) job.micro_batches = *o.micro_batches;
   if (o.secret_file) job.secret_file = *o.secret_file;
   if (o.metrics) job.metrics_listen = *o.metrics;
+  if (o.memory_share) job.memory_share = *o.memory_share;
   if (o.nodes) {
     job.nodes.clear();
     std::stringstream ss(*o.nodes);
@@ -139,6 +143,10 @@ std::function<int()> add_train_command(CLI::App& app) {
                   "pipeline stages per model replica (model parallelism; mlp only)");
   cmd->add_option("--micro-batches", opts->micro_batches,
                   "micro-batches each pipelined batch is cut into");
+  cmd->add_option("--memory-share", opts->memory_share,
+                  "share of this machine's memory the job may plan to use; a job estimated to "
+                  "need more is refused before it starts (default 0.8)")
+      ->check(CLI::Range(0.001, 1.0));
   cmd->add_option("--eval-every", opts->eval_every,
                   "also evaluate every N clocks of the slowest worker (0 = at epoch ends only)");
   return [cmd, opts]() -> int {

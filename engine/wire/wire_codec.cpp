@@ -208,6 +208,7 @@ bytes encode_clock_advance(const clock_advance& adv) {
   msg.setVersion(kVersion);
   msg.setWorker(adv.worker);
   msg.setClock(adv.clock);
+  msg.setPushesAcked(adv.pushes_acked);
   return b.finish();
 }
 
@@ -344,6 +345,7 @@ status decode_clock_advance(const bytes& in, clock_advance& out) {
     if (auto st = check_version(msg.getVersion()); !st) return st;
     out.worker = msg.getWorker();
     out.clock = msg.getClock();
+    out.pushes_acked = msg.getPushesAcked();
     return {};
   });
 }

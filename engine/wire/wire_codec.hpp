@@ -112,6 +112,7 @@ bytes encode_push_ack(const push_ack& ack);
 struct clock_advance {
   std::uint32_t worker = 0;
   std::int64_t clock = 0;
+  std::uint64_t pushes_acked = 0;  ///< cumulative, since the worker started
 };
 bytes encode_clock_advance(const clock_advance& msg);
 

@@ -15,7 +15,8 @@
 // non_finite and bad_argument are found before anything is sent (the shards
 // check again); a refused push changes nothing. A shard that goes away turns
 // pending and later calls touching it into peer_lost at once; a slow one
-// into timeout.
+// into timeout (every call's deadline counts from the call). More calls
+// waiting in the client than client_options::max_queued: overloaded, at once.
 //
 // A push is applied at most once per call. After timeout or peer_lost its
 // outcome is unknown: a timed-out push may still be applied later, and one
@@ -40,13 +41,19 @@
 namespace troupe {
 
 struct client_options {
-  /// Per shard request, counted from when it is sent; requests waiting in
-  /// the client behind a full window have no limit.
+  /// Every call's deadline, counted from the call: time waiting in the
+  /// client's queue and on the wire both count. A call past it fails with
+  /// `timeout`, also one that is still queued.
   std::chrono::milliseconds timeout{5000};
   std::chrono::milliseconds connect_timeout{5000};  ///< connect() and the handshake
   /// Requests in flight per shard; more wait in the client, in order (the
   /// transport has no flow control of its own).
   std::size_t window = 16;
+  /// Requests (one per shard a call touches) waiting in the client for a
+  /// free window slot, over all shards. A call that would exceed it fails at
+  /// once with `overloaded` and sends nothing: under more load than the
+  /// engine serves, callers learn so instead of queueing without bound.
+  std::size_t max_queued = 64;
 };
 
 /// Rows of a lookup: row i is values[i * width .. (i + 1) * width).

@@ -27,6 +27,7 @@ enum class api_errc {
   auth_failed,    ///< wrong cluster secret (either side)
   stopped,        ///< the engine or client was stopped while the call was pending
   internal,       ///< anything else; the message says what
+  overloaded,     ///< the client's queue was full: refused at once, nothing was sent
 };
 
 /// Stable lower-case name, e.g. "wrong_width".

@@ -1,0 +1,308 @@
+#include "actors/http_endpoint.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <list>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+std::string errno_text(int err) {
+  return std::string(std::strerror(err));
+}
+
+struct fd_guard {
+  int fd = -1;
+  fd_guard() = default;
+  explicit fd_guard(int f) : fd(f) {}
+  fd_guard(fd_guard&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
+  fd_guard& operator=(fd_guard&& o) noexcept {
+    reset(std::exchange(o.fd, -1));
+    return *this;
+  }
+  ~fd_guard() { reset(); }
+  void reset(int f = -1) {
+    if (fd >= 0) ::close(fd);
+    fd = f;
+  }
+  int release() { return std::exchange(fd, -1); }
+};
+
+// "HOST:PORT", "[V6]:PORT" or "PORT" (every address) into host and port.
+std::pair<std::string, std::string> split_bind(const std::string& bind) {
+  const auto colon = bind.rfind(':');
+  if (colon == std::string::npos) return {"", bind};
+  std::string host = bind.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return {host, bind.substr(colon + 1)};
+}
+
+// A non-blocking listening socket on `bind`; throws troupe_error(io_error) naming the cause.
+int open_listener(const std::string& bind) {
+  const auto [host, port] = split_bind(bind);
+  auto fail = [&](const std::string& why) {
+    return troupe_error(errc::io_error, "cannot serve metrics on " + bind + ": " + why);
+  };
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) > 65535) {
+    throw fail("expected HOST:PORT with a port from 0 to 65535");
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (const int rc =
+          getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
+      rc != 0) {
+    throw fail(std::string("cannot resolve '") + host + "': " + gai_strerror(rc));
+  }
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(found, freeaddrinfo);
+  std::string why = "no address to bind";
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    fd_guard fd(
+        ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol));
+    if (fd.fd < 0) {
+      why = "socket: " + errno_text(errno);
+      continue;
+    }
+    // Rebinding right after a restart (TIME_WAIT); a port in LISTEN stays refused.
+    const int on = 1;
+    ::setsockopt(fd.fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (::bind(fd.fd, a->ai_addr, a->ai_addrlen) != 0) {
+      why = "bind: " + errno_text(errno);
+      continue;
+    }
+    if (::listen(fd.fd, 128) != 0) {
+      why = "listen: " + errno_text(errno);
+      continue;
+    }
+    return fd.release();
+  }
+  throw fail(why);
+}
+
+std::uint16_t local_port(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  if (addr.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in&>(addr).sin_port);
+  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6&>(addr).sin6_port);
+  return 0;
+}
+
+const char* status_text(int status) {
+  switch (status) {
+    case 200:
+      return "200 OK";
+    case 400:
+      return "400 Bad Request";
+    case 404:
+      return "404 Not Found";
+    case 405:
+      return "405 Method Not Allowed";
+    default:
+      return "500 Internal Server Error";
+  }
+}
+
+std::string render(const http_reply& r, bool head_only) {
+  std::string out;
+  out.reserve(160 + (head_only ? 0 : r.body.size()));
+  out.append("HTTP/1.1 ").append(status_text(r.status)).append("\r\n");
+  out.append("Content-Type: ").append(r.content_type).append("\r\n");
+  out.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
+  out.append("Connection: close\r\n\r\n");
+  if (!head_only) out.append(r.body);
+  return out;
+}
+
+struct connection {
+  fd_guard fd;
+  steady::time_point opened;
+  steady::time_point deadline;
+  std::string in;
+  std::string out;  // non-empty: writing the reply
+  std::size_t sent = 0;
+};
+
+}  // namespace
+
+struct http_endpoint::impl {
+  handler serve;
+  http_limits limits;
+  fd_guard listener;
+  fd_guard stop_read;   // readable once the server is to stop
+  fd_guard stop_write;  // closed by the destructor to wake the server
+  std::uint16_t port = 0;
+  std::list<connection> open;
+  std::atomic<std::uint64_t> served{0}, timed_out{0}, evicted{0};
+  std::thread thread;
+
+  // The reply to a complete (or oversized) request head.
+  std::string answer(const std::string& head) {
+    const std::string_view line(head.data(), std::min(head.find_first_of("\r\n"), head.size()));
+    const auto sp1 = line.find(' ');
+    const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos) return render({400, "text/plain", "bad request\n"}, false);
+    const auto method = line.substr(0, sp1);
+    auto target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+    target = target.substr(0, target.find('?'));
+    const bool head_only = method == "HEAD";
+    if (method != "GET" && !head_only) {
+      return render({405, "text/plain", "only GET and HEAD\n"}, false);
+    }
+    try {
+      return render(serve(target), head_only);
+    } catch (const std::exception& e) {
+      spdlog::error("http endpoint: handler failed: {}", e.what());
+      return render({500, "text/plain", "internal error\n"}, head_only);
+    }
+  }
+
+  bool head_complete(const std::string& in) const {
+    return in.find("\r\n\r\n") != std::string::npos || in.find("\n\n") != std::string::npos ||
+           in.size() >= limits.max_request_head;
+  }
+
+  // Reads what arrived; false when the connection is finished with.
+  bool on_readable(connection& c) {
+    char buf[2048];
+    while (!head_complete(c.in)) {
+      const ssize_t n = ::recv(c.fd.fd, buf, sizeof(buf), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+      if (n < 0) return false;
+      if (n == 0) break;  // the client sent all it will (maybe a whole request)
+      c.in.append(buf, static_cast<std::size_t>(n));
+    }
+    if (!head_complete(c.in) && c.in.find('\n') == std::string::npos) return false;
+    c.out = answer(c.in);
+    return true;
+  }
+
+  // Sends what the socket takes; false once all is sent or it failed.
+  bool on_writable(connection& c) {
+    while (c.sent < c.out.size()) {
+      const ssize_t n = ::send(c.fd.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+      if (n <= 0) return false;
+      c.sent += static_cast<std::size_t>(n);
+    }
+    ::shutdown(c.fd.fd, SHUT_WR);
+    ++served;
+    return false;
+  }
+
+  void accept_all(steady::time_point now) {
+    for (;;) {
+      fd_guard fd(::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      if (fd.fd < 0) {
+        const int err = errno;
+        if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+          spdlog::warn("http endpoint: accept: {}", errno_text(err));
+        }
+        return;  // EAGAIN: none left; the rest: the next poll round retries
+      }
+      if (open.size() >= limits.max_connections) {
+        // The longest-open connection makes room: a fresh client is more
+        // likely a scraper than one that has been silent for a while.
+        open.pop_front();
+        ++evicted;
+      }
+      open.push_back({std::move(fd), now, now + limits.request_timeout, {}, {}, 0});
+    }
+  }
+
+  void run() {
+    std::vector<pollfd> fds;
+    for (;;) {
+      const auto now = steady::now();
+      fds.assign({{stop_read.fd, POLLIN, 0}, {listener.fd, POLLIN, 0}});
+      long long wait_ms = -1;  // until the next deadline, or for ever without connections
+      for (const auto& c : open) {
+        fds.push_back({c.fd.fd, static_cast<short>(c.out.empty() ? POLLIN : POLLOUT), 0});
+        const auto left = std::max<long long>(
+            0, std::chrono::ceil<std::chrono::milliseconds>(c.deadline - now).count());
+        wait_ms = wait_ms < 0 ? left : std::min(wait_ms, left);
+      }
+      if (::poll(fds.data(), fds.size(), static_cast<int>(wait_ms)) < 0 && errno != EINTR) {
+        spdlog::error("http endpoint: poll: {}; no longer serving", errno_text(errno));
+        return;
+      }
+      if (fds[0].revents != 0) return;
+      const auto after = steady::now();
+      std::size_t i = 2;
+      for (auto it = open.begin(); it != open.end(); ++i) {
+        const short ev = fds[i].revents;
+        bool keep = true;
+        if (ev != 0) keep = it->out.empty() ? on_readable(*it) : true;
+        if (keep && !it->out.empty() && (ev & (POLLOUT | POLLIN)) != 0) keep = on_writable(*it);
+        if (keep && after >= it->deadline) {
+          ++timed_out;
+          keep = false;
+        }
+        it = keep ? std::next(it) : open.erase(it);
+      }
+      if ((fds[1].revents & POLLIN) != 0) accept_all(after);
+    }
+  }
+};
+
+http_endpoint::http_endpoint(const std::string& bind, handler serve, http_limits limits)
+    : impl_(std::make_unique<impl>()) {
+  impl_->serve = std::move(serve);
+  impl_->limits = limits;
+  impl_->listener.reset(open_listener(bind));
+  impl_->port = local_port(impl_->listener.fd);
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    throw troupe_error(errc::io_error,
+                       "cannot serve metrics on " + bind + ": pipe: " + errno_text(errno));
+  }
+  impl_->stop_read.reset(pipe_fds[0]);
+  impl_->stop_write.reset(pipe_fds[1]);
+  try {
+    impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
+  } catch (const std::exception& e) {
+    throw troupe_error(errc::io_error, "cannot serve metrics on " + bind +
+                                           ": cannot start the server thread: " + e.what());
+  }
+}
+
+http_endpoint::~http_endpoint() {
+  impl_->stop_write.reset();  // the read end turns readable (EOF): the server returns
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+std::uint16_t http_endpoint::port() const {
+  return impl_->port;
+}
+
+http_endpoint::counters http_endpoint::stats() const {
+  return {impl_->served.load(), impl_->timed_out.load(), impl_->evicted.load()};
+}
+
+}  // namespace troupe

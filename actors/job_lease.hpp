@@ -1,0 +1,90 @@
+#pragma once
+// Jobs on a node daemon: every actor a node hosts belongs to the scheduler
+// that asked for it (the lease's owner), and the node keeps it only while
+// that scheduler lives and renews its lease.
+//
+//   scheduler (+ its lease keeper)          node
+//    |-- spawn(...) ----------------------->|  opens the owner's lease (or adds to it),
+//    |                                      |    monitors the owner
+//    |-- lease(owner) every second -------->|  renewed; answered true (false: no lease)
+//    |   owner down (job ended, failed,     |  every actor of the job told to exit; its
+//    |   process killed or hung) ---------->|    slots free once they are gone
+//    |   no renewal for the lease timeout ->|  the same (a lost down message, a partition)
+//
+// A lease keeper runs next to each scheduler that places actors on nodes; it
+// renews the scheduler's leases on every node and ends with the scheduler.
+//
+//   job_leases leases{std::chrono::seconds(10)};
+//   if (leases.add(owner, actor, now)) self->monitor(owner_handle);
+//   for (auto& gone : leases.expire(now)) release(gone.actors);
+
+#include <caf/actor.hpp>
+#include <caf/actor_addr.hpp>
+#include <caf/fwd.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "actors/node.hpp"
+
+namespace troupe {
+
+/// How often a lease keeper renews; a node's lease timeout must be a few
+/// times longer (troupe node refuses less than `min_lease_timeout`).
+inline constexpr std::chrono::milliseconds lease_renew_interval{1000};
+inline constexpr std::chrono::milliseconds min_lease_timeout{3000};
+
+/// The node side: which owner holds which hosted actors, and when each
+/// owner last renewed. Plain bookkeeping; the node actor does the messaging.
+class job_leases {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  struct ended {
+    caf::actor_addr owner;
+    std::vector<caf::actor_addr> actors;
+  };
+
+  explicit job_leases(std::chrono::milliseconds timeout) : timeout_(timeout) {}
+
+  /// `actor` now belongs to `owner`'s job; true when that opened the lease
+  /// (the caller then monitors the owner).
+  bool add(const caf::actor_addr& owner, const caf::actor_addr& actor, clock::time_point now);
+  /// Renews `owner`'s lease; false (nothing renewed) when it holds none
+  /// (never had one, or it ended or expired). A lease whose actors all ended
+  /// stays: its scheduler may place more.
+  bool renew(const caf::actor_addr& owner, clock::time_point now);
+  /// `actor` ended by itself: it no longer counts for its lease.
+  void remove(const caf::actor_addr& actor);
+  /// Ends `owner`'s lease (its scheduler is gone); the actors it still held.
+  /// Empty when `owner` held no lease.
+  ended end(const caf::actor_addr& owner);
+  /// Ends every lease not renewed within the timeout.
+  std::vector<ended> expire(clock::time_point now);
+
+  bool holds(const caf::actor_addr& owner) const { return leases_.count(owner) > 0; }
+  std::size_t jobs() const { return leases_.size(); }
+  /// The owner of a hosted actor; invalid for an actor of no lease.
+  caf::actor_addr owner_of(const caf::actor_addr& actor) const;
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
+ private:
+  struct lease {
+    clock::time_point renewed;
+    std::set<caf::actor_addr> actors;
+  };
+  std::chrono::milliseconds timeout_;
+  std::map<caf::actor_addr, lease> leases_;
+  std::map<caf::actor_addr, caf::actor_addr> owner_;  // actor -> owner
+};
+
+/// Renews `owner`'s leases on `nodes` every `interval` until `owner` ends
+/// (it monitors it), and logs a node that answers it no longer holds one.
+caf::actor spawn_lease_keeper(caf::actor_system& sys, std::vector<node_actor> nodes,
+                              caf::actor owner,
+                              std::chrono::milliseconds interval = lease_renew_interval);
+
+}  // namespace troupe

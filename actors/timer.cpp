@@ -1,0 +1,45 @@
+#include "actors/timer.hpp"
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+
+namespace troupe {
+
+namespace {
+
+using fire_atom = caf::atom_constant<caf::atom("fire")>;
+
+struct timer_state {
+  std::uint64_t next = 0;
+  std::map<std::uint64_t, caf::response_promise> waiting;
+  static inline const char* name = "troupe.timer";
+};
+
+caf::behavior timer_behavior(caf::stateful_actor<timer_state>* self) {
+  return {
+      [=](wait_atom, std::int64_t ms) -> caf::result<bool> {
+        const auto id = self->state.next++;
+        self->state.waiting.emplace(id, self->make_response_promise());
+        self->delayed_send(self, std::chrono::milliseconds(std::max<std::int64_t>(0, ms)),
+                           fire_atom::value, id);
+        return caf::delegated<bool>();
+      },
+      [=](fire_atom, std::uint64_t id) {
+        auto it = self->state.waiting.find(id);
+        if (it == self->state.waiting.end()) return;
+        it->second.deliver(true);
+        self->state.waiting.erase(it);
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_timer(caf::actor_system& sys) {
+  return sys.spawn(timer_behavior);
+}
+
+}  // namespace troupe

@@ -1,0 +1,168 @@
+#include "engine/memory_estimate.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "engine/errors.hpp"
+#include "engine/model/model.hpp"
+#include "engine/store/optimizer.hpp"
+#include "engine/store/table.hpp"
+#include "engine/workloads/workload_factory.hpp"
+
+namespace troupe {
+
+namespace {
+
+constexpr std::uint64_t float_bytes = 4;
+
+// Floats a dense MLP keeps per batch row: the uploaded input and the host
+// batch, each dense layer's output and input gradient, each ReLU's output
+// and gradient, and the loss gradient of the logits (engine/model).
+std::uint64_t mlp_floats_per_row(const std::vector<int>& sizes) {
+  std::uint64_t floats =
+      2 * std::uint64_t(sizes.front()) + 1 + sizes.back();  // input, batch (+ label), dlogits
+  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+    floats += sizes[i + 1] + sizes[i];                     // dense: y, dx
+    if (i + 2 < sizes.size()) floats += 2 * sizes[i + 1];  // relu: y, dx
+  }
+  return floats;
+}
+
+// The rows of sparse tables one training example touches, roughly.
+std::uint64_t sparse_rows_per_example(const job_config& job) {
+  if (job.model_kind == "logreg") return 300;  // a mail's distinct words, generously
+  if (job.model_kind == "mf") return 4;        // user and item rows and biases
+  // skipgram: each context within the window, plus the negatives of each.
+  return std::uint64_t{2} * job.window * (2 + job.negatives);
+}
+
+std::uint64_t data_bytes(const job_config& job) {
+  if (job.data_set != "fashion-mnist") return 0;  // small corpora; not counted
+  const std::uint64_t train =
+      job.train_limit ? std::min<std::uint64_t>(job.train_limit, 60000) : 60000;
+  const std::uint64_t test =
+      job.test_limit ? std::min<std::uint64_t>(job.test_limit, 10000) : 10000;
+  return (train + test) * (784 * float_bytes + 4);
+}
+
+std::uint64_t table_bytes(const job_config& job) {
+  std::uint64_t total = 0;
+  for (const auto& t : workload_tables(job)) {
+    if (t.kind == table_kind::dense) {
+      const auto opt = make_optimizer(t.optimizer);
+      total +=
+          t.size * float_bytes * (1 + opt->state_slots()) + (opt->uses_step() ? t.size * 4 : 0);
+    } else if (t.max_rows > 0) {
+      total += t.max_rows * job.shards * sparse_row_bytes(t);
+    }
+  }
+  return total;
+}
+
+// Reads the first integer of a file, or 0.
+std::uint64_t read_number(const char* path) {
+  std::ifstream in(path);
+  unsigned long long v = 0;
+  if (!(in >> v)) return 0;
+  return v;
+}
+
+}  // namespace
+
+memory_estimate estimate_job_memory(const job_config& job) {
+  memory_estimate est;
+  est.workers = job.workers;
+  est.copies = std::max<std::uint32_t>(
+      1, job.replication ? job.replication : (job.nodes.size() >= 2 ? 2u : 1u));
+  est.data = data_bytes(job);
+  est.tables = table_bytes(job);
+  if (job.model_kind == "mlp") {
+    const auto params = static_cast<std::uint64_t>(mlp_num_params(job.model));
+    const auto per_row = mlp_floats_per_row(job.model.sizes);
+    // Parameters and gradients, plus a pull reply and a push message in flight.
+    est.per_worker_idle = 4 * params * float_bytes;
+    est.per_worker = est.per_worker_idle + std::uint64_t{job.batch} * per_row * float_bytes;
+    est.evaluator = (4 * params + 1000 * per_row) * float_bytes;
+  } else {
+    std::uint64_t width = 1;
+    for (const auto& t : workload_tables(job)) width = std::max<std::uint64_t>(width, t.width);
+    // Pulled rows, their gradients and the keys of one batch.
+    est.per_worker =
+        std::uint64_t{job.batch} * sparse_rows_per_example(job) * (2 * width + 2) * float_bytes;
+    est.evaluator = est.per_worker;
+  }
+  // The compute pool (actors/compute_pool.hpp) lets only so many workers of
+  // one process hold a step's buffers at once.
+  const std::uint32_t threads =
+      job.threads ? job.threads : std::max(2u, std::thread::hardware_concurrency());
+  const std::uint32_t slots = job.compute_slots
+                                  ? job.compute_slots
+                                  : (job.workers <= 2 * threads ? job.workers : 2 * threads);
+  est.busy_workers = std::min(job.workers, slots);
+  return est;
+}
+
+std::uint64_t memory_estimate::all_workers() const {
+  return std::uint64_t{busy_workers} * per_worker +
+         std::uint64_t{workers - std::min(workers, busy_workers)} * per_worker_idle;
+}
+
+std::uint64_t memory_estimate::in_process() const {
+  return all_workers() + data + tables * copies + evaluator;
+}
+
+std::string memory_estimate::describe() const {
+  std::ostringstream out;
+  out << "workers " << workers << " x " << format_bytes(per_worker);
+  if (busy_workers < workers) out << " (" << busy_workers << " at once)";
+  out << ", data " << format_bytes(data) << ", tables " << format_bytes(tables);
+  if (copies > 1) out << " x " << copies << " copies";
+  out << ", evaluator " << format_bytes(evaluator);
+  return out.str();
+}
+
+std::uint64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGESIZE);
+  std::uint64_t ram = pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) * page : 0;
+  // A container's limit (cgroup v2, then v1); "max" or a huge value means none.
+  for (const char* path :
+       {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    const auto limit = read_number(path);
+    if (limit > 0 && (ram == 0 || limit < ram)) ram = limit;
+  }
+  return ram;
+}
+
+void check_memory(const job_config& job, std::uint64_t need, const std::string& what,
+                  std::uint64_t ram) {
+  if (ram == 0) return;
+  const auto allowed = static_cast<std::uint64_t>(job.memory_share * static_cast<double>(ram));
+  if (need <= allowed) return;
+  const auto est = estimate_job_memory(job);
+  std::ostringstream msg;
+  msg << what << " needs about " << format_bytes(need) << " of memory (" << est.describe()
+      << "; batch " << job.batch << "), more than limits.memory_share = " << job.memory_share
+      << " of this machine's " << format_bytes(ram) << " (" << format_bytes(allowed)
+      << "): lower the batch or the workers per node, or raise limits.memory_share";
+  throw troupe_error(errc::bad_config, msg.str());
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  char buf[32];
+  if (bytes >= (1ull << 30)) {
+    std::snprintf(buf, sizeof(buf), "%.1f GB", static_cast<double>(bytes) / (1ull << 30));
+  } else if (bytes >= (1ull << 20)) {
+    std::snprintf(buf, sizeof(buf), "%.0f MB", static_cast<double>(bytes) / (1ull << 20));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.0f KB", static_cast<double>(bytes) / 1024.0);
+  }
+  return buf;
+}
+
+}  // namespace troupe

@@ -1,0 +1,79 @@
+#include "engine/store/progress_files.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace troupe {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The clock of a progress file name (or its ".tmp"), or false for other names.
+bool parse_name(const std::string& name, std::int64_t& clock, bool& tmp) {
+  long long c = 0;
+  if (std::sscanf(name.c_str(), "progress-clock-%lld.", &c) != 1 || c < 0) return false;
+  const auto base = "progress-clock-" + std::to_string(c);
+  tmp = name == base + ".tmp";
+  if (!tmp && name != base + ".txt") return false;
+  clock = c;
+  return true;
+}
+
+}  // namespace
+
+std::string progress_file_name(std::int64_t clock) {
+  return "progress-clock-" + std::to_string(clock) + ".txt";
+}
+
+status write_progress_file(const std::string& dir, std::int64_t clock, std::int64_t epoch) {
+  const auto path = (fs::path(dir) / progress_file_name(clock)).string();
+  const auto tmp = path.substr(0, path.size() - 4) + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << "clock=" << clock << "\nepoch=" << epoch << "\n";
+    out.flush();
+    if (!out) return {errc::io_error, "cannot write " + tmp};
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return {errc::io_error, "cannot write " + path + ": " + ec.message()};
+  return {};
+}
+
+std::vector<std::int64_t> list_progress_clocks(const std::string& dir) {
+  std::vector<std::int64_t> clocks;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::int64_t clock = 0;
+    bool tmp = false;
+    if (parse_name(entry.path().filename().string(), clock, tmp) && !tmp) clocks.push_back(clock);
+  }
+  std::sort(clocks.rbegin(), clocks.rend());
+  return clocks;
+}
+
+status prune_progress_files(const std::string& dir, std::size_t keep) {
+  if (keep == 0) return {errc::bad_config, "prune_progress_files must keep at least 1 file"};
+  const auto clocks = list_progress_clocks(dir);
+  const std::int64_t oldest_kept = clocks.size() > keep ? clocks[keep - 1] : -1;
+  if (oldest_kept < 0) return {};
+  status result;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::int64_t clock = 0;
+    bool tmp = false;
+    if (!parse_name(entry.path().filename().string(), clock, tmp) || clock >= oldest_kept) {
+      continue;
+    }
+    std::error_code rm;
+    if (!fs::remove(entry.path(), rm) && rm && result.ok()) {
+      result = {errc::io_error, "cannot remove " + entry.path().string() + ": " + rm.message()};
+    }
+  }
+  return result;
+}
+
+}  // namespace troupe

@@ -1,0 +1,154 @@
+#pragma once
+// The fixture of the cluster tests: three real `troupe node` processes on
+// 127.0.0.1 (ephemeral ports) and helpers to run a job beside them and break
+// them while it runs. Every child is killed and reaped by child_process's
+// destructor, also when an assertion fails.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/job_runner.hpp"
+#include "child_process.hpp"
+#include "engine/errors.hpp"
+
+namespace troupe::cluster_testing {
+
+namespace fs = std::filesystem;
+using std::chrono::seconds;
+using test_support::child_process;
+using test_support::http_get;
+
+// Pushes a lost data-parallel worker may have had applied without the ack
+// being counted: its window of unacknowledged steps (2) times one push per
+// shard (the jobs here have 2 shards).
+constexpr std::uint64_t in_flight_per_lost_worker = 2 * 2;
+
+// Runs a job on another thread while the test breaks the cluster.
+struct background_job {
+  explicit background_job(job_config job)
+      : thread([this, job = std::move(job)] {
+          try {
+            result = run_job(job);
+          } catch (const std::exception& e) {
+            error = e.what();
+          }
+        }) {}
+  void join() { thread.join(); }
+  std::optional<job_summary> result;
+  std::string error;
+  std::thread thread;
+};
+
+// Waits (30 s at most) until a process has logged `text`.
+// Waits (up to 30 s) until `job` has a complete checkpoint. Any will do:
+// older progress files are pruned as newer ones complete, so the first may
+// already be gone when we look.
+inline bool wait_for_checkpoint(const job_config& job) {
+  const auto dir = fs::path(job.output_dir) / "checkpoints";
+  for (int i = 0; i < 3000; ++i) {
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->path().filename().string().rfind("progress-clock-", 0) == 0) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+inline bool wait_for_log(const child_process& process, const std::string& text) {
+  for (int i = 0; i < 3000; ++i) {
+    if (process.log().find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+class Cluster : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(default_data_dir("fashion-mnist"))) {
+      GTEST_FAIL() << "Fashion-MNIST is missing: run scripts/setup.sh";
+    }
+    dir = fs::temp_directory_path() / ("troupe_cluster_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::ofstream(dir / "secret") << "cluster-test-secret-0123456789abcdef\n";
+    std::ofstream(dir / "other") << "some-other-cluster-secret-987654321\n";
+  }
+  void TearDown() override {
+    nodes.clear();  // kills and reaps
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+
+  // Starts a node daemon (metrics on an ephemeral port) and returns its HOST:PORT.
+  std::string start_node(const std::string& name, const std::string& secret_file, int slots = 4) {
+    nodes.push_back(std::make_unique<child_process>(
+        std::vector<std::string>{TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--secret",
+                                 (dir / secret_file).string(), "--slots", std::to_string(slots),
+                                 "--name", name, "--metrics", "127.0.0.1:0"},
+        dir / (name + ".log")));
+    const auto port = nodes.back()->wait_for_line("listening on 127.0.0.1:", seconds(15));
+    EXPECT_FALSE(port.empty()) << "node " << name << " did not start:\n" << nodes.back()->log();
+    const auto metrics = nodes.back()->wait_for_line("metrics on 127.0.0.1:", seconds(5));
+    metrics_ports.push_back(metrics.empty() ? 0 : static_cast<std::uint16_t>(std::stoi(metrics)));
+    return "127.0.0.1:" + port;
+  }
+
+  // The value of an unlabelled Prometheus series in a /metrics page.
+  static double series(const std::string& page, const std::string& name) {
+    const auto at = page.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stod(page.substr(at + name.size() + 2));
+  }
+
+  // Once nodes[watched] has logged `text` (the job is training), waits
+  // `after` and sends `sig` to nodes[victim]; false if the text never came.
+  bool kill_once_training(std::size_t watched, const std::string& text, std::size_t victim,
+                          std::chrono::milliseconds after = std::chrono::milliseconds(1000),
+                          int sig = SIGKILL) {
+    const bool training = wait_for_log(*nodes[watched], text);
+    std::this_thread::sleep_for(after);
+    // scripts/measure-recovery.sh times from this line.
+    spdlog::warn("test: {} to node n{}", sig == SIGKILL ? "SIGKILL" : "SIGSTOP", victim);
+    nodes[victim]->signal(sig);
+    return training;
+  }
+
+  // Once `job` has written a checkpoint (every 50 clocks), SIGKILLs nodes[victim];
+  // false if no checkpoint came.
+  bool kill_once_checkpointed(const job_config& job, std::size_t victim) {
+    const bool found = wait_for_checkpoint(job);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    spdlog::warn("test: SIGKILL to node n{}", victim);
+    nodes[victim]->signal(SIGKILL);
+    return found;
+  }
+
+  // Starts nodes n0, n1, n2 (same secret) and names them in `job`.
+  void add_three_nodes(job_config& job) {
+    for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
+    job.secret_file = (dir / "secret").string();
+  }
+
+  job_config small_job(const std::string& name) {
+    auto job = default_job_config();
+    job.train_limit = 12000;
+    job.test_limit = 2000;
+    job.epochs = 4;
+    job.backend = kernels::backend_kind::cpu;
+    job.output_dir = (dir / name).string();
+    return job;
+  }
+
+  fs::path dir;
+  std::vector<std::unique_ptr<child_process>> nodes;
+  std::vector<std::uint16_t> metrics_ports;
+};
+
+}  // namespace troupe::cluster_testing
