@@ -19,6 +19,7 @@
 
 #include <caf/node_id.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <set>
 #include <shared_mutex>
@@ -39,6 +40,10 @@ class peer_guard {
   void allow(const caf::node_id& peer);
   /// Stops allowing `peer` (its authenticated session ended).
   void revoke(const caf::node_id& peer);
+  /// Allows every valid node from now on: under TLS with client certificates
+  /// only certified peers can reach this process at all (actors/tls_config.hpp).
+  void trust_every_peer();
+  bool trusts_every_peer() const { return trust_all_.load(); }
   /// Whether messages from `peer` are accepted: the local node or an allowed
   /// peer; never the invalid (default) node id.
   bool allows(const caf::node_id& peer) const;
@@ -47,6 +52,7 @@ class peer_guard {
 
  private:
   const caf::node_id local_;
+  std::atomic<bool> trust_all_{false};
   mutable std::shared_mutex mutex_;
   std::set<caf::node_id> allowed_;
 };

@@ -10,12 +10,15 @@
 #include <memory>
 
 #include "actors/actor_config.hpp"
+#include "actors/guarded_listener.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/node.hpp"
 #include "actors/peer_guard.hpp"
+#include "actors/tls_config.hpp"
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
+#include "tools/tls_options.hpp"
 
 namespace troupe::cli {
 
@@ -24,6 +27,7 @@ namespace {
 struct node_cli_options {
   std::string listen = "127.0.0.1:7000";
   std::string secret_file;
+  tls_files tls;
   std::uint32_t slots = 4;
   std::string metrics = "0";
   std::string name;
@@ -103,27 +107,47 @@ int serve(caf::scoped_actor& self, const node_actor& node, stop_signals& signals
 
 int run_node(const node_cli_options& o, stop_signals& signals) {
   const auto [listen_host, listen_port] = parse_address(o.listen, true);
-  const auto secret = load_secret(o.secret_file);
   const auto name = o.name.empty() ? default_name() : o.name;
+  if (o.secret_file.empty() && !o.tls.enabled()) {
+    throw troupe_error(errc::bad_config,
+                       "a node needs TLS files (--tls-cert, --tls-key, --tls-ca) or a cluster "
+                       "secret (--secret), or both");
+  }
+  // With only TLS, the certificate is the credential: the handshake is skipped.
+  const auto secret = o.secret_file.empty() ? make_nonce() : load_secret(o.secret_file);
   auto metrics = std::make_shared<metrics_exporter>(o.metrics);
   actor_config cfg;
   configure_cluster_timeouts(cfg);
+  if (o.tls.enabled()) {
+    const auto who = enable_tls(cfg, o.tls);
+    spdlog::info("node {}: TLS as {} (certificate valid until {})", name, who.subject,
+                 who.not_after);
+  }
   caf::actor_system sys{cfg};
   node_options opts;
   opts.name = name;
   opts.secret = secret;
   opts.slots = o.slots;
   opts.guard = std::make_shared<peer_guard>(sys.node());
+  if (o.secret_file.empty()) opts.guard->trust_every_peer();
   opts.metrics = metrics;
+  listen_options lopts;
+  lopts.guard.name = "node " + name;
+  lopts.guard.peers = opts.guard;
+  lopts.guard.metrics = metrics;
+  lopts.tls = o.tls.enabled();
   auto node = spawn_node(sys, std::move(opts));
   caf::scoped_actor self{sys};
-  auto port = sys.middleman().publish(node, listen_port, listen_host.c_str(), true);
-  if (!port) {
-    spdlog::error("node {}: cannot listen on {}: {}", name, o.listen, describe(port.error()));
+  std::unique_ptr<guarded_listener> listener;
+  try {
+    listener = guarded_listener::publish(sys, node, listen_host, listen_port, std::move(lopts));
+  } catch (const troupe_error& e) {
+    spdlog::error("node {}: {}", name, e.what());
     self->send_exit(node, caf::exit_reason::user_shutdown);
     return 2;
   }
-  const auto address = listen_host + ":" + std::to_string(*port);
+  const auto port = listener->port();
+  const auto address = listen_host + ":" + std::to_string(port);
   self->send(node, listening_atom::value, address);
   std::cout << "listening on " << address << std::endl;
   if (metrics->port() != 0) {
@@ -132,7 +156,7 @@ int run_node(const node_cli_options& o, stop_signals& signals) {
   }
   spdlog::info("node {}: node id {}, {} slots", name, caf::to_string(sys.node()), o.slots);
   const int code = serve(self, node, signals, name);
-  sys.middleman().unpublish(node, *port);
+  listener.reset();  // unpublished; connections refused before authentication logged above
   spdlog::info("node {}: stopped", name);
   return code;
 }
@@ -150,10 +174,10 @@ std::function<int()> add_node_command(CLI::App& app) {
                   "HOST:PORT to accept peers on; port 0 takes a free port (default "
                   "127.0.0.1:7000, loopback only)");
   cmd->add_option("--secret", opts->secret_file,
-                  "file holding the cluster secret (at least 16 bytes), e.g. made with "
-                  "'openssl rand -hex 32'")
-      ->required()
+                  "file holding the cluster secret (at least 16 bytes, mode 0600), e.g. made "
+                  "with 'openssl rand -hex 32'; peers must prove it")
       ->check(CLI::ExistingFile);
+  add_tls_options(*cmd, opts->tls);
   cmd->add_option("--slots", opts->slots, "shards this node may host at once")
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--metrics", opts->metrics,
