@@ -140,13 +140,16 @@ class screened_doorman : public caf::io::network::doorman_impl {
     if (!screen->admitted()) return false;
     caf::openssl::session_ptr tls;
     if (tls_) {
+      ERR_clear_error();
       try {  // CAF throws when the certificate files went away since the start
         tls = caf::openssl::make_session(mpx.system(), fd, true);
       } catch (const std::exception& e) {
         spdlog::error("{}: cannot start a TLS session: {}", guard_->options().name, e.what());
       }
       if (!tls) {
-        guard_->refuse(screen->peer(), "no TLS session could be started");
+        // Usually the peer's first bytes were no TLS at all (a plain client).
+        const auto why = tls_failure();
+        guard_->refuse(screen->peer(), why.empty() ? "no TLS session could be started" : why);
         return false;
       }
     }
