@@ -67,11 +67,11 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
     const auto [host, port] = parse_address(address);
     auto node = connect_remote<node_actor>(sys, host, port, timeout);
     if (!node) {
-      throw troupe_error(errc::peer_lost,
-                         "cannot reach node " + address + ": " + describe(node.error()) +
-                             (job.tls.enabled() ? " (TLS: is the node's certificate signed by " +
-                                                      job.tls.ca + "?)"
-                                                : std::string{}));
+      throw troupe_error(
+          errc::peer_lost,
+          "cannot reach node " + address + ": " + describe(node.error()) +
+              (job.tls.enabled() ? " (TLS: is the node's certificate signed by " + job.tls.ca + "?)"
+                                 : std::string{}));
     }
     if (!secret.empty()) {
       if (auto err = authenticate(self, *node, secret, timeout)) {
@@ -79,8 +79,8 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
                            "node " + address + " refused this client: " + describe(err));
       }
     }
-    spdlog::info("{} with node {} ({})", secret.empty() ? "TLS session" : "authenticated",
-                 address, caf::to_string(node->node()));
+    spdlog::info("{} with node {} ({})", secret.empty() ? "TLS session" : "authenticated", address,
+                 caf::to_string(node->node()));
     nodes.push_back(*node);
   }
   std::vector<caf::node_id> members{sys.node()};

@@ -70,8 +70,8 @@ struct job_config {
   optimizer_spec optimizer;
   std::string stragglers = "none";  ///< straggler spec (see engine/straggler.hpp)
   // [cluster] (empty nodes: everything runs in this process)
-  std::vector<std::string> nodes;           ///< "host:port" of troupe-node daemons
-  std::string secret_file;                  ///< the cluster secret shared with the nodes
+  std::vector<std::string> nodes;  ///< "host:port" of troupe-node daemons
+  std::string secret_file;         ///< the cluster secret shared with the nodes
   tls_files tls;  ///< tls_certificate, tls_key, tls_ca, tls_passphrase_file (TLS to the nodes)
   std::vector<std::uint32_t> shard_nodes;   ///< indices into nodes for shards (default: all)
   std::vector<std::uint32_t> worker_nodes;  ///< indices into nodes for workers (default: all)

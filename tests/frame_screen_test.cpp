@@ -42,8 +42,8 @@ bytes operator+(bytes a, const bytes& b) {
 
 // What a CAF client sends: its handshake (a node id), heartbeats, a request.
 bytes caf_like_stream() {
-  return frame(1, 25) + frame(1, 25) + frame(6, 0) + frame(2, 300, 0, 7, 9) + frame(4, 40, 0, 0, 3) +
-         frame(5, 60, 0, 3, 0) + frame(3, 500, 0, 0, 12);
+  return frame(1, 25) + frame(1, 25) + frame(6, 0) + frame(2, 300, 0, 7, 9) +
+         frame(4, 40, 0, 0, 3) + frame(5, 60, 0, 3, 0) + frame(3, 500, 0, 0, 12);
 }
 
 TEST(FrameScreen, PassesWhatACafClientSendsWhicheverWayItIsCut) {

@@ -92,10 +92,10 @@ class HostileInput : public ::testing::Test {
 TEST_F(HostileInput, JobFinishesWhileEveryNodeRefusesHostileInput) {
   for (int i = 0; i < 3; ++i) {
     const auto name = "n" + std::to_string(i);
-    nodes.push_back(start_daemon({TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--secret",
-                                  (dir / "secret").string(), "--slots", "4", "--name", name,
-                                  "--metrics", "127.0.0.1:0"},
-                                 dir / (name + ".log")));
+    nodes.push_back(start_daemon(
+        {TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--secret", (dir / "secret").string(),
+         "--slots", "4", "--name", name, "--metrics", "127.0.0.1:0"},
+        dir / (name + ".log")));
     ASSERT_NE(nodes.back().port, 0) << nodes.back().process->log();
   }
   auto job = default_job_config();

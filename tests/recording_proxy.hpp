@@ -25,7 +25,8 @@ namespace troupe::test_support {
 
 class recording_proxy {
  public:
-  recording_proxy(std::string host, std::uint16_t target) : host_(std::move(host)), target_(target) {
+  recording_proxy(std::string host, std::uint16_t target)
+      : host_(std::move(host)), target_(target) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -96,8 +97,8 @@ class recording_proxy {
           recorded_.append(buf, static_cast<std::size_t>(n));
         }
         for (ssize_t sent = 0; sent < n;) {
-          const ssize_t k = ::send(fds[1 - i].fd, buf + sent, static_cast<std::size_t>(n - sent),
-                                   MSG_NOSIGNAL);
+          const ssize_t k =
+              ::send(fds[1 - i].fd, buf + sent, static_cast<std::size_t>(n - sent), MSG_NOSIGNAL);
           if (k <= 0) {
             open = false;
             break;

@@ -58,8 +58,9 @@ class Tls : public ::testing::Test {
   }
 
   std::vector<std::string> tls_flags(const std::string& name, const fs::path& where) const {
-    return {"--tls-cert", (where / (name + ".crt")).string(), "--tls-key",
-            (where / (name + ".key")).string(), "--tls-ca", (pki / "ca.crt").string()};
+    return {"--tls-cert", (where / (name + ".crt")).string(),
+            "--tls-key",  (where / (name + ".key")).string(),
+            "--tls-ca",   (pki / "ca.crt").string()};
   }
   tls_files tls_of(const std::string& name) const {
     return {(pki / (name + ".crt")).string(), (pki / (name + ".key")).string(),
@@ -67,8 +68,8 @@ class Tls : public ::testing::Test {
   }
 
   daemon start_node(const std::string& name, const std::vector<std::string>& credentials) {
-    std::vector<std::string> args{TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--name",
-                                  name,          "--metrics", "127.0.0.1:0"};
+    std::vector<std::string> args{TROUPE_BINARY, "node", "--listen",  "127.0.0.1:0",
+                                  "--name",      name,   "--metrics", "127.0.0.1:0"};
     args.insert(args.end(), credentials.begin(), credentials.end());
     return start_daemon(args, dir / (name + ".log"));
   }
@@ -121,14 +122,10 @@ TEST_F(Tls, PeersWithoutACertificateOfTheClusterNeverReachTheNode) {
   // A plain client (it even holds a secret): the TLS handshake fails.
   EXPECT_EQ(cli({"status", n0.address(), "--secret", (dir / "secret").string()}), 4) << last_log;
   // A certificate of another CA: refused in the handshake ("unknown ca").
-  const std::vector<std::string> rogue{"status",
-                                       n0.address(),
-                                       "--tls-cert",
-                                       (dir / "other" / "rogue.crt").string(),
-                                       "--tls-key",
-                                       (dir / "other" / "rogue.key").string(),
-                                       "--tls-ca",
-                                       (dir / "other" / "ca.crt").string()};
+  const std::vector<std::string> rogue{"status",     n0.address(),
+                                       "--tls-cert", (dir / "other" / "rogue.crt").string(),
+                                       "--tls-key",  (dir / "other" / "rogue.key").string(),
+                                       "--tls-ca",   (dir / "other" / "ca.crt").string()};
   EXPECT_EQ(cli(rogue), 4) << last_log;
   // A trainer without certificate cannot place anything on the node.
   auto job = small_job("plain_job");
@@ -185,9 +182,9 @@ class TlsOnTheWire : public Tls {
  protected:
   // Runs a one-node job through a proxy; the bytes that crossed it.
   std::string job_capture(bool tls) {
-    auto node = start_node(tls ? "n0" : "plain", tls ? tls_flags("n0", pki)
-                                                     : std::vector<std::string>{
-                                                           "--secret", (dir / "secret").string()});
+    auto node = start_node(tls ? "n0" : "plain",
+                           tls ? tls_flags("n0", pki)
+                               : std::vector<std::string>{"--secret", (dir / "secret").string()});
     EXPECT_NE(node.port, 0) << node.process->log();
     recording_proxy proxy{"127.0.0.1", node.port};
     auto job = small_job(tls ? "probe-job-name-tls" : "probe-job-name-plain");

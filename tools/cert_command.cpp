@@ -57,8 +57,8 @@ std::function<int()> add_cert_command(CLI::App& app) {
       } else {
         const auto role = node->parsed() ? cert_role::node : cert_role::client;
         make_certificate(o->dir, o->name, role, o->days, o->hosts);
-        std::cout << "wrote " << o->dir << "/" << o->name << ".crt and " << o->dir << "/"
-                  << o->name << ".key" << std::endl;
+        std::cout << "wrote " << o->dir << "/" << o->name << ".crt and " << o->dir << "/" << o->name
+                  << ".key" << std::endl;
       }
       return 0;
     } catch (const troupe_error& e) {

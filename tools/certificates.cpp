@@ -124,7 +124,8 @@ void write_pair(const fs::path& dir, const std::string& stem, EVP_PKEY* key, X50
 }
 
 void check_days(int days) {
-  if (days < 1 || days > 36500) throw troupe_error(errc::bad_config, "--days must be in [1, 36500]");
+  if (days < 1 || days > 36500)
+    throw troupe_error(errc::bad_config, "--days must be in [1, 36500]");
 }
 
 void ensure_dir(const fs::path& dir) {
@@ -162,9 +163,9 @@ void make_certificate(const std::string& dir, const std::string& name, cert_role
   check_days(days);
   if (name.empty() || name == "ca" || name.find_first_of("/\\ ") != std::string::npos ||
       name.front() == '.') {
-    throw troupe_error(errc::bad_config,
-                       "a certificate name must be a plain file name other than 'ca': '" + name +
-                           "'");
+    throw troupe_error(
+        errc::bad_config,
+        "a certificate name must be a plain file name other than 'ca': '" + name + "'");
   }
   const fs::path base{dir};
   check_private_file((base / "ca.key").string(), "CA private key");

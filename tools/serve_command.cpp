@@ -29,8 +29,9 @@ int serve(const serve_options& o) {
   if (o.shards > 0) opts.shards = o.shards;
   opts.listen = o.listen;
   if (o.secret_file.empty() && !o.tls.enabled()) {
-    throw troupe_error(errc::bad_config, "give the shared secret (--secret) or TLS files "
-                                         "(--tls-cert, --tls-key, --tls-ca), or both");
+    throw troupe_error(errc::bad_config,
+                       "give the shared secret (--secret) or TLS files "
+                       "(--tls-cert, --tls-key, --tls-ca), or both");
   }
   if (!o.secret_file.empty()) opts.secret = load_secret(o.secret_file);
   opts.tls = {o.tls.certificate, o.tls.key, o.tls.ca, o.tls.passphrase_file};

@@ -63,8 +63,9 @@ std::string format_status(const node_status& s) {
 int run_status(const status_options& o) {
   const auto [host, port] = parse_address(o.address);
   if (o.secret_file.empty() && !o.tls.enabled()) {
-    throw troupe_error(errc::bad_config, "give the cluster secret (--secret) or TLS files "
-                                         "(--tls-cert, --tls-key, --tls-ca), as the node has");
+    throw troupe_error(errc::bad_config,
+                       "give the cluster secret (--secret) or TLS files "
+                       "(--tls-cert, --tls-key, --tls-ca), as the node has");
   }
   const auto secret = o.secret_file.empty() ? std::string{} : load_secret(o.secret_file);
   const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_s * 1000));
