@@ -15,6 +15,7 @@
 #include "actors/worker.hpp"
 #include "engine/auth.hpp"
 #include "engine/job_config.hpp"
+#include "engine/node_paths.hpp"
 #include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
@@ -85,6 +86,17 @@ void prune_challenges(node_state& st) {
   for (auto it = st.challenges.begin(); it != st.challenges.end();) {
     it = now - it->second.issued > st.opts.challenge_ttl ? st.challenges.erase(it) : std::next(it);
   }
+}
+
+// What hosted actors get from their node: its guard, counters, checkpoint root.
+host_context host_of(const node_state& st) {
+  return {st.opts.guard, st.opts.metrics, st.opts.checkpoint_dir};
+}
+
+// The job as this node sees it: relative data paths under its data_dir.
+void localise(const node_state& st, job_config& job) {
+  if (!st.opts.data_dir.empty())
+    job.data_dir = resolve_under(st.opts.data_dir, resolved_data_dir(job));
 }
 
 void publish_hosted(node_state& st) {
@@ -182,6 +194,7 @@ caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request&
   std::shared_ptr<const workload_data> data;
   try {
     job = parse_job_config(req.job_toml, "worker request");
+    localise(st, job);
     if (req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
         req.start_epoch >= job.epochs) {
       return refuse(self, "spawn worker",
@@ -202,7 +215,7 @@ caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request&
   cfg.job = std::move(job);
   return host<worker_actor>(self, "worker", req.worker, [&] {
     return spawn_worker(self->system(), std::move(cfg), data, std::move(req.shards),
-                        std::move(req.scheduler), {st.opts.guard, st.opts.metrics});
+                        std::move(req.scheduler), host_of(st));
   });
 }
 
@@ -215,6 +228,7 @@ caf::result<stage_actor> spawn_hosted_stage(node_pointer self, stage_request& re
   std::shared_ptr<const workload_data> data;
   try {
     job = parse_job_config(req.job_toml, "stage request");
+    localise(st, job);
     if (job.stages < 2 || req.stages != job.stages || req.stage >= job.stages ||
         req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
         req.start_epoch >= job.epochs) {
@@ -239,7 +253,7 @@ caf::result<stage_actor> spawn_hosted_stage(node_pointer self, stage_request& re
   spdlog::info("node {}: {} requested", st.opts.name, what);
   return host<stage_actor>(self, "stage", req.replica * req.stages + req.stage, [&] {
     return spawn_stage(self->system(), std::move(cfg), data, std::move(req.shards),
-                       std::move(req.scheduler), {st.opts.guard, st.opts.metrics});
+                       std::move(req.scheduler), host_of(st));
   });
 }
 
@@ -384,7 +398,7 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
         }
         return host<shard_actor>(self, "shard", req.shard, [&] {
           return spawn_shard(self->system(), req.shard, std::move(req.tables),
-                             {self->state.opts.guard, self->state.opts.metrics});
+                             host_of(self->state));
         });
       },
       [=](spawn_atom, worker_request& req) -> caf::result<worker_actor> {

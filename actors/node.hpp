@@ -81,6 +81,11 @@ struct node_options {
   std::shared_ptr<metrics_exporter> metrics;       ///< may be null
   std::chrono::milliseconds challenge_ttl{10000};  ///< a nonce is good for one try within this
   std::size_t max_challenges = 256;                ///< pending handshakes before hello is refused
+  /// Relative data paths of a job resolve under this directory (empty: the
+  /// working directory); engine/node_paths.hpp.
+  std::string data_dir;
+  /// Hosted shards write checkpoints only inside this directory (empty: anywhere).
+  std::string checkpoint_dir;
 };
 
 node_actor spawn_node(caf::actor_system& sys, node_options opts);

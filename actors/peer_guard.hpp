@@ -13,9 +13,9 @@
 // cannot protect against: a hostile program that writes BASP frames by hand.
 // CAF 0.17 takes the source node of a *routed* BASP message from its payload
 // (io/basp/remote_message_handler.hpp), so such a peer can claim any node id,
-// the local one included. Against that, run the middleman over TLS with
-// client certificates (libcaf-openssl), which refuses the TCP connection
-// itself.
+// the local one included. Against that, the listeners run over TLS with
+// client certificates (actors/tls_config.hpp), which refuses a peer without
+// one before BASP; trust_every_peer() then admits every certified node.
 
 #include <caf/node_id.hpp>
 

@@ -15,8 +15,14 @@ for f in lib/cmake/Troupe/TroupeConfig.cmake include/troupe/engine/wire/wire_cod
 done
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
+# The consumer links the installed static libraries: it needs the flags they
+# were built with (scripts/sanitize.sh builds them with ASan + UBSan).
+cache_value() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; }
+cxx_flags=$(cache_value CMAKE_CXX_FLAGS)
+ld_flags=$(cache_value CMAKE_EXE_LINKER_FLAGS)
 cmake -S "$src/tests/install_consumer" -B "$tmp/consumer" "${generator[@]}" \
-  -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_BUILD_TYPE=Release > "$tmp/configure.log" 2>&1 ||
+  -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_EXE_LINKER_FLAGS="$ld_flags" > "$tmp/configure.log" 2>&1 ||
   { cat "$tmp/configure.log"; echo "FAIL: find_package(Troupe)"; exit 1; }
 cmake --build "$tmp/consumer" > "$tmp/build.log" 2>&1 || { tail -30 "$tmp/build.log"; echo "FAIL: build"; exit 1; }
 "$tmp/consumer/consumer" || { echo "FAIL: the public API consumer's push was not applied"; exit 1; }

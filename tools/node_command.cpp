@@ -18,19 +18,17 @@
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
+#include "tools/node_config.hpp"
 #include "tools/tls_options.hpp"
 
 namespace troupe::cli {
 
 namespace {
 
+// The flags; each one given overrides the --config file's value.
 struct node_cli_options {
-  std::string listen = "127.0.0.1:7000";
-  std::string secret_file;
-  tls_files tls;
-  std::uint32_t slots = 4;
-  std::string metrics = "0";
-  std::string name;
+  std::string config_file;
+  node_config flags;
 };
 
 // SIGTERM and SIGINT without a handler or global state: the constructor
@@ -105,7 +103,7 @@ int serve(caf::scoped_actor& self, const node_actor& node, stop_signals& signals
   }
 }
 
-int run_node(const node_cli_options& o, stop_signals& signals) {
+int run_node(const node_config& o, stop_signals& signals) {
   const auto [listen_host, listen_port] = parse_address(o.listen, true);
   const auto name = o.name.empty() ? default_name() : o.name;
   if (o.secret_file.empty() && !o.tls.enabled()) {
@@ -131,7 +129,11 @@ int run_node(const node_cli_options& o, stop_signals& signals) {
   opts.guard = std::make_shared<peer_guard>(sys.node());
   if (o.secret_file.empty()) opts.guard->trust_every_peer();
   opts.metrics = metrics;
+  opts.data_dir = o.data_dir;
+  opts.checkpoint_dir = o.checkpoint_dir;
   listen_options lopts;
+  lopts.guard.auth_deadline =
+      std::chrono::milliseconds(static_cast<std::int64_t>(o.auth_timeout_s * 1000));
   lopts.guard.name = "node " + name;
   lopts.guard.peers = opts.guard;
   lopts.guard.metrics = metrics;
@@ -161,6 +163,27 @@ int run_node(const node_cli_options& o, stop_signals& signals) {
   return code;
 }
 
+// The --config file's settings with every flag given on top.
+node_config merge(const CLI::App& cmd, const node_cli_options& o) {
+  if (o.config_file.empty()) return o.flags;
+  auto c = load_node_config(o.config_file);
+  const auto& f = o.flags;
+  auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
+  if (given("--listen")) c.listen = f.listen;
+  if (given("--secret")) c.secret_file = f.secret_file;
+  if (given("--slots")) c.slots = f.slots;
+  if (given("--metrics")) c.metrics = f.metrics;
+  if (given("--name")) c.name = f.name;
+  if (given("--data-dir")) c.data_dir = f.data_dir;
+  if (given("--checkpoint-dir")) c.checkpoint_dir = f.checkpoint_dir;
+  if (given("--auth-timeout")) c.auth_timeout_s = f.auth_timeout_s;
+  if (given("--tls-cert")) c.tls.certificate = f.tls.certificate;
+  if (given("--tls-key")) c.tls.key = f.tls.key;
+  if (given("--tls-ca")) c.tls.ca = f.tls.ca;
+  if (given("--tls-passphrase")) c.tls.passphrase_file = f.tls.passphrase_file;
+  return c;
+}
+
 }  // namespace
 
 std::function<int()> add_node_command(CLI::App& app) {
@@ -170,24 +193,37 @@ std::function<int()> add_node_command(CLI::App& app) {
       "Run the node daemon of this machine: it hosts parameter shards for authenticated peers "
       "(schedulers, clients) holding the cluster secret, serves Prometheus metrics, and stops "
       "cleanly on SIGTERM or SIGINT. Prints 'listening on HOST:PORT' once it accepts peers.");
-  cmd->add_option("--listen", opts->listen,
+  auto& f = opts->flags;
+  cmd->add_option("--config", opts->config_file,
+                  "node configuration file (TOML, see deploy/node.toml); flags override it")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--listen", f.listen,
                   "HOST:PORT to accept peers on; port 0 takes a free port (default "
                   "127.0.0.1:7000, loopback only)");
-  cmd->add_option("--secret", opts->secret_file,
+  cmd->add_option("--secret", f.secret_file,
                   "file holding the cluster secret (at least 16 bytes, mode 0600), e.g. made "
                   "with 'openssl rand -hex 32'; peers must prove it")
       ->check(CLI::ExistingFile);
-  add_tls_options(*cmd, opts->tls);
-  cmd->add_option("--slots", opts->slots, "shards this node may host at once")
+  add_tls_options(*cmd, f.tls);
+  cmd->add_option("--slots", f.slots, "shards this node may host at once")
       ->check(CLI::Range(1, 4096));
-  cmd->add_option("--metrics", opts->metrics,
+  cmd->add_option("--metrics", f.metrics,
                   "HOST:PORT to serve Prometheus metrics on (/metrics); 0 = off (default)");
-  cmd->add_option("--name", opts->name, "name shown by 'troupe status' (default: host name)");
+  cmd->add_option("--name", f.name, "name shown by 'troupe status' (default: host name)");
+  cmd->add_option("--data-dir", f.data_dir,
+                  "directory that relative data paths of jobs resolve under (default: the "
+                  "working directory)");
+  cmd->add_option("--checkpoint-dir", f.checkpoint_dir,
+                  "hosted shards write checkpoints only inside this directory (default: "
+                  "anywhere the job says)");
+  cmd->add_option("--auth-timeout", f.auth_timeout_s,
+                  "seconds a connecting peer has to authenticate (default 10)")
+      ->check(CLI::Range(0.1, 3600.0));
   return [cmd, opts]() -> int {
     if (!cmd->parsed()) return -1;
     stop_signals signals;  // first, before any thread exists
     try {
-      return run_node(*opts, signals);
+      return run_node(merge(*cmd, *opts), signals);
     } catch (const troupe_error& e) {
       spdlog::error("{}: {}", to_string(e.code()), e.what());
       return 2;
