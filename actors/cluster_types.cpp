@@ -11,6 +11,8 @@
 namespace troupe {
 
 void register_cluster_types(caf::actor_system_config& cfg) {
+  // Every Cap'n Proto payload (actors/wire_bytes.hpp).
+  cfg.add_message_type<bytes>("troupe.bytes");
   cfg.add_message_type<shard_request>("troupe.shard_request");
   cfg.add_message_type<node_status>("troupe.node_status");
   // A typed handle in a reply must be known by name on both ends.

@@ -39,7 +39,9 @@ std::string summary_line(const job_summary& s) {
     out << "never";
   }
   out.precision(4);
-  out << " wait_fraction=" << s.wait_fraction << " mean_staleness=" << s.mean_staleness;
+  out << " wait_fraction=" << s.wait_fraction << " compute_fraction=" << s.compute_fraction
+      << " pull_fraction=" << s.pull_fraction << " push_fraction=" << s.push_fraction
+      << " mean_staleness=" << s.mean_staleness;
   out.precision(0);
   out << " p50_staleness=" << s.staleness_p50 << " p99_staleness=" << s.staleness_p99
       << " max_staleness=" << s.max_staleness << " target_clock=" << s.target_clock

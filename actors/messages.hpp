@@ -19,11 +19,13 @@ struct worker_progress {
   std::uint64_t correct = 0;  ///< correctly classified among them
   double busy_s = 0;          ///< seconds since the previous report
   double wait_s = 0;          ///< of which spent waiting on the staleness bound
+  double compute_s = 0;       ///< ... computing (forward, backward; straggler delays)
+  double pull_s = 0;          ///< ... waiting for pull replies
+  double push_s = 0;          ///< ... waiting for push acknowledgements (full window)
   double staleness_sum = 0;   ///< summed observed staleness of acknowledged pushes
   std::uint64_t staleness_max = 0;
   std::uint64_t pushes = 0;  ///< acknowledged pushes since the previous report
-  /// Observed staleness histogram: entry i counts pushes with staleness i;
-  /// the last entry counts all larger ones.
+  /// Observed staleness histogram (engine/log_histogram.hpp buckets).
   std::vector<std::uint64_t> staleness_hist;
   std::uint64_t pushes_resent = 0;  ///< unacknowledged pushes resent after a failover
 };
@@ -31,7 +33,8 @@ struct worker_progress {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_progress& x) {
   return f(x.worker, x.epoch, x.clock, x.samples, x.loss_sum, x.correct, x.busy_s, x.wait_s,
-           x.staleness_sum, x.staleness_max, x.pushes, x.staleness_hist, x.pushes_resent);
+           x.compute_s, x.pull_s, x.push_s, x.staleness_sum, x.staleness_max, x.pushes,
+           x.staleness_hist, x.pushes_resent);
 }
 
 /// Counters of one shard.
@@ -72,9 +75,12 @@ struct job_summary {
   std::uint32_t epochs = 0;
   double time_to_target_s = -1;  ///< -1 when the target was never reached
   std::int32_t epoch_of_target = -1;
-  std::uint64_t steps = 0;    ///< worker steps over all workers
-  double wait_fraction = 0;   ///< share of worker time spent on the staleness bound
-  double mean_staleness = 0;  ///< observed, in applied pushes
+  std::uint64_t steps = 0;      ///< worker steps over all workers
+  double wait_fraction = 0;     ///< share of worker time spent on the staleness bound
+  double compute_fraction = 0;  ///< ... computing
+  double pull_fraction = 0;     ///< ... waiting for pull replies
+  double push_fraction = 0;     ///< ... waiting for push acknowledgements
+  double mean_staleness = 0;    ///< observed, in applied pushes
   double staleness_p50 = 0;
   double staleness_p99 = 0;
   std::uint64_t max_staleness = 0;
@@ -93,10 +99,11 @@ struct job_summary {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_summary& x) {
   return f(x.test_accuracy, x.test_loss, x.samples_per_s, x.wall_s, x.epochs, x.time_to_target_s,
-           x.epoch_of_target, x.steps, x.wait_fraction, x.mean_staleness, x.staleness_p50,
-           x.staleness_p99, x.max_staleness, x.target_clock, x.pushes_rejected, x.pushes_applied,
-           x.pushes_acked, x.shards_failed_over, x.pushes_resent, x.workers_replaced,
-           x.resumed_from_clock, x.output_dir, x.eval_report);
+           x.epoch_of_target, x.steps, x.wait_fraction, x.compute_fraction, x.pull_fraction,
+           x.push_fraction, x.mean_staleness, x.staleness_p50, x.staleness_p99, x.max_staleness,
+           x.target_clock, x.pushes_rejected, x.pushes_applied, x.pushes_acked,
+           x.shards_failed_over, x.pushes_resent, x.workers_replaced, x.resumed_from_clock,
+           x.output_dir, x.eval_report);
 }
 
 }  // namespace troupe

@@ -3,16 +3,21 @@
 // traffic is Cap'n Proto bytes (schemas/troupe.capnp), in one process and
 // across nodes alike.
 //
-//   worker                         shard                     scheduler
-//     |-- clock(ClockAdvance) ------------------------------->| waits while
-//     |<------------------------------------- min clock -----| c - min > s
+//   worker (step c)                shard                     scheduler
+//     |   [pulls of c sent while c-1 computed, if c - min <= s]
 //     |-- pull(PullRequest) ------>|
 //     |<----------- PullReply -----|
 //     |   forward / backward
 //     |-- push(PushRequest) ------>| check, apply optimizer
+//     |   [step c+1 starts when c+1 - min <= s; no waiting for acks]
 //     |<------------- PushAck -----|
+//     |-- advance(ClockAdvance) ----------------------------->| all pushes of
+//     |                                                        | c acked: c+1
+//     |<-------------------------------------- clock(min) ----| when min grows
 //     |-- progress / epoch / done ---------------------------->| evaluates,
 //                                                              | ends the job
+// Pipeline heads still ask: clock(ClockAdvance) -> min clock, answered once
+// c - min <= s.
 // A request that fails (malformed, wrong size, non-finite, unknown table)
 // is answered with a caf::error of category "troupe" (see errors.hpp).
 
@@ -25,6 +30,7 @@
 #include <vector>
 
 #include "actors/messages.hpp"
+#include "actors/wire_bytes.hpp"
 #include "engine/wire/wire_codec.hpp"
 
 namespace troupe {
@@ -44,6 +50,9 @@ using checkpoint_atom = caf::atom_constant<caf::atom("checkpoint")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 using replica_atom = caf::atom_constant<caf::atom("replica")>;
 using repoint_atom = caf::atom_constant<caf::atom("repoint")>;
+using advance_atom = caf::atom_constant<caf::atom("advance")>;
+using continue_atom = caf::atom_constant<caf::atom("cont")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
 
 /// A parameter shard: owns key ranges of tables and applies pushes.
 using shard_actor = caf::typed_actor<
@@ -65,7 +74,8 @@ using shard_actor = caf::typed_actor<
 /// The scheduler: clocks, progress, evaluation, the job's end.
 using scheduler_actor = caf::typed_actor<
     caf::replies_to<run_atom>::with<job_summary>,              // runs the job to its end
-    caf::replies_to<clock_atom, bytes>::with<std::int64_t>,    // ClockAdvance -> min clock
+    caf::replies_to<clock_atom, bytes>::with<std::int64_t>,    // ClockAdvance -> min clock (stages)
+    caf::reacts_to<advance_atom, bytes>,                       // ClockAdvance, no reply (workers)
     caf::reacts_to<progress_atom, worker_progress>,            // periodic worker report
     caf::reacts_to<epoch_atom, std::uint32_t, std::uint32_t>,  // worker finished an epoch
     caf::reacts_to<done_atom, std::uint32_t>,                  // worker finished all epochs
@@ -75,7 +85,13 @@ using scheduler_actor = caf::typed_actor<
 using worker_actor =
     caf::typed_actor<caf::reacts_to<start_atom>,
                      // shard k's primary was lost: its backup now serves; resend what was in flight
-                     caf::reacts_to<repoint_atom, std::uint32_t, shard_actor>>;
+                     caf::reacts_to<repoint_atom, std::uint32_t, shard_actor>,
+                     // from the scheduler: the slowest worker completed this many steps
+                     caf::reacts_to<clock_atom, std::int64_t>,
+                     // to itself: go on after yielding the thread, or after a straggler delay
+                     caf::reacts_to<continue_atom>,
+                     // to itself, every second: requests past their deadline
+                     caf::reacts_to<tick_atom>>;
 
 /// Pulls a snapshot of the parameters it needs and scores it on the test set.
 using evaluator_actor = caf::typed_actor<caf::replies_to<eval_atom>::with<eval_result>,

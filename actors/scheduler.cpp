@@ -44,31 +44,21 @@ void shutdown(scheduler_pointer self) {
   self->quit();
 }
 
-// The smallest value v with at least q of the mass at or below it.
-double histogram_quantile(const std::vector<std::uint64_t>& hist, double q) {
-  std::uint64_t total = 0;
-  for (auto c : hist) total += c;
-  if (total == 0) return 0;
-  const double want = q * static_cast<double>(total);
-  std::uint64_t seen = 0;
-  for (std::size_t i = 0; i < hist.size(); ++i) {
-    seen += hist[i];
-    if (static_cast<double>(seen) >= want) return static_cast<double>(i);
-  }
-  return static_cast<double>(hist.size() - 1);
-}
-
 void deliver_summary(scheduler_pointer self) {
   auto& st = self->state;
   auto& s = st.summary;
   s.epochs = st.job.epochs;
   s.steps = st.finished_steps;
   s.samples_per_s = s.wall_s > 0 ? static_cast<double>(st.total.samples) / s.wall_s : 0;
-  s.wait_fraction = st.total.busy_s > 0 ? st.total.wait_s / st.total.busy_s : 0;
+  const auto share = [&](double part) { return st.total.busy_s > 0 ? part / st.total.busy_s : 0; };
+  s.wait_fraction = share(st.total.wait_s);
+  s.compute_fraction = share(st.total.compute_s);
+  s.pull_fraction = share(st.total.pull_s);
+  s.push_fraction = share(st.total.push_s);
   s.mean_staleness = st.pushes ? st.staleness_sum / static_cast<double>(st.pushes) : 0;
   s.pushes_acked = st.pushes;
-  s.staleness_p50 = histogram_quantile(st.staleness_hist, 0.50);
-  s.staleness_p99 = histogram_quantile(st.staleness_hist, 0.99);
+  s.staleness_p50 = st.staleness_hist.quantile(0.50);
+  s.staleness_p99 = st.staleness_hist.quantile(0.99);
   s.output_dir = st.job.output_dir;
   st.run_promise.deliver(s);
   shutdown(self);
@@ -105,9 +95,22 @@ void maybe_finish(scheduler_pointer self) {
   }
 }
 
-// Answers every waiting worker the staleness bound now lets through.
+// Answers every waiting pipeline head the staleness bound now lets through,
+// and tells the data-parallel workers the slowest clock when it grew (they
+// check the bound themselves; unbounded staleness needs no news).
 void release_waiting(scheduler_pointer self) {
   auto& st = self->state;
+  if (st.job.stages <= 1 && !st.clocks->unbounded() && st.clocks->size() > 0) {
+    const auto min_clock = st.clocks->min_clock();
+    if (min_clock > st.told_min_clock) {
+      st.told_min_clock = min_clock;
+      for (const auto id : st.running) {
+        if (id < st.workers.size() && st.workers[id]) {
+          self->send(st.workers[id], clock_atom::value, min_clock);
+        }
+      }
+    }
+  }
   auto& waiting = st.waiting;
   for (auto it = waiting.begin(); it != waiting.end();) {
     if (st.clocks->may_start(it->clock)) {
@@ -192,16 +195,19 @@ void maybe_evaluate_between_epochs(scheduler_pointer self) {
 void on_progress(scheduler_pointer self, const worker_progress& p) {
   auto& st = self->state;
   const double now = elapsed(st);
-  st.metrics->append({now, p.epoch, p.worker, p.clock, "train",
-                      p.samples ? p.loss_sum / p.samples : 0,
-                      p.samples ? static_cast<double>(p.correct) / p.samples : 0,
-                      p.busy_s > 0 ? p.samples / p.busy_s : 0, p.wait_s});
+  st.metrics->append(
+      {now, p.epoch, p.worker, p.clock, "train", p.samples ? p.loss_sum / p.samples : 0,
+       p.samples ? static_cast<double>(p.correct) / p.samples : 0,
+       p.busy_s > 0 ? p.samples / p.busy_s : 0, p.wait_s, p.compute_s, p.pull_s, p.push_s});
   for (auto* t : {&st.interval, &st.total}) {
     t->samples += p.samples;
     t->correct += p.correct;
     t->loss_sum += p.loss_sum;
     t->busy_s += p.busy_s;
     t->wait_s += p.wait_s;
+    t->compute_s += p.compute_s;
+    t->pull_s += p.pull_s;
+    t->push_s += p.push_s;
     ++t->reports;
   }
   st.staleness_sum += p.staleness_sum;
@@ -214,22 +220,18 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
         p.worker, p.pushes_resent);
   }
   st.pushes += p.pushes;
-  if (st.staleness_hist.size() < p.staleness_hist.size()) {
-    st.staleness_hist.resize(p.staleness_hist.size(), 0);
-  }
-  for (std::size_t i = 0; i < p.staleness_hist.size(); ++i) {
-    st.staleness_hist[i] += p.staleness_hist[i];
-  }
+  st.staleness_hist.merge(p.staleness_hist);
   st.summary.max_staleness = std::max(st.summary.max_staleness, p.staleness_max);
   auto& iv = st.interval;
   if (iv.reports < std::max<std::size_t>(1, st.running.size()) || iv.samples == 0) return;
   const double span = std::chrono::duration<double>(clock_type::now() - iv.start).count();
+  const auto pct = [&](double part) { return iv.busy_s > 0 ? 100.0 * part / iv.busy_s : 0.0; };
   spdlog::info(
       "epoch {}/{} step {} | {:.0f} samples/s | loss {:.4f} | train acc {:.1f}% | "
-      "waiting {:.1f}%",
+      "time: compute {:.0f}% pull {:.0f}% push {:.0f}% staleness {:.1f}%",
       p.epoch + 1, st.job.epochs, st.clocks->max_clock(), span > 0 ? iv.samples / span : 0,
-      iv.loss_sum / iv.samples, 100.0 * iv.correct / iv.samples,
-      iv.busy_s > 0 ? 100.0 * iv.wait_s / iv.busy_s : 0.0);
+      iv.loss_sum / iv.samples, 100.0 * iv.correct / iv.samples, pct(iv.compute_s), pct(iv.pull_s),
+      pct(iv.push_s), pct(iv.wait_s));
   iv = interval_totals{};
 }
 
@@ -332,6 +334,20 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
         auto promise = self->make_response_promise<std::int64_t>();
         st.waiting.push_back({adv.worker, adv.clock, promise});
         return promise;
+      },
+      [=](advance_atom, const bytes& msg) {
+        auto& st = self->state;
+        clock_advance adv;
+        status status = decode_clock_advance(msg, adv);
+        if (status && !st.clocks->contains(adv.worker)) return;  // finished or replaced
+        if (status) status = st.clocks->advance(adv.worker, adv.clock);
+        if (!status) {
+          spdlog::warn("scheduler: rejected clock advance: {}", status.to_string());
+          return;
+        }
+        release_waiting(self);
+        maybe_evaluate_between_epochs(self);
+        maybe_checkpoint(self);
       },
       [=](progress_atom, const worker_progress& p) { on_progress(self, p); },
       [=](epoch_atom, std::uint32_t worker, std::uint32_t epoch) {

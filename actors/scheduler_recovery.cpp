@@ -128,7 +128,8 @@ void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std:
   const auto lost_clocks = std::max<std::int64_t>(
       0, (st.clocks->size() ? st.clocks->min_clock() : 0) - latest.data.header.clock);
   for (const auto& w : latest.warnings) spdlog::warn("shard {}: {}", k, w);
-  auto data = encode_checkpoint(latest.data.header, latest.data.snapshot);
+  const auto file = encode_checkpoint(latest.data.header, latest.data.snapshot);
+  bytes data(file.begin(), file.end());
   self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
                 shard_request{k, shard_slices(st.job, k)})
       .then(

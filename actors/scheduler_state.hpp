@@ -29,6 +29,7 @@
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
 #include "engine/clock_table.hpp"
+#include "engine/log_histogram.hpp"
 #include "engine/metrics_log.hpp"
 
 namespace troupe::scheduler_detail {
@@ -44,7 +45,7 @@ struct waiting_worker {
 // Sums over an interval of progress reports (one progress line).
 struct interval_totals {
   std::uint64_t samples = 0, correct = 0;
-  double loss_sum = 0, busy_s = 0, wait_s = 0;
+  double loss_sum = 0, busy_s = 0, wait_s = 0, compute_s = 0, pull_s = 0, push_s = 0;
   std::uint32_t reports = 0;
   clock_type::time_point start = clock_type::now();
 };
@@ -78,6 +79,7 @@ struct scheduler_state {
   evaluator_actor evaluator;
   std::unique_ptr<clock_table> clocks;
   std::vector<waiting_worker> waiting;
+  std::int64_t told_min_clock = 0;                   // the slowest clock last sent to the workers
   std::set<std::uint32_t> running;                   // workers not yet done
   std::map<std::uint32_t, std::int64_t> last_epoch;  // live worker -> last epoch it finished
   std::uint32_t next_eval = 0;                       // first epoch not yet evaluated
@@ -90,7 +92,7 @@ struct scheduler_state {
   interval_totals interval, total;
   double staleness_sum = 0;
   std::uint64_t pushes = 0;
-  std::vector<std::uint64_t> staleness_hist;
+  log_histogram staleness_hist;
   std::int64_t finished_clock = 0;   // largest clock of a finished worker
   std::uint64_t finished_steps = 0;  // steps of finished workers
   bool finishing = false;            // collecting shard statistics

@@ -6,21 +6,10 @@
 #include <cstring>
 
 #include "actors/client_impl.hpp"
+#include "engine/store/finite_scan.hpp"
 #include "engine/wire/request_split.hpp"
 
 namespace troupe {
-
-namespace {
-
-// The position of the first non-finite value, or n.
-std::size_t first_non_finite(const float* v, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(v[i])) return i;
-  }
-  return n;
-}
-
-}  // namespace
 
 template <class T>
 const table_entry* client::impl::table_for(const std::shared_ptr<call<T>>& c,

@@ -211,7 +211,8 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         // messages from one actor to another, so every forwarded push arrives
         // after it.
         checkpoint_header header{"replica", id, 0};
-        auto data = encode_checkpoint(header, self->state.store->snapshot());
+        const auto file = encode_checkpoint(header, self->state.store->snapshot());
+        bytes data(file.begin(), file.end());
         auto promise = self->make_response_promise<bool>();
         self->request(backup, std::chrono::seconds(120), restore_atom::value, std::move(data), true)
             .then(

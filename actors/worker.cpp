@@ -4,12 +4,15 @@
 #include <caf/all.hpp>
 
 #include <deque>
-#include <thread>
+#include <optional>
 
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/push_outbox.hpp"
+#include "actors/push_window.hpp"
+#include "actors/step_timer.hpp"
+#include "engine/log_histogram.hpp"
 #include "engine/straggler.hpp"
 #include "engine/wire/exchange_plan.hpp"
 
@@ -18,7 +21,12 @@ namespace troupe {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-constexpr std::size_t kStalenessBuckets = 257;  // 0..255 exactly, then "more"
+
+// Steps whose pushes may be unacknowledged at once (with any staleness
+// bound, also unbounded): the worker computes step c + 1 while step c's
+// acknowledgements travel, but no further ahead, so a slow shard slows its
+// workers down instead of letting messages pile up in CAF's BASP.
+constexpr std::size_t max_unacked_steps = 2;
 
 double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
@@ -31,34 +39,55 @@ struct delayed_push {
   bytes message;
 };
 
+// The pulls of one step: sent when the staleness bound allows the step,
+// possibly while the previous step computes (prefetch); their replies are
+// kept (no copy: CAF hands over the buffer) until the step starts.
+struct pull_set {
+  std::int64_t step = -1;  // -1: none
+  std::vector<exchange_op> ops;
+  std::vector<bytes> replies;
+  std::vector<std::uint64_t> sent_phase;  // per op: replies to older sends are ignored
+  std::vector<std::uint64_t> versions;    // per op: shard table version of the values
+  std::size_t missing = 0;
+  clock_type::time_point sent_at;
+};
+
 struct worker_state {
   worker_config cfg;
   std::vector<shard_actor> shards;
   scheduler_actor scheduler;
   std::unique_ptr<workload> wl;
   std::unique_ptr<straggler_model> straggler;
-  std::vector<exchange_op> ops;  // this step's pulls and pushes
-  std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint64_t>
-      pulled_version;              // (table, shard)
   std::vector<std::uint64_t> seq;  // last seq sent, per shard
   std::deque<delayed_push> held;
-  std::size_t pending = 0;  // outstanding pull replies
-  push_outbox outbox;       // this step's pushes, until acknowledged
-  enum class stage { waiting, pulling, pushing } now = stage::waiting;
-  std::uint64_t phase = 0;  // replies of an earlier (restarted) pull phase are ignored
-  std::int64_t clock = 0;
+  std::uint32_t delay = 0;               // Dai protocol: this step's gradient delay
+  std::vector<push_in_progress> pushes;  // this step's, while it computes
+  push_window window;
+  // Dense-only workloads exchange the same ranges every step, so the next
+  // step's pulls can leave before this step computes; empty otherwise.
+  std::optional<std::vector<exchange_op>> fixed_plan;
+  pull_set current, next;  // pulls of step `clock` and (prefetched) of `clock + 1`
+  std::uint64_t phase = 0;
+  std::int64_t clock = 0;      // steps computed (their pushes sent or held)
+  std::int64_t acked = 0;      // steps whose pushes are all acknowledged
+  std::int64_t known_min = 0;  // slowest worker's acknowledged steps, from the scheduler
   std::uint32_t epoch = 0;
+  bool batch_loaded = false;   // the batch of step `clock` is loaded
+  bool epoch_done = false;     // partition exhausted: drain, then next epoch or done
+  bool delayed = false;        // a straggler delay is running; pushes wait for `cont`
+  bool continue_sent = false;  // a `cont` to ourselves is queued
+  bool finished = false, failed = false;
+  step_timer timer;
   worker_progress report;  // accumulates until sent
+  log_histogram staleness;
   clock_type::time_point report_start;
-  bool failed = false;
   host_context ctx;
   static inline const char* name = "troupe.worker";
 };
 
 using worker_pointer = worker_actor::stateful_pointer<worker_state>;
 
-void request_clock(worker_pointer self);
-void pull_parameters(worker_pointer self);
+void advance(worker_pointer self);
 
 void fail(worker_pointer self, const std::string& what, const caf::error& err) {
   auto& st = self->state;
@@ -76,12 +105,37 @@ void flush_report(worker_pointer self) {
   st.report.epoch = st.epoch;
   st.report.clock = st.clock;
   st.report.busy_s = seconds_since(st.report_start);
+  st.timer.take(st.report);
+  st.report.staleness_hist = st.staleness.buckets();
+  st.staleness.clear();
   self->send(st.scheduler, progress_atom::value, st.report);
   st.report = worker_progress{};
   st.report_start = clock_type::now();
 }
 
-void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
+// A failed request: with replicas, the scheduler will re-point this worker at
+// the shard's backup and the request is redone; without, the job cannot go on.
+void on_request_error(worker_pointer self, const std::string& what, const caf::error& err) {
+  const auto& s = self->state;
+  if (!wait_for_failover(s.cfg.job, "worker " + std::to_string(s.cfg.id), what, err)) {
+    fail(self, what, err);
+  }
+}
+
+// -- pushes and acknowledgements -------------------------------------------
+
+// Steps complete in order, once every push of theirs is acknowledged (a step
+// whose pushes are all held back by the Dai protocol completes at once). The
+// clock the scheduler sees only counts complete steps: that keeps SSP exact.
+void report_acked(worker_pointer self) {
+  auto& s = self->state;
+  const auto complete = std::min(s.window.oldest_step(), s.clock);
+  if (complete <= s.acked) return;
+  s.acked = complete;
+  self->send(s.scheduler, advance_atom::value, encode_clock_advance({s.cfg.id, s.acked}));
+}
+
+void on_ack(worker_pointer self, std::int64_t step, std::uint32_t shard, const bytes& reply) {
   auto& s = self->state;
   push_ack ack;
   if (auto status = decode_push_ack(reply, ack); !status) {
@@ -90,175 +144,267 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
   }
   s.report.staleness_sum += static_cast<double>(ack.staleness);
   s.report.staleness_max = std::max(s.report.staleness_max, ack.staleness);
-  auto& hist = s.report.staleness_hist;
-  if (hist.empty()) hist.assign(kStalenessBuckets, 0);
-  ++hist[std::min<std::uint64_t>(ack.staleness, kStalenessBuckets - 1)];
+  s.staleness.add(ack.staleness);
   ++s.report.pushes;
-  if (s.outbox.unacked() > 0) return;
-  s.now = worker_state::stage::waiting;
-  ++s.clock;
-  if (s.clock % s.cfg.job.log_every == 0) flush_report(self);
-  request_clock(self);
+  (void)step;
+  report_acked(self);
+  advance(self);
 }
 
-// A failed request: with replicas, the scheduler will re-point this worker at
-// the shard's backup and the phase restarts; without, the job cannot go on.
-void on_request_error(worker_pointer self, const std::string& what, caf::error& err) {
-  const auto& s = self->state;
-  if (!wait_for_failover(s.cfg.job, "worker " + std::to_string(s.cfg.id), what, err)) {
-    fail(self, what, err);
-  }
-}
-
-// (Re)sends every unacknowledged push of this step.
-void send_outbox(worker_pointer self) {
+void send_window(worker_pointer self) {
   auto& s = self->state;
-  s.now = worker_state::stage::pushing;
-  s.outbox.send(
-      self, s.shards, s.cfg.request_timeout, s.ctx,
-      [=](std::uint32_t shard, const bytes& reply) { on_ack(self, shard, reply); },
-      [=](std::uint32_t shard, caf::error& err) {
+  s.window.send_new(
+      self, s.shards, s.ctx,
+      [=](std::int64_t step, std::uint32_t shard, const bytes& reply) {
+        on_ack(self, step, shard, reply);
+      },
+      [=](std::uint32_t shard, const caf::error& err) {
         on_request_error(self, "push to shard " + std::to_string(shard), err);
       });
 }
 
-void send_pushes(worker_pointer self, std::vector<delayed_push> pushes) {
-  auto& s = self->state;
-  s.outbox.start_step();
-  for (auto& p : pushes) {
-    s.outbox.add(p.shard, caf::make_message(push_atom::value, std::move(p.message)));
-  }
-  send_outbox(self);
-}
-
-// Sends this step's gradients, holding some back when the straggler spec
-// delays them; `flush` sends everything still held (the partition's end).
-void push_gradients(worker_pointer self, bool flush) {
+// Before the step computes: this step's push messages, into which the
+// workload writes its gradients in place where it can (dense tables on a
+// host-memory backend: no copy at all).
+void prepare_pushes(worker_pointer self) {
   auto& st = self->state;
-  const std::uint32_t delay = st.straggler ? st.straggler->gradient_delay() : 0;
-  for (const auto& op : st.ops) {
+  st.delay = st.straggler ? st.straggler->gradient_delay() : 0;
+  st.pushes.clear();
+  for (std::size_t i = 0; i < st.current.ops.size(); ++i) {
+    const auto& op = st.current.ops[i];
     // Held-back pushes go out of order, so they carry seq 0 ("not
     // deduplicated"): the Dai protocol is an in-process experiment control.
-    const std::uint64_t seq = delay == 0 ? ++st.seq[op.shard] : 0;
-    const push_header h{op.table_id, st.cfg.id, st.clock, seq,
-                        st.pulled_version[{op.table_id, op.shard}]};
-    // The gradient goes from the backend straight into the message: one copy.
-    st.held.push_back({st.clock + delay, op.shard, encode_push(op, h, *st.wl)});
+    const std::uint64_t seq = st.delay == 0 ? ++st.seq[op.shard] : 0;
+    const push_header h{op.table_id, st.cfg.id, st.clock, seq, st.current.versions[i]};
+    st.pushes.push_back(begin_push(op, h, *st.wl));
   }
-  std::vector<delayed_push> due;
+}
+
+// Queues this step's gradients, holding some back when the straggler spec
+// delays them, and sends what is due.
+void push_gradients(worker_pointer self) {
+  auto& st = self->state;
+  for (std::size_t i = 0; i < st.current.ops.size(); ++i) {
+    const auto& op = st.current.ops[i];
+    bytes msg = finish_push(op, std::move(st.pushes[i]), *st.wl);
+    if (st.delay == 0) {
+      st.window.add(st.clock, op.shard, caf::make_message(push_atom::value, std::move(msg)));
+    } else {
+      st.held.push_back({st.clock + st.delay, op.shard, std::move(msg)});
+    }
+  }
+  st.pushes.clear();
   for (auto it = st.held.begin(); it != st.held.end();) {
-    if (flush || it->due <= st.clock) {
-      due.push_back(std::move(*it));
+    if (st.epoch_done || it->due <= st.clock) {
+      // Counted with the step that releases it: its gradient is older.
+      st.window.add(st.clock, it->shard,
+                    caf::make_message(push_atom::value, std::move(it->message)));
       it = st.held.erase(it);
     } else {
       ++it;
     }
   }
-  if (due.empty()) {  // everything held back: the step is done for now
-    st.now = worker_state::stage::waiting;
-    ++st.clock;
-    if (st.clock % st.cfg.job.log_every == 0) flush_report(self);
-    request_clock(self);
-    return;
+  send_window(self);
+}
+
+// -- pulls -----------------------------------------------------------------
+
+void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
+  auto& st = self->state;
+  const auto phase = ++st.phase;
+  set.sent_phase[i] = phase;
+  const auto step = set.step;
+  const auto& op = set.ops[i];
+  if (st.ctx.metrics) st.ctx.metrics->add_inflight(1);
+  self->request(st.shards[op.shard], caf::infinite, pull_atom::value, encode_pull(op, st.cfg.id))
+      .then(
+          [=](bytes& reply) {
+            auto& s = self->state;
+            if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
+            pull_set* target = s.current.step == step ? &s.current
+                               : s.next.step == step  ? &s.next
+                                                      : nullptr;
+            if (target == nullptr || target->sent_phase[i] != phase) return;  // superseded
+            target->replies[i] = std::move(reply);
+            target->sent_phase[i] = 0;
+            if (--target->missing == 0 && target == &s.current) advance(self);
+          },
+          [=](caf::error& err) {
+            auto& s = self->state;
+            if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
+            pull_set* target = s.current.step == step ? &s.current
+                               : s.next.step == step  ? &s.next
+                                                      : nullptr;
+            if (target == nullptr || target->sent_phase[i] != phase) return;
+            on_request_error(self, "pull from shard " + std::to_string(target->ops[i].shard), err);
+          });
+}
+
+void start_pulls(worker_pointer self, pull_set& set, std::int64_t step,
+                 std::vector<exchange_op> ops) {
+  set.step = step;
+  set.ops = std::move(ops);
+  set.replies.assign(set.ops.size(), bytes{});
+  set.sent_phase.assign(set.ops.size(), 0);
+  set.missing = set.ops.size();
+  set.sent_at = clock_type::now();
+  for (std::size_t i = 0; i < set.ops.size(); ++i) send_pull(self, set, i);
+}
+
+// Hands the replies of step `clock` to the workload.
+bool accept_pulls(worker_pointer self) {
+  auto& st = self->state;
+  st.current.versions.assign(st.current.ops.size(), 0);
+  for (std::size_t i = 0; i < st.current.ops.size(); ++i) {
+    const auto& op = st.current.ops[i];
+    auto& version = st.current.versions[i];
+    // In place: the replies stay in `current` until the step's pushes are built.
+    if (auto status = accept_pull_reply(op, st.current.replies[i], *st.wl, version, true);
+        !status) {
+      fail(self, "bad pull reply from shard " + std::to_string(op.shard), to_caf_error(status));
+      return false;
+    }
   }
-  send_pushes(self, std::move(due));
+  return true;
+}
+
+// -- the step loop -----------------------------------------------------------
+
+bool bound_allows(const worker_state& st, std::int64_t step) {
+  const auto s = st.cfg.job.staleness;
+  return s == staleness_unbounded || step - st.known_min <= s;
+}
+
+// Loads the batch of step `clock`; at the partition's end, finishes the
+// epoch once every push of it is acknowledged (so that an evaluation of
+// the epoch sees them all). Returns false while the step cannot start.
+bool load_batch(worker_pointer self) {
+  auto& st = self->state;
+  if (st.batch_loaded) return true;
+  if (!st.epoch_done) {
+    if (st.wl->next_batch() > 0) return st.batch_loaded = true;
+    st.epoch_done = true;
+    if (!st.held.empty()) {
+      // Held-back gradients belong to this epoch: deliver them before it ends.
+      for (auto& p : st.held) {
+        st.window.add(st.clock - 1, p.shard,
+                      caf::make_message(push_atom::value, std::move(p.message)));
+      }
+      st.held.clear();
+      send_window(self);
+    }
+  }
+  if (!st.window.empty()) {
+    st.timer.block(step_timer::push);
+    return false;
+  }
+  st.epoch_done = false;
+  const bool last = st.epoch + 1 >= st.cfg.job.epochs;
+  if (last) flush_report(self);
+  self->send(st.scheduler, epoch_atom::value, st.cfg.id, st.epoch);
+  if (last) {
+    st.finished = true;
+    self->send(st.scheduler, done_atom::value, st.cfg.id);
+    self->quit();
+    return false;
+  }
+  st.wl->start_epoch(++st.epoch);
+  if (st.wl->next_batch() == 0) {
+    fail(self, "empty partition", make_troupe_error(errc::bad_config, "no training rows"));
+    return false;
+  }
+  return st.batch_loaded = true;
+}
+
+// Sends the pulls of `step` when the bound and the push window allow.
+bool ensure_pulls(worker_pointer self) {
+  auto& st = self->state;
+  if (st.current.step == st.clock) return true;
+  if (st.next.step == st.clock) {  // prefetched
+    st.current = std::move(st.next);
+    st.next = pull_set{};
+    return true;
+  }
+  if (!bound_allows(st, st.clock)) {
+    st.timer.block(step_timer::staleness);
+    return false;
+  }
+  if (st.window.steps() >= max_unacked_steps) {
+    st.timer.block(step_timer::push);
+    return false;
+  }
+  start_pulls(self, st.current, st.clock,
+              st.fixed_plan ? *st.fixed_plan
+                            : plan_exchange(*st.wl, static_cast<std::uint32_t>(st.shards.size())));
+  return true;
+}
+
+// With a fixed plan, the next step's pulls leave before this step computes
+// (behind the previous step's pushes to each shard) and are answered
+// meanwhile, when the bound already allows the next step. They lack this
+// step's own update, which SSP with s >= 1 does not promise; at s = 0 the
+// bound never allows them early.
+void prefetch(worker_pointer self) {
+  auto& st = self->state;
+  if (!st.fixed_plan || st.next.step == st.clock + 1 || !bound_allows(st, st.clock + 1)) return;
+  start_pulls(self, st.next, st.clock + 1, *st.fixed_plan);
+}
+
+void finish_step(worker_pointer self) {
+  auto& st = self->state;
+  push_gradients(self);
+  st.current = pull_set{};
+  ++st.clock;
+  report_acked(self);
+  st.batch_loaded = false;
+  if (st.clock % st.cfg.job.log_every == 0) flush_report(self);
+  // Yield: shards and other workers share these threads.
+  if (!st.continue_sent) {
+    st.continue_sent = true;
+    self->send(self, continue_atom::value);
+  }
 }
 
 void compute(worker_pointer self) {
   auto& st = self->state;
   const auto t0 = clock_type::now();
   const auto r = st.wl->train_step();
+  const double took = seconds_since(t0);
+  st.timer.add(step_timer::compute, took);
   st.report.samples += r.rows;
   st.report.loss_sum += r.loss_sum;
   st.report.correct += r.correct;
   if (st.straggler && st.straggler->active()) {
-    // The worker is detached (its own thread): sleeping is the straggler.
-    const double extra = st.straggler->extra_delay_s(seconds_since(t0));
-    if (extra > 0) std::this_thread::sleep_for(std::chrono::duration<double>(extra));
+    // A slow machine: the gradient leaves later. A timer, not a sleep, so
+    // that the thread serves other actors meanwhile.
+    const double extra = st.straggler->extra_delay_s(took);
+    if (extra > 0) {
+      st.delayed = true;
+      st.timer.block(step_timer::compute);
+      self->delayed_send(self,
+                         std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::duration<double>(extra)),
+                         continue_atom::value);
+      return;
+    }
   }
-  push_gradients(self, false);
+  finish_step(self);
 }
 
-void pull_parameters(worker_pointer self) {
+void advance(worker_pointer self) {
   auto& st = self->state;
-  st.ops = plan_exchange(*st.wl, static_cast<std::uint32_t>(st.shards.size()));
-  st.pending = st.ops.size();
-  if (st.pending == 0) return compute(self);
-  st.now = worker_state::stage::pulling;
-  const auto phase = ++st.phase;
-  if (st.ctx.metrics) st.ctx.metrics->add_inflight(static_cast<double>(st.pending));
-  for (std::size_t i = 0; i < st.ops.size(); ++i) {
-    const auto& op = st.ops[i];
-    self->request(st.shards[op.shard], st.cfg.request_timeout, pull_atom::value,
-                  encode_pull(op, st.cfg.id))
-        .then(
-            [=](const bytes& reply) {
-              auto& s = self->state;
-              if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
-              if (s.phase != phase) return;  // the pull phase was restarted
-              const auto& o = s.ops[i];
-              std::uint64_t version = 0;
-              if (auto status = accept_pull_reply(o, reply, *s.wl, version); !status) {
-                fail(self, "bad pull reply from shard " + std::to_string(o.shard),
-                     to_caf_error(status));
-                return;
-              }
-              s.pulled_version[{o.table_id, o.shard}] = version;
-              if (--s.pending == 0) compute(self);
-            },
-            [=](caf::error& err) {
-              if (self->state.phase != phase) return;
-              on_request_error(self, "pull from shard " + std::to_string(op.shard), err);
-            });
-  }
-}
-
-// Starts the next step, moving to the next epoch when the partition is done.
-void next_step(worker_pointer self) {
-  auto& st = self->state;
-  if (st.wl->next_batch() > 0) return pull_parameters(self);
-  const bool last = st.epoch + 1 >= st.cfg.job.epochs;
-  if (!st.held.empty()) {
-    // Held-back gradients belong to this epoch: deliver them before it ends.
-    st.ops.clear();
-    std::vector<delayed_push> all(std::make_move_iterator(st.held.begin()),
-                                  std::make_move_iterator(st.held.end()));
-    st.held.clear();
-    return send_pushes(self, std::move(all));
-  }
-  if (last) flush_report(self);
-  self->send(st.scheduler, epoch_atom::value, st.cfg.id, st.epoch);
-  if (last) {
-    self->send(st.scheduler, done_atom::value, st.cfg.id);
-    self->quit();
+  if (st.failed || st.finished || st.delayed || st.continue_sent) return;
+  if (!load_batch(self)) return;
+  if (!ensure_pulls(self)) return;
+  if (st.current.missing > 0) {
+    st.timer.block(step_timer::pull);
     return;
   }
-  st.wl->start_epoch(++st.epoch);
-  if (st.wl->next_batch() == 0) {
-    fail(self, "empty partition", make_troupe_error(errc::bad_config, "no training rows"));
-    return;
-  }
-  pull_parameters(self);
-}
-
-void request_clock(worker_pointer self) {
-  auto& st = self->state;
-  const auto asked = clock_type::now();
-  self->request(st.scheduler, st.cfg.clock_timeout, clock_atom::value,
-                encode_clock_advance({st.cfg.id, st.clock}))
-      .then(
-          [=](std::int64_t min_clock) {
-            auto& s = self->state;
-            const double waited = seconds_since(asked);
-            s.report.wait_s += waited;
-            if (s.ctx.metrics) {
-              // A reply slower than a millisecond was held back by the bound.
-              if (waited > 1e-3) s.ctx.metrics->add_staleness_wait();
-              s.ctx.metrics->set_clock_lag(s.cfg.id, static_cast<double>(s.clock - min_clock));
-            }
-            next_step(self);
-          },
-          [=](caf::error& err) { fail(self, "clock advance", err); });
+  st.timer.unblock();
+  if (!accept_pulls(self)) return;
+  prefetch(self);
+  prepare_pushes(self);
+  compute(self);
 }
 
 worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config cfg,
@@ -275,25 +421,77 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
   }
   st.epoch = cfg.start_epoch;
   st.clock = cfg.start_clock;
+  st.acked = cfg.start_clock;
+  st.known_min = cfg.start_clock;
   st.seq.assign(shards.size(), 0);
   st.cfg = std::move(cfg);
   st.shards = std::move(shards);
   st.scheduler = std::move(scheduler);
+  auto from_scheduler = [=] { return self->state.scheduler.address() == self->current_sender(); };
   return {
       [=](repoint_atom, std::uint32_t shard, shard_actor& primary) {
         auto& s = self->state;
-        if (shard >= s.shards.size() || s.scheduler.address() != self->current_sender()) return;
+        if (shard >= s.shards.size() || !from_scheduler()) return;
+        const bool changed = s.shards[shard] != primary;
         s.shards[shard] = std::move(primary);
+        if (!changed) return;  // at start: the shards the worker was made with
         spdlog::info("worker {}: shard {} re-pointed to its backup", s.cfg.id, shard);
-        // Pulls are idempotent and pushes carry their seq: redoing the
-        // current phase loses nothing and applies nothing twice.
-        if (s.now == worker_state::stage::pulling) pull_parameters(self);
-        if (s.now == worker_state::stage::pushing) {
-          const std::uint64_t unacked = s.outbox.unacked();
-          s.report.pushes_resent += unacked;
-          if (s.ctx.metrics) s.ctx.metrics->add_resent(unacked);
-          send_outbox(self);
+        // Pulls are idempotent and pushes carry their seq: redoing what was in
+        // flight to the shard loses nothing and applies nothing twice.
+        for (auto* set : {&s.current, &s.next}) {
+          for (std::size_t i = 0; i < set->ops.size(); ++i) {
+            if (set->sent_phase[i] != 0 && set->ops[i].shard == shard) send_pull(self, *set, i);
+          }
         }
+        const auto resent = s.window.resend(
+            self, s.shards, s.ctx, shard,
+            [=](std::int64_t step, std::uint32_t k, const bytes& reply) {
+              on_ack(self, step, k, reply);
+            },
+            [=](std::uint32_t k, const caf::error& err) {
+              on_request_error(self, "push to shard " + std::to_string(k), err);
+            });
+        s.report.pushes_resent += resent;
+        if (s.ctx.metrics) s.ctx.metrics->add_resent(resent);
+      },
+      [=](clock_atom, std::int64_t min_clock) {
+        auto& s = self->state;
+        if (!from_scheduler() || min_clock <= s.known_min) return;
+        s.known_min = min_clock;
+        if (s.ctx.metrics)
+          s.ctx.metrics->set_clock_lag(s.cfg.id, static_cast<double>(s.clock - min_clock));
+        advance(self);
+      },
+      [=](continue_atom) {
+        auto& s = self->state;
+        if (self->current_sender() != self->address()) return;
+        if (s.delayed) {
+          s.delayed = false;
+          s.timer.unblock();
+          finish_step(self);
+          return;
+        }
+        s.continue_sent = false;
+        advance(self);
+      },
+      [=](tick_atom) {
+        // The watchdog: one timer per worker instead of one per request.
+        auto& s = self->state;
+        if (self->current_sender() != self->address() || s.failed || s.finished) return;
+        const auto now = clock_type::now();
+        const auto oldest_push = s.window.oldest_sent();
+        auto late = [&](clock_type::time_point since, std::chrono::milliseconds limit) {
+          return since != clock_type::time_point::max() && now - since > limit;
+        };
+        if (late(oldest_push, s.cfg.request_timeout)) {
+          on_request_error(self, "push", caf::make_error(caf::sec::request_timeout));
+        } else if (s.current.missing > 0 && late(s.current.sent_at, s.cfg.request_timeout)) {
+          on_request_error(self, "pull", caf::make_error(caf::sec::request_timeout));
+        } else if (s.timer.blocked_on() == step_timer::staleness &&
+                   late(s.timer.blocked_since(), s.cfg.clock_timeout)) {
+          fail(self, "clock advance", caf::make_error(caf::sec::request_timeout));
+        }
+        if (!s.failed) self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
       },
       [=](start_atom) {
         const auto& guard = self->state.ctx.guard;
@@ -305,7 +503,16 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         auto& s = self->state;
         s.wl->start_epoch(s.epoch);
         s.report_start = clock_type::now();
-        request_clock(self);
+        s.timer.start();
+        if (s.wl->next_batch() > 0) {
+          s.batch_loaded = true;
+          auto ops = plan_exchange(*s.wl, static_cast<std::uint32_t>(s.shards.size()));
+          bool dense_only = !ops.empty();
+          for (const auto& op : ops) dense_only = dense_only && !op.sparse;
+          if (dense_only) s.fixed_plan = std::move(ops);
+        }
+        self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
+        advance(self);
       },
   };
 }
@@ -316,10 +523,11 @@ worker_actor spawn_worker(caf::actor_system& sys, worker_config cfg,
                           std::shared_ptr<const workload_data> data,
                           std::vector<shard_actor> shards, scheduler_actor scheduler,
                           host_context ctx) {
-  // Detached: a worker computes for milliseconds at a time and must not
-  // hold up the cooperative scheduler threads that shards and clocks use.
-  return sys.spawn<caf::detached>(worker_behavior, std::move(cfg), std::move(data),
-                                  std::move(shards), std::move(scheduler), std::move(ctx));
+  // Not detached: workers compute on the actor system's fixed pool of
+  // threads (about one per core), so a thousand workers need no thousand
+  // threads; each yields after a step so shards and its peers get a turn.
+  return sys.spawn(worker_behavior, std::move(cfg), std::move(data), std::move(shards),
+                   std::move(scheduler), std::move(ctx));
 }
 
 }  // namespace troupe

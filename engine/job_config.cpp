@@ -10,69 +10,13 @@
 
 #include "engine/errors.hpp"
 #include "engine/straggler.hpp"
+#include "engine/toml_read.hpp"
 
 namespace troupe {
 
 namespace {
 
-[[noreturn]] void bad(const std::string& source, const std::string& key, const std::string& why) {
-  throw troupe_error(errc::bad_config, source + ": " + key + ": " + why);
-}
-
-// Rejects keys a section does not know, so typos never pass silently.
-void check_keys(const toml::table& t, const std::string& source, const std::string& section,
-                const std::set<std::string>& known) {
-  for (const auto& [key, value] : t) {
-    const std::string k(key.str());
-    if (!known.count(k)) {
-      std::string list;
-      for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
-      bad(source, section.empty() ? k : section + "." + k, "unknown key (known: " + list + ")");
-    }
-  }
-}
-
-template <class T>
-void read_int(const toml::table& t, const char* key, const std::string& path,
-              const std::string& src, T& out, long long min, long long max) {
-  const auto* node = t.get(key);
-  if (node == nullptr) return;
-  auto v = node->value<long long>();
-  if (!node->is_integer() || !v) bad(src, path + "." + key, "expected an integer");
-  if (*v < min || *v > max) {
-    bad(src, path + "." + key,
-        std::to_string(*v) + " is out of range [" + std::to_string(min) + ", " +
-            std::to_string(max) + "]");
-  }
-  out = static_cast<T>(*v);
-}
-
-void read_double(const toml::table& t, const char* key, const std::string& path,
-                 const std::string& src, double& out) {
-  const auto* node = t.get(key);
-  if (node == nullptr) return;
-  auto v = node->value<double>();
-  if (!(node->is_floating_point() || node->is_integer()) || !v || !std::isfinite(*v)) {
-    bad(src, path + "." + key, "expected a finite number");
-  }
-  out = *v;
-}
-
-void read_float(const toml::table& t, const char* key, const std::string& path,
-                const std::string& src, float& out) {
-  double d = out;
-  read_double(t, key, path, src, d);
-  out = static_cast<float>(d);
-}
-
-void read_string(const toml::table& t, const char* key, const std::string& path,
-                 const std::string& src, std::string& out) {
-  const auto* node = t.get(key);
-  if (node == nullptr) return;
-  auto v = node->value<std::string>();
-  if (!node->is_string() || !v) bad(src, path + "." + key, "expected a string");
-  out = *v;
-}
+using namespace toml_read;
 
 const toml::table* section(const toml::table& root, const char* name, const std::string& src) {
   const auto* node = root.get(name);
@@ -406,20 +350,8 @@ std::string resolved_data_dir(const job_config& job) {
   return job.data_dir.empty() ? default_data_dir(job.data_set) : job.data_dir;
 }
 
-namespace {
-
-std::string quote(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-}  // namespace
-
 std::string to_toml(const job_config& job) {
+  using toml_read::quote;
   std::ostringstream out;
   // The job travels to nodes and back into resumed runs as this text: doubles
   // must round-trip exactly and strings must be escaped.

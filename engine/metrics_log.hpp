@@ -3,7 +3,7 @@
 // progress report of a worker ("train") and per evaluation ("test").
 //
 //   metrics_log log("runs/x/metrics.csv");
-//   log.append({1.5, 0, 1, 100, "train", 0.61, 0.78, 21000, 0.02});
+//   log.append({1.5, 0, 1, 100, "train", 0.61, 0.78, 21000, 0.02, 0.9, 0.05, 0.01});
 
 #include <cstdint>
 #include <fstream>
@@ -21,6 +21,9 @@ struct metrics_row {
   double accuracy = 0;       ///< fraction correct over the rows reported
   double samples_per_s = 0;  ///< throughput since the previous row of this worker (or the job)
   double wait_s = 0;         ///< seconds this worker waited on the staleness bound since then
+  double compute_s = 0;      ///< ... computed (forward and backward)
+  double pull_s = 0;         ///< ... waited for pull replies
+  double push_s = 0;         ///< ... waited for push acknowledgements
 };
 
 class metrics_log {

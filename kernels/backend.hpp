@@ -69,6 +69,10 @@ class backend {
   /// "cpu" or "cuda:<device name>".
   virtual std::string name() const = 0;
 
+  /// True when backend memory is host memory: kernels may then read host
+  /// pointers directly (no upload needed).
+  virtual bool host_memory() const { return false; }
+
   /// Allocates `n` floats, zero-filled.
   virtual device_array alloc(std::size_t n) = 0;
 

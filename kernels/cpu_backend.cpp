@@ -101,12 +101,42 @@ void cpu_backend::bias_grad(int rows, int cols, const float* dy, float beta, flo
   }
 }
 
-void cpu_backend::relu_forward(std::size_t n, const float* x, float* y) {
+// Branch-free selects over restrict pointers, so that they vectorise: the
+// sign of a ReLU input is a coin flip, and a mispredicted branch per element
+// cost more than the GEMMs of the step's small layers.
+namespace {
+
+// Built for AVX-512, AVX2 and plain x86-64; the loader picks what the CPU has.
+#define TROUPE_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+TROUPE_VECTOR_CLONES void relu_select(std::size_t n, const float* __restrict y,
+                                      const float* __restrict dy, float* __restrict dx) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+}
+
+TROUPE_VECTOR_CLONES void relu_mask_in_place(std::size_t n, const float* __restrict y,
+                                             float* __restrict dx) {
+  for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dx[i] : 0.f;
+}
+
+TROUPE_VECTOR_CLONES void relu_copy(std::size_t n, const float* __restrict x, float* __restrict y) {
   for (std::size_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
 }
 
+TROUPE_VECTOR_CLONES void relu_in_place(std::size_t n, float* x) {
+  for (std::size_t i = 0; i < n; ++i) x[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
+}  // namespace
+
+void cpu_backend::relu_forward(std::size_t n, const float* x, float* y) {
+  if (x == y) return relu_in_place(n, y);
+  relu_copy(n, x, y);
+}
+
 void cpu_backend::relu_backward(std::size_t n, const float* y, const float* dy, float* dx) {
-  for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+  if (dx == dy) return relu_mask_in_place(n, y, dx);
+  relu_select(n, y, dy, dx);
 }
 
 xent_result cpu_backend::softmax_xent(int rows, int classes, const float* logits,

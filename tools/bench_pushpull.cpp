@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "tools/bench_child.hpp"
+#include "tools/bench_compute.hpp"
 #include "tools/bench_nodes.hpp"
 #include "tools/bench_report.hpp"
 
@@ -258,6 +259,9 @@ std::function<int()> add_bench_command(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Benchmarks of Troupe against reference systems");
   bench->require_subcommand(1);
 
+  std::function<int()> compute;
+  add_compute_bench(*bench, compute);
+
   auto pp = std::make_shared<pushpull_options>();
   auto* pushpull = bench->add_subcommand(
       "pushpull",
@@ -310,6 +314,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
   return [=]() -> int {
     if (!bench->parsed()) return -1;
     try {
+      if (const int rc = compute(); rc >= 0) return rc;
       if (pushpull->parsed()) return run_pushpull(*pp);
       log_to_stderr();
       if (server->parsed()) return run_server(node->shape(), node->index, node->tuning);

@@ -10,6 +10,7 @@
 #include "actors/job_runner.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
+#include "engine/job_overrides.hpp"
 #include "tools/tls_options.hpp"
 
 namespace troupe::cli {
@@ -28,6 +29,7 @@ struct train_options {
   std::string resume;
   std::optional<float> learning_rate;
   std::optional<std::uint64_t> seed, train_limit, test_limit;
+  std::vector<std::string> sets;  ///< --set KEY=VALUE, in order
 };
 
 job_config build_job(const train_options& o) {
@@ -40,6 +42,9 @@ job_config build_job(const train_options& o) {
   } else {
     job = o.job_file.empty() ? default_job_config() : load_job_config(o.job_file);
   }
+  std::vector<job_override> overrides;
+  for (const auto& text : o.sets) overrides.push_back(parse_job_override(text));
+  job = apply_job_overrides(job, overrides);
   if (o.workers) job.workers = *o.workers;
   if (o.shards) job.shards = *o.shards;
   if (o.batch) job.batch = *o.batch;
@@ -90,6 +95,12 @@ std::function<int()> add_train_command(CLI::App& app) {
       "(examples/fashion_mlp.toml). Flags override the job file.");
   cmd->add_option("job", opts->job_file, "TOML job file (default: the embedded reference job)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--set", opts->sets,
+                  "set any job key by its dotted TOML path, validated like the job file, e.g. "
+                  "--set model.dim=64 --set train.learning_rate=0.01 (repeatable; applied after "
+                  "the job file, before the other flags)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
   cmd->add_option("-w,--workers", opts->workers, "number of worker actors")
       ->check(CLI::Range(1, 4096));
   cmd->add_option("-s,--shards", opts->shards, "number of parameter-shard actors")

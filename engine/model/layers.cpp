@@ -18,34 +18,44 @@ class dense_layer final : public layer {
     return static_cast<std::size_t>(in_) * out_ + static_cast<std::size_t>(out_);
   }
   void bind(const float* params, float* grads) override {
-    w_ = params;
-    b_ = params + static_cast<std::size_t>(in_) * out_;
-    dw_ = grads;
-    db_ = grads + static_cast<std::size_t>(in_) * out_;
+    const std::size_t weights = static_cast<std::size_t>(in_) * out_;
+    at_ = {{{0, in_, params}}, params + weights, {{0, in_, grads}}, grads + weights};
   }
+  void bind(const dense_binding& where) override { at_ = where; }
 
+  // With W's rows in several runs, y = x W is a sum over the runs of
+  // x[:, run] W[run, :]; dW's runs and dx's column blocks are computed run by
+  // run. One run (the usual case) is one GEMM each, as before.
   const float* forward(kernels::backend& be, const float* x, int rows) override {
-    be.gemm(false, false, rows, out_, in_, 1.0f, x, in_, w_, out_, 0.0f, y_.data(), out_);
-    be.add_bias(rows, out_, b_, y_.data());
+    float beta = 0.0f;
+    for (const auto& r : at_.w) {
+      be.gemm(false, false, rows, out_, r.end - r.begin, 1.0f, x + r.begin, in_, r.data, out_, beta,
+              y_.data(), out_);
+      beta = 1.0f;
+    }
+    be.add_bias(rows, out_, at_.b, y_.data());
     return y_.data();
   }
 
   const float* backward(kernels::backend& be, const float* x, const float* dy, int rows,
                         bool need_dx) override {
     // dW = x^T dy, db = column sums of dy, dx = dy W^T
-    be.gemm(true, false, in_, out_, rows, 1.0f, x, in_, dy, out_, 0.0f, dw_, out_);
-    be.bias_grad(rows, out_, dy, 0.0f, db_);
+    for (const auto& r : at_.dw) {
+      be.gemm(true, false, r.end - r.begin, out_, rows, 1.0f, x + r.begin, in_, dy, out_, 0.0f,
+              r.data, out_);
+    }
+    be.bias_grad(rows, out_, dy, 0.0f, at_.db);
     if (!need_dx) return nullptr;
-    be.gemm(false, true, rows, in_, out_, 1.0f, dy, out_, w_, out_, 0.0f, dx_.data(), in_);
+    for (const auto& r : at_.w) {
+      be.gemm(false, true, rows, r.end - r.begin, out_, 1.0f, dy, out_, r.data, out_, 0.0f,
+              dx_.data() + r.begin, in_);
+    }
     return dx_.data();
   }
 
  private:
   int in_, out_;
-  const float* w_ = nullptr;
-  const float* b_ = nullptr;
-  float* dw_ = nullptr;
-  float* db_ = nullptr;
+  dense_binding at_;
   kernels::device_array y_, dx_;
 };
 

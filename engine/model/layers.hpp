@@ -5,10 +5,29 @@
 
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 #include "kernels/backend.hpp"
 
 namespace troupe {
+
+/// Whole rows [begin, end) of a row-major matrix that live at `data` (row
+/// `begin` first, rows `cols` apart), so that a layer can read parameters
+/// straight from a pull reply and write gradients straight into a push.
+template <class T>
+struct row_run {
+  int begin = 0, end = 0;
+  T* data = nullptr;
+};
+
+/// Where a dense layer's parameters and gradients are for the next steps:
+/// the weight's rows in runs (covering every row, in order), and the bias.
+struct dense_binding {
+  std::vector<row_run<const float>> w;
+  const float* b = nullptr;
+  std::vector<row_run<float>> dw;
+  float* db = nullptr;
+};
 
 class layer {
  public:
@@ -18,6 +37,9 @@ class layer {
   virtual std::size_t num_params() const { return 0; }
   /// Points the layer at its parameters and gradients (backend memory).
   virtual void bind(const float* /*params*/, float* /*grads*/) {}
+  /// Points a dense layer at parameters and gradients split over buffers;
+  /// other layers have none.
+  virtual void bind(const dense_binding& /*where*/) {}
   /// Computes the output for `rows` inputs `x` (rows x in); returns it
   /// (rows x out, owned by the layer, valid until the next forward).
   virtual const float* forward(kernels::backend& be, const float* x, int rows) = 0;

@@ -41,12 +41,13 @@ mlp::mlp(const mlp_spec& spec, kernels::backend& be, int max_batch)
   const auto n = mlp_num_params(spec);
   params_ = be.alloc(n);
   grads_ = be.alloc(n);
-  input_ = be.alloc(static_cast<std::size_t>(max_batch) * inputs_);
+  if (!be.host_memory()) input_ = be.alloc(static_cast<std::size_t>(max_batch) * inputs_);
   dlogits_ = be.alloc(static_cast<std::size_t>(max_batch) * classes_);
   std::size_t offset = 0;
   for (std::size_t i = 0; i + 1 < spec.sizes.size(); ++i) {
     layers_.push_back(make_dense_layer(be, spec.sizes[i], spec.sizes[i + 1], max_batch));
     layers_.back()->bind(params_.data() + offset, grads_.data() + offset);
+    dense_.push_back({layers_.size() - 1, offset, spec.sizes[i], spec.sizes[i + 1]});
     offset += layers_.back()->num_params();
     if (i + 2 < spec.sizes.size()) {
       layers_.push_back(make_relu_layer(be, spec.sizes[i + 1], max_batch));
@@ -56,8 +57,11 @@ mlp::mlp(const mlp_spec& spec, kernels::backend& be, int max_batch)
 }
 
 const float* mlp::forward(const float* host_x, int rows) {
-  be_.upload(host_x, static_cast<std::size_t>(rows) * inputs_, input_.data());
-  const float* x = input_.data();
+  const float* x = host_x;
+  if (!be_.host_memory()) {
+    be_.upload(host_x, static_cast<std::size_t>(rows) * inputs_, input_.data());
+    x = input_.data();
+  }
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     layer_inputs_[i] = x;
     x = layers_[i]->forward(be_, x, rows);
@@ -65,19 +69,45 @@ const float* mlp::forward(const float* host_x, int rows) {
   return x;
 }
 
+void mlp::bind_layers() {
+  if (views_.empty()) {
+    if (!bound_to_views_) return;
+    for (const auto& d : dense_) {
+      layers_[d.layer]->bind(params_.data() + d.offset, grads_.data() + d.offset);
+    }
+    bound_to_views_ = false;
+    return;
+  }
+  if (!be_.host_memory()) throw std::logic_error("parameter views need a host-memory backend");
+  for (const auto& d : dense_) {
+    const auto bias = d.offset + static_cast<std::uint64_t>(d.in) * d.out;
+    dense_binding at;
+    at.w = views_.value_rows(d.offset, d.in, d.out, params_.data());
+    at.b = views_.value_rows(bias, 1, d.out, params_.data()).front().data;
+    at.dw = views_.grad_rows(d.offset, d.in, d.out, grads_.data());
+    at.db = views_.grad_rows(bias, 1, d.out, grads_.data()).front().data;
+    layers_[d.layer]->bind(at);
+  }
+  bound_to_views_ = true;
+}
+
 kernels::xent_result mlp::train_step(const float* host_x, const std::int32_t* labels, int rows) {
   if (rows <= 0 || rows > max_batch_) throw std::invalid_argument("batch size out of range");
+  bind_layers();
   const float* logits = forward(host_x, rows);
   auto result = be_.softmax_xent(rows, classes_, logits, labels, dlogits_.data());
   const float* dy = dlogits_.data();
   for (std::size_t i = layers_.size(); i-- > 0;) {
     dy = layers_[i]->backward(be_, layer_inputs_[i], dy, rows, i > 0);
   }
+  views_.scatter();
+  views_.clear();  // they point into this step's messages
   return result;
 }
 
 kernels::xent_result mlp::evaluate(const float* host_x, const std::int32_t* labels,
                                    std::size_t rows) {
+  bind_layers();
   kernels::xent_result total;
   for (std::size_t begin = 0; begin < rows; begin += max_batch_) {
     const int n = static_cast<int>(std::min<std::size_t>(max_batch_, rows - begin));

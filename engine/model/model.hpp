@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/model/layers.hpp"
+#include "engine/model/param_views.hpp"
 #include "engine/store/table.hpp"
 #include "kernels/backend.hpp"
 
@@ -51,6 +52,11 @@ class mlp {
   float* grads() { return grads_.data(); }
   kernels::backend& backend() { return be_; }
 
+  /// Host-memory backends only: views of parameters and gradients for the
+  /// next train_step (read and written in place, see param_views.hpp); keys
+  /// no view covers come from params() and go to grads(). The step clears them.
+  param_views& views() { return views_; }
+
   /// Forward and backward on `rows` host samples; gradients of the mean loss
   /// land in grads(). Returns the batch's loss sum and correct count.
   kernels::xent_result train_step(const float* host_x, const std::int32_t* labels, int rows);
@@ -59,6 +65,14 @@ class mlp {
 
  private:
   const float* forward(const float* host_x, int rows);
+  // Binds the dense layers to the views, or back to params_ / grads_.
+  void bind_layers();
+
+  struct dense_slot {
+    std::size_t layer;
+    std::uint64_t offset;  // of the weight; the bias follows it
+    int in, out;
+  };
 
   kernels::backend& be_;
   int max_batch_;
@@ -66,6 +80,9 @@ class mlp {
   int inputs_;
   std::vector<std::unique_ptr<layer>> layers_;
   std::vector<const float*> layer_inputs_;  // activations of the last forward
+  std::vector<dense_slot> dense_;
+  param_views views_;
+  bool bound_to_views_ = false;
   kernels::device_array params_, grads_, input_, dlogits_;
 };
 

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/store/finite_scan.hpp"
+
 namespace troupe {
 
 void shard_store::add_dense(const table_spec& spec, key_range range) {
@@ -93,15 +95,11 @@ std::uint32_t shard_store::sparse_slice::row_of(std::uint64_t key) {
 namespace {
 
 status check_finite(const push_view& push) {
-  for (std::size_t i = 0; i < push.count; ++i) {
-    if (!std::isfinite(push.values[i])) {
-      return {errc::non_finite, "value " + std::to_string(push.values[i]) + " at position " +
-                                    std::to_string(i) + " from worker " +
-                                    std::to_string(push.worker) + " clock " +
-                                    std::to_string(push.clock)};
-    }
-  }
-  return {};
+  const auto i = first_non_finite(push.values, push.count);
+  if (i == push.count) return {};
+  return {errc::non_finite, "value " + std::to_string(push.values[i]) + " at position " +
+                                std::to_string(i) + " from worker " + std::to_string(push.worker) +
+                                " clock " + std::to_string(push.clock)};
 }
 
 }  // namespace

@@ -30,13 +30,22 @@ namespace troupe {
 /// finished message needs no copy at all.
 class flat_builder : public capnp::MessageBuilder {
  public:
-  explicit flat_builder(std::size_t hint_words)
-      : hint_words_(std::max<std::size_t>(hint_words, 16)) {}
+  /// `payload_words`: the size of a blob the caller allocates last and
+  /// overwrites entirely; those words at the end of the hint are not zeroed.
+  explicit flat_builder(std::size_t hint_words, std::size_t payload_words = 0)
+      : hint_words_(std::max<std::size_t>(hint_words, 16)),
+        payload_words_(std::min(payload_words, hint_words_)) {}
 
   kj::ArrayPtr<capnp::word> allocateSegment(unsigned minimum_size) override {
     std::size_t words = std::max<std::size_t>(minimum_size, hint_words_);
     if (first_ == nullptr) {
-      buffer_.assign(8 + words * 8, 0);  // capnp needs zeroed segments
+      // Cap'n Proto needs zeroed segments, except where the payload goes: it
+      // is the last allocation, so it lies in the last payload_words words or
+      // (with a generous hint) before them, overlapping them; what follows it
+      // is cut off by finish().
+      buffer_.resize(8 + words * 8);
+      const std::size_t zeroed = 8 + (words - (words == hint_words_ ? payload_words_ : 0)) * 8;
+      std::memset(buffer_.data(), 0, zeroed);
       first_ = reinterpret_cast<capnp::word*>(buffer_.data() + 8);
       return {first_, words};
     }
@@ -61,6 +70,7 @@ class flat_builder : public capnp::MessageBuilder {
 
  private:
   std::size_t hint_words_;
+  std::size_t payload_words_;
   bytes buffer_;
   capnp::word* first_ = nullptr;
   std::vector<std::vector<capnp::word>> extra_;

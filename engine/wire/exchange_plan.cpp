@@ -50,7 +50,7 @@ bytes encode_pull(const exchange_op& op, std::uint32_t worker) {
 }
 
 status accept_pull_reply(const exchange_op& op, const bytes& reply, workload& wl,
-                         std::uint64_t& version) {
+                         std::uint64_t& version, bool in_place) {
   pull_reply_view view;
   if (auto st = decode_pull_reply(reply, view); !st) return st;
   if (view.table != op.table_id || view.sparse != op.sparse) {
@@ -72,23 +72,48 @@ status accept_pull_reply(const exchange_op& op, const bytes& reply, workload& wl
                                     std::to_string(op.range.size()) + " at " +
                                     std::to_string(op.range.begin)};
     }
-    wl.set_dense(op.table, op.range.begin, view.values, view.count);
+    if (in_place) {
+      wl.view_dense(op.table, op.range.begin, view.values, view.count);
+    } else {
+      wl.set_dense(op.table, op.range.begin, view.values, view.count);
+    }
   }
   version = view.shard_version;
   return {};
 }
 
+namespace {
+
+push_writer new_push(const exchange_op& op, const push_header& header) {
+  if (op.sparse) return push_writer::sparse(header, op.keys.data(), op.keys.size(), op.width);
+  return push_writer::dense(header, op.range.begin, op.range.size());
+}
+
+}  // namespace
+
 bytes encode_push(const exchange_op& op, const push_header& header, workload& wl) {
+  return finish_push(op, {new_push(op, header), false}, wl);
+}
+
+push_in_progress begin_push(const exchange_op& op, const push_header& header, workload& wl) {
+  push_in_progress push{new_push(op, header), false};
+  if (!op.sparse) {
+    push.bound =
+        wl.bind_dense_grad(op.table, op.range.begin, push.writer.values(), push.writer.count());
+  }
+  return push;
+}
+
+bytes finish_push(const exchange_op& op, push_in_progress push, workload& wl) {
+  auto& msg = push.writer;
   if (op.sparse) {
-    auto msg = push_writer::sparse(header, op.keys.data(), op.keys.size(), op.width);
     const std::size_t bytes_per_row = op.width * sizeof(float);
     for (std::size_t i = 0; i < op.index.size(); ++i) {
       std::memcpy(msg.values() + i * op.width, wl.row_grad(op.table, op.index[i]), bytes_per_row);
     }
-    return std::move(msg).finish();
+  } else if (!push.bound) {
+    wl.dense_grad(op.table, op.range.begin, op.range.size(), msg.values());
   }
-  auto msg = push_writer::dense(header, op.range.begin, op.range.size());
-  wl.dense_grad(op.table, op.range.begin, op.range.size(), msg.values());
   return std::move(msg).finish();
 }
 

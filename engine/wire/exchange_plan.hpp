@@ -41,12 +41,25 @@ std::vector<exchange_op> plan_exchange(const workload& wl, std::uint32_t shards)
 bytes encode_pull(const exchange_op& op, std::uint32_t worker);
 
 /// Checks that `reply` answers `op` and hands its values to the workload;
-/// `version` receives the shard's table version.
+/// `version` receives the shard's table version. With `in_place`, dense
+/// values are offered as views (workload::view_dense): `reply` must then
+/// outlive the next train_step.
 status accept_pull_reply(const exchange_op& op, const bytes& reply, workload& wl,
-                         std::uint64_t& version);
+                         std::uint64_t& version, bool in_place = false);
 
 /// The push of the workload's gradient for `op`, written straight into the
 /// message (one copy).
 bytes encode_push(const exchange_op& op, const push_header& header, workload& wl);
+
+/// A push built around the step instead: begin_push() before train_step
+/// allocates the message and, for a dense op, asks the workload to write its
+/// gradient straight into it (no copy at all); finish_push() after the step
+/// fills in what the workload did not write and seals it.
+struct push_in_progress {
+  push_writer writer;
+  bool bound = false;  ///< the workload writes the gradient in place
+};
+push_in_progress begin_push(const exchange_op& op, const push_header& header, workload& wl);
+bytes finish_push(const exchange_op& op, push_in_progress push, workload& wl);
 
 }  // namespace troupe

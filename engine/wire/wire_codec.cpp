@@ -71,8 +71,18 @@ bytes payload_writer::finish() && {
 namespace {
 
 // Allocates a Data blob of `count` floats and returns where to write them.
+// The blob's padding to a whole word may hold old bytes (flat_builder does
+// not zero the payload): clear it.
 float* init_values(capnp::Data::Builder data) {
+  const std::size_t pad = words_for_bytes(data.size()) * 8 - data.size();
+  if (pad > 0) std::memset(data.end(), 0, pad);
   return reinterpret_cast<float*>(data.begin());
+}
+
+// A builder whose last allocation is a blob of `count` floats.
+std::unique_ptr<flat_builder> payload_builder(std::size_t header_words, std::size_t count) {
+  const std::size_t payload = words_for_bytes(count * 4);
+  return std::make_unique<flat_builder>(header_words + payload, payload);
 }
 
 // A List(UInt64) is n contiguous little-endian words: fill it with one memcpy
@@ -97,7 +107,7 @@ void fill_header(wire::PushRequest::Builder req, const push_header& h) {
 
 push_writer push_writer::dense(const push_header& header, std::uint64_t offset, std::size_t count) {
   require_payload(count, 0, "push");
-  push_writer w(std::make_unique<flat_builder>(kHeaderWords + words_for_bytes(count * 4)));
+  push_writer w(payload_builder(kHeaderWords, count));
   auto req = w.builder_->initRoot<wire::PushRequest>();
   fill_header(req, header);
   auto range = req.initDense();
@@ -111,8 +121,7 @@ push_writer push_writer::sparse(const push_header& header, const std::uint64_t* 
                                 std::size_t num_keys, std::uint32_t width) {
   const std::size_t count = sparse_count(num_keys, width, "push");
   require_payload(count, num_keys, "push");
-  push_writer w(
-      std::make_unique<flat_builder>(kHeaderWords + num_keys + words_for_bytes(count * 4)));
+  push_writer w(payload_builder(kHeaderWords + num_keys, count));
   auto req = w.builder_->initRoot<wire::PushRequest>();
   fill_header(req, header);
   auto rows = req.initSparse();
@@ -126,7 +135,7 @@ push_writer push_writer::sparse(const push_header& header, const std::uint64_t* 
 pull_reply_writer pull_reply_writer::dense(std::uint32_t table, std::uint64_t shard_version,
                                            std::uint64_t offset, std::size_t count) {
   require_payload(count, 0, "pull reply");
-  pull_reply_writer w(std::make_unique<flat_builder>(kHeaderWords + words_for_bytes(count * 4)));
+  pull_reply_writer w(payload_builder(kHeaderWords, count));
   auto rep = w.builder_->initRoot<wire::PullReply>();
   rep.setVersion(kVersion);
   rep.setTable(table);
@@ -143,8 +152,7 @@ pull_reply_writer pull_reply_writer::sparse(std::uint32_t table, std::uint64_t s
                                             std::uint32_t width) {
   const std::size_t count = sparse_count(num_keys, width, "pull reply");
   require_payload(count, num_keys, "pull reply");
-  pull_reply_writer w(
-      std::make_unique<flat_builder>(kHeaderWords + num_keys + words_for_bytes(count * 4)));
+  pull_reply_writer w(payload_builder(kHeaderWords + num_keys, count));
   auto rep = w.builder_->initRoot<wire::PullReply>();
   rep.setVersion(kVersion);
   rep.setTable(table);

@@ -22,11 +22,14 @@
 #include <vector>
 
 #include "engine/errors.hpp"
+#include "engine/wire/uninit_allocator.hpp"
 
 namespace troupe {
 
-/// Bytes of one flat (segment table + segments) Cap'n Proto message.
-using bytes = std::vector<char>;
+/// Bytes of one flat (segment table + segments) Cap'n Proto message. Growing
+/// it does not zero-fill (encoders and CAF's deserializer overwrite every
+/// byte); CAF serialises it as a plain byte sequence (actors/wire_bytes.hpp).
+using bytes = std::vector<char, uninit_allocator<char>>;
 
 /// Largest float payload a message may carry (Cap'n Proto blobs stop at 2^29
 /// bytes; requests for more are refused before anything is built).

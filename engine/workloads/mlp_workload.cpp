@@ -53,6 +53,16 @@ class mlp_workload final : public workload {
   void set_dense(std::size_t, std::uint64_t offset, const float* values, std::size_t n) override {
     backend_->upload(values, n, net_->params() + offset);
   }
+  void view_dense(std::size_t t, std::uint64_t offset, const float* values,
+                  std::size_t n) override {
+    if (!backend_->host_memory()) return set_dense(t, offset, values, n);
+    net_->views().add_values(offset, n, values);
+  }
+  bool bind_dense_grad(std::size_t, std::uint64_t offset, float* out, std::size_t n) override {
+    if (!backend_->host_memory()) return false;
+    net_->views().add_grads(offset, n, out);
+    return true;
+  }
   void set_row(std::size_t, std::size_t, const float*) override {
     throw std::logic_error("the MLP has no sparse table");
   }

@@ -59,10 +59,22 @@ class workload {
   /// Dense values of keys [offset, offset + n) of table t.
   virtual void set_dense(std::size_t t, std::uint64_t offset, const float* values,
                          std::size_t n) = 0;
+  /// Like set_dense, but the workload may instead read `values` in place
+  /// until the next train_step returns (no copy); the default copies.
+  virtual void view_dense(std::size_t t, std::uint64_t offset, const float* values, std::size_t n) {
+    set_dense(t, offset, values, n);
+  }
   /// Values of sparse row sparse_keys(t)[index].
   virtual void set_row(std::size_t t, std::size_t index, const float* values) = 0;
   /// Gradient of dense keys [offset, offset + n) of table t into `out`.
   virtual void dense_grad(std::size_t t, std::uint64_t offset, std::size_t n, float* out) = 0;
+  /// Asks the next train_step to write the gradient of dense keys [offset,
+  /// offset + n) of table t straight to `out` (a message being built). False
+  /// (the default): it cannot; call dense_grad() after the step.
+  virtual bool bind_dense_grad(std::size_t /*t*/, std::uint64_t /*offset*/, float* /*out*/,
+                               std::size_t /*n*/) {
+    return false;
+  }
   /// Gradient of sparse row sparse_keys(t)[index] (width floats).
   virtual const float* row_grad(std::size_t t, std::size_t index) const = 0;
 };

@@ -1,0 +1,126 @@
+#pragma once
+// A data-parallel worker's pushes of the last few steps, kept until their
+// shards acknowledge them. The worker does not wait for acknowledgements
+// before its next step (the staleness bound decides that); this window
+// bounds how many steps may be unacknowledged, remembers which step each
+// push belongs to (a step is complete when all its pushes are), and resends
+// a shard's unacknowledged pushes with their original seq after a failover
+// (the shard acknowledges a seq it already applied without applying it again).
+//
+//   window.add(step, shard, caf::make_message(push_atom::value, std::move(msg)));
+//   window.send_new(self, shards, ctx, on_ack, on_error);   // what was added
+//   ... on_ack(step, shard, reply): window.oldest_step() tells what completed
+//   ... repoint(k): window.resend(self, shards, ctx, k, on_ack, on_error);
+//
+// Requests carry no timeout (a timer per request woke CAF's timer thread
+// tens of thousands of times a second); the worker's watchdog checks
+// oldest_sent() once a second instead.
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <map>
+
+#include "actors/host_context.hpp"
+#include "actors/metrics_exporter.hpp"
+#include "actors/protocol.hpp"
+
+namespace troupe {
+
+class push_window {
+ public:
+  using clock_type = std::chrono::steady_clock;
+  static constexpr std::int64_t none = std::numeric_limits<std::int64_t>::max();
+
+  void add(std::int64_t step, std::uint32_t shard, caf::message push) {
+    entries_.emplace(next_id_++, entry{step, shard, std::move(push), {}, 0});
+    ++per_step_[step];
+  }
+
+  std::size_t unacked() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  /// The oldest step with an unacknowledged push; `none` when all are.
+  std::int64_t oldest_step() const { return per_step_.empty() ? none : per_step_.begin()->first; }
+  /// Steps with unacknowledged pushes.
+  std::size_t steps() const { return per_step_.size(); }
+  /// When the oldest unacknowledged push was (last) sent; max() when none.
+  clock_type::time_point oldest_sent() const {
+    auto t = clock_type::time_point::max();
+    for (const auto& [id, e] : entries_) {
+      if (e.sends > 0) t = std::min(t, e.sent_at);
+    }
+    return t;
+  }
+
+  /// Sends the pushes added since the last call.
+  template <class Self, class OnAck, class OnError>
+  void send_new(Self* self, const std::vector<shard_actor>& shards, const host_context& ctx,
+                OnAck on_ack, OnError on_error) {
+    for (auto it = entries_.lower_bound(first_unsent_); it != entries_.end(); ++it) {
+      send_one(self, shards, ctx, it->first, on_ack, on_error);
+    }
+    first_unsent_ = next_id_;
+  }
+
+  /// Resends every unacknowledged push to `shard` (its primary changed);
+  /// returns how many.
+  template <class Self, class OnAck, class OnError>
+  std::size_t resend(Self* self, const std::vector<shard_actor>& shards, const host_context& ctx,
+                     std::uint32_t shard, OnAck on_ack, OnError on_error) {
+    std::size_t n = 0;
+    for (auto& [id, e] : entries_) {
+      if (e.shard != shard || e.sends == 0) continue;
+      send_one(self, shards, ctx, id, on_ack, on_error);
+      ++n;
+    }
+    return n;
+  }
+
+ private:
+  struct entry {
+    std::int64_t step;
+    std::uint32_t shard;
+    caf::message message;
+    clock_type::time_point sent_at;
+    std::uint32_t sends;  // an error answering an earlier send is stale
+  };
+
+  template <class Self, class OnAck, class OnError>
+  void send_one(Self* self, const std::vector<shard_actor>& shards, const host_context& ctx,
+                std::uint64_t id, OnAck on_ack, OnError on_error) {
+    auto& e = entries_.at(id);
+    const auto generation = ++e.sends;
+    e.sent_at = clock_type::now();
+    const auto metrics = ctx.metrics;
+    if (metrics) metrics->add_inflight(1);
+    // `this` lives in the actor's state, which outlives its pending requests.
+    self->request(caf::actor_cast<caf::actor>(shards[e.shard]), caf::infinite, e.message)
+        .then(
+            [=](const bytes& reply) {
+              if (metrics) metrics->add_inflight(-1);
+              // Any send's acknowledgement counts: the shard applied it once.
+              auto it = entries_.find(id);
+              if (it == entries_.end()) return;  // a resend's twin was acknowledged first
+              const auto step = it->second.step;
+              const auto shard = it->second.shard;
+              entries_.erase(it);
+              if (--per_step_[step] == 0) per_step_.erase(step);
+              on_ack(step, shard, reply);
+            },
+            [=](caf::error& err) {
+              if (metrics) metrics->add_inflight(-1);
+              auto it = entries_.find(id);
+              if (it == entries_.end() || it->second.sends != generation) return;
+              on_error(it->second.shard, err);
+            });
+  }
+
+  std::map<std::uint64_t, entry> entries_;
+  std::map<std::int64_t, std::size_t> per_step_;  // unacknowledged pushes per step
+  std::uint64_t next_id_ = 0;
+  std::uint64_t first_unsent_ = 0;
+};
+
+}  // namespace troupe

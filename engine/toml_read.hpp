@@ -1,0 +1,97 @@
+#pragma once
+// Internal to the engine's job-file readers (job_config.cpp and the section
+// readers next to it): typed reads of TOML keys that throw
+// troupe_error(bad_config) naming "source: section.key". Includes toml++,
+// so keep it out of headers that other layers include.
+//
+//   read_int(*t, "epochs", "job", src, job.epochs, 1, 100000);
+
+#include <toml++/toml.h>
+
+#include <cmath>
+#include <set>
+#include <string>
+
+#include "engine/errors.hpp"
+
+namespace troupe::toml_read {
+
+[[noreturn]] inline void bad(const std::string& source, const std::string& key,
+                             const std::string& why) {
+  throw troupe_error(errc::bad_config, source + ": " + key + ": " + why);
+}
+
+/// Rejects keys a section does not know, so typos never pass silently.
+inline void check_keys(const toml::table& t, const std::string& source, const std::string& section,
+                       const std::set<std::string>& known) {
+  for (const auto& [key, value] : t) {
+    const std::string k(key.str());
+    if (!known.count(k)) {
+      std::string list;
+      for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
+      bad(source, section.empty() ? k : section + "." + k, "unknown key (known: " + list + ")");
+    }
+  }
+}
+
+template <class T>
+void read_int(const toml::table& t, const char* key, const std::string& path,
+              const std::string& src, T& out, long long min, long long max) {
+  const auto* node = t.get(key);
+  if (node == nullptr) return;
+  auto v = node->value<long long>();
+  if (!node->is_integer() || !v) bad(src, path + "." + key, "expected an integer");
+  if (*v < min || *v > max) {
+    bad(src, path + "." + key,
+        std::to_string(*v) + " is out of range [" + std::to_string(min) + ", " +
+            std::to_string(max) + "]");
+  }
+  out = static_cast<T>(*v);
+}
+
+inline void read_double(const toml::table& t, const char* key, const std::string& path,
+                        const std::string& src, double& out) {
+  const auto* node = t.get(key);
+  if (node == nullptr) return;
+  auto v = node->value<double>();
+  if (!(node->is_floating_point() || node->is_integer()) || !v || !std::isfinite(*v)) {
+    bad(src, path + "." + key, "expected a finite number");
+  }
+  out = *v;
+}
+
+inline void read_float(const toml::table& t, const char* key, const std::string& path,
+                       const std::string& src, float& out) {
+  double d = out;
+  read_double(t, key, path, src, d);
+  out = static_cast<float>(d);
+}
+
+inline void read_string(const toml::table& t, const char* key, const std::string& path,
+                        const std::string& src, std::string& out) {
+  const auto* node = t.get(key);
+  if (node == nullptr) return;
+  auto v = node->value<std::string>();
+  if (!node->is_string() || !v) bad(src, path + "." + key, "expected a string");
+  out = *v;
+}
+
+inline void read_bool(const toml::table& t, const char* key, const std::string& path,
+                      const std::string& src, bool& out) {
+  const auto* node = t.get(key);
+  if (node == nullptr) return;
+  if (!node->is_boolean()) bad(src, path + "." + key, "expected true or false");
+  out = *node->value<bool>();
+}
+
+/// "text" quoted for TOML output (escapes quotes and backslashes).
+inline std::string quote(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace troupe::toml_read

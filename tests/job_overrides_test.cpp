@@ -1,0 +1,108 @@
+// `--set KEY=VALUE`: any job key by its dotted path, checked exactly like the
+// job file; values are TOML where they can be and strings otherwise.
+#include <gtest/gtest.h>
+
+#include "engine/errors.hpp"
+#include "engine/job_overrides.hpp"
+
+namespace troupe {
+namespace {
+
+job_config with(const std::vector<std::string>& sets, job_config job = default_job_config()) {
+  std::vector<job_override> overrides;
+  for (const auto& s : sets) overrides.push_back(parse_job_override(s));
+  return apply_job_overrides(job, overrides);
+}
+
+std::string error_of(const std::vector<std::string>& sets) {
+  try {
+    with(sets);
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::bad_config);
+    return e.what();
+  }
+  return "";
+}
+
+TEST(JobOverrides, SetsKeysOfEveryType) {
+  const auto job = with({"model.dim=64", "train.learning_rate=0.01", "train.optimizer=adam",
+                         "model.layers=[784, 64, 10]", "job.name=my run", "data.subsample=0"});
+  EXPECT_EQ(job.embedding_dim, 64u);
+  EXPECT_FLOAT_EQ(job.optimizer.learning_rate, 0.01f);
+  EXPECT_EQ(job.optimizer.kind, optimizer_kind::adam);
+  EXPECT_EQ(job.model.sizes, (std::vector<int>{784, 64, 10}));
+  EXPECT_EQ(job.name, "my run");
+  EXPECT_EQ(job.subsample, 0.0);
+  // Everything not overridden is the job's.
+  EXPECT_EQ(job.workers, default_job_config().workers);
+}
+
+TEST(JobOverrides, StalenessTakesIntegersAndInf) {
+  EXPECT_EQ(with({"train.staleness=inf"}).staleness, staleness_unbounded);
+  EXPECT_EQ(with({"train.staleness=inf", "train.staleness=3"}).staleness, 3);
+  EXPECT_EQ(with({"train.staleness=\"inf\""}).staleness, staleness_unbounded);
+}
+
+TEST(JobOverrides, ALaterOverrideWins) {
+  EXPECT_EQ(with({"train.workers=3", "train.workers=5"}).workers, 5u);
+}
+
+TEST(JobOverrides, AStringKeyKeepsTextThatLooksLikeANumber) {
+  EXPECT_EQ(with({"job.name=123"}).name, "123");
+  EXPECT_EQ(with({"job.output_dir=runs/1.5"}).output_dir, "runs/1.5");
+}
+
+TEST(JobOverrides, CreatesAMissingSection) {
+  auto job = default_job_config();  // no [cluster] section in its TOML
+  job = with({"cluster.replication=1"}, job);
+  EXPECT_EQ(job.replication, 1u);
+}
+
+TEST(JobOverrides, BadKeysAndValuesAreErrorsNamingTheKey) {
+  EXPECT_NE(error_of({"model.dimm=3"}).find("model.dimm: unknown key"), std::string::npos);
+  EXPECT_NE(error_of({"optim.lr=3"}).find("optim: unknown key"), std::string::npos);
+  EXPECT_NE(error_of({"model.dim=0"}).find("model.dim: 0 is out of range"), std::string::npos);
+  EXPECT_NE(error_of({"model.dim=abc"}).find("model.dim: expected an integer"), std::string::npos);
+  EXPECT_NE(error_of({"train.learning_rate=-1"}).find("train.learning_rate"), std::string::npos);
+  EXPECT_NE(error_of({"train.staleness=-2"}).find("train.staleness"), std::string::npos);
+  EXPECT_NE(error_of({"train.workers.x=1"}).find("workers is a value, not a section"),
+            std::string::npos);
+  EXPECT_NE(error_of({"train.optimizer=rmsprop"}).find("train.optimizer"), std::string::npos);
+}
+
+TEST(JobOverrides, MalformedOverridesAreErrors) {
+  for (const char* text : {"model.dim", "=3", "dim=3", "model..dim=3", ".dim=3", "model.=3"}) {
+    EXPECT_THROW(parse_job_override(text), troupe_error) << text;
+  }
+  const auto o = parse_job_override("job.name=a=b");
+  EXPECT_EQ(o.key, "job.name");
+  EXPECT_EQ(o.value, "a=b");
+}
+
+TEST(JobOverrides, KeepsRuntimeOnlyFields) {
+  auto job = default_job_config();
+  job.resume_from = "runs/x/checkpoints";
+  job.metrics_listen = "127.0.0.1:9100";
+  const auto out = with({"train.workers=3"}, job);
+  EXPECT_EQ(out.resume_from, job.resume_from);
+  EXPECT_EQ(out.metrics_listen, job.metrics_listen);
+}
+
+TEST(JobOverrides, AppliesToTomlText) {
+  const auto text = apply_job_overrides(
+      "[train]\nworkers = 2\n", "t.toml",
+      {parse_job_override("train.workers=4"), parse_job_override("model.dim=8")});
+  const auto job = parse_job_config(text, "t.toml");
+  EXPECT_EQ(job.workers, 4u);
+  EXPECT_EQ(job.embedding_dim, 8u);
+}
+
+TEST(JobOverrides, FloatsRoundTripExactly) {
+  const auto job = with({"job.target_accuracy=0.8765432109876543"});
+  EXPECT_EQ(job.target_accuracy, 0.8765432109876543);
+  EXPECT_EQ(with({"train.workers=3"}).optimizer.learning_rate,
+            default_job_config().optimizer.learning_rate);
+}
+
+}  // namespace
+}  // namespace troupe
