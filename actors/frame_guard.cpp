@@ -27,14 +27,27 @@ std::string peer_of(int fd) {
 frame_guard::frame_guard(frame_guard_options opts) : opts_(std::move(opts)) {}
 
 bool frame_guard::admit(int fd, const std::string& peer) {
+  const auto address = peer.substr(0, peer.rfind(':'));
+  std::string why;
   {
     std::lock_guard lock(mutex_);
-    if (pending_.size() < opts_.max_pending) {
-      pending_[fd] = {steady::now(), peer, false};
+    std::size_t same = 0;
+    std::size_t all = 0;
+    for (const auto& [other, w] : pending_) {
+      if (w.swept) continue;  // closing already
+      ++all;
+      same += w.address == address ? 1 : 0;
+    }
+    if (same >= opts_.max_pending_per_address) {
+      why = std::to_string(same) + " connections from " + address + " already wait to authenticate";
+    } else if (all >= opts_.max_pending) {
+      why = std::to_string(all) + " connections already wait to authenticate";
+    } else {
+      pending_[fd] = {steady::now(), peer, address, false};
       return true;
     }
   }
-  refuse(peer, std::to_string(opts_.max_pending) + " connections already wait to authenticate");
+  refuse(peer, why);
   return false;
 }
 

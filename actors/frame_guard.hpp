@@ -17,8 +17,9 @@
 //     authenticated (a truncated header)
 //   * fails the TLS handshake (no or a foreign cert)  -> refused, reason logged
 //
-// and when more than `max_pending` connections are waiting to authenticate,
-// new ones are refused. "Authenticated" means the node id the peer announced
+// and when `max_pending_per_address` connections from its address (or
+// `max_pending` in all) already wait to authenticate, a new one is refused
+// at once. "Authenticated" means the node id the peer announced
 // in its BASP handshake is allowed by the process's peer_guard (it proved
 // the secret, was admitted for a job, or TLS vouches for every peer).
 //
@@ -52,7 +53,10 @@ struct frame_guard_options {
   std::shared_ptr<metrics_exporter> metrics;  ///< troupe_messages_rejected_total (may be null)
   frame_limits limits;
   std::chrono::milliseconds auth_deadline{10000};  ///< connect -> authenticated
-  std::size_t max_pending = 64;                    ///< connections waiting to authenticate at once
+  /// Connections waiting to authenticate at once: from one address, and in
+  /// all (descriptors are finite; one address cannot take them all).
+  std::size_t max_pending_per_address = 16;
+  std::size_t max_pending = 256;
 };
 
 class frame_guard {
@@ -60,7 +64,8 @@ class frame_guard {
   explicit frame_guard(frame_guard_options opts);
 
   /// A new connection from `peer` on socket `fd`; false (refused, counted)
-  /// when `max_pending` connections already wait to authenticate.
+  /// when too many connections (from its address, or in all) already wait
+  /// to authenticate.
   bool admit(int fd, const std::string& peer);
   /// The connection on `fd` authenticated: no deadline any more.
   void authenticated(int fd);
@@ -85,6 +90,7 @@ class frame_guard {
   struct waiting {
     std::chrono::steady_clock::time_point since;
     std::string peer;
+    std::string address;  ///< the peer without its port
     bool swept = false;
   };
   frame_guard_options opts_;
