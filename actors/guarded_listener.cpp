@@ -67,8 +67,13 @@ class screened_transport {
   }
 
   rw_state write_some(size_t& result, native_socket fd, const void* buf, size_t len) {
-    return tls_ ? tls_->write_some(result, fd, buf, len)
-                : caf::policy::tcp::write_some(result, fd, buf, len);
+    if (!tls_) return caf::policy::tcp::write_some(result, fd, buf, len);
+    // A TLS handshake advances on writes too (CAF's server handshake waits in
+    // the write buffer): its failure may show here first.
+    ERR_clear_error();
+    const auto st = tls_->write_some(result, fd, buf, len);
+    if (st == rw_state::failure) screen_->transport_failed(tls_failure());
+    return st;
   }
 
   bool must_read_more(native_socket fd, size_t threshold) {

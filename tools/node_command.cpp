@@ -190,9 +190,11 @@ std::function<int()> add_node_command(CLI::App& app) {
   auto opts = std::make_shared<node_cli_options>();
   auto* cmd = app.add_subcommand(
       "node",
-      "Run the node daemon of this machine: it hosts parameter shards for authenticated peers "
-      "(schedulers, clients) holding the cluster secret, serves Prometheus metrics, and stops "
-      "cleanly on SIGTERM or SIGINT. Prints 'listening on HOST:PORT' once it accepts peers.");
+      "Run the node daemon of this machine: it hosts parameter shards and workers for "
+      "authenticated peers (schedulers, clients) holding a certificate of the cluster CA (TLS) "
+      "and/or the cluster secret, refuses hostile input before authentication, serves "
+      "Prometheus metrics, and stops cleanly on SIGTERM or SIGINT. Prints 'listening on "
+      "HOST:PORT' once it accepts peers.");
   auto& f = opts->flags;
   cmd->add_option("--config", opts->config_file,
                   "node configuration file (TOML, see deploy/node.toml); flags override it")

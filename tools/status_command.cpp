@@ -114,7 +114,8 @@ std::function<int()> add_status_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "status",
       "Show the state of a node daemon: slots, hosted actors, peers and counters. Exit code 3 "
-      "when the node refuses the secret, 4 when it cannot be reached.");
+      "when the node refuses the secret, 4 when it cannot be reached (also: a TLS handshake "
+      "refused).");
   cmd->add_option("address", opts->address, "HOST:PORT of the node")->required();
   cmd->add_option("--secret", opts->secret_file, "file holding the cluster secret")
       ->check(CLI::ExistingFile);
