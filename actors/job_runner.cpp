@@ -68,6 +68,14 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
   for (const auto& address : job.nodes) {
     const auto [host, port] = parse_address(address);
     auto node = connect_remote<node_actor>(sys, host, port, timeout);
+    // CAF drops a connection whose handshake (TLS, then BASP) takes longer
+    // than the 1 s connection timeout, which a loaded machine can exceed.
+    for (int attempt = 2;
+         !node && attempt <= 3 && node.error() == caf::make_error(caf::sec::connection_timeout);
+         ++attempt) {
+      spdlog::warn("connecting to node {} timed out; attempt {} of 3", address, attempt);
+      node = connect_remote<node_actor>(sys, host, port, timeout);
+    }
     if (!node) {
       throw troupe_error(
           errc::peer_lost,
