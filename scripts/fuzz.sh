@@ -30,10 +30,11 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -g"
 if [ ! -f build-fuzz/CMakeCache.txt ]; then
+  mkdir -p build-fuzz
   cmake -S . -B build-fuzz "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DTROUPE_CUDA=OFF \
     -DTROUPE_LIBFUZZER=ON -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" > build-fuzz.configure.log
+    -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" > build-fuzz/configure.log
 fi
 [ -f build/CMakeCache.txt ] || bash scripts/build.sh
 cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
