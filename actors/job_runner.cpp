@@ -17,6 +17,7 @@
 #include "actors/node.hpp"
 #include "actors/remote_connect.hpp"
 #include "actors/scheduler.hpp"
+#include "actors/thread_pinning.hpp"
 #include "actors/tls_config.hpp"
 #include "engine/auth.hpp"
 #include "engine/store/checkpoint.hpp"
@@ -44,10 +45,10 @@ std::string summary_line(const job_summary& s) {
       << " mean_staleness=" << s.mean_staleness;
   out.precision(0);
   out << " p50_staleness=" << s.staleness_p50 << " p99_staleness=" << s.staleness_p99
-      << " max_staleness=" << s.max_staleness << " target_clock=" << s.target_clock
-      << " steps=" << s.steps << " pushes_rejected=" << s.pushes_rejected
-      << " pushes_applied=" << s.pushes_applied << " pushes_acked=" << s.pushes_acked
-      << " workers_replaced=" << s.workers_replaced
+      << " max_staleness=" << s.max_staleness << " max_clock_spread=" << s.max_clock_spread
+      << " target_clock=" << s.target_clock << " steps=" << s.steps
+      << " pushes_rejected=" << s.pushes_rejected << " pushes_applied=" << s.pushes_applied
+      << " pushes_acked=" << s.pushes_acked << " workers_replaced=" << s.workers_replaced
       << " shards_failed_over=" << s.shards_failed_over << " pushes_resent=" << s.pushes_resent;
   return out.str();
 }
@@ -103,6 +104,20 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
       throw troupe_error(errc::peer_lost, "node " + job.nodes[i] +
                                               " did not admit the job's nodes: " + describe(err));
     }
+  }
+  // Node i connects to the nodes after it: one direct link per pair, so that
+  // workers and shards on different nodes do not talk through this process.
+  for (std::size_t i = 0; i + 1 < nodes.size(); ++i) {
+    const std::vector<std::string> later(job.nodes.begin() + static_cast<long>(i) + 1,
+                                         job.nodes.end());
+    self->request(nodes[i], timeout, link_atom::value, later)
+        .receive([](std::uint64_t) {},
+                 [&](caf::error& e) {
+                   spdlog::warn(
+                       "node {} cannot link to the others ({}); their traffic goes "
+                       "through this process",
+                       job.nodes[i], describe(e));
+                 });
   }
   return nodes;
 }
@@ -208,7 +223,8 @@ job_summary run_job(const job_config& job) {
                data->test_rows(), job.data_set,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 
-  actor_config cfg;
+  actor_config cfg(job.threads);
+  if (job.pin_threads) enable_thread_pinning(cfg);
   if (job.tls.enabled()) {
     const auto who = enable_tls(cfg, job.tls);
     spdlog::info("TLS to the nodes as {} (certificate valid until {})", who.subject, who.not_after);

@@ -84,6 +84,9 @@ struct job_summary {
   double staleness_p50 = 0;
   double staleness_p99 = 0;
   std::uint64_t max_staleness = 0;
+  /// Largest lead of the fastest live worker over the slowest, in completed
+  /// steps (acknowledged clocks): at most staleness + 1 under SSP.
+  std::int64_t max_clock_spread = 0;
   std::int64_t target_clock = 0;  ///< min worker clock when the target was reached; 0 if never
   std::uint64_t pushes_rejected = 0;
   std::uint64_t pushes_applied = 0;      ///< summed table versions of the final shards

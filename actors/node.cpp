@@ -2,16 +2,19 @@
 
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
 
 #include <cmath>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
+#include "actors/tls_config.hpp"
 #include "actors/worker.hpp"
 #include "engine/auth.hpp"
 #include "engine/job_config.hpp"
@@ -76,6 +79,36 @@ caf::error refuse(node_pointer self, const char* what, const std::string& why,
 }
 
 // An error if the current sender's node has not authenticated.
+// A direct BASP connection to another node of a job: CAF 0.17 routes
+// messages between two nodes that only know each other through a third
+// (the scheduler's process) over that third process, which then copies every
+// pull and push twice; with a direct connection the routing table prefers
+// it. The other node's daemon is reached like any peer (its guard, its
+// handshake); it already admits this node for the job.
+void link_to_peer(node_pointer self, const std::string& address) {
+  std::string host;
+  std::uint16_t port = 0;
+  try {
+    std::tie(host, port) = parse_address(address);
+  } catch (const troupe_error& e) {
+    spdlog::warn("node {}: cannot link to '{}': {}", self->state.opts.name, address, e.what());
+    return;
+  }
+  // TLS when this node listens with TLS: the other node accepts nothing else.
+  self->request(connector(self->system()), std::chrono::seconds(10), caf::connect_atom::value,
+                host, port)
+      .then(
+          [=](caf::node_id& peer, caf::strong_actor_ptr&, std::set<std::string>&) {
+            spdlog::info("node {}: linked to {} ({})", self->state.opts.name, address,
+                         caf::to_string(peer));
+          },
+          [=](caf::error& err) {
+            // Traffic then takes the detour: slower, not wrong.
+            spdlog::warn("node {}: cannot link to {}: {}; traffic goes through the scheduler",
+                         self->state.opts.name, address, describe(err));
+          });
+}
+
 caf::error require_admitted(node_pointer self, const char* what) {
   if (sender_allowed(self, *self->state.opts.guard)) return {};
   return refuse(self, what, "not authenticated (send hello and auth first)");
@@ -421,6 +454,11 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
         spdlog::info("node {}: {} admitted {} job peers", st.opts.name, sender_name(self),
                      peers.size());
         return static_cast<std::uint64_t>(mine.size());
+      },
+      [=](link_atom, const std::vector<std::string>& peers) -> caf::result<std::uint64_t> {
+        if (auto err = require_admitted(self, "link")) return err;
+        for (const auto& address : peers) link_to_peer(self, address);
+        return static_cast<std::uint64_t>(peers.size());
       },
       [=](status_atom) -> caf::result<node_status> {
         if (auto err = require_admitted(self, "status")) return err;

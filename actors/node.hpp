@@ -58,6 +58,7 @@ using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using listening_atom = caf::atom_constant<caf::atom("listening")>;
 using admit_atom = caf::atom_constant<caf::atom("admit")>;
+using link_atom = caf::atom_constant<caf::atom("link")>;
 
 /// hello -> nonce; auth(proof over the nonce, the peer's own nonce) -> the
 /// node's proof over the peer's nonce; listening(address) is accepted from
@@ -70,6 +71,9 @@ using node_actor =
                      caf::replies_to<spawn_atom, stage_request>::with<stage_actor>,
                      // an authenticated peer vouches for the other nodes of its job
                      caf::replies_to<admit_atom, std::vector<caf::node_id>>::with<std::uint64_t>,
+                     // connect straight to these nodes ("host:port") of the peer's job, so
+                     // that workers and shards there talk without a detour through the peer
+                     caf::replies_to<link_atom, std::vector<std::string>>::with<std::uint64_t>,
                      caf::replies_to<status_atom>::with<node_status>,
                      caf::reacts_to<listening_atom, std::string>>;
 

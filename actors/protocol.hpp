@@ -53,6 +53,7 @@ using repoint_atom = caf::atom_constant<caf::atom("repoint")>;
 using advance_atom = caf::atom_constant<caf::atom("advance")>;
 using continue_atom = caf::atom_constant<caf::atom("cont")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using slot_atom = caf::atom_constant<caf::atom("slot")>;
 
 /// A parameter shard: owns key ranges of tables and applies pushes.
 using shard_actor = caf::typed_actor<
@@ -91,7 +92,9 @@ using worker_actor =
                      // to itself: go on after yielding the thread, or after a straggler delay
                      caf::reacts_to<continue_atom>,
                      // to itself, every second: requests past their deadline
-                     caf::reacts_to<tick_atom>>;
+                     caf::reacts_to<tick_atom>,
+                     // from the process's compute pool: a slot is free (compute_pool.hpp)
+                     caf::reacts_to<slot_atom>>;
 
 /// Pulls a snapshot of the parameters it needs and scores it on the test set.
 using evaluator_actor = caf::typed_actor<caf::replies_to<eval_atom>::with<eval_result>,

@@ -345,6 +345,8 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
           spdlog::warn("scheduler: rejected clock advance: {}", status.to_string());
           return;
         }
+        st.summary.max_clock_spread =
+            std::max(st.summary.max_clock_spread, st.clocks->max_clock() - st.clocks->min_clock());
         release_waiting(self);
         maybe_evaluate_between_epochs(self);
         maybe_checkpoint(self);

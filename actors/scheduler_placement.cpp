@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "actors/actor_config.hpp"
+#include "actors/compute_pool.hpp"
 #include "actors/evaluator.hpp"
 #include "actors/scheduler_state.hpp"
 #include "actors/shard.hpp"
@@ -81,11 +82,29 @@ void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch
   }
 }
 
+std::shared_ptr<compute_pool> local_compute_pool(scheduler_pointer self) {
+  auto& st = self->state;
+  const std::size_t threads = self->system().scheduler().num_workers();
+  // Up to two workers per thread keep the threads busy while others wait for
+  // replies; beyond that, more workers only add memory held while waiting.
+  const std::size_t slots = st.job.compute_slots > 0 ? st.job.compute_slots : 2 * threads;
+  if (!st.pool && st.job.workers > slots) {
+    st.pool = std::make_shared<compute_pool>(slots);
+    spdlog::info("{} workers on {} threads: at most {} hold a step's buffers at once",
+                 st.job.workers, threads, st.pool->slots());
+  }
+  return st.pool;
+}
+
 worker_actor spawn_local_replica(scheduler_pointer self, const worker_config& cfg) {
   auto& st = self->state;
   const auto me = caf::actor_cast<scheduler_actor>(self);
   // A replica is one worker, or a pipeline of stages whose head acts as one.
-  if (st.job.stages <= 1) return spawn_worker(self->system(), cfg, st.data, st.shards, me);
+  if (st.job.stages <= 1) {
+    auto with_pool = cfg;
+    with_pool.pool = local_compute_pool(self);
+    return spawn_worker(self->system(), std::move(with_pool), st.data, st.shards, me);
+  }
   auto chain = spawn_pipeline(self->system(), cfg, st.data, st.shards, me);
   // The caller monitors the head; the others are watched here, so that a
   // stage dying before it is linked into its chain still ends the job.

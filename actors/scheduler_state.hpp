@@ -32,6 +32,10 @@
 #include "engine/log_histogram.hpp"
 #include "engine/metrics_log.hpp"
 
+namespace troupe {
+class compute_pool;
+}
+
 namespace troupe::scheduler_detail {
 
 using clock_type = std::chrono::steady_clock;
@@ -79,6 +83,7 @@ struct scheduler_state {
   evaluator_actor evaluator;
   std::unique_ptr<clock_table> clocks;
   std::vector<waiting_worker> waiting;
+  std::shared_ptr<compute_pool> pool;                // in-process workers beyond 2 per thread
   std::int64_t told_min_clock = 0;                   // the slowest clock last sent to the workers
   std::set<std::uint32_t> running;                   // workers not yet done
   std::map<std::uint32_t, std::int64_t> last_epoch;  // live worker -> last epoch it finished
@@ -113,6 +118,8 @@ void release_waiting(scheduler_pointer self);
 
 // scheduler_placement.cpp
 
+// The compute pool of this process's workers, or null when it needs none.
+std::shared_ptr<compute_pool> local_compute_pool(scheduler_pointer self);
 // The slices of every table that shard k of `job` holds.
 std::vector<shard_table> shard_slices(const job_config& job, std::uint32_t k);
 worker_request make_worker_request(scheduler_pointer self, std::uint32_t id,

@@ -313,6 +313,18 @@ stage_actor::behavior_type stage_behavior(stage_pointer self, stage_config cfg,
     fail(self, "error", err);
     return err;
   });
+  // A neighbour whose node was lost takes this stage down with it (they are
+  // linked), but under a reason of its own: the scheduler reads
+  // remote_link_unreachable as "this stage's node is lost" and must not
+  // mistake a healthy node for a dead one (it would then place the
+  // replacement on the node that really died).
+  self->set_exit_handler([=](caf::exit_msg& em) {
+    if (em.reason == caf::exit_reason::remote_link_unreachable) {
+      self->quit(make_troupe_error(errc::peer_lost, neighbour_lost));
+    } else {
+      self->quit(std::move(em.reason));
+    }
+  });
   try {
     init_stage(self);
   } catch (...) {

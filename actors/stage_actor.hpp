@@ -60,6 +60,10 @@ using stage_actor =
                      // stage s finished step c: its loss (last stage), compute seconds, pushes
                      caf::reacts_to<stepped_atom, std::uint32_t, std::int64_t, worker_progress>>;
 
+/// Why a stage ends when a neighbour's node is lost (a peer_lost error
+/// with this text): the replica is re-placed because of the neighbour.
+constexpr const char* neighbour_lost = "a neighbour stage's node was lost";
+
 struct stage_config {
   std::uint32_t stage = 0;
   worker_config worker;  ///< the replica: id (its clock id), partition, job, timeouts

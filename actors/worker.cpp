@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "actors/actor_config.hpp"
+#include "actors/compute_pool.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/push_outbox.hpp"
@@ -52,8 +53,23 @@ struct pull_set {
   clock_type::time_point sent_at;
 };
 
+// A slot of the compute pool, given back however the worker ends.
+struct pool_slot {
+  std::shared_ptr<compute_pool> pool;
+  bool held = false;
+  void release() {
+    if (held) pool->release();
+    held = false;
+  }
+  pool_slot() = default;
+  pool_slot(const pool_slot&) = delete;
+  pool_slot& operator=(const pool_slot&) = delete;
+  ~pool_slot() { release(); }
+};
+
 struct worker_state {
   worker_config cfg;
+  pool_slot slot;
   std::vector<shard_actor> shards;
   scheduler_actor scheduler;
   std::unique_ptr<workload> wl;
@@ -76,6 +92,7 @@ struct worker_state {
   bool epoch_done = false;     // partition exhausted: drain, then next epoch or done
   bool delayed = false;        // a straggler delay is running; pushes wait for `cont`
   bool continue_sent = false;  // a `cont` to ourselves is queued
+  bool slot_wait = false;      // queued at the compute pool for a slot
   bool finished = false, failed = false;
   step_timer timer;
   worker_progress report;  // accumulates until sent
@@ -333,6 +350,15 @@ bool ensure_pulls(worker_pointer self) {
     st.timer.block(step_timer::push);
     return false;
   }
+  if (st.slot.pool && !st.slot.held) {
+    // Waiting for a slot counts as waiting to pull: it is waiting for a thread.
+    if (st.slot_wait || !st.slot.pool->acquire(self)) {
+      st.slot_wait = true;
+      st.timer.block(step_timer::pull);
+      return false;
+    }
+    st.slot.held = true;
+  }
   start_pulls(self, st.current, st.clock,
               st.fixed_plan ? *st.fixed_plan
                             : plan_exchange(*st.wl, static_cast<std::uint32_t>(st.shards.size())));
@@ -346,7 +372,9 @@ bool ensure_pulls(worker_pointer self) {
 // bound never allows them early.
 void prefetch(worker_pointer self) {
   auto& st = self->state;
-  if (!st.fixed_plan || st.next.step == st.clock + 1 || !bound_allows(st, st.clock + 1)) return;
+  if (!st.cfg.job.prefetch || st.slot.pool || !st.fixed_plan || st.next.step == st.clock + 1 ||
+      !bound_allows(st, st.clock + 1))
+    return;
   start_pulls(self, st.next, st.clock + 1, *st.fixed_plan);
 }
 
@@ -356,6 +384,11 @@ void finish_step(worker_pointer self) {
   st.current = pull_set{};
   ++st.clock;
   report_acked(self);
+  if (st.slot.pool) {
+    // The next in line may go; this worker holds nothing big until its turn.
+    st.wl->release_workspace();
+    st.slot.release();
+  }
   st.batch_loaded = false;
   if (st.clock % st.cfg.job.log_every == 0) flush_report(self);
   // Yield: shards and other workers share these threads.
@@ -424,6 +457,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
   st.acked = cfg.start_clock;
   st.known_min = cfg.start_clock;
   st.seq.assign(shards.size(), 0);
+  st.slot.pool = cfg.pool;
   st.cfg = std::move(cfg);
   st.shards = std::move(shards);
   st.scheduler = std::move(scheduler);
@@ -460,6 +494,11 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         s.known_min = min_clock;
         if (s.ctx.metrics)
           s.ctx.metrics->set_clock_lag(s.cfg.id, static_cast<double>(s.clock - min_clock));
+        advance(self);
+      },
+      [=](slot_atom) {
+        if (self->current_sender()) return;  // only the pool sends it (anonymously)
+        self->state.slot_wait = false;
         advance(self);
       },
       [=](continue_atom) {

@@ -25,6 +25,8 @@
 
 namespace troupe {
 
+class compute_pool;
+
 struct worker_config {
   std::uint32_t id = 0;           ///< unique in the job (replacements get new ids)
   std::uint32_t partition = 0;    ///< data partition, < job.workers
@@ -33,6 +35,9 @@ struct worker_config {
   job_config job;  ///< epochs, batch, seed, model, stragglers, log_every, ...
   std::chrono::milliseconds request_timeout{30000};
   std::chrono::milliseconds clock_timeout{600000};  ///< waiting on slow peers is legitimate
+  /// The process's compute pool when it runs more workers than its threads
+  /// can keep busy (actors/compute_pool.hpp); null: no limit, prefetching.
+  std::shared_ptr<compute_pool> pool;
 };
 
 /// On node daemons `ctx` restricts who may start the worker and counts its

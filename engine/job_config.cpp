@@ -112,7 +112,8 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
   if (const auto* t = section(root, "train", src)) {
     check_keys(*t, src, "train",
                {"workers", "shards", "staleness", "batch", "backend", "optimizer", "learning_rate",
-                "momentum", "weight_decay", "stragglers"});
+                "momentum", "weight_decay", "stragglers", "threads", "pin_threads", "prefetch",
+                "compute_slots"});
     read_int(*t, "workers", "train", src, job.workers, 1, 4096);
     read_int(*t, "shards", "train", src, job.shards, 1, 4096);
     read_int(*t, "batch", "train", src, job.batch, 1, 1 << 20);
@@ -149,6 +150,10 @@ job_config parse_job_config(std::string_view text, const std::string& src) {
     read_float(*t, "momentum", "train", src, job.optimizer.momentum);
     read_float(*t, "weight_decay", "train", src, job.optimizer.weight_decay);
     read_string(*t, "stragglers", "train", src, job.stragglers);
+    read_int(*t, "threads", "train", src, job.threads, 0, 1024);
+    read_bool(*t, "pin_threads", "train", src, job.pin_threads);
+    read_bool(*t, "prefetch", "train", src, job.prefetch);
+    read_int(*t, "compute_slots", "train", src, job.compute_slots, 0, 1 << 20);
   }
   if (const auto* t = section(root, "cluster", src)) {
     check_keys(*t, src, "cluster",
@@ -387,7 +392,10 @@ std::string to_toml(const job_config& job) {
       << to_string(job.optimizer.kind) << "\"\nlearning_rate = " << job.optimizer.learning_rate
       << "\nmomentum = " << job.optimizer.momentum
       << "\nweight_decay = " << job.optimizer.weight_decay
-      << "\nstragglers = " << quote(job.stragglers) << "\n";
+      << "\nstragglers = " << quote(job.stragglers) << "\nthreads = " << job.threads
+      << "\npin_threads = " << (job.pin_threads ? "true" : "false")
+      << "\nprefetch = " << (job.prefetch ? "true" : "false")
+      << "\ncompute_slots = " << job.compute_slots << "\n";
   if (!job.nodes.empty()) {
     auto list = [&](const auto& xs, bool quoted) {
       std::string s = "[";

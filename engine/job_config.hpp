@@ -69,6 +69,18 @@ struct job_config {
   kernels::backend_kind backend = kernels::backend_kind::automatic;
   optimizer_spec optimizer;
   std::string stragglers = "none";  ///< straggler spec (see engine/straggler.hpp)
+  // [train], how steps run (docs/design.md, "The step pipeline")
+  /// Threads of the process's actor system, on which workers compute and
+  /// shards apply; 0 = one per core.
+  std::uint32_t threads = 0;
+  /// Pin those threads to cores (Linux), one each, round robin.
+  bool pin_threads = false;
+  /// Send the next step's pulls before computing this one (dense models).
+  bool prefetch = true;
+  /// Workers of one process that may hold a step's buffers at once (the
+  /// compute pool, actors/compute_pool.hpp); 0 = automatic: no limit while
+  /// there are at most 2 workers per thread, else 2 per thread.
+  std::uint32_t compute_slots = 0;
   // [cluster] (empty nodes: everything runs in this process)
   std::vector<std::string> nodes;  ///< "host:port" of troupe-node daemons
   std::string secret_file;         ///< the cluster secret shared with the nodes

@@ -75,6 +75,9 @@ class backend {
 
   /// Allocates `n` floats, zero-filled.
   virtual device_array alloc(std::size_t n) = 0;
+  /// Allocates `n` floats whose contents are unspecified, for buffers that a
+  /// kernel writes before anything reads them (activations, scratch).
+  virtual device_array alloc_scratch(std::size_t n) { return alloc(n); }
 
   /// Copies `n` floats from host memory into backend memory `dst`.
   virtual void upload(const float* host_src, std::size_t n, float* dst) = 0;

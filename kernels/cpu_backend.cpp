@@ -21,13 +21,13 @@ namespace {
 
 constexpr std::size_t alignment = 64;  // a cache line and an AVX-512 vector
 
-float* aligned_floats(std::size_t n) {
+float* aligned_floats(std::size_t n, bool zeroed) {
   if (n > (SIZE_MAX - alignment) / sizeof(float)) throw std::bad_alloc();
   // std::aligned_alloc wants the size to be a multiple of the alignment.
   const std::size_t bytes = (n * sizeof(float) + alignment - 1) / alignment * alignment;
   void* p = std::aligned_alloc(alignment, bytes);
   if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, bytes);
+  if (zeroed) std::memset(p, 0, bytes);
   return static_cast<float*>(p);
 }
 
@@ -53,7 +53,12 @@ cpu_backend::cpu_backend(int threads) {
 
 device_array cpu_backend::alloc(std::size_t n) {
   if (n == 0) return {};
-  return device_array(this, aligned_floats(n), n);
+  return device_array(this, aligned_floats(n, true), n);
+}
+
+device_array cpu_backend::alloc_scratch(std::size_t n) {
+  if (n == 0) return {};
+  return device_array(this, aligned_floats(n, false), n);
 }
 
 void cpu_backend::release(float* ptr) noexcept {

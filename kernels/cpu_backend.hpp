@@ -19,6 +19,7 @@ class cpu_backend final : public backend {
   bool host_memory() const override { return true; }
 
   device_array alloc(std::size_t n) override;
+  device_array alloc_scratch(std::size_t n) override;
   void upload(const float* host_src, std::size_t n, float* dst) override;
   void download(const float* src, std::size_t n, float* host_dst) override;
   void fill_zero(float* dst, std::size_t n) override;

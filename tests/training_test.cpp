@@ -124,6 +124,51 @@ TEST(Training, FixedStragglerMakesOthersWaitAtZeroStaleness) {
   EXPECT_GT(async.max_staleness, slow.max_staleness);
 }
 
+// The SSP bound end to end: with a 4x slower worker, the fastest never
+// completes more than s + 1 steps beyond the slowest (it may start step
+// min + s, and completes it), whereas without a bound it runs far ahead.
+TEST(Training, FastestWorkerNeverLeadsTheSlowestByMoreThanTheBound) {
+  require_dataset();
+  auto job = small_job(0, "lead");
+  job.epochs = 1;
+  job.stragglers = "fixed:worker=0,factor=4";
+  for (const std::int64_t s : {0, 1, 3}) {
+    job.staleness = s;
+    job.output_dir = small_job(s, "lead_" + std::to_string(s)).output_dir;
+    const auto r = run_job(job);
+    EXPECT_LE(r.max_clock_spread, s + 1) << "s = " << s << ": " << summary_line(r);
+    EXPECT_EQ(r.pushes_applied, r.pushes_acked) << summary_line(r);
+  }
+  job.staleness = staleness_unbounded;
+  job.output_dir = small_job(0, "lead_inf").output_dir;
+  const auto r = run_job(job);
+  EXPECT_GT(r.max_clock_spread, 5) << summary_line(r);
+}
+
+// More workers than the compute pool has slots: they take turns holding a
+// step's buffers, every step is applied exactly once, and since only the
+// slot holders' steps overlap, gradients are far less stale than when all
+// 24 workers pull and push at once.
+TEST(Training, ManyWorkersTakeTurnsInTheComputePool) {
+  require_dataset();
+  auto job = small_job(2, "pool");
+  job.workers = 24;
+  job.compute_slots = 3;
+  job.epochs = 2;
+  const auto pooled = run_job(job);
+  EXPECT_EQ(pooled.pushes_applied, pooled.pushes_acked) << summary_line(pooled);
+  EXPECT_EQ(pooled.pushes_acked, 2u * pooled.steps) << summary_line(pooled);
+  EXPECT_EQ(pooled.steps, 24u * 2u * 8u) << summary_line(pooled);  // 500 rows: 8 batches of 64
+  EXPECT_LE(pooled.max_clock_spread, 3) << summary_line(pooled);
+  EXPECT_GT(pooled.test_accuracy, 0.6) << summary_line(pooled);
+  job.compute_slots = 24;  // no turns: every worker holds its buffers
+  job.output_dir += "_all";
+  const auto all = run_job(job);
+  EXPECT_EQ(all.steps, pooled.steps);
+  EXPECT_LT(pooled.mean_staleness, all.mean_staleness)
+      << summary_line(pooled) << "\n" << summary_line(all);
+}
+
 TEST(Training, BadStragglerSpecIsAConfigError) {
   auto job = small_job(0, "bad_straggler");
   job.stragglers = "fixed:worker=7,factor=2";  // only 2 workers

@@ -40,6 +40,9 @@ class layer {
   /// Points a dense layer at parameters and gradients split over buffers;
   /// other layers have none.
   virtual void bind(const dense_binding& /*where*/) {}
+  /// Frees the activation buffers until the next forward (a worker that
+  /// waits for a thread of the pool between steps need not hold them).
+  virtual void release_workspace() {}
   /// Computes the output for `rows` inputs `x` (rows x in); returns it
   /// (rows x out, owned by the layer, valid until the next forward).
   virtual const float* forward(kernels::backend& be, const float* x, int rows) = 0;

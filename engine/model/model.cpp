@@ -36,17 +36,15 @@ std::vector<init_segment> mlp_init_segments(const mlp_spec& spec) {
 }
 
 mlp::mlp(const mlp_spec& spec, kernels::backend& be, int max_batch)
-    : be_(be), max_batch_(max_batch), classes_(spec.sizes.back()), inputs_(spec.sizes.front()) {
+    : be_(be),
+      max_batch_(max_batch),
+      classes_(spec.sizes.back()),
+      inputs_(spec.sizes.front()),
+      size_(mlp_num_params(spec)) {
   if (max_batch <= 0) throw std::invalid_argument("max batch must be positive");
-  const auto n = mlp_num_params(spec);
-  params_ = be.alloc(n);
-  grads_ = be.alloc(n);
-  if (!be.host_memory()) input_ = be.alloc(static_cast<std::size_t>(max_batch) * inputs_);
-  dlogits_ = be.alloc(static_cast<std::size_t>(max_batch) * classes_);
   std::size_t offset = 0;
   for (std::size_t i = 0; i + 1 < spec.sizes.size(); ++i) {
     layers_.push_back(make_dense_layer(be, spec.sizes[i], spec.sizes[i + 1], max_batch));
-    layers_.back()->bind(params_.data() + offset, grads_.data() + offset);
     dense_.push_back({layers_.size() - 1, offset, spec.sizes[i], spec.sizes[i + 1]});
     offset += layers_.back()->num_params();
     if (i + 2 < spec.sizes.size()) {
@@ -56,9 +54,27 @@ mlp::mlp(const mlp_spec& spec, kernels::backend& be, int max_batch)
   layer_inputs_.resize(layers_.size(), nullptr);
 }
 
+float* mlp::params() {
+  if (params_.empty()) params_ = be_.alloc(size_);
+  return params_.data();
+}
+
+float* mlp::grads() {
+  if (grads_.empty()) grads_ = be_.alloc(size_);
+  return grads_.data();
+}
+
+void mlp::release_workspace() {
+  for (auto& l : layers_) l->release_workspace();
+  views_.release();
+  input_ = {};
+  dlogits_ = {};
+}
+
 const float* mlp::forward(const float* host_x, int rows) {
   const float* x = host_x;
   if (!be_.host_memory()) {
+    if (input_.empty()) input_ = be_.alloc(static_cast<std::size_t>(max_batch_) * inputs_);
     be_.upload(host_x, static_cast<std::size_t>(rows) * inputs_, input_.data());
     x = input_.data();
   }
@@ -71,30 +87,40 @@ const float* mlp::forward(const float* host_x, int rows) {
 
 void mlp::bind_layers() {
   if (views_.empty()) {
-    if (!bound_to_views_) return;
-    for (const auto& d : dense_) {
-      layers_[d.layer]->bind(params_.data() + d.offset, grads_.data() + d.offset);
-    }
-    bound_to_views_ = false;
+    if (bound_to_own_) return;
+    float* p = params();
+    float* g = grads();
+    for (const auto& d : dense_) layers_[d.layer]->bind(p + d.offset, g + d.offset);
+    bound_to_own_ = true;
     return;
   }
   if (!be_.host_memory()) throw std::logic_error("parameter views need a host-memory backend");
+  // The model's own buffers only where the views leave keys uncovered.
+  auto own_values = [&](std::uint64_t offset, std::uint64_t n) -> const float* {
+    return views_.values_cover(offset, n) ? nullptr : params();
+  };
+  auto own_grads = [&](std::uint64_t offset, std::uint64_t n) -> float* {
+    return views_.grads_cover(offset, n) ? nullptr : grads();
+  };
   for (const auto& d : dense_) {
-    const auto bias = d.offset + static_cast<std::uint64_t>(d.in) * d.out;
+    const auto weights = static_cast<std::uint64_t>(d.in) * d.out;
+    const auto bias = d.offset + weights;
     dense_binding at;
-    at.w = views_.value_rows(d.offset, d.in, d.out, params_.data());
-    at.b = views_.value_rows(bias, 1, d.out, params_.data()).front().data;
-    at.dw = views_.grad_rows(d.offset, d.in, d.out, grads_.data());
-    at.db = views_.grad_rows(bias, 1, d.out, grads_.data()).front().data;
+    at.w = views_.value_rows(d.offset, d.in, d.out, own_values(d.offset, weights));
+    at.b = views_.value_rows(bias, 1, d.out, own_values(bias, d.out)).front().data;
+    at.dw = views_.grad_rows(d.offset, d.in, d.out, own_grads(d.offset, weights));
+    at.db = views_.grad_rows(bias, 1, d.out, own_grads(bias, d.out)).front().data;
     layers_[d.layer]->bind(at);
   }
-  bound_to_views_ = true;
+  bound_to_own_ = false;
 }
 
 kernels::xent_result mlp::train_step(const float* host_x, const std::int32_t* labels, int rows) {
   if (rows <= 0 || rows > max_batch_) throw std::invalid_argument("batch size out of range");
   bind_layers();
   const float* logits = forward(host_x, rows);
+  if (dlogits_.empty())
+    dlogits_ = be_.alloc_scratch(static_cast<std::size_t>(max_batch_) * classes_);
   auto result = be_.softmax_xent(rows, classes_, logits, labels, dlogits_.data());
   const float* dy = dlogits_.data();
   for (std::size_t i = layers_.size(); i-- > 0;) {

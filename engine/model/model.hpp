@@ -46,10 +46,11 @@ class mlp {
   mlp(const mlp&) = delete;
   mlp& operator=(const mlp&) = delete;
 
-  std::size_t size() const { return params_.size(); }
-  float* params() { return params_.data(); }
-  const float* grads() const { return grads_.data(); }
-  float* grads() { return grads_.data(); }
+  std::size_t size() const { return size_; }
+  /// The model's own parameters and gradients (allocated on first use: a
+  /// worker whose views cover everything never needs them).
+  float* params();
+  float* grads();
   kernels::backend& backend() { return be_; }
 
   /// Host-memory backends only: views of parameters and gradients for the
@@ -62,6 +63,10 @@ class mlp {
   kernels::xent_result train_step(const float* host_x, const std::int32_t* labels, int rows);
   /// Forward only, in chunks of at most max_batch rows.
   kernels::xent_result evaluate(const float* host_x, const std::int32_t* labels, std::size_t rows);
+
+  /// Frees the buffers a step needs only while it runs (activations,
+  /// scratch); the next step allocates them again.
+  void release_workspace();
 
  private:
   const float* forward(const float* host_x, int rows);
@@ -78,11 +83,12 @@ class mlp {
   int max_batch_;
   int classes_;
   int inputs_;
+  std::size_t size_;
   std::vector<std::unique_ptr<layer>> layers_;
   std::vector<const float*> layer_inputs_;  // activations of the last forward
   std::vector<dense_slot> dense_;
   param_views views_;
-  bool bound_to_views_ = false;
+  bool bound_to_own_ = false;
   kernels::device_array params_, grads_, input_, dlogits_;
 };
 

@@ -5,17 +5,18 @@
 // replies into the model and gradients out of it. A view covers a key range
 // of the flat parameter vector; the ranges of a step's views come from the
 // shards' partition, so a weight matrix may be split between two views.
-// bind_matrix() turns that into runs of whole rows per buffer (a layer does
-// one GEMM per run); a row split by a view boundary is assembled in the
-// model's own buffer (parameters) or written there and scattered afterwards
-// (gradients).
+// value_rows() / grad_rows() turn that into runs of whole rows per buffer (a
+// layer does one GEMM per run); a row split by a view boundary is assembled
+// in a small scratch buffer (parameters) or written there and scattered
+// afterwards (gradients). Keys no view covers live in the model's own
+// buffers.
 //
 //   param_views v;
 //   v.add_values(0, n0, reply0); v.add_values(n0, n1, reply1);
 //   v.add_grads(0, n0, push0);   v.add_grads(n0, n1, push1);
-//   auto w = v.bind_matrix<const float>(offset, rows, cols, own_params);   // copies split rows
+//   auto w = v.value_rows(offset, rows, cols, nullptr);   // all covered: no own buffer
 //   ... backward ...
-//   v.scatter();   // split rows of the gradient from own_grads into the pushes
+//   v.scatter();   // split rows of the gradient from the scratch into the pushes
 
 #include <cstddef>
 #include <cstdint>
@@ -32,20 +33,25 @@ class param_views {
   /// The gradient of keys [offset, offset + n) goes to `data`.
   void add_grads(std::uint64_t offset, std::size_t n, float* data);
   bool empty() const { return values_.empty() && grads_.empty(); }
-  bool has_grads() const { return !grads_.empty(); }
+  /// Whether the value (gradient) views cover every key of [offset, offset + n).
+  bool values_cover(std::uint64_t offset, std::uint64_t n) const;
+  bool grads_cover(std::uint64_t offset, std::uint64_t n) const;
+  /// Forgets the views (they point into one step's messages).
   void clear();
+  /// Also frees the scratch buffers.
+  void release();
 
   /// Rows of the rows x cols matrix at keys [offset, ...): runs in the value
-  /// views where whole rows lie in one, else in `own` (the model's buffer,
-  /// indexed by key), into which the parts of split rows that views cover
-  /// are copied now.
+  /// views where whole rows lie in one, else in scratch rows assembled now
+  /// from the views' parts and, for keys no view covers, from `own` (the
+  /// model's buffer, indexed by key; may be null when the views cover all).
   std::vector<row_run<const float>> value_rows(std::uint64_t offset, int rows, int cols,
-                                               float* own) const;
-  /// The same for gradients; rows computed into `own` are copied to the
-  /// views they belong to by scatter().
+                                               const float* own);
+  /// The same for gradients: rows computed into scratch are copied to the
+  /// views by scatter(), and keys no view covers to `own`.
   std::vector<row_run<float>> grad_rows(std::uint64_t offset, int rows, int cols, float* own);
-  /// Copies the gradient parts computed into the model's buffer to the
-  /// views that cover them (after backward).
+  /// Copies the gradients computed into scratch to where they belong (after
+  /// backward).
   void scatter();
 
  private:
@@ -61,9 +67,16 @@ class param_views {
     std::size_t n;
   };
 
+  // `floats` floats of scratch, valid until clear().
+  float* scratch(std::size_t floats);
+  template <class View>
+  static bool covers(const std::vector<View>& views, std::uint64_t offset, std::uint64_t n);
+
   std::vector<view<const float>> values_;
   std::vector<view<float>> grads_;
   std::vector<pending_copy> scatter_;
+  std::vector<std::vector<float>> scratch_;  // chunks; reused step after step
+  std::size_t scratch_used_ = 0;             // chunks handed out this step
 };
 
 }  // namespace troupe

@@ -42,6 +42,12 @@ class mlp_workload final : public workload {
     return {r.loss_sum, static_cast<std::uint64_t>(r.correct), rows_};
   }
 
+  void release_workspace() override {
+    net_->release_workspace();
+    x_ = {};
+    y_ = {};
+  }
+
   void prepare_eval() override {}
   step_result evaluate() override {
     if (!test_) throw std::logic_error("no test set to evaluate on");

@@ -43,6 +43,10 @@ class workload {
   /// Forward and backward on the loaded batch with the values set since.
   virtual step_result train_step() = 0;
 
+  /// Frees what only a running step needs (activations, the batch); a
+  /// worker that waits for a thread of the compute pool holds nothing big.
+  virtual void release_workspace() {}
+
   // -- evaluation (the test set) ---------------------------------------------
   /// Makes sparse_keys() list the rows the whole test set needs.
   virtual void prepare_eval() = 0;
