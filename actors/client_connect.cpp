@@ -1,5 +1,6 @@
 // troupe::client::connect: reach a remote engine's table directory with a
-// bounded wait (remote_actor alone waits forever on a peer that accepts the
+// bounded wait, over TLS when the options say so (remote_actor alone waits
+// forever on a peer that accepts the
 // connection but never answers), prove the secret, read the directory.
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
@@ -7,6 +8,7 @@
 #include <optional>
 
 #include "actors/service_client.hpp"
+#include "actors/tls_config.hpp"
 #include "engine/address.hpp"
 #include "engine/auth.hpp"
 
@@ -19,7 +21,7 @@ result<directory_actor> reach_directory(actor_runtime& rt, caf::scoped_actor& se
                                         std::chrono::milliseconds timeout) {
   std::optional<result<directory_actor>> out;
   const auto where = host + ":" + std::to_string(port);
-  self->request(rt.sys.middleman().actor_handle(), timeout, caf::connect_atom::value, host, port)
+  self->request(connector(rt.sys), timeout, caf::connect_atom::value, host, port)
       .receive(
           [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
             if (!ptr) {
@@ -49,11 +51,17 @@ result<client> client::connect(const std::string& address, const std::string& se
   } catch (const troupe_error& e) {
     return {api_errc::bad_argument, e.what()};
   }
-  if (secret.size() < min_secret_bytes) {
-    return {api_errc::bad_argument,
-            "the secret must have at least " + std::to_string(min_secret_bytes) + " bytes"};
+  const bool tls = options.tls.enabled();
+  if (!(tls && secret.empty()) && secret.size() < min_secret_bytes) {
+    return {api_errc::bad_argument, "the secret must have at least " +
+                                        std::to_string(min_secret_bytes) + " bytes (or use TLS)"};
   }
-  auto rt = std::make_shared<actor_runtime>(0);
+  std::shared_ptr<actor_runtime> rt;
+  try {
+    rt = std::make_shared<actor_runtime>(0, options.tls);
+  } catch (const troupe_error& e) {
+    return {api_errc::bad_argument, e.what()};
+  }
   // Its life is this process's admission to the engine: the client keeps it.
   auto auth = std::make_unique<caf::scoped_actor>(rt->sys);
   // On a refusal `auth` goes first, explicitly: it lives in rt's actor system.
@@ -64,7 +72,9 @@ result<client> client::connect(const std::string& address, const std::string& se
   auto dir = reach_directory(*rt, *auth, hp.first, hp.second, options.connect_timeout);
   if (!dir) return refuse(dir.error());
   auto node = caf::actor_cast<node_actor>(*dir);  // the directory speaks the node's handshake
-  if (auto err = authenticate(*auth, node, secret, options.connect_timeout)) {
+  if (secret.empty()) {
+    // TLS only: the certificate was the credential.
+  } else if (auto err = authenticate(*auth, node, secret, options.connect_timeout)) {
     auto e = to_api_error(err, "authenticating with " + address);
     if (e.code == api_errc::internal) e.code = api_errc::auth_failed;
     return refuse(std::move(e));

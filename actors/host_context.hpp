@@ -6,6 +6,7 @@
 //   spawn_shard(sys, id, tables, ctx);
 
 #include <memory>
+#include <string>
 
 namespace troupe {
 
@@ -17,6 +18,8 @@ struct host_context {
   std::shared_ptr<const peer_guard> guard;
   /// Prometheus counters of the hosting node; null: not counted.
   std::shared_ptr<metrics_exporter> metrics;
+  /// Checkpoints may be written only inside this directory; empty: anywhere.
+  std::string checkpoint_root;
 };
 
 }  // namespace troupe

@@ -17,8 +17,10 @@
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/node.hpp"
+#include "actors/remote_connect.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/thread_pinning.hpp"
+#include "actors/tls_config.hpp"
 #include "engine/auth.hpp"
 #include "engine/memory_estimate.hpp"
 #include "engine/store/checkpoint.hpp"
@@ -75,20 +77,36 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
                                       const job_config& job) {
   std::vector<node_actor> nodes;
   if (job.nodes.empty()) return nodes;
-  const auto secret = load_secret(job.secret_file);
+  // Under TLS alone the certificates were the credentials; with a secret too,
+  // the nodes also want the challenge-response.
+  const auto secret = job.secret_file.empty() ? std::string{} : load_secret(job.secret_file);
   const auto timeout = std::chrono::seconds(10);
   for (const auto& address : job.nodes) {
     const auto [host, port] = parse_address(address);
-    auto node = sys.middleman().remote_actor<node_actor>(host, port);
+    auto node = connect_remote<node_actor>(sys, host, port, timeout);
+    // CAF drops a connection whose handshake (TLS, then BASP) takes longer
+    // than the 1 s connection timeout, which a loaded machine can exceed.
+    for (int attempt = 2;
+         !node && attempt <= 3 && node.error() == caf::make_error(caf::sec::connection_timeout);
+         ++attempt) {
+      spdlog::warn("connecting to node {} timed out; attempt {} of 3", address, attempt);
+      node = connect_remote<node_actor>(sys, host, port, timeout);
+    }
     if (!node) {
-      throw troupe_error(errc::peer_lost,
-                         "cannot reach node " + address + ": " + describe(node.error()));
+      throw troupe_error(
+          errc::peer_lost,
+          "cannot reach node " + address + ": " + describe(node.error()) +
+              (job.tls.enabled() ? " (TLS: is the node's certificate signed by " + job.tls.ca + "?)"
+                                 : std::string{}));
     }
-    if (auto err = authenticate(self, *node, secret, timeout)) {
-      throw troupe_error(errc::bad_config,
-                         "node " + address + " refused this client: " + describe(err));
+    if (!secret.empty()) {
+      if (auto err = authenticate(self, *node, secret, timeout)) {
+        throw troupe_error(errc::bad_config,
+                           "node " + address + " refused this client: " + describe(err));
+      }
     }
-    spdlog::info("authenticated with node {} ({})", address, caf::to_string(node->node()));
+    spdlog::info("{} with node {} ({})", secret.empty() ? "TLS session" : "authenticated", address,
+                 caf::to_string(node->node()));
     nodes.push_back(*node);
   }
   std::vector<caf::node_id> members{sys.node()};
@@ -246,6 +264,10 @@ job_summary run_job(const job_config& job_file) {
 
   actor_config cfg(job.threads);
   if (job.pin_threads) enable_thread_pinning(cfg);
+  if (job.tls.enabled()) {
+    const auto who = enable_tls(cfg, job.tls);
+    spdlog::info("TLS to the nodes as {} (certificate valid until {})", who.subject, who.not_after);
+  }
   caf::actor_system sys{cfg};
   job_summary summary;
   caf::error failure;

@@ -17,6 +17,7 @@
 #include "actors/peer_guard.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
+#include "actors/tls_config.hpp"
 #include "actors/training_host.hpp"
 #include "engine/auth.hpp"
 
@@ -96,8 +97,9 @@ void link_to_peer(node_pointer self, const std::string& address) {
     spdlog::warn("node {}: cannot link to '{}': {}", self->state.opts.name, address, e.what());
     return;
   }
-  self->request(self->system().middleman().actor_handle(), std::chrono::seconds(10),
-                caf::connect_atom::value, host, port)
+  // TLS when this node listens with TLS: the other node accepts nothing else.
+  self->request(connector(self->system()), std::chrono::seconds(10), caf::connect_atom::value,
+                host, port)
       .then(
           [=](caf::node_id& peer, caf::strong_actor_ptr&, std::set<std::string>&) {
             spdlog::info("node {}: linked to {} ({})", self->state.opts.name, address,
@@ -121,6 +123,12 @@ void prune_challenges(node_state& st) {
     it = now - it->second.issued > st.opts.challenge_ttl ? st.challenges.erase(it) : std::next(it);
   }
 }
+
+// What hosted actors get from their node: its guard, counters, checkpoint root.
+host_context host_of(const node_state& st) {
+  return {st.opts.guard, st.opts.metrics, st.opts.checkpoint_dir};
+}
+
 
 void publish_hosted(node_state& st) {
   if (st.opts.metrics) st.opts.metrics->set_actors_hosted(static_cast<double>(st.hosted.size()));
@@ -249,7 +257,7 @@ caf::result<Handle> host_training(node_pointer self, const char* kind, std::uint
   }
   if (!prepared.what.empty()) spdlog::info("node {}: {} requested", st.opts.name, prepared.what);
   return host<Handle>(self, kind, id, [&] {
-    return prepared.spawn(self->system(), host_context{st.opts.guard, st.opts.metrics});
+    return prepared.spawn(self->system(), host_of(st));
   });
 }
 
@@ -470,7 +478,7 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
         }
         return host<shard_actor>(self, "shard", req.shard, [&] {
           return spawn_shard(self->system(), req.shard, std::move(req.tables),
-                             {self->state.opts.guard, self->state.opts.metrics});
+                             host_of(self->state));
         });
       },
       [=](spawn_atom, worker_request& req) -> caf::result<worker_actor> {

@@ -105,6 +105,11 @@ struct node_options {
   std::chrono::milliseconds lease_timeout{10000};
   /// On a stop, the longest the node waits for its hosted actors to end.
   std::chrono::milliseconds drain_timeout{3000};
+  /// Relative data paths of a job resolve under this directory (empty: the
+  /// working directory); engine/node_paths.hpp.
+  std::string data_dir;
+  /// Hosted shards write checkpoints only inside this directory (empty: anywhere).
+  std::string checkpoint_dir;
 };
 
 node_actor spawn_node(caf::actor_system& sys, node_options opts);

@@ -13,12 +13,13 @@
 // cannot protect against: a hostile program that writes BASP frames by hand.
 // CAF 0.17 takes the source node of a *routed* BASP message from its payload
 // (io/basp/remote_message_handler.hpp), so such a peer can claim any node id,
-// the local one included. Against that, run the middleman over TLS with
-// client certificates (libcaf-openssl), which refuses the TCP connection
-// itself.
+// the local one included. Against that, the listeners run over TLS with
+// client certificates (actors/tls_config.hpp), which refuses a peer without
+// one before BASP; trust_every_peer() then admits every certified node.
 
 #include <caf/node_id.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <set>
 #include <shared_mutex>
@@ -39,6 +40,10 @@ class peer_guard {
   void allow(const caf::node_id& peer);
   /// Stops allowing `peer` (its authenticated session ended).
   void revoke(const caf::node_id& peer);
+  /// Allows every valid node from now on: under TLS with client certificates
+  /// only certified peers can reach this process at all (actors/tls_config.hpp).
+  void trust_every_peer();
+  bool trusts_every_peer() const { return trust_all_.load(); }
   /// Whether messages from `peer` are accepted: the local node or an allowed
   /// peer; never the invalid (default) node id.
   bool allows(const caf::node_id& peer) const;
@@ -47,6 +52,7 @@ class peer_guard {
 
  private:
   const caf::node_id local_;
+  std::atomic<bool> trust_all_{false};
   mutable std::shared_mutex mutex_;
   std::set<caf::node_id> allowed_;
 };

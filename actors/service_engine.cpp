@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 
+#include "actors/guarded_listener.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/public_tables.hpp"
 #include "actors/service_client.hpp"
@@ -56,14 +57,15 @@ class engine::impl {
   std::vector<shard_actor> shards;
   node_actor node;
   directory_actor directory;
+  std::shared_ptr<peer_guard> guard;
+  std::unique_ptr<guarded_listener> listener;
   std::string address;
-  std::uint16_t port = 0;
   bool stopped = false;
 
   void stop() {
     if (stopped) return;
     stopped = true;
-    if (port != 0) rt->sys.middleman().unpublish(directory, port);
+    listener.reset();  // unpublished
     {
       // A node obeys exits from local actors only (an anonymous one is refused).
       caf::scoped_actor self{rt->sys};
@@ -82,12 +84,17 @@ class engine::impl {
     } catch (const troupe_error& e) {
       return {api_errc::bad_argument, e.what()};
     }
-    auto p = rt->sys.middleman().publish(directory, hp.second, hp.first.c_str(), true);
-    if (!p)
-      return {api_errc::unreachable,
-              "cannot listen on " + opts.listen + ": " + describe(p.error())};
-    port = *p;
-    address = hp.first + ":" + std::to_string(port);
+    // Hostile bytes before the handshake are screened (actors/frame_guard.hpp).
+    listen_options lopts;
+    lopts.guard.name = "engine";
+    lopts.guard.peers = guard;
+    lopts.tls = opts.tls.enabled();
+    try {
+      listener = guarded_listener::publish(rt->sys, directory, hp.first, hp.second, lopts);
+    } catch (const troupe_error& e) {
+      return {api_errc::unreachable, e.what()};
+    }
+    address = hp.first + ":" + std::to_string(listener->port());
     return {};
   }
 };
@@ -115,14 +122,22 @@ result<engine> engine::start(engine_options opts) {
   auto specs = to_specs(opts);
   if (!specs) return specs.error();
   const bool remote = !opts.listen.empty();
-  if (remote && opts.secret.size() < min_secret_bytes) {
-    return {api_errc::bad_argument,
-            "listening needs a secret of at least " + std::to_string(min_secret_bytes) + " bytes"};
+  const bool tls = remote && opts.tls.enabled();
+  if (remote && !(tls && opts.secret.empty()) && opts.secret.size() < min_secret_bytes) {
+    return {api_errc::bad_argument, "listening needs a secret of at least " +
+                                        std::to_string(min_secret_bytes) + " bytes, or TLS"};
   }
   auto p = std::make_unique<impl>();
-  p->rt = std::make_shared<actor_runtime>(opts.threads);
+  try {
+    p->rt = std::make_shared<actor_runtime>(opts.threads, tls ? opts.tls : tls_options{});
+  } catch (const troupe_error& e) {
+    return {api_errc::bad_argument, e.what()};
+  }
   auto& sys = p->rt->sys;
   auto guard = std::make_shared<peer_guard>(sys.node());
+  // TLS alone: every peer that got through the handshake holds a certificate.
+  if (tls && opts.secret.empty()) guard->trust_every_peer();
+  p->guard = guard;
   host_context ctx;
   if (remote) ctx.guard = guard;  // in-process only: nobody else can reach the shards
   for (std::uint32_t k = 0; k < opts.shards; ++k) {
@@ -131,7 +146,7 @@ result<engine> engine::start(engine_options opts) {
   node_options nopts;
   nopts.name = "engine";
   // Without a secret nobody can pass the handshake: a random one.
-  nopts.secret = remote ? opts.secret : make_nonce();
+  nopts.secret = remote && !opts.secret.empty() ? opts.secret : make_nonce();
   nopts.slots = 0;
   nopts.guard = guard;
   p->node = spawn_node(sys, std::move(nopts));

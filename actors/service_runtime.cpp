@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/table_directory.hpp"
+#include "actors/tls_config.hpp"
 
 namespace troupe {
 
@@ -38,8 +39,12 @@ const char* to_string(api_errc code) {
   return "internal";
 }
 
-service_config::service_config(std::size_t threads) : actor_config(threads) {
+service_config::service_config(std::size_t threads, const tls_options& tls)
+    : actor_config(threads) {
   register_directory_types(*this);
+  if (tls.enabled()) {
+    enable_tls(*this, tls_files{tls.certificate, tls.key, tls.ca, tls.passphrase_file});
+  }
 }
 
 namespace {

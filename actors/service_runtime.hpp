@@ -14,16 +14,20 @@
 
 #include "actors/actor_config.hpp"
 #include "troupe/result.hpp"
+#include "troupe/tls.hpp"
 
 namespace troupe {
 
 class service_config : public actor_config {
  public:
-  explicit service_config(std::size_t threads);
+  /// With TLS files, the system speaks TLS (enable_tls); throws
+  /// troupe_error when they are unusable.
+  explicit service_config(std::size_t threads, const tls_options& tls = {});
 };
 
 struct actor_runtime {
-  explicit actor_runtime(std::size_t threads) : cfg(threads), sys(cfg) {}
+  explicit actor_runtime(std::size_t threads, const tls_options& tls = {})
+      : cfg(threads, tls), sys(cfg) {}
   service_config cfg;
   caf::actor_system sys;
 };

@@ -6,6 +6,7 @@
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
+#include "engine/node_paths.hpp"
 #include "engine/store/checkpoint.hpp"
 #include "engine/store/shard_store.hpp"
 
@@ -149,6 +150,16 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
       [=](checkpoint_atom, const std::string& dir, const std::string& job,
           std::int64_t clock) -> caf::result<std::string> {
         if (auto err = check_peer(self)) return err;
+        const auto& root = self->state.ctx.checkpoint_root;
+        if (!root.empty() && !is_within(root, dir)) {
+          spdlog::error(
+              "shard {}: refused a checkpoint into {}: outside this node's "
+              "checkpoint_dir {}",
+              id, dir, root);
+          return make_troupe_error(
+              errc::bad_config,
+              "checkpoint directory " + dir + " is outside the node's checkpoint_dir " + root);
+        }
         const auto t0 = std::chrono::steady_clock::now();
         const checkpoint_header header{job, id, clock};
         if (auto st = write_checkpoint(dir, header, self->state.store->snapshot()); !st) {

@@ -9,6 +9,7 @@
 #include "actors/worker.hpp"
 #include "engine/job_config.hpp"
 #include "engine/memory_estimate.hpp"
+#include "engine/node_paths.hpp"
 #include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
@@ -17,7 +18,8 @@ namespace {
 
 class node_training final : public training_host {
  public:
-  explicit node_training(std::string name) : name_(std::move(name)) {}
+  node_training(std::string name, std::string data_dir)
+      : name_(std::move(name)), data_dir_(std::move(data_dir)) {}
 
   hosted_spawn<worker_actor> prepare_worker(worker_request& req) override {
     hosted_spawn<worker_actor> out;
@@ -25,6 +27,7 @@ class node_training final : public training_host {
     std::shared_ptr<const workload_data> data;
     try {
       job = parse_job_config(req.job_toml, "worker request");
+      localise(job);
       if (req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
           req.start_epoch >= job.epochs) {
         out.problem = {errc::bad_config, "worker " + std::to_string(req.worker) + " (partition " +
@@ -64,6 +67,7 @@ class node_training final : public training_host {
     std::shared_ptr<const workload_data> data;
     try {
       job = parse_job_config(req.job_toml, "stage request");
+      localise(job);
       if (job.stages < 2 || req.stages != job.stages || req.stage >= job.stages ||
           req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
           req.start_epoch >= job.epochs) {
@@ -98,6 +102,17 @@ class node_training final : public training_host {
   }
 
  private:
+  // The job as this node sees it: relative data paths under its data_dir.
+  void localise(job_config& job) const {
+    if (data_dir_.empty()) return;
+    job.data_dir = resolve_under(data_dir_, resolved_data_dir(job));
+    for (auto* path : {&job.data.train, &job.data.test, &job.data.validation,
+                       &job.data.train_labels, &job.data.test_labels,
+                       &job.data.validation_labels}) {
+      if (!path->empty()) *path = resolve_under(data_dir_, *path);
+    }
+  }
+
   // Workers and pipeline heads need the job's data on this node: loaded once
   // per data set and shared by all of the node's actors (read-only). Each
   // lives while a hosted actor uses it, so an idle node holds none. Throws
@@ -124,14 +139,15 @@ class node_training final : public training_host {
   }
 
   std::string name_;
+  std::string data_dir_;
   std::mutex mutex_;
   std::map<std::string, std::weak_ptr<const workload_data>> cache_;
 };
 
 }  // namespace
 
-std::shared_ptr<training_host> make_training_host(std::string node_name) {
-  return std::make_shared<node_training>(std::move(node_name));
+std::shared_ptr<training_host> make_training_host(std::string node_name, std::string data_dir) {
+  return std::make_shared<node_training>(std::move(node_name), std::move(data_dir));
 }
 
 }  // namespace troupe

@@ -39,6 +39,9 @@ class training_host {
 };
 
 /// Hosts workers and stages; `node_name` only names the node in its log.
-std::shared_ptr<training_host> make_training_host(std::string node_name);
+/// Relative data paths of a job resolve under `data_dir` (empty: the
+/// working directory; `troupe node --data-dir`, engine/node_paths.hpp).
+std::shared_ptr<training_host> make_training_host(std::string node_name,
+                                                  std::string data_dir = {});
 
 }  // namespace troupe

@@ -2,7 +2,8 @@
 # no CMake config or pkg-config file.
 #
 # Provides: CAF_FOUND, CAF_VERSION and the imported targets CAF::core, CAF::io,
-# CAF::openssl (the latter only when its library exists).
+# CAF::openssl (Debian's libcaf-openssl0.17, pulled in by libcaf-dev; Troupe's
+# TLS needs it).
 find_path(CAF_INCLUDE_DIR caf/all.hpp)
 find_library(CAF_CORE_LIBRARY caf_core)
 find_library(CAF_IO_LIBRARY caf_io)
@@ -20,7 +21,7 @@ endif()
 
 include(FindPackageHandleStandardArgs)
 find_package_handle_standard_args(CAF
-  REQUIRED_VARS CAF_INCLUDE_DIR CAF_CORE_LIBRARY CAF_IO_LIBRARY
+  REQUIRED_VARS CAF_INCLUDE_DIR CAF_CORE_LIBRARY CAF_IO_LIBRARY CAF_OPENSSL_LIBRARY
   VERSION_VAR CAF_VERSION)
 
 if(CAF_FOUND)
@@ -38,7 +39,7 @@ if(CAF_FOUND)
       IMPORTED_LOCATION "${CAF_IO_LIBRARY}"
       INTERFACE_LINK_LIBRARIES CAF::core)
   endif()
-  if(CAF_OPENSSL_LIBRARY AND NOT TARGET CAF::openssl)
+  if(NOT TARGET CAF::openssl)
     add_library(CAF::openssl UNKNOWN IMPORTED)
     set_target_properties(CAF::openssl PROPERTIES
       IMPORTED_LOCATION "${CAF_OPENSSL_LIBRARY}"

@@ -6,11 +6,9 @@
 #include <openssl/rand.h>
 
 #include <array>
-#include <cctype>
-#include <fstream>
-#include <iterator>
 
 #include "engine/errors.hpp"
+#include "engine/private_file.hpp"
 
 namespace troupe {
 
@@ -29,13 +27,8 @@ std::string to_hex(const unsigned char* data, std::size_t n) {
 }  // namespace
 
 std::string load_secret(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw troupe_error(errc::io_error, "cannot read the cluster secret file " + path);
-  std::string secret{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (in.bad()) throw troupe_error(errc::io_error, "cannot read the cluster secret file " + path);
-  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) {
-    secret.pop_back();
-  }
+  // Refuses a secret other users could read: it would be no secret.
+  auto secret = read_private_file(path, "cluster secret");
   if (secret.empty())
     throw troupe_error(errc::bad_config, "the cluster secret file " + path + " is empty");
   if (secret.size() < min_secret_bytes) {

@@ -30,8 +30,9 @@ inline constexpr std::size_t min_secret_bytes = 16;
 /// Reads the cluster secret from `path`; trailing whitespace (a final newline
 /// of `openssl rand -hex 32 > FILE`) is not part of it. Throws
 /// troupe_error(io_error) if the file cannot be read, and
-/// troupe_error(bad_config) if the secret is empty or shorter than
-/// `min_secret_bytes`. Logs nothing.
+/// troupe_error(bad_config) if other users may access it (a world-readable
+/// secret is no secret; engine/private_file.hpp) or the secret is empty or
+/// shorter than `min_secret_bytes`. Logs nothing.
 std::string load_secret(const std::string& path);
 
 /// 32 fresh random bytes from OpenSSL's CSPRNG, as 64 lower-case hex digits.

@@ -176,9 +176,14 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
   if (const auto* t = section(root, "params", src)) read_params(*t, src, job);
   if (const auto* t = section(root, "cluster", src)) {
     check_keys(*t, src, "cluster",
-               {"nodes", "secret_file", "shard_nodes", "worker_nodes", "replication"});
+               {"nodes", "secret_file", "shard_nodes", "worker_nodes", "replication",
+                "tls_certificate", "tls_key", "tls_ca", "tls_passphrase_file"});
     read_int(*t, "replication", "cluster", src, job.replication, 0, 2);
     read_string(*t, "secret_file", "cluster", src, job.secret_file);
+    read_string(*t, "tls_certificate", "cluster", src, job.tls.certificate);
+    read_string(*t, "tls_key", "cluster", src, job.tls.key);
+    read_string(*t, "tls_ca", "cluster", src, job.tls.ca);
+    read_string(*t, "tls_passphrase_file", "cluster", src, job.tls.passphrase_file);
     if (const auto* node = t->get("nodes")) {
       const auto* arr = node->as_array();
       if (arr == nullptr) bad(src, "cluster.nodes", "expected an array of \"host:port\" strings");
@@ -319,8 +324,15 @@ void validate(const job_config& job) {
       fail("cluster.nodes", e.what());
     }
   }
-  if (!job.nodes.empty() && job.secret_file.empty()) {
-    fail("cluster.secret_file", "a cluster needs the secret file shared with its nodes");
+  if (!job.nodes.empty() && job.secret_file.empty() && !job.tls.enabled()) {
+    fail("cluster.secret_file",
+         "a cluster needs the secret file shared with its nodes, or TLS files "
+         "(tls_certificate, tls_key, tls_ca)");
+  }
+  if (job.tls.enabled()) {
+    if (job.tls.certificate.empty()) fail("cluster.tls_certificate", "TLS needs a certificate");
+    if (job.tls.key.empty()) fail("cluster.tls_key", "TLS needs the certificate's private key");
+    if (job.tls.ca.empty()) fail("cluster.tls_ca", "TLS needs the cluster CA's certificate");
   }
   for (const auto* list : {&job.shard_nodes, &job.worker_nodes}) {
     for (auto i : *list) {
@@ -429,6 +441,11 @@ std::string to_toml(const job_config& job) {
         << "\nshard_nodes = " << list(job.shard_nodes, false)
         << "\nworker_nodes = " << list(job.worker_nodes, false)
         << "\nreplication = " << job.replication << "\n";
+    if (job.tls.enabled()) {
+      out << "tls_certificate = " << quote(job.tls.certificate)
+          << "\ntls_key = " << quote(job.tls.key) << "\ntls_ca = " << quote(job.tls.ca)
+          << "\ntls_passphrase_file = " << quote(job.tls.passphrase_file) << "\n";
+    }
   }
   out << update_section_toml(job.update);
   out << "\n[limits]\nmemory_share = " << job.memory_share << "\n";

@@ -20,6 +20,7 @@
 #include "engine/model/model.hpp"
 #include "engine/store/optimizer.hpp"
 #include "engine/store/update_rule.hpp"
+#include "engine/tls_files.hpp"
 #include "kernels/backend.hpp"
 
 namespace troupe {
@@ -100,8 +101,9 @@ struct job_config {
   /// there are at most 2 workers per thread, else 2 per thread.
   std::uint32_t compute_slots = 0;
   // [cluster] (empty nodes: everything runs in this process)
-  std::vector<std::string> nodes;           ///< "host:port" of troupe-node daemons
-  std::string secret_file;                  ///< the cluster secret shared with the nodes
+  std::vector<std::string> nodes;  ///< "host:port" of troupe-node daemons
+  std::string secret_file;         ///< the cluster secret shared with the nodes
+  tls_files tls;  ///< tls_certificate, tls_key, tls_ca, tls_passphrase_file (TLS to the nodes)
   std::vector<std::uint32_t> shard_nodes;   ///< indices into nodes for shards (default: all)
   std::vector<std::uint32_t> worker_nodes;  ///< indices into nodes for workers (default: all)
   /// Copies of each shard (primary + backups); 0 = 2 when there are >= 2 nodes, else 1.

@@ -26,6 +26,7 @@ class SecretFile : public ::testing::Test {
   std::string write(const std::string& name, const std::string& content) {
     const auto path = (dir_ / name).string();
     std::ofstream(path, std::ios::binary) << content;
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
     return path;
   }
 
@@ -51,6 +52,24 @@ TEST_F(SecretFile, MissingEmptyOrShortSecretsAreTypedErrors) {
   EXPECT_EQ(error_of(write("empty", "")), errc::bad_config);
   EXPECT_EQ(error_of(write("blank", " \n\n")), errc::bad_config);
   EXPECT_EQ(error_of(write("short", "0123456789abcde\n")), errc::bad_config);  // 15 bytes
+}
+
+// Issue 12, problem 4: a secret every user of the machine can read was used
+// silently. Now it is refused with the mode and the fix; group access stays
+// allowed (root:troupe 0640 is a usual way to share it with a service).
+TEST_F(SecretFile, SecretsOtherUsersCanReadAreRefusedWithTheFix) {
+  const auto path = write("open", "0123456789abcdef0123\n");
+  fs::permissions(path, fs::perms::others_read, fs::perm_options::add);
+  EXPECT_EQ(error_of(path), errc::bad_config);
+  try {
+    load_secret(path);
+  } catch (const troupe_error& e) {
+    EXPECT_NE(std::string(e.what()).find("mode 0604"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("chmod 600 " + path), std::string::npos) << e.what();
+  }
+  fs::permissions(path, fs::perms::others_read, fs::perm_options::remove);
+  fs::permissions(path, fs::perms::group_read, fs::perm_options::add);
+  EXPECT_EQ(load_secret(path), "0123456789abcdef0123");
 }
 
 TEST(Auth, NoncesAre32RandomBytesInHex) {

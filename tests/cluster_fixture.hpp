@@ -78,8 +78,8 @@ class Cluster : public ::testing::Test {
     }
     dir = fs::temp_directory_path() / ("troupe_cluster_" + std::to_string(::getpid()));
     fs::create_directories(dir);
-    std::ofstream(dir / "secret") << "cluster-test-secret-0123456789abcdef\n";
-    std::ofstream(dir / "other") << "some-other-cluster-secret-987654321\n";
+    test_support::write_private_file(dir / "secret", "cluster-test-secret-0123456789abcdef\n");
+    test_support::write_private_file(dir / "other", "some-other-cluster-secret-987654321\n");
   }
   void TearDown() override {
     nodes.clear();  // kills and reaps

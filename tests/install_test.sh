@@ -17,8 +17,14 @@ done
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 # No CUDA toolkit for the consumer: hide nvcc and the toolkit from CMake.
+# The consumer links the installed static libraries: it needs the flags they
+# were built with (scripts/sanitize.sh builds them with ASan + UBSan).
+cache_value() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt"; }
+cxx_flags=$(cache_value CMAKE_CXX_FLAGS)
+ld_flags=$(cache_value CMAKE_EXE_LINKER_FLAGS)
 cmake -S "$src/tests/install_consumer" -B "$tmp/consumer" "${generator[@]}" \
   -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_EXE_LINKER_FLAGS="$ld_flags" \
   -DCMAKE_DISABLE_FIND_PACKAGE_CUDAToolkit=ON > "$tmp/configure.log" 2>&1 ||
   { cat "$tmp/configure.log"; echo "FAIL: find_package(Troupe)"; exit 1; }
 cmake --build "$tmp/consumer" > "$tmp/build.log" 2>&1 || { tail -30 "$tmp/build.log"; echo "FAIL: build"; exit 1; }

@@ -58,8 +58,8 @@ class NodeDaemon : public ::testing::Test {
         sys(cfg),
         self(sys) {
     fs::create_directories(dir);
-    std::ofstream(dir / "secret") << "test-cluster-secret-0123456789\n";
-    std::ofstream(dir / "wrong") << "not-the-cluster-secret-9876543\n";
+    test_support::write_private_file(dir / "secret", "test-cluster-secret-0123456789\n");
+    test_support::write_private_file(dir / "wrong", "not-the-cluster-secret-9876543\n");
   }
   ~NodeDaemon() override {
     daemon.reset();

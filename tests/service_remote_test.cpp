@@ -30,7 +30,7 @@ class remote : public ::testing::Test {
   void SetUp() override {
     dir = fs::temp_directory_path() / ("troupe_service_" + std::to_string(::getpid()));
     fs::create_directories(dir);
-    std::ofstream(dir / "secret") << secret << "\n";
+    test_support::write_private_file(dir / "secret", secret + "\n");
     std::ofstream(dir / "tables.toml") << "shards = 2\n"
                                           "[[table]]\nname = \"emb\"\nkind = \"sparse\"\n"
                                           "width = 8\nlr = 0.5\ninit = 0.1\nseed = 5\n"

@@ -24,7 +24,7 @@ using test_support::child_process;
 TEST(TrainCli, NodesFromTheCommandLineFillAJobFileWithShardNodesButNoNodes) {
   const auto dir = fs::temp_directory_path() / ("troupe_train_cli_" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  std::ofstream(dir / "secret") << "train-cli-test-secret-0123456789\n";
+  test_support::write_private_file(dir / "secret", "train-cli-test-secret-0123456789\n");
   std::ofstream(dir / "job.toml") << "[job]\nepochs = 1\n\n[data]\ntrain_limit = 1000\n"
                                   << "test_limit = 100\n\n[cluster]\nsecret_file = \""
                                   << (dir / "secret").string()

@@ -11,28 +11,28 @@
 #include <memory>
 
 #include "actors/actor_config.hpp"
+#include "actors/guarded_listener.hpp"
 #include "actors/job_lease.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/node.hpp"
 #include "actors/peer_guard.hpp"
+#include "actors/tls_config.hpp"
 #include "actors/training_host.hpp"
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
+#include "tools/node_config.hpp"
 #include "tools/shutdown_watchdog.hpp"
+#include "tools/tls_options.hpp"
 
 namespace troupe::cli {
 
 namespace {
 
+// The flags; each one given overrides the --config file's value.
 struct node_cli_options {
-  std::string listen = "127.0.0.1:7000";
-  std::string secret_file;
-  std::uint32_t slots = 4;
-  std::string metrics = "0";
-  std::string name;
-  double lease_timeout_s = 10;
-  double drain_timeout_s = 3;
+  std::string config_file;
+  node_config flags;
 };
 
 // SIGTERM and SIGINT without a handler or global state: the constructor
@@ -110,14 +110,25 @@ int serve(caf::scoped_actor& self, const node_actor& node, stop_signals& signals
   }
 }
 
-int run_node(const node_cli_options& o, stop_signals& signals) {
+int run_node(const node_config& o, stop_signals& signals) {
   const auto [listen_host, listen_port] = parse_address(o.listen, true);
-  const auto secret = load_secret(o.secret_file);
   const auto name = o.name.empty() ? default_name() : o.name;
+  if (o.secret_file.empty() && !o.tls.enabled()) {
+    throw troupe_error(errc::bad_config,
+                       "a node needs TLS files (--tls-cert, --tls-key, --tls-ca) or a cluster "
+                       "secret (--secret), or both");
+  }
+  // With only TLS, the certificate is the credential: the handshake is skipped.
+  const auto secret = o.secret_file.empty() ? make_nonce() : load_secret(o.secret_file);
   auto metrics = std::make_shared<metrics_exporter>(o.metrics);
   shutdown_watchdog watchdog;  // outlives the actor system, whose end it bounds
   actor_config cfg;
   configure_cluster_timeouts(cfg);
+  if (o.tls.enabled()) {
+    const auto who = enable_tls(cfg, o.tls);
+    spdlog::info("node {}: TLS as {} (certificate valid until {})", name, who.subject,
+                 who.not_after);
+  }
   caf::actor_system sys{cfg};
   node_options opts;
   opts.name = name;
@@ -129,17 +140,30 @@ int run_node(const node_cli_options& o, stop_signals& signals) {
       std::chrono::milliseconds(static_cast<std::int64_t>(o.drain_timeout_s * 1e3));
   const auto drain = opts.drain_timeout;
   opts.guard = std::make_shared<peer_guard>(sys.node());
+  if (o.secret_file.empty()) opts.guard->trust_every_peer();
   opts.metrics = metrics;
-  opts.training = make_training_host(name);  // a daemon hosts training jobs' workers too
+  opts.training = make_training_host(name, o.data_dir);  // a daemon hosts workers too
+  opts.data_dir = o.data_dir;
+  opts.checkpoint_dir = o.checkpoint_dir;
+  listen_options lopts;
+  lopts.guard.auth_deadline =
+      std::chrono::milliseconds(static_cast<std::int64_t>(o.auth_timeout_s * 1000));
+  lopts.guard.name = "node " + name;
+  lopts.guard.peers = opts.guard;
+  lopts.guard.metrics = metrics;
+  lopts.tls = o.tls.enabled();
   auto node = spawn_node(sys, std::move(opts));
   caf::scoped_actor self{sys};
-  auto port = sys.middleman().publish(node, listen_port, listen_host.c_str(), true);
-  if (!port) {
-    spdlog::error("node {}: cannot listen on {}: {}", name, o.listen, describe(port.error()));
+  std::unique_ptr<guarded_listener> listener;
+  try {
+    listener = guarded_listener::publish(sys, node, listen_host, listen_port, std::move(lopts));
+  } catch (const troupe_error& e) {
+    spdlog::error("node {}: {}", name, e.what());
     self->send_exit(node, caf::exit_reason::user_shutdown);
     return 2;
   }
-  const auto address = listen_host + ":" + std::to_string(*port);
+  const auto port = listener->port();
+  const auto address = listen_host + ":" + std::to_string(port);
   self->send(node, listening_atom::value, address);
   std::cout << "listening on " << address << std::endl;
   if (metrics->port() != 0) {
@@ -148,10 +172,33 @@ int run_node(const node_cli_options& o, stop_signals& signals) {
   }
   spdlog::info("node {}: node id {}, {} slots", name, caf::to_string(sys.node()), o.slots);
   const int code = serve(self, node, signals, name, drain);
-  sys.middleman().unpublish(node, *port);
+  listener.reset();  // unpublished; connections refused before authentication logged above
   spdlog::info("node {}: stopped", name);
   watchdog.arm("node " + name, std::chrono::seconds(2), code);
   return code;
+}
+
+// The --config file's settings with every flag given on top.
+node_config merge(const CLI::App& cmd, const node_cli_options& o) {
+  if (o.config_file.empty()) return o.flags;
+  auto c = load_node_config(o.config_file);
+  const auto& f = o.flags;
+  auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
+  if (given("--listen")) c.listen = f.listen;
+  if (given("--secret")) c.secret_file = f.secret_file;
+  if (given("--slots")) c.slots = f.slots;
+  if (given("--metrics")) c.metrics = f.metrics;
+  if (given("--name")) c.name = f.name;
+  if (given("--data-dir")) c.data_dir = f.data_dir;
+  if (given("--checkpoint-dir")) c.checkpoint_dir = f.checkpoint_dir;
+  if (given("--auth-timeout")) c.auth_timeout_s = f.auth_timeout_s;
+  if (given("--lease-timeout")) c.lease_timeout_s = f.lease_timeout_s;
+  if (given("--drain-timeout")) c.drain_timeout_s = f.drain_timeout_s;
+  if (given("--tls-cert")) c.tls.certificate = f.tls.certificate;
+  if (given("--tls-key")) c.tls.key = f.tls.key;
+  if (given("--tls-ca")) c.tls.ca = f.tls.ca;
+  if (given("--tls-passphrase")) c.tls.passphrase_file = f.tls.passphrase_file;
+  return c;
 }
 
 }  // namespace
@@ -160,27 +207,42 @@ std::function<int()> add_node_command(CLI::App& app) {
   auto opts = std::make_shared<node_cli_options>();
   auto* cmd = app.add_subcommand(
       "node",
-      "Run the node daemon of this machine: it hosts parameter shards for authenticated peers "
-      "(schedulers, clients) holding the cluster secret, serves Prometheus metrics, and stops "
-      "cleanly on SIGTERM or SIGINT. Prints 'listening on HOST:PORT' once it accepts peers.");
-  cmd->add_option("--listen", opts->listen,
+      "Run the node daemon of this machine: it hosts parameter shards and workers for "
+      "authenticated peers (schedulers, clients) holding a certificate of the cluster CA (TLS) "
+      "and/or the cluster secret, refuses hostile input before authentication, serves "
+      "Prometheus metrics, and stops cleanly on SIGTERM or SIGINT. Prints 'listening on "
+      "HOST:PORT' once it accepts peers.");
+  auto& f = opts->flags;
+  cmd->add_option("--config", opts->config_file,
+                  "node configuration file (TOML, see deploy/node.toml); flags override it")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--listen", f.listen,
                   "HOST:PORT to accept peers on; port 0 takes a free port (default "
                   "127.0.0.1:7000, loopback only)");
-  cmd->add_option("--secret", opts->secret_file,
-                  "file holding the cluster secret (at least 16 bytes), e.g. made with "
-                  "'openssl rand -hex 32'")
-      ->required()
+  cmd->add_option("--secret", f.secret_file,
+                  "file holding the cluster secret (at least 16 bytes, mode 0600), e.g. made "
+                  "with 'openssl rand -hex 32'; peers must prove it")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--slots", opts->slots, "shards this node may host at once")
+  add_tls_options(*cmd, f.tls);
+  cmd->add_option("--slots", f.slots, "shards this node may host at once")
       ->check(CLI::Range(1, 4096));
-  cmd->add_option("--metrics", opts->metrics,
+  cmd->add_option("--metrics", f.metrics,
                   "HOST:PORT to serve Prometheus metrics on (/metrics); 0 = off (default)");
-  cmd->add_option("--name", opts->name, "name shown by 'troupe status' (default: host name)");
-  cmd->add_option("--lease-timeout", opts->lease_timeout_s,
+  cmd->add_option("--name", f.name, "name shown by 'troupe status' (default: host name)");
+  cmd->add_option("--data-dir", f.data_dir,
+                  "directory that relative data paths of jobs resolve under (default: the "
+                  "working directory)");
+  cmd->add_option("--checkpoint-dir", f.checkpoint_dir,
+                  "hosted shards write checkpoints only inside this directory (default: "
+                  "anywhere the job says)");
+  cmd->add_option("--auth-timeout", f.auth_timeout_s,
+                  "seconds a connecting peer has to authenticate (default 10)")
+      ->check(CLI::Range(0.1, 3600.0));
+  cmd->add_option("--lease-timeout", f.lease_timeout_s,
                   "seconds a job's actors stay after its scheduler stopped renewing their lease "
                   "(it renews every second; a scheduler seen to end releases them at once)")
       ->check(CLI::Range(static_cast<double>(min_lease_timeout.count()) / 1e3, 86400.0));
-  cmd->add_option("--drain-timeout", opts->drain_timeout_s,
+  cmd->add_option("--drain-timeout", f.drain_timeout_s,
                   "on SIGTERM/SIGINT, seconds to wait for hosted actors to end before stopping")
       ->check(CLI::Range(0.0, 60.0));
   return [cmd, opts]() -> int {
@@ -193,7 +255,7 @@ std::function<int()> add_node_command(CLI::App& app) {
     mallopt(M_ARENA_MAX, 2);
 #endif
     try {
-      return run_node(*opts, signals);
+      return run_node(merge(*cmd, *opts), signals);
     } catch (const troupe_error& e) {
       spdlog::error("{}: {}", to_string(e.code()), e.what());
       return 2;

@@ -9,6 +9,7 @@
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
 #include "tools/table_file.hpp"
+#include "tools/tls_options.hpp"
 #include "troupe/engine.hpp"
 
 namespace troupe::cli {
@@ -19,6 +20,7 @@ struct serve_options {
   std::string tables_file;
   std::string listen = "127.0.0.1:7100";
   std::string secret_file;
+  tls_files tls;
   std::uint32_t shards = 0;
 };
 
@@ -26,7 +28,13 @@ int serve(const serve_options& o) {
   auto opts = load_table_file(o.tables_file);
   if (o.shards > 0) opts.shards = o.shards;
   opts.listen = o.listen;
-  opts.secret = load_secret(o.secret_file);
+  if (o.secret_file.empty() && !o.tls.enabled()) {
+    throw troupe_error(errc::bad_config,
+                       "give the shared secret (--secret) or TLS files "
+                       "(--tls-cert, --tls-key, --tls-ca), or both");
+  }
+  if (!o.secret_file.empty()) opts.secret = load_secret(o.secret_file);
+  opts.tls = {o.tls.certificate, o.tls.key, o.tls.ca, o.tls.passphrase_file};
   // Blocked before the engine starts its threads (they inherit the mask), so
   // the signals stay pending until sigwait takes them below.
   sigset_t stop;
@@ -53,16 +61,18 @@ std::function<int()> add_serve_command(CLI::App& app) {
   auto o = std::make_shared<serve_options>();
   auto* cmd = app.add_subcommand(
       "serve",
-      "Serve parameter tables to remote clients (troupe::client::connect) that hold the secret: "
+      "Serve parameter tables to remote clients (troupe::client::connect) that hold the secret "
+      "or a certificate of the cluster CA: "
       "lookups, pushes and dense pulls, until SIGTERM or SIGINT. Prints 'listening on HOST:PORT'.");
   cmd->add_option("tables", o->tables_file, "tables file (see tools/table_file.hpp, README)")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--listen", o->listen,
                   "HOST:PORT; port 0 takes a free port (default 127.0.0.1:7100)");
-  cmd->add_option("--secret", o->secret_file, "file holding the shared secret (at least 16 bytes)")
-      ->required()
+  cmd->add_option("--secret", o->secret_file,
+                  "file holding the shared secret (at least 16 bytes, mode 0600)")
       ->check(CLI::ExistingFile);
+  add_tls_options(*cmd, o->tls);
   cmd->add_option("--shards", o->shards, "shard actors (overrides the file's 'shards')")
       ->check(CLI::Range(1, 4096));
   return [cmd, o]() -> int {

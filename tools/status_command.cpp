@@ -4,16 +4,20 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <sstream>
 
 #include "actors/actor_config.hpp"
 #include "actors/node.hpp"
+#include "actors/remote_connect.hpp"
+#include "actors/tls_config.hpp"
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
 #include "tools/node_command.hpp"
+#include "tools/tls_options.hpp"
 
 namespace troupe::cli {
 
@@ -25,6 +29,7 @@ constexpr int exit_unreachable = 4;
 struct status_options {
   std::string address;
   std::string secret_file;
+  tls_files tls;
   double timeout_s = 5;
 };
 
@@ -60,18 +65,32 @@ std::string format_status(const node_status& s) {
 
 int run_status(const status_options& o) {
   const auto [host, port] = parse_address(o.address);
-  const auto secret = load_secret(o.secret_file);
+  if (o.secret_file.empty() && !o.tls.enabled()) {
+    throw troupe_error(errc::bad_config,
+                       "give the cluster secret (--secret) or TLS files "
+                       "(--tls-cert, --tls-key, --tls-ca), as the node has");
+  }
+  const auto secret = o.secret_file.empty() ? std::string{} : load_secret(o.secret_file);
   const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_s * 1000));
   actor_config cfg;
   configure_cluster_timeouts(cfg);  // the node drops peers that stay silent
+  // Our side may wait longer than a job's 1 s: a TLS handshake with a node
+  // on a loaded machine can take that long, and status detects no failures.
+  cfg.set("middleman.connection-timeout",
+          caf::timespan{std::max(timeout, std::chrono::milliseconds(1000))});
+  if (o.tls.enabled()) enable_tls(cfg, o.tls);
   caf::actor_system sys{cfg};
-  auto node = sys.middleman().remote_actor<node_actor>(host, port);
+  auto node = connect_remote<node_actor>(sys, host, port, timeout);
   if (!node) {
-    spdlog::error("cannot reach a node at {}: {}", o.address, describe(node.error()));
+    spdlog::error("cannot reach a node at {}: {}{}", o.address, describe(node.error()),
+                  o.tls.enabled() ? " (TLS: is the node's certificate signed by " + o.tls.ca + "?)"
+                                  : std::string{});
     return exit_unreachable;
   }
   caf::scoped_actor self{sys};
-  if (auto err = authenticate(self, *node, secret, timeout)) {
+  if (secret.empty()) {
+    // TLS only: the certificate was the credential.
+  } else if (auto err = authenticate(self, *node, secret, timeout)) {
     if (err.category() == troupe_error_category()) {
       spdlog::error("node {} refused us: {} (is {} the cluster's secret?)", o.address,
                     describe(err), o.secret_file);
@@ -97,11 +116,12 @@ std::function<int()> add_status_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "status",
       "Show the state of a node daemon: slots, hosted actors, peers and counters. Exit code 3 "
-      "when the node refuses the secret, 4 when it cannot be reached.");
+      "when the node refuses the secret, 4 when it cannot be reached (also: a TLS handshake "
+      "refused).");
   cmd->add_option("address", opts->address, "HOST:PORT of the node")->required();
   cmd->add_option("--secret", opts->secret_file, "file holding the cluster secret")
-      ->required()
       ->check(CLI::ExistingFile);
+  add_tls_options(*cmd, opts->tls);
   cmd->add_option("--timeout", opts->timeout_s, "seconds to wait for each answer")
       ->check(CLI::Range(0.1, 600.0));
   return [cmd, opts]() -> int {

@@ -74,13 +74,9 @@ table read_table(const toml::table& t, const std::string& where) {
 
 }  // namespace
 
-engine_options load_table_file(const std::string& path) {
-  toml::table doc;
-  try {
-    doc = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    fail(path, std::string(e.description()));
-  }
+namespace {
+
+engine_options read_tables(const toml::table& doc, const std::string& path) {
   engine_options opts;
   for (const auto& [key, value] : doc) {
     if (key.str() != "shards" && key.str() != "table")
@@ -96,6 +92,28 @@ engine_options load_table_file(const std::string& path) {
     opts.tables.push_back(read_table(*t, where));
   }
   return opts;
+}
+
+}  // namespace
+
+engine_options load_table_file(const std::string& path) {
+  toml::table doc;
+  try {
+    doc = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    fail(path, std::string(e.description()));
+  }
+  return read_tables(doc, path);
+}
+
+engine_options parse_table_file(std::string_view text, const std::string& source) {
+  toml::table doc;
+  try {
+    doc = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    fail(source, std::string(e.description()));
+  }
+  return read_tables(doc, source);
 }
 
 }  // namespace troupe::cli

@@ -17,6 +17,7 @@
 //   troupe::engine_options opts = troupe::cli::load_table_file("tables.toml");
 
 #include <string>
+#include <string_view>
 
 #include "troupe/engine.hpp"
 
@@ -25,5 +26,7 @@ namespace troupe::cli {
 /// Throws troupe_error(bad_config) naming the file and key for unknown keys,
 /// wrong types and missing or invalid values.
 engine_options load_table_file(const std::string& path);
+/// The same for TOML text; `source` names it in errors.
+engine_options parse_table_file(std::string_view text, const std::string& source);
 
 }  // namespace troupe::cli

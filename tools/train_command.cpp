@@ -11,6 +11,7 @@
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
 #include "engine/job_overrides.hpp"
+#include "tools/tls_options.hpp"
 
 namespace troupe::cli {
 
@@ -24,6 +25,7 @@ struct train_options {
   std::optional<std::uint32_t> eval_every, checkpoint_every;
   std::optional<std::uint32_t> stages, micro_batches;
   std::optional<std::string> nodes, secret_file, metrics;
+  tls_files tls;  // each flag given overrides the job file's [cluster] tls_*
   std::string resume;
   std::optional<float> learning_rate;
   std::optional<std::uint64_t> seed, train_limit, test_limit;
@@ -63,6 +65,10 @@ job_config build_job(const train_options& o) {
   if (o.stages) job.stages = *o.stages;
   if (o.micro_batches) job.micro_batches = *o.micro_batches;
   if (o.secret_file) job.secret_file = *o.secret_file;
+  if (!o.tls.certificate.empty()) job.tls.certificate = o.tls.certificate;
+  if (!o.tls.key.empty()) job.tls.key = o.tls.key;
+  if (!o.tls.ca.empty()) job.tls.ca = o.tls.ca;
+  if (!o.tls.passphrase_file.empty()) job.tls.passphrase_file = o.tls.passphrase_file;
   if (o.metrics) job.metrics_listen = *o.metrics;
   if (o.memory_share) job.memory_share = *o.memory_share;
   if (o.nodes) {
@@ -133,6 +139,7 @@ std::function<int()> add_train_command(CLI::App& app) {
                   "on HOST:PORT");
   cmd->add_option("--secret", opts->secret_file,
                   "file with the cluster secret the nodes were started with");
+  add_tls_options(*cmd, opts->tls);
   cmd->add_option("--resume", opts->resume,
                   "continue the run in this output directory from its last complete checkpoint "
                   "(needs [job] checkpoint_every > 0 in the interrupted run)")

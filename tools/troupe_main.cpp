@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "tools/bench_pushpull.hpp"
+#include "tools/cert_command.hpp"
 #include "tools/node_command.hpp"
 #include "tools/serve_command.hpp"
 #include "tools/status_command.hpp"
@@ -32,10 +33,11 @@ int main(int argc, char** argv) {
   auto status = troupe::cli::add_status_command(app);
   auto bench = troupe::cli::add_bench_command(app);
   auto serve = troupe::cli::add_serve_command(app);
+  auto cert = troupe::cli::add_cert_command(app);
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
-  for (const auto& command : {train, sweep, node, status, bench, serve}) {
+  for (const auto& command : {train, sweep, node, status, bench, serve, cert}) {
     if (const int rc = command(); rc >= 0) return rc;
   }
   return 1;

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "troupe/result.hpp"
+#include "troupe/tls.hpp"
 
 namespace troupe {
 
@@ -54,6 +55,9 @@ struct client_options {
   /// once with `overloaded` and sends nothing: under more load than the
   /// engine serves, callers learn so instead of queueing without bound.
   std::size_t max_queued = 64;
+  /// connect(): TLS with this client's certificate (tls.hpp); the engine
+  /// must listen with TLS too. Empty: plain TCP and the secret.
+  tls_options tls{};
 };
 
 /// Rows of a lookup: row i is values[i * width .. (i + 1) * width).
@@ -79,7 +83,10 @@ class client {
   using callback = std::function<void(result<T>)>;
 
   /// Connects to an engine started with `listen` (engine.hpp) and proves the
-  /// shared secret. Errors: unreachable, auth_failed, timeout.
+  /// shared secret; over TLS when `options.tls` is set (the secret may then
+  /// be empty, if the engine requires none). Errors: bad_argument (no secret
+  /// and no TLS, unusable TLS files), unreachable (also a refused TLS
+  /// handshake), auth_failed, timeout.
   ///   auto c = troupe::client::connect("127.0.0.1:7100", secret);
   ///   if (!c) return log(c.error().to_string());
   static result<client> connect(const std::string& address, const std::string& secret,

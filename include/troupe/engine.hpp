@@ -32,7 +32,10 @@ struct engine_options {
   /// "HOST:PORT" to accept remote clients on (port 0: any free port); empty: in-process only.
   std::string listen;
   /// With `listen`: the shared secret (at least 16 bytes) clients must prove.
+  /// May be empty with `tls`: the client certificate is then the credential.
   std::string secret;
+  /// With `listen`: TLS with mutual certificate authentication (tls.hpp).
+  tls_options tls{};
   std::size_t threads = 0;  ///< scheduler threads; 0: one per core (at least 2)
 };
 

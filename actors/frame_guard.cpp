@@ -1,0 +1,184 @@
+#include "actors/frame_guard.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <caf/actor_system.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/io/network/native_socket.hpp>
+
+#include "actors/metrics_exporter.hpp"
+#include "actors/peer_guard.hpp"
+
+namespace troupe {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+std::string peer_of(int fd) {
+  auto addr = caf::io::network::remote_addr_of_fd(fd);
+  auto port = caf::io::network::remote_port_of_fd(fd);
+  if (!addr || !port) return "an unknown peer";
+  return *addr + ":" + std::to_string(*port);
+}
+
+}  // namespace
+
+frame_guard::frame_guard(frame_guard_options opts) : opts_(std::move(opts)) {}
+
+bool frame_guard::admit(int fd, const std::string& peer) {
+  const auto address = peer.substr(0, peer.rfind(':'));
+  std::string why;
+  {
+    std::lock_guard lock(mutex_);
+    std::size_t same = 0;
+    std::size_t all = 0;
+    for (const auto& [other, w] : pending_) {
+      if (w.swept) continue;  // closing already
+      ++all;
+      same += w.address == address ? 1 : 0;
+    }
+    if (same >= opts_.max_pending_per_address) {
+      why = std::to_string(same) + " connections from " + address + " already wait to authenticate";
+    } else if (all >= opts_.max_pending) {
+      why = std::to_string(all) + " connections already wait to authenticate";
+    } else {
+      pending_[fd] = {steady::now(), peer, address, false};
+      return true;
+    }
+  }
+  refuse(peer, why);
+  return false;
+}
+
+void frame_guard::authenticated(int fd) {
+  std::lock_guard lock(mutex_);
+  pending_.erase(fd);
+}
+
+void frame_guard::forget(int fd) {
+  std::lock_guard lock(mutex_);
+  pending_.erase(fd);
+}
+
+bool frame_guard::swept(int fd) const {
+  std::lock_guard lock(mutex_);
+  auto it = pending_.find(fd);
+  return it != pending_.end() && it->second.swept;
+}
+
+void frame_guard::refuse(const std::string& peer, const std::string& why) {
+  ++refused_;
+  if (opts_.metrics) opts_.metrics->add_rejected();
+  // A flood of hostile connections must not flood the log as well.
+  std::lock_guard lock(log_mutex_);
+  const auto now = steady::now();
+  if (now - log_window_ > std::chrono::seconds(1)) {
+    if (suppressed_ > 0) {
+      spdlog::warn("{}: {} more connections refused before authentication (not logged)", opts_.name,
+                   suppressed_);
+    }
+    log_window_ = now;
+    logged_in_window_ = 0;
+    suppressed_ = 0;
+  }
+  if (logged_in_window_ < 10) {
+    ++logged_in_window_;
+    spdlog::warn("{}: refused the connection from {}: {}", opts_.name, peer, why);
+  } else {
+    ++suppressed_;
+  }
+}
+
+std::size_t frame_guard::sweep() {
+  std::vector<std::string> late;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = steady::now();
+    for (auto& [fd, w] : pending_) {
+      if (w.swept || now - w.since < opts_.auth_deadline) continue;
+      // The socket reads as closed on CAF's I/O thread, which then drops it.
+      // Under the lock: forget() runs before CAF closes the descriptor, so it
+      // cannot have been reused.
+      ::shutdown(fd, SHUT_RDWR);
+      w.swept = true;
+      late.push_back(w.peer);
+    }
+  }
+  for (const auto& peer : late) {
+    refuse(peer, "no authentication within " + std::to_string(opts_.auth_deadline.count()) +
+                     " ms of connecting");
+  }
+  return late.size();
+}
+
+bool frame_guard::allows(const caf::node_id& peer) const {
+  return opts_.peers && opts_.peers->allows(peer);
+}
+
+std::size_t frame_guard::pending() const {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  for (const auto& [fd, w] : pending_) n += w.swept ? 0 : 1;
+  return n;
+}
+
+connection_screen::connection_screen(std::shared_ptr<frame_guard> guard, caf::actor_system& sys,
+                                     int fd)
+    : guard_(std::move(guard)),
+      sys_(sys),
+      fd_(fd),
+      peer_(peer_of(fd)),
+      screen_(guard_->options().limits) {
+  admitted_ = guard_->admit(fd_, peer_);
+}
+
+connection_screen::~connection_screen() {
+  if (admitted_) guard_->forget(fd_);
+}
+
+bool connection_screen::peer_authenticated() {
+  if (!node_) return false;
+  const bool ok = guard_->allows(*node_);
+  if (ok && !authenticated_) {
+    authenticated_ = true;
+    guard_->authenticated(fd_);
+  }
+  return ok;
+}
+
+bool connection_screen::screen(const void* data, std::size_t size) {
+  if (refused_) return false;
+  auto st = screen_.feed(static_cast<const std::uint8_t*>(data), size, peer_authenticated());
+  if (st && !node_) {
+    if (const auto* hs = screen_.handshake()) {
+      // The node id the peer claims; what the peer guard knows it by.
+      caf::binary_deserializer source{sys_, reinterpret_cast<const char*>(hs->data()), hs->size()};
+      caf::node_id id;
+      if (auto err = source(id); err || !id) {
+        st = status{errc::malformed_message, "client handshake without a valid node id"};
+      } else {
+        node_ = std::move(id);
+        peer_authenticated();  // e.g. under TLS, every certified peer is
+      }
+    }
+  }
+  if (st) return true;
+  refused_ = true;
+  guard_->refuse(peer_, st.message());
+  return false;
+}
+
+void connection_screen::transport_failed(const std::string& reason) {
+  if (refused_ || authenticated_ || !admitted_ || guard_->swept(fd_)) return;
+  if (!reason.empty()) {
+    refused_ = true;
+    guard_->refuse(peer_, reason);
+  } else if (screen_.mid_frame()) {
+    refused_ = true;
+    guard_->refuse(peer_, "closed in the middle of a frame after " +
+                              std::to_string(screen_.bytes()) + " bytes, before authenticating");
+  }
+}
+
+}  // namespace troupe

@@ -1,0 +1,139 @@
+#pragma once
+// Bounded input before authentication, for everything that listens (node
+// daemons, `troupe serve`, a published engine). CAF 0.17's BASP broker trusts
+// the payload length of a 32-byte header from anyone who connects and
+// allocates it (up to 4 GiB) before any Troupe handshake; it offers no limit
+// to configure. So every accepted socket is screened in front of BASP
+// (actors/guarded_listener.hpp puts a `connection_screen` into the socket's
+// read path) and refused, logged and counted when its peer
+//
+//   * sends a malformed BASP header, or a first frame that is no client
+//     handshake                                      -> refused at once
+//   * claims a payload above the limit for its state  -> refused at once,
+//     (64 KiB before authentication, ~1 GiB after)       nothing allocated
+//   * has not authenticated `auth_deadline` after it  -> closed by sweep()
+//     connected (slowloris: partial frames, silence)
+//   * closes in the middle of a frame before it ever  -> counted
+//     authenticated (a truncated header)
+//   * fails the TLS handshake (no or a foreign cert)  -> refused, reason logged
+//
+// and when `max_pending_per_address` connections from its address (or
+// `max_pending` in all) already wait to authenticate, a new one is refused
+// at once. "Authenticated" means the node id the peer announced
+// in its BASP handshake is allowed by the process's peer_guard (it proved
+// the secret, was admitted for a job, or TLS vouches for every peer).
+//
+//   auto guard = std::make_shared<troupe::frame_guard>(opts);
+//   // one connection_screen per accepted socket (on CAF's I/O thread)
+//   // every ~250 ms from a thread of the listener:  guard->sweep();
+
+#include <caf/fwd.hpp>
+#include <caf/node_id.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "engine/errors.hpp"
+#include "engine/wire/frame_screen.hpp"
+
+namespace troupe {
+
+class metrics_exporter;
+class peer_guard;
+
+struct frame_guard_options {
+  std::string name = "listener";              ///< in log lines ("node n1", "engine")
+  std::shared_ptr<peer_guard> peers;          ///< who counts as authenticated (required)
+  std::shared_ptr<metrics_exporter> metrics;  ///< troupe_messages_rejected_total (may be null)
+  frame_limits limits;
+  std::chrono::milliseconds auth_deadline{10000};  ///< connect -> authenticated
+  /// Connections waiting to authenticate at once: from one address, and in
+  /// all (descriptors are finite; one address cannot take them all).
+  std::size_t max_pending_per_address = 16;
+  std::size_t max_pending = 256;
+};
+
+class frame_guard {
+ public:
+  explicit frame_guard(frame_guard_options opts);
+
+  /// A new connection from `peer` on socket `fd`; false (refused, counted)
+  /// when too many connections (from its address, or in all) already wait
+  /// to authenticate.
+  bool admit(int fd, const std::string& peer);
+  /// The connection on `fd` authenticated: no deadline any more.
+  void authenticated(int fd);
+  /// The socket `fd` is about to be closed.
+  void forget(int fd);
+  /// Logs and counts a refused connection.
+  void refuse(const std::string& peer, const std::string& why);
+  /// Shuts down connections still unauthenticated past the deadline (their
+  /// socket then reads as closed and CAF drops it); returns how many.
+  std::size_t sweep();
+  /// Whether sweep() closed the connection on `fd` (already counted).
+  bool swept(int fd) const;
+
+  bool allows(const caf::node_id& peer) const;
+  const frame_guard_options& options() const { return opts_; }
+  /// Connections refused so far (all reasons).
+  std::uint64_t refused() const { return refused_.load(); }
+  /// Connections waiting to authenticate now.
+  std::size_t pending() const;
+
+ private:
+  struct waiting {
+    std::chrono::steady_clock::time_point since;
+    std::string peer;
+    std::string address;  ///< the peer without its port
+    bool swept = false;
+  };
+  frame_guard_options opts_;
+  mutable std::mutex mutex_;
+  std::map<int, waiting> pending_;
+  std::atomic<std::uint64_t> refused_{0};
+  // At most 10 log lines a second; the rest are counted in one line.
+  std::mutex log_mutex_;
+  std::chrono::steady_clock::time_point log_window_{};
+  std::uint64_t logged_in_window_ = 0;
+  std::uint64_t suppressed_ = 0;
+};
+
+/// The screen of one accepted socket: fed every byte the peer sends before
+/// CAF sees it. Lives on the socket's I/O thread only.
+class connection_screen {
+ public:
+  connection_screen(std::shared_ptr<frame_guard> guard, caf::actor_system& sys, int fd);
+  ~connection_screen();
+  connection_screen(const connection_screen&) = delete;
+  connection_screen& operator=(const connection_screen&) = delete;
+
+  /// Whether the guard admitted the connection at all.
+  bool admitted() const { return admitted_; }
+  /// Screens bytes just read; false: refused (logged, counted), close it.
+  bool screen(const void* data, std::size_t size);
+  /// The transport failed (peer closed, reset, TLS error) with `reason`
+  /// ("" when the peer simply closed). Counts what looks hostile.
+  void transport_failed(const std::string& reason);
+  const std::string& peer() const { return peer_; }
+
+ private:
+  bool peer_authenticated();
+
+  std::shared_ptr<frame_guard> guard_;
+  caf::actor_system& sys_;
+  int fd_;
+  std::string peer_;
+  bool admitted_ = false;
+  bool authenticated_ = false;
+  bool refused_ = false;
+  frame_screen screen_;
+  std::optional<caf::node_id> node_;
+};
+
+}  // namespace troupe

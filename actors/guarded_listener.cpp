@@ -1,0 +1,283 @@
+#include "actors/guarded_listener.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+#include <caf/all.hpp>
+#include <caf/detail/socket_guard.hpp>
+#include <caf/io/basp_broker.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor_impl.hpp>
+#include <caf/io/network/default_multiplexer.hpp>
+#include <caf/io/network/doorman_impl.hpp>
+#include <caf/io/network/stream_impl.hpp>
+#include <caf/io/scribe.hpp>
+#include <caf/openssl/session.hpp>
+#include <caf/policy/tcp.hpp>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "actors/actor_config.hpp"
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+namespace {
+
+using caf::io::network::default_multiplexer;
+using caf::io::network::native_socket;
+using caf::io::network::rw_state;
+
+// The TLS error that ended a connection, or "" when the peer just closed it
+// (CAF never sends close_notify, so an EOF without one is a normal close).
+std::string tls_failure() {
+  std::string out;
+  while (const auto code = ERR_get_error()) {
+    if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) continue;
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof(buf));
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? out : "TLS handshake or record failed: " + out;
+}
+
+// The stream policy of a screened socket: TCP or TLS underneath, and every
+// byte read goes through the connection's screen before CAF gets it.
+class screened_transport {
+ public:
+  screened_transport(std::unique_ptr<connection_screen> screen, caf::openssl::session_ptr tls)
+      : screen_(std::move(screen)), tls_(std::move(tls)) {}
+
+  rw_state read_some(size_t& result, native_socket fd, void* buf, size_t len) {
+    if (tls_) ERR_clear_error();
+    const auto st = tls_ ? tls_->read_some(result, fd, buf, len)
+                         : caf::policy::tcp::read_some(result, fd, buf, len);
+    if (st == rw_state::failure) {
+      screen_->transport_failed(tls_ ? tls_failure() : std::string{});
+      return st;
+    }
+    if (st == rw_state::success && result > 0 && !screen_->screen(buf, result)) {
+      result = 0;
+      return rw_state::failure;
+    }
+    return st;
+  }
+
+  rw_state write_some(size_t& result, native_socket fd, const void* buf, size_t len) {
+    if (!tls_) return caf::policy::tcp::write_some(result, fd, buf, len);
+    // A TLS handshake advances on writes too (CAF's server handshake waits in
+    // the write buffer): its failure may show here first.
+    ERR_clear_error();
+    const auto st = tls_->write_some(result, fd, buf, len);
+    if (st == rw_state::failure) screen_->transport_failed(tls_failure());
+    return st;
+  }
+
+  bool must_read_more(native_socket fd, size_t threshold) {
+    return tls_ && tls_->must_read_more(fd, threshold);
+  }
+
+ private:
+  std::unique_ptr<connection_screen> screen_;
+  caf::openssl::session_ptr tls_;
+};
+
+class screened_scribe : public caf::io::scribe {
+ public:
+  screened_scribe(default_multiplexer& mpx, native_socket fd,
+                  std::unique_ptr<connection_screen> screen, caf::openssl::session_ptr tls)
+      : caf::io::scribe(caf::io::network::conn_hdl_from_socket(fd)),
+        tls_(tls != nullptr),
+        stream_(mpx, fd, std::move(screen), std::move(tls)) {}
+
+  void configure_read(caf::io::receive_policy::config config) override {
+    stream_.configure_read(config);
+    if (!launched_) launch();
+  }
+  void ack_writes(bool enable) override { stream_.ack_writes(enable); }
+  std::vector<char>& wr_buf() override { return stream_.wr_buf(); }
+  std::vector<char>& rd_buf() override { return stream_.rd_buf(); }
+  void graceful_shutdown() override {
+    stream_.graceful_shutdown();
+    detach(&stream_.backend(), false);
+  }
+  void flush() override { stream_.flush(this); }
+  std::string addr() const override {
+    auto x = caf::io::network::remote_addr_of_fd(stream_.fd());
+    return x ? *x : std::string{};
+  }
+  std::uint16_t port() const override {
+    auto x = caf::io::network::remote_port_of_fd(stream_.fd());
+    return x ? *x : 0;
+  }
+  void add_to_loop() override { stream_.activate(this); }
+  void remove_from_loop() override { stream_.passivate(); }
+
+ private:
+  void launch() {
+    launched_ = true;
+    stream_.start(this);
+    // A TLS handshake may need to write before anything is sent.
+    if (tls_) stream_.force_empty_write(this);
+  }
+
+  bool launched_ = false;
+  bool tls_;
+  caf::io::network::stream_impl<screened_transport> stream_;
+};
+
+class screened_doorman : public caf::io::network::doorman_impl {
+ public:
+  screened_doorman(default_multiplexer& mpx, native_socket fd, std::shared_ptr<frame_guard> guard,
+                   bool tls)
+      : caf::io::network::doorman_impl(mpx, fd), guard_(std::move(guard)), tls_(tls) {}
+
+  bool new_connection() override {
+    if (detached()) return false;  // the broker let go while events were pending
+    auto& mpx = acceptor_.backend();
+    const auto fd = acceptor_.accepted_socket();
+    caf::detail::socket_guard closer{fd};
+    caf::io::network::nonblocking(fd, true);
+    auto screen = std::make_unique<connection_screen>(guard_, mpx.system(), fd);
+    if (!screen->admitted()) return false;
+    caf::openssl::session_ptr tls;
+    if (tls_) {
+      ERR_clear_error();
+      try {  // CAF throws when the certificate files went away since the start
+        tls = caf::openssl::make_session(mpx.system(), fd, true);
+      } catch (const std::exception& e) {
+        spdlog::error("{}: cannot start a TLS session: {}", guard_->options().name, e.what());
+      }
+      if (!tls) {
+        // Usually the peer's first bytes were no TLS at all (a plain client).
+        const auto why = tls_failure();
+        guard_->refuse(screen->peer(), why.empty() ? "no TLS session could be started" : why);
+        return false;
+      }
+    }
+    auto scribe = caf::make_counted<screened_scribe>(mpx, fd, std::move(screen), std::move(tls));
+    closer.release();  // the scribe owns the socket now
+    auto hdl = scribe->hdl();
+    parent()->add_scribe(std::move(scribe));
+    return doorman::new_connection(&mpx, hdl);
+  }
+
+ private:
+  std::shared_ptr<frame_guard> guard_;
+  bool tls_;
+};
+
+// A middleman actor whose published ports take screened doormen; everything
+// else (connect, unpublish, ...) is CAF's.
+class screened_middleman : public caf::io::middleman_actor_impl {
+ public:
+  screened_middleman(caf::actor_config& cfg, caf::actor broker, std::shared_ptr<frame_guard> guard,
+                     bool tls)
+      : caf::io::middleman_actor_impl(cfg, std::move(broker)),
+        guard_(std::move(guard)),
+        tls_(tls) {}
+
+  const char* name() const override { return "troupe.screened_middleman"; }
+
+ protected:
+  caf::expected<caf::io::doorman_ptr> open(std::uint16_t port, const char* addr,
+                                           bool reuse) override {
+    auto fd = caf::io::network::new_tcp_acceptor_impl(port, addr, reuse);
+    if (!fd) return std::move(fd.error());
+    auto& mpx = static_cast<default_multiplexer&>(system().middleman().backend());
+    return caf::make_counted<screened_doorman>(mpx, *fd, guard_, tls_);
+  }
+
+ private:
+  std::shared_ptr<frame_guard> guard_;
+  bool tls_;
+};
+
+}  // namespace
+
+struct guarded_listener::impl {
+  caf::actor_system* sys = nullptr;
+  caf::io::middleman_actor middleman;
+  caf::actor_addr whom;
+  std::uint16_t port = 0;
+  std::shared_ptr<frame_guard> guard;
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stopping = false;
+  std::thread sweeper;
+
+  void sweep_until_stopped() {
+    std::unique_lock lock(mutex);
+    while (!stopping) {
+      wake.wait_for(lock, std::chrono::milliseconds(250));
+      if (!stopping) guard->sweep();
+    }
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex);
+      stopping = true;
+    }
+    wake.notify_all();
+    if (sweeper.joinable()) sweeper.join();
+    if (!middleman) return;
+    caf::scoped_actor self{*sys};
+    if (port != 0) {
+      self->request(middleman, std::chrono::seconds(5), caf::unpublish_atom::value, whom, port)
+          .receive([] {}, [](caf::error&) {});
+    }
+    self->send_exit(middleman, caf::exit_reason::kill);
+    self->wait_for(middleman);
+    middleman = nullptr;
+  }
+};
+
+guarded_listener::guarded_listener(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+guarded_listener::~guarded_listener() {
+  impl_->stop();
+}
+
+std::uint16_t guarded_listener::port() const {
+  return impl_->port;
+}
+
+std::uint64_t guarded_listener::refused() const {
+  return impl_->guard->refused();
+}
+
+std::unique_ptr<guarded_listener> guarded_listener::publish(
+    caf::actor_system& sys, caf::strong_actor_ptr whom, std::set<std::string> sigs,
+    const std::string& host, std::uint16_t port, listen_options opts) {
+  if (opts.tls && !sys.has_openssl_manager()) {
+    throw troupe_error(errc::bad_config, "TLS listener without TLS files configured");
+  }
+  auto p = std::make_unique<impl>();
+  p->sys = &sys;
+  p->guard = std::make_shared<frame_guard>(std::move(opts.guard));
+  p->whom = caf::actor_cast<caf::actor_addr>(whom);
+  auto broker = sys.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
+  p->middleman =
+      sys.spawn<screened_middleman, caf::detached + caf::hidden>(broker, p->guard, opts.tls);
+  caf::error failed;
+  {
+    caf::scoped_actor self{sys};
+    self->request(p->middleman, std::chrono::seconds(30), caf::publish_atom::value, port,
+                  std::move(whom), std::move(sigs), host, true)
+        .receive([&](std::uint16_t actual) { p->port = actual; },
+                 [&](caf::error& err) { failed = std::move(err); });
+  }
+  std::unique_ptr<guarded_listener> out{new guarded_listener(std::move(p))};
+  if (failed) {
+    throw troupe_error(errc::io_error, "cannot listen on " + host + ":" + std::to_string(port) +
+                                           ": " + describe(failed));
+  }
+  out->impl_->sweeper = std::thread([raw = out->impl_.get()] { raw->sweep_until_stopped(); });
+  return out;
+}
+
+}  // namespace troupe

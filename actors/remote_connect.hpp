@@ -1,0 +1,49 @@
+#pragma once
+// Reaching an actor another process published, with a bounded wait and over
+// TLS when this process is configured for it (actors/tls_config.hpp).
+// `middleman().remote_actor()` alone waits forever on a peer that accepts the
+// connection but never answers, and always speaks plain TCP.
+//
+//   auto node = troupe::connect_remote<troupe::node_actor>(sys, "10.0.0.1", 7000,
+//                                                         std::chrono::seconds(10));
+//   if (!node) spdlog::error("{}", troupe::describe(node.error()));
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_control_block.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+#include <caf/sec.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <set>
+#include <string>
+
+namespace troupe {
+
+struct remote_endpoint {
+  caf::strong_actor_ptr actor;
+  std::set<std::string> interface;  ///< the message types it handles
+};
+
+/// The actor published at host:port, or CAF's error (cannot_connect_to_node,
+/// no_actor_published_at_port, disconnect_during_handshake when a TLS
+/// handshake fails, request_timeout after `timeout`).
+caf::expected<remote_endpoint> connect_endpoint(caf::actor_system& sys, const std::string& host,
+                                                std::uint16_t port,
+                                                std::chrono::milliseconds timeout);
+
+/// As connect_endpoint, typed; unexpected_actor_messaging_interface when
+/// the published actor does not speak `Handle`'s protocol.
+template <class Handle>
+caf::expected<Handle> connect_remote(caf::actor_system& sys, const std::string& host,
+                                     std::uint16_t port, std::chrono::milliseconds timeout) {
+  auto ep = connect_endpoint(sys, host, port, timeout);
+  if (!ep) return std::move(ep.error());
+  if (!sys.assignable<Handle>(ep->interface)) {
+    return caf::make_error(caf::sec::unexpected_actor_messaging_interface);
+  }
+  return caf::actor_cast<Handle>(std::move(ep->actor));
+}
+
+}  // namespace troupe

@@ -1,0 +1,142 @@
+#include "engine/wire/frame_screen.hpp"
+
+#include <algorithm>
+#include <string>
+
+namespace troupe {
+
+namespace {
+
+// BASP 3 operations (caf/io/basp/message_type.hpp).
+enum : std::uint8_t {
+  op_server_handshake = 0,
+  op_client_handshake = 1,
+  op_direct_message = 2,
+  op_routed_message = 3,
+  op_monitor_message = 4,
+  op_down_message = 5,
+  op_heartbeat = 6,
+};
+
+// named_receiver (direct messages) and select_connection (client handshakes).
+constexpr std::uint8_t known_flags = 0x01 | 0x02;
+
+template <class T>
+T big_endian(const std::uint8_t* p) {
+  T out = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) out = static_cast<T>((out << 8) | p[i]);
+  return out;
+}
+
+status malformed(const std::string& why) {
+  return {errc::malformed_message, "BASP header " + why};
+}
+
+}  // namespace
+
+basp_header decode_basp_header(const std::uint8_t* b) {
+  basp_header h;
+  h.operation = b[0];
+  h.pad1 = b[1];
+  h.pad2 = b[2];
+  h.flags = b[3];
+  h.payload_len = big_endian<std::uint32_t>(b + 4);
+  h.operation_data = big_endian<std::uint64_t>(b + 8);
+  h.source_actor = big_endian<std::uint64_t>(b + 16);
+  h.dest_actor = big_endian<std::uint64_t>(b + 24);
+  return h;
+}
+
+status check_basp_header(const basp_header& h) {
+  if (h.pad1 != 0 || h.pad2 != 0) return malformed("with non-zero padding");
+  if ((h.flags & ~known_flags) != 0) {
+    return malformed("with unknown flags " + std::to_string(h.flags));
+  }
+  const bool has_payload = h.payload_len != 0;
+  switch (h.operation) {
+    case op_server_handshake:
+      return malformed("of a server handshake sent to a server");
+    case op_client_handshake:
+      if (h.source_actor != 0 || h.dest_actor != 0 || !has_payload) {
+        return malformed("of a client handshake with actors or without payload");
+      }
+      return {};
+    case op_direct_message:
+    case op_routed_message:
+      if (h.dest_actor == 0 || !has_payload) {
+        return malformed("of a message without receiver or payload");
+      }
+      return {};
+    case op_monitor_message:
+      if (!has_payload || h.operation_data != 0) return malformed("of an invalid monitor message");
+      return {};
+    case op_down_message:
+      if (h.source_actor == 0 || h.dest_actor != 0 || !has_payload || h.operation_data != 0) {
+        return malformed("of an invalid down message");
+      }
+      return {};
+    case op_heartbeat:
+      if (h.source_actor != 0 || h.dest_actor != 0 || has_payload || h.operation_data != 0) {
+        return malformed("of a heartbeat with fields set");
+      }
+      return {};
+    default:
+      return malformed("with unknown operation " + std::to_string(h.operation));
+  }
+}
+
+status frame_screen::check_header(bool authenticated) {
+  const auto h = decode_basp_header(header_.data());
+  if (auto st = check_basp_header(h); !st) return st;
+  const bool first = frames_ == 0;
+  if (first && h.operation != op_client_handshake) {
+    return malformed("of operation " + std::to_string(h.operation) +
+                     " before the client handshake");
+  }
+  std::uint32_t limit = authenticated ? limits_.after_auth : limits_.before_auth;
+  if (h.operation == op_client_handshake) limit = std::min(limit, limits_.max_handshake);
+  if (h.payload_len > limit) {
+    return {errc::wrong_size,
+            "BASP frame claims a payload of " + std::to_string(h.payload_len) + " bytes; at most " +
+                std::to_string(limit) + " allowed " +
+                (authenticated ? "from an authenticated peer" : "before authentication")};
+  }
+  ++frames_;
+  payload_left_ = h.payload_len;
+  collecting_handshake_ = first;
+  if (first) handshake_.reserve(h.payload_len);
+  return {};
+}
+
+status frame_screen::feed(const std::uint8_t* data, std::size_t size, bool authenticated) {
+  if (!refused_) return refused_;
+  bytes_ += size;
+  while (size > 0) {
+    if (payload_left_ > 0) {
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, size));
+      if (collecting_handshake_) handshake_.insert(handshake_.end(), data, data + n);
+      payload_left_ -= n;
+      data += n;
+      size -= n;
+      if (payload_left_ == 0 && collecting_handshake_) {
+        collecting_handshake_ = false;
+        handshake_done_ = true;
+      }
+      continue;
+    }
+    const auto n = std::min(basp_header_size - header_fill_, size);
+    std::copy(data, data + n, header_.begin() + static_cast<std::ptrdiff_t>(header_fill_));
+    header_fill_ += n;
+    data += n;
+    size -= n;
+    if (header_fill_ < basp_header_size) break;
+    header_fill_ = 0;
+    if (auto st = check_header(authenticated); !st) {
+      refused_ = st;
+      return st;
+    }
+  }
+  return {};
+}
+
+}  // namespace troupe
