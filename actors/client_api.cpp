@@ -70,6 +70,19 @@ void client::push_dense(const std::string& table, std::uint64_t offset, std::vec
   if (!moved_from(impl_, done)) impl_->push_dense(table, offset, std::move(grads), std::move(done));
 }
 
+std::future<result<std::int64_t>> client::advance_clock(const clock_group& group) {
+  return with_future<std::int64_t>(
+      [&](callback<std::int64_t> done) { advance_clock(group, std::move(done)); });
+}
+void client::advance_clock(const clock_group& group, callback<std::int64_t> done) {
+  if (!moved_from(impl_, done)) impl_->advance_clock(group, std::move(done));
+}
+std::future<result<void>> client::leave_clock(const clock_group& group) {
+  return with_future<void>([&](callback<void> done) {
+    if (!moved_from(impl_, done)) impl_->leave_clock(group, std::move(done));
+  });
+}
+
 void client::wait() {
   if (impl_) impl_->wait();
 }
@@ -106,8 +119,8 @@ result<client> open_client(std::shared_ptr<actor_runtime> rt, const directory_ac
     if (!info) return failure;
     return {api_errc::internal, "the engine has no shards"};
   }
-  return client{
-      std::make_unique<client::impl>(std::move(rt), std::move(*info), opts, std::move(auth))};
+  return client{std::make_unique<client::impl>(std::move(rt), directory, std::move(*info), opts,
+                                               std::move(auth))};
 }
 
 }  // namespace troupe

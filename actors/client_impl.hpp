@@ -36,9 +36,13 @@ inline table_info to_info(const table_spec& s) {
 
 class client::impl {
  public:
-  impl(std::shared_ptr<actor_runtime> rt, directory_info info, const client_options& opts,
-       std::unique_ptr<caf::scoped_actor> auth)
-      : rt_(std::move(rt)), auth_(std::move(auth)), id_(info.client_id), timeout_(opts.timeout) {
+  impl(std::shared_ptr<actor_runtime> rt, directory_actor directory, directory_info info,
+       const client_options& opts, std::unique_ptr<caf::scoped_actor> auth)
+      : rt_(std::move(rt)),
+        auth_(std::move(auth)),
+        directory_(std::move(directory)),
+        id_(info.client_id),
+        timeout_(opts.timeout) {
     const auto shards = static_cast<std::uint32_t>(info.shards.size());
     shards_ = shards;
     for (auto& spec : info.tables) {
@@ -81,6 +85,8 @@ class client::impl {
             callback<std::vector<float>> done);
   void push_dense(const std::string& name, std::uint64_t offset, std::vector<float> grads,
                   callback<void> done);
+  void advance_clock(const clock_group& group, callback<std::int64_t> done);
+  void leave_clock(const clock_group& group, callback<void> done);
 
  private:
   template <class T>
@@ -109,6 +115,9 @@ class client::impl {
 
   std::shared_ptr<actor_runtime> rt_;
   std::unique_ptr<caf::scoped_actor> auth_;
+  directory_actor directory_;  // keeps the clock groups
+  std::mutex clocks_mutex_;
+  std::unordered_map<std::string, std::int64_t> clocks_;  // this client's steps, by group
   std::uint32_t id_ = 0;
   std::uint32_t shards_ = 0;
   std::chrono::milliseconds timeout_{5000};  // every call's deadline, from its start

@@ -3,23 +3,122 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <set>
+
 #include "actors/actor_config.hpp"
 #include "actors/cluster_types.hpp"
 #include "actors/peer_guard.hpp"
+#include "engine/errors.hpp"
 
 namespace troupe {
 
 namespace {
+
+// One clock group of clients' own training loops (SSP, like the workers of
+// a training job, include/troupe/client.hpp).
+struct clock_group {
+  std::uint32_t members = 0;
+  std::int64_t staleness = 0;  // -1: unbounded
+  std::vector<std::int64_t> clocks;
+  std::vector<bool> gone;             // left, or its client ended
+  std::vector<caf::actor_addr> owner;  // the session that holds the member index
+  struct waiter {
+    std::int64_t need;  // the slowest member must reach this
+    caf::typed_response_promise<std::int64_t> promise;
+  };
+  std::vector<waiter> waiting;
+
+  // The slowest member still in the group; a group everyone left waits for none.
+  std::int64_t min_clock() const {
+    std::int64_t m = std::numeric_limits<std::int64_t>::max();
+    for (std::uint32_t i = 0; i < members; ++i) {
+      if (!gone[i]) m = std::min(m, clocks[i]);
+    }
+    return m;
+  }
+  void release() {
+    const auto m = min_clock();
+    auto keep = std::partition(waiting.begin(), waiting.end(),
+                               [&](const waiter& w) { return w.need > m; });
+    for (auto it = keep; it != waiting.end(); ++it) it->promise.deliver(m);
+    waiting.erase(keep, waiting.end());
+  }
+};
 
 struct directory_state {
   directory_info info;
   node_actor node;
   std::shared_ptr<const peer_guard> guard;
   std::uint32_t next_client = 1;
+  std::map<std::string, clock_group> groups;
+  std::set<caf::actor_addr> watched;  // sessions holding a member index
   static inline const char* name = "troupe.directory";
 };
 
 using directory_pointer = directory_actor::stateful_pointer<directory_state>;
+
+// A clock call the group cannot take (clients see bad_argument).
+caf::error refuse_clock(const std::string& why) {
+  spdlog::warn("directory: refused a clock call: {}", why);
+  return make_troupe_error(errc::malformed_message, why);
+}
+
+caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& name,
+                                   std::uint32_t member, std::uint32_t members,
+                                   std::int64_t staleness, std::int64_t clock,
+                                   const caf::actor& session) {
+  auto& st = self->state;
+  if (members == 0 || members > 65536 || member >= members) {
+    return refuse_clock("clock group '" + name + "': member " + std::to_string(member) +
+                        " of " + std::to_string(members) + " members");
+  }
+  if (staleness < -1 || clock < 1 || name.empty() || name.size() > 256) {
+    return refuse_clock("clock group '" + name + "': bad staleness, clock or name");
+  }
+  auto [it, fresh] = st.groups.try_emplace(name);
+  auto& g = it->second;
+  if (fresh) {
+    g.members = members;
+    g.staleness = staleness;
+    g.clocks.assign(members, 0);
+    g.gone.assign(members, false);
+    g.owner.assign(members, caf::actor_addr{});
+  } else if (g.members != members || g.staleness != staleness) {
+    return refuse_clock("clock group '" + name + "' has " + std::to_string(g.members) +
+                        " members and staleness " + std::to_string(g.staleness) + ", not " +
+                        std::to_string(members) + " and " + std::to_string(staleness));
+  }
+  const auto who = caf::actor_cast<caf::actor_addr>(session);
+  if (g.owner[member] && g.owner[member] != who) {
+    return refuse_clock("clock group '" + name + "': member " + std::to_string(member) +
+                        " is another client's");
+  }
+  if (g.gone[member]) {
+    return refuse_clock("clock group '" + name + "': member " + std::to_string(member) +
+                        " has left");
+  }
+  if (!g.owner[member] && session) {
+    g.owner[member] = who;
+    if (st.watched.insert(who).second) self->monitor(session);
+  }
+  g.clocks[member] = std::max(g.clocks[member], clock);
+  g.release();
+  const auto need = g.staleness < 0 ? std::numeric_limits<std::int64_t>::min()
+                                    : g.clocks[member] - g.staleness;
+  if (g.min_clock() >= need) return g.min_clock();
+  auto promise = self->make_response_promise<std::int64_t>();
+  g.waiting.push_back({need, promise});
+  return promise;
+}
+
+// Member `m` of `g` no longer counts: the others stop waiting for it.
+void leave(clock_group& g, std::uint32_t m) {
+  g.gone[m] = true;
+  g.release();
+}
 
 directory_actor::behavior_type directory_behavior(directory_pointer self, directory_info info,
                                                   node_actor node,
@@ -27,6 +126,16 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
   self->state.info = std::move(info);
   self->state.node = std::move(node);
   self->state.guard = std::move(guard);
+  // A client that ends (or whose process is lost) leaves its clock groups.
+  self->set_down_handler([=](const caf::down_msg& dm) {
+    auto& st = self->state;
+    st.watched.erase(dm.source);
+    for (auto& [name, g] : st.groups) {
+      for (std::uint32_t m = 0; m < g.members; ++m) {
+        if (g.owner[m] == dm.source && !g.gone[m]) leave(g, m);
+      }
+    }
+  });
   return {
       // The node keeps the sender (the client's actor) as the original
       // sender: it binds the client's node into the proof and admits it.
@@ -43,6 +152,25 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
         auto out = self->state.info;
         out.client_id = self->state.next_client++;
         return out;
+      },
+      [=](clock_atom, const std::string& group, std::uint32_t member, std::uint32_t members,
+          std::int64_t staleness, std::int64_t clock,
+          const caf::actor& session) -> caf::result<std::int64_t> {
+        const auto& guard = self->state.guard;
+        if (guard && !sender_allowed(self, *guard)) {
+          return make_troupe_error(errc::bad_config, "not authenticated (send hello and auth)");
+        }
+        return on_clock(self, group, member, members, staleness, clock, session);
+      },
+      [=](leave_atom, const std::string& group, std::uint32_t member) -> caf::result<bool> {
+        const auto& guard = self->state.guard;
+        if (guard && !sender_allowed(self, *guard)) {
+          return make_troupe_error(errc::bad_config, "not authenticated (send hello and auth)");
+        }
+        auto it = self->state.groups.find(group);
+        if (it == self->state.groups.end() || member >= it->second.members) return false;
+        leave(it->second, member);
+        return true;
       },
   };
 }

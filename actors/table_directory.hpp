@@ -16,6 +16,17 @@
 //
 // Each directory answer carries a fresh client id, so that the pushes of
 // different clients never share (worker, seq) pairs on a shard.
+//
+// Clock groups (client::advance_clock): the directory also keeps the SSP
+// clocks of its clients' own training loops. A member reports the number of
+// steps it has finished; the answer waits until the slowest member is
+// within the group's bound:
+//
+//   member m                         directory
+//     |-- clock(group, m, n, s, c, -->|  clocks[m] = max(clocks[m], c)
+//     |         session)              |  monitors `session`: its end = m leaves
+//     |<------------ min clock -------|  once c - min(clocks) <= s
+//     |-- leave(group, m) ----------->|  m no longer counts; waiters re-checked
 
 #include <caf/fwd.hpp>
 #include <caf/replies_to.hpp>
@@ -32,6 +43,7 @@
 namespace troupe {
 
 using directory_atom = caf::atom_constant<caf::atom("directory")>;
+using leave_atom = caf::atom_constant<caf::atom("leave")>;
 
 /// What a client needs to talk to the shards itself.
 struct directory_info {
@@ -48,7 +60,12 @@ typename Inspector::result_type inspect(Inspector& f, directory_info& x) {
 using directory_actor =
     caf::typed_actor<caf::replies_to<hello_atom>::with<std::string>,
                      caf::replies_to<auth_atom, std::string, std::string>::with<std::string>,
-                     caf::replies_to<directory_atom>::with<directory_info>>;
+                     caf::replies_to<directory_atom>::with<directory_info>,
+                     // group, member, members, staleness (-1: none), steps done, the
+                     // member's client session -> the slowest member's steps
+                     caf::replies_to<clock_atom, std::string, std::uint32_t, std::uint32_t,
+                                     std::int64_t, std::int64_t, caf::actor>::with<std::int64_t>,
+                     caf::replies_to<leave_atom, std::string, std::uint32_t>::with<bool>>;
 
 /// `node` answers the handshake; `guard` (null: everyone, in-process only)
 /// decides who may read the directory. `info.client_id` is ignored.

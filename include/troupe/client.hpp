@@ -68,6 +68,16 @@ struct rows {
   const float* row(std::size_t i) const { return values.data() + i * width; }
 };
 
+/// Stale synchronous parallel for a loop of your own (what the engine's
+/// training workers keep): `members` loops, each with its own client of one
+/// engine and its own `member` index, form a group by name.
+struct clock_group {
+  std::string name;            ///< per engine; the first call fixes size and bound
+  std::uint32_t member = 0;    ///< this loop's index in [0, members)
+  std::uint32_t members = 1;   ///< how many loops the group has
+  std::int64_t staleness = 0;  ///< steps ahead of the slowest; 0: lock-step; -1: unbounded
+};
+
 /// What a table is, as the engine serves it.
 struct table_info {
   std::string name;
@@ -135,6 +145,27 @@ class client {
                                        std::vector<float> grads);
   void push_dense(const std::string& table, std::uint64_t offset, std::vector<float> grads,
                   callback<void> done);
+
+  /// Ends this member's step of `group`: its clock (steps finished) goes up
+  /// by one, and the result is ready once every other member has finished at
+  /// least clock - staleness steps. Its value: the slowest member's clock.
+  /// Call it once the step's pushes have landed (their futures are ready),
+  /// so that a member that was let go pulls values that include them. No
+  /// deadline: it waits as long as the slowest member takes; a member that
+  /// leaves (leave_clock, or its client ends) no longer holds the others
+  /// back. Errors: bad_argument (index out of range, a size or bound other
+  /// than the group's, an index another client holds), peer_lost.
+  ///   troupe::clock_group g{"train", worker, 4, 2};
+  ///   for (int step = 0; step < steps; ++step) {
+  ///     auto w = c.pull("w", 0, n).get().value();
+  ///     c.push_dense("w", 0, gradient(w)).get();
+  ///     c.advance_clock(g).get();
+  ///   }
+  ///   c.leave_clock(g).get();   // finished: the others no longer wait for it
+  std::future<result<std::int64_t>> advance_clock(const clock_group& group);
+  void advance_clock(const clock_group& group, callback<std::int64_t> done);
+  /// This member stops counting in `group` (for good: its index stays taken).
+  std::future<result<void>> leave_clock(const clock_group& group);
 
   /// Blocks until every call this client issued before wait() has finished.
   /// Never call it from a callback: it would wait for that callback and

@@ -1,0 +1,69 @@
+// troupe::client's clock groups (include/troupe/client.hpp): SSP for a
+// service's own training loop, kept by the engine's table directory
+// (actors/table_directory.hpp). Each call is a short-lived actor waiting for
+// the directory's answer, so that a member held back by the bound blocks
+// nothing but its own future.
+#include "actors/client_impl.hpp"
+
+namespace troupe {
+
+namespace {
+
+// Refused before anything is sent; empty when the group is well-formed.
+std::string check_group(const clock_group& g) {
+  if (g.name.empty() || g.name.size() > 256) return "a clock group needs a name of 1-256 bytes";
+  if (g.members == 0 || g.members > 65536) return "a clock group has 1 to 65536 members";
+  if (g.member >= g.members) {
+    return "member " + std::to_string(g.member) + " of a group of " + std::to_string(g.members);
+  }
+  if (g.staleness < -1) return "staleness must be >= 0, or -1 for unbounded";
+  return {};
+}
+
+}  // namespace
+
+void client::impl::advance_clock(const clock_group& group, callback<std::int64_t> done) {
+  auto c = start<std::int64_t>(std::move(done));
+  if (auto why = check_group(group); !why.empty()) {
+    return refuse(c, api_errc::bad_argument, "clock group '" + group.name + "': " + why);
+  }
+  std::int64_t clock = 0;
+  {
+    // Absolute step counts: a call that failed on the way is made good by the next.
+    std::lock_guard<std::mutex> lock(clocks_mutex_);
+    clock = ++clocks_[group.name];
+  }
+  // The session stands for this client: the directory watches it, and a
+  // client that ends leaves its groups.
+  rt_->sys.spawn([c, dir = directory_, session = session_, group,
+                  clock](caf::event_based_actor* self) {
+    self->request(dir, caf::infinite, clock_atom::value, group.name, group.member, group.members,
+                  group.staleness, clock, session)
+        .then(
+            [=](std::int64_t slowest) {
+              c->value = slowest;
+              c->complete();
+            },
+            [=](caf::error& err) {
+              c->fail(to_api_error(err, "clock group '" + group.name + "'"));
+              c->complete();
+            });
+  });
+}
+
+void client::impl::leave_clock(const clock_group& group, callback<void> done) {
+  auto c = start<void>(std::move(done));
+  if (auto why = check_group(group); !why.empty()) {
+    return refuse(c, api_errc::bad_argument, "clock group '" + group.name + "': " + why);
+  }
+  rt_->sys.spawn([c, dir = directory_, group](caf::event_based_actor* self) {
+    self->request(dir, std::chrono::seconds(30), leave_atom::value, group.name, group.member)
+        .then([=](bool) { c->complete(); },
+              [=](caf::error& err) {
+                c->fail(to_api_error(err, "clock group '" + group.name + "'"));
+                c->complete();
+              });
+  });
+}
+
+}  // namespace troupe

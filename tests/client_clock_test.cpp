@@ -1,0 +1,154 @@
+// Clock groups of the public client (include/troupe/client.hpp): a
+// service's own training loops, each with its own client, kept to a
+// staleness bound by the engine. Only the public headers are included.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "troupe/client.hpp"
+#include "troupe/engine.hpp"
+
+namespace troupe {
+namespace {
+
+using namespace std::chrono_literals;
+
+engine start_engine(const std::string& listen = {}) {
+  engine_options o;
+  o.shards = 2;
+  o.threads = 2;
+  o.tables = {table::dense("w", 8).sgd(0.1f)};
+  o.listen = listen;
+  if (!listen.empty()) o.secret = "clock-test-secret-0123456789abcdef";
+  return engine::start(o).value();
+}
+
+// `members` loops of `steps` steps; member 0 is slow. After each advance
+// returns, every member must have finished at least (own steps - s): the
+// returned value is the slowest member's clock, and `done` (counted before
+// each advance) must agree with it. Returns the largest lead seen.
+std::int64_t run_loops(engine& eng, std::int64_t s, int members, int steps,
+                       const std::string& group) {
+  std::vector<std::atomic<std::int64_t>> done(members);
+  for (auto& d : done) d = 0;
+  std::atomic<std::int64_t> max_lead{0};
+  std::atomic<int> violations{0};
+  std::vector<std::thread> loops;
+  for (int m = 0; m < members; ++m) {
+    loops.emplace_back([&, m] {
+      auto c = eng.client().value();
+      const clock_group g{group, static_cast<std::uint32_t>(m),
+                          static_cast<std::uint32_t>(members), s};
+      for (int step = 1; step <= steps; ++step) {
+        if (m == 0) std::this_thread::sleep_for(3ms);
+        ASSERT_TRUE(c.push_dense("w", 0, std::vector<float>(8, 0.01f)).get());
+        done[m] = step;
+        const auto slowest = c.advance_clock(g).get();
+        ASSERT_TRUE(slowest) << slowest.error().to_string();
+        std::int64_t lowest = steps;
+        for (int j = 0; j < members; ++j) lowest = std::min<std::int64_t>(lowest, done[j]);
+        if (s >= 0 && (*slowest < step - s || lowest < step - s)) ++violations;
+        std::int64_t lead = step - lowest;
+        for (auto prev = max_lead.load(); lead > prev && !max_lead.compare_exchange_weak(prev, lead);) {
+        }
+      }
+      EXPECT_TRUE(c.leave_clock(g).get());
+    });
+  }
+  for (auto& t : loops) t.join();
+  EXPECT_EQ(violations.load(), 0);
+  return max_lead.load();
+}
+
+TEST(ClientClock, LockStepAndBoundedLoopsNeverRunAheadOfTheBound) {
+  auto eng = start_engine();
+  EXPECT_LE(run_loops(eng, 0, 3, 30, "sync"), 0);
+  EXPECT_LE(run_loops(eng, 2, 3, 30, "ssp2"), 2);
+}
+
+TEST(ClientClock, UnboundedLoopsDoNotWaitForTheSlowest) {
+  auto eng = start_engine();
+  auto slow = eng.client().value();
+  auto fast = eng.client().value();
+  const clock_group gs{"async", 0, 2, -1}, gf{"async", 1, 2, -1};
+  // The slow member never advances; the fast one still finishes 20 steps.
+  for (int step = 0; step < 20; ++step) {
+    auto r = fast.advance_clock(gf);
+    ASSERT_EQ(r.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(r.get().value(), 0);  // the slowest member's clock
+  }
+  (void)slow;
+  (void)gs;
+}
+
+TEST(ClientClock, AMemberThatLeavesOrEndsNoLongerHoldsTheOthersBack) {
+  auto eng = start_engine();
+  auto a = eng.client().value();
+  const clock_group ga{"g", 0, 3, 1};
+  {
+    std::optional<client> b = eng.client().value();
+    auto c = eng.client().value();
+    const clock_group gb{"g", 1, 3, 1}, gc{"g", 2, 3, 1};
+    ASSERT_TRUE(b->advance_clock(gb).get());  // b at 1, within 1 of the others at 0
+    EXPECT_TRUE(a.advance_clock(ga).get());  // a at 1: 1 - 0 <= 1
+    auto blocked = a.advance_clock(ga);      // a at 2: waits for c (at 0)
+    EXPECT_EQ(blocked.wait_for(300ms), std::future_status::timeout);
+    ASSERT_TRUE(c.leave_clock(gc).get());    // c leaves: min is now b's 1
+    ASSERT_EQ(blocked.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(blocked.get().value(), 1);
+    auto again = a.advance_clock(ga);  // a at 3: waits for b (at 1)
+    EXPECT_EQ(again.wait_for(300ms), std::future_status::timeout);
+    // b's client ends here without leaving: the engine sees its end.
+    b.reset();
+    ASSERT_EQ(again.wait_for(5s), std::future_status::ready);
+    EXPECT_TRUE(again.get());
+  }
+}
+
+TEST(ClientClock, BadGroupsAreRefusedWithClearErrors) {
+  auto eng = start_engine();
+  auto a = eng.client().value();
+  auto b = eng.client().value();
+  auto bad = a.advance_clock({"g", 3, 3, 0}).get();
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, api_errc::bad_argument);
+  EXPECT_NE(bad.error().message.find("member 3 of a group of 3"), std::string::npos)
+      << bad.error().to_string();
+  EXPECT_EQ(a.advance_clock({"", 0, 1, 0}).get().error().code, api_errc::bad_argument);
+  EXPECT_EQ(a.advance_clock({"g", 0, 2, -2}).get().error().code, api_errc::bad_argument);
+  ASSERT_TRUE(a.advance_clock({"g", 0, 2, -1}).get());
+  // The group exists with 2 members and no bound: other sizes or bounds, and
+  // member 0 taken by another client, are refused.
+  const auto size = b.advance_clock({"g", 1, 3, -1}).get();
+  ASSERT_FALSE(size);
+  EXPECT_EQ(size.error().code, api_errc::bad_argument);
+  EXPECT_NE(size.error().message.find("has 2 members"), std::string::npos)
+      << size.error().to_string();
+  EXPECT_EQ(b.advance_clock({"g", 1, 2, 0}).get().error().code, api_errc::bad_argument);
+  EXPECT_EQ(b.advance_clock({"g", 0, 2, -1}).get().error().code, api_errc::bad_argument);
+  EXPECT_TRUE(b.advance_clock({"g", 1, 2, -1}).get());
+  // A moved-from client answers `stopped`.
+  client moved = std::move(a);
+  EXPECT_EQ(a.advance_clock({"g", 0, 2, -1}).get().error().code, api_errc::stopped);
+}
+
+TEST(ClientClock, RemoteClientsKeepTheBoundToo) {
+  auto eng = start_engine("127.0.0.1:0");
+  const std::string secret = "clock-test-secret-0123456789abcdef";
+  auto a = client::connect(eng.address(), secret).value();
+  auto b = client::connect(eng.address(), secret).value();
+  const clock_group ga{"remote", 0, 2, 0}, gb{"remote", 1, 2, 0};
+  auto first = a.advance_clock(ga);
+  EXPECT_EQ(first.wait_for(300ms), std::future_status::timeout);  // b is at 0
+  ASSERT_TRUE(b.advance_clock(gb).get());
+  ASSERT_EQ(first.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(first.get().value(), 1);
+}
+
+}  // namespace
+}  // namespace troupe
