@@ -80,7 +80,8 @@ class backend {
   /// kernel writes before anything reads them (activations, scratch).
   virtual device_array alloc_scratch(std::size_t n) { return alloc(n); }
 
-  /// Copies `n` floats from host memory into backend memory `dst`.
+  /// Copies `n` floats from host memory into backend memory `dst`; the source
+  /// may be reused once it returns (the copy itself may still be queued).
   virtual void upload(const float* host_src, std::size_t n, float* dst) = 0;
   /// Copies `n` floats from backend memory into host memory; synchronises.
   virtual void download(const float* src, std::size_t n, float* host_dst) = 0;

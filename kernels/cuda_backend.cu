@@ -296,11 +296,16 @@ class cuda_backend final : public backend {
     return device_array(this, p.release(), n);
   }
 
+  // No wait for the copy: from pageable memory (all our host buffers: pull
+  // replies, batches) cudaMemcpyAsync returns once the source has been staged
+  // for DMA, so the caller may reuse it at once, and the stream orders the
+  // copy before the kernels that read `dst`. A step's uploads (one per pulled
+  // range, and the batch) thus queue behind each other instead of each
+  // waiting for the device (CUDA runtime API, "API synchronization behavior").
   void upload(const float* host_src, std::size_t n, float* dst) override {
     if (n == 0) return;
     check(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, stream_.get()),
           "cudaMemcpyAsync (upload)");
-    synchronize();
   }
 
   void download(const float* src, std::size_t n, float* host_dst) override {
