@@ -35,20 +35,20 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
   }
   // The session stands for this client: the directory watches it, and a
   // client that ends leaves its groups.
-  rt_->sys.spawn([c, dir = directory_, session = session_, group,
-                  clock](caf::event_based_actor* self) {
-    self->request(dir, caf::infinite, clock_atom::value, group.name, group.member, group.members,
-                  group.staleness, clock, session)
-        .then(
-            [=](std::int64_t slowest) {
-              c->value = slowest;
-              c->complete();
-            },
-            [=](caf::error& err) {
-              c->fail(to_api_error(err, "clock group '" + group.name + "'"));
-              c->complete();
-            });
-  });
+  rt_->sys.spawn(
+      [c, dir = directory_, session = session_, group, clock](caf::event_based_actor* self) {
+        self->request(dir, caf::infinite, clock_atom::value, group.name, group.member,
+                      group.members, group.staleness, clock, session)
+            .then(
+                [=](std::int64_t slowest) {
+                  c->value = slowest;
+                  c->complete();
+                },
+                [=](caf::error& err) {
+                  c->fail(to_api_error(err, "clock group '" + group.name + "'"));
+                  c->complete();
+                });
+      });
 }
 
 void client::impl::leave_clock(const clock_group& group, callback<void> done) {

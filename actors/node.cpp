@@ -98,8 +98,8 @@ void link_to_peer(node_pointer self, const std::string& address) {
     return;
   }
   // TLS when this node listens with TLS: the other node accepts nothing else.
-  self->request(connector(self->system()), std::chrono::seconds(10), caf::connect_atom::value,
-                host, port)
+  self->request(connector(self->system()), std::chrono::seconds(10), caf::connect_atom::value, host,
+                port)
       .then(
           [=](caf::node_id& peer, caf::strong_actor_ptr&, std::set<std::string>&) {
             spdlog::info("node {}: linked to {} ({})", self->state.opts.name, address,
@@ -128,7 +128,6 @@ void prune_challenges(node_state& st) {
 host_context host_of(const node_state& st) {
   return {st.opts.guard, st.opts.metrics, st.opts.checkpoint_dir};
 }
-
 
 void publish_hosted(node_state& st) {
   if (st.opts.metrics) st.opts.metrics->set_actors_hosted(static_cast<double>(st.hosted.size()));
@@ -256,9 +255,7 @@ caf::result<Handle> host_training(node_pointer self, const char* kind, std::uint
     return refuse(self, what.c_str(), prepared.problem.message(), prepared.problem.code());
   }
   if (!prepared.what.empty()) spdlog::info("node {}: {} requested", st.opts.name, prepared.what);
-  return host<Handle>(self, kind, id, [&] {
-    return prepared.spawn(self->system(), host_of(st));
-  });
+  return host<Handle>(self, kind, id, [&] { return prepared.spawn(self->system(), host_of(st)); });
 }
 
 caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request& req) {

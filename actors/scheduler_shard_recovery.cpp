@@ -73,8 +73,7 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
             // way: fail_over could not end a backup it did not know of yet,
             // and one that never syncs would only hold a slot the
             // primary's restore may need.
-            if (s0.shards[k] != primary || s0.finished ||
-                s0.dead_nodes.count(s0.shard_node[k])) {
+            if (s0.shards[k] != primary || s0.finished || s0.dead_nodes.count(s0.shard_node[k])) {
               self->send_exit(backup, caf::exit_reason::user_shutdown);
               return then();
             }

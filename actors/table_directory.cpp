@@ -23,7 +23,7 @@ struct clock_group {
   std::uint32_t members = 0;
   std::int64_t staleness = 0;  // -1: unbounded
   std::vector<std::int64_t> clocks;
-  std::vector<bool> gone;             // left, or its client ended
+  std::vector<bool> gone;              // left, or its client ended
   std::vector<caf::actor_addr> owner;  // the session that holds the member index
   struct waiter {
     std::int64_t need;  // the slowest member must reach this
@@ -41,8 +41,8 @@ struct clock_group {
   }
   void release() {
     const auto m = min_clock();
-    auto keep = std::partition(waiting.begin(), waiting.end(),
-                               [&](const waiter& w) { return w.need > m; });
+    auto keep =
+        std::partition(waiting.begin(), waiting.end(), [&](const waiter& w) { return w.need > m; });
     for (auto it = keep; it != waiting.end(); ++it) it->promise.deliver(m);
     waiting.erase(keep, waiting.end());
   }
@@ -72,8 +72,8 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
                                    const caf::actor& session) {
   auto& st = self->state;
   if (members == 0 || members > 65536 || member >= members) {
-    return refuse_clock("clock group '" + name + "': member " + std::to_string(member) +
-                        " of " + std::to_string(members) + " members");
+    return refuse_clock("clock group '" + name + "': member " + std::to_string(member) + " of " +
+                        std::to_string(members) + " members");
   }
   if (staleness < -1 || clock < 1 || name.empty() || name.size() > 256) {
     return refuse_clock("clock group '" + name + "': bad staleness, clock or name");
@@ -106,8 +106,8 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
   }
   g.clocks[member] = std::max(g.clocks[member], clock);
   g.release();
-  const auto need = g.staleness < 0 ? std::numeric_limits<std::int64_t>::min()
-                                    : g.clocks[member] - g.staleness;
+  const auto need =
+      g.staleness < 0 ? std::numeric_limits<std::int64_t>::min() : g.clocks[member] - g.staleness;
   if (g.min_clock() >= need) return g.min_clock();
   auto promise = self->make_response_promise<std::int64_t>();
   g.waiting.push_back({need, promise});

@@ -106,9 +106,9 @@ class node_training final : public training_host {
   void localise(job_config& job) const {
     if (data_dir_.empty()) return;
     job.data_dir = resolve_under(data_dir_, resolved_data_dir(job));
-    for (auto* path : {&job.data.train, &job.data.test, &job.data.validation,
-                       &job.data.train_labels, &job.data.test_labels,
-                       &job.data.validation_labels}) {
+    for (auto* path :
+         {&job.data.train, &job.data.test, &job.data.validation, &job.data.train_labels,
+          &job.data.test_labels, &job.data.validation_labels}) {
       if (!path->empty()) *path = resolve_under(data_dir_, *path);
     }
   }

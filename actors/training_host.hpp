@@ -41,7 +41,6 @@ class training_host {
 /// Hosts workers and stages; `node_name` only names the node in its log.
 /// Relative data paths of a job resolve under `data_dir` (empty: the
 /// working directory; `troupe node --data-dir`, engine/node_paths.hpp).
-std::shared_ptr<training_host> make_training_host(std::string node_name,
-                                                  std::string data_dir = {});
+std::shared_ptr<training_host> make_training_host(std::string node_name, std::string data_dir = {});
 
 }  // namespace troupe

@@ -61,7 +61,8 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
         << e.description();
     throw troupe_error(errc::bad_config, msg.str());
   }
-  check_keys(root, src, "", {"job", "data", "model", "train", "cluster", "params", "update", "limits"});
+  check_keys(root, src, "",
+             {"job", "data", "model", "train", "cluster", "params", "update", "limits"});
   job_config job;
   if (const auto* t = section(root, "job", src)) {
     check_keys(*t, src, "job",

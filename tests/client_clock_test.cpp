@@ -42,8 +42,8 @@ std::int64_t run_loops(engine& eng, std::int64_t s, int members, int steps,
   for (int m = 0; m < members; ++m) {
     loops.emplace_back([&, m] {
       auto c = eng.client().value();
-      const clock_group g{group, static_cast<std::uint32_t>(m),
-                          static_cast<std::uint32_t>(members), s};
+      const clock_group g{group, static_cast<std::uint32_t>(m), static_cast<std::uint32_t>(members),
+                          s};
       for (int step = 1; step <= steps; ++step) {
         if (m == 0) std::this_thread::sleep_for(3ms);
         ASSERT_TRUE(c.push_dense("w", 0, std::vector<float>(8, 0.01f)).get());
@@ -54,7 +54,8 @@ std::int64_t run_loops(engine& eng, std::int64_t s, int members, int steps,
         for (int j = 0; j < members; ++j) lowest = std::min<std::int64_t>(lowest, done[j]);
         if (s >= 0 && (*slowest < step - s || lowest < step - s)) ++violations;
         std::int64_t lead = step - lowest;
-        for (auto prev = max_lead.load(); lead > prev && !max_lead.compare_exchange_weak(prev, lead);) {
+        for (auto prev = max_lead.load();
+             lead > prev && !max_lead.compare_exchange_weak(prev, lead);) {
         }
       }
       EXPECT_TRUE(c.leave_clock(g).get());
@@ -95,10 +96,10 @@ TEST(ClientClock, AMemberThatLeavesOrEndsNoLongerHoldsTheOthersBack) {
     auto c = eng.client().value();
     const clock_group gb{"g", 1, 3, 1}, gc{"g", 2, 3, 1};
     ASSERT_TRUE(b->advance_clock(gb).get());  // b at 1, within 1 of the others at 0
-    EXPECT_TRUE(a.advance_clock(ga).get());  // a at 1: 1 - 0 <= 1
-    auto blocked = a.advance_clock(ga);      // a at 2: waits for c (at 0)
+    EXPECT_TRUE(a.advance_clock(ga).get());   // a at 1: 1 - 0 <= 1
+    auto blocked = a.advance_clock(ga);       // a at 2: waits for c (at 0)
     EXPECT_EQ(blocked.wait_for(300ms), std::future_status::timeout);
-    ASSERT_TRUE(c.leave_clock(gc).get());    // c leaves: min is now b's 1
+    ASSERT_TRUE(c.leave_clock(gc).get());  // c leaves: min is now b's 1
     ASSERT_EQ(blocked.wait_for(5s), std::future_status::ready);
     EXPECT_EQ(blocked.get().value(), 1);
     auto again = a.advance_clock(ga);  // a at 3: waits for b (at 1)

@@ -180,8 +180,8 @@ TEST(Training, ManyWorkersTakeTurnsInTheComputePool) {
   job.output_dir += "_all";
   const auto all = run_job(job);
   EXPECT_EQ(all.steps, pooled.steps);
-  EXPECT_LT(pooled.mean_staleness, all.mean_staleness)
-      << summary_line(pooled) << "\n" << summary_line(all);
+  EXPECT_LT(pooled.mean_staleness, all.mean_staleness) << summary_line(pooled) << "\n"
+                                                       << summary_line(all);
 }
 
 TEST(Training, BadStragglerSpecIsAConfigError) {

@@ -62,7 +62,7 @@ TEST(UpdateRuleTraining, StalenessRuleTamesARateThatPlainAsyncCannotUse) {
   }
   const auto stale = run_job(stale_job);
   EXPECT_GT(stale.mean_staleness, 4.0) << summary_line(stale);  // the gradients were stale
-  EXPECT_GT(stale.test_accuracy, 0.3) << summary_line(stale);  // chance: 0.1
+  EXPECT_GT(stale.test_accuracy, 0.3) << summary_line(stale);   // chance: 0.1
   EXPECT_GT(stale.test_accuracy, plain_accuracy + 0.2) << summary_line(stale);
 }
 

@@ -62,12 +62,12 @@ class span {
 
 /// What an instance knows about where it runs and what the job says.
 struct workload_context {
-  std::uint32_t part = 0;      ///< this worker's share of the data: part `part` of `parts`
-  std::uint32_t parts = 1;     ///< [train] workers
-  bool evaluation = false;     ///< the evaluator's instance (scores held-out data)
-  std::uint32_t batch = 64;    ///< [train] batch
-  std::uint64_t seed = 42;     ///< [job] seed
-  optimizer_options optimizer; ///< [train] optimizer, learning_rate, ... for your tables
+  std::uint32_t part = 0;       ///< this worker's share of the data: part `part` of `parts`
+  std::uint32_t parts = 1;      ///< [train] workers
+  bool evaluation = false;      ///< the evaluator's instance (scores held-out data)
+  std::uint32_t batch = 64;     ///< [train] batch
+  std::uint64_t seed = 42;      ///< [job] seed
+  optimizer_options optimizer;  ///< [train] optimizer, learning_rate, ... for your tables
   /// The job file's [params] table: your model's own settings, each value as
   /// its TOML text ("0.5", "\"file.csv\"" unquoted to file.csv, "[1, 2]").
   std::map<std::string, std::string> params;
