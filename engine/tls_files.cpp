@@ -10,21 +10,18 @@
 #include <memory>
 
 #include "engine/errors.hpp"
+#include "engine/openssl_ptr.hpp"
 #include "engine/private_file.hpp"
 
 namespace troupe {
 
 namespace {
 
-template <class T, void (*Free)(T*)>
-struct freer {
-  void operator()(T* p) const { Free(p); }
-};
-using bio_ptr = std::unique_ptr<BIO, freer<BIO, BIO_free_all>>;
-using x509_ptr = std::unique_ptr<X509, freer<X509, X509_free>>;
-using pkey_ptr = std::unique_ptr<EVP_PKEY, freer<EVP_PKEY, EVP_PKEY_free>>;
-using store_ptr = std::unique_ptr<X509_STORE, freer<X509_STORE, X509_STORE_free>>;
-using store_ctx_ptr = std::unique_ptr<X509_STORE_CTX, freer<X509_STORE_CTX, X509_STORE_CTX_free>>;
+using bio_ptr = openssl_ptr<BIO, BIO_free_all>;
+using x509_ptr = openssl_ptr<X509, X509_free>;
+using pkey_ptr = openssl_ptr<EVP_PKEY, EVP_PKEY_free>;
+using store_ptr = openssl_ptr<X509_STORE, X509_STORE_free>;
+using store_ctx_ptr = openssl_ptr<X509_STORE_CTX, X509_STORE_CTX_free>;
 
 [[noreturn]] void fail(const std::string& message) {
   ERR_clear_error();

@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/job_runner.hpp"
+#include "background_job.hpp"
 #include "child_process.hpp"
 #include "engine/errors.hpp"
 
@@ -22,6 +23,7 @@ namespace troupe::cluster_testing {
 
 namespace fs = std::filesystem;
 using std::chrono::seconds;
+using test_support::background_job;
 using test_support::child_process;
 using test_support::http_get;
 
@@ -29,22 +31,6 @@ using test_support::http_get;
 // being counted: its window of unacknowledged steps (2) times one push per
 // shard (the jobs here have 2 shards).
 constexpr std::uint64_t in_flight_per_lost_worker = 2 * 2;
-
-// Runs a job on another thread while the test breaks the cluster.
-struct background_job {
-  explicit background_job(job_config job)
-      : thread([this, job = std::move(job)] {
-          try {
-            result = run_job(job);
-          } catch (const std::exception& e) {
-            error = e.what();
-          }
-        }) {}
-  void join() { thread.join(); }
-  std::optional<job_summary> result;
-  std::string error;
-  std::thread thread;
-};
 
 // Waits (30 s at most) until a process has logged `text`.
 // Waits (up to 30 s) until `job` has a complete checkpoint. Any will do:

@@ -22,6 +22,7 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/job_runner.hpp"
+#include "background_job.hpp"
 #include "daemon_support.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
@@ -34,21 +35,6 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using namespace test_support;
-
-struct background_job {
-  explicit background_job(job_config job)
-      : thread([this, job = std::move(job)] {
-          try {
-            result = run_job(job);
-          } catch (const std::exception& e) {
-            error = e.what();
-          }
-        }) {}
-  void join() { thread.join(); }
-  std::optional<job_summary> result;
-  std::string error;
-  std::thread thread;
-};
 
 // A CAF client handshake carrying a real node id (of a throwaway actor
 // system): it passes the screen, so what follows is judged by the limits of

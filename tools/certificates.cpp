@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "engine/errors.hpp"
+#include "engine/openssl_ptr.hpp"
 #include "engine/private_file.hpp"
 
 namespace troupe::cli {
@@ -24,14 +25,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-template <class T, void (*Free)(T*)>
-struct freer {
-  void operator()(T* p) const { Free(p); }
-};
-using pkey_ptr = std::unique_ptr<EVP_PKEY, freer<EVP_PKEY, EVP_PKEY_free>>;
-using x509_ptr = std::unique_ptr<X509, freer<X509, X509_free>>;
-using bn_ptr = std::unique_ptr<BIGNUM, freer<BIGNUM, BN_free>>;
-using ext_ptr = std::unique_ptr<X509_EXTENSION, freer<X509_EXTENSION, X509_EXTENSION_free>>;
+using pkey_ptr = openssl_ptr<EVP_PKEY, EVP_PKEY_free>;
+using x509_ptr = openssl_ptr<X509, X509_free>;
+using bn_ptr = openssl_ptr<BIGNUM, BN_free>;
+using ext_ptr = openssl_ptr<X509_EXTENSION, X509_EXTENSION_free>;
 
 struct file_closer {
   void operator()(FILE* f) const { std::fclose(f); }
