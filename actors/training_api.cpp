@@ -39,14 +39,6 @@ result<train_summary> run(const job_config& config) {
   }
 }
 
-std::string unquoted(const std::string& text) {
-  if (text.size() >= 2 && (text.front() == '"' || text.front() == '\'') &&
-      text.back() == text.front()) {
-    return text.substr(1, text.size() - 2);
-  }
-  return text;
-}
-
 workload_context context_of(const job_config& job, std::uint32_t part, std::uint32_t parts,
                             bool evaluation) {
   workload_context ctx;
@@ -114,23 +106,6 @@ result<train_summary> engine::train(const std::string& job) {
     const auto code = e.code() == errc::bad_config ? api_errc::bad_argument : api_errc::internal;
     return {code, std::string(to_string(e.code())) + ": " + e.what()};
   }
-}
-
-double workload_context::number(const std::string& key, double fallback) const {
-  const auto it = params.find(key);
-  if (it == params.end()) return fallback;
-  try {
-    std::size_t pos = 0;
-    const double v = std::stod(it->second, &pos);
-    if (pos == it->second.size()) return v;
-  } catch (const std::exception&) {
-  }
-  throw std::invalid_argument("params." + key + ": '" + it->second + "' is not a number");
-}
-
-std::string workload_context::text(const std::string& key, const std::string& fallback) const {
-  const auto it = params.find(key);
-  return it == params.end() ? fallback : unquoted(it->second);
 }
 
 result<void> register_workload(const std::string& name, workload_factory factory) {

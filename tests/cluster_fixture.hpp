@@ -74,12 +74,18 @@ class Cluster : public ::testing::Test {
   }
 
   // Starts a node daemon (metrics on an ephemeral port) and returns its HOST:PORT.
-  std::string start_node(const std::string& name, const std::string& secret_file, int slots = 4) {
-    nodes.push_back(std::make_unique<child_process>(
-        std::vector<std::string>{TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--secret",
-                                 (dir / secret_file).string(), "--slots", std::to_string(slots),
-                                 "--name", name, "--metrics", "127.0.0.1:0"},
-        dir / (name + ".log")));
+  // `global` goes before the subcommand (e.g. {"--plugin", FILE}).
+  std::string start_node(const std::string& name, const std::string& secret_file, int slots = 4,
+                         const std::vector<std::string>& global = {}) {
+    std::vector<std::string> args{TROUPE_BINARY};
+    args.insert(args.end(), global.begin(), global.end());
+    for (const auto& a : {std::string("node"), std::string("--listen"), std::string("127.0.0.1:0"),
+                          std::string("--secret"), (dir / secret_file).string(),
+                          std::string("--slots"), std::to_string(slots), std::string("--name"),
+                          name, std::string("--metrics"), std::string("127.0.0.1:0")}) {
+      args.push_back(a);
+    }
+    nodes.push_back(std::make_unique<child_process>(args, dir / (name + ".log")));
     const auto port = nodes.back()->wait_for_line("listening on 127.0.0.1:", seconds(15));
     EXPECT_FALSE(port.empty()) << "node " << name << " did not start:\n" << nodes.back()->log();
     const auto metrics = nodes.back()->wait_for_line("metrics on 127.0.0.1:", seconds(5));

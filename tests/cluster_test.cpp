@@ -4,6 +4,7 @@
 // holding another secret must be refused. Every child is killed and reaped by
 // child_process's destructor, also when an assertion fails.
 #include "cluster_fixture.hpp"
+#include "troupe/workload.hpp"
 
 namespace troupe {
 namespace {
@@ -345,6 +346,40 @@ TEST_P(ClusterCheckpointRestore, WithoutReplicasALostShardComesBackFromItsCheckp
 }
 
 INSTANTIATE_TEST_SUITE_P(Stages, ClusterCheckpointRestore, ::testing::Values(1, 2));
+
+// A model of one's own on node daemons: every process of the job loads the
+// same workload plugin (`troupe --plugin FILE node ...`, and here the test
+// process itself); a node without it refuses the worker, naming the kind.
+TEST_F(Cluster, PluginWorkloadTrainsOnNodesThatLoadedThePlugin) {
+  static const bool loaded = [] {
+    auto r = load_workload_plugin(TROUPE_TEST_PLUGIN);
+    EXPECT_TRUE(r) << r.error().to_string();
+    return bool(r);
+  }();
+  ASSERT_TRUE(loaded);
+  auto job = small_job("plugin");
+  job.model_kind = "plugin_linear";
+  job.epochs = 15;
+  job.batch = 16;
+  const std::vector<std::string> plugin{"--plugin", TROUPE_TEST_PLUGIN};
+  job.nodes = {start_node("p0", "secret", 4, plugin), start_node("p1", "secret", 4, plugin)};
+  job.secret_file = (dir / "secret").string();
+  const auto s = run_job(job);
+  EXPECT_LT(s.test_loss, 0.05) << summary_line(s);  // RMSE: the targets spread ~3.7
+  EXPECT_NE(nodes[1]->log().find("hosting worker"), std::string::npos) << nodes[1]->log();
+  EXPECT_NE(nodes[0]->log().find("workload plugin"), std::string::npos) << nodes[0]->log();
+
+  auto without = small_job("plugin_missing");
+  without.model_kind = "plugin_linear";
+  without.nodes = {start_node("q0", "secret")};
+  without.secret_file = (dir / "secret").string();
+  try {
+    run_job(without);
+    ADD_FAILURE() << "a node without the plugin hosted its kind";
+  } catch (const troupe_error& e) {
+    EXPECT_NE(std::string(e.what()).find("plugin_linear"), std::string::npos) << e.what();
+  }
+}
 
 TEST_F(Cluster, NodeWithAnotherSecretIsRefused) {
   auto job = small_job("refused");

@@ -5,6 +5,8 @@
 #include <malloc.h>
 
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "tools/bench_pushpull.hpp"
 #include "tools/cert_command.hpp"
@@ -13,6 +15,7 @@
 #include "tools/status_command.hpp"
 #include "tools/sweep_command.hpp"
 #include "tools/train_command.hpp"
+#include "troupe/workload.hpp"
 
 int main(int argc, char** argv) {
   // Every step allocates and frees messages of hundreds of kilobytes (pulls,
@@ -27,6 +30,12 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  std::vector<std::string> plugins;
+  app.add_option("--plugin", plugins,
+                 "workload plugin (a shared library defining troupe_register_workloads, see "
+                 "include/troupe/workload.hpp) whose model kinds jobs may use; repeatable. Give it "
+                 "to every process of a job: train, and node on every node")
+      ->check(CLI::ExistingFile);
   auto train = troupe::cli::add_train_command(app);
   auto sweep = troupe::cli::add_sweep_command(app);
   auto node = troupe::cli::add_node_command(app);
@@ -37,6 +46,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
+  for (const auto& path : plugins) {
+    if (auto loaded = troupe::load_workload_plugin(path); !loaded) {
+      spdlog::error("{}", loaded.error().to_string());
+      return 2;
+    }
+  }
   for (const auto& command : {train, sweep, node, status, bench, serve, cert}) {
     if (const int rc = command(); rc >= 0) return rc;
   }

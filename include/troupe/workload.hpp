@@ -32,6 +32,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -72,11 +73,34 @@ struct workload_context {
   /// its TOML text ("0.5", "\"file.csv\"" unquoted to file.csv, "[1, 2]").
   std::map<std::string, std::string> params;
 
+  // Defined here, not in a library: a workload plugin (below) needs no
+  // Troupe library at all.
   /// params[key] as a number, or `fallback` when absent; throws
   /// std::invalid_argument when it is not a number.
-  double number(const std::string& key, double fallback) const;
-  /// params[key], or `fallback` when absent.
-  std::string text(const std::string& key, const std::string& fallback) const;
+  double number(const std::string& key, double fallback) const {
+    const auto it = params.find(key);
+    if (it == params.end()) return fallback;
+    std::size_t pos = 0;
+    double v = 0;
+    try {
+      v = std::stod(it->second, &pos);
+    } catch (const std::exception&) {
+      pos = 0;
+    }
+    if (pos == 0 || pos != it->second.size()) {
+      throw std::invalid_argument("params." + key + ": '" + it->second + "' is not a number");
+    }
+    return v;
+  }
+  /// params[key] (a TOML string without its quotes), or `fallback` when absent.
+  std::string text(const std::string& key, const std::string& fallback) const {
+    const auto it = params.find(key);
+    if (it == params.end()) return fallback;
+    const auto& t = it->second;
+    const bool quoted =
+        t.size() >= 2 && (t.front() == '"' || t.front() == '\'') && t.back() == t.front();
+    return quoted ? t.substr(1, t.size() - 2) : t;
+  }
 };
 
 /// Sparse rows a batch (or an evaluation) needs, per table; duplicates are fine.
@@ -160,6 +184,33 @@ using workload_factory = std::function<std::unique_ptr<custom_workload>(const wo
 ///   auto r = troupe::register_workload("linear", make_linear);
 ///   if (!r) std::cerr << r.error().to_string() << "\n";
 result<void> register_workload(const std::string& name, workload_factory factory);
+
+/// Workload plugins: so that node daemons (which run only what is
+/// registered in their own process) host your model too, build it as a
+/// shared library that defines, with C linkage,
+///   extern "C" void troupe_register_workloads(troupe::plugin_host& host) {
+///     host.add("linear", [](const troupe::workload_context& c) {
+///       return std::make_unique<linear>(c);
+///     });
+///   }
+/// and start every process of the job with it: `troupe --plugin
+/// ./liblinear.so node ...` on the nodes, `troupe --plugin ./liblinear.so
+/// train job.toml` (or load_workload_plugin in your own program). The
+/// plugin needs these headers only, and the compiler and C++ library the
+/// troupe binary was built with (the classes cross the boundary).
+class plugin_host {
+ public:
+  virtual ~plugin_host() = default;
+  /// register_workload in the loading process.
+  virtual result<void> add(const std::string& name, workload_factory factory) = 0;
+};
+
+/// Loads a workload plugin into this process and registers its kinds; the
+/// library stays loaded for the life of the process. Errors: bad_argument
+/// (a file that cannot be loaded, no troupe_register_workloads in it, a kind
+/// it adds that is taken, an exception it throws), with the reason.
+///   auto r = troupe::load_workload_plugin("./liblinear.so");
+result<void> load_workload_plugin(const std::string& path);
 
 /// A job to train: a job file or TOML text, plus overrides of any key by its
 /// dotted path (checked like the file).
