@@ -6,18 +6,13 @@
 #include "engine/job_config.hpp"
 #include "engine/job_overrides.hpp"
 #include "engine/workloads/workload_factory.hpp"
+#include "job_error.hpp"
 
 namespace troupe {
 namespace {
 
 std::string error_of(const std::string& toml) {
-  try {
-    parse_job_config(toml, "test.toml");
-  } catch (const troupe_error& e) {
-    EXPECT_EQ(e.code(), errc::bad_config);
-    return e.what();
-  }
-  return "";
+  return test_support::job_error_of(toml);
 }
 
 const char* kSpam = R"(
