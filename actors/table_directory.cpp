@@ -108,7 +108,7 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
   g.release();
   const auto need =
       g.staleness < 0 ? std::numeric_limits<std::int64_t>::min() : g.clocks[member] - g.staleness;
-  if (g.min_clock() >= need) return g.min_clock();
+  if (const auto slowest = g.min_clock(); slowest >= need) return slowest;
   auto promise = self->make_response_promise<std::int64_t>();
   g.waiting.push_back({need, promise});
   return promise;

@@ -65,6 +65,22 @@ npm_unpack() {
   tar -xzf "$into/$tgz" -C "$into"
 }
 
+# apt-get download PACKAGE into WORK and extract its files under WORK/root;
+# nothing is installed. Sets the caller's $deb to the downloaded file.
+# apt-get download runs as the _apt user, who must be able to write WORK.
+deb_unpack() {
+  local package="$1" work="$2"
+  if [ "$apt_updated" -eq 0 ] && ! apt-cache show "$package" >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -q
+    apt_updated=1
+  fi
+  chmod 777 "$work"
+  (cd "$work" && apt-get download -q "$package" >/dev/null)
+  deb="$(find "$work" -maxdepth 1 -name "${package}_*.deb" | head -n 1)"
+  [ -n "$deb" ] || { echo "fetch-data: apt-get download $package failed" >&2; exit 1; }
+  dpkg-deb -x "$deb" "$work/root"
+}
+
 install_set() {
   local staged="$1" target="$2"
   rm -rf "$target"
@@ -126,17 +142,8 @@ fetch_movielens() {
   local work out deb rdata n
   work="$(scratch movielens)"
   # Download and extract only: installing r-cran-dslabs would pull in dozens
-  # of R packages we never load. apt-get download runs as the _apt user, who
-  # must be able to write the directory.
-  if [ "$apt_updated" -eq 0 ] && ! apt-cache show r-cran-dslabs >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -q
-    apt_updated=1
-  fi
-  chmod 777 "$work"
-  (cd "$work" && apt-get download -q r-cran-dslabs >/dev/null)
-  deb="$(find "$work" -maxdepth 1 -name 'r-cran-dslabs_*.deb' | head -n 1)"
-  [ -n "$deb" ] || { echo "fetch-data: apt-get download r-cran-dslabs failed" >&2; exit 1; }
-  dpkg-deb -x "$deb" "$work/root"
+  # of R packages we never load.
+  deb_unpack r-cran-dslabs "$work"
   rdata="$(find "$work/root" -path '*/dslabs/data/Rdata.rdb' | head -n 1)"
   [ -n "$rdata" ] || { echo "fetch-data: no dslabs/data/Rdata.rdb in $deb" >&2; exit 1; }
   out="$work/out"
@@ -164,16 +171,8 @@ fetch_sklearn() {
   need_commands dpkg-deb dpkg
   local work out deb src f
   work="$(scratch sklearn)"
-  if [ "$apt_updated" -eq 0 ] && ! apt-cache show python3-sklearn >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get update -q
-    apt_updated=1
-  fi
   # Download and extract only: nothing of Python is installed.
-  chmod 777 "$work"
-  (cd "$work" && apt-get download -q python3-sklearn >/dev/null)
-  deb="$(find "$work" -maxdepth 1 -name 'python3-sklearn_*.deb' | head -n 1)"
-  [ -n "$deb" ] || { echo "fetch-data: apt-get download python3-sklearn failed" >&2; exit 1; }
-  dpkg-deb -x "$deb" "$work/root"
+  deb_unpack python3-sklearn "$work"
   src="$(find "$work/root" -type d -path '*/sklearn/datasets/data' | head -n 1)"
   [ -n "$src" ] || { echo "fetch-data: no sklearn/datasets/data in $deb" >&2; exit 1; }
   out="$work/out"

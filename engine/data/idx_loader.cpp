@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/data/label_values.hpp"
 #include "engine/errors.hpp"
 
 namespace troupe {
@@ -176,38 +177,9 @@ dataset load_idx_features(const std::string& path) {
 void load_idx_labels(const std::string& path, bool regression, dataset& into) {
   auto f = open(path);
   const auto h = read_header(f.get(), path);
-  if (h.cols() != 1) {
-    throw troupe_error(errc::io_error, path + ": a label file has one value per row, not " +
-                                           std::to_string(h.cols()));
-  }
-  if (h.rows() != into.rows) {
-    throw troupe_error(errc::io_error, path + ": " + std::to_string(h.rows()) + " labels for " +
-                                           std::to_string(into.rows) + " rows of " + into.source);
-  }
-  into.labels.clear();
-  into.targets.clear();
-  into.classes = 0;
-  if (regression) {
-    into.targets.reserve(into.rows);
-  } else {
-    into.labels.reserve(into.rows);
-  }
-  read_elements(f.get(), h, h.rows(), path, [&](std::size_t i, double v) {
-    if (regression) {
-      if (!std::isfinite(v)) {
-        throw troupe_error(errc::io_error,
-                           path + ": target " + std::to_string(i + 1) + " is not a finite number");
-      }
-      into.targets.push_back(static_cast<float>(v));
-      return;
-    }
-    if (!(v >= 0) || v >= 2147483648.0 || std::floor(v) != v) {
-      throw troupe_error(errc::io_error, path + ": label " + std::to_string(i + 1) +
-                                             " is not a class number (an integer >= 0)");
-    }
-    into.labels.push_back(static_cast<std::int32_t>(v));
-    into.classes = std::max(into.classes, static_cast<int>(v) + 1);
-  });
+  begin_labels(path, h.rows(), h.cols(), regression, into);
+  read_elements(f.get(), h, h.rows(), path,
+                [&](std::size_t i, double v) { add_label(path, i, v, regression, into); });
 }
 
 }  // namespace troupe

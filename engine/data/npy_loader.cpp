@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "engine/data/label_values.hpp"
 #include "engine/errors.hpp"
 
 namespace troupe {
@@ -192,34 +193,8 @@ dataset load_npy_features(const std::string& path) {
 void load_npy_labels(const std::string& path, bool regression, dataset& into) {
   const mapped_file f(path);
   const auto a = parse(f, path);
-  if (a.cols() != 1) {
-    throw troupe_error(errc::io_error, path + ": a label array has one value per row, not " +
-                                           std::to_string(a.cols()));
-  }
-  if (a.rows() != into.rows) {
-    throw troupe_error(errc::io_error, path + ": " + std::to_string(a.rows()) + " labels for " +
-                                           std::to_string(into.rows) + " rows of " + into.source);
-  }
-  into.labels.clear();
-  into.targets.clear();
-  into.classes = 0;
-  for (std::size_t i = 0; i < a.rows(); ++i) {
-    const double v = value(a, i);
-    if (regression) {
-      if (!std::isfinite(v)) {
-        throw troupe_error(errc::io_error,
-                           path + ": target " + std::to_string(i + 1) + " is not a finite number");
-      }
-      into.targets.push_back(static_cast<float>(v));
-    } else {
-      if (!(v >= 0) || v >= 2147483648.0 || std::floor(v) != v) {
-        throw troupe_error(errc::io_error, path + ": label " + std::to_string(i + 1) +
-                                               " is not a class number (an integer >= 0)");
-      }
-      into.labels.push_back(static_cast<std::int32_t>(v));
-      into.classes = std::max(into.classes, static_cast<int>(v) + 1);
-    }
-  }
+  begin_labels(path, a.rows(), a.cols(), regression, into);
+  for (std::size_t i = 0; i < a.rows(); ++i) add_label(path, i, value(a, i), regression, into);
 }
 
 }  // namespace troupe

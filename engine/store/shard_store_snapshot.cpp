@@ -51,6 +51,20 @@ status check_size(const table_spec& spec, const char* what, std::size_t got, std
                                 what + ", expected " + std::to_string(want)};
 }
 
+// What a dense and a sparse slice take alike from their part of a snapshot:
+// the spec (with the table's live update rule), values, optimizer state,
+// step counts and version.
+template <class Slice, class Part>
+void adopt(Slice& s, Part& part, update_rule_spec rule) {
+  s.spec = std::move(part.spec);
+  s.spec.update = std::move(rule);
+  s.rule = update_rule(s.spec.update);
+  s.values = std::move(part.values);
+  s.state = std::move(part.state);
+  s.steps = std::move(part.steps);
+  s.version = part.version;
+}
+
 }  // namespace
 
 // Everything is checked and built aside first, so a bad snapshot leaves the
@@ -89,14 +103,8 @@ status shard_store::restore(shard_snapshot&& snap) {
     const std::size_t counts = s.opt->uses_step() ? n : 0;
     if (auto st = check_size(d.spec, "step counts", d.steps.size(), counts); !st) return st;
     const std::uint32_t t = d.spec.id;
-    s.spec = std::move(d.spec);
-    s.spec.update = live_rule(t, s.spec.update);
-    s.rule = update_rule(s.spec.update);
+    adopt(s, d, live_rule(t, d.spec.update));
     s.range = d.range;
-    s.values = std::move(d.values);
-    s.state = std::move(d.state);
-    s.steps = std::move(d.steps);
-    s.version = d.version;
     dense.emplace(t, std::move(s));
   }
   for (auto& p : snap.sparse) {
@@ -125,14 +133,8 @@ status shard_store::restore(shard_snapshot&& snap) {
       }
     }
     const std::uint32_t t = p.spec.id;
-    s.spec = std::move(p.spec);
-    s.spec.update = live_rule(t, s.spec.update);
-    s.rule = update_rule(s.spec.update);
+    adopt(s, p, live_rule(t, p.spec.update));
     s.shards = p.shards;
-    s.values = std::move(p.values);
-    s.state = std::move(p.state);
-    s.steps = std::move(p.steps);
-    s.version = p.version;
     if (s.spec.max_rows > 0) {
       s.slot_keys = p.keys;
       s.last_touch.assign(rows, 0);

@@ -1,0 +1,48 @@
+#include "engine/data/label_values.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "engine/errors.hpp"
+
+namespace troupe {
+
+void begin_labels(const std::string& path, std::size_t rows, std::size_t cols, bool regression,
+                  dataset& into) {
+  if (cols != 1) {
+    throw troupe_error(errc::io_error,
+                       path + ": a label file has one value per row, not " + std::to_string(cols));
+  }
+  if (rows != into.rows) {
+    throw troupe_error(errc::io_error, path + ": " + std::to_string(rows) + " labels for " +
+                                           std::to_string(into.rows) + " rows of " + into.source);
+  }
+  into.labels.clear();
+  into.targets.clear();
+  into.classes = 0;
+  if (regression) {
+    into.targets.reserve(rows);
+  } else {
+    into.labels.reserve(rows);
+  }
+}
+
+void add_label(const std::string& path, std::size_t i, double v, bool regression, dataset& into) {
+  if (regression) {
+    if (!std::isfinite(v)) {
+      throw troupe_error(errc::io_error,
+                         path + ": target " + std::to_string(i + 1) + " is not a finite number");
+    }
+    into.targets.push_back(static_cast<float>(v));
+    return;
+  }
+  if (!(v >= 0) || v >= 2147483648.0 || std::floor(v) != v) {
+    throw troupe_error(errc::io_error, path + ": label " + std::to_string(i + 1) +
+                                           " is not a class number (an integer >= 0)");
+  }
+  into.labels.push_back(static_cast<std::int32_t>(v));
+  into.classes = std::max(into.classes, static_cast<int>(v) + 1);
+}
+
+}  // namespace troupe
