@@ -9,6 +9,8 @@
 //   backend->upload(host_a, m * k, a.data());
 //   backend->gemm(false, false, m, n, k, 1.f, a.data(), k, b.data(), n, 0.f, c.data(), n);
 //   backend->download(c.data(), m * n, host_c);
+//   backend->download_async(c.data(), m * n, host_c);   // or: queued, lands at
+//   backend->finish_downloads();                        // finish_downloads()
 //
 // All matrices are row-major. Pointers passed to kernels must come from
 // `alloc` of the same backend (or be host pointers where a parameter says so).
@@ -85,6 +87,16 @@ class backend {
   virtual void upload(const float* host_src, std::size_t n, float* dst) = 0;
   /// Copies `n` floats from backend memory into host memory; synchronises.
   virtual void download(const float* src, std::size_t n, float* host_dst) = 0;
+  /// Queues a copy of `n` floats of backend memory `src` into host memory
+  /// `host_dst`, which holds them once `finish_downloads` returns (not
+  /// before). Work queued afterwards runs meanwhile but must not write `src`
+  /// until then: a step's gradients travel to the host while the rest of its
+  /// backward pass computes. Host-memory backends copy at once.
+  virtual void download_async(const float* src, std::size_t n, float* host_dst) {
+    download(src, n, host_dst);
+  }
+  /// Completes every `download_async` queued so far; synchronises with them.
+  virtual void finish_downloads() {}
   /// Sets `n` floats of backend memory to zero.
   virtual void fill_zero(float* dst, std::size_t n) = 0;
 

@@ -11,11 +11,13 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 namespace troupe::kernels {
 namespace {
@@ -46,7 +48,15 @@ struct blas_deleter {
 struct device_deleter {
   void operator()(void* p) const noexcept { cudaFree(p); }
 };
+struct event_deleter {
+  void operator()(cudaEvent_t e) const noexcept { cudaEventDestroy(e); }
+};
+struct pinned_deleter {
+  void operator()(float* p) const noexcept { cudaFreeHost(p); }
+};
 using stream_ptr = std::unique_ptr<std::remove_pointer_t<cudaStream_t>, stream_deleter>;
+using event_ptr = std::unique_ptr<std::remove_pointer_t<cudaEvent_t>, event_deleter>;
+using pinned_ptr = std::unique_ptr<float, pinned_deleter>;
 using blas_ptr = std::unique_ptr<std::remove_pointer_t<cublasHandle_t>, blas_deleter>;
 template <class T>
 using device_ptr = std::unique_ptr<T, device_deleter>;
@@ -57,6 +67,65 @@ device_ptr<T> device_malloc(std::size_t count) {
   check(cudaMalloc(&p, count * sizeof(T)), "cudaMalloc");
   return device_ptr<T>(static_cast<T*>(p));
 }
+
+stream_ptr make_stream() {
+  cudaStream_t stream = nullptr;
+  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  return stream_ptr(stream);
+}
+
+event_ptr make_event() {
+  cudaEvent_t event = nullptr;
+  check(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreate");
+  return event_ptr(event);
+}
+
+// Page-locked host memory, or null when the system refuses it (the caller
+// then copies from pageable memory: slower, still correct).
+pinned_ptr pinned_malloc(std::size_t count) {
+  void* p = nullptr;
+  if (cudaHostAlloc(&p, count * sizeof(float), cudaHostAllocDefault) != cudaSuccess) {
+    cudaGetLastError();  // not sticky, but later checks must not see it
+    return nullptr;
+  }
+  return pinned_ptr(static_cast<float*>(p));
+}
+
+// A bump region of pinned host memory: step-sized copies go through it so
+// that the DMA engine reads or writes it while the CPU and the SMs do other
+// work. Offsets stay 256-byte aligned (the DMA engine's preference).
+class pinned_stage {
+ public:
+  static constexpr std::size_t min_floats = std::size_t{1} << 20;  // 4 MiB
+  static constexpr std::size_t max_floats = std::size_t{1} << 25;  // 128 MiB
+
+  static std::size_t rounded(std::size_t n) { return (n + 63) / 64 * 64; }
+  bool fits(std::size_t n) const { return used_ + rounded(n) <= capacity_; }
+  bool empty() const { return used_ == 0; }
+  void reset() { used_ = 0; }
+  // Only while nothing in flight reads or writes the region.
+  bool reserve(std::size_t n) {
+    if (rounded(n) <= capacity_) return true;
+    if (rounded(n) > max_floats) return false;
+    const std::size_t want =
+        std::min(max_floats, std::max({rounded(n), 2 * capacity_, min_floats}));
+    auto fresh = pinned_malloc(want);
+    if (!fresh) return false;
+    memory_ = std::move(fresh);
+    capacity_ = want;
+    used_ = 0;
+    return true;
+  }
+  float* take(std::size_t n) {
+    float* p = memory_.get() + used_;
+    used_ += rounded(n);
+    return p;
+  }
+
+ private:
+  pinned_ptr memory_;
+  std::size_t capacity_ = 0, used_ = 0;
+};
 
 // ---- kernels -----------------------------------------------------------------
 
@@ -264,9 +333,14 @@ __global__ void softmax_xent_kernel(int rows, int classes, const float* logits,
 
 // ---- the backend ---------------------------------------------------------------
 
-/// Uses the device current at construction. `upload` synchronises the stream
-/// after the copy so the caller may reuse (even pinned) host memory at once;
-/// training steps upload at their start, when the stream is idle anyway.
+/// Uses the device current at construction. Kernels, cuBLAS and uploads run
+/// in order on one compute stream; `download_async` copies run on a second
+/// stream, each behind an event on the first, so gradients leave the device
+/// while later kernels of the same step still compute. Both directions go
+/// through pinned staging memory: a host-to-device copy from it is truly
+/// asynchronous (from pageable memory the driver would stage it itself,
+/// holding the caller until it has), and a device-to-host copy into it needs
+/// no wait until the data is wanted.
 class cuda_backend final : public backend {
  public:
   cuda_backend() {
@@ -276,14 +350,21 @@ class cuda_backend final : public backend {
     check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
     name_ = std::string("cuda:") + prop.name;
     sm_count_ = std::max(1, prop.multiProcessorCount);
-    cudaStream_t stream = nullptr;
-    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    stream_.reset(stream);
+    stream_ = make_stream();
+    copy_stream_ = make_stream();
+    computed_ = make_event();
+    uploaded_ = make_event();
     cublasHandle_t handle = nullptr;
     check(cublasCreate(&handle), "cublasCreate");
     blas_.reset(handle);
-    check(cublasSetStream(handle, stream), "cublasSetStream");
+    check(cublasSetStream(handle, stream_.get()), "cublasSetStream");
     totals_ = device_malloc<xent_totals>(1);
+  }
+
+  // Copies in flight read or write the staging memory freed below.
+  ~cuda_backend() override {
+    cudaStreamSynchronize(stream_.get());
+    cudaStreamSynchronize(copy_stream_.get());
   }
 
   std::string name() const override { return name_; }
@@ -296,16 +377,49 @@ class cuda_backend final : public backend {
     return device_array(this, p.release(), n);
   }
 
-  // No wait for the copy: from pageable memory (all our host buffers: pull
-  // replies, batches) cudaMemcpyAsync returns once the source has been staged
-  // for DMA, so the caller may reuse it at once, and the stream orders the
-  // copy before the kernels that read `dst`. A step's uploads (one per pulled
-  // range, and the batch) thus queue behind each other instead of each
-  // waiting for the device (CUDA runtime API, "API synchronization behavior").
+  // The source (a pull reply, a batch: pageable) is copied into pinned
+  // staging and the caller may reuse it at once; the DMA from staging is
+  // queued on the compute stream, ahead of the kernels that read `dst`, and
+  // nothing waits for it. Staging is reused from its start once the last
+  // copy out of it is done, which by then it nearly always is (a step's
+  // kernels ran behind it).
   void upload(const float* host_src, std::size_t n, float* dst) override {
     if (n == 0) return;
-    check(cudaMemcpyAsync(dst, host_src, n * sizeof(float), cudaMemcpyHostToDevice, stream_.get()),
-          "cudaMemcpyAsync (upload)");
+    const std::size_t bytes = n * sizeof(float);
+    float* staged = stage_upload(n);
+    if (staged == nullptr) {  // too big to stage, or no pinned memory
+      check(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, stream_.get()),
+            "cudaMemcpyAsync (upload)");
+      return;
+    }
+    std::memcpy(staged, host_src, bytes);
+    check(cudaMemcpyAsync(dst, staged, bytes, cudaMemcpyHostToDevice, stream_.get()),
+          "cudaMemcpyAsync (upload from pinned staging)");
+    check(cudaEventRecord(uploaded_.get(), stream_.get()), "cudaEventRecord (upload)");
+  }
+
+  void download_async(const float* src, std::size_t n, float* host_dst) override {
+    if (n == 0) return;
+    float* staged = stage_download(n);
+    if (staged == nullptr) return download(src, n, host_dst);
+    // The copy stream waits for what the compute stream has queued so far
+    // (the kernels that wrote `src`), not for what comes after.
+    check(cudaEventRecord(computed_.get(), stream_.get()), "cudaEventRecord (download)");
+    check(cudaStreamWaitEvent(copy_stream_.get(), computed_.get(), 0), "cudaStreamWaitEvent");
+    check(
+        cudaMemcpyAsync(staged, src, n * sizeof(float), cudaMemcpyDeviceToHost, copy_stream_.get()),
+        "cudaMemcpyAsync (download to pinned staging)");
+    pending_.push_back({staged, host_dst, n});
+  }
+
+  void finish_downloads() override {
+    if (pending_.empty()) return;
+    // Whatever happens below, these copies are over: the next step starts clean.
+    auto pending = std::move(pending_);
+    pending_.clear();
+    down_stage_.reset();
+    check(cudaStreamSynchronize(copy_stream_.get()), "cudaStreamSynchronize (downloads)");
+    for (const auto& p : pending) std::memcpy(p.host, p.staged, p.n * sizeof(float));
   }
 
   void download(const float* src, std::size_t n, float* host_dst) override {
@@ -466,15 +580,49 @@ class cuda_backend final : public backend {
 
   void synchronize() override {
     check(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize");
+    check(cudaStreamSynchronize(copy_stream_.get()), "cudaStreamSynchronize (copies)");
   }
 
  private:
-  // Queued kernels may still read `ptr`: let them finish before freeing. (A
-  // stream-ordered cudaFreeAsync would avoid the wait, but arrays are meant
-  // to be allocated once and reused, not per step.)
+  struct pending_download {
+    const float* staged;
+    float* host;
+    std::size_t n;
+  };
+
+  // Queued kernels and copies may still use `ptr`: let them finish before
+  // freeing. (A stream-ordered cudaFreeAsync would avoid the wait, but arrays
+  // are meant to be allocated once and reused, not per step.)
   void release(float* ptr) noexcept override {
     cudaStreamSynchronize(stream_.get());
+    cudaStreamSynchronize(copy_stream_.get());
     cudaFree(ptr);
+  }
+
+  // Pinned room for an upload of n floats, or null: then the caller copies
+  // from pageable memory.
+  float* stage_upload(std::size_t n) {
+    if (!up_stage_.fits(n)) {
+      // Every copy out of the region must be done before it is written again;
+      // the latest one is queued behind all the others.
+      if (!up_stage_.empty()) {
+        check(cudaEventSynchronize(uploaded_.get()), "cudaEventSynchronize (upload staging)");
+      }
+      up_stage_.reset();
+      if (!up_stage_.reserve(n)) return nullptr;
+    }
+    return up_stage_.take(n);
+  }
+
+  // Pinned room for a download of n floats, or null (then a synchronous
+  // download); a full region is emptied by completing what it holds.
+  float* stage_download(std::size_t n) {
+    if (!down_stage_.fits(n)) {
+      finish_downloads();
+      down_stage_.reset();
+      if (!down_stage_.reserve(n)) return nullptr;
+    }
+    return down_stage_.take(n);
   }
 
   void upload_labels(const std::int32_t* host_labels, std::size_t count) {
@@ -505,8 +653,13 @@ class cuda_backend final : public backend {
   int sm_count_ = 1;
   std::string name_;
   // Declaration order is destruction order reversed: buffers, then the cuBLAS
-  // handle, then the stream it uses.
+  // handle, then the events and streams it uses.
   stream_ptr stream_;
+  stream_ptr copy_stream_;
+  event_ptr computed_;  // recorded on stream_ before each download_async
+  event_ptr uploaded_;  // recorded on stream_ after each staged upload
+  pinned_stage up_stage_, down_stage_;
+  std::vector<pending_download> pending_;
   blas_ptr blas_;
   device_ptr<xent_totals> totals_;
   device_ptr<std::int32_t> labels_;

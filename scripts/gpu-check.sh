@@ -7,8 +7,9 @@
 #   TROUPE_DEBS=/path/to/debs bash scripts/gpu-check.sh   # offline machine
 #
 # 1. builds with -DTROUPE_CUDA=ON into build-gpu (the CUDA module must build);
-# 2. runs the kernel tests, whose CUDA half skips without a device and must
-#    run (not skip) here;
+# 2. runs the kernel tests and the MLP workload's gradient hand-over test
+#    (pinned staging, downloads overlapped with the backward pass), whose
+#    CUDA half skips without a device and must run (not skip) here;
 # 3. trains the reference job (3 epochs) and a wider MLP (784-2048-2048-10)
 #    with --backend cuda and --backend cpu, and prints samples/s and the test
 #    accuracy of each, side by side.
@@ -28,11 +29,13 @@ generator=()
 command -v ninja > /dev/null && generator=(-G Ninja)
 cmake -S . -B "$BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DTROUPE_CUDA=ON > "$BUILD.configure.log" 2>&1 ||
   { cat "$BUILD.configure.log"; exit 1; }
-cmake --build "$BUILD" -j "$(nproc)" --target troupe kernels_test > "$BUILD.build.log" 2>&1 ||
+cmake --build "$BUILD" -j "$(nproc)" --target troupe kernels_test engine_test > "$BUILD.build.log" 2>&1 ||
   { tail -50 "$BUILD.build.log"; exit 1; }
 
 echo "== kernel tests"
 "$BUILD/tests/kernels_test" --gtest_brief=1 | tee "$BUILD.kernels.log" | tail -5
+"$BUILD/tests/engine_test" --gtest_brief=1 --gtest_filter='*MlpWorkloadGradients*' |
+  tee -a "$BUILD.kernels.log" | tail -3
 if grep -q "SKIPPED" "$BUILD.kernels.log"; then
   echo "FAIL: CUDA kernel tests were skipped: no usable device" >&2
   exit 1

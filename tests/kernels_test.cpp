@@ -155,6 +155,72 @@ TEST_P(KernelsTest, UploadDownloadFillZeroRoundTrip) {
   EXPECT_EQ(to_host(d), expected);
 }
 
+// Uploads return before the device has the data (staged in pinned memory on
+// CUDA): the host buffer must be reusable at once, also when more is uploaded
+// than the staging holds, so that it is reused from its start.
+TEST_P(KernelsTest, UploadSourceIsReusableAtOnceBeyondStagingCapacity) {
+  constexpr std::size_t n = 300'000;  // 1.2 MB; 40 of them exceed 4 MiB staging several times
+  std::vector<device_array> arrays;
+  std::vector<float> host(n);
+  for (int i = 0; i < 40; ++i) {
+    std::fill(host.begin(), host.end(), static_cast<float>(i));
+    arrays.push_back(backend_->alloc(n));
+    backend_->upload(host.data(), n, arrays.back().data());
+  }
+  std::fill(host.begin(), host.end(), -1.f);
+  for (int i = 0; i < 40; ++i) {
+    const auto got = to_host(arrays[i]);
+    ASSERT_EQ(got.front(), static_cast<float>(i));
+    ASSERT_EQ(got.back(), static_cast<float>(i));
+    ASSERT_EQ(std::count(got.begin(), got.end(), static_cast<float>(i)),
+              static_cast<std::ptrdiff_t>(n))
+        << "array " << i;
+  }
+}
+
+// A queued download sees every kernel queued before it (on CUDA it runs on
+// its own stream, behind an event), lands only by finish_downloads, and
+// kernels queued after it run meanwhile.
+TEST_P(KernelsTest, DownloadAsyncSeesEarlierKernelsAndLandsAtFinish) {
+  const auto x = random_floats(5000, rng_);
+  const auto y = random_floats(5000, rng_);
+  auto dx = to_device(x), dy = to_device(y), dz = to_device(y);
+  backend_->axpy(x.size(), 2.f, dx.data(), dy.data());  // y += 2x, then download y
+  std::vector<float> got_y(y.size(), NAN), got_head(100, NAN);
+  backend_->download_async(dy.data(), y.size(), got_y.data());
+  backend_->download_async(dx.data(), got_head.size(), got_head.data());
+  backend_->axpy(x.size(), 1.f, dx.data(), dz.data());  // later work, another array
+  backend_->finish_downloads();
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    ASSERT_NEAR(got_y[i], y[i] + 2.f * x[i], 1e-5f) << "at " << i;
+  }
+  for (std::size_t i = 0; i < got_head.size(); ++i) ASSERT_EQ(got_head[i], x[i]);
+  const auto z = to_host(dz);
+  for (std::size_t i = 0; i < z.size(); ++i) ASSERT_NEAR(z[i], y[i] + x[i], 1e-5f);
+  backend_->finish_downloads();  // nothing pending: a no-op
+}
+
+// More queued downloads than the staging holds: the full staging is emptied
+// into its destinations first, and every destination ends up right.
+TEST_P(KernelsTest, ManyAsyncDownloadsBeyondStagingCapacity) {
+  constexpr std::size_t n = 700'000;  // 2.8 MB each, 12 of them
+  std::vector<device_array> arrays;
+  std::vector<float> host(n);
+  for (int i = 0; i < 12; ++i) {
+    std::fill(host.begin(), host.end(), static_cast<float>(i + 1));
+    arrays.push_back(backend_->alloc(n));
+    backend_->upload(host.data(), n, arrays.back().data());
+  }
+  std::vector<std::vector<float>> out(12, std::vector<float>(n, 0.f));
+  for (int i = 0; i < 12; ++i) backend_->download_async(arrays[i].data(), n, out[i].data());
+  backend_->finish_downloads();
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_EQ(std::count(out[i].begin(), out[i].end(), static_cast<float>(i + 1)),
+              static_cast<std::ptrdiff_t>(n))
+        << "array " << i;
+  }
+}
+
 TEST_P(KernelsTest, GemmMatchesReferenceForAllTransposes) {
   struct shape {
     int m, n, k;
@@ -435,6 +501,8 @@ TEST_P(KernelsTest, EmptyInputsAreNoOps) {
   backend_->fill_zero(nullptr, 0);
   backend_->upload(nullptr, 0, nullptr);
   backend_->download(nullptr, 0, nullptr);
+  backend_->download_async(nullptr, 0, nullptr);
+  backend_->finish_downloads();
   const auto r = backend_->softmax_xent(0, 10, nullptr, nullptr, nullptr);
   EXPECT_EQ(r.loss_sum, 0.0);
   EXPECT_EQ(r.correct, 0);

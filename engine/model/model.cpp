@@ -132,7 +132,8 @@ void mlp::bind_layers() {
   bound_to_own_ = false;
 }
 
-kernels::xent_result mlp::train_step(const float* host_x, batch_targets y, int rows) {
+kernels::xent_result mlp::train_step(const float* host_x, batch_targets y, int rows,
+                                     const grads_ready_fn& ready) {
   if (rows <= 0 || rows > max_batch_) throw std::invalid_argument("batch size out of range");
   bind_layers();
   const float* logits = forward(host_x, rows);
@@ -140,8 +141,13 @@ kernels::xent_result mlp::train_step(const float* host_x, batch_targets y, int r
     dlogits_ = be_.alloc_scratch(static_cast<std::size_t>(max_batch_) * classes_);
   auto result = loss(logits, y, 0, rows, dlogits_.data());
   const float* dy = dlogits_.data();
+  auto slot = dense_.rbegin();
   for (std::size_t i = layers_.size(); i-- > 0;) {
     dy = layers_[i]->backward(be_, layer_inputs_[i], dy, rows, i > 0);
+    if (slot != dense_.rend() && slot->layer == i) {
+      if (ready) ready(slot->offset, static_cast<std::uint64_t>(slot->in) * slot->out + slot->out);
+      ++slot;
+    }
   }
   views_.scatter();
   views_.clear();  // they point into this step's messages

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,7 +72,16 @@ class mlp {
   /// Forward and backward on `rows` host samples; gradients of the mean loss
   /// land in grads(). Returns the batch's loss sum and correct count (and
   /// absolute error sum for mse).
-  kernels::xent_result train_step(const float* host_x, batch_targets y, int rows);
+  kernels::xent_result train_step(const float* host_x, batch_targets y, int rows) {
+    return train_step(host_x, y, rows, {});
+  }
+  /// Called during a train_step as soon as a dense layer's gradients are
+  /// complete in grads(): the (offset, count) of its weights and bias. On a
+  /// device backend the caller starts their download there, so that it
+  /// overlaps the backward pass of the layers below.
+  using grads_ready_fn = std::function<void(std::uint64_t offset, std::uint64_t count)>;
+  kernels::xent_result train_step(const float* host_x, batch_targets y, int rows,
+                                  const grads_ready_fn& ready);
   kernels::xent_result train_step(const float* host_x, const std::int32_t* labels, int rows) {
     return train_step(host_x, batch_targets{labels, nullptr}, rows);
   }

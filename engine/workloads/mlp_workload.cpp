@@ -43,6 +43,7 @@ class mlp_workload final : public workload {
 
   void start_epoch(std::uint64_t epoch) override { sampler_->start_epoch(epoch); }
   std::size_t next_batch() override {
+    device_grads_.clear();  // bindings of a step that never ran point into dropped messages
     if (!regression_) return rows_ = sampler_->next(*train_, x_, y_);
     // Targets instead of labels: gather the batch by hand.
     const auto& rows = sampler_->next_indices();
@@ -55,8 +56,36 @@ class mlp_workload final : public workload {
     return rows_ = rows.size();
   }
   step_result train_step() override {
-    auto r = net_->train_step(x_.data(), targets(y_.data(), t_.data()), static_cast<int>(rows_));
-    return {r.loss_sum, static_cast<std::uint64_t>(r.correct), rows_, r.abs_err_sum};
+    if (device_grads_.empty()) {
+      auto r = net_->train_step(x_.data(), targets(y_.data(), t_.data()), static_cast<int>(rows_));
+      return {r.loss_sum, static_cast<std::uint64_t>(r.correct), rows_, r.abs_err_sum};
+    }
+    // A device backend with gradients bound to push messages: each layer's
+    // part of them leaves the device as soon as that layer's backward is
+    // done, and all of it is in the messages once the step returns. The
+    // bindings point into this step's messages: never kept past it.
+    auto bound = std::move(device_grads_);
+    device_grads_.clear();
+    auto start_download = [&](std::uint64_t offset, std::uint64_t count) {
+      for (const auto& g : bound) {
+        const std::uint64_t lo = std::max(offset, g.offset);
+        const std::uint64_t hi = std::min(offset + count, g.offset + g.n);
+        if (lo >= hi) continue;
+        backend_->download_async(net_->grads() + lo, hi - lo, g.out + (lo - g.offset));
+      }
+    };
+    try {
+      auto r = net_->train_step(x_.data(), targets(y_.data(), t_.data()), static_cast<int>(rows_),
+                                start_download);
+      backend_->finish_downloads();
+      return {r.loss_sum, static_cast<std::uint64_t>(r.correct), rows_, r.abs_err_sum};
+    } catch (...) {
+      try {
+        backend_->finish_downloads();  // nothing may land in a message later
+      } catch (...) {
+      }
+      throw;
+    }
   }
 
   void release_workspace() override {
@@ -87,7 +116,11 @@ class mlp_workload final : public workload {
     net_->views().add_values(offset, n, values);
   }
   bool bind_dense_grad(std::size_t, std::uint64_t offset, float* out, std::size_t n) override {
-    if (!backend_->host_memory()) return false;
+    if (!backend_->host_memory()) {
+      if (offset + n > net_->size()) return false;
+      device_grads_.push_back({offset, out, n});
+      return true;
+    }
     net_->views().add_grads(offset, n, out);
     return true;
   }
@@ -121,6 +154,12 @@ class mlp_workload final : public workload {
   std::vector<float> t_;
   std::size_t rows_ = 0;
   std::vector<std::uint64_t> no_keys_;
+  struct bound_grad {
+    std::uint64_t offset;
+    float* out;
+    std::size_t n;
+  };
+  std::vector<bound_grad> device_grads_;  // device backend: where the next step's gradients go
 };
 
 }  // namespace

@@ -1,0 +1,107 @@
+// The MLP workload's two ways of handing over a step's gradients: copied out
+// after the step (dense_grad), or written during it into memory bound before
+// it (bind_dense_grad: in place on the CPU, downloaded layer by layer while
+// the backward pass goes on with CUDA). Both must give the same gradient,
+// whatever the bound ranges' boundaries (here cutting through layers).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "engine/workloads/mlp_workload.hpp"
+#include "kernels/backend.hpp"
+
+namespace troupe {
+namespace {
+
+using kernels::backend_kind;
+
+std::shared_ptr<const dataset> random_set(std::size_t rows, std::size_t cols, int classes) {
+  auto d = std::make_shared<dataset>();
+  d->rows = rows;
+  d->cols = cols;
+  d->classes = classes;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  for (std::size_t i = 0; i < rows * cols; ++i) d->features.push_back(u(rng));
+  for (std::size_t i = 0; i < rows; ++i)
+    d->labels.push_back(static_cast<std::int32_t>(i % classes));
+  return d;
+}
+
+class MlpWorkloadGradients : public ::testing::TestWithParam<backend_kind> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == backend_kind::cuda && !kernels::cuda_available()) {
+      GTEST_SKIP() << "no CUDA device (or no CUDA module): the CPU case covers the logic";
+    }
+    opts_.model.sizes = {12, 16, 8, 5};
+    opts_.batch = 6;
+    opts_.seed = 3;
+    opts_.backend = GetParam();
+  }
+
+  std::unique_ptr<workload> make(const std::shared_ptr<const dataset>& data) {
+    auto wl = make_mlp_workload(opts_, data, nullptr, 0, 1);
+    const auto n = mlp_num_params(opts_.model);
+    std::vector<float> values(n);
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> u(-0.3f, 0.3f);
+    for (auto& v : values) v = u(rng);
+    wl->start_epoch(0);
+    EXPECT_EQ(wl->next_batch(), opts_.batch);
+    wl->set_dense(0, 0, values.data(), n);
+    return wl;
+  }
+
+  mlp_workload_options opts_;
+};
+
+TEST_P(MlpWorkloadGradients, BoundRangesGetWhatDenseGradCopies) {
+  const auto data = random_set(24, 12, 5);
+  const std::size_t n = mlp_num_params(opts_.model);
+
+  auto copied = make(data);
+  const auto r1 = copied->train_step();
+  std::vector<float> expected(n);
+  copied->dense_grad(0, 0, n, expected.data());
+
+  // Three ranges: the first ends inside layer 1's weights, the second spans
+  // the rest of layer 1 and part of layer 2, the third the remainder.
+  auto bound = make(data);
+  const std::size_t cut1 = 100, cut2 = 12 * 16 + 16 + 50;
+  std::vector<float> a(cut1, NAN), b(cut2 - cut1, NAN), c(n - cut2, NAN);
+  ASSERT_TRUE(bound->bind_dense_grad(0, 0, a.data(), a.size()));
+  ASSERT_TRUE(bound->bind_dense_grad(0, cut1, b.data(), b.size()));
+  ASSERT_TRUE(bound->bind_dense_grad(0, cut2, c.data(), c.size()));
+  const auto r2 = bound->train_step();
+  EXPECT_DOUBLE_EQ(r1.loss_sum, r2.loss_sum);
+
+  std::vector<float> got(a);
+  got.insert(got.end(), b.begin(), b.end());
+  got.insert(got.end(), c.begin(), c.end());
+  ASSERT_EQ(got.size(), expected.size());
+  double norm = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    ASSERT_FALSE(std::isnan(got[i])) << "gradient " << i << " never arrived";
+    EXPECT_FLOAT_EQ(got[i], expected[i]) << "at " << i;
+    norm += std::abs(expected[i]);
+  }
+  EXPECT_GT(norm, 0.0);  // a real gradient, not zeros on both sides
+
+  // The bindings belonged to that step: the next one writes no old message.
+  std::fill(a.begin(), a.end(), -1.f);
+  EXPECT_EQ(bound->next_batch(), opts_.batch);
+  bound->train_step();
+  for (float v : a) EXPECT_EQ(v, -1.f);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, MlpWorkloadGradients,
+                         ::testing::Values(backend_kind::cpu, backend_kind::cuda),
+                         [](const auto& info) {
+                           return info.param == backend_kind::cpu ? "cpu" : "cuda";
+                         });
+
+}  // namespace
+}  // namespace troupe
