@@ -97,15 +97,18 @@ dataset load_fashion_mnist(const std::string& dir, const std::string& split) {
   return d;
 }
 
-dataset take_rows(const dataset& d, std::size_t limit) {
+dataset take_rows(dataset d, std::size_t limit) {
+  // Taken by value: the whole set (the usual case) is moved through, not
+  // copied (188 MB for Fashion-MNIST's training images).
   if (limit == 0 || limit >= d.rows) return d;
-  dataset out;
-  out.rows = limit;
-  out.cols = d.cols;
-  out.classes = d.classes;
-  out.features.assign(d.features.begin(), d.features.begin() + limit * d.cols);
-  out.labels.assign(d.labels.begin(), d.labels.begin() + limit);
-  return out;
+  d.rows = limit;
+  d.features.resize(limit * d.cols);
+  d.features.shrink_to_fit();
+  if (d.labels.size() > limit) d.labels.resize(limit);
+  d.labels.shrink_to_fit();
+  if (d.targets.size() > limit) d.targets.resize(limit);
+  d.targets.shrink_to_fit();
+  return d;
 }
 
 }  // namespace troupe

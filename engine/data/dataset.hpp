@@ -38,6 +38,6 @@ dataset load_idx(const std::string& images_path, const std::string& labels_path)
 dataset load_fashion_mnist(const std::string& dir, const std::string& split);
 
 /// The first `limit` rows (all when limit is 0 or larger than the set).
-dataset take_rows(const dataset& d, std::size_t limit);
+dataset take_rows(dataset d, std::size_t limit);
 
 }  // namespace troupe
