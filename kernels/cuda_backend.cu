@@ -93,7 +93,11 @@ pinned_ptr pinned_malloc(std::size_t count) {
 
 // A bump region of pinned host memory: step-sized copies go through it so
 // that the DMA engine reads or writes it while the CPU and the SMs do other
-// work. Offsets stay 256-byte aligned (the DMA engine's preference).
+// work. Offsets stay 256-byte aligned (the DMA engine's preference). When a
+// request does not fit, the owner either starts over (once no copy in flight
+// uses the region) or grows it: a region twice as large takes over and the
+// full one is retired, kept until the owner knows its copies are done. So
+// after the first steps one region holds a whole step.
 class pinned_stage {
  public:
   static constexpr std::size_t min_floats = std::size_t{1} << 20;  // 4 MiB
@@ -102,15 +106,24 @@ class pinned_stage {
   static std::size_t rounded(std::size_t n) { return (n + 63) / 64 * 64; }
   bool fits(std::size_t n) const { return used_ + rounded(n) <= capacity_; }
   bool empty() const { return used_ == 0; }
-  void reset() { used_ = 0; }
-  // Only while nothing in flight reads or writes the region.
-  bool reserve(std::size_t n) {
-    if (rounded(n) <= capacity_) return true;
-    if (rounded(n) > max_floats) return false;
+  // Only once no copy in flight uses this region or a retired one.
+  void reset() {
+    used_ = 0;
+    retired_.clear();
+  }
+  // A fresh region with room for n floats; the current one is retired. False
+  // when it may not grow further or pinned memory is refused (then never
+  // tried again: the owner copies from pageable memory instead).
+  bool grow(std::size_t n) {
+    if (unavailable_ || rounded(n) > max_floats || capacity_ >= max_floats) return false;
     const std::size_t want =
         std::min(max_floats, std::max({rounded(n), 2 * capacity_, min_floats}));
     auto fresh = pinned_malloc(want);
-    if (!fresh) return false;
+    if (!fresh) {
+      unavailable_ = true;
+      return false;
+    }
+    if (memory_) retired_.push_back(std::move(memory_));
     memory_ = std::move(fresh);
     capacity_ = want;
     used_ = 0;
@@ -124,7 +137,9 @@ class pinned_stage {
 
  private:
   pinned_ptr memory_;
+  std::vector<pinned_ptr> retired_;  // outgrown regions; copies may still use them
   std::size_t capacity_ = 0, used_ = 0;
+  bool unavailable_ = false;
 };
 
 // ---- kernels -----------------------------------------------------------------
@@ -403,23 +418,32 @@ class cuda_backend final : public backend {
     float* staged = stage_download(n);
     if (staged == nullptr) return download(src, n, host_dst);
     // The copy stream waits for what the compute stream has queued so far
-    // (the kernels that wrote `src`), not for what comes after.
-    check(cudaEventRecord(computed_.get(), stream_.get()), "cudaEventRecord (download)");
-    check(cudaStreamWaitEvent(copy_stream_.get(), computed_.get(), 0), "cudaStreamWaitEvent");
-    check(
-        cudaMemcpyAsync(staged, src, n * sizeof(float), cudaMemcpyDeviceToHost, copy_stream_.get()),
-        "cudaMemcpyAsync (download to pinned staging)");
+    // (the kernels that wrote `src`), not for what comes after. Recorded
+    // first: a copy in flight is never without its record.
     pending_.push_back({staged, host_dst, n});
+    try {
+      check(cudaEventRecord(computed_.get(), stream_.get()), "cudaEventRecord (download)");
+      check(cudaStreamWaitEvent(copy_stream_.get(), computed_.get(), 0), "cudaStreamWaitEvent");
+      check(cudaMemcpyAsync(staged, src, n * sizeof(float), cudaMemcpyDeviceToHost,
+                            copy_stream_.get()),
+            "cudaMemcpyAsync (download to pinned staging)");
+    } catch (...) {
+      pending_.pop_back();
+      throw;
+    }
   }
 
   void finish_downloads() override {
-    if (pending_.empty()) return;
-    // Whatever happens below, these copies are over: the next step starts clean.
+    if (pending_.empty()) {  // nothing in flight: all of it is free
+      down_stage_.reset();
+      return;
+    }
+    // Whatever happens below, these copies are not reported twice.
     auto pending = std::move(pending_);
     pending_.clear();
-    down_stage_.reset();
     check(cudaStreamSynchronize(copy_stream_.get()), "cudaStreamSynchronize (downloads)");
     for (const auto& p : pending) std::memcpy(p.host, p.staged, p.n * sizeof(float));
+    down_stage_.reset();  // only now: no copy in flight uses it any more
   }
 
   void download(const float* src, std::size_t n, float* host_dst) override {
@@ -602,27 +626,36 @@ class cuda_backend final : public backend {
   // Pinned room for an upload of n floats, or null: then the caller copies
   // from pageable memory.
   float* stage_upload(std::size_t n) {
-    if (!up_stage_.fits(n)) {
-      // Every copy out of the region must be done before it is written again;
-      // the latest one is queued behind all the others.
-      if (!up_stage_.empty()) {
-        check(cudaEventSynchronize(uploaded_.get()), "cudaEventSynchronize (upload staging)");
+    if (up_stage_.fits(n)) return up_stage_.take(n);
+    // Full. The latest staged copy is queued behind all the others: once it
+    // is done (usually: a step's kernels ran behind it), start over.
+    if (!up_stage_.empty()) {
+      const cudaError_t state = cudaEventQuery(uploaded_.get());
+      if (state == cudaSuccess) {
+        up_stage_.reset();
+        if (up_stage_.fits(n)) return up_stage_.take(n);
+      } else if (state != cudaErrorNotReady) {
+        check(state, "cudaEventQuery (upload staging)");
       }
-      up_stage_.reset();
-      if (!up_stage_.reserve(n)) return nullptr;
     }
-    return up_stage_.take(n);
+    if (up_stage_.grow(n)) return up_stage_.take(n);
+    // It may not grow: wait for the copies out of it.
+    if (!up_stage_.empty()) {
+      check(cudaEventSynchronize(uploaded_.get()), "cudaEventSynchronize (upload staging)");
+    }
+    up_stage_.reset();
+    return up_stage_.fits(n) ? up_stage_.take(n) : nullptr;
   }
 
   // Pinned room for a download of n floats, or null (then a synchronous
-  // download); a full region is emptied by completing what it holds.
+  // download). A full region grows while it may (copies into the retired one
+  // still land there and finish_downloads collects them), else is emptied by
+  // completing what it holds.
   float* stage_download(std::size_t n) {
-    if (!down_stage_.fits(n)) {
-      finish_downloads();
-      down_stage_.reset();
-      if (!down_stage_.reserve(n)) return nullptr;
-    }
-    return down_stage_.take(n);
+    if (down_stage_.fits(n)) return down_stage_.take(n);
+    if (down_stage_.grow(n)) return down_stage_.take(n);
+    finish_downloads();
+    return down_stage_.fits(n) ? down_stage_.take(n) : nullptr;
   }
 
   void upload_labels(const std::int32_t* host_labels, std::size_t count) {
@@ -652,8 +685,9 @@ class cuda_backend final : public backend {
 
   int sm_count_ = 1;
   std::string name_;
-  // Declaration order is destruction order reversed: buffers, then the cuBLAS
-  // handle, then the events and streams it uses.
+  // Declaration order is destruction order reversed: device buffers, the
+  // cuBLAS handle, pinned staging, then the events and streams (the
+  // destructor has waited for both streams).
   stream_ptr stream_;
   stream_ptr copy_stream_;
   event_ptr computed_;  // recorded on stream_ before each download_async

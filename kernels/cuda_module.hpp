@@ -16,7 +16,7 @@ class backend;
 
 /// Bumped whenever `backend`'s virtual functions or these signatures change:
 /// a module built against another version is refused, never called.
-inline constexpr int cuda_module_abi = 2;
+inline constexpr int cuda_module_abi = 3;
 
 }  // namespace troupe::kernels
 

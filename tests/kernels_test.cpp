@@ -179,9 +179,19 @@ TEST_P(KernelsTest, UploadSourceIsReusableAtOnceBeyondStagingCapacity) {
 }
 
 // A queued download sees every kernel queued before it (on CUDA it runs on
-// its own stream, behind an event), lands only by finish_downloads, and
+// its own stream, behind an event: a long GEMM first, so that a copy that
+// did not wait would read the zeros), lands only by finish_downloads, and
 // kernels queued after it run meanwhile.
 TEST_P(KernelsTest, DownloadAsyncSeesEarlierKernelsAndLandsAtFinish) {
+  const bool gpu = GetParam() == backend_kind::cuda;
+  const int m = gpu ? 4096 : 48;  // ~0.14 TFLOP on a GPU: milliseconds
+  const std::vector<float> ones(static_cast<std::size_t>(m) * m, 1.f);
+  auto a = to_device(ones), b = to_device(ones);
+  auto c = backend_->alloc(ones.size());
+  backend_->gemm(false, false, m, m, m, 1.f, a.data(), m, b.data(), m, 0.f, c.data(), m);
+  std::vector<float> got_c(ones.size(), NAN);
+  backend_->download_async(c.data(), got_c.size(), got_c.data());
+
   const auto x = random_floats(5000, rng_);
   const auto y = random_floats(5000, rng_);
   auto dx = to_device(x), dy = to_device(y), dz = to_device(y);
@@ -190,7 +200,14 @@ TEST_P(KernelsTest, DownloadAsyncSeesEarlierKernelsAndLandsAtFinish) {
   backend_->download_async(dy.data(), y.size(), got_y.data());
   backend_->download_async(dx.data(), got_head.size(), got_head.data());
   backend_->axpy(x.size(), 1.f, dx.data(), dz.data());  // later work, another array
+  if (gpu) {
+    // Staged, not yet in the destination.
+    EXPECT_TRUE(std::isnan(got_y.front()));
+    EXPECT_TRUE(std::isnan(got_c.back()));
+  }
   backend_->finish_downloads();
+  ASSERT_EQ(std::count(got_c.begin(), got_c.end(), static_cast<float>(m)),
+            static_cast<std::ptrdiff_t>(got_c.size()));
   for (std::size_t i = 0; i < y.size(); ++i) {
     ASSERT_NEAR(got_y[i], y[i] + 2.f * x[i], 1e-5f) << "at " << i;
   }
@@ -198,6 +215,29 @@ TEST_P(KernelsTest, DownloadAsyncSeesEarlierKernelsAndLandsAtFinish) {
   const auto z = to_host(dz);
   for (std::size_t i = 0; i < z.size(); ++i) ASSERT_NEAR(z[i], y[i] + x[i], 1e-5f);
   backend_->finish_downloads();  // nothing pending: a no-op
+}
+
+// Requests larger than what the staging held so far make it grow while
+// copies out of (or into) the outgrown region may still be in flight.
+TEST_P(KernelsTest, StagingGrowsWhileEarlierCopiesAreInFlight) {
+  const std::size_t sizes[] = {300'000, 1'500'000, 3'000'000, 200'000};
+  std::vector<device_array> arrays;
+  for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    const std::vector<float> host(sizes[i], static_cast<float>(i + 1));
+    arrays.push_back(backend_->alloc(sizes[i]));
+    backend_->upload(host.data(), sizes[i], arrays.back().data());
+  }
+  std::vector<std::vector<float>> out;
+  for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    out.emplace_back(sizes[i], 0.f);
+    backend_->download_async(arrays[i].data(), sizes[i], out.back().data());
+  }
+  backend_->finish_downloads();
+  for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    ASSERT_EQ(std::count(out[i].begin(), out[i].end(), static_cast<float>(i + 1)),
+              static_cast<std::ptrdiff_t>(sizes[i]))
+        << "array " << i;
+  }
 }
 
 // More queued downloads than the staging holds: the full staging is emptied

@@ -92,6 +92,31 @@ TEST_F(ModelGradient, MatchesFiniteDifferences) {
   EXPECT_EQ(checked, 5 * 7 + 7 + 7 * 4 + 4 + 4 * 3 + 3);
 }
 
+// The hook a device backend's caller starts gradient downloads from: dense
+// layers last first, together covering every parameter exactly once, each
+// layer's gradients complete when it is called (on the CPU, where kernels
+// run at once, they can be read right there).
+TEST_F(ModelGradient, LayersHandOverTheirGradientsLastFirstCoveringEveryParameterOnce) {
+  be->upload(params.data(), params.size(), net->params());
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> calls;
+  std::vector<float> seen(net->size(), NAN);
+  net->train_step(x.data(), batch_targets{labels.data(), nullptr}, rows,
+                  [&](std::uint64_t offset, std::uint64_t count) {
+                    calls.emplace_back(offset, count);
+                    be->download(net->grads() + offset, count, seen.data() + offset);
+                  });
+  ASSERT_EQ(calls.size(), spec.sizes.size() - 1);  // one per dense layer
+  std::uint64_t end = net->size();
+  for (const auto& [offset, count] : calls) {
+    EXPECT_EQ(offset + count, end) << "not contiguous, or not last layer first";
+    end = offset;
+  }
+  EXPECT_EQ(end, 0u);
+  std::vector<float> grads(net->size());
+  be->download(net->grads(), grads.size(), grads.data());
+  EXPECT_EQ(seen, grads);
+}
+
 TEST_F(ModelGradient, TrainingStepsReduceTheLoss) {
   std::vector<float> grads(net->size());
   const double before = mean_loss(params);

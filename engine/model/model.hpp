@@ -75,10 +75,12 @@ class mlp {
   kernels::xent_result train_step(const float* host_x, batch_targets y, int rows) {
     return train_step(host_x, y, rows, {});
   }
-  /// Called during a train_step as soon as a dense layer's gradients are
-  /// complete in grads(): the (offset, count) of its weights and bias. On a
-  /// device backend the caller starts their download there, so that it
-  /// overlaps the backward pass of the layers below.
+  /// Called during a train_step as soon as the kernels computing a dense
+  /// layer's gradients are queued on the backend: the (offset, count) of its
+  /// weights and bias, last layer first; together they cover [0, size()) once.
+  /// Work queued from there on sees them in grads() (with views, in the
+  /// views). On a device backend the caller starts their download there, so
+  /// that it overlaps the backward pass of the layers below.
   using grads_ready_fn = std::function<void(std::uint64_t offset, std::uint64_t count)>;
   kernels::xent_result train_step(const float* host_x, batch_targets y, int rows,
                                   const grads_ready_fn& ready);
