@@ -114,8 +114,12 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
             fw.erase(it);
           }
         };
-        // Longer than a state transfer that may be queued ahead of it.
-        self->request(backup, std::chrono::seconds(120), push_atom::value, bytes(msg))
+        // The push travels on as it came, without a copy of its ~MBs: the
+        // content is moved out of this mailbox element (`msg` is not read
+        // again). Longer than a state transfer that may be queued ahead of it.
+        auto forward = self->current_mailbox_element()->move_content_to_message();
+        self->request(caf::actor_cast<caf::actor>(backup), std::chrono::seconds(120),
+                      std::move(forward))
             .then([=](const bytes&) { release(); },
                   [=](caf::error& err) {
                     if (self->state.forwards.count(n) == 0) return;  // released already
