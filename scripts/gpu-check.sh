@@ -51,9 +51,12 @@ run() {  # name backend extra-args...
     --data-dir "$data" -o "$out" "$@" > /dev/null
   local line
   line=$(cat "$out/summary.txt")
-  printf '%-10s %-5s %10s samples/s  test accuracy %s\n' "$name" "$backend" \
-    "$(sed -n 's/.*samples_per_s=\([0-9.]*\).*/\1/p' <<< "$line")" \
-    "$(sed -n 's/.*test_accuracy=\([0-9.]*\).*/\1/p' <<< "$line")"
+  field() { sed -n "s/.*[ ^]$1=\([0-9.]*\).*/\1/p" <<< " $line"; }
+  # Where a worker's step went: with the pinned, overlapped copies the
+  # CUDA run's compute share should not trail the CPU run's.
+  printf '%-10s %-5s %10s samples/s  test accuracy %s  compute %s pull %s push %s\n' \
+    "$name" "$backend" "$(field samples_per_s)" "$(field test_accuracy)" \
+    "$(field compute_fraction)" "$(field pull_fraction)" "$(field push_fraction)"
 }
 echo "== training (3 epochs each; samples/s over the whole run)"
 for backend in cuda cpu; do
