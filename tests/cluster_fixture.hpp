@@ -41,7 +41,10 @@ inline bool wait_for_checkpoint(const job_config& job) {
   for (int i = 0; i < 3000; ++i) {
     std::error_code ec;
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-      if (it->path().filename().string().rfind("progress-clock-", 0) == 0) return true;
+      // A complete checkpoint: its progress file renamed into place (a
+      // ".tmp" one may still be cut short by a kill).
+      const auto name = it->path().filename().string();
+      if (name.rfind("progress-clock-", 0) == 0 && it->path().extension() == ".txt") return true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
