@@ -3,12 +3,10 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
-#include <algorithm>
-#include <thread>
-
 #include "actors/cluster_types.hpp"
 #include "actors/messages.hpp"
 #include "actors/protocol.hpp"
+#include "engine/job_config.hpp"
 
 namespace troupe {
 
@@ -75,8 +73,7 @@ actor_config::actor_config(std::size_t threads) {
   // contend (1.5x more rounds/s for small pushes with one per core, measured by
   // `troupe bench pushpull`). BASP messages are handled on the I/O thread
   // itself: one copy fewer per message.
-  set("scheduler.max-threads",
-      threads > 0 ? threads : std::max<std::size_t>(2, std::thread::hardware_concurrency()));
+  set("scheduler.max-threads", actor_threads(threads));
   set("middleman.workers", std::size_t{0});
 }
 

@@ -246,10 +246,6 @@ std::uint16_t guarded_listener::port() const {
   return impl_->port;
 }
 
-std::uint64_t guarded_listener::refused() const {
-  return impl_->guard->refused();
-}
-
 std::unique_ptr<guarded_listener> guarded_listener::publish(
     caf::actor_system& sys, caf::strong_actor_ptr whom, std::set<std::string> sigs,
     const std::string& host, std::uint16_t port, listen_options opts) {

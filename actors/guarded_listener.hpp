@@ -64,8 +64,6 @@ class guarded_listener {
   guarded_listener& operator=(const guarded_listener&) = delete;
 
   std::uint16_t port() const;
-  /// Connections refused so far (malformed, oversized, late, failed TLS).
-  std::uint64_t refused() const;
 
   struct impl;
 

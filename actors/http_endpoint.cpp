@@ -157,7 +157,6 @@ struct http_endpoint::impl {
   fd_guard stop_write;  // closed by the destructor to wake the server
   std::uint16_t port = 0;
   std::list<connection> open;
-  std::atomic<std::uint64_t> served{0}, timed_out{0}, evicted{0};
   std::thread thread;
 
   // The reply to a complete (or oversized) request head.
@@ -212,7 +211,6 @@ struct http_endpoint::impl {
       c.sent += static_cast<std::size_t>(n);
     }
     ::shutdown(c.fd.fd, SHUT_WR);
-    ++served;
     return false;
   }
 
@@ -230,7 +228,6 @@ struct http_endpoint::impl {
         // The longest-open connection makes room: a fresh client is more
         // likely a scraper than one that has been silent for a while.
         open.pop_front();
-        ++evicted;
       }
       open.push_back({std::move(fd), now, now + limits.request_timeout, {}, {}, 0});
     }
@@ -260,10 +257,7 @@ struct http_endpoint::impl {
         bool keep = true;
         if (ev != 0) keep = it->out.empty() ? on_readable(*it) : true;
         if (keep && !it->out.empty() && (ev & (POLLOUT | POLLIN)) != 0) keep = on_writable(*it);
-        if (keep && after >= it->deadline) {
-          ++timed_out;
-          keep = false;
-        }
+        if (keep && after >= it->deadline) keep = false;
         it = keep ? std::next(it) : open.erase(it);
       }
       if ((fds[1].revents & POLLIN) != 0) accept_all(after);
@@ -299,10 +293,6 @@ http_endpoint::~http_endpoint() {
 
 std::uint16_t http_endpoint::port() const {
   return impl_->port;
-}
-
-http_endpoint::counters http_endpoint::stats() const {
-  return {impl_->served.load(), impl_->timed_out.load(), impl_->evicted.load()};
 }
 
 }  // namespace troupe

@@ -58,12 +58,6 @@ class http_endpoint {
 
   std::uint16_t port() const;
 
-  /// Connections closed for the limits (a slow or idle client, or one too many).
-  struct counters {
-    std::uint64_t served = 0, timed_out = 0, evicted = 0;
-  };
-  counters stats() const;
-
  private:
   struct impl;
   std::unique_ptr<impl> impl_;

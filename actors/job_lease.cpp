@@ -54,11 +54,6 @@ std::vector<job_leases::ended> job_leases::expire(clock::time_point now) {
   return out;
 }
 
-caf::actor_addr job_leases::owner_of(const caf::actor_addr& actor) const {
-  auto it = owner_.find(actor);
-  return it == owner_.end() ? caf::actor_addr{} : it->second;
-}
-
 namespace {
 
 using renew_atom = caf::atom_constant<caf::atom("renew")>;

@@ -67,8 +67,6 @@ class job_leases {
 
   bool holds(const caf::actor_addr& owner) const { return leases_.count(owner) > 0; }
   std::size_t jobs() const { return leases_.size(); }
-  /// The owner of a hosted actor; invalid for an actor of no lease.
-  caf::actor_addr owner_of(const caf::actor_addr& actor) const;
   std::chrono::milliseconds timeout() const { return timeout_; }
 
  private:

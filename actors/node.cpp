@@ -52,7 +52,6 @@ struct node_state {
   // Peers admitted by an authenticated peer for its job, revoked with its session.
   std::map<caf::node_id, std::vector<caf::node_id>> admitted;
   job_leases leases{std::chrono::milliseconds(10000)};  // every hosted actor's job
-  std::map<caf::actor_addr, caf::actor> owners;         // monitored schedulers, by address
   bool draining = false;                                // stopping: no new actors
   bool trim_pending = false;                            // idle since the last lease check
   clock_type::time_point drain_deadline;
@@ -180,9 +179,8 @@ void hold_for_job(node_pointer self, const caf::actor_addr& actor) {
   const auto& owner = self->current_sender();
   const auto key = caf::actor_cast<caf::actor_addr>(owner);
   if (!st.leases.add(key, actor, clock_type::now())) return;
-  auto handle = caf::actor_cast<caf::actor>(owner);
-  st.owners[key] = handle;
-  self->monitor(handle);  // a scheduler that is already gone is reported at once
+  self->monitor(
+      caf::actor_cast<caf::actor>(owner));  // a scheduler that is already gone is reported at once
   spdlog::info("node {}: job of scheduler {} started here (lease timeout {} ms)", st.opts.name,
                job_name(owner), st.leases.timeout().count());
 }
@@ -191,7 +189,6 @@ void hold_for_job(node_pointer self, const caf::actor_addr& actor) {
 // as their down messages arrive.
 void release_job(node_pointer self, const job_leases::ended& job, const std::string& why) {
   auto& st = self->state;
-  st.owners.erase(job.owner);
   ++st.counters.jobs_released;
   std::size_t told = 0;
   for (const auto& actor : job.actors) {
@@ -373,7 +370,7 @@ void on_down(node_pointer self, const caf::down_msg& dm) {
     }
     return;
   }
-  if (st.owners.count(dm.source) > 0) {
+  if (st.leases.holds(dm.source)) {  // a job's scheduler: monitored since its first actor
     release_job(self, st.leases.end(dm.source), "its scheduler ended: " + reason_text(dm.reason));
   }
   const auto peer = dm.source.node();

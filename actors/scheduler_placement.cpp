@@ -87,9 +87,7 @@ void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch
 std::shared_ptr<compute_pool> local_compute_pool(scheduler_pointer self) {
   auto& st = self->state;
   const std::size_t threads = self->system().scheduler().num_workers();
-  // Up to two workers per thread keep the threads busy while others wait for
-  // replies; beyond that, more workers only add memory held while waiting.
-  const std::size_t slots = st.job.compute_slots > 0 ? st.job.compute_slots : 2 * threads;
+  const std::size_t slots = compute_slots(st.job, threads);
   if (!st.pool && st.job.workers > slots) {
     st.pool = std::make_shared<compute_pool>(slots);
     spdlog::info("{} workers on {} threads: at most {} hold a step's buffers at once",

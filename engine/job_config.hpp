@@ -7,10 +7,12 @@
 //   job.staleness = parse_staleness("inf");
 //   validate(job);   // throws troupe_error(bad_config) naming the bad key
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -159,5 +161,19 @@ std::string staleness_to_string(std::int64_t staleness);
 
 /// The job as TOML (written next to every run's results).
 std::string to_toml(const job_config& job);
+
+/// Actor threads of a process asked for `threads` (`[train] threads`; 0 =
+/// one per core, at least 2: on 2 cores CAF's default of 4 only contends).
+inline std::size_t actor_threads(std::size_t threads) {
+  return threads > 0 ? threads : std::max<std::size_t>(2, std::thread::hardware_concurrency());
+}
+
+/// Workers of one process that may hold a step's buffers at once on
+/// `threads` actor threads (actors/compute_pool.hpp): `[train]
+/// compute_slots`, else two per thread (enough to keep the threads busy
+/// while others wait for replies; more would only hold memory while waiting).
+inline std::size_t compute_slots(const job_config& job, std::size_t threads) {
+  return job.compute_slots > 0 ? job.compute_slots : 2 * threads;
+}
 
 }  // namespace troupe

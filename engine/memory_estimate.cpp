@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "engine/errors.hpp"
 #include "engine/model/model.hpp"
@@ -98,12 +97,8 @@ memory_estimate estimate_job_memory(const job_config& job) {
   }
   // The compute pool (actors/compute_pool.hpp) lets only so many workers of
   // one process hold a step's buffers at once.
-  const std::uint32_t threads =
-      job.threads ? job.threads : std::max(2u, std::thread::hardware_concurrency());
-  const std::uint32_t slots = job.compute_slots
-                                  ? job.compute_slots
-                                  : (job.workers <= 2 * threads ? job.workers : 2 * threads);
-  est.busy_workers = std::min(job.workers, slots);
+  est.busy_workers = static_cast<std::uint32_t>(
+      std::min<std::size_t>(job.workers, compute_slots(job, actor_threads(job.threads))));
   return est;
 }
 
