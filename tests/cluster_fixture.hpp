@@ -17,6 +17,7 @@
 #include "actors/job_runner.hpp"
 #include "background_job.hpp"
 #include "child_process.hpp"
+#include "daemon_support.hpp"
 #include "engine/errors.hpp"
 
 namespace troupe::cluster_testing {
@@ -26,13 +27,14 @@ using std::chrono::seconds;
 using test_support::background_job;
 using test_support::child_process;
 using test_support::http_get;
+using test_support::series;
+using test_support::wait_for_log;
 
 // Pushes a lost data-parallel worker may have had applied without the ack
 // being counted: its window of unacknowledged steps (2) times one push per
 // shard (the jobs here have 2 shards).
 constexpr std::uint64_t in_flight_per_lost_worker = 2 * 2;
 
-// Waits (30 s at most) until a process has logged `text`.
 // Waits (up to 30 s) until `job` has a complete checkpoint. Any will do:
 // older progress files are pruned as newer ones complete, so the first may
 // already be gone when we look.
@@ -46,14 +48,6 @@ inline bool wait_for_checkpoint(const job_config& job) {
       const auto name = it->path().filename().string();
       if (name.rfind("progress-clock-", 0) == 0 && it->path().extension() == ".txt") return true;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
-
-inline bool wait_for_log(const child_process& process, const std::string& text) {
-  for (int i = 0; i < 3000; ++i) {
-    if (process.log().find(text) != std::string::npos) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return false;
@@ -96,18 +90,12 @@ class Cluster : public ::testing::Test {
     return "127.0.0.1:" + port;
   }
 
-  // The value of an unlabelled Prometheus series in a /metrics page.
-  static double series(const std::string& page, const std::string& name) {
-    const auto at = page.find("\n" + name + " ");
-    return at == std::string::npos ? -1 : std::stod(page.substr(at + name.size() + 2));
-  }
-
   // Once nodes[watched] has logged `text` (the job is training), waits
   // `after` and sends `sig` to nodes[victim]; false if the text never came.
   bool kill_once_training(std::size_t watched, const std::string& text, std::size_t victim,
                           std::chrono::milliseconds after = std::chrono::milliseconds(1000),
                           int sig = SIGKILL) {
-    const bool training = wait_for_log(*nodes[watched], text);
+    const bool training = wait_for_log(*nodes[watched], text, seconds(30));
     std::this_thread::sleep_for(after);
     // scripts/measure-recovery.sh times from this line.
     spdlog::warn("test: {} to node n{}", sig == SIGKILL ? "SIGKILL" : "SIGSTOP", victim);

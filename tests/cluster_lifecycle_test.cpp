@@ -52,8 +52,6 @@ class ClusterLifecycle : public Cluster {
     return std::make_unique<child_process>(
         std::vector<std::string>{TROUPE_BINARY, "train", file.string()}, dir / "train.log");
   }
-
-  // Waits (60 s at most) until `path` exists.
 };
 
 // Three slots per node fit one reference-shaped job (shards with backups and
@@ -129,7 +127,7 @@ TEST_F(ClusterLifecycle, SigtermStopsEveryNodeLeftWithAnOrphanedJob) {
   for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
   job.secret_file = (dir / "secret").string();
   auto trainer = start_trainer(job);
-  const bool training = wait_for_log(*nodes[2], "hosting worker");
+  const bool training = wait_for_log(*nodes[2], "hosting worker", seconds(30));
   std::this_thread::sleep_for(milliseconds(1500));
   trainer->signal(SIGKILL);
   // As an operator would: a little later (before the fix the orphaned

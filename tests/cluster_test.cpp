@@ -152,7 +152,7 @@ TEST_F(Cluster, RepeatedNodeFailuresJobFinishes) {
   job.worker_nodes = {1, 2, 3};
   job.replication = 2;
   background_job run(job);
-  const bool training = wait_for_log(*nodes[3], "hosting worker");
+  const bool training = wait_for_log(*nodes[3], "hosting worker", seconds(30));
   // New backups taking their primary's state, on the nodes that survive the first kill.
   const auto synced = [&] {
     std::size_t n = 0;
@@ -229,8 +229,8 @@ TEST_F(Cluster, PipelineStagesOnTwoNodesTrainLikeInProcess) {
   background_job run(job);
   // While it trains, each worker node hosts one stage of replica 0 (id
   // replica x stages + stage).
-  const bool placed =
-      wait_for_log(*nodes[1], "hosting stage") && wait_for_log(*nodes[2], "hosting stage");
+  const bool placed = wait_for_log(*nodes[1], "hosting stage", seconds(30)) &&
+                      wait_for_log(*nodes[2], "hosting stage", seconds(30));
   const auto status1 = status_of(dir, job.nodes[1], "n1");
   const auto status2 = status_of(dir, job.nodes[2], "n2");
   run.join();
@@ -274,7 +274,7 @@ TEST_P(ClusterStageLoss, ReplicaIsReplacedAndTheJobFinishes) {
   background_job run(job);
   // n1 hosts stage 0, n2 stage 1. Stage 0 loads the data set first, which
   // takes seconds on a loaded machine: kill only once both are placed.
-  const bool placed = wait_for_log(*nodes[1], "hosting stage 0");
+  const bool placed = wait_for_log(*nodes[1], "hosting stage 0", seconds(30));
   const bool training = kill_once_training(2, "hosting stage 1", static_cast<std::size_t>(victim),
                                            std::chrono::milliseconds(800));
   run.join();
