@@ -12,6 +12,7 @@ namespace troupe {
 
 class peer_guard;
 class metrics_exporter;
+class shared_memory;
 
 struct host_context {
   /// Requests from nodes the guard does not allow are refused; null: no check.
@@ -20,6 +21,9 @@ struct host_context {
   std::shared_ptr<metrics_exporter> metrics;
   /// Checkpoints may be written only inside this directory; empty: anywhere.
   std::string checkpoint_root;
+  /// Large messages to other processes on this host go through this
+  /// process's shared memory (actors/shared_transport.hpp); null: sockets only.
+  std::shared_ptr<shared_memory> shm;
 };
 
 }  // namespace troupe

@@ -61,6 +61,12 @@ struct metrics_exporter::impl {
       counter("troupe_workers_replaced_total", "Lost workers whose partition was taken over");
   prometheus::Counter& resent =
       counter("troupe_pushes_resent_total", "Pushes resent after a shard failover");
+  prometheus::Counter& shared_sent =
+      counter("troupe_shared_memory_sent_total",
+              "Messages sent to a process on this host through shared memory");
+  prometheus::Counter& shared_received =
+      counter("troupe_shared_memory_received_total",
+              "Messages read from a process on this host through shared memory");
 
   std::unique_ptr<http_endpoint> server;  // null when not serving
 
@@ -112,6 +118,13 @@ void metrics_exporter::add_worker_replaced() {
 }
 void metrics_exporter::add_resent(std::uint64_t n) {
   impl_->resent.Increment(static_cast<double>(n));
+}
+
+void metrics_exporter::add_shared_sent() {
+  impl_->shared_sent.Increment();
+}
+void metrics_exporter::add_shared_received() {
+  impl_->shared_received.Increment();
 }
 
 void metrics_exporter::add_staleness_wait(std::uint64_t n) {

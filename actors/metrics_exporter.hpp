@@ -13,7 +13,7 @@
 // Exported series (all prefixed `troupe_`): pushes_total, pulls_total,
 // bytes_in_total, bytes_out_total, messages_rejected_total,
 // staleness_waits_total, clock_lag{worker="N"}, inflight_requests,
-// actors_hosted.
+// actors_hosted, shared_memory_sent_total, shared_memory_received_total.
 
 #include <cstdint>
 #include <memory>
@@ -48,6 +48,9 @@ class metrics_exporter {
   void add_failover();
   void add_worker_replaced();
   void add_resent(std::uint64_t n);
+  /// A message sent to, or read from, another process through shared memory.
+  void add_shared_sent();
+  void add_shared_received();
   /// Clocks the worker is behind the fastest one.
   void set_clock_lag(std::uint32_t worker, double lag);
   /// Requests sent and not yet answered (+1 on send, -1 on reply or error).

@@ -123,9 +123,10 @@ void prune_challenges(node_state& st) {
   }
 }
 
-// What hosted actors get from their node: its guard, counters, checkpoint root.
+// What hosted actors get from their node: its guard, counters, checkpoint
+// root and shared memory.
 host_context host_of(const node_state& st) {
-  return {st.opts.guard, st.opts.metrics, st.opts.checkpoint_dir};
+  return {st.opts.guard, st.opts.metrics, st.opts.checkpoint_dir, st.opts.shm};
 }
 
 void publish_hosted(node_state& st) {

@@ -58,6 +58,7 @@ namespace troupe {
 class metrics_exporter;
 class peer_guard;
 class training_host;
+class shared_memory;
 
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using auth_atom = caf::atom_constant<caf::atom("auth")>;
@@ -110,6 +111,9 @@ struct node_options {
   std::string data_dir;
   /// Hosted shards write checkpoints only inside this directory (empty: anywhere).
   std::string checkpoint_dir;
+  /// Large messages of hosted actors to other processes on this host go
+  /// through it (actors/shared_transport.hpp); null: sockets only.
+  std::shared_ptr<shared_memory> shm;
 };
 
 node_actor spawn_node(caf::actor_system& sys, node_options opts);

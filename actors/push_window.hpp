@@ -26,6 +26,7 @@
 #include "actors/host_context.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/protocol.hpp"
+#include "actors/shared_transport.hpp"
 
 namespace troupe {
 
@@ -96,7 +97,10 @@ class push_window {
     const auto metrics = ctx.metrics;
     if (metrics) metrics->add_inflight(1);
     // `this` lives in the actor's state, which outlives its pending requests.
-    self->request(caf::actor_cast<caf::actor>(shards[e.shard]), caf::infinite, e.message)
+    // The window keeps the bytes (for resends); a shard in another process
+    // on this host gets a copy through shared memory.
+    self->request(caf::actor_cast<caf::actor>(shards[e.shard]), caf::infinite,
+                  for_destination(ctx, self->node(), shards[e.shard].node(), e.message))
         .then(
             [=](const bytes& reply) {
               if (metrics) metrics->add_inflight(-1);

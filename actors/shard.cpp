@@ -6,6 +6,7 @@
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
+#include "actors/shared_transport.hpp"
 #include "engine/node_paths.hpp"
 #include "engine/store/checkpoint.hpp"
 #include "engine/store/shard_store.hpp"
@@ -67,6 +68,40 @@ status guarded(const char* what, F&& f) {
   }
 }
 
+// Sends push `n` on to the backup (through shared memory when it runs in
+// another process on this host) and acknowledges it once the backup has it.
+template <class Release>
+void forward_to_backup(shard_pointer self, std::uint64_t n, caf::message push, Release release) {
+  auto& st = self->state;
+  const auto id = st.store->id();
+  auto out = for_destination(st.ctx, self->node(), st.backup.node(), push);
+  self->request(caf::actor_cast<caf::actor>(st.backup), std::chrono::seconds(120), std::move(out))
+      .then([=](const bytes&) { release(); },
+            [=](caf::error& err) {
+              if (self->state.forwards.count(n) == 0) return;  // released already
+              if (is_shared_memory_error(err) && self->state.ctx.shm) {
+                // Resending inline could reorder this push behind later ones,
+                // which the backup would then drop as duplicates: replace the
+                // backup instead, and use the socket from now on.
+                spdlog::warn(
+                    "shard {}: the backup cannot read shared memory ({}); forwards "
+                    "use the socket from now on",
+                    id, describe(err));
+                self->state.ctx.shm.reset();
+              } else {
+                spdlog::warn("shard {}: backup failed ({}); stopping it so that it is replaced", id,
+                             describe(err));
+              }
+              // A backup that missed a push must never be promoted: end it, and
+              // the scheduler (which monitors it) makes a new one from our state.
+              if (self->state.backup) {
+                self->send_exit(self->state.backup, caf::exit_reason::user_shutdown);
+              }
+              self->state.backup = shard_actor{};
+              release();
+            });
+}
+
 shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
                                           std::vector<shard_table> tables, host_context ctx) {
   self->state.ctx = std::move(ctx);
@@ -80,14 +115,25 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
     }
   }
   return {
-      [=](push_atom, const bytes& msg) -> caf::result<bytes> {
+      [=](push_atom, const bytes& in) -> caf::result<bytes> {
         if (auto err = check_peer(self)) return err;
+        // From a daemon on this host the push may come as an envelope: it is
+        // applied where it lies, in the sender's shared memory.
+        shared_slot slot;
+        const bool shared = is_shared_envelope(in);
+        if (shared) {
+          if (auto st = claim_shared(self->state.ctx, in, slot); !st) {
+            spdlog::warn("shard {}: {}; the sender resends through the socket", id, st.to_string());
+            return to_caf_error(st);
+          }
+        }
         push_ack ack;
         bytes reply;
         const status st = guarded("push", [&] {
           push_view push;
-          if (auto bad = decode_push(msg, push); !bad) return bad;
-          if (auto bad = self->state.store->apply_push(push, ack); !bad) return bad;
+          auto bad = shared ? decode_push(slot.data(), slot.size(), push) : decode_push(in, push);
+          if (!bad) return bad;
+          if (bad = self->state.store->apply_push(push, ack); !bad) return bad;
           reply = encode_push_ack(ack);
           return status{};
         });
@@ -97,7 +143,9 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         } else {
           ++self->state.stats.pushes_applied;
         }
-        if (self->state.ctx.metrics) self->state.ctx.metrics->add_push(msg.size());
+        if (self->state.ctx.metrics) {
+          self->state.ctx.metrics->add_push(shared ? slot.size() : in.size());
+        }
         auto& backup = self->state.backup;
         // Duplicates too: the original may still be on its way to the backup,
         // and this acknowledgement must not overtake it.
@@ -114,25 +162,20 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
             fw.erase(it);
           }
         };
-        // The push travels on as it came, without a copy of its ~MBs: the
-        // content is moved out of this mailbox element (`msg` is not read
-        // again). Longer than a state transfer that may be queued ahead of it.
-        auto forward = self->current_mailbox_element()->move_content_to_message();
-        self->request(caf::actor_cast<caf::actor>(backup), std::chrono::seconds(120),
-                      std::move(forward))
-            .then([=](const bytes&) { release(); },
-                  [=](caf::error& err) {
-                    if (self->state.forwards.count(n) == 0) return;  // released already
-                    spdlog::warn("shard {}: backup failed ({}); stopping it so that it is replaced",
-                                 id, describe(err));
-                    // A backup that missed a push must never be promoted: end it, and
-                    // the scheduler (which monitors it) makes a new one from our state.
-                    if (self->state.backup) {
-                      self->send_exit(self->state.backup, caf::exit_reason::user_shutdown);
-                    }
-                    self->state.backup = shard_actor{};
-                    release();
-                  });
+        // The push travels on without a copy of its ~MBs: the content is
+        // moved out of this mailbox element (`in` is not read again). An
+        // envelope goes on as it is to a backup on this host, which frees
+        // the slot; elsewhere its bytes do. Longer than a state transfer
+        // that may be queued ahead of it.
+        caf::message forward;
+        if (shared && same_host_pid(self->node(), backup.node()) == 0) {
+          forward =
+              caf::make_message(push_atom::value, bytes(slot.data(), slot.data() + slot.size()));
+        } else {
+          if (shared) slot.pass_on();
+          forward = self->current_mailbox_element()->move_content_to_message();
+        }
+        forward_to_backup(self, n, std::move(forward), release);
         return promise;
       },
       [=](pull_atom, const bytes& msg) -> caf::result<bytes> {
@@ -149,7 +192,10 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         }
         ++self->state.stats.pulls;
         if (self->state.ctx.metrics) self->state.ctx.metrics->add_pull(reply.size());
-        return reply;
+        if (!pull.accept_shared) return reply;
+        const auto& sender = self->current_sender();
+        if (!sender) return reply;
+        return reply_for(self->state.ctx, self->node(), sender->node(), std::move(reply));
       },
       [=](checkpoint_atom, const std::string& dir, const std::string& job,
           std::int64_t clock) -> caf::result<std::string> {

@@ -12,6 +12,7 @@
 #include "actors/peer_guard.hpp"
 #include "actors/push_outbox.hpp"
 #include "actors/push_window.hpp"
+#include "actors/shared_transport.hpp"
 #include "actors/step_timer.hpp"
 #include "engine/log_histogram.hpp"
 #include "engine/straggler.hpp"
@@ -169,14 +170,42 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
   advance(self);
 }
 
+// A shard on this host that cannot read shared memory refused the push
+// unread: so did it every push sent after it the same way. Everything is
+// resent through the socket, in order, and shared memory is not used again.
+bool drop_shared_memory(worker_pointer self, const std::string& what, const caf::error& err) {
+  auto& s = self->state;
+  if (!is_shared_memory_error(err) || !s.ctx.shm) return false;
+  spdlog::warn("worker {}: {}: {}; using the socket from now on", s.cfg.id, what, describe(err));
+  s.ctx.shm.reset();
+  return true;
+}
+
+void on_push_error(worker_pointer self, std::uint32_t shard, const caf::error& err);
+
+std::size_t resend_pushes(worker_pointer self, std::uint32_t shard) {
+  auto& s = self->state;
+  return s.window.resend(
+      self, s.shards, s.ctx, shard,
+      [=](std::int64_t, std::uint32_t k, const bytes& reply) { on_ack(self, k, reply); },
+      [=](std::uint32_t k, const caf::error& err) { on_push_error(self, k, err); });
+}
+
+void on_push_error(worker_pointer self, std::uint32_t shard, const caf::error& err) {
+  const auto what = "push to shard " + std::to_string(shard);
+  if (drop_shared_memory(self, what, err)) {
+    resend_pushes(self, shard);
+    return;
+  }
+  on_request_error(self, what, err);
+}
+
 void send_window(worker_pointer self) {
   auto& s = self->state;
   s.window.send_new(
       self, s.shards, s.ctx,
       [=](std::int64_t, std::uint32_t shard, const bytes& reply) { on_ack(self, shard, reply); },
-      [=](std::uint32_t shard, const caf::error& err) {
-        on_request_error(self, "push to shard " + std::to_string(shard), err);
-      });
+      [=](std::uint32_t shard, const caf::error& err) { on_push_error(self, shard, err); });
 }
 
 // Before the step computes: this step's push messages, into which the
@@ -232,7 +261,8 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
   const auto step = set.step;
   const auto& op = set.ops[i];
   if (st.ctx.metrics) st.ctx.metrics->add_inflight(1);
-  self->request(st.shards[op.shard], caf::infinite, pull_atom::value, encode_pull(op, st.cfg.id))
+  self->request(st.shards[op.shard], caf::infinite, pull_atom::value,
+                encode_pull(op, st.cfg.id, st.ctx.shm != nullptr))
       .then(
           [=](bytes& reply) {
             auto& s = self->state;
@@ -241,6 +271,21 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
                                : s.next.step == step  ? &s.next
                                                       : nullptr;
             if (target == nullptr || target->sent_phase[i] != phase) return;  // superseded
+            if (is_shared_envelope(reply)) {
+              bytes taken;
+              const auto st = resolve_shared(s.ctx, reply, taken);
+              if (!st) {
+                // Pulls are idempotent: ask again, for bytes this time.
+                const auto what = "pull from shard " + std::to_string(target->ops[i].shard);
+                if (!drop_shared_memory(self, what, to_caf_error(st))) {
+                  on_request_error(self, what, to_caf_error(st));
+                  return;
+                }
+                send_pull(self, *target, i);
+                return;
+              }
+              reply = std::move(taken);
+            }
             target->replies[i] = std::move(reply);
             target->sent_phase[i] = 0;
             if (--target->missing == 0 && target == &s.current) advance(self);
@@ -488,12 +533,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
             if (set->sent_phase[i] != 0 && set->ops[i].shard == shard) send_pull(self, *set, i);
           }
         }
-        const auto resent = s.window.resend(
-            self, s.shards, s.ctx, shard,
-            [=](std::int64_t, std::uint32_t k, const bytes& reply) { on_ack(self, k, reply); },
-            [=](std::uint32_t k, const caf::error& err) {
-              on_request_error(self, "push to shard " + std::to_string(k), err);
-            });
+        const auto resent = resend_pushes(self, shard);
         s.report.pushes_resent += resent;
         if (s.ctx.metrics) s.ctx.metrics->add_resent(resent);
       },

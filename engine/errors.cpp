@@ -30,6 +30,8 @@ const char* to_string(errc code) {
       return "missing_dataset";
     case errc::stopped:
       return "stopped";
+    case errc::shared_memory:
+      return "shared_memory";
   }
   return "unknown_error";
 }

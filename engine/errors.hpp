@@ -23,6 +23,7 @@ enum class errc : std::uint8_t {
   bad_config,         ///< invalid job configuration
   missing_dataset,    ///< dataset files are not installed
   stopped,            ///< the job was stopped
+  shared_memory,      ///< a same-host shared-memory message could not be read: send it inline
 };
 
 /// Stable lower-case name of an error code, e.g. "wrong_size".

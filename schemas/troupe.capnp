@@ -68,6 +68,8 @@ struct PullRequest {
     dense @3 :KeyRange;      # the key range to read
     sparse @4 :List(UInt64); # the row ids to read (created on first touch)
   }
+  acceptShared @5 :Bool;     # the puller can take its reply as a SharedBytes
+                             # envelope when it runs on the shard's host
 }
 
 struct PullReply {
@@ -91,4 +93,18 @@ struct ClockAdvance {
                              # its stages' for a pipeline): the job's accounting,
                              # which must not wait for a progress report a lost
                              # worker never sends
+}
+
+struct SharedBytes {
+  # Names a message that another process on the same host wrote into a slot
+  # of its shared-memory region (engine/wire/shared_memory.hpp) instead of
+  # sending it through a socket. Travels behind an 8-byte prefix whose first
+  # word (0xffffffff) no Cap'n Proto message can start with.
+  version @0 :UInt16;
+  pid @1 :UInt32;            # the writing process
+  fd @2 :Int32;              # its descriptor of the region (/proc/pid/fd/N)
+  token @3 :UInt64;          # random, written in the region's header
+  slot @4 :UInt32;
+  generation @5 :UInt64;     # the slot's use count when written
+  length @6 :UInt64;         # bytes of the message in the slot
 }

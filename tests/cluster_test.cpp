@@ -53,6 +53,18 @@ TEST_F(Cluster, TrainsAcrossThreeNodesLikeInProcess) {
   const auto worker_page = http_get(metrics_ports[2], "/metrics");
   EXPECT_NE(worker_page.find("troupe_clock_lag{"), std::string::npos) << worker_page;
   EXPECT_EQ(series(worker_page, "troupe_inflight_requests"), 0.0) << worker_page;
+  // The daemons share a host: pulls and pushes went through shared memory
+  // (node 2's worker pushes to both shards; node 0's shard answers its pulls).
+  EXPECT_GE(series(worker_page, "troupe_shared_memory_sent_total"),
+            static_cast<double>(remote.steps) / 2)
+      << worker_page;
+  const auto shard_page = http_get(metrics_ports[0], "/metrics");
+  EXPECT_GE(series(shard_page, "troupe_shared_memory_received_total"),
+            static_cast<double>(remote.steps) / 2)
+      << shard_page;
+  EXPECT_GE(series(shard_page, "troupe_shared_memory_sent_total"),
+            static_cast<double>(remote.steps) / 2)
+      << shard_page;
 }
 
 // A worker node is SIGKILLed mid-training: the scheduler notices, drops the

@@ -39,6 +39,7 @@ TEST(NodeConfig, TheShippedExampleParses) {
   EXPECT_EQ(c.data_dir, "/var/lib/troupe");
   EXPECT_EQ(c.checkpoint_dir, "/srv/troupe");
   EXPECT_EQ(c.auth_timeout_s, 10);
+  EXPECT_TRUE(c.shared_memory);
   EXPECT_EQ(c.tls.certificate, "/etc/troupe/pki/n1.crt");
   EXPECT_EQ(c.tls.key, "/etc/troupe/pki/n1.key");
   EXPECT_EQ(c.tls.ca, "/etc/troupe/pki/ca.crt");
@@ -56,6 +57,9 @@ TEST(NodeConfig, BadKeysTypesAndValuesAreErrorsNamingTheKey) {
   EXPECT_NE(config_error("[tls]\ncert = \"x\"").find("tls.cert: unknown key"), std::string::npos);
   EXPECT_NE(config_error("tls = 1").find("tls: must be a table"), std::string::npos);
   EXPECT_NE(config_error("slots = [").find("node.toml"), std::string::npos);
+  EXPECT_NE(config_error("shared_memory = 1").find("shared_memory: must be true or false"),
+            std::string::npos);
+  EXPECT_FALSE(cli::parse_node_config("shared_memory = false", "node.toml").shared_memory);
   EXPECT_EQ(config_error("slots = 8\n[tls]\nca = \"ca.crt\"\n"), "");
 }
 

@@ -21,6 +21,7 @@
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
+#include "engine/wire/shared_memory.hpp"
 #include "tools/node_config.hpp"
 #include "tools/shutdown_watchdog.hpp"
 #include "tools/tls_options.hpp"
@@ -145,6 +146,15 @@ int run_node(const node_config& o, stop_signals& signals) {
   opts.training = make_training_host(name, o.data_dir);  // a daemon hosts workers too
   opts.data_dir = o.data_dir;
   opts.checkpoint_dir = o.checkpoint_dir;
+  if (o.shared_memory) {
+    auto shm = std::make_shared<shared_memory>();
+    if (auto st = shm->prepare(); !st) {
+      spdlog::warn("node {}: {}; messages to daemons on this host use the socket", name,
+                   st.message());
+    } else {
+      opts.shm = std::move(shm);
+    }
+  }
   listen_options lopts;
   lopts.guard.auth_deadline =
       std::chrono::milliseconds(static_cast<std::int64_t>(o.auth_timeout_s * 1000));
@@ -194,6 +204,7 @@ node_config merge(const CLI::App& cmd, const node_cli_options& o) {
   if (given("--auth-timeout")) c.auth_timeout_s = f.auth_timeout_s;
   if (given("--lease-timeout")) c.lease_timeout_s = f.lease_timeout_s;
   if (given("--drain-timeout")) c.drain_timeout_s = f.drain_timeout_s;
+  if (given("--no-shared-memory")) c.shared_memory = f.shared_memory;
   if (given("--tls-cert")) c.tls.certificate = f.tls.certificate;
   if (given("--tls-key")) c.tls.key = f.tls.key;
   if (given("--tls-ca")) c.tls.ca = f.tls.ca;
@@ -245,6 +256,9 @@ std::function<int()> add_node_command(CLI::App& app) {
   cmd->add_option("--drain-timeout", f.drain_timeout_s,
                   "on SIGTERM/SIGINT, seconds to wait for hosted actors to end before stopping")
       ->check(CLI::Range(0.0, 60.0));
+  cmd->add_flag("!--no-shared-memory", f.shared_memory,
+                "send pulls and pushes to other daemons on this host through the socket, not "
+                "shared memory");
   return [cmd, opts]() -> int {
     if (!cmd->parsed()) return -1;
     stop_signals signals;  // first, before any thread exists

@@ -51,7 +51,7 @@ node_config parse_node_config(std::string_view text, const std::string& source) 
   node_config c;
   check_keys(doc, source, "",
              {"listen", "name", "slots", "metrics", "secret_file", "data_dir", "checkpoint_dir",
-              "auth_timeout_s", "lease_timeout_s", "drain_timeout_s", "tls"});
+              "auth_timeout_s", "lease_timeout_s", "drain_timeout_s", "shared_memory", "tls"});
   read(doc, "listen", source, "", c.listen);
   read(doc, "name", source, "", c.name);
   read(doc, "metrics", source, "", c.metrics);
@@ -80,6 +80,11 @@ node_config parse_node_config(std::string_view text, const std::string& source) 
   seconds("lease_timeout_s", static_cast<double>(min_lease_timeout.count()) / 1e3, 86400,
           c.lease_timeout_s);
   seconds("drain_timeout_s", 0, 60, c.drain_timeout_s);
+  if (const auto* node = doc.get("shared_memory")) {
+    const auto v = node->value<bool>();
+    if (!node->is_boolean() || !v) fail(source, "shared_memory", "must be true or false");
+    c.shared_memory = *v;
+  }
   if (const auto* node = doc.get("tls")) {
     const auto* t = node->as_table();
     if (t == nullptr) fail(source, "tls", "must be a table ([tls])");

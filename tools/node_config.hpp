@@ -40,6 +40,8 @@ struct node_config {
   double auth_timeout_s = 10;
   double lease_timeout_s = 10;  ///< a job's actors go when its scheduler stops renewing
   double drain_timeout_s = 3;   ///< on SIGTERM, the wait for hosted actors to end
+  /// Large messages to other daemons on this host go through shared memory.
+  bool shared_memory = true;
   tls_files tls;
 };
 

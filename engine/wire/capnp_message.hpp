@@ -80,19 +80,20 @@ class flat_builder : public capnp::MessageBuilder {
 // status. Input that is not 8-byte aligned is copied once into words; the
 // copy is handed to `keepalive` when views must outlive this call.
 template <class F>
-inline status with_reader(const bytes& in, std::shared_ptr<const void>* keepalive, F&& f) {
-  if (in.size() < 8 || in.size() % 8 != 0) {
+inline status with_reader(const char* data, std::size_t size,
+                          std::shared_ptr<const void>* keepalive, F&& f) {
+  if (size < 8 || size % 8 != 0) {
     return {errc::malformed_message,
-            "message of " + std::to_string(in.size()) + " bytes is not a whole number of words"};
+            "message of " + std::to_string(size) + " bytes is not a whole number of words"};
   }
-  const std::size_t n_words = in.size() / 8;
+  const std::size_t n_words = size / 8;
   kj::ArrayPtr<const capnp::word> words;
   std::shared_ptr<std::vector<capnp::word>> copy;
-  if (reinterpret_cast<std::uintptr_t>(in.data()) % alignof(capnp::word) == 0) {
-    words = {reinterpret_cast<const capnp::word*>(in.data()), n_words};
+  if (reinterpret_cast<std::uintptr_t>(data) % alignof(capnp::word) == 0) {
+    words = {reinterpret_cast<const capnp::word*>(data), n_words};
   } else {
     copy = std::make_shared<std::vector<capnp::word>>(n_words);
-    std::memcpy(copy->data(), in.data(), in.size());
+    std::memcpy(copy->data(), data, size);
     words = {copy->data(), n_words};
     if (keepalive != nullptr) *keepalive = copy;
   }
@@ -108,6 +109,11 @@ inline status with_reader(const bytes& in, std::shared_ptr<const void>* keepaliv
   } catch (const kj::Exception& e) {
     return {errc::malformed_message, e.getDescription().cStr()};
   }
+}
+
+template <class F>
+inline status with_reader(const bytes& in, std::shared_ptr<const void>* keepalive, F&& f) {
+  return with_reader(in.data(), in.size(), keepalive, std::forward<F>(f));
 }
 
 }  // namespace troupe

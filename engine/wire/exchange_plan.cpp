@@ -44,9 +44,11 @@ std::vector<exchange_op> plan_exchange(const workload& wl, std::uint32_t shards)
   return ops;
 }
 
-bytes encode_pull(const exchange_op& op, std::uint32_t worker) {
-  if (op.sparse) return encode_sparse_pull(op.table_id, worker, op.keys.data(), op.keys.size());
-  return encode_dense_pull(op.table_id, worker, op.range.begin, op.range.size());
+bytes encode_pull(const exchange_op& op, std::uint32_t worker, bool accept_shared) {
+  if (op.sparse) {
+    return encode_sparse_pull(op.table_id, worker, op.keys.data(), op.keys.size(), accept_shared);
+  }
+  return encode_dense_pull(op.table_id, worker, op.range.begin, op.range.size(), accept_shared);
 }
 
 status accept_pull_reply(const exchange_op& op, const bytes& reply, workload& wl,

@@ -167,12 +167,13 @@ pull_reply_writer pull_reply_writer::sparse(std::uint32_t table, std::uint64_t s
 }
 
 bytes encode_dense_pull(std::uint32_t table, std::uint32_t worker, std::uint64_t offset,
-                        std::uint64_t count) {
+                        std::uint64_t count, bool accept_shared) {
   flat_builder b(kHeaderWords);
   auto req = b.initRoot<wire::PullRequest>();
   req.setVersion(kVersion);
   req.setTable(table);
   req.setWorker(worker);
+  req.setAcceptShared(accept_shared);
   auto range = req.initDense();
   range.setOffset(offset);
   range.setCount(count);
@@ -180,13 +181,14 @@ bytes encode_dense_pull(std::uint32_t table, std::uint32_t worker, std::uint64_t
 }
 
 bytes encode_sparse_pull(std::uint32_t table, std::uint32_t worker, const std::uint64_t* keys,
-                         std::size_t num_keys) {
+                         std::size_t num_keys, bool accept_shared) {
   require_payload(0, num_keys, "pull");
   flat_builder b(kHeaderWords + num_keys, num_keys);  // the keys, copied in whole, come last
   auto req = b.initRoot<wire::PullRequest>();
   req.setVersion(kVersion);
   req.setTable(table);
   req.setWorker(worker);
+  req.setAcceptShared(accept_shared);
   set_keys(req.initSparse(static_cast<unsigned>(num_keys)), keys, num_keys);
   return b.finish();
 }
@@ -269,7 +271,11 @@ status read_sparse(wire::SparseRows::Reader rows, payload_view& out) {
 }  // namespace
 
 status decode_push(const bytes& in, push_view& out) {
-  return with_reader(in, &out.keepalive, [&](capnp::MessageReader& reader) -> status {
+  return decode_push(in.data(), in.size(), out);
+}
+
+status decode_push(const char* data, std::size_t size, push_view& out) {
+  return with_reader(data, size, &out.keepalive, [&](capnp::MessageReader& reader) -> status {
     auto req = reader.getRoot<wire::PushRequest>();
     if (auto st = check_version(req.getVersion()); !st) return st;
     out.table = req.getTable();
@@ -293,6 +299,7 @@ status decode_pull_request(const bytes& in, pull_request_view& out) {
     if (auto st = check_version(req.getVersion()); !st) return st;
     out.table = req.getTable();
     out.worker = req.getWorker();
+    out.accept_shared = req.getAcceptShared();
     switch (req.which()) {
       case wire::PullRequest::DENSE: {
         out.sparse = false;

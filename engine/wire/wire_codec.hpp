@@ -96,10 +96,12 @@ class pull_reply_writer : public payload_writer {
   using payload_writer::payload_writer;
 };
 
+/// `accept_shared`: the reply may come as a shared-memory envelope
+/// (engine/wire/shared_memory.hpp) when the shard runs on the puller's host.
 bytes encode_dense_pull(std::uint32_t table, std::uint32_t worker, std::uint64_t offset,
-                        std::uint64_t count);
+                        std::uint64_t count, bool accept_shared = false);
 bytes encode_sparse_pull(std::uint32_t table, std::uint32_t worker, const std::uint64_t* keys,
-                         std::size_t num_keys);
+                         std::size_t num_keys, bool accept_shared = false);
 
 struct push_ack {
   std::uint64_t seq = 0;
@@ -139,6 +141,7 @@ struct pull_request_view {
   std::uint64_t offset = 0;         ///< dense
   std::uint64_t count = 0;          ///< dense
   std::vector<std::uint64_t> keys;  ///< sparse
+  bool accept_shared = false;       ///< the reply may be a shared-memory envelope
 };
 
 struct pull_reply_view : payload_view {
@@ -150,6 +153,8 @@ struct pull_reply_view : payload_view {
 /// Each decoder fills `out` and returns ok, or returns malformed_message /
 /// version_mismatch / wrong_size. `in` must outlive the view.
 status decode_push(const bytes& in, push_view& out);
+/// The same over bytes that are not a `bytes` (a shared-memory slot).
+status decode_push(const char* data, std::size_t size, push_view& out);
 status decode_pull_request(const bytes& in, pull_request_view& out);
 status decode_pull_reply(const bytes& in, pull_reply_view& out);
 status decode_push_ack(const bytes& in, push_ack& out);

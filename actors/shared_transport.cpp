@@ -1,0 +1,61 @@
+#include "actors/shared_transport.hpp"
+
+#include "actors/actor_config.hpp"
+#include "actors/metrics_exporter.hpp"
+
+namespace troupe {
+
+std::uint32_t same_host_pid(const caf::node_id& self, const caf::node_id& peer) {
+  using data = caf::node_id::default_data;
+  if (!self || !peer || self == peer) return 0;
+  if (self->implementation_id() != data::class_id || peer->implementation_id() != data::class_id) {
+    return 0;
+  }
+  const auto& a = static_cast<const data&>(*self);
+  const auto& b = static_cast<const data&>(*peer);
+  return a.host_id() == b.host_id() ? b.process_id() : 0;
+}
+
+caf::message for_destination(const host_context& ctx, const caf::node_id& self,
+                             const caf::node_id& dest, const caf::message& msg) {
+  if (!ctx.shm || same_host_pid(self, dest) == 0 || !msg.match_elements<caf::atom_value, bytes>() ||
+      is_shared_envelope(msg.get_as<bytes>(1))) {
+    return msg;
+  }
+  auto env = ctx.shm->share(msg.get_as<bytes>(1));
+  if (!env) return msg;
+  if (ctx.metrics) ctx.metrics->add_shared_sent();
+  // A new message: writing into `msg` would copy its bytes first.
+  return caf::make_message(msg.get_as<caf::atom_value>(0), std::move(*env));
+}
+
+bytes reply_for(const host_context& ctx, const caf::node_id& self, const caf::node_id& dest,
+                bytes reply) {
+  if (!ctx.shm || same_host_pid(self, dest) == 0) return reply;
+  auto env = ctx.shm->share(reply);
+  if (!env) return reply;
+  if (ctx.metrics) ctx.metrics->add_shared_sent();
+  return std::move(*env);
+}
+
+status resolve_shared(const host_context& ctx, const bytes& in, bytes& out) {
+  if (!is_shared_envelope(in)) return {};
+  if (!ctx.shm) return {errc::shared_memory, "this process does not read shared memory"};
+  if (auto st = ctx.shm->take(in, out); !st) return {errc::shared_memory, st.message()};
+  if (ctx.metrics) ctx.metrics->add_shared_received();
+  return {};
+}
+
+status claim_shared(const host_context& ctx, const bytes& in, shared_slot& out) {
+  if (!ctx.shm) return {errc::shared_memory, "this process does not read shared memory"};
+  if (auto st = ctx.shm->claim(in, out); !st) return {errc::shared_memory, st.message()};
+  if (ctx.metrics) ctx.metrics->add_shared_received();
+  return {};
+}
+
+bool is_shared_memory_error(const caf::error& err) {
+  return err.category() == troupe_error_category() &&
+         err.code() == static_cast<std::uint8_t>(errc::shared_memory);
+}
+
+}  // namespace troupe

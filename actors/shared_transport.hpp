@@ -1,0 +1,56 @@
+#pragma once
+// Which messages take the same-host shared-memory path
+// (engine/wire/shared_memory.hpp) and how actors read what arrives by it.
+// A node daemon puts one `shared_memory` per process into the host_context
+// of what it hosts; pulls, pushes and a primary's forwards to its backup
+// then travel as envelopes between daemons on one machine, and as bytes
+// everywhere else (another host, one process, a client).
+//
+//   auto out = for_destination(ctx, self->node(), shard.node(), push_msg);
+//   ...
+//   bytes taken;
+//   if (auto st = resolve_shared(ctx, in, taken); !st) return err;
+//   const bytes& msg = is_shared_envelope(in) ? taken : in;
+//
+// A receiver that cannot read an envelope answers errc::shared_memory; the
+// sender then drops its shared memory (`ctx.shm.reset()`) and sends again.
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+
+#include "actors/host_context.hpp"
+#include "engine/errors.hpp"
+#include "engine/wire/shared_memory.hpp"
+#include "engine/wire/wire_codec.hpp"
+
+namespace troupe {
+
+/// The process id of `peer` when it is another process on this host (CAF's
+/// node ids carry a host hash and a pid), 0 otherwise.
+std::uint32_t same_host_pid(const caf::node_id& self, const caf::node_id& peer);
+
+/// `msg` (an atom and bytes) for an actor on `dest`: its bytes moved into
+/// shared memory when `dest` is another process on this host and `ctx` has
+/// shared memory with a free slot; otherwise `msg` itself (no copy). An
+/// envelope stays as it is.
+caf::message for_destination(const host_context& ctx, const caf::node_id& self,
+                             const caf::node_id& dest, const caf::message& msg);
+
+/// A reply's bytes for the requester on `dest`, as for_destination.
+bytes reply_for(const host_context& ctx, const caf::node_id& self, const caf::node_id& dest,
+                bytes reply);
+
+/// When `in` is an envelope, copies the message it names into `out`; an
+/// error (errc::shared_memory) when it cannot be read. Plain bytes: ok,
+/// `out` untouched.
+status resolve_shared(const host_context& ctx, const bytes& in, bytes& out);
+
+/// Claims the slot an envelope names, to read it in place; an error
+/// (errc::shared_memory) when it cannot be read.
+status claim_shared(const host_context& ctx, const bytes& in, shared_slot& out);
+
+/// Whether a request failed because its receiver could not read shared memory.
+bool is_shared_memory_error(const caf::error& err);
+
+}  // namespace troupe

@@ -1,0 +1,203 @@
+// The same-host shared-memory transport (engine/wire/shared_memory.hpp):
+// a message shared by one process is read, once and intact, by another; a
+// full region, a message too large or an untaken slot behave as documented;
+// forged or stale envelopes are errors, never a crash.
+#include "engine/wire/shared_memory.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "engine/wire/wire_codec.hpp"
+
+namespace troupe {
+namespace {
+
+bytes pattern(std::size_t n, unsigned seed) {
+  bytes b(n);
+  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<char>((i * 131 + seed) & 0xff);
+  return b;
+}
+
+TEST(SharedMemory, MessageIsReadOnceAndIntact) {
+  shared_memory shm;
+  const auto msg = pattern(470 * 1024, 7);
+  auto env = shm.share(msg);
+  ASSERT_TRUE(env);
+  EXPECT_TRUE(is_shared_envelope(*env));
+  EXPECT_LT(env->size(), 200u);
+  bytes out;
+  ASSERT_TRUE(shm.take(*env, out).ok());
+  EXPECT_EQ(out, msg);
+  // The slot was freed: the same envelope names nothing any more.
+  bytes again;
+  const auto st = shm.take(*env, again);
+  EXPECT_FALSE(st.ok());
+  EXPECT_TRUE(again.empty());
+  const auto c = shm.stats();
+  EXPECT_EQ(c.shared, 1u);
+  EXPECT_EQ(c.taken, 1u);
+}
+
+TEST(SharedMemory, AClaimedSlotIsReadInPlaceAndCanBePassedOn) {
+  shared_memory shm;
+  const auto msg = pattern(5000, 9);
+  auto env = shm.share(msg);
+  ASSERT_TRUE(env);
+  {
+    shared_slot slot;
+    ASSERT_TRUE(shm.claim(*env, slot).ok());
+    ASSERT_EQ(slot.size(), msg.size());
+    EXPECT_EQ(std::memcmp(slot.data(), msg.data(), msg.size()), 0);
+    // While it is claimed nobody else gets it.
+    bytes other;
+    EXPECT_FALSE(shm.take(*env, other).ok());
+    slot.pass_on();  // as a primary shard does for its backup
+    EXPECT_FALSE(slot);
+  }
+  bytes out;
+  ASSERT_TRUE(shm.take(*env, out).ok());  // the next reader, with the same envelope
+  EXPECT_EQ(out, msg);
+  EXPECT_FALSE(shm.take(*env, out).ok());  // and it freed the slot
+  {
+    auto again = shm.share(msg);
+    ASSERT_TRUE(again);
+    shared_slot slot;
+    ASSERT_TRUE(shm.claim(*again, slot).ok());
+  }  // destroyed unread: freed
+  EXPECT_EQ(shm.stats().taken, 3u);
+}
+
+TEST(SharedMemory, OrdinaryMessagesAreNoEnvelopes) {
+  EXPECT_FALSE(is_shared_envelope(encode_push_ack({3, 4, 1, false})));
+  EXPECT_FALSE(is_shared_envelope(encode_dense_pull(1, 2, 0, 10)));
+  EXPECT_FALSE(is_shared_envelope(bytes{}));
+  bytes prefix_only(8, static_cast<char>(0xff));
+  EXPECT_FALSE(is_shared_envelope(prefix_only));
+}
+
+TEST(SharedMemory, PullRequestsSayWhetherTheyAcceptEnvelopes) {
+  pull_request_view v;
+  ASSERT_TRUE(decode_pull_request(encode_dense_pull(1, 2, 0, 10, true), v).ok());
+  EXPECT_TRUE(v.accept_shared);
+  ASSERT_TRUE(decode_pull_request(encode_dense_pull(1, 2, 0, 10), v).ok());
+  EXPECT_FALSE(v.accept_shared);
+}
+
+TEST(SharedMemory, AnotherProcessReadsWhatOneShared) {
+  int to_parent[2];
+  int to_child[2];
+  ASSERT_EQ(pipe(to_parent), 0);
+  ASSERT_EQ(pipe(to_child), 0);
+  const auto msg = pattern(300000, 11);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The writer: shares the message, hands over the envelope, and stays
+    // alive (its region dies with it) until the reader is done.
+    close(to_parent[0]);
+    close(to_child[1]);
+    shared_memory shm;
+    auto env = shm.share(msg);
+    if (!env) _exit(3);
+    const std::uint32_t n = static_cast<std::uint32_t>(env->size());
+    if (write(to_parent[1], &n, 4) != 4 || write(to_parent[1], env->data(), n) != n) _exit(4);
+    char done = 0;
+    if (read(to_child[0], &done, 1) != 1) _exit(5);
+    // The reader freed the slot: with one slot per process this would fail
+    // otherwise.
+    _exit(shm.stats().shared == 1 ? 0 : 6);
+  }
+  close(to_parent[1]);
+  close(to_child[0]);
+  std::uint32_t n = 0;
+  ASSERT_EQ(read(to_parent[0], &n, 4), 4);
+  bytes env(n);
+  ASSERT_EQ(read(to_parent[0], env.data(), n), static_cast<ssize_t>(n));
+  shared_memory reader;
+  bytes out;
+  const auto st = reader.take(env, out);
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  EXPECT_EQ(out, msg);
+  EXPECT_EQ(reader.stats().taken, 1u);
+  ASSERT_EQ(write(to_child[1], "x", 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  close(to_parent[0]);
+  close(to_child[1]);
+  // The writer is gone: its envelope is an error, not a crash.
+  bytes late;
+  EXPECT_FALSE(shared_memory{}.take(env, late).ok());
+}
+
+TEST(SharedMemory, FullRegionOrLargeMessageGoesInline) {
+  shared_memory_limits limits;
+  limits.slots = 2;
+  limits.slot_bytes = 4096;
+  shared_memory shm(limits);
+  EXPECT_FALSE(shm.share(pattern(4097, 1)));  // larger than a slot
+  auto a = shm.share(pattern(100, 1));
+  auto b = shm.share(pattern(4096, 2));
+  ASSERT_TRUE(a && b);
+  EXPECT_FALSE(shm.share(pattern(10, 3)));  // both slots in flight
+  bytes out;
+  ASSERT_TRUE(shm.take(*a, out).ok());
+  EXPECT_EQ(out, pattern(100, 1));
+  auto c = shm.share(pattern(10, 3));  // a's slot again
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(shm.take(*b, out).ok());
+  EXPECT_EQ(out, pattern(4096, 2));
+  ASSERT_TRUE(shm.take(*c, out).ok());
+  EXPECT_EQ(out, pattern(10, 3));
+  EXPECT_EQ(shm.stats().inline_, 2u);
+}
+
+TEST(SharedMemory, UntakenSlotIsReclaimedAfterExpiry) {
+  shared_memory_limits limits;
+  limits.slots = 1;
+  limits.expiry = std::chrono::milliseconds(20);
+  shared_memory shm(limits);
+  auto lost = shm.share(pattern(64, 1));  // its reader never comes
+  ASSERT_TRUE(lost);
+  EXPECT_FALSE(shm.share(pattern(64, 2)));  // not expired yet
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  auto next = shm.share(pattern(64, 3));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(shm.stats().reclaimed, 1u);
+  bytes out;
+  EXPECT_FALSE(shm.take(*lost, out).ok());  // its slot holds another message
+  ASSERT_TRUE(shm.take(*next, out).ok());
+  EXPECT_EQ(out, pattern(64, 3));
+}
+
+TEST(SharedMemory, DamagedEnvelopesAreErrors) {
+  shared_memory shm;
+  auto env = shm.share(pattern(1000, 5));
+  ASSERT_TRUE(env);
+  bytes out;
+  for (std::size_t cut : {16u, 24u, 40u}) {
+    bytes shorter(env->begin(), env->begin() + static_cast<std::ptrdiff_t>(cut));
+    EXPECT_FALSE(shm.take(shorter, out).ok()) << cut;
+  }
+  // Every byte after the prefix flipped in turn: an error or the message
+  // itself, never a crash or other bytes.
+  for (std::size_t i = 8; i < env->size(); ++i) {
+    bytes bad = *env;
+    bad[i] = static_cast<char>(bad[i] ^ 0x5a);
+    if (shm.take(bad, out).ok()) {
+      EXPECT_EQ(out, pattern(1000, 5)) << i;
+      env = shm.share(pattern(1000, 5));  // it was taken: share it again
+      ASSERT_TRUE(env);
+    }
+  }
+  ASSERT_TRUE(shm.take(*env, out).ok());
+  EXPECT_EQ(out, pattern(1000, 5));
+}
+
+}  // namespace
+}  // namespace troupe
