@@ -79,19 +79,13 @@ void forward_to_backup(shard_pointer self, std::uint64_t n, caf::message push, R
       .then([=](const bytes&) { release(); },
             [=](caf::error& err) {
               if (self->state.forwards.count(n) == 0) return;  // released already
-              if (is_shared_memory_error(err) && self->state.ctx.shm) {
-                // Resending inline could reorder this push behind later ones,
-                // which the backup would then drop as duplicates: replace the
-                // backup instead, and use the socket from now on.
-                spdlog::warn(
-                    "shard {}: the backup cannot read shared memory ({}); forwards "
-                    "use the socket from now on",
-                    id, describe(err));
-                self->state.ctx.shm.reset();
-              } else {
-                spdlog::warn("shard {}: backup failed ({}); stopping it so that it is replaced", id,
-                             describe(err));
-              }
+              // A backup that could not read shared memory is replaced too:
+              // resending inline could reorder this push behind later ones,
+              // which the backup would then drop as duplicates. Forwards use
+              // the socket from then on.
+              if (is_shared_memory_error(err)) self->state.ctx.shm.reset();
+              spdlog::warn("shard {}: backup failed ({}); stopping it so that it is replaced", id,
+                           describe(err));
               // A backup that missed a push must never be promoted: end it, and
               // the scheduler (which monitors it) makes a new one from our state.
               if (self->state.backup) {

@@ -16,26 +16,31 @@ std::uint32_t same_host_pid(const caf::node_id& self, const caf::node_id& peer) 
   return a.host_id() == b.host_id() ? b.process_id() : 0;
 }
 
+namespace {
+
+// The envelope for `msg` when it may go to `dest` through shared memory.
+std::optional<bytes> share_with(const host_context& ctx, const caf::node_id& self,
+                                const caf::node_id& dest, const bytes& msg) {
+  if (!ctx.shm || is_shared_envelope(msg) || same_host_pid(self, dest) == 0) return std::nullopt;
+  auto env = ctx.shm->share(msg);
+  if (env && ctx.metrics) ctx.metrics->add_shared_sent();
+  return env;
+}
+
+}  // namespace
+
 caf::message for_destination(const host_context& ctx, const caf::node_id& self,
                              const caf::node_id& dest, const caf::message& msg) {
-  if (!ctx.shm || same_host_pid(self, dest) == 0 || !msg.match_elements<caf::atom_value, bytes>() ||
-      is_shared_envelope(msg.get_as<bytes>(1))) {
-    return msg;
-  }
-  auto env = ctx.shm->share(msg.get_as<bytes>(1));
-  if (!env) return msg;
-  if (ctx.metrics) ctx.metrics->add_shared_sent();
+  if (!msg.match_elements<caf::atom_value, bytes>()) return msg;
+  auto env = share_with(ctx, self, dest, msg.get_as<bytes>(1));
   // A new message: writing into `msg` would copy its bytes first.
-  return caf::make_message(msg.get_as<caf::atom_value>(0), std::move(*env));
+  return env ? caf::make_message(msg.get_as<caf::atom_value>(0), std::move(*env)) : msg;
 }
 
 bytes reply_for(const host_context& ctx, const caf::node_id& self, const caf::node_id& dest,
                 bytes reply) {
-  if (!ctx.shm || same_host_pid(self, dest) == 0) return reply;
-  auto env = ctx.shm->share(reply);
-  if (!env) return reply;
-  if (ctx.metrics) ctx.metrics->add_shared_sent();
-  return std::move(*env);
+  auto env = share_with(ctx, self, dest, reply);
+  return env ? std::move(*env) : std::move(reply);
 }
 
 status resolve_shared(const host_context& ctx, const bytes& in, bytes& out) {

@@ -170,14 +170,18 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
   advance(self);
 }
 
-// A shard on this host that cannot read shared memory refused the push
-// unread: so did it every push sent after it the same way. Everything is
-// resent through the socket, in order, and shared memory is not used again.
-bool drop_shared_memory(worker_pointer self, const std::string& what, const caf::error& err) {
+// Whether `err` says shared memory failed between this worker and a shard
+// (it could not read the shard's reply, or the shard its push): then the
+// shard refused every message sent after it the same way too. The worker
+// stops using shared memory and the caller sends again through the socket,
+// in order.
+bool shared_memory_refused(worker_pointer self, const std::string& what, const caf::error& err) {
   auto& s = self->state;
-  if (!is_shared_memory_error(err) || !s.ctx.shm) return false;
-  spdlog::warn("worker {}: {}: {}; using the socket from now on", s.cfg.id, what, describe(err));
-  s.ctx.shm.reset();
+  if (!is_shared_memory_error(err)) return false;
+  if (s.ctx.shm) {
+    spdlog::warn("worker {}: {}: {}; using the socket from now on", s.cfg.id, what, describe(err));
+    s.ctx.shm.reset();
+  }
   return true;
 }
 
@@ -193,7 +197,7 @@ std::size_t resend_pushes(worker_pointer self, std::uint32_t shard) {
 
 void on_push_error(worker_pointer self, std::uint32_t shard, const caf::error& err) {
   const auto what = "push to shard " + std::to_string(shard);
-  if (drop_shared_memory(self, what, err)) {
+  if (shared_memory_refused(self, what, err)) {
     resend_pushes(self, shard);
     return;
   }
@@ -276,11 +280,9 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
               const auto st = resolve_shared(s.ctx, reply, taken);
               if (!st) {
                 // Pulls are idempotent: ask again, for bytes this time.
-                const auto what = "pull from shard " + std::to_string(target->ops[i].shard);
-                if (!drop_shared_memory(self, what, to_caf_error(st))) {
-                  on_request_error(self, what, to_caf_error(st));
-                  return;
-                }
+                shared_memory_refused(self,
+                                      "pull from shard " + std::to_string(target->ops[i].shard),
+                                      to_caf_error(st));
                 send_pull(self, *target, i);
                 return;
               }

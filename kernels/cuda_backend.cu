@@ -605,6 +605,10 @@ class cuda_backend final : public backend {
   void synchronize() override {
     check(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize");
     check(cudaStreamSynchronize(copy_stream_.get()), "cudaStreamSynchronize (copies)");
+    // Every upload is done (they run on the compute stream): the next ones
+    // start at the region's beginning. A step synchronises once (its loss),
+    // so the region holds one step's uploads instead of growing to its cap.
+    up_stage_.reset();
   }
 
  private:
@@ -626,6 +630,7 @@ class cuda_backend final : public backend {
   // Pinned room for an upload of n floats, or null: then the caller copies
   // from pageable memory.
   float* stage_upload(std::size_t n) {
+    if (pinned_stage::rounded(n) > pinned_stage::max_floats) return nullptr;  // never staged
     if (up_stage_.fits(n)) return up_stage_.take(n);
     // Full. The latest staged copy is queued behind all the others: once it
     // is done (usually: a step's kernels ran behind it), start over.

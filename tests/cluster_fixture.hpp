@@ -71,9 +71,11 @@ class Cluster : public ::testing::Test {
   }
 
   // Starts a node daemon (metrics on an ephemeral port) and returns its HOST:PORT.
-  // `global` goes before the subcommand (e.g. {"--plugin", FILE}).
+  // `global` goes before the subcommand (e.g. {"--plugin", FILE}), `flags`
+  // after it (e.g. {"--no-shared-memory"}).
   std::string start_node(const std::string& name, const std::string& secret_file, int slots = 4,
-                         const std::vector<std::string>& global = {}) {
+                         const std::vector<std::string>& global = {},
+                         const std::vector<std::string>& flags = {}) {
     std::vector<std::string> args{TROUPE_BINARY};
     args.insert(args.end(), global.begin(), global.end());
     for (const auto& a : {std::string("node"), std::string("--listen"), std::string("127.0.0.1:0"),
@@ -82,6 +84,7 @@ class Cluster : public ::testing::Test {
                           name, std::string("--metrics"), std::string("127.0.0.1:0")}) {
       args.push_back(a);
     }
+    args.insert(args.end(), flags.begin(), flags.end());
     nodes.push_back(std::make_unique<child_process>(args, dir / (name + ".log")));
     const auto port = nodes.back()->wait_for_line("listening on 127.0.0.1:", seconds(15));
     EXPECT_FALSE(port.empty()) << "node " << name << " did not start:\n" << nodes.back()->log();

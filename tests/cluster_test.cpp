@@ -67,6 +67,32 @@ TEST_F(Cluster, TrainsAcrossThreeNodesLikeInProcess) {
       << shard_page;
 }
 
+// Node n0 runs without shared memory among two that use it: the worker on
+// n2 sends shard 0 envelopes it cannot read, is refused, and resends
+// everything through the socket, in order; backups on n0 are replaced from
+// their primaries. No push is lost or applied twice.
+TEST_F(Cluster, ANodeWithoutSharedMemoryGetsEverythingThroughTheSocket) {
+  auto job = small_job("no_shm");
+  job.nodes.push_back(start_node("n0", "secret", 4, {}, {"--no-shared-memory"}));
+  job.nodes.push_back(start_node("n1", "secret"));
+  job.nodes.push_back(start_node("n2", "secret"));
+  job.secret_file = (dir / "secret").string();
+  job.shard_nodes = {0, 1};
+  job.worker_nodes = {2};
+  job.replication = 2;
+  const auto result = run_job(job);
+  EXPECT_EQ(result.epochs, 4u);
+  EXPECT_GT(result.test_accuracy, 0.70) << summary_line(result);
+  EXPECT_EQ(result.pushes_rejected, 0u) << summary_line(result);
+  EXPECT_EQ(result.pushes_applied, result.pushes_acked) << summary_line(result);
+  EXPECT_EQ(result.pushes_acked, 2u * result.steps) << summary_line(result);
+  EXPECT_NE(nodes[2]->log().find("using the socket from now on"), std::string::npos)
+      << nodes[2]->log();
+  EXPECT_EQ(series(http_get(metrics_ports[0], "/metrics"), "troupe_shared_memory_received_total"),
+            0.0);
+  EXPECT_EQ(series(http_get(metrics_ports[0], "/metrics"), "troupe_shared_memory_sent_total"), 0.0);
+}
+
 // A worker node is SIGKILLed mid-training: the scheduler notices, drops the
 // worker from the clock table (no deadlock at any bound) and a replacement on
 // the other worker node takes over its partition; the job runs all epochs.

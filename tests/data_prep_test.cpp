@@ -17,6 +17,7 @@
 #include "engine/job_config.hpp"
 #include "engine/workloads/workload_factory.hpp"
 #include "engine/workloads/workload_registry.hpp"
+#include "job_error.hpp"
 
 namespace troupe {
 namespace {
@@ -224,14 +225,7 @@ TEST(JobConfigData, NewKeysParseValidateAndRoundTrip) {
 }
 
 TEST(JobConfigData, BadDataAndModelKeysNameTheKey) {
-  auto error = [](const std::string& toml) {
-    try {
-      parse_job_config(toml, "t.toml");
-    } catch (const troupe_error& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
+  const auto error = test_support::job_error_of;
   EXPECT_TRUE(
       has(error("[data]\nformat = \"xml\"\ntrain = \"a\"\n"), "data.format: unknown format"));
   EXPECT_TRUE(has(error("[data]\nformat = \"csv\"\n"), "data.train"));

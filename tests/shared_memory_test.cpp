@@ -25,6 +25,7 @@ bytes pattern(std::size_t n, unsigned seed) {
 
 TEST(SharedMemory, MessageIsReadOnceAndIntact) {
   shared_memory shm;
+  ASSERT_TRUE(shm.available().ok()) << shm.available().to_string();
   const auto msg = pattern(470 * 1024, 7);
   auto env = shm.share(msg);
   ASSERT_TRUE(env);

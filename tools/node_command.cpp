@@ -148,7 +148,7 @@ int run_node(const node_config& o, stop_signals& signals) {
   opts.checkpoint_dir = o.checkpoint_dir;
   if (o.shared_memory) {
     auto shm = std::make_shared<shared_memory>();
-    if (auto st = shm->prepare(); !st) {
+    if (const auto& st = shm->available(); !st) {
       spdlog::warn("node {}: {}; messages to daemons on this host use the socket", name,
                    st.message());
     } else {

@@ -151,38 +151,26 @@ struct shared_memory::region {
 shared_memory::shared_memory(shared_memory_limits limits) : limits_(limits) {
   if (limits_.slots == 0) limits_.slots = 1;
   limits_.slot_bytes = (limits_.slot_bytes + 7) / 8 * 8;
+  available_ = create_region();
 }
 
-shared_memory::~shared_memory() = default;
-
-status shared_memory::prepare() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return create_locked();
-}
-
-status shared_memory::create_locked() {
-  if (own_) return {};
-  if (unavailable_) return {errc::io_error, unavailable_reason_};
-  auto fail = [&](std::string what) -> status {
-    unavailable_ = true;
-    unavailable_reason_ = "shared memory unavailable: " + what;
-    return {errc::io_error, unavailable_reason_};
+status shared_memory::create_region() {
+  auto fail = [](const std::string& what) -> status {
+    return {errc::io_error, "shared memory unavailable: " + what + ": " + errno_text()};
   };
   auto r = std::make_unique<region>();
   r->slots = limits_.slots;
   r->slot_bytes = limits_.slot_bytes;
   r->size = data_offset(r->slots) + r->slots * r->slot_bytes;
   r->fd = memfd_create("troupe-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (r->fd < 0) return fail("memfd_create: " + errno_text());
-  if (ftruncate(r->fd, static_cast<off_t>(r->size)) != 0) {
-    return fail("sizing the region: " + errno_text());
-  }
+  if (r->fd < 0) return fail("memfd_create");
+  if (ftruncate(r->fd, static_cast<off_t>(r->size)) != 0) return fail("sizing the region");
   // Sealed against shrinking: a reader's mapping can never lose its pages.
   if (fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-    return fail("sealing the region: " + errno_text());
+    return fail("sealing the region");
   }
   r->base = mmap(nullptr, r->size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
-  if (r->base == MAP_FAILED) return fail("mapping the region: " + errno_text());
+  if (r->base == MAP_FAILED) return fail("mapping the region");
   std::random_device rd;
   r->token = (std::uint64_t{rd()} << 32) ^ rd();
   auto* h = r->header();
@@ -194,12 +182,10 @@ status shared_memory::create_locked() {
   return {};
 }
 
+shared_memory::~shared_memory() = default;
+
 std::optional<bytes> shared_memory::share(const bytes& msg) {
-  region* r = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (create_locked()) r = own_.get();
-  }
+  region* r = own_.get();
   if (r == nullptr || msg.empty() || msg.size() > r->slot_bytes) {
     inline_.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
@@ -244,7 +230,7 @@ std::optional<bytes> shared_memory::share(const bytes& msg) {
 status shared_memory::open_peer(std::uint32_t pid, std::int32_t fd, std::uint64_t token,
                                 std::shared_ptr<region>& out) {
   const auto key = std::make_pair(pid, token);
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(peers_mu_);
   ++peer_uses_;
   if (auto it = peers_.find(key); it != peers_.end()) {
     it->second->last_use = peer_uses_;
@@ -255,9 +241,9 @@ status shared_memory::open_peer(std::uint32_t pid, std::int32_t fd, std::uint64_
   if (fd < 0) return {errc::malformed_message, who + ": negative descriptor"};
   const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
   auto r = std::make_shared<region>();
-  r->fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-  // /proc/<pid>/fd/<n> is a magic link: O_NOFOLLOW refuses it on some kernels.
-  if (r->fd < 0 && errno == ELOOP) r->fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  // A magic link to the memfd (O_NOFOLLOW would refuse it); fstat and the
+  // seals below check what it is.
+  r->fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (r->fd < 0) return {errc::io_error, who + ": cannot open " + path + ": " + errno_text()};
   struct stat st {};
   if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -8,7 +8,7 @@
 // once and frees the slot. The message inside stays the same Cap'n Proto
 // bytes.
 //
-//   shared_memory shm;                        // one per process, lazily mapped
+//   shared_memory shm;                        // one per process
 //   if (auto env = shm.share(msg)) send(*env); else send(msg);
 //   ...
 //   if (is_shared_envelope(in)) {
@@ -98,9 +98,10 @@ class shared_memory {
   shared_memory(const shared_memory&) = delete;
   shared_memory& operator=(const shared_memory&) = delete;
 
-  /// Creates this process's region now (share() would on first use): an
-  /// error says why shared memory cannot be used here, once.
-  status prepare();
+  /// Ok when this process's region exists (it is made by the constructor;
+  /// its pages are allocated as slots are first written); otherwise why
+  /// not, and share() always declines.
+  const status& available() const { return available_; }
 
   /// Copies `msg` into a free slot of this process's region and returns its
   /// envelope; nothing when the caller must send `msg` itself.
@@ -123,16 +124,15 @@ class shared_memory {
 
  private:
   struct region;
-  status create_locked();
+  status create_region();
   status open_peer(std::uint32_t pid, std::int32_t fd, std::uint64_t token,
                    std::shared_ptr<region>& out);
 
   shared_memory_limits limits_;
-  std::mutex mu_;  // guards creating own_ and the peers map
-  std::unique_ptr<region> own_;
-  bool unavailable_ = false;
-  std::string unavailable_reason_;
+  std::unique_ptr<region> own_;  // set once by the constructor; null when unavailable
+  status available_;
   std::atomic<std::uint32_t> cursor_{0};
+  std::mutex peers_mu_;  // guards peers_ and peer_uses_
   std::map<std::pair<std::uint32_t, std::uint64_t>, std::shared_ptr<region>> peers_;
   std::uint64_t peer_uses_ = 0;
   std::atomic<std::uint64_t> shared_{0}, inline_{0}, taken_{0}, reclaimed_{0};
