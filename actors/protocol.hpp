@@ -54,6 +54,7 @@ using advance_atom = caf::atom_constant<caf::atom("advance")>;
 using continue_atom = caf::atom_constant<caf::atom("cont")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using slot_atom = caf::atom_constant<caf::atom("slot")>;
+using applied_atom = caf::atom_constant<caf::atom("applied")>;
 
 /// A parameter shard: owns key ranges of tables and applies pushes.
 using shard_actor = caf::typed_actor<
@@ -94,7 +95,11 @@ using worker_actor =
                      // to itself, every second: requests past their deadline
                      caf::reacts_to<tick_atom>,
                      // from the process's compute pool: a slot is free (compute_pool.hpp)
-                     caf::reacts_to<slot_atom>>;
+                     caf::reacts_to<slot_atom>,
+                     // from shard k's primary: a PushAck for a push it applied and
+                     // forwarded to its backup (PushRequest.notifyApplied); the reply
+                     // to the push follows once the backup has it
+                     caf::reacts_to<applied_atom, std::uint32_t, bytes>>;
 
 /// Pulls a snapshot of the parameters it needs and scores it on the test set.
 using evaluator_actor = caf::typed_actor<caf::replies_to<eval_atom>::with<eval_result>,

@@ -3,13 +3,20 @@
 // shards acknowledge them. The worker does not wait for acknowledgements
 // before its next step (the staleness bound decides that); this window
 // bounds how many steps may be unacknowledged, remembers which step each
-// push belongs to (a step is complete when all its pushes are), and resends
-// a shard's unacknowledged pushes with their original seq after a failover
-// (the shard acknowledges a seq it already applied without applying it again).
+// push belongs to (a step is complete when all its pushes are applied), and
+// resends a shard's unacknowledged pushes with their original seq after a
+// failover (the shard acknowledges a seq it already applied without
+// applying it again).
 //
-//   window.add(step, shard, caf::make_message(push_atom::value, std::move(msg)));
+// A push is acknowledged twice when its shard has a backup: once applied
+// by the primary (`applied`, an early notice that completes it for the
+// step's count), then by the reply once the backup holds it too, which is
+// when the window lets it go. Without a backup the reply is both.
+//
+//   window.add(step, shard, seq, caf::make_message(push_atom::value, std::move(msg)));
 //   window.send_new(self, shards, ctx, on_ack, on_error);   // what was added
-//   ... on_ack(step, shard, reply): window.oldest_step() tells what completed
+//   ... on_ack(step, shard, reply, first): window.oldest_step() tells what completed
+//   ... applied notice: if (window.applied(shard, seq)) on_ack(..., true)
 //   ... repoint(k): window.resend(self, shards, ctx, k, on_ack, on_error);
 //
 // Requests carry no timeout (a timer per request woke CAF's timer thread
@@ -35,17 +42,35 @@ class push_window {
   using clock_type = std::chrono::steady_clock;
   static constexpr std::int64_t none = std::numeric_limits<std::int64_t>::max();
 
-  void add(std::int64_t step, std::uint32_t shard, caf::message push) {
-    entries_.emplace(next_id_++, entry{step, shard, std::move(push), {}, 0});
+  /// `seq` 0: the push cannot be told apart by seq; only its reply counts.
+  void add(std::int64_t step, std::uint32_t shard, std::uint64_t seq, caf::message push) {
+    entries_.emplace(next_id_++, entry{step, shard, seq, std::move(push), {}, 0, false});
     ++per_step_[step];
+    ++held_per_step_[step];
   }
 
   std::size_t unacked() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
-  /// The oldest step with an unacknowledged push; `none` when all are.
+  /// The oldest step with a push not yet applied; `none` when all are.
   std::int64_t oldest_step() const { return per_step_.empty() ? none : per_step_.begin()->first; }
-  /// Steps with unacknowledged pushes.
+  /// Steps with pushes not yet applied.
   std::size_t steps() const { return per_step_.size(); }
+  /// Steps with pushes kept for a resend (applied or not, not yet in a backup).
+  std::size_t held_steps() const { return held_per_step_.size(); }
+
+  /// The early notice that shard `shard` applied push `seq`: true the first
+  /// time it completes that push for its step (the caller counts it then).
+  bool applied(std::uint32_t shard, std::uint64_t seq) {
+    if (seq == 0) return false;
+    for (auto& [id, e] : entries_) {
+      if (e.shard != shard || e.seq != seq) continue;
+      if (e.applied || e.sends == 0) return false;
+      e.applied = true;
+      count_applied(e.step);
+      return true;
+    }
+    return false;  // its reply came first
+  }
   /// When the oldest unacknowledged push was (last) sent; max() when none.
   clock_type::time_point oldest_sent() const {
     auto t = clock_type::time_point::max();
@@ -83,10 +108,16 @@ class push_window {
   struct entry {
     std::int64_t step;
     std::uint32_t shard;
+    std::uint64_t seq;
     caf::message message;
     clock_type::time_point sent_at;
     std::uint32_t sends;  // an error answering an earlier send is stale
+    bool applied;         // counted for its step already (the early notice)
   };
+
+  void count_applied(std::int64_t step) {
+    if (--per_step_[step] == 0) per_step_.erase(step);
+  }
 
   template <class Self, class OnAck, class OnError>
   void send_one(Self* self, const std::vector<shard_actor>& shards, const host_context& ctx,
@@ -109,9 +140,11 @@ class push_window {
               if (it == entries_.end()) return;  // a resend's twin was acknowledged first
               const auto step = it->second.step;
               const auto shard = it->second.shard;
+              const bool first = !it->second.applied;
               entries_.erase(it);
-              if (--per_step_[step] == 0) per_step_.erase(step);
-              on_ack(step, shard, reply);
+              if (first) count_applied(step);
+              if (--held_per_step_[step] == 0) held_per_step_.erase(step);
+              on_ack(step, shard, reply, first);
             },
             [=](caf::error& err) {
               if (metrics) metrics->add_inflight(-1);
@@ -122,7 +155,8 @@ class push_window {
   }
 
   std::map<std::uint64_t, entry> entries_;
-  std::map<std::int64_t, std::size_t> per_step_;  // unacknowledged pushes per step
+  std::map<std::int64_t, std::size_t> per_step_;       // pushes not yet applied, per step
+  std::map<std::int64_t, std::size_t> held_per_step_;  // pushes kept, per step
   std::uint64_t next_id_ = 0;
   std::uint64_t first_unsent_ = 0;
 };

@@ -123,11 +123,13 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         }
         push_ack ack;
         bytes reply;
+        bool notify = false;
         const status st = guarded("push", [&] {
           push_view push;
           auto bad = shared ? decode_push(slot.data(), slot.size(), push) : decode_push(in, push);
           if (!bad) return bad;
           if (bad = self->state.store->apply_push(push, ack); !bad) return bad;
+          notify = push.notify_applied;
           reply = encode_push_ack(ack);
           return status{};
         });
@@ -144,6 +146,14 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         // Duplicates too: the original may still be on its way to the backup,
         // and this acknowledgement must not overtake it.
         if (!backup) return reply;
+        // The pusher may go on once the push is applied here (the staleness
+        // bound counts applied steps); the reply, which frees the push for
+        // good, waits for the backup. Only workers ask for this.
+        if (notify) {
+          if (const auto& sender = self->current_sender()) {
+            self->send(caf::actor_cast<worker_actor>(sender), applied_atom::value, id, reply);
+          }
+        }
         // Acknowledged only once the backup has it too: a push the worker saw
         // acknowledged survives the loss of this primary.
         auto promise = self->make_response_promise<bytes>();

@@ -43,14 +43,6 @@ bytes reply_for(const host_context& ctx, const caf::node_id& self, const caf::no
   return env ? std::move(*env) : std::move(reply);
 }
 
-status resolve_shared(const host_context& ctx, const bytes& in, bytes& out) {
-  if (!is_shared_envelope(in)) return {};
-  if (!ctx.shm) return {errc::shared_memory, "this process does not read shared memory"};
-  if (auto st = ctx.shm->take(in, out); !st) return {errc::shared_memory, st.message()};
-  if (ctx.metrics) ctx.metrics->add_shared_received();
-  return {};
-}
-
 status claim_shared(const host_context& ctx, const bytes& in, shared_slot& out) {
   if (!ctx.shm) return {errc::shared_memory, "this process does not read shared memory"};
   if (auto st = ctx.shm->claim(in, out); !st) return {errc::shared_memory, st.message()};

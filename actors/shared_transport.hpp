@@ -8,9 +8,10 @@
 //
 //   auto out = for_destination(ctx, self->node(), shard.node(), push_msg);
 //   ...
-//   bytes taken;
-//   if (auto st = resolve_shared(ctx, in, taken); !st) return err;
-//   const bytes& msg = is_shared_envelope(in) ? taken : in;
+//   shared_slot slot;  // the receiver reads the message where it lies
+//   if (is_shared_envelope(in)) {
+//     if (auto st = claim_shared(ctx, in, slot); !st) return to_caf_error(st);
+//   }
 //
 // A receiver that cannot read an envelope answers errc::shared_memory; the
 // sender then drops its shared memory (`ctx.shm.reset()`) and sends again.
@@ -40,11 +41,6 @@ caf::message for_destination(const host_context& ctx, const caf::node_id& self,
 /// A reply's bytes for the requester on `dest`, as for_destination.
 bytes reply_for(const host_context& ctx, const caf::node_id& self, const caf::node_id& dest,
                 bytes reply);
-
-/// When `in` is an envelope, copies the message it names into `out`; an
-/// error (errc::shared_memory) when it cannot be read. Plain bytes: ok,
-/// `out` untouched.
-status resolve_shared(const host_context& ctx, const bytes& in, bytes& out);
 
 /// Claims the slot an envelope names, to read it in place; an error
 /// (errc::shared_memory) when it cannot be read.

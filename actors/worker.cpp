@@ -30,6 +30,12 @@ using clock_type = std::chrono::steady_clock;
 // workers down instead of letting messages pile up in CAF's BASP.
 constexpr std::size_t max_unacked_steps = 2;
 
+// Steps whose pushes a worker may keep for a resend: applied by their
+// primaries but not yet held by the backups. Replication must not stall the
+// pipeline (a backup is a round trip further away), but it bounds what a
+// failover resends.
+constexpr std::size_t max_held_steps = 4;
+
 double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
 }
@@ -43,11 +49,13 @@ struct delayed_push {
 
 // The pulls of one step: sent when the staleness bound allows the step,
 // possibly while the previous step computes (prefetch); their replies are
-// kept (no copy: CAF hands over the buffer) until the step starts.
+// kept (no copy: CAF hands over the buffer, and a reply in a shard's shared
+// memory is read where it lies) until the step's pushes are built.
 struct pull_set {
   std::int64_t step = -1;  // -1: none
   std::vector<exchange_op> ops;
   std::vector<bytes> replies;
+  std::vector<shared_slot> slots;         // per op: the reply, when it came through shared memory
   std::vector<std::uint64_t> sent_phase;  // per op: replies to older sends are ignored
   std::vector<std::uint64_t> versions;    // per op: shard table version of the values
   std::size_t missing = 0;
@@ -79,6 +87,7 @@ struct worker_state {
   std::deque<delayed_push> held;
   std::uint32_t delay = 0;               // Dai protocol: this step's gradient delay
   std::vector<push_in_progress> pushes;  // this step's, while it computes
+  std::vector<std::uint64_t> push_seqs;  // their seq, per op
   push_window window;
   // Dense-only workloads exchange the same ranges every step, so the next
   // step's pulls can leave before this step computes; empty otherwise.
@@ -143,9 +152,12 @@ void on_request_error(worker_pointer self, const std::string& what, const caf::e
 
 // -- pushes and acknowledgements -------------------------------------------
 
-// Steps complete in order, once every push of theirs is acknowledged (a step
-// whose pushes are all held back by the Dai protocol completes at once). The
-// clock the scheduler sees only counts complete steps: that keeps SSP exact.
+// Steps complete in order, once every push of theirs is applied by its
+// primary (a step whose pushes are all held back by the Dai protocol
+// completes at once). The clock the scheduler sees only counts complete
+// steps: that keeps SSP exact. (While a shard fails over, a read can miss a
+// push that only the lost primary had applied until its worker resends it,
+// at once on the repoint.)
 void report_acked(worker_pointer self) {
   auto& s = self->state;
   const auto complete = std::min(s.window.oldest_step(), s.clock);
@@ -154,8 +166,15 @@ void report_acked(worker_pointer self) {
   self->send(s.scheduler, advance_atom::value, encode_clock_advance({s.cfg.id, s.acked, s.acks}));
 }
 
-void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply) {
+// `first`: this acknowledgement completes the push for its step (the early
+// notice of a primary with a backup, or the reply); the reply that follows a
+// notice only lets the push go.
+void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply, bool first) {
   auto& s = self->state;
+  if (!first) {
+    advance(self);  // a worker may be waiting for the window to empty
+    return;
+  }
   push_ack ack;
   if (auto status = decode_push_ack(reply, ack); !status) {
     fail(self, "bad push ack from shard " + std::to_string(shard), to_caf_error(status));
@@ -191,7 +210,9 @@ std::size_t resend_pushes(worker_pointer self, std::uint32_t shard) {
   auto& s = self->state;
   return s.window.resend(
       self, s.shards, s.ctx, shard,
-      [=](std::int64_t, std::uint32_t k, const bytes& reply) { on_ack(self, k, reply); },
+      [=](std::int64_t, std::uint32_t k, const bytes& reply, bool first) {
+        on_ack(self, k, reply, first);
+      },
       [=](std::uint32_t k, const caf::error& err) { on_push_error(self, k, err); });
 }
 
@@ -208,7 +229,9 @@ void send_window(worker_pointer self) {
   auto& s = self->state;
   s.window.send_new(
       self, s.shards, s.ctx,
-      [=](std::int64_t, std::uint32_t shard, const bytes& reply) { on_ack(self, shard, reply); },
+      [=](std::int64_t, std::uint32_t shard, const bytes& reply, bool first) {
+        on_ack(self, shard, reply, first);
+      },
       [=](std::uint32_t shard, const caf::error& err) { on_push_error(self, shard, err); });
 }
 
@@ -219,13 +242,16 @@ void prepare_pushes(worker_pointer self) {
   auto& st = self->state;
   st.delay = st.straggler ? st.straggler->gradient_delay() : 0;
   st.pushes.clear();
+  st.push_seqs.clear();
   for (std::size_t i = 0; i < st.current.ops.size(); ++i) {
     const auto& op = st.current.ops[i];
     // Held-back pushes go out of order, so they carry seq 0 ("not
     // deduplicated"): the Dai protocol is an in-process experiment control.
     const std::uint64_t seq = st.delay == 0 ? ++st.seq[op.shard] : 0;
-    const push_header h{op.table_id, st.cfg.id, st.clock, seq, st.current.versions[i]};
+    const bool notify = seq != 0;  // an early notice needs the seq to find its push
+    const push_header h{op.table_id, st.cfg.id, st.clock, seq, st.current.versions[i], notify};
     st.pushes.push_back(begin_push(op, h, *st.wl));
+    st.push_seqs.push_back(seq);
   }
 }
 
@@ -237,7 +263,8 @@ void push_gradients(worker_pointer self) {
     const auto& op = st.current.ops[i];
     bytes msg = finish_push(op, std::move(st.pushes[i]), *st.wl);
     if (st.delay == 0) {
-      st.window.add(st.clock, op.shard, caf::make_message(push_atom::value, std::move(msg)));
+      st.window.add(st.clock, op.shard, st.push_seqs[i],
+                    caf::make_message(push_atom::value, std::move(msg)));
     } else {
       st.held.push_back({st.clock + st.delay, op.shard, std::move(msg)});
     }
@@ -246,7 +273,7 @@ void push_gradients(worker_pointer self) {
   for (auto it = st.held.begin(); it != st.held.end();) {
     if (st.epoch_done || it->due <= st.clock) {
       // Counted with the step that releases it: its gradient is older.
-      st.window.add(st.clock, it->shard,
+      st.window.add(st.clock, it->shard, 0,
                     caf::make_message(push_atom::value, std::move(it->message)));
       it = st.held.erase(it);
     } else {
@@ -276,8 +303,7 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
                                                       : nullptr;
             if (target == nullptr || target->sent_phase[i] != phase) return;  // superseded
             if (is_shared_envelope(reply)) {
-              bytes taken;
-              const auto st = resolve_shared(s.ctx, reply, taken);
+              const auto st = claim_shared(s.ctx, reply, target->slots[i]);
               if (!st) {
                 // Pulls are idempotent: ask again, for bytes this time.
                 shared_memory_refused(self,
@@ -286,9 +312,9 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
                 send_pull(self, *target, i);
                 return;
               }
-              reply = std::move(taken);
+            } else {
+              target->replies[i] = std::move(reply);
             }
-            target->replies[i] = std::move(reply);
             target->sent_phase[i] = 0;
             if (--target->missing == 0 && target == &s.current) advance(self);
           },
@@ -308,6 +334,8 @@ void start_pulls(worker_pointer self, pull_set& set, std::int64_t step,
   set.step = step;
   set.ops = std::move(ops);
   set.replies.assign(set.ops.size(), bytes{});
+  set.slots.clear();
+  set.slots.resize(set.ops.size());
   set.sent_phase.assign(set.ops.size(), 0);
   set.missing = set.ops.size();
   set.sent_at = clock_type::now();
@@ -322,8 +350,12 @@ bool accept_pulls(worker_pointer self) {
     const auto& op = st.current.ops[i];
     auto& version = st.current.versions[i];
     // In place: the replies stay in `current` until the step's pushes are built.
-    if (auto status = accept_pull_reply(op, st.current.replies[i], *st.wl, version, true);
-        !status) {
+    const auto& slot = st.current.slots[i];
+    const auto& reply = st.current.replies[i];
+    const auto status = slot
+                            ? accept_pull_reply(op, slot.data(), slot.size(), *st.wl, version, true)
+                            : accept_pull_reply(op, reply, *st.wl, version, true);
+    if (!status) {
       fail(self, "bad pull reply from shard " + std::to_string(op.shard), to_caf_error(status));
       return false;
     }
@@ -332,6 +364,10 @@ bool accept_pulls(worker_pointer self) {
 }
 
 // -- the step loop -----------------------------------------------------------
+
+bool window_full(const worker_state& st) {
+  return st.window.steps() >= max_unacked_steps || st.window.held_steps() >= max_held_steps;
+}
 
 bool bound_allows(const worker_state& st, std::int64_t step) {
   const auto s = st.cfg.job.staleness;
@@ -350,7 +386,7 @@ bool load_batch(worker_pointer self) {
     if (!st.held.empty()) {
       // Held-back gradients belong to this epoch: deliver them before it ends.
       for (auto& p : st.held) {
-        st.window.add(st.clock - 1, p.shard,
+        st.window.add(st.clock - 1, p.shard, 0,
                       caf::make_message(push_atom::value, std::move(p.message)));
       }
       st.held.clear();
@@ -392,7 +428,7 @@ bool ensure_pulls(worker_pointer self) {
     st.timer.block(step_timer::staleness);
     return false;
   }
-  if (st.window.steps() >= max_unacked_steps) {
+  if (window_full(st)) {
     st.timer.block(step_timer::push);
     return false;
   }
@@ -481,7 +517,7 @@ void advance(worker_pointer self) {
   }
   // Checked again here: prefetched pulls left without asking the window, and
   // this step's pushes must not make a third unacknowledged step.
-  if (st.window.steps() >= max_unacked_steps) {
+  if (window_full(st)) {
     st.timer.block(step_timer::push);
     return;
   }
@@ -563,6 +599,15 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         }
         s.continue_sent = false;
         advance(self);
+      },
+      [=](applied_atom, std::uint32_t shard, const bytes& ack) {
+        // Only from the primary the worker pushes to: a notice from elsewhere
+        // (a node that is not this shard, a primary since replaced) is ignored.
+        auto& s = self->state;
+        if (shard >= s.shards.size() || s.shards[shard].address() != self->current_sender()) return;
+        push_ack decoded;
+        if (!decode_push_ack(ack, decoded)) return;  // its reply will tell
+        if (s.window.applied(shard, decoded.seq)) on_ack(self, shard, ack, true);
       },
       [=](tick_atom) {
         // The watchdog: one timer per worker instead of one per request.

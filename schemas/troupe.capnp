@@ -49,6 +49,9 @@ struct PushRequest {
     dense @6 :DenseRange;    # gradient of a key range
     sparse @7 :SparseRows;   # gradient of some rows
   }
+  notifyApplied @8 :Bool;    # a primary with a backup also sends the sender an early
+                             # PushAck (`applied_atom`) as soon as it applied the push;
+                             # the reply still waits until the backup has it
 }
 
 struct PushAck {

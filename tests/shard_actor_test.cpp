@@ -147,5 +147,72 @@ TEST_F(ShardActor, BackupTakesThePerKeyAdamCountsAndStaysIdentical) {
   self->send_exit(backup, caf::exit_reason::user_shutdown);
 }
 
+// With a backup, a worker that asks is told as soon as the primary applied
+// its push (so its clock may advance), and the reply follows once the backup
+// has the push too. Without a backup, or without asking, only the reply.
+TEST_F(ShardActor, APrimaryWithABackupSaysAppliedBeforeItsBackupHasThePush) {
+  table_spec spec;
+  spec.id = 1;
+  spec.name = "model";
+  spec.size = 10;
+  spec.init = {{10, 0.0f}};
+  spec.optimizer = {optimizer_kind::sgd, 1.0f};
+  auto primary = spawn_shard(sys, 3, {{spec, {0, 10}}});
+  auto backup = spawn_shard(sys, 3, {{spec, {0, 10}}});
+  auto notified_push = [&](std::uint64_t seq, bool notify) {
+    auto w = push_writer::dense({1, 0, 0, seq, 0, notify}, 0, 10);
+    for (std::size_t i = 0; i < 10; ++i) w.values()[i] = 1.0f;
+    return std::move(w).finish();
+  };
+  // What arrives: the reply ("reply:SEQ"), which the blocking receive picks
+  // first, then any notice ("applied:SEQ") waiting in the mailbox.
+  auto exchange = [&](const shard_actor& to, bytes msg) {
+    std::vector<std::string> seen;
+    self->request(to, std::chrono::seconds(5), push_atom::value, std::move(msg))
+        .receive(
+            [&](const bytes& b) {
+              push_ack ack;
+              EXPECT_TRUE(decode_push_ack(b, ack).ok());
+              seen.push_back("reply:" + std::to_string(ack.seq));
+            },
+            [](caf::error& err) { FAIL() << describe(err); });
+    // A notice is sent before the reply: it is in the mailbox by now.
+    while (self->has_next_message()) {
+      self->receive([&](applied_atom, std::uint32_t shard, const bytes& b) {
+        EXPECT_EQ(shard, 3u);
+        push_ack ack;
+        EXPECT_TRUE(decode_push_ack(b, ack).ok());
+        seen.push_back("applied:" + std::to_string(ack.seq));
+      });
+    }
+    return seen;
+  };
+  using seen = std::vector<std::string>;
+  EXPECT_EQ(exchange(primary, notified_push(1, true)), seen{"reply:1"});  // no backup yet
+  self->request(primary, std::chrono::seconds(5), replica_atom::value,
+                caf::actor_cast<caf::actor>(backup))
+      .receive([](bool ok) { EXPECT_TRUE(ok); }, [](caf::error& err) { FAIL() << describe(err); });
+  EXPECT_EQ(exchange(primary, notified_push(2, true)), (seen{"reply:2", "applied:2"}));
+  EXPECT_EQ(exchange(primary, notified_push(3, false)), seen{"reply:3"});
+  // A duplicate is acknowledged (and forwarded) like the original.
+  EXPECT_EQ(exchange(primary, notified_push(2, true)), (seen{"reply:2", "applied:2"}));
+  auto values = [&](const shard_actor& of) {
+    std::vector<float> out;
+    self->request(of, std::chrono::seconds(5), pull_atom::value, encode_dense_pull(1, 0, 0, 10))
+        .receive(
+            [&](const bytes& b) {
+              pull_reply_view v;
+              ASSERT_TRUE(decode_pull_reply(b, v).ok());
+              out.assign(v.values, v.values + v.count);
+            },
+            [](caf::error& err) { FAIL() << describe(err); });
+    return out;
+  };
+  EXPECT_EQ(values(primary), std::vector<float>(10, -3.0f));  // pushes 1, 2, 3 once each
+  EXPECT_EQ(values(backup), values(primary));
+  self->send_exit(primary, caf::exit_reason::user_shutdown);
+  self->send_exit(backup, caf::exit_reason::user_shutdown);
+}
+
 }  // namespace
 }  // namespace troupe

@@ -36,6 +36,11 @@ TEST(WireCodec, DensePushRoundTripReadsValuesInPlace) {
   EXPECT_GE(p, msg.data());
   EXPECT_LT(p, msg.data() + msg.size());
   EXPECT_EQ(v.keepalive, nullptr);
+  EXPECT_FALSE(v.notify_applied);
+  auto w = push_writer::dense({7, 3, 11, 6, 42, true}, 0, 4);
+  ASSERT_TRUE(decode_push(std::move(w).finish(), v).ok());
+  EXPECT_TRUE(v.notify_applied);
+  EXPECT_EQ(v.seq, 6u);
 }
 
 TEST(WireCodec, DenseMessageIsOneSegmentWithLittleOverhead) {

@@ -53,8 +53,13 @@ bytes encode_pull(const exchange_op& op, std::uint32_t worker, bool accept_share
 
 status accept_pull_reply(const exchange_op& op, const bytes& reply, workload& wl,
                          std::uint64_t& version, bool in_place) {
+  return accept_pull_reply(op, reply.data(), reply.size(), wl, version, in_place);
+}
+
+status accept_pull_reply(const exchange_op& op, const char* data, std::size_t size, workload& wl,
+                         std::uint64_t& version, bool in_place) {
   pull_reply_view view;
-  if (auto st = decode_pull_reply(reply, view); !st) return st;
+  if (auto st = decode_pull_reply(data, size, view); !st) return st;
   if (view.table != op.table_id || view.sparse != op.sparse) {
     return {errc::wrong_size, "pull reply for table " + std::to_string(view.table) +
                                   " does not answer the request for table " +

@@ -46,6 +46,9 @@ bytes encode_pull(const exchange_op& op, std::uint32_t worker, bool accept_share
 /// outlive the next train_step.
 status accept_pull_reply(const exchange_op& op, const bytes& reply, workload& wl,
                          std::uint64_t& version, bool in_place = false);
+/// The same, of a reply in place (a shared-memory slot, say).
+status accept_pull_reply(const exchange_op& op, const char* data, std::size_t size, workload& wl,
+                         std::uint64_t& version, bool in_place = false);
 
 /// The push of the workload's gradient for `op`, written straight into the
 /// message (one copy).

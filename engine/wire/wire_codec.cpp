@@ -102,6 +102,7 @@ void fill_header(wire::PushRequest::Builder req, const push_header& h) {
   req.setClock(h.clock);
   req.setSeq(h.seq);
   req.setPulledVersion(h.pulled_version);
+  req.setNotifyApplied(h.notify_applied);
 }
 
 }  // namespace
@@ -283,6 +284,7 @@ status decode_push(const char* data, std::size_t size, push_view& out) {
     out.clock = req.getClock();
     out.seq = req.getSeq();
     out.pulled_version = req.getPulledVersion();
+    out.notify_applied = req.getNotifyApplied();
     switch (req.which()) {
       case wire::PushRequest::DENSE:
         return read_dense(req.getDense(), out);
@@ -319,7 +321,11 @@ status decode_pull_request(const bytes& in, pull_request_view& out) {
 }
 
 status decode_pull_reply(const bytes& in, pull_reply_view& out) {
-  return with_reader(in, &out.keepalive, [&](capnp::MessageReader& reader) -> status {
+  return decode_pull_reply(in.data(), in.size(), out);
+}
+
+status decode_pull_reply(const char* data, std::size_t size, pull_reply_view& out) {
+  return with_reader(data, size, &out.keepalive, [&](capnp::MessageReader& reader) -> status {
     auto rep = reader.getRoot<wire::PullReply>();
     if (auto st = check_version(rep.getVersion()); !st) return st;
     out.table = rep.getTable();

@@ -48,6 +48,7 @@ struct push_header {
   std::int64_t clock = 0;
   std::uint64_t seq = 0;
   std::uint64_t pulled_version = 0;
+  bool notify_applied = false;  ///< see PushRequest.notifyApplied
 };
 
 class flat_builder;
@@ -157,6 +158,8 @@ status decode_push(const bytes& in, push_view& out);
 status decode_push(const char* data, std::size_t size, push_view& out);
 status decode_pull_request(const bytes& in, pull_request_view& out);
 status decode_pull_reply(const bytes& in, pull_reply_view& out);
+/// The same, of a message in place (a shared-memory slot, say).
+status decode_pull_reply(const char* data, std::size_t size, pull_reply_view& out);
 status decode_push_ack(const bytes& in, push_ack& out);
 status decode_clock_advance(const bytes& in, clock_advance& out);
 
