@@ -40,6 +40,7 @@ TEST(NodeConfig, TheShippedExampleParses) {
   EXPECT_EQ(c.checkpoint_dir, "/srv/troupe");
   EXPECT_EQ(c.auth_timeout_s, 10);
   EXPECT_TRUE(c.shared_memory);
+  EXPECT_EQ(c.threads, 0u);  // one per core
   EXPECT_EQ(c.tls.certificate, "/etc/troupe/pki/n1.crt");
   EXPECT_EQ(c.tls.key, "/etc/troupe/pki/n1.key");
   EXPECT_EQ(c.tls.ca, "/etc/troupe/pki/ca.crt");
@@ -60,6 +61,10 @@ TEST(NodeConfig, BadKeysTypesAndValuesAreErrorsNamingTheKey) {
   EXPECT_NE(config_error("shared_memory = 1").find("shared_memory: must be true or false"),
             std::string::npos);
   EXPECT_FALSE(cli::parse_node_config("shared_memory = false", "node.toml").shared_memory);
+  EXPECT_NE(config_error("threads = -1").find("threads: must be an integer in [0, 1024]"),
+            std::string::npos);
+  EXPECT_NE(config_error("threads = 1.5").find("threads"), std::string::npos);
+  EXPECT_EQ(cli::parse_node_config("threads = 1", "node.toml").threads, 1u);
   EXPECT_EQ(config_error("slots = 8\n[tls]\nca = \"ca.crt\"\n"), "");
 }
 
@@ -109,15 +114,19 @@ class NodeDeployment : public ::testing::Test {
 };
 
 TEST_F(NodeDeployment, FlagsOverrideTheConfigFile) {
-  start_from_config("listen = \"127.0.0.1:1\"\nname = \"from-file\"\nslots = 3\nsecret_file = \"" +
-                        (dir / "secret").string() + "\"\n",
-                    {"--listen", "127.0.0.1:0", "--name", "from-flag"});
+  start_from_config(
+      "listen = \"127.0.0.1:1\"\nname = \"from-file\"\nslots = 3\nthreads = 3\n"
+      "secret_file = \"" +
+          (dir / "secret").string() + "\"\n",
+      {"--listen", "127.0.0.1:0", "--name", "from-flag", "--threads", "1"});
   child_process status(
       {TROUPE_BINARY, "status", node.address(), "--secret", (dir / "secret").string()},
       dir / "status.log");
   ASSERT_EQ(status.wait_exit(seconds(30)), 0) << status.log();
   EXPECT_NE(status.log().find("node      from-flag"), std::string::npos) << status.log();
   EXPECT_NE(status.log().find("0 of 3 used"), std::string::npos) << status.log();
+  EXPECT_NE(node.process->log().find("3 slots, 1 actor threads"), std::string::npos)
+      << node.process->log();
 }
 
 TEST_F(NodeDeployment, ShardsWriteCheckpointsOnlyInsideTheCheckpointDir) {

@@ -123,7 +123,7 @@ int run_node(const node_config& o, stop_signals& signals) {
   const auto secret = o.secret_file.empty() ? make_nonce() : load_secret(o.secret_file);
   auto metrics = std::make_shared<metrics_exporter>(o.metrics);
   shutdown_watchdog watchdog;  // outlives the actor system, whose end it bounds
-  actor_config cfg;
+  actor_config cfg(o.threads);
   configure_cluster_timeouts(cfg);
   if (o.tls.enabled()) {
     const auto who = enable_tls(cfg, o.tls);
@@ -180,7 +180,8 @@ int run_node(const node_config& o, stop_signals& signals) {
     std::cout << "metrics on " << parse_address(o.metrics, true).first << ":" << metrics->port()
               << std::endl;
   }
-  spdlog::info("node {}: node id {}, {} slots", name, caf::to_string(sys.node()), o.slots);
+  spdlog::info("node {}: node id {}, {} slots, {} actor threads", name, caf::to_string(sys.node()),
+               o.slots, caf::get_or(sys.config(), "scheduler.max-threads", std::size_t{0}));
   const int code = serve(self, node, signals, name, drain);
   listener.reset();  // unpublished; connections refused before authentication logged above
   spdlog::info("node {}: stopped", name);
@@ -197,6 +198,7 @@ node_config merge(const CLI::App& cmd, const node_cli_options& o) {
   if (given("--listen")) c.listen = f.listen;
   if (given("--secret")) c.secret_file = f.secret_file;
   if (given("--slots")) c.slots = f.slots;
+  if (given("--threads")) c.threads = f.threads;
   if (given("--metrics")) c.metrics = f.metrics;
   if (given("--name")) c.name = f.name;
   if (given("--data-dir")) c.data_dir = f.data_dir;
@@ -237,6 +239,10 @@ std::function<int()> add_node_command(CLI::App& app) {
   add_tls_options(*cmd, f.tls);
   cmd->add_option("--slots", f.slots, "shards this node may host at once")
       ->check(CLI::Range(1, 4096));
+  cmd->add_option("--threads", f.threads,
+                  "threads that run hosted actors (default 0: one per core); daemons sharing a "
+                  "machine do best with its cores split between them")
+      ->check(CLI::Range(0, 1024));
   cmd->add_option("--metrics", f.metrics,
                   "HOST:PORT to serve Prometheus metrics on (/metrics); 0 = off (default)");
   cmd->add_option("--name", f.name, "name shown by 'troupe status' (default: host name)");

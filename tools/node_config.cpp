@@ -49,9 +49,10 @@ node_config parse_node_config(std::string_view text, const std::string& source) 
                        source + ": " + std::string(e.description()) + " at " + where.str());
   }
   node_config c;
-  check_keys(doc, source, "",
-             {"listen", "name", "slots", "metrics", "secret_file", "data_dir", "checkpoint_dir",
-              "auth_timeout_s", "lease_timeout_s", "drain_timeout_s", "shared_memory", "tls"});
+  check_keys(
+      doc, source, "",
+      {"listen", "name", "slots", "threads", "metrics", "secret_file", "data_dir", "checkpoint_dir",
+       "auth_timeout_s", "lease_timeout_s", "drain_timeout_s", "shared_memory", "tls"});
   read(doc, "listen", source, "", c.listen);
   read(doc, "name", source, "", c.name);
   read(doc, "metrics", source, "", c.metrics);
@@ -64,6 +65,13 @@ node_config parse_node_config(std::string_view text, const std::string& source) 
       fail(source, "slots", "must be an integer in [1, 4096]");
     }
     c.slots = static_cast<std::uint32_t>(*v);
+  }
+  if (const auto* node = doc.get("threads")) {
+    const auto v = node->value<std::int64_t>();
+    if (!node->is_integer() || !v || *v < 0 || *v > 1024) {
+      fail(source, "threads", "must be an integer in [0, 1024] (0: one per core)");
+    }
+    c.threads = static_cast<std::uint32_t>(*v);
   }
   const auto seconds = [&](const char* key, double lo, double hi, double& out) {
     const auto* node = doc.get(key);

@@ -6,6 +6,7 @@
 //   listen = "10.0.0.1:7000"            # HOST:PORT (default 127.0.0.1:7000)
 //   name = "n1"                         # shown by troupe status (default: host name)
 //   slots = 4                           # actors it may host at once
+//   threads = 0                         # actor threads; 0 = one per core
 //   metrics = "127.0.0.1:9100"          # Prometheus /metrics; "0" = off
 //   secret_file = "/etc/troupe/cluster.key"   # optional with [tls]
 //   data_dir = "/var/lib/troupe"        # relative data paths of jobs resolve here
@@ -33,6 +34,9 @@ struct node_config {
   std::string listen = "127.0.0.1:7000";
   std::string name;
   std::uint32_t slots = 4;
+  /// Threads that run hosted actors; 0: one per core. Daemons sharing a
+  /// machine do best with the cores split between them.
+  std::uint32_t threads = 0;
   std::string metrics = "0";
   std::string secret_file;
   std::string data_dir;
