@@ -115,12 +115,11 @@ worker_actor spawn_local_replica(scheduler_pointer self, const worker_config& cf
   return caf::actor_cast<worker_actor>(chain.front());
 }
 
-namespace {
-
-// Node index for actor i of a kind placed on `chosen` (all nodes when empty).
 std::size_t place(const std::vector<std::uint32_t>& chosen, std::size_t nodes, std::size_t i) {
   return chosen.empty() ? i % nodes : chosen[i % chosen.size()];
 }
+
+namespace {
 
 void launch(scheduler_pointer self);
 

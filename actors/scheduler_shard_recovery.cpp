@@ -23,26 +23,60 @@ namespace troupe::scheduler_detail {
 
 namespace {
 
+// How busy node c is with this job: a replica that computes (a worker or a
+// pipeline stage; before they are placed, where placement will put them)
+// weighs as much as several shard copies.
+std::size_t node_load(const scheduler_state& st, std::size_t c) {
+  std::size_t compute = 0;
+  if (st.node_of.empty() && st.stages.empty()) {
+    const std::size_t replicas =
+        std::size_t{st.job.workers} * std::max<std::uint32_t>(1, st.job.stages);
+    for (std::size_t i = 0; i < replicas; ++i) {
+      compute += place(st.job.worker_nodes, st.nodes.size(), i) == c;
+    }
+  } else {
+    for (const auto& [w, n] : st.node_of) compute += n == c;
+    for (const auto& [addr, stage] : st.stages) compute += stage.node == c;
+  }
+  std::size_t copies = 0;
+  for (const auto& [k, n] : st.shard_node) copies += n == c;
+  for (const auto& [k, n] : st.backup_node) copies += n == c;
+  return 4 * compute + copies;
+}
+
 // A live node for a copy of shard k other than `avoid` (the other copy's
-// node): the next shard node after it, else any live node; nodes.size() if none.
+// node): the least busy of the shard nodes (of all nodes when the job names
+// none), the next one after `avoid` on a tie, else the least busy live
+// node; nodes.size() if none. A backup beside a computing worker competes
+// with it for the node's threads (on three daemons of one machine with the
+// round robin, both backups go to the node without a worker).
 std::size_t backup_node_for(scheduler_pointer self, std::size_t avoid) {
   auto& st = self->state;
-  const auto& chosen = st.job.shard_nodes;
   const std::size_t n = st.nodes.size();
-  for (std::size_t step = 1; step <= n; ++step) {
-    std::size_t candidate = (avoid + step) % n;
-    if (!chosen.empty()) {
-      auto it = std::find(chosen.begin(), chosen.end(), avoid);
-      const std::size_t pos =
-          it == chosen.end() ? 0 : static_cast<std::size_t>(it - chosen.begin());
-      candidate = step <= chosen.size() ? chosen[(pos + step) % chosen.size()] : (avoid + step) % n;
+  std::vector<std::size_t> order;  // preference on a tie: round robin after `avoid`
+  const auto& chosen = st.job.shard_nodes;
+  if (chosen.empty()) {
+    for (std::size_t step = 1; step <= n; ++step) order.push_back((avoid + step) % n);
+  } else {
+    auto it = std::find(chosen.begin(), chosen.end(), avoid);
+    const std::size_t pos = it == chosen.end() ? 0 : static_cast<std::size_t>(it - chosen.begin());
+    for (std::size_t step = 1; step <= chosen.size(); ++step) {
+      order.push_back(chosen[(pos + step) % chosen.size()]);
     }
-    if (candidate != avoid && !st.dead_nodes.count(candidate)) return candidate;
   }
-  for (std::size_t c = 0; c < n; ++c) {
-    if (c != avoid && !st.dead_nodes.count(c)) return c;
-  }
-  return n;
+  auto least_busy = [&](const std::vector<std::size_t>& candidates) {
+    std::size_t best = n, best_load = 0;
+    for (const auto c : candidates) {
+      if (c == avoid || c >= n || st.dead_nodes.count(c)) continue;
+      const auto load = node_load(st, c);
+      if (best == n || load < best_load) best = c, best_load = load;
+    }
+    return best;
+  };
+  if (const auto c = least_busy(order); c < n) return c;
+  std::vector<std::size_t> all;
+  for (std::size_t step = 1; step <= n; ++step) all.push_back((avoid + step) % n);
+  return least_busy(all);
 }
 
 }  // namespace
@@ -52,7 +86,9 @@ std::size_t backup_node_for(scheduler_pointer self, std::size_t avoid) {
 void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> then,
                  int attempts) {
   auto& st = self->state;
+  st.backup_node.erase(k);  // a copy that failed no longer weighs on its node
   const auto n = backup_node_for(self, st.shard_node[k]);
+  if (n < st.nodes.size()) st.backup_node[k] = n;  // counted by the next choice already
   if (n >= st.nodes.size()) {
     spdlog::warn("shard {}: no live node left for a backup; running without one", k);
     return then();

@@ -142,6 +142,8 @@ void checkpoint_best(scheduler_pointer self, std::int64_t clock, std::uint32_t e
 
 // scheduler_placement.cpp
 
+// Node index for actor i of a kind placed on `chosen` (all nodes when empty).
+std::size_t place(const std::vector<std::uint32_t>& chosen, std::size_t nodes, std::size_t i);
 // The compute pool of this process's workers, or null when it needs none.
 std::shared_ptr<compute_pool> local_compute_pool(scheduler_pointer self);
 // The slices of every table that shard k of `job` holds.

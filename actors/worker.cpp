@@ -473,7 +473,10 @@ void finish_step(worker_pointer self) {
   }
   st.batch_loaded = false;
   if (st.clock % st.cfg.job.log_every == 0) flush_report(self);
-  // Yield: shards and other workers share these threads.
+  // The next step starts behind what is in the mailbox already (replies,
+  // acknowledgements, clock news). Not a yield: CAF lets an actor keep its
+  // thread while messages wait for it (max-throughput is unbounded), and
+  // bounding it measured slower.
   if (!st.continue_sent) {
     st.continue_sent = true;
     self->send(self, continue_atom::value);
