@@ -186,19 +186,35 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         if (auto err = check_peer(self)) return err;
         pull_request_view pull;
         bytes reply;
+        // For a puller in another process on this host, the reply is built
+        // straight in a slot of this process's shared memory: no copy.
+        shared_write slot;
+        reply_buffer in_slot;
+        const auto& sender = self->current_sender();
         const status st = guarded("pull", [&] {
           if (auto bad = decode_pull_request(msg, pull); !bad) return bad;
-          return self->state.store->read_pull(pull, reply);
+          if (pull.accept_shared && sender) {
+            slot = begin_shared(self->state.ctx, self->node(), sender->node());
+            in_slot = {slot.data(), slot.capacity(), 0};
+          }
+          return self->state.store->read_pull(pull, reply, slot ? &in_slot : nullptr);
         });
         if (!st) {
           spdlog::warn("shard {}: rejected pull: {}", id, st.to_string());
           return to_caf_error(st);
         }
         ++self->state.stats.pulls;
-        if (self->state.ctx.metrics) self->state.ctx.metrics->add_pull(reply.size());
-        if (!pull.accept_shared) return reply;
-        const auto& sender = self->current_sender();
-        if (!sender) return reply;
+        if (self->state.ctx.metrics) {
+          self->state.ctx.metrics->add_pull(in_slot.used > 0 ? in_slot.used : reply.size());
+        }
+        if (in_slot.used > 0) {
+          if (auto env = publish_shared(self->state.ctx, slot, in_slot.used))
+            return std::move(*env);
+          // Cannot happen (the slot was ours and the reply fit); the puller asks again inline.
+          return make_troupe_error(errc::shared_memory,
+                                   "a pull reply built in shared memory was lost");
+        }
+        if (!pull.accept_shared || !sender) return reply;
         return reply_for(self->state.ctx, self->node(), sender->node(), std::move(reply));
       },
       [=](checkpoint_atom, const std::string& dir, const std::string& job,

@@ -43,6 +43,18 @@ bytes reply_for(const host_context& ctx, const caf::node_id& self, const caf::no
   return env ? std::move(*env) : std::move(reply);
 }
 
+shared_write begin_shared(const host_context& ctx, const caf::node_id& self,
+                          const caf::node_id& dest) {
+  if (!ctx.shm || same_host_pid(self, dest) == 0) return {};
+  return ctx.shm->begin_write();
+}
+
+std::optional<bytes> publish_shared(const host_context& ctx, shared_write& w, std::size_t size) {
+  auto env = ctx.shm ? ctx.shm->publish(w, size) : std::nullopt;
+  if (env && ctx.metrics) ctx.metrics->add_shared_sent();
+  return env;
+}
+
 status claim_shared(const host_context& ctx, const bytes& in, shared_slot& out) {
   if (!ctx.shm) return {errc::shared_memory, "this process does not read shared memory"};
   if (auto st = ctx.shm->claim(in, out); !st) return {errc::shared_memory, st.message()};

@@ -42,6 +42,14 @@ caf::message for_destination(const host_context& ctx, const caf::node_id& self,
 bytes reply_for(const host_context& ctx, const caf::node_id& self, const caf::node_id& dest,
                 bytes reply);
 
+/// A slot to build a reply in, when the requester on `dest` may get it
+/// through shared memory (as for_destination); empty otherwise.
+shared_write begin_shared(const host_context& ctx, const caf::node_id& self,
+                          const caf::node_id& dest);
+/// The envelope of the first `size` bytes built in `w`; nothing (and the
+/// slot freed) when there are none.
+std::optional<bytes> publish_shared(const host_context& ctx, shared_write& w, std::size_t size);
+
 /// Claims the slot an envelope names, to read it in place; an error
 /// (errc::shared_memory) when it cannot be read.
 status claim_shared(const host_context& ctx, const bytes& in, shared_slot& out);

@@ -44,6 +44,39 @@ TEST(SharedMemory, MessageIsReadOnceAndIntact) {
   EXPECT_EQ(c.taken, 1u);
 }
 
+// A message built in place in a slot (a shard's pull reply) reads back as
+// built; a slot written but never published is free again once dropped.
+TEST(SharedMemory, AMessageBuiltInASlotIsPublishedWithoutACopy) {
+  shared_memory_limits one;
+  one.slots = 1;
+  shared_memory shm(one);
+  ASSERT_TRUE(shm.available().ok()) << shm.available().to_string();
+  {
+    auto w = shm.begin_write();
+    ASSERT_TRUE(w);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(w.data()) % 8, 0u);
+    EXPECT_FALSE(shm.share(pattern(10, 1)));  // the only slot is being written
+    EXPECT_FALSE(shm.begin_write());
+  }  // dropped unpublished: free again
+  auto w = shm.begin_write();
+  ASSERT_TRUE(w);
+  const auto msg = pattern(300 * 1024, 3);
+  ASSERT_LE(msg.size(), w.capacity());
+  std::memcpy(w.data(), msg.data(), msg.size());
+  auto env = shm.publish(w, msg.size());
+  ASSERT_TRUE(env);
+  EXPECT_FALSE(w);                  // published: the reader frees it, not the writer
+  EXPECT_FALSE(shm.begin_write());  // until then the slot is taken
+  bytes out;
+  ASSERT_TRUE(shm.take(*env, out).ok());
+  EXPECT_EQ(out, msg);
+  auto w2 = shm.begin_write();
+  ASSERT_TRUE(w2);
+  EXPECT_FALSE(shm.publish(w2, w2.capacity() + 1));  // more than fits: nothing, slot freed
+  EXPECT_FALSE(shm.publish(w2, 10));                 // w2 is spent
+  EXPECT_TRUE(shm.share(pattern(10, 2)));
+}
+
 TEST(SharedMemory, AClaimedSlotIsReadInPlaceAndCanBePassedOn) {
   shared_memory shm;
   const auto msg = pattern(5000, 9);

@@ -107,6 +107,35 @@ TEST(WireCodec, PullRequestsRepliesAcksAndClocksRoundTrip) {
   EXPECT_EQ(adv.clock, 12345);
 }
 
+// A pull reply built in the caller's buffer (a shared-memory slot) is the
+// same message; one that does not fit is built in bytes as always.
+TEST(WireCodec, PullReplyIsBuiltInACallersBufferWhenItFits) {
+  std::vector<std::uint64_t> words(2000);  // 8-byte aligned
+  reply_buffer into{reinterpret_cast<char*>(words.data()), words.size() * 8, 0};
+  auto w = pull_reply_writer::dense(4, 77, 10, 1000, &into);
+  for (std::size_t i = 0; i < 1000; ++i) w.values()[i] = static_cast<float>(i) + 0.5f;
+  const auto none = std::move(w).finish();
+  EXPECT_TRUE(none.empty());
+  ASSERT_GT(into.used, 4000u);
+  ASSERT_LE(into.used, into.capacity);
+  pull_reply_view v;
+  ASSERT_TRUE(decode_pull_reply(into.data, into.used, v).ok());
+  EXPECT_EQ(v.shard_version, 77u);
+  EXPECT_EQ(v.offset, 10u);
+  ASSERT_EQ(v.count, 1000u);
+  EXPECT_FLOAT_EQ(v.values[999], 999.5f);
+  EXPECT_LT(reinterpret_cast<const char*>(v.values) - into.data, 64);  // read in place
+
+  reply_buffer small{reinterpret_cast<char*>(words.data()), 1024, 0};
+  auto w2 = pull_reply_writer::dense(4, 78, 0, 1000, &small);
+  for (std::size_t i = 0; i < 1000; ++i) w2.values()[i] = 1.0f;
+  const auto reply = std::move(w2).finish();
+  EXPECT_EQ(small.used, 0u);
+  ASSERT_TRUE(decode_pull_reply(reply, v).ok());
+  EXPECT_EQ(v.shard_version, 78u);
+  EXPECT_EQ(v.count, 1000u);
+}
+
 TEST(WireCodec, RejectsEveryTruncation) {
   const auto msg = dense_push(64);
   for (std::size_t len = 0; len < msg.size(); ++len) {

@@ -318,7 +318,7 @@ status shard_store::apply_push(const push_view& push, push_ack& ack) {
   return {};
 }
 
-status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
+status shard_store::read_pull(const pull_request_view& pull, bytes& reply, reply_buffer* into) {
   if (auto sp = sparse_.find(pull.table); sp != sparse_.end()) {
     auto& s = sp->second;
     if (!pull.sparse)
@@ -362,7 +362,7 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply) {
                 std::to_string(s.range.end) + ") of table '" + s.spec.name + "'"};
   }
   if (auto st = check_payload(pull.count, 0, "pull"); !st) return st;
-  auto w = pull_reply_writer::dense(pull.table, s.version, pull.offset, pull.count);
+  auto w = pull_reply_writer::dense(pull.table, s.version, pull.offset, pull.count, into);
   std::memcpy(w.values(), s.values.data() + (pull.offset - s.range.begin),
               pull.count * sizeof(float));
   if (s.rule.needs_pulled_values()) s.pulled.remember(pull.worker, s.version, s.values);

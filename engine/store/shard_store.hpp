@@ -79,8 +79,9 @@ class shard_store {
   status apply_push(const push_view& push, push_ack& ack);
 
   /// Answers a decoded pull with a PullReply message (creating sparse rows
-  /// on first touch).
-  status read_pull(const pull_request_view& pull, bytes& reply);
+  /// on first touch). A dense reply is built in `into` when given and it
+  /// fits (into->used says its size, `reply` stays empty).
+  status read_pull(const pull_request_view& pull, bytes& reply, reply_buffer* into = nullptr);
 
   /// Version (pushes applied) of a table; 0 for unknown tables.
   std::uint64_t version(std::uint32_t table) const;

@@ -32,9 +32,11 @@ class flat_builder : public capnp::MessageBuilder {
  public:
   /// `payload_words`: the size of a blob the caller allocates last and
   /// overwrites entirely; those words at the end of the hint are not zeroed.
-  explicit flat_builder(std::size_t hint_words, std::size_t payload_words = 0)
+  explicit flat_builder(std::size_t hint_words, std::size_t payload_words = 0,
+                        reply_buffer* into = nullptr)
       : hint_words_(std::max<std::size_t>(hint_words, 16)),
-        payload_words_(std::min(payload_words, hint_words_)) {}
+        payload_words_(std::min(payload_words, hint_words_)),
+        into_(into) {}
 
   kj::ArrayPtr<capnp::word> allocateSegment(unsigned minimum_size) override {
     std::size_t words = std::max<std::size_t>(minimum_size, hint_words_);
@@ -43,10 +45,17 @@ class flat_builder : public capnp::MessageBuilder {
       // is the last allocation, so it lies in the last payload_words words or
       // (with a generous hint) before them, overlapping them; what follows it
       // is cut off by finish().
-      buffer_.resize(8 + words * 8);
+      char* at = nullptr;
+      if (into_ != nullptr && into_->data != nullptr && 8 + words * 8 <= into_->capacity) {
+        at = into_->data;  // the caller's buffer: nothing to copy afterwards
+      } else {
+        into_ = nullptr;
+        buffer_.resize(8 + words * 8);
+        at = buffer_.data();
+      }
       const std::size_t zeroed = 8 + (words - (words == hint_words_ ? payload_words_ : 0)) * 8;
-      std::memset(buffer_.data(), 0, zeroed);
-      first_ = reinterpret_cast<capnp::word*>(buffer_.data() + 8);
+      std::memset(at, 0, zeroed);
+      first_ = reinterpret_cast<capnp::word*>(at + 8);
       return {first_, words};
     }
     // Only reached when the hint was too small; finish() then copies once.
@@ -56,6 +65,12 @@ class flat_builder : public capnp::MessageBuilder {
 
   bytes finish() {
     auto segments = getSegmentsForOutput();
+    if (into_ != nullptr && segments.size() == 1 && segments[0].begin() == first_) {
+      const std::uint32_t table[2] = {0, static_cast<std::uint32_t>(segments[0].size())};
+      std::memcpy(into_->data, table, sizeof(table));
+      into_->used = 8 + segments[0].size() * 8;
+      return {};
+    }
     if (segments.size() == 1 && segments[0].begin() == first_) {
       const std::uint32_t table[2] = {0, static_cast<std::uint32_t>(segments[0].size())};
       std::memcpy(buffer_.data(), table, sizeof(table));
@@ -71,6 +86,7 @@ class flat_builder : public capnp::MessageBuilder {
  private:
   std::size_t hint_words_;
   std::size_t payload_words_;
+  reply_buffer* into_;  // null: the message goes into buffer_
   bytes buffer_;
   capnp::word* first_ = nullptr;
   std::vector<std::vector<capnp::word>> extra_;

@@ -190,6 +190,19 @@ std::optional<bytes> shared_memory::share(const bytes& msg) {
     inline_.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
   }
+  auto w = begin_write();
+  if (!w) return std::nullopt;
+  std::memcpy(w.data(), msg.data(), msg.size());
+  return publish(w, msg.size());
+}
+
+shared_write shared_memory::begin_write() {
+  shared_write w;
+  region* r = own_.get();
+  if (r == nullptr) {
+    inline_.fetch_add(1, std::memory_order_relaxed);
+    return w;
+  }
   const auto now = now_ns();
   const auto expiry_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(limits_.expiry).count();
@@ -209,22 +222,39 @@ std::optional<bytes> shared_memory::share(const bytes& msg) {
     if (!m->state.compare_exchange_strong(s, word(gen + 1, writing), std::memory_order_acq_rel)) {
       continue;
     }
-    std::memcpy(r->data(i), msg.data(), msg.size());
-    m->length = msg.size();
-    m->published_ns = now;
-    m->state.store(word(gen + 1, ready), std::memory_order_release);
-    shared_.fetch_add(1, std::memory_order_relaxed);
-    envelope e;
-    e.pid = static_cast<std::uint32_t>(getpid());
-    e.fd = r->fd;
-    e.token = r->token;
-    e.slot = i;
-    e.generation = gen + 1;
-    e.length = msg.size();
-    return encode_envelope(e);
+    w.state_ = &m->state;
+    w.generation_ = gen + 1;
+    w.slot_ = i;
+    w.data_ = r->data(i);
+    w.capacity_ = r->slot_bytes;
+    return w;
   }
   inline_.fetch_add(1, std::memory_order_relaxed);
-  return std::nullopt;
+  return w;
+}
+
+std::optional<bytes> shared_memory::publish(shared_write& w, std::size_t size) {
+  region* r = own_.get();
+  if (!w || r == nullptr || size == 0 || size > w.capacity_) {
+    w.release();
+    return std::nullopt;
+  }
+  auto* m = r->meta(w.slot_);
+  m->length = size;
+  m->published_ns = now_ns();
+  m->state.store(word(w.generation_, ready), std::memory_order_release);
+  shared_.fetch_add(1, std::memory_order_relaxed);
+  envelope e;
+  e.pid = static_cast<std::uint32_t>(getpid());
+  e.fd = r->fd;
+  e.token = r->token;
+  e.slot = w.slot_;
+  e.generation = w.generation_;
+  e.length = size;
+  w.state_ = nullptr;  // published: the reader frees it
+  w.data_ = nullptr;
+  w.capacity_ = 0;
+  return encode_envelope(e);
 }
 
 status shared_memory::open_peer(std::uint32_t pid, std::int32_t fd, std::uint64_t token,
@@ -341,6 +371,26 @@ shared_slot& shared_slot::operator=(shared_slot&& other) noexcept {
     size_ = std::exchange(other.size_, 0);
   }
   return *this;
+}
+
+shared_write& shared_write::operator=(shared_write&& other) noexcept {
+  if (this != &other) {
+    release();
+    state_ = std::exchange(other.state_, nullptr);
+    generation_ = other.generation_;
+    slot_ = other.slot_;
+    data_ = std::exchange(other.data_, nullptr);
+    capacity_ = std::exchange(other.capacity_, 0);
+  }
+  return *this;
+}
+
+void shared_write::release() {
+  if (state_ == nullptr) return;
+  state_->store(word(generation_, free_), std::memory_order_release);
+  state_ = nullptr;
+  data_ = nullptr;
+  capacity_ = 0;
 }
 
 void shared_slot::release(bool keep) {

@@ -10,6 +10,8 @@
 //
 //   shared_memory shm;                        // one per process
 //   if (auto env = shm.share(msg)) send(*env); else send(msg);
+//   // or build the message in a slot, then publish it (no copy at all):
+//   if (auto w = shm.begin_write()) { n = build(w.data(), w.capacity()); env = shm.publish(w, n); }
 //   ...
 //   if (is_shared_envelope(in)) {
 //     bytes msg;
@@ -91,6 +93,32 @@ class shared_slot {
   std::size_t size_ = 0;
 };
 
+/// A slot of this process's region being written in place; published by
+/// shared_memory::publish, or freed unpublished when destroyed.
+class shared_write {
+ public:
+  shared_write() = default;
+  shared_write(shared_write&& other) noexcept { *this = std::move(other); }
+  shared_write& operator=(shared_write&& other) noexcept;
+  shared_write(const shared_write&) = delete;
+  shared_write& operator=(const shared_write&) = delete;
+  ~shared_write() { release(); }
+
+  /// 8-byte aligned, capacity() bytes.
+  char* data() const { return data_; }
+  std::size_t capacity() const { return capacity_; }
+  explicit operator bool() const { return data_ != nullptr; }
+
+ private:
+  friend class shared_memory;
+  void release();
+  std::atomic<std::uint64_t>* state_ = nullptr;
+  std::uint64_t generation_ = 0;
+  std::uint32_t slot_ = 0;
+  char* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
 class shared_memory {
  public:
   explicit shared_memory(shared_memory_limits limits = {});
@@ -106,6 +134,12 @@ class shared_memory {
   /// Copies `msg` into a free slot of this process's region and returns its
   /// envelope; nothing when the caller must send `msg` itself.
   std::optional<bytes> share(const bytes& msg);
+
+  /// A free slot to build a message in; empty (counted as inline) when none.
+  shared_write begin_write();
+  /// Publishes the first `size` bytes of `w`'s slot and returns their
+  /// envelope; nothing (the slot freed) when `size` is 0 or over capacity.
+  std::optional<bytes> publish(shared_write& w, std::size_t size);
 
   /// Claims the slot an envelope names. Errors (malformed, foreign or
   /// unknown region, slot already taken or reclaimed) leave `out` empty.

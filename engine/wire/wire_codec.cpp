@@ -81,9 +81,10 @@ float* init_values(capnp::Data::Builder data) {
 
 // A builder whose last allocations, `keys` row ids then a blob of `count`
 // floats, are overwritten entirely by the caller (so not zeroed first).
-std::unique_ptr<flat_builder> payload_builder(std::size_t keys, std::size_t count) {
+std::unique_ptr<flat_builder> payload_builder(std::size_t keys, std::size_t count,
+                                              reply_buffer* into = nullptr) {
   const std::size_t tail = keys + words_for_bytes(count * 4);
-  return std::make_unique<flat_builder>(kHeaderWords + tail, tail);
+  return std::make_unique<flat_builder>(kHeaderWords + tail, tail, into);
 }
 
 // A List(UInt64) is n contiguous little-endian words: fill it with one memcpy
@@ -135,9 +136,11 @@ push_writer push_writer::sparse(const push_header& header, const std::uint64_t* 
 }
 
 pull_reply_writer pull_reply_writer::dense(std::uint32_t table, std::uint64_t shard_version,
-                                           std::uint64_t offset, std::size_t count) {
+                                           std::uint64_t offset, std::size_t count,
+                                           reply_buffer* into) {
   require_payload(count, 0, "pull reply");
-  pull_reply_writer w(payload_builder(0, count));
+  if (into != nullptr) into->used = 0;
+  pull_reply_writer w(payload_builder(0, count, into));
   auto rep = w.builder_->initRoot<wire::PullReply>();
   rep.setVersion(kVersion);
   rep.setTable(table);

@@ -84,11 +84,21 @@ class push_writer : public payload_writer {
   using payload_writer::payload_writer;
 };
 
+/// A caller's buffer (8-byte aligned) to build a message in, e.g. a
+/// shared-memory slot; `used` is set to the message's size when it went
+/// there (finish() then returns no bytes), and stays 0 when it did not fit.
+struct reply_buffer {
+  char* data = nullptr;
+  std::size_t capacity = 0;
+  std::size_t used = 0;
+};
+
 /// PullReply writer.
 class pull_reply_writer : public payload_writer {
  public:
   static pull_reply_writer dense(std::uint32_t table, std::uint64_t shard_version,
-                                 std::uint64_t offset, std::size_t count);
+                                 std::uint64_t offset, std::size_t count,
+                                 reply_buffer* into = nullptr);
   static pull_reply_writer sparse(std::uint32_t table, std::uint64_t shard_version,
                                   const std::uint64_t* keys, std::size_t num_keys,
                                   std::uint32_t width);
