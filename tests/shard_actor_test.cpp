@@ -12,14 +12,31 @@ namespace {
 
 class ShardActor : public ::testing::Test {
  protected:
-  ShardActor() : sys(cfg), self(sys) {
+  ShardActor() : sys(cfg), self(sys) { shard = spawn_shard(sys, 0, {{model(), {0, 10}}}); }
+
+  // Table 1, "model": 10 values, all zeros.
+  static table_spec model(optimizer_kind kind = optimizer_kind::sgd, float lr = 1.0f) {
     table_spec spec;
     spec.id = 1;
     spec.name = "model";
     spec.size = 10;
-    spec.init = {{10, 0.0f}};  // all zeros
-    spec.optimizer = {optimizer_kind::sgd, 1.0f};
-    shard = spawn_shard(sys, 0, {{spec, {0, 10}}});
+    spec.init = {{10, 0.0f}};
+    spec.optimizer = {kind, lr};
+    return spec;
+  }
+
+  // All 10 values a shard holds.
+  std::vector<float> values(const shard_actor& of) {
+    std::vector<float> out;
+    self->request(of, std::chrono::seconds(5), pull_atom::value, encode_dense_pull(1, 0, 0, 10))
+        .receive(
+            [&](const bytes& b) {
+              pull_reply_view v;
+              ASSERT_TRUE(decode_pull_reply(b, v).ok());
+              out.assign(v.values, v.values + v.count);
+            },
+            [](caf::error& err) { FAIL() << describe(err); });
+    return out;
   }
 
   // Returns the reply bytes, or the error.
@@ -97,29 +114,12 @@ TEST_F(ShardActor, PullOfAnUnknownTableIsAnError) {
 // A backup starts from its primary's snapshot: under Adam that includes the
 // update count of every key, or its next updates would use other steps.
 TEST_F(ShardActor, BackupTakesThePerKeyAdamCountsAndStaysIdentical) {
-  table_spec spec;
-  spec.id = 1;
-  spec.name = "model";
-  spec.size = 10;
-  spec.init = {{10, 0.0f}};
-  spec.optimizer = {optimizer_kind::adam, 0.1f};
+  const auto spec = model(optimizer_kind::adam, 0.1f);
   auto primary = spawn_shard(sys, 0, {{spec, {0, 10}}});
   auto backup = spawn_shard(sys, 0, {{spec, {0, 10}}});
   auto send = [&](const shard_actor& to, bytes msg) {
     self->request(to, std::chrono::seconds(5), push_atom::value, std::move(msg))
         .receive([](const bytes&) {}, [](caf::error& err) { FAIL() << describe(err); });
-  };
-  auto values = [&](const shard_actor& of) {
-    std::vector<float> out;
-    self->request(of, std::chrono::seconds(5), pull_atom::value, encode_dense_pull(1, 0, 0, 10))
-        .receive(
-            [&](const bytes& b) {
-              pull_reply_view v;
-              ASSERT_TRUE(decode_pull_reply(b, v).ok());
-              out.assign(v.values, v.values + v.count);
-            },
-            [](caf::error& err) { FAIL() << describe(err); });
-    return out;
   };
   send(primary, push(0, 5, 0.5f, 1));  // keys 0..4 at step 1, the rest untouched
   self->request(primary, std::chrono::seconds(5), replica_atom::value,
@@ -151,14 +151,8 @@ TEST_F(ShardActor, BackupTakesThePerKeyAdamCountsAndStaysIdentical) {
 // its push (so its clock may advance), and the reply follows once the backup
 // has the push too. Without a backup, or without asking, only the reply.
 TEST_F(ShardActor, APrimaryWithABackupSaysAppliedBeforeItsBackupHasThePush) {
-  table_spec spec;
-  spec.id = 1;
-  spec.name = "model";
-  spec.size = 10;
-  spec.init = {{10, 0.0f}};
-  spec.optimizer = {optimizer_kind::sgd, 1.0f};
-  auto primary = spawn_shard(sys, 3, {{spec, {0, 10}}});
-  auto backup = spawn_shard(sys, 3, {{spec, {0, 10}}});
+  auto primary = spawn_shard(sys, 3, {{model(), {0, 10}}});
+  auto backup = spawn_shard(sys, 3, {{model(), {0, 10}}});
   auto notified_push = [&](std::uint64_t seq, bool notify) {
     auto w = push_writer::dense({1, 0, 0, seq, 0, notify}, 0, 10);
     for (std::size_t i = 0; i < 10; ++i) w.values()[i] = 1.0f;
@@ -196,18 +190,6 @@ TEST_F(ShardActor, APrimaryWithABackupSaysAppliedBeforeItsBackupHasThePush) {
   EXPECT_EQ(exchange(primary, notified_push(3, false)), seen{"reply:3"});
   // A duplicate is acknowledged (and forwarded) like the original.
   EXPECT_EQ(exchange(primary, notified_push(2, true)), (seen{"reply:2", "applied:2"}));
-  auto values = [&](const shard_actor& of) {
-    std::vector<float> out;
-    self->request(of, std::chrono::seconds(5), pull_atom::value, encode_dense_pull(1, 0, 0, 10))
-        .receive(
-            [&](const bytes& b) {
-              pull_reply_view v;
-              ASSERT_TRUE(decode_pull_reply(b, v).ok());
-              out.assign(v.values, v.values + v.count);
-            },
-            [](caf::error& err) { FAIL() << describe(err); });
-    return out;
-  };
   EXPECT_EQ(values(primary), std::vector<float>(10, -3.0f));  // pushes 1, 2, 3 once each
   EXPECT_EQ(values(backup), values(primary));
   self->send_exit(primary, caf::exit_reason::user_shutdown);
