@@ -63,7 +63,12 @@ for ((r = 1; r <= rounds; r++)); do
   echo "round $r: one process $l samples/s"
   daemons+=("$d"); local_+=("$l")
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratios=()
+for ((i = 0; i < rounds; i++)); do
+  ratios+=("$(awk -v a="${daemons[i]}" -v b="${local_[i]}" 'BEGIN {printf "%.3f", a / b}')")
+done
 md=$(median "${daemons[@]}"); ml=$(median "${local_[@]}")
 echo "median: 3 daemons $md, one process $ml samples/s: $(awk -v a="$md" -v b="$ml" \
-  'BEGIN {printf "%.2f", a / b}')x"
+  'BEGIN {printf "%.2f", a / b}')x; median of the rounds' ratios $(median "${ratios[@]}")x" \
+  "(${ratios[*]})"
