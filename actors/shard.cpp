@@ -215,6 +215,7 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
                                    "a pull reply built in shared memory was lost");
         }
         if (!pull.accept_shared || !sender) return reply;
+        slot = shared_write{};  // unused (a sparse reply, or one too large): reply_for may take it
         return reply_for(self->state.ctx, self->node(), sender->node(), std::move(reply));
       },
       [=](checkpoint_atom, const std::string& dir, const std::string& job,

@@ -169,8 +169,18 @@ void report_acked(worker_pointer self) {
 // `first`: this acknowledgement completes the push for its step (the early
 // notice of a primary with a backup, or the reply); the reply that follows a
 // notice only lets the push go.
-void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply, bool first) {
+void count_ack(worker_pointer self, const push_ack& ack) {
   auto& s = self->state;
+  s.report.staleness_sum += static_cast<double>(ack.staleness);
+  s.report.staleness_max = std::max(s.report.staleness_max, ack.staleness);
+  s.staleness.add(ack.staleness);
+  ++s.report.pushes;
+  ++s.acks;
+  report_acked(self);
+  advance(self);
+}
+
+void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply, bool first) {
   if (!first) {
     advance(self);  // a worker may be waiting for the window to empty
     return;
@@ -180,13 +190,7 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply, bool f
     fail(self, "bad push ack from shard " + std::to_string(shard), to_caf_error(status));
     return;
   }
-  s.report.staleness_sum += static_cast<double>(ack.staleness);
-  s.report.staleness_max = std::max(s.report.staleness_max, ack.staleness);
-  s.staleness.add(ack.staleness);
-  ++s.report.pushes;
-  ++s.acks;
-  report_acked(self);
-  advance(self);
+  count_ack(self, ack);
 }
 
 // Whether `err` says shared memory failed between this worker and a shard
@@ -610,7 +614,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         if (shard >= s.shards.size() || s.shards[shard].address() != self->current_sender()) return;
         push_ack decoded;
         if (!decode_push_ack(ack, decoded)) return;  // its reply will tell
-        if (s.window.applied(shard, decoded.seq)) on_ack(self, shard, ack, true);
+        if (s.window.applied(shard, decoded.seq)) count_ack(self, decoded);
       },
       [=](tick_atom) {
         // The watchdog: one timer per worker instead of one per request.

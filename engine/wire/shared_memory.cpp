@@ -95,21 +95,22 @@ bytes encode_envelope(const envelope& e) {
 
 status decode_envelope(const bytes& in, envelope& e) {
   if (!is_shared_envelope(in)) return {errc::malformed_message, "not a shared-memory envelope"};
-  const bytes body(in.begin() + 8, in.end());
-  return with_reader(body, nullptr, [&](capnp::MessageReader& reader) -> status {
-    auto m = reader.getRoot<wire::SharedBytes>();
-    if (m.getVersion() != kEnvelopeVersion) {
-      return {errc::version_mismatch,
-              "shared-memory envelope version " + std::to_string(m.getVersion())};
-    }
-    e.pid = m.getPid();
-    e.fd = m.getFd();
-    e.token = m.getToken();
-    e.slot = m.getSlot();
-    e.generation = m.getGeneration();
-    e.length = m.getLength();
-    return {};
-  });
+  // Behind the 8-byte prefix, read in place.
+  return with_reader(
+      in.data() + 8, in.size() - 8, nullptr, [&](capnp::MessageReader& reader) -> status {
+        auto m = reader.getRoot<wire::SharedBytes>();
+        if (m.getVersion() != kEnvelopeVersion) {
+          return {errc::version_mismatch,
+                  "shared-memory envelope version " + std::to_string(m.getVersion())};
+        }
+        e.pid = m.getPid();
+        e.fd = m.getFd();
+        e.token = m.getToken();
+        e.slot = m.getSlot();
+        e.generation = m.getGeneration();
+        e.length = m.getLength();
+        return {};
+      });
 }
 
 }  // namespace
