@@ -193,17 +193,25 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply, bool f
   count_ack(self, ack);
 }
 
+std::size_t resend_pushes(worker_pointer self, std::uint32_t shard);
+
 // Whether `err` says shared memory failed between this worker and a shard
 // (it could not read the shard's reply, or the shard its push): then the
 // shard refused every message sent after it the same way too. The worker
-// stops using shared memory and the caller sends again through the socket,
-// in order.
+// stops using shared memory and at once sends every push still unanswered
+// again through the socket, to every shard, before any newer push. Another
+// shard may refuse an envelope sent before the switch too (a primary stops
+// reading shared memory when its backup could not); resent only once that
+// refusal came back, the push would arrive behind newer pushes sent through
+// the socket meanwhile, and the shard, whose seqs only grow, would drop it
+// as a duplicate: acknowledged, yet never applied.
 bool shared_memory_refused(worker_pointer self, const std::string& what, const caf::error& err) {
   auto& s = self->state;
   if (!is_shared_memory_error(err)) return false;
   if (s.ctx.shm) {
     spdlog::warn("worker {}: {}: {}; using the socket from now on", s.cfg.id, what, describe(err));
     s.ctx.shm.reset();
+    for (std::uint32_t k = 0; k < s.shards.size(); ++k) resend_pushes(self, k);
   }
   return true;
 }
@@ -222,10 +230,9 @@ std::size_t resend_pushes(worker_pointer self, std::uint32_t shard) {
 
 void on_push_error(worker_pointer self, std::uint32_t shard, const caf::error& err) {
   const auto what = "push to shard " + std::to_string(shard);
-  if (shared_memory_refused(self, what, err)) {
-    resend_pushes(self, shard);
-    return;
-  }
+  // The switch to the socket resent this push already; an answer to an
+  // earlier send never gets here (push_window drops it).
+  if (shared_memory_refused(self, what, err)) return;
   on_request_error(self, what, err);
 }
 
