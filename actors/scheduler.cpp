@@ -270,7 +270,6 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
   st.summary.max_staleness = std::max(st.summary.max_staleness, p.staleness_max);
   auto& iv = st.interval;
   if (iv.reports < std::max<std::size_t>(1, st.running.size()) || iv.samples == 0) return;
-  const double span = std::chrono::duration<double>(clock_type::now() - iv.start).count();
   // A regression's training loss is a mean squared error: shown as its root.
   const auto train = st.regression
                          ? fmt::format("train RMSE {:.4f}", std::sqrt(iv.loss_sum / iv.samples))
@@ -280,8 +279,8 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
   spdlog::info(
       "epoch {}/{} step {} | {:.0f} samples/s | {} | "
       "time: compute {:.0f}% pull {:.0f}% push {:.0f}% staleness {:.1f}%",
-      p.epoch + 1, st.job.epochs, st.clocks->max_clock(), span > 0 ? iv.samples / span : 0, train,
-      pct(iv.compute_s), pct(iv.pull_s), pct(iv.push_s), pct(iv.wait_s));
+      p.epoch + 1, st.job.epochs, st.clocks->max_clock(), iv.samples_per_s(clock_type::now()),
+      train, pct(iv.compute_s), pct(iv.pull_s), pct(iv.push_s), pct(iv.wait_s));
   iv = interval_totals{};
 }
 

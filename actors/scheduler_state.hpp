@@ -15,6 +15,7 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -54,6 +55,16 @@ struct interval_totals {
   double loss_sum = 0, busy_s = 0, wait_s = 0, compute_s = 0, pull_s = 0, push_s = 0;
   std::uint32_t reports = 0;
   clock_type::time_point start = clock_type::now();
+
+  /// Samples per second over the interval. Each report covers one worker's
+  /// time since its last one; at the end of a job the last reports arrive
+  /// together, microseconds after the previous line: then their mean
+  /// period, not that gap, is the span.
+  double samples_per_s(clock_type::time_point now) const {
+    const double span = std::max(std::chrono::duration<double>(now - start).count(),
+                                 reports > 0 ? busy_s / reports : 0.0);
+    return span > 0 ? static_cast<double>(samples) / span : 0.0;
+  }
 };
 
 // Cluster mode with [model] stages: where each stage of each replica lives.

@@ -67,10 +67,12 @@ TEST_F(Cluster, TrainsAcrossThreeNodesLikeInProcess) {
       << shard_page;
 }
 
-// Node n0 runs without shared memory among two that use it: the worker on
+// Node n0 runs without shared memory among two that use it: each worker on
 // n2 sends shard 0 envelopes it cannot read, is refused, and resends
-// everything through the socket, in order; backups on n0 are replaced from
-// their primaries. No push is lost or applied twice.
+// everything unanswered through the socket, to every shard, in order
+// (shard 1's primary stops reading envelopes once its backup on n0 could
+// not); backups on n0 are replaced from their primaries. No push is lost
+// or applied twice.
 TEST_F(Cluster, ANodeWithoutSharedMemoryGetsEverythingThroughTheSocket) {
   auto job = small_job("no_shm");
   job.nodes.push_back(start_node("n0", "secret", 4, {}, {"--no-shared-memory"}));
@@ -80,9 +82,14 @@ TEST_F(Cluster, ANodeWithoutSharedMemoryGetsEverythingThroughTheSocket) {
   job.shard_nodes = {0, 1};
   job.worker_nodes = {2};
   job.replication = 2;
+  // Four workers switch to the socket at four moments: a push resent out of
+  // order (dropped as a duplicate, yet acknowledged) showed here in 6 of 14
+  // runs, against 2 of 14 with two workers. Four asynchronous workers on
+  // 12,000 rows also train a little less far in 4 epochs.
+  job.workers = 4;
   const auto result = run_job(job);
   EXPECT_EQ(result.epochs, 4u);
-  EXPECT_GT(result.test_accuracy, 0.70) << summary_line(result);
+  EXPECT_GT(result.test_accuracy, 0.60) << summary_line(result);
   EXPECT_EQ(result.pushes_rejected, 0u) << summary_line(result);
   EXPECT_EQ(result.pushes_applied, result.pushes_acked) << summary_line(result);
   EXPECT_EQ(result.pushes_acked, 2u * result.steps) << summary_line(result);
