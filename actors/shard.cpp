@@ -133,6 +133,11 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           reply = encode_push_ack(ack);
           return status{};
         });
+        if (st.code() == errc::out_of_order) {
+          // Not a bad push: one before it is missing, and the sender resends.
+          spdlog::info("shard {}: {}", id, st.message());
+          return to_caf_error(st);
+        }
         if (!st) return reject(self, "push", st);
         if (ack.duplicate) {
           ++self->state.stats.pushes_duplicate;
@@ -250,6 +255,8 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         status st = decode_checkpoint(data.data(), data.size(), ck);
         if (st) st = self->state.store->restore(std::move(ck.snapshot));
         if (st && !keep_sequences) self->state.store->forget_sequences();
+        // A checkpoint lacks the pushes since it: in-order senders skip seqs once.
+        if (st && ck.header.job != replica_snapshot_name) self->state.store->allow_resync();
         if (!st) {
           spdlog::error("shard {}: cannot restore: {}", id, st.to_string());
           return to_caf_error(st);

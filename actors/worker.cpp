@@ -94,9 +94,10 @@ struct worker_state {
   std::optional<std::vector<exchange_op>> fixed_plan;
   pull_set current, next;  // pulls of step `clock` and (prefetched) of `clock + 1`
   std::uint64_t phase = 0;
-  std::int64_t clock = 0;      // steps computed (their pushes sent or held)
-  std::int64_t acked = 0;      // steps whose pushes are all acknowledged
-  std::uint64_t acks = 0;      // acknowledgements since it started, sent with every advance
+  std::int64_t clock = 0;  // steps computed (their pushes sent or held)
+  std::int64_t acked = 0;  // steps whose pushes are all acknowledged
+  std::uint64_t acks = 0;  // acknowledgements since it started, sent with every advance
+  std::vector<std::uint32_t> gap_resends;  // per shard: out_of_order resends since its last ack
   std::int64_t known_min = 0;  // slowest worker's acknowledged steps, from the scheduler
   std::uint32_t epoch = 0;
   bool batch_loaded = false;   // the batch of step `clock` is loaded
@@ -181,6 +182,7 @@ void count_ack(worker_pointer self, const push_ack& ack) {
 }
 
 void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply, bool first) {
+  if (shard < self->state.gap_resends.size()) self->state.gap_resends[shard] = 0;
   if (!first) {
     advance(self);  // a worker may be waiting for the window to empty
     return;
@@ -229,10 +231,22 @@ std::size_t resend_pushes(worker_pointer self, std::uint32_t shard) {
 }
 
 void on_push_error(worker_pointer self, std::uint32_t shard, const caf::error& err) {
+  auto& s = self->state;
   const auto what = "push to shard " + std::to_string(shard);
   // The switch to the socket resent this push already; an answer to an
   // earlier send never gets here (push_window drops it).
   if (shared_memory_refused(self, what, err)) return;
+  // A push the shard did not take since one before it is missing: every
+  // unanswered push to it goes again, oldest first (a few times at most:
+  // the oldest unanswered one is never past the shard's next seq).
+  if (err.category() == troupe_error_category() &&
+      err.code() == static_cast<std::uint8_t>(errc::out_of_order) &&
+      ++s.gap_resends.at(shard) <= 8) {
+    spdlog::warn("worker {}: {}: {}; sending its unanswered pushes again", s.cfg.id, what,
+                 describe(err));
+    resend_pushes(self, shard);
+    return;
+  }
   on_request_error(self, what, err);
 }
 
@@ -260,7 +274,10 @@ void prepare_pushes(worker_pointer self) {
     // deduplicated"): the Dai protocol is an in-process experiment control.
     const std::uint64_t seq = st.delay == 0 ? ++st.seq[op.shard] : 0;
     const bool notify = seq != 0;  // an early notice needs the seq to find its push
-    const push_header h{op.table_id, st.cfg.id, st.clock, seq, st.current.versions[i], notify};
+    // The seqs to each shard count up from 1 without gaps (see PushRequest.inOrder).
+    const bool in_order = seq != 0;
+    const push_header h{op.table_id, st.cfg.id, st.clock, seq, st.current.versions[i],
+                        notify,      in_order};
     st.pushes.push_back(begin_push(op, h, *st.wl));
     st.push_seqs.push_back(seq);
   }
@@ -565,6 +582,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
   st.acked = cfg.start_clock;
   st.known_min = cfg.start_clock;
   st.seq.assign(shards.size(), 0);
+  st.gap_resends.assign(shards.size(), 0);
   st.slot.pool = cfg.pool;
   st.cfg = std::move(cfg);
   st.shards = std::move(shards);

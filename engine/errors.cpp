@@ -32,6 +32,8 @@ const char* to_string(errc code) {
       return "stopped";
     case errc::shared_memory:
       return "shared_memory";
+    case errc::out_of_order:
+      return "out_of_order";
   }
   return "unknown_error";
 }

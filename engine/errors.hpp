@@ -24,6 +24,7 @@ enum class errc : std::uint8_t {
   missing_dataset,    ///< dataset files are not installed
   stopped,            ///< the job was stopped
   shared_memory,      ///< a same-host shared-memory message could not be read: send it inline
+  out_of_order,       ///< a push skipped a seq the receiver has not applied: resend from there
 };
 
 /// Stable lower-case name of an error code, e.g. "wrong_size".

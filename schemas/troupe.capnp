@@ -52,6 +52,11 @@ struct PushRequest {
   notifyApplied @8 :Bool;    # a primary with a backup also sends the sender an early
                              # PushAck (`applied_atom`) as soon as it applied the push;
                              # the reply still waits until the backup has it
+  inOrder @9 :Bool;          # the sender's seqs to this shard start at 1 and skip none
+                             # (a worker's): a push past the next seq is refused
+                             # (out_of_order), nothing applied, and the sender sends
+                             # again from its oldest unanswered push; a push sent behind
+                             # one the shard refused is never taken for a retry of it
 }
 
 struct PushAck {

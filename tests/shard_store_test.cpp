@@ -35,6 +35,13 @@ class ShardStore : public ::testing::Test {
     return std::move(w).finish();
   }
 
+  // A worker's push: seqs without gaps.
+  bytes ordered(std::uint64_t seq, std::uint32_t worker = 0) {
+    auto w = push_writer::dense({1, worker, 0, seq, 0, false, true}, 40, 20);
+    for (std::size_t i = 0; i < 20; ++i) w.values()[i] = 0.5f;
+    return std::move(w).finish();
+  }
+
   table_spec spec;
   shard_store store{3};
   std::vector<float> initial;
@@ -89,6 +96,59 @@ TEST_F(ShardStore, RetriedPushIsAcknowledgedButNotAppliedTwice) {
   EXPECT_TRUE(ack.duplicate);
   EXPECT_EQ(*store.dense_values(1), once);
   EXPECT_EQ(store.version(1), 1u);
+}
+
+// A worker's pushes to a shard count up from 1 without gaps (PushRequest.
+// inOrder): one that skips a seq the shard has not applied is refused and
+// changes nothing, so that the missing push, sent again behind it, is not
+// taken for a retry and dropped.
+TEST_F(ShardStore, InOrderPushThatSkipsASeqIsRefusedUntilTheMissingOneCame) {
+  push_ack ack;
+  ASSERT_TRUE(store.apply_push(decoded(ordered(1)), ack).ok());
+  const auto after_one = *store.dense_values(1);
+  EXPECT_EQ(store.apply_push(decoded(ordered(3)), ack).code(), errc::out_of_order);
+  EXPECT_EQ(*store.dense_values(1), after_one);
+  EXPECT_EQ(store.version(1), 1u);
+  ASSERT_TRUE(store.apply_push(decoded(ordered(2)), ack).ok());
+  EXPECT_FALSE(ack.duplicate);
+  ASSERT_TRUE(store.apply_push(decoded(ordered(3)), ack).ok());
+  EXPECT_FALSE(ack.duplicate);
+  EXPECT_EQ(store.version(1), 3u);
+  // A retry is still a duplicate, not a gap.
+  ASSERT_TRUE(store.apply_push(decoded(ordered(2)), ack).ok());
+  EXPECT_TRUE(ack.duplicate);
+  EXPECT_EQ(store.version(1), 3u);
+  // A worker this shard has not heard from starts at 1.
+  EXPECT_EQ(store.apply_push(decoded(ordered(2, 5)), ack).code(), errc::out_of_order);
+  ASSERT_TRUE(store.apply_push(decoded(ordered(1, 5)), ack).ok());
+  // Pushes without the flag (a service client's, whose refused pushes use
+  // up their seqs) may skip seqs as before.
+  ASSERT_TRUE(store.apply_push(decoded(push(40, 20, 1.0f, 9)), ack).ok());
+  EXPECT_EQ(store.version(1), 5u);
+}
+
+// A copy from a primary's snapshot knows each worker's count and stays
+// strict about it, but not that of a worker it has no seq of; a copy from
+// a checkpoint (which lacks the pushes since) lets each worker skip once.
+TEST_F(ShardStore, InOrderSeqsAfterARestore) {
+  push_ack ack;
+  for (std::uint64_t seq = 1; seq <= 2; ++seq) {
+    ASSERT_TRUE(store.apply_push(decoded(ordered(seq)), ack).ok());
+  }
+  shard_store copy(3);
+  copy.add_dense(spec, {40, 60});
+  ASSERT_TRUE(copy.restore(store.snapshot()).ok());
+  EXPECT_EQ(copy.apply_push(decoded(ordered(4)), ack).code(), errc::out_of_order);
+  ASSERT_TRUE(copy.apply_push(decoded(ordered(3)), ack).ok());
+  ASSERT_TRUE(copy.apply_push(decoded(ordered(7, 5)), ack).ok());
+  copy.allow_resync();
+  ASSERT_TRUE(copy.apply_push(decoded(ordered(10)), ack).ok());
+  EXPECT_FALSE(ack.duplicate);
+  EXPECT_EQ(copy.apply_push(decoded(ordered(12)), ack).code(), errc::out_of_order);
+  ASSERT_TRUE(copy.apply_push(decoded(ordered(11)), ack).ok());
+  ASSERT_TRUE(copy.apply_push(decoded(ordered(9, 5)), ack).ok());  // worker 5's one skip
+  EXPECT_EQ(copy.apply_push(decoded(ordered(11, 5)), ack).code(), errc::out_of_order);
+  EXPECT_EQ(copy.version(1), 7u);
 }
 
 TEST_F(ShardStore, ObservedStalenessIsVersionGapSincePull) {
@@ -206,6 +266,19 @@ TEST_F(SparseShardStore, PushUpdatesOnlyTheTouchedRows) {
   ASSERT_NE(row, nullptr);
   EXPECT_NEAR(row[1], initial_row_value(spec, owned[2], 1) - 0.1f, 1e-6);
   EXPECT_EQ(store.sparse_row(5, owned[0]), nullptr);
+}
+
+// A sparse push that skips a seq creates no rows (nor evicts any).
+TEST_F(SparseShardStore, InOrderPushThatSkipsASeqCreatesNoRows) {
+  auto w = push_writer::sparse({5, 1, 0, 2, 0, false, true}, owned.data(), 2, 3);
+  for (std::size_t i = 0; i < w.count(); ++i) w.values()[i] = 1.0f;
+  const auto msg = std::move(w).finish();
+  push_view v;
+  ASSERT_TRUE(decode_push(msg, v).ok());
+  push_ack ack;
+  EXPECT_EQ(store.apply_push(v, ack).code(), errc::out_of_order);
+  EXPECT_EQ(store.sparse_rows(5), 0u);
+  EXPECT_EQ(store.version(5), 0u);
 }
 
 TEST_F(SparseShardStore, RejectsWrongWidthForeignRowsNanAndDenseMessages) {

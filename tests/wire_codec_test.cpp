@@ -40,7 +40,12 @@ TEST(WireCodec, DensePushRoundTripReadsValuesInPlace) {
   auto w = push_writer::dense({7, 3, 11, 6, 42, true}, 0, 4);
   ASSERT_TRUE(decode_push(std::move(w).finish(), v).ok());
   EXPECT_TRUE(v.notify_applied);
+  EXPECT_FALSE(v.in_order);
   EXPECT_EQ(v.seq, 6u);
+  auto o = push_writer::dense({7, 3, 11, 8, 42, false, true}, 0, 4);
+  ASSERT_TRUE(decode_push(std::move(o).finish(), v).ok());
+  EXPECT_FALSE(v.notify_applied);
+  EXPECT_TRUE(v.in_order);
 }
 
 TEST(WireCodec, DenseMessageIsOneSegmentWithLittleOverhead) {

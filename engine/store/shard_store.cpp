@@ -117,6 +117,23 @@ std::uint64_t observed_staleness(std::uint64_t version, const push_view& push) {
 
 }  // namespace
 
+// An in-order push may not skip a seq: one sent behind a push this shard
+// refused (or that is still on its way) would otherwise be applied first,
+// and the refused one, sent again, taken for a retry and dropped.
+status shard_store::check_order(const push_view& push) const {
+  if (!push.in_order || push.seq == 0) return {};
+  const auto it = last_seq_.find(push.worker);
+  const bool known = it != last_seq_.end();
+  const std::uint64_t last = known ? it->second : 0;
+  if (push.seq <= last + 1) return {};
+  if (resync_ && resynced_.count(push.worker) == 0) return {};  // first since a checkpoint
+  if (!known && restored_) return {};  // this worker's count is not in the state we took
+  return {errc::out_of_order, "push seq " + std::to_string(push.seq) + " of worker " +
+                                  std::to_string(push.worker) + " skips seq " +
+                                  std::to_string(last + 1) + ", which shard " +
+                                  std::to_string(id_) + " has not applied: send again from there"};
+}
+
 // Sequence numbers per worker make a retried push idempotent.
 status shard_store::check_seq(const push_view& push, std::uint64_t version, push_ack& ack,
                               bool& duplicate) {
@@ -130,6 +147,7 @@ status shard_store::check_seq(const push_view& push, std::uint64_t version, push
     return {};
   }
   if (push.seq != 0) last = push.seq;
+  if (push.in_order && resync_) resynced_.insert(push.worker);
   ack.staleness = observed_staleness(version, push);
   return {};
 }
@@ -270,6 +288,9 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
 }
 
 status shard_store::apply_push(const push_view& push, push_ack& ack) {
+  // Before anything else: a sparse push creates rows (and may evict some)
+  // before its seq is checked.
+  if (auto st = check_order(push); !st) return st;
   if (auto sp = sparse_.find(push.table); sp != sparse_.end()) {
     return apply_sparse(sp->second, push, ack);
   }

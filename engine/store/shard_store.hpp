@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -120,6 +121,12 @@ class shard_store {
   /// Forgets every worker's push sequence numbers: the workers of a resumed
   /// job restart their counters, and their pushes must not look like retries.
   void forget_sequences() { last_seq_.clear(); }
+  /// The state came from a checkpoint, which lacks the pushes since: each
+  /// worker's next in-order push may skip seqs once (see PushRequest.inOrder).
+  void allow_resync() {
+    resync_ = true;
+    resynced_.clear();
+  }
 
  private:
   struct dense_slice {
@@ -178,11 +185,18 @@ class shard_store {
                  const std::vector<std::uint32_t>*& slots);
   status apply_sparse(sparse_slice& s, const push_view& push, push_ack& ack);
   status check_seq(const push_view& push, std::uint64_t version, push_ack& ack, bool& duplicate);
+  status check_order(const push_view& push) const;
 
   std::uint32_t id_;
   std::map<std::uint32_t, dense_slice> dense_;
   std::map<std::uint32_t, sparse_slice> sparse_;
   std::unordered_map<std::uint32_t, std::uint64_t> last_seq_;  // per worker
+  // In-order pushes (PushRequest.inOrder): a store that took its state from
+  // elsewhere does not know the count of a worker it has no seq of; after
+  // a checkpoint, each worker may skip seqs once (those in resynced_ did).
+  bool restored_ = false;
+  bool resync_ = false;
+  std::unordered_set<std::uint32_t> resynced_;
   std::vector<float> scratch_;  // a push's gradient as its update rule rewrote it
 };
 

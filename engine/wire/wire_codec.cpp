@@ -104,6 +104,7 @@ void fill_header(wire::PushRequest::Builder req, const push_header& h) {
   req.setSeq(h.seq);
   req.setPulledVersion(h.pulled_version);
   req.setNotifyApplied(h.notify_applied);
+  req.setInOrder(h.in_order);
 }
 
 }  // namespace
@@ -288,6 +289,7 @@ status decode_push(const char* data, std::size_t size, push_view& out) {
     out.seq = req.getSeq();
     out.pulled_version = req.getPulledVersion();
     out.notify_applied = req.getNotifyApplied();
+    out.in_order = req.getInOrder();
     switch (req.which()) {
       case wire::PushRequest::DENSE:
         return read_dense(req.getDense(), out);

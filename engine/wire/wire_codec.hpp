@@ -49,6 +49,7 @@ struct push_header {
   std::uint64_t seq = 0;
   std::uint64_t pulled_version = 0;
   bool notify_applied = false;  ///< see PushRequest.notifyApplied
+  bool in_order = false;        ///< see PushRequest.inOrder
 };
 
 class flat_builder;
