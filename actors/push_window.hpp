@@ -18,6 +18,7 @@
 //   ... on_ack(step, shard, reply, first): window.oldest_step() tells what completed
 //   ... applied notice: if (window.applied(shard, seq)) on_ack(..., true)
 //   ... repoint(k): window.resend(self, shards, ctx, k, on_ack, on_error);
+//   ... on_error(shard, id, err): window.resend_one(self, shards, ctx, id, on_ack, on_error);
 //
 // Requests carry no timeout (a timer per request woke CAF's timer thread
 // tens of thousands of times a second); the worker's watchdog checks
@@ -91,17 +92,34 @@ class push_window {
   }
 
   /// Resends every unacknowledged push to `shard` (its primary changed);
-  /// returns how many.
+  /// returns how many. `sequenced_only`: not those with seq 0, which the
+  /// shard may have applied and would apply again (it cannot tell a retry).
   template <class Self, class OnAck, class OnError>
   std::size_t resend(Self* self, const std::vector<shard_actor>& shards, const host_context& ctx,
-                     std::uint32_t shard, OnAck on_ack, OnError on_error) {
+                     std::uint32_t shard, OnAck on_ack, OnError on_error,
+                     bool sequenced_only = false) {
     std::size_t n = 0;
     for (auto& [id, e] : entries_) {
-      if (e.shard != shard || e.sends == 0) continue;
+      if (e.shard != shard || e.sends == 0 || (sequenced_only && e.seq == 0)) continue;
       send_one(self, shards, ctx, id, on_ack, on_error);
       ++n;
     }
     return n;
+  }
+
+  /// Resends push `id` (it was refused, so not applied); false when it is gone.
+  template <class Self, class OnAck, class OnError>
+  bool resend_one(Self* self, const std::vector<shard_actor>& shards, const host_context& ctx,
+                  std::uint64_t id, OnAck on_ack, OnError on_error) {
+    if (entries_.count(id) == 0) return false;
+    send_one(self, shards, ctx, id, on_ack, on_error);
+    return true;
+  }
+
+  /// The seq of push `id` (0: none, or it is gone).
+  std::uint64_t seq_of(std::uint64_t id) const {
+    const auto it = entries_.find(id);
+    return it == entries_.end() ? 0 : it->second.seq;
   }
 
  private:
@@ -150,7 +168,7 @@ class push_window {
               if (metrics) metrics->add_inflight(-1);
               auto it = entries_.find(id);
               if (it == entries_.end() || it->second.sends != generation) return;
-              on_error(it->second.shard, err);
+              on_error(it->second.shard, id, err);
             });
   }
 

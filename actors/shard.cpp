@@ -29,8 +29,11 @@ struct shard_state {
 
 using shard_pointer = shard_actor::stateful_pointer<shard_state>;
 
-// The job name in the checkpoint header of a primary's state sent to its backup.
+// The job name in the checkpoint header of a primary's state sent to its
+// backup; the second while the primary, restored from a checkpoint, lets
+// workers skip seqs once (the backup must too, should it be promoted).
 constexpr const char* replica_snapshot_name = "replica";
+constexpr const char* replica_resync_snapshot_name = "replica-resync";
 
 caf::error reject(shard_pointer self, const char* what, const status& st) {
   ++self->state.stats.pushes_rejected;
@@ -256,6 +259,8 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         if (st) st = self->state.store->restore(std::move(ck.snapshot));
         if (st && !keep_sequences) self->state.store->forget_sequences();
         // A checkpoint lacks the pushes since it: in-order senders skip seqs once.
+        const bool replica =
+            ck.header.job == replica_snapshot_name || ck.header.job == replica_resync_snapshot_name;
         if (st && ck.header.job != replica_snapshot_name) self->state.store->allow_resync();
         if (!st) {
           spdlog::error("shard {}: cannot restore: {}", id, st.to_string());
@@ -277,7 +282,7 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
                     });
         }
         // A new backup's first state comes from its primary, not from a file.
-        if (ck.header.job == replica_snapshot_name) {
+        if (replica) {
           spdlog::info("shard {}: holds its primary's state (version {})", id,
                        self->state.store->total_version());
         } else {
@@ -297,7 +302,9 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         // The backup gets the current state first; CAF keeps the order of
         // messages from one actor to another, so every forwarded push arrives
         // after it.
-        checkpoint_header header{replica_snapshot_name, id, 0};
+        checkpoint_header header{self->state.store->resync_pending() ? replica_resync_snapshot_name
+                                                                     : replica_snapshot_name,
+                                 id, 0};
         const auto file = encode_checkpoint(header, self->state.store->snapshot());
         bytes data(file.begin(), file.end());
         auto promise = self->make_response_promise<bool>();

@@ -195,7 +195,7 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply, bool f
   count_ack(self, ack);
 }
 
-std::size_t resend_pushes(worker_pointer self, std::uint32_t shard);
+std::size_t resend_pushes(worker_pointer self, std::uint32_t shard, bool sequenced_only = false);
 
 // Whether `err` says shared memory failed between this worker and a shard
 // (it could not read the shard's reply, or the shard its push): then the
@@ -205,46 +205,61 @@ std::size_t resend_pushes(worker_pointer self, std::uint32_t shard);
 // shard may refuse an envelope sent before the switch too (a primary stops
 // reading shared memory when its backup could not); resent only once that
 // refusal came back, the push would arrive behind newer pushes sent through
-// the socket meanwhile, and the shard, whose seqs only grow, would drop it
-// as a duplicate: acknowledged, yet never applied.
+// the socket meanwhile. (Pushes without a seq, which a shard cannot tell
+// from a retry, go again only once refused themselves: on_push_error.)
 bool shared_memory_refused(worker_pointer self, const std::string& what, const caf::error& err) {
   auto& s = self->state;
   if (!is_shared_memory_error(err)) return false;
   if (s.ctx.shm) {
     spdlog::warn("worker {}: {}: {}; using the socket from now on", s.cfg.id, what, describe(err));
     s.ctx.shm.reset();
-    for (std::uint32_t k = 0; k < s.shards.size(); ++k) resend_pushes(self, k);
+    for (std::uint32_t k = 0; k < s.shards.size(); ++k) resend_pushes(self, k, true);
   }
   return true;
 }
 
-void on_push_error(worker_pointer self, std::uint32_t shard, const caf::error& err);
+void on_push_error(worker_pointer self, std::uint32_t shard, std::uint64_t id,
+                   const caf::error& err);
 
-std::size_t resend_pushes(worker_pointer self, std::uint32_t shard) {
-  auto& s = self->state;
-  return s.window.resend(
-      self, s.shards, s.ctx, shard,
-      [=](std::int64_t, std::uint32_t k, const bytes& reply, bool first) {
-        on_ack(self, k, reply, first);
-      },
-      [=](std::uint32_t k, const caf::error& err) { on_push_error(self, k, err); });
+auto ack_handler(worker_pointer self) {
+  return [=](std::int64_t, std::uint32_t k, const bytes& reply, bool first) {
+    on_ack(self, k, reply, first);
+  };
 }
 
-void on_push_error(worker_pointer self, std::uint32_t shard, const caf::error& err) {
+auto error_handler(worker_pointer self) {
+  return [=](std::uint32_t k, std::uint64_t id, const caf::error& err) {
+    on_push_error(self, k, id, err);
+  };
+}
+
+std::size_t resend_pushes(worker_pointer self, std::uint32_t shard, bool sequenced_only) {
+  auto& s = self->state;
+  return s.window.resend(self, s.shards, s.ctx, shard, ack_handler(self), error_handler(self),
+                         sequenced_only);
+}
+
+void on_push_error(worker_pointer self, std::uint32_t shard, std::uint64_t id,
+                   const caf::error& err) {
   auto& s = self->state;
   const auto what = "push to shard " + std::to_string(shard);
-  // The switch to the socket resent this push already; an answer to an
-  // earlier send never gets here (push_window drops it).
-  if (shared_memory_refused(self, what, err)) return;
+  // The switch to the socket resent this push already if it has a seq; an
+  // answer to an earlier send never gets here (push_window drops it).
+  if (shared_memory_refused(self, what, err)) {
+    if (s.window.seq_of(id) == 0) {
+      s.window.resend_one(self, s.shards, s.ctx, id, ack_handler(self), error_handler(self));
+    }
+    return;
+  }
   // A push the shard did not take since one before it is missing: every
-  // unanswered push to it goes again, oldest first (a few times at most:
-  // the oldest unanswered one is never past the shard's next seq).
+  // unanswered push to it with a seq goes again, oldest first (a few times
+  // at most: the oldest unanswered one is never past the shard's next seq).
   if (err.category() == troupe_error_category() &&
       err.code() == static_cast<std::uint8_t>(errc::out_of_order) &&
       ++s.gap_resends.at(shard) <= 8) {
     spdlog::warn("worker {}: {}: {}; sending its unanswered pushes again", s.cfg.id, what,
                  describe(err));
-    resend_pushes(self, shard);
+    resend_pushes(self, shard, true);
     return;
   }
   on_request_error(self, what, err);
@@ -252,12 +267,7 @@ void on_push_error(worker_pointer self, std::uint32_t shard, const caf::error& e
 
 void send_window(worker_pointer self) {
   auto& s = self->state;
-  s.window.send_new(
-      self, s.shards, s.ctx,
-      [=](std::int64_t, std::uint32_t shard, const bytes& reply, bool first) {
-        on_ack(self, shard, reply, first);
-      },
-      [=](std::uint32_t shard, const caf::error& err) { on_push_error(self, shard, err); });
+  s.window.send_new(self, s.shards, s.ctx, ack_handler(self), error_handler(self));
 }
 
 // Before the step computes: this step's push messages, into which the

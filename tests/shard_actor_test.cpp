@@ -6,6 +6,8 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/shard.hpp"
+#include "engine/store/checkpoint.hpp"
+#include "engine/store/shard_store.hpp"
 
 namespace troupe {
 namespace {
@@ -194,6 +196,65 @@ TEST_F(ShardActor, APrimaryWithABackupSaysAppliedBeforeItsBackupHasThePush) {
   EXPECT_EQ(values(backup), values(primary));
   self->send_exit(primary, caf::exit_reason::user_shutdown);
   self->send_exit(backup, caf::exit_reason::user_shutdown);
+}
+
+// A shard restored from a checkpoint (which lacks the pushes since) lets
+// each worker skip seqs once, and so must a backup made from it: promoted,
+// it takes a worker's resent pushes from past the checkpoint's count. A
+// backup of a primary that holds every push stays strict.
+TEST_F(ShardActor, ABackupOfAShardRestoredFromACheckpointLetsWorkersSkipOnceToo) {
+  auto ordered = [](std::uint64_t seq) {
+    auto w = push_writer::dense({1, 0, 0, seq, 0, false, true}, 0, 10);
+    for (std::size_t i = 0; i < 10; ++i) w.values()[i] = 1.0f;
+    return std::move(w).finish();
+  };
+  auto push_to = [&](const shard_actor& to, bytes msg) {
+    caf::expected<bytes> out{bytes{}};
+    self->request(to, std::chrono::seconds(5), push_atom::value, std::move(msg))
+        .receive([&](const bytes& b) { out = b; }, [&](caf::error& err) { out = std::move(err); });
+    return out;
+  };
+  auto attach = [&](const shard_actor& primary, const shard_actor& backup) {
+    self->request(primary, std::chrono::seconds(5), replica_atom::value,
+                  caf::actor_cast<caf::actor>(backup))
+        .receive([](bool ok) { EXPECT_TRUE(ok); },
+                 [](caf::error& err) { FAIL() << describe(err); });
+  };
+  // The checkpoint: worker 0's pushes 1 and 2.
+  shard_store saved(3);
+  saved.add_dense(model(), {0, 10});
+  push_ack ack;
+  for (std::uint64_t seq = 1; seq <= 2; ++seq) {
+    const auto msg = ordered(seq);
+    push_view v;
+    ASSERT_TRUE(decode_push(msg, v).ok());
+    ASSERT_TRUE(saved.apply_push(v, ack).ok());
+  }
+  const auto file = encode_checkpoint({"job", 3, 2}, saved.snapshot());
+  auto restored = spawn_shard(sys, 3, {{model(), {0, 10}}});
+  self->request(restored, std::chrono::seconds(5), restore_atom::value,
+                bytes(file.begin(), file.end()), true)
+      .receive([](std::uint64_t version) { EXPECT_EQ(version, 2u); },
+               [](caf::error& err) { FAIL() << describe(err); });
+  auto backup = spawn_shard(sys, 3, {{model(), {0, 10}}});
+  attach(restored, backup);
+  // Pushes 3 to 6 were lost with the checkpoint's shard; 7 comes next.
+  EXPECT_TRUE(push_to(backup, ordered(7)));
+  const auto gap = push_to(backup, ordered(9));
+  ASSERT_FALSE(gap);
+  EXPECT_EQ(static_cast<errc>(gap.error().code()), errc::out_of_order);
+
+  auto whole = spawn_shard(sys, 3, {{model(), {0, 10}}});
+  for (std::uint64_t seq = 1; seq <= 2; ++seq) ASSERT_TRUE(push_to(whole, ordered(seq)));
+  auto strict = spawn_shard(sys, 3, {{model(), {0, 10}}});
+  attach(whole, strict);
+  const auto skip = push_to(strict, ordered(4));
+  ASSERT_FALSE(skip);
+  EXPECT_EQ(static_cast<errc>(skip.error().code()), errc::out_of_order);
+  EXPECT_TRUE(push_to(strict, ordered(3)));
+  for (const auto& a : {restored, backup, whole, strict}) {
+    self->send_exit(a, caf::exit_reason::user_shutdown);
+  }
 }
 
 }  // namespace

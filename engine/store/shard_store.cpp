@@ -252,6 +252,8 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
   }
   if (auto st = check_finite(push); !st) return st;
   const std::vector<std::uint32_t>* rows = nullptr;
+  // Before rows are created (or others evicted) for it.
+  if (auto st = check_order(push); !st) return st;
   if (auto st = resolve(s, push.worker, push.keys, rows); !st) return st;
   const std::size_t w = s.spec.width;
   // The update rule (engine/store/update_rule.hpp) rewrites the gradient or
@@ -288,9 +290,6 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
 }
 
 status shard_store::apply_push(const push_view& push, push_ack& ack) {
-  // Before anything else: a sparse push creates rows (and may evict some)
-  // before its seq is checked.
-  if (auto st = check_order(push); !st) return st;
   if (auto sp = sparse_.find(push.table); sp != sparse_.end()) {
     return apply_sparse(sp->second, push, ack);
   }
@@ -329,6 +328,7 @@ status shard_store::apply_push(const push_view& push, push_ack& ack) {
   if (g != push.values) {
     if (auto st = check_finite(push, g, "update rule made "); !st) return st;
   }
+  if (auto st = check_order(push); !st) return st;
   bool duplicate = false;
   check_seq(push, s.version, ack, duplicate);
   if (duplicate) return {};

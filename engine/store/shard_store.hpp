@@ -127,6 +127,15 @@ class shard_store {
     resync_ = true;
     resynced_.clear();
   }
+  /// Whether some worker may still skip seqs once (a backup made from this
+  /// store's snapshot must allow it too).
+  bool resync_pending() const {
+    if (!resync_) return false;
+    for (const auto& [worker, seq] : last_seq_) {
+      if (resynced_.count(worker) == 0) return true;
+    }
+    return false;
+  }
 
  private:
   struct dense_slice {
