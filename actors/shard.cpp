@@ -24,6 +24,9 @@ struct shard_state {
   // Acknowledgements waiting for the backup, by forward number.
   std::map<std::uint64_t, std::pair<caf::typed_response_promise<bytes>, bytes>> forwards;
   std::uint64_t next_forward = 0;
+  // A backup could not read shared memory: forwards go as bytes from then on
+  // (this shard still reads envelopes and answers pulls through it).
+  bool forward_bytes = false;
   static inline const char* name = "troupe.shard";
 };
 
@@ -77,16 +80,18 @@ template <class Release>
 void forward_to_backup(shard_pointer self, std::uint64_t n, caf::message push, Release release) {
   auto& st = self->state;
   const auto id = st.store->id();
-  auto out = for_destination(st.ctx, self->node(), st.backup.node(), push);
+  auto out =
+      st.forward_bytes ? push : for_destination(st.ctx, self->node(), st.backup.node(), push);
   self->request(caf::actor_cast<caf::actor>(st.backup), std::chrono::seconds(120), std::move(out))
       .then([=](const bytes&) { release(); },
             [=](caf::error& err) {
               if (self->state.forwards.count(n) == 0) return;  // released already
               // A backup that could not read shared memory is replaced too:
-              // resending inline could reorder this push behind later ones,
-              // which the backup would then drop as duplicates. Forwards use
-              // the socket from then on.
-              if (is_shared_memory_error(err)) self->state.ctx.shm.reset();
+              // resending inline could reorder this push behind later ones.
+              // Forwards go as bytes through the socket from then on, to
+              // every later backup (one on the same node would refuse again);
+              // this shard itself goes on reading envelopes from its pushers.
+              if (is_shared_memory_error(err)) self->state.forward_bytes = true;
               spdlog::warn("shard {}: backup failed ({}); stopping it so that it is replaced", id,
                            describe(err));
               // A backup that missed a push must never be promoted: end it, and
@@ -177,10 +182,12 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         // The push travels on without a copy of its ~MBs: the content is
         // moved out of this mailbox element (`in` is not read again). An
         // envelope goes on as it is to a backup on this host, which frees
-        // the slot; elsewhere its bytes do. Longer than a state transfer
+        // the slot; elsewhere (or to backups since one could not read it)
+        // its bytes do. Longer than a state transfer
         // that may be queued ahead of it.
         caf::message forward;
-        if (shared && same_host_pid(self->node(), backup.node()) == 0) {
+        if (shared &&
+            (self->state.forward_bytes || same_host_pid(self->node(), backup.node()) == 0)) {
           forward =
               caf::make_message(push_atom::value, bytes(slot.data(), slot.data() + slot.size()));
         } else {

@@ -202,10 +202,10 @@ std::size_t resend_pushes(worker_pointer self, std::uint32_t shard, bool sequenc
 // shard refused every message sent after it the same way too. The worker
 // stops using shared memory and at once sends every push still unanswered
 // again through the socket, to every shard, before any newer push. Another
-// shard may refuse an envelope sent before the switch too (a primary stops
-// reading shared memory when its backup could not); resent only once that
-// refusal came back, the push would arrive behind newer pushes sent through
-// the socket meanwhile. (Pushes without a seq, which a shard cannot tell
+// shard may refuse an envelope sent before the switch too (say, one in
+// another process that cannot read this one's region either); resent only
+// once that refusal came back, the push would arrive behind newer pushes
+// sent through the socket meanwhile. (Pushes without a seq, which a shard cannot tell
 // from a retry, go again only once refused themselves: on_push_error.)
 bool shared_memory_refused(worker_pointer self, const std::string& what, const caf::error& err) {
   auto& s = self->state;

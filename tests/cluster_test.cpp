@@ -69,10 +69,10 @@ TEST_F(Cluster, TrainsAcrossThreeNodesLikeInProcess) {
 
 // Node n0 runs without shared memory among two that use it: each worker on
 // n2 sends shard 0 envelopes it cannot read, is refused, and resends
-// everything unanswered through the socket, to every shard, in order
-// (shard 1's primary stops reading envelopes once its backup on n0 could
-// not); backups on n0 are replaced from their primaries. No push is lost
-// or applied twice.
+// everything unanswered through the socket, to every shard, in order;
+// shard 1's backup on n0 is replaced from its primary, which forwards
+// bytes from then on and goes on reading the workers' envelopes. No push
+// is lost or applied twice.
 TEST_F(Cluster, ANodeWithoutSharedMemoryGetsEverythingThroughTheSocket) {
   auto job = small_job("no_shm");
   job.nodes.push_back(start_node("n0", "secret", 4, {}, {"--no-shared-memory"}));
@@ -98,6 +98,9 @@ TEST_F(Cluster, ANodeWithoutSharedMemoryGetsEverythingThroughTheSocket) {
   EXPECT_EQ(series(http_get(metrics_ports[0], "/metrics"), "troupe_shared_memory_received_total"),
             0.0);
   EXPECT_EQ(series(http_get(metrics_ports[0], "/metrics"), "troupe_shared_memory_sent_total"), 0.0);
+  // n1 never refused an envelope: only the node without shared memory did.
+  EXPECT_EQ(nodes[1]->log().find("the sender resends through the socket"), std::string::npos)
+      << nodes[1]->log();
 }
 
 // Backups go where no worker computes: with three nodes and the default
