@@ -14,6 +14,10 @@ caf::atom_value troupe_error_category() {
   return caf::atom("troupe");
 }
 
+bool is_troupe_error(const caf::error& err, errc code) {
+  return err.category() == troupe_error_category() && err.code() == static_cast<std::uint8_t>(code);
+}
+
 caf::error make_troupe_error(errc code, std::string message) {
   return caf::error(static_cast<std::uint8_t>(code), troupe_error_category(),
                     caf::make_message(std::move(message)));

@@ -23,6 +23,9 @@ class actor_config : public caf::actor_system_config {
 /// The error category atom of Troupe errors.
 caf::atom_value troupe_error_category();
 
+/// Whether `err` is a Troupe error with code `code`.
+bool is_troupe_error(const caf::error& err, errc code);
+
 /// A caf::error carrying an engine status (code and message).
 caf::error to_caf_error(const status& st);
 caf::error make_troupe_error(errc code, std::string message);

@@ -150,8 +150,7 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
     }
     // Taken down by a neighbour whose node was lost: that stage's own down
     // message re-places the replica.
-    if (dm.reason.category() == troupe_error_category() &&
-        dm.reason.code() == static_cast<std::uint8_t>(errc::peer_lost)) {
+    if (is_troupe_error(dm.reason, errc::peer_lost)) {
       return;
     }
     const auto where = p.node < st.job.nodes.size() ? " on node " + st.job.nodes[p.node] : "";

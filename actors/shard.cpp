@@ -183,8 +183,8 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         // moved out of this mailbox element (`in` is not read again). An
         // envelope goes on as it is to a backup on this host, which frees
         // the slot; elsewhere (or to backups since one could not read it)
-        // its bytes do. Longer than a state transfer
-        // that may be queued ahead of it.
+        // its bytes do. Longer than a state transfer that may be queued
+        // ahead of it.
         caf::message forward;
         if (shared &&
             (self->state.forward_bytes || same_host_pid(self->node(), backup.node()) == 0)) {

@@ -63,8 +63,7 @@ status claim_shared(const host_context& ctx, const bytes& in, shared_slot& out) 
 }
 
 bool is_shared_memory_error(const caf::error& err) {
-  return err.category() == troupe_error_category() &&
-         err.code() == static_cast<std::uint8_t>(errc::shared_memory);
+  return is_troupe_error(err, errc::shared_memory);
 }
 
 }  // namespace troupe

@@ -167,9 +167,7 @@ void report_acked(worker_pointer self) {
   self->send(s.scheduler, advance_atom::value, encode_clock_advance({s.cfg.id, s.acked, s.acks}));
 }
 
-// `first`: this acknowledgement completes the push for its step (the early
-// notice of a primary with a backup, or the reply); the reply that follows a
-// notice only lets the push go.
+// Counts a push's PushAck (staleness, acknowledgements) once it is applied.
 void count_ack(worker_pointer self, const push_ack& ack) {
   auto& s = self->state;
   s.report.staleness_sum += static_cast<double>(ack.staleness);
@@ -181,6 +179,9 @@ void count_ack(worker_pointer self, const push_ack& ack) {
   advance(self);
 }
 
+// `first`: this reply completes the push for its step (no early notice of a
+// primary with a backup came before it); the reply that follows a notice
+// only lets the push go.
 void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply, bool first) {
   if (shard < self->state.gap_resends.size()) self->state.gap_resends[shard] = 0;
   if (!first) {
@@ -254,9 +255,7 @@ void on_push_error(worker_pointer self, std::uint32_t shard, std::uint64_t id,
   // A push the shard did not take since one before it is missing: every
   // unanswered push to it with a seq goes again, oldest first (a few times
   // at most: the oldest unanswered one is never past the shard's next seq).
-  if (err.category() == troupe_error_category() &&
-      err.code() == static_cast<std::uint8_t>(errc::out_of_order) &&
-      ++s.gap_resends.at(shard) <= 8) {
+  if (is_troupe_error(err, errc::out_of_order) && ++s.gap_resends.at(shard) <= 8) {
     spdlog::warn("worker {}: {}: {}; sending its unanswered pushes again", s.cfg.id, what,
                  describe(err));
     resend_pushes(self, shard, true);
@@ -283,11 +282,12 @@ void prepare_pushes(worker_pointer self) {
     // Held-back pushes go out of order, so they carry seq 0 ("not
     // deduplicated"): the Dai protocol is an in-process experiment control.
     const std::uint64_t seq = st.delay == 0 ? ++st.seq[op.shard] : 0;
-    const bool notify = seq != 0;  // an early notice needs the seq to find its push
-    // The seqs to each shard count up from 1 without gaps (see PushRequest.inOrder).
-    const bool in_order = seq != 0;
+    // A push with a seq asks for an early notice (which finds it by seq),
+    // and its seqs to each shard count up from 1 without gaps
+    // (PushRequest.notifyApplied, inOrder).
+    const bool sequenced = seq != 0;
     const push_header h{op.table_id, st.cfg.id, st.clock, seq, st.current.versions[i],
-                        notify,      in_order};
+                        sequenced,   sequenced};
     st.pushes.push_back(begin_push(op, h, *st.wl));
     st.push_seqs.push_back(seq);
   }

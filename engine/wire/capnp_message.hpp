@@ -65,16 +65,16 @@ class flat_builder : public capnp::MessageBuilder {
 
   bytes finish() {
     auto segments = getSegmentsForOutput();
-    if (into_ != nullptr && segments.size() == 1 && segments[0].begin() == first_) {
-      const std::uint32_t table[2] = {0, static_cast<std::uint32_t>(segments[0].size())};
-      std::memcpy(into_->data, table, sizeof(table));
-      into_->used = 8 + segments[0].size() * 8;
-      return {};
-    }
     if (segments.size() == 1 && segments[0].begin() == first_) {
+      // The segment table goes in the 8 bytes kept free before the segment.
       const std::uint32_t table[2] = {0, static_cast<std::uint32_t>(segments[0].size())};
-      std::memcpy(buffer_.data(), table, sizeof(table));
-      buffer_.resize(8 + segments[0].size() * 8);
+      const std::size_t size = 8 + segments[0].size() * 8;
+      std::memcpy(into_ != nullptr ? into_->data : buffer_.data(), table, sizeof(table));
+      if (into_ != nullptr) {
+        into_->used = size;
+        return {};
+      }
+      buffer_.resize(size);
       return std::move(buffer_);
     }
     auto flat = capnp::messageToFlatArray(segments);
