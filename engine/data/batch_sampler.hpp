@@ -37,6 +37,8 @@ class batch_sampler {
   const std::vector<std::size_t>& next_indices();
 
  private:
+  void prefetch_rows(const dataset& d, std::size_t n) const;
+
   std::vector<std::size_t> rows_;
   std::vector<std::size_t> order_;
   std::vector<std::size_t> batch_;  // the last next_indices()
