@@ -40,6 +40,8 @@ struct metrics_exporter::impl {
   }
   prometheus::Counter& pushes = counter("troupe_pushes_total", "Pushes applied or acknowledged");
   prometheus::Counter& pulls = counter("troupe_pulls_total", "Pulls answered");
+  prometheus::Counter& pulls_with_push = counter(
+      "troupe_pulls_with_push_total", "Pulls answered with the notice of the push they came with");
   prometheus::Counter& bytes_in = counter("troupe_bytes_in_total", "Payload bytes received");
   prometheus::Counter& bytes_out = counter("troupe_bytes_out_total", "Payload bytes sent");
   prometheus::Counter& rejected = counter("troupe_messages_rejected_total",
@@ -93,8 +95,9 @@ void metrics_exporter::add_push(std::uint64_t bytes_in) {
   impl_->bytes_in.Increment(static_cast<double>(bytes_in));
 }
 
-void metrics_exporter::add_pull(std::uint64_t bytes_out) {
+void metrics_exporter::add_pull(std::uint64_t bytes_out, bool with_push) {
   impl_->pulls.Increment();
+  if (with_push) impl_->pulls_with_push.Increment();
   impl_->bytes_out.Increment(static_cast<double>(bytes_out));
 }
 

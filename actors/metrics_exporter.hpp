@@ -11,7 +11,7 @@
 //   // curl -s http://127.0.0.1:9100/metrics | grep troupe_
 //
 // Exported series (all prefixed `troupe_`): pushes_total, pulls_total,
-// bytes_in_total, bytes_out_total, messages_rejected_total,
+// pulls_with_push_total, bytes_in_total, bytes_out_total, messages_rejected_total,
 // staleness_waits_total, clock_lag{worker="N"}, inflight_requests,
 // actors_hosted, shared_memory_sent_total, shared_memory_received_total.
 
@@ -36,8 +36,9 @@ class metrics_exporter {
 
   /// A push received (`bytes` of payload in) and answered.
   void add_push(std::uint64_t bytes_in);
-  /// A pull answered with `bytes_out` bytes.
-  void add_pull(std::uint64_t bytes_out);
+  /// A pull answered with `bytes_out` bytes; `with_push`: it came with a
+  /// push (PushRequest.pullAfter) rather than as a request of its own.
+  void add_pull(std::uint64_t bytes_out, bool with_push = false);
   void add_bytes_in(std::uint64_t n);
   void add_bytes_out(std::uint64_t n);
   /// A message refused: malformed, from an unauthenticated node, over a limit.

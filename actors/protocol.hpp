@@ -98,8 +98,10 @@ using worker_actor =
                      caf::reacts_to<slot_atom>,
                      // from shard k's primary: a PushAck for a push it applied and
                      // forwarded to its backup (PushRequest.notifyApplied); the reply
-                     // to the push follows once the backup has it
-                     caf::reacts_to<applied_atom, std::uint32_t, bytes>>;
+                     // to the push follows once the backup has it; then the range's
+                     // values when the push asked for them (PushRequest.pullAfter;
+                     // a PullReply or its envelope, empty when none)
+                     caf::reacts_to<applied_atom, std::uint32_t, bytes, bytes>>;
 
 /// Pulls a snapshot of the parameters it needs and scores it on the test set.
 using evaluator_actor = caf::typed_actor<caf::replies_to<eval_atom>::with<eval_result>,

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include <optional>
+
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
@@ -104,6 +106,51 @@ void forward_to_backup(shard_pointer self, std::uint64_t n, caf::message push, R
             });
 }
 
+// The reply to `pull` for `sender`: for a puller in another process on this
+// host, built straight in a slot of this process's shared memory (no copy)
+// and answered by its envelope. `with_push`: asked for by a push.
+caf::expected<bytes> answer_pull(shard_pointer self, const pull_request_view& pull,
+                                 const caf::strong_actor_ptr& sender, bool with_push = false) {
+  auto& st = self->state;
+  bytes reply;
+  shared_write slot;
+  reply_buffer in_slot;
+  const status read = guarded("pull", [&] {
+    if (pull.accept_shared && sender) {
+      slot = begin_shared(st.ctx, self->node(), sender->node());
+      in_slot = {slot.data(), slot.capacity(), 0};
+    }
+    return st.store->read_pull(pull, reply, slot ? &in_slot : nullptr);
+  });
+  if (!read) {
+    spdlog::warn("shard {}: rejected pull: {}", st.store->id(), read.to_string());
+    return to_caf_error(read);
+  }
+  ++st.stats.pulls;
+  if (st.ctx.metrics) {
+    st.ctx.metrics->add_pull(in_slot.used > 0 ? in_slot.used : reply.size(), with_push);
+  }
+  if (in_slot.used > 0) {
+    if (auto env = publish_shared(st.ctx, slot, in_slot.used)) return std::move(*env);
+    // Cannot happen (the slot was ours and the reply fit); the puller asks again inline.
+    return make_troupe_error(errc::shared_memory, "a pull reply built in shared memory was lost");
+  }
+  if (!pull.accept_shared || !sender) return reply;
+  slot = shared_write{};  // unused (a sparse reply, or one too large): reply_for may take it
+  return reply_for(st.ctx, self->node(), sender->node(), std::move(reply));
+}
+
+// The pull a dense push asks for with PushRequest.pullAfter: its own range.
+pull_request_view pull_after(const push_view& push) {
+  pull_request_view pull;
+  pull.table = push.table;
+  pull.worker = push.worker;
+  pull.offset = push.offset;
+  pull.count = push.count;
+  pull.accept_shared = push.pull_after == push_header::pull_after_kind::shared;
+  return pull;
+}
+
 shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
                                           std::vector<shard_table> tables, host_context ctx) {
   self->state.ctx = std::move(ctx);
@@ -132,12 +179,16 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         push_ack ack;
         bytes reply;
         bool notify = false;
+        std::optional<pull_request_view> then_pull;  // PushRequest.pullAfter
         const status st = guarded("push", [&] {
           push_view push;
           auto bad = shared ? decode_push(slot.data(), slot.size(), push) : decode_push(in, push);
           if (!bad) return bad;
           if (bad = self->state.store->apply_push(push, ack); !bad) return bad;
           notify = push.notify_applied;
+          if (push.pull_after != push_header::pull_after_kind::none && !push.sparse) {
+            then_pull = pull_after(push);
+          }
           reply = encode_push_ack(ack);
           return status{};
         });
@@ -162,9 +213,16 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         // The pusher may go on once the push is applied here (the staleness
         // bound counts applied steps); the reply, which frees the push for
         // good, waits for the backup. Only workers ask for this.
+        // A pull asked for with the push rides on the notice; empty when it
+        // failed (the worker then pulls as usual).
         if (notify) {
           if (const auto& sender = self->current_sender()) {
-            self->send(caf::actor_cast<worker_actor>(sender), applied_atom::value, id, reply);
+            bytes values;
+            if (then_pull) {
+              if (auto r = answer_pull(self, *then_pull, sender, true)) values = std::move(*r);
+            }
+            self->send(caf::actor_cast<worker_actor>(sender), applied_atom::value, id, reply,
+                       std::move(values));
           }
         }
         // Acknowledged only once the backup has it too: a push the worker saw
@@ -200,38 +258,13 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
       [=](pull_atom, const bytes& msg) -> caf::result<bytes> {
         if (auto err = check_peer(self)) return err;
         pull_request_view pull;
-        bytes reply;
-        // For a puller in another process on this host, the reply is built
-        // straight in a slot of this process's shared memory: no copy.
-        shared_write slot;
-        reply_buffer in_slot;
-        const auto& sender = self->current_sender();
-        const status st = guarded("pull", [&] {
-          if (auto bad = decode_pull_request(msg, pull); !bad) return bad;
-          if (pull.accept_shared && sender) {
-            slot = begin_shared(self->state.ctx, self->node(), sender->node());
-            in_slot = {slot.data(), slot.capacity(), 0};
-          }
-          return self->state.store->read_pull(pull, reply, slot ? &in_slot : nullptr);
-        });
-        if (!st) {
-          spdlog::warn("shard {}: rejected pull: {}", id, st.to_string());
-          return to_caf_error(st);
+        if (auto bad = decode_pull_request(msg, pull); !bad) {
+          spdlog::warn("shard {}: rejected pull: {}", id, bad.to_string());
+          return to_caf_error(bad);
         }
-        ++self->state.stats.pulls;
-        if (self->state.ctx.metrics) {
-          self->state.ctx.metrics->add_pull(in_slot.used > 0 ? in_slot.used : reply.size());
-        }
-        if (in_slot.used > 0) {
-          if (auto env = publish_shared(self->state.ctx, slot, in_slot.used))
-            return std::move(*env);
-          // Cannot happen (the slot was ours and the reply fit); the puller asks again inline.
-          return make_troupe_error(errc::shared_memory,
-                                   "a pull reply built in shared memory was lost");
-        }
-        if (!pull.accept_shared || !sender) return reply;
-        slot = shared_write{};  // unused (a sparse reply, or one too large): reply_for may take it
-        return reply_for(self->state.ctx, self->node(), sender->node(), std::move(reply));
+        auto reply = answer_pull(self, pull, self->current_sender());
+        if (!reply) return std::move(reply.error());
+        return std::move(*reply);
       },
       [=](checkpoint_atom, const std::string& dir, const std::string& job,
           std::int64_t clock) -> caf::result<std::string> {

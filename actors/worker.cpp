@@ -4,6 +4,7 @@
 #include <caf/all.hpp>
 
 #include <deque>
+#include <limits>
 #include <optional>
 
 #include "actors/actor_config.hpp"
@@ -47,10 +48,16 @@ struct delayed_push {
   bytes message;
 };
 
+constexpr std::uint64_t ride_pending = std::numeric_limits<std::uint64_t>::max();
+
 // The pulls of one step: sent when the staleness bound allows the step,
-// possibly while the previous step computes (prefetch); their replies are
-// kept (no copy: CAF hands over the buffer, and a reply in a shard's shared
-// memory is read where it lies) until the step's pushes are built.
+// possibly while the previous step computes (prefetch). A prefetched pull
+// from a primary with a backup is no request at all: it rides on the
+// previous step's push to the same range, and the primary's applied notice
+// brings the values (a request and its reply fewer per step and
+// shard; the values include that push). Replies are kept (no copy: CAF hands
+// over the buffer, and a reply in a shard's shared memory is read where it
+// lies) until the step's pushes are built.
 struct pull_set {
   std::int64_t step = -1;  // -1: none
   std::vector<exchange_op> ops;
@@ -58,6 +65,10 @@ struct pull_set {
   std::vector<shared_slot> slots;         // per op: the reply, when it came through shared memory
   std::vector<std::uint64_t> sent_phase;  // per op: replies to older sends are ignored
   std::vector<std::uint64_t> versions;    // per op: shard table version of the values
+  // Per op: the seq of this worker's push to the same range whose notice
+  // brings the values (PushRequest.pullAfter); `ride_pending` until that
+  // push is built; 0 when the pull went as a request.
+  std::vector<std::uint64_t> ride_seq;
   std::size_t missing = 0;
   clock_type::time_point sent_at;
 };
@@ -98,6 +109,9 @@ struct worker_state {
   std::int64_t acked = 0;  // steps whose pushes are all acknowledged
   std::uint64_t acks = 0;  // acknowledgements since it started, sent with every advance
   std::vector<std::uint32_t> gap_resends;  // per shard: out_of_order resends since its last ack
+  // Per shard: its primary sends applied notices (it has a backup), so a
+  // prefetched pull can ride on the push before it instead of being a request.
+  std::vector<bool> notices;
   std::int64_t known_min = 0;  // slowest worker's acknowledged steps, from the scheduler
   std::uint32_t epoch = 0;
   bool batch_loaded = false;   // the batch of step `clock` is loaded
@@ -117,6 +131,8 @@ struct worker_state {
 using worker_pointer = worker_actor::stateful_pointer<worker_state>;
 
 void advance(worker_pointer self);
+void repull_ridden(worker_pointer self, std::uint32_t shard, std::uint64_t seq);
+void send_pull(worker_pointer self, pull_set& set, std::size_t i);
 
 void fail(worker_pointer self, const std::string& what, const caf::error& err) {
   auto& st = self->state;
@@ -193,6 +209,11 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply, bool f
     fail(self, "bad push ack from shard " + std::to_string(shard), to_caf_error(status));
     return;
   }
+  // No notice came first: this primary has no backup (any more), and a pull
+  // that rode on the push was never answered. It goes as a request now, and
+  // the next ones do not ride.
+  if (shard < self->state.notices.size()) self->state.notices[shard] = false;
+  repull_ridden(self, shard, ack.seq);
   count_ack(self, ack);
 }
 
@@ -244,6 +265,9 @@ void on_push_error(worker_pointer self, std::uint32_t shard, std::uint64_t id,
                    const caf::error& err) {
   auto& s = self->state;
   const auto what = "push to shard " + std::to_string(shard);
+  // A pull riding on a refused push goes as a request (the resent push's
+  // notice may bring the values too; they are dropped then).
+  repull_ridden(self, shard, s.window.seq_of(id));
   // The switch to the socket resent this push already if it has a seq; an
   // answer to an earlier send never gets here (push_window drops it).
   if (shared_memory_refused(self, what, err)) {
@@ -286,8 +310,23 @@ void prepare_pushes(worker_pointer self) {
     // and its seqs to each shard count up from 1 without gaps
     // (PushRequest.notifyApplied, inOrder).
     const bool sequenced = seq != 0;
-    const push_header h{op.table_id, st.cfg.id, st.clock, seq, st.current.versions[i],
-                        sequenced,   sequenced};
+    push_header h{op.table_id, st.cfg.id, st.clock, seq, st.current.versions[i],
+                  sequenced,   sequenced};
+    // The next step's pull of this range rides on this push when it can: a
+    // dense push with a seq (the notice is found by it) to the same range.
+    auto& next = st.next;
+    if (next.step == st.clock + 1 && i < next.ops.size() && next.ride_seq[i] == ride_pending) {
+      const auto& pull = next.ops[i];
+      if (sequenced && !op.sparse && !pull.sparse && pull.shard == op.shard &&
+          pull.table_id == op.table_id && pull.range.begin == op.range.begin &&
+          pull.range.end == op.range.end) {
+        h.pull_after =
+            st.ctx.shm ? push_header::pull_after_kind::shared : push_header::pull_after_kind::bytes;
+        next.ride_seq[i] = seq;
+      } else {
+        send_pull(self, next, i);
+      }
+    }
     st.pushes.push_back(begin_push(op, h, *st.wl));
     st.push_seqs.push_back(seq);
   }
@@ -323,10 +362,19 @@ void push_gradients(worker_pointer self) {
 
 // -- pulls -----------------------------------------------------------------
 
+// A shared-memory envelope nobody will read: claimed and so freed at once,
+// rather than left to the writer's expiry.
+void drop_reply(worker_pointer self, const bytes& reply) {
+  if (!is_shared_envelope(reply) || !self->state.ctx.shm) return;
+  shared_slot slot;
+  (void)claim_shared(self->state.ctx, reply, slot);
+}
+
 void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
   auto& st = self->state;
   const auto phase = ++st.phase;
   set.sent_phase[i] = phase;
+  set.ride_seq[i] = 0;
   const auto step = set.step;
   const auto& op = set.ops[i];
   if (st.ctx.metrics) st.ctx.metrics->add_inflight(1);
@@ -339,7 +387,10 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
             pull_set* target = s.current.step == step ? &s.current
                                : s.next.step == step  ? &s.next
                                                       : nullptr;
-            if (target == nullptr || target->sent_phase[i] != phase) return;  // superseded
+            if (target == nullptr || target->sent_phase[i] != phase) {  // superseded
+              drop_reply(self, reply);
+              return;
+            }
             if (is_shared_envelope(reply)) {
               const auto st = claim_shared(s.ctx, reply, target->slots[i]);
               if (!st) {
@@ -367,17 +418,72 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
           });
 }
 
+// `ride`: pulls from a primary that sends notices wait to ride on this
+// step's push to the same range (prepare_pushes) instead of being sent.
 void start_pulls(worker_pointer self, pull_set& set, std::int64_t step,
-                 std::vector<exchange_op> ops) {
+                 std::vector<exchange_op> ops, bool ride = false) {
+  auto& st = self->state;
   set.step = step;
   set.ops = std::move(ops);
   set.replies.assign(set.ops.size(), bytes{});
   set.slots.clear();
   set.slots.resize(set.ops.size());
   set.sent_phase.assign(set.ops.size(), 0);
+  set.ride_seq.assign(set.ops.size(), 0);
   set.missing = set.ops.size();
   set.sent_at = clock_type::now();
-  for (std::size_t i = 0; i < set.ops.size(); ++i) send_pull(self, set, i);
+  for (std::size_t i = 0; i < set.ops.size(); ++i) {
+    const auto k = set.ops[i].shard;
+    if (ride && k < st.notices.size() && st.notices[k]) {
+      set.sent_phase[i] = ++st.phase;
+      set.ride_seq[i] = ride_pending;
+    } else {
+      send_pull(self, set, i);
+    }
+  }
+}
+
+// The values of the pull that rode on push `seq` to `shard`, from its
+// notice; empty when the shard could not read them (then it is a request).
+void take_ridden(worker_pointer self, std::uint32_t shard, std::uint64_t seq, bytes& values) {
+  auto& s = self->state;
+  for (auto* set : {&s.current, &s.next}) {
+    for (std::size_t i = 0; i < set->ops.size(); ++i) {
+      if (set->ops[i].shard != shard || set->ride_seq[i] != seq || set->sent_phase[i] == 0)
+        continue;
+      set->ride_seq[i] = 0;
+      if (values.empty()) {
+        send_pull(self, *set, i);
+        return;
+      }
+      if (is_shared_envelope(values)) {
+        const auto st = claim_shared(s.ctx, values, set->slots[i]);
+        if (!st) {
+          shared_memory_refused(self, "pull from shard " + std::to_string(shard), to_caf_error(st));
+          send_pull(self, *set, i);
+          return;
+        }
+      } else {
+        set->replies[i] = std::move(values);
+      }
+      set->sent_phase[i] = 0;
+      if (--set->missing == 0 && set == &s.current) advance(self);
+      return;
+    }
+  }
+  drop_reply(self, values);  // its pull went as a request meanwhile
+}
+
+void repull_ridden(worker_pointer self, std::uint32_t shard, std::uint64_t seq) {
+  auto& s = self->state;
+  if (seq == 0) return;
+  for (auto* set : {&s.current, &s.next}) {
+    for (std::size_t i = 0; i < set->ops.size(); ++i) {
+      if (set->ops[i].shard == shard && set->ride_seq[i] == seq && set->sent_phase[i] != 0) {
+        send_pull(self, *set, i);
+      }
+    }
+  }
 }
 
 // Hands the replies of step `clock` to the workload.
@@ -495,7 +601,7 @@ void prefetch(worker_pointer self) {
   if (!st.cfg.job.prefetch || st.slot.pool || !st.fixed_plan || st.next.step == st.clock + 1 ||
       !bound_allows(st, st.clock + 1))
     return;
-  start_pulls(self, st.next, st.clock + 1, *st.fixed_plan);
+  start_pulls(self, st.next, st.clock + 1, *st.fixed_plan, true);
 }
 
 void finish_step(worker_pointer self) {
@@ -593,6 +699,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
   st.known_min = cfg.start_clock;
   st.seq.assign(shards.size(), 0);
   st.gap_resends.assign(shards.size(), 0);
+  st.notices.assign(shards.size(), false);
   st.slot.pool = cfg.pool;
   st.cfg = std::move(cfg);
   st.shards = std::move(shards);
@@ -642,14 +749,19 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         s.continue_sent = false;
         advance(self);
       },
-      [=](applied_atom, std::uint32_t shard, const bytes& ack) {
+      [=](applied_atom, std::uint32_t shard, const bytes& ack, bytes& values) {
         // Only from the primary the worker pushes to: a notice from elsewhere
         // (a node that is not this shard, a primary since replaced) is ignored.
         auto& s = self->state;
-        if (shard >= s.shards.size() || s.shards[shard].address() != self->current_sender()) return;
         push_ack decoded;
-        if (!decode_push_ack(ack, decoded)) return;  // its reply will tell
+        if (shard >= s.shards.size() || s.shards[shard].address() != self->current_sender() ||
+            !decode_push_ack(ack, decoded)) {  // a bad one: its reply will tell
+          drop_reply(self, values);
+          return;
+        }
+        s.notices[shard] = true;
         if (s.window.applied(shard, decoded.seq)) count_ack(self, decoded);
+        if (!s.failed && !s.finished) take_ridden(self, shard, decoded.seq, values);
       },
       [=](tick_atom) {
         // The watchdog: one timer per worker instead of one per request.

@@ -57,6 +57,17 @@ struct PushRequest {
                              # (out_of_order), nothing applied, and the sender sends
                              # again from its oldest unanswered push; a push sent behind
                              # one the shard refused is never taken for a retry of it
+  pullAfter @10 :PullAfter;  # a dense push's sender also wants the values of the same
+                             # range once this push is applied (its next step's pull):
+                             # a primary with a backup puts them into its early notice,
+                             # which saves a pull request and its reply; without a
+                             # notice the sender pulls as usual
+}
+
+enum PullAfter {
+  none @0;
+  bytes @1;                  # the values as bytes in the notice
+  shared @2;                 # or a shared-memory envelope, as PullRequest.acceptShared
 }
 
 struct PushAck {

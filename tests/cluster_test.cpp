@@ -107,7 +107,9 @@ TEST_F(Cluster, ANodeWithoutSharedMemoryGetsEverythingThroughTheSocket) {
 // round robin (workers and primaries on n0 and n1), both backups land on n2
 // rather than beside the second worker, whose thread they would take. The
 // workers move on once a primary has applied a push and let it go once the
-// backup has it too: every push counted exactly once.
+// backup has it too: every push counted exactly once. The primaries' notices
+// bring the workers' next pulls (PushRequest.pullAfter): nearly no pull is a
+// request of its own.
 TEST_F(Cluster, BackupsGoWhereNoWorkerComputes) {
   auto job = small_job("backups");
   job.epochs = 2;
@@ -127,6 +129,15 @@ TEST_F(Cluster, BackupsGoWhereNoWorkerComputes) {
   EXPECT_NE(log(2).find("hosting shard 0"), std::string::npos) << log(2);
   EXPECT_NE(log(2).find("hosting shard 1"), std::string::npos) << log(2);
   EXPECT_EQ(log(2).find("hosting worker"), std::string::npos) << log(2);
+  // Every step pulls each shard once. A pull rides on the push before it
+  // when the bound already allows its step as that step starts (70% of them
+  // here; the others wait for clock news and go as requests).
+  for (int n : {0, 1}) {
+    const auto page = http_get(metrics_ports[n], "/metrics");
+    const double pulls = series(page, "troupe_pulls_total");
+    EXPECT_GE(pulls, static_cast<double>(result.steps)) << page;
+    EXPECT_GE(series(page, "troupe_pulls_with_push_total"), 0.3 * pulls) << page;
+  }
 }
 
 // A worker node is SIGKILLed mid-training: the scheduler notices, drops the

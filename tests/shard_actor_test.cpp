@@ -4,6 +4,8 @@
 
 #include <caf/all.hpp>
 
+#include <optional>
+
 #include "actors/actor_config.hpp"
 #include "actors/shard.hpp"
 #include "engine/store/checkpoint.hpp"
@@ -174,8 +176,9 @@ TEST_F(ShardActor, APrimaryWithABackupSaysAppliedBeforeItsBackupHasThePush) {
             [](caf::error& err) { FAIL() << describe(err); });
     // A notice is sent before the reply: it is in the mailbox by now.
     while (self->has_next_message()) {
-      self->receive([&](applied_atom, std::uint32_t shard, const bytes& b) {
+      self->receive([&](applied_atom, std::uint32_t shard, const bytes& b, const bytes& values) {
         EXPECT_EQ(shard, 3u);
+        EXPECT_TRUE(values.empty());  // no pull asked for
         push_ack ack;
         EXPECT_TRUE(decode_push_ack(b, ack).ok());
         seen.push_back("applied:" + std::to_string(ack.seq));
@@ -193,6 +196,58 @@ TEST_F(ShardActor, APrimaryWithABackupSaysAppliedBeforeItsBackupHasThePush) {
   // A duplicate is acknowledged (and forwarded) like the original.
   EXPECT_EQ(exchange(primary, notified_push(2, true)), (seen{"reply:2", "applied:2"}));
   EXPECT_EQ(values(primary), std::vector<float>(10, -3.0f));  // pushes 1, 2, 3 once each
+  EXPECT_EQ(values(backup), values(primary));
+  self->send_exit(primary, caf::exit_reason::user_shutdown);
+  self->send_exit(backup, caf::exit_reason::user_shutdown);
+}
+
+// A push that asks for its range's values afterwards (PushRequest.pullAfter)
+// gets them with the notice of a primary with a backup: the values with
+// this push applied, as a pull would have returned them, and the pull is
+// counted. Without a backup there is no notice, and the worker pulls itself.
+TEST_F(ShardActor, APushThatAsksForItsValuesGetsThemWithTheNotice) {
+  auto primary = spawn_shard(sys, 2, {{model(), {0, 10}}});
+  auto backup = spawn_shard(sys, 2, {{model(), {0, 10}}});
+  auto push_then_pull = [&](std::uint64_t seq, std::uint64_t offset, std::size_t n, float g) {
+    push_header h{1, 0, 0, seq, 0, true, true};
+    h.pull_after = push_header::pull_after_kind::bytes;
+    auto w = push_writer::dense(h, offset, n);
+    for (std::size_t i = 0; i < n; ++i) w.values()[i] = g;
+    return std::move(w).finish();
+  };
+  // The reply, then the values that came with a notice (nothing: no notice).
+  auto exchange = [&](bytes msg) {
+    std::optional<std::vector<float>> pulled;
+    self->request(primary, std::chrono::seconds(5), push_atom::value, std::move(msg))
+        .receive([](const bytes&) {}, [](caf::error& err) { FAIL() << describe(err); });
+    while (self->has_next_message()) {
+      self->receive([&](applied_atom, std::uint32_t, const bytes&, const bytes& values) {
+        pull_reply_view v;
+        ASSERT_TRUE(decode_pull_reply(values, v).ok());
+        EXPECT_EQ(v.table, 1u);
+        pulled.emplace(v.values, v.values + v.count);
+      });
+    }
+    return pulled;
+  };
+  auto pulls = [&] {
+    std::uint64_t n = 0;
+    self->request(primary, std::chrono::seconds(5), stats_atom::value)
+        .receive([&](const shard_stats& s) { n = s.pulls; },
+                 [](caf::error& err) { FAIL() << describe(err); });
+    return n;
+  };
+  EXPECT_EQ(exchange(push_then_pull(1, 0, 10, 1.0f)), std::nullopt);  // no backup yet
+  EXPECT_EQ(pulls(), 0u);
+  self->request(primary, std::chrono::seconds(5), replica_atom::value,
+                caf::actor_cast<caf::actor>(backup))
+      .receive([](bool ok) { EXPECT_TRUE(ok); }, [](caf::error& err) { FAIL() << describe(err); });
+  // lr 1: 0 - 1 - 2 = -3 for every key, this push included.
+  EXPECT_EQ(exchange(push_then_pull(2, 0, 10, 2.0f)), std::vector<float>(10, -3.0f));
+  EXPECT_EQ(pulls(), 1u);
+  // Only the push's own range comes back.
+  EXPECT_EQ(exchange(push_then_pull(3, 4, 3, 1.0f)), std::vector<float>(3, -4.0f));
+  EXPECT_EQ(pulls(), 2u);
   EXPECT_EQ(values(backup), values(primary));
   self->send_exit(primary, caf::exit_reason::user_shutdown);
   self->send_exit(backup, caf::exit_reason::user_shutdown);

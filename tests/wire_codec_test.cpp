@@ -46,6 +46,15 @@ TEST(WireCodec, DensePushRoundTripReadsValuesInPlace) {
   ASSERT_TRUE(decode_push(std::move(o).finish(), v).ok());
   EXPECT_FALSE(v.notify_applied);
   EXPECT_TRUE(v.in_order);
+  EXPECT_EQ(v.pull_after, push_header::pull_after_kind::none);
+  for (const auto kind :
+       {push_header::pull_after_kind::bytes, push_header::pull_after_kind::shared}) {
+    push_header h{7, 3, 11, 9, 42, true, true};
+    h.pull_after = kind;
+    auto p = push_writer::dense(h, 0, 4);
+    ASSERT_TRUE(decode_push(std::move(p).finish(), v).ok());
+    EXPECT_EQ(v.pull_after, kind);
+  }
 }
 
 TEST(WireCodec, DenseMessageIsOneSegmentWithLittleOverhead) {

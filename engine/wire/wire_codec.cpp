@@ -105,6 +105,7 @@ void fill_header(wire::PushRequest::Builder req, const push_header& h) {
   req.setPulledVersion(h.pulled_version);
   req.setNotifyApplied(h.notify_applied);
   req.setInOrder(h.in_order);
+  req.setPullAfter(static_cast<wire::PullAfter>(h.pull_after));
 }
 
 }  // namespace
@@ -290,6 +291,19 @@ status decode_push(const char* data, std::size_t size, push_view& out) {
     out.pulled_version = req.getPulledVersion();
     out.notify_applied = req.getNotifyApplied();
     out.in_order = req.getInOrder();
+    switch (req.getPullAfter()) {
+      case wire::PullAfter::NONE:
+        out.pull_after = push_header::pull_after_kind::none;
+        break;
+      case wire::PullAfter::BYTES:
+        out.pull_after = push_header::pull_after_kind::bytes;
+        break;
+      case wire::PullAfter::SHARED:
+        out.pull_after = push_header::pull_after_kind::shared;
+        break;
+      default:  // a newer sender's kind: this shard answers as if not asked
+        out.pull_after = push_header::pull_after_kind::none;
+    }
     switch (req.which()) {
       case wire::PushRequest::DENSE:
         return read_dense(req.getDense(), out);

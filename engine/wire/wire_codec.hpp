@@ -50,6 +50,10 @@ struct push_header {
   std::uint64_t pulled_version = 0;
   bool notify_applied = false;  ///< see PushRequest.notifyApplied
   bool in_order = false;        ///< see PushRequest.inOrder
+  /// See PushRequest.pullAfter: after a dense push is applied, its sender
+  /// wants the range's values too (with its notice).
+  enum class pull_after_kind : std::uint8_t { none, bytes, shared };
+  pull_after_kind pull_after = pull_after_kind::none;
 };
 
 class flat_builder;
