@@ -188,6 +188,9 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           notify = push.notify_applied;
           if (push.pull_after != push_header::pull_after_kind::none && !push.sparse) {
             then_pull = pull_after(push);
+            // A push resent through the socket (its sender stopped using
+            // shared memory) gets bytes, whatever it asked for when first sent.
+            then_pull->accept_shared = then_pull->accept_shared && shared;
           }
           reply = encode_push_ack(ack);
           return status{};

@@ -211,8 +211,8 @@ void on_ack(worker_pointer self, std::uint32_t shard, const bytes& reply, bool f
   }
   // No notice came first: this primary has no backup (any more), and a pull
   // that rode on the push was never answered. It goes as a request now, and
-  // the next ones do not ride.
-  if (shard < self->state.notices.size()) self->state.notices[shard] = false;
+  // the next ones do not ride. (A push without a seq never asks for a notice.)
+  if (ack.seq != 0 && shard < self->state.notices.size()) self->state.notices[shard] = false;
   repull_ridden(self, shard, ack.seq);
   count_ack(self, ack);
 }
@@ -266,16 +266,19 @@ void on_push_error(worker_pointer self, std::uint32_t shard, std::uint64_t id,
   auto& s = self->state;
   const auto what = "push to shard " + std::to_string(shard);
   // A pull riding on a refused push goes as a request (the resent push's
-  // notice may bring the values too; they are dropped then).
-  repull_ridden(self, shard, s.window.seq_of(id));
+  // notice may bring the values too; they are dropped then), after the
+  // switch to the socket if that is why, so that it asks for bytes.
+  const auto seq = s.window.seq_of(id);
   // The switch to the socket resent this push already if it has a seq; an
   // answer to an earlier send never gets here (push_window drops it).
   if (shared_memory_refused(self, what, err)) {
-    if (s.window.seq_of(id) == 0) {
+    repull_ridden(self, shard, seq);
+    if (seq == 0) {
       s.window.resend_one(self, s.shards, s.ctx, id, ack_handler(self), error_handler(self));
     }
     return;
   }
+  repull_ridden(self, shard, seq);
   // A push the shard did not take since one before it is missing: every
   // unanswered push to it with a seq goes again, oldest first (a few times
   // at most: the oldest unanswered one is never past the shard's next seq).
@@ -566,6 +569,9 @@ bool ensure_pulls(worker_pointer self) {
   if (st.next.step == st.clock) {  // prefetched
     st.current = std::move(st.next);
     st.next = pull_set{};
+    // The watchdog's clock for these pulls starts with the step: a riding
+    // one cannot be answered before the previous step computed and pushed.
+    st.current.sent_at = clock_type::now();
     return true;
   }
   if (!bound_allows(st, st.clock)) {
@@ -713,6 +719,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         s.shards[shard] = std::move(primary);
         if (!changed) return;  // at start: the shards the worker was made with
         spdlog::info("worker {}: shard {} re-pointed to its backup", s.cfg.id, shard);
+        s.notices[shard] = false;  // the promoted backup has no backup of its own yet
         // Pulls are idempotent and pushes carry their seq: redoing what was in
         // flight to the shard loses nothing and applies nothing twice.
         for (auto* set : {&s.current, &s.next}) {
@@ -751,7 +758,8 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
       },
       [=](applied_atom, std::uint32_t shard, const bytes& ack, bytes& values) {
         // Only from the primary the worker pushes to: a notice from elsewhere
-        // (a node that is not this shard, a primary since replaced) is ignored.
+        // (a node that is not this shard, a primary since replaced) is ignored,
+        // and values it brought in shared memory are freed.
         auto& s = self->state;
         push_ack decoded;
         if (shard >= s.shards.size() || s.shards[shard].address() != self->current_sender() ||
@@ -761,7 +769,11 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         }
         s.notices[shard] = true;
         if (s.window.applied(shard, decoded.seq)) count_ack(self, decoded);
-        if (!s.failed && !s.finished) take_ridden(self, shard, decoded.seq, values);
+        if (!s.failed && !s.finished) {
+          take_ridden(self, shard, decoded.seq, values);
+        } else {
+          drop_reply(self, values);
+        }
       },
       [=](tick_atom) {
         // The watchdog: one timer per worker instead of one per request.

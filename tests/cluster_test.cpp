@@ -108,8 +108,7 @@ TEST_F(Cluster, ANodeWithoutSharedMemoryGetsEverythingThroughTheSocket) {
 // rather than beside the second worker, whose thread they would take. The
 // workers move on once a primary has applied a push and let it go once the
 // backup has it too: every push counted exactly once. The primaries' notices
-// bring the workers' next pulls (PushRequest.pullAfter): nearly no pull is a
-// request of its own.
+// bring most of the workers' next pulls (PushRequest.pullAfter).
 TEST_F(Cluster, BackupsGoWhereNoWorkerComputes) {
   auto job = small_job("backups");
   job.epochs = 2;
@@ -189,6 +188,10 @@ TEST_F(Cluster, PrimaryShardNodeKilledNoAcknowledgedPushLost) {
   ASSERT_TRUE(training) << nodes[2]->log();
   ASSERT_TRUE(run.result) << run.error;
   EXPECT_EQ(run.result->shards_failed_over, 1u) << summary_line(*run.result);
+  // Pulls that rode on pushes to the lost primary, or to shard 1's primary
+  // that lost its backup with it, were asked for again: no worker waited
+  // for its watchdog and was replaced.
+  EXPECT_EQ(run.result->workers_replaced, 0u) << summary_line(*run.result);
   EXPECT_EQ(run.result->epochs, 16u);
   EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
   EXPECT_EQ(run.result->pushes_applied, run.result->pushes_acked) << summary_line(*run.result);
