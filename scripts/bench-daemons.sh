@@ -28,6 +28,8 @@ stop_daemons() {
 trap 'stop_daemons; rm -rf "$work"' EXIT
 openssl rand -hex 32 > "$work/key" && chmod 600 "$work/key"
 
+# Sets `nodes`; not called in a $(...) subshell, which would keep the pids
+# from stop_daemons and leave every round's daemons running.
 start_daemons() {
   local addrs=()
   for i in 1 2 3; do
@@ -42,7 +44,7 @@ start_daemons() {
     done
     addrs+=("$(sed -n 's/^listening on //p' "$work/node$i.log" | head -1)")
   done
-  (IFS=,; echo "${addrs[*]}")
+  nodes=$(IFS=,; echo "${addrs[*]}")
 }
 
 # samples/s and the fractions from a summary line
@@ -50,7 +52,7 @@ field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 daemons=(); local_=()
 for ((r = 1; r <= rounds; r++)); do
-  nodes=$(start_daemons)
+  start_daemons
   line=$("$bin" train --nodes "$nodes" --secret "$work/key" --epochs "$epochs" -o "$work/run" "$@" \
     2>/dev/null | tail -1)
   stop_daemons
