@@ -248,6 +248,13 @@ TEST_F(ShardActor, APushThatAsksForItsValuesGetsThemWithTheNotice) {
   // Only the push's own range comes back.
   EXPECT_EQ(exchange(push_then_pull(3, 4, 3, 1.0f)), std::vector<float>(3, -4.0f));
   EXPECT_EQ(pulls(), 2u);
+  // A push that asks for no notice gets no values either (a service client's).
+  push_header quiet{1, 0, 0, 4, 0, false, true};
+  quiet.pull_after = push_header::pull_after_kind::bytes;
+  auto w = push_writer::dense(quiet, 0, 10);
+  for (std::size_t i = 0; i < 10; ++i) w.values()[i] = 0.0f;
+  EXPECT_EQ(exchange(std::move(w).finish()), std::nullopt);
+  EXPECT_EQ(pulls(), 2u);
   EXPECT_EQ(values(backup), values(primary));
   self->send_exit(primary, caf::exit_reason::user_shutdown);
   self->send_exit(backup, caf::exit_reason::user_shutdown);
