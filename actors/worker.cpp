@@ -180,6 +180,9 @@ void report_acked(worker_pointer self) {
   const auto complete = std::min(s.window.oldest_step(), s.clock);
   if (complete <= s.acked) return;
   s.acked = complete;
+  // The only worker of a job is the slowest one: waiting for the scheduler
+  // to say so only delayed prefetches (3% of a 1 x 1 job's time on pulls).
+  if (s.cfg.job.workers == 1) s.known_min = std::max(s.known_min, s.acked);
   self->send(s.scheduler, advance_atom::value, encode_clock_advance({s.cfg.id, s.acked, s.acks}));
 }
 
