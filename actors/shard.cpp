@@ -261,9 +261,10 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
       [=](pull_atom, const bytes& msg) -> caf::result<bytes> {
         if (auto err = check_peer(self)) return err;
         pull_request_view pull;
-        if (auto bad = decode_pull_request(msg, pull); !bad) {
-          spdlog::warn("shard {}: rejected pull: {}", id, bad.to_string());
-          return to_caf_error(bad);
+        const status decoded = guarded("pull", [&] { return decode_pull_request(msg, pull); });
+        if (!decoded) {
+          spdlog::warn("shard {}: rejected pull: {}", id, decoded.to_string());
+          return to_caf_error(decoded);
         }
         auto reply = answer_pull(self, pull, self->current_sender());
         if (!reply) return std::move(reply.error());
