@@ -139,6 +139,40 @@ TEST_F(Cluster, BackupsGoWhereNoWorkerComputes) {
   }
 }
 
+// The node holding only backups is SIGKILLed while pulls ride on pushes
+// (PushRequest.pullAfter): the primaries answer pushes without notices until
+// new backups are made, and every pull that rode on such a push is asked for
+// again. Nothing is lost or applied twice, no worker is replaced (none
+// waited for its watchdog), and pulls ride again once new backups send
+// notices.
+TEST_F(Cluster, LosingTheBackupsNodeWhilePullsRideLosesNothing) {
+  auto job = small_job("backup_loss");
+  job.epochs = 16;  // lasts well past the kill, however fast the machine
+  add_three_nodes(job);
+  job.replication = 2;
+  background_job run(job);
+  const bool training = wait_for_log(*nodes[0], "hosting worker 0", seconds(30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const auto ridden = [&](int n) {
+    return series(http_get(metrics_ports[n], "/metrics"), "troupe_pulls_with_push_total");
+  };
+  const double before = ridden(0) + ridden(1);
+  spdlog::warn("test: SIGKILL to node n2");
+  nodes[2]->signal(SIGKILL);
+  run.join();
+  ASSERT_TRUE(training) << nodes[0]->log();
+  ASSERT_TRUE(run.result) << run.error;
+  const auto& r = *run.result;
+  EXPECT_EQ(r.epochs, 16u) << summary_line(r);
+  EXPECT_EQ(r.workers_replaced, 0u) << summary_line(r);
+  EXPECT_EQ(r.shards_failed_over, 0u) << summary_line(r);
+  EXPECT_EQ(r.pushes_applied, r.pushes_acked) << summary_line(r);
+  EXPECT_EQ(r.pushes_acked, 2u * r.steps) << summary_line(r);
+  EXPECT_GT(r.test_accuracy, 0.70) << summary_line(r);
+  EXPECT_GT(before, 0.0);  // pulls rode before the kill
+  EXPECT_GT(ridden(0) + ridden(1), before) << nodes[0]->log() << nodes[1]->log();
+}
+
 // A worker node is SIGKILLed mid-training: the scheduler notices, drops the
 // worker from the clock table (no deadlock at any bound) and a replacement on
 // the other worker node takes over its partition; the job runs all epochs.
