@@ -424,8 +424,17 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
           });
 }
 
-// `ride`: pulls from a primary that sends notices wait to ride on this
-// step's push to the same range (prepare_pushes) instead of being sent.
+// Whether shard `k`'s primary runs in this process or another one on this
+// host. Only there does a pull ride on a push: between hosts, a pull request
+// sent before the step computes has its reply cross the network meanwhile,
+// while a riding pull's values would follow the push after the compute.
+bool nearby(worker_pointer self, std::uint32_t k) {
+  const auto& shard = self->state.shards[k];
+  return shard && (shard.node() == self->node() || same_host_pid(self->node(), shard.node()) != 0);
+}
+
+// `ride`: pulls from a nearby primary that sends notices wait to ride on
+// this step's push to the same range (prepare_pushes) instead of being sent.
 void start_pulls(worker_pointer self, pull_set& set, std::int64_t step,
                  std::vector<exchange_op> ops, bool ride = false) {
   auto& st = self->state;
@@ -440,7 +449,7 @@ void start_pulls(worker_pointer self, pull_set& set, std::int64_t step,
   set.sent_at = clock_type::now();
   for (std::size_t i = 0; i < set.ops.size(); ++i) {
     const auto k = set.ops[i].shard;
-    if (ride && k < st.notices.size() && st.notices[k]) {
+    if (ride && k < st.notices.size() && st.notices[k] && nearby(self, k)) {
       set.sent_phase[i] = ++st.phase;
       set.ride_seq[i] = ride_pending;
     } else {
