@@ -141,13 +141,15 @@ caf::expected<bytes> answer_pull(shard_pointer self, const pull_request_view& pu
 }
 
 // The pull a dense push asks for with PushRequest.pullAfter: its own range.
-pull_request_view pull_after(const push_view& push) {
+// A push that came through the socket (its sender may have stopped using
+// shared memory since it first sent it) gets bytes, whatever it asked for.
+pull_request_view pull_after(const push_view& push, bool came_shared) {
   pull_request_view pull;
   pull.table = push.table;
   pull.worker = push.worker;
   pull.offset = push.offset;
   pull.count = push.count;
-  pull.accept_shared = push.pull_after == push_header::pull_after_kind::shared;
+  pull.accept_shared = came_shared && push.pull_after == push_header::pull_after_kind::shared;
   return pull;
 }
 
@@ -187,10 +189,7 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           if (bad = self->state.store->apply_push(push, ack); !bad) return bad;
           notify = push.notify_applied;
           if (push.pull_after != push_header::pull_after_kind::none && !push.sparse) {
-            then_pull = pull_after(push);
-            // A push resent through the socket (its sender stopped using
-            // shared memory) gets bytes, whatever it asked for when first sent.
-            then_pull->accept_shared = then_pull->accept_shared && shared;
+            then_pull = pull_after(push, shared);
           }
           reply = encode_push_ack(ack);
           return status{};

@@ -6,6 +6,7 @@
 #include <deque>
 #include <limits>
 #include <optional>
+#include <utility>
 
 #include "actors/actor_config.hpp"
 #include "actors/compute_pool.hpp"
@@ -376,6 +377,26 @@ void drop_reply(worker_pointer self, const bytes& reply) {
   (void)claim_shared(self->state.ctx, reply, slot);
 }
 
+// Keeps `reply` as the answer to pull `i` of `set` (read in place when it is
+// a shared-memory envelope) and goes on once the step has all of its.
+void take_reply(worker_pointer self, pull_set& set, std::size_t i, bytes& reply) {
+  auto& s = self->state;
+  if (is_shared_envelope(reply)) {
+    const auto st = claim_shared(s.ctx, reply, set.slots[i]);
+    if (!st) {
+      // Pulls are idempotent: ask again, for bytes this time.
+      shared_memory_refused(self, "pull from shard " + std::to_string(set.ops[i].shard),
+                            to_caf_error(st));
+      send_pull(self, set, i);
+      return;
+    }
+  } else {
+    set.replies[i] = std::move(reply);
+  }
+  set.sent_phase[i] = 0;
+  if (--set.missing == 0 && &set == &s.current) advance(self);
+}
+
 void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
   auto& st = self->state;
   const auto phase = ++st.phase;
@@ -397,21 +418,7 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
               drop_reply(self, reply);
               return;
             }
-            if (is_shared_envelope(reply)) {
-              const auto st = claim_shared(s.ctx, reply, target->slots[i]);
-              if (!st) {
-                // Pulls are idempotent: ask again, for bytes this time.
-                shared_memory_refused(self,
-                                      "pull from shard " + std::to_string(target->ops[i].shard),
-                                      to_caf_error(st));
-                send_pull(self, *target, i);
-                return;
-              }
-            } else {
-              target->replies[i] = std::move(reply);
-            }
-            target->sent_phase[i] = 0;
-            if (--target->missing == 0 && target == &s.current) advance(self);
+            take_reply(self, *target, i, reply);
           },
           [=](caf::error& err) {
             auto& s = self->state;
@@ -458,47 +465,38 @@ void start_pulls(worker_pointer self, pull_set& set, std::int64_t step,
   }
 }
 
-// The values of the pull that rode on push `seq` to `shard`, from its
-// notice; empty when the shard could not read them (then it is a request).
-void take_ridden(worker_pointer self, std::uint32_t shard, std::uint64_t seq, bytes& values) {
-  auto& s = self->state;
-  for (auto* set : {&s.current, &s.next}) {
-    for (std::size_t i = 0; i < set->ops.size(); ++i) {
-      if (set->ops[i].shard != shard || set->ride_seq[i] != seq || set->sent_phase[i] == 0)
-        continue;
-      set->ride_seq[i] = 0;
-      if (values.empty()) {
-        send_pull(self, *set, i);
-        return;
-      }
-      if (is_shared_envelope(values)) {
-        const auto st = claim_shared(s.ctx, values, set->slots[i]);
-        if (!st) {
-          shared_memory_refused(self, "pull from shard " + std::to_string(shard), to_caf_error(st));
-          send_pull(self, *set, i);
-          return;
-        }
-      } else {
-        set->replies[i] = std::move(values);
-      }
-      set->sent_phase[i] = 0;
-      if (--set->missing == 0 && set == &s.current) advance(self);
-      return;
-    }
-  }
-  drop_reply(self, values);  // its pull went as a request meanwhile
-}
-
-void repull_ridden(worker_pointer self, std::uint32_t shard, std::uint64_t seq) {
-  auto& s = self->state;
-  if (seq == 0) return;
+// The pull still waiting to ride on push `seq` to `shard` (seqs to a shard
+// are unique, so there is at most one); {nullptr, 0} when none.
+std::pair<pull_set*, std::size_t> find_ridden(worker_state& s, std::uint32_t shard,
+                                              std::uint64_t seq) {
+  if (seq == 0) return {nullptr, 0};
   for (auto* set : {&s.current, &s.next}) {
     for (std::size_t i = 0; i < set->ops.size(); ++i) {
       if (set->ops[i].shard == shard && set->ride_seq[i] == seq && set->sent_phase[i] != 0) {
-        send_pull(self, *set, i);
+        return {set, i};
       }
     }
   }
+  return {nullptr, 0};
+}
+
+// The values of the pull that rode on push `seq` to `shard`, from its
+// notice; empty when the shard could not read them (then it is a request).
+void take_ridden(worker_pointer self, std::uint32_t shard, std::uint64_t seq, bytes& values) {
+  auto [set, i] = find_ridden(self->state, shard, seq);
+  if (set == nullptr) {
+    drop_reply(self, values);  // its pull went as a request meanwhile
+  } else if (values.empty()) {
+    send_pull(self, *set, i);
+  } else {
+    set->ride_seq[i] = 0;
+    take_reply(self, *set, i, values);
+  }
+}
+
+void repull_ridden(worker_pointer self, std::uint32_t shard, std::uint64_t seq) {
+  if (auto [set, i] = find_ridden(self->state, shard, seq); set != nullptr)
+    send_pull(self, *set, i);
 }
 
 // Hands the replies of step `clock` to the workload.
