@@ -180,14 +180,15 @@ void client::impl::lookup(const std::string& name, std::vector<std::uint64_t> id
   const std::string what = "lookup on table '" + name + "'";
   std::vector<outgoing_request> parts;
   for (auto& b : split.batches) {
-    auto msg = encode_sparse_pull(t->spec.id, id_, b.keys.data(), b.keys.size());
+    auto msg = encode_sparse_pull(t->spec.id, id_, b.keys.data(), b.keys.size(), false, nullptr,
+                                  true);  // the reply's rows are these, in this order
     auto on_done = [c, width, what, positions = std::move(b.positions)](bytes* reply,
                                                                         const api_error* err) {
       pull_reply_view v;
       status st = err ? status{} : decode_pull_reply(*reply, v);
       if (err) {
         c->fail(*err);
-      } else if (!st || v.width != width || v.keys.size() != positions.size()) {
+      } else if (!st || v.width != width || v.rows() != positions.size()) {
         c->fail(
             {api_errc::internal, reply_error(what, st ? status{errc::wrong_size, "rows"} : st)});
       } else if (!c->failed()) {

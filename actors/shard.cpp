@@ -182,11 +182,18 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         bytes reply;
         bool notify = false;
         std::optional<pull_request_view> then_pull;  // PushRequest.pullAfter
+        std::optional<bytes> in_full;                // for the backup: came by key-list name
         const status st = guarded("push", [&] {
           push_view push;
           auto bad = shared ? decode_push(slot.data(), slot.size(), push) : decode_push(in, push);
           if (!bad) return bad;
+          if (bad = self->state.store->complete_keys(push); !bad) return bad;
           if (bad = self->state.store->apply_push(push, ack); !bad) return bad;
+          // The backup may not hold the list: it gets the ids, and their
+          // name, so that it holds them should it become the primary.
+          if (push.keys_omitted && self->state.backup) {
+            in_full = encode_push_in_full(push);
+          }
           notify = push.notify_applied;
           if (push.pull_after != push_header::pull_after_kind::none && !push.sparse) {
             then_pull = pull_after(push, shared);
@@ -194,8 +201,9 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           reply = encode_push_ack(ack);
           return status{};
         });
-        if (st.code() == errc::out_of_order) {
-          // Not a bad push: one before it is missing, and the sender resends.
+        if (st.code() == errc::out_of_order || st.code() == errc::unknown_key_list) {
+          // Not a bad push: one before it is missing, or its row ids are not
+          // held here, and the sender resends.
           spdlog::info("shard {}: {}", id, st.message());
           return to_caf_error(st);
         }
@@ -246,8 +254,10 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         // its bytes do. Longer than a state transfer that may be queued
         // ahead of it.
         caf::message forward;
-        if (shared &&
-            (self->state.forward_bytes || same_host_pid(self->node(), backup.node()) == 0)) {
+        if (in_full) {
+          forward = caf::make_message(push_atom::value, std::move(*in_full));
+        } else if (shared &&
+                   (self->state.forward_bytes || same_host_pid(self->node(), backup.node()) == 0)) {
           forward =
               caf::make_message(push_atom::value, bytes(slot.data(), slot.data() + slot.size()));
         } else {
@@ -260,7 +270,14 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
       [=](pull_atom, const bytes& msg) -> caf::result<bytes> {
         if (auto err = check_peer(self)) return err;
         pull_request_view pull;
-        const status decoded = guarded("pull", [&] { return decode_pull_request(msg, pull); });
+        const status decoded = guarded("pull", [&] {
+          auto st = decode_pull_request(msg, pull);
+          return st ? self->state.store->complete_keys(pull) : st;
+        });
+        if (decoded.code() == errc::unknown_key_list) {
+          spdlog::info("shard {}: {}", id, decoded.message());  // the puller sends them in full
+          return to_caf_error(decoded);
+        }
         if (!decoded) {
           spdlog::warn("shard {}: rejected pull: {}", id, decoded.to_string());
           return to_caf_error(decoded);

@@ -34,6 +34,8 @@ const char* to_string(errc code) {
       return "shared_memory";
     case errc::out_of_order:
       return "out_of_order";
+    case errc::unknown_key_list:
+      return "unknown_key_list";
   }
   return "unknown_error";
 }

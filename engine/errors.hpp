@@ -25,6 +25,7 @@ enum class errc : std::uint8_t {
   stopped,            ///< the job was stopped
   shared_memory,      ///< a same-host shared-memory message could not be read: send it inline
   out_of_order,       ///< a push skipped a seq the receiver has not applied: resend from there
+  unknown_key_list,   ///< a request named row ids the receiver does not hold: send them in full
 };
 
 /// Stable lower-case name of an error code, e.g. "wrong_size".

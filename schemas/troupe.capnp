@@ -29,6 +29,22 @@ struct SparseRows {
   keys @0 :List(UInt64);  # row ids, one per row, in the order of `values`
   width @1 :UInt32;       # floats per row
   values @2 :Data;        # keys.size * width float32 values, row-major
+  keyList @3 :KeyList;    # set: names the row ids (KeyList). A push with `keys`
+                          # has the shard remember them; one without them means
+                          # the list the shard remembers under the digest. In a
+                          # pull reply whose request set omitKeys, only `count`
+                          # is set: the rows are the requested ones, in order.
+}
+
+struct KeyList {
+  # Key caching (Li et al., OSDI 2014, 3.5): a sender that sends the same row
+  # ids again and again sends them once in full with their name, then only
+  # the name. A shard remembers lists by name, least recently used first to
+  # go, and refuses a name it does not hold (unknown_key_list): the sender
+  # then sends the ids in full again. The name is the list's SHA-256, which
+  # the shard checks, so no peer can make a name stand for other ids.
+  digest @0 :Data;     # SHA-256 of the ids as consecutive little-endian UInt64s
+  count @1 :UInt64;    # number of ids
 }
 
 struct KeyRange {
@@ -89,6 +105,10 @@ struct PullRequest {
   }
   acceptShared @5 :Bool;     # the puller can take its reply as a SharedBytes
                              # envelope when it runs on the shard's host
+  keyList @6 :KeyList;       # names the sparse row ids, as SparseRows.keyList:
+                             # with `sparse` empty, the list the shard remembers
+  omitKeys @7 :Bool;         # a sparse reply leaves out the ids (the puller knows
+                             # them): half the bytes of a one-float row
 }
 
 struct PullReply {

@@ -72,16 +72,22 @@ std::string field(const std::vector<std::pair<std::string, std::string>>& row,
   return "";
 }
 
-void expect_passing_runs(int servers, int workers, const std::string& optimizer = "sgd") {
+void expect_passing_runs(int servers, int workers, const std::string& optimizer = "sgd",
+                         const std::string& more = "") {
   const std::string csv = ::testing::TempDir() + "pushpull_" + std::to_string(servers) + "x" +
-                          std::to_string(workers) + optimizer + ".csv";
+                          std::to_string(workers) + optimizer + (more.empty() ? "" : "_plain") +
+                          ".csv";
   std::remove(csv.c_str());
   const auto result =
       run("bench pushpull --servers " + std::to_string(servers) + " --workers " +
               std::to_string(workers) + " --keys 1000 --seconds 1 --store both --optimizer " +
-              optimizer + " --out " + csv,
+              optimizer + " --out " + csv + " " + more,
           180);
   ASSERT_EQ(result.exit_code, 0) << result.output;
+  // Hash-store workers name their row ids once the servers hold them, unless told not to.
+  EXPECT_NE(result.output.find(more.empty() ? "(key caching)" : "every time (--no-key-cache)"),
+            std::string::npos)
+      << result.output;
   EXPECT_NE(result.output.find("PASS"), std::string::npos) << result.output;
   EXPECT_EQ(result.output.find("FAIL"), std::string::npos) << result.output;
   const auto rows = read_csv(csv);
@@ -109,6 +115,11 @@ TEST(BenchPushPull, TwoServersTwoWorkersPassTheCheck) {
 // Adam's values are not round numbers: the check replays the same optimizer.
 TEST(BenchPushPull, AdamServersPassTheCheck) {
   expect_passing_runs(2, 2, "adam");
+}
+
+// Without key caching every request carries its row ids, as ps-lite's do.
+TEST(BenchPushPull, SendingTheIdsEveryTimePassesTheCheckToo) {
+  expect_passing_runs(2, 2, "sgd", "--no-key-cache");
 }
 
 TEST(BenchPushPull, RejectsBadOptions) {

@@ -44,14 +44,15 @@ class ShardActor : public ::testing::Test {
   }
 
   // Returns the reply bytes, or the error.
-  caf::expected<bytes> ask(bool push, bytes msg) {
+  caf::expected<bytes> ask(bool push, bytes msg) { return ask_at(shard, push, std::move(msg)); }
+  caf::expected<bytes> ask_at(const shard_actor& to, bool push, bytes msg) {
     caf::expected<bytes> out{bytes{}};
     auto handle_error = [&](caf::error& err) { out = std::move(err); };
     if (push) {
-      self->request(shard, std::chrono::seconds(5), push_atom::value, std::move(msg))
+      self->request(to, std::chrono::seconds(5), push_atom::value, std::move(msg))
           .receive([&](const bytes& b) { out = b; }, handle_error);
     } else {
-      self->request(shard, std::chrono::seconds(5), pull_atom::value, std::move(msg))
+      self->request(to, std::chrono::seconds(5), pull_atom::value, std::move(msg))
           .receive([&](const bytes& b) { out = b; }, handle_error);
     }
     return out;
@@ -317,6 +318,81 @@ TEST_F(ShardActor, ABackupOfAShardRestoredFromACheckpointLetsWorkersSkipOnceToo)
   for (const auto& a : {restored, backup, whole, strict}) {
     self->send_exit(a, caf::exit_reason::user_shutdown);
   }
+}
+
+}  // namespace
+}  // namespace troupe
+
+namespace troupe {
+namespace {
+
+// Key caching through the actor: a push by name reaches a backup with its
+// ids in full, so the backup stays identical and, promoted, answers the same
+// name; a name a shard does not hold is refused unapplied with a typed error
+// (the sender sends the ids again), and is not counted as a bad request.
+TEST_F(ShardActor, PushesByKeyListNameReachTheBackupInFull) {
+  table_spec spec;
+  spec.id = 2;
+  spec.name = "emb";
+  spec.kind = table_kind::sparse;
+  spec.width = 2;
+  spec.optimizer = {optimizer_kind::sgd, 1.0f};
+  shard_table t;
+  t.spec = spec;
+  t.shards = 1;
+  auto primary = spawn_shard(sys, 0, {t});
+  auto backup = spawn_shard(sys, 0, {t});
+  const std::vector<std::uint64_t> keys{3, 17, 99};
+  const auto name = name_key_list(keys.data(), keys.size());
+  auto push_rows = [&](bool full, std::uint64_t seq, float g) {
+    auto w = push_writer::sparse({2, 1, 0, seq, 0, false, true}, full ? keys.data() : nullptr,
+                                 keys.size(), 2, &name);
+    for (std::size_t i = 0; i < w.count(); ++i) w.values()[i] = g;
+    return std::move(w).finish();
+  };
+  auto rows_of = [&](const shard_actor& from) {
+    auto r = ask_at(from, false, encode_sparse_pull(2, 0, keys.data(), keys.size()));
+    std::vector<float> out;
+    if (!r) return out;
+    pull_reply_view v;
+    EXPECT_TRUE(decode_pull_reply(*r, v).ok());
+    out.assign(v.values, v.values + v.count);
+    return out;
+  };
+
+  // Not held yet: refused, nothing applied, not a rejected push.
+  auto refused = ask_at(primary, true, push_rows(false, 1, 1.0f));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(static_cast<errc>(refused.error().code()), errc::unknown_key_list);
+  ASSERT_TRUE(ask_at(primary, true, push_rows(true, 1, 1.0f)));  // the same seq, in full
+  self->request(primary, std::chrono::seconds(5), replica_atom::value,
+                caf::actor_cast<caf::actor>(backup))
+      .receive([](bool ok) { EXPECT_TRUE(ok); }, [](caf::error& err) { FAIL() << describe(err); });
+  auto by_name = ask_at(primary, true, push_rows(false, 2, 0.5f));
+  ASSERT_TRUE(by_name) << describe(by_name.error());
+  ASSERT_TRUE(ask_at(primary, true, push_rows(false, 2, 0.5f)));  // a retry: a duplicate, forwarded
+  const auto on_primary = rows_of(primary);
+  ASSERT_EQ(on_primary.size(), 6u);
+  EXPECT_EQ(rows_of(backup), on_primary);
+  self->request(primary, std::chrono::seconds(5), stats_atom::value)
+      .receive(
+          [&](const shard_stats& s) {
+            EXPECT_EQ(s.pushes_applied, 2u);
+            EXPECT_EQ(s.pushes_duplicate, 1u);
+            EXPECT_EQ(s.pushes_rejected, 0u);
+          },
+          [&](caf::error& err) { FAIL() << describe(err); });
+
+  // The backup, promoted, holds the name from the forwarded push.
+  auto pulled =
+      ask_at(backup, false, encode_sparse_pull(2, 1, nullptr, keys.size(), false, &name, true));
+  ASSERT_TRUE(pulled) << describe(pulled.error());
+  pull_reply_view v;
+  ASSERT_TRUE(decode_pull_reply(*pulled, v).ok());
+  EXPECT_TRUE(v.keys_omitted);
+  EXPECT_EQ(std::vector<float>(v.values, v.values + v.count), on_primary);
+  self->send_exit(primary, caf::exit_reason::user_shutdown);
+  self->send_exit(backup, caf::exit_reason::user_shutdown);
 }
 
 }  // namespace

@@ -72,6 +72,7 @@ caf::expected<std::vector<shard_link>> connect_all(caf::actor_system& sys, caf::
   return links;
 }
 
+// A pull of the link's keys in full, whose reply repeats them.
 bytes encode_pull(const run_shape& shape, std::uint32_t worker, const shard_link& l) {
   if (shape.store == store_kind::hash) {
     return encode_sparse_pull(bench_table_id, worker, l.slice.keys.data(), l.slice.keys.size());
@@ -87,18 +88,32 @@ void first_error(caf::error& kept, caf::error next) {
 
 // One worker's rounds against its shards. Each round keeps at most one push
 // and then one pull in flight per server (BASP has no flow control).
+//
+// Key caching (hash store, unless --no-key-cache): a server that was sent a
+// worker's row ids once with their name (a SHA-256) is sent only the name
+// after that, and its pull replies leave the ids out. A server that does not
+// hold them (unknown_key_list: it restarted, or its cache let them go)
+// refuses the request unapplied, and the worker sends it again in full.
 class pushpull_client {
  public:
   pushpull_client(caf::scoped_actor& self, const run_shape& shape, std::uint32_t worker,
                   std::vector<shard_link> links)
-      : self_(self), shape_(shape), worker_(worker), links_(std::move(links)) {
+      : self_(self),
+        shape_(shape),
+        worker_(worker),
+        links_(std::move(links)),
+        named_(shape_.store == store_kind::hash && shape_.key_cache) {
     std::size_t most = 0;
     for (auto& l : links_) {
       most = std::max(most, l.count);
-      // The keys (or the range) never change: the pull request is encoded
-      // once and each round sends a copy of its bytes.
-      pull_requests_.push_back(encode_pull(shape_, worker_, l));
+      names_.push_back(named_ ? name_key_list(l.slice.keys.data(), l.slice.keys.size())
+                              : key_list_name{});
+      // The keys (or the range) never change: each pull request is encoded
+      // once (in full, and by name) and each round sends a copy of its bytes.
+      pull_full_.push_back(pull_request(l, names_.back(), true));
+      pull_by_name_.push_back(named_ ? pull_request(l, names_.back(), false) : bytes{});
     }
+    held_.assign(links_.size(), false);
     gradient_.assign(most, push_gradient);
   }
 
@@ -115,15 +130,67 @@ class pushpull_client {
   }
 
  private:
+  bytes pull_request(const shard_link& l, const key_list_name& name, bool full) const {
+    if (!named_) return encode_pull(shape_, worker_, l);
+    return encode_sparse_pull(bench_table_id, worker_, full ? l.slice.keys.data() : nullptr,
+                              l.slice.keys.size(), false, &name, true);
+  }
+
   // A real worker copies its gradient into the message: one memcpy of the
-  // values, straight into the bytes that travel (plus the keys for hash).
-  bytes make_push(const shard_link& l) {
+  // values, straight into the bytes that travel (plus the keys for hash,
+  // until the server holds them).
+  bytes make_push(std::size_t k) {
+    const auto& l = links_[k];
     const push_header header{bench_table_id, worker_, static_cast<std::int64_t>(seq_), seq_, 0};
+    const bool by_name = named_ && held_[k];
     auto w = shape_.store == store_kind::hash
-                 ? push_writer::sparse(header, l.slice.keys.data(), l.slice.keys.size(), 1)
+                 ? push_writer::sparse(header, by_name ? nullptr : l.slice.keys.data(),
+                                       l.slice.keys.size(), 1, named_ ? &names_[k] : nullptr)
                  : push_writer::dense(header, l.slice.range.begin, l.slice.range.size());
     std::memcpy(w.values(), gradient_.data(), w.count() * sizeof(float));
     return std::move(w).finish();
+  }
+
+  bytes make_pull(std::size_t k) const {
+    return named_ && held_[k] ? pull_by_name_[k] : pull_full_[k];
+  }
+
+  // Sends `make(k)` to every owning server and hands each reply to
+  // `check(k, reply)` (an error, or none). A server that refuses a request
+  // for want of the ids it named gets it again in full (a refusal of one
+  // sent in full is an error).
+  template <class Atom, class Make, class Check>
+  caf::error to_all(Atom atom, Make make, Check check) {
+    std::vector<std::size_t> todo(links_.size());
+    std::iota(todo.begin(), todo.end(), std::size_t{0});
+    caf::error failure;
+    while (!todo.empty() && !failure) {
+      using handle = decltype(self_->request(links_[0].shard, caf::infinite, atom, bytes{}));
+      std::vector<handle> pending;
+      pending.reserve(todo.size());
+      // Build the next server's message while the previous one is on its way.
+      for (auto k : todo)
+        pending.push_back(self_->request(links_[k].shard, caf::infinite, atom, make(k)));
+      std::vector<std::size_t> again;
+      for (std::size_t i = 0; i < pending.size(); ++i) {
+        const auto k = todo[i];
+        pending[i].receive(
+            [&](bytes& reply) {
+              if (auto err = check(k, reply)) return first_error(failure, std::move(err));
+              held_[k] = named_;
+            },
+            [&](caf::error& err) {
+              if (named_ && held_[k] && is_troupe_error(err, errc::unknown_key_list)) {
+                held_[k] = false;
+                again.push_back(k);
+              } else {
+                first_error(failure, std::move(err));
+              }
+            });
+      }
+      todo = std::move(again);
+    }
+    return failure;
   }
 
   // Pushes and pulls carry no timeout: a timer per request woke CAF's clock
@@ -132,68 +199,45 @@ class pushpull_client {
   // (bench_pushpull.cpp), which then kills every child.
   caf::error push_all() {
     ++seq_;  // increasing per worker: the shards apply it (not a duplicate)
-    using handle =
-        decltype(self_->request(links_[0].shard, caf::infinite, push_atom::value, bytes{}));
-    std::vector<handle> pending;
-    pending.reserve(links_.size());
-    // Build the next server's message while the previous one is on its way.
-    for (auto& l : links_) {
-      pending.push_back(self_->request(l.shard, caf::infinite, push_atom::value, make_push(l)));
-    }
-    caf::error failure;
-    for (auto& h : pending) {
-      h.receive(
-          [&](bytes& reply) {
-            push_ack ack;
-            if (auto st = decode_push_ack(reply, ack); !st) {
-              first_error(failure, to_caf_error(st));
-            } else if (ack.duplicate || ack.seq != seq_) {
-              first_error(failure,
-                          make_troupe_error(errc::malformed_message,
-                                            "push " + std::to_string(seq_) +
-                                                " acknowledged as seq " + std::to_string(ack.seq) +
-                                                (ack.duplicate ? " (duplicate)" : "")));
-            }
-          },
-          [&](caf::error& err) { first_error(failure, std::move(err)); });
-    }
-    return failure;
+    return to_all(
+        push_atom::value, [&](std::size_t k) { return make_push(k); },
+        [&](std::size_t, const bytes& reply) -> caf::error {
+          push_ack ack;
+          if (auto st = decode_push_ack(reply, ack); !st) return to_caf_error(st);
+          if (ack.duplicate || ack.seq != seq_) {
+            return make_troupe_error(errc::malformed_message,
+                                     "push " + std::to_string(seq_) + " acknowledged as seq " +
+                                         std::to_string(ack.seq) +
+                                         (ack.duplicate ? " (duplicate)" : ""));
+          }
+          return {};
+        });
   }
 
   caf::error pull_all() {
-    using handle =
-        decltype(self_->request(links_[0].shard, caf::infinite, pull_atom::value, bytes{}));
-    std::vector<handle> pending;
-    pending.reserve(links_.size());
-    for (std::size_t k = 0; k < links_.size(); ++k) {
-      pending.push_back(
-          self_->request(links_[k].shard, caf::infinite, pull_atom::value, pull_requests_[k]));
-    }
-    caf::error failure;
-    for (std::size_t k = 0; k < pending.size(); ++k) {
-      pending[k].receive(
-          [&](bytes& reply) {
-            // Decoded as a real worker would before using the values.
-            pull_reply_view view;
-            if (auto st = decode_pull_reply(reply, view); !st) {
-              first_error(failure, to_caf_error(st));
-            } else if (view.count != links_[k].count) {
-              first_error(failure, make_troupe_error(errc::wrong_size,
-                                                     "pulled " + std::to_string(view.count) +
-                                                         " values, expected " +
-                                                         std::to_string(links_[k].count)));
-            }
-          },
-          [&](caf::error& err) { first_error(failure, std::move(err)); });
-    }
-    return failure;
+    return to_all(
+        pull_atom::value, [&](std::size_t k) { return make_pull(k); },
+        [&](std::size_t k, const bytes& reply) -> caf::error {
+          // Decoded as a real worker would before using the values.
+          pull_reply_view view;
+          if (auto st = decode_pull_reply(reply, view); !st) return to_caf_error(st);
+          if (view.count != links_[k].count) {
+            return make_troupe_error(errc::wrong_size, "pulled " + std::to_string(view.count) +
+                                                           " values, expected " +
+                                                           std::to_string(links_[k].count));
+          }
+          return {};
+        });
   }
 
   caf::scoped_actor& self_;
   run_shape shape_;
   std::uint32_t worker_;
   std::vector<shard_link> links_;
-  std::vector<bytes> pull_requests_;
+  bool named_;                        // key caching in use
+  std::vector<key_list_name> names_;  // per link: the name of its row ids
+  std::vector<bool> held_;            // per link: the server holds them by name
+  std::vector<bytes> pull_full_, pull_by_name_;
   std::vector<float> gradient_;
   std::uint64_t seq_ = 0;
 };

@@ -41,6 +41,10 @@ struct run_shape {
   std::uint64_t keys = 1;                          ///< N
   std::uint32_t servers = 1;                       ///< S
   optimizer_kind optimizer = optimizer_kind::sgd;  ///< the servers': sgd or adam
+  /// Hash store: workers name their row ids once the servers hold them
+  /// (key caching, KeyList in schemas/troupe.capnp) instead of sending them
+  /// every time as ps-lite does.
+  bool key_cache = true;
 };
 
 /// CAF knobs of the child processes.

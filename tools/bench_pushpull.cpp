@@ -29,6 +29,7 @@ struct pushpull_options {
   std::vector<std::uint64_t> keys = {1, 1000, 100000, 1000000};
   std::string store = "both";
   std::string optimizer = "sgd";
+  bool no_key_cache = false;
   double seconds = 6;
   std::uint32_t repeats = 1;
   std::string out;
@@ -47,12 +48,13 @@ struct child_cli_options {
   std::uint64_t keys = 1;
   std::uint32_t servers = 1;
   std::string optimizer = "sgd";
+  bool no_key_cache = false;
   std::uint32_t index = 0;
   std::vector<std::uint16_t> ports;
   double seconds = 6;
   process_tuning tuning;
   run_shape shape() const {
-    return {parse_store_kind(store), keys, servers, parse_optimizer_kind(optimizer)};
+    return {parse_store_kind(store), keys, servers, parse_optimizer_kind(optimizer), !no_key_cache};
   }
 };
 
@@ -82,23 +84,25 @@ std::string level_name() {
 // `/proc/self/exe [--log-level L] bench <command> <shape> ...`: this very binary.
 std::vector<std::string> child_args(const char* command, const run_shape& shape,
                                     const process_tuning& tuning) {
-  return {"/proc/self/exe",
-          "--log-level",
-          level_name(),
-          "bench",
-          command,
-          "--store",
-          to_string(shape.store),
-          "--keys",
-          std::to_string(shape.keys),
-          "--servers",
-          std::to_string(shape.servers),
-          "--optimizer",
-          to_string(shape.optimizer),
-          "--threads",
-          std::to_string(tuning.threads),
-          "--middleman-workers",
-          std::to_string(tuning.middleman_workers)};
+  std::vector<std::string> args{"/proc/self/exe",
+                                "--log-level",
+                                level_name(),
+                                "bench",
+                                command,
+                                "--store",
+                                to_string(shape.store),
+                                "--keys",
+                                std::to_string(shape.keys),
+                                "--servers",
+                                std::to_string(shape.servers),
+                                "--optimizer",
+                                to_string(shape.optimizer),
+                                "--threads",
+                                std::to_string(tuning.threads),
+                                "--middleman-workers",
+                                std::to_string(tuning.middleman_workers)};
+  if (!shape.key_cache) args.push_back("--no-key-cache");
+  return args;
 }
 
 using clock_type = std::chrono::steady_clock;
@@ -206,7 +210,8 @@ int run_pushpull(const pushpull_options& o) {
   for (auto store : stores_of(o.store)) {
     for (auto n : o.keys) {
       for (std::uint32_t r = 1; r <= o.repeats; ++r) {
-        const run_shape shape{store, n, o.servers, parse_optimizer_kind(o.optimizer)};
+        const run_shape shape{store, n, o.servers, parse_optimizer_kind(o.optimizer),
+                              !o.no_key_cache};
         spdlog::info("pushpull: {} store, {}x{}, N = {}, run {} of {}", to_string(store), o.servers,
                      o.workers, n, r, o.repeats);
         runs.push_back(run_once(shape, o, r));
@@ -220,7 +225,10 @@ int run_pushpull(const pushpull_options& o) {
   }
   std::cout << "\npush/pull (shared/BENCHMARKS.md protocol 1), " << o.servers << " server(s) x "
             << o.workers << " worker(s), " << o.seconds << " s per run, " << o.optimizer
-            << " on the servers\n";
+            << " on the servers, hash store "
+            << (o.no_key_cache ? "sending the row ids every time (--no-key-cache)"
+                               : "naming the row ids once the servers hold them (key caching)")
+            << "\n";
   print_table(std::cout, runs);
   if (!o.out.empty()) {
     write_csv(o.out, runs);
@@ -250,6 +258,7 @@ void add_shape_options(CLI::App* cmd, child_cli_options& o) {
   cmd->add_option("--servers", o.servers)->check(CLI::Range(1, 64))->required();
   cmd->add_option("--optimizer", o.optimizer)->check(CLI::IsMember({"sgd", "adam"}));
   cmd->add_option("--index", o.index)->required();
+  cmd->add_flag("--no-key-cache", o.no_key_cache);
   add_tuning_options(cmd, o.tuning);
 }
 
@@ -285,6 +294,9 @@ std::function<int()> add_bench_command(CLI::App& app) {
                    "the servers' optimizer: sgd (the protocol's) or adam (per-key steps)")
       ->check(CLI::IsMember({"sgd", "adam"}))
       ->capture_default_str();
+  pushpull->add_flag("--no-key-cache", pp->no_key_cache,
+                     "hash store: send the row ids with every request, as ps-lite does, instead "
+                     "of naming them once the servers hold them");
   pushpull->add_option("--seconds", pp->seconds, "timed seconds per run")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();

@@ -250,6 +250,10 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
     return {errc::wrong_size, "rows of width " + std::to_string(push.width) + " for table '" +
                                   s.spec.name + "' of width " + std::to_string(s.spec.width)};
   }
+  if (push.keys.size() != push.rows()) {
+    return {errc::unknown_key_list,
+            "push of " + describe(push.key_list) + " by name without complete_keys"};
+  }
   if (auto st = check_finite(push); !st) return st;
   const std::vector<std::uint32_t>* rows = nullptr;
   // Before rows are created (or others evicted) for it.
@@ -339,6 +343,16 @@ status shard_store::apply_push(const push_view& push, push_ack& ack) {
   return {};
 }
 
+status shard_store::complete_keys(payload_view& push) {
+  if (!push.sparse) return {};
+  return key_lists_.complete(push.key_list, push.keys_omitted, push.keys);
+}
+
+status shard_store::complete_keys(pull_request_view& pull) {
+  if (!pull.sparse) return {};
+  return key_lists_.complete(pull.key_list, pull.keys_omitted, pull.keys);
+}
+
 status shard_store::read_pull(const pull_request_view& pull, bytes& reply, reply_buffer* into) {
   if (auto sp = sparse_.find(pull.table); sp != sparse_.end()) {
     auto& s = sp->second;
@@ -351,8 +365,12 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply, reply
     const std::vector<std::uint32_t>* rows = nullptr;
     if (auto st = resolve(s, pull.worker, pull.keys, rows); !st) return st;
     const std::size_t w = s.spec.width;
+    if (pull.keys_omitted && pull.keys.size() != pull.key_list.count) {
+      return {errc::unknown_key_list,
+              "pull of " + describe(pull.key_list) + " by name without complete_keys"};
+    }
     auto out = pull_reply_writer::sparse(pull.table, s.version, pull.keys.data(), pull.keys.size(),
-                                         s.spec.width);
+                                         s.spec.width, pull.omit_keys);
     float* to = out.values();
     const float* from = s.values.data();
     if (w == 1) {  // one float per row: a gather, not a memcpy call per row

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/errors.hpp"
+#include "engine/store/key_list_cache.hpp"
 #include "engine/store/optimizer.hpp"
 #include "engine/store/partitioner.hpp"
 #include "engine/store/pulled_values.hpp"
@@ -83,6 +84,15 @@ class shard_store {
   /// on first touch). A dense reply is built in `into` when given and it
   /// fits (into->used says its size, `reply` stays empty).
   status read_pull(const pull_request_view& pull, bytes& reply, reply_buffer* into = nullptr);
+
+  /// Key caching (KeyList in schemas/troupe.capnp): fills in the row ids of
+  /// a sparse push or pull that came by name from the lists this shard
+  /// holds (unknown_key_list if it holds none by that name: the sender then
+  /// sends them in full), or remembers ids that came in full with a name.
+  /// `keys_omitted` stays as it came. Call it before apply_push / read_pull.
+  status complete_keys(payload_view& push);
+  status complete_keys(pull_request_view& pull);
+  const key_list_cache& key_lists() const { return key_lists_; }
 
   /// Version (pushes applied) of a table; 0 for unknown tables.
   std::uint64_t version(std::uint32_t table) const;
@@ -207,6 +217,7 @@ class shard_store {
   bool resync_ = false;
   std::unordered_set<std::uint32_t> resynced_;
   std::vector<float> scratch_;  // a push's gradient as its update rule rewrote it
+  key_list_cache key_lists_;    // a cache, not state: snapshots leave it out
 };
 
 }  // namespace troupe

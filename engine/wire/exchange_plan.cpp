@@ -46,7 +46,9 @@ std::vector<exchange_op> plan_exchange(const workload& wl, std::uint32_t shards)
 
 bytes encode_pull(const exchange_op& op, std::uint32_t worker, bool accept_shared) {
   if (op.sparse) {
-    return encode_sparse_pull(op.table_id, worker, op.keys.data(), op.keys.size(), accept_shared);
+    // The worker knows the ids it asked for: the reply need not repeat them.
+    return encode_sparse_pull(op.table_id, worker, op.keys.data(), op.keys.size(), accept_shared,
+                              nullptr, true);
   }
   return encode_dense_pull(op.table_id, worker, op.range.begin, op.range.size(), accept_shared);
 }
@@ -66,7 +68,8 @@ status accept_pull_reply(const exchange_op& op, const char* data, std::size_t si
                                   std::to_string(op.table_id)};
   }
   if (op.sparse) {
-    if (view.keys != op.keys || view.width != op.width) {
+    const bool same_rows = view.keys_omitted ? view.rows() == op.keys.size() : view.keys == op.keys;
+    if (!same_rows || view.width != op.width) {
       return {errc::wrong_size, "pull reply rows differ from the requested rows"};
     }
     for (std::size_t i = 0; i < op.index.size(); ++i) {

@@ -96,6 +96,26 @@ void set_keys(capnp::List<std::uint64_t>::Builder list, const std::uint64_t* key
   std::memcpy(const_cast<kj::byte*>(raw.begin()), keys, n * sizeof(std::uint64_t));
 }
 
+void set_key_list(wire::KeyList::Builder out, const key_list_name& name) {
+  if (name.named) {
+    auto digest = out.initDigest(static_cast<unsigned>(name.digest.size()));
+    std::memcpy(digest.begin(), name.digest.data(), name.digest.size());
+  }
+  out.setCount(name.count);
+}
+
+// Whether a sparse message with this name carries its ids; refuses a name
+// that does not count them.
+bool sends_keys(const std::uint64_t* keys, std::size_t num_keys, const key_list_name* name,
+                const char* what) {
+  if (name == nullptr || keys != nullptr) return true;
+  if (!name->named || name->count != num_keys) {
+    throw troupe_error(errc::wrong_size, std::string(what) + " of " + std::to_string(num_keys) +
+                                             " rows without their ids names " + describe(*name));
+  }
+  return false;
+}
+
 void fill_header(wire::PushRequest::Builder req, const push_header& h) {
   req.setVersion(kVersion);
   req.setTable(h.table);
@@ -123,14 +143,18 @@ push_writer push_writer::dense(const push_header& header, std::uint64_t offset, 
 }
 
 push_writer push_writer::sparse(const push_header& header, const std::uint64_t* keys,
-                                std::size_t num_keys, std::uint32_t width) {
+                                std::size_t num_keys, std::uint32_t width,
+                                const key_list_name* name) {
   const std::size_t count = sparse_count(num_keys, width, "push");
-  require_payload(count, num_keys, "push");
-  push_writer w(payload_builder(num_keys, count));
+  const bool with_keys = sends_keys(keys, num_keys, name, "push");
+  const std::size_t sent_keys = with_keys ? num_keys : 0;
+  require_payload(count, sent_keys, "push");
+  push_writer w(payload_builder(sent_keys, count));
   auto req = w.builder_->initRoot<wire::PushRequest>();
   fill_header(req, header);
   auto rows = req.initSparse();
-  set_keys(rows.initKeys(static_cast<unsigned>(num_keys)), keys, num_keys);
+  if (name != nullptr) set_key_list(rows.initKeyList(), *name);  // before the tail, not in it
+  if (with_keys) set_keys(rows.initKeys(static_cast<unsigned>(num_keys)), keys, num_keys);
   rows.setWidth(width);
   w.values_ = init_values(rows.initValues(static_cast<unsigned>(count * 4)));
   w.count_ = count;
@@ -156,16 +180,23 @@ pull_reply_writer pull_reply_writer::dense(std::uint32_t table, std::uint64_t sh
 
 pull_reply_writer pull_reply_writer::sparse(std::uint32_t table, std::uint64_t shard_version,
                                             const std::uint64_t* keys, std::size_t num_keys,
-                                            std::uint32_t width) {
+                                            std::uint32_t width, bool omit_keys) {
   const std::size_t count = sparse_count(num_keys, width, "pull reply");
-  require_payload(count, num_keys, "pull reply");
-  pull_reply_writer w(payload_builder(num_keys, count));
+  const std::size_t sent_keys = omit_keys ? 0 : num_keys;
+  require_payload(count, sent_keys, "pull reply");
+  pull_reply_writer w(payload_builder(sent_keys, count));
   auto rep = w.builder_->initRoot<wire::PullReply>();
   rep.setVersion(kVersion);
   rep.setTable(table);
   rep.setShardVersion(shard_version);
   auto rows = rep.initSparse();
-  set_keys(rows.initKeys(static_cast<unsigned>(num_keys)), keys, num_keys);
+  if (omit_keys) {
+    key_list_name just_count;
+    just_count.count = num_keys;
+    set_key_list(rows.initKeyList(), just_count);
+  } else {
+    set_keys(rows.initKeys(static_cast<unsigned>(num_keys)), keys, num_keys);
+  }
   rows.setWidth(width);
   w.values_ = init_values(rows.initValues(static_cast<unsigned>(count * 4)));
   w.count_ = count;
@@ -187,15 +218,21 @@ bytes encode_dense_pull(std::uint32_t table, std::uint32_t worker, std::uint64_t
 }
 
 bytes encode_sparse_pull(std::uint32_t table, std::uint32_t worker, const std::uint64_t* keys,
-                         std::size_t num_keys, bool accept_shared) {
-  require_payload(0, num_keys, "pull");
-  flat_builder b(kHeaderWords + num_keys, num_keys);  // the keys, copied in whole, come last
+                         std::size_t num_keys, bool accept_shared, const key_list_name* name,
+                         bool omit_reply_keys) {
+  const bool with_keys = sends_keys(keys, num_keys, name, "pull");
+  const std::size_t sent_keys = with_keys ? num_keys : 0;
+  require_payload(0, sent_keys, "pull");
+  flat_builder b(kHeaderWords + sent_keys, sent_keys);  // the keys, copied in whole, come last
   auto req = b.initRoot<wire::PullRequest>();
   req.setVersion(kVersion);
   req.setTable(table);
   req.setWorker(worker);
   req.setAcceptShared(accept_shared);
-  set_keys(req.initSparse(static_cast<unsigned>(num_keys)), keys, num_keys);
+  req.setOmitKeys(omit_reply_keys);
+  if (name != nullptr) set_key_list(req.initKeyList(), *name);
+  auto list = req.initSparse(static_cast<unsigned>(sent_keys));
+  if (with_keys) set_keys(list, keys, num_keys);
   return b.finish();
 }
 
@@ -256,20 +293,60 @@ status read_dense(wire::DenseRange::Reader range, payload_view& out) {
   return read_values(range.getValues(), out);
 }
 
-status read_sparse(wire::SparseRows::Reader rows, payload_view& out) {
+// `need_digest`: a request's name must be a whole digest; a reply's may be a
+// bare row count.
+status read_key_list(wire::KeyList::Reader in, key_list_name& out, bool need_digest) {
+  const auto digest = in.getDigest();
+  out = {};
+  out.count = in.getCount();
+  if (digest.size() == 0 && !need_digest) return {};
+  if (digest.size() != out.digest.size()) {
+    return {errc::malformed_message, "key list digest of " + std::to_string(digest.size()) +
+                                         " bytes (SHA-256 has " +
+                                         std::to_string(out.digest.size()) + ")"};
+  }
+  std::memcpy(out.digest.data(), digest.begin(), digest.size());
+  out.named = true;
+  return {};
+}
+
+// A list given by name alone leaves `keys` empty (keys_omitted); one given
+// in full with its name must count the ids it came with.
+status read_named_keys(bool has_list, wire::KeyList::Reader list, bool need_digest,
+                       std::vector<std::uint64_t>& keys, key_list_name& name, bool& omitted) {
+  name = {};
+  omitted = false;
+  if (!has_list) return {};
+  if (auto st = read_key_list(list, name, need_digest); !st) return st;
+  if (keys.empty() && name.count > 0) {
+    omitted = true;
+  } else if (name.count != keys.size()) {
+    return {errc::wrong_size,
+            "key list " + describe(name) + " sent with " + std::to_string(keys.size()) + " ids"};
+  }
+  return {};
+}
+
+status read_sparse(wire::SparseRows::Reader rows, payload_view& out, bool reply) {
   out.sparse = true;
   auto keys = rows.getKeys();
   copy_keys(keys, out.keys);
+  if (auto st = read_named_keys(rows.hasKeyList(), rows.getKeyList(), !reply, out.keys,
+                                out.key_list, out.keys_omitted);
+      !st) {
+    return st;
+  }
   out.width = rows.getWidth();
   if (auto st = read_values(rows.getValues(), out); !st) return st;
-  if (out.width == 0 && !out.keys.empty()) {
+  const std::uint64_t n = out.rows();
+  if (out.width == 0 && n != 0) {
     return {errc::wrong_size, "sparse rows with width 0"};
   }
-  if (out.count != out.keys.size() * out.width) {
-    return {errc::wrong_size, std::to_string(out.keys.size()) + " rows of width " +
-                                  std::to_string(out.width) + " need " +
-                                  std::to_string(out.keys.size() * out.width) + " values, got " +
-                                  std::to_string(out.count)};
+  // n may be any count a peer wrote: compare without multiplying it.
+  if ((out.width != 0 && (out.count % out.width != 0 || out.count / out.width != n)) ||
+      (out.width == 0 && out.count != 0)) {
+    return {errc::wrong_size, std::to_string(n) + " rows of width " + std::to_string(out.width) +
+                                  " do not make " + std::to_string(out.count) + " values"};
   }
   return {};
 }
@@ -308,7 +385,7 @@ status decode_push(const char* data, std::size_t size, push_view& out) {
       case wire::PushRequest::DENSE:
         return read_dense(req.getDense(), out);
       case wire::PushRequest::SPARSE:
-        return read_sparse(req.getSparse(), out);
+        return read_sparse(req.getSparse(), out, false);
     }
     return {errc::malformed_message, "push with an unknown payload kind"};
   });
@@ -321,18 +398,21 @@ status decode_pull_request(const bytes& in, pull_request_view& out) {
     out.table = req.getTable();
     out.worker = req.getWorker();
     out.accept_shared = req.getAcceptShared();
+    out.omit_keys = req.getOmitKeys();
     switch (req.which()) {
       case wire::PullRequest::DENSE: {
         out.sparse = false;
         out.offset = req.getDense().getOffset();
         out.count = req.getDense().getCount();
+        if (req.hasKeyList()) return {errc::malformed_message, "a dense pull with a key list"};
         return {};
       }
       case wire::PullRequest::SPARSE: {
         out.sparse = true;
         auto keys = req.getSparse();
         copy_keys(keys, out.keys);
-        return {};
+        return read_named_keys(req.hasKeyList(), req.getKeyList(), true, out.keys, out.key_list,
+                               out.keys_omitted);
       }
     }
     return {errc::malformed_message, "pull with an unknown request kind"};
@@ -353,7 +433,7 @@ status decode_pull_reply(const char* data, std::size_t size, pull_reply_view& ou
       case wire::PullReply::DENSE:
         return read_dense(rep.getDense(), out);
       case wire::PullReply::SPARSE:
-        return read_sparse(rep.getSparse(), out);
+        return read_sparse(rep.getSparse(), out, true);
     }
     return {errc::malformed_message, "pull reply with an unknown payload kind"};
   });
@@ -380,6 +460,19 @@ status decode_clock_advance(const bytes& in, clock_advance& out) {
     out.pushes_acked = msg.getPushesAcked();
     return {};
   });
+}
+
+bytes encode_push_in_full(const push_view& push) {
+  const push_header& header = push;
+  auto w = push_writer::sparse(header, push.keys.data(), push.keys.size(), push.width,
+                               push.key_list.named ? &push.key_list : nullptr);
+  if (w.count() != push.count) {
+    throw troupe_error(errc::wrong_size, "push of " + std::to_string(push.count) + " values for " +
+                                             std::to_string(push.keys.size()) + " rows of width " +
+                                             std::to_string(push.width));
+  }
+  if (push.count > 0) std::memcpy(w.values(), push.values, push.count * sizeof(float));
+  return std::move(w).finish();
 }
 
 }  // namespace troupe

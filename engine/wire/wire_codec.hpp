@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine/errors.hpp"
+#include "engine/wire/key_list.hpp"
 #include "engine/wire/uninit_allocator.hpp"
 
 namespace troupe {
@@ -82,8 +83,12 @@ class payload_writer {
 class push_writer : public payload_writer {
  public:
   static push_writer dense(const push_header& header, std::uint64_t offset, std::size_t count);
+  /// With `name`, the push names its row ids (key caching): with `keys`
+  /// too, the shard remembers them; with `keys` null, only the name travels
+  /// (`num_keys` must be name->count).
   static push_writer sparse(const push_header& header, const std::uint64_t* keys,
-                            std::size_t num_keys, std::uint32_t width);
+                            std::size_t num_keys, std::uint32_t width,
+                            const key_list_name* name = nullptr);
 
  private:
   using payload_writer::payload_writer;
@@ -104,9 +109,10 @@ class pull_reply_writer : public payload_writer {
   static pull_reply_writer dense(std::uint32_t table, std::uint64_t shard_version,
                                  std::uint64_t offset, std::size_t count,
                                  reply_buffer* into = nullptr);
+  /// `omit_keys`: the reply carries only the number of rows (PullRequest.omitKeys).
   static pull_reply_writer sparse(std::uint32_t table, std::uint64_t shard_version,
                                   const std::uint64_t* keys, std::size_t num_keys,
-                                  std::uint32_t width);
+                                  std::uint32_t width, bool omit_keys = false);
 
  private:
   using payload_writer::payload_writer;
@@ -116,8 +122,11 @@ class pull_reply_writer : public payload_writer {
 /// (engine/wire/shared_memory.hpp) when the shard runs on the puller's host.
 bytes encode_dense_pull(std::uint32_t table, std::uint32_t worker, std::uint64_t offset,
                         std::uint64_t count, bool accept_shared = false);
+/// `name`: names the row ids (key caching); with `keys` null only the name
+/// travels. `omit_reply_keys`: the reply leaves the ids out.
 bytes encode_sparse_pull(std::uint32_t table, std::uint32_t worker, const std::uint64_t* keys,
-                         std::size_t num_keys, bool accept_shared = false);
+                         std::size_t num_keys, bool accept_shared = false,
+                         const key_list_name* name = nullptr, bool omit_reply_keys = false);
 
 struct push_ack {
   std::uint64_t seq = 0;
@@ -142,8 +151,12 @@ struct payload_view {
   std::uint64_t offset = 0;         ///< dense: first key
   std::vector<std::uint64_t> keys;  ///< sparse: row ids
   std::uint32_t width = 0;          ///< sparse: floats per row
-  const float* values = nullptr;    ///< dense: count values; sparse: keys.size() * width
+  const float* values = nullptr;    ///< dense: count values; sparse: rows() * width
   std::size_t count = 0;            ///< number of floats at `values`
+  key_list_name key_list;           ///< sparse: the ids' name (or a reply's row count)
+  bool keys_omitted = false;        ///< sparse: `keys` left out; key_list.count rows
+
+  std::size_t rows() const { return keys_omitted ? key_list.count : keys.size(); }
 };
 
 struct push_view : push_header, payload_view {
@@ -158,6 +171,9 @@ struct pull_request_view {
   std::uint64_t count = 0;          ///< dense
   std::vector<std::uint64_t> keys;  ///< sparse
   bool accept_shared = false;       ///< the reply may be a shared-memory envelope
+  key_list_name key_list;           ///< sparse: the ids' name, when the puller gave one
+  bool keys_omitted = false;        ///< sparse: only the name came; `keys` to be filled in
+  bool omit_keys = false;           ///< a sparse reply leaves the ids out
 };
 
 struct pull_reply_view : payload_view {
@@ -177,5 +193,9 @@ status decode_pull_reply(const bytes& in, pull_reply_view& out);
 status decode_pull_reply(const char* data, std::size_t size, pull_reply_view& out);
 status decode_push_ack(const bytes& in, push_ack& out);
 status decode_clock_advance(const bytes& in, clock_advance& out);
+
+/// A decoded sparse push built again with its row ids in full (and their
+/// name): what goes on to a backup that may not hold the list by name.
+bytes encode_push_in_full(const push_view& push);
 
 }  // namespace troupe

@@ -34,6 +34,21 @@ std::vector<std::string> seeds() {
     for (std::size_t i = 0; i < w.count(); ++i) w.values()[i] = 2.0f;
     msgs.push_back(std::move(w).finish());
   }
+  {
+    // Key caching: ids with their name, the name alone, a reply without ids.
+    const auto name = name_key_list(keys, 4);
+    auto full = push_writer::sparse({2, 1, 4, 7, 3}, keys, 4, 2, &name);
+    for (std::size_t i = 0; i < full.count(); ++i) full.values()[i] = 0.5f;
+    msgs.push_back(std::move(full).finish());
+    auto by_name = push_writer::sparse({2, 1, 4, 8, 3}, nullptr, 4, 2, &name);
+    for (std::size_t i = 0; i < by_name.count(); ++i) by_name.values()[i] = 0.5f;
+    msgs.push_back(std::move(by_name).finish());
+    msgs.push_back(encode_sparse_pull(2, 3, keys, 4, false, &name, true));
+    msgs.push_back(encode_sparse_pull(2, 3, nullptr, 4, false, &name, true));
+    auto w = pull_reply_writer::sparse(2, 9, keys, 4, 2, true);
+    for (std::size_t i = 0; i < w.count(); ++i) w.values()[i] = 2.0f;
+    msgs.push_back(std::move(w).finish());
+  }
   msgs.push_back(encode_push_ack({5, 6, 1, true}));
   msgs.push_back(encode_clock_advance({3, 17}));
   std::vector<std::string> out;
@@ -51,10 +66,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (decode_push(in, push)) {
     fuzz::touch(push.values, push.count);
     push_ack ack;
-    store->apply_push(push, ack);
+    // As the shard actor: row ids named by a key list are filled in first.
+    if (store->complete_keys(push)) store->apply_push(push, ack);
   }
   pull_request_view pull;
-  if (decode_pull_request(in, pull)) {
+  if (decode_pull_request(in, pull) && store->complete_keys(pull)) {
     bytes reply;
     if (store->read_pull(pull, reply)) {
       pull_reply_view back;
