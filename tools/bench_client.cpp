@@ -98,20 +98,21 @@ class pushpull_client {
  public:
   pushpull_client(caf::scoped_actor& self, const run_shape& shape, std::uint32_t worker,
                   std::vector<shard_link> links)
-      : self_(self),
-        shape_(shape),
-        worker_(worker),
-        links_(std::move(links)),
-        named_(shape_.store == store_kind::hash && shape_.key_cache) {
+      : self_(self), shape_(shape), worker_(worker), links_(std::move(links)) {
     std::size_t most = 0;
     for (auto& l : links_) {
       most = std::max(most, l.count);
-      names_.push_back(named_ ? name_key_list(l.slice.keys.data(), l.slice.keys.size())
-                              : key_list_name{});
+      // A name takes about as many bytes as 7 ids: shorter lists go in full.
+      const bool named = shape_.store == store_kind::hash && shape_.key_cache &&
+                         l.slice.keys.size() >= min_named_ids;
+      named_.push_back(named);
+      names_.push_back(named ? name_key_list(l.slice.keys.data(), l.slice.keys.size())
+                             : key_list_name{});
       // The keys (or the range) never change: each pull request is encoded
       // once (in full, and by name) and each round sends a copy of its bytes.
-      pull_full_.push_back(pull_request(l, names_.back(), true));
-      pull_by_name_.push_back(named_ ? pull_request(l, names_.back(), false) : bytes{});
+      pull_full_.push_back(named ? named_pull(l, names_.back(), true)
+                                 : encode_pull(shape_, worker_, l));
+      pull_by_name_.push_back(named ? named_pull(l, names_.back(), false) : bytes{});
     }
     held_.assign(links_.size(), false);
     gradient_.assign(most, push_gradient);
@@ -130,8 +131,9 @@ class pushpull_client {
   }
 
  private:
-  bytes pull_request(const shard_link& l, const key_list_name& name, bool full) const {
-    if (!named_) return encode_pull(shape_, worker_, l);
+  static constexpr std::size_t min_named_ids = 8;
+
+  bytes named_pull(const shard_link& l, const key_list_name& name, bool full) const {
     return encode_sparse_pull(bench_table_id, worker_, full ? l.slice.keys.data() : nullptr,
                               l.slice.keys.size(), false, &name, true);
   }
@@ -142,17 +144,17 @@ class pushpull_client {
   bytes make_push(std::size_t k) {
     const auto& l = links_[k];
     const push_header header{bench_table_id, worker_, static_cast<std::int64_t>(seq_), seq_, 0};
-    const bool by_name = named_ && held_[k];
+    const bool by_name = named_[k] && held_[k];
     auto w = shape_.store == store_kind::hash
                  ? push_writer::sparse(header, by_name ? nullptr : l.slice.keys.data(),
-                                       l.slice.keys.size(), 1, named_ ? &names_[k] : nullptr)
+                                       l.slice.keys.size(), 1, named_[k] ? &names_[k] : nullptr)
                  : push_writer::dense(header, l.slice.range.begin, l.slice.range.size());
     std::memcpy(w.values(), gradient_.data(), w.count() * sizeof(float));
     return std::move(w).finish();
   }
 
   bytes make_pull(std::size_t k) const {
-    return named_ && held_[k] ? pull_by_name_[k] : pull_full_[k];
+    return named_[k] && held_[k] ? pull_by_name_[k] : pull_full_[k];
   }
 
   // Sends `make(k)` to every owning server and hands each reply to
@@ -177,10 +179,10 @@ class pushpull_client {
         pending[i].receive(
             [&](bytes& reply) {
               if (auto err = check(k, reply)) return first_error(failure, std::move(err));
-              held_[k] = named_;
+              held_[k] = named_[k];
             },
             [&](caf::error& err) {
-              if (named_ && held_[k] && is_troupe_error(err, errc::unknown_key_list)) {
+              if (named_[k] && held_[k] && is_troupe_error(err, errc::unknown_key_list)) {
                 held_[k] = false;
                 again.push_back(k);
               } else {
@@ -234,7 +236,7 @@ class pushpull_client {
   run_shape shape_;
   std::uint32_t worker_;
   std::vector<shard_link> links_;
-  bool named_;                        // key caching in use
+  std::vector<bool> named_;           // per link: its ids go by name (key caching)
   std::vector<key_list_name> names_;  // per link: the name of its row ids
   std::vector<bool> held_;            // per link: the server holds them by name
   std::vector<bytes> pull_full_, pull_by_name_;
