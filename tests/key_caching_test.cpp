@@ -319,6 +319,16 @@ TEST_F(KeyCachingStore, AnUnknownNameIsRefusedWithNothingAppliedAndTheSeqKept) {
   EXPECT_FALSE(ack.duplicate);
   EXPECT_EQ(store.version(5), 1u);
 
+  // A pull by name read without complete_keys: refused, no rows made.
+  pull_request_view skipped;
+  ASSERT_TRUE(decode_pull_request(
+                  encode_sparse_pull(5, 1, nullptr, keys.size(), false, &name, true), skipped)
+                  .ok());
+  bytes nothing;
+  const auto rows_before = store.sparse_rows(5);
+  EXPECT_EQ(store.read_pull(skipped, nothing).code(), errc::unknown_key_list);
+  EXPECT_EQ(store.sparse_rows(5), rows_before);
+
   // A name that counts other than the list held under its digest.
   auto miscounted = name;
   miscounted.count = 3;

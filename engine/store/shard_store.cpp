@@ -358,6 +358,10 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply, reply
     auto& s = sp->second;
     if (!pull.sparse)
       return {errc::wrong_size, "dense pull from sparse table '" + s.spec.name + "'"};
+    if (pull.keys_omitted && pull.keys.size() != pull.key_list.count) {
+      return {errc::unknown_key_list,
+              "pull of " + describe(pull.key_list) + " by name without complete_keys"};
+    }
     if (pull.keys.size() * s.spec.width * sizeof(float) > max_payload_bytes) {
       return {errc::wrong_size, "pull of " + std::to_string(pull.keys.size()) + " rows of '" +
                                     s.spec.name + "' exceeds one message; split it"};
@@ -365,10 +369,6 @@ status shard_store::read_pull(const pull_request_view& pull, bytes& reply, reply
     const std::vector<std::uint32_t>* rows = nullptr;
     if (auto st = resolve(s, pull.worker, pull.keys, rows); !st) return st;
     const std::size_t w = s.spec.width;
-    if (pull.keys_omitted && pull.keys.size() != pull.key_list.count) {
-      return {errc::unknown_key_list,
-              "pull of " + describe(pull.key_list) + " by name without complete_keys"};
-    }
     auto out = pull_reply_writer::sparse(pull.table, s.version, pull.keys.data(), pull.keys.size(),
                                          s.spec.width, pull.omit_keys);
     float* to = out.values();
