@@ -188,12 +188,11 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           auto bad = shared ? decode_push(slot.data(), slot.size(), push) : decode_push(in, push);
           if (!bad) return bad;
           if (bad = self->state.store->complete_keys(push); !bad) return bad;
-          if (bad = self->state.store->apply_push(push, ack); !bad) return bad;
           // The backup may not hold the list: it gets the ids, and their
-          // name, so that it holds them should it become the primary.
-          if (push.keys_omitted && self->state.backup) {
-            in_full = encode_push_in_full(push);
-          }
+          // name, so that it holds them should it become the primary. Built
+          // first: nothing is applied here that could not go on.
+          if (push.keys_omitted && self->state.backup) in_full = encode_push_in_full(push);
+          if (bad = self->state.store->apply_push(push, ack); !bad) return bad;
           notify = push.notify_applied;
           if (push.pull_after != push_header::pull_after_kind::none && !push.sparse) {
             then_pull = pull_after(push, shared);

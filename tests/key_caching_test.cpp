@@ -49,7 +49,7 @@ TEST(KeyCachingCodec, PushesCarryTheNameWithOrInsteadOfTheIds) {
   auto full = push_writer::sparse({2, 1, 0, 1, 0}, keys.data(), keys.size(), 2, &name);
   std::iota(full.values(), full.values() + full.count(), 0.0f);
   const auto full_msg = std::move(full).finish();
-  auto by_name = push_writer::sparse({2, 1, 0, 2, 0}, nullptr, keys.size(), 2, &name);
+  auto by_name = push_writer::sparse({2, 1, 0, 2, 0, false, true}, nullptr, keys.size(), 2, &name);
   std::iota(by_name.values(), by_name.values() + by_name.count(), 0.0f);
   const auto name_msg = std::move(by_name).finish();
   EXPECT_LT(name_msg.size() + 5 * 8, full_msg.size() + 1);  // the ids stayed home
@@ -67,8 +67,11 @@ TEST(KeyCachingCodec, PushesCarryTheNameWithOrInsteadOfTheIds) {
   ASSERT_EQ(v.count, 10u);
   EXPECT_FLOAT_EQ(v.values[9], 9.0f);
 
-  // A name-only push must say as many rows as its name counts.
-  EXPECT_THROW(push_writer::sparse({2, 1, 0, 3, 0}, nullptr, 4, 2, &name), troupe_error);
+  // A name-only push must say as many rows as its name counts, and be in
+  // order (a refused one is sent again with its seq: see the decoder test).
+  EXPECT_THROW(push_writer::sparse({2, 1, 0, 3, 0, false, true}, nullptr, 4, 2, &name),
+               troupe_error);
+  EXPECT_THROW(push_writer::sparse({2, 1, 0, 3, 0}, nullptr, keys.size(), 2, &name), troupe_error);
 }
 
 TEST(KeyCachingCodec, PullsByNameAndRepliesWithoutTheIds) {
@@ -136,12 +139,31 @@ TEST(KeyCachingCodec, RefusesNamesThatDoNotFitTheMessage) {
     pull_request_view pr;
     EXPECT_EQ(decode_pull_request(flat(b), pr).code(), errc::wrong_size);
   }
+  // A push by name that is not in order: a refusal for want of its ids,
+  // then a later push applied, would make its resend look like a duplicate.
+  {
+    capnp::MallocMessageBuilder b;
+    auto req = b.initRoot<wire::PushRequest>();
+    req.setVersion(wire::PROTOCOL_VERSION);
+    req.setSeq(5);
+    auto rows = req.initSparse();
+    auto list = rows.initKeyList();
+    list.initDigest(32);
+    list.setCount(2);
+    rows.setWidth(2);
+    rows.initValues(4 * 4);
+    push_view v;
+    EXPECT_EQ(decode_push(flat(b), v).code(), errc::malformed_message);
+    req.setInOrder(true);
+    EXPECT_TRUE(decode_push(flat(b), v).ok());
+  }
   // A push by name whose count times width is not its values: a count near
   // 2^64 must not wrap into a match.
   for (const std::uint64_t count : {std::uint64_t{3}, std::uint64_t{1} << 63, ~std::uint64_t{0}}) {
     capnp::MallocMessageBuilder b;
     auto req = b.initRoot<wire::PushRequest>();
     req.setVersion(wire::PROTOCOL_VERSION);
+    req.setInOrder(true);
     auto rows = req.initSparse();
     auto list = rows.initKeyList();
     list.initDigest(32);
@@ -161,7 +183,7 @@ TEST(KeyListCache, FillsInAListItWasSentInFull) {
   EXPECT_EQ(cache.complete(name, true, by_name).code(), errc::unknown_key_list);
   ASSERT_TRUE(cache.complete(name, false, keys).ok());
   EXPECT_EQ(cache.lists(), 1u);
-  EXPECT_EQ(cache.bytes(), 50u * 8u);
+  EXPECT_EQ(cache.bytes(), 50u * 8u + key_list_cache::entry_overhead_bytes);
   ASSERT_TRUE(cache.complete(name, true, by_name).ok());
   EXPECT_EQ(by_name, keys);
   // Sent in full again: nothing new held.
@@ -195,7 +217,8 @@ TEST(KeyListCache, NoNameStandsForOtherIds) {
 }
 
 TEST(KeyListCache, KeepsTheMostRecentlyUsedWithinItsBytes) {
-  key_list_cache cache(3 * 10 * 8);  // three lists of 10 ids
+  const std::size_t list_bytes = 10 * 8 + key_list_cache::entry_overhead_bytes;
+  key_list_cache cache(3 * list_bytes);  // three lists of 10 ids
   std::vector<key_list_name> names;
   for (std::uint64_t l = 0; l < 3; ++l) {
     auto keys = ids(l * 100, 10);
@@ -208,13 +231,13 @@ TEST(KeyListCache, KeepsTheMostRecentlyUsedWithinItsBytes) {
   const auto fourth_name = name_key_list(fourth.data(), fourth.size());
   ASSERT_TRUE(cache.complete(fourth_name, false, fourth).ok());
   EXPECT_EQ(cache.lists(), 3u);
-  EXPECT_LE(cache.bytes(), 3u * 10u * 8u);
+  EXPECT_LE(cache.bytes(), 3 * list_bytes);
   EXPECT_EQ(cache.complete(names[1], true, out).code(), errc::unknown_key_list);
   EXPECT_TRUE(cache.complete(names[0], true, out).ok());
   EXPECT_TRUE(cache.complete(names[2], true, out).ok());
   EXPECT_TRUE(cache.complete(fourth_name, true, out).ok());
   // A list larger than the whole cache is served but not held.
-  auto huge = ids(0, 31);
+  auto huge = ids(0, 3 * list_bytes / 8);
   const auto huge_name = name_key_list(huge.data(), huge.size());
   ASSERT_TRUE(cache.complete(huge_name, false, huge).ok());
   EXPECT_EQ(cache.complete(huge_name, true, out).code(), errc::unknown_key_list);
@@ -257,6 +280,19 @@ class KeyCachingStore : public ::testing::Test {
   std::vector<std::uint64_t> keys;
   key_list_name name;
 };
+
+// Each list costs its overhead too: a flood of one-id lists stays within
+// the bound in memory, not just in ids.
+TEST(KeyListCache, ManyTinyListsStayWithinTheBound) {
+  const std::size_t bound = 100 * (8 + key_list_cache::entry_overhead_bytes);
+  key_list_cache cache(bound);
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    std::vector<std::uint64_t> one{i};
+    ASSERT_TRUE(cache.complete(name_key_list(one.data(), 1), false, one).ok());
+  }
+  EXPECT_EQ(cache.lists(), 100u);
+  EXPECT_LE(cache.bytes(), bound);
+}
 
 TEST_F(KeyCachingStore, PushesAndPullsByNameDoWhatTheyWouldInFull) {
   // The same pushes: in full with the name then by name, against in full and unnamed.
@@ -328,6 +364,15 @@ TEST_F(KeyCachingStore, AnUnknownNameIsRefusedWithNothingAppliedAndTheSeqKept) {
   const auto rows_before = store.sparse_rows(5);
   EXPECT_EQ(store.read_pull(skipped, nothing).code(), errc::unknown_key_list);
   EXPECT_EQ(store.sparse_rows(5), rows_before);
+
+  // Lists for a table this shard does not serve are neither held nor used.
+  pull_request_view elsewhere;
+  ASSERT_TRUE(decode_pull_request(encode_sparse_pull(9, 1, keys.data(), keys.size(), false, &name),
+                                  elsewhere)
+                  .ok());
+  const auto held = store.key_lists().lists();
+  EXPECT_EQ(store.complete_keys(elsewhere).code(), errc::unknown_table);
+  EXPECT_EQ(store.key_lists().lists(), held);
 
   // A name that counts other than the list held under its digest.
   auto miscounted = name;

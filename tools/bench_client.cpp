@@ -13,6 +13,7 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/protocol.hpp"
+#include "engine/store/key_list_cache.hpp"
 #include "tools/bench_nodes.hpp"
 
 namespace troupe::bench {
@@ -102,9 +103,13 @@ class pushpull_client {
     std::size_t most = 0;
     for (auto& l : links_) {
       most = std::max(most, l.count);
-      // A name takes about as many bytes as 7 ids: shorter lists go in full.
-      const bool named = shape_.store == store_kind::hash && shape_.key_cache &&
-                         l.slice.keys.size() >= min_named_ids;
+      // A name takes about as many bytes as 7 ids: shorter lists go in full,
+      // and so do lists a server's cache would not keep.
+      const bool named =
+          shape_.store == store_kind::hash && shape_.key_cache &&
+          l.slice.keys.size() >= min_named_ids &&
+          l.slice.keys.size() * sizeof(std::uint64_t) + key_list_cache::entry_overhead_bytes <=
+              key_list_cache::default_max_bytes;
       named_.push_back(named);
       names_.push_back(named ? name_key_list(l.slice.keys.data(), l.slice.keys.size())
                              : key_list_name{});
@@ -115,6 +120,7 @@ class pushpull_client {
       pull_by_name_.push_back(named ? named_pull(l, names_.back(), false) : bytes{});
     }
     held_.assign(links_.size(), false);
+    fresh_.assign(links_.size(), false);
     gradient_.assign(most, push_gradient);
   }
 
@@ -143,7 +149,8 @@ class pushpull_client {
   // until the server holds them).
   bytes make_push(std::size_t k) {
     const auto& l = links_[k];
-    const push_header header{bench_table_id, worker_, static_cast<std::int64_t>(seq_), seq_, 0};
+    push_header header{bench_table_id, worker_, static_cast<std::int64_t>(seq_), seq_, 0};
+    header.in_order = named_[k];  // seqs per server start at 1 and skip none; by name, required
     const bool by_name = named_[k] && held_[k];
     auto w = shape_.store == store_kind::hash
                  ? push_writer::sparse(header, by_name ? nullptr : l.slice.keys.data(),
@@ -179,10 +186,14 @@ class pushpull_client {
         pending[i].receive(
             [&](bytes& reply) {
               if (auto err = check(k, reply)) return first_error(failure, std::move(err));
+              fresh_[k] = named_[k] && !held_[k];
               held_[k] = named_[k];
             },
             [&](caf::error& err) {
               if (named_[k] && held_[k] && is_troupe_error(err, errc::unknown_key_list)) {
+                // Refused by name right after it was sent in full: this
+                // server does not keep it, so it goes in full from now on.
+                if (fresh_[k]) named_[k] = false;
                 held_[k] = false;
                 again.push_back(k);
               } else {
@@ -239,6 +250,7 @@ class pushpull_client {
   std::vector<bool> named_;           // per link: its ids go by name (key caching)
   std::vector<key_list_name> names_;  // per link: the name of its row ids
   std::vector<bool> held_;            // per link: the server holds them by name
+  std::vector<bool> fresh_;           // per link: the last success sent them in full
   std::vector<bytes> pull_full_, pull_by_name_;
   std::vector<float> gradient_;
   std::uint64_t seq_ = 0;

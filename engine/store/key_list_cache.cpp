@@ -49,12 +49,16 @@ void key_list_cache::touch(entry& e) {
   lru_.splice(lru_.begin(), lru_, e.lru);
 }
 
+std::size_t key_list_cache::cost(std::size_t ids) {
+  return ids * sizeof(std::uint64_t) + entry_overhead_bytes;
+}
+
 void key_list_cache::remember(const digest& d, const std::vector<std::uint64_t>& keys) {
-  const std::size_t size = keys.size() * sizeof(std::uint64_t);
+  const std::size_t size = cost(keys.size());
   if (size > max_bytes_) return;  // sent in full each time; it is refused by name
   while (bytes_ + size > max_bytes_ && !lru_.empty()) {
     auto old = entries_.find(lru_.back());
-    bytes_ -= old->second.keys.size() * sizeof(std::uint64_t);
+    bytes_ -= cost(old->second.keys.size());
     entries_.erase(old);
     lru_.pop_back();
   }

@@ -24,6 +24,10 @@ namespace troupe {
 class key_list_cache {
  public:
   static constexpr std::size_t default_max_bytes = std::size_t{64} << 20;
+  /// What a list costs beyond its ids (map and list nodes, the vector, the
+  /// allocator's headers; ~200 bytes measured): counted, so that many tiny
+  /// lists cannot hold far more memory than the bound says.
+  static constexpr std::size_t entry_overhead_bytes = 256;
 
   explicit key_list_cache(std::size_t max_bytes = default_max_bytes) : max_bytes_(max_bytes) {}
 
@@ -34,6 +38,7 @@ class key_list_cache {
   status complete(const key_list_name& name, bool omitted, std::vector<std::uint64_t>& keys);
 
   std::size_t lists() const { return entries_.size(); }
+  /// Bytes held, ids and overhead, never more than the bound.
   std::size_t bytes() const { return bytes_; }
 
  private:
@@ -46,6 +51,7 @@ class key_list_cache {
     std::list<digest>::iterator lru;
   };
 
+  static std::size_t cost(std::size_t ids);
   void remember(const digest& d, const std::vector<std::uint64_t>& keys);
   void touch(entry& e);
 

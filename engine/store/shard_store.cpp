@@ -343,14 +343,24 @@ status shard_store::apply_push(const push_view& push, push_ack& ack) {
   return {};
 }
 
-status shard_store::complete_keys(payload_view& push) {
-  if (!push.sparse) return {};
-  return key_lists_.complete(push.key_list, push.keys_omitted, push.keys);
+// Only requests to a sparse table this shard serves may have lists
+// remembered: others are refused later anyway, and must not fill the cache.
+status shard_store::complete_keys(std::uint32_t table, bool sparse, const key_list_name& name,
+                                  bool omitted, std::vector<std::uint64_t>& keys) {
+  if (!sparse || !name.named) return {};
+  if (sparse_.count(table) == 0) {
+    return {errc::unknown_table, "sparse table " + std::to_string(table) + " on shard " +
+                                     std::to_string(id_) + " (rows named by a key list)"};
+  }
+  return key_lists_.complete(name, omitted, keys);
+}
+
+status shard_store::complete_keys(push_view& push) {
+  return complete_keys(push.table, push.sparse, push.key_list, push.keys_omitted, push.keys);
 }
 
 status shard_store::complete_keys(pull_request_view& pull) {
-  if (!pull.sparse) return {};
-  return key_lists_.complete(pull.key_list, pull.keys_omitted, pull.keys);
+  return complete_keys(pull.table, pull.sparse, pull.key_list, pull.keys_omitted, pull.keys);
 }
 
 status shard_store::read_pull(const pull_request_view& pull, bytes& reply, reply_buffer* into) {

@@ -90,7 +90,7 @@ class shard_store {
   /// holds (unknown_key_list if it holds none by that name: the sender then
   /// sends them in full), or remembers ids that came in full with a name.
   /// `keys_omitted` stays as it came. Call it before apply_push / read_pull.
-  status complete_keys(payload_view& push);
+  status complete_keys(push_view& push);
   status complete_keys(pull_request_view& pull);
   const key_list_cache& key_lists() const { return key_lists_; }
 
@@ -203,6 +203,8 @@ class shard_store {
   status resolve(sparse_slice& s, std::uint32_t worker, const std::vector<std::uint64_t>& keys,
                  const std::vector<std::uint32_t>*& slots);
   status apply_sparse(sparse_slice& s, const push_view& push, push_ack& ack);
+  status complete_keys(std::uint32_t table, bool sparse, const key_list_name& name, bool omitted,
+                       std::vector<std::uint64_t>& keys);
   status check_seq(const push_view& push, std::uint64_t version, push_ack& ack, bool& duplicate);
   status check_order(const push_view& push) const;
 

@@ -147,6 +147,9 @@ push_writer push_writer::sparse(const push_header& header, const std::uint64_t* 
                                 const key_list_name* name) {
   const std::size_t count = sparse_count(num_keys, width, "push");
   const bool with_keys = sends_keys(keys, num_keys, name, "push");
+  if (!with_keys && !header.in_order) {
+    throw troupe_error(errc::wrong_size, "a push by key-list name must be in order (inOrder)");
+  }
   const std::size_t sent_keys = with_keys ? num_keys : 0;
   require_payload(count, sent_keys, "push");
   push_writer w(payload_builder(sent_keys, count));
@@ -384,8 +387,16 @@ status decode_push(const char* data, std::size_t size, push_view& out) {
     switch (req.which()) {
       case wire::PushRequest::DENSE:
         return read_dense(req.getDense(), out);
-      case wire::PushRequest::SPARSE:
-        return read_sparse(req.getSparse(), out, false);
+      case wire::PushRequest::SPARSE: {
+        auto st = read_sparse(req.getSparse(), out, false);
+        // A push refused for want of its ids is sent again with the same
+        // seq: only an in-order sender's later pushes wait for it (the shard
+        // refuses them as out of order) instead of making it a "duplicate".
+        if (st && out.keys_omitted && !out.in_order) {
+          return {errc::malformed_message, "a push by key-list name that is not in order"};
+        }
+        return st;
+      }
     }
     return {errc::malformed_message, "push with an unknown payload kind"};
   });

@@ -37,10 +37,10 @@ std::vector<std::string> seeds() {
   {
     // Key caching: ids with their name, the name alone, a reply without ids.
     const auto name = name_key_list(keys, 4);
-    auto full = push_writer::sparse({2, 1, 4, 7, 3}, keys, 4, 2, &name);
+    auto full = push_writer::sparse({2, 1, 4, 7, 3, false, true}, keys, 4, 2, &name);
     for (std::size_t i = 0; i < full.count(); ++i) full.values()[i] = 0.5f;
     msgs.push_back(std::move(full).finish());
-    auto by_name = push_writer::sparse({2, 1, 4, 8, 3}, nullptr, 4, 2, &name);
+    auto by_name = push_writer::sparse({2, 1, 4, 8, 3, false, true}, nullptr, 4, 2, &name);
     for (std::size_t i = 0; i < by_name.count(); ++i) by_name.values()[i] = 0.5f;
     msgs.push_back(std::move(by_name).finish());
     msgs.push_back(encode_sparse_pull(2, 3, keys, 4, false, &name, true));
