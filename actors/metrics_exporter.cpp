@@ -42,6 +42,12 @@ struct metrics_exporter::impl {
   prometheus::Counter& pulls = counter("troupe_pulls_total", "Pulls answered");
   prometheus::Counter& pulls_with_push = counter(
       "troupe_pulls_with_push_total", "Pulls answered with the notice of the push they came with");
+  prometheus::Counter& by_key_list =
+      counter("troupe_requests_by_key_list_total",
+              "Sparse pushes and pulls whose row ids came by key-list name");
+  prometheus::Counter& key_lists_refused =
+      counter("troupe_key_lists_refused_total",
+              "Requests refused for a key-list name not held here (the sender resends the ids)");
   prometheus::Counter& bytes_in = counter("troupe_bytes_in_total", "Payload bytes received");
   prometheus::Counter& bytes_out = counter("troupe_bytes_out_total", "Payload bytes sent");
   prometheus::Counter& rejected = counter("troupe_messages_rejected_total",
@@ -99,6 +105,13 @@ void metrics_exporter::add_pull(std::uint64_t bytes_out, bool with_push) {
   impl_->pulls.Increment();
   if (with_push) impl_->pulls_with_push.Increment();
   impl_->bytes_out.Increment(static_cast<double>(bytes_out));
+}
+
+void metrics_exporter::add_by_key_list() {
+  impl_->by_key_list.Increment();
+}
+void metrics_exporter::add_key_list_refused() {
+  impl_->key_lists_refused.Increment();
 }
 
 void metrics_exporter::add_bytes_in(std::uint64_t n) {

@@ -11,7 +11,8 @@
 //   // curl -s http://127.0.0.1:9100/metrics | grep troupe_
 //
 // Exported series (all prefixed `troupe_`): pushes_total, pulls_total,
-// pulls_with_push_total, bytes_in_total, bytes_out_total, messages_rejected_total,
+// pulls_with_push_total, requests_by_key_list_total, key_lists_refused_total,
+// bytes_in_total, bytes_out_total, messages_rejected_total,
 // staleness_waits_total, clock_lag{worker="N"}, inflight_requests,
 // actors_hosted, shared_memory_sent_total, shared_memory_received_total.
 
@@ -39,6 +40,10 @@ class metrics_exporter {
   /// A pull answered with `bytes_out` bytes; `with_push`: it came with a
   /// push (PushRequest.pullAfter) rather than as a request of its own.
   void add_pull(std::uint64_t bytes_out, bool with_push = false);
+  /// Key caching: a sparse request whose row ids came by name, or one
+  /// refused because no list by that name is held here (it is resent).
+  void add_by_key_list();
+  void add_key_list_refused();
   void add_bytes_in(std::uint64_t n);
   void add_bytes_out(std::uint64_t n);
   /// A message refused: malformed, from an unauthenticated node, over a limit.

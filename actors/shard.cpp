@@ -188,6 +188,9 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           auto bad = shared ? decode_push(slot.data(), slot.size(), push) : decode_push(in, push);
           if (!bad) return bad;
           if (bad = self->state.store->complete_keys(push); !bad) return bad;
+          if (push.keys_omitted && self->state.ctx.metrics) {
+            self->state.ctx.metrics->add_by_key_list();
+          }
           // The backup may not hold the list: it gets the ids, and their
           // name, so that it holds them should it become the primary. Built
           // first: nothing is applied here that could not go on.
@@ -204,6 +207,9 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           // Not a bad push: one before it is missing, or its row ids are not
           // held here, and the sender resends.
           spdlog::info("shard {}: {}", id, st.message());
+          if (st.code() == errc::unknown_key_list && self->state.ctx.metrics) {
+            self->state.ctx.metrics->add_key_list_refused();
+          }
           return to_caf_error(st);
         }
         if (!st) return reject(self, "push", st);
@@ -273,10 +279,13 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           auto st = decode_pull_request(msg, pull);
           return st ? self->state.store->complete_keys(pull) : st;
         });
+        const auto& metrics = self->state.ctx.metrics;
         if (decoded.code() == errc::unknown_key_list) {
           spdlog::info("shard {}: {}", id, decoded.message());  // the puller sends them in full
+          if (metrics) metrics->add_key_list_refused();
           return to_caf_error(decoded);
         }
+        if (decoded && pull.keys_omitted && metrics) metrics->add_by_key_list();
         if (!decoded) {
           spdlog::warn("shard {}: rejected pull: {}", id, decoded.to_string());
           return to_caf_error(decoded);

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "actors/actor_config.hpp"
+#include "actors/metrics_exporter.hpp"
 #include "actors/shard.hpp"
 #include "engine/store/checkpoint.hpp"
 #include "engine/store/shard_store.hpp"
@@ -340,7 +341,10 @@ TEST_F(ShardActor, PushesByKeyListNameReachTheBackupInFull) {
   shard_table t;
   t.spec = spec;
   t.shards = 1;
-  auto primary = spawn_shard(sys, 0, {t});
+  auto metrics = std::make_shared<metrics_exporter>();
+  host_context counted;
+  counted.metrics = metrics;
+  auto primary = spawn_shard(sys, 0, {t}, counted);
   auto backup = spawn_shard(sys, 0, {t});
   const std::vector<std::uint64_t> keys{3, 17, 99};
   const auto name = name_key_list(keys.data(), keys.size());
@@ -382,6 +386,11 @@ TEST_F(ShardActor, PushesByKeyListNameReachTheBackupInFull) {
             EXPECT_EQ(s.pushes_rejected, 0u);
           },
           [&](caf::error& err) { FAIL() << describe(err); });
+
+  // The node's counters: two pushes by name, one refusal.
+  const auto page = metrics->render();
+  EXPECT_NE(page.find("troupe_requests_by_key_list_total 2"), std::string::npos) << page;
+  EXPECT_NE(page.find("troupe_key_lists_refused_total 1"), std::string::npos) << page;
 
   // The backup, promoted, holds the name from the forwarded push.
   auto pulled =
