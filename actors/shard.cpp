@@ -140,6 +140,21 @@ caf::expected<bytes> answer_pull(shard_pointer self, const pull_request_view& pu
   return reply_for(st.ctx, self->node(), sender->node(), std::move(reply));
 }
 
+// Fills in the row ids of a push or pull that came by key-list name
+// (shard_store::complete_keys), counted on the node's metrics.
+template <class View>
+status complete_keys(shard_pointer self, View& view) {
+  auto st = self->state.store->complete_keys(view);
+  if (const auto& metrics = self->state.ctx.metrics) {
+    if (st.code() == errc::unknown_key_list) {
+      metrics->add_key_list_refused();
+    } else if (st && view.keys_omitted) {
+      metrics->add_by_key_list();
+    }
+  }
+  return st;
+}
+
 // The pull a dense push asks for with PushRequest.pullAfter: its own range.
 // A push that came through the socket (its sender may have stopped using
 // shared memory since it first sent it) gets bytes, whatever it asked for.
@@ -187,10 +202,7 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           push_view push;
           auto bad = shared ? decode_push(slot.data(), slot.size(), push) : decode_push(in, push);
           if (!bad) return bad;
-          if (bad = self->state.store->complete_keys(push); !bad) return bad;
-          if (push.keys_omitted && self->state.ctx.metrics) {
-            self->state.ctx.metrics->add_by_key_list();
-          }
+          if (bad = complete_keys(self, push); !bad) return bad;
           // The backup may not hold the list: it gets the ids, and their
           // name, so that it holds them should it become the primary. Built
           // first: nothing is applied here that could not go on.
@@ -207,9 +219,6 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           // Not a bad push: one before it is missing, or its row ids are not
           // held here, and the sender resends.
           spdlog::info("shard {}: {}", id, st.message());
-          if (st.code() == errc::unknown_key_list && self->state.ctx.metrics) {
-            self->state.ctx.metrics->add_key_list_refused();
-          }
           return to_caf_error(st);
         }
         if (!st) return reject(self, "push", st);
@@ -277,15 +286,12 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         pull_request_view pull;
         const status decoded = guarded("pull", [&] {
           auto st = decode_pull_request(msg, pull);
-          return st ? self->state.store->complete_keys(pull) : st;
+          return st ? complete_keys(self, pull) : st;
         });
-        const auto& metrics = self->state.ctx.metrics;
         if (decoded.code() == errc::unknown_key_list) {
           spdlog::info("shard {}: {}", id, decoded.message());  // the puller sends them in full
-          if (metrics) metrics->add_key_list_refused();
           return to_caf_error(decoded);
         }
-        if (decoded && pull.keys_omitted && metrics) metrics->add_by_key_list();
         if (!decoded) {
           spdlog::warn("shard {}: rejected pull: {}", id, decoded.to_string());
           return to_caf_error(decoded);

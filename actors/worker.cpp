@@ -273,16 +273,16 @@ void on_push_error(worker_pointer self, std::uint32_t shard, std::uint64_t id,
   // notice may bring the values too; they are dropped then), after the
   // switch to the socket if that is why, so that it asks for bytes.
   const auto seq = s.window.seq_of(id);
+  const bool shm = shared_memory_refused(self, what, err);
+  repull_ridden(self, shard, seq);
   // The switch to the socket resent this push already if it has a seq; an
   // answer to an earlier send never gets here (push_window drops it).
-  if (shared_memory_refused(self, what, err)) {
-    repull_ridden(self, shard, seq);
+  if (shm) {
     if (seq == 0) {
       s.window.resend_one(self, s.shards, s.ctx, id, ack_handler(self), error_handler(self));
     }
     return;
   }
-  repull_ridden(self, shard, seq);
   // A push the shard did not take since one before it is missing: every
   // unanswered push to it with a seq goes again, oldest first (a few times
   // at most: the oldest unanswered one is never past the shard's next seq).

@@ -110,7 +110,6 @@ class pushpull_client {
           l.slice.keys.size() >= min_named_ids &&
           l.slice.keys.size() * sizeof(std::uint64_t) + key_list_cache::entry_overhead_bytes <=
               key_list_cache::default_max_bytes;
-      named_.push_back(named);
       names_.push_back(named ? name_key_list(l.slice.keys.data(), l.slice.keys.size())
                              : key_list_name{});
       // The keys (or the range) never change: each pull request is encoded
@@ -139,6 +138,15 @@ class pushpull_client {
  private:
   static constexpr std::size_t min_named_ids = 8;
 
+  bool named(std::size_t k) const { return names_[k].named; }
+
+  // This server does not keep link `k`'s list: its ids go in full from now on.
+  void stop_naming(std::size_t k) {
+    names_[k] = key_list_name{};
+    pull_full_[k] = encode_pull(shape_, worker_, links_[k]);
+    pull_by_name_[k] = bytes{};
+  }
+
   bytes named_pull(const shard_link& l, const key_list_name& name, bool full) const {
     return encode_sparse_pull(bench_table_id, worker_, full ? l.slice.keys.data() : nullptr,
                               l.slice.keys.size(), false, &name, true);
@@ -150,18 +158,18 @@ class pushpull_client {
   bytes make_push(std::size_t k) {
     const auto& l = links_[k];
     push_header header{bench_table_id, worker_, static_cast<std::int64_t>(seq_), seq_, 0};
-    header.in_order = named_[k];  // seqs per server start at 1 and skip none; by name, required
-    const bool by_name = named_[k] && held_[k];
+    header.in_order = named(k);  // seqs per server start at 1 and skip none; by name, required
+    const bool by_name = named(k) && held_[k];
     auto w = shape_.store == store_kind::hash
                  ? push_writer::sparse(header, by_name ? nullptr : l.slice.keys.data(),
-                                       l.slice.keys.size(), 1, named_[k] ? &names_[k] : nullptr)
+                                       l.slice.keys.size(), 1, named(k) ? &names_[k] : nullptr)
                  : push_writer::dense(header, l.slice.range.begin, l.slice.range.size());
     std::memcpy(w.values(), gradient_.data(), w.count() * sizeof(float));
     return std::move(w).finish();
   }
 
   bytes make_pull(std::size_t k) const {
-    return named_[k] && held_[k] ? pull_by_name_[k] : pull_full_[k];
+    return named(k) && held_[k] ? pull_by_name_[k] : pull_full_[k];
   }
 
   // Sends `make(k)` to every owning server and hands each reply to
@@ -186,14 +194,14 @@ class pushpull_client {
         pending[i].receive(
             [&](bytes& reply) {
               if (auto err = check(k, reply)) return first_error(failure, std::move(err));
-              fresh_[k] = named_[k] && !held_[k];
-              held_[k] = named_[k];
+              fresh_[k] = named(k) && !held_[k];
+              held_[k] = named(k);
             },
             [&](caf::error& err) {
-              if (named_[k] && held_[k] && is_troupe_error(err, errc::unknown_key_list)) {
+              if (named(k) && held_[k] && is_troupe_error(err, errc::unknown_key_list)) {
                 // Refused by name right after it was sent in full: this
-                // server does not keep it, so it goes in full from now on.
-                if (fresh_[k]) named_[k] = false;
+                // server does not keep it.
+                if (fresh_[k]) stop_naming(k);
                 held_[k] = false;
                 again.push_back(k);
               } else {
@@ -247,8 +255,7 @@ class pushpull_client {
   run_shape shape_;
   std::uint32_t worker_;
   std::vector<shard_link> links_;
-  std::vector<bool> named_;           // per link: its ids go by name (key caching)
-  std::vector<key_list_name> names_;  // per link: the name of its row ids
+  std::vector<key_list_name> names_;  // per link: the name of its row ids (unnamed: in full)
   std::vector<bool> held_;            // per link: the server holds them by name
   std::vector<bool> fresh_;           // per link: the last success sent them in full
   std::vector<bytes> pull_full_, pull_by_name_;
