@@ -43,7 +43,9 @@ std::vector<table_spec> workload_tables(const job_config& job) {
     if (t.kind == table_kind::sparse) t.max_rows = job.max_rows;
     t.update = job.update.for_table(t.name);
   }
-  for (const auto& [name, rule] : job.update.tables) {
+  for (const auto& entry : job.update.tables) {
+    // Not a structured binding: C++17 lambdas cannot capture one (clang refuses).
+    const std::string& name = entry.first;
     const bool known = std::any_of(tables.begin(), tables.end(),
                                    [&](const table_spec& t) { return t.name == name; });
     if (!known) {
