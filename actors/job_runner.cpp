@@ -26,6 +26,7 @@
 #include "engine/store/checkpoint.hpp"
 #include "engine/store/progress_files.hpp"
 #include "engine/workloads/workload_factory.hpp"
+#include "kernels/backend.hpp"
 
 namespace troupe {
 
@@ -224,6 +225,15 @@ job_summary run_job(const job_config& job_file) {
   fit_job_to_data(job, *data);
   workload_tables(job);  // throws when [update.<name>] names no table of the model
   check_job_memory(job);
+  if (job.backend == kernels::backend_kind::automatic && job.nodes.empty()) {
+    // `auto` falls back to the CPU quietly only where there is no GPU.
+    if (const auto why = kernels::cuda_fallback_reason(); !why.empty()) {
+      spdlog::warn(
+          "backend auto: this machine has a GPU, but the CUDA backend cannot use it "
+          "({}); the workers train on the CPU",
+          why);
+    }
+  }
   const double baseline = baseline_score(*data);
   spdlog::info("loaded {} train, {} validation and {} test rows of {} in {:.2f} s",
                data->train_rows(), data->validation_rows(), data->test_rows(),

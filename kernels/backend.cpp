@@ -107,6 +107,16 @@ bool cuda_available() {
   return m.device_present != nullptr && m.device_present(reason, sizeof reason) == 1;
 }
 
+std::string cuda_fallback_reason() {
+  std::string why;
+  if (!driver_reports_gpu(why)) return {};
+  const auto& m = cuda_module::get();
+  if (m.device_present == nullptr) return m.problem;
+  char reason[512] = {};
+  if (m.device_present(reason, sizeof reason) == 1) return {};
+  return reason;
+}
+
 std::unique_ptr<backend> make_backend(backend_kind kind, int threads) {
   switch (kind) {
     case backend_kind::cpu:

@@ -164,6 +164,11 @@ inline device_array::~device_array() {
 /// driver nothing of CUDA is loaded.
 bool cuda_available();
 
+/// Why `automatic` would pick the CPU although the driver reports a GPU (the
+/// module is missing, or the CUDA runtime refuses the device); empty when
+/// CUDA is usable, and when there is no GPU at all (the expected CPU case).
+std::string cuda_fallback_reason();
+
 /// Creates a backend. `automatic` picks CUDA when `cuda_available()`, else
 /// the CPU. Asking for `cuda` without a GPU or without the module throws
 /// std::runtime_error saying why. The CPU backend never loads CUDA.

@@ -32,6 +32,8 @@ __attribute__((visibility("default"))) int troupe_cuda_device_present(char* why,
     copy_reason("the CUDA runtime reports no usable device", why, n);
   } catch (const std::exception& e) {
     copy_reason(e.what(), why, n);
+  } catch (...) {
+    copy_reason("the CUDA module failed with an unknown exception", why, n);
   }
   return 0;
 }
@@ -42,6 +44,8 @@ __attribute__((visibility("default"))) troupe::kernels::backend* troupe_cuda_mak
     return troupe::kernels::make_cuda_backend().release();
   } catch (const std::exception& e) {
     copy_reason(e.what(), why, n);
+  } catch (...) {
+    copy_reason("the CUDA module failed with an unknown exception", why, n);
   }
   return nullptr;
 }

@@ -7,11 +7,16 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <string>
 
 #include "tests/child_process.hpp"
 
 #ifndef TROUPE_BINARY
 #error "TROUPE_BINARY must name the troupe executable"
+#endif
+#ifndef FAKE_CUDA_DRIVER
+#error "FAKE_CUDA_DRIVER must name the fake libcuda.so.1"
 #endif
 
 namespace troupe {
@@ -46,6 +51,36 @@ TEST(TrainCli, NodesFromTheCommandLineFillAJobFileWithShardNodesButNoNodes) {
   EXPECT_NE(alone.log().find("cluster.shard_nodes: node index 0 but only 0 nodes"),
             std::string::npos)
       << alone.log();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+// On a machine whose driver reports a GPU, `--backend auto` (the reference
+// job's default) that cannot use it says why before training on the CPU;
+// `--backend cpu` never looks.
+TEST(TrainCli, AutoBackendSaysWhyAGpuItCannotUseIsLeftIdle) {
+  const auto dir = fs::temp_directory_path() / ("troupe_train_auto_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string driver_dir = fs::path(FAKE_CUDA_DRIVER).parent_path().string();
+  const std::string module = (dir / "no_such_libtroupe_cuda.so").string();
+  auto run = [&](const std::string& backend, const std::string& name) {
+    child_process train(
+        {"/usr/bin/env", "LD_LIBRARY_PATH=" + driver_dir, "TROUPE_CUDA_MODULE=" + module,
+         TROUPE_BINARY, "train", "--backend", backend, "--epochs", "1", "--train-limit", "512",
+         "--test-limit", "128", "-o", (dir / name).string()},
+        dir / (name + ".log"));
+    const auto code = train.wait_exit(seconds(120));
+    EXPECT_EQ(code, std::optional<int>(0)) << train.log();
+    return train.log();
+  };
+  const std::string warning = "this machine has a GPU, but the CUDA backend cannot use it";
+  const auto with_auto = run("auto", "auto");
+  EXPECT_NE(with_auto.find(warning), std::string::npos) << with_auto;
+  EXPECT_NE(with_auto.find(module + " could not be loaded"), std::string::npos) << with_auto;
+  EXPECT_NE(with_auto.find("test_accuracy="), std::string::npos) << with_auto;
+  const auto with_cpu = run("cpu", "cpu");
+  EXPECT_EQ(with_cpu.find(warning), std::string::npos) << with_cpu;
+  EXPECT_NE(with_cpu.find("test_accuracy="), std::string::npos) << with_cpu;
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
