@@ -5,8 +5,12 @@
 #
 #   bash scripts/gpu-check.sh             # build, kernel tests, train, compare
 #   TROUPE_DEBS=/path/to/debs bash scripts/gpu-check.sh   # offline machine
+#   bash scripts/gpu-check.sh --pack gpu-pack.tar.xz      # prebuilt (scripts/gpu-pack.sh)
 #
-# 1. builds with -DTROUPE_CUDA=ON into build-gpu (the CUDA module must build);
+# 1. builds with -DTROUPE_CUDA=ON into build-gpu (the CUDA module must
+#    build); with --pack, takes the binaries, their libraries and the data
+#    set from a file made by scripts/gpu-pack.sh on a Debian machine instead,
+#    for a GPU machine that has CUDA but not Troupe's Debian libraries;
 # 2. runs the kernel tests and the MLP workload's gradient hand-over test
 #    (pinned staging, downloads overlapped with the backward pass), whose
 #    CUDA half skips without a device and must run (not skip) here;
@@ -17,40 +21,81 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -n "${TROUPE_DEBS:-}" ]; then
-  # A machine without network: the Debian packages travel with the tree.
-  dpkg -i "$TROUPE_DEBS"/*.deb > /dev/null 2>&1 || apt-get install -f -y --no-download > /dev/null
-fi
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-command -v nvcc > /dev/null || export PATH=/usr/local/cuda/bin:$PATH
 
-BUILD=${TROUPE_BUILD_DIR:-build-gpu}
-generator=()
-command -v ninja > /dev/null && generator=(-G Ninja)
-cmake -S . -B "$BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DTROUPE_CUDA=ON > "$BUILD.configure.log" 2>&1 ||
-  { cat "$BUILD.configure.log"; exit 1; }
-cmake --build "$BUILD" -j "$(nproc)" --target troupe troupe_cuda kernels_test engine_test \
-  > "$BUILD.build.log" 2>&1 ||
-  { tail -50 "$BUILD.build.log"; exit 1; }
+# The folder holding `name` (a CUDA 13 library) on this machine: the CUDA
+# toolkit's, the linker cache's, or a Python wheel's (nvidia-*).
+cuda_lib_dir() {
+  local name=$1 hit
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda-13*/lib64 \
+    /usr/local/cuda-13*/targets/x86_64-linux/lib; do
+    [ -e "$d/$name" ] && { echo "$d"; return 0; }
+  done
+  hit=$(ldconfig -p 2> /dev/null | awk -v n="$name" '$1 == n {print $NF; exit}')
+  [ -n "$hit" ] && { dirname "$hit"; return 0; }
+  hit=$(find / -xdev -name "$name" -not -path '/proc/*' 2> /dev/null | head -1 || true)
+  [ -n "$hit" ] && { dirname "$hit"; return 0; }
+  return 1
+}
+
+if [ "${1:-}" = "--pack" ]; then
+  [ -f "${2:-}" ] || { echo "usage: gpu-check.sh --pack FILE (made by scripts/gpu-pack.sh)" >&2; exit 2; }
+  root=$(mktemp -d)
+  tar -xJf "$2" -C "$root"
+  pack=$root/gpu-pack
+  libs=$pack/lib
+  for name in libcublas.so.13 libcublasLt.so.13 libcudart.so.13; do
+    dir=$(cuda_lib_dir "$name") || { echo "FAIL: no $name on this machine" >&2; exit 1; }
+    case ":$libs:" in *":$dir:"*) ;; *) libs=$libs:$dir ;; esac
+  done
+  export LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export TROUPE_CUDA_MODULE=$pack/lib/libtroupe_cuda.so
+  if ldd "$TROUPE_CUDA_MODULE" "$pack"/bin/* | grep "not found"; then
+    echo "FAIL: libraries missing (above); LD_LIBRARY_PATH=$LD_LIBRARY_PATH" >&2
+    exit 1
+  fi
+  troupe=$pack/bin/troupe
+  tests=$pack/bin
+  data=$pack/data/fashion-mnist
+  logs=$root
+else
+  if [ -n "${TROUPE_DEBS:-}" ]; then
+    # A machine without network: the Debian packages travel with the tree.
+    dpkg -i "$TROUPE_DEBS"/*.deb > /dev/null 2>&1 || apt-get install -f -y --no-download > /dev/null
+  fi
+  command -v nvcc > /dev/null || export PATH=/usr/local/cuda/bin:$PATH
+  BUILD=${TROUPE_BUILD_DIR:-build-gpu}
+  generator=()
+  command -v ninja > /dev/null && generator=(-G Ninja)
+  mkdir -p "$BUILD"
+  cmake -S . -B "$BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DTROUPE_CUDA=ON \
+    > "$BUILD/gpu-check.configure.log" 2>&1 || { cat "$BUILD/gpu-check.configure.log"; exit 1; }
+  cmake --build "$BUILD" -j "$(nproc)" --target troupe troupe_cuda kernels_test engine_test \
+    > "$BUILD/gpu-check.build.log" 2>&1 || { tail -50 "$BUILD/gpu-check.build.log"; exit 1; }
+  troupe=$BUILD/tools/troupe
+  tests=$BUILD/tests
+  data=/usr/share/datasets/fashion-mnist
+  [ -d "$data" ] || data=${TROUPE_FASHION_DIR:-data/fashion-mnist}
+  logs=$BUILD
+fi
 
 echo "== kernel tests"
-"$BUILD/tests/kernels_test" --gtest_brief=1 | tee "$BUILD.kernels.log" | tail -5
-"$BUILD/tests/engine_test" --gtest_brief=1 --gtest_filter='*MlpWorkloadGradients*' |
-  tee -a "$BUILD.kernels.log" | tail -3
+"$tests/kernels_test" --gtest_brief=1 | tee "$logs/gpu-check.kernels.log" | tail -5
+"$tests/engine_test" --gtest_brief=1 --gtest_filter='*MlpWorkloadGradients*' |
+  tee -a "$logs/gpu-check.kernels.log" | tail -3
 # Only the CUDA cases' own skip counts: three CPU-only checks skip because
 # a GPU is present.
-if grep -q "no CUDA device" "$BUILD.kernels.log"; then
+if grep -q "no CUDA device" "$logs/gpu-check.kernels.log"; then
   echo "FAIL: CUDA kernel tests were skipped: no usable device" >&2
+  grep -m1 "no CUDA device" "$logs/gpu-check.kernels.log" >&2
   exit 1
 fi
 
-data=/usr/share/datasets/fashion-mnist
-[ -d "$data" ] || data=${TROUPE_FASHION_DIR:-data/fashion-mnist}
 run() {  # name backend extra-args...
   local name=$1 backend=$2
   shift 2
-  local out="$BUILD/runs/$name-$backend"
-  "$BUILD/tools/troupe" --log-level warn train --backend "$backend" --epochs 3 \
+  local out="$logs/runs/$name-$backend"
+  "$troupe" --log-level warn train --backend "$backend" --epochs 3 \
     --data-dir "$data" -o "$out" "$@" > /dev/null
   local line
   line=$(cat "$out/summary.txt")
