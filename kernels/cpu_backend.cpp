@@ -31,12 +31,12 @@ float* aligned_floats(std::size_t n, bool zeroed) {
   return static_cast<float*>(p);
 }
 
-void check_labels(int rows, int classes, const std::int32_t* labels) {
+void check_labels(const char* op, int rows, int classes, const std::int32_t* labels) {
   for (int r = 0; r < rows; ++r) {
     if (labels[r] < 0 || labels[r] >= classes) {
-      throw std::out_of_range("softmax_xent: label " + std::to_string(labels[r]) + " of row " +
-                              std::to_string(r) + " is outside [0, " + std::to_string(classes) +
-                              ")");
+      throw std::out_of_range(std::string(op) + ": label " + std::to_string(labels[r]) +
+                              " of row " + std::to_string(r) + " is outside [0, " +
+                              std::to_string(classes) + ")");
     }
   }
 }
@@ -164,7 +164,7 @@ xent_result cpu_backend::logistic_xent(int rows, const float* logits,
                                        const std::int32_t* host_labels, float* dlogits) {
   xent_result result;
   if (rows <= 0) return result;
-  check_labels(rows, 2, host_labels);
+  check_labels("logistic_xent", rows, 2, host_labels);
   const float inv_rows = 1.f / static_cast<float>(rows);
   for (int r = 0; r < rows; ++r) {
     const float z = logits[r];
@@ -197,7 +197,7 @@ xent_result cpu_backend::softmax_xent(int rows, int classes, const float* logits
                                       const std::int32_t* host_labels, float* dlogits) {
   xent_result result;
   if (rows <= 0 || classes <= 0) return result;
-  check_labels(rows, classes, host_labels);
+  check_labels("softmax_xent", rows, classes, host_labels);
   const float inv_rows = 1.f / static_cast<float>(rows);
   for (int r = 0; r < rows; ++r) {
     const std::size_t offset = static_cast<std::size_t>(r) * classes;
