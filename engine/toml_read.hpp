@@ -84,12 +84,30 @@ inline void read_bool(const toml::table& t, const char* key, const std::string& 
   out = *node->value<bool>();
 }
 
-/// "text" quoted for TOML output (escapes quotes and backslashes).
+/// "text" quoted for TOML output: quotes, backslashes and control
+/// characters escaped (a TOML basic string may hold none of them raw, so a
+/// path with a carriage return would otherwise be written unreadable).
 inline std::string quote(const std::string& text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
   std::string out = "\"";
   for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += "\\u00";
+      out += hex[u >> 4];
+      out += hex[u & 0xf];
+    } else {
+      out += c;
+    }
   }
   return out + "\"";
 }

@@ -53,10 +53,14 @@ TEST(JobConfig, RoundTripsThroughToToml) {
 TEST(JobConfig, TomlRoundTripIsExactForStringsAndNumbers) {
   auto job = default_job_config();
   job.output_dir = "runs/with \"quotes\" and \\backslash";
+  // Control characters may not appear raw in a TOML string: a path with a
+  // carriage return was written back unreadable (found by fuzzing).
+  job.data_dir = std::string("/usr/sh\re/da\tta\nset\x01\x1f\x7f") + '\0' + "end";
   job.test_fraction = 0.123456789012345;
   job.target_accuracy = 0.8765432109876;
   const auto again = parse_job_config(to_toml(job), "exact");
   EXPECT_EQ(again.output_dir, job.output_dir);
+  EXPECT_EQ(again.data_dir, job.data_dir);
   EXPECT_EQ(again.test_fraction, job.test_fraction);
   EXPECT_EQ(again.target_accuracy, job.target_accuracy);
 }
