@@ -115,10 +115,10 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
       if (arr == nullptr) bad(src, "model.layers", "expected an array of layer sizes");
       job.model.sizes.clear();
       for (const auto& el : *arr) {
-        auto v = el.value<long long>();
+        const auto v = integer_of(el);
         // 0 at either end: the input width or the outputs come from the data.
         const bool end = job.model.sizes.empty() || &el == &arr->back();
-        if (!el.is_integer() || !v || *v < (end ? 0 : 1) || *v > (1 << 24)) {
+        if (!v || *v < (end ? 0 : 1) || *v > (1 << 24)) {
           bad(src, "model.layers",
               "every layer size must be a positive integer (0 at either end: from the data)");
         }
@@ -202,8 +202,8 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
         bad(src, std::string("cluster.") + key, "expected an array of node indices");
       auto& out = std::string(key) == "shard_nodes" ? job.shard_nodes : job.worker_nodes;
       for (const auto& el : *arr) {
-        auto v = el.value<long long>();
-        if (!el.is_integer() || !v || *v < 0) {
+        const auto v = integer_of(el);
+        if (!v || *v < 0) {
           bad(src, std::string("cluster.") + key, "expected non-negative node indices");
         }
         out.push_back(static_cast<std::uint32_t>(*v));

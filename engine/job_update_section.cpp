@@ -1,6 +1,7 @@
 #include "engine/job_update_section.hpp"
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -12,14 +13,16 @@ namespace troupe {
 namespace {
 
 using toml_read::bad;
+using toml_read::integer_of;
 
 void read_non_negative(const toml::table& t, const char* key, const std::string& path,
                        const std::string& src, float& out) {
   const auto* node = t.get(key);
   if (node == nullptr) return;
   const auto v = node->value<double>();
-  if (!(node->is_floating_point() || node->is_integer()) || !v || !std::isfinite(*v) || *v < 0) {
-    bad(src, path + "." + key, "expected a finite number >= 0");
+  if (!(node->is_floating_point() || node->is_integer()) || !v || !std::isfinite(*v) || *v < 0 ||
+      *v > std::numeric_limits<float>::max()) {
+    bad(src, path + "." + key, "expected a finite number >= 0 (at most 3.4e38)");
   }
   out = static_cast<float>(*v);
 }
@@ -28,8 +31,8 @@ void read_pushes(const toml::table& t, const char* key, const std::string& path,
                  const std::string& src, std::uint64_t& out) {
   const auto* node = t.get(key);
   if (node == nullptr) return;
-  const auto v = node->value<long long>();
-  if (!node->is_integer() || !v || *v < 0) bad(src, path + "." + key, "expected pushes, >= 0");
+  const auto v = integer_of(*node);
+  if (!v || *v < 0) bad(src, path + "." + key, "expected pushes, >= 0");
   out = static_cast<std::uint64_t>(*v);
 }
 

@@ -9,12 +9,23 @@
 #include <toml++/toml.h>
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "engine/errors.hpp"
 
 namespace troupe::toml_read {
+
+/// The node's value when it is a TOML integer, else nothing. Never ask
+/// toml++ for node.value<integer>() instead: it converts a float too, and
+/// one out of the integer's range (1e30) is undefined behaviour there.
+inline std::optional<std::int64_t> integer_of(const toml::node& node) {
+  if (const auto* v = node.as_integer()) return v->get();
+  return std::nullopt;
+}
 
 [[noreturn]] inline void bad(const std::string& source, const std::string& key,
                              const std::string& why) {
@@ -39,8 +50,8 @@ void read_int(const toml::table& t, const char* key, const std::string& path,
               const std::string& src, T& out, long long min, long long max) {
   const auto* node = t.get(key);
   if (node == nullptr) return;
-  auto v = node->value<long long>();
-  if (!node->is_integer() || !v) bad(src, path + "." + key, "expected an integer");
+  const auto v = integer_of(*node);
+  if (!v) bad(src, path + "." + key, "expected an integer");
   if (*v < min || *v > max) {
     bad(src, path + "." + key,
         std::to_string(*v) + " is out of range [" + std::to_string(min) + ", " +
@@ -64,6 +75,10 @@ inline void read_float(const toml::table& t, const char* key, const std::string&
                        const std::string& src, float& out) {
   double d = out;
   read_double(t, key, path, src, d);
+  // A finite double beyond a float's range has no float (the cast is undefined).
+  if (std::fabs(d) > std::numeric_limits<float>::max()) {
+    bad(src, path + "." + key, "is out of a float's range (magnitude at most 3.4e38)");
+  }
   out = static_cast<float>(d);
 }
 

@@ -65,6 +65,21 @@ TEST(JobConfig, TomlRoundTripIsExactForStringsAndNumbers) {
   EXPECT_EQ(again.target_accuracy, job.target_accuracy);
 }
 
+// Floats where integers go, and numbers beyond a float where floats go, are
+// refused naming the key, never converted (toml++ converts a float beyond an
+// integer's range with undefined behaviour; found by fuzzing under UBSan).
+TEST(JobConfig, NumbersBeyondTheirTypeAreErrorsNamingTheKey) {
+  EXPECT_NE(error_of("[train]\nworkers = 1e30\n").find("train.workers: expected an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of("[model]\nlayers = [784, 1e30, 10]\n").find("model.layers"),
+            std::string::npos);
+  EXPECT_NE(error_of("[cluster]\nshard_nodes = [-1e300]\n").find("cluster.shard_nodes"),
+            std::string::npos);
+  EXPECT_NE(error_of("[train]\nlearning_rate = 1e300\n").find("train.learning_rate"),
+            std::string::npos);
+  EXPECT_NE(error_of("[train]\nlearning_rate = 1e300\n").find("float's range"), std::string::npos);
+}
+
 TEST(JobConfig, UnknownKeysAreErrorsNamingThem) {
   EXPECT_NE(error_of("[train]\nworkerz = 3\n").find("train.workerz"), std::string::npos);
   EXPECT_NE(error_of("[trian]\n").find("trian"), std::string::npos);

@@ -12,6 +12,7 @@
 #include "engine/job_config.hpp"
 #include "engine/node_paths.hpp"
 #include "tools/node_config.hpp"
+#include "tools/table_file.hpp"
 
 namespace troupe {
 namespace {
@@ -66,6 +67,37 @@ TEST(NodeConfig, BadKeysTypesAndValuesAreErrorsNamingTheKey) {
   EXPECT_NE(config_error("threads = 1.5").find("threads"), std::string::npos);
   EXPECT_EQ(cli::parse_node_config("threads = 1", "node.toml").threads, 1u);
   EXPECT_EQ(config_error("slots = 8\n[tls]\nca = \"ca.crt\"\n"), "");
+  // A float where an integer goes is refused as such, however large (toml++
+  // would convert one beyond the integer's range with undefined behaviour;
+  // found by fuzzing under UBSan).
+  EXPECT_NE(config_error("slots = 8e27").find("slots: must be an integer"), std::string::npos);
+  EXPECT_NE(config_error("threads = -1e300").find("threads: must be an integer"),
+            std::string::npos);
+}
+
+std::string table_file_error(const std::string& text) {
+  try {
+    cli::parse_table_file(text, "tables.toml");
+  } catch (const troupe_error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+TEST(TableFile, NumbersBeyondTheirTypeAreErrorsNamingTheKey) {
+  const std::string table = "[[table]]\nname = \"emb\"\n";
+  EXPECT_EQ(table_file_error(table + "lr = 0.1\ninit = 1e-3\n"), "");
+  EXPECT_NE(table_file_error("shards = 2.4e35\n" + table).find("shards must be a non-negative"),
+            std::string::npos);
+  EXPECT_NE(table_file_error(table + "width = 1e30\n").find("width must be a non-negative"),
+            std::string::npos);
+  for (const char* bad : {"1e300", "-1e39", "inf", "nan"}) {
+    EXPECT_NE(table_file_error(table + "lr = " + bad + "\n").find("lr must be a finite number"),
+              std::string::npos)
+        << bad;
+  }
+  EXPECT_NE(table_file_error(table + "init = 1e300\n").find("init must be a finite number"),
+            std::string::npos);
 }
 
 TEST(NodePaths, RelativeDataPathsResolveUnderTheDataDir) {

@@ -10,6 +10,7 @@
 #include "actors/job_lease.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
+#include "engine/toml_read.hpp"
 
 namespace troupe::cli {
 
@@ -60,15 +61,15 @@ node_config parse_node_config(std::string_view text, const std::string& source) 
   read(doc, "data_dir", source, "", c.data_dir);
   read(doc, "checkpoint_dir", source, "", c.checkpoint_dir);
   if (const auto* node = doc.get("slots")) {
-    const auto v = node->value<std::int64_t>();
-    if (!node->is_integer() || !v || *v < 1 || *v > 4096) {
+    const auto v = toml_read::integer_of(*node);
+    if (!v || *v < 1 || *v > 4096) {
       fail(source, "slots", "must be an integer in [1, 4096]");
     }
     c.slots = static_cast<std::uint32_t>(*v);
   }
   if (const auto* node = doc.get("threads")) {
-    const auto v = node->value<std::int64_t>();
-    if (!node->is_integer() || !v || *v < 0 || *v > 1024) {
+    const auto v = toml_read::integer_of(*node);
+    if (!v || *v < 0 || *v > 1024) {
       fail(source, "threads", "must be an integer in [0, 1024] (0: one per core)");
     }
     c.threads = static_cast<std::uint32_t>(*v);

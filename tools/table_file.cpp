@@ -2,10 +2,12 @@
 
 #include <toml++/toml.h>
 
+#include <cmath>
 #include <limits>
 #include <set>
 
 #include "engine/errors.hpp"
+#include "engine/toml_read.hpp"
 
 namespace troupe::cli {
 
@@ -23,10 +25,15 @@ T get(const toml::table& t, const char* key, const std::string& where, T fallbac
     if (auto v = node->value<std::string>()) return *v;
     fail(where, std::string(key) + " must be a string");
   } else if constexpr (std::is_floating_point_v<T>) {
-    if (auto v = node->value<double>()) return static_cast<T>(*v);
-    fail(where, std::string(key) + " must be a number");
+    const auto v = node->value<double>();
+    if (!v) fail(where, std::string(key) + " must be a number");
+    // A double beyond T's range has no T (the cast would be undefined).
+    if (!std::isfinite(*v) || std::fabs(*v) > std::numeric_limits<T>::max()) {
+      fail(where, std::string(key) + " must be a finite number within a float's range");
+    }
+    return static_cast<T>(*v);
   } else {
-    const auto v = node->value<std::int64_t>();
+    const auto v = toml_read::integer_of(*node);
     if (!v || *v < 0) fail(where, std::string(key) + " must be a non-negative integer");
     // A cast alone would wrap (shards = 4294967298 would start 2).
     if (static_cast<std::uint64_t>(*v) > std::numeric_limits<T>::max()) {

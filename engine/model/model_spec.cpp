@@ -90,8 +90,8 @@ void read_model_spec(const toml::table& t, const std::string& src, job_config& j
     // 0 at either end: the input width and the outputs come from the data.
     job.model.sizes = {0};
     for (const auto& el : *arr) {
-      auto v = el.value<long long>();
-      if (!el.is_integer() || !v || *v <= 0 || *v > (1 << 24)) {
+      const auto v = integer_of(el);
+      if (!v || *v <= 0 || *v > (1 << 24)) {
         bad(src, "model.hidden", "every layer size must be a positive integer");
       }
       job.model.sizes.push_back(static_cast<int>(*v));
