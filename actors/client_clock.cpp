@@ -35,8 +35,11 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
   }
   // The session stands for this client: the directory watches it, and a
   // client that ends leaves its groups.
+  // The group travels as the spawn argument: CAF 0.17 dereferences a null
+  // argument tuple when a function is spawned with none (UBSan stops there).
   rt_->sys.spawn(
-      [c, dir = directory_, session = session_, group, clock](caf::event_based_actor* self) {
+      [c, dir = directory_, session = session_, clock](caf::event_based_actor* self,
+                                                       const clock_group& group) {
         self->request(dir, caf::infinite, clock_atom::value, group.name, group.member,
                       group.members, group.staleness, clock, session)
             .then(
@@ -48,7 +51,8 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
                   c->fail(to_api_error(err, "clock group '" + group.name + "'"));
                   c->complete();
                 });
-      });
+      },
+      group);
 }
 
 void client::impl::leave_clock(const clock_group& group, callback<void> done) {
@@ -56,14 +60,16 @@ void client::impl::leave_clock(const clock_group& group, callback<void> done) {
   if (auto why = check_group(group); !why.empty()) {
     return refuse(c, api_errc::bad_argument, "clock group '" + group.name + "': " + why);
   }
-  rt_->sys.spawn([c, dir = directory_, group](caf::event_based_actor* self) {
-    self->request(dir, std::chrono::seconds(30), leave_atom::value, group.name, group.member)
-        .then([=](bool) { c->complete(); },
-              [=](caf::error& err) {
-                c->fail(to_api_error(err, "clock group '" + group.name + "'"));
-                c->complete();
-              });
-  });
+  rt_->sys.spawn(
+      [c, dir = directory_](caf::event_based_actor* self, const clock_group& group) {
+        self->request(dir, std::chrono::seconds(30), leave_atom::value, group.name, group.member)
+            .then([=](bool) { c->complete(); },
+                  [=](caf::error& err) {
+                    c->fail(to_api_error(err, "clock group '" + group.name + "'"));
+                    c->complete();
+                  });
+      },
+      group);
 }
 
 }  // namespace troupe

@@ -18,7 +18,11 @@ struct timer_state {
   static inline const char* name = "troupe.timer";
 };
 
-caf::behavior timer_behavior(caf::stateful_actor<timer_state>* self) {
+// `first_id` is an argument only because CAF 0.17 dereferences a null
+// argument tuple when a function is spawned with none (undefined behaviour
+// that UBSan stops at): never spawn a function actor without arguments.
+caf::behavior timer_behavior(caf::stateful_actor<timer_state>* self, std::uint64_t first_id) {
+  self->state.next = first_id;
   return {
       [=](wait_atom, std::int64_t ms) -> caf::result<bool> {
         const auto id = self->state.next++;
@@ -39,7 +43,7 @@ caf::behavior timer_behavior(caf::stateful_actor<timer_state>* self) {
 }  // namespace
 
 caf::actor spawn_timer(caf::actor_system& sys) {
-  return sys.spawn(timer_behavior);
+  return sys.spawn(timer_behavior, std::uint64_t{0});
 }
 
 }  // namespace troupe

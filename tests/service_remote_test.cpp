@@ -3,6 +3,8 @@
 // one (peer_lost, promptly, also for calls already in flight).
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -10,6 +12,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "child_process.hpp"
@@ -149,13 +152,17 @@ TEST_F(remote, AFullClientQueueAnswersOverloadedAtOnce) {
   std::size_t refused = 0;
   for (int i = 0; i < 10; ++i) {
     auto promise = std::make_shared<std::promise<result<rows>>>();
-    bool answered_in_call = false;
-    c.lookup("emb", {7}, [&, promise](result<rows> r) {
-      answered_in_call = true;  // true only if still inside lookup(), on this thread
+    // Shared, not a reference to this iteration's stack: an accepted call is
+    // answered later, on another thread, after the loop has moved on.
+    auto answered_in_call = std::make_shared<std::atomic<bool>>(false);
+    const auto caller = std::this_thread::get_id();
+    c.lookup("emb", {7}, [answered_in_call, caller, promise](result<rows> r) {
+      // true only if still inside lookup(), on this thread
+      if (std::this_thread::get_id() == caller) *answered_in_call = true;
       promise->set_value(std::move(r));
     });
     auto f = promise->get_future();
-    if (!answered_in_call) {
+    if (!*answered_in_call) {
       accepted.push_back(std::move(f));
       continue;
     }
