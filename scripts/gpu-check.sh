@@ -63,15 +63,8 @@ else
     # A machine without network: the Debian packages travel with the tree.
     dpkg -i "$TROUPE_DEBS"/*.deb > /dev/null 2>&1 || apt-get install -f -y --no-download > /dev/null
   fi
-  command -v nvcc > /dev/null || export PATH=/usr/local/cuda/bin:$PATH
   BUILD=${TROUPE_BUILD_DIR:-build-gpu}
-  generator=()
-  command -v ninja > /dev/null && generator=(-G Ninja)
-  mkdir -p "$BUILD"
-  cmake -S . -B "$BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DTROUPE_CUDA=ON \
-    > "$BUILD/gpu-check.configure.log" 2>&1 || { cat "$BUILD/gpu-check.configure.log"; exit 1; }
-  cmake --build "$BUILD" -j "$(nproc)" --target troupe troupe_cuda kernels_test engine_test \
-    > "$BUILD/gpu-check.build.log" 2>&1 || { tail -50 "$BUILD/gpu-check.build.log"; exit 1; }
+  bash scripts/gpu-build.sh "$BUILD"
   troupe=$BUILD/tools/troupe
   tests=$BUILD/tests
   data=/usr/share/datasets/fashion-mnist

@@ -16,20 +16,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-gpu-pack.tar.xz}
 limit_mib=60
-command -v nvcc > /dev/null || export PATH=/usr/local/cuda/bin:$PATH
-command -v nvcc > /dev/null || { echo "gpu-pack: needs nvcc (CUDA at /usr/local/cuda)" >&2; exit 2; }
+command -v nvcc > /dev/null || [ -x /usr/local/cuda/bin/nvcc ] ||
+  { echo "gpu-pack: needs nvcc (CUDA at /usr/local/cuda)" >&2; exit 2; }
 data=${TROUPE_FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 [ -f "$data/train-images-idx3-ubyte.gz" ] ||
   { echo "gpu-pack: no Fashion-MNIST in $data (apt-get install dataset-fashion-mnist)" >&2; exit 2; }
 
 BUILD=${TROUPE_BUILD_DIR:-build-gpu}
-generator=()
-command -v ninja > /dev/null && generator=(-G Ninja)
-mkdir -p "$BUILD"
-cmake -S . -B "$BUILD" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DTROUPE_CUDA=ON \
-  > "$BUILD/gpu-pack.configure.log" 2>&1 || { cat "$BUILD/gpu-pack.configure.log"; exit 1; }
-cmake --build "$BUILD" -j "$(nproc)" --target troupe troupe_cuda kernels_test engine_test \
-  > "$BUILD/gpu-pack.build.log" 2>&1 || { tail -50 "$BUILD/gpu-pack.build.log"; exit 1; }
+bash scripts/gpu-build.sh "$BUILD"
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT

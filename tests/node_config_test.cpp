@@ -22,13 +22,19 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using namespace test_support;
 
-std::string config_error(const std::string& text) {
+// The message `parse` throws as troupe_error, or "" when it does not throw.
+template <class Parse>
+std::string error_of(Parse&& parse) {
   try {
-    cli::parse_node_config(text, "node.toml");
+    parse();
   } catch (const troupe_error& e) {
     return e.what();
   }
   return {};
+}
+
+std::string config_error(const std::string& text) {
+  return error_of([&] { cli::parse_node_config(text, "node.toml"); });
 }
 
 TEST(NodeConfig, TheShippedExampleParses) {
@@ -76,12 +82,7 @@ TEST(NodeConfig, BadKeysTypesAndValuesAreErrorsNamingTheKey) {
 }
 
 std::string table_file_error(const std::string& text) {
-  try {
-    cli::parse_table_file(text, "tables.toml");
-  } catch (const troupe_error& e) {
-    return e.what();
-  }
-  return {};
+  return error_of([&] { cli::parse_table_file(text, "tables.toml"); });
 }
 
 TEST(TableFile, NumbersBeyondTheirTypeAreErrorsNamingTheKey) {
