@@ -1,7 +1,6 @@
 #include "engine/job_update_section.hpp"
 
 #include <cmath>
-#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -21,7 +20,7 @@ void read_non_negative(const toml::table& t, const char* key, const std::string&
   if (node == nullptr) return;
   const auto v = node->value<double>();
   if (!(node->is_floating_point() || node->is_integer()) || !v || !std::isfinite(*v) || *v < 0 ||
-      *v > std::numeric_limits<float>::max()) {
+      !toml_read::fits_float(*v)) {
     bad(src, path + "." + key, "expected a finite number >= 0 (at most 3.4e38)");
   }
   out = static_cast<float>(*v);

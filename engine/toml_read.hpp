@@ -10,7 +10,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <optional>
 #include <set>
 #include <string>
@@ -25,6 +24,14 @@ namespace troupe::toml_read {
 inline std::optional<std::int64_t> integer_of(const toml::node& node) {
   if (const auto* v = node.as_integer()) return v->get();
   return std::nullopt;
+}
+
+/// Whether `d` rounds to a finite float: below the midpoint between the
+/// largest float and 2^128 in magnitude. (Not `<= FLT_MAX`: a float written
+/// with 9 digits, as the job writers do, may read back a little above it and
+/// must still be accepted, rounding to the same float.)
+inline bool fits_float(double d) {
+  return std::fabs(d) < 0x1.ffffffp+127;
 }
 
 [[noreturn]] inline void bad(const std::string& source, const std::string& key,
@@ -75,8 +82,8 @@ inline void read_float(const toml::table& t, const char* key, const std::string&
                        const std::string& src, float& out) {
   double d = out;
   read_double(t, key, path, src, d);
-  // A finite double beyond a float's range has no float (the cast is undefined).
-  if (std::fabs(d) > std::numeric_limits<float>::max()) {
+  // A finite double that would round to an infinite float (lr = 1e300).
+  if (!fits_float(d)) {
     bad(src, path + "." + key, "is out of a float's range (magnitude at most 3.4e38)");
   }
   out = static_cast<float>(d);

@@ -18,9 +18,16 @@
 # separates the engine's speed from where the crossing happened to fall.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${1:-5}
-[[ $# -gt 0 ]] && shift
+rounds=5
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then
+  rounds=$1
+  shift
+fi
 [[ ${1:-} == -- ]] && shift
+if [[ $# -gt 0 && $1 != -* ]]; then
+  echo "usage: scripts/bench-reference.sh [ROUNDS] [-- extra train arguments]" >&2
+  exit 2
+fi
 bin=${TROUPE_BUILD_DIR:-build}/tools/troupe
 epochs=${EPOCHS:-15}
 peer=../shared/bench/torch_fashion_mlp.py
@@ -58,14 +65,15 @@ TARGET = 0.87
 
 
 def troupe_round(r):
-    summary = open(f"{work}/troupe{r}.log").read().strip().splitlines()[-1]
+    summary = open(f"{work}/troupe{r}/summary.txt").read()
     fields = dict(kv.split("=", 1) for kv in summary.split() if "=" in kv)
-    # metrics.csv: one "test" row per epoch end, epoch counted from 0
+    # metrics.csv: "test" rows, epoch counted from 0; with --eval-every an
+    # epoch also has rows from within it, and its last row is its end.
     ends = {}
     with open(f"{work}/troupe{r}/metrics.csv") as f:
         for row in csv.DictReader(f):
             if row["kind"] == "test":
-                ends.setdefault(int(row["epoch"]) + 1, (float(row["time_s"]), float(row["accuracy"])))
+                ends[int(row["epoch"]) + 1] = (float(row["time_s"]), float(row["accuracy"]))
     cross = next((e for e in sorted(ends) if ends[e][1] >= TARGET), None)
     return {"sps": float(fields["samples_per_s"]), "ends": ends, "cross": cross,
             "ttt": ends[cross][0] if cross else None, "final": ends[max(ends)][1]}

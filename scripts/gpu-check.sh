@@ -17,8 +17,15 @@
 # 3. trains the reference job (3 epochs) and a wider MLP (784-2048-2048-10)
 #    with --backend cuda and --backend cpu, and prints samples/s and the test
 #    accuracy of each, side by side.
-# Exits non-zero when a step fails or the CUDA tests were skipped.
+# Exits non-zero when a step fails or the CUDA tests were skipped. Where OUT
+# names a folder (the device tool's), the logs and run summaries are copied
+# there at the end, whatever the outcome.
 set -euo pipefail
+pack_file=""
+if [ "${1:-}" = "--pack" ]; then
+  [ -f "${2:-}" ] || { echo "usage: gpu-check.sh --pack FILE (made by scripts/gpu-pack.sh)" >&2; exit 2; }
+  pack_file=$(realpath "$2")  # before the cd below
+fi
 cd "$(dirname "$0")/.."
 
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
@@ -38,20 +45,28 @@ cuda_lib_dir() {
   return 1
 }
 
-if [ "${1:-}" = "--pack" ]; then
-  [ -f "${2:-}" ] || { echo "usage: gpu-check.sh --pack FILE (made by scripts/gpu-pack.sh)" >&2; exit 2; }
+# Runs a Troupe program: with a pack, against the pack's libraries and the
+# machine's CUDA ones (only these programs see the pack's libraries).
+with_libs() {
+  if [ -n "$pack_file" ]; then
+    LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} TROUPE_CUDA_MODULE=$module "$@"
+  else
+    "$@"
+  fi
+}
+
+if [ -n "$pack_file" ]; then
   root=$(mktemp -d)
-  tar -xJf "$2" -C "$root"
+  tar -xJf "$pack_file" -C "$root"
   pack=$root/gpu-pack
+  module=$pack/lib/libtroupe_cuda.so
   libs=$pack/lib
   for name in libcublas.so.13 libcublasLt.so.13 libcudart.so.13; do
     dir=$(cuda_lib_dir "$name") || { echo "FAIL: no $name on this machine" >&2; exit 1; }
     case ":$libs:" in *":$dir:"*) ;; *) libs=$libs:$dir ;; esac
   done
-  export LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  export TROUPE_CUDA_MODULE=$pack/lib/libtroupe_cuda.so
-  if ldd "$TROUPE_CUDA_MODULE" "$pack"/bin/* | grep "not found"; then
-    echo "FAIL: libraries missing (above); LD_LIBRARY_PATH=$LD_LIBRARY_PATH" >&2
+  if with_libs ldd "$module" "$pack"/bin/* | grep "not found"; then
+    echo "FAIL: libraries missing (above); library path $libs" >&2
     exit 1
   fi
   troupe=$pack/bin/troupe
@@ -72,9 +87,13 @@ else
   logs=$BUILD
 fi
 
+if [ -n "${OUT:-}" ] && [ -d "$OUT" ]; then
+  trap 'cp -r "$logs"/gpu-check.* "$logs/runs" "$OUT/" 2> /dev/null || true' EXIT
+fi
+
 echo "== kernel tests"
-"$tests/kernels_test" --gtest_brief=1 | tee "$logs/gpu-check.kernels.log" | tail -5
-"$tests/engine_test" --gtest_brief=1 --gtest_filter='*MlpWorkloadGradients*' |
+with_libs "$tests/kernels_test" --gtest_brief=1 | tee "$logs/gpu-check.kernels.log" | tail -5
+with_libs "$tests/engine_test" --gtest_brief=1 --gtest_filter='*MlpWorkloadGradients*' |
   tee -a "$logs/gpu-check.kernels.log" | tail -3
 # Only the CUDA cases' own skip counts: three CPU-only checks skip because
 # a GPU is present.
@@ -88,7 +107,7 @@ run() {  # name backend extra-args...
   local name=$1 backend=$2
   shift 2
   local out="$logs/runs/$name-$backend"
-  "$troupe" --log-level warn train --backend "$backend" --epochs 3 \
+  with_libs "$troupe" --log-level warn train --backend "$backend" --epochs 3 \
     --data-dir "$data" -o "$out" "$@" > /dev/null
   local line
   line=$(cat "$out/summary.txt")

@@ -13,8 +13,8 @@
 # The file must stay under the device tool's 64 MiB carry limit; the script
 # fails when it does not.
 set -euo pipefail
+out=$(realpath -m "${1:-$(dirname "$0")/../gpu-pack.tar.xz}")  # before the cd below
 cd "$(dirname "$0")/.."
-out=${1:-gpu-pack.tar.xz}
 limit_mib=60
 command -v nvcc > /dev/null || [ -x /usr/local/cuda/bin/nvcc ] ||
   { echo "gpu-pack: needs nvcc (CUDA at /usr/local/cuda)" >&2; exit 2; }
@@ -34,7 +34,11 @@ cp "$BUILD/lib/libtroupe_cuda.so" "$pack/lib/"
 strip --strip-unneeded "$pack"/bin/* "$pack/lib/libtroupe_cuda.so"
 # Debian's libraries by the name the binaries ask for (soname), resolved
 # through symlinks; the C runtime and CUDA's libraries stay the GPU
-# machine's own.
+# machine's own. One this machine cannot find would be missing there too.
+if ldd "$pack"/bin/* "$pack/lib/libtroupe_cuda.so" | grep "not found"; then
+  echo "gpu-pack: libraries missing on this machine (above)" >&2
+  exit 1
+fi
 ldd "$pack"/bin/* "$pack/lib/libtroupe_cuda.so" |
   awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u |
   while read -r name path; do

@@ -99,6 +99,14 @@ TEST(TableFile, NumbersBeyondTheirTypeAreErrorsNamingTheKey) {
   }
   EXPECT_NE(table_file_error(table + "init = 1e300\n").find("init must be a finite number"),
             std::string::npos);
+  // Only TOML integers are integers: 2.0 and true were taken as 2 and 1.
+  for (const char* bad : {"2.0", "true"}) {
+    EXPECT_NE(table_file_error(std::string("shards = ") + bad + "\n" + table)
+                  .find("shards must be a non-negative integer"),
+              std::string::npos)
+        << bad;
+  }
+  EXPECT_EQ(table_file_error(table + "lr = 3.4028234e38\n"), "");  // the largest float
 }
 
 TEST(NodePaths, RelativeDataPathsResolveUnderTheDataDir) {

@@ -5,11 +5,13 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
 
+#include "engine/job_config.hpp"
 #include "tests/child_process.hpp"
 
 #ifndef TROUPE_BINARY
@@ -59,9 +61,16 @@ TEST(TrainCli, NodesFromTheCommandLineFillAJobFileWithShardNodesButNoNodes) {
 // job's default) that cannot use it says why before training on the CPU;
 // `--backend cpu` never looks.
 TEST(TrainCli, AutoBackendSaysWhyAGpuItCannotUseIsLeftIdle) {
+  if (!fs::exists(default_data_dir("fashion-mnist"))) {
+    GTEST_FAIL() << "Fashion-MNIST is missing: run scripts/setup.sh";
+  }
   const auto dir = fs::temp_directory_path() / ("troupe_train_auto_" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  const std::string driver_dir = fs::path(FAKE_CUDA_DRIVER).parent_path().string();
+  // The fake driver first, before whatever the environment already names.
+  std::string driver_dir = fs::path(FAKE_CUDA_DRIVER).parent_path().string();
+  if (const char* path = std::getenv("LD_LIBRARY_PATH"); path != nullptr && *path != '\0') {
+    driver_dir += std::string(":") + path;
+  }
   const std::string module = (dir / "no_such_libtroupe_cuda.so").string();
   auto run = [&](const std::string& backend, const std::string& name) {
     child_process train(

@@ -27,8 +27,8 @@ T get(const toml::table& t, const char* key, const std::string& where, T fallbac
   } else if constexpr (std::is_floating_point_v<T>) {
     const auto v = node->value<double>();
     if (!v) fail(where, std::string(key) + " must be a number");
-    // A double beyond T's range has no T (the cast would be undefined).
-    if (!std::isfinite(*v) || std::fabs(*v) > std::numeric_limits<T>::max()) {
+    // Finite, and finite as a float too (lr = 1e300 would become infinite).
+    if (!std::isfinite(*v) || (std::is_same_v<T, float> && !toml_read::fits_float(*v))) {
       fail(where, std::string(key) + " must be a finite number within a float's range");
     }
     return static_cast<T>(*v);
