@@ -20,6 +20,7 @@
 #include "actors/tls_config.hpp"
 #include "actors/training_host.hpp"
 #include "engine/auth.hpp"
+#include "engine/wire/shared_memory.hpp"
 
 namespace troupe {
 
@@ -424,6 +425,12 @@ void on_expire(node_pointer self) {
     return;
   }
   const auto now = clock_type::now();
+  if (st.trim_pending && st.hosted.empty() && st.opts.shm) {
+    // Peers' shared-memory regions, the dead ones' too: mapped again when used.
+    if (const auto n = st.opts.shm->forget_peers(); n > 0) {
+      spdlog::debug("node {}: idle; unmapped {} peers' shared memory", st.opts.name, n);
+    }
+  }
 #ifdef __GLIBC__
   if (st.trim_pending && st.hosted.empty()) malloc_trim(0);  // data sets, tables
 #endif

@@ -44,6 +44,29 @@ TEST(SharedMemory, MessageIsReadOnceAndIntact) {
   EXPECT_EQ(c.taken, 1u);
 }
 
+// A reader keeps a writer's region mapped (its touched pages resident) until
+// it forgets its peers, as an idle node does, so that regions of processes
+// that have died do not pile up across jobs; the next envelope maps it again.
+TEST(SharedMemory, ForgottenPeersAreUnmappedAndMappedAgainWhenUsed) {
+  shared_memory writer, reader;
+  ASSERT_TRUE(writer.available().ok()) << writer.available().to_string();
+  const auto msg = pattern(64 * 1024, 3);
+  bytes out;
+  auto env = writer.share(msg);
+  ASSERT_TRUE(env);
+  ASSERT_TRUE(reader.take(*env, out).ok());
+  EXPECT_EQ(reader.peers_mapped(), 1u);
+  EXPECT_EQ(reader.forget_peers(), 1u);
+  EXPECT_EQ(reader.peers_mapped(), 0u);
+  EXPECT_EQ(reader.forget_peers(), 0u);
+  env = writer.share(msg);
+  ASSERT_TRUE(env);
+  out.clear();
+  ASSERT_TRUE(reader.take(*env, out).ok());
+  EXPECT_EQ(out, msg);
+  EXPECT_EQ(reader.peers_mapped(), 1u);
+}
+
 // A message built in place in a slot (a shard's pull reply) reads back as
 // built; a slot written but never published is free again once dropped.
 TEST(SharedMemory, AMessageBuiltInASlotIsPublishedWithoutACopy) {

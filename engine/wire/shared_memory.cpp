@@ -320,6 +320,18 @@ status shared_memory::open_peer(std::uint32_t pid, std::int32_t fd, std::uint64_
   return {};
 }
 
+std::size_t shared_memory::forget_peers() {
+  std::lock_guard<std::mutex> lock(peers_mu_);
+  const std::size_t n = peers_.size();
+  peers_.clear();  // a claim or take still reading holds its own reference
+  return n;
+}
+
+std::size_t shared_memory::peers_mapped() const {
+  std::lock_guard<std::mutex> lock(peers_mu_);
+  return peers_.size();
+}
+
 status shared_memory::claim(const bytes& in, shared_slot& out) {
   out = shared_slot{};
   envelope e;

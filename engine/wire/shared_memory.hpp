@@ -148,6 +148,15 @@ class shared_memory {
   /// Copies the message an envelope names into `out` and frees its slot.
   status take(const bytes& envelope, bytes& out);
 
+  /// Unmaps the other processes' regions this one keeps mapped (they are
+  /// mapped again on their next envelope). A region stays mapped, with its
+  /// touched pages resident, until then: a node calls this when idle, so
+  /// that the regions of peers that have since died (a restarted daemon, a
+  /// finished job's driver) do not pile up across jobs. Returns how many.
+  std::size_t forget_peers();
+  /// Other processes' regions mapped now.
+  std::size_t peers_mapped() const;
+
   struct counters {
     std::uint64_t shared = 0;     ///< messages sent through a slot
     std::uint64_t inline_ = 0;    ///< share() declined: no free slot or too large
@@ -166,7 +175,7 @@ class shared_memory {
   std::unique_ptr<region> own_;  // set once by the constructor; null when unavailable
   status available_;
   std::atomic<std::uint32_t> cursor_{0};
-  std::mutex peers_mu_;  // guards peers_ and peer_uses_
+  mutable std::mutex peers_mu_;  // guards peers_ and peer_uses_
   std::map<std::pair<std::uint32_t, std::uint64_t>, std::shared_ptr<region>> peers_;
   std::uint64_t peer_uses_ = 0;
   std::atomic<std::uint64_t> shared_{0}, inline_{0}, taken_{0}, reclaimed_{0};
