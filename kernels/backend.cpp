@@ -97,24 +97,26 @@ std::unique_ptr<backend> make_cuda() {
   return b;
 }
 
-}  // namespace
-
-bool cuda_available() {
-  std::string why;
-  if (!driver_reports_gpu(why)) return false;
-  const auto& m = cuda_module::get();
-  char reason[512] = {};
-  return m.device_present != nullptr && m.device_present(reason, sizeof reason) == 1;
-}
-
-std::string cuda_fallback_reason() {
-  std::string why;
-  if (!driver_reports_gpu(why)) return {};
+// With a GPU reported by the driver: why the CUDA module cannot use it,
+// empty when it can.
+std::string module_problem() {
   const auto& m = cuda_module::get();
   if (m.device_present == nullptr) return m.problem;
   char reason[512] = {};
   if (m.device_present(reason, sizeof reason) == 1) return {};
-  return reason;
+  return reason[0] != '\0' ? std::string(reason) : "the CUDA module reports no usable device";
+}
+
+}  // namespace
+
+bool cuda_available() {
+  std::string why;
+  return driver_reports_gpu(why) && module_problem().empty();
+}
+
+std::string cuda_fallback_reason() {
+  std::string why;
+  return driver_reports_gpu(why) ? module_problem() : std::string{};
 }
 
 std::unique_ptr<backend> make_backend(backend_kind kind, int threads) {
