@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/errors.hpp"
+#include "engine/unique_fd.hpp"
 
 namespace troupe {
 
@@ -29,23 +30,6 @@ using steady = std::chrono::steady_clock;
 std::string errno_text(int err) {
   return std::string(std::strerror(err));
 }
-
-struct fd_guard {
-  int fd = -1;
-  fd_guard() = default;
-  explicit fd_guard(int f) : fd(f) {}
-  fd_guard(fd_guard&& o) noexcept : fd(std::exchange(o.fd, -1)) {}
-  fd_guard& operator=(fd_guard&& o) noexcept {
-    reset(std::exchange(o.fd, -1));
-    return *this;
-  }
-  ~fd_guard() { reset(); }
-  void reset(int f = -1) {
-    if (fd >= 0) ::close(fd);
-    fd = f;
-  }
-  int release() { return std::exchange(fd, -1); }
-};
 
 // "HOST:PORT", "[V6]:PORT" or "PORT" (every address) into host and port.
 std::pair<std::string, std::string> split_bind(const std::string& bind) {
@@ -81,20 +65,20 @@ int open_listener(const std::string& bind) {
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(found, freeaddrinfo);
   std::string why = "no address to bind";
   for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    fd_guard fd(
+    unique_fd fd(
         ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol));
-    if (fd.fd < 0) {
+    if (!fd) {
       why = "socket: " + errno_text(errno);
       continue;
     }
     // Rebinding right after a restart (TIME_WAIT); a port in LISTEN stays refused.
     const int on = 1;
-    ::setsockopt(fd.fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    if (::bind(fd.fd, a->ai_addr, a->ai_addrlen) != 0) {
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (::bind(fd.get(), a->ai_addr, a->ai_addrlen) != 0) {
       why = "bind: " + errno_text(errno);
       continue;
     }
-    if (::listen(fd.fd, 128) != 0) {
+    if (::listen(fd.get(), 128) != 0) {
       why = "listen: " + errno_text(errno);
       continue;
     }
@@ -139,7 +123,7 @@ std::string render(const http_reply& r, bool head_only) {
 }
 
 struct connection {
-  fd_guard fd;
+  unique_fd fd;
   steady::time_point opened;
   steady::time_point deadline;
   std::string in;
@@ -152,9 +136,9 @@ struct connection {
 struct http_endpoint::impl {
   handler serve;
   http_limits limits;
-  fd_guard listener;
-  fd_guard stop_read;   // readable once the server is to stop
-  fd_guard stop_write;  // closed by the destructor to wake the server
+  unique_fd listener;
+  unique_fd stop_read;   // readable once the server is to stop
+  unique_fd stop_write;  // closed by the destructor to wake the server
   std::uint16_t port = 0;
   std::list<connection> open;
   std::thread thread;
@@ -189,7 +173,7 @@ struct http_endpoint::impl {
   bool on_readable(connection& c) {
     char buf[2048];
     while (!head_complete(c.in)) {
-      const ssize_t n = ::recv(c.fd.fd, buf, sizeof(buf), 0);
+      const ssize_t n = ::recv(c.fd.get(), buf, sizeof(buf), 0);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
       if (n < 0) return false;
@@ -204,20 +188,21 @@ struct http_endpoint::impl {
   // Sends what the socket takes; false once all is sent or it failed.
   bool on_writable(connection& c) {
     while (c.sent < c.out.size()) {
-      const ssize_t n = ::send(c.fd.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+      const ssize_t n =
+          ::send(c.fd.get(), c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
       if (n <= 0) return false;
       c.sent += static_cast<std::size_t>(n);
     }
-    ::shutdown(c.fd.fd, SHUT_WR);
+    ::shutdown(c.fd.get(), SHUT_WR);
     return false;
   }
 
   void accept_all(steady::time_point now) {
     for (;;) {
-      fd_guard fd(::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-      if (fd.fd < 0) {
+      unique_fd fd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      if (!fd) {
         const int err = errno;
         if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
           spdlog::warn("http endpoint: accept: {}", errno_text(err));
@@ -237,10 +222,10 @@ struct http_endpoint::impl {
     std::vector<pollfd> fds;
     for (;;) {
       const auto now = steady::now();
-      fds.assign({{stop_read.fd, POLLIN, 0}, {listener.fd, POLLIN, 0}});
+      fds.assign({{stop_read.get(), POLLIN, 0}, {listener.get(), POLLIN, 0}});
       long long wait_ms = -1;  // until the next deadline, or for ever without connections
       for (const auto& c : open) {
-        fds.push_back({c.fd.fd, static_cast<short>(c.out.empty() ? POLLIN : POLLOUT), 0});
+        fds.push_back({c.fd.get(), static_cast<short>(c.out.empty() ? POLLIN : POLLOUT), 0});
         const auto left = std::max<long long>(
             0, std::chrono::ceil<std::chrono::milliseconds>(c.deadline - now).count());
         wait_ms = wait_ms < 0 ? left : std::min(wait_ms, left);
@@ -270,7 +255,7 @@ http_endpoint::http_endpoint(const std::string& bind, handler serve, http_limits
   impl_->serve = std::move(serve);
   impl_->limits = limits;
   impl_->listener.reset(open_listener(bind));
-  impl_->port = local_port(impl_->listener.fd);
+  impl_->port = local_port(impl_->listener.get());
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     throw troupe_error(errc::io_error,

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "data_files.hpp"
 #include "engine/data/csv_loader.hpp"
@@ -88,6 +89,10 @@ TEST(CsvLoader, MalformedFilesAreErrorsNamingFileAndLine) {
   EXPECT_TRUE(has(msg, "word.csv:2: field 2 ('x')")) << msg;
   msg = error_of([&] { load_csv(dir.write("inf.csv", "1,inf,0\n"), o); });
   EXPECT_TRUE(has(msg, "inf.csv:1")) << msg;
+  // A file with no line ends (a binary file, a device, a gzip bomb) is refused
+  // once a line passes text_lines::max_line_bytes, not read until memory runs out.
+  msg = error_of([&] { load_csv("/dev/zero", o); });
+  EXPECT_TRUE(has(msg, "/dev/zero:1: a line longer than 64 MiB: not a text data file")) << msg;
   for (const char* label : {"-1", "2.5", "1e12"}) {
     msg = error_of([&] { load_csv(dir.write("lab.csv", std::string("1,2,") + label + "\n"), o); });
     EXPECT_TRUE(has(msg, "lab.csv:1: label '" + std::string(label) + "' is not a class number"))
@@ -254,6 +259,28 @@ TEST(NpyLoader, MalformedFilesAreErrors) {
                     false, d);
   });
   EXPECT_TRUE(has(msg, "label 1 is not a class number")) << msg;
+}
+
+// This process's open descriptors.
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// A node daemon refuses job after job with bad files; each refusal used to
+// leave the file open (the loader threw from a constructor after open()),
+// until the daemon could not accept connections any more.
+TEST(NpyLoader, RefusedFilesLeaveNoDescriptorOpen) {
+  temp_dir dir("npy_fds");
+  const auto empty = dir.write("e.npy", "");
+  const auto garbage = dir.write("g.npy", "garbage garbage");
+  const auto before = open_descriptors();
+  for (int i = 0; i < 20; ++i) {
+    error_of([&] { load_npy_features(empty); });
+    error_of([&] { load_npy_features(garbage); });
+  }
+  EXPECT_EQ(open_descriptors(), before);
 }
 
 TEST(RatingsCsv, NamedColumnsAndErrors) {

@@ -12,6 +12,7 @@
 
 #include "engine/data/label_values.hpp"
 #include "engine/errors.hpp"
+#include "engine/unique_fd.hpp"
 
 namespace troupe {
 
@@ -25,20 +26,21 @@ class mapped_file {
     if (!std::filesystem::exists(path, ec)) {
       throw troupe_error(errc::missing_dataset, "data file " + path + " not found");
     }
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw troupe_error(errc::io_error, "cannot open " + path);
+    // Held by a unique_fd: the throws below leave no descriptor behind (a
+    // node daemon refusing job after job would run out of them).
+    fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd_) throw troupe_error(errc::io_error, "cannot open " + path);
     struct stat st {};
-    if (::fstat(fd_, &st) != 0) throw troupe_error(errc::io_error, "cannot stat " + path);
+    if (::fstat(fd_.get(), &st) != 0) throw troupe_error(errc::io_error, "cannot stat " + path);
     size_ = static_cast<std::size_t>(st.st_size);
     if (size_ == 0) throw troupe_error(errc::io_error, path + " is empty");
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_.get(), 0);
     if (p == MAP_FAILED) throw troupe_error(errc::io_error, "cannot map " + path);
     data_ = static_cast<const unsigned char*>(p);
     ::madvise(p, size_, MADV_SEQUENTIAL);
   }
   ~mapped_file() {
     if (data_ != nullptr) ::munmap(const_cast<unsigned char*>(data_), size_);
-    if (fd_ >= 0) ::close(fd_);
   }
   mapped_file(const mapped_file&) = delete;
   mapped_file& operator=(const mapped_file&) = delete;
@@ -47,7 +49,7 @@ class mapped_file {
   std::size_t size() const { return size_; }
 
  private:
-  int fd_ = -1;
+  unique_fd fd_;
   const unsigned char* data_ = nullptr;
   std::size_t size_ = 0;
 };

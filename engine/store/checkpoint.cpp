@@ -14,6 +14,8 @@
 #include <system_error>
 #include <utility>
 
+#include "engine/unique_fd.hpp"
+
 namespace troupe {
 
 static_assert(sizeof(float) == 4, "checkpoints store IEEE-754 float32");
@@ -345,22 +347,15 @@ status decode_checkpoint(const char* data, std::size_t size, checkpoint& out) {
 
 namespace {
 
-struct fd_guard {
-  int fd;
-  ~fd_guard() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 status read_whole_file(const std::string& path, std::vector<char>& out) {
-  fd_guard f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (f.fd < 0) return errno_status("cannot open");
+  unique_fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (!f) return errno_status("cannot open");
   struct stat st {};
-  if (::fstat(f.fd, &st) != 0) return errno_status("cannot stat");
+  if (::fstat(f.get(), &st) != 0) return errno_status("cannot stat");
   out.resize(static_cast<std::size_t>(st.st_size));
   std::size_t got = 0;
   while (got < out.size()) {
-    const ssize_t n = ::read(f.fd, out.data() + got, out.size() - got);
+    const ssize_t n = ::read(f.get(), out.data() + got, out.size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno_status("cannot read at byte " + std::to_string(got));
     if (n == 0) break;  // shrank since fstat: decode reports the truncation
@@ -380,9 +375,9 @@ status load(const std::string& path, checkpoint& out) {
 // Without this a rename can be lost on power failure even after the file's
 // own fsync: the directory entry lives in the directory.
 status fsync_dir(const std::string& dir) {
-  fd_guard f{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (f.fd < 0) return errno_status("cannot open directory " + dir);
-  if (::fsync(f.fd) != 0) return errno_status("cannot fsync directory " + dir);
+  unique_fd f{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (!f) return errno_status("cannot open directory " + dir);
+  if (::fsync(f.get()) != 0) return errno_status("cannot fsync directory " + dir);
   return {};
 }
 
