@@ -257,13 +257,35 @@ caf::result<Handle> host_training(node_pointer self, const char* kind, std::uint
   return host<Handle>(self, kind, id, [&] { return prepared.spawn(self->system(), host_of(st)); });
 }
 
+// A job's request must never end the node: an exception leaving a handler
+// ends a CAF 0.17 actor, and the node actor's end ends the daemon with every
+// other job's actors on it. The training host reports the problems it knows
+// as troupe_errors; anything else (a job the engine cannot build, a data file
+// that exhausts memory) is refused here with what it said.
+template <class Handle, class Prepare>
+hosted_spawn<Handle> prepare_or_refuse(const std::string& what, Prepare&& prepare) {
+  hosted_spawn<Handle> out;
+  try {
+    return prepare();
+  } catch (const std::bad_alloc&) {
+    out.problem = {errc::io_error, what + ": out of memory while preparing it"};
+  } catch (const std::exception& e) {
+    out.problem = {errc::bad_config, what + ": " + e.what()};
+  } catch (...) {
+    out.problem = {errc::bad_config, what + ": an unknown error while preparing it"};
+  }
+  return out;
+}
+
 caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request& req) {
   auto& st = self->state;
   if (!st.opts.training) {
     return refuse(self, "spawn worker", "this node hosts tables only, no training");
   }
-  return host_training<worker_actor>(self, "worker", req.worker,
-                                     st.opts.training->prepare_worker(req));
+  return host_training<worker_actor>(
+      self, "worker", req.worker,
+      prepare_or_refuse<worker_actor>("worker " + std::to_string(req.worker),
+                                      [&] { return st.opts.training->prepare_worker(req); }));
 }
 
 // A pipeline stage; the scheduler wires the replica's chain once all exist.
@@ -273,7 +295,11 @@ caf::result<stage_actor> spawn_hosted_stage(node_pointer self, stage_request& re
     return refuse(self, "spawn stage", "this node hosts tables only, no training");
   }
   const auto id = req.replica * req.stages + req.stage;
-  return host_training<stage_actor>(self, "stage", id, st.opts.training->prepare_stage(req));
+  return host_training<stage_actor>(
+      self, "stage", id,
+      prepare_or_refuse<stage_actor>(
+          "stage " + std::to_string(req.stage) + " of replica " + std::to_string(req.replica),
+          [&] { return st.opts.training->prepare_stage(req); }));
 }
 
 caf::result<std::string> on_hello(node_pointer self) {

@@ -125,10 +125,14 @@ class node_training final : public training_host {
         to_toml_lines(job.data) + "|" + job.model_kind + "|" + to_string(job.model.loss);
     std::lock_guard<std::mutex> lock(mutex_);
     if (auto data = cache_[key].lock()) return data;
+    // Entries of data no job holds any more: a daemon runs job after job.
+    for (auto it = cache_.begin(); it != cache_.end();) {
+      it = it->second.expired() && it->first != key ? cache_.erase(it) : std::next(it);
+    }
     std::shared_ptr<const workload_data> data;
     try {
       data = load_workload_data(job);
-    } catch (const troupe_error&) {
+    } catch (...) {  // the node refuses the job with what was thrown
       cache_.erase(key);
       throw;
     }

@@ -314,6 +314,42 @@ TEST_F(LocalNode, HostsAPipelineStageAndRefusesStageRequestsThatDoNotFit) {
   EXPECT_EQ(hosted.id, 1u);
 }
 
+// Jobs the engine cannot build or whose data cannot be read are refused with
+// what went wrong, and the node goes on serving: an exception other than a
+// troupe_error used to leave the node actor's handler, which ends a CAF actor,
+// and with the node actor the daemon and every other job's actors on it.
+TEST_F(LocalNode, JobsThatCannotBePreparedAreRefusedAndTheNodeGoesOn) {
+  auto shard = spawn(0);
+  ASSERT_TRUE(shard);
+  const auto ask = [&](const std::string& job_toml) {
+    worker_request req;
+    req.job_toml = job_toml;
+    req.shards = {*shard};
+    req.scheduler = caf::actor_cast<scheduler_actor>(self);
+    std::string refusal = "spawned";
+    self->request(node, std::chrono::seconds(30), spawn_atom::value, std::move(req))
+        .receive([&](worker_actor& w) { self->send_exit(w, caf::exit_reason::kill); },
+                 [&](caf::error& err) { refusal = describe(err); });
+    return refusal;
+  };
+  // Hidden layers given and the input width left to the data, as a user
+  // writes it, but never fitted by a scheduler: the model cannot be built.
+  auto refusal =
+      ask("[data]\nformat = \"csv\"\ntrain = \"/dev/null\"\ntest_fraction = 0.25\n"
+          "[model]\nhidden = [16]\n[train]\nworkers = 1\nshards = 1\nbackend = \"cpu\"\n");
+  EXPECT_NE(refusal.find("worker 0: layer sizes must be positive"), std::string::npos) << refusal;
+  // An endless data file (one line without end) is refused once the line
+  // passes text_lines::max_line_bytes, not read until memory runs out.
+  refusal =
+      ask("[data]\nformat = \"csv\"\ntrain = \"/dev/zero\"\ntest_fraction = 0.25\n"
+          "[model]\nlayers = [4, 16, 3]\n[train]\nworkers = 1\nshards = 1\nbackend = \"cpu\"\n");
+  EXPECT_NE(refusal.find("not a text data file"), std::string::npos) << refusal;
+  const auto st = status();
+  EXPECT_EQ(st.requests_rejected, 2u);
+  ASSERT_EQ(st.actors.size(), 1u);  // the shard, still hosted
+  EXPECT_EQ(st.actors[0].kind, "shard");
+}
+
 // A node without a training host (an engine that serves tables) hosts shards
 // only: a stage request is refused with a clear error, nothing is spawned.
 TEST(TablesOnlyNode, RefusesTrainingRequests) {

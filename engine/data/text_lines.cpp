@@ -58,6 +58,12 @@ bool text_lines::next(std::string_view& line) {
     const char* start = buf_.data() + begin_;
     const auto* nl = static_cast<const char*>(std::memchr(start, '\n', end_ - begin_));
     if (nl == nullptr) {
+      if (carry_.size() + (end_ - begin_) > max_line_bytes) {
+        throw troupe_error(errc::io_error, path_ + ":" + std::to_string(line_number_ + 1) +
+                                               ": a line longer than " +
+                                               std::to_string(max_line_bytes >> 20) +
+                                               " MiB: not a text data file");
+      }
       carry_.append(start, end_ - begin_);
       begin_ = end_;
       continue;

@@ -16,6 +16,11 @@ namespace troupe {
 
 class text_lines {
  public:
+  /// No data row is this long; a file that has one is not a text data file
+  /// (a binary file, /dev/zero, a gzip bomb) and would otherwise grow one
+  /// line until memory runs out.
+  static constexpr std::size_t max_line_bytes = std::size_t{64} << 20;
+
   /// Opens `path`; throws troupe_error(missing_dataset) when it does not
   /// exist, io_error when it cannot be read.
   explicit text_lines(const std::string& path);
@@ -24,7 +29,8 @@ class text_lines {
   text_lines& operator=(const text_lines&) = delete;
 
   /// The next line without its end ("\n" or "\r\n"); false at the end.
-  /// The view is valid until the next call. Throws io_error on corrupt gzip.
+  /// The view is valid until the next call. Throws io_error on corrupt gzip
+  /// and on a line longer than max_line_bytes.
   bool next(std::string_view& line);
   /// 1-based number of the line next() returned last.
   std::size_t line_number() const { return line_number_; }
