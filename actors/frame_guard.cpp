@@ -8,6 +8,7 @@
 
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
+#include "actors/preauth_payload.hpp"
 
 namespace troupe {
 
@@ -129,7 +130,10 @@ connection_screen::connection_screen(std::shared_ptr<frame_guard> guard, caf::ac
       sys_(sys),
       fd_(fd),
       peer_(peer_of(fd)),
-      screen_(guard_->options().limits) {
+      screen_(guard_->options().limits,
+              [&sys](const basp_header& h, const std::vector<std::uint8_t>& payload) {
+                return check_preauth_payload(sys, h, payload);
+              }) {
   admitted_ = guard_->admit(fd_, peer_);
 }
 

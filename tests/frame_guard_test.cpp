@@ -10,8 +10,14 @@
 #include <memory>
 #include <thread>
 
+#include <caf/all.hpp>
+#include <caf/binary_serializer.hpp>
+
+#include "actors/actor_config.hpp"
 #include "actors/frame_guard.hpp"
 #include "actors/metrics_exporter.hpp"
+#include "actors/node.hpp"
+#include "actors/preauth_payload.hpp"
 
 namespace troupe {
 namespace {
@@ -70,6 +76,110 @@ TEST(FrameGuard, SweepClosesOnlyConnectionsPastTheDeadline) {
   EXPECT_EQ(guard.refused(), 1u);
   guard.forget(late.fd[0]);
   EXPECT_FALSE(guard.swept(late.fd[0]));
+}
+
+// A direct message's payload (stages, then the message), as a CAF 0.17 peer
+// serializes it.
+template <class... Ts>
+std::vector<std::uint8_t> direct_payload(caf::actor_system& sys, Ts&&... xs) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  std::vector<caf::strong_actor_ptr> stages;
+  auto msg = caf::make_message(std::forward<Ts>(xs)...);
+  if (auto err = sink(stages, msg)) ADD_FAILURE() << sys.render(err);
+  return {buf.begin(), buf.end()};
+}
+
+// The last `n` bytes of `payload` replaced by a sequence length of 2^32 - 1.
+std::vector<std::uint8_t> claiming_4gib(std::vector<std::uint8_t> payload, std::size_t n) {
+  if (payload.size() < n) throw std::invalid_argument("payload too short");
+  payload.resize(payload.size() - n);
+  for (std::uint8_t b : {0xff, 0xff, 0xff, 0xff, 0x0f}) payload.push_back(b);
+  return payload;
+}
+
+// CAF sizes a byte vector by the length it reads before checking the bytes
+// exist: 21 bytes claiming 4 GiB made a daemon allocate 4 GiB for ~25 s.
+// Before authentication such a payload is refused unread; the requests an
+// unauthenticated peer really sends (hello, auth) pass.
+TEST(PreauthPayload, RefusesLengthsLongerThanTheBytesLeftAndPassesHelloAndAuth) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  basp_header direct;
+  direct.operation = 2;
+  EXPECT_TRUE(check_preauth_payload(sys, direct, direct_payload(sys, hello_atom::value)));
+  EXPECT_TRUE(check_preauth_payload(
+      sys, direct, direct_payload(sys, auth_atom::value, std::string(32, 'p'), std::string("x"))));
+
+  // "\x01x": a vector<char> of one byte, its length replaced.
+  auto chars = direct_payload(sys, std::vector<char>{'x'});
+  ASSERT_EQ(chars.back(), 'x');
+  const auto t0 = std::chrono::steady_clock::now();
+  auto st = check_preauth_payload(sys, direct, claiming_4gib(chars, 2));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));  // not 25 s
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.code(), errc::malformed_message);
+  EXPECT_NE(st.message().find("sent before authenticating that this node will not read"),
+            std::string::npos)
+      << st.message();
+  EXPECT_NE(st.message().find("a sequence of 4294967295 elements"), std::string::npos)
+      << st.message();
+  // Cut short anywhere: refused, never read past the end.
+  const auto hello = direct_payload(sys, hello_atom::value);
+  for (std::size_t n = 0; n + 1 < hello.size(); ++n) {
+    EXPECT_FALSE(check_preauth_payload(sys, direct, {hello.begin(), hello.begin() + n})) << n;
+  }
+  // A down message's error carries a message: checked the same way.
+  basp_header down;
+  down.operation = 5;
+  std::vector<char> buf;
+  {
+    caf::binary_serializer sink{sys, buf};
+    caf::node_id a = sys.node(), b = sys.node();
+    caf::error reason = caf::make_error(caf::sec::runtime_error, std::vector<char>{'x'});
+    ASSERT_FALSE(sink(a, b, reason));
+  }
+  const std::vector<std::uint8_t> down_ok(buf.begin(), buf.end());
+  EXPECT_TRUE(check_preauth_payload(sys, down, down_ok));
+  EXPECT_FALSE(check_preauth_payload(sys, down, claiming_4gib(down_ok, 2)));
+}
+
+// The frame screen hands every payload that arrives before authentication,
+// whole, to its check, and refuses the stream when the check does; nothing
+// once the peer has authenticated.
+TEST(PreauthPayload, TheScreenChecksWholePayloadsUntilThePeerAuthenticates) {
+  std::vector<std::size_t> seen;
+  frame_screen screen{{}, [&](const basp_header& h, const std::vector<std::uint8_t>& p) -> status {
+                        seen.push_back(p.size());
+                        if (p.front() == 'x') return {errc::malformed_message, "an x"};
+                        EXPECT_EQ(h.operation, 2);
+                        return {};
+                      }};
+  auto header = [](std::uint8_t op, std::uint32_t len, std::uint64_t dst) {
+    std::vector<std::uint8_t> out{op, 0, 0, 0};
+    auto put = [&](std::uint64_t v, int n) {
+      for (int i = n - 1; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    };
+    put(len, 4);
+    put(0, 8);
+    put(0, 8);
+    put(dst, 8);
+    return out;
+  };
+  auto stream = header(1, 3, 0);  // the client handshake: not the check's
+  stream.insert(stream.end(), {'h', 's', 'k'});
+  auto frame = header(2, 5, 7);
+  frame.insert(frame.end(), {'a', 'b', 'c', 'd', 'e'});
+  stream.insert(stream.end(), frame.begin(), frame.end());
+  for (std::uint8_t b : stream) ASSERT_TRUE(screen.feed(&b, 1, false));  // byte by byte
+  EXPECT_EQ(seen, std::vector<std::size_t>{5});
+  auto bad = header(2, 2, 7);
+  bad.insert(bad.end(), {'x', 'y'});
+  EXPECT_TRUE(screen.feed(bad.data(), bad.size(), true));  // authenticated: not checked
+  EXPECT_EQ(seen.size(), 1u);
+  EXPECT_FALSE(screen.feed(bad.data(), bad.size(), false));
+  EXPECT_EQ(seen.size(), 2u);
+  EXPECT_FALSE(screen.feed(frame.data(), frame.size(), false));  // refused for good
 }
 
 }  // namespace

@@ -105,6 +105,12 @@ status frame_screen::check_header(bool authenticated) {
   payload_left_ = h.payload_len;
   collecting_handshake_ = first;
   if (first) handshake_.reserve(h.payload_len);
+  collecting_payload_ = !first && !authenticated && check_ && h.payload_len > 0;
+  if (collecting_payload_) {
+    payload_header_ = h;
+    payload_.clear();
+    payload_.reserve(h.payload_len);  // at most before_auth
+  }
   return {};
 }
 
@@ -115,12 +121,20 @@ status frame_screen::feed(const std::uint8_t* data, std::size_t size, bool authe
     if (payload_left_ > 0) {
       const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(payload_left_, size));
       if (collecting_handshake_) handshake_.insert(handshake_.end(), data, data + n);
+      if (collecting_payload_) payload_.insert(payload_.end(), data, data + n);
       payload_left_ -= n;
       data += n;
       size -= n;
       if (payload_left_ == 0 && collecting_handshake_) {
         collecting_handshake_ = false;
         handshake_done_ = true;
+      }
+      if (payload_left_ == 0 && collecting_payload_) {
+        collecting_payload_ = false;
+        if (auto st = check_(payload_header_, payload_); !st) {
+          refused_ = st;
+          return st;
+        }
       }
       continue;
     }

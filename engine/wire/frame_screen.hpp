@@ -27,6 +27,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "engine/errors.hpp"
@@ -67,7 +68,16 @@ status check_basp_header(const basp_header& h);
 
 class frame_screen {
  public:
-  explicit frame_screen(frame_limits limits = {}) : limits_(limits) {}
+  /// Looks into one whole payload a peer sent before authenticating (after
+  /// its client handshake); a refusal closes the connection before BASP
+  /// reads the payload. Payloads then are at most `before_auth` bytes, but
+  /// what is inside them can still claim far more: CAF sizes a byte vector
+  /// by the length it reads, before it checks that the bytes exist.
+  using payload_check =
+      std::function<status(const basp_header&, const std::vector<std::uint8_t>& payload)>;
+
+  explicit frame_screen(frame_limits limits = {}, payload_check check = {})
+      : limits_(limits), check_(std::move(check)) {}
 
   /// Screens the next `size` bytes of the stream. `authenticated` says which
   /// payload limit applies to headers completed in these bytes. Returns ok,
@@ -98,6 +108,10 @@ class frame_screen {
   bool collecting_handshake_ = false;
   bool handshake_done_ = false;
   std::vector<std::uint8_t> handshake_;
+  payload_check check_;
+  bool collecting_payload_ = false;  // a payload that arrives before authentication
+  basp_header payload_header_;
+  std::vector<std::uint8_t> payload_;
   std::uint64_t frames_ = 0;
   std::uint64_t bytes_ = 0;
   status refused_;

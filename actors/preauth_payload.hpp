@@ -1,0 +1,42 @@
+#pragma once
+// What a peer may put inside a BASP payload before it has authenticated.
+//
+// The frame screen bounds a payload before authentication to 64 KiB, but
+// CAF 0.17 reads a byte vector (std::vector<char>, Troupe's Cap'n Proto
+// blobs, std::vector<bool>) by resizing it to the length written in the
+// payload *before* it checks that the bytes exist: a 21-byte direct message
+// claiming 4 GiB made a daemon allocate and zero-fill 4 GiB, for ~25 s, and
+// dropped an authenticated peer meanwhile. So every payload that arrives
+// before authentication is first read here, the way BASP will read it, by a
+// deserializer that refuses any length longer than the bytes left. What it
+// cannot read, BASP never sees: the connection is closed.
+//
+//   direct message   stages, message
+//   routed message   source node, destination node, stages, message
+//   monitor message  source node, destination node
+//   down message     source node, destination node, error
+//
+// Handles of actors on other nodes read as null here: the dry run makes no
+// proxies. A payload must be read to its last byte, and a direct or routed
+// message must have content (CAF 0.17 hands on an empty message where it
+// could not read an element, and loses the error).
+//
+//   frame_screen screen{limits, [&sys](const basp_header& h, const auto& p) {
+//     return check_preauth_payload(sys, h, p);
+//   }};
+
+#include <caf/fwd.hpp>
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/errors.hpp"
+#include "engine/wire/frame_screen.hpp"
+
+namespace troupe {
+
+/// ok, or malformed_message saying what could not be read.
+status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
+                             const std::vector<std::uint8_t>& payload);
+
+}  // namespace troupe
