@@ -405,12 +405,21 @@ void on_down(node_pointer self, const caf::down_msg& dm) {
   auto it = st.sessions.find(peer);
   if (it == st.sessions.end() || it->second.erase(dm.source) == 0 || !it->second.empty()) return;
   st.sessions.erase(it);
-  st.opts.guard->revoke(peer);
+  std::vector<caf::node_id> vouched;
   if (auto adm = st.admitted.find(peer); adm != st.admitted.end()) {
-    for (const auto& other : adm->second) {
-      if (st.sessions.count(other) == 0) st.opts.guard->revoke(other);
-    }
+    vouched = std::move(adm->second);
     st.admitted.erase(adm);
+  }
+  // A peer stays admitted while another live session still vouches for it:
+  // two jobs may share a node, and one job's end must not cut the other's.
+  const auto still_vouched = [&st](const caf::node_id& who) {
+    return std::any_of(st.admitted.begin(), st.admitted.end(), [&who](const auto& entry) {
+      return std::find(entry.second.begin(), entry.second.end(), who) != entry.second.end();
+    });
+  };
+  if (!still_vouched(peer)) st.opts.guard->revoke(peer);
+  for (const auto& other : vouched) {
+    if (st.sessions.count(other) == 0 && !still_vouched(other)) st.opts.guard->revoke(other);
   }
   spdlog::info("node {}: session of peer {} ended ({}); peer revoked", st.opts.name,
                caf::to_string(peer), reason_text(dm.reason));
@@ -524,7 +533,7 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
         for (const auto& peer : peers) {
           if (peer == caf::node_id{} || peer == self->node()) continue;
           st.opts.guard->allow(peer);
-          mine.push_back(peer);
+          if (std::find(mine.begin(), mine.end(), peer) == mine.end()) mine.push_back(peer);
         }
         spdlog::info("node {}: {} admitted {} job peers", st.opts.name, sender_name(self),
                      peers.size());

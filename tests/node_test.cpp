@@ -275,6 +275,53 @@ TEST_F(NodeDaemon, RemoteExitMessagesDoNotStopTheNodeAndIdlePeersStayAdmitted) {
   EXPECT_NE(daemon->log().find("only local actors may stop a node"), std::string::npos);
 }
 
+// Two jobs' schedulers admit the same third node X (a worker node both
+// use); when the first job ends, X stays admitted while the second still
+// vouches for it. The node used to revoke X with the first session, so the
+// second job's workers on X were refused from then on.
+TEST_F(NodeDaemon, APeerStaysAdmittedWhileAnotherJobStillVouchesForIt) {
+  ASSERT_NO_FATAL_FAILURE(start(2, false));
+  const std::string key = "test-cluster-secret-0123456789";
+  client_config cfg_x;
+  caf::actor_system sys_x{cfg_x};
+  caf::scoped_actor self_x{sys_x};
+  auto node_x = sys_x.middleman().remote_actor<node_actor>("127.0.0.1", port);
+  ASSERT_TRUE(node_x) << describe(node_x.error());
+  const auto admit_x = [&](caf::scoped_actor& by, const node_actor& via) {
+    std::uint64_t admitted = 0;
+    by->request(via, timeout, admit_atom::value, std::vector<caf::node_id>{sys_x.node()})
+        .receive([&](std::uint64_t n) { admitted = n; },
+                 [&](caf::error& err) { ADD_FAILURE() << describe(err); });
+    return admitted;
+  };
+  const auto x_may_ask = [&] {
+    bool ok = false;
+    self_x->request(*node_x, timeout, status_atom::value)
+        .receive([&](node_status&) { ok = true; }, [&](caf::error&) {});
+    return ok;
+  };
+  EXPECT_FALSE(x_may_ask());                             // not admitted by anyone yet
+  ASSERT_FALSE(authenticate(self, node, key, timeout));  // job B's scheduler
+  EXPECT_EQ(admit_x(self, node), 1u);
+  {
+    client_config cfg_a;
+    caf::actor_system sys_a{cfg_a};  // job A's scheduler, in its own process
+    caf::scoped_actor self_a{sys_a};
+    auto node_a = sys_a.middleman().remote_actor<node_actor>("127.0.0.1", port);
+    ASSERT_TRUE(node_a) << describe(node_a.error());
+    ASSERT_FALSE(authenticate(self_a, *node_a, key, timeout));
+    EXPECT_EQ(admit_x(self_a, *node_a), 1u);
+    EXPECT_EQ(admit_x(self_a, *node_a), 1u);  // admitting again adds nothing
+    ASSERT_TRUE(x_may_ask());
+  }  // job A ends
+  for (int i = 0; i < 1000 && daemon->log().find("peer revoked") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_NE(daemon->log().find("peer revoked"), std::string::npos) << daemon->log();
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_TRUE(x_may_ask()) << "X refused although job B still admits it\n" << daemon->log();
+}
+
 // exit_reason::kill is fatal in CAF 0.17 whatever the exit handler says, and
 // any peer that can connect can send it. What the daemon guarantees: its
 // shards go with it and the process ends at once (exit code 1), leaving the
