@@ -374,6 +374,48 @@ TEST_F(BoundedShardStore, RejectsIdsOutsideTheTableAndOversizedRequests) {
   EXPECT_EQ(push(0, {1000}, 1).code(), errc::out_of_range);
   EXPECT_EQ(pull(0, {1, 2, 3, 4, 5, 6, 7, 8, 9}).code(), errc::wrong_size);
   EXPECT_EQ(store.sparse_rows(3), 0u);
+  EXPECT_EQ(store.cached_row_ids(3), 0u);  // refused requests are not cached either
+}
+
+// A table service runs for months, and every client connection is a new
+// worker id that looks rows up and leaves. The rows a worker's last request
+// resolved are only a cache for its push: the push takes its entry along,
+// and the cache as a whole stays under max_recent_keys row ids.
+TEST(SparseLookupCache, WorkersThatComeAndGoLeaveABoundedCache) {
+  table_spec spec;
+  spec.id = 4;
+  spec.name = "emb";
+  spec.kind = table_kind::sparse;
+  spec.width = 1;
+  spec.optimizer = {optimizer_kind::sgd, 0.1f};
+  shard_store store{0};
+  store.add_sparse(spec, 1);
+  std::vector<std::uint64_t> keys(1000);
+  for (std::size_t i = 0; i < keys.size(); ++i) keys[i] = i * 7 + 1;
+  const auto pull = [&](std::uint32_t worker) {
+    pull_request_view req;
+    EXPECT_TRUE(
+        decode_pull_request(encode_sparse_pull(4, worker, keys.data(), keys.size()), req).ok());
+    bytes reply;
+    return store.read_pull(req, reply);
+  };
+  ASSERT_TRUE(pull(1).ok());
+  EXPECT_EQ(store.cached_row_ids(4), keys.size());
+  auto w = push_writer::sparse({4, 1, 0, 1, 0}, keys.data(), keys.size(), 1);
+  for (std::size_t i = 0; i < w.count(); ++i) w.values()[i] = 1.0f;
+  const auto msg = std::move(w).finish();
+  push_view v;
+  ASSERT_TRUE(decode_push(msg, v).ok());
+  push_ack ack;
+  ASSERT_TRUE(store.apply_push(v, ack).ok());
+  EXPECT_EQ(store.cached_row_ids(4), 0u);  // the push took its pull's entry
+  EXPECT_FLOAT_EQ(store.sparse_row(4, keys[5])[0], initial_row_value(spec, keys[5], 0) - 0.1f);
+
+  // 3,000 clients of one lookup each: 3 million row ids without the bound.
+  for (std::uint32_t client = 100; client < 3100; ++client) ASSERT_TRUE(pull(client).ok());
+  EXPECT_LE(store.cached_row_ids(4), 1u << 20);
+  EXPECT_GT(store.cached_row_ids(4), 0u);
+  EXPECT_EQ(store.sparse_rows(4), keys.size());  // the rows themselves, once each
 }
 
 }  // namespace

@@ -48,10 +48,22 @@ std::size_t dense_pulled_values::bytes() const {
 void sparse_pulled_values::remember(std::uint32_t worker, std::uint64_t version,
                                     const std::vector<std::uint64_t>& keys, const float* values,
                                     std::uint32_t width) {
+  forget(worker);
+  const std::size_t size = keys.size() * (sizeof(std::uint64_t) + width * sizeof(float));
+  if (bytes_ + size > max_bytes) clear();
   auto& r = by_worker_[worker];
   r.version = version;
   r.keys = keys;
   r.values.assign(values, values + keys.size() * width);
+  bytes_ += size;
+}
+
+void sparse_pulled_values::forget(std::uint32_t worker) {
+  if (auto it = by_worker_.find(worker); it != by_worker_.end()) {
+    bytes_ -=
+        it->second.keys.size() * sizeof(std::uint64_t) + it->second.values.size() * sizeof(float);
+    by_worker_.erase(it);
+  }
 }
 
 const float* sparse_pulled_values::find(std::uint32_t worker, std::uint64_t version,
@@ -64,11 +76,7 @@ const float* sparse_pulled_values::find(std::uint32_t worker, std::uint64_t vers
 }
 
 std::size_t sparse_pulled_values::bytes() const {
-  std::size_t total = 0;
-  for (const auto& [worker, r] : by_worker_) {
-    total += r.keys.size() * sizeof(std::uint64_t) + r.values.size() * sizeof(float);
-  }
-  return total;
+  return bytes_;
 }
 
 }  // namespace troupe

@@ -53,8 +53,17 @@ class sparse_pulled_values {
   /// pull was at `version` and asked for exactly `keys`; null otherwise.
   const float* find(std::uint32_t worker, std::uint64_t version,
                     const std::vector<std::uint64_t>& keys) const;
-  void clear() { by_worker_.clear(); }
+  /// Drops `worker`'s rows (its push used them).
+  void forget(std::uint32_t worker);
+  void clear() {
+    by_worker_.clear();
+    bytes_ = 0;
+  }
   std::size_t bytes() const;
+  /// More than this and every worker's rows are dropped: clients that pull
+  /// and leave (each connection a new id) must not grow a shard for good.
+  /// A push that finds none is applied uncompensated, and counted so.
+  static constexpr std::size_t max_bytes = std::size_t{64} << 20;
 
  private:
   struct rows {
@@ -63,6 +72,7 @@ class sparse_pulled_values {
     std::vector<float> values;
   };
   std::unordered_map<std::uint32_t, rows> by_worker_;
+  std::size_t bytes_ = 0;
 };
 
 }  // namespace troupe

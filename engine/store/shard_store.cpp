@@ -188,15 +188,23 @@ void shard_store::sparse_slice::evict(std::size_t n) {
     slot_keys.pop_back();
   }
   evicted += n;
-  recent.clear();  // cached slots may have moved
+  clear_recent();  // cached slots may have moved
+}
+
+void shard_store::sparse_slice::forget_recent(std::uint32_t worker) {
+  if (auto it = recent.find(worker); it != recent.end()) {
+    recent_keys -= it->second.keys.size();
+    recent.erase(it);
+  }
 }
 
 status shard_store::resolve(sparse_slice& s, std::uint32_t worker,
                             const std::vector<std::uint64_t>& keys,
                             const std::vector<std::uint32_t>*& slots) {
-  if (auto& c = s.recent[worker];
-      c.keys.size() == keys.size() && !keys.empty() &&
-      std::memcmp(c.keys.data(), keys.data(), keys.size() * sizeof(std::uint64_t)) == 0) {
+  if (auto hit = s.recent.find(worker);
+      hit != s.recent.end() && hit->second.keys.size() == keys.size() && !keys.empty() &&
+      std::memcmp(hit->second.keys.data(), keys.data(), keys.size() * sizeof(std::uint64_t)) == 0) {
+    const auto& c = hit->second;
     if (s.spec.max_rows > 0) {
       ++s.tick;
       for (auto slot : c.slots) s.last_touch[slot] = s.tick;
@@ -236,8 +244,11 @@ status shard_store::resolve(sparse_slice& s, std::uint32_t worker,
       s.evict(s.steps.size() + fresh - s.spec.max_rows);
     }
   }
-  auto& cached = s.recent[worker];  // eviction may have cleared the caches
+  s.forget_recent(worker);
+  if (s.recent_keys + keys.size() > sparse_slice::max_recent_keys) s.clear_recent();
+  auto& cached = s.recent[worker];  // after the checks: only a valid request is cached
   cached.keys = keys;
+  s.recent_keys += keys.size();
   cached.slots.resize(keys.size());
   for (std::size_t i = 0; i < keys.size(); ++i) cached.slots[i] = s.row_of(keys[i]);
   slots = &cached.slots;
@@ -295,7 +306,12 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
 
 status shard_store::apply_push(const push_view& push, push_ack& ack) {
   if (auto sp = sparse_.find(push.table); sp != sparse_.end()) {
-    return apply_sparse(sp->second, push, ack);
+    auto st = apply_sparse(sp->second, push, ack);
+    // The pull these were kept for is done with once its push is applied (a
+    // refused push keeps its pulled rows for the retry).
+    sp->second.forget_recent(push.worker);
+    if (st) sp->second.pulled.forget(push.worker);
+    return st;
   }
   auto it = dense_.find(push.table);
   if (it == dense_.end()) {
@@ -460,6 +476,11 @@ std::size_t shard_store::pulled_bytes(std::uint32_t table) const {
   if (auto sp = sparse_.find(table); sp != sparse_.end()) return sp->second.pulled.bytes();
   auto it = dense_.find(table);
   return it == dense_.end() ? 0 : it->second.pulled.bytes();
+}
+
+std::size_t shard_store::cached_row_ids(std::uint32_t table) const {
+  auto it = sparse_.find(table);
+  return it == sparse_.end() ? 0 : it->second.recent_keys;
 }
 
 const float* shard_store::sparse_row(std::uint32_t table, std::uint64_t key) const {

@@ -113,6 +113,9 @@ class shard_store {
   /// from before a restore), and the bytes of pulled values kept.
   std::uint64_t uncompensated_pushes(std::uint32_t table) const;
   std::size_t pulled_bytes(std::uint32_t table) const;
+  /// Row ids a sparse table keeps of its workers' last requests (a lookup
+  /// cache: a step's push finds the rows its pull resolved).
+  std::size_t cached_row_ids(std::uint32_t table) const;
 
   /// A deep copy of everything the shard holds (for checkpoints and for
   /// seeding a replacement replica).
@@ -187,7 +190,17 @@ class shard_store {
       std::vector<std::uint64_t> keys;
       std::vector<std::uint32_t> slots;
     };
+    // Only a cache: a worker's entry goes with its push, and all of them go
+    // when they hold more than max_recent_keys row ids (service clients look
+    // rows up and leave; each new connection is a new id).
     std::unordered_map<std::uint32_t, resolved_rows> recent;
+    std::size_t recent_keys = 0;  // row ids held in `recent`
+    static constexpr std::size_t max_recent_keys = std::size_t{1} << 20;
+    void forget_recent(std::uint32_t worker);
+    void clear_recent() {
+      recent.clear();
+      recent_keys = 0;
+    }
     // Bounded tables (spec.max_rows): the key of each slot and when it was
     // last touched (a request counter), to evict the least recently used.
     std::vector<std::uint64_t> slot_keys;
