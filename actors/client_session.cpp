@@ -7,6 +7,8 @@
 #include <deque>
 #include <unordered_map>
 
+#include <caf/default_attachable.hpp>
+
 #include "actors/service_runtime.hpp"
 
 namespace troupe {
@@ -246,6 +248,18 @@ caf::behavior session_behavior(caf::stateful_actor<session_state>* self,
   st.backlog.resize(st.shards.size());
   st.queue = std::move(queue);
   for (const auto& s : st.shards) self->monitor(s);
+  // CAF 0.17 keeps a monitor on the monitored actor until that one ends: a
+  // table service's shards would keep one for every client that ever came
+  // (~1.3 KB each). However the session ends, it takes its monitors along.
+  // (The state is gone by then: the functor keeps its own addresses.)
+  std::vector<caf::actor_addr> watched;
+  for (const auto& s : st.shards) watched.push_back(s.address());
+  self->attach_functor([me = self->address(), watched = std::move(watched)] {
+    const caf::default_attachable::observe_token mine{me, caf::default_attachable::monitor};
+    for (const auto& w : watched) {
+      if (auto shard = caf::actor_cast<caf::strong_actor_ptr>(w)) shard->get()->detach(mine);
+    }
+  });
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   self->set_exit_handler([=](caf::exit_msg& msg) { on_exit(self, msg); });
   self->set_exception_handler(
