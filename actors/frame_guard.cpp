@@ -131,8 +131,10 @@ connection_screen::connection_screen(std::shared_ptr<frame_guard> guard, caf::ac
       fd_(fd),
       peer_(peer_of(fd)),
       screen_(guard_->options().limits,
-              [&sys](const basp_header& h, const std::vector<std::uint8_t>& payload) {
-                return check_preauth_payload(sys, h, payload);
+              [this](const basp_header& h, const std::vector<std::uint8_t>& payload) {
+                // The handshake may have come in the same read, not yet taken.
+                if (!node_) read_handshake();
+                return check_preauth_payload(sys_, h, payload, node_ ? &*node_ : nullptr);
               }) {
   admitted_ = guard_->admit(fd_, peer_);
 }
@@ -154,23 +156,26 @@ bool connection_screen::peer_authenticated() {
 bool connection_screen::screen(const void* data, std::size_t size) {
   if (refused_) return false;
   auto st = screen_.feed(static_cast<const std::uint8_t*>(data), size, peer_authenticated());
-  if (st && !node_) {
-    if (const auto* hs = screen_.handshake()) {
-      // The node id the peer claims; what the peer guard knows it by.
-      caf::binary_deserializer source{sys_, reinterpret_cast<const char*>(hs->data()), hs->size()};
-      caf::node_id id;
-      if (auto err = source(id); err || !id) {
-        st = status{errc::malformed_message, "client handshake without a valid node id"};
-      } else {
-        node_ = std::move(id);
-        peer_authenticated();  // e.g. under TLS, every certified peer is
-      }
-    }
+  if (st && !node_ && !read_handshake()) {
+    st = status{errc::malformed_message, "client handshake without a valid node id"};
   }
   if (st) return true;
   refused_ = true;
   guard_->refuse(peer_, st.message());
   return false;
+}
+
+// The node id the peer claims in its handshake: what the peer guard knows
+// it by. False when the handshake has come and holds none.
+bool connection_screen::read_handshake() {
+  const auto* hs = screen_.handshake();
+  if (hs == nullptr) return true;  // not yet
+  caf::binary_deserializer source{sys_, reinterpret_cast<const char*>(hs->data()), hs->size()};
+  caf::node_id id;
+  if (auto err = source(id); err || !id) return false;
+  node_ = std::move(id);
+  peer_authenticated();  // e.g. under TLS, every certified peer is
+  return true;
 }
 
 void connection_screen::transport_failed(const std::string& reason) {

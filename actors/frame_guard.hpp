@@ -124,6 +124,7 @@ class connection_screen {
 
  private:
   bool peer_authenticated();
+  bool read_handshake();
 
   std::shared_ptr<frame_guard> guard_;
   caf::actor_system& sys_;

@@ -417,12 +417,14 @@ void on_down(node_pointer self, const caf::down_msg& dm) {
       return std::find(entry.second.begin(), entry.second.end(), who) != entry.second.end();
     });
   };
-  if (!still_vouched(peer)) st.opts.guard->revoke(peer);
+  const bool kept = still_vouched(peer);
+  if (!kept) st.opts.guard->revoke(peer);
   for (const auto& other : vouched) {
     if (st.sessions.count(other) == 0 && !still_vouched(other)) st.opts.guard->revoke(other);
   }
-  spdlog::info("node {}: session of peer {} ended ({}); peer revoked", st.opts.name,
-               caf::to_string(peer), reason_text(dm.reason));
+  spdlog::info("node {}: session of peer {} ended ({}); {}", st.opts.name, caf::to_string(peer),
+               reason_text(dm.reason),
+               kept ? "peer still admitted by another job's session" : "peer revoked");
 }
 
 void on_exit(node_pointer self, const caf::exit_msg& msg) {

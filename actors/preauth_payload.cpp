@@ -5,34 +5,55 @@
 #include <caf/proxy_registry.hpp>
 #include <caf/scoped_execution_unit.hpp>
 
+#include <optional>
 #include <string>
 
 namespace troupe {
 
 namespace {
 
-// CAF's binary format, read by CAF's own deserializer, except that a
-// sequence may not claim more elements than bytes are left (every element
-// of every type Troupe and CAF exchange takes at least one byte). A refusal
-// is sticky and kept here: CAF 0.17's message::load loses the error of an
-// element it could not read (an empty message comes back, no error).
+// Types no peer may send before authenticating: reading a group handle makes
+// CAF's group module spawn a broker actor it keeps for good (a flood of them
+// grew a daemon by hundreds of MB), and a group_down_msg carries one.
+bool refused_type(const std::string& name) {
+  return name == "@group" || name == "@group_down";
+}
+
+// CAF's binary format, read by CAF's own deserializer, except that
+//  * a sequence may not claim more elements than bytes are left (every
+//    element of every type Troupe and CAF exchange takes at least one byte);
+//  * a message may not hold a refused type.
+// Refusals and failed reads are sticky and kept here: CAF 0.17's
+// message::load loses the error of an element it could not read (an empty
+// message comes back, no error).
 class bounded_deserializer final : public caf::deserializer {
  public:
   bounded_deserializer(caf::execution_unit* ctx, const std::vector<std::uint8_t>& bytes)
       : caf::deserializer(ctx),
         inner_(ctx, reinterpret_cast<const char*>(bytes.data()), bytes.size()) {}
 
-  /// Why a length was refused; empty when none was.
+  /// Why the payload was refused; empty when it was not.
   const std::string& refusal() const { return refusal_; }
   std::size_t remaining() const { return inner_.remaining(); }
 
   caf::error begin_object(std::uint16_t& nr, std::string& name) override {
-    return refused() ? stop() : inner_.begin_object(nr, name);
+    if (auto err = check(inner_.begin_object(nr, name))) return err;
+    // A message's element types: "@<>+@atom+@str".
+    if (nr == 0 && name.compare(0, 4, "@<>+") == 0) {
+      for (std::size_t at = 4; at <= name.size();) {
+        const auto end = std::min(name.find('+', at), name.size());
+        if (const auto type = name.substr(at, end - at); refused_type(type)) {
+          refusal_ = "a message holding a " + type;
+          return stop();
+        }
+        at = end + 1;
+      }
+    }
+    return caf::none;
   }
-  caf::error end_object() override { return refused() ? stop() : inner_.end_object(); }
+  caf::error end_object() override { return check(inner_.end_object()); }
   caf::error begin_sequence(std::size_t& num) override {
-    if (refused()) return stop();
-    if (auto err = inner_.begin_sequence(num)) return err;
+    if (auto err = check(inner_.begin_sequence(num))) return err;
     if (num > inner_.remaining()) {
       refusal_ = "a sequence of " + std::to_string(num) + " elements in " +
                  std::to_string(inner_.remaining()) + " bytes";
@@ -41,9 +62,9 @@ class bounded_deserializer final : public caf::deserializer {
     }
     return caf::none;
   }
-  caf::error end_sequence() override { return refused() ? stop() : inner_.end_sequence(); }
+  caf::error end_sequence() override { return check(inner_.end_sequence()); }
   caf::error apply_raw(std::size_t num_bytes, void* data) override {
-    return refused() ? stop() : inner_.apply_raw(num_bytes, data);
+    return check(inner_.apply_raw(num_bytes, data));
   }
 
  protected:
@@ -65,23 +86,41 @@ class bounded_deserializer final : public caf::deserializer {
   caf::error apply_impl(std::u32string& x) override { return read(x); }
 
  private:
-  bool refused() const { return !refusal_.empty(); }
   static caf::error stop() { return caf::make_error(caf::sec::end_of_stream); }
+  // Once refused or cut short, nothing more is read; a failed read is
+  // remembered even where CAF would lose its error.
+  caf::error check(caf::error err) {
+    if (!refusal_.empty()) return stop();
+    if (err) refusal_ = "cut short (" + caf::to_string(err) + ")";
+    return err;
+  }
   template <class T>
   caf::error read(T& x) {
-    return refused() ? stop() : inner_.apply(x);
+    if (!refusal_.empty()) return stop();
+    return check(inner_.apply(x));
   }
 
   caf::binary_deserializer inner_;
   std::string refusal_;
 };
 
-// Handles of actors on other nodes read as null: a dry run must not make
-// proxies (the BASP broker makes them when it reads the message for real).
+// Handles of actors read as null: a dry run must not make proxies (the BASP
+// broker makes them when it reads the message for real). A handle of an
+// actor on a third node is refused: for one, CAF's broker learns an indirect
+// route and starts talking to that node, on an unauthenticated peer's word.
 class no_proxies final : public caf::proxy_registry::backend {
  public:
-  caf::strong_actor_ptr make_proxy(caf::node_id, caf::actor_id) override { return nullptr; }
+  explicit no_proxies(const caf::node_id* peer) : peer_(peer) {}
+  caf::strong_actor_ptr make_proxy(caf::node_id node, caf::actor_id) override {
+    if ((peer_ == nullptr || node != *peer_) && !third_) third_ = std::move(node);
+    return nullptr;
+  }
   void set_last_hop(caf::node_id*) override {}
+  const std::optional<caf::node_id>& third_node() const { return third_; }
+
+ private:
+  const caf::node_id* peer_;
+  std::optional<caf::node_id> third_;
 };
 
 // BASP 3 operations (caf/io/basp/message_type.hpp).
@@ -95,8 +134,8 @@ enum : std::uint8_t {
 }  // namespace
 
 status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
-                             const std::vector<std::uint8_t>& payload) {
-  no_proxies backend;
+                             const std::vector<std::uint8_t>& payload, const caf::node_id* peer) {
+  no_proxies backend{peer};
   caf::proxy_registry proxies{sys, backend};
   caf::scoped_execution_unit unit{&sys};
   unit.proxy_registry_ptr(&proxies);
@@ -130,10 +169,10 @@ status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
   } else if (err) {
     why = sys.render(err);
   } else if (source.remaining() != 0) {
+    // What is left when CAF gave up on an element (an unknown type).
     why = std::to_string(source.remaining()) + " bytes after its end";
-  } else if (msg.empty() &&
-             (header.operation == op_direct_message || header.operation == op_routed_message)) {
-    why = "no content that could be read";  // what CAF makes of an element it could not read
+  } else if (backend.third_node()) {
+    why = "a handle of an actor on another node (" + caf::to_string(*backend.third_node()) + ")";
   } else {
     return {};
   }

@@ -16,13 +16,14 @@
 //   monitor message  source node, destination node
 //   down message     source node, destination node, error
 //
-// Handles of actors on other nodes read as null here: the dry run makes no
-// proxies. A payload must be read to its last byte, and a direct or routed
-// message must have content (CAF 0.17 hands on an empty message where it
-// could not read an element, and loses the error).
+// Refused as well: a message holding a group handle (CAF's group module
+// spawns a broker actor for it and keeps it for good), a handle of an actor
+// on a third node (neither this one nor the peer's, named in its handshake:
+// CAF would learn a route to it on the peer's word), a payload cut short or
+// with bytes after its end. The dry run makes no proxies.
 //
-//   frame_screen screen{limits, [&sys](const basp_header& h, const auto& p) {
-//     return check_preauth_payload(sys, h, p);
+//   frame_screen screen{limits, [&](const basp_header& h, const auto& p) {
+//     return check_preauth_payload(sys, h, p, peer_from_handshake);
 //   }};
 
 #include <caf/fwd.hpp>
@@ -35,8 +36,10 @@
 
 namespace troupe {
 
-/// ok, or malformed_message saying what could not be read.
+/// ok, or malformed_message saying what could not be read. `peer`: the node
+/// id the peer sent in its handshake (null: none yet).
 status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
-                             const std::vector<std::uint8_t>& payload);
+                             const std::vector<std::uint8_t>& payload,
+                             const caf::node_id* peer = nullptr);
 
 }  // namespace troupe

@@ -129,6 +129,30 @@ TEST(PreauthPayload, RefusesLengthsLongerThanTheBytesLeftAndPassesHelloAndAuth) 
   for (std::size_t n = 0; n + 1 < hello.size(); ++n) {
     EXPECT_FALSE(check_preauth_payload(sys, direct, {hello.begin(), hello.begin() + n})) << n;
   }
+  // A group handle: CAF's group module would spawn a broker for it and
+  // keep it for good.
+  const auto in_group = direct_payload(sys, sys.groups().get_local("troupe-test"));
+  st = check_preauth_payload(sys, direct, in_group);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("a message holding a @group"), std::string::npos) << st.message();
+  // Actor handles: of this node or of the peer (named in its handshake)
+  // pass; of a third node they are refused.
+  actor_config other_cfg;
+  caf::actor_system other{other_cfg};
+  auto theirs = other.spawn([]() -> caf::behavior { return {[](int) {}}; });
+  const auto with_handle = direct_payload(sys, hello_atom::value, caf::actor{theirs});
+  const auto peer = other.node();
+  EXPECT_TRUE(check_preauth_payload(sys, direct, with_handle, &peer));
+  const auto stranger = sys.node();  // as if the peer had said it was this node
+  st = check_preauth_payload(sys, direct, with_handle, &stranger);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("a handle of an actor on another node"), std::string::npos)
+      << st.message();
+  caf::anon_send_exit(theirs, caf::exit_reason::kill);
+  // An empty message: the response to a request whose handler returns void.
+  basp_header response = direct;
+  response.operation_data = 0x8000000000000000ull | 7;
+  EXPECT_TRUE(check_preauth_payload(sys, response, direct_payload(sys)));
   // A down message's error carries a message: checked the same way.
   basp_header down;
   down.operation = 5;

@@ -340,6 +340,44 @@ TEST(RuleSparseStore, DelayCompensationOnRows) {
   EXPECT_EQ(store.pulled_bytes(2), 0u);
   pull(3);
   EXPECT_EQ(store.pulled_bytes(2), 2u * (8u + 2u * 4u));  // 2 rows: id + 2 floats each
+
+  // A late duplicate of an applied push (a resend) leaves the rows of the
+  // worker's newer pull for the push they serve.
+  const auto v3 = pull(3);
+  auto late = push_writer::sparse({2, 1, 0, 1, v}, keys.data(), 2, 2);  // worker 1's seq 1 again
+  const auto late_msg = std::move(late).finish();
+  push_view late_view;
+  ASSERT_TRUE(decode_push(late_msg, late_view).ok());
+  push_ack ack;
+  ASSERT_TRUE(store.apply_push(late_view, ack).ok());
+  EXPECT_TRUE(ack.duplicate);
+  auto w3 = push_writer::sparse({2, 3, 0, 1, v3}, keys.data(), 2, 2);
+  const auto w3_msg = std::move(w3).finish();
+  push_view w3_view;
+  ASSERT_TRUE(decode_push(w3_msg, w3_view).ok());
+  ASSERT_TRUE(store.apply_push(w3_view, ack).ok());
+  EXPECT_EQ(store.uncompensated_pushes(2), 0u);
+}
+
+// Over its bound, the rows kept longest go first: one worker too many must
+// not cost every other worker its compensation.
+TEST(PulledValues, SparseRowsKeptLongestGoFirstOverTheBound) {
+  const std::vector<std::uint64_t> keys = {1, 2};
+  const std::vector<float> values = {1, 2, 3, 4};
+  constexpr std::size_t one = 2 * (8 + 2 * 4);  // 2 rows of width 2
+  sparse_pulled_values mem(3 * one);
+  for (std::uint32_t worker = 1; worker <= 4; ++worker) {
+    mem.remember(worker, 7, keys, values.data(), 2);
+  }
+  EXPECT_EQ(mem.bytes(), 3 * one);
+  EXPECT_EQ(mem.find(1, 7, keys), nullptr);  // the oldest went
+  for (std::uint32_t worker = 2; worker <= 4; ++worker) {
+    ASSERT_NE(mem.find(worker, 7, keys), nullptr) << worker;
+    EXPECT_EQ(mem.find(worker, 7, keys)[3], 4.0f);
+  }
+  mem.forget(3);
+  EXPECT_EQ(mem.bytes(), 2 * one);
+  EXPECT_EQ(mem.find(3, 7, keys), nullptr);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "engine/store/pulled_values.hpp"
 
+#include <algorithm>
+
 #include <set>
 
 namespace troupe {
@@ -50,9 +52,15 @@ void sparse_pulled_values::remember(std::uint32_t worker, std::uint64_t version,
                                     std::uint32_t width) {
   forget(worker);
   const std::size_t size = keys.size() * (sizeof(std::uint64_t) + width * sizeof(float));
-  if (bytes_ + size > max_bytes) clear();
+  while (bytes_ + size > max_bytes_ && !by_worker_.empty()) {
+    const auto oldest = std::min_element(
+        by_worker_.begin(), by_worker_.end(),
+        [](const auto& a, const auto& b) { return a.second.since < b.second.since; });
+    forget(oldest->first);
+  }
   auto& r = by_worker_[worker];
   r.version = version;
+  r.since = ++calls_;
   r.keys = keys;
   r.values.assign(values, values + keys.size() * width);
   bytes_ += size;

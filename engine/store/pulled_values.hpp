@@ -45,6 +45,9 @@ class dense_pulled_values {
 
 class sparse_pulled_values {
  public:
+  explicit sparse_pulled_values(std::size_t max_bytes = default_max_bytes)
+      : max_bytes_(max_bytes) {}
+
   /// `worker` was served rows `keys` (`width` floats each, in `values`, row
   /// after row) at table version `version`.
   void remember(std::uint32_t worker, std::uint64_t version, const std::vector<std::uint64_t>& keys,
@@ -60,19 +63,23 @@ class sparse_pulled_values {
     bytes_ = 0;
   }
   std::size_t bytes() const;
-  /// More than this and every worker's rows are dropped: clients that pull
-  /// and leave (each connection a new id) must not grow a shard for good.
-  /// A push that finds none is applied uncompensated, and counted so.
-  static constexpr std::size_t max_bytes = std::size_t{64} << 20;
+  /// More than this and the rows kept longest are dropped until the new ones
+  /// fit: clients that pull and leave (each connection a new id) must not
+  /// grow a shard for good. A push that finds none is applied
+  /// uncompensated, and counted so.
+  static constexpr std::size_t default_max_bytes = std::size_t{64} << 20;
 
  private:
   struct rows {
     std::uint64_t version = 0;
+    std::uint64_t since = 0;  // when remembered, in remember() calls
     std::vector<std::uint64_t> keys;
     std::vector<float> values;
   };
   std::unordered_map<std::uint32_t, rows> by_worker_;
+  std::size_t max_bytes_;
   std::size_t bytes_ = 0;
+  std::uint64_t calls_ = 0;
 };
 
 }  // namespace troupe

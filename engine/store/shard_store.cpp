@@ -301,16 +301,16 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
                     s.steps.data(), plan.lr_scale);
   ++s.version;
   ack.shard_version = s.version;
+  // The rows this push was compensated with are used up (a refused push, a
+  // duplicate or a push of another pull leaves them for the one they serve).
+  if (pulled != nullptr) s.pulled.forget(push.worker);
   return {};
 }
 
 status shard_store::apply_push(const push_view& push, push_ack& ack) {
   if (auto sp = sparse_.find(push.table); sp != sparse_.end()) {
     auto st = apply_sparse(sp->second, push, ack);
-    // The pull these were kept for is done with once its push is applied (a
-    // refused push keeps its pulled rows for the retry).
-    sp->second.forget_recent(push.worker);
-    if (st) sp->second.pulled.forget(push.worker);
+    sp->second.forget_recent(push.worker);  // the pull it was cached for is done with
     return st;
   }
   auto it = dense_.find(push.table);
