@@ -48,7 +48,8 @@ std::vector<std::string> seeds() {
           direct(std::vector<char>{'a', 'b'}),
           direct(std::string("text"), 42, 2.5),
           claim,
-          direct()};
+          direct(),
+          direct(system_once().groups().get_local("troupe-fuzz"))};
 }
 
 }  // namespace troupe::fuzz
