@@ -123,14 +123,6 @@ class no_proxies final : public caf::proxy_registry::backend {
   std::optional<caf::node_id> third_;
 };
 
-// BASP 3 operations (caf/io/basp/message_type.hpp).
-enum : std::uint8_t {
-  op_direct_message = 2,
-  op_routed_message = 3,
-  op_monitor_message = 4,
-  op_down_message = 5,
-};
-
 }  // namespace
 
 status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
@@ -146,16 +138,16 @@ status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
   caf::message msg;
   caf::error err;
   switch (header.operation) {
-    case op_direct_message:
+    case basp_op::direct_message:
       err = source(stages, msg);
       break;
-    case op_routed_message:
+    case basp_op::routed_message:
       err = source(from, to, stages, msg);
       break;
-    case op_monitor_message:
+    case basp_op::monitor_message:
       err = source(from, to);
       break;
-    case op_down_message: {
+    case basp_op::down_message: {
       caf::error reason;
       err = source(from, to, reason);
       break;

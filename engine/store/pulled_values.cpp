@@ -1,7 +1,6 @@
 #include "engine/store/pulled_values.hpp"
 
 #include <algorithm>
-
 #include <set>
 
 namespace troupe {

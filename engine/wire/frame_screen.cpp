@@ -7,17 +7,6 @@ namespace troupe {
 
 namespace {
 
-// BASP 3 operations (caf/io/basp/message_type.hpp).
-enum : std::uint8_t {
-  op_server_handshake = 0,
-  op_client_handshake = 1,
-  op_direct_message = 2,
-  op_routed_message = 3,
-  op_monitor_message = 4,
-  op_down_message = 5,
-  op_heartbeat = 6,
-};
-
 // named_receiver (direct messages) and select_connection (client handshakes).
 constexpr std::uint8_t known_flags = 0x01 | 0x02;
 
@@ -54,28 +43,28 @@ status check_basp_header(const basp_header& h) {
   }
   const bool has_payload = h.payload_len != 0;
   switch (h.operation) {
-    case op_server_handshake:
+    case basp_op::server_handshake:
       return malformed("of a server handshake sent to a server");
-    case op_client_handshake:
+    case basp_op::client_handshake:
       if (h.source_actor != 0 || h.dest_actor != 0 || !has_payload) {
         return malformed("of a client handshake with actors or without payload");
       }
       return {};
-    case op_direct_message:
-    case op_routed_message:
+    case basp_op::direct_message:
+    case basp_op::routed_message:
       if (h.dest_actor == 0 || !has_payload) {
         return malformed("of a message without receiver or payload");
       }
       return {};
-    case op_monitor_message:
+    case basp_op::monitor_message:
       if (!has_payload || h.operation_data != 0) return malformed("of an invalid monitor message");
       return {};
-    case op_down_message:
+    case basp_op::down_message:
       if (h.source_actor == 0 || h.dest_actor != 0 || !has_payload || h.operation_data != 0) {
         return malformed("of an invalid down message");
       }
       return {};
-    case op_heartbeat:
+    case basp_op::heartbeat:
       if (h.source_actor != 0 || h.dest_actor != 0 || has_payload || h.operation_data != 0) {
         return malformed("of a heartbeat with fields set");
       }
@@ -89,12 +78,12 @@ status frame_screen::check_header(bool authenticated) {
   const auto h = decode_basp_header(header_.data());
   if (auto st = check_basp_header(h); !st) return st;
   const bool first = frames_ == 0;
-  if (first && h.operation != op_client_handshake) {
+  if (first && h.operation != basp_op::client_handshake) {
     return malformed("of operation " + std::to_string(h.operation) +
                      " before the client handshake");
   }
   std::uint32_t limit = authenticated ? limits_.after_auth : limits_.before_auth;
-  if (h.operation == op_client_handshake) limit = std::min(limit, limits_.max_handshake);
+  if (h.operation == basp_op::client_handshake) limit = std::min(limit, limits_.max_handshake);
   if (h.payload_len > limit) {
     return {errc::wrong_size,
             "BASP frame claims a payload of " + std::to_string(h.payload_len) + " bytes; at most " +

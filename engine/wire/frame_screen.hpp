@@ -44,6 +44,19 @@ struct frame_limits {
   std::uint32_t after_auth = (1u << 30) + (1u << 20);
 };
 
+/// BASP 3 operations (caf/io/basp/message_type.hpp): a header's `operation`.
+namespace basp_op {
+enum : std::uint8_t {
+  server_handshake = 0,
+  client_handshake = 1,
+  direct_message = 2,
+  routed_message = 3,
+  monitor_message = 4,
+  down_message = 5,
+  heartbeat = 6,
+};
+}  // namespace basp_op
+
 /// The fields of one BASP header.
 struct basp_header {
   std::uint8_t operation = 0;
