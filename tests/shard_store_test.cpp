@@ -127,6 +127,41 @@ TEST_F(ShardStore, InOrderPushThatSkipsASeqIsRefusedUntilTheMissingOneCame) {
   EXPECT_EQ(store.version(1), 5u);
 }
 
+// A table service gives every connection a new sender id: the seqs kept for
+// retries stay bounded however many clients came and went, forgetting those
+// heard from longest ago, never a job's in-order worker.
+TEST_F(ShardStore, ClientsThatComeAndGoLeaveABoundedSeqTable) {
+  push_ack ack;
+  ASSERT_TRUE(store.apply_push(decoded(ordered(1)), ack).ok());
+  auto client_push = [&](std::uint32_t sender) {
+    auto w = push_writer::dense({1, sender, 0, 1, 0}, 40, 1);
+    w.values()[0] = 0.f;
+    return std::move(w).finish();
+  };
+  constexpr std::uint32_t first = 1000;
+  const auto clients = static_cast<std::uint32_t>(shard_store::max_tracked_senders * 5 / 4);
+  std::size_t most = 0;
+  for (std::uint32_t c = 0; c < clients; ++c) {
+    ASSERT_TRUE(store.apply_push(decoded(client_push(first + c)), ack).ok());
+    ASSERT_FALSE(ack.duplicate);
+    most = std::max(most, store.tracked_senders());
+  }
+  EXPECT_LE(most, shard_store::max_tracked_senders + 1);
+  EXPECT_GT(store.tracked_senders(), shard_store::max_tracked_senders / 2);
+  // The latest clients' retries are still recognised...
+  ASSERT_TRUE(store.apply_push(decoded(client_push(first + clients - 1)), ack).ok());
+  EXPECT_TRUE(ack.duplicate);
+  // ...the earliest client's seq is gone (its retry would be applied again)...
+  ASSERT_TRUE(store.apply_push(decoded(client_push(first)), ack).ok());
+  EXPECT_FALSE(ack.duplicate);
+  // ...and the in-order worker heard from first of all still has its count.
+  EXPECT_EQ(store.apply_push(decoded(ordered(3)), ack).code(), errc::out_of_order);
+  ASSERT_TRUE(store.apply_push(decoded(ordered(2)), ack).ok());
+  EXPECT_FALSE(ack.duplicate);
+  ASSERT_TRUE(store.apply_push(decoded(ordered(2)), ack).ok());
+  EXPECT_TRUE(ack.duplicate);
+}
+
 // A copy from a primary's snapshot knows each worker's count and stays
 // strict about it, but not that of a worker it has no seq of; a copy from
 // a checkpoint (which lacks the pushes since) lets each worker skip once.

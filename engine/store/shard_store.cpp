@@ -124,7 +124,7 @@ status shard_store::check_order(const push_view& push) const {
   if (!push.in_order || push.seq == 0) return {};
   const auto it = last_seq_.find(push.worker);
   const bool known = it != last_seq_.end();
-  const std::uint64_t last = known ? it->second : 0;
+  const std::uint64_t last = known ? it->second.seq : 0;
   if (push.seq <= last + 1) return {};
   if (resync_ && resynced_.count(push.worker) == 0) return {};  // first since a checkpoint
   if (!known && restored_) return {};  // this worker's count is not in the state we took
@@ -137,19 +137,38 @@ status shard_store::check_order(const push_view& push) const {
 // Sequence numbers per worker make a retried push idempotent.
 status shard_store::check_seq(const push_view& push, std::uint64_t version, push_ack& ack,
                               bool& duplicate) {
-  auto& last = last_seq_[push.worker];
+  auto& sender = last_seq_[push.worker];
+  sender.heard = ++pushes_heard_;
+  sender.in_order = sender.in_order || push.in_order;
   ack.seq = push.seq;
-  duplicate = push.seq != 0 && push.seq <= last;
+  duplicate = push.seq != 0 && push.seq <= sender.seq;
   ack.duplicate = duplicate;
   if (duplicate) {
     ack.shard_version = version;
     ack.staleness = 0;
     return {};
   }
-  if (push.seq != 0) last = push.seq;
+  if (push.seq != 0) sender.seq = push.seq;
   if (push.in_order && resync_) resynced_.insert(push.worker);
   ack.staleness = observed_staleness(version, push);
+  if (last_seq_.size() > max_tracked_senders) forget_quiet_senders();
   return {};
+}
+
+// Forgets an eighth of the senders at a time, those heard from longest ago,
+// so that a stream of new clients pays the selection once per many pushes.
+// A forgotten client's retry would be applied again; a retry comes within
+// its call's timeout, long before 8,000 other clients have pushed since.
+void shard_store::forget_quiet_senders() {
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> quiet;  // (heard, sender)
+  quiet.reserve(last_seq_.size());
+  for (const auto& [worker, sender] : last_seq_) {
+    if (!sender.in_order) quiet.emplace_back(sender.heard, worker);
+  }
+  const std::size_t n = std::min(quiet.size(), max_tracked_senders / 8);
+  if (n == 0) return;
+  std::nth_element(quiet.begin(), quiet.begin() + static_cast<std::ptrdiff_t>(n - 1), quiet.end());
+  for (std::size_t i = 0; i < n; ++i) last_seq_.erase(quiet[i].second);
 }
 
 void shard_store::sparse_slice::evict(std::size_t n) {

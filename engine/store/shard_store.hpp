@@ -134,6 +134,10 @@ class shard_store {
   /// Forgets every worker's push sequence numbers: the workers of a resumed
   /// job restart their counters, and their pushes must not look like retries.
   void forget_sequences() { last_seq_.clear(); }
+  /// How many senders' push seqs are kept for retries (at most about
+  /// max_tracked_senders, plus the in-order ones).
+  std::size_t tracked_senders() const { return last_seq_.size(); }
+  static constexpr std::size_t max_tracked_senders = std::size_t{1} << 16;
   /// The state came from a checkpoint, which lacks the pushes since: each
   /// worker's next in-order push may skip seqs once (see PushRequest.inOrder).
   void allow_resync() {
@@ -144,7 +148,7 @@ class shard_store {
   /// store's snapshot must allow it too).
   bool resync_pending() const {
     if (!resync_) return false;
-    for (const auto& [worker, seq] : last_seq_) {
+    for (const auto& [worker, sender] : last_seq_) {
       if (resynced_.count(worker) == 0) return true;
     }
     return false;
@@ -224,7 +228,19 @@ class shard_store {
   std::uint32_t id_;
   std::map<std::uint32_t, dense_slice> dense_;
   std::map<std::uint32_t, sparse_slice> sparse_;
-  std::unordered_map<std::uint32_t, std::uint64_t> last_seq_;  // per worker
+  // The last push seq per sender. A table service gives every connection a
+  // new sender id, so the senders that come and go are bounded: past
+  // max_tracked_senders, those not heard from longest are forgotten (never
+  // an in-order one: those are a job's workers, and a worker whose count
+  // was forgotten could not push again).
+  struct sender_seq {
+    std::uint64_t seq = 0;
+    std::uint64_t heard = 0;  // pushes_heard_ at its last push
+    bool in_order = false;
+  };
+  void forget_quiet_senders();
+  std::unordered_map<std::uint32_t, sender_seq> last_seq_;
+  std::uint64_t pushes_heard_ = 0;
   // In-order pushes (PushRequest.inOrder): a store that took its state from
   // elsewhere does not know the count of a worker it has no seq of; after
   // a checkpoint, each worker may skip seqs once (those in resynced_ did).

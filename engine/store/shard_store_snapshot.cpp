@@ -21,7 +21,8 @@ shard_snapshot shard_store::snapshot() const {
     for (const auto& [key, slot] : s.index) snap.keys[slot] = key;
     out.sparse.push_back(std::move(snap));
   }
-  out.last_seq.assign(last_seq_.begin(), last_seq_.end());
+  out.last_seq.reserve(last_seq_.size());
+  for (const auto& [worker, sender] : last_seq_) out.last_seq.emplace_back(worker, sender.seq);
   std::sort(out.last_seq.begin(), out.last_seq.end());
   return out;
 }
@@ -141,9 +142,12 @@ status shard_store::restore(shard_snapshot&& snap) {
     }
     sparse.emplace(t, std::move(s));
   }
-  std::unordered_map<std::uint32_t, std::uint64_t> last_seq;
+  // A snapshot does not say who pushes in order: a job's worker says so
+  // again with its next push, long before thousands of other senders could
+  // have pushed it out.
+  std::unordered_map<std::uint32_t, sender_seq> last_seq;
   for (const auto& [worker, seq] : snap.last_seq) {
-    if (!last_seq.emplace(worker, seq).second) {
+    if (!last_seq.emplace(worker, sender_seq{seq, 0, false}).second) {
       return {errc::bad_config, "worker " + std::to_string(worker) + " has two last push seqs"};
     }
   }
