@@ -46,19 +46,56 @@ struct clock_group {
     for (auto it = keep; it != waiting.end(); ++it) it->promise.deliver(m);
     waiting.erase(keep, waiting.end());
   }
+  // Every member left or ended: nothing can use the group again.
+  bool finished() const {
+    return waiting.empty() && std::all_of(gone.begin(), gone.end(), [](bool g) { return g; });
+  }
+  // No member is in it now: each left, ended or never came (a member that
+  // came has a clock of at least 1). One that comes later finds those who
+  // left gone, so an idle group is kept while there is room.
+  bool idle() const {
+    if (!waiting.empty()) return false;
+    for (std::uint32_t m = 0; m < members; ++m) {
+      if (!gone[m] && clocks[m] > 0) return false;
+    }
+    return true;
+  }
 };
+
+// Member slots of all clock groups together: each costs a clock, a flag and
+// an owner, and a group may have 65,536 members, so clients that keep
+// opening groups would otherwise grow the service without bound.
+constexpr std::size_t max_member_slots = std::size_t{1} << 20;
 
 struct directory_state {
   directory_info info;
   node_actor node;
   std::shared_ptr<const peer_guard> guard;
   std::uint32_t next_client = 1;
-  std::map<std::string, clock_group> groups;
-  std::set<caf::actor_addr> watched;  // sessions holding a member index
+  std::map<std::string, clock_group> groups;  // dropped when finished
+  std::size_t member_slots = 0;               // of all groups
+  std::set<caf::actor_addr> watched;          // sessions holding a member index
   static inline const char* name = "troupe.directory";
 };
 
 using directory_pointer = directory_actor::stateful_pointer<directory_state>;
+
+// Drops the idle groups to make room for a new one.
+void reclaim_idle(directory_state& st) {
+  std::size_t dropped = 0;
+  for (auto it = st.groups.begin(); it != st.groups.end();) {
+    if (it->second.idle()) {
+      st.member_slots -= it->second.members;
+      it = st.groups.erase(it);
+      ++dropped;
+    } else {
+      ++it;
+    }
+  }
+  if (dropped > 0) {
+    spdlog::info("directory: dropped {} clock groups with no member in them to make room", dropped);
+  }
+}
 
 // A clock call the group cannot take (clients see bad_argument).
 caf::error refuse_clock(const std::string& why) {
@@ -78,9 +115,20 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
   if (staleness < -1 || clock < 1 || name.empty() || name.size() > 256) {
     return refuse_clock("clock group '" + name + "': bad staleness, clock or name");
   }
-  auto [it, fresh] = st.groups.try_emplace(name);
+  auto it = st.groups.find(name);
+  const bool fresh = it == st.groups.end();
+  if (fresh && st.member_slots + members > max_member_slots) reclaim_idle(st);
+  if (fresh && st.member_slots + members > max_member_slots) {
+    return refuse_clock("clock group '" + name + "': its " + std::to_string(members) +
+                        " members would take the directory's clock groups past " +
+                        std::to_string(max_member_slots) + " member slots (" +
+                        std::to_string(st.member_slots) +
+                        " in use by groups with members in them)");
+  }
+  if (fresh) it = st.groups.try_emplace(name).first;
   auto& g = it->second;
   if (fresh) {
+    st.member_slots += members;
     g.members = members;
     g.staleness = staleness;
     g.clocks.assign(members, 0);
@@ -120,6 +168,14 @@ void leave(clock_group& g, std::uint32_t m) {
   g.release();
 }
 
+// Forgets the group at `it` when nothing can use it again; the next item.
+std::map<std::string, clock_group>::iterator drop_if_finished(
+    directory_state& st, std::map<std::string, clock_group>::iterator it) {
+  if (!it->second.finished()) return std::next(it);
+  st.member_slots -= it->second.members;
+  return st.groups.erase(it);
+}
+
 directory_actor::behavior_type directory_behavior(directory_pointer self, directory_info info,
                                                   node_actor node,
                                                   std::shared_ptr<const peer_guard> guard) {
@@ -130,10 +186,16 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
   self->set_down_handler([=](const caf::down_msg& dm) {
     auto& st = self->state;
     st.watched.erase(dm.source);
-    for (auto& [name, g] : st.groups) {
+    for (auto it = st.groups.begin(); it != st.groups.end();) {
+      auto& g = it->second;
+      bool left = false;
       for (std::uint32_t m = 0; m < g.members; ++m) {
-        if (g.owner[m] == dm.source && !g.gone[m]) leave(g, m);
+        if (g.owner[m] == dm.source && !g.gone[m]) {
+          leave(g, m);
+          left = true;
+        }
       }
+      it = left ? drop_if_finished(st, it) : std::next(it);
     }
   });
   return {
@@ -167,9 +229,11 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
         if (guard && !sender_allowed(self, *guard)) {
           return make_troupe_error(errc::bad_config, "not authenticated (send hello and auth)");
         }
-        auto it = self->state.groups.find(group);
-        if (it == self->state.groups.end() || member >= it->second.members) return false;
+        auto& st = self->state;
+        auto it = st.groups.find(group);
+        if (it == st.groups.end() || member >= it->second.members) return false;
         leave(it->second, member);
+        drop_if_finished(st, it);
         return true;
       },
   };

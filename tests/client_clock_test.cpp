@@ -138,6 +138,51 @@ TEST(ClientClock, BadGroupsAreRefusedWithClearErrors) {
   EXPECT_EQ(a.advance_clock({"g", 0, 2, -1}).get().error().code, api_errc::stopped);
 }
 
+// A long-running service sees groups come and go: one whose members all
+// left or ended is forgotten (its name can start a new group), and the
+// groups kept are bounded, those with no member in them giving way first.
+TEST(ClientClock, FinishedGroupsAreForgottenAndTheirRoomIsBounded) {
+  auto eng = start_engine();
+  auto a = eng.client().value();
+  {
+    auto b = eng.client().value();
+    ASSERT_TRUE(a.advance_clock({"g", 0, 2, -1}).get());
+    ASSERT_TRUE(b.advance_clock({"g", 1, 2, -1}).get());
+    ASSERT_TRUE(a.leave_clock({"g", 0, 2, -1}).get());
+    EXPECT_EQ(a.advance_clock({"g", 1, 3, -1}).get().error().code, api_errc::bad_argument);
+    ASSERT_TRUE(b.advance_clock({"h", 0, 1, -1}).get());
+    ASSERT_TRUE(b.leave_clock({"g", 1, 2, -1}).get());
+  }  // b ends while it is in "h"
+  EXPECT_TRUE(a.advance_clock({"g", 0, 3, -1}).get()) << "'g' was not forgotten";
+  bool h_forgotten = false;
+  for (int i = 0; i < 100 && !h_forgotten; ++i) {
+    h_forgotten = static_cast<bool>(a.advance_clock({"h", 0, 2, -1}).get());
+    if (!h_forgotten) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(h_forgotten) << "'h' was not forgotten after its only member's client ended";
+
+  // 2^20 member slots: 15 groups of 65,536 members fit beside "g" and "h".
+  auto c = eng.client().value();
+  constexpr std::uint32_t wide = 65536;
+  for (int i = 0; i < 15; ++i) {
+    const clock_group big{"big" + std::to_string(i), 0, wide, -1};
+    ASSERT_TRUE(c.advance_clock(big).get()) << i;
+  }
+  const auto refused = c.advance_clock({"big15", 0, wide, -1}).get();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, api_errc::bad_argument);
+  EXPECT_NE(refused.error().message.find("member slots"), std::string::npos)
+      << refused.error().to_string();
+  // The groups in use go on; once the wide groups' one member left, they
+  // give way to new groups.
+  EXPECT_TRUE(a.advance_clock({"g", 0, 3, -1}).get());
+  for (int i = 0; i < 15; ++i) {
+    ASSERT_TRUE(c.leave_clock({"big" + std::to_string(i), 0, wide, -1}).get());
+  }
+  EXPECT_TRUE(c.advance_clock({"big15", 0, wide, -1}).get());
+  EXPECT_TRUE(a.advance_clock({"g", 0, 3, -1}).get());
+}
+
 TEST(ClientClock, RemoteClientsKeepTheBoundToo) {
   auto eng = start_engine("127.0.0.1:0");
   const std::string secret = "clock-test-secret-0123456789abcdef";

@@ -153,8 +153,11 @@ class client {
   /// so that a member that was let go pulls values that include them. No
   /// deadline: it waits as long as the slowest member takes; a member that
   /// leaves (leave_clock, or its client ends) no longer holds the others
-  /// back. Errors: bad_argument (index out of range, a size or bound other
-  /// than the group's, an index another client holds), peer_lost.
+  /// back. Once every member has left or ended, the group is forgotten and
+  /// its name may start a new one. The engine keeps 2^20 member slots of
+  /// all groups together; past them, groups no member is in give way.
+  /// Errors: bad_argument (index out of range, a size or bound other than
+  /// the group's, an index another client holds, no room), peer_lost.
   ///   troupe::clock_group g{"train", worker, 4, 2};
   ///   for (int step = 0; step < steps; ++step) {
   ///     auto w = c.pull("w", 0, n).get().value();
@@ -164,7 +167,8 @@ class client {
   ///   c.leave_clock(g).get();   // finished: the others no longer wait for it
   std::future<result<std::int64_t>> advance_clock(const clock_group& group);
   void advance_clock(const clock_group& group, callback<std::int64_t> done);
-  /// This member stops counting in `group` (for good: its index stays taken).
+  /// This member stops counting in `group` (for good: its index stays taken
+  /// while the group lasts).
   std::future<result<void>> leave_clock(const clock_group& group);
 
   /// Blocks until every call this client issued before wait() has finished.
