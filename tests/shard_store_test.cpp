@@ -162,6 +162,28 @@ TEST_F(ShardStore, ClientsThatComeAndGoLeaveABoundedSeqTable) {
   EXPECT_TRUE(ack.duplicate);
 }
 
+// In-order senders (a job's workers) are kept before clients, but a peer
+// claiming to be ever new workers cannot grow the table either; and the
+// sender whose push made room is never the one forgotten.
+TEST_F(ShardStore, SendersClaimingToBeEverNewWorkersStayBounded) {
+  push_ack ack;
+  const auto senders = static_cast<std::uint32_t>(shard_store::max_tracked_senders * 5 / 4);
+  std::size_t before = 0, evictions = 0;
+  for (std::uint32_t w = 1; w <= senders; ++w) {
+    const auto first = ordered(1, w);
+    ASSERT_TRUE(store.apply_push(decoded(first), ack).ok());
+    ASSERT_FALSE(ack.duplicate) << w;
+    ASSERT_LE(store.tracked_senders(), shard_store::max_tracked_senders);
+    if (store.tracked_senders() < before) {
+      ++evictions;
+      ASSERT_TRUE(store.apply_push(decoded(first), ack).ok());
+      EXPECT_TRUE(ack.duplicate) << "sender " << w << " forgot its own push";
+    }
+    before = store.tracked_senders();
+  }
+  EXPECT_GT(evictions, 0u);
+}
+
 // A copy from a primary's snapshot knows each worker's count and stays
 // strict about it, but not that of a worker it has no seq of; a copy from
 // a checkpoint (which lacks the pushes since) lets each worker skip once.
@@ -443,7 +465,8 @@ TEST(SparseLookupCache, WorkersThatComeAndGoLeaveABoundedCache) {
   ASSERT_TRUE(decode_push(msg, v).ok());
   push_ack ack;
   ASSERT_TRUE(store.apply_push(v, ack).ok());
-  EXPECT_EQ(store.cached_row_ids(4), 0u);  // the push took its pull's entry
+  EXPECT_EQ(store.cached_row_ids(4), keys.size());  // one entry for the pull and its push
+  EXPECT_EQ(store.cached_lookups(4), 1u);
   EXPECT_FLOAT_EQ(store.sparse_row(4, keys[5])[0], initial_row_value(spec, keys[5], 0) - 0.1f);
 
   // 3,000 clients of one lookup each: 3 million row ids without the bound.
@@ -451,6 +474,16 @@ TEST(SparseLookupCache, WorkersThatComeAndGoLeaveABoundedCache) {
   EXPECT_LE(store.cached_row_ids(4), 1u << 20);
   EXPECT_GT(store.cached_row_ids(4), 0u);
   EXPECT_EQ(store.sparse_rows(4), keys.size());  // the rows themselves, once each
+
+  // 100,000 clients of one row each: few row ids, but each client an entry.
+  keys.resize(1);
+  std::size_t most = 0;
+  for (std::uint32_t client = 10000; client < 110000; ++client) {
+    ASSERT_TRUE(pull(client).ok());
+    most = std::max(most, store.cached_lookups(4));
+  }
+  EXPECT_LE(most, std::size_t{1} << 16);
+  EXPECT_GT(store.cached_lookups(4), 0u);
 }
 
 }  // namespace

@@ -151,7 +151,7 @@ status shard_store::check_seq(const push_view& push, std::uint64_t version, push
   if (push.seq != 0) sender.seq = push.seq;
   if (push.in_order && resync_) resynced_.insert(push.worker);
   ack.staleness = observed_staleness(version, push);
-  if (last_seq_.size() > max_tracked_senders) forget_quiet_senders();
+  if (last_seq_.size() > max_tracked_senders) forget_quiet_senders(push.worker);
   return {};
 }
 
@@ -159,16 +159,24 @@ status shard_store::check_seq(const push_view& push, std::uint64_t version, push
 // so that a stream of new clients pays the selection once per many pushes.
 // A forgotten client's retry would be applied again; a retry comes within
 // its call's timeout, long before 8,000 other clients have pushed since.
-void shard_store::forget_quiet_senders() {
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> quiet;  // (heard, sender)
+// In-order senders go only when they fill the table (a peer claiming to be
+// ever new workers); `current`, whose push is being applied, never.
+void shard_store::forget_quiet_senders(std::uint32_t current) {
+  using entry = std::pair<std::uint64_t, std::uint32_t>;  // (heard, sender)
+  std::vector<entry> quiet, in_order;
   quiet.reserve(last_seq_.size());
   for (const auto& [worker, sender] : last_seq_) {
-    if (!sender.in_order) quiet.emplace_back(sender.heard, worker);
+    if (worker != current) (sender.in_order ? in_order : quiet).emplace_back(sender.heard, worker);
   }
-  const std::size_t n = std::min(quiet.size(), max_tracked_senders / 8);
-  if (n == 0) return;
-  std::nth_element(quiet.begin(), quiet.begin() + static_cast<std::ptrdiff_t>(n - 1), quiet.end());
-  for (std::size_t i = 0; i < n; ++i) last_seq_.erase(quiet[i].second);
+  auto forget_oldest = [&](std::vector<entry>& from, std::size_t n) {
+    n = std::min(n, from.size());
+    if (n == 0) return std::size_t{0};
+    std::nth_element(from.begin(), from.begin() + static_cast<std::ptrdiff_t>(n - 1), from.end());
+    for (std::size_t i = 0; i < n; ++i) last_seq_.erase(from[i].second);
+    return n;
+  };
+  const std::size_t n = max_tracked_senders / 8;
+  forget_oldest(in_order, n - forget_oldest(quiet, n));
 }
 
 void shard_store::sparse_slice::evict(std::size_t n) {
@@ -264,7 +272,10 @@ status shard_store::resolve(sparse_slice& s, std::uint32_t worker,
     }
   }
   s.forget_recent(worker);
-  if (s.recent_keys + keys.size() > sparse_slice::max_recent_keys) s.clear_recent();
+  if (s.recent_keys + keys.size() > sparse_slice::max_recent_keys ||
+      s.recent.size() >= sparse_slice::max_recent_workers) {
+    s.clear_recent();
+  }
   auto& cached = s.recent[worker];  // after the checks: only a valid request is cached
   cached.keys = keys;
   s.recent_keys += keys.size();
@@ -328,9 +339,9 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
 
 status shard_store::apply_push(const push_view& push, push_ack& ack) {
   if (auto sp = sparse_.find(push.table); sp != sparse_.end()) {
-    auto st = apply_sparse(sp->second, push, ack);
-    sp->second.forget_recent(push.worker);  // the pull it was cached for is done with
-    return st;
+    // The worker's resolved rows stay cached: its next step may look up the
+    // same rows (a service client, the push/pull benchmark).
+    return apply_sparse(sp->second, push, ack);
   }
   auto it = dense_.find(push.table);
   if (it == dense_.end()) {
@@ -500,6 +511,11 @@ std::size_t shard_store::pulled_bytes(std::uint32_t table) const {
 std::size_t shard_store::cached_row_ids(std::uint32_t table) const {
   auto it = sparse_.find(table);
   return it == sparse_.end() ? 0 : it->second.recent_keys;
+}
+
+std::size_t shard_store::cached_lookups(std::uint32_t table) const {
+  auto it = sparse_.find(table);
+  return it == sparse_.end() ? 0 : it->second.recent.size();
 }
 
 const float* shard_store::sparse_row(std::uint32_t table, std::uint64_t key) const {

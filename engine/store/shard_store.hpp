@@ -114,8 +114,11 @@ class shard_store {
   std::uint64_t uncompensated_pushes(std::uint32_t table) const;
   std::size_t pulled_bytes(std::uint32_t table) const;
   /// Row ids a sparse table keeps of its workers' last requests (a lookup
-  /// cache: a step's push finds the rows its pull resolved).
+  /// cache: a step's push finds the rows its pull resolved, and a request
+  /// for the same rows as the last one finds them too).
   std::size_t cached_row_ids(std::uint32_t table) const;
+  /// How many workers' rows that cache holds.
+  std::size_t cached_lookups(std::uint32_t table) const;
 
   /// A deep copy of everything the shard holds (for checkpoints and for
   /// seeding a replacement replica).
@@ -194,12 +197,15 @@ class shard_store {
       std::vector<std::uint64_t> keys;
       std::vector<std::uint32_t> slots;
     };
-    // Only a cache: a worker's entry goes with its push, and all of them go
-    // when they hold more than max_recent_keys row ids (service clients look
-    // rows up and leave; each new connection is a new id).
+    // Only a cache, bounded: all entries go when they would hold more than
+    // max_recent_keys row ids or come from max_recent_workers workers
+    // (service clients look rows up and leave; each new connection is a new
+    // id). An entry outlives its push, so that rows looked up again (a
+    // client's hot rows, the push/pull benchmark) are resolved once.
     std::unordered_map<std::uint32_t, resolved_rows> recent;
     std::size_t recent_keys = 0;  // row ids held in `recent`
     static constexpr std::size_t max_recent_keys = std::size_t{1} << 20;
+    static constexpr std::size_t max_recent_workers = std::size_t{1} << 16;
     void forget_recent(std::uint32_t worker);
     void clear_recent() {
       recent.clear();
@@ -230,15 +236,18 @@ class shard_store {
   std::map<std::uint32_t, sparse_slice> sparse_;
   // The last push seq per sender. A table service gives every connection a
   // new sender id, so the senders that come and go are bounded: past
-  // max_tracked_senders, those not heard from longest are forgotten (never
-  // an in-order one: those are a job's workers, and a worker whose count
-  // was forgotten could not push again).
+  // max_tracked_senders, those not heard from longest are forgotten, an
+  // in-order one (a job's worker, which could not push again without its
+  // count) only when they alone fill the table. A snapshot does not record
+  // which senders push in order; none does after a restore until it pushes
+  // again (a job's shards see only its workers, far fewer than the bound;
+  // a service's shards only clients, none in order).
   struct sender_seq {
     std::uint64_t seq = 0;
     std::uint64_t heard = 0;  // pushes_heard_ at its last push
     bool in_order = false;
   };
-  void forget_quiet_senders();
+  void forget_quiet_senders(std::uint32_t current);
   std::unordered_map<std::uint32_t, sender_seq> last_seq_;
   std::uint64_t pushes_heard_ = 0;
   // In-order pushes (PushRequest.inOrder): a store that took its state from
