@@ -4,9 +4,12 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <deque>
+#include <functional>
 #include <limits>
 #include <map>
 #include <set>
+#include <unordered_set>
 
 #include "actors/actor_config.hpp"
 #include "actors/cluster_types.hpp"
@@ -30,6 +33,7 @@ struct clock_group {
     caf::typed_response_promise<std::int64_t> promise;
   };
   std::vector<waiter> waiting;
+  std::uint64_t touched = 0;  // the directory's call count at its last call
 
   // The slowest member still in the group; a group everyone left waits for none.
   std::int64_t min_clock() const {
@@ -52,7 +56,8 @@ struct clock_group {
   }
   // No member is in it now: each left, ended or never came (a member that
   // came has a clock of at least 1). One that comes later finds those who
-  // left gone, so an idle group is kept while there is room.
+  // left gone and goes on, so an idle group is kept while there is room;
+  // once it is closed to make room, a late member gets an error instead.
   bool idle() const {
     if (!waiting.empty()) return false;
     for (std::uint32_t m = 0; m < members; ++m) {
@@ -64,37 +69,71 @@ struct clock_group {
 
 // Member slots of all clock groups together: each costs a clock, a flag and
 // an owner, and a group may have 65,536 members, so clients that keep
-// opening groups would otherwise grow the service without bound.
+// opening groups would otherwise grow the service without bound. A group
+// also costs group_slots for its name and bookkeeping.
 constexpr std::size_t max_member_slots = std::size_t{1} << 20;
+constexpr std::size_t group_slots = 32;
+// Closed groups remembered, so that a member calling a group that is gone
+// gets an error rather than a new group that waits for members who left.
+constexpr std::size_t max_closed_names = std::size_t{1} << 16;
+
+std::size_t slots_of(std::uint32_t members) {
+  return members + group_slots;
+}
 
 struct directory_state {
   directory_info info;
   node_actor node;
   std::shared_ptr<const peer_guard> guard;
   std::uint32_t next_client = 1;
-  std::map<std::string, clock_group> groups;  // dropped when finished
+  std::map<std::string, clock_group> groups;  // closed when finished
   std::size_t member_slots = 0;               // of all groups
-  std::set<caf::actor_addr> watched;          // sessions holding a member index
+  std::uint64_t calls = 0;                    // clock calls so far
+  // Names of closed groups (hashed), oldest first in closed_order.
+  std::unordered_set<std::size_t> closed;
+  std::deque<std::size_t> closed_order;
+  std::set<caf::actor_addr> watched;  // sessions holding a member index
   static inline const char* name = "troupe.directory";
 };
 
 using directory_pointer = directory_actor::stateful_pointer<directory_state>;
 
-// Drops the idle groups to make room for a new one.
-void reclaim_idle(directory_state& st) {
-  std::size_t dropped = 0;
-  for (auto it = st.groups.begin(); it != st.groups.end();) {
-    if (it->second.idle()) {
-      st.member_slots -= it->second.members;
-      it = st.groups.erase(it);
-      ++dropped;
-    } else {
-      ++it;
+// Frees the group at `it` and remembers its name as closed; the next item.
+std::map<std::string, clock_group>::iterator close_group(
+    directory_state& st, std::map<std::string, clock_group>::iterator it) {
+  const auto h = std::hash<std::string>{}(it->first);
+  if (st.closed.insert(h).second) {
+    st.closed_order.push_back(h);
+    if (st.closed_order.size() > max_closed_names) {
+      st.closed.erase(st.closed_order.front());
+      st.closed_order.pop_front();
     }
   }
-  if (dropped > 0) {
-    spdlog::info("directory: dropped {} clock groups with no member in them to make room", dropped);
+  st.member_slots -= slots_of(it->second.members);
+  return st.groups.erase(it);
+}
+
+// Makes room for `need` more slots by closing idle groups, longest idle
+// first; closes none when that would not make enough room.
+bool make_room(directory_state& st, std::size_t need) {
+  if (st.member_slots + need <= max_member_slots) return true;
+  std::vector<std::pair<std::uint64_t, std::string>> idle;  // (touched, name)
+  std::size_t freeable = 0;
+  for (const auto& [name, g] : st.groups) {
+    if (!g.idle()) continue;
+    idle.emplace_back(g.touched, name);
+    freeable += slots_of(g.members);
   }
+  if (st.member_slots - freeable + need > max_member_slots) return false;
+  std::sort(idle.begin(), idle.end());
+  std::size_t dropped = 0;
+  for (const auto& [touched, name] : idle) {
+    if (st.member_slots + need <= max_member_slots) break;
+    close_group(st, st.groups.find(name));
+    ++dropped;
+  }
+  spdlog::info("directory: closed {} clock groups with no member in them to make room", dropped);
+  return true;
 }
 
 // A clock call the group cannot take (clients see bad_argument).
@@ -117,8 +156,12 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
   }
   auto it = st.groups.find(name);
   const bool fresh = it == st.groups.end();
-  if (fresh && st.member_slots + members > max_member_slots) reclaim_idle(st);
-  if (fresh && st.member_slots + members > max_member_slots) {
+  if (fresh && st.closed.count(std::hash<std::string>{}(name)) > 0) {
+    return refuse_clock("clock group '" + name +
+                        "' is closed: its members left or ended (start a new group under "
+                        "another name)");
+  }
+  if (fresh && !make_room(st, slots_of(members))) {
     return refuse_clock("clock group '" + name + "': its " + std::to_string(members) +
                         " members would take the directory's clock groups past " +
                         std::to_string(max_member_slots) + " member slots (" +
@@ -127,8 +170,9 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
   }
   if (fresh) it = st.groups.try_emplace(name).first;
   auto& g = it->second;
+  g.touched = ++st.calls;
   if (fresh) {
-    st.member_slots += members;
+    st.member_slots += slots_of(members);
     g.members = members;
     g.staleness = staleness;
     g.clocks.assign(members, 0);
@@ -168,12 +212,11 @@ void leave(clock_group& g, std::uint32_t m) {
   g.release();
 }
 
-// Forgets the group at `it` when nothing can use it again; the next item.
-std::map<std::string, clock_group>::iterator drop_if_finished(
+// Closes the group at `it` when nothing can use it again; the next item.
+std::map<std::string, clock_group>::iterator close_if_finished(
     directory_state& st, std::map<std::string, clock_group>::iterator it) {
   if (!it->second.finished()) return std::next(it);
-  st.member_slots -= it->second.members;
-  return st.groups.erase(it);
+  return close_group(st, it);
 }
 
 directory_actor::behavior_type directory_behavior(directory_pointer self, directory_info info,
@@ -195,7 +238,7 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
           left = true;
         }
       }
-      it = left ? drop_if_finished(st, it) : std::next(it);
+      it = left ? close_if_finished(st, it) : std::next(it);
     }
   });
   return {
@@ -233,7 +276,8 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
         auto it = st.groups.find(group);
         if (it == st.groups.end() || member >= it->second.members) return false;
         leave(it->second, member);
-        drop_if_finished(st, it);
+        it->second.touched = ++st.calls;
+        close_if_finished(st, it);
         return true;
       },
   };

@@ -138,12 +138,18 @@ TEST(ClientClock, BadGroupsAreRefusedWithClearErrors) {
   EXPECT_EQ(a.advance_clock({"g", 0, 2, -1}).get().error().code, api_errc::stopped);
 }
 
-// A long-running service sees groups come and go: one whose members all
-// left or ended is forgotten (its name can start a new group), and the
-// groups kept are bounded, those with no member in them giving way first.
-TEST(ClientClock, FinishedGroupsAreForgottenAndTheirRoomIsBounded) {
+// A long-running service sees groups come and go. One whose members all
+// left or ended is closed: its memory is freed, and a member calling it
+// again gets an error, not a new group waiting for members who are gone.
+// All groups are bounded; those with no member in them give way, longest
+// idle first, and only when that makes enough room.
+TEST(ClientClock, FinishedGroupsAreClosedAndAllGroupsAreBounded) {
   auto eng = start_engine();
   auto a = eng.client().value();
+  auto is_closed = [](const result<std::int64_t>& r) {
+    return !r && r.error().code == api_errc::bad_argument &&
+           r.error().message.find("is closed") != std::string::npos;
+  };
   {
     auto b = eng.client().value();
     ASSERT_TRUE(a.advance_clock({"g", 0, 2, -1}).get());
@@ -153,34 +159,41 @@ TEST(ClientClock, FinishedGroupsAreForgottenAndTheirRoomIsBounded) {
     ASSERT_TRUE(b.advance_clock({"h", 0, 1, -1}).get());
     ASSERT_TRUE(b.leave_clock({"g", 1, 2, -1}).get());
   }  // b ends while it is in "h"
-  EXPECT_TRUE(a.advance_clock({"g", 0, 3, -1}).get()) << "'g' was not forgotten";
-  bool h_forgotten = false;
-  for (int i = 0; i < 100 && !h_forgotten; ++i) {
-    h_forgotten = static_cast<bool>(a.advance_clock({"h", 0, 2, -1}).get());
-    if (!h_forgotten) std::this_thread::sleep_for(50ms);
+  const auto g_again = a.advance_clock({"g", 0, 2, -1}).get();
+  EXPECT_TRUE(is_closed(g_again)) << (g_again ? "a new group" : g_again.error().to_string());
+  bool h_closed = false;
+  for (int i = 0; i < 100 && !h_closed; ++i) {
+    h_closed = is_closed(a.advance_clock({"h", 0, 1, -1}).get());
+    if (!h_closed) std::this_thread::sleep_for(50ms);
   }
-  EXPECT_TRUE(h_forgotten) << "'h' was not forgotten after its only member's client ended";
+  EXPECT_TRUE(h_closed) << "'h' was not closed after its only member's client ended";
 
-  // 2^20 member slots: 15 groups of 65,536 members fit beside "g" and "h".
+  // 2^20 slots; a group takes its members + 32. Two small groups and 15 of
+  // 65,536 members fit; a 16th does not.
   auto c = eng.client().value();
+  ASSERT_TRUE(a.advance_clock({"live", 0, 2, -1}).get());  // a stays in it
+  ASSERT_TRUE(c.advance_clock({"small", 0, 2, -1}).get());
+  ASSERT_TRUE(c.leave_clock({"small", 0, 2, -1}).get());  // idle: member 1 never came
   constexpr std::uint32_t wide = 65536;
-  for (int i = 0; i < 15; ++i) {
-    const clock_group big{"big" + std::to_string(i), 0, wide, -1};
-    ASSERT_TRUE(c.advance_clock(big).get()) << i;
-  }
-  const auto refused = c.advance_clock({"big15", 0, wide, -1}).get();
+  auto big = [](int i, std::uint32_t member) {
+    return clock_group{"big" + std::to_string(i), member, wide, -1};
+  };
+  for (int i = 0; i < 15; ++i) ASSERT_TRUE(c.advance_clock(big(i, 0)).get()) << i;
+  const auto refused = c.advance_clock(big(15, 0)).get();
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, api_errc::bad_argument);
   EXPECT_NE(refused.error().message.find("member slots"), std::string::npos)
       << refused.error().to_string();
-  // The groups in use go on; once the wide groups' one member left, they
-  // give way to new groups.
-  EXPECT_TRUE(a.advance_clock({"g", 0, 3, -1}).get());
-  for (int i = 0; i < 15; ++i) {
-    ASSERT_TRUE(c.leave_clock({"big" + std::to_string(i), 0, wide, -1}).get());
-  }
-  EXPECT_TRUE(c.advance_clock({"big15", 0, wide, -1}).get());
-  EXPECT_TRUE(a.advance_clock({"g", 0, 3, -1}).get());
+  // Closing "small" would not have made room, so it was kept: its late
+  // member goes on, not waiting for the one who left.
+  EXPECT_TRUE(c.advance_clock({"small", 1, 2, 0}).get().error().code == api_errc::bad_argument);
+  EXPECT_TRUE(c.advance_clock({"small", 1, 2, -1}).get());
+  // Once the wide groups' one member left, the longest idle gives way.
+  for (int i = 0; i < 15; ++i) ASSERT_TRUE(c.leave_clock(big(i, 0)).get());
+  EXPECT_TRUE(c.advance_clock(big(15, 0)).get());
+  EXPECT_TRUE(is_closed(c.advance_clock(big(0, 1)).get()));
+  EXPECT_TRUE(c.advance_clock(big(1, 1)).get());
+  EXPECT_TRUE(a.advance_clock({"live", 0, 2, -1}).get());
 }
 
 TEST(ClientClock, RemoteClientsKeepTheBoundToo) {

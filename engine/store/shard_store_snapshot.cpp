@@ -143,8 +143,7 @@ status shard_store::restore(shard_snapshot&& snap) {
     sparse.emplace(t, std::move(s));
   }
   // A snapshot does not say who pushes in order: a job's worker says so
-  // again with its next push, long before thousands of other senders could
-  // have pushed it out.
+  // again with its next push (see last_seq_).
   std::unordered_map<std::uint32_t, sender_seq> last_seq;
   for (const auto& [worker, seq] : snap.last_seq) {
     if (!last_seq.emplace(worker, sender_seq{seq, 0, false}).second) {
