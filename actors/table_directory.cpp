@@ -166,7 +166,7 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
                         " members would take the directory's clock groups past " +
                         std::to_string(max_member_slots) + " member slots (" +
                         std::to_string(st.member_slots) +
-                        " in use by groups with members in them)");
+                        " in use; closing the groups no member is in would not make room)");
   }
   if (fresh) it = st.groups.try_emplace(name).first;
   auto& g = it->second;
