@@ -29,7 +29,8 @@ struct clock_group {
   std::vector<bool> gone;              // left, or its client ended
   std::vector<caf::actor_addr> owner;  // the session that holds the member index
   struct waiter {
-    std::int64_t need;  // the slowest member must reach this
+    std::uint32_t member;  // who waits
+    std::int64_t need;     // the slowest member must reach this
     caf::typed_response_promise<std::int64_t> promise;
   };
   std::vector<waiter> waiting;
@@ -158,8 +159,8 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
   const bool fresh = it == st.groups.end();
   if (fresh && st.closed.count(std::hash<std::string>{}(name)) > 0) {
     return refuse_clock("clock group '" + name +
-                        "' is closed: its members left or ended (start a new group under "
-                        "another name)");
+                        "' is closed: its members left or ended, or none was in it when "
+                        "the directory needed room (start a new group under another name)");
   }
   if (fresh && !make_room(st, slots_of(members))) {
     return refuse_clock("clock group '" + name + "': its " + std::to_string(members) +
@@ -170,7 +171,6 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
   }
   if (fresh) it = st.groups.try_emplace(name).first;
   auto& g = it->second;
-  g.touched = ++st.calls;
   if (fresh) {
     st.member_slots += slots_of(members);
     g.members = members;
@@ -192,6 +192,7 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
     return refuse_clock("clock group '" + name + "': member " + std::to_string(member) +
                         " has left");
   }
+  g.touched = ++st.calls;
   if (!g.owner[member] && session) {
     g.owner[member] = who;
     if (st.watched.insert(who).second) self->monitor(session);
@@ -202,13 +203,23 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
       g.staleness < 0 ? std::numeric_limits<std::int64_t>::min() : g.clocks[member] - g.staleness;
   if (const auto slowest = g.min_clock(); slowest >= need) return slowest;
   auto promise = self->make_response_promise<std::int64_t>();
-  g.waiting.push_back({need, promise});
+  g.waiting.push_back({member, need, promise});
   return promise;
 }
 
-// Member `m` of `g` no longer counts: the others stop waiting for it.
+// Member `m` of `g` no longer counts: the others stop waiting for it, and
+// its own call still waiting (its client left from another thread, or
+// ended) is answered, so that no waiter keeps a group nobody is in.
 void leave(clock_group& g, std::uint32_t m) {
   g.gone[m] = true;
+  auto mine = std::partition(g.waiting.begin(), g.waiting.end(),
+                             [&](const clock_group::waiter& w) { return w.member != m; });
+  for (auto it = mine; it != g.waiting.end(); ++it) {
+    it->promise.deliver(
+        make_troupe_error(errc::malformed_message,
+                          "member " + std::to_string(m) + " left its clock group while waiting"));
+  }
+  g.waiting.erase(mine, g.waiting.end());
   g.release();
 }
 

@@ -178,7 +178,10 @@ TEST(ClientClock, FinishedGroupsAreClosedAndAllGroupsAreBounded) {
   auto big = [](int i, std::uint32_t member) {
     return clock_group{"big" + std::to_string(i), member, wide, -1};
   };
-  for (int i = 0; i < 15; ++i) ASSERT_TRUE(c.advance_clock(big(i, 0)).get()) << i;
+  // big0 is lock-step: its member 0 waits there for members who never come.
+  auto waiting = c.advance_clock({"big0", 0, wide, 0});
+  EXPECT_EQ(waiting.wait_for(200ms), std::future_status::timeout);
+  for (int i = 1; i < 15; ++i) ASSERT_TRUE(c.advance_clock(big(i, 0)).get()) << i;
   const auto refused = c.advance_clock(big(15, 0)).get();
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, api_errc::bad_argument);
@@ -188,8 +191,15 @@ TEST(ClientClock, FinishedGroupsAreClosedAndAllGroupsAreBounded) {
   // member goes on, not waiting for the one who left.
   EXPECT_TRUE(c.advance_clock({"small", 1, 2, 0}).get().error().code == api_errc::bad_argument);
   EXPECT_TRUE(c.advance_clock({"small", 1, 2, -1}).get());
-  // Once the wide groups' one member left, the longest idle gives way.
+  // Once the wide groups' one member left, the longest idle gives way. The
+  // member that left big0 while waiting there is answered, and its call no
+  // longer holds the group.
   for (int i = 0; i < 15; ++i) ASSERT_TRUE(c.leave_clock(big(i, 0)).get());
+  ASSERT_EQ(waiting.wait_for(5s), std::future_status::ready);
+  const auto answer = waiting.get();
+  ASSERT_FALSE(answer);
+  EXPECT_NE(answer.error().message.find("left its clock group while waiting"), std::string::npos)
+      << answer.error().to_string();
   EXPECT_TRUE(c.advance_clock(big(15, 0)).get());
   EXPECT_TRUE(is_closed(c.advance_clock(big(0, 1)).get()));
   EXPECT_TRUE(c.advance_clock(big(1, 1)).get());

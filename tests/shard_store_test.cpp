@@ -146,7 +146,7 @@ TEST_F(ShardStore, ClientsThatComeAndGoLeaveABoundedSeqTable) {
     ASSERT_FALSE(ack.duplicate);
     most = std::max(most, store.tracked_senders());
   }
-  EXPECT_LE(most, shard_store::max_tracked_senders + 1);
+  EXPECT_LE(most, shard_store::max_tracked_senders);
   EXPECT_GT(store.tracked_senders(), shard_store::max_tracked_senders / 2);
   // The latest clients' retries are still recognised...
   ASSERT_TRUE(store.apply_push(decoded(client_push(first + clients - 1)), ack).ok());
@@ -436,8 +436,8 @@ TEST_F(BoundedShardStore, RejectsIdsOutsideTheTableAndOversizedRequests) {
 
 // A table service runs for months, and every client connection is a new
 // worker id that looks rows up and leaves. The rows a worker's last request
-// resolved are only a cache for its push: the push takes its entry along,
-// and the cache as a whole stays under max_recent_keys row ids.
+// resolved are only a cache (for its push, and for a request of the same
+// rows again), bounded as a whole by row ids and by workers.
 TEST(SparseLookupCache, WorkersThatComeAndGoLeaveABoundedCache) {
   table_spec spec;
   spec.id = 4;

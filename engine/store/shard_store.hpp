@@ -137,8 +137,8 @@ class shard_store {
   /// Forgets every worker's push sequence numbers: the workers of a resumed
   /// job restart their counters, and their pushes must not look like retries.
   void forget_sequences() { last_seq_.clear(); }
-  /// How many senders' push seqs are kept for retries (at most about
-  /// max_tracked_senders, plus the in-order ones).
+  /// How many senders' push seqs are kept for retries (at most
+  /// max_tracked_senders).
   std::size_t tracked_senders() const { return last_seq_.size(); }
   static constexpr std::size_t max_tracked_senders = std::size_t{1} << 16;
   /// The state came from a checkpoint, which lacks the pushes since: each

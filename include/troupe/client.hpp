@@ -153,12 +153,13 @@ class client {
   /// so that a member that was let go pulls values that include them. No
   /// deadline: it waits as long as the slowest member takes; a member that
   /// leaves (leave_clock, or its client ends) no longer holds the others
-  /// back. Once every member has left or ended, the group is closed: calls
-  /// naming it fail (use a new name for the next round). All groups share
-  /// 2^20 slots (members + 32 each); groups no member is in give way first.
-  /// Errors: bad_argument (index out of range, a size or bound other than
-  /// the group's, an index another client holds, closed, no room),
-  /// peer_lost.
+  /// back (its own call, if one still waits, fails). Once every member has
+  /// left or ended, the group is closed: advance_clock naming it fails (use
+  /// a new name for the next round; leave_clock returns quietly). All
+  /// groups share 2^20 slots (members + 32 each); groups no member is in
+  /// give way first. Errors: bad_argument (index out of range, a size or
+  /// bound other than the group's, an index another client holds, closed,
+  /// no room, left while waiting), peer_lost.
   ///   troupe::clock_group g{"train", worker, 4, 2};
   ///   for (int step = 0; step < steps; ++step) {
   ///     auto w = c.pull("w", 0, n).get().value();
