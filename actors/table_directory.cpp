@@ -51,16 +51,17 @@ struct clock_group {
     for (auto it = keep; it != waiting.end(); ++it) it->promise.deliver(m);
     waiting.erase(keep, waiting.end());
   }
-  // Every member left or ended: nothing can use the group again.
+  // Every member left or ended: nothing can use the group again. (Neither
+  // test looks at `waiting`: a waiter is a member that came and has not
+  // left, since leaving answers its call.)
   bool finished() const {
-    return waiting.empty() && std::all_of(gone.begin(), gone.end(), [](bool g) { return g; });
+    return std::all_of(gone.begin(), gone.end(), [](bool g) { return g; });
   }
   // No member is in it now: each left, ended or never came (a member that
   // came has a clock of at least 1). One that comes later finds those who
   // left gone and goes on, so an idle group is kept while there is room;
   // once it is closed to make room, a late member gets an error instead.
   bool idle() const {
-    if (!waiting.empty()) return false;
     for (std::uint32_t m = 0; m < members; ++m) {
       if (!gone[m] && clocks[m] > 0) return false;
     }

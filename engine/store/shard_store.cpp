@@ -6,6 +6,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 
 #include "engine/store/finite_scan.hpp"
 
@@ -139,7 +140,7 @@ status shard_store::check_seq(const push_view& push, std::uint64_t version, push
                               bool& duplicate) {
   auto& sender = last_seq_[push.worker];
   sender.heard = ++pushes_heard_;
-  sender.in_order = sender.in_order || push.in_order;
+  sender.in_order |= push.in_order;
   ack.seq = push.seq;
   duplicate = push.seq != 0 && push.seq <= sender.seq;
   ack.duplicate = duplicate;
@@ -162,21 +163,17 @@ status shard_store::check_seq(const push_view& push, std::uint64_t version, push
 // In-order senders go only when they fill the table (a peer claiming to be
 // ever new workers); `current`, whose push is being applied, never.
 void shard_store::forget_quiet_senders(std::uint32_t current) {
-  using entry = std::pair<std::uint64_t, std::uint32_t>;  // (heard, sender)
-  std::vector<entry> quiet, in_order;
-  quiet.reserve(last_seq_.size());
+  // Ordered by (in order, heard): every other sender before any in-order one.
+  std::vector<std::tuple<bool, std::uint64_t, std::uint32_t>> senders;
+  senders.reserve(last_seq_.size());
   for (const auto& [worker, sender] : last_seq_) {
-    if (worker != current) (sender.in_order ? in_order : quiet).emplace_back(sender.heard, worker);
+    if (worker != current) senders.emplace_back(sender.in_order, sender.heard, worker);
   }
-  auto forget_oldest = [&](std::vector<entry>& from, std::size_t n) {
-    n = std::min(n, from.size());
-    if (n == 0) return std::size_t{0};
-    std::nth_element(from.begin(), from.begin() + static_cast<std::ptrdiff_t>(n - 1), from.end());
-    for (std::size_t i = 0; i < n; ++i) last_seq_.erase(from[i].second);
-    return n;
-  };
-  const std::size_t n = max_tracked_senders / 8;
-  forget_oldest(in_order, n - forget_oldest(quiet, n));
+  const std::size_t n = std::min(max_tracked_senders / 8, senders.size());
+  if (n == 0) return;
+  std::nth_element(senders.begin(), senders.begin() + static_cast<std::ptrdiff_t>(n - 1),
+                   senders.end());
+  for (std::size_t i = 0; i < n; ++i) last_seq_.erase(std::get<2>(senders[i]));
 }
 
 void shard_store::sparse_slice::evict(std::size_t n) {
