@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "engine/store/checkpoint.hpp"
 #include "engine/store/shard_store.hpp"
 
 namespace troupe {
@@ -182,6 +183,41 @@ TEST_F(ShardStore, SendersClaimingToBeEverNewWorkersStayBounded) {
     before = store.tracked_senders();
   }
   EXPECT_GT(evictions, 0u);
+}
+
+// A shard restored from a checkpoint still knows which senders push in
+// order, so a stream of new clients after the restore cannot make it forget
+// a job's worker's count (which would let that worker skip a seq).
+TEST_F(ShardStore, InOrderWorkersOutliveClientsAcrossACheckpoint) {
+  push_ack ack;
+  ASSERT_TRUE(store.apply_push(decoded(ordered(1)), ack).ok());
+  const auto snap = store.snapshot();
+  EXPECT_EQ(snap.in_order, std::vector<std::uint32_t>{0});
+  checkpoint file;
+  const auto bytes = encode_checkpoint({"job", 3, 1}, snap);
+  ASSERT_TRUE(decode_checkpoint(bytes.data(), bytes.size(), file).ok());
+  EXPECT_EQ(file.snapshot.in_order, snap.in_order);
+
+  shard_store copy{3};
+  ASSERT_TRUE(copy.restore(file.snapshot).ok());
+  const auto clients = static_cast<std::uint32_t>(shard_store::max_tracked_senders * 5 / 4);
+  for (std::uint32_t c = 0; c < clients; ++c) {
+    auto w = push_writer::dense({1, 1000 + c, 0, 1, 0}, 40, 1);
+    w.values()[0] = 0.f;
+    ASSERT_TRUE(copy.apply_push(decoded(std::move(w).finish()), ack).ok());
+  }
+  EXPECT_LE(copy.tracked_senders(), shard_store::max_tracked_senders);
+  EXPECT_EQ(copy.apply_push(decoded(ordered(3)), ack).code(), errc::out_of_order);
+  ASSERT_TRUE(copy.apply_push(decoded(ordered(1)), ack).ok());
+  EXPECT_TRUE(ack.duplicate);
+
+  // A snapshot naming an in-order sender it has no seq of is refused whole.
+  auto bad = snap;
+  bad.in_order.push_back(7);
+  shard_store other{3};
+  const auto st = other.restore(bad);
+  EXPECT_EQ(st.code(), errc::bad_config);
+  EXPECT_EQ(st.message(), "worker 7 pushes in order but has no last push seq");
 }
 
 // A copy from a primary's snapshot knows each worker's count and stays

@@ -33,6 +33,9 @@ constexpr std::size_t kSizeAt = 12;
 constexpr std::size_t kHeaderCrcAt = 20;
 constexpr std::size_t kBodyAt = 24;
 constexpr std::size_t kTrailer = 4;  // CRC-32 of everything before it
+// Version 2 files lack only the in-order senders (version 3): a shard
+// restored from one learns them again from those senders' next pushes.
+constexpr std::uint32_t kOldestReadable = 2;
 
 std::uint32_t crc_of(std::uint32_t crc, const void* p, std::size_t n) {
   return static_cast<std::uint32_t>(crc32_z(crc, static_cast<const Bytef*>(p), n));
@@ -216,7 +219,7 @@ void spec_fields(Ar& ar, Spec& t) {
 constexpr std::size_t kMinSliceBytes = 64;  // a spec alone takes more
 
 template <class Ar, class Header, class Snapshot>
-void body_fields(Ar& ar, Header& h, Snapshot& s) {
+void body_fields(Ar& ar, Header& h, Snapshot& s, std::uint32_t version) {
   ar.str(h.job, "job name");
   ar.pod(h.shard_id, "header shard id");
   ar.pod(h.clock, "clock");
@@ -243,11 +246,12 @@ void body_fields(Ar& ar, Header& h, Snapshot& s) {
     ar.pod(ws.first, "worker id");
     ar.pod(ws.second, "worker seq");
   });
+  if (version >= 3) ar.list(s.in_order, "in-order workers");
 }
 
 std::uint64_t body_size(const checkpoint_header& h, const shard_snapshot& s) {
   out_stream counter;
-  body_fields(counter, h, s);
+  body_fields(counter, h, s, checkpoint_format_version);
   return counter.size();
 }
 
@@ -257,7 +261,7 @@ void put_file(out_stream& o, const checkpoint_header& h, const shard_snapshot& s
   o.pod(checkpoint_format_version);
   o.pod(body);
   o.pod(o.crc());  // of the 20 bytes so far
-  body_fields(o, h, s);
+  body_fields(o, h, s, checkpoint_format_version);
   o.pod(o.crc());
 }
 
@@ -295,13 +299,14 @@ status decode_checkpoint(const char* data, std::size_t size, checkpoint& out) {
                      std::to_string(kBodyAt + kTrailer) + " (inside the header)");
   }
   const auto version = load_at<std::uint32_t>(data, kVersionAt);
-  if (version != checkpoint_format_version) {
+  if (version < kOldestReadable || version > checkpoint_format_version) {
     // Version 1 counted Adam's steps per dense slice, not per key: resuming
     // from it would silently change the trajectory, so it is refused too.
     const char* why =
         version == 1 ? "; version 1 lacks the per-key update counts of dense tables" : "";
     return {errc::version_mismatch, "unsupported checkpoint format version " +
                                         std::to_string(version) + " (this build reads " +
+                                        std::to_string(kOldestReadable) + " to " +
                                         std::to_string(checkpoint_format_version) + why + ")"};
   }
   if (size < kBodyAt) {
@@ -329,7 +334,7 @@ status decode_checkpoint(const char* data, std::size_t size, checkpoint& out) {
   }
   checkpoint c;
   in_stream in(data, kBodyAt, kBodyAt + body);
-  body_fields(in, c.header, c.snapshot);
+  body_fields(in, c.header, c.snapshot, version);
   if (!in.ok()) return in.error();
   if (in.left() != 0) {
     return malformed(std::to_string(in.left()) + " unused bytes at the end of the body at byte " +

@@ -11,8 +11,9 @@
 //   latest_checkpoint last;
 //   if (find_latest_checkpoint(dir, 0, last) && last.found()) store.restore(last.data.snapshot);
 //
-// File layout (little-endian; format version 2; version 1 lacked the per-key
-// update counts of dense tables and is refused):
+// File layout (little-endian; format version 3, which added the senders that
+// push in order; version 2 is still read, version 1 lacked the per-key update
+// counts of dense tables and is refused):
 //
 //   offset  size  field
 //        0     8  magic "TROUPECK"
@@ -37,7 +38,7 @@
 namespace troupe {
 
 /// The format version this build writes and reads.
-constexpr std::uint32_t checkpoint_format_version = 2;
+constexpr std::uint32_t checkpoint_format_version = 3;
 
 struct checkpoint_header {
   std::string job;             ///< job name, so that a resume can refuse another job's files
@@ -58,7 +59,7 @@ std::string checkpoint_file_name(std::uint32_t shard_id, std::int64_t clock);
 /// against the bytes left before it allocates. Its errors say what and where:
 ///   malformed_message: "bad magic ...", "truncated at byte N of M",
 ///                      "checksum mismatch: ...", "<field> at byte N ..."
-///   version_mismatch:  "unsupported checkpoint format version X (this build reads 2)"
+///   version_mismatch:  "unsupported checkpoint format version X (this build reads 2 to 3)"
 std::vector<char> encode_checkpoint(const checkpoint_header& header, const shard_snapshot& snap);
 status decode_checkpoint(const char* data, std::size_t size, checkpoint& out);
 

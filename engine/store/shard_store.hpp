@@ -60,6 +60,7 @@ struct shard_snapshot {
   std::vector<dense_slice_snapshot> dense;                        ///< ordered by table id
   std::vector<sparse_slice_snapshot> sparse;                      ///< ordered by table id
   std::vector<std::pair<std::uint32_t, std::uint64_t>> last_seq;  ///< (worker, seq) by worker
+  std::vector<std::uint32_t> in_order;  ///< senders of last_seq that push in order, ascending
 };
 
 class shard_store {
@@ -238,10 +239,8 @@ class shard_store {
   // new sender id, so the senders that come and go are bounded: past
   // max_tracked_senders, those not heard from longest are forgotten, an
   // in-order one (a job's worker, which could not push again without its
-  // count) only when they alone fill the table. A snapshot does not record
-  // which senders push in order; none does after a restore until it pushes
-  // again (a job's shards see only its workers, far fewer than the bound;
-  // a service's shards only clients, none in order).
+  // count) only when they alone fill the table. Snapshots record which
+  // senders push in order, so a restored shard keeps that preference.
   struct sender_seq {
     std::uint64_t seq = 0;
     std::uint64_t heard = 0;  // pushes_heard_ at its last push

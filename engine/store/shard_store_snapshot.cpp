@@ -22,8 +22,12 @@ shard_snapshot shard_store::snapshot() const {
     out.sparse.push_back(std::move(snap));
   }
   out.last_seq.reserve(last_seq_.size());
-  for (const auto& [worker, sender] : last_seq_) out.last_seq.emplace_back(worker, sender.seq);
+  for (const auto& [worker, sender] : last_seq_) {
+    out.last_seq.emplace_back(worker, sender.seq);
+    if (sender.in_order) out.in_order.push_back(worker);
+  }
   std::sort(out.last_seq.begin(), out.last_seq.end());
+  std::sort(out.in_order.begin(), out.in_order.end());
   return out;
 }
 
@@ -142,13 +146,19 @@ status shard_store::restore(shard_snapshot&& snap) {
     }
     sparse.emplace(t, std::move(s));
   }
-  // A snapshot does not say who pushes in order: a job's worker says so
-  // again with its next push (see last_seq_).
   std::unordered_map<std::uint32_t, sender_seq> last_seq;
   for (const auto& [worker, seq] : snap.last_seq) {
     if (!last_seq.emplace(worker, sender_seq{seq, 0, false}).second) {
       return {errc::bad_config, "worker " + std::to_string(worker) + " has two last push seqs"};
     }
+  }
+  for (const auto worker : snap.in_order) {
+    const auto it = last_seq.find(worker);
+    if (it == last_seq.end()) {
+      return {errc::bad_config,
+              "worker " + std::to_string(worker) + " pushes in order but has no last push seq"};
+    }
+    it->second.in_order = true;
   }
   dense_ = std::move(dense);
   sparse_ = std::move(sparse);
