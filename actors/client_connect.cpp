@@ -1,12 +1,10 @@
 // troupe::client::connect: reach a remote engine's table directory with a
-// bounded wait, over TLS when the options say so (remote_actor alone waits
-// forever on a peer that accepts the
-// connection but never answers), prove the secret, read the directory.
+// bounded wait (actors/remote_connect.hpp), over TLS when the options say
+// so, prove the secret, read the directory.
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
-#include <optional>
-
+#include "actors/remote_connect.hpp"
 #include "actors/service_client.hpp"
 #include "actors/tls_config.hpp"
 #include "engine/address.hpp"
@@ -19,26 +17,21 @@ namespace {
 result<directory_actor> reach_directory(actor_runtime& rt, caf::scoped_actor& self,
                                         const std::string& host, std::uint16_t port,
                                         std::chrono::milliseconds timeout) {
-  std::optional<result<directory_actor>> out;
   const auto where = host + ":" + std::to_string(port);
-  self->request(connector(rt.sys), timeout, caf::connect_atom::value, host, port)
-      .receive(
-          [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
-            if (!ptr) {
-              out.emplace(api_errc::unreachable, "nothing is published at " + where);
-            } else if (!rt.sys.assignable<directory_actor>(ifs)) {
-              out.emplace(api_errc::unreachable,
-                          "the actor at " + where + " is no Troupe engine (a node daemon?)");
-            } else {
-              out.emplace(caf::actor_cast<directory_actor>(std::move(ptr)));
-            }
-          },
-          [&](caf::error& err) {
-            auto e = to_api_error(err, "connecting to " + where);
-            if (e.code == api_errc::internal) e.code = api_errc::unreachable;
-            out.emplace(std::move(e));
-          });
-  return std::move(*out);
+  auto ep = connect_endpoint(*self.ptr(), host, port, timeout);
+  if (!ep && ep.error() == caf::make_error(caf::sec::no_actor_published_at_port)) {
+    return {api_errc::unreachable, "nothing is published at " + where};
+  }
+  if (!ep) {
+    auto e = to_api_error(ep.error(), "connecting to " + where);
+    if (e.code == api_errc::internal) e.code = api_errc::unreachable;
+    return e;
+  }
+  if (!rt.sys.assignable<directory_actor>(ep->interface)) {
+    return {api_errc::unreachable,
+            "the actor at " + where + " is no Troupe engine (a node daemon?)"};
+  }
+  return caf::actor_cast<directory_actor>(std::move(ep->actor));
 }
 
 }  // namespace

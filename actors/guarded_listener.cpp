@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <caf/all.hpp>
 #include <caf/detail/socket_guard.hpp>
 #include <caf/io/basp_broker.hpp>
@@ -42,6 +43,12 @@ std::string tls_failure() {
     out += buf;
   }
   return out.empty() ? out : "TLS handshake or record failed: " + out;
+}
+
+// Whether the peer has closed its end (reading gives end of file).
+bool peer_closed(native_socket fd) {
+  char c = 0;
+  return ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 // The stream policy of a screened socket: TCP or TLS underneath, and every
@@ -153,8 +160,13 @@ class screened_doorman : public caf::io::network::doorman_impl {
       }
       if (!tls) {
         // Usually the peer's first bytes were no TLS at all (a plain client).
+        // A peer that closed before its hello (a health check, or a client
+        // first checking that this node answers, engine/tcp_probe.hpp) just
+        // closed, as on plain TCP: nothing to refuse.
         const auto why = tls_failure();
-        guard_->refuse(screen->peer(), why.empty() ? "no TLS session could be started" : why);
+        if (!why.empty() || !peer_closed(fd)) {
+          guard_->refuse(screen->peer(), why.empty() ? "no TLS session could be started" : why);
+        }
         return false;
       }
     }

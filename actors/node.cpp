@@ -15,6 +15,7 @@
 #include "actors/job_lease.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
+#include "actors/remote_connect.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
 #include "actors/tls_config.hpp"
@@ -98,18 +99,20 @@ void link_to_peer(node_pointer self, const std::string& address) {
     return;
   }
   // TLS when this node listens with TLS: the other node accepts nothing else.
-  self->request(connector(self->system()), std::chrono::seconds(10), caf::connect_atom::value, host,
-                port)
-      .then(
-          [=](caf::node_id& peer, caf::strong_actor_ptr&, std::set<std::string>&) {
-            spdlog::info("node {}: linked to {} ({})", self->state.opts.name, address,
-                         caf::to_string(peer));
-          },
-          [=](caf::error& err) {
-            // Traffic then takes the detour: slower, not wrong.
-            spdlog::warn("node {}: cannot link to {}: {}; traffic goes through the scheduler",
-                         self->state.opts.name, address, describe(err));
-          });
+  // A detached helper waits for the connection, so that a peer that does
+  // not answer holds up neither this node nor its middleman.
+  self->system().spawn<caf::detached>(
+      [name = self->state.opts.name, address, host, port](caf::blocking_actor* linker) {
+        auto peer = connect_endpoint(*linker, host, port, std::chrono::seconds(10));
+        if (peer) {
+          spdlog::info("node {}: linked to {} ({})", name, address,
+                       caf::to_string(peer->actor->node()));
+        } else {
+          // Traffic then takes the detour: slower, not wrong.
+          spdlog::warn("node {}: cannot link to {}: {}; traffic goes through the scheduler", name,
+                       address, describe(peer.error()));
+        }
+      });
 }
 
 caf::error require_admitted(node_pointer self, const char* what) {

@@ -4,15 +4,20 @@
 #include <caf/io/middleman.hpp>
 
 #include "actors/tls_config.hpp"
+#include "engine/tcp_probe.hpp"
 
 namespace troupe {
 
-caf::expected<remote_endpoint> connect_endpoint(caf::actor_system& sys, const std::string& host,
+caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const std::string& host,
                                                 std::uint16_t port,
                                                 std::chrono::milliseconds timeout) {
+  using namespace std::chrono;
+  const auto start = steady_clock::now();
+  if (!answers_within(host, port, timeout)) return caf::make_error(caf::sec::request_timeout);
+  const auto left = timeout - duration_cast<milliseconds>(steady_clock::now() - start);
   caf::expected<remote_endpoint> out{caf::make_error(caf::sec::cannot_connect_to_node)};
-  caf::scoped_actor self{sys};
-  self->request(connector(sys), timeout, caf::connect_atom::value, host, port)
+  self.request(connector(self.system()), std::max(left, milliseconds(1)), caf::connect_atom::value,
+               host, port)
       .receive(
           [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
             if (!ptr) {
@@ -23,6 +28,13 @@ caf::expected<remote_endpoint> connect_endpoint(caf::actor_system& sys, const st
           },
           [&](caf::error& err) { out = std::move(err); });
   return out;
+}
+
+caf::expected<remote_endpoint> connect_endpoint(caf::actor_system& sys, const std::string& host,
+                                                std::uint16_t port,
+                                                std::chrono::milliseconds timeout) {
+  caf::scoped_actor self{sys};
+  return connect_endpoint(*self.ptr(), host, port, timeout);
 }
 
 }  // namespace troupe

@@ -2,7 +2,10 @@
 // Reaching an actor another process published, with a bounded wait and over
 // TLS when this process is configured for it (actors/tls_config.hpp).
 // `middleman().remote_actor()` alone waits forever on a peer that accepts the
-// connection but never answers, and always speaks plain TCP.
+// connection but never answers, and always speaks plain TCP. A host that
+// drops the connection attempt (down, or firewalled) is found out first on
+// the caller's thread (engine/tcp_probe.hpp), so it never stalls CAF's
+// middleman actor, and with it this process's other connects.
 //
 //   auto node = troupe::connect_remote<troupe::node_actor>(sys, "10.0.0.1", 7000,
 //                                                         std::chrono::seconds(10));
@@ -11,6 +14,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/actor_control_block.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/blocking_actor.hpp>
 #include <caf/expected.hpp>
 #include <caf/sec.hpp>
 
@@ -28,7 +32,12 @@ struct remote_endpoint {
 
 /// The actor published at host:port, or CAF's error (cannot_connect_to_node,
 /// no_actor_published_at_port, disconnect_during_handshake when a TLS
-/// handshake fails, request_timeout after `timeout`).
+/// handshake fails, request_timeout after `timeout`, also when the host
+/// does not answer at all). `self` waits; an event-based actor spawns a
+/// detached blocking one to call it.
+caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const std::string& host,
+                                                std::uint16_t port,
+                                                std::chrono::milliseconds timeout);
 caf::expected<remote_endpoint> connect_endpoint(caf::actor_system& sys, const std::string& host,
                                                 std::uint16_t port,
                                                 std::chrono::milliseconds timeout);

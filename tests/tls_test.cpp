@@ -114,6 +114,13 @@ TEST_F(Tls, JobTrainsOnNodesThatOnlyAcceptCertificates) {
   status.insert(status.end(), flags.begin(), flags.end());
   EXPECT_EQ(cli(status), 0) << last_log;
   EXPECT_NE(last_log.find("slots"), std::string::npos) << last_log;
+  // Connecting first checks that the node answers at all (engine/tcp_probe.hpp):
+  // that short connection must not look like a hostile peer to the node.
+  for (auto* n : {&n0, &n1}) {
+    const auto log = n->process->log();
+    EXPECT_EQ(log.find("refused the connection"), std::string::npos) << log;
+    EXPECT_EQ(log.find("TLS handshake"), std::string::npos) << log;
+  }
 }
 
 TEST_F(Tls, PeersWithoutACertificateOfTheClusterNeverReachTheNode) {
