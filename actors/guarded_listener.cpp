@@ -45,10 +45,13 @@ std::string tls_failure() {
   return out.empty() ? out : "TLS handshake or record failed: " + out;
 }
 
-// Whether the peer has closed its end (reading gives end of file).
-bool peer_closed(native_socket fd) {
+// What an accepted socket holds before anything reads it: a first byte, an
+// end of file before any byte (the peer closed), or nothing yet.
+enum class first_byte { waiting, closed, none_yet };
+first_byte peek_first_byte(native_socket fd) {
   char c = 0;
-  return ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+  const auto n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n > 0 ? first_byte::waiting : n == 0 ? first_byte::closed : first_byte::none_yet;
 }
 
 // The stream policy of a screened socket: TCP or TLS underneath, and every
@@ -151,6 +154,11 @@ class screened_doorman : public caf::io::network::doorman_impl {
     auto screen = std::make_unique<connection_screen>(guard_, mpx.system(), fd);
     if (!screen->admitted()) return false;
     caf::openssl::session_ptr tls;
+    // A peer that closed without sending a byte (a health check, or a client
+    // first checking that this node answers, engine/tcp_probe.hpp) just
+    // closed, as on plain TCP: nothing to refuse or log.
+    const auto first = peek_first_byte(fd);
+    if (tls_ && first == first_byte::closed) return false;
     if (tls_) {
       ERR_clear_error();
       try {  // CAF throws when the certificate files went away since the start
@@ -160,13 +168,10 @@ class screened_doorman : public caf::io::network::doorman_impl {
       }
       if (!tls) {
         // Usually the peer's first bytes were no TLS at all (a plain client).
-        // A peer that closed before its hello (a health check, or a client
-        // first checking that this node answers, engine/tcp_probe.hpp) just
-        // closed, as on plain TCP: nothing to refuse.
         const auto why = tls_failure();
-        if (!why.empty() || !peer_closed(fd)) {
-          guard_->refuse(screen->peer(), why.empty() ? "no TLS session could be started" : why);
-        }
+        // (Its close may also come just after the look above.)
+        if (why.empty() && first == first_byte::none_yet) return false;
+        guard_->refuse(screen->peer(), why.empty() ? "no TLS session could be started" : why);
         return false;
       }
     }

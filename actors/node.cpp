@@ -6,6 +6,7 @@
 
 #include <malloc.h>
 
+#include <atomic>
 #include <cmath>
 #include <map>
 #include <set>
@@ -50,6 +51,8 @@ struct node_state {
   std::shared_ptr<std::map<caf::actor_addr, hosted_entry>> hosted_ptr =
       std::make_shared<std::map<caf::actor_addr, hosted_entry>>();
   std::map<caf::actor_addr, hosted_entry>& hosted = *hosted_ptr;
+  // Set when the node ends: its linkers stop waiting for peers (link_to_peers).
+  std::shared_ptr<std::atomic<bool>> ended = std::make_shared<std::atomic<bool>>(false);
   node_status counters;  // only the counter fields are used
   // Peers admitted by an authenticated peer for its job, revoked with its session.
   std::map<caf::node_id, std::vector<caf::node_id>> admitted;
@@ -72,6 +75,10 @@ std::string sender_name(node_pointer self) {
   return sender ? caf::to_string(sender->node()) : std::string{"an anonymous sender"};
 }
 
+// More peers than any job has: a link request naming more is refused
+// rather than keeping a linker busy for hours.
+constexpr std::size_t max_job_peers = 4096;
+
 // Counts, logs and answers a refused request.
 caf::error refuse(node_pointer self, const char* what, const std::string& why,
                   errc code = errc::bad_config) {
@@ -82,37 +89,45 @@ caf::error refuse(node_pointer self, const char* what, const std::string& why,
   return make_troupe_error(code, why);
 }
 
-// An error if the current sender's node has not authenticated.
-// A direct BASP connection to another node of a job: CAF 0.17 routes
+// A direct BASP connection to each other node of a job: CAF 0.17 routes
 // messages between two nodes that only know each other through a third
 // (the scheduler's process) over that third process, which then copies every
 // pull and push twice; with a direct connection the routing table prefers
 // it. The other node's daemon is reached like any peer (its guard, its
-// handshake); it already admits this node for the job.
-void link_to_peer(node_pointer self, const std::string& address) {
-  std::string host;
-  std::uint16_t port = 0;
-  try {
-    std::tie(host, port) = parse_address(address);
-  } catch (const troupe_error& e) {
-    spdlog::warn("node {}: cannot link to '{}': {}", self->state.opts.name, address, e.what());
-    return;
-  }
-  // TLS when this node listens with TLS: the other node accepts nothing else.
-  // A detached helper waits for the connection, so that a peer that does
-  // not answer holds up neither this node nor its middleman.
-  self->system().spawn<caf::detached>(
-      [name = self->state.opts.name, address, host, port](caf::blocking_actor* linker) {
-        auto peer = connect_endpoint(*linker, host, port, std::chrono::seconds(10));
-        if (peer) {
-          spdlog::info("node {}: linked to {} ({})", name, address,
-                       caf::to_string(peer->actor->node()));
-        } else {
-          // Traffic then takes the detour: slower, not wrong.
-          spdlog::warn("node {}: cannot link to {}: {}; traffic goes through the scheduler", name,
-                       address, describe(peer.error()));
-        }
-      });
+// handshake); it already admits this node for the job. One detached helper
+// per job connects to the peers in turn, so that a peer that does not answer
+// holds up neither this node nor its middleman; it gives up when the node
+// ends. TLS when this node listens with TLS: the other nodes accept nothing
+// else.
+void link_to_peers(node_pointer self, std::vector<std::string> addresses) {
+  auto linker = [](caf::blocking_actor* linker, const std::string& name,
+                   const std::vector<std::string>& addresses,
+                   const std::shared_ptr<std::atomic<bool>>& ended) {
+    for (const auto& address : addresses) {
+      if (ended->load()) return;
+      std::string host;
+      std::uint16_t port = 0;
+      try {
+        std::tie(host, port) = parse_address(address);
+      } catch (const troupe_error& e) {
+        spdlog::warn("node {}: cannot link to '{}': {}", name, address, e.what());
+        continue;
+      }
+      auto peer = connect_endpoint(*linker, host, port, std::chrono::seconds(10), ended.get());
+      if (peer) {
+        spdlog::info("node {}: linked to {} ({})", name, address,
+                     caf::to_string(peer->actor->node()));
+      } else if (!ended->load()) {
+        // Traffic then takes the detour: slower, not wrong.
+        spdlog::warn("node {}: cannot link to {}: {}; traffic goes through the scheduler", name,
+                     address, describe(peer.error()));
+      }
+    }
+  };
+  // (Arguments, not captures: CAF 0.17 dereferences a null argument tuple
+  // for a function actor spawned without any.)
+  self->system().spawn<caf::detached + caf::hidden>(linker, self->state.opts.name,
+                                                    std::move(addresses), self->state.ended);
 }
 
 caf::error require_admitted(node_pointer self, const char* what) {
@@ -496,6 +511,7 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
   // Hosted actors end with their node, however it ends (even exit_reason::kill,
   // which bypasses the exit handler). Not a link: a killed shard must not take
   // its node along.
+  self->attach_functor([ended = self->state.ended] { *ended = true; });
   self->attach_functor([hosted = self->state.hosted_ptr] {
     for (const auto& [addr, entry] : *hosted) {
       caf::anon_send_exit(entry.handle, caf::exit_reason::user_shutdown);
@@ -544,10 +560,16 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
                      peers.size());
         return static_cast<std::uint64_t>(mine.size());
       },
-      [=](link_atom, const std::vector<std::string>& peers) -> caf::result<std::uint64_t> {
+      [=](link_atom, std::vector<std::string>& peers) -> caf::result<std::uint64_t> {
         if (auto err = require_admitted(self, "link")) return err;
-        for (const auto& address : peers) link_to_peer(self, address);
-        return static_cast<std::uint64_t>(peers.size());
+        if (peers.size() > max_job_peers) {
+          return refuse(self, "link",
+                        std::to_string(peers.size()) + " peers, more than any job has (" +
+                            std::to_string(max_job_peers) + ")");
+        }
+        const auto n = static_cast<std::uint64_t>(peers.size());
+        if (n > 0) link_to_peers(self, std::move(peers));
+        return n;
       },
       [=](status_atom) -> caf::result<node_status> {
         if (auto err = require_admitted(self, "status")) return err;

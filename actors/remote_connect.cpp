@@ -10,14 +10,28 @@ namespace troupe {
 
 caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const std::string& host,
                                                 std::uint16_t port,
-                                                std::chrono::milliseconds timeout) {
+                                                std::chrono::milliseconds timeout,
+                                                const std::atomic<bool>* cancel) {
   using namespace std::chrono;
   const auto start = steady_clock::now();
-  if (!answers_within(host, port, timeout)) return caf::make_error(caf::sec::request_timeout);
+  const auto probe = probe_tcp(host, port, timeout, cancel);
+  switch (probe.answer) {
+    case tcp_answer::accepted:
+      break;
+    case tcp_answer::silent:
+      return caf::make_error(caf::sec::request_timeout, probe.why);
+    case tcp_answer::cancelled:
+      return caf::make_error(caf::sec::request_receiver_down, probe.why);
+    default:
+      return caf::make_error(caf::sec::cannot_connect_to_node, probe.why);
+  }
   const auto left = timeout - duration_cast<milliseconds>(steady_clock::now() - start);
   caf::expected<remote_endpoint> out{caf::make_error(caf::sec::cannot_connect_to_node)};
+  // The numeric address that just accepted: CAF neither resolves the name
+  // again (blocking its middleman) nor picks another of its addresses. Under
+  // TLS nothing changes: CAF 0.17 checks the peer's CA, not its name.
   self.request(connector(self.system()), std::max(left, milliseconds(1)), caf::connect_atom::value,
-               host, port)
+               probe.address, port)
       .receive(
           [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
             if (!ptr) {

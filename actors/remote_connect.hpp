@@ -2,9 +2,9 @@
 // Reaching an actor another process published, with a bounded wait and over
 // TLS when this process is configured for it (actors/tls_config.hpp).
 // `middleman().remote_actor()` alone waits forever on a peer that accepts the
-// connection but never answers, and always speaks plain TCP. A host that
-// drops the connection attempt (down, or firewalled) is found out first on
-// the caller's thread (engine/tcp_probe.hpp), so it never stalls CAF's
+// connection but never answers, and always speaks plain TCP. An address
+// that drops the connection attempt (down, or firewalled) is found out first
+// on the caller's thread (engine/tcp_probe.hpp), so it never stalls CAF's
 // middleman actor, and with it this process's other connects.
 //
 //   auto node = troupe::connect_remote<troupe::node_actor>(sys, "10.0.0.1", 7000,
@@ -18,6 +18,7 @@
 #include <caf/expected.hpp>
 #include <caf/sec.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <set>
@@ -30,14 +31,16 @@ struct remote_endpoint {
   std::set<std::string> interface;  ///< the message types it handles
 };
 
-/// The actor published at host:port, or CAF's error (cannot_connect_to_node,
-/// no_actor_published_at_port, disconnect_during_handshake when a TLS
-/// handshake fails, request_timeout after `timeout`, also when the host
-/// does not answer at all). `self` waits; an event-based actor spawns a
-/// detached blocking one to call it.
+/// The actor published at host:port, or CAF's error (cannot_connect_to_node
+/// when the host does not resolve or refuses, no_actor_published_at_port,
+/// disconnect_during_handshake when a TLS handshake fails, request_timeout
+/// after `timeout`, also when the host does not answer at all,
+/// request_receiver_down when `cancel` was set). `self` waits; an
+/// event-based actor spawns a detached blocking one to call it.
 caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const std::string& host,
                                                 std::uint16_t port,
-                                                std::chrono::milliseconds timeout);
+                                                std::chrono::milliseconds timeout,
+                                                const std::atomic<bool>* cancel = nullptr);
 caf::expected<remote_endpoint> connect_endpoint(caf::actor_system& sys, const std::string& host,
                                                 std::uint16_t port,
                                                 std::chrono::milliseconds timeout);

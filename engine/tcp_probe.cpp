@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "engine/unique_fd.hpp"
@@ -15,53 +16,87 @@ namespace troupe {
 namespace {
 
 using steady = std::chrono::steady_clock;
+using std::chrono::milliseconds;
 
-// 1: answered (accepted or refused), 0: silent until `deadline`, -1: this
-// address cannot be tried here (e.g. no IPv6): the next one may.
-int try_address(const addrinfo& a, steady::time_point deadline) {
-  unique_fd fd(::socket(a.ai_family, a.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a.ai_protocol));
-  if (!fd) return -1;
-  if (::connect(fd.get(), a.ai_addr, a.ai_addrlen) == 0) return 1;
-  if (errno != EINPROGRESS) return errno == ECONNREFUSED ? 1 : -1;
-  pollfd p{fd.get(), POLLOUT, 0};
+constexpr milliseconds kCancelCheck{100};
+
+// Waits for a non-blocking connect on `fd` to finish; 0 or the errno it
+// ended with, ETIMEDOUT at the deadline, ECANCELED when cancelled.
+int await_connect(int fd, steady::time_point deadline, const std::atomic<bool>* cancel) {
+  pollfd p{fd, POLLOUT, 0};
   for (;;) {
-    const auto left =
-        std::chrono::ceil<std::chrono::milliseconds>(deadline - steady::now()).count();
-    if (left <= 0) return 0;
-    const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return n == 0 ? 0 : -1;
-    break;
+    if (cancel != nullptr && cancel->load()) return ECANCELED;
+    const auto left = std::chrono::ceil<milliseconds>(deadline - steady::now());
+    if (left.count() <= 0) return ETIMEDOUT;
+    const auto slice = cancel != nullptr ? std::min(left, kCancelCheck) : left;
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(slice.count(), 1 << 30)));
+    if (n < 0 && errno != EINTR) return errno;
+    if (n > 0) break;
   }
   int err = 0;
   socklen_t len = sizeof(err);
-  if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) return -1;
-  return err == 0 || err == ECONNREFUSED ? 1 : err == ETIMEDOUT ? 0 : -1;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+std::string numeric(const addrinfo& a) {
+  char host[NI_MAXHOST] = {};
+  if (::getnameinfo(a.ai_addr, a.ai_addrlen, host, sizeof(host), nullptr, 0, NI_NUMERICHOST) != 0) {
+    return {};
+  }
+  return host;
 }
 
 }  // namespace
 
-bool answers_within(const std::string& host, std::uint16_t port,
-                    std::chrono::milliseconds timeout) {
+tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port, milliseconds timeout,
+                           const std::atomic<bool>* cancel) {
   const auto deadline = steady::now() + timeout;
+  const auto where = host + ":" + std::to_string(port);
+  tcp_probe_result out;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;
   addrinfo* found = nullptr;
   const auto service = std::to_string(port);
-  if (::getaddrinfo(host.c_str(), service.c_str(), &hints, &found) != 0) return true;
+  if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
+    out.why = "cannot resolve " + where + ": " + gai_strerror(rc);
+    return out;
+  }
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(found, freeaddrinfo);
-  bool tried = false;
+  out.answer = tcp_answer::refused;
   for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    const int r = try_address(*a, deadline);
-    if (r == 1) return true;
-    tried |= r == 0;
+    unique_fd fd(
+        ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol));
+    int err = fd ? 0 : errno;
+    if (fd && ::connect(fd.get(), a->ai_addr, a->ai_addrlen) != 0) {
+      err = errno == EINPROGRESS ? await_connect(fd.get(), deadline, cancel) : errno;
+    }
+    const auto address = numeric(*a);
+    if (err == 0 && address.empty()) err = EADDRNOTAVAIL;
+    if (err == 0) {
+      out.answer = tcp_answer::accepted;
+      out.address = address;
+      out.why.clear();
+      return out;
+    }
+    if (err == ECANCELED) {
+      out.answer = tcp_answer::cancelled;
+      out.why = "cancelled while connecting to " + where;
+      return out;
+    }
+    if (err == ETIMEDOUT) {
+      out.answer = tcp_answer::silent;
+      out.why = "no answer from " + where + " (" + (address.empty() ? host : address) +
+                ") within " + std::to_string(timeout.count()) + " ms";
+    } else if (out.answer != tcp_answer::silent) {
+      out.why = "cannot connect to " + where + " (" + (address.empty() ? host : address) +
+                "): " + std::strerror(err);
+    }
     if (steady::now() >= deadline) break;
   }
-  // Addresses that failed outright (unreachable network) are an answer too:
-  // CAF's connect fails on them as fast.
-  return !tried;
+  return out;
 }
 
 }  // namespace troupe

@@ -1,25 +1,47 @@
 #pragma once
-// Whether anything at host:port answers a TCP connection attempt within a
+// Which address of a host answers a TCP connection attempt within a
 // deadline. CAF 0.17's middleman actor opens its connections with a blocking
-// connect(): towards a host that drops SYNs (down, or behind a firewall) it
-// then stalls for the kernel's SYN timeout (about two minutes), and every
-// other connect, publish and lookup of the process waits behind it. Asking
-// first, on the caller's own thread and with the caller's deadline, keeps
-// such a host from ever reaching the middleman.
+// connect(): towards an address that drops SYNs (a host down, or behind a
+// firewall) it stalls for the kernel's SYN timeout (about two minutes), and
+// every other connect, publish and lookup of the process waits behind it.
+// Probing first, on the caller's own thread and with the caller's deadline,
+// and then handing CAF the numeric address that accepted, keeps such an
+// address from ever reaching the middleman.
 //
-//   if (!answers_within(host, port, std::chrono::seconds(10))) return timeout_error();
-//   // ... then connect through CAF, which now meets an answering host
+//   auto p = probe_tcp(host, port, std::chrono::seconds(10));
+//   if (p.answer == tcp_answer::silent) return timeout_error(p.why);
+//   if (p.answer != tcp_answer::accepted) return unreachable_error(p.why);
+//   // ... connect through CAF to p.address, which just accepted
+//
+// Name resolution is the system resolver's and not bounded by the deadline
+// (its own timeouts apply); a host given as a numeric address needs none.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
 
 namespace troupe {
 
-/// False only when no address of `host` answered within `timeout`: neither
-/// accepted (the connection is closed again at once) nor refused. A name
-/// that does not resolve counts as answered, since the caller's own connect
-/// then fails at once and names the cause.
-bool answers_within(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout);
+enum class tcp_answer {
+  accepted,    ///< an address accepted (the connection was closed again at once)
+  refused,     ///< every address refused or cannot be reached from here
+  silent,      ///< no address accepted, and one neither accepted nor refused in time
+  unresolved,  ///< the name does not resolve (or the resolver failed)
+  cancelled,   ///< `cancel` was set while waiting
+};
+
+struct tcp_probe_result {
+  tcp_answer answer = tcp_answer::unresolved;
+  std::string address;  ///< numeric, of the address that accepted
+  std::string why;      ///< what went wrong, naming host:port, when none accepted
+};
+
+/// Tries host's addresses in the resolver's order, each for what is left of
+/// `timeout`, until one accepts. `cancel` (optional) is checked at least
+/// every 100 ms, so that an owner that ends need not wait out the deadline.
+tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port,
+                           std::chrono::milliseconds timeout,
+                           const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace troupe

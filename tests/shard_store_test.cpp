@@ -211,13 +211,20 @@ TEST_F(ShardStore, InOrderWorkersOutliveClientsAcrossACheckpoint) {
   ASSERT_TRUE(copy.apply_push(decoded(ordered(1)), ack).ok());
   EXPECT_TRUE(ack.duplicate);
 
-  // A snapshot naming an in-order sender it has no seq of is refused whole.
+  // A snapshot naming an in-order sender it has no seq of, or one twice, is
+  // refused and changes nothing.
   auto bad = snap;
   bad.in_order.push_back(7);
-  shard_store other{3};
-  const auto st = other.restore(bad);
+  const auto before = copy.tracked_senders();
+  auto st = copy.restore(bad);
   EXPECT_EQ(st.code(), errc::bad_config);
   EXPECT_EQ(st.message(), "worker 7 pushes in order but has no last push seq");
+  bad.in_order = {0, 0};
+  st = copy.restore(bad);
+  EXPECT_EQ(st.code(), errc::bad_config);
+  EXPECT_EQ(st.message(), "in-order workers are not strictly ascending at worker 0");
+  EXPECT_EQ(copy.tracked_senders(), before);
+  EXPECT_EQ(copy.apply_push(decoded(ordered(3)), ack).code(), errc::out_of_order);
 }
 
 // A copy from a primary's snapshot knows each worker's count and stays

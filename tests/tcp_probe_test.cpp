@@ -1,8 +1,10 @@
-// answers_within: a host that accepts or refuses answers; one that drops the
-// connection attempt does not, and the probe gives up at its deadline.
+// probe_tcp: an address that accepts or refuses answers; one that drops the
+// connection attempt does not, and the probe gives up at its deadline or
+// when cancelled.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <thread>
 
 #include "engine/tcp_probe.hpp"
 #include "tests/silent_port.hpp"
@@ -13,35 +15,48 @@ namespace {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-TEST(TcpProbe, ListeningRefusingAndSilentPortsAreToldApart) {
-  testing::silent_port silent;
-  // A listening socket with room in its queue accepts.
-  unique_fd open_listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+// A loopback port bound with `listening` or not (then it refuses).
+std::pair<unique_fd, std::uint16_t> loopback_port(bool listening) {
+  unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof(addr);
   auto* sa = reinterpret_cast<sockaddr*>(&addr);
-  ASSERT_EQ(::bind(open_listener.get(), sa, len), 0);
-  ASSERT_EQ(::listen(open_listener.get(), 16), 0);
-  ASSERT_EQ(::getsockname(open_listener.get(), sa, &len), 0);
-  const auto open_port = ntohs(addr.sin_port);
-  // A port nothing listens on refuses: that is an answer too.
-  unique_fd closed(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  addr.sin_port = 0;
-  ASSERT_EQ(::bind(closed.get(), sa, len), 0);
-  ASSERT_EQ(::getsockname(closed.get(), sa, &len), 0);
-  const auto closed_port = ntohs(addr.sin_port);
+  EXPECT_EQ(::bind(fd.get(), sa, len), 0);
+  if (listening) {
+    EXPECT_EQ(::listen(fd.get(), 16), 0);
+  }
+  EXPECT_EQ(::getsockname(fd.get(), sa, &len), 0);
+  return {std::move(fd), ntohs(addr.sin_port)};
+}
 
-  EXPECT_TRUE(answers_within("127.0.0.1", open_port, 5s));
-  EXPECT_TRUE(answers_within("localhost", open_port, 5s));
-  EXPECT_TRUE(answers_within("127.0.0.1", closed_port, 5s));
+TEST(TcpProbe, AcceptingRefusingAndSilentPortsAreToldApart) {
+  const auto [open_fd, open_port] = loopback_port(true);
+  const auto [closed_fd, closed_port] = loopback_port(false);
+  testing::silent_port silent;
+
+  auto p = probe_tcp("127.0.0.1", open_port, 5s);
+  EXPECT_EQ(p.answer, tcp_answer::accepted) << p.why;
+  EXPECT_EQ(p.address, "127.0.0.1");
+  // A name: the numeric address that accepted comes back, for CAF to use.
+  p = probe_tcp("localhost", open_port, 5s);
+  EXPECT_EQ(p.answer, tcp_answer::accepted) << p.why;
+  EXPECT_EQ(p.address, "127.0.0.1");
+
+  p = probe_tcp("127.0.0.1", closed_port, 5s);
+  EXPECT_EQ(p.answer, tcp_answer::refused);
+  EXPECT_EQ(p.why, "cannot connect to 127.0.0.1:" + std::to_string(closed_port) +
+                       " (127.0.0.1): Connection refused");
 
   // The silent port gives up at the deadline, which a longer deadline shows
   // (compared within this test, not against a fixed time).
   auto timed = [&](std::chrono::milliseconds deadline) {
     const auto start = steady::now();
-    EXPECT_FALSE(answers_within("127.0.0.1", silent.port(), deadline));
+    const auto r = probe_tcp("127.0.0.1", silent.port(), deadline);
+    EXPECT_EQ(r.answer, tcp_answer::silent);
+    EXPECT_EQ(r.why, "no answer from 127.0.0.1:" + std::to_string(silent.port()) +
+                         " (127.0.0.1) within " + std::to_string(deadline.count()) + " ms");
     return steady::now() - start;
   };
   const auto short_wait = timed(200ms);
@@ -49,6 +64,19 @@ TEST(TcpProbe, ListeningRefusingAndSilentPortsAreToldApart) {
   EXPECT_GE(short_wait, 200ms);
   EXPECT_GE(long_wait, 1200ms);
   EXPECT_LT(short_wait, long_wait);
+
+  // Cancelled 200 ms into a 30 s deadline: done long before a 1.2 s probe.
+  std::atomic<bool> cancel{false};
+  std::thread owner([&] {
+    std::this_thread::sleep_for(200ms);
+    cancel = true;
+  });
+  const auto start = steady::now();
+  p = probe_tcp("127.0.0.1", silent.port(), 30s, &cancel);
+  const auto cancelled_wait = steady::now() - start;
+  owner.join();
+  EXPECT_EQ(p.answer, tcp_answer::cancelled) << p.why;
+  EXPECT_LT(cancelled_wait, long_wait);
 }
 
 }  // namespace

@@ -123,6 +123,27 @@ TEST_F(Tls, JobTrainsOnNodesThatOnlyAcceptCertificates) {
   }
 }
 
+// A peer that closes without sending a byte (a health check, or a client
+// first checking that the node answers) is no refusal; plain bytes still are.
+TEST_F(Tls, APeerClosingWithoutAByteIsNoRefusalButPlainBytesAre) {
+  auto n0 = start_node("n0", tls_flags("n0", pki));
+  ASSERT_NE(n0.port, 0) << n0.process->log();
+  for (int i = 0; i < 5; ++i) raw_connection(n0.port).close();
+  {
+    raw_connection plain(n0.port);
+    plain.send("GET /metrics HTTP/1.0\r\n\r\n");
+    EXPECT_TRUE(plain.closed_by_peer(seconds(10)));
+  }
+  // Connections are taken in order: once the plain one is refused, the
+  // five before it have been seen.
+  ASSERT_TRUE(wait_for_log(*n0.process, "refused the connection", seconds(10)))
+      << n0.process->log();
+  const auto log = n0.process->log();
+  EXPECT_EQ(log.find("refused the connection"), log.rfind("refused the connection")) << log;
+  const auto page = http_get(n0.metrics_port, "/metrics");
+  EXPECT_EQ(series(page, "troupe_messages_rejected_total"), 1.0) << page << log;
+}
+
 TEST_F(Tls, PeersWithoutACertificateOfTheClusterNeverReachTheNode) {
   auto n0 = start_node("n0", tls_flags("n0", pki));
   ASSERT_NE(n0.port, 0) << n0.process->log();

@@ -152,7 +152,12 @@ status shard_store::restore(shard_snapshot&& snap) {
       return {errc::bad_config, "worker " + std::to_string(worker) + " has two last push seqs"};
     }
   }
-  for (const auto worker : snap.in_order) {
+  for (std::size_t i = 0; i < snap.in_order.size(); ++i) {
+    const auto worker = snap.in_order[i];
+    if (i > 0 && worker <= snap.in_order[i - 1]) {
+      return {errc::bad_config,
+              "in-order workers are not strictly ascending at worker " + std::to_string(worker)};
+    }
     const auto it = last_seq.find(worker);
     if (it == last_seq.end()) {
       return {errc::bad_config,

@@ -2,7 +2,8 @@
 // store's restore of what it read. The first byte picks the mode: even, the
 // rest is a whole file as found on disk; odd, the rest is a body that the
 // target wraps in a valid header and checksums, so that mutations reach the
-// body's parser instead of failing the CRC.
+// body's parser instead of failing the CRC (with bit 1 set, as a version 2
+// file, whose body lacks the in-order workers).
 #include <zlib.h>
 
 #include <cstring>
@@ -22,9 +23,8 @@ std::uint32_t crc(const std::string& s) {
 }
 
 // magic, version, body size, CRC of those 20 bytes, body, CRC of all before.
-std::string wrap(const char* body, std::size_t size) {
+std::string wrap(const char* body, std::size_t size, std::uint32_t version) {
   std::string out = "TROUPECK";
-  const std::uint32_t version = troupe::checkpoint_format_version;
   const std::uint64_t body_size = size;
   put(out, &version, 4);
   put(out, &body_size, 8);
@@ -44,7 +44,7 @@ std::vector<std::string> seeds() {
   auto store = make_store(0);
   // A push to each table, so that values, state, counts and rows are non-trivial.
   {
-    auto w = push_writer::dense({1, 1, 0, 1, 0}, 0, 64);
+    auto w = push_writer::dense({1, 1, 0, 1, 0, false, true}, 0, 64);  // in order
     for (std::size_t i = 0; i < w.count(); ++i) w.values()[i] = 0.01f * static_cast<float>(i);
     const auto m = std::move(w).finish();
     push_view v;
@@ -65,7 +65,11 @@ std::vector<std::string> seeds() {
   raw.append(file.begin(), file.end());
   std::string body(1, '\1');
   body.append(file.begin() + 24, file.end() - 4);
-  return {raw, body};
+  // As version 2: the same body without the in-order list (its last field:
+  // a count and the one worker that pushed in order).
+  std::string old_body(1, '\3');
+  old_body.append(file.begin() + 24, file.end() - 4 - 8 - 4);
+  return {raw, body, old_body};
 }
 
 }  // namespace troupe::fuzz
@@ -74,7 +78,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace troupe;
   if (size == 0) return 0;
   const char* rest = reinterpret_cast<const char*>(data) + 1;
-  const std::string file = (data[0] & 1) != 0 ? wrap(rest, size - 1) : std::string(rest, size - 1);
+  // Bit 0: the rest is a body to wrap, as the current version or (bit 1)
+  // as version 2, which lacks the in-order workers.
+  const std::uint32_t version = (data[0] & 2) != 0 ? 2 : troupe::checkpoint_format_version;
+  const std::string file =
+      (data[0] & 1) != 0 ? wrap(rest, size - 1, version) : std::string(rest, size - 1);
   checkpoint ck;
   if (decode_checkpoint(file.data(), file.size(), ck)) {
     auto store = fuzz::make_store(ck.snapshot.shard_id);
