@@ -130,6 +130,7 @@ void link_to_peers(node_pointer self, std::vector<std::string> addresses) {
                                                     std::move(addresses), self->state.ended);
 }
 
+// An error if the current sender's node has not authenticated.
 caf::error require_admitted(node_pointer self, const char* what) {
   if (sender_allowed(self, *self->state.opts.guard)) return {};
   return refuse(self, what, "not authenticated (send hello and auth first)");

@@ -19,6 +19,7 @@
 #include "actors/peer_guard.hpp"
 #include "actors/training_host.hpp"
 #include "tests/child_process.hpp"
+#include "tests/silent_port.hpp"
 
 namespace troupe {
 namespace {
@@ -157,6 +158,32 @@ TEST_F(LocalNode, RespectsTheSlotLimitAndFreesASlotWhenAShardEnds) {
   ASSERT_EQ(st.actors.size(), 1u);
   EXPECT_EQ(st.actors[0].id, 1u);
   EXPECT_TRUE(spawn(3));
+}
+
+// Linking to a job's other nodes happens beside the node: a peer that
+// drops the connection attempt holds up none of the node's requests, and a
+// request naming more peers than any job has is refused.
+TEST_F(LocalNode, LinkingToASilentPeerHoldsUpNothingAndHugeLinkListsAreRefused) {
+  testing::silent_port silent;
+  auto link = [&](std::vector<std::string> peers) -> caf::expected<std::uint64_t> {
+    caf::expected<std::uint64_t> out{caf::sec::request_timeout};
+    self->request(node, std::chrono::seconds(5), link_atom::value, std::move(peers))
+        .receive([&](std::uint64_t n) { out = n; }, [&](caf::error& err) { out = std::move(err); });
+    return out;
+  };
+  auto n = link({"not an address", "127.0.0.1:" + std::to_string(silent.port())});
+  ASSERT_TRUE(n) << describe(n.error());
+  EXPECT_EQ(*n, 2u);
+  // While the linker waits for the silent peer, the node answers at once.
+  EXPECT_EQ(status().slots_used, 0u);
+  EXPECT_TRUE(spawn(0));
+
+  const auto rejected = status().requests_rejected;
+  n = link(std::vector<std::string>(4097, "127.0.0.1:1"));
+  ASSERT_FALSE(n);
+  EXPECT_NE(describe(n.error()).find("4097 peers, more than any job has (4096)"), std::string::npos)
+      << describe(n.error());
+  EXPECT_EQ(status().requests_rejected, rejected + 1);
 }
 
 // Issue 12, problem 2: a job's actors belong to the scheduler that placed
