@@ -15,6 +15,9 @@
 //
 // Name resolution is the system resolver's and not bounded by the deadline
 // (its own timeouts apply); a host given as a numeric address needs none.
+// An address that starts dropping SYNs between the probe and CAF's connect
+// (microseconds later) would still stall the middleman: a narrow race this
+// cannot close without a non-blocking connect inside CAF.
 
 #include <atomic>
 #include <chrono>
