@@ -45,6 +45,13 @@ std::string describe(const caf::error& err) {
   if (err.category() == troupe_error_category()) {
     return render_troupe_error(err.code(), err.category(), err.context());
   }
+  // CAF's own codes with one line of context (e.g. connect_endpoint's):
+  // "request_timeout: no answer from ..." rather than CAF's nested form.
+  const auto& ctx = err.context();
+  if (err.category() == caf::atom("system") && ctx.size() == 1 &&
+      ctx.match_element<std::string>(0)) {
+    return caf::to_string(static_cast<caf::sec>(err.code())) + ": " + ctx.get_as<std::string>(0);
+  }
   return caf::to_string(err);
 }
 

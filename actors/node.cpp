@@ -6,6 +6,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <map>
@@ -75,9 +76,9 @@ std::string sender_name(node_pointer self) {
   return sender ? caf::to_string(sender->node()) : std::string{"an anonymous sender"};
 }
 
-// More peers than any job has: a link request naming more is refused
-// rather than keeping a linker busy for hours.
-constexpr std::size_t max_job_peers = 4096;
+// More peers than a job of this engine has: a link request naming more is
+// refused (each peer takes a thread while it connects).
+constexpr std::size_t max_job_peers = 256;
 
 // Counts, logs and answers a refused request.
 caf::error refuse(node_pointer self, const char* what, const std::string& why,
@@ -94,40 +95,40 @@ caf::error refuse(node_pointer self, const char* what, const std::string& why,
 // (the scheduler's process) over that third process, which then copies every
 // pull and push twice; with a direct connection the routing table prefers
 // it. The other node's daemon is reached like any peer (its guard, its
-// handshake); it already admits this node for the job. One detached helper
-// per job connects to the peers in turn, so that a peer that does not answer
-// holds up neither this node nor its middleman; it gives up when the node
-// ends. TLS when this node listens with TLS: the other nodes accept nothing
-// else.
+// handshake); it already admits this node for the job. A detached helper
+// per peer waits for the connection, side by side, so that a peer that
+// does not answer holds up neither this node, nor its middleman, nor the
+// links to the other peers; the helpers give up when the node ends. TLS
+// when this node listens with TLS: the other nodes accept nothing else.
 void link_to_peers(node_pointer self, std::vector<std::string> addresses) {
-  auto linker = [](caf::blocking_actor* linker, const std::string& name,
-                   const std::vector<std::string>& addresses,
+  auto linker = [](caf::blocking_actor* linker, const std::string& name, const std::string& address,
                    const std::shared_ptr<std::atomic<bool>>& ended) {
-    for (const auto& address : addresses) {
-      if (ended->load()) return;
-      std::string host;
-      std::uint16_t port = 0;
-      try {
-        std::tie(host, port) = parse_address(address);
-      } catch (const troupe_error& e) {
-        spdlog::warn("node {}: cannot link to '{}': {}", name, address, e.what());
-        continue;
-      }
-      auto peer = connect_endpoint(*linker, host, port, std::chrono::seconds(10), ended.get());
-      if (peer) {
-        spdlog::info("node {}: linked to {} ({})", name, address,
-                     caf::to_string(peer->actor->node()));
-      } else if (!ended->load()) {
-        // Traffic then takes the detour: slower, not wrong.
-        spdlog::warn("node {}: cannot link to {}: {}; traffic goes through the scheduler", name,
-                     address, describe(peer.error()));
-      }
+    std::string host;
+    std::uint16_t port = 0;
+    try {
+      std::tie(host, port) = parse_address(address);
+    } catch (const troupe_error& e) {
+      spdlog::warn("node {}: cannot link to '{}': {}", name, address, e.what());
+      return;
+    }
+    auto peer = connect_endpoint(*linker, host, port, std::chrono::seconds(10), ended.get());
+    if (peer) {
+      spdlog::info("node {}: linked to {} ({})", name, address,
+                   caf::to_string(peer->actor->node()));
+    } else if (!ended->load()) {
+      // Traffic then takes the detour: slower, not wrong.
+      spdlog::warn("node {}: cannot link to {}: {}; traffic goes through the scheduler", name,
+                   address, describe(peer.error()));
     }
   };
-  // (Arguments, not captures: CAF 0.17 dereferences a null argument tuple
-  // for a function actor spawned without any.)
-  self->system().spawn<caf::detached + caf::hidden>(linker, self->state.opts.name,
-                                                    std::move(addresses), self->state.ended);
+  std::sort(addresses.begin(), addresses.end());
+  addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+  for (auto& address : addresses) {
+    // (Arguments, not captures: CAF 0.17 dereferences a null argument tuple
+    // for a function actor spawned without any.)
+    self->system().spawn<caf::detached + caf::hidden>(linker, self->state.opts.name,
+                                                      std::move(address), self->state.ended);
+  }
 }
 
 // An error if the current sender's node has not authenticated.

@@ -1,6 +1,7 @@
 #include "engine/tcp_probe.hpp"
 
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -8,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "engine/unique_fd.hpp"
 
@@ -18,34 +20,30 @@ namespace {
 using steady = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+// A silent address must not take the whole deadline from the next one (a
+// host whose IPv6 is blocked but whose IPv4 answers): attempts overlap, the
+// next starting this long after the last unless that one already failed.
+constexpr milliseconds kStagger{250};
 constexpr milliseconds kCancelCheck{100};
 
-// Waits for a non-blocking connect on `fd` to finish; 0 or the errno it
-// ended with, ETIMEDOUT at the deadline, ECANCELED when cancelled.
-int await_connect(int fd, steady::time_point deadline, const std::atomic<bool>* cancel) {
-  pollfd p{fd, POLLOUT, 0};
-  for (;;) {
-    if (cancel != nullptr && cancel->load()) return ECANCELED;
-    const auto left = std::chrono::ceil<milliseconds>(deadline - steady::now());
-    if (left.count() <= 0) return ETIMEDOUT;
-    const auto slice = cancel != nullptr ? std::min(left, kCancelCheck) : left;
-    const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(slice.count(), 1 << 30)));
-    if (n < 0 && errno != EINTR) return errno;
-    if (n > 0) break;
-  }
-  int err = 0;
-  socklen_t len = sizeof(err);
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
-  return err;
-}
-
 std::string numeric(const addrinfo& a) {
+  // A link-local IPv6 address needs its scope, which a numeric string
+  // handed to CAF loses: such an address is not offered.
+  if (a.ai_family == AF_INET6 &&
+      reinterpret_cast<const sockaddr_in6*>(a.ai_addr)->sin6_scope_id != 0) {
+    return {};
+  }
   char host[NI_MAXHOST] = {};
   if (::getnameinfo(a.ai_addr, a.ai_addrlen, host, sizeof(host), nullptr, 0, NI_NUMERICHOST) != 0) {
     return {};
   }
   return host;
 }
+
+struct attempt {
+  unique_fd fd;
+  std::string address;
+};
 
 }  // namespace
 
@@ -66,35 +64,85 @@ tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port, millisec
   }
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(found, freeaddrinfo);
   out.answer = tcp_answer::refused;
-  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    unique_fd fd(
-        ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol));
-    int err = fd ? 0 : errno;
-    if (fd && ::connect(fd.get(), a->ai_addr, a->ai_addrlen) != 0) {
-      err = errno == EINPROGRESS ? await_connect(fd.get(), deadline, cancel) : errno;
+  auto failed = [&](const std::string& address, int err) {
+    if (out.why.empty()) {
+      out.why = "cannot connect to " + where + " (" + (address.empty() ? host : address) +
+                "): " + std::strerror(err);
     }
-    const auto address = numeric(*a);
-    if (err == 0 && address.empty()) err = EADDRNOTAVAIL;
-    if (err == 0) {
-      out.answer = tcp_answer::accepted;
-      out.address = address;
-      out.why.clear();
-      return out;
-    }
-    if (err == ECANCELED) {
+  };
+  auto accepted = [&](std::string address) {
+    out.answer = tcp_answer::accepted;
+    out.address = std::move(address);
+    out.why.clear();
+    return out;
+  };
+
+  std::vector<attempt> pending;
+  const addrinfo* next = found;
+  auto next_start = steady::now();
+  for (;;) {
+    if (cancel != nullptr && cancel->load()) {
       out.answer = tcp_answer::cancelled;
       out.why = "cancelled while connecting to " + where;
       return out;
     }
-    if (err == ETIMEDOUT) {
-      out.answer = tcp_answer::silent;
-      out.why = "no answer from " + where + " (" + (address.empty() ? host : address) +
-                ") within " + std::to_string(timeout.count()) + " ms";
-    } else if (out.answer != tcp_answer::silent) {
-      out.why = "cannot connect to " + where + " (" + (address.empty() ? host : address) +
-                "): " + std::strerror(err);
+    auto now = steady::now();
+    if (now >= deadline) break;
+    // Start the next address when its turn comes, or at once when nothing
+    // is under way any more.
+    while (next != nullptr && (now >= next_start || pending.empty())) {
+      const addrinfo& a = *next;
+      next = next->ai_next;
+      auto address = numeric(a);
+      if (address.empty()) continue;
+      unique_fd fd(
+          ::socket(a.ai_family, a.ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a.ai_protocol));
+      if (!fd) {
+        failed(address, errno);
+        continue;
+      }
+      if (::connect(fd.get(), a.ai_addr, a.ai_addrlen) == 0) return accepted(std::move(address));
+      if (errno != EINPROGRESS) {
+        failed(address, errno);
+        continue;
+      }
+      pending.push_back({std::move(fd), std::move(address)});
+      next_start = now + kStagger;
+      break;
     }
-    if (steady::now() >= deadline) break;
+    if (pending.empty()) {
+      if (next == nullptr) {  // every address refused or failed
+        if (out.why.empty()) out.why = "cannot connect to " + where + ": no address to try";
+        return out;
+      }
+      continue;
+    }
+    auto wake = deadline;
+    if (next != nullptr) wake = std::min(wake, next_start);
+    if (cancel != nullptr) wake = std::min(wake, now + kCancelCheck);
+    std::vector<pollfd> polls;
+    for (const auto& p : pending) polls.push_back({p.fd.get(), POLLOUT, 0});
+    const auto wait = std::chrono::ceil<milliseconds>(wake - now).count();
+    const int n =
+        ::poll(polls.data(), polls.size(), static_cast<int>(std::max<long long>(wait, 0)));
+    if (n < 0 && errno != EINTR) {
+      failed(pending.front().address, errno);
+      return out;
+    }
+    for (std::size_t i = polls.size(); i-- > 0;) {
+      if (polls[i].revents == 0) continue;
+      int err = 0;
+      socklen_t len = sizeof(err);
+      if (::getsockopt(polls[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      if (err == 0) return accepted(std::move(pending[i].address));
+      failed(pending[i].address, err);
+      pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  }
+  if (!pending.empty()) {
+    out.answer = tcp_answer::silent;
+    out.why = "no answer from " + where + " (" + pending.front().address + ") within " +
+              std::to_string(timeout.count()) + " ms";
   }
   return out;
 }

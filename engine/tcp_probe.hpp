@@ -40,9 +40,11 @@ struct tcp_probe_result {
   std::string why;      ///< what went wrong, naming host:port, when none accepted
 };
 
-/// Tries host's addresses in the resolver's order, each for what is left of
-/// `timeout`, until one accepts. `cancel` (optional) is checked at least
-/// every 100 ms, so that an owner that ends need not wait out the deadline.
+/// Tries host's addresses in the resolver's order until one accepts, the
+/// next starting 250 ms after the last unless that one failed sooner, all
+/// within `timeout`: a silent first address does not keep a later one that
+/// answers from being tried. `cancel` (optional) is checked at least every
+/// 100 ms, so that an owner that ends need not wait out the deadline.
 tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port,
                            std::chrono::milliseconds timeout,
                            const std::atomic<bool>* cancel = nullptr);

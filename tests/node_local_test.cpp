@@ -18,6 +18,7 @@
 #include "actors/node.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/training_host.hpp"
+#include "engine/tcp_probe.hpp"
 #include "tests/child_process.hpp"
 #include "tests/silent_port.hpp"
 
@@ -179,11 +180,37 @@ TEST_F(LocalNode, LinkingToASilentPeerHoldsUpNothingAndHugeLinkListsAreRefused) 
   EXPECT_TRUE(spawn(0));
 
   const auto rejected = status().requests_rejected;
-  n = link(std::vector<std::string>(4097, "127.0.0.1:1"));
+  n = link(std::vector<std::string>(257, "127.0.0.1:1"));
   ASSERT_FALSE(n);
-  EXPECT_NE(describe(n.error()).find("4097 peers, more than any job has (4096)"), std::string::npos)
+  EXPECT_NE(describe(n.error()).find("257 peers, more than any job has (256)"), std::string::npos)
       << describe(n.error());
   EXPECT_EQ(status().requests_rejected, rejected + 1);
+
+  // A node's linkers give up when it ends: a system whose node links to the
+  // silent peer shuts down sooner than a 1 s probe of that peer takes
+  // (rather than after the linker's 10 s).
+  const auto probe_start = std::chrono::steady_clock::now();
+  EXPECT_EQ(probe_tcp("127.0.0.1", silent.port(), std::chrono::seconds(1)).answer,
+            tcp_answer::silent);
+  const auto probe_took = std::chrono::steady_clock::now() - probe_start;
+  const auto start = std::chrono::steady_clock::now();
+  {
+    actor_config other_cfg;
+    caf::actor_system other{other_cfg};
+    node_options opts;
+    opts.name = "other";
+    opts.secret = "a-secret-of-sixteen-bytes";
+    opts.slots = 1;
+    opts.training = make_training_host("other");
+    auto other_node = spawn_node(other, std::move(opts));
+    caf::scoped_actor asker{other};
+    asker
+        ->request(other_node, std::chrono::seconds(5), link_atom::value,
+                  std::vector<std::string>{"127.0.0.1:" + std::to_string(silent.port())})
+        .receive([](std::uint64_t) {}, [](caf::error& err) { ADD_FAILURE() << describe(err); });
+    asker->send_exit(other_node, caf::exit_reason::user_shutdown);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, probe_took);
 }
 
 // Issue 12, problem 2: a job's actors belong to the scheduler that placed
