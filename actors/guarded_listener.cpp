@@ -154,12 +154,12 @@ class screened_doorman : public caf::io::network::doorman_impl {
     auto screen = std::make_unique<connection_screen>(guard_, mpx.system(), fd);
     if (!screen->admitted()) return false;
     caf::openssl::session_ptr tls;
-    // A TLS peer that closed without sending a byte (a health check, or a
-    // client first checking that this node answers, engine/tcp_probe.hpp)
-    // just closed, as on plain TCP: nothing to refuse or log.
-    const auto first = tls_ ? peek_first_byte(fd) : first_byte::waiting;
-    if (tls_ && first == first_byte::closed) return false;
     if (tls_) {
+      // A peer that closed without sending a byte (a health check, or a
+      // client first checking that this node answers, engine/tcp_probe.hpp)
+      // just closed, as on plain TCP: nothing to refuse or log.
+      const auto first = peek_first_byte(fd);
+      if (first == first_byte::closed) return false;
       ERR_clear_error();
       try {  // CAF throws when the certificate files went away since the start
         tls = caf::openssl::make_session(mpx.system(), fd, true);

@@ -570,7 +570,7 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
                             std::to_string(max_job_peers) + ")");
         }
         const auto n = static_cast<std::uint64_t>(peers.size());
-        if (n > 0) link_to_peers(self, std::move(peers));
+        link_to_peers(self, std::move(peers));
         return n;
       },
       [=](status_atom) -> caf::result<node_status> {
