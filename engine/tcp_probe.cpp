@@ -1,6 +1,5 @@
 #include "engine/tcp_probe.hpp"
 
-#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -8,9 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <memory>
 #include <vector>
 
+#include "engine/name_lookup.hpp"
 #include "engine/unique_fd.hpp"
 
 namespace troupe {
@@ -52,17 +51,24 @@ tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port, millisec
   const auto deadline = steady::now() + timeout;
   const auto where = host + ":" + std::to_string(port);
   tcp_probe_result out;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const auto service = std::to_string(port);
-  if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-    out.why = "cannot resolve " + where + ": " + gai_strerror(rc);
-    return out;
+  auto lookup = lookup_tcp(host, port, timeout, cancel);
+  switch (lookup.status) {
+    case lookup_status::found:
+      break;
+    case lookup_status::timed_out:
+      out.answer = tcp_answer::silent;
+      out.why = std::move(lookup.why);
+      return out;
+    case lookup_status::cancelled:
+      out.answer = tcp_answer::cancelled;
+      out.why = std::move(lookup.why);
+      return out;
+    case lookup_status::failed:
+      out.answer = tcp_answer::unresolved;
+      out.why = std::move(lookup.why);
+      return out;
   }
-  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(found, freeaddrinfo);
+  const addrinfo* found = lookup.addresses.get();
   out.answer = tcp_answer::refused;
   auto failed = [&](const std::string& address, int err) {
     if (out.why.empty()) {

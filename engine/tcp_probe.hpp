@@ -13,8 +13,8 @@
 //   if (p.answer != tcp_answer::accepted) return unreachable_error(p.why);
 //   // ... connect through CAF to p.address, which just accepted
 //
-// Name resolution is the system resolver's and not bounded by the deadline
-// (its own timeouts apply); a host given as a numeric address needs none.
+// The deadline covers the name's lookup too (engine/name_lookup.hpp); a host
+// given as a numeric address needs none.
 // An address that starts dropping SYNs between the probe and CAF's connect
 // (microseconds later) would still stall the middleman: a narrow race this
 // cannot close without a non-blocking connect inside CAF.
@@ -29,7 +29,8 @@ namespace troupe {
 enum class tcp_answer {
   accepted,    ///< an address accepted (the connection was closed again at once)
   refused,     ///< every address refused or cannot be reached from here
-  silent,      ///< no address accepted, and one neither accepted nor refused in time
+  silent,      ///< no address accepted, and one neither accepted nor refused in time,
+               ///< or the resolver did not answer in time
   unresolved,  ///< the name does not resolve (or the resolver failed)
   cancelled,   ///< `cancel` was set while waiting
 };
@@ -42,9 +43,9 @@ struct tcp_probe_result {
 
 /// Tries host's addresses in the resolver's order until one accepts, the
 /// next starting 250 ms after the last unless that one failed sooner, all
-/// within `timeout`: a silent first address does not keep a later one that
-/// answers from being tried. `cancel` (optional) is checked at least every
-/// 100 ms, so that an owner that ends need not wait out the deadline.
+/// within `timeout` (the lookup of the name included): a silent first address does not keep a later
+/// one that answers from being tried. `cancel` (optional) is checked at least every 100 ms, so that
+/// an owner that ends need not wait out the deadline.
 tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port,
                            std::chrono::milliseconds timeout,
                            const std::atomic<bool>* cancel = nullptr);
