@@ -55,14 +55,11 @@ lookup_result lookup_tcp(const std::string& host, std::uint16_t port, millisecon
   addrinfo numeric_hints = hints;
   numeric_hints.ai_flags |= AI_NUMERICHOST;
   addrinfo* found = nullptr;
-  if (const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &numeric_hints, &found);
-      rc != EAI_NONAME) {
+  // Anything but a parsed address (EAI_NONAME for a name) goes to the real
+  // lookup, whose answer is the one to report.
+  if (::getaddrinfo(host.c_str(), service.c_str(), &numeric_hints, &found) == 0) {
+    out.status = lookup_status::found;
     out.addresses.reset(found);
-    if (rc == 0) {
-      out.status = lookup_status::found;
-    } else {
-      out.why = failure(where, rc, errno);
-    }
     return out;
   }
 

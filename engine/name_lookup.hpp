@@ -42,7 +42,8 @@ struct lookup_result {
 };
 
 /// How a name is looked up: getaddrinfo()'s contract. Tests pass one that
-/// stalls; everything else uses the system resolver.
+/// stalls; everything else uses the system resolver. It runs on the helper,
+/// which may outlive the call: it must own whatever it uses.
 using name_resolver = std::function<int(const std::string& host, const std::string& service,
                                         const addrinfo& hints, addrinfo** out)>;
 

@@ -47,11 +47,11 @@ struct attempt {
 }  // namespace
 
 tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port, milliseconds timeout,
-                           const std::atomic<bool>* cancel) {
+                           const std::atomic<bool>* cancel, const name_resolver& resolve) {
   const auto deadline = steady::now() + timeout;
   const auto where = host + ":" + std::to_string(port);
   tcp_probe_result out;
-  auto lookup = lookup_tcp(host, port, timeout, cancel);
+  auto lookup = lookup_tcp(host, port, timeout, cancel, resolve);
   switch (lookup.status) {
     case lookup_status::found:
       break;
@@ -149,6 +149,12 @@ tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port, millisec
     out.answer = tcp_answer::silent;
     out.why = "no answer from " + where + " (" + pending.front().address + ") within " +
               std::to_string(timeout.count()) + " ms";
+  } else if (out.why.empty()) {
+    // The lookup took (about) the whole deadline, so no address was tried:
+    // a slow name server, which is a timeout rather than a refusal.
+    out.answer = tcp_answer::silent;
+    out.why = "no time left within " + std::to_string(timeout.count()) + " ms to connect to " +
+              where + " after resolving it";
   }
   return out;
 }

@@ -24,6 +24,8 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/name_lookup.hpp"
+
 namespace troupe {
 
 enum class tcp_answer {
@@ -48,6 +50,7 @@ struct tcp_probe_result {
 /// an owner that ends need not wait out the deadline.
 tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port,
                            std::chrono::milliseconds timeout,
-                           const std::atomic<bool>* cancel = nullptr);
+                           const std::atomic<bool>* cancel = nullptr,
+                           const name_resolver& resolve = system_resolver());
 
 }  // namespace troupe

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "engine/name_lookup.hpp"
+#include "engine/tcp_probe.hpp"
 
 namespace troupe {
 namespace {
@@ -53,9 +54,10 @@ std::string first_address(const lookup_result& r) {
 }
 
 TEST(NameLookup, NumericAddressesAreParsedWithoutALookup) {
-  int calls = 0;
-  auto counting = [&](const std::string&, const std::string&, const addrinfo&, addrinfo**) {
-    ++calls;
+  // Owned by the resolver, which the lookup's helper may outlive the test with.
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  auto counting = [calls](const std::string&, const std::string&, const addrinfo&, addrinfo**) {
+    ++*calls;
     return EAI_FAIL;
   };
   auto r = lookup_tcp("127.0.0.1", 80, 1s, nullptr, counting);
@@ -64,10 +66,10 @@ TEST(NameLookup, NumericAddressesAreParsedWithoutALookup) {
   r = lookup_tcp("::1", 80, 1s, nullptr, counting);
   ASSERT_EQ(r.status, lookup_status::found) << r.why;
   EXPECT_EQ(first_address(r), "::1");
-  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(calls->load(), 0);
   // A name goes to the resolver, whose failure is reported with the name.
-  r = lookup_tcp("ps-1.example", 80, 1s, nullptr, counting);
-  EXPECT_EQ(calls, 1);
+  r = lookup_tcp("ps-1.example", 80, 30s, nullptr, counting);
+  EXPECT_EQ(calls->load(), 1);
   EXPECT_EQ(r.status, lookup_status::failed);
   EXPECT_FALSE(r.addresses);
   EXPECT_EQ(r.why, std::string("cannot resolve ps-1.example:80: ") + gai_strerror(EAI_FAIL));
@@ -101,8 +103,8 @@ TEST(NameLookup, AStalledResolverKeepsTheCallerOnlyUntilTheDeadline) {
   EXPECT_EQ(r.why, "no answer from the resolver for ps-1.example:4242 within 200 ms");
   EXPECT_FALSE(r.addresses);
   EXPECT_EQ(stalled.s->calls.load(), 1);
-  // The helper given up on still finishes and frees its answer (ASan's
-  // leak check would report it otherwise).
+  // The helper given up on still takes the late answer; it owns it, with
+  // the state it shares, and frees it (under ASan, a leak would show).
   stalled.answer();
 }
 
@@ -113,13 +115,35 @@ TEST(NameLookup, AStalledResolverKeepsTheCallerOnlyUntilCancelled) {
     std::this_thread::sleep_for(100ms);
     cancel = true;
   });
-  // A 10-minute deadline: only the cancellation can end this wait before
-  // the resolver is released.
-  const auto r = lookup_tcp("ps-1.example", 4242, 600s, &cancel, stalled.fn());
+  // Only the cancellation can end this wait before the deadline (a broken
+  // one shows as timed_out, 20 s later).
+  const auto r = lookup_tcp("ps-1.example", 4242, 20s, &cancel, stalled.fn());
   owner.join();
   EXPECT_EQ(r.status, lookup_status::cancelled);
   EXPECT_EQ(r.why, "cancelled while resolving ps-1.example:4242");
   stalled.answer();
+}
+
+// A connect's probe counts the lookup against its deadline: a stalled name
+// server is a timeout (silent), not a refusal, and cancelling ends it.
+TEST(NameLookup, AProbeThroughAStalledResolverIsSilentOrCancelled) {
+  stalled_resolver stalled;
+  auto p = probe_tcp("ps-1.example", 4242, 200ms, nullptr, stalled.fn());
+  EXPECT_EQ(p.answer, tcp_answer::silent);
+  EXPECT_EQ(p.why, "no answer from the resolver for ps-1.example:4242 within 200 ms");
+  stalled.answer();
+
+  stalled_resolver again;
+  std::atomic<bool> cancel{false};
+  std::thread owner([&] {
+    std::this_thread::sleep_for(100ms);
+    cancel = true;
+  });
+  p = probe_tcp("ps-1.example", 4242, 20s, &cancel, again.fn());
+  owner.join();
+  EXPECT_EQ(p.answer, tcp_answer::cancelled);
+  EXPECT_EQ(p.why, "cancelled while resolving ps-1.example:4242");
+  again.answer();
 }
 
 }  // namespace
