@@ -156,8 +156,8 @@ bool connection_screen::peer_authenticated() {
 bool connection_screen::screen(const void* data, std::size_t size) {
   if (refused_) return false;
   auto st = screen_.feed(static_cast<const std::uint8_t*>(data), size, peer_authenticated());
-  if (st && !node_ && !read_handshake()) {
-    st = status{errc::malformed_message, "client handshake without a valid node id"};
+  if (st && !node_) {
+    if (auto why = read_handshake()) st = status{errc::malformed_message, *why};
   }
   if (st) return true;
   refused_ = true;
@@ -166,16 +166,19 @@ bool connection_screen::screen(const void* data, std::size_t size) {
 }
 
 // The node id the peer claims in its handshake: what the peer guard knows
-// it by. False when the handshake has come and holds none.
-bool connection_screen::read_handshake() {
+// it by.
+std::optional<std::string> connection_screen::read_handshake() {
   const auto* hs = screen_.handshake();
-  if (hs == nullptr) return true;  // not yet
+  if (hs == nullptr) return std::nullopt;  // not yet
   caf::binary_deserializer source{sys_, reinterpret_cast<const char*>(hs->data()), hs->size()};
   caf::node_id id;
-  if (auto err = source(id); err || !id) return false;
+  if (auto err = source(id); err || !id) return "client handshake without a valid node id";
+  // CAF tells every client this node's id; claiming it would pass as one
+  // of this process's own actors.
+  if (id == sys_.node()) return "client handshake naming this node's own id";
   node_ = std::move(id);
   peer_authenticated();  // e.g. under TLS, every certified peer is
-  return true;
+  return std::nullopt;
 }
 
 void connection_screen::transport_failed(const std::string& reason) {

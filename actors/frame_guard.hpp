@@ -21,7 +21,10 @@
 // `max_pending` in all) already wait to authenticate, a new one is refused
 // at once. "Authenticated" means the node id the peer announced
 // in its BASP handshake is allowed by the process's peer_guard (it proved
-// the secret, was admitted for a job, or TLS vouches for every peer).
+// the secret, was admitted for a job, or TLS vouches for every peer). A
+// handshake naming this process's own node id is refused: the guard allows
+// it (local actors send under it), CAF hands it out in its own handshake to
+// anyone who connects, and no real peer ever sends it.
 //
 //   auto guard = std::make_shared<troupe::frame_guard>(opts);
 //   // one connection_screen per accepted socket (on CAF's I/O thread)
@@ -124,7 +127,9 @@ class connection_screen {
 
  private:
   bool peer_authenticated();
-  bool read_handshake();
+  /// Takes the node id the handshake names, once it has come; the reason
+  /// when it names none, or this process's own.
+  std::optional<std::string> read_handshake();
 
   std::shared_ptr<frame_guard> guard_;
   caf::actor_system& sys_;

@@ -75,6 +75,20 @@ caf::actor_id node_actor_id(std::uint16_t port) {
   return node->id();
 }
 
+// A client handshake naming the daemon's own node id, which CAF tells
+// anyone who connects: read here through a CAF connection of our own.
+std::string handshake_naming_the_daemon(std::uint16_t port) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  auto node = sys.middleman().remote_actor<node_actor>("127.0.0.1", port);
+  if (!node) throw std::runtime_error("cannot reach the node: " + sys.render(node.error()));
+  std::vector<char> payload;
+  caf::binary_serializer sink{sys, payload};
+  if (sink(node->node())) throw std::runtime_error("cannot serialize the node id");
+  return basp_header(1, static_cast<std::uint32_t>(payload.size())) +
+         std::string(payload.begin(), payload.end());
+}
+
 std::string random_bytes(std::size_t n, unsigned seed) {
   std::mt19937 rng(seed);
   std::string out(n, '\0');
@@ -197,6 +211,39 @@ TEST_F(HostileInput, JobFinishesWhileEveryNodeRefusesHostileInput) {
       EXPECT_TRUE(wait_for_log(*n.process, reason, seconds(10))) << reason << "\n" << log;
     }
   }
+}
+
+// The node guard lets the node's own id through (its local actors send
+// under it), and CAF's handshake tells that id to anyone who connects: a
+// peer without the secret that claimed it passed as authenticated (~1 GiB
+// frames allowed, no deadline, its messages taken for the node's own), and
+// stayed connected as long as it sent heartbeats. Such a handshake is now
+// refused at once.
+TEST_F(HostileInput, AHandshakeNamingTheNodeItselfIsRefused) {
+  nodes.push_back(start_daemon({TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--secret",
+                                (dir / "secret").string(), "--name", "self"},
+                               dir / "self.log"));
+  const auto& n = nodes.back();
+  ASSERT_NE(n.port, 0) << n.process->log();
+  // Heartbeats (BASP operation 6) every 100 ms keep CAF's 1 s connection
+  // timeout from closing it: only the guard can, within these 3 s.
+  auto heartbeating_is_closed = [&](raw_connection& c) {
+    for (int i = 0; i < 30; ++i) {
+      c.send(basp_header(6, 0));
+      if (c.closed_by_peer(milliseconds(100))) return true;
+    }
+    return false;
+  };
+  raw_connection c(n.port);
+  c.send(handshake_naming_the_daemon(n.port));
+  EXPECT_TRUE(heartbeating_is_closed(c)) << n.process->log();
+  EXPECT_TRUE(wait_for_log(*n.process, "client handshake naming this node's own id", seconds(10)))
+      << n.process->log();
+  // A peer with a node id of its own is judged by the screen as before: it
+  // may heartbeat while it authenticates (within 10 s).
+  raw_connection other(n.port);
+  other.send(valid_handshake());
+  EXPECT_FALSE(heartbeating_is_closed(other)) << n.process->log();
 }
 
 // `troupe serve` was hit the same way (3.5 GB): its engine listens behind the
