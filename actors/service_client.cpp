@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "actors/client_impl.hpp"
-#include "engine/store/finite_scan.hpp"
+#include "engine/store/gradient_scan.hpp"
 #include "engine/wire/request_split.hpp"
 
 namespace troupe {
@@ -232,10 +232,10 @@ void client::impl::push(const std::string& name, std::vector<std::uint64_t> ids,
     }
     for (auto pos : b.positions) {
       const float* row = grads.data() + pos * width;
-      if (auto j = first_non_finite(row, width); j < width) {
+      if (auto j = first_unusable(row, width); j < width) {
         return refuse(c, api_errc::non_finite,
                       "table '" + name + "': gradient of row " + std::to_string(ids[pos]) +
-                          " holds " + std::to_string(row[j]) + "; nothing was pushed");
+                          " holds " + describe_unusable(row[j]) + "; nothing was pushed");
       }
     }
   }
@@ -300,10 +300,10 @@ void client::impl::push_dense(const std::string& name, std::uint64_t offset,
   if (auto why = check_range(t->spec, offset, grads.size()); !why.empty()) {
     return refuse(c, api_errc::out_of_range, why);
   }
-  if (auto i = first_non_finite(grads.data(), grads.size()); i < grads.size()) {
+  if (auto i = first_unusable(grads.data(), grads.size()); i < grads.size()) {
     return refuse(c, api_errc::non_finite,
                   "table '" + name + "': gradient of key " + std::to_string(offset + i) +
-                      " holds " + std::to_string(grads[i]) + "; nothing was pushed");
+                      " holds " + describe_unusable(grads[i]) + "; nothing was pushed");
   }
   const auto ranges = split_range(t->ranges, offset, grads.size());
   for (const auto& p : ranges) {

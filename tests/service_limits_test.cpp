@@ -54,7 +54,16 @@ TEST(ServiceLimits, DuplicateSumsThatOverflowAreRefusedAndNothingIsApplied) {
   EXPECT_NE(r.error().message.find("row 1"), std::string::npos) << r.error().message;
   c.wait();
   EXPECT_EQ(c.lookup("emb", ids).get().value().values, before);  // no shard applied its part
-  ASSERT_TRUE(c.push("emb", {1, 1}, {1, 2}).get());              // a finite sum still lands
+  // One such gradient alone: finite, but two of them, or its square in an
+  // optimizer's state, would not be; refused before anything is sent.
+  r = c.push("emb", {2, 3}, {1, 3e38f}).get();
+  ASSERT_EQ(code(r), api_errc::non_finite);
+  EXPECT_NE(r.error().message.find("row 3 holds 3e+38, beyond the largest gradient"),
+            std::string::npos)
+      << r.error().message;
+  c.wait();
+  EXPECT_EQ(c.lookup("emb", ids).get().value().values, before);
+  ASSERT_TRUE(c.push("emb", {1, 1}, {1, 2}).get());  // a finite sum still lands
   EXPECT_FLOAT_EQ(c.lookup("emb", {1}).get().value().values[0], before[0] - 3.0f);
 }
 

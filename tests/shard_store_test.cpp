@@ -76,6 +76,13 @@ TEST_F(ShardStore, RejectsBadPushesAndChangesNothing) {
     EXPECT_EQ(store.apply_push(v, ack).code(), errc::non_finite);
     const_cast<float*>(v.values)[7] = std::numeric_limits<float>::infinity();
     EXPECT_EQ(store.apply_push(v, ack).code(), errc::non_finite);
+    // Finite, but no optimizer state or parameter stays finite under it.
+    const_cast<float*>(v.values)[7] = 3e38f;
+    const auto st = store.apply_push(v, ack);
+    EXPECT_EQ(st.code(), errc::non_finite);
+    EXPECT_NE(st.message().find("value 3e+38, beyond the largest gradient a shard applies"),
+              std::string::npos)
+        << st.message();
   }
   EXPECT_EQ(store.apply_push(decoded(push(55, 10, 1.0f, 2)), ack).code(), errc::out_of_range);
   EXPECT_EQ(store.apply_push(decoded(push(10, 5, 1.0f, 3)), ack).code(), errc::out_of_range);

@@ -8,7 +8,7 @@
 #include <string>
 #include <tuple>
 
-#include "engine/store/finite_scan.hpp"
+#include "engine/store/gradient_scan.hpp"
 
 namespace troupe {
 
@@ -100,9 +100,9 @@ namespace {
 
 // `values`: the push's own, or (`what` says so) as its update rule rewrote them.
 status check_finite(const push_view& push, const float* values, const char* what = "") {
-  const auto i = first_non_finite(values, push.count);
+  const auto i = first_unusable(values, push.count);
   if (i == push.count) return {};
-  return {errc::non_finite, std::string(what) + "value " + std::to_string(values[i]) +
+  return {errc::non_finite, std::string(what) + "value " + describe_unusable(values[i]) +
                                 " at position " + std::to_string(i) + " from worker " +
                                 std::to_string(push.worker) + " clock " +
                                 std::to_string(push.clock)};

@@ -20,7 +20,7 @@ enum class api_errc {
   unknown_table,  ///< no table of that name
   wrong_width,    ///< gradient length does not match ids x width (or the dense range)
   out_of_range,   ///< a row id above a bounded table's max_row_id, a range past a dense table
-  non_finite,     ///< NaN or infinite gradient values; nothing was applied
+  non_finite,     ///< NaN, infinite or |g| >= 2^50 gradient values; nothing was applied
   timeout,        ///< no answer within the call's timeout
   peer_lost,      ///< the shard (or the remote engine) went away
   unreachable,    ///< cannot connect, or nothing Troupe listens at that address
