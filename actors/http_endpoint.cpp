@@ -142,6 +142,11 @@ struct http_endpoint::impl {
   std::uint16_t port = 0;
   std::list<connection> open;
   std::thread thread;
+  // Out of descriptors or memory, the listener stays readable: it is left
+  // out of poll until then (else the loop spins), and logged once per spell.
+  steady::time_point accept_paused_until{};
+  bool accept_failing = false;
+  static constexpr std::chrono::milliseconds kAcceptPause{200};
 
   // The reply to a complete (or oversized) request head.
   std::string answer(const std::string& head) {
@@ -205,10 +210,16 @@ struct http_endpoint::impl {
       if (!fd) {
         const int err = errno;
         if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-          spdlog::warn("http endpoint: accept: {}", errno_text(err));
+          if (!accept_failing) {
+            spdlog::warn("http endpoint: accept: {}; pausing new connections", errno_text(err));
+          }
+          accept_failing = true;
+          accept_paused_until = now + kAcceptPause;
         }
         return;  // EAGAIN: none left; the rest: the next poll round retries
       }
+      if (accept_failing) spdlog::info("http endpoint: accepting connections again");
+      accept_failing = false;
       if (open.size() >= limits.max_connections) {
         // The longest-open connection makes room: a fresh client is more
         // likely a scraper than one that has been silent for a while.
@@ -222,8 +233,13 @@ struct http_endpoint::impl {
     std::vector<pollfd> fds;
     for (;;) {
       const auto now = steady::now();
-      fds.assign({{stop_read.get(), POLLIN, 0}, {listener.get(), POLLIN, 0}});
+      const bool paused = now < accept_paused_until;
+      // A negative descriptor is skipped by poll: the listener sits out a pause.
+      fds.assign({{stop_read.get(), POLLIN, 0}, {paused ? -1 : listener.get(), POLLIN, 0}});
       long long wait_ms = -1;  // until the next deadline, or for ever without connections
+      if (paused) {
+        wait_ms = std::chrono::ceil<std::chrono::milliseconds>(accept_paused_until - now).count();
+      }
       for (const auto& c : open) {
         fds.push_back({c.fd.get(), static_cast<short>(c.out.empty() ? POLLIN : POLLOUT), 0});
         const auto left = std::max<long long>(

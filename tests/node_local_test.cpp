@@ -6,12 +6,16 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <thread>
+
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
@@ -491,6 +495,60 @@ TEST(MetricsExporter, IdleAndSlowClientsDoNotBlockAScrape) {
     EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << n << " " << std::strerror(errno);
     ::close(fd);
   }
+}
+
+// Counts the HTTP endpoint's accept warnings (from its own thread).
+class accept_log : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  std::atomic<int> failures{0};
+  std::atomic<int> recovered{0};
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    const std::string_view text(msg.payload.data(), msg.payload.size());
+    if (text.find("http endpoint: accept:") != std::string_view::npos) ++failures;
+    if (text.find("accepting connections again") != std::string_view::npos) ++recovered;
+  }
+  void flush_() override {}
+};
+
+// Out of descriptors, a pending connection keeps the listener readable:
+// the server used to poll, fail to accept and log in a tight loop for as
+// long as that lasted (CPU and disk). It now pauses accepting, logs once,
+// and serves the client once descriptors are free again.
+TEST(MetricsExporter, RunningOutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
+  auto sink = std::make_shared<accept_log>();
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  rlimit limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
+  const rlimit before = limit;
+  {
+    metrics_exporter m("127.0.0.1:0");
+    m.add_push(7);
+    // At most 512 descriptors, all taken but the one the client uses.
+    limit.rlim_cur = std::min<rlim_t>(limit.rlim_cur, 512);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &limit), 0);
+    std::vector<int> filler;
+    for (int fd; (fd = ::dup(0)) >= 0;) filler.push_back(fd);
+    ASSERT_EQ(errno, EMFILE);
+    ::close(filler.back());
+    filler.pop_back();
+    const int client = connect_local(m.port());  // queued; the server cannot accept it
+    ASSERT_GE(client, 0);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const int logged = sink->failures.load();
+    for (int fd : filler) ::close(fd);
+    ::close(client);
+    EXPECT_GE(logged, 1);
+    EXPECT_LE(logged, 2) << "accept failures logged in 1 s: the server spins";
+    // Served again once descriptors are free.
+    const auto page = test_support::http_get(m.port(), "/metrics");
+    EXPECT_NE(page.find("troupe_pushes_total 1"), std::string::npos) << page;
+    EXPECT_EQ(sink->recovered.load(), 1);
+  }
+  ::setrlimit(RLIMIT_NOFILE, &before);
+  spdlog::set_default_logger(previous);
 }
 
 TEST(MetricsExporter, AnAddressInUseIsAnIoError) {
