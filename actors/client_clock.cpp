@@ -61,8 +61,10 @@ void client::impl::leave_clock(const clock_group& group, callback<void> done) {
     return refuse(c, api_errc::bad_argument, "clock group '" + group.name + "': " + why);
   }
   rt_->sys.spawn(
-      [c, dir = directory_](caf::event_based_actor* self, const clock_group& group) {
-        self->request(dir, std::chrono::seconds(30), leave_atom::value, group.name, group.member)
+      [c, dir = directory_, session = session_](caf::event_based_actor* self,
+                                                const clock_group& group) {
+        self->request(dir, std::chrono::seconds(30), leave_atom::value, group.name, group.member,
+                      session)
             .then([=](bool) { c->complete(); },
                   [=](caf::error& err) {
                     c->fail(to_api_error(err, "clock group '" + group.name + "'"));

@@ -34,7 +34,8 @@ struct clock_group {
     caf::typed_response_promise<std::int64_t> promise;
   };
   std::vector<waiter> waiting;
-  std::uint64_t touched = 0;  // the directory's call count at its last call
+  std::vector<std::uint32_t> waiting_of;  // calls waiting, per member (bounded)
+  std::uint64_t touched = 0;              // the directory's call count at its last call
 
   // The slowest member still in the group; a group everyone left waits for none.
   std::int64_t min_clock() const {
@@ -48,7 +49,10 @@ struct clock_group {
     const auto m = min_clock();
     auto keep =
         std::partition(waiting.begin(), waiting.end(), [&](const waiter& w) { return w.need > m; });
-    for (auto it = keep; it != waiting.end(); ++it) it->promise.deliver(m);
+    for (auto it = keep; it != waiting.end(); ++it) {
+      it->promise.deliver(m);
+      --waiting_of[it->member];
+    }
     waiting.erase(keep, waiting.end());
   }
   // Every member left or ended: nothing can use the group again. (Neither
@@ -78,6 +82,10 @@ constexpr std::size_t group_slots = 32;
 // Closed groups remembered, so that a member calling a group that is gone
 // gets an error rather than a new group that waits for members who left.
 constexpr std::size_t max_closed_names = std::size_t{1} << 16;
+// Clock calls waiting for the slowest member: per member (a client may
+// pipeline a few) and in all, so that repeated calls cannot grow it.
+constexpr std::uint32_t max_waiting_per_member = 64;
+constexpr std::size_t max_waiting_calls = std::size_t{1} << 16;
 
 std::size_t slots_of(std::uint32_t members) {
   return members + group_slots;
@@ -95,8 +103,17 @@ struct directory_state {
   std::unordered_set<std::size_t> closed;
   std::deque<std::size_t> closed_order;
   std::set<caf::actor_addr> watched;  // sessions holding a member index
+  std::size_t waiting_calls = 0;      // of all groups
   static inline const char* name = "troupe.directory";
 };
+
+// Runs `change` on `g` and keeps the count of waiting calls in step.
+template <class F>
+void counting_waits(directory_state& st, clock_group& g, F change) {
+  const auto before = g.waiting.size();
+  change();
+  st.waiting_calls -= before - g.waiting.size();
+}
 
 using directory_pointer = directory_actor::stateful_pointer<directory_state>;
 
@@ -179,6 +196,7 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
     g.clocks.assign(members, 0);
     g.gone.assign(members, false);
     g.owner.assign(members, caf::actor_addr{});
+    g.waiting_of.assign(members, 0);
   } else if (g.members != members || g.staleness != staleness) {
     return refuse_clock("clock group '" + name + "' has " + std::to_string(g.members) +
                         " members and staleness " + std::to_string(g.staleness) + ", not " +
@@ -199,12 +217,25 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
     if (st.watched.insert(who).second) self->monitor(session);
   }
   g.clocks[member] = std::max(g.clocks[member], clock);
-  g.release();
+  counting_waits(st, g, [&] { g.release(); });
   const auto need =
       g.staleness < 0 ? std::numeric_limits<std::int64_t>::min() : g.clocks[member] - g.staleness;
   if (const auto slowest = g.min_clock(); slowest >= need) return slowest;
+  // A client may have several calls under way, but not without bound: each
+  // is kept until the slowest member catches up.
+  if (g.waiting_of[member] >= max_waiting_per_member) {
+    return refuse_clock("clock group '" + name + "': member " + std::to_string(member) +
+                        " already has " + std::to_string(max_waiting_per_member) +
+                        " calls waiting");
+  }
+  if (st.waiting_calls >= max_waiting_calls) {
+    return refuse_clock("clock group '" + name + "': " + std::to_string(max_waiting_calls) +
+                        " clock calls already wait in all groups");
+  }
   auto promise = self->make_response_promise<std::int64_t>();
   g.waiting.push_back({member, need, promise});
+  ++g.waiting_of[member];
+  ++st.waiting_calls;
   return promise;
 }
 
@@ -221,6 +252,7 @@ void leave(clock_group& g, std::uint32_t m) {
                           "member " + std::to_string(m) + " left its clock group while waiting"));
   }
   g.waiting.erase(mine, g.waiting.end());
+  g.waiting_of[m] = 0;
   g.release();
 }
 
@@ -246,7 +278,7 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
       bool left = false;
       for (std::uint32_t m = 0; m < g.members; ++m) {
         if (g.owner[m] == dm.source && !g.gone[m]) {
-          leave(g, m);
+          counting_waits(st, g, [&] { leave(g, m); });
           left = true;
         }
       }
@@ -279,7 +311,8 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
         }
         return on_clock(self, group, member, members, staleness, clock, session);
       },
-      [=](leave_atom, const std::string& group, std::uint32_t member) -> caf::result<bool> {
+      [=](leave_atom, const std::string& group, std::uint32_t member,
+          const caf::actor& session) -> caf::result<bool> {
         const auto& guard = self->state.guard;
         if (guard && !sender_allowed(self, *guard)) {
           return make_troupe_error(errc::bad_config, "not authenticated (send hello and auth)");
@@ -287,7 +320,14 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
         auto& st = self->state;
         auto it = st.groups.find(group);
         if (it == st.groups.end() || member >= it->second.members) return false;
-        leave(it->second, member);
+        // Only the client holding a member may take it out of the group.
+        const auto who = caf::actor_cast<caf::actor_addr>(session);
+        if (const auto& owner = it->second.owner[member]; owner && owner != who) {
+          return make_troupe_error(errc::malformed_message, "clock group '" + group + "': member " +
+                                                                std::to_string(member) +
+                                                                " is another client's");
+        }
+        counting_waits(st, it->second, [&] { leave(it->second, member); });
         it->second.touched = ++st.calls;
         close_if_finished(st, it);
         return true;

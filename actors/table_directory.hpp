@@ -57,15 +57,16 @@ typename Inspector::result_type inspect(Inspector& f, directory_info& x) {
   return f(x.client_id, x.tables, x.shards);
 }
 
-using directory_actor =
-    caf::typed_actor<caf::replies_to<hello_atom>::with<std::string>,
-                     caf::replies_to<auth_atom, std::string, std::string>::with<std::string>,
-                     caf::replies_to<directory_atom>::with<directory_info>,
-                     // group, member, members, staleness (-1: none), steps done, the
-                     // member's client session -> the slowest member's steps
-                     caf::replies_to<clock_atom, std::string, std::uint32_t, std::uint32_t,
-                                     std::int64_t, std::int64_t, caf::actor>::with<std::int64_t>,
-                     caf::replies_to<leave_atom, std::string, std::uint32_t>::with<bool>>;
+using directory_actor = caf::typed_actor<
+    caf::replies_to<hello_atom>::with<std::string>,
+    caf::replies_to<auth_atom, std::string, std::string>::with<std::string>,
+    caf::replies_to<directory_atom>::with<directory_info>,
+    // group, member, members, staleness (-1: none), steps done, the
+    // member's client session -> the slowest member's steps
+    caf::replies_to<clock_atom, std::string, std::uint32_t, std::uint32_t, std::int64_t,
+                    std::int64_t, caf::actor>::with<std::int64_t>,
+    // group, member, the member's client session -> whether it was in
+    caf::replies_to<leave_atom, std::string, std::uint32_t, caf::actor>::with<bool>>;
 
 /// `node` answers the handshake; `guard` (null: everyone, in-process only)
 /// decides who may read the directory. `info.client_id` is ignored.

@@ -3,6 +3,7 @@
 // staleness bound by the engine. Only the public headers are included.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -133,9 +134,56 @@ TEST(ClientClock, BadGroupsAreRefusedWithClearErrors) {
   EXPECT_EQ(b.advance_clock({"g", 1, 2, 0}).get().error().code, api_errc::bad_argument);
   EXPECT_EQ(b.advance_clock({"g", 0, 2, -1}).get().error().code, api_errc::bad_argument);
   EXPECT_TRUE(b.advance_clock({"g", 1, 2, -1}).get());
+  // Nor may b take a's member out of the group: a goes on as before.
+  const auto theirs = b.leave_clock({"g", 0, 2, -1}).get();
+  ASSERT_FALSE(theirs);
+  EXPECT_NE(theirs.error().message.find("member 0 is another client's"), std::string::npos)
+      << theirs.error().to_string();
+  EXPECT_TRUE(a.advance_clock({"g", 0, 2, -1}).get());
   // A moved-from client answers `stopped`.
   client moved = std::move(a);
   EXPECT_EQ(a.advance_clock({"g", 0, 2, -1}).get().error().code, api_errc::stopped);
+}
+
+// Calls that wait for the slowest member are kept until it catches up: a
+// client may have several under way, but beyond 64 per member the next is
+// refused rather than kept. Leaving answers the ones that wait.
+TEST(ClientClock, CallsWaitingForTheSlowestAreBounded) {
+  auto eng = start_engine();
+  auto fast = eng.client().value();
+  auto slow = eng.client().value();
+  // Member 1 stays at clock 1 (its call waits for member 0 to reach 1).
+  auto slow_call = slow.advance_clock({"bounded", 1, 2, 0});
+  // Member 0's calls carry clocks 1..66 with s = 0: the first is answered at
+  // once, clocks 2..66 must wait for member 1, and the 65th of those to come
+  // finds 64 waiting and is refused.
+  std::vector<std::future<result<std::int64_t>>> calls;
+  for (int i = 0; i < 66; ++i) calls.push_back(fast.advance_clock({"bounded", 0, 2, 0}));
+  std::vector<std::optional<result<std::int64_t>>> got(calls.size());
+  auto collect_ready = [&] {
+    int refused = 0;
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      if (!got[i] && calls[i].wait_for(0s) == std::future_status::ready) got[i] = calls[i].get();
+      if (got[i] && !*got[i]) ++refused;
+    }
+    return refused;
+  };
+  for (int i = 0; i < 3000 && collect_ready() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(collect_ready(), 1);
+  for (const auto& r : got) {
+    if (r && !*r) {
+      EXPECT_NE(r->error().message.find("member 0 already has 64 calls waiting"), std::string::npos)
+          << r->error().to_string();
+    }
+  }
+  // Member 1 leaves: every call still waiting is answered.
+  ASSERT_TRUE(slow.leave_clock({"bounded", 1, 2, 0}).get());
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    if (!got[i]) got[i] = calls[i].get();
+  }
+  EXPECT_EQ(std::count_if(got.begin(), got.end(), [](const auto& r) { return r->ok(); }), 65);
+  EXPECT_EQ(collect_ready(), 1);
+  EXPECT_TRUE(slow_call.get());
 }
 
 // A long-running service sees groups come and go. One whose members all
