@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 #include <tuple>
@@ -23,6 +24,8 @@
 #include "actors/tls_config.hpp"
 #include "actors/training_host.hpp"
 #include "engine/auth.hpp"
+#include "engine/physical_memory.hpp"
+#include "engine/store/optimizer.hpp"
 #include "engine/wire/shared_memory.hpp"
 
 namespace troupe {
@@ -173,17 +176,43 @@ status validate_table(std::uint32_t shard, const shard_table& t) {
   } else {
     return {errc::bad_config, which + ": unknown table kind"};
   }
-  const auto& o = s.optimizer;
-  if (o.kind > optimizer_kind::adam || !std::isfinite(o.learning_rate) || o.learning_rate <= 0) {
-    return {errc::bad_config, which + ": invalid optimizer settings"};
+  if (auto why = check_optimizer(s.optimizer); !why.empty()) {
+    return {errc::bad_config, which + ": " + why};
   }
   return {};
+}
+
+// What a shard's dense ranges take at once (values, optimizer state, and a
+// step count per key where the optimizer reads one); sparse rows grow later.
+std::uint64_t dense_bytes(const shard_request& req) {
+  std::uint64_t total = 0;
+  for (const auto& t : req.tables) {
+    if (t.spec.kind != table_kind::dense) continue;
+    const auto opt = make_optimizer(t.spec.optimizer);
+    const std::uint64_t keys = t.range.end - t.range.begin;
+    const std::uint64_t per_key =
+        sizeof(float) * (1 + opt->state_slots()) + (opt->uses_step() ? sizeof(std::uint64_t) : 0);
+    const auto max = std::numeric_limits<std::uint64_t>::max();
+    if (keys > (max - total) / per_key) return max;  // no machine has it anyway
+    total += keys * per_key;
+  }
+  return total;
 }
 
 status validate(const shard_request& req) {
   if (req.tables.empty()) return {errc::bad_config, "shard request without tables"};
   for (const auto& t : req.tables) {
     if (auto st = validate_table(req.shard, t); !st) return st;
+  }
+  // Under overcommit a range larger than the machine is allocated anyway,
+  // then filled: the kernel's OOM killer would take the daemon, and every
+  // job on it, instead of refusing the one request.
+  if (const auto ram = physical_memory_bytes(); ram > 0) {
+    if (const auto need = dense_bytes(req); need > ram) {
+      return {errc::bad_config, "shard " + std::to_string(req.shard) + " would need " +
+                                    std::to_string(need >> 20) + " MiB for its dense ranges; " +
+                                    "this node has " + std::to_string(ram >> 20) + " MiB"};
+    }
   }
   return {};
 }

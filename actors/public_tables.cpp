@@ -29,39 +29,19 @@ optimizer_options optimizer_options_of(const optimizer_spec& s) {
   return o;
 }
 
-namespace {
-
-// Why the optimizer's settings are invalid; empty if they are fine. NaN
-// fails every comparison below, so each one is written to refuse it.
-std::string check_optimizer(const optimizer_options& o) {
-  if (!(o.epsilon > 0) || !std::isfinite(o.epsilon)) return "epsilon must be positive and finite";
-  if (!(o.beta1 >= 0 && o.beta1 < 1)) return "beta1 must be in [0, 1)";
-  if (!(o.beta2 >= 0 && o.beta2 < 1)) return "beta2 must be in [0, 1)";
-  if (!(o.momentum >= 0 && o.momentum < 1)) return "momentum must be in [0, 1)";
-  if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay)) {
-    return "weight decay must be finite and >= 0";
-  }
-  return {};
-}
-
-}  // namespace
-
 result<table_spec> table_spec_of(const table& t, std::uint32_t id) {
   auto bad = [&](const std::string& why) {
     return api_error{api_errc::bad_argument, "table '" + t.name + "': " + why};
   };
   if (t.name.empty()) return api_error{api_errc::bad_argument, "a table without a name"};
-  const auto& o = t.optimizer;
-  if (o.type > optimizer_type::adam || !std::isfinite(o.learning_rate) || o.learning_rate <= 0) {
-    return bad("the learning rate must be positive and finite");
-  }
-  if (auto why = check_optimizer(o); !why.empty()) return bad(why);
+  if (t.optimizer.type > optimizer_type::adam) return bad("unknown optimizer");
+  if (auto why = check_optimizer(optimizer_spec_of(t.optimizer)); !why.empty()) return bad(why);
   if (!std::isfinite(t.init_bound) || t.init_bound < 0) return bad("init bound must be >= 0");
   table_spec s;
   s.id = id;
   s.name = t.name;
   s.seed = t.seed;
-  s.optimizer = optimizer_spec_of(o);
+  s.optimizer = optimizer_spec_of(t.optimizer);
   if (t.is_sparse) {
     if (t.width == 0 || t.width > (1u << 20)) return bad("row width must be in [1, 2^20]");
     s.kind = table_kind::sparse;

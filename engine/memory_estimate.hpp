@@ -20,6 +20,7 @@
 #include <string>
 
 #include "engine/job_config.hpp"
+#include "engine/physical_memory.hpp"
 
 namespace troupe {
 
@@ -47,10 +48,6 @@ struct memory_estimate {
 };
 
 memory_estimate estimate_job_memory(const job_config& job);
-
-/// Physical memory of this machine, or the cgroup's limit when lower; 0 if
-/// unknown (then nothing is refused).
-std::uint64_t physical_memory_bytes();
 
 /// Throws troupe_error(bad_config) when `need` bytes exceed the job's
 /// `[limits] memory_share` of `ram` bytes, naming `what`, the estimate's

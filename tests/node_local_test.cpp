@@ -308,7 +308,34 @@ TEST_F(LocalNode, RefusesInvalidTablesWithTypedErrors) {
       .receive([](shard_actor&) { ADD_FAILURE() << "spawned"; },
                [&](caf::error& e) { err = std::move(e); });
   EXPECT_NE(describe(err).find("owns no rows"), std::string::npos) << describe(err);
-  EXPECT_EQ(status().requests_rejected, 2u);
+
+  // Optimizer settings that would make NaN of a zero gradient (Adagrad's
+  // epsilon 0: 0/0) are refused as the public API refuses them.
+  table_spec zero_eps = spec;
+  zero_eps.optimizer.kind = optimizer_kind::adagrad;
+  zero_eps.optimizer.epsilon = 0;
+  self->request(node, std::chrono::seconds(5), spawn_atom::value,
+                shard_request{0, {{zero_eps, {0, 8}}}})
+      .receive([](shard_actor&) { ADD_FAILURE() << "spawned"; },
+               [&](caf::error& e) { err = std::move(e); });
+  EXPECT_NE(describe(err).find("epsilon must be positive and finite"), std::string::npos)
+      << describe(err);
+
+  // A dense range larger than the machine (2^62 keys with Adam's state):
+  // allocated under overcommit, its filling would have the OOM killer end
+  // the daemon; it is refused before anything is allocated.
+  table_spec huge;
+  huge.id = 3;
+  huge.size = std::uint64_t{1} << 62;
+  huge.optimizer.kind = optimizer_kind::adam;
+  self->request(node, std::chrono::seconds(5), spawn_atom::value,
+                shard_request{0, {{huge, {0, huge.size}}}})
+      .receive([](shard_actor&) { ADD_FAILURE() << "spawned"; },
+               [&](caf::error& e) { err = std::move(e); });
+  EXPECT_EQ(static_cast<errc>(err.code()), errc::bad_config);
+  EXPECT_NE(describe(err).find("MiB for its dense ranges; this node has"), std::string::npos)
+      << describe(err);
+  EXPECT_EQ(status().requests_rejected, 4u);
 }
 
 TEST_F(LocalNode, HostedShardsEndWithTheirNodeEvenWhenItIsKilled) {

@@ -14,6 +14,22 @@ optimizer_kind parse_optimizer_kind(const std::string& text) {
                               "' (expected sgd, momentum, adagrad or adam)");
 }
 
+std::string check_optimizer(const optimizer_spec& o) {
+  // NaN fails every comparison below, so each one is written to refuse it.
+  if (o.kind > optimizer_kind::adam) return "unknown optimizer";
+  if (!(o.learning_rate > 0) || !std::isfinite(o.learning_rate)) {
+    return "the learning rate must be positive and finite";
+  }
+  if (!(o.epsilon > 0) || !std::isfinite(o.epsilon)) return "epsilon must be positive and finite";
+  if (!(o.beta1 >= 0 && o.beta1 < 1)) return "beta1 must be in [0, 1)";
+  if (!(o.beta2 >= 0 && o.beta2 < 1)) return "beta2 must be in [0, 1)";
+  if (!(o.momentum >= 0 && o.momentum < 1)) return "momentum must be in [0, 1)";
+  if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay)) {
+    return "weight decay must be finite and >= 0";
+  }
+  return {};
+}
+
 const char* to_string(optimizer_kind kind) {
   switch (kind) {
     case optimizer_kind::sgd:
