@@ -191,7 +191,7 @@ std::uint64_t dense_bytes(const shard_request& req) {
     const auto opt = make_optimizer(t.spec.optimizer);
     const std::uint64_t keys = t.range.end - t.range.begin;
     const std::uint64_t per_key =
-        sizeof(float) * (1 + opt->state_slots()) + (opt->uses_step() ? sizeof(std::uint64_t) : 0);
+        sizeof(float) * (1 + opt->state_slots()) + (opt->uses_step() ? sizeof(std::uint32_t) : 0);
     const auto max = std::numeric_limits<std::uint64_t>::max();
     if (keys > (max - total) / per_key) return max;  // no machine has it anyway
     total += keys * per_key;

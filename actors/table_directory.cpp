@@ -83,7 +83,8 @@ constexpr std::size_t group_slots = 32;
 // gets an error rather than a new group that waits for members who left.
 constexpr std::size_t max_closed_names = std::size_t{1} << 16;
 // Clock calls waiting for the slowest member: per member (a client may
-// pipeline a few) and in all, so that repeated calls cannot grow it.
+// pipeline a few) and, beyond each member's first, in all, so that
+// repeated calls cannot grow it.
 constexpr std::uint32_t max_waiting_per_member = 64;
 constexpr std::size_t max_waiting_calls = std::size_t{1} << 16;
 
@@ -228,7 +229,10 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
                         " already has " + std::to_string(max_waiting_per_member) +
                         " calls waiting");
   }
-  if (st.waiting_calls >= max_waiting_calls) {
+  // A member's first waiting call is always taken (member slots bound
+  // those); only further ones count against the directory's limit, so no
+  // client's pipelining can lock the other groups out.
+  if (g.waiting_of[member] > 0 && st.waiting_calls >= max_waiting_calls) {
     return refuse_clock("clock group '" + name + "': " + std::to_string(max_waiting_calls) +
                         " clock calls already wait in all groups");
   }

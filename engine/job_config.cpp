@@ -11,6 +11,7 @@
 #include "engine/errors.hpp"
 #include "engine/job_sections.hpp"
 #include "engine/job_update_section.hpp"
+#include "engine/store/optimizer.hpp"
 #include "engine/straggler.hpp"
 #include "engine/toml_read.hpp"
 #include "engine/workloads/workload_registry.hpp"
@@ -296,6 +297,9 @@ void validate(const job_config& job) {
   if (job.model.sizes.size() < 2) fail("model.layers", "needs an input and an output size");
   if (!(job.optimizer.learning_rate > 0)) fail("train.learning_rate", "must be positive");
   if (job.optimizer.weight_decay < 0) fail("train.weight_decay", "must not be negative");
+  // What every node checks again for the shards it hosts: refused here, a
+  // job fails before it starts rather than on a cluster only.
+  if (auto why = check_optimizer(job.optimizer); !why.empty()) fail("train", why);
   if (job.target_metric != "accuracy" && job.target_metric != "loss") {
     fail("job.target_metric", "'" + job.target_metric + "' is neither accuracy nor loss");
   }

@@ -59,8 +59,9 @@ std::unique_ptr<optimizer> make_optimizer(const optimizer_spec& spec);
 
 /// Why `spec` cannot be applied (an unknown kind, a learning rate that is
 /// not positive and finite, Adagrad's or Adam's epsilon 0, which makes 0/0
-/// of a zero gradient, ...); empty when it can. Checked wherever a spec
-/// arrives: a table of the public API, a shard request from the network.
+/// of a zero gradient, ...; only the settings its kind reads); empty when
+/// it can. Checked wherever a spec arrives: a job's config, a table of the
+/// public API, a shard request from the network.
 std::string check_optimizer(const optimizer_spec& spec);
 
 }  // namespace troupe
