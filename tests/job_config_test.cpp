@@ -78,6 +78,11 @@ TEST(JobConfig, NumbersBeyondTheirTypeAreErrorsNamingTheKey) {
   EXPECT_NE(error_of("[train]\nlearning_rate = 1e300\n").find("train.learning_rate"),
             std::string::npos);
   EXPECT_NE(error_of("[train]\nlearning_rate = 1e300\n").find("float's range"), std::string::npos);
+  // What every node would refuse for the job's shards is refused here, so a
+  // job cannot run locally and fail on a cluster.
+  EXPECT_NE(error_of("[train]\nmomentum = 1.0\n").find("train: momentum must be in [0, 1)"),
+            std::string::npos)
+      << error_of("[train]\nmomentum = 1.0\n");
 }
 
 TEST(JobConfig, UnknownKeysAreErrorsNamingThem) {

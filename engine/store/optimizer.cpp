@@ -20,17 +20,12 @@ std::string check_optimizer(const optimizer_spec& o) {
   if (!(o.learning_rate > 0) || !std::isfinite(o.learning_rate)) {
     return "the learning rate must be positive and finite";
   }
-  // Only the settings the kind reads: a job may leave momentum at any value
-  // when it trains with Adam.
-  const bool adagrad = o.kind == optimizer_kind::adagrad, adam = o.kind == optimizer_kind::adam;
-  if ((adagrad || adam) && (!(o.epsilon > 0) || !std::isfinite(o.epsilon))) {
-    return "epsilon must be positive and finite";
-  }
-  if (adam && !(o.beta1 >= 0 && o.beta1 < 1)) return "beta1 must be in [0, 1)";
-  if (adam && !(o.beta2 >= 0 && o.beta2 < 1)) return "beta2 must be in [0, 1)";
-  if (o.kind == optimizer_kind::momentum && !(o.momentum >= 0 && o.momentum < 1)) {
-    return "momentum must be in [0, 1)";
-  }
+  // Every setting, whichever the kind reads: a value out of range is a
+  // mistake even where it is unused, and refused alike everywhere.
+  if (!(o.epsilon > 0) || !std::isfinite(o.epsilon)) return "epsilon must be positive and finite";
+  if (!(o.beta1 >= 0 && o.beta1 < 1)) return "beta1 must be in [0, 1)";
+  if (!(o.beta2 >= 0 && o.beta2 < 1)) return "beta2 must be in [0, 1)";
+  if (!(o.momentum >= 0 && o.momentum < 1)) return "momentum must be in [0, 1)";
   if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay)) {
     return "weight decay must be finite and >= 0";
   }

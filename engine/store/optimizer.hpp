@@ -58,10 +58,10 @@ class optimizer {
 std::unique_ptr<optimizer> make_optimizer(const optimizer_spec& spec);
 
 /// Why `spec` cannot be applied (an unknown kind, a learning rate that is
-/// not positive and finite, Adagrad's or Adam's epsilon 0, which makes 0/0
-/// of a zero gradient, ...; only the settings its kind reads); empty when
-/// it can. Checked wherever a spec arrives: a job's config, a table of the
-/// public API, a shard request from the network.
+/// not positive and finite, an epsilon of 0, which makes Adagrad and Adam
+/// divide 0 by 0, momentum or a beta outside [0, 1), even where its kind
+/// does not read it); empty when it can. Checked wherever a spec arrives: a
+/// job's config, a table of the public API, a shard request from the network.
 std::string check_optimizer(const optimizer_spec& spec);
 
 }  // namespace troupe
