@@ -253,6 +253,11 @@ class shard_store {
   // elsewhere does not know the count of a worker it has no seq of; after
   // a checkpoint, each worker may skip seqs once (those in resynced_ did).
   bool restored_ = false;
+  // The table had to forget an in-order sender (a peer claiming to be ever
+  // new workers filled it): like a restored store, it no longer knows every
+  // worker's count, and takes an unknown one at its word rather than refuse
+  // its every push (the worker could never send the seqs it skipped here).
+  bool forgot_in_order_ = false;
   bool resync_ = false;
   std::unordered_set<std::uint32_t> resynced_;
   std::vector<float> scratch_;  // a push's gradient as its update rule rewrote it
