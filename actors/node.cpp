@@ -188,10 +188,8 @@ std::uint64_t dense_bytes(const shard_request& req) {
   std::uint64_t total = 0;
   for (const auto& t : req.tables) {
     if (t.spec.kind != table_kind::dense) continue;
-    const auto opt = make_optimizer(t.spec.optimizer);
     const std::uint64_t keys = t.range.end - t.range.begin;
-    const std::uint64_t per_key =
-        sizeof(float) * (1 + opt->state_slots()) + (opt->uses_step() ? sizeof(std::uint32_t) : 0);
+    const std::uint64_t per_key = dense_key_bytes(t.spec.optimizer);
     const auto max = std::numeric_limits<std::uint64_t>::max();
     if (keys > (max - total) / per_key) return max;  // no machine has it anyway
     total += keys * per_key;

@@ -50,9 +50,7 @@ std::uint64_t table_bytes(const job_config& job) {
   std::uint64_t total = 0;
   for (const auto& t : workload_tables(job)) {
     if (t.kind == table_kind::dense) {
-      const auto opt = make_optimizer(t.optimizer);
-      total +=
-          t.size * float_bytes * (1 + opt->state_slots()) + (opt->uses_step() ? t.size * 4 : 0);
+      total += t.size * dense_key_bytes(t.optimizer);
     } else if (t.max_rows > 0) {
       total += t.max_rows * job.shards * sparse_row_bytes(t);
     }

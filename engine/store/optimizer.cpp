@@ -32,6 +32,11 @@ std::string check_optimizer(const optimizer_spec& o) {
   return {};
 }
 
+std::uint64_t dense_key_bytes(const optimizer_spec& spec) {
+  const auto opt = make_optimizer(spec);
+  return sizeof(float) * (1 + opt->state_slots()) + (opt->uses_step() ? sizeof(std::uint32_t) : 0);
+}
+
 const char* to_string(optimizer_kind kind) {
   switch (kind) {
     case optimizer_kind::sgd:

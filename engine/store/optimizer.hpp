@@ -64,4 +64,8 @@ std::unique_ptr<optimizer> make_optimizer(const optimizer_spec& spec);
 /// job's config, a table of the public API, a shard request from the network.
 std::string check_optimizer(const optimizer_spec& spec);
 
+/// Bytes a dense table keeps per key under `spec`: the value, the optimizer's
+/// state, and a 4-byte update count where the optimizer reads one.
+std::uint64_t dense_key_bytes(const optimizer_spec& spec);
+
 }  // namespace troupe

@@ -128,8 +128,7 @@ status shard_store::check_order(const push_view& push) const {
   const std::uint64_t last = known ? it->second.seq : 0;
   if (push.seq <= last + 1) return {};
   if (resync_ && resynced_.count(push.worker) == 0) return {};  // first since a checkpoint
-  // This worker's count is not in the state we took, or was forgotten.
-  if (!known && (restored_ || forgot_in_order_)) return {};
+  if (!known && counts_incomplete_) return {};  // not in the state we took, or forgotten
   return {errc::out_of_order, "push seq " + std::to_string(push.seq) + " of worker " +
                                   std::to_string(push.worker) + " skips seq " +
                                   std::to_string(last + 1) + ", which shard " +
@@ -175,7 +174,7 @@ void shard_store::forget_quiet_senders(std::uint32_t current) {
   std::nth_element(senders.begin(), senders.begin() + static_cast<std::ptrdiff_t>(n - 1),
                    senders.end());
   for (std::size_t i = 0; i < n; ++i) {
-    forgot_in_order_ |= std::get<0>(senders[i]);
+    counts_incomplete_ |= std::get<0>(senders[i]);
     last_seq_.erase(std::get<2>(senders[i]));
   }
 }

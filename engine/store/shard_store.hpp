@@ -250,14 +250,12 @@ class shard_store {
   std::unordered_map<std::uint32_t, sender_seq> last_seq_;
   std::uint64_t pushes_heard_ = 0;
   // In-order pushes (PushRequest.inOrder): a store that took its state from
-  // elsewhere does not know the count of a worker it has no seq of; after
-  // a checkpoint, each worker may skip seqs once (those in resynced_ did).
-  bool restored_ = false;
-  // The table had to forget an in-order sender (a peer claiming to be ever
-  // new workers filled it): like a restored store, it no longer knows every
-  // worker's count, and takes an unknown one at its word rather than refuse
-  // its every push (the worker could never send the seqs it skipped here).
-  bool forgot_in_order_ = false;
+  // elsewhere, or had to forget an in-order sender (a peer claiming to be
+  // ever new workers filled the table), does not know the count of every
+  // worker; it takes one it has no seq of at its word rather than refuse its
+  // every push (the worker could never resend the seqs it skipped here).
+  // After a checkpoint, each worker may skip seqs once (those in resynced_ did).
+  bool counts_incomplete_ = false;
   bool resync_ = false;
   std::unordered_set<std::uint32_t> resynced_;
   std::vector<float> scratch_;  // a push's gradient as its update rule rewrote it

@@ -168,7 +168,7 @@ status shard_store::restore(shard_snapshot&& snap) {
   dense_ = std::move(dense);
   sparse_ = std::move(sparse);
   last_seq_ = std::move(last_seq);
-  restored_ = true;
+  counts_incomplete_ = true;
   return {};
 }
 
