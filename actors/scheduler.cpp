@@ -17,6 +17,7 @@
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/scheduler_state.hpp"
+#include "actors/timer.hpp"
 #include "engine/clock_table.hpp"
 #include "engine/metrics_log.hpp"
 #include "engine/store/checkpoint.hpp"
@@ -96,25 +97,61 @@ void abort_job(scheduler_pointer self, const std::string& why) {
   shutdown(self);
 }
 
-// Collects the shards' counters, then ends the job.
+namespace {
+
+// Shard k's copy `shard` did not give its counters (`err`). A copy being
+// replaced is asked again once its successor is in place (ask_counters from
+// promote or a restore); its down message may come just after this error,
+// so in a cluster the job waits a moment for it before giving up.
+void counters_failed(scheduler_pointer self, std::uint32_t k, const shard_actor& shard,
+                     const caf::error& err, bool waited) {
+  auto& st = self->state;
+  const auto it = st.counters_asked.find(k);
+  if (it == st.counters_asked.end() || it->second != shard) return;  // replaced and asked again
+  if (st.promoting.count(k) || st.restoring.count(k)) return;
+  if (waited || st.nodes.empty() || !st.timer) {
+    return abort_job(self, "shard statistics: " + describe(err));
+  }
+  self->request(st.timer, std::chrono::seconds(30), wait_atom::value, std::int64_t{2000})
+      .then([=](bool) { counters_failed(self, k, shard, err, true); },
+            [=](caf::error& e) { abort_job(self, "shard statistics: " + describe(e)); });
+}
+
+}  // namespace
+
+void ask_counters(scheduler_pointer self, std::uint32_t k) {
+  auto& st = self->state;
+  // Only a shard whose counters are not in: a copy that answered before it
+  // was lost already counted every push its successor holds.
+  if (!st.finishing || st.finished || !st.counters_asked.count(k)) return;
+  const auto shard = st.shards[k];
+  st.counters_asked[k] = shard;
+  self->request(shard, std::chrono::seconds(30), stats_atom::value)
+      .then(
+          [=](const shard_stats& stats) {
+            auto& s = self->state;
+            const auto it = s.counters_asked.find(k);
+            if (it == s.counters_asked.end() || it->second != shard) return;
+            s.counters_asked.erase(it);
+            s.summary.pushes_rejected += stats.pushes_rejected;
+            // Table versions count every push applied once, also those a
+            // promoted backup received before its promotion.
+            s.summary.pushes_applied += stats.version;
+            if (s.counters_asked.empty()) deliver_summary(self);
+          },
+          [=](caf::error& err) { counters_failed(self, k, shard, err, false); });
+}
+
+// Collects the shards' counters, then ends the job. A shard lost meanwhile
+// gives them from the copy that replaces it.
 void maybe_finish(scheduler_pointer self) {
   auto& st = self->state;
   if (st.finished || st.finishing || !st.running.empty() || st.evals_pending > 0) return;
   st.finishing = true;
   st.summary.wall_s = elapsed(st);
-  auto pending = std::make_shared<std::size_t>(st.shards.size());
-  for (auto& shard : st.shards) {
-    self->request(shard, std::chrono::seconds(30), stats_atom::value)
-        .then(
-            [=](const shard_stats& s) {
-              self->state.summary.pushes_rejected += s.pushes_rejected;
-              // Table versions count every push applied once, also those a
-              // promoted backup received before its promotion.
-              self->state.summary.pushes_applied += s.version;
-              if (--*pending == 0) deliver_summary(self);
-            },
-            [=](caf::error& err) { abort_job(self, "shard statistics: " + describe(err)); });
-  }
+  if (st.shards.empty()) return deliver_summary(self);
+  for (std::uint32_t k = 0; k < st.shards.size(); ++k) st.counters_asked[k] = st.shards[k];
+  for (std::uint32_t k = 0; k < st.shards.size(); ++k) ask_counters(self, k);
 }
 
 // Answers every waiting pipeline head the staleness bound now lets through,

@@ -221,9 +221,11 @@ void place_restored(scheduler_pointer self, std::shared_ptr<restore_attempt> a) 
                       auto& s = self->state;
                       s.shards[k] = shard;
                       s.shard_node[k] = n;
+                      s.restoring.erase(k);
                       ++s.summary.shards_failed_over;
                       if (s.exporter) s.exporter->add_failover();
                       repoint_all(self, k);
+                      ask_counters(self, k);
                       if (s.job.replication > 1) make_backup(self, k, [] {});
                       spdlog::warn(
                           "{}; restored on {} from the checkpoint of clock {} in {:.0f} ms; "
@@ -256,6 +258,7 @@ void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std:
     return abort_job(self, lost + ", and no checkpoint to restore it from");
   }
   auto a = std::make_shared<restore_attempt>();
+  st.restoring.insert(k);
   a->shard = k;
   a->lost = lost;
   a->clock = latest.data.header.clock;
@@ -286,6 +289,7 @@ void promote(scheduler_pointer self, std::uint32_t k, const shard_actor& backup,
   st.shards[k] = backup;  // monitored since it came in sync
   st.shard_node[k] = node;
   repoint_all(self, k);
+  ask_counters(self, k);
   ++st.summary.shards_failed_over;
   if (st.exporter) st.exporter->add_failover();
   spdlog::warn(

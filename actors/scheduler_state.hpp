@@ -84,6 +84,7 @@ struct scheduler_state {
   std::map<std::uint32_t, shard_actor> backup_in_progress;  // spawned, not yet in sync
   // Shard k's backup, and its node, waiting to answer before its promotion.
   std::map<std::uint32_t, std::pair<shard_actor, std::size_t>> promoting;
+  std::set<std::uint32_t> restoring;                 // shards coming back from their checkpoints
   std::set<std::size_t> dead_nodes;                  // indices into nodes
   std::map<std::uint32_t, std::uint32_t> partition;  // worker id -> data partition
   std::map<std::uint32_t, std::size_t> node_of;      // worker id -> node index (cluster)
@@ -120,6 +121,9 @@ struct scheduler_state {
   std::int64_t finished_clock = 0;   // largest clock of a finished worker
   std::uint64_t finished_steps = 0;  // steps of finished workers
   bool finishing = false;            // collecting shard statistics
+  // While finishing: the shards whose counters are not in yet, and the copy
+  // asked (a promoted or restored copy is asked again).
+  std::map<std::uint32_t, shard_actor> counters_asked;
   bool finished = false;
   // Users' models: metric names, and model selection on a validation set.
   bool regression = false;       // RMSE/MAE rather than accuracy/log-loss
@@ -138,6 +142,9 @@ using scheduler_pointer = scheduler_actor::stateful_pointer<scheduler_state>;
 void abort_job(scheduler_pointer self, const std::string& why);
 // Ends the job once all workers are done and every evaluation is in.
 void maybe_finish(scheduler_pointer self);
+// While the job is finishing and shard k's counters are not in, asks its
+// current primary (again, when it replaced a lost one); else does nothing.
+void ask_counters(scheduler_pointer self, std::uint32_t k);
 void release_waiting(scheduler_pointer self);
 
 // scheduler_validation.cpp
