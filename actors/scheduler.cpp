@@ -100,8 +100,8 @@ void abort_job(scheduler_pointer self, const std::string& why) {
 namespace {
 
 // Shard k's copy `shard` did not give its counters (`err`). A copy being
-// replaced is asked again once its successor is in place (ask_counters from
-// promote or a restore); its down message may come just after this error,
+// replaced is asked again once its successor is in place (shard_replaced);
+// its down message may come just after this error,
 // so in a cluster the job waits a moment for it before giving up.
 void counters_failed(scheduler_pointer self, std::uint32_t k, const shard_actor& shard,
                      const caf::error& err, bool waited) {
@@ -117,8 +117,8 @@ void counters_failed(scheduler_pointer self, std::uint32_t k, const shard_actor&
             [=](caf::error& e) { abort_job(self, "shard statistics: " + describe(e)); });
 }
 
-}  // namespace
-
+// While the job is finishing and shard k's counters are not in, asks its
+// current primary (again, when it replaced a lost one); else does nothing.
 void ask_counters(scheduler_pointer self, std::uint32_t k) {
   auto& st = self->state;
   // Only a shard whose counters are not in: a copy that answered before it
@@ -141,6 +141,8 @@ void ask_counters(scheduler_pointer self, std::uint32_t k) {
           },
           [=](caf::error& err) { counters_failed(self, k, shard, err, false); });
 }
+
+}  // namespace
 
 // Collects the shards' counters, then ends the job. A shard lost meanwhile
 // gives them from the copy that replaces it.
@@ -336,15 +338,18 @@ void maybe_checkpoint(scheduler_pointer self) {
   std::int64_t epoch = std::numeric_limits<std::int64_t>::max();
   for (const auto& [w, e] : st.last_epoch) epoch = std::min(epoch, e + 1);
   st.checkpointing = true;
+  const auto round = ++st.checkpoint_round;
   const auto t0 = clock_type::now();
-  auto pending = std::make_shared<std::size_t>(st.shards.size());
-  for (auto& shard : st.shards) {
-    self->request(shard, std::chrono::seconds(120), checkpoint_atom::value, st.checkpoint_dir,
-                  st.job.name, clock)
+  for (std::uint32_t k = 0; k < st.shards.size(); ++k) st.checkpoint_waiting.insert(k);
+  for (std::uint32_t k = 0; k < st.shards.size(); ++k) {
+    self->request(st.shards[k], std::chrono::seconds(120), checkpoint_atom::value,
+                  st.checkpoint_dir, st.job.name, clock)
         .then(
             [=](const std::string&) {
-              if (--*pending > 0) return;
               auto& s = self->state;
+              if (!s.checkpointing || s.checkpoint_round != round) return;  // abandoned
+              s.checkpoint_waiting.erase(k);
+              if (!s.checkpoint_waiting.empty()) return;
               s.checkpointing = false;
               if (auto st = write_progress_file(s.checkpoint_dir, clock, epoch); !st) {
                 // The shards wrote their files; only this process cannot record the set
@@ -362,12 +367,34 @@ void maybe_checkpoint(scheduler_pointer self) {
                   std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
             },
             [=](caf::error& err) {
-              self->state.checkpointing = false;
+              auto& s = self->state;
+              if (!s.checkpointing || s.checkpoint_round != round) return;
+              s.checkpointing = false;
+              s.checkpoint_waiting.clear();
               spdlog::error("checkpoint at clock {} failed: {}; training goes on", clock,
                             describe(err));
             });
   }
 }
+
+}  // namespace
+
+void shard_replaced(scheduler_pointer self, std::uint32_t k) {
+  auto& st = self->state;
+  // The lost copy's checkpoint of this round will never come (a hung node's
+  // request would hold every later checkpoint back until its timeout): the
+  // round ends without a progress file, and the next multiple of
+  // checkpoint_every starts a new one with the new copy.
+  if (st.checkpointing && st.checkpoint_waiting.count(k)) {
+    st.checkpointing = false;
+    st.checkpoint_waiting.clear();
+    spdlog::warn("checkpoint round {} abandoned: shard {} was replaced before it wrote its file",
+                 st.checkpoint_round, k);
+  }
+  ask_counters(self, k);
+}
+
+namespace {
 
 scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_config job,
                                                   std::shared_ptr<const workload_data> data,

@@ -225,7 +225,7 @@ void place_restored(scheduler_pointer self, std::shared_ptr<restore_attempt> a) 
                       ++s.summary.shards_failed_over;
                       if (s.exporter) s.exporter->add_failover();
                       repoint_all(self, k);
-                      ask_counters(self, k);
+                      shard_replaced(self, k);
                       if (s.job.replication > 1) make_backup(self, k, [] {});
                       spdlog::warn(
                           "{}; restored on {} from the checkpoint of clock {} in {:.0f} ms; "
@@ -289,7 +289,7 @@ void promote(scheduler_pointer self, std::uint32_t k, const shard_actor& backup,
   st.shards[k] = backup;  // monitored since it came in sync
   st.shard_node[k] = node;
   repoint_all(self, k);
-  ask_counters(self, k);
+  shard_replaced(self, k);
   ++st.summary.shards_failed_over;
   if (st.exporter) st.exporter->add_failover();
   spdlog::warn(

@@ -96,6 +96,8 @@ struct scheduler_state {
   std::string checkpoint_dir;        // absolute: shards on other nodes write there too
   std::int64_t next_checkpoint = 0;  // min clock of the next checkpoint
   bool checkpointing = false;
+  std::uint64_t checkpoint_round = 0;          // the latest round started
+  std::set<std::uint32_t> checkpoint_waiting;  // shards yet to write the current round
   std::vector<shard_actor> shards;
   std::vector<worker_actor> workers;
   std::map<caf::actor_addr, placed_stage> stages;  // pipeline stages (not local heads), monitored
@@ -142,9 +144,10 @@ using scheduler_pointer = scheduler_actor::stateful_pointer<scheduler_state>;
 void abort_job(scheduler_pointer self, const std::string& why);
 // Ends the job once all workers are done and every evaluation is in.
 void maybe_finish(scheduler_pointer self);
-// While the job is finishing and shard k's counters are not in, asks its
-// current primary (again, when it replaced a lost one); else does nothing.
-void ask_counters(scheduler_pointer self, std::uint32_t k);
+// Shard k has a new primary (a promoted backup or a restored checkpoint):
+// a checkpoint round the lost copy had not written ends, and while the job
+// is finishing the new copy gives the counters the lost one did not.
+void shard_replaced(scheduler_pointer self, std::uint32_t k);
 void release_waiting(scheduler_pointer self);
 
 // scheduler_validation.cpp

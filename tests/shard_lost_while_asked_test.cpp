@@ -1,18 +1,23 @@
-// A node that hangs just as the job ends: the scheduler has asked every
-// shard for its counters, one node stops answering, and a second later the
-// node is declared lost and its shards' backups are promoted. The job must
-// end with the promoted copies' counters. Before, the request to the hung
-// primary stayed pending until its 30 s timeout and the finished job failed
-// with "shard statistics: request_timeout" (1 job in 20 of scripts/soak.sh).
+// A node that hangs while the scheduler waits for its shards' answer, and a
+// moment later is declared lost, its shards' backups promoted:
+//   - at the end of the job, asked for the shards' counters: the job must
+//     end with the promoted copies' counters. Before, the request to the hung
+//     primary stayed pending until its 30 s timeout and the finished job
+//     failed with "shard statistics: request_timeout" (1 job in 20 of
+//     scripts/soak.sh);
+//   - asked to write a checkpoint: the round is abandoned and later ones are
+//     written. Before, the round waited 120 s for the lost copy, and no
+//     checkpoint was written meanwhile.
 //
 // The nodes run in this process, so the moment is exact: node n0 wraps each
 // shard it hosts in an actor that forwards everything to the real shard
-// until the scheduler's statistics request comes, then answers nothing and
-// goes down 300 ms later, as a hung node's actors do once its link times out.
+// until the chosen request comes, then answers nothing and goes down 300 ms
+// later, as a hung node's actors do once its link times out.
 #include <gtest/gtest.h>
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -42,8 +47,10 @@ void pass_on(caf::scheduled_actor* self, const caf::strong_actor_ptr& to, caf::m
               self->context());
 }
 
-// How node n0's shards fail when asked for their counters.
+// How node n0's shards fail when asked for their counters (or, with
+// on_checkpoint, to write their first checkpoint).
 struct hang_plan {
+  bool on_checkpoint = false;
   std::chrono::milliseconds down_after{300};
   bool bounce = false;       // answer with an error rather than not at all
   int answer_first = 0;      // the first this many asked answer, then go down
@@ -61,7 +68,9 @@ caf::behavior hanging_shard(caf::event_based_actor* self, shard_actor real,
   auto frozen = std::make_shared<bool>(false);
   self->set_default_handler(
       [=](caf::scheduled_actor* s, caf::message_view& x) -> caf::result<caf::message> {
-        if (!*frozen && x.content().match_elements<stats_atom>()) {
+        const bool trigger = plan->on_checkpoint ? x.content().match_element<checkpoint_atom>(0)
+                                                 : x.content().match_elements<stats_atom>();
+        if (!*frozen && trigger) {
           *frozen = true;
           if (++plan->hung <= plan->answer_first) {
             self->delayed_send(self, std::chrono::milliseconds(50), hang_over_atom::value);
@@ -105,14 +114,23 @@ caf::behavior hanging_node(caf::event_based_actor* self, node_actor real,
   };
 }
 
+struct run_result {
+  caf::expected<job_summary> summary{caf::sec::request_timeout};
+  std::vector<std::int64_t> progress_clocks;  // of the complete checkpoints kept
+};
+
 // Runs a small job whose shard primaries are both on node n0, which fails
-// as `plan` says once the job asks for the shards' counters.
-caf::expected<job_summary> run_with_failing_node(const std::shared_ptr<hang_plan>& plan) {
+// as `plan` says; checkpoints every `checkpoint_every` clocks (0: none).
+run_result run_with_failing_node(const std::shared_ptr<hang_plan>& plan,
+                                 std::int64_t checkpoint_every = 0) {
+  run_result out;
   if (!fs::exists(default_data_dir("fashion-mnist"))) {
-    return make_troupe_error(errc::missing_dataset,
-                             "Fashion-MNIST is missing: run scripts/setup.sh");
+    out.summary =
+        make_troupe_error(errc::missing_dataset, "Fashion-MNIST is missing: run scripts/setup.sh");
+    return out;
   }
   auto job = default_job_config();
+  job.checkpoint_every = checkpoint_every;
   job.name = "lost_at_end";
   job.train_limit = 3000;
   job.test_limit = 500;
@@ -133,7 +151,7 @@ caf::expected<job_summary> run_with_failing_node(const std::shared_ptr<hang_plan
   auto data = load_workload_data(job);
   fit_job_to_data(job, *data);
 
-  caf::expected<job_summary> result{caf::sec::request_timeout};
+  auto& result = out.summary;
   {
     actor_config cfg;
     caf::actor_system sys{cfg};
@@ -155,8 +173,17 @@ caf::expected<job_summary> run_with_failing_node(const std::shared_ptr<hang_plan
     for (auto& n : nodes) self->send_exit(n, caf::exit_reason::user_shutdown);
     self->send_exit(real0, caf::exit_reason::user_shutdown);
   }
+  std::error_code ec;
+  for (fs::directory_iterator it(fs::path(job.output_dir) / "checkpoints", ec), end;
+       !ec && it != end; it.increment(ec)) {
+    const auto name = it->path().filename().string();
+    const std::string prefix = "progress-clock-";
+    if (name.rfind(prefix, 0) == 0 && it->path().extension() == ".txt") {
+      out.progress_clocks.push_back(std::stoll(name.substr(prefix.size())));
+    }
+  }
   fs::remove_all(job.output_dir);
-  return result;
+  return out;
 }
 
 void expect_counters_of_promoted_backups(const hang_plan& plan,
@@ -176,8 +203,7 @@ void expect_counters_of_promoted_backups(const hang_plan& plan,
 // here; about a second with real heartbeats).
 TEST(ShardLostAtJobEnd, AHungNodesShardsGiveTheirCountersFromThePromotedBackups) {
   auto plan = std::make_shared<hang_plan>();
-  const auto result = run_with_failing_node(plan);
-  expect_counters_of_promoted_backups(*plan, result);
+  expect_counters_of_promoted_backups(*plan, run_with_failing_node(plan).summary);
 }
 
 // The request fails 300 ms before the shards' down messages come: the job
@@ -185,8 +211,7 @@ TEST(ShardLostAtJobEnd, AHungNodesShardsGiveTheirCountersFromThePromotedBackups)
 TEST(ShardLostAtJobEnd, AnErrorBeforeTheDownMessageWaitsForThePromotion) {
   auto plan = std::make_shared<hang_plan>();
   plan->bounce = true;
-  const auto result = run_with_failing_node(plan);
-  expect_counters_of_promoted_backups(*plan, result);
+  expect_counters_of_promoted_backups(*plan, run_with_failing_node(plan).summary);
 }
 
 // One shard answers and is lost right after, while the other hangs: the
@@ -194,8 +219,21 @@ TEST(ShardLostAtJobEnd, AnErrorBeforeTheDownMessageWaitsForThePromotion) {
 TEST(ShardLostAtJobEnd, ACopyLostAfterItAnsweredIsNotCountedTwice) {
   auto plan = std::make_shared<hang_plan>();
   plan->answer_first = 1;
-  const auto result = run_with_failing_node(plan);
-  expect_counters_of_promoted_backups(*plan, result);
+  expect_counters_of_promoted_backups(*plan, run_with_failing_node(plan).summary);
+}
+
+// The primaries hang when asked for the checkpoint of clock 10: the round
+// is abandoned once they are replaced, and the rounds after it complete.
+TEST(ShardLostMidCheckpoint, LaterRoundsAreWrittenWithThePromotedBackups) {
+  auto plan = std::make_shared<hang_plan>();
+  plan->on_checkpoint = true;
+  const auto run = run_with_failing_node(plan, 10);
+  EXPECT_EQ(plan->hung.load(), 2);
+  ASSERT_TRUE(run.summary) << describe(run.summary.error());
+  EXPECT_EQ(run.summary->shards_failed_over, 2u);
+  EXPECT_EQ(run.summary->pushes_applied, run.summary->pushes_acked);
+  ASSERT_FALSE(run.progress_clocks.empty()) << "no checkpoint completed after the failover";
+  EXPECT_GT(*std::max_element(run.progress_clocks.begin(), run.progress_clocks.end()), 10);
 }
 
 }  // namespace
