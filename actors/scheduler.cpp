@@ -101,8 +101,8 @@ namespace {
 
 // Shard k's copy `shard` did not give its counters (`err`). A copy being
 // replaced is asked again once its successor is in place (shard_replaced);
-// its down message may come just after this error,
-// so in a cluster the job waits a moment for it before giving up.
+// its down message may come just after this error, so in a cluster the job
+// waits a moment for it before giving up.
 void counters_failed(scheduler_pointer self, std::uint32_t k, const shard_actor& shard,
                      const caf::error& err, bool waited) {
   auto& st = self->state;
