@@ -309,6 +309,11 @@ void fail_over(scheduler_pointer self, std::uint32_t k, const std::string& why) 
     self->send_exit(it->second, caf::exit_reason::user_shutdown);
     st.backup_in_progress.erase(it);
   }
+  if (st.finishing && !st.counters_asked.count(k)) {
+    // The job has all it needs from this shard: its counters are in.
+    spdlog::warn("shard {}: primary lost ({}) after it gave its counters; not replaced", k, why);
+    return;
+  }
   if (st.nodes.empty()) {
     return abort_job(self, "shard " + std::to_string(k) + " lost: " + why);
   }

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include <unistd.h>
@@ -37,6 +38,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using hang_over_atom = caf::atom_constant<caf::atom("hangover")>;
+using late_atom = caf::atom_constant<caf::atom("late")>;
 
 // Hands the current message on to `to` as it came: same sender, request id
 // and forwarding stages, so that `to` answers whoever asked.
@@ -52,20 +54,38 @@ void pass_on(caf::scheduled_actor* self, const caf::strong_actor_ptr& to, caf::m
 struct hang_plan {
   bool on_checkpoint = false;
   std::chrono::milliseconds down_after{300};
-  bool bounce = false;       // answer with an error rather than not at all
-  int answer_first = 0;      // the first this many asked answer, then go down
-  std::atomic<int> hung{0};  // shards that were asked (and failed)
+  bool bounce = false;              // answer with an error rather than not at all
+  int answer_first = 0;             // the first this many asked answer, then go down
+  bool others_answer_late = false;  // the rest answer after down_after and stay up
+  std::atomic<int> hung{0};         // shards that were asked
 };
 
 // Forwards every message to `real` (replies go straight to the sender) until
 // a statistics request arrives; from then on answers nothing (or, with
 // plan->bounce, an error, as the proxy of an actor gone down does) and
 // ends after plan->down_after. The first plan->answer_first shards asked
-// answer the request and go down 50 ms later instead.
+// answer the request and go down right after their answer instead (the
+// answer reaches the scheduler before the down message); with
+// plan->others_answer_late the rest answer after plan->down_after and stay.
 caf::behavior hanging_shard(caf::event_based_actor* self, shard_actor real,
                             std::shared_ptr<hang_plan> plan) {
   self->link_to(real);  // the real copy goes down with this one
   auto frozen = std::make_shared<bool>(false);
+  auto answer = std::make_shared<std::function<void()>>();
+  // Asks the real shard for its counters and answers the current request
+  // with them; `then_quit`: goes down once the answer is on its way.
+  auto answer_for_real = [=](bool then_quit) {
+    auto rp = self->make_response_promise();
+    return [=]() mutable {
+      self->request(real, std::chrono::seconds(10), stats_atom::value)
+          .then(
+              [=](shard_stats& stats) mutable {
+                rp.deliver(std::move(stats));
+                if (then_quit) self->quit(caf::exit_reason::kill);
+              },
+              [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+    };
+  };
   self->set_default_handler(
       [=](caf::scheduled_actor* s, caf::message_view& x) -> caf::result<caf::message> {
         const bool trigger = plan->on_checkpoint ? x.content().match_element<checkpoint_atom>(0)
@@ -73,9 +93,12 @@ caf::behavior hanging_shard(caf::event_based_actor* self, shard_actor real,
         if (!*frozen && trigger) {
           *frozen = true;
           if (++plan->hung <= plan->answer_first) {
-            self->delayed_send(self, std::chrono::milliseconds(50), hang_over_atom::value);
-            pass_on(s, caf::actor_cast<caf::strong_actor_ptr>(real), x.move_content_to_message(),
-                    std::move(s->current_mailbox_element()->stages));
+            answer_for_real(true)();
+            return caf::delegated<caf::message>{};
+          }
+          if (plan->others_answer_late) {
+            *answer = answer_for_real(false);
+            self->delayed_send(self, plan->down_after, late_atom::value);
             return caf::delegated<caf::message>{};
           }
           self->delayed_send(self, plan->down_after, hang_over_atom::value);
@@ -86,7 +109,10 @@ caf::behavior hanging_shard(caf::event_based_actor* self, shard_actor real,
                 std::move(s->current_mailbox_element()->stages));
         return caf::delegated<caf::message>{};
       });
-  return {[=](hang_over_atom) { self->quit(caf::exit_reason::kill); }};
+  return {
+      [=](hang_over_atom) { self->quit(caf::exit_reason::kill); },
+      [=](late_atom) { (*answer)(); },
+  };
 }
 
 // A node that hosts its shards behind hanging_shard; everything else goes
@@ -96,6 +122,13 @@ caf::behavior hanging_shard(caf::event_based_actor* self, shard_actor real,
 caf::behavior hanging_node(caf::event_based_actor* self, node_actor real,
                            std::shared_ptr<hang_plan> plan) {
   const auto to = caf::actor_cast<caf::strong_actor_ptr>(real);
+  // A refused spawn's error comes back through this stage as a message of
+  // its own: it goes on to the scheduler like an answer (CAF's default
+  // would end this actor).
+  self->set_error_handler([=](caf::error& err) {
+    auto rp = self->make_response_promise();
+    rp.deliver(std::move(err));
+  });
   self->set_default_handler([=](caf::scheduled_actor* s,
                                 caf::message_view& x) -> caf::result<caf::message> {
     pass_on(s, to, x.move_content_to_message(), std::move(s->current_mailbox_element()->stages));
@@ -120,9 +153,9 @@ struct run_result {
 };
 
 // Runs a small job whose shard primaries are both on node n0, which fails
-// as `plan` says; checkpoints every `checkpoint_every` clocks (0: none).
+// as `plan` says; `adjust` may change the job (checkpoints, replication).
 run_result run_with_failing_node(const std::shared_ptr<hang_plan>& plan,
-                                 std::int64_t checkpoint_every = 0) {
+                                 const std::function<void(job_config&)>& adjust = {}) {
   run_result out;
   if (!fs::exists(default_data_dir("fashion-mnist"))) {
     out.summary =
@@ -130,7 +163,6 @@ run_result run_with_failing_node(const std::shared_ptr<hang_plan>& plan,
     return out;
   }
   auto job = default_job_config();
-  job.checkpoint_every = checkpoint_every;
   job.name = "lost_at_end";
   job.train_limit = 3000;
   job.test_limit = 500;
@@ -144,6 +176,7 @@ run_result run_with_failing_node(const std::shared_ptr<hang_plan>& plan,
   job.shard_nodes = {0};       // both primaries on the node that will hang
   job.worker_nodes = {1, 2};
   job.backend = kernels::backend_kind::cpu;
+  if (adjust) adjust(job);
   job.output_dir =
       (fs::temp_directory_path() / ("troupe_lost_at_end_" + std::to_string(::getpid()))).string();
   fs::remove_all(job.output_dir);
@@ -187,12 +220,13 @@ run_result run_with_failing_node(const std::shared_ptr<hang_plan>& plan,
 }
 
 void expect_counters_of_promoted_backups(const hang_plan& plan,
-                                         const caf::expected<job_summary>& result) {
+                                         const caf::expected<job_summary>& result,
+                                         std::uint32_t failed_over = 2) {
   // Both primaries were asked and failed: the case under test did happen.
   EXPECT_EQ(plan.hung.load(), 2);
   ASSERT_TRUE(result) << describe(result.error());
   EXPECT_EQ(result->epochs, 2u);
-  EXPECT_EQ(result->shards_failed_over, 2u);
+  EXPECT_EQ(result->shards_failed_over, failed_over);
   // The promoted backups received every push their primaries applied.
   EXPECT_GT(result->pushes_acked, 0u);
   EXPECT_EQ(result->pushes_applied, result->pushes_acked);
@@ -214,12 +248,27 @@ TEST(ShardLostAtJobEnd, AnErrorBeforeTheDownMessageWaitsForThePromotion) {
   expect_counters_of_promoted_backups(*plan, run_with_failing_node(plan).summary);
 }
 
-// One shard answers and is lost right after, while the other hangs: the
-// first one's successor is not asked again, so no push counts twice.
+// One shard answers and is lost right after, while the other hangs: only
+// the hung one is replaced and asked again, and no push counts twice.
 TEST(ShardLostAtJobEnd, ACopyLostAfterItAnsweredIsNotCountedTwice) {
   auto plan = std::make_shared<hang_plan>();
   plan->answer_first = 1;
-  expect_counters_of_promoted_backups(*plan, run_with_failing_node(plan).summary);
+  expect_counters_of_promoted_backups(*plan, run_with_failing_node(plan).summary, 1);
+}
+
+// Without backups, shard 0 answers and is lost while shard 1's answer is
+// still to come: the job needs nothing more from shard 0 and ends. Before,
+// the loss sent shard 0 to its checkpoint, and without one the finished job
+// failed ("no checkpoint to restore it from").
+TEST(ShardLostAtJobEnd, AShardLostAfterItsCountersNeedsNoRecovery) {
+  auto plan = std::make_shared<hang_plan>();
+  plan->answer_first = 1;
+  plan->others_answer_late = true;
+  const auto run = run_with_failing_node(plan, [](job_config& job) { job.replication = 1; });
+  EXPECT_EQ(plan->hung.load(), 2);
+  ASSERT_TRUE(run.summary) << describe(run.summary.error());
+  EXPECT_EQ(run.summary->shards_failed_over, 0u);
+  EXPECT_EQ(run.summary->pushes_applied, run.summary->pushes_acked);
 }
 
 // The primaries hang when asked for the checkpoint of clock 10: the round
@@ -227,7 +276,7 @@ TEST(ShardLostAtJobEnd, ACopyLostAfterItAnsweredIsNotCountedTwice) {
 TEST(ShardLostMidCheckpoint, LaterRoundsAreWrittenWithThePromotedBackups) {
   auto plan = std::make_shared<hang_plan>();
   plan->on_checkpoint = true;
-  const auto run = run_with_failing_node(plan, 10);
+  const auto run = run_with_failing_node(plan, [](job_config& job) { job.checkpoint_every = 10; });
   EXPECT_EQ(plan->hung.load(), 2);
   ASSERT_TRUE(run.summary) << describe(run.summary.error());
   EXPECT_EQ(run.summary->shards_failed_over, 2u);
