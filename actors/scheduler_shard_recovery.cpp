@@ -86,6 +86,9 @@ std::size_t backup_node_for(scheduler_pointer self, std::size_t avoid) {
 void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> then,
                  int attempts) {
   auto& st = self->state;
+  // A job collecting its shards' counters has trained: a new copy would only
+  // be made to be ended.
+  if (st.finishing) return then();
   st.backup_node.erase(k);  // a copy that failed no longer weighs on its node
   const auto n = backup_node_for(self, st.shard_node[k]);
   if (n < st.nodes.size()) st.backup_node[k] = n;  // counted by the next choice already

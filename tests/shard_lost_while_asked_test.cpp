@@ -54,10 +54,11 @@ void pass_on(caf::scheduled_actor* self, const caf::strong_actor_ptr& to, caf::m
 struct hang_plan {
   bool on_checkpoint = false;
   std::chrono::milliseconds down_after{300};
-  bool bounce = false;              // answer with an error rather than not at all
-  int answer_first = 0;             // the first this many asked answer, then go down
-  bool others_answer_late = false;  // the rest answer after down_after and stay up
-  std::atomic<int> hung{0};         // shards that were asked
+  bool bounce = false;               // answer with an error rather than not at all
+  int answer_first = 0;              // the first this many asked answer, then go down
+  bool others_answer_late = false;   // the rest answer after down_after and stay up
+  std::atomic<int> hung{0};          // shards that were asked
+  std::atomic<int> shard_spawns{0};  // shard copies asked of any node
 };
 
 // Forwards every message to `real` (replies go straight to the sender) until
@@ -115,12 +116,13 @@ caf::behavior hanging_shard(caf::event_based_actor* self, shard_actor real,
   };
 }
 
-// A node that hosts its shards behind hanging_shard; everything else goes
-// to `real` unchanged. Spawns keep the scheduler as their sender (the node
-// holds the shard for the job of whoever asked), with this actor as the
-// stage the answer passes through on its way back.
+// A node that hosts its shards behind hanging_shard (when `hangs`; else it
+// only counts them); everything else goes to `real` unchanged. Spawns keep
+// the scheduler as their sender (the node holds the shard for the job of
+// whoever asked), with this actor as the stage the answer passes through on
+// its way back.
 caf::behavior hanging_node(caf::event_based_actor* self, node_actor real,
-                           std::shared_ptr<hang_plan> plan) {
+                           std::shared_ptr<hang_plan> plan, bool hangs) {
   const auto to = caf::actor_cast<caf::strong_actor_ptr>(real);
   // A refused spawn's error comes back through this stage as a message of
   // its own: it goes on to the scheduler like an answer (CAF's default
@@ -136,13 +138,15 @@ caf::behavior hanging_node(caf::event_based_actor* self, node_actor real,
   });
   return {
       [=](spawn_atom, shard_request& req) {
+        ++plan->shard_spawns;
         auto stages = std::move(self->current_mailbox_element()->stages);
         stages.emplace_back(caf::actor_cast<caf::strong_actor_ptr>(self));
         pass_on(self, to, caf::make_message(spawn_atom::value, std::move(req)), std::move(stages));
         return caf::delegated<shard_actor>{};
       },
       [=](shard_actor& shard) {  // the node's answer, to go on to the scheduler
-        return caf::actor_cast<shard_actor>(self->spawn(hanging_shard, shard, plan));
+        return hangs ? caf::actor_cast<shard_actor>(self->spawn(hanging_shard, shard, plan))
+                     : shard;
       },
   };
 }
@@ -189,22 +193,21 @@ run_result run_with_failing_node(const std::shared_ptr<hang_plan>& plan,
     actor_config cfg;
     caf::actor_system sys{cfg};
     caf::scoped_actor self{sys};
-    std::vector<node_actor> nodes;
+    std::vector<node_actor> real, nodes;
     for (int i = 0; i < 3; ++i) {
       node_options opts;
       opts.name = "n" + std::to_string(i);
       opts.secret = "a-secret-of-sixteen-bytes";
       opts.training = make_training_host(opts.name);
-      nodes.push_back(spawn_node(sys, std::move(opts)));
+      real.push_back(spawn_node(sys, std::move(opts)));
+      nodes.push_back(caf::actor_cast<node_actor>(sys.spawn(hanging_node, real[i], plan, i == 0)));
     }
-    const auto real0 = nodes[0];
-    nodes[0] = caf::actor_cast<node_actor>(sys.spawn(hanging_node, real0, plan));
     auto scheduler = spawn_scheduler(sys, job, data, nodes);
     self->request(scheduler, std::chrono::minutes(2), run_atom::value)
         .receive([&](const job_summary& s) { result = s; },
                  [&](caf::error& err) { result = std::move(err); });
     for (auto& n : nodes) self->send_exit(n, caf::exit_reason::user_shutdown);
-    self->send_exit(real0, caf::exit_reason::user_shutdown);
+    for (auto& n : real) self->send_exit(n, caf::exit_reason::user_shutdown);
   }
   std::error_code ec;
   for (fs::directory_iterator it(fs::path(job.output_dir) / "checkpoints", ec), end;
@@ -224,6 +227,9 @@ void expect_counters_of_promoted_backups(const hang_plan& plan,
                                          std::uint32_t failed_over = 2) {
   // Both primaries were asked and failed: the case under test did happen.
   EXPECT_EQ(plan.hung.load(), 2);
+  // Two primaries and two backups: no new backup asked for a job that has
+  // trained.
+  EXPECT_EQ(plan.shard_spawns.load(), 4);
   ASSERT_TRUE(result) << describe(result.error());
   EXPECT_EQ(result->epochs, 2u);
   EXPECT_EQ(result->shards_failed_over, failed_over);
@@ -281,6 +287,8 @@ TEST(ShardLostMidCheckpoint, LaterRoundsAreWrittenWithThePromotedBackups) {
   ASSERT_TRUE(run.summary) << describe(run.summary.error());
   EXPECT_EQ(run.summary->shards_failed_over, 2u);
   EXPECT_EQ(run.summary->pushes_applied, run.summary->pushes_acked);
+  // Mid-job, each promoted backup gets a new backup of its own.
+  EXPECT_GE(plan->shard_spawns.load(), 6);
   ASSERT_FALSE(run.progress_clocks.empty()) << "no checkpoint completed after the failover";
   EXPECT_GT(*std::max_element(run.progress_clocks.begin(), run.progress_clocks.end()), 10);
 }
