@@ -328,7 +328,7 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
 // resumed job starts from. Training goes on meanwhile.
 void maybe_checkpoint(scheduler_pointer self) {
   auto& st = self->state;
-  if (st.job.checkpoint_every == 0 || st.checkpointing || st.clocks->size() == 0 ||
+  if (st.job.checkpoint_every == 0 || !st.checkpoint_waiting.empty() || st.clocks->size() == 0 ||
       st.summary.stopped_early) {
     return;
   }
@@ -337,7 +337,6 @@ void maybe_checkpoint(scheduler_pointer self) {
   st.next_checkpoint = clock + 1;
   std::int64_t epoch = std::numeric_limits<std::int64_t>::max();
   for (const auto& [w, e] : st.last_epoch) epoch = std::min(epoch, e + 1);
-  st.checkpointing = true;
   const auto round = ++st.checkpoint_round;
   const auto t0 = clock_type::now();
   for (std::uint32_t k = 0; k < st.shards.size(); ++k) st.checkpoint_waiting.insert(k);
@@ -347,10 +346,9 @@ void maybe_checkpoint(scheduler_pointer self) {
         .then(
             [=](const std::string&) {
               auto& s = self->state;
-              if (!s.checkpointing || s.checkpoint_round != round) return;  // abandoned
-              s.checkpoint_waiting.erase(k);
+              // An abandoned round's shards are no longer waited for.
+              if (s.checkpoint_round != round || s.checkpoint_waiting.erase(k) == 0) return;
               if (!s.checkpoint_waiting.empty()) return;
-              s.checkpointing = false;
               if (auto st = write_progress_file(s.checkpoint_dir, clock, epoch); !st) {
                 // The shards wrote their files; only this process cannot record the set
                 // (shards on other machines need a shared checkpoint directory).
@@ -368,8 +366,7 @@ void maybe_checkpoint(scheduler_pointer self) {
             },
             [=](caf::error& err) {
               auto& s = self->state;
-              if (!s.checkpointing || s.checkpoint_round != round) return;
-              s.checkpointing = false;
+              if (s.checkpoint_round != round || s.checkpoint_waiting.count(k) == 0) return;
               s.checkpoint_waiting.clear();
               spdlog::error("checkpoint at clock {} failed: {}; training goes on", clock,
                             describe(err));
@@ -385,8 +382,7 @@ void shard_replaced(scheduler_pointer self, std::uint32_t k) {
   // request would hold every later checkpoint back until its timeout): the
   // round ends without a progress file, and the next multiple of
   // checkpoint_every starts a new one with the new copy.
-  if (st.checkpointing && st.checkpoint_waiting.count(k)) {
-    st.checkpointing = false;
+  if (st.checkpoint_waiting.count(k)) {
     st.checkpoint_waiting.clear();
     spdlog::warn("checkpoint round {} abandoned: shard {} was replaced before it wrote its file",
                  st.checkpoint_round, k);

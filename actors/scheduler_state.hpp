@@ -93,11 +93,11 @@ struct scheduler_state {
   std::optional<resume_point> resume;
   std::shared_ptr<metrics_exporter> exporter;         // `troupe train --metrics`; may be null
   std::map<std::uint32_t, std::int64_t> start_clock;  // worker id -> clock it started at
-  std::string checkpoint_dir;        // absolute: shards on other nodes write there too
-  std::int64_t next_checkpoint = 0;  // min clock of the next checkpoint
-  bool checkpointing = false;
-  std::uint64_t checkpoint_round = 0;          // the latest round started
-  std::set<std::uint32_t> checkpoint_waiting;  // shards yet to write the current round
+  std::string checkpoint_dir;          // absolute: shards on other nodes write there too
+  std::int64_t next_checkpoint = 0;    // min clock of the next checkpoint
+  std::uint64_t checkpoint_round = 0;  // the latest round started
+  // Shards yet to write the current round; empty: no round under way.
+  std::set<std::uint32_t> checkpoint_waiting;
   std::vector<shard_actor> shards;
   std::vector<worker_actor> workers;
   std::map<caf::actor_addr, placed_stage> stages;  // pipeline stages (not local heads), monitored

@@ -45,9 +45,10 @@ struct tcp_probe_result {
 
 /// Tries host's addresses in the resolver's order until one accepts, the
 /// next starting 250 ms after the last unless that one failed sooner, all
-/// within `timeout` (the lookup of the name included): a silent first address does not keep a later
-/// one that answers from being tried. `cancel` (optional) is checked at least every 100 ms, so that
-/// an owner that ends need not wait out the deadline.
+/// within `timeout` (the lookup of the name included): a silent first
+/// address does not keep a later one that answers from being tried. `cancel`
+/// (optional) is checked at least every 100 ms, so that an owner that ends
+/// need not wait out the deadline.
 tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port,
                            std::chrono::milliseconds timeout,
                            const std::atomic<bool>* cancel = nullptr,

@@ -124,8 +124,9 @@ class client {
 
   /// Pushes one gradient row per id (ids.size() * width floats); duplicate
   /// ids are summed first, and the sums must be finite and below 2^50 in
-  /// magnitude (else non_finite and nothing is pushed). Applied at most once, by the table's
-  /// optimizer; after timeout or peer_lost the outcome is unknown (see the top).
+  /// magnitude (else non_finite and nothing is pushed). Applied at most once,
+  /// by the table's optimizer; after timeout or peer_lost the outcome is
+  /// unknown (see the top).
   ///   c.push("emb", {3, 8}, grads).get();   // grads.size() == 2 * 64
   std::future<result<void>> push(const std::string& table, std::vector<std::uint64_t> ids,
                                  std::vector<float> grads);
