@@ -387,6 +387,9 @@ void shard_replaced(scheduler_pointer self, std::uint32_t k) {
     spdlog::warn("checkpoint round {} abandoned: shard {} was replaced before it wrote its file",
                  st.checkpoint_round, k);
   }
+  // Before the counters: the new copy answers in order, so best.txt is
+  // written before the job's summary.
+  best_checkpoint_shard_replaced(self, k);
   ask_counters(self, k);
 }
 

@@ -131,6 +131,15 @@ struct scheduler_state {
   bool regression = false;       // RMSE/MAE rather than accuracy/log-loss
   early_stopping validation{0};  // [train] early_stopping, the best validation loss
   eval_result best;              // the evaluation of the best validation loss
+  // keep_best: the best/ checkpoint round under way (a shard replaced
+  // meanwhile is asked again); `waiting` empty: none.
+  struct best_checkpoint_round {
+    std::int64_t clock = 0;
+    std::uint32_t epoch = 0;  // 0-based
+    double val_loss = 0;
+    std::map<std::uint32_t, std::uint64_t> waiting;  // shard -> the ask it waits for
+    std::uint64_t asks = 0;                          // asks made, the last one's id
+  } best_round;
   std::uint32_t stop_epoch = 0;  // early stopping: the epoch (1-based) it stopped in
   static inline const char* name = "troupe.scheduler";
 };
@@ -160,6 +169,9 @@ void stop_early(scheduler_pointer self, std::uint32_t epoch);
 // keep_best: every shard checkpoints the current parameters into best/.
 void checkpoint_best(scheduler_pointer self, std::int64_t clock, std::uint32_t epoch,
                      double val_loss);
+// Shard k was replaced: its new copy writes its part of the best/ round
+// under way, if the lost one had not.
+void best_checkpoint_shard_replaced(scheduler_pointer self, std::uint32_t k);
 
 // scheduler_placement.cpp
 

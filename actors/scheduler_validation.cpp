@@ -45,28 +45,63 @@ void stop_early(scheduler_pointer self, std::uint32_t epoch) {
   st.next_eval = st.job.epochs;  // nothing more to evaluate
 }
 
+namespace {
+
+// Asks shard k's current copy for its part of the best/ round under way.
+void ask_best_checkpoint(scheduler_pointer self, std::uint32_t k) {
+  auto& st = self->state;
+  auto& b = st.best_round;
+  const auto ask = ++b.asks;
+  b.waiting[k] = ask;
+  const auto dir = std::filesystem::path(st.checkpoint_dir).parent_path() / "best";
+  const auto clock = b.clock;
+  self->request(st.shards[k], std::chrono::seconds(120), checkpoint_atom::value, dir.string(),
+                st.job.name, clock)
+      .then(
+          [=](const std::string&) {
+            auto& b = self->state.best_round;
+            // An answer to a replaced copy or a superseded round counts for nothing.
+            const auto it = b.waiting.find(k);
+            if (it == b.waiting.end() || it->second != ask) return;
+            b.waiting.erase(it);
+            if (!b.waiting.empty()) return;
+            std::ofstream(dir / "best.txt") << "clock=" << clock << "\nepoch=" << b.epoch + 1
+                                            << "\nval_loss=" << b.val_loss << "\n";
+          },
+          [=](caf::error& err) {
+            auto& b = self->state.best_round;
+            const auto it = b.waiting.find(k);
+            if (it == b.waiting.end() || it->second != ask) return;
+            // best.txt keeps naming the last complete set.
+            b.waiting.clear();
+            spdlog::warn("best checkpoint at clock {} failed on shard {}: {}", clock, k,
+                         describe(err));
+          });
+}
+
+}  // namespace
+
 // keep_best: every shard checkpoints the best parameters so far into
-// <output_dir>/best/ (the newest three kept); best.txt says which they are.
+// <output_dir>/best/ (the newest three kept); best.txt says which they are
+// once every shard has written its part.
 void checkpoint_best(scheduler_pointer self, std::int64_t clock, std::uint32_t epoch,
                      double val_loss) {
   auto& st = self->state;
   const auto dir = std::filesystem::path(st.checkpoint_dir).parent_path() / "best";
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  auto pending = std::make_shared<std::size_t>(st.shards.size());
-  for (auto& shard : st.shards) {
-    self->request(shard, std::chrono::seconds(120), checkpoint_atom::value, dir.string(),
-                  st.job.name, clock)
-        .then(
-            [=](const std::string&) {
-              if (--*pending > 0) return;
-              std::ofstream(dir / "best.txt") << "clock=" << clock << "\nepoch=" << epoch + 1
-                                              << "\nval_loss=" << val_loss << "\n";
-            },
-            [=](caf::error& err) {
-              spdlog::warn("best checkpoint at clock {} failed: {}", clock, describe(err));
-            });
-  }
+  auto& b = st.best_round;
+  b.waiting.clear();  // a round still under way is superseded by a better model
+  b.clock = clock;
+  b.epoch = epoch;
+  b.val_loss = val_loss;
+  for (std::uint32_t k = 0; k < st.shards.size(); ++k) ask_best_checkpoint(self, k);
+}
+
+void best_checkpoint_shard_replaced(scheduler_pointer self, std::uint32_t k) {
+  // The lost copy will never answer; the new one holds the parameters the
+  // job goes on from (a promoted backup: the lost primary's).
+  if (self->state.best_round.waiting.count(k)) ask_best_checkpoint(self, k);
 }
 
 }  // namespace troupe::scheduler_detail

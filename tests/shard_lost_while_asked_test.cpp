@@ -7,7 +7,9 @@
 //     scripts/soak.sh);
 //   - asked to write a checkpoint: the round is abandoned and later ones are
 //     written. Before, the round waited 120 s for the lost copy, and no
-//     checkpoint was written meanwhile.
+//     checkpoint was written meanwhile;
+//   - asked to write the best model (keep_best): the promoted copies write
+//     it. Before, best.txt never named the model the summary reported.
 //
 // The nodes run in this process, so the moment is exact: node n0 wraps each
 // shard it hosts in an actor that forwards everything to the real shard
@@ -21,7 +23,9 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 
 #include <unistd.h>
@@ -154,6 +158,7 @@ caf::behavior hanging_node(caf::event_based_actor* self, node_actor real,
 struct run_result {
   caf::expected<job_summary> summary{caf::sec::request_timeout};
   std::vector<std::int64_t> progress_clocks;  // of the complete checkpoints kept
+  std::string best_txt;                       // keep_best: best/best.txt, if written
 };
 
 // Runs a small job whose shard primaries are both on node n0, which fails
@@ -217,6 +222,9 @@ run_result run_with_failing_node(const std::shared_ptr<hang_plan>& plan,
     if (name.rfind(prefix, 0) == 0 && it->path().extension() == ".txt") {
       out.progress_clocks.push_back(std::stoll(name.substr(prefix.size())));
     }
+  }
+  if (std::ifstream in(fs::path(job.output_dir) / "best" / "best.txt"); in) {
+    out.best_txt.assign(std::istreambuf_iterator<char>(in), {});
   }
   fs::remove_all(job.output_dir);
   return out;
@@ -291,6 +299,35 @@ TEST(ShardLostMidCheckpoint, LaterRoundsAreWrittenWithThePromotedBackups) {
   EXPECT_GE(plan->shard_spawns.load(), 6);
   ASSERT_FALSE(run.progress_clocks.empty()) << "no checkpoint completed after the failover";
   EXPECT_GT(*std::max_element(run.progress_clocks.begin(), run.progress_clocks.end()), 10);
+}
+
+// keep_best, one epoch: the primaries hang when asked to checkpoint the
+// model of the only evaluation into best/. Their promoted backups write it,
+// and best.txt names the epoch the summary reports as the best.
+TEST(ShardLostMidCheckpoint, TheBestModelIsWrittenByThePromotedBackups) {
+  auto plan = std::make_shared<hang_plan>();
+  plan->on_checkpoint = true;
+  const auto run = run_with_failing_node(plan, [](job_config& job) {
+    // A validation set needs data from files: the same idx files, read as a user's.
+    const auto dir = default_data_dir("fashion-mnist");
+    job.data_set = "files";
+    job.data.format = "idx";
+    job.data.train = dir + "/train-images-idx3-ubyte.gz";
+    job.data.train_labels = dir + "/train-labels-idx1-ubyte.gz";
+    job.data.test = dir + "/t10k-images-idx3-ubyte.gz";
+    job.data.test_labels = dir + "/t10k-labels-idx1-ubyte.gz";
+    job.data.normalize = "scale";
+    job.data.scale = 255;
+    job.data.validation_fraction = 0.1;
+    job.keep_best = true;
+    job.epochs = 1;
+  });
+  EXPECT_EQ(plan->hung.load(), 2);
+  ASSERT_TRUE(run.summary) << describe(run.summary.error());
+  EXPECT_EQ(run.summary->shards_failed_over, 2u);
+  EXPECT_EQ(run.summary->pushes_applied, run.summary->pushes_acked);
+  ASSERT_EQ(run.summary->best_epoch, 1);
+  EXPECT_NE(run.best_txt.find("epoch=1\n"), std::string::npos) << "best.txt: " << run.best_txt;
 }
 
 }  // namespace
