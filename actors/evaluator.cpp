@@ -30,6 +30,7 @@ struct evaluator_state {
   std::size_t pending = 0;
   std::uint64_t round = 0;
   bool replicated = false;
+  bool hold = false;  // keep_best: the shards keep what each round reads
   static inline const char* name = "troupe.evaluator";
 };
 
@@ -78,6 +79,7 @@ void finish(evaluator_pointer self, caf::expected<eval_result> result) {
   auto job = std::move(s.queue.front());
   s.queue.pop_front();
   if (result) {
+    if (s.hold && !s.ops.empty()) result->held_round = s.round;
     result->snapshot_delay_s = std::chrono::duration<double>(s.started - job.asked).count();
     job.promise.deliver(*result);
   } else {
@@ -95,7 +97,7 @@ void start_next(evaluator_pointer self) {
   const auto round = ++s.round;
   for (std::size_t i = 0; i < s.ops.size(); ++i) {
     self->request(s.shards[s.ops[i].shard], kPullTimeout, pull_atom::value,
-                  encode_pull(s.ops[i], kEvaluatorId))
+                  encode_pull(s.ops[i], kEvaluatorId, false, s.hold ? round : 0))
         .then(
             [=](const bytes& reply) {
               auto& ss = self->state;
@@ -125,6 +127,7 @@ evaluator_actor::behavior_type evaluator_behavior(evaluator_pointer self, job_co
   st.wl = make_eval_workload(job, std::move(data));
   st.wl->prepare_eval();
   st.shards = std::move(shards);
+  st.hold = job.keep_best;
   st.replicated = job.replication > 1 || (job.checkpoint_every > 0 && !job.nodes.empty());
   st.ops = plan_exchange(*st.wl, static_cast<std::uint32_t>(st.shards.size()));
   return {

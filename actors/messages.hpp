@@ -65,12 +65,15 @@ struct eval_result {
   double mae = 0;          ///< regression: mean absolute error
   bool validated = false;  ///< the validation fields below are set
   double val_accuracy = 0, val_loss = 0, val_mae = 0;
+  /// keep_best: the round whose pulls had the shards hold the scored state
+  /// (0: none held).
+  std::uint64_t held_round = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, eval_result& x) {
   return f(x.accuracy, x.loss, x.rows, x.snapshot_delay_s, x.report, x.regression, x.mae,
-           x.validated, x.val_accuracy, x.val_loss, x.val_mae);
+           x.validated, x.val_accuracy, x.val_loss, x.val_mae, x.held_round);
 }
 
 /// The outcome of a whole job.

@@ -57,21 +57,24 @@ using slot_atom = caf::atom_constant<caf::atom("slot")>;
 using applied_atom = caf::atom_constant<caf::atom("applied")>;
 
 /// A parameter shard: owns key ranges of tables and applies pushes.
-using shard_actor = caf::typed_actor<
-    caf::replies_to<push_atom, bytes>::with<bytes>,  // PushRequest -> PushAck
-    caf::replies_to<pull_atom, bytes>::with<bytes>,  // PullRequest -> PullReply
-    caf::replies_to<stats_atom>::with<shard_stats>,
-    // writes a checkpoint file (dir, job name, clock) -> its path
-    caf::replies_to<checkpoint_atom, std::string, std::string, std::int64_t>::with<std::string>,
-    // replaces the shard's state by a checkpoint (engine/store/checkpoint.hpp bytes);
-    // true keeps the push sequence numbers (a replica), false forgets them
-    // (a resumed job, whose workers restart their counters)
-    caf::replies_to<restore_atom, bytes, bool>::with<std::uint64_t>,
-    // primary-backup: from now on every applied push is forwarded to this
-    // backup (a shard_actor; sent its current state first) before it is
-    // acknowledged; answered once the backup holds the state (an error, and
-    // no backup, if it refused); an invalid handle drops the backup
-    caf::replies_to<replica_atom, caf::actor>::with<bool>>;
+using shard_actor =
+    caf::typed_actor<caf::replies_to<push_atom, bytes>::with<bytes>,  // PushRequest -> PushAck
+                     caf::replies_to<pull_atom, bytes>::with<bytes>,  // PullRequest -> PullReply
+                     caf::replies_to<stats_atom>::with<shard_stats>,
+                     // writes a checkpoint file (dir, job name, clock, evaluation round) -> its
+                     // path: of the state held for that round (a pull's holdRound), 0: of the
+                     // current one
+                     caf::replies_to<checkpoint_atom, std::string, std::string, std::int64_t,
+                                     std::uint64_t>::with<std::string>,
+                     // replaces the shard's state by a checkpoint (engine/store/checkpoint.hpp
+                     // bytes); true keeps the push sequence numbers (a replica), false forgets them
+                     // (a resumed job, whose workers restart their counters)
+                     caf::replies_to<restore_atom, bytes, bool>::with<std::uint64_t>,
+                     // primary-backup: from now on every applied push is forwarded to this
+                     // backup (a shard_actor; sent its current state first) before it is
+                     // acknowledged; answered once the backup holds the state (an error, and
+                     // no backup, if it refused); an invalid handle drops the backup
+                     caf::replies_to<replica_atom, caf::actor>::with<bool>>;
 
 /// The scheduler: clocks, progress, evaluation, the job's end.
 using scheduler_actor = caf::typed_actor<

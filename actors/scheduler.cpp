@@ -220,7 +220,7 @@ void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::
   const auto v = st.validation.record(r.val_loss, epoch + 1, min_clock);
   if (v.improved) {
     st.best = r;
-    if (st.job.keep_best) checkpoint_best(self, min_clock, epoch, r.val_loss);
+    if (st.job.keep_best) checkpoint_best(self, min_clock, epoch, r.val_loss, r.held_round);
   }
   if (v.stop) {
     // The summary reports this evaluation (or, with keep_best, the best one).
@@ -235,21 +235,43 @@ void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::
 // Has the evaluator pull the current parameters and score them; `epoch` is
 // the epoch the evaluation belongs to (the slowest worker's current one for
 // evaluations between epoch ends).
-void evaluate_epoch(scheduler_pointer self, std::uint32_t epoch, bool epoch_end = true) {
-  auto& st = self->state;
-  const double at_s = elapsed(st);
-  // Finished workers leave the clock table; the slowest live one sets the clock.
-  const std::int64_t min_clock = st.clocks->size() ? st.clocks->min_clock() : st.finished_clock;
-  ++st.evals_pending;
-  self->request(st.evaluator, std::chrono::minutes(10), eval_atom::value)
+void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
+  const double sent_s = elapsed(self->state);
+  self->request(self->state.evaluator, std::chrono::minutes(10), eval_atom::value)
       .then(
           [=](const eval_result& res) {
             // The snapshot is as of when the evaluator pulled it.
-            record_eval(self, epoch, at_s + res.snapshot_delay_s, min_clock, res, epoch_end);
-            --self->state.evals_pending;
+            const double delay = sent_s - e.at_s + res.snapshot_delay_s;
+            record_eval(self, e.epoch, e.at_s + delay, e.min_clock, res, e.epoch_end);
+            auto& st = self->state;
+            --st.evals_pending;
+            // keep_best: the next evaluation's pulls leave after this one's
+            // checkpoint requests (record_eval sent them), so the shards
+            // still hold the state it scored when they come.
+            if (!st.evals_queued.empty()) {
+              const auto next = st.evals_queued.front();
+              st.evals_queued.pop_front();
+              ask_evaluation(self, next);
+            }
             maybe_finish(self);
           },
           [=](caf::error& err) { abort_job(self, "evaluation: " + describe(err)); });
+}
+
+void evaluate_epoch(scheduler_pointer self, std::uint32_t epoch, bool epoch_end = true) {
+  auto& st = self->state;
+  // Finished workers leave the clock table; the slowest live one sets the clock.
+  const queued_eval e{epoch, epoch_end, elapsed(st),
+                      st.clocks->size() ? st.clocks->min_clock() : st.finished_clock};
+  // keep_best: one evaluation at a time from here (see ask_evaluation);
+  // otherwise the evaluator queues them.
+  const bool wait = st.job.keep_best && st.evals_pending > 0;
+  ++st.evals_pending;
+  if (wait) {
+    st.evals_queued.push_back(e);
+  } else {
+    ask_evaluation(self, e);
+  }
 }
 
 // Evaluates, in order, every epoch that all live workers have finished.
@@ -342,7 +364,7 @@ void maybe_checkpoint(scheduler_pointer self) {
   for (std::uint32_t k = 0; k < st.shards.size(); ++k) st.checkpoint_waiting.insert(k);
   for (std::uint32_t k = 0; k < st.shards.size(); ++k) {
     self->request(st.shards[k], std::chrono::seconds(120), checkpoint_atom::value,
-                  st.checkpoint_dir, st.job.name, clock)
+                  st.checkpoint_dir, st.job.name, clock, std::uint64_t{0})
         .then(
             [=](const std::string&) {
               auto& s = self->state;

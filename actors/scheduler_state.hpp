@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -75,6 +76,15 @@ struct placed_stage {
   stage_actor handle;
 };
 
+// An evaluation to ask the evaluator for: of `epoch` (0-based), wanted at
+// at_s when the slowest worker was at min_clock.
+struct queued_eval {
+  std::uint32_t epoch = 0;
+  bool epoch_end = true;
+  double at_s = 0;
+  std::int64_t min_clock = 0;
+};
+
 struct scheduler_state {
   job_config job;
   std::shared_ptr<const workload_data> data;
@@ -110,7 +120,8 @@ struct scheduler_state {
   std::map<std::uint32_t, std::int64_t> last_epoch;  // live worker -> last epoch it finished
   std::uint32_t next_eval = 0;                       // first epoch not yet evaluated
   std::int64_t next_eval_clock = 0;                  // eval_every: next min clock to evaluate at
-  std::uint32_t evals_pending = 0;
+  std::uint32_t evals_pending = 0;                   // asked or queued
+  std::deque<queued_eval> evals_queued;              // keep_best: waiting for the one asked
   caf::typed_response_promise<job_summary> run_promise;
   std::unique_ptr<metrics_log> metrics;
   clock_type::time_point start;
@@ -137,6 +148,7 @@ struct scheduler_state {
     std::int64_t clock = 0;
     std::uint32_t epoch = 0;  // 0-based
     double val_loss = 0;
+    std::uint64_t held_round = 0;  // the evaluation round the shards hold the state of
     std::map<std::uint32_t, std::uint64_t> waiting;  // shard -> the ask it waits for
     std::uint64_t asks = 0;                          // asks made, the last one's id
   } best_round;
@@ -167,8 +179,9 @@ std::string describe_metrics(const char* set, bool regression, double accuracy, 
 // Early stopping in `epoch` (0-based): the workers stop, the job finishes.
 void stop_early(scheduler_pointer self, std::uint32_t epoch);
 // keep_best: every shard checkpoints the current parameters into best/.
+// `held_round`: the evaluation round whose state the shards hold (0: none).
 void checkpoint_best(scheduler_pointer self, std::int64_t clock, std::uint32_t epoch,
-                     double val_loss);
+                     double val_loss, std::uint64_t held_round);
 // Shard k was replaced: its new copy writes its part of the best/ round
 // under way, if the lost one had not.
 void best_checkpoint_shard_replaced(scheduler_pointer self, std::uint32_t k);

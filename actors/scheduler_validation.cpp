@@ -56,7 +56,7 @@ void ask_best_checkpoint(scheduler_pointer self, std::uint32_t k) {
   const auto dir = std::filesystem::path(st.checkpoint_dir).parent_path() / "best";
   const auto clock = b.clock;
   self->request(st.shards[k], std::chrono::seconds(120), checkpoint_atom::value, dir.string(),
-                st.job.name, clock)
+                st.job.name, clock, b.held_round)
       .then(
           [=](const std::string&) {
             auto& b = self->state.best_round;
@@ -83,9 +83,10 @@ void ask_best_checkpoint(scheduler_pointer self, std::uint32_t k) {
 
 // keep_best: every shard checkpoints the best parameters so far into
 // <output_dir>/best/ (the newest three kept); best.txt says which they are
-// once every shard has written its part.
+// once every shard has written its part. The shards write the state the
+// evaluation read (held since its pulls), not the one they have moved on to.
 void checkpoint_best(scheduler_pointer self, std::int64_t clock, std::uint32_t epoch,
-                     double val_loss) {
+                     double val_loss, std::uint64_t held_round) {
   auto& st = self->state;
   const auto dir = std::filesystem::path(st.checkpoint_dir).parent_path() / "best";
   std::error_code ec;
@@ -95,12 +96,14 @@ void checkpoint_best(scheduler_pointer self, std::int64_t clock, std::uint32_t e
   b.clock = clock;
   b.epoch = epoch;
   b.val_loss = val_loss;
+  b.held_round = held_round;
   for (std::uint32_t k = 0; k < st.shards.size(); ++k) ask_best_checkpoint(self, k);
 }
 
 void best_checkpoint_shard_replaced(scheduler_pointer self, std::uint32_t k) {
   // The lost copy will never answer; the new one holds the parameters the
-  // job goes on from (a promoted backup: the lost primary's).
+  // job goes on from (a promoted backup: the lost primary's), though not the
+  // state the evaluation read: it writes its current one.
   if (self->state.best_round.waiting.count(k)) ask_best_checkpoint(self, k);
 }
 

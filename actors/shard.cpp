@@ -29,6 +29,11 @@ struct shard_state {
   // A backup could not read shared memory: forwards go as bytes from then on
   // (this shard still reads envelopes and answers pulls through it).
   bool forward_bytes = false;
+  // keep_best: the state as keep_best's evaluator read it in round
+  // `held_round` (each table as of its pull), until a checkpoint writes it
+  // or the next round replaces it.
+  std::uint64_t held_round = 0;
+  std::unique_ptr<shard_snapshot> held;
   static inline const char* name = "troupe.shard";
 };
 
@@ -104,6 +109,21 @@ void forward_to_backup(shard_pointer self, std::uint64_t n, caf::message push, R
               self->state.backup = shard_actor{};
               release();
             });
+}
+
+// keep_best: keeps the state an evaluation reads, so that the checkpoint of
+// its model, asked for once the scores say it is the best so far, holds
+// exactly what was scored (training goes on meanwhile). A full copy at the
+// round's first pull, then each further table as its own pull reads it.
+void hold_state(shard_pointer self, const pull_request_view& pull) {
+  auto& st = self->state;
+  auto now = std::make_unique<shard_snapshot>(st.store->snapshot());
+  if (st.held && st.held_round == pull.hold_round) {
+    replace_table(*st.held, std::move(*now), pull.table);
+  } else {
+    st.held = std::move(now);
+    st.held_round = pull.hold_round;
+  }
 }
 
 // The reply to `pull` for `sender`: for a puller in another process on this
@@ -296,12 +316,13 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           spdlog::warn("shard {}: rejected pull: {}", id, decoded.to_string());
           return to_caf_error(decoded);
         }
+        if (pull.hold_round != 0) hold_state(self, pull);
         auto reply = answer_pull(self, pull, self->current_sender());
         if (!reply) return std::move(reply.error());
         return std::move(*reply);
       },
-      [=](checkpoint_atom, const std::string& dir, const std::string& job,
-          std::int64_t clock) -> caf::result<std::string> {
+      [=](checkpoint_atom, const std::string& dir, const std::string& job, std::int64_t clock,
+          std::uint64_t held_round) -> caf::result<std::string> {
         if (auto err = check_peer(self)) return err;
         const auto& root = self->state.ctx.checkpoint_root;
         if (!root.empty() && !is_within(root, dir)) {
@@ -315,10 +336,22 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         }
         const auto t0 = std::chrono::steady_clock::now();
         const checkpoint_header header{job, id, clock};
-        if (auto st = write_checkpoint(dir, header, self->state.store->snapshot()); !st) {
+        auto& s = self->state;
+        const bool held = held_round != 0 && s.held && s.held_round == held_round;
+        if (held_round != 0 && !held) {
+          // A copy that took over since (or a round replaced by a newer one).
+          spdlog::warn(
+              "shard {}: the state evaluation round {} read is not held here; checkpointing "
+              "the current one at clock {}",
+              id, held_round, clock);
+        }
+        const auto st = held ? write_checkpoint(dir, header, *s.held)
+                             : write_checkpoint(dir, header, s.store->snapshot());
+        if (!st) {
           spdlog::error("shard {}: checkpoint at clock {} failed: {}", id, clock, st.to_string());
           return to_caf_error(st);
         }
+        if (held) s.held.reset();
         prune_checkpoints(dir, id, 3);
         spdlog::debug(
             "shard {}: checkpoint at clock {} in {:.1f} ms", id, clock,

@@ -109,6 +109,9 @@ struct PullRequest {
                              # with `sparse` empty, the list the shard remembers
   omitKeys @7 :Bool;         # a sparse reply leaves out the ids (the puller knows
                              # them): half the bytes of a one-float row
+  holdRound @8 :UInt64;      # non-zero (keep_best's evaluator): the shard keeps
+                             # its state as of this read, for a checkpoint of
+                             # the model this evaluation round scores
 }
 
 struct PullReply {

@@ -4,7 +4,10 @@
 
 #include <caf/all.hpp>
 
+#include <filesystem>
 #include <optional>
+
+#include <unistd.h>
 
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
@@ -319,6 +322,64 @@ TEST_F(ShardActor, ABackupOfAShardRestoredFromACheckpointLetsWorkersSkipOnceToo)
   for (const auto& a : {restored, backup, whole, strict}) {
     self->send_exit(a, caf::exit_reason::user_shutdown);
   }
+}
+
+// keep_best: the checkpoint of an evaluation round holds each table as the
+// evaluator's pull of it read it, not the state the shard moved on to while
+// the scores were computed; asked again (or for another round), the shard
+// writes its current state.
+TEST_F(ShardActor, ABestCheckpointHoldsTheStateTheEvaluationRead) {
+  auto bias = model();
+  bias.id = 2;
+  bias.name = "bias";
+  bias.size = 4;
+  bias.init = {{4, 0.0f}};
+  auto s = spawn_shard(sys, 0, {{model(), {0, 10}}, {bias, {0, 4}}});
+  std::uint64_t seq = 0;
+  auto push_one = [&](std::uint32_t table, std::uint64_t n) {
+    auto w = push_writer::dense({table, 0, 0, ++seq, 0}, 0, n);
+    for (std::size_t i = 0; i < n; ++i) w.values()[i] = 1.0f;  // sgd, rate 1: each value -1
+    ASSERT_TRUE(ask_at(s, true, std::move(w).finish()));
+  };
+  constexpr std::uint32_t evaluator = 0xffffffffu;
+  push_one(1, 10);
+  ASSERT_TRUE(ask_at(s, false, encode_dense_pull(1, evaluator, 0, 10, false, 5)));  // -1
+  push_one(1, 10);
+  push_one(2, 4);
+  ASSERT_TRUE(ask_at(s, false, encode_dense_pull(2, evaluator, 0, 4, false, 5)));  // -1
+  push_one(2, 4);
+  push_one(1, 10);  // now -3 and -2
+
+  const auto dir =
+      (std::filesystem::temp_directory_path() / ("troupe_best_hold_" + std::to_string(::getpid())))
+          .string();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto written = [&](std::int64_t clock, std::uint64_t round) {
+    std::vector<std::vector<float>> out;
+    self->request(s, std::chrono::seconds(5), checkpoint_atom::value, dir, std::string("job"),
+                  clock, round)
+        .receive(
+            [&](const std::string& path) {
+              checkpoint ck;
+              ASSERT_TRUE(read_checkpoint(path, ck).ok());
+              for (const auto& slice : ck.snapshot.dense) out.push_back(slice.values);
+            },
+            [](caf::error& err) { FAIL() << describe(err); });
+    return out;
+  };
+  const std::vector<std::vector<float>> held{std::vector<float>(10, -1.0f),
+                                             std::vector<float>(4, -1.0f)};
+  const std::vector<std::vector<float>> current{std::vector<float>(10, -3.0f),
+                                                std::vector<float>(4, -2.0f)};
+  EXPECT_EQ(written(1, 5), held);
+  EXPECT_EQ(written(2, 5), current);  // written once, then let go
+  ASSERT_TRUE(ask_at(s, false, encode_dense_pull(1, evaluator, 0, 10, false, 6)));
+  EXPECT_EQ(written(3, 7), current);  // a round it does not hold
+  EXPECT_EQ(written(4, 0), current);  // a periodic checkpoint
+  EXPECT_EQ(written(5, 6)[0], current[0]);
+  std::filesystem::remove_all(dir);
+  self->send_exit(s, caf::exit_reason::user_shutdown);
 }
 
 }  // namespace

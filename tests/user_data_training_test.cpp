@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <set>
 #include <sstream>
@@ -13,6 +14,10 @@
 #include "actors/job_runner.hpp"
 #include "data_files.hpp"
 #include "engine/errors.hpp"
+#include "engine/store/checkpoint.hpp"
+#include "engine/store/shard_store.hpp"
+#include "engine/wire/exchange_plan.hpp"
+#include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
 namespace {
@@ -166,6 +171,76 @@ TEST(UserDataTraining, EarlyStoppingEndsAJobThatOnlyOverfitsAndKeepsTheBest) {
   }
   EXPECT_TRUE(checkpoint);
   EXPECT_EQ(s.pushes_rejected, 0u);
+}
+
+// keep_best checkpoints the very model it reports, although the workers
+// train on while it is scored: the best/ files, read back and scored on the
+// test rows as the evaluator does, give the summary's test log-loss.
+TEST(UserDataTraining, TheBestCheckpointIsTheModelTheSummaryReports) {
+  // Fashion-MNIST's images with random labels: a model large enough that
+  // pushes land while an evaluation is scored, whose validation loss is best
+  // early and only gets worse while the workers train on.
+  const std::string fm = "/usr/share/datasets/fashion-mnist/";
+  if (!std::filesystem::exists(fm + "t10k-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "Fashion-MNIST is missing: run scripts/setup.sh";
+  }
+  temp_dir dir("train_best");
+  std::mt19937 rng(11);
+  auto random_labels = [&](const std::string& name, std::uint32_t n) {
+    std::vector<unsigned char> idx{0,
+                                   0,
+                                   8,
+                                   1,
+                                   static_cast<unsigned char>(n >> 24),
+                                   static_cast<unsigned char>(n >> 16),
+                                   static_cast<unsigned char>(n >> 8),
+                                   static_cast<unsigned char>(n)};
+    for (std::uint32_t i = 0; i < n; ++i) idx.push_back(static_cast<unsigned char>(rng() % 10));
+    return dir.write_bytes(name, idx);
+  };
+  auto job = files_job(dir,
+                       "format = \"idx\"\ntrain = \"" + fm + "train-images-idx3-ubyte.gz\"\n" +
+                           "train_labels = \"" + random_labels("train-labels", 60000) + "\"\n" +
+                           "test = \"" + fm + "t10k-images-idx3-ubyte.gz\"\n" + "test_labels = \"" +
+                           random_labels("test-labels", 10000) + "\"\n" +
+                           "normalize = \"scale\"\nscale = 255\nvalidation_fraction = 0.2",
+                       "hidden = [256, 128]", "learning_rate = 0.1\nkeep_best = true\n");
+  job.epochs = 4;
+  job.train_limit = 3000;
+  job.test_limit = 1000;
+  const auto s = run_job(job);
+  ASSERT_GT(s.best_epoch, 0) << summary_line(s);
+  std::ifstream best(dir.file("run/best/best.txt"));
+  std::string line;
+  std::int64_t clock = -1;
+  while (std::getline(best, line)) {
+    if (line.rfind("clock=", 0) == 0) clock = std::stoll(line.substr(6));
+  }
+  ASSERT_GE(clock, 0) << "no clock in best/best.txt";
+
+  const auto fitted = load_job_config(dir.file("run/job.toml"));
+  auto wl = make_eval_workload(fitted, load_workload_data(fitted));
+  wl->prepare_eval();
+  std::vector<shard_store> stores;
+  for (std::uint32_t k = 0; k < fitted.shards; ++k) {
+    checkpoint ck;
+    const auto path = dir.file("run/best/" + checkpoint_file_name(k, clock));
+    ASSERT_TRUE(read_checkpoint(path, ck).ok()) << path;
+    stores.emplace_back(k);
+    ASSERT_TRUE(stores.back().restore(std::move(ck.snapshot)).ok());
+  }
+  for (const auto& op : plan_exchange(*wl, fitted.shards)) {
+    pull_request_view pull;
+    ASSERT_TRUE(decode_pull_request(encode_pull(op, 0), pull).ok());
+    bytes reply;
+    ASSERT_TRUE(stores[op.shard].read_pull(pull, reply).ok());
+    std::uint64_t version = 0;
+    ASSERT_TRUE(accept_pull_reply(op, reply, *wl, version).ok());
+  }
+  const auto scored = wl->evaluate();
+  ASSERT_GT(scored.rows, 0u);
+  EXPECT_NEAR(scored.loss_sum / static_cast<double>(scored.rows), s.test_loss, 1e-6 * s.test_loss)
+      << summary_line(s);
 }
 
 TEST(UserDataTraining, MismatchesAreCaughtBeforeTraining) {

@@ -89,11 +89,18 @@ TEST(WireCodec, PullRequestsRepliesAcksAndClocksRoundTrip) {
   EXPECT_FALSE(pr.sparse);
   EXPECT_EQ(pr.offset, 10u);
   EXPECT_EQ(pr.count, 20u);
+  EXPECT_EQ(pr.hold_round, 0u);
+  ASSERT_TRUE(decode_pull_request(encode_dense_pull(4, 9, 10, 20, false, 3), pr).ok());
+  EXPECT_EQ(pr.hold_round, 3u);  // keep_best's evaluator
 
   const std::uint64_t keys[] = {5, 6};
   ASSERT_TRUE(decode_pull_request(encode_sparse_pull(4, 9, keys, 2), pr).ok());
   EXPECT_TRUE(pr.sparse);
   EXPECT_EQ(pr.keys, (std::vector<std::uint64_t>{5, 6}));
+  EXPECT_EQ(pr.hold_round, 0u);
+  ASSERT_TRUE(
+      decode_pull_request(encode_sparse_pull(4, 9, keys, 2, false, nullptr, true, 8), pr).ok());
+  EXPECT_EQ(pr.hold_round, 8u);
 
   auto rw = pull_reply_writer::dense(4, 77, 10, 3);
   rw.values()[0] = 1.f;

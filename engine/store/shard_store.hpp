@@ -63,6 +63,10 @@ struct shard_snapshot {
   std::vector<std::uint32_t> in_order;  ///< senders of last_seq that push in order, ascending
 };
 
+/// Puts the slices of table `table` in `from` in place of those in `into`:
+/// a snapshot whose tables were each taken as a pull of them read them.
+void replace_table(shard_snapshot& into, shard_snapshot&& from, std::uint32_t table);
+
 class shard_store {
  public:
   explicit shard_store(std::uint32_t shard_id) : id_(shard_id) {}

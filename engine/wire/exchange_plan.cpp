@@ -44,13 +44,15 @@ std::vector<exchange_op> plan_exchange(const workload& wl, std::uint32_t shards)
   return ops;
 }
 
-bytes encode_pull(const exchange_op& op, std::uint32_t worker, bool accept_shared) {
+bytes encode_pull(const exchange_op& op, std::uint32_t worker, bool accept_shared,
+                  std::uint64_t hold_round) {
   if (op.sparse) {
     // The worker knows the ids it asked for: the reply need not repeat them.
     return encode_sparse_pull(op.table_id, worker, op.keys.data(), op.keys.size(), accept_shared,
-                              nullptr, true);
+                              nullptr, true, hold_round);
   }
-  return encode_dense_pull(op.table_id, worker, op.range.begin, op.range.size(), accept_shared);
+  return encode_dense_pull(op.table_id, worker, op.range.begin, op.range.size(), accept_shared,
+                           hold_round);
 }
 
 status accept_pull_reply(const exchange_op& op, const bytes& reply, workload& wl,

@@ -38,7 +38,9 @@ inline std::vector<key_range> dense_ranges(std::uint64_t size, std::uint32_t sha
 /// One op per (table, shard) with something to exchange this step.
 std::vector<exchange_op> plan_exchange(const workload& wl, std::uint32_t shards);
 
-bytes encode_pull(const exchange_op& op, std::uint32_t worker, bool accept_shared = false);
+/// `hold_round`: see encode_dense_pull (keep_best's evaluator).
+bytes encode_pull(const exchange_op& op, std::uint32_t worker, bool accept_shared = false,
+                  std::uint64_t hold_round = 0);
 
 /// Checks that `reply` answers `op` and hands its values to the workload;
 /// `version` receives the shard's table version. With `in_place`, dense

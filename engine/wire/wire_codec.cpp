@@ -207,13 +207,14 @@ pull_reply_writer pull_reply_writer::sparse(std::uint32_t table, std::uint64_t s
 }
 
 bytes encode_dense_pull(std::uint32_t table, std::uint32_t worker, std::uint64_t offset,
-                        std::uint64_t count, bool accept_shared) {
+                        std::uint64_t count, bool accept_shared, std::uint64_t hold_round) {
   flat_builder b(kHeaderWords);
   auto req = b.initRoot<wire::PullRequest>();
   req.setVersion(kVersion);
   req.setTable(table);
   req.setWorker(worker);
   req.setAcceptShared(accept_shared);
+  req.setHoldRound(hold_round);
   auto range = req.initDense();
   range.setOffset(offset);
   range.setCount(count);
@@ -222,7 +223,7 @@ bytes encode_dense_pull(std::uint32_t table, std::uint32_t worker, std::uint64_t
 
 bytes encode_sparse_pull(std::uint32_t table, std::uint32_t worker, const std::uint64_t* keys,
                          std::size_t num_keys, bool accept_shared, const key_list_name* name,
-                         bool omit_reply_keys) {
+                         bool omit_reply_keys, std::uint64_t hold_round) {
   const bool with_keys = sends_keys(keys, num_keys, name, "pull");
   const std::size_t sent_keys = with_keys ? num_keys : 0;
   require_payload(0, sent_keys, "pull");
@@ -233,6 +234,7 @@ bytes encode_sparse_pull(std::uint32_t table, std::uint32_t worker, const std::u
   req.setWorker(worker);
   req.setAcceptShared(accept_shared);
   req.setOmitKeys(omit_reply_keys);
+  req.setHoldRound(hold_round);
   if (name != nullptr) set_key_list(req.initKeyList(), *name);
   auto list = req.initSparse(static_cast<unsigned>(sent_keys));
   if (with_keys) set_keys(list, keys, num_keys);
@@ -410,6 +412,7 @@ status decode_pull_request(const bytes& in, pull_request_view& out) {
     out.worker = req.getWorker();
     out.accept_shared = req.getAcceptShared();
     out.omit_keys = req.getOmitKeys();
+    out.hold_round = req.getHoldRound();
     switch (req.which()) {
       case wire::PullRequest::DENSE: {
         out.sparse = false;

@@ -120,13 +120,17 @@ class pull_reply_writer : public payload_writer {
 
 /// `accept_shared`: the reply may come as a shared-memory envelope
 /// (engine/wire/shared_memory.hpp) when the shard runs on the puller's host.
+/// `hold_round` (non-zero): the shard keeps its state as of this read, to
+/// checkpoint the very model an evaluation scores (keep_best).
 bytes encode_dense_pull(std::uint32_t table, std::uint32_t worker, std::uint64_t offset,
-                        std::uint64_t count, bool accept_shared = false);
+                        std::uint64_t count, bool accept_shared = false,
+                        std::uint64_t hold_round = 0);
 /// `name`: names the row ids (key caching); with `keys` null only the name
 /// travels. `omit_reply_keys`: the reply leaves the ids out.
 bytes encode_sparse_pull(std::uint32_t table, std::uint32_t worker, const std::uint64_t* keys,
                          std::size_t num_keys, bool accept_shared = false,
-                         const key_list_name* name = nullptr, bool omit_reply_keys = false);
+                         const key_list_name* name = nullptr, bool omit_reply_keys = false,
+                         std::uint64_t hold_round = 0);
 
 struct push_ack {
   std::uint64_t seq = 0;
@@ -174,6 +178,7 @@ struct pull_request_view {
   key_list_name key_list;           ///< sparse: the ids' name, when the puller gave one
   bool keys_omitted = false;        ///< sparse: only the name came; `keys` to be filled in
   bool omit_keys = false;           ///< a sparse reply leaves the ids out
+  std::uint64_t hold_round = 0;     ///< non-zero: keep the state as of this read (keep_best)
 };
 
 struct pull_reply_view : payload_view {
