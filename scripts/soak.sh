@@ -50,6 +50,12 @@ cleanup() {
 trap cleanup EXIT
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# What the RSS is made of: the heap and other private memory, mapped files
+# (libraries), shared memory (this process's region and the peers' it maps).
+rss_parts() {
+  awk '/^RssAnon|^RssFile|^RssShmem/ {sub(":", "", $1); printf "%s%s %d MB", sep, tolower(substr($1, 4)), $2 / 1024; sep = ", "}' \
+    "/proc/$1/status" 2>/dev/null
+}
 
 # Starts daemon i (on its old ports when it had some) and records its RSS once idle.
 start_node() {
@@ -196,7 +202,7 @@ for i in 0 1 2; do
   h=$((n / 2))
   early=$(echo "${all[@]:0:$h}" | median)
   late=$(echo "${all[@]:$h}" | median)
-  line="soak: n$i RSS ${RSS0[$i]} kB after warm-up (fresh ${FRESH[$i]} kB; restarts: $((STARTS[$i] - 1))), $now kB now"
+  line="soak: n$i RSS ${RSS0[$i]} kB after warm-up (fresh ${FRESH[$i]} kB; restarts: $((STARTS[$i] - 1))), $now kB now ($(rss_parts "${PID[$i]}"))"
   if [ "$n" -lt 4 ]; then
     echo "$line; $n jobs since its last start: growth not checked"
   else

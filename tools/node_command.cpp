@@ -269,10 +269,13 @@ std::function<int()> add_node_command(CLI::App& app) {
     if (!cmd->parsed()) return -1;
     stop_signals signals;  // first, before any thread exists
 #ifdef __GLIBC__
-    // A daemon runs job after job on short-lived worker threads; with a heap
-    // (arena) per thread glibc keeps each one's high-water mark, which
-    // measured ~55 MB more resident memory after a few jobs than two arenas.
-    mallopt(M_ARENA_MAX, 2);
+    // A daemon runs job after job; an idle one hands what its jobs freed back
+    // to the OS (malloc_trim at its lease check). glibc's trim releases the
+    // free top of the main heap but not that of the other arenas: with a
+    // second arena, an idle daemon kept 30-55 MB of a finished job's memory
+    // in 1 run of 4 (`scripts/soak.sh` saw it as growth); with one heap it
+    // is back at ~4 MB every time, and three daemons train as fast.
+    mallopt(M_ARENA_MAX, 1);
 #endif
     try {
       return run_node(merge(*cmd, *opts), signals);
