@@ -248,6 +248,10 @@ void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
             // keep_best: the next evaluation's pulls leave after this one's
             // checkpoint requests (record_eval sent them), so the shards
             // still hold the state it scored when they come.
+            if (st.summary.stopped_early) {  // nothing more to select from
+              st.evals_pending -= static_cast<std::uint32_t>(st.evals_queued.size());
+              st.evals_queued.clear();
+            }
             if (!st.evals_queued.empty()) {
               const auto next = st.evals_queued.front();
               st.evals_queued.pop_front();

@@ -69,9 +69,17 @@ void ask_best_checkpoint(scheduler_pointer self, std::uint32_t k) {
                                             << "\nval_loss=" << b.val_loss << "\n";
           },
           [=](caf::error& err) {
-            auto& b = self->state.best_round;
+            auto& s = self->state;
+            auto& b = s.best_round;
             const auto it = b.waiting.find(k);
             if (it == b.waiting.end() || it->second != ask) return;
+            // A copy being replaced, or lost with its down message still on
+            // the way (a dead proxy bounces the request): its successor is
+            // asked (best_checkpoint_shard_replaced).
+            if (s.promoting.count(k) || s.restoring.count(k) ||
+                (!s.nodes.empty() && err.category() != troupe_error_category())) {
+              return;
+            }
             // best.txt keeps naming the last complete set.
             b.waiting.clear();
             spdlog::warn("best checkpoint at clock {} failed on shard {}: {}", clock, k,

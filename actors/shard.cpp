@@ -115,15 +115,18 @@ void forward_to_backup(shard_pointer self, std::uint64_t n, caf::message push, R
 // its model, asked for once the scores say it is the best so far, holds
 // exactly what was scored (training goes on meanwhile). A full copy at the
 // round's first pull, then each further table as its own pull reads it.
-void hold_state(shard_pointer self, const pull_request_view& pull) {
+status hold_state(shard_pointer self, const pull_request_view& pull) {
   auto& st = self->state;
-  auto now = std::make_unique<shard_snapshot>(st.store->snapshot());
-  if (st.held && st.held_round == pull.hold_round) {
-    replace_table(*st.held, std::move(*now), pull.table);
-  } else {
-    st.held = std::move(now);
-    st.held_round = pull.hold_round;
-  }
+  return guarded("hold", [&] {
+    if (st.held && st.held_round == pull.hold_round) {
+      replace_table(*st.held, st.store->snapshot_table(pull.table), pull.table);
+    } else {
+      st.held.reset();  // before the copy: never two at once
+      st.held = std::make_unique<shard_snapshot>(st.store->snapshot());
+      st.held_round = pull.hold_round;
+    }
+    return status{};
+  });
 }
 
 // The reply to `pull` for `sender`: for a puller in another process on this
@@ -316,7 +319,13 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           spdlog::warn("shard {}: rejected pull: {}", id, decoded.to_string());
           return to_caf_error(decoded);
         }
-        if (pull.hold_round != 0) hold_state(self, pull);
+        if (pull.hold_round != 0) {
+          if (auto held = hold_state(self, pull); !held) {
+            // The pull is still answered: its checkpoint falls back to the current state.
+            spdlog::warn("shard {}: cannot keep the state evaluation round {} reads: {}", id,
+                         pull.hold_round, held.to_string());
+          }
+        }
         auto reply = answer_pull(self, pull, self->current_sender());
         if (!reply) return std::move(reply.error());
         return std::move(*reply);

@@ -374,10 +374,14 @@ TEST_F(ShardActor, ABestCheckpointHoldsTheStateTheEvaluationRead) {
                                                 std::vector<float>(4, -2.0f)};
   EXPECT_EQ(written(1, 5), held);
   EXPECT_EQ(written(2, 5), current);  // written once, then let go
+  // Round 6 reads table 1 only; the copy holds table 2 as of that pull too.
   ASSERT_TRUE(ask_at(s, false, encode_dense_pull(1, evaluator, 0, 10, false, 6)));
-  EXPECT_EQ(written(3, 7), current);  // a round it does not hold
-  EXPECT_EQ(written(4, 0), current);  // a periodic checkpoint
-  EXPECT_EQ(written(5, 6)[0], current[0]);
+  push_one(1, 10);
+  const std::vector<std::vector<float>> now{std::vector<float>(10, -4.0f),
+                                            std::vector<float>(4, -2.0f)};
+  EXPECT_EQ(written(3, 7), now);      // a round it does not hold
+  EXPECT_EQ(written(4, 0), now);      // a periodic checkpoint
+  EXPECT_EQ(written(5, 6), current);  // round 6, still held
   std::filesystem::remove_all(dir);
   self->send_exit(s, caf::exit_reason::user_shutdown);
 }

@@ -301,12 +301,11 @@ TEST(ShardLostMidCheckpoint, LaterRoundsAreWrittenWithThePromotedBackups) {
   EXPECT_GT(*std::max_element(run.progress_clocks.begin(), run.progress_clocks.end()), 10);
 }
 
-// keep_best, one epoch: the primaries hang when asked to checkpoint the
-// model of the only evaluation into best/. Their promoted backups write it,
+// keep_best, one epoch: the primaries fail as `plan` says when asked to
+// checkpoint the model of the only evaluation into best/. Their promoted
+// backups write it,
 // and best.txt names the epoch the summary reports as the best.
-TEST(ShardLostMidCheckpoint, TheBestModelIsWrittenByThePromotedBackups) {
-  auto plan = std::make_shared<hang_plan>();
-  plan->on_checkpoint = true;
+void expect_best_model_from_promoted_backups(const std::shared_ptr<hang_plan>& plan) {
   const auto run = run_with_failing_node(plan, [](job_config& job) {
     // A validation set needs data from files: the same idx files, read as a user's.
     const auto dir = default_data_dir("fashion-mnist");
@@ -328,6 +327,21 @@ TEST(ShardLostMidCheckpoint, TheBestModelIsWrittenByThePromotedBackups) {
   EXPECT_EQ(run.summary->pushes_applied, run.summary->pushes_acked);
   ASSERT_EQ(run.summary->best_epoch, 1);
   EXPECT_NE(run.best_txt.find("epoch=1\n"), std::string::npos) << "best.txt: " << run.best_txt;
+}
+
+TEST(ShardLostMidCheckpoint, TheBestModelIsWrittenByThePromotedBackups) {
+  auto plan = std::make_shared<hang_plan>();
+  plan->on_checkpoint = true;
+  expect_best_model_from_promoted_backups(plan);
+}
+
+// The request fails 300 ms before the down messages come (as a dead
+// proxy's does): the round waits for the promotion rather than ending.
+TEST(ShardLostMidCheckpoint, TheBestModelIsWrittenAfterAnErrorBeforeTheDownMessage) {
+  auto plan = std::make_shared<hang_plan>();
+  plan->on_checkpoint = true;
+  plan->bounce = true;
+  expect_best_model_from_promoted_backups(plan);
 }
 
 }  // namespace

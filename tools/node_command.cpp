@@ -270,8 +270,8 @@ std::function<int()> add_node_command(CLI::App& app) {
     stop_signals signals;  // first, before any thread exists
 #ifdef __GLIBC__
     // A daemon runs job after job; an idle one hands what its jobs freed back
-    // to the OS (malloc_trim at its lease check). glibc's trim releases the
-    // free top of the main heap but not that of the other arenas: with a
+    // to the OS (malloc_trim at its lease check). glibc's trim releases whole
+    // free pages in every arena but the free top of the main heap only: with a
     // second arena, an idle daemon kept 30-55 MB of a finished job's memory
     // in 1 run of 4 (`scripts/soak.sh` saw it as growth); with one heap it
     // is back at ~4 MB every time, and three daemons train as fast.

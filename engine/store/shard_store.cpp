@@ -536,18 +536,4 @@ key_range shard_store::dense_range(std::uint32_t table) const {
   return it == dense_.end() ? key_range{} : it->second.range;
 }
 
-void replace_table(shard_snapshot& into, shard_snapshot&& from, std::uint32_t table) {
-  const auto move_slices = [table](auto& to, auto& source) {
-    const auto of_table = [table](const auto& slice) { return slice.spec.id == table; };
-    to.erase(std::remove_if(to.begin(), to.end(), of_table), to.end());
-    for (auto& slice : source) {
-      if (of_table(slice)) to.push_back(std::move(slice));
-    }
-    std::stable_sort(to.begin(), to.end(),
-                     [](const auto& a, const auto& b) { return a.spec.id < b.spec.id; });
-  };
-  move_slices(into.dense, from.dense);
-  move_slices(into.sparse, from.sparse);
-}
-
 }  // namespace troupe

@@ -132,6 +132,8 @@ class shard_store {
   ///   shard_store copy(store.id());
   ///   if (auto st = copy.restore(snap); !st) log(st.to_string());
   shard_snapshot snapshot() const;
+  /// The slices of one table only (no sequence numbers): see replace_table.
+  shard_snapshot snapshot_table(std::uint32_t table) const;
   /// Replaces the store's contents with `snap` after checking it is
   /// consistent: shard id, sizes against ranges, widths and optimizer state,
   /// rows that hash to this shard, no table twice. On error nothing changes.

@@ -9,18 +9,29 @@
 
 namespace troupe {
 
+namespace {
+
+// Deep copies of a table's slice (the slice types are the store's own).
+template <class DenseSlice>
+dense_slice_snapshot dense_copy(const DenseSlice& s) {
+  return {s.spec, s.range, s.values, s.state, s.version, s.steps};
+}
+
+template <class SparseSlice>
+sparse_slice_snapshot sparse_copy(const SparseSlice& s) {
+  sparse_slice_snapshot snap{s.spec, s.shards, {}, s.values, s.state, s.steps, s.version};
+  snap.keys.resize(s.steps.size());
+  for (const auto& [key, slot] : s.index) snap.keys[slot] = key;
+  return snap;
+}
+
+}  // namespace
+
 shard_snapshot shard_store::snapshot() const {
   shard_snapshot out;
   out.shard_id = id_;
-  for (const auto& [id, s] : dense_) {
-    out.dense.push_back({s.spec, s.range, s.values, s.state, s.version, s.steps});
-  }
-  for (const auto& [id, s] : sparse_) {
-    sparse_slice_snapshot snap{s.spec, s.shards, {}, s.values, s.state, s.steps, s.version};
-    snap.keys.resize(s.steps.size());
-    for (const auto& [key, slot] : s.index) snap.keys[slot] = key;
-    out.sparse.push_back(std::move(snap));
-  }
+  for (const auto& [id, s] : dense_) out.dense.push_back(dense_copy(s));
+  for (const auto& [id, s] : sparse_) out.sparse.push_back(sparse_copy(s));
   out.last_seq.reserve(last_seq_.size());
   for (const auto& [worker, sender] : last_seq_) {
     out.last_seq.emplace_back(worker, sender.seq);
@@ -29,6 +40,32 @@ shard_snapshot shard_store::snapshot() const {
   std::sort(out.last_seq.begin(), out.last_seq.end());
   std::sort(out.in_order.begin(), out.in_order.end());
   return out;
+}
+
+shard_snapshot shard_store::snapshot_table(std::uint32_t table) const {
+  shard_snapshot out;
+  out.shard_id = id_;
+  if (const auto it = dense_.find(table); it != dense_.end()) {
+    out.dense.push_back(dense_copy(it->second));
+  }
+  if (const auto it = sparse_.find(table); it != sparse_.end()) {
+    out.sparse.push_back(sparse_copy(it->second));
+  }
+  return out;
+}
+
+void replace_table(shard_snapshot& into, shard_snapshot&& from, std::uint32_t table) {
+  const auto move_slices = [table](auto& to, auto& source) {
+    const auto of_table = [table](const auto& slice) { return slice.spec.id == table; };
+    to.erase(std::remove_if(to.begin(), to.end(), of_table), to.end());
+    for (auto& slice : source) {
+      if (of_table(slice)) to.push_back(std::move(slice));
+    }
+    std::stable_sort(to.begin(), to.end(),
+                     [](const auto& a, const auto& b) { return a.spec.id < b.spec.id; });
+  };
+  move_slices(into.dense, from.dense);
+  move_slices(into.sparse, from.sparse);
 }
 
 status shard_store::restore(const shard_snapshot& snap) {
