@@ -67,6 +67,7 @@ memory_estimate estimate_job_memory(const job_config& job) {
       1, job.replication ? job.replication : (job.nodes.size() >= 2 ? 2u : 1u));
   est.data = data_bytes(job);
   est.tables = table_bytes(job);
+  if (job.keep_best) est.held = est.tables;
   if (job.model_kind == "mlp") {
     const auto params = static_cast<std::uint64_t>(mlp_num_params(job.model));
     const auto per_row = mlp_floats_per_row(job.model.sizes);
@@ -95,7 +96,7 @@ std::uint64_t memory_estimate::all_workers() const {
 }
 
 std::uint64_t memory_estimate::in_process() const {
-  return all_workers() + data + tables * copies + evaluator;
+  return all_workers() + data + tables * copies + held + evaluator;
 }
 
 std::string memory_estimate::describe() const {
@@ -104,6 +105,7 @@ std::string memory_estimate::describe() const {
   if (busy_workers < workers) out << " (" << busy_workers << " at once)";
   out << ", data " << format_bytes(data) << ", tables " << format_bytes(tables);
   if (copies > 1) out << " x " << copies << " copies";
+  if (held > 0) out << " + " << format_bytes(held) << " held for keep_best";
   out << ", evaluator " << format_bytes(evaluator);
   return out.str();
 }

@@ -38,6 +38,14 @@ TEST(MemoryEstimate, GrowsWithTheBatchTheWorkersAndTheCopies) {
   EXPECT_EQ(more.workers, 4u);
   EXPECT_EQ(more.tables, 235146u * (4 * 3 + 4));  // values, two moments, update counts
   EXPECT_EQ(more.copies, 2u);                     // a backup per shard on >= 2 nodes
+  EXPECT_EQ(more.held, 0u);
+
+  // keep_best: the shards hold the state an evaluation read until its checkpoint.
+  job.keep_best = true;
+  const auto best = estimate_job_memory(job);
+  EXPECT_EQ(best.held, best.tables);
+  EXPECT_EQ(best.in_process(), more.in_process() + best.tables);
+  EXPECT_NE(best.describe().find("held for keep_best"), std::string::npos) << best.describe();
 }
 
 // Beyond two workers per thread, the compute pool lets only so many hold a
