@@ -178,8 +178,8 @@ std::string describe_metrics(const char* set, bool regression, double accuracy, 
                              double mae);
 // Early stopping in `epoch` (0-based): the workers stop, the job finishes.
 void stop_early(scheduler_pointer self, std::uint32_t epoch);
-// keep_best: every shard checkpoints the current parameters into best/.
-// `held_round`: the evaluation round whose state the shards hold (0: none).
+// keep_best: every shard checkpoints the parameters the evaluation read into
+// best/. `held_round`: the evaluation round whose state the shards hold (0: none).
 void checkpoint_best(scheduler_pointer self, std::int64_t clock, std::uint32_t epoch,
                      double val_loss, std::uint64_t held_round);
 // Shard k was replaced: its new copy writes its part of the best/ round

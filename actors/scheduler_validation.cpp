@@ -78,6 +78,9 @@ void ask_best_checkpoint(scheduler_pointer self, std::uint32_t k) {
             // asked (best_checkpoint_shard_replaced).
             if (s.promoting.count(k) || s.restoring.count(k) ||
                 (!s.nodes.empty() && err.category() != troupe_error_category())) {
+              spdlog::warn(
+                  "best checkpoint at clock {} on shard {}: {}; its replacement will write it",
+                  clock, k, describe(err));
               return;
             }
             // best.txt keeps naming the last complete set.

@@ -11,9 +11,11 @@
 #   - after each job, no daemon hosts any actor (`troupe status`);
 #   - no daemon's memory grows: of the RSS values it had after each job since
 #     its last (re)start, the median of the later half is at most 10% above
-#     the median of the earlier half. Medians, not the last value: the RSS
-#     after a job swings (25-160 MB here) while freed memory waits for the
-#     node's next trim, whereas a leak raises every value. The first worker
+#     the median of the earlier half. Each value is taken once the daemon is
+#     idle and has had its next lease check (every 1.25 s with
+#     --lease-timeout 5), which hands the job's freed memory back: sampled
+#     before it, the RSS swings (45-170 MB) with what waits for that trim.
+#     Medians, not the last value: a leak raises every value. The first worker
 #     of a process makes OpenBLAS allocate its per-thread buffers, so each
 #     (re)start is followed by two warm-up jobs; at least 4 values are
 #     needed, else the daemon is reported as not checked;
@@ -181,6 +183,7 @@ for job in $(seq 1 "$JOBS"); do
     for _ in $(seq 1 40); do n=$(hosted_count "$i"); [ "$n" = 0 ] && break; sleep 0.25; done
     [ "$n" = 0 ] || { left="$left n$i:$n"; leftovers=$((leftovers + 1)); }
   done
+  sleep 2  # the idle daemons' next lease check trims the job's freed memory
   for i in 0 1 2; do SAMPLES[$i]="${SAMPLES[$i]:-} $(rss_kb "${PID[$i]}")"; done
   rss_now="$(($(rss_kb "${PID[0]}") / 1024))/$(($(rss_kb "${PID[1]}") / 1024))/$(($(rss_kb "${PID[2]}") / 1024))"
   printf 'job %2d  %-16s %s%s  [RSS MB %s]\n' "$job" "$what" "$verdict" \
