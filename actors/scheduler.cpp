@@ -108,7 +108,7 @@ void counters_failed(scheduler_pointer self, std::uint32_t k, const shard_actor&
   auto& st = self->state;
   const auto it = st.counters_asked.find(k);
   if (it == st.counters_asked.end() || it->second != shard) return;  // replaced and asked again
-  if (st.promoting.count(k) || st.restoring.count(k)) return;
+  if (st.replacing(k)) return;
   if (waited || st.nodes.empty() || !st.timer) {
     return abort_job(self, "shard statistics: " + describe(err));
   }
@@ -241,8 +241,8 @@ void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
       .then(
           [=](const eval_result& res) {
             // The snapshot is as of when the evaluator pulled it.
-            const double delay = sent_s - e.at_s + res.snapshot_delay_s;
-            record_eval(self, e.epoch, e.at_s + delay, e.min_clock, res, e.epoch_end);
+            record_eval(self, e.epoch, sent_s + res.snapshot_delay_s, e.min_clock, res,
+                        e.epoch_end);
             auto& st = self->state;
             --st.evals_pending;
             // keep_best: the next evaluation's pulls leave after this one's

@@ -154,6 +154,10 @@ struct scheduler_state {
   } best_round;
   std::uint32_t stop_epoch = 0;  // early stopping: the epoch (1-based) it stopped in
   static inline const char* name = "troupe.scheduler";
+
+  /// Whether shard k's lost primary is being replaced (a backup promoted, a
+  /// checkpoint restored): its successor will be asked what it did not answer.
+  bool replacing(std::uint32_t k) const { return promoting.count(k) || restoring.count(k); }
 };
 
 using scheduler_pointer = scheduler_actor::stateful_pointer<scheduler_state>;

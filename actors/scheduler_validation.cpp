@@ -76,8 +76,7 @@ void ask_best_checkpoint(scheduler_pointer self, std::uint32_t k) {
             // A copy being replaced, or lost with its down message still on
             // the way (a dead proxy bounces the request): its successor is
             // asked (best_checkpoint_shard_replaced).
-            if (s.promoting.count(k) || s.restoring.count(k) ||
-                (!s.nodes.empty() && err.category() != troupe_error_category())) {
+            if (s.replacing(k) || (!s.nodes.empty() && err.category() != troupe_error_category())) {
               spdlog::warn(
                   "best checkpoint at clock {} on shard {}: {}; its replacement will write it",
                   clock, k, describe(err));

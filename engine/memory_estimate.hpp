@@ -12,10 +12,10 @@
 // and gradient buffers for one batch (batch x the layer widths), the batch
 // itself and a copy of the parameters and their gradients; the data set as
 // loaded; the dense tables with their optimizer state, times the copies
-// (replication), and with keep_best one copy more, held from an
-// evaluation until its checkpoint; the evaluator. Sparse tables grow with the rows training
-// touches: counted only when `[model] max_rows` bounds them. An estimate,
-// not an accounting: allocator overhead and libraries come on top.
+// (replication), and with keep_best one copy more, held from an evaluation
+// until its checkpoint; the evaluator. Sparse tables grow with the rows
+// training touches: counted only when `[model] max_rows` bounds them. An
+// estimate, not an accounting: allocator overhead and libraries come on top.
 
 #include <cstdint>
 #include <string>
