@@ -56,8 +56,13 @@ std::optional<bytes> publish_shared(const host_context& ctx, shared_write& w, st
 }
 
 status claim_shared(const host_context& ctx, const bytes& in, shared_slot& out) {
-  if (!ctx.shm) return {errc::shared_memory, "this process does not read shared memory"};
-  if (auto st = ctx.shm->claim(in, out); !st) return {errc::shared_memory, st.message()};
+  return claim_shared(ctx, ctx.shm.get(), in, out);
+}
+
+status claim_shared(const host_context& ctx, shared_memory* shm, const bytes& in,
+                    shared_slot& out) {
+  if (shm == nullptr) return {errc::shared_memory, "this process does not read shared memory"};
+  if (auto st = shm->claim(in, out); !st) return {errc::shared_memory, st.message()};
   if (ctx.metrics) ctx.metrics->add_shared_received();
   return {};
 }

@@ -14,7 +14,8 @@
 //   }
 //
 // A receiver that cannot read an envelope answers errc::shared_memory; the
-// sender then drops its shared memory (`ctx.shm.reset()`) and sends again.
+// sender then stops sending through shared memory (`ctx.shm.reset()`; what
+// is already on its way to it is still read) and sends again.
 
 #include <caf/all.hpp>
 
@@ -53,6 +54,10 @@ std::optional<bytes> publish_shared(const host_context& ctx, shared_write& w, st
 /// Claims the slot an envelope names, to read it in place; an error
 /// (errc::shared_memory) when it cannot be read.
 status claim_shared(const host_context& ctx, const bytes& in, shared_slot& out);
+/// As above, through `shm` rather than the context's own: a worker that has
+/// stopped sending through shared memory still reads, and so frees, the
+/// envelopes already on their way to it.
+status claim_shared(const host_context& ctx, shared_memory* shm, const bytes& in, shared_slot& out);
 
 /// Whether a request failed because its receiver could not read shared memory.
 bool is_shared_memory_error(const caf::error& err);

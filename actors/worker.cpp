@@ -126,6 +126,10 @@ struct worker_state {
   log_histogram staleness;
   clock_type::time_point report_start;
   host_context ctx;
+  // The shared memory replies come through: ctx.shm, kept when ctx.shm is
+  // dropped (sends go through the socket then), so that envelopes already on
+  // their way are still read or freed rather than left to expire.
+  std::shared_ptr<shared_memory> received_shm;
   static inline const char* name = "troupe.worker";
 };
 
@@ -372,9 +376,10 @@ void push_gradients(worker_pointer self) {
 // A shared-memory envelope nobody will read: claimed and so freed at once,
 // rather than left to the writer's expiry.
 void drop_reply(worker_pointer self, const bytes& reply) {
-  if (!is_shared_envelope(reply) || !self->state.ctx.shm) return;
+  auto& s = self->state;
+  if (!is_shared_envelope(reply) || !s.received_shm) return;
   shared_slot slot;
-  (void)claim_shared(self->state.ctx, reply, slot);
+  (void)claim_shared(s.ctx, s.received_shm.get(), reply, slot);
 }
 
 // Keeps `reply` as the answer to pull `i` of `set` (read in place when it is
@@ -382,7 +387,7 @@ void drop_reply(worker_pointer self, const bytes& reply) {
 void take_reply(worker_pointer self, pull_set& set, std::size_t i, bytes& reply) {
   auto& s = self->state;
   if (is_shared_envelope(reply)) {
-    const auto st = claim_shared(s.ctx, reply, set.slots[i]);
+    const auto st = claim_shared(s.ctx, s.received_shm.get(), reply, set.slots[i]);
     if (!st) {
       // Pulls are idempotent: ask again, for bytes this time.
       shared_memory_refused(self, "pull from shard " + std::to_string(set.ops[i].shard),
@@ -703,6 +708,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
     return err;
   });
   st.ctx = std::move(ctx);
+  st.received_shm = st.ctx.shm;
   st.wl = make_train_workload(cfg.job, std::move(data), cfg.partition, cfg.job.workers);
   // Stragglers follow the partition: a replacement inherits its predecessor's role.
   const auto spec = parse_straggler_spec(cfg.job.stragglers);

@@ -232,6 +232,54 @@ TEST(SharedMemory, UntakenSlotIsReclaimedAfterExpiry) {
   EXPECT_EQ(out, pattern(64, 3));
 }
 
+TEST(SharedMemory, ASlotWhoseReaderDiedWhileReadingItIsTakenBack) {
+  shared_memory_limits limits;
+  limits.slots = 1;
+  limits.reader_check = std::chrono::milliseconds(0);
+  shared_memory shm(limits);
+  auto env = shm.share(pattern(4096, 5));
+  ASSERT_TRUE(env);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // A worker killed mid-step: it claimed the slot to read it in place and
+    // never frees it (no destructor runs after _exit).
+    shared_memory reader;
+    static shared_slot held;  // outlives the _exit below on purpose
+    if (!reader.claim(*env, held).ok()) _exit(3);
+    _exit(held.size() == 4096 ? 0 : 4);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  // The slot was claimed (its envelope is spent) and its reader is gone.
+  bytes out;
+  EXPECT_FALSE(shm.take(*env, out).ok());
+  auto next = shm.share(pattern(64, 6));
+  ASSERT_TRUE(next);
+  EXPECT_EQ(shm.stats().reclaimed, 1u);
+  ASSERT_TRUE(shm.take(*next, out).ok());
+  EXPECT_EQ(out, pattern(64, 6));
+}
+
+TEST(SharedMemory, ASlotALiveReaderHoldsIsNotTakenBack) {
+  shared_memory_limits limits;
+  limits.slots = 1;
+  limits.reader_check = std::chrono::milliseconds(0);
+  shared_memory shm(limits);
+  auto env = shm.share(pattern(4096, 7));
+  ASSERT_TRUE(env);
+  shared_memory reader;
+  shared_slot slot;
+  ASSERT_TRUE(reader.claim(*env, slot).ok());
+  // However long it reads, a living reader keeps its slot.
+  EXPECT_FALSE(shm.share(pattern(64, 8)));
+  EXPECT_EQ(shm.stats().reclaimed, 0u);
+  EXPECT_EQ(bytes(slot.data(), slot.data() + slot.size()), pattern(4096, 7));
+  slot = shared_slot{};  // read: freed
+  EXPECT_TRUE(shm.share(pattern(64, 8)));
+}
+
 TEST(SharedMemory, DamagedEnvelopesAreErrors) {
   shared_memory shm;
   auto env = shm.share(pattern(1000, 5));

@@ -1,6 +1,7 @@
 #include "engine/wire/shared_memory.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,6 +42,11 @@ struct slot_meta {
   std::atomic<std::uint64_t> state;  // generation << 2 | phase
   std::uint64_t length;
   std::int64_t published_ns;
+  // Who reads it in place: pid << 32 | the low 32 bits of the generation
+  // claimed, so that a signature left by an earlier claim is never taken for
+  // this one's; and since when.
+  std::atomic<std::uint64_t> reader;
+  std::atomic<std::int64_t> reading_since_ns;
 };
 
 static_assert(sizeof(region_header) <= kHeaderBytes);
@@ -60,6 +66,22 @@ std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+std::uint64_t reader_word(std::uint32_t pid, std::uint64_t generation) {
+  return std::uint64_t{pid} << 32 | (generation & 0xffffffffu);
+}
+
+// Whether the slot, read in place at `generation` for longer than
+// `check_ns`, has lost its reader: the process that signed the claim is gone.
+// A claim not yet signed, or a reader we may not signal, counts as alive.
+bool reader_gone(const slot_meta& m, std::uint64_t generation, std::int64_t now,
+                 std::int64_t check_ns) {
+  const auto r = m.reader.load(std::memory_order_acquire);
+  if ((r & 0xffffffffu) != (generation & 0xffffffffu)) return false;
+  if (now - m.reading_since_ns.load(std::memory_order_relaxed) < check_ns) return false;
+  const auto pid = static_cast<pid_t>(r >> 32);
+  return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
 }
 
 std::string errno_text() {
@@ -207,6 +229,8 @@ shared_write shared_memory::begin_write() {
   const auto now = now_ns();
   const auto expiry_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(limits_.expiry).count();
+  const auto check_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(limits_.reader_check).count();
   const std::uint32_t start = cursor_.fetch_add(1, std::memory_order_relaxed);
   for (std::uint32_t k = 0; k < r->slots; ++k) {
     const std::uint32_t i = (start + k) % r->slots;
@@ -216,6 +240,12 @@ shared_write shared_memory::begin_write() {
     if ((s & 3) == ready && now - m->published_ns > expiry_ns &&
         m->state.compare_exchange_strong(s, word(gen, free_), std::memory_order_acq_rel)) {
       // Nobody took it: its reader died or dropped the envelope.
+      reclaimed_.fetch_add(1, std::memory_order_relaxed);
+      s = word(gen, free_);
+    } else if ((s & 3) == reading && reader_gone(*m, gen, now, check_ns) &&
+               m->state.compare_exchange_strong(s, word(gen, free_), std::memory_order_acq_rel)) {
+      // Its reader died while reading it in place (a worker killed mid-step
+      // holds its pull replies so): nobody else would ever free it.
       reclaimed_.fetch_add(1, std::memory_order_relaxed);
       s = word(gen, free_);
     }
@@ -356,6 +386,9 @@ status shared_memory::claim(const bytes& in, shared_slot& out) {
     return {errc::wrong_size, "shared-memory slot holds " + std::to_string(m->length) +
                                   " bytes, the envelope says " + std::to_string(e.length)};
   }
+  m->reading_since_ns.store(now_ns(), std::memory_order_relaxed);
+  m->reader.store(reader_word(static_cast<std::uint32_t>(getpid()), e.generation),
+                  std::memory_order_release);
   out.state_ = &m->state;
   out.generation_ = e.generation;
   out.data_ = r->data(e.slot);

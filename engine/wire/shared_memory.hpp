@@ -30,11 +30,11 @@
 // that only envelopes carry. Each slot's state word (generation, phase) is
 // claimed with compare-and-swap, so a slot is read by one reader at a time
 // and freed once, and a slot nobody took within `expiry` (its reader died)
-// is taken back by its writer. When no slot is free, the message is too
-// large or memfd is unavailable, share() returns nothing and the caller
-// sends the bytes as before: shared memory only ever makes a send cheaper.
-// Trust: a process of the same user could change a slot while it is read in
-// place; the same user could as well ptrace the daemon.
+// is taken back by its writer, as is one whose reader died while reading
+// it in place (each claim signs the slot with the reader's pid). When no slot is free, the message
+// is too large or memfd is unavailable, share() returns nothing and the caller sends the bytes as
+// before: shared memory only ever makes a send cheaper. Trust: a process of the same user could
+// change a slot while it is read in place; the same user could as well ptrace the daemon.
 
 #include <atomic>
 #include <chrono>
@@ -60,6 +60,11 @@ struct shared_memory_limits {
   /// resent late may arrive behind newer ones); only dead readers get here.
   std::chrono::milliseconds expiry{600000};
   std::size_t max_peers = 32;  ///< other processes' regions kept mapped
+  /// A slot read in place for longer than this is taken back once its
+  /// reader has died (killed mid-step: only the reader itself frees a slot it
+  /// reads). Only long-held slots are looked at, so that the check (a
+  /// signal 0 to the reader's pid) stays off the path of every message.
+  std::chrono::milliseconds reader_check{2000};
 };
 
 /// True when `msg` is a SharedBytes envelope rather than a message itself.
@@ -161,7 +166,7 @@ class shared_memory {
     std::uint64_t shared = 0;     ///< messages sent through a slot
     std::uint64_t inline_ = 0;    ///< share() declined: no free slot or too large
     std::uint64_t taken = 0;      ///< envelopes resolved by this process
-    std::uint64_t reclaimed = 0;  ///< slots taken back after `expiry`
+    std::uint64_t reclaimed = 0;  ///< slots taken back: after `expiry`, or from a dead reader
   };
   counters stats() const;
 
