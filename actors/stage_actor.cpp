@@ -39,12 +39,36 @@ void step_finished(stage_pointer self) {
   st.step_report = worker_progress{};
 }
 
-// A lost link to a shard that the job can recover: wait for the re-point
-// (like a data-parallel worker); anything else ends the replica.
+void redo_unanswered(stage_pointer self);
+
+// A request that timed out is asked again, this many times per step, before
+// the stage treats it as a lost link.
+constexpr std::uint32_t max_timeout_retries = 8;
+
+// A request that timed out while its shard lives on is asked again: a
+// primary acknowledges a push only once its backup holds it, which may take
+// longer than the request timeout (up to the primary's 120 s forward
+// timeout), and CAF drops a reply that comes after its request timed out, so
+// no answer would ever come (and no re-point either: the shard is fine).
+// Pulls are idempotent and pushes keep their seq, so asking again loses
+// nothing and applies nothing twice. Several requests timing out together
+// make one redo. Beyond that, a lost link to a shard that the job can
+// recover waits for the re-point (like a data-parallel worker); anything
+// else ends the replica.
 void on_exchange_error(stage_pointer self, const std::string& what, const caf::error& err) {
-  const auto& st = self->state;
+  auto& st = self->state;
   const auto who =
       "pipeline " + std::to_string(st.cfg.worker.id) + " stage " + std::to_string(st.cfg.stage);
+  if (err == caf::sec::request_timeout && st.now != stage_state::exchange::none &&
+      st.timeout_retries < max_timeout_retries) {
+    const auto now = clock_type::now();
+    if (now - st.last_retry < st.cfg.worker.request_timeout / 2) return;  // redone already
+    st.last_retry = now;
+    ++st.timeout_retries;
+    spdlog::warn("{}: {} timed out; asking again (retry {} of {} this step)", who, what,
+                 st.timeout_retries, max_timeout_retries);
+    return redo_unanswered(self);
+  }
   if (!wait_for_failover(st.cfg.worker.job, who, what, err)) fail(self, what, err);
 }
 
@@ -182,6 +206,16 @@ void on_backward(stage_pointer self, const bytes& msg) {
   count_backward(self);
 }
 
+// Pulls are idempotent and pushes keep their seq: redoing what is
+// unanswered loses nothing and applies nothing twice.
+void redo_unanswered(stage_pointer self) {
+  auto& st = self->state;
+  if (st.now == stage_state::exchange::pulling) return send_pulls(self);
+  if (st.now != stage_state::exchange::pushing) return;
+  st.step_report.pushes_resent += st.outbox.unacked();
+  send_pushes(self);
+}
+
 }  // namespace
 
 void run_early(stage_pointer self) {
@@ -243,6 +277,7 @@ void begin_step(stage_pointer self, std::int64_t step) {
   st.micro_batches = 0;
   st.stage->begin_step();
   st.now = stage_state::exchange::pulling;
+  st.timeout_retries = 0;
   st.pull_done.assign(st.plan.size(), false);
   st.pending = st.plan.size();
   send_pulls(self);
@@ -254,11 +289,7 @@ void redo_exchange(stage_pointer self, std::uint32_t shard) {
   spdlog::info("pipeline {} stage {}: shard {} re-pointed; redoing the step's {}", st.cfg.worker.id,
                st.cfg.stage, shard,
                st.now == stage_state::exchange::pulling ? "pulls" : "unacknowledged pushes");
-  // Pulls are idempotent and pushes keep their seq: redoing what is
-  // unanswered loses nothing and applies nothing twice.
-  if (st.now == stage_state::exchange::pulling) return send_pulls(self);
-  st.step_report.pushes_resent += st.outbox.unacked();
-  send_pushes(self);
+  redo_unanswered(self);
 }
 
 }  // namespace pipeline_detail

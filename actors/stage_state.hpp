@@ -45,9 +45,11 @@ struct stage_state {
   std::uint32_t micro_batches = 0, backwards = 0;
   // Talking to the shards: a re-point redoes what is unanswered.
   enum class exchange { none, pulling, pushing } now = exchange::none;
-  std::vector<bool> pull_done;  // per plan entry, this step
-  std::size_t pending = 0;      // pulls unanswered
-  push_outbox outbox;           // this step's pushes, until acknowledged
+  std::vector<bool> pull_done;        // per plan entry, this step
+  std::size_t pending = 0;            // pulls unanswered
+  push_outbox outbox;                 // this step's pushes, until acknowledged
+  std::uint32_t timeout_retries = 0;  // this step's requests asked again after a timeout
+  clock_type::time_point last_retry;
   worker_progress step_report;  // this step's loss (last stage), compute, pushes
   double compute_s = 0;         // whole run, for the utilisation log
   clock_type::time_point born = clock_type::now();

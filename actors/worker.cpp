@@ -106,9 +106,10 @@ struct worker_state {
   std::optional<std::vector<exchange_op>> fixed_plan;
   pull_set current, next;  // pulls of step `clock` and (prefetched) of `clock + 1`
   std::uint64_t phase = 0;
-  std::int64_t clock = 0;  // steps computed (their pushes sent or held)
-  std::int64_t acked = 0;  // steps whose pushes are all acknowledged
-  std::uint64_t acks = 0;  // acknowledgements since it started, sent with every advance
+  std::int64_t clock = 0;           // steps computed (their pushes sent or held)
+  std::int64_t acked = 0;           // steps whose pushes are all acknowledged
+  std::uint64_t acks = 0;           // acknowledgements since it started, sent with every advance
+  std::uint64_t reported_acks = 0;  // `acks` as the scheduler last heard it
   std::vector<std::uint32_t> gap_resends;  // per shard: out_of_order resends since its last ack
   // Per shard: its primary sends applied notices (it has a backup), so a
   // prefetched pull can ride on the push before it instead of being a request.
@@ -180,6 +181,12 @@ void on_request_error(worker_pointer self, const std::string& what, const caf::e
 // steps: that keeps SSP exact. (While a shard fails over, a read can miss a
 // push that only the lost primary had applied until its worker resends it,
 // at once on the repoint.)
+void send_advance(worker_pointer self) {
+  auto& s = self->state;
+  s.reported_acks = s.acks;
+  self->send(s.scheduler, advance_atom::value, encode_clock_advance({s.cfg.id, s.acked, s.acks}));
+}
+
 void report_acked(worker_pointer self) {
   auto& s = self->state;
   const auto complete = std::min(s.window.oldest_step(), s.clock);
@@ -188,7 +195,7 @@ void report_acked(worker_pointer self) {
   // The only worker of a job is the slowest one: waiting for the scheduler
   // to say so only delayed prefetches (3% of a 1 x 1 job's time on pulls).
   if (s.cfg.job.workers == 1) s.known_min = std::max(s.known_min, s.acked);
-  self->send(s.scheduler, advance_atom::value, encode_clock_advance({s.cfg.id, s.acked, s.acks}));
+  send_advance(self);
 }
 
 // Counts a push's PushAck (staleness, acknowledgements) once it is applied.
@@ -560,6 +567,10 @@ bool load_batch(worker_pointer self) {
     return false;
   }
   st.epoch_done = false;
+  // Acknowledgements that completed no step (pushes the straggler protocol
+  // held back, flushed as the epoch ends into a step already counted) reach
+  // the scheduler before the epoch ends: pushes_acked must count them.
+  if (st.acks != st.reported_acks) send_advance(self);
   const bool last = st.epoch + 1 >= st.cfg.job.epochs;
   if (last) flush_report(self);
   self->send(st.scheduler, epoch_atom::value, st.cfg.id, st.epoch);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <caf/all.hpp>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -99,6 +100,104 @@ void bad_activations_end_the_chain(std::uint32_t target) {
   }
   EXPECT_EQ(down, chain.size());
   observer->send_exit(shard, caf::exit_reason::user_shutdown);
+}
+
+// A shard in front of `real` that never answers the first push it gets (a
+// primary whose backup is slow acknowledges it after the request timeout);
+// everything else goes to `real`.
+shard_actor::behavior_type sluggish_shard(shard_actor::pointer self, shard_actor real,
+                                          std::shared_ptr<std::atomic<int>> pushes) {
+  return {
+      [=](push_atom a, bytes& b) -> caf::result<bytes> {
+        if (pushes->fetch_add(1) == 0) {
+          // Kept, never delivered: answered (broken) only when this ends.
+          auto kept = std::make_shared<caf::typed_response_promise<bytes>>(
+              self->make_response_promise<bytes>());
+          self->attach_functor([kept] {});
+          return *kept;
+        }
+        return self->delegate(real, a, std::move(b));
+      },
+      [=](pull_atom a, bytes& b) -> caf::result<bytes> {
+        return self->delegate(real, a, std::move(b));
+      },
+      [=](stats_atom a) -> caf::result<shard_stats> { return self->delegate(real, a); },
+      [=](checkpoint_atom a, std::string& d, std::string& n, std::int64_t c,
+          std::uint64_t r) -> caf::result<std::string> {
+        return self->delegate(real, a, std::move(d), std::move(n), c, r);
+      },
+      [=](restore_atom a, bytes& b, bool keep) -> caf::result<std::uint64_t> {
+        return self->delegate(real, a, std::move(b), keep);
+      },
+      [=](replica_atom a, caf::actor& backup) -> caf::result<bool> {
+        return self->delegate(real, a, std::move(backup));
+      },
+  };
+}
+
+// A push whose acknowledgement comes after the stage's request timeout (its
+// primary waits for a slow backup) is asked again, by its seq, rather than
+// taken for a lost link: with replication the stage would otherwise wait for
+// a re-point that never comes, and the pipeline would hang.
+void a_timed_out_push_is_asked_again() {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor observer{sys};
+  auto job = tiny_job();
+  job.replication = 2;  // a timeout would wait for a re-point
+  std::vector<shard_table> tables;
+  for (const auto& t : workload_tables(job)) tables.push_back({t, {0, t.size}, 1});
+  auto real = spawn_shard(sys, 0, tables);
+  auto pushes = std::make_shared<std::atomic<int>>(0);
+  auto shard = sys.spawn(sluggish_shard, real, pushes);
+  worker_config w;
+  w.job = job;
+  w.request_timeout = std::chrono::milliseconds(200);
+  std::vector<stage_actor> chain;
+  for (std::uint32_t s = 0; s < job.stages; ++s) {
+    chain.push_back(
+        spawn_stage(sys, {s, w}, tiny_data(), {shard}, caf::actor_cast<scheduler_actor>(observer)));
+  }
+  wire_stages(chain, caf::actor_cast<caf::actor>(observer));
+  observer->send(chain[0], start_atom::value);
+  // The head asks for its clock before each step: answered at once (the only
+  // replica is the slowest) until it has finished two steps.
+  std::int64_t reached = -1;
+  bool stalled = false;
+  while (reached < 2 && !stalled) {
+    observer->receive(
+        [&](clock_atom, const bytes& advance) -> std::int64_t {
+          clock_advance a;
+          EXPECT_TRUE(decode_clock_advance(advance, a).ok());
+          reached = a.clock;
+          return a.clock;
+        },
+        [&](fail_atom, std::uint32_t, const std::string& why) {
+          ADD_FAILURE() << "the stage failed: " << why;
+          stalled = true;
+        },
+        [](progress_atom, const worker_progress&) {},
+        caf::after(std::chrono::seconds(10)) >> [&] { stalled = true; });
+  }
+  EXPECT_FALSE(stalled) << "the pipeline stopped at clock " << reached;
+  EXPECT_GE(reached, 2);
+  // Each of the two stages pushes its slice once a step: step 0's first
+  // push (never answered) asked again, then the rest of steps 0 and 1; the
+  // head waits for clock 2 meanwhile, so nothing more.
+  EXPECT_EQ(pushes->load(), 5);
+  shard_stats got;
+  observer->request(real, std::chrono::seconds(5), stats_atom::value)
+      .receive([&](const shard_stats& s) { got = s; },
+               [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
+  EXPECT_EQ(got.pushes_applied, 4u);
+  EXPECT_EQ(got.pushes_duplicate, 0u);
+  for (auto& s : chain) observer->send_exit(s, caf::exit_reason::user_shutdown);
+  observer->send_exit(shard, caf::exit_reason::user_shutdown);
+  observer->send_exit(real, caf::exit_reason::user_shutdown);
+}
+
+TEST(StageActorExchange, APushAnsweredAfterTheRequestTimeoutIsAskedAgain) {
+  within(std::chrono::seconds(60), [] { a_timed_out_push_is_asked_again(); });
 }
 
 class StageActor : public ::testing::TestWithParam<std::uint32_t> {};

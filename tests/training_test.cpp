@@ -159,6 +159,21 @@ TEST(Training, FixedStragglerMakesOthersWaitAtZeroStaleness) {
   EXPECT_GT(async.max_staleness, slow.max_staleness);
 }
 
+// The Dai et al. protocol holds gradients back for a few steps and delivers
+// whatever is still held as the epoch ends. Every push is acknowledged and
+// counted exactly once, those flushed at the end too (they complete no step
+// of their own, and the last of them once went unreported).
+TEST(Training, DaiDelayedPushesAreAllCountedAsAcknowledged) {
+  require_dataset();
+  auto job = small_job(2, "dai_acks");
+  job.epochs = 2;
+  job.stragglers = "dai:max_delay=3";
+  const auto s = run_job(job);
+  EXPECT_EQ(s.pushes_rejected, 0u) << summary_line(s);
+  EXPECT_EQ(s.pushes_applied, s.pushes_acked) << summary_line(s);
+  EXPECT_EQ(s.pushes_acked, 2u * s.steps) << summary_line(s);
+}
+
 // The SSP bound end to end: with a 4x slower worker, the fastest never
 // completes more than s + 1 steps beyond the slowest (it may start step
 // min + s, and completes it), whereas without a bound it runs far ahead.
