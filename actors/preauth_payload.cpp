@@ -123,6 +123,50 @@ class no_proxies final : public caf::proxy_registry::backend {
   std::optional<caf::node_id> third_;
 };
 
+// What a message read before authentication may ask of CAF itself. Named
+// receivers: only the query CAF's BASP sends to a node it meets
+// (`SpawnServ`, `(sys, get, "info")`); by id, never CAF's config server
+// (which keeps every key/value put into it for good: a flood of puts grew a
+// daemon without bound) or its spawn server. Routed messages would make CAF
+// learn a route, spawn a helper and keep a table entry for a node named only
+// by the unauthenticated peer, so none are read; monitor and down messages
+// must come from the peer itself (named in its handshake) to this node: a
+// forged source would register monitors that nothing removes, or kill this
+// node's proxies of another node's actors.
+std::string refused_receiver(caf::actor_system& sys, const basp_header& header,
+                             const caf::node_id* peer, const caf::node_id& from,
+                             const caf::node_id& to,
+                             const std::vector<caf::strong_actor_ptr>& stages,
+                             const caf::message& msg) {
+  const auto id_of = [](const caf::strong_actor_ptr& ptr) {
+    return ptr ? ptr->id() : caf::invalid_actor_id;
+  };
+  switch (header.operation) {
+    case basp_op::direct_message:
+      if ((header.flags & basp_flag::named_receiver) != 0) {
+        const bool info_query =
+            header.dest_actor == static_cast<std::uint64_t>(caf::atom("SpawnServ")) &&
+            stages.empty() && msg.match_elements<caf::sys_atom, caf::get_atom, std::string>() &&
+            msg.get_as<std::string>(2) == "info";
+        return info_query ? std::string{} : "a message to a named CAF service";
+      }
+      if (header.dest_actor == id_of(sys.config_serv()) ||
+          header.dest_actor == id_of(sys.spawn_serv())) {
+        return "a message to a CAF service";
+      }
+      return {};
+    case basp_op::routed_message:
+      return "a routed message";
+    case basp_op::monitor_message:
+    case basp_op::down_message:
+      if (peer == nullptr || from != *peer) return "a monitor or down message of another node";
+      if (to != sys.node()) return "a monitor or down message for another node";
+      return {};
+    default:
+      return {};
+  }
+}
+
 }  // namespace
 
 status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
@@ -165,6 +209,9 @@ status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
     why = std::to_string(source.remaining()) + " bytes after its end";
   } else if (backend.third_node()) {
     why = "a handle of an actor on another node (" + caf::to_string(*backend.third_node()) + ")";
+  } else if (auto refused = refused_receiver(sys, header, peer, from, to, stages, msg);
+             !refused.empty()) {
+    why = std::move(refused);
   } else {
     return {};
   }

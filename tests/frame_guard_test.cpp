@@ -166,8 +166,97 @@ TEST(PreauthPayload, RefusesLengthsLongerThanTheBytesLeftAndPassesHelloAndAuth) 
     ASSERT_FALSE(sink(a, b, reason));
   }
   const std::vector<std::uint8_t> down_ok(buf.begin(), buf.end());
-  EXPECT_TRUE(check_preauth_payload(sys, down, down_ok));
-  EXPECT_FALSE(check_preauth_payload(sys, down, claiming_4gib(down_ok, 2)));
+  const auto self_node = sys.node();  // the down message's source, here
+  EXPECT_TRUE(check_preauth_payload(sys, down, down_ok, &self_node));
+  EXPECT_FALSE(check_preauth_payload(sys, down, claiming_4gib(down_ok, 2), &self_node));
+}
+
+// The source and destination nodes of a monitor or down message.
+std::vector<std::uint8_t> node_pair(caf::actor_system& sys, caf::node_id from, caf::node_id to,
+                                    bool with_reason) {
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  if (with_reason) {
+    caf::error reason = caf::make_error(caf::exit_reason::kill);
+    EXPECT_FALSE(sink(from, to, reason));
+  } else {
+    EXPECT_FALSE(sink(from, to));
+  }
+  return {buf.begin(), buf.end()};
+}
+
+// Before authenticating, a peer may ask CAF's spawn server who this node is
+// (CAF does so on every new connection), but may not reach CAF's services
+// otherwise: its config server keeps every key put into it, so a flood of
+// puts grew a daemon without bound. Routed messages, and monitor or down
+// messages naming a node other than the peer, make CAF keep state for, or
+// act on the word of, a node nobody authenticated: refused.
+TEST(PreauthPayload, CafServicesAndForgedNodesAreRefusedBeforeAuthentication) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  actor_config other_cfg;
+  caf::actor_system other{other_cfg};
+  const auto peer = other.node();
+  basp_header named;
+  named.operation = basp_op::direct_message;
+  named.flags = basp_flag::named_receiver;
+  named.dest_actor = static_cast<std::uint64_t>(caf::atom("SpawnServ"));
+  EXPECT_TRUE(check_preauth_payload(
+      sys, named, direct_payload(sys, caf::sys_atom::value, caf::get_atom::value, "info"), &peer));
+  auto st = check_preauth_payload(
+      sys, named, direct_payload(sys, caf::sys_atom::value, caf::get_atom::value, "other"), &peer);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("a message to a named CAF service"), std::string::npos)
+      << st.message();
+  named.dest_actor = static_cast<std::uint64_t>(caf::atom("ConfigServ"));
+  const auto put = direct_payload(sys, caf::put_atom::value, std::string("k1"),
+                                  caf::make_message(std::string(60000, 'x')));
+  EXPECT_FALSE(check_preauth_payload(sys, named, put, &peer));
+  basp_header by_id;
+  by_id.operation = basp_op::direct_message;
+  by_id.dest_actor = sys.config_serv()->id();
+  st = check_preauth_payload(sys, by_id, put, &peer);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("a message to a CAF service"), std::string::npos) << st.message();
+  by_id.dest_actor = sys.spawn_serv()->id();
+  EXPECT_FALSE(check_preauth_payload(sys, by_id, put, &peer));
+  by_id.dest_actor = 4711;  // any other actor decides for itself (a node's or a shard's guard)
+  EXPECT_TRUE(check_preauth_payload(sys, by_id, direct_payload(sys, hello_atom::value), &peer));
+
+  basp_header routed;
+  routed.operation = basp_op::routed_message;
+  routed.dest_actor = 4711;
+  std::vector<char> buf;
+  {
+    caf::binary_serializer sink{sys, buf};
+    std::vector<caf::strong_actor_ptr> stages;
+    auto msg = caf::make_message(hello_atom::value);
+    caf::node_id from = peer, to = sys.node();
+    ASSERT_FALSE(sink(from, to, stages, msg));
+  }
+  st = check_preauth_payload(sys, routed, {buf.begin(), buf.end()}, &peer);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("a routed message"), std::string::npos) << st.message();
+
+  basp_header monitor;
+  monitor.operation = basp_op::monitor_message;
+  monitor.dest_actor = 4711;
+  EXPECT_TRUE(check_preauth_payload(sys, monitor, node_pair(sys, peer, sys.node(), false), &peer));
+  const auto stranger = caf::make_node_id(12345, std::string(40, 'a'));
+  ASSERT_TRUE(stranger);
+  st = check_preauth_payload(sys, monitor, node_pair(sys, *stranger, sys.node(), false), &peer);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("of another node"), std::string::npos) << st.message();
+  st = check_preauth_payload(sys, monitor, node_pair(sys, peer, *stranger, false), &peer);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("for another node"), std::string::npos) << st.message();
+  EXPECT_FALSE(check_preauth_payload(sys, monitor, node_pair(sys, peer, sys.node(), false)));
+  basp_header down;
+  down.operation = basp_op::down_message;
+  down.source_actor = 4711;
+  EXPECT_TRUE(check_preauth_payload(sys, down, node_pair(sys, peer, sys.node(), true), &peer));
+  EXPECT_FALSE(
+      check_preauth_payload(sys, down, node_pair(sys, *stranger, sys.node(), true), &peer));
 }
 
 // The frame screen hands every payload that arrives before authentication,

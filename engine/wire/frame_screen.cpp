@@ -7,8 +7,7 @@ namespace troupe {
 
 namespace {
 
-// named_receiver (direct messages) and select_connection (client handshakes).
-constexpr std::uint8_t known_flags = 0x01 | 0x02;
+constexpr std::uint8_t known_flags = basp_flag::named_receiver | basp_flag::select_connection;
 
 template <class T>
 T big_endian(const std::uint8_t* p) {

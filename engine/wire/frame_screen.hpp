@@ -57,6 +57,14 @@ enum : std::uint8_t {
 };
 }  // namespace basp_op
 
+/// BASP 3 header flags (caf/io/basp/header.hpp).
+namespace basp_flag {
+enum : std::uint8_t {
+  named_receiver = 0x01,     ///< dest_actor is an atom: a registered name
+  select_connection = 0x02,  ///< a client handshake that takes over the peer's route
+};
+}  // namespace basp_flag
+
 /// The fields of one BASP header.
 struct basp_header {
   std::uint8_t operation = 0;
