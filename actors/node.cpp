@@ -50,6 +50,7 @@ struct node_state {
   std::string address;
   clock_type::time_point started = clock_type::now();
   std::map<caf::node_id, challenge> challenges;                // pending, one per peer node
+  std::uint64_t challenges_evicted = 0;                        // to make room for newer hellos
   std::map<caf::node_id, std::set<caf::actor_addr>> sessions;  // authenticated actors per node
   // Shared with the lifeline that stops hosted actors when the node ends.
   std::shared_ptr<std::map<caf::actor_addr, hosted_entry>> hosted_ptr =
@@ -356,7 +357,20 @@ caf::result<std::string> on_hello(node_pointer self) {
   prune_challenges(st);
   const auto peer = sender->node();
   if (st.challenges.size() >= st.opts.max_challenges && st.challenges.count(peer) == 0) {
-    return refuse(self, "hello", "too many pending handshakes");
+    // The oldest challenge makes room rather than the new hello being
+    // refused: else hellos from made-up node ids (the connection closed at
+    // once) would lock every real peer out until they expired. A real peer
+    // answers within a round trip; only a flood that outpaces that evicts it.
+    auto oldest = st.challenges.begin();
+    for (auto it = st.challenges.begin(); it != st.challenges.end(); ++it) {
+      if (it->second.issued < oldest->second.issued) oldest = it;
+    }
+    st.challenges.erase(oldest);
+    ++st.challenges_evicted;
+    if ((st.challenges_evicted & (st.challenges_evicted - 1)) == 0) {  // 1, 2, 4, ...: no log flood
+      spdlog::warn("node {}: {} pending handshakes (the most kept); {} evicted so far",
+                   st.opts.name, st.opts.max_challenges, st.challenges_evicted);
+    }
   }
   try {
     auto nonce = make_nonce();

@@ -100,7 +100,7 @@ struct node_options {
   /// node hosts shards only and refuses training requests.
   std::shared_ptr<training_host> training;
   std::chrono::milliseconds challenge_ttl{10000};  ///< a nonce is good for one try within this
-  std::size_t max_challenges = 256;                ///< pending handshakes before hello is refused
+  std::size_t max_challenges = 256;  ///< pending handshakes kept (the oldest go first)
   /// A job's actors are released when its scheduler has not renewed its
   /// lease for this long (or at once when the scheduler is seen to end).
   std::chrono::milliseconds lease_timeout{10000};

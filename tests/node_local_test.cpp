@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -94,6 +95,59 @@ TEST(PeerGuard, SenderAllowedAcceptsLocalSendersAndRefusesAnonymousOnes) {
   caf::anon_send(gate, 2);
   EXPECT_FALSE(verdict());
   self->send_exit(gate, caf::exit_reason::user_shutdown);
+}
+
+// Pending handshakes are capped; a full table drops its oldest challenge
+// rather than refusing the newest hello, so that hellos from made-up node
+// ids (sent from connections closed at once) cannot lock real peers out.
+// Peers here are separate actor systems (each its own CAF node id) talking
+// to the node through the middleman.
+TEST(NodeHandshakes, AFullTableOfChallengesMakesRoomForANewHello) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  node_options opts;
+  opts.name = "hellos";
+  opts.secret = "a-secret-of-sixteen-bytes";
+  opts.max_challenges = 2;
+  auto node = spawn_node(sys, std::move(opts));
+  auto port = sys.middleman().publish(node, 0, "127.0.0.1");
+  ASSERT_TRUE(port) << describe(port.error());
+  const auto timeout = std::chrono::milliseconds(5000);
+  {
+    std::vector<std::unique_ptr<actor_config>> cfgs;
+    std::vector<std::unique_ptr<caf::actor_system>> peers;
+    std::vector<std::unique_ptr<caf::scoped_actor>> selves;
+    std::vector<node_actor> handles;
+    for (int i = 0; i < 3; ++i) {
+      cfgs.push_back(std::make_unique<actor_config>());
+      peers.push_back(std::make_unique<caf::actor_system>(*cfgs.back()));
+      selves.push_back(std::make_unique<caf::scoped_actor>(*peers.back()));
+      auto h = peers.back()->middleman().remote_actor<node_actor>("127.0.0.1", *port);
+      ASSERT_TRUE(h) << describe(h.error());
+      handles.push_back(*h);
+    }
+    // Two peers say hello and wait: the table is full.
+    for (int i = 0; i < 2; ++i) {
+      std::string nonce;
+      (*selves[i])
+          ->request(handles[i], timeout, hello_atom::value)
+          .receive([&](std::string& n) { nonce = std::move(n); },
+                   [&](caf::error& err) { ADD_FAILURE() << describe(err); });
+      EXPECT_FALSE(nonce.empty());
+    }
+    // A third still authenticates: the oldest challenge made room.
+    EXPECT_FALSE(authenticate(*selves[2], handles[2], "a-secret-of-sixteen-bytes", timeout));
+    // The first one's challenge is gone (one try per challenge in any case).
+    caf::error err;
+    (*selves[0])
+        ->request(handles[0], timeout, auth_atom::value, std::string(64, '0'), std::string("x"))
+        .receive([](std::string&) { ADD_FAILURE() << "an evicted challenge was answered"; },
+                 [&](caf::error& e) { err = std::move(e); });
+    EXPECT_NE(describe(err).find("no pending hello"), std::string::npos) << describe(err);
+    for (auto& s : selves) s.reset();
+  }
+  caf::scoped_actor owner{sys};  // the node ignores anonymous exit messages
+  owner->send_exit(node, caf::exit_reason::user_shutdown);
 }
 
 class LocalNode : public ::testing::Test {
