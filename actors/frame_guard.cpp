@@ -176,6 +176,15 @@ std::optional<std::string> connection_screen::read_handshake() {
   // CAF tells every client this node's id; claiming it would pass as one
   // of this process's own actors.
   if (id == sys_.node()) return "client handshake naming this node's own id";
+  // A second connection naming a node that is connected here already would
+  // become an alternative route to it, and its next handshake (BASP's
+  // select-connection flag) would take the route over: what this process
+  // sends to that node would go to whoever opened it. A real peer never
+  // opens a second connection (CAF closes a redundant one before its
+  // handshake).
+  if (const auto& connected = guard_->options().connected; connected && connected(id)) {
+    return "client handshake naming node " + caf::to_string(id) + ", connected here already";
+  }
   node_ = std::move(id);
   peer_authenticated();  // e.g. under TLS, every certified peer is
   return std::nullopt;

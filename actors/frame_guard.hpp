@@ -24,7 +24,10 @@
 // the secret, was admitted for a job, or TLS vouches for every peer). A
 // handshake naming this process's own node id is refused: the guard allows
 // it (local actors send under it), CAF hands it out in its own handshake to
-// anyone who connects, and no real peer ever sends it.
+// anyone who connects, and no real peer ever sends it. So is one naming a
+// node that has a connection here already (`connected`): CAF would take it
+// as a second route to that node, which the peer's repeated handshake could
+// make the one in use.
 //
 //   auto guard = std::make_shared<troupe::frame_guard>(opts);
 //   // one connection_screen per accepted socket (on CAF's I/O thread)
@@ -36,6 +39,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -60,6 +64,10 @@ struct frame_guard_options {
   /// all (descriptors are finite; one address cannot take them all).
   std::size_t max_pending_per_address = 16;
   std::size_t max_pending = 256;
+  /// Whether this process already has a direct connection to a node (CAF's
+  /// routing table); a handshake naming such a node is refused. Null: not
+  /// checked.
+  std::function<bool(const caf::node_id&)> connected;
 };
 
 class frame_guard {

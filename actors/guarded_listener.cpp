@@ -271,9 +271,16 @@ std::unique_ptr<guarded_listener> guarded_listener::publish(
   }
   auto p = std::make_unique<impl>();
   p->sys = &sys;
+  auto broker = sys.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
+  // Asked by the screens on the middleman's I/O thread, where the broker
+  // runs; its routing table locks itself besides. The broker outlives the
+  // listener (stopped before the middleman).
+  auto* basp = static_cast<caf::io::basp_broker*>(caf::actor_cast<caf::abstract_actor*>(broker));
+  opts.guard.connected = [basp](const caf::node_id& id) {
+    return static_cast<bool>(basp->instance.tbl().lookup_direct(id));
+  };
   p->guard = std::make_shared<frame_guard>(std::move(opts.guard));
   p->whom = caf::actor_cast<caf::actor_addr>(whom);
-  auto broker = sys.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
   p->middleman =
       sys.spawn<screened_middleman, caf::detached + caf::hidden>(broker, p->guard, opts.tls);
   caf::error failed;

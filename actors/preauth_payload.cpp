@@ -157,6 +157,9 @@ std::string refused_receiver(caf::actor_system& sys, const basp_header& header,
       return {};
     case basp_op::routed_message:
       return "a routed message";
+    case basp_op::client_handshake:
+      return peer != nullptr && from == *peer ? std::string{}
+                                              : "a second handshake naming another node";
     case basp_op::monitor_message:
     case basp_op::down_message:
       if (peer == nullptr || from != *peer) return "a monitor or down message of another node";
@@ -196,7 +199,12 @@ status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
       err = source(from, to, reason);
       break;
     }
-    default:  // handshakes are read by the screen, heartbeats carry nothing
+    case basp_op::client_handshake:
+      // The first is read by the screen; CAF clients repeat it (with the
+      // select-connection flag), and a repeat must name the same node.
+      err = source(from);
+      break;
+    default:  // heartbeats carry nothing
       return {};
   }
   std::string why;

@@ -11,16 +11,22 @@
 // deserializer that refuses any length longer than the bytes left. What it
 // cannot read, BASP never sees: the connection is closed.
 //
-//   direct message   stages, message
-//   routed message   source node, destination node, stages, message
-//   monitor message  source node, destination node
-//   down message     source node, destination node, error
+//   direct message    stages, message
+//   routed message    source node, destination node, stages, message
+//   monitor message   source node, destination node
+//   down message      source node, destination node, error
+//   client handshake  node (CAF's repeat of the first, which the screen reads)
 //
 // Refused as well: a message holding a group handle (CAF's group module
 // spawns a broker actor for it and keeps it for good), a handle of an actor
 // on a third node (neither this one nor the peer's, named in its handshake:
 // CAF would learn a route to it on the peer's word), a payload cut short or
-// with bytes after its end. The dry run makes no proxies.
+// with bytes after its end. The dry run makes no proxies. And what would
+// reach CAF itself: a message to one of its services (only the spawn
+// server's `info` query, which CAF sends on every connection, passes; its
+// config server keeps whatever is put into it), any routed message, a
+// monitor or down message from a node other than the peer or for a node
+// other than this one, and a repeated handshake naming another node.
 //
 //   frame_screen screen{limits, [&](const basp_header& h, const auto& p) {
 //     return check_preauth_payload(sys, h, p, peer_from_handshake);

@@ -257,6 +257,22 @@ TEST(PreauthPayload, CafServicesAndForgedNodesAreRefusedBeforeAuthentication) {
   EXPECT_TRUE(check_preauth_payload(sys, down, node_pair(sys, peer, sys.node(), true), &peer));
   EXPECT_FALSE(
       check_preauth_payload(sys, down, node_pair(sys, *stranger, sys.node(), true), &peer));
+  // CAF clients repeat their handshake (select-connection flag): it must
+  // name the node the first one did.
+  basp_header again;
+  again.operation = basp_op::client_handshake;
+  again.flags = basp_flag::select_connection;
+  const auto handshake = [&](caf::node_id id) {
+    std::vector<char> out;
+    caf::binary_serializer sink{sys, out};
+    EXPECT_FALSE(sink(id));
+    return std::vector<std::uint8_t>(out.begin(), out.end());
+  };
+  EXPECT_TRUE(check_preauth_payload(sys, again, handshake(peer), &peer));
+  st = check_preauth_payload(sys, again, handshake(*stranger), &peer);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message().find("a second handshake naming another node"), std::string::npos)
+      << st.message();
 }
 
 // The frame screen hands every payload that arrives before authentication,

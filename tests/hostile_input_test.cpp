@@ -12,6 +12,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/binary_serializer.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/io/middleman.hpp>
 
 #include <filesystem>
@@ -244,6 +245,38 @@ TEST_F(HostileInput, AHandshakeNamingTheNodeItselfIsRefused) {
   raw_connection other(n.port);
   other.send(valid_handshake());
   EXPECT_FALSE(heartbeating_is_closed(other)) << n.process->log();
+}
+
+// A handshake naming a node that is connected to the daemon already (here a
+// CAF client, as a scheduler would be) would give CAF a second route to that
+// node, which the next handshake (select-connection flag) would make the
+// one in use: the daemon's messages for the scheduler would go to whoever
+// opened it. Refused; the real client's connection is untouched.
+TEST_F(HostileInput, AHandshakeNamingAConnectedNodeIsRefused) {
+  nodes.push_back(start_daemon({TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--secret",
+                                (dir / "secret").string(), "--name", "taken"},
+                               dir / "taken.log"));
+  const auto& n = nodes.back();
+  ASSERT_NE(n.port, 0) << n.process->log();
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  auto node = sys.middleman().remote_actor<node_actor>("127.0.0.1", n.port);
+  ASSERT_TRUE(node) << sys.render(node.error());
+  std::vector<char> payload;
+  caf::binary_serializer sink{sys, payload};
+  ASSERT_FALSE(sink(sys.node()));
+  raw_connection c(n.port);
+  c.send(basp_header(1, static_cast<std::uint32_t>(payload.size())) +
+         std::string(payload.begin(), payload.end()));
+  EXPECT_TRUE(c.closed_by_peer(seconds(5))) << n.process->log();
+  EXPECT_TRUE(wait_for_log(*n.process, "connected here already", seconds(10))) << n.process->log();
+  // The real client goes on as before: the node answers it.
+  caf::scoped_actor self{sys};
+  bool answered = false;
+  self->request(*node, seconds(5), hello_atom::value)
+      .receive([&](std::string&) { answered = true; },
+               [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
+  EXPECT_TRUE(answered);
 }
 
 // `troupe serve` was hit the same way (3.5 GB): its engine listens behind the
