@@ -43,6 +43,7 @@ class peer_guard {
   /// Allows every valid node from now on: under TLS with client certificates
   /// only certified peers can reach this process at all (actors/tls_config.hpp).
   void trust_every_peer();
+  bool trusts_every_peer() const { return trust_all_.load(); }
   /// Whether messages from `peer` are accepted: the local node or an allowed
   /// peer; never the invalid (default) node id.
   bool allows(const caf::node_id& peer) const;

@@ -150,6 +150,33 @@ TEST(NodeHandshakes, AFullTableOfChallengesMakesRoomForANewHello) {
   owner->send_exit(node, caf::exit_reason::user_shutdown);
 }
 
+// Under TLS without a secret every certified node is allowed, so a job's
+// scheduler admits its nodes without a session: nothing is recorded, since
+// no session would end to take it back (one entry per job for the daemon's
+// life, before).
+TEST(NodeAdmissions, UnderTlsWithoutASecretAdmittingRecordsNothing) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor self{sys};
+  auto guard = std::make_shared<peer_guard>(sys.node());
+  guard->trust_every_peer();
+  node_options opts;
+  opts.name = "tls-only";
+  opts.guard = guard;
+  auto node = spawn_node(sys, std::move(opts));
+  for (std::uint32_t job = 0; job < 3; ++job) {
+    std::uint64_t admitted = 0;
+    self->request(node, std::chrono::seconds(5), admit_atom::value,
+                  std::vector<caf::node_id>{fake_node(100 + job, 'c'), fake_node(200 + job, 'd')})
+        .receive([&](std::uint64_t n) { admitted = n; },
+                 [&](caf::error& err) { ADD_FAILURE() << describe(err); });
+    EXPECT_EQ(admitted, 2u);
+  }
+  EXPECT_EQ(guard->size(), 0u);
+  EXPECT_TRUE(guard->allows(fake_node(100, 'c')));  // certified peers are allowed all the same
+  self->send_exit(node, caf::exit_reason::user_shutdown);
+}
+
 class LocalNode : public ::testing::Test {
  protected:
   LocalNode() : sys(cfg), self(sys) {
