@@ -134,9 +134,31 @@ connection_screen::connection_screen(std::shared_ptr<frame_guard> guard, caf::ac
               [this](const basp_header& h, const std::vector<std::uint8_t>& payload) {
                 // The handshake may have come in the same read, not yet taken.
                 if (!node_) read_handshake();
-                return check_preauth_payload(sys_, h, payload, node_ ? &*node_ : nullptr);
+                return check_payload(h, payload);
               }) {
   admitted_ = guard_->admit(fd_, peer_);
+}
+
+status connection_screen::check_payload(const basp_header& h,
+                                        const std::vector<std::uint8_t>& payload) {
+  const caf::node_id* peer = node_ ? &*node_ : nullptr;
+  if (h.operation == basp_op::client_handshake) {
+    // Repeats are screened in any state (frame_screen): the same node, and
+    // no taking over the route of another connection to it, which would
+    // send what this process has for that node to whoever opened this one.
+    if (auto st = check_preauth_payload(sys_, h, payload, peer); !st) return st;
+    const auto& route_of = guard_->options().route_of;
+    if ((h.flags & basp_flag::select_connection) != 0 && route_of && peer != nullptr) {
+      if (const auto route = route_of(*peer); route && *route != fd_) {
+        return {errc::malformed_message,
+                "a handshake selecting this connection as the route to node " +
+                    caf::to_string(*peer) + ", which another connection serves"};
+      }
+    }
+    return {};
+  }
+  if (authenticated_) return {};
+  return check_preauth_payload(sys_, h, payload, peer);
 }
 
 connection_screen::~connection_screen() {
@@ -176,15 +198,6 @@ std::optional<std::string> connection_screen::read_handshake() {
   // CAF tells every client this node's id; claiming it would pass as one
   // of this process's own actors.
   if (id == sys_.node()) return "client handshake naming this node's own id";
-  // A second connection naming a node that is connected here already would
-  // become an alternative route to it, and its next handshake (BASP's
-  // select-connection flag) would take the route over: what this process
-  // sends to that node would go to whoever opened it. A real peer never
-  // opens a second connection (CAF closes a redundant one before its
-  // handshake).
-  if (const auto& connected = guard_->options().connected; connected && connected(id)) {
-    return "client handshake naming node " + caf::to_string(id) + ", connected here already";
-  }
   node_ = std::move(id);
   peer_authenticated();  // e.g. under TLS, every certified peer is
   return std::nullopt;

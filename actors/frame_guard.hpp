@@ -24,10 +24,14 @@
 // the secret, was admitted for a job, or TLS vouches for every peer). A
 // handshake naming this process's own node id is refused: the guard allows
 // it (local actors send under it), CAF hands it out in its own handshake to
-// anyone who connects, and no real peer ever sends it. So is one naming a
-// node that has a connection here already (`connected`): CAF would take it
-// as a second route to that node, which the peer's repeated handshake could
-// make the one in use.
+// anyone who connects, and no real peer ever sends it. CAF clients repeat
+// their handshake with the select-connection flag, which makes the
+// connection the route in use to the node it names: a repeat naming another
+// node than the first, or selecting a connection while another one is the
+// route to that node (`route_of`: one connection taking over another's
+// traffic), is refused, before and after authentication. (A second
+// connection naming a connected node is normal: CAF makes it an alternative,
+// and a client that finds its connection redundant closes it.)
 //
 //   auto guard = std::make_shared<troupe::frame_guard>(opts);
 //   // one connection_screen per accepted socket (on CAF's I/O thread)
@@ -64,10 +68,11 @@ struct frame_guard_options {
   /// all (descriptors are finite; one address cannot take them all).
   std::size_t max_pending_per_address = 16;
   std::size_t max_pending = 256;
-  /// Whether this process already has a direct connection to a node (CAF's
-  /// routing table); a handshake naming such a node is refused. Null: not
-  /// checked.
-  std::function<bool(const caf::node_id&)> connected;
+  /// The connection (CAF's handle id: its socket) that CAF's routing table
+  /// uses for a node, if any. A repeated handshake that would make another
+  /// connection the one in use (BASP's select-connection flag) is refused.
+  /// Null: not checked.
+  std::function<std::optional<std::int64_t>(const caf::node_id&)> route_of;
 };
 
 class frame_guard {
@@ -135,6 +140,7 @@ class connection_screen {
 
  private:
   bool peer_authenticated();
+  status check_payload(const basp_header& h, const std::vector<std::uint8_t>& payload);
   /// Takes the node id the handshake names, once it has come; the reason
   /// when it names none, or this process's own.
   std::optional<std::string> read_handshake();

@@ -276,8 +276,9 @@ std::unique_ptr<guarded_listener> guarded_listener::publish(
   // runs; its routing table locks itself besides. The broker outlives the
   // listener (stopped before the middleman).
   auto* basp = static_cast<caf::io::basp_broker*>(caf::actor_cast<caf::abstract_actor*>(broker));
-  opts.guard.connected = [basp](const caf::node_id& id) {
-    return static_cast<bool>(basp->instance.tbl().lookup_direct(id));
+  opts.guard.route_of = [basp](const caf::node_id& id) -> std::optional<std::int64_t> {
+    if (auto hdl = basp->instance.tbl().lookup_direct(id)) return hdl->id();
+    return std::nullopt;
   };
   p->guard = std::make_shared<frame_guard>(std::move(opts.guard));
   p->whom = caf::actor_cast<caf::actor_addr>(whom);

@@ -93,7 +93,11 @@ status frame_screen::check_header(bool authenticated) {
   payload_left_ = h.payload_len;
   collecting_handshake_ = first;
   if (first) handshake_.reserve(h.payload_len);
-  collecting_payload_ = !first && !authenticated && check_ && h.payload_len > 0;
+  // Before authentication every payload goes to the check; after it, only
+  // repeated client handshakes (a few bytes each): one naming a connection
+  // as the route in use matters whoever sends it.
+  collecting_payload_ = !first && check_ && h.payload_len > 0 &&
+                        (!authenticated || h.operation == basp_op::client_handshake);
   if (collecting_payload_) {
     payload_header_ = h;
     payload_.clear();

@@ -17,6 +17,9 @@
 //                      after_auth once it has
 //   any   ---- bad header / oversized payload ----------------> refused (sticky)
 //
+// Payloads go whole to an optional check: all of them before authentication,
+// only repeated client handshakes after it.
+//
 // Pure bytes, no CAF: actors/frame_guard applies it to accepted sockets and
 // tells it whether the peer has authenticated; fuzzed by tests/fuzz.
 //

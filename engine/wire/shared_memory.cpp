@@ -78,7 +78,8 @@ std::uint64_t reader_word(std::uint32_t pid, std::uint64_t generation) {
 bool reader_gone(const slot_meta& m, std::uint64_t generation, std::int64_t now,
                  std::int64_t check_ns) {
   const auto r = m.reader.load(std::memory_order_acquire);
-  if ((r & 0xffffffffu) != (generation & 0xffffffffu)) return false;
+  // 0: unsigned (a slot passed on is unsigned before it is ready again).
+  if (r == 0 || (r & 0xffffffffu) != (generation & 0xffffffffu)) return false;
   if (now - m.reading_since_ns.load(std::memory_order_relaxed) < check_ns) return false;
   const auto pid = static_cast<pid_t>(r >> 32);
   return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
@@ -154,6 +155,10 @@ struct shared_memory::region {
   std::uint32_t slots = 0;
   std::uint64_t slot_bytes = 0;
   std::uint64_t last_use = 0;
+  // Own region only: when each slot's reader was last looked for, so that a
+  // slot read in place for long (a slow step) costs one kill(pid, 0) per
+  // `reader_check`, not one per message.
+  std::unique_ptr<std::atomic<std::int64_t>[]> last_check;
 
   region() = default;
   region(const region&) = delete;
@@ -169,6 +174,11 @@ struct shared_memory::region {
     return reinterpret_cast<slot_meta*>(bytes_at(kHeaderBytes + i * kMetaBytes));
   }
   char* data(std::uint32_t i) const { return bytes_at(data_offset(slots) + i * slot_bytes); }
+  bool may_check(std::uint32_t i, std::int64_t now, std::int64_t every_ns) const {
+    auto& t = last_check[i];
+    auto before = t.load(std::memory_order_relaxed);
+    return now - before >= every_ns && t.compare_exchange_strong(before, now);
+  }
 };
 
 shared_memory::shared_memory(shared_memory_limits limits) : limits_(limits) {
@@ -201,6 +211,7 @@ status shared_memory::create_region() {
   h->slots = r->slots;
   h->slot_bytes = r->slot_bytes;
   h->magic = kMagic;
+  r->last_check = std::make_unique<std::atomic<std::int64_t>[]>(r->slots);  // zeroed
   own_ = std::move(r);
   return {};
 }
@@ -242,7 +253,8 @@ shared_write shared_memory::begin_write() {
       // Nobody took it: its reader died or dropped the envelope.
       reclaimed_.fetch_add(1, std::memory_order_relaxed);
       s = word(gen, free_);
-    } else if ((s & 3) == reading && reader_gone(*m, gen, now, check_ns) &&
+    } else if ((s & 3) == reading && r->may_check(i, now, check_ns) &&
+               reader_gone(*m, gen, now, check_ns) &&
                m->state.compare_exchange_strong(s, word(gen, free_), std::memory_order_acq_rel)) {
       // Its reader died while reading it in place (a worker killed mid-step
       // holds its pull replies so): nobody else would ever free it.
@@ -390,6 +402,7 @@ status shared_memory::claim(const bytes& in, shared_slot& out) {
   m->reader.store(reader_word(static_cast<std::uint32_t>(getpid()), e.generation),
                   std::memory_order_release);
   out.state_ = &m->state;
+  out.reader_ = &m->reader;
   out.generation_ = e.generation;
   out.data_ = r->data(e.slot);
   out.size_ = e.length;
@@ -412,6 +425,7 @@ shared_slot& shared_slot::operator=(shared_slot&& other) noexcept {
     release(false);
     region_ = std::move(other.region_);
     state_ = std::exchange(other.state_, nullptr);
+    reader_ = std::exchange(other.reader_, nullptr);
     generation_ = other.generation_;
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
@@ -441,8 +455,16 @@ void shared_write::release() {
 
 void shared_slot::release(bool keep) {
   if (state_ == nullptr) return;
-  state_->store(word(generation_, keep ? ready : free_), std::memory_order_release);
+  // Passed on: unsigned first, so that the next reader's claim is never
+  // judged by this process's signature (were it to die meanwhile).
+  if (keep) reader_->store(0, std::memory_order_relaxed);
+  // From `reading` only: a slot its writer took back (it judged this
+  // process gone) is the writer's again, and a newer message's.
+  auto expected = word(generation_, reading);
+  state_->compare_exchange_strong(expected, word(generation_, keep ? ready : free_),
+                                  std::memory_order_acq_rel);
   state_ = nullptr;
+  reader_ = nullptr;
   data_ = nullptr;
   size_ = 0;
   region_.reset();

@@ -93,6 +93,7 @@ class shared_slot {
   void release(bool keep);
   std::shared_ptr<const void> region_;  // keeps the mapping
   std::atomic<std::uint64_t>* state_ = nullptr;
+  std::atomic<std::uint64_t>* reader_ = nullptr;  // the slot's reader signature
   std::uint64_t generation_ = 0;
   const char* data_ = nullptr;
   std::size_t size_ = 0;
