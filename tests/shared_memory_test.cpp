@@ -232,11 +232,16 @@ TEST(SharedMemory, UntakenSlotIsReclaimedAfterExpiry) {
   EXPECT_EQ(out, pattern(64, 3));
 }
 
-TEST(SharedMemory, ASlotWhoseReaderDiedWhileReadingItIsTakenBack) {
+// One slot, whose reader is looked for on every write.
+shared_memory_limits one_slot_checked_at_once() {
   shared_memory_limits limits;
   limits.slots = 1;
   limits.reader_check = std::chrono::milliseconds(0);
-  shared_memory shm(limits);
+  return limits;
+}
+
+TEST(SharedMemory, ASlotWhoseReaderDiedWhileReadingItIsTakenBack) {
+  shared_memory shm(one_slot_checked_at_once());
   auto env = shm.share(pattern(4096, 5));
   ASSERT_TRUE(env);
   const pid_t child = fork();
@@ -263,10 +268,7 @@ TEST(SharedMemory, ASlotWhoseReaderDiedWhileReadingItIsTakenBack) {
 }
 
 TEST(SharedMemory, ASlotALiveReaderHoldsIsNotTakenBack) {
-  shared_memory_limits limits;
-  limits.slots = 1;
-  limits.reader_check = std::chrono::milliseconds(0);
-  shared_memory shm(limits);
+  shared_memory shm(one_slot_checked_at_once());
   auto env = shm.share(pattern(4096, 7));
   ASSERT_TRUE(env);
   shared_memory reader;
