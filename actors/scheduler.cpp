@@ -265,7 +265,7 @@ void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
 void evaluate_epoch(scheduler_pointer self, std::uint32_t epoch, bool epoch_end = true) {
   auto& st = self->state;
   // Finished workers leave the clock table; the slowest live one sets the clock.
-  const queued_eval e{epoch, epoch_end, elapsed(st),
+  const queued_eval e{epoch, epoch_end,
                       st.clocks->size() ? st.clocks->min_clock() : st.finished_clock};
   // keep_best: one evaluation at a time from here (see ask_evaluation);
   // otherwise the evaluator queues them.

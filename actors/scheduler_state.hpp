@@ -76,12 +76,11 @@ struct placed_stage {
   stage_actor handle;
 };
 
-// An evaluation to ask the evaluator for: of `epoch` (0-based), wanted at
-// at_s when the slowest worker was at min_clock.
+// An evaluation to ask the evaluator for: of `epoch` (0-based), wanted when
+// the slowest worker was at min_clock. (Its time is taken when it is sent.)
 struct queued_eval {
   std::uint32_t epoch = 0;
   bool epoch_end = true;
-  double at_s = 0;
   std::int64_t min_clock = 0;
 };
 
