@@ -55,6 +55,7 @@ using continue_atom = caf::atom_constant<caf::atom("cont")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using slot_atom = caf::atom_constant<caf::atom("slot")>;
 using applied_atom = caf::atom_constant<caf::atom("applied")>;
+using hold_atom = caf::atom_constant<caf::atom("hold")>;
 
 /// A parameter shard: owns key ranges of tables and applies pushes.
 using shard_actor =
@@ -74,7 +75,12 @@ using shard_actor =
                      // backup (a shard_actor; sent its current state first) before it is
                      // acknowledged; answered once the backup holds the state (an error, and
                      // no backup, if it refused); an invalid handle drops the backup
-                     caf::replies_to<replica_atom, caf::actor>::with<bool>>;
+                     caf::replies_to<replica_atom, caf::actor>::with<bool>,
+                     // from a primary to its backup (keep_best): keep table T as it is now
+                     // for evaluation round R, as the primary did for the evaluator's pull.
+                     // Sent after the forwards of every push applied before that pull, so
+                     // a promoted backup writes the very state the evaluation scored
+                     caf::reacts_to<hold_atom, std::uint32_t, std::uint64_t>>;
 
 /// The scheduler: clocks, progress, evaluation, the job's end.
 using scheduler_actor = caf::typed_actor<

@@ -112,8 +112,9 @@ void checkpoint_best(scheduler_pointer self, std::int64_t clock, std::uint32_t e
 
 void best_checkpoint_shard_replaced(scheduler_pointer self, std::uint32_t k) {
   // The lost copy will never answer; the new one holds the parameters the
-  // job goes on from (a promoted backup: the lost primary's), though not the
-  // state the evaluation read: it writes its current one.
+  // job goes on from. A promoted backup holds the state the evaluation read
+  // too (the primary passed each hold on in order with its pushes); a copy
+  // restored from a checkpoint does not, and writes its current state.
   if (self->state.best_round.waiting.count(k)) ask_best_checkpoint(self, k);
 }
 

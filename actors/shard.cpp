@@ -115,18 +115,24 @@ void forward_to_backup(shard_pointer self, std::uint64_t n, caf::message push, R
 // its model, asked for once the scores say it is the best so far, holds
 // exactly what was scored (training goes on meanwhile). A full copy at the
 // round's first pull, then each further table as its own pull reads it.
-status hold_state(shard_pointer self, const pull_request_view& pull) {
+// The backup is told to do the same: CAF keeps the order of messages from
+// one actor to another, so it gets this after every push applied here
+// before, and holds the same state, should it be promoted before the
+// checkpoint is written.
+status hold_state(shard_pointer self, std::uint32_t table, std::uint64_t round) {
   auto& st = self->state;
-  return guarded("hold", [&] {
-    if (st.held && st.held_round == pull.hold_round) {
-      replace_table(*st.held, st.store->snapshot_table(pull.table), pull.table);
+  auto held = guarded("hold", [&] {
+    if (st.held && st.held_round == round) {
+      replace_table(*st.held, st.store->snapshot_table(table), table);
     } else {
       st.held.reset();  // before the copy: never two at once
       st.held = std::make_unique<shard_snapshot>(st.store->snapshot());
-      st.held_round = pull.hold_round;
+      st.held_round = round;
     }
     return status{};
   });
+  if (st.backup) self->send(st.backup, hold_atom::value, table, round);
+  return held;
 }
 
 // The reply to `pull` for `sender`: for a puller in another process on this
@@ -320,7 +326,7 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
           return to_caf_error(decoded);
         }
         if (pull.hold_round != 0) {
-          if (auto held = hold_state(self, pull); !held) {
+          if (auto held = hold_state(self, pull.table, pull.hold_round); !held) {
             // The pull is still answered: its checkpoint falls back to the current state.
             spdlog::warn("shard {}: cannot keep the state evaluation round {} reads: {}", id,
                          pull.hold_round, held.to_string());
@@ -436,6 +442,14 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
                   promise.deliver(err);
                 });
         return promise;
+      },
+      [=](hold_atom, std::uint32_t table, std::uint64_t round) {
+        if (check_peer(self) || round == 0) return;  // round 0 names no evaluation
+        if (auto held = hold_state(self, table, round); !held) {
+          // A later checkpoint of that round writes the current state, and says so.
+          spdlog::warn("shard {}: cannot keep the state evaluation round {} read: {}", id, round,
+                       held.to_string());
+        }
       },
       [=](stats_atom) {
         auto s = self->state.stats;

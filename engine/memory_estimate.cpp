@@ -67,7 +67,7 @@ memory_estimate estimate_job_memory(const job_config& job) {
       1, job.replication ? job.replication : (job.nodes.size() >= 2 ? 2u : 1u));
   est.data = data_bytes(job);
   est.tables = table_bytes(job);
-  if (job.keep_best) est.held = est.tables;
+  if (job.keep_best) est.held = est.tables * est.copies;  // backups hold it too
   if (job.model_kind == "mlp") {
     const auto params = static_cast<std::uint64_t>(mlp_num_params(job.model));
     const auto per_row = mlp_floats_per_row(job.model.sizes);

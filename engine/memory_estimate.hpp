@@ -12,8 +12,8 @@
 // and gradient buffers for one batch (batch x the layer widths), the batch
 // itself and a copy of the parameters and their gradients; the data set as
 // loaded; the dense tables with their optimizer state, times the copies
-// (replication), and with keep_best one copy more, held from an evaluation
-// until its checkpoint; the evaluator. Sparse tables grow with the rows
+// (replication), and with keep_best as much again, held by every copy from
+// an evaluation until its checkpoint; the evaluator. Sparse tables grow with the rows
 // training touches: counted only when `[model] max_rows` bounds them. An
 // estimate, not an accounting: allocator overhead and libraries come on top.
 
@@ -36,8 +36,8 @@ struct memory_estimate {
   std::uint64_t data = 0;    ///< the data set, once per process that loads it
   std::uint64_t tables = 0;  ///< all shards' values and optimizer state, one copy
   std::uint32_t copies = 1;  ///< primary + backups
-  /// keep_best: each primary's state as an evaluation read it, held until
-  /// its checkpoint (a copy of the tables more).
+  /// keep_best: each shard's state as an evaluation read it, held by its
+  /// primary and backups until its checkpoint (the tables once more).
   std::uint64_t held = 0;
   std::uint64_t evaluator = 0;
 

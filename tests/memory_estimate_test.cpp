@@ -40,11 +40,12 @@ TEST(MemoryEstimate, GrowsWithTheBatchTheWorkersAndTheCopies) {
   EXPECT_EQ(more.copies, 2u);                     // a backup per shard on >= 2 nodes
   EXPECT_EQ(more.held, 0u);
 
-  // keep_best: the shards hold the state an evaluation read until its checkpoint.
+  // keep_best: every copy of a shard holds the state an evaluation read
+  // until its checkpoint (a promoted backup writes it).
   job.keep_best = true;
   const auto best = estimate_job_memory(job);
-  EXPECT_EQ(best.held, best.tables);
-  EXPECT_EQ(best.in_process(), more.in_process() + best.tables);
+  EXPECT_EQ(best.held, 2 * best.tables);
+  EXPECT_EQ(best.in_process(), more.in_process() + 2 * best.tables);
   EXPECT_NE(best.describe().find("held for keep_best"), std::string::npos) << best.describe();
 }
 

@@ -386,6 +386,43 @@ TEST_F(ShardActor, ABestCheckpointHoldsTheStateTheEvaluationRead) {
   self->send_exit(s, caf::exit_reason::user_shutdown);
 }
 
+// keep_best with a backup: the primary lost after the evaluation's pulls
+// and before the checkpoint leaves the backup to write the best model. The
+// backup holds the state those pulls read, not the one it moved on to.
+TEST_F(ShardActor, APromotedBackupWritesTheStateTheEvaluationRead) {
+  auto primary = spawn_shard(sys, 0, {{model(), {0, 10}}});
+  auto backup = spawn_shard(sys, 0, {{model(), {0, 10}}});
+  self->request(primary, std::chrono::seconds(5), replica_atom::value,
+                caf::actor_cast<caf::actor>(backup))
+      .receive([](bool ok) { EXPECT_TRUE(ok); }, [](caf::error& err) { FAIL() << describe(err); });
+  ASSERT_TRUE(ask_at(primary, true, push(0, 10, 1.0f, 1)));  // sgd, rate 1: -1
+  constexpr std::uint32_t evaluator = 0xffffffffu;
+  ASSERT_TRUE(ask_at(primary, false, encode_dense_pull(1, evaluator, 0, 10, false, 9)));
+  ASSERT_TRUE(ask_at(primary, true, push(0, 10, 1.0f, 2)));  // -2, on both copies
+  ASSERT_EQ(values(backup), std::vector<float>(10, -2.0f));
+  self->send_exit(primary, caf::exit_reason::user_shutdown);
+
+  const auto dir = (std::filesystem::temp_directory_path() /
+                    ("troupe_best_backup_" + std::to_string(::getpid())))
+                       .string();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::vector<float> written;
+  self->request(backup, std::chrono::seconds(5), checkpoint_atom::value, dir, std::string("job"),
+                std::int64_t{1}, std::uint64_t{9})
+      .receive(
+          [&](const std::string& path) {
+            checkpoint ck;
+            ASSERT_TRUE(read_checkpoint(path, ck).ok());
+            ASSERT_EQ(ck.snapshot.dense.size(), 1u);
+            written = ck.snapshot.dense[0].values;
+          },
+          [](caf::error& err) { FAIL() << describe(err); });
+  EXPECT_EQ(written, std::vector<float>(10, -1.0f));
+  std::filesystem::remove_all(dir);
+  self->send_exit(backup, caf::exit_reason::user_shutdown);
+}
+
 }  // namespace
 }  // namespace troupe
 

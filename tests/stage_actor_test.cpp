@@ -132,6 +132,9 @@ shard_actor::behavior_type sluggish_shard(shard_actor::pointer self, shard_actor
       [=](replica_atom a, caf::actor& backup) -> caf::result<bool> {
         return self->delegate(real, a, std::move(backup));
       },
+      [=](hold_atom a, std::uint32_t table, std::uint64_t round) {
+        self->send(real, a, table, round);
+      },
   };
 }
 
