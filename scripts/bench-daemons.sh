@@ -8,6 +8,8 @@
 # DAEMON_THREADS: each daemon's actor threads (default: the cores split
 # between the three, at least 1; 0 = one per core each).
 # DAEMON_FLAGS: more daemon flags, e.g. --no-shared-memory.
+# DAEMON_ARGS: train arguments for the daemons' run only, e.g.
+#   DAEMON_ARGS="--set cluster.replication=1" (what the backups cost).
 # EPOCHS: epochs per run (default 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +55,7 @@ field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
 daemons=(); local_=()
 for ((r = 1; r <= rounds; r++)); do
   start_daemons
-  line=$("$bin" train --nodes "$nodes" --secret "$work/key" --epochs "$epochs" -o "$work/run" "$@" \
+  line=$("$bin" train --nodes "$nodes" --secret "$work/key" --epochs "$epochs" -o "$work/run" ${DAEMON_ARGS:-} "$@" \
     2>/dev/null | tail -1)
   stop_daemons
   d=$(echo "$line" | field samples_per_s)
