@@ -125,6 +125,44 @@ TEST(CsvLoader, MalformedFilesAreErrorsNamingFileAndLine) {
   EXPECT_TRUE(has(msg, "c.csv.gz")) << msg;
 }
 
+// A gzip file cut short (an interrupted download) reads as an ordinary end
+// of file to zlib: it must be an error, not a data set with rows missing
+// and its last row cut in the middle of a number.
+TEST(CsvLoader, ATruncatedGzipFileIsAnErrorNotFewerRows) {
+  temp_dir dir("csv_cut");
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += std::to_string(i) + "," + std::to_string(i * 37) + ",1\n";
+  const auto whole = dir.write_gz("whole.csv.gz", text);
+  EXPECT_EQ(load_csv(whole, csv_options{}).rows, 3000u);
+  const auto size = std::filesystem::file_size(whole);
+  for (const auto keep : {size / 2, size - 4}) {  // mid-stream; only the trailer missing
+    std::filesystem::copy_file(whole, dir.file("cut.csv.gz"),
+                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::resize_file(dir.file("cut.csv.gz"), keep);
+    const auto msg = error_of([&] { load_csv(dir.file("cut.csv.gz"), csv_options{}); });
+    EXPECT_TRUE(has(msg, "cut.csv.gz: truncated")) << msg;
+  }
+}
+
+// A UTF-8 byte order mark (some editors and Excel write one) is no part of
+// the first field: the first row stays a data row, a header keeps its names.
+TEST(CsvLoader, AByteOrderMarkIsSkipped) {
+  temp_dir dir("csv_bom");
+  const auto rows = load_csv(dir.write("b.csv",
+                                       "\xEF\xBB\xBF"
+                                       "1,2,0\n3,4,1\n"),
+                             csv_options{});
+  EXPECT_EQ(rows.rows, 2u);
+  EXPECT_EQ(rows.features, (std::vector<float>{1, 2, 3, 4}));
+  csv_options named;
+  named.label_name = "y";
+  const auto header = load_csv(dir.write("h.csv",
+                                         "\xEF\xBB\xBF"
+                                         "y,a\n1,2\n"),
+                               named);
+  EXPECT_EQ(header.labels, (std::vector<std::int32_t>{1}));
+}
+
 TEST(CsvLoader, LabelFilesMatchTheRows) {
   temp_dir dir("csv_labels");
   csv_options o;
@@ -201,6 +239,17 @@ TEST(IdxLoader, MalformedFilesAreErrors) {
     load_idx_features(dir.write_bytes("huge", testing_files::idx_ubyte({0xffffffffu, 1000}, {1})));
   });
   EXPECT_TRUE(has(msg, "is truncated")) << msg;
+  // Dimensions whose product wraps around (to 0 here) are refused by the
+  // header, not read as an empty row that a later copy sizes by them.
+  msg = error_of([&] {
+    load_idx_features(
+        dir.write_bytes("wrap", testing_files::idx_ubyte({8, 0x80000000u, 0x40000000u}, {})));
+  });
+  EXPECT_TRUE(has(msg, "more than can be addressed")) << msg;
+  msg = error_of([&] {
+    load_idx_features(dir.write_bytes("wide", testing_files::idx_ubyte({1, 0x10000, 0x10000}, {})));
+  });
+  EXPECT_TRUE(has(msg, "wider than a model input can be")) << msg;
   dataset two;
   two.rows = 2;
   msg = error_of([&] {
@@ -242,7 +291,7 @@ TEST(NpyLoader, MalformedFilesAreErrors) {
   msg = error_of([&] {
     load_npy_features(dir.write_bytes("s.npy", testing_files::npy("<f4", "(3, 2)", x, sizeof x)));
   });
-  EXPECT_TRUE(has(msg, "data bytes, shape needs 24")) << msg;
+  EXPECT_TRUE(has(msg, "data bytes, shape needs 6 values of 4 bytes")) << msg;
   msg = error_of([&] {
     load_npy_features(dir.write_bytes("c.npy", testing_files::npy("<c8", "(1, 2)", x, 16)));
   });
@@ -259,6 +308,24 @@ TEST(NpyLoader, MalformedFilesAreErrors) {
                     false, d);
   });
   EXPECT_TRUE(has(msg, "label 1 is not a class number")) << msg;
+  // 2^31 - 1 would make 2^31 classes: no int.
+  const std::int64_t top[2] = {0, 2147483647};
+  msg = error_of([&] {
+    load_npy_labels(dir.write_bytes("top.npy", testing_files::npy("<i8", "(2,)", top, sizeof top)),
+                    false, d);
+  });
+  EXPECT_TRUE(has(msg, "label 2 is not a class number")) << msg;
+  // A shape whose product wraps around to the 8 values the file holds.
+  const float eight[8] = {};
+  msg = error_of([&] {
+    load_npy_features(dir.write_bytes(
+        "wrap.npy", testing_files::npy("<f4", "(8, 2305843009213693953)", eight, sizeof eight)));
+  });
+  EXPECT_TRUE(has(msg, "more than can be addressed")) << msg;
+  msg = error_of([&] {
+    load_npy_features(dir.write_bytes("neg.npy", testing_files::npy("<f4", "(-1, 2)", x, 8)));
+  });
+  EXPECT_TRUE(has(msg, "malformed shape (-1, 2)")) << msg;
 }
 
 // This process's open descriptors.

@@ -234,6 +234,10 @@ TEST(JobConfigData, BadDataAndModelKeysNameTheKey) {
                   "data.normalize"));
   EXPECT_TRUE(has(error("[data]\nformat = \"csv\"\ntrain = \"a\"\nvalidation_fraction = 1.5\n"),
                   "data.validation_fraction"));
+  // 1 / 1e-300 is infinite as a float: every feature would become NaN.
+  EXPECT_TRUE(has(error("[data]\nformat = \"csv\"\ntrain = \"a\"\nnormalize = \"scale\"\n"
+                        "scale = 1e-300\n"),
+                  "data.scale: must lie in [1e-30, 1e30]"));
   EXPECT_TRUE(has(error("[model]\nactivation = \"gelu\"\n"), "model.activation"));
   EXPECT_TRUE(has(error("[model]\nloss = \"hinge\"\n"), "model.loss"));
   EXPECT_TRUE(has(error("[model]\nhidden = [8]\nlayers = [784, 8, 10]\n"), "model.hidden"));

@@ -4,7 +4,9 @@
 
 #include <malloc.h>
 
+#include <exception>
 #include <iostream>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -52,8 +54,20 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  for (const auto& command : {train, sweep, node, status, bench, serve, cert}) {
-    if (const int rc = command(); rc >= 0) return rc;
+  // The commands report the errors they know (troupe_error) themselves;
+  // anything else that reaches here (memory exhausted by a data file, a
+  // library's exception) is still an error message and exit code 2, not an
+  // abort with a core dump.
+  try {
+    for (const auto& command : {train, sweep, node, status, bench, serve, cert}) {
+      if (const int rc = command(); rc >= 0) return rc;
+    }
+  } catch (const std::bad_alloc&) {
+    spdlog::error("out of memory (a data set or batch larger than this machine can hold?)");
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 2;
   }
   return 1;
 }

@@ -1,5 +1,6 @@
 #include "engine/data/csv_loader.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -146,9 +147,12 @@ dataset load_csv(const std::string& path, const csv_options& o) {
         if (width < 2) malformed(in, "a row needs a label and at least one feature");
       }
       d.cols = o.has_label ? width - 1 : width;
-      d.features.reserve(lines * d.cols);
-      if (o.has_label && o.regression) d.targets.reserve(lines);
-      if (o.has_label && !o.regression) d.labels.reserve(lines);
+      // `lines` counts blank ones too (a file of blank lines compresses to
+      // nothing): beyond a plausible size the vectors grow as rows come.
+      const auto reserve_rows = std::min<std::size_t>(lines, (std::size_t{1} << 26) / d.cols);
+      d.features.reserve(reserve_rows * d.cols);
+      if (o.has_label && o.regression) d.targets.reserve(reserve_rows);
+      if (o.has_label && !o.regression) d.labels.reserve(reserve_rows);
     }
     if (fields.size() != width) {
       malformed(in, std::to_string(fields.size()) + " fields, but the first row has " +

@@ -108,7 +108,11 @@ void validate(const data_spec& d) {
   if (d.normalize != "none" && d.normalize != "scale" && d.normalize != "standardize") {
     fail("normalize", "'" + d.normalize + "' is none of none, scale, standardize");
   }
+  // Features are multiplied by 1 / scale as a float: both must be finite.
   if (d.normalize == "scale" && !(d.scale > 0)) fail("scale", "must be positive");
+  if (d.normalize == "scale" && !(d.scale >= 1e-30 && d.scale <= 1e30)) {
+    fail("scale", "must lie in [1e-30, 1e30] (features are divided by it as floats)");
+  }
   if (d.format == "libsvm" && d.normalize == "standardize") {
     fail("normalize", "standardize would make sparse libsvm rows dense; use none or scale");
   }

@@ -1,34 +1,25 @@
 #include "engine/data/dataset.hpp"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <array>
 #include <filesystem>
 #include <memory>
 
+#include "engine/data/gz_file.hpp"
 #include "engine/errors.hpp"
 
 namespace troupe {
 
 namespace {
 
-struct gz_closer {
-  void operator()(gzFile f) const { gzclose(f); }
-};
-using gz_ptr = std::unique_ptr<std::remove_pointer_t<gzFile>, gz_closer>;
-
 // gzread also reads files that are not compressed, so both forms work.
 std::vector<unsigned char> read_gz(const std::string& path) {
-  gz_ptr f(gzopen(path.c_str(), "rb"));
-  if (!f) throw troupe_error(errc::io_error, "cannot open " + path);
+  auto f = open_gz(path);
   std::vector<unsigned char> out;
   std::array<unsigned char, 1 << 16> buf;
-  int n;
-  while ((n = gzread(f.get(), buf.data(), static_cast<unsigned>(buf.size()))) > 0) {
-    out.insert(out.end(), buf.begin(), buf.begin() + n);
+  while (const auto n = read_gz_some(f.get(), buf.data(), buf.size(), path)) {
+    out.insert(out.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
   }
-  if (n < 0) throw troupe_error(errc::io_error, "corrupt gzip data in " + path);
   return out;
 }
 

@@ -6,45 +6,17 @@
 #include <array>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <vector>
 
+#include "engine/data/array_shape.hpp"
+#include "engine/data/gz_file.hpp"
 #include "engine/data/label_values.hpp"
 #include "engine/errors.hpp"
 
 namespace troupe {
 
 namespace {
-
-struct gz_closer {
-  void operator()(gzFile f) const { gzclose(f); }
-};
-using gz_ptr = std::unique_ptr<std::remove_pointer_t<gzFile>, gz_closer>;
-
-gz_ptr open(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    throw troupe_error(errc::missing_dataset, "data file " + path + " not found");
-  }
-  gz_ptr f(gzopen(path.c_str(), "rb"));
-  if (!f) throw troupe_error(errc::io_error, "cannot open " + path);
-  gzbuffer(f.get(), 1 << 18);
-  return f;
-}
-
-// Reads exactly n bytes; false at a clean end before the first byte.
-std::size_t read_some(gzFile f, unsigned char* out, std::size_t n, const std::string& path) {
-  std::size_t got = 0;
-  while (got < n) {
-    const int r =
-        gzread(f, out + got, static_cast<unsigned>(std::min<std::size_t>(n - got, 1 << 30)));
-    if (r < 0) throw troupe_error(errc::io_error, path + ": corrupt or unreadable data");
-    if (r == 0) break;
-    got += static_cast<std::size_t>(r);
-  }
-  return got;
-}
 
 std::size_t element_size(unsigned char type) {
   switch (type) {
@@ -95,18 +67,15 @@ double element(const unsigned char* p, unsigned char type) {
 
 struct idx_header {
   unsigned char type = 0;
-  std::vector<std::uint32_t> dims;
-  std::size_t rows() const { return dims.empty() ? 0 : dims[0]; }
-  std::size_t cols() const {
-    std::size_t c = 1;
-    for (std::size_t i = 1; i < dims.size(); ++i) c *= dims[i];
-    return c;
-  }
+  std::vector<std::uint64_t> dims;
+  array_shape shape;  // checked as read
+  std::size_t rows() const { return shape.rows; }
+  std::size_t cols() const { return shape.cols; }
 };
 
 idx_header read_header(gzFile f, const std::string& path) {
   unsigned char magic[4];
-  if (read_some(f, magic, 4, path) != 4 || magic[0] != 0 || magic[1] != 0 ||
+  if (read_gz_some(f, magic, 4, path) != 4 || magic[0] != 0 || magic[1] != 0 ||
       element_size(magic[2]) == 0 || magic[3] == 0) {
     throw troupe_error(errc::io_error, path + " is not an idx file (bad magic number)");
   }
@@ -114,11 +83,12 @@ idx_header read_header(gzFile f, const std::string& path) {
   h.type = magic[2];
   for (int i = 0; i < magic[3]; ++i) {
     unsigned char b[4];
-    if (read_some(f, b, 4, path) != 4)
+    if (read_gz_some(f, b, 4, path) != 4)
       throw troupe_error(errc::io_error, path + ": truncated header");
     h.dims.push_back((std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) |
                      (std::uint32_t{b[2]} << 8) | b[3]);
   }
+  h.shape = checked_shape(h.dims, path);
   return h;
 }
 
@@ -131,7 +101,7 @@ void read_elements(gzFile f, const idx_header& h, std::size_t count, const std::
   std::size_t done = 0;
   while (done < count) {
     const std::size_t n = std::min<std::size_t>(count - done, 1 << 16);
-    if (read_some(f, buf.data(), n * es, path) != n * es) {
+    if (read_gz_some(f, buf.data(), n * es, path) != n * es) {
       throw troupe_error(errc::io_error,
                          path + " is truncated: " + std::to_string(count) + " values expected");
     }
@@ -139,7 +109,7 @@ void read_elements(gzFile f, const idx_header& h, std::size_t count, const std::
     done += n;
   }
   unsigned char extra;
-  if (read_some(f, &extra, 1, path) != 0)
+  if (read_gz_some(f, &extra, 1, path) != 0)
     throw troupe_error(errc::io_error, path + " has trailing bytes");
 }
 
@@ -154,7 +124,7 @@ bool looks_like_idx(const std::string& path) {
 }
 
 dataset load_idx_features(const std::string& path) {
-  auto f = open(path);
+  auto f = open_gz(path);
   const auto h = read_header(f.get(), path);
   dataset d;
   d.source = path;
@@ -175,7 +145,7 @@ dataset load_idx_features(const std::string& path) {
 }
 
 void load_idx_labels(const std::string& path, bool regression, dataset& into) {
-  auto f = open(path);
+  auto f = open_gz(path);
   const auto h = read_header(f.get(), path);
   begin_labels(path, h.rows(), h.cols(), regression, into);
   read_elements(f.get(), h, h.rows(), path,

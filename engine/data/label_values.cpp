@@ -37,7 +37,8 @@ void add_label(const std::string& path, std::size_t i, double v, bool regression
     into.targets.push_back(static_cast<float>(v));
     return;
   }
-  if (!(v >= 0) || v >= 2147483648.0 || std::floor(v) != v) {
+  // Below 2^31 - 1: the class count, one more, must be an int too.
+  if (!(v >= 0) || v >= 2147483647.0 || std::floor(v) != v) {
     throw troupe_error(errc::io_error, path + ": label " + std::to_string(i + 1) +
                                            " is not a class number (an integer >= 0)");
   }

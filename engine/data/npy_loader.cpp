@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "engine/data/array_shape.hpp"
 #include "engine/data/label_values.hpp"
 #include "engine/errors.hpp"
 #include "engine/unique_fd.hpp"
@@ -57,14 +58,10 @@ class mapped_file {
 struct npy_array {
   char kind = 0;  // 'f', 'i', 'u'
   std::size_t item = 0;
-  std::vector<std::size_t> shape;
+  array_shape shape;  // checked: rows x cols fits, and so does a row in a model
   const unsigned char* values = nullptr;
-  std::size_t rows() const { return shape.empty() ? 1 : shape[0]; }
-  std::size_t cols() const {
-    std::size_t c = 1;
-    for (std::size_t i = 1; i < shape.size(); ++i) c *= shape[i];
-    return c;
-  }
+  std::size_t rows() const { return shape.rows; }
+  std::size_t cols() const { return shape.cols; }
 };
 
 std::string dict_value(const std::string& header, const std::string& key) {
@@ -113,32 +110,38 @@ npy_array parse(const mapped_file& f, const std::string& path) {
   npy_array a;
   const char endian = descr[0];
   a.kind = descr[1];
-  a.item = static_cast<std::size_t>(std::atoi(descr.c_str() + 2));
+  a.item = descr.find_first_not_of("0123456789", 2) == std::string::npos
+               ? static_cast<std::size_t>(std::atoi(descr.c_str() + 2))
+               : 0;  // "<f4x": no dtype
   const bool ok_type = (a.kind == 'f' && (a.item == 4 || a.item == 8)) ||
                        ((a.kind == 'i' || a.kind == 'u') &&
                         (a.item == 1 || a.item == 2 || a.item == 4 || a.item == 8));
   if (!ok_type || endian == '>' || (endian == '|' && a.item != 1)) {
     return bad("dtype " + descr + " is not supported (f4, f8, u1, i1, i2, i4, i8, little endian)");
   }
+  std::vector<std::uint64_t> dims;
   for (std::size_t i = 1; i < shape.size();) {
     const auto e = shape.find_first_of(",)", i);
     if (e == std::string::npos) break;
-    const auto dim = shape.substr(i, e - i);
-    if (dim.find_first_not_of(" ") != std::string::npos) {
-      try {
-        a.shape.push_back(static_cast<std::size_t>(std::stoull(dim)));
-      } catch (const std::exception&) {
+    auto dim = shape.substr(i, e - i);
+    dim.erase(0, dim.find_first_not_of(' '));
+    dim.erase(dim.find_last_not_of(' ') + 1);
+    if (!dim.empty()) {
+      // Digits only: stoull would take "-1" for 2^64 - 1.
+      if (dim.size() > 19 || dim.find_first_not_of("0123456789") != std::string::npos) {
         return bad("malformed shape " + shape);
       }
+      dims.push_back(std::stoull(dim));
     }
     i = e + 1;
   }
+  a.shape = checked_shape(dims, path);
   const std::size_t data_offset = offset + header_len;
   const std::size_t count = a.rows() * a.cols();
   if (count == 0) return bad("no data rows");
   if (count > (f.size() - data_offset) / a.item || f.size() - data_offset != count * a.item) {
     return bad("holds " + std::to_string(f.size() - data_offset) + " data bytes, shape needs " +
-               std::to_string(count * a.item));
+               std::to_string(count) + " values of " + std::to_string(a.item) + " bytes");
   }
   a.values = p + data_offset;
   return a;

@@ -1,33 +1,31 @@
 #include "engine/data/text_lines.hpp"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 
+#include "engine/data/gz_file.hpp"
 #include "engine/errors.hpp"
 
 namespace troupe {
 
+namespace {
+
+// Drops a line's "\r" (Windows line ends) and, on the first line, the UTF-8
+// byte order mark some editors write: left in, it makes the first data row
+// look like a header (and it silently goes) or hides a header's first name.
+void trim_ends(std::string_view& line, bool first) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (first && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
+}
+
+}  // namespace
+
 struct text_lines::gz {
-  gzFile f = nullptr;
-  ~gz() {
-    if (f != nullptr) gzclose(f);
-  }
+  gz_ptr f;
 };
 
 text_lines::text_lines(const std::string& path) : file_(std::make_unique<gz>()), path_(path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    throw troupe_error(errc::missing_dataset, "data file " + path + " not found");
-  }
-  if (std::filesystem::is_directory(path, ec)) {
-    throw troupe_error(errc::io_error, path + " is a directory, not a data file");
-  }
-  file_->f = gzopen(path.c_str(), "rb");
-  if (file_->f == nullptr) throw troupe_error(errc::io_error, "cannot open " + path);
-  gzbuffer(file_->f, 1 << 18);
+  file_->f = open_gz(path);
   buf_.resize(1 << 18);
 }
 
@@ -35,15 +33,9 @@ text_lines::~text_lines() = default;
 
 bool text_lines::fill() {
   if (eof_) return false;
-  const int n = gzread(file_->f, buf_.data(), static_cast<unsigned>(buf_.size()));
-  if (n < 0) {
-    int code = 0;
-    const char* msg = gzerror(file_->f, &code);
-    throw troupe_error(errc::io_error,
-                       path_ + ": corrupt or unreadable data: " + std::string(msg ? msg : "?"));
-  }
+  const auto n = read_gz_some(file_->f.get(), buf_.data(), buf_.size(), path_);
   begin_ = 0;
-  end_ = static_cast<std::size_t>(n);
+  end_ = n;
   if (n == 0) eof_ = true;
   return n > 0;
 }
@@ -77,12 +69,12 @@ bool text_lines::next(std::string_view& line) {
       carry_.append(start, len);
       line = carry_;
     }
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    trim_ends(line, line_number_ == 1);
     return true;
   }
   ++line_number_;
   line = carry_;
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  trim_ends(line, line_number_ == 1);
   return true;
 }
 
