@@ -23,6 +23,7 @@ std::string check_group(const clock_group& g) {
 }  // namespace
 
 void client::impl::advance_clock(const clock_group& group, callback<std::int64_t> done) {
+  const user_thread_call call;
   auto c = start<std::int64_t>(std::move(done));
   if (auto why = check_group(group); !why.empty()) {
     return refuse(c, api_errc::bad_argument, "clock group '" + group.name + "': " + why);
@@ -30,8 +31,9 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
   std::int64_t clock = 0;
   {
     // Absolute step counts: a call that failed on the way is made good by the next.
+    // Per member: one client may drive several members of a group.
     std::lock_guard<std::mutex> lock(clocks_mutex_);
-    clock = ++clocks_[group.name];
+    clock = ++clocks_[{group.name, group.member}];
   }
   // The session stands for this client: the directory watches it, and a
   // client that ends leaves its groups.
@@ -40,22 +42,43 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
   rt_->sys.spawn(
       [c, dir = directory_, session = session_, clock](caf::event_based_actor* self,
                                                        const clock_group& group) {
+        // No timeout (the slowest member may take any time), so the
+        // directory is watched instead: one that ends (the engine stopped,
+        // its process or the link to it lost) drops the calls it keeps
+        // without an answer. Nothing else holds this actor but the
+        // directory's promise, so the pending response holds it too (until
+        // it quits): otherwise it would go with the promise, unreachable,
+        // before its down message came, and the call with it, unanswered.
+        self->monitor(dir);
+        const auto keep = caf::actor_cast<caf::strong_actor_ptr>(self);
+        self->set_down_handler([=](caf::down_msg& down) {
+          if (down.source != dir.address()) return;
+          const auto code = down.reason == caf::exit_reason::user_shutdown ? api_errc::stopped
+                                                                           : api_errc::peer_lost;
+          c->fail({code, "clock group '" + group.name + "': the engine keeping it ended (" +
+                             caf::to_string(down.reason) + ")"});
+          c->complete();
+          self->quit();
+        });
         self->request(dir, caf::infinite, clock_atom::value, group.name, group.member,
                       group.members, group.staleness, clock, session)
             .then(
-                [=](std::int64_t slowest) {
+                [=, keep = keep](std::int64_t slowest) {
                   c->value = slowest;
                   c->complete();
+                  self->quit();
                 },
-                [=](caf::error& err) {
+                [=, keep = keep](caf::error& err) {
                   c->fail(to_api_error(err, "clock group '" + group.name + "'"));
                   c->complete();
+                  self->quit();
                 });
       },
       group);
 }
 
 void client::impl::leave_clock(const clock_group& group, callback<void> done) {
+  const user_thread_call call;
   auto c = start<void>(std::move(done));
   if (auto why = check_group(group); !why.empty()) {
     return refuse(c, api_errc::bad_argument, "clock group '" + group.name + "': " + why);

@@ -38,6 +38,7 @@ result<directory_actor> reach_directory(actor_runtime& rt, caf::scoped_actor& se
 
 result<client> client::connect(const std::string& address, const std::string& secret,
                                client_options options) {
+  const user_thread_call call;
   std::pair<std::string, std::uint16_t> hp;
   try {
     hp = parse_address(address, false);

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,6 +58,7 @@ class client::impl {
   }
 
   ~impl() {
+    const user_thread_call call;
     caf::scoped_actor self{rt_->sys};
     self->monitor(session_);
     self->send_exit(session_, caf::exit_reason::user_shutdown);
@@ -117,7 +119,8 @@ class client::impl {
   std::unique_ptr<caf::scoped_actor> auth_;
   directory_actor directory_;  // keeps the clock groups
   std::mutex clocks_mutex_;
-  std::unordered_map<std::string, std::int64_t> clocks_;  // this client's steps, by group
+  // This client's steps, by group and member.
+  std::map<std::pair<std::string, std::uint32_t>, std::int64_t> clocks_;
   std::uint32_t id_ = 0;
   std::uint32_t shards_ = 0;
   std::chrono::milliseconds timeout_{5000};  // every call's deadline, from its start

@@ -63,6 +63,7 @@ class engine::impl {
   bool stopped = false;
 
   void stop() {
+    const user_thread_call call;
     if (stopped) return;
     stopped = true;
     listener.reset();  // unpublished
@@ -119,6 +120,7 @@ std::string engine::address() const {
 }
 
 result<engine> engine::start(engine_options opts) {
+  const user_thread_call call;
   auto specs = to_specs(opts);
   if (!specs) return specs.error();
   const bool remote = !opts.listen.empty();
@@ -166,6 +168,7 @@ result<engine> engine::start(engine_options opts) {
 }
 
 result<client> engine::client(client_options options) const {
+  const user_thread_call call;
   if (!impl_ || impl_->stopped) return {api_errc::stopped, "the engine was stopped"};
   return open_client(impl_->rt, impl_->directory, options, nullptr);
 }

@@ -7,6 +7,10 @@
 
 namespace troupe {
 
+user_thread_call::~user_thread_call() {
+  caf::logger::set_current_actor_system(nullptr);
+}
+
 const char* to_string(api_errc code) {
   switch (code) {
     case api_errc::ok:

@@ -32,6 +32,20 @@ struct actor_runtime {
   caf::actor_system sys;
 };
 
+/// Ends a public call made on a user's thread. CAF 0.17 keeps a reference to
+/// the actor system's logger in a thread_local of every thread that creates
+/// the system, spawns an actor or makes a scoped_actor, and ~actor_system
+/// waits until every such reference is gone: a system ended on one thread
+/// (the last client let go there) while another thread that once used it
+/// lives on (the one that started the engine, say) would wait for good.
+/// Every public entry point that does one of these holds one of these.
+struct user_thread_call {
+  user_thread_call() = default;
+  user_thread_call(const user_thread_call&) = delete;
+  user_thread_call& operator=(const user_thread_call&) = delete;
+  ~user_thread_call();
+};
+
 /// The public error for a CAF error (a shard's "troupe" error, a timeout, a
 /// lost link, ...); `context` ("table 'emb', shard 1") prefixes the message.
 api_error to_api_error(const caf::error& err, const std::string& context);

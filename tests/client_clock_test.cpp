@@ -145,6 +145,58 @@ TEST(ClientClock, BadGroupsAreRefusedWithClearErrors) {
   EXPECT_EQ(a.advance_clock({"g", 0, 2, -1}).get().error().code, api_errc::stopped);
 }
 
+// One client may drive several members of a group: each member has its own
+// step count. Before, the count was the group's, so a client's second member
+// claimed step 2 after one step and waited for a step the first never made.
+TEST(ClientClock, OneClientDrivesTwoMembersOfAGroup) {
+  auto eng = start_engine();
+  auto c = eng.client().value();
+  for (std::int64_t step = 1; step <= 3; ++step) {
+    auto m0 = c.advance_clock({"both", 0, 2, 0});
+    auto m1 = c.advance_clock({"both", 1, 2, 0});
+    ASSERT_EQ(m1.wait_for(10s), std::future_status::ready) << "step " << step;
+    ASSERT_EQ(m0.wait_for(10s), std::future_status::ready) << "step " << step;
+    const auto r0 = m0.get(), r1 = m1.get();
+    ASSERT_TRUE(r0 && r1);
+    EXPECT_EQ(*r0, step);
+    EXPECT_EQ(*r1, step);
+  }
+}
+
+// A call waiting for the slowest member when the engine stops is answered
+// (stopped): before, it went unanswered with the directory's promise. And
+// the client ends on another thread than the one that started the engine
+// and made the call, which lives on: before, the end of the actor system
+// waited for good for the logger CAF keeps a reference to in each thread
+// that spawned an actor.
+TEST(ClientClock, ACallWaitingWhenTheEngineStopsIsAnswered) {
+  auto eng = std::make_shared<engine>(start_engine());
+  auto a = std::make_shared<client>(eng->client().value());
+  auto waiting = a->advance_clock({"g", 0, 2, 0});  // member 1 never comes
+  ASSERT_EQ(waiting.wait_for(200ms), std::future_status::timeout);
+  auto answered = std::make_shared<std::promise<api_error>>();
+  auto ended = std::make_shared<std::promise<void>>();
+  // On a thread of its own, which owns everything it touches: a hang fails
+  // the test instead of hanging it.
+  std::thread([eng, a, w = std::move(waiting), answered, ended]() mutable {
+    eng->stop();
+    const auto r = w.get();
+    answered->set_value(r ? api_error{api_errc::ok, {}} : r.error());
+    a->wait();
+    a.reset();
+    eng.reset();
+    ended->set_value();
+  }).detach();
+  eng.reset();
+  a.reset();
+  auto code = answered->get_future();
+  ASSERT_EQ(code.wait_for(20s), std::future_status::ready) << "the waiting call was never answered";
+  const auto err = code.get();
+  EXPECT_EQ(err.code, api_errc::stopped) << err.to_string();
+  EXPECT_EQ(ended->get_future().wait_for(20s), std::future_status::ready)
+      << "the client did not end";
+}
+
 // Calls that wait for the slowest member are kept until it catches up: a
 // client may have several under way, but beyond 64 per member the next is
 // refused rather than kept. Leaving answers the ones that wait.
