@@ -1,6 +1,10 @@
 // troupe::client's public methods: futures over the callback calls, and
 // building a client from a table directory.
+#include <chrono>
+#include <exception>
 #include <optional>
+#include <string>
+#include <utility>
 
 #include "actors/client_impl.hpp"
 
@@ -16,11 +20,19 @@ std::future<result<T>> with_future(Call&& issue) {
   return f;
 }
 
-// A moved-from client answers every call with `stopped` instead of crashing.
+// A moved-from client answers every call with `stopped` instead of crashing;
+// a callback that throws (or is empty) is logged and dropped, as on every
+// other path (call::complete).
 template <class Done>
 bool moved_from(const std::unique_ptr<client::impl>& p, Done& done) {
   if (p) return false;
-  done({api_errc::stopped, "this client was moved from"});
+  try {
+    done({api_errc::stopped, "this client was moved from"});
+  } catch (const std::exception& e) {
+    spdlog::error("client: a completion callback threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("client: a completion callback threw a non-standard exception");
+  }
   return true;
 }
 
@@ -97,8 +109,26 @@ std::uint32_t client::id() const {
   return impl_ ? impl_->id() : 0;
 }
 
+std::string check_client_options(const client_options& opts) {
+  // now() + timeout must not overflow: a year is beyond any call.
+  constexpr std::chrono::milliseconds most = std::chrono::hours(24 * 366);
+  for (const auto& [name, t] :
+       {std::pair{"timeout", opts.timeout}, std::pair{"connect_timeout", opts.connect_timeout}}) {
+    if (t.count() <= 0 || t > most) {
+      return std::string("client_options::") + name + " of " + std::to_string(t.count()) +
+             " ms: it must lie between 1 ms and a year";
+    }
+  }
+  if (opts.window == 0) return "client_options::window must be at least 1";
+  return {};
+}
+
 result<client> open_client(std::shared_ptr<actor_runtime> rt, const directory_actor& directory,
                            const client_options& opts, std::unique_ptr<caf::scoped_actor> auth) {
+  if (auto why = check_client_options(opts); !why.empty()) {
+    auth.reset();  // it lives in rt's actor system
+    return {api_errc::bad_argument, why};
+  }
   std::optional<directory_info> info;
   api_error failure;
   auto ask = [&](caf::scoped_actor& self) {

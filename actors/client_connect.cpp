@@ -39,6 +39,9 @@ result<directory_actor> reach_directory(actor_runtime& rt, caf::scoped_actor& se
 result<client> client::connect(const std::string& address, const std::string& secret,
                                client_options options) {
   const user_thread_call call;
+  if (auto why = check_client_options(options); !why.empty()) {
+    return {api_errc::bad_argument, why};
+  }
   std::pair<std::string, std::uint16_t> hp;
   try {
     hp = parse_address(address, false);

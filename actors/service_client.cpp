@@ -124,6 +124,23 @@ std::string check_part(const std::string& table, std::uint64_t keys, std::uint32
          ") exceeds one message of " + std::to_string(max_payload_bytes) + " bytes; split the call";
 }
 
+// Sizes a call's result of `n` floats; refuses the call (bad_argument) when
+// this process cannot hold it, rather than let std::bad_alloc out of the API.
+template <class T>
+bool allocate_result(const std::shared_ptr<call<T>>& c, std::vector<float>& out, std::uint64_t n,
+                     const std::string& table) {
+  try {
+    out.resize(n);
+    return true;
+  } catch (const std::exception&) {  // bad_alloc, or length_error beyond max_size()
+    c->fail({api_errc::bad_argument, "table '" + table + "': a result of " + std::to_string(n) +
+                                         " values is more than this process can hold; split the "
+                                         "call"});
+    c->complete();
+    return false;
+  }
+}
+
 std::string reply_error(const std::string& what, const status& st) {
   return what + ": bad reply: " + st.to_string();
 }
@@ -162,7 +179,6 @@ void client::impl::lookup(const std::string& name, std::vector<std::uint64_t> id
   }
   const std::uint32_t width = t->spec.width;
   c->value.width = width;
-  c->value.values.resize(ids.size() * width);
   auto split = split_rows(ids.data(), ids.size(), shards_);
   if (!split.duplicates.empty()) {
     c->finalize = [dups = std::move(split.duplicates), width](rows& r) {
@@ -177,6 +193,9 @@ void client::impl::lookup(const std::string& name, std::vector<std::uint64_t> id
       return refuse(c, api_errc::bad_argument, why);
     }
   }
+  // Sized once every part is known to fit in a message (ids x width cannot
+  // overflow then); a result this process cannot hold is refused too.
+  if (!allocate_result(c, c->value.values, ids.size() * width, name)) return;
   const std::string what = "lookup on table '" + name + "'";
   std::vector<outgoing_request> parts;
   for (auto& b : split.batches) {
@@ -269,7 +288,7 @@ void client::impl::pull(const std::string& name, std::uint64_t offset, std::uint
       return refuse(c, api_errc::bad_argument, why);
     }
   }
-  c->value.resize(count);
+  if (!allocate_result(c, c->value, count, name)) return;
   const std::string what = "pull from table '" + name + "'";
   std::vector<outgoing_request> parts;
   for (const auto& p : ranges) {

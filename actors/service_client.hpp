@@ -9,12 +9,17 @@
 #include <caf/fwd.hpp>
 
 #include <memory>
+#include <string>
 
 #include "actors/service_runtime.hpp"
 #include "actors/table_directory.hpp"
 #include "troupe/client.hpp"
 
 namespace troupe {
+
+/// Why `opts` cannot make a client (a deadline that is not positive, or so
+/// far that the time it ends at overflows; a window of 0); empty if it can.
+std::string check_client_options(const client_options& opts);
 
 result<client> open_client(std::shared_ptr<actor_runtime> rt, const directory_actor& directory,
                            const client_options& opts, std::unique_ptr<caf::scoped_actor> auth);

@@ -5,6 +5,8 @@
 #include <caf/io/middleman.hpp>
 
 #include <cmath>
+#include <memory>
+#include <mutex>
 #include <set>
 
 #include "actors/guarded_listener.hpp"
@@ -61,9 +63,13 @@ class engine::impl {
   std::unique_ptr<guarded_listener> listener;
   std::string address;
   bool stopped = false;
+  // stop(), client() and address() may come from several threads at once
+  // (a service's shutdown path beside its request threads).
+  mutable std::mutex mutex;
 
   void stop() {
     const user_thread_call call;
+    std::lock_guard<std::mutex> lock(mutex);
     if (stopped) return;
     stopped = true;
     listener.reset();  // unpublished
@@ -116,13 +122,19 @@ void engine::stop() {
 }
 
 std::string engine::address() const {
-  return impl_ ? impl_->address : std::string{};
+  if (!impl_) return {};
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->address;
 }
 
 result<engine> engine::start(engine_options opts) {
   const user_thread_call call;
   auto specs = to_specs(opts);
   if (!specs) return specs.error();
+  if (opts.threads > 1024) {
+    return {api_errc::bad_argument,
+            "engine_options::threads = " + std::to_string(opts.threads) + ": at most 1024"};
+  }
   const bool remote = !opts.listen.empty();
   const bool tls = remote && opts.tls.enabled();
   if (remote && !(tls && opts.secret.empty()) && opts.secret.size() < min_secret_bytes) {
@@ -169,8 +181,16 @@ result<engine> engine::start(engine_options opts) {
 
 result<client> engine::client(client_options options) const {
   const user_thread_call call;
-  if (!impl_ || impl_->stopped) return {api_errc::stopped, "the engine was stopped"};
-  return open_client(impl_->rt, impl_->directory, options, nullptr);
+  if (!impl_) return {api_errc::stopped, "the engine was moved from"};
+  std::shared_ptr<actor_runtime> rt;
+  directory_actor directory;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    if (impl_->stopped) return {api_errc::stopped, "the engine was stopped"};
+    rt = impl_->rt;
+    directory = impl_->directory;
+  }
+  return open_client(std::move(rt), directory, options, nullptr);
 }
 
 }  // namespace troupe

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <stdexcept>
 #include <thread>
 
 #include "troupe/client.hpp"
@@ -254,6 +255,54 @@ TEST(ServiceOptions, InvalidEnginesAreRefused) {
   o = small_engine();
   o.shards = 0;
   EXPECT_EQ(code(o), api_errc::bad_argument);
+  o = small_engine();
+  o.threads = 100000;  // CAF would throw creating them
+  EXPECT_EQ(code(o), api_errc::bad_argument);
+}
+
+// A deadline of "never" written as milliseconds::max() overflowed the call's
+// deadline into the past: every call failed at once with `timeout`. Options
+// no client can work with are refused when the client is made.
+TEST(ServiceOptions, ClientOptionsNoCallCouldUseAreRefused) {
+  auto e = engine::start(small_engine()).value();
+  for (const auto t : {std::chrono::milliseconds::max(), std::chrono::milliseconds(0),
+                       std::chrono::milliseconds(-5)}) {
+    client_options o;
+    o.timeout = t;
+    const auto c = e.client(o);
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.error().code, api_errc::bad_argument);
+    EXPECT_NE(c.error().message.find("client_options::timeout"), std::string::npos)
+        << c.error().message;
+  }
+  client_options none;
+  none.window = 0;
+  EXPECT_EQ(e.client(none).error().code, api_errc::bad_argument);
+  client_options far;
+  far.connect_timeout = std::chrono::hours(24 * 400);
+  EXPECT_EQ(client::connect("127.0.0.1:1", "a-long-enough-secret-0123456789", far).error().code,
+            api_errc::bad_argument);
+  client_options year;
+  year.timeout = std::chrono::hours(24 * 365);  // the longest allowed: calls work
+  auto c = e.client(year).value();
+  EXPECT_TRUE(c.lookup("emb", {1}).get());
+}
+
+// Calls on a moved-from client answer `stopped`; a callback that throws
+// there is logged and dropped as everywhere else, not thrown at the caller.
+TEST(ServiceOptions, AMovedFromClientsThrowingCallbackStaysInside) {
+  auto e = engine::start(small_engine()).value();
+  auto a = e.client().value();
+  client b = std::move(a);
+  bool called = false;
+  EXPECT_NO_THROW(a.lookup("emb", {1}, [&](result<rows> r) {  // NOLINT: moved from
+    called = true;
+    EXPECT_EQ(r.error().code, api_errc::stopped);
+    throw std::runtime_error("a user's callback");
+  }));
+  EXPECT_TRUE(called);
+  EXPECT_NO_THROW(a.lookup("emb", {1}, client::callback<rows>{}));  // NOLINT: moved from
+  EXPECT_TRUE(b.lookup("emb", {1}).get());
 }
 
 TEST(ServiceOptions, EnginesInOneProcessAreIndependent) {

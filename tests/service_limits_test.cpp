@@ -82,6 +82,11 @@ TEST(ServiceLimits, OversizedCallsAreRefusedAndTheShardKeepsServing) {
   std::vector<std::uint64_t> ids(65);
   for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = i;
   EXPECT_EQ(code(c.lookup("wide", ids).get()), api_errc::bad_argument);
+  // 100,000 rows would be ~400 GB: refused before the result is sized (it
+  // was sized first, and std::bad_alloc left the API or the OOM killer came).
+  ids.resize(100000);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = i;
+  EXPECT_EQ(code(c.lookup("wide", ids).get()), api_errc::bad_argument);
   {
     auto pushed = c.push_dense("big", 0, std::vector<float>(n, 0.5f));
     ASSERT_EQ(pushed.wait_for(20s), std::future_status::ready);

@@ -44,7 +44,8 @@ namespace troupe {
 struct client_options {
   /// Every call's deadline, counted from the call: time waiting in the
   /// client's queue and on the wire both count. A call past it fails with
-  /// `timeout`, also one that is still queued.
+  /// `timeout`, also one that is still queued. Both timeouts lie between
+  /// 1 ms and a year (bad_argument otherwise).
   std::chrono::milliseconds timeout{5000};
   std::chrono::milliseconds connect_timeout{5000};  ///< connect() and the handshake
   /// Requests in flight per shard; more wait in the client, in order (the

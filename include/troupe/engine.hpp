@@ -36,7 +36,7 @@ struct engine_options {
   std::string secret;
   /// With `listen`: TLS with mutual certificate authentication (tls.hpp).
   tls_options tls{};
-  std::size_t threads = 0;  ///< scheduler threads; 0: one per core (at least 2)
+  std::size_t threads = 0;  ///< scheduler threads (at most 1024); 0: one per core (at least 2)
 };
 
 /// The headline numbers of a finished training job.
