@@ -5,6 +5,7 @@
 #include <caf/io/middleman.hpp>
 
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -16,6 +17,8 @@
 #include "actors/shard.hpp"
 #include "engine/address.hpp"
 #include "engine/auth.hpp"
+#include "engine/physical_memory.hpp"
+#include "engine/store/optimizer.hpp"
 #include "troupe/engine.hpp"
 
 namespace troupe {
@@ -36,6 +39,26 @@ result<std::vector<table_spec>> to_specs(const engine_options& o) {
       return api_error{api_errc::bad_argument, "two tables named '" + t.name + "'"};
     }
     out.push_back(std::move(s).value());
+  }
+  // The shards allocate their dense tables when they first run, after
+  // start() returned: one larger than the machine would end them (or,
+  // under overcommit, the OOM killer the whole process) instead of being
+  // refused here.
+  std::uint64_t dense = 0;
+  for (const auto& s : out) {
+    if (s.kind != table_kind::dense) continue;
+    const std::uint64_t per_key = dense_key_bytes(s.optimizer);
+    if (s.size > (std::numeric_limits<std::uint64_t>::max() - dense) / per_key) {
+      dense = std::numeric_limits<std::uint64_t>::max();
+      break;
+    }
+    dense += s.size * per_key;
+  }
+  if (const auto ram = physical_memory_bytes(); ram > 0 && dense > ram / 10 * 8) {
+    return api_error{api_errc::bad_argument,
+                     "the dense tables need " + std::to_string(dense >> 20) +
+                         " MiB with their optimizer state, more than 80% of this machine's " +
+                         std::to_string(ram >> 20) + " MiB"};
   }
   return out;
 }

@@ -36,6 +36,8 @@ result<train_summary> run(const job_config& config) {
     return {code, std::string(to_string(e.code())) + ": " + e.what()};
   } catch (const std::exception& e) {
     return {api_errc::internal, e.what()};
+  } catch (...) {  // a user's workload factory may throw anything
+    return {api_errc::internal, "the job threw a non-standard exception (a workload factory?)"};
   }
 }
 

@@ -100,6 +100,18 @@ TEST(CustomWorkload, MistakesAreErrorsNotCrashes) {
   EXPECT_FALSE(troupe::register_workload("mlp", factory));
   EXPECT_FALSE(troupe::register_workload("", factory));
   EXPECT_FALSE(troupe::register_workload("x", nullptr));
+  // A factory that throws what no one expects is an error too, not an abort.
+  static const bool thrower =
+      troupe::register_workload(
+          "throws_42",
+          [](const troupe::workload_context&) -> std::unique_ptr<troupe::custom_workload> {
+            throw 42;
+          })
+          .ok();
+  ASSERT_TRUE(thrower);
+  auto threw = troupe::train(troupe::job_spec::toml(job_text("throws_42", "0")));
+  ASSERT_FALSE(threw);
+  EXPECT_EQ(threw.error().code, troupe::api_errc::internal);
   auto unknown = troupe::train(troupe::job_spec::toml(job_text("never_registered", "0")));
   ASSERT_FALSE(unknown);
   EXPECT_NE(unknown.error().message.find("unknown model 'never_registered'"), std::string::npos);

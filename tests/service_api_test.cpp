@@ -258,6 +258,14 @@ TEST(ServiceOptions, InvalidEnginesAreRefused) {
   o = small_engine();
   o.threads = 100000;  // CAF would throw creating them
   EXPECT_EQ(code(o), api_errc::bad_argument);
+  // 2^34 floats (64 GiB, 192 with Adam's moments): refused before any shard
+  // allocates them (on a machine with less memory than that).
+  o = small_engine();
+  o.tables.push_back(table::dense("huge", std::uint64_t{1} << 34).adam(0.01f));
+  auto e = engine::start(o);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message.find("the dense tables need"), std::string::npos)
+      << e.error().to_string();
 }
 
 // A deadline of "never" written as milliseconds::max() overflowed the call's
