@@ -4,6 +4,8 @@
 // clients in other processes that hold the same secret. Stopping it (or
 // destroying it) ends the shards; its clients' calls then fail with
 // peer_lost. Engines share no global state: a process may run several.
+// start, stop, client and address may be called from any thread, and the
+// engine and its clients may end on different threads.
 //
 //   troupe::engine_options opts;
 //   opts.tables = {troupe::table::sparse("emb", 64).init(0.01f).sgd(0.1f)};
