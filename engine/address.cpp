@@ -27,4 +27,8 @@ std::pair<std::string, std::uint16_t> parse_address(const std::string& address,
   throw troupe_error(errc::bad_config, "address '" + address + "' has no valid port");
 }
 
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 }  // namespace troupe

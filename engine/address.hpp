@@ -15,4 +15,9 @@ namespace troupe {
 std::pair<std::string, std::uint16_t> parse_address(const std::string& address,
                                                     bool allow_port_zero = false);
 
+/// Whether `host` (as parse_address returns it) names this machine only:
+/// "localhost", 127.0.0.0/8 or ::1. A listener elsewhere is reachable from
+/// the network.
+bool is_loopback_host(const std::string& host);
+
 }  // namespace troupe

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/address.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
 #include "job_error.hpp"
@@ -153,7 +154,14 @@ TEST(JobConfig, ClusterSectionParsesValidatesAndRoundTrips) {
             std::string::npos);
   EXPECT_THROW(parse_address("host:99999"), troupe_error);
   EXPECT_THROW(parse_address("127.0.0.1:0"), troupe_error);  // a node to reach needs a port
-  EXPECT_EQ(parse_address("127.0.0.1:0", true).second, 0);   // one to listen on may take any
+  // Listeners there warn when they rely on the secret alone.
+  for (const char* host : {"127.0.0.1", "127.1.2.3", "localhost", "::1"}) {
+    EXPECT_TRUE(is_loopback_host(host)) << host;
+  }
+  for (const char* host : {"0.0.0.0", "10.0.0.5", "::", "example.org", "128.0.0.1"}) {
+    EXPECT_FALSE(is_loopback_host(host)) << host;
+  }
+  EXPECT_EQ(parse_address("127.0.0.1:0", true).second, 0);  // one to listen on may take any
   EXPECT_EQ(parse_address("[::1]:7000").first, "::1");
 }
 

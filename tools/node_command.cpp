@@ -18,6 +18,7 @@
 #include "actors/peer_guard.hpp"
 #include "actors/tls_config.hpp"
 #include "actors/training_host.hpp"
+#include "engine/address.hpp"
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
@@ -118,6 +119,13 @@ int run_node(const node_config& o, stop_signals& signals) {
     throw troupe_error(errc::bad_config,
                        "a node needs TLS files (--tls-cert, --tls-key, --tls-ca) or a cluster "
                        "secret (--secret), or both");
+  }
+  if (!o.tls.enabled() && !is_loopback_host(listen_host)) {
+    spdlog::warn(
+        "node {}: listening on {} with the secret alone: it authenticates peers but encrypts "
+        "nothing, and a program that forges CAF's frames can pose as an admitted node; across "
+        "machines use TLS (--tls-cert, --tls-key, --tls-ca)",
+        name, o.listen);
   }
   // With only TLS, the certificate is the credential: the handshake is skipped.
   const auto secret = o.secret_file.empty() ? make_nonce() : load_secret(o.secret_file);

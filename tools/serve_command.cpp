@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 
+#include "engine/address.hpp"
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
 #include "tools/table_file.hpp"
@@ -34,6 +35,13 @@ int serve(const serve_options& o) {
                        "(--tls-cert, --tls-key, --tls-ca), or both");
   }
   if (!o.secret_file.empty()) opts.secret = load_secret(o.secret_file);
+  if (!o.tls.enabled() && !is_loopback_host(parse_address(o.listen, true).first)) {
+    spdlog::warn(
+        "serve: listening on {} with the secret alone: it authenticates clients but encrypts "
+        "nothing, and a program that forges CAF's frames can pose as one; across machines use "
+        "TLS (--tls-cert, --tls-key, --tls-ca)",
+        o.listen);
+  }
   opts.tls = {o.tls.certificate, o.tls.key, o.tls.ca, o.tls.passphrase_file};
   // Blocked before the engine starts its threads (they inherit the mask), so
   // the signals stay pending until sigwait takes them below.
