@@ -19,12 +19,14 @@
 #include "actors/node.hpp"
 #include "actors/remote_connect.hpp"
 #include "actors/scheduler.hpp"
+#include "actors/scheduler_state.hpp"
 #include "actors/thread_pinning.hpp"
 #include "actors/tls_config.hpp"
 #include "engine/auth.hpp"
 #include "engine/memory_estimate.hpp"
 #include "engine/store/checkpoint.hpp"
 #include "engine/store/progress_files.hpp"
+#include "engine/store/shard_store.hpp"
 #include "engine/workloads/workload_factory.hpp"
 #include "kernels/backend.hpp"
 
@@ -138,6 +140,15 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
   return nodes;
 }
 
+// How shard k of `job` lays out its tables, as its checkpoints must.
+std::vector<slice_layout> expected_layout(const job_config& job, std::uint32_t k) {
+  std::vector<slice_layout> out;
+  for (const auto& t : scheduler_detail::shard_slices(job, k)) {
+    out.push_back({t.spec, t.range, t.shards});
+  }
+  return out;
+}
+
 // The latest clock at which every shard left a complete checkpoint (and the
 // scheduler its progress file). Newer but broken or partial sets are skipped
 // with a warning naming the file and what is wrong with it.
@@ -153,14 +164,31 @@ resume_point choose_resume_point(const job_config& job) {
   for (const auto clock : clocks) {
     resume_point point;
     point.clock = clock;
-    std::ifstream progress(dir + "/" + progress_file_name(clock));
+    const auto progress_path = dir + "/" + progress_file_name(clock);
     std::string line, problem = "its progress file has no epoch";
-    while (std::getline(progress, line)) {
-      unsigned long epoch = 0;
-      char end = 0;
-      if (std::sscanf(line.c_str(), "epoch=%lu%c", &epoch, &end) == 1) {
-        point.epoch = static_cast<std::uint32_t>(epoch);
-        problem.clear();
+    if (!fs::is_regular_file(progress_path, ec)) {
+      problem = progress_path + " is not a regular file";  // a FIFO would block the read
+    } else {
+      std::ifstream progress(progress_path);
+      while (std::getline(progress, line)) {
+        unsigned long long epoch = 0;
+        long long at = 0;
+        char end = 0;
+        if (line.rfind("epoch=", 0) == 0) {
+          // Digits only: sscanf's %llu takes "-1" for 2^64 - 1.
+          const bool digits = line.size() > 6 && line.size() <= 16 &&
+                              line.find_first_not_of("0123456789", 6) == std::string::npos;
+          if (!digits || std::sscanf(line.c_str(), "epoch=%llu%c", &epoch, &end) != 1 ||
+              epoch > job.epochs) {
+            problem = progress_path + ": '" + line + "' is no epoch of this job";
+            break;
+          }
+          point.epoch = static_cast<std::uint32_t>(epoch);
+          problem.clear();
+        } else if (std::sscanf(line.c_str(), "clock=%lld%c", &at, &end) == 1 && at != clock) {
+          problem = progress_path + " says clock " + std::to_string(at) + ", not its name's";
+          break;
+        }
       }
     }
     for (std::uint32_t k = 0; k < job.shards && problem.empty(); ++k) {
@@ -171,6 +199,12 @@ resume_point choose_resume_point(const job_config& job) {
       } else if (ck.header.job != job.name || ck.header.shard_id != k) {
         problem = path + " belongs to job '" + ck.header.job + "' shard " +
                   std::to_string(ck.header.shard_id);
+      } else if (ck.header.clock != clock) {
+        problem = path + " holds the state of clock " + std::to_string(ck.header.clock) +
+                  ", not what its name says";
+      } else if (auto st = check_layout(ck.snapshot, expected_layout(job, k)); !st) {
+        // Not a damaged set: every set in the directory is of that job.
+        throw troupe_error(errc::bad_config, "cannot resume from " + path + ": " + st.message());
       }
       point.files.push_back(path);
     }
@@ -248,16 +282,23 @@ job_summary run_job(const job_config& job_file) {
     // A previous run's best parameters would outlive (and out-prune) this run's.
     fs::remove_all(job.output_dir + "/best", ec);
   }
-  {
-    // Also the check that the directory takes files: metrics.csv and the
-    // summary go there too.
-    std::ofstream out(job.output_dir + "/job.toml");
-    out << to_toml(job);
-    out.flush();
-    if (!out) {
-      throw troupe_error(errc::io_error, "cannot write into the output directory " +
-                                             job.output_dir + " (" + std::strerror(errno) +
-                                             "): choose another with -o/--out");
+  if (job.resume_from.empty()) {
+    // An earlier run's checkpoints would out-prune this run's (newer clocks
+    // win) and be what a later --resume of this directory restores: set
+    // aside, one generation kept, not deleted (a forgotten --resume).
+    const auto checkpoints = fs::path(job.output_dir) / "checkpoints";
+    if (fs::is_directory(checkpoints, ec) && !fs::is_empty(checkpoints, ec)) {
+      const auto previous = checkpoints.string() + ".previous";
+      fs::remove_all(previous, ec);
+      fs::rename(checkpoints, previous, ec);
+      if (ec) {
+        throw troupe_error(errc::io_error, "cannot set aside the earlier run's " +
+                                               checkpoints.string() + ": " + ec.message());
+      }
+      spdlog::warn(
+          "{} held an earlier run's checkpoints: moved to {} (this run starts afresh; to "
+          "resume the earlier one, move them back and run with --resume {})",
+          checkpoints.string(), previous, job.output_dir);
     }
   }
   std::optional<resume_point> resume;
@@ -272,6 +313,19 @@ job_summary run_job(const job_config& job_file) {
                      : std::string{});
   }
 
+  {
+    // Also the check that the directory takes files: metrics.csv and the
+    // summary go there too. After the resume point is chosen: a refused
+    // resume leaves the interrupted run's job.toml as it was.
+    std::ofstream out(job.output_dir + "/job.toml");
+    out << to_toml(job);
+    out.flush();
+    if (!out) {
+      throw troupe_error(errc::io_error, "cannot write into the output directory " +
+                                             job.output_dir + " (" + std::strerror(errno) +
+                                             "): choose another with -o/--out");
+    }
+  }
   actor_config cfg(job.threads);
   if (job.pin_threads) enable_thread_pinning(cfg);
   if (job.tls.enabled()) {

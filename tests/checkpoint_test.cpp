@@ -15,6 +15,7 @@
 #include <random>
 
 #include "engine/store/checkpoint.hpp"
+#include "engine/store/progress_files.hpp"
 
 namespace troupe {
 namespace {
@@ -188,10 +189,15 @@ TEST_F(Checkpoint, RestoreRejectsInconsistentSnapshotsAndChangesNothing) {
       {"dense values", errc::wrong_size, [](shard_snapshot& s) { s.dense[0].values.pop_back(); }},
       {"dense state", errc::wrong_size, [](shard_snapshot& s) { s.dense[0].state.push_back(0); }},
       {"dense steps", errc::wrong_size, [](shard_snapshot& s) { s.dense[0].steps.pop_back(); }},
-      {"range", errc::out_of_range,
+      // Another layout than the store's tables: another model or shard count.
+      {"range", errc::bad_config,
        [](shard_snapshot& s) {
          s.dense[0].range = {90, 110};
        }},
+      {"size", errc::bad_config, [](shard_snapshot& s) { s.dense[0].spec.size += 1; }},
+      {"width", errc::bad_config, [](shard_snapshot& s) { s.sparse[0].spec.width += 1; }},
+      {"sparse shard count", errc::bad_config, [](shard_snapshot& s) { s.sparse[0].shards += 1; }},
+      {"missing table", errc::bad_config, [](shard_snapshot& s) { s.sparse.clear(); }},
       {"sparse values", errc::wrong_size, [](shard_snapshot& s) { s.sparse[0].values.pop_back(); }},
       {"sparse state", errc::wrong_size, [](shard_snapshot& s) { s.sparse[0].state.clear(); }},
       {"steps", errc::wrong_size, [](shard_snapshot& s) { s.sparse[0].steps.pop_back(); }},
@@ -202,7 +208,7 @@ TEST_F(Checkpoint, RestoreRejectsInconsistentSnapshotsAndChangesNothing) {
       {"table twice", errc::bad_config,
        [](shard_snapshot& s) { s.sparse[0].spec.id = s.dense[0].spec.id; }},
       {"optimizer", errc::bad_config,
-       [](shard_snapshot& s) { s.dense[0].spec.optimizer.learning_rate = 0; }},
+       [](shard_snapshot& s) { s.dense[0].spec.optimizer.kind = optimizer_kind::momentum; }},
   };
   const auto values = pull_dense(store);
   const auto rows = pull_rows(store, owned);
@@ -214,6 +220,27 @@ TEST_F(Checkpoint, RestoreRejectsInconsistentSnapshotsAndChangesNothing) {
     EXPECT_EQ(pull_rows(store, owned), rows) << c.what;
     EXPECT_EQ(store.version(1), 3u) << c.what;
   }
+}
+
+// A resumed job's settings hold: a table keeps its own learning rate and
+// row bound, whatever the snapshot's specs say (before, the snapshot's
+// replaced them: `--lr` on a resume was ignored, and a bound table took any
+// row id after a restore, as checkpoints do not carry the bound).
+TEST_F(Checkpoint, ARestoredTableKeepsItsOwnSettings) {
+  auto snap = store.snapshot();
+  snap.dense[0].spec.optimizer.learning_rate = 0.5f;
+  snap.sparse[0].spec.optimizer.learning_rate = 0.5f;
+  shard_store job(0);
+  auto bounded = sparse;
+  bounded.max_row_id = 1000;
+  job.add_dense(dense, {40, 60});
+  job.add_sparse(bounded, 2);
+  ASSERT_TRUE(job.restore(snap).ok());
+  const auto after = job.snapshot();
+  EXPECT_FLOAT_EQ(after.dense[0].spec.optimizer.learning_rate, 0.01f);
+  EXPECT_FLOAT_EQ(after.sparse[0].spec.optimizer.learning_rate, 0.05f);
+  EXPECT_EQ(after.sparse[0].spec.max_row_id, 1000u);
+  EXPECT_EQ(after.dense[0].values, snap.dense[0].values);  // the values are the snapshot's
 }
 
 TEST_F(Checkpoint, WritesAtomicallyAndReadsBackExactly) {
@@ -469,6 +496,20 @@ TEST_F(Checkpoint, PruneKeepsTheNewestCompleteOnes) {
   EXPECT_EQ(removed,
             (std::vector<std::string>{path_of(10), path_of(20), path_of(5) + ".tmp", path_of(50)}));
   EXPECT_EQ(prune_checkpoints(dir.string(), 0, 0).code(), errc::bad_config);
+}
+
+// Another shard failed the rounds of clocks 40-70 (no progress file names
+// them complete): this shard's newest files must not push out the sets that
+// can still be resumed from (before, it kept its newest 3 and deleted all
+// three complete sets).
+TEST_F(Checkpoint, PruneKeepsTheFilesOfTheNewestCompleteSets) {
+  for (std::int64_t clock : {10, 20, 30, 40, 50, 60, 70}) write_at(clock);
+  for (std::int64_t clock : {10, 20, 30}) ASSERT_TRUE(write_progress_file(dir.string(), clock, 0));
+  ASSERT_TRUE(prune_checkpoints(dir.string(), 0, 3).ok());
+  EXPECT_EQ(names(), (std::vector<std::string>{"progress-clock-10.txt", "progress-clock-20.txt",
+                                               "progress-clock-30.txt", "shard-0-clock-20.ckpt",
+                                               "shard-0-clock-30.ckpt", "shard-0-clock-50.ckpt",
+                                               "shard-0-clock-60.ckpt", "shard-0-clock-70.ckpt"}));
 }
 
 }  // namespace

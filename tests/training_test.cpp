@@ -15,6 +15,7 @@
 #include "actors/job_runner.hpp"
 #include "engine/errors.hpp"
 #include "engine/memory_estimate.hpp"
+#include "engine/store/progress_files.hpp"
 
 namespace troupe {
 namespace {
@@ -352,6 +353,59 @@ TEST(Training, AJobThatDoesNotFitInMemoryIsRefusedBeforeItStarts) {
     EXPECT_NE(std::string(e.what()).find("batch 1048576"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("limits.memory_share"), std::string::npos) << e.what();
   }
+}
+
+// Checkpoints of another model, optimizer or shard count are refused before
+// anything runs (before, a narrower model trained on from the wrong table,
+// and an optimizer given on the resume was silently replaced by the
+// checkpoint's), and the refused resume leaves job.toml as it was; a
+// resume with another learning rate uses it. A fresh run into the same
+// directory sets the old checkpoints aside instead of mixing them in.
+TEST(Training, ResumeRefusesCheckpointsOfAnotherLayoutAndKeepsTheJobFile) {
+  require_dataset();
+  auto job = small_job(2, "resume_layout");
+  job.epochs = 1;
+  job.checkpoint_every = 40;
+  std::filesystem::remove_all(job.output_dir);
+  run_job(job);
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const auto job_file = read(job.output_dir + "/job.toml");
+  auto resumed = job;
+  resumed.epochs = 2;
+  resumed.resume_from = job.output_dir + "/checkpoints";
+  auto refused = [&](job_config j, const std::string& part) {
+    try {
+      run_job(j);
+      ADD_FAILURE() << "no error for " << part;
+    } catch (const troupe_error& e) {
+      EXPECT_EQ(e.code(), errc::bad_config) << e.what();
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  };
+  auto narrow = resumed;
+  narrow.model.sizes = {784, 64, 10};
+  refused(narrow, "this shard owns [0, 25445) of 50890");
+  auto other = resumed;
+  other.optimizer.kind = optimizer_kind::adam;
+  refused(other, "trained with sgd, this job uses adam");
+  auto fewer = resumed;
+  fewer.shards = 1;
+  refused(fewer, "this shard owns [0, 235146)");
+  EXPECT_EQ(read(job.output_dir + "/job.toml"), job_file);
+  auto slower = resumed;
+  slower.optimizer.learning_rate /= 2;
+  EXPECT_GT(run_job(slower).resumed_from_clock, 0);
+  EXPECT_NE(read(job.output_dir + "/job.toml"), job_file);  // the new rate, written
+
+  run_job(job);  // afresh: the resumed run's checkpoints go aside
+  const auto previous = list_progress_clocks(job.output_dir + "/checkpoints.previous");
+  const auto now = list_progress_clocks(job.output_dir + "/checkpoints");
+  ASSERT_FALSE(previous.empty());
+  ASSERT_FALSE(now.empty());
+  EXPECT_GT(previous.front(), now.front());  // the resumed run's, not mixed in
 }
 
 TEST(Training, ResumeWithoutCheckpointsIsAClearError) {

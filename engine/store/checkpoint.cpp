@@ -11,9 +11,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <new>
+#include <set>
 #include <system_error>
 #include <utility>
 
+#include "engine/physical_memory.hpp"
+#include "engine/store/progress_files.hpp"
 #include "engine/unique_fd.hpp"
 
 namespace troupe {
@@ -353,11 +357,25 @@ status decode_checkpoint(const char* data, std::size_t size, checkpoint& out) {
 namespace {
 
 status read_whole_file(const std::string& path, std::vector<char>& out) {
-  unique_fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  // Not blocking: a FIFO by a checkpoint's name would wait for a writer.
+  unique_fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
   if (!f) return errno_status("cannot open");
   struct stat st {};
   if (::fstat(f.get(), &st) != 0) return errno_status("cannot stat");
-  out.resize(static_cast<std::size_t>(st.st_size));
+  if (!S_ISREG(st.st_mode)) return {errc::io_error, "not a regular file"};
+  // A shard's state is held in memory: a file larger than the machine's
+  // memory is no checkpoint this machine could have written, and reading it
+  // whole would exhaust it.
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (const auto ram = physical_memory_bytes(); ram > 0 && size > ram / 2) {
+    return {errc::io_error, std::to_string(size) + " bytes, more than half of this machine's " +
+                                std::to_string(ram) + " bytes of memory"};
+  }
+  try {
+    out.resize(static_cast<std::size_t>(size));
+  } catch (const std::bad_alloc&) {
+    return {errc::io_error, std::to_string(size) + " bytes: more than this process can hold"};
+  }
   std::size_t got = 0;
   while (got < out.size()) {
     const ssize_t n = ::read(f.get(), out.data() + got, out.size() - got);
@@ -517,6 +535,15 @@ status prune_checkpoints(const std::string& dir, std::uint32_t shard_id, std::si
   if (keep == 0) return {errc::bad_config, "prune_checkpoints must keep at least 1 checkpoint"};
   std::vector<checkpoint_file> files;
   if (auto st = list_checkpoints(dir, shard_id, files); !st) return st;
+  // The files of the newest `keep` - 1 complete sets (a progress file names
+  // each; the round being written may make one more) stay, whatever this
+  // shard's own count says: while another shard fails round after round,
+  // counting only its own files would delete every set that can be resumed
+  // from.
+  const auto progress = list_progress_clocks(dir);
+  const std::set<std::int64_t> complete(
+      progress.begin(), progress.begin() + static_cast<std::ptrdiff_t>(
+                                               std::min<std::size_t>(keep - 1, progress.size())));
   std::size_t kept = 0;
   status result;
   for (const auto& f : files) {  // newest first
@@ -524,9 +551,12 @@ status prune_checkpoints(const std::string& dir, std::uint32_t shard_id, std::si
     bool drop = true;
     if (f.tmp) {
       drop = kept > 0;  // newer than every complete one: maybe a write in progress
-    } else if (kept < keep) {
+    } else if (kept < keep || complete.count(f.clock) > 0) {
       checkpoint c;
-      drop = !load_named(path, shard_id, f.clock, c);
+      const auto st = load_named(path, shard_id, f.clock, c);
+      // Only a damaged file goes: one unreadable now (no descriptor left,
+      // no permission) may be the good one.
+      drop = !st && st.code() != errc::io_error;
       if (!drop) ++kept;
     }
     if (!drop) continue;

@@ -92,10 +92,12 @@ struct latest_checkpoint {
 status find_latest_checkpoint(const std::string& dir, std::uint32_t shard_id,
                               latest_checkpoint& out);
 
-/// Keeps the newest `keep` (>= 1) complete checkpoints of `shard_id` and
-/// deletes its other checkpoint files: older ones, corrupt ones, and stray
-/// .tmp files older than the newest complete checkpoint (a newer .tmp may be
-/// a write in progress). Paths removed are appended to `removed` if given.
+/// Keeps the newest `keep` (>= 1) complete checkpoints of `shard_id`, and
+/// its files of the newest `keep` - 1 sets that progress files in `dir` name
+/// complete, and deletes its other checkpoint files: older ones, corrupt
+/// ones (not those it cannot read now), and stray .tmp files older than the
+/// newest complete checkpoint (a newer .tmp may be a write in progress).
+/// Paths removed are appended to `removed` if given.
 status prune_checkpoints(const std::string& dir, std::uint32_t shard_id, std::size_t keep,
                          std::vector<std::string>* removed = nullptr);
 

@@ -1,9 +1,16 @@
 #include "engine/store/progress_files.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+
+#include "engine/unique_fd.hpp"
 
 namespace troupe {
 
@@ -31,15 +38,24 @@ std::string progress_file_name(std::int64_t clock) {
 status write_progress_file(const std::string& dir, std::int64_t clock, std::int64_t epoch) {
   const auto path = (fs::path(dir) / progress_file_name(clock)).string();
   const auto tmp = path.substr(0, path.size() - 4) + ".tmp";
+  // Durable before it names a set complete (the shards' files are synced
+  // too): after a power loss the newest progress file must not be empty
+  // while older sets were already pruned.
+  const auto text = "clock=" + std::to_string(clock) + "\nepoch=" + std::to_string(epoch) + "\n";
   {
-    std::ofstream out(tmp);
-    out << "clock=" << clock << "\nepoch=" << epoch << "\n";
-    out.flush();
-    if (!out) return {errc::io_error, "cannot write " + tmp};
+    unique_fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    if (!f || ::write(f.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+        ::fsync(f.get()) != 0) {
+      return {errc::io_error, "cannot write " + tmp + ": " + std::strerror(errno)};
+    }
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) return {errc::io_error, "cannot write " + path + ": " + ec.message()};
+  unique_fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (!d || ::fsync(d.get()) != 0) {
+    return {errc::io_error, "cannot sync directory " + dir + ": " + std::strerror(errno)};
+  }
   return {};
 }
 

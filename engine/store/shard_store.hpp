@@ -67,6 +67,19 @@ struct shard_snapshot {
 /// a snapshot whose tables were each taken as a pull of them read them.
 void replace_table(shard_snapshot& into, shard_snapshot&& from, std::uint32_t table);
 
+/// One table slice a shard owns, as a snapshot of it must be laid out.
+struct slice_layout {
+  table_spec spec;
+  key_range range;           ///< dense: the keys owned
+  std::uint32_t shards = 1;  ///< sparse: the shard count rows are hashed over
+};
+
+/// Whether `snap` holds exactly the slices `layout`: the same table ids,
+/// kinds, sizes and dense key ranges, sparse widths and shard counts,
+/// optimizer kinds. An error naming the first difference: a checkpoint of
+/// another model, optimizer or number of shards.
+status check_layout(const shard_snapshot& snap, const std::vector<slice_layout>& layout);
+
 class shard_store {
  public:
   explicit shard_store(std::uint32_t shard_id) : id_(shard_id) {}
@@ -136,11 +149,16 @@ class shard_store {
   shard_snapshot snapshot_table(std::uint32_t table) const;
   /// Replaces the store's contents with `snap` after checking it is
   /// consistent: shard id, sizes against ranges, widths and optimizer state,
-  /// rows that hash to this shard, no table twice. On error nothing changes.
+  /// rows that hash to this shard, no table twice; and, when this store was
+  /// given tables, that the snapshot's are these (check_layout), which keep
+  /// their own specs (learning rate, update rule, row bounds). On error
+  /// nothing changes.
   status restore(const shard_snapshot& snap);
   /// As above, moving the snapshot's buffers in instead of copying them
   /// (after an error the snapshot may be left partly moved from).
   status restore(shard_snapshot&& snap);
+  /// The slices this store owns (for check_layout).
+  std::vector<slice_layout> layout() const;
   /// Forgets every worker's push sequence numbers: the workers of a resumed
   /// job restart their counters, and their pushes must not look like retries.
   void forget_sequences() { last_seq_.clear(); }

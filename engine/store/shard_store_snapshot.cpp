@@ -94,12 +94,11 @@ status check_size(const table_spec& spec, const char* what, std::size_t got, std
 }
 
 // What a dense and a sparse slice take alike from their part of a snapshot:
-// the spec (with the table's live update rule), values, optimizer state,
-// step counts and version.
+// values, optimizer state, step counts and version, under `spec` (the
+// table's live one where the shard has it).
 template <class Slice, class Part>
-void adopt(Slice& s, Part& part, update_rule_spec rule) {
-  s.spec = std::move(part.spec);
-  s.spec.update = std::move(rule);
+void adopt(Slice& s, Part& part, table_spec spec) {
+  s.spec = std::move(spec);
   s.rule = update_rule(s.spec.update);
   s.values = std::move(part.values);
   s.state = std::move(part.state);
@@ -108,6 +107,67 @@ void adopt(Slice& s, Part& part, update_rule_spec rule) {
 }
 
 }  // namespace
+
+status check_layout(const shard_snapshot& snap, const std::vector<slice_layout>& layout) {
+  const auto other = std::string(": a checkpoint of another model, optimizer or number of shards");
+  auto find = [&](const table_spec& of, table_kind kind) -> const slice_layout* {
+    for (const auto& l : layout) {
+      if (l.spec.id == of.id && l.spec.kind == kind) return &l;
+    }
+    return nullptr;
+  };
+  auto same_optimizer = [&](const table_spec& got, const table_spec& want) -> status {
+    if (got.optimizer.kind == want.optimizer.kind) return {};
+    return {errc::bad_config, table_label(want) + ": the snapshot was trained with " +
+                                  to_string(got.optimizer.kind) + ", this job uses " +
+                                  to_string(want.optimizer.kind) + other};
+  };
+  for (const auto& d : snap.dense) {
+    const auto* live = find(d.spec, table_kind::dense);
+    if (live == nullptr) {
+      return {errc::bad_config, "the snapshot holds dense " + table_label(d.spec) +
+                                    ", which this shard does not have" + other};
+    }
+    if (d.spec.size != live->spec.size || d.range.begin != live->range.begin ||
+        d.range.end != live->range.end) {
+      return {errc::bad_config,
+              table_label(live->spec) + ": the snapshot holds keys [" +
+                  std::to_string(d.range.begin) + ", " + std::to_string(d.range.end) + ") of " +
+                  std::to_string(d.spec.size) + ", this shard owns [" +
+                  std::to_string(live->range.begin) + ", " + std::to_string(live->range.end) +
+                  ") of " + std::to_string(live->spec.size) + other};
+    }
+    if (auto st = same_optimizer(d.spec, live->spec); !st) return st;
+  }
+  for (const auto& p : snap.sparse) {
+    const auto* live = find(p.spec, table_kind::sparse);
+    if (live == nullptr) {
+      return {errc::bad_config, "the snapshot holds sparse " + table_label(p.spec) +
+                                    ", which this shard does not have" + other};
+    }
+    if (p.spec.width != live->spec.width || p.shards != live->shards) {
+      return {errc::bad_config, table_label(live->spec) + ": the snapshot holds rows of " +
+                                    std::to_string(p.spec.width) + " over " +
+                                    std::to_string(p.shards) + " shards, this job's are " +
+                                    std::to_string(live->spec.width) + " over " +
+                                    std::to_string(live->shards) + other};
+    }
+    if (auto st = same_optimizer(p.spec, live->spec); !st) return st;
+  }
+  if (snap.dense.size() + snap.sparse.size() != layout.size()) {
+    return {errc::bad_config, "the snapshot holds " +
+                                  std::to_string(snap.dense.size() + snap.sparse.size()) +
+                                  " tables, this shard " + std::to_string(layout.size()) + other};
+  }
+  return {};
+}
+
+std::vector<slice_layout> shard_store::layout() const {
+  std::vector<slice_layout> out;
+  for (const auto& [id, d] : dense_) out.push_back({d.spec, d.range, 1});
+  for (const auto& [id, p] : sparse_) out.push_back({p.spec, {}, p.shards});
+  return out;
+}
 
 // Everything is checked and built aside first, so a bad snapshot leaves the
 // store serving what it had.
@@ -118,18 +178,26 @@ status shard_store::restore(shard_snapshot&& snap) {
   }
   std::map<std::uint32_t, dense_slice> dense;
   std::map<std::uint32_t, sparse_slice> sparse;
-  // A checkpoint does not carry update rules: a table keeps the one it was
-  // created with (the job's), whatever the snapshot's spec says.
-  auto live_rule = [&](std::uint32_t t, const update_rule_spec& fallback) {
-    if (auto d = dense_.find(t); d != dense_.end()) return d->second.spec.update;
-    if (auto p = sparse_.find(t); p != sparse_.end()) return p->second.spec.update;
-    return fallback;
+  // A shard made for a job's tables takes only a snapshot of those tables,
+  // laid out alike: one of another model or number of shards would train
+  // on silently, mixing two models. It keeps its own specs (the job's
+  // learning rate, update rule, row bounds): the snapshot gives the values
+  // and the optimizer state, whose layout is the optimizer's kind.
+  const bool has_tables = !dense_.empty() || !sparse_.empty();
+  if (has_tables) {
+    if (auto st = check_layout(snap, layout()); !st) return st;
+  }
+  auto live_spec = [&](const table_spec& of) {
+    if (auto d = dense_.find(of.id); d != dense_.end()) return d->second.spec;
+    if (auto p = sparse_.find(of.id); p != sparse_.end()) return p->second.spec;
+    return of;
   };
   auto taken = [&](std::uint32_t t) { return dense.count(t) > 0 || sparse.count(t) > 0; };
   for (auto& d : snap.dense) {
     if (d.spec.kind != table_kind::dense || taken(d.spec.id)) {
       return {errc::bad_config, table_label(d.spec) + " is not dense or appears twice"};
     }
+    d.spec = live_spec(d.spec);
     if (d.range.begin > d.range.end || d.range.end > d.spec.size) {
       return {errc::out_of_range, table_label(d.spec) + ": range [" +
                                       std::to_string(d.range.begin) + ", " +
@@ -145,7 +213,7 @@ status shard_store::restore(shard_snapshot&& snap) {
     const std::size_t counts = s.opt->uses_step() ? n : 0;
     if (auto st = check_size(d.spec, "step counts", d.steps.size(), counts); !st) return st;
     const std::uint32_t t = d.spec.id;
-    adopt(s, d, live_rule(t, d.spec.update));
+    adopt(s, d, d.spec);
     s.range = d.range;
     dense.emplace(t, std::move(s));
   }
@@ -153,6 +221,7 @@ status shard_store::restore(shard_snapshot&& snap) {
     if (p.spec.kind != table_kind::sparse || taken(p.spec.id)) {
       return {errc::bad_config, table_label(p.spec) + " is not sparse or appears twice"};
     }
+    p.spec = live_spec(p.spec);
     if (p.spec.width == 0 || p.shards == 0) {
       return {errc::wrong_size, table_label(p.spec) + ": width and shard count must be positive"};
     }
@@ -175,7 +244,7 @@ status shard_store::restore(shard_snapshot&& snap) {
       }
     }
     const std::uint32_t t = p.spec.id;
-    adopt(s, p, live_rule(t, p.spec.update));
+    adopt(s, p, p.spec);
     s.shards = p.shards;
     if (s.spec.max_rows > 0) {
       s.slot_keys = p.keys;
