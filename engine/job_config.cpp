@@ -204,8 +204,8 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
       auto& out = std::string(key) == "shard_nodes" ? job.shard_nodes : job.worker_nodes;
       for (const auto& el : *arr) {
         const auto v = integer_of(el);
-        if (!v || *v < 0) {
-          bad(src, std::string("cluster.") + key, "expected non-negative node indices");
+        if (!v || *v < 0 || *v > 0xffffffffLL) {
+          bad(src, std::string("cluster.") + key, "expected node indices in [0, 2^32)");
         }
         out.push_back(static_cast<std::uint32_t>(*v));
       }
@@ -429,9 +429,12 @@ std::string to_toml(const job_config& job) {
       << "\nkeep_best = " << (job.keep_best ? "true" : "false") << "\n"
       << params_toml(job);
   // Also without nodes: a file may name them by index and leave the
-  // addresses to --nodes.
+  // addresses to --nodes. Whenever any cluster key is set: overrides
+  // (--set, a sweep's grid) go through this text, and a key left out here
+  // (replication, TLS files) was silently lost.
   if (!job.nodes.empty() || !job.shard_nodes.empty() || !job.worker_nodes.empty() ||
-      !job.secret_file.empty()) {
+      !job.secret_file.empty() || job.replication != 0 || job.tls.enabled() ||
+      !job.tls.passphrase_file.empty()) {
     auto list = [&](const auto& xs, bool quoted) {
       std::string s = "[";
       for (std::size_t i = 0; i < xs.size(); ++i) {
@@ -446,7 +449,7 @@ std::string to_toml(const job_config& job) {
         << "\nshard_nodes = " << list(job.shard_nodes, false)
         << "\nworker_nodes = " << list(job.worker_nodes, false)
         << "\nreplication = " << job.replication << "\n";
-    if (job.tls.enabled()) {
+    if (job.tls.enabled() || !job.tls.passphrase_file.empty()) {
       out << "tls_certificate = " << quote(job.tls.certificate)
           << "\ntls_key = " << quote(job.tls.key) << "\ntls_ca = " << quote(job.tls.ca)
           << "\ntls_passphrase_file = " << quote(job.tls.passphrase_file) << "\n";

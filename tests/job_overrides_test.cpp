@@ -64,6 +64,27 @@ TEST(JobOverrides, CreatesAMissingSection) {
   EXPECT_EQ(job.replication, 1u);
 }
 
+// Overrides go through the job's TOML text: every cluster key must survive
+// it, also without nodes (they may come from --nodes). Replication and the
+// TLS files were dropped when no node was named.
+TEST(JobOverrides, ClusterKeysSurviveAnOverrideWithoutNodes) {
+  auto job = default_job_config();
+  job.replication = 1;
+  job.tls.certificate = "a.pem";
+  job.tls.key = "a.key";
+  job.tls.ca = "ca.pem";
+  job.tls.passphrase_file = "pass";
+  const auto out = apply_job_overrides(job, {parse_job_override("train.batch=64")}, false);
+  EXPECT_EQ(out.replication, 1u);
+  EXPECT_EQ(out.tls.certificate, "a.pem");
+  EXPECT_EQ(out.tls.key, "a.key");
+  EXPECT_EQ(out.tls.ca, "ca.pem");
+  EXPECT_EQ(out.tls.passphrase_file, "pass");
+  // Node indices beyond 32 bits are refused, not cut to another node.
+  EXPECT_NE(error_of({"cluster.shard_nodes=[4294967296]"}).find("cluster.shard_nodes"),
+            std::string::npos);
+}
+
 TEST(JobOverrides, BadKeysAndValuesAreErrorsNamingTheKey) {
   EXPECT_NE(error_of({"model.dimm=3"}).find("model.dimm: unknown key"), std::string::npos);
   EXPECT_NE(error_of({"optim.lr=3"}).find("optim: unknown key"), std::string::npos);

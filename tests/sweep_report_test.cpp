@@ -358,6 +358,13 @@ TEST(SweepGrid, CartesianProductFirstAxisSlowest) {
   EXPECT_EQ(point_label(points[2]), "train.workers=8 update.rule=staleness");
   EXPECT_EQ(point_label(points[3]), "train.workers=32 update.rule=plain");
   EXPECT_EQ(point_dir_name(points[4]), "workers-32_rule-dcasgd");
+  // Values that differ only in characters a directory name replaces get
+  // directories of their own (both were learning_rate-1e-3).
+  const auto rates = grid_points({{"train.learning_rate", {"1e-3", "1e+3"}}});
+  EXPECT_NE(point_dir_name(rates[0]), point_dir_name(rates[1]));
+  // Keys a sweep sets itself, or takes from the base job for every run.
+  EXPECT_THROW(parse_grid_axis("job.seed=1,2"), troupe_error);
+  EXPECT_THROW(parse_grid_axis("data.train_limit=200,1000"), troupe_error);
   EXPECT_EQ(grid_points({}).size(), 1u);  // no axes: one empty point
   EXPECT_THROW(grid_points({{"train.workers", {"8", "8"}}}), troupe_error);
   EXPECT_THROW(grid_points({{"train.workers", {}}}), troupe_error);
@@ -437,7 +444,7 @@ TEST(SweepReport, GnuplotScriptWritesEveryPlotInBothFormats) {
     EXPECT_TRUE(contains(plots.script, "set output '" + file + "'")) << file;
   }
   // Staleness on x, in order, inf the last category; axes say their units.
-  EXPECT_TRUE(contains(plots.script, R"(set xtics ("0" 0, "4" 1, "16" 2, "inf" 3))"));
+  EXPECT_TRUE(contains(plots.script, R"(set xtics ('0' 0, '4' 1, '16' 2, 'inf' 3))"));
   EXPECT_TRUE(contains(plots.script, "set xlabel 'staleness bound (clocks)'"));
   EXPECT_TRUE(contains(plots.script, "set ylabel 'wall time to target (s)'"));
   EXPECT_TRUE(
@@ -474,7 +481,14 @@ TEST(SweepReport, GnuplotScriptWritesEveryPlotInBothFormats) {
   i.x_key = "train.workers";
   const auto g = make_plots(i, gridded);
   EXPECT_TRUE(contains(g.script, "set xlabel 'workers'"));
-  EXPECT_TRUE(contains(g.script, R"(set xtics ("8" 0, "32" 1))"));  // the order first seen
+  EXPECT_TRUE(contains(g.script, R"(set xtics ('8' 0, '32' 1))"));  // the order first seen
+  // A value with quotes (how a comma gets into one) stays one literal label.
+  auto quoted = gridded;
+  for (auto& r : quoted) r.point = {{"train.stragglers", R"("fixed:worker=0,factor=2")"}};
+  i.grid_keys = {"train.stragglers"};
+  i.x_key = "train.stragglers";
+  EXPECT_TRUE(
+      contains(make_plots(i, quoted).script, R"(set xtics ('"fixed:worker=0,factor=2"' 0))"));
   EXPECT_TRUE(contains(g.groups_dat, "# series staleness=inf"));
 
   // No data at all still gives a script that plots placeholders, not errors.

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <set>
@@ -74,6 +76,14 @@ sweep_plan make_plan(const sweep_options& o) {
   if (o.stragglers) plan.base.stragglers = *o.stragglers;
   plan.base.stragglers = to_string(parse_straggler_spec(plan.base.stragglers));
   plan.repeats = o.repeats;
+  // Run r trains with seed + r, which a job file must hold (an int64).
+  constexpr std::uint64_t max_seed = std::numeric_limits<std::int64_t>::max();
+  if (plan.base.seed > max_seed ||
+      (plan.repeats > 0 && std::uint64_t{plan.repeats} - 1 > max_seed - plan.base.seed)) {
+    throw troupe_error(errc::bad_config, "--seed " + std::to_string(plan.base.seed) + " with " +
+                                             std::to_string(plan.repeats) +
+                                             " repeats: the seeds must stay below 2^63");
+  }
   plan.out_dir = o.out_dir;
   plan.evals_per_epoch = o.evals_per_epoch;
   plan.target = o.target;
@@ -87,7 +97,7 @@ sweep_plan make_plan(const sweep_options& o) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used != plan.target.size() || !(v >= 0) || (!loss && v > 1)) {
+    if (used != plan.target.size() || !(v >= 0) || !std::isfinite(v) || (!loss && v > 1)) {
       throw troupe_error(errc::bad_config, "--target '" + plan.target +
                                                "' is neither auto, job nor a valid " +
                                                plan.base.target_metric);

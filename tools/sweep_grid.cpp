@@ -1,6 +1,8 @@
 #include "tools/sweep_grid.hpp"
 
 #include <cctype>
+#include <cstdio>
+#include <functional>
 #include <set>
 
 #include "engine/errors.hpp"
@@ -18,6 +20,18 @@ grid_axis parse_grid_axis(const std::string& text) {
   if (axis.key == "train.staleness") {
     throw troupe_error(errc::bad_config,
                        "--grid " + axis.key + ": sweep staleness bounds with --staleness");
+  }
+  // Keys the sweep sets itself, or reads from the base job for every run.
+  if (axis.key == "job.seed") {
+    throw troupe_error(errc::bad_config,
+                       "--grid job.seed: each run's seed is --seed plus its repeat; use --repeats");
+  }
+  if (axis.key.rfind("data.", 0) == 0 || axis.key == "job.train_limit") {
+    throw troupe_error(errc::bad_config,
+                       "--grid " + axis.key +
+                           ": every run of a sweep trains on the same rows (its evaluation "
+                           "schedule and epochs to target are counted from them); sweep data "
+                           "sets as separate sweeps");
   }
   std::string value;
   int depth = 0;
@@ -80,8 +94,19 @@ std::string point_dir_name(const grid_point& point) {
   for (const auto& [key, value] : point) {
     const auto dot = key.rfind('.');
     out += (out.empty() ? "" : "_") + (dot == std::string::npos ? key : key.substr(dot + 1)) + "-";
+    bool changed = false;
     for (char c : value) {
-      out += std::isalnum(static_cast<unsigned char>(c)) || c == '.' ? c : '-';
+      const bool kept = std::isalnum(static_cast<unsigned char>(c)) || c == '.';
+      out += kept ? c : '-';
+      changed = changed || !kept;
+    }
+    // Values that differ only where characters were replaced ("1e-3" and
+    // "1e+3") must not share a directory: the one run would overwrite the other's.
+    if (changed) {
+      char tag[12];
+      std::snprintf(tag, sizeof tag, "~%08x",
+                    static_cast<unsigned>(std::hash<std::string>{}(value)&0xffffffffu));
+      out += tag;
     }
   }
   return out;

@@ -291,7 +291,8 @@ plot_files make_plots(const sweep_info& info, const std::vector<run_record>& run
   const auto of_job = " (" + info.job_name + ")";
   std::string tics;
   for (std::size_t i = 0; i < x.labels.size(); ++i) {
-    tics += (i ? ", \"" : "\"") + x.labels[i] + "\" " + std::to_string(i);
+    // Escaped: a grid value may hold quotes (the way to put commas in one).
+    tics += (i ? ", " : "") + gp_str(x.labels[i]) + " " + std::to_string(i);
   }
   const auto x_setup = "set xrange [-0.5:" + num(static_cast<double>(x.labels.size()) - 0.5) +
                        "]\nset xtics (" + tics + ")\nset xlabel " + gp_str(axis_title(x.key)) +
@@ -403,6 +404,12 @@ status render_plots(const std::string& dir, const std::string& gnuplot) {
                                 "/plots.gp are written: install gnuplot (Debian: gnuplot-nox) "
                                 "and run `gnuplot plots.gp` in " +
                                 dir};
+  }
+  // An earlier sweep's images in this directory must not pass for this one's
+  // when gnuplot stops half-way.
+  for (const auto& name : plot_outputs()) {
+    std::error_code ec;
+    fs::remove(dir + "/" + name, ec);
   }
   const auto cmd =
       "cd " + shell_quote(dir) + " && " + shell_quote(gnuplot) + " plots.gp > gnuplot.log 2>&1";

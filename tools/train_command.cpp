@@ -85,6 +85,15 @@ job_config build_job(const train_options& o) {
     throw troupe_error(errc::bad_config, e.what());
   }
   validate(job);
+  // The job goes to job.toml, and a resume reads it back: flags may not set
+  // what the job file cannot hold (a seed of -1, --eval-every beyond 1e8).
+  try {
+    (void)parse_job_config(to_toml(job), "the flags", true);
+  } catch (const troupe_error& e) {
+    throw troupe_error(
+        errc::bad_config,
+        std::string("a flag's value is beyond what the job file allows: ") + e.what());
+  }
   return job;
 }
 
