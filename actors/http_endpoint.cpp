@@ -106,6 +106,8 @@ const char* status_text(int status) {
       return "404 Not Found";
     case 405:
       return "405 Method Not Allowed";
+    case 431:
+      return "431 Request Header Fields Too Large";
     default:
       return "500 Internal Server Error";
   }
@@ -117,6 +119,7 @@ std::string render(const http_reply& r, bool head_only) {
   out.append("HTTP/1.1 ").append(status_text(r.status)).append("\r\n");
   out.append("Content-Type: ").append(r.content_type).append("\r\n");
   out.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
+  if (r.status == 405) out.append("Allow: GET, HEAD\r\n");
   out.append("Connection: close\r\n\r\n");
   if (!head_only) out.append(r.body);
   return out;
@@ -150,10 +153,18 @@ struct http_endpoint::impl {
 
   // The reply to a complete (or oversized) request head.
   std::string answer(const std::string& head) {
+    // Cut off at the limit: a head that never ended is refused, not served.
+    if (!head_ended(head)) {
+      return render({431, "text/plain", "request head larger than the limit\n"}, false);
+    }
     const std::string_view line(head.data(), std::min(head.find_first_of("\r\n"), head.size()));
     const auto sp1 = line.find(' ');
     const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
     if (sp2 == std::string_view::npos) return render({400, "text/plain", "bad request\n"}, false);
+    const auto version = line.substr(sp2 + 1);
+    if (version != "HTTP/1.0" && version != "HTTP/1.1") {
+      return render({400, "text/plain", "bad request: HTTP/1.0 or HTTP/1.1 only\n"}, false);
+    }
     const auto method = line.substr(0, sp1);
     auto target = line.substr(sp1 + 1, sp2 - sp1 - 1);
     target = target.substr(0, target.find('?'));
@@ -169,9 +180,11 @@ struct http_endpoint::impl {
     }
   }
 
+  static bool head_ended(const std::string& in) {
+    return in.find("\r\n\r\n") != std::string::npos || in.find("\n\n") != std::string::npos;
+  }
   bool head_complete(const std::string& in) const {
-    return in.find("\r\n\r\n") != std::string::npos || in.find("\n\n") != std::string::npos ||
-           in.size() >= limits.max_request_head;
+    return head_ended(in) || in.size() >= limits.max_request_head;
   }
 
   // Reads what arrived; false when the connection is finished with.
@@ -186,6 +199,9 @@ struct http_endpoint::impl {
       c.in.append(buf, static_cast<std::size_t>(n));
     }
     if (!head_complete(c.in) && c.in.find('\n') == std::string::npos) return false;
+    // A client that closed its side after the request line (no blank line):
+    // answered as the request it is.
+    if (!head_complete(c.in)) c.in += "\r\n\r\n";
     c.out = answer(c.in);
     return true;
   }
@@ -221,9 +237,22 @@ struct http_endpoint::impl {
       if (accept_failing) spdlog::info("http endpoint: accepting connections again");
       accept_failing = false;
       if (open.size() >= limits.max_connections) {
-        // The longest-open connection makes room: a fresh client is more
-        // likely a scraper than one that has been silent for a while.
-        open.pop_front();
+        // Room for a fresh client (more likely a scraper than one silent for
+        // a while): the longest-open connection that has sent nothing, else
+        // the longest-open one still reading its request; one being answered
+        // is left to finish. A flood of silent connections then evicts its
+        // own, not a scrape on its way.
+        auto victim = std::find_if(open.begin(), open.end(),
+                                   [](const connection& c) { return c.in.empty(); });
+        if (victim == open.end()) {
+          victim = std::find_if(open.begin(), open.end(),
+                                [](const connection& c) { return c.out.empty(); });
+        }
+        if (victim == open.end()) {
+          spdlog::warn("http endpoint: {} replies under way; refused a connection", open.size());
+          continue;  // `fd` closes: every slot is sending a reply
+        }
+        open.erase(victim);
       }
       open.push_back({std::move(fd), now, now + limits.request_timeout, {}, {}, 0});
     }

@@ -13,7 +13,9 @@
 //                          | head complete: handler(target)
 //                          v
 //                        [writing] the reply, then closed
-//   more than `max_connections` open ---> the longest-open one is closed
+//   a head beyond `max_request_head` ---> 431; not HTTP/1.x ---> 400
+//   more than `max_connections` open ---> the longest-open one that sent
+//     nothing is closed (else the longest-open one still reading)
 //   no request head within `request_timeout`, or the reply not taken
 //   within it ---> closed (counted as timed out)
 //
