@@ -1,5 +1,6 @@
 #include "actors/remote_connect.hpp"
 
+#include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
@@ -25,23 +26,37 @@ caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const
     default:
       return caf::make_error(caf::sec::cannot_connect_to_node, probe.why);
   }
-  const auto left = timeout - duration_cast<milliseconds>(steady_clock::now() - start);
   caf::expected<remote_endpoint> out{caf::make_error(caf::sec::cannot_connect_to_node)};
-  // The numeric address that just accepted: CAF neither resolves the name
-  // again (blocking its middleman) nor picks another of its addresses. Under
-  // TLS nothing changes: CAF 0.17 checks the peer's CA, not its name.
-  self.request(connector(self.system()), std::max(left, milliseconds(1)), caf::connect_atom::value,
-               probe.address, port)
-      .receive(
-          [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
-            if (!ptr) {
-              out = caf::make_error(caf::sec::no_actor_published_at_port);
-            } else {
-              out = remote_endpoint{std::move(ptr), std::move(ifs)};
-            }
-          },
-          [&](caf::error& err) { out = std::move(err); });
-  return out;
+  // CAF 0.17 dates a new outgoing connection's last message from the
+  // clock's epoch, so the middleman's next heartbeat tick (every 100 ms with
+  // configure_cluster_timeouts) drops it as timed out unless the peer's
+  // handshake came first: a TLS handshake on a loaded machine, or a link of
+  // more than a few ms, loses that race now and then. Asked again until the
+  // deadline: each try wins when the handshake beats the tick.
+  for (int attempt = 1;; ++attempt) {
+    const auto left = timeout - duration_cast<milliseconds>(steady_clock::now() - start);
+    // The numeric address that just accepted: CAF neither resolves the name
+    // again (blocking its middleman) nor picks another of its addresses.
+    // Under TLS nothing changes: CAF 0.17 checks the peer's CA, not its name.
+    self.request(connector(self.system()), std::max(left, milliseconds(1)),
+                 caf::connect_atom::value, probe.address, port)
+        .receive(
+            [&](caf::node_id&, caf::strong_actor_ptr& ptr, std::set<std::string>& ifs) {
+              if (!ptr) {
+                out = caf::make_error(caf::sec::no_actor_published_at_port);
+              } else {
+                out = remote_endpoint{std::move(ptr), std::move(ifs)};
+              }
+            },
+            [&](caf::error& err) { out = std::move(err); });
+    const bool raced = !out && out.error() == caf::sec::connection_timeout;
+    const bool time_left = steady_clock::now() - start < timeout;
+    if (!raced || !time_left || (cancel != nullptr && cancel->load())) return out;
+    if (attempt == 1 || (attempt & (attempt - 1)) == 0) {
+      spdlog::debug("connecting to {}:{}: dropped before the handshake (try {}); again", host,
+                    port, attempt);
+    }
+  }
 }
 
 caf::expected<remote_endpoint> connect_endpoint(caf::actor_system& sys, const std::string& host,

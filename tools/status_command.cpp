@@ -74,10 +74,11 @@ int run_status(const status_options& o) {
   const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.timeout_s * 1000));
   actor_config cfg;
   configure_cluster_timeouts(cfg);  // the node drops peers that stay silent
-  // Our side may wait longer than a job's 1 s: a TLS handshake with a node
-  // on a loaded machine can take that long, and status detects no failures.
-  cfg.set("middleman.connection-timeout",
-          caf::timespan{std::max(timeout, std::chrono::milliseconds(1000))});
+  // Our side detects no failures (its requests have their own deadline):
+  // no connection timeout at all. CAF 0.17 dates a new outgoing connection
+  // from the clock's epoch, so any timeout shorter than the machine's uptime
+  // dropped a node whose handshake took longer than a heartbeat (100 ms).
+  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::hours(24 * 365 * 100)});
   if (o.tls.enabled()) enable_tls(cfg, o.tls);
   caf::actor_system sys{cfg};
   auto node = connect_remote<node_actor>(sys, host, port, timeout);
