@@ -1,9 +1,12 @@
 #include "actors/custom_workload_adapter.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+
+#include "engine/errors.hpp"
 
 namespace troupe {
 
@@ -97,12 +100,13 @@ class adapter final : public workload {
     need_.clear();
     const auto rows = w_->next_batch(need_);
     take_keys();
+    batch_rows_ = rows;
     return rows;
   }
 
   step_result train_step() override {
     for (auto& g : b_.grads) std::fill(g.begin(), g.end(), 0.f);
-    return result_of(w_->step(params_, grads_));
+    return checked("step", w_->step(params_, grads_), batch_rows_);
   }
 
   void prepare_eval() override {
@@ -110,7 +114,15 @@ class adapter final : public workload {
     w_->prepare_eval(need_);
     take_keys();
   }
-  step_result evaluate() override { return result_of(w_->evaluate(params_)); }
+  step_result evaluate() override {
+    const auto r = checked("evaluate", w_->evaluate(params_), 0);
+    // No rows scored would report a perfect score.
+    if (r.rows == 0) {
+      throw troupe_error(errc::bad_config,
+                         "a custom workload's evaluate() scored no rows (step_stats::rows = 0)");
+    }
+    return r;
+  }
   bool squared_error_loss() const override { return regression_; }
 
   const std::vector<std::uint64_t>& sparse_keys(std::size_t t) const override {
@@ -157,7 +169,23 @@ class adapter final : public workload {
     }
   }
 
-  static step_result result_of(const step_stats& s) {
+  // Its statistics go into the reported loss, accuracy and samples/s: a
+  // NaN, more correct rows than rows, or more rows than the batch would be
+  // reported as results. `batch`: the rows next_batch() said (0: unknown).
+  static step_result checked(const char* what, const step_stats& s, std::size_t batch) {
+    std::string why;
+    if (!std::isfinite(s.loss_sum) || !std::isfinite(s.abs_err_sum) || s.abs_err_sum < 0) {
+      why = "loss_sum " + std::to_string(s.loss_sum) + ", abs_err_sum " +
+            std::to_string(s.abs_err_sum) + " (finite, abs_err_sum >= 0)";
+    } else if (s.correct > s.rows) {
+      why = std::to_string(s.correct) + " correct of " + std::to_string(s.rows) + " rows";
+    } else if (batch > 0 && s.rows > batch) {
+      why = std::to_string(s.rows) + " rows of a batch of " + std::to_string(batch);
+    }
+    if (!why.empty()) {
+      throw troupe_error(errc::bad_config,
+                         std::string("a custom workload's ") + what + "() returned " + why);
+    }
     return {s.loss_sum, s.correct, s.rows, s.abs_err_sum};
   }
 
@@ -167,6 +195,7 @@ class adapter final : public workload {
   values_view params_;
   grads_view grads_;
   row_request need_;
+  std::size_t batch_rows_ = 0;
 };
 
 }  // namespace

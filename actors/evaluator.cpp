@@ -124,6 +124,15 @@ evaluator_actor::behavior_type evaluator_behavior(evaluator_pointer self, job_co
                                                   std::shared_ptr<const workload_data> data,
                                                   std::vector<shard_actor> shards) {
   auto& st = self->state;
+  // A workload's exception (a user's evaluate(), a row it did not ask for)
+  // answers the evaluations waiting with its message, which ends the job
+  // with it, instead of a bare "the evaluator went down".
+  self->set_exception_handler([=](std::exception_ptr& eptr) -> caf::error {
+    auto err = make_troupe_error(errc::bad_config, "evaluation: " + describe(eptr));
+    for (auto& r : self->state.queue) r.promise.deliver(err);
+    self->state.queue.clear();
+    return err;
+  });
   st.wl = make_eval_workload(job, std::move(data));
   st.wl->prepare_eval();
   st.shards = std::move(shards);

@@ -835,8 +835,12 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         if (s.wl->next_batch() > 0) {
           s.batch_loaded = true;
           auto ops = plan_exchange(*s.wl, static_cast<std::uint32_t>(s.shards.size()));
+          // Fixed only when the model has no sparse table at all: a first
+          // batch that happens to ask for no rows would otherwise leave every
+          // later batch's rows unpulled and unpushed.
           bool dense_only = !ops.empty();
-          for (const auto& op : ops) dense_only = dense_only && !op.sparse;
+          for (const auto& t : s.wl->tables())
+            dense_only = dense_only && t.kind != table_kind::sparse;
           if (dense_only) s.fixed_plan = std::move(ops);
         }
         self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);

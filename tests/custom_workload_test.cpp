@@ -33,6 +33,44 @@ class no_tables : public linear_with_offsets {
   }
 };
 
+// Its first batch asks for no sparse row (and its step reads none): the
+// offsets must still be pulled and pushed for every later batch.
+class rowless_first_batch : public linear_with_offsets {
+ public:
+  using linear_with_offsets::linear_with_offsets;
+  std::size_t next_batch(troupe::row_request& need) override {
+    troupe::row_request ignored;
+    const auto n = linear_with_offsets::next_batch(first_ ? ignored : need);
+    return n;
+  }
+  troupe::step_stats step(const troupe::param_view& p, troupe::grad_buffers& g) override {
+    if (!first_) return linear_with_offsets::step(p, g);
+    first_ = false;
+    troupe::step_stats s;
+    s.rows = 1;
+    return s;
+  }
+
+ private:
+  bool first_ = true;
+};
+
+// Statistics no result can be made of.
+class scores_nothing : public linear_with_offsets {
+ public:
+  using linear_with_offsets::linear_with_offsets;
+  troupe::step_stats evaluate(const troupe::param_view&) override { return {}; }
+};
+class nan_loss : public linear_with_offsets {
+ public:
+  using linear_with_offsets::linear_with_offsets;
+  troupe::step_stats step(const troupe::param_view& p, troupe::grad_buffers& g) override {
+    auto s = linear_with_offsets::step(p, g);
+    s.loss_sum = std::nan("");
+    return s;
+  }
+};
+
 std::string job_text(const std::string& kind, const std::string& staleness) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("troupe_custom_" + kind + (staleness == "0" ? "_s0" : "_s"));
@@ -63,6 +101,26 @@ TEST(CustomWorkload, TrainsSynchronouslyAndAsynchronously) {
     EXPECT_LE(s->test_mae, s->test_loss * 1.01) << s->line;
     EXPECT_NE(s->line.find("test_rmse="), std::string::npos) << s->line;
   }
+}
+
+TEST(CustomWorkload, AFirstBatchWithoutRowsDoesNotFixTheExchange) {
+  register_once<rowless_first_batch>("rowless_first_batch");
+  auto s = troupe::train(troupe::job_spec::toml(job_text("rowless_first_batch", "0")));
+  ASSERT_TRUE(s) << s.error().to_string();
+  EXPECT_LT(s->test_loss, 0.05) << s->line;  // the offsets were trained too
+}
+
+TEST(CustomWorkload, StatisticsThatAreNoResultAreErrors) {
+  register_once<scores_nothing>("scores_nothing");
+  register_once<nan_loss>("nan_loss");
+  auto none = troupe::train(troupe::job_spec::toml(job_text("scores_nothing", "0")));
+  ASSERT_FALSE(none) << none->line;  // was reported as RMSE 0
+  EXPECT_NE(none.error().message.find("evaluate() scored no rows"), std::string::npos)
+      << none.error().to_string();
+  auto nan = troupe::train(troupe::job_spec::toml(job_text("nan_loss", "0")));
+  ASSERT_FALSE(nan) << nan->line;
+  EXPECT_NE(nan.error().message.find("step() returned loss_sum nan"), std::string::npos)
+      << nan.error().to_string();
 }
 
 TEST(CustomWorkload, OverridesReachTheJob) {

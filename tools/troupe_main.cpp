@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return 2;
+  } catch (...) {  // a plugin's workload may throw anything
+    spdlog::error("a non-standard exception (from a workload plugin?)");
+    return 2;
   }
   return 1;
 }

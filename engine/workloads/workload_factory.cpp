@@ -40,7 +40,9 @@ void fit_job_to_data(job_config& job, const workload_data& data) {
 std::vector<table_spec> workload_tables(const job_config& job) {
   auto tables = workload_kind_of(job.model_kind).tables(job);
   for (auto& t : tables) {
-    if (t.kind == table_kind::sparse) t.max_rows = job.max_rows;
+    // [model] max_rows bounds every sparse table; without it, a table keeps
+    // its own bound (a custom workload's table::max_rows).
+    if (t.kind == table_kind::sparse && job.max_rows > 0) t.max_rows = job.max_rows;
     t.update = job.update.for_table(t.name);
   }
   for (const auto& entry : job.update.tables) {
