@@ -6,6 +6,7 @@
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <memory>
 #include <string_view>
 
@@ -149,6 +150,11 @@ void metrics_exporter::add_staleness_wait(std::uint64_t n) {
 
 void metrics_exporter::set_clock_lag(std::uint32_t worker, double lag) {
   impl_->clock_lag.Add({{"worker", std::to_string(worker)}}).Set(lag);
+}
+
+void metrics_exporter::clear_clock_lag(std::uint32_t worker) {
+  const std::map<std::string, std::string> labels{{"worker", std::to_string(worker)}};
+  if (impl_->clock_lag.Has(labels)) impl_->clock_lag.Remove(&impl_->clock_lag.Add(labels));
 }
 
 void metrics_exporter::add_inflight(double delta) {

@@ -59,6 +59,9 @@ class metrics_exporter {
   void add_shared_received();
   /// Clocks the worker is behind the fastest one.
   void set_clock_lag(std::uint32_t worker, double lag);
+  /// Drops worker `worker`'s clock_lag series (it ended): a node serving job
+  /// after job would otherwise export every past worker's last lag for good.
+  void clear_clock_lag(std::uint32_t worker);
   /// Requests sent and not yet answered (+1 on send, -1 on reply or error).
   void add_inflight(double delta);
   void set_actors_hosted(double n);

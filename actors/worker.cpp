@@ -720,6 +720,9 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
   });
   st.ctx = std::move(ctx);
   st.received_shm = st.ctx.shm;
+  if (st.ctx.metrics) {
+    self->attach_functor([metrics = st.ctx.metrics, id = cfg.id] { metrics->clear_clock_lag(id); });
+  }
   st.wl = make_train_workload(cfg.job, std::move(data), cfg.partition, cfg.job.workers);
   // Stragglers follow the partition: a replacement inherits its predecessor's role.
   const auto spec = parse_straggler_spec(cfg.job.stragglers);

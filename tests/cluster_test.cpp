@@ -3,6 +3,9 @@
 // scheduler. The job must converge like the in-process run, and a node
 // holding another secret must be refused. Every child is killed and reaped by
 // child_process's destructor, also when an assertion fails.
+#include <atomic>
+#include <thread>
+
 #include "cluster_fixture.hpp"
 #include "troupe/workload.hpp"
 
@@ -26,7 +29,20 @@ TEST_F(Cluster, TrainsAcrossThreeNodesLikeInProcess) {
   add_three_nodes(job);
   job.shard_nodes = {0, 1};
   job.worker_nodes = {1, 2};
+  // The worker's node exports its clock lag while the worker runs.
+  std::atomic<bool> training{true}, lag_seen{false};
+  std::thread scraper([&] {
+    while (training && !lag_seen) {
+      if (http_get(metrics_ports[2], "/metrics").find("troupe_clock_lag{") != std::string::npos) {
+        lag_seen = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
   const auto remote = run_job(job);
+  training = false;
+  scraper.join();
+  EXPECT_TRUE(lag_seen) << "no troupe_clock_lag series while the job ran";
 
   auto local_job = small_job("local");
   local_job.staleness = 0;
@@ -51,7 +67,9 @@ TEST_F(Cluster, TrainsAcrossThreeNodesLikeInProcess) {
     EXPECT_GT(series(page, "troupe_bytes_in_total"), 0.0) << page;
   }
   const auto worker_page = http_get(metrics_ports[2], "/metrics");
-  EXPECT_NE(worker_page.find("troupe_clock_lag{"), std::string::npos) << worker_page;
+  // ... and drops it once the worker ended: a node serving job after job
+  // would otherwise export every past worker's last lag for good.
+  EXPECT_EQ(worker_page.find("troupe_clock_lag{"), std::string::npos) << worker_page;
   EXPECT_EQ(series(worker_page, "troupe_inflight_requests"), 0.0) << worker_page;
   // The daemons share a host: pulls and pushes went through shared memory
   // (node 2's worker pushes to both shards; node 0's shard answers its pulls).
