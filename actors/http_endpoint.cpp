@@ -239,19 +239,16 @@ struct http_endpoint::impl {
       if (open.size() >= limits.max_connections) {
         // Room for a fresh client (more likely a scraper than one silent for
         // a while): the longest-open connection that has sent nothing, else
-        // the longest-open one still reading its request; one being answered
-        // is left to finish. A flood of silent connections then evicts its
-        // own, not a scrape on its way.
+        // the longest-open one still reading its request, and only when every
+        // one is sending its reply, the longest-open of those. A flood of
+        // silent connections then evicts its own, not a scrape on its way.
         auto victim = std::find_if(open.begin(), open.end(),
                                    [](const connection& c) { return c.in.empty(); });
         if (victim == open.end()) {
           victim = std::find_if(open.begin(), open.end(),
                                 [](const connection& c) { return c.out.empty(); });
         }
-        if (victim == open.end()) {
-          spdlog::warn("http endpoint: {} replies under way; refused a connection", open.size());
-          continue;  // `fd` closes: every slot is sending a reply
-        }
+        if (victim == open.end()) victim = open.begin();  // all sending: the oldest
         open.erase(victim);
       }
       open.push_back({std::move(fd), now, now + limits.request_timeout, {}, {}, 0});

@@ -86,15 +86,9 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
   const auto timeout = std::chrono::seconds(10);
   for (const auto& address : job.nodes) {
     const auto [host, port] = parse_address(address);
+    // A connection CAF drops before the handshake is tried again inside,
+    // until the deadline (actors/remote_connect.cpp).
     auto node = connect_remote<node_actor>(sys, host, port, timeout);
-    // CAF drops a connection whose handshake (TLS, then BASP) takes longer
-    // than the 1 s connection timeout, which a loaded machine can exceed.
-    for (int attempt = 2;
-         !node && attempt <= 3 && node.error() == caf::make_error(caf::sec::connection_timeout);
-         ++attempt) {
-      spdlog::warn("connecting to node {} timed out; attempt {} of 3", address, attempt);
-      node = connect_remote<node_actor>(sys, host, port, timeout);
-    }
     if (!node) {
       throw troupe_error(
           errc::peer_lost,
@@ -282,23 +276,32 @@ job_summary run_job(const job_config& job_file) {
     // A previous run's best parameters would outlive (and out-prune) this run's.
     fs::remove_all(job.output_dir + "/best", ec);
   }
-  if (job.resume_from.empty()) {
-    // An earlier run's checkpoints would out-prune this run's (newer clocks
-    // win) and be what a later --resume of this directory restores: set
-    // aside, one generation kept, not deleted (a forgotten --resume).
-    const auto checkpoints = fs::path(job.output_dir) / "checkpoints";
-    if (fs::is_directory(checkpoints, ec) && !fs::is_empty(checkpoints, ec)) {
+  // An earlier run's checkpoints would out-prune this run's (newer clocks
+  // win) and be what a later --resume of this directory restores: set aside,
+  // one generation kept, not deleted (a forgotten --resume). Also when this
+  // run resumes from another directory's.
+  const auto checkpoints = fs::path(job.output_dir) / "checkpoints";
+  if (job.resume_from.empty() ||
+      fs::weakly_canonical(job.resume_from, ec) != fs::weakly_canonical(checkpoints, ec)) {
+    if (fs::is_symlink(checkpoints, ec)) {
+      // Pointing where the nodes keep them: not ours to move.
+      spdlog::warn("{} is a link: an earlier run's checkpoints in it stay where they are",
+                   checkpoints.string());
+    } else if (fs::is_directory(checkpoints, ec) && !fs::is_empty(checkpoints, ec)) {
       const auto previous = checkpoints.string() + ".previous";
       fs::remove_all(previous, ec);
       fs::rename(checkpoints, previous, ec);
       if (ec) {
-        throw troupe_error(errc::io_error, "cannot set aside the earlier run's " +
-                                               checkpoints.string() + ": " + ec.message());
+        // A mount point, say: the run goes on beside them, as it did before.
+        spdlog::warn("cannot set the earlier run's checkpoints in {} aside ({}); they stay",
+                     checkpoints.string(), ec.message());
+        ec.clear();
+      } else {
+        spdlog::warn(
+            "{} held an earlier run's checkpoints: moved to {} (this run starts afresh; to "
+            "resume the earlier one, move them back and run with --resume {})",
+            checkpoints.string(), previous, job.output_dir);
       }
-      spdlog::warn(
-          "{} held an earlier run's checkpoints: moved to {} (this run starts afresh; to "
-          "resume the earlier one, move them back and run with --resume {})",
-          checkpoints.string(), previous, job.output_dir);
     }
   }
   std::optional<resume_point> resume;

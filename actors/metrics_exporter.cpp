@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string_view>
 
 #include "actors/http_endpoint.hpp"
@@ -33,6 +34,7 @@ using prometheus::BuildGauge;
 
 struct metrics_exporter::impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::mutex clock_lag_mutex;
   prometheus::Counter& counter(const char* name, const char* help) {
     return BuildCounter().Name(name).Help(help).Register(*registry).Add({});
   }
@@ -148,11 +150,16 @@ void metrics_exporter::add_staleness_wait(std::uint64_t n) {
   impl_->staleness_waits.Increment(static_cast<double>(n));
 }
 
+// Under one lock: Add() hands out a reference after the family's own lock is
+// released, and a Remove() from another worker's end (two jobs may both have
+// a worker 0 on this node) would free the gauge under it.
 void metrics_exporter::set_clock_lag(std::uint32_t worker, double lag) {
+  std::lock_guard<std::mutex> lock(impl_->clock_lag_mutex);
   impl_->clock_lag.Add({{"worker", std::to_string(worker)}}).Set(lag);
 }
 
 void metrics_exporter::clear_clock_lag(std::uint32_t worker) {
+  std::lock_guard<std::mutex> lock(impl_->clock_lag_mutex);
   const std::map<std::string, std::string> labels{{"worker", std::to_string(worker)}};
   if (impl_->clock_lag.Has(labels)) impl_->clock_lag.Remove(&impl_->clock_lag.Add(labels));
 }

@@ -34,6 +34,7 @@ struct shard_state {
   // or the next round replaces it.
   std::uint64_t held_round = 0;
   std::unique_ptr<shard_snapshot> held;
+  std::uint64_t backup_missed_round = 0;  // the round under way when the backup came
   static inline const char* name = "troupe.shard";
 };
 
@@ -131,7 +132,12 @@ status hold_state(shard_pointer self, std::uint32_t table, std::uint64_t round) 
     }
     return status{};
   });
-  if (st.backup) self->send(st.backup, hold_atom::value, table, round);
+  // Not to a backup attached in the middle of this round: it missed the
+  // round's first hold and would hold a mix; without one it writes its
+  // current state, and says so.
+  if (st.backup && round != st.backup_missed_round) {
+    self->send(st.backup, hold_atom::value, table, round);
+  }
   return held;
 }
 
@@ -420,6 +426,7 @@ shard_actor::behavior_type shard_behavior(shard_pointer self, std::uint32_t id,
         for (auto& [n, entry] : self->state.forwards) entry.first.deliver(entry.second);
         self->state.forwards.clear();
         self->state.backup = backup;
+        self->state.backup_missed_round = self->state.held ? self->state.held_round : 0;
         if (!backup) return true;
         // The backup gets the current state first; CAF keeps the order of
         // messages from one actor to another, so every forwarded push arrives

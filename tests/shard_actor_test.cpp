@@ -423,6 +423,47 @@ TEST_F(ShardActor, APromotedBackupWritesTheStateTheEvaluationRead) {
   self->send_exit(backup, caf::exit_reason::user_shutdown);
 }
 
+// A backup attached in the middle of an evaluation round missed its first
+// hold: it is told of none of that round's, so that it never holds a mix of
+// the round's reads and later state (a checkpoint of that round then writes
+// its current state, and says so); the next round it holds again.
+TEST_F(ShardActor, ABackupAttachedMidRoundHoldsNothingOfThatRound) {
+  auto primary = spawn_shard(sys, 0, {{model(), {0, 10}}});
+  auto backup = spawn_shard(sys, 0, {{model(), {0, 10}}});
+  constexpr std::uint32_t evaluator = 0xffffffffu;
+  ASSERT_TRUE(ask_at(primary, false, encode_dense_pull(1, evaluator, 0, 10, false, 4)));
+  self->request(primary, std::chrono::seconds(5), replica_atom::value,
+                caf::actor_cast<caf::actor>(backup))
+      .receive([](bool ok) { EXPECT_TRUE(ok); }, [](caf::error& err) { FAIL() << describe(err); });
+  ASSERT_TRUE(ask_at(primary, true, push(0, 10, 1.0f, 1)));  // -1 on both
+  ASSERT_TRUE(ask_at(primary, false, encode_dense_pull(1, evaluator, 0, 10, false, 4)));
+  ASSERT_TRUE(ask_at(primary, false, encode_dense_pull(1, evaluator, 0, 10, false, 5)));
+  ASSERT_TRUE(ask_at(primary, true, push(0, 10, 1.0f, 2)));  // -2 on both
+  ASSERT_EQ(values(backup), std::vector<float>(10, -2.0f));
+  const auto dir = (std::filesystem::temp_directory_path() /
+                    ("troupe_best_midround_" + std::to_string(::getpid())))
+                       .string();
+  std::filesystem::remove_all(dir);
+  auto written = [&](std::int64_t clock, std::uint64_t round) {
+    std::vector<float> out;
+    self->request(backup, std::chrono::seconds(5), checkpoint_atom::value, dir, std::string("job"),
+                  clock, round)
+        .receive(
+            [&](const std::string& path) {
+              checkpoint ck;
+              ASSERT_TRUE(read_checkpoint(path, ck).ok());
+              out = ck.snapshot.dense.at(0).values;
+            },
+            [](caf::error& err) { FAIL() << describe(err); });
+    return out;
+  };
+  EXPECT_EQ(written(1, 4), std::vector<float>(10, -2.0f));  // round 4: not held, current
+  EXPECT_EQ(written(2, 5), std::vector<float>(10, -1.0f));  // round 5: as it was read
+  std::filesystem::remove_all(dir);
+  self->send_exit(primary, caf::exit_reason::user_shutdown);
+  self->send_exit(backup, caf::exit_reason::user_shutdown);
+}
+
 }  // namespace
 }  // namespace troupe
 
