@@ -57,6 +57,26 @@ TEST(TrainCli, NodesFromTheCommandLineFillAJobFileWithShardNodesButNoNodes) {
   fs::remove_all(dir, ec);
 }
 
+// A flag whose value the job file cannot hold is refused before anything
+// runs: the run's own job.toml could not be read back by --resume.
+TEST(TrainCli, FlagsTheJobFileCannotHoldAreRefused) {
+  const auto dir = fs::temp_directory_path() / ("troupe_train_flags_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  for (const char* flag : {"--seed=-1", "--eval-every=200000000"}) {
+    child_process train(
+        {TROUPE_BINARY, "train", flag, "--epochs", "1", "-o", (dir / "out").string()},
+        dir / "train.log");
+    const auto code = train.wait_exit(seconds(60));
+    ASSERT_TRUE(code.has_value()) << train.log();
+    EXPECT_EQ(*code, 2) << flag << "\n" << train.log();
+    EXPECT_NE(train.log().find("beyond what the job file allows"), std::string::npos)
+        << train.log();
+    EXPECT_FALSE(fs::exists(dir / "out" / "metrics.csv")) << flag;
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 // On a machine whose driver reports a GPU, `--backend auto` (the reference
 // job's default) that cannot use it says why before training on the CPU;
 // `--backend cpu` never looks.
