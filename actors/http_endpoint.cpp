@@ -198,7 +198,12 @@ struct http_endpoint::impl {
       if (n == 0) break;  // the client sent all it will (maybe a whole request)
       c.in.append(buf, static_cast<std::size_t>(n));
     }
-    if (!head_complete(c.in) && c.in.find('\n') == std::string::npos) return false;
+    if (!head_complete(c.in) && c.in.find('\n') == std::string::npos) {
+      if (c.in.empty()) return false;  // connected, sent nothing, left
+      // Part of a request line, then the end: answered, not just closed.
+      c.out = render({400, "text/plain", "bad request: incomplete request line\n"}, false);
+      return true;
+    }
     // A client that closed its side after the request line (no blank line):
     // answered as the request it is.
     if (!head_complete(c.in)) c.in += "\r\n\r\n";

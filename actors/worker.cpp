@@ -718,6 +718,10 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
     fail(self, "error", err);
     return err;
   });
+  // Known before the workload is made: its constructor may throw, and the
+  // failure is reported as this worker's, to its scheduler.
+  st.cfg.id = cfg.id;
+  st.scheduler = scheduler;
   st.ctx = std::move(ctx);
   st.received_shm = st.ctx.shm;
   if (st.ctx.metrics) {

@@ -149,6 +149,14 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
       }
     }
     std::string text;
+    // Present but empty is a mistake, not the default.
+    for (const char* key : {"backend", "optimizer"}) {
+      std::string value;
+      read_string(*t, key, "train", src, value);
+      if (t->contains(key) && value.empty()) {
+        bad(src, std::string("train.") + key, "an empty value");
+      }
+    }
     read_string(*t, "backend", "train", src, text);
     if (!text.empty()) {
       try {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <stdexcept>
 
 #include "linear_workload.hpp"
 
@@ -71,6 +72,14 @@ class nan_loss : public linear_with_offsets {
   }
 };
 
+// The training instance of partition 1 cannot be made.
+class second_fails : public linear_with_offsets {
+ public:
+  explicit second_fails(const troupe::workload_context& ctx) : linear_with_offsets(ctx) {
+    if (!ctx.evaluation && ctx.part == 1) throw std::runtime_error("no data for part 1");
+  }
+};
+
 std::string job_text(const std::string& kind, const std::string& staleness) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("troupe_custom_" + kind + (staleness == "0" ? "_s0" : "_s"));
@@ -121,6 +130,18 @@ TEST(CustomWorkload, StatisticsThatAreNoResultAreErrors) {
   ASSERT_FALSE(nan) << nan->line;
   EXPECT_NE(nan.error().message.find("step() returned loss_sum nan"), std::string::npos)
       << nan.error().to_string();
+}
+
+// The failure names the worker whose workload could not be made (it was
+// reported as worker 0's, or only as a worker gone down).
+TEST(CustomWorkload, AWorkloadThatCannotBeMadeNamesItsWorker) {
+  register_once<second_fails>("second_fails");
+  auto s = troupe::train(troupe::job_spec::toml(job_text("second_fails", "0")));
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find("worker 1: error: "), std::string::npos)
+      << s.error().to_string();
+  EXPECT_NE(s.error().message.find("no data for part 1"), std::string::npos)
+      << s.error().to_string();
 }
 
 TEST(CustomWorkload, OverridesReachTheJob) {

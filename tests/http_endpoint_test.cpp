@@ -96,6 +96,13 @@ TEST_F(HttpEndpoint, ServesGetAndRefusesWhatIsNoRequestItServes) {
   for (int i = 0; i < 100; ++i) endless += "X: y\r\n";
   EXPECT_EQ(status_line(ask(endless)), "HTTP/1.1 431 Request Header Fields Too Large");
   EXPECT_EQ(status_line(ask("GET /metrics FOO/9\r\n\r\n")), "HTTP/1.1 400 Bad Request");
+  {
+    // Part of a request line, then the client's end: answered, not just closed.
+    client_socket c(ep->port());
+    c.send_all("GET /met");
+    ::shutdown(c.fd, SHUT_WR);
+    EXPECT_EQ(status_line(c.reply()), "HTTP/1.1 400 Bad Request");
+  }
   const auto post = ask("POST /metrics HTTP/1.1\r\n\r\n");
   EXPECT_EQ(status_line(post), "HTTP/1.1 405 Method Not Allowed");
   EXPECT_NE(post.find("\r\nAllow: GET, HEAD\r\n"), std::string::npos) << post;

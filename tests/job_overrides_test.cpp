@@ -95,6 +95,10 @@ TEST(JobOverrides, BadKeysAndValuesAreErrorsNamingTheKey) {
   EXPECT_NE(error_of({"train.workers.x=1"}).find("workers is a value, not a section"),
             std::string::npos);
   EXPECT_NE(error_of({"train.optimizer=rmsprop"}).find("train.optimizer"), std::string::npos);
+  // Present but empty is refused, not read as the default.
+  EXPECT_NE(error_of({"train.optimizer="}).find("train.optimizer: an empty value"),
+            std::string::npos);
+  EXPECT_NE(error_of({"train.backend="}).find("train.backend: an empty value"), std::string::npos);
 }
 
 TEST(JobOverrides, MalformedOverridesAreErrors) {
