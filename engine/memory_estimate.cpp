@@ -77,11 +77,19 @@ memory_estimate estimate_job_memory(const job_config& job) {
     est.evaluator = (4 * params + 1000 * per_row) * float_bytes;
   } else {
     std::uint64_t width = 1;
-    for (const auto& t : workload_tables(job)) width = std::max<std::uint64_t>(width, t.width);
-    // Pulled rows, their gradients and the keys of one batch.
-    est.per_worker =
-        std::uint64_t{job.batch} * sparse_rows_per_example(job) * (2 * width + 2) * float_bytes;
-    est.evaluator = est.per_worker;
+    std::uint64_t dense = 0;  // floats of the model's dense tables
+    for (const auto& t : workload_tables(job)) {
+      width = std::max<std::uint64_t>(width, t.width);
+      if (t.kind == table_kind::dense) dense += t.size;
+    }
+    // Each worker holds every dense table whole, with its gradients, plus a
+    // pull reply and a push in flight (a custom model's 8 GiB table passed
+    // the check uncounted, and the machine thrashed); pulled rows, their
+    // gradients and the keys of one batch come on top.
+    est.per_worker_idle = 4 * dense * float_bytes;
+    est.per_worker = est.per_worker_idle + std::uint64_t{job.batch} * sparse_rows_per_example(job) *
+                                               (2 * width + 2) * float_bytes;
+    est.evaluator = est.per_worker - 2 * dense * float_bytes;
   }
   // The compute pool (actors/compute_pool.hpp) lets only so many workers of
   // one process hold a step's buffers at once.

@@ -72,6 +72,17 @@ class nan_loss : public linear_with_offsets {
   }
 };
 
+// A dense table of 2^31 floats (8 GiB): every worker holds it whole.
+class huge_dense : public linear_with_offsets {
+ public:
+  using linear_with_offsets::linear_with_offsets;
+  std::vector<troupe::table> tables() const override {
+    auto t = linear_with_offsets::tables();
+    t[0].size = std::uint64_t{1} << 31;
+    return t;
+  }
+};
+
 // The training instance of partition 1 cannot be made.
 class second_fails : public linear_with_offsets {
  public:
@@ -142,6 +153,17 @@ TEST(CustomWorkload, AWorkloadThatCannotBeMadeNamesItsWorker) {
       << s.error().to_string();
   EXPECT_NE(s.error().message.find("no data for part 1"), std::string::npos)
       << s.error().to_string();
+}
+
+// The memory check counts each worker's copy of a custom model's dense
+// tables (they were left out: an 8 GiB table passed the check, then the
+// machine thrashed), so the job is refused before anything is allocated.
+TEST(CustomWorkload, DenseTablesEveryWorkerHoldsAreCountedBeforeTheJobStarts) {
+  register_once<huge_dense>("huge_dense");
+  auto s = troupe::train(troupe::job_spec::toml(job_text("huge_dense", "0")));
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, troupe::api_errc::bad_argument) << s.error().to_string();
+  EXPECT_NE(s.error().message.find("of memory"), std::string::npos) << s.error().to_string();
 }
 
 TEST(CustomWorkload, OverridesReachTheJob) {
