@@ -134,15 +134,6 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
   return nodes;
 }
 
-// How shard k of `job` lays out its tables, as its checkpoints must.
-std::vector<slice_layout> expected_layout(const job_config& job, std::uint32_t k) {
-  std::vector<slice_layout> out;
-  for (const auto& t : scheduler_detail::shard_slices(job, k)) {
-    out.push_back({t.spec, t.range, t.shards});
-  }
-  return out;
-}
-
 // The latest clock at which every shard left a complete checkpoint (and the
 // scheduler its progress file). Newer but broken or partial sets are skipped
 // with a warning naming the file and what is wrong with it.
@@ -196,7 +187,7 @@ resume_point choose_resume_point(const job_config& job) {
       } else if (ck.header.clock != clock) {
         problem = path + " holds the state of clock " + std::to_string(ck.header.clock) +
                   ", not what its name says";
-      } else if (auto st = check_layout(ck.snapshot, expected_layout(job, k)); !st) {
+      } else if (auto st = check_layout(ck.snapshot, scheduler_detail::shard_slices(job, k)); !st) {
         // Not a damaged set: every set in the directory is of that job.
         throw troupe_error(errc::bad_config, "cannot resume from " + path + ": " + st.message());
       }

@@ -53,8 +53,8 @@ caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const
     const bool time_left = steady_clock::now() - start < timeout;
     if (!raced || !time_left || (cancel != nullptr && cancel->load())) return out;
     if (attempt == 1 || (attempt & (attempt - 1)) == 0) {
-      spdlog::debug("connecting to {}:{}: dropped before the handshake (try {}); again", host,
-                    port, attempt);
+      spdlog::debug("connecting to {}:{}: dropped before the handshake (try {}); again", host, port,
+                    attempt);
     }
   }
 }

@@ -16,16 +16,14 @@
 #include "actors/host_context.hpp"
 #include "actors/protocol.hpp"
 #include "engine/store/partitioner.hpp"
+#include "engine/store/shard_store.hpp"
 #include "engine/store/table.hpp"
 
 namespace troupe {
 
-/// One table slice a shard is to own.
-struct shard_table {
-  table_spec spec;
-  key_range range;           ///< dense tables: the keys this shard owns
-  std::uint32_t shards = 1;  ///< sparse tables: rows are hashed over this many shards
-};
+/// One table slice a shard is to own (spec, dense key range, sparse shard
+/// count): what its checkpoints must hold (check_layout) too.
+using shard_table = slice_layout;
 
 /// On node daemons `ctx` restricts requests to authenticated peers and
 /// counts pushes and pulls; empty in a single process.

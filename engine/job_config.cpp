@@ -148,31 +148,24 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
         bad(src, "train.staleness", "expected an integer or \"inf\"");
       }
     }
-    std::string text;
+    std::string backend, optimizer;
+    read_string(*t, "backend", "train", src, backend);
+    read_string(*t, "optimizer", "train", src, optimizer);
     // Present but empty is a mistake, not the default.
-    for (const char* key : {"backend", "optimizer"}) {
-      std::string value;
-      read_string(*t, key, "train", src, value);
-      if (t->contains(key) && value.empty()) {
+    for (const auto& [key, value] : {std::pair{"backend", &backend}, {"optimizer", &optimizer}}) {
+      if (t->contains(key) && value->empty()) {
         bad(src, std::string("train.") + key, "an empty value");
       }
     }
-    read_string(*t, "backend", "train", src, text);
-    if (!text.empty()) {
-      try {
-        job.backend = kernels::parse_backend_kind(text);
-      } catch (const std::invalid_argument& e) {
-        bad(src, "train.backend", e.what());
-      }
+    try {
+      if (!backend.empty()) job.backend = kernels::parse_backend_kind(backend);
+    } catch (const std::invalid_argument& e) {
+      bad(src, "train.backend", e.what());
     }
-    text.clear();
-    read_string(*t, "optimizer", "train", src, text);
-    if (!text.empty()) {
-      try {
-        job.optimizer.kind = parse_optimizer_kind(text);
-      } catch (const std::invalid_argument& e) {
-        bad(src, "train.optimizer", e.what());
-      }
+    try {
+      if (!optimizer.empty()) job.optimizer.kind = parse_optimizer_kind(optimizer);
+    } catch (const std::invalid_argument& e) {
+      bad(src, "train.optimizer", e.what());
     }
     read_float(*t, "learning_rate", "train", src, job.optimizer.learning_rate);
     read_float(*t, "momentum", "train", src, job.optimizer.momentum);

@@ -395,15 +395,6 @@ status load(const std::string& path, checkpoint& out) {
   return decode_checkpoint(data.data(), data.size(), out);
 }
 
-// Without this a rename can be lost on power failure even after the file's
-// own fsync: the directory entry lives in the directory.
-status fsync_dir(const std::string& dir) {
-  unique_fd f{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (!f) return errno_status("cannot open directory " + dir);
-  if (::fsync(f.get()) != 0) return errno_status("cannot fsync directory " + dir);
-  return {};
-}
-
 struct checkpoint_file {
   std::int64_t clock = 0;
   std::string name;
@@ -453,6 +444,13 @@ status load_named(const std::string& path, std::uint32_t shard_id, std::int64_t 
 
 }  // namespace
 
+status sync_directory(const std::string& dir) {
+  unique_fd f{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
+  if (!f) return errno_status("cannot open directory " + dir);
+  if (::fsync(f.get()) != 0) return errno_status("cannot fsync directory " + dir);
+  return {};
+}
+
 status write_checkpoint(const std::string& dir, const checkpoint_header& header,
                         const shard_snapshot& snap) {
   if (header.shard_id != snap.shard_id) {
@@ -487,12 +485,12 @@ status write_checkpoint(const std::string& dir, const checkpoint_header& header,
     std::remove(tmp.c_str());
     return st;
   }
-  if (auto synced = fsync_dir(dir); !synced) return synced;
+  if (auto synced = sync_directory(dir); !synced) return synced;
   if (created) {  // the new directory's own entry lives in its parent
     auto self = fs::path(dir).lexically_normal();
     if (!self.has_filename()) self = self.parent_path();  // "a/b/" -> "a/b"
     const auto parent = self.parent_path();
-    return fsync_dir(parent.empty() ? "." : parent.string());
+    return sync_directory(parent.empty() ? "." : parent.string());
   }
   return {};
 }

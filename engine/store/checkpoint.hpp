@@ -92,6 +92,10 @@ struct latest_checkpoint {
 status find_latest_checkpoint(const std::string& dir, std::uint32_t shard_id,
                               latest_checkpoint& out);
 
+/// fsyncs directory `dir`, so that a rename into it survives a power loss
+/// (the entry lives in the directory, not in the file).
+status sync_directory(const std::string& dir);
+
 /// Keeps the newest `keep` (>= 1) complete checkpoints of `shard_id`, and
 /// its files of the newest `keep` - 1 sets that progress files in `dir` name
 /// complete, and deletes its other checkpoint files: older ones, corrupt

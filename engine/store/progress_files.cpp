@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/store/checkpoint.hpp"
 #include "engine/unique_fd.hpp"
 
 namespace troupe {
@@ -52,11 +53,7 @@ status write_progress_file(const std::string& dir, std::int64_t clock, std::int6
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) return {errc::io_error, "cannot write " + path + ": " + ec.message()};
-  unique_fd d{::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-  if (!d || ::fsync(d.get()) != 0) {
-    return {errc::io_error, "cannot sync directory " + dir + ": " + std::strerror(errno)};
-  }
-  return {};
+  return sync_directory(dir);
 }
 
 std::vector<std::int64_t> list_progress_clocks(const std::string& dir) {
