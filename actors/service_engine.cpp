@@ -178,7 +178,9 @@ result<engine> engine::start(engine_options opts) {
   host_context ctx;
   if (remote) ctx.guard = guard;  // in-process only: nobody else can reach the shards
   for (std::uint32_t k = 0; k < opts.shards; ++k) {
-    p->shards.push_back(spawn_shard(sys, k, tables_of_shard(*specs, k, opts.shards), ctx));
+    p->shards.push_back(spawn_shard(
+        sys, k, tables_of_shard(*specs, k, opts.shards), ctx,
+        remote && opts.shards_on_network_thread ? shard_thread::io : shard_thread::scheduler));
   }
   node_options nopts;
   nopts.name = "engine";

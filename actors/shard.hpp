@@ -25,9 +25,17 @@ namespace troupe {
 /// count): what its checkpoints must hold (check_layout) too.
 using shard_table = slice_layout;
 
+/// Where a shard runs. `io`: on the middleman's I/O thread, which answers a
+/// request from another process without waking a second thread each way
+/// (about half the round trip of a small push or pull). Only for shards
+/// whose work per request is small: while one applies a push or writes a
+/// checkpoint, no other socket of the process is read or written.
+enum class shard_thread { scheduler, io };
+
 /// On node daemons `ctx` restricts requests to authenticated peers and
 /// counts pushes and pulls; empty in a single process.
 shard_actor spawn_shard(caf::actor_system& sys, std::uint32_t shard_id,
-                        std::vector<shard_table> tables, host_context ctx = {});
+                        std::vector<shard_table> tables, host_context ctx = {},
+                        shard_thread thread = shard_thread::scheduler);
 
 }  // namespace troupe

@@ -117,15 +117,18 @@ TEST(BenchPushPull, AdamServersPassTheCheck) {
   expect_passing_runs(2, 2, "adam");
 }
 
-// Without key caching every request carries its row ids, as ps-lite's do.
+// Without key caching every request carries its row ids, as ps-lite's do;
+// here with the servers' shards on their scheduler threads (the default runs
+// them on the I/O thread).
 TEST(BenchPushPull, SendingTheIdsEveryTimePassesTheCheckToo) {
-  expect_passing_runs(2, 2, "sgd", "--no-key-cache");
+  expect_passing_runs(2, 2, "sgd", "--no-key-cache --shard-thread scheduler");
 }
 
 TEST(BenchPushPull, RejectsBadOptions) {
   const auto result = run("bench pushpull --store nosuch", 30);
   EXPECT_NE(result.exit_code, 0) << result.output;
   EXPECT_NE(run("bench pushpull --optimizer momentum", 30).exit_code, 0);
+  EXPECT_NE(run("bench pushpull --shard-thread nosuch", 30).exit_code, 0);
 }
 
 }  // namespace

@@ -38,13 +38,14 @@ class remote : public ::testing::Test {
                                           "[[table]]\nname = \"emb\"\nkind = \"sparse\"\n"
                                           "width = 8\nlr = 0.5\ninit = 0.1\nseed = 5\n"
                                           "[[table]]\nname = \"w\"\nkind = \"dense\"\nsize = 6\n";
-    server = std::make_unique<child_process>(
-        std::vector<std::string>{TROUPE_BINARY, "serve", (dir / "tables.toml").string(), "--listen",
-                                 "127.0.0.1:0", "--secret", (dir / "secret").string()},
-        dir / "serve.log");
+    server = std::make_unique<child_process>(serve_args(), dir / "serve.log");
     const auto port = server->wait_for_line("listening on 127.0.0.1:", seconds(15));
     ASSERT_FALSE(port.empty()) << server->log();
     address = "127.0.0.1:" + port;
+  }
+  virtual std::vector<std::string> serve_args() const {
+    return {TROUPE_BINARY, "serve",    (dir / "tables.toml").string(), "--listen",
+            "127.0.0.1:0", "--secret", (dir / "secret").string()};
   }
   void TearDown() override {
     server.reset();
@@ -71,7 +72,8 @@ class remote : public ::testing::Test {
   std::string address;
 };
 
-TEST_F(remote, CallsWorkAcrossProcesses) {
+// Lookups, sparse and dense pushes and pulls, and a refused call.
+void check_calls(const std::string& address) {
   auto c = client::connect(address, secret);
   ASSERT_TRUE(c) << c.error().to_string();
   EXPECT_EQ(c->table("emb")->width, 8u);
@@ -86,6 +88,39 @@ TEST_F(remote, CallsWorkAcrossProcesses) {
   auto w = c->pull("w", 0, 6).get().value();
   for (float v : w) EXPECT_FLOAT_EQ(v, -0.05f);  // default lr 0.05, init 0
   EXPECT_EQ(c->push("emb", {4}, {1}).get().error().code, api_errc::wrong_width);
+}
+
+TEST_F(remote, CallsWorkAcrossProcesses) {
+  check_calls(address);
+}
+
+// `troupe serve --network-thread`: the shards answer on the engine's
+// network thread; every call behaves as before, for several clients at once.
+class remote_on_network_thread : public remote {
+ protected:
+  std::vector<std::string> serve_args() const override {
+    auto args = remote::serve_args();
+    args.push_back("--network-thread");
+    return args;
+  }
+};
+
+TEST_F(remote_on_network_thread, CallsWorkAcrossProcesses) {
+  check_calls(address);
+  auto a = client::connect(address, secret);
+  auto b = client::connect(address, secret);
+  ASSERT_TRUE(a && b);
+  std::vector<std::future<void>> both;
+  for (auto* c : {&*a, &*b}) {
+    both.push_back(std::async(std::launch::async, [c] {
+      for (int i = 0; i < 200; ++i) ASSERT_TRUE(c->push_dense("w", 0, {1, 1, 1, 1, 1, 1}).get());
+    }));
+  }
+  for (auto& f : both) f.get();
+  auto w = a->pull("w", 0, 6).get().value();
+  for (float v : w) EXPECT_NEAR(v, -0.05f * 401, 1e-3);  // check_calls' push and 400 more
+  EXPECT_EQ(client::connect(address, "not-the-secret-0123456789abcdef").error().code,
+            api_errc::auth_failed);
 }
 
 TEST_F(remote, WrongSecretOrAddressIsRefused) {

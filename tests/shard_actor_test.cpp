@@ -156,6 +156,42 @@ TEST_F(ShardActor, BackupTakesThePerKeyAdamCountsAndStaysIdentical) {
   self->send_exit(backup, caf::exit_reason::user_shutdown);
 }
 
+// On the middleman's I/O thread (shard_thread::io) a shard is the same
+// actor: it refuses what a scheduled one refuses, replicates to its backup,
+// and ends up holding exactly what a scheduled shard given the same pushes
+// holds.
+TEST_F(ShardActor, OnTheNetworkThreadItAnswersAndReplicatesAlike) {
+  const auto spec = model(optimizer_kind::adam, 0.1f);
+  auto on_io = spawn_shard(sys, 0, {{spec, {0, 10}}}, {}, shard_thread::io);
+  auto backup = spawn_shard(sys, 0, {{spec, {0, 10}}}, {}, shard_thread::io);
+  auto scheduled = spawn_shard(sys, 0, {{spec, {0, 10}}});
+  auto nan = ask_at(on_io, true, push(0, 10, std::nanf(""), 1));
+  ASSERT_FALSE(nan);
+  EXPECT_EQ(static_cast<errc>(nan.error().code()), errc::non_finite);
+  self->request(on_io, std::chrono::seconds(5), replica_atom::value,
+                caf::actor_cast<caf::actor>(backup))
+      .receive([](bool ok) { EXPECT_TRUE(ok); }, [](caf::error& err) { FAIL() << describe(err); });
+  for (const auto& to : {on_io, scheduled}) {
+    ASSERT_TRUE(ask_at(to, true, push(0, 5, 0.5f, 1)));
+    ASSERT_TRUE(ask_at(to, true, push(0, 10, -0.3f, 2)));
+    ASSERT_TRUE(ask_at(to, true, push(5, 5, 0.2f, 3)));
+  }
+  const auto expected = values(scheduled);
+  EXPECT_NE(expected, std::vector<float>(10, 0.0f));
+  EXPECT_EQ(values(on_io), expected);
+  EXPECT_EQ(values(backup), expected);
+  self->request(on_io, std::chrono::seconds(5), stats_atom::value)
+      .receive(
+          [&](const shard_stats& s) {
+            EXPECT_EQ(s.pushes_applied, 3u);
+            EXPECT_EQ(s.pushes_rejected, 1u);
+            EXPECT_EQ(s.version, 3u);
+          },
+          [&](caf::error& err) { FAIL() << describe(err); });
+  for (const auto& a : {on_io, backup, scheduled})
+    self->send_exit(a, caf::exit_reason::user_shutdown);
+}
+
 // With a backup, a worker that asks is told as soon as the primary applied
 // its push (so its clock may advance), and the reply follows once the backup
 // has the push too. Without a backup, or without asking, only the reply.

@@ -171,7 +171,9 @@ int run_server(const run_shape& shape, std::uint32_t index, const process_tuning
   table.shards = shape.servers;
   if (shape.store == store_kind::dense)
     table.range = partition_range(shape.keys, shape.servers)[index];
-  auto shard = spawn_shard(sys, index, {table});
+  auto shard =
+      spawn_shard(sys, index, {table}, {},
+                  tuning.shard_thread == "io" ? shard_thread::io : shard_thread::scheduler);
   auto port = sys.middleman().publish(shard, 0, "127.0.0.1", true);
   if (!port) {
     spdlog::error("bench-server {}: cannot publish the shard: {}", index, describe(port.error()));

@@ -39,7 +39,11 @@ struct pushpull_options {
   // each payload for a worker thread and waking it. Against actor_config's
   // defaults: 1.5x the rounds/s at N = 1 (1x1 and 2x2), 1.1-1.2x for dense
   // N = 10^6, the same within noise for hash N = 10^5.
-  process_tuning tuning{2, 0};
+  // The servers' shards run on their middleman's I/O thread, as `troupe
+  // serve --network-thread` runs them: a shard-only process whose requests
+  // come over the network (session 20, alternating: N = 1 and 1,000 at
+  // 1.2-1.4x the rounds/s on the scheduler; the large rows the same or better).
+  process_tuning tuning{2, 0, "io"};
 };
 
 // Options of the internal child commands (one struct serves both).
@@ -100,7 +104,9 @@ std::vector<std::string> child_args(const char* command, const run_shape& shape,
                                 "--threads",
                                 std::to_string(tuning.threads),
                                 "--middleman-workers",
-                                std::to_string(tuning.middleman_workers)};
+                                std::to_string(tuning.middleman_workers),
+                                "--shard-thread",
+                                tuning.shard_thread};
   if (!shape.key_cache) args.push_back("--no-key-cache");
   return args;
 }
@@ -249,6 +255,10 @@ void add_tuning_options(CLI::App* cmd, process_tuning& t) {
                   "middleman.workers (BASP deserialisation threads) of each process (-1 = CAF's "
                   "default)")
       ->check(CLI::Range(-1, 64))
+      ->capture_default_str();
+  cmd->add_option("--shard-thread", t.shard_thread,
+                  "where each server's shard runs: io (the middleman's I/O thread) or scheduler")
+      ->check(CLI::IsMember({"io", "scheduler"}))
       ->capture_default_str();
 }
 

@@ -1,7 +1,9 @@
 // `troupe-lookup-latency`: lookup latency of the public client, in-process
 // and remote (a second engine in this process reached over loopback TCP
 // through client::connect, so every byte crosses the middleman as it would
-// between machines). Prints p50/p99 per batch size; rows of width 64.
+// between machines), and remote again with the served shards on the
+// network thread (engine_options::shards_on_network_thread). Prints p50/p99
+// per batch size; rows of width 64.
 //
 //   build/tools/troupe-lookup-latency [iterations=2000]
 #include <algorithm>
@@ -68,5 +70,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "connect: %s\n", rc.error().to_string().c_str());
     return 1;
   }
-  return measure("remote", *rc, iterations);
+  if (measure("remote", *rc, iterations) != 0) return 1;
+  // The same with the served shards on the engine's network thread.
+  opts.shards_on_network_thread = true;
+  auto on_io = troupe::engine::start(opts).value();
+  auto ic = troupe::client::connect(on_io.address(), opts.secret);
+  if (!ic) {
+    std::fprintf(stderr, "connect: %s\n", ic.error().to_string().c_str());
+    return 1;
+  }
+  return measure("remote-io", *ic, iterations);
 }

@@ -23,12 +23,14 @@ struct serve_options {
   std::string secret_file;
   tls_files tls;
   std::uint32_t shards = 0;
+  bool network_thread = false;
 };
 
 int serve(const serve_options& o) {
   auto opts = load_table_file(o.tables_file);
   if (o.shards > 0) opts.shards = o.shards;
   opts.listen = o.listen;
+  opts.shards_on_network_thread = o.network_thread;
   if (o.secret_file.empty() && !o.tls.enabled()) {
     throw troupe_error(errc::bad_config,
                        "give the shared secret (--secret) or TLS files "
@@ -83,6 +85,9 @@ std::function<int()> add_serve_command(CLI::App& app) {
   add_tls_options(*cmd, o->tls);
   cmd->add_option("--shards", o->shards, "shard actors (overrides the file's 'shards')")
       ->check(CLI::Range(1, 4096));
+  cmd->add_flag("--network-thread", o->network_thread,
+                "run the shards on the network thread: lower latency for small calls, but a "
+                "large call holds up every other client");
   return [cmd, o]() -> int {
     if (!cmd->parsed()) return -1;
     try {
