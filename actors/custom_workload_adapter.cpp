@@ -15,6 +15,7 @@ namespace {
 // Values (or gradients) of every table: dense ones whole, sparse ones by the
 // rows of the current batch (keys sorted and unique).
 struct table_buffers {
+  std::string kind;  // the workload's registered name, for messages
   std::vector<table_spec> specs;
   std::vector<std::vector<std::uint64_t>> keys;  // sparse tables only
   std::vector<std::vector<float>> values, grads;
@@ -24,7 +25,7 @@ struct table_buffers {
     const auto& k = keys[t];
     const auto it = std::lower_bound(k.begin(), k.end(), id);
     if (it == k.end() || *it != id) {
-      throw std::out_of_range(std::string(what) + ": row " + std::to_string(id) + " of table '" +
+      throw std::out_of_range(where(what) + ": row " + std::to_string(id) + " of table '" +
                               specs[t].name + "' was not asked for by the batch");
     }
     return static_cast<std::size_t>(it - k.begin());
@@ -32,14 +33,18 @@ struct table_buffers {
 
   void check(std::size_t t, table_kind kind, const char* what) const {
     if (t >= specs.size()) {
-      throw std::out_of_range(std::string(what) + ": table " + std::to_string(t) + " of " +
+      throw std::out_of_range(where(what) + ": table " + std::to_string(t) + " of " +
                               std::to_string(specs.size()));
     }
     if (specs[t].kind != kind) {
-      throw std::out_of_range(std::string(what) + ": table '" + specs[t].name + "' is " +
+      throw std::out_of_range(where(what) + ": table '" + specs[t].name + "' is " +
                               (specs[t].kind == table_kind::dense ? "dense" : "sparse"));
     }
   }
+
+  // "workload 'NAME': what": a job may run several kinds (and a daemon
+  // several jobs), so each message says whose call it was.
+  std::string where(const char* what) const { return "workload '" + kind + "': " + what; }
 };
 
 class values_view final : public param_view {
@@ -78,8 +83,9 @@ class grads_view final : public grad_buffers {
 
 class adapter final : public workload {
  public:
-  adapter(std::unique_ptr<custom_workload> w, std::vector<table_spec> specs)
+  adapter(std::unique_ptr<custom_workload> w, std::vector<table_spec> specs, std::string kind)
       : w_(std::move(w)), regression_(w_->regression()), params_(b_), grads_(b_) {
+    b_.kind = std::move(kind);
     b_.specs = std::move(specs);
     const auto n = b_.specs.size();
     b_.keys.resize(n);
@@ -106,7 +112,7 @@ class adapter final : public workload {
 
   step_result train_step() override {
     for (auto& g : b_.grads) std::fill(g.begin(), g.end(), 0.f);
-    return checked("step", w_->step(params_, grads_), batch_rows_);
+    return checked("step", w_->step(params_, grads_), batch_rows_, b_);
   }
 
   void prepare_eval() override {
@@ -115,11 +121,11 @@ class adapter final : public workload {
     take_keys();
   }
   step_result evaluate() override {
-    const auto r = checked("evaluate", w_->evaluate(params_), 0);
+    const auto r = checked("evaluate", w_->evaluate(params_), 0, b_);
     // No rows scored would report a perfect score.
     if (r.rows == 0) {
       throw troupe_error(errc::bad_config,
-                         "a custom workload's evaluate() scored no rows (step_stats::rows = 0)");
+                         b_.where("evaluate()") + " scored no rows (step_stats::rows = 0)");
     }
     return r;
   }
@@ -172,7 +178,8 @@ class adapter final : public workload {
   // Its statistics go into the reported loss, accuracy and samples/s: a
   // NaN, more correct rows than rows, or more rows than the batch would be
   // reported as results. `batch`: the rows next_batch() said (0: unknown).
-  static step_result checked(const char* what, const step_stats& s, std::size_t batch) {
+  static step_result checked(const char* what, const step_stats& s, std::size_t batch,
+                             const table_buffers& b) {
     std::string why;
     if (!std::isfinite(s.loss_sum) || !std::isfinite(s.abs_err_sum) || s.abs_err_sum < 0) {
       why = "loss_sum " + std::to_string(s.loss_sum) + ", abs_err_sum " +
@@ -183,8 +190,7 @@ class adapter final : public workload {
       why = std::to_string(s.rows) + " rows of a batch of " + std::to_string(batch);
     }
     if (!why.empty()) {
-      throw troupe_error(errc::bad_config,
-                         std::string("a custom workload's ") + what + "() returned " + why);
+      throw troupe_error(errc::bad_config, b.where(what) + "() returned " + why);
     }
     return {s.loss_sum, s.correct, s.rows, s.abs_err_sum};
   }
@@ -201,9 +207,12 @@ class adapter final : public workload {
 }  // namespace
 
 std::unique_ptr<workload> adapt_custom_workload(std::unique_ptr<custom_workload> w,
-                                                std::vector<table_spec> specs) {
-  if (!w) throw std::invalid_argument("the workload factory returned no workload");
-  return std::make_unique<adapter>(std::move(w), std::move(specs));
+                                                std::vector<table_spec> specs,
+                                                const std::string& kind) {
+  if (!w) {
+    throw std::invalid_argument("the factory of workload '" + kind + "' returned no workload");
+  }
+  return std::make_unique<adapter>(std::move(w), std::move(specs), kind);
 }
 
 }  // namespace troupe

@@ -6,10 +6,11 @@
 // sees views, so the internal one may change (e.g. to zero-copy pull replies)
 // without breaking users' code.
 //
-//   auto wl = adapt_custom_workload(factory(ctx), specs);   // specs: table_spec_of(tables())
-//   wl->next_batch(); ... wl->train_step();
+//   auto wl = adapt_custom_workload(factory(ctx), specs, "my_model");   // specs:
+//   table_spec_of(tables()) wl->next_batch(); ... wl->train_step();
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/workloads/workload.hpp"
@@ -17,8 +18,10 @@
 
 namespace troupe {
 
-/// `specs` are the engine's specs of w->tables(), in the same order.
+/// `specs` are the engine's specs of w->tables(), in the same order; `kind`
+/// is the name it was registered under, which its error messages give.
 std::unique_ptr<workload> adapt_custom_workload(std::unique_ptr<custom_workload> w,
-                                                std::vector<table_spec> specs);
+                                                std::vector<table_spec> specs,
+                                                const std::string& kind);
 
 }  // namespace troupe

@@ -128,12 +128,12 @@ result<void> register_workload(const std::string& name, workload_factory factory
                         std::uint32_t part, std::uint32_t parts) {
     auto w = kind->make(context_of(job, part, parts, false));
     auto specs = custom_kind::specs_of(*w, kind->name);
-    return adapt_custom_workload(std::move(w), std::move(specs));
+    return adapt_custom_workload(std::move(w), std::move(specs), kind->name);
   };
   k.make_eval = [kind](const job_config& job, std::shared_ptr<const workload_data>) {
     auto w = kind->make(context_of(job, 0, 1, true));
     auto specs = custom_kind::specs_of(*w, kind->name);
-    return adapt_custom_workload(std::move(w), std::move(specs));
+    return adapt_custom_workload(std::move(w), std::move(specs), kind->name);
   };
   try {
     register_workload_kind(std::move(k));

@@ -8,31 +8,63 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "engine/workloads/workload_registry.hpp"
 #include "troupe/workload.hpp"
 
 namespace troupe {
 
 namespace {
 
-// Registers what the plugin adds, remembering the first refusal.
+// Takes what the plugin adds and registers it only once the plugin's entry
+// returned without a refusal or an exception: a plugin that fails half-way
+// leaves no kind behind (a later fixed copy could not register its names).
 class registering_host final : public plugin_host {
  public:
   result<void> add(const std::string& name, workload_factory factory) override {
-    auto r = register_workload(name, std::move(factory));
+    auto r = check(name, factory);
     if (r) {
-      added_.push_back(name);
+      pending_.emplace_back(name, std::move(factory));
     } else if (!failure_) {
       failure_ = r.error();
     }
     return r;
   }
-  const std::vector<std::string>& added() const { return added_; }
   const std::optional<api_error>& failure() const { return failure_; }
+  bool empty() const { return pending_.empty(); }
+
+  /// Registers every kind added; the names registered.
+  result<std::vector<std::string>> commit() {
+    std::vector<std::string> names;
+    for (auto& [name, factory] : pending_) {
+      // Taken since the check only by another thread's register_workload.
+      if (auto r = register_workload(name, std::move(factory)); !r) return r.error();
+      names.push_back(name);
+    }
+    return names;
+  }
 
  private:
-  std::vector<std::string> added_;
+  result<void> check(const std::string& name, const workload_factory& factory) const {
+    if (name.empty()) return api_error{api_errc::bad_argument, "a workload needs a name"};
+    if (!factory) {
+      return api_error{api_errc::bad_argument, "workload '" + name + "' has no factory"};
+    }
+    for (const auto& p : pending_) {
+      if (p.first == name) {
+        return api_error{api_errc::bad_argument, "workload '" + name + "' is added twice"};
+      }
+    }
+    if (find_workload_kind(name) != nullptr) {
+      return api_error{api_errc::bad_argument,
+                       "register workload '" + name + "': the name is taken"};
+    }
+    return {};
+  }
+
+  std::vector<std::pair<std::string, workload_factory>> pending_;
   std::optional<api_error> failure_;
 };
 
@@ -70,11 +102,16 @@ result<void> load_workload_plugin(const std::string& path) {
     return api_error{api_errc::bad_argument,
                      "workload plugin " + path + ": " + host.failure()->message};
   }
-  if (host.added().empty()) {
+  if (host.empty()) {
     return api_error{api_errc::bad_argument, "workload plugin " + path + " added no workload"};
   }
+  auto added = host.commit();
+  if (!added) {
+    return api_error{api_errc::bad_argument,
+                     "workload plugin " + path + ": " + added.error().message};
+  }
   std::string names;
-  for (const auto& n : host.added()) names += (names.empty() ? "" : ", ") + n;
+  for (const auto& n : *added) names += (names.empty() ? "" : ", ") + n;
   spdlog::info("workload plugin {}: {}", path, names);
   return {};
 }

@@ -135,11 +135,13 @@ TEST(CustomWorkload, StatisticsThatAreNoResultAreErrors) {
   register_once<nan_loss>("nan_loss");
   auto none = troupe::train(troupe::job_spec::toml(job_text("scores_nothing", "0")));
   ASSERT_FALSE(none) << none->line;  // was reported as RMSE 0
-  EXPECT_NE(none.error().message.find("evaluate() scored no rows"), std::string::npos)
+  EXPECT_NE(none.error().message.find("workload 'scores_nothing': evaluate() scored no rows"),
+            std::string::npos)
       << none.error().to_string();
   auto nan = troupe::train(troupe::job_spec::toml(job_text("nan_loss", "0")));
   ASSERT_FALSE(nan) << nan->line;
-  EXPECT_NE(nan.error().message.find("step() returned loss_sum nan"), std::string::npos)
+  EXPECT_NE(nan.error().message.find("workload 'nan_loss': step() returned loss_sum nan"),
+            std::string::npos)
       << nan.error().to_string();
 }
 
@@ -237,6 +239,20 @@ TEST(WorkloadPlugin, KindsOfAPluginTrainAndBadPluginsAreClearErrors) {
   EXPECT_NE(missing.error().message.find("cannot load workload plugin /nonexistent/libnothing.so"),
             std::string::npos)
       << missing.error().to_string();
+  // A plugin that adds a kind and then throws leaves no kind behind: the
+  // name stays free for a copy that works.
+  auto half = troupe::load_workload_plugin(TROUPE_FAILING_PLUGIN);
+  ASSERT_FALSE(half);
+  EXPECT_NE(half.error().message.find("no licence for the second kind"), std::string::npos)
+      << half.error().to_string();
+  auto never = troupe::train(troupe::job_spec::toml(job_text("half_registered_linear", "0")));
+  ASSERT_FALSE(never);
+  EXPECT_NE(never.error().message.find("unknown model 'half_registered_linear'"), std::string::npos)
+      << never.error().to_string();
+  EXPECT_TRUE(
+      troupe::register_workload("half_registered_linear", [](const troupe::workload_context& ctx) {
+        return std::make_unique<troupe::test_support::linear_with_offsets>(ctx);
+      }));
   // A shared library that is not a plugin (zlib's, from the base system).
   for (const char* lib : {"libz.so.1"}) {
     auto other = troupe::load_workload_plugin(lib);

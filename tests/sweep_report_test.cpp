@@ -367,6 +367,11 @@ TEST(SweepGrid, CartesianProductFirstAxisSlowest) {
   EXPECT_THROW(parse_grid_axis("data.train_limit=200,1000"), troupe_error);
   EXPECT_EQ(grid_points({}).size(), 1u);  // no axes: one empty point
   EXPECT_THROW(grid_points({{"train.workers", {"8", "8"}}}), troupe_error);
+  // The same number written twice is the same run twice; strings stay text.
+  EXPECT_THROW(grid_points({{"train.learning_rate", {"0.1", "0.10"}}}), troupe_error);
+  EXPECT_THROW(grid_points({{"train.workers", {"2", "2.0"}}}), troupe_error);
+  EXPECT_THROW(grid_points({{"train.learning_rate", {"1e-3", "0.001"}}}), troupe_error);
+  EXPECT_EQ(grid_points({{"model.kind", {"\"mlp\"", "\"mlp \""}}}).size(), 2u);
   EXPECT_THROW(grid_points({{"train.workers", {}}}), troupe_error);
   EXPECT_THROW(grid_points({{"train.workers", {"1"}}, {"train.workers", {"2"}}}), troupe_error);
 }

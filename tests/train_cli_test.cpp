@@ -73,6 +73,14 @@ TEST(TrainCli, FlagsTheJobFileCannotHoldAreRefused) {
         << train.log();
     EXPECT_FALSE(fs::exists(dir / "out" / "metrics.csv")) << flag;
   }
+  // A pipeline's knob on a job of one stage would do nothing: refused too.
+  child_process micro({TROUPE_BINARY, "train", "--micro-batches", "8", "--epochs", "1", "-o",
+                       (dir / "out").string()},
+                      dir / "micro.log");
+  ASSERT_EQ(micro.wait_exit(seconds(60)), 2) << micro.log();
+  EXPECT_NE(micro.log().find("--micro-batches cuts each batch for a pipeline"), std::string::npos)
+      << micro.log();
+  EXPECT_FALSE(fs::exists(dir / "out" / "metrics.csv"));
   std::error_code ec;
   fs::remove_all(dir, ec);
 }

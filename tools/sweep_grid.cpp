@@ -1,9 +1,12 @@
 #include "tools/sweep_grid.hpp"
 
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <set>
+#include <system_error>
 
 #include "engine/errors.hpp"
 #include "engine/job_overrides.hpp"
@@ -54,6 +57,20 @@ grid_axis parse_grid_axis(const std::string& text) {
   return axis;
 }
 
+namespace {
+
+// What makes two grid values the same: a number's value, else the text.
+std::string same_value_key(const std::string& v) {
+  double d = 0;
+  const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+  if (ec != std::errc() || end != v.data() + v.size()) return "text:" + v;
+  char text[40];
+  std::snprintf(text, sizeof text, "number:%.17g", d);
+  return text;
+}
+
+}  // namespace
+
 std::vector<grid_point> grid_points(const std::vector<grid_axis>& axes) {
   std::set<std::string> keys;
   for (const auto& a : axes) {
@@ -61,10 +78,14 @@ std::vector<grid_point> grid_points(const std::vector<grid_axis>& axes) {
       throw troupe_error(errc::bad_config, "the sweep varies " + a.key + " twice");
     }
     if (a.values.empty()) throw troupe_error(errc::bad_config, a.key + ": no values to sweep");
-    std::set<std::string> seen;
+    // Numbers by value: 0.1 and 0.10 (or 2 and 2.0) would be the same run twice.
+    std::map<std::string, std::string> seen;
     for (const auto& v : a.values) {
-      if (!seen.insert(v).second) {
-        throw troupe_error(errc::bad_config, a.key + " lists " + v + " twice");
+      auto [at, fresh] = seen.emplace(same_value_key(v), v);
+      if (!fresh) {
+        throw troupe_error(errc::bad_config, a.key + " lists " +
+                                                 (at->second == v ? v : at->second + " and " + v) +
+                                                 ", the same value, twice");
       }
     }
   }

@@ -78,6 +78,12 @@ job_config build_job(const train_options& o) {
       if (!address.empty()) job.nodes.push_back(address);
     }
   }
+  // A pipeline's knob on a data-parallel job would silently do nothing.
+  if (o.micro_batches && job.stages == 1) {
+    throw troupe_error(errc::bad_config,
+                       "--micro-batches cuts each batch for a pipeline of --stages 2 or more; "
+                       "this job has 1 stage (data parallelism alone)");
+  }
   try {
     if (o.optimizer) job.optimizer.kind = parse_optimizer_kind(*o.optimizer);
     if (o.backend) job.backend = kernels::parse_backend_kind(*o.backend);
