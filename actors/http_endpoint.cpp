@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -106,6 +107,8 @@ const char* status_text(int status) {
       return "404 Not Found";
     case 405:
       return "405 Method Not Allowed";
+    case 408:
+      return "408 Request Timeout";
     case 431:
       return "431 Request Header Fields Too Large";
     default:
@@ -133,6 +136,22 @@ struct connection {
   std::string out;  // non-empty: writing the reply
   std::size_t sent = 0;
 };
+
+// Descriptors the endpoint's connections may take: at most an eighth of the
+// process's limit, so that scrapers never starve the node's own sockets and
+// files (a daemon run with `ulimit -n 64` would otherwise give 32 of them).
+std::size_t connection_cap(std::size_t wanted) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return wanted;
+  const auto cap = std::max<std::size_t>(1, static_cast<std::size_t>(lim.rlim_cur / 8));
+  if (cap < wanted) {
+    spdlog::info(
+        "http endpoint: at most {} connections at once (an eighth of the {} descriptors this "
+        "process may open)",
+        cap, static_cast<unsigned long long>(lim.rlim_cur));
+  }
+  return std::min(wanted, cap);
+}
 
 }  // namespace
 
@@ -289,7 +308,16 @@ struct http_endpoint::impl {
         bool keep = true;
         if (ev != 0) keep = it->out.empty() ? on_readable(*it) : true;
         if (keep && !it->out.empty() && (ev & (POLLOUT | POLLIN)) != 0) keep = on_writable(*it);
-        if (keep && after >= it->deadline) keep = false;
+        if (keep && after >= it->deadline) {
+          // Part of a request came, too slowly: told so (once, with as
+          // long again to take it), not just closed.
+          keep = it->out.empty() && !it->in.empty();
+          if (keep) {
+            it->out = render({408, "text/plain", "request head not received in time\n"}, false);
+            it->deadline = after + limits.request_timeout;
+            keep = on_writable(*it);
+          }
+        }
         it = keep ? std::next(it) : open.erase(it);
       }
       if ((fds[1].revents & POLLIN) != 0) accept_all(after);
@@ -301,6 +329,7 @@ http_endpoint::http_endpoint(const std::string& bind, handler serve, http_limits
     : impl_(std::make_unique<impl>()) {
   impl_->serve = std::move(serve);
   impl_->limits = limits;
+  impl_->limits.max_connections = connection_cap(limits.max_connections);
   impl_->listener.reset(open_listener(bind));
   impl_->port = local_port(impl_->listener.get());
   int pipe_fds[2];

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -124,6 +125,60 @@ TEST_F(HttpEndpoint, SilentConnectionsCannotCrowdOutARequest) {
   }
   scraper.send_all("\r\n");
   EXPECT_EQ(status_line(scraper.reply()), "HTTP/1.1 200 OK");
+}
+
+std::string first_line(const std::string& reply) {
+  return reply.substr(0, reply.find("\r\n"));
+}
+
+// Part of a head, then nothing: 408 once the time is up, not a silent
+// close; a connection that sent nothing at all is just closed.
+TEST(HttpEndpointLimits, ARequestSentTooSlowlyIsAnswered408) {
+  http_limits limits;
+  limits.request_timeout = 300ms;
+  http_endpoint ep(
+      "127.0.0.1:0",
+      [](std::string_view) {
+        return http_reply{200, "text/plain", "ok\n"};
+      },
+      limits);
+  client_socket slow(ep.port()), silent(ep.port());
+  slow.send_all("GET /metrics HTTP/1.1\r\nHost: x\r\n");
+  EXPECT_EQ(first_line(slow.reply()), "HTTP/1.1 408 Request Timeout");
+  EXPECT_EQ(silent.reply(), "");
+}
+
+// The cap follows the descriptor limit: with 16 descriptors allowed, at most
+// 2 connections are kept, whatever the limits ask (a third evicts one).
+TEST(HttpEndpointLimits, ConnectionsAreCappedByTheDescriptorLimit) {
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  rlimit low = old;
+  low.rlim_cur = 16;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::unique_ptr<http_endpoint> ep;
+  try {
+    http_limits limits;
+    limits.request_timeout = 60s;  // nobody is closed for being slow here
+    ep = std::make_unique<http_endpoint>(
+        "127.0.0.1:0",
+        [](std::string_view) {
+          return http_reply{200, "text/plain", "ok\n"};
+        },
+        limits);
+  } catch (...) {
+  }
+  ::setrlimit(RLIMIT_NOFILE, &old);  // before anything else opens descriptors
+  ASSERT_TRUE(ep);
+  client_socket a(ep->port()), b(ep->port());
+  a.send_all("GET / HTTP/1.1\r\n");  // both still reading their heads
+  b.send_all("GET / HTTP/1.1\r\n");
+  std::this_thread::sleep_for(50ms);
+  client_socket c(ep->port());  // the third: `a`, the longest open, goes
+  char byte = 0;                // end of stream (0), not the 5 s receive timeout (-1)
+  EXPECT_EQ(::recv(a.fd, &byte, 1, 0), 0);
+  b.send_all("\r\n");
+  EXPECT_EQ(first_line(b.reply()), "HTTP/1.1 200 OK");
 }
 
 }  // namespace
