@@ -20,6 +20,10 @@
 //   ... repoint(k): window.resend(self, shards, ctx, k, on_ack, on_error);
 //   ... on_error(shard, id, err): window.resend_one(self, shards, ctx, id, on_ack, on_error);
 //
+// New pushes go out through the worker's request_gate (set_gate), which
+// bounds its requests in flight; resends go at once (they are older than
+// anything queued there, so each shard still gets its pushes in order).
+//
 // Requests carry no timeout (a timer per request woke CAF's timer thread
 // tens of thousands of times a second); the worker's watchdog checks
 // oldest_sent() once a second instead.
@@ -30,10 +34,12 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <utility>
 
 #include "actors/host_context.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/protocol.hpp"
+#include "actors/request_gate.hpp"
 #include "actors/shared_transport.hpp"
 
 namespace troupe {
@@ -43,8 +49,13 @@ class push_window {
   using clock_type = std::chrono::steady_clock;
   static constexpr std::int64_t none = std::numeric_limits<std::int64_t>::max();
 
+  /// Where requests are counted and new pushes wait for room (the worker's
+  /// gate outlives the window's requests, as the window does).
+  void set_gate(request_gate* gate) { gate_ = gate; }
+
   /// `seq` 0: the push cannot be told apart by seq; only its reply counts.
   void add(std::int64_t step, std::uint32_t shard, std::uint64_t seq, caf::message push) {
+    if (seq != 0) by_seq_[{shard, seq}] = next_id_;
     entries_.emplace(next_id_++, entry{step, shard, seq, std::move(push), {}, 0, false});
     ++per_step_[step];
     ++held_per_step_[step];
@@ -63,14 +74,13 @@ class push_window {
   /// time it completes that push for its step (the caller counts it then).
   bool applied(std::uint32_t shard, std::uint64_t seq) {
     if (seq == 0) return false;
-    for (auto& [id, e] : entries_) {
-      if (e.shard != shard || e.seq != seq) continue;
-      if (e.applied || e.sends == 0) return false;
-      e.applied = true;
-      count_applied(e.step);
-      return true;
-    }
-    return false;  // its reply came first
+    const auto found = by_seq_.find({shard, seq});
+    if (found == by_seq_.end()) return false;  // its reply came first
+    auto& e = entries_.at(found->second);
+    if (e.applied || e.sends == 0) return false;
+    e.applied = true;
+    count_applied(e.step);
+    return true;
   }
   /// When the oldest unacknowledged push was (last) sent; max() when none.
   clock_type::time_point oldest_sent() const {
@@ -86,7 +96,19 @@ class push_window {
   void send_new(Self* self, const std::vector<shard_actor>& shards, const host_context& ctx,
                 OnAck on_ack, OnError on_error) {
     for (auto it = entries_.lower_bound(first_unsent_); it != entries_.end(); ++it) {
-      send_one(self, shards, ctx, it->first, on_ack, on_error);
+      const auto id = it->first;
+      if (gate_ == nullptr) {
+        send_one(self, shards, ctx, id, on_ack, on_error);
+        continue;
+      }
+      // Sent when its turn comes, to the shard's primary of that moment,
+      // unless a resend (a failover) sent it first or it is gone.
+      gate_->submit([this, self, shards = &shards, ctx, id, on_ack, on_error] {
+        const auto e = entries_.find(id);
+        if (e == entries_.end() || e->second.sends > 0) return false;
+        send_one(self, *shards, ctx, id, on_ack, on_error);
+        return true;
+      });
     }
     first_unsent_ = next_id_;
   }
@@ -145,6 +167,8 @@ class push_window {
     e.sent_at = clock_type::now();
     const auto metrics = ctx.metrics;
     if (metrics) metrics->add_inflight(1);
+    auto* gate = gate_;
+    if (gate) gate->sent();
     // `this` lives in the actor's state, which outlives its pending requests.
     // The window keeps the bytes (for resends); a shard in another process
     // on this host gets a copy through shared memory.
@@ -153,12 +177,14 @@ class push_window {
         .then(
             [=](const bytes& reply) {
               if (metrics) metrics->add_inflight(-1);
+              if (gate) gate->answered();
               // Any send's acknowledgement counts: the shard applied it once.
               auto it = entries_.find(id);
               if (it == entries_.end()) return;  // a resend's twin was acknowledged first
               const auto step = it->second.step;
               const auto shard = it->second.shard;
               const bool first = !it->second.applied;
+              if (it->second.seq != 0) by_seq_.erase({shard, it->second.seq});
               entries_.erase(it);
               if (first) count_applied(step);
               if (--held_per_step_[step] == 0) held_per_step_.erase(step);
@@ -166,6 +192,7 @@ class push_window {
             },
             [=](caf::error& err) {
               if (metrics) metrics->add_inflight(-1);
+              if (gate) gate->answered();
               auto it = entries_.find(id);
               if (it == entries_.end() || it->second.sends != generation) return;
               on_error(it->second.shard, id, err);
@@ -173,6 +200,8 @@ class push_window {
   }
 
   std::map<std::uint64_t, entry> entries_;
+  std::map<std::pair<std::uint32_t, std::uint64_t>, std::uint64_t> by_seq_;  // (shard, seq) -> id
+  request_gate* gate_ = nullptr;
   std::map<std::int64_t, std::size_t> per_step_;       // pushes not yet applied, per step
   std::map<std::int64_t, std::size_t> held_per_step_;  // pushes kept, per step
   std::uint64_t next_id_ = 0;

@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <limits>
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -14,6 +15,7 @@
 #include "actors/peer_guard.hpp"
 #include "actors/push_outbox.hpp"
 #include "actors/push_window.hpp"
+#include "actors/request_gate.hpp"
 #include "actors/shared_transport.hpp"
 #include "actors/step_timer.hpp"
 #include "engine/log_histogram.hpp"
@@ -50,6 +52,12 @@ struct delayed_push {
 };
 
 constexpr std::uint64_t ride_pending = std::numeric_limits<std::uint64_t>::max();
+// sent_phase of a pull waiting in the request gate (no reply matches it).
+constexpr std::uint64_t gate_pending = std::numeric_limits<std::uint64_t>::max();
+// Requests a worker keeps in flight at once (actors/request_gate.hpp): far
+// more than a step of any model with a few tables per shard sends, few
+// enough that CAF's linear search of pending responses stays cheap.
+constexpr std::size_t max_requests_in_flight = 256;
 
 // The pulls of one step: sent when the staleness bound allows the step,
 // possibly while the previous step computes (prefetch). A prefetched pull
@@ -101,6 +109,9 @@ struct worker_state {
   std::vector<push_in_progress> pushes;  // this step's, while it computes
   std::vector<std::uint64_t> push_seqs;  // their seq, per op
   push_window window;
+  request_gate gate{max_requests_in_flight};  // every pull and push request counts
+  // Pulls waiting to ride on a push: (shard, the push's seq) -> (step, op).
+  std::map<std::pair<std::uint32_t, std::uint64_t>, std::pair<std::int64_t, std::size_t>> riders;
   // Dense-only workloads exchange the same ranges every step, so the next
   // step's pulls can leave before this step computes; empty otherwise.
   std::optional<std::vector<exchange_op>> fixed_plan;
@@ -341,6 +352,7 @@ void prepare_pushes(worker_pointer self) {
         h.pull_after =
             st.ctx.shm ? push_header::pull_after_kind::shared : push_header::pull_after_kind::bytes;
         next.ride_seq[i] = seq;
+        st.riders[{op.shard, seq}] = {next.step, i};
       } else {
         send_pull(self, next, i);
       }
@@ -417,12 +429,14 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
   const auto step = set.step;
   const auto& op = set.ops[i];
   if (st.ctx.metrics) st.ctx.metrics->add_inflight(1);
+  st.gate.sent();
   self->request(st.shards[op.shard], caf::infinite, pull_atom::value,
                 encode_pull(op, st.cfg.id, st.ctx.shm != nullptr))
       .then(
           [=](bytes& reply) {
             auto& s = self->state;
             if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
+            s.gate.answered();
             pull_set* target = s.current.step == step ? &s.current
                                : s.next.step == step  ? &s.next
                                                       : nullptr;
@@ -435,6 +449,7 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
           [=](caf::error& err) {
             auto& s = self->state;
             if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
+            s.gate.answered();
             pull_set* target = s.current.step == step ? &s.current
                                : s.next.step == step  ? &s.next
                                                       : nullptr;
@@ -472,24 +487,39 @@ void start_pulls(worker_pointer self, pull_set& set, std::int64_t step,
       set.sent_phase[i] = ++st.phase;
       set.ride_seq[i] = ride_pending;
     } else {
-      send_pull(self, set, i);
+      // Through the gate: sent now, or when answers make room, unless a
+      // failover's repeat sent it first or its step is gone by then.
+      set.sent_phase[i] = gate_pending;
+      st.gate.submit([self, step, i] {
+        auto& s = self->state;
+        pull_set* target = s.current.step == step ? &s.current
+                           : s.next.step == step  ? &s.next
+                                                  : nullptr;
+        if (target == nullptr || target->sent_phase[i] != gate_pending) return false;
+        send_pull(self, *target, i);
+        return true;
+      });
     }
   }
 }
 
 // The pull still waiting to ride on push `seq` to `shard` (seqs to a shard
 // are unique, so there is at most one); {nullptr, 0} when none.
+// Looked up by the push, once: every caller takes the pull (its values, or
+// a request instead).
 std::pair<pull_set*, std::size_t> find_ridden(worker_state& s, std::uint32_t shard,
                                               std::uint64_t seq) {
   if (seq == 0) return {nullptr, 0};
-  for (auto* set : {&s.current, &s.next}) {
-    for (std::size_t i = 0; i < set->ops.size(); ++i) {
-      if (set->ops[i].shard == shard && set->ride_seq[i] == seq && set->sent_phase[i] != 0) {
-        return {set, i};
-      }
-    }
+  const auto found = s.riders.find({shard, seq});
+  if (found == s.riders.end()) return {nullptr, 0};
+  const auto [step, i] = found->second;
+  s.riders.erase(found);
+  pull_set* set = s.current.step == step ? &s.current : s.next.step == step ? &s.next : nullptr;
+  if (set == nullptr || i >= set->ops.size() || set->ops[i].shard != shard ||
+      set->ride_seq[i] != seq || set->sent_phase[i] == 0) {
+    return {nullptr, 0};  // answered as a request meanwhile, or its step is over
   }
-  return {nullptr, 0};
+  return {set, i};
 }
 
 // The values of the pull that rode on push `seq` to `shard`, from its
@@ -743,6 +773,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
   st.slot.pool = cfg.pool;
   st.cfg = std::move(cfg);
   st.shards = std::move(shards);
+  st.window.set_gate(&st.gate);
   st.scheduler = std::move(scheduler);
   auto from_scheduler = [=] { return self->state.scheduler.address() == self->current_sender(); };
   return {
