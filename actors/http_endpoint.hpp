@@ -16,8 +16,9 @@
 //   a head beyond `max_request_head` ---> 431; not HTTP/1.x ---> 400
 //   more than `max_connections` open ---> the longest-open one that sent
 //     nothing is closed (else the longest-open one still reading)
-//   part of a request head, and no more of it within `request_timeout`
-//     ---> 408; nothing at all, or the reply not taken within it ---> closed
+//   part of a request head, but not all of it within `request_timeout` of
+//     connecting ---> 408; nothing at all, or the reply not taken within
+//     as long again ---> closed
 //   connections are capped at an eighth of the process's descriptor limit
 //
 // Only GET and HEAD; every reply closes its connection.

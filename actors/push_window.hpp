@@ -103,10 +103,12 @@ class push_window {
       }
       // Sent when its turn comes, to the shard's primary of that moment,
       // unless a resend (a failover) sent it first or it is gone.
-      gate_->submit([this, self, shards = &shards, ctx, id, on_ack, on_error] {
+      // `shards` and `ctx` are the worker's own (its state): read when the
+      // push goes, as a failover or a switch to the socket left them.
+      gate_->submit([this, self, shards = &shards, ctx = &ctx, id, on_ack, on_error] {
         const auto e = entries_.find(id);
         if (e == entries_.end() || e->second.sends > 0) return false;
-        send_one(self, *shards, ctx, id, on_ack, on_error);
+        send_one(self, *shards, *ctx, id, on_ack, on_error);
         return true;
       });
     }
@@ -168,7 +170,7 @@ class push_window {
     const auto metrics = ctx.metrics;
     if (metrics) metrics->add_inflight(1);
     auto* gate = gate_;
-    if (gate) gate->sent();
+    const auto ticket = gate ? gate->sent(e.shard) : request_gate::ticket{};
     // `this` lives in the actor's state, which outlives its pending requests.
     // The window keeps the bytes (for resends); a shard in another process
     // on this host gets a copy through shared memory.
@@ -177,7 +179,7 @@ class push_window {
         .then(
             [=](const bytes& reply) {
               if (metrics) metrics->add_inflight(-1);
-              if (gate) gate->answered();
+              if (gate) gate->answered(ticket);
               // Any send's acknowledgement counts: the shard applied it once.
               auto it = entries_.find(id);
               if (it == entries_.end()) return;  // a resend's twin was acknowledged first
@@ -192,7 +194,7 @@ class push_window {
             },
             [=](caf::error& err) {
               if (metrics) metrics->add_inflight(-1);
-              if (gate) gate->answered();
+              if (gate) gate->answered(ticket);
               auto it = entries_.find(id);
               if (it == entries_.end() || it->second.sends != generation) return;
               on_error(it->second.shard, id, err);

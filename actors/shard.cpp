@@ -253,6 +253,11 @@ shard_actor::behavior_type shard_behavior(Self self, std::uint32_t id,
         bool notify = false;
         std::optional<pull_request_view> then_pull;  // PushRequest.pullAfter
         std::optional<bytes> in_full;                // for the backup: came by key-list name
+        // A worker of this process scanned its step's gradients before
+        // sending any (PushRequest.checkedFinite): no second scan here. A
+        // push from another process is scanned whatever it says.
+        const auto& from = self->current_sender();
+        const bool own_process = from && from->node() == self->node();
         const status st = guarded("push", [&] {
           push_view push;
           auto bad = shared ? decode_push(slot.data(), slot.size(), push) : decode_push(in, push);
@@ -262,7 +267,7 @@ shard_actor::behavior_type shard_behavior(Self self, std::uint32_t id,
           // name, so that it holds them should it become the primary. Built
           // first: nothing is applied here that could not go on.
           if (push.keys_omitted && self->state.backup) in_full = encode_push_in_full(push);
-          if (bad = self->state.store->apply_push(push, ack); !bad) return bad;
+          if (bad = self->state.store->apply_push(push, ack, own_process); !bad) return bad;
           notify = push.notify_applied;
           if (push.pull_after != push_header::pull_after_kind::none && !push.sparse) {
             then_pull = pull_after(push, shared);

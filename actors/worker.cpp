@@ -19,6 +19,7 @@
 #include "actors/shared_transport.hpp"
 #include "actors/step_timer.hpp"
 #include "engine/log_histogram.hpp"
+#include "engine/store/gradient_scan.hpp"
 #include "engine/straggler.hpp"
 #include "engine/wire/exchange_plan.hpp"
 
@@ -150,6 +151,7 @@ using worker_pointer = worker_actor::stateful_pointer<worker_state>;
 void advance(worker_pointer self);
 void repull_ridden(worker_pointer self, std::uint32_t shard, std::uint64_t seq);
 void send_pull(worker_pointer self, pull_set& set, std::size_t i);
+void queue_pull(worker_pointer self, pull_set& set, std::size_t i);
 
 void fail(worker_pointer self, const std::string& what, const caf::error& err) {
   auto& st = self->state;
@@ -341,6 +343,8 @@ void prepare_pushes(worker_pointer self) {
     const bool sequenced = seq != 0;
     push_header h{op.table_id, st.cfg.id, st.clock, seq, st.current.versions[i],
                   sequenced,   sequenced};
+    // push_gradients scans every value of the step before any push leaves.
+    h.checked_finite = true;
     // The next step's pull of this range rides on this push when it can: a
     // dense push with a seq (the notice is found by it) to the same range.
     auto& next = st.next;
@@ -354,7 +358,7 @@ void prepare_pushes(worker_pointer self) {
         next.ride_seq[i] = seq;
         st.riders[{op.shard, seq}] = {next.step, i};
       } else {
-        send_pull(self, next, i);
+        queue_pull(self, next, i);  // behind this step's pushes still waiting for room
       }
     }
     st.pushes.push_back(begin_push(op, h, *st.wl));
@@ -362,13 +366,43 @@ void prepare_pushes(worker_pointer self) {
   }
 }
 
+// What value `at` of op `op`'s push holds, and where, for the error.
+std::string unusable_value(const exchange_op& op, const std::string& table, const bytes& msg,
+                           std::size_t at) {
+  push_view v;
+  if (!decode_push(msg, v) || at >= v.count) return "an unusable value";
+  const std::string where = op.sparse ? "row " + std::to_string(op.keys.at(at / op.width))
+                                      : "key " + std::to_string(op.range.begin + at);
+  return describe_unusable(v.values[at]) + " at " + where + " of table '" + table + "'";
+}
+
 // Queues this step's gradients, holding some back when the straggler spec
-// delays them, and sends what is due.
+// delays them, and sends what is due. Every value of the step is scanned
+// first: a step whose gradient is not finite (or beyond what a shard
+// applies) is refused whole, so no shard applies its part of it alone.
 void push_gradients(worker_pointer self) {
   auto& st = self->state;
+  std::vector<bytes> msgs;
+  msgs.reserve(st.current.ops.size());
   for (std::size_t i = 0; i < st.current.ops.size(); ++i) {
     const auto& op = st.current.ops[i];
-    bytes msg = finish_push(op, std::move(st.pushes[i]), *st.wl);
+    std::size_t unusable = no_unusable_value;
+    msgs.push_back(finish_push(op, std::move(st.pushes[i]), *st.wl, &unusable));
+    if (unusable != no_unusable_value) {
+      st.pushes.clear();
+      const auto& table = st.wl->tables().at(op.table).name;
+      fail(self, "step " + std::to_string(st.clock),
+           make_troupe_error(errc::non_finite,
+                             "the gradient holds " +
+                                 unusable_value(op, table, msgs.back(), unusable) +
+                                 "; nothing of this step was pushed (a diverging model: try a "
+                                 "lower learning rate, or [update] clip_norm)"));
+      return;
+    }
+  }
+  for (std::size_t i = 0; i < st.current.ops.size(); ++i) {
+    const auto& op = st.current.ops[i];
+    bytes msg = std::move(msgs[i]);
     if (st.delay == 0) {
       st.window.add(st.clock, op.shard, st.push_seqs[i],
                     caf::make_message(push_atom::value, std::move(msg)));
@@ -429,14 +463,14 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
   const auto step = set.step;
   const auto& op = set.ops[i];
   if (st.ctx.metrics) st.ctx.metrics->add_inflight(1);
-  st.gate.sent();
+  const auto ticket = st.gate.sent(op.shard);
   self->request(st.shards[op.shard], caf::infinite, pull_atom::value,
                 encode_pull(op, st.cfg.id, st.ctx.shm != nullptr))
       .then(
           [=](bytes& reply) {
             auto& s = self->state;
             if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
-            s.gate.answered();
+            s.gate.answered(ticket);
             pull_set* target = s.current.step == step ? &s.current
                                : s.next.step == step  ? &s.next
                                                       : nullptr;
@@ -449,7 +483,7 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
           [=](caf::error& err) {
             auto& s = self->state;
             if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
-            s.gate.answered();
+            s.gate.answered(ticket);
             pull_set* target = s.current.step == step ? &s.current
                                : s.next.step == step  ? &s.next
                                                       : nullptr;
@@ -465,6 +499,22 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
 bool nearby(worker_pointer self, std::uint32_t k) {
   const auto& shard = self->state.shards[k];
   return shard && (shard.node() == self->node() || same_host_pid(self->node(), shard.node()) != 0);
+}
+
+// Pull `i` of `set` through the gate: sent now, or when answers make room,
+// unless a failover's repeat sent it first or its step is gone by then.
+void queue_pull(worker_pointer self, pull_set& set, std::size_t i) {
+  set.sent_phase[i] = gate_pending;
+  set.ride_seq[i] = 0;
+  self->state.gate.submit([self, step = set.step, i] {
+    auto& s = self->state;
+    pull_set* target = s.current.step == step ? &s.current
+                       : s.next.step == step  ? &s.next
+                                              : nullptr;
+    if (target == nullptr || target->sent_phase[i] != gate_pending) return false;
+    send_pull(self, *target, i);
+    return true;
+  });
 }
 
 // `ride`: pulls from a nearby primary that sends notices wait to ride on
@@ -487,18 +537,7 @@ void start_pulls(worker_pointer self, pull_set& set, std::int64_t step,
       set.sent_phase[i] = ++st.phase;
       set.ride_seq[i] = ride_pending;
     } else {
-      // Through the gate: sent now, or when answers make room, unless a
-      // failover's repeat sent it first or its step is gone by then.
-      set.sent_phase[i] = gate_pending;
-      st.gate.submit([self, step, i] {
-        auto& s = self->state;
-        pull_set* target = s.current.step == step ? &s.current
-                           : s.next.step == step  ? &s.next
-                                                  : nullptr;
-        if (target == nullptr || target->sent_phase[i] != gate_pending) return false;
-        send_pull(self, *target, i);
-        return true;
-      });
+      queue_pull(self, set, i);
     }
   }
 }
@@ -669,6 +708,7 @@ void prefetch(worker_pointer self) {
 void finish_step(worker_pointer self) {
   auto& st = self->state;
   push_gradients(self);
+  if (st.failed) return;  // the step was refused whole
   st.current = pull_set{};
   ++st.clock;
   report_acked(self);
@@ -785,6 +825,9 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         if (!changed) return;  // at start: the shards the worker was made with
         spdlog::info("worker {}: shard {} re-pointed to its backup", s.cfg.id, shard);
         s.notices[shard] = false;  // the promoted backup has no backup of its own yet
+        // What was out to the old primary may never be answered: it stops
+        // counting against the bound, and is sent again below.
+        s.gate.forget(shard);
         // Pulls are idempotent and pushes carry their seq: redoing what was in
         // flight to the shard loses nothing and applies nothing twice.
         for (auto* set : {&s.current, &s.next}) {
@@ -795,6 +838,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         const auto resent = resend_pushes(self, shard);
         s.report.pushes_resent += resent;
         if (s.ctx.metrics) s.ctx.metrics->add_resent(resent);
+        s.gate.drain();  // room the lost requests held, for what waited behind them
       },
       [=](clock_atom, std::int64_t min_clock) {
         auto& s = self->state;

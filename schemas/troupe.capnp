@@ -78,6 +78,10 @@ struct PushRequest {
                              # a primary with a backup puts them into its early notice,
                              # which saves a pull request and its reply; without a
                              # notice the sender pulls as usual
+  checkedFinite @11 :Bool;   # the sender found every value finite and below 2^50 (the
+                             # largest gradient a shard applies) before sending any push
+                             # of its step: a shard in the sender's own process skips
+                             # its own scan; one in another process never trusts it
 }
 
 enum PullAfter {

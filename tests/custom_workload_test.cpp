@@ -72,6 +72,21 @@ class nan_loss : public linear_with_offsets {
   }
 };
 
+// A finite loss, but from its 6th step a NaN in the gradient of w[1] only,
+// whose shard (of 2) is not w[0]'s.
+class nan_gradient : public linear_with_offsets {
+ public:
+  using linear_with_offsets::linear_with_offsets;
+  troupe::step_stats step(const troupe::param_view& p, troupe::grad_buffers& g) override {
+    auto s = linear_with_offsets::step(p, g);
+    if (++steps_ > 5) g.dense(0)[1] = std::nanf("");
+    return s;
+  }
+
+ private:
+  int steps_ = 0;
+};
+
 // A dense table of 2^31 floats (8 GiB): every worker holds it whole.
 class huge_dense : public linear_with_offsets {
  public:
@@ -214,6 +229,22 @@ TEST(CustomWorkload, StatisticsThatAreNoResultAreErrors) {
   EXPECT_NE(nan.error().message.find("workload 'nan_loss': step() returned loss_sum nan"),
             std::string::npos)
       << nan.error().to_string();
+}
+
+// A step whose gradient holds a NaN is refused whole by its worker before
+// any of its pushes leaves: no shard applies its part alone (before, the
+// shard holding w[1] refused its push while w[0]'s and the offsets' shards
+// applied theirs).
+TEST(CustomWorkload, AStepWithANanGradientIsRefusedWholeByItsWorker) {
+  register_once<nan_gradient>("nan_gradient");
+  auto s = troupe::train(troupe::job_spec::toml(job_text("nan_gradient", "0")));
+  ASSERT_FALSE(s) << s->line;
+  const auto& why = s.error().message;
+  EXPECT_NE(why.find("the gradient holds nan at key 1 of table 'w'; nothing of this step was "
+                     "pushed"),
+            std::string::npos)
+      << why;
+  EXPECT_EQ(why.find("rejected"), std::string::npos) << why;  // no shard saw it
 }
 
 // The failure names the worker whose workload could not be made (it was

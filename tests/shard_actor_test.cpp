@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <caf/all.hpp>
+#include <caf/io/middleman.hpp>
 
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 #include <unistd.h>
 
@@ -154,6 +156,38 @@ TEST_F(ShardActor, BackupTakesThePerKeyAdamCountsAndStaysIdentical) {
   // Pending request timeouts would otherwise keep both alive for minutes.
   self->send_exit(primary, caf::exit_reason::user_shutdown);
   self->send_exit(backup, caf::exit_reason::user_shutdown);
+}
+
+// A push saying its sender scanned it (PushRequest.checkedFinite) is still
+// scanned when it comes from another process: the flag is anyone's to set.
+TEST_F(ShardActor, AnotherProcesssWordThatItsPushIsFiniteIsNotTrusted) {
+  auto port = sys.middleman().publish(shard, 0, "127.0.0.1");
+  ASSERT_TRUE(port) << describe(port.error());
+  caf::error refused;
+  // Another CAF node, as a remote process is; on a thread of its own (CAF
+  // 0.17 ties a thread to the last actor system it made).
+  std::thread([&] {
+    actor_config other_cfg;
+    caf::actor_system other(other_cfg);
+    auto remote = other.middleman().remote_actor<shard_actor>("127.0.0.1", *port);
+    if (!remote) {
+      refused = remote.error();
+      return;
+    }
+    push_header h{1, 0, 0, 1, 0};
+    h.checked_finite = true;
+    auto w = push_writer::dense(h, 0, 10);
+    for (std::size_t i = 0; i < 10; ++i) w.values()[i] = 1.0f;
+    w.values()[2] = std::nanf("");
+    caf::scoped_actor them{other};
+    them->request(*remote, std::chrono::seconds(5), push_atom::value, std::move(w).finish())
+        .receive([](const bytes&) {}, [&](caf::error& err) { refused = std::move(err); });
+  }).join();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(static_cast<errc>(refused.code()), errc::non_finite) << describe(refused);
+  EXPECT_EQ(values(shard), std::vector<float>(10, 0.0f));
+  sys.middleman().unpublish(shard, *port);
+  self->send_exit(shard, caf::exit_reason::user_shutdown);  // the middleman still knew it
 }
 
 // On the middleman's I/O thread (shard_thread::io) a shard is the same

@@ -95,6 +95,27 @@ TEST_F(ShardStore, RejectsBadPushesAndChangesNothing) {
   EXPECT_EQ(store.version(1), 1u);
 }
 
+// PushRequest.checkedFinite spares the scan only when the caller vouches
+// that the push comes from its own process (trust_checked); a flag alone,
+// as any process can set it, changes nothing.
+TEST_F(ShardStore, ASendersScanIsTrustedOnlyWhenTheCallerVouchesForItsProcess) {
+  push_header h{1, 0, 0, 1, 0};
+  h.checked_finite = true;
+  auto w = push_writer::dense(h, 40, 20);
+  for (std::size_t i = 0; i < 20; ++i) w.values()[i] = 1.0f;
+  w.values()[3] = std::numeric_limits<float>::quiet_NaN();
+  const auto msg = std::move(w).finish();
+  push_view v = decoded(msg);
+  EXPECT_TRUE(v.checked_finite);
+  push_ack ack;
+  EXPECT_EQ(store.apply_push(v, ack).code(), errc::non_finite);
+  EXPECT_EQ(*store.dense_values(1), initial);
+  // Vouched for: not scanned again (what the sender's scan is for).
+  ASSERT_TRUE(store.apply_push(v, ack, true).ok());
+  EXPECT_TRUE(std::isnan((*store.dense_values(1))[3]));
+  EXPECT_FLOAT_EQ((*store.dense_values(1))[4], initial[4] - 0.1f);
+}
+
 TEST_F(ShardStore, RetriedPushIsAcknowledgedButNotAppliedTwice) {
   auto msg = push(40, 20, 1.0f, 7);
   push_ack ack;

@@ -372,6 +372,8 @@ TEST(SweepGrid, CartesianProductFirstAxisSlowest) {
   EXPECT_THROW(grid_points({{"train.workers", {"2", "2.0"}}}), troupe_error);
   EXPECT_THROW(grid_points({{"train.learning_rate", {"1e-3", "0.001"}}}), troupe_error);
   EXPECT_EQ(grid_points({{"model.kind", {"\"mlp\"", "\"mlp \""}}}).size(), 2u);
+  // Two integers one double would hold alike are two values.
+  EXPECT_EQ(grid_points({{"model.params.x", {"9007199254740992", "9007199254740993"}}}).size(), 2u);
   EXPECT_THROW(grid_points({{"train.workers", {}}}), troupe_error);
   EXPECT_THROW(grid_points({{"train.workers", {"1"}}, {"train.workers", {"2"}}}), troupe_error);
 }

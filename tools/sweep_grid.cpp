@@ -60,7 +60,13 @@ grid_axis parse_grid_axis(const std::string& text) {
 namespace {
 
 // What makes two grid values the same: a number's value, else the text.
+// Integers a double cannot hold exactly (beyond 2^53) compare as integers.
 std::string same_value_key(const std::string& v) {
+  long long i = 0;
+  if (const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), i);
+      ec == std::errc() && end == v.data() + v.size() && (i > (1LL << 53) || i < -(1LL << 53))) {
+    return "integer:" + std::to_string(i);
+  }
   double d = 0;
   const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
   if (ec != std::errc() || end != v.data() + v.size()) return "text:" + v;

@@ -285,7 +285,7 @@ status shard_store::resolve(sparse_slice& s, std::uint32_t worker,
   return {};
 }
 
-status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ack& ack) {
+status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ack& ack, bool scan) {
   if (!push.sparse) return {errc::wrong_size, "dense push to sparse table '" + s.spec.name + "'"};
   if (push.width != s.spec.width) {
     return {errc::wrong_size, "rows of width " + std::to_string(push.width) + " for table '" +
@@ -295,7 +295,9 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
     return {errc::unknown_key_list,
             "push of " + describe(push.key_list) + " by name without complete_keys"};
   }
-  if (auto st = check_finite(push); !st) return st;
+  if (scan) {
+    if (auto st = check_finite(push); !st) return st;
+  }
   const std::vector<std::uint32_t>* rows = nullptr;
   // Before rows are created (or others evicted) for it.
   if (auto st = check_order(push); !st) return st;
@@ -337,11 +339,12 @@ status shard_store::apply_sparse(sparse_slice& s, const push_view& push, push_ac
   return {};
 }
 
-status shard_store::apply_push(const push_view& push, push_ack& ack) {
+status shard_store::apply_push(const push_view& push, push_ack& ack, bool trust_checked) {
+  const bool scan = !(trust_checked && push.checked_finite);
   if (auto sp = sparse_.find(push.table); sp != sparse_.end()) {
     // The worker's resolved rows stay cached: its next step may look up the
     // same rows (a service client, the push/pull benchmark).
-    return apply_sparse(sp->second, push, ack);
+    return apply_sparse(sp->second, push, ack, scan);
   }
   auto it = dense_.find(push.table);
   if (it == dense_.end()) {
@@ -363,7 +366,9 @@ status shard_store::apply_push(const push_view& push, push_ack& ack) {
   if (push.count == 0) {
     return {errc::wrong_size, "empty push to table '" + s.spec.name + "'"};
   }
-  if (auto st = check_finite(push); !st) return st;
+  if (scan) {
+    if (auto st = check_finite(push); !st) return st;
+  }
   const std::size_t at = push.offset - s.range.begin;
   // The update rule (engine/store/update_rule.hpp) rewrites the gradient or
   // the learning rate of a stale push; plain leaves both alone. A gradient

@@ -95,8 +95,10 @@ class shard_store {
 
   /// Validates and applies a decoded push. On success fills `ack`; a push
   /// whose seq was seen before is acknowledged as a duplicate and not
-  /// applied. On error nothing changes.
-  status apply_push(const push_view& push, push_ack& ack);
+  /// applied. On error nothing changes. `trust_checked`: the caller knows
+  /// the push comes from this process, so its `checked_finite` (the sender
+  /// scanned its values) spares the scan here; never for another process's.
+  status apply_push(const push_view& push, push_ack& ack, bool trust_checked = false);
 
   /// Answers a decoded pull with a PullReply message (creating sparse rows
   /// on first touch). A dense reply is built in `into` when given and it
@@ -250,7 +252,7 @@ class shard_store {
   /// belongs to another shard; nothing is created then.
   status resolve(sparse_slice& s, std::uint32_t worker, const std::vector<std::uint64_t>& keys,
                  const std::vector<std::uint32_t>*& slots);
-  status apply_sparse(sparse_slice& s, const push_view& push, push_ack& ack);
+  status apply_sparse(sparse_slice& s, const push_view& push, push_ack& ack, bool scan);
   status complete_keys(std::uint32_t table, bool sparse, const key_list_name& name, bool omitted,
                        std::vector<std::uint64_t>& keys);
   status check_seq(const push_view& push, std::uint64_t version, push_ack& ack, bool& duplicate);

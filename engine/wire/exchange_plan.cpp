@@ -1,5 +1,7 @@
 #include "engine/wire/exchange_plan.hpp"
 
+#include "engine/store/gradient_scan.hpp"
+
 #include <cstring>
 #include <string>
 
@@ -116,7 +118,8 @@ push_in_progress begin_push(const exchange_op& op, const push_header& header, wo
   return push;
 }
 
-bytes finish_push(const exchange_op& op, push_in_progress push, workload& wl) {
+bytes finish_push(const exchange_op& op, push_in_progress push, workload& wl,
+                  std::size_t* unusable) {
   auto& msg = push.writer;
   if (op.sparse) {
     const std::size_t bytes_per_row = op.width * sizeof(float);
@@ -125,6 +128,10 @@ bytes finish_push(const exchange_op& op, push_in_progress push, workload& wl) {
     }
   } else if (!push.bound) {
     wl.dense_grad(op.table, op.range.begin, op.range.size(), msg.values());
+  }
+  if (unusable != nullptr) {
+    const auto at = first_unusable(msg.values(), msg.count());
+    *unusable = at < msg.count() ? at : no_unusable_value;
   }
   return std::move(msg).finish();
 }

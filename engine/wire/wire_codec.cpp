@@ -126,6 +126,7 @@ void fill_header(wire::PushRequest::Builder req, const push_header& h) {
   req.setNotifyApplied(h.notify_applied);
   req.setInOrder(h.in_order);
   req.setPullAfter(static_cast<wire::PullAfter>(h.pull_after));
+  req.setCheckedFinite(h.checked_finite);
 }
 
 }  // namespace
@@ -373,6 +374,7 @@ status decode_push(const char* data, std::size_t size, push_view& out) {
     out.pulled_version = req.getPulledVersion();
     out.notify_applied = req.getNotifyApplied();
     out.in_order = req.getInOrder();
+    out.checked_finite = req.getCheckedFinite();
     switch (req.getPullAfter()) {
       case wire::PullAfter::NONE:
         out.pull_after = push_header::pull_after_kind::none;

@@ -55,6 +55,7 @@ struct push_header {
   /// wants the range's values too (with its notice).
   enum class pull_after_kind : std::uint8_t { none, bytes, shared };
   pull_after_kind pull_after = pull_after_kind::none;
+  bool checked_finite = false;  ///< see PushRequest.checkedFinite
 };
 
 class flat_builder;
