@@ -255,7 +255,8 @@ shard_actor::behavior_type shard_behavior(Self self, std::uint32_t id,
         std::optional<bytes> in_full;                // for the backup: came by key-list name
         // A worker of this process scanned its step's gradients before
         // sending any (PushRequest.checkedFinite): no second scan here. A
-        // push from another process is scanned whatever it says.
+        // push from another process is scanned whatever it says (see the
+        // schema on what an authenticated peer forging frames could do).
         const auto& from = self->current_sender();
         const bool own_process = from && from->node() == self->node();
         const status st = guarded("push", [&] {

@@ -343,8 +343,6 @@ void prepare_pushes(worker_pointer self) {
     const bool sequenced = seq != 0;
     push_header h{op.table_id, st.cfg.id, st.clock, seq, st.current.versions[i],
                   sequenced,   sequenced};
-    // push_gradients scans every value of the step before any push leaves.
-    h.checked_finite = true;
     // The next step's pull of this range rides on this push when it can: a
     // dense push with a seq (the notice is found by it) to the same range.
     auto& next = st.next;
@@ -358,7 +356,7 @@ void prepare_pushes(worker_pointer self) {
         next.ride_seq[i] = seq;
         st.riders[{op.shard, seq}] = {next.step, i};
       } else {
-        queue_pull(self, next, i);  // behind this step's pushes still waiting for room
+        queue_pull(self, next, i);  // behind earlier steps' pushes still waiting for room
       }
     }
     st.pushes.push_back(begin_push(op, h, *st.wl));
@@ -829,15 +827,23 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         // counting against the bound, and is sent again below.
         s.gate.forget(shard);
         // Pulls are idempotent and pushes carry their seq: redoing what was in
-        // flight to the shard loses nothing and applies nothing twice.
-        for (auto* set : {&s.current, &s.next}) {
-          for (std::size_t i = 0; i < set->ops.size(); ++i) {
-            if (set->sent_phase[i] != 0 && set->ops[i].shard == shard) send_pull(self, *set, i);
-          }
-        }
+        // flight to the shard loses nothing and applies nothing twice. The
+        // pushes first: CAF keeps the order of one sender's messages to one
+        // receiver, so the promoted backup applies them before it answers
+        // the pulls (a pull first could miss this worker's own last step,
+        // which the lost primary had applied and counted). Pulls waiting in
+        // the gate go from there, in their turn.
         const auto resent = resend_pushes(self, shard);
         s.report.pushes_resent += resent;
         if (s.ctx.metrics) s.ctx.metrics->add_resent(resent);
+        for (auto* set : {&s.current, &s.next}) {
+          for (std::size_t i = 0; i < set->ops.size(); ++i) {
+            if (set->sent_phase[i] != 0 && set->sent_phase[i] != gate_pending &&
+                set->ops[i].shard == shard) {
+              send_pull(self, *set, i);
+            }
+          }
+        }
         s.gate.drain();  // room the lost requests held, for what waited behind them
       },
       [=](clock_atom, std::int64_t min_clock) {

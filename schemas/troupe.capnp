@@ -80,8 +80,11 @@ struct PushRequest {
                              # notice the sender pulls as usual
   checkedFinite @11 :Bool;   # the sender found every value finite and below 2^50 (the
                              # largest gradient a shard applies) before sending any push
-                             # of its step: a shard in the sender's own process skips
-                             # its own scan; one in another process never trusts it
+                             # of its step: a shard skips its own scan when the sender
+                             # is an actor of its own process. (CAF 0.17 takes a routed
+                             # message's source node from the frame, so a peer that
+                             # authenticated and then forges frames could pass as one;
+                             # such a peer can push any finite gradient anyway.)
 }
 
 enum PullAfter {

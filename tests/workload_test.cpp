@@ -89,6 +89,34 @@ TEST(Workload, ExchangePlanGroupsSparseRowsByOwner) {
   EXPECT_EQ(bias_ops, 1) << "a one-value dense table lives on one shard";
 }
 
+// A push says it was scanned (PushRequest.checkedFinite, which spares a
+// shard of the same process its own scan) only when finish_push scanned it
+// and found every value usable; encode_push, which does not scan, never.
+TEST(Workload, OnlyAScannedPushSaysSo) {
+  logreg_workload_options o;
+  o.batch = 8;
+  auto wl = make_logreg_workload(o, tiny_sparse_set(), nullptr, 0, 1);
+  wl->start_epoch(0);
+  ASSERT_EQ(wl->next_batch(), 8u);
+  const auto ops = plan_exchange(*wl, 2);
+  mini_cluster c(wl->tables(), 2);
+  c.pull(*wl, ops);
+  std::vector<push_in_progress> pushes;
+  for (const auto& op : ops) pushes.push_back(begin_push(op, {op.table_id, 0, 0, 1, 0}, *wl));
+  wl->train_step();
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    std::size_t unusable = 0;
+    const auto scanned = finish_push(ops[i], std::move(pushes[i]), *wl, &unusable);
+    EXPECT_EQ(unusable, no_unusable_value);
+    push_view v;
+    ASSERT_TRUE(decode_push(scanned, v).ok());
+    EXPECT_TRUE(v.checked_finite);
+    const auto plain = encode_push(ops[i], {ops[i].table_id, 0, 0, 2, 0}, *wl);
+    ASSERT_TRUE(decode_push(plain, v).ok());
+    EXPECT_FALSE(v.checked_finite);
+  }
+}
+
 TEST(Workload, LogregGradientMatchesFiniteDifferences) {
   logreg_workload_options o;
   o.batch = 40;

@@ -132,6 +132,7 @@ bytes finish_push(const exchange_op& op, push_in_progress push, workload& wl,
   if (unusable != nullptr) {
     const auto at = first_unusable(msg.values(), msg.count());
     *unusable = at < msg.count() ? at : no_unusable_value;
+    if (*unusable == no_unusable_value) msg.mark_checked_finite();
   }
   return std::move(msg).finish();
 }

@@ -68,7 +68,8 @@ struct push_in_progress {
 push_in_progress begin_push(const exchange_op& op, const push_header& header, workload& wl);
 /// `unusable`, when given, receives the index of the first value that is
 /// not finite or beyond the largest gradient a shard applies
-/// (engine/store/gradient_scan.hpp), or `no_unusable_value` when none is.
+/// (engine/store/gradient_scan.hpp), or `no_unusable_value` when none is;
+/// only then does the push say it was scanned (PushRequest.checkedFinite).
 bytes finish_push(const exchange_op& op, push_in_progress push, workload& wl,
                   std::size_t* unusable = nullptr);
 

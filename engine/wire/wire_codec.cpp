@@ -143,6 +143,10 @@ push_writer push_writer::dense(const push_header& header, std::uint64_t offset, 
   return w;
 }
 
+void push_writer::mark_checked_finite() {
+  builder_->getRoot<wire::PushRequest>().setCheckedFinite(true);
+}
+
 push_writer push_writer::sparse(const push_header& header, const std::uint64_t* keys,
                                 std::size_t num_keys, std::uint32_t width,
                                 const key_list_name* name) {

@@ -91,6 +91,10 @@ class push_writer : public payload_writer {
                             std::size_t num_keys, std::uint32_t width,
                             const key_list_name* name = nullptr);
 
+  /// Sets PushRequest.checkedFinite: call only once every value was found
+  /// finite and within the largest gradient a shard applies.
+  void mark_checked_finite();
+
  private:
   using payload_writer::payload_writer;
 };
