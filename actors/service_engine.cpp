@@ -215,7 +215,15 @@ result<client> engine::client(client_options options) const {
     rt = impl_->rt;
     directory = impl_->directory;
   }
-  return open_client(std::move(rt), directory, options, nullptr);
+  auto c = open_client(std::move(rt), directory, options, nullptr);
+  // A stop() while the client asked for the table directory ends the
+  // directory under it: that is `stopped`, not the timeout or lost peer it
+  // looks like from here.
+  if (!c) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    if (impl_->stopped) return {api_errc::stopped, "the engine was stopped"};
+  }
+  return c;
 }
 
 }  // namespace troupe

@@ -196,6 +196,33 @@ TEST_F(service, StoppedEngineTurnsCallsIntoPeerLost) {
   EXPECT_EQ(eng.client().error().code, api_errc::stopped);
 }
 
+// client() racing stop() on another thread: each call gets a client or
+// `stopped`, never the timeout or lost peer that the directory's end looks
+// like from inside.
+TEST(ServiceClients, AClientAskedForWhileTheEngineStopsIsStoppedOrWorks) {
+  for (int round = 0; round < 20; ++round) {
+    auto eng = engine::start(small_engine(2)).value();
+    std::atomic<bool> go{false};
+    std::vector<api_error> errors;
+    std::thread asker([&] {
+      while (!go.load()) std::this_thread::yield();
+      for (;;) {
+        auto c = eng.client();
+        if (!c) {
+          errors.push_back(c.error());
+          return;
+        }
+      }
+    });
+    go = true;
+    std::this_thread::sleep_for(std::chrono::microseconds(200 * round));
+    eng.stop();
+    asker.join();
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].code, api_errc::stopped) << errors[0].to_string();
+  }
+}
+
 // Bytes the allocator holds for this process right now (glibc), after
 // handing freed memory back.
 std::size_t heap_in_use() {
