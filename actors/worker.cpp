@@ -148,6 +148,12 @@ struct worker_state {
 
 using worker_pointer = worker_actor::stateful_pointer<worker_state>;
 
+// The pulls of `step`: the current step's, the prefetched next one's, or
+// none (the step is over).
+pull_set* pull_set_of(worker_state& s, std::int64_t step) {
+  return s.current.step == step ? &s.current : s.next.step == step ? &s.next : nullptr;
+}
+
 void advance(worker_pointer self);
 void repull_ridden(worker_pointer self, std::uint32_t shard, std::uint64_t seq);
 void send_pull(worker_pointer self, pull_set& set, std::size_t i);
@@ -469,9 +475,7 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
             auto& s = self->state;
             if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
             s.gate.answered(ticket);
-            pull_set* target = s.current.step == step ? &s.current
-                               : s.next.step == step  ? &s.next
-                                                      : nullptr;
+            pull_set* target = pull_set_of(s, step);
             if (target == nullptr || target->sent_phase[i] != phase) {  // superseded
               drop_reply(self, reply);
               return;
@@ -482,9 +486,7 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
             auto& s = self->state;
             if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
             s.gate.answered(ticket);
-            pull_set* target = s.current.step == step ? &s.current
-                               : s.next.step == step  ? &s.next
-                                                      : nullptr;
+            pull_set* target = pull_set_of(s, step);
             if (target == nullptr || target->sent_phase[i] != phase) return;
             on_request_error(self, "pull from shard " + std::to_string(target->ops[i].shard), err);
           });
@@ -506,9 +508,7 @@ void queue_pull(worker_pointer self, pull_set& set, std::size_t i) {
   set.ride_seq[i] = 0;
   self->state.gate.submit([self, step = set.step, i] {
     auto& s = self->state;
-    pull_set* target = s.current.step == step ? &s.current
-                       : s.next.step == step  ? &s.next
-                                              : nullptr;
+    pull_set* target = pull_set_of(s, step);
     if (target == nullptr || target->sent_phase[i] != gate_pending) return false;
     send_pull(self, *target, i);
     return true;
@@ -551,7 +551,7 @@ std::pair<pull_set*, std::size_t> find_ridden(worker_state& s, std::uint32_t sha
   if (found == s.riders.end()) return {nullptr, 0};
   const auto [step, i] = found->second;
   s.riders.erase(found);
-  pull_set* set = s.current.step == step ? &s.current : s.next.step == step ? &s.next : nullptr;
+  pull_set* set = pull_set_of(s, step);
   if (set == nullptr || i >= set->ops.size() || set->ops[i].shard != shard ||
       set->ride_seq[i] != seq || set->sent_phase[i] == 0) {
     return {nullptr, 0};  // answered as a request meanwhile, or its step is over

@@ -64,12 +64,18 @@ struct mini_cluster {
   std::uint64_t seq = 0;
 };
 
-TEST(Workload, ExchangePlanGroupsSparseRowsByOwner) {
+// A logistic regression over tiny_sparse_set with its first batch (8 rows) loaded.
+std::unique_ptr<workload> logreg_first_batch() {
   logreg_workload_options o;
   o.batch = 8;
   auto wl = make_logreg_workload(o, tiny_sparse_set(), nullptr, 0, 1);
   wl->start_epoch(0);
-  ASSERT_EQ(wl->next_batch(), 8u);
+  EXPECT_EQ(wl->next_batch(), 8u);
+  return wl;
+}
+
+TEST(Workload, ExchangePlanGroupsSparseRowsByOwner) {
+  auto wl = logreg_first_batch();
   const auto ops = plan_exchange(*wl, 3);
   std::size_t rows = 0;
   int bias_ops = 0;
@@ -93,11 +99,7 @@ TEST(Workload, ExchangePlanGroupsSparseRowsByOwner) {
 // shard of the same process its own scan) only when finish_push scanned it
 // and found every value usable; encode_push, which does not scan, never.
 TEST(Workload, OnlyAScannedPushSaysSo) {
-  logreg_workload_options o;
-  o.batch = 8;
-  auto wl = make_logreg_workload(o, tiny_sparse_set(), nullptr, 0, 1);
-  wl->start_epoch(0);
-  ASSERT_EQ(wl->next_batch(), 8u);
+  auto wl = logreg_first_batch();
   const auto ops = plan_exchange(*wl, 2);
   mini_cluster c(wl->tables(), 2);
   c.pull(*wl, ops);

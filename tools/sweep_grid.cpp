@@ -3,7 +3,6 @@
 #include <cctype>
 #include <charconv>
 #include <cstdio>
-#include <functional>
 #include <map>
 #include <set>
 #include <system_error>
