@@ -118,10 +118,11 @@ TEST(BenchPushPull, AdamServersPassTheCheck) {
 }
 
 // Without key caching every request carries its row ids, as ps-lite's do;
-// here with the servers' shards on their scheduler threads (the default runs
-// them on the I/O thread).
+// here with the servers' shards and the workers' rounds on their scheduler
+// threads (the default runs both on the middleman's I/O thread).
 TEST(BenchPushPull, SendingTheIdsEveryTimePassesTheCheckToo) {
-  expect_passing_runs(2, 2, "sgd", "--no-key-cache --shard-thread scheduler");
+  expect_passing_runs(2, 2, "sgd",
+                      "--no-key-cache --shard-thread scheduler --worker-thread scheduler");
 }
 
 TEST(BenchPushPull, RejectsBadOptions) {
@@ -129,6 +130,7 @@ TEST(BenchPushPull, RejectsBadOptions) {
   EXPECT_NE(result.exit_code, 0) << result.output;
   EXPECT_NE(run("bench pushpull --optimizer momentum", 30).exit_code, 0);
   EXPECT_NE(run("bench pushpull --shard-thread nosuch", 30).exit_code, 0);
+  EXPECT_NE(run("bench pushpull --worker-thread nosuch", 30).exit_code, 0);
 }
 
 }  // namespace

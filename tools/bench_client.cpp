@@ -2,6 +2,7 @@
 // push + pull, timed) and the parent's final check of every value.
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
+#include <caf/io/broker.hpp>
 #include <caf/io/middleman.hpp>
 
 #include <algorithm>
@@ -9,7 +10,9 @@
 #include <cmath>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <numeric>
+#include <utility>
 
 #include "actors/actor_config.hpp"
 #include "actors/protocol.hpp"
@@ -87,19 +90,20 @@ void first_error(caf::error& kept, caf::error next) {
   if (!kept && next) kept = std::move(next);
 }
 
-// One worker's rounds against its shards. Each round keeps at most one push
-// and then one pull in flight per server (BASP has no flow control).
+// What one worker sends its shards and how it reads their answers. Each
+// round pushes to every owning server and waits for all acks, then pulls
+// from every one and waits for all replies (BASP has no flow control: at
+// most one request per server in flight).
 //
 // Key caching (hash store, unless --no-key-cache): a server that was sent a
 // worker's row ids once with their name (a SHA-256) is sent only the name
 // after that, and its pull replies leave the ids out. A server that does not
 // hold them (unknown_key_list: it restarted, or its cache let them go)
 // refuses the request unapplied, and the worker sends it again in full.
-class pushpull_client {
+class round_messages {
  public:
-  pushpull_client(caf::scoped_actor& self, const run_shape& shape, std::uint32_t worker,
-                  std::vector<shard_link> links)
-      : self_(self), shape_(shape), worker_(worker), links_(std::move(links)) {
+  round_messages(const run_shape& shape, std::uint32_t worker, std::vector<shard_link> links)
+      : shape_(shape), worker_(worker), links_(std::move(links)) {
     std::size_t most = 0;
     for (auto& l : links_) {
       most = std::max(most, l.count);
@@ -123,34 +127,12 @@ class pushpull_client {
     gradient_.assign(most, push_gradient);
   }
 
-  /// Pushes to every owning server and waits for all acks, then pulls from
-  /// every one and waits for all replies. Adds the two halves to the totals.
-  caf::error round(double& push_ms, double& pull_ms) {
-    auto t0 = clock_type::now();
-    if (auto err = push_all()) return err;
-    push_ms += ms_since(t0);
-    t0 = clock_type::now();
-    if (auto err = pull_all()) return err;
-    pull_ms += ms_since(t0);
-    return caf::error{};
-  }
+  std::size_t size() const { return links_.size(); }
+  const shard_actor& shard(std::size_t k) const { return links_[k].shard; }
 
- private:
-  static constexpr std::size_t min_named_ids = 8;
-
-  bool named(std::size_t k) const { return names_[k].named; }
-
-  // This server does not keep link `k`'s list: its ids go in full from now on.
-  void stop_naming(std::size_t k) {
-    names_[k] = key_list_name{};
-    pull_full_[k] = encode_pull(shape_, worker_, links_[k]);
-    pull_by_name_[k] = bytes{};
-  }
-
-  bytes named_pull(const shard_link& l, const key_list_name& name, bool full) const {
-    return encode_sparse_pull(bench_table_id, worker_, full ? l.slice.keys.data() : nullptr,
-                              l.slice.keys.size(), false, &name, true);
-  }
+  /// The next round's pushes carry the next seq (increasing per worker: the
+  /// shards apply each, none is a duplicate).
+  void next_round() { ++seq_; }
 
   // A real worker copies its gradient into the message: one memcpy of the
   // values, straight into the bytes that travel (plus the keys for hash,
@@ -172,86 +154,62 @@ class pushpull_client {
     return named(k) && held_[k] ? pull_by_name_[k] : pull_full_[k];
   }
 
-  // Sends `make(k)` to every owning server and hands each reply to
-  // `check(k, reply)` (an error, or none). A server that refuses a request
-  // for want of the ids it named gets it again in full (a refusal of one
-  // sent in full is an error).
-  template <class Atom, class Make, class Check>
-  caf::error to_all(Atom atom, Make make, Check check) {
-    std::vector<std::size_t> todo(links_.size());
-    std::iota(todo.begin(), todo.end(), std::size_t{0});
-    caf::error failure;
-    while (!todo.empty() && !failure) {
-      using handle = decltype(self_->request(links_[0].shard, caf::infinite, atom, bytes{}));
-      std::vector<handle> pending;
-      pending.reserve(todo.size());
-      // Build the next server's message while the previous one is on its way.
-      for (auto k : todo)
-        pending.push_back(self_->request(links_[k].shard, caf::infinite, atom, make(k)));
-      std::vector<std::size_t> again;
-      for (std::size_t i = 0; i < pending.size(); ++i) {
-        const auto k = todo[i];
-        pending[i].receive(
-            [&](bytes& reply) {
-              if (auto err = check(k, reply)) return first_error(failure, std::move(err));
-              fresh_[k] = named(k) && !held_[k];
-              held_[k] = named(k);
-            },
-            [&](caf::error& err) {
-              if (named(k) && held_[k] && is_troupe_error(err, errc::unknown_key_list)) {
-                // Refused by name right after it was sent in full: this
-                // server does not keep it.
-                if (fresh_[k]) stop_naming(k);
-                held_[k] = false;
-                again.push_back(k);
-              } else {
-                first_error(failure, std::move(err));
-              }
-            });
-      }
-      todo = std::move(again);
+  caf::error check_ack(const bytes& reply) const {
+    push_ack ack;
+    if (auto st = decode_push_ack(reply, ack); !st) return to_caf_error(st);
+    if (ack.duplicate || ack.seq != seq_) {
+      return make_troupe_error(errc::malformed_message,
+                               "push " + std::to_string(seq_) + " acknowledged as seq " +
+                                   std::to_string(ack.seq) + (ack.duplicate ? " (duplicate)" : ""));
     }
-    return failure;
+    return {};
   }
 
-  // Pushes and pulls carry no timeout: a timer per request woke CAF's clock
-  // thread twice per round, a context switch each on two cores. A server
-  // that dies or hangs is caught by the parent's deadline for the result
-  // (bench_pushpull.cpp), which then kills every child.
-  caf::error push_all() {
-    ++seq_;  // increasing per worker: the shards apply it (not a duplicate)
-    return to_all(
-        push_atom::value, [&](std::size_t k) { return make_push(k); },
-        [&](std::size_t, const bytes& reply) -> caf::error {
-          push_ack ack;
-          if (auto st = decode_push_ack(reply, ack); !st) return to_caf_error(st);
-          if (ack.duplicate || ack.seq != seq_) {
-            return make_troupe_error(errc::malformed_message,
-                                     "push " + std::to_string(seq_) + " acknowledged as seq " +
-                                         std::to_string(ack.seq) +
-                                         (ack.duplicate ? " (duplicate)" : ""));
-          }
-          return {};
-        });
+  caf::error check_pull(std::size_t k, const bytes& reply) const {
+    // Decoded as a real worker would before using the values.
+    pull_reply_view view;
+    if (auto st = decode_pull_reply(reply, view); !st) return to_caf_error(st);
+    if (view.count != links_[k].count) {
+      return make_troupe_error(errc::wrong_size, "pulled " + std::to_string(view.count) +
+                                                     " values, expected " +
+                                                     std::to_string(links_[k].count));
+    }
+    return {};
   }
 
-  caf::error pull_all() {
-    return to_all(
-        pull_atom::value, [&](std::size_t k) { return make_pull(k); },
-        [&](std::size_t k, const bytes& reply) -> caf::error {
-          // Decoded as a real worker would before using the values.
-          pull_reply_view view;
-          if (auto st = decode_pull_reply(reply, view); !st) return to_caf_error(st);
-          if (view.count != links_[k].count) {
-            return make_troupe_error(errc::wrong_size, "pulled " + std::to_string(view.count) +
-                                                           " values, expected " +
-                                                           std::to_string(links_[k].count));
-          }
-          return {};
-        });
+  /// Server `k` took a request: from now on it holds the ids by name.
+  void answered(std::size_t k) {
+    fresh_[k] = named(k) && !held_[k];
+    held_[k] = named(k);
   }
 
-  caf::scoped_actor& self_;
+  /// Server `k` refused a request with `err`. True when it only lacked the
+  /// ids it was sent by name: the request goes again, in full.
+  bool send_again_in_full(std::size_t k, const caf::error& err) {
+    if (!named(k) || !held_[k] || !is_troupe_error(err, errc::unknown_key_list)) return false;
+    // Refused by name right after it was sent in full: this server does not keep it.
+    if (fresh_[k]) stop_naming(k);
+    held_[k] = false;
+    return true;
+  }
+
+ private:
+  static constexpr std::size_t min_named_ids = 8;
+
+  bool named(std::size_t k) const { return names_[k].named; }
+
+  // This server does not keep link `k`'s list: its ids go in full from now on.
+  void stop_naming(std::size_t k) {
+    names_[k] = key_list_name{};
+    pull_full_[k] = encode_pull(shape_, worker_, links_[k]);
+    pull_by_name_[k] = bytes{};
+  }
+
+  bytes named_pull(const shard_link& l, const key_list_name& name, bool full) const {
+    return encode_sparse_pull(bench_table_id, worker_, full ? l.slice.keys.data() : nullptr,
+                              l.slice.keys.size(), false, &name, true);
+  }
+
   run_shape shape_;
   std::uint32_t worker_;
   std::vector<shard_link> links_;
@@ -262,6 +220,179 @@ class pushpull_client {
   std::vector<float> gradient_;
   std::uint64_t seq_ = 0;
 };
+
+// What the rounds measured; the main thread reads it once the client
+// answered (the answer orders the writes before the reads).
+struct round_totals {
+  std::vector<double> latencies;  // timed rounds only
+  double seconds = 0;
+  double push_ms = 0, pull_ms = 0;
+};
+
+// One worker's rounds, driven by the answers themselves: an answer's
+// handler sends the next request. The client runs as a broker on the
+// middleman's I/O thread (--worker-thread io), where BASP hands it each
+// answer and takes its next request on the thread that read the answer,
+// or as an ordinary actor on the scheduler, one hand-off each way.
+//
+//   main --(start_atom)-------> client   warm-up rounds; answers true
+//   main --(run_atom, seconds)--> client   rounds until the deadline; answers true
+//   either answers the first error of a round instead, and stops there
+struct client_state {
+  std::shared_ptr<round_messages> messages;
+  std::shared_ptr<round_totals> totals;
+  caf::response_promise promise;  // of the start or run under way
+  bool pulling = false;           // the round's second half
+  bool timed = false;
+  std::uint64_t rounds_left = 0;  // warm-up
+  clock_type::time_point deadline, started, round_began, half_began;
+  std::size_t outstanding = 0;     // requests of this half not yet answered
+  std::vector<std::size_t> again;  // refused by name: sent again in full
+  caf::error failure;              // the first of this half
+  static inline const char* name = "troupe.bench-client";
+};
+
+using scheduled_client = caf::stateful_actor<client_state>*;
+using io_client = caf::stateful_actor<client_state, caf::io::broker>*;
+
+template <class Self>
+void send_half(Self self, std::vector<std::size_t> to);
+
+template <class Self>
+void begin_round(Self self) {
+  auto& st = self->state;
+  st.messages->next_round();
+  st.round_began = st.half_began = clock_type::now();
+  st.pulling = false;
+  std::vector<std::size_t> all(st.messages->size());
+  std::iota(all.begin(), all.end(), std::size_t{0});
+  send_half(self, std::move(all));
+}
+
+template <class Self>
+void finish(Self self, caf::error err) {
+  auto& st = self->state;
+  st.totals->seconds = ms_since(st.started) / 1000.0;
+  if (err) {
+    st.promise.deliver(std::move(err));
+  } else {
+    st.promise.deliver(true);
+  }
+}
+
+// Every request of the half was answered: the refused ones go again, or
+// the pulls follow the pushes, or the next round follows.
+template <class Self>
+void half_done(Self self) {
+  auto& st = self->state;
+  if (st.failure) return finish(self, std::exchange(st.failure, caf::error{}));
+  if (!st.again.empty()) return send_half(self, std::exchange(st.again, {}));
+  const auto now = clock_type::now();
+  const double half_ms = std::chrono::duration<double, std::milli>(now - st.half_began).count();
+  if (!st.pulling) {
+    st.totals->push_ms += half_ms;
+    st.pulling = true;
+    st.half_began = now;
+    std::vector<std::size_t> all(st.messages->size());
+    std::iota(all.begin(), all.end(), std::size_t{0});
+    return send_half(self, std::move(all));
+  }
+  st.totals->pull_ms += half_ms;
+  if (st.timed) {
+    st.totals->latencies.push_back(
+        std::chrono::duration<double, std::milli>(now - st.round_began).count());
+  }
+  if (st.timed ? now < st.deadline : --st.rounds_left > 0) return begin_round(self);
+  finish(self, caf::error{});
+}
+
+template <class Self>
+void answered(Self self, std::size_t k, caf::error err) {
+  auto& st = self->state;
+  if (!err) {
+    st.messages->answered(k);
+  } else if (st.messages->send_again_in_full(k, err)) {
+    st.again.push_back(k);
+  } else {
+    first_error(st.failure, std::move(err));
+  }
+  if (--st.outstanding == 0) half_done(self);
+}
+
+// Pushes and pulls carry no timeout: a timer per request woke CAF's clock
+// thread twice per round, a context switch each on two cores. A server
+// that dies or hangs is caught by the parent's deadline for the result
+// (bench_pushpull.cpp), which then kills every child.
+template <class Self>
+void send_half(Self self, std::vector<std::size_t> to) {
+  auto& st = self->state;
+  st.outstanding = to.size();
+  // Each message is built while the previous one is on its way.
+  for (auto k : to) {
+    auto& m = *st.messages;
+    auto refused = [self, k](caf::error& err) { answered(self, k, std::move(err)); };
+    if (st.pulling) {
+      auto pulled = [self, k](bytes& reply) {
+        answered(self, k, self->state.messages->check_pull(k, reply));
+      };
+      self->request(m.shard(k), caf::infinite, pull_atom::value, m.make_pull(k))
+          .then(std::move(pulled), std::move(refused));
+    } else {
+      auto acked = [self, k](bytes& reply) {
+        answered(self, k, self->state.messages->check_ack(reply));
+      };
+      self->request(m.shard(k), caf::infinite, push_atom::value, m.make_push(k))
+          .then(std::move(acked), std::move(refused));
+    }
+  }
+}
+
+template <class Self>
+caf::behavior client_behavior(Self self, std::shared_ptr<round_messages> messages,
+                              std::shared_ptr<round_totals> totals) {
+  self->state.messages = std::move(messages);
+  self->state.totals = std::move(totals);
+  auto start = [self](bool timed, double seconds) {
+    auto& st = self->state;
+    st.promise = self->make_response_promise();
+    st.timed = timed;
+    st.rounds_left = warmup_rounds;
+    st.started = clock_type::now();
+    st.deadline = st.started + std::chrono::duration_cast<clock_type::duration>(
+                                   std::chrono::duration<double>(seconds));
+    *st.totals = round_totals{};
+    begin_round(self);
+  };
+  return {
+      [=](start_atom) -> caf::result<bool> {
+        start(false, 0);
+        return caf::delegated<bool>();
+      },
+      [=](run_atom, double seconds) -> caf::result<bool> {
+        start(true, seconds);
+        return caf::delegated<bool>();
+      },
+  };
+}
+
+caf::actor spawn_client(caf::actor_system& sys, const std::string& thread,
+                        std::shared_ptr<round_messages> messages,
+                        std::shared_ptr<round_totals> totals) {
+  if (thread == "io") {
+    return sys.middleman().spawn_broker(client_behavior<io_client>, std::move(messages),
+                                        std::move(totals));
+  }
+  return sys.spawn(client_behavior<scheduled_client>, std::move(messages), std::move(totals));
+}
+
+// Asks the client for `start` or `run`; returns its error, or none.
+template <class... Ts>
+caf::error ask(caf::scoped_actor& self, const caf::actor& client, Ts... xs) {
+  caf::error out;
+  self->request(client, caf::infinite, xs...)
+      .receive([](bool) {}, [&](caf::error& err) { out = std::move(err); });
+  return out;
+}
 
 // Nearest-rank percentile of sorted samples.
 double percentile(const std::vector<double>& sorted, double p) {
@@ -298,33 +429,32 @@ int run_worker(const worker_options& o) {
                   describe(links.error()));
     return 3;
   }
-  pushpull_client client(self, o.shape, o.index, std::move(*links));
-  double push_ms = 0, pull_ms = 0;
-  for (std::uint64_t i = 0; i < warmup_rounds; ++i) {
-    if (auto err = client.round(push_ms, pull_ms)) {
-      spdlog::error("bench-worker {}: warm-up round failed: {}", o.index, describe(err));
-      return 4;
-    }
+  auto totals = std::make_shared<round_totals>();
+  auto client =
+      spawn_client(sys, o.tuning.worker_thread,
+                   std::make_shared<round_messages>(o.shape, o.index, std::move(*links)), totals);
+  // Whichever way this ends, the client goes too (the system waits for it).
+  auto stop_client = [&] { caf::anon_send_exit(client, caf::exit_reason::user_shutdown); };
+  if (auto err = ask(self, client, start_atom::value)) {
+    spdlog::error("bench-worker {}: warm-up round failed: {}", o.index, describe(err));
+    stop_client();
+    return 4;
   }
   std::cout << "ready" << std::endl;
   std::string line;
-  if (!std::getline(std::cin, line) || line != "go") return 5;  // the parent gave up
-  std::vector<double> latencies;
-  latencies.reserve(1 << 16);
-  push_ms = pull_ms = 0;
-  const auto start = clock_type::now();
-  const auto deadline = start + std::chrono::duration<double>(o.seconds);
-  while (clock_type::now() < deadline) {
-    const auto t0 = clock_type::now();
-    if (auto err = client.round(push_ms, pull_ms)) {
-      spdlog::error("bench-worker {}: round {} failed: {}", o.index, latencies.size(),
-                    describe(err));
-      return 4;
-    }
-    latencies.push_back(ms_since(t0));
+  if (!std::getline(std::cin, line) || line != "go") {  // the parent gave up
+    stop_client();
+    return 5;
   }
-  const double seconds = ms_since(start) / 1000.0;
-  std::cout << format_result_line(summarise(std::move(latencies), seconds, push_ms, pull_ms))
+  if (auto err = ask(self, client, run_atom::value, o.seconds)) {
+    spdlog::error("bench-worker {}: round {} failed: {}", o.index, totals->latencies.size(),
+                  describe(err));
+    stop_client();
+    return 4;
+  }
+  stop_client();
+  std::cout << format_result_line(summarise(std::move(totals->latencies), totals->seconds,
+                                            totals->push_ms, totals->pull_ms))
             << std::endl;
   return 0;
 }

@@ -49,9 +49,10 @@ struct run_shape {
 
 /// CAF knobs of the child processes.
 struct process_tuning {
-  std::size_t threads = 0;                 ///< scheduler.max-threads; 0 = CAF's max(cores, 4)
-  int middleman_workers = -1;              ///< middleman.workers (BASP deserialisers); -1 = CAF's
-  std::string shard_thread = "scheduler";  ///< servers: "io" or "scheduler" (spawn_shard)
+  std::size_t threads = 0;                  ///< scheduler.max-threads; 0 = CAF's max(cores, 4)
+  int middleman_workers = -1;               ///< middleman.workers (BASP deserialisers); -1 = CAF's
+  std::string shard_thread = "scheduler";   ///< servers: "io" or "scheduler" (spawn_shard)
+  std::string worker_thread = "scheduler";  ///< workers' rounds: "io" or "scheduler"
 };
 
 /// Applies `tuning` to a process's configuration.

@@ -43,7 +43,10 @@ struct pushpull_options {
   // serve --network-thread` runs them: a shard-only process whose requests
   // come over the network (session 20, alternating: N = 1 and 1,000 at
   // 1.2-1.4x the rounds/s on the scheduler; the large rows the same or better).
-  process_tuning tuning{2, 0, "io"};
+  // So do the workers' rounds: each answer's handler sends the next request
+  // on the thread that read the answer (session 21, alternating with
+  // `--worker-thread scheduler`: see docs/measurements.md).
+  process_tuning tuning{2, 0, "io", "io"};
 };
 
 // Options of the internal child commands (one struct serves both).
@@ -106,7 +109,9 @@ std::vector<std::string> child_args(const char* command, const run_shape& shape,
                                 "--middleman-workers",
                                 std::to_string(tuning.middleman_workers),
                                 "--shard-thread",
-                                tuning.shard_thread};
+                                tuning.shard_thread,
+                                "--worker-thread",
+                                tuning.worker_thread};
   if (!shape.key_cache) args.push_back("--no-key-cache");
   return args;
 }
@@ -258,6 +263,10 @@ void add_tuning_options(CLI::App* cmd, process_tuning& t) {
       ->capture_default_str();
   cmd->add_option("--shard-thread", t.shard_thread,
                   "where each server's shard runs: io (the middleman's I/O thread) or scheduler")
+      ->check(CLI::IsMember({"io", "scheduler"}))
+      ->capture_default_str();
+  cmd->add_option("--worker-thread", t.worker_thread,
+                  "where each worker's rounds run: io (the middleman's I/O thread) or scheduler")
       ->check(CLI::IsMember({"io", "scheduler"}))
       ->capture_default_str();
 }
