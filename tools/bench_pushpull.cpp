@@ -45,7 +45,8 @@ struct pushpull_options {
   // 1.2-1.4x the rounds/s on the scheduler; the large rows the same or better).
   // So do the workers' rounds: each answer's handler sends the next request
   // on the thread that read the answer (session 21, alternating with
-  // `--worker-thread scheduler`: see docs/measurements.md).
+  // `--worker-thread scheduler`: N = 1 and 1,000 at 1.1-1.4x the rounds/s,
+  // the large rows the same or better; docs/measurements.md).
   process_tuning tuning{2, 0, "io", "io"};
 };
 
