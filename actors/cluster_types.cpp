@@ -24,9 +24,10 @@ void register_cluster_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<caf::node_id>>("troupe.node_ids");
 }
 
-void configure_cluster_timeouts(caf::actor_system_config& cfg) {
-  cfg.set("middleman.heartbeat-interval", caf::timespan{std::chrono::milliseconds(100)});
-  cfg.set("middleman.connection-timeout", caf::timespan{std::chrono::milliseconds(1000)});
+void configure_cluster_timeouts(caf::actor_system_config& cfg,
+                                std::chrono::milliseconds peer_timeout) {
+  cfg.set("middleman.heartbeat-interval", caf::timespan{peer_timeout / 10});
+  cfg.set("middleman.connection-timeout", caf::timespan{peer_timeout});
 }
 
 }  // namespace troupe

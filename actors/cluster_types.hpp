@@ -12,6 +12,7 @@
 
 #include <caf/fwd.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -165,12 +166,23 @@ typename Inspector::result_type inspect(Inspector& f, node_status& x) {
 /// "troupe.stage_actor", "troupe.node_ids".
 void register_cluster_types(caf::actor_system_config& cfg);
 
-/// Heartbeats every 100 ms and a 1 s connection timeout, so that a hung
+/// How long a silent peer may stay connected by default: a hung
 /// (SIGSTOPped) peer is declared lost within about a second instead of never
-/// (shared/STACK-NOTES.md). Every process that talks to a node daemon needs
-/// it: the daemon drops a connection that stays silent for 1 s. (500 ms, the
-/// fastest measured there, dropped healthy peers of a busy 2-core machine
-/// during the test suite.)
-void configure_cluster_timeouts(caf::actor_system_config& cfg);
+/// (shared/STACK-NOTES.md). (500 ms, the fastest measured there, dropped
+/// healthy peers of a busy 2-core machine during the test suite.)
+constexpr std::chrono::milliseconds default_peer_timeout{1000};
+
+/// A connection timeout of `peer_timeout` and heartbeats every tenth of it.
+/// Every process that talks to a node daemon needs it: the daemon drops a
+/// connection that stays silent that long.
+///
+/// CAF 0.17 dates a new connection's last message from the clock's epoch,
+/// so a connection whose peer's handshake has not arrived by the next
+/// heartbeat tick is dropped (actors/remote_connect.cpp asks again). Links
+/// whose round trip is more than a fraction of the heartbeat cannot join: a
+/// cluster over such links needs a longer `peer_timeout` on every process
+/// (about 40 times the round trip), and detects a hung peer that much later.
+void configure_cluster_timeouts(caf::actor_system_config& cfg,
+                                std::chrono::milliseconds peer_timeout = default_peer_timeout);
 
 }  // namespace troupe

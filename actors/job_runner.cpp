@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "actors/actor_config.hpp"
+#include "actors/cluster_types.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/node.hpp"
 #include "actors/remote_connect.hpp"
@@ -321,6 +322,8 @@ job_summary run_job(const job_config& job_file) {
     }
   }
   actor_config cfg(job.threads);
+  configure_cluster_timeouts(
+      cfg, std::chrono::milliseconds(static_cast<std::int64_t>(job.peer_timeout_s * 1000)));
   if (job.pin_threads) enable_thread_pinning(cfg);
   if (job.tls.enabled()) {
     const auto who = enable_tls(cfg, job.tls);

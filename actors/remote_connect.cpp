@@ -28,8 +28,8 @@ caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const
   }
   caf::expected<remote_endpoint> out{caf::make_error(caf::sec::cannot_connect_to_node)};
   // CAF 0.17 dates a new outgoing connection's last message from the
-  // clock's epoch, so the middleman's next heartbeat tick (every 100 ms with
-  // configure_cluster_timeouts) drops it as timed out unless the peer's
+  // clock's epoch, so the middleman's next heartbeat tick (every 100 ms by
+  // default: configure_cluster_timeouts) drops it as timed out unless the peer's
   // handshake came first: a TLS handshake on a loaded machine, or a link of
   // more than a few ms, loses that race now and then. Asked again until the
   // deadline: each try wins when the handshake beats the tick.

@@ -180,8 +180,12 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
   if (const auto* t = section(root, "cluster", src)) {
     check_keys(*t, src, "cluster",
                {"nodes", "secret_file", "shard_nodes", "worker_nodes", "replication",
-                "tls_certificate", "tls_key", "tls_ca", "tls_passphrase_file"});
+                "peer_timeout_s", "tls_certificate", "tls_key", "tls_ca", "tls_passphrase_file"});
     read_int(*t, "replication", "cluster", src, job.replication, 0, 2);
+    read_double(*t, "peer_timeout_s", "cluster", src, job.peer_timeout_s);
+    if (job.peer_timeout_s < min_peer_timeout_s || job.peer_timeout_s > max_peer_timeout_s) {
+      bad(src, "cluster.peer_timeout_s", "expected seconds in [1, 600]");
+    }
     read_string(*t, "secret_file", "cluster", src, job.secret_file);
     read_string(*t, "tls_certificate", "cluster", src, job.tls.certificate);
     read_string(*t, "tls_key", "cluster", src, job.tls.key);
@@ -435,7 +439,7 @@ std::string to_toml(const job_config& job) {
   // (replication, TLS files) was silently lost.
   if (!job.nodes.empty() || !job.shard_nodes.empty() || !job.worker_nodes.empty() ||
       !job.secret_file.empty() || job.replication != 0 || job.tls.enabled() ||
-      !job.tls.passphrase_file.empty()) {
+      !job.tls.passphrase_file.empty() || job.peer_timeout_s != 1.0) {
     auto list = [&](const auto& xs, bool quoted) {
       std::string s = "[";
       for (std::size_t i = 0; i < xs.size(); ++i) {
@@ -449,7 +453,8 @@ std::string to_toml(const job_config& job) {
         << "\nsecret_file = " << quote(job.secret_file)
         << "\nshard_nodes = " << list(job.shard_nodes, false)
         << "\nworker_nodes = " << list(job.worker_nodes, false)
-        << "\nreplication = " << job.replication << "\n";
+        << "\nreplication = " << job.replication << "\npeer_timeout_s = " << job.peer_timeout_s
+        << "\n";
     if (job.tls.enabled() || !job.tls.passphrase_file.empty()) {
       out << "tls_certificate = " << quote(job.tls.certificate)
           << "\ntls_key = " << quote(job.tls.key) << "\ntls_ca = " << quote(job.tls.ca)

@@ -27,6 +27,12 @@
 
 namespace troupe {
 
+/// The range of [cluster] peer_timeout_s and of `troupe node --peer-timeout`:
+/// below a second, a busy 2-core machine drops healthy peers (heartbeats
+/// every 50 ms came late during the test suite).
+constexpr double min_peer_timeout_s = 1.0;
+constexpr double max_peer_timeout_s = 600.0;
+
 /// [update]: the staleness-aware update rule of each table (parsed in
 /// engine/job_update_section.cpp; the rules in engine/store/update_rule.hpp).
 struct update_rules {
@@ -110,6 +116,11 @@ struct job_config {
   std::vector<std::uint32_t> worker_nodes;  ///< indices into nodes for workers (default: all)
   /// Copies of each shard (primary + backups); 0 = 2 when there are >= 2 nodes, else 1.
   std::uint32_t replication = 0;
+  /// Seconds a silent node stays connected before it counts as lost; this
+  /// process heartbeats every tenth of it. The nodes need the same
+  /// (`troupe node --peer-timeout`). Longer only for links whose round trip
+  /// exceeds ~25 ms: a connection's handshake must beat the next heartbeat.
+  double peer_timeout_s = 1.0;  ///< in [min_peer_timeout_s, max_peer_timeout_s]
 
   // -- users' own data and models (engine/data/data_spec.hpp, model_spec.hpp) --
   /// [data] format, files, splits, normalisation; data_set is "files" when set.

@@ -85,6 +85,21 @@ TEST(JobOverrides, ClusterKeysSurviveAnOverrideWithoutNodes) {
             std::string::npos);
 }
 
+// A longer peer timeout (for links with long round trips) survives the
+// TOML text too, alone; outside [1, 600] s it is refused by name.
+TEST(JobOverrides, PeerTimeoutSurvivesAnOverrideAndIsChecked) {
+  auto job = with({"cluster.peer_timeout_s=12.5"}, default_job_config());
+  EXPECT_EQ(job.peer_timeout_s, 12.5);
+  const auto out = apply_job_overrides(job, {parse_job_override("train.batch=64")}, false);
+  EXPECT_EQ(out.peer_timeout_s, 12.5);
+  EXPECT_EQ(with({"cluster.peer_timeout_s=3"}, default_job_config()).peer_timeout_s, 3.0);
+  EXPECT_NE(error_of({"cluster.peer_timeout_s=0.5"})
+                .find("cluster.peer_timeout_s: expected seconds in [1, 600]"),
+            std::string::npos);
+  EXPECT_NE(error_of({"cluster.peer_timeout_s=601"}).find("cluster.peer_timeout_s"),
+            std::string::npos);
+}
+
 TEST(JobOverrides, BadKeysAndValuesAreErrorsNamingTheKey) {
   EXPECT_NE(error_of({"model.dimm=3"}).find("model.dimm: unknown key"), std::string::npos);
   EXPECT_NE(error_of({"optim.lr=3"}).find("optim: unknown key"), std::string::npos);

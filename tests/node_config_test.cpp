@@ -46,6 +46,7 @@ TEST(NodeConfig, TheShippedExampleParses) {
   EXPECT_EQ(c.data_dir, "/var/lib/troupe");
   EXPECT_EQ(c.checkpoint_dir, "/srv/troupe");
   EXPECT_EQ(c.auth_timeout_s, 10);
+  EXPECT_EQ(c.peer_timeout_s, 1);  // commented out there: the default
   EXPECT_TRUE(c.shared_memory);
   EXPECT_EQ(c.threads, 0u);  // one per core
   EXPECT_EQ(c.tls.certificate, "/etc/troupe/pki/n1.crt");
@@ -62,6 +63,11 @@ TEST(NodeConfig, BadKeysTypesAndValuesAreErrorsNamingTheKey) {
   EXPECT_NE(config_error("name = 3").find("name: must be a string"), std::string::npos);
   EXPECT_NE(config_error("listen = \"nohost\"").find("nohost"), std::string::npos);
   EXPECT_NE(config_error("auth_timeout_s = -1").find("auth_timeout_s"), std::string::npos);
+  EXPECT_NE(config_error("peer_timeout_s = 0.5")
+                .find("peer_timeout_s: must be a number of seconds in [1, 600]"),
+            std::string::npos);
+  EXPECT_NE(config_error("peer_timeout_s = 601").find("peer_timeout_s"), std::string::npos);
+  EXPECT_EQ(cli::parse_node_config("peer_timeout_s = 12.5", "node.toml").peer_timeout_s, 12.5);
   EXPECT_NE(config_error("[tls]\ncert = \"x\"").find("tls.cert: unknown key"), std::string::npos);
   EXPECT_NE(config_error("tls = 1").find("tls: must be a table"), std::string::npos);
   EXPECT_NE(config_error("slots = [").find("node.toml"), std::string::npos);

@@ -6,11 +6,13 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <iostream>
 #include <memory>
 
 #include "actors/actor_config.hpp"
+#include "actors/cluster_types.hpp"
 #include "actors/guarded_listener.hpp"
 #include "actors/job_lease.hpp"
 #include "actors/metrics_exporter.hpp"
@@ -132,7 +134,8 @@ int run_node(const node_config& o, stop_signals& signals) {
   auto metrics = std::make_shared<metrics_exporter>(o.metrics);
   shutdown_watchdog watchdog;  // outlives the actor system, whose end it bounds
   actor_config cfg(o.threads);
-  configure_cluster_timeouts(cfg);
+  configure_cluster_timeouts(
+      cfg, std::chrono::milliseconds(static_cast<std::int64_t>(o.peer_timeout_s * 1000)));
   if (o.tls.enabled()) {
     const auto who = enable_tls(cfg, o.tls);
     spdlog::info("node {}: TLS as {} (certificate valid until {})", name, who.subject,
@@ -214,6 +217,7 @@ node_config merge(const CLI::App& cmd, const node_cli_options& o) {
   if (given("--auth-timeout")) c.auth_timeout_s = f.auth_timeout_s;
   if (given("--lease-timeout")) c.lease_timeout_s = f.lease_timeout_s;
   if (given("--drain-timeout")) c.drain_timeout_s = f.drain_timeout_s;
+  if (given("--peer-timeout")) c.peer_timeout_s = f.peer_timeout_s;
   if (given("--no-shared-memory")) c.shared_memory = f.shared_memory;
   if (given("--tls-cert")) c.tls.certificate = f.tls.certificate;
   if (given("--tls-key")) c.tls.key = f.tls.key;
@@ -270,6 +274,12 @@ std::function<int()> add_node_command(CLI::App& app) {
   cmd->add_option("--drain-timeout", f.drain_timeout_s,
                   "on SIGTERM/SIGINT, seconds to wait for hosted actors to end before stopping")
       ->check(CLI::Range(0.0, 60.0));
+  cmd->add_option("--peer-timeout", f.peer_timeout_s,
+                  "seconds a silent peer stays connected before it counts as lost (heartbeats "
+                  "every tenth of it; default 1). A connection's handshake must arrive within one "
+                  "heartbeat: for links with round trips over ~25 ms give every node and job "
+                  "about 40 times the round trip")
+      ->check(CLI::Range(min_peer_timeout_s, max_peer_timeout_s));
   cmd->add_flag("!--no-shared-memory", f.shared_memory,
                 "send pulls and pushes to other daemons on this host through the socket, not "
                 "shared memory");

@@ -50,10 +50,10 @@ node_config parse_node_config(std::string_view text, const std::string& source) 
                        source + ": " + std::string(e.description()) + " at " + where.str());
   }
   node_config c;
-  check_keys(
-      doc, source, "",
-      {"listen", "name", "slots", "threads", "metrics", "secret_file", "data_dir", "checkpoint_dir",
-       "auth_timeout_s", "lease_timeout_s", "drain_timeout_s", "shared_memory", "tls"});
+  check_keys(doc, source, "",
+             {"listen", "name", "slots", "threads", "metrics", "secret_file", "data_dir",
+              "checkpoint_dir", "auth_timeout_s", "lease_timeout_s", "drain_timeout_s",
+              "peer_timeout_s", "shared_memory", "tls"});
   read(doc, "listen", source, "", c.listen);
   read(doc, "name", source, "", c.name);
   read(doc, "metrics", source, "", c.metrics);
@@ -89,6 +89,7 @@ node_config parse_node_config(std::string_view text, const std::string& source) 
   seconds("lease_timeout_s", static_cast<double>(min_lease_timeout.count()) / 1e3, 86400,
           c.lease_timeout_s);
   seconds("drain_timeout_s", 0, 60, c.drain_timeout_s);
+  seconds("peer_timeout_s", min_peer_timeout_s, max_peer_timeout_s, c.peer_timeout_s);
   if (const auto* node = doc.get("shared_memory")) {
     const auto v = node->value<bool>();
     if (!node->is_boolean() || !v) fail(source, "shared_memory", "must be true or false");

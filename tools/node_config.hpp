@@ -14,6 +14,7 @@
 //   auth_timeout_s = 10                 # a peer must authenticate within this
 //   lease_timeout_s = 10                # a lost scheduler's actors go after this
 //   drain_timeout_s = 3                 # on SIGTERM, wait this for hosted actors
+//   peer_timeout_s = 1                  # a silent peer is lost after this
 //   [tls]
 //   certificate = "/etc/troupe/pki/n1.crt"
 //   key = "/etc/troupe/pki/n1.key"      # mode 0600
@@ -44,6 +45,9 @@ struct node_config {
   double auth_timeout_s = 10;
   double lease_timeout_s = 10;  ///< a job's actors go when its scheduler stops renewing
   double drain_timeout_s = 3;   ///< on SIGTERM, the wait for hosted actors to end
+  /// A peer silent this long is lost; heartbeats every tenth of it. Every
+  /// process of a cluster needs the same (a job's [cluster] peer_timeout_s).
+  double peer_timeout_s = 1;
   /// Large messages to other daemons on this host go through shared memory.
   bool shared_memory = true;
   tls_files tls;

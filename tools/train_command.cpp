@@ -29,7 +29,7 @@ struct train_options {
   std::string resume;
   std::optional<float> learning_rate;
   std::optional<std::uint64_t> seed, train_limit, test_limit;
-  std::optional<double> memory_share;
+  std::optional<double> memory_share, peer_timeout_s;
   std::vector<std::string> sets;  ///< --set KEY=VALUE, in order
 };
 
@@ -71,6 +71,7 @@ job_config build_job(const train_options& o) {
   if (!o.tls.passphrase_file.empty()) job.tls.passphrase_file = o.tls.passphrase_file;
   if (o.metrics) job.metrics_listen = *o.metrics;
   if (o.memory_share) job.memory_share = *o.memory_share;
+  if (o.peer_timeout_s) job.peer_timeout_s = *o.peer_timeout_s;
   if (o.nodes) {
     job.nodes.clear();
     std::stringstream ss(*o.nodes);
@@ -154,6 +155,12 @@ std::function<int()> add_train_command(CLI::App& app) {
                   "on HOST:PORT");
   cmd->add_option("--secret", opts->secret_file,
                   "file with the cluster secret the nodes were started with");
+  cmd->add_option("--peer-timeout", opts->peer_timeout_s,
+                  "seconds a silent node stays connected before it counts as lost (heartbeats "
+                  "every tenth of it; default 1). A connection's handshake must arrive within "
+                  "one heartbeat: for links with round trips over ~25 ms give the job and every "
+                  "node about 40 times the round trip (overrides [cluster] peer_timeout_s)")
+      ->check(CLI::Range(min_peer_timeout_s, max_peer_timeout_s));
   add_tls_options(*cmd, opts->tls);
   cmd->add_option("--resume", opts->resume,
                   "continue the run in this output directory from its last complete checkpoint "
