@@ -327,6 +327,11 @@ void validate(const job_config& job) {
   if (!(job.memory_share > 0 && job.memory_share <= 1)) {
     fail("limits.memory_share", "must lie in (0, 1]");
   }
+  // Also for a job built in code: a heartbeat of 0 ms (a timeout under
+  // 10 ms) would turn CAF's failure detection off altogether.
+  if (!(job.peer_timeout_s >= min_peer_timeout_s && job.peer_timeout_s <= max_peer_timeout_s)) {
+    fail("cluster.peer_timeout_s", "must lie in [1, 600] seconds");
+  }
   for (const auto& address : job.nodes) {
     try {
       parse_address(address);
@@ -453,8 +458,10 @@ std::string to_toml(const job_config& job) {
         << "\nsecret_file = " << quote(job.secret_file)
         << "\nshard_nodes = " << list(job.shard_nodes, false)
         << "\nworker_nodes = " << list(job.worker_nodes, false)
-        << "\nreplication = " << job.replication << "\npeer_timeout_s = " << job.peer_timeout_s
-        << "\n";
+        << "\nreplication = " << job.replication << "\n";
+    // Only when set: the job's text goes to the nodes, and one built before
+    // this key existed refuses keys it does not know.
+    if (job.peer_timeout_s != 1.0) out << "peer_timeout_s = " << job.peer_timeout_s << "\n";
     if (job.tls.enabled() || !job.tls.passphrase_file.empty()) {
       out << "tls_certificate = " << quote(job.tls.certificate)
           << "\ntls_key = " << quote(job.tls.key) << "\ntls_ca = " << quote(job.tls.ca)

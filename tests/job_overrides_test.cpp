@@ -98,6 +98,15 @@ TEST(JobOverrides, PeerTimeoutSurvivesAnOverrideAndIsChecked) {
             std::string::npos);
   EXPECT_NE(error_of({"cluster.peer_timeout_s=601"}).find("cluster.peer_timeout_s"),
             std::string::npos);
+  // Written only when set: a node built before the key refuses keys it
+  // does not know, and every cluster job's text goes to its nodes.
+  auto plain = default_job_config();
+  plain.replication = 1;
+  EXPECT_EQ(to_toml(plain).find("peer_timeout_s"), std::string::npos);
+  // A job built in code is checked too (a 0 ms heartbeat turns CAF's
+  // failure detection off).
+  plain.peer_timeout_s = 0.005;
+  EXPECT_THROW(validate(plain), troupe_error);
 }
 
 TEST(JobOverrides, BadKeysAndValuesAreErrorsNamingTheKey) {

@@ -51,8 +51,10 @@ TEST_F(SlowLink, AJobReachesANodeBehindALongLinkWithALongerPeerTimeout) {
                             "--threads", "1", "--peer-timeout", "20"},
                            dir / "node.log");
   ASSERT_NE(node.port, 0) << node.process->log();
-  // 150 ms each way: a 300 ms round trip, three heartbeats of the default.
-  recording_proxy link{"127.0.0.1", node.port, std::chrono::milliseconds(150)};
+  // 300 ms each way. The proxy connects to the node at once, so the node's
+  // handshake reaches the job 300 ms after it connected: three heartbeats
+  // of the default, one in seven of the longer one.
+  recording_proxy link{"127.0.0.1", node.port, std::chrono::milliseconds(300)};
   auto job = default_job_config();
   job.name = "slow-link";
   job.train_limit = 640;
@@ -66,7 +68,7 @@ TEST_F(SlowLink, AJobReachesANodeBehindALongLinkWithALongerPeerTimeout) {
   job.output_dir = (dir / "default").string();
   try {
     run_job(job);
-    ADD_FAILURE() << "a job with the default peer timeout reached the node over a 300 ms link";
+    ADD_FAILURE() << "a job with the default peer timeout reached the node over a 600 ms link";
   } catch (const troupe_error& e) {
     EXPECT_NE(std::string(e.what()).find("cannot reach node"), std::string::npos) << e.what();
   }

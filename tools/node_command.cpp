@@ -191,8 +191,13 @@ int run_node(const node_config& o, stop_signals& signals) {
     std::cout << "metrics on " << parse_address(o.metrics, true).first << ":" << metrics->port()
               << std::endl;
   }
-  spdlog::info("node {}: node id {}, {} slots, {} actor threads", name, caf::to_string(sys.node()),
-               o.slots, caf::get_or(sys.config(), "scheduler.max-threads", std::size_t{0}));
+  // The peer timeout must be the same on every process of a cluster (a
+  // peer heartbeating less often than another's timeout is dropped by it):
+  // logged, so that a mismatch can be found.
+  spdlog::info("node {}: node id {}, {} slots, {} actor threads, peer timeout {} s", name,
+               caf::to_string(sys.node()), o.slots,
+               caf::get_or(sys.config(), "scheduler.max-threads", std::size_t{0}),
+               o.peer_timeout_s);
   const int code = serve(self, node, signals, name, drain);
   listener.reset();  // unpublished; connections refused before authentication logged above
   spdlog::info("node {}: stopped", name);
@@ -276,9 +281,9 @@ std::function<int()> add_node_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 60.0));
   cmd->add_option("--peer-timeout", f.peer_timeout_s,
                   "seconds a silent peer stays connected before it counts as lost (heartbeats "
-                  "every tenth of it; default 1). A connection's handshake must arrive within one "
-                  "heartbeat: for links with round trips over ~25 ms give every node and job "
-                  "about 40 times the round trip")
+                  "every tenth of it; default 1; the same on every node and job). A new "
+                  "connection's handshake must beat the next heartbeat: for links with round "
+                  "trips over ~25 ms give about 40 times the round trip (60 under TLS)")
       ->check(CLI::Range(min_peer_timeout_s, max_peer_timeout_s));
   cmd->add_flag("!--no-shared-memory", f.shared_memory,
                 "send pulls and pushes to other daemons on this host through the socket, not "

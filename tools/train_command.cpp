@@ -157,9 +157,10 @@ std::function<int()> add_train_command(CLI::App& app) {
                   "file with the cluster secret the nodes were started with");
   cmd->add_option("--peer-timeout", opts->peer_timeout_s,
                   "seconds a silent node stays connected before it counts as lost (heartbeats "
-                  "every tenth of it; default 1). A connection's handshake must arrive within "
-                  "one heartbeat: for links with round trips over ~25 ms give the job and every "
-                  "node about 40 times the round trip (overrides [cluster] peer_timeout_s)")
+                  "every tenth of it; default 1; the same on every node). A new connection's "
+                  "handshake must beat the next heartbeat: for links with round trips over "
+                  "~25 ms give about 40 times the round trip, 60 under TLS (overrides [cluster] "
+                  "peer_timeout_s)")
       ->check(CLI::Range(min_peer_timeout_s, max_peer_timeout_s));
   add_tls_options(*cmd, opts->tls);
   cmd->add_option("--resume", opts->resume,
