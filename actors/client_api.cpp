@@ -120,6 +120,9 @@ std::string check_client_options(const client_options& opts) {
     }
   }
   if (opts.window == 0) return "client_options::window must be at least 1";
+  if (auto why = check_peer_timeout(opts.peer_timeout); !why.empty()) {
+    return "client_options::" + why;
+  }
   return {};
 }
 

@@ -55,7 +55,7 @@ result<client> client::connect(const std::string& address, const std::string& se
   }
   std::shared_ptr<actor_runtime> rt;
   try {
-    rt = std::make_shared<actor_runtime>(0, options.tls);
+    rt = std::make_shared<actor_runtime>(0, options.tls, options.peer_timeout);
   } catch (const troupe_error& e) {
     return {api_errc::bad_argument, e.what()};
   }

@@ -158,6 +158,9 @@ result<engine> engine::start(engine_options opts) {
     return {api_errc::bad_argument,
             "engine_options::threads = " + std::to_string(opts.threads) + ": at most 1024"};
   }
+  if (auto why = check_peer_timeout(opts.peer_timeout); !why.empty()) {
+    return {api_errc::bad_argument, "engine_options::" + why};
+  }
   const bool remote = !opts.listen.empty();
   const bool tls = remote && opts.tls.enabled();
   if (remote && !(tls && opts.secret.empty()) && opts.secret.size() < min_secret_bytes) {
@@ -166,7 +169,8 @@ result<engine> engine::start(engine_options opts) {
   }
   auto p = std::make_unique<impl>();
   try {
-    p->rt = std::make_shared<actor_runtime>(opts.threads, tls ? opts.tls : tls_options{});
+    p->rt = std::make_shared<actor_runtime>(opts.threads, tls ? opts.tls : tls_options{},
+                                            opts.peer_timeout);
   } catch (const troupe_error& e) {
     return {api_errc::bad_argument, e.what()};
   }

@@ -10,9 +10,11 @@
 
 #include <caf/actor_system.hpp>
 
+#include <chrono>
 #include <string>
 
 #include "actors/actor_config.hpp"
+#include "actors/cluster_types.hpp"
 #include "troupe/result.hpp"
 #include "troupe/tls.hpp"
 
@@ -22,12 +24,14 @@ class service_config : public actor_config {
  public:
   /// With TLS files, the system speaks TLS (enable_tls); throws
   /// troupe_error when they are unusable.
-  explicit service_config(std::size_t threads, const tls_options& tls = {});
+  explicit service_config(std::size_t threads, const tls_options& tls = {},
+                          std::chrono::milliseconds peer_timeout = default_peer_timeout);
 };
 
 struct actor_runtime {
-  explicit actor_runtime(std::size_t threads, const tls_options& tls = {})
-      : cfg(threads, tls), sys(cfg) {}
+  explicit actor_runtime(std::size_t threads, const tls_options& tls = {},
+                         std::chrono::milliseconds peer_timeout = default_peer_timeout)
+      : cfg(threads, tls, peer_timeout), sys(cfg) {}
   service_config cfg;
   caf::actor_system sys;
 };
@@ -45,6 +49,9 @@ struct user_thread_call {
   user_thread_call& operator=(const user_thread_call&) = delete;
   ~user_thread_call();
 };
+
+/// "peer_timeout of N ms: ..." when `t` lies outside [1 s, 600 s], else "".
+std::string check_peer_timeout(std::chrono::milliseconds t);
 
 /// The public error for a CAF error (a shard's "troupe" error, a timeout, a
 /// lost link, ...); `context` ("table 'emb', shard 1") prefixes the message.

@@ -285,6 +285,11 @@ TEST(ServiceOptions, InvalidEnginesAreRefused) {
   o = small_engine();
   o.threads = 100000;  // CAF would throw creating them
   EXPECT_EQ(code(o), api_errc::bad_argument);
+  o = small_engine();
+  o.peer_timeout = std::chrono::milliseconds(10);  // heartbeats every 1 ms
+  EXPECT_EQ(code(o), api_errc::bad_argument);
+  o.peer_timeout = std::chrono::minutes(11);
+  EXPECT_EQ(code(o), api_errc::bad_argument);
   // 2^34 floats (64 GiB, 192 with Adam's moments): refused before any shard
   // allocates them (on a machine with less memory than that).
   o = small_engine();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "child_process.hpp"
+#include "recording_proxy.hpp"
 #include "troupe/client.hpp"
 
 namespace troupe {
@@ -121,6 +122,41 @@ TEST_F(remote_on_network_thread, CallsWorkAcrossProcesses) {
   for (float v : w) EXPECT_NEAR(v, -0.05f * 401, 1e-3);  // check_calls' push and 400 more
   EXPECT_EQ(client::connect(address, "not-the-secret-0123456789abcdef").error().code,
             api_errc::auth_failed);
+}
+
+// An engine behind a link that delays everything 300 ms each way. CAF 0.17
+// drops a new connection whose peer's handshake has not beaten the next
+// heartbeat (every 100 ms by default): with the default peer timeout the
+// client cannot connect; with 20 s on both ends it connects and calls work.
+class remote_over_a_long_link : public remote {
+ protected:
+  std::vector<std::string> serve_args() const override {
+    auto args = remote::serve_args();
+    args.insert(args.end(), {"--peer-timeout", "20"});
+    return args;
+  }
+};
+
+TEST_F(remote_over_a_long_link, ConnectsOnlyWithALongerPeerTimeout) {
+  const auto port = static_cast<std::uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
+  test_support::recording_proxy link{"127.0.0.1", port, milliseconds(300)};
+  const auto far = "127.0.0.1:" + std::to_string(link.port());
+  client_options plain;
+  plain.connect_timeout = seconds(5);
+  EXPECT_FALSE(client::connect(far, secret, plain)) << "connected over a 600 ms link";
+  client_options patient;
+  patient.connect_timeout = seconds(20);
+  patient.peer_timeout = seconds(20);
+  auto c = client::connect(far, secret, patient);
+  ASSERT_TRUE(c) << c.error().to_string();
+  ASSERT_TRUE(c->push_dense("w", 0, {1, 1, 1, 1, 1, 1}).get());
+  auto w = c->pull("w", 0, 6).get();
+  ASSERT_TRUE(w) << w.error().to_string();
+  for (float v : *w) EXPECT_FLOAT_EQ(v, -0.05f);
+  // Out of range on either end: refused before anything connects.
+  client_options hasty;
+  hasty.peer_timeout = milliseconds(10);
+  EXPECT_EQ(client::connect(far, secret, hasty).error().code, api_errc::bad_argument);
 }
 
 TEST_F(remote, WrongSecretOrAddressIsRefused) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <csignal>
 #include <iostream>
 #include <memory>
@@ -9,6 +10,7 @@
 #include "engine/address.hpp"
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
+#include "engine/job_config.hpp"
 #include "tools/table_file.hpp"
 #include "tools/tls_options.hpp"
 #include "troupe/engine.hpp"
@@ -24,6 +26,7 @@ struct serve_options {
   tls_files tls;
   std::uint32_t shards = 0;
   bool network_thread = false;
+  double peer_timeout_s = 1;
 };
 
 int serve(const serve_options& o) {
@@ -31,6 +34,7 @@ int serve(const serve_options& o) {
   if (o.shards > 0) opts.shards = o.shards;
   opts.listen = o.listen;
   opts.shards_on_network_thread = o.network_thread;
+  opts.peer_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o.peer_timeout_s * 1000));
   if (o.secret_file.empty() && !o.tls.enabled()) {
     throw troupe_error(errc::bad_config,
                        "give the shared secret (--secret) or TLS files "
@@ -88,6 +92,12 @@ std::function<int()> add_serve_command(CLI::App& app) {
   cmd->add_flag("--network-thread", o->network_thread,
                 "run the shards on the network thread: lower latency for small calls, but a "
                 "large call holds up every other client");
+  cmd->add_option("--peer-timeout", o->peer_timeout_s,
+                  "seconds a silent client stays connected before it counts as lost (heartbeats "
+                  "every tenth of it; default 1; clients need the same, client_options::"
+                  "peer_timeout). For links with round trips over ~25 ms give about 40 times the "
+                  "round trip (60 under TLS)")
+      ->check(CLI::Range(min_peer_timeout_s, max_peer_timeout_s));
   return [cmd, o]() -> int {
     if (!cmd->parsed()) return -1;
     try {

@@ -17,6 +17,7 @@
 // engine::train() runs a whole training job (a job TOML, see
 // examples/fashion_mlp.toml) with its own scheduler, workers and shards.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -44,6 +45,10 @@ struct engine_options {
   /// 2-core host a one-row lookup's round trip falls by ~40 us). Only for
   /// small calls: while a shard serves one, every other client waits.
   bool shards_on_network_thread = false;
+  /// With `listen`: how long a client may stay silent before its connection
+  /// counts as lost; heartbeats every tenth of it. The clients need the
+  /// same (client_options::peer_timeout). 1 s to 600 s.
+  std::chrono::milliseconds peer_timeout{1000};
 };
 
 /// The headline numbers of a finished training job.
