@@ -202,8 +202,10 @@ result<engine> engine::start(engine_options opts) {
       p->stop();
       return r.error();
     }
-    spdlog::info("engine: {} shards, {} tables, listening on {}", opts.shards, opts.tables.size(),
-                 p->address);
+    // The peer timeout must match the clients' (each side drops a peer that
+    // heartbeats less often than its own timeout): logged, to find a mismatch.
+    spdlog::info("engine: {} shards, {} tables, listening on {}, peer timeout {} ms", opts.shards,
+                 opts.tables.size(), p->address, opts.peer_timeout.count());
   }
   return engine{std::move(p)};
 }

@@ -81,6 +81,18 @@ TEST(TrainCli, FlagsTheJobFileCannotHoldAreRefused) {
   EXPECT_NE(micro.log().find("--micro-batches cuts each batch for a pipeline"), std::string::npos)
       << micro.log();
   EXPECT_FALSE(fs::exists(dir / "out" / "metrics.csv"));
+  // Seconds out of range, and NaN, which CLI11's own range check lets through.
+  for (const char* cmd : {"train", "node", "serve"}) {
+    for (const char* value : {"nan", "0.5", "601"}) {
+      child_process p({TROUPE_BINARY, cmd, "--peer-timeout", value}, dir / "peer.log");
+      const auto code = p.wait_exit(seconds(60));
+      ASSERT_TRUE(code.has_value()) << p.log();
+      EXPECT_NE(*code, 0) << cmd << " --peer-timeout " << value << "\n" << p.log();
+      EXPECT_NE(p.log().find("not a number of seconds in [1, 600]"), std::string::npos)
+          << cmd << " --peer-timeout " << value << "\n"
+          << p.log();
+    }
+  }
   std::error_code ec;
   fs::remove_all(dir, ec);
 }

@@ -26,6 +26,7 @@
 #include "engine/job_config.hpp"
 #include "engine/wire/shared_memory.hpp"
 #include "tools/node_config.hpp"
+#include "tools/seconds_option.hpp"
 #include "tools/shutdown_watchdog.hpp"
 #include "tools/tls_options.hpp"
 
@@ -284,7 +285,7 @@ std::function<int()> add_node_command(CLI::App& app) {
                   "every tenth of it; default 1; the same on every node and job). A new "
                   "connection's handshake must beat the next heartbeat: for links with round "
                   "trips over ~25 ms give about 40 times the round trip (60 under TLS)")
-      ->check(CLI::Range(min_peer_timeout_s, max_peer_timeout_s));
+      ->check(seconds_within(min_peer_timeout_s, max_peer_timeout_s));
   cmd->add_flag("!--no-shared-memory", f.shared_memory,
                 "send pulls and pushes to other daemons on this host through the socket, not "
                 "shared memory");

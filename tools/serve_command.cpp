@@ -11,6 +11,7 @@
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
+#include "tools/seconds_option.hpp"
 #include "tools/table_file.hpp"
 #include "tools/tls_options.hpp"
 #include "troupe/engine.hpp"
@@ -97,7 +98,7 @@ std::function<int()> add_serve_command(CLI::App& app) {
                   "every tenth of it; default 1; clients need the same, client_options::"
                   "peer_timeout). For links with round trips over ~25 ms give about 40 times the "
                   "round trip (60 under TLS)")
-      ->check(CLI::Range(min_peer_timeout_s, max_peer_timeout_s));
+      ->check(seconds_within(min_peer_timeout_s, max_peer_timeout_s));
   return [cmd, o]() -> int {
     if (!cmd->parsed()) return -1;
     try {

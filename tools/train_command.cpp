@@ -11,6 +11,7 @@
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
 #include "engine/job_overrides.hpp"
+#include "tools/seconds_option.hpp"
 #include "tools/tls_options.hpp"
 
 namespace troupe::cli {
@@ -161,7 +162,7 @@ std::function<int()> add_train_command(CLI::App& app) {
                   "handshake must beat the next heartbeat: for links with round trips over "
                   "~25 ms give about 40 times the round trip, 60 under TLS (overrides [cluster] "
                   "peer_timeout_s)")
-      ->check(CLI::Range(min_peer_timeout_s, max_peer_timeout_s));
+      ->check(seconds_within(min_peer_timeout_s, max_peer_timeout_s));
   add_tls_options(*cmd, opts->tls);
   cmd->add_option("--resume", opts->resume,
                   "continue the run in this output directory from its last complete checkpoint "

@@ -48,11 +48,13 @@ struct client_options {
   /// 1 ms and a year (bad_argument otherwise).
   std::chrono::milliseconds timeout{5000};
   std::chrono::milliseconds connect_timeout{5000};  ///< connect() and the handshake
-  /// How long the engine may stay silent before the connection counts as
-  /// lost; heartbeats go every tenth of it. Give the engine the same
-  /// (engine_options::peer_timeout). Longer only for links whose round trip
-  /// exceeds ~25 ms: a new connection's handshake must beat the next
-  /// heartbeat (about 40 times the round trip; 60 under TLS). 1 s to 600 s.
+  /// connect(): how long the engine may stay silent before the connection
+  /// counts as lost; heartbeats go every tenth of it. Give the engine the
+  /// same (engine_options::peer_timeout): each side drops a peer that
+  /// heartbeats less often than its own timeout. Longer only for links
+  /// whose round trip exceeds ~25 ms: a new connection's handshake must beat
+  /// the next heartbeat (about 40 times the round trip; 60 under TLS).
+  /// 1 s to 600 s; an in-process client (engine::client) has no connection.
   std::chrono::milliseconds peer_timeout{1000};
   /// Requests in flight per shard; more wait in the client, in order (the
   /// transport has no flow control of its own).
