@@ -65,12 +65,12 @@ std::string describe(const std::exception_ptr& eptr) {
   return "unknown exception";
 }
 
-actor_config::actor_config(std::size_t threads) {
+actor_config::actor_config(std::size_t threads, std::chrono::milliseconds peer_timeout) {
   load<caf::io::middleman>();
   register_cluster_types(*this);
-  // Heartbeats every 100 ms, peers silent for 1 s are lost: a hung node
-  // is detected within ~1 s (see configure_cluster_timeouts).
-  configure_cluster_timeouts(*this);
+  // By default heartbeats every 100 ms, peers silent for 1 s are lost: a
+  // hung node is detected within ~1 s (see configure_cluster_timeouts).
+  configure_cluster_timeouts(*this, peer_timeout);
   add_error_category(troupe_error_category(), render_troupe_error);
   // std::vector<char> (Cap'n Proto bytes) is a built-in CAF type; the rest
   // must carry the same names on every node.

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/actor_config.hpp"
 #include "actors/shard.hpp"
 #include "engine/store/optimizer.hpp"
 #include "engine/store/partitioner.hpp"
@@ -165,12 +166,6 @@ typename Inspector::result_type inspect(Inspector& f, node_status& x) {
 /// "troupe.node_status", "troupe.shard_actor", "troupe.worker_actor",
 /// "troupe.stage_actor", "troupe.node_ids".
 void register_cluster_types(caf::actor_system_config& cfg);
-
-/// How long a silent peer may stay connected by default: a hung
-/// (SIGSTOPped) peer is declared lost within about a second instead of never
-/// (shared/STACK-NOTES.md). (500 ms, the fastest measured there, dropped
-/// healthy peers of a busy 2-core machine during the test suite.)
-constexpr std::chrono::milliseconds default_peer_timeout{1000};
 
 /// A connection timeout of `peer_timeout` and heartbeats every tenth of it.
 /// Every process that talks to a node daemon needs it: the daemon drops a

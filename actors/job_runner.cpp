@@ -15,7 +15,6 @@
 #include <sstream>
 
 #include "actors/actor_config.hpp"
-#include "actors/cluster_types.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/node.hpp"
 #include "actors/remote_connect.hpp"
@@ -321,9 +320,7 @@ job_summary run_job(const job_config& job_file) {
                                              "): choose another with -o/--out");
     }
   }
-  actor_config cfg(job.threads);
-  configure_cluster_timeouts(
-      cfg, std::chrono::milliseconds(static_cast<std::int64_t>(job.peer_timeout_s * 1000)));
+  actor_config cfg(job.threads, peer_timeout_of(job.peer_timeout_s));
   if (job.pin_threads) enable_thread_pinning(cfg);
   if (job.tls.enabled()) {
     const auto who = enable_tls(cfg, job.tls);

@@ -46,8 +46,7 @@ const char* to_string(api_errc code) {
 
 service_config::service_config(std::size_t threads, const tls_options& tls,
                                std::chrono::milliseconds peer_timeout)
-    : actor_config(threads) {
-  configure_cluster_timeouts(*this, peer_timeout);
+    : actor_config(threads, peer_timeout) {
   register_directory_types(*this);
   if (tls.enabled()) {
     enable_tls(*this, tls_files{tls.certificate, tls.key, tls.ca, tls.passphrase_file});
@@ -55,9 +54,9 @@ service_config::service_config(std::size_t threads, const tls_options& tls,
 }
 
 std::string check_peer_timeout(std::chrono::milliseconds t) {
-  const auto lo = std::chrono::milliseconds(static_cast<std::int64_t>(min_peer_timeout_s * 1000));
-  const auto hi = std::chrono::milliseconds(static_cast<std::int64_t>(max_peer_timeout_s * 1000));
-  if (t >= lo && t <= hi) return {};
+  if (t >= peer_timeout_of(min_peer_timeout_s) && t <= peer_timeout_of(max_peer_timeout_s)) {
+    return {};
+  }
   return "peer_timeout of " + std::to_string(t.count()) + " ms: it must lie between 1 s and 600 s";
 }
 

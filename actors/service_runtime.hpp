@@ -14,7 +14,6 @@
 #include <string>
 
 #include "actors/actor_config.hpp"
-#include "actors/cluster_types.hpp"
 #include "troupe/result.hpp"
 #include "troupe/tls.hpp"
 

@@ -444,7 +444,7 @@ std::string to_toml(const job_config& job) {
   // (replication, TLS files) was silently lost.
   if (!job.nodes.empty() || !job.shard_nodes.empty() || !job.worker_nodes.empty() ||
       !job.secret_file.empty() || job.replication != 0 || job.tls.enabled() ||
-      !job.tls.passphrase_file.empty() || job.peer_timeout_s != 1.0) {
+      !job.tls.passphrase_file.empty() || job.peer_timeout_s != default_peer_timeout_s) {
     auto list = [&](const auto& xs, bool quoted) {
       std::string s = "[";
       for (std::size_t i = 0; i < xs.size(); ++i) {
@@ -461,7 +461,8 @@ std::string to_toml(const job_config& job) {
         << "\nreplication = " << job.replication << "\n";
     // Only when set: the job's text goes to the nodes, and one built before
     // this key existed refuses keys it does not know.
-    if (job.peer_timeout_s != 1.0) out << "peer_timeout_s = " << job.peer_timeout_s << "\n";
+    if (job.peer_timeout_s != default_peer_timeout_s)
+      out << "peer_timeout_s = " << job.peer_timeout_s << "\n";
     if (job.tls.enabled() || !job.tls.passphrase_file.empty()) {
       out << "tls_certificate = " << quote(job.tls.certificate)
           << "\ntls_key = " << quote(job.tls.key) << "\ntls_ca = " << quote(job.tls.ca)

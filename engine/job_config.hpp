@@ -32,6 +32,7 @@ namespace troupe {
 /// every 50 ms came late during the test suite).
 constexpr double min_peer_timeout_s = 1.0;
 constexpr double max_peer_timeout_s = 600.0;
+constexpr double default_peer_timeout_s = 1.0;  ///< actors' default_peer_timeout
 
 /// [update]: the staleness-aware update rule of each table (parsed in
 /// engine/job_update_section.cpp; the rules in engine/store/update_rule.hpp).
@@ -120,7 +121,7 @@ struct job_config {
   /// process heartbeats every tenth of it. The nodes need the same
   /// (`troupe node --peer-timeout`). Longer only for links whose round trip
   /// exceeds ~25 ms: a connection's handshake must beat the next heartbeat.
-  double peer_timeout_s = 1.0;  ///< in [min_peer_timeout_s, max_peer_timeout_s]
+  double peer_timeout_s = default_peer_timeout_s;  ///< in [min_peer_timeout_s, max_peer_timeout_s]
 
   // -- users' own data and models (engine/data/data_spec.hpp, model_spec.hpp) --
   /// [data] format, files, splits, normalisation; data_set is "files" when set.

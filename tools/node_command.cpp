@@ -12,7 +12,6 @@
 #include <memory>
 
 #include "actors/actor_config.hpp"
-#include "actors/cluster_types.hpp"
 #include "actors/guarded_listener.hpp"
 #include "actors/job_lease.hpp"
 #include "actors/metrics_exporter.hpp"
@@ -134,9 +133,7 @@ int run_node(const node_config& o, stop_signals& signals) {
   const auto secret = o.secret_file.empty() ? make_nonce() : load_secret(o.secret_file);
   auto metrics = std::make_shared<metrics_exporter>(o.metrics);
   shutdown_watchdog watchdog;  // outlives the actor system, whose end it bounds
-  actor_config cfg(o.threads);
-  configure_cluster_timeouts(
-      cfg, std::chrono::milliseconds(static_cast<std::int64_t>(o.peer_timeout_s * 1000)));
+  actor_config cfg(o.threads, peer_timeout_of(o.peer_timeout_s));
   if (o.tls.enabled()) {
     const auto who = enable_tls(cfg, o.tls);
     spdlog::info("node {}: TLS as {} (certificate valid until {})", name, who.subject,

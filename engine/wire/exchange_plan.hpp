@@ -60,12 +60,13 @@ bytes encode_push(const exchange_op& op, const push_header& header, workload& wl
 /// allocates the message and, for a dense op, asks the workload to write its
 /// gradient straight into it (no copy at all); finish_push() after the step
 /// fills in what the workload did not write and seals it.
-constexpr std::size_t no_unusable_value = static_cast<std::size_t>(-1);
 struct push_in_progress {
   push_writer writer;
   bool bound = false;  ///< the workload writes the gradient in place
 };
 push_in_progress begin_push(const exchange_op& op, const push_header& header, workload& wl);
+/// finish_push()'s `unusable` when every value is usable.
+constexpr std::size_t no_unusable_value = static_cast<std::size_t>(-1);
 /// `unusable`, when given, receives the index of the first value that is
 /// not finite or beyond the largest gradient a shard applies
 /// (engine/store/gradient_scan.hpp), or `no_unusable_value` when none is;
