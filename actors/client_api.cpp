@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "actors/client_impl.hpp"
+#include "actors/cluster_types.hpp"
 
 namespace troupe {
 
@@ -151,6 +152,18 @@ result<client> open_client(std::shared_ptr<actor_runtime> rt, const directory_ac
     auth.reset();
     if (!info) return failure;
     return {api_errc::internal, "the engine has no shards"};
+  }
+  // A remote client's runtime runs with its options' peer timeout, an
+  // in-process one shares the engine's (and so always agrees). A mismatch
+  // would show up later as a connection one side drops for heartbeating too
+  // seldom; here both values can still be named.
+  if (const auto mine = configured_peer_timeout(rt->sys).count(); info->peer_timeout_ms != mine) {
+    auth.reset();
+    return {api_errc::bad_argument,
+            "peer timeout mismatch: the engine's is " + std::to_string(info->peer_timeout_ms) +
+                " ms, client_options::peer_timeout " + std::to_string(mine) +
+                " ms; both ends need the same (the engine's: engine_options::peer_timeout or "
+                "troupe serve --peer-timeout)"};
   }
   return client{std::make_unique<client::impl>(std::move(rt), directory, std::move(*info), opts,
                                                std::move(auth))};

@@ -1,8 +1,11 @@
 #include "actors/cluster_types.hpp"
 
+#include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/defaults.hpp>
 #include <caf/node_id.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 #include "actors/protocol.hpp"
@@ -28,6 +31,16 @@ void configure_cluster_timeouts(caf::actor_system_config& cfg,
                                 std::chrono::milliseconds peer_timeout) {
   cfg.set("middleman.heartbeat-interval", caf::timespan{peer_timeout / 10});
   cfg.set("middleman.connection-timeout", caf::timespan{peer_timeout});
+}
+
+std::chrono::milliseconds configured_peer_timeout(const caf::actor_system& sys) {
+  const auto t = caf::get_or(sys.config(), "middleman.connection-timeout",
+                             caf::defaults::middleman::connection_timeout);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t);
+}
+
+std::chrono::milliseconds handshake_deadline(std::chrono::milliseconds peer_timeout) {
+  return std::max<std::chrono::milliseconds>(std::chrono::seconds(10), peer_timeout);
 }
 
 }  // namespace troupe

@@ -151,6 +151,7 @@ struct node_status {
   double bytes_in = 0;
   double bytes_out = 0;
   double staleness_waits = 0;
+  std::int64_t peer_timeout_ms = 0;  ///< a job's processes need the same
 };
 
 template <class Inspector>
@@ -158,7 +159,7 @@ typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(x.name, x.address, x.node_id, x.slots_total, x.slots_used, x.actors, x.uptime_s, x.peers,
            x.auth_ok, x.auth_failed, x.requests_rejected, x.actors_spawned, x.actors_down, x.jobs,
            x.jobs_released, x.leases_expired, x.pushes, x.pulls, x.bytes_in, x.bytes_out,
-           x.staleness_waits);
+           x.staleness_waits, x.peer_timeout_ms);
 }
 
 /// Registers the cluster message types (and the typed handles they carry):
@@ -179,5 +180,14 @@ void register_cluster_types(caf::actor_system_config& cfg);
 /// (about 40 times the round trip), and detects a hung peer that much later.
 void configure_cluster_timeouts(caf::actor_system_config& cfg,
                                 std::chrono::milliseconds peer_timeout = default_peer_timeout);
+
+/// The peer timeout `sys` was configured with (configure_cluster_timeouts;
+/// 0, CAF's default of no timeout, where it was not).
+std::chrono::milliseconds configured_peer_timeout(const caf::actor_system& sys);
+
+/// How long connecting to a node and its handshake may take: 10 s, or the
+/// peer timeout where that is longer (a link slow enough to need a long
+/// peer timeout needs as long for the handshake's round trips).
+std::chrono::milliseconds handshake_deadline(std::chrono::milliseconds peer_timeout);
 
 }  // namespace troupe

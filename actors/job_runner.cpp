@@ -83,7 +83,7 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
   // Under TLS alone the certificates were the credentials; with a secret too,
   // the nodes also want the challenge-response.
   const auto secret = job.secret_file.empty() ? std::string{} : load_secret(job.secret_file);
-  const auto timeout = std::chrono::seconds(10);
+  const auto timeout = handshake_deadline(configured_peer_timeout(sys));
   for (const auto& address : job.nodes) {
     const auto [host, port] = parse_address(address);
     // A connection CAF drops before the handshake is tried again inside,
@@ -110,11 +110,15 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
   for (const auto& n : nodes) members.push_back(n.node());
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     caf::error err;
-    self->request(nodes[i], timeout, admit_atom::value, members)
+    self->request(nodes[i], timeout, admit_atom::value, members,
+                  std::int64_t{configured_peer_timeout(sys).count()})
         .receive([](std::uint64_t) {}, [&](caf::error& e) { err = std::move(e); });
     if (err) {
-      throw troupe_error(errc::peer_lost, "node " + job.nodes[i] +
-                                              " did not admit the job's nodes: " + describe(err));
+      // A node that answered with a refusal (a configuration the job does
+      // not share) is the operator's to fix, not a lost peer.
+      const auto code = is_troupe_error(err, errc::bad_config) ? errc::bad_config : errc::peer_lost;
+      throw troupe_error(
+          code, "node " + job.nodes[i] + " did not admit the job's nodes: " + describe(err));
     }
   }
   // Node i connects to the nodes after it: one direct link per pair, so that

@@ -115,7 +115,9 @@ void link_to_peers(node_pointer self, std::vector<std::string> addresses) {
       spdlog::warn("node {}: cannot link to '{}': {}", name, address, e.what());
       return;
     }
-    auto peer = connect_endpoint(*linker, host, port, std::chrono::seconds(10), ended.get());
+    auto peer = connect_endpoint(*linker, host, port,
+                                 handshake_deadline(configured_peer_timeout(linker->system())),
+                                 ended.get());
     if (peer) {
       spdlog::info("node {}: linked to {} ({})", name, address,
                    caf::to_string(peer->actor->node()));
@@ -422,6 +424,7 @@ node_status make_status(node_pointer self) {
   out.slots_total = st.opts.slots;
   out.slots_used = static_cast<std::uint32_t>(st.hosted.size());
   out.uptime_s = std::chrono::duration<double>(now - st.started).count();
+  out.peer_timeout_ms = configured_peer_timeout(self->system()).count();
   out.peers = st.sessions.size();
   out.jobs = st.leases.jobs();
   if (st.opts.metrics) {
@@ -590,9 +593,22 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
         if (auto err = require_admitted(self, "spawn stage")) return err;
         return spawn_hosted_stage(self, req);
       },
-      [=](admit_atom, const std::vector<caf::node_id>& peers) -> caf::result<std::uint64_t> {
+      [=](admit_atom, const std::vector<caf::node_id>& peers,
+          std::int64_t peer_timeout_ms) -> caf::result<std::uint64_t> {
         if (auto err = require_admitted(self, "admit")) return err;
         auto& st = self->state;
+        // Caught here, at the job's start, with both sides named: else each
+        // side drops the other once its heartbeats come too seldom, and the
+        // job sees only a lost peer.
+        if (const auto mine = configured_peer_timeout(self->system()).count();
+            peer_timeout_ms != mine) {
+          return refuse(self, "admit",
+                        "peer timeout mismatch: the job's is " + std::to_string(peer_timeout_ms) +
+                            " ms, this node's " + std::to_string(mine) +
+                            " ms (troupe node --peer-timeout or node.toml peer_timeout_s; the "
+                            "job's [cluster] peer_timeout_s or troupe train --peer-timeout): "
+                            "every process of a cluster needs the same");
+        }
         if (st.opts.guard->trusts_every_peer()) {
           // TLS without a secret: every certified node is allowed already,
           // and no session would ever end to take such entries back (one

@@ -73,22 +73,23 @@ using link_atom = caf::atom_constant<caf::atom("link")>;
 /// hello -> nonce; auth(proof over the nonce, the peer's own nonce) -> the
 /// node's proof over the peer's nonce; listening(address) is accepted from
 /// local actors only: the owning process tells the node where it published it.
-using node_actor =
-    caf::typed_actor<caf::replies_to<hello_atom>::with<std::string>,
-                     caf::replies_to<auth_atom, std::string, std::string>::with<std::string>,
-                     caf::replies_to<spawn_atom, shard_request>::with<shard_actor>,
-                     caf::replies_to<spawn_atom, worker_request>::with<worker_actor>,
-                     caf::replies_to<spawn_atom, stage_request>::with<stage_actor>,
-                     // an authenticated peer vouches for the other nodes of its job
-                     caf::replies_to<admit_atom, std::vector<caf::node_id>>::with<std::uint64_t>,
-                     // connect straight to these nodes ("host:port") of the peer's job, so
-                     // that workers and shards there talk without a detour through the peer
-                     caf::replies_to<link_atom, std::vector<std::string>>::with<std::uint64_t>,
-                     caf::replies_to<status_atom>::with<node_status>,
-                     // renews the lease of this scheduler's job (from its own process)
-                     caf::replies_to<lease_atom, caf::actor>::with<bool>,
-                     // checks the leases; from the node itself only
-                     caf::reacts_to<expire_atom>, caf::reacts_to<listening_atom, std::string>>;
+using node_actor = caf::typed_actor<
+    caf::replies_to<hello_atom>::with<std::string>,
+    caf::replies_to<auth_atom, std::string, std::string>::with<std::string>,
+    caf::replies_to<spawn_atom, shard_request>::with<shard_actor>,
+    caf::replies_to<spawn_atom, worker_request>::with<worker_actor>,
+    caf::replies_to<spawn_atom, stage_request>::with<stage_actor>,
+    // an authenticated peer vouches for the other nodes of its job, whose
+    // peer timeout (ms) must be the node's own
+    caf::replies_to<admit_atom, std::vector<caf::node_id>, std::int64_t>::with<std::uint64_t>,
+    // connect straight to these nodes ("host:port") of the peer's job, so
+    // that workers and shards there talk without a detour through the peer
+    caf::replies_to<link_atom, std::vector<std::string>>::with<std::uint64_t>,
+    caf::replies_to<status_atom>::with<node_status>,
+    // renews the lease of this scheduler's job (from its own process)
+    caf::replies_to<lease_atom, caf::actor>::with<bool>,
+    // checks the leases; from the node itself only
+    caf::reacts_to<expire_atom>, caf::reacts_to<listening_atom, std::string>>;
 
 struct node_options {
   std::string name;                           ///< shown by `troupe status`

@@ -343,6 +343,7 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
 
 directory_actor spawn_table_directory(caf::actor_system& sys, directory_info info, node_actor node,
                                       std::shared_ptr<const peer_guard> guard) {
+  info.peer_timeout_ms = configured_peer_timeout(sys).count();
   return sys.spawn(directory_behavior, std::move(info), std::move(node), std::move(guard));
 }
 

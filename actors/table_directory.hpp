@@ -50,11 +50,13 @@ struct directory_info {
   std::uint32_t client_id = 0;
   std::vector<table_spec> tables;  ///< ids are the wire table ids
   std::vector<shard_actor> shards;
+  /// The engine's peer timeout: a remote client needs the same.
+  std::int64_t peer_timeout_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, directory_info& x) {
-  return f(x.client_id, x.tables, x.shards);
+  return f(x.client_id, x.tables, x.shards, x.peer_timeout_ms);
 }
 
 using directory_actor = caf::typed_actor<
@@ -69,7 +71,8 @@ using directory_actor = caf::typed_actor<
     caf::replies_to<leave_atom, std::string, std::uint32_t, caf::actor>::with<bool>>;
 
 /// `node` answers the handshake; `guard` (null: everyone, in-process only)
-/// decides who may read the directory. `info.client_id` is ignored.
+/// decides who may read the directory. `info.client_id` is ignored, and
+/// `info.peer_timeout_ms` is set from `sys`.
 directory_actor spawn_table_directory(caf::actor_system& sys, directory_info info, node_actor node,
                                       std::shared_ptr<const peer_guard> guard);
 

@@ -167,7 +167,8 @@ TEST(NodeAdmissions, UnderTlsWithoutASecretAdmittingRecordsNothing) {
   for (std::uint32_t job = 0; job < 3; ++job) {
     std::uint64_t admitted = 0;
     self->request(node, std::chrono::seconds(5), admit_atom::value,
-                  std::vector<caf::node_id>{fake_node(100 + job, 'c'), fake_node(200 + job, 'd')})
+                  std::vector<caf::node_id>{fake_node(100 + job, 'c'), fake_node(200 + job, 'd')},
+                  std::int64_t{configured_peer_timeout(sys).count()})
         .receive([&](std::uint64_t n) { admitted = n; },
                  [&](caf::error& err) { ADD_FAILURE() << describe(err); });
     EXPECT_EQ(admitted, 2u);

@@ -212,11 +212,13 @@ TEST_F(NodeDaemon, AuthenticatedPeerPlacesAShardAndPushesAndPulls) {
   EXPECT_EQ(st->peers, 1u);
   EXPECT_EQ(st->auth_ok, 1u);
   EXPECT_EQ(st->requests_rejected, 1u);  // the third shard
+  EXPECT_EQ(st->peer_timeout_ms, 1000);
 
   auto [code, out] = run_status_cli(secret());
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("test-node (127.0.0.1:"), std::string::npos) << out;
   EXPECT_NE(out.find("2 of 2 used"), std::string::npos) << out;
+  EXPECT_NE(out.find("peer timeout 1000 ms"), std::string::npos) << out;
   EXPECT_NE(out.find("shard 7"), std::string::npos) << out;
 
   // The CLI's session ended with its process: the node revoked it and serves on.
@@ -289,7 +291,8 @@ TEST_F(NodeDaemon, APeerStaysAdmittedWhileAnotherJobStillVouchesForIt) {
   ASSERT_TRUE(node_x) << describe(node_x.error());
   const auto admit_x = [&](caf::scoped_actor& by, const node_actor& via) {
     std::uint64_t admitted = 0;
-    by->request(via, timeout, admit_atom::value, std::vector<caf::node_id>{sys_x.node()})
+    by->request(via, timeout, admit_atom::value, std::vector<caf::node_id>{sys_x.node()},
+                std::int64_t{configured_peer_timeout(by->system()).count()})
         .receive([&](std::uint64_t n) { admitted = n; },
                  [&](caf::error& err) { ADD_FAILURE() << describe(err); });
     return admitted;

@@ -164,6 +164,21 @@ TEST_F(remote_over_a_long_link, ConnectsOnlyWithALongerPeerTimeout) {
   EXPECT_EQ(client::connect(far, secret, hasty).error().code, api_errc::bad_argument);
 }
 
+// Either end would drop the other once its heartbeats come too seldom for
+// its own timeout: connect() refuses at once, with both values.
+TEST_F(remote, AClientWithAnotherPeerTimeoutIsRefused) {
+  client_options other;
+  other.peer_timeout = seconds(3);
+  auto c = client::connect(address, secret, other);
+  ASSERT_FALSE(c) << "connected with a 3 s peer timeout to an engine with 1 s";
+  EXPECT_EQ(c.error().code, api_errc::bad_argument) << c.error().to_string();
+  EXPECT_NE(c.error().message.find("peer timeout mismatch: the engine's is 1000 ms, "
+                                   "client_options::peer_timeout 3000 ms"),
+            std::string::npos)
+      << c.error().to_string();
+  check_calls(address);  // the engine still serves clients with its own
+}
+
 TEST_F(remote, WrongSecretOrAddressIsRefused) {
   auto c = client::connect(address, "not-the-secret-0123456789abcdef");
   ASSERT_FALSE(c);

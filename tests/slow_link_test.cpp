@@ -3,7 +3,8 @@
 // heartbeat tick drops a connection whose peer's handshake has not arrived
 // yet: with the default peer timeout (heartbeats every 100 ms) a link whose
 // round trip is longer never joins. A longer peer timeout on both sides
-// (--peer-timeout, [cluster] peer_timeout_s) spaces the heartbeats out.
+// (--peer-timeout, [cluster] peer_timeout_s) spaces the heartbeats out; a
+// job and a node whose timeouts differ are refused at the job's start.
 #include <chrono>
 #include <string>
 
@@ -40,6 +41,33 @@ TEST_F(SlowLink, AJobReachesANodeBehindALongLinkWithALongerPeerTimeout) {
   EXPECT_GT(s.steps, 0u) << summary_line(s);
   EXPECT_EQ(s.pushes_applied, s.pushes_acked) << summary_line(s);
   EXPECT_GT(s.test_accuracy, 0.2) << summary_line(s);  // 10 steps from chance (0.1)
+}
+
+// A job whose peer timeout differs from a node's would lose the node (or
+// be lost by it) once heartbeats come too seldom for the shorter timeout;
+// the node refuses it at the start instead, naming both values, and logs it.
+TEST_F(SlowLink, ANodeRefusesAJobWithAnotherPeerTimeout) {
+  const auto node = start_node("n0", "secret", 4, {}, {"--peer-timeout", "3"});
+  auto job = small_job("mismatch");
+  job.epochs = 1;
+  job.nodes = {node};
+  job.secret_file = (dir / "secret").string();
+  try {
+    run_job(job);  // the default, 1 s
+    ADD_FAILURE() << "a job with a 1 s peer timeout ran on a node with 3 s";
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::bad_config) << e.what();
+    const std::string what = e.what();
+    EXPECT_NE(what.find("peer timeout mismatch: the job's is 1000 ms, this node's 3000 ms"),
+              std::string::npos)
+        << what;
+  }
+  EXPECT_TRUE(wait_for_log(*nodes[0], "refused admit", seconds(5))) << nodes[0]->log();
+  job.peer_timeout_s = 3;
+  job.output_dir = (dir / "same").string();
+  const auto s = run_job(job);
+  EXPECT_GT(s.steps, 0u) << summary_line(s);
+  EXPECT_EQ(s.pushes_applied, s.pushes_acked) << summary_line(s);
 }
 
 }  // namespace

@@ -42,6 +42,8 @@ std::string format_status(const node_status& s) {
   out << "node      " << s.name << " (" << s.address << ")\n"
       << "node id   " << s.node_id << "\n"
       << "uptime    " << static_cast<std::uint64_t>(s.uptime_s) << " s\n"
+      << "timeout   peer timeout " << s.peer_timeout_ms
+      << " ms (every process of a job needs the same)\n"
       << "slots     " << s.slots_used << " of " << s.slots_total << " used\n"
       << "peers     " << s.peers << " authenticated now; " << s.auth_ok << " logins, "
       << s.auth_failed << " refused\n"

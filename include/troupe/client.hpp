@@ -50,8 +50,9 @@ struct client_options {
   std::chrono::milliseconds connect_timeout{5000};  ///< connect() and the handshake
   /// connect(): how long the engine may stay silent before the connection
   /// counts as lost; heartbeats go every tenth of it. Give the engine the
-  /// same (engine_options::peer_timeout): each side drops a peer that
-  /// heartbeats less often than its own timeout. Longer only for links
+  /// same (engine_options::peer_timeout; connect() refuses another one
+  /// with bad_argument): each side drops a peer that heartbeats less often
+  /// than its own timeout. Longer only for links
   /// whose round trip exceeds ~25 ms: a new connection's handshake must beat
   /// the next heartbeat (about 40 times the round trip; 60 under TLS).
   /// 1 s to 600 s; an in-process client (engine::client) has no connection.

@@ -47,8 +47,9 @@ struct engine_options {
   bool shards_on_network_thread = false;
   /// With `listen`: how long a client may stay silent before its connection
   /// counts as lost; heartbeats every tenth of it. Remote clients need the
-  /// same (client_options::peer_timeout): each side drops a peer that
-  /// heartbeats less often than its own timeout. Longer only for links whose
+  /// same (client_options::peer_timeout; their connect() refuses another
+  /// one): each side drops a peer that heartbeats less often than its own
+  /// timeout. Longer only for links whose
   /// round trip exceeds ~25 ms (about 40 times it; 60 under TLS). Checked to
   /// lie in [1 s, 600 s] also without `listen`.
   std::chrono::milliseconds peer_timeout{1000};
