@@ -25,7 +25,9 @@ std::string peer_of(int fd) {
 
 }  // namespace
 
-frame_guard::frame_guard(frame_guard_options opts) : opts_(std::move(opts)) {}
+frame_guard::frame_guard(frame_guard_options opts)
+    : opts_(std::move(opts)),
+      throttle_(opts_.name + ": connections refused before authentication") {}
 
 bool frame_guard::admit(int fd, const std::string& peer) {
   const auto address = peer.substr(0, peer.rfind(':'));
@@ -73,21 +75,8 @@ void frame_guard::refuse(const std::string& peer, const std::string& why) {
   if (opts_.metrics) opts_.metrics->add_rejected();
   // A flood of hostile connections must not flood the log as well.
   std::lock_guard lock(log_mutex_);
-  const auto now = steady::now();
-  if (now - log_window_ > std::chrono::seconds(1)) {
-    if (suppressed_ > 0) {
-      spdlog::warn("{}: {} more connections refused before authentication (not logged)", opts_.name,
-                   suppressed_);
-    }
-    log_window_ = now;
-    logged_in_window_ = 0;
-    suppressed_ = 0;
-  }
-  if (logged_in_window_ < 10) {
-    ++logged_in_window_;
+  if (throttle_.admit()) {
     spdlog::warn("{}: refused the connection from {}: {}", opts_.name, peer, why);
-  } else {
-    ++suppressed_;
   }
 }
 

@@ -50,6 +50,7 @@
 #include <optional>
 #include <string>
 
+#include "actors/log_throttle.hpp"
 #include "engine/errors.hpp"
 #include "engine/wire/frame_screen.hpp"
 
@@ -113,11 +114,8 @@ class frame_guard {
   mutable std::mutex mutex_;
   std::map<int, waiting> pending_;
   std::atomic<std::uint64_t> refused_{0};
-  // At most 10 log lines a second; the rest are counted in one line.
-  std::mutex log_mutex_;
-  std::chrono::steady_clock::time_point log_window_{};
-  std::uint64_t logged_in_window_ = 0;
-  std::uint64_t suppressed_ = 0;
+  std::mutex log_mutex_;  // for throttle_
+  log_throttle throttle_;
 };
 
 /// The screen of one accepted socket: fed every byte the peer sends before

@@ -9,13 +9,16 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <deque>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
 #include <tuple>
 
 #include "actors/actor_config.hpp"
 #include "actors/job_lease.hpp"
+#include "actors/log_throttle.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/remote_connect.hpp"
@@ -45,6 +48,14 @@ struct hosted_entry {
   caf::strong_actor_ptr handle;  // the node keeps what it hosts alive until it ends
 };
 
+// Shared by a node and its linkers (link_to_peers).
+struct links_in_flight {
+  std::mutex mutex;
+  std::deque<std::string> queue;    // to link, in order
+  std::set<std::string> addresses;  // queued or being linked
+  std::size_t linkers = 0;          // running
+};
+
 struct node_state {
   node_options opts;
   std::string address;
@@ -58,10 +69,13 @@ struct node_state {
   std::map<caf::actor_addr, hosted_entry>& hosted = *hosted_ptr;
   // Set when the node ends: its linkers stop waiting for peers (link_to_peers).
   std::shared_ptr<std::atomic<bool>> ended = std::make_shared<std::atomic<bool>>(false);
+  // Addresses a linker is connecting to now (shared with the linkers).
+  std::shared_ptr<links_in_flight> linking = std::make_shared<links_in_flight>();
   node_status counters;  // only the counter fields are used
   // Peers admitted by an authenticated peer for its job, revoked with its session.
   std::map<caf::node_id, std::vector<caf::node_id>> admitted;
   job_leases leases{std::chrono::milliseconds(10000)};  // every hosted actor's job
+  log_throttle refusals{"node"};                        // named in node_behavior
   bool draining = false;                                // stopping: no new actors
   bool trim_pending = false;                            // idle since the last lease check
   clock_type::time_point drain_deadline;
@@ -89,8 +103,11 @@ caf::error refuse(node_pointer self, const char* what, const std::string& why,
                   errc code = errc::bad_config) {
   ++self->state.counters.requests_rejected;
   if (self->state.opts.metrics) self->state.opts.metrics->add_rejected();
-  spdlog::warn("node {}: refused {} from {}: {}", self->state.opts.name, what, sender_name(self),
-               why);
+  // Unauthenticated peers can send refusals as fast as the network allows.
+  if (self->state.refusals.admit()) {
+    spdlog::warn("node {}: refused {} from {}: {}", self->state.opts.name, what, sender_name(self),
+                 why);
+  }
   return make_troupe_error(code, why);
 }
 
@@ -99,21 +116,42 @@ caf::error refuse(node_pointer self, const char* what, const std::string& why,
 // (the scheduler's process) over that third process, which then copies every
 // pull and push twice; with a direct connection the routing table prefers
 // it. The other node's daemon is reached like any peer (its guard, its
-// handshake); it already admits this node for the job. A detached helper
-// per peer waits for the connection, side by side, so that a peer that
-// does not answer holds up neither this node, nor its middleman, nor the
-// links to the other peers; the helpers give up when the node ends. TLS
-// when this node listens with TLS: the other nodes accept nothing else.
-void link_to_peers(node_pointer self, std::vector<std::string> addresses) {
-  auto linker = [](caf::blocking_actor* linker, const std::string& name, const std::string& address,
-                   const std::shared_ptr<std::atomic<bool>>& ended) {
+// handshake); it already admits this node for the job. Detached linkers
+// connect, side by side, so that a peer that does not answer holds up
+// neither this node, nor its middleman, nor the links to most other peers;
+// they give up when the node ends. TLS when this node listens with TLS: the
+// other nodes accept nothing else.
+//
+// A linker is a thread for up to its deadline per peer, so there are at
+// most max_linkers, taking addresses from one queue of at most
+// max_job_peers, each address once however many requests name it (eight
+// requests of 256 peers once took a daemon from 10 threads to 2,050). Few
+// linkers also keep the node's shutdown safe: CAF 0.17.6's clock takes 64
+// events once stopped, and each actor ending after it adds one.
+constexpr std::size_t max_linkers = 16;
+
+void run_linker(caf::blocking_actor* linker, const std::string& name,
+                const std::shared_ptr<std::atomic<bool>>& ended,
+                const std::shared_ptr<links_in_flight>& linking) {
+  std::string address;
+  for (;;) {
+    {
+      std::lock_guard lock(linking->mutex);
+      if (!address.empty()) linking->addresses.erase(address);
+      if (linking->queue.empty() || ended->load()) {
+        --linking->linkers;
+        return;
+      }
+      address = std::move(linking->queue.front());
+      linking->queue.pop_front();
+    }
     std::string host;
     std::uint16_t port = 0;
     try {
       std::tie(host, port) = parse_address(address);
     } catch (const troupe_error& e) {
       spdlog::warn("node {}: cannot link to '{}': {}", name, address, e.what());
-      return;
+      continue;
     }
     auto peer = connect_endpoint(*linker, host, port,
                                  handshake_deadline(configured_peer_timeout(linker->system())),
@@ -126,15 +164,42 @@ void link_to_peers(node_pointer self, std::vector<std::string> addresses) {
       spdlog::warn("node {}: cannot link to {}: {}; traffic goes through the scheduler", name,
                    address, describe(peer.error()));
     }
-  };
+  }
+}
+
+caf::result<std::uint64_t> link_to_peers(node_pointer self, std::vector<std::string> addresses) {
   std::sort(addresses.begin(), addresses.end());
   addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
-  for (auto& address : addresses) {
+  const auto requested = static_cast<std::uint64_t>(addresses.size());
+  auto& linking = *self->state.linking;
+  std::size_t start = 0;
+  {
+    std::lock_guard lock(linking.mutex);
+    // Queued or being linked already: that serves this request too.
+    addresses.erase(
+        std::remove_if(addresses.begin(), addresses.end(),
+                       [&](const std::string& a) { return linking.addresses.count(a) > 0; }),
+        addresses.end());
+    if (linking.addresses.size() + addresses.size() > max_job_peers) {
+      return refuse(self, "link",
+                    std::to_string(linking.addresses.size()) + " links under way and " +
+                        std::to_string(addresses.size()) + " more asked for: at most " +
+                        std::to_string(max_job_peers) + " at a time");
+    }
+    for (auto& a : addresses) {
+      linking.addresses.insert(a);
+      linking.queue.push_back(std::move(a));
+    }
+    start = std::min(max_linkers - linking.linkers, linking.queue.size());
+    linking.linkers += start;
+  }
+  for (std::size_t i = 0; i < start; ++i) {
     // (Arguments, not captures: CAF 0.17 dereferences a null argument tuple
     // for a function actor spawned without any.)
-    self->system().spawn<caf::detached + caf::hidden>(linker, self->state.opts.name,
-                                                      std::move(address), self->state.ended);
+    self->system().spawn<caf::detached + caf::hidden>(run_linker, self->state.opts.name,
+                                                      self->state.ended, self->state.linking);
   }
+  return requested;
 }
 
 // An error if the current sender's node has not authenticated.
@@ -402,8 +467,10 @@ caf::result<std::string> on_auth(node_pointer self, const std::string& proof,
   if (!verify_proof(st.opts.secret, nonce, auth_context("client", client, server), proof)) {
     ++st.counters.auth_failed;
     if (st.opts.metrics) st.opts.metrics->add_rejected();
-    spdlog::warn("node {}: authentication failed for peer {}: wrong proof of the cluster secret",
-                 st.opts.name, client);
+    if (st.refusals.admit()) {
+      spdlog::warn("node {}: authentication failed for peer {}: wrong proof of the cluster secret",
+                   st.opts.name, client);
+    }
     return make_troupe_error(errc::bad_config, "authentication failed");
   }
   auto& session = st.sessions[peer];
@@ -552,6 +619,7 @@ void on_expire(node_pointer self) {
 node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
   self->state.opts = std::move(opts);
   self->state.leases = job_leases{self->state.opts.lease_timeout};
+  self->state.refusals = log_throttle{"node " + self->state.opts.name + ": refusals"};
   // Leases are checked a few times per timeout.
   const auto tick = std::max(std::chrono::milliseconds(50), self->state.opts.lease_timeout / 4);
   // Hosted actors end with their node, however it ends (even exit_reason::kill,
@@ -634,9 +702,7 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
                         std::to_string(peers.size()) + " peers, more than any job has (" +
                             std::to_string(max_job_peers) + ")");
         }
-        const auto n = static_cast<std::uint64_t>(peers.size());
-        link_to_peers(self, std::move(peers));
-        return n;
+        return link_to_peers(self, std::move(peers));
       },
       [=](status_atom) -> caf::result<node_status> {
         if (auto err = require_admitted(self, "status")) return err;

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "actors/actor_config.hpp"
+#include "actors/log_throttle.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/shared_transport.hpp"
@@ -24,7 +25,9 @@ struct shard_state {
   std::unique_ptr<shard_store> store;
   shard_stats stats;
   host_context ctx;
-  shard_actor backup;  // primary-backup replication; invalid: none
+  // A peer can send bad requests as fast as the network allows.
+  log_throttle refusals{"shard"};  // named in shard_behavior
+  shard_actor backup;              // primary-backup replication; invalid: none
   // Acknowledgements waiting for the backup, by forward number.
   std::map<std::uint64_t, std::pair<caf::typed_response_promise<bytes>, bytes>> forwards;
   std::uint64_t next_forward = 0;
@@ -65,7 +68,9 @@ template <class Self>
 caf::error reject(Self self, const char* what, const status& st) {
   ++self->state.stats.pushes_rejected;
   if (self->state.ctx.metrics) self->state.ctx.metrics->add_rejected();
-  spdlog::warn("shard {}: rejected {}: {}", self->state.store->id(), what, st.to_string());
+  if (self->state.refusals.admit()) {
+    spdlog::warn("shard {}: rejected {}: {}", self->state.store->id(), what, st.to_string());
+  }
   return to_caf_error(st);
 }
 
@@ -78,8 +83,11 @@ caf::error check_peer(Self self) {
   ++self->state.stats.pushes_rejected;
   if (self->state.ctx.metrics) self->state.ctx.metrics->add_rejected();
   const auto& sender = self->current_sender();
-  spdlog::warn("shard {}: refused a request from unauthenticated node {}", self->state.store->id(),
-               sender ? caf::to_string(sender->node()) : std::string{"(anonymous)"});
+  if (self->state.refusals.admit()) {
+    spdlog::warn("shard {}: refused a request from unauthenticated node {}",
+                 self->state.store->id(),
+                 sender ? caf::to_string(sender->node()) : std::string{"(anonymous)"});
+  }
   return make_troupe_error(errc::bad_config, "not authenticated with this cluster");
 }
 
@@ -177,7 +185,9 @@ caf::expected<bytes> answer_pull(Self self, const pull_request_view& pull,
     return st.store->read_pull(pull, reply, slot ? &in_slot : nullptr);
   });
   if (!read) {
-    spdlog::warn("shard {}: rejected pull: {}", st.store->id(), read.to_string());
+    if (st.refusals.admit()) {
+      spdlog::warn("shard {}: rejected pull: {}", st.store->id(), read.to_string());
+    }
     return to_caf_error(read);
   }
   ++st.stats.pulls;
@@ -227,6 +237,7 @@ shard_actor::behavior_type shard_behavior(Self self, std::uint32_t id,
                                           std::vector<shard_table> tables, host_context ctx) {
   self->state.ctx = std::move(ctx);
   self->state.store = std::make_unique<shard_store>(id);
+  self->state.refusals = log_throttle{"shard " + std::to_string(id) + ": refusals"};
   self->state.stats.shard = id;
   for (const auto& t : tables) {
     if (t.spec.kind == table_kind::sparse) {
@@ -354,7 +365,9 @@ shard_actor::behavior_type shard_behavior(Self self, std::uint32_t id,
           return to_caf_error(decoded);
         }
         if (!decoded) {
-          spdlog::warn("shard {}: rejected pull: {}", id, decoded.to_string());
+          if (self->state.refusals.admit()) {
+            spdlog::warn("shard {}: rejected pull: {}", id, decoded.to_string());
+          }
           return to_caf_error(decoded);
         }
         if (pull.hold_round != 0) {

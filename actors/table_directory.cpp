@@ -13,6 +13,7 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/cluster_types.hpp"
+#include "actors/log_throttle.hpp"
 #include "actors/peer_guard.hpp"
 #include "engine/errors.hpp"
 
@@ -97,9 +98,10 @@ struct directory_state {
   node_actor node;
   std::shared_ptr<const peer_guard> guard;
   std::uint32_t next_client = 1;
-  std::map<std::string, clock_group> groups;  // closed when finished
-  std::size_t member_slots = 0;               // of all groups
-  std::uint64_t calls = 0;                    // clock calls so far
+  std::map<std::string, clock_group> groups;     // closed when finished
+  log_throttle refusals{"directory: refusals"};  // peers without the secret may flood
+  std::size_t member_slots = 0;                  // of all groups
+  std::uint64_t calls = 0;                       // clock calls so far
   // Names of closed groups (hashed), oldest first in closed_order.
   std::unordered_set<std::size_t> closed;
   std::deque<std::size_t> closed_order;
@@ -299,7 +301,9 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
       [=](directory_atom) -> caf::result<directory_info> {
         const auto& guard = self->state.guard;
         if (guard && !sender_allowed(self, *guard)) {
-          spdlog::warn("directory: refused an unauthenticated client");
+          if (self->state.refusals.admit()) {
+            spdlog::warn("directory: refused an unauthenticated client");
+          }
           return make_troupe_error(errc::bad_config, "not authenticated (send hello and auth)");
         }
         auto out = self->state.info;

@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -273,6 +274,38 @@ TEST_F(LocalNode, LinkingToASilentPeerHoldsUpNothingAndHugeLinkListsAreRefused) 
   EXPECT_NE(describe(n.error()).find("257 peers, more than any job has (256)"), std::string::npos)
       << describe(n.error());
   EXPECT_EQ(status().requests_rejected, rejected + 1);
+
+  // A linker is a thread until its peer answers or its deadline passes: a
+  // few of them take the addresses from one queue, each address once, and
+  // the node keeps at most 256 queued, however many requests come (eight
+  // requests of 256 peers each once took a daemon from 10 threads to 2,050).
+  testing::silent_port everywhere{true};
+  const auto silent_peer = [&](int i) {
+    return "127.0." + std::to_string(1 + i / 250) + "." + std::to_string(1 + i % 250) + ":" +
+           std::to_string(everywhere.port());
+  };
+  const auto threads = [] {
+    std::ifstream in("/proc/self/status");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+    }
+    return -1;
+  };
+  const auto idle = threads();
+  std::vector<std::string> many;
+  for (int i = 0; i < 254; ++i) many.push_back(silent_peer(i));  // with the first: 255
+  for (int i = 0; i < 8; ++i) {
+    n = link(many);  // the same peers again: queued or being linked
+    ASSERT_TRUE(n) << describe(n.error());
+    EXPECT_EQ(*n, 254u);
+  }
+  EXPECT_LE(threads(), idle + 16) << "more linkers than the node keeps";
+  n = link({silent_peer(300), silent_peer(301)});
+  ASSERT_FALSE(n) << "a 257th link under way";
+  EXPECT_NE(describe(n.error()).find("links under way and 2 more asked for: at most 256"),
+            std::string::npos)
+      << describe(n.error());
+  EXPECT_TRUE(spawn(1));  // the node serves on
 
   // A node's linkers give up when it ends: a system whose node links to the
   // silent peer shuts down sooner than a 1 s probe of that peer takes

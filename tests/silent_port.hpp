@@ -18,10 +18,12 @@ namespace troupe::testing {
 
 class silent_port {
  public:
-  silent_port() {
+  /// `on_all_loopback`: listen on every address, so that 127.0.0.1 to
+  /// 127.255.255.254 with this port are as many different silent peers.
+  explicit silent_port(bool on_all_loopback = false) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_addr.s_addr = htonl(on_all_loopback ? INADDR_ANY : INADDR_LOOPBACK);
     listener_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     auto* sa = reinterpret_cast<sockaddr*>(&addr);
     socklen_t len = sizeof(addr);
@@ -30,6 +32,7 @@ class silent_port {
       throw std::runtime_error("cannot listen on a loopback port");
     }
     port_ = ntohs(addr.sin_port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     filler_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!filler_ || ::connect(filler_.get(), sa, len) != 0) {
       throw std::runtime_error("cannot fill the accept queue");

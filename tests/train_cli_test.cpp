@@ -93,6 +93,25 @@ TEST(TrainCli, FlagsTheJobFileCannotHoldAreRefused) {
           << p.log();
     }
   }
+  // The other seconds flags, and a fraction: NaN is refused by name rather
+  // than cast to INT64_MIN milliseconds (a node whose lease timeout was
+  // "nan" released every job's actors within ~20 ms).
+  const std::vector<std::vector<std::string>> nan_flags = {
+      {"node", "--auth-timeout"},        {"node", "--lease-timeout"},
+      {"node", "--drain-timeout"},       {"status", "--timeout"},
+      {"bench", "compute", "--seconds"}, {"bench", "pushpull", "--seconds"},
+      {"sweep", "--target-gap"}};
+  for (const auto& flag : nan_flags) {
+    std::vector<std::string> args{TROUPE_BINARY};
+    args.insert(args.end(), flag.begin(), flag.end());
+    args.push_back("nan");
+    child_process p(args, dir / "nan.log");
+    const auto code = p.wait_exit(seconds(60));
+    ASSERT_TRUE(code.has_value()) << p.log();
+    EXPECT_NE(*code, 0) << flag.back() << "\n" << p.log();
+    EXPECT_NE(p.log().find("Value nan is not a number"), std::string::npos) << flag.back() << "\n"
+                                                                            << p.log();
+  }
   std::error_code ec;
   fs::remove_all(dir, ec);
 }

@@ -165,9 +165,38 @@ TEST(PulledValues, DenseCopiesAreSharedPerVersionAndFreedWhenUnused) {
   EXPECT_EQ(mem.find(3, 0), nullptr);  // never pulled
   mem.remember(2, 1, v1);
   EXPECT_EQ(mem.copies(), 1u);  // nobody refers to version 0 any more
+  EXPECT_EQ(mem.bytes(), 3 * sizeof(float));
   mem.clear();
   EXPECT_EQ(mem.copies(), 0u);
+  EXPECT_EQ(mem.bytes(), 0u);
   EXPECT_EQ(mem.find(1, 1), nullptr);
+}
+
+// Worker ids are the peer's (each service client connection is a new one):
+// clients that pull once at ever newer versions and leave must not pin a
+// copy each for good. Past the bound the oldest copies go, the newest stays.
+TEST(PulledValues, DenseCopiesOfVersionsPastTheBoundGoOldestFirst) {
+  const std::vector<float> slice(256, 1.0f);  // 1 KiB a copy
+  dense_pulled_values mem{4 * 1024};
+  for (std::uint32_t worker = 0; worker < 10000; ++worker) {
+    mem.remember(worker, worker, slice);  // a new version each time
+    ASSERT_LE(mem.bytes(), 4u * 1024) << worker;
+  }
+  EXPECT_EQ(mem.copies(), 4u);
+  EXPECT_NE(mem.find(9999, 9999), nullptr);  // the newest
+  EXPECT_NE(mem.find(9996, 9996), nullptr);
+  EXPECT_EQ(mem.find(9995, 9995), nullptr);  // gone: its push goes uncompensated
+  // Workers sharing the newest version share its one copy: nothing goes.
+  for (std::uint32_t worker = 0; worker < 100; ++worker) mem.remember(worker, 10000, slice);
+  EXPECT_EQ(mem.find(0, 10000)[0], 1.0f);
+  EXPECT_LE(mem.bytes(), 4u * 1024);
+  // A bound below one copy keeps just the newest.
+  dense_pulled_values tiny{16};
+  tiny.remember(1, 1, slice);
+  tiny.remember(2, 2, slice);
+  EXPECT_EQ(tiny.copies(), 1u);
+  EXPECT_NE(tiny.find(2, 2), nullptr);
+  EXPECT_EQ(tiny.find(1, 1), nullptr);
 }
 
 // --- through a shard store ---------------------------------------------------

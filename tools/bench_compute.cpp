@@ -15,6 +15,7 @@
 #include "engine/data/dataset.hpp"
 #include "engine/model/model.hpp"
 #include "kernels/backend.hpp"
+#include "tools/finite_range.hpp"
 
 namespace troupe::cli {
 
@@ -87,7 +88,7 @@ void add_compute_bench(CLI::App& bench, std::function<int()>& run) {
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_option("--seconds", o->seconds, "seconds per thread count")
-      ->check(CLI::Range(0.1, 3600.0))
+      ->check(cli::seconds_within(0.1, 3600.0))
       ->capture_default_str();
   cmd->add_option("--batch", o->batch, "batch size")
       ->check(CLI::Range(1, 65536))

@@ -15,6 +15,7 @@
 #include "tools/bench_compute.hpp"
 #include "tools/bench_nodes.hpp"
 #include "tools/bench_report.hpp"
+#include "tools/finite_range.hpp"
 
 namespace troupe::cli {
 
@@ -318,7 +319,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
                      "hash store: send the row ids with every request, as ps-lite does, instead "
                      "of naming them once the servers hold them");
   pushpull->add_option("--seconds", pp->seconds, "timed seconds per run")
-      ->check(CLI::Range(0.1, 3600.0))
+      ->check(cli::seconds_within(0.1, 3600.0))
       ->capture_default_str();
   pushpull->add_option("--repeats", pp->repeats, "runs per store and N")
       ->check(CLI::Range(1, 100))
@@ -341,7 +342,7 @@ std::function<int()> add_bench_command(CLI::App& app) {
   worker->add_option("--ports", node->ports, "server ports, in server order")
       ->delimiter(',')
       ->required();
-  worker->add_option("--seconds", node->seconds)->check(CLI::Range(0.0, 3600.0));
+  worker->add_option("--seconds", node->seconds)->check(cli::seconds_within(0.0, 3600.0));
 
   return [=]() -> int {
     if (!bench->parsed()) return -1;

@@ -24,8 +24,8 @@
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
 #include "engine/wire/shared_memory.hpp"
+#include "tools/finite_range.hpp"
 #include "tools/node_config.hpp"
-#include "tools/seconds_option.hpp"
 #include "tools/shutdown_watchdog.hpp"
 #include "tools/tls_options.hpp"
 
@@ -269,14 +269,14 @@ std::function<int()> add_node_command(CLI::App& app) {
                   "anywhere the job says)");
   cmd->add_option("--auth-timeout", f.auth_timeout_s,
                   "seconds a connecting peer has to authenticate (default 10)")
-      ->check(CLI::Range(0.1, 3600.0));
+      ->check(seconds_within(0.1, 3600.0));
   cmd->add_option("--lease-timeout", f.lease_timeout_s,
                   "seconds a job's actors stay after its scheduler stopped renewing their lease "
                   "(it renews every second; a scheduler seen to end releases them at once)")
-      ->check(CLI::Range(static_cast<double>(min_lease_timeout.count()) / 1e3, 86400.0));
+      ->check(seconds_within(static_cast<double>(min_lease_timeout.count()) / 1e3, 86400.0));
   cmd->add_option("--drain-timeout", f.drain_timeout_s,
                   "on SIGTERM/SIGINT, seconds to wait for hosted actors to end before stopping")
-      ->check(CLI::Range(0.0, 60.0));
+      ->check(seconds_within(0.0, 60.0));
   cmd->add_option("--peer-timeout", f.peer_timeout_s,
                   "seconds a silent peer stays connected before it counts as lost (heartbeats "
                   "every tenth of it; default 1; the same on every node and job). A new "

@@ -11,7 +11,7 @@
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
-#include "tools/seconds_option.hpp"
+#include "tools/finite_range.hpp"
 #include "tools/table_file.hpp"
 #include "tools/tls_options.hpp"
 #include "troupe/engine.hpp"

@@ -16,6 +16,7 @@
 #include "engine/auth.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
+#include "tools/finite_range.hpp"
 #include "tools/node_command.hpp"
 #include "tools/tls_options.hpp"
 
@@ -126,7 +127,7 @@ std::function<int()> add_status_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   add_tls_options(*cmd, opts->tls);
   cmd->add_option("--timeout", opts->timeout_s, "seconds to wait for each answer")
-      ->check(CLI::Range(0.1, 600.0));
+      ->check(cli::seconds_within(0.1, 600.0));
   return [cmd, opts]() -> int {
     if (!cmd->parsed()) return -1;
     try {

@@ -18,6 +18,7 @@
 #include "engine/job_config.hpp"
 #include "engine/straggler.hpp"
 #include "engine/workloads/workload_factory.hpp"
+#include "tools/finite_range.hpp"
 #include "tools/sweep_grid.hpp"
 #include "tools/sweep_plots.hpp"
 #include "tools/sweep_report.hpp"
@@ -326,7 +327,7 @@ std::function<int()> add_sweep_command(CLI::App& app) {
   cmd->add_option("--target-gap", opts->target_gap,
                   "with --target auto: how far from the reference's best, as a fraction of it "
                   "(default 0.02 for accuracy, 0.10 for loss)")
-      ->check(CLI::Range(0.0, 0.9));
+      ->check(cli::finite_within(0.0, 0.9));
   cmd->add_option("--evals-per-epoch", opts->evals_per_epoch,
                   "test evaluations per epoch of each run, for a finer time to target (0: the "
                   "job file's eval_every)")

@@ -11,7 +11,7 @@
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
 #include "engine/job_overrides.hpp"
-#include "tools/seconds_option.hpp"
+#include "tools/finite_range.hpp"
 #include "tools/tls_options.hpp"
 
 namespace troupe::cli {

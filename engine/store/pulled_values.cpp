@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 namespace troupe {
 
@@ -11,9 +12,31 @@ void dense_pulled_values::remember(std::uint32_t worker, std::uint64_t version,
     auto fresh = std::make_shared<copy>();
     fresh->version = version;
     fresh->values = values;
-    latest_ = std::move(fresh);
+    bytes_ += values.size() * sizeof(float);
+    release(std::exchange(latest_, std::move(fresh)));
   }
-  by_worker_[worker] = latest_;
+  auto& slot = by_worker_[worker];
+  release(std::exchange(slot, latest_));
+  while (bytes_ > max_bytes_ && evict_oldest()) {
+  }
+}
+
+void dense_pulled_values::release(std::shared_ptr<const copy> c) {
+  // The last reference: `c` itself.
+  if (c && c.use_count() == 1) bytes_ -= c->values.size() * sizeof(float);
+}
+
+bool dense_pulled_values::evict_oldest() {
+  std::shared_ptr<const copy> oldest;
+  for (const auto& [worker, c] : by_worker_) {
+    if (c != latest_ && (!oldest || c->version < oldest->version)) oldest = c;
+  }
+  if (!oldest) return false;
+  for (auto it = by_worker_.begin(); it != by_worker_.end();) {
+    it = it->second == oldest ? by_worker_.erase(it) : std::next(it);
+  }
+  release(std::move(oldest));
+  return true;
 }
 
 const float* dense_pulled_values::find(std::uint32_t worker, std::uint64_t version) const {
@@ -25,6 +48,7 @@ const float* dense_pulled_values::find(std::uint32_t worker, std::uint64_t versi
 void dense_pulled_values::clear() {
   latest_.reset();
   by_worker_.clear();
+  bytes_ = 0;
 }
 
 std::size_t dense_pulled_values::copies() const {
@@ -32,18 +56,6 @@ std::size_t dense_pulled_values::copies() const {
   for (const auto& [worker, c] : by_worker_) distinct.insert(c.get());
   if (latest_) distinct.insert(latest_.get());
   return distinct.size();
-}
-
-std::size_t dense_pulled_values::bytes() const {
-  std::set<const copy*> distinct;
-  std::size_t total = 0;
-  for (const auto& [worker, c] : by_worker_) {
-    if (distinct.insert(c.get()).second) total += c->values.size() * sizeof(float);
-  }
-  if (latest_ && distinct.insert(latest_.get()).second) {
-    total += latest_->values.size() * sizeof(float);
-  }
-  return total;
 }
 
 void sparse_pulled_values::remember(std::uint32_t worker, std::uint64_t version,

@@ -23,7 +23,12 @@ namespace troupe {
 
 class dense_pulled_values {
  public:
+  explicit dense_pulled_values(std::size_t max_bytes = default_max_bytes) : max_bytes_(max_bytes) {}
+
   /// `worker` was served the slice `values` at table version `version`.
+  /// Past max_bytes, the workers that refer to the oldest copies lose them
+  /// (their next push is applied uncompensated) until the rest fit; the
+  /// newest copy always stays.
   void remember(std::uint32_t worker, std::uint64_t version, const std::vector<float>& values);
   /// The whole slice as `worker` pulled it at `version`, or null when its
   /// last pull was at another version (or none was remembered).
@@ -32,15 +37,26 @@ class dense_pulled_values {
   void clear();
   /// Distinct copies alive and the bytes they hold.
   std::size_t copies() const;
-  std::size_t bytes() const;
+  std::size_t bytes() const { return bytes_; }
+  /// Worker ids were the peer's to choose (every client connection of the
+  /// service API is a new one): copies of versions nobody pushes against
+  /// any more must not pile up for good.
+  static constexpr std::size_t default_max_bytes = std::size_t{1} << 30;
 
  private:
   struct copy {
     std::uint64_t version = 0;
     std::vector<float> values;
   };
+  // Counts `c` out of bytes_ when it held the last reference.
+  void release(std::shared_ptr<const copy> c);
+  // Takes the oldest copy but the newest from the workers holding it; false
+  // when there is none.
+  bool evict_oldest();
   std::shared_ptr<const copy> latest_;  // the copy of the newest version served
   std::unordered_map<std::uint32_t, std::shared_ptr<const copy>> by_worker_;
+  std::size_t max_bytes_;
+  std::size_t bytes_ = 0;  // of the distinct copies alive
 };
 
 class sparse_pulled_values {

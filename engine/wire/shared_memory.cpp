@@ -315,8 +315,10 @@ status shared_memory::open_peer(std::uint32_t pid, std::int32_t fd, std::uint64_
   const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
   auto r = std::make_shared<region>();
   // A magic link to the memfd (O_NOFOLLOW would refuse it); fstat and the
-  // seals below check what it is.
-  r->fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  // seals below check what it is. Until then it could be anything the peer
+  // holds open: no blocking open (a device, a FIFO) and no terminal taken
+  // as this process's controlling one.
+  r->fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (r->fd < 0) return {errc::io_error, who + ": cannot open " + path + ": " + errno_text()};
   struct stat st {};
   if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode)) {

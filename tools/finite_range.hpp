@@ -1,0 +1,40 @@
+#pragma once
+// Checks for a command-line number in [lo, hi] that refuse NaN: CLI::Range
+// lets it through (every comparison with it is false), and NaN seconds cast
+// to an integer count of milliseconds is undefined behaviour (a lease
+// timeout of "nan" became INT64_MIN ms and released every job at once).
+//
+//   cmd->add_option("--peer-timeout", s)->check(troupe::cli::seconds_within(1, 600));
+//   cmd->add_option("--target-gap", g)->check(troupe::cli::finite_within(0, 0.9));
+
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+
+namespace troupe::cli {
+
+/// A finite number in [lo, hi]; `what` names it in the error ("a number").
+inline CLI::Validator finite_within(double lo, double hi, const std::string& what = "a number") {
+  std::ostringstream range;
+  range << "[" << lo << ", " << hi << "]";
+  return CLI::Validator(
+      [lo, hi, what, range = range.str()](std::string& text) -> std::string {
+        double v = 0;
+        if (CLI::detail::lexical_cast(text, v) && std::isfinite(v) && v >= lo && v <= hi) return {};
+        return "Value " + text + " is not " + what + " in " + range;
+      },
+      "in " + range.str());
+}
+
+/// A finite number of seconds in [lo, hi].
+inline CLI::Validator seconds_within(double lo, double hi) {
+  auto v = finite_within(lo, hi, "a number of seconds");
+  std::ostringstream range;
+  range << "SECONDS in [" << lo << ", " << hi << "]";
+  v.description(range.str());
+  return v;
+}
+
+}  // namespace troupe::cli
