@@ -4,11 +4,8 @@
 // same registry the built-in models are in.
 #include <spdlog/spdlog.h>
 
-#include <map>
-#include <mutex>
-#include <set>
 
-#include "actors/custom_workload_adapter.hpp"
+#include "actors/custom_workload_kind.hpp"
 #include "actors/job_runner.hpp"
 #include "actors/public_tables.hpp"
 #include "engine/errors.hpp"
@@ -41,64 +38,6 @@ result<train_summary> run(const job_config& config) {
   }
 }
 
-workload_context context_of(const job_config& job, std::uint32_t part, std::uint32_t parts,
-                            bool evaluation) {
-  workload_context ctx;
-  ctx.part = part;
-  ctx.parts = parts;
-  ctx.evaluation = evaluation;
-  ctx.batch = job.batch;
-  ctx.seed = job.seed;
-  ctx.optimizer = optimizer_options_of(job.optimizer);
-  ctx.params = job.params;
-  return ctx;
-}
-
-// A registered factory, and the specs of its tables per job (instantiating
-// a workload may load its data: do it once per job, not per question).
-struct custom_kind {
-  std::string name;
-  workload_factory factory;
-  std::mutex mutex;
-  std::map<std::string, std::pair<std::vector<table_spec>, bool>> by_job;  // to_toml -> specs
-
-  std::unique_ptr<custom_workload> make(const workload_context& ctx) const {
-    auto w = factory(ctx);
-    if (!w)
-      throw troupe_error(errc::bad_config, "workload '" + name + "': the factory returned none");
-    return w;
-  }
-
-  static std::vector<table_spec> specs_of(const custom_workload& w, const std::string& name) {
-    std::vector<table_spec> specs;
-    std::set<std::string> names;
-    for (const auto& t : w.tables()) {
-      auto s = table_spec_of(t, static_cast<std::uint32_t>(specs.size() + 1));
-      if (!s) throw troupe_error(errc::bad_config, "workload '" + name + "': " + s.error().message);
-      if (!names.insert(t.name).second) {
-        throw troupe_error(errc::bad_config,
-                           "workload '" + name + "': two tables named '" + t.name + "'");
-      }
-      specs.push_back(std::move(s).value());
-    }
-    if (specs.empty())
-      throw troupe_error(errc::bad_config, "workload '" + name + "' has no tables");
-    return specs;
-  }
-
-  // The job's tables and regression flag, from one evaluation instance.
-  std::pair<std::vector<table_spec>, bool> shape(const job_config& job) {
-    const auto key = to_toml(job);
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = by_job.find(key);
-    if (it == by_job.end()) {
-      const auto w = make(context_of(job, 0, 1, true));
-      it = by_job.emplace(key, std::make_pair(specs_of(*w, name), w->regression())).first;
-    }
-    return it->second;
-  }
-};
-
 }  // namespace
 
 result<train_summary> engine::train(const std::string& job) {
@@ -113,30 +52,8 @@ result<train_summary> engine::train(const std::string& job) {
 result<void> register_workload(const std::string& name, workload_factory factory) {
   if (name.empty()) return api_error{api_errc::bad_argument, "a workload needs a name"};
   if (!factory) return api_error{api_errc::bad_argument, "workload '" + name + "' has no factory"};
-  auto kind = std::make_shared<custom_kind>();
-  kind->name = name;
-  kind->factory = std::move(factory);
-  workload_kind k;
-  k.name = name;
-  // A custom workload brings its own data (read in its constructor).
-  k.load_data = [](const job_config&) { return std::make_shared<const workload_data>(); };
-  // Checked once before training: the tables are valid and named uniquely.
-  k.fit = [kind](job_config& job, const workload_data&) { kind->shape(job); };
-  k.tables = [kind](const job_config& job) { return kind->shape(job).first; };
-  k.regression = [kind](const job_config& job) { return kind->shape(job).second; };
-  k.make_train = [kind](const job_config& job, std::shared_ptr<const workload_data>,
-                        std::uint32_t part, std::uint32_t parts) {
-    auto w = kind->make(context_of(job, part, parts, false));
-    auto specs = custom_kind::specs_of(*w, kind->name);
-    return adapt_custom_workload(std::move(w), std::move(specs), kind->name);
-  };
-  k.make_eval = [kind](const job_config& job, std::shared_ptr<const workload_data>) {
-    auto w = kind->make(context_of(job, 0, 1, true));
-    auto specs = custom_kind::specs_of(*w, kind->name);
-    return adapt_custom_workload(std::move(w), std::move(specs), kind->name);
-  };
   try {
-    register_workload_kind(std::move(k));
+    register_workload_kind(custom_workload_kind(name, std::move(factory)));
   } catch (const troupe_error& e) {
     return api_error{api_errc::bad_argument, e.what()};
   }

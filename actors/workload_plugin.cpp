@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "actors/custom_workload_kind.hpp"
+#include "engine/errors.hpp"
 #include "engine/workloads/workload_registry.hpp"
 #include "troupe/workload.hpp"
 
@@ -35,13 +37,19 @@ class registering_host final : public plugin_host {
   const std::optional<api_error>& failure() const { return failure_; }
   bool empty() const { return pending_.empty(); }
 
-  /// Registers every kind added; the names registered.
+  /// Registers every kind added, or none (a name taken since the check, by
+  /// another thread's register_workload); the names registered.
   result<std::vector<std::string>> commit() {
     std::vector<std::string> names;
+    std::vector<workload_kind> kinds;
     for (auto& [name, factory] : pending_) {
-      // Taken since the check only by another thread's register_workload.
-      if (auto r = register_workload(name, std::move(factory)); !r) return r.error();
       names.push_back(name);
+      kinds.push_back(custom_workload_kind(name, std::move(factory)));
+    }
+    try {
+      register_workload_kinds(std::move(kinds));
+    } catch (const troupe_error& e) {
+      return api_error{api_errc::bad_argument, e.what()};
     }
     return names;
   }

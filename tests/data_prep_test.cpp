@@ -262,6 +262,20 @@ TEST(WorkloadRegistry, BuiltInsAreEntriesAndNamesAreUnique) {
   empty.name = "incomplete";
   EXPECT_THROW(register_workload_kind(empty), troupe_error);
   EXPECT_EQ(find_workload_kind("incomplete"), nullptr);
+  // Several kinds at once (a plugin's) go in all or none: one taken name,
+  // also one taken by another thread since the plugin checked, or one given
+  // twice, and none is registered.
+  workload_kind fresh = copy;
+  fresh.name = "registry_test_fresh";
+  EXPECT_THROW(register_workload_kinds({fresh, copy}), troupe_error);
+  EXPECT_EQ(find_workload_kind("registry_test_fresh"), nullptr);
+  EXPECT_THROW(register_workload_kinds({fresh, fresh}), troupe_error);
+  EXPECT_EQ(find_workload_kind("registry_test_fresh"), nullptr);
+  workload_kind other = copy;
+  other.name = "registry_test_other";
+  register_workload_kinds({fresh, other});
+  EXPECT_NE(find_workload_kind("registry_test_fresh"), nullptr);
+  EXPECT_NE(find_workload_kind("registry_test_other"), nullptr);
 }
 
 TEST(Baseline, MajorityClassAndMeanPredictor) {

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "engine/errors.hpp"
 
@@ -14,18 +15,30 @@ struct registry {
   std::map<std::string, workload_kind> kinds;
 };
 
-void add(registry& r, workload_kind kind) {
-  auto fail = [&](const std::string& why) {
-    throw troupe_error(errc::bad_config, "register workload '" + kind.name + "': " + why);
-  };
-  if (kind.name.empty()) fail("the name is empty");
-  if (!kind.load_data || !kind.tables || !kind.make_train || !kind.make_eval) {
-    fail("load_data, tables, make_train and make_eval are required");
+// All or none: each kind is checked, and every name must be free (and
+// distinct) under the one lock that then adds them.
+void add(registry& r, std::vector<workload_kind> kinds) {
+  for (const auto& kind : kinds) {
+    auto fail = [&](const std::string& why) {
+      throw troupe_error(errc::bad_config, "register workload '" + kind.name + "': " + why);
+    };
+    if (kind.name.empty()) fail("the name is empty");
+    if (!kind.load_data || !kind.tables || !kind.make_train || !kind.make_eval) {
+      fail("load_data, tables, make_train and make_eval are required");
+    }
   }
   std::lock_guard<std::mutex> lock(r.mutex);
-  if (r.kinds.count(kind.name)) fail("the name is taken");
-  auto name = kind.name;
-  r.kinds.emplace(std::move(name), std::move(kind));
+  std::set<std::string> names;
+  for (const auto& kind : kinds) {
+    if (r.kinds.count(kind.name) || !names.insert(kind.name).second) {
+      throw troupe_error(errc::bad_config,
+                         "register workload '" + kind.name + "': the name is taken");
+    }
+  }
+  for (auto& kind : kinds) {
+    auto name = kind.name;
+    r.kinds.emplace(std::move(name), std::move(kind));
+  }
 }
 
 registry& raw() {
@@ -36,7 +49,7 @@ registry& raw() {
 // The registry with the built-in kinds in it (added once, before any use).
 registry& ready() {
   static const bool builtins = [] {
-    register_builtin_workloads([](workload_kind k) { add(raw(), std::move(k)); });
+    register_builtin_workloads([](workload_kind k) { add(raw(), {std::move(k)}); });
     return true;
   }();
   (void)builtins;
@@ -46,7 +59,13 @@ registry& ready() {
 }  // namespace
 
 void register_workload_kind(workload_kind kind) {
-  add(ready(), std::move(kind));
+  std::vector<workload_kind> one;
+  one.push_back(std::move(kind));
+  add(ready(), std::move(one));
+}
+
+void register_workload_kinds(std::vector<workload_kind> kinds) {
+  add(ready(), std::move(kinds));
 }
 
 const workload_kind* find_workload_kind(const std::string& name) {

@@ -56,6 +56,9 @@ struct workload_kind {
 /// Adds a kind; throws troupe_error(bad_config) for an empty or taken name
 /// or a missing function (all but check and fit are required).
 void register_workload_kind(workload_kind kind);
+/// Adds all of `kinds` or, throwing as register_workload_kind does (a name
+/// taken, also by another thread meanwhile, or given twice), none.
+void register_workload_kinds(std::vector<workload_kind> kinds);
 /// The kind named `name`, or nullptr.
 const workload_kind* find_workload_kind(const std::string& name);
 /// The kind named `name`; throws bad_config "unknown model 'x' (known: ...)".
