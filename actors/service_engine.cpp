@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 
+#include "actors/cluster_types.hpp"
 #include "actors/guarded_listener.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/public_tables.hpp"
@@ -117,6 +118,8 @@ class engine::impl {
     // Hostile bytes before the handshake are screened (actors/frame_guard.hpp).
     listen_options lopts;
     lopts.guard.name = "engine";
+    // A link slow enough to need a long peer timeout needs as long to log in.
+    lopts.guard.auth_deadline = handshake_deadline(opts.peer_timeout);
     lopts.guard.peers = guard;
     lopts.tls = opts.tls.enabled();
     try {
