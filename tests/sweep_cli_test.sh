@@ -57,6 +57,34 @@ grep -q "| dcasgd | inf | 2/2 |" "$dir/rules/summary.md" || fail "summary lacks 
 grep -q "±" "$dir/rules/summary.md" || fail "summary has no confidence intervals"
 [ -f "$dir/rules/runs/rule-dcasgd_sinf_r1/metrics.csv" ] || fail "per-run directory of the grid point"
 
+# A user's own CSV with an MLP whose input width and classes come from the
+# data (only `hidden` given): the sweep fits each point to the data, as a
+# run does (it refused them with "layer sizes must be positive" before).
+awk 'BEGIN { srand(7); print "a,b,c,d,y";
+             for (i = 0; i < 400; ++i) { a = rand(); b = rand(); c = rand(); d = rand();
+               printf "%.4f,%.4f,%.4f,%.4f,%d\n", a, b, c, d, (a + b > c + d) } }' > "$dir/own.csv"
+cat > "$dir/own.toml" <<TOML
+[job]
+name = "own"
+epochs = 1
+output_dir = "unused"
+[data]
+format = "csv"
+train = "$dir/own.csv"
+test_fraction = 0.25
+label_column = "y"
+[model]
+kind = "mlp"
+hidden = [8]
+[train]
+workers = 2
+shards = 1
+backend = "cpu"
+TOML
+"$troupe" --log-level warn sweep "$dir/own.toml" --staleness 0,1 --repeats 1 --target job \
+  --out "$dir/own" > "$dir/own.log" 2>&1 || { cat "$dir/own.log"; fail "sweep of a CSV job"; }
+[ "$(tail -n +2 "$dir/own/runs.csv" | wc -l)" -eq 2 ] || fail "the CSV sweep should have 2 runs"
+
 for bad in "--grid update.rule=plain,fast" "--x train.workers" "--target 1.5" \
   "--grid train.workers=0" "--grid train.nonsense=1"; do
   # shellcheck disable=SC2086

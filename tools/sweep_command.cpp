@@ -123,12 +123,16 @@ sweep_plan make_plan(const sweep_options& o) {
   }
   if (plan.staleness.empty()) throw troupe_error(errc::bad_config, "--staleness is empty");
   // The data once, for the clocks of an epoch (evaluation cadence, epochs to target).
-  plan.train_rows = load_workload_data(plan.base)->train_rows();
+  const auto data = load_workload_data(plan.base);
+  plan.train_rows = data->train_rows();
   for (const auto& p : plan.points) {
     for (const auto s : plan.staleness) {
-      const auto job = configured(plan, p, s);
+      auto job = configured(plan, p, s);
       validate(job);
       check_straggler_workers(parse_straggler_spec(job.stragglers), job.workers);
+      // Layer sizes a job leaves to its data (input width, outputs) are
+      // known only once fitted to it, as each run will be.
+      fit_job_to_data(job, *data);
       workload_tables(job);
       if (job.workers > plan.train_rows) {
         throw troupe_error(errc::bad_config, sweep::point_label(p) + ": more workers than the " +
