@@ -68,6 +68,25 @@ TEST(CsvLoader, HeaderLabelByNameDelimitersAndGzip) {
   EXPECT_EQ(sk.cols, 2u);
 }
 
+// A value missing in the first row is that row's error, not a header that
+// silently drops it; a header may leave a name empty (pandas' index column).
+TEST(CsvLoader, AFirstRowWithAMissingValueIsNoHeader) {
+  temp_dir dir("csv_missing_first");
+  try {
+    load_csv(dir.write("m.csv", "0.5,,0.3,1\n0.1,0.2,0.3,0\n"), csv_options{});
+    FAIL() << "the first row's missing value went unnoticed";
+  } catch (const troupe_error& e) {
+    EXPECT_NE(std::string(e.what()).find(":1: field 2 ('') is not a finite number"),
+              std::string::npos)
+        << e.what();
+  }
+  csv_options o;
+  o.label_name = "y";
+  const auto pandas = load_csv(dir.write("p.csv", ",a,y\n0,0.5,1\n1,0.7,0\n"), o);
+  EXPECT_EQ(pandas.rows, 2u);
+  EXPECT_EQ(pandas.feature_names, (std::vector<std::string>{"", "a"}));
+}
+
 TEST(CsvLoader, RegressionTargetsAreFloats) {
   temp_dir dir("csv_regression");
   csv_options o;

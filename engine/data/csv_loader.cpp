@@ -38,14 +38,15 @@ char delimiter_of(const std::string& option, std::string_view first_line) {
 
 }  // namespace
 
-bool all_numbers(const std::vector<std::string_view>& fields) {
+bool looks_like_header(const std::vector<std::string_view>& fields) {
   for (auto field : fields) {
-    if (!field.empty() && field.front() == '+') field.remove_prefix(1);
+    if (field.empty()) continue;
+    if (field.front() == '+') field.remove_prefix(1);
     float f;
     const auto r = std::from_chars(field.data(), field.data() + field.size(), f);
-    if (field.empty() || r.ptr != field.data() + field.size()) return false;
+    if (field.empty() || r.ptr != field.data() + field.size()) return true;
   }
-  return true;
+  return false;
 }
 
 char detect_delimiter(std::string_view line) {
@@ -109,7 +110,7 @@ dataset load_csv(const std::string& path, const csv_options& o) {
     if (first) {
       delim = delimiter_of(o.delimiter, line);
       split_fields(line, delim, fields);
-      const bool is_header = o.header == 1 || (o.header == -1 && !all_numbers(fields));
+      const bool is_header = o.header == 1 || (o.header == -1 && looks_like_header(fields));
       first = false;
       if (is_header) {
         header.assign(fields.begin(), fields.end());
@@ -147,6 +148,11 @@ dataset load_csv(const std::string& path, const csv_options& o) {
         if (width < 2) malformed(in, "a row needs a label and at least one feature");
       }
       d.cols = o.has_label ? width - 1 : width;
+      if (header.size() == width) {
+        for (std::size_t i = 0; i < width; ++i) {
+          if (!(o.has_label && i == label)) d.feature_names.push_back(header[i]);
+        }
+      }
       // `lines` counts blank ones too (a file of blank lines compresses to
       // nothing): beyond a plausible size the vectors grow as rows come.
       const auto reserve_rows = std::min<std::size_t>(lines, (std::size_t{1} << 26) / d.cols);

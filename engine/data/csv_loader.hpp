@@ -41,9 +41,11 @@ void load_label_file(const std::string& path, bool regression, dataset& into);
 char detect_delimiter(std::string_view line);
 /// Splits on `delim` (' ': runs of blanks); fields are trimmed and unquoted.
 void split_fields(std::string_view line, char delim, std::vector<std::string_view>& out);
-/// True when every field is a number (finite or not): a first line with a
-/// field that is none is a header; "nan" is data, and an error on its line.
-bool all_numbers(const std::vector<std::string_view>& fields);
+/// True when some field is text that is no number (finite or not): such a
+/// first line is a header. "nan" is data, and an error on its line; so is an
+/// empty field among numbers ("0.5,,0.3" is a row with a value missing, not
+/// a header), while a header may leave a name empty (",a,b,y", pandas' index).
+bool looks_like_header(const std::vector<std::string_view>& fields);
 /// Parses a finite float; false when `text` is no number or not finite.
 bool parse_float(std::string_view text, float& out);
 /// A label as a class number (an integer in [0, 2^31)); false otherwise.

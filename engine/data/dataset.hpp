@@ -21,6 +21,8 @@ struct dataset {
   std::vector<std::int32_t> labels;
   std::vector<float> targets;  ///< regression only (then labels is empty)
   std::string source;          ///< the file it came from, for error messages
+  /// The features' names from a CSV header, in column order; empty: none.
+  std::vector<std::string> feature_names;
 
   const float* row(std::size_t i) const { return features.data() + i * cols; }
 };

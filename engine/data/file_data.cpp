@@ -1,6 +1,10 @@
 #include "engine/data/file_data.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "engine/data/csv_loader.hpp"
 #include "engine/data/idx_loader.hpp"
@@ -42,6 +46,40 @@ dataset load_dense(const file_data_request& r, const std::string& path, const st
   return d;
 }
 
+// A test or validation file whose header names the training file's
+// features in another order is read by name, not by position (which
+// trained fine and then tested on shuffled features); one that names other
+// features is refused. Without a header on both, position is all there is.
+void match_columns(const dataset& train, dataset& other) {
+  const auto& want = train.feature_names;
+  const auto& have = other.feature_names;
+  if (want.empty() || have.empty() || want == have) return;
+  if (std::set<std::string>(want.begin(), want.end()).size() != want.size()) return;  // ambiguous
+  std::map<std::string, std::size_t> at;
+  for (std::size_t i = 0; i < have.size(); ++i) at.emplace(have[i], i);
+  std::vector<std::size_t> from(want.size());
+  for (std::size_t j = 0; j < want.size(); ++j) {
+    const auto it = at.find(want[j]);
+    // Same count, all of train's names distinct: a name missing here is
+    // also how a name given twice here shows.
+    if (it == at.end()) {
+      throw troupe_error(errc::bad_config, other.source + ": its header names no feature '" +
+                                               want[j] + "', which " + train.source +
+                                               " has; give both files the same feature columns");
+    }
+    from[j] = it->second;
+  }
+  const auto cols = want.size();
+  std::vector<float> reordered(other.features.size());
+  for (std::size_t r = 0; r < other.rows; ++r) {
+    for (std::size_t j = 0; j < cols; ++j) {
+      reordered[r * cols + j] = other.features[r * cols + from[j]];
+    }
+  }
+  other.features = std::move(reordered);
+  other.feature_names = want;
+}
+
 template <class Set>
 std::shared_ptr<const Set> shared(Set&& s) {
   return std::make_shared<const Set>(std::move(s));
@@ -63,12 +101,13 @@ file_data dense_files(const file_data_request& r) {
   } else if (s.validation_fraction > 0) {
     validation = take_out(train, pick_rows(train.rows, s.validation_fraction, r.split_seed + 1));
   }
-  for (const auto* d : {&test, &validation}) {
+  for (auto* d : {&test, &validation}) {
     if (d->rows > 0 && d->cols != train.cols) {
       throw troupe_error(errc::bad_config, d->source + " has " + std::to_string(d->cols) +
                                                " features but the training file " + train.source +
                                                " has " + std::to_string(train.cols));
     }
+    if (d->rows > 0) match_columns(train, *d);
   }
   keep_first(train, r.train_limit);
   keep_first(test, r.test_limit);

@@ -47,7 +47,7 @@ ratings_dataset load_ratings_csv(const std::string& path, const ratings_csv_opti
       delim = o.delimiter == "auto" ? detect_delimiter(line)
                                     : (o.delimiter == "\t" ? '\t' : o.delimiter.front());
       split_fields(line, delim, fields);
-      if (o.header == 1 || (o.header == -1 && !all_numbers(fields))) {
+      if (o.header == 1 || (o.header == -1 && looks_like_header(fields))) {
         header.assign(fields.begin(), fields.end());
         continue;
       }
