@@ -3,6 +3,7 @@
 // (actors/table_directory.hpp). Each call is a short-lived actor waiting for
 // the directory's answer, so that a member held back by the bound blocks
 // nothing but its own future.
+#include "actors/actor_config.hpp"
 #include "actors/client_impl.hpp"
 
 namespace troupe {
@@ -30,18 +31,18 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
   }
   std::int64_t clock = 0;
   {
-    // Absolute step counts: a call that failed on the way is made good by the next.
-    // Per member: one client may drive several members of a group.
-    std::lock_guard<std::mutex> lock(clocks_mutex_);
-    clock = ++clocks_[{group.name, group.member}];
+    // Absolute step counts: a call lost on the way is made good by the
+    // next. Per member: one client may drive several members of a group.
+    std::lock_guard<std::mutex> lock(clocks_->mutex);
+    clock = ++clocks_->steps[{group.name, group.member}];
   }
   // The session stands for this client: the directory watches it, and a
   // client that ends leaves its groups.
   // The group travels as the spawn argument: CAF 0.17 dereferences a null
   // argument tuple when a function is spawned with none (UBSan stops there).
   rt_->sys.spawn(
-      [c, dir = directory_, session = session_, clock](caf::event_based_actor* self,
-                                                       const clock_group& group) {
+      [c, dir = directory_, session = session_, clock, clocks = clocks_](
+          caf::event_based_actor* self, const clock_group& group) {
         // No timeout (the slowest member may take any time), so the
         // directory is watched instead: one that ends (the engine stopped,
         // its process or the link to it lost) drops the calls it keeps
@@ -49,7 +50,14 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
         // directory's promise, so the pending response holds it too (until
         // it quits): otherwise it would go with the promise, unreachable,
         // before its down message came, and the call with it, unanswered.
+        // Taken back before quitting: CAF 0.17 keeps a monitor on the
+        // directory until the directory ends (~1 KB a call, for good).
         self->monitor(dir);
+        const auto finish = [=] {
+          self->demonitor(dir.address());
+          c->complete();
+          self->quit();
+        };
         const auto keep = caf::actor_cast<caf::strong_actor_ptr>(self);
         self->set_down_handler([=](caf::down_msg& down) {
           if (down.source != dir.address()) return;
@@ -65,13 +73,19 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
             .then(
                 [=, keep = keep](std::int64_t slowest) {
                   c->value = slowest;
-                  c->complete();
-                  self->quit();
+                  finish();
                 },
                 [=, keep = keep](caf::error& err) {
+                  // The directory refused the step without recording it:
+                  // the member's next call is this step again, not one
+                  // ahead (which would let its group run past the bound).
+                  if (err && err.category() == troupe_error_category()) {
+                    std::lock_guard<std::mutex> lock(clocks->mutex);
+                    auto& step = clocks->steps[{group.name, group.member}];
+                    if (step == clock) --step;
+                  }
                   c->fail(to_api_error(err, "clock group '" + group.name + "'"));
-                  c->complete();
-                  self->quit();
+                  finish();
                 });
       },
       group);
@@ -84,15 +98,23 @@ void client::impl::leave_clock(const clock_group& group, callback<void> done) {
     return refuse(c, api_errc::bad_argument, "clock group '" + group.name + "': " + why);
   }
   rt_->sys.spawn(
-      [c, dir = directory_, session = session_](caf::event_based_actor* self,
-                                                const clock_group& group) {
+      [c, dir = directory_, session = session_, clocks = clocks_](caf::event_based_actor* self,
+                                                                  const clock_group& group) {
         self->request(dir, std::chrono::seconds(30), leave_atom::value, group.name, group.member,
                       session)
-            .then([=](bool) { c->complete(); },
-                  [=](caf::error& err) {
-                    c->fail(to_api_error(err, "clock group '" + group.name + "'"));
-                    c->complete();
-                  });
+            .then(
+                [=](bool) {
+                  // Left for good: its step count goes (new rounds take new names).
+                  {
+                    std::lock_guard<std::mutex> lock(clocks->mutex);
+                    clocks->steps.erase({group.name, group.member});
+                  }
+                  c->complete();
+                },
+                [=](caf::error& err) {
+                  c->fail(to_api_error(err, "clock group '" + group.name + "'"));
+                  c->complete();
+                });
       },
       group);
 }

@@ -118,9 +118,13 @@ class client::impl {
   std::shared_ptr<actor_runtime> rt_;
   std::unique_ptr<caf::scoped_actor> auth_;
   directory_actor directory_;  // keeps the clock groups
-  std::mutex clocks_mutex_;
-  // This client's steps, by group and member.
-  std::map<std::pair<std::string, std::uint32_t>, std::int64_t> clocks_;
+  // This client's steps, by group and member; shared with the calls under
+  // way, which take a refused step back.
+  struct clock_steps {
+    std::mutex mutex;
+    std::map<std::pair<std::string, std::uint32_t>, std::int64_t> steps;
+  };
+  std::shared_ptr<clock_steps> clocks_ = std::make_shared<clock_steps>();
   std::uint32_t id_ = 0;
   std::uint32_t shards_ = 0;
   std::chrono::milliseconds timeout_{5000};  // every call's deadline, from its start

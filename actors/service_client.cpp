@@ -115,7 +115,14 @@ std::string check_range(const table_spec& spec, std::uint64_t offset, std::uint6
 // Refusal of a part of `keys` row ids and `floats` values to one shard that
 // cannot travel in one message; empty if it fits.
 std::string check_part(const std::string& table, std::uint64_t keys, std::uint32_t width,
-                       std::uint64_t floats, std::uint32_t shard) {
+                       std::uint64_t floats, std::uint32_t shard, std::uint64_t max_rows = 0) {
+  // A bounded table's shard refuses more rows in one request than it holds:
+  // refused here, before any shard applies its part of the call alone.
+  if (max_rows > 0 && keys > max_rows) {
+    return "table '" + table + "': " + std::to_string(keys) + " rows for shard " +
+           std::to_string(shard) + " in one call, but it holds at most " +
+           std::to_string(max_rows) + " per shard (max_rows); split the call";
+  }
   const std::uint64_t max_floats = max_payload_bytes / sizeof(float);
   const bool too_many_rows = width != 0 && keys > max_floats / width;
   if (!too_many_rows && check_payload(floats, keys, "part")) return {};
@@ -189,7 +196,8 @@ void client::impl::lookup(const std::string& name, std::vector<std::uint64_t> id
     };
   }
   for (const auto& b : split.batches) {
-    if (auto why = check_part(name, b.keys.size(), width, 0, b.shard); !why.empty()) {
+    if (auto why = check_part(name, b.keys.size(), width, 0, b.shard, t->spec.max_rows);
+        !why.empty()) {
       return refuse(c, api_errc::bad_argument, why);
     }
   }
@@ -246,7 +254,8 @@ void client::impl::push(const std::string& name, std::vector<std::uint64_t> ids,
   // Checked on the sums, which are what is sent (3e38 + 3e38 is inf), and
   // before anything is sent, so that no shard applies its part alone.
   for (const auto& b : split.batches) {
-    if (auto why = check_part(name, b.keys.size(), width, 0, b.shard); !why.empty()) {
+    if (auto why = check_part(name, b.keys.size(), width, 0, b.shard, t->spec.max_rows);
+        !why.empty()) {
       return refuse(c, api_errc::bad_argument, why);
     }
     for (auto pos : b.positions) {

@@ -219,25 +219,32 @@ caf::result<std::int64_t> on_clock(directory_pointer self, const std::string& na
     g.owner[member] = who;
     if (st.watched.insert(who).second) self->monitor(session);
   }
-  g.clocks[member] = std::max(g.clocks[member], clock);
-  counting_waits(st, g, [&] { g.release(); });
+  // A refused call records nothing (its client sends the same step again),
+  // so the limits on waiting calls are checked on the step as it would be.
+  const auto before = g.clocks[member];
+  g.clocks[member] = std::max(before, clock);
   const auto need =
       g.staleness < 0 ? std::numeric_limits<std::int64_t>::min() : g.clocks[member] - g.staleness;
+  if (g.min_clock() < need) {
+    // A client may have several calls under way, but not without bound:
+    // each is kept until the slowest member catches up.
+    if (g.waiting_of[member] >= max_waiting_per_member) {
+      g.clocks[member] = before;
+      return refuse_clock("clock group '" + name + "': member " + std::to_string(member) +
+                          " already has " + std::to_string(max_waiting_per_member) +
+                          " calls waiting");
+    }
+    // A member's first waiting call is always taken (member slots bound
+    // those); only further ones count against the directory's limit, so no
+    // client's pipelining can lock the other groups out.
+    if (g.waiting_of[member] > 0 && st.waiting_calls >= max_waiting_calls) {
+      g.clocks[member] = before;
+      return refuse_clock("clock group '" + name + "': " + std::to_string(max_waiting_calls) +
+                          " clock calls already wait in all groups");
+    }
+  }
+  counting_waits(st, g, [&] { g.release(); });
   if (const auto slowest = g.min_clock(); slowest >= need) return slowest;
-  // A client may have several calls under way, but not without bound: each
-  // is kept until the slowest member catches up.
-  if (g.waiting_of[member] >= max_waiting_per_member) {
-    return refuse_clock("clock group '" + name + "': member " + std::to_string(member) +
-                        " already has " + std::to_string(max_waiting_per_member) +
-                        " calls waiting");
-  }
-  // A member's first waiting call is always taken (member slots bound
-  // those); only further ones count against the directory's limit, so no
-  // client's pipelining can lock the other groups out.
-  if (g.waiting_of[member] > 0 && st.waiting_calls >= max_waiting_calls) {
-    return refuse_clock("clock group '" + name + "': " + std::to_string(max_waiting_calls) +
-                        " clock calls already wait in all groups");
-  }
   auto promise = self->make_response_promise<std::int64_t>();
   g.waiting.push_back({member, need, promise});
   ++g.waiting_of[member];
@@ -328,7 +335,8 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
         auto& st = self->state;
         auto it = st.groups.find(group);
         if (it == st.groups.end() || member >= it->second.members) return false;
-        // Only the client holding a member may take it out of the group.
+        // Only the client holding a member may take it out of the group;
+        // one nobody holds yet (it never started) any client may.
         const auto who = caf::actor_cast<caf::actor_addr>(session);
         if (const auto& owner = it->second.owner[member]; owner && owner != who) {
           return make_troupe_error(errc::malformed_message, "clock group '" + group + "': member " +

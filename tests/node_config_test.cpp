@@ -115,6 +115,24 @@ TEST(TableFile, NumbersBeyondTheirTypeAreErrorsNamingTheKey) {
   EXPECT_EQ(table_file_error(table + "lr = 3.4028234e38\n"), "");  // the largest float
 }
 
+// A key of the other kind of table was read by neither and passed: a
+// sparse table given `size` as its bound ran unbounded.
+TEST(TableFile, KeysOfTheOtherKindOfTableAreRefused) {
+  const std::string sparse = "[[table]]\nname = \"emb\"\nkind = \"sparse\"\n";
+  const std::string dense = "[[table]]\nname = \"w\"\nkind = \"dense\"\nsize = 8\n";
+  EXPECT_NE(table_file_error(sparse + "size = 100\n")
+                .find("'size' is not a key of a sparse table (its rows per shard: max_rows"),
+            std::string::npos)
+      << table_file_error(sparse + "size = 100\n");
+  for (const char* key : {"width = 4", "max_rows = 10", "max_row_id = 10"}) {
+    EXPECT_NE(table_file_error(dense + key + "\n").find("is not a key of a dense table"),
+              std::string::npos)
+        << key;
+  }
+  EXPECT_EQ(table_file_error(sparse + "width = 4\nmax_rows = 10\nmax_row_id = 99\n"), "");
+  EXPECT_EQ(table_file_error(dense), "");
+}
+
 TEST(NodePaths, RelativeDataPathsResolveUnderTheDataDir) {
   EXPECT_EQ(resolve_under("/var/lib/troupe", "data/brown"), "/var/lib/troupe/data/brown");
   EXPECT_EQ(resolve_under("/var/lib/troupe", "/usr/share/x"), "/usr/share/x");

@@ -63,6 +63,20 @@ table read_table(const toml::table& t, const std::string& where) {
   if (name.empty()) fail(where, "a table needs a name");
   const auto kind = get<std::string>(t, "kind", where, "sparse");
   table out;
+  // A key of the other kind would be ignored (a sparse table given `size`
+  // as its bound would be unbounded): refused, naming the right one.
+  const auto not_for = [&](const char* key, const char* instead) {
+    if (t.contains(key)) {
+      fail(where, std::string("'") + key + "' is not a key of a " + kind + " table" + instead);
+    }
+  };
+  if (kind == "sparse") {
+    not_for("size", " (its rows per shard: max_rows; its largest id: max_row_id)");
+  } else if (kind == "dense") {
+    not_for("width", " (a dense table is a vector of `size` floats)");
+    not_for("max_rows", "");
+    not_for("max_row_id", "");
+  }
   if (kind == "sparse") {
     out = table::sparse(name, get<std::uint32_t>(t, "width", where, 1));
     out.max_rows(get<std::uint64_t>(t, "max_rows", where, 0));

@@ -181,7 +181,10 @@ class client {
   std::future<result<std::int64_t>> advance_clock(const clock_group& group);
   void advance_clock(const clock_group& group, callback<std::int64_t> done);
   /// This member stops counting in `group` (for good: its index stays taken
-  /// while the group lasts).
+  /// while the group lasts). An index another client holds is refused
+  /// (bad_argument); one no client has advanced yet may be left by any
+  /// client of the engine, so that a member that never started does not
+  /// hold the others back for good.
   std::future<result<void>> leave_clock(const clock_group& group);
 
   /// Blocks until every call this client issued before wait() has finished.
