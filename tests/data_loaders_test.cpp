@@ -3,8 +3,11 @@
 // every malformed input (nothing crashes, nothing is read half).
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <cmath>
 #include <filesystem>
+#include <functional>
 
 #include "data_files.hpp"
 #include "engine/data/csv_loader.hpp"
@@ -87,6 +90,30 @@ TEST(CsvLoader, AFirstRowWithAMissingValueIsNoHeader) {
   EXPECT_EQ(pandas.feature_names, (std::vector<std::string>{"", "a"}));
 }
 
+// A pipe or FIFO was read twice (to count rows, then to load): a process
+// substitution loaded as "no data rows", a FIFO waited for a second writer
+// for good. Refused at once, saying what to do.
+TEST(CsvLoader, APipeOrFifoIsRefusedNotReadTwice) {
+  temp_dir dir("csv_fifo");
+  const auto fifo = dir.file("data.csv");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const auto& load : std::vector<std::function<void()>>{[&] { load_csv(fifo, csv_options{}); },
+                                                             [&] {
+                                                               dataset d;
+                                                               d.rows = 1;
+                                                               load_label_file(fifo, false, d);
+                                                             }}) {
+    try {
+      load();
+      FAIL() << "a FIFO was read";
+    } catch (const troupe_error& e) {
+      EXPECT_EQ(e.code(), errc::io_error);
+      EXPECT_NE(std::string(e.what()).find("is no regular file (a pipe, FIFO"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(CsvLoader, RegressionTargetsAreFloats) {
   temp_dir dir("csv_regression");
   csv_options o;
@@ -108,10 +135,13 @@ TEST(CsvLoader, MalformedFilesAreErrorsNamingFileAndLine) {
   EXPECT_TRUE(has(msg, "word.csv:2: field 2 ('x')")) << msg;
   msg = error_of([&] { load_csv(dir.write("inf.csv", "1,inf,0\n"), o); });
   EXPECT_TRUE(has(msg, "inf.csv:1")) << msg;
-  // A file with no line ends (a binary file, a device, a gzip bomb) is refused
-  // once a line passes text_lines::max_line_bytes, not read until memory runs out.
+  // A file with no line ends (a binary file, a gzip bomb) is refused once a
+  // line passes text_lines::max_line_bytes, not read until memory runs out;
+  // a device is no data file at all.
+  msg = error_of([&] { load_csv(dir.write_gz("bomb.csv.gz", std::string(65 << 20, '1')), o); });
+  EXPECT_TRUE(has(msg, "bomb.csv.gz:1: a line longer than 64 MiB: not a text data file")) << msg;
   msg = error_of([&] { load_csv("/dev/zero", o); });
-  EXPECT_TRUE(has(msg, "/dev/zero:1: a line longer than 64 MiB: not a text data file")) << msg;
+  EXPECT_TRUE(has(msg, "/dev/zero is no regular file")) << msg;
   for (const char* label : {"-1", "2.5", "1e12"}) {
     msg = error_of([&] { load_csv(dir.write("lab.csv", std::string("1,2,") + label + "\n"), o); });
     EXPECT_TRUE(has(msg, "lab.csv:1: label '" + std::string(label) + "' is not a class number"))

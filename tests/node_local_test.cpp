@@ -540,12 +540,12 @@ TEST_F(LocalNode, JobsThatCannotBePreparedAreRefusedAndTheNodeGoesOn) {
       ask("[data]\nformat = \"csv\"\ntrain = \"/dev/null\"\ntest_fraction = 0.25\n"
           "[model]\nhidden = [16]\n[train]\nworkers = 1\nshards = 1\nbackend = \"cpu\"\n");
   EXPECT_NE(refusal.find("worker 0: layer sizes must be positive"), std::string::npos) << refusal;
-  // An endless data file (one line without end) is refused once the line
-  // passes text_lines::max_line_bytes, not read until memory runs out.
+  // An endless data file (a device) is refused before it is read, not read
+  // until memory runs out.
   refusal =
       ask("[data]\nformat = \"csv\"\ntrain = \"/dev/zero\"\ntest_fraction = 0.25\n"
           "[model]\nlayers = [4, 16, 3]\n[train]\nworkers = 1\nshards = 1\nbackend = \"cpu\"\n");
-  EXPECT_NE(refusal.find("not a text data file"), std::string::npos) << refusal;
+  EXPECT_NE(refusal.find("/dev/zero is no regular file"), std::string::npos) << refusal;
   const auto st = status();
   EXPECT_EQ(st.requests_rejected, 2u);
   ASSERT_EQ(st.actors.size(), 1u);  // the shard, still hosted

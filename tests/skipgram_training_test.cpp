@@ -11,6 +11,7 @@
 
 #include "actors/job_runner.hpp"
 #include "engine/errors.hpp"
+#include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
 namespace {
@@ -70,6 +71,27 @@ TEST(SkipgramTraining, RelatedWordsEndUpNeighboursThroughShardsAndWorkers) {
   std::ifstream in(job.output_dir + "/report.txt");
   const std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(written, s.eval_report);
+}
+
+// No held-out sentence: the job was scored on nothing, reporting a loss of
+// 0 and its target reached at once. Refused before it starts instead.
+TEST(SkipgramTraining, AnEmptyTestSetIsRefused) {
+  job_config job;
+  job.data_set = "brown";
+  job.model_kind = "skipgram";
+  job.data_dir = write_topic_corpus().string();
+  job.min_count = 1;
+  job.test_fraction = 0.00001;
+  try {
+    load_workload_data(job);
+    FAIL() << "a job without a test set was accepted";
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::bad_config);
+    EXPECT_NE(std::string(e.what()).find("the test set of brown is empty"), std::string::npos)
+        << e.what();
+  }
+  job.test_fraction = 0.1;
+  EXPECT_GT(load_workload_data(job)->test_rows(), 0u);
 }
 
 }  // namespace

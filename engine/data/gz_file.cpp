@@ -7,14 +7,25 @@
 
 namespace troupe {
 
-gz_ptr open_gz(const std::string& path) {
+void require_data_file(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
+  const auto st = std::filesystem::status(path, ec);  // follows links
+  if (!std::filesystem::exists(st)) {
     throw troupe_error(errc::missing_dataset, "data file " + path + " not found");
   }
-  if (std::filesystem::is_directory(path, ec)) {
+  if (std::filesystem::is_directory(st)) {
     throw troupe_error(errc::io_error, path + " is a directory, not a data file");
   }
+  if (!std::filesystem::is_regular_file(st)) {
+    throw troupe_error(errc::io_error,
+                       path +
+                           " is no regular file (a pipe, FIFO, socket or device): data files "
+                           "are read more than once; write it to a file first");
+  }
+}
+
+gz_ptr open_gz(const std::string& path) {
+  require_data_file(path);
   gz_ptr f(gzopen(path.c_str(), "rb"));
   if (!f) throw troupe_error(errc::io_error, "cannot open " + path);
   gzbuffer(f.get(), 1 << 18);

@@ -21,8 +21,14 @@ struct gz_closer {
 };
 using gz_ptr = std::unique_ptr<std::remove_pointer_t<gzFile>, gz_closer>;
 
-/// Opens `path` for reading; throws troupe_error: missing_dataset when it
-/// does not exist, io_error when it is a directory or cannot be opened.
+/// Throws troupe_error: missing_dataset when `path` does not exist,
+/// io_error when it is no regular file (a directory; a pipe, FIFO, socket or
+/// device, which loaders that read a file twice, to count and then to load,
+/// would find empty the second time or wait on for good).
+void require_data_file(const std::string& path);
+
+/// Opens `path` for reading; throws as require_data_file does, and io_error
+/// when it cannot be opened.
 gz_ptr open_gz(const std::string& path);
 
 /// Reads up to `n` bytes (fewer only at the end); 0 at the end. Throws

@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <vector>
 
@@ -116,6 +117,10 @@ void read_elements(gzFile f, const idx_header& h, std::size_t count, const std::
 }  // namespace
 
 bool looks_like_idx(const std::string& path) {
+  // Anything but a regular file is no idx file (and its loader's own open
+  // says what it is); reading a FIFO here would take its data or wait.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
   gz_ptr f(gzopen(path.c_str(), "rb"));
   if (!f) return false;
   unsigned char magic[4];

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/data/array_shape.hpp"
+#include "engine/data/gz_file.hpp"
 #include "engine/data/label_values.hpp"
 #include "engine/errors.hpp"
 #include "engine/unique_fd.hpp"
@@ -23,10 +24,7 @@ namespace {
 class mapped_file {
  public:
   explicit mapped_file(const std::string& path) {
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec)) {
-      throw troupe_error(errc::missing_dataset, "data file " + path + " not found");
-    }
+    require_data_file(path);
     // Held by a unique_fd: the throws below leave no descriptor behind (a
     // node daemon refusing job after job would run out of them).
     fd_.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

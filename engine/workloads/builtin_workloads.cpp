@@ -120,6 +120,19 @@ std::shared_ptr<const workload_data> load_builtin_data(const job_config& job) {
     throw troupe_error(errc::bad_config, "fewer training rows (" +
                                              std::to_string(data->train_rows()) + ") than workers");
   }
+  // A job is scored on its test set: with none it reported a perfect loss
+  // and its target reached at once.
+  const bool no_test = data->text
+                           ? std::none_of(data->text->test.begin(), data->text->test.end(),
+                                          [](const auto& sentence) { return sentence.size() >= 2; })
+                           : data->test_rows() == 0;
+  if (no_test) {
+    throw troupe_error(errc::bad_config,
+                       std::string("the test set of ") + job.data_set + " is empty" +
+                           (data->text ? " (no held-out sentence of two words or more)" : "") +
+                           ": raise data.test_fraction (now " + std::to_string(job.test_fraction) +
+                           ")");
+  }
   return data;
 }
 
