@@ -74,6 +74,23 @@ struct custom_kind {
   }
 };
 
+// "" when `b` declares the tables `a` does (names, kinds and sizes), else
+// the first difference.
+std::string layout_difference(const std::vector<table_spec>& a, const std::vector<table_spec>& b) {
+  if (a.size() != b.size()) {
+    return std::to_string(b.size()) + " tables, not " + std::to_string(a.size());
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto shape = [](const table_spec& t) {
+      return t.kind == table_kind::dense
+                 ? "dense '" + t.name + "' of " + std::to_string(t.size)
+                 : "sparse '" + t.name + "' of width " + std::to_string(t.width);
+    };
+    if (shape(a[i]) != shape(b[i])) return shape(b[i]) + ", not " + shape(a[i]);
+  }
+  return {};
+}
+
 }  // namespace
 
 workload_kind custom_workload_kind(const std::string& name, workload_factory factory) {
@@ -88,16 +105,28 @@ workload_kind custom_workload_kind(const std::string& name, workload_factory fac
   k.fit = [kind](job_config& job, const workload_data&) { kind->shape(job); };
   k.tables = [kind](const job_config& job) { return kind->shape(job).first; };
   k.regression = [kind](const job_config& job) { return kind->shape(job).second; };
-  k.make_train = [kind](const job_config& job, std::shared_ptr<const workload_data>,
-                        std::uint32_t part, std::uint32_t parts) {
-    auto w = kind->make(context_of(job, part, parts, false));
+  // The shards hold the tables of the evaluation instance (shape): an
+  // instance declaring others (sized from its own part of the data, say)
+  // would train part of a table, or fail on a pull, without saying why.
+  const auto checked = [kind](const job_config& job, std::unique_ptr<custom_workload> w,
+                              const std::string& which) {
     auto specs = custom_kind::specs_of(*w, kind->name);
+    const auto& placed = kind->shape(job).first;
+    if (auto why = layout_difference(placed, specs); !why.empty()) {
+      throw troupe_error(errc::bad_config, "workload '" + kind->name + "': " + which +
+                                               " returns other tables than the instance that "
+                                               "placed them (" +
+                                               why + "): tables() must not depend on the part");
+    }
     return adapt_custom_workload(std::move(w), std::move(specs), kind->name);
   };
-  k.make_eval = [kind](const job_config& job, std::shared_ptr<const workload_data>) {
-    auto w = kind->make(context_of(job, 0, 1, true));
-    auto specs = custom_kind::specs_of(*w, kind->name);
-    return adapt_custom_workload(std::move(w), std::move(specs), kind->name);
+  k.make_train = [kind, checked](const job_config& job, std::shared_ptr<const workload_data>,
+                                 std::uint32_t part, std::uint32_t parts) {
+    return checked(job, kind->make(context_of(job, part, parts, false)),
+                   "the instance of part " + std::to_string(part) + " of " + std::to_string(parts));
+  };
+  k.make_eval = [kind, checked](const job_config& job, std::shared_ptr<const workload_data>) {
+    return checked(job, kind->make(context_of(job, 0, 1, true)), "an evaluation instance");
   };
   return k;
 }

@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -51,6 +52,34 @@ std::int64_t parse_staleness(const std::string& text) {
 std::string staleness_to_string(std::int64_t staleness) {
   return staleness == staleness_unbounded ? "inf" : std::to_string(staleness);
 }
+
+namespace {
+
+// A job file that names neither job nor output directory took the
+// reference job's ("fashion_mlp", runs/fashion_mlp) whatever it trained:
+// a plugin's model was logged as fashion_mlp and every such job wrote into
+// one directory. It is named after its model and data instead, and writes
+// under runs/ by that name.
+void name_unnamed_job(const toml::table& root, job_config& job) {
+  const auto* t = root["job"].as_table();
+  const bool named = t != nullptr && t->contains("name");
+  const bool placed = t != nullptr && t->contains("output_dir");
+  const job_config reference;
+  const bool is_reference = job.model_kind == reference.model_kind && !job.data.from_files() &&
+                            job.data_set == reference.data_set;
+  if (!named && !is_reference) {
+    std::string data = job.data_set;
+    if (job.data.from_files()) {
+      auto file = std::filesystem::path(job.data.train);
+      if (file.extension() == ".gz") file = file.stem();
+      data = file.stem().string();
+    }
+    job.name = job.model_kind + (data.empty() ? "" : "_" + data);
+  }
+  if (!placed) job.output_dir = "runs/" + job.name;
+}
+
+}  // namespace
 
 job_config parse_job_config(std::string_view text, const std::string& src, bool check) {
   toml::table root;
@@ -221,6 +250,7 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
     check_keys(*t, src, "limits", {"memory_share"});
     read_double(*t, "memory_share", "limits", src, job.memory_share);
   }
+  name_unnamed_job(root, job);
   if (check) validate(job);
   return job;
 }

@@ -106,6 +106,22 @@ class second_fails : public linear_with_offsets {
   }
 };
 
+// Its training instances size a table from their own part: part 1's `w`
+// has 4 floats where the instance the shards were placed from has 2.
+class tables_by_part : public linear_with_offsets {
+ public:
+  explicit tables_by_part(const troupe::workload_context& ctx)
+      : linear_with_offsets(ctx), wide_(!ctx.evaluation && ctx.part == 1) {}
+  std::vector<troupe::table> tables() const override {
+    auto t = linear_with_offsets::tables();
+    if (wide_) t[0] = troupe::table::dense("w", 4);
+    return t;
+  }
+
+ private:
+  bool wide_;
+};
+
 // 600 scalar tables, one per group of rows: y = 1 + k / 100 for the rows of
 // table k. A step pushes and pulls every table, ~1,200 requests a worker,
 // beyond the worker's bound on requests in flight (actors/request_gate.hpp),
@@ -256,6 +272,19 @@ TEST(CustomWorkload, AWorkloadThatCannotBeMadeNamesItsWorker) {
   EXPECT_NE(s.error().message.find("worker 1: error: "), std::string::npos)
       << s.error().to_string();
   EXPECT_NE(s.error().message.find("no data for part 1"), std::string::npos)
+      << s.error().to_string();
+}
+
+// An instance whose tables differ from the placed ones trained part of a
+// table with one shard and failed on a pull with two, naming neither.
+TEST(CustomWorkload, AnInstanceWithOtherTablesThanThePlacedOnesNamesIt) {
+  register_once<tables_by_part>("tables_by_part");
+  auto s = troupe::train(troupe::job_spec::toml(job_text("tables_by_part", "0")));
+  ASSERT_FALSE(s);
+  EXPECT_NE(
+      s.error().message.find("the instance of part 1 of 2 returns other tables than the "
+                             "instance that placed them (dense 'w' of 4, not dense 'w' of 2)"),
+      std::string::npos)
       << s.error().to_string();
 }
 

@@ -111,6 +111,21 @@ TEST(Normalize, StandardizeUsesTrainingStatisticsOnly) {
   normalize_features("standardize", 1, flat, {});
   for (float v : flat.features) EXPECT_TRUE(std::isfinite(v));
   EXPECT_EQ(flat.features[0], 0.f);
+  // Finite values that leave float's range when normalised are the data's
+  // error, named here (a job failed later as "a diverging model").
+  dataset huge = numbered(3);  // column 0: mean -1.1e38, so 3.4e38 less it is 4.5e38
+  huge.source = "huge.csv";
+  huge.features[0] = huge.features[2] = -3.4e38f;
+  huge.features[4] = 3.4e38f;
+  try {
+    normalize_features("standardize", 1, huge, {});
+    FAIL() << "an overflow went through";
+  } catch (const troupe_error& e) {
+    EXPECT_NE(std::string(e.what()).find("huge.csv: feature 1 of row"), std::string::npos)
+        << e.what();
+  }
+  dataset tiny = numbered(2);
+  EXPECT_THROW(normalize_features("scale", 1e-38, tiny, {}), troupe_error);  // 10 / 1e-38
 }
 
 file_data_request csv_request(const std::string& train) {

@@ -29,6 +29,25 @@ TEST(JobConfig, DefaultIsTheReferenceJob) {
   EXPECT_DOUBLE_EQ(job.target_accuracy, 0.87);
 }
 
+// A file that names no job is named after its model and data (it took the
+// reference job's name and directory whatever it trained); with no output
+// directory it writes under runs/ by its name.
+TEST(JobConfig, AnUnnamedJobIsNamedAfterItsModelAndData) {
+  const auto spam = parse_job_config(
+      "[data]\nset = \"spam-assassin\"\n[model]\nkind = \"logreg\"\n", "spam.toml", false);
+  EXPECT_EQ(spam.name, "logreg_spam-assassin");
+  EXPECT_EQ(spam.output_dir, "runs/logreg_spam-assassin");
+  const auto csv = parse_job_config(
+      "[data]\nformat = \"csv\"\ntrain = \"data/sk/digits.csv.gz\"\n[model]\nhidden = [8]\n",
+      "digits.toml", false);
+  EXPECT_EQ(csv.name, "mlp_digits");
+  const auto named = parse_job_config("[job]\nname = \"mine\"\n", "mine.toml", false);
+  EXPECT_EQ(named.output_dir, "runs/mine");
+  const auto placed = parse_job_config("[job]\noutput_dir = \"/tmp/x\"\n", "x.toml", false);
+  EXPECT_EQ(placed.name, "fashion_mlp");  // the reference job's model and data
+  EXPECT_EQ(placed.output_dir, "/tmp/x");
+}
+
 TEST(JobConfig, ExampleFileMatchesTheEmbeddedDefault) {
   std::ifstream in(TROUPE_SOURCE_DIR "/examples/fashion_mlp.toml");
   ASSERT_TRUE(in.good());

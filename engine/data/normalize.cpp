@@ -1,6 +1,7 @@
 #include "engine/data/normalize.hpp"
 
 #include <cmath>
+#include <string>
 
 #include "engine/errors.hpp"
 
@@ -33,10 +34,22 @@ void normalize_features(const std::string& how, double scale, dataset& train,
   } else {
     throw troupe_error(errc::bad_config, "data.normalize: unknown normalisation '" + how + "'");
   }
+  // Finite values can leave float's range here (values near 3e38 less a
+  // mean, a tiny scale): said here, naming the file, not later as a
+  // diverging model.
   auto apply = [&](dataset& d) {
     for (std::size_t r = 0; r < d.rows; ++r) {
       float* x = d.features.data() + r * d.cols;
-      for (std::size_t c = 0; c < d.cols; ++c) x[c] = (x[c] - offset[c]) * factor[c];
+      for (std::size_t c = 0; c < d.cols; ++c) {
+        x[c] = (x[c] - offset[c]) * factor[c];
+        if (!std::isfinite(x[c])) {
+          throw troupe_error(
+              errc::bad_config,
+              d.source + ": feature " + std::to_string(c + 1) + " of row " + std::to_string(r + 1) +
+                  " leaves float's range under data.normalize = \"" + how + "\" (data.scale " +
+                  std::to_string(scale) + "): rescale the data or choose another normalisation");
+        }
+      }
     }
   };
   apply(train);
@@ -52,10 +65,19 @@ void normalize_features(const std::string& how, double scale, sparse_dataset& tr
     throw troupe_error(errc::bad_config, "data.normalize: sparse rows take none or scale");
   }
   const auto factor = static_cast<float>(1.0 / scale);
-  for (auto& v : train.values) v *= factor;
+  const auto apply = [&](std::vector<float>& values) {
+    for (auto& v : values) {
+      v *= factor;
+      if (!std::isfinite(v)) {
+        throw troupe_error(errc::bad_config, "a feature leaves float's range under data.scale " +
+                                                 std::to_string(scale) +
+                                                 ": rescale the data or choose another scale");
+      }
+    }
+  };
+  apply(train.values);
   for (auto* d : others) {
-    if (d == nullptr) continue;
-    for (auto& v : d->values) v *= factor;
+    if (d != nullptr) apply(d->values);
   }
 }
 
