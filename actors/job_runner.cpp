@@ -138,6 +138,25 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
   return nodes;
 }
 
+// Sets newer than the one a job resumes from are the interrupted run's, and
+// the resumed run rewrites their clocks' shard files: a shard of the new run
+// that failed to write would leave the old progress file vouching for a set
+// of both runs. Their progress files are renamed (kept, but no set).
+void set_aside_newer(const std::string& dir, std::int64_t clock) {
+  for (const auto newer : list_progress_clocks(dir)) {
+    if (newer <= clock) continue;
+    const auto path = dir + "/" + progress_file_name(newer);
+    std::error_code ec;
+    std::filesystem::rename(path, path + ".superseded", ec);
+    if (ec) {
+      throw troupe_error(errc::io_error,
+                         "resume: cannot set aside " + path + " (" + ec.message() +
+                             "), a set of the interrupted run a later resume could mix up");
+    }
+    spdlog::info("resume: {} set aside as .superseded (newer than the set resumed from)", path);
+  }
+}
+
 // The latest clock at which every shard left a complete checkpoint (and the
 // scheduler its progress file). Newer but broken or partial sets are skipped
 // with a warning naming the file and what is wrong with it.
@@ -157,6 +176,10 @@ resume_point choose_resume_point(const job_config& job) {
     std::string line, problem = "its progress file has no epoch";
     if (!fs::is_regular_file(progress_path, ec)) {
       problem = progress_path + " is not a regular file";  // a FIFO would block the read
+    } else if (const auto size = fs::file_size(progress_path, ec); ec || size > 4096) {
+      // Two short lines: a large one (a sparse 6 GB file) is no progress file.
+      problem = progress_path + " is no progress file (" +
+                (ec ? ec.message() : std::to_string(size) + " bytes") + ")";
     } else {
       std::ifstream progress(progress_path);
       while (std::getline(progress, line)) {
@@ -197,12 +220,20 @@ resume_point choose_resume_point(const job_config& job) {
       }
       point.files.push_back(path);
     }
-    if (problem.empty() && point.epoch < job.epochs) {
+    if (problem.empty() && point.epoch >= job.epochs) {
+      // Resumed, it would retrain from an older set and overwrite this run.
+      throw troupe_error(errc::bad_config,
+                         "the job in " + dir + " finished: its checkpoint of clock " +
+                             std::to_string(clock) + " is at the end of epoch " +
+                             std::to_string(point.epoch) + " of " + std::to_string(job.epochs) +
+                             "; nothing to resume (give more epochs, --epochs, to train on)");
+    }
+    if (problem.empty()) {
       for (const auto& s : skipped) spdlog::warn("resume: {}", s);
+      set_aside_newer(dir, clock);
       return point;
     }
-    skipped.push_back("checkpoint of clock " + std::to_string(clock) + " unusable: " +
-                      (problem.empty() ? "its epoch is past the job's end" : problem));
+    skipped.push_back("checkpoint of clock " + std::to_string(clock) + " unusable: " + problem);
   }
   std::string why;
   for (const auto& s : skipped) why += "; " + s;

@@ -148,7 +148,12 @@ void ask_counters(scheduler_pointer self, std::uint32_t k) {
 // gives them from the copy that replaces it.
 void maybe_finish(scheduler_pointer self) {
   auto& st = self->state;
-  if (st.finished || st.finishing || !st.running.empty() || st.evals_pending > 0) return;
+  // A checkpoint under way is finished first: the last one of a job is the
+  // set a later resume (with more epochs) starts from.
+  if (st.finished || st.finishing || !st.running.empty() || st.evals_pending > 0 ||
+      !st.checkpoint_waiting.empty()) {
+    return;
+  }
   st.finishing = true;
   st.summary.wall_s = elapsed(st);
   if (st.shards.empty()) return deliver_summary(self);
@@ -349,9 +354,44 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
   iv = interval_totals{};
 }
 
+// The progress file of the checkpoint every shard wrote at clock C, once
+// every live worker is past C: a worker reports an epoch after the clock
+// advance of its last step, so an epoch that ended at C itself is known only
+// then (taken at C, the file said the epoch before, and a resume replayed a
+// whole epoch; a finished job's last set looked unfinished).
+void maybe_write_progress(scheduler_pointer self) {
+  auto& st = self->state;
+  const auto clock = st.progress_pending;
+  if (clock < 0) return;
+  for (const auto w : st.running) {
+    if (st.clocks->contains(w) && st.clocks->clock_of(w) <= clock) return;
+  }
+  st.progress_pending = -1;
+  std::int64_t epoch = std::numeric_limits<std::int64_t>::max();
+  for (const auto& [w, base] : st.epoch_base) {
+    const auto& ends = st.epoch_end_clocks[w];
+    epoch = std::min<std::int64_t>(
+        epoch, base + std::count_if(ends.begin(), ends.end(), [&](auto c) { return c <= clock; }));
+  }
+  if (epoch == std::numeric_limits<std::int64_t>::max()) return;  // no worker: no job
+  if (auto w = write_progress_file(st.checkpoint_dir, clock, epoch); !w) {
+    // The shards wrote their files; only this process cannot record the set
+    // (shards on other machines need a shared checkpoint directory).
+    spdlog::error("checkpoint at clock {}: {}", clock, w.message());
+    return;
+  }
+  // As many as the shards keep of their own files.
+  if (auto w = prune_progress_files(st.checkpoint_dir, 3); !w) {
+    spdlog::warn("checkpoint at clock {}: {}", clock, w.message());
+  }
+  spdlog::info("checkpoint at clock {} recorded: a resumed job starts at epoch {}", clock,
+               epoch + 1);
+}
+
 // Every checkpoint_every clocks of the slowest worker, each shard writes a
-// checkpoint; once all have, a progress file records the clock and epoch a
-// resumed job starts from. Training goes on meanwhile.
+// checkpoint; once all have, and every worker is past it, a progress file
+// records the clock and epoch a resumed job starts from. Training goes on
+// meanwhile.
 void maybe_checkpoint(scheduler_pointer self) {
   auto& st = self->state;
   if (st.job.checkpoint_every == 0 || !st.checkpoint_waiting.empty() || st.clocks->size() == 0 ||
@@ -361,8 +401,6 @@ void maybe_checkpoint(scheduler_pointer self) {
   const auto clock = st.clocks->min_clock();
   if (clock < st.next_checkpoint || clock % st.job.checkpoint_every != 0) return;
   st.next_checkpoint = clock + 1;
-  std::int64_t epoch = std::numeric_limits<std::int64_t>::max();
-  for (const auto& [w, e] : st.last_epoch) epoch = std::min(epoch, e + 1);
   const auto round = ++st.checkpoint_round;
   const auto t0 = clock_type::now();
   for (std::uint32_t k = 0; k < st.shards.size(); ++k) st.checkpoint_waiting.insert(k);
@@ -375,20 +413,13 @@ void maybe_checkpoint(scheduler_pointer self) {
               // An abandoned round's shards are no longer waited for.
               if (s.checkpoint_round != round || s.checkpoint_waiting.erase(k) == 0) return;
               if (!s.checkpoint_waiting.empty()) return;
-              if (auto st = write_progress_file(s.checkpoint_dir, clock, epoch); !st) {
-                // The shards wrote their files; only this process cannot record the set
-                // (shards on other machines need a shared checkpoint directory).
-                spdlog::error("checkpoint at clock {}: {}", clock, st.message());
-                return;
-              }
-              // As many as the shards keep of their own files.
-              if (auto st = prune_progress_files(s.checkpoint_dir, 3); !st) {
-                spdlog::warn("checkpoint at clock {}: {}", clock, st.message());
-              }
               spdlog::info(
-                  "checkpoint at clock {} (epoch {}) written by {} shards in {:.0f} ms", clock,
-                  epoch + 1, s.shards.size(),
+                  "checkpoint at clock {} written by {} shards in {:.0f} ms", clock,
+                  s.shards.size(),
                   std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+              s.progress_pending = clock;
+              maybe_write_progress(self);
+              maybe_finish(self);
             },
             [=](caf::error& err) {
               auto& s = self->state;
@@ -396,6 +427,7 @@ void maybe_checkpoint(scheduler_pointer self) {
               s.checkpoint_waiting.clear();
               spdlog::error("checkpoint at clock {} failed: {}; training goes on", clock,
                             describe(err));
+              maybe_finish(self);
             });
   }
 }
@@ -417,6 +449,7 @@ void shard_replaced(scheduler_pointer self, std::uint32_t k) {
   // written before the job's summary.
   best_checkpoint_shard_replaced(self, k);
   ask_counters(self, k);
+  maybe_finish(self);  // it may have waited for the abandoned round
 }
 
 namespace {
@@ -471,6 +504,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
         release_waiting(self);
         maybe_evaluate_between_epochs(self);
         maybe_checkpoint(self);
+        maybe_write_progress(self);
         if (st.clocks->may_start(adv.clock)) return st.clocks->min_clock();
         auto promise = self->make_response_promise<std::int64_t>();
         st.waiting.push_back({adv.worker, adv.clock, promise});
@@ -497,11 +531,15 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
         release_waiting(self);
         maybe_evaluate_between_epochs(self);
         maybe_checkpoint(self);
+        maybe_write_progress(self);
       },
       [=](progress_atom, const worker_progress& p) { on_progress(self, p); },
       [=](epoch_atom, std::uint32_t worker, std::uint32_t epoch) {
         auto it = self->state.last_epoch.find(worker);
         if (it == self->state.last_epoch.end()) return;
+        if (epoch > it->second && self->state.clocks->contains(worker)) {
+          self->state.epoch_end_clocks[worker].push_back(self->state.clocks->clock_of(worker));
+        }
         it->second = std::max<std::int64_t>(it->second, epoch);
         evaluate_completed_epochs(self);
       },
@@ -514,6 +552,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
         // A finished worker must not hold the others back.
         st.clocks->remove_worker(worker);
         release_waiting(self);
+        maybe_write_progress(self);
         maybe_finish(self);
       },
       [=](fail_atom, std::uint32_t worker, const std::string& why) {

@@ -301,6 +301,7 @@ void start_job(scheduler_pointer self) {
     st.start_clock[w] = clock;
     st.running.insert(w);
     st.last_epoch[w] = epoch - 1;
+    st.epoch_base[w] = epoch;
     st.partition[w] = w;
   }
   st.next_eval = static_cast<std::uint32_t>(epoch);

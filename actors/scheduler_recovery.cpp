@@ -34,6 +34,8 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
   st.running.erase(lost);
   st.clocks->remove_worker(lost);
   st.last_epoch.erase(lost);
+  st.epoch_base.erase(lost);
+  st.epoch_end_clocks.erase(lost);
   st.waiting.erase(std::remove_if(st.waiting.begin(), st.waiting.end(),
                                   [=](const waiting_worker& w) { return w.worker == lost; }),
                    st.waiting.end());
@@ -46,6 +48,7 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
   st.start_clock[id] = start_clock;
   st.running.insert(id);
   st.last_epoch[id] = static_cast<std::int64_t>(epoch) - 1;
+  st.epoch_base[id] = epoch;
   st.workers.emplace_back();
   ++st.summary.workers_replaced;
   if (st.exporter) st.exporter->add_worker_replaced();

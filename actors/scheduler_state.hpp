@@ -117,10 +117,19 @@ struct scheduler_state {
   std::int64_t told_min_clock = 0;                   // the slowest clock last sent to the workers
   std::set<std::uint32_t> running;                   // workers not yet done
   std::map<std::uint32_t, std::int64_t> last_epoch;  // live worker -> last epoch it finished
-  std::uint32_t next_eval = 0;                       // first epoch not yet evaluated
-  std::int64_t next_eval_clock = 0;                  // eval_every: next min clock to evaluate at
-  std::uint32_t evals_pending = 0;                   // asked or queued
-  std::deque<queued_eval> evals_queued;              // keep_best: waiting for the one asked
+  // Live worker -> the epochs it had finished when placed, and the clock at
+  // which it finished each one since: what a checkpoint at clock C records
+  // as the epoch a resumed job starts from.
+  std::map<std::uint32_t, std::int64_t> epoch_base;
+  std::map<std::uint32_t, std::vector<std::int64_t>> epoch_end_clocks;
+  // A checkpoint every shard wrote, whose progress file waits until every
+  // live worker is past its clock (an epoch that ended at that very clock is
+  // reported after it). -1: none.
+  std::int64_t progress_pending = -1;
+  std::uint32_t next_eval = 0;           // first epoch not yet evaluated
+  std::int64_t next_eval_clock = 0;      // eval_every: next min clock to evaluate at
+  std::uint32_t evals_pending = 0;       // asked or queued
+  std::deque<queued_eval> evals_queued;  // keep_best: waiting for the one asked
   caf::typed_response_promise<job_summary> run_promise;
   std::unique_ptr<metrics_log> metrics;
   clock_type::time_point start;

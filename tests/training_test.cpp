@@ -15,6 +15,7 @@
 #include "actors/job_runner.hpp"
 #include "engine/errors.hpp"
 #include "engine/memory_estimate.hpp"
+#include "engine/store/checkpoint.hpp"
 #include "engine/store/progress_files.hpp"
 
 namespace troupe {
@@ -288,6 +289,67 @@ TEST(Training, ResumesFromTheLastCompleteCheckpointSkippingABrokenOne) {
   EXPECT_GE(resumed.pushes_applied, resumed.pushes_acked + 2u * 2u * 200u);
   EXPECT_LE(resumed.pushes_applied, resumed.pushes_acked + 2u * 2u * 203u);
   EXPECT_GT(first.test_accuracy, 0.70);
+}
+
+// A checkpoint taken at an epoch's last step records that epoch as done
+// (it recorded the one before: a resume replayed a whole epoch, and a
+// finished job's last set looked unfinished, so resuming it trained on and
+// overwrote the run). The job's last checkpoint is written before it ends.
+TEST(Training, CheckpointsAtEpochEndsRecordTheEpochDoneAndAFinishedJobIsNotResumed) {
+  require_dataset();
+  auto job = small_job(2, "resume_epochs");
+  job.epochs = 2;
+  job.checkpoint_every = 94;  // 94 steps per epoch and worker
+  std::filesystem::remove_all(job.output_dir);
+  run_job(job);
+  const auto dir = job.output_dir + "/checkpoints";
+  const auto progress = [&](std::int64_t clock) {
+    std::ifstream in(dir + "/" + progress_file_name(clock));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_NE(progress(94).find("epoch=1"), std::string::npos) << progress(94);
+  EXPECT_NE(progress(188).find("epoch=2"), std::string::npos) << progress(188);
+  auto again = job;
+  again.resume_from = dir;
+  try {
+    run_job(again);
+    ADD_FAILURE() << "a finished job was resumed";
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::bad_config);
+    EXPECT_NE(std::string(e.what()).find("finished: its checkpoint of clock 188 is at the end of "
+                                         "epoch 2 of 2; nothing to resume"),
+              std::string::npos)
+        << e.what();
+  }
+  auto longer = again;
+  longer.epochs = 3;
+  const auto s = run_job(longer);
+  EXPECT_EQ(s.resumed_from_clock, 188) << summary_line(s);
+  EXPECT_EQ(s.steps, 2u * 94u) << summary_line(s);  // the third epoch only
+}
+
+// A resume sets the interrupted run's newer sets aside: one of them could
+// otherwise be completed by the new run's shards in part and picked by a
+// later resume as a set of both runs.
+TEST(Training, AResumeSetsNewerSetsAside) {
+  require_dataset();
+  auto job = small_job(2, "resume_aside");
+  job.epochs = 1;
+  job.checkpoint_every = 30;  // clocks 30, 60, 90 of 94
+  std::filesystem::remove_all(job.output_dir);
+  run_job(job);
+  const auto dir = job.output_dir + "/checkpoints";
+  std::filesystem::resize_file(dir + "/shard-0-clock-60.ckpt", 100);  // 60 and 90 broken
+  std::filesystem::resize_file(dir + "/shard-0-clock-90.ckpt", 100);
+  auto resumed = job;
+  resumed.resume_from = dir;
+  const auto s = run_job(resumed);
+  EXPECT_EQ(s.resumed_from_clock, 30) << summary_line(s);
+  // The new run wrote 60 and 90 afresh; the old files were renamed first.
+  EXPECT_TRUE(std::filesystem::exists(dir + "/" + progress_file_name(90) + ".superseded"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/" + progress_file_name(90)));
+  checkpoint ck;
+  ASSERT_TRUE(read_checkpoint(dir + "/shard-0-clock-90.ckpt", ck).ok());
 }
 
 // Issue 12, problem 7: the scheduler's progress files are pruned like the
