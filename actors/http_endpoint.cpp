@@ -264,15 +264,19 @@ struct http_endpoint::impl {
         // Room for a fresh client (more likely a scraper than one silent for
         // a while): the longest-open connection that has sent nothing, else
         // the longest-open one still reading its request, and only when every
-        // one is sending its reply, the longest-open of those. A flood of
+        // one is sending its reply (or was just accepted), the longest-open. A flood of
         // silent connections then evicts its own, not a scrape on its way.
+        // Only connections a poll round has seen count as silent: one
+        // accepted in this batch has had no chance to send (a scrape among
+        // the flood's connections was taken for silent and dropped).
+        const auto seen = [&](const connection& c) { return c.opened < now; };
         auto victim = std::find_if(open.begin(), open.end(),
-                                   [](const connection& c) { return c.in.empty(); });
+                                   [&](const connection& c) { return seen(c) && c.in.empty(); });
         if (victim == open.end()) {
           victim = std::find_if(open.begin(), open.end(),
-                                [](const connection& c) { return c.out.empty(); });
+                                [&](const connection& c) { return seen(c) && c.out.empty(); });
         }
-        if (victim == open.end()) victim = open.begin();  // all sending: the oldest
+        if (victim == open.end()) victim = open.begin();  // all sending or new: the oldest
         open.erase(victim);
       }
       open.push_back({std::move(fd), now, now + limits.request_timeout, {}, {}, 0});
