@@ -17,7 +17,6 @@
 #include <caf/policy/tcp.hpp>
 
 #include <condition_variable>
-#include <future>
 #include <mutex>
 #include <thread>
 
@@ -140,19 +139,14 @@ class screened_scribe : public caf::io::scribe {
   caf::io::network::stream_impl<screened_transport> stream_;
 };
 
-caf::io::basp_broker* basp_of(const caf::actor& broker) {
-  return static_cast<caf::io::basp_broker*>(caf::actor_cast<caf::abstract_actor*>(broker));
-}
-
 class screened_doorman : public caf::io::network::doorman_impl {
  public:
   screened_doorman(default_multiplexer& mpx, native_socket fd, std::shared_ptr<frame_guard> guard,
-                   bool tls, caf::io::basp_broker* basp)
-      : caf::io::network::doorman_impl(mpx, fd), guard_(std::move(guard)), tls_(tls), basp_(basp) {}
+                   bool tls)
+      : caf::io::network::doorman_impl(mpx, fd), guard_(std::move(guard)), tls_(tls) {}
 
   bool new_connection() override {
-    if (detached()) return false;   // the broker let go while events were pending
-    forget_departed_nodes(*basp_);  // here, on the I/O thread the broker runs on
+    if (detached()) return false;  // the broker let go while events were pending
     auto& mpx = acceptor_.backend();
     const auto fd = acceptor_.accepted_socket();
     caf::detail::socket_guard closer{fd};
@@ -191,7 +185,6 @@ class screened_doorman : public caf::io::network::doorman_impl {
  private:
   std::shared_ptr<frame_guard> guard_;
   bool tls_;
-  caf::io::basp_broker* basp_;  // outlives every doorman (stopped after them)
 };
 
 // A middleman actor whose published ports take screened doormen; everything
@@ -200,10 +193,9 @@ class screened_middleman : public caf::io::middleman_actor_impl {
  public:
   screened_middleman(caf::actor_config& cfg, caf::actor broker, std::shared_ptr<frame_guard> guard,
                      bool tls)
-      : caf::io::middleman_actor_impl(cfg, broker),
+      : caf::io::middleman_actor_impl(cfg, std::move(broker)),
         guard_(std::move(guard)),
-        tls_(tls),
-        basp_(basp_of(broker)) {}
+        tls_(tls) {}
 
   const char* name() const override { return "troupe.screened_middleman"; }
 
@@ -213,13 +205,12 @@ class screened_middleman : public caf::io::middleman_actor_impl {
     auto fd = caf::io::network::new_tcp_acceptor_impl(port, addr, reuse);
     if (!fd) return std::move(fd.error());
     auto& mpx = static_cast<default_multiplexer&>(system().middleman().backend());
-    return caf::make_counted<screened_doorman>(mpx, *fd, guard_, tls_, basp_);
+    return caf::make_counted<screened_doorman>(mpx, *fd, guard_, tls_);
   }
 
  private:
   std::shared_ptr<frame_guard> guard_;
   bool tls_;
-  caf::io::basp_broker* basp_;
 };
 
 }  // namespace
@@ -272,22 +263,6 @@ std::uint16_t guarded_listener::port() const {
   return impl_->port;
 }
 
-void forget_departed_nodes(caf::io::basp_broker& basp) {
-  auto& servers = basp.spawn_servers;
-  for (auto it = servers.begin(); it != servers.end();) {
-    it = basp.instance.tbl().lookup(it->first) ? std::next(it) : servers.erase(it);
-  }
-}
-
-std::size_t remembered_nodes(caf::actor_system& sys) {
-  auto broker = sys.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
-  auto* basp = basp_of(broker);
-  std::promise<std::size_t> count;
-  auto answer = count.get_future();
-  sys.middleman().backend().dispatch([&] { count.set_value(basp->spawn_servers.size()); });
-  return answer.get();
-}
-
 std::unique_ptr<guarded_listener> guarded_listener::publish(
     caf::actor_system& sys, caf::strong_actor_ptr whom, std::set<std::string> sigs,
     const std::string& host, std::uint16_t port, listen_options opts) {
@@ -300,7 +275,7 @@ std::unique_ptr<guarded_listener> guarded_listener::publish(
   // Asked by the screens on the middleman's I/O thread, where the broker
   // runs; its routing table locks itself besides. The broker outlives the
   // listener (stopped before the middleman).
-  auto* basp = basp_of(broker);
+  auto* basp = static_cast<caf::io::basp_broker*>(caf::actor_cast<caf::abstract_actor*>(broker));
   opts.guard.route_of = [basp](const caf::node_id& id) -> std::optional<std::int64_t> {
     if (auto hdl = basp->instance.tbl().lookup_direct(id)) return hdl->id();
     return std::nullopt;
