@@ -34,7 +34,9 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
     // Absolute step counts: a call lost on the way is made good by the
     // next. Per member: one client may drive several members of a group.
     std::lock_guard<std::mutex> lock(clocks_->mutex);
-    clock = ++clocks_->steps[{group.name, group.member}];
+    auto& m = clocks_->steps[{group.name, group.member}];
+    clock = ++m.next;
+    m.in_flight.insert(clock);
   }
   // The session stands for this client: the directory watches it, and a
   // client that ends leaves its groups.
@@ -72,17 +74,29 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
                       group.members, group.staleness, clock, session)
             .then(
                 [=, keep = keep](std::int64_t slowest) {
+                  {
+                    std::lock_guard<std::mutex> lock(clocks->mutex);
+                    auto& m = clocks->steps[{group.name, group.member}];
+                    m.in_flight.erase(clock);
+                    m.accepted = std::max(m.accepted, clock);
+                  }
                   c->value = slowest;
                   finish();
                 },
                 [=, keep = keep](caf::error& err) {
-                  // The directory refused the step without recording it:
-                  // the member's next call is this step again, not one
-                  // ahead (which would let its group run past the bound).
-                  if (err && err.category() == troupe_error_category()) {
+                  {
                     std::lock_guard<std::mutex> lock(clocks->mutex);
-                    auto& step = clocks->steps[{group.name, group.member}];
-                    if (step == clock) --step;
+                    auto& m = clocks->steps[{group.name, group.member}];
+                    m.in_flight.erase(clock);
+                    // The directory refused the step without recording it:
+                    // the member's next call is the step after the highest
+                    // still possible (answered, or in flight), whatever
+                    // order refusals come back in (a step ahead would let
+                    // its group run past the bound).
+                    if (err && err.category() == troupe_error_category()) {
+                      const std::int64_t flying = m.in_flight.empty() ? 0 : *m.in_flight.rbegin();
+                      m.next = std::max(m.accepted, flying);
+                    }
                   }
                   c->fail(to_api_error(err, "clock group '" + group.name + "'"));
                   finish();

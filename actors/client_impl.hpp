@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -120,9 +121,14 @@ class client::impl {
   directory_actor directory_;  // keeps the clock groups
   // This client's steps, by group and member; shared with the calls under
   // way, which take a refused step back.
+  struct member_steps {
+    std::int64_t next = 0;      // the step the last call sent
+    std::int64_t accepted = 0;  // the highest step the directory answered
+    std::set<std::int64_t> in_flight;
+  };
   struct clock_steps {
     std::mutex mutex;
-    std::map<std::pair<std::string, std::uint32_t>, std::int64_t> steps;
+    std::map<std::pair<std::string, std::uint32_t>, member_steps> steps;
   };
   std::shared_ptr<clock_steps> clocks_ = std::make_shared<clock_steps>();
   std::uint32_t id_ = 0;

@@ -190,8 +190,8 @@ resume_point choose_resume_point(const job_config& job) {
           // Digits only: sscanf's %llu takes "-1" for 2^64 - 1.
           const bool digits = line.size() > 6 && line.size() <= 16 &&
                               line.find_first_not_of("0123456789", 6) == std::string::npos;
-          if (!digits || std::sscanf(line.c_str(), "epoch=%llu%c", &epoch, &end) != 1 ||
-              epoch > job.epochs) {
+          // An epoch past this job's end is a finished run's (refused below).
+          if (!digits || std::sscanf(line.c_str(), "epoch=%llu%c", &epoch, &end) != 1) {
             problem = progress_path + ": '" + line + "' is no epoch of this job";
             break;
           }

@@ -142,12 +142,18 @@ void ask_counters(scheduler_pointer self, std::uint32_t k) {
           [=](caf::error& err) { counters_failed(self, k, shard, err, false); });
 }
 
+void maybe_write_progress(scheduler_pointer self);
+
 }  // namespace
 
 // Collects the shards' counters, then ends the job. A shard lost meanwhile
 // gives them from the copy that replaces it.
 void maybe_finish(scheduler_pointer self) {
   auto& st = self->state;
+  // Every way a worker leaves ends here: the last round's progress file is
+  // written before the job ends (a worker lost after its last step held it
+  // back and then never said it was done).
+  if (st.running.empty()) maybe_write_progress(self);
   // A checkpoint under way is finished first: the last one of a job is the
   // set a later resume (with more epochs) starts from.
   if (st.finished || st.finishing || !st.running.empty() || st.evals_pending > 0 ||

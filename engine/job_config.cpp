@@ -64,22 +64,26 @@ void name_unnamed_job(const toml::table& root, job_config& job) {
   const auto* t = root["job"].as_table();
   const bool named = t != nullptr && t->contains("name");
   const bool placed = t != nullptr && t->contains("output_dir");
-  const job_config reference;
-  const bool is_reference = job.model_kind == reference.model_kind && !job.data.from_files() &&
-                            job.data_set == reference.data_set;
-  if (!named && !is_reference) {
-    std::string data = job.data_set;
-    if (job.data.from_files()) {
-      auto file = std::filesystem::path(job.data.train);
-      if (file.extension() == ".gz") file = file.stem();
-      data = file.stem().string();
-    }
-    job.name = job.model_kind + (data.empty() ? "" : "_" + data);
-  }
+  if (!named) job.name = default_job_name(job);
   if (!placed) job.output_dir = "runs/" + job.name;
 }
 
 }  // namespace
+
+std::string default_job_name(const job_config& job) {
+  const job_config reference;
+  if (job.model_kind == reference.model_kind && !job.data.from_files() &&
+      job.data_set == reference.data_set) {
+    return reference.name;
+  }
+  std::string data = job.data_set;
+  if (job.data.from_files()) {
+    auto file = std::filesystem::path(job.data.train);
+    if (file.extension() == ".gz") file = file.stem();
+    data = file.stem().string();
+  }
+  return job.model_kind + (data.empty() ? "" : "_" + data);
+}
 
 job_config parse_job_config(std::string_view text, const std::string& src, bool check) {
   toml::table root;

@@ -159,6 +159,11 @@ std::string_view default_job_toml();
 /// keys, wrong types and invalid values throw troupe_error(bad_config). With
 /// `check` false, the job as a whole is not validated yet (a caller that
 /// overrides keys first, e.g. `troupe train --nodes`, validates afterwards).
+/// The name of a job whose file gives none: "<model kind>_<data set or
+/// training file's stem>" ("mlp_digits"), "fashion_mlp" for the reference
+/// job's model and data. Its output directory is then runs/<name>.
+std::string default_job_name(const job_config& job);
+
 job_config parse_job_config(std::string_view toml_text, const std::string& source,
                             bool check = true);
 /// Reads and parses a job file; a missing file throws troupe_error(io_error).

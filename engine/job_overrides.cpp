@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -100,8 +101,18 @@ std::string apply_job_overrides(std::string_view toml_text, const std::string& s
 job_config apply_job_overrides(const job_config& job, const std::vector<job_override>& overrides,
                                bool check) {
   if (overrides.empty()) return job;
+  // A name (and directory) the job took from its model and data follows
+  // them: `--set model.kind=x` on a job named by default is named after x.
+  const bool name_derived = job.name == default_job_name(job);
+  const bool dir_derived = job.output_dir == "runs/" + job.name;
+  const auto given = [&](const char* key) {
+    return std::any_of(overrides.begin(), overrides.end(),
+                       [&](const job_override& o) { return o.key == key; });
+  };
   auto out =
       parse_job_config(apply_job_overrides(to_toml(job), "<job>", overrides), "--set", check);
+  if (name_derived && !given("job.name")) out.name = default_job_name(out);
+  if (dir_derived && !given("job.output_dir")) out.output_dir = "runs/" + out.name;
   out.resume_from = job.resume_from;
   out.metrics_listen = job.metrics_listen;
   return out;

@@ -37,6 +37,23 @@ TEST(JobOverrides, SetsKeysOfEveryType) {
   EXPECT_EQ(job.workers, default_job_config().workers);
 }
 
+// A job named by default after its model and data follows them through
+// --set (it kept "fashion_mlp" and runs/fashion_mlp whatever it trained);
+// a name or directory given explicitly stays.
+TEST(JobOverrides, ADefaultNameFollowsTheModelAndData) {
+  const auto spam = with({"model.kind=logreg", "data.set=spam-assassin"});
+  EXPECT_EQ(spam.name, "logreg_spam-assassin");
+  EXPECT_EQ(spam.output_dir, "runs/logreg_spam-assassin");
+  const auto named = with({"model.kind=logreg", "data.set=spam-assassin", "job.name=mine"});
+  EXPECT_EQ(named.name, "mine");
+  EXPECT_EQ(named.output_dir, "runs/mine");
+  auto placed = default_job_config();
+  placed.output_dir = "/tmp/elsewhere";
+  EXPECT_EQ(with({"model.kind=logreg", "data.set=spam-assassin"}, placed).output_dir,
+            "/tmp/elsewhere");
+  EXPECT_EQ(with({"train.learning_rate=0.01"}).name, "fashion_mlp");
+}
+
 TEST(JobOverrides, StalenessTakesIntegersAndInf) {
   EXPECT_EQ(with({"train.staleness=inf"}).staleness, staleness_unbounded);
   EXPECT_EQ(with({"train.staleness=inf", "train.staleness=3"}).staleness, 3);

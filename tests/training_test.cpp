@@ -321,6 +321,14 @@ TEST(Training, CheckpointsAtEpochEndsRecordTheEpochDoneAndAFinishedJobIsNotResum
               std::string::npos)
         << e.what();
   }
+  auto fewer = again;  // its sets are past this job's end: finished too
+  fewer.epochs = 1;
+  try {
+    run_job(fewer);
+    ADD_FAILURE() << "a finished job was resumed with fewer epochs";
+  } catch (const troupe_error& e) {
+    EXPECT_NE(std::string(e.what()).find("nothing to resume"), std::string::npos) << e.what();
+  }
   auto longer = again;
   longer.epochs = 3;
   const auto s = run_job(longer);
