@@ -19,8 +19,10 @@ namespace {
 namespace fs = std::filesystem;
 
 // Pairs from the built-in related-pair list, each with its own context words.
-fs::path write_topic_corpus() {
-  const auto dir = fs::temp_directory_path() / "troupe_skipgram_corpus";
+// In a directory of the test's own (`name`): CTest runs the tests of this
+// file side by side, and one rewriting the other's corpus broke it.
+fs::path write_topic_corpus(const std::string& name) {
+  const auto dir = fs::temp_directory_path() / ("troupe_skipgram_" + name);
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::vector<std::vector<std::string>> pairs = {
@@ -46,7 +48,7 @@ TEST(SkipgramTraining, RelatedWordsEndUpNeighboursThroughShardsAndWorkers) {
   job.name = "skipgram_topics";
   job.data_set = "brown";
   job.model_kind = "skipgram";
-  job.data_dir = write_topic_corpus().string();
+  job.data_dir = write_topic_corpus("topics").string();
   job.output_dir = (fs::temp_directory_path() / "troupe_skipgram_run").string();
   job.min_count = 1;
   job.subsample = 0;
@@ -79,7 +81,7 @@ TEST(SkipgramTraining, AnEmptyTestSetIsRefused) {
   job_config job;
   job.data_set = "brown";
   job.model_kind = "skipgram";
-  job.data_dir = write_topic_corpus().string();
+  job.data_dir = write_topic_corpus("empty_test").string();
   job.min_count = 1;
   job.test_fraction = 0.00001;
   try {
