@@ -4,7 +4,6 @@
 // same registry the built-in models are in.
 #include <spdlog/spdlog.h>
 
-
 #include "actors/custom_workload_kind.hpp"
 #include "actors/job_runner.hpp"
 #include "actors/public_tables.hpp"
