@@ -169,38 +169,6 @@ TEST_F(service, TypedErrorsApplyNothingAndTheShardsKeepServing) {
   EXPECT_EQ(row_of("emb", 5)[0], before[0] - 1.0f);
 }
 
-// A bounded table's shard takes at most max_rows rows a request: a call
-// with more for one shard is refused before any shard applies its part
-// (the shards refused it alone, after the others had applied theirs).
-TEST(ServiceBounds, ACallWithMoreRowsThanAShardHoldsChangesNothing) {
-  engine_options o;
-  o.shards = 2;
-  o.threads = 2;
-  o.tables = {table::sparse("lru", 1).sgd(1.0f).max_rows(4)};
-  auto eng = engine::start(o).value();
-  auto c = eng.client().value();
-  std::vector<std::uint64_t> ids(9);
-  for (std::uint64_t i = 0; i < ids.size(); ++i) ids[i] = i;  // 5 rows on one shard at least
-  // Row by row: looking up all nine at once is refused as well. The bound
-  // keeps the last four of each shard; nine fit in neither order.
-  const auto rows = [&] {
-    std::vector<float> out;
-    for (auto id : ids) out.push_back(c.lookup("lru", {id}).get().value().values.at(0));
-    return out;
-  };
-  const auto before = rows();
-  auto pushed = c.push("lru", ids, std::vector<float>(ids.size(), 1.0f)).get();
-  ASSERT_FALSE(pushed);
-  EXPECT_EQ(pushed.error().code, api_errc::bad_argument) << pushed.error().to_string();
-  EXPECT_NE(pushed.error().message.find("holds at most 4 per shard (max_rows); split the call"),
-            std::string::npos)
-      << pushed.error().to_string();
-  auto looked = c.lookup("lru", ids).get();
-  ASSERT_FALSE(looked);
-  EXPECT_EQ(looked.error().code, api_errc::bad_argument);
-  EXPECT_EQ(rows(), before);  // nothing applied
-}
-
 TEST_F(service, TablesAndIdsAreDescribed) {
   auto t = c.table("emb");
   ASSERT_TRUE(t);
