@@ -199,6 +199,19 @@ TEST(PulledValues, DenseCopiesOfVersionsPastTheBoundGoOldestFirst) {
   EXPECT_EQ(tiny.find(1, 1), nullptr);
 }
 
+// Ids that all pulled the newest version share one copy, but each was an
+// entry of its own for good: a service's clients, one id per connection,
+// grew a shard without bound.
+TEST(PulledValues, EntriesOfIdsAtTheNewestVersionAreBoundedToo) {
+  const std::vector<float> slice(4, 1.0f);
+  dense_pulled_values mem;
+  const auto ids = static_cast<std::uint32_t>(dense_pulled_values::max_workers + 1000);
+  for (std::uint32_t worker = 0; worker < ids; ++worker) mem.remember(worker, 7, slice);
+  EXPECT_EQ(mem.workers(), dense_pulled_values::max_workers);
+  EXPECT_EQ(mem.copies(), 1u);
+  EXPECT_NE(mem.find(ids - 1, 7), nullptr);  // the one just remembered stays
+}
+
 // --- through a shard store ---------------------------------------------------
 
 class RuleStore : public ::testing::Test {

@@ -19,6 +19,14 @@ void dense_pulled_values::remember(std::uint32_t worker, std::uint64_t version,
   release(std::exchange(slot, latest_));
   while (bytes_ > max_bytes_ && evict_oldest()) {
   }
+  while (by_worker_.size() > max_workers) {
+    if (evict_oldest()) continue;
+    // All at the newest version: any other id goes (its push is then
+    // applied uncompensated, as after an eviction).
+    auto other = by_worker_.begin();
+    if (other->first == worker) ++other;
+    by_worker_.erase(other);
+  }
 }
 
 void dense_pulled_values::release(std::shared_ptr<const copy> c) {

@@ -38,10 +38,15 @@ class dense_pulled_values {
   /// Distinct copies alive and the bytes they hold.
   std::size_t copies() const;
   std::size_t bytes() const { return bytes_; }
+  /// Workers remembered (each to a copy).
+  std::size_t workers() const { return by_worker_.size(); }
   /// Worker ids were the peer's to choose (every client connection of the
   /// service API is a new one): copies of versions nobody pushes against
   /// any more must not pile up for good.
   static constexpr std::size_t default_max_bytes = std::size_t{1} << 30;
+  /// Nor may the entries of ids that all pulled the newest version: past
+  /// this many, others than the one just remembered are forgotten.
+  static constexpr std::size_t max_workers = std::size_t{1} << 16;
 
  private:
   struct copy {
