@@ -17,6 +17,7 @@
 #include <caf/policy/tcp.hpp>
 
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -139,14 +140,19 @@ class screened_scribe : public caf::io::scribe {
   caf::io::network::stream_impl<screened_transport> stream_;
 };
 
+caf::io::basp_broker* basp_of(const caf::actor& broker) {
+  return static_cast<caf::io::basp_broker*>(caf::actor_cast<caf::abstract_actor*>(broker));
+}
+
 class screened_doorman : public caf::io::network::doorman_impl {
  public:
   screened_doorman(default_multiplexer& mpx, native_socket fd, std::shared_ptr<frame_guard> guard,
-                   bool tls)
-      : caf::io::network::doorman_impl(mpx, fd), guard_(std::move(guard)), tls_(tls) {}
+                   bool tls, caf::io::basp_broker* basp)
+      : caf::io::network::doorman_impl(mpx, fd), guard_(std::move(guard)), tls_(tls), basp_(basp) {}
 
   bool new_connection() override {
-    if (detached()) return false;  // the broker let go while events were pending
+    if (detached()) return false;   // the broker let go while events were pending
+    forget_departed_nodes(*basp_);  // here, on the I/O thread the broker runs on
     auto& mpx = acceptor_.backend();
     const auto fd = acceptor_.accepted_socket();
     caf::detail::socket_guard closer{fd};
@@ -185,6 +191,7 @@ class screened_doorman : public caf::io::network::doorman_impl {
  private:
   std::shared_ptr<frame_guard> guard_;
   bool tls_;
+  caf::io::basp_broker* basp_;  // outlives every doorman (stopped after them)
 };
 
 // A middleman actor whose published ports take screened doormen; everything
@@ -193,9 +200,10 @@ class screened_middleman : public caf::io::middleman_actor_impl {
  public:
   screened_middleman(caf::actor_config& cfg, caf::actor broker, std::shared_ptr<frame_guard> guard,
                      bool tls)
-      : caf::io::middleman_actor_impl(cfg, std::move(broker)),
+      : caf::io::middleman_actor_impl(cfg, broker),
         guard_(std::move(guard)),
-        tls_(tls) {}
+        tls_(tls),
+        basp_(basp_of(broker)) {}
 
   const char* name() const override { return "troupe.screened_middleman"; }
 
@@ -205,12 +213,13 @@ class screened_middleman : public caf::io::middleman_actor_impl {
     auto fd = caf::io::network::new_tcp_acceptor_impl(port, addr, reuse);
     if (!fd) return std::move(fd.error());
     auto& mpx = static_cast<default_multiplexer&>(system().middleman().backend());
-    return caf::make_counted<screened_doorman>(mpx, *fd, guard_, tls_);
+    return caf::make_counted<screened_doorman>(mpx, *fd, guard_, tls_, basp_);
   }
 
  private:
   std::shared_ptr<frame_guard> guard_;
   bool tls_;
+  caf::io::basp_broker* basp_;
 };
 
 }  // namespace
@@ -263,6 +272,39 @@ std::uint16_t guarded_listener::port() const {
   return impl_->port;
 }
 
+void forget_departed_nodes(caf::io::basp_broker& basp) {
+  auto& servers = basp.spawn_servers;
+  const auto& registry = basp.system().registry();
+  for (auto it = servers.begin(); it != servers.end();) {
+    if (basp.instance.tbl().lookup(it->first)) {
+      ++it;
+      continue;
+    }
+    // Its node is gone. The helper ends on its own only once that node's
+    // spawn server answered it (a peer that left before answering leaves
+    // it waiting 5 minutes): it is told to end, and its handle goes on a
+    // later call, once it has ended (its cleanup took it out of the
+    // registry). Dropping the last handle of a live helper left it to be
+    // destroyed by the clock's pending timeout at the system's end, after
+    // the clock had stopped: a segfault in ~actor_system.
+    if (registry.get<caf::strong_actor_ptr>(it->second.id()) == nullptr) {
+      it = servers.erase(it);
+      continue;
+    }
+    caf::anon_send_exit(it->second, caf::exit_reason::kill);
+    ++it;
+  }
+}
+
+std::size_t remembered_nodes(caf::actor_system& sys) {
+  auto broker = sys.middleman().named_broker<caf::io::basp_broker>(caf::atom("BASP"));
+  auto* basp = basp_of(broker);
+  std::promise<std::size_t> count;
+  auto answer = count.get_future();
+  sys.middleman().backend().dispatch([&] { count.set_value(basp->spawn_servers.size()); });
+  return answer.get();
+}
+
 std::unique_ptr<guarded_listener> guarded_listener::publish(
     caf::actor_system& sys, caf::strong_actor_ptr whom, std::set<std::string> sigs,
     const std::string& host, std::uint16_t port, listen_options opts) {
@@ -275,7 +317,7 @@ std::unique_ptr<guarded_listener> guarded_listener::publish(
   // Asked by the screens on the middleman's I/O thread, where the broker
   // runs; its routing table locks itself besides. The broker outlives the
   // listener (stopped before the middleman).
-  auto* basp = static_cast<caf::io::basp_broker*>(caf::actor_cast<caf::abstract_actor*>(broker));
+  auto* basp = basp_of(broker);
   opts.guard.route_of = [basp](const caf::node_id& id) -> std::optional<std::int64_t> {
     if (auto hdl = basp->instance.tbl().lookup_direct(id)) return hdl->id();
     return std::nullopt;

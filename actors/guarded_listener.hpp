@@ -26,6 +26,7 @@
 #include <caf/actor_control_block.hpp>
 #include <caf/actor_system.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -33,7 +34,25 @@
 
 #include "actors/frame_guard.hpp"
 
+namespace caf::io {
+class basp_broker;
+}  // namespace caf::io
+
 namespace troupe {
+
+/// CAF 0.17.6's BASP broker keeps, for every node that ever connected, a
+/// handle to the helper it spawned to find that node's spawn server
+/// (basp_broker::spawn_servers: learned_new_node adds, nothing removes):
+/// ~1.2 KB a peer process for good, peers that never authenticated too.
+/// Ends the helpers of nodes no route leads to any more, and drops their
+/// entries once they have ended. Every listener
+/// calls it on each accepted connection, on the broker's I/O thread; call
+/// it only there.
+void forget_departed_nodes(caf::io::basp_broker& basp);
+
+/// How many nodes `sys`'s BASP broker keeps such a handle for (asked on its
+/// I/O thread; never call it from there).
+std::size_t remembered_nodes(caf::actor_system& sys);
 
 struct listen_options {
   frame_guard_options guard;  ///< limits, deadline, peers, metrics, name

@@ -22,9 +22,11 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/actor_config.hpp"
+#include "actors/guarded_listener.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/node.hpp"
 #include "actors/peer_guard.hpp"
+#include "actors/remote_connect.hpp"
 #include "actors/training_host.hpp"
 #include "engine/tcp_probe.hpp"
 #include "tests/child_process.hpp"
@@ -96,6 +98,45 @@ TEST(PeerGuard, SenderAllowedAcceptsLocalSendersAndRefusesAnonymousOnes) {
   caf::anon_send(gate, 2);
   EXPECT_FALSE(verdict());
   self->send_exit(gate, caf::exit_reason::user_shutdown);
+}
+
+// CAF 0.17.6's BASP broker keeps a handle per node that ever connected,
+// for good (~1.2 KB each: a `troupe status` poll every 5 s grew a daemon by
+// ~150 MB a week, and peers without the secret grew it as fast as they
+// could connect). A Troupe listener drops those of departed nodes.
+TEST(GuardedListener, ForgetsPeersThatLeft) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  node_options opts;
+  opts.name = "forgets";
+  opts.secret = "a-secret-of-sixteen-bytes";
+  auto node = spawn_node(sys, std::move(opts));
+  listen_options lopts;
+  lopts.guard.name = "node forgets";
+  auto listener = guarded_listener::publish(sys, node, "127.0.0.1", 0, lopts);
+  const auto visit = [&] {
+    actor_config peer_cfg;
+    caf::actor_system peer{peer_cfg};
+    auto handle =
+        connect_remote<node_actor>(peer, "127.0.0.1", listener->port(), std::chrono::seconds(10));
+    ASSERT_TRUE(handle) << describe(handle.error());
+    caf::scoped_actor self{peer};
+    self->request(*handle, std::chrono::seconds(5), hello_atom::value)
+        .receive([](std::string&) {}, [](caf::error& err) { ADD_FAILURE() << describe(err); });
+  };
+  for (int i = 0; i < 12; ++i) visit();  // each a process of its own, come and gone
+  // Each new connection drops the nodes gone by then; the last one stays
+  // while BASP still routes to it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::size_t kept = remembered_nodes(sys);
+  while (kept > 2 && std::chrono::steady_clock::now() < deadline) {
+    visit();
+    kept = remembered_nodes(sys);
+  }
+  EXPECT_LE(kept, 2u) << "nodes remembered after 12 peers came and went";
+  listener.reset();
+  caf::scoped_actor owner{sys};  // the node ignores anonymous exit messages
+  owner->send_exit(node, caf::exit_reason::user_shutdown);
 }
 
 // Pending handshakes are capped; a full table drops its oldest challenge
