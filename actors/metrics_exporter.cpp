@@ -168,6 +168,12 @@ void metrics_exporter::add_inflight(double delta) {
   impl_->inflight.Increment(delta);
 }
 
+inflight_token count_inflight(const std::shared_ptr<metrics_exporter>& metrics) {
+  if (!metrics) return nullptr;
+  metrics->add_inflight(1);
+  return {static_cast<void*>(metrics.get()), [metrics](void*) { metrics->add_inflight(-1); }};
+}
+
 void metrics_exporter::set_actors_hosted(double n) {
   impl_->hosted.Set(n);
 }

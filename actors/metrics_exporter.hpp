@@ -62,7 +62,7 @@ class metrics_exporter {
   /// Drops worker `worker`'s clock_lag series (it ended): a node serving job
   /// after job would otherwise export every past worker's last lag for good.
   void clear_clock_lag(std::uint32_t worker);
-  /// Requests sent and not yet answered (+1 on send, -1 on reply or error).
+  /// Requests sent and not yet answered (count_inflight below).
   void add_inflight(double delta);
   void set_actors_hosted(double n);
 
@@ -79,5 +79,14 @@ class metrics_exporter {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+/// One request counted in inflight_requests from its sending until its
+/// response handlers are gone: run, or dropped with the sending actor.
+/// Capture the token in both handlers. CAF never runs the handlers of a
+/// request still pending when its actor ends (a job's last prefetched pull,
+/// pushes in flight when the job is released), so a -1 inside them left the
+/// gauge of a daemon up for good. Null when `metrics` is.
+using inflight_token = std::shared_ptr<void>;
+inflight_token count_inflight(const std::shared_ptr<metrics_exporter>& metrics);
 
 }  // namespace troupe

@@ -56,20 +56,18 @@ class push_outbox {
     for (std::size_t j = 0; j < entries_.size(); ++j) {
       if (entries_[j].acked) continue;
       ++sent;
-      if (metrics) metrics->add_inflight(1);
+      const auto counted = count_inflight(metrics);
       // `this` lives in the actor's state, which outlives its pending requests.
       self->request(caf::actor_cast<caf::actor>(shards[entries_[j].shard]), timeout,
                     entries_[j].message)
           .then(
-              [=](const bytes& reply) {
-                if (metrics) metrics->add_inflight(-1);
+              [=, counted = counted](const bytes& reply) {
                 if (step_ != step || entries_[j].acked) return;
                 entries_[j].acked = true;
                 --unacked_;
                 on_ack(entries_[j].shard, reply);
               },
-              [=](caf::error& err) {
-                if (metrics) metrics->add_inflight(-1);
+              [=, counted = counted](caf::error& err) {
                 if (step_ != step || entries_[j].acked) return;
                 on_error(entries_[j].shard, err);
               });

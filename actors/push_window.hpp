@@ -167,8 +167,7 @@ class push_window {
     auto& e = entries_.at(id);
     const auto generation = ++e.sends;
     e.sent_at = clock_type::now();
-    const auto metrics = ctx.metrics;
-    if (metrics) metrics->add_inflight(1);
+    const auto counted = count_inflight(ctx.metrics);
     auto* gate = gate_;
     const auto ticket = gate ? gate->sent(e.shard) : request_gate::ticket{};
     // `this` lives in the actor's state, which outlives its pending requests.
@@ -177,8 +176,7 @@ class push_window {
     self->request(caf::actor_cast<caf::actor>(shards[e.shard]), caf::infinite,
                   for_destination(ctx, self->node(), shards[e.shard].node(), e.message))
         .then(
-            [=](const bytes& reply) {
-              if (metrics) metrics->add_inflight(-1);
+            [=, counted = counted](const bytes& reply) {
               if (gate) gate->answered(ticket);
               // Any send's acknowledgement counts: the shard applied it once.
               auto it = entries_.find(id);
@@ -192,8 +190,7 @@ class push_window {
               if (--held_per_step_[step] == 0) held_per_step_.erase(step);
               on_ack(step, shard, reply, first);
             },
-            [=](caf::error& err) {
-              if (metrics) metrics->add_inflight(-1);
+            [=, counted = counted](caf::error& err) {
               if (gate) gate->answered(ticket);
               auto it = entries_.find(id);
               if (it == entries_.end() || it->second.sends != generation) return;

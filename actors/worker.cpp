@@ -466,14 +466,13 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
   set.ride_seq[i] = 0;
   const auto step = set.step;
   const auto& op = set.ops[i];
-  if (st.ctx.metrics) st.ctx.metrics->add_inflight(1);
+  const auto counted = count_inflight(st.ctx.metrics);
   const auto ticket = st.gate.sent(op.shard);
   self->request(st.shards[op.shard], caf::infinite, pull_atom::value,
                 encode_pull(op, st.cfg.id, st.ctx.shm != nullptr))
       .then(
-          [=](bytes& reply) {
+          [=, counted = counted](bytes& reply) {
             auto& s = self->state;
-            if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
             s.gate.answered(ticket);
             pull_set* target = pull_set_of(s, step);
             if (target == nullptr || target->sent_phase[i] != phase) {  // superseded
@@ -482,9 +481,8 @@ void send_pull(worker_pointer self, pull_set& set, std::size_t i) {
             }
             take_reply(self, *target, i, reply);
           },
-          [=](caf::error& err) {
+          [=, counted = counted](caf::error& err) {
             auto& s = self->state;
-            if (s.ctx.metrics) s.ctx.metrics->add_inflight(-1);
             s.gate.answered(ticket);
             pull_set* target = pull_set_of(s, step);
             if (target == nullptr || target->sent_phase[i] != phase) return;

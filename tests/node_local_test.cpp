@@ -636,6 +636,44 @@ TEST(MetricsExporter, CountsWithoutServingAndRendersPrometheusText) {
   }
 }
 
+// A request counts as in flight until it is answered, or until the actor
+// that sent it ends without an answer (CAF drops its handlers then, and a
+// daemon's gauge used to stay up by one for each such request for good).
+TEST(MetricsExporter, InflightRequestsOfAnActorThatEndedAreNoLongerCounted) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  auto metrics = std::make_shared<metrics_exporter>();
+  auto gauge = [&] {
+    const auto text = metrics->render();
+    const auto at = text.find("\ntroupe_inflight_requests ");
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + 26));
+  };
+  // One peer answers at once, the other never.
+  auto answering = sys.spawn([]() -> caf::behavior { return {[](int x) { return x; }}; });
+  auto silent = sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+    return {[=](int) { return self->make_response_promise(); }};
+  });
+  caf::scoped_actor self{sys};
+  auto asker = sys.spawn([=](caf::event_based_actor* me) -> caf::behavior {
+    for (const auto& to : {answering, silent}) {
+      const auto counted = count_inflight(metrics);
+      me->request(to, caf::infinite, 1).then([counted](int) {}, [counted](caf::error&) {});
+    }
+    return {[](caf::ok_atom) {}};
+  });
+  for (int i = 0; i < 500 && gauge() != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(gauge(), 1);  // the silent peer's
+  self->send_exit(asker, caf::exit_reason::user_shutdown);
+  for (int i = 0; i < 500 && gauge() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(gauge(), 0);
+  self->send_exit(silent, caf::exit_reason::user_shutdown);
+  self->send_exit(answering, caf::exit_reason::user_shutdown);
+}
+
 // A connected socket to 127.0.0.1:port, or -1.
 int connect_local(std::uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
