@@ -134,6 +134,7 @@ struct node_status {
   std::string node_id;  ///< CAF node id (HASH#PID)
   std::uint32_t slots_total = 0;
   std::uint32_t slots_used = 0;
+  std::uint32_t slots_reserved = 0;  ///< set aside for jobs being placed (not yet used)
   std::vector<hosted_actor> actors;
   double uptime_s = 0;
   std::uint64_t peers = 0;              ///< nodes authenticated right now
@@ -159,7 +160,7 @@ typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(x.name, x.address, x.node_id, x.slots_total, x.slots_used, x.actors, x.uptime_s, x.peers,
            x.auth_ok, x.auth_failed, x.requests_rejected, x.actors_spawned, x.actors_down, x.jobs,
            x.jobs_released, x.leases_expired, x.pushes, x.pulls, x.bytes_in, x.bytes_out,
-           x.staleness_waits, x.peer_timeout_ms);
+           x.staleness_waits, x.peer_timeout_ms, x.slots_reserved);
 }
 
 /// Registers the cluster message types (and the typed handles they carry):

@@ -69,6 +69,7 @@ using admit_atom = caf::atom_constant<caf::atom("admit")>;
 using lease_atom = caf::atom_constant<caf::atom("lease")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using link_atom = caf::atom_constant<caf::atom("link")>;
+using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
 
 /// hello -> nonce; auth(proof over the nonce, the peer's own nonce) -> the
 /// node's proof over the peer's nonce; listening(address) is accepted from
@@ -86,6 +87,10 @@ using node_actor = caf::typed_actor<
     // that workers and shards there talk without a detour through the peer
     caf::replies_to<link_atom, std::vector<std::string>>::with<std::uint64_t>,
     caf::replies_to<status_atom>::with<node_status>,
+    // sets aside this many slots for the sender's job (a scheduler) before
+    // it places its actors, which then take them; 0 gives them back. The
+    // reply is the number set aside, or no_capacity with what is free.
+    caf::replies_to<reserve_atom, std::uint32_t>::with<std::uint32_t>,
     // renews the lease of this scheduler's job (from its own process)
     caf::replies_to<lease_atom, caf::actor>::with<bool>,
     // checks the leases; from the node itself only

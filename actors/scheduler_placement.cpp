@@ -8,11 +8,14 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <random>
+#include <utility>
 
 #include "actors/actor_config.hpp"
 #include "actors/compute_pool.hpp"
 #include "actors/evaluator.hpp"
 #include "actors/job_lease.hpp"
+#include "actors/node.hpp"
 #include "actors/scheduler_state.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
@@ -213,6 +216,95 @@ void place_shards(scheduler_pointer self) {
   }
 }
 
+// The slots this job takes on each node when placed: its shards, their
+// first backups (backup_plan) and its workers or pipeline stages.
+std::vector<std::uint32_t> slots_needed(const scheduler_state& st) {
+  std::vector<std::uint32_t> need(st.nodes.size(), 0);
+  for (const auto& [k, n] : st.shard_node) ++need[n];
+  for (const auto& [k, n] : st.backup_plan) ++need[n];
+  const std::size_t replicas =
+      std::size_t{st.job.workers} * std::max<std::uint32_t>(1, st.job.stages);
+  for (std::size_t i = 0; i < replicas; ++i) ++need[place(st.job.worker_nodes, st.nodes.size(), i)];
+  // A node named twice is asked once, for both (a reservation replaces the last).
+  for (std::size_t i = 0; i < need.size(); ++i) {
+    for (std::size_t j = i + 1; j < need.size(); ++j) {
+      if (need[j] > 0 && st.nodes[j].address() == st.nodes[i].address()) {
+        need[i] += std::exchange(need[j], 0);
+      }
+    }
+  }
+  return need;
+}
+
+void give_back_slots(scheduler_pointer self) {
+  for (auto& node : self->state.nodes) {
+    self->request(node, std::chrono::seconds(10), reserve_atom::value, std::uint32_t{0})
+        .then([](std::uint32_t) {}, [](caf::error&) {});  // a lapsed reservation frees them too
+  }
+}
+
+// Cluster mode, step 0: every node sets aside the slots this job will take
+// there before anything is placed. Jobs started side by side on nodes that
+// fit only some of them would otherwise each place part of their actors and
+// all fail ("all 3 slots ... are in use"). A job that finds a node full gives
+// back what it was granted and tries again after a random pause, for up to
+// [cluster] slot_wait_s: it starts once another job ended.
+void reserve_slots(scheduler_pointer self, clock_type::time_point since, int attempt) {
+  auto& st = self->state;
+  if (st.finished) return;
+  const auto need = slots_needed(st);
+  struct round {
+    std::size_t pending = 0;
+    std::vector<std::string> refusals;
+    bool only_full = true;  // every refusal said no_capacity
+  };
+  auto r = std::make_shared<round>();
+  for (const auto n : need) r->pending += n > 0;
+  if (r->pending == 0) return place_shards(self);
+  auto answered = [=] {
+    if (--r->pending > 0 || self->state.finished) return;
+    auto& s = self->state;
+    if (r->refusals.empty()) {
+      if (attempt > 0) spdlog::info("job '{}': slots free on every node; placing", s.job.name);
+      return place_shards(self);
+    }
+    give_back_slots(self);
+    std::string why;
+    for (const auto& text : r->refusals) why += (why.empty() ? "" : "; ") + text;
+    const auto waited = std::chrono::duration<double>(clock_type::now() - since).count();
+    if (!r->only_full || waited >= s.job.slot_wait_s) {
+      return abort_job(self, "reserving slots" +
+                                 (attempt > 0 ? " (waited " + fmt::format("{:.0f}", waited) +
+                                                    " s, [cluster] slot_wait_s)"
+                                              : std::string{}) +
+                                 ": " + why);
+    }
+    if (attempt == 0) {
+      spdlog::warn("job '{}': waiting up to {} s for free slots: {}", s.job.name, s.job.slot_wait_s,
+                   why);
+    }
+    // Random, growing pauses: jobs that collided do not collide again in step.
+    std::minstd_rand rng(static_cast<std::uint32_t>(self->id() * 7919 + attempt) ^
+                         static_cast<std::uint32_t>(clock_type::now().time_since_epoch().count()));
+    const auto cap = std::min<std::int64_t>(2000, std::int64_t{100} << std::min(attempt, 5));
+    const auto pause = std::uniform_int_distribution<std::int64_t>(cap / 2, cap)(rng);
+    self->request(s.timer, std::chrono::seconds(30), wait_atom::value, pause)
+        .then([=](bool) { reserve_slots(self, since, attempt + 1); },
+              [=](caf::error& err) { abort_job(self, "waiting for slots: " + describe(err)); });
+  };
+  for (std::size_t i = 0; i < need.size(); ++i) {
+    if (need[i] == 0) continue;
+    // Behind a spawn that loads a data set, as placing does.
+    self->request(st.nodes[i], std::chrono::seconds(120), reserve_atom::value, need[i])
+        .then([=](std::uint32_t) { answered(); },
+              [=](caf::error& err) {
+                r->refusals.push_back(self->state.job.nodes[i] + ": " + describe(err));
+                r->only_full = r->only_full && is_troupe_error(err, errc::no_capacity);
+                answered();
+              });
+  }
+}
+
 // Every shard exists (and holds its checkpoint when resuming): the evaluator
 // and the workers follow.
 void spawn_workers(scheduler_pointer self) {
@@ -285,6 +377,8 @@ void launch(scheduler_pointer self) {
       st.data->test_rows());
   st.start = clock_type::now();
   st.interval = interval_totals{};
+  // Placed: what a backup placed elsewhere left of the reservations is free again.
+  if (!st.nodes.empty()) give_back_slots(self);
   for (auto& w : st.workers) self->send(w, start_atom::value);
 }
 
@@ -312,7 +406,11 @@ void start_job(scheduler_pointer self) {
     st.lease_keeper =
         spawn_lease_keeper(self->system(), st.nodes, caf::actor_cast<caf::actor>(self));
     st.timer = spawn_timer(self->system());
-    return place_shards(self);
+    for (std::uint32_t k = 0; k < job.shards; ++k) {
+      st.shard_node[k] = place(job.shard_nodes, st.nodes.size(), k);
+    }
+    plan_backups(self);
+    return reserve_slots(self, clock_type::now(), 0);
   }
   for (std::uint32_t k = 0; k < job.shards; ++k) {
     st.shards.push_back(spawn_shard(self->system(), k, shard_slices(job, k)));

@@ -81,6 +81,17 @@ std::size_t backup_node_for(scheduler_pointer self, std::size_t avoid) {
 
 }  // namespace
 
+void plan_backups(scheduler_pointer self) {
+  auto& st = self->state;
+  if (st.job.replication <= 1) return;
+  for (std::uint32_t k = 0; k < st.job.shards; ++k) {
+    const auto n = backup_node_for(self, st.shard_node.at(k));
+    if (n >= st.nodes.size()) continue;  // one node: no backups
+    st.backup_plan[k] = n;
+    st.backup_node[k] = n;  // weighs on the next choice, as in make_backup
+  }
+}
+
 // Spawns a backup of shard k and attaches it to the primary, which sends it
 // its state and then forwards every push to it.
 void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> then,
@@ -90,7 +101,12 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
   // be made to be ended.
   if (st.finishing) return then();
   st.backup_node.erase(k);  // a copy that failed no longer weighs on its node
-  const auto n = backup_node_for(self, st.shard_node[k]);
+  std::size_t n = st.nodes.size();
+  if (auto planned = st.backup_plan.find(k); planned != st.backup_plan.end()) {
+    if (!st.dead_nodes.count(planned->second)) n = planned->second;
+    st.backup_plan.erase(planned);  // a retry chooses afresh
+  }
+  if (n >= st.nodes.size()) n = backup_node_for(self, st.shard_node[k]);
   if (n < st.nodes.size()) st.backup_node[k] = n;  // counted by the next choice already
   if (n >= st.nodes.size()) {
     spdlog::warn("shard {}: no live node left for a backup; running without one", k);

@@ -99,6 +99,8 @@ struct scheduler_state {
   std::map<std::uint32_t, std::size_t> node_of;      // worker id -> node index (cluster)
   std::vector<shard_actor> backups;                  // per shard; invalid: none
   std::map<std::uint32_t, std::size_t> shard_node, backup_node;  // node index per copy
+  // Where the first backups go, chosen (and their slots reserved) before placement.
+  std::map<std::uint32_t, std::size_t> backup_plan;
   std::optional<resume_point> resume;
   std::shared_ptr<metrics_exporter> exporter;         // `troupe train --metrics`; may be null
   std::map<std::uint32_t, std::int64_t> start_clock;  // worker id -> clock it started at
@@ -225,6 +227,10 @@ void start_job(scheduler_pointer self);
 // or once none could be made (the job then runs without one).
 void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> then,
                  int attempts = 2);
+// Chooses the node of each shard's first backup (into backup_plan and
+// backup_node), once every shard_node is known: the slots a job reserves
+// before placement are the ones make_backup then takes.
+void plan_backups(scheduler_pointer self);
 // The down handler: a lost node, stage, worker, shard, backup or evaluator.
 void on_down(scheduler_pointer self, const caf::down_msg& dm);
 

@@ -36,6 +36,8 @@ const char* to_string(errc code) {
       return "out_of_order";
     case errc::unknown_key_list:
       return "unknown_key_list";
+    case errc::no_capacity:
+      return "no_capacity";
   }
   return "unknown_error";
 }

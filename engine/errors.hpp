@@ -26,6 +26,7 @@ enum class errc : std::uint8_t {
   shared_memory,      ///< a same-host shared-memory message could not be read: send it inline
   out_of_order,       ///< a push skipped a seq the receiver has not applied: resend from there
   unknown_key_list,   ///< a request named row ids the receiver does not hold: send them in full
+  no_capacity,        ///< a node has no free slot for the request now: try again later
 };
 
 /// Stable lower-case name of an error code, e.g. "wrong_size".

@@ -211,10 +211,15 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
   }
   if (const auto* t = section(root, "params", src)) read_params(*t, src, job);
   if (const auto* t = section(root, "cluster", src)) {
-    check_keys(*t, src, "cluster",
-               {"nodes", "secret_file", "shard_nodes", "worker_nodes", "replication",
-                "peer_timeout_s", "tls_certificate", "tls_key", "tls_ca", "tls_passphrase_file"});
+    check_keys(
+        *t, src, "cluster",
+        {"nodes", "secret_file", "shard_nodes", "worker_nodes", "replication", "peer_timeout_s",
+         "slot_wait_s", "tls_certificate", "tls_key", "tls_ca", "tls_passphrase_file"});
     read_int(*t, "replication", "cluster", src, job.replication, 0, 2);
+    read_double(*t, "slot_wait_s", "cluster", src, job.slot_wait_s);
+    if (!(job.slot_wait_s >= 0 && job.slot_wait_s <= max_slot_wait_s)) {
+      bad(src, "cluster.slot_wait_s", "expected seconds in [0, 86400]");
+    }
     read_double(*t, "peer_timeout_s", "cluster", src, job.peer_timeout_s);
     if (job.peer_timeout_s < min_peer_timeout_s || job.peer_timeout_s > max_peer_timeout_s) {
       bad(src, "cluster.peer_timeout_s", "expected seconds in [1, 600]");
@@ -366,6 +371,9 @@ void validate(const job_config& job) {
   if (!(job.peer_timeout_s >= min_peer_timeout_s && job.peer_timeout_s <= max_peer_timeout_s)) {
     fail("cluster.peer_timeout_s", "must lie in [1, 600] seconds");
   }
+  if (!(job.slot_wait_s >= 0 && job.slot_wait_s <= max_slot_wait_s)) {
+    fail("cluster.slot_wait_s", "must lie in [0, 86400] seconds");
+  }
   for (const auto& address : job.nodes) {
     try {
       parse_address(address);
@@ -478,7 +486,8 @@ std::string to_toml(const job_config& job) {
   // (replication, TLS files) was silently lost.
   if (!job.nodes.empty() || !job.shard_nodes.empty() || !job.worker_nodes.empty() ||
       !job.secret_file.empty() || job.replication != 0 || job.tls.enabled() ||
-      !job.tls.passphrase_file.empty() || job.peer_timeout_s != default_peer_timeout_s) {
+      !job.tls.passphrase_file.empty() || job.peer_timeout_s != default_peer_timeout_s ||
+      job.slot_wait_s != default_slot_wait_s) {
     auto list = [&](const auto& xs, bool quoted) {
       std::string s = "[";
       for (std::size_t i = 0; i < xs.size(); ++i) {
@@ -497,6 +506,7 @@ std::string to_toml(const job_config& job) {
     // this key existed refuses keys it does not know.
     if (job.peer_timeout_s != default_peer_timeout_s)
       out << "peer_timeout_s = " << job.peer_timeout_s << "\n";
+    if (job.slot_wait_s != default_slot_wait_s) out << "slot_wait_s = " << job.slot_wait_s << "\n";
     if (job.tls.enabled() || !job.tls.passphrase_file.empty()) {
       out << "tls_certificate = " << quote(job.tls.certificate)
           << "\ntls_key = " << quote(job.tls.key) << "\ntls_ca = " << quote(job.tls.ca)

@@ -33,6 +33,9 @@ namespace troupe {
 constexpr double min_peer_timeout_s = 1.0;
 constexpr double max_peer_timeout_s = 600.0;
 constexpr double default_peer_timeout_s = 1.0;  ///< actors' default_peer_timeout
+/// [cluster] slot_wait_s: its default and largest value.
+constexpr double default_slot_wait_s = 60.0;
+constexpr double max_slot_wait_s = 86400.0;
 
 /// [update]: the staleness-aware update rule of each table (parsed in
 /// engine/job_update_section.cpp; the rules in engine/store/update_rule.hpp).
@@ -122,6 +125,9 @@ struct job_config {
   /// (`troupe node --peer-timeout`). Longer only for links whose round trip
   /// exceeds ~25 ms: a connection's handshake must beat the next heartbeat.
   double peer_timeout_s = default_peer_timeout_s;  ///< in [min_peer_timeout_s, max_peer_timeout_s]
+  /// Seconds a job waits for free slots on its nodes (other jobs' actors)
+  /// before it fails; 0 = fail at once.
+  double slot_wait_s = default_slot_wait_s;
 
   // -- users' own data and models (engine/data/data_spec.hpp, model_spec.hpp) --
   /// [data] format, files, splits, normalisation; data_set is "files" when set.

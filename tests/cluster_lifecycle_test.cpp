@@ -83,6 +83,41 @@ TEST_F(ClusterLifecycle, FinishedJobsLeaveNothingOnTheNodes) {
   }
 }
 
+// Three jobs started at once on daemons that fit one at a time: each
+// reserves all its slots before placing anything, a job that finds a node
+// full gives back what it got and waits, and all three run to their end, one
+// after another (before: each placed part of its actors, and two of three
+// failed with "all 3 slots of node n1 are in use").
+TEST_F(ClusterLifecycle, JobsStartedTogetherWaitForSlotsInsteadOfFailing) {
+  std::vector<std::string> addresses;
+  for (int i = 0; i < 3; ++i) addresses.push_back(start_node("n" + std::to_string(i), "secret", 3));
+  std::vector<std::unique_ptr<child_process>> trainers;
+  for (int j = 0; j < 3; ++j) {
+    auto job = small_job("together" + std::to_string(j));
+    job.epochs = 3;  // long enough that the three overlap, whatever their start-up takes
+    job.train_limit = 8000;
+    job.nodes = addresses;
+    job.secret_file = (dir / "secret").string();
+    job.slot_wait_s = 300;  // a bound for a hang on a loaded machine; each job takes seconds
+    const auto file = dir / (job.name + "-job.toml");
+    std::ofstream(file) << to_toml(job);
+    trainers.push_back(std::make_unique<child_process>(
+        std::vector<std::string>{TROUPE_BINARY, "train", file.string()},
+        dir / (job.name + ".log")));
+  }
+  int waited = 0;
+  for (std::size_t j = 0; j < trainers.size(); ++j) {
+    const auto code = trainers[j]->wait_exit(seconds(600));
+    ASSERT_TRUE(code.has_value()) << "job " << j << " still runs:\n" << trainers[j]->log();
+    EXPECT_EQ(*code, 0) << "job " << j << ":\n" << trainers[j]->log();
+    waited += trainers[j]->log().find("waiting up to 300 s for free slots") != std::string::npos;
+  }
+  // The slots fit one job at a time: those started beside it waited.
+  EXPECT_GE(waited, 1);
+  std::string reports;
+  EXPECT_TRUE(nodes_empty(addresses, reports)) << reports;
+}
+
 // The scheduler's process dies (SIGKILL) after a checkpoint: every node
 // releases the job's actors on its own, and `--resume` runs on the same
 // daemons (before the fix: "all 3 slots of node n1 are in use").

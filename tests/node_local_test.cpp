@@ -291,6 +291,71 @@ TEST_F(LocalNode, RespectsTheSlotLimitAndFreesASlotWhenAShardEnds) {
   EXPECT_TRUE(spawn(3));
 }
 
+// Jobs placed side by side: the slots one job's scheduler set aside are
+// neither given to another job's reservation nor to its spawns; the job's
+// own spawns take them; they are free again once it gives them back or ends.
+TEST_F(LocalNode, SlotsSetAsideForOneJobAreNotGivenToAnother) {
+  caf::scoped_actor a{sys};
+  caf::scoped_actor b{sys};
+  auto reserve = [](caf::scoped_actor& owner, const node_actor& on, std::uint32_t n) {
+    caf::expected<std::uint32_t> out{caf::sec::request_timeout};
+    owner->request(on, std::chrono::seconds(5), reserve_atom::value, n)
+        .receive([&](std::uint32_t got) { out = got; },
+                 [&](caf::error& err) { out = std::move(err); });
+    return out;
+  };
+  auto r = reserve(a, node, 2);
+  ASSERT_TRUE(r) << describe(r.error());
+  EXPECT_EQ(*r, 2u);
+  auto refused = reserve(b, node, 1);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(is_troupe_error(refused.error(), errc::no_capacity)) << describe(refused.error());
+  EXPECT_NE(describe(refused.error()).find("has 0 of its 2 slots free (0 hosting, 2 set aside"),
+            std::string::npos)
+      << describe(refused.error());
+  auto other = spawn_as(b, node, 7);
+  ASSERT_FALSE(other);
+  EXPECT_TRUE(is_troupe_error(other.error(), errc::no_capacity)) << describe(other.error());
+  EXPECT_NE(describe(other.error()).find("set aside for other jobs (2)"), std::string::npos)
+      << describe(other.error());
+
+  auto first = spawn_as(a, node, 0);  // takes one of its two
+  ASSERT_TRUE(first) << describe(first.error());
+  EXPECT_EQ(status().slots_used, 1u);
+  other = spawn_as(b, node, 7);
+  ASSERT_FALSE(other);
+  EXPECT_NE(describe(other.error()).find("set aside for other jobs (1)"), std::string::npos)
+      << describe(other.error());
+
+  r = reserve(a, node, 0);  // placed: the rest goes back
+  ASSERT_TRUE(r) << describe(r.error());
+  auto second = spawn_as(b, node, 7);
+  ASSERT_TRUE(second) << describe(second.error());
+  EXPECT_EQ(status().slots_used, 2u);
+
+  // A scheduler that ends frees what it set aside.
+  caf::anon_send_exit(*first, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(*second, caf::exit_reason::user_shutdown);
+  for (int i = 0; i < 500 && status().slots_used > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(status().slots_used, 0u);
+  {
+    caf::scoped_actor gone{sys};
+    r = reserve(gone, node, 2);
+    ASSERT_TRUE(r) << describe(r.error());
+    EXPECT_FALSE(reserve(a, node, 1));
+  }
+  caf::expected<std::uint32_t> after{caf::sec::request_timeout};
+  for (int i = 0; i < 500; ++i) {
+    after = reserve(a, node, 2);
+    if (after) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(after) << describe(after.error());
+  EXPECT_EQ(*after, 2u);
+}
+
 // Linking to a job's other nodes happens beside the node: a peer that
 // drops the connection attempt holds up none of the node's requests, and a
 // request naming more peers than any job has is refused.

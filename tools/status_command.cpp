@@ -45,7 +45,11 @@ std::string format_status(const node_status& s) {
       << "uptime    " << static_cast<std::uint64_t>(s.uptime_s) << " s\n"
       << "timeout   peer timeout " << s.peer_timeout_ms
       << " ms (every process of a job needs the same)\n"
-      << "slots     " << s.slots_used << " of " << s.slots_total << " used\n"
+      << "slots     " << s.slots_used << " of " << s.slots_total << " used"
+      << (s.slots_reserved > 0
+              ? ", " + std::to_string(s.slots_reserved) + " set aside for jobs being placed"
+              : std::string{})
+      << "\n"
       << "peers     " << s.peers << " authenticated now; " << s.auth_ok << " logins, "
       << s.auth_failed << " refused\n"
       << "requests  " << s.requests_rejected << " rejected\n"

@@ -30,7 +30,7 @@ struct train_options {
   std::string resume;
   std::optional<float> learning_rate;
   std::optional<std::uint64_t> seed, train_limit, test_limit;
-  std::optional<double> memory_share, peer_timeout_s;
+  std::optional<double> memory_share, peer_timeout_s, slot_wait_s;
   std::vector<std::string> sets;  ///< --set KEY=VALUE, in order
 };
 
@@ -73,6 +73,7 @@ job_config build_job(const train_options& o) {
   if (o.metrics) job.metrics_listen = *o.metrics;
   if (o.memory_share) job.memory_share = *o.memory_share;
   if (o.peer_timeout_s) job.peer_timeout_s = *o.peer_timeout_s;
+  if (o.slot_wait_s) job.slot_wait_s = *o.slot_wait_s;
   if (o.nodes) {
     job.nodes.clear();
     std::stringstream ss(*o.nodes);
@@ -163,6 +164,10 @@ std::function<int()> add_train_command(CLI::App& app) {
                   "~25 ms give about 40 times the round trip, 60 under TLS (overrides [cluster] "
                   "peer_timeout_s)")
       ->check(seconds_within(min_peer_timeout_s, max_peer_timeout_s));
+  cmd->add_option("--slot-wait", opts->slot_wait_s,
+                  "seconds the job waits for free slots on its nodes while other jobs hold them "
+                  "(default 60; 0 = fail at once; overrides [cluster] slot_wait_s)")
+      ->check(seconds_within(0, max_slot_wait_s));
   add_tls_options(*cmd, opts->tls);
   cmd->add_option("--resume", opts->resume,
                   "continue the run in this output directory from its last complete checkpoint "
