@@ -126,6 +126,25 @@ TEST(JobOverrides, PeerTimeoutSurvivesAnOverrideAndIsChecked) {
   EXPECT_THROW(validate(plain), troupe_error);
 }
 
+// How long a job waits for other jobs' slots: survives the TOML text the
+// nodes get, written only when set; outside [0, 86400] s (NaN too) refused.
+TEST(JobOverrides, SlotWaitSurvivesAnOverrideAndIsChecked) {
+  auto job = with({"cluster.slot_wait_s=0"}, default_job_config());
+  EXPECT_EQ(job.slot_wait_s, 0.0);
+  const auto out = apply_job_overrides(job, {parse_job_override("train.batch=64")}, false);
+  EXPECT_EQ(out.slot_wait_s, 0.0);
+  EXPECT_EQ(with({"cluster.slot_wait_s=600"}, default_job_config()).slot_wait_s, 600.0);
+  EXPECT_NE(error_of({"cluster.slot_wait_s=-1"})
+                .find("cluster.slot_wait_s: expected seconds in [0, 86400]"),
+            std::string::npos);
+  EXPECT_NE(error_of({"cluster.slot_wait_s=nan"}).find("cluster.slot_wait_s"), std::string::npos);
+  auto plain = default_job_config();
+  plain.replication = 1;
+  EXPECT_EQ(to_toml(plain).find("slot_wait_s"), std::string::npos);
+  plain.slot_wait_s = 1e9;
+  EXPECT_THROW(validate(plain), troupe_error);
+}
+
 TEST(JobOverrides, BadKeysAndValuesAreErrorsNamingTheKey) {
   EXPECT_NE(error_of({"model.dimm=3"}).find("model.dimm: unknown key"), std::string::npos);
   EXPECT_NE(error_of({"optim.lr=3"}).find("optim: unknown key"), std::string::npos);
