@@ -13,6 +13,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
@@ -76,6 +77,30 @@ namespace {
 // Connects to and authenticates with every node of the job's [cluster], then
 // tells each node which other nodes belong to the job (they exchange
 // parameters directly). Throws troupe_error naming the node that failed.
+// Once the job is over, until every node has let it go (for at most 2 s):
+// a node learns of the scheduler's end over this process's connection, and
+// when this process ended at once (troupe train returning), a node could
+// find the connection gone first and log the finished job as ended by a lost
+// link. Also, a script's next job then finds the slots free.
+void wait_for_release(caf::scoped_actor& self, const std::vector<node_actor>& nodes,
+                      const scheduler_actor& scheduler) {
+  self->receive([](const caf::down_msg&) {}, caf::after(std::chrono::seconds(5)) >>
+                                                 [] {});  // the scheduler ends after answering
+  const auto owner = caf::actor_cast<caf::actor>(scheduler);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  std::vector<bool> released(nodes.size(), false);
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      if (released[i]) continue;
+      self->request(nodes[i], std::chrono::seconds(1), lease_atom::value, owner)
+          .receive([&](bool held) { released[i] = !held; },
+                   [&](caf::error&) { released[i] = true; });  // lost: nothing to wait for
+    }
+    if (std::all_of(released.begin(), released.end(), [](bool r) { return r; })) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor& self,
                                       const job_config& job) {
   std::vector<node_actor> nodes;
@@ -373,11 +398,14 @@ job_summary run_job(const job_config& job_file) {
       metrics = std::make_shared<metrics_exporter>(job.metrics_listen);
       spdlog::info("job metrics on port {}", metrics->port());
     }
+    const auto placed_on = nodes;
     auto scheduler = spawn_scheduler(sys, job, std::move(data), std::move(nodes), resume, metrics);
+    self->monitor(scheduler);
     // The scheduler is local and a job may legitimately run for hours.
     self->request(scheduler, caf::infinite, run_atom::value)
         .receive([&](const job_summary& s) { summary = s; },
                  [&](caf::error& err) { failure = std::move(err); });
+    if (!placed_on.empty()) wait_for_release(self, placed_on, scheduler);
   }
   if (failure) {
     // The scheduler's own errors carry their code and message: no second prefix.
