@@ -45,9 +45,8 @@ namespace troupe {
 /// (basp_broker::spawn_servers: learned_new_node adds, nothing removes):
 /// ~1.2 KB a peer process for good, peers that never authenticated too.
 /// Ends the helpers of nodes no route leads to any more, and drops their
-/// entries once they have ended. Every listener
-/// calls it on each accepted connection, on the broker's I/O thread; call
-/// it only there.
+/// entries once they have ended. Every listener calls it on each accepted
+/// connection, on the broker's I/O thread; call it only there.
 void forget_departed_nodes(caf::io::basp_broker& basp);
 
 /// How many nodes `sys`'s BASP broker keeps such a handle for (asked on its

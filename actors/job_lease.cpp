@@ -14,8 +14,27 @@ bool job_leases::add(const caf::actor_addr& owner, const caf::actor_addr& actor,
   auto [it, opened] = leases_.try_emplace(owner);
   it->second.renewed = now;
   it->second.actors.insert(actor);
+  if (it->second.reserved > 0) --it->second.reserved;
   owner_[actor] = owner;
   return opened;
+}
+
+bool job_leases::reserve(const caf::actor_addr& owner, std::uint32_t slots, clock::time_point now) {
+  auto it = leases_.find(owner);
+  if (it == leases_.end() && slots == 0) return false;
+  const bool opened = it == leases_.end();
+  if (opened) it = leases_.try_emplace(owner).first;
+  it->second.renewed = now;
+  it->second.reserved = slots;
+  return opened;
+}
+
+std::size_t job_leases::reserved(const caf::actor_addr& except) const {
+  std::size_t n = 0;
+  for (const auto& [owner, l] : leases_) {
+    if (owner != except) n += l.reserved;
+  }
+  return n;
 }
 
 bool job_leases::renew(const caf::actor_addr& owner, clock::time_point now) {

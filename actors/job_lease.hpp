@@ -4,8 +4,10 @@
 // that scheduler lives and renews its lease.
 //
 //   scheduler (+ its lease keeper)          node
-//    |-- spawn(...) ----------------------->|  opens the owner's lease (or adds to it),
-//    |                                      |    monitors the owner
+//    |-- reserve(n) ----------------------->|  n slots set aside for the job (opens
+//    |                                      |    its lease, monitors the owner)
+//    |-- spawn(...) ----------------------->|  opens the owner's lease (or adds to it,
+//    |                                      |    taking a reserved slot), monitors the owner
 //    |-- lease(owner) every second -------->|  renewed; answered true (false: no lease)
 //    |   owner down (job ended, failed,     |  every actor of the job told to exit; its
 //    |   process killed or hung) ---------->|    slots free once they are gone
@@ -24,6 +26,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <set>
 #include <vector>
@@ -50,9 +53,17 @@ class job_leases {
 
   explicit job_leases(std::chrono::milliseconds timeout) : timeout_(timeout) {}
 
-  /// `actor` now belongs to `owner`'s job; true when that opened the lease
-  /// (the caller then monitors the owner).
+  /// `actor` now belongs to `owner`'s job, and takes one of the slots it set
+  /// aside, if any; true when that opened the lease (the caller then
+  /// monitors the owner).
   bool add(const caf::actor_addr& owner, const caf::actor_addr& actor, clock::time_point now);
+  /// Sets `slots` aside for `owner`'s job before it places its actors
+  /// (replacing what it had; 0 gives them back), so that jobs placed side by
+  /// side do not each get part of what they need. Renewed, lapsing and ended
+  /// with the lease, which a reservation opens: true when it did.
+  bool reserve(const caf::actor_addr& owner, std::uint32_t slots, clock::time_point now);
+  /// Slots set aside for jobs other than `except`'s (all when none is named).
+  std::size_t reserved(const caf::actor_addr& except = {}) const;
   /// Renews `owner`'s lease; false (nothing renewed) when it holds none
   /// (never had one, or it ended or expired). A lease whose actors all ended
   /// stays: its scheduler may place more.
@@ -73,6 +84,7 @@ class job_leases {
   struct lease {
     clock::time_point renewed;
     std::set<caf::actor_addr> actors;
+    std::uint32_t reserved = 0;  // slots set aside, not yet taken
   };
   std::chrono::milliseconds timeout_;
   std::map<caf::actor_addr, lease> leases_;

@@ -74,9 +74,6 @@ std::string summary_line(const job_summary& s) {
 
 namespace {
 
-// Connects to and authenticates with every node of the job's [cluster], then
-// tells each node which other nodes belong to the job (they exchange
-// parameters directly). Throws troupe_error naming the node that failed.
 // Once the job is over, until every node has let it go (for at most 2 s):
 // a node learns of the scheduler's end over this process's connection, and
 // when this process ended at once (troupe train returning), a node could
@@ -101,6 +98,9 @@ void wait_for_release(caf::scoped_actor& self, const std::vector<node_actor>& no
   }
 }
 
+// Connects to and authenticates with every node of the job's [cluster], then
+// tells each node which other nodes belong to the job (they exchange
+// parameters directly). Throws troupe_error naming the node that failed.
 std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor& self,
                                       const job_config& job) {
   std::vector<node_actor> nodes;

@@ -48,14 +48,6 @@ struct hosted_entry {
   caf::strong_actor_ptr handle;  // the node keeps what it hosts alive until it ends
 };
 
-// Slots set aside for a job about to place its actors (reserve_atom), so
-// that jobs started side by side do not each get part of what they need and
-// then all fail. Renewed with the job's lease; lapses like it.
-struct reservation {
-  std::uint32_t slots = 0;
-  clock_type::time_point renewed;
-};
-
 // Shared by a node and its linkers (link_to_peers).
 struct links_in_flight {
   std::mutex mutex;
@@ -83,11 +75,9 @@ struct node_state {
   // Peers admitted by an authenticated peer for its job, revoked with its session.
   std::map<caf::node_id, std::vector<caf::node_id>> admitted;
   job_leases leases{std::chrono::milliseconds(10000)};  // every hosted actor's job
-  std::map<caf::actor_addr, reservation> reserved;      // by the job's scheduler
-  std::set<caf::actor_addr> watched;  // schedulers monitored (leases, reservations)
-  log_throttle refusals{"node"};      // named in node_behavior
-  bool draining = false;              // stopping: no new actors
-  bool trim_pending = false;          // idle since the last lease check
+  log_throttle refusals{"node"};                        // named in node_behavior
+  bool draining = false;                                // stopping: no new actors
+  bool trim_pending = false;                            // idle since the last lease check
   clock_type::time_point drain_deadline;
   static inline const char* name = "troupe.node";
 };
@@ -299,33 +289,21 @@ std::string job_name(const caf::strong_actor_ptr& owner) {
                : std::string{"(anonymous)"};
 }
 
-// The node hears once when a job's scheduler ends, whether it holds a
-// lease, a reservation or both.
-void watch_owner(node_pointer self, const caf::strong_actor_ptr& owner) {
-  if (self->state.watched.insert(caf::actor_cast<caf::actor_addr>(owner)).second) {
-    self->monitor(caf::actor_cast<caf::actor>(owner));  // one already gone is reported at once
-  }
+// The sender's job opened its lease here (its first actor or reservation):
+// the node watches its scheduler from now on.
+void job_started(node_pointer self, const caf::strong_actor_ptr& owner) {
+  self->monitor(
+      caf::actor_cast<caf::actor>(owner));  // a scheduler that is already gone is reported at once
+  spdlog::info("node {}: job of scheduler {} started here (lease timeout {} ms)",
+               self->state.opts.name, job_name(owner), self->state.leases.timeout().count());
 }
 
-// The current sender asked for `actor`: it belongs to the sender's job,
-// whose scheduler the node watches from the job's first actor on.
+// The current sender asked for `actor`: it belongs to the sender's job.
 void hold_for_job(node_pointer self, const caf::actor_addr& actor) {
-  auto& st = self->state;
   const auto& owner = self->current_sender();
-  const auto key = caf::actor_cast<caf::actor_addr>(owner);
-  if (!st.leases.add(key, actor, clock_type::now())) return;
-  watch_owner(self, owner);
-  spdlog::info("node {}: job of scheduler {} started here (lease timeout {} ms)", st.opts.name,
-               job_name(owner), st.leases.timeout().count());
-}
-
-// Slots set aside for jobs other than `owner`'s.
-std::size_t reserved_for_others(const node_state& st, const caf::actor_addr& owner) {
-  std::size_t n = 0;
-  for (const auto& [who, r] : st.reserved) {
-    if (who != owner) n += r.slots;
+  if (self->state.leases.add(caf::actor_cast<caf::actor_addr>(owner), actor, clock_type::now())) {
+    job_started(self, owner);
   }
-  return n;
 }
 
 caf::result<std::uint32_t> reserve_slots(node_pointer self, std::uint32_t slots) {
@@ -334,10 +312,7 @@ caf::result<std::uint32_t> reserve_slots(node_pointer self, std::uint32_t slots)
   if (!owner) return refuse(self, "reserve", "an anonymous sender has no job");
   const auto key = caf::actor_cast<caf::actor_addr>(owner);
   if (slots == 0) {
-    if (st.reserved.erase(key) > 0) {
-      spdlog::debug("node {}: job of scheduler {} gave back its reserved slots", st.opts.name,
-                    job_name(owner));
-    }
+    st.leases.reserve(key, 0, clock_type::now());
     return std::uint32_t{0};
   }
   if (st.draining) return refuse(self, "reserve", "node " + st.opts.name + " is stopping");
@@ -346,7 +321,7 @@ caf::result<std::uint32_t> reserve_slots(node_pointer self, std::uint32_t slots)
                   "the job needs " + std::to_string(slots) + " slots on node " + st.opts.name +
                       ", which has " + std::to_string(st.opts.slots) + " in all");
   }
-  const auto others = reserved_for_others(st, key);
+  const auto others = st.leases.reserved(key);
   const auto taken = st.hosted.size() + others;
   const auto free = taken >= st.opts.slots ? std::size_t{0} : st.opts.slots - taken;
   if (slots > free) {
@@ -357,8 +332,7 @@ caf::result<std::uint32_t> reserve_slots(node_pointer self, std::uint32_t slots)
                       " set aside for other jobs); the job needs " + std::to_string(slots),
                   errc::no_capacity);
   }
-  st.reserved[key] = {slots, clock_type::now()};
-  watch_owner(self, owner);
+  if (st.leases.reserve(key, slots, clock_type::now())) job_started(self, owner);
   spdlog::info(
       "node {}: {} slots set aside for the job of scheduler {} ({} hosting, {} set aside "
       "for others, {} in all)",
@@ -400,7 +374,7 @@ caf::result<Handle> host(node_pointer self, const char* kind, std::uint32_t id, 
   // What other jobs set aside is not free; what the sender's job set aside
   // is taken by this actor.
   const auto owner = caf::actor_cast<caf::actor_addr>(self->current_sender());
-  const auto others = reserved_for_others(st, owner);
+  const auto others = st.leases.reserved(owner);
   if (st.hosted.size() + others >= st.opts.slots) {
     return refuse(self, kind,
                   "all " + std::to_string(st.opts.slots) + " slots of node " + st.opts.name +
@@ -421,10 +395,7 @@ caf::result<Handle> host(node_pointer self, const char* kind, std::uint32_t id, 
                      clock_type::now(),
                      caf::actor_cast<caf::strong_actor_ptr>(handle)};
   st.hosted.emplace(addr, std::move(entry));
-  if (auto mine = st.reserved.find(owner); mine != st.reserved.end()) {
-    if (--mine->second.slots == 0) st.reserved.erase(mine);
-  }
-  hold_for_job(self, addr);
+  hold_for_job(self, addr);  // takes one of the slots its job set aside
   ++st.counters.actors_spawned;
   publish_hosted(st);
   spdlog::info("node {}: hosting {} {} for {} ({}/{} slots used)", st.opts.name, kind, id,
@@ -564,7 +535,7 @@ node_status make_status(node_pointer self) {
   out.node_id = caf::to_string(self->node());
   out.slots_total = st.opts.slots;
   out.slots_used = static_cast<std::uint32_t>(st.hosted.size());
-  out.slots_reserved = static_cast<std::uint32_t>(reserved_for_others(st, caf::actor_addr{}));
+  out.slots_reserved = static_cast<std::uint32_t>(st.leases.reserved());
   out.uptime_s = std::chrono::duration<double>(now - st.started).count();
   out.peer_timeout_ms = configured_peer_timeout(self->system()).count();
   out.peers = st.sessions.size();
@@ -604,11 +575,8 @@ void on_down(node_pointer self, const caf::down_msg& dm) {
     }
     return;
   }
-  if (st.watched.erase(dm.source) > 0) {  // a job's scheduler
-    st.reserved.erase(dm.source);
-    if (st.leases.holds(dm.source)) {
-      release_job(self, st.leases.end(dm.source), "its scheduler ended: " + reason_text(dm.reason));
-    }
+  if (st.leases.holds(dm.source)) {  // a job's scheduler: monitored since its lease opened
+    release_job(self, st.leases.end(dm.source), "its scheduler ended: " + reason_text(dm.reason));
   }
   const auto peer = dm.source.node();
   auto it = st.sessions.find(peer);
@@ -681,15 +649,6 @@ void on_expire(node_pointer self) {
   if (st.trim_pending && st.hosted.empty()) malloc_trim(0);  // data sets, tables
 #endif
   st.trim_pending = false;
-  for (auto it = st.reserved.begin(); it != st.reserved.end();) {
-    if (now - it->second.renewed <= st.leases.timeout()) {
-      ++it;
-      continue;
-    }
-    spdlog::info("node {}: the {} slots set aside for the job of scheduler {}@{} lapsed",
-                 st.opts.name, it->second.slots, it->first.id(), caf::to_string(it->first.node()));
-    it = st.reserved.erase(it);
-  }
   for (const auto& job : st.leases.expire(now)) {
     ++st.counters.leases_expired;
     release_job(
@@ -804,14 +763,7 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
         if (!owner || owner.node() != self->current_sender()->node()) {
           return refuse(self, "lease", "a process renews the leases of its own jobs only");
         }
-        auto& st = self->state;
-        const auto now = clock_type::now();
-        bool held = st.leases.renew(owner.address(), now);
-        if (auto r = st.reserved.find(owner.address()); r != st.reserved.end()) {
-          r->second.renewed = now;
-          held = true;
-        }
-        return held;
+        return self->state.leases.renew(owner.address(), clock_type::now());
       },
       [=](expire_atom) {
         on_expire(self);

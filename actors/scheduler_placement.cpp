@@ -187,7 +187,7 @@ void place_workers(scheduler_pointer self) {
   }
 }
 
-// Cluster mode, step 1: every shard on its node.
+// Cluster mode, step 1: every shard on its node (start_job chose which).
 void place_shards(scheduler_pointer self) {
   auto& st = self->state;
   const auto& job = st.job;
@@ -195,8 +195,7 @@ void place_shards(scheduler_pointer self) {
   st.backups.resize(job.shards);
   auto pending = std::make_shared<std::size_t>(job.shards);
   for (std::uint32_t k = 0; k < job.shards; ++k) {
-    const auto n = place(job.shard_nodes, st.nodes.size(), k);
-    st.shard_node[k] = n;
+    const auto n = st.shard_node.at(k);  // chosen before the slots were reserved
     self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
                   shard_request{k, shard_slices(job, k)})
         .then(
