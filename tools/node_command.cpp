@@ -173,34 +173,42 @@ int run_node(const node_config& o, stop_signals& signals) {
   lopts.tls = o.tls.enabled();
   auto node = spawn_node(sys, std::move(opts));
   caf::scoped_actor self{sys};
-  std::unique_ptr<guarded_listener> listener;
+  // An exception from here on would unwind into ~actor_system, which waits
+  // without a limit for the node actor (and the jobs it hosts) to end: end
+  // them first, and bound that wait for what main reports.
   try {
-    listener = guarded_listener::publish(sys, node, listen_host, listen_port, std::move(lopts));
-  } catch (const troupe_error& e) {
+    auto listener =
+        guarded_listener::publish(sys, node, listen_host, listen_port, std::move(lopts));
+    const auto port = listener->port();
+    const auto address = listen_host + ":" + std::to_string(port);
+    self->send(node, listening_atom::value, address);
+    std::cout << "listening on " << address << std::endl;
+    if (std::getenv("TROUPE_INJECT_THROW")) throw std::runtime_error("injected failure");
+    if (metrics->port() != 0) {
+      std::cout << "metrics on " << parse_address(o.metrics, true).first << ":" << metrics->port()
+                << std::endl;
+    }
+    // The peer timeout must be the same on every process of a cluster (a
+    // peer heartbeating less often than another's timeout is dropped by it):
+    // logged, so that a mismatch can be found.
+    spdlog::info("node {}: node id {}, {} slots, {} actor threads, peer timeout {} s", name,
+                 caf::to_string(sys.node()), o.slots,
+                 caf::get_or(sys.config(), "scheduler.max-threads", std::size_t{0}),
+                 o.peer_timeout_s);
+    const int code = serve(self, node, signals, name, drain);
+    listener.reset();  // unpublished; connections refused before authentication logged above
+    spdlog::info("node {}: stopped", name);
+    watchdog.arm("node " + name, std::chrono::seconds(2), code);
+    return code;
+  } catch (const troupe_error& e) {  // the port is taken, say
     spdlog::error("node {}: {}", name, e.what());
     self->send_exit(node, caf::exit_reason::user_shutdown);
     return 2;
+  } catch (...) {
+    self->send_exit(node, caf::exit_reason::user_shutdown);
+    watchdog.arm("node " + name + " (stopping after an error)", drain + std::chrono::seconds(2), 2);
+    throw;
   }
-  const auto port = listener->port();
-  const auto address = listen_host + ":" + std::to_string(port);
-  self->send(node, listening_atom::value, address);
-  std::cout << "listening on " << address << std::endl;
-  if (metrics->port() != 0) {
-    std::cout << "metrics on " << parse_address(o.metrics, true).first << ":" << metrics->port()
-              << std::endl;
-  }
-  // The peer timeout must be the same on every process of a cluster (a
-  // peer heartbeating less often than another's timeout is dropped by it):
-  // logged, so that a mismatch can be found.
-  spdlog::info("node {}: node id {}, {} slots, {} actor threads, peer timeout {} s", name,
-               caf::to_string(sys.node()), o.slots,
-               caf::get_or(sys.config(), "scheduler.max-threads", std::size_t{0}),
-               o.peer_timeout_s);
-  const int code = serve(self, node, signals, name, drain);
-  listener.reset();  // unpublished; connections refused before authentication logged above
-  spdlog::info("node {}: stopped", name);
-  watchdog.arm("node " + name, std::chrono::seconds(2), code);
-  return code;
 }
 
 // The --config file's settings with every flag given on top.
