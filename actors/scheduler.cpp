@@ -143,6 +143,7 @@ void ask_counters(scheduler_pointer self, std::uint32_t k) {
 }
 
 void maybe_write_progress(scheduler_pointer self);
+void start_checkpoint(scheduler_pointer self, std::int64_t clock);
 
 }  // namespace
 
@@ -154,11 +155,18 @@ void maybe_finish(scheduler_pointer self) {
   // written before the job ends (a worker lost after its last step held it
   // back and then never said it was done).
   if (st.running.empty()) maybe_write_progress(self);
-  // A checkpoint under way is finished first: the last one of a job is the
-  // set a later resume (with more epochs) starts from.
+  // A checkpoint under way is finished first, and a job whose last clock is
+  // not one of checkpoint_every's writes one there: the last set of a job
+  // is where a later resume (with more epochs) starts from, and a finished
+  // job's last set must say so (one inside the last epoch made a resume of
+  // the finished job train that epoch again).
   if (st.finished || st.finishing || !st.running.empty() || st.evals_pending > 0 ||
       !st.checkpoint_waiting.empty()) {
     return;
+  }
+  if (st.job.checkpoint_every > 0 && !st.summary.stopped_early &&
+      st.finished_clock >= st.next_checkpoint && !st.shards.empty()) {
+    return start_checkpoint(self, st.finished_clock);
   }
   st.finishing = true;
   st.summary.wall_s = elapsed(st);
@@ -394,18 +402,11 @@ void maybe_write_progress(scheduler_pointer self) {
                epoch + 1);
 }
 
-// Every checkpoint_every clocks of the slowest worker, each shard writes a
-// checkpoint; once all have, and every worker is past it, a progress file
-// records the clock and epoch a resumed job starts from. Training goes on
-// meanwhile.
-void maybe_checkpoint(scheduler_pointer self) {
+// Each shard writes a checkpoint of clock `clock`; once all have, and every
+// worker is past it, a progress file records the clock and epoch a resumed
+// job starts from. Training goes on meanwhile.
+void start_checkpoint(scheduler_pointer self, std::int64_t clock) {
   auto& st = self->state;
-  if (st.job.checkpoint_every == 0 || !st.checkpoint_waiting.empty() || st.clocks->size() == 0 ||
-      st.summary.stopped_early) {
-    return;
-  }
-  const auto clock = st.clocks->min_clock();
-  if (clock < st.next_checkpoint || clock % st.job.checkpoint_every != 0) return;
   st.next_checkpoint = clock + 1;
   const auto round = ++st.checkpoint_round;
   const auto t0 = clock_type::now();
@@ -436,6 +437,18 @@ void maybe_checkpoint(scheduler_pointer self) {
               maybe_finish(self);
             });
   }
+}
+
+// Every checkpoint_every clocks of the slowest worker.
+void maybe_checkpoint(scheduler_pointer self) {
+  auto& st = self->state;
+  if (st.job.checkpoint_every == 0 || !st.checkpoint_waiting.empty() || st.clocks->size() == 0 ||
+      st.summary.stopped_early) {
+    return;
+  }
+  const auto clock = st.clocks->min_clock();
+  if (clock < st.next_checkpoint || clock % st.job.checkpoint_every != 0) return;
+  start_checkpoint(self, clock);
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(wire_codec pipeline_codec checkpoint job_config frame_screen
-                                     table_file node_config)
+                                     table_file node_config preauth_payload)
 if ! command -v clang++ >/dev/null; then
   if [ "$(id -u)" -eq 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends clang

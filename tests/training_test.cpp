@@ -266,9 +266,14 @@ TEST(Training, ResumesFromTheLastCompleteCheckpointSkippingABrokenOne) {
   std::filesystem::remove_all(job.output_dir);
   const auto first = run_job(job);
   const auto dir = job.output_dir + "/checkpoints";
-  // 94 steps per epoch and worker, 4 epochs: checkpoints at clocks 100 .. 300.
+  // 94 steps per epoch and worker, 4 epochs: checkpoints at clocks 100 ..
+  // 300, and the last one at 376, which a run killed before its end lacks.
   ASSERT_TRUE(std::filesystem::exists(dir + "/shard-1-clock-300.ckpt"));
   ASSERT_TRUE(std::filesystem::exists(dir + "/progress-clock-300.txt"));
+  for (const auto* name : {"/shard-0-clock-376.ckpt", "/shard-1-clock-376.ckpt",
+                           "/progress-clock-376.txt"}) {
+    ASSERT_TRUE(std::filesystem::remove(dir + name)) << name;
+  }
   // A disk that lost the end of shard 1's newest checkpoint leaves it
   // truncated; a shard killed while writing a later one leaves only its
   // temporary file (the rename never happened).
@@ -336,6 +341,38 @@ TEST(Training, CheckpointsAtEpochEndsRecordTheEpochDoneAndAFinishedJobIsNotResum
   EXPECT_EQ(s.steps, 2u * 94u) << summary_line(s);  // the third epoch only
 }
 
+// A job whose last clock is not a multiple of checkpoint_every writes its
+// last set at that clock: before, its newest set lay inside the last epoch,
+// and resuming the finished job trained that epoch again (and appended it
+// to metrics.csv) instead of saying there was nothing to resume.
+TEST(Training, AFinishedJobWritesItsLastCheckpointAtItsLastClock) {
+  require_dataset();
+  auto job = small_job(2, "resume_final");
+  job.epochs = 2;
+  job.checkpoint_every = 50;  // 94 steps per epoch and worker: 50, 100, 150, then 188
+  std::filesystem::remove_all(job.output_dir);
+  run_job(job);
+  const auto dir = job.output_dir + "/checkpoints";
+  ASSERT_TRUE(std::filesystem::exists(dir + "/shard-0-clock-188.ckpt"));
+  ASSERT_TRUE(std::filesystem::exists(dir + "/shard-1-clock-188.ckpt"));
+  std::ifstream in(dir + "/" + progress_file_name(188));
+  const std::string progress(std::istreambuf_iterator<char>(in), {});
+  EXPECT_NE(progress.find("epoch=2"), std::string::npos) << progress;
+  auto again = job;
+  again.resume_from = dir;
+  try {
+    run_job(again);
+    ADD_FAILURE() << "a finished job was resumed";
+  } catch (const troupe_error& e) {
+    EXPECT_NE(std::string(e.what()).find("nothing to resume"), std::string::npos) << e.what();
+  }
+  auto longer = again;
+  longer.epochs = 3;
+  const auto s = run_job(longer);
+  EXPECT_EQ(s.resumed_from_clock, 188) << summary_line(s);
+  EXPECT_EQ(s.steps, 2u * 94u) << summary_line(s);  // the third epoch only
+}
+
 // A resume sets the interrupted run's newer sets aside: one of them could
 // otherwise be completed by the new run's shards in part and picked by a
 // later resume as a set of both runs.
@@ -343,21 +380,25 @@ TEST(Training, AResumeSetsNewerSetsAside) {
   require_dataset();
   auto job = small_job(2, "resume_aside");
   job.epochs = 1;
-  job.checkpoint_every = 30;  // clocks 30, 60, 90 of 94
+  job.checkpoint_every = 25;  // clocks 25, 50, 75 and the last, 94: the newest three kept
   std::filesystem::remove_all(job.output_dir);
   run_job(job);
   const auto dir = job.output_dir + "/checkpoints";
-  std::filesystem::resize_file(dir + "/shard-0-clock-60.ckpt", 100);  // 60 and 90 broken
-  std::filesystem::resize_file(dir + "/shard-0-clock-90.ckpt", 100);
+  std::filesystem::resize_file(dir + "/shard-0-clock-75.ckpt", 100);  // 75 and 94 broken
+  std::filesystem::resize_file(dir + "/shard-0-clock-94.ckpt", 100);
   auto resumed = job;
   resumed.resume_from = dir;
   const auto s = run_job(resumed);
-  EXPECT_EQ(s.resumed_from_clock, 30) << summary_line(s);
-  // The new run wrote 60 and 90 afresh; the old files were renamed first.
-  EXPECT_TRUE(std::filesystem::exists(dir + "/" + progress_file_name(90) + ".superseded"));
-  EXPECT_TRUE(std::filesystem::exists(dir + "/" + progress_file_name(90)));
+  EXPECT_EQ(s.resumed_from_clock, 50) << summary_line(s);
+  // The old progress files of 75 and 94 were renamed first; the new run
+  // redid the epoch from clock 50 and wrote 75, 100, 125 and its last, 144
+  // (the newest three kept).
+  EXPECT_TRUE(std::filesystem::exists(dir + "/" + progress_file_name(75) + ".superseded"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/" + progress_file_name(94) + ".superseded"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/" + progress_file_name(94)));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/" + progress_file_name(144)));
   checkpoint ck;
-  ASSERT_TRUE(read_checkpoint(dir + "/shard-0-clock-90.ckpt", ck).ok());
+  ASSERT_TRUE(read_checkpoint(dir + "/shard-0-clock-144.ckpt", ck).ok());
 }
 
 // Issue 12, problem 7: the scheduler's progress files are pruned like the
@@ -366,7 +407,7 @@ TEST(Training, OnlyTheNewestThreeCheckpointSetsAreKept) {
   require_dataset();
   auto job = small_job(2, "prune");
   job.epochs = 1;
-  job.checkpoint_every = 20;  // clocks 20, 40, 60 and 80 of 94
+  job.checkpoint_every = 20;  // clocks 20, 40, 60, 80 and the last, 94
   std::filesystem::remove_all(job.output_dir);
   run_job(job);
   std::vector<std::string> progress, shard0;
@@ -376,8 +417,8 @@ TEST(Training, OnlyTheNewestThreeCheckpointSetsAreKept) {
     if (name.rfind("shard-0-clock-", 0) == 0) shard0.push_back(name);
   }
   std::sort(progress.begin(), progress.end());
-  EXPECT_EQ(progress, (std::vector<std::string>{"progress-clock-40.txt", "progress-clock-60.txt",
-                                                "progress-clock-80.txt"}));
+  EXPECT_EQ(progress, (std::vector<std::string>{"progress-clock-60.txt", "progress-clock-80.txt",
+                                                "progress-clock-94.txt"}));
   EXPECT_EQ(shard0.size(), 3u);
 }
 
