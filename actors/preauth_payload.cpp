@@ -184,31 +184,44 @@ status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
   std::vector<caf::strong_actor_ptr> stages;
   caf::message msg;
   caf::error err;
-  switch (header.operation) {
-    case basp_op::direct_message:
-      err = source(stages, msg);
-      break;
-    case basp_op::routed_message:
-      err = source(from, to, stages, msg);
-      break;
-    case basp_op::monitor_message:
-      err = source(from, to);
-      break;
-    case basp_op::down_message: {
-      caf::error reason;
-      err = source(from, to, reason);
-      break;
+  // CAF 0.17 throws from some of its readers instead of returning an error
+  // (a config_value of an unknown type: std::runtime_error "invalid type
+  // found"); on the network thread that was std::terminate, the node and
+  // its jobs gone for one packet from anyone who could connect.
+  std::string thrown;
+  try {
+    switch (header.operation) {
+      case basp_op::direct_message:
+        err = source(stages, msg);
+        break;
+      case basp_op::routed_message:
+        err = source(from, to, stages, msg);
+        break;
+      case basp_op::monitor_message:
+        err = source(from, to);
+        break;
+      case basp_op::down_message: {
+        caf::error reason;
+        err = source(from, to, reason);
+        break;
+      }
+      case basp_op::client_handshake:
+        // The first is read by the screen; CAF clients repeat it (with the
+        // select-connection flag), and a repeat must name the same node.
+        err = source(from);
+        break;
+      default:  // heartbeats carry nothing
+        return {};
     }
-    case basp_op::client_handshake:
-      // The first is read by the screen; CAF clients repeat it (with the
-      // select-connection flag), and a repeat must name the same node.
-      err = source(from);
-      break;
-    default:  // heartbeats carry nothing
-      return {};
+  } catch (const std::exception& e) {
+    thrown = std::string("CAF cannot read it (") + e.what() + ")";
+  } catch (...) {
+    thrown = "CAF cannot read it";
   }
   std::string why;
-  if (!source.refusal().empty()) {
+  if (!thrown.empty()) {
+    why = std::move(thrown);
+  } else if (!source.refusal().empty()) {
     why = source.refusal();
   } else if (err) {
     why = sys.render(err);

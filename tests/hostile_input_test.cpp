@@ -214,6 +214,44 @@ TEST_F(HostileInput, JobFinishesWhileEveryNodeRefusesHostileInput) {
   }
 }
 
+// A message whose argument is a config_value of an unknown type, found by
+// libFuzzer (scripts/fuzz.sh preauth_payload): CAF 0.17 throws
+// std::runtime_error("invalid type found") reading it, and the check of
+// payloads sent before authentication let that escape, on the daemon's
+// network thread: std::terminate, the node and its jobs gone, for one
+// packet from anyone who can connect.
+std::string message_with_a_config_value_of_no_type() {
+  static const char bytes[] =
+      "\x00\x00\x00\x76\x40\x3c\x3e\x2b\x40\x63\x6f\x6e\x66\x69\x67\x5f"
+      "\x76\x61\x6c\x75\x65\x2b\x61\x61\x26\x40\x63\x26\x5b\x3e\x40\x63"
+      "\x73\x73\x61\x67\x65\x00\x00\x40\x6d\x65\x73\x73\x61\x67\x65\x00"
+      "\x01\x00\x7f\xfd\x31\x47\xde\xfe\x65\x00\x00\x0c\x40\x3c\x3e\x2b"
+      "\x61\x3e\x2b\x61\x26\x40\x63\x26\x3e\x40\x63\x73\x73\x61\x2b\x40"
+      "\x00\x00\x00\x00\x00\x00\x00\x2b\x40\x6d\x65\x73\x73\x73\x73\x61"
+      "\x91\x00\x00\x0c\x40\x2b\x40\x63\x26\x3e\x40\x63\x3e\x2b\x0c\x40"
+      "\x61\x7a\x7a\x7a\x7a\x7a\x7a\x7a\x7a\x7a\x7a\x7a\x7a\x67\x65\x00"
+      "\x3c\x3e\x2b\x3e\x33\x00";
+  return std::string(bytes, sizeof(bytes) - 1);
+}
+
+TEST_F(HostileInput, AnArgumentCafCannotReadIsRefusedAndTheNodeGoesOn) {
+  nodes.push_back(start_daemon({TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--secret",
+                                (dir / "secret").string(), "--name", "cv"},
+                               dir / "cv.log"));
+  const auto& n = nodes.back();
+  ASSERT_NE(n.port, 0) << n.process->log();
+  const auto payload = message_with_a_config_value_of_no_type();
+  raw_connection c(n.port);
+  c.send(valid_handshake() +
+         basp_header(2, static_cast<std::uint32_t>(payload.size()), 0, 0, node_actor_id(n.port)) +
+         payload);
+  EXPECT_TRUE(c.closed_by_peer(seconds(10))) << n.process->log();
+  EXPECT_TRUE(wait_for_log(*n.process, "invalid type found", seconds(10))) << n.process->log();
+  // Still up and answering: a CAF client reaches its node actor.
+  EXPECT_NO_THROW(node_actor_id(n.port)) << n.process->log();
+  EXPECT_FALSE(n.process->wait_exit(milliseconds(200)).has_value()) << n.process->log();
+}
+
 // The node guard lets the node's own id through (its local actors send
 // under it), and CAF's handshake tells that id to anyone who connects: a
 // peer without the secret that claimed it passed as authenticated (~1 GiB
