@@ -15,7 +15,9 @@ caf::atom_value troupe_error_category() {
 }
 
 bool is_troupe_error(const caf::error& err, errc code) {
-  return err.category() == troupe_error_category() && err.code() == static_cast<std::uint8_t>(code);
+  // CAF 0.17's category() reads through a null pointer on an empty error.
+  return err && err.category() == troupe_error_category() &&
+         err.code() == static_cast<std::uint8_t>(code);
 }
 
 caf::error make_troupe_error(errc code, std::string message) {

@@ -625,8 +625,10 @@ void on_exit(node_pointer self, const caf::exit_msg& msg) {
                reason_text(msg.reason), st.hosted.size());
   for (auto& [addr, entry] : st.hosted) {
     entry.info.ending = true;
-    self->send_exit(entry.handle,
-                    make_troupe_error(errc::stopped, "node " + st.opts.name + " is stopping"));
+    // Not errc::stopped (an actor that failed by itself): a scheduler
+    // replaces what a stopping node hosted, as for a lost node.
+    self->send_exit(entry.handle, make_troupe_error(errc::node_stopping,
+                                                    "node " + st.opts.name + " is stopping"));
   }
   self->delayed_send(self, st.opts.drain_timeout, expire_atom::value);
 }

@@ -376,6 +376,7 @@ void launch(scheduler_pointer self) {
       st.data->test_rows());
   st.start = clock_type::now();
   st.interval = interval_totals{};
+  st.placed = true;
   // Placed: what a backup placed elsewhere left of the reservations is free again.
   if (!st.nodes.empty()) give_back_slots(self);
   for (auto& w : st.workers) self->send(w, start_atom::value);

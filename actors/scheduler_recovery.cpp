@@ -129,15 +129,28 @@ void worker_lost(scheduler_pointer self, std::uint32_t w, const std::string& why
 void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   auto& st = self->state;
   if (st.finished) return;
+  // A lost link, or a node that is stopping (drained: it ends what it
+  // hosts, then itself): what it hosted is replaced elsewhere.
+  const bool node_gone = dm.reason == caf::exit_reason::remote_link_unreachable ||
+                         is_troupe_error(dm.reason, errc::node_stopping);
   // Whatever went down first, its node is gone: never place anything there.
-  if (dm.reason == caf::exit_reason::remote_link_unreachable) {
-    for (std::size_t n = 0; n < st.nodes.size(); ++n) {
-      if (st.nodes[n].node() == dm.source.node()) st.dead_nodes.insert(n);
+  const auto dead_before = st.dead_nodes.size();
+  std::string lost_node;
+  for (std::size_t n = 0; n < st.nodes.size(); ++n) {
+    if ((node_gone && st.nodes[n].node() == dm.source.node()) ||
+        dm.source == st.nodes[n].address()) {
+      if (st.dead_nodes.insert(n).second && lost_node.empty()) lost_node = st.job.nodes[n];
     }
+  }
+  // Placement asks every node for slots and spawns with generous timeouts,
+  // and a request to a node that is gone is never answered: the job waited
+  // up to 120 s (holding its slots on the other nodes) to fail anyway.
+  if (!st.placed && st.dead_nodes.size() > dead_before) {
+    return abort_job(self, "node " + lost_node + " was lost (" + describe(dm.reason) +
+                               ") while the job was being placed; nothing was trained");
   }
   for (std::size_t n = 0; n < st.nodes.size(); ++n) {
     if (dm.source == st.nodes[n].address()) {
-      st.dead_nodes.insert(n);
       spdlog::warn("node {} lost: {}", st.job.nodes[n], describe(dm.reason));
       return check_promotions(self);
     }
@@ -160,7 +173,7 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
     const auto why = "pipeline " + std::to_string(p.replica) + ": stage " +
                      std::to_string(p.stage) + where + " went down (" + describe(dm.reason) + ")";
     // A stage that failed by itself would fail the same way again.
-    if (dm.reason != caf::exit_reason::remote_link_unreachable) return abort_job(self, why);
+    if (!node_gone) return abort_job(self, why);
     // Its node is lost: end the rest of the chain (the step's activations are
     // gone with it) and re-place the whole replica, like a lost worker.
     for (auto s = st.stages.begin(); s != st.stages.end();) {
@@ -176,9 +189,10 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   for (std::uint32_t w = 0; w < st.workers.size(); ++w) {
     if (dm.source != st.workers[w].address()) continue;
     if (!st.running.count(w)) return;
-    // Only a lost link (a killed or hung node) is worth a replacement: a
-    // worker that failed by itself would fail the same way again.
-    if (dm.reason != caf::exit_reason::remote_link_unreachable) {
+    // Only a lost link (a killed or hung node) or a stopping node is worth
+    // a replacement: a worker that failed by itself would fail the same way
+    // again.
+    if (!node_gone) {
       return abort_job(self, "worker " + std::to_string(w) + " failed: " + describe(dm.reason));
     }
     return worker_lost(self, w, describe(dm.reason));

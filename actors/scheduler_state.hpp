@@ -143,6 +143,7 @@ struct scheduler_state {
   log_histogram staleness_hist;
   std::int64_t finished_clock = 0;   // largest clock of a finished worker
   std::uint64_t finished_steps = 0;  // steps of finished workers
+  bool placed = false;               // launch() ran: every actor of the job was placed
   bool finishing = false;            // collecting shard statistics
   // While finishing: the shards whose counters are not in yet, and the copy
   // asked (a promoted or restored copy is asked again).

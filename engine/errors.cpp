@@ -38,6 +38,8 @@ const char* to_string(errc code) {
       return "unknown_key_list";
     case errc::no_capacity:
       return "no_capacity";
+    case errc::node_stopping:
+      return "node_stopping";
   }
   return "unknown_error";
 }

@@ -27,6 +27,7 @@ enum class errc : std::uint8_t {
   out_of_order,       ///< a push skipped a seq the receiver has not applied: resend from there
   unknown_key_list,   ///< a request named row ids the receiver does not hold: send them in full
   no_capacity,        ///< a node has no free slot for the request now: try again later
+  node_stopping,      ///< the node hosting an actor is stopping (drained): like a lost node
 };
 
 /// Stable lower-case name of an error code, e.g. "wrong_size".

@@ -122,6 +122,46 @@ TEST_F(ClusterLifecycle, JobsStartedTogetherWaitForSlotsInsteadOfFailing) {
   EXPECT_TRUE(nodes_empty(addresses, reports)) << reports;
 }
 
+// A job waiting for slots on a node that is then killed fails at once,
+// naming the node; its process ends, so the other node's reservation goes
+// too. Before, it waited for the lost node's answer for 120 s, whatever its
+// slot wait, holding the slots the other node had set aside for it, and
+// failed with "request_timeout".
+TEST_F(ClusterLifecycle, AJobWaitingForSlotsOnANodeThatDiesFailsAtOnce) {
+  const auto a = start_node("a", "secret", 6);
+  const auto b = start_node("b", "secret", 3);
+  auto run = [&](job_config job) {
+    job.secret_file = (dir / "secret").string();
+    const auto file = dir / (job.name + "-job.toml");
+    std::ofstream(file) << to_toml(job);
+    return std::make_unique<child_process>(
+        std::vector<std::string>{TROUPE_BINARY, "train", file.string()}, dir / (job.name + ".log"));
+  };
+  auto filler = small_job("filler");  // all of b's slots: 2 shards, 1 worker
+  filler.epochs = 1000;               // runs until b is killed
+  filler.nodes = {b};
+  filler.workers = 1;
+  filler.replication = 1;
+  auto first = run(filler);
+  ASSERT_TRUE(wait_for_log(*nodes[1], "hosting worker", seconds(60))) << nodes[1]->log();
+  auto waiting = small_job("waiting");  // 3 slots on each node
+  waiting.nodes = {a, b};
+  waiting.slot_wait_s = 600;
+  auto second = run(waiting);
+  ASSERT_TRUE(wait_for_log(*second, "waiting up to 600 s for free slots", seconds(60)))
+      << second->log();
+  nodes[1]->signal(SIGKILL);
+  const auto code = second->wait_exit(seconds(300));
+  ASSERT_TRUE(code.has_value()) << second->log();
+  EXPECT_EQ(*code, 2) << second->log();
+  EXPECT_NE(second->log().find("node " + b + " was lost"), std::string::npos) << second->log();
+  EXPECT_NE(second->log().find("while the job was being placed"), std::string::npos)
+      << second->log();
+  std::string reports;
+  EXPECT_TRUE(nodes_empty({a}, reports)) << reports;
+  first->wait_exit(seconds(60));
+}
+
 // The scheduler's process dies (SIGKILL) after a checkpoint: every node
 // releases the job's actors on its own, and `--resume` runs on the same
 // daemons (before the fix: "all 3 slots of node n1 are in use").

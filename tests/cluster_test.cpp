@@ -222,6 +222,37 @@ TEST_P(ClusterWorkerLoss, JobFinishesAllEpochs) {
 
 INSTANTIATE_TEST_SUITE_P(Staleness, ClusterWorkerLoss, ::testing::Values(0, 2));
 
+// An operator stops a node (SIGTERM: it drains, ending what it hosts) while
+// it holds a worker and shard 1's primary: the job goes on as for a lost
+// node, the worker replaced elsewhere and the backup promoted. Before, the
+// drain's "node n2 is stopping" read as the worker failing by itself, and
+// the whole job failed.
+TEST_F(Cluster, ANodeStoppedWithSigtermIsReplacedLikeALostOne) {
+  auto job = small_job("drained");
+  job.epochs = 16;  // lasts well past the stop, however fast the machine
+  add_three_nodes(job);
+  job.shard_nodes = {0, 2};
+  job.worker_nodes = {1, 2};
+  job.replication = 2;
+  background_job run(job);
+  const bool hosting =
+      kill_once_training(2, "hosting worker", 2, std::chrono::milliseconds(800), SIGTERM);
+  run.join();
+  ASSERT_TRUE(hosting) << nodes[2]->log();
+  ASSERT_TRUE(run.result) << run.error;
+  EXPECT_EQ(run.result->epochs, 16u) << summary_line(*run.result);
+  EXPECT_EQ(run.result->workers_replaced, 1u) << summary_line(*run.result);
+  EXPECT_EQ(run.result->shards_failed_over, 1u) << summary_line(*run.result);
+  EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
+  EXPECT_NE(nodes[1]->log().find("hosting worker 2"), std::string::npos) << nodes[1]->log();
+  EXPECT_GE(run.result->pushes_applied, run.result->pushes_acked) << summary_line(*run.result);
+  EXPECT_LE(run.result->pushes_applied, run.result->pushes_acked + in_flight_per_lost_worker)
+      << summary_line(*run.result);
+  const auto code = nodes[2]->wait_exit(seconds(30));
+  ASSERT_TRUE(code.has_value()) << nodes[2]->log();
+  EXPECT_EQ(*code, 0) << nodes[2]->log();
+}
+
 // The node holding shard 0's primary (and shard 1's backup) is SIGKILLed
 // mid-training: shard 0's backup takes over, the workers resend what was in
 // flight, shard 1 gets a new backup, and no acknowledged push is lost or
