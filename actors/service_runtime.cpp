@@ -78,6 +78,7 @@ api_errc from_engine(errc code) {
     case errc::timeout:
       return api_errc::timeout;
     case errc::peer_lost:
+    case errc::node_stopping:
       return api_errc::peer_lost;
     // The only bad_config a shard or directory answers a caller with is
     // "not authenticated".
