@@ -24,6 +24,8 @@ void flush_report(stage_pointer self) {
   st.report.epoch = st.epoch;
   st.report.clock = st.clock;
   st.report.busy_s = seconds_since(st.report_start);
+  st.report.staleness_hist = st.report_staleness.buckets();
+  st.report_staleness.clear();
   self->send(st.scheduler, progress_atom::value, st.report);
   st.report = worker_progress{};
   st.report_start = clock_type::now();
@@ -44,9 +46,10 @@ void log_utilisation(stage_pointer self) {
   }
   spdlog::info(
       "pipeline {}: {} stages, {} micro-batches: stage compute busy {} of {:.1f} s "
-      "(idle {:.0f}% on average); busy sum {:.2f} (above 1: stages overlapped)",
+      "(idle {:.0f}% on average); busy sum {:.2f}{}",
       st.cfg.worker.id, st.stage_busy.size(), st.cfg.worker.job.micro_batches, busy, wall,
-      100.0 * (1.0 - sum / static_cast<double>(st.stage_busy.size())), sum);
+      100.0 * (1.0 - sum / static_cast<double>(st.stage_busy.size())), sum,
+      sum > 1 ? " (above 1: stages overlapped)" : "");
 }
 
 void finish(stage_pointer self) {
@@ -153,6 +156,13 @@ void head_on_stepped(stage_pointer self, std::uint32_t stage, std::int64_t step,
   st.report.pushes_resent += r.pushes_resent;
   st.report.staleness_sum += r.staleness_sum;
   st.report.staleness_max = std::max(st.report.staleness_max, r.staleness_max);
+  st.report_staleness.merge(r.staleness_hist);
+  // A replica's time shares are the mean of its stages' (each stage's
+  // compute, pull and push time over the same wall time).
+  const auto stages = static_cast<double>(st.stage_busy.size());
+  st.report.compute_s += r.compute_s / stages;
+  st.report.pull_s += r.pull_s / stages;
+  st.report.push_s += r.push_s / stages;
   if (++st.stepped < st.stage_busy.size()) return;
   st.stepped = 0;
   ++st.clock;

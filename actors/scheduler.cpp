@@ -439,6 +439,13 @@ void start_checkpoint(scheduler_pointer self, std::int64_t clock) {
   }
 }
 
+// Pipeline heads advance by request (clock_atom), data-parallel workers by
+// message (advance_atom): both count.
+void note_clock_spread(scheduler_state& st) {
+  st.summary.max_clock_spread =
+      std::max(st.summary.max_clock_spread, st.clocks->max_clock() - st.clocks->min_clock());
+}
+
 // Every checkpoint_every clocks of the slowest worker.
 void maybe_checkpoint(scheduler_pointer self) {
   auto& st = self->state;
@@ -520,6 +527,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
         }
         auto& acked = st.acked[adv.worker];
         acked = std::max(acked, adv.pushes_acked);
+        note_clock_spread(st);
         release_waiting(self);
         maybe_evaluate_between_epochs(self);
         maybe_checkpoint(self);
@@ -545,8 +553,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
           spdlog::warn("scheduler: rejected clock advance: {}", status.to_string());
           return;
         }
-        st.summary.max_clock_spread =
-            std::max(st.summary.max_clock_spread, st.clocks->max_clock() - st.clocks->min_clock());
+        note_clock_spread(st);
         release_waiting(self);
         maybe_evaluate_between_epochs(self);
         maybe_checkpoint(self);

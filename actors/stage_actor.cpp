@@ -31,6 +31,9 @@ void fail_status(stage_pointer self, const std::string& what, const status& s) {
 
 void step_finished(stage_pointer self) {
   auto& st = self->state;
+  st.step_report.compute_s = st.step_report.busy_s;  // a stage's busy time is its compute
+  st.step_report.staleness_hist = st.staleness.buckets();
+  st.staleness.clear();
   if (st.cfg.stage == 0) {
     head_on_stepped(self, 0, st.step, st.step_report);
   } else {
@@ -78,9 +81,11 @@ void on_push_ack(stage_pointer self, const bytes& reply) {
   if (auto s = decode_push_ack(reply, ack); !s) return fail_status(self, "bad push ack", s);
   st.step_report.staleness_sum += static_cast<double>(ack.staleness);
   st.step_report.staleness_max = std::max(st.step_report.staleness_max, ack.staleness);
+  st.staleness.add(ack.staleness);
   ++st.step_report.pushes;
   if (st.outbox.unacked() > 0) return;
   st.now = stage_state::exchange::none;
+  st.step_report.push_s += seconds_since(st.exchange_start);
   step_finished(self);
 }
 
@@ -89,6 +94,7 @@ void on_push_ack(stage_pointer self, const bytes& reply) {
 void push_step(stage_pointer self) {
   auto& st = self->state;
   st.now = stage_state::exchange::pushing;
+  st.exchange_start = clock_type::now();
   st.outbox.start_step();
   for (std::size_t i = 0; i < st.plan.size(); ++i) {
     const auto& ex = st.plan[i];
@@ -258,6 +264,7 @@ void send_pulls(stage_pointer self) {
               if (--s.pending > 0) return;
               s.now = stage_state::exchange::none;
               s.pulled = true;
+              s.step_report.pull_s += seconds_since(s.exchange_start);
               if (s.cfg.stage == 0) return head_after_pull(self);
               run_early(self);
             },
@@ -277,6 +284,7 @@ void begin_step(stage_pointer self, std::int64_t step) {
   st.micro_batches = 0;
   st.stage->begin_step();
   st.now = stage_state::exchange::pulling;
+  st.exchange_start = clock_type::now();
   st.timeout_retries = 0;
   st.pull_done.assign(st.plan.size(), false);
   st.pending = st.plan.size();

@@ -14,6 +14,7 @@
 #include "actors/push_outbox.hpp"
 #include "actors/stage_actor.hpp"
 #include "engine/data/batch_sampler.hpp"
+#include "engine/log_histogram.hpp"
 #include "engine/model/pipeline_stage.hpp"
 
 namespace troupe::pipeline_detail {
@@ -50,8 +51,10 @@ struct stage_state {
   push_outbox outbox;                 // this step's pushes, until acknowledged
   std::uint32_t timeout_retries = 0;  // this step's requests asked again after a timeout
   clock_type::time_point last_retry;
-  worker_progress step_report;  // this step's loss (last stage), compute, pushes
-  double compute_s = 0;         // whole run, for the utilisation log
+  worker_progress step_report;            // this step's loss (last stage), compute, pushes
+  log_histogram staleness;                // of this step's acknowledged pushes
+  clock_type::time_point exchange_start;  // of the step's pulls, then of its pushes
+  double compute_s = 0;                   // whole run, for the utilisation log
   clock_type::time_point born = clock_type::now();
   bool failed = false;
   host_context ctx;  // node daemons: who may message the stage
@@ -65,6 +68,7 @@ struct stage_state {
   std::uint32_t stepped = 0;       // stages done with the step
   std::vector<double> stage_busy;  // compute seconds per stage
   worker_progress report;          // accumulates until sent
+  log_histogram report_staleness;  // all stages' acknowledged pushes, until sent
   std::uint64_t acked = 0;         // all stages' acknowledgements, sent with every clock
   clock_type::time_point report_start;
   clock_type::time_point run_start;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "actors/actor_config.hpp"
+#include "actors/job_runner.hpp"
 #include "actors/scheduler.hpp"
 #include "engine/errors.hpp"
 
@@ -153,6 +154,21 @@ TEST(PipelineTraining, TwoReplicasOfTwoStagesTrain) {
   EXPECT_EQ(s.steps, 324u);  // 2 replicas x 3 epochs x 54 batches of their 800 rows
   EXPECT_EQ(s.pushes_applied, s.pushes_acked);
   EXPECT_GT(s.test_accuracy, 0.5);
+  // The summary describes pipelines as it does data-parallel workers. It
+  // said mean staleness 1.27 with p99 0 (stages sent no histogram), every
+  // time share 0 (stages charged nothing) and clock spread 0 (heads advance
+  // by request, which did not count).
+  EXPECT_GT(s.mean_staleness, 0.0) << summary_line(s);
+  EXPECT_GE(static_cast<double>(s.staleness_p99), s.mean_staleness) << summary_line(s);
+  EXPECT_LE(s.staleness_p50, s.staleness_p99) << summary_line(s);
+  EXPECT_LE(s.staleness_p99, s.max_staleness) << summary_line(s);
+  EXPECT_GT(s.compute_fraction, 0.0) << summary_line(s);
+  EXPECT_GT(s.pull_fraction, 0.0) << summary_line(s);
+  EXPECT_GT(s.push_fraction, 0.0) << summary_line(s);
+  EXPECT_LE(s.compute_fraction + s.pull_fraction + s.push_fraction + s.wait_fraction, 1.0)
+      << summary_line(s);
+  EXPECT_GE(s.max_clock_spread, 1) << summary_line(s);  // two replicas advance one at a time
+  EXPECT_LE(s.max_clock_spread, 2) << summary_line(s);  // the bound (1), plus the one advancing
 }
 
 // The error names the key at fault.
