@@ -190,6 +190,28 @@ TEST(FileData, TestColumnsAreMatchedToTrainingColumnsByHeaderName) {
   EXPECT_EQ(load_file_data(plain).dense_test->features, (std::vector<float>{5, 6}));
 }
 
+// The same with the label chosen by index (label_column's default, the last
+// column): a test file with a header finds it by the training file's name
+// for it. It took the test file's last column instead ("label '0.6007' is
+// not a class number", or a feature read as the label).
+TEST(FileData, ALabelChosenByIndexIsFoundByNameInATestFileInAnotherOrder) {
+  temp_dir dir("file_label_index");
+  auto r = csv_request(dir.write("train.csv", "a,b,c,y\n1,2,3,0\n4,5,6,1\n"));
+  r.spec.test = dir.write("test.csv", "y,c,a,b\n1,30,10,20\n0,60,40,50\n");
+  r.spec.validation = dir.write("valid.csv", "c,y,b,a\n3,1,2,1\n");
+  const auto f = load_file_data(r);
+  EXPECT_EQ(f.dense_test->features, (std::vector<float>{10, 20, 30, 40, 50, 60}));
+  EXPECT_EQ(f.dense_test->labels, (std::vector<std::int32_t>{1, 0}));
+  EXPECT_EQ(f.dense_validation->features, (std::vector<float>{1, 2, 3}));
+  EXPECT_EQ(f.dense_validation->labels, (std::vector<std::int32_t>{1}));
+  // A test file without the training label's name keeps label_column's index.
+  r.spec.validation.clear();
+  r.spec.test = dir.write("plain.csv", "7,8,9,1\n");
+  const auto g = load_file_data(r);
+  EXPECT_EQ(g.dense_test->features, (std::vector<float>{7, 8, 9}));
+  EXPECT_EQ(g.dense_test->labels, (std::vector<std::int32_t>{1}));
+}
+
 job_config csv_job(const std::string& train, const std::string& model) {
   const std::string toml = "[data]\nformat = \"csv\"\ntrain = \"" + train +
                            "\"\ntest_fraction = 0.25\n[model]\n" + model +

@@ -122,7 +122,13 @@ dataset load_csv(const std::string& path, const csv_options& o) {
     if (width == 0) {
       width = fields.size();
       if (o.has_label) {
-        if (!o.label_name.empty()) {
+        const bool named_here =
+            !o.label_name_if_present.empty() && header.size() == width &&
+            std::count(header.begin(), header.end(), o.label_name_if_present) == 1;
+        if (o.label_name.empty() && named_here) {
+          label = static_cast<std::size_t>(
+              std::find(header.begin(), header.end(), o.label_name_if_present) - header.begin());
+        } else if (!o.label_name.empty()) {
           std::size_t i = 0;
           while (i < header.size() && header[i] != o.label_name) ++i;
           if (i == header.size()) {
@@ -152,6 +158,7 @@ dataset load_csv(const std::string& path, const csv_options& o) {
         for (std::size_t i = 0; i < width; ++i) {
           if (!(o.has_label && i == label)) d.feature_names.push_back(header[i]);
         }
+        if (o.has_label) d.label_name = header[label];
       }
       // `lines` counts blank ones too (a file of blank lines compresses to
       // nothing): beyond a plausible size the vectors grow as rows come.

@@ -24,8 +24,12 @@ struct csv_options {
   int header = -1;                 ///< -1: a first line with a field that is no number; 0; 1
   std::string label_name;          ///< the label column by header name, else label_index
   long long label_index = -1;      ///< negative counts from the end
-  bool has_label = true;           ///< false: every column is a feature
-  bool regression = false;         ///< labels are targets (floats), not classes
+  /// With label_name empty: the label is the column of this name when the
+  /// header has one, else label_index (a test file read like its training
+  /// file, whose label was chosen by index, whatever its column order).
+  std::string label_name_if_present;
+  bool has_label = true;    ///< false: every column is a feature
+  bool regression = false;  ///< labels are targets (floats), not classes
 };
 
 dataset load_csv(const std::string& path, const csv_options& o);

@@ -23,6 +23,8 @@ struct dataset {
   std::string source;          ///< the file it came from, for error messages
   /// The features' names from a CSV header, in column order; empty: none.
   std::vector<std::string> feature_names;
+  /// The header's name of the label column (CSV files with a header).
+  std::string label_name;
 
   const float* row(std::size_t i) const { return features.data() + i * cols; }
 };

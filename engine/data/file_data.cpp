@@ -19,7 +19,11 @@ namespace troupe {
 
 namespace {
 
-dataset load_dense(const file_data_request& r, const std::string& path, const std::string& labels) {
+// `train_label`: the training file's label column name, which a test or
+// validation file's header may place elsewhere (read by name, like its
+// features).
+dataset load_dense(const file_data_request& r, const std::string& path, const std::string& labels,
+                   const std::string& train_label = {}) {
   const auto& s = r.spec;
   dataset d;
   if (s.format == "csv") {
@@ -28,6 +32,7 @@ dataset load_dense(const file_data_request& r, const std::string& path, const st
     o.header = s.header;
     o.label_name = s.label_name;
     o.label_index = s.label_index;
+    o.label_name_if_present = train_label;
     o.has_label = labels.empty();
     o.regression = r.regression;
     d = load_csv(path, o);
@@ -91,13 +96,13 @@ file_data dense_files(const file_data_request& r) {
   dataset test, validation;
   const bool has_test = !s.test.empty();
   if (has_test) {
-    test = load_dense(r, s.test, s.test_labels);
+    test = load_dense(r, s.test, s.test_labels, train.label_name);
   } else {
     test = take_out(train, pick_rows(train.rows, r.test_fraction, r.split_seed));
   }
   const bool has_validation = !s.validation.empty() || s.validation_fraction > 0;
   if (!s.validation.empty()) {
-    validation = load_dense(r, s.validation, s.validation_labels);
+    validation = load_dense(r, s.validation, s.validation_labels, train.label_name);
   } else if (s.validation_fraction > 0) {
     validation = take_out(train, pick_rows(train.rows, s.validation_fraction, r.split_seed + 1));
   }
