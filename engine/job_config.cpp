@@ -45,8 +45,8 @@ std::int64_t parse_staleness(const std::string& text) {
     if (pos == text.size() && v >= 0) return v;
   } catch (const std::exception&) {
   }
-  throw troupe_error(errc::bad_config,
-                     "staleness '" + text + "' is neither a non-negative integer nor 'inf'");
+  throw troupe_error(errc::bad_config, "--staleness / train.staleness: '" + text +
+                                           "' is neither an integer >= 0 nor \"inf\"");
 }
 
 std::string staleness_to_string(std::int64_t staleness) {
@@ -176,7 +176,12 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
         if (v < 0) bad(src, "train.staleness", "must be >= 0 or \"inf\"");
         job.staleness = v;
       } else if (node->is_string()) {
-        job.staleness = parse_staleness(*node->value<std::string>());
+        const auto text = *node->value<std::string>();
+        try {
+          job.staleness = parse_staleness(text);
+        } catch (const troupe_error&) {
+          bad(src, "train.staleness", "'" + text + "' is neither an integer >= 0 nor \"inf\"");
+        }
       } else {
         bad(src, "train.staleness", "expected an integer or \"inf\"");
       }

@@ -99,7 +99,7 @@ std::string apply_job_overrides(std::string_view toml_text, const std::string& s
 }
 
 job_config apply_job_overrides(const job_config& job, const std::vector<job_override>& overrides,
-                               bool check) {
+                               bool check, const std::string& source) {
   if (overrides.empty()) return job;
   // A name (and directory) the job took from its model and data follows
   // them: `--set model.kind=x` on a job named by default is named after x.
@@ -109,8 +109,7 @@ job_config apply_job_overrides(const job_config& job, const std::vector<job_over
     return std::any_of(overrides.begin(), overrides.end(),
                        [&](const job_override& o) { return o.key == key; });
   };
-  auto out =
-      parse_job_config(apply_job_overrides(to_toml(job), "<job>", overrides), "--set", check);
+  auto out = parse_job_config(apply_job_overrides(to_toml(job), "<job>", overrides), source, check);
   if (name_derived && !given("job.name")) out.name = default_job_name(out);
   if (dir_derived && !given("job.output_dir")) out.output_dir = "runs/" + out.name;
   out.resume_from = job.resume_from;

@@ -38,7 +38,8 @@ std::string apply_job_overrides(std::string_view toml_text, const std::string& s
 /// `job` with the overrides applied, parsed and validated like a job file
 /// (`check` false: parsed only, for a caller that validates after more
 /// overrides). Runtime-only fields (resume_from, metrics_listen) are kept.
+/// Errors name `source`, the flag the overrides came from.
 job_config apply_job_overrides(const job_config& job, const std::vector<job_override>& overrides,
-                               bool check = true);
+                               bool check = true, const std::string& source = "--set");
 
 }  // namespace troupe

@@ -152,6 +152,9 @@ TEST(JobOverrides, BadKeysAndValuesAreErrorsNamingTheKey) {
   EXPECT_NE(error_of({"model.dim=abc"}).find("model.dim: expected an integer"), std::string::npos);
   EXPECT_NE(error_of({"train.learning_rate=-1"}).find("train.learning_rate"), std::string::npos);
   EXPECT_NE(error_of({"train.staleness=-2"}).find("train.staleness"), std::string::npos);
+  EXPECT_NE(error_of({"train.staleness=sometimes"})
+                .find("train.staleness: 'sometimes' is neither an integer >= 0 nor \"inf\""),
+            std::string::npos);
   EXPECT_NE(error_of({"train.workers.x=1"}).find("workers is a value, not a section"),
             std::string::npos);
   EXPECT_NE(error_of({"train.optimizer=rmsprop"}).find("train.optimizer"), std::string::npos);

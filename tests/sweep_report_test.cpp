@@ -408,6 +408,7 @@ TEST(SweepGrid, ApplyPointSetsAnyJobKeyOrNamesTheBadOne) {
       ADD_FAILURE() << point_label(bad) << " was accepted";
     } catch (const troupe_error& e) {
       EXPECT_TRUE(contains(e.what(), bad[0].first.substr(bad[0].first.find('.') + 1))) << e.what();
+      EXPECT_TRUE(contains(e.what(), "--grid: ")) << e.what();  // not "--set"
     }
   }
 }

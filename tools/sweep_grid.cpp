@@ -112,7 +112,7 @@ std::vector<grid_point> grid_points(const std::vector<grid_axis>& axes) {
 job_config apply_point(const job_config& job, const grid_point& point) {
   std::vector<job_override> overrides;
   for (const auto& [key, value] : point) overrides.push_back({key, value});
-  return apply_job_overrides(job, overrides);
+  return apply_job_overrides(job, overrides, true, "--grid");
 }
 
 std::string point_dir_name(const grid_point& point) {
