@@ -119,6 +119,20 @@ TEST(TrainCli, FlagsTheJobFileCannotHoldAreRefused) {
 // On a machine whose driver reports a GPU, `--backend auto` (the reference
 // job's default) that cannot use it says why before training on the CPU;
 // `--backend cpu` never looks.
+// The tool's own options come before or after the command: `troupe train
+// --log-level warn` took "warn" for the job file ("File does not exist").
+TEST(TrainCli, LogLevelIsTakenAfterTheCommandToo) {
+  const auto dir = fs::temp_directory_path() / ("troupe_train_log_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  child_process train({TROUPE_BINARY, "train", "--log-level", "warn", "--epochs", "1",
+                       "--train-limit", "640", "--test-limit", "100", "-o", (dir / "out").string()},
+                      dir / "train.log");
+  ASSERT_EQ(train.wait_exit(seconds(120)), 0) << train.log();
+  EXPECT_NE(train.log().find("test_accuracy="), std::string::npos) << train.log();
+  EXPECT_EQ(train.log().find("[info]"), std::string::npos) << train.log();  // warn and above
+  fs::remove_all(dir);
+}
+
 TEST(TrainCli, AutoBackendSaysWhyAGpuItCannotUseIsLeftIdle) {
   if (!fs::exists(default_data_dir("fashion-mnist"))) {
     GTEST_FAIL() << "Fashion-MNIST is missing: run scripts/setup.sh";

@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   CLI::App app{"Troupe: an actor-based parameter-server training engine"};
   app.require_subcommand(1);
+  // `troupe train --log-level warn` as well as `troupe --log-level warn
+  // train`: options of the tool itself are taken after a command too.
+  app.fallthrough();
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
