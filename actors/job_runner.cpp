@@ -190,7 +190,10 @@ resume_point choose_resume_point(const job_config& job) {
   const std::string& dir = job.resume_from;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    throw troupe_error(errc::io_error, "cannot read checkpoint directory " + dir);
+    throw troupe_error(errc::io_error,
+                       "cannot read checkpoint directory " + dir +
+                           " (a job writes checkpoints with --checkpoint-every N, [train] "
+                           "checkpoint_every)");
   }
   const auto clocks = list_progress_clocks(dir);  // newest first
   std::vector<std::string> skipped;
@@ -262,7 +265,11 @@ resume_point choose_resume_point(const job_config& job) {
   }
   std::string why;
   for (const auto& s : skipped) why += "; " + s;
-  throw troupe_error(errc::io_error, "no complete checkpoint to resume from in " + dir + why);
+  throw troupe_error(errc::io_error,
+                     "no complete checkpoint to resume from in " + dir + why +
+                         (clocks.empty() ? " (a job writes checkpoints with --checkpoint-every N, "
+                                           "[train] checkpoint_every)"
+                                         : ""));
 }
 
 // Refuses a job that would not fit this machine: all of it in one process,
@@ -314,10 +321,16 @@ job_summary run_job(const job_config& job_file) {
     }
   }
   const double baseline = baseline_score(*data);
-  spdlog::info("loaded {} train, {} validation and {} test rows of {} in {:.2f} s",
-               data->train_rows(), data->validation_rows(), data->test_rows(),
-               job.data.from_files() ? job.data.train : job.data_set,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const double load_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (data->train_rows() == 0 && data->test_rows() == 0) {
+    // A user's workload kind that brings its own data: [data] is not read.
+    spdlog::info("model '{}' brings its own data (prepared in {:.2f} s)", job.model_kind, load_s);
+  } else {
+    spdlog::info("loaded {} train, {} validation and {} test rows of {} in {:.2f} s",
+                 data->train_rows(), data->validation_rows(), data->test_rows(),
+                 job.data.from_files() ? job.data.train : job.data_set, load_s);
+  }
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(job.output_dir, ec);

@@ -158,6 +158,10 @@ class group_regression final : public troupe::custom_workload {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
+    std::fprintf(stderr, "usage: %s [OUTPUT_DIR]  (default runs/custom_workload)\n", argv[0]);
+    return argc == 2 && std::string(argv[1]) == "--help" ? 0 : 2;
+  }
   const std::string out = argc > 1 ? argv[1] : "runs/custom_workload";
   auto registered = troupe::register_workload(
       "group_regression", [](const auto& ctx) { return std::make_unique<group_regression>(ctx); });

@@ -386,7 +386,14 @@ troupe::result<troupe::client> connect_engine(const service_options& opt) {
 }
 
 int run(const service_options& opt) {
-  auto corpus = troupe::load_brown(opt.corpus, opt.min_count, opt.seed, 0.0);
+  auto corpus = [&] {
+    try {
+      return troupe::load_brown(opt.corpus, opt.min_count, opt.seed, 0.0);
+    } catch (const troupe::troupe_error& e) {
+      throw troupe::troupe_error(e.code(),
+                                 std::string(e.what()) + "; in this example: --corpus DIR");
+    }
+  }();
   std::printf("corpus: %zu words, %zu sentences, %llu tokens (%s)\n", corpus.vocab.size(),
               corpus.train.size(), static_cast<unsigned long long>(corpus.tokens),
               opt.corpus.c_str());

