@@ -62,6 +62,7 @@ rss_parts() {
 # Starts daemon i (on its old ports when it had some) and records its RSS once idle.
 start_node() {
   local i=$1 listen=127.0.0.1:${PORT[$1]:-0} metrics=127.0.0.1:${MPORT[$1]:-0}
+  : >> "$WORK/n$i.log"  # there before the daemon writes it: the wait below greps it at once
   "$TROUPE" node --listen "$listen" --secret "$WORK/cluster.key" --slots 4 --name "n$i" \
     --metrics "$metrics" --lease-timeout 5 >> "$WORK/n$i.log" 2>&1 &
   PID[$i]=$!
