@@ -28,6 +28,7 @@
 #include "engine/store/checkpoint.hpp"
 #include "engine/store/progress_files.hpp"
 #include "engine/store/shard_store.hpp"
+#include "engine/wire/exchange_plan.hpp"
 #include "engine/workloads/workload_factory.hpp"
 #include "kernels/backend.hpp"
 
@@ -299,6 +300,36 @@ std::int64_t last_reported_clock(const std::string& metrics_csv) {
   return clock;
 }
 
+// A bounded sparse table ([model] max_rows, or a table's own bound) must
+// hold the rows one evaluation reads from a shard, all in one request: the
+// job otherwise trained until its first evaluation and then failed
+// ("322 rows in one request, but table 'user_embedding' holds at most 300").
+void check_evaluation_fits(const job_config& job, std::shared_ptr<const workload_data> data) {
+  const auto tables = workload_tables(job);
+  if (std::none_of(tables.begin(), tables.end(), [](const table_spec& t) {
+        return t.kind == table_kind::sparse && t.max_rows > 0;
+      })) {
+    return;
+  }
+  auto wl = make_eval_workload(job, std::move(data));
+  wl->prepare_eval();
+  for (const auto& op : plan_exchange(*wl, job.shards)) {
+    // The job's tables: [model] max_rows applied (the workload's own are not).
+    const auto& name = wl->tables().at(op.table).name;
+    const auto it = std::find_if(tables.begin(), tables.end(),
+                                 [&](const table_spec& t) { return t.name == name; });
+    if (it == tables.end()) continue;
+    const auto& t = *it;
+    if (!op.sparse || t.max_rows == 0 || op.keys.size() <= t.max_rows) continue;
+    throw troupe_error(errc::bad_config, "model.max_rows: table '" + t.name + "' holds at most " +
+                                             std::to_string(t.max_rows) +
+                                             " rows per shard, but an evaluation reads " +
+                                             std::to_string(op.keys.size()) +
+                                             " of them from shard " + std::to_string(op.shard) +
+                                             " at once; raise max_rows or add shards");
+  }
+}
+
 }  // namespace
 
 job_summary run_job(const job_config& job_file) {
@@ -311,6 +342,7 @@ job_summary run_job(const job_config& job_file) {
   fit_job_to_data(job, *data);
   workload_tables(job);  // throws when [update.<name>] names no table of the model
   check_job_memory(job);
+  check_evaluation_fits(job, data);
   if (job.backend == kernels::backend_kind::automatic && job.nodes.empty()) {
     // `auto` falls back to the CPU quietly only where there is no GPU.
     if (const auto why = kernels::cuda_fallback_reason(); !why.empty()) {

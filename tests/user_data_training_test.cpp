@@ -142,6 +142,42 @@ TEST(UserDataTraining, RatingsWithNamedColumnsAndOwnTestFile) {
   EXPECT_LT(s.test_loss, 0.6 * s.baseline) << summary_line(s);
 }
 
+// A bounded table too small for what one evaluation reads from a shard is
+// refused before training, naming the key; one large enough trains. It
+// trained until its first evaluation and then failed ("... rows in one
+// request, but table 'user_embedding' holds at most ...").
+TEST(UserDataTraining, AMaxRowsNoEvaluationFitsIsRefusedBeforeTraining) {
+  temp_dir dir("train_max_rows");
+  std::ostringstream train, test;
+  train << "user,item,rating\n";
+  test << "user,item,rating\n";
+  for (int i = 0; i < 4000; ++i) {
+    const int u = i % 400, m = (i * 7) % 60;
+    (i >= 3200 ? test : train) << u << "," << m << "," << (1 + (u + m) % 5) << "\n";
+  }
+  const std::string data =
+      "format = \"ratings\"\ntrain = \"" + dir.write("r.csv", train.str()) + "\"\ntest = \"" +
+      dir.write("t.csv", test.str()) +
+      "\"\nuser_column = \"user\"\nitem_column = \"item\"\nrating_column = \"rating\"";
+  auto job = files_job(dir, data, "kind = \"mf\"\ndim = 4\nmax_rows = 100");
+  job.epochs = 1;
+  // 400 users in the test file, on 2 shards: ~200 per shard in one evaluation.
+  try {
+    run_job(job);
+    ADD_FAILURE() << "trained with a table that cannot hold an evaluation's rows";
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::bad_config);
+    EXPECT_NE(std::string(e.what()).find("model.max_rows: table 'user_embedding' holds at most 100 "
+                                         "rows per shard, but an evaluation reads"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run") + "/metrics.csv"));
+  job.max_rows = 400;
+  const auto s = run_job(job);
+  EXPECT_EQ(s.epochs, 1u) << summary_line(s);
+}
+
 TEST(UserDataTraining, EarlyStoppingEndsAJobThatOnlyOverfitsAndKeepsTheBest) {
   temp_dir dir("train_early");
   // Random labels: training memorises them, validation only gets worse.
