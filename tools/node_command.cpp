@@ -183,7 +183,6 @@ int run_node(const node_config& o, stop_signals& signals) {
     const auto address = listen_host + ":" + std::to_string(port);
     self->send(node, listening_atom::value, address);
     std::cout << "listening on " << address << std::endl;
-    if (std::getenv("TROUPE_INJECT_THROW")) throw std::runtime_error("injected failure");
     if (metrics->port() != 0) {
       std::cout << "metrics on " << parse_address(o.metrics, true).first << ":" << metrics->port()
                 << std::endl;
