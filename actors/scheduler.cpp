@@ -470,6 +470,9 @@ void shard_replaced(scheduler_pointer self, std::uint32_t k) {
     st.checkpoint_waiting.clear();
     spdlog::warn("checkpoint round {} abandoned: shard {} was replaced before it wrote its file",
                  st.checkpoint_round, k);
+    // The job's last set (every worker done) is taken again with the new
+    // copy: there is no later multiple of checkpoint_every to wait for.
+    if (st.running.empty()) st.next_checkpoint = std::min(st.next_checkpoint, st.finished_clock);
   }
   // Before the counters: the new copy answers in order, so best.txt is
   // written before the job's summary.

@@ -122,6 +122,26 @@ std::size_t place(const std::vector<std::uint32_t>& chosen, std::size_t nodes, s
   return chosen.empty() ? i % nodes : chosen[i % chosen.size()];
 }
 
+// The slots this job takes on each node when placed: its shards, their
+// first backups (backup_plan) and its workers or pipeline stages.
+std::vector<std::uint32_t> slots_needed(const scheduler_state& st) {
+  std::vector<std::uint32_t> need(st.nodes.size(), 0);
+  for (const auto& [k, n] : st.shard_node) ++need[n];
+  for (const auto& [k, n] : st.backup_plan) ++need[n];
+  const std::size_t replicas =
+      std::size_t{st.job.workers} * std::max<std::uint32_t>(1, st.job.stages);
+  for (std::size_t i = 0; i < replicas; ++i) ++need[place(st.job.worker_nodes, st.nodes.size(), i)];
+  // A node named twice is asked once, for both (a reservation replaces the last).
+  for (std::size_t i = 0; i < need.size(); ++i) {
+    for (std::size_t j = i + 1; j < need.size(); ++j) {
+      if (need[j] > 0 && st.nodes[j].address() == st.nodes[i].address()) {
+        need[i] += std::exchange(need[j], 0);
+      }
+    }
+  }
+  return need;
+}
+
 namespace {
 
 void launch(scheduler_pointer self);
@@ -213,26 +233,6 @@ void place_shards(scheduler_pointer self) {
                                   self->state.job.nodes[n] + ": " + describe(err));
             });
   }
-}
-
-// The slots this job takes on each node when placed: its shards, their
-// first backups (backup_plan) and its workers or pipeline stages.
-std::vector<std::uint32_t> slots_needed(const scheduler_state& st) {
-  std::vector<std::uint32_t> need(st.nodes.size(), 0);
-  for (const auto& [k, n] : st.shard_node) ++need[n];
-  for (const auto& [k, n] : st.backup_plan) ++need[n];
-  const std::size_t replicas =
-      std::size_t{st.job.workers} * std::max<std::uint32_t>(1, st.job.stages);
-  for (std::size_t i = 0; i < replicas; ++i) ++need[place(st.job.worker_nodes, st.nodes.size(), i)];
-  // A node named twice is asked once, for both (a reservation replaces the last).
-  for (std::size_t i = 0; i < need.size(); ++i) {
-    for (std::size_t j = i + 1; j < need.size(); ++j) {
-      if (need[j] > 0 && st.nodes[j].address() == st.nodes[i].address()) {
-        need[i] += std::exchange(need[j], 0);
-      }
-    }
-  }
-  return need;
 }
 
 void give_back_slots(scheduler_pointer self) {

@@ -134,18 +134,21 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   const bool node_gone = dm.reason == caf::exit_reason::remote_link_unreachable ||
                          is_troupe_error(dm.reason, errc::node_stopping);
   // Whatever went down first, its node is gone: never place anything there.
-  const auto dead_before = st.dead_nodes.size();
-  std::string lost_node;
+  const auto need = st.placed ? std::vector<std::uint32_t>{} : slots_needed(st);
+  std::string lost_node;  // one the job is being placed on
   for (std::size_t n = 0; n < st.nodes.size(); ++n) {
     if ((node_gone && st.nodes[n].node() == dm.source.node()) ||
         dm.source == st.nodes[n].address()) {
-      if (st.dead_nodes.insert(n).second && lost_node.empty()) lost_node = st.job.nodes[n];
+      if (st.dead_nodes.insert(n).second && lost_node.empty() && n < need.size() && need[n] > 0) {
+        lost_node = st.job.nodes[n];
+      }
     }
   }
-  // Placement asks every node for slots and spawns with generous timeouts,
+  // Placement asks these nodes for slots and spawns with generous timeouts,
   // and a request to a node that is gone is never answered: the job waited
-  // up to 120 s (holding its slots on the other nodes) to fail anyway.
-  if (!st.placed && st.dead_nodes.size() > dead_before) {
+  // up to 120 s (holding its slots on the other nodes) to fail anyway. A
+  // node it places nothing on is only marked dead.
+  if (!lost_node.empty()) {
     return abort_job(self, "node " + lost_node + " was lost (" + describe(dm.reason) +
                                ") while the job was being placed; nothing was trained");
   }

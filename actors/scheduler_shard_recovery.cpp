@@ -64,10 +64,15 @@ std::size_t backup_node_for(scheduler_pointer self, std::size_t avoid) {
       order.push_back(chosen[(pos + step) % chosen.size()]);
     }
   }
+  // The same daemon may be listed under two addresses (127.0.0.1:7101 and
+  // localhost:7101): a backup there would be lost with its primary.
+  auto same_daemon = [&](std::size_t c) {
+    return c == avoid || (avoid < n && st.nodes[c].address() == st.nodes[avoid].address());
+  };
   auto least_busy = [&](const std::vector<std::size_t>& candidates) {
     std::size_t best = n, best_load = 0;
     for (const auto c : candidates) {
-      if (c == avoid || c >= n || st.dead_nodes.count(c)) continue;
+      if (c >= n || same_daemon(c) || st.dead_nodes.count(c)) continue;
       const auto load = node_load(st, c);
       if (best == n || load < best_load) best = c, best_load = load;
     }
@@ -109,7 +114,7 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
   if (n >= st.nodes.size()) n = backup_node_for(self, st.shard_node[k]);
   if (n < st.nodes.size()) st.backup_node[k] = n;  // counted by the next choice already
   if (n >= st.nodes.size()) {
-    spdlog::warn("shard {}: no live node left for a backup; running without one", k);
+    spdlog::warn("shard {}: no live node but its primary's for a backup; running without one", k);
     return then();
   }
   const auto t0 = clock_type::now();

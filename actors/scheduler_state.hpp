@@ -205,6 +205,9 @@ void best_checkpoint_shard_replaced(scheduler_pointer self, std::uint32_t k);
 
 // Node index for actor i of a kind placed on `chosen` (all nodes when empty).
 std::size_t place(const std::vector<std::uint32_t>& chosen, std::size_t nodes, std::size_t i);
+// The slots the job takes on each node when placed (a node listed twice:
+// all of them on its first index).
+std::vector<std::uint32_t> slots_needed(const scheduler_state& st);
 // The compute pool of this process's workers, or null when it needs none.
 std::shared_ptr<compute_pool> local_compute_pool(scheduler_pointer self);
 // The slices of every table that shard k of `job` holds.

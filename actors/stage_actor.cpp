@@ -352,13 +352,18 @@ stage_actor::behavior_type stage_behavior(stage_pointer self, stage_config cfg,
     fail(self, "error", err);
     return err;
   });
-  // A neighbour whose node was lost takes this stage down with it (they are
-  // linked), but under a reason of its own: the scheduler reads
-  // remote_link_unreachable as "this stage's node is lost" and must not
-  // mistake a healthy node for a dead one (it would then place the
-  // replacement on the node that really died).
+  // A neighbour whose node was lost or is stopping takes this stage down
+  // with it (they are linked), but under a reason of its own: the scheduler
+  // reads remote_link_unreachable and node_stopping as "this stage's node is
+  // gone" and must not mistake a healthy node for a dead one (it would then
+  // place the replacement on the node that really went). A node_stopping
+  // from this stage's own node (its drain) keeps its reason.
   self->set_exit_handler([=](caf::exit_msg& em) {
-    if (em.reason == caf::exit_reason::remote_link_unreachable) {
+    const auto& st = self->state;
+    const bool from_neighbour =
+        (st.prev && em.source == st.prev.address()) || (st.next && em.source == st.next.address());
+    if (em.reason == caf::exit_reason::remote_link_unreachable ||
+        (from_neighbour && is_troupe_error(em.reason, errc::node_stopping))) {
       self->quit(make_troupe_error(errc::peer_lost, neighbour_lost));
     } else {
       self->quit(std::move(em.reason));

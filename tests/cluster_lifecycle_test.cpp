@@ -162,6 +162,44 @@ TEST_F(ClusterLifecycle, AJobWaitingForSlotsOnANodeThatDiesFailsAtOnce) {
   first->wait_exit(seconds(60));
 }
 
+// A node the job places nothing on (listed, but in neither shard_nodes nor
+// worker_nodes) is lost while the job waits for slots elsewhere: the job
+// does not fail for it; it waits, and runs once the slots are free.
+TEST_F(ClusterLifecycle, ASpareNodeLostWhileAJobWaitsForSlotsDoesNotEndIt) {
+  const auto a = start_node("a", "secret", 3);
+  const auto b = start_node("b", "secret", 3);
+  const auto spare = start_node("spare", "secret", 3);
+  auto run = [&](job_config job) {
+    job.secret_file = (dir / "secret").string();
+    const auto file = dir / (job.name + "-job.toml");
+    std::ofstream(file) << to_toml(job);
+    return std::make_unique<child_process>(
+        std::vector<std::string>{TROUPE_BINARY, "train", file.string()}, dir / (job.name + ".log"));
+  };
+  auto filler = small_job("filler");  // all of b's slots for a few seconds
+  filler.epochs = 3;
+  filler.nodes = {b};
+  filler.workers = 1;
+  filler.replication = 1;
+  auto first = run(filler);
+  ASSERT_TRUE(wait_for_log(*nodes[1], "hosting worker", seconds(60))) << nodes[1]->log();
+  auto waiting = small_job("waiting");
+  waiting.epochs = 1;
+  waiting.nodes = {a, b, spare};
+  waiting.shard_nodes = {0};
+  waiting.worker_nodes = {1};
+  waiting.replication = 1;
+  waiting.slot_wait_s = 600;
+  auto second = run(waiting);
+  ASSERT_TRUE(wait_for_log(*second, "waiting up to 600 s for free slots", seconds(60)))
+      << second->log();
+  nodes[2]->signal(SIGKILL);
+  const auto code = second->wait_exit(seconds(300));
+  ASSERT_TRUE(code.has_value()) << second->log();
+  EXPECT_EQ(*code, 0) << second->log();
+  EXPECT_EQ(first->wait_exit(seconds(60)), 0) << first->log();
+}
+
 // The scheduler's process dies (SIGKILL) after a checkpoint: every node
 // releases the job's actors on its own, and `--resume` runs on the same
 // daemons (before the fix: "all 3 slots of node n1 are in use").

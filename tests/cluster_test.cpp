@@ -222,6 +222,27 @@ TEST_P(ClusterWorkerLoss, JobFinishesAllEpochs) {
 
 INSTANTIATE_TEST_SUITE_P(Staleness, ClusterWorkerLoss, ::testing::Values(0, 2));
 
+// One daemon named under two addresses is one node: a shard's backup never
+// goes beside its primary there (it went to the "other" address, the same
+// process, and was lost with the primary). With no second daemon the
+// shards run without backups, and say so.
+TEST_F(Cluster, ADaemonListedUnderTwoAddressesGetsNoBackupOfItsOwnShards) {
+  auto job = small_job("one_daemon_twice");
+  job.epochs = 1;
+  const auto address = start_node("n0", "secret", 8);
+  job.nodes = {address, "localhost:" + address.substr(address.rfind(':') + 1)};
+  job.secret_file = (dir / "secret").string();
+  const auto s = run_job(job);
+  EXPECT_EQ(s.epochs, 1u) << summary_line(s);
+  const auto log = nodes[0]->log();
+  std::size_t shards = 0;
+  for (auto at = log.find("hosting shard"); at != std::string::npos;
+       at = log.find("hosting shard", at + 1)) {
+    ++shards;
+  }
+  EXPECT_EQ(shards, 2u) << log;  // the primaries only
+}
+
 // An operator stops a node (SIGTERM: it drains, ending what it hosts) while
 // it holds a worker and shard 1's primary: the job goes on as for a lost
 // node, the worker replaced elsewhere and the backup promoted. Before, the
@@ -468,6 +489,35 @@ TEST_P(ClusterStageLoss, ReplicaIsReplacedAndTheJobFinishes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Victim, ClusterStageLoss, ::testing::Values(1, 2));
+
+// The node of stage 1 is stopped (SIGTERM): stage 0, on a healthy node, ends
+// with it (they are linked) but must not pass the stopping node's reason on,
+// or the scheduler takes the healthy node for a gone one too. Then a third
+// worker node is killed: the replica still has a live node (n1) to run on.
+// Before, n1 was marked gone with n2, and the job failed "no live node left".
+TEST_F(Cluster, AStoppingStageNodeDoesNotTakeItsNeighboursNodeWithIt) {
+  auto job = pipeline_job(small_job("pipeline_drain"));
+  job.epochs = 16;  // lasts well past both losses, however fast the machine
+  add_three_nodes(job);
+  job.nodes.push_back(start_node("n3", "secret"));
+  job.shard_nodes = {0};
+  job.worker_nodes = {1, 2, 3};
+  background_job run(job);
+  const bool placed = wait_for_log(*nodes[1], "hosting stage 0", seconds(30));
+  const bool training =
+      kill_once_training(2, "hosting stage 1", 2, std::chrono::milliseconds(800), SIGTERM);
+  const auto drained = nodes[2]->wait_exit(seconds(30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  nodes[3]->signal(SIGKILL);
+  run.join();
+  ASSERT_TRUE(placed) << nodes[1]->log();
+  ASSERT_TRUE(training) << nodes[2]->log();
+  EXPECT_EQ(drained, 0) << nodes[2]->log();
+  ASSERT_TRUE(run.result) << run.error;
+  EXPECT_EQ(run.result->epochs, 16u) << summary_line(*run.result);
+  EXPECT_GE(run.result->workers_replaced, 1u) << summary_line(*run.result);
+  EXPECT_NE(nodes[1]->log().find("peer_lost"), std::string::npos) << nodes[1]->log();
+}
 
 // Like PrimaryShardNodeKilledNoAcknowledgedPushLost, for a pipeline: the
 // primary of shard 0 dies while both stages pull and push; each stage waits

@@ -116,9 +116,6 @@ TEST(TrainCli, FlagsTheJobFileCannotHoldAreRefused) {
   fs::remove_all(dir, ec);
 }
 
-// On a machine whose driver reports a GPU, `--backend auto` (the reference
-// job's default) that cannot use it says why before training on the CPU;
-// `--backend cpu` never looks.
 // The tool's own options come before or after the command: `troupe train
 // --log-level warn` took "warn" for the job file ("File does not exist").
 TEST(TrainCli, LogLevelIsTakenAfterTheCommandToo) {
@@ -133,6 +130,9 @@ TEST(TrainCli, LogLevelIsTakenAfterTheCommandToo) {
   fs::remove_all(dir);
 }
 
+// On a machine whose driver reports a GPU, `--backend auto` (the reference
+// job's default) that cannot use it says why before training on the CPU;
+// `--backend cpu` never looks.
 TEST(TrainCli, AutoBackendSaysWhyAGpuItCannotUseIsLeftIdle) {
   if (!fs::exists(default_data_dir("fashion-mnist"))) {
     GTEST_FAIL() << "Fashion-MNIST is missing: run scripts/setup.sh";
