@@ -183,7 +183,11 @@ std::optional<std::string> connection_screen::read_handshake() {
   if (hs == nullptr) return std::nullopt;  // not yet
   caf::binary_deserializer source{sys_, reinterpret_cast<const char*>(hs->data()), hs->size()};
   caf::node_id id;
-  if (auto err = source(id); err || !id) return "client handshake without a valid node id";
+  try {  // CAF 0.17 throws from some readers (preauth_payload.cpp)
+    if (auto err = source(id); err || !id) return "client handshake without a valid node id";
+  } catch (const std::exception& e) {
+    return std::string("client handshake CAF cannot read (") + e.what() + ")";
+  }
   // CAF tells every client this node's id; claiming it would pass as one
   // of this process's own actors.
   if (id == sys_.node()) return "client handshake naming this node's own id";
