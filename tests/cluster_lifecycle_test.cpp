@@ -45,12 +45,27 @@ class ClusterLifecycle : public Cluster {
     return true;
   }
 
-  // `troupe train` on `job` in a child process (the scheduler that will crash).
+  // `troupe train` on `job` in a child process (logging to <name>.log).
   std::unique_ptr<child_process> start_trainer(const job_config& job) {
     const auto file = dir / (job.name + "-job.toml");
     std::ofstream(file) << to_toml(job);
     return std::make_unique<child_process>(
-        std::vector<std::string>{TROUPE_BINARY, "train", file.string()}, dir / "train.log");
+        std::vector<std::string>{TROUPE_BINARY, "train", file.string()}, dir / (job.name + ".log"));
+  }
+
+  // A job in a child process that takes all 3 slots of the node at
+  // `address` (2 shards without backups, 1 worker) once the node logs it.
+  std::unique_ptr<child_process> fill_node(std::size_t node, const std::string& address,
+                                           std::uint32_t epochs) {
+    auto filler = small_job("filler");
+    filler.epochs = epochs;
+    filler.nodes = {address};
+    filler.workers = 1;
+    filler.replication = 1;
+    filler.secret_file = (dir / "secret").string();
+    auto process = start_trainer(filler);
+    EXPECT_TRUE(wait_for_log(*nodes[node], "hosting worker", seconds(60))) << nodes[node]->log();
+    return process;
   }
 };
 
@@ -130,24 +145,12 @@ TEST_F(ClusterLifecycle, JobsStartedTogetherWaitForSlotsInsteadOfFailing) {
 TEST_F(ClusterLifecycle, AJobWaitingForSlotsOnANodeThatDiesFailsAtOnce) {
   const auto a = start_node("a", "secret", 6);
   const auto b = start_node("b", "secret", 3);
-  auto run = [&](job_config job) {
-    job.secret_file = (dir / "secret").string();
-    const auto file = dir / (job.name + "-job.toml");
-    std::ofstream(file) << to_toml(job);
-    return std::make_unique<child_process>(
-        std::vector<std::string>{TROUPE_BINARY, "train", file.string()}, dir / (job.name + ".log"));
-  };
-  auto filler = small_job("filler");  // all of b's slots: 2 shards, 1 worker
-  filler.epochs = 1000;               // runs until b is killed
-  filler.nodes = {b};
-  filler.workers = 1;
-  filler.replication = 1;
-  auto first = run(filler);
-  ASSERT_TRUE(wait_for_log(*nodes[1], "hosting worker", seconds(60))) << nodes[1]->log();
+  auto first = fill_node(1, b, 1000);   // runs until b is killed
   auto waiting = small_job("waiting");  // 3 slots on each node
   waiting.nodes = {a, b};
   waiting.slot_wait_s = 600;
-  auto second = run(waiting);
+  waiting.secret_file = (dir / "secret").string();
+  auto second = start_trainer(waiting);
   ASSERT_TRUE(wait_for_log(*second, "waiting up to 600 s for free slots", seconds(60)))
       << second->log();
   nodes[1]->signal(SIGKILL);
@@ -169,20 +172,7 @@ TEST_F(ClusterLifecycle, ASpareNodeLostWhileAJobWaitsForSlotsDoesNotEndIt) {
   const auto a = start_node("a", "secret", 3);
   const auto b = start_node("b", "secret", 3);
   const auto spare = start_node("spare", "secret", 3);
-  auto run = [&](job_config job) {
-    job.secret_file = (dir / "secret").string();
-    const auto file = dir / (job.name + "-job.toml");
-    std::ofstream(file) << to_toml(job);
-    return std::make_unique<child_process>(
-        std::vector<std::string>{TROUPE_BINARY, "train", file.string()}, dir / (job.name + ".log"));
-  };
-  auto filler = small_job("filler");  // all of b's slots for a few seconds
-  filler.epochs = 3;
-  filler.nodes = {b};
-  filler.workers = 1;
-  filler.replication = 1;
-  auto first = run(filler);
-  ASSERT_TRUE(wait_for_log(*nodes[1], "hosting worker", seconds(60))) << nodes[1]->log();
+  auto first = fill_node(1, b, 3);  // for a few seconds
   auto waiting = small_job("waiting");
   waiting.epochs = 1;
   waiting.nodes = {a, b, spare};
@@ -190,7 +180,8 @@ TEST_F(ClusterLifecycle, ASpareNodeLostWhileAJobWaitsForSlotsDoesNotEndIt) {
   waiting.worker_nodes = {1};
   waiting.replication = 1;
   waiting.slot_wait_s = 600;
-  auto second = run(waiting);
+  waiting.secret_file = (dir / "secret").string();
+  auto second = start_trainer(waiting);
   ASSERT_TRUE(wait_for_log(*second, "waiting up to 600 s for free slots", seconds(60)))
       << second->log();
   nodes[2]->signal(SIGKILL);

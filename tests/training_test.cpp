@@ -259,6 +259,17 @@ TEST(Training, MatrixFactorisationOnMovieLens) {
 namespace troupe {
 namespace {
 
+// Resuming `job` is refused: it has finished.
+void expect_nothing_to_resume(const job_config& job) {
+  try {
+    run_job(job);
+    ADD_FAILURE() << "a finished job was resumed";
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::bad_config);
+    EXPECT_NE(std::string(e.what()).find("nothing to resume"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Training, ResumesFromTheLastCompleteCheckpointSkippingABrokenOne) {
   require_dataset();
   auto job = small_job(2, "resume");
@@ -270,8 +281,8 @@ TEST(Training, ResumesFromTheLastCompleteCheckpointSkippingABrokenOne) {
   // 300, and the last one at 376, which a run killed before its end lacks.
   ASSERT_TRUE(std::filesystem::exists(dir + "/shard-1-clock-300.ckpt"));
   ASSERT_TRUE(std::filesystem::exists(dir + "/progress-clock-300.txt"));
-  for (const auto* name : {"/shard-0-clock-376.ckpt", "/shard-1-clock-376.ckpt",
-                           "/progress-clock-376.txt"}) {
+  for (const auto* name :
+       {"/shard-0-clock-376.ckpt", "/shard-1-clock-376.ckpt", "/progress-clock-376.txt"}) {
     ASSERT_TRUE(std::filesystem::remove(dir + name)) << name;
   }
   // A disk that lost the end of shard 1's newest checkpoint leaves it
@@ -328,12 +339,7 @@ TEST(Training, CheckpointsAtEpochEndsRecordTheEpochDoneAndAFinishedJobIsNotResum
   }
   auto fewer = again;  // its sets are past this job's end: finished too
   fewer.epochs = 1;
-  try {
-    run_job(fewer);
-    ADD_FAILURE() << "a finished job was resumed with fewer epochs";
-  } catch (const troupe_error& e) {
-    EXPECT_NE(std::string(e.what()).find("nothing to resume"), std::string::npos) << e.what();
-  }
+  expect_nothing_to_resume(fewer);
   auto longer = again;
   longer.epochs = 3;
   const auto s = run_job(longer);
@@ -360,12 +366,7 @@ TEST(Training, AFinishedJobWritesItsLastCheckpointAtItsLastClock) {
   EXPECT_NE(progress.find("epoch=2"), std::string::npos) << progress;
   auto again = job;
   again.resume_from = dir;
-  try {
-    run_job(again);
-    ADD_FAILURE() << "a finished job was resumed";
-  } catch (const troupe_error& e) {
-    EXPECT_NE(std::string(e.what()).find("nothing to resume"), std::string::npos) << e.what();
-  }
+  expect_nothing_to_resume(again);
   auto longer = again;
   longer.epochs = 3;
   const auto s = run_job(longer);
