@@ -681,6 +681,11 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
   });
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   self->set_exit_handler([=](caf::exit_msg& msg) { on_exit(self, msg); });
+  // CAF's default ends an actor on any error message nobody asked for (an
+  // authenticated peer's bug; before authentication they are refused).
+  self->set_error_handler([=](caf::error& err) {
+    refuse(self, "an error message", "nobody asked for it (" + describe(err) + ")");
+  });
   self->delayed_send(self, tick, expire_atom::value);
   self->set_default_handler(
       [=](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {

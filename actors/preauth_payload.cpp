@@ -6,6 +6,7 @@
 #include <caf/scoped_execution_unit.hpp>
 
 #include <optional>
+#include <set>
 #include <string>
 
 namespace troupe {
@@ -14,9 +15,19 @@ namespace {
 
 // Types no peer may send before authenticating: reading a group handle makes
 // CAF's group module spawn a broker actor it keeps for good (a flood of them
-// grew a daemon by hundreds of MB), and a group_down_msg carries one.
+// grew a daemon by hundreds of MB), and a group_down_msg carries one. CAF's
+// system messages act on the receiving actor before its handlers see them
+// (scheduled_actor::categorize): an exit_msg with exit_reason::kill ends any
+// actor, an error ends one without an error handler, a down_msg naming one
+// of this process's actors (their ids are guessable, the node id is told in
+// CAF's handshake) makes the node forget a hosted actor, and timeouts and
+// stream messages drive internals. Each ended or corrupted the daemon for
+// anyone who could connect.
 bool refused_type(const std::string& name) {
-  return name == "@group" || name == "@group_down";
+  static const std::set<std::string> refused{
+      "@group",   "@group_down",      "@exit",         "@down",          "@error",
+      "@timeout", "@open_stream_msg", "@upstream_msg", "@downstream_msg"};
+  return refused.count(name) > 0;
 }
 
 // CAF's binary format, read by CAF's own deserializer, except that

@@ -252,6 +252,50 @@ TEST_F(HostileInput, AnArgumentCafCannotReadIsRefusedAndTheNodeGoesOn) {
   EXPECT_FALSE(n.process->wait_exit(milliseconds(200)).has_value()) << n.process->log();
 }
 
+// CAF's own system messages, sent to the node actor before authenticating:
+// an exit_msg with exit_reason::kill ends any CAF 0.17 actor whatever its
+// exit handler says; an error ends one without an error handler (the node
+// has none); a forged down_msg naming one of the node's own actors (its id
+// is the daemon's, told in CAF's handshake) made it forget a hosted actor.
+// Each one ended the daemon (or corrupted it) for anyone who could connect.
+template <class Message>
+std::string direct_message_of(Message x) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  std::vector<caf::strong_actor_ptr> stages;
+  auto msg = caf::make_message(std::move(x));
+  if (sink(stages, msg)) throw std::runtime_error("cannot serialize");
+  return std::string(buf.begin(), buf.end());
+}
+
+TEST_F(HostileInput, SystemMessagesBeforeAuthenticationAreRefused) {
+  nodes.push_back(start_daemon({TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--secret",
+                                (dir / "secret").string(), "--name", "sys"},
+                               dir / "sys.log"));
+  const auto& n = nodes.back();
+  ASSERT_NE(n.port, 0) << n.process->log();
+  const std::vector<std::pair<std::string, std::string>> messages{
+      {"@exit", direct_message_of(caf::exit_msg{caf::actor_addr{}, caf::exit_reason::kill})},
+      {"@error", direct_message_of(caf::make_error(caf::sec::runtime_error))},
+      {"@down", direct_message_of(caf::down_msg{caf::actor_addr{}, caf::exit_reason::kill})},
+  };
+  const auto receiver = node_actor_id(n.port);
+  for (const auto& [type, payload] : messages) {
+    raw_connection c(n.port);
+    c.send(valid_handshake() +
+           basp_header(2, static_cast<std::uint32_t>(payload.size()), 0, 0, receiver) + payload);
+    EXPECT_TRUE(c.closed_by_peer(seconds(10))) << type << "\n" << n.process->log();
+    EXPECT_TRUE(wait_for_log(*n.process, "a message holding a " + type, seconds(10)))
+        << n.process->log();
+    EXPECT_FALSE(n.process->wait_exit(milliseconds(200)).has_value())
+        << type << " ended the daemon\n"
+        << n.process->log();
+  }
+  EXPECT_EQ(node_actor_id(n.port), receiver) << n.process->log();  // the same node actor
+}
+
 // The node guard lets the node's own id through (its local actors send
 // under it), and CAF's handshake tells that id to anyone who connects: a
 // peer without the secret that claimed it passed as authenticated (~1 GiB
