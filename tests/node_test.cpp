@@ -360,9 +360,10 @@ TEST_F(NodeDaemon, APeerStaysAdmittedWhileAnotherJobStillVouchesForIt) {
 }
 
 // exit_reason::kill is fatal in CAF 0.17 whatever the exit handler says, and
-// any peer that can connect can send it. What the daemon guarantees: its
-// shards go with it and the process ends at once (exit code 1), leaving the
-// restart to its supervisor (systemd, the job runner); TLS keeps strangers out.
+// an authenticated peer can send it (before authenticating, the connection
+// is closed instead). What the daemon guarantees: its shards go with it and
+// the process ends at once (exit code 1), leaving the restart to its
+// supervisor (systemd, the job runner).
 TEST_F(NodeDaemon, AKilledNodeActorTakesItsShardsAlongAndTheDaemonExits) {
   ASSERT_NO_FATAL_FAILURE(start(2, false));
   ASSERT_FALSE(authenticate(self, node, "test-cluster-secret-0123456789", timeout));
