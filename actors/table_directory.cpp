@@ -282,6 +282,11 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
   self->state.info = std::move(info);
   self->state.node = std::move(node);
   self->state.guard = std::move(guard);
+  // CAF's default ends an actor on any error message nobody asked for: a
+  // client's stray error must not end the service's directory.
+  self->set_error_handler([](caf::error& err) {
+    spdlog::warn("table directory: an error message nobody asked for ignored: {}", describe(err));
+  });
   // A client that ends (or whose process is lost) leaves its clock groups.
   self->set_down_handler([=](const caf::down_msg& dm) {
     auto& st = self->state;

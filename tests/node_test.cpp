@@ -296,19 +296,22 @@ TEST_F(NodeDaemon, AFloodOfRefusedRequestsDoesNotFloodTheLog) {
   EXPECT_GE(st->requests_rejected, static_cast<std::uint64_t>(flood));  // all counted
 }
 
-// An exit message from an authenticated peer reaches the node's exit
-// handler, which ignores it (before authenticating, the connection is
+// An exit or error message from an authenticated peer reaches the node's
+// handlers, which ignore it (before authenticating, the connection is
 // closed: HostileInput.SystemMessagesBeforeAuthenticationAreRefused).
 TEST_F(NodeDaemon, RemoteExitMessagesDoNotStopTheNodeAndIdlePeersStayAdmitted) {
   ASSERT_NO_FATAL_FAILURE(start(1, false));
   ASSERT_FALSE(authenticate(self, node, "test-cluster-secret-0123456789", timeout));
   self->send_exit(node, caf::exit_reason::user_shutdown);
+  // An error message nobody asked for (CAF's default would end the node).
+  self->send(caf::actor_cast<caf::actor>(node), caf::make_error(caf::sec::runtime_error));
   // Longer than the 1 s connection timeout: heartbeats keep the session.
   std::this_thread::sleep_for(milliseconds(1500));
   auto st = status();
   ASSERT_TRUE(st) << describe(st.error()) << "\n" << daemon->log();
   EXPECT_EQ(st->peers, 1u);
   EXPECT_NE(daemon->log().find("only local actors may stop a node"), std::string::npos);
+  EXPECT_NE(daemon->log().find("nobody asked for it"), std::string::npos) << daemon->log();
 }
 
 // Two jobs' schedulers admit the same third node X (a worker node both
