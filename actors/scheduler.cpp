@@ -585,6 +585,11 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
         maybe_finish(self);
       },
       [=](fail_atom, std::uint32_t worker, const std::string& why) {
+        // A worker already replaced (or done) fails no job: its successor runs.
+        if (!self->state.running.count(worker)) {
+          spdlog::warn("worker {} (no longer in the job) failed: {}", worker, why);
+          return;
+        }
         abort_job(self, "worker " + std::to_string(worker) + ": " + why);
       },
   };

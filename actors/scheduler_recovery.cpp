@@ -58,6 +58,12 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
       lost, st.partition[id], clock, epoch + 1, why, id);
   release_waiting(self);
   auto started = [=](worker_actor worker, const std::string& where) {
+    // Lost (and replaced) itself while being placed, when a node of its
+    // chain went down before the chain was wired: this one stops unused.
+    if (!self->state.running.count(id) || self->state.finished) {
+      self->send_exit(worker, caf::exit_reason::user_shutdown);
+      return;
+    }
     self->monitor(worker);
     for (std::uint32_t k = 0; k < self->state.shards.size(); ++k) {
       self->send(worker, repoint_atom::value, k, self->state.shards[k]);
