@@ -198,6 +198,10 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   for (std::uint32_t w = 0; w < st.workers.size(); ++w) {
     if (dm.source != st.workers[w].address()) continue;
     if (!st.running.count(w)) return;
+    // A pipeline's head taken down by a neighbour stage whose node went: that
+    // stage's own down message (from this process's link to its node, which
+    // may come later) re-places the replica, as for the other stages.
+    if (st.job.stages > 1 && is_troupe_error(dm.reason, errc::peer_lost)) return;
     // Only a lost link (a killed or hung node) or a stopping node is worth
     // a replacement: a worker that failed by itself would fail the same way
     // again.
