@@ -139,12 +139,18 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   // hosts, then itself): what it hosted is replaced elsewhere.
   const bool node_gone = dm.reason == caf::exit_reason::remote_link_unreachable ||
                          is_troupe_error(dm.reason, errc::node_stopping);
+  // A pipeline stage (or head) taken down by a linked neighbour whose node
+  // went: that stage's own down message (from this process's link to its
+  // node, which may come later) re-places the replica.
+  const bool by_neighbour = is_troupe_error(dm.reason, errc::peer_lost);
   // Whatever went down first, its node is gone: never place anything there.
   const auto need = st.placed ? std::vector<std::uint32_t>{} : slots_needed(st);
-  std::string lost_node;  // one the job is being placed on
+  std::string lost_node;                       // one the job is being placed on
+  const std::string* node_actor_of = nullptr;  // dm.source is this node's actor
   for (std::size_t n = 0; n < st.nodes.size(); ++n) {
-    if ((node_gone && st.nodes[n].node() == dm.source.node()) ||
-        dm.source == st.nodes[n].address()) {
+    const bool its_actor = dm.source == st.nodes[n].address();
+    if (its_actor) node_actor_of = &st.job.nodes[n];
+    if ((node_gone && st.nodes[n].node() == dm.source.node()) || its_actor) {
       if (st.dead_nodes.insert(n).second && lost_node.empty() && n < need.size() && need[n] > 0) {
         lost_node = st.job.nodes[n];
       }
@@ -158,11 +164,9 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
     return abort_job(self, "node " + lost_node + " was lost (" + describe(dm.reason) +
                                ") while the job was being placed; nothing was trained");
   }
-  for (std::size_t n = 0; n < st.nodes.size(); ++n) {
-    if (dm.source == st.nodes[n].address()) {
-      spdlog::warn("node {} lost: {}", st.job.nodes[n], describe(dm.reason));
-      return check_promotions(self);
-    }
+  if (node_actor_of != nullptr) {
+    spdlog::warn("node {} lost: {}", *node_actor_of, describe(dm.reason));
+    return check_promotions(self);
   }
   check_promotions(self);
   if (auto it = st.stages.find(dm.source); it != st.stages.end()) {
@@ -173,11 +177,7 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
         !st.running.count(p.replica)) {
       return;
     }
-    // Taken down by a neighbour whose node was lost: that stage's own down
-    // message re-places the replica.
-    if (is_troupe_error(dm.reason, errc::peer_lost)) {
-      return;
-    }
+    if (by_neighbour) return;
     const auto where = p.node < st.job.nodes.size() ? " on node " + st.job.nodes[p.node] : "";
     const auto why = "pipeline " + std::to_string(p.replica) + ": stage " +
                      std::to_string(p.stage) + where + " went down (" + describe(dm.reason) + ")";
@@ -198,10 +198,7 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   for (std::uint32_t w = 0; w < st.workers.size(); ++w) {
     if (dm.source != st.workers[w].address()) continue;
     if (!st.running.count(w)) return;
-    // A pipeline's head taken down by a neighbour stage whose node went: that
-    // stage's own down message (from this process's link to its node, which
-    // may come later) re-places the replica, as for the other stages.
-    if (st.job.stages > 1 && is_troupe_error(dm.reason, errc::peer_lost)) return;
+    if (st.job.stages > 1 && by_neighbour) return;  // a pipeline's head
     // Only a lost link (a killed or hung node) or a stopping node is worth
     // a replacement: a worker that failed by itself would fail the same way
     // again.
