@@ -16,6 +16,7 @@
 #include "actors/evaluator.hpp"
 #include "actors/job_lease.hpp"
 #include "actors/node.hpp"
+#include "actors/scheduler_spawn.hpp"
 #include "actors/scheduler_state.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
@@ -52,38 +53,54 @@ worker_request make_worker_request(scheduler_pointer self, std::uint32_t id,
 // once all exist, wires the chain and hands the head to `ready`, which
 // starts it like a worker. The scheduler monitors every stage.
 void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch,
-                    std::int64_t clock, const std::vector<std::size_t>& where, head_ready ready) {
+                    std::int64_t clock, const std::vector<std::size_t>& where, head_ready ready,
+                    std::function<void(const std::string&)> node_lost) {
   auto& st = self->state;
   const auto& job = st.job;
   auto chain = std::make_shared<std::vector<stage_actor>>(job.stages);
   auto missing = std::make_shared<std::uint32_t>(job.stages);
+  // A stage that could not be placed ends the chain: the stages placed
+  // already, and those that still come, stop unused.
+  auto abandoned = std::make_shared<bool>(false);
   const auto me = caf::actor_cast<scheduler_actor>(self);
   for (std::uint32_t s = 0; s < job.stages; ++s) {
     const auto n = where[s];
     stage_request req{to_toml(job), w,     st.partition.at(w), s, job.stages,
                       epoch,        clock, st.shards,          me};
-    self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value, std::move(req))
-        .then(
-            [=](stage_actor& stage) {
-              auto& sx = self->state;
-              if (sx.finished) return self->send_exit(stage, caf::exit_reason::user_shutdown);
-              self->monitor(stage);
-              sx.stages[stage.address()] = {w, s, n, stage};
-              (*chain)[s] = std::move(stage);
-              if (--*missing > 0) return;
-              wire_stages(*chain, caf::actor_cast<caf::actor>(self));
-              std::string text;
-              for (std::uint32_t i = 0; i < where.size(); ++i) {
-                text += fmt::format("{}stage {} on {}", i ? ", " : "", i, sx.job.nodes[where[i]]);
-              }
-              spdlog::info("pipeline {}: {}", w, text);
-              ready(caf::actor_cast<worker_actor>(chain->front()), text);
-            },
-            [=](caf::error& err) {
-              abort_job(self, "placing stage " + std::to_string(s) + " of pipeline " +
-                                  std::to_string(w) + " on " + self->state.job.nodes[n] + ": " +
-                                  describe(err));
-            });
+    spawn_on<stage_actor>(
+        self, n, std::chrono::seconds(120), std::move(req),
+        [=](stage_actor& stage) {
+          auto& sx = self->state;
+          if (sx.finished || *abandoned) {
+            return self->send_exit(stage, caf::exit_reason::user_shutdown);
+          }
+          self->monitor(stage);
+          sx.stages[stage.address()] = {w, s, n, stage};
+          (*chain)[s] = std::move(stage);
+          if (--*missing > 0) return;
+          wire_stages(*chain, caf::actor_cast<caf::actor>(self));
+          std::string text;
+          for (std::uint32_t i = 0; i < where.size(); ++i) {
+            text += fmt::format("{}stage {} on {}", i ? ", " : "", i, sx.job.nodes[where[i]]);
+          }
+          spdlog::info("pipeline {}: {}", w, text);
+          ready(caf::actor_cast<worker_actor>(chain->front()), text);
+        },
+        [=](caf::error& err) {
+          if (std::exchange(*abandoned, true)) return;
+          auto& sx = self->state;
+          for (auto& stage : *chain) {
+            if (!stage) continue;
+            sx.stages.erase(stage.address());
+            self->send_exit(stage, caf::exit_reason::user_shutdown);
+          }
+          if (node_lost && is_troupe_error(err, errc::peer_lost) && !sx.finished) {
+            return node_lost("the node of its stage " + std::to_string(s) +
+                             " was lost before it started (" + describe(err) + ")");
+          }
+          abort_job(self, "placing stage " + std::to_string(s) + " of pipeline " +
+                              std::to_string(w) + " on " + sx.job.nodes[n] + ": " + describe(err));
+        });
   }
 }
 
@@ -189,21 +206,21 @@ void place_workers(scheduler_pointer self) {
     const auto clock = st.resume ? st.resume->clock : std::int64_t{0};
     auto req = make_worker_request(self, w, epoch, clock);
     // Generous: the node may have to load the data set first.
-    self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value, std::move(req))
-        .then(
-            [=](worker_actor& worker) {
-              self->monitor(worker);
-              // Shards may have failed over while it was being placed.
-              for (std::uint32_t k = 0; k < self->state.shards.size(); ++k) {
-                self->send(worker, repoint_atom::value, k, self->state.shards[k]);
-              }
-              self->state.workers[w] = std::move(worker);
-              if (--*pending == 0) launch(self);
-            },
-            [=](caf::error& err) {
-              abort_job(self, "placing worker " + std::to_string(w) + " on " +
-                                  self->state.job.nodes[n] + ": " + describe(err));
-            });
+    spawn_on<worker_actor>(
+        self, n, std::chrono::seconds(120), std::move(req),
+        [=](worker_actor& worker) {
+          self->monitor(worker);
+          // Shards may have failed over while it was being placed.
+          for (std::uint32_t k = 0; k < self->state.shards.size(); ++k) {
+            self->send(worker, repoint_atom::value, k, self->state.shards[k]);
+          }
+          self->state.workers[w] = std::move(worker);
+          if (--*pending == 0) launch(self);
+        },
+        [=](caf::error& err) {
+          abort_job(self, "placing worker " + std::to_string(w) + " on " +
+                              self->state.job.nodes[n] + ": " + describe(err));
+        });
   }
 }
 
@@ -216,22 +233,21 @@ void place_shards(scheduler_pointer self) {
   auto pending = std::make_shared<std::size_t>(job.shards);
   for (std::uint32_t k = 0; k < job.shards; ++k) {
     const auto n = st.shard_node.at(k);  // chosen before the slots were reserved
-    self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
-                  shard_request{k, shard_slices(job, k)})
-        .then(
-            [=](shard_actor& shard) {
-              self->monitor(shard);
-              self->state.shards[k] = std::move(shard);
-              auto done = [=] {
-                if (--*pending == 0) shards_ready(self);
-              };
-              if (self->state.job.replication > 1) return make_backup(self, k, done);
-              done();
-            },
-            [=](caf::error& err) {
-              abort_job(self, "placing shard " + std::to_string(k) + " on " +
-                                  self->state.job.nodes[n] + ": " + describe(err));
-            });
+    spawn_on<shard_actor>(
+        self, n, std::chrono::seconds(30), shard_request{k, shard_slices(job, k)},
+        [=](shard_actor& shard) {
+          self->monitor(shard);
+          self->state.shards[k] = std::move(shard);
+          auto done = [=] {
+            if (--*pending == 0) shards_ready(self);
+          };
+          if (self->state.job.replication > 1) return make_backup(self, k, done);
+          done();
+        },
+        [=](caf::error& err) {
+          abort_job(self, "placing shard " + std::to_string(k) + " on " + self->state.job.nodes[n] +
+                              ": " + describe(err));
+        });
   }
 }
 

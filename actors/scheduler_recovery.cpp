@@ -11,6 +11,7 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
+#include "actors/scheduler_spawn.hpp"
 #include "actors/scheduler_state.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
@@ -74,6 +75,11 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
                  self->state.partition[id], where,
                  std::chrono::duration<double, std::milli>(clock_type::now() - detected).count());
   };
+  // Its node was lost while it was being placed: it is replaced in turn,
+  // on another live node (once: a pipeline's stage may say so again).
+  auto replace_again = [=](const std::string& why) {
+    if (self->state.running.count(id) && !self->state.finished) replace_worker(self, id, why);
+  };
   if (st.nodes.empty()) {
     worker_config cfg;
     cfg.id = id;
@@ -101,20 +107,23 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
     for (std::uint32_t s = 0; s < st.job.stages; ++s) {
       where.push_back(candidates[(first + s) % candidates.size()]);
     }
-    return place_pipeline(self, id, epoch, start_clock, where,
-                          [=](worker_actor head, const std::string& text) {
-                            started(std::move(head), "as a pipeline (" + text + ")");
-                          });
+    return place_pipeline(
+        self, id, epoch, start_clock, where,
+        [=](worker_actor head, const std::string& text) {
+          started(std::move(head), "as a pipeline (" + text + ")");
+        },
+        [=](const std::string& why) { replace_again(why); });
   }
-  self->request(st.nodes[n], std::chrono::seconds(120), spawn_atom::value,
-                make_worker_request(self, id, epoch, start_clock))
-      .then(
-          [=](worker_actor& worker) {
-            started(std::move(worker), "on " + self->state.job.nodes[n]);
-          },
-          [=](caf::error& err) {
-            abort_job(self, "replacing worker " + std::to_string(lost) + ": " + describe(err));
-          });
+  spawn_on<worker_actor>(
+      self, n, std::chrono::seconds(120), make_worker_request(self, id, epoch, start_clock),
+      [=](worker_actor& worker) { started(std::move(worker), "on " + self->state.job.nodes[n]); },
+      [=](caf::error& err) {
+        if (is_troupe_error(err, errc::peer_lost)) {
+          return replace_again("its node was lost before it started (" + describe(err) + ")");
+        }
+        abort_job(self, "replacing worker " + std::to_string(lost) + " on " +
+                            self->state.job.nodes[n] + ": " + describe(err));
+      });
 }
 
 // Worker (or pipeline replica) w's node is lost.
@@ -147,13 +156,14 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   const auto need = st.placed ? std::vector<std::uint32_t>{} : slots_needed(st);
   std::string lost_node;                       // one the job is being placed on
   const std::string* node_actor_of = nullptr;  // dm.source is this node's actor
+  std::vector<std::size_t> newly_dead;
   for (std::size_t n = 0; n < st.nodes.size(); ++n) {
     const bool its_actor = dm.source == st.nodes[n].address();
     if (its_actor) node_actor_of = &st.job.nodes[n];
     if ((node_gone && st.nodes[n].node() == dm.source.node()) || its_actor) {
-      if (st.dead_nodes.insert(n).second && lost_node.empty() && n < need.size() && need[n] > 0) {
-        lost_node = st.job.nodes[n];
-      }
+      if (!st.dead_nodes.insert(n).second) continue;
+      newly_dead.push_back(n);
+      if (lost_node.empty() && n < need.size() && need[n] > 0) lost_node = st.job.nodes[n];
     }
   }
   // Placement asks these nodes for slots and spawns with generous timeouts,
@@ -163,6 +173,12 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   if (!lost_node.empty()) {
     return abort_job(self, "node " + lost_node + " was lost (" + describe(dm.reason) +
                                ") while the job was being placed; nothing was trained");
+  }
+  // What was being spawned there (a replacement, a backup, a restored
+  // shard) is placed elsewhere, or fails, now rather than at its timeout.
+  for (const auto n : newly_dead) {
+    fail_spawns_on(self, n, "node " + st.job.nodes[n] + " was lost (" + describe(dm.reason) + ")");
+    if (st.finished) return;
   }
   if (node_actor_of != nullptr) {
     spdlog::warn("node {} lost: {}", *node_actor_of, describe(dm.reason));

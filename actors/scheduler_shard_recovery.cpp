@@ -11,6 +11,7 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
+#include "actors/scheduler_spawn.hpp"
 #include "actors/scheduler_state.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
@@ -124,62 +125,61 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
     if (attempts > 1 && !self->state.finished) return make_backup(self, k, then, attempts - 1);
     then();
   };
-  self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
-                shard_request{k, shard_slices(st.job, k)})
-      .then(
-          [=](shard_actor& backup) {
-            auto& s0 = self->state;
-            // Also when the primary's node died while this spawn was on its
-            // way: fail_over could not end a backup it did not know of yet,
-            // and one that never syncs would only hold a slot the
-            // primary's restore may need.
-            if (s0.shards[k] != primary || s0.finished || s0.dead_nodes.count(s0.shard_node[k])) {
-              self->send_exit(backup, caf::exit_reason::user_shutdown);
-              return then();
-            }
-            // Until it is in sync; ended at once should the primary be lost.
-            s0.backup_in_progress[k] = backup;
-            // The backup counts only once it holds the primary's state, and
-            // only for the primary it was made for.
-            self->request(primary, std::chrono::seconds(150), replica_atom::value,
-                          caf::actor_cast<caf::actor>(backup))
-                .then(
-                    [=](bool) {
-                      auto& s = self->state;
-                      if (auto it = s.backup_in_progress.find(k);
-                          it != s.backup_in_progress.end() && it->second == backup) {
-                        s.backup_in_progress.erase(it);
-                      }
-                      if (s.shards[k] != primary || s.finished) {
-                        self->send_exit(backup, caf::exit_reason::user_shutdown);
-                        return then();
-                      }
-                      self->monitor(backup);
-                      s.backup_node[k] = n;
-                      s.backups[k] = backup;
-                      spdlog::info("shard {}: backup on {} in sync ({:.0f} ms)", k, s.job.nodes[n],
-                                   std::chrono::duration<double, std::milli>(clock_type::now() - t0)
-                                       .count());
-                      then();
-                    },
-                    [=](caf::error& err) {
-                      auto& s = self->state;
-                      if (auto it = s.backup_in_progress.find(k);
-                          it != s.backup_in_progress.end() && it->second == backup) {
-                        s.backup_in_progress.erase(it);
-                      }
-                      self->send_exit(backup, caf::exit_reason::user_shutdown);
-                      // A backup of a primary that is gone is moot.
-                      if (s.shards[k] != primary) return then();
-                      retry(describe(err));
-                    });
-          },
-          [=](caf::error& err) {
-            // A node that did not answer may be dying: another one next time.
-            // One that refused (no free slot) is alive.
-            if (err.category() != troupe_error_category()) self->state.dead_nodes.insert(n);
-            retry(describe(err));
-          });
+  spawn_on<shard_actor>(
+      self, n, std::chrono::seconds(30), shard_request{k, shard_slices(st.job, k)},
+      [=](shard_actor& backup) {
+        auto& s0 = self->state;
+        // Also when the primary's node died while this spawn was on its
+        // way: fail_over could not end a backup it did not know of yet,
+        // and one that never syncs would only hold a slot the
+        // primary's restore may need.
+        if (s0.shards[k] != primary || s0.finished || s0.dead_nodes.count(s0.shard_node[k])) {
+          self->send_exit(backup, caf::exit_reason::user_shutdown);
+          return then();
+        }
+        // Until it is in sync; ended at once should the primary be lost.
+        s0.backup_in_progress[k] = backup;
+        // The backup counts only once it holds the primary's state, and
+        // only for the primary it was made for.
+        self->request(primary, std::chrono::seconds(150), replica_atom::value,
+                      caf::actor_cast<caf::actor>(backup))
+            .then(
+                [=](bool) {
+                  auto& s = self->state;
+                  if (auto it = s.backup_in_progress.find(k);
+                      it != s.backup_in_progress.end() && it->second == backup) {
+                    s.backup_in_progress.erase(it);
+                  }
+                  if (s.shards[k] != primary || s.finished) {
+                    self->send_exit(backup, caf::exit_reason::user_shutdown);
+                    return then();
+                  }
+                  self->monitor(backup);
+                  s.backup_node[k] = n;
+                  s.backups[k] = backup;
+                  spdlog::info(
+                      "shard {}: backup on {} in sync ({:.0f} ms)", k, s.job.nodes[n],
+                      std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+                  then();
+                },
+                [=](caf::error& err) {
+                  auto& s = self->state;
+                  if (auto it = s.backup_in_progress.find(k);
+                      it != s.backup_in_progress.end() && it->second == backup) {
+                    s.backup_in_progress.erase(it);
+                  }
+                  self->send_exit(backup, caf::exit_reason::user_shutdown);
+                  // A backup of a primary that is gone is moot.
+                  if (s.shards[k] != primary) return then();
+                  retry(describe(err));
+                });
+      },
+      [=](caf::error& err) {
+        // A node that did not answer may be dying: another one next time.
+        // One that refused (no free slot) is alive.
+        if (err.category() != troupe_error_category()) self->state.dead_nodes.insert(n);
+        retry(describe(err));
+      });
 }
 
 namespace {
@@ -233,42 +233,40 @@ void place_restored(scheduler_pointer self, std::shared_ptr<restore_attempt> a) 
     return;
   }
   const auto n = a->nodes[a->next++];
-  self->request(st.nodes[n], std::chrono::seconds(30), spawn_atom::value,
-                shard_request{k, shard_slices(st.job, k)})
-      .then(
-          [=](shard_actor& shard) {
-            self->monitor(shard);
-            // Sequence numbers are kept: the workers go on counting.
-            self->request(shard, std::chrono::seconds(120), restore_atom::value, a->data, true)
-                .then(
-                    [=](std::uint64_t) {
-                      auto& s = self->state;
-                      s.shards[k] = shard;
-                      s.shard_node[k] = n;
-                      s.restoring.erase(k);
-                      ++s.summary.shards_failed_over;
-                      if (s.exporter) s.exporter->add_failover();
-                      repoint_all(self, k);
-                      shard_replaced(self, k);
-                      if (s.job.replication > 1) make_backup(self, k, [] {});
-                      spdlog::warn(
-                          "{}; restored on {} from the checkpoint of clock {} in {:.0f} ms; "
-                          "about {} clocks of its updates are lost",
-                          a->lost, s.job.nodes[n], a->clock,
-                          std::chrono::duration<double, std::milli>(clock_type::now() - a->t0)
-                              .count(),
-                          a->lost_clocks);
-                    },
-                    [=](caf::error& err) {
-                      abort_job(self, a->lost + "; restoring its checkpoint of clock " +
-                                          std::to_string(a->clock) + " on " +
-                                          self->state.job.nodes[n] + " failed: " + describe(err));
-                    });
-          },
-          [=](caf::error& err) {
-            a->refusals += "; " + self->state.job.nodes[n] + ": " + describe(err);
-            place_restored(self, a);
-          });
+  spawn_on<shard_actor>(
+      self, n, std::chrono::seconds(30), shard_request{k, shard_slices(st.job, k)},
+      [=](shard_actor& shard) {
+        self->monitor(shard);
+        // Sequence numbers are kept: the workers go on counting.
+        self->request(shard, std::chrono::seconds(120), restore_atom::value, a->data, true)
+            .then(
+                [=](std::uint64_t) {
+                  auto& s = self->state;
+                  s.shards[k] = shard;
+                  s.shard_node[k] = n;
+                  s.restoring.erase(k);
+                  ++s.summary.shards_failed_over;
+                  if (s.exporter) s.exporter->add_failover();
+                  repoint_all(self, k);
+                  shard_replaced(self, k);
+                  if (s.job.replication > 1) make_backup(self, k, [] {});
+                  spdlog::warn(
+                      "{}; restored on {} from the checkpoint of clock {} in {:.0f} ms; "
+                      "about {} clocks of its updates are lost",
+                      a->lost, s.job.nodes[n], a->clock,
+                      std::chrono::duration<double, std::milli>(clock_type::now() - a->t0).count(),
+                      a->lost_clocks);
+                },
+                [=](caf::error& err) {
+                  abort_job(self, a->lost + "; restoring its checkpoint of clock " +
+                                      std::to_string(a->clock) + " on " + self->state.job.nodes[n] +
+                                      " failed: " + describe(err));
+                });
+      },
+      [=](caf::error& err) {
+        a->refusals += "; " + self->state.job.nodes[n] + ": " + describe(err);
+        place_restored(self, a);
+      });
 }
 
 // Without a live copy, a lost shard comes back from its last checkpoint on a

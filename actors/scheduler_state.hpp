@@ -93,8 +93,12 @@ struct scheduler_state {
   std::map<std::uint32_t, shard_actor> backup_in_progress;  // spawned, not yet in sync
   // Shard k's backup, and its node, waiting to answer before its promotion.
   std::map<std::uint32_t, std::pair<shard_actor, std::size_t>> promoting;
-  std::set<std::uint32_t> restoring;                 // shards coming back from their checkpoints
-  std::set<std::size_t> dead_nodes;                  // indices into nodes
+  std::set<std::uint32_t> restoring;  // shards coming back from their checkpoints
+  std::set<std::size_t> dead_nodes;   // indices into nodes
+  // Spawn requests not yet answered, per node index: their failure handlers
+  // (scheduler_spawn.hpp), which a lost node runs at once.
+  std::map<std::size_t, std::map<std::uint64_t, std::function<void(caf::error&)>>> pending_spawns;
+  std::uint64_t spawn_ids = 0;
   std::map<std::uint32_t, std::uint32_t> partition;  // worker id -> data partition
   std::map<std::uint32_t, std::size_t> node_of;      // worker id -> node index (cluster)
   std::vector<shard_actor> backups;                  // per shard; invalid: none
@@ -216,8 +220,11 @@ worker_request make_worker_request(scheduler_pointer self, std::uint32_t id,
                                    std::uint32_t start_epoch, std::int64_t start_clock);
 using head_ready = std::function<void(worker_actor head, const std::string& where)>;
 // Pipeline replica w, stage s on node where[s]; `ready` gets the wired head.
+// A stage that cannot be placed ends the job, or, when its node was lost
+// and `node_lost` is given, hands that the reason (the chain stops unused).
 void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch,
-                    std::int64_t clock, const std::vector<std::size_t>& where, head_ready ready);
+                    std::int64_t clock, const std::vector<std::size_t>& where, head_ready ready,
+                    std::function<void(const std::string&)> node_lost = {});
 // One process: worker `cfg.id`, or its pipeline (whose non-head stages are
 // monitored and kept in `stages`); returns the worker or head, to monitor.
 worker_actor spawn_local_replica(scheduler_pointer self, const worker_config& cfg);

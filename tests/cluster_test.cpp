@@ -329,6 +329,43 @@ TEST_F(Cluster, HungWorkerNodeIsDeclaredLostAndCannotRejoin) {
       << summary_line(*run.result);
 }
 
+// A worker's node is lost, and the node its replacement is being spawned on
+// hangs (SIGSTOP) before it answers: once that node is declared lost too
+// (~1 s), the replacement (worker 2) is itself replaced (worker 3) on the
+// last live worker node and the job finishes. Before, the job waited for
+// the spawn's timeout (120 s) and then failed ("replacing worker 1:
+// request_timeout").
+TEST_F(Cluster, ANodeLostWhileAReplacementIsSpawnedThereIsReplacedAgain) {
+  auto job = small_job("lost_while_spawning");
+  job.epochs = 16;  // lasts well past the kill, however fast the machine
+  for (int i = 0; i < 4; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
+  job.secret_file = (dir / "secret").string();
+  job.shard_nodes = {0};
+  job.worker_nodes = {1, 2, 3};  // worker 0 on n1, worker 1 on n2, n3 spare
+  job.replication = 1;
+  background_job run(job);
+  const bool training = wait_for_log(*nodes[2], "hosting worker", seconds(30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Worker 1's replacement goes to the next live worker node after n2: n3,
+  // which no longer answers.
+  spdlog::warn("test: SIGSTOP to node n3, SIGKILL to node n2");
+  nodes[3]->signal(SIGSTOP);
+  nodes[2]->signal(SIGKILL);
+  // Before the fix: the job failed at the spawn's 120 s timeout.
+  const bool taken_over = wait_for_log(*nodes[1], "hosting worker 3", seconds(60));
+  run.join();
+  nodes[3]->signal(SIGCONT);
+  ASSERT_TRUE(training) << nodes[2]->log();
+  ASSERT_TRUE(run.result) << run.error;
+  EXPECT_TRUE(taken_over) << nodes[1]->log();
+  EXPECT_EQ(run.result->workers_replaced, 2u) << summary_line(*run.result);
+  EXPECT_EQ(run.result->epochs, 16u);
+  EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
+  EXPECT_GE(run.result->pushes_applied, run.result->pushes_acked) << summary_line(*run.result);
+  EXPECT_LE(run.result->pushes_applied, run.result->pushes_acked + in_flight_per_lost_worker)
+      << summary_line(*run.result);
+}
+
 // Repeated failures: two of four nodes are killed one after the other while the
 // job runs (each holds shard copies and a worker); every shard keeps a copy
 // throughout, and the job finishes every epoch with nothing lost.
@@ -448,6 +485,39 @@ TEST_F(Cluster, PipelineStagesOnTwoNodesTrainLikeInProcess) {
   EXPECT_NEAR(remote.test_accuracy, local.test_accuracy, 0.005)
       << "remote: " << summary_line(remote) << "\nlocal: " << summary_line(local);
   EXPECT_NEAR(remote.test_loss, local.test_loss, 0.01 * local.test_loss);
+}
+
+// The same for a pipeline replica: stage 1's node is lost, and the node the
+// new chain's stage 1 is being spawned on hangs. The new chain's stage 0,
+// placed already, stops unused, and a third chain (stages 4 and 5) runs on
+// the last live worker node. Before, the job failed at the spawn's timeout.
+TEST_F(Cluster, ANodeLostWhileAPipelineStageIsSpawnedThereIsReplacedAgain) {
+  auto job = pipeline_job(small_job("stage_lost_while_spawning"));
+  job.epochs = 8;
+  for (int i = 0; i < 4; ++i) {
+    job.nodes.push_back(start_node("n" + std::to_string(i), "secret", 6));
+  }
+  job.secret_file = (dir / "secret").string();
+  job.shard_nodes = {0};
+  job.worker_nodes = {1, 2, 3};  // stage 0 on n1, stage 1 on n2, n3 spare
+  background_job run(job);
+  const bool placed = wait_for_log(*nodes[1], "hosting stage 0", seconds(30));
+  const bool training = wait_for_log(*nodes[2], "hosting stage 1", seconds(30));
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  // The new chain goes to n1 (stage 2) and n3 (stage 3), which no longer answers.
+  spdlog::warn("test: SIGSTOP to node n3, SIGKILL to node n2");
+  nodes[3]->signal(SIGSTOP);
+  nodes[2]->signal(SIGKILL);
+  const bool taken_over = wait_for_log(*nodes[1], "hosting stage 5", seconds(60));
+  run.join();
+  nodes[3]->signal(SIGCONT);
+  ASSERT_TRUE(placed) << nodes[1]->log();
+  ASSERT_TRUE(training) << nodes[2]->log();
+  ASSERT_TRUE(run.result) << run.error;
+  EXPECT_TRUE(taken_over) << nodes[1]->log();
+  EXPECT_EQ(run.result->workers_replaced, 2u) << summary_line(*run.result);
+  EXPECT_EQ(run.result->epochs, 8u) << summary_line(*run.result);
+  EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
 }
 
 // The node hosting stage 1 (or the head, stage 0) is SIGKILLed mid-job: the
