@@ -16,7 +16,7 @@
 #include "actors/evaluator.hpp"
 #include "actors/job_lease.hpp"
 #include "actors/node.hpp"
-#include "actors/scheduler_spawn.hpp"
+#include "actors/scheduler_node_requests.hpp"
 #include "actors/scheduler_state.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"

@@ -11,7 +11,7 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
-#include "actors/scheduler_spawn.hpp"
+#include "actors/scheduler_node_requests.hpp"
 #include "actors/scheduler_state.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
@@ -177,7 +177,8 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   // What was being spawned there (a replacement, a backup, a restored
   // shard) is placed elsewhere, or fails, now rather than at its timeout.
   for (const auto n : newly_dead) {
-    fail_spawns_on(self, n, "node " + st.job.nodes[n] + " was lost (" + describe(dm.reason) + ")");
+    fail_requests_on(self, n,
+                     "node " + st.job.nodes[n] + " was lost (" + describe(dm.reason) + ")");
     if (st.finished) return;
   }
   if (node_actor_of != nullptr) {

@@ -11,7 +11,7 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/metrics_exporter.hpp"
-#include "actors/scheduler_spawn.hpp"
+#include "actors/scheduler_node_requests.hpp"
 #include "actors/scheduler_state.hpp"
 #include "actors/shard.hpp"
 #include "actors/stage_actor.hpp"
@@ -238,30 +238,37 @@ void place_restored(scheduler_pointer self, std::shared_ptr<restore_attempt> a) 
       [=](shard_actor& shard) {
         self->monitor(shard);
         // Sequence numbers are kept: the workers go on counting.
-        self->request(shard, std::chrono::seconds(120), restore_atom::value, a->data, true)
-            .then(
-                [=](std::uint64_t) {
-                  auto& s = self->state;
-                  s.shards[k] = shard;
-                  s.shard_node[k] = n;
-                  s.restoring.erase(k);
-                  ++s.summary.shards_failed_over;
-                  if (s.exporter) s.exporter->add_failover();
-                  repoint_all(self, k);
-                  shard_replaced(self, k);
-                  if (s.job.replication > 1) make_backup(self, k, [] {});
-                  spdlog::warn(
-                      "{}; restored on {} from the checkpoint of clock {} in {:.0f} ms; "
-                      "about {} clocks of its updates are lost",
-                      a->lost, s.job.nodes[n], a->clock,
-                      std::chrono::duration<double, std::milli>(clock_type::now() - a->t0).count(),
-                      a->lost_clocks);
-                },
-                [=](caf::error& err) {
-                  abort_job(self, a->lost + "; restoring its checkpoint of clock " +
-                                      std::to_string(a->clock) + " on " + self->state.job.nodes[n] +
-                                      " failed: " + describe(err));
-                });
+        request_on_node<std::uint64_t>(
+            self, n, shard, std::chrono::seconds(120),
+            [=](std::uint64_t) {
+              auto& s = self->state;
+              s.shards[k] = shard;
+              s.shard_node[k] = n;
+              s.restoring.erase(k);
+              ++s.summary.shards_failed_over;
+              if (s.exporter) s.exporter->add_failover();
+              repoint_all(self, k);
+              shard_replaced(self, k);
+              if (s.job.replication > 1) make_backup(self, k, [] {});
+              spdlog::warn(
+                  "{}; restored on {} from the checkpoint of clock {} in {:.0f} ms; "
+                  "about {} clocks of its updates are lost",
+                  a->lost, s.job.nodes[n], a->clock,
+                  std::chrono::duration<double, std::milli>(clock_type::now() - a->t0).count(),
+                  a->lost_clocks);
+            },
+            [=](caf::error& err) {
+              self->send_exit(shard, caf::exit_reason::user_shutdown);
+              // Its node was lost while it read the checkpoint: the next one.
+              if (is_troupe_error(err, errc::peer_lost)) {
+                a->refusals += "; " + self->state.job.nodes[n] + ": " + describe(err);
+                return place_restored(self, a);
+              }
+              abort_job(self, a->lost + "; restoring its checkpoint of clock " +
+                                  std::to_string(a->clock) + " on " + self->state.job.nodes[n] +
+                                  " failed: " + describe(err));
+            },
+            restore_atom::value, a->data, true);
       },
       [=](caf::error& err) {
         a->refusals += "; " + self->state.job.nodes[n] + ": " + describe(err);

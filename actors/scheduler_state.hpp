@@ -95,10 +95,10 @@ struct scheduler_state {
   std::map<std::uint32_t, std::pair<shard_actor, std::size_t>> promoting;
   std::set<std::uint32_t> restoring;  // shards coming back from their checkpoints
   std::set<std::size_t> dead_nodes;   // indices into nodes
-  // Spawn requests not yet answered, per node index: their failure handlers
-  // (scheduler_spawn.hpp), which a lost node runs at once.
-  std::map<std::size_t, std::map<std::uint64_t, std::function<void(caf::error&)>>> pending_spawns;
-  std::uint64_t spawn_ids = 0;
+  // Requests to a node or its actors not yet answered, per node index: their
+  // failure handlers (scheduler_node_requests.hpp), which its loss runs at once.
+  std::map<std::size_t, std::map<std::uint64_t, std::function<void(caf::error&)>>> pending_requests;
+  std::uint64_t request_ids = 0;
   std::map<std::uint32_t, std::uint32_t> partition;  // worker id -> data partition
   std::map<std::uint32_t, std::size_t> node_of;      // worker id -> node index (cluster)
   std::vector<shard_actor> backups;                  // per shard; invalid: none
