@@ -12,6 +12,9 @@ void fail_requests_on(scheduler_pointer self, std::size_t n, const std::string& 
   auto pending = std::move(it->second);
   st.pending_requests.erase(it);
   for (auto& [id, failed] : pending) {
+    // One that ended the job ends the rest: their late answers are dropped
+    // (and what they spawned ended), and nothing more is placed.
+    if (st.finished) return;
     auto err = make_troupe_error(errc::peer_lost, why);
     failed(err);
   }

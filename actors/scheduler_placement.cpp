@@ -59,9 +59,20 @@ void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch
   const auto& job = st.job;
   auto chain = std::make_shared<std::vector<stage_actor>>(job.stages);
   auto missing = std::make_shared<std::uint32_t>(job.stages);
-  // A stage that could not be placed ends the chain: the stages placed
-  // already, and those that still come, stop unused.
+  // A stage that could not be placed ends the chain, as does the replica's
+  // own loss (a stage's node went while others were being placed: it was
+  // replaced under a new id): the stages placed already, and those that
+  // still come, stop unused.
   auto abandoned = std::make_shared<bool>(false);
+  auto abandon = [=] {
+    if (std::exchange(*abandoned, true)) return false;
+    for (auto& stage : *chain) {
+      if (!stage) continue;
+      self->state.stages.erase(stage.address());
+      self->send_exit(stage, caf::exit_reason::user_shutdown);
+    }
+    return true;
+  };
   const auto me = caf::actor_cast<scheduler_actor>(self);
   for (std::uint32_t s = 0; s < job.stages; ++s) {
     const auto n = where[s];
@@ -71,7 +82,8 @@ void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch
         self, n, std::chrono::seconds(120), std::move(req),
         [=](stage_actor& stage) {
           auto& sx = self->state;
-          if (sx.finished || *abandoned) {
+          if (sx.finished || *abandoned || !sx.running.count(w)) {
+            abandon();
             return self->send_exit(stage, caf::exit_reason::user_shutdown);
           }
           self->monitor(stage);
@@ -87,14 +99,10 @@ void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch
           ready(caf::actor_cast<worker_actor>(chain->front()), text);
         },
         [=](caf::error& err) {
-          if (std::exchange(*abandoned, true)) return;
+          if (!abandon()) return;
           auto& sx = self->state;
-          for (auto& stage : *chain) {
-            if (!stage) continue;
-            sx.stages.erase(stage.address());
-            self->send_exit(stage, caf::exit_reason::user_shutdown);
-          }
-          if (node_lost && is_troupe_error(err, errc::peer_lost) && !sx.finished) {
+          if (sx.finished || !sx.running.count(w)) return;  // replaced meanwhile
+          if (node_lost && is_troupe_error(err, errc::peer_lost)) {
             return node_lost("the node of its stage " + std::to_string(s) +
                              " was lost before it started (" + describe(err) + ")");
           }

@@ -156,13 +156,13 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   const auto need = st.placed ? std::vector<std::uint32_t>{} : slots_needed(st);
   std::string lost_node;                       // one the job is being placed on
   const std::string* node_actor_of = nullptr;  // dm.source is this node's actor
-  std::vector<std::size_t> newly_dead;
+  std::vector<std::size_t> gone;  // also ones marked dead before (a spawn that timed out)
   for (std::size_t n = 0; n < st.nodes.size(); ++n) {
     const bool its_actor = dm.source == st.nodes[n].address();
     if (its_actor) node_actor_of = &st.job.nodes[n];
     if ((node_gone && st.nodes[n].node() == dm.source.node()) || its_actor) {
+      gone.push_back(n);
       if (!st.dead_nodes.insert(n).second) continue;
-      newly_dead.push_back(n);
       if (lost_node.empty() && n < need.size() && need[n] > 0) lost_node = st.job.nodes[n];
     }
   }
@@ -176,7 +176,7 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   }
   // What was being spawned there (a replacement, a backup, a restored
   // shard) is placed elsewhere, or fails, now rather than at its timeout.
-  for (const auto n : newly_dead) {
+  for (const auto n : gone) {
     fail_requests_on(self, n,
                      "node " + st.job.nodes[n] + " was lost (" + describe(dm.reason) + ")");
     if (st.finished) return;

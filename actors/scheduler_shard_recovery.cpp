@@ -141,43 +141,53 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
         s0.backup_in_progress[k] = backup;
         // The backup counts only once it holds the primary's state, and
         // only for the primary it was made for.
-        self->request(primary, std::chrono::seconds(150), replica_atom::value,
-                      caf::actor_cast<caf::actor>(backup))
-            .then(
-                [=](bool) {
-                  auto& s = self->state;
-                  if (auto it = s.backup_in_progress.find(k);
-                      it != s.backup_in_progress.end() && it->second == backup) {
-                    s.backup_in_progress.erase(it);
-                  }
-                  if (s.shards[k] != primary || s.finished) {
-                    self->send_exit(backup, caf::exit_reason::user_shutdown);
-                    return then();
-                  }
-                  self->monitor(backup);
-                  s.backup_node[k] = n;
-                  s.backups[k] = backup;
-                  spdlog::info(
-                      "shard {}: backup on {} in sync ({:.0f} ms)", k, s.job.nodes[n],
-                      std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
-                  then();
-                },
-                [=](caf::error& err) {
-                  auto& s = self->state;
-                  if (auto it = s.backup_in_progress.find(k);
-                      it != s.backup_in_progress.end() && it->second == backup) {
-                    s.backup_in_progress.erase(it);
-                  }
-                  self->send_exit(backup, caf::exit_reason::user_shutdown);
-                  // A backup of a primary that is gone is moot.
-                  if (s.shards[k] != primary) return then();
-                  retry(describe(err));
-                });
+        // Bound to the backup's node: should it be lost while the state
+        // travels, the primary (which holds pushes for the backup's acks)
+        // lets it go at once, and the backup is made elsewhere.
+        request_on_node<bool>(
+            self, n, primary, std::chrono::seconds(150),
+            [=](bool) {
+              auto& s = self->state;
+              if (auto it = s.backup_in_progress.find(k);
+                  it != s.backup_in_progress.end() && it->second == backup) {
+                s.backup_in_progress.erase(it);
+              }
+              if (s.shards[k] != primary || s.finished) {
+                self->send_exit(backup, caf::exit_reason::user_shutdown);
+                return then();
+              }
+              self->monitor(backup);
+              s.backup_node[k] = n;
+              s.backups[k] = backup;
+              spdlog::info(
+                  "shard {}: backup on {} in sync ({:.0f} ms)", k, s.job.nodes[n],
+                  std::chrono::duration<double, std::milli>(clock_type::now() - t0).count());
+              then();
+            },
+            [=](caf::error& err) {
+              auto& s = self->state;
+              if (auto it = s.backup_in_progress.find(k);
+                  it != s.backup_in_progress.end() && it->second == backup) {
+                s.backup_in_progress.erase(it);
+              }
+              self->send_exit(backup, caf::exit_reason::user_shutdown);
+              // A backup of a primary that is gone is moot.
+              if (s.shards[k] != primary) return then();
+              if (is_troupe_error(err, errc::peer_lost)) {
+                self->request(primary, std::chrono::seconds(30), replica_atom::value, caf::actor{})
+                    .then([](bool) {}, [](caf::error&) {});
+              }
+              retry(describe(err));
+            },
+            replica_atom::value, caf::actor_cast<caf::actor>(backup));
       },
       [=](caf::error& err) {
         // A node that did not answer may be dying: another one next time.
         // One that refused (no free slot) is alive.
-        if (err.category() != troupe_error_category()) self->state.dead_nodes.insert(n);
+        if (err.category() != troupe_error_category() && self->state.dead_nodes.insert(n).second) {
+          fail_requests_on(self, n, "node " + self->state.job.nodes[n] + " did not answer");
+          if (self->state.finished) return;
+        }
         retry(describe(err));
       });
 }
@@ -216,6 +226,7 @@ constexpr std::int64_t restore_pause_ms = 300;
 // (no free slot, say) hands over to the next one.
 void place_restored(scheduler_pointer self, std::shared_ptr<restore_attempt> a) {
   auto& st = self->state;
+  if (st.finished) return;
   const auto k = a->shard;
   if (a->next >= a->nodes.size()) {
     if (++a->round >= restore_rounds || !st.timer || st.finished) {

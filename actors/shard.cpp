@@ -74,6 +74,14 @@ caf::error reject(Self self, const char* what, const status& st) {
   return to_caf_error(st);
 }
 
+template <class Self>
+void stray_message(Self self, const std::string& what) {
+  if (!self->state.refusals.admit()) return;
+  const auto& sender = self->current_sender();
+  spdlog::warn("shard {}: ignored {} from {}", self->state.store->id(), what,
+               sender ? caf::to_string(sender->address()) : std::string{"(anonymous)"});
+}
+
 // Requests from nodes that are not part of the cluster are refused before
 // they are even decoded.
 template <class Self>
@@ -239,6 +247,17 @@ shard_actor::behavior_type shard_behavior(Self self, std::uint32_t id,
   self->state.store = std::make_unique<shard_store>(id);
   self->state.refusals = log_throttle{"shard " + std::to_string(id) + ": refusals"};
   self->state.stats.shard = id;
+  // CAF's defaults print every unexpected message in full, without a limit,
+  // and end the shard on an error message nobody asked for (a peer's bug):
+  // a shard keeps serving, and says so in throttled warnings.
+  self->set_default_handler(
+      [=](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
+        stray_message(self, "an unexpected message");
+        return caf::make_error(caf::sec::unexpected_message);
+      });
+  self->set_error_handler([=](caf::error& err) {
+    stray_message(self, "an error message nobody asked for (" + describe(err) + ")");
+  });
   for (const auto& t : tables) {
     if (t.spec.kind == table_kind::sparse) {
       self->state.store->add_sparse(t.spec, t.shards);

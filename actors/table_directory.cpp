@@ -284,9 +284,17 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
   self->state.guard = std::move(guard);
   // CAF's default ends an actor on any error message nobody asked for: a
   // client's stray error must not end the service's directory.
-  self->set_error_handler([](caf::error& err) {
-    spdlog::warn("table directory: an error message nobody asked for ignored: {}", describe(err));
+  self->set_error_handler([=](caf::error& err) {
+    if (self->state.refusals.admit()) {
+      spdlog::warn("directory: ignored an error message nobody asked for: {}", describe(err));
+    }
   });
+  // CAF's default prints every unexpected message in full, without a limit.
+  self->set_default_handler(
+      [=](caf::scheduled_actor*, caf::message_view&) -> caf::result<caf::message> {
+        if (self->state.refusals.admit()) spdlog::warn("directory: ignored an unexpected message");
+        return caf::make_error(caf::sec::unexpected_message);
+      });
   // A client that ends (or whose process is lost) leaves its clock groups.
   self->set_down_handler([=](const caf::down_msg& dm) {
     auto& st = self->state;
