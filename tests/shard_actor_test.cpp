@@ -116,6 +116,24 @@ TEST_F(ShardActor, BadRequestsGetTypedErrorsAndTheShardKeepsServing) {
           [&](caf::error& err) { FAIL() << describe(err); });
 }
 
+// A message outside the shard protocol, and an error message nobody asked
+// for (a peer's bug), are ignored: CAF's default ends an actor on the
+// latter. The shard, on either thread, keeps its values and serves.
+TEST_F(ShardActor, StrayMessagesAndErrorsDoNotEndTheShard) {
+  auto on_io = spawn_shard(sys, 1, {{model(), {0, 10}}}, {}, shard_thread::io);
+  for (const auto& target : {shard, on_io}) {
+    ASSERT_TRUE(ask_at(target, true, push(0, 10, 1.0f, 1))) << "first push";
+    const auto untyped = caf::actor_cast<caf::actor>(target);
+    self->send(untyped, std::string("not part of the protocol"), 42);
+    self->send(untyped, caf::make_error(caf::sec::runtime_error, "a peer's stray error"));
+    self->send(untyped, caf::make_error(caf::sec::request_timeout));
+    EXPECT_EQ(values(target), std::vector<float>(10, -1.0f));
+    EXPECT_TRUE(ask_at(target, true, push(0, 10, 1.0f, 2))) << "a push after them";
+    EXPECT_EQ(values(target), std::vector<float>(10, -2.0f));
+  }
+  self->send_exit(on_io, caf::exit_reason::user_shutdown);
+}
+
 TEST_F(ShardActor, PullOfAnUnknownTableIsAnError) {
   auto r = ask(false, encode_dense_pull(99, 0, 0, 1));
   ASSERT_FALSE(r);
