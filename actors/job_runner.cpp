@@ -24,6 +24,7 @@
 #include "actors/thread_pinning.hpp"
 #include "actors/tls_config.hpp"
 #include "engine/auth.hpp"
+#include "engine/data/dataset.hpp"
 #include "engine/memory_estimate.hpp"
 #include "engine/store/checkpoint.hpp"
 #include "engine/store/progress_files.hpp"
@@ -363,6 +364,11 @@ job_summary run_job(const job_config& job_file) {
                  data->train_rows(), data->validation_rows(), data->test_rows(),
                  job.data.from_files() ? job.data.train : job.data_set, load_s);
   }
+  if (data->dense_train) {
+    if (const auto note = unused_classes_warning(*data->dense_train); !note.empty()) {
+      spdlog::warn("{}", note);
+    }
+  }
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(job.output_dir, ec);
@@ -423,6 +429,11 @@ job_summary run_job(const job_config& job_file) {
       throw troupe_error(errc::io_error, "cannot write into the output directory " +
                                              job.output_dir + " (" + std::strerror(errno) +
                                              "): choose another with -o/--out");
+    }
+    // An earlier run's results would otherwise stand beside this run's
+    // job.toml, as if it had ended with them, should this one fail.
+    for (const char* stale : {"/summary.txt", "/report.txt"}) {
+      fs::remove(job.output_dir + stale, ec);
     }
   }
   actor_config cfg(job.threads, peer_timeout_of(job.peer_timeout_s));

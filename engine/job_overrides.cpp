@@ -26,8 +26,10 @@ std::vector<std::string> split_path(const std::string& key) {
 
 // The override's value as a TOML node. Text that is no TOML value, and the
 // floats inf/nan (no job key takes a non-finite number, but staleness takes
-// "inf"), are strings; so is any value replacing a string.
-std::unique_ptr<toml::node> value_node(const std::string& text, const toml::node* previous) {
+// "inf"), are strings; so is any value replacing a string, but for the keys
+// that take either (a label column's index or name, say).
+std::unique_ptr<toml::node> value_node(const std::string& key, const std::string& text,
+                                       const toml::node* previous) {
   auto as_string = [&] { return std::make_unique<toml::value<std::string>>(text); };
   toml::table parsed;
   try {
@@ -41,7 +43,12 @@ std::unique_ptr<toml::node> value_node(const std::string& text, const toml::node
   if (const auto* f = node->as_floating_point(); f != nullptr && !std::isfinite(f->get())) {
     return as_string();
   }
-  if (previous != nullptr && previous->is_string() && !node->is_string()) return as_string();
+  // Keys that take a number or a string alike keep what the text says.
+  const bool either =
+      key == "data.label_column" || key == "data.header" || key == "train.staleness";
+  if (!either && previous != nullptr && previous->is_string() && !node->is_string()) {
+    return as_string();
+  }
   std::unique_ptr<toml::node> out;
   node->visit([&](const auto& n) { out = std::make_unique<std::decay_t<decltype(n)>>(n); });
   return out;
@@ -60,7 +67,7 @@ void apply(toml::table& root, const job_override& o) {
       bad("--set " + o.key + ": " + parts[i] + " is a value, not a section");
     }
   }
-  t->insert_or_assign(parts.back(), *value_node(o.value, t->get(parts.back())));
+  t->insert_or_assign(parts.back(), *value_node(o.key, o.value, t->get(parts.back())));
   // model.hidden is shorthand for model.layers: the later one replaces the other.
   if (o.key == "model.hidden") t->erase("layers");
   if (o.key == "model.layers") t->erase("hidden");

@@ -212,6 +212,75 @@ TEST(FileData, ALabelChosenByIndexIsFoundByNameInATestFileInAnotherOrder) {
   EXPECT_EQ(g.dense_test->labels, (std::vector<std::int32_t>{1}));
 }
 
+// A training header that names a feature twice cannot tell which column a
+// test file in another order means: refused (by position the test set was
+// scored on shuffled features, at half the accuracy). The same order is fine.
+TEST(FileData, ANameTwiceInTheTrainingHeaderIsRefusedWhenTheTestFileIsInAnotherOrder) {
+  temp_dir dir("file_twice");
+  auto r = csv_request(dir.write("train.csv", "a,a,c,y\n1,2,3,0\n4,5,6,1\n"));
+  r.spec.label_name = "y";
+  r.spec.test = dir.write("test.csv", "a,c,a,y\n1,3,2,1\n");
+  try {
+    load_file_data(r);
+    FAIL() << "read by position";
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::bad_config);
+    EXPECT_TRUE(has(e.what(), "train.csv: its header names the feature 'a' twice")) << e.what();
+    EXPECT_TRUE(has(e.what(), "test.csv orders its columns otherwise")) << e.what();
+  }
+  r.spec.test = dir.write("same.csv", "a,a,c,y\n1,2,3,1\n");
+  EXPECT_EQ(load_file_data(r).dense_test->features, (std::vector<float>{1, 2, 3}));
+}
+
+// A test or validation label the training data never has would give the
+// model an output it never trains (silently: 6 outputs for 3 classes); it
+// is refused, naming the file that has it.
+TEST(FileData, ATestLabelTheTrainingDataLacksIsRefusedNamingItsFile) {
+  temp_dir dir("file_labels");
+  auto r = csv_request(dir.write("train.csv", "1,2,0\n3,4,1\n5,6,2\n"));
+  r.spec.test = dir.write("test.csv", "1,2,0\n3,4,5\n");
+  try {
+    load_file_data(r);
+    FAIL() << "no error";
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::bad_config);
+    EXPECT_TRUE(has(e.what(), "test.csv has labels up to 5 but the training data")) << e.what();
+    EXPECT_TRUE(has(e.what(), "train.csv only up to 2")) << e.what();
+  }
+  r.spec.test = dir.write("fine.csv", "1,2,0\n3,4,2\n");
+  r.spec.validation = dir.write("valid.csv", "1,2,3\n");
+  try {
+    load_file_data(r);
+    FAIL() << "no error";
+  } catch (const troupe_error& e) {
+    EXPECT_TRUE(has(e.what(), "valid.csv has labels up to 3")) << e.what();
+  }
+  r.spec.validation.clear();
+  EXPECT_EQ(load_file_data(r).dense_test->classes, 3);
+}
+
+// One mistyped label sets the number of classes (2000000: a model of two
+// million outputs, trained as usual): a warning names it and its row.
+TEST(FileData, LabelsThatLeaveMostClassesEmptyAreNamedInAWarning) {
+  dataset d;
+  d.source = "data.csv";
+  d.labels = {0, 1, 2, 1, 0, 2000000, 2};
+  d.rows = d.labels.size();
+  d.classes = 2000001;
+  const auto note = unused_classes_warning(d);
+  EXPECT_TRUE(has(note, "data.csv: labels go up to 2000000 but only 4 distinct values")) << note;
+  EXPECT_TRUE(has(note, "label 2000000 first in data row 6")) << note;
+  d.labels = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  d.classes = 10;
+  EXPECT_EQ(unused_classes_warning(d), "");
+  d.labels = {1, 2, 3};  // numbered from 1: one unused class is no mistake worth a word
+  d.classes = 4;
+  EXPECT_EQ(unused_classes_warning(d), "");
+  d.labels = {0, 1, 2, 7};
+  d.classes = 8;
+  EXPECT_NE(unused_classes_warning(d), "");
+}
+
 job_config csv_job(const std::string& train, const std::string& model) {
   const std::string toml = "[data]\nformat = \"csv\"\ntrain = \"" + train +
                            "\"\ntest_fraction = 0.25\n[model]\n" + model +

@@ -60,6 +60,22 @@ TEST(JobOverrides, StalenessTakesIntegersAndInf) {
   EXPECT_EQ(with({"train.staleness=\"inf\""}).staleness, staleness_unbounded);
 }
 
+// data.label_column takes an index or a header name, whichever the job
+// file had: an index given over a name was read as the name "-1".
+TEST(JobOverrides, ALabelColumnTakesAnIndexOrANameWhateverItWas) {
+  const auto csv = parse_job_config(
+      "[data]\nformat = \"csv\"\ntrain = \"x.csv\"\nlabel_column = \"label\"\n", "job.toml", false);
+  ASSERT_EQ(csv.data.label_name, "label");
+  for (const auto& [text, index] : {std::pair{"-1", -1LL}, {"0", 0LL}, {"3", 3LL}}) {
+    const auto job = with({std::string("data.label_column=") + text}, csv);
+    EXPECT_TRUE(job.data.label_name.empty()) << text << ": " << job.data.label_name;
+    EXPECT_EQ(job.data.label_index, index) << text;
+  }
+  EXPECT_EQ(with({"data.label_column=2", "data.label_column=target"}, csv).data.label_name,
+            "target");
+  EXPECT_EQ(with({"data.header=auto", "data.header=false"}, csv).data.header, 0);
+}
+
 TEST(JobOverrides, HiddenReplacesLayersAndBack) {
   EXPECT_EQ(with({"model.hidden=[32]"}).model.sizes, (std::vector<int>{0, 32, 0}));
   EXPECT_EQ(with({"model.hidden=[32]", "model.layers=[784, 16, 10]"}).model.sizes,

@@ -279,6 +279,28 @@ TEST(UserDataTraining, TheBestCheckpointIsTheModelTheSummaryReports) {
       << summary_line(s);
 }
 
+// A run that fails in a directory an earlier run finished in takes that
+// run's summary.txt away with its job.toml: left, it reported the earlier
+// accuracy beside a job.toml that never reached it.
+TEST(UserDataTraining, AFailedRunLeavesNoEarlierSummaryBesideItsJob) {
+  temp_dir dir("train_rerun");
+  auto job = files_job(
+      dir, "format = \"csv\"\ntrain = \"" + blobs(dir, 600) + "\"\nlabel_column = \"letter\"",
+      "hidden = [16]");
+  job.epochs = 1;
+  run_job(job);
+  ASSERT_TRUE(std::filesystem::exists(dir.file("run/summary.txt")));
+  job.optimizer.learning_rate = 1e30f;  // diverges at once
+  try {
+    run_job(job);
+    FAIL() << "no error";
+  } catch (const troupe_error& e) {
+    EXPECT_NE(std::string(e.what()).find("non_finite"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.file("run/summary.txt")));
+  EXPECT_FLOAT_EQ(load_job_config(dir.file("run/job.toml")).optimizer.learning_rate, 1e30f);
+}
+
 TEST(UserDataTraining, MismatchesAreCaughtBeforeTraining) {
   temp_dir dir("train_mismatch");
   const auto job = files_job(

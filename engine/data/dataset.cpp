@@ -103,4 +103,20 @@ dataset take_rows(dataset d, std::size_t limit) {
   return d;
 }
 
+std::string unused_classes_warning(const dataset& d) {
+  if (d.classes <= 0 || d.labels.empty()) return {};
+  std::vector<bool> seen(static_cast<std::size_t>(d.classes), false);
+  for (const auto c : d.labels) seen[static_cast<std::size_t>(c)] = true;
+  const auto distinct = static_cast<std::size_t>(std::count(seen.begin(), seen.end(), true));
+  const auto unused = seen.size() - distinct;
+  if (unused < 3 || 2 * unused < distinct) return {};
+  const auto top = d.classes - 1;
+  const auto row = std::find(d.labels.begin(), d.labels.end(), top) - d.labels.begin();
+  return d.source + ": labels go up to " + std::to_string(top) + " but only " +
+         std::to_string(distinct) + " distinct values appear: the model gets " +
+         std::to_string(d.classes) + " outputs, " + std::to_string(unused) +
+         " of them for classes no row has (label " + std::to_string(top) + " first in data row " +
+         std::to_string(row + 1) + "; a mistyped label?)";
+}
+
 }  // namespace troupe

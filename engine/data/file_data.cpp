@@ -59,7 +59,16 @@ void match_columns(const dataset& train, dataset& other) {
   const auto& want = train.feature_names;
   const auto& have = other.feature_names;
   if (want.empty() || have.empty() || want == have) return;
-  if (std::set<std::string>(want.begin(), want.end()).size() != want.size()) return;  // ambiguous
+  // Named twice in the training file: which of its columns another order
+  // means cannot be told, and by position the features would be shuffled.
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    if (std::find(want.begin() + i + 1, want.end(), want[i]) != want.end()) {
+      throw troupe_error(errc::bad_config,
+                         train.source + ": its header names the feature '" + want[i] +
+                             "' twice, and " + other.source +
+                             " orders its columns otherwise; give every column its own name");
+    }
+  }
   std::map<std::string, std::size_t> at;
   for (std::size_t i = 0; i < have.size(); ++i) at.emplace(have[i], i);
   std::vector<std::size_t> from(want.size());
@@ -113,6 +122,18 @@ file_data dense_files(const file_data_request& r) {
                                                " has " + std::to_string(train.cols));
     }
     if (d->rows > 0) match_columns(train, *d);
+  }
+  // A class the training data never shows would get an output it never
+  // trains; more often the label column or a label is wrong.
+  for (const auto* d : {&test, &validation}) {
+    if (train.classes > 0 && d->classes > train.classes) {
+      throw troupe_error(errc::bad_config,
+                         d->source + " has labels up to " + std::to_string(d->classes - 1) +
+                             " but the training data " + train.source + " only up to " +
+                             std::to_string(train.classes - 1) +
+                             ": the model would have outputs for classes it never trains on "
+                             "(check data.label_column, or move such rows into the training file)");
+    }
   }
   keep_first(train, r.train_limit);
   keep_first(test, r.test_limit);
