@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -210,6 +211,62 @@ TEST(CsvLoader, AByteOrderMarkIsSkipped) {
                                          "y,a\n1,2\n"),
                                named);
   EXPECT_EQ(header.labels, (std::vector<std::int32_t>{1}));
+}
+
+// RFC 4180 quoting: a quoted field may hold the delimiter ("a,x" is one
+// header name; it split into two and the header then named 5 columns for
+// rows of 4).
+TEST(CsvLoader, AQuotedFieldMayHoldTheDelimiter) {
+  temp_dir dir("csv_quotes");
+  csv_options o;
+  o.label_name = "label";
+  const auto d =
+      load_csv(dir.write("q.csv", "\"a,x\", \"b\" ,c,label\n\"1.5\",2,3,0\n4,\"5\",6,1\n"), o);
+  EXPECT_EQ(d.feature_names, (std::vector<std::string>{"a,x", "b", "c"}));
+  EXPECT_EQ(d.features, (std::vector<float>{1.5f, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(d.labels, (std::vector<std::int32_t>{0, 1}));
+  const auto tabs = load_csv(dir.write("t.tsv", "\"n\tm\"\tlabel\n7\t1\n"), o);
+  EXPECT_EQ(tabs.feature_names, (std::vector<std::string>{"n\tm"}));
+  // A quote left open runs to the end of its line: one field, an error.
+  const auto msg =
+      error_of([&] { load_csv(dir.write("open.csv", "1,2,0\n1,\"2,0\n"), csv_options{}); });
+  EXPECT_TRUE(has(msg, "open.csv:2: 2 fields, but the first row has 3")) << msg;
+}
+
+// Classic Mac OS line ends ("\r" alone) end lines like "\n" and "\r\n" (a
+// 300-row file read as one line: "no data rows"), also where a "\r" is the
+// last byte the reader has so far.
+TEST(CsvLoader, CarriageReturnsAloneEndLines) {
+  temp_dir dir("csv_cr");
+  const auto d =
+      load_csv(dir.write("mac.csv", "a,b,y\r1,2,0\r3,4,1\r\n5,6,2\n7,8,1\r"), csv_options{});
+  EXPECT_EQ(d.rows, 4u);
+  EXPECT_EQ(d.features, (std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8}));
+  // 8-byte lines: the reader's 256 KiB chunks end on a "\r"; after a 9-byte
+  // first line, on the "\r" of a "\r\n".
+  std::string lone, pairs = "9,9,999\r\n";
+  for (int i = 0; i < 100000; ++i) {
+    lone += "1,2,345\r";
+    pairs += "1,2,34\r\n";
+  }
+  const auto a = load_csv(dir.write("lone.csv", lone), csv_options{});
+  EXPECT_EQ(a.rows, 100000u);
+  EXPECT_EQ(a.classes, 346);
+  const auto b = load_csv(dir.write("pairs.csv", pairs), csv_options{});
+  EXPECT_EQ(b.rows, 100001u);
+  EXPECT_EQ(std::count(b.labels.begin(), b.labels.end(), 34), 100000);
+}
+
+// A message shows a long bad field by its start and length (a 30 MB field
+// was echoed in full).
+TEST(CsvLoader, AMessageShowsOnlyTheStartOfALongField) {
+  temp_dir dir("csv_long");
+  const auto msg = error_of([&] {
+    load_csv(dir.write("long.csv", "1,2,0\n1," + std::string(100000, 'x') + ",1\n"), csv_options{});
+  });
+  EXPECT_TRUE(has(msg, "long.csv:2: field 2 ('xxxx")) << msg.substr(0, 200);
+  EXPECT_TRUE(has(msg, "... (100000 bytes)")) << msg.substr(0, 200);
+  EXPECT_LT(msg.size(), 200u);
 }
 
 TEST(CsvLoader, LabelFilesMatchTheRows) {

@@ -70,11 +70,23 @@ void split_fields(std::string_view line, char delim, std::vector<std::string_vie
     }
     return;
   }
+  constexpr auto npos = std::string_view::npos;
   std::size_t start = 0;
   for (;;) {
-    const auto e = line.find(delim, start);
-    out.push_back(trim(line.substr(start, e == std::string_view::npos ? e : e - start)));
-    if (e == std::string_view::npos) break;
+    // A field in double quotes (RFC 4180) may hold the delimiter; "" in it
+    // is a quote. Fields do not span lines.
+    auto from = start;
+    while (from < line.size() && line[from] != delim && (line[from] == ' ' || line[from] == '\t')) {
+      ++from;
+    }
+    if (from < line.size() && line[from] == '"') {
+      auto q = from + 1;
+      while ((q = line.find('"', q)) != npos && q + 1 < line.size() && line[q + 1] == '"') q += 2;
+      from = q == npos ? line.size() : q + 1;  // unclosed: the rest of the line
+    }
+    const auto e = line.find(delim, from);
+    out.push_back(trim(line.substr(start, e == npos ? e : e - start)));
+    if (e == npos) break;
     start = e + 1;
   }
 }
@@ -132,7 +144,8 @@ dataset load_csv(const std::string& path, const csv_options& o) {
           std::size_t i = 0;
           while (i < header.size() && header[i] != o.label_name) ++i;
           if (i == header.size()) {
-            throw troupe_error(errc::bad_config, path + ": no column '" + o.label_name +
+            throw troupe_error(errc::bad_config, path + ": no column '" +
+                                                     shown_field(o.label_name) +
                                                      "' in the header (data.label_column)");
           }
           if (header.size() != width) {
@@ -176,13 +189,13 @@ dataset load_csv(const std::string& path, const csv_options& o) {
         if (o.regression) {
           float t;
           if (!parse_float(fields[i], t)) {
-            malformed(in, "target '" + std::string(fields[i]) + "' is not a finite number");
+            malformed(in, "target '" + shown_field(fields[i]) + "' is not a finite number");
           }
           d.targets.push_back(t);
         } else {
           std::int32_t c;
           if (!parse_class(fields[i], c)) {
-            malformed(in, "label '" + std::string(fields[i]) +
+            malformed(in, "label '" + shown_field(fields[i]) +
                               "' is not a class number (an integer >= 0)");
           }
           d.labels.push_back(c);
@@ -192,7 +205,7 @@ dataset load_csv(const std::string& path, const csv_options& o) {
       }
       float v;
       if (!parse_float(fields[i], v)) {
-        malformed(in, "field " + std::to_string(i + 1) + " ('" + std::string(fields[i]) +
+        malformed(in, "field " + std::to_string(i + 1) + " ('" + shown_field(fields[i]) +
                           "') is not a finite number");
       }
       d.features.push_back(v);
@@ -221,7 +234,7 @@ void load_label_file(const std::string& path, bool regression, dataset& into) {
       if (parse_float(fields[0], t)) {
         targets.push_back(t);
       } else if (!first) {
-        malformed(in, "target '" + std::string(fields[0]) + "' is not a finite number");
+        malformed(in, "target '" + shown_field(fields[0]) + "' is not a finite number");
       }
     } else {
       std::int32_t c;
@@ -229,7 +242,7 @@ void load_label_file(const std::string& path, bool regression, dataset& into) {
         labels.push_back(c);
       } else if (!first) {
         malformed(in,
-                  "label '" + std::string(fields[0]) + "' is not a class number (an integer >= 0)");
+                  "label '" + shown_field(fields[0]) + "' is not a class number (an integer >= 0)");
       }
     }
     first = false;  // a first line that is no number is a header

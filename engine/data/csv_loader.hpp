@@ -44,6 +44,8 @@ void load_label_file(const std::string& path, bool regression, dataset& into);
 /// The delimiter of a line: ',' ';' or '\t' when present, else ' ' (blanks).
 char detect_delimiter(std::string_view line);
 /// Splits on `delim` (' ': runs of blanks); fields are trimmed and unquoted.
+/// A field in double quotes may hold the delimiter ("a,b" is one field; ""
+/// inside stays as it is); a quoted field cannot span lines.
 void split_fields(std::string_view line, char delim, std::vector<std::string_view>& out);
 /// True when some field is text that is no number (finite or not): such a
 /// first line is a header. "nan" is data, and an error on its line; so is an

@@ -29,7 +29,7 @@ sparse_dataset load_libsvm(const std::string& path) {
     if (tokens[0] == "-1" || tokens[0] == "-1.0") {
       label = 0;
     } else if (!parse_class(tokens[0], label)) {
-      malformed("label '" + std::string(tokens[0]) +
+      malformed("label '" + shown_field(tokens[0]) +
                 "' is not a class number (an integer >= 0, or -1 for class 0)");
     }
     cols.clear();
@@ -44,10 +44,10 @@ sparse_dataset load_libsvm(const std::string& path) {
       float v = 0;
       if (colon == std::string_view::npos || r.ec != std::errc() || r.ptr != t.data() + colon ||
           col > 0xfffffffeULL) {
-        malformed("'" + std::string(t) + "' is not an index:value pair");
+        malformed("'" + shown_field(t) + "' is not an index:value pair");
       }
       if (!parse_float(t.substr(colon + 1), v)) {
-        malformed("value of '" + std::string(t) + "' is not a finite number");
+        malformed("value of '" + shown_field(t) + "' is not a finite number");
       }
       cols.push_back(static_cast<std::uint32_t>(col));
       values.push_back(v);

@@ -25,7 +25,8 @@ std::size_t column(const std::vector<std::string>& header, const std::string& na
   }
   std::uint64_t index = 0;
   if (header.empty() && parse_id(name, index) && index < width) return index;
-  throw troupe_error(errc::bad_config, path + ": no column '" + name + "' (data." + key + ")" +
+  throw troupe_error(errc::bad_config, path + ": no column '" + shown_field(name) + "' (data." +
+                                           key + ")" +
                                            (header.empty() ? ": the file has no header" : ""));
 }
 
@@ -70,13 +71,13 @@ ratings_dataset load_ratings_csv(const std::string& path, const ratings_csv_opti
     std::uint64_t user = 0, item = 0;
     float rating = 0;
     if (!parse_id(fields[u], user)) {
-      malformed("user id '" + std::string(fields[u]) + "' is not an integer >= 0");
+      malformed("user id '" + shown_field(fields[u]) + "' is not an integer >= 0");
     }
     if (!parse_id(fields[i], item)) {
-      malformed("item id '" + std::string(fields[i]) + "' is not an integer >= 0");
+      malformed("item id '" + shown_field(fields[i]) + "' is not an integer >= 0");
     }
     if (!parse_float(fields[r], rating)) {
-      malformed("rating '" + std::string(fields[r]) + "' is not a finite number");
+      malformed("rating '" + shown_field(fields[r]) + "' is not a finite number");
     }
     d.users.push_back(user);
     d.items.push_back(item);

@@ -47,16 +47,31 @@ bool text_lines::next(std::string_view& line) {
       if (carry_.empty()) return false;
       break;  // the last line has no newline
     }
+    // The last chunk ended in "\r": the line ends there, with "\r\n" or
+    // with a lone "\r" (a classic Mac OS line end).
+    if (!carry_.empty() && carry_.back() == '\r') {
+      if (buf_[begin_] == '\n') ++begin_;
+      break;
+    }
     const char* start = buf_.data() + begin_;
-    const auto* nl = static_cast<const char*>(std::memchr(start, '\n', end_ - begin_));
+    const std::size_t left = end_ - begin_;
+    const auto* nl = static_cast<const char*>(std::memchr(start, '\n', left));
+    const std::size_t to_nl = nl == nullptr ? left : static_cast<std::size_t>(nl - start);
+    // A "\r" before the newline that is not part of "\r\n" ends a line too:
+    // a file with only such line ends was read as one line ("no data rows").
+    const auto* cr = static_cast<const char*>(std::memchr(start, '\r', to_nl));
+    if (cr != nullptr && cr + 1 < start + to_nl)
+      nl = cr;  // a lone "\r"
+    else if (cr != nullptr && nl == nullptr)
+      cr = nullptr;  // "\r" last: undecided yet
     if (nl == nullptr) {
-      if (carry_.size() + (end_ - begin_) > max_line_bytes) {
+      if (carry_.size() + left > max_line_bytes) {
         throw troupe_error(errc::io_error, path_ + ":" + std::to_string(line_number_ + 1) +
                                                ": a line longer than " +
                                                std::to_string(max_line_bytes >> 20) +
                                                " MiB: not a text data file");
       }
-      carry_.append(start, end_ - begin_);
+      carry_.append(start, left);
       begin_ = end_;
       continue;
     }
@@ -80,6 +95,12 @@ bool text_lines::next(std::string_view& line) {
 
 std::string where(const text_lines& in) {
   return in.path() + ":" + std::to_string(in.line_number()) + ": ";
+}
+
+std::string shown_field(std::string_view field) {
+  constexpr std::size_t shown = 40;
+  if (field.size() <= shown + 20) return std::string(field);
+  return std::string(field.substr(0, shown)) + "... (" + std::to_string(field.size()) + " bytes)";
 }
 
 std::size_t count_lines(const std::string& path) {

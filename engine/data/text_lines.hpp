@@ -52,6 +52,10 @@ class text_lines {
 /// "path:line: " for error messages.
 std::string where(const text_lines& in);
 
+/// A field as an error message shows it: whole when short, else its first
+/// 40 bytes and its length (a 30 MB field was echoed in full).
+std::string shown_field(std::string_view field);
+
 /// Lines of `path` (a cheap first pass so that loaders reserve exactly).
 std::size_t count_lines(const std::string& path);
 
