@@ -116,6 +116,29 @@ TEST(TrainCli, FlagsTheJobFileCannotHoldAreRefused) {
   fs::remove_all(dir, ec);
 }
 
+// A bad flag value exits 2 like a bad job file (CLI11's own code was 105),
+// with a message that says what was wanted ("Value 0 not in range 0.000000
+// to 1797693134862...", 309 digits, for --lr 0).
+TEST(TrainCli, ABadFlagValueExitsTwoSayingWhatWasWanted) {
+  const auto dir = fs::temp_directory_path() / ("troupe_bad_flag_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  for (const char* value : {"0", "-1", "inf", "abc"}) {
+    child_process p({TROUPE_BINARY, "train", "--lr", value}, dir / "lr.log");
+    ASSERT_EQ(p.wait_exit(seconds(60)), 2) << p.log();
+    EXPECT_NE(
+        p.log().find(std::string("Value ") + value + " is not a positive finite learning rate"),
+        std::string::npos)
+        << p.log();
+    EXPECT_LT(p.log().size(), 300u) << p.log();
+  }
+  child_process unknown({TROUPE_BINARY, "train", "--no-such-flag"}, dir / "unknown.log");
+  EXPECT_EQ(unknown.wait_exit(seconds(60)), 2) << unknown.log();
+  child_process help({TROUPE_BINARY, "train", "--help"}, dir / "help.log");
+  EXPECT_EQ(help.wait_exit(seconds(60)), 0) << help.log();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 // The tool's own options come before or after the command: `troupe train
 // --log-level warn` took "warn" for the job file ("File does not exist").
 TEST(TrainCli, LogLevelIsTakenAfterTheCommandToo) {

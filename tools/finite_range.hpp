@@ -6,6 +6,7 @@
 //
 //   cmd->add_option("--peer-timeout", s)->check(troupe::cli::seconds_within(1, 600));
 //   cmd->add_option("--target-gap", g)->check(troupe::cli::finite_within(0, 0.9));
+//   cmd->add_option("--lr", lr)->check(troupe::cli::positive_finite());
 
 #include <CLI/CLI.hpp>
 
@@ -26,6 +27,18 @@ inline CLI::Validator finite_within(double lo, double hi, const std::string& wha
         return "Value " + text + " is not " + what + " in " + range;
       },
       "in " + range.str());
+}
+
+/// A finite number > 0 (CLI::PositiveNumber's message for "0" was "Value 0
+/// not in range 0.000000 to 179769313486...", 309 digits).
+inline CLI::Validator positive_finite(const std::string& what = "a positive finite number") {
+  return CLI::Validator(
+      [what](std::string& text) -> std::string {
+        double v = 0;
+        if (CLI::detail::lexical_cast(text, v) && std::isfinite(v) && v > 0) return {};
+        return "Value " + text + " is not " + what;
+      },
+      "> 0");
 }
 
 /// A finite number of seconds in [lo, hi].

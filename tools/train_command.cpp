@@ -130,7 +130,7 @@ std::function<int()> add_train_command(CLI::App& app) {
   cmd->add_option("--staleness", opts->staleness,
                   "staleness bound: an integer (0 = synchronous SGD) or 'inf' (asynchronous SGD)");
   cmd->add_option("--lr,--learning-rate", opts->learning_rate, "learning rate of the optimizer")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_finite("a positive finite learning rate"));
   cmd->add_option("-b,--batch", opts->batch, "mini-batch size per worker step")
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("-e,--epochs", opts->epochs, "passes over the training set")
@@ -143,8 +143,9 @@ std::function<int()> add_train_command(CLI::App& app) {
   cmd->add_option("-o,--out", opts->output_dir,
                   "output directory for job.toml, metrics.csv and summary.txt");
   cmd->add_option("--data-dir", opts->data_dir, "directory of the data set files");
-  cmd->add_option("--train-limit", opts->train_limit, "use only the first N training rows");
-  cmd->add_option("--test-limit", opts->test_limit, "use only the first N test rows");
+  cmd->add_option("--train-limit", opts->train_limit,
+                  "use only the first N training rows (0: all)");
+  cmd->add_option("--test-limit", opts->test_limit, "use only the first N test rows (0: all)");
   cmd->add_option(
       "--stragglers", opts->stragglers,
       "straggler spec: none, fixed:worker=W,factor=F, "
@@ -182,7 +183,7 @@ std::function<int()> add_train_command(CLI::App& app) {
   cmd->add_option("--memory-share", opts->memory_share,
                   "share of this machine's memory the job may plan to use; a job estimated to "
                   "need more is refused before it starts (default 0.8)")
-      ->check(CLI::Range(0.001, 1.0));
+      ->check(finite_within(0.001, 1.0, "a share"));
   cmd->add_option("--eval-every", opts->eval_every,
                   "also evaluate every N clocks of the slowest worker (0 = at epoch ends only)");
   return [cmd, opts]() -> int {

@@ -48,7 +48,15 @@ int main(int argc, char** argv) {
   auto bench = troupe::cli::add_bench_command(app);
   auto serve = troupe::cli::add_serve_command(app);
   auto cert = troupe::cli::add_cert_command(app);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version end with 0; a bad flag or value with 2, like a
+    // bad job file (CLI11's own codes, 105 for a value out of range, said
+    // nothing more and differed from the job file's).
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
   for (const auto& path : plugins) {
