@@ -364,7 +364,7 @@ job_summary run_job(const job_config& job_file) {
                  data->train_rows(), data->validation_rows(), data->test_rows(),
                  job.data.from_files() ? job.data.train : job.data_set, load_s);
   }
-  if (data->dense_train) {
+  if (data->dense_train && job.data.from_files()) {
     if (const auto note = unused_classes_warning(*data->dense_train); !note.empty()) {
       spdlog::warn("{}", note);
     }

@@ -227,6 +227,13 @@ TEST(CsvLoader, AQuotedFieldMayHoldTheDelimiter) {
   EXPECT_EQ(d.labels, (std::vector<std::int32_t>{0, 1}));
   const auto tabs = load_csv(dir.write("t.tsv", "\"n\tm\"\tlabel\n7\t1\n"), o);
   EXPECT_EQ(tabs.feature_names, (std::vector<std::string>{"n\tm"}));
+  // The delimiter is detected outside quotes, and blanks as delimiters
+  // leave a quoted field whole too.
+  const auto semi = load_csv(dir.write("s.csv", "\"a,x\";c;label\n1;2;0\n"), o);
+  EXPECT_EQ(semi.feature_names, (std::vector<std::string>{"a,x", "c"}));
+  EXPECT_EQ(semi.features, (std::vector<float>{1, 2}));
+  const auto blanks = load_csv(dir.write("b.txt", "\"a b\"  c label\n1 2 0\n"), o);
+  EXPECT_EQ(blanks.feature_names, (std::vector<std::string>{"a b", "c"}));
   // A quote left open runs to the end of its line: one field, an error.
   const auto msg =
       error_of([&] { load_csv(dir.write("open.csv", "1,2,0\n1,\"2,0\n"), csv_options{}); });

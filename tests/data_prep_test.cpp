@@ -233,8 +233,9 @@ TEST(FileData, ANameTwiceInTheTrainingHeaderIsRefusedWhenTheTestFileIsInAnotherO
 }
 
 // A test or validation label the training data never has would give the
-// model an output it never trains (silently: 6 outputs for 3 classes); it
-// is refused, naming the file that has it.
+// model an output it never trains (silently: 6 outputs for 3 classes), and
+// its rows could never be right; it is refused, naming the file and row,
+// also below the training data's largest label.
 TEST(FileData, ATestLabelTheTrainingDataLacksIsRefusedNamingItsFile) {
   temp_dir dir("file_labels");
   auto r = csv_request(dir.write("train.csv", "1,2,0\n3,4,1\n5,6,2\n"));
@@ -244,8 +245,10 @@ TEST(FileData, ATestLabelTheTrainingDataLacksIsRefusedNamingItsFile) {
     FAIL() << "no error";
   } catch (const troupe_error& e) {
     EXPECT_EQ(e.code(), errc::bad_config);
-    EXPECT_TRUE(has(e.what(), "test.csv has labels up to 5 but the training data")) << e.what();
-    EXPECT_TRUE(has(e.what(), "train.csv only up to 2")) << e.what();
+    EXPECT_TRUE(
+        has(e.what(), "test.csv has label 5 (its data row 2), which no row of the training data"))
+        << e.what();
+    EXPECT_TRUE(has(e.what(), "train.csv has")) << e.what();
   }
   r.spec.test = dir.write("fine.csv", "1,2,0\n3,4,2\n");
   r.spec.validation = dir.write("valid.csv", "1,2,3\n");
@@ -253,32 +256,50 @@ TEST(FileData, ATestLabelTheTrainingDataLacksIsRefusedNamingItsFile) {
     load_file_data(r);
     FAIL() << "no error";
   } catch (const troupe_error& e) {
-    EXPECT_TRUE(has(e.what(), "valid.csv has labels up to 3")) << e.what();
+    EXPECT_TRUE(has(e.what(), "valid.csv has label 3 (its data row 1)")) << e.what();
   }
   r.spec.validation.clear();
   EXPECT_EQ(load_file_data(r).dense_test->classes, 3);
+  auto gap = csv_request(dir.write("gap.csv", "1,2,0\n3,4,2\n"));
+  gap.spec.test = dir.write("middle.csv", "1,2,1\n");
+  try {
+    load_file_data(gap);
+    FAIL() << "no error";
+  } catch (const troupe_error& e) {
+    EXPECT_TRUE(has(e.what(), "middle.csv has label 1 (its data row 1)")) << e.what();
+  }
 }
 
 // One mistyped label sets the number of classes (2000000: a model of two
-// million outputs, trained as usual): a warning names it and its row.
-TEST(FileData, LabelsThatLeaveMostClassesEmptyAreNamedInAWarning) {
+// million outputs, trained as usual): a warning names it and the next one.
+// Gaps alone (a few rows of many classes) are no sign.
+TEST(FileData, ALabelFarAboveAllOthersIsNamedInAWarning) {
   dataset d;
   d.source = "data.csv";
   d.labels = {0, 1, 2, 1, 0, 2000000, 2};
   d.rows = d.labels.size();
   d.classes = 2000001;
   const auto note = unused_classes_warning(d);
-  EXPECT_TRUE(has(note, "data.csv: labels go up to 2000000 but only 4 distinct values")) << note;
-  EXPECT_TRUE(has(note, "label 2000000 first in data row 6")) << note;
-  d.labels = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
-  d.classes = 10;
-  EXPECT_EQ(unused_classes_warning(d), "");
-  d.labels = {1, 2, 3};  // numbered from 1: one unused class is no mistake worth a word
-  d.classes = 4;
-  EXPECT_EQ(unused_classes_warning(d), "");
+  EXPECT_TRUE(has(note,
+                  "data.csv: the largest label, 2000000 (on 1 row), is far above the next "
+                  "one, 2: the model gets 2000001 outputs, 1999997 of them"))
+      << note;
   d.labels = {0, 1, 2, 7};
   d.classes = 8;
   EXPECT_NE(unused_classes_warning(d), "");
+  d.labels = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  d.classes = 10;
+  EXPECT_EQ(unused_classes_warning(d), "");
+  d.labels = {1, 2, 3};  // numbered from 1
+  d.classes = 4;
+  EXPECT_EQ(unused_classes_warning(d), "");
+  d.labels = {3, 11, 17, 20, 25};  // 5 rows of 26 classes
+  d.classes = 26;
+  EXPECT_EQ(unused_classes_warning(d), "");
+  d.labels.clear();
+  d.targets = {0.5f, 1.5f};
+  d.classes = 0;
+  EXPECT_EQ(unused_classes_warning(d), "");
 }
 
 job_config csv_job(const std::string& train, const std::string& model) {

@@ -50,41 +50,57 @@ bool looks_like_header(const std::vector<std::string_view>& fields) {
 }
 
 char detect_delimiter(std::string_view line) {
+  // Outside double quotes only: "a,b";c is a ';' file.
+  std::string unquoted;
+  bool quoted = false;
+  for (const char c : line) {
+    if (c == '"') quoted = !quoted;
+    if (!quoted) unquoted.push_back(c);
+  }
   for (const char c : {',', ';', '\t'}) {
-    if (line.find(c) != std::string_view::npos) return c;
+    if (unquoted.find(c) != std::string::npos) return c;
   }
   return ' ';
 }
 
+namespace {
+
+// Where the field that starts at `from` (after blanks) may look for its
+// delimiter: past its closing quote when it is in double quotes (RFC 4180:
+// it may hold the delimiter; "" in it is a quote). Fields do not span lines.
+std::size_t past_quotes(std::string_view line, std::size_t from, char delim) {
+  while (from < line.size() && line[from] != delim && (line[from] == ' ' || line[from] == '\t')) {
+    ++from;
+  }
+  if (from >= line.size() || line[from] != '"') return from;
+  auto q = from + 1;
+  while ((q = line.find('"', q)) != std::string_view::npos && q + 1 < line.size() &&
+         line[q + 1] == '"') {
+    q += 2;
+  }
+  return q == std::string_view::npos ? line.size() : q + 1;  // unclosed: the rest of the line
+}
+
+}  // namespace
+
 void split_fields(std::string_view line, char delim, std::vector<std::string_view>& out) {
   out.clear();
+  constexpr auto npos = std::string_view::npos;
   if (delim == ' ') {
     std::size_t i = 0;
     while (i < line.size()) {
       i = line.find_first_not_of(" \t", i);
-      if (i == std::string_view::npos) break;
-      auto e = line.find_first_of(" \t", i);
-      if (e == std::string_view::npos) e = line.size();
+      if (i == npos) break;
+      auto e = line.find_first_of(" \t", past_quotes(line, i, ' '));
+      if (e == npos) e = line.size();
       out.push_back(trim(line.substr(i, e - i)));
       i = e;
     }
     return;
   }
-  constexpr auto npos = std::string_view::npos;
   std::size_t start = 0;
   for (;;) {
-    // A field in double quotes (RFC 4180) may hold the delimiter; "" in it
-    // is a quote. Fields do not span lines.
-    auto from = start;
-    while (from < line.size() && line[from] != delim && (line[from] == ' ' || line[from] == '\t')) {
-      ++from;
-    }
-    if (from < line.size() && line[from] == '"') {
-      auto q = from + 1;
-      while ((q = line.find('"', q)) != npos && q + 1 < line.size() && line[q + 1] == '"') q += 2;
-      from = q == npos ? line.size() : q + 1;  // unclosed: the rest of the line
-    }
-    const auto e = line.find(delim, from);
+    const auto e = line.find(delim, past_quotes(line, start, delim));
     out.push_back(trim(line.substr(start, e == npos ? e : e - start)));
     if (e == npos) break;
     start = e + 1;

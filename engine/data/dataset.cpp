@@ -105,18 +105,22 @@ dataset take_rows(dataset d, std::size_t limit) {
 
 std::string unused_classes_warning(const dataset& d) {
   if (d.classes <= 0 || d.labels.empty()) return {};
-  std::vector<bool> seen(static_cast<std::size_t>(d.classes), false);
-  for (const auto c : d.labels) seen[static_cast<std::size_t>(c)] = true;
-  const auto distinct = static_cast<std::size_t>(std::count(seen.begin(), seen.end(), true));
-  const auto unused = seen.size() - distinct;
-  if (unused < 3 || 2 * unused < distinct) return {};
-  const auto top = d.classes - 1;
-  const auto row = std::find(d.labels.begin(), d.labels.end(), top) - d.labels.begin();
-  return d.source + ": labels go up to " + std::to_string(top) + " but only " +
-         std::to_string(distinct) + " distinct values appear: the model gets " +
+  // An outlier: the largest label far above the next one. Gaps alone are
+  // no sign (a few rows of many classes leave some out).
+  const std::int32_t top = d.classes - 1;
+  std::int32_t next = -1;
+  std::size_t top_rows = 0;
+  for (const auto c : d.labels) {
+    if (c == top) ++top_rows;
+    if (c != top) next = std::max(next, c);
+  }
+  const std::int64_t unused = std::int64_t{top} - (next + 1);
+  if (top_rows == 0 || unused < 3 || std::int64_t{top} <= 2 * (std::int64_t{next} + 1)) return {};
+  return d.source + ": the largest label, " + std::to_string(top) + " (on " +
+         std::to_string(top_rows) + (top_rows == 1 ? " row" : " rows") +
+         "), is far above the next one, " + std::to_string(next) + ": the model gets " +
          std::to_string(d.classes) + " outputs, " + std::to_string(unused) +
-         " of them for classes no row has (label " + std::to_string(top) + " first in data row " +
-         std::to_string(row + 1) + "; a mistyped label?)";
+         " of them for classes no row has (a mistyped label?)";
 }
 
 }  // namespace troupe

@@ -41,10 +41,10 @@ dataset load_idx(const std::string& images_path, const std::string& labels_path)
 /// that names the Debian package to install.
 dataset load_fashion_mnist(const std::string& dir, const std::string& split);
 
-/// A warning when many class numbers below the largest label have no row
-/// (one mistyped label, 2000000 say, makes a model of two million outputs
-/// that trains as usual): it names the largest label and its first row.
-/// Empty when the labels look dense, and for regression.
+/// A warning when the largest label is far above all others (one mistyped
+/// label, 2000000 say, makes a model of two million outputs that trains as
+/// usual): it names that label and the next one. Empty otherwise, and for
+/// regression.
 std::string unused_classes_warning(const dataset& d);
 
 /// The first `limit` rows (all when limit is 0 or larger than the set).

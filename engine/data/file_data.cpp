@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -94,6 +95,31 @@ void match_columns(const dataset& train, dataset& other) {
   other.feature_names = want;
 }
 
+// The labels a data set has, as a membership test (a sorted list when the
+// class numbers are too many for a bitmap: one mistyped label may be 2^31-2).
+class label_set {
+ public:
+  explicit label_set(const dataset& d) {
+    if (d.classes <= (1 << 24)) {
+      bits_.assign(static_cast<std::size_t>(d.classes), false);
+      for (const auto c : d.labels) bits_[static_cast<std::size_t>(c)] = true;
+      return;
+    }
+    sorted_ = d.labels;
+    std::sort(sorted_.begin(), sorted_.end());
+    sorted_.erase(std::unique(sorted_.begin(), sorted_.end()), sorted_.end());
+  }
+  bool has(std::int32_t c) const {
+    if (!sorted_.empty()) return std::binary_search(sorted_.begin(), sorted_.end(), c);
+    return c >= 0 && static_cast<std::size_t>(c) < bits_.size() &&
+           bits_[static_cast<std::size_t>(c)];
+  }
+
+ private:
+  std::vector<bool> bits_;
+  std::vector<std::int32_t> sorted_;
+};
+
 template <class Set>
 std::shared_ptr<const Set> shared(Set&& s) {
   return std::make_shared<const Set>(std::move(s));
@@ -124,15 +150,25 @@ file_data dense_files(const file_data_request& r) {
     if (d->rows > 0) match_columns(train, *d);
   }
   // A class the training data never shows would get an output it never
-  // trains; more often the label column or a label is wrong.
-  for (const auto* d : {&test, &validation}) {
-    if (train.classes > 0 && d->classes > train.classes) {
-      throw troupe_error(errc::bad_config,
-                         d->source + " has labels up to " + std::to_string(d->classes - 1) +
-                             " but the training data " + train.source + " only up to " +
-                             std::to_string(train.classes - 1) +
-                             ": the model would have outputs for classes it never trains on "
-                             "(check data.label_column, or move such rows into the training file)");
+  // trains, and its rows could never be right; more often the label column
+  // or a label is wrong. (A split of the training file may leave a rare
+  // class out of the training rows by chance: not refused.)
+  if (train.classes > 0) {
+    const std::vector<std::pair<const dataset*, bool>> files{{&test, has_test},
+                                                             {&validation, !s.validation.empty()}};
+    std::optional<label_set> trained;
+    for (const auto& [d, own_file] : files) {
+      if (!own_file) continue;
+      if (!trained) trained.emplace(train);
+      for (std::size_t i = 0; i < d->labels.size(); ++i) {
+        if (trained->has(d->labels[i])) continue;
+        throw troupe_error(
+            errc::bad_config,
+            d->source + " has label " + std::to_string(d->labels[i]) + " (its data row " +
+                std::to_string(i + 1) + "), which no row of the training data " + train.source +
+                " has: the model would have an output it never trains (check data.label_column, "
+                "or move such rows into the training file)");
+      }
     }
   }
   keep_first(train, r.train_limit);

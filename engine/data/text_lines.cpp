@@ -36,8 +36,20 @@ bool text_lines::fill() {
   const auto n = read_gz_some(file_->f.get(), buf_.data(), buf_.size(), path_);
   begin_ = 0;
   end_ = n;
+  nl_at_ = cr_at_ = unknown;
   if (n == 0) eof_ = true;
   return n > 0;
+}
+
+// The index of the chunk's next `c` at or after begin_ (end_: none). Kept
+// until passed: searched per line, a file with only one kind of line end
+// had the other searched for through the rest of the chunk at every line.
+std::size_t text_lines::next_of(char c, std::size_t& at) {
+  if (at == unknown || at < begin_) {
+    const auto* p = static_cast<const char*>(std::memchr(buf_.data() + begin_, c, end_ - begin_));
+    at = p == nullptr ? end_ : static_cast<std::size_t>(p - buf_.data());
+  }
+  return at;
 }
 
 bool text_lines::next(std::string_view& line) {
@@ -53,30 +65,25 @@ bool text_lines::next(std::string_view& line) {
       if (buf_[begin_] == '\n') ++begin_;
       break;
     }
-    const char* start = buf_.data() + begin_;
-    const std::size_t left = end_ - begin_;
-    const auto* nl = static_cast<const char*>(std::memchr(start, '\n', left));
-    const std::size_t to_nl = nl == nullptr ? left : static_cast<std::size_t>(nl - start);
-    // A "\r" before the newline that is not part of "\r\n" ends a line too:
-    // a file with only such line ends was read as one line ("no data rows").
-    const auto* cr = static_cast<const char*>(std::memchr(start, '\r', to_nl));
-    if (cr != nullptr && cr + 1 < start + to_nl)
-      nl = cr;  // a lone "\r"
-    else if (cr != nullptr && nl == nullptr)
-      cr = nullptr;  // "\r" last: undecided yet
-    if (nl == nullptr) {
-      if (carry_.size() + left > max_line_bytes) {
+    // The line ends at "\n", at the "\n" of "\r\n", or at a lone "\r" (a
+    // file with only those was read as one line: "no data rows").
+    const std::size_t nl = next_of('\n', nl_at_), cr = next_of('\r', cr_at_);
+    std::size_t stop = nl;
+    if (cr < nl) stop = cr + 1 == end_ ? end_ : (buf_[cr + 1] == '\n' ? cr + 1 : cr);
+    if (stop == end_) {  // no line end in this chunk yet ("\r" last: undecided)
+      if (carry_.size() + (end_ - begin_) > max_line_bytes) {
         throw troupe_error(errc::io_error, path_ + ":" + std::to_string(line_number_ + 1) +
                                                ": a line longer than " +
                                                std::to_string(max_line_bytes >> 20) +
                                                " MiB: not a text data file");
       }
-      carry_.append(start, left);
+      carry_.append(buf_.data() + begin_, end_ - begin_);
       begin_ = end_;
       continue;
     }
-    const std::size_t len = static_cast<std::size_t>(nl - start);
-    begin_ += len + 1;
+    const char* start = buf_.data() + begin_;
+    const std::size_t len = stop - begin_;
+    begin_ = stop + 1;
     ++line_number_;
     if (carry_.empty()) {
       line = std::string_view(start, len);

@@ -38,13 +38,16 @@ class text_lines {
 
  private:
   bool fill();
+  std::size_t next_of(char c, std::size_t& at);
 
   struct gz;
   std::unique_ptr<gz> file_;
   std::string path_;
   std::vector<char> buf_;
   std::size_t begin_ = 0, end_ = 0;
-  std::string carry_;  // a line longer than what is left of the buffer
+  static constexpr std::size_t unknown = static_cast<std::size_t>(-1);
+  std::size_t nl_at_ = unknown, cr_at_ = unknown;  // see next_of
+  std::string carry_;                              // a line longer than what is left of the buffer
   bool eof_ = false;
   std::size_t line_number_ = 0;
 };
