@@ -25,7 +25,21 @@ namespace {
 // leaves no kind behind (a later fixed copy could not register its names).
 class registering_host final : public plugin_host {
  public:
-  result<void> add(const std::string& name, workload_factory factory) override {
+  result<void> add_checked(std::uint32_t version, std::uint64_t layout, const std::string& name,
+                           workload_factory factory) override {
+    if (version != interface_version || layout != plugin_host::layout()) {
+      // `factory` is not touched: its layout may not be ours (the plugin,
+      // the caller, destroys it).
+      failure_ = api_error{
+          api_errc::bad_argument,
+          "it was built against other Troupe headers (plugin interface " + std::to_string(version) +
+              ", layout " + std::to_string(layout % 100000) + ") than this binary's (interface " +
+              std::to_string(interface_version) + ", layout " +
+              std::to_string(plugin_host::layout() % 100000) +
+              "): rebuild it against this installation's include/troupe, with the same compiler "
+              "and C++ library"};
+      return *failure_;
+    }
     auto r = check(name, factory);
     if (r) {
       pending_.emplace_back(name, std::move(factory));

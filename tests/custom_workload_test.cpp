@@ -384,6 +384,23 @@ TEST(WorkloadPlugin, KindsOfAPluginTrainAndBadPluginsAreClearErrors) {
       troupe::register_workload("half_registered_linear", [](const troupe::workload_context& ctx) {
         return std::make_unique<troupe::test_support::linear_with_offsets>(ctx);
       }));
+  // One built against other headers (another Troupe version) is refused
+  // before any of its code runs (such a plugin crashed the process, a node
+  // daemon with every job on it, at its first call across).
+  auto mismatched = troupe::load_workload_plugin(TROUPE_MISMATCHED_PLUGIN);
+  ASSERT_FALSE(mismatched);
+  EXPECT_NE(
+      mismatched.error().message.find("was built against other Troupe headers (plugin interface " +
+                                      std::to_string(troupe::plugin_host::interface_version + 1)),
+      std::string::npos)
+      << mismatched.error().to_string();
+  EXPECT_NE(mismatched.error().message.find("rebuild it against this installation's"),
+            std::string::npos)
+      << mismatched.error().to_string();
+  auto none = troupe::train(troupe::job_spec::toml(job_text("from_other_headers", "0")));
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message.find("unknown model 'from_other_headers'"), std::string::npos)
+      << none.error().to_string();
   // A shared library that is not a plugin (zlib's, from the base system).
   for (const char* lib : {"libz.so.1"}) {
     auto other = troupe::load_workload_plugin(lib);

@@ -29,6 +29,12 @@ int main(int argc, char** argv) {
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   CLI::App app{"Troupe: an actor-based parameter-server training engine"};
   app.require_subcommand(1);
+  // The version a workload plugin must be built against is the plugin
+  // interface's (include/troupe/workload.hpp), named here for its author.
+  app.set_version_flag("--version", std::string("troupe ") + TROUPE_VERSION +
+                                        " (workload plugin interface " +
+                                        std::to_string(troupe::plugin_host::interface_version) +
+                                        ")");
   // `troupe train --log-level warn` as well as `troupe --log-level warn
   // train`: options of the tool itself are taken after a command too.
   app.fallthrough();

@@ -198,11 +198,39 @@ result<void> register_workload(const std::string& name, workload_factory factory
 /// train job.toml` (or load_workload_plugin in your own program). The
 /// plugin needs these headers only, and the compiler and C++ library the
 /// troupe binary was built with (the classes cross the boundary).
+///
+/// A plugin built against other headers than the loading binary's (another
+/// Troupe version, another C++ library) is refused at load with both
+/// versions named: its classes would not match the host's, and the first
+/// call across would crash the process, a node daemon with every job on it.
 class plugin_host {
  public:
+  /// These headers' version of the plugin interface: raised whenever a class
+  /// here changes in a way a plugin built before could not follow.
+  static constexpr std::uint32_t interface_version = 1;
+  /// Sizes of the classes crossing the boundary, as this compiler lays them
+  /// out: another C++ library or a hand-edited header differs here.
+  static constexpr std::uint64_t layout() {
+    std::uint64_t h = 1469598103934665603ull;
+    for (const std::uint64_t s :
+         {sizeof(workload_context), sizeof(step_stats), sizeof(table), sizeof(std::string),
+          sizeof(workload_factory), sizeof(api_error), sizeof(result<void>),
+          sizeof(std::vector<table>), alignof(std::max_align_t)}) {
+      h = (h ^ s) * 1099511628211ull;
+    }
+    return h;
+  }
+
   virtual ~plugin_host() = default;
-  /// register_workload in the loading process.
-  virtual result<void> add(const std::string& name, workload_factory factory) = 0;
+  /// register_workload in the loading process. Inline, so that the check
+  /// compares the plugin's view of the interface with the host's.
+  result<void> add(const std::string& name, workload_factory factory) {
+    return add_checked(interface_version, layout(), name, std::move(factory));
+  }
+
+ protected:
+  virtual result<void> add_checked(std::uint32_t version, std::uint64_t layout,
+                                   const std::string& name, workload_factory factory) = 0;
 };
 
 /// Loads a workload plugin into this process and registers its kinds; the
