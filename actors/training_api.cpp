@@ -78,14 +78,18 @@ job_spec& job_spec::set(std::string key, std::string value) {
 
 result<train_summary> train(const job_spec& spec) {
   try {
-    job_config job = !spec.path().empty()   ? load_job_config(spec.path())
-                     : !spec.text().empty() ? parse_job_config(spec.text(), "<job text>")
+    // Checked once the overrides are applied, as `troupe train --set` is: a
+    // file whose model kind an override replaces was refused for its own.
+    job_config job = !spec.path().empty()   ? load_job_config(spec.path(), false)
+                     : !spec.text().empty() ? parse_job_config(spec.text(), "<job text>", false)
                                             : default_job_config();
     std::vector<job_override> overrides;
     for (const auto& [key, value] : spec.overrides()) {
       overrides.push_back(parse_job_override(key + "=" + value));
     }
-    return run(apply_job_overrides(job, overrides));
+    job = apply_job_overrides(job, overrides, false);
+    validate(job);
+    return run(job);
   } catch (const troupe_error& e) {
     const auto code = e.code() == errc::bad_config ? api_errc::bad_argument : api_errc::internal;
     return {code, std::string(to_string(e.code())) + ": " + e.what()};

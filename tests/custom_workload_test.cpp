@@ -349,6 +349,13 @@ TEST(CustomWorkload, MistakesAreErrorsNotCrashes) {
   auto unknown = troupe::train(troupe::job_spec::toml(job_text("never_registered", "0")));
   ASSERT_FALSE(unknown);
   EXPECT_NE(unknown.error().message.find("unknown model 'never_registered'"), std::string::npos);
+  // The job's overrides are applied before it is checked, as `troupe train
+  // --set` does: a file's kind that an override replaces is no error.
+  register_once<linear_with_offsets>("linear_offsets");
+  auto replaced = troupe::train(troupe::job_spec::toml(job_text("never_registered", "0"))
+                                    .set("model.kind", "linear_offsets")
+                                    .set("job.epochs", "1"));
+  EXPECT_TRUE(replaced) << replaced.error().to_string();
 }
 
 // A plugin built from the public headers alone adds its kinds to this
