@@ -152,9 +152,11 @@ for job in $(seq 1 "$JOBS"); do
     replaced=$(echo "$line" | sed -n 's/.*workers_replaced=\([0-9]*\).*/\1/p')
     if [ "$applied" = "$acked" ]; then
       finished=$((finished + 1)); verdict="finished, pushes_applied = pushes_acked = $applied"
-    # A lost worker may have had its window of unacknowledged steps (2)
-    # applied, one push per shard each (the reference job's 2 shards).
-    elif [ "$applied" -ge "$acked" ] && [ $((applied - acked)) -le $((2 * 2 * replaced)) ]; then
+    # A lost worker may have had pushes applied whose lasting acks it had
+    # not reported: the steps it keeps for a resend (4) and its
+    # unacknowledged ones (2), one push per shard each (the reference job's
+    # 2 shards). Never fewer applied than acknowledged.
+    elif [ "$applied" -ge "$acked" ] && [ $((applied - acked)) -le $(((4 + 2) * 2 * replaced)) ]; then
       gap_ok=$((gap_ok + 1))
       verdict="finished, pushes_applied $applied = acked $acked + in-flight of $replaced replaced worker(s)"
     else
