@@ -188,6 +188,11 @@ class adapter final : public workload {
       why = std::to_string(s.correct) + " correct of " + std::to_string(s.rows) + " rows";
     } else if (batch > 0 && s.rows > batch) {
       why = std::to_string(s.rows) + " rows of a batch of " + std::to_string(batch);
+    } else if (batch > 0 && s.rows == 0) {
+      // It trained as if on nothing: a loss of 0 and 0 samples/s, silently.
+      why = "0 rows of a batch of " + std::to_string(batch) +
+            " (step_stats::rows: the rows it "
+            "trained on)";
     }
     if (!why.empty()) {
       throw troupe_error(errc::bad_config, b.where(what) + "() returned " + why);

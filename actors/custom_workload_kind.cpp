@@ -101,6 +101,7 @@ workload_kind custom_workload_kind(const std::string& name, workload_factory fac
   k.name = name;
   // A custom workload brings its own data (read in its constructor).
   k.load_data = [](const job_config&) { return std::make_shared<const workload_data>(); };
+  k.own_data = true;
   // Checked once before training: the tables are valid and named uniquely.
   k.fit = [kind](job_config& job, const workload_data&) { kind->shape(job); };
   k.tables = [kind](const job_config& job) { return kind->shape(job).first; };

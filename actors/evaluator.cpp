@@ -128,7 +128,8 @@ evaluator_actor::behavior_type evaluator_behavior(evaluator_pointer self, job_co
   // answers the evaluations waiting with its message, which ends the job
   // with it, instead of a bare "the evaluator went down".
   self->set_exception_handler([=](std::exception_ptr& eptr) -> caf::error {
-    auto err = make_troupe_error(errc::bad_config, "evaluation: " + describe(eptr));
+    // `stopped`, as a worker's: a model's exception is no bad configuration.
+    auto err = make_troupe_error(errc::stopped, "evaluation: " + describe(eptr));
     for (auto& r : self->state.queue) r.promise.deliver(err);
     self->state.queue.clear();
     return err;

@@ -375,7 +375,14 @@ void launch(scheduler_pointer self) {
   const auto& job = st.job;
   const auto tables = workload_tables(job);
   std::string table_list;
-  for (const auto& t : tables) {
+  // A model of hundreds of tables would fill a screen: the first few, and a count.
+  constexpr std::size_t listed = 8;
+  for (std::size_t i = 0; i < tables.size(); ++i) {
+    const auto& t = tables[i];
+    if (i == listed) {
+      table_list += " and " + std::to_string(tables.size() - listed) + " more";
+      break;
+    }
     table_list += (table_list.empty() ? "" : ", ") + t.name +
                   (t.kind == table_kind::dense
                        ? " (dense, " + std::to_string(t.size) + " keys)"
@@ -386,18 +393,19 @@ void launch(scheduler_pointer self) {
                              ")") +
                   (t.update == update_rule_spec{} ? "" : " update " + describe(t.update));
   }
-  spdlog::info(
-      "job '{}': {} workers{}, {} shards{}, staleness {}, stragglers {}, tables {}; {} "
-      "train / {} test rows",
-      job.name, job.workers,
-      job.stages > 1 ? fmt::format(" (pipelines of {} stages, {} micro-batches)", job.stages,
-                                   job.micro_batches)
-                     : std::string{},
-      job.shards,
-      st.nodes.empty() ? std::string{" in this process"}
-                       : " on " + std::to_string(st.nodes.size()) + " nodes",
-      staleness_to_string(job.staleness), job.stragglers, table_list, st.data->train_rows(),
-      st.data->test_rows());
+  const bool own_data = st.data->train_rows() == 0 && st.data->test_rows() == 0;
+  spdlog::info("job '{}': {} worker{}{}, {} shard{}{}, staleness {}, stragglers {}, tables {}; {}",
+               job.name, job.workers, job.workers == 1 ? "" : "s",
+               job.stages > 1 ? fmt::format(" (pipelines of {} stages, {} micro-batches)",
+                                            job.stages, job.micro_batches)
+                              : std::string{},
+               job.shards, job.shards == 1 ? "" : "s",
+               st.nodes.empty() ? std::string{" in this process"}
+                                : " on " + std::to_string(st.nodes.size()) + " nodes",
+               staleness_to_string(job.staleness), job.stragglers, table_list,
+               own_data ? "the model brings its own data"
+                        : fmt::format("{} train / {} test rows", st.data->train_rows(),
+                                      st.data->test_rows()));
   st.start = clock_type::now();
   st.interval = interval_totals{};
   st.placed = true;

@@ -136,8 +136,12 @@ class node_training final : public training_host {
       cache_.erase(key);
       throw;
     }
-    spdlog::info("node {}: loaded {} ({} training rows)", name_,
-                 job.data.from_files() ? job.data.train : job.data_set, data->train_rows());
+    if (data->train_rows() == 0 && data->test_rows() == 0) {
+      spdlog::info("node {}: model '{}' brings its own data", name_, job.model_kind);
+    } else {
+      spdlog::info("node {}: loaded {} ({} training rows)", name_,
+                   job.data.from_files() ? job.data.train : job.data_set, data->train_rows());
+    }
     cache_[key] = data;
     return data;
   }

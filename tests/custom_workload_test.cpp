@@ -72,6 +72,17 @@ class nan_loss : public linear_with_offsets {
   }
 };
 
+// Trains as usual but says it trained on no rows (a forgotten `rows = n`).
+class trains_on_nothing : public linear_with_offsets {
+ public:
+  using linear_with_offsets::linear_with_offsets;
+  troupe::step_stats step(const troupe::param_view& p, troupe::grad_buffers& g) override {
+    auto s = linear_with_offsets::step(p, g);
+    s.rows = 0;
+    return s;
+  }
+};
+
 // A finite loss, but from its 6th step a NaN in the gradient of w[1] only,
 // whose shard (of 2) is not w[0]'s.
 class nan_gradient : public linear_with_offsets {
@@ -232,6 +243,25 @@ TEST(CustomWorkload, AFirstBatchWithoutRowsDoesNotFixTheExchange) {
   EXPECT_LT(s->test_loss, 0.05) << s->line;  // the offsets were trained too
 }
 
+// A model that brings its own data is named after itself: [data]'s default
+// set, which it never reads, named it "linear_offsets_fashion-mnist", and
+// its job wrote into runs/ under that name.
+TEST(CustomWorkload, AJobOfAModelWithItsOwnDataIsNamedAfterTheModel) {
+  register_once<linear_with_offsets>("linear_offsets");
+  const auto dir = std::filesystem::temp_directory_path() / "troupe_custom_named";
+  std::filesystem::create_directories(dir);
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir);
+  auto s = troupe::train(troupe::job_spec::toml("[model]\nkind = \"linear_offsets\"\n[train]\n"
+                                                "workers = 1\nshards = 1\n")
+                             .set("job.epochs", "1"));
+  std::filesystem::current_path(cwd);
+  ASSERT_TRUE(s) << s.error().to_string();
+  EXPECT_TRUE(std::filesystem::exists(dir / "runs" / "linear_offsets" / "summary.txt"));
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 TEST(CustomWorkload, StatisticsThatAreNoResultAreErrors) {
   register_once<scores_nothing>("scores_nothing");
   register_once<nan_loss>("nan_loss");
@@ -245,6 +275,14 @@ TEST(CustomWorkload, StatisticsThatAreNoResultAreErrors) {
   EXPECT_NE(nan.error().message.find("workload 'nan_loss': step() returned loss_sum nan"),
             std::string::npos)
       << nan.error().to_string();
+  // No rows of a batch of 16: it trained to the end with loss 0 and 0 samples/s.
+  register_once<trains_on_nothing>("trains_on_nothing");
+  auto nothing = troupe::train(troupe::job_spec::toml(job_text("trains_on_nothing", "0")));
+  ASSERT_FALSE(nothing) << nothing->line;
+  EXPECT_NE(nothing.error().message.find(
+                "workload 'trains_on_nothing': step() returned 0 rows of a batch of 16"),
+            std::string::npos)
+      << nothing.error().to_string();
 }
 
 // A step whose gradient holds a NaN is refused whole by its worker before

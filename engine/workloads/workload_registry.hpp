@@ -51,6 +51,9 @@ struct workload_kind {
   /// True when the job is a regression (metrics RMSE and MAE, not accuracy
   /// and log-loss). May be empty: a classifier.
   std::function<bool(const job_config&)> regression;
+  /// The model brings its own data ([data] is not read): a job is named
+  /// after the model alone.
+  bool own_data = false;
 };
 
 /// Adds a kind; throws troupe_error(bad_config) for an empty or taken name
