@@ -101,8 +101,9 @@ class engine::impl {
       // A node obeys exits from local actors only (an anonymous one is refused).
       caf::scoped_actor self{rt->sys};
       for (const auto& s : shards) self->send_exit(s, caf::exit_reason::user_shutdown);
-      self->send_exit(directory, caf::exit_reason::user_shutdown);
-      self->send_exit(node, caf::exit_reason::kill);  // quietly: it hosts nothing
+      // Null when start() failed before spawning them.
+      if (directory) self->send_exit(directory, caf::exit_reason::user_shutdown);
+      if (node) self->send_exit(node, caf::exit_reason::kill);  // quietly: it hosts nothing
     }
     rt.reset();  // the system ends with the last client that still holds it
   }
@@ -188,6 +189,30 @@ result<engine> engine::start(engine_options opts) {
     p->shards.push_back(spawn_shard(
         sys, k, tables_of_shard(*specs, k, opts.shards), ctx,
         remote && opts.shards_on_network_thread ? shard_thread::io : shard_thread::scheduler));
+  }
+  // The shards allocate their tables as they start: start() answers once
+  // they have. A table past a memory limit the machine's size does not show
+  // (ulimit, a cgroup) ended its shard after start() had said ok, and every
+  // call to it failed with peer_lost.
+  caf::error failed;
+  {
+    caf::scoped_actor self{sys};
+    for (const auto& shard : p->shards) {
+      self->monitor(shard);
+      self->request(shard, caf::infinite, stats_atom::value)
+          .receive([](const shard_stats&) {}, [&](caf::error& err) { failed = std::move(err); });
+      if (!failed) {
+        self->demonitor(shard.address());
+        continue;
+      }
+      self->receive([&](caf::down_msg& dm) { failed = dm.reason ? dm.reason : failed; },
+                    caf::after(std::chrono::seconds(1)) >> [] {});
+      break;
+    }
+  }  // before stop(): the system it ends waits for every actor, this one too
+  if (failed) {
+    p->stop();
+    return {api_errc::internal, "engine: " + describe(failed)};
   }
   node_options nopts;
   nopts.name = "engine";

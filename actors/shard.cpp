@@ -108,6 +108,11 @@ status guarded(const char* what, F&& f) {
     return f();
   } catch (const troupe_error& e) {
     return {e.code(), e.what()};
+  } catch (const std::bad_alloc&) {
+    // Not the caller's sizes (it was reported as wrong_width): this
+    // process's memory, say a table's new rows past a memory limit.
+    return {errc::out_of_memory,
+            std::string(what) + " failed: this shard's process is out of memory"};
   } catch (const std::exception& e) {
     return {errc::wrong_size, std::string(what) + " failed: " + e.what()};
   } catch (...) {
@@ -258,12 +263,38 @@ shard_actor::behavior_type shard_behavior(Self self, std::uint32_t id,
   self->set_error_handler([=](caf::error& err) {
     stray_message(self, "an error message nobody asked for (" + describe(err) + ")");
   });
-  for (const auto& t : tables) {
-    if (t.spec.kind == table_kind::sparse) {
-      self->state.store->add_sparse(t.spec, t.shards);
-    } else {
-      self->state.store->add_dense(t.spec, t.range);
+  // An exception that escapes a handler (none should: see guarded) or the
+  // tables' allocation below ends the shard with its message as the reason,
+  // logged once, rather than CAF's bare "unhandled exception".
+  self->set_exception_handler([=](std::exception_ptr& eptr) -> caf::error {
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const troupe_error& e) {
+      spdlog::error("{}", e.what());
+      return make_troupe_error(e.code(), e.what());
+    } catch (...) {
+      const auto why = "shard " + std::to_string(id) + ": " + describe(eptr);
+      spdlog::error("{}", why);
+      return caf::make_error(caf::sec::runtime_error, why);
     }
+  });
+  try {
+    for (const auto& t : tables) {
+      if (t.spec.kind == table_kind::sparse) {
+        self->state.store->add_sparse(t.spec, t.shards);
+      } else {
+        self->state.store->add_dense(t.spec, t.range);
+      }
+    }
+  } catch (const std::bad_alloc&) {
+    // Past a memory limit the machine's size does not show (ulimit, a
+    // cgroup): the shard ends with this reason, which its spawner reports,
+    // rather than with CAF's "unhandled exception".
+    std::uint64_t keys = 0;
+    for (const auto& t : tables) keys += t.range.size();
+    throw troupe_error(errc::out_of_memory,
+                       "shard " + std::to_string(id) + " cannot allocate its tables (" +
+                           std::to_string(keys) + " dense values, with their optimizer state)");
   }
   return {
       [=](push_atom, const bytes& in) -> caf::result<bytes> {

@@ -40,6 +40,8 @@ const char* to_string(errc code) {
       return "no_capacity";
     case errc::node_stopping:
       return "node_stopping";
+    case errc::out_of_memory:
+      return "out_of_memory";
   }
   return "unknown_error";
 }

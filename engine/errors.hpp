@@ -28,6 +28,7 @@ enum class errc : std::uint8_t {
   unknown_key_list,   ///< a request named row ids the receiver does not hold: send them in full
   no_capacity,        ///< a node has no free slot for the request now: try again later
   node_stopping,      ///< the node hosting an actor is stopping (drained): like a lost node
+  out_of_memory,      ///< the receiver could not allocate what the request needed
 };
 
 /// Stable lower-case name of an error code, e.g. "wrong_size".

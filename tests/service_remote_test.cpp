@@ -301,5 +301,31 @@ TEST_F(remote, QueuedCallsFailAtTheirOwnDeadline) {
   EXPECT_LT(done.back().first - done.front().first, opts.timeout);
 }
 
+// A dense table its process cannot allocate (past a memory limit that the
+// machine's size does not show: here ulimit -v) fails engine::start, and so
+// `troupe serve`, naming the shard; start() said ok and the shard died of
+// "unhandled exception: std::bad_alloc", every call to it then peer_lost.
+TEST(RemoteEngine, ATableItsProcessCannotAllocateFailsTheStart) {
+  const auto dir = fs::temp_directory_path() / ("troupe_serve_oom_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  test_support::write_private_file(dir / "secret", secret + "\n");
+  std::ofstream(dir / "big.toml") << "shards = 1\n[[table]]\nname = \"w\"\nkind = \"dense\"\n"
+                                     "size = 536870912\n";  // 2 GiB of floats
+  child_process serve({"/bin/bash", "-c",
+                       "ulimit -v 1500000; exec " + std::string(TROUPE_BINARY) + " serve " +
+                           (dir / "big.toml").string() + " --listen 127.0.0.1:0 --secret " +
+                           (dir / "secret").string()},
+                      dir / "serve.log");
+  const auto code = serve.wait_exit(seconds(60));
+  ASSERT_TRUE(code.has_value()) << serve.log();
+  EXPECT_EQ(*code, 2) << serve.log();
+  EXPECT_NE(serve.log().find("out_of_memory: shard 0 cannot allocate its tables"),
+            std::string::npos)
+      << serve.log();
+  EXPECT_EQ(serve.log().find("unhandled exception"), std::string::npos) << serve.log();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 }  // namespace
 }  // namespace troupe

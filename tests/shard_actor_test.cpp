@@ -134,6 +134,24 @@ TEST_F(ShardActor, StrayMessagesAndErrorsDoNotEndTheShard) {
   self->send_exit(on_io, caf::exit_reason::user_shutdown);
 }
 
+// A table its process cannot allocate (past a memory limit the machine's
+// size does not show) ends the shard with out_of_memory as its reason,
+// which its spawner reports (it died of CAF's "unhandled exception" after
+// engine::start had said ok); the actor system still shuts down.
+TEST_F(ShardActor, ATableItCannotAllocateEndsTheShardWithOutOfMemory) {
+  auto spec = model();
+  spec.size = std::uint64_t{1} << 42;  // 16 TiB of floats
+  spec.init = {};
+  auto huge = spawn_shard(sys, 7, {{spec, {0, spec.size}}});
+  self->monitor(huge);
+  caf::error reason;
+  self->receive([&](caf::down_msg& dm) { reason = dm.reason; },
+                caf::after(std::chrono::seconds(30)) >> [] { FAIL() << "no down message"; });
+  EXPECT_EQ(static_cast<errc>(reason.code()), errc::out_of_memory) << describe(reason);
+  EXPECT_NE(describe(reason).find("shard 7 cannot allocate its tables"), std::string::npos)
+      << describe(reason);
+}
+
 TEST_F(ShardActor, PullOfAnUnknownTableIsAnError) {
   auto r = ask(false, encode_dense_pull(99, 0, 0, 1));
   ASSERT_FALSE(r);

@@ -70,8 +70,12 @@ struct train_summary {
 
 class engine {
  public:
-  /// Starts the shards (and the listener). Errors: bad_argument for invalid
-  /// tables or options, unreachable when the address cannot be listened on.
+  /// Starts the shards (and the listener), and returns once they hold their
+  /// tables. Errors: bad_argument for invalid tables or options (dense
+  /// tables past 80% of the machine's memory among them), internal
+  /// ("out_of_memory: shard k cannot allocate its tables") past a limit the
+  /// machine's size does not show (ulimit, a cgroup), unreachable when the
+  /// address cannot be listened on.
   ///   auto eng = troupe::engine::start(opts);
   ///   if (!eng) return fail(eng.error());
   static result<engine> start(engine_options options);
