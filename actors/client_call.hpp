@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -71,6 +72,9 @@ struct call {
 
   value_type value{};
   std::size_t parts_left = 0;
+  /// When the user made the call: its deadline counts from here, not from
+  /// when its parts were built (splitting millions of ids takes a while).
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   /// Runs before a successful completion (e.g. copies duplicate rows).
   std::function<void(value_type&)> finalize;
 

@@ -112,7 +112,9 @@ class client::impl {
   template <class Build>
   void send_push(const std::shared_ptr<call<void>>& c, Build build);
   // Stamps each part with the call's deadline and queues them all, or none.
-  request_queue::outcome submit(std::vector<outgoing_request>& parts, bool& wake);
+  // Queues `parts` with the deadline of a call made at `started`.
+  request_queue::outcome submit(std::vector<outgoing_request>& parts, bool& wake,
+                                std::chrono::steady_clock::time_point started);
   template <class T>
   void refuse_unqueued(const std::shared_ptr<call<T>>& c, request_queue::outcome why);
 

@@ -26,8 +26,9 @@ const table_entry* client::impl::table_for(const std::shared_ptr<call<T>>& c,
   return t;
 }
 
-request_queue::outcome client::impl::submit(std::vector<outgoing_request>& parts, bool& wake) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+request_queue::outcome client::impl::submit(std::vector<outgoing_request>& parts, bool& wake,
+                                            std::chrono::steady_clock::time_point started) {
+  const auto deadline = started + timeout_;
   for (auto& p : parts) p.deadline = deadline;
   return queue_->submit(parts, wake);
 }
@@ -48,7 +49,7 @@ void client::impl::send(const std::shared_ptr<call<T>>& c, std::vector<outgoing_
   c->parts_left = parts.size();
   if (parts.empty()) return c->complete();
   bool wake = false;
-  if (const auto r = submit(parts, wake); r != request_queue::outcome::queued) {
+  if (const auto r = submit(parts, wake, c->started); r != request_queue::outcome::queued) {
     return refuse_unqueued(c, r);
   }
   if (wake) wake_session(session_);
@@ -76,7 +77,7 @@ void client::impl::send_push(const std::shared_ptr<call<void>>& c, Build build) 
     if (failure.empty()) {
       n = parts.size();
       c->parts_left = n;
-      if (n > 0) queued = submit(parts, wake);
+      if (n > 0) queued = submit(parts, wake, c->started);
       // A refused push takes no sequence numbers either.
       if (n == 0 || queued == request_queue::outcome::queued) next_seq_ = std::move(seq);
     }

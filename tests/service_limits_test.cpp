@@ -179,6 +179,11 @@ TEST(ServiceLimits, InvalidOptimizerSettingsAreRefusedNamingTheTable) {
   EXPECT_NE(refused([](optimizer_options& o) { o.weight_decay = nan; }).find("decay"),
             std::string::npos);
   EXPECT_NE(refused([](optimizer_options& o) { o.weight_decay = -1; }), "started");
+  // Finite, but one push of 1e10 set a value to -inf, which was then served.
+  EXPECT_NE(refused([](optimizer_options& o) {
+              o.learning_rate = 1e30f;
+            }).find("the learning rate must be at most 1e6"),
+            std::string::npos);
   engine_options fine;
   fine.shards = 1;
   fine.tables = {table::sparse("emb", 2).adam(0.1f)};

@@ -290,15 +290,20 @@ TEST(UserDataTraining, AFailedRunLeavesNoEarlierSummaryBesideItsJob) {
   job.epochs = 1;
   run_job(job);
   ASSERT_TRUE(std::filesystem::exists(dir.file("run/summary.txt")));
-  job.optimizer.learning_rate = 1e30f;  // diverges at once
+  // Fails once its job.toml is written: no node listens where it points.
+  job.nodes = {"127.0.0.1:1"};
+  job.secret_file = dir.write("secret", "a-cluster-secret-of-enough-length-0123\n");
+  std::filesystem::permissions(
+      job.secret_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   try {
     run_job(job);
     FAIL() << "no error";
   } catch (const troupe_error& e) {
-    EXPECT_NE(std::string(e.what()).find("non_finite"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("127.0.0.1:1"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(std::filesystem::exists(dir.file("run/summary.txt")));
-  EXPECT_FLOAT_EQ(load_job_config(dir.file("run/job.toml")).optimizer.learning_rate, 1e30f);
+  EXPECT_EQ(load_job_config(dir.file("run/job.toml")).nodes,
+            (std::vector<std::string>{"127.0.0.1:1"}));
 }
 
 TEST(UserDataTraining, MismatchesAreCaughtBeforeTraining) {

@@ -20,6 +20,10 @@ std::string check_optimizer(const optimizer_spec& o) {
   if (!(o.learning_rate > 0) || !std::isfinite(o.learning_rate)) {
     return "the learning rate must be positive and finite";
   }
+  // Gradients stay below 2^50 (the shards' non_finite check); a rate up to
+  // 1e6 keeps every update far inside a float's range. With 1e30 one push
+  // of 1e10 set a value to -inf, which the shard then served.
+  if (o.learning_rate > 1e6f) return "the learning rate must be at most 1e6";
   // Every setting, whichever the kind reads: a value out of range is a
   // mistake even where it is unused, and refused alike everywhere.
   if (!(o.epsilon > 0) || !std::isfinite(o.epsilon)) return "epsilon must be positive and finite";
