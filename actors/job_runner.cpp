@@ -364,7 +364,9 @@ job_summary run_job(const job_config& job_file) {
                  data->train_rows(), data->validation_rows(), data->test_rows(),
                  job.data.from_files() ? job.data.train : job.data_set, load_s);
   }
-  if (data->dense_train && job.data.from_files()) {
+  // Not on a cut of the file (--train-limit): its first rows may leave
+  // classes out by chance.
+  if (data->dense_train && job.data.from_files() && job.train_limit == 0) {
     if (const auto note = unused_classes_warning(*data->dense_train); !note.empty()) {
       spdlog::warn("{}", note);
     }

@@ -153,9 +153,9 @@ for job in $(seq 1 "$JOBS"); do
     if [ "$applied" = "$acked" ]; then
       finished=$((finished + 1)); verdict="finished, pushes_applied = pushes_acked = $applied"
     # A lost worker may have had pushes applied whose lasting acks it had
-    # not reported: the steps it keeps for a resend (4) and its
-    # unacknowledged ones (2), one push per shard each (the reference job's
-    # 2 shards). Never fewer applied than acknowledged.
+    # not reported: those of the steps it held for a resend at its last
+    # report (4) and of the steps it pushed after it (2), one push per shard
+    # each (the reference job's 2 shards). Never fewer applied than acked.
     elif [ "$applied" -ge "$acked" ] && [ $((applied - acked)) -le $(((4 + 2) * 2 * replaced)) ]; then
       gap_ok=$((gap_ok + 1))
       verdict="finished, pushes_applied $applied = acked $acked + in-flight of $replaced replaced worker(s)"

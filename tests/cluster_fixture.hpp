@@ -32,9 +32,11 @@ using test_support::wait_for_log;
 
 // Pushes a lost data-parallel worker may have had applied without the ack
 // being counted (an ack counts once it lasts, the reply a primary sends when
-// its backup holds the push too): the steps it may keep for a resend (4)
-// and its unacknowledged ones (2), times one push per shard (the jobs here
-// have 2 shards). Never the other way: an acknowledged push is applied.
+// its backup holds the push too): those of the steps it held for a resend
+// at its last report (4) and of the steps it pushed after it (2: none
+// completed since, or it would have reported), times one push per shard
+// (the jobs here have 2 shards). Never the other way: an acknowledged push
+// is applied.
 constexpr std::uint64_t in_flight_per_lost_worker = (4 + 2) * 2;
 
 // Waits (up to 30 s) until `job` has a complete checkpoint. Any will do:
