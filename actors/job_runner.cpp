@@ -31,6 +31,7 @@
 #include "engine/store/shard_store.hpp"
 #include "engine/wire/exchange_plan.hpp"
 #include "engine/workloads/workload_factory.hpp"
+#include "engine/workloads/workload_registry.hpp"
 #include "kernels/backend.hpp"
 
 namespace troupe {
@@ -356,7 +357,7 @@ job_summary run_job(const job_config& job_file) {
   const double baseline = baseline_score(*data);
   const double load_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (data->train_rows() == 0 && data->test_rows() == 0) {
+  if (brings_own_data(job.model_kind)) {
     // A user's workload kind that brings its own data: [data] is not read.
     spdlog::info("model '{}' brings its own data (prepared in {:.2f} s)", job.model_kind, load_s);
   } else {

@@ -24,6 +24,7 @@
 #include "actors/worker.hpp"
 #include "engine/store/partitioner.hpp"
 #include "engine/wire/exchange_plan.hpp"
+#include "engine/workloads/workload_registry.hpp"
 
 namespace troupe::scheduler_detail {
 
@@ -393,19 +394,19 @@ void launch(scheduler_pointer self) {
                              ")") +
                   (t.update == update_rule_spec{} ? "" : " update " + describe(t.update));
   }
-  const bool own_data = st.data->train_rows() == 0 && st.data->test_rows() == 0;
-  spdlog::info("job '{}': {} worker{}{}, {} shard{}{}, staleness {}, stragglers {}, tables {}; {}",
-               job.name, job.workers, job.workers == 1 ? "" : "s",
-               job.stages > 1 ? fmt::format(" (pipelines of {} stages, {} micro-batches)",
-                                            job.stages, job.micro_batches)
-                              : std::string{},
-               job.shards, job.shards == 1 ? "" : "s",
-               st.nodes.empty() ? std::string{" in this process"}
-                                : " on " + std::to_string(st.nodes.size()) + " nodes",
-               staleness_to_string(job.staleness), job.stragglers, table_list,
-               own_data ? "the model brings its own data"
-                        : fmt::format("{} train / {} test rows", st.data->train_rows(),
-                                      st.data->test_rows()));
+  spdlog::info(
+      "job '{}': {} worker{}{}, {} shard{}{}, staleness {}, stragglers {}, tables {}; {}", job.name,
+      job.workers, job.workers == 1 ? "" : "s",
+      job.stages > 1 ? fmt::format(" (pipelines of {} stages, {} micro-batches)", job.stages,
+                                   job.micro_batches)
+                     : std::string{},
+      job.shards, job.shards == 1 ? "" : "s",
+      st.nodes.empty() ? std::string{" in this process"}
+                       : " on " + std::to_string(st.nodes.size()) + " nodes",
+      staleness_to_string(job.staleness), job.stragglers, table_list,
+      brings_own_data(job.model_kind)
+          ? "the model brings its own data"
+          : fmt::format("{} train / {} test rows", st.data->train_rows(), st.data->test_rows()));
   st.start = clock_type::now();
   st.interval = interval_totals{};
   st.placed = true;

@@ -231,8 +231,7 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
     if (k < st.backups.size() && st.backups[k] && dm.source == st.backups[k].address()) {
       spdlog::warn("shard {}: backup lost ({}); making a new one", k, describe(dm.reason));
       st.backups[k] = shard_actor{};
-      self->request(st.shards[k], std::chrono::seconds(30), replica_atom::value, caf::actor{})
-          .then([](bool) {}, [](caf::error&) {});
+      let_backup_go(self, st.shards[k]);
       return make_backup(self, k, [] {});
     }
   }

@@ -98,6 +98,11 @@ void plan_backups(scheduler_pointer self) {
   }
 }
 
+void let_backup_go(scheduler_pointer self, const shard_actor& primary) {
+  self->request(primary, std::chrono::seconds(30), replica_atom::value, caf::actor{})
+      .then([](bool) {}, [](caf::error&) {});
+}
+
 // Spawns a backup of shard k and attaches it to the primary, which sends it
 // its state and then forwards every push to it.
 void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> then,
@@ -139,6 +144,13 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
         }
         // Until it is in sync; ended at once should the primary be lost.
         s0.backup_in_progress[k] = backup;
+        auto in_sync_or_failed = [=] {
+          auto& s = self->state;
+          if (auto it = s.backup_in_progress.find(k);
+              it != s.backup_in_progress.end() && it->second == backup) {
+            s.backup_in_progress.erase(it);
+          }
+        };
         // The backup counts only once it holds the primary's state, and
         // only for the primary it was made for.
         // Bound to the backup's node: should it be lost while the state
@@ -147,11 +159,8 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
         request_on_node<bool>(
             self, n, primary, std::chrono::seconds(150),
             [=](bool) {
+              in_sync_or_failed();
               auto& s = self->state;
-              if (auto it = s.backup_in_progress.find(k);
-                  it != s.backup_in_progress.end() && it->second == backup) {
-                s.backup_in_progress.erase(it);
-              }
               if (s.shards[k] != primary || s.finished) {
                 self->send_exit(backup, caf::exit_reason::user_shutdown);
                 return then();
@@ -165,18 +174,12 @@ void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> 
               then();
             },
             [=](caf::error& err) {
+              in_sync_or_failed();
               auto& s = self->state;
-              if (auto it = s.backup_in_progress.find(k);
-                  it != s.backup_in_progress.end() && it->second == backup) {
-                s.backup_in_progress.erase(it);
-              }
               self->send_exit(backup, caf::exit_reason::user_shutdown);
               // A backup of a primary that is gone is moot.
               if (s.shards[k] != primary) return then();
-              if (is_troupe_error(err, errc::peer_lost)) {
-                self->request(primary, std::chrono::seconds(30), replica_atom::value, caf::actor{})
-                    .then([](bool) {}, [](caf::error&) {});
-              }
+              if (is_troupe_error(err, errc::peer_lost)) let_backup_go(self, primary);
               retry(describe(err));
             },
             replica_atom::value, caf::actor_cast<caf::actor>(backup));

@@ -234,6 +234,9 @@ void start_job(scheduler_pointer self);
 
 // scheduler_recovery.cpp, scheduler_shard_recovery.cpp
 
+// Tells `primary` that its backup is gone: it acknowledges the pushes it
+// held for that backup's acks, and forwards nothing more.
+void let_backup_go(scheduler_pointer self, const shard_actor& primary);
 // A backup of shard k on another live node; `then` runs once it is in sync,
 // or once none could be made (the job then runs without one).
 void make_backup(scheduler_pointer self, std::uint32_t k, std::function<void()> then,

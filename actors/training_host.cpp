@@ -11,6 +11,7 @@
 #include "engine/memory_estimate.hpp"
 #include "engine/node_paths.hpp"
 #include "engine/workloads/workload_factory.hpp"
+#include "engine/workloads/workload_registry.hpp"
 
 namespace troupe {
 
@@ -136,7 +137,7 @@ class node_training final : public training_host {
       cache_.erase(key);
       throw;
     }
-    if (data->train_rows() == 0 && data->test_rows() == 0) {
+    if (brings_own_data(job.model_kind)) {
       spdlog::info("node {}: model '{}' brings its own data", name_, job.model_kind);
     } else {
       spdlog::info("node {}: loaded {} ({} training rows)", name_,

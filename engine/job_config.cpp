@@ -76,9 +76,7 @@ std::string default_job_name(const job_config& job) {
       job.data_set == reference.data_set) {
     return reference.name;
   }
-  if (const auto* kind = find_workload_kind(job.model_kind); kind != nullptr && kind->own_data) {
-    return job.model_kind;  // [data] names nothing it reads
-  }
+  if (brings_own_data(job.model_kind)) return job.model_kind;  // [data] names nothing it reads
   std::string data = job.data_set;
   if (job.data.from_files()) {
     auto file = std::filesystem::path(job.data.train);

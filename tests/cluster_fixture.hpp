@@ -120,11 +120,14 @@ class Cluster : public ::testing::Test {
     return found;
   }
 
-  // Starts nodes n0, n1, n2 (same secret) and names them in `job`.
-  void add_three_nodes(job_config& job) {
-    for (int i = 0; i < 3; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
+  // Starts nodes n0 .. n<count - 1> (same secret, `slots` each) and names them in `job`.
+  void add_nodes(job_config& job, int count, int slots = 4) {
+    for (int i = 0; i < count; ++i) {
+      job.nodes.push_back(start_node("n" + std::to_string(i), "secret", slots));
+    }
     job.secret_file = (dir / "secret").string();
   }
+  void add_three_nodes(job_config& job) { add_nodes(job, 3); }
 
   job_config small_job(const std::string& name) {
     auto job = default_job_config();

@@ -186,7 +186,7 @@ TEST_F(ClusterLifecycle, ASpareNodeLostWhileAJobWaitsForSlotsDoesNotEndIt) {
       << second->log();
   nodes[2]->signal(SIGKILL);
   std::this_thread::sleep_for(milliseconds(1500));  // the spare's loss is seen
-  first->signal(SIGKILL);  // its lease lapses: b's slots are free again
+  first->signal(SIGKILL);                           // its lease lapses: b's slots are free again
   const auto code = second->wait_exit(seconds(300));
   ASSERT_TRUE(code.has_value()) << second->log();
   EXPECT_EQ(*code, 0) << second->log();

@@ -338,8 +338,7 @@ TEST_F(Cluster, HungWorkerNodeIsDeclaredLostAndCannotRejoin) {
 TEST_F(Cluster, ANodeLostWhileAReplacementIsSpawnedThereIsReplacedAgain) {
   auto job = small_job("lost_while_spawning");
   job.epochs = 16;  // lasts well past the kill, however fast the machine
-  for (int i = 0; i < 4; ++i) job.nodes.push_back(start_node("n" + std::to_string(i), "secret"));
-  job.secret_file = (dir / "secret").string();
+  add_nodes(job, 4);
   job.shard_nodes = {0};
   job.worker_nodes = {1, 2, 3};  // worker 0 on n1, worker 1 on n2, n3 spare
   job.replication = 1;
@@ -373,10 +372,7 @@ TEST_F(Cluster, RepeatedNodeFailuresJobFinishes) {
   auto job = small_job("repeated");
   job.epochs = 12;
   job.workers = 3;
-  for (int i = 0; i < 4; ++i) {
-    job.nodes.push_back(start_node("n" + std::to_string(i), "secret", 8));
-  }
-  job.secret_file = (dir / "secret").string();
+  add_nodes(job, 4, 8);
   job.shard_nodes = {0, 1, 2};
   job.worker_nodes = {1, 2, 3};
   job.replication = 2;
@@ -494,10 +490,7 @@ TEST_F(Cluster, PipelineStagesOnTwoNodesTrainLikeInProcess) {
 TEST_F(Cluster, ANodeLostWhileAPipelineStageIsSpawnedThereIsReplacedAgain) {
   auto job = pipeline_job(small_job("stage_lost_while_spawning"));
   job.epochs = 8;
-  for (int i = 0; i < 4; ++i) {
-    job.nodes.push_back(start_node("n" + std::to_string(i), "secret", 6));
-  }
-  job.secret_file = (dir / "secret").string();
+  add_nodes(job, 4, 6);
   job.shard_nodes = {0};
   job.worker_nodes = {1, 2, 3};  // stage 0 on n1, stage 1 on n2, n3 spare
   background_job run(job);

@@ -135,6 +135,18 @@ file_data_request csv_request(const std::string& train) {
   return r;
 }
 
+// The message of the troupe_error(bad_config) load_file_data(r) throws.
+std::string load_error(const file_data_request& r) {
+  try {
+    load_file_data(r);
+  } catch (const troupe_error& e) {
+    EXPECT_EQ(e.code(), errc::bad_config) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no error";
+  return "";
+}
+
 TEST(FileData, SplitsTestAndValidationOffTheTrainingFile) {
   temp_dir dir("file_data");
   std::string text;
@@ -157,12 +169,10 @@ TEST(FileData, SetsOfDifferentWidthsAreAnErrorNamingBoth) {
   temp_dir dir("file_width");
   auto r = csv_request(dir.write("train.csv", "1,2,0\n3,4,1\n"));
   r.spec.test = dir.write("test.csv", "1,2,3,0\n");
-  try {
-    load_file_data(r);
-    FAIL() << "no error";
-  } catch (const troupe_error& e) {
-    EXPECT_TRUE(has(e.what(), "test.csv has 3 features but the training file")) << e.what();
-    EXPECT_TRUE(has(e.what(), "train.csv has 2")) << e.what();
+  {
+    const auto msg = load_error(r);
+    EXPECT_TRUE(has(msg, "test.csv has 3 features but the training file")) << msg;
+    EXPECT_TRUE(has(msg, "train.csv has 2")) << msg;
   }
 }
 
@@ -179,12 +189,7 @@ TEST(FileData, TestColumnsAreMatchedToTrainingColumnsByHeaderName) {
   EXPECT_EQ(f.dense_test->labels, (std::vector<std::int32_t>{1, 0}));
   EXPECT_EQ(f.dense_train->features, (std::vector<float>{1, 2, 3, 4, 5, 6}));
   r.spec.test = dir.write("other.csv", "y,c,a,z\n1,30,10,20\n");
-  try {
-    load_file_data(r);
-    FAIL() << "a test file with other feature names was read";
-  } catch (const troupe_error& e) {
-    EXPECT_TRUE(has(e.what(), "other.csv: its header names no feature 'b', which")) << e.what();
-  }
+  EXPECT_TRUE(has(load_error(r), "other.csv: its header names no feature 'b', which"));
   auto plain = csv_request(dir.write("p.csv", "1,2,0\n3,4,1\n"));
   plain.spec.test = dir.write("pt.csv", "x,w,y\n5,6,1\n");  // only one header: by position
   EXPECT_EQ(load_file_data(plain).dense_test->features, (std::vector<float>{5, 6}));
@@ -220,13 +225,10 @@ TEST(FileData, ANameTwiceInTheTrainingHeaderIsRefusedWhenTheTestFileIsInAnotherO
   auto r = csv_request(dir.write("train.csv", "a,a,c,y\n1,2,3,0\n4,5,6,1\n"));
   r.spec.label_name = "y";
   r.spec.test = dir.write("test.csv", "a,c,a,y\n1,3,2,1\n");
-  try {
-    load_file_data(r);
-    FAIL() << "read by position";
-  } catch (const troupe_error& e) {
-    EXPECT_EQ(e.code(), errc::bad_config);
-    EXPECT_TRUE(has(e.what(), "train.csv: its header names the feature 'a' twice")) << e.what();
-    EXPECT_TRUE(has(e.what(), "test.csv orders its columns otherwise")) << e.what();
+  {
+    const auto msg = load_error(r);
+    EXPECT_TRUE(has(msg, "train.csv: its header names the feature 'a' twice")) << msg;
+    EXPECT_TRUE(has(msg, "test.csv orders its columns otherwise")) << msg;
   }
   r.spec.test = dir.write("same.csv", "a,a,c,y\n1,2,3,1\n");
   EXPECT_EQ(load_file_data(r).dense_test->features, (std::vector<float>{1, 2, 3}));
@@ -240,34 +242,21 @@ TEST(FileData, ATestLabelTheTrainingDataLacksIsRefusedNamingItsFile) {
   temp_dir dir("file_labels");
   auto r = csv_request(dir.write("train.csv", "1,2,0\n3,4,1\n5,6,2\n"));
   r.spec.test = dir.write("test.csv", "1,2,0\n3,4,5\n");
-  try {
-    load_file_data(r);
-    FAIL() << "no error";
-  } catch (const troupe_error& e) {
-    EXPECT_EQ(e.code(), errc::bad_config);
+  {
+    const auto msg = load_error(r);
     EXPECT_TRUE(
-        has(e.what(), "test.csv has label 5 (its data row 2), which no row of the training data"))
-        << e.what();
-    EXPECT_TRUE(has(e.what(), "train.csv has")) << e.what();
+        has(msg, "test.csv has label 5 (its data row 2), which no row of the training data"))
+        << msg;
+    EXPECT_TRUE(has(msg, "train.csv has")) << msg;
   }
   r.spec.test = dir.write("fine.csv", "1,2,0\n3,4,2\n");
   r.spec.validation = dir.write("valid.csv", "1,2,3\n");
-  try {
-    load_file_data(r);
-    FAIL() << "no error";
-  } catch (const troupe_error& e) {
-    EXPECT_TRUE(has(e.what(), "valid.csv has label 3 (its data row 1)")) << e.what();
-  }
+  EXPECT_TRUE(has(load_error(r), "valid.csv has label 3 (its data row 1)"));
   r.spec.validation.clear();
   EXPECT_EQ(load_file_data(r).dense_test->classes, 3);
   auto gap = csv_request(dir.write("gap.csv", "1,2,0\n3,4,2\n"));
   gap.spec.test = dir.write("middle.csv", "1,2,1\n");
-  try {
-    load_file_data(gap);
-    FAIL() << "no error";
-  } catch (const troupe_error& e) {
-    EXPECT_TRUE(has(e.what(), "middle.csv has label 1 (its data row 1)")) << e.what();
-  }
+  EXPECT_TRUE(has(load_error(gap), "middle.csv has label 1 (its data row 1)"));
 }
 
 // One mistyped label sets the number of classes (2000000: a model of two

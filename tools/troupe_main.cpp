@@ -31,10 +31,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   // The version a workload plugin must be built against is the plugin
   // interface's (include/troupe/workload.hpp), named here for its author.
-  app.set_version_flag("--version", std::string("troupe ") + TROUPE_VERSION +
-                                        " (workload plugin interface " +
-                                        std::to_string(troupe::plugin_host::interface_version) +
-                                        ")");
+  app.set_version_flag("--version",
+                       std::string("troupe ") + TROUPE_VERSION + " (workload plugin interface " +
+                           std::to_string(troupe::plugin_host::interface_version) + ")");
   // `troupe train --log-level warn` as well as `troupe --log-level warn
   // train`: options of the tool itself are taken after a command too.
   app.fallthrough();

@@ -75,6 +75,11 @@ const workload_kind* find_workload_kind(const std::string& name) {
   return it == r.kinds.end() ? nullptr : &it->second;
 }
 
+bool brings_own_data(const std::string& name) {
+  const auto* k = find_workload_kind(name);
+  return k != nullptr && k->own_data;
+}
+
 const workload_kind& workload_kind_of(const std::string& name) {
   if (const auto* k = find_workload_kind(name)) return *k;
   std::string known;

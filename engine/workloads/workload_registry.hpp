@@ -64,6 +64,8 @@ void register_workload_kind(workload_kind kind);
 void register_workload_kinds(std::vector<workload_kind> kinds);
 /// The kind named `name`, or nullptr.
 const workload_kind* find_workload_kind(const std::string& name);
+/// Whether the kind named `name` brings its own data (false when unknown).
+bool brings_own_data(const std::string& name);
 /// The kind named `name`; throws bad_config "unknown model 'x' (known: ...)".
 const workload_kind& workload_kind_of(const std::string& name);
 /// Every registered name, sorted.
