@@ -1,8 +1,9 @@
 #pragma once
 // Bookkeeping of client calls (include/troupe/client.hpp): a call split into
 // one request per shard completes when its last part has answered, with the
-// first error or the merged value; a tracker knows which calls are still
-// open so that client::wait() can wait for them.
+// first error or the merged value, or at its deadline (deadline_watch); a
+// tracker knows which calls are still open so that client::wait() can wait
+// for them.
 //
 //   auto c = std::make_shared<call<rows>>(std::move(done), tracker);
 //   c->parts_left = parts.size();
@@ -10,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -21,6 +23,7 @@
 #include <type_traits>
 #include <variant>
 
+#include "actors/deadline_watch.hpp"
 #include "troupe/result.hpp"
 
 namespace troupe {
@@ -53,9 +56,11 @@ class call_tracker {
   std::uint64_t next_ = 0;
 };
 
-/// One call. Parts run on the session's thread only; `complete` runs once.
+/// One call. Parts run on the session's thread only; the call completes
+/// once: by its parts, refused at once, or expired by a deadline_watch on
+/// its thread (then the parts still running change nothing the caller sees).
 template <class T>
-struct call {
+struct call final : expirable {
   using value_type = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
   call(std::function<void(result<T>)> done, std::shared_ptr<call_tracker> tracker)
@@ -64,7 +69,7 @@ struct call {
   call& operator=(const call&) = delete;
   /// A call dropped without completing (its parts were lost on the way)
   /// still answers and returns its ticket, or wait() would never return.
-  ~call() {
+  ~call() override {
     if (completed_) return;
     fail({api_errc::internal, "the call was dropped before it completed"});
     complete();
@@ -77,6 +82,10 @@ struct call {
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   /// Runs before a successful completion (e.g. copies duplicate rows).
   std::function<void(value_type&)> finalize;
+  /// What expire() says: "lookup on table 'emb'", and the timeout. Set
+  /// before the call is watched.
+  std::string context;
+  std::chrono::milliseconds timeout{0};
 
   void fail(api_error err) {
     if (!error_) error_ = std::move(err);
@@ -86,35 +95,48 @@ struct call {
   }
   /// Completes now: for calls refused before anything was sent, or empty ones.
   void complete() {
-    if (completed_) return;
-    completed_ = true;
+    if (completed_.exchange(true)) return;
+    if (error_) return finish(result<T>(std::move(*error_)));
+    try {
+      if (finalize) finalize(value);
+    } catch (const std::exception& e) {
+      return finish(result<T>(api_error{api_errc::internal, e.what()}));
+    }
+    if constexpr (std::is_void_v<T>) {
+      finish(result<void>{});
+    } else {
+      finish(result<T>(std::move(value)));
+    }
+  }
+  bool failed() const { return error_.has_value(); }
+  /// Its deadline passed: `timeout`, unless it completed already. From the
+  /// watch's thread; touches neither the value nor the error the parts fill.
+  void expire() override {
+    if (completed_.exchange(true)) return;
+    finish(result<T>(api_error{api_errc::timeout,
+                               context + ": no answer within the call's timeout (" +
+                                   std::to_string(timeout.count()) + " ms)"}));
+  }
+
+ private:
+  // Runs the callback once, whoever completed the call.
+  void finish(result<T> r) {
     auto done = std::move(done_);
     try {
-      if (error_) {
-        done(result<T>(std::move(*error_)));
-      } else {
-        if (finalize) finalize(value);
-        if constexpr (std::is_void_v<T>) {
-          done(result<void>{});
-        } else {
-          done(result<T>(std::move(value)));
-        }
-      }
+      done(std::move(r));
     } catch (const std::exception& e) {
       spdlog::error("client: a completion callback threw: {}", e.what());
-    } catch (...) {  // anything else would kill the session that runs it
+    } catch (...) {  // anything else would kill the thread that runs it
       spdlog::error("client: a completion callback threw a non-standard exception");
     }
     tracker_->close(ticket_);
   }
-  bool failed() const { return error_.has_value(); }
 
- private:
   std::function<void(result<T>)> done_;
   std::shared_ptr<call_tracker> tracker_;
   std::uint64_t ticket_;
   std::optional<api_error> error_;
-  bool completed_ = false;
+  std::atomic<bool> completed_{false};
 };
 
 }  // namespace troupe

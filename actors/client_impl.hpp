@@ -60,6 +60,9 @@ class client::impl {
 
   ~impl() {
     const user_thread_call call;
+    // First: no call may expire (and run its callback) once this returns;
+    // the session then ends what is still open with `stopped`.
+    watch_.stop();
     caf::scoped_actor self{rt_->sys};
     self->monitor(session_);
     self->send_exit(session_, caf::exit_reason::user_shutdown);
@@ -94,7 +97,17 @@ class client::impl {
  private:
   template <class T>
   std::shared_ptr<call<T>> start(callback<T> done) {
-    return std::make_shared<call<T>>(std::move(done), tracker_);
+    // Not make_shared: the deadline watch's weak reference would keep the
+    // whole call allocated until its deadline, not just a control block.
+    return std::shared_ptr<call<T>>(std::make_unique<call<T>>(std::move(done), tracker_));
+  }
+  // The call ends with `timeout` at its deadline even while the session
+  // cannot run (deadline_watch.hpp).
+  template <class T>
+  void watch(const std::shared_ptr<call<T>>& c, const std::string& context) {
+    c->context = context;
+    c->timeout = timeout_;
+    watch_.add(c->started + timeout_, c);
   }
   template <class T>
   void refuse(const std::shared_ptr<call<T>>& c, api_errc code, std::string message) {
@@ -139,6 +152,7 @@ class client::impl {
   std::vector<table_entry> tables_;
   std::unordered_map<std::string, std::size_t> by_name_;
   std::shared_ptr<call_tracker> tracker_ = std::make_shared<call_tracker>();
+  deadline_watch watch_;
   std::shared_ptr<request_queue> queue_;
   caf::actor session_;
   // Pushes take their sequence numbers and enter the queue under this lock,

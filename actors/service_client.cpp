@@ -48,10 +48,12 @@ template <class T>
 void client::impl::send(const std::shared_ptr<call<T>>& c, std::vector<outgoing_request> parts) {
   c->parts_left = parts.size();
   if (parts.empty()) return c->complete();
+  const auto context = parts.front().context;
   bool wake = false;
   if (const auto r = submit(parts, wake, c->started); r != request_queue::outcome::queued) {
     return refuse_unqueued(c, r);
   }
+  watch(c, context);
   if (wake) wake_session(session_);
 }
 
@@ -61,6 +63,7 @@ void client::impl::send_push(const std::shared_ptr<call<void>>& c, Build build) 
   bool wake = false;
   std::size_t n = 0;
   std::string failure;
+  std::string context;
   {
     std::lock_guard<std::mutex> lock(push_order_);
     // Sequence numbers are taken only once every part is built: a push that
@@ -77,6 +80,7 @@ void client::impl::send_push(const std::shared_ptr<call<void>>& c, Build build) 
     if (failure.empty()) {
       n = parts.size();
       c->parts_left = n;
+      if (n > 0) context = parts.front().context;
       if (n > 0) queued = submit(parts, wake, c->started);
       // A refused push takes no sequence numbers either.
       if (n == 0 || queued == request_queue::outcome::queued) next_seq_ = std::move(seq);
@@ -89,6 +93,7 @@ void client::impl::send_push(const std::shared_ptr<call<void>>& c, Build build) 
   }
   if (n == 0) return c->complete();
   if (queued != request_queue::outcome::queued) return refuse_unqueued(c, queued);
+  watch(c, context);
   if (wake) wake_session(session_);
 }
 

@@ -154,6 +154,55 @@ TEST(ServiceLimits, ACallbackThrowingAnythingLeavesTheClientServing) {
   EXPECT_TRUE(wait_returns(c));
 }
 
+// A call's timeout holds while the engine's threads are busy. With one
+// scheduler thread applying a push of a million new rows, a lookup with a
+// 20 ms timeout used to hear `timeout` only when the shard let the client's
+// session run again (after 0.4-0.6 s: the session is an actor on the same
+// thread). Now it hears it at its deadline, long before the push is done.
+TEST(ServiceLimits, ACallTimesOutAtItsDeadlineWhileTheEnginesThreadsAreBusy) {
+  engine_options o;
+  o.shards = 1;
+  o.threads = 1;
+  o.tables = {table::sparse("emb", 16).sgd(0.1f)};
+  auto e = engine::start(o).value();
+  auto bulk = e.client().value();
+  client_options quick;
+  quick.timeout = 20ms;
+  auto c = e.client(quick).value();
+  ASSERT_TRUE(c.lookup("emb", {1}).get());  // the session and the shard are up
+  const std::size_t n = 1000000;
+  std::vector<std::uint64_t> ids(n);
+  for (std::size_t i = 0; i < n; ++i) ids[i] = 1000 + i;  // new rows: the slow case
+  const auto t0 = std::chrono::steady_clock::now();
+  auto pushed = bulk.push("emb", std::move(ids), std::vector<float>(n * 16, 0.5f));
+  const auto t1 = std::chrono::steady_clock::now();
+  auto looked = c.lookup("emb", {1});
+  ASSERT_EQ(looked.wait_for(20s), std::future_status::ready);
+  const auto t2 = std::chrono::steady_clock::now();
+  const bool push_done_first = pushed.wait_for(0s) == std::future_status::ready;
+  auto r = looked.get();
+  ASSERT_TRUE(pushed.get());
+  const auto t3 = std::chrono::steady_clock::now();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, api_errc::timeout) << r.error().to_string();
+  EXPECT_NE(r.error().message.find("lookup on table 'emb': no answer within the call's timeout"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_FALSE(push_done_first);
+  // Compared with the push it waited behind, not with a clock: the lookup
+  // ended in well under half the push's time.
+  EXPECT_LT((t2 - t1) * 2, t3 - t0) << "lookup " << (t2 - t1).count() / 1000 << " us, push "
+                                    << (t3 - t0).count() / 1000 << " us";
+  // Nothing is left behind: the late reply changes nothing, and the client
+  // serves on.
+  auto again = c.lookup("emb", {1000});
+  ASSERT_EQ(again.wait_for(20s), std::future_status::ready);
+  auto row = again.get();
+  ASSERT_TRUE(row) << row.error().to_string();
+  EXPECT_TRUE(wait_returns(c));
+  EXPECT_TRUE(wait_returns(bulk));
+}
+
 TEST(ServiceLimits, InvalidOptimizerSettingsAreRefusedNamingTheTable) {
   auto refused = [](void (*edit)(optimizer_options&)) {
     engine_options o;

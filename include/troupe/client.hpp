@@ -15,7 +15,8 @@
 // non_finite and bad_argument are found before anything is sent (the shards
 // check again); a refused push changes nothing. A shard that goes away turns
 // pending and later calls touching it into peer_lost at once; a slow one
-// into timeout (every call's deadline counts from the call). More calls
+// into timeout (every call's deadline counts from the call, and is kept by a
+// thread of the client's own, not by the engine's busy threads). More calls
 // waiting in the client than client_options::max_queued: overloaded, at once.
 //
 // A push is applied at most once per call. After timeout or peer_lost its
@@ -122,9 +123,11 @@ class client {
   ///   troupe::rows r = f.get().value();   // r.size() == 3, r.row(0) == r.row(2)
   std::future<result<rows>> lookup(const std::string& table, std::vector<std::uint64_t> ids);
   /// The same with a callback. `done` runs once, on an engine thread (for a
-  /// remote client: a thread of the client's own actor system), or on the
-  /// caller's thread before lookup returns for calls refused before sending
-  /// (validation errors, a stopped client) and empty calls. Keep it short:
+  /// remote client: a thread of the client's own actor system), on the
+  /// client's deadline thread when the call's timeout ends it (punctually,
+  /// even while the engine's threads are busy), or on the caller's thread
+  /// before lookup returns for calls refused before sending (validation
+  /// errors, a stopped client) and empty calls. Keep it short:
   /// never call wait(), block on another call's future or destroy the client
   /// in it (they deadlock: wait() would wait for the callback itself);
   /// issuing new calls is fine. An exception it throws is logged and dropped.
