@@ -113,9 +113,9 @@ struct call final : expirable {
   /// watch's thread; touches neither the value nor the error the parts fill.
   void expire() override {
     if (completed_.exchange(true)) return;
-    finish(result<T>(api_error{api_errc::timeout,
-                               context + ": no answer within the call's timeout (" +
-                                   std::to_string(timeout.count()) + " ms)"}));
+    finish(
+        result<T>(api_error{api_errc::timeout, context + ": no answer within the call's timeout (" +
+                                                   std::to_string(timeout.count()) + " ms)"}));
   }
 
  private:

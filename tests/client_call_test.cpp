@@ -58,8 +58,8 @@ using namespace std::chrono_literals;
 TEST(ClientCall, ExpiredCallsIgnoreTheirLateParts) {
   auto tracker = std::make_shared<call_tracker>();
   std::vector<result<int>> got;
-  auto c = std::make_shared<call<int>>([&](result<int> r) { got.push_back(std::move(r)); },
-                                       tracker);
+  auto c =
+      std::make_shared<call<int>>([&](result<int> r) { got.push_back(std::move(r)); }, tracker);
   c->context = "lookup on table 'emb'";
   c->timeout = 20ms;
   c->parts_left = 1;
@@ -101,7 +101,7 @@ TEST(DeadlineWatch, EndsOnlyOpenCallsAtTheirDeadline) {
   watch.add(t0 + 30ms, answered);
   answered->part_done();  // completes before its deadline
   answered.reset();
-  tracker->wait();        // until `open` has expired
+  tracker->wait();  // until `open` has expired
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 30ms);
   EXPECT_EQ(timeouts.load(), 1);
   EXPECT_EQ(oks.load(), 1);

@@ -191,8 +191,8 @@ TEST(ServiceLimits, ACallTimesOutAtItsDeadlineWhileTheEnginesThreadsAreBusy) {
   EXPECT_FALSE(push_done_first);
   // Compared with the push it waited behind, not with a clock: the lookup
   // ended in well under half the push's time.
-  EXPECT_LT((t2 - t1) * 2, t3 - t0) << "lookup " << (t2 - t1).count() / 1000 << " us, push "
-                                    << (t3 - t0).count() / 1000 << " us";
+  EXPECT_LT((t2 - t1) * 2, t3 - t0)
+      << "lookup " << (t2 - t1).count() / 1000 << " us, push " << (t3 - t0).count() / 1000 << " us";
   // Nothing is left behind: the late reply changes nothing, and the client
   // serves on.
   auto again = c.lookup("emb", {1000});
