@@ -26,8 +26,7 @@ std::string peer_of(int fd) {
 }  // namespace
 
 frame_guard::frame_guard(frame_guard_options opts)
-    : opts_(std::move(opts)),
-      throttle_(opts_.name + ": connections refused before authentication") {}
+    : opts_(std::move(opts)), throttle_(opts_.name + ": connections refused") {}
 
 bool frame_guard::admit(int fd, const std::string& peer) {
   const auto address = peer.substr(0, peer.rfind(':'));
@@ -173,6 +172,27 @@ bool connection_screen::screen(const void* data, std::size_t size) {
   if (st) return true;
   refused_ = true;
   guard_->refuse(peer_, st.message());
+  return false;
+}
+
+bool connection_screen::check_frame(const void* data, std::size_t size) {
+  if (refused_) return false;
+  const auto h = screen_.take_unchecked_payload();
+  if (!h) return true;  // a header, or a payload checked as it came
+  status st;
+  if (h->payload_len != size) {
+    // CAF reads a payload whole into one buffer (receive_policy::exactly);
+    // anything else means this check would not see what BASP reads.
+    st = {errc::malformed_message, "a payload of " + std::to_string(size) +
+                                       " bytes where its header said " +
+                                       std::to_string(h->payload_len)};
+  } else {
+    st = check_authenticated_payload(sys_, *h, static_cast<const std::uint8_t*>(data), size);
+  }
+  if (st) return true;
+  refused_ = true;
+  const auto who = node_ ? " (node " + caf::to_string(*node_) + ")" : std::string{};
+  guard_->refuse(peer_ + who, st.message());
   return false;
 }
 

@@ -131,6 +131,11 @@ class connection_screen {
   bool admitted() const { return admitted_; }
   /// Screens bytes just read; false: refused (logged, counted), close it.
   bool screen(const void* data, std::size_t size);
+  /// The frame that the bytes just screened completed, as CAF is about to
+  /// hand it to BASP: a payload that was not checked while it came in (one
+  /// from an authenticated peer) is checked here, in place, that CAF can
+  /// read it (preauth_payload.hpp). false: refused (logged, counted), close it.
+  bool check_frame(const void* data, std::size_t size);
   /// The transport failed (peer closed, reset, TLS error) with `reason`
   /// ("" when the peer simply closed). Counts what looks hostile.
   void transport_failed(const std::string& reason);

@@ -102,7 +102,21 @@ class screened_scribe : public caf::io::scribe {
                   std::unique_ptr<connection_screen> screen, caf::openssl::session_ptr tls)
       : caf::io::scribe(caf::io::network::conn_hdl_from_socket(fd)),
         tls_(tls != nullptr),
+        screen_(screen.get()),
         stream_(mpx, fd, std::move(screen), std::move(tls)) {}
+
+  // Each frame as CAF hands it to BASP: an authenticated peer's payload is
+  // checked here, in place, that CAF can read it. A reader that throws made
+  // the BASP broker quit (CAF catches it and ends the actor), and with it
+  // every connection of the process; now the one connection closes, as if
+  // the read had failed.
+  bool consume(caf::execution_unit* ctx, const void* buf, size_t size) override {
+    if (!screen_->check_frame(buf, size)) {
+      io_failure(ctx, caf::io::network::operation::read);
+      return false;
+    }
+    return caf::io::scribe::consume(ctx, buf, size);
+  }
 
   void configure_read(caf::io::receive_policy::config config) override {
     stream_.configure_read(config);
@@ -137,6 +151,7 @@ class screened_scribe : public caf::io::scribe {
 
   bool launched_ = false;
   bool tls_;
+  connection_screen* screen_;  // owned by stream_'s transport, as long-lived as this
   caf::io::network::stream_impl<screened_transport> stream_;
 };
 

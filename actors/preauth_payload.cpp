@@ -33,15 +33,24 @@ bool refused_type(const std::string& name) {
 // CAF's binary format, read by CAF's own deserializer, except that
 //  * a sequence may not claim more elements than bytes are left (every
 //    element of every type Troupe and CAF exchange takes at least one byte);
-//  * a message may not hold a refused type.
+//  * objects and sequences may nest at most max_depth deep (CAF reads them
+//    by recursion: a few thousand nested config_value lists would overflow
+//    the network thread's stack);
+//  * before authentication, a message may not hold a refused type;
+//  * long raw byte runs (a Cap'n Proto blob in a push) are skipped, not
+//    copied: only their length matters here.
 // Refusals and failed reads are sticky and kept here: CAF 0.17's
 // message::load loses the error of an element it could not read (an empty
 // message comes back, no error).
 class bounded_deserializer final : public caf::deserializer {
  public:
-  bounded_deserializer(caf::execution_unit* ctx, const std::vector<std::uint8_t>& bytes)
+  static constexpr int max_depth = 64;
+
+  bounded_deserializer(caf::execution_unit* ctx, const std::uint8_t* data, std::size_t size,
+                       bool authenticated)
       : caf::deserializer(ctx),
-        inner_(ctx, reinterpret_cast<const char*>(bytes.data()), bytes.size()) {}
+        inner_(ctx, reinterpret_cast<const char*>(data), size),
+        authenticated_(authenticated) {}
 
   /// Why the payload was refused; empty when it was not.
   const std::string& refusal() const { return refusal_; }
@@ -49,8 +58,9 @@ class bounded_deserializer final : public caf::deserializer {
 
   caf::error begin_object(std::uint16_t& nr, std::string& name) override {
     if (auto err = check(inner_.begin_object(nr, name))) return err;
+    if (auto err = enter()) return err;
     // A message's element types: "@<>+@atom+@str".
-    if (nr == 0 && name.compare(0, 4, "@<>+") == 0) {
+    if (!authenticated_ && nr == 0 && name.compare(0, 4, "@<>+") == 0) {
       for (std::size_t at = 4; at <= name.size();) {
         const auto end = std::min(name.find('+', at), name.size());
         if (const auto type = name.substr(at, end - at); refused_type(type)) {
@@ -62,9 +72,13 @@ class bounded_deserializer final : public caf::deserializer {
     }
     return caf::none;
   }
-  caf::error end_object() override { return check(inner_.end_object()); }
+  caf::error end_object() override {
+    --depth_;
+    return check(inner_.end_object());
+  }
   caf::error begin_sequence(std::size_t& num) override {
     if (auto err = check(inner_.begin_sequence(num))) return err;
+    if (auto err = enter()) return err;
     if (num > inner_.remaining()) {
       refusal_ = "a sequence of " + std::to_string(num) + " elements in " +
                  std::to_string(inner_.remaining()) + " bytes";
@@ -73,9 +87,20 @@ class bounded_deserializer final : public caf::deserializer {
     }
     return caf::none;
   }
-  caf::error end_sequence() override { return check(inner_.end_sequence()); }
+  caf::error end_sequence() override {
+    --depth_;
+    return check(inner_.end_sequence());
+  }
   caf::error apply_raw(std::size_t num_bytes, void* data) override {
-    return check(inner_.apply_raw(num_bytes, data));
+    if (num_bytes < 4096) return check(inner_.apply_raw(num_bytes, data));
+    if (!refusal_.empty()) return stop();
+    if (num_bytes > inner_.remaining()) {
+      refusal_ = "cut short (" + std::to_string(num_bytes) + " raw bytes in " +
+                 std::to_string(inner_.remaining()) + ")";
+      return stop();
+    }
+    inner_.skip(num_bytes);
+    return caf::none;
   }
 
  protected:
@@ -110,8 +135,15 @@ class bounded_deserializer final : public caf::deserializer {
     if (!refusal_.empty()) return stop();
     return check(inner_.apply(x));
   }
+  caf::error enter() {
+    if (++depth_ <= max_depth) return caf::none;
+    refusal_ = "nested more than " + std::to_string(max_depth) + " deep";
+    return stop();
+  }
 
   caf::binary_deserializer inner_;
+  const bool authenticated_;
+  int depth_ = 0;
   std::string refusal_;
 };
 
@@ -121,9 +153,12 @@ class bounded_deserializer final : public caf::deserializer {
 // route and starts talking to that node, on an unauthenticated peer's word.
 class no_proxies final : public caf::proxy_registry::backend {
  public:
-  explicit no_proxies(const caf::node_id* peer) : peer_(peer) {}
+  /// `peer`: the node the peer named (null: none yet); `any`: every node
+  /// may be named (an authenticated peer's messages carry handles of actors
+  /// all over the cluster).
+  no_proxies(const caf::node_id* peer, bool any) : peer_(peer), any_(any) {}
   caf::strong_actor_ptr make_proxy(caf::node_id node, caf::actor_id) override {
-    if ((peer_ == nullptr || node != *peer_) && !third_) third_ = std::move(node);
+    if (!any_ && (peer_ == nullptr || node != *peer_) && !third_) third_ = std::move(node);
     return nullptr;
   }
   void set_last_hop(caf::node_id*) override {}
@@ -131,6 +166,7 @@ class no_proxies final : public caf::proxy_registry::backend {
 
  private:
   const caf::node_id* peer_;
+  const bool any_;
   std::optional<caf::node_id> third_;
 };
 
@@ -181,15 +217,16 @@ std::string refused_receiver(caf::actor_system& sys, const basp_header& header,
   }
 }
 
-}  // namespace
-
-status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
-                             const std::vector<std::uint8_t>& payload, const caf::node_id* peer) {
-  no_proxies backend{peer};
+// Reads the payload the way BASP will; before authentication also what it
+// holds and asks for. Empty: it may go to BASP.
+std::string why_unreadable(caf::actor_system& sys, const basp_header& header,
+                           const std::uint8_t* data, std::size_t size, const caf::node_id* peer,
+                           bool authenticated) {
+  no_proxies backend{peer, authenticated};
   caf::proxy_registry proxies{sys, backend};
   caf::scoped_execution_unit unit{&sys};
   unit.proxy_registry_ptr(&proxies);
-  bounded_deserializer source{&unit, payload};
+  bounded_deserializer source{&unit, data, size, authenticated};
   caf::node_id from;
   caf::node_id to;
   std::vector<caf::strong_actor_ptr> stages;
@@ -229,28 +266,37 @@ status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
   } catch (...) {
     thrown = "CAF cannot read it";
   }
-  std::string why;
-  if (!thrown.empty()) {
-    why = std::move(thrown);
-  } else if (!source.refusal().empty()) {
-    why = source.refusal();
-  } else if (err) {
-    why = sys.render(err);
-  } else if (source.remaining() != 0) {
-    // What is left when CAF gave up on an element (an unknown type).
-    why = std::to_string(source.remaining()) + " bytes after its end";
-  } else if (backend.third_node()) {
-    why = "a handle of an actor on another node (" + caf::to_string(*backend.third_node()) + ")";
-  } else if (auto refused = refused_receiver(sys, header, peer, from, to, stages, msg);
-             !refused.empty()) {
-    why = std::move(refused);
-  } else {
-    return {};
+  if (!thrown.empty()) return thrown;
+  if (!source.refusal().empty()) return source.refusal();
+  if (err) return sys.render(err);
+  // What is left when CAF gave up on an element (an unknown type).
+  if (source.remaining() != 0) return std::to_string(source.remaining()) + " bytes after its end";
+  if (authenticated) return {};
+  if (backend.third_node()) {
+    return "a handle of an actor on another node (" + caf::to_string(*backend.third_node()) + ")";
   }
+  return refused_receiver(sys, header, peer, from, to, stages, msg);
+}
+
+}  // namespace
+
+status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
+                             const std::vector<std::uint8_t>& payload, const caf::node_id* peer) {
+  auto why = why_unreadable(sys, header, payload.data(), payload.size(), peer, false);
+  if (why.empty()) return {};
   return {errc::malformed_message,
           "a message (BASP operation " + std::to_string(header.operation) + ") of " +
               std::to_string(payload.size()) +
               " bytes sent before authenticating that this node will not read: " + why};
+}
+
+status check_authenticated_payload(caf::actor_system& sys, const basp_header& header,
+                                   const std::uint8_t* data, std::size_t size) {
+  auto why = why_unreadable(sys, header, data, size, nullptr, true);
+  if (why.empty()) return {};
+  return {errc::malformed_message, "a message (BASP operation " + std::to_string(header.operation) +
+                                       ") of " + std::to_string(size) +
+                                       " bytes that CAF cannot read: " + why};
 }
 
 }  // namespace troupe

@@ -1,5 +1,6 @@
 #pragma once
-// What a peer may put inside a BASP payload before it has authenticated.
+// What a peer may put inside a BASP payload: before it has authenticated,
+// and (check_authenticated_payload) after.
 //
 // The frame screen bounds a payload before authentication to 64 KiB, but
 // CAF 0.17 reads a byte vector (std::vector<char>, Troupe's Cap'n Proto
@@ -28,9 +29,21 @@
 // monitor or down message from a node other than the peer or for a node
 // other than this one, and a repeated handshake naming another node.
 //
+// Once a peer has authenticated it may send all of that (CAF's own traffic
+// between nodes does), but still nothing CAF cannot read: a reader that
+// throws (CAF 0.17 throws for a config_value or variant of an unknown type)
+// makes the BASP broker quit, and with it every connection of the daemon;
+// a length beyond the bytes left allocates up to 4 GiB; deep nesting
+// overflows the stack. A cluster member with a bug, or a stolen secret,
+// must not take a node down with one message: such a payload closes its
+// connection instead (actors/guarded_listener.cpp checks each payload in
+// place before BASP reads it; long byte runs are skipped, not copied).
+//
 //   frame_screen screen{limits, [&](const basp_header& h, const auto& p) {
 //     return check_preauth_payload(sys, h, p, peer_from_handshake);
 //   }};
+//   // after authentication, each whole payload as CAF is about to read it:
+//   if (!check_authenticated_payload(sys, h, data, size)) close_connection();
 
 #include <caf/fwd.hpp>
 
@@ -47,5 +60,10 @@ namespace troupe {
 status check_preauth_payload(caf::actor_system& sys, const basp_header& header,
                              const std::vector<std::uint8_t>& payload,
                              const caf::node_id* peer = nullptr);
+
+/// ok, or malformed_message saying why CAF could not read a payload from an
+/// authenticated peer without throwing, over-allocating or recursing deep.
+status check_authenticated_payload(caf::actor_system& sys, const basp_header& header,
+                                   const std::uint8_t* data, std::size_t size);
 
 }  // namespace troupe

@@ -12,6 +12,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/binary_serializer.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
@@ -23,8 +24,11 @@
 #include <thread>
 
 #include "actors/actor_config.hpp"
+#include "actors/guarded_listener.hpp"
 #include "actors/job_runner.hpp"
+#include "actors/metrics_exporter.hpp"
 #include "actors/node.hpp"
+#include "actors/peer_guard.hpp"
 #include "background_job.hpp"
 #include "daemon_support.hpp"
 #include "engine/errors.hpp"
@@ -38,6 +42,7 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using namespace test_support;
+using test_support::basp_header;  // not the screen's struct of that name
 
 // A CAF client handshake carrying a real node id (of a throwaway actor
 // system): it passes the screen, so what follows is judged by the limits of
@@ -250,6 +255,84 @@ TEST_F(HostileInput, AnArgumentCafCannotReadIsRefusedAndTheNodeGoesOn) {
   // Still up and answering: a CAF client reaches its node actor.
   EXPECT_NO_THROW(node_actor_id(n.port)) << n.process->log();
   EXPECT_FALSE(n.process->wait_exit(milliseconds(200)).has_value()) << n.process->log();
+}
+
+// A message holding a config_value nested `depth` lists deep, serialized by
+// hand: CAF's own writer would recurse as deep as its reader.
+std::string message_nested(std::size_t depth) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  const auto serialized = [&](const caf::config_value& v) {
+    std::vector<char> buf;
+    caf::binary_serializer sink{sys, buf};
+    std::vector<caf::strong_actor_ptr> stages;
+    auto msg = caf::make_message(v);
+    if (sink(stages, msg)) throw std::runtime_error("cannot serialize");
+    return std::string(buf.begin(), buf.end());
+  };
+  caf::config_value::list inner;
+  inner.emplace_back(std::int64_t{1});
+  caf::config_value::list outer;  // push_back: a braced list of one list would copy it
+  outer.emplace_back(inner);
+  const auto one = serialized(caf::config_value{inner});
+  const auto two = serialized(caf::config_value{outer});
+  // `two` is `one` with a level's bytes (list tag, length 1) inserted.
+  const auto level = two.size() - one.size();
+  std::size_t at = 0;
+  while (at < one.size() && one[at] == two[at]) ++at;
+  if (level == 0 || at < level) throw std::runtime_error("cannot find a level's bytes");
+  at -= at > 0 && two.compare(at - level, level, two, at, level) == 0 ? level : 0;
+  std::string out = one.substr(0, at);
+  for (std::size_t i = 1; i < depth; ++i) out += two.substr(at, level);
+  return out + one.substr(at);
+}
+
+// Once a peer has authenticated, what it sends was read by CAF unscreened: a
+// message CAF cannot read (it throws) made the BASP broker quit, and with it
+// every connection of the process; a byte vector claiming 4 GiB was
+// allocated; lists nested a hundred thousand deep would overflow the
+// network thread's stack. A cluster member with a bug or a stolen secret
+// took a node down with one message. Now each closes its own connection,
+// and the listener serves on.
+TEST(HostileAuthenticatedInput, AMessageCafCannotReadClosesOnlyItsConnection) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  auto echo = sys.spawn(
+      [](caf::event_based_actor*, int) -> caf::behavior { return {[](int x) { return x + 1; }}; },
+      0);
+  listen_options opts;
+  opts.guard.name = "test listener";
+  opts.guard.peers = std::make_shared<peer_guard>(sys.node());
+  opts.guard.peers->trust_every_peer();  // as under TLS: every peer is authenticated
+  opts.guard.metrics = std::make_shared<metrics_exporter>();
+  auto listener = guarded_listener::publish(sys, echo, "127.0.0.1", 0, opts);
+  const auto port = listener->port();
+  const auto served = [&] {
+    actor_config client_cfg;
+    caf::actor_system client{client_cfg};
+    auto remote = client.middleman().remote_actor("127.0.0.1", port);
+    if (!remote) return false;
+    caf::scoped_actor self{client};
+    bool answered = false;
+    self->request(*remote, std::chrono::seconds(10), 41)
+        .receive([&](int y) { answered = y == 42; }, [](caf::error&) {});
+    return answered;
+  };
+  ASSERT_TRUE(served());
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"invalid type found", message_with_a_config_value_of_no_type()},
+      {"a sequence of 4294967295 elements", message_claiming_4gib()},
+      {"nested more than 64 deep", message_nested(100000)},
+  };
+  for (const auto& [why, payload] : cases) {
+    raw_connection c(port);
+    c.send(valid_handshake() +
+           basp_header(2, static_cast<std::uint32_t>(payload.size()), 0, 0, echo.id()) + payload);
+    EXPECT_TRUE(c.closed_by_peer(seconds(10))) << why;
+    EXPECT_TRUE(served()) << why << ": the listener stopped serving";
+  }
+  EXPECT_EQ(opts.guard.metrics->snapshot().rejected, static_cast<double>(cases.size()));
+  caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
 }
 
 // CAF's own system messages, sent to the node actor before authenticating:

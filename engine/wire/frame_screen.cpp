@@ -98,8 +98,8 @@ status frame_screen::check_header(bool authenticated) {
   // as the route in use matters whoever sends it.
   collecting_payload_ = !first && check_ && h.payload_len > 0 &&
                         (!authenticated || h.operation == basp_op::client_handshake);
+  payload_header_ = h;
   if (collecting_payload_) {
-    payload_header_ = h;
     payload_.clear();
     payload_.reserve(h.payload_len);  // at most before_auth
   }
@@ -108,6 +108,7 @@ status frame_screen::check_header(bool authenticated) {
 
 status frame_screen::feed(const std::uint8_t* data, std::size_t size, bool authenticated) {
   if (!refused_) return refused_;
+  unchecked_.reset();
   bytes_ += size;
   while (size > 0) {
     if (payload_left_ > 0) {
@@ -127,6 +128,8 @@ status frame_screen::feed(const std::uint8_t* data, std::size_t size, bool authe
           refused_ = st;
           return st;
         }
+      } else if (payload_left_ == 0 && frames_ > 1) {
+        unchecked_ = payload_header_;
       }
       continue;
     }

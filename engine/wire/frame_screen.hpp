@@ -18,7 +18,9 @@
 //   any   ---- bad header / oversized payload ----------------> refused (sticky)
 //
 // Payloads go whole to an optional check: all of them before authentication,
-// only repeated client handshakes after it.
+// only repeated client handshakes after it. Other payloads after it are
+// reported (take_unchecked_payload) for a check in place: copying every
+// push here would cost a memcpy per message.
 //
 // Pure bytes, no CAF: actors/frame_guard applies it to accepted sockets and
 // tells it whether the peer has authenticated; fuzzed by tests/fuzz.
@@ -31,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "engine/errors.hpp"
@@ -115,6 +118,15 @@ class frame_screen {
     return handshake_done_ ? &handshake_ : nullptr;
   }
 
+  /// The header of the payload that the last feed() completed when it was
+  /// not checked here (it came after authentication: the caller checks it
+  /// in place, as CAF is about to read it); cleared by taking it.
+  std::optional<basp_header> take_unchecked_payload() {
+    auto h = unchecked_;
+    unchecked_.reset();
+    return h;
+  }
+
   /// Frames whose header passed so far.
   std::uint64_t frames() const { return frames_; }
   /// Bytes screened so far.
@@ -134,8 +146,9 @@ class frame_screen {
   std::vector<std::uint8_t> handshake_;
   payload_check check_;
   bool collecting_payload_ = false;  // a payload that arrives before authentication
-  basp_header payload_header_;
+  basp_header payload_header_;       // of the payload being read
   std::vector<std::uint8_t> payload_;
+  std::optional<basp_header> unchecked_;
   std::uint64_t frames_ = 0;
   std::uint64_t bytes_ = 0;
   status refused_;

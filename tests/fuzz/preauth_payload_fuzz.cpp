@@ -1,5 +1,5 @@
-// Fuzz target: what a node reads of a payload sent before authentication
-// (actors/preauth_payload.hpp), in front of CAF's BASP. Byte 0 picks the
+// Fuzz target: what a node reads of a payload sent before authentication,
+// and of one sent after (actors/preauth_payload.hpp), in front of CAF's BASP. Byte 0 picks the
 // BASP operation (direct, routed, monitor, down message); the rest is the
 // payload. Whatever it says, the check must answer without allocating more
 // than the payload could hold and without spawning or proxying anything, and
@@ -65,5 +65,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto first = check_preauth_payload(sys, h, payload, &peer);
   const auto again = check_preauth_payload(sys, h, payload, &peer);
   if (first.ok() != again.ok()) __builtin_trap();
+  // After authentication less is refused, never more: what passed before
+  // passes after.
+  const auto after = check_authenticated_payload(sys, h, payload.data(), payload.size());
+  if (first.ok() && !after.ok()) __builtin_trap();
   return 0;
 }
