@@ -19,10 +19,15 @@
 // added a little out of order (its caller was preempted between starting
 // the call and adding it) is ended when the one before it is, late by that
 // gap. The queue holds weak references: calls that completed are dropped
-// from its front as new ones come, and keep only their control block.
+// from its front as new ones come, and keep only their control block; when
+// one call stays open (its shard is busy) while others complete around it,
+// a sweep of the whole queue each time it has doubled keeps it at about the
+// calls still open.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -49,7 +54,8 @@ class deadline_watch {
   /// `what` expires at `at` unless it is gone by then. The thread starts
   /// with the first deadline. After stop(): ignored.
   void add(clock::time_point at, std::weak_ptr<expirable> what);
-  /// Joins the thread; no expire() runs after it returns. Not from expire().
+  /// No expire() runs after it returns. Joins the thread, or from the
+  /// thread itself (a callback that destroys its client) lets it end alone.
   void stop();
   /// Deadlines waiting (also of calls that completed, until they are dropped).
   std::size_t waiting() const;
@@ -59,12 +65,18 @@ class deadline_watch {
     clock::time_point at;
     std::weak_ptr<expirable> what;
   };
-  void run();
+  // Shared with the thread, which may outlive this object (stop() from a
+  // callback cannot join the thread it runs on).
+  struct state {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::deque<entry> due;
+    std::size_t swept_at = 0;          // the queue's size after the last sweep
+    std::atomic<bool> stopped{false};  // read by the thread between callbacks, unlocked
+  };
+  static void run(const std::shared_ptr<state>& st);
 
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<entry> due_;
-  bool stopped_ = false;
+  std::shared_ptr<state> state_ = std::make_shared<state>();
   std::thread thread_;
 };
 
