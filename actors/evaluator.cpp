@@ -24,6 +24,7 @@ struct evaluator_state {
   struct request {
     caf::typed_response_promise<eval_result> promise;
     clock_type::time_point asked;
+    scheduler_actor asker;  // told when the parameters are read, before scoring
   };
   std::deque<request> queue;  // front: the evaluation in progress
   clock_type::time_point started;
@@ -88,12 +89,22 @@ void finish(evaluator_pointer self, caf::expected<eval_result> result) {
   if (!s.queue.empty()) start_next(self);
 }
 
+// The asker (the scheduler) may let the workers go on: the snapshot is
+// taken, scoring it needs no shard.
+void tell_read(evaluator_pointer self) {
+  const auto& asker = self->state.queue.front().asker;
+  if (asker) self->send(asker, eval_atom::value);
+}
+
 // Pulls every value the test set needs, then scores them.
 void start_next(evaluator_pointer self) {
   auto& s = self->state;
   s.started = clock_type::now();
   s.pending = s.ops.size();
-  if (s.pending == 0) return finish(self, score(*s.wl));
+  if (s.pending == 0) {
+    tell_read(self);
+    return finish(self, score(*s.wl));
+  }
   const auto round = ++s.round;
   for (std::size_t i = 0; i < s.ops.size(); ++i) {
     self->request(s.shards[s.ops[i].shard], kPullTimeout, pull_atom::value,
@@ -107,7 +118,10 @@ void start_next(evaluator_pointer self) {
                 ss.pending = 0;
                 return finish(self, to_caf_error(status));
               }
-              if (--ss.pending == 0) finish(self, score(*ss.wl));
+              if (--ss.pending == 0) {
+                tell_read(self);
+                finish(self, score(*ss.wl));
+              }
             },
             [=](caf::error& err) {
               auto& ss = self->state;
@@ -146,7 +160,8 @@ evaluator_actor::behavior_type evaluator_behavior(evaluator_pointer self, job_co
         auto promise = self->make_response_promise<eval_result>();
         // One evaluation at a time: the pulls of two overlapping evaluations
         // would write into the same workload and score one mixed snapshot.
-        s.queue.push_back({promise, clock_type::now()});
+        s.queue.push_back(
+            {promise, clock_type::now(), caf::actor_cast<scheduler_actor>(self->current_sender())});
         if (s.queue.size() == 1) start_next(self);
         return promise;
       },

@@ -251,18 +251,56 @@ void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::
   }
 }
 
+// The evaluation in flight has read the parameters: for an epoch's end, the
+// workers waiting there go on (worker.cpp, start_next_epoch).
+void on_evaluation_read(scheduler_pointer self) {
+  auto& st = self->state;
+  if (!st.eval_reading) return;
+  const auto e = *st.eval_reading;
+  st.eval_reading.reset();
+  // The row's clock: the slowest worker's as the parameters were read (at
+  // an epoch's end every worker waits there, so exactly the epoch's).
+  st.eval_read_clock = st.slowest_clock();
+  if (!e.epoch_end || static_cast<std::int64_t>(e.epoch) <= st.evaluated_epoch) return;
+  st.evaluated_epoch = e.epoch;
+  // Only those waiting for this epoch or an earlier one: a replacement may
+  // already wait at the end of a later epoch, and back in the clock table
+  // while it still waits it would hold everyone back for good.
+  for (auto it = st.at_epoch_end.begin(); it != st.at_epoch_end.end();) {
+    if (it->second.epoch > e.epoch) {
+      ++it;
+      continue;
+    }
+    if (st.running.count(it->first)) st.clocks->add_worker(it->first, it->second.clock);
+    it = st.at_epoch_end.erase(it);
+  }
+  if (st.job.stages > 1) return;
+  for (const auto id : st.running) {
+    if (id < st.workers.size() && st.workers[id]) {
+      self->send(st.workers[id], eval_atom::value, e.epoch);
+    }
+  }
+}
+
 // Has the evaluator pull the current parameters and score them; `epoch` is
 // the epoch the evaluation belongs to (the slowest worker's current one for
-// evaluations between epoch ends).
+// evaluations between epoch ends). One at a time, and the row is labelled
+// with the slowest worker's clock when the evaluator has read the
+// parameters (it says so before scoring): labelled when asked, a queue
+// behind a busy evaluator gave the final model the clocks of early steps.
 void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
   const double sent_s = elapsed(self->state);
+  const auto min_clock = self->state.slowest_clock();
+  self->state.eval_reading = e;
   self->request(self->state.evaluator, std::chrono::minutes(10), eval_atom::value)
       .then(
           [=](const eval_result& res) {
-            // The snapshot is as of when the evaluator pulled it.
-            record_eval(self, e.epoch, sent_s + res.snapshot_delay_s, e.min_clock, res,
-                        e.epoch_end);
             auto& st = self->state;
+            on_evaluation_read(self);  // normally told already, before the scoring
+            // The snapshot is as of when the evaluator pulled it.
+            record_eval(self, e.epoch, sent_s + res.snapshot_delay_s,
+                        st.eval_read_clock.value_or(min_clock), res, e.epoch_end);
+            st.eval_read_clock.reset();
             --st.evals_pending;
             // keep_best: the next evaluation's pulls leave after this one's
             // checkpoint requests (record_eval sent them), so the shards
@@ -283,18 +321,19 @@ void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
 
 void evaluate_epoch(scheduler_pointer self, std::uint32_t epoch, bool epoch_end = true) {
   auto& st = self->state;
-  // Finished workers leave the clock table; the slowest live one sets the clock.
-  const queued_eval e{epoch, epoch_end,
-                      st.clocks->size() ? st.clocks->min_clock() : st.finished_clock};
-  // keep_best: one evaluation at a time from here (see ask_evaluation);
-  // otherwise the evaluator queues them.
-  const bool wait = st.job.keep_best && st.evals_pending > 0;
-  ++st.evals_pending;
-  if (wait) {
-    st.evals_queued.push_back(e);
-  } else {
-    ask_evaluation(self, e);
+  if (st.evals_pending == 0) {
+    ++st.evals_pending;
+    return ask_evaluation(self, {epoch, epoch_end});
   }
+  // One between epoch ends already waits: it will read the parameters as
+  // they are when its turn comes, which is what this one would read too.
+  if (!epoch_end) {
+    for (const auto& q : st.evals_queued) {
+      if (!q.epoch_end) return;
+    }
+  }
+  ++st.evals_pending;
+  st.evals_queued.push_back({epoch, epoch_end});
 }
 
 // Evaluates, in order, every epoch that all live workers have finished.
@@ -449,11 +488,11 @@ void note_clock_spread(scheduler_state& st) {
 // Every checkpoint_every clocks of the slowest worker.
 void maybe_checkpoint(scheduler_pointer self) {
   auto& st = self->state;
-  if (st.job.checkpoint_every == 0 || !st.checkpoint_waiting.empty() || st.clocks->size() == 0 ||
-      st.summary.stopped_early) {
+  if (st.job.checkpoint_every == 0 || !st.checkpoint_waiting.empty() ||
+      (st.clocks->size() == 0 && st.at_epoch_end.empty()) || st.summary.stopped_early) {
     return;
   }
-  const auto clock = st.clocks->min_clock();
+  const auto clock = st.slowest_clock();
   if (clock < st.next_checkpoint || clock % st.job.checkpoint_every != 0) return;
   start_checkpoint(self, clock);
 }
@@ -564,13 +603,27 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
       },
       [=](progress_atom, const worker_progress& p) { on_progress(self, p); },
       [=](epoch_atom, std::uint32_t worker, std::uint32_t epoch) {
-        auto it = self->state.last_epoch.find(worker);
-        if (it == self->state.last_epoch.end()) return;
-        if (epoch > it->second && self->state.clocks->contains(worker)) {
-          self->state.epoch_end_clocks[worker].push_back(self->state.clocks->clock_of(worker));
+        auto& st = self->state;
+        auto it = st.last_epoch.find(worker);
+        if (it == st.last_epoch.end()) return;
+        if (epoch > it->second && st.clocks->contains(worker)) {
+          const auto clock = st.clocks->clock_of(worker);
+          st.epoch_end_clocks[worker].push_back(clock);
+          // It waits for the epoch's evaluation (worker.cpp, start_next_epoch)
+          // unless this was its last, or the evaluation already read.
+          if (st.job.stages <= 1 && epoch + 1 < st.job.epochs &&
+              static_cast<std::int64_t>(epoch) > st.evaluated_epoch) {
+            st.at_epoch_end[worker] = {epoch, clock};
+            st.clocks->remove_worker(worker);
+            release_waiting(self);
+          }
         }
         it->second = std::max<std::int64_t>(it->second, epoch);
         evaluate_completed_epochs(self);
+      },
+      [=](eval_atom) {
+        if (self->current_sender() != self->state.evaluator.address()) return;
+        on_evaluation_read(self);
       },
       [=](done_atom, std::uint32_t worker) {
         auto& st = self->state;
