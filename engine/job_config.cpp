@@ -266,8 +266,20 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
     read_double(*t, "memory_share", "limits", src, job.memory_share);
   }
   name_unnamed_job(root, job);
+  // A regression has no accuracy: its target is a test RMSE unless the
+  // file says otherwise (and validate() refuses "accuracy" for one). Judged
+  // by accuracy, a sweep over a regression found every run at its target
+  // ("test accuracy >= 0") after three steps.
+  const auto* job_table = root["job"].as_table();
+  if (job_is_regression(job) && (job_table == nullptr || !job_table->contains("target_metric"))) {
+    job.target_metric = "loss";
+  }
   if (check) validate(job);
   return job;
+}
+
+bool job_is_regression(const job_config& job) {
+  return job.model_kind == "mf" || (job.model_kind == "mlp" && is_regression(job.model.loss));
 }
 
 job_config load_job_config(const std::string& path, bool check) {
@@ -352,6 +364,11 @@ void validate(const job_config& job) {
   if (auto why = check_optimizer(job.optimizer); !why.empty()) fail("train", why);
   if (job.target_metric != "accuracy" && job.target_metric != "loss") {
     fail("job.target_metric", "'" + job.target_metric + "' is neither accuracy nor loss");
+  }
+  if (job.target_metric == "accuracy" && job_is_regression(job)) {
+    fail("job.target_metric",
+         "a regression has no accuracy: use target_metric = \"loss\" with target_loss, a test "
+         "RMSE");
   }
   if (job.target_loss < 0) fail("job.target_loss", "must not be negative");
   if (job.target_accuracy < 0 || job.target_accuracy > 1) {

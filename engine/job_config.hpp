@@ -178,6 +178,11 @@ job_config load_job_config(const std::string& path, bool check = true);
 /// Checks ranges and consistency; throws troupe_error(bad_config).
 void validate(const job_config& job);
 
+/// Whether the job's model is a regression (an MLP with loss = "mse", or a
+/// matrix factorisation): scored by RMSE and MAE, with no accuracy. A
+/// plugin's model says so only when it runs (workload::squared_error_loss).
+bool job_is_regression(const job_config& job);
+
 /// "0", "2", "inf" -> staleness; throws troupe_error(bad_config) otherwise.
 std::int64_t parse_staleness(const std::string& text);
 std::string staleness_to_string(std::int64_t staleness);

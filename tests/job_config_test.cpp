@@ -125,6 +125,19 @@ TEST(JobConfig, BadValuesAreErrorsNamingTheKey) {
   EXPECT_NE(error_of("[job\n").find("test.toml:1"), std::string::npos);
 }
 
+// A regression has no accuracy: judged by one, a sweep over a regression
+// found every run at "test accuracy >= 0" after three steps. Its target is
+// the test RMSE unless the file says otherwise, and "accuracy" is refused.
+TEST(JobConfig, ARegressionsTargetIsItsLoss) {
+  EXPECT_EQ(parse_job_config("[model]\nloss = \"mse\"\n", "t", false).target_metric, "loss");
+  EXPECT_EQ(parse_job_config("[model]\nkind = \"mf\"\n", "t", false).target_metric, "loss");
+  EXPECT_EQ(parse_job_config("[model]\nloss = \"softmax\"\n", "t", false).target_metric,
+            "accuracy");
+  const auto why = error_of("[job]\ntarget_metric = \"accuracy\"\n[model]\nloss = \"mse\"\n");
+  EXPECT_NE(why.find("job.target_metric"), std::string::npos) << why;
+  EXPECT_NE(why.find("a regression has no accuracy"), std::string::npos) << why;
+}
+
 TEST(JobConfig, StalenessParsing) {
   EXPECT_EQ(parse_staleness("0"), 0);
   EXPECT_EQ(parse_staleness("16"), 16);
