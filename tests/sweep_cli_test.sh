@@ -46,6 +46,15 @@ if command -v gnuplot >/dev/null; then
   done
 fi
 
+# The same directory again, one bound: the earlier sweep's other runs go
+# (left there, they looked like part of the new one).
+"$troupe" --log-level warn sweep "$dir/job.toml" --staleness 0 --repeats 1 --target job \
+  --out "$dir/out" > "$dir/again.log" 2>&1 || { cat "$dir/again.log"; fail "sweep again"; }
+grep -q "runs/ are removed" "$dir/again.log" || { cat "$dir/again.log"; fail "no warning"; }
+[ "$(tail -n +2 "$runs" | wc -l)" -eq 1 ] || fail "runs.csv of the second sweep should have 1 row"
+[ -f "$dir/out/runs/s0_r0/metrics.csv" ] || fail "the second sweep's run is missing"
+[ ! -e "$dir/out/runs/sinf_r0" ] || fail "the earlier sweep's staleness=inf run was left behind"
+
 # Update rules on the grid, 2 repeats, the target set by a reference run.
 "$troupe" --log-level warn sweep "$dir/job.toml" --staleness inf --grid update.rule=plain,dcasgd --repeats 2 \
   --x update.rule --out "$dir/rules" > "$dir/rules.log" 2>&1 || { cat "$dir/rules.log"; fail "rules sweep"; }
@@ -92,6 +101,16 @@ for bad in "--grid update.rule=plain,fast" "--x train.workers" "--target 1.5" \
     fail "sweep accepted $bad"
   fi
   grep -q "bad_config" "$dir/bad.log" || { cat "$dir/bad.log"; fail "no clear error for $bad"; }
+done
+
+# An empty bound in the list: refused, not dropped (nor the next flag taken
+# for one).
+for bad in "0,,2" "," "0,"; do
+  if "$troupe" sweep "$dir/job.toml" --staleness "$bad" --repeats 1 --out "$dir/bad" \
+    > "$dir/bad.log" 2>&1; then
+    fail "sweep accepted --staleness $bad"
+  fi
+  grep -q "an empty value" "$dir/bad.log" || { cat "$dir/bad.log"; fail "no clear error for $bad"; }
 done
 
 if "$troupe" sweep "$dir/job.toml" --staleness 0 --repeats 1 --stragglers "fixed:factor=3" \

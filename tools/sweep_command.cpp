@@ -30,7 +30,7 @@ namespace {
 
 struct sweep_options {
   std::string job_file;
-  std::vector<std::string> staleness{"0", "1", "2", "4", "8", "16", "inf"};
+  std::string staleness = "0,1,2,4,8,16,inf";  // comma-separated; split in make_plan
   std::vector<std::string> grid;
   std::string x_key;
   std::uint32_t repeats = 3;
@@ -114,7 +114,19 @@ sweep_plan make_plan(const sweep_options& o) {
     throw troupe_error(errc::bad_config, "--x " + plan.x_key + " is not a key the sweep varies");
   }
   std::set<std::int64_t> seen;
-  for (const auto& text : o.staleness) {
+  // Split here, not by CLI11: it dropped empty items ("0,,2" passed) and took
+  // the next flag as the value of "--staleness ,".
+  std::vector<std::string> items;
+  for (std::size_t at = 0;;) {
+    const auto comma = o.staleness.find(',', at);
+    items.push_back(o.staleness.substr(at, comma == std::string::npos ? comma : comma - at));
+    if (comma == std::string::npos) break;
+    at = comma + 1;
+  }
+  for (const auto& text : items) {
+    if (text.empty()) {
+      throw troupe_error(errc::bad_config, "--staleness '" + o.staleness + "': an empty value");
+    }
     const auto s = parse_staleness(text);
     if (!seen.insert(s).second) {
       throw troupe_error(errc::bad_config, "--staleness lists " + text + " twice");
@@ -243,7 +255,17 @@ int run_sweep(sweep_plan& plan) {
   info.x_key = plan.x_key;
   for (const auto& a : plan.axes) info.grid_keys.push_back(a.key);
   if (fs::exists(plan.out_dir + "/runs.csv")) {
-    spdlog::warn("sweep: {} holds an earlier sweep; its files are overwritten", plan.out_dir);
+    // Its runs go too: left next to the new runs.csv, the old runs of other
+    // configurations looked like part of this sweep.
+    spdlog::warn(
+        "sweep: {} holds an earlier sweep; its runs/ are removed and its files overwritten",
+        plan.out_dir);
+    std::error_code ec;
+    fs::remove_all(plan.out_dir + "/runs", ec);
+    if (ec) {
+      throw troupe_error(errc::io_error, "cannot remove the earlier sweep's " + plan.out_dir +
+                                             "/runs: " + ec.message());
+    }
   }
   fs::create_directories(plan.out_dir);
   if (plan.target == "auto") {
@@ -313,7 +335,6 @@ std::function<int()> add_sweep_command(CLI::App& app) {
   cmd->add_option("job", opts->job_file, "TOML job file")->required()->check(CLI::ExistingFile);
   cmd->add_option("--staleness", opts->staleness,
                   "comma-separated staleness bounds: integers and 'inf'")
-      ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--grid", opts->grid,
                   "KEY=v1,v2,...: also sweep this job key (any key of the job file, as with "

@@ -211,8 +211,13 @@ std::pair<std::string, std::string> mean_curves(const std::vector<run_group>& gr
                      : static_cast<double>(pt.clock);
       }
       const auto s = summarize(ys);
-      dat << num(xs / static_cast<double>(rs.size())) << " " << num(s.mean) << " " << num(s.low())
-          << " " << num(s.high()) << "\n";
+      // An accuracy lies in [0, 1], and a loss is not negative: a t
+      // interval of two runs does not know that (its band spanned -2..3
+      // and flattened every curve).
+      const double lo = std::max(0.0, s.low());
+      const double hi = loss ? s.high() : std::min(1.0, s.high());
+      dat << num(xs / static_cast<double>(rs.size())) << " " << num(s.mean) << " " << num(lo) << " "
+          << num(hi) << "\n";
     }
     // Eight colours, then dashed: more than eight configurations stay apart.
     const auto lc = " lc " + std::to_string(blocks % 8 + 1);
