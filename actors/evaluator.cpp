@@ -24,10 +24,10 @@ struct evaluator_state {
   struct request {
     caf::typed_response_promise<eval_result> promise;
     clock_type::time_point asked;
-    scheduler_actor asker;  // told when the parameters are read, before scoring
   };
   std::deque<request> queue;  // front: the evaluation in progress
   clock_type::time_point started;
+  clock_type::time_point read;  // the last pull of the evaluation in progress answered
   std::size_t pending = 0;
   std::uint64_t round = 0;
   bool replicated = false;
@@ -82,18 +82,12 @@ void finish(evaluator_pointer self, caf::expected<eval_result> result) {
   if (result) {
     if (s.hold && !s.ops.empty()) result->held_round = s.round;
     result->snapshot_delay_s = std::chrono::duration<double>(s.started - job.asked).count();
+    result->read_delay_s = std::chrono::duration<double>(s.read - job.asked).count();
     job.promise.deliver(*result);
   } else {
     job.promise.deliver(result.error());
   }
   if (!s.queue.empty()) start_next(self);
-}
-
-// The asker (the scheduler) may let the workers go on: the snapshot is
-// taken, scoring it needs no shard.
-void tell_read(evaluator_pointer self) {
-  const auto& asker = self->state.queue.front().asker;
-  if (asker) self->send(asker, eval_atom::value);
 }
 
 // Pulls every value the test set needs, then scores them.
@@ -102,7 +96,7 @@ void start_next(evaluator_pointer self) {
   s.started = clock_type::now();
   s.pending = s.ops.size();
   if (s.pending == 0) {
-    tell_read(self);
+    s.read = s.started;
     return finish(self, score(*s.wl));
   }
   const auto round = ++s.round;
@@ -119,7 +113,7 @@ void start_next(evaluator_pointer self) {
                 return finish(self, to_caf_error(status));
               }
               if (--ss.pending == 0) {
-                tell_read(self);
+                ss.read = clock_type::now();  // what the row's clock is looked up by
                 finish(self, score(*ss.wl));
               }
             },
@@ -160,8 +154,7 @@ evaluator_actor::behavior_type evaluator_behavior(evaluator_pointer self, job_co
         auto promise = self->make_response_promise<eval_result>();
         // One evaluation at a time: the pulls of two overlapping evaluations
         // would write into the same workload and score one mixed snapshot.
-        s.queue.push_back(
-            {promise, clock_type::now(), caf::actor_cast<scheduler_actor>(self->current_sender())});
+        s.queue.push_back({promise, clock_type::now()});
         if (s.queue.size() == 1) start_next(self);
         return promise;
       },

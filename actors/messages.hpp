@@ -60,7 +60,8 @@ struct eval_result {
   double loss = 0;
   std::uint64_t rows = 0;
   double snapshot_delay_s = 0;  ///< from the request to the snapshot's pulls (queued behind others)
-  std::string report;           ///< the workload's eval_report(): extra findings, may be empty
+  double read_delay_s = 0;  ///< from the request to the last pull's answer: the snapshot is read
+  std::string report;       ///< the workload's eval_report(): extra findings, may be empty
   bool regression = false;
   double mae = 0;          ///< regression: mean absolute error
   bool validated = false;  ///< the validation fields below are set
@@ -72,8 +73,8 @@ struct eval_result {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, eval_result& x) {
-  return f(x.accuracy, x.loss, x.rows, x.snapshot_delay_s, x.report, x.regression, x.mae,
-           x.validated, x.val_accuracy, x.val_loss, x.val_mae, x.held_round);
+  return f(x.accuracy, x.loss, x.rows, x.snapshot_delay_s, x.read_delay_s, x.report, x.regression,
+           x.mae, x.validated, x.val_accuracy, x.val_loss, x.val_mae, x.held_round);
 }
 
 /// The outcome of a whole job.

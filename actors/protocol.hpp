@@ -90,8 +90,7 @@ using scheduler_actor = caf::typed_actor<
     caf::reacts_to<progress_atom, worker_progress>,            // periodic worker report
     caf::reacts_to<epoch_atom, std::uint32_t, std::uint32_t>,  // worker finished an epoch
     caf::reacts_to<done_atom, std::uint32_t>,                  // worker finished all epochs
-    caf::reacts_to<fail_atom, std::uint32_t, std::string>,     // worker gave up
-    caf::reacts_to<eval_atom>>;  // evaluator: the evaluation asked has read the parameters
+    caf::reacts_to<fail_atom, std::uint32_t, std::string>>;    // worker gave up
 
 /// A worker: trains on its partition once started.
 using worker_actor =
@@ -100,9 +99,6 @@ using worker_actor =
                      caf::reacts_to<repoint_atom, std::uint32_t, shard_actor>,
                      // from the scheduler: the slowest worker completed this many steps
                      caf::reacts_to<clock_atom, std::int64_t>,
-                     // from the scheduler: the evaluation of this epoch has read the
-                     // parameters; the next epoch may start
-                     caf::reacts_to<eval_atom, std::uint32_t>,
                      // to itself: go on after yielding the thread, or after a straggler delay
                      caf::reacts_to<continue_atom>,
                      // to itself, every second: requests past their deadline

@@ -251,35 +251,25 @@ void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::
   }
 }
 
-// The evaluation in flight has read the parameters: for an epoch's end, the
-// workers waiting there go on (worker.cpp, start_next_epoch).
-void on_evaluation_read(scheduler_pointer self) {
-  auto& st = self->state;
-  if (!st.eval_reading) return;
-  const auto e = *st.eval_reading;
-  st.eval_reading.reset();
-  // The row's clock: the slowest worker's as the parameters were read (at
-  // an epoch's end every worker waits there, so exactly the epoch's).
-  st.eval_read_clock = st.slowest_clock();
-  if (!e.epoch_end || static_cast<std::int64_t>(e.epoch) <= st.evaluated_epoch) return;
-  st.evaluated_epoch = e.epoch;
-  // Only those waiting for this epoch or an earlier one: a replacement may
-  // already wait at the end of a later epoch, and back in the clock table
-  // while it still waits it would hold everyone back for good.
-  for (auto it = st.at_epoch_end.begin(); it != st.at_epoch_end.end();) {
-    if (it->second.epoch > e.epoch) {
-      ++it;
-      continue;
-    }
-    if (st.running.count(it->first)) st.clocks->add_worker(it->first, it->second.clock);
-    it = st.at_epoch_end.erase(it);
+// The slowest clock at `at_s` (elapsed seconds), from the history kept
+// while evaluations are under way; `fallback` before it begins.
+// Appends the slowest clock when it changed; keeps what the evaluation in
+// flight may look up (from one entry before it was asked), else the last.
+void note_slowest_clock(scheduler_state& st) {
+  const auto clock = st.slowest_clock();
+  auto& h = st.clock_history;
+  if (h.empty() || h.back().second != clock) h.emplace_back(elapsed(st), clock);
+  const double keep_from = st.evals_pending > 0 ? st.eval_sent_s : h.back().first;
+  while (h.size() > 1 && h[1].first <= keep_from) h.pop_front();
+}
+
+std::int64_t clock_at(const scheduler_state& st, double at_s, std::int64_t fallback) {
+  auto clock = fallback;
+  for (const auto& [t, c] : st.clock_history) {
+    if (t > at_s) break;
+    clock = c;
   }
-  if (st.job.stages > 1) return;
-  for (const auto id : st.running) {
-    if (id < st.workers.size() && st.workers[id]) {
-      self->send(st.workers[id], eval_atom::value, e.epoch);
-    }
-  }
+  return clock;
 }
 
 // Has the evaluator pull the current parameters and score them; `epoch` is
@@ -291,16 +281,17 @@ void on_evaluation_read(scheduler_pointer self) {
 void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
   const double sent_s = elapsed(self->state);
   const auto min_clock = self->state.slowest_clock();
-  self->state.eval_reading = e;
+  self->state.eval_sent_s = sent_s;
+  note_slowest_clock(self->state);
   self->request(self->state.evaluator, std::chrono::minutes(10), eval_atom::value)
       .then(
           [=](const eval_result& res) {
             auto& st = self->state;
-            on_evaluation_read(self);  // normally told already, before the scoring
-            // The snapshot is as of when the evaluator pulled it.
-            record_eval(self, e.epoch, sent_s + res.snapshot_delay_s,
-                        st.eval_read_clock.value_or(min_clock), res, e.epoch_end);
-            st.eval_read_clock.reset();
+            // The snapshot is as of when the evaluator pulled it, and holds
+            // the steps the slowest worker had completed when its pulls were
+            // answered (at least: fast workers may be up to the bound ahead).
+            const auto read_clock = clock_at(st, sent_s + res.read_delay_s, min_clock);
+            record_eval(self, e.epoch, sent_s + res.snapshot_delay_s, read_clock, res, e.epoch_end);
             --st.evals_pending;
             // keep_best: the next evaluation's pulls leave after this one's
             // checkpoint requests (record_eval sent them), so the shards
@@ -488,11 +479,11 @@ void note_clock_spread(scheduler_state& st) {
 // Every checkpoint_every clocks of the slowest worker.
 void maybe_checkpoint(scheduler_pointer self) {
   auto& st = self->state;
-  if (st.job.checkpoint_every == 0 || !st.checkpoint_waiting.empty() ||
-      (st.clocks->size() == 0 && st.at_epoch_end.empty()) || st.summary.stopped_early) {
+  if (st.job.checkpoint_every == 0 || !st.checkpoint_waiting.empty() || st.clocks->size() == 0 ||
+      st.summary.stopped_early) {
     return;
   }
-  const auto clock = st.slowest_clock();
+  const auto clock = st.clocks->min_clock();
   if (clock < st.next_checkpoint || clock % st.job.checkpoint_every != 0) return;
   start_checkpoint(self, clock);
 }
@@ -570,6 +561,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
         auto& acked = st.acked[adv.worker];
         acked = std::max(acked, adv.pushes_acked);
         note_clock_spread(st);
+        note_slowest_clock(st);
         release_waiting(self);
         maybe_evaluate_between_epochs(self);
         maybe_checkpoint(self);
@@ -596,6 +588,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
           return;
         }
         note_clock_spread(st);
+        note_slowest_clock(st);
         release_waiting(self);
         maybe_evaluate_between_epochs(self);
         maybe_checkpoint(self);
@@ -603,27 +596,13 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
       },
       [=](progress_atom, const worker_progress& p) { on_progress(self, p); },
       [=](epoch_atom, std::uint32_t worker, std::uint32_t epoch) {
-        auto& st = self->state;
-        auto it = st.last_epoch.find(worker);
-        if (it == st.last_epoch.end()) return;
-        if (epoch > it->second && st.clocks->contains(worker)) {
-          const auto clock = st.clocks->clock_of(worker);
-          st.epoch_end_clocks[worker].push_back(clock);
-          // It waits for the epoch's evaluation (worker.cpp, start_next_epoch)
-          // unless this was its last, or the evaluation already read.
-          if (st.job.stages <= 1 && epoch + 1 < st.job.epochs &&
-              static_cast<std::int64_t>(epoch) > st.evaluated_epoch) {
-            st.at_epoch_end[worker] = {epoch, clock};
-            st.clocks->remove_worker(worker);
-            release_waiting(self);
-          }
+        auto it = self->state.last_epoch.find(worker);
+        if (it == self->state.last_epoch.end()) return;
+        if (epoch > it->second && self->state.clocks->contains(worker)) {
+          self->state.epoch_end_clocks[worker].push_back(self->state.clocks->clock_of(worker));
         }
         it->second = std::max<std::int64_t>(it->second, epoch);
         evaluate_completed_epochs(self);
-      },
-      [=](eval_atom) {
-        if (self->current_sender() != self->state.evaluator.address()) return;
-        on_evaluation_read(self);
       },
       [=](done_atom, std::uint32_t worker) {
         auto& st = self->state;
@@ -633,6 +612,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
         st.finished_steps += static_cast<std::uint64_t>(clock - st.start_clock[worker]);
         // A finished worker must not hold the others back.
         st.clocks->remove_worker(worker);
+        note_slowest_clock(st);
         release_waiting(self);
         maybe_write_progress(self);
         maybe_finish(self);

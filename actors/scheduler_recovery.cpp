@@ -30,11 +30,7 @@ namespace {
 void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::string& why) {
   auto& st = self->state;
   const auto detected = clock_type::now();
-  auto clock = st.clocks->clock_of(lost);
-  if (auto g = st.at_epoch_end.find(lost); g != st.at_epoch_end.end()) {
-    clock = g->second.clock;  // it was waiting for an epoch's evaluation
-    st.at_epoch_end.erase(g);
-  }
+  const auto clock = st.clocks->clock_of(lost);
   const auto epoch = static_cast<std::uint32_t>(std::max<std::int64_t>(st.last_epoch[lost] + 1, 0));
   st.running.erase(lost);
   st.clocks->remove_worker(lost);
@@ -48,8 +44,7 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
   st.partition[id] = st.partition.at(lost);
   // The replacement joins at the slowest live clock: it neither holds the
   // others back further nor runs ahead of the bound.
-  const std::int64_t start_clock =
-      st.clocks->size() || !st.at_epoch_end.empty() ? st.slowest_clock() : clock;
+  const std::int64_t start_clock = st.clocks->size() ? st.clocks->min_clock() : clock;
   st.clocks->add_worker(id, start_clock);
   st.start_clock[id] = start_clock;
   st.running.insert(id);
@@ -73,12 +68,6 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
     self->monitor(worker);
     for (std::uint32_t k = 0; k < self->state.shards.size(); ++k) {
       self->send(worker, repoint_atom::value, k, self->state.shards[k]);
-    }
-    // The epochs already evaluated: it would wait for them at its next
-    // epoch's start otherwise (worker.cpp, start_next_epoch).
-    // (A pipeline's head, handed over as a worker, waits for none.)
-    if (const auto e = self->state.evaluated_epoch; e >= 0 && self->state.job.stages <= 1) {
-      self->send(worker, eval_atom::value, static_cast<std::uint32_t>(e));
     }
     self->send(worker, start_atom::value);
     self->state.workers[id] = std::move(worker);
@@ -144,7 +133,6 @@ void worker_lost(scheduler_pointer self, std::uint32_t w, const std::string& why
     // It had finished its last epoch; only its `done` was lost.
     st.running.erase(w);
     st.clocks->remove_worker(w);
-    st.at_epoch_end.erase(w);
     release_waiting(self);
     return maybe_finish(self);
   }

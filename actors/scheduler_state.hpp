@@ -131,30 +131,18 @@ struct scheduler_state {
   // live worker is past its clock (an epoch that ended at that very clock is
   // reported after it). -1: none.
   std::int64_t progress_pending = -1;
-  std::uint32_t next_eval = 0;                  // first epoch not yet evaluated
-  std::int64_t next_eval_clock = 0;             // eval_every: next min clock to evaluate at
-  std::uint32_t evals_pending = 0;              // asked or queued
-  std::deque<queued_eval> evals_queued;         // waiting for the one asked
-  std::optional<queued_eval> eval_reading;      // asked, its parameters not read yet
-  std::optional<std::int64_t> eval_read_clock;  // the slowest clock when they were read
-  std::int64_t evaluated_epoch = -1;            // the last epoch whose evaluation has read
-  // Workers waiting at an epoch's end for its evaluation to read the
-  // parameters, with their clocks: out of the clock table meanwhile (they
-  // compute nothing, and must hold no one back), back in when it has read.
-  struct epoch_end_wait {
-    std::uint32_t epoch = 0;  // the epoch it finished
-    std::int64_t clock = 0;
-  };
-  std::map<std::uint32_t, epoch_end_wait> at_epoch_end;
+  std::uint32_t next_eval = 0;           // first epoch not yet evaluated
+  std::int64_t next_eval_clock = 0;      // eval_every: next min clock to evaluate at
+  std::uint32_t evals_pending = 0;       // asked or queued
+  std::deque<queued_eval> evals_queued;  // waiting for the one asked
+  // The slowest clock over time (elapsed s, clock), while an evaluation is
+  // under way: its row takes the clock of when its pulls were answered.
+  std::deque<std::pair<double, std::int64_t>> clock_history;
+  double eval_sent_s = 0;  // when the evaluation in flight was asked
 
-  /// The slowest live worker's clock, counting those waiting at an epoch's
-  /// end (the last finished one's when none runs).
+  /// The slowest live worker's clock (the last finished one's when none runs).
   std::int64_t slowest_clock() const {
-    auto min_clock = clocks->size() ? clocks->min_clock() : finished_clock;
-    if (clocks->size() == 0 && !at_epoch_end.empty())
-      min_clock = at_epoch_end.begin()->second.clock;
-    for (const auto& [w, wait] : at_epoch_end) min_clock = std::min(min_clock, wait.clock);
-    return min_clock;
+    return clocks->size() ? clocks->min_clock() : finished_clock;
   }
   caf::typed_response_promise<job_summary> run_promise;
   std::unique_ptr<metrics_log> metrics;

@@ -126,9 +126,7 @@ struct worker_state {
   // Per shard: its primary sends applied notices (it has a backup), so a
   // prefetched pull can ride on the push before it instead of being a request.
   std::vector<bool> notices;
-  std::int64_t known_min = 0;         // slowest worker's acknowledged steps, from the scheduler
-  std::int64_t evaluated_epoch = -1;  // the last epoch whose evaluation has read (scheduler)
-  bool awaiting_eval = false;         // the epoch ended; the next waits for its evaluation
+  std::int64_t known_min = 0;  // slowest worker's acknowledged steps, from the scheduler
   std::uint32_t epoch = 0;
   bool batch_loaded = false;   // the batch of step `clock` is loaded
   bool epoch_done = false;     // partition exhausted: drain, then next epoch or done
@@ -615,36 +613,12 @@ bool bound_allows(const worker_state& st, std::int64_t step) {
   return s == staleness_unbounded || step - st.known_min <= s;
 }
 
-// Starts the epoch after the one just finished once its evaluation has
-// read the parameters (the scheduler asks it when every worker finished
-// the epoch, and says so when it has read): each epoch's evaluation then
-// scores exactly that epoch's model, whatever the staleness bound. Without
-// the wait a fast job ran on while the evaluator pulled, and rows labelled
-// with an early epoch scored a model epochs later. Pipeline stages do not
-// wait. The wait counts as staleness; while it waits, the scheduler keeps
-// this worker out of the clock table, so that it holds no one back.
-bool start_next_epoch(worker_pointer self) {
-  auto& st = self->state;
-  if (st.cfg.job.stages <= 1 && st.evaluated_epoch < static_cast<std::int64_t>(st.epoch)) {
-    st.timer.block(step_timer::staleness);
-    return false;
-  }
-  st.awaiting_eval = false;
-  st.wl->start_epoch(++st.epoch);
-  if (st.wl->next_batch() == 0) {
-    fail(self, "empty partition", make_troupe_error(errc::bad_config, "no training rows"));
-    return false;
-  }
-  return st.batch_loaded = true;
-}
-
 // Loads the batch of step `clock`; at the partition's end, finishes the
 // epoch once every push of it is acknowledged (so that an evaluation of
 // the epoch sees them all). Returns false while the step cannot start.
 bool load_batch(worker_pointer self) {
   auto& st = self->state;
   if (st.batch_loaded) return true;
-  if (st.awaiting_eval) return start_next_epoch(self);
   if (!st.epoch_done) {
     if (st.wl->next_batch() > 0) return st.batch_loaded = true;
     st.epoch_done = true;
@@ -676,8 +650,12 @@ bool load_batch(worker_pointer self) {
     self->quit();
     return false;
   }
-  st.awaiting_eval = true;
-  return start_next_epoch(self);
+  st.wl->start_epoch(++st.epoch);
+  if (st.wl->next_batch() == 0) {
+    fail(self, "empty partition", make_troupe_error(errc::bad_config, "no training rows"));
+    return false;
+  }
+  return st.batch_loaded = true;
 }
 
 // Sends the pulls of `step` when the bound and the push window allow.
@@ -877,12 +855,6 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         s.known_min = min_clock;
         if (s.ctx.metrics)
           s.ctx.metrics->set_clock_lag(s.cfg.id, static_cast<double>(s.clock - min_clock));
-        advance(self);
-      },
-      [=](eval_atom, std::uint32_t epoch) {
-        auto& s = self->state;
-        if (!from_scheduler() || static_cast<std::int64_t>(epoch) <= s.evaluated_epoch) return;
-        s.evaluated_epoch = epoch;
         advance(self);
       },
       [=](slot_atom) {

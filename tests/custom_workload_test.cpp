@@ -7,8 +7,11 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "linear_workload.hpp"
 
@@ -190,6 +193,43 @@ class many_scalars final : public troupe::custom_workload {
   std::size_t cursor_ = 0;
 };
 
+// A model whose one parameter counts the steps applied: each step's
+// gradient is -1, so at learning rate 1 plain SGD adds exactly 1, and an
+// evaluation's RMSE is the parameter itself, i.e. the steps its snapshot
+// holds. Steps take ~1 ms and evaluations 30 ms, so evaluations fall behind.
+class step_counter : public troupe::custom_workload {
+ public:
+  explicit step_counter(const troupe::workload_context& ctx) : ctx_(ctx) {}
+  std::vector<troupe::table> tables() const override {
+    auto w = troupe::table::dense("w", 1).init(0.0f);
+    w.optimizer = ctx_.optimizer;
+    return {w};
+  }
+  bool regression() const override { return true; }
+  void start_epoch(std::uint64_t) override { left_ = 100; }
+  std::size_t next_batch(troupe::row_request&) override { return left_ > 0 ? (left_--, 1) : 0; }
+  troupe::step_stats step(const troupe::param_view&, troupe::grad_buffers& g) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    g.dense(0)[0] = -1.0f;
+    troupe::step_stats s;
+    s.rows = 1;
+    return s;
+  }
+  troupe::step_stats evaluate(const troupe::param_view& p) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    const double w = p.dense(0)[0];
+    troupe::step_stats s;
+    s.loss_sum = w * w;  // RMSE = |w|
+    s.abs_err_sum = std::fabs(w);
+    s.rows = 1;
+    return s;
+  }
+
+ private:
+  troupe::workload_context ctx_;
+  std::size_t left_ = 0;
+};
+
 std::string job_text(const std::string& kind, const std::string& staleness) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("troupe_custom_" + kind + (staleness == "0" ? "_s0" : "_s"));
@@ -220,6 +260,37 @@ TEST(CustomWorkload, TrainsSynchronouslyAndAsynchronously) {
     EXPECT_LE(s->test_mae, s->test_loss * 1.01) << s->line;
     EXPECT_NE(s->line.find("test_rmse="), std::string::npos) << s->line;
   }
+}
+
+// Each row of metrics.csv carries the clock of the parameters it scored.
+// Labelled with the clock at which it was asked, an evaluation queued behind
+// a slow one scored a model tens of steps later than its label said (on a
+// fast job, the final model under the clocks of early steps), and a sweep
+// drew its conclusions from those labels. The step counter makes the
+// scored clock visible: a row's RMSE is the steps its snapshot holds.
+TEST(CustomWorkload, EachEvaluationRowCarriesTheClockItScored) {
+  register_once<step_counter>("step_counter");
+  const auto dir = std::filesystem::temp_directory_path() / "troupe_custom_step_counter";
+  auto s = troupe::train(troupe::job_spec::toml(
+      "[job]\nepochs = 2\neval_every = 1\nlog_every = 1000\noutput_dir = \"" + dir.string() +
+      "\"\n[model]\nkind = \"step_counter\"\n[train]\nworkers = 1\nshards = 1\nbatch = 1\n"
+      "staleness = 0\noptimizer = \"sgd\"\nlearning_rate = 1.0\n"));
+  ASSERT_TRUE(s) << s.error().to_string();
+  std::ifstream in(dir / "metrics.csv");
+  int rows = 0;
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
+    if (f.size() < 6 || f[4] != "test") continue;
+    ++rows;
+    const double clock = std::stod(f[3]), scored = std::stod(f[5]);
+    // The label is the slowest clock the scheduler knew when the pulls
+    // were answered: a few steps either way, never tens.
+    EXPECT_NEAR(scored, clock, 8.0) << line;
+  }
+  EXPECT_GE(rows, 4);
+  EXPECT_NEAR(s->test_loss, 200.0, 1e-3) << s->line;  // every step applied once
 }
 
 TEST(CustomWorkload, AStepOfMoreRequestsThanTheWorkerKeepsInFlightTrainsEveryTable) {

@@ -97,59 +97,6 @@ TEST(UserDataTraining, RegressionReportsRmseAndMae) {
   EXPECT_EQ(line.find("test_accuracy="), std::string::npos) << line;
 }
 
-// The test rows of metrics.csv, as (epoch, clock, loss).
-std::vector<std::tuple<int, long, double>> test_rows(const std::string& metrics) {
-  std::ifstream in(metrics);
-  std::vector<std::tuple<int, long, double>> out;
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
-    if (f.size() > 5 && f[4] == "test")
-      out.emplace_back(std::stoi(f[1]), std::stol(f[3]), std::stod(f[5]));
-  }
-  return out;
-}
-
-// An epoch's evaluation scores exactly that epoch's model: the workers wait
-// at the epoch's end until the evaluator has read the parameters. Before, a
-// fast job ran on while the evaluator pulled, and the row of epoch 1 scored
-// a model from epoch 2 (a sweep then credited runs with reaching a target
-// epochs early). One worker in lock-step is deterministic: its first
-// epoch's row must equal a one-epoch run's final evaluation, to the digit.
-TEST(UserDataTraining, EachEpochsEvaluationScoresExactlyThatEpochsModel) {
-  temp_dir dir("train_eval_exact");
-  const auto data = "format = \"csv\"\ntrain = \"" + blobs(dir, 800) +
-                    "\"\nlabel_column = \"letter\"\nnormalize = \"standardize\"";
-  auto job = files_job(dir, data, "hidden = [16]", "learning_rate = 0.1\nbatch = 16\n");
-  job.workers = 1;
-  job.shards = 1;
-  job.staleness = 0;
-  job.eval_every = 3;  // between-epoch evaluations as well, which must not disturb it
-  job.epochs = 3;
-  job.output_dir = dir.file("three");
-  run_job(job);
-  job.epochs = 1;
-  job.output_dir = dir.file("one");
-  run_job(job);
-  const auto three = test_rows(dir.file("three/metrics.csv"));
-  const auto one = test_rows(dir.file("one/metrics.csv"));
-  ASSERT_FALSE(one.empty());
-  const auto [e1, c1, loss1] = one.back();
-  // Epoch-end rows: the last row of each epoch. That of epoch 0 in the long
-  // run scores what the one-epoch run ended with, at the same clock.
-  std::optional<std::tuple<int, long, double>> first_end;
-  for (const auto& r : three) {
-    if (std::get<0>(r) == 0 && std::get<1>(r) == c1) first_end = r;
-  }
-  ASSERT_TRUE(first_end.has_value()) << "no row of epoch 0 at clock " << c1;
-  EXPECT_EQ(std::get<2>(*first_end), loss1);
-  // Rows are labelled with clocks that never go back.
-  for (std::size_t i = 1; i < three.size(); ++i) {
-    EXPECT_GE(std::get<1>(three[i]), std::get<1>(three[i - 1])) << i;
-  }
-}
-
 TEST(UserDataTraining, SparseLibsvmTrainsLogisticRegression) {
   temp_dir dir("train_libsvm");
   std::mt19937 rng(3);
