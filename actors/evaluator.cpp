@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <deque>
+#include <limits>
 
 #include "actors/actor_config.hpp"
 #include "engine/wire/exchange_plan.hpp"
@@ -27,7 +28,9 @@ struct evaluator_state {
   };
   std::deque<request> queue;  // front: the evaluation in progress
   clock_type::time_point started;
-  clock_type::time_point read;  // the last pull of the evaluation in progress answered
+  clock_type::time_point read;     // the last pull of the evaluation in progress answered
+  std::uint64_t read_version = 0;  // the lowest table version its pulls read
+  bool dense_only = false;         // every step pushes to every shard: versions count steps
   std::size_t pending = 0;
   std::uint64_t round = 0;
   bool replicated = false;
@@ -83,6 +86,7 @@ void finish(evaluator_pointer self, caf::expected<eval_result> result) {
     if (s.hold && !s.ops.empty()) result->held_round = s.round;
     result->snapshot_delay_s = std::chrono::duration<double>(s.started - job.asked).count();
     result->read_delay_s = std::chrono::duration<double>(s.read - job.asked).count();
+    result->read_version = s.ops.empty() || !s.dense_only ? 0 : s.read_version;
     job.promise.deliver(*result);
   } else {
     job.promise.deliver(result.error());
@@ -100,6 +104,7 @@ void start_next(evaluator_pointer self) {
     return finish(self, score(*s.wl));
   }
   const auto round = ++s.round;
+  s.read_version = std::numeric_limits<std::uint64_t>::max();
   for (std::size_t i = 0; i < s.ops.size(); ++i) {
     self->request(s.shards[s.ops[i].shard], kPullTimeout, pull_atom::value,
                   encode_pull(s.ops[i], kEvaluatorId, false, s.hold ? round : 0))
@@ -112,6 +117,7 @@ void start_next(evaluator_pointer self) {
                 ss.pending = 0;
                 return finish(self, to_caf_error(status));
               }
+              ss.read_version = std::min(ss.read_version, version);
               if (--ss.pending == 0) {
                 ss.read = clock_type::now();  // what the row's clock is looked up by
                 finish(self, score(*ss.wl));
@@ -148,6 +154,9 @@ evaluator_actor::behavior_type evaluator_behavior(evaluator_pointer self, job_co
   st.hold = job.keep_best;
   st.replicated = job.replication > 1 || (job.checkpoint_every > 0 && !job.nodes.empty());
   st.ops = plan_exchange(*st.wl, static_cast<std::uint32_t>(st.shards.size()));
+  st.dense_only = true;
+  for (const auto& t : st.wl->tables())
+    st.dense_only = st.dense_only && t.kind != table_kind::sparse;
   return {
       [=](eval_atom) -> caf::result<eval_result> {
         auto& s = self->state;

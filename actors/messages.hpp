@@ -61,7 +61,10 @@ struct eval_result {
   std::uint64_t rows = 0;
   double snapshot_delay_s = 0;  ///< from the request to the snapshot's pulls (queued behind others)
   double read_delay_s = 0;  ///< from the request to the last pull's answer: the snapshot is read
-  std::string report;       ///< the workload's eval_report(): extra findings, may be empty
+  /// The lowest table version (pushes applied) among the shards it read, for
+  /// a model of dense tables only (each step pushes once to every shard); 0: none.
+  std::uint64_t read_version = 0;
+  std::string report;  ///< the workload's eval_report(): extra findings, may be empty
   bool regression = false;
   double mae = 0;          ///< regression: mean absolute error
   bool validated = false;  ///< the validation fields below are set
@@ -73,8 +76,8 @@ struct eval_result {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, eval_result& x) {
-  return f(x.accuracy, x.loss, x.rows, x.snapshot_delay_s, x.read_delay_s, x.report, x.regression,
-           x.mae, x.validated, x.val_accuracy, x.val_loss, x.val_mae, x.held_round);
+  return f(x.accuracy, x.loss, x.rows, x.snapshot_delay_s, x.read_delay_s, x.read_version, x.report,
+           x.regression, x.mae, x.validated, x.val_accuracy, x.val_loss, x.val_mae, x.held_round);
 }
 
 /// The outcome of a whole job.

@@ -251,8 +251,6 @@ void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::
   }
 }
 
-// The slowest clock at `at_s` (elapsed seconds), from the history kept
-// while evaluations are under way; `fallback` before it begins.
 // Appends the slowest clock when it changed; keeps what the evaluation in
 // flight may look up (from one entry before it was asked), else the last.
 void note_slowest_clock(scheduler_state& st) {
@@ -263,6 +261,8 @@ void note_slowest_clock(scheduler_state& st) {
   while (h.size() > 1 && h[1].first <= keep_from) h.pop_front();
 }
 
+// The slowest clock at `at_s` (elapsed seconds), from that history;
+// `fallback` before it begins.
 std::int64_t clock_at(const scheduler_state& st, double at_s, std::int64_t fallback) {
   auto clock = fallback;
   for (const auto& [t, c] : st.clock_history) {
@@ -272,12 +272,27 @@ std::int64_t clock_at(const scheduler_state& st, double at_s, std::int64_t fallb
   return clock;
 }
 
+// The clock an evaluation's row is labelled with. For a model of dense
+// tables, from the shards' versions: each data-parallel step pushes once to
+// every shard, so a version of v at every shard read holds v / workers
+// steps of each worker on average (exactly the steps of a lone worker).
+// Otherwise the slowest worker's clock when the evaluator had the pulls
+// answered, as the scheduler knew it then, which lags: it hears of steps
+// late (a one-worker job of tiny steps was 17 steps ahead of the advances
+// it had read) and replies may wait in the evaluator's mailbox.
+std::int64_t evaluation_clock(const scheduler_state& st, double sent_s, const eval_result& res,
+                              std::int64_t fallback) {
+  if (st.job.stages <= 1 && res.read_version > 0 && st.job.workers > 0) {
+    return static_cast<std::int64_t>(res.read_version / st.job.workers);
+  }
+  return clock_at(st, sent_s + res.read_delay_s, fallback);
+}
+
 // Has the evaluator pull the current parameters and score them; `epoch` is
 // the epoch the evaluation belongs to (the slowest worker's current one for
-// evaluations between epoch ends). One at a time, and the row is labelled
-// with the slowest worker's clock when the evaluator has read the
-// parameters (it says so before scoring): labelled when asked, a queue
-// behind a busy evaluator gave the final model the clocks of early steps.
+// evaluations between epoch ends). One at a time, labelled with the clock
+// of what it read: labelled when asked, an evaluation queued behind a busy
+// one scored a model tens of steps past its label (see read_clock).
 void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
   const double sent_s = elapsed(self->state);
   const auto min_clock = self->state.slowest_clock();
@@ -287,10 +302,8 @@ void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
       .then(
           [=](const eval_result& res) {
             auto& st = self->state;
-            // The snapshot is as of when the evaluator pulled it, and holds
-            // the steps the slowest worker had completed when its pulls were
-            // answered (at least: fast workers may be up to the bound ahead).
-            const auto read_clock = clock_at(st, sent_s + res.read_delay_s, min_clock);
+            // The snapshot is as of when the evaluator pulled it.
+            const auto read_clock = evaluation_clock(st, sent_s, res, min_clock);
             record_eval(self, e.epoch, sent_s + res.snapshot_delay_s, read_clock, res, e.epoch_end);
             --st.evals_pending;
             // keep_best: the next evaluation's pulls leave after this one's

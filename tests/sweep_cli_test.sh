@@ -93,6 +93,14 @@ TOML
 "$troupe" --log-level warn sweep "$dir/own.toml" --staleness 0,1 --repeats 1 --target job \
   --out "$dir/own" > "$dir/own.log" 2>&1 || { cat "$dir/own.log"; fail "sweep of a CSV job"; }
 [ "$(tail -n +2 "$dir/own/runs.csv" | wc -l)" -eq 2 ] || fail "the CSV sweep should have 2 runs"
+# The same data as a regression, judged by the job file's target: it sets
+# no target_loss, and a test loss <= 0 is never reached: refused, naming it.
+sed 's/hidden = \[8\]/hidden = [8]\nloss = "mse"/' "$dir/own.toml" > "$dir/reg.toml"
+if "$troupe" sweep "$dir/reg.toml" --staleness 0 --repeats 1 --target job --out "$dir/reg" \
+  > "$dir/reg.log" 2>&1; then
+  fail "a regression sweep with a target of loss 0 was accepted"
+fi
+grep -q "set job.target_loss" "$dir/reg.log" || { cat "$dir/reg.log"; fail "no clear error"; }
 
 for bad in "--grid update.rule=plain,fast" "--x train.workers" "--target 1.5" \
   "--grid train.workers=0" "--grid train.nonsense=1"; do

@@ -254,6 +254,15 @@ int run_sweep(sweep_plan& plan) {
   info.epochs = plan.base.epochs;
   info.x_key = plan.x_key;
   for (const auto& a : plan.axes) info.grid_keys.push_back(a.key);
+  // A loss of 0 is never reached: a job file without target_loss (a
+  // regression's default) gave a sweep whose every run missed its target.
+  // Refused before anything of an earlier sweep is removed.
+  if (plan.target != "auto" && info.target_metric == "loss" && !(plan.base.target_loss > 0)) {
+    throw troupe_error(errc::bad_config,
+                       "the target is a test loss <= 0, which no run reaches: set job.target_loss "
+                       "in the job file, give --target VALUE, or let --target auto take it from "
+                       "a reference run");
+  }
   if (fs::exists(plan.out_dir + "/runs.csv")) {
     // Its runs go too: left next to the new runs.csv, the old runs of other
     // configurations looked like part of this sweep.
@@ -274,6 +283,7 @@ int run_sweep(sweep_plan& plan) {
     info.target = info.target_metric == "loss" ? plan.base.target_loss : plan.base.target_accuracy;
     info.target_origin = plan.target == "job" ? "from the job file" : "given with --target";
   }
+
   std::ofstream(plan.out_dir + "/job.toml") << to_toml(plan.base);
   const std::size_t total = plan.points.size() * plan.staleness.size() * plan.repeats;
   spdlog::info(

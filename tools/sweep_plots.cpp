@@ -145,7 +145,14 @@ struct group_plot {
   bool any_reached = false, any_epochs = false, any_ok = false;
 };
 
-group_plot group_data(const x_axis& x, const std::vector<run_group>& groups) {
+// Every quantity here is at least 0, and fractions and accuracies at most
+// 1: a t interval of two runs knows neither (an accuracy's band reached
+// 1.18, a waiting fraction's -0.2).
+double at_least_0(double v) {
+  return std::max(0.0, v);
+}
+
+group_plot group_data(const x_axis& x, const std::vector<run_group>& groups, bool loss) {
   group_plot p;
   for (const auto& g : groups) {
     const auto s = series_of(x, g);
@@ -165,11 +172,14 @@ group_plot group_data(const x_axis& x, const std::vector<run_group>& groups) {
     for (const auto* g : rows) {
       const auto &e = g->epochs_to_target, &t = g->time_to_target_s, &w = g->wait_fraction,
                  &b = g->best_metric;
-      dat << x.position(*g) << " " << nan_or(e, e.mean) << " " << nan_or(e, e.low()) << " "
-          << nan_or(e, e.high()) << " " << nan_or(t, t.mean) << " " << nan_or(t, t.low()) << " "
-          << nan_or(t, t.high()) << " " << nan_or(w, w.mean) << " " << nan_or(w, w.low()) << " "
-          << nan_or(w, w.high()) << " " << (g->all_reached() ? 1 : 0) << " " << nan_or(b, b.mean)
-          << " " << nan_or(b, b.low()) << " " << nan_or(b, b.high()) << "\n";
+      const double b_high = loss ? b.high() : std::min(1.0, b.high());
+      dat << x.position(*g) << " " << nan_or(e, e.mean) << " " << nan_or(e, at_least_0(e.low()))
+          << " " << nan_or(e, e.high()) << " " << nan_or(t, t.mean) << " "
+          << nan_or(t, at_least_0(t.low())) << " " << nan_or(t, t.high()) << " "
+          << nan_or(w, w.mean) << " " << nan_or(w, at_least_0(w.low())) << " "
+          << nan_or(w, std::min(1.0, w.high())) << " " << (g->all_reached() ? 1 : 0) << " "
+          << nan_or(b, b.mean) << " " << nan_or(b, at_least_0(b.low())) << " " << nan_or(b, b_high)
+          << "\n";
       p.any_reached = p.any_reached || g->reached > 0;
       p.any_epochs = p.any_epochs || g->epochs_to_target.n > 0;
       p.any_ok = p.any_ok || g->failed < g->runs;
@@ -287,8 +297,8 @@ std::string series_plot(const group_plot& p, int column, bool partial_points) {
 plot_files make_plots(const sweep_info& info, const std::vector<run_record>& runs) {
   const auto groups = aggregate(runs);
   const auto x = make_axis(info, groups);
-  const auto gp = group_data(x, groups);
   const bool loss = info.target_metric == "loss";
+  const auto gp = group_data(x, groups, loss);
   bool epochs = !runs.empty();
   for (const auto& r : runs) epochs = epochs && (!r.ok() || r.epochs_per_clock > 0);
   const auto [means, mean_clauses] = mean_curves(groups, runs, loss, epochs);
