@@ -154,9 +154,7 @@ evaluator_actor::behavior_type evaluator_behavior(evaluator_pointer self, job_co
   st.hold = job.keep_best;
   st.replicated = job.replication > 1 || (job.checkpoint_every > 0 && !job.nodes.empty());
   st.ops = plan_exchange(*st.wl, static_cast<std::uint32_t>(st.shards.size()));
-  st.dense_only = true;
-  for (const auto& t : st.wl->tables())
-    st.dense_only = st.dense_only && t.kind != table_kind::sparse;
+  st.dense_only = dense_only(*st.wl);
   return {
       [=](eval_atom) -> caf::result<eval_result> {
         auto& s = self->state;

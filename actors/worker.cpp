@@ -929,10 +929,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
           // Fixed only when the model has no sparse table at all: a first
           // batch that happens to ask for no rows would otherwise leave every
           // later batch's rows unpulled and unpushed.
-          bool dense_only = !ops.empty();
-          for (const auto& t : s.wl->tables())
-            dense_only = dense_only && t.kind != table_kind::sparse;
-          if (dense_only) s.fixed_plan = std::move(ops);
+          if (!ops.empty() && dense_only(*s.wl)) s.fixed_plan = std::move(ops);
         }
         self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
         advance(self);

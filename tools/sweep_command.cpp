@@ -116,17 +116,7 @@ sweep_plan make_plan(const sweep_options& o) {
   std::set<std::int64_t> seen;
   // Split here, not by CLI11: it dropped empty items ("0,,2" passed) and took
   // the next flag as the value of "--staleness ,".
-  std::vector<std::string> items;
-  for (std::size_t at = 0;;) {
-    const auto comma = o.staleness.find(',', at);
-    items.push_back(o.staleness.substr(at, comma == std::string::npos ? comma : comma - at));
-    if (comma == std::string::npos) break;
-    at = comma + 1;
-  }
-  for (const auto& text : items) {
-    if (text.empty()) {
-      throw troupe_error(errc::bad_config, "--staleness '" + o.staleness + "': an empty value");
-    }
+  for (const auto& text : sweep::split_values(o.staleness, "--staleness '" + o.staleness + "'")) {
     const auto s = parse_staleness(text);
     if (!seen.insert(s).second) {
       throw troupe_error(errc::bad_config, "--staleness lists " + text + " twice");

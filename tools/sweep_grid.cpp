@@ -12,6 +12,27 @@
 
 namespace troupe::sweep {
 
+std::vector<std::string> split_values(const std::string& list, const std::string& flag) {
+  std::vector<std::string> out;
+  std::string value;
+  int depth = 0;
+  bool quoted = false;
+  for (std::size_t i = 0; i <= list.size(); ++i) {
+    const char c = i < list.size() ? list[i] : ',';
+    if (c == '"') quoted = !quoted;
+    if (!quoted && (c == '[' || c == '{')) ++depth;
+    if (!quoted && (c == ']' || c == '}')) --depth;
+    if (c == ',' && depth <= 0 && !quoted) {
+      if (value.empty()) throw troupe_error(errc::bad_config, flag + ": an empty value");
+      out.push_back(value);
+      value.clear();
+    } else {
+      value += c;
+    }
+  }
+  return out;
+}
+
 grid_axis parse_grid_axis(const std::string& text) {
   const auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0) {
@@ -35,24 +56,7 @@ grid_axis parse_grid_axis(const std::string& text) {
                            "schedule and epochs to target are counted from them); sweep data "
                            "sets as separate sweeps");
   }
-  std::string value;
-  int depth = 0;
-  bool quoted = false;
-  for (std::size_t i = eq + 1; i <= text.size(); ++i) {
-    const char c = i < text.size() ? text[i] : ',';
-    if (c == '"') quoted = !quoted;
-    if (!quoted && (c == '[' || c == '{')) ++depth;
-    if (!quoted && (c == ']' || c == '}')) --depth;
-    if (c == ',' && depth <= 0 && !quoted) {
-      if (value.empty()) {
-        throw troupe_error(errc::bad_config, "--grid '" + text + "': an empty value");
-      }
-      axis.values.push_back(value);
-      value.clear();
-    } else {
-      value += c;
-    }
-  }
+  axis.values = split_values(text.substr(eq + 1), "--grid '" + text + "'");
   return axis;
 }
 

@@ -24,6 +24,10 @@ struct grid_axis {
   std::vector<std::string> values;  ///< as given, in order
 };
 
+/// `list` split at the commas outside brackets and quotes; `flag` ("--grid
+/// 'KEY=...'") names it in the troupe_error(bad_config) for an empty item.
+std::vector<std::string> split_values(const std::string& list, const std::string& flag);
+
 /// "KEY=v1,v2,..." split at the commas outside brackets and quotes (so
 /// "model.layers=[784,64,10],[784,256,10]" has two values). Throws
 /// troupe_error(bad_config) naming the text for a missing '=' or key, an

@@ -7,6 +7,13 @@
 
 namespace troupe {
 
+bool dense_only(const workload& wl) {
+  for (const auto& t : wl.tables()) {
+    if (t.kind == table_kind::sparse) return false;
+  }
+  return true;
+}
+
 std::vector<exchange_op> plan_exchange(const workload& wl, std::uint32_t shards) {
   std::vector<exchange_op> ops;
   const auto& tables = wl.tables();

@@ -35,6 +35,10 @@ inline std::vector<key_range> dense_ranges(std::uint64_t size, std::uint32_t sha
   return partition_range(size, shards);
 }
 
+/// Whether every table of the workload is dense: each step then exchanges
+/// the same ranges, and pushes once to every shard.
+bool dense_only(const workload& wl);
+
 /// One op per (table, shard) with something to exchange this step.
 std::vector<exchange_op> plan_exchange(const workload& wl, std::uint32_t shards);
 
