@@ -217,6 +217,17 @@ std::string refused_receiver(caf::actor_system& sys, const basp_header& header,
   }
 }
 
+// CAF 0.17 ends any actor that receives an exit_msg with exit_reason::kill,
+// whatever its exit handler says: from an authenticated peer (a bug, a stolen
+// secret) it stopped a node actor, and with it every job on the node. No
+// Troupe actor ends with kill while linked across nodes (only the listener's
+// middleman and an embedded engine's idle node are killed, both locally), so
+// none is legitimate traffic.
+bool killing_exit(const caf::message& msg) {
+  return msg.match_elements<caf::exit_msg>() &&
+         msg.get_as<caf::exit_msg>(0).reason == caf::exit_reason::kill;
+}
+
 // Reads the payload the way BASP will; before authentication also what it
 // holds and asks for. Empty: it may go to BASP.
 std::string why_unreadable(caf::actor_system& sys, const basp_header& header,
@@ -271,7 +282,7 @@ std::string why_unreadable(caf::actor_system& sys, const basp_header& header,
   if (err) return sys.render(err);
   // What is left when CAF gave up on an element (an unknown type).
   if (source.remaining() != 0) return std::to_string(source.remaining()) + " bytes after its end";
-  if (authenticated) return {};
+  if (authenticated) return killing_exit(msg) ? "an exit message with exit_reason::kill" : "";
   if (backend.third_node()) {
     return "a handle of an actor on another node (" + caf::to_string(*backend.third_node()) + ")";
   }

@@ -35,7 +35,9 @@
 // makes the BASP broker quit, and with it every connection of the daemon;
 // a length beyond the bytes left allocates up to 4 GiB; deep nesting
 // overflows the stack. A cluster member with a bug, or a stolen secret,
-// must not take a node down with one message: such a payload closes its
+// must not take a node down with one message, nor stop one with an exit
+// message of exit_reason::kill (which CAF obeys past any exit handler): such
+// a payload closes its
 // connection instead (actors/guarded_listener.cpp checks each payload in
 // place before BASP reads it; long byte runs are skipped, not copied).
 //

@@ -287,13 +287,28 @@ std::string message_nested(std::size_t depth) {
   return out + one.substr(at);
 }
 
+// A direct message's payload (stages, message) as CAF writes it.
+template <class Message>
+std::string direct_message_of(Message x) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys, buf};
+  std::vector<caf::strong_actor_ptr> stages;
+  auto msg = caf::make_message(std::move(x));
+  if (sink(stages, msg)) throw std::runtime_error("cannot serialize");
+  return std::string(buf.begin(), buf.end());
+}
+
 // Once a peer has authenticated, what it sends was read by CAF unscreened: a
 // message CAF cannot read (it throws) made the BASP broker quit, and with it
 // every connection of the process; a byte vector claiming 4 GiB was
 // allocated; lists nested a hundred thousand deep would overflow the
 // network thread's stack. A cluster member with a bug or a stolen secret
-// took a node down with one message. Now each closes its own connection,
-// and the listener serves on.
+// took a node down with one message, and an exit message of
+// exit_reason::kill (which CAF obeys past any exit handler) stopped the
+// actor it named. Now each closes its own connection, the listener serves
+// on and the actor lives.
 TEST(HostileAuthenticatedInput, AMessageCafCannotReadClosesOnlyItsConnection) {
   actor_config cfg;
   caf::actor_system sys{cfg};
@@ -323,6 +338,8 @@ TEST(HostileAuthenticatedInput, AMessageCafCannotReadClosesOnlyItsConnection) {
       {"invalid type found", message_with_a_config_value_of_no_type()},
       {"a sequence of 4294967295 elements", message_claiming_4gib()},
       {"nested more than 64 deep", message_nested(100000)},
+      {"exit_reason::kill",
+       direct_message_of(caf::exit_msg{caf::actor_addr{}, caf::exit_reason::kill})},
   };
   for (const auto& [why, payload] : cases) {
     raw_connection c(port);
@@ -341,18 +358,6 @@ TEST(HostileAuthenticatedInput, AMessageCafCannotReadClosesOnlyItsConnection) {
 // has none); a forged down_msg naming one of the node's own actors (its id
 // is the daemon's, told in CAF's handshake) made it forget a hosted actor.
 // Each one ended the daemon (or corrupted it) for anyone who could connect.
-template <class Message>
-std::string direct_message_of(Message x) {
-  actor_config cfg;
-  caf::actor_system sys{cfg};
-  std::vector<char> buf;
-  caf::binary_serializer sink{sys, buf};
-  std::vector<caf::strong_actor_ptr> stages;
-  auto msg = caf::make_message(std::move(x));
-  if (sink(stages, msg)) throw std::runtime_error("cannot serialize");
-  return std::string(buf.begin(), buf.end());
-}
-
 TEST_F(HostileInput, SystemMessagesBeforeAuthenticationAreRefused) {
   nodes.push_back(start_daemon({TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--secret",
                                 (dir / "secret").string(), "--name", "sys"},
