@@ -96,8 +96,9 @@ std::future<result<void>> client::leave_clock(const clock_group& group) {
   });
 }
 
-void client::wait() {
-  if (impl_) impl_->wait();
+result<void> client::wait() {
+  if (impl_) return impl_->wait();
+  return {api_errc::stopped, "this client was moved from"};
 }
 std::vector<table_info> client::tables() const {
   return impl_ ? impl_->tables() : std::vector<table_info>{};
@@ -121,6 +122,7 @@ std::string check_client_options(const client_options& opts) {
     }
   }
   if (opts.window == 0) return "client_options::window must be at least 1";
+  if (opts.max_queued == 0) return "client_options::max_queued must be at least 1";
   if (auto why = check_peer_timeout(opts.peer_timeout); !why.empty()) {
     return "client_options::" + why;
   }

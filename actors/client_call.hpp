@@ -16,10 +16,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <string>
 #include <type_traits>
 #include <variant>
 
@@ -42,11 +44,32 @@ class call_tracker {
     }
     changed_.notify_all();
   }
-  /// Until every call opened before now is closed.
-  void wait() {
+  /// A call ended with `e` (before it closes: the wait() that waits for it
+  /// reports it).
+  void failed(const api_error& e) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (failures_.empty()) first_ = e;
+    ++failures_[e.code];
+  }
+  /// Until every call opened before now is closed; then ok, or the first
+  /// failure since the previous wait() returned, with how many failed.
+  /// Pushes fired and forgotten must not fail unseen (an overloaded client
+  /// refused 936 of 1,000 such pushes, and wait() said nothing).
+  result<void> wait() {
     std::unique_lock<std::mutex> lock(mutex_);
     const auto limit = next_;
     changed_.wait(lock, [&] { return open_.empty() || *open_.begin() >= limit; });
+    if (failures_.empty()) return {};
+    const auto failures = std::exchange(failures_, {});
+    std::size_t total = 0;
+    std::string counts;
+    for (const auto& [code, n] : failures) {
+      total += n;
+      counts += (counts.empty() ? "" : ", ") + std::to_string(n) + " " + to_string(code);
+    }
+    if (total == 1) return first_;
+    return {first_.code, std::to_string(total) + " calls failed since the last wait() (" + counts +
+                             "); the first: " + first_.message};
   }
 
  private:
@@ -54,6 +77,8 @@ class call_tracker {
   std::condition_variable changed_;
   std::set<std::uint64_t> open_;
   std::uint64_t next_ = 0;
+  std::map<api_errc, std::size_t> failures_;
+  api_error first_;
 };
 
 /// One call. Parts run on the session's thread only; the call completes
@@ -121,6 +146,7 @@ struct call final : expirable {
  private:
   // Runs the callback once, whoever completed the call.
   void finish(result<T> r) {
+    if (!r) tracker_->failed(r.error());
     auto done = std::move(done_);
     try {
       done(std::move(r));

@@ -54,7 +54,7 @@ class client::impl {
       tables_.push_back(std::move(e));
     }
     next_seq_.assign(shards, 0);
-    queue_ = std::make_shared<request_queue>(std::max<std::size_t>(1, opts.max_queued));
+    queue_ = std::make_shared<request_queue>(opts.max_queued, shards, opts.window);
     session_ = spawn_client_session(rt_->sys, std::move(info.shards), queue_, opts.window);
   }
 
@@ -82,7 +82,7 @@ class client::impl {
     auto it = by_name_.find(name);
     return it == by_name_.end() ? nullptr : &tables_[it->second];
   }
-  void wait() { tracker_->wait(); }
+  result<void> wait() { return tracker_->wait(); }
 
   void lookup(const std::string& name, std::vector<std::uint64_t> ids, callback<rows> done);
   void push(const std::string& name, std::vector<std::uint64_t> ids, std::vector<float> grads,

@@ -20,17 +20,27 @@ using clock_type = std::chrono::steady_clock;
 request_queue::outcome request_queue::submit(std::vector<outgoing_request>& parts, bool& wake) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (closed_) return outcome::closed;
-  // A call is admitted whole; one always fits an empty client.
-  if (waiting_ > 0 && waiting_ + parts.size() > limit_) return outcome::full;
+  // How many of these parts would wait beyond their shard's window.
+  std::size_t added = 0;
+  for (const auto& p : parts) {
+    if (p.shard < open_.size() && open_[p.shard]++ >= window_) ++added;
+  }
+  if (waiting_ > 0 && waiting_ + added > limit_) {
+    for (const auto& p : parts) {
+      if (p.shard < open_.size()) --open_[p.shard];
+    }
+    return outcome::full;
+  }
   wake = items_.empty();
-  waiting_ += parts.size();
+  waiting_ += added;
   for (auto& p : parts) items_.push_back(std::move(p));
   return outcome::queued;
 }
 
-void request_queue::left(std::size_t n) {
+void request_queue::finished(std::uint32_t shard) {
   std::lock_guard<std::mutex> lock(mutex_);
-  waiting_ -= std::min(n, waiting_);
+  if (shard >= open_.size() || open_[shard] == 0) return;
+  if (--open_[shard] >= window_) --waiting_;
 }
 
 std::size_t request_queue::waiting() const {
@@ -88,6 +98,7 @@ void finish(session_pointer self, std::uint32_t k, std::uint64_t id, bytes* repl
   if (it == pending.end()) return;
   auto part = std::move(it->second);
   pending.erase(it);
+  self->state.queue->finished(k);
   if (reply) {
     part.done(reply, nullptr);
   } else {
@@ -108,9 +119,11 @@ void expire(outgoing_request& req) {
 void send_now(session_pointer self, outgoing_request& req) {
   auto& st = self->state;
   const auto k = req.shard;
-  st.queue->left(1);
   const auto now = clock_type::now();
-  if (req.deadline <= now) return expire(req);
+  if (req.deadline <= now) {
+    st.queue->finished(k);
+    return expire(req);
+  }
   // What is left of the call's time; a deadline that is not set gets a day.
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(
       std::min<clock_type::duration>(req.deadline - now, std::chrono::hours(24)));
@@ -138,7 +151,7 @@ void sweep(session_pointer self) {
     while (!backlog.empty() && backlog.front().deadline <= now) {
       auto req = std::move(backlog.front());
       backlog.pop_front();
-      st.queue->left(1);
+      st.queue->finished(req.shard);
       expire(req);
     }
     if (!backlog.empty()) next = std::min(next, backlog.front().deadline);
@@ -156,11 +169,10 @@ void send(session_pointer self, outgoing_request& req) {
   auto& st = self->state;
   const auto k = req.shard;
   if (k >= st.shards.size()) {
-    st.queue->left(1);
     return fail(req.context, req.done, {api_errc::internal, "no shard " + std::to_string(k)});
   }
   if (st.lost[k]) {
-    st.queue->left(1);
+    st.queue->finished(k);
     return fail(req.context, req.done,
                 {api_errc::peer_lost,
                  "shard " + std::to_string(k) + " is gone (" + describe(st.lost[k]) + ")"});
@@ -185,8 +197,10 @@ void pump(session_pointer self, std::uint32_t k) {
 void fail_backlog(request_queue& queue, std::deque<outgoing_request>& backlog,
                   const api_error& err) {
   auto waiting = std::exchange(backlog, {});
-  queue.left(waiting.size());
-  for (auto& req : waiting) fail(req.context, req.done, err);
+  for (auto& req : waiting) {
+    queue.finished(req.shard);
+    fail(req.context, req.done, err);
+  }
 }
 
 void on_down(session_pointer self, const caf::down_msg& dm) {
@@ -199,7 +213,10 @@ void on_down(session_pointer self, const caf::down_msg& dm) {
     const api_error lost{api_errc::peer_lost,
                          "shard " + std::to_string(k) + " lost (" + describe(st.lost[k]) + ")"};
     auto pending = std::exchange(st.pending[k], {});
-    for (auto& [id, part] : pending) fail(part.context, part.done, lost);
+    for (auto& [id, part] : pending) {
+      st.queue->finished(k);
+      fail(part.context, part.done, lost);
+    }
     fail_backlog(*st.queue, st.backlog[k], lost);
   }
 }

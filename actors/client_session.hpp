@@ -8,7 +8,7 @@
 //   caller threads --submit--> [ request_queue ] --wake--> session --request--> shard k
 //                                                            |<-- reply / error --|
 //   more than `window` in flight to shard k ---> the rest wait in k's backlog
-//   more than the queue's limit waiting (queue + backlogs) ---> submit refused: overloaded
+//   more than the queue's limit waiting for a window slot ---> submit refused: overloaded
 //   a request's deadline passes while it waits ---> timeout (a sweep finds it)
 //   shard k down (monitor) ---> pending, waiting and later requests to k: peer_lost
 //   exit (client destroyed) ---> everything pending or queued: stopped
@@ -17,6 +17,7 @@
 
 #include <caf/fwd.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -47,29 +48,39 @@ struct outgoing_request {
 };
 
 /// Requests waiting for the session, first in first out, and the count of
-/// all that wait in the client (here or in the session's backlogs), which
-/// `limit` bounds.
+/// those that wait in the client for a free window slot (`limit` bounds
+/// it). A request is open from submit until its shard answers or it fails;
+/// of a shard's open requests, the first `window` are (or will at once be)
+/// in flight, and only the rest wait. Requests merely on their way to the
+/// session do not count: two calls that each touch 32 shards are 64
+/// requests but need not wait at all.
 class request_queue {
  public:
-  explicit request_queue(std::size_t limit = std::numeric_limits<std::size_t>::max())
-      : limit_(limit) {}
+  request_queue(std::size_t limit, std::size_t shards, std::size_t window)
+      : limit_(limit), window_(std::max<std::size_t>(1, window)), open_(shards, 0) {}
+
   enum class outcome { queued, closed, full };
   /// Appends all of `parts`, or none: `closed` once closed, `full` when they
-  /// would take the waiting requests past the limit. `wake`: the session
+  /// would take the waiting requests past the limit (a call is admitted
+  /// whole, and one always fits when nothing waits). `wake`: the session
   /// needs a wake-up (the queue was empty).
   outcome submit(std::vector<outgoing_request>& parts, bool& wake);
   std::vector<outgoing_request> take();
   /// Refuses further submits; returns what was still queued.
   std::vector<outgoing_request> close();
-  /// `n` requests stopped waiting (sent, or failed before they were sent).
-  void left(std::size_t n);
+  /// A request to `shard` is no longer open: answered, or failed (also
+  /// before it was sent).
+  void finished(std::uint32_t shard);
+  /// Requests waiting for a free window slot.
   std::size_t waiting() const;
 
  private:
   const std::size_t limit_;
+  const std::size_t window_;
   mutable std::mutex mutex_;
   std::vector<outgoing_request> items_;
-  std::size_t waiting_ = 0;
+  std::vector<std::size_t> open_;  // per shard
+  std::size_t waiting_ = 0;        // sum over shards of open beyond the window
   bool closed_ = false;
 };
 

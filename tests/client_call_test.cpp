@@ -120,9 +120,13 @@ TEST(DeadlineWatch, EndsOnlyOpenCallsAtTheirDeadline) {
   watch.stop();
   const bool stopped_in_time = std::chrono::steady_clock::now() < added + 100ms;
   std::this_thread::sleep_until(added + 200ms);
-  if (stopped_in_time) EXPECT_EQ(timeouts.load(), 1);  // stopped before its deadline came
+  if (stopped_in_time) {
+    EXPECT_EQ(timeouts.load(), 1);  // stopped before its deadline came
+  }
   last->part_done();
-  if (stopped_in_time) EXPECT_EQ(oks.load(), 102);
+  if (stopped_in_time) {
+    EXPECT_EQ(oks.load(), 102);
+  }
 }
 
 // A callback that destroys its watch (its client) on the watch's own

@@ -142,6 +142,35 @@ TEST(ServiceConcurrency, ManyThreadsPushesSumExactly) {
   }
 }
 
+// max_queued counts requests waiting for a free slot of a shard's window.
+// It counted every part from the call until the session sent it: four
+// threads doing one synchronous lookup at a time on an engine of 32 shards
+// (at most 4 requests per shard, a quarter of the window) were refused as
+// `overloaded` on most calls (596 of 800), since two calls' parts on their
+// way to the session already made 64.
+TEST(ServiceConcurrency, CallsWithinTheShardsWindowsAreNeverOverloaded) {
+  auto o = small_engine(32);
+  auto eng = engine::start(o).value();
+  auto c = eng.client().value();
+  std::vector<std::uint64_t> ids(1000);
+  for (std::uint64_t i = 0; i < ids.size(); ++i) ids[i] = i * 7919;
+  constexpr int threads = 4, calls = 50;
+  std::atomic<int> overloaded{0}, other{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (int i = 0; i < calls; ++i) {
+        auto r = c.lookup("emb", ids).get();
+        if (!r) ++(r.error().code == api_errc::overloaded ? overloaded : other);
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  EXPECT_EQ(overloaded.load(), 0) << "of " << threads * calls << " calls";
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_TRUE(c.wait());
+}
+
 TEST_F(service, TypedErrorsApplyNothingAndTheShardsKeepServing) {
   const auto before = row_of("emb", 5);
   auto code = [](const auto& r) { return r ? api_errc::ok : r.error().code; };
@@ -318,6 +347,9 @@ TEST(ServiceOptions, ClientOptionsNoCallCouldUseAreRefused) {
   client_options none;
   none.window = 0;
   EXPECT_EQ(e.client(none).error().code, api_errc::bad_argument);
+  client_options no_queue;
+  no_queue.max_queued = 0;  // was taken as 1, silently
+  EXPECT_EQ(e.client(no_queue).error().code, api_errc::bad_argument);
   client_options far;
   far.connect_timeout = std::chrono::hours(24 * 400);
   EXPECT_EQ(client::connect("127.0.0.1:1", "a-long-enough-secret-0123456789", far).error().code,
@@ -341,6 +373,7 @@ TEST(ServiceOptions, AMovedFromClientsThrowingCallbackStaysInside) {
     throw std::runtime_error("a user's callback");
   }));
   EXPECT_TRUE(called);
+  EXPECT_EQ(a.wait().error().code, api_errc::stopped);              // NOLINT: moved from
   EXPECT_NO_THROW(a.lookup("emb", {1}, client::callback<rows>{}));  // NOLINT: moved from
   EXPECT_TRUE(b.lookup("emb", {1}).get());
 }

@@ -9,7 +9,7 @@
 //   auto c = engine.client().value();                                    // or in-process
 //   auto rows = c.lookup("emb", {42, 7, 42}).get().value();   // 3 rows, duplicates allowed
 //   c.push("emb", {42}, grad);                                 // fire and forget...
-//   c.wait();                                                  // ...until all have landed
+//   if (auto r = c.wait(); !r) log(r.error().to_string());     // ...until all have landed
 //
 // Errors are values (result.hpp): unknown_table, wrong_width, out_of_range,
 // non_finite and bad_argument are found before anything is sent (the shards
@@ -62,9 +62,11 @@ struct client_options {
   /// transport has no flow control of its own).
   std::size_t window = 16;
   /// Requests (one per shard a call touches) waiting in the client for a
-  /// free window slot, over all shards. A call that would exceed it fails at
-  /// once with `overloaded` and sends nothing: under more load than the
-  /// engine serves, callers learn so instead of queueing without bound.
+  /// free window slot, over all shards; requests within a shard's window do
+  /// not count. A call that would exceed it fails at once with `overloaded`
+  /// and sends nothing: under more load than the engine serves, callers
+  /// learn so instead of queueing without bound (wait() reports such
+  /// refusals too). At least 1.
   std::size_t max_queued = 64;
   /// connect(): TLS with this client's certificate (tls.hpp); the engine
   /// must listen with TLS too. Empty: plain TCP and the secret.
@@ -191,11 +193,15 @@ class client {
   std::future<result<void>> leave_clock(const clock_group& group);
 
   /// Blocks until every call this client issued before wait() has finished.
-  /// Never call it from a callback: it would wait for that callback and
-  /// deadlock.
+  /// Returns ok, or the first error of the calls that failed since the
+  /// previous wait() returned (whether or not their futures were read),
+  /// saying how many failed and why: a push fired and forgotten that was
+  /// refused (overloaded, a full queue) or timed out is not lost unseen.
+  /// Each failure is reported by one wait() only. Never call it from a
+  /// callback: it would wait for that callback and deadlock.
   ///   for (auto& e : events) c.push("emb", e.ids, e.grads);
-  ///   c.wait();
-  void wait();
+  ///   if (auto r = c.wait(); !r) retry_or_log(r.error());  // "overloaded: 936 calls failed..."
+  result<void> wait();
 
   /// The tables the engine serves; one of them by name (unknown_table).
   ///   auto w = c.table("emb").value().width;

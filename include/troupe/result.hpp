@@ -65,7 +65,11 @@ class result {
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
-  const api_error& error() const { return std::get<1>(v_); }
+  /// The error; for a value, one of code ok (as result<void> gives).
+  const api_error& error() const {
+    static const api_error none{api_errc::ok, {}};
+    return ok() ? none : std::get<1>(v_);
+  }
   /// The value; throws bad_result_access for an error.
   T& value() & { return check(), std::get<0>(v_); }
   const T& value() const& { return check(), std::get<0>(v_); }
