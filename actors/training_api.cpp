@@ -37,11 +37,22 @@ result<train_summary> run(const job_config& config) {
   }
 }
 
+// A job file that cannot be read is the caller's bad argument, like a bad
+// job in it (a data set missing at run time stays internal).
+job_config load_job_file(const std::string& path, bool check) {
+  try {
+    return load_job_config(path, check);
+  } catch (const troupe_error& e) {
+    if (e.code() != errc::io_error) throw;
+    throw troupe_error(errc::bad_config, e.what());
+  }
+}
+
 }  // namespace
 
 result<train_summary> engine::train(const std::string& job) {
   try {
-    return run(job.empty() ? default_job_config() : load_job_config(job));
+    return run(job.empty() ? default_job_config() : load_job_file(job, true));
   } catch (const troupe_error& e) {
     const auto code = e.code() == errc::bad_config ? api_errc::bad_argument : api_errc::internal;
     return {code, std::string(to_string(e.code())) + ": " + e.what()};
@@ -80,7 +91,7 @@ result<train_summary> train(const job_spec& spec) {
   try {
     // Checked once the overrides are applied, as `troupe train --set` is: a
     // file whose model kind an override replaces was refused for its own.
-    job_config job = !spec.path().empty()   ? load_job_config(spec.path(), false)
+    job_config job = !spec.path().empty()   ? load_job_file(spec.path(), false)
                      : !spec.text().empty() ? parse_job_config(spec.text(), "<job text>", false)
                                             : default_job_config();
     std::vector<job_override> overrides;

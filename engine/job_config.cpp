@@ -283,6 +283,12 @@ bool job_is_regression(const job_config& job) {
 }
 
 job_config load_job_config(const std::string& path, bool check) {
+  // An ifstream opens a directory and reads nothing: an empty job, every
+  // default, so the reference job ran in its place.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw troupe_error(errc::io_error, "job file " + path + " is a directory");
+  }
   std::ifstream in(path);
   if (!in) throw troupe_error(errc::io_error, "cannot read job file " + path);
   std::stringstream ss;

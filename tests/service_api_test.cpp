@@ -407,7 +407,13 @@ TEST(ServiceTrain, RunsAJobFileAndReportsBadOnes) {
   EXPECT_NE(s->line.find("test_accuracy="), std::string::npos);
   std::ofstream(job) << "[job]\nepochs = -3\n";
   EXPECT_EQ(engine::train(job.string()).error().code, api_errc::bad_argument);
-  EXPECT_FALSE(engine::train((dir / "missing.toml").string()));
+  EXPECT_EQ(engine::train((dir / "missing.toml").string()).error().code, api_errc::bad_argument);
+  // A directory read as an empty job: the reference job ran in its place.
+  const auto in_dir = engine::train(dir.string());
+  ASSERT_FALSE(in_dir);
+  EXPECT_EQ(in_dir.error().code, api_errc::bad_argument);
+  EXPECT_NE(in_dir.error().message.find("is a directory"), std::string::npos)
+      << in_dir.error().message;
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }

@@ -233,6 +233,23 @@ TEST(ServiceLimits, InvalidOptimizerSettingsAreRefusedNamingTheTable) {
               o.learning_rate = 1e30f;
             }).find("the learning rate must be at most 1e6"),
             std::string::npos);
+  // Finite, but the shards served inf, then NaN, while every push was acknowledged.
+  EXPECT_NE(refused([](optimizer_options& o) { o.weight_decay = 1e30f; }).find("at most 1e6"),
+            std::string::npos);
+  for (const auto kind : {optimizer_type::sgd, optimizer_type::momentum}) {
+    engine_options o;
+    o.shards = 1;
+    o.tables = {table::sparse("emb", 2).sgd(1.0f)};
+    o.tables[0].optimizer.type = kind;
+    o.tables[0].optimizer.momentum = 0.5f;
+    o.tables[0].optimizer.weight_decay = 1e3f;  // reached inf after 13 pushes of zeros
+    auto e = engine::start(o);
+    ASSERT_FALSE(e);
+    EXPECT_NE(e.error().message.find("learning rate x weight decay"), std::string::npos)
+        << e.error().message;
+    o.tables[0].optimizer.weight_decay = 0.5f;
+    EXPECT_TRUE(engine::start(o));
+  }
   engine_options fine;
   fine.shards = 1;
   fine.tables = {table::sparse("emb", 2).adam(0.1f)};

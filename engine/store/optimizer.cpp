@@ -33,6 +33,18 @@ std::string check_optimizer(const optimizer_spec& o) {
   if (!(o.weight_decay >= 0) || !std::isfinite(o.weight_decay)) {
     return "weight decay must be finite and >= 0";
   }
+  // As for the rate: 1e30 made the shards serve inf, then NaN, while every
+  // push was acknowledged.
+  if (o.weight_decay > 1e6f) return "weight decay must be at most 1e6";
+  // SGD and momentum scale each value by 1 - lr x decay per step (besides
+  // the gradient): above 1 it flips sign, above 2 it grows without bound
+  // (sgd 1.0 with decay 1e3 reached inf in 13 pushes of zeros). Adagrad and
+  // Adam normalise the decayed gradient, so their steps stay near the rate.
+  if ((o.kind == optimizer_kind::sgd || o.kind == optimizer_kind::momentum) &&
+      static_cast<double>(o.learning_rate) * o.weight_decay > 1.0) {
+    return "the learning rate x weight decay must be at most 1 for " +
+           std::string(to_string(o.kind)) + " (each step scales the values by 1 - lr x decay)";
+  }
   return {};
 }
 

@@ -100,7 +100,8 @@ class engine {
 
   /// Runs a training job to its end: `job` is a path to a job TOML file, or
   /// empty for the built-in reference job. Errors: bad_argument for a bad
-  /// job, internal (with the reason) for a missing data set or a failed run.
+  /// job or a job file that cannot be read (missing, a directory), internal
+  /// (with the reason) for a missing data set or a failed run.
   /// Defined in the Troupe::troupe_training library (with troupe::train of
   /// workload.hpp, which also takes TOML text and overrides).
   ///   auto s = troupe::engine::train("examples/spam_logreg.toml");

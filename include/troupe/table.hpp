@@ -25,7 +25,8 @@ struct optimizer_options {
   float beta1 = 0.9f;         ///< adam
   float beta2 = 0.999f;       ///< adam
   float epsilon = 1e-8f;      ///< adagrad and adam denominators
-  float weight_decay = 0.0f;  ///< L2 penalty added to the gradient
+  float weight_decay = 0.0f;  ///< L2 penalty added to the gradient; <= 1e6, and
+                              ///< sgd/momentum: learning_rate x weight_decay <= 1
 };
 
 /// A table definition; the setters return *this so a definition reads as one line.
