@@ -22,6 +22,12 @@ result<directory_actor> reach_directory(actor_runtime& rt, caf::scoped_actor& se
   if (!ep && ep.error() == caf::make_error(caf::sec::no_actor_published_at_port)) {
     return {api_errc::unreachable, "nothing is published at " + where};
   }
+  if (!ep && ep.error() == caf::make_error(caf::sec::connection_timeout)) {
+    // Something accepts connections there but never finished CAF's handshake.
+    return {api_errc::timeout, "no handshake from " + where + " within connect_timeout (" +
+                                   std::to_string(timeout.count()) +
+                                   " ms): is it a Troupe engine?"};
+  }
   if (!ep) {
     auto e = to_api_error(ep.error(), "connecting to " + where);
     if (e.code == api_errc::internal) e.code = api_errc::unreachable;
@@ -36,9 +42,10 @@ result<directory_actor> reach_directory(actor_runtime& rt, caf::scoped_actor& se
 
 }  // namespace
 
-result<client> client::connect(const std::string& address, const std::string& secret,
+result<client> client::connect(const std::string& address, const std::string& given_secret,
                                client_options options) {
   const user_thread_call call;
+  const auto secret = trim_secret(given_secret);
   if (auto why = check_client_options(options); !why.empty()) {
     return {api_errc::bad_argument, why};
   }

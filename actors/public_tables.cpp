@@ -51,6 +51,9 @@ result<table_spec> table_spec_of(const table& t, std::uint32_t id) {
     s.max_row_id = t.row_id_limit;
   } else {
     if (t.size == 0 || t.size > (std::uint64_t{1} << 34)) return bad("size must be in [1, 2^34]");
+    // Row settings on a table without rows were ignored in silence.
+    if (t.max_rows_per_shard != 0) return bad("max_rows is for sparse tables; this one is dense");
+    if (t.row_id_limit != 0) return bad("max_row_id is for sparse tables; this one is dense");
     s.kind = table_kind::dense;
     s.size = t.size;
     s.init = {{t.size, t.init_bound}};

@@ -155,6 +155,7 @@ std::string engine::address() const {
 }
 
 result<engine> engine::start(engine_options opts) {
+  opts.secret = trim_secret(std::move(opts.secret));
   const user_thread_call call;
   auto specs = to_specs(opts);
   if (!specs) return specs.error();

@@ -1,5 +1,7 @@
 #include "engine/auth.hpp"
 
+#include <cctype>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -35,6 +37,13 @@ std::string load_secret(const std::string& path) {
     throw troupe_error(errc::bad_config, "the cluster secret in " + path + " has " +
                                              std::to_string(secret.size()) + " bytes; at least " +
                                              std::to_string(min_secret_bytes) + " are required");
+  }
+  return secret;
+}
+
+std::string trim_secret(std::string secret) {
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) {
+    secret.pop_back();
   }
   return secret;
 }

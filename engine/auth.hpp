@@ -35,6 +35,11 @@ inline constexpr std::size_t min_secret_bytes = 16;
 /// shorter than `min_secret_bytes`. Logs nothing.
 std::string load_secret(const std::string& path);
 
+/// `secret` without trailing whitespace, as load_secret reads it from a
+/// file: a library caller that passes a file's text verbatim (with its final
+/// newline) holds the same secret as a daemon that read that file.
+std::string trim_secret(std::string secret);
+
 /// 32 fresh random bytes from OpenSSL's CSPRNG, as 64 lower-case hex digits.
 /// Throws troupe_error(io_error) if the generator fails.
 std::string make_nonce();

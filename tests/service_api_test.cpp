@@ -302,6 +302,12 @@ TEST(ServiceOptions, InvalidEnginesAreRefused) {
   o.tables[2].sgd(-1.0f);
   EXPECT_EQ(code(o), api_errc::bad_argument);
   o = small_engine();
+  o.tables[2].max_rows(100);  // a dense table has no rows: was ignored
+  EXPECT_EQ(code(o), api_errc::bad_argument);
+  o = small_engine();
+  o.tables[2].max_row_id(100);
+  EXPECT_EQ(code(o), api_errc::bad_argument);
+  o = small_engine();
   o.listen = "127.0.0.1:0";
   o.secret = "short";
   EXPECT_EQ(code(o), api_errc::bad_argument);

@@ -3,6 +3,11 @@
 // one (peer_lost, promptly, also for calls already in flight).
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 
 #include <chrono>
@@ -188,6 +193,29 @@ TEST_F(remote, WrongSecretOrAddressIsRefused) {
   EXPECT_EQ(d.error().code, api_errc::unreachable) << d.error().to_string();
   EXPECT_EQ(client::connect("nonsense", secret).error().code, api_errc::bad_argument);
   EXPECT_TRUE(client::connect(address, secret));  // the engine still serves
+  // A listener that accepts and then says nothing: `timeout`, as client.hpp
+  // says (was unreachable).
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(fd, 4), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    auto silent = client::connect("127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), secret,
+                                  {milliseconds(500), milliseconds(700)});
+    ::close(fd);
+    ASSERT_FALSE(silent);
+    EXPECT_EQ(silent.error().code, api_errc::timeout) << silent.error().to_string();
+  }
+  // The secret file's text as a service reads it, final newline and all
+  // (`troupe serve` trims it): auth_failed before.
+  const auto as_read = test_support::read_file(dir / "secret");
+  ASSERT_EQ(as_read.back(), '\n');
+  auto verbatim = client::connect(address, as_read);
+  EXPECT_TRUE(verbatim) << verbatim.error().to_string();
 }
 
 TEST_F(remote, HungEngineTimesOutThenIsLost) {

@@ -107,7 +107,8 @@ class client {
 
   /// Connects to an engine started with `listen` (engine.hpp) and proves the
   /// shared secret; over TLS when `options.tls` is set (the secret may then
-  /// be empty, if the engine requires none). Errors: bad_argument (no secret
+  /// be empty, if the engine requires none); trailing whitespace (a secret
+  /// file's final newline) is not part of it. Errors: bad_argument (no secret
   /// and no TLS, unusable TLS files), unreachable (also a refused TLS
   /// handshake), auth_failed, timeout.
   ///   auto c = troupe::client::connect("127.0.0.1:7100", secret);

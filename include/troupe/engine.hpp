@@ -35,6 +35,8 @@ struct engine_options {
   /// "HOST:PORT" to accept remote clients on (port 0: any free port); empty: in-process only.
   std::string listen;
   /// With `listen`: the shared secret (at least 16 bytes) clients must prove.
+  /// Trailing whitespace (a file's final newline) is not part of it, as
+  /// when `troupe serve --secret FILE` reads it.
   /// May be empty with `tls`: the client certificate is then the credential.
   std::string secret;
   /// With `listen`: TLS with mutual certificate authentication (tls.hpp).
