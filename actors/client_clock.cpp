@@ -21,6 +21,18 @@ std::string check_group(const clock_group& g) {
   return {};
 }
 
+// A refusal of the directory names its group already: the caller reads it
+// as it was written ("clock group 'g': member 5 of 2 members"), not behind a
+// second group prefix and the engine's internal code name.
+api_error clock_error(const caf::error& err, const clock_group& group) {
+  auto e = to_api_error(err, "clock group '" + group.name + "'");
+  if (err && err.category() == troupe_error_category() && err.context().size() == 1 &&
+      err.context().match_element<std::string>(0)) {
+    e.message = err.context().get_as<std::string>(0);
+  }
+  return e;
+}
+
 }  // namespace
 
 void client::impl::advance_clock(const clock_group& group, callback<std::int64_t> done) {
@@ -98,7 +110,7 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
                       m.next = std::max(m.accepted, flying);
                     }
                   }
-                  c->fail(to_api_error(err, "clock group '" + group.name + "'"));
+                  c->fail(clock_error(err, group));
                   finish();
                 });
       },
@@ -126,7 +138,7 @@ void client::impl::leave_clock(const clock_group& group, callback<void> done) {
                   c->complete();
                 },
                 [=](caf::error& err) {
-                  c->fail(to_api_error(err, "clock group '" + group.name + "'"));
+                  c->fail(clock_error(err, group));
                   c->complete();
                 });
       },

@@ -180,6 +180,11 @@ TEST(ClientClock, BadGroupsAreRefusedWithClearErrors) {
   EXPECT_EQ(size.error().code, api_errc::bad_argument);
   EXPECT_NE(size.error().message.find("has 2 members"), std::string::npos)
       << size.error().to_string();
+  // Read as the directory wrote it: one group prefix, no internal code name.
+  EXPECT_EQ(size.error().message.rfind("clock group 'g'", 0), 0u) << size.error().message;
+  EXPECT_EQ(size.error().message.find("clock group", 1), std::string::npos) << size.error().message;
+  EXPECT_EQ(size.error().message.find("malformed_message"), std::string::npos)
+      << size.error().message;
   EXPECT_EQ(b.advance_clock({"g", 1, 2, 0}).get().error().code, api_errc::bad_argument);
   EXPECT_EQ(b.advance_clock({"g", 0, 2, -1}).get().error().code, api_errc::bad_argument);
   EXPECT_TRUE(b.advance_clock({"g", 1, 2, -1}).get());
