@@ -35,6 +35,24 @@ caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const
   // deadline: each try wins when the handshake beats the tick.
   for (int attempt = 1;; ++attempt) {
     const auto left = timeout - duration_cast<milliseconds>(steady_clock::now() - start);
+    if (attempt > 1) {
+      // Each try leaves a connection in the peer's accept queue: a peer that
+      // accepts nothing (a stopped process, whose kernel accepts for it) had
+      // it full after a few, and CAF's blocking connect then stalled the
+      // middleman, and the client's shutdown behind it, for the kernel's two
+      // minutes. So a try is made only once a probe got through, and, in
+      // plain mode, once the peer sent its first byte (a CAF node sends its
+      // handshake as it accepts; under TLS the client speaks first).
+      const bool plain = !self.system().has_openssl_manager();
+      const auto again = probe_tcp(probe.address, port, std::max(left, milliseconds(1)), cancel,
+                                   system_resolver(), plain);
+      if (again.answer == tcp_answer::silent) {
+        return caf::make_error(caf::sec::request_timeout, again.why);
+      }
+      if (again.answer != tcp_answer::accepted) {
+        return caf::make_error(caf::sec::cannot_connect_to_node, again.why);
+      }
+    }
     // The numeric address that just accepted: CAF neither resolves the name
     // again (blocking its middleman) nor picks another of its addresses.
     // Under TLS nothing changes: CAF 0.17 checks the peer's CA, not its name.

@@ -44,10 +44,34 @@ struct attempt {
   std::string address;
 };
 
+// After `fd` connected: waits for the peer's first byte until `deadline`.
+// Empty: it spoke; else why not, with whether it was silent (or closed).
+std::pair<tcp_answer, std::string> await_first_byte(int fd, steady::time_point deadline,
+                                                    const std::atomic<bool>* cancel) {
+  for (;;) {
+    if (cancel != nullptr && cancel->load()) return {tcp_answer::cancelled, "cancelled"};
+    const auto now = steady::now();
+    if (now >= deadline) return {tcp_answer::silent, "it accepted the connection but sent nothing"};
+    auto wake = deadline;
+    if (cancel != nullptr) wake = std::min(wake, now + kCancelCheck);
+    pollfd p{fd, POLLIN, 0};
+    const auto wait = std::chrono::ceil<milliseconds>(wake - now).count();
+    const int n = ::poll(&p, 1, static_cast<int>(std::max<long long>(wait, 0)));
+    if (n < 0 && errno != EINTR) return {tcp_answer::refused, std::strerror(errno)};
+    if (n <= 0) continue;
+    char byte = 0;
+    const auto got = ::recv(fd, &byte, 1, MSG_PEEK);
+    if (got > 0) return {tcp_answer::accepted, {}};
+    if (got < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    return {tcp_answer::refused, "it closed the connection without a word"};
+  }
+}
+
 }  // namespace
 
 tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port, milliseconds timeout,
-                           const std::atomic<bool>* cancel, const name_resolver& resolve) {
+                           const std::atomic<bool>* cancel, const name_resolver& resolve,
+                           bool until_peer_speaks) {
   const auto deadline = steady::now() + timeout;
   const auto where = host + ":" + std::to_string(port);
   tcp_probe_result out;
@@ -76,7 +100,17 @@ tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port, millisec
                 "): " + std::strerror(err);
     }
   };
-  auto accepted = [&](std::string address) {
+  auto accepted = [&](std::string address, int fd) {
+    if (until_peer_speaks) {
+      auto [answer, why] = await_first_byte(fd, deadline, cancel);
+      if (answer != tcp_answer::accepted) {
+        out.answer = answer;
+        out.address = std::move(address);
+        out.why = "no greeting from " + where + " (" + out.address + ") within " +
+                  std::to_string(timeout.count()) + " ms: " + why;
+        return out;
+      }
+    }
     out.answer = tcp_answer::accepted;
     out.address = std::move(address);
     out.why.clear();
@@ -107,7 +141,9 @@ tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port, millisec
         failed(address, errno);
         continue;
       }
-      if (::connect(fd.get(), a.ai_addr, a.ai_addrlen) == 0) return accepted(std::move(address));
+      if (::connect(fd.get(), a.ai_addr, a.ai_addrlen) == 0) {
+        return accepted(std::move(address), fd.get());
+      }
       if (errno != EINPROGRESS) {
         failed(address, errno);
         continue;
@@ -140,7 +176,7 @@ tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port, millisec
       int err = 0;
       socklen_t len = sizeof(err);
       if (::getsockopt(polls[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-      if (err == 0) return accepted(std::move(pending[i].address));
+      if (err == 0) return accepted(std::move(pending[i].address), polls[i].fd);
       failed(pending[i].address, err);
       pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
     }

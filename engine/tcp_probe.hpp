@@ -48,10 +48,14 @@ struct tcp_probe_result {
 /// within `timeout` (the lookup of the name included): a silent first
 /// address does not keep a later one that answers from being tried. `cancel`
 /// (optional) is checked at least every 100 ms, so that an owner that ends
-/// need not wait out the deadline.
+/// need not wait out the deadline. `until_peer_speaks`: an address counts as
+/// accepted only once the peer sends its first byte (a plain CAF node sends
+/// its handshake at once); one that accepts and says nothing until the
+/// deadline (a stopped process, whose kernel accepts for it) is `silent`.
 tcp_probe_result probe_tcp(const std::string& host, std::uint16_t port,
                            std::chrono::milliseconds timeout,
                            const std::atomic<bool>* cancel = nullptr,
-                           const name_resolver& resolve = system_resolver());
+                           const name_resolver& resolve = system_resolver(),
+                           bool until_peer_speaks = false);
 
 }  // namespace troupe

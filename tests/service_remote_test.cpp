@@ -193,8 +193,10 @@ TEST_F(remote, WrongSecretOrAddressIsRefused) {
   EXPECT_EQ(d.error().code, api_errc::unreachable) << d.error().to_string();
   EXPECT_EQ(client::connect("nonsense", secret).error().code, api_errc::bad_argument);
   EXPECT_TRUE(client::connect(address, secret));  // the engine still serves
-  // A listener that accepts and then says nothing: `timeout`, as client.hpp
-  // says (was unreachable).
+  // A listener that accepts nothing (a stopped process): each try to connect
+  // left a connection in its accept queue, and once the queue was full CAF's
+  // blocking connect held the client's shutdown for the kernel's two
+  // minutes. Now `timeout`, at about the deadline.
   {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
@@ -203,12 +205,15 @@ TEST_F(remote, WrongSecretOrAddressIsRefused) {
     ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     ASSERT_EQ(::listen(fd, 4), 0);
     socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    const auto t0 = std::chrono::steady_clock::now();
     auto silent = client::connect("127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), secret,
-                                  {milliseconds(500), milliseconds(700)});
+                                  {milliseconds(500), milliseconds(1500)});
+    const auto took = std::chrono::steady_clock::now() - t0;
     ::close(fd);
     ASSERT_FALSE(silent);
     EXPECT_EQ(silent.error().code, api_errc::timeout) << silent.error().to_string();
+    EXPECT_LT(took, seconds(20)) << "the deadline was 1.5 s";
   }
   // The secret file's text as a service reads it, final newline and all
   // (`troupe serve` trims it): auth_failed before.

@@ -31,6 +31,29 @@ std::pair<unique_fd, std::uint16_t> loopback_port(bool listening) {
   return {std::move(fd), ntohs(addr.sin_port)};
 }
 
+// until_peer_speaks: a port whose kernel accepts for a process that never
+// reads or writes (a stopped one) is silent; one whose peer sends a byte is
+// accepted (and the byte stays unread).
+TEST(TcpProbe, UntilThePeerSpeaksAnAcceptingButMutePortIsSilent) {
+  const auto [mute_fd, mute_port] = loopback_port(true);
+  auto p = probe_tcp("127.0.0.1", mute_port, 300ms, nullptr, system_resolver(), true);
+  EXPECT_EQ(p.answer, tcp_answer::silent) << p.why;
+  EXPECT_NE(p.why.find("sent nothing"), std::string::npos) << p.why;
+  EXPECT_EQ(probe_tcp("127.0.0.1", mute_port, 300ms).answer, tcp_answer::accepted);
+
+  const auto [talk_fd, talk_port] = loopback_port(true);
+  std::thread greeter([fd = talk_fd.get()] {
+    const unique_fd conn(::accept(fd, nullptr, nullptr));
+    if (conn) {
+      EXPECT_EQ(::send(conn.get(), "x", 1, MSG_NOSIGNAL), 1);
+      std::this_thread::sleep_for(200ms);
+    }
+  });
+  p = probe_tcp("127.0.0.1", talk_port, 5s, nullptr, system_resolver(), true);
+  greeter.join();
+  EXPECT_EQ(p.answer, tcp_answer::accepted) << p.why;
+}
+
 TEST(TcpProbe, AcceptingRefusingAndSilentPortsAreToldApart) {
   const auto [open_fd, open_port] = loopback_port(true);
   const auto [closed_fd, closed_port] = loopback_port(false);
