@@ -424,5 +424,17 @@ TEST_F(NodeDaemon, SigtermStopsTheDaemonWithExitCodeZero) {
   EXPECT_TRUE(down);
 }
 
+// SIGHUP (the terminal of a daemon started with `&` closed) ended the
+// daemon at once with code 129: no drain, no log line. It now stops as on
+// SIGTERM.
+TEST_F(NodeDaemon, SighupDrainsLikeSigterm) {
+  ASSERT_NO_FATAL_FAILURE(start(2, false));
+  daemon->signal(SIGHUP);
+  const auto code = daemon->wait_exit(seconds(30));
+  ASSERT_TRUE(code) << "still running 30 s after SIGHUP:\n" << daemon->log();
+  EXPECT_EQ(*code, 0) << daemon->log();
+  EXPECT_NE(daemon->log().find("SIGHUP received, stopping"), std::string::npos) << daemon->log();
+}
+
 }  // namespace
 }  // namespace troupe

@@ -39,7 +39,9 @@ struct node_cli_options {
   node_config flags;
 };
 
-// SIGTERM and SIGINT without a handler or global state: the constructor
+// SIGTERM, SIGINT and SIGHUP without a handler or global state (SIGHUP: the
+// terminal of a daemon started with `&` closed; by default it ended the
+// process at once, with no drain and no log line): the constructor
 // blocks them in the calling thread before the actor system and the metrics
 // server start their threads (which inherit the mask), so they stay pending
 // until the main thread takes them with sigtimedwait. `release()` unblocks
@@ -51,6 +53,7 @@ class stop_signals {
     sigemptyset(&set_);
     sigaddset(&set_, SIGTERM);
     sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set_, &previous_);
   }
   ~stop_signals() { release(); }
@@ -78,6 +81,10 @@ class stop_signals {
   bool released_ = false;
 };
 
+const char* signal_name(int sig) {
+  return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : "SIGHUP";
+}
+
 std::string default_name() {
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) != 0) return "node";
@@ -101,7 +108,7 @@ int serve(caf::scoped_actor& self, const node_actor& node, stop_signals& signals
     if (node_down) return 1;
     if (const int sig = signals.wait(std::chrono::milliseconds(200)); sig != 0) {
       signals.release();
-      spdlog::info("node {}: {} received, stopping", name, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      spdlog::info("node {}: {} received, stopping", name, signal_name(sig));
       self->send_exit(node, caf::exit_reason::user_shutdown);
       self->receive([](caf::down_msg&) {},
                     caf::after(drain + std::chrono::seconds(1)) >>
@@ -245,7 +252,7 @@ std::function<int()> add_node_command(CLI::App& app) {
       "Run the node daemon of this machine: it hosts parameter shards and workers for "
       "authenticated peers (schedulers, clients) holding a certificate of the cluster CA (TLS) "
       "and/or the cluster secret, refuses hostile input before authentication, serves "
-      "Prometheus metrics, and stops cleanly on SIGTERM or SIGINT. Prints 'listening on "
+      "Prometheus metrics, and stops cleanly on SIGTERM, SIGINT or SIGHUP. Prints 'listening on "
       "HOST:PORT' once it accepts peers.");
   auto& f = opts->flags;
   cmd->add_option("--config", opts->config_file,

@@ -56,6 +56,7 @@ int serve(const serve_options& o) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGHUP);  // the terminal closed: stop cleanly, not at once
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   auto eng = engine::start(std::move(opts));
   if (!eng) {
@@ -65,7 +66,9 @@ int serve(const serve_options& o) {
   std::cout << "listening on " << eng->address() << std::endl;
   int sig = 0;
   sigwait(&stop, &sig);
-  spdlog::info("serve: {} received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  spdlog::info("serve: {} received, stopping", sig == SIGTERM  ? "SIGTERM"
+                                               : sig == SIGINT ? "SIGINT"
+                                                               : "SIGHUP");
   eng->stop();
   return 0;
 }
@@ -78,7 +81,8 @@ std::function<int()> add_serve_command(CLI::App& app) {
       "serve",
       "Serve parameter tables to remote clients (troupe::client::connect) that hold the secret "
       "or a certificate of the cluster CA: "
-      "lookups, pushes and dense pulls, until SIGTERM or SIGINT. Prints 'listening on HOST:PORT'.");
+      "lookups, pushes and dense pulls, until SIGTERM, SIGINT or SIGHUP. Prints 'listening on "
+      "HOST:PORT'.");
   cmd->add_option("tables", o->tables_file, "tables file (see tools/table_file.hpp, README)")
       ->required()
       ->check(CLI::ExistingFile);
