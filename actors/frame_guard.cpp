@@ -31,8 +31,10 @@ frame_guard::frame_guard(frame_guard_options opts)
 bool frame_guard::admit(int fd, const std::string& peer) {
   const auto address = peer.substr(0, peer.rfind(':'));
   std::string why;
+  std::string evicted;
   {
     std::lock_guard lock(mutex_);
+    const auto now = steady::now();
     std::size_t same = 0;
     std::size_t all = 0;
     for (const auto& [other, w] : pending_) {
@@ -40,15 +42,44 @@ bool frame_guard::admit(int fd, const std::string& peer) {
       ++all;
       same += w.address == address ? 1 : 0;
     }
-    if (same >= opts_.max_pending_per_address) {
-      why = std::to_string(same) + " connections from " + address + " already wait to authenticate";
-    } else if (all >= opts_.max_pending) {
-      why = std::to_string(all) + " connections already wait to authenticate";
-    } else {
-      pending_[fd] = {steady::now(), peer, address, false};
-      return true;
+    // Full: the oldest waiting connection (of this address, or of all) makes
+    // room, once it has waited a while: refusing the newcomer instead let
+    // 16 idle sockets, reopened every 10 s, lock every job and `troupe
+    // status` out of a node for good. A real peer authenticates within
+    // milliseconds, so the oldest is the idle one.
+    const bool per_address = same >= opts_.max_pending_per_address;
+    if (per_address || all >= opts_.max_pending) {
+      auto oldest = pending_.end();
+      for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+        if (it->second.swept || (per_address && it->second.address != address)) continue;
+        if (oldest == pending_.end() || it->second.since < oldest->second.since) oldest = it;
+      }
+      const auto min_age = opts_.auth_deadline / 10;
+      if (oldest == pending_.end() || now - oldest->second.since < min_age) {
+        why = per_address ? std::to_string(same) + " connections from " + address +
+                                " already wait to authenticate"
+                          : std::to_string(all) + " connections already wait to authenticate";
+      } else {
+        // As sweep() does: CAF's I/O thread then reads it as closed.
+        ::shutdown(oldest->first, SHUT_RDWR);
+        oldest->second.swept = true;
+        evicted = oldest->second.peer;
+        why = "waited " +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(now - oldest->second.since)
+                      .count()) +
+              " ms without authenticating, the oldest of " +
+              (per_address ? std::to_string(same) + " from " + address : std::to_string(all)) +
+              " waiting: closed to make room for a new connection";
+      }
     }
+    if (why.empty() || !evicted.empty()) pending_[fd] = {now, peer, address, false};
   }
+  if (!evicted.empty()) {
+    refuse(evicted, why);
+    return true;
+  }
+  if (why.empty()) return true;
   refuse(peer, why);
   return false;
 }

@@ -18,8 +18,11 @@
 //   * fails the TLS handshake (no or a foreign cert)  -> refused, reason logged
 //
 // and when `max_pending_per_address` connections from its address (or
-// `max_pending` in all) already wait to authenticate, a new one is refused
-// at once. "Authenticated" means the node id the peer announced
+// `max_pending` in all) already wait to authenticate, the oldest of them is
+// closed to make room, once it has waited a tenth of `auth_deadline` (a real
+// peer authenticates in milliseconds; refusing the newcomer let idle
+// sockets lock real peers out); a newcomer in a burst faster than that is
+// refused. "Authenticated" means the node id the peer announced
 // in its BASP handshake is allowed by the process's peer_guard (it proved
 // the secret, was admitted for a job, or TLS vouches for every peer). A
 // handshake naming this process's own node id is refused: the guard allows
@@ -82,7 +85,8 @@ class frame_guard {
 
   /// A new connection from `peer` on socket `fd`; false (refused, counted)
   /// when too many connections (from its address, or in all) already wait
-  /// to authenticate.
+  /// to authenticate and none has waited a tenth of the deadline (else the
+  /// oldest is shut down, counted, and the newcomer admitted).
   bool admit(int fd, const std::string& peer);
   /// The connection on `fd` authenticated: no deadline any more.
   void authenticated(int fd);

@@ -37,24 +37,43 @@ struct socket_pair {
   int fd[2] = {-1, -1};
 };
 
-TEST(FrameGuard, CapsConnectionsWaitingToAuthenticatePerAddressAndInAll) {
+// When as many connections as allowed wait to authenticate (from one
+// address, or in all), the oldest makes room for a newcomer once it has
+// waited a tenth of the deadline; a burst younger than that refuses the
+// newcomer. Refusing every newcomer let 16 idle sockets lock jobs and
+// `troupe status` out of a node for as long as they were reopened.
+TEST(FrameGuard, TheOldestWaitingConnectionMakesRoomPerAddressAndInAll) {
   frame_guard_options opts;
   opts.max_pending_per_address = 3;
   opts.max_pending = 5;
+  opts.auth_deadline = std::chrono::milliseconds(1000);  // room after 100 ms
   opts.metrics = std::make_shared<metrics_exporter>();
   frame_guard guard(opts);
-  for (int fd = 100; fd < 103; ++fd) EXPECT_TRUE(guard.admit(fd, "10.0.0.7:" + std::to_string(fd)));
-  EXPECT_FALSE(guard.admit(103, "10.0.0.7:103"));  // a 4th from the same address
-  EXPECT_TRUE(guard.admit(104, "10.0.0.8:5000"));  // another address still gets in
-  guard.authenticated(100);                        // leaves the waiting set
-  EXPECT_TRUE(guard.admit(105, "10.0.0.7:105"));
-  EXPECT_TRUE(guard.admit(106, "10.0.0.9:1"));
+  socket_pair a[4], other, third, fourth, fifth;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(guard.admit(a[i].fd[0], "10.0.0.7:" + std::to_string(100 + i)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(guard.admit(a[3].fd[0], "10.0.0.7:103"));   // a burst: the newcomer is refused
+  EXPECT_TRUE(guard.admit(other.fd[0], "10.0.0.8:5000"));  // another address still gets in
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_TRUE(guard.admit(a[3].fd[0], "10.0.0.7:103"));  // the oldest of 10.0.0.7 makes room
+  EXPECT_TRUE(a[0].peer_closed());
+  EXPECT_FALSE(a[1].peer_closed());
+  EXPECT_FALSE(other.peer_closed());
+  EXPECT_TRUE(guard.swept(a[0].fd[0]));
+  EXPECT_EQ(guard.pending(), 4u);
+  EXPECT_TRUE(guard.admit(third.fd[0], "10.0.0.9:1"));
   EXPECT_EQ(guard.pending(), 5u);
-  EXPECT_FALSE(guard.admit(107, "10.0.0.10:1"));  // 5 in all
-  EXPECT_EQ(guard.refused(), 2u);
-  EXPECT_EQ(opts.metrics->snapshot().rejected, 2.0);
-  guard.forget(101);
-  EXPECT_TRUE(guard.admit(107, "10.0.0.10:1"));
+  EXPECT_TRUE(guard.admit(fourth.fd[0], "10.0.0.10:1"));  // 5 in all: the oldest (a[1]) goes
+  EXPECT_TRUE(a[1].peer_closed());
+  EXPECT_FALSE(third.peer_closed());
+  EXPECT_EQ(guard.pending(), 5u);
+  EXPECT_EQ(guard.refused(), 3u);  // the burst's newcomer, a[0], a[1]
+  EXPECT_EQ(opts.metrics->snapshot().rejected, 3.0);
+  guard.authenticated(fourth.fd[0]);  // leaves the waiting set
+  EXPECT_TRUE(guard.admit(fifth.fd[0], "10.0.0.11:1"));
+  EXPECT_FALSE(a[2].peer_closed());
 }
 
 TEST(FrameGuard, SweepClosesOnlyConnectionsPastTheDeadline) {
