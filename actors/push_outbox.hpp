@@ -86,13 +86,29 @@ class push_outbox {
   std::uint64_t step_ = 0;
 };
 
-/// A pull or push to a shard failed with `err`. True when the caller should
-/// wait for the scheduler to re-point it at the shard's backup (or restored
-/// copy): the link was lost and the job can recover the shard (replicas, or
-/// checkpoints on a cluster). False for a refusal by the shard, which would
-/// be refused again, or when nothing can recover it: the caller fails.
-/// `who` and `what` name the caller and the request in the warning logged.
-bool wait_for_failover(const job_config& job, const std::string& who, const std::string& what,
-                       const caf::error& err);
+/// A caller's wait for the scheduler to re-point it at a lost shard's
+/// backup (or restored copy), after a pull or push to the shard failed with
+/// `err`. It waits only when the link was lost and the job can recover the
+/// shard (replicas, or checkpoints on a cluster), and only for `limit` from
+/// the first failure (workers and stages give their clock timeout, 600 s by
+/// default: a restore from a checkpoint may take a while): a shard whose node the scheduler still
+/// reaches (a link lost between two nodes only, or a route taken over) is never failed over, and
+/// the job hung for good, its workers logging once a second. A refusal by the shard would be
+/// refused again: no wait.
+///
+///   if (auto why = st.failover.why_not_wait(job, who, what, err, timeout); !why.empty())
+///     fail(self, why, err);
+///   ... re-pointed, or a reply came: st.failover.over();
+class failover_wait {
+ public:
+  /// Empty: wait on (logged when the wait begins); else what to fail with.
+  std::string why_not_wait(const job_config& job, const std::string& who, const std::string& what,
+                           const caf::error& err, std::chrono::milliseconds limit);
+  /// The shard answers again (re-pointed, or a reply came).
+  void over() { since_ = std::chrono::steady_clock::time_point{}; }
+
+ private:
+  std::chrono::steady_clock::time_point since_{};  // epoch: not waiting
+};
 
 }  // namespace troupe

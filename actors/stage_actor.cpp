@@ -72,11 +72,14 @@ void on_exchange_error(stage_pointer self, const std::string& what, const caf::e
                  st.timeout_retries, max_timeout_retries);
     return redo_unanswered(self);
   }
-  if (!wait_for_failover(st.cfg.worker.job, who, what, err)) fail(self, what, err);
+  const auto why =
+      st.failover.why_not_wait(st.cfg.worker.job, who, what, err, st.cfg.worker.clock_timeout);
+  if (!why.empty()) fail(self, why, err);
 }
 
 void on_push_ack(stage_pointer self, const bytes& reply) {
   auto& st = self->state;
+  st.failover.over();
   push_ack ack;
   if (auto s = decode_push_ack(reply, ack); !s) return fail_status(self, "bad push ack", s);
   st.step_report.staleness_sum += static_cast<double>(ack.staleness);
@@ -392,6 +395,7 @@ stage_actor::behavior_type stage_behavior(stage_pointer self, stage_config cfg,
           return;
         }
         s.shards[shard] = primary;
+        s.failover.over();
         if (s.next) self->send(s.next, repoint_atom::value, shard, primary);
         redo_exchange(self, shard);
       },

@@ -57,7 +57,8 @@ struct stage_state {
   double compute_s = 0;                   // whole run, for the utilisation log
   clock_type::time_point born = clock_type::now();
   bool failed = false;
-  host_context ctx;  // node daemons: who may message the stage
+  failover_wait failover;  // for a lost shard's backup, bounded
+  host_context ctx;        // node daemons: who may message the stage
   // Head only: the data partition, the clock and what it reports.
   std::unique_ptr<batch_sampler> sampler;
   std::vector<float> x;

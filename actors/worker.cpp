@@ -134,6 +134,7 @@ struct worker_state {
   bool continue_sent = false;  // a `cont` to ourselves is queued
   bool slot_wait = false;      // queued at the compute pool for a slot
   bool finished = false, failed = false;
+  failover_wait failover;  // for a lost shard's backup, bounded
   step_timer timer;
   worker_progress report;  // accumulates until sent
   log_histogram staleness;
@@ -186,10 +187,10 @@ void flush_report(worker_pointer self) {
 // A failed request: with replicas, the scheduler will re-point this worker at
 // the shard's backup and the request is redone; without, the job cannot go on.
 void on_request_error(worker_pointer self, const std::string& what, const caf::error& err) {
-  const auto& s = self->state;
-  if (!wait_for_failover(s.cfg.job, "worker " + std::to_string(s.cfg.id), what, err)) {
-    fail(self, what, err);
-  }
+  auto& s = self->state;
+  const auto why = s.failover.why_not_wait(s.cfg.job, "worker " + std::to_string(s.cfg.id), what,
+                                           err, s.cfg.clock_timeout);
+  if (!why.empty()) fail(self, why, err);
 }
 
 // -- pushes and acknowledgements -------------------------------------------
@@ -220,6 +221,7 @@ void report_acked(worker_pointer self) {
 // Counts a push's PushAck (staleness, acknowledgements) once it is applied.
 void count_ack(worker_pointer self, const push_ack& ack) {
   auto& s = self->state;
+  s.failover.over();
   s.report.staleness_sum += static_cast<double>(ack.staleness);
   s.report.staleness_max = std::max(s.report.staleness_max, ack.staleness);
   s.staleness.add(ack.staleness);
@@ -824,6 +826,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         const bool changed = s.shards[shard] != primary;
         s.shards[shard] = std::move(primary);
         if (!changed) return;  // at start: the shards the worker was made with
+        s.failover.over();
         spdlog::info("worker {}: shard {} re-pointed to its backup", s.cfg.id, shard);
         s.notices[shard] = false;  // the promoted backup has no backup of its own yet
         // What was out to the old primary may never be answered: it stops
