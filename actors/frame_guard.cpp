@@ -129,6 +129,10 @@ std::size_t frame_guard::sweep() {
     refuse(peer, "no authentication within " + std::to_string(opts_.auth_deadline.count()) +
                      " ms of connecting");
   }
+  {
+    std::lock_guard lock(log_mutex_);
+    throttle_.flush();  // the end of a burst of refusals is told too
+  }
   return late.size();
 }
 

@@ -9,6 +9,12 @@ namespace troupe {
 log_throttle::log_throttle(std::string subject, std::uint32_t per_second)
     : subject_(std::move(subject)), per_second_(per_second) {}
 
+void log_throttle::flush(clock::time_point now) {
+  if (suppressed_ == 0 || now - window_ < std::chrono::seconds(1)) return;
+  spdlog::warn("{}: {} more alike warnings not logged", subject_, suppressed_);
+  suppressed_ = 0;
+}
+
 bool log_throttle::admit(clock::time_point now) {
   if (now - window_ >= std::chrono::seconds(1)) {
     if (suppressed_ > 0) {

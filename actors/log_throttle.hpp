@@ -2,7 +2,8 @@
 // Keeps a stream of alike warnings (refusals of a hostile peer's requests,
 // one line each) from flooding the log: at most `per_second` lines a
 // second; the rest are counted, and the next line after a quiet second is
-// preceded by one that says how many were left out. A peer without the
+// preceded by one that says how many were left out (or flush() says so,
+// from a periodic tick, when no line follows). A peer without the
 // secret could otherwise write ~9 MB of log a second at a node.
 //
 //   log_throttle throttle{"node n1"};  // in an actor's state (not thread-safe)
@@ -27,6 +28,11 @@ class log_throttle {
   /// the first one admitted in a later second is preceded by a warning
   /// "<subject>: N more alike warnings not logged".
   bool admit(clock::time_point now = clock::now());
+
+  /// Says how many lines were left out, once their second is over, even if
+  /// no later line comes (the end of a burst was never reported): call it
+  /// from a periodic tick.
+  void flush(clock::time_point now = clock::now());
 
   /// Lines left out since this throttle was made.
   std::uint64_t suppressed_total() const { return suppressed_total_; }

@@ -641,6 +641,7 @@ void on_expire(node_pointer self) {
     return;
   }
   const auto now = clock_type::now();
+  st.refusals.flush();  // the end of a burst of refusals is told too
   if (st.trim_pending && st.hosted.empty() && st.opts.shm) {
     // Peers' shared-memory regions, the dead ones' too: mapped again when used.
     if (const auto n = st.opts.shm->forget_peers(); n > 0) {

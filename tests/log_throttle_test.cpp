@@ -36,6 +36,21 @@ TEST(LogThrottle, AdmitsAFewLinesASecondAndCountsTheRestInOneLine) {
   EXPECT_TRUE(throttle.admit(t0 + milliseconds(1501)));
   EXPECT_TRUE(throttle.admit(t0 + milliseconds(1502)));
   EXPECT_FALSE(throttle.admit(t0 + milliseconds(1503)));
+  // The end of a burst is told by the periodic flush, once its second is
+  // over, even if no later line comes (it was never told).
+  captured.str("");
+  log_throttle burst{"node n3: connections refused", 3};
+  for (int i = 0; i < 16; ++i) burst.admit(t0 + milliseconds(i));
+  burst.flush(t0 + milliseconds(500));  // the second is not over
+  EXPECT_EQ(captured.str(), "");
+  burst.flush(t0 + milliseconds(1100));
+  EXPECT_NE(captured.str().find("node n3: connections refused: 13 more alike warnings not logged"),
+            std::string::npos)
+      << captured.str();
+  captured.str("");
+  burst.flush(t0 + milliseconds(2500));  // told once
+  EXPECT_TRUE(burst.admit(t0 + milliseconds(2600)));
+  EXPECT_EQ(captured.str(), "");
   // A quiet stretch that left nothing out says nothing.
   captured.str("");
   log_throttle calm{"calm", 3};
