@@ -185,7 +185,15 @@ status connection_screen::check_payload(const basp_header& h,
 }
 
 connection_screen::~connection_screen() {
-  if (admitted_) guard_->forget(fd_);
+  if (!admitted_) return;
+  // CAF itself dropped it (its handshake timeout) in the middle of a frame
+  // before it authenticated: a frame announced and never finished went
+  // unlogged and uncounted, as no read failed.
+  if (!refused_ && !authenticated_ && !guard_->swept(fd_) && screen_.mid_frame()) {
+    guard_->refuse(peer_, "dropped in the middle of a frame after " +
+                              std::to_string(screen_.bytes()) + " bytes, before authenticating");
+  }
+  guard_->forget(fd_);
 }
 
 bool connection_screen::peer_authenticated() {

@@ -352,6 +352,32 @@ TEST(HostileAuthenticatedInput, AMessageCafCannotReadClosesOnlyItsConnection) {
   caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
 }
 
+// A first frame announced and never finished: CAF drops the connection by
+// itself (no handshake came), so no read fails, and it went unlogged and
+// uncounted. Now it is refused like every other hostile connection.
+TEST(HostileUnauthenticatedInput, AFrameLeftUnfinishedIsCountedWhenCafDropsIt) {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  auto echo = sys.spawn(
+      [](caf::event_based_actor*, int) -> caf::behavior { return {[](int x) { return x + 1; }}; },
+      0);
+  listen_options opts;
+  opts.guard.name = "test listener";
+  opts.guard.peers = std::make_shared<peer_guard>(sys.node());
+  opts.guard.metrics = std::make_shared<metrics_exporter>();
+  auto listener = guarded_listener::publish(sys, echo, "127.0.0.1", 0, opts);
+  {
+    raw_connection c(listener->port());
+    c.send(basp_header(1, 1000) + std::string(100, 'x'));  // a handshake of 1000 bytes: 100 come
+    EXPECT_TRUE(c.closed_by_peer(seconds(15)));
+  }
+  for (int i = 0; i < 200 && opts.guard.metrics->snapshot().rejected < 1; ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(opts.guard.metrics->snapshot().rejected, 1.0);
+  caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
+}
+
 // CAF's own system messages, sent to the node actor before authenticating:
 // an exit_msg with exit_reason::kill ends any CAF 0.17 actor whatever its
 // exit handler says; an error ends one without an error handler (the node
