@@ -89,9 +89,13 @@ void frame_guard::authenticated(int fd) {
   pending_.erase(fd);
 }
 
-void frame_guard::forget(int fd) {
+bool frame_guard::forget(int fd) {
   std::lock_guard lock(mutex_);
-  pending_.erase(fd);
+  auto it = pending_.find(fd);
+  if (it == pending_.end()) return false;
+  const bool was_swept = it->second.swept;
+  pending_.erase(it);
+  return was_swept;
 }
 
 bool frame_guard::swept(int fd) const {
@@ -186,14 +190,15 @@ status connection_screen::check_payload(const basp_header& h,
 
 connection_screen::~connection_screen() {
   if (!admitted_) return;
+  // Gone from the registry first, so that the sweeper cannot count it too.
+  const bool swept = guard_->forget(fd_);
   // CAF itself dropped it (its handshake timeout) in the middle of a frame
   // before it authenticated: a frame announced and never finished went
   // unlogged and uncounted, as no read failed.
-  if (!refused_ && !authenticated_ && !guard_->swept(fd_) && screen_.mid_frame()) {
+  if (!refused_ && !authenticated_ && !swept && screen_.mid_frame()) {
     guard_->refuse(peer_, "dropped in the middle of a frame after " +
                               std::to_string(screen_.bytes()) + " bytes, before authenticating");
   }
-  guard_->forget(fd_);
 }
 
 bool connection_screen::peer_authenticated() {

@@ -90,8 +90,9 @@ class frame_guard {
   bool admit(int fd, const std::string& peer);
   /// The connection on `fd` authenticated: no deadline any more.
   void authenticated(int fd);
-  /// The socket `fd` is about to be closed.
-  void forget(int fd);
+  /// The socket `fd` is about to be closed; whether sweep() had closed it
+  /// (and counted it) already.
+  bool forget(int fd);
   /// Logs and counts a refused connection.
   void refuse(const std::string& peer, const std::string& why);
   /// Shuts down connections still unauthenticated past the deadline (their

@@ -38,8 +38,9 @@
 // must not take a node down with one message, nor stop one with an exit
 // message of exit_reason::kill (which CAF obeys past any exit handler): such
 // a payload closes its
-// connection instead (actors/guarded_listener.cpp checks each payload in
-// place before BASP reads it; long byte runs are skipped, not copied).
+// connection instead (actors/guarded_listener.cpp checks each payload of an
+// accepted connection in place before BASP reads it; long byte runs are
+// skipped, not copied; connections a node opens itself are not screened).
 //
 //   frame_screen screen{limits, [&](const basp_header& h, const auto& p) {
 //     return check_preauth_payload(sys, h, p, peer_from_handshake);

@@ -106,6 +106,8 @@ class failover_wait {
                            const caf::error& err, std::chrono::milliseconds limit);
   /// The shard answers again (re-pointed, or a reply came).
   void over() { since_ = std::chrono::steady_clock::time_point{}; }
+  /// Whether a wait is under way (callers without a periodic tick arm one).
+  bool waiting() const { return since_ != std::chrono::steady_clock::time_point{}; }
 
  private:
   std::chrono::steady_clock::time_point since_{};  // epoch: not waiting

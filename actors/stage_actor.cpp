@@ -72,9 +72,15 @@ void on_exchange_error(stage_pointer self, const std::string& what, const caf::e
                  st.timeout_retries, max_timeout_retries);
     return redo_unanswered(self);
   }
+  const bool was_waiting = st.failover.waiting();
   const auto why =
       st.failover.why_not_wait(st.cfg.worker.job, who, what, err, st.cfg.worker.clock_timeout);
-  if (!why.empty()) fail(self, why, err);
+  if (!why.empty()) return fail(self, why, err);
+  // Nothing may be left outstanding to fail again (the retries are over): a
+  // tick of its own checks the wait's limit.
+  if (!was_waiting && st.failover.waiting()) {
+    self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
+  }
 }
 
 void on_push_ack(stage_pointer self, const bytes& reply) {
@@ -381,6 +387,17 @@ stage_actor::behavior_type stage_behavior(stage_pointer self, stage_config cfg,
   return {
       [=](start_atom) {
         if (allowed(self, "start")) head_start(self);
+      },
+      [=](tick_atom) {
+        auto& s = self->state;
+        if (self->current_sender() != self->ctrl() || s.failed || !s.failover.waiting()) return;
+        const auto who =
+            "pipeline " + std::to_string(s.cfg.worker.id) + " stage " + std::to_string(s.cfg.stage);
+        const auto lost = caf::make_error(caf::sec::request_timeout);
+        const auto why = s.failover.why_not_wait(s.cfg.worker.job, who, "an exchange with a shard",
+                                                 lost, s.cfg.worker.clock_timeout);
+        if (!why.empty()) return fail(self, why, lost);
+        self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
       },
       [=](repoint_atom, std::uint32_t shard, shard_actor& primary) {
         auto& s = self->state;

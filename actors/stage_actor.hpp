@@ -58,7 +58,9 @@ using stage_actor =
                      caf::reacts_to<fwd_atom, bytes>,  // Activations (schemas/pipeline.capnp)
                      caf::reacts_to<bwd_atom, bytes>,  // ActivationGrads
                      // stage s finished step c: its loss (last stage), compute seconds, pushes
-                     caf::reacts_to<stepped_atom, std::uint32_t, std::int64_t, worker_progress>>;
+                     caf::reacts_to<stepped_atom, std::uint32_t, std::int64_t, worker_progress>,
+                     // to itself, every second while it waits for a lost shard's backup
+                     caf::reacts_to<tick_atom>>;
 
 /// Why a stage ends when a neighbour's node is lost (a peer_lost error
 /// with this text): the replica is re-placed because of the neighbour.

@@ -203,6 +203,70 @@ TEST(StageActorExchange, APushAnsweredAfterTheRequestTimeoutIsAskedAgain) {
   within(std::chrono::seconds(60), [] { a_timed_out_push_is_asked_again(); });
 }
 
+// A shard that is there but never answers (the link to its node lost while
+// the scheduler still reaches it: no re-point comes). Once its retries are
+// spent the stage waits for a backup, and nothing of it is left outstanding
+// to fail again: it waited for ever, and the pipeline hung. Its own tick now
+// ends the wait at the clock timeout, with why.
+shard_actor::behavior_type mute_shard(shard_actor::pointer self) {
+  auto keep = [self](auto promise) {
+    auto kept = std::make_shared<decltype(promise)>(std::move(promise));
+    self->attach_functor([kept] {});
+    return *kept;
+  };
+  return {
+      [=](push_atom, bytes&) -> caf::result<bytes> {
+        return keep(self->make_response_promise<bytes>());
+      },
+      [=](pull_atom, bytes&) -> caf::result<bytes> {
+        return keep(self->make_response_promise<bytes>());
+      },
+      [=](stats_atom) -> caf::result<shard_stats> { return shard_stats{}; },
+      [=](checkpoint_atom, std::string&, std::string&, std::int64_t,
+          std::uint64_t) -> caf::result<std::string> { return std::string{}; },
+      [=](restore_atom, bytes&, bool) -> caf::result<std::uint64_t> { return std::uint64_t{0}; },
+      [=](replica_atom, caf::actor&) -> caf::result<bool> { return false; },
+      [=](hold_atom, std::uint32_t, std::uint64_t) {},
+  };
+}
+
+void a_stage_waiting_for_a_backup_that_never_comes_fails_at_its_limit() {
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  caf::scoped_actor observer{sys};
+  auto job = tiny_job();
+  job.replication = 2;  // a lost link waits for a re-point
+  auto shard = sys.spawn(mute_shard);
+  worker_config w;
+  w.job = job;
+  w.request_timeout = std::chrono::milliseconds(100);
+  w.clock_timeout = std::chrono::milliseconds(1500);  // the wait's limit
+  std::vector<stage_actor> chain;
+  for (std::uint32_t s = 0; s < job.stages; ++s) {
+    chain.push_back(
+        spawn_stage(sys, {s, w}, tiny_data(), {shard}, caf::actor_cast<scheduler_actor>(observer)));
+  }
+  wire_stages(chain, caf::actor_cast<caf::actor>(observer));
+  observer->send(chain[0], start_atom::value);
+  std::string why;
+  bool silent = false;
+  while (why.empty() && !silent) {
+    observer->receive([&](clock_atom, const bytes&) -> std::int64_t { return 0; },
+                      [&](fail_atom, std::uint32_t, const std::string& w) { why = w; },
+                      [](progress_atom, const worker_progress&) {},
+                      caf::after(std::chrono::seconds(20)) >> [&] { silent = true; });
+  }
+  EXPECT_FALSE(silent) << "the stage waited past its limit without a word";
+  EXPECT_NE(why.find("no backup took over within 1500 ms"), std::string::npos) << why;
+  for (auto& s : chain) observer->send_exit(s, caf::exit_reason::user_shutdown);
+  observer->send_exit(shard, caf::exit_reason::user_shutdown);
+}
+
+TEST(StageActorExchange, AWaitForABackupThatNeverComesEndsAtTheClockTimeout) {
+  within(std::chrono::seconds(60),
+         [] { a_stage_waiting_for_a_backup_that_never_comes_fails_at_its_limit(); });
+}
+
 class StageActor : public ::testing::TestWithParam<std::uint32_t> {};
 
 TEST_P(StageActor, MalformedActivationsFailTheChainAndTheSystemShutsDown) {
