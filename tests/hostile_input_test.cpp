@@ -300,6 +300,24 @@ std::string direct_message_of(Message x) {
   return std::string(buf.begin(), buf.end());
 }
 
+// An actor answering x + 1, published by a guarded listener with metrics;
+// `trust_all`: every peer counts as authenticated (as under TLS).
+struct echo_listener {
+  echo_listener(caf::actor_system& sys, bool trust_all)
+      : echo(sys.spawn([](caf::event_based_actor*,
+                          int) -> caf::behavior { return {[](int x) { return x + 1; }}; },
+                       0)) {
+    opts.guard.name = "test listener";
+    opts.guard.peers = std::make_shared<peer_guard>(sys.node());
+    if (trust_all) opts.guard.peers->trust_every_peer();
+    opts.guard.metrics = std::make_shared<metrics_exporter>();
+    listener = guarded_listener::publish(sys, echo, "127.0.0.1", 0, opts);
+  }
+  caf::actor echo;
+  listen_options opts;
+  std::unique_ptr<guarded_listener> listener;
+};
+
 // Once a peer has authenticated, what it sends was read by CAF unscreened: a
 // message CAF cannot read (it throws) made the BASP broker quit, and with it
 // every connection of the process; a byte vector claiming 4 GiB was
@@ -312,15 +330,10 @@ std::string direct_message_of(Message x) {
 TEST(HostileAuthenticatedInput, AMessageCafCannotReadClosesOnlyItsConnection) {
   actor_config cfg;
   caf::actor_system sys{cfg};
-  auto echo = sys.spawn(
-      [](caf::event_based_actor*, int) -> caf::behavior { return {[](int x) { return x + 1; }}; },
-      0);
-  listen_options opts;
-  opts.guard.name = "test listener";
-  opts.guard.peers = std::make_shared<peer_guard>(sys.node());
-  opts.guard.peers->trust_every_peer();  // as under TLS: every peer is authenticated
-  opts.guard.metrics = std::make_shared<metrics_exporter>();
-  auto listener = guarded_listener::publish(sys, echo, "127.0.0.1", 0, opts);
+  echo_listener l(sys, true);  // as under TLS: every peer is authenticated
+  auto& echo = l.echo;
+  auto& opts = l.opts;
+  auto& listener = l.listener;
   const auto port = listener->port();
   const auto served = [&] {
     actor_config client_cfg;
@@ -358,14 +371,10 @@ TEST(HostileAuthenticatedInput, AMessageCafCannotReadClosesOnlyItsConnection) {
 TEST(HostileUnauthenticatedInput, AFrameLeftUnfinishedIsCountedWhenCafDropsIt) {
   actor_config cfg;
   caf::actor_system sys{cfg};
-  auto echo = sys.spawn(
-      [](caf::event_based_actor*, int) -> caf::behavior { return {[](int x) { return x + 1; }}; },
-      0);
-  listen_options opts;
-  opts.guard.name = "test listener";
-  opts.guard.peers = std::make_shared<peer_guard>(sys.node());
-  opts.guard.metrics = std::make_shared<metrics_exporter>();
-  auto listener = guarded_listener::publish(sys, echo, "127.0.0.1", 0, opts);
+  echo_listener l(sys, false);
+  auto& echo = l.echo;
+  auto& opts = l.opts;
+  auto& listener = l.listener;
   {
     raw_connection c(listener->port());
     c.send(basp_header(1, 1000) + std::string(100, 'x'));  // a handshake of 1000 bytes: 100 come

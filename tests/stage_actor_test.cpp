@@ -138,6 +138,20 @@ shard_actor::behavior_type sluggish_shard(shard_actor::pointer self, shard_actor
   };
 }
 
+// Spawns and wires a chain of `w.job`'s stages on one shard, with
+// `observer` as their scheduler, and starts its head.
+std::vector<stage_actor> start_chain(caf::actor_system& sys, const worker_config& w,
+                                     const shard_actor& shard, caf::scoped_actor& observer) {
+  std::vector<stage_actor> chain;
+  for (std::uint32_t s = 0; s < w.job.stages; ++s) {
+    chain.push_back(
+        spawn_stage(sys, {s, w}, tiny_data(), {shard}, caf::actor_cast<scheduler_actor>(observer)));
+  }
+  wire_stages(chain, caf::actor_cast<caf::actor>(observer));
+  observer->send(chain[0], start_atom::value);
+  return chain;
+}
+
 // A push whose acknowledgement comes after the stage's request timeout (its
 // primary waits for a slow backup) is asked again, by its seq, rather than
 // taken for a lost link: with replication the stage would otherwise wait for
@@ -156,13 +170,7 @@ void a_timed_out_push_is_asked_again() {
   worker_config w;
   w.job = job;
   w.request_timeout = std::chrono::milliseconds(200);
-  std::vector<stage_actor> chain;
-  for (std::uint32_t s = 0; s < job.stages; ++s) {
-    chain.push_back(
-        spawn_stage(sys, {s, w}, tiny_data(), {shard}, caf::actor_cast<scheduler_actor>(observer)));
-  }
-  wire_stages(chain, caf::actor_cast<caf::actor>(observer));
-  observer->send(chain[0], start_atom::value);
+  const auto chain = start_chain(sys, w, shard, observer);
   // The head asks for its clock before each step: answered at once (the only
   // replica is the slowest) until it has finished two steps.
   std::int64_t reached = -1;
@@ -194,7 +202,7 @@ void a_timed_out_push_is_asked_again() {
                [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
   EXPECT_EQ(got.pushes_applied, 4u);
   EXPECT_EQ(got.pushes_duplicate, 0u);
-  for (auto& s : chain) observer->send_exit(s, caf::exit_reason::user_shutdown);
+  for (const auto& s : chain) observer->send_exit(s, caf::exit_reason::user_shutdown);
   observer->send_exit(shard, caf::exit_reason::user_shutdown);
   observer->send_exit(real, caf::exit_reason::user_shutdown);
 }
@@ -243,13 +251,7 @@ void a_stage_waiting_for_a_backup_that_never_comes_fails_at_its_limit() {
   w.job = job;
   w.request_timeout = std::chrono::milliseconds(100);
   w.clock_timeout = std::chrono::milliseconds(1500);  // the wait's limit
-  std::vector<stage_actor> chain;
-  for (std::uint32_t s = 0; s < job.stages; ++s) {
-    chain.push_back(
-        spawn_stage(sys, {s, w}, tiny_data(), {shard}, caf::actor_cast<scheduler_actor>(observer)));
-  }
-  wire_stages(chain, caf::actor_cast<caf::actor>(observer));
-  observer->send(chain[0], start_atom::value);
+  const auto chain = start_chain(sys, w, shard, observer);
   std::string why;
   bool silent = false;
   while (why.empty() && !silent) {
@@ -260,7 +262,7 @@ void a_stage_waiting_for_a_backup_that_never_comes_fails_at_its_limit() {
   }
   EXPECT_FALSE(silent) << "the stage waited past its limit without a word";
   EXPECT_NE(why.find("no backup took over within 1500 ms"), std::string::npos) << why;
-  for (auto& s : chain) observer->send_exit(s, caf::exit_reason::user_shutdown);
+  for (const auto& s : chain) observer->send_exit(s, caf::exit_reason::user_shutdown);
   observer->send_exit(shard, caf::exit_reason::user_shutdown);
 }
 
