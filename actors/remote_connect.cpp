@@ -9,16 +9,14 @@
 
 namespace troupe {
 
-caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const std::string& host,
-                                                std::uint16_t port,
-                                                std::chrono::milliseconds timeout,
-                                                const std::atomic<bool>* cancel) {
-  using namespace std::chrono;
-  const auto start = steady_clock::now();
-  const auto probe = probe_tcp(host, port, timeout, cancel);
+namespace {
+
+// What a probe that found no peer to hand CAF means to the caller; none
+// when it got through.
+caf::error probe_failure(const tcp_probe_result& probe) {
   switch (probe.answer) {
     case tcp_answer::accepted:
-      break;
+      return {};
     case tcp_answer::silent:
       return caf::make_error(caf::sec::request_timeout, probe.why);
     case tcp_answer::cancelled:
@@ -26,6 +24,21 @@ caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const
     default:
       return caf::make_error(caf::sec::cannot_connect_to_node, probe.why);
   }
+}
+
+}  // namespace
+
+caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const std::string& host,
+                                                std::uint16_t port,
+                                                std::chrono::milliseconds timeout,
+                                                const std::atomic<bool>* cancel) {
+  using namespace std::chrono;
+  const auto start = steady_clock::now();
+  const auto probe = probe_tcp(host, port, timeout, cancel);
+  if (auto err = probe_failure(probe)) return err;
+  // A plain CAF node sends its handshake as it accepts; under TLS the client
+  // speaks first.
+  const bool plain = !self.system().has_openssl_manager();
   caf::expected<remote_endpoint> out{caf::make_error(caf::sec::cannot_connect_to_node)};
   // CAF 0.17 dates a new outgoing connection's last message from the
   // clock's epoch, so the middleman's next heartbeat tick (every 100 ms by
@@ -41,17 +54,10 @@ caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const
       // it full after a few, and CAF's blocking connect then stalled the
       // middleman, and the client's shutdown behind it, for the kernel's two
       // minutes. So a try is made only once a probe got through, and, in
-      // plain mode, once the peer sent its first byte (a CAF node sends its
-      // handshake as it accepts; under TLS the client speaks first).
-      const bool plain = !self.system().has_openssl_manager();
+      // plain mode, once the peer sent its first byte.
       const auto again = probe_tcp(probe.address, port, std::max(left, milliseconds(1)), cancel,
                                    system_resolver(), plain);
-      if (again.answer == tcp_answer::silent) {
-        return caf::make_error(caf::sec::request_timeout, again.why);
-      }
-      if (again.answer != tcp_answer::accepted) {
-        return caf::make_error(caf::sec::cannot_connect_to_node, again.why);
-      }
+      if (auto err = probe_failure(again)) return err;
     }
     // The numeric address that just accepted: CAF neither resolves the name
     // again (blocking its middleman) nor picks another of its addresses.

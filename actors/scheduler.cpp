@@ -292,7 +292,7 @@ std::int64_t evaluation_clock(const scheduler_state& st, double sent_s, const ev
 // the epoch the evaluation belongs to (the slowest worker's current one for
 // evaluations between epoch ends). One at a time, labelled with the clock
 // of what it read: labelled when asked, an evaluation queued behind a busy
-// one scored a model tens of steps past its label (see read_clock).
+// one scored a model tens of steps past its label (see evaluation_clock).
 void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
   const double sent_s = elapsed(self->state);
   const auto min_clock = self->state.slowest_clock();

@@ -45,7 +45,7 @@ struct attempt {
 };
 
 // After `fd` connected: waits for the peer's first byte until `deadline`.
-// Empty: it spoke; else why not, with whether it was silent (or closed).
+// `accepted` once it spoke; else silent, refused (closed) or cancelled, and why.
 std::pair<tcp_answer, std::string> await_first_byte(int fd, steady::time_point deadline,
                                                     const std::atomic<bool>* cancel) {
   for (;;) {
