@@ -4,6 +4,8 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include "actors/client_impl.hpp"
@@ -21,35 +23,66 @@ std::future<result<T>> with_future(Call&& issue) {
   return f;
 }
 
-// A moved-from client answers every call with `stopped` instead of crashing;
-// a callback that throws (or is empty) is logged and dropped, as on every
+// The client's inside for one call, held until the call returns (a
+// callback run before it returns may end the client); or, for a moved-from
+// client, nothing: the call is answered `stopped` instead of crashing, and a
+// callback that throws (or is empty) is logged and dropped, as on every
 // other path (call::complete).
 template <class Done>
-bool moved_from(const std::unique_ptr<client::impl>& p, Done& done) {
-  if (p) return false;
+std::shared_ptr<client::impl> live(const std::shared_ptr<client::impl>& p, Done& done) {
+  if (p) return p;
   try {
+    const callback_scope scope;
     done({api_errc::stopped, "this client was moved from"});
   } catch (const std::exception& e) {
     spdlog::error("client: a completion callback threw: {}", e.what());
   } catch (...) {
     spdlog::error("client: a completion callback threw a non-standard exception");
   }
-  return true;
+  return nullptr;
+}
+
+// Ends a client's inside. In a completion callback that would wait for the
+// client's session, which may be running the callback (and the end of a
+// remote client's actor system on one of the system's own threads would
+// wait for good): there, a thread of its own ends it once the callback and
+// the call that ran it (one refused at once calls back before it returns)
+// let go.
+void retire(std::shared_ptr<client::impl> p) {
+  if (!p || !callback_scope::active()) return;  // ends here, with the last reference
+  try {
+    std::thread([p = std::move(p)]() mutable {
+      while (p.use_count() > 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      p.reset();
+    }).detach();
+  } catch (const std::system_error& e) {
+    // No thread to be had: kept for good, rather than a hang here.
+    spdlog::error("client: cannot end a client from its callback ({}); its connection stays open",
+                  e.what());
+    std::make_unique<std::shared_ptr<client::impl>>(std::move(p)).release();  // NOLINT: on purpose
+  }
 }
 
 }  // namespace
 
 client::client(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 client::client(client&&) noexcept = default;
-client& client::operator=(client&&) noexcept = default;
-client::~client() = default;
+client& client::operator=(client&& other) noexcept {
+  if (this != &other) {
+    retire(std::exchange(impl_, std::move(other.impl_)));
+  }
+  return *this;
+}
+client::~client() {
+  retire(std::move(impl_));
+}
 
 std::future<result<rows>> client::lookup(const std::string& table, std::vector<std::uint64_t> ids) {
   return with_future<rows>(
       [&](callback<rows> done) { lookup(table, std::move(ids), std::move(done)); });
 }
 void client::lookup(const std::string& table, std::vector<std::uint64_t> ids, callback<rows> done) {
-  if (!moved_from(impl_, done)) impl_->lookup(table, std::move(ids), std::move(done));
+  if (auto p = live(impl_, done)) p->lookup(table, std::move(ids), std::move(done));
 }
 
 std::future<result<void>> client::push(const std::string& table, std::vector<std::uint64_t> ids,
@@ -59,8 +92,7 @@ std::future<result<void>> client::push(const std::string& table, std::vector<std
 }
 void client::push(const std::string& table, std::vector<std::uint64_t> ids,
                   std::vector<float> grads, callback<void> done) {
-  if (!moved_from(impl_, done))
-    impl_->push(table, std::move(ids), std::move(grads), std::move(done));
+  if (auto p = live(impl_, done)) p->push(table, std::move(ids), std::move(grads), std::move(done));
 }
 
 std::future<result<std::vector<float>>> client::pull(const std::string& table, std::uint64_t offset,
@@ -70,7 +102,7 @@ std::future<result<std::vector<float>>> client::pull(const std::string& table, s
 }
 void client::pull(const std::string& table, std::uint64_t offset, std::uint64_t count,
                   callback<std::vector<float>> done) {
-  if (!moved_from(impl_, done)) impl_->pull(table, offset, count, std::move(done));
+  if (auto p = live(impl_, done)) p->pull(table, offset, count, std::move(done));
 }
 
 std::future<result<void>> client::push_dense(const std::string& table, std::uint64_t offset,
@@ -80,7 +112,7 @@ std::future<result<void>> client::push_dense(const std::string& table, std::uint
 }
 void client::push_dense(const std::string& table, std::uint64_t offset, std::vector<float> grads,
                         callback<void> done) {
-  if (!moved_from(impl_, done)) impl_->push_dense(table, offset, std::move(grads), std::move(done));
+  if (auto p = live(impl_, done)) p->push_dense(table, offset, std::move(grads), std::move(done));
 }
 
 std::future<result<std::int64_t>> client::advance_clock(const clock_group& group) {
@@ -88,17 +120,22 @@ std::future<result<std::int64_t>> client::advance_clock(const clock_group& group
       [&](callback<std::int64_t> done) { advance_clock(group, std::move(done)); });
 }
 void client::advance_clock(const clock_group& group, callback<std::int64_t> done) {
-  if (!moved_from(impl_, done)) impl_->advance_clock(group, std::move(done));
+  if (auto p = live(impl_, done)) p->advance_clock(group, std::move(done));
 }
 std::future<result<void>> client::leave_clock(const clock_group& group) {
   return with_future<void>([&](callback<void> done) {
-    if (!moved_from(impl_, done)) impl_->leave_clock(group, std::move(done));
+    if (auto p = live(impl_, done)) p->leave_clock(group, std::move(done));
   });
 }
 
 result<void> client::wait() {
-  if (impl_) return impl_->wait();
-  return {api_errc::stopped, "this client was moved from"};
+  if (!impl_) return {api_errc::stopped, "this client was moved from"};
+  if (callback_scope::active()) {
+    return {api_errc::bad_argument,
+            "wait() in a completion callback would wait for that callback; call it on another "
+            "thread"};
+  }
+  return impl_->wait();
 }
 std::vector<table_info> client::tables() const {
   return impl_ ? impl_->tables() : std::vector<table_info>{};

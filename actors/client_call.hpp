@@ -30,6 +30,26 @@
 
 namespace troupe {
 
+/// Marks its thread as running a completion callback while it lives:
+/// client::wait() there would wait for that callback, and a client ended
+/// there must not wait for its session, which may be what runs it
+/// (client_api.cpp). Nests: a callback may issue a call refused at once,
+/// whose callback runs inside it.
+class callback_scope {
+ public:
+  callback_scope() { ++depth(); }
+  ~callback_scope() { --depth(); }
+  callback_scope(const callback_scope&) = delete;
+  callback_scope& operator=(const callback_scope&) = delete;
+  static bool active() { return depth() > 0; }
+
+ private:
+  static int& depth() {
+    thread_local int d = 0;
+    return d;
+  }
+};
+
 class call_tracker {
  public:
   std::uint64_t open() {
@@ -149,6 +169,7 @@ struct call final : expirable {
     if (!r) tracker_->failed(r.error());
     auto done = std::move(done_);
     try {
+      const callback_scope scope;
       done(std::move(r));
     } catch (const std::exception& e) {
       spdlog::error("client: a completion callback threw: {}", e.what());

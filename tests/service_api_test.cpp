@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <limits>
 #include <stdexcept>
 #include <thread>
@@ -363,6 +364,39 @@ TEST(ServiceOptions, ClientOptionsNoCallCouldUseAreRefused) {
   client_options year;
   year.timeout = std::chrono::hours(24 * 365);  // the longest allowed: calls work
   auto c = e.client(year).value();
+  EXPECT_TRUE(c.lookup("emb", {1}).get());
+}
+
+// A callback may end its client: on an engine thread (it waited 10 s for
+// the session that ran it), before the call that ran it has returned (a
+// refusal calls back at once; the call must not lose its client half-way),
+// or by assigning another client to it.
+TEST(ServiceClients, ACallbackMayEndItsClient) {
+  auto e = engine::start(small_engine()).value();
+  auto a = std::make_unique<client>(e.client().value());
+  std::promise<bool> answered;
+  a->lookup("emb", {1}, [&](result<rows> r) {
+    a.reset();
+    answered.set_value(static_cast<bool>(r));
+  });
+  auto f = answered.get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_TRUE(f.get());
+
+  auto b = std::make_unique<client>(e.client().value());
+  api_errc code = api_errc::ok;
+  b->lookup("no-such-table", {1}, [&](result<rows> r) {
+    code = r.error().code;
+    b.reset();
+  });
+  EXPECT_EQ(code, api_errc::unknown_table);
+  EXPECT_EQ(b, nullptr);
+
+  client c = e.client().value();
+  client spare = e.client().value();
+  const auto spare_id = spare.id();
+  c.lookup("no-such-table", {1}, [&](result<rows>) { c = std::move(spare); });
+  EXPECT_EQ(c.id(), spare_id);
   EXPECT_TRUE(c.lookup("emb", {1}).get());
 }
 

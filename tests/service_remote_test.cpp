@@ -360,6 +360,38 @@ TEST_F(remote, QueuedCallsFailAtTheirOwnDeadline) {
   EXPECT_LT(done.back().first - done.front().first, opts.timeout);
 }
 
+// A callback that ends its own client (the last use of a connection, say)
+// hung for good: the client waited for its session, which was running that
+// callback, and then ended its actor system on one of the system's own
+// threads. The teardown now finishes on a thread of its own once the
+// callback returns; the engine keeps serving.
+TEST_F(remote, ACallbackMayDestroyItsClient) {
+  auto owner = std::make_unique<client>(client::connect(address, secret).value());
+  std::promise<api_errc> seen;
+  owner->lookup("emb", {1}, [&](result<rows> r) {
+    owner.reset();
+    seen.set_value(r ? api_errc::ok : r.error().code);
+  });
+  auto done = seen.get_future();
+  ASSERT_EQ(done.wait_for(seconds(5)), std::future_status::ready) << "the callback hung";
+  EXPECT_EQ(done.get(), api_errc::ok);
+  EXPECT_TRUE(client::connect(address, secret).value().lookup("emb", {1}).get());
+}
+
+// wait() in a callback would wait for that callback: it says so at once.
+TEST_F(remote, WaitInACallbackIsRefused) {
+  auto c = client::connect(address, secret).value();
+  std::promise<result<void>> waited;
+  c.lookup("emb", {1}, [&](result<rows>) { waited.set_value(c.wait()); });
+  auto f = waited.get_future();
+  ASSERT_EQ(f.wait_for(seconds(5)), std::future_status::ready) << "wait() hung in the callback";
+  const auto r = f.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, api_errc::bad_argument);
+  EXPECT_NE(r.error().message.find("callback"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(c.wait());
+}
+
 // A dense table its process cannot allocate (past a memory limit that the
 // machine's size does not show: here ulimit -v) fails engine::start, and so
 // `troupe serve`, naming the shard; start() said ok and the shard died of

@@ -118,7 +118,9 @@ class client {
 
   client(client&&) noexcept;  ///< a moved-from client answers every call with `stopped`
   client& operator=(client&&) noexcept;
-  /// Fails calls still pending with `stopped` and disconnects.
+  /// Fails calls still pending with `stopped` and disconnects. In one of the
+  /// client's completion callbacks (any client's), the disconnect finishes
+  /// on a thread of its own once the callback has returned.
   ~client();
 
   /// Rows `ids` of sparse table `table` (created on first touch), in order.
@@ -131,9 +133,10 @@ class client {
   /// even while the engine's threads are busy), or on the caller's thread
   /// before lookup returns for calls refused before sending (validation
   /// errors, a stopped client) and empty calls. Keep it short:
-  /// never call wait(), block on another call's future or destroy the client
-  /// in it (they deadlock: wait() would wait for the callback itself);
-  /// issuing new calls is fine. An exception it throws is logged and dropped.
+  /// never block on another call's future in it (it may be the thread that
+  /// future needs); wait() there answers bad_argument at once, since it would
+  /// wait for the callback itself; issuing new calls and destroying the
+  /// client are fine. An exception it throws is logged and dropped.
   /// The other calls' callbacks behave the same.
   ///   c.lookup("emb", ids, [](troupe::result<troupe::rows> r) { reply(std::move(r)); });
   void lookup(const std::string& table, std::vector<std::uint64_t> ids, callback<rows> done);
@@ -198,8 +201,8 @@ class client {
   /// previous wait() returned (whether or not their futures were read),
   /// saying how many failed and why: a push fired and forgotten that was
   /// refused (overloaded, a full queue) or timed out is not lost unseen.
-  /// Each failure is reported by one wait() only. Never call it from a
-  /// callback: it would wait for that callback and deadlock.
+  /// Each failure is reported by one wait() only. In a completion callback
+  /// it would wait for that callback: it answers bad_argument at once there.
   ///   for (auto& e : events) c.push("emb", e.ids, e.grads);
   ///   if (auto r = c.wait(); !r) retry_or_log(r.error());  // "overloaded: 936 calls failed..."
   result<void> wait();
@@ -217,7 +220,9 @@ class client {
   explicit client(std::unique_ptr<impl> p);
 
  private:
-  std::unique_ptr<impl> impl_;
+  // Shared only with the call under way on each thread (and a teardown
+  // started in a callback), which must not lose it half-way.
+  std::shared_ptr<impl> impl_;
 };
 
 }  // namespace troupe
