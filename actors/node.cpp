@@ -20,6 +20,7 @@
 #include "actors/job_lease.hpp"
 #include "actors/log_throttle.hpp"
 #include "actors/metrics_exporter.hpp"
+#include "actors/peer_address.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/remote_connect.hpp"
 #include "actors/shard.hpp"
@@ -105,8 +106,16 @@ caf::error refuse(node_pointer self, const char* what, const std::string& why,
   if (self->state.opts.metrics) self->state.opts.metrics->add_rejected();
   // Unauthenticated peers can send refusals as fast as the network allows.
   if (self->state.refusals.admit()) {
-    spdlog::warn("node {}: refused {} from {}: {}", self->state.opts.name, what, sender_name(self),
-                 why);
+    const auto& sender = self->current_sender();
+    auto line = [name = self->state.opts.name, what = std::string{what},
+                 why](const std::string& who) {
+      spdlog::warn("node {}: refused {} from {}: {}", name, what, who, why);
+    };
+    if (sender) {
+      log_peer(self, sender->node(), line);
+    } else {
+      line("an anonymous sender");
+    }
   }
   return make_troupe_error(code, why);
 }
@@ -513,8 +522,11 @@ caf::result<std::string> on_auth(node_pointer self, const std::string& proof,
     ++st.counters.auth_failed;
     if (st.opts.metrics) st.opts.metrics->add_rejected();
     if (st.refusals.admit()) {
-      spdlog::warn("node {}: authentication failed for peer {}: wrong proof of the cluster secret",
-                   st.opts.name, client);
+      log_peer(self, peer, [name = st.opts.name](const std::string& who) {
+        spdlog::warn(
+            "node {}: authentication failed for peer {}: wrong proof of the cluster secret", name,
+            who);
+      });
     }
     return make_troupe_error(errc::bad_config, "authentication failed");
   }
@@ -522,7 +534,9 @@ caf::result<std::string> on_auth(node_pointer self, const std::string& proof,
   if (session.insert(caf::actor_cast<caf::actor_addr>(sender)).second) self->monitor(sender);
   st.opts.guard->allow(peer);
   ++st.counters.auth_ok;
-  spdlog::info("node {}: peer {} authenticated", st.opts.name, client);
+  log_peer(self, peer, [name = st.opts.name](const std::string& who) {
+    spdlog::info("node {}: peer {} authenticated", name, who);
+  });
   return auth_proof(st.opts.secret, peer_nonce, auth_context("node", client, server));
 }
 

@@ -14,6 +14,7 @@
 #include "actors/actor_config.hpp"
 #include "actors/cluster_types.hpp"
 #include "actors/log_throttle.hpp"
+#include "actors/peer_address.hpp"
 #include "actors/peer_guard.hpp"
 #include "engine/errors.hpp"
 
@@ -322,7 +323,14 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
         const auto& guard = self->state.guard;
         if (guard && !sender_allowed(self, *guard)) {
           if (self->state.refusals.admit()) {
-            spdlog::warn("directory: refused an unauthenticated client");
+            const auto line = [](const std::string& who) {
+              spdlog::warn("directory: refused an unauthenticated client: {}", who);
+            };
+            if (const auto& sender = self->current_sender()) {
+              log_peer(self, sender->node(), line);
+            } else {
+              line("an anonymous sender");
+            }
           }
           return make_troupe_error(errc::bad_config, "not authenticated (send hello and auth)");
         }
