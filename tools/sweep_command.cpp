@@ -136,9 +136,13 @@ sweep_plan make_plan(const sweep_options& o) {
       // known only once fitted to it, as each run will be.
       fit_job_to_data(job, *data);
       workload_tables(job);
-      if (job.workers > plan.train_rows) {
-        throw troupe_error(errc::bad_config, sweep::point_label(p) + ": more workers than the " +
-                                                 std::to_string(plan.train_rows) +
+      // A user's workload (a plugin) brings its own data: no rows to count
+      // here; its workers find an empty partition themselves.
+      if (plan.train_rows > 0 && job.workers > plan.train_rows) {
+        const auto label = sweep::point_label(p);
+        throw troupe_error(errc::bad_config, (label.empty() ? "the job" : label) +
+                                                 ": more workers (" + std::to_string(job.workers) +
+                                                 ") than the " + std::to_string(plan.train_rows) +
                                                  " training rows");
       }
     }
@@ -355,7 +359,8 @@ std::function<int()> add_sweep_command(CLI::App& app) {
       ->check(cli::finite_within(0.0, 0.9));
   cmd->add_option("--evals-per-epoch", opts->evals_per_epoch,
                   "test evaluations per epoch of each run, for a finer time to target (0: the "
-                  "job file's eval_every)")
+                  "job file's eval_every, as for a plugin's workload, whose epochs the sweep "
+                  "cannot count)")
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
   cmd->add_option("--stragglers", opts->stragglers,

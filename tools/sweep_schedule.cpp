@@ -47,7 +47,9 @@ double clocks_per_epoch(const job_config& job, std::size_t train_rows) {
 
 std::uint32_t eval_every_for(const job_config& job, std::size_t train_rows,
                              std::uint32_t per_epoch) {
-  if (per_epoch == 0) return job.eval_every;
+  // Without rows to count (a user's workload brings its own data) the
+  // length of an epoch is unknown: the job's own cadence.
+  if (per_epoch == 0 || train_rows == 0) return job.eval_every;
   const double clocks = clocks_per_epoch(job, train_rows);
   return static_cast<std::uint32_t>(std::max(1.0, std::round(clocks / per_epoch)));
 }

@@ -33,7 +33,8 @@ target_choice target_from_reference(const std::vector<curve_point>& curve,
                                     const std::string& metric, double gap);
 
 /// Clocks between evaluations for about `per_epoch` evaluations per epoch
-/// (at least 1); `per_epoch` = 0 keeps the job's own eval_every.
+/// (at least 1); `per_epoch` = 0, or `train_rows` = 0 (a user's workload,
+/// whose epoch length is unknown), keeps the job's own eval_every.
 std::uint32_t eval_every_for(const job_config& job, std::size_t train_rows,
                              std::uint32_t per_epoch);
 
