@@ -470,9 +470,13 @@ std::string to_toml(const job_config& job) {
   // The job travels to nodes and back into resumed runs as this text: doubles
   // must round-trip exactly and strings must be escaped.
   out.precision(17);
+  // The target metric only when it is not what the model implies (loss for
+  // a regression, else accuracy): parsed again after `--set model.loss=mse`,
+  // a written "accuracy" read as the user's choice and refused the job.
+  const bool implied = job.target_metric == (job_is_regression(job) ? "loss" : "accuracy");
   out << "[job]\nname = " << quote(job.name) << "\nepochs = " << job.epochs
       << "\nseed = " << job.seed << "\noutput_dir = " << quote(job.output_dir)
-      << "\ntarget_metric = " << quote(job.target_metric)
+      << (implied ? "" : "\ntarget_metric = " + quote(job.target_metric))
       << "\ntarget_accuracy = " << job.target_accuracy << "\ntarget_loss = " << job.target_loss
       << "\nlog_every = " << job.log_every << "\neval_every = " << job.eval_every
       << "\ncheckpoint_every = " << job.checkpoint_every

@@ -82,6 +82,22 @@ TEST(JobOverrides, HiddenReplacesLayersAndBack) {
             (std::vector<int>{784, 16, 10}));
 }
 
+// A target metric the job never chose follows the model: `--set
+// model.loss=mse` makes a regression judged by its loss (the override was
+// refused: "a regression has no accuracy", as if the file had said
+// accuracy). One the job chose stays.
+TEST(JobOverrides, AnImpliedTargetMetricFollowsTheModel) {
+  const auto reg = with({"model.loss=mse"});
+  EXPECT_EQ(reg.target_metric, "loss");
+  EXPECT_EQ(with({"model.loss=softmax"}, reg).target_metric, "accuracy");
+  auto chosen = default_job_config();
+  chosen.target_metric = "loss";  // a classifier judged by its log-loss
+  EXPECT_EQ(with({"train.workers=3"}, chosen).target_metric, "loss");
+  EXPECT_NE(error_of({"job.target_metric=accuracy", "model.loss=mse"})
+                .find("a regression has no accuracy"),
+            std::string::npos);
+}
+
 TEST(JobOverrides, ALaterOverrideWins) {
   EXPECT_EQ(with({"train.workers=3", "train.workers=5"}).workers, 5u);
 }
