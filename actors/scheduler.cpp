@@ -368,10 +368,15 @@ void maybe_evaluate_between_epochs(scheduler_pointer self) {
 void on_progress(scheduler_pointer self, const worker_progress& p) {
   auto& st = self->state;
   const double now = elapsed(st);
-  st.metrics->append(
-      {now, p.epoch, p.worker, p.clock, "train", p.samples ? p.loss_sum / p.samples : 0,
-       p.samples ? static_cast<double>(p.correct) / p.samples : 0,
-       p.busy_s > 0 ? p.samples / p.busy_s : 0, p.wait_s, p.compute_s, p.pull_s, p.push_s});
+  // A report of no steps (a worker's last, when its steps ended on a
+  // multiple of log_every) still counts its time below, but a row of zeros
+  // would read as a loss of 0.
+  if (p.samples > 0) {
+    st.metrics->append({now, p.epoch, p.worker, p.clock, "train", p.loss_sum / p.samples,
+                        static_cast<double>(p.correct) / p.samples,
+                        p.busy_s > 0 ? p.samples / p.busy_s : 0, p.wait_s, p.compute_s, p.pull_s,
+                        p.push_s});
+  }
   for (auto* t : {&st.interval, &st.total}) {
     t->samples += p.samples;
     t->correct += p.correct;

@@ -293,6 +293,30 @@ TEST(CustomWorkload, EachEvaluationRowCarriesTheClockItScored) {
   EXPECT_NEAR(s->test_loss, 200.0, 1e-3) << s->line;  // every step applied once
 }
 
+// A worker's last steps reported at a multiple of log_every left nothing
+// for its final report, which still wrote a train row of zeros (loss 0,
+// 0 samples/s): a plot of the training loss dropped to 0 at the end.
+TEST(CustomWorkload, EveryTrainRowHasSamples) {
+  register_once<step_counter>("step_counter");
+  const auto dir = std::filesystem::temp_directory_path() / "troupe_custom_train_rows";
+  auto s = troupe::train(troupe::job_spec::toml(
+      "[job]\nepochs = 2\nlog_every = 50\noutput_dir = \"" + dir.string() +
+      "\"\n[model]\nkind = \"step_counter\"\n[train]\nworkers = 1\nshards = 1\nbatch = 1\n"
+      "staleness = 0\noptimizer = \"sgd\"\nlearning_rate = 1.0\n"));
+  ASSERT_TRUE(s) << s.error().to_string();
+  std::ifstream in(dir / "metrics.csv");
+  int rows = 0;
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
+    if (f.size() < 8 || f[4] != "train") continue;
+    ++rows;
+    EXPECT_GT(std::stod(f[7]), 0.0) << line;
+  }
+  EXPECT_EQ(rows, 4) << "200 steps, a row every 50";
+}
+
 TEST(CustomWorkload, AStepOfMoreRequestsThanTheWorkerKeepsInFlightTrainsEveryTable) {
   register_once<many_scalars>("many_scalars");
   for (const char* staleness : {"0", "\"inf\""}) {
