@@ -125,6 +125,25 @@ TEST(CsvLoader, RegressionTargetsAreFloats) {
   EXPECT_EQ(d.classes, 0);
 }
 
+// Values too small for a float are ordinary data (p-values, probabilities),
+// read as the nearest float (0 below ~1.4e-45); too large ones are refused
+// as beyond a float's range. Both were "not a finite number".
+TEST(CsvLoader, TinyValuesReadAsTheNearestFloatHugeOnesAreRefused) {
+  temp_dir dir("csv_range");
+  const csv_options o;
+  const auto d = load_csv(dir.write("tiny.csv", "1e-46,-1e-50,1e-400,1e-40,0\n1,2,3,4,1\n"), o);
+  ASSERT_EQ(d.rows, 2u);
+  EXPECT_EQ(d.features[0], 0.0f);
+  EXPECT_EQ(d.features[1], 0.0f);
+  EXPECT_TRUE(std::signbit(d.features[1]));
+  EXPECT_EQ(d.features[2], 0.0f);
+  EXPECT_GT(d.features[3], 0.0f);  // a subnormal float, as before
+  const auto msg = error_of([&] { load_csv(dir.write("huge.csv", "1,2,0\n1e39,2,1\n"), o); });
+  EXPECT_TRUE(
+      has(msg, "huge.csv:2: field 1 ('1e39') is not a finite number within a float's range"))
+      << msg;
+}
+
 TEST(CsvLoader, MalformedFilesAreErrorsNamingFileAndLine) {
   temp_dir dir("csv_bad");
   const csv_options o;

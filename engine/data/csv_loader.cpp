@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "engine/data/idx_loader.hpp"
 #include "engine/data/text_lines.hpp"
@@ -110,8 +112,19 @@ void split_fields(std::string_view line, char delim, std::vector<std::string_vie
 bool parse_float(std::string_view text, float& out) {
   if (!text.empty() && text.front() == '+') text.remove_prefix(1);
   if (text.empty()) return false;
-  const auto r = std::from_chars(text.data(), text.data() + text.size(), out);
-  return r.ec == std::errc() && r.ptr == text.data() + text.size() && std::isfinite(out);
+  const char* end = text.data() + text.size();
+  const auto r = std::from_chars(text.data(), end, out);
+  if (r.ptr != end) return false;
+  if (r.ec == std::errc::result_out_of_range) {
+    // Beyond a float either way: too large is refused; too small (a
+    // p-value of 1e-50) is ordinary data, read as the float nearest to it,
+    // 0 (from_chars refused both alike and leaves `out` unset).
+    const double v = std::strtod(std::string(text).c_str(), nullptr);
+    if (!(std::fabs(v) < 1.0)) return false;
+    out = static_cast<float>(v);
+    return true;
+  }
+  return r.ec == std::errc() && std::isfinite(out);
 }
 
 bool parse_class(std::string_view text, std::int32_t& out) {
@@ -205,7 +218,8 @@ dataset load_csv(const std::string& path, const csv_options& o) {
         if (o.regression) {
           float t;
           if (!parse_float(fields[i], t)) {
-            malformed(in, "target '" + shown_field(fields[i]) + "' is not a finite number");
+            malformed(in, "target '" + shown_field(fields[i]) +
+                              "' is not a finite number within a float's range (+-3.4e38)");
           }
           d.targets.push_back(t);
         } else {
@@ -222,7 +236,7 @@ dataset load_csv(const std::string& path, const csv_options& o) {
       float v;
       if (!parse_float(fields[i], v)) {
         malformed(in, "field " + std::to_string(i + 1) + " ('" + shown_field(fields[i]) +
-                          "') is not a finite number");
+                          "') is not a finite number within a float's range (+-3.4e38)");
       }
       d.features.push_back(v);
     }
