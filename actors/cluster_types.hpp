@@ -98,11 +98,13 @@ struct worker_request {
   std::int64_t start_clock = 0;
   std::vector<shard_actor> shards;
   scheduler_actor scheduler;
+  std::uint64_t skip_batches = 0;  ///< worker_config::skip_batches
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_request& x) {
-  return f(x.job_toml, x.worker, x.partition, x.start_epoch, x.start_clock, x.shards, x.scheduler);
+  return f(x.job_toml, x.worker, x.partition, x.start_epoch, x.start_clock, x.shards, x.scheduler,
+           x.skip_batches);
 }
 
 /// Asks a node to host stage `stage` of pipeline replica `replica` (model
@@ -120,12 +122,13 @@ struct stage_request {
   std::int64_t start_clock = 0;
   std::vector<shard_actor> shards;
   scheduler_actor scheduler;
+  std::uint64_t skip_batches = 0;  ///< the head's: worker_config::skip_batches
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, stage_request& x) {
   return f(x.job_toml, x.replica, x.partition, x.stage, x.stages, x.start_epoch, x.start_clock,
-           x.shards, x.scheduler);
+           x.shards, x.scheduler, x.skip_batches);
 }
 
 struct node_status {

@@ -108,6 +108,10 @@ void head_start(stage_pointer self) {
   st.clock = st.cfg.worker.start_clock;
   st.stage_busy.assign(job.stages, 0.0);
   st.sampler->start_epoch(st.epoch);
+  // A replacement goes on after the batches its predecessor finished.
+  for (std::uint64_t i = 0; i < st.cfg.worker.skip_batches; ++i) {
+    if (st.sampler->next(*st.data->dense_train, st.x, st.y) == 0) break;
+  }
   st.report_start = st.run_start = clock_type::now();
   request_clock(self);
 }

@@ -41,13 +41,17 @@ std::vector<shard_table> shard_slices(const job_config& job, std::uint32_t k) {
 worker_request make_worker_request(scheduler_pointer self, std::uint32_t id,
                                    std::uint32_t start_epoch, std::int64_t start_clock) {
   auto& st = self->state;
-  return {to_toml(st.job),
-          id,
-          st.partition.at(id),
-          start_epoch,
-          start_clock,
-          st.shards,
-          caf::actor_cast<scheduler_actor>(self)};
+  worker_request req{to_toml(st.job),
+                     id,
+                     st.partition.at(id),
+                     start_epoch,
+                     start_clock,
+                     st.shards,
+                     caf::actor_cast<scheduler_actor>(self)};
+  if (const auto skip = st.skip_batches.find(id); skip != st.skip_batches.end()) {
+    req.skip_batches = skip->second;
+  }
+  return req;
 }
 
 // Asks `where[s]` to host stage s of replica w (a new id for a replacement);
@@ -77,8 +81,17 @@ void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch
   const auto me = caf::actor_cast<scheduler_actor>(self);
   for (std::uint32_t s = 0; s < job.stages; ++s) {
     const auto n = where[s];
-    stage_request req{to_toml(job), w,     st.partition.at(w), s, job.stages,
-                      epoch,        clock, st.shards,          me};
+    const auto skip = st.skip_batches.find(w);
+    stage_request req{to_toml(job),
+                      w,
+                      st.partition.at(w),
+                      s,
+                      job.stages,
+                      epoch,
+                      clock,
+                      st.shards,
+                      me,
+                      s == 0 && skip != st.skip_batches.end() ? skip->second : 0};
     spawn_on<stage_actor>(
         self, n, std::chrono::seconds(120), std::move(req),
         [=](stage_actor& stage) {
@@ -426,6 +439,7 @@ void start_job(scheduler_pointer self) {
   for (std::uint32_t w = 0; w < job.workers; ++w) {
     st.clocks->add_worker(w, clock);
     st.start_clock[w] = clock;
+    st.epoch_start[w] = clock;
     st.running.insert(w);
     st.last_epoch[w] = epoch - 1;
     st.epoch_base[w] = epoch;

@@ -24,14 +24,26 @@ namespace troupe::scheduler_detail {
 
 namespace {
 
-// Starts a replacement for lost worker `lost` on its data partition, from the
-// beginning of the epoch it was in, under a new id (its pushes must not be
-// mistaken for retries of the lost worker's).
+// Starts a replacement for lost worker `lost` on its data partition, where
+// it left off in the epoch it was in, under a new id (its pushes must not be
+// mistaken for retries of the lost worker's). The batches of that epoch the
+// lost worker finished (its acknowledged steps) are skipped: replayed, they
+// were trained twice, and the epoch ended that many clocks late, so that its
+// evaluation scored more than the epoch.
 void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::string& why) {
   auto& st = self->state;
   const auto detected = clock_type::now();
-  const auto clock = st.clocks->clock_of(lost);
+  const auto clock = std::max<std::int64_t>(0, st.clocks->clock_of(lost));
   const auto epoch = static_cast<std::uint32_t>(std::max<std::int64_t>(st.last_epoch[lost] + 1, 0));
+  const auto& ends = st.epoch_end_clocks[lost];
+  const auto epoch_began = ends.empty() ? st.epoch_start[lost] : ends.back();
+  const auto done_in_epoch =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(0, clock - epoch_began));
+  // Its steps count, as a finished worker's do: their pushes were applied.
+  st.finished_steps +=
+      static_cast<std::uint64_t>(std::max<std::int64_t>(0, clock - st.start_clock[lost]));
+  st.epoch_start.erase(lost);
+  st.skip_batches.erase(lost);
   st.running.erase(lost);
   st.clocks->remove_worker(lost);
   st.last_epoch.erase(lost);
@@ -47,6 +59,8 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
   const std::int64_t start_clock = st.clocks->size() ? st.clocks->min_clock() : clock;
   st.clocks->add_worker(id, start_clock);
   st.start_clock[id] = start_clock;
+  st.epoch_start[id] = start_clock - static_cast<std::int64_t>(done_in_epoch);
+  if (done_in_epoch > 0) st.skip_batches[id] = done_in_epoch;
   st.running.insert(id);
   st.last_epoch[id] = static_cast<std::int64_t>(epoch) - 1;
   st.epoch_base[id] = epoch;
@@ -55,8 +69,8 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
   if (st.exporter) st.exporter->add_worker_replaced();
   spdlog::warn(
       "worker {} (partition {}) lost at clock {} in epoch {}: {}; replacing it with worker "
-      "{}",
-      lost, st.partition[id], clock, epoch + 1, why, id);
+      "{}, which goes on after the {} batches of the epoch it had done",
+      lost, st.partition[id], clock, epoch + 1, why, id, done_in_epoch);
   release_waiting(self);
   auto started = [=](worker_actor worker, const std::string& where) {
     // Lost (and replaced) itself while being placed, when a node of its
@@ -86,6 +100,7 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
     cfg.partition = st.partition[id];
     cfg.start_epoch = epoch;
     cfg.start_clock = start_clock;
+    cfg.skip_batches = done_in_epoch;
     cfg.job = st.job;
     return started(spawn_local_replica(self, cfg), "in this process");
   }

@@ -127,6 +127,11 @@ struct scheduler_state {
   // as the epoch a resumed job starts from.
   std::map<std::uint32_t, std::int64_t> epoch_base;
   std::map<std::uint32_t, std::vector<std::int64_t>> epoch_end_clocks;
+  // Live worker -> the clock its first epoch here would have begun at: its
+  // start clock, less the batches it skipped as a replacement. With the
+  // epoch ends, it tells how far into its epoch a lost worker was.
+  std::map<std::uint32_t, std::int64_t> epoch_start;
+  std::map<std::uint32_t, std::uint64_t> skip_batches;  // replacement -> batches it skips
   // A checkpoint every shard wrote, whose progress file waits until every
   // live worker is past its clock (an epoch that ended at that very clock is
   // reported after it). -1: none.

@@ -51,6 +51,7 @@ class node_training final : public training_host {
     cfg.partition = req.partition;
     cfg.start_epoch = req.start_epoch;
     cfg.start_clock = req.start_clock;
+    cfg.skip_batches = req.skip_batches;
     cfg.job = std::move(job);
     out.spawn = [cfg = std::move(cfg), data, shards = std::move(req.shards),
                  scheduler = std::move(req.scheduler)](caf::actor_system& sys,
@@ -92,6 +93,7 @@ class node_training final : public training_host {
     cfg.worker.partition = req.partition;
     cfg.worker.start_epoch = req.start_epoch;
     cfg.worker.start_clock = req.start_clock;
+    cfg.worker.skip_batches = req.skip_batches;
     cfg.worker.job = std::move(job);
     out.spawn = [cfg = std::move(cfg), data, shards = std::move(req.shards),
                  scheduler = std::move(req.scheduler)](caf::actor_system& sys,

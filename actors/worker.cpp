@@ -926,7 +926,12 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         s.wl->start_epoch(s.epoch);
         s.report_start = clock_type::now();
         s.timer.start();
-        if (s.wl->next_batch() > 0) {
+        // A replacement goes on after the batches its predecessor finished;
+        // when those were all of the epoch, none is loaded and the epoch ends.
+        std::size_t rows = s.wl->next_batch();
+        for (std::uint64_t i = 0; i < s.cfg.skip_batches && rows > 0; ++i)
+          rows = s.wl->next_batch();
+        if (rows > 0) {
           s.batch_loaded = true;
           auto ops = plan_exchange(*s.wl, static_cast<std::uint32_t>(s.shards.size()));
           // Fixed only when the model has no sparse table at all: a first

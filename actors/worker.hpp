@@ -32,6 +32,9 @@ struct worker_config {
   std::uint32_t partition = 0;    ///< data partition, < job.workers
   std::uint32_t start_epoch = 0;  ///< a replacement resumes its partition here
   std::int64_t start_clock = 0;
+  /// A replacement: batches of its first epoch that the lost worker had
+  /// finished. They are skipped, not trained twice.
+  std::uint64_t skip_batches = 0;
   job_config job;  ///< epochs, batch, seed, model, stragglers, log_every, ...
   std::chrono::milliseconds request_timeout{30000};
   std::chrono::milliseconds clock_timeout{600000};  ///< waiting on slow peers is legitimate

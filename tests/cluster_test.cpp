@@ -4,7 +4,11 @@
 // holding another secret must be refused. Every child is killed and reaped by
 // child_process's destructor, also when an assertion fails.
 #include <atomic>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "cluster_fixture.hpp"
 #include "troupe/workload.hpp"
@@ -218,6 +222,24 @@ TEST_P(ClusterWorkerLoss, JobFinishesAllEpochs) {
   EXPECT_GE(run.result->pushes_applied, run.result->pushes_acked) << summary_line(*run.result);
   EXPECT_LE(run.result->pushes_applied, run.result->pushes_acked + in_flight_per_lost_worker)
       << summary_line(*run.result);
+  // Every batch once: the replacement goes on after the batches of the epoch
+  // that the lost worker finished (it replayed them), and the lost worker's
+  // steps count (they were left out of `steps`).
+  const std::uint64_t per_epoch = (job.train_limit / job.workers + job.batch - 1) / job.batch;
+  EXPECT_EQ(run.result->steps, std::uint64_t{job.workers} * job.epochs * per_epoch)
+      << summary_line(*run.result);
+  // So each epoch's evaluation scores that epoch, at about its end clock
+  // (the replayed batches delayed the ends by as many clocks).
+  std::ifstream metrics(fs::path(job.output_dir) / "metrics.csv");
+  for (std::string line; std::getline(metrics, line);) {
+    std::vector<std::string> f;
+    std::stringstream fields(line);
+    for (std::string x; std::getline(fields, x, ',');) f.push_back(x);
+    if (f.size() < 5 || f[4] != "test") continue;
+    const auto epoch = std::stoll(f[1]), clock = std::stoll(f[3]);
+    EXPECT_LE(clock, (epoch + 1) * static_cast<std::int64_t>(per_epoch) + job.staleness + 10)
+        << line;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Staleness, ClusterWorkerLoss, ::testing::Values(0, 2));
