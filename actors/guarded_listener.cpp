@@ -351,8 +351,14 @@ std::unique_ptr<guarded_listener> guarded_listener::publish(
   }
   std::unique_ptr<guarded_listener> out{new guarded_listener(std::move(p))};
   if (failed) {
-    throw troupe_error(errc::io_error, "cannot listen on " + host + ":" + std::to_string(port) +
-                                           ": " + describe(failed));
+    // CAF's own text ("tcp socket creation failed") never says why.
+    const bool port_refused = failed.compare(caf::make_error(caf::sec::cannot_open_port)) == 0;
+    throw troupe_error(errc::io_error,
+                       "cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                           describe(failed) +
+                           (port_refused ? " (is the port in use by another process, or the "
+                                           "address not one of this machine's?)"
+                                         : ""));
   }
   out->impl_->sweeper = std::thread([raw = out->impl_.get()] { raw->sweep_until_stopped(); });
   return out;

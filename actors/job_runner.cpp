@@ -126,7 +126,7 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
     }
     if (!secret.empty()) {
       if (auto err = authenticate(self, *node, secret, timeout)) {
-        throw troupe_error(errc::bad_config,
+        throw troupe_error(errc::auth_failed,
                            "node " + address + " refused this client: " + describe(err));
       }
     }

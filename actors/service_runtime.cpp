@@ -83,6 +83,7 @@ api_errc from_engine(errc code) {
     // The only bad_config a shard or directory answers a caller with is
     // "not authenticated".
     case errc::bad_config:
+    case errc::auth_failed:
       return api_errc::auth_failed;
     case errc::stopped:
       return api_errc::stopped;

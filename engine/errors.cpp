@@ -42,6 +42,8 @@ const char* to_string(errc code) {
       return "node_stopping";
     case errc::out_of_memory:
       return "out_of_memory";
+    case errc::auth_failed:
+      return "auth_failed";
   }
   return "unknown_error";
 }

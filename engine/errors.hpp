@@ -29,6 +29,7 @@ enum class errc : std::uint8_t {
   no_capacity,        ///< a node has no free slot for the request now: try again later
   node_stopping,      ///< the node hosting an actor is stopping (drained): like a lost node
   out_of_memory,      ///< the receiver could not allocate what the request needed
+  auth_failed,        ///< a node refused this process's credentials (the cluster secret)
 };
 
 /// Stable lower-case name of an error code, e.g. "wrong_size".

@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -14,7 +16,8 @@ namespace troupe {
 void check_private_file(const std::string& path, const std::string& what) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
-    throw troupe_error(errc::io_error, "cannot read the " + what + " file " + path);
+    throw troupe_error(errc::io_error,
+                       "cannot read the " + what + " file " + path + ": " + std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode)) {
     throw troupe_error(errc::io_error, "the " + what + " file " + path + " is no regular file");
@@ -30,8 +33,14 @@ void check_private_file(const std::string& path, const std::string& what) {
 
 std::string read_private_file(const std::string& path, const std::string& what) {
   check_private_file(path, what);
+  // The reason is told (a daemon's user lacking permission on a root-owned
+  // secret, most often): libstdc++'s failed open leaves errno set.
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw troupe_error(errc::io_error, "cannot read the " + what + " file " + path);
+  if (!in) {
+    throw troupe_error(errc::io_error, "cannot read the " + what + " file " + path + ": " +
+                                           (errno != 0 ? std::strerror(errno) : "unreadable"));
+  }
   std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (in.bad()) throw troupe_error(errc::io_error, "cannot read the " + what + " file " + path);
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();

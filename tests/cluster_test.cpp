@@ -699,7 +699,7 @@ TEST_F(Cluster, NodeWithAnotherSecretIsRefused) {
     run_job(job);
     FAIL() << "a node with another secret was accepted";
   } catch (const troupe_error& e) {
-    EXPECT_EQ(e.code(), errc::bad_config);
+    EXPECT_EQ(e.code(), errc::auth_failed);
     EXPECT_NE(std::string(e.what()).find(job.nodes[1]), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("authentication failed"), std::string::npos) << e.what();
   }

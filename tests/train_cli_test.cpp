@@ -13,6 +13,7 @@
 
 #include "engine/job_config.hpp"
 #include "tests/child_process.hpp"
+#include "tests/daemon_support.hpp"
 
 #ifndef TROUPE_BINARY
 #error "TROUPE_BINARY must name the troupe executable"
@@ -44,7 +45,7 @@ TEST(TrainCli, NodesFromTheCommandLineFillAJobFileWithShardNodesButNoNodes) {
       dir / "train.log");
   const auto code = train.wait_exit(seconds(120));
   ASSERT_TRUE(code.has_value()) << train.log();
-  EXPECT_EQ(*code, 2) << train.log();
+  EXPECT_EQ(*code, 4) << "unreachable: trying again later may work\n" << train.log();
   EXPECT_EQ(train.log().find("node index"), std::string::npos) << train.log();
   EXPECT_NE(train.log().find("cannot reach node 127.0.0.1:1"), std::string::npos) << train.log();
   // Without --nodes the same file is still refused, naming the key.
@@ -53,6 +54,34 @@ TEST(TrainCli, NodesFromTheCommandLineFillAJobFileWithShardNodesButNoNodes) {
   EXPECT_NE(alone.log().find("cluster.shard_nodes: node index 0 but only 0 nodes"),
             std::string::npos)
       << alone.log();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+// Exit codes a script can act on: 3 for a node that refuses the secret
+// (it was 2, as for a bad job file), 1 for a job that failed while it ran
+// (a diverging model; it was 2 too).
+TEST(TrainCli, ExitCodesTellCredentialsAndRunTimeFailuresApart) {
+  const auto dir = fs::temp_directory_path() / ("troupe_train_codes_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  test_support::write_private_file(dir / "secret", "train-cli-test-secret-0123456789\n");
+  test_support::write_private_file(dir / "other", "not-the-node-secret-9876543210xyz\n");
+  auto node = test_support::start_daemon(
+      {TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--secret", (dir / "secret").string()},
+      dir / "node.log");
+  ASSERT_NE(node.port, 0) << node.process->log();
+  child_process refused({TROUPE_BINARY, "train", "--nodes", node.address(), "--secret",
+                         (dir / "other").string(), "--epochs", "1", "-o", (dir / "a").string()},
+                        dir / "refused.log");
+  EXPECT_EQ(refused.wait_exit(seconds(120)), std::optional<int>(3)) << refused.log();
+  EXPECT_NE(refused.log().find("auth_failed"), std::string::npos) << refused.log();
+  child_process diverged(
+      {TROUPE_BINARY, "train", "--epochs", "1", "--set", "data.train_limit=2000", "--set",
+       "data.test_limit=100", "--set", "train.learning_rate=1000", "-o", (dir / "b").string()},
+      dir / "diverged.log");
+  EXPECT_EQ(diverged.wait_exit(seconds(120)), std::optional<int>(1)) << diverged.log();
+  EXPECT_NE(diverged.log().find("non_finite"), std::string::npos) << diverged.log();
+  node.process.reset();
   std::error_code ec;
   fs::remove_all(dir, ec);
 }

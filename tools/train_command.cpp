@@ -114,7 +114,11 @@ std::function<int()> add_train_command(CLI::App& app) {
       "train",
       "Train a model in this process: scheduler, parameter shards and workers are actors of one "
       "actor system. Without a job file, runs the reference Fashion-MNIST MLP job "
-      "(examples/fashion_mlp.toml). Flags override the job file.");
+      "(examples/fashion_mlp.toml). Flags override the job file. Exit codes: 0 trained; 1 the "
+      "job failed while it ran (a diverging model, a workload's exception); 2 the job cannot run "
+      "as given (a bad flag or job file, missing data or files); 3 a node refused the secret; 4 "
+      "a node could not be reached, was lost or had no free slot (trying again later may "
+      "work).");
   cmd->add_option("job", opts->job_file, "TOML job file (default: the embedded reference job)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--set", opts->sets,
@@ -198,9 +202,27 @@ std::function<int()> add_train_command(CLI::App& app) {
       return 0;
     } catch (const troupe_error& e) {
       spdlog::error("{}: {}", to_string(e.code()), e.what());
-      return 2;
+      return exit_code_of(e.code());
     }
   };
+}
+
+int exit_code_of(errc code) {
+  switch (code) {
+    case errc::bad_config:
+    case errc::missing_dataset:
+    case errc::io_error:
+      return 2;
+    case errc::auth_failed:
+      return 3;
+    case errc::peer_lost:
+    case errc::timeout:
+    case errc::node_stopping:
+    case errc::no_capacity:
+      return 4;
+    default:
+      return 1;
+  }
 }
 
 }  // namespace troupe::cli
