@@ -1,9 +1,12 @@
 #include "actors/custom_workload_kind.hpp"
 
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <set>
+#include <stdexcept>
 #include <utility>
 
 #include "actors/custom_workload_adapter.hpp"
@@ -38,7 +41,19 @@ struct custom_kind {
   std::map<std::string, std::pair<std::vector<table_spec>, bool>> by_job;  // to_toml -> specs
 
   std::unique_ptr<custom_workload> make(const workload_context& ctx) const {
-    auto w = factory(ctx);
+    std::unique_ptr<custom_workload> w;
+    // A constructor's exception names the workload, as every other of its
+    // faults does (it said only its own message).
+    try {
+      w = factory(ctx);
+    } catch (const troupe_error& e) {
+      throw troupe_error(e.code(), "workload '" + name + "': " + e.what());
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception& e) {
+      // The same kind of exception, to be handled as before, with a name.
+      throw std::runtime_error("workload '" + name + "': " + e.what());
+    }
     if (!w)
       throw troupe_error(errc::bad_config, "workload '" + name + "': the factory returned none");
     return w;

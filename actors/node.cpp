@@ -303,8 +303,18 @@ std::string job_name(const caf::strong_actor_ptr& owner) {
 void job_started(node_pointer self, const caf::strong_actor_ptr& owner) {
   self->monitor(
       caf::actor_cast<caf::actor>(owner));  // a scheduler that is already gone is reported at once
-  spdlog::info("node {}: job of scheduler {} started here (lease timeout {} ms)",
-               self->state.opts.name, job_name(owner), self->state.leases.timeout().count());
+  // Who started it, by address: under TLS no authentication line names the
+  // trainer's machine before this one.
+  auto line = [name = self->state.opts.name, job = job_name(owner),
+               lease = self->state.leases.timeout().count()](const std::string& who) {
+    spdlog::info("node {}: job of scheduler {} started here by {} (lease timeout {} ms)", name, job,
+                 who, lease);
+  };
+  if (owner) {
+    log_peer(self, owner->node(), line);
+  } else {
+    line("an anonymous sender");
+  }
 }
 
 // The current sender asked for `actor`: it belongs to the sender's job.

@@ -31,7 +31,9 @@ double elapsed(const scheduler_state& st) {
   return std::chrono::duration<double>(clock_type::now() - st.start).count();
 }
 
-void shutdown(scheduler_pointer self) {
+// `reason`: why the job failed, which its nodes log as the end of its lease
+// (a failed job read "its scheduler ended: normal exit" there).
+void shutdown(scheduler_pointer self, caf::error reason = {}) {
   auto& st = self->state;
   st.finished = true;
   for (auto& w : st.workers) {
@@ -49,7 +51,7 @@ void shutdown(scheduler_pointer self) {
   if (st.evaluator) self->send_exit(st.evaluator, caf::exit_reason::user_shutdown);
   for (auto& w : st.waiting) w.promise.deliver(make_troupe_error(errc::stopped, "job ended"));
   st.waiting.clear();
-  self->quit();
+  self->quit(std::move(reason));
 }
 
 void deliver_summary(scheduler_pointer self) {
@@ -94,7 +96,7 @@ void abort_job(scheduler_pointer self, const std::string& why) {
   if (st.finished) return;
   spdlog::error("job '{}' failed: {}", st.job.name, why);
   st.run_promise.deliver(make_troupe_error(errc::stopped, why));
-  shutdown(self);
+  shutdown(self, make_troupe_error(errc::stopped, "the job failed: " + why));
 }
 
 namespace {

@@ -689,6 +689,17 @@ TEST_F(Cluster, PluginWorkloadTrainsOnNodesThatLoadedThePlugin) {
   } catch (const troupe_error& e) {
     EXPECT_NE(std::string(e.what()).find("plugin_linear"), std::string::npos) << e.what();
   }
+  // The node logs who started the job (by address) and that it failed (it
+  // read "its scheduler ended: normal exit").
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (nodes.back()->log().find("the job failed") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const auto log = nodes.back()->log();
+  EXPECT_NE(log.find("its scheduler ended: stopped: the job failed"), std::string::npos) << log;
+  EXPECT_NE(log.find("started here by "), std::string::npos) << log;
+  EXPECT_NE(log.find(" at 127.0.0.1:"), std::string::npos) << log;
 }
 
 TEST_F(Cluster, NodeWithAnotherSecretIsRefused) {
