@@ -43,7 +43,12 @@ std::string tls_failure() {
     if (!out.empty()) out += "; ";
     out += buf;
   }
-  return out.empty() ? out : "TLS handshake or record failed: " + out;
+  if (out.empty()) return out;
+  // A plain client's first bytes are a BASP header, no TLS record, and
+  // OpenSSL says only "wrong version number": name the likely cause.
+  const bool plain = out.find("wrong version number") != std::string::npos;
+  return "TLS handshake or record failed: " + out +
+         (plain ? " (a client without TLS? this listener takes TLS only)" : "");
 }
 
 // What an accepted socket holds before anything reads it: a first byte, an

@@ -118,11 +118,9 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
     // until the deadline (actors/remote_connect.cpp).
     auto node = connect_remote<node_actor>(sys, host, port, timeout);
     if (!node) {
-      throw troupe_error(
-          errc::peer_lost,
-          "cannot reach node " + address + ": " + describe(node.error()) +
-              (job.tls.enabled() ? " (TLS: is the node's certificate signed by " + job.tls.ca + "?)"
-                                 : std::string{}));
+      throw troupe_error(errc::peer_lost, "cannot reach node " + address + ": " +
+                                              describe(node.error()) +
+                                              connect_failure_hint(node.error(), job.tls));
     }
     if (!secret.empty()) {
       if (auto err = authenticate(self, *node, secret, timeout)) {

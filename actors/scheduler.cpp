@@ -91,11 +91,11 @@ void deliver_summary(scheduler_pointer self) {
 
 }  // namespace
 
-void abort_job(scheduler_pointer self, const std::string& why) {
+void abort_job(scheduler_pointer self, const std::string& why, errc code) {
   auto& st = self->state;
   if (st.finished) return;
   spdlog::error("job '{}' failed: {}", st.job.name, why);
-  st.run_promise.deliver(make_troupe_error(errc::stopped, why));
+  st.run_promise.deliver(make_troupe_error(code, why));
   shutdown(self, make_troupe_error(errc::stopped, "the job failed: " + why));
 }
 

@@ -112,7 +112,8 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
     if (!st.dead_nodes.count(n)) candidates.push_back(n);
   }
   if (candidates.empty())
-    return abort_job(self, "no live node left to run worker " + std::to_string(id));
+    return abort_job(self, "no live node left to run worker " + std::to_string(id),
+                     errc::peer_lost);
   const std::size_t first = (st.node_of[lost] + 1) % candidates.size();
   const auto n = candidates[first];
   st.node_of[id] = n;
@@ -186,8 +187,10 @@ void on_down(scheduler_pointer self, const caf::down_msg& dm) {
   // up to 120 s (holding its slots on the other nodes) to fail anyway. A
   // node it places nothing on is only marked dead.
   if (!lost_node.empty()) {
-    return abort_job(self, "node " + lost_node + " was lost (" + describe(dm.reason) +
-                               ") while the job was being placed; nothing was trained");
+    return abort_job(self,
+                     "node " + lost_node + " was lost (" + describe(dm.reason) +
+                         ") while the job was being placed; nothing was trained",
+                     errc::peer_lost);
   }
   // What was being spawned there (a replacement, a backup, a restored
   // shard) is placed elsewhere, or fails, now rather than at its timeout.

@@ -298,7 +298,7 @@ void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std:
   latest_checkpoint latest;
   if (st.job.checkpoint_every == 0 || !find_latest_checkpoint(st.checkpoint_dir, k, latest) ||
       !latest.found()) {
-    return abort_job(self, lost + ", and no checkpoint to restore it from");
+    return abort_job(self, lost + ", and no checkpoint to restore it from", errc::peer_lost);
   }
   auto a = std::make_shared<restore_attempt>();
   st.restoring.insert(k);
@@ -320,7 +320,9 @@ void restore_from_checkpoint(scheduler_pointer self, std::uint32_t k, const std:
       a->nodes.push_back(n);
     }
   }
-  if (a->nodes.empty()) return abort_job(self, lost + ", and no live node is left");
+  if (a->nodes.empty()) {
+    return abort_job(self, lost + ", and no live node is left", errc::peer_lost);
+  }
   place_restored(self, std::move(a));
 }
 
@@ -358,7 +360,7 @@ void fail_over(scheduler_pointer self, std::uint32_t k, const std::string& why) 
     return;
   }
   if (st.nodes.empty()) {
-    return abort_job(self, "shard " + std::to_string(k) + " lost: " + why);
+    return abort_job(self, "shard " + std::to_string(k) + " lost: " + why, errc::peer_lost);
   }
   if (k >= st.backups.size() || !st.backups[k]) {
     return restore_from_checkpoint(

@@ -194,7 +194,9 @@ using scheduler_pointer = scheduler_actor::stateful_pointer<scheduler_state>;
 
 // Logs `why`, answers the run request with it and ends every actor of the job
 // (once: later calls do nothing).
-void abort_job(scheduler_pointer self, const std::string& why);
+// Ends the job with `why`; `code` peer_lost for a loss of nodes it cannot
+// survive (troupe train exits 4 then: trying again later may work).
+void abort_job(scheduler_pointer self, const std::string& why, errc code = errc::stopped);
 // Ends the job once all workers are done and every evaluation is in.
 void maybe_finish(scheduler_pointer self);
 // Shard k has a new primary (a promoted backup or a restored checkpoint):

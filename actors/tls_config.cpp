@@ -15,6 +15,17 @@ tls_identity enable_tls(caf::actor_system_config& cfg, const tls_files& files) {
   return who;
 }
 
+std::string connect_failure_hint(const caf::error& err, const tls_files& tls) {
+  if (tls.enabled()) {
+    return " (TLS: does the node listen with TLS, and is its certificate signed by " + tls.ca +
+           "?)";
+  }
+  if (err.compare(caf::make_error(caf::sec::disconnect_during_handshake)) == 0) {
+    return " (does the node listen with TLS? then this side needs TLS files too)";
+  }
+  return {};
+}
+
 caf::io::middleman_actor connector(caf::actor_system& sys) {
   return sys.has_openssl_manager() ? sys.openssl_manager().actor_handle()
                                    : sys.middleman().actor_handle();

@@ -33,4 +33,10 @@ tls_identity enable_tls(caf::actor_system_config& cfg, const tls_files& files);
 /// the system was configured with enable_tls, plain TCP otherwise.
 caf::io::middleman_actor connector(caf::actor_system& sys);
 
+/// What to check when connecting to a node failed with `err`: under TLS,
+/// whether the node listens with TLS and trusts our CA; without, whether it
+/// listens with TLS (it then drops a plain client mid-handshake). Empty
+/// when neither applies (a refused connection says enough).
+std::string connect_failure_hint(const caf::error& err, const tls_files& tls);
+
 }  // namespace troupe

@@ -127,6 +127,7 @@ TEST(FrameScreen, RefusesHeadersBaspWouldNotExpectFromAClient) {
       {"handshake without payload", header(1, 0)},
       {"unknown flags", hs + header(6, 0, 0, 0, 0, 0x80)},
       {"non-zero padding", bytes{1, 1, 0, 0, 0, 0, 0, 25} + bytes(24, 0)},
+      {"the client speaks TLS", bytes{0x16, 3, 1, 0, 0xc8, 1, 0, 0} + bytes(24, 0)},
   };
   for (const auto& c : cases) {
     frame_screen screen;
@@ -134,6 +135,11 @@ TEST(FrameScreen, RefusesHeadersBaspWouldNotExpectFromAClient) {
     EXPECT_FALSE(st) << c.what;
     EXPECT_EQ(st.code(), errc::malformed_message) << c.what << ": " << st.message();
   }
+  // A TLS ClientHello says what it is (it read as "non-zero padding").
+  frame_screen screen;
+  const auto hello = bytes{0x16, 3, 1, 0, 0xc8, 1, 0, 0} + bytes(24, 0);
+  EXPECT_NE(screen.feed(hello.data(), hello.size(), false).message().find("the client speaks TLS"),
+            std::string::npos);
 }
 
 TEST(FrameScreen, KnowsWhenAStreamStopsMidFrame) {

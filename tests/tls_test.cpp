@@ -180,6 +180,29 @@ TEST_F(Tls, PeersWithoutACertificateOfTheClusterNeverReachTheNode) {
   EXPECT_GE(series(page, "troupe_messages_rejected_total"), 3.0) << page << log;
 }
 
+// A TLS client and a plain node, or the other way round, say which side
+// lacks TLS on both ends (it was "is the node's certificate signed by ...?"
+// and "BASP header with non-zero padding", or "disconnect_during_handshake"
+// and "wrong version number").
+TEST_F(Tls, ATlsAndAPlainEndSayWhichLacksTls) {
+  auto tls_node = start_node("n0", tls_flags("n0", pki));
+  auto plain_node = start_node("plain", {"--secret", (dir / "secret").string()});
+  ASSERT_NE(tls_node.port, 0) << tls_node.process->log();
+  ASSERT_NE(plain_node.port, 0) << plain_node.process->log();
+  EXPECT_EQ(cli({"status", tls_node.address(), "--secret", (dir / "secret").string()}), 4)
+      << last_log;
+  EXPECT_NE(last_log.find("does the node listen with TLS?"), std::string::npos) << last_log;
+  EXPECT_TRUE(wait_for_log(*tls_node.process, "a client without TLS?", seconds(10)))
+      << tls_node.process->log();
+  auto with_tls = tls_flags("trainer", pki);
+  with_tls.insert(with_tls.begin(), {"status", plain_node.address()});
+  EXPECT_EQ(cli(with_tls), 4) << last_log;
+  EXPECT_NE(last_log.find("does the node listen with TLS, and"), std::string::npos) << last_log;
+  EXPECT_TRUE(wait_for_log(*plain_node.process, "the client speaks TLS, this listener does not",
+                           seconds(10)))
+      << plain_node.process->log();
+}
+
 // Client certificates may connect but not serve: one posing as a node is
 // refused by the trainer (extended key usage), so a leaked client key cannot
 // collect a job's TOML and gradients.

@@ -91,8 +91,7 @@ int run_status(const status_options& o) {
   auto node = connect_remote<node_actor>(sys, host, port, timeout);
   if (!node) {
     spdlog::error("cannot reach a node at {}: {}{}", o.address, describe(node.error()),
-                  o.tls.enabled() ? " (TLS: is the node's certificate signed by " + o.tls.ca + "?)"
-                                  : std::string{});
+                  connect_failure_hint(node.error(), o.tls));
     return exit_unreachable;
   }
   caf::scoped_actor self{sys};

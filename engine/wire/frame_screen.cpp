@@ -74,6 +74,14 @@ status check_basp_header(const basp_header& h) {
 }
 
 status frame_screen::check_header(bool authenticated) {
+  // A TLS handshake record (type 22, version 3.x) where a BASP header
+  // belongs: a client set up for TLS against a listener without it, which
+  // "non-zero padding" did not tell.
+  if (frames_ == 0 && header_[0] == 0x16 && header_[1] == 0x03) {
+    return {errc::malformed_message,
+            "a TLS handshake: the client speaks TLS, this listener does not (start both with "
+            "TLS files, or neither)"};
+  }
   const auto h = decode_basp_header(header_.data());
   if (auto st = check_basp_header(h); !st) return st;
   const bool first = frames_ == 0;
