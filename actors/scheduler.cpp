@@ -216,11 +216,15 @@ void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::
   }
   spdlog::info("epoch {}/{} {}: {} at {:.1f} s", epoch + 1, st.job.epochs,
                epoch_end ? "done" : "clock " + std::to_string(min_clock), line, at_s);
-  st.metrics->append({at_s, epoch, -1, min_clock, "test", r.loss, r.accuracy,
-                      at_s > 0 ? static_cast<double>(st.total.samples) / at_s : 0, 0});
+  // The training rate so far: the samples reported by now over the time
+  // until now (over the snapshot's earlier time, a queued evaluation showed
+  // a rate up to twice the real one).
+  const double now = elapsed(st);
+  const double rate = now > 0 ? static_cast<double>(st.total.samples) / now : 0;
+  st.metrics->append({at_s, epoch, -1, min_clock, "test", r.loss, r.accuracy, rate, 0});
   if (r.validated) {
-    st.metrics->append({at_s, epoch, -1, min_clock, "validation", r.val_loss, r.val_accuracy,
-                        at_s > 0 ? static_cast<double>(st.total.samples) / at_s : 0, 0});
+    st.metrics->append(
+        {at_s, epoch, -1, min_clock, "validation", r.val_loss, r.val_accuracy, rate, 0});
   }
   if (st.summary.stopped_early) return;               // a late evaluation after the stop
   if (epoch_end && epoch + 1 >= st.summary.epochs) {  // the latest epoch's result is final

@@ -275,7 +275,8 @@ int run_sweep(sweep_plan& plan) {
     set_target_from_reference(plan, info);
   } else {
     info.target = info.target_metric == "loss" ? plan.base.target_loss : plan.base.target_accuracy;
-    info.target_origin = plan.target == "job" ? "from the job file" : "given with --target";
+    info.target_origin =
+        plan.target == "job" ? "the job's (its file's, or the default)" : "given with --target";
   }
 
   std::ofstream(plan.out_dir + "/job.toml") << to_toml(plan.base);
