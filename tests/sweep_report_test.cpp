@@ -330,6 +330,16 @@ TEST(SweepReport, SummaryGivesIntervalsTheBestBoundAndSignificance) {
   EXPECT_TRUE(contains(summary_markdown(loss, synthetic_runs()), "test loss <= 0.35"));
 }
 
+// Runs of a few milliseconds (a tiny job, a plugin's) keep two significant
+// digits of their times: they read "0.0 ± 0.0", and a difference "-0.0".
+TEST(SweepReport, ShortTimesKeepTheirDigits) {
+  const auto md = summary_markdown(
+      info(), {run(0, 42, 0.0042), run(0, 43, 0.0040), run(4, 42, 0.0041), run(4, 43, 0.0041)});
+  EXPECT_TRUE(contains(md, "| 0 | 2/2 | 2/2 | 0.0041 ± ")) << md;
+  EXPECT_FALSE(contains(md, "0.0 ± 0.0")) << md;
+  EXPECT_FALSE(contains(md, "-0.0")) << md;
+}
+
 TEST(SweepReport, SummaryComparesGridPointsSettingBySetting) {
   std::vector<run_record> runs;
   for (const char* rule : {"plain", "dcasgd"}) {

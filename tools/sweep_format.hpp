@@ -7,11 +7,16 @@
 
 namespace troupe::sweep {
 
-/// `decimals` digits after the point.
+/// `decimals` digits after the point; never "-0.0" (a difference that
+/// rounds to nothing has no sign).
 inline std::string fixed(double v, int decimals) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
+  std::string out = buf;
+  if (out.size() > 1 && out[0] == '-' && out.find_first_not_of("0.", 1) == std::string::npos) {
+    out.erase(0, 1);
+  }
+  return out;
 }
 
 /// Ten significant digits: exact enough to re-analyse, free of the

@@ -13,6 +13,19 @@ namespace troupe::sweep {
 
 namespace {
 
+// Decimals of the times to target: two significant digits of the shortest
+// at least (a sweep of runs of a few milliseconds showed "0.0 ± 0.0").
+int time_decimals(const std::vector<run_group>& groups) {
+  double shortest = 0;
+  for (const auto& g : groups) {
+    for (const double t : g.time_to_target_values) {
+      if (t > 0 && (shortest == 0 || t < shortest)) shortest = t;
+    }
+  }
+  if (shortest <= 0) return 1;
+  return std::clamp(1 - static_cast<int>(std::floor(std::log10(shortest))), 1, 6);
+}
+
 // "42.0 ± 5.0" (n >= 2), "42.0" (n = 1), "n/a" (none).
 std::string cell(const interval& s, int decimals) {
   if (s.n == 0) return "n/a";
@@ -76,11 +89,12 @@ void table(std::ostringstream& md, const sweep_info& info, const std::vector<run
      << " | samples/s (median) | waiting fraction (median) | staleness mean (median) | "
         "staleness p99 (median) | staleness max (of all runs) |\n"
      << "|" << keys_rule << "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  const int td = time_decimals(groups);
   for (const auto& g : groups) {
     md << "| ";
     for (const auto& kv : g.point) md << kv.second << " | ";
     md << staleness_label(g.staleness) << " | " << g.runs - g.failed << "/" << g.runs << " | "
-       << g.reached << "/" << g.runs << " | " << cell(g.time_to_target_s, 1) << " | "
+       << g.reached << "/" << g.runs << " | " << cell(g.time_to_target_s, td) << " | "
        << cell(g.epochs_to_target, 2) << " | " << median_cell(g.clocks_to_target, 0) << " | "
        << cell(g.final_metric, 4) << " | " << cell(g.best_metric, 4) << " | "
        << median_cell(g.samples_per_s, 0) << " | " << median_cell(g.wait_fraction, 3) << " | "
@@ -96,6 +110,7 @@ void best_bounds(std::ostringstream& md, const std::vector<run_group>& groups) {
     if (std::find(points.begin(), points.end(), g.point) == points.end()) points.push_back(g.point);
   }
   md << "## Best staleness bound\n\n";
+  const int td = time_decimals(groups);
   for (const auto& p : points) {
     const auto label = point_label(p);
     md << "- " << (label.empty() ? "" : label + ": ");
@@ -117,12 +132,12 @@ void best_bounds(std::ostringstream& md, const std::vector<run_group>& groups) {
       continue;
     }
     const auto* g = find_group(groups, p, *best);
-    md << "**" << staleness_label(*best) << "**, " << cell(g->time_to_target_s, 1)
+    md << "**" << staleness_label(*best) << "**, " << cell(g->time_to_target_s, td)
        << " s to the target";
     const auto ref = reference_staleness(groups, p);
     if (const auto* r = find_group(groups, p, ref); r != nullptr && ref != *best) {
-      md << "; against staleness " << staleness_label(ref) << " (" << cell(r->time_to_target_s, 1)
-         << " s): " << contrast(g->time_to_target_values, r->time_to_target_values, 1);
+      md << "; against staleness " << staleness_label(ref) << " (" << cell(r->time_to_target_s, td)
+         << " s): " << contrast(g->time_to_target_values, r->time_to_target_values, td);
     }
     md << (ignored.empty() ? ""
                            : ". Not considered, as not every run reached the target: " + ignored)
@@ -142,6 +157,7 @@ void differences(std::ostringstream& md, const sweep_info& info,
                                : groups.front().point[k].second);
   }
   std::ostringstream rows;
+  const int td = time_decimals(groups);
   for (const auto& g : groups) {
     std::vector<std::pair<std::string, const run_group*>> against;
     const auto ref = reference_staleness(groups, g.point);
@@ -157,7 +173,7 @@ void differences(std::ostringstream& md, const sweep_info& info,
     for (const auto& [what, other] : against) {
       if (other == nullptr) continue;
       rows << "| " << configuration(g) << " | " << what << " | "
-           << contrast(g.time_to_target_values, other->time_to_target_values, 1) << " | "
+           << contrast(g.time_to_target_values, other->time_to_target_values, td) << " | "
            << contrast(g.epochs_to_target_values, other->epochs_to_target_values, 2) << " |\n";
     }
   }
