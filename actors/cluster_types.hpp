@@ -155,7 +155,10 @@ struct node_status {
   double bytes_in = 0;
   double bytes_out = 0;
   double staleness_waits = 0;
-  std::int64_t peer_timeout_ms = 0;  ///< a job's processes need the same
+  std::int64_t peer_timeout_ms = 0;       ///< a job's processes need the same
+  std::uint64_t connections_refused = 0;  ///< by the listener: garbage, silence, TLS failures
+  std::string credentials;                ///< node_options::credentials
+  std::vector<std::string> models;        ///< model kinds it can host (plugins' included)
 };
 
 template <class Inspector>
@@ -163,7 +166,8 @@ typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(x.name, x.address, x.node_id, x.slots_total, x.slots_used, x.actors, x.uptime_s, x.peers,
            x.auth_ok, x.auth_failed, x.requests_rejected, x.actors_spawned, x.actors_down, x.jobs,
            x.jobs_released, x.leases_expired, x.pushes, x.pulls, x.bytes_in, x.bytes_out,
-           x.staleness_waits, x.peer_timeout_ms, x.slots_reserved);
+           x.staleness_waits, x.peer_timeout_ms, x.slots_reserved, x.connections_refused,
+           x.credentials, x.models);
 }
 
 /// Registers the cluster message types (and the typed handles they carry):

@@ -106,6 +106,7 @@ bool frame_guard::swept(int fd) const {
 
 void frame_guard::refuse(const std::string& peer, const std::string& why) {
   ++refused_;
+  if (opts_.refused_total) ++*opts_.refused_total;
   if (opts_.metrics) opts_.metrics->add_rejected();
   // A flood of hostile connections must not flood the log as well.
   std::lock_guard lock(log_mutex_);

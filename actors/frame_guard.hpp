@@ -66,6 +66,9 @@ struct frame_guard_options {
   std::string name = "listener";              ///< in log lines ("node n1", "engine")
   std::shared_ptr<peer_guard> peers;          ///< who counts as authenticated (required)
   std::shared_ptr<metrics_exporter> metrics;  ///< troupe_messages_rejected_total (may be null)
+  /// Counts refused connections for someone else too (a node's status);
+  /// may be null.
+  std::shared_ptr<std::atomic<std::uint64_t>> refused_total;
   frame_limits limits;
   std::chrono::milliseconds auth_deadline{10000};  ///< connect -> authenticated
   /// Connections waiting to authenticate at once: from one address, and in

@@ -564,6 +564,10 @@ node_status make_status(node_pointer self) {
   out.peer_timeout_ms = configured_peer_timeout(self->system()).count();
   out.peers = st.sessions.size();
   out.jobs = st.leases.jobs();
+  out.connections_refused = st.opts.connections_refused ? st.opts.connections_refused->load() : 0;
+  out.credentials = st.opts.credentials;
+  // Only a node that hosts training runs models (a tables-only one: none).
+  if (st.opts.training) out.models = st.opts.training->models();
   if (st.opts.metrics) {
     const auto t = st.opts.metrics->snapshot();
     out.pushes = t.pushes;

@@ -44,6 +44,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -120,6 +121,12 @@ struct node_options {
   /// Large messages of hosted actors to other processes on this host go
   /// through it (actors/shared_transport.hpp); null: sockets only.
   std::shared_ptr<shared_memory> shm;
+  /// Connections its listener refused (frame_guard_options::refused_total);
+  /// may be null.
+  std::shared_ptr<const std::atomic<std::uint64_t>> connections_refused;
+  /// How peers prove they belong, for `troupe status`: "secret", "TLS",
+  /// "TLS and secret".
+  std::string credentials = "secret";
 };
 
 node_actor spawn_node(caf::actor_system& sys, node_options opts);

@@ -62,6 +62,8 @@ class node_training final : public training_host {
     return out;
   }
 
+  std::vector<std::string> models() const override { return workload_kind_names(); }
+
   hosted_spawn<stage_actor> prepare_stage(stage_request& req) override {
     hosted_spawn<stage_actor> out;
     out.what = "stage " + std::to_string(req.stage) + " of replica " + std::to_string(req.replica);

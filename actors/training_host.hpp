@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "actors/cluster_types.hpp"
 #include "actors/host_context.hpp"
@@ -36,6 +37,9 @@ class training_host {
   virtual ~training_host() = default;
   virtual hosted_spawn<worker_actor> prepare_worker(worker_request& req) = 0;
   virtual hosted_spawn<stage_actor> prepare_stage(stage_request& req) = 0;
+  /// The model kinds it can run: the built-in ones and those of the
+  /// plugins loaded (`troupe status` shows them).
+  virtual std::vector<std::string> models() const = 0;
 };
 
 /// Hosts workers and stages; `node_name` only names the node in its log.

@@ -9,6 +9,7 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "actors/actor_config.hpp"
 #include "actors/node.hpp"
 #include "tests/child_process.hpp"
+#include "tests/daemon_support.hpp"
 
 #ifndef TROUPE_BINARY
 #error "TROUPE_BINARY must name the troupe executable"
@@ -200,8 +202,18 @@ TEST_F(NodeDaemon, AuthenticatedPeerPlacesAShardAndPushesAndPulls) {
   EXPECT_NE(describe(third.error()).find("all 2 slots"), std::string::npos)
       << describe(third.error());
 
+  // A connection its guard refuses counts in the status too (it showed only
+  // refused logins: under TLS, always 0).
+  {
+    test_support::raw_connection garbage(port);
+    garbage.send("GET / HTTP/1.0\r\n\r\n" + std::string(40, 'x'));
+    EXPECT_TRUE(garbage.closed_by_peer(seconds(10)));
+  }
   auto st = status();
   ASSERT_TRUE(st) << describe(st.error());
+  EXPECT_EQ(st->connections_refused, 1u);
+  EXPECT_EQ(st->credentials, "secret");
+  EXPECT_NE(std::find(st->models.begin(), st->models.end(), "mlp"), st->models.end());
   EXPECT_EQ(st->name, "test-node");
   EXPECT_EQ(st->address, "127.0.0.1:" + std::to_string(port));
   EXPECT_EQ(st->slots_total, 2u);
@@ -220,6 +232,9 @@ TEST_F(NodeDaemon, AuthenticatedPeerPlacesAShardAndPushesAndPulls) {
   EXPECT_NE(out.find("2 of 2 used"), std::string::npos) << out;
   EXPECT_NE(out.find("peer timeout 1000 ms"), std::string::npos) << out;
   EXPECT_NE(out.find("shard 7"), std::string::npos) << out;
+  EXPECT_NE(out.find("guard     1 connections refused"), std::string::npos) << out;
+  EXPECT_NE(out.find("access    secret"), std::string::npos) << out;
+  EXPECT_NE(out.find("models    "), std::string::npos) << out;
 
   // The CLI's session ended with its process: the node revoked it and serves on.
   const auto deadline = steady::now() + seconds(5);

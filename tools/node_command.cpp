@@ -178,6 +178,10 @@ int run_node(const node_config& o, stop_signals& signals) {
   lopts.guard.peers = opts.guard;
   lopts.guard.metrics = metrics;
   lopts.tls = o.tls.enabled();
+  auto refused = std::make_shared<std::atomic<std::uint64_t>>(0);
+  lopts.guard.refused_total = refused;
+  opts.connections_refused = refused;
+  opts.credentials = !lopts.tls ? "secret" : o.secret_file.empty() ? "TLS" : "TLS and secret";
   auto node = spawn_node(sys, std::move(opts));
   caf::scoped_actor self{sys};
   // An exception from here on would unwind into ~actor_system, which waits

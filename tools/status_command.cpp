@@ -38,11 +38,20 @@ std::uint64_t rate(double count, double seconds) {
   return seconds > 0 ? static_cast<std::uint64_t>(count / seconds) : 0;
 }
 
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
 std::string format_status(const node_status& s) {
   std::ostringstream out;
   out << "node      " << s.name << " (" << s.address << ")\n"
       << "node id   " << s.node_id << "\n"
       << "uptime    " << static_cast<std::uint64_t>(s.uptime_s) << " s\n"
+      << "access    " << (s.credentials.empty() ? "secret" : s.credentials) << "\n"
+      << "models    "
+      << (s.models.empty() ? std::string{"none (hosts tables only)"} : join(s.models)) << "\n"
       << "timeout   peer timeout " << s.peer_timeout_ms
       << " ms (every process of a job needs the same)\n"
       << "slots     " << s.slots_used << " of " << s.slots_total << " used"
@@ -51,7 +60,12 @@ std::string format_status(const node_status& s) {
               : std::string{})
       << "\n"
       << "peers     " << s.peers << " authenticated now; " << s.auth_ok << " logins, "
-      << s.auth_failed << " refused\n"
+      << s.auth_failed << " refused"
+      << (s.credentials == "TLS" ? " (TLS only: certificates are the credentials, no logins)" : "")
+      << "\n"
+      << "guard     " << s.connections_refused
+      << " connections refused (garbage, silence, a failed TLS handshake; the node's log says "
+         "why)\n"
       << "requests  " << s.requests_rejected << " rejected\n"
       << "traffic   " << static_cast<std::uint64_t>(s.pushes) << " pushes, "
       << static_cast<std::uint64_t>(s.pulls) << " pulls (" << rate(s.pushes, s.uptime_s) << "/"
