@@ -4,11 +4,10 @@
 #include <exception>
 #include <optional>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <utility>
 
 #include "actors/client_impl.hpp"
+#include "actors/client_reaper.hpp"
 #include "actors/cluster_types.hpp"
 
 namespace troupe {
@@ -42,25 +41,11 @@ std::shared_ptr<client::impl> live(const std::shared_ptr<client::impl>& p, Done&
   return nullptr;
 }
 
-// Ends a client's inside. In a completion callback that would wait for the
-// client's session, which may be running the callback (and the end of a
-// remote client's actor system on one of the system's own threads would
-// wait for good): there, a thread of its own ends it once the callback and
-// the call that ran it (one refused at once calls back before it returns)
-// let go.
+// Ends a client's inside: here, with its last reference, or, in a
+// completion callback, on the reaper's thread (actors/client_reaper.hpp).
 void retire(std::shared_ptr<client::impl> p) {
-  if (!p || !callback_scope::active()) return;  // ends here, with the last reference
-  try {
-    std::thread([p = std::move(p)]() mutable {
-      while (p.use_count() > 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      p.reset();
-    }).detach();
-  } catch (const std::system_error& e) {
-    // No thread to be had: kept for good, rather than a hang here.
-    spdlog::error("client: cannot end a client from its callback ({}); its connection stays open",
-                  e.what());
-    std::make_unique<std::shared_ptr<client::impl>>(std::move(p)).release();  // NOLINT: on purpose
-  }
+  if (!p || !callback_scope::active()) return;
+  client_reaper::instance().retire(std::move(p));
 }
 
 }  // namespace
@@ -129,13 +114,14 @@ std::future<result<void>> client::leave_clock(const clock_group& group) {
 }
 
 result<void> client::wait() {
-  if (!impl_) return {api_errc::stopped, "this client was moved from"};
+  const auto p = impl_;  // held while it waits, as by every call
+  if (!p) return {api_errc::stopped, "this client was moved from"};
   if (callback_scope::active()) {
     return {api_errc::bad_argument,
             "wait() in a completion callback would wait for that callback; call it on another "
             "thread"};
   }
-  return impl_->wait();
+  return p->wait();
 }
 std::vector<table_info> client::tables() const {
   return impl_ ? impl_->tables() : std::vector<table_info>{};

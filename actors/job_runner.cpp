@@ -124,8 +124,14 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
     }
     if (!secret.empty()) {
       if (auto err = authenticate(self, *node, secret, timeout)) {
-        throw troupe_error(errc::auth_failed,
-                           "node " + address + " refused this client: " + describe(err));
+        // A refusal is the secret's fault; a timeout or a lost link during
+        // the handshake is the network's (troupe train exits 3 or 4).
+        const bool refused = is_troupe_error(err, errc::bad_config);
+        throw troupe_error(
+            refused ? errc::auth_failed : errc::peer_lost,
+            "node " + address +
+                (refused ? " refused this client: " : " did not complete the authentication: ") +
+                describe(err));
       }
     }
     spdlog::info("{} with node {} ({})", secret.empty() ? "TLS session" : "authenticated", address,

@@ -38,6 +38,17 @@ std::vector<shard_table> shard_slices(const job_config& job, std::uint32_t k) {
   return slices;
 }
 
+// The code a job that could not be placed ends with, from the node's
+// answer: its own (a missing data set or plugin, no capacity, ...), or
+// peer_lost for a node that did not answer (troupe train's exit code
+// follows it: fix the job, or try again later).
+namespace {
+errc placement_failure(const caf::error& err) {
+  if (err && err.category() == troupe_error_category()) return static_cast<errc>(err.code());
+  return errc::peer_lost;
+}
+}  // namespace
+
 worker_request make_worker_request(scheduler_pointer self, std::uint32_t id,
                                    std::uint32_t start_epoch, std::int64_t start_clock) {
   auto& st = self->state;
@@ -120,8 +131,10 @@ void place_pipeline(scheduler_pointer self, std::uint32_t w, std::uint32_t epoch
             return node_lost("the node of its stage " + std::to_string(s) +
                              " was lost before it started (" + describe(err) + ")");
           }
-          abort_job(self, "placing stage " + std::to_string(s) + " of pipeline " +
-                              std::to_string(w) + " on " + sx.job.nodes[n] + ": " + describe(err));
+          abort_job(self,
+                    "placing stage " + std::to_string(s) + " of pipeline " + std::to_string(w) +
+                        " on " + sx.job.nodes[n] + ": " + describe(err),
+                    placement_failure(err));
         });
   }
 }
@@ -240,8 +253,10 @@ void place_workers(scheduler_pointer self) {
           if (--*pending == 0) launch(self);
         },
         [=](caf::error& err) {
-          abort_job(self, "placing worker " + std::to_string(w) + " on " +
-                              self->state.job.nodes[n] + ": " + describe(err));
+          abort_job(self,
+                    "placing worker " + std::to_string(w) + " on " + self->state.job.nodes[n] +
+                        ": " + describe(err),
+                    placement_failure(err));
         });
   }
 }
@@ -267,8 +282,10 @@ void place_shards(scheduler_pointer self) {
           done();
         },
         [=](caf::error& err) {
-          abort_job(self, "placing shard " + std::to_string(k) + " on " + self->state.job.nodes[n] +
-                              ": " + describe(err));
+          abort_job(self,
+                    "placing shard " + std::to_string(k) + " on " + self->state.job.nodes[n] +
+                        ": " + describe(err),
+                    placement_failure(err));
         });
   }
 }
@@ -310,11 +327,13 @@ void reserve_slots(scheduler_pointer self, clock_type::time_point since, int att
     for (const auto& text : r->refusals) why += (why.empty() ? "" : "; ") + text;
     const auto waited = std::chrono::duration<double>(clock_type::now() - since).count();
     if (!r->only_full || waited >= s.job.slot_wait_s) {
-      return abort_job(self, "reserving slots" +
-                                 (attempt > 0 ? " (waited " + fmt::format("{:.0f}", waited) +
-                                                    " s, [cluster] slot_wait_s)"
-                                              : std::string{}) +
-                                 ": " + why);
+      return abort_job(self,
+                       "reserving slots" +
+                           (attempt > 0 ? " (waited " + fmt::format("{:.0f}", waited) +
+                                              " s, [cluster] slot_wait_s)"
+                                        : std::string{}) +
+                           ": " + why,
+                       r->only_full ? errc::no_capacity : errc::bad_config);
     }
     if (attempt == 0) {
       spdlog::warn("job '{}': waiting up to {} s for free slots: {}", s.job.name, s.job.slot_wait_s,

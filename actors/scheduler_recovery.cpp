@@ -146,8 +146,13 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
 void worker_lost(scheduler_pointer self, std::uint32_t w, const std::string& why) {
   auto& st = self->state;
   if (st.last_epoch[w] + 1 >= static_cast<std::int64_t>(st.job.epochs)) {
-    // It had finished its last epoch; only its `done` was lost.
+    // It had finished its last epoch; only its `done` was lost. Its steps
+    // count as a finished worker's.
     st.running.erase(w);
+    const auto clock = std::max<std::int64_t>(0, st.clocks->clock_of(w));
+    st.finished_clock = std::max(st.finished_clock, clock);
+    st.finished_steps +=
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, clock - st.start_clock[w]));
     st.clocks->remove_worker(w);
     release_waiting(self);
     return maybe_finish(self);

@@ -228,8 +228,10 @@ TEST_P(ClusterWorkerLoss, JobFinishesAllEpochs) {
   const std::uint64_t per_epoch = (job.train_limit / job.workers + job.batch - 1) / job.batch;
   EXPECT_EQ(run.result->steps, std::uint64_t{job.workers} * job.epochs * per_epoch)
       << summary_line(*run.result);
-  // So each epoch's evaluation scores that epoch, at about its end clock
-  // (the replayed batches delayed the ends by as many clocks).
+  // So each epoch's evaluation scores that epoch, near its end clock (the
+  // replayed batches delayed the ends by as many clocks, up to an epoch).
+  // Half an epoch of slack: the row's clock is the one the evaluator read
+  // at, and the workers train on meanwhile (on a loaded machine, a while).
   std::ifstream metrics(fs::path(job.output_dir) / "metrics.csv");
   for (std::string line; std::getline(metrics, line);) {
     std::vector<std::string> f;
@@ -237,7 +239,8 @@ TEST_P(ClusterWorkerLoss, JobFinishesAllEpochs) {
     for (std::string x; std::getline(fields, x, ',');) f.push_back(x);
     if (f.size() < 5 || f[4] != "test") continue;
     const auto epoch = std::stoll(f[1]), clock = std::stoll(f[3]);
-    EXPECT_LE(clock, (epoch + 1) * static_cast<std::int64_t>(per_epoch) + job.staleness + 10)
+    EXPECT_LE(clock, (epoch + 1) * static_cast<std::int64_t>(per_epoch) +
+                         static_cast<std::int64_t>(per_epoch) / 2 + job.staleness)
         << line;
   }
 }
@@ -691,11 +694,8 @@ TEST_F(Cluster, PluginWorkloadTrainsOnNodesThatLoadedThePlugin) {
   }
   // The node logs who started the job (by address) and that it failed (it
   // read "its scheduler ended: normal exit").
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (nodes.back()->log().find("the job failed") == std::string::npos &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  EXPECT_TRUE(wait_for_log(*nodes.back(), "the job failed", seconds(10)));
+  EXPECT_TRUE(wait_for_log(*nodes.back(), "started here by ", seconds(10)));
   const auto log = nodes.back()->log();
   EXPECT_NE(log.find("its scheduler ended: stopped: the job failed"), std::string::npos) << log;
   EXPECT_NE(log.find("started here by "), std::string::npos) << log;
@@ -714,8 +714,11 @@ TEST_F(Cluster, NodeWithAnotherSecretIsRefused) {
     EXPECT_NE(std::string(e.what()).find(job.nodes[1]), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("authentication failed"), std::string::npos) << e.what();
   }
-  // The refusal is logged on the node's side as well.
-  EXPECT_NE(nodes[1]->log().find("authentication failed"), std::string::npos) << nodes[1]->log();
+  // The refusal is logged on the node's side as well, with the peer's
+  // address (a moment later: the middleman is asked for it).
+  EXPECT_TRUE(wait_for_log(*nodes[1], "authentication failed for peer", seconds(10)))
+      << nodes[1]->log();
+  EXPECT_NE(nodes[1]->log().find(" at 127.0.0.1:"), std::string::npos) << nodes[1]->log();
 }
 
 TEST_F(Cluster, UnreachableNodeIsAClearError) {

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
 #include <string>
 
 #include "engine/data/idx_loader.hpp"
@@ -118,10 +117,20 @@ bool parse_float(std::string_view text, float& out) {
   if (r.ec == std::errc::result_out_of_range) {
     // Beyond a float either way: too large is refused; too small (a
     // p-value of 1e-50) is ordinary data, read as the float nearest to it,
-    // 0 (from_chars refused both alike and leaves `out` unset).
-    const double v = std::strtod(std::string(text).c_str(), nullptr);
-    if (!(std::fabs(v) < 1.0)) return false;
-    out = static_cast<float>(v);
+    // 0 (from_chars refused both alike and leaves `out` unset). Read again
+    // as a double, locale-free like from_chars; beyond a double too, a
+    // negative exponent tells the tiny from the huge.
+    double v = 0;
+    const auto rd = std::from_chars(text.data(), end, v);
+    if (rd.ec == std::errc()) {
+      if (!(std::fabs(v) < 1.0)) return false;
+      out = static_cast<float>(v);
+      return true;
+    }
+    if (text.find("e-") == std::string_view::npos && text.find("E-") == std::string_view::npos) {
+      return false;
+    }
+    out = text.front() == '-' ? -0.0f : 0.0f;
     return true;
   }
   return r.ec == std::errc() && std::isfinite(out);
@@ -264,7 +273,8 @@ void load_label_file(const std::string& path, bool regression, dataset& into) {
       if (parse_float(fields[0], t)) {
         targets.push_back(t);
       } else if (!first) {
-        malformed(in, "target '" + shown_field(fields[0]) + "' is not a finite number");
+        malformed(in, "target '" + shown_field(fields[0]) +
+                          "' is not a finite number within a float's range (+-3.4e38)");
       }
     } else {
       std::int32_t c;

@@ -47,7 +47,8 @@ sparse_dataset load_libsvm(const std::string& path) {
         malformed("'" + shown_field(t) + "' is not an index:value pair");
       }
       if (!parse_float(t.substr(colon + 1), v)) {
-        malformed("value of '" + shown_field(t) + "' is not a finite number");
+        malformed("value of '" + shown_field(t) +
+                  "' is not a finite number within a float's range (+-3.4e38)");
       }
       cols.push_back(static_cast<std::uint32_t>(col));
       values.push_back(v);

@@ -77,7 +77,8 @@ ratings_dataset load_ratings_csv(const std::string& path, const ratings_csv_opti
       malformed("item id '" + shown_field(fields[i]) + "' is not an integer >= 0");
     }
     if (!parse_float(fields[r], rating)) {
-      malformed("rating '" + shown_field(fields[r]) + "' is not a finite number");
+      malformed("rating '" + shown_field(fields[r]) +
+                "' is not a finite number within a float's range (+-3.4e38)");
     }
     d.users.push_back(user);
     d.items.push_back(item);

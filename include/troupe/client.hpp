@@ -118,9 +118,11 @@ class client {
 
   client(client&&) noexcept;  ///< a moved-from client answers every call with `stopped`
   client& operator=(client&&) noexcept;
-  /// Fails calls still pending with `stopped` and disconnects. In one of the
-  /// client's completion callbacks (any client's), the disconnect finishes
-  /// on a thread of its own once the callback has returned.
+  /// Fails calls still pending with `stopped` and disconnects. In a
+  /// completion callback (any client's), the disconnect finishes on a
+  /// thread of its own once the callback has returned (the process waits
+  /// for it when it exits); calls still pending then end with `stopped` on
+  /// that thread, after ~client has returned.
   ~client();
 
   /// Rows `ids` of sparse table `table` (created on first touch), in order.
