@@ -124,9 +124,14 @@ void send_now(session_pointer self, outgoing_request& req) {
     st.queue->finished(k);
     return expire(req);
   }
-  // What is left of the call's time; a deadline that is not set gets a day.
-  const auto left = std::chrono::ceil<std::chrono::milliseconds>(
-      std::min<clock_type::duration>(req.deadline - now, std::chrono::hours(24)));
+  // The call ends at its deadline by the client's deadline watch
+  // (call::expire); the request itself stays in the shard's window until
+  // its reply or error arrives. Freed at the call's deadline, a window
+  // bounded nothing: a client with 5 ms timeouts kept hundreds of 16 MB
+  // pulls in flight, buried the engine's network thread in replies nobody
+  // read, and every client of the engine lost its connection. A day, so
+  // that a request a shard never answers frees its slot in the end.
+  const auto left = std::chrono::milliseconds(std::chrono::hours(24));
   const auto id = st.next_part++;
   st.pending[k].emplace(id, pending_part{std::move(req.context), std::move(req.done)});
   auto on_reply = [=](bytes& reply) { finish(self, k, id, &reply, nullptr); };

@@ -360,6 +360,35 @@ TEST_F(remote, QueuedCallsFailAtTheirOwnDeadline) {
   EXPECT_LT(done.back().first - done.front().first, opts.timeout);
 }
 
+// A call that timed out keeps its slot of the shard's window until the
+// engine answers it: freed at the call's deadline, the window bounded
+// nothing, and a client with 5 ms timeouts flooding 16 MB pulls got every
+// client of the engine disconnected. With the engine stopped: one request
+// holds the window past its timeout, the next waits in the queue, and the
+// one after finds the queue full at once (before, the timed-out request's
+// slot went to the next, which was sent to the stopped engine too).
+TEST_F(remote, ATimedOutCallKeepsItsWindowSlotUntilTheEngineAnswers) {
+  client_options opts;
+  opts.window = 1;
+  opts.max_queued = 1;
+  opts.timeout = milliseconds(200);
+  auto c = client::connect(address, secret, opts).value();
+  ASSERT_TRUE(c.lookup("emb", {7}).get());
+  stop_server();
+  EXPECT_EQ(c.lookup("emb", {7}).get().error().code, api_errc::timeout);
+  auto queued = c.lookup("emb", {7});
+  const auto refused = c.lookup("emb", {7}).get();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, api_errc::overloaded) << refused.error().to_string();
+  EXPECT_EQ(queued.get().error().code, api_errc::timeout);
+  server->signal(SIGCONT);
+  // The engine answers the request it held: the slot is free again.
+  const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  result<rows> r = c.lookup("emb", {7}).get();
+  while (!r && std::chrono::steady_clock::now() < deadline) r = c.lookup("emb", {7}).get();
+  EXPECT_TRUE(r) << r.error().to_string();
+}
+
 // A callback that ends its own client (the last use of a connection, say)
 // hung for good: the client waited for its session, which was running that
 // callback, and then ended its actor system on one of the system's own
