@@ -127,7 +127,8 @@ std::vector<table_info> client::tables() const {
   return impl_ ? impl_->tables() : std::vector<table_info>{};
 }
 result<table_info> client::table(const std::string& name) const {
-  if (const auto* t = impl_ ? impl_->find(name) : nullptr) return to_info(t->spec);
+  if (!impl_) return {api_errc::stopped, "this client was moved from"};
+  if (const auto* t = impl_->find(name)) return to_info(t->spec);
   return {api_errc::unknown_table, "no table '" + name + "'"};
 }
 std::uint32_t client::id() const {

@@ -10,6 +10,13 @@ namespace troupe {
 
 namespace {
 
+// A group's name in an error: a refused one may be a megabyte long.
+std::string shown_name(const std::string& name) {
+  return name.size() <= 256
+             ? name
+             : name.substr(0, 64) + "... (" + std::to_string(name.size()) + " bytes)";
+}
+
 // Refused before anything is sent; empty when the group is well-formed.
 std::string check_group(const clock_group& g) {
   if (g.name.empty() || g.name.size() > 256) return "a clock group needs a name of 1-256 bytes";
@@ -39,7 +46,8 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
   const user_thread_call call;
   auto c = start<std::int64_t>(std::move(done));
   if (auto why = check_group(group); !why.empty()) {
-    return refuse(c, api_errc::bad_argument, "clock group '" + group.name + "': " + why);
+    return refuse(c, api_errc::bad_argument,
+                  "clock group '" + shown_name(group.name) + "': " + why);
   }
   std::int64_t clock = 0;
   {
@@ -121,7 +129,8 @@ void client::impl::leave_clock(const clock_group& group, callback<void> done) {
   const user_thread_call call;
   auto c = start<void>(std::move(done));
   if (auto why = check_group(group); !why.empty()) {
-    return refuse(c, api_errc::bad_argument, "clock group '" + group.name + "': " + why);
+    return refuse(c, api_errc::bad_argument,
+                  "clock group '" + shown_name(group.name) + "': " + why);
   }
   rt_->sys.spawn(
       [c, dir = directory_, session = session_, clocks = clocks_](caf::event_based_actor* self,

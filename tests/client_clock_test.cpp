@@ -171,6 +171,12 @@ TEST(ClientClock, BadGroupsAreRefusedWithClearErrors) {
   EXPECT_NE(bad.error().message.find("member 3 of a group of 3"), std::string::npos)
       << bad.error().to_string();
   EXPECT_EQ(a.advance_clock({"", 0, 1, 0}).get().error().code, api_errc::bad_argument);
+  // A name too long is refused without being echoed whole (a megabyte of
+  // error message for every such call).
+  const auto long_name = a.advance_clock({std::string(1 << 20, 'x'), 0, 1, 0}).get();
+  EXPECT_EQ(long_name.error().code, api_errc::bad_argument);
+  EXPECT_LT(long_name.error().message.size(), 400u);
+  EXPECT_NE(long_name.error().message.find("(1048576 bytes)"), std::string::npos);
   EXPECT_EQ(a.advance_clock({"g", 0, 2, -2}).get().error().code, api_errc::bad_argument);
   ASSERT_TRUE(a.advance_clock({"g", 0, 2, -1}).get());
   // The group exists with 2 members and no bound: other sizes or bounds, and

@@ -414,6 +414,7 @@ TEST(ServiceOptions, AMovedFromClientsThrowingCallbackStaysInside) {
   }));
   EXPECT_TRUE(called);
   EXPECT_EQ(a.wait().error().code, api_errc::stopped);              // NOLINT: moved from
+  EXPECT_EQ(a.table("emb").error().code, api_errc::stopped);        // NOLINT: moved from
   EXPECT_NO_THROW(a.lookup("emb", {1}, client::callback<rows>{}));  // NOLINT: moved from
   EXPECT_TRUE(b.lookup("emb", {1}).get());
 }

@@ -127,7 +127,7 @@ class client {
 
   /// Rows `ids` of sparse table `table` (created on first touch), in order.
   ///   auto f = c.lookup("emb", {3, 1, 3});
-  ///   troupe::rows r = f.get().value();   // r.size() == 3, r.row(0) == r.row(2)
+  ///   troupe::rows r = f.get().value();   // r.size() == 3; rows 0 and 2 hold the same values
   std::future<result<rows>> lookup(const std::string& table, std::vector<std::uint64_t> ids);
   /// The same with a callback. `done` runs once, on an engine thread (for a
   /// remote client: a thread of the client's own actor system), on the
