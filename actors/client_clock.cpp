@@ -63,7 +63,7 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
   // The group travels as the spawn argument: CAF 0.17 dereferences a null
   // argument tuple when a function is spawned with none (UBSan stops there).
   rt_->sys.spawn(
-      [c, dir = directory_, session = session_, clock, clocks = clocks_](
+      [c, dir = directory_, session = session_, clock, clocks = clocks_, ending = ending_](
           caf::event_based_actor* self, const clock_group& group) {
         // No timeout (the slowest member may take any time), so the
         // directory is watched instead: one that ends (the engine stopped,
@@ -118,7 +118,14 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
                       m.next = std::max(m.accepted, flying);
                     }
                   }
-                  c->fail(clock_error(err, group));
+                  // Its own client ending made the directory drop the
+                  // member: the call was stopped, as ~client promises.
+                  if (ending->load()) {
+                    c->fail({api_errc::stopped, "clock group '" + group.name +
+                                                    "': the client ended while the call waited"});
+                  } else {
+                    c->fail(clock_error(err, group));
+                  }
                   finish();
                 });
       },

@@ -60,6 +60,7 @@ class client::impl {
 
   ~impl() {
     const user_thread_call call;
+    ending_->store(true);
     // First: no call may expire (and run its callback) once this returns;
     // the session then ends what is still open with `stopped`.
     watch_.stop();
@@ -146,6 +147,9 @@ class client::impl {
     std::map<std::pair<std::string, std::uint32_t>, member_steps> steps;
   };
   std::shared_ptr<clock_steps> clocks_ = std::make_shared<clock_steps>();
+  // Set as the client ends: a clock call the directory then refuses (its
+  // member left with the client's session) ends `stopped`.
+  std::shared_ptr<std::atomic<bool>> ending_ = std::make_shared<std::atomic<bool>>(false);
   std::uint32_t id_ = 0;
   std::uint32_t shards_ = 0;
   std::chrono::milliseconds timeout_{5000};  // every call's deadline, from its start

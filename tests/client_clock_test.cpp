@@ -114,6 +114,20 @@ TEST(ClientClock, AMemberThatLeavesOrEndsNoLongerHoldsTheOthersBack) {
   }
 }
 
+// A call still waiting when its own client ends is `stopped`, as ~client
+// says of every pending call (it said "left its clock group while waiting").
+TEST(ClientClock, ACallWaitingWhenItsClientEndsIsStopped) {
+  auto eng = start_engine();
+  std::optional<client> b = eng.client().value();
+  auto waiting = b->advance_clock({"lone", 0, 2, 0});  // waits for member 1
+  EXPECT_EQ(waiting.wait_for(200ms), std::future_status::timeout);
+  b.reset();
+  ASSERT_EQ(waiting.wait_for(5s), std::future_status::ready);
+  const auto r = waiting.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, api_errc::stopped) << r.error().to_string();
+}
+
 // A step the directory refused (here: the wrong group size) was counted on
 // the client all the same, so its member's next call claimed two steps and
 // let a lock-step partner run one ahead. A refused call changes nothing.
