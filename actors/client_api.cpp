@@ -114,14 +114,17 @@ std::future<result<void>> client::leave_clock(const clock_group& group) {
 }
 
 result<void> client::wait() {
-  const auto p = impl_;  // held while it waits, as by every call
-  if (!p) return {api_errc::stopped, "this client was moved from"};
+  if (!impl_) return {api_errc::stopped, "this client was moved from"};
   if (callback_scope::active()) {
     return {api_errc::bad_argument,
             "wait() in a completion callback would wait for that callback; call it on another "
             "thread"};
   }
-  return p->wait();
+  // The calls' bookkeeping only, not the client: a callback may end the
+  // client meanwhile (its calls then end `stopped`, and this returns), and
+  // its teardown must not wait for this wait().
+  const auto tracker = impl_->tracker();
+  return tracker->wait();
 }
 std::vector<table_info> client::tables() const {
   return impl_ ? impl_->tables() : std::vector<table_info>{};

@@ -83,8 +83,10 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
         const auto keep = caf::actor_cast<caf::strong_actor_ptr>(self);
         self->set_down_handler([=](caf::down_msg& down) {
           if (down.source != dir.address()) return;
-          const auto code = down.reason == caf::exit_reason::user_shutdown ? api_errc::stopped
-                                                                           : api_errc::peer_lost;
+          // Its own client ending is `stopped` too, whatever the link did.
+          const auto code = down.reason == caf::exit_reason::user_shutdown || ending->load()
+                                ? api_errc::stopped
+                                : api_errc::peer_lost;
           c->fail({code, "clock group '" + group.name + "': the engine keeping it ended (" +
                              caf::to_string(down.reason) + ")"});
           c->complete();

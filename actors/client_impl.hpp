@@ -84,6 +84,7 @@ class client::impl {
     return it == by_name_.end() ? nullptr : &tables_[it->second];
   }
   result<void> wait() { return tracker_->wait(); }
+  std::shared_ptr<call_tracker> tracker() const { return tracker_; }
 
   void lookup(const std::string& name, std::vector<std::uint64_t> ids, callback<rows> done);
   void push(const std::string& name, std::vector<std::uint64_t> ids, std::vector<float> grads,

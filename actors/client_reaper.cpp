@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <system_error>
 
 #include "actors/client_impl.hpp"
@@ -10,11 +11,20 @@
 namespace troupe {
 
 client_reaper& client_reaper::instance() {
-  static client_reaper reaper;
-  return reaper;
+  // Never destroyed (see the header); made on first use, drained at exit.
+  static client_reaper* reaper = [] {
+    auto* r = std::make_unique<client_reaper>().release();  // NOLINT: lives for good
+    std::atexit([] { instance().drain(); });
+    return r;
+  }();
+  return *reaper;
 }
 
-client_reaper::~client_reaper() {
+void client_reaper::keep_for_good(std::shared_ptr<client::impl> p) {
+  std::make_unique<std::shared_ptr<client::impl>>(std::move(p)).release();  // NOLINT: on purpose
+}
+
+void client_reaper::drain() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
@@ -25,6 +35,7 @@ client_reaper::~client_reaper() {
 
 void client_reaper::retire(std::shared_ptr<client::impl> p) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) return keep_for_good(std::move(p));  // the process is ending
   queue_.push_back(std::move(p));
   if (!thread_.joinable()) {
     try {
@@ -34,8 +45,7 @@ void client_reaper::retire(std::shared_ptr<client::impl> p) {
       // callback, where it would hang.
       spdlog::error("client: cannot end a client from its callback ({}); its connection stays open",
                     e.what());
-      std::make_unique<std::shared_ptr<client::impl>>(std::move(queue_.back()))
-          .release();  // NOLINT: leaked on purpose
+      keep_for_good(std::move(queue_.back()));
       queue_.pop_back();
       return;
     }
@@ -54,8 +64,18 @@ void client_reaper::run() {
       queue_.pop_front();
     }
     // The callback that retired it, and a call that ran that callback
-    // before returning (a refusal calls back at once), hold it a moment.
-    while (p.use_count() > 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // before returning (a refusal calls back at once), hold it a moment;
+    // nothing holds it for long (wait() holds only the calls' bookkeeping).
+    // Bounded all the same: past it, whoever holds it last ends it.
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (p.use_count() > 1 && std::chrono::steady_clock::now() < limit) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (p.use_count() > 1) {
+      spdlog::warn(
+          "client: a client ended in a callback is still in use after 30 s; the last "
+          "user ends it");
+    }
     p.reset();
   }
 }

@@ -5,7 +5,10 @@
 // actor system would end on one of its own threads and wait for itself for
 // good. The reaper ends them on a thread of its own, one after another, once
 // the callback (and a call that ran it before returning) let go; the
-// process waits for it when it exits, so that no teardown outlives main.
+// process waits for it when it exits (an atexit hook), so that no teardown
+// outlives main. The reaper itself is never destroyed: engines and clients
+// held in statics end after that hook, and their callbacks may still come
+// here (they are then kept, not ended: the process is ending anyway).
 //
 //   client_reaper::instance().retire(std::move(impl));   // from a callback
 
@@ -21,21 +24,21 @@ namespace troupe {
 
 class client_reaper {
  public:
-  /// The process's one reaper: a function-local static, made on first use
-  /// (so destroyed before the libraries' statics it relies on).
+  /// The process's one reaper, made on first use.
   static client_reaper& instance();
 
   client_reaper() = default;
   client_reaper(const client_reaper&) = delete;
   client_reaper& operator=(const client_reaper&) = delete;
-  /// Ends what is still queued, then the thread.
-  ~client_reaper();
 
   /// Ends `p` on the reaper's thread once nobody else holds it.
   void retire(std::shared_ptr<client::impl> p);
+  /// Ends what is queued, then the thread; later retirements are kept.
+  void drain();
 
  private:
   void run();
+  static void keep_for_good(std::shared_ptr<client::impl> p);
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -61,9 +61,14 @@ std::vector<outgoing_request> request_queue::close() {
 
 namespace {
 
+// How long past its call's deadline a request keeps its window slot
+// while the shard has not answered (see send_now).
+constexpr auto reclaim_grace = std::chrono::seconds(30);
+
 struct pending_part {
   std::string context;
   part_done done;
+  clock_type::time_point reclaim_at;  // its slot is freed then, answered or not
 };
 
 struct session_state {
@@ -76,7 +81,9 @@ struct session_state {
   std::size_t window = 16;
   std::uint64_t next_part = 0;
   std::shared_ptr<request_queue> queue;
-  bool sweeping = false;  // a sweep of the backlogs is scheduled
+  // The earliest sweep scheduled (backlog deadlines, slots to reclaim);
+  // max: none.
+  clock_type::time_point sweep_at = clock_type::time_point::max();
   static inline const char* name = "troupe.client_session";
 };
 
@@ -116,6 +123,20 @@ void expire(outgoing_request& req) {
         "for a free slot of the shard's window)"});
 }
 
+void sweep(session_pointer self);
+
+// A sweep at `at` (at once when `at` passed), unless one comes earlier.
+void schedule_sweep(session_pointer self, clock_type::time_point at) {
+  auto& st = self->state;
+  if (at >= st.sweep_at) return;
+  st.sweep_at = at;
+  const auto now = clock_type::now();
+  self->delayed_send(self,
+                     std::chrono::ceil<std::chrono::milliseconds>(std::clamp<clock_type::duration>(
+                         at - now, clock_type::duration::zero(), std::chrono::hours(24))),
+                     sweep_atom::value);
+}
+
 void send_now(session_pointer self, outgoing_request& req) {
   auto& st = self->state;
   const auto k = req.shard;
@@ -125,31 +146,38 @@ void send_now(session_pointer self, outgoing_request& req) {
     return expire(req);
   }
   // The call ends at its deadline by the client's deadline watch
-  // (call::expire); the request itself stays in the shard's window until
-  // its reply or error arrives. Freed at the call's deadline, a window
-  // bounded nothing: a client with 5 ms timeouts kept hundreds of 16 MB
-  // pulls in flight, buried the engine's network thread in replies nobody
-  // read, and every client of the engine lost its connection. A day, so
-  // that a request a shard never answers frees its slot in the end.
-  const auto left = std::chrono::milliseconds(std::chrono::hours(24));
+  // (call::expire); the request itself keeps its slot of the shard's window
+  // until its reply or error arrives, or `reclaim_grace` past the deadline
+  // (a sweep frees it then). Freed at the call's deadline, a window bounded
+  // nothing: a client with 5 ms timeouts kept hundreds of 16 MB pulls in
+  // flight, buried the engine's network thread in replies nobody read, and
+  // every client of the engine lost its connection. No CAF timeout: CAF
+  // 0.17 keeps a request's timeout in its clock until it fires, even once
+  // answered.
   const auto id = st.next_part++;
-  st.pending[k].emplace(id, pending_part{std::move(req.context), std::move(req.done)});
+  const auto reclaim_at = req.deadline == clock_type::time_point::max()
+                              ? clock_type::time_point::max()
+                              : req.deadline + reclaim_grace;
+  st.pending[k].emplace(id, pending_part{std::move(req.context), std::move(req.done), reclaim_at});
+  if (reclaim_at != clock_type::time_point::max()) schedule_sweep(self, reclaim_at);
   auto on_reply = [=](bytes& reply) { finish(self, k, id, &reply, nullptr); };
   auto on_error = [=](caf::error& err) { finish(self, k, id, nullptr, &err); };
   if (req.is_push) {
-    self->request(st.shards[k], left, push_atom::value, std::move(req.message))
+    self->request(st.shards[k], caf::infinite, push_atom::value, std::move(req.message))
         .then(on_reply, on_error);
   } else {
-    self->request(st.shards[k], left, pull_atom::value, std::move(req.message))
+    self->request(st.shards[k], caf::infinite, pull_atom::value, std::move(req.message))
         .then(on_reply, on_error);
   }
 }
 
-// Fails the backlogged requests whose deadline passed, and comes back at
-// the next one's (each backlog is in call order, so its front expires first).
+// Fails the backlogged requests whose deadline passed, frees the slots of
+// requests unanswered `reclaim_grace` past theirs, and comes back at the
+// next such time (each backlog is in call order, so its front expires
+// first).
 void sweep(session_pointer self) {
   auto& st = self->state;
-  st.sweeping = false;
+  st.sweep_at = clock_type::time_point::max();
   const auto now = clock_type::now();
   auto next = clock_type::time_point::max();
   for (auto& backlog : st.backlog) {
@@ -161,12 +189,19 @@ void sweep(session_pointer self) {
     }
     if (!backlog.empty()) next = std::min(next, backlog.front().deadline);
   }
-  if (next == clock_type::time_point::max()) return;
-  st.sweeping = true;
-  self->delayed_send(self,
-                     std::chrono::ceil<std::chrono::milliseconds>(
-                         std::min<clock_type::duration>(next - now, std::chrono::hours(24))),
-                     sweep_atom::value);
+  for (std::uint32_t k = 0; k < st.pending.size(); ++k) {
+    std::vector<std::uint64_t> overdue;
+    for (const auto& [id, part] : st.pending[k]) {
+      if (part.reclaim_at <= now) {
+        overdue.push_back(id);
+      } else {
+        next = std::min(next, part.reclaim_at);
+      }
+    }
+    const auto late = caf::make_error(caf::sec::request_timeout);
+    for (const auto id : overdue) finish(self, k, id, nullptr, &late);
+  }
+  if (next != clock_type::time_point::max()) schedule_sweep(self, next);
 }
 
 // Sends now, or later once the shard's window has room; in order either way.
@@ -183,8 +218,9 @@ void send(session_pointer self, outgoing_request& req) {
                  "shard " + std::to_string(k) + " is gone (" + describe(st.lost[k]) + ")"});
   }
   if (st.pending[k].size() >= st.window || !st.backlog[k].empty()) {
+    const auto deadline = req.deadline;
     st.backlog[k].push_back(std::move(req));
-    if (!st.sweeping) sweep(self);
+    if (deadline != clock_type::time_point::max()) schedule_sweep(self, deadline);
     return;
   }
   send_now(self, req);

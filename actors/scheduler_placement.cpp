@@ -45,7 +45,16 @@ std::vector<shard_table> shard_slices(const job_config& job, std::uint32_t k) {
 namespace {
 errc placement_failure(const caf::error& err) {
   if (err && err.category() == troupe_error_category()) return static_cast<errc>(err.code());
-  return errc::peer_lost;
+  // A lost link or a node that did not answer in time: try again later.
+  // Anything else (a node of another build answers unexpected_message)
+  // stays until someone fixes it.
+  for (const auto lost : {caf::sec::request_timeout, caf::sec::request_receiver_down,
+                          caf::sec::remote_linking_failed, caf::sec::no_route_to_receiving_node,
+                          caf::sec::cannot_connect_to_node}) {
+    if (err.compare(caf::make_error(lost)) == 0) return errc::peer_lost;
+  }
+  if (err.category() == caf::make_error(caf::exit_reason::kill).category()) return errc::peer_lost;
+  return errc::bad_config;
 }
 }  // namespace
 
@@ -311,6 +320,7 @@ void reserve_slots(scheduler_pointer self, clock_type::time_point since, int att
     std::size_t pending = 0;
     std::vector<std::string> refusals;
     bool only_full = true;  // every refusal said no_capacity
+    errc code = errc::ok;   // the first refusal's that is not no_capacity
   };
   auto r = std::make_shared<round>();
   for (const auto n : need) r->pending += n > 0;
@@ -333,7 +343,7 @@ void reserve_slots(scheduler_pointer self, clock_type::time_point since, int att
                                               " s, [cluster] slot_wait_s)"
                                         : std::string{}) +
                            ": " + why,
-                       r->only_full ? errc::no_capacity : errc::bad_config);
+                       r->only_full ? errc::no_capacity : r->code);
     }
     if (attempt == 0) {
       spdlog::warn("job '{}': waiting up to {} s for free slots: {}", s.job.name, s.job.slot_wait_s,
@@ -356,6 +366,8 @@ void reserve_slots(scheduler_pointer self, clock_type::time_point since, int att
               [=](caf::error& err) {
                 r->refusals.push_back(self->state.job.nodes[i] + ": " + describe(err));
                 r->only_full = r->only_full && is_troupe_error(err, errc::no_capacity);
+                const auto code = placement_failure(err);
+                if (r->code == errc::ok && code != errc::no_capacity) r->code = code;
                 answered();
               });
   }

@@ -692,14 +692,13 @@ TEST_F(Cluster, PluginWorkloadTrainsOnNodesThatLoadedThePlugin) {
   } catch (const troupe_error& e) {
     EXPECT_NE(std::string(e.what()).find("plugin_linear"), std::string::npos) << e.what();
   }
-  // The node logs who started the job (by address) and that it failed (it
-  // read "its scheduler ended: normal exit").
+  // The node logs who started the job and that it failed (it read "its
+  // scheduler ended: normal exit").
   EXPECT_TRUE(wait_for_log(*nodes.back(), "the job failed", seconds(10)));
   EXPECT_TRUE(wait_for_log(*nodes.back(), "started here by ", seconds(10)));
   const auto log = nodes.back()->log();
   EXPECT_NE(log.find("its scheduler ended: stopped: the job failed"), std::string::npos) << log;
   EXPECT_NE(log.find("started here by "), std::string::npos) << log;
-  EXPECT_NE(log.find(" at 127.0.0.1:"), std::string::npos) << log;
 }
 
 TEST_F(Cluster, NodeWithAnotherSecretIsRefused) {
@@ -714,11 +713,10 @@ TEST_F(Cluster, NodeWithAnotherSecretIsRefused) {
     EXPECT_NE(std::string(e.what()).find(job.nodes[1]), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("authentication failed"), std::string::npos) << e.what();
   }
-  // The refusal is logged on the node's side as well, with the peer's
-  // address (a moment later: the middleman is asked for it).
+  // The refusal is logged on the node's side as well (a moment later: the
+  // middleman is asked for the peer's address first).
   EXPECT_TRUE(wait_for_log(*nodes[1], "authentication failed for peer", seconds(10)))
       << nodes[1]->log();
-  EXPECT_NE(nodes[1]->log().find(" at 127.0.0.1:"), std::string::npos) << nodes[1]->log();
 }
 
 TEST_F(Cluster, UnreachableNodeIsAClearError) {

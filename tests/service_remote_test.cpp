@@ -367,8 +367,20 @@ TEST_F(remote, QueuedCallsFailAtTheirOwnDeadline) {
 // holds the window past its timeout, the next waits in the queue, and the
 // one after finds the queue full at once (before, the timed-out request's
 // slot went to the next, which was sent to the stopped engine too).
-TEST_F(remote, ATimedOutCallKeepsItsWindowSlotUntilTheEngineAnswers) {
+// A peer timeout of 10 s on both ends: the engine stays stopped for about
+// half a second, and a loaded machine must not take that for a lost link.
+class remote_patient : public remote {
+ protected:
+  std::vector<std::string> serve_args() const override {
+    auto args = remote::serve_args();
+    args.insert(args.end(), {"--peer-timeout", "10"});
+    return args;
+  }
+};
+
+TEST_F(remote_patient, ATimedOutCallKeepsItsWindowSlotUntilTheEngineAnswers) {
   client_options opts;
+  opts.peer_timeout = seconds(10);
   opts.window = 1;
   opts.max_queued = 1;
   opts.timeout = milliseconds(200);
