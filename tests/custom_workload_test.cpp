@@ -268,53 +268,54 @@ TEST(CustomWorkload, TrainsSynchronouslyAndAsynchronously) {
 // fast job, the final model under the clocks of early steps), and a sweep
 // drew its conclusions from those labels. The step counter makes the
 // scored clock visible: a row's RMSE is the steps its snapshot holds.
-TEST(CustomWorkload, EachEvaluationRowCarriesTheClockItScored) {
+// The step counter trained for 2 epochs of 100 steps, one worker, lock-step,
+// with `job_keys` added to [job]; its metrics.csv rows of `kind` (fields).
+struct counted_run {
+  troupe::result<troupe::train_summary> summary;
+  std::vector<std::vector<std::string>> rows;
+};
+counted_run run_step_counter(const std::string& name, const std::string& job_keys,
+                             const std::string& kind) {
   register_once<step_counter>("step_counter");
-  const auto dir = std::filesystem::temp_directory_path() / "troupe_custom_step_counter";
-  auto s = troupe::train(troupe::job_spec::toml(
-      "[job]\nepochs = 2\neval_every = 1\nlog_every = 1000\noutput_dir = \"" + dir.string() +
-      "\"\n[model]\nkind = \"step_counter\"\n[train]\nworkers = 1\nshards = 1\nbatch = 1\n"
-      "staleness = 0\noptimizer = \"sgd\"\nlearning_rate = 1.0\n"));
-  ASSERT_TRUE(s) << s.error().to_string();
+  const auto dir = std::filesystem::temp_directory_path() / name;
+  counted_run out{troupe::train(troupe::job_spec::toml(
+                      "[job]\nepochs = 2\n" + job_keys + "output_dir = \"" + dir.string() +
+                      "\"\n[model]\nkind = \"step_counter\"\n[train]\nworkers = 1\nshards = "
+                      "1\nbatch = 1\nstaleness = 0\noptimizer = \"sgd\"\nlearning_rate = 1.0\n")),
+                  {}};
   std::ifstream in(dir / "metrics.csv");
-  int rows = 0;
   for (std::string line; std::getline(in, line);) {
     std::vector<std::string> f;
     std::stringstream ss(line);
     for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
-    if (f.size() < 6 || f[4] != "test") continue;
-    ++rows;
+    if (f.size() >= 8 && f[4] == kind) out.rows.push_back(std::move(f));
+  }
+  return out;
+}
+
+TEST(CustomWorkload, EachEvaluationRowCarriesTheClockItScored) {
+  const auto run =
+      run_step_counter("troupe_custom_step_counter", "eval_every = 1\nlog_every = 1000\n", "test");
+  ASSERT_TRUE(run.summary) << run.summary.error().to_string();
+  for (const auto& f : run.rows) {
     const double clock = std::stod(f[3]), scored = std::stod(f[5]);
     // The label is the slowest clock the scheduler knew when the pulls
     // were answered: a few steps either way, never tens.
-    EXPECT_NEAR(scored, clock, 8.0) << line;
+    EXPECT_NEAR(scored, clock, 8.0) << f[0] << "," << f[3] << "," << f[5];
   }
-  EXPECT_GE(rows, 4);
-  EXPECT_NEAR(s->test_loss, 200.0, 1e-3) << s->line;  // every step applied once
+  EXPECT_GE(run.rows.size(), 4u);
+  // every step applied once
+  EXPECT_NEAR(run.summary->test_loss, 200.0, 1e-3) << run.summary->line;
 }
 
 // A worker's last steps reported at a multiple of log_every left nothing
 // for its final report, which still wrote a train row of zeros (loss 0,
 // 0 samples/s): a plot of the training loss dropped to 0 at the end.
 TEST(CustomWorkload, EveryTrainRowHasSamples) {
-  register_once<step_counter>("step_counter");
-  const auto dir = std::filesystem::temp_directory_path() / "troupe_custom_train_rows";
-  auto s = troupe::train(troupe::job_spec::toml(
-      "[job]\nepochs = 2\nlog_every = 50\noutput_dir = \"" + dir.string() +
-      "\"\n[model]\nkind = \"step_counter\"\n[train]\nworkers = 1\nshards = 1\nbatch = 1\n"
-      "staleness = 0\noptimizer = \"sgd\"\nlearning_rate = 1.0\n"));
-  ASSERT_TRUE(s) << s.error().to_string();
-  std::ifstream in(dir / "metrics.csv");
-  int rows = 0;
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
-    if (f.size() < 8 || f[4] != "train") continue;
-    ++rows;
-    EXPECT_GT(std::stod(f[7]), 0.0) << line;
-  }
-  EXPECT_EQ(rows, 4) << "200 steps, a row every 50";
+  const auto run = run_step_counter("troupe_custom_train_rows", "log_every = 50\n", "train");
+  ASSERT_TRUE(run.summary) << run.summary.error().to_string();
+  for (const auto& f : run.rows) EXPECT_GT(std::stod(f[7]), 0.0) << f[0] << ", clock " << f[3];
+  EXPECT_EQ(run.rows.size(), 4u) << "200 steps, a row every 50";
 }
 
 TEST(CustomWorkload, AStepOfMoreRequestsThanTheWorkerKeepsInFlightTrainsEveryTable) {
