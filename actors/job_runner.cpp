@@ -417,12 +417,15 @@ job_summary run_job(const job_config& job_file) {
   if (!job.resume_from.empty()) {
     resume = choose_resume_point(job);
     const auto last = last_reported_clock(job.output_dir + "/metrics.csv");
-    spdlog::warn("resuming job '{}' from the checkpoint of clock {} (epoch {}){}", job.name,
-                 resume->clock, resume->epoch + 1,
-                 last >= 0
-                     ? "; " + std::to_string(std::max<std::int64_t>(0, last - resume->clock)) +
-                           " clocks of the interrupted run are lost"
-                     : std::string{});
+    // A lower bound: metrics.csv has a row every log_every clocks, and the
+    // run goes on from the start of the checkpoint's epoch, before it (the
+    // count said "0 clocks are lost" of runs that lost dozens).
+    spdlog::warn("resuming job '{}' from the checkpoint of clock {}, at the start of epoch {}{}",
+                 job.name, resume->clock, resume->epoch + 1,
+                 last >= 0 ? "; the interrupted run had reached clock " + std::to_string(last) +
+                                 " or later: those clocks and the epoch's earlier ones are "
+                                 "trained again"
+                           : std::string{});
   }
 
   {

@@ -285,10 +285,12 @@ std::int64_t clock_at(const scheduler_state& st, double at_s, std::int64_t fallb
 // Otherwise the slowest worker's clock when the evaluator had the pulls
 // answered, as the scheduler knew it then, which lags: it hears of steps
 // late (a one-worker job of tiny steps was 17 steps ahead of the advances
-// it had read) and replies may wait in the evaluator's mailbox.
+// it had read) and replies may wait in the evaluator's mailbox. Also once a
+// shard was restored from a checkpoint: its versions went back by the
+// pushes lost, and the rows read tens of clocks low from then on.
 std::int64_t evaluation_clock(const scheduler_state& st, double sent_s, const eval_result& res,
                               std::int64_t fallback) {
-  if (st.job.stages <= 1 && res.read_version > 0 && st.job.workers > 0) {
+  if (st.job.stages <= 1 && res.read_version > 0 && st.job.workers > 0 && !st.versions_rewound) {
     return static_cast<std::int64_t>(res.read_version / st.job.workers);
   }
   return clock_at(st, sent_s + res.read_delay_s, fallback);

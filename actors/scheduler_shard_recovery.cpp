@@ -259,6 +259,7 @@ void place_restored(scheduler_pointer self, std::shared_ptr<restore_attempt> a) 
               s.shards[k] = shard;
               s.shard_node[k] = n;
               s.restoring.erase(k);
+              s.versions_rewound = true;
               ++s.summary.shards_failed_over;
               if (s.exporter) s.exporter->add_failover();
               repoint_all(self, k);

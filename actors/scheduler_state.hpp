@@ -110,6 +110,10 @@ struct scheduler_state {
   std::string checkpoint_dir;          // absolute: shards on other nodes write there too
   std::int64_t next_checkpoint = 0;    // min clock of the next checkpoint
   std::uint64_t checkpoint_round = 0;  // the latest round started
+  // A shard came back from a checkpoint during the job: its table versions
+  // went back by the pushes lost, so they no longer count steps
+  // (evaluation_clock).
+  bool versions_rewound = false;
   // Shards yet to write the current round; empty: no round under way.
   std::set<std::uint32_t> checkpoint_waiting;
   std::vector<shard_actor> shards;

@@ -656,6 +656,19 @@ TEST_P(ClusterCheckpointRestore, WithoutReplicasALostShardComesBackFromItsCheckp
   EXPECT_EQ(run.result->epochs, 6u);
   EXPECT_EQ(run.result->workers_replaced, 0u) << summary_line(*run.result);
   EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
+  // The last evaluation is labelled near the job's last clock: the restored
+  // shard's versions went back by the pushes lost, and labels taken from
+  // them read that many clocks low for the rest of the job.
+  const std::int64_t per_epoch = (job.train_limit / job.workers + job.batch - 1) / job.batch;
+  std::ifstream metrics(fs::path(job.output_dir) / "metrics.csv");
+  std::int64_t last_clock = -1;
+  for (std::string line; std::getline(metrics, line);) {
+    std::vector<std::string> f;
+    std::stringstream fields(line);
+    for (std::string x; std::getline(fields, x, ',');) f.push_back(x);
+    if (f.size() >= 5 && f[4] == "test") last_clock = std::stoll(f[3]);
+  }
+  EXPECT_GE(last_clock, job.epochs * per_epoch - job.staleness - 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stages, ClusterCheckpointRestore, ::testing::Values(1, 2));
