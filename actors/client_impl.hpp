@@ -85,6 +85,7 @@ class client::impl {
   }
   result<void> wait() { return tracker_->wait(); }
   std::shared_ptr<call_tracker> tracker() const { return tracker_; }
+  std::shared_ptr<actor_runtime> runtime() const { return rt_; }
 
   void lookup(const std::string& name, std::vector<std::uint64_t> ids, callback<rows> done);
   void push(const std::string& name, std::vector<std::uint64_t> ids, std::vector<float> grads,

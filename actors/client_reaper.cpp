@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <system_error>
@@ -10,18 +11,33 @@
 
 namespace troupe {
 
+namespace {
+// The reaper once made: engines wait for it without making one (made early,
+// its exit hook would run after the statics made later are gone).
+std::atomic<client_reaper*> made{nullptr};
+}  // namespace
+
 client_reaper& client_reaper::instance() {
   // Never destroyed (see the header); made on first use, drained at exit.
   static client_reaper* reaper = [] {
     auto* r = std::make_unique<client_reaper>().release();  // NOLINT: lives for good
     std::atexit([] { instance().drain(); });
+    made.store(r);
     return r;
   }();
   return *reaper;
 }
 
+void client_reaper::wait_if_made() {
+  if (auto* r = made.load()) r->wait_idle();
+}
+
 void client_reaper::keep_for_good(std::shared_ptr<client::impl> p) {
   std::make_unique<std::shared_ptr<client::impl>>(std::move(p)).release();  // NOLINT: on purpose
+}
+
+void client_reaper::keep_runtime_for_good(std::shared_ptr<actor_runtime> rt) {
+  std::make_unique<std::shared_ptr<actor_runtime>>(std::move(rt)).release();  // NOLINT: on purpose
 }
 
 void client_reaper::drain() {
@@ -30,7 +46,13 @@ void client_reaper::drain() {
     stopping_ = true;
   }
   wake_.notify_all();
+  idle_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+void client_reaper::wait_idle() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  idle_.wait(lock, [&] { return stopping_ || (queue_.empty() && !busy_); });
 }
 
 void client_reaper::retire(std::shared_ptr<client::impl> p) {
@@ -62,6 +84,7 @@ void client_reaper::run() {
       if (queue_.empty()) return;  // stopping, and nothing left
       p = std::move(queue_.front());
       queue_.pop_front();
+      busy_ = true;
     }
     // The callback that retired it, and a call that ran that callback
     // before returning (a refusal calls back at once), hold it a moment;
@@ -76,7 +99,18 @@ void client_reaper::run() {
           "client: a client ended in a callback is still in use after 30 s; the last "
           "user ends it");
     }
+    // Its actor system (a remote client's own) ends after it, here, unless
+    // the process is exiting: ~actor_system then could use statics of CAF
+    // already destroyed (a segfault at exit, seen in CI).
+    auto runtime = p->runtime();
     p.reset();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) keep_runtime_for_good(std::move(runtime));
+      busy_ = false;
+    }
+    runtime.reset();
+    idle_.notify_all();
   }
 }
 

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <thread>
 
+#include "actors/service_runtime.hpp"
 #include "troupe/client.hpp"
 
 namespace troupe {
@@ -34,15 +35,25 @@ class client_reaper {
   /// Ends `p` on the reaper's thread once nobody else holds it.
   void retire(std::shared_ptr<client::impl> p);
   /// Ends what is queued, then the thread; later retirements are kept.
+  /// Called at exit: the clients' actor systems are kept rather than ended
+  /// there (the libraries' statics may be gone by then).
   void drain();
+  /// Until every client retired so far has ended (an engine waits for its
+  /// in-process clients before it goes). Not from a completion callback.
+  void wait_idle();
+  /// wait_idle() on the reaper if one was made; else nothing to wait for.
+  static void wait_if_made();
 
  private:
   void run();
   static void keep_for_good(std::shared_ptr<client::impl> p);
+  static void keep_runtime_for_good(std::shared_ptr<actor_runtime> rt);
 
   std::mutex mutex_;
   std::condition_variable wake_;
+  std::condition_variable idle_;
   std::deque<std::shared_ptr<client::impl>> queue_;
+  bool busy_ = false;  // a teardown is under way
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <set>
 
+#include "actors/client_call.hpp"
+#include "actors/client_reaper.hpp"
 #include "actors/cluster_types.hpp"
 #include "actors/guarded_listener.hpp"
 #include "actors/peer_guard.hpp"
@@ -142,6 +144,11 @@ engine& engine::operator=(engine&& other) noexcept {
 }
 engine::~engine() {
   stop();
+  // Its in-process clients ended in their callbacks end on the reaper's
+  // thread: done before the engine goes (and the program, perhaps), so that
+  // no teardown runs into the process's exit. From a callback it cannot
+  // wait (the teardown may wait for that callback's thread).
+  if (!callback_scope::active()) client_reaper::wait_if_made();
 }
 
 void engine::stop() {
