@@ -106,16 +106,10 @@ caf::error refuse(node_pointer self, const char* what, const std::string& why,
   if (self->state.opts.metrics) self->state.opts.metrics->add_rejected();
   // Unauthenticated peers can send refusals as fast as the network allows.
   if (self->state.refusals.admit()) {
-    const auto& sender = self->current_sender();
-    auto line = [name = self->state.opts.name, what = std::string{what},
-                 why](const std::string& who) {
-      spdlog::warn("node {}: refused {} from {}: {}", name, what, who, why);
-    };
-    if (sender) {
-      log_peer(self, sender->node(), line);
-    } else {
-      line("an anonymous sender");
-    }
+    log_peer(self, self->current_sender(),
+             [name = self->state.opts.name, what = std::string{what}, why](const std::string& who) {
+               spdlog::warn("node {}: refused {} from {}: {}", name, what, who, why);
+             });
   }
   return make_troupe_error(code, why);
 }
@@ -305,16 +299,12 @@ void job_started(node_pointer self, const caf::strong_actor_ptr& owner) {
       caf::actor_cast<caf::actor>(owner));  // a scheduler that is already gone is reported at once
   // Who started it, by address: under TLS no authentication line names the
   // trainer's machine before this one.
-  auto line = [name = self->state.opts.name, job = job_name(owner),
-               lease = self->state.leases.timeout().count()](const std::string& who) {
-    spdlog::info("node {}: job of scheduler {} started here by {} (lease timeout {} ms)", name, job,
-                 who, lease);
-  };
-  if (owner) {
-    log_peer(self, owner->node(), line);
-  } else {
-    line("an anonymous sender");
-  }
+  log_peer(self, owner,
+           [name = self->state.opts.name, job = job_name(owner),
+            lease = self->state.leases.timeout().count()](const std::string& who) {
+             spdlog::info("node {}: job of scheduler {} started here by {} (lease timeout {} ms)",
+                          name, job, who, lease);
+           });
 }
 
 // The current sender asked for `actor`: it belongs to the sender's job.

@@ -34,4 +34,12 @@ void log_peer(Self* self, const caf::node_id& peer, Log log) {
           [=](const caf::error&) { log(who); });
 }
 
+/// The same for the node of actor `who`; "an anonymous sender" when null
+/// (a remote anon_send has no sender).
+template <class Self, class Log>
+void log_peer(Self* self, const caf::strong_actor_ptr& who, Log log) {
+  if (!who) return log(std::string{"an anonymous sender"});
+  log_peer(self, who->node(), std::move(log));
+}
+
 }  // namespace troupe

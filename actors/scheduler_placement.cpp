@@ -48,9 +48,9 @@ errc placement_failure(const caf::error& err) {
   // A lost link or a node that did not answer in time: try again later.
   // Anything else (a node of another build answers unexpected_message)
   // stays until someone fixes it.
-  for (const auto lost : {caf::sec::request_timeout, caf::sec::request_receiver_down,
-                          caf::sec::remote_linking_failed, caf::sec::no_route_to_receiving_node,
-                          caf::sec::cannot_connect_to_node}) {
+  for (const auto lost :
+       {caf::sec::request_timeout, caf::sec::request_receiver_down, caf::sec::remote_linking_failed,
+        caf::sec::no_route_to_receiving_node, caf::sec::cannot_connect_to_node}) {
     if (err.compare(caf::make_error(lost)) == 0) return errc::peer_lost;
   }
   if (err.category() == caf::make_error(caf::exit_reason::kill).category()) return errc::peer_lost;

@@ -323,14 +323,9 @@ directory_actor::behavior_type directory_behavior(directory_pointer self, direct
         const auto& guard = self->state.guard;
         if (guard && !sender_allowed(self, *guard)) {
           if (self->state.refusals.admit()) {
-            const auto line = [](const std::string& who) {
+            log_peer(self, self->current_sender(), [](const std::string& who) {
               spdlog::warn("directory: refused an unauthenticated client: {}", who);
-            };
-            if (const auto& sender = self->current_sender()) {
-              log_peer(self, sender->node(), line);
-            } else {
-              line("an anonymous sender");
-            }
+            });
           }
           return make_troupe_error(errc::bad_config, "not authenticated (send hello and auth)");
         }
