@@ -75,10 +75,12 @@ TEST(TrainCli, ExitCodesTellCredentialsAndRunTimeFailuresApart) {
                         dir / "refused.log");
   EXPECT_EQ(refused.wait_exit(seconds(120)), std::optional<int>(3)) << refused.log();
   EXPECT_NE(refused.log().find("auth_failed"), std::string::npos) << refused.log();
-  child_process diverged(
-      {TROUPE_BINARY, "train", "--epochs", "1", "--set", "data.train_limit=2000", "--set",
-       "data.test_limit=100", "--set", "train.learning_rate=1000", "-o", (dir / "b").string()},
-      dir / "diverged.log");
+  // The largest rate, lock-step: it diverges however the steps interleave
+  // (at 1000 an asynchronous run once finished).
+  child_process diverged({TROUPE_BINARY, "train", "--epochs", "1", "--set", "data.train_limit=2000",
+                          "--set", "data.test_limit=100", "--set", "train.learning_rate=1e6",
+                          "--staleness", "0", "-o", (dir / "b").string()},
+                         dir / "diverged.log");
   EXPECT_EQ(diverged.wait_exit(seconds(120)), std::optional<int>(1)) << diverged.log();
   EXPECT_NE(diverged.log().find("non_finite"), std::string::npos) << diverged.log();
   node.process.reset();
