@@ -426,6 +426,15 @@ job_summary run_job(const job_config& job_file) {
                                  " or later: those clocks and the epoch's earlier ones are "
                                  "trained again"
                            : std::string{});
+    // The epochs trained again would appear twice in metrics.csv (and its
+    // time went back to 0): their rows are set aside, the others kept.
+    resume->history = keep_metrics_before_epoch(job.output_dir + "/metrics.csv", resume->epoch);
+    if (resume->history.rows_set_aside > 0) {
+      spdlog::info(
+          "metrics.csv: {} rows of the epochs trained again moved to metrics-interrupted.csv; "
+          "{} rows kept, its time goes on from {:.1f} s",
+          resume->history.rows_set_aside, resume->history.rows_kept, resume->history.time_offset_s);
+    }
   }
 
   {

@@ -138,7 +138,11 @@ void ask_counters(scheduler_pointer self, std::uint32_t k) {
             s.summary.pushes_rejected += stats.pushes_rejected;
             // Table versions count every push applied once, also those a
             // promoted backup received before its promotion.
-            s.summary.pushes_applied += stats.version;
+            // Less what a resumed job's shards were restored with: the
+            // summary counts this run's pushes (resumed, it read 308
+            // applied to 48 acknowledged).
+            const auto restored = s.restored_version.count(k) ? s.restored_version.at(k) : 0;
+            s.summary.pushes_applied += stats.version - std::min(stats.version, restored);
             if (s.counters_asked.empty()) deliver_summary(self);
           },
           [=](caf::error& err) { counters_failed(self, k, shard, err, false); });
@@ -214,6 +218,8 @@ void record_eval(scheduler_pointer self, std::uint32_t epoch, double at_s, std::
     line +=
         "; " + describe_metrics("validation", r.regression, r.val_accuracy, r.val_loss, r.val_mae);
   }
+  // On a resumed job's time axis, which goes on from the interrupted run's.
+  at_s += st.time_offset_s;
   spdlog::info("epoch {}/{} {}: {} at {:.1f} s", epoch + 1, st.job.epochs,
                epoch_end ? "done" : "clock " + std::to_string(min_clock), line, at_s);
   // The training rate so far: the samples reported by now over the time
@@ -380,8 +386,8 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
   // multiple of log_every) still counts its time below, but a row of zeros
   // would read as a loss of 0.
   if (p.samples > 0) {
-    st.metrics->append({now, p.epoch, p.worker, p.clock, "train", p.loss_sum / p.samples,
-                        static_cast<double>(p.correct) / p.samples,
+    st.metrics->append({now + st.time_offset_s, p.epoch, p.worker, p.clock, "train",
+                        p.loss_sum / p.samples, static_cast<double>(p.correct) / p.samples,
                         p.busy_s > 0 ? p.samples / p.busy_s : 0, p.wait_s, p.compute_s, p.pull_s,
                         p.push_s});
   }
@@ -558,6 +564,7 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
   self->state.nodes = std::move(nodes);
   self->state.metrics = std::make_unique<metrics_log>(self->state.job.output_dir + "/metrics.csv",
                                                       self->state.resume.has_value());
+  restore_history(self);
   self->set_down_handler([=](caf::down_msg& dm) { on_down(self, dm); });
   // An exception would otherwise end the scheduler without answering `run`.
   self->set_exception_handler([=](std::exception_ptr& eptr) -> caf::error {

@@ -23,6 +23,7 @@
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
 #include "engine/job_config.hpp"
+#include "engine/metrics_history.hpp"
 #include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
@@ -35,6 +36,10 @@ struct resume_point {
   std::int64_t clock = 0;
   std::uint32_t epoch = 0;
   std::vector<std::string> files;  ///< checkpoint of shard k at index k
+  /// The evaluations of the epochs before `epoch` and where the time axis
+  /// goes on: the target, early-stopping and best-model state is rebuilt
+  /// from them (a resumed run started those afresh).
+  metrics_history history;
 };
 
 /// With `nodes` empty, shards and workers are spawned in this process;

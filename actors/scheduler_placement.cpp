@@ -404,7 +404,8 @@ void shards_ready(scheduler_pointer self) {
     self->request(st.shards[k], std::chrono::seconds(120), restore_atom::value, std::move(data),
                   false)
         .then(
-            [=](std::uint64_t) {
+            [=](std::uint64_t version) {
+              self->state.restored_version[static_cast<std::uint32_t>(k)] = version;
               if (--*pending == 0) spawn_workers(self);
             },
             [=](caf::error& err) {

@@ -114,6 +114,10 @@ struct scheduler_state {
   // went back by the pushes lost, so they no longer count steps
   // (evaluation_clock).
   bool versions_rewound = false;
+  // A resumed job: the table versions its shards were restored with (not
+  // this run's pushes), and where its metrics' time axis goes on from.
+  std::map<std::uint32_t, std::uint64_t> restored_version;
+  double time_offset_s = 0;
   // Shards yet to write the current round; empty: no round under way.
   std::set<std::uint32_t> checkpoint_waiting;
   std::vector<shard_actor> shards;
@@ -180,6 +184,7 @@ struct scheduler_state {
     std::int64_t clock = 0;
     std::uint32_t epoch = 0;  // 0-based
     double val_loss = 0;
+    double test_accuracy = 0, test_loss = 0, test_mae = 0;  // what the summary reports of it
     std::uint64_t held_round = 0;  // the evaluation round the shards hold the state of
     std::map<std::uint32_t, std::uint64_t> waiting;  // shard -> the ask it waits for
     std::uint64_t asks = 0;                          // asks made, the last one's id
@@ -220,6 +225,9 @@ void stop_early(scheduler_pointer self, std::uint32_t epoch);
 // best/. `held_round`: the evaluation round whose state the shards hold (0: none).
 void checkpoint_best(scheduler_pointer self, std::int64_t clock, std::uint32_t epoch,
                      double val_loss, std::uint64_t held_round);
+// A resumed job: the target, early-stopping and best-model state of the
+// evaluations it keeps from the interrupted run, and its time axis.
+void restore_history(scheduler_pointer self);
 // Shard k was replaced: its new copy writes its part of the best/ round
 // under way, if the lost one had not.
 void best_checkpoint_shard_replaced(scheduler_pointer self, std::uint32_t k);

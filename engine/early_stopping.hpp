@@ -33,6 +33,17 @@ class early_stopping {
   std::uint32_t since_best() const { return since_best_; }
   bool stopped() const { return stopped_; }
 
+  /// A resumed job whose best model came from a run it does not continue
+  /// (best/ of epochs trained again): that loss is the one to beat.
+  void adopt_best(double val_loss, std::uint32_t epoch, std::int64_t clock) {
+    best_loss_ = val_loss;
+    best_epoch_ = epoch == 0 ? 1 : epoch;
+    best_clock_ = clock;
+  }
+  /// A resumed job's patience goes on counting, and it may stop again (an
+  /// interrupted run that had stopped reports that only once).
+  void rearm() { stopped_ = false; }
+
  private:
   std::uint32_t patience_;
   double best_loss_ = 0;

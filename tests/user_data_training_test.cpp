@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <random>
 #include <set>
@@ -209,6 +210,66 @@ TEST(UserDataTraining, EarlyStoppingEndsAJobThatOnlyOverfitsAndKeepsTheBest) {
   }
   EXPECT_TRUE(checkpoint);
   EXPECT_EQ(s.pushes_rejected, 0u);
+}
+
+// A resumed job goes on with what the interrupted run's evaluations found:
+// resumed, it reported its own first epoch as the best (and overwrote best/
+// with it), and a target reached before the interruption as never reached.
+TEST(UserDataTraining, AResumedJobKeepsItsBestModelAndItsTarget) {
+  temp_dir dir("train_resume_best");
+  // Random labels: validation is best early and only gets worse.
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> x(-1.f, 1.f);
+  std::uniform_int_distribution<int> label(0, 3);
+  std::ostringstream out;
+  for (int i = 0; i < 300; ++i) {
+    for (int d = 0; d < 20; ++d) out << x(rng) << ",";
+    out << label(rng) << "\n";
+  }
+  auto job = files_job(dir,
+                       "format = \"csv\"\ntrain = \"" + dir.write("noise.csv", out.str()) +
+                           "\"\nvalidation_fraction = 0.3",
+                       "hidden = [128]", "learning_rate = 0.2\nkeep_best = true\n");
+  job.epochs = 6;
+  job.checkpoint_every = 1;
+  job.target_accuracy = 0.01;  // reached by the first evaluation
+  const auto first = run_job(job);
+  ASSERT_GT(first.best_epoch, 0) << summary_line(first);
+  ASSERT_LT(first.best_epoch, 6) << "the noise did not overfit: " << summary_line(first);
+  ASSERT_EQ(first.epoch_of_target, 1) << summary_line(first);
+  std::ifstream in(dir.file("run/best/best.txt"));
+  const std::string best_txt{std::istreambuf_iterator<char>(in), {}};
+
+  job.resume_from = job.output_dir + "/checkpoints";
+  job.epochs = 8;
+  const auto resumed = run_job(job);
+  EXPECT_EQ(resumed.epochs, 8u) << summary_line(resumed);
+  EXPECT_EQ(resumed.best_epoch, first.best_epoch) << summary_line(resumed);
+  EXPECT_NEAR(resumed.best_val_loss, first.best_val_loss, 1e-9) << summary_line(resumed);
+  EXPECT_DOUBLE_EQ(resumed.test_accuracy, first.test_accuracy) << summary_line(resumed);
+  EXPECT_NEAR(resumed.test_loss, first.test_loss, 1e-9) << summary_line(resumed);
+  EXPECT_EQ(resumed.epoch_of_target, 1) << summary_line(resumed);
+  EXPECT_NEAR(resumed.time_to_target_s, first.time_to_target_s, 1e-4) << summary_line(resumed);
+  std::ifstream again(dir.file("run/best/best.txt"));
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(again), {}), best_txt);
+
+  // metrics.csv: one test row per epoch, in order, on one time axis.
+  std::ifstream csv(dir.file("run/metrics.csv"));
+  std::string line;
+  std::getline(csv, line);
+  std::vector<std::uint32_t> epochs;
+  double last_time = -1;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string field; std::getline(ss, field, ',');) f.push_back(field);
+    ASSERT_EQ(f.size(), 12u) << line;
+    if (f[4] != "test") continue;
+    epochs.push_back(static_cast<std::uint32_t>(std::stoul(f[1])));
+    EXPECT_GE(std::stod(f[0]), last_time) << line;
+    last_time = std::stod(f[0]);
+  }
+  EXPECT_EQ(epochs, (std::vector<std::uint32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
 }
 
 // keep_best checkpoints the very model it reports, although the workers
