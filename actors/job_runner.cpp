@@ -372,7 +372,9 @@ job_summary run_job(const job_config& job_file) {
   // Not on a cut of the file (--train-limit): its first rows may leave
   // classes out by chance.
   if (data->dense_train && job.data.from_files() && job.train_limit == 0) {
-    if (const auto note = unused_classes_warning(*data->dense_train); !note.empty()) {
+    if (const auto note = unused_classes_warning(
+            {data->dense_train.get(), data->dense_test.get(), data->dense_validation.get()});
+        !note.empty()) {
       spdlog::warn("{}", note);
     }
   }

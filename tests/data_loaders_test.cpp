@@ -439,14 +439,14 @@ TEST(NpyLoader, MalformedFilesAreErrors) {
     load_npy_labels(dir.write_bytes("l.npy", testing_files::npy("<f4", "(2,)", bad, sizeof bad)),
                     false, d);
   });
-  EXPECT_TRUE(has(msg, "label 1 is not a class number")) << msg;
+  EXPECT_TRUE(has(msg, "l.npy: row 1 has label 0.5, which is not a class number")) << msg;
   // 2^31 - 1 would make 2^31 classes: no int.
   const std::int64_t top[2] = {0, 2147483647};
   msg = error_of([&] {
     load_npy_labels(dir.write_bytes("top.npy", testing_files::npy("<i8", "(2,)", top, sizeof top)),
                     false, d);
   });
-  EXPECT_TRUE(has(msg, "label 2 is not a class number")) << msg;
+  EXPECT_TRUE(has(msg, "row 2 has label 2147483647, which is not a class number")) << msg;
   // A shape whose product wraps around to the 8 values the file holds.
   const float eight[8] = {};
   msg = error_of([&] {

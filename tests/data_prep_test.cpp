@@ -285,10 +285,31 @@ TEST(FileData, ALabelFarAboveAllOthersIsNamedInAWarning) {
   d.labels = {3, 11, 17, 20, 25};  // 5 rows of 26 classes
   d.classes = 26;
   EXPECT_EQ(unused_classes_warning(d), "");
+  // The outlier's row split off into the test rows: still named (it was
+  // not, and 48 outputs of 51 trained on nothing without a word).
+  dataset train, test;
+  train.source = test.source = "mine.csv";
+  train.labels = {0, 1, 2, 2, 1};
+  test.labels = {1, 50};
+  train.classes = test.classes = 51;
+  EXPECT_TRUE(has(unused_classes_warning({&train, &test, nullptr}),
+                  "mine.csv: the largest label, 50 (on 1 row), is far above the next one, 2"));
+  EXPECT_EQ(unused_classes_warning(train), "");
   d.labels.clear();
   d.targets = {0.5f, 1.5f};
   d.classes = 0;
   EXPECT_EQ(unused_classes_warning(d), "");
+}
+
+// A label past any real class count (1e9) is refused naming its row: it
+// was refused as a model too large for memory, with advice to lower the batch.
+TEST(FileData, ALabelOfABillionClassesIsRefusedNamingItsRow) {
+  temp_dir dir("file_huge_label");
+  const auto msg = load_error(csv_request(dir.write("big.csv", "1,2,0\n3,4,1000000000\n5,6,1\n")));
+  EXPECT_TRUE(has(msg,
+                  "big.csv: label 1000000000 (its data row 2) would make a model of "
+                  "1000000001 outputs"))
+      << msg;
 }
 
 job_config csv_job(const std::string& train, const std::string& model) {

@@ -103,24 +103,41 @@ dataset take_rows(dataset d, std::size_t limit) {
   return d;
 }
 
-std::string unused_classes_warning(const dataset& d) {
-  if (d.classes <= 0 || d.labels.empty()) return {};
+std::string unused_classes_warning(const std::vector<const dataset*>& sets) {
   // An outlier: the largest label far above the next one. Gaps alone are
-  // no sign (a few rows of many classes leave some out).
-  const std::int32_t top = d.classes - 1;
+  // no sign (a few rows of many classes leave some out). Over every set a
+  // file was split into: the outlier's row may have gone to the test rows.
+  std::int32_t top = -1;
+  const dataset* where = nullptr;
+  for (const auto* d : sets) {
+    if (d == nullptr || d->classes <= 0 || d->labels.empty()) continue;
+    const auto m = *std::max_element(d->labels.begin(), d->labels.end());
+    if (m > top) {
+      top = m;
+      where = d;
+    }
+  }
+  if (where == nullptr) return {};
   std::int32_t next = -1;
   std::size_t top_rows = 0;
-  for (const auto c : d.labels) {
-    if (c == top) ++top_rows;
-    if (c != top) next = std::max(next, c);
+  for (const auto* d : sets) {
+    if (d == nullptr || d->classes <= 0) continue;
+    for (const auto c : d->labels) {
+      if (c == top) ++top_rows;
+      if (c != top) next = std::max(next, c);
+    }
   }
   const std::int64_t unused = std::int64_t{top} - (next + 1);
-  if (top_rows == 0 || unused < 3 || std::int64_t{top} <= 2 * (std::int64_t{next} + 1)) return {};
-  return d.source + ": the largest label, " + std::to_string(top) + " (on " +
+  if (unused < 3 || std::int64_t{top} <= 2 * (std::int64_t{next} + 1)) return {};
+  return where->source + ": the largest label, " + std::to_string(top) + " (on " +
          std::to_string(top_rows) + (top_rows == 1 ? " row" : " rows") +
          "), is far above the next one, " + std::to_string(next) + ": the model gets " +
-         std::to_string(d.classes) + " outputs, " + std::to_string(unused) +
+         std::to_string(top + 1) + " outputs, " + std::to_string(unused) +
          " of them for classes no row has (a mistyped label?)";
+}
+
+std::string unused_classes_warning(const dataset& d) {
+  return unused_classes_warning({&d});
 }
 
 }  // namespace troupe

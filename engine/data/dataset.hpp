@@ -44,7 +44,9 @@ dataset load_fashion_mnist(const std::string& dir, const std::string& split);
 /// A warning when the largest label is far above all others (one mistyped
 /// label, 2000000 say, makes a model of two million outputs that trains as
 /// usual): it names that label and the next one. Empty otherwise, and for
-/// regression.
+/// regression. Over all the sets one file was split into (the label's row
+/// may be among the test rows), naming the set that holds it.
+std::string unused_classes_warning(const std::vector<const dataset*>& sets);
 std::string unused_classes_warning(const dataset& d);
 
 /// The first `limit` rows (all when limit is 0 or larger than the set).

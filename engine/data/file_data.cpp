@@ -125,9 +125,27 @@ std::shared_ptr<const Set> shared(Set&& s) {
   return std::make_shared<const Set>(std::move(s));
 }
 
+// Class labels number the model's outputs 0..K-1: a label of 1e9 gave a
+// refusal that blamed the batch size for the memory a model of a billion
+// outputs would take. (A smaller outlier trains, with a warning:
+// unused_classes_warning.)
+void check_class_count(const dataset& train) {
+  constexpr int most_classes = 1 << 20;
+  if (train.classes <= most_classes || train.labels.empty()) return;
+  const auto top = std::max_element(train.labels.begin(), train.labels.end());
+  const auto row = static_cast<std::size_t>(top - train.labels.begin()) + 1;
+  throw troupe_error(errc::bad_config, train.source + ": label " + std::to_string(*top) +
+                                           " (its data row " + std::to_string(row) +
+                                           ") would make a model of " +
+                                           std::to_string(train.classes) +
+                                           " outputs; class labels are numbered from 0, at most " +
+                                           std::to_string(most_classes) + " classes");
+}
+
 file_data dense_files(const file_data_request& r) {
   const auto& s = r.spec;
   dataset train = load_dense(r, s.train, s.train_labels);
+  check_class_count(train);
   dataset test, validation;
   const bool has_test = !s.test.empty();
   if (has_test) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <sstream>
 
 #include "engine/errors.hpp"
 
@@ -31,16 +32,25 @@ void begin_labels(const std::string& path, std::size_t rows, std::size_t cols, b
 void add_label(const std::string& path, std::size_t i, double v, bool regression, dataset& into) {
   if (regression) {
     if (!std::isfinite(v)) {
-      throw troupe_error(errc::io_error,
-                         path + ": target " + std::to_string(i + 1) + " is not a finite number");
+      std::ostringstream value;
+      value.precision(17);
+      value << v;
+      throw troupe_error(errc::io_error, path + ": row " + std::to_string(i + 1) + " has target " +
+                                             value.str() + ", which is not a finite number");
     }
     into.targets.push_back(static_cast<float>(v));
     return;
   }
   // Below 2^31 - 1: the class count, one more, must be an int too.
   if (!(v >= 0) || v >= 2147483647.0 || std::floor(v) != v) {
-    throw troupe_error(errc::io_error, path + ": label " + std::to_string(i + 1) +
-                                           " is not a class number (an integer >= 0)");
+    // The value, not its position: "label 1 is not a class number" read as
+    // if 1 were the bad value.
+    std::ostringstream value;
+    value.precision(17);
+    value << v;
+    throw troupe_error(errc::io_error, path + ": row " + std::to_string(i + 1) + " has label " +
+                                           value.str() +
+                                           ", which is not a class number (an integer >= 0)");
   }
   into.labels.push_back(static_cast<std::int32_t>(v));
   into.classes = std::max(into.classes, static_cast<int>(v) + 1);
