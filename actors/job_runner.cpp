@@ -282,12 +282,14 @@ resume_point choose_resume_point(const job_config& job) {
 // Refuses a job that would not fit this machine: all of it in one process,
 // or the scheduler's part (data set, evaluator) of a cluster job; each node
 // checks the workers it is asked to host.
-void check_job_memory(const job_config& job) {
-  const auto est = estimate_job_memory(job);
+void check_job_memory(const job_config& job, const workload_data& data) {
+  const auto est = estimate_job_memory(job, &data);
   spdlog::debug("memory estimate of job '{}': {}", job.name, est.describe());
   const auto ram = physical_memory_bytes();
-  if (job.nodes.empty()) return check_memory(job, est.in_process(), "job '" + job.name + "'", ram);
-  check_memory(job, est.data + est.evaluator, "the scheduler of job '" + job.name + "'", ram);
+  if (job.nodes.empty()) {
+    return check_memory(job, est.in_process(), "job '" + job.name + "'", ram, &est);
+  }
+  check_memory(job, est.data + est.evaluator, "the scheduler of job '" + job.name + "'", ram, &est);
 }
 
 // The last clock the interrupted run reported, from its metrics.csv.
@@ -347,7 +349,7 @@ job_summary run_job(const job_config& job_file) {
   job_config job = job_file;
   fit_job_to_data(job, *data);
   workload_tables(job);  // throws when [update.<name>] names no table of the model
-  check_job_memory(job);
+  check_job_memory(job, *data);
   check_evaluation_fits(job, data);
   if (job.backend == kernels::backend_kind::automatic && job.nodes.empty()) {
     // `auto` falls back to the CPU quietly only where there is no GPU.

@@ -16,19 +16,6 @@ namespace {
 
 constexpr std::uint64_t float_bytes = 4;
 
-// Floats a dense MLP keeps per batch row: the uploaded input and the host
-// batch, each dense layer's output and input gradient, each ReLU's output
-// and gradient, and the loss gradient of the logits (engine/model).
-std::uint64_t mlp_floats_per_row(const std::vector<int>& sizes) {
-  std::uint64_t floats =
-      2 * std::uint64_t(sizes.front()) + 1 + sizes.back();  // input, batch (+ label), dlogits
-  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
-    floats += sizes[i + 1] + sizes[i];                     // dense: y, dx
-    if (i + 2 < sizes.size()) floats += 2 * sizes[i + 1];  // relu: y, dx
-  }
-  return floats;
-}
-
 // The rows of sparse tables one training example touches, roughly.
 std::uint64_t sparse_rows_per_example(const job_config& job) {
   if (job.model_kind == "logreg") return 300;  // a mail's distinct words, generously
@@ -37,7 +24,27 @@ std::uint64_t sparse_rows_per_example(const job_config& job) {
   return std::uint64_t{2} * job.window * (2 + job.negatives);
 }
 
-std::uint64_t data_bytes(const job_config& job) {
+std::uint64_t data_bytes(const job_config& job, const workload_data* data) {
+  if (data != nullptr) {
+    // What was loaded: a user's 36 MB file counted as nothing.
+    std::uint64_t total = 0;
+    for (const auto* d :
+         {data->dense_train.get(), data->dense_test.get(), data->dense_validation.get()}) {
+      if (d == nullptr) continue;
+      total += d->features.size() * float_bytes + d->labels.size() * 4 + d->targets.size() * 4;
+    }
+    for (const auto* d :
+         {data->sparse_train.get(), data->sparse_test.get(), data->sparse_validation.get()}) {
+      if (d == nullptr) continue;
+      total += d->row_ptr.size() * 8 + d->cols.size() * 4 + d->values.size() * float_bytes +
+               d->labels.size() * 4;
+    }
+    for (const auto* d :
+         {data->ratings_train.get(), data->ratings_test.get(), data->ratings_validation.get()}) {
+      if (d != nullptr) total += d->size() * (8 + 8 + float_bytes);
+    }
+    return total;
+  }
   if (job.data_set != "fashion-mnist") return 0;  // small corpora; not counted
   const std::uint64_t train =
       job.train_limit ? std::min<std::uint64_t>(job.train_limit, 60000) : 60000;
@@ -60,12 +67,12 @@ std::uint64_t table_bytes(const job_config& job) {
 
 }  // namespace
 
-memory_estimate estimate_job_memory(const job_config& job) {
+memory_estimate estimate_job_memory(const job_config& job, const workload_data* data) {
   memory_estimate est;
   est.workers = job.workers;
   est.copies = std::max<std::uint32_t>(
       1, job.replication ? job.replication : (job.nodes.size() >= 2 ? 2u : 1u));
-  est.data = data_bytes(job);
+  est.data = data_bytes(job, data);
   est.tables = table_bytes(job);
   if (job.keep_best) est.held = est.tables * est.copies;  // backups hold it too
   if (job.model_kind == "mlp") {
@@ -74,7 +81,14 @@ memory_estimate estimate_job_memory(const job_config& job) {
     // Parameters and gradients, plus a pull reply and a push message in flight.
     est.per_worker_idle = 4 * params * float_bytes;
     est.per_worker = est.per_worker_idle + std::uint64_t{job.batch} * per_row * float_bytes;
-    est.evaluator = (4 * params + 1000 * per_row) * float_bytes;
+    // Its chunk of rows as the evaluator sizes it (engine/model).
+    std::size_t scored = 1000;
+    if (data != nullptr && data->dense_test) {
+      scored = std::max(data->dense_test->rows,
+                        data->dense_validation ? data->dense_validation->rows : 0);
+    }
+    est.evaluator =
+        (4 * params + std::uint64_t(mlp_eval_rows(job.model, scored)) * per_row) * float_bytes;
   } else {
     std::uint64_t width = 1;
     std::uint64_t dense = 0;  // floats of the model's dense tables
@@ -119,16 +133,27 @@ std::string memory_estimate::describe() const {
 }
 
 void check_memory(const job_config& job, std::uint64_t need, const std::string& what,
-                  std::uint64_t ram) {
+                  std::uint64_t ram, const memory_estimate* estimate) {
   if (ram == 0) return;
   const auto allowed = static_cast<std::uint64_t>(job.memory_share * static_cast<double>(ram));
   if (need <= allowed) return;
-  const auto est = estimate_job_memory(job);
+  const auto est = estimate ? *estimate : estimate_job_memory(job);
+  // The advice follows the part that takes most: "lower the batch" was all
+  // it said of a data file or a model too large.
+  const std::uint64_t parts[] = {est.all_workers(), est.data, est.tables * est.copies + est.held,
+                                 est.evaluator};
+  const char* advice[] = {
+      "lower the batch or the workers per node",
+      "the data takes most of it: train on fewer rows (train_limit) or a smaller file",
+      "the model's tables take most of it: a smaller model, or bound its sparse tables",
+      "the evaluation of the model takes most of it: a smaller model"};
+  const auto top = static_cast<std::size_t>(std::max_element(std::begin(parts), std::end(parts)) -
+                                            std::begin(parts));
   std::ostringstream msg;
   msg << what << " needs about " << format_bytes(need) << " of memory (" << est.describe()
       << "; batch " << job.batch << "), more than limits.memory_share = " << job.memory_share
       << " of this machine's " << format_bytes(ram) << " (" << format_bytes(allowed)
-      << "): lower the batch or the workers per node, or raise limits.memory_share";
+      << "): " << advice[top] << ", or raise limits.memory_share";
   throw troupe_error(errc::bad_config, msg.str());
 }
 

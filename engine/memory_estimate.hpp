@@ -51,13 +51,17 @@ struct memory_estimate {
   std::string describe() const;
 };
 
-memory_estimate estimate_job_memory(const job_config& job);
+struct workload_data;
+
+/// With `data`, the job's loaded data counts as it is (users' files too, not
+/// only Fashion-MNIST) and the evaluator as sized for its test rows.
+memory_estimate estimate_job_memory(const job_config& job, const workload_data* data = nullptr);
 
 /// Throws troupe_error(bad_config) when `need` bytes exceed the job's
 /// `[limits] memory_share` of `ram` bytes, naming `what`, the estimate's
 /// parts and what to change. Nothing happens when `ram` is 0.
 void check_memory(const job_config& job, std::uint64_t need, const std::string& what,
-                  std::uint64_t ram);
+                  std::uint64_t ram, const memory_estimate* estimate = nullptr);
 
 /// "16.4 GB", "512 MB", "3 KB".
 std::string format_bytes(std::uint64_t bytes);

@@ -6,6 +6,8 @@
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
 #include "engine/memory_estimate.hpp"
+#include "engine/model/model.hpp"
+#include "engine/workloads/workload_factory.hpp"
 
 namespace troupe {
 namespace {
@@ -88,6 +90,39 @@ TEST(MemoryEstimate, AJobOverItsShareOfMemoryIsRefusedNamingTheBatch) {
   EXPECT_NO_THROW(check_memory(job, need, "job", 64 * GB));
   EXPECT_NO_THROW(check_memory(job, need, "job", 0));
   EXPECT_GT(physical_memory_bytes(), 0u);
+}
+
+// A user's own file counts as loaded (it counted as nothing), and the
+// evaluator is sized for its test rows: 3 rows of 3,000,000 features were
+// refused as needing 36.9 GB for an evaluation chunk of 1000 rows.
+TEST(MemoryEstimate, CountsAUsersDataAsLoadedAndSizesTheEvaluatorForItsRows) {
+  auto job = default_job_config();
+  job.data_set.clear();
+  job.data.format = "csv";
+  job.data.train = "mine.csv";
+  job.model.sizes = {3000000, 16, 2};
+  auto train = std::make_shared<dataset>();
+  train->rows = 2;
+  train->cols = 3000000;
+  train->features.assign(2 * 3000000, 0.f);
+  train->labels = {0, 1};
+  auto test = std::make_shared<dataset>(*train);
+  test->rows = 1;
+  test->features.resize(3000000);
+  test->labels = {1};
+  workload_data data;
+  data.dense_train = train;
+  data.dense_test = test;
+  const auto est = estimate_job_memory(job, &data);
+  EXPECT_EQ(est.data, 3u * 3000000 * 4 + 3 * 4);
+  const auto params = mlp_num_params(job.model);
+  EXPECT_EQ(est.evaluator, (4 * params + mlp_floats_per_row(job.model.sizes)) * 4);
+  EXPECT_LT(est.evaluator, GB);
+  // Without the data: a chunk as large as 64 MiB of activations allows (one
+  // row of this model takes 36 MB).
+  EXPECT_EQ(mlp_eval_rows(job.model, 1000), 1);
+  EXPECT_EQ(mlp_eval_rows(default_job_config().model, 10000), 1000);
+  EXPECT_EQ(mlp_eval_rows(default_job_config().model, 7), 7);
 }
 
 TEST(MemoryEstimate, TheShareIsReadFromTheJobFileAndChecked) {

@@ -27,6 +27,23 @@ std::uint64_t mlp_num_params(const mlp_spec& spec) {
   return layout.back().offset + layout.back().size;
 }
 
+std::uint64_t mlp_floats_per_row(const std::vector<int>& sizes) {
+  std::uint64_t floats =
+      2 * std::uint64_t(sizes.front()) + 1 + sizes.back();  // input, batch (+ label), dlogits
+  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+    floats += sizes[i + 1] + sizes[i];                     // dense: y, dx
+    if (i + 2 < sizes.size()) floats += 2 * sizes[i + 1];  // relu: y, dx
+  }
+  return floats;
+}
+
+int mlp_eval_rows(const mlp_spec& spec, std::size_t rows) {
+  constexpr std::uint64_t budget = std::uint64_t{64} << 20;
+  const auto per_row = std::max<std::uint64_t>(1, mlp_floats_per_row(spec.sizes) * sizeof(float));
+  const auto fit = std::max<std::uint64_t>(1, budget / per_row);
+  return static_cast<int>(std::min<std::uint64_t>({1000, fit, std::max<std::size_t>(rows, 1)}));
+}
+
 std::vector<init_segment> mlp_init_segments(const mlp_spec& spec) {
   std::vector<init_segment> out;
   for (const auto& t : mlp_layout(spec)) {

@@ -48,6 +48,14 @@ struct param_tensor {
 
 std::vector<param_tensor> mlp_layout(const mlp_spec& spec);
 std::uint64_t mlp_num_params(const mlp_spec& spec);
+/// Floats the network keeps per batch row: the uploaded input and the host
+/// batch, each dense layer's output and input gradient, each ReLU's output
+/// and gradient, and the loss gradient of the logits.
+std::uint64_t mlp_floats_per_row(const std::vector<int>& sizes);
+/// Rows an evaluation scores at once: up to 1000, fewer where that many
+/// rows' activations would pass 64 MiB (3,000,000 input features made an
+/// evaluator of 12 GB for a 3-row test set), never more than `rows` (> 0).
+int mlp_eval_rows(const mlp_spec& spec, std::size_t rows);
 /// PyTorch's default initialisation bounds (1/sqrt(fan_in)) per tensor.
 std::vector<init_segment> mlp_init_segments(const mlp_spec& spec);
 

@@ -33,7 +33,10 @@ class mlp_workload final : public workload {
         regression_(is_regression(o.model.loss)) {
     // Evaluation runs in large chunks; training needs exactly one batch.
     backend_ = kernels::make_backend(train_ ? o.backend : kernels::backend_kind::cpu, 1);
-    net_ = std::make_unique<mlp>(o.model, *backend_, static_cast<int>(train_ ? o.batch : 1000));
+    const std::size_t scored =
+        std::max(test_ ? test_->rows : 0, validation_ ? validation_->rows : 0);
+    net_ = std::make_unique<mlp>(
+        o.model, *backend_, train_ ? static_cast<int>(o.batch) : mlp_eval_rows(o.model, scored));
     if (train_) {
       sampler_ = std::make_unique<batch_sampler>(train_->rows, part, parts, o.batch, o.seed);
     }
