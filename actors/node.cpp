@@ -78,7 +78,9 @@ struct node_state {
   job_leases leases{std::chrono::milliseconds(10000)};  // every hosted actor's job
   log_throttle refusals{"node"};                        // named in node_behavior
   bool draining = false;                                // stopping: no new actors
-  bool trim_pending = false;                            // idle since the last lease check
+  // Data loads running off the node's thread (spawn_after_load).
+  std::shared_ptr<std::atomic<int>> loads = std::make_shared<std::atomic<int>>(0);
+  bool trim_pending = false;  // idle since the last lease check
   clock_type::time_point drain_deadline;
   static inline const char* name = "troupe.node";
 };
@@ -446,6 +448,66 @@ hosted_spawn<Handle> prepare_or_refuse(const std::string& what, Prepare&& prepar
   return out;
 }
 
+// Loads a job's data set off the node's thread, then hands the spawn
+// request back to the node as its sender sent it (a delegation keeps the
+// sender and the response id), which hosts the actor from the data now held:
+//
+//   scheduler --spawn(req)--> node --delegate--> loader (loads the data)
+//   scheduler <--worker-- node <--delegate(req)-- loader
+//
+// Loaded in the node's handler, a data set of seconds held up everything the
+// node does meanwhile: `troupe status`, logins, other jobs, the copy of a
+// promoted shard to its new backup (a second node lost then ended the job),
+// and a stop (spawns it should refuse were hosted after it).
+using data_loader_actor =
+    caf::typed_actor<caf::replies_to<spawn_atom, worker_request>::with<worker_actor>,
+                     caf::replies_to<spawn_atom, stage_request>::with<stage_actor>>;
+
+data_loader_actor::behavior_type data_loader(data_loader_actor::pointer self,
+                                             std::shared_ptr<training_host> training,
+                                             node_actor node,
+                                             std::shared_ptr<std::atomic<int>> loads) {
+  self->attach_functor([loads] { --*loads; });
+  return {
+      [=](spawn_atom, worker_request& req) -> caf::result<worker_actor> {
+        training->preload(req.job_toml);
+        auto back = self->delegate(node, spawn_atom::value, std::move(req));
+        self->quit();
+        return back;
+      },
+      [=](spawn_atom, stage_request& req) -> caf::result<stage_actor> {
+        training->preload(req.job_toml);
+        auto back = self->delegate(node, spawn_atom::value, std::move(req));
+        self->quit();
+        return back;
+      },
+  };
+}
+
+// At most this many loads at once; a request beyond them loads on the
+// node's thread as before (each load takes a thread of its own).
+constexpr int max_loads = 4;
+
+// Whether the request was handed to a loader (the node answers it later).
+template <class Request>
+bool load_first(node_pointer self, const Request& req) {
+  auto& st = self->state;
+  if (st.draining || !st.opts.training || *st.loads >= max_loads ||
+      !st.opts.training->needs_load(req.job_toml)) {
+    return false;
+  }
+  ++*st.loads;
+  return true;
+}
+
+template <class Request>
+auto spawn_after_load(node_pointer self, Request& req) {
+  auto& st = self->state;
+  auto loader = self->spawn<caf::detached>(data_loader, st.opts.training,
+                                           caf::actor_cast<node_actor>(self), st.loads);
+  return self->delegate(loader, spawn_atom::value, std::move(req));
+}
+
 caf::result<worker_actor> spawn_hosted_worker(node_pointer self, worker_request& req) {
   auto& st = self->state;
   if (!st.opts.training) {
@@ -727,10 +789,13 @@ node_actor::behavior_type node_behavior(node_pointer self, node_options opts) {
       },
       [=](spawn_atom, worker_request& req) -> caf::result<worker_actor> {
         if (auto err = require_admitted(self, "spawn worker")) return err;
+        if (load_first(self, req)) return spawn_after_load(self, req);
         return spawn_hosted_worker(self, req);
       },
       [=](spawn_atom, stage_request& req) -> caf::result<stage_actor> {
         if (auto err = require_admitted(self, "spawn stage")) return err;
+        // Later stages get their inputs with the activations: no data.
+        if (req.stage == 0 && load_first(self, req)) return spawn_after_load(self, req);
         return spawn_hosted_stage(self, req);
       },
       [=](admit_atom, const std::vector<caf::node_id>& peers,

@@ -37,6 +37,9 @@ result<table_spec> table_spec_of(const table& t, std::uint32_t id) {
   if (t.optimizer.type > optimizer_type::adam) return bad("unknown optimizer");
   if (auto why = check_optimizer(optimizer_spec_of(t.optimizer)); !why.empty()) return bad(why);
   if (!std::isfinite(t.init_bound) || t.init_bound < 0) return bad("init bound must be >= 0");
+  // Like the rate and the decay (check_optimizer): values of 1e38 with a
+  // decay of 1e6 made Adagrad's first step NaN, which the shard then served.
+  if (t.init_bound > 1e6f) return bad("init bound must be at most 1e6");
   table_spec s;
   s.id = id;
   s.name = t.name;

@@ -138,7 +138,12 @@ class engine::impl {
 engine::engine(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 engine::engine(engine&&) noexcept = default;
 engine& engine::operator=(engine&& other) noexcept {
-  if (impl_) impl_->stop();
+  if (this == &other) return *this;  // self-assigned, it stopped itself
+  if (impl_) {
+    // The engine it was ends as a destroyed one does.
+    impl_->stop();
+    if (!callback_scope::active()) client_reaper::wait_if_made();
+  }
   impl_ = std::move(other.impl_);
   return *this;
 }

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 
+#include <chrono>
+#include <future>
 #include <map>
 #include <mutex>
 
@@ -10,6 +12,7 @@
 #include "engine/job_config.hpp"
 #include "engine/memory_estimate.hpp"
 #include "engine/node_paths.hpp"
+#include "engine/physical_memory.hpp"
 #include "engine/workloads/workload_factory.hpp"
 #include "engine/workloads/workload_registry.hpp"
 
@@ -63,6 +66,74 @@ class node_training final : public training_host {
   }
 
   std::vector<std::string> models() const override { return workload_kind_names(); }
+
+  bool needs_load(const std::string& job_toml) override {
+    job_config job;
+    try {
+      job = parse_job_config(job_toml, "worker request");
+      localise(job);
+    } catch (const std::exception&) {
+      return false;  // prepare_* refuses it, at once
+    }
+    if (brings_own_data(job.model_kind)) return false;
+    const auto key = data_key(job);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (loading_.count(key)) return true;  // wait for that load, off the node's thread
+    if (pins_.count(key) || failures_.count(key)) return false;
+    const auto it = cache_.find(key);
+    return it == cache_.end() || it->second.expired();
+  }
+
+  void preload(const std::string& job_toml) override {
+    job_config job;
+    try {
+      job = parse_job_config(job_toml, "worker request");
+      localise(job);
+    } catch (const std::exception&) {
+      return;  // prepare_* refuses it
+    }
+    try {
+      // A job refused for its memory is refused by prepare_* before any
+      // load: none here either.
+      check_memory(job, estimate_job_memory(job).worker_node(), "a worker on node " + name_,
+                   physical_memory_bytes());
+    } catch (const std::exception&) {
+      return;
+    }
+    const auto key = data_key(job);
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (auto running = loading_.find(key); running != loading_.end()) {
+      // Another request of the job is loading it: its result serves both.
+      auto done = running->second;
+      lock.unlock();
+      done.wait();
+      return;
+    }
+    std::promise<void> finished;
+    loading_[key] = finished.get_future().share();
+    lock.unlock();
+    std::shared_ptr<const workload_data> data;
+    status problem;
+    try {
+      data = load_logged(job);
+    } catch (const troupe_error& e) {
+      problem = {e.code(), e.what()};
+    } catch (const std::bad_alloc&) {
+      problem = {errc::io_error, "out of memory while loading the job's data"};
+    } catch (const std::exception& e) {
+      problem = {errc::bad_config, e.what()};
+    }
+    lock.lock();
+    const auto now = std::chrono::steady_clock::now();
+    if (data) {
+      cache_[key] = data;
+      pins_[key] = {data, now};
+    } else {
+      failures_[key] = {problem, now};
+    }
+    loading_.erase(key);
+    finished.set_value();
+  }
 
   hosted_spawn<stage_actor> prepare_stage(stage_request& req) override {
     hosted_spawn<stage_actor> out;
@@ -118,17 +189,58 @@ class node_training final : public training_host {
     }
   }
 
+  static std::string data_key(const job_config& job) {
+    return job.data_set + "|" + resolved_data_dir(job) + "|" + std::to_string(job.train_limit) +
+           "|" + std::to_string(job.test_limit) + "|" + std::to_string(job.split_seed) + "|" +
+           std::to_string(job.test_fraction) + "|" + std::to_string(job.min_count) + "|" +
+           to_toml_lines(job.data) + "|" + job.model_kind + "|" + to_string(job.model.loss);
+  }
+
+  std::shared_ptr<const workload_data> load_logged(const job_config& job) const {
+    auto data = load_workload_data(job);
+    if (brings_own_data(job.model_kind)) {
+      spdlog::info("node {}: model '{}' brings its own data", name_, job.model_kind);
+    } else {
+      spdlog::info("node {}: loaded {} ({} training rows)", name_,
+                   job.data.from_files() ? job.data.train : job.data_set, data->train_rows());
+    }
+    return data;
+  }
+
   // Workers and pipeline heads need the job's data on this node: loaded once
   // per data set and shared by all of the node's actors (read-only). Each
   // lives while a hosted actor uses it, so an idle node holds none. Throws
-  // troupe_error when the data cannot be loaded.
+  // troupe_error when the data cannot be loaded. Usually preload() loaded it
+  // just before, off the node's thread; this loads it only when that was
+  // not asked for (a table node's own engine, too many loads at once).
   std::shared_ptr<const workload_data> job_data(const job_config& job) {
-    const std::string key =
-        job.data_set + "|" + resolved_data_dir(job) + "|" + std::to_string(job.train_limit) + "|" +
-        std::to_string(job.test_limit) + "|" + std::to_string(job.split_seed) + "|" +
-        std::to_string(job.test_fraction) + "|" + std::to_string(job.min_count) + "|" +
-        to_toml_lines(job.data) + "|" + job.model_kind + "|" + to_string(job.model.loss);
+    const auto key = data_key(job);
     std::lock_guard<std::mutex> lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    // What preload() kept for a request that never came (refused before it
+    // got here) is let go after a while.
+    constexpr auto keep = std::chrono::seconds(60);
+    for (auto it = pins_.begin(); it != pins_.end();) {
+      it = now - it->second.at > keep && it->first != key ? pins_.erase(it) : std::next(it);
+    }
+    for (auto it = failures_.begin(); it != failures_.end();) {
+      it = now - it->second.at > keep && it->first != key ? failures_.erase(it) : std::next(it);
+    }
+    if (auto failed = failures_.find(key); failed != failures_.end()) {
+      // The load preload() ran for this request failed: refused with its
+      // error (loading again here would block the node for it once more).
+      const auto problem = failed->second.problem;
+      if (now - failed->second.at <= keep) {
+        failures_.erase(failed);
+        throw troupe_error(problem.code(), problem.message());
+      }
+      failures_.erase(failed);
+    }
+    if (auto pinned = pins_.find(key); pinned != pins_.end()) {
+      auto data = pinned->second.data;
+      pins_.erase(pinned);  // the actor spawned from it holds it from now on
+      return data;
+    }
     if (auto data = cache_[key].lock()) return data;
     // Entries of data no job holds any more: a daemon runs job after job.
     for (auto it = cache_.begin(); it != cache_.end();) {
@@ -136,16 +248,10 @@ class node_training final : public training_host {
     }
     std::shared_ptr<const workload_data> data;
     try {
-      data = load_workload_data(job);
+      data = load_logged(job);
     } catch (...) {  // the node refuses the job with what was thrown
       cache_.erase(key);
       throw;
-    }
-    if (brings_own_data(job.model_kind)) {
-      spdlog::info("node {}: model '{}' brings its own data", name_, job.model_kind);
-    } else {
-      spdlog::info("node {}: loaded {} ({} training rows)", name_,
-                   job.data.from_files() ? job.data.train : job.data_set, data->train_rows());
     }
     cache_[key] = data;
     return data;
@@ -155,6 +261,19 @@ class node_training final : public training_host {
   std::string data_dir_;
   std::mutex mutex_;
   std::map<std::string, std::weak_ptr<const workload_data>> cache_;
+  // preload()'s results for the requests that follow it: data held until an
+  // actor takes it, or the error to refuse them with.
+  struct pinned {
+    std::shared_ptr<const workload_data> data;
+    std::chrono::steady_clock::time_point at;
+  };
+  struct failed {
+    status problem;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::string, pinned> pins_;
+  std::map<std::string, failed> failures_;
+  std::map<std::string, std::shared_future<void>> loading_;  // loads under way
 };
 
 }  // namespace

@@ -40,6 +40,15 @@ class training_host {
   /// The model kinds it can run: the built-in ones and those of the
   /// plugins loaded (`troupe status` shows them).
   virtual std::vector<std::string> models() const = 0;
+
+  /// Whether a request of the job `job_toml` would load a data set the node
+  /// does not hold (false, too, for a job it cannot read: prepare_* says
+  /// why). The node then has preload() run off its own thread: a load of
+  /// seconds held up its status answers, logins, other jobs and a stop.
+  virtual bool needs_load(const std::string& job_toml) = 0;
+  /// Loads that data set (thread-safe; one load per data set at a time) and
+  /// keeps it, or what went wrong, for the prepare_* that follows. Never throws.
+  virtual void preload(const std::string& job_toml) = 0;
 };
 
 /// Hosts workers and stages; `node_name` only names the node in its log.

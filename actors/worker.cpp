@@ -99,6 +99,10 @@ struct pool_slot {
 
 struct worker_state {
   worker_config cfg;
+  // The whole data set, held while the worker lives: a node's cache keeps
+  // a data set only while an actor of it holds it (the workload keeps just
+  // its training rows, and a daemon loaded the same set again per job).
+  std::shared_ptr<const workload_data> data;
   pool_slot slot;
   std::vector<shard_actor> shards;
   scheduler_actor scheduler;
@@ -800,6 +804,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
   if (st.ctx.metrics) {
     self->attach_functor([metrics = st.ctx.metrics, id = cfg.id] { metrics->clear_clock_lag(id); });
   }
+  st.data = data;
   st.wl = make_train_workload(cfg.job, std::move(data), cfg.partition, cfg.job.workers);
   // Stragglers follow the partition: a replacement inherits its predecessor's role.
   const auto spec = parse_straggler_spec(cfg.job.stragglers);

@@ -215,6 +215,15 @@ TEST_F(service, TablesAndIdsAreDescribed) {
   EXPECT_EQ(second.lookup("emb", {1}).get().error().code, api_errc::stopped);  // NOLINT: moved from
 }
 
+// Assigned to itself, an engine goes on serving (it stopped itself, and
+// its clients got peer_lost).
+TEST_F(service, AnEngineAssignedToItselfKeepsServing) {
+  auto& same = eng;
+  eng = std::move(same);
+  EXPECT_TRUE(c.lookup("emb", {1}).get());
+  EXPECT_TRUE(eng.client());
+}
+
 TEST_F(service, StoppedEngineTurnsCallsIntoPeerLost) {
   ASSERT_TRUE(c.lookup("emb", {1}).get());
   eng.stop();

@@ -250,6 +250,18 @@ TEST(ServiceLimits, InvalidOptimizerSettingsAreRefusedNamingTheTable) {
     o.tables[0].optimizer.weight_decay = 0.5f;
     EXPECT_TRUE(engine::start(o));
   }
+  // Adagrad's first step from values of 1e38 with a decay of 1e6 was NaN,
+  // served after an acknowledged push.
+  engine_options huge;
+  huge.shards = 1;
+  huge.tables = {table::sparse("emb", 2).adagrad(1e-3f).init(1e38f)};
+  huge.tables[0].optimizer.weight_decay = 1e6f;
+  auto refused_init = engine::start(huge);
+  ASSERT_FALSE(refused_init);
+  EXPECT_NE(refused_init.error().message.find("init bound must be at most 1e6"), std::string::npos)
+      << refused_init.error().message;
+  huge.tables[0].init_bound = 1e6f;
+  EXPECT_TRUE(engine::start(huge));
   engine_options fine;
   fine.shards = 1;
   fine.tables = {table::sparse("emb", 2).adam(0.1f)};

@@ -35,7 +35,7 @@ struct table {
   bool is_sparse = false;
   std::uint64_t size = 0;   ///< dense: number of floats
   std::uint32_t width = 1;  ///< sparse: floats per row
-  float init_bound = 0;     ///< values start uniformly in [-init_bound, init_bound]
+  float init_bound = 0;     ///< values start uniformly in [-init_bound, init_bound]; <= 1e6
   std::uint64_t seed = 1;   ///< the same seed gives the same initial values everywhere
   /// Sparse: rows one shard keeps (0 = unbounded); beyond it the least
   /// recently used rows are dropped and start afresh when touched again.
