@@ -26,6 +26,7 @@
 #include "engine/auth.hpp"
 #include "engine/data/dataset.hpp"
 #include "engine/memory_estimate.hpp"
+#include "engine/output_lock.hpp"
 #include "engine/store/checkpoint.hpp"
 #include "engine/store/progress_files.hpp"
 #include "engine/store/shard_store.hpp"
@@ -90,11 +91,19 @@ void wait_for_release(caf::scoped_actor& self, const std::vector<node_actor>& no
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   std::vector<bool> released(nodes.size(), false);
   while (std::chrono::steady_clock::now() < deadline) {
+    // All nodes asked at once, then the answers taken: asked in turn, every
+    // lost node (its request times out) added a second to the job's end.
+    using handle =
+        decltype(self->request(nodes[0], std::chrono::seconds(1), lease_atom::value, owner));
+    std::vector<std::pair<std::size_t, handle>> asked;
     for (std::size_t i = 0; i < nodes.size(); ++i) {
       if (released[i]) continue;
-      self->request(nodes[i], std::chrono::seconds(1), lease_atom::value, owner)
-          .receive([&](bool held) { released[i] = !held; },
-                   [&](caf::error&) { released[i] = true; });  // lost: nothing to wait for
+      asked.emplace_back(
+          i, self->request(nodes[i], std::chrono::seconds(1), lease_atom::value, owner));
+    }
+    for (auto& [i, answer] : asked) {
+      answer.receive([&, i = i](bool held) { released[i] = !held; },
+                     [&, i = i](caf::error&) { released[i] = true; });  // lost: nothing to wait for
     }
     if (std::all_of(released.begin(), released.end(), [](bool r) { return r; })) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -235,6 +244,14 @@ resume_point choose_resume_point(const job_config& job) {
         } else if (std::sscanf(line.c_str(), "clock=%lld%c", &at, &end) == 1 && at != clock) {
           problem = progress_path + " says clock " + std::to_string(at) + ", not its name's";
           break;
+        } else if (line.rfind("model=", 0) == 0 && line.substr(6) != model_signature(job)) {
+          // Not a damaged set: every set in the directory is of that model.
+          // (Older progress files name none; their tables' layout is checked.)
+          throw troupe_error(errc::bad_config,
+                             "cannot resume from " + dir + ": its checkpoints are of the model '" +
+                                 line.substr(6) + "', this job's is '" + model_signature(job) +
+                                 "' (resume with the model it trained, or start afresh in another "
+                                 "directory, -o)");
         }
       }
     }
@@ -385,6 +402,8 @@ job_summary run_job(const job_config& job_file) {
   fs::create_directories(job.output_dir, ec);
   if (ec)
     throw troupe_error(errc::io_error, "cannot create " + job.output_dir + ": " + ec.message());
+  // Held until the run ends: before anything in the directory is touched.
+  const auto lock = output_lock::acquire(job.output_dir);
   if (job.keep_best && job.resume_from.empty()) {
     // A previous run's best parameters would outlive (and out-prune) this run's.
     fs::remove_all(job.output_dir + "/best", ec);

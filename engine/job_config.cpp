@@ -464,6 +464,17 @@ std::string resolved_data_dir(const job_config& job) {
   return job.data_dir.empty() ? default_data_dir(job.data_set) : job.data_dir;
 }
 
+std::string model_signature(const job_config& job) {
+  std::string out = job.model_kind;
+  if (job.model_kind != "mlp") return out;
+  out += " layers=";
+  for (std::size_t i = 0; i < job.model.sizes.size(); ++i) {
+    out += (i ? "," : "") + std::to_string(job.model.sizes[i]);
+  }
+  return out + " activation=" + to_string(job.model.activation) +
+         " loss=" + to_string(job.model.loss);
+}
+
 std::string to_toml(const job_config& job) {
   using toml_read::quote;
   std::ostringstream out;

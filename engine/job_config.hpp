@@ -190,6 +190,13 @@ std::string staleness_to_string(std::int64_t staleness);
 /// The job as TOML (written next to every run's results).
 std::string to_toml(const job_config& job);
 
+/// What a checkpoint's parameters mean beyond their tables' sizes: the
+/// model kind and, for an MLP, its layers, activation and loss
+/// ("mlp layers=784,256,128,10 activation=relu loss=softmax"). A resume
+/// refuses checkpoints of another (784-238-194-10 has as many parameters
+/// as 784-256-128-10, and trained on from them as garbage).
+std::string model_signature(const job_config& job);
+
 /// Actor threads of a process asked for `threads` (`[train] threads`; 0 =
 /// one per core, at least 2: on 2 cores CAF's default of 4 only contends).
 inline std::size_t actor_threads(std::size_t threads) {

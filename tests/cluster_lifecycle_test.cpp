@@ -46,11 +46,14 @@ class ClusterLifecycle : public Cluster {
   }
 
   // `troupe train` on `job` in a child process (logging to <name>.log).
+  // Named after its output directory: jobs of one name (job.name is the
+  // same for all) would share one job file.
   std::unique_ptr<child_process> start_trainer(const job_config& job) {
-    const auto file = dir / (job.name + "-job.toml");
+    const auto name = fs::path(job.output_dir).filename().string();
+    const auto file = dir / (name + "-job.toml");
     std::ofstream(file) << to_toml(job);
     return std::make_unique<child_process>(
-        std::vector<std::string>{TROUPE_BINARY, "train", file.string()}, dir / (job.name + ".log"));
+        std::vector<std::string>{TROUPE_BINARY, "train", file.string()}, dir / (name + ".log"));
   }
 
   // A job in a child process that takes all 3 slots of the node at
@@ -118,11 +121,13 @@ TEST_F(ClusterLifecycle, JobsStartedTogetherWaitForSlotsInsteadOfFailing) {
     job.nodes = addresses;
     job.secret_file = (dir / "secret").string();
     job.slot_wait_s = 300;  // a bound for a hang on a loaded machine; each job takes seconds
-    const auto file = dir / (job.name + "-job.toml");
+    // One file per job: named after job.name (the same for all three), the
+    // three ran from the last one written, in one output directory.
+    const auto file = dir / ("together" + std::to_string(j) + "-job.toml");
     std::ofstream(file) << to_toml(job);
     trainers.push_back(std::make_unique<child_process>(
         std::vector<std::string>{TROUPE_BINARY, "train", file.string()},
-        dir / (job.name + ".log")));
+        dir / ("together" + std::to_string(j) + ".log")));
   }
   int waited = 0;
   for (std::size_t j = 0; j < trainers.size(); ++j) {

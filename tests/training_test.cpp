@@ -336,6 +336,30 @@ TEST(Training, CheckpointsAtEpochEndsRecordTheEpochDoneAndAFinishedJobIsNotResum
               std::string::npos)
         << e.what();
   }
+  EXPECT_NE(progress(188).find("model=mlp layers=784,256,128,10 activation=relu loss=softmax\n"),
+            std::string::npos)
+      << progress(188);
+  // Another model with as many parameters (235,146) fits every table, and
+  // was trained on from them as garbage: refused, naming both.
+  for (const auto& other : {std::vector<int>{784, 238, 194, 10}, std::vector<int>{}}) {
+    auto changed = again;
+    changed.epochs = 3;
+    if (other.empty()) {
+      changed.model.activation = activation_kind::tanh;
+    } else {
+      changed.model.sizes = other;
+    }
+    try {
+      run_job(changed);
+      ADD_FAILURE() << "resumed the checkpoints of another model";
+    } catch (const troupe_error& e) {
+      EXPECT_EQ(e.code(), errc::bad_config);
+      EXPECT_NE(std::string(e.what()).find("its checkpoints are of the model 'mlp "
+                                           "layers=784,256,128,10 activation=relu"),
+                std::string::npos)
+          << e.what();
+    }
+  }
   auto fewer = again;  // its sets are past this job's end: finished too
   fewer.epochs = 1;
   expect_nothing_to_resume(fewer);
@@ -498,7 +522,7 @@ TEST(Training, ResumeRefusesCheckpointsOfAnotherLayoutAndKeepsTheJobFile) {
   };
   auto narrow = resumed;
   narrow.model.sizes = {784, 64, 10};
-  refused(narrow, "this shard owns [0, 25445) of 50890");
+  refused(narrow, "this job's is 'mlp layers=784,64,10 activation=relu loss=softmax'");
   auto other = resumed;
   other.optimizer.kind = optimizer_kind::adam;
   refused(other, "trained with sgd, this job uses adam");
