@@ -350,8 +350,8 @@ void validate_data_and_model(const job_config& job, Fail fail) {
 }  // namespace
 
 bool has_validation(const job_config& job) {
-  return job.data.from_files() &&
-         (!job.data.validation.empty() || job.data.validation_fraction > 0);
+  if (!job.data.from_files()) return job.data.validation_fraction > 0;
+  return !job.data.validation.empty() || job.data.validation_fraction > 0;
 }
 
 void validate(const job_config& job) {

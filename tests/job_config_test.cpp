@@ -8,6 +8,7 @@
 #include "engine/address.hpp"
 #include "engine/errors.hpp"
 #include "engine/job_config.hpp"
+#include "engine/workloads/workload_factory.hpp"
 #include "job_error.hpp"
 
 namespace troupe {
@@ -68,6 +69,28 @@ TEST(JobConfig, RoundTripsThroughToToml) {
   EXPECT_EQ(again.optimizer.kind, optimizer_kind::adagrad);
   EXPECT_EQ(again.stragglers, job.stragglers);
   EXPECT_EQ(to_toml(again), to_toml(job));
+}
+
+// A built-in data set's validation rows come out of its training rows, as a
+// file's do: the fraction was read, then ignored (and keep_best refused the
+// job for want of a validation set). It also survives job.toml.
+TEST(JobConfig, ABuiltInDataSetTakesItsValidationRowsFromItsTrainingRows) {
+  auto job = default_job_config();
+  job.data.validation_fraction = 0.1;
+  job.keep_best = true;
+  EXPECT_TRUE(has_validation(job));
+  EXPECT_NO_THROW(validate(job));
+  const auto back = parse_job_config(to_toml(job), "round trip");
+  EXPECT_DOUBLE_EQ(back.data.validation_fraction, 0.1);
+  EXPECT_TRUE(back.keep_best);
+  if (!std::ifstream("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "Fashion-MNIST is missing: run scripts/setup.sh";
+  }
+  job.train_limit = 5000;
+  const auto data = load_workload_data(job);
+  EXPECT_EQ(data->validation_rows(), 6000u);  // of 60,000, before the limit
+  EXPECT_EQ(data->train_rows(), 5000u);
+  EXPECT_EQ(data->test_rows(), 10000u);
 }
 
 TEST(JobConfig, TomlRoundTripIsExactForStringsAndNumbers) {

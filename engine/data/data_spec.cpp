@@ -122,9 +122,13 @@ void validate(const data_spec& d) {
 }
 
 std::string to_toml_lines(const data_spec& d) {
-  if (!d.from_files()) return {};
   std::ostringstream out;
   out.precision(17);
+  if (!d.from_files()) {
+    // A built-in set's validation rows (split from its training rows).
+    if (d.validation_fraction > 0) out << "validation_fraction = " << d.validation_fraction << "\n";
+    return out.str();
+  }
   out << "format = " << quote(d.format) << "\ntrain = " << quote(d.train)
       << "\ntest = " << quote(d.test) << "\nvalidation = " << quote(d.validation)
       << "\ntrain_labels = " << quote(d.train_labels) << "\ntest_labels = " << quote(d.test_labels)

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/data/file_data.hpp"
+#include "engine/data/row_split.hpp"
 #include "engine/data/spam_corpus.hpp"
 #include "engine/errors.hpp"
 #include "engine/workloads/logreg_workload.hpp"
@@ -94,10 +95,17 @@ void load_files(const job_config& job, workload_data& data) {
 std::shared_ptr<const workload_data> load_builtin_data(const job_config& job) {
   auto data = std::make_shared<workload_data>();
   const auto dir = resolved_data_dir(job);
+  // A built-in set's validation rows come out of its training rows, as a
+  // file's do (the fraction was read and then ignored for these).
+  const double validation = job.data.validation_fraction;
   if (job.data.from_files()) {
     load_files(job, *data);
   } else if (job.data_set == "movielens") {
     auto split = load_movielens(dir, job.split_seed, job.test_fraction);
+    if (validation > 0) {
+      data->ratings_validation = std::make_shared<const ratings_dataset>(
+          take_out(split.train, pick_rows(split.train.size(), validation, job.split_seed + 1)));
+    }
     data->ratings_mean = static_cast<float>(split.train.mean());
     data->ratings_train = std::make_shared<const ratings_dataset>(std::move(split.train));
     data->ratings_test = std::make_shared<const ratings_dataset>(std::move(split.test));
@@ -108,11 +116,20 @@ std::shared_ptr<const workload_data> load_builtin_data(const job_config& job) {
     // The split has its own seed: a sweep's repeats vary initialisation and
     // order, not the test set they are scored on.
     auto split = load_spam_assassin(dir, job.split_seed, job.test_fraction, job.min_count);
+    if (validation > 0) {
+      data->sparse_validation = std::make_shared<const sparse_dataset>(
+          take_out(split.train, pick_rows(split.train.rows, validation, job.split_seed + 1)));
+    }
     data->sparse_train = first_rows(std::move(split.train), job.train_limit);
     data->sparse_test = first_rows(std::move(split.test), job.test_limit);
   } else {
-    data->dense_train = std::make_shared<const dataset>(
-        take_rows(load_fashion_mnist(dir, "train"), job.train_limit));
+    auto train = load_fashion_mnist(dir, "train");
+    if (validation > 0) {
+      data->dense_validation = std::make_shared<const dataset>(
+          take_out(train, pick_rows(train.rows, validation, job.split_seed + 1)));
+    }
+    data->dense_train =
+        std::make_shared<const dataset>(take_rows(std::move(train), job.train_limit));
     data->dense_test =
         std::make_shared<const dataset>(take_rows(load_fashion_mnist(dir, "test"), job.test_limit));
   }
@@ -273,6 +290,10 @@ void register_builtin_workloads(const std::function<void(workload_kind)>& add) {
   skipgram.check = [](const job_config& job) {
     if (job.data.from_files() || job.data_set != "brown") {
       fail("model.kind", "the skipgram model trains on the brown corpus");
+    }
+    // Its evaluation ranks held-out word pairs; there is no validation loss.
+    if (job.data.validation_fraction > 0) {
+      fail("data.validation_fraction", "the skipgram model has no validation set");
     }
   };
   skipgram.load_data = load_builtin_data;
