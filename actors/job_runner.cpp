@@ -244,6 +244,8 @@ resume_point choose_resume_point(const job_config& job) {
         } else if (std::sscanf(line.c_str(), "clock=%lld%c", &at, &end) == 1 && at != clock) {
           problem = progress_path + " says clock " + std::to_string(at) + ", not its name's";
           break;
+        } else if (line.rfind("data=", 0) == 0) {
+          point.data = line.substr(5);
         } else if (line.rfind("model=", 0) == 0 && line.substr(6) != model_signature(job)) {
           // Not a damaged set: every set in the directory is of that model.
           // (Older progress files name none; their tables' layout is checked.)
@@ -449,6 +451,16 @@ job_summary run_job(const job_config& job_file) {
                                  " or later: those clocks and the epoch's earlier ones are "
                                  "trained again"
                            : std::string{});
+    if (!resume->data.empty()) {
+      // Not refused: training on from a checkpoint with new data is a
+      // choice (more rows, say), but never one made without a word.
+      if (const auto now = data_signature(*data); now != resume->data) {
+        spdlog::warn(
+            "resume: the data differs from what the checkpoint was trained on (then {}, now {}): "
+            "metrics.csv's rows before and after this point score different data",
+            resume->data, now);
+      }
+    }
     // The epochs trained again would appear twice in metrics.csv (and its
     // time went back to 0): their rows are set aside, the others kept.
     resume->history = keep_metrics_before_epoch(job.output_dir + "/metrics.csv", resume->epoch);

@@ -450,7 +450,10 @@ void maybe_write_progress(scheduler_pointer self) {
         epoch, base + std::count_if(ends.begin(), ends.end(), [&](auto c) { return c <= clock; }));
   }
   if (epoch == std::numeric_limits<std::int64_t>::max()) return;  // no worker: no job
-  if (auto w = write_progress_file(st.checkpoint_dir, clock, epoch, model_signature(st.job)); !w) {
+  if (st.data_signature.empty() && st.data) st.data_signature = data_signature(*st.data);
+  if (auto w = write_progress_file(st.checkpoint_dir, clock, epoch, model_signature(st.job),
+                                   st.data_signature);
+      !w) {
     // The shards wrote their files; only this process cannot record the set
     // (shards on other machines need a shared checkpoint directory).
     spdlog::error("checkpoint at clock {}: {}", clock, w.message());

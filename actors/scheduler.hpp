@@ -36,6 +36,7 @@ struct resume_point {
   std::int64_t clock = 0;
   std::uint32_t epoch = 0;
   std::vector<std::string> files;  ///< checkpoint of shard k at index k
+  std::string data;                ///< the data it was trained on (data_signature); may be empty
   /// The evaluations of the epochs before `epoch` and where the time axis
   /// goes on: the target, early-stopping and best-model state is rebuilt
   /// from them (a resumed run started those afresh).

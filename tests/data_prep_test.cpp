@@ -301,6 +301,34 @@ TEST(FileData, ALabelFarAboveAllOthersIsNamedInAWarning) {
   EXPECT_EQ(unused_classes_warning(d), "");
 }
 
+// A checkpoint records what it was trained on, and a resume compares: one
+// changed label, or fewer rows, is another data set.
+TEST(FileData, TheDataSignatureNamesTheRowsAndChangesWithAnyValue) {
+  auto train = std::make_shared<dataset>();
+  train->rows = 2;
+  train->cols = 2;
+  train->features = {1, 2, 3, 4};
+  train->labels = {0, 1};
+  auto test = std::make_shared<dataset>(*train);
+  workload_data a;
+  a.dense_train = train;
+  a.dense_test = test;
+  const auto sig = data_signature(a);
+  EXPECT_EQ(sig.rfind("train=2 test=2 validation=0 crc=", 0), 0u) << sig;
+  EXPECT_EQ(data_signature(a), sig);
+  auto changed = std::make_shared<dataset>(*train);
+  changed->labels = {1, 1};
+  workload_data b = a;
+  b.dense_train = changed;
+  EXPECT_NE(data_signature(b), sig);
+  auto fewer = std::make_shared<dataset>(*train);
+  fewer->rows = 1;
+  fewer->features.resize(2);
+  fewer->labels.resize(1);
+  b.dense_train = fewer;
+  EXPECT_EQ(data_signature(b).rfind("train=1 ", 0), 0u);
+}
+
 // A label past any real class count (1e9) is refused naming its row: it
 // was refused as a model too large for memory, with advice to lower the batch.
 TEST(FileData, ALabelOfABillionClassesIsRefusedNamingItsRow) {

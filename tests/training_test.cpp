@@ -339,6 +339,8 @@ TEST(Training, CheckpointsAtEpochEndsRecordTheEpochDoneAndAFinishedJobIsNotResum
   EXPECT_NE(progress(188).find("model=mlp layers=784,256,128,10 activation=relu loss=softmax\n"),
             std::string::npos)
       << progress(188);
+  EXPECT_NE(progress(188).find("data=train=12000 test=2000 validation=0 crc="), std::string::npos)
+      << progress(188);
   // Another model with as many parameters (235,146) fits every table, and
   // was trained on from them as garbage: refused, naming both.
   for (const auto& other : {std::vector<int>{784, 238, 194, 10}, std::vector<int>{}}) {

@@ -37,14 +37,15 @@ std::string progress_file_name(std::int64_t clock) {
 }
 
 status write_progress_file(const std::string& dir, std::int64_t clock, std::int64_t epoch,
-                           const std::string& model) {
+                           const std::string& model, const std::string& data) {
   const auto path = (fs::path(dir) / progress_file_name(clock)).string();
   const auto tmp = path.substr(0, path.size() - 4) + ".tmp";
   // Durable before it names a set complete (the shards' files are synced
   // too): after a power loss the newest progress file must not be empty
   // while older sets were already pruned.
   const auto text = "clock=" + std::to_string(clock) + "\nepoch=" + std::to_string(epoch) + "\n" +
-                    (model.empty() ? std::string{} : "model=" + model + "\n");
+                    (model.empty() ? std::string{} : "model=" + model + "\n") +
+                    (data.empty() ? std::string{} : "data=" + data + "\n");
   {
     unique_fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
     if (!f || ::write(f.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||

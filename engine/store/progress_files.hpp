@@ -21,11 +21,11 @@ std::string progress_file_name(std::int64_t clock);
 
 /// Writes `clock=<c>`, `epoch=<e>` and, when given, `model=<model>` (what
 /// the checkpoints are of, which a resume compares: a model of other layers
-/// with as many parameters restored them without a word) through a
-/// temporary file and a rename, so a reader never sees half of it;
-/// io_error naming the file otherwise.
+/// with as many parameters restored them without a word) and `data=<data>`
+/// (what they were trained on) through a temporary file and a rename, so a
+/// reader never sees half of it; io_error naming the file otherwise.
 status write_progress_file(const std::string& dir, std::int64_t clock, std::int64_t epoch,
-                           const std::string& model = {});
+                           const std::string& model = {}, const std::string& data = {});
 
 /// Clocks of the progress files in `dir`, newest first (nothing for a
 /// missing directory; other names are ignored).

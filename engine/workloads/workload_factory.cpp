@@ -1,12 +1,62 @@
 #include "engine/workloads/workload_factory.hpp"
 
+#include <zlib.h>
+
 #include <algorithm>
+#include <cstdio>
 
 #include "engine/data/baseline.hpp"
 #include "engine/errors.hpp"
 #include "engine/workloads/workload_registry.hpp"
 
 namespace troupe {
+
+namespace {
+
+template <class T>
+unsigned long crc_of(unsigned long crc, const std::vector<T>& v) {
+  // zlib's crc32 takes at most 4 GiB a call.
+  const auto* p = reinterpret_cast<const Bytef*>(v.data());
+  std::size_t left = v.size() * sizeof(T);
+  while (left > 0) {
+    const auto n = static_cast<uInt>(std::min<std::size_t>(left, 1u << 30));
+    crc = crc32(crc, p, n);
+    p += n;
+    left -= n;
+  }
+  return crc;
+}
+
+}  // namespace
+
+std::string data_signature(const workload_data& data) {
+  unsigned long crc = crc32(0L, Z_NULL, 0);
+  for (const auto* d :
+       {data.dense_train.get(), data.dense_test.get(), data.dense_validation.get()}) {
+    if (d == nullptr) continue;
+    crc = crc_of(crc_of(crc_of(crc, d->features), d->labels), d->targets);
+  }
+  for (const auto* d :
+       {data.sparse_train.get(), data.sparse_test.get(), data.sparse_validation.get()}) {
+    if (d == nullptr) continue;
+    crc = crc_of(crc_of(crc_of(crc_of(crc, d->row_ptr), d->cols), d->values), d->labels);
+  }
+  for (const auto* d :
+       {data.ratings_train.get(), data.ratings_test.get(), data.ratings_validation.get()}) {
+    if (d == nullptr) continue;
+    crc = crc_of(crc_of(crc_of(crc, d->users), d->items), d->ratings);
+  }
+  if (data.text) {
+    for (const auto* part : {&data.text->train, &data.text->test}) {
+      for (const auto& s : *part) crc = crc_of(crc, s);
+    }
+  }
+  char hex[16];
+  std::snprintf(hex, sizeof(hex), "%08lx", crc & 0xffffffffUL);
+  return "train=" + std::to_string(data.train_rows()) +
+         " test=" + std::to_string(data.test_rows()) +
+         " validation=" + std::to_string(data.validation_rows()) + " crc=" + hex;
+}
 
 std::size_t workload_data::train_rows() const {
   if (ratings_train) return ratings_train->size();

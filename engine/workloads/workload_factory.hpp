@@ -39,6 +39,13 @@ struct workload_data {
 
 std::shared_ptr<const workload_data> load_workload_data(const job_config& job);
 
+/// What the data a job trains and is scored on is, in one line: the rows of
+/// each set and a CRC-32 of their contents ("train=480 test=120
+/// validation=0 crc=1a2b3c4d"). A checkpoint records it, and a resume on
+/// other data says so (it went on without a word, and metrics.csv then
+/// mixed scores of two test sets).
+std::string data_signature(const workload_data& data);
+
 /// Completes the job's model from its data (layers with 0 ends) and checks
 /// that they fit (input width, classes): one-line bad_config errors naming
 /// both numbers. A no-op for kinds without such a check.
