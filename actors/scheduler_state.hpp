@@ -118,8 +118,7 @@ struct scheduler_state {
   // this run's pushes), and where its metrics' time axis goes on from.
   std::map<std::uint32_t, std::uint64_t> restored_version;
   double time_offset_s = 0;
-  // What the data is (data_signature), for the progress files; taken at
-  // the first one (a CRC of the whole set).
+  // What the data is (data_signature), for the progress files.
   std::string data_signature;
   // Shards yet to write the current round; empty: no round under way.
   std::set<std::uint32_t> checkpoint_waiting;
