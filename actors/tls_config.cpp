@@ -5,8 +5,8 @@
 
 namespace troupe {
 
-tls_identity enable_tls(caf::actor_system_config& cfg, const tls_files& files) {
-  auto who = check_tls_files(files);
+tls_identity enable_tls(caf::actor_system_config& cfg, const tls_files& files, tls_role role) {
+  auto who = check_tls_files(files, role);
   cfg.load<caf::openssl::manager>();
   cfg.openssl_certificate = files.certificate;
   cfg.openssl_key = files.key;
@@ -16,6 +16,11 @@ tls_identity enable_tls(caf::actor_system_config& cfg, const tls_files& files) {
 }
 
 std::string connect_failure_hint(const caf::error& err, const tls_files& tls) {
+  // Bytes came back, but not CAF's handshake: another service's port.
+  if (err.compare(caf::make_error(caf::sec::malformed_basp_message)) == 0) {
+    return " (something answers at that port, but not a troupe node: a metrics port, or "
+           "another service?)";
+  }
   if (tls.enabled()) {
     return " (TLS: does the node listen with TLS, and is its certificate signed by " + tls.ca +
            "?)";

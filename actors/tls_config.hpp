@@ -27,7 +27,8 @@ namespace troupe {
 /// Checks the files (check_tls_files, throws troupe_error naming the file),
 /// loads CAF's openssl module and points it at them. Returns who this
 /// process is (subject, expiry) for the log.
-tls_identity enable_tls(caf::actor_system_config& cfg, const tls_files& files);
+tls_identity enable_tls(caf::actor_system_config& cfg, const tls_files& files,
+                        tls_role role = tls_role::connects);
 
 /// The middleman actor that opens connections of the right kind: TLS when
 /// the system was configured with enable_tls, plain TCP otherwise.

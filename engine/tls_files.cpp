@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <cstring>
 #include <memory>
@@ -83,7 +84,7 @@ std::string read_tls_passphrase(const tls_files& files) {
   return read_private_file(files.passphrase_file, "TLS key passphrase");
 }
 
-tls_identity check_tls_files(const tls_files& files) {
+tls_identity check_tls_files(const tls_files& files, tls_role role) {
   if (files.certificate.empty() || files.key.empty() || files.ca.empty()) {
     fail(
         "TLS needs a certificate, its private key and the cluster CA together "
@@ -137,6 +138,21 @@ tls_identity check_tls_files(const tls_files& files) {
          files.ca + ": " + X509_verify_cert_error_string(err));
   }
   ERR_clear_error();
+  // Its extended key usage, where it has one (a certificate without may do
+  // anything): a node serves and connects to other nodes, the rest connect.
+  const bool client_ok = X509_check_purpose(cert.get(), X509_PURPOSE_SSL_CLIENT, 0) == 1;
+  const bool server_ok = X509_check_purpose(cert.get(), X509_PURPOSE_SSL_SERVER, 0) == 1;
+  ERR_clear_error();
+  if (role == tls_role::serves && !server_ok) {
+    fail("the TLS certificate " + files.certificate +
+         " may not serve (its extended key usage lacks serverAuth): a node needs a node "
+         "certificate (troupe cert node), not a client's; peers' handshakes would fail with "
+         "\"unsupported certificate\"");
+  }
+  if (!client_ok) {
+    fail("the TLS certificate " + files.certificate +
+         " may not connect (its extended key usage lacks clientAuth): peers would refuse it");
+  }
   return {name_of(X509_get_subject_name(cert.get())), time_of(X509_get0_notAfter(cert.get()))};
 }
 

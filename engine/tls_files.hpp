@@ -29,12 +29,18 @@ struct tls_identity {
   std::string not_after;  ///< e.g. "Dec  4 12:00:00 2028 GMT"
 };
 
+/// What the process does with its certificate: a node daemon accepts
+/// connections (and opens some to other nodes), everyone else only connects.
+enum class tls_role { connects, serves };
+
 /// Checks what the TLS handshake will need, before any connection exists:
 /// all three files given and readable; the key (and passphrase file) not
 /// accessible to other users; the key decrypts and matches the certificate;
-/// the certificate is valid now and signed by the CA. Throws
+/// the certificate is valid now and signed by the CA, and may be used for
+/// `role` (a node given a client's certificate ran, and every peer's
+/// handshake failed with "unsupported certificate"). Throws
 /// troupe_error(bad_config or io_error) naming the file and the reason.
-tls_identity check_tls_files(const tls_files& files);
+tls_identity check_tls_files(const tls_files& files, tls_role role = tls_role::connects);
 
 /// The passphrase in `files.passphrase_file` (trailing whitespace removed),
 /// or "" without one.

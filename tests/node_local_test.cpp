@@ -30,6 +30,7 @@
 #include "actors/node.hpp"
 #include "actors/peer_guard.hpp"
 #include "actors/remote_connect.hpp"
+#include "actors/tls_config.hpp"
 #include "actors/training_host.hpp"
 #include "engine/tcp_probe.hpp"
 #include "tests/child_process.hpp"
@@ -900,6 +901,26 @@ TEST(MetricsExporter, AnAddressInUseIsAnIoError) {
   } catch (const troupe_error& e) {
     EXPECT_EQ(e.code(), errc::io_error);
   }
+}
+
+}  // namespace
+}  // namespace troupe
+
+namespace troupe {
+namespace {
+
+// What a failed connection suggests: another service's port (bytes came
+// back, not CAF's handshake: `troupe status` at a metrics port said only
+// "malformed_basp_message"), or a node that listens with TLS.
+TEST(ConnectFailureHint, NamesAnotherServicesPortAndAMissingTls) {
+  const tls_files none;
+  EXPECT_NE(connect_failure_hint(caf::make_error(caf::sec::malformed_basp_message), none)
+                .find("not a troupe node: a metrics port"),
+            std::string::npos);
+  EXPECT_NE(connect_failure_hint(caf::make_error(caf::sec::disconnect_during_handshake), none)
+                .find("does the node listen with TLS?"),
+            std::string::npos);
+  EXPECT_EQ(connect_failure_hint(caf::make_error(caf::sec::cannot_connect_to_node), none), "");
 }
 
 }  // namespace

@@ -142,7 +142,7 @@ int run_node(const node_config& o, stop_signals& signals) {
   shutdown_watchdog watchdog;  // outlives the actor system, whose end it bounds
   actor_config cfg(o.threads, peer_timeout_of(o.peer_timeout_s));
   if (o.tls.enabled()) {
-    const auto who = enable_tls(cfg, o.tls);
+    const auto who = enable_tls(cfg, o.tls, tls_role::serves);
     spdlog::info("node {}: TLS as {} (certificate valid until {})", name, who.subject,
                  who.not_after);
   }
