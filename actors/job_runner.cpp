@@ -72,7 +72,8 @@ std::string summary_line(const job_summary& s) {
       << " target_clock=" << s.target_clock << " steps=" << s.steps
       << " pushes_rejected=" << s.pushes_rejected << " pushes_applied=" << s.pushes_applied
       << " pushes_acked=" << s.pushes_acked << " workers_replaced=" << s.workers_replaced
-      << " shards_failed_over=" << s.shards_failed_over << " pushes_resent=" << s.pushes_resent;
+      << " shards_failed_over=" << s.shards_failed_over << " shards_restored=" << s.shards_restored
+      << " pushes_resent=" << s.pushes_resent;
   return out.str();
 }
 

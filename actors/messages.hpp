@@ -103,9 +103,12 @@ struct job_summary {
   std::int64_t max_clock_spread = 0;
   std::int64_t target_clock = 0;  ///< min worker clock when the target was reached; 0 if never
   std::uint64_t pushes_rejected = 0;
-  std::uint64_t pushes_applied = 0;      ///< summed table versions of the final shards
-  std::uint64_t pushes_acked = 0;        ///< acknowledgements the workers counted, once per push
-  std::uint32_t shards_failed_over = 0;  ///< primaries lost and replaced by their backup
+  std::uint64_t pushes_applied = 0;  ///< summed table versions of the final shards
+  std::uint64_t pushes_acked = 0;    ///< acknowledgements the workers counted, once per push
+  /// Primaries lost and replaced: a backup promoted, or (shards_restored of
+  /// them) a copy restored from a checkpoint, which lost the updates since.
+  std::uint32_t shards_failed_over = 0;
+  std::uint32_t shards_restored = 0;
   std::uint64_t pushes_resent = 0;       ///< pushes workers resent to a promoted backup
   std::uint32_t workers_replaced = 0;    ///< lost workers whose partition a replacement took over
   std::int64_t resumed_from_clock = -1;  ///< the checkpoint's clock when resumed; -1 otherwise
@@ -132,7 +135,7 @@ typename Inspector::result_type inspect(Inspector& f, job_summary& x) {
            x.target_clock, x.pushes_rejected, x.pushes_applied, x.pushes_acked,
            x.shards_failed_over, x.pushes_resent, x.workers_replaced, x.resumed_from_clock,
            x.output_dir, x.eval_report, x.regression, x.test_mae, x.best_val_loss, x.best_epoch,
-           x.best_clock, x.stopped_early, x.baseline);
+           x.best_clock, x.stopped_early, x.baseline, x.shards_restored);
 }
 
 }  // namespace troupe

@@ -407,8 +407,8 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
   if (st.exporter && p.pushes_resent > 0) st.exporter->add_resent(p.pushes_resent);
   if (p.pushes_resent > 0) {
     spdlog::warn(
-        "worker {}: {} pushes resent to a promoted backup (replayed: one it already had is "
-        "acknowledged without being applied again)",
+        "worker {}: {} pushes resent to a shard's new copy (a promoted backup or one restored "
+        "from a checkpoint; one it already had is acknowledged without being applied again)",
         p.worker, p.pushes_resent);
   }
   st.pushes += p.pushes;

@@ -111,9 +111,16 @@ void replace_worker(scheduler_pointer self, std::uint32_t lost, const std::strin
     const auto n = chosen.empty() ? i : chosen[i];
     if (!st.dead_nodes.count(n)) candidates.push_back(n);
   }
-  if (candidates.empty())
-    return abort_job(self, "no live node left to run worker " + std::to_string(id),
+  if (candidates.empty()) {
+    // Named for what limits it: other nodes may live (only the job's
+    // cluster.worker_nodes run workers).
+    return abort_job(self,
+                     "no live node left to run worker " + std::to_string(id) +
+                         (chosen.empty() ? std::string{}
+                                         : " (of its cluster.worker_nodes; the job's other "
+                                           "nodes run no workers)"),
                      errc::peer_lost);
+  }
   const std::size_t first = (st.node_of[lost] + 1) % candidates.size();
   const auto n = candidates[first];
   st.node_of[id] = n;

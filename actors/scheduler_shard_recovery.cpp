@@ -261,6 +261,7 @@ void place_restored(scheduler_pointer self, std::shared_ptr<restore_attempt> a) 
               s.restoring.erase(k);
               s.versions_rewound = true;
               ++s.summary.shards_failed_over;
+              ++s.summary.shards_restored;
               if (s.exporter) s.exporter->add_failover();
               repoint_all(self, k);
               shard_replaced(self, k);

@@ -625,6 +625,7 @@ TEST_F(Cluster, PipelineSurvivesPrimaryShardLoss) {
   ASSERT_TRUE(training) << nodes[2]->log();
   ASSERT_TRUE(run.result) << run.error;
   EXPECT_EQ(run.result->shards_failed_over, 1u) << summary_line(*run.result);
+  EXPECT_EQ(run.result->shards_restored, 0u) << summary_line(*run.result);  // promoted
   EXPECT_EQ(run.result->epochs, 6u);
   EXPECT_EQ(run.result->workers_replaced, 0u) << summary_line(*run.result);
   EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
@@ -653,6 +654,8 @@ TEST_P(ClusterCheckpointRestore, WithoutReplicasALostShardComesBackFromItsCheckp
   ASSERT_TRUE(checkpointed);
   ASSERT_TRUE(run.result) << run.error;
   EXPECT_EQ(run.result->shards_failed_over, 1u) << summary_line(*run.result);
+  // Told apart from a promotion: its updates since the checkpoint are lost.
+  EXPECT_EQ(run.result->shards_restored, 1u) << summary_line(*run.result);
   EXPECT_EQ(run.result->epochs, 6u);
   EXPECT_EQ(run.result->workers_replaced, 0u) << summary_line(*run.result);
   EXPECT_GT(run.result->test_accuracy, 0.70) << summary_line(*run.result);
