@@ -407,6 +407,10 @@ job_summary run_job(const job_config& job_file) {
     throw troupe_error(errc::io_error, "cannot create " + job.output_dir + ": " + ec.message());
   // Held until the run ends: before anything in the directory is touched.
   const auto lock = output_lock::acquire(job.output_dir);
+  if (!lock.held()) {
+    spdlog::warn("{} is on a file system without locks: nothing keeps a second run out of it",
+                 job.output_dir);
+  }
   if (job.keep_best && job.resume_from.empty()) {
     // A previous run's best parameters would outlive (and out-prune) this run's.
     fs::remove_all(job.output_dir + "/best", ec);

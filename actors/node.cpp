@@ -485,17 +485,21 @@ data_loader_actor::behavior_type data_loader(data_loader_actor::pointer self,
 }
 
 // At most this many loads at once; a request beyond them loads on the
-// node's thread as before (each load takes a thread of its own).
+// node's thread as before (each load takes a thread of its own). A request
+// for a set already loading always waits off the thread (cheap): loaded
+// again on it, the node held two copies and blocked meanwhile.
 constexpr int max_loads = 4;
 
 // Whether the request was handed to a loader (the node answers it later).
+// A loader leaves the set held or its failure kept, so the request comes
+// back once: then needs_load() says none.
 template <class Request>
 bool load_first(node_pointer self, const Request& req) {
   auto& st = self->state;
-  if (st.draining || !st.opts.training || *st.loads >= max_loads ||
-      !st.opts.training->needs_load(req.job_toml)) {
-    return false;
-  }
+  if (st.draining || !st.opts.training) return false;
+  using need = training_host::load_need;
+  const auto n = st.opts.training->needs_load(req.job_toml);
+  if (n == need::none || (n == need::load && *st.loads >= max_loads)) return false;
   ++*st.loads;
   return true;
 }
@@ -722,6 +726,7 @@ void on_expire(node_pointer self) {
   }
   const auto now = clock_type::now();
   st.refusals.flush();  // the end of a burst of refusals is told too
+  if (st.opts.training) st.opts.training->trim();
   if (st.trim_pending && st.hosted.empty() && st.opts.shm) {
     // Peers' shared-memory regions, the dead ones' too: mapped again when used.
     if (const auto n = st.opts.shm->forget_peers(); n > 0) {

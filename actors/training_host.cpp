@@ -67,21 +67,27 @@ class node_training final : public training_host {
 
   std::vector<std::string> models() const override { return workload_kind_names(); }
 
-  bool needs_load(const std::string& job_toml) override {
+  load_need needs_load(const std::string& job_toml) override {
     job_config job;
     try {
       job = parse_job_config(job_toml, "worker request");
       localise(job);
-    } catch (const std::exception&) {
-      return false;  // prepare_* refuses it, at once
+      // A job refused for its memory is refused by prepare_* before any
+      // load, at once (preload() would refuse to load it, and the request
+      // went back and forth between the node and its loaders).
+      check_memory(job, estimate_job_memory(job).worker_node(), "a worker on node " + name_,
+                   physical_memory_bytes());
+    } catch (...) {
+      return load_need::none;  // prepare_* refuses it, at once
     }
-    if (brings_own_data(job.model_kind)) return false;
+    if (brings_own_data(job.model_kind)) return load_need::none;
     const auto key = data_key(job);
     std::lock_guard<std::mutex> lock(mutex_);
-    if (loading_.count(key)) return true;  // wait for that load, off the node's thread
-    if (pins_.count(key) || failures_.count(key)) return false;
+    trim_locked(std::chrono::steady_clock::now());
+    if (loading_.count(key)) return load_need::wait;
+    if (pins_.count(key) || failures_.count(key)) return load_need::none;
     const auto it = cache_.find(key);
-    return it == cache_.end() || it->second.expired();
+    return it == cache_.end() || it->second.expired() ? load_need::load : load_need::none;
   }
 
   void preload(const std::string& job_toml) override {
@@ -89,26 +95,22 @@ class node_training final : public training_host {
     try {
       job = parse_job_config(job_toml, "worker request");
       localise(job);
-    } catch (const std::exception&) {
-      return;  // prepare_* refuses it
-    }
-    try {
-      // A job refused for its memory is refused by prepare_* before any
-      // load: none here either.
-      check_memory(job, estimate_job_memory(job).worker_node(), "a worker on node " + name_,
-                   physical_memory_bytes());
-    } catch (const std::exception&) {
-      return;
+    } catch (...) {
+      return;  // needs_load() said none for it: not asked
     }
     const auto key = data_key(job);
     std::unique_lock<std::mutex> lock(mutex_);
     if (auto running = loading_.find(key); running != loading_.end()) {
-      // Another request of the job is loading it: its result serves both.
+      // Another request's loader is loading it: its result serves both.
       auto done = running->second;
       lock.unlock();
       done.wait();
       return;
     }
+    // Loaded (and kept) since needs_load() asked for it: by a loader that
+    // ended just before this one began.
+    if (pins_.count(key) || failures_.count(key)) return;
+    if (auto held = cache_.find(key); held != cache_.end() && !held->second.expired()) return;
     std::promise<void> finished;
     loading_[key] = finished.get_future().share();
     lock.unlock();
@@ -122,6 +124,8 @@ class node_training final : public training_host {
       problem = {errc::io_error, "out of memory while loading the job's data"};
     } catch (const std::exception& e) {
       problem = {errc::bad_config, e.what()};
+    } catch (...) {  // a plugin's loader may throw anything
+      problem = {errc::bad_config, "an unknown error while loading the job's data"};
     }
     lock.lock();
     const auto now = std::chrono::steady_clock::now();
@@ -133,6 +137,11 @@ class node_training final : public training_host {
     }
     loading_.erase(key);
     finished.set_value();
+  }
+
+  void trim() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    trim_locked(std::chrono::steady_clock::now());
   }
 
   hosted_spawn<stage_actor> prepare_stage(stage_request& req) override {
@@ -216,25 +225,13 @@ class node_training final : public training_host {
   std::shared_ptr<const workload_data> job_data(const job_config& job) {
     const auto key = data_key(job);
     std::lock_guard<std::mutex> lock(mutex_);
-    const auto now = std::chrono::steady_clock::now();
-    // What preload() kept for a request that never came (refused before it
-    // got here) is let go after a while.
-    constexpr auto keep = std::chrono::seconds(60);
-    for (auto it = pins_.begin(); it != pins_.end();) {
-      it = now - it->second.at > keep && it->first != key ? pins_.erase(it) : std::next(it);
-    }
-    for (auto it = failures_.begin(); it != failures_.end();) {
-      it = now - it->second.at > keep && it->first != key ? failures_.erase(it) : std::next(it);
-    }
+    trim_locked(std::chrono::steady_clock::now());
     if (auto failed = failures_.find(key); failed != failures_.end()) {
       // The load preload() ran for this request failed: refused with its
       // error (loading again here would block the node for it once more).
       const auto problem = failed->second.problem;
-      if (now - failed->second.at <= keep) {
-        failures_.erase(failed);
-        throw troupe_error(problem.code(), problem.message());
-      }
       failures_.erase(failed);
+      throw troupe_error(problem.code(), problem.message());
     }
     if (auto pinned = pins_.find(key); pinned != pins_.end()) {
       auto data = pinned->second.data;
@@ -255,6 +252,19 @@ class node_training final : public training_host {
     }
     cache_[key] = data;
     return data;
+  }
+
+  // What preload() kept for a request that never came (refused before it
+  // got to prepare_*) is let go: the request follows its load at once, and
+  // a failure kept longer would be told to a later run of the fixed job.
+  void trim_locked(std::chrono::steady_clock::time_point now) {
+    constexpr auto keep = std::chrono::seconds(10);
+    for (auto it = pins_.begin(); it != pins_.end();) {
+      it = now - it->second.at > keep ? pins_.erase(it) : std::next(it);
+    }
+    for (auto it = failures_.begin(); it != failures_.end();) {
+      it = now - it->second.at > keep ? failures_.erase(it) : std::next(it);
+    }
   }
 
   std::string name_;

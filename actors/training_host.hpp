@@ -41,14 +41,21 @@ class training_host {
   /// plugins loaded (`troupe status` shows them).
   virtual std::vector<std::string> models() const = 0;
 
-  /// Whether a request of the job `job_toml` would load a data set the node
-  /// does not hold (false, too, for a job it cannot read: prepare_* says
-  /// why). The node then has preload() run off its own thread: a load of
-  /// seconds held up its status answers, logins, other jobs and a stop.
-  virtual bool needs_load(const std::string& job_toml) = 0;
-  /// Loads that data set (thread-safe; one load per data set at a time) and
-  /// keeps it, or what went wrong, for the prepare_* that follows. Never throws.
+  /// What a request of the job `job_toml` needs before prepare_* can run
+  /// without blocking: nothing (the set is held, or the job cannot be read
+  /// or does not fit: prepare_* says why, at once), a load of a set the node
+  /// does not hold, or the end of a load under way. The node then has
+  /// preload() run off its own thread: a load of seconds held up its status
+  /// answers, logins, other jobs and a stop.
+  enum class load_need { none, load, wait };
+  virtual load_need needs_load(const std::string& job_toml) = 0;
+  /// Loads that data set, or waits for its load under way (thread-safe; one
+  /// load per data set at a time), and keeps it, or what went wrong, for the
+  /// prepare_* that follows: needs_load() then says none. Never throws.
   virtual void preload(const std::string& job_toml) = 0;
+  /// Lets go of what preload() kept for a request that never came (refused
+  /// before it got to prepare_*): the node calls it now and then.
+  virtual void trim() = 0;
 };
 
 /// Hosts workers and stages; `node_name` only names the node in its log.

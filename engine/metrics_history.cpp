@@ -77,10 +77,22 @@ metrics_history keep_metrics_before_epoch(const std::string& metrics_csv, std::u
     if (std::isfinite(row.time_s)) h.time_offset_s = std::max(h.time_offset_s, row.time_s);
     if (row.kind == "test" || row.kind == "validation") h.evaluations.push_back(row);
   }
+  // A killed run's torn last line: the resumed run's first row would be
+  // appended to it (one garbled line) unless the file ends a line first.
+  in.clear();
+  in.seekg(0, std::ios::end);
+  bool ends_line = true;
+  if (in.tellg() > 0) {
+    in.seekg(-1, std::ios::end);
+    ends_line = in.get() == '\n';
+  }
   in.close();
   h.rows_kept = kept.size();
   h.rows_set_aside = set_aside.size();
-  if (set_aside.empty()) return h;
+  if (set_aside.empty()) {
+    if (!ends_line) std::ofstream(metrics_csv, std::ios::app) << '\n';
+    return h;
+  }
 
   const auto tmp = metrics_csv + ".tmp";
   {

@@ -15,9 +15,13 @@ output_lock output_lock::acquire(const std::string& dir) {
   const auto path = dir + "/.lock";
   unique_fd fd{::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)};
   if (!fd) {
-    throw troupe_error(errc::io_error, "cannot create " + path + ": " + std::strerror(errno));
+    // Its first file: the run's others would fail alike.
+    throw troupe_error(errc::io_error, "cannot write into the output directory " + dir + " (" +
+                                           std::strerror(errno) +
+                                           "): choose another with -o/--out");
   }
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == ENOLCK || errno == EOPNOTSUPP || errno == ENOSYS) return {std::move(fd), false};
     if (errno != EWOULDBLOCK) {
       throw troupe_error(errc::io_error, "cannot lock " + path + ": " + std::strerror(errno));
     }
@@ -35,7 +39,7 @@ output_lock output_lock::acquire(const std::string& dir) {
   if (::ftruncate(fd.get(), 0) == 0) {
     [[maybe_unused]] const auto written = ::pwrite(fd.get(), pid.data(), pid.size(), 0);
   }
-  return output_lock(std::move(fd));
+  return {std::move(fd), true};
 }
 
 }  // namespace troupe

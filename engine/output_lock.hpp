@@ -17,12 +17,18 @@ namespace troupe {
 class output_lock {
  public:
   /// Throws troupe_error: bad_config naming the process that holds the
-  /// directory, io_error when the lock file cannot be made.
+  /// directory, io_error ("cannot write into the output directory ...")
+  /// when the lock file cannot be made. A file system without locks (some
+  /// network ones) gives an unheld lock: see held() (runs worked there).
   static output_lock acquire(const std::string& dir);
 
+  /// False where the file system takes no locks: nothing is excluded.
+  bool held() const { return held_; }
+
  private:
-  explicit output_lock(unique_fd fd) : fd_(std::move(fd)) {}
+  output_lock(unique_fd fd, bool held) : fd_(std::move(fd)), held_(held) {}
   unique_fd fd_;  // flock() ends with the descriptor
+  bool held_ = false;
 };
 
 }  // namespace troupe

@@ -67,6 +67,11 @@ TEST(MetricsHistory, AMissingFileIsAnEmptyHistoryAndNothingToSetAsideChangesNoth
   EXPECT_EQ(h2.rows_set_aside, 0u);
   EXPECT_FALSE(std::filesystem::exists(dir.file("metrics-interrupted.csv")));
   EXPECT_DOUBLE_EQ(h2.time_offset_s, 1.5);
+  EXPECT_EQ(read(csv), header + "1.5,0,-1,20,test,0.8,0.7,900,0,0,0,0\n");
+  // A torn last line is ended, so the resumed run's first row stands alone.
+  const auto torn = dir.write("torn.csv", header + "1.5,0,-1,20,test,0.8,0.7,900,0,0,0,0\n2.0,0,1");
+  keep_metrics_before_epoch(torn, 1);
+  EXPECT_EQ(read(torn), header + "1.5,0,-1,20,test,0.8,0.7,900,0,0,0,0\n2.0,0,1\n");
 }
 
 TEST(MetricsHistory, ParsesOnlyWholeRows) {

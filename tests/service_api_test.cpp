@@ -215,8 +215,8 @@ TEST_F(service, TablesAndIdsAreDescribed) {
   EXPECT_EQ(second.lookup("emb", {1}).get().error().code, api_errc::stopped);  // NOLINT: moved from
 }
 
-// Assigned to itself, an engine goes on serving (it stopped itself, and
-// its clients got peer_lost).
+// Assigned to itself, an engine goes on serving (it used to stop itself,
+// and its clients then got peer_lost).
 TEST_F(service, AnEngineAssignedToItselfKeepsServing) {
   auto& same = eng;
   eng = std::move(same);

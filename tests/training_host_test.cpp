@@ -17,14 +17,17 @@ namespace troupe {
 namespace {
 
 using testing_files::temp_dir;
+using need = training_host::load_need;
 
 // A worker request of a 2-shard job on `csv`; its handles are never used.
-worker_request csv_worker(caf::actor_system& sys, const std::string& csv, caf::actor& dummy) {
+worker_request csv_worker(caf::actor_system& sys, const std::string& csv, caf::actor& dummy,
+                          const std::string& more = {}) {
   dummy = sys.spawn([](caf::event_based_actor*) -> caf::behavior { return {[](int) {}}; });
   job_config job = parse_job_config("[data]\nformat = \"csv\"\ntrain = \"" + csv +
                                         "\"\ntest_fraction = 0.25\n[model]\n"
                                         "layers = [2, 4, 2]\n[train]\nworkers = 2\nshards = 2\n"
-                                        "backend = \"cpu\"\n",
+                                        "backend = \"cpu\"\n" +
+                                        more,
                                     "test job");
   worker_request req;
   req.job_toml = to_toml(job);
@@ -42,9 +45,9 @@ TEST(TrainingHost, APreloadedDataSetServesTheRequestThatFollowsWithoutLoadingAga
   caf::actor dummy;
   auto req = csv_worker(sys, csv, dummy);
   auto host = make_training_host("n1");
-  EXPECT_TRUE(host->needs_load(req.job_toml));
+  EXPECT_EQ(host->needs_load(req.job_toml), need::load);
   host->preload(req.job_toml);
-  EXPECT_FALSE(host->needs_load(req.job_toml));
+  EXPECT_EQ(host->needs_load(req.job_toml), need::none);
   // Gone from disk: only what preload() kept can serve the request.
   std::filesystem::remove(csv);
   auto first = req;  // a request is consumed by its preparation
@@ -68,10 +71,10 @@ TEST(TrainingHost, AFailedPreloadRefusesTheRequestThatFollowsWithItsError) {
   caf::actor dummy;
   auto req = csv_worker(sys, dir.file("missing.csv"), dummy);
   auto host = make_training_host("n1");
-  EXPECT_TRUE(host->needs_load(req.job_toml));
+  EXPECT_EQ(host->needs_load(req.job_toml), need::load);
   host->preload(req.job_toml);
   // Known to fail: not loaded again on the node's thread before refusing.
-  EXPECT_FALSE(host->needs_load(req.job_toml));
+  EXPECT_EQ(host->needs_load(req.job_toml), need::none);
   dir.write("missing.csv", "1,2,0\n3,4,1\n5,6,0\n7,8,1\n");
   auto first = req;  // a request is consumed by its preparation
   auto refused = host->prepare_worker(first);
@@ -79,10 +82,29 @@ TEST(TrainingHost, AFailedPreloadRefusesTheRequestThatFollowsWithItsError) {
   EXPECT_NE(refused.problem.message().find("missing.csv not found"), std::string::npos)
       << refused.problem.to_string();
   // Reported once: the next request loads the file that is there now.
-  EXPECT_TRUE(host->needs_load(req.job_toml));
+  EXPECT_EQ(host->needs_load(req.job_toml), need::load);
   EXPECT_TRUE(host->prepare_worker(req).spawn);
   // An unreadable job is not loaded: prepare_worker says why, at once.
-  EXPECT_FALSE(host->needs_load("not toml ["));
+  EXPECT_EQ(host->needs_load("not toml ["), need::none);
+  caf::anon_send_exit(dummy, caf::exit_reason::user_shutdown);
+}
+
+// A job its node refuses for memory needs no load: prepare_worker refuses
+// it at once. (preload() refused to load it, so its request went back and
+// forth between the node and a new loader for ever.)
+TEST(TrainingHost, AJobTooLargeForTheNodeNeedsNoLoad) {
+  temp_dir dir("host_too_large");
+  const auto csv = dir.write("mine.csv", "1,2,0\n3,4,1\n5,6,0\n7,8,1\n");
+  actor_config cfg;
+  caf::actor_system sys{cfg};
+  caf::actor dummy;
+  auto req = csv_worker(sys, csv, dummy, "batch = 1048576\n[limits]\nmemory_share = 0.0001\n");
+  auto host = make_training_host("n1");
+  EXPECT_EQ(host->needs_load(req.job_toml), need::none);
+  auto refused = host->prepare_worker(req);
+  EXPECT_FALSE(refused.spawn);
+  EXPECT_NE(refused.problem.message().find("memory"), std::string::npos)
+      << refused.problem.to_string();
   caf::anon_send_exit(dummy, caf::exit_reason::user_shutdown);
 }
 
