@@ -181,10 +181,10 @@ TEST(UserDataTraining, AMaxRowsNoEvaluationFitsIsRefusedBeforeTraining) {
   EXPECT_EQ(s.epochs, 1u) << summary_line(s);
 }
 
-TEST(UserDataTraining, EarlyStoppingEndsAJobThatOnlyOverfitsAndKeepsTheBest) {
-  temp_dir dir("train_early");
-  // Random labels: training memorises them, validation only gets worse.
-  std::mt19937 rng(8);
+// 300 rows of 20 uniform features and a random label of 4: nothing to
+// learn, so a model only memorises its training rows.
+std::string random_labels(unsigned seed) {
+  std::mt19937 rng(seed);
   std::uniform_real_distribution<float> x(-1.f, 1.f);
   std::uniform_int_distribution<int> label(0, 3);
   std::ostringstream out;
@@ -192,9 +192,16 @@ TEST(UserDataTraining, EarlyStoppingEndsAJobThatOnlyOverfitsAndKeepsTheBest) {
     for (int d = 0; d < 20; ++d) out << x(rng) << ",";
     out << label(rng) << "\n";
   }
+  return out.str();
+}
+
+TEST(UserDataTraining, EarlyStoppingEndsAJobThatOnlyOverfitsAndKeepsTheBest) {
+  temp_dir dir("train_early");
+  // Random labels: training memorises them, validation only gets worse.
+  const auto noise = random_labels(8);
   auto job =
       files_job(dir,
-                "format = \"csv\"\ntrain = \"" + dir.write("noise.csv", out.str()) +
+                "format = \"csv\"\ntrain = \"" + dir.write("noise.csv", noise) +
                     "\"\nvalidation_fraction = 0.3",
                 "hidden = [128]", "learning_rate = 0.2\nearly_stopping = 3\nkeep_best = true\n");
   job.epochs = 200;
@@ -218,16 +225,9 @@ TEST(UserDataTraining, EarlyStoppingEndsAJobThatOnlyOverfitsAndKeepsTheBest) {
 TEST(UserDataTraining, AResumedJobKeepsItsBestModelAndItsTarget) {
   temp_dir dir("train_resume_best");
   // Random labels: validation is best early and only gets worse.
-  std::mt19937 rng(9);
-  std::uniform_real_distribution<float> x(-1.f, 1.f);
-  std::uniform_int_distribution<int> label(0, 3);
-  std::ostringstream out;
-  for (int i = 0; i < 300; ++i) {
-    for (int d = 0; d < 20; ++d) out << x(rng) << ",";
-    out << label(rng) << "\n";
-  }
+  const auto noise = random_labels(9);
   auto job = files_job(dir,
-                       "format = \"csv\"\ntrain = \"" + dir.write("noise.csv", out.str()) +
+                       "format = \"csv\"\ntrain = \"" + dir.write("noise.csv", noise) +
                            "\"\nvalidation_fraction = 0.3",
                        "hidden = [128]", "learning_rate = 0.2\nkeep_best = true\n");
   job.epochs = 6;
