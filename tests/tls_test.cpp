@@ -227,7 +227,8 @@ TEST_F(Tls, AClientCertificateCannotPoseAsANode) {
   cfg.openssl_key = (pki / "trainer.key").string();
   cfg.openssl_cafile = (pki / "ca.crt").string();
   caf::actor_system sys{cfg};
-  auto posing = sys.spawn([](caf::event_based_actor*) -> caf::behavior { return {[](int) {}}; });
+  auto posing =
+      sys.spawn([](caf::event_based_actor*, int) -> caf::behavior { return {[](int) {}}; }, 0);
   const auto port = caf::openssl::publish(posing, 0, "127.0.0.1");
   ASSERT_TRUE(port) << sys.render(port.error());
   auto status = std::vector<std::string>{"status", "127.0.0.1:" + std::to_string(*port)};

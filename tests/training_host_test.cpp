@@ -22,7 +22,9 @@ using need = training_host::load_need;
 // A worker request of a 2-shard job on `csv`; its handles are never used.
 worker_request csv_worker(caf::actor_system& sys, const std::string& csv, caf::actor& dummy,
                           const std::string& more = {}) {
-  dummy = sys.spawn([](caf::event_based_actor*) -> caf::behavior { return {[](int) {}}; });
+  // With an argument: CAF 0.17 binds a function actor's empty argument
+  // tuple through a null pointer (UBSan).
+  dummy = sys.spawn([](caf::event_based_actor*, int) -> caf::behavior { return {[](int) {}}; }, 0);
   job_config job = parse_job_config("[data]\nformat = \"csv\"\ntrain = \"" + csv +
                                         "\"\ntest_fraction = 0.25\n[model]\n"
                                         "layers = [2, 4, 2]\n[train]\nworkers = 2\nshards = 2\n"
