@@ -312,22 +312,6 @@ void check_job_memory(const job_config& job, const workload_data& data) {
   check_memory(job, est.data + est.evaluator, "the scheduler of job '" + job.name + "'", ram, &est);
 }
 
-// The last clock the interrupted run reported, from its metrics.csv.
-std::int64_t last_reported_clock(const std::string& metrics_csv) {
-  std::ifstream in(metrics_csv);
-  std::string line;
-  std::int64_t clock = -1;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::stringstream ss(line);
-    std::string field;
-    for (int i = 0; i < 4 && std::getline(ss, field, ','); ++i) {
-      if (i == 3) clock = std::max<std::int64_t>(clock, std::atoll(field.c_str()));
-    }
-  }
-  return clock;
-}
-
 // A bounded sparse table ([model] max_rows, or a table's own bound) must
 // hold the rows one evaluation reads from a shard, all in one request: the
 // job otherwise trained until its first evaluation and then failed
@@ -446,10 +430,13 @@ job_summary run_job(const job_config& job_file) {
   std::optional<resume_point> resume;
   if (!job.resume_from.empty()) {
     resume = choose_resume_point(job);
-    const auto last = last_reported_clock(job.output_dir + "/metrics.csv");
+    // The epochs trained again would appear twice in metrics.csv (and its
+    // time went back to 0): their rows are set aside, the others kept.
+    resume->history = keep_metrics_before_epoch(job.output_dir + "/metrics.csv", resume->epoch);
     // A lower bound: metrics.csv has a row every log_every clocks, and the
     // run goes on from the start of the checkpoint's epoch, before it (the
     // count said "0 clocks are lost" of runs that lost dozens).
+    const auto last = resume->history.last_clock;
     spdlog::warn("resuming job '{}' from the checkpoint of clock {}, at the start of epoch {}{}",
                  job.name, resume->clock, resume->epoch + 1,
                  last >= 0 ? "; the interrupted run had reached clock " + std::to_string(last) +
@@ -466,9 +453,6 @@ job_summary run_job(const job_config& job_file) {
             resume->data, now);
       }
     }
-    // The epochs trained again would appear twice in metrics.csv (and its
-    // time went back to 0): their rows are set aside, the others kept.
-    resume->history = keep_metrics_before_epoch(job.output_dir + "/metrics.csv", resume->epoch);
     if (resume->history.rows_set_aside > 0) {
       spdlog::info(
           "metrics.csv: {} rows of the epochs trained again moved to metrics-interrupted.csv; "

@@ -468,18 +468,19 @@ data_loader_actor::behavior_type data_loader(data_loader_actor::pointer self,
                                              node_actor node,
                                              std::shared_ptr<std::atomic<int>> loads) {
   self->attach_functor([loads] { --*loads; });
+  // One request, either kind: load, hand it back, end.
+  auto load_and_return = [=](auto& req) {
+    training->preload(req.job_toml);
+    auto back = self->delegate(node, spawn_atom::value, std::move(req));
+    self->quit();
+    return back;
+  };
   return {
       [=](spawn_atom, worker_request& req) -> caf::result<worker_actor> {
-        training->preload(req.job_toml);
-        auto back = self->delegate(node, spawn_atom::value, std::move(req));
-        self->quit();
-        return back;
+        return load_and_return(req);
       },
       [=](spawn_atom, stage_request& req) -> caf::result<stage_actor> {
-        training->preload(req.job_toml);
-        auto back = self->delegate(node, spawn_atom::value, std::move(req));
-        self->quit();
-        return back;
+        return load_and_return(req);
       },
   };
 }

@@ -450,7 +450,6 @@ void maybe_write_progress(scheduler_pointer self) {
         epoch, base + std::count_if(ends.begin(), ends.end(), [&](auto c) { return c <= clock; }));
   }
   if (epoch == std::numeric_limits<std::int64_t>::max()) return;  // no worker: no job
-  if (st.data_signature.empty() && st.data) st.data_signature = data_signature(*st.data);
   if (auto w = write_progress_file(st.checkpoint_dir, clock, epoch, model_signature(st.job),
                                    st.data_signature);
       !w) {

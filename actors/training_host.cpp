@@ -30,8 +30,7 @@ class node_training final : public training_host {
     job_config job;
     std::shared_ptr<const workload_data> data;
     try {
-      job = parse_job_config(req.job_toml, "worker request");
-      localise(job);
+      job = local_job(req.job_toml, "worker request");
       if (req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
           req.start_epoch >= job.epochs) {
         out.problem = {errc::bad_config, "worker " + std::to_string(req.worker) + " (partition " +
@@ -70,8 +69,7 @@ class node_training final : public training_host {
   load_need needs_load(const std::string& job_toml) override {
     job_config job;
     try {
-      job = parse_job_config(job_toml, "worker request");
-      localise(job);
+      job = local_job(job_toml, "worker request");
       // A job refused for its memory is refused by prepare_* before any
       // load, at once (preload() would refuse to load it, and the request
       // went back and forth between the node and its loaders).
@@ -93,8 +91,7 @@ class node_training final : public training_host {
   void preload(const std::string& job_toml) override {
     job_config job;
     try {
-      job = parse_job_config(job_toml, "worker request");
-      localise(job);
+      job = local_job(job_toml, "worker request");
     } catch (...) {
       return;  // needs_load() said none for it: not asked
     }
@@ -150,8 +147,7 @@ class node_training final : public training_host {
     job_config job;
     std::shared_ptr<const workload_data> data;
     try {
-      job = parse_job_config(req.job_toml, "stage request");
-      localise(job);
+      job = local_job(req.job_toml, "stage request");
       if (job.stages < 2 || req.stages != job.stages || req.stage >= job.stages ||
           req.partition >= job.workers || req.shards.size() != job.shards || !req.scheduler ||
           req.start_epoch >= job.epochs) {
@@ -187,6 +183,13 @@ class node_training final : public training_host {
   }
 
  private:
+  // The request's job as this node sees it (throws troupe_error).
+  job_config local_job(const std::string& job_toml, const char* what) const {
+    auto job = parse_job_config(job_toml, what);
+    localise(job);
+    return job;
+  }
+
   // The job as this node sees it: relative data paths under its data_dir.
   void localise(job_config& job) const {
     if (data_dir_.empty()) return;

@@ -69,6 +69,7 @@ metrics_history keep_metrics_before_epoch(const std::string& metrics_csv, std::u
       if (!line.empty()) kept.push_back(line);
       continue;
     }
+    h.last_clock = std::max(h.last_clock, row.clock);
     if (row.epoch >= epoch) {
       set_aside.push_back(line);
       continue;

@@ -26,6 +26,9 @@ struct metrics_history {
   std::vector<metrics_row> evaluations;
   std::size_t rows_kept = 0;
   std::size_t rows_set_aside = 0;  ///< moved to metrics-interrupted.csv
+  /// The largest clock of any row, kept or set aside: how far the
+  /// interrupted run had got (a lower bound); -1 without rows.
+  std::int64_t last_clock = -1;
 };
 
 /// Parses one metrics.csv data line; false for anything else (the header, a

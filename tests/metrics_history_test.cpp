@@ -38,6 +38,7 @@ TEST(MetricsHistory, KeepsTheEpochsBeforeTheResumedOneAndSetsTheOthersAside) {
   EXPECT_DOUBLE_EQ(h.time_offset_s, 2.0);
   EXPECT_EQ(h.rows_kept, 5u);
   EXPECT_EQ(h.rows_set_aside, 2u);
+  EXPECT_EQ(h.last_clock, 60);  // a set-aside row's: how far the interrupted run got
   ASSERT_EQ(h.evaluations.size(), 3u);
   EXPECT_EQ(h.evaluations[0].kind, "test");
   EXPECT_EQ(h.evaluations[1].kind, "validation");
