@@ -142,8 +142,26 @@ void client::impl::leave_clock(const clock_group& group, callback<void> done) {
                   "clock group '" + shown_name(group.name) + "': " + why);
   }
   rt_->sys.spawn(
-      [c, dir = directory_, session = session_, clocks = clocks_](caf::event_based_actor* self,
-                                                                  const clock_group& group) {
+      [c, dir = directory_, session = session_, clocks = clocks_, ending = ending_](
+          caf::event_based_actor* self, const clock_group& group) {
+        // A directory that has ended answers request_receiver_down, which
+        // does not say why: its down message does (the engine stopped, as
+        // advance_clock reports it, or the link was lost).
+        self->monitor(dir);
+        const auto finish = [=] {
+          self->demonitor(dir.address());
+          c->complete();
+          self->quit();
+        };
+        self->set_down_handler([=](caf::down_msg& down) {
+          if (down.source != dir.address()) return;
+          const auto code = down.reason == caf::exit_reason::user_shutdown || ending->load()
+                                ? api_errc::stopped
+                                : api_errc::peer_lost;
+          c->fail({code, "clock group '" + group.name + "': the engine keeping it ended (" +
+                             caf::to_string(down.reason) + ")"});
+          finish();
+        });
         self->request(dir, std::chrono::seconds(30), leave_atom::value, group.name, group.member,
                       session)
             .then(
@@ -153,11 +171,13 @@ void client::impl::leave_clock(const clock_group& group, callback<void> done) {
                     std::lock_guard<std::mutex> lock(clocks->mutex);
                     clocks->steps.erase({group.name, group.member});
                   }
-                  c->complete();
+                  finish();
                 },
                 [=](caf::error& err) {
+                  // The down message follows and says why.
+                  if (err == caf::sec::request_receiver_down) return;
                   c->fail(clock_error(err, group));
-                  c->complete();
+                  finish();
                 });
       },
       group);

@@ -249,8 +249,12 @@ void on_down(session_pointer self, const caf::down_msg& dm) {
   for (std::uint32_t k = 0; k < st.shards.size(); ++k) {
     if (caf::actor_cast<caf::actor_addr>(st.shards[k]) != dm.source) continue;
     st.lost[k] = dm.reason ? dm.reason : caf::make_error(caf::exit_reason::normal);
-    spdlog::warn("client: shard {} lost ({}); {} pending requests fail", k, describe(st.lost[k]),
-                 st.pending[k].size());
+    // An engine stopped on purpose with nothing pending is no news.
+    const bool quiet = dm.reason == caf::exit_reason::user_shutdown && st.pending[k].empty() &&
+                       st.backlog[k].empty();
+    spdlog::log(quiet ? spdlog::level::info : spdlog::level::warn,
+                "client: shard {} lost ({}); {} pending requests fail", k, describe(st.lost[k]),
+                st.pending[k].size() + st.backlog[k].size());
     const api_error lost{api_errc::peer_lost,
                          "shard " + std::to_string(k) + " lost (" + describe(st.lost[k]) + ")"};
     auto pending = std::exchange(st.pending[k], {});

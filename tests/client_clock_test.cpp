@@ -271,6 +271,27 @@ TEST(ClientClock, ACallWaitingWhenTheEngineStopsIsAnswered) {
       << "the client did not end";
 }
 
+// Clock calls of a live client once its engine has stopped answer
+// `stopped`, both of them: leave_clock said peer_lost, as if a link had
+// failed, while advance_clock said stopped. Table calls answer peer_lost, as
+// engine.hpp says.
+TEST(ClientClock, CallsAfterTheEngineStoppedAreStopped) {
+  auto eng = start_engine();
+  auto c = eng.client().value();
+  const clock_group g{"after", 0, 1, 0};
+  ASSERT_TRUE(c.advance_clock(g).get());
+  eng.stop();
+  const auto left = c.leave_clock(g).get();
+  ASSERT_FALSE(left);
+  EXPECT_EQ(left.error().code, api_errc::stopped) << left.error().to_string();
+  const auto advanced = c.advance_clock(g).get();
+  ASSERT_FALSE(advanced);
+  EXPECT_EQ(advanced.error().code, api_errc::stopped) << advanced.error().to_string();
+  const auto pulled = c.pull("w", 0, 8).get();
+  ASSERT_FALSE(pulled);
+  EXPECT_EQ(pulled.error().code, api_errc::peer_lost) << pulled.error().to_string();
+}
+
 // Calls that wait for the slowest member are kept until it catches up: a
 // client may have several under way, but beyond 64 per member the next is
 // refused rather than kept. Leaving answers the ones that wait.

@@ -181,7 +181,8 @@ class client {
   /// groups share 2^20 slots (members + 32 each); groups no member is in
   /// give way first. Errors: bad_argument (index out of range, a size or
   /// bound other than the group's, an index another client holds, closed,
-  /// no room, left while waiting), peer_lost.
+  /// no room, left while waiting), stopped (its engine stopped or its
+  /// client ended; leave_clock too), peer_lost (the link to a remote engine).
   ///   troupe::clock_group g{"train", worker, 4, 2};
   ///   for (int step = 0; step < steps; ++step) {
   ///     auto w = c.pull("w", 0, n).get().value();
