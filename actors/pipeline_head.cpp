@@ -52,11 +52,19 @@ void log_utilisation(stage_pointer self) {
       sum > 1 ? " (above 1: stages overlapped)" : "");
 }
 
+// A pipeline goes on into its next epoch without waiting for the answer
+// (the scheduler holds it only while an earlier epoch's evaluation waits).
+void end_epoch(stage_pointer self) {
+  auto& st = self->state;
+  self->request(st.scheduler, caf::infinite, epoch_atom::value, st.cfg.worker.id, st.epoch)
+      .then([](bool) {}, [](caf::error&) {});
+}
+
 void finish(stage_pointer self) {
   auto& st = self->state;
   flush_report(self);
   log_utilisation(self);
-  self->send(st.scheduler, epoch_atom::value, st.cfg.worker.id, st.epoch);
+  end_epoch(self);
   self->send(st.scheduler, done_atom::value, st.cfg.worker.id);
   // A normal exit does not travel along links: stop the chain explicitly.
   if (st.next) self->send_exit(st.next, caf::exit_reason::user_shutdown);
@@ -69,7 +77,7 @@ void next_step(stage_pointer self) {
   st.rows = st.sampler->next(train, st.x, st.y);
   if (st.rows > 0) return begin_step(self, st.clock);
   if (st.epoch + 1 >= st.cfg.worker.job.epochs) return finish(self);
-  self->send(st.scheduler, epoch_atom::value, st.cfg.worker.id, st.epoch);
+  end_epoch(self);
   st.sampler->start_epoch(++st.epoch);
   st.rows = st.sampler->next(train, st.x, st.y);
   if (st.rows == 0) {

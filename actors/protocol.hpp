@@ -83,14 +83,17 @@ using shard_actor =
                      caf::reacts_to<hold_atom, std::uint32_t, std::uint64_t>>;
 
 /// The scheduler: clocks, progress, evaluation, the job's end.
-using scheduler_actor = caf::typed_actor<
-    caf::replies_to<run_atom>::with<job_summary>,              // runs the job to its end
-    caf::replies_to<clock_atom, bytes>::with<std::int64_t>,    // ClockAdvance -> min clock (stages)
-    caf::reacts_to<advance_atom, bytes>,                       // ClockAdvance, no reply (workers)
-    caf::reacts_to<progress_atom, worker_progress>,            // periodic worker report
-    caf::reacts_to<epoch_atom, std::uint32_t, std::uint32_t>,  // worker finished an epoch
-    caf::reacts_to<done_atom, std::uint32_t>,                  // worker finished all epochs
-    caf::reacts_to<fail_atom, std::uint32_t, std::string>>;    // worker gave up
+using scheduler_actor =
+    caf::typed_actor<caf::replies_to<run_atom>::with<job_summary>,  // runs the job to its end
+                     caf::replies_to<clock_atom, bytes>::with<std::int64_t>,  // ClockAdvance -> min
+                                                                              // clock (stages)
+                     caf::reacts_to<advance_atom, bytes>,  // ClockAdvance, no reply (workers)
+                     caf::reacts_to<progress_atom, worker_progress>,  // periodic worker report
+                     // worker finished an epoch; the reply lets it begin the next (held while
+                     // the evaluation of an earlier epoch still waits to be scored)
+                     caf::replies_to<epoch_atom, std::uint32_t, std::uint32_t>::with<bool>,
+                     caf::reacts_to<done_atom, std::uint32_t>,  // worker finished all epochs
+                     caf::reacts_to<fail_atom, std::uint32_t, std::string>>;  // worker gave up
 
 /// A worker: trains on its partition once started.
 using worker_actor =

@@ -51,6 +51,10 @@ void shutdown(scheduler_pointer self, caf::error reason = {}) {
   if (st.evaluator) self->send_exit(st.evaluator, caf::exit_reason::user_shutdown);
   for (auto& w : st.waiting) w.promise.deliver(make_troupe_error(errc::stopped, "job ended"));
   st.waiting.clear();
+  for (auto& [epoch, hold] : st.epoch_holds) {
+    hold.deliver(make_troupe_error(errc::stopped, "job ended"));
+  }
+  st.epoch_holds.clear();
   self->quit(std::move(reason));
 }
 
@@ -307,10 +311,32 @@ std::int64_t evaluation_clock(const scheduler_state& st, double sent_s, const ev
 // evaluations between epoch ends). One at a time, labelled with the clock
 // of what it read: labelled when asked, an evaluation queued behind a busy
 // one scored a model tens of steps past its label (see evaluation_clock).
+// Whether the evaluation of an epoch before `epoch` is asked (it waits for
+// no worker) but not scored yet.
+bool scoring_behind(const scheduler_state& st, std::uint32_t epoch) {
+  if (st.summary.stopped_early) return false;
+  if (st.eval_asked && st.eval_asked->epoch_end && st.eval_asked->epoch < epoch) return true;
+  return std::any_of(st.evals_queued.begin(), st.evals_queued.end(),
+                     [&](const queued_eval& q) { return q.epoch_end && q.epoch < epoch; });
+}
+
+void release_epoch_holds(scheduler_pointer self) {
+  auto& holds = self->state.epoch_holds;
+  for (auto it = holds.begin(); it != holds.end();) {
+    if (scoring_behind(self->state, it->first)) {
+      ++it;
+    } else {
+      it->second.deliver(true);
+      it = holds.erase(it);
+    }
+  }
+}
+
 void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
   const double sent_s = elapsed(self->state);
   const auto min_clock = self->state.slowest_clock();
   self->state.eval_sent_s = sent_s;
+  self->state.eval_asked = e;
   note_slowest_clock(self->state);
   self->request(self->state.evaluator, std::chrono::minutes(10), eval_atom::value)
       .then(
@@ -320,6 +346,7 @@ void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
             const auto read_clock = evaluation_clock(st, sent_s, res, min_clock);
             record_eval(self, e.epoch, sent_s + res.snapshot_delay_s, read_clock, res, e.epoch_end);
             --st.evals_pending;
+            st.eval_asked.reset();
             // keep_best: the next evaluation's pulls leave after this one's
             // checkpoint requests (record_eval sent them), so the shards
             // still hold the state it scored when they come.
@@ -332,6 +359,7 @@ void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
               st.evals_queued.pop_front();
               ask_evaluation(self, next);
             }
+            release_epoch_holds(self);
             maybe_finish(self);
           },
           [=](caf::error& err) { abort_job(self, "evaluation: " + describe(err)); });
@@ -635,14 +663,27 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
         maybe_write_progress(self);
       },
       [=](progress_atom, const worker_progress& p) { on_progress(self, p); },
-      [=](epoch_atom, std::uint32_t worker, std::uint32_t epoch) {
-        auto it = self->state.last_epoch.find(worker);
-        if (it == self->state.last_epoch.end()) return;
-        if (epoch > it->second && self->state.clocks->contains(worker)) {
-          self->state.epoch_end_clocks[worker].push_back(self->state.clocks->clock_of(worker));
+      [=](epoch_atom, std::uint32_t worker, std::uint32_t epoch) -> caf::result<bool> {
+        auto& st = self->state;
+        auto it = st.last_epoch.find(worker);
+        if (it == st.last_epoch.end()) return true;
+        if (epoch > it->second && st.clocks->contains(worker)) {
+          st.epoch_end_clocks[worker].push_back(st.clocks->clock_of(worker));
         }
         it->second = std::max<std::int64_t>(it->second, epoch);
         evaluate_completed_epochs(self);
+        // Epoch-end evaluations run behind training, one at a time, and
+        // each scores the parameters as they are when its turn comes. A
+        // worker that ran a whole epoch past one not yet scored waits for
+        // it: on small data sets epochs took less time than an evaluation,
+        // the evaluations fell behind until every one of them scored the
+        // last model, and early stopping counted that one model as epochs
+        // that showed no progress. Only evaluations already asked hold a
+        // worker back (they wait for no worker), so this cannot deadlock.
+        if (!scoring_behind(st, epoch)) return true;
+        auto hold = self->make_response_promise<bool>();
+        st.epoch_holds.emplace_back(epoch, hold);
+        return hold;
       },
       [=](done_atom, std::uint32_t worker) {
         auto& st = self->state;

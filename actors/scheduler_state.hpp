@@ -146,10 +146,15 @@ struct scheduler_state {
   // live worker is past its clock (an epoch that ended at that very clock is
   // reported after it). -1: none.
   std::int64_t progress_pending = -1;
-  std::uint32_t next_eval = 0;           // first epoch not yet evaluated
-  std::int64_t next_eval_clock = 0;      // eval_every: next min clock to evaluate at
-  std::uint32_t evals_pending = 0;       // asked or queued
-  std::deque<queued_eval> evals_queued;  // waiting for the one asked
+  std::uint32_t next_eval = 0;            // first epoch not yet evaluated
+  std::int64_t next_eval_clock = 0;       // eval_every: next min clock to evaluate at
+  std::uint32_t evals_pending = 0;        // asked or queued
+  std::deque<queued_eval> evals_queued;   // waiting for the one asked
+  std::optional<queued_eval> eval_asked;  // the one asked
+  // Workers that finished an epoch while the evaluation of an earlier one
+  // had not been scored: they begin their next epoch once it has (epoch,
+  // the reply that lets them).
+  std::vector<std::pair<std::uint32_t, caf::typed_response_promise<bool>>> epoch_holds;
   // The slowest clock over time (elapsed s, clock), while an evaluation is
   // under way: its row takes the clock of when its pulls were answered.
   std::deque<std::pair<double, std::int64_t>> clock_history;

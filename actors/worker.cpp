@@ -97,6 +97,10 @@ struct pool_slot {
   ~pool_slot() { release(); }
 };
 
+// The next epoch's start: asked for (waiting), allowed (granted), or not at
+// an epoch's end (none).
+enum class epoch_hold { none, waiting, granted };
+
 struct worker_state {
   worker_config cfg;
   // The whole data set, held while the worker lives: a node's cache keeps
@@ -132,8 +136,9 @@ struct worker_state {
   std::vector<bool> notices;
   std::int64_t known_min = 0;  // slowest worker's acknowledged steps, from the scheduler
   std::uint32_t epoch = 0;
-  bool batch_loaded = false;   // the batch of step `clock` is loaded
-  bool epoch_done = false;     // partition exhausted: drain, then next epoch or done
+  bool batch_loaded = false;  // the batch of step `clock` is loaded
+  bool epoch_done = false;    // partition exhausted: drain, then next epoch or done
+  epoch_hold next_epoch = epoch_hold::none;
   bool delayed = false;        // a straggler delay is running; pushes wait for `cont`
   bool continue_sent = false;  // a `cont` to ourselves is queued
   bool slot_wait = false;      // queued at the compute pool for a slot
@@ -619,14 +624,12 @@ bool bound_allows(const worker_state& st, std::int64_t step) {
   return s == staleness_unbounded || step - st.known_min <= s;
 }
 
-// Loads the batch of step `clock`; at the partition's end, finishes the
-// epoch once every push of it is acknowledged (so that an evaluation of
-// the epoch sees them all). Returns false while the step cannot start.
-bool load_batch(worker_pointer self) {
+// At the partition's end: ends the epoch once every push of it is
+// acknowledged (so that an evaluation of the epoch sees them all), and asks
+// the scheduler whether the next may begin. True once it may.
+bool end_epoch(worker_pointer self) {
   auto& st = self->state;
-  if (st.batch_loaded) return true;
   if (!st.epoch_done) {
-    if (st.wl->next_batch() > 0) return st.batch_loaded = true;
     st.epoch_done = true;
     if (!st.held.empty()) {
       // Held-back gradients belong to this epoch: deliver them before it ends.
@@ -647,18 +650,47 @@ bool load_batch(worker_pointer self) {
   // held back, flushed as the epoch ends into a step already counted) reach
   // the scheduler before the epoch ends: pushes_acked must count them.
   if (st.acks != st.reported_acks) send_advance(self);
-  const bool last = st.epoch + 1 >= st.cfg.job.epochs;
   // Before the epoch's end, so that the scheduler has every step of the
   // epoch counted when it evaluates it (CAF keeps one sender's order): the
   // test row's samples/s read 0 when an epoch took fewer than log_every steps.
   flush_report(self);
-  self->send(st.scheduler, epoch_atom::value, st.cfg.id, st.epoch);
-  if (last) {
+  auto ended = self->request(st.scheduler, caf::infinite, epoch_atom::value, st.cfg.id, st.epoch);
+  if (st.epoch + 1 >= st.cfg.job.epochs) {
+    ended.then([](bool) {}, [](caf::error&) {});  // the last: nothing to wait for
     st.finished = true;
     self->send(st.scheduler, done_atom::value, st.cfg.id);
     self->quit();
     return false;
   }
+  // The scheduler holds the answer while the evaluation of an earlier epoch
+  // waits to be scored (actors/scheduler.cpp); waiting for it counts as
+  // waiting on the bound.
+  st.next_epoch = epoch_hold::waiting;
+  st.timer.block(step_timer::staleness);
+  ended.then(
+      [=](bool) {
+        self->state.next_epoch = epoch_hold::granted;
+        advance(self);
+      },
+      [=, epoch = st.epoch](caf::error& err) {
+        if (is_troupe_error(err, errc::stopped)) return self->quit(err);  // the job ended
+        fail(self, "end of epoch " + std::to_string(epoch + 1), err);
+      });
+  return false;
+}
+
+// Loads the batch of step `clock`, beginning the next epoch at the
+// partition's end once the scheduler lets it. False while the step cannot
+// start.
+bool load_batch(worker_pointer self) {
+  auto& st = self->state;
+  if (st.batch_loaded) return true;
+  if (st.next_epoch == epoch_hold::none) {
+    if (!st.epoch_done && st.wl->next_batch() > 0) return st.batch_loaded = true;
+    if (!end_epoch(self)) return false;
+  }
+  if (st.next_epoch == epoch_hold::waiting) return false;
+  st.next_epoch = epoch_hold::none;
   st.wl->start_epoch(++st.epoch);
   if (st.wl->next_batch() == 0) {
     fail(self, "empty partition", make_troupe_error(errc::bad_config, "no training rows"));

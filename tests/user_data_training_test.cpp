@@ -215,6 +215,63 @@ TEST(UserDataTraining, EarlyStoppingEndsAJobThatOnlyOverfitsAndKeepsTheBest) {
   EXPECT_EQ(s.pushes_rejected, 0u);
 }
 
+// Each epoch's evaluation scores that epoch's model, however much longer an
+// evaluation takes than an epoch: here 4 steps an epoch against 40,000 test
+// rows. The evaluations ran behind training, one at a time, each on the
+// parameters of when its turn came, until every one of them scored the
+// last model: early stopping then counted that one model as epochs of no
+// progress. A worker now waits for the evaluation an epoch behind it.
+TEST(UserDataTraining, EveryEpochIsScoredOnItsOwnModelWhenEvaluationsTakeLonger) {
+  temp_dir dir("train_eval_lag");
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> x(-1.f, 1.f);
+  const auto rows = [&](int n) {
+    std::ostringstream out;
+    for (int i = 0; i < n; ++i) {
+      float sum = 0;
+      for (int d = 0; d < 20; ++d) {
+        const float v = x(rng);
+        sum += v;
+        out << v << ",";
+      }
+      out << (sum > 0 ? 1 : 0) << "\n";
+    }
+    return out.str();
+  };
+  auto job = files_job(dir,
+                       "format = \"csv\"\ntrain = \"" + dir.write("small.csv", rows(64)) +
+                           "\"\ntest = \"" + dir.write("large.csv", rows(40000)) + "\"",
+                       "hidden = [64]", "batch = 16\n");
+  job.epochs = 30;
+  job.workers = 1;
+  job.shards = 1;
+  job.staleness = 0;
+  const auto s = run_job(job);
+  EXPECT_EQ(s.epochs, 30u) << summary_line(s);
+  std::ifstream csv(dir.file("run/metrics.csv"));
+  std::string line;
+  std::getline(csv, line);
+  std::vector<std::int64_t> clocks;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string field; std::getline(ss, field, ',');) f.push_back(field);
+    ASSERT_EQ(f.size(), 12u) << line;
+    if (f[4] != "test") continue;
+    const auto epoch = std::stoll(f[1]);
+    const auto clock = std::stoll(f[3]);
+    // 4 steps an epoch: scored no earlier than the epoch's end, and at most
+    // one epoch later (the next epoch trains while it is scored).
+    EXPECT_GE(clock, (epoch + 1) * 4) << line;
+    EXPECT_LE(clock, (epoch + 2) * 4) << line;
+    if (!clocks.empty()) {
+      EXPECT_GT(clock, clocks.back()) << line << ": the same model again";
+    }
+    clocks.push_back(clock);
+  }
+  EXPECT_EQ(clocks.size(), 30u);
+}
+
 // A resumed job goes on with what the interrupted run's evaluations found:
 // resumed, it reported its own first epoch as the best (and overwrote best/
 // with it), and a target reached before the interruption as never reached.
