@@ -6,8 +6,8 @@
 #include <caf/scoped_execution_unit.hpp>
 
 #include <optional>
-#include <set>
 #include <string>
+#include <string_view>
 
 namespace troupe {
 
@@ -23,11 +23,18 @@ namespace {
 // CAF's handshake) makes the node forget a hosted actor, and timeouts and
 // stream messages drive internals. Each ended or corrupted the daemon for
 // anyone who could connect.
+//
+// A constant array, not a static set: an engine kept in a global ends after
+// function-local statics are destroyed, and its network thread screened
+// frames against a destroyed set (a segfault at exit).
 bool refused_type(const std::string& name) {
-  static const std::set<std::string> refused{
+  static constexpr std::string_view refused[] = {
       "@group",   "@group_down",      "@exit",         "@down",          "@error",
       "@timeout", "@open_stream_msg", "@upstream_msg", "@downstream_msg"};
-  return refused.count(name) > 0;
+  for (const auto r : refused) {
+    if (name == r) return true;
+  }
+  return false;
 }
 
 // CAF's binary format, read by CAF's own deserializer, except that

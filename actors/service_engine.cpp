@@ -1,14 +1,20 @@
 // troupe::engine: shards, a private node actor for the handshake, the table
 // directory, and optionally a published port, in an actor system of its own.
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "actors/client_call.hpp"
 #include "actors/client_reaper.hpp"
@@ -79,8 +85,79 @@ std::vector<shard_table> tables_of_shard(const std::vector<table_spec>& specs, s
 
 }  // namespace
 
+// The engines alive in this process. One held in a static ends after main,
+// when spdlog's statics may already be gone while its actors still log (a
+// listening engine in a global segfaulted at exit, in every run while remote
+// clients came and went; OpenSSL's exit hook had run while it still checked
+// logins). An exit hook, registered once both are up (hooks and statics go
+// in the reverse order of their making), stops the engines first and lets
+// their actors settle. Never destroyed: engines end after the hook.
+class live_engines {
+ public:
+  static live_engines& instance() {
+    static live_engines* made = [] {
+      // spdlog's registry and OpenSSL's exit hook first: they outlive ours.
+      spdlog::default_logger();
+      OPENSSL_init_ssl(0, nullptr);
+      auto* p = std::make_unique<live_engines>().release();  // NOLINT: lives for good
+      std::atexit([] { instance().stop_all(); });
+      return p;
+    }();
+    return *made;
+  }
+  void add(const void* id, std::function<void()> stop_at_exit) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_.emplace(id, std::move(stop_at_exit));
+  }
+  void remove(const void* id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_.erase(id);
+  }
+
+ private:
+  void stop_all() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, stop] : live_) stop();
+  }
+  std::mutex mutex_;
+  std::map<const void*, std::function<void()>> live_;
+};
+
+// Waits until the actors of `sys` stop ending (at most 1 s): what an
+// engine's end sets off (sessions ending, their log lines) is done before
+// the process's statics go.
+void settle(caf::actor_system& sys) {
+  using namespace std::chrono;
+  const auto until = steady_clock::now() + seconds(1);
+  auto last = sys.registry().running();
+  auto quiet_since = steady_clock::now();
+  while (steady_clock::now() < until && steady_clock::now() - quiet_since < milliseconds(50)) {
+    std::this_thread::sleep_for(milliseconds(5));
+    const auto now = sys.registry().running();
+    if (now != last) {
+      last = now;
+      quiet_since = steady_clock::now();
+    }
+  }
+}
+
 class engine::impl {
  public:
+  impl() {
+    live_engines::instance().add(this, [this] {
+      std::shared_ptr<actor_runtime> kept;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        kept = rt;
+      }
+      stop();
+      if (kept) settle(kept->sys);
+    });
+  }
+  ~impl() { live_engines::instance().remove(this); }
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
+
   std::shared_ptr<actor_runtime> rt;
   std::vector<shard_actor> shards;
   node_actor node;
