@@ -40,6 +40,17 @@ api_error clock_error(const caf::error& err, const clock_group& group) {
   return e;
 }
 
+// A call the directory bounced because it had ended (request_receiver_down,
+// which does not say why). In this process only engine.stop() ends it, and
+// so does the client's own end: stopped, as a waiting advance_clock hears
+// from the directory's down message. A remote one may also have been lost.
+api_error directory_gone(caf::event_based_actor* self, const directory_actor& dir, bool ending,
+                         const clock_group& group) {
+  const bool stopped = ending || dir.node() == self->node();
+  return {stopped ? api_errc::stopped : api_errc::peer_lost,
+          "clock group '" + group.name + "': the engine keeping it ended"};
+}
+
 }  // namespace
 
 void client::impl::advance_clock(const clock_group& group, callback<std::int64_t> done) {
@@ -125,6 +136,8 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
                   if (ending->load()) {
                     c->fail({api_errc::stopped, "clock group '" + group.name +
                                                     "': the client ended while the call waited"});
+                  } else if (err == caf::sec::request_receiver_down) {
+                    c->fail(directory_gone(self, dir, false, group));
                   } else {
                     c->fail(clock_error(err, group));
                   }
@@ -144,24 +157,6 @@ void client::impl::leave_clock(const clock_group& group, callback<void> done) {
   rt_->sys.spawn(
       [c, dir = directory_, session = session_, clocks = clocks_, ending = ending_](
           caf::event_based_actor* self, const clock_group& group) {
-        // A directory that has ended answers request_receiver_down, which
-        // does not say why: its down message does (the engine stopped, as
-        // advance_clock reports it, or the link was lost).
-        self->monitor(dir);
-        const auto finish = [=] {
-          self->demonitor(dir.address());
-          c->complete();
-          self->quit();
-        };
-        self->set_down_handler([=](caf::down_msg& down) {
-          if (down.source != dir.address()) return;
-          const auto code = down.reason == caf::exit_reason::user_shutdown || ending->load()
-                                ? api_errc::stopped
-                                : api_errc::peer_lost;
-          c->fail({code, "clock group '" + group.name + "': the engine keeping it ended (" +
-                             caf::to_string(down.reason) + ")"});
-          finish();
-        });
         self->request(dir, std::chrono::seconds(30), leave_atom::value, group.name, group.member,
                       session)
             .then(
@@ -171,13 +166,15 @@ void client::impl::leave_clock(const clock_group& group, callback<void> done) {
                     std::lock_guard<std::mutex> lock(clocks->mutex);
                     clocks->steps.erase({group.name, group.member});
                   }
-                  finish();
+                  c->complete();
                 },
                 [=](caf::error& err) {
-                  // The down message follows and says why.
-                  if (err == caf::sec::request_receiver_down) return;
-                  c->fail(clock_error(err, group));
-                  finish();
+                  if (err == caf::sec::request_receiver_down) {
+                    c->fail(directory_gone(self, dir, *ending, group));
+                  } else {
+                    c->fail(clock_error(err, group));
+                  }
+                  c->complete();
                 });
       },
       group);

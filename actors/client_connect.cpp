@@ -40,6 +40,21 @@ result<directory_actor> reach_directory(actor_runtime& rt, caf::scoped_actor& se
   return caf::actor_cast<directory_actor>(std::move(ep->actor));
 }
 
+// An engine that went away during connect() (it was shutting down, or its
+// process ended) was not reached: `unreachable`, one of connect's documented
+// errors, not the peer_lost of a client that had been connected. CAF 0.17
+// leaves a request unanswered when its connection drops; such a connect
+// waits out connect_timeout and says so.
+api_error gone_while_connecting(api_error e) {
+  if (e.code == api_errc::peer_lost) {
+    e.code = api_errc::unreachable;
+    e.message += " (the engine went away while connecting: is it shutting down?)";
+  } else if (e.code == api_errc::timeout) {
+    e.message += " (no answer within connect_timeout: is the engine shutting down or hung?)";
+  }
+  return e;
+}
+
 }  // namespace
 
 result<client> client::connect(const std::string& address, const std::string& given_secret,
@@ -81,9 +96,11 @@ result<client> client::connect(const std::string& address, const std::string& gi
   } else if (auto err = authenticate(*auth, node, secret, options.connect_timeout)) {
     auto e = to_api_error(err, "authenticating with " + address);
     if (e.code == api_errc::internal) e.code = api_errc::auth_failed;
-    return refuse(std::move(e));
+    return refuse(gone_while_connecting(std::move(e)));
   }
-  return open_client(std::move(rt), *dir, options, std::move(auth));
+  auto opened = open_client(std::move(rt), *dir, options, std::move(auth));
+  if (!opened) return gone_while_connecting(opened.error());
+  return opened;
 }
 
 }  // namespace troupe

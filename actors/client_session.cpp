@@ -204,6 +204,18 @@ void sweep(session_pointer self) {
   if (next != clock_type::time_point::max()) schedule_sweep(self, next);
 }
 
+// The error of a call to shard k, which ended with `reason`: an engine
+// stopped on purpose (its shards end with user_shutdown, in this process or
+// a remote one) is `stopped`, as its clock calls are; anything else lost it.
+api_error shard_gone(std::uint32_t k, const caf::error& reason, const char* how) {
+  if (reason == caf::exit_reason::user_shutdown) {
+    return {api_errc::stopped,
+            "shard " + std::to_string(k) + " " + how + ": the engine was stopped"};
+  }
+  return {api_errc::peer_lost,
+          "shard " + std::to_string(k) + " " + how + " (" + describe(reason) + ")"};
+}
+
 // Sends now, or later once the shard's window has room; in order either way.
 void send(session_pointer self, outgoing_request& req) {
   auto& st = self->state;
@@ -213,9 +225,7 @@ void send(session_pointer self, outgoing_request& req) {
   }
   if (st.lost[k]) {
     st.queue->finished(k);
-    return fail(req.context, req.done,
-                {api_errc::peer_lost,
-                 "shard " + std::to_string(k) + " is gone (" + describe(st.lost[k]) + ")"});
+    return fail(req.context, req.done, shard_gone(k, st.lost[k], "is gone"));
   }
   if (st.pending[k].size() >= st.window || !st.backlog[k].empty()) {
     const auto deadline = req.deadline;
@@ -255,8 +265,7 @@ void on_down(session_pointer self, const caf::down_msg& dm) {
     spdlog::log(quiet ? spdlog::level::info : spdlog::level::warn,
                 "client: shard {} lost ({}); {} pending requests fail", k, describe(st.lost[k]),
                 st.pending[k].size() + st.backlog[k].size());
-    const api_error lost{api_errc::peer_lost,
-                         "shard " + std::to_string(k) + " lost (" + describe(st.lost[k]) + ")"};
+    const api_error lost = shard_gone(k, st.lost[k], "lost");
     auto pending = std::exchange(st.pending[k], {});
     for (auto& [id, part] : pending) {
       st.queue->finished(k);

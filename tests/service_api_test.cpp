@@ -224,14 +224,22 @@ TEST_F(service, AnEngineAssignedToItselfKeepsServing) {
   EXPECT_TRUE(eng.client());
 }
 
-TEST_F(service, StoppedEngineTurnsCallsIntoPeerLost) {
+// A stopped engine's clients get `stopped`, table calls and clock calls
+// alike: table calls said peer_lost, which a service also gets from a lost
+// link, and could not tell a shutdown of its own from a failure.
+TEST_F(service, StoppedEngineTurnsCallsIntoStopped) {
   ASSERT_TRUE(c.lookup("emb", {1}).get());
   eng.stop();
   for (int i = 0; i < 2; ++i) {
     auto r = c.lookup("emb", {1, 2, 3}).get();
     ASSERT_FALSE(r);
-    EXPECT_TRUE(r.error().code == api_errc::peer_lost) << r.error().to_string();
+    EXPECT_TRUE(r.error().code == api_errc::stopped) << r.error().to_string();
   }
+  EXPECT_EQ(c.push("emb", {1}, std::vector<float>(width, 1.0f)).get().error().code,
+            api_errc::stopped);
+  const auto waited = c.wait();
+  ASSERT_FALSE(waited);
+  EXPECT_EQ(waited.error().code, api_errc::stopped) << waited.error().to_string();
   EXPECT_EQ(eng.client().error().code, api_errc::stopped);
 }
 

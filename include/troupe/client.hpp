@@ -14,7 +14,8 @@
 // Errors are values (result.hpp): unknown_table, wrong_width, out_of_range,
 // non_finite and bad_argument are found before anything is sent (the shards
 // check again); a refused push changes nothing. A shard that goes away turns
-// pending and later calls touching it into peer_lost at once; a slow one
+// pending and later calls touching it into peer_lost at once (stopped when
+// its engine was stopped on purpose); a slow one
 // into timeout (every call's deadline counts from the call, and is kept by a
 // thread of the client's own, not by the engine's busy threads). More calls
 // waiting in the client than client_options::max_queued: overloaded, at once.
@@ -110,7 +111,8 @@ class client {
   /// be empty, if the engine requires none); trailing whitespace (a secret
   /// file's final newline) is not part of it. Errors: bad_argument (no secret
   /// and no TLS, unusable TLS files), unreachable (also a refused TLS
-  /// handshake), auth_failed, timeout.
+  /// handshake, or an engine that went away meanwhile), auth_failed, timeout
+  /// (no answer within connect_timeout, e.g. from an engine shutting down).
   ///   auto c = troupe::client::connect("127.0.0.1:7100", secret);
   ///   if (!c) return log(c.error().to_string());
   static result<client> connect(const std::string& address, const std::string& secret,

@@ -3,7 +3,7 @@
 // the service's tables, served to in-process clients and, with `listen`, to
 // clients in other processes that hold the same secret. Stopping it (or
 // destroying it) ends the shards; its clients' calls then fail with
-// peer_lost. Engines share no global state: a process may run several.
+// stopped. Engines share no global state: a process may run several.
 // start, stop, client and address may be called from any thread, and the
 // engine and its clients may end on different threads.
 //
@@ -87,7 +87,7 @@ class engine {
   ~engine();  ///< stop()
 
   /// A client of this engine (no handshake: same process). Clients may
-  /// outlive the engine; their calls then fail with peer_lost.
+  /// outlive the engine; their calls then fail with stopped.
   ///   troupe::client c = eng.client().value();
   result<troupe::client> client(client_options options = {}) const;
 

@@ -25,8 +25,8 @@ enum class api_errc {
   peer_lost,      ///< the shard (or the remote engine) went away
   unreachable,    ///< cannot connect, or nothing Troupe listens at that address
   auth_failed,    ///< wrong cluster secret (either side)
-  stopped,        ///< the client or engine was stopped or moved from (table calls pending
-                  ///< when the engine stops get peer_lost)
+  stopped,        ///< the client or its engine was stopped (also a remote engine stopped
+                  ///< on purpose), or the client was moved from
   internal,       ///< anything else; the message says what
   overloaded,     ///< the client's queue was full: refused at once, nothing was sent
 };
