@@ -352,6 +352,7 @@ job_summary run_job(const job_config& job_file) {
   // the data before anything runs; the fitted job is what nodes receive.
   job_config job = job_file;
   fit_job_to_data(job, *data);
+  settle_target_metric(job);
   workload_tables(job);  // throws when [update.<name>] names no table of the model
   check_job_memory(job, *data);
   check_evaluation_fits(job, data);

@@ -108,6 +108,7 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
     read_int(*t, "seed", "job", src, job.seed, 0, std::numeric_limits<long long>::max());
     read_string(*t, "output_dir", "job", src, job.output_dir);
     read_string(*t, "target_metric", "job", src, job.target_metric);
+    job.target_metric_given = t->contains("target_metric");
     read_double(*t, "target_accuracy", "job", src, job.target_accuracy);
     read_double(*t, "target_loss", "job", src, job.target_loss);
     read_int(*t, "log_every", "job", src, job.log_every, 1, 1000000);

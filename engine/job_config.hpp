@@ -59,6 +59,7 @@ struct job_config {
   std::uint64_t seed = 42;
   std::string output_dir = "runs/fashion_mlp";
   std::string target_metric = "accuracy";  ///< "accuracy" (reach >=) or "loss" (reach <=)
+  bool target_metric_given = false;        ///< the job file named it (not the default)
   double target_accuracy = 0.87;
   double target_loss = 0.0;
   std::uint32_t log_every = 100;

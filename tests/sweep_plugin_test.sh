@@ -3,7 +3,8 @@
 # which brings its own data: the sweep has no training rows to count, so it
 # neither refuses the job ("more workers than the 0 training rows", as it
 # did) nor evaluates every clock for its "evaluations per epoch"; each run
-# evaluates at its epochs' ends, as `troupe train` does.
+# evaluates at its epochs' ends, as `troupe train` does. Its regression is
+# judged by its loss.
 # Usage: sweep_plugin_test.sh TROUPE_BINARY PLUGIN
 set -euo pipefail
 troupe=$1
@@ -40,4 +41,8 @@ for run in "$dir"/out/runs/s*; do
   [ "$tests" -ge 3 ] && [ "$tests" -le 4 ] || { cat "$run/metrics.csv"; fail "$run: $tests evaluations"; }
 done
 grep -q "| inf |" "$dir/out/summary.md" || { cat "$dir/out/summary.md"; fail "summary.md lacks inf"; }
+# The plugin's model is a regression: judged by its test loss. It was judged
+# by accuracy ("test accuracy >= 0"), and every run reached that at once.
+grep -q "target: test loss <=" "$dir/out/summary.md" ||
+  { cat "$dir/out/summary.md"; fail "a regression's target is not its loss"; }
 echo "1 passed, 0 failed"

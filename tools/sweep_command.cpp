@@ -72,6 +72,7 @@ sweep_plan make_plan(const sweep_options& o) {
   sweep_plan plan;
   // Loaded once: an edit of the job file during a long sweep cannot mix two jobs.
   plan.base = load_job_config(o.job_file);
+  settle_target_metric(plan.base);
   if (o.epochs) plan.base.epochs = *o.epochs;
   if (o.seed) plan.base.seed = *o.seed;
   if (o.stragglers) plan.base.stragglers = *o.stragglers;

@@ -141,4 +141,10 @@ bool regression_job(const job_config& job) {
   return kind.regression && kind.regression(job);
 }
 
+void settle_target_metric(job_config& job) {
+  if (!job.target_metric_given && job.target_metric == "accuracy" && regression_job(job)) {
+    job.target_metric = "loss";
+  }
+}
+
 }  // namespace troupe

@@ -70,4 +70,10 @@ double baseline_score(const workload_data& data);
 /// for a classifier's (accuracy, log-loss).
 bool regression_job(const job_config& job);
 
+/// A regression whose job file named no target metric is judged by its loss:
+/// a custom workload's kind (a plugin's) says it is one only once loaded,
+/// after the job file was read. Judged by accuracy, every sweep run of one
+/// reached its target ("test accuracy >= 0") at once.
+void settle_target_metric(job_config& job);
+
 }  // namespace troupe
