@@ -31,6 +31,7 @@
 #include "engine/store/progress_files.hpp"
 #include "engine/store/shard_store.hpp"
 #include "engine/wire/exchange_plan.hpp"
+#include "engine/wire/wire_codec.hpp"
 #include "engine/workloads/workload_factory.hpp"
 #include "engine/workloads/workload_registry.hpp"
 #include "kernels/backend.hpp"
@@ -312,6 +313,24 @@ void check_job_memory(const job_config& job, const workload_data& data) {
   check_memory(job, est.data + est.evaluator, "the scheduler of job '" + job.name + "'", ram, &est);
 }
 
+// A worker pulls and pushes a shard's part of a dense table in one message:
+// a part past the wire format's limit (2^26 floats) trained nothing and
+// failed the job at its first pull ("exceeds one message; split it").
+void check_dense_parts_fit(const job_config& job) {
+  constexpr std::uint64_t most = max_payload_bytes / sizeof(float);
+  for (const auto& t : workload_tables(job)) {
+    if (t.kind != table_kind::dense) continue;
+    const std::uint64_t part = (t.size + job.shards - 1) / job.shards;
+    if (part <= most) continue;
+    const auto shards = (t.size + most - 1) / most;
+    throw troupe_error(errc::bad_config,
+                       "table '" + t.name + "' has " + std::to_string(t.size) +
+                           " values: a shard's part of " + std::to_string(part) +
+                           " exceeds what one message carries (2^26 floats); train.shards = " +
+                           std::to_string(shards) + " at least, or a smaller model");
+  }
+}
+
 // A bounded sparse table ([model] max_rows, or a table's own bound) must
 // hold the rows one evaluation reads from a shard, all in one request: the
 // job otherwise trained until its first evaluation and then failed
@@ -353,7 +372,8 @@ job_summary run_job(const job_config& job_file) {
   job_config job = job_file;
   fit_job_to_data(job, *data);
   settle_target_metric(job);
-  workload_tables(job);  // throws when [update.<name>] names no table of the model
+  workload_tables(job);        // throws when [update.<name>] names no table of the model
+  check_dense_parts_fit(job);  // whatever the machine: before its memory is counted
   check_job_memory(job, *data);
   check_evaluation_fits(job, data);
   if (job.backend == kernels::backend_kind::automatic && job.nodes.empty()) {

@@ -156,7 +156,8 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
         const bool end = job.model.sizes.empty() || &el == &arr->back();
         if (!v || *v < (end ? 0 : 1) || *v > (1 << 24)) {
           bad(src, "model.layers",
-              "every layer size must be a positive integer (0 at either end: from the data)");
+              "every layer size must be an integer from 1 to 16777216 (2^24; 0 at either end: "
+              "from the data)");
         }
         job.model.sizes.push_back(static_cast<int>(*v));
       }

@@ -92,7 +92,7 @@ void read_model_spec(const toml::table& t, const std::string& src, job_config& j
     for (const auto& el : *arr) {
       const auto v = integer_of(el);
       if (!v || *v <= 0 || *v > (1 << 24)) {
-        bad(src, "model.hidden", "every layer size must be a positive integer");
+        bad(src, "model.hidden", "every layer size must be an integer from 1 to 16777216 (2^24)");
       }
       job.model.sizes.push_back(static_cast<int>(*v));
     }
