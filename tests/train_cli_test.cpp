@@ -170,6 +170,39 @@ TEST(TrainCli, ABadFlagValueExitsTwoSayingWhatWasWanted) {
   fs::remove_all(dir, ec);
 }
 
+// A job file given with --resume replaces the interrupted run's settings:
+// the resume says which ones change (it did without a word, and a file
+// without checkpoints or stragglers took over a run that had both).
+TEST(TrainCli, AResumeWithAJobFileNamesTheSettingsItReplaces) {
+  const auto dir =
+      fs::temp_directory_path() / ("troupe_train_resume_file_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  child_process first(
+      {TROUPE_BINARY, "train", "--epochs", "1", "--train-limit", "640", "--test-limit", "100",
+       "--checkpoint-every", "5", "-o", (dir / "run").string()},
+      dir / "first.log");
+  ASSERT_EQ(first.wait_exit(seconds(120)), 0) << first.log();
+  std::ofstream(dir / "other.toml") << "[job]\nepochs = 2\n[data]\ntrain_limit = 640\n"
+                                    << "test_limit = 100\n";
+  child_process resumed(
+      {TROUPE_BINARY, "train", (dir / "other.toml").string(), "--resume", (dir / "run").string()},
+      dir / "resumed.log");
+  ASSERT_EQ(resumed.wait_exit(seconds(120)), 0) << resumed.log();
+  const auto log = resumed.log();
+  EXPECT_NE(log.find("its settings (and the flags) replace the interrupted run's"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("job.epochs 1 -> 2"), std::string::npos) << log;
+  EXPECT_NE(log.find("job.checkpoint_every 5 -> 0"), std::string::npos) << log;
+  // Resumed from its own job.toml, nothing is said.
+  child_process again({TROUPE_BINARY, "train", "--resume", (dir / "run").string(), "--epochs", "3"},
+                      dir / "again.log");
+  ASSERT_EQ(again.wait_exit(seconds(120)), 0) << again.log();
+  EXPECT_EQ(again.log().find("replace the interrupted run's"), std::string::npos) << again.log();
+  fs::remove_all(dir);
+}
+
 // The tool's own options come before or after the command: `troupe train
 // --log-level warn` took "warn" for the job file ("File does not exist").
 TEST(TrainCli, LogLevelIsTakenAfterTheCommandToo) {

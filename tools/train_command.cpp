@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -33,6 +34,55 @@ struct train_options {
   std::optional<double> memory_share, peer_timeout_s, slot_wait_s;
   std::vector<std::string> sets;  ///< --set KEY=VALUE, in order
 };
+
+// "section.key" -> value of each setting in a job's TOML text (to_toml's).
+std::map<std::string, std::string> settings_of(const std::string& toml) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(toml);
+  std::string section, line;
+  while (std::getline(in, line)) {
+    if (line.size() > 2 && line.front() == '[' && line.back() == ']') {
+      section = line.substr(1, line.size() - 2);
+      continue;
+    }
+    const auto eq = line.find(" = ");
+    if (eq != std::string::npos) out[section + "." + line.substr(0, eq)] = line.substr(eq + 3);
+  }
+  return out;
+}
+
+// A job file given with --resume replaces the interrupted run's settings,
+// and its job.toml is rewritten with them: said, with what changes (flags
+// applied), since a resume otherwise continues the run as it was (a file of
+// 5 epochs, no stragglers and no checkpoints silently took over a run of 6
+// with both).
+void warn_replaced_settings(const std::string& dir, const std::string& file,
+                            const job_config& given) {
+  job_config was;
+  try {
+    was = load_job_config(dir + "/job.toml", false);
+  } catch (const troupe_error&) {
+    return;  // the resume itself says what is wrong with the directory
+  }
+  const auto before = settings_of(to_toml(was)), after = settings_of(to_toml(given));
+  std::string changes;
+  std::size_t n = 0;
+  for (const auto& [key, value] : after) {
+    // Where it goes, and what the data fills in (the run's file has the sizes).
+    if (key == "job.output_dir" || key == "model.layers" || key == "model.hidden") continue;
+    const auto it = before.find(key);
+    const std::string old = it == before.end() ? "(unset)" : it->second;
+    if (old == value) continue;
+    if (++n <= 8) changes += (changes.empty() ? "" : ", ") + key + " " + old + " -> " + value;
+  }
+  if (n == 0) return;
+  if (n > 8) changes += ", and " + std::to_string(n - 8) + " more";
+  spdlog::warn(
+      "resuming {} with the job file {}: its settings (and the flags) replace the interrupted "
+      "run's ({}), and {}/job.toml is rewritten with them; leave the file out to resume the run "
+      "as it was",
+      dir, file, changes, dir);
+}
 
 job_config build_job(const train_options& o) {
   job_config job;
@@ -103,6 +153,7 @@ job_config build_job(const train_options& o) {
         errc::bad_config,
         std::string("a flag's value is beyond what the job file allows: ") + e.what());
   }
+  if (!o.resume.empty() && !o.job_file.empty()) warn_replaced_settings(o.resume, o.job_file, job);
   return job;
 }
 
