@@ -203,6 +203,37 @@ TEST(TrainCli, AResumeWithAJobFileNamesTheSettingsItReplaces) {
   fs::remove_all(dir);
 }
 
+// A resume keeps the run's name, which its checkpoints carry: a name taken
+// from the data file's made every set "belong to job 'mlp_a'" once the
+// data came from another file, and nothing was resumed.
+TEST(TrainCli, AResumeOnAnotherDataFileKeepsTheRunsName) {
+  const auto dir =
+      fs::temp_directory_path() / ("troupe_train_resume_name_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  {
+    std::ofstream a(dir / "a.csv"), b(dir / "b.csv");
+    for (int i = 0; i < 200; ++i) {
+      const auto row =
+          std::to_string(i % 7) + "," + std::to_string(i % 5) + "," + std::to_string(i % 2) + "\n";
+      a << row;
+      b << row;
+    }
+  }
+  std::ofstream(dir / "job.toml") << "[job]\nepochs = 1\ncheckpoint_every = 5\noutput_dir = \""
+                                  << (dir / "run").string() << "\"\n[data]\nformat = \"csv\"\n"
+                                  << "train = \"" << (dir / "a.csv").string() << "\"\n"
+                                  << "[model]\nhidden = [8]\n";
+  child_process first({TROUPE_BINARY, "train", (dir / "job.toml").string()}, dir / "first.log");
+  ASSERT_EQ(first.wait_exit(seconds(120)), 0) << first.log();
+  child_process resumed({TROUPE_BINARY, "train", "--resume", (dir / "run").string(), "--set",
+                         "data.train=\"" + (dir / "b.csv").string() + "\"", "--epochs", "2"},
+                        dir / "resumed.log");
+  ASSERT_EQ(resumed.wait_exit(seconds(120)), 0) << resumed.log();
+  EXPECT_NE(resumed.log().find("resuming job 'mlp_a'"), std::string::npos) << resumed.log();
+  fs::remove_all(dir);
+}
+
 // The tool's own options come before or after the command: `troupe train
 // --log-level warn` took "warn" for the job file ("File does not exist").
 TEST(TrainCli, LogLevelIsTakenAfterTheCommandToo) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -99,6 +100,17 @@ job_config build_job(const train_options& o) {
   std::vector<job_override> overrides;
   for (const auto& text : o.sets) overrides.push_back(parse_job_override(text));
   job = apply_job_overrides(job, overrides, false);
+  if (!o.resume.empty() && std::none_of(overrides.begin(), overrides.end(),
+                                        [](const auto& ov) { return ov.key == "job.name"; })) {
+    // The checkpoints carry the run's name: a name taken from the data
+    // (`--set data.train=` another file, or a job file's) made every set
+    // "belong to another job", and the resume found nothing to resume.
+    try {
+      job.name = load_job_config(o.resume + "/job.toml", false).name;
+    } catch (const troupe_error&) {
+      // No job.toml: the resume says what is missing.
+    }
+  }
   if (o.workers) job.workers = *o.workers;
   if (o.shards) job.shards = *o.shards;
   if (o.batch) job.batch = *o.batch;
