@@ -24,6 +24,7 @@
 #include "actors/thread_pinning.hpp"
 #include "actors/tls_config.hpp"
 #include "engine/auth.hpp"
+#include "engine/data/csv_loader.hpp"
 #include "engine/data/dataset.hpp"
 #include "engine/memory_estimate.hpp"
 #include "engine/output_lock.hpp"
@@ -398,6 +399,11 @@ job_summary run_job(const job_config& job_file) {
   }
   // Not on a cut of the file (--train-limit): its first rows may leave
   // classes out by chance.
+  if (data->dense_train && job.data.from_files() && job.data.header == -1) {
+    if (const auto note = numeric_header_warning(*data->dense_train); !note.empty()) {
+      spdlog::warn("{}", note);
+    }
+  }
   if (data->dense_train && job.data.from_files() && job.train_limit == 0) {
     if (const auto note = unused_classes_warning(
             {data->dense_train.get(), data->dense_test.get(), data->dense_validation.get()});

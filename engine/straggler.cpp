@@ -127,6 +127,7 @@ void parse_part(const std::string& text, const std::string& part, straggler_spec
     straggler_spec::fixed_part p;
     p.worker = r.get_uint("worker", std::numeric_limits<std::uint32_t>::max());
     p.factor = r.get_double("factor", 1.0);
+    if (p.factor > 1000) r.fail("factor " + r.get("factor") + " is above 1000");
     for (const auto& other : spec.fixed) {
       if (other.worker == p.worker) {
         r.fail("worker " + std::to_string(p.worker) + " already has a fixed part");
@@ -145,6 +146,8 @@ void parse_part(const std::string& text, const std::string& part, straggler_spec
       r.fail("dist '" + dist + "' is neither exp nor uniform");
     }
     p.mean_ms = r.get_double("mean_ms", 0.0);
+    // A mean of hours took a run that then sat silent until killed.
+    if (p.mean_ms > 60000) r.fail("mean_ms " + r.get("mean_ms") + " is above 60000 (a minute)");
     if (r.has("workers") && r.get("workers") != "all") {
       p.worker = r.get_uint("workers", std::numeric_limits<std::uint32_t>::max());
     }

@@ -89,6 +89,14 @@ TEST(CsvLoader, AFirstRowWithAMissingValueIsNoHeader) {
   const auto pandas = load_csv(dir.write("p.csv", ",a,y\n0,0.5,1\n1,0.7,0\n"), o);
   EXPECT_EQ(pandas.rows, 2u);
   EXPECT_EQ(pandas.feature_names, (std::vector<std::string>{"", "a"}));
+  EXPECT_EQ(numeric_header_warning(pandas), "");
+  // A first row that is data with a value other than a number missing is
+  // taken as a header (as documented), and said to be mostly numbers.
+  const auto guessed = load_csv(dir.write("q.csv", "1.0,?,3.0,4.0,1\n1,2,3,4,0\n"), csv_options{});
+  EXPECT_EQ(guessed.rows, 1u);
+  const auto note = numeric_header_warning(guessed);
+  EXPECT_NE(note.find("4 of its 5 fields are numbers"), std::string::npos) << note;
+  EXPECT_NE(note.find("data.header = false"), std::string::npos) << note;
 }
 
 // A pipe or FIFO was read twice (to count rows, then to load): a process

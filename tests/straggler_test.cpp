@@ -110,6 +110,9 @@ TEST(StragglerSpec, RejectsMalformedSpecsWithUsefulMessages) {
       {"random:dist=exp", "missing key 'mean_ms'"},
       {"random:dist=normal,mean_ms=2", "dist 'normal' is neither exp nor uniform"},
       {"random:dist=exp,mean_ms=-1", "mean_ms -1 is negative"},
+      // A run that then sat silent until killed:
+      {"random:dist=exp,mean_ms=1e9", "mean_ms 1e9 is above 60000 (a minute)"},
+      {"fixed:worker=0,factor=1e9", "factor 1e9 is above 1000"},
       {"random:dist=exp,mean_ms=2,workers=some", "workers 'some' is not an integer"},
       {"dai:max_delay=-3", "max_delay -3 is negative"},
       {"dai:max_delay=2.5", "max_delay '2.5' is not an integer"},

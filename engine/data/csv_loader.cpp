@@ -39,6 +39,20 @@ char delimiter_of(const std::string& option, std::string_view first_line) {
 
 }  // namespace
 
+std::string numeric_header_warning(const dataset& d) {
+  if (d.feature_names.empty()) return {};
+  std::vector<std::string_view> fields(d.feature_names.begin(), d.feature_names.end());
+  if (!d.label_name.empty()) fields.push_back(d.label_name);
+  std::size_t numbers = 0;
+  for (const auto field : fields) {
+    if (!field.empty() && !looks_like_header({field})) ++numbers;
+  }
+  if (numbers * 2 <= fields.size()) return {};
+  return d.source + ": its first line was taken as a header, but " + std::to_string(numbers) +
+         " of its " + std::to_string(fields.size()) +
+         " fields are numbers; if it is a row of data (a missing value?), set data.header = false";
+}
+
 bool looks_like_header(const std::vector<std::string_view>& fields) {
   for (auto field : fields) {
     if (field.empty()) continue;

@@ -52,6 +52,11 @@ void split_fields(std::string_view line, char delim, std::vector<std::string_vie
 /// empty field among numbers ("0.5,,0.3" is a row with a value missing, not
 /// a header), while a header may leave a name empty (",a,b,y", pandas' index).
 bool looks_like_header(const std::vector<std::string_view>& fields);
+/// A warning when `d`'s header, found by guessing (data.header = "auto"),
+/// is mostly numbers: perhaps a row of data with a missing value
+/// ("1.0,?,3.0,4.0,1"), which would otherwise be dropped without a word.
+/// Empty otherwise.
+std::string numeric_header_warning(const dataset& d);
 /// Parses a finite float; false when `text` is no number or not finite.
 bool parse_float(std::string_view text, float& out);
 /// A label as a class number (an integer in [0, 2^31)); false otherwise.

@@ -88,7 +88,8 @@ struct workload_context {
       pos = 0;
     }
     if (pos == 0 || pos != it->second.size()) {
-      throw std::invalid_argument("params." + key + ": '" + it->second + "' is not a number");
+      // As the job file wrote it (a string keeps its quotes: 'abc').
+      throw std::invalid_argument("params." + key + " = " + it->second + " is not a number");
     }
     return v;
   }
