@@ -77,6 +77,7 @@ void next_step(stage_pointer self) {
   st.rows = st.sampler->next(train, st.x, st.y);
   if (st.rows > 0) return begin_step(self, st.clock);
   if (st.epoch + 1 >= st.cfg.worker.job.epochs) return finish(self);
+  flush_report(self);  // the epoch's steps counted before its evaluation, as a worker's
   end_epoch(self);
   st.sampler->start_epoch(++st.epoch);
   st.rows = st.sampler->next(train, st.x, st.y);

@@ -105,7 +105,10 @@ class live_engines {
     }();
     return *made;
   }
-  void add(const void* id, std::function<void()> stop_at_exit) {
+  /// Stops the engine at exit, returning its runtime (released outside the
+  /// lock: its end waits for its actors, and one may be ending an engine).
+  using stopper = std::function<std::shared_ptr<actor_runtime>()>;
+  void add(const void* id, stopper stop_at_exit) {
     std::lock_guard<std::mutex> lock(mutex_);
     live_.emplace(id, std::move(stop_at_exit));
   }
@@ -116,11 +119,15 @@ class live_engines {
 
  private:
   void stop_all() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [id, stop] : live_) stop();
+    std::vector<std::shared_ptr<actor_runtime>> kept;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto& [id, stop] : live_) kept.push_back(stop());
+    }
+    kept.clear();
   }
   std::mutex mutex_;
-  std::map<const void*, std::function<void()>> live_;
+  std::map<const void*, stopper> live_;
 };
 
 // Waits until the actors of `sys` stop ending (at most 1 s): what an
@@ -143,7 +150,11 @@ void settle(caf::actor_system& sys) {
 
 class engine::impl {
  public:
-  impl() {
+  impl() = default;
+  ~impl() { live_engines::instance().remove(this); }
+  // Once the engine is complete (start() may fail, or be under way, when
+  // the process exits).
+  void stop_at_exit() {
     live_engines::instance().add(this, [this] {
       std::shared_ptr<actor_runtime> kept;
       {
@@ -152,9 +163,9 @@ class engine::impl {
       }
       stop();
       if (kept) settle(kept->sys);
+      return kept;
     });
   }
-  ~impl() { live_engines::instance().remove(this); }
   impl(const impl&) = delete;
   impl& operator=(const impl&) = delete;
 
@@ -173,7 +184,7 @@ class engine::impl {
   void stop() {
     const user_thread_call call;
     std::lock_guard<std::mutex> lock(mutex);
-    if (stopped) return;
+    if (stopped || !rt) return;
     stopped = true;
     listener.reset();  // unpublished
     {
@@ -212,7 +223,9 @@ class engine::impl {
   }
 };
 
-engine::engine(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+engine::engine(std::unique_ptr<impl> p) : impl_(std::move(p)) {
+  if (impl_) impl_->stop_at_exit();
+}
 engine::engine(engine&&) noexcept = default;
 engine& engine::operator=(engine&& other) noexcept {
   if (this == &other) return *this;  // self-assigned, it stopped itself

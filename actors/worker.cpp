@@ -950,6 +950,7 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         } else if (s.current.missing > 0 && late(s.current.sent_at, s.cfg.request_timeout)) {
           on_request_error(self, "pull", caf::make_error(caf::sec::request_timeout));
         } else if (s.timer.blocked_on() == step_timer::staleness &&
+                   s.next_epoch != epoch_hold::waiting &&  // bounded by the evaluation's own
                    late(s.timer.blocked_since(), s.cfg.clock_timeout)) {
           fail(self, "clock advance", caf::make_error(caf::sec::request_timeout));
         }

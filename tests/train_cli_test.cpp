@@ -180,7 +180,7 @@ TEST(TrainCli, AResumeWithAJobFileNamesTheSettingsItReplaces) {
   fs::create_directories(dir);
   child_process first(
       {TROUPE_BINARY, "train", "--epochs", "1", "--train-limit", "640", "--test-limit", "100",
-       "--checkpoint-every", "5", "-o", (dir / "run").string()},
+       "--checkpoint-every", "5", "--peer-timeout", "2", "-o", (dir / "run").string()},
       dir / "first.log");
   ASSERT_EQ(first.wait_exit(seconds(120)), 0) << first.log();
   std::ofstream(dir / "other.toml") << "[job]\nepochs = 2\n[data]\ntrain_limit = 640\n"
@@ -195,6 +195,9 @@ TEST(TrainCli, AResumeWithAJobFileNamesTheSettingsItReplaces) {
       << log;
   EXPECT_NE(log.find("job.epochs 1 -> 2"), std::string::npos) << log;
   EXPECT_NE(log.find("job.checkpoint_every 5 -> 0"), std::string::npos) << log;
+  // A setting the file leaves out (to_toml writes no [cluster] without one).
+  EXPECT_NE(log.find("cluster.peer_timeout_s 2 -> (unset)"), std::string::npos) << log;
+  EXPECT_EQ(log.find("cluster.nodes"), std::string::npos) << log;  // both empty
   // Resumed from its own job.toml, nothing is said.
   child_process again({TROUPE_BINARY, "train", "--resume", (dir / "run").string(), "--epochs", "3"},
                       dir / "again.log");

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "actors/job_runner.hpp"
@@ -66,15 +67,28 @@ void warn_replaced_settings(const std::string& dir, const std::string& file,
     return;  // the resume itself says what is wrong with the directory
   }
   const auto before = settings_of(to_toml(was)), after = settings_of(to_toml(given));
+  // Both sides' keys: to_toml leaves out what is unset ([cluster], params).
+  std::set<std::string> keys;
+  for (const auto& [key, value] : before) keys.insert(key);
+  for (const auto& [key, value] : after) keys.insert(key);
   std::string changes;
   std::size_t n = 0;
-  for (const auto& [key, value] : after) {
-    // Where it goes, and what the data fills in (the run's file has the sizes).
+  // A section to_toml leaves out holds its defaults: empty, zero or false.
+  const auto value_of = [](const std::map<std::string, std::string>& m, const std::string& key) {
+    const auto it = m.find(key);
+    return it == m.end() ? std::string("(unset)") : it->second;
+  };
+  const auto unset = [](const std::string& v) {
+    return v == "(unset)" || v == "[]" || v == "\"\"" || v == "0" || v == "false";
+  };
+  for (const auto& key : keys) {
+    // Where it goes, and what the data fills in (the run's file has the
+    // sizes, and the data directory the default one resolved).
     if (key == "job.output_dir" || key == "model.layers" || key == "model.hidden") continue;
-    const auto it = before.find(key);
-    const std::string old = it == before.end() ? "(unset)" : it->second;
-    if (old == value) continue;
-    if (++n <= 8) changes += (changes.empty() ? "" : ", ") + key + " " + old + " -> " + value;
+    const auto old = value_of(before, key), now = value_of(after, key);
+    if (old == now || (unset(old) && unset(now))) continue;
+    if (key == "data.dir" && (unset(old) || unset(now))) continue;
+    if (++n <= 8) changes += (changes.empty() ? "" : ", ") + key + " " + old + " -> " + now;
   }
   if (n == 0) return;
   if (n > 8) changes += ", and " + std::to_string(n - 8) + " more";
