@@ -179,6 +179,23 @@ TEST(UserDataTraining, AMaxRowsNoEvaluationFitsIsRefusedBeforeTraining) {
 
 // 300 rows of 20 uniform features and a random label of 4: nothing to
 // learn, so a model only memorises its training rows.
+// The fields of metrics.csv's test rows, in order; a row of another
+// number of fields is a failure.
+std::vector<std::vector<std::string>> test_rows(const std::string& metrics_csv) {
+  std::ifstream csv(metrics_csv);
+  std::string line;
+  std::getline(csv, line);
+  std::vector<std::vector<std::string>> rows;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string field; std::getline(ss, field, ',');) f.push_back(field);
+    EXPECT_EQ(f.size(), 12u) << line;
+    if (f.size() == 12 && f[4] == "test") rows.push_back(std::move(f));
+  }
+  return rows;
+}
+
 std::string random_labels(unsigned seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> x(-1.f, 1.f);
@@ -249,16 +266,9 @@ TEST(UserDataTraining, EveryEpochIsScoredOnItsOwnModelWhenEvaluationsTakeLonger)
   job.staleness = 0;
   const auto s = run_job(job);
   EXPECT_EQ(s.epochs, 30u) << summary_line(s);
-  std::ifstream csv(dir.file("run/metrics.csv"));
-  std::string line;
-  std::getline(csv, line);
   std::vector<std::int64_t> clocks;
-  while (std::getline(csv, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    for (std::string field; std::getline(ss, field, ',');) f.push_back(field);
-    ASSERT_EQ(f.size(), 12u) << line;
-    if (f[4] != "test") continue;
+  for (const auto& f : test_rows(dir.file("run/metrics.csv"))) {
+    const std::string line = "epoch " + f[1] + ", clock " + f[3];
     const auto epoch = std::stoll(f[1]);
     const auto clock = std::stoll(f[3]);
     // 4 steps an epoch: scored no earlier than the epoch's end, and at most
@@ -310,19 +320,11 @@ TEST(UserDataTraining, AResumedJobKeepsItsBestModelAndItsTarget) {
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(again), {}), best_txt);
 
   // metrics.csv: one test row per epoch, in order, on one time axis.
-  std::ifstream csv(dir.file("run/metrics.csv"));
-  std::string line;
-  std::getline(csv, line);
   std::vector<std::uint32_t> epochs;
   double last_time = -1;
-  while (std::getline(csv, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    for (std::string field; std::getline(ss, field, ',');) f.push_back(field);
-    ASSERT_EQ(f.size(), 12u) << line;
-    if (f[4] != "test") continue;
+  for (const auto& f : test_rows(dir.file("run/metrics.csv"))) {
     epochs.push_back(static_cast<std::uint32_t>(std::stoul(f[1])));
-    EXPECT_GE(std::stod(f[0]), last_time) << line;
+    EXPECT_GE(std::stod(f[0]), last_time) << f[0];
     last_time = std::stod(f[0]);
   }
   EXPECT_EQ(epochs, (std::vector<std::uint32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
