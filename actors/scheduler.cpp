@@ -306,11 +306,6 @@ std::int64_t evaluation_clock(const scheduler_state& st, double sent_s, const ev
   return clock_at(st, sent_s + res.read_delay_s, fallback);
 }
 
-// Has the evaluator pull the current parameters and score them; `epoch` is
-// the epoch the evaluation belongs to (the slowest worker's current one for
-// evaluations between epoch ends). One at a time, labelled with the clock
-// of what it read: labelled when asked, an evaluation queued behind a busy
-// one scored a model tens of steps past its label (see evaluation_clock).
 // Whether the evaluation of an epoch before `epoch` is asked (it waits for
 // no worker) but not scored yet.
 bool scoring_behind(const scheduler_state& st, std::uint32_t epoch) {
@@ -332,6 +327,11 @@ void release_epoch_holds(scheduler_pointer self) {
   }
 }
 
+// Has the evaluator pull the current parameters and score them; `epoch` is
+// the epoch the evaluation belongs to (the slowest worker's current one for
+// evaluations between epoch ends). One at a time, labelled with the clock
+// of what it read: labelled when asked, an evaluation queued behind a busy
+// one scored a model tens of steps past its label (see evaluation_clock).
 void ask_evaluation(scheduler_pointer self, const queued_eval& e) {
   const double sent_s = elapsed(self->state);
   const auto min_clock = self->state.slowest_clock();

@@ -625,9 +625,9 @@ bool bound_allows(const worker_state& st, std::int64_t step) {
 }
 
 // At the partition's end: ends the epoch once every push of it is
-// acknowledged (so that an evaluation of the epoch sees them all), and asks
-// the scheduler whether the next may begin. True once it may.
-bool end_epoch(worker_pointer self) {
+// acknowledged (so that an evaluation of the epoch sees them all), then asks
+// the scheduler whether the next may begin (its answer grants it).
+void end_epoch(worker_pointer self) {
   auto& st = self->state;
   if (!st.epoch_done) {
     st.epoch_done = true;
@@ -643,7 +643,7 @@ bool end_epoch(worker_pointer self) {
   }
   if (!st.window.empty()) {
     st.timer.block(step_timer::push);
-    return false;
+    return;
   }
   st.epoch_done = false;
   // Acknowledgements that completed no step (pushes the straggler protocol
@@ -660,7 +660,7 @@ bool end_epoch(worker_pointer self) {
     st.finished = true;
     self->send(st.scheduler, done_atom::value, st.cfg.id);
     self->quit();
-    return false;
+    return;
   }
   // The scheduler holds the answer while the evaluation of an earlier epoch
   // waits to be scored (actors/scheduler.cpp); waiting for it counts as
@@ -676,7 +676,6 @@ bool end_epoch(worker_pointer self) {
         if (is_troupe_error(err, errc::stopped)) return self->quit(err);  // the job ended
         fail(self, "end of epoch " + std::to_string(epoch + 1), err);
       });
-  return false;
 }
 
 // Loads the batch of step `clock`, beginning the next epoch at the
@@ -685,11 +684,13 @@ bool end_epoch(worker_pointer self) {
 bool load_batch(worker_pointer self) {
   auto& st = self->state;
   if (st.batch_loaded) return true;
-  if (st.next_epoch == epoch_hold::none) {
-    if (!st.epoch_done && st.wl->next_batch() > 0) return st.batch_loaded = true;
-    if (!end_epoch(self)) return false;
+  if (st.next_epoch != epoch_hold::granted) {
+    if (st.next_epoch == epoch_hold::none) {
+      if (!st.epoch_done && st.wl->next_batch() > 0) return st.batch_loaded = true;
+      end_epoch(self);
+    }
+    return false;
   }
-  if (st.next_epoch == epoch_hold::waiting) return false;
   st.next_epoch = epoch_hold::none;
   st.wl->start_epoch(++st.epoch);
   if (st.wl->next_batch() == 0) {

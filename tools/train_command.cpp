@@ -58,14 +58,8 @@ std::map<std::string, std::string> settings_of(const std::string& toml) {
 // applied), since a resume otherwise continues the run as it was (a file of
 // 5 epochs, no stragglers and no checkpoints silently took over a run of 6
 // with both).
-void warn_replaced_settings(const std::string& dir, const std::string& file,
+void warn_replaced_settings(const job_config& was, const std::string& dir, const std::string& file,
                             const job_config& given) {
-  job_config was;
-  try {
-    was = load_job_config(dir + "/job.toml", false);
-  } catch (const troupe_error&) {
-    return;  // the resume itself says what is wrong with the directory
-  }
   const auto before = settings_of(to_toml(was)), after = settings_of(to_toml(given));
   // Both sides' keys: to_toml leaves out what is unset ([cluster], params).
   std::set<std::string> keys;
@@ -101,9 +95,16 @@ void warn_replaced_settings(const std::string& dir, const std::string& file,
 
 job_config build_job(const train_options& o) {
   job_config job;
+  std::optional<job_config> run;  // a resumed run's job.toml, as it was
   if (!o.resume.empty()) {
+    try {
+      run = load_job_config(o.resume + "/job.toml", false);
+    } catch (const troupe_error&) {
+      if (o.job_file.empty())
+        throw;  // nothing to resume with; else the resume says what is missing
+    }
     // The interrupted run's own job file, unless one is given explicitly.
-    job = load_job_config(o.job_file.empty() ? o.resume + "/job.toml" : o.job_file, false);
+    job = o.job_file.empty() ? *run : load_job_config(o.job_file, false);
     job.output_dir = o.resume;
     job.resume_from = o.resume + "/checkpoints";
   } else {
@@ -114,16 +115,12 @@ job_config build_job(const train_options& o) {
   std::vector<job_override> overrides;
   for (const auto& text : o.sets) overrides.push_back(parse_job_override(text));
   job = apply_job_overrides(job, overrides, false);
-  if (!o.resume.empty() && std::none_of(overrides.begin(), overrides.end(),
-                                        [](const auto& ov) { return ov.key == "job.name"; })) {
+  if (run && std::none_of(overrides.begin(), overrides.end(),
+                          [](const auto& ov) { return ov.key == "job.name"; })) {
     // The checkpoints carry the run's name: a name taken from the data
     // (`--set data.train=` another file, or a job file's) made every set
     // "belong to another job", and the resume found nothing to resume.
-    try {
-      job.name = load_job_config(o.resume + "/job.toml", false).name;
-    } catch (const troupe_error&) {
-      // No job.toml: the resume says what is missing.
-    }
+    job.name = run->name;
   }
   if (o.workers) job.workers = *o.workers;
   if (o.shards) job.shards = *o.shards;
@@ -179,7 +176,7 @@ job_config build_job(const train_options& o) {
         errc::bad_config,
         std::string("a flag's value is beyond what the job file allows: ") + e.what());
   }
-  if (!o.resume.empty() && !o.job_file.empty()) warn_replaced_settings(o.resume, o.job_file, job);
+  if (run && !o.job_file.empty()) warn_replaced_settings(*run, o.resume, o.job_file, job);
   return job;
 }
 
