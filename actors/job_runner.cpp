@@ -400,7 +400,8 @@ job_summary run_job(const job_config& job_file) {
   // Not on a cut of the file (--train-limit): its first rows may leave
   // classes out by chance.
   if (data->dense_train && job.data.from_files() && job.data.header == -1) {
-    if (const auto note = numeric_header_warning(*data->dense_train); !note.empty()) {
+    for (const auto& note : numeric_header_warnings(
+             {data->dense_train.get(), data->dense_validation.get(), data->dense_test.get()})) {
       spdlog::warn("{}", note);
     }
   }

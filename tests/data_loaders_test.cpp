@@ -99,6 +99,23 @@ TEST(CsvLoader, AFirstRowWithAMissingValueIsNoHeader) {
   EXPECT_NE(note.find("data.header = false"), std::string::npos) << note;
 }
 
+// Each file of a job is guessed on its own: a test file whose first row of
+// data was taken as a header is warned about like a training file, and a
+// file named twice (a test set split off the training file) once.
+TEST(CsvLoader, EveryFileOfAJobIsCheckedForANumericHeader) {
+  temp_dir dir("csv_numeric_headers");
+  const auto train =
+      load_csv(dir.write("train.csv", "1.0,2.0,3.0,4.0,1\n1,2,3,4,0\n"), csv_options{});
+  const auto test = load_csv(dir.write("test.csv", "1.0,?,3.0,4.0,1\n1,2,3,4,0\n"), csv_options{});
+  const auto validation = load_csv(dir.write("val.csv", "a,b,c,d,y\n1,2,3,4,0\n"), csv_options{});
+  ASSERT_EQ(test.rows, 1u);  // the first row went as a header
+  const auto notes = numeric_header_warnings({&train, &validation, nullptr, &test, &test});
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0].rfind(test.source + ": its first line was taken as a header", 0), 0u)
+      << notes[0];
+  EXPECT_TRUE(numeric_header_warnings({&train, &validation}).empty());
+}
+
 // A pipe or FIFO was read twice (to count rows, then to load): a process
 // substitution loaded as "no data rows", a FIFO waited for a second writer
 // for good. Refused at once, saying what to do.

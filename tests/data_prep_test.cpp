@@ -190,6 +190,17 @@ TEST(FileData, TestColumnsAreMatchedToTrainingColumnsByHeaderName) {
   EXPECT_EQ(f.dense_train->features, (std::vector<float>{1, 2, 3, 4, 5, 6}));
   r.spec.test = dir.write("other.csv", "y,c,a,z\n1,30,10,20\n");
   EXPECT_TRUE(has(load_error(r), "other.csv: its header names no feature 'b', which"));
+  EXPECT_TRUE(has(load_error(r), "give both files the same feature columns"));
+  // A first row of data with a value missing is guessed to be a header: the
+  // error says so rather than only that the names differ.
+  r.spec.test = dir.write("missing.csv", "1,?,3,0\n4,5,6,1\n");
+  auto msg = load_error(r);  // the label by name: not found in that "header"
+  EXPECT_TRUE(has(msg, "missing.csv: no column 'y' in the header")) << msg;
+  EXPECT_TRUE(has(msg, "is mostly numbers: a row of data with a value missing?")) << msg;
+  r.spec.label_name.clear();  // the label by position: the features' names are not found
+  msg = load_error(r);
+  EXPECT_TRUE(has(msg, "missing.csv: its header names no feature 'a'")) << msg;
+  EXPECT_TRUE(has(msg, "is mostly numbers: a row of data with a value missing?")) << msg;
   auto plain = csv_request(dir.write("p.csv", "1,2,0\n3,4,1\n"));
   plain.spec.test = dir.write("pt.csv", "x,w,y\n5,6,1\n");  // only one header: by position
   EXPECT_EQ(load_file_data(plain).dense_test->features, (std::vector<float>{5, 6}));

@@ -39,18 +39,43 @@ char delimiter_of(const std::string& option, std::string_view first_line) {
 
 }  // namespace
 
-std::string numeric_header_warning(const dataset& d) {
-  if (d.feature_names.empty()) return {};
-  std::vector<std::string_view> fields(d.feature_names.begin(), d.feature_names.end());
-  if (!d.label_name.empty()) fields.push_back(d.label_name);
+namespace {
+
+// How many of a header's fields are numbers.
+std::size_t numbers_in(const std::vector<std::string_view>& fields) {
   std::size_t numbers = 0;
   for (const auto field : fields) {
     if (!field.empty() && !looks_like_header({field})) ++numbers;
   }
+  return numbers;
+}
+
+}  // namespace
+
+std::string numeric_header_warning(const dataset& d) {
+  if (d.feature_names.empty()) return {};
+  std::vector<std::string_view> fields(d.feature_names.begin(), d.feature_names.end());
+  if (!d.label_name.empty()) fields.push_back(d.label_name);
+  const std::size_t numbers = numbers_in(fields);
   if (numbers * 2 <= fields.size()) return {};
   return d.source + ": its first line was taken as a header, but " + std::to_string(numbers) +
          " of its " + std::to_string(fields.size()) +
          " fields are numbers; if it is a row of data (a missing value?), set data.header = false";
+}
+
+std::vector<std::string> numeric_header_warnings(const std::vector<const dataset*>& sets) {
+  std::vector<std::string> notes;
+  std::vector<std::string_view> warned;
+  for (const auto* d : sets) {
+    if (d == nullptr || std::find(warned.begin(), warned.end(), d->source) != warned.end()) {
+      continue;
+    }
+    if (auto note = numeric_header_warning(*d); !note.empty()) {
+      warned.push_back(d->source);
+      notes.push_back(std::move(note));
+    }
+  }
+  return notes;
 }
 
 bool looks_like_header(const std::vector<std::string_view>& fields) {
@@ -196,9 +221,16 @@ dataset load_csv(const std::string& path, const csv_options& o) {
           std::size_t i = 0;
           while (i < header.size() && header[i] != o.label_name) ++i;
           if (i == header.size()) {
-            throw troupe_error(errc::bad_config, path + ": no column '" +
-                                                     shown_field(o.label_name) +
-                                                     "' in the header (data.label_column)");
+            // A guessed header that is mostly numbers is more likely a row
+            // of data with a value missing: say so.
+            const std::vector<std::string_view> named(header.begin(), header.end());
+            const bool numbers = o.header == -1 && numbers_in(named) * 2 > named.size();
+            throw troupe_error(errc::bad_config,
+                               path + ": no column '" + shown_field(o.label_name) +
+                                   "' in the header (data.label_column)" +
+                                   (numbers ? "; its first line, taken as a header, is mostly "
+                                              "numbers: a row of data with a value missing?"
+                                            : ""));
           }
           if (header.size() != width) {
             malformed(in, "the header names " + std::to_string(header.size()) +

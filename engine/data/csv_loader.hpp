@@ -57,6 +57,11 @@ bool looks_like_header(const std::vector<std::string_view>& fields);
 /// ("1.0,?,3.0,4.0,1"), which would otherwise be dropped without a word.
 /// Empty otherwise.
 std::string numeric_header_warning(const dataset& d);
+/// numeric_header_warning for the training, validation and test sets of a
+/// job (null ones skipped): each file is read with its own guess, and a test
+/// file's first row lost as a header is a row less to score. A file named
+/// twice (a test set split off the training file) is warned about once.
+std::vector<std::string> numeric_header_warnings(const std::vector<const dataset*>& sets);
 /// Parses a finite float; false when `text` is no number or not finite.
 bool parse_float(std::string_view text, float& out);
 /// A label as a class number (an integer in [0, 2^31)); false otherwise.

@@ -78,9 +78,15 @@ void match_columns(const dataset& train, dataset& other) {
     // Same count, all of train's names distinct: a name missing here is
     // also how a name given twice here shows.
     if (it == at.end()) {
-      throw troupe_error(errc::bad_config, other.source + ": its header names no feature '" +
-                                               want[j] + "', which " + train.source +
-                                               " has; give both files the same feature columns");
+      // A first row of data taken as a header (a value missing in it) shows
+      // here as unknown names: say what it more likely is.
+      const bool numbers = !numeric_header_warning(other).empty();
+      throw troupe_error(errc::bad_config,
+                         other.source + ": its header names no feature '" + want[j] + "', which " +
+                             train.source +
+                             (numbers ? " has; its first line, taken as a header, is mostly "
+                                        "numbers: a row of data with a value missing?"
+                                      : " has; give both files the same feature columns"));
     }
     from[j] = it->second;
   }
