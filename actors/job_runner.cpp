@@ -26,6 +26,7 @@
 #include "engine/auth.hpp"
 #include "engine/data/csv_loader.hpp"
 #include "engine/data/dataset.hpp"
+#include "engine/earlier_run.hpp"
 #include "engine/memory_estimate.hpp"
 #include "engine/output_lock.hpp"
 #include "engine/store/checkpoint.hpp"
@@ -362,6 +363,33 @@ void check_evaluation_fits(const job_config& job, std::shared_ptr<const workload
   }
 }
 
+// A run resuming from another directory's checkpoints: this directory's
+// own (an earlier run's) would out-prune them (newer clocks win) and be
+// what a later --resume of it restores: set aside, one generation kept.
+void set_aside_checkpoints(const job_config& job) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto checkpoints = fs::path(job.output_dir) / "checkpoints";
+  if (fs::weakly_canonical(job.resume_from, ec) == fs::weakly_canonical(checkpoints, ec)) return;
+  if (fs::is_symlink(checkpoints, ec)) {
+    // Pointing where the nodes keep them: not ours to move.
+    spdlog::warn("{} is a link: an earlier run's checkpoints in it stay where they are",
+                 checkpoints.string());
+  } else if (fs::is_directory(checkpoints, ec) && !fs::is_empty(checkpoints, ec)) {
+    const auto previous = checkpoints.string() + ".previous";
+    fs::remove_all(previous, ec);
+    fs::rename(checkpoints, previous, ec);
+    if (ec) {
+      // A mount point, say: the run goes on beside them, as it did before.
+      spdlog::warn("cannot set the earlier run's checkpoints in {} aside ({}); they stay",
+                   checkpoints.string(), ec.message());
+    } else {
+      spdlog::warn("{} held an earlier run's checkpoints: moved to {} (this run resumes from {})",
+                   checkpoints.string(), previous, job.resume_from);
+    }
+  }
+}
+
 }  // namespace
 
 job_summary run_job(const job_config& job_file) {
@@ -397,14 +425,14 @@ job_summary run_job(const job_config& job_file) {
                  data->train_rows(), data->validation_rows(), data->test_rows(),
                  job.data.from_files() ? job.data.train : job.data_set, load_s);
   }
-  // Not on a cut of the file (--train-limit): its first rows may leave
-  // classes out by chance.
   if (data->dense_train && job.data.from_files() && job.data.header == -1) {
     for (const auto& note : numeric_header_warnings(
              {data->dense_train.get(), data->dense_validation.get(), data->dense_test.get()})) {
       spdlog::warn("{}", note);
     }
   }
+  // Not on a cut of the file (--train-limit): its first rows may leave
+  // classes out by chance.
   if (data->dense_train && job.data.from_files() && job.train_limit == 0) {
     if (const auto note = unused_classes_warning(
             {data->dense_train.get(), data->dense_test.get(), data->dense_validation.get()});
@@ -423,37 +451,27 @@ job_summary run_job(const job_config& job_file) {
     spdlog::warn("{} is on a file system without locks: nothing keeps a second run out of it",
                  job.output_dir);
   }
-  if (job.keep_best && job.resume_from.empty()) {
-    // A previous run's best parameters would outlive (and out-prune) this run's.
-    fs::remove_all(job.output_dir + "/best", ec);
-  }
-  // An earlier run's checkpoints would out-prune this run's (newer clocks
-  // win) and be what a later --resume of this directory restores: set aside,
-  // one generation kept, not deleted (a forgotten --resume). Also when this
-  // run resumes from another directory's.
-  const auto checkpoints = fs::path(job.output_dir) / "checkpoints";
-  if (job.resume_from.empty() ||
-      fs::weakly_canonical(job.resume_from, ec) != fs::weakly_canonical(checkpoints, ec)) {
-    if (fs::is_symlink(checkpoints, ec)) {
-      // Pointing where the nodes keep them: not ours to move.
-      spdlog::warn("{} is a link: an earlier run's checkpoints in it stay where they are",
-                   checkpoints.string());
-    } else if (fs::is_directory(checkpoints, ec) && !fs::is_empty(checkpoints, ec)) {
-      const auto previous = checkpoints.string() + ".previous";
-      fs::remove_all(previous, ec);
-      fs::rename(checkpoints, previous, ec);
-      if (ec) {
-        // A mount point, say: the run goes on beside them, as it did before.
-        spdlog::warn("cannot set the earlier run's checkpoints in {} aside ({}); they stay",
-                     checkpoints.string(), ec.message());
-        ec.clear();
-      } else {
-        spdlog::warn(
-            "{} held an earlier run's checkpoints: moved to {} (this run starts afresh; to "
-            "resume the earlier one, move them back and run with --resume {})",
-            checkpoints.string(), previous, job.output_dir);
-      }
+  if (job.resume_from.empty()) {
+    // A fresh run: an earlier one in this directory goes aside whole (its
+    // checkpoints would out-prune this run's and be what a later --resume
+    // restores; its best/ would outlive this run's; its metrics and summary
+    // were overwritten).
+    const auto moved = set_aside_earlier_run(job.output_dir);
+    if (!moved.what.empty()) {
+      std::string names;
+      for (const auto& n : moved.what) names += (names.empty() ? "" : ", ") + n;
+      spdlog::warn(
+          "{} held an earlier run ({}): moved to {} (this run starts afresh; to go on with the "
+          "earlier one: troupe train --resume {})",
+          job.output_dir, names, moved.to, moved.to);
     }
+    for (const auto& n : moved.left) {
+      spdlog::warn("an earlier run's {} stays in {}", n, job.output_dir);
+    }
+  } else {
+    // Resuming from another directory's checkpoints: this directory's own
+    // would out-prune them (newer clocks win), so they go aside.
+    set_aside_checkpoints(job);
   }
   std::optional<resume_point> resume;
   if (!job.resume_from.empty()) {

@@ -483,7 +483,8 @@ TEST(Training, AJobThatDoesNotFitInMemoryIsRefusedBeforeItStarts) {
 // and an optimizer given on the resume was silently replaced by the
 // checkpoint's), and the refused resume leaves job.toml as it was; a
 // resume with another learning rate uses it. A fresh run into the same
-// directory sets the old checkpoints aside instead of mixing them in.
+// directory sets the earlier run aside whole (previous/) instead of mixing
+// its checkpoints in and overwriting the rest, and it resumes from there.
 TEST(Training, ResumeRefusesCheckpointsOfAnotherLayoutAndKeepsTheJobFile) {
   require_dataset();
   auto job = small_job(2, "resume_layout");
@@ -518,12 +519,23 @@ TEST(Training, ResumeRefusesCheckpointsOfAnotherLayoutAndKeepsTheJobFile) {
   EXPECT_GT(run_job(slower).resumed_from_clock, 0);
   EXPECT_NE(read(job.output_dir + "/job.toml"), job_file);  // the new rate, written
 
-  run_job(job);  // afresh: the resumed run's checkpoints go aside
-  const auto previous = list_progress_clocks(job.output_dir + "/checkpoints.previous");
+  const auto resumed_metrics = read(job.output_dir + "/metrics.csv");
+  run_job(job);  // afresh: the resumed run goes aside whole
+  const auto previous = list_progress_clocks(job.output_dir + "/previous/checkpoints");
   const auto now = list_progress_clocks(job.output_dir + "/checkpoints");
   ASSERT_FALSE(previous.empty());
   ASSERT_FALSE(now.empty());
   EXPECT_GT(previous.front(), now.front());  // the resumed run's, not mixed in
+  // With its own job file and metrics (they were overwritten), so that it
+  // can be resumed where it now lies.
+  EXPECT_NE(read(job.output_dir + "/previous/job.toml"), job_file);
+  EXPECT_EQ(read(job.output_dir + "/previous/metrics.csv"), resumed_metrics);
+  EXPECT_EQ(read(job.output_dir + "/job.toml"), job_file);
+  auto again = slower;
+  again.output_dir = job.output_dir + "/previous";
+  again.resume_from = again.output_dir + "/checkpoints";
+  again.epochs = 3;
+  EXPECT_EQ(run_job(again).resumed_from_clock, previous.front());
 }
 
 TEST(Training, ResumeWithoutCheckpointsIsAClearError) {

@@ -1,0 +1,81 @@
+#include "engine/earlier_run.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "data_files.hpp"
+
+namespace troupe {
+namespace {
+
+namespace fs = std::filesystem;
+using testing_files::temp_dir;
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A run's own files go into previous/ together (so that it can be resumed
+// there); anything else of the user's in the directory stays, and a second
+// earlier run replaces the first in previous/.
+TEST(EarlierRun, ARunsOwnFilesGoAsideTogether) {
+  temp_dir dir("earlier_run");
+  const auto out = dir.file("out");
+  fs::create_directories(out + "/checkpoints");
+  fs::create_directories(out + "/best");
+  std::ofstream(out + "/job.toml") << "first";
+  std::ofstream(out + "/metrics.csv") << "rows";
+  std::ofstream(out + "/checkpoints/shard-0-clock-5.ckpt") << "ckpt";
+  std::ofstream(out + "/best/shard-0.ckpt") << "best";
+  std::ofstream(out + "/notes.txt") << "mine";
+  const auto moved = set_aside_earlier_run(out);
+  EXPECT_EQ(moved.to, out + "/previous");
+  EXPECT_EQ(moved.what,
+            (std::vector<std::string>{"job.toml", "metrics.csv", "best", "checkpoints"}));
+  EXPECT_TRUE(moved.left.empty());
+  EXPECT_EQ(read(out + "/previous/job.toml"), "first");
+  EXPECT_EQ(read(out + "/previous/checkpoints/shard-0-clock-5.ckpt"), "ckpt");
+  EXPECT_EQ(read(out + "/previous/best/shard-0.ckpt"), "best");
+  EXPECT_FALSE(fs::exists(out + "/job.toml"));
+  EXPECT_FALSE(fs::exists(out + "/checkpoints"));
+  EXPECT_EQ(read(out + "/notes.txt"), "mine");
+
+  // Nothing of a run left: nothing moves, previous/ stays as it is.
+  EXPECT_TRUE(set_aside_earlier_run(out).what.empty());
+  EXPECT_EQ(read(out + "/previous/job.toml"), "first");
+
+  std::ofstream(out + "/job.toml") << "second";
+  std::ofstream(out + "/summary.txt") << "done";
+  const auto again = set_aside_earlier_run(out);
+  EXPECT_EQ(again.what, (std::vector<std::string>{"job.toml", "summary.txt"}));
+  EXPECT_EQ(read(out + "/previous/job.toml"), "second");
+  EXPECT_FALSE(fs::exists(out + "/previous/checkpoints"));  // one generation kept
+}
+
+// An empty checkpoints directory is no earlier run; a checkpoints link
+// (where node daemons keep them) is not ours to move, and says so.
+TEST(EarlierRun, EmptyDirectoriesAndLinksStay) {
+  temp_dir dir("earlier_run_links");
+  const auto out = dir.file("out");
+  fs::create_directories(out + "/checkpoints");
+  EXPECT_TRUE(set_aside_earlier_run(out).what.empty());
+  EXPECT_FALSE(fs::exists(out + "/previous"));
+  fs::remove(out + "/checkpoints");
+  fs::create_directories(dir.file("elsewhere"));
+  std::ofstream(dir.file("elsewhere/shard-0-clock-5.ckpt")) << "ckpt";
+  fs::create_directory_symlink(dir.file("elsewhere"), out + "/checkpoints");
+  std::ofstream(out + "/metrics.csv") << "rows";
+  const auto moved = set_aside_earlier_run(out);
+  EXPECT_EQ(moved.what, (std::vector<std::string>{"metrics.csv"}));
+  ASSERT_EQ(moved.left.size(), 1u);
+  EXPECT_NE(moved.left[0].find("checkpoints (a link"), std::string::npos) << moved.left[0];
+  EXPECT_TRUE(fs::is_symlink(out + "/checkpoints"));
+  EXPECT_EQ(read(dir.file("elsewhere/shard-0-clock-5.ckpt")), "ckpt");
+}
+
+}  // namespace
+}  // namespace troupe
