@@ -99,6 +99,33 @@ TEST(CsvLoader, AFirstRowWithAMissingValueIsNoHeader) {
   EXPECT_NE(note.find("data.header = false"), std::string::npos) << note;
 }
 
+// pandas writes the column numbers 0, 1, ... as the header of a frame of
+// unnamed columns: that line was read as a row of data (its "label" the
+// last column's number, a class no row had). It is a header now, said so.
+TEST(CsvLoader, PandasColumnNumbersAreAHeader) {
+  temp_dir dir("csv_column_numbers");
+  const auto numbered = load_csv(
+      dir.write("n.csv", "0,1,2,3,4\n0.5,0.1,0.2,0.3,1\n0.7,0.2,0.1,0.9,0\n"), csv_options{});
+  EXPECT_EQ(numbered.rows, 2u);
+  EXPECT_EQ(numbered.classes, 2);
+  auto note = numeric_header_warning(numbered);
+  EXPECT_NE(note.find("n.csv: its first line, the column numbers 0 to 4 (as pandas writes them), "
+                      "was taken as a header; if it is a row of data, set data.header = false"),
+            std::string::npos)
+      << note;
+  // With pandas' index column (its name empty), and the label in the middle.
+  csv_options middle;
+  middle.label_index = 2;
+  const auto indexed = load_csv(dir.write("i.csv", ",0,1,2\n0,0.5,1,0.3\n1,0.7,0,0.9\n"), middle);
+  EXPECT_EQ(indexed.rows, 2u);
+  note = numeric_header_warning(indexed);
+  EXPECT_NE(note.find("the column numbers 0 to 2"), std::string::npos) << note;
+  // Out of order, or too few to tell from data: a row of data, as before.
+  for (const auto* text : {"1,0,2,3\n0,1,1,0\n", "0,1\n1,0\n", "0,1,2,3,1\n0,1,1,0,1\n"}) {
+    EXPECT_EQ(load_csv(dir.write("d.csv", text), csv_options{}).rows, 2u) << text;
+  }
+}
+
 // Each file of a job is guessed on its own: a test file whose first row of
 // data was taken as a header is warned about like a training file, and a
 // file named twice (a test set split off the training file) once.

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <string>
+#include <system_error>
 
 #include "engine/data/idx_loader.hpp"
 #include "engine/data/text_lines.hpp"
@@ -50,12 +51,46 @@ std::size_t numbers_in(const std::vector<std::string_view>& fields) {
   return numbers;
 }
 
+// Whether the fields are the column numbers 0, 1, ..., k-1 (k >= 3, at most
+// one field empty): the header pandas writes for a frame of unnamed columns,
+// its index column's name empty when it writes one. `in_order`: as a file's
+// first line has them; a data set's names are in another order when its
+// label column was not the last.
+bool column_numbers(const std::vector<std::string_view>& fields, bool in_order) {
+  std::vector<bool> seen(fields.size(), false);
+  std::size_t empty = 0, k = 0;
+  for (const auto field : fields) {
+    if (field.empty()) {
+      ++empty;
+      continue;
+    }
+    std::size_t n = 0;
+    const auto r = std::from_chars(field.data(), field.data() + field.size(), n);
+    if (r.ec != std::errc{} || r.ptr != field.data() + field.size() ||
+        (field.size() > 1 && field.front() == '0') || n >= seen.size() || seen[n] ||
+        (in_order && n != k)) {
+      return false;
+    }
+    seen[n] = true;
+    ++k;
+  }
+  return empty <= 1 && k >= 3 &&
+         std::find(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(k), false) ==
+             seen.begin() + static_cast<std::ptrdiff_t>(k);
+}
+
 }  // namespace
 
 std::string numeric_header_warning(const dataset& d) {
   if (d.feature_names.empty()) return {};
   std::vector<std::string_view> fields(d.feature_names.begin(), d.feature_names.end());
   if (!d.label_name.empty()) fields.push_back(d.label_name);
+  if (column_numbers(fields, false)) {
+    return d.source + ": its first line, the column numbers 0 to " +
+           std::to_string(fields.size() - 1 - (std::count(fields.begin(), fields.end(), "") > 0)) +
+           " (as pandas writes them), was taken as a header; if it is a row of data, set "
+           "data.header = false";
+  }
   const std::size_t numbers = numbers_in(fields);
   if (numbers * 2 <= fields.size()) return {};
   return d.source + ": its first line was taken as a header, but " + std::to_string(numbers) +
@@ -79,6 +114,7 @@ std::vector<std::string> numeric_header_warnings(const std::vector<const dataset
 }
 
 bool looks_like_header(const std::vector<std::string_view>& fields) {
+  if (column_numbers(fields, true)) return true;
   for (auto field : fields) {
     if (field.empty()) continue;
     if (field.front() == '+') field.remove_prefix(1);

@@ -47,8 +47,10 @@ char detect_delimiter(std::string_view line);
 /// A field in double quotes may hold the delimiter ("a,b" is one field; ""
 /// inside stays as it is); a quoted field cannot span lines.
 void split_fields(std::string_view line, char delim, std::vector<std::string_view>& out);
-/// True when some field is text that is no number (finite or not): such a
-/// first line is a header. "nan" is data, and an error on its line; so is an
+/// True when some field is text that is no number (finite or not), or the
+/// fields are the column numbers 0, 1, ..., k-1 (pandas' header of unnamed
+/// columns, perhaps after its index column's empty name): such a first line
+/// is a header. "nan" is data, and an error on its line; so is an
 /// empty field among numbers ("0.5,,0.3" is a row with a value missing, not
 /// a header), while a header may leave a name empty (",a,b,y", pandas' index).
 bool looks_like_header(const std::vector<std::string_view>& fields);
