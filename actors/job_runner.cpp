@@ -431,6 +431,14 @@ job_summary run_job(const job_config& job_file) {
       spdlog::warn("{}", note);
     }
   }
+  if (data->dense_train && job.data.from_files()) {
+    if (const auto note = untrained_classes_warning(
+            *data->dense_train,
+            {{data->dense_test.get(), "test"}, {data->dense_validation.get(), "validation"}});
+        !note.empty()) {
+      spdlog::warn("{}", note);
+    }
+  }
   // Not on a cut of the file (--train-limit): its first rows may leave
   // classes out by chance.
   if (data->dense_train && job.data.from_files() && job.train_limit == 0) {

@@ -270,6 +270,40 @@ TEST(FileData, ATestLabelTheTrainingDataLacksIsRefusedNamingItsFile) {
   EXPECT_TRUE(has(load_error(gap), "middle.csv has label 1 (its data row 1)"));
 }
 
+// A cut of the training file (--train-limit on a file sorted by label, a
+// validation_fraction) may leave the training rows without a class that the
+// test rows have: said in a warning (before, the check ran before the cut
+// and said nothing, and after the validation split, where it refused a test
+// file's label that the training file has, saying the file did not).
+TEST(FileData, ClassesACutOfTheTrainingFileLeftOutAreNamedInAWarning) {
+  temp_dir dir("file_cut_classes");
+  std::string sorted;
+  for (int c = 0; c < 3; ++c) {
+    for (int i = 0; i < 20; ++i) sorted += std::to_string(i) + "," + std::to_string(c) + "\n";
+  }
+  auto r = csv_request(dir.write("train.csv", sorted));
+  r.spec.test = dir.write("test.csv", "1,0\n2,1\n3,2\n4,2\n");
+  r.train_limit = 20;  // class 0 only
+  auto f = load_file_data(r);
+  auto note = untrained_classes_warning(*f.dense_train, {{f.dense_test.get(), "test"}});
+  EXPECT_TRUE(has(note, "the test rows (of " + r.spec.test +
+                            "): 3 of 4 are of classes 1, 2, "
+                            "which no training row has"))
+      << note;
+  r.train_limit = 0;
+  r.spec.validation_fraction = 0.97;  // 2 training rows are left
+  f = load_file_data(r);              // not refused: train.csv has every test label
+  ASSERT_EQ(f.dense_train->rows, 2u);
+  note = untrained_classes_warning(
+      *f.dense_train, {{f.dense_test.get(), "test"}, {f.dense_validation.get(), "validation"}});
+  EXPECT_TRUE(has(note, "which no training row has")) << note;
+  r.spec.validation_fraction = 0;
+  f = load_file_data(r);
+  EXPECT_EQ(untrained_classes_warning(*f.dense_train,
+                                      {{f.dense_test.get(), "test"}, {nullptr, "validation"}}),
+            "");
+}
+
 // One mistyped label sets the number of classes (2000000: a model of two
 // million outputs, trained as usual): a warning names it and the next one.
 // Gaps alone (a few rows of many classes) are no sign.

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <set>
 
 #include "engine/data/gz_file.hpp"
 #include "engine/errors.hpp"
@@ -138,6 +140,32 @@ std::string unused_classes_warning(const std::vector<const dataset*>& sets) {
 
 std::string unused_classes_warning(const dataset& d) {
   return unused_classes_warning({&d});
+}
+
+std::string untrained_classes_warning(const dataset& train, const std::vector<scored_set>& scored) {
+  if (train.classes <= 0) return {};
+  std::set<std::int32_t> trained(train.labels.begin(), train.labels.end());
+  for (const auto& [d, role] : scored) {
+    if (d == nullptr || d->classes <= 0) continue;
+    std::map<std::int32_t, std::size_t> missing;  // class -> rows
+    for (const auto c : d->labels) {
+      if (!trained.count(c)) ++missing[c];
+    }
+    if (missing.empty()) continue;
+    std::string which;
+    std::size_t rows = 0, shown = 0;
+    for (const auto& [c, n] : missing) {
+      rows += n;
+      if (shown++ < 5) which += (which.empty() ? "" : ", ") + std::to_string(c);
+    }
+    if (missing.size() > 5) which += " and " + std::to_string(missing.size() - 5) + " more";
+    return std::string("the ") + role + " rows (of " + d->source + "): " + std::to_string(rows) +
+           " of " + std::to_string(d->rows) + " are of " +
+           (missing.size() == 1 ? "class " : "classes ") + which +
+           ", which no training row has (a cut of the training data, --train-limit or "
+           "validation_fraction, left them out?): the model can never score those rows right";
+  }
+  return {};
 }
 
 }  // namespace troupe

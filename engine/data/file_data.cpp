@@ -152,6 +152,12 @@ file_data dense_files(const file_data_request& r) {
   const auto& s = r.spec;
   dataset train = load_dense(r, s.train, s.train_labels);
   check_class_count(train);
+  // The labels of the whole training file, before any split or cut: a test
+  // file's class that only a validation split took out of the training rows
+  // was refused as "no row of the training data has" (untrained_classes_warning
+  // says what a cut leaves out).
+  std::optional<label_set> trained;
+  if (train.classes > 0 && (!s.test.empty() || !s.validation.empty())) trained.emplace(train);
   dataset test, validation;
   const bool has_test = !s.test.empty();
   if (has_test) {
@@ -175,15 +181,13 @@ file_data dense_files(const file_data_request& r) {
   }
   // A class the training data never shows would get an output it never
   // trains, and its rows could never be right; more often the label column
-  // or a label is wrong. (A split of the training file may leave a rare
-  // class out of the training rows by chance: not refused.)
+  // or a label is wrong. (A split or cut of the training file may leave a
+  // class out of the training rows: not refused, warned about.)
   if (train.classes > 0) {
     const std::vector<std::pair<const dataset*, bool>> files{{&test, has_test},
                                                              {&validation, !s.validation.empty()}};
-    std::optional<label_set> trained;
     for (const auto& [d, own_file] : files) {
       if (!own_file) continue;
-      if (!trained) trained.emplace(train);
       for (std::size_t i = 0; i < d->labels.size(); ++i) {
         if (trained->has(d->labels[i])) continue;
         throw troupe_error(
