@@ -1,6 +1,7 @@
 #include "tools/train_command.hpp"
 
 #include <spdlog/spdlog.h>
+#include <charconv>
 
 #include <algorithm>
 #include <iostream>
@@ -32,7 +33,8 @@ struct train_options {
   tls_files tls;  // each flag given overrides the job file's [cluster] tls_*
   std::string resume;
   std::optional<float> learning_rate;
-  std::optional<std::uint64_t> seed, train_limit, test_limit;
+  std::optional<std::int64_t> seed;  // a job file holds signed 64-bit integers
+  std::optional<std::uint64_t> train_limit, test_limit;
   std::optional<double> memory_share, peer_timeout_s, slot_wait_s;
   std::vector<std::string> sets;  ///< --set KEY=VALUE, in order
 };
@@ -128,7 +130,7 @@ job_config build_job(const train_options& o) {
   if (o.epochs) job.epochs = *o.epochs;
   if (o.staleness) job.staleness = parse_staleness(*o.staleness);
   if (o.learning_rate) job.optimizer.learning_rate = *o.learning_rate;
-  if (o.seed) job.seed = *o.seed;
+  if (o.seed) job.seed = static_cast<std::uint64_t>(*o.seed);
   if (o.output_dir) job.output_dir = *o.output_dir;
   if (o.data_dir) job.data_dir = *o.data_dir;
   if (o.train_limit) job.train_limit = *o.train_limit;
@@ -215,7 +217,18 @@ std::function<int()> add_train_command(CLI::App& app) {
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--optimizer", opts->optimizer, "server-side optimizer")
       ->check(CLI::IsMember({"sgd", "momentum", "adagrad", "adam"}));
-  cmd->add_option("--seed", opts->seed, "random seed (initialisation, partitions, shuffling)");
+  cmd->add_option("--seed", opts->seed, "random seed (initialisation, partitions, shuffling)")
+      ->check(
+          [](const std::string& v) -> std::string {
+            // Checked as text: CLI11 reads 2^64 - 1 as the largest int64.
+            std::int64_t n = 0;
+            const auto r = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (r.ec == std::errc{} && r.ptr == v.data() + v.size() && n >= 0) return {};
+            return "a seed is a whole number from 0 to 9223372036854775807 (what a job file "
+                   "holds), not '" +
+                   v + "'";
+          },
+          "0..2^63-1");
   cmd->add_option("--backend", opts->backend, "compute backend of the workers")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd->add_option("-o,--out", opts->output_dir,
