@@ -4,6 +4,9 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
+#include <algorithm>
+#include <thread>
+
 #include "actors/tls_config.hpp"
 #include "engine/tcp_probe.hpp"
 
@@ -46,9 +49,21 @@ caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const
   // handshake came first: a TLS handshake on a loaded machine, or a link of
   // more than a few ms, loses that race now and then. Asked again until the
   // deadline: each try wins when the handshake beats the tick.
+  // A node that closes the connection before its handshake is either
+  // refusing newcomers for a while (its table of unauthenticated
+  // connections full: a flood of them) or speaking TLS to this plain side:
+  // asked again, a little later each time, for a few seconds only (a TLS
+  // mismatch is told no later than that).
+  const auto drop_deadline = start + std::min(timeout, milliseconds(3000));
+  auto pause = milliseconds(25);
+  bool dropped = false;
   for (int attempt = 1;; ++attempt) {
     const auto left = timeout - duration_cast<milliseconds>(steady_clock::now() - start);
-    if (attempt > 1) {
+    if (dropped) {
+      // As the first try: a node refusing newcomers sends them nothing.
+      const auto again = probe_tcp(host, port, std::max(left, milliseconds(1)), cancel);
+      if (auto err = probe_failure(again)) return err;
+    } else if (attempt > 1) {
       // Each try leaves a connection in the peer's accept queue: a peer that
       // accepts nothing (a stopped process, whose kernel accepts for it) had
       // it full after a few, and CAF's blocking connect then stalled the
@@ -74,11 +89,17 @@ caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const
             },
             [&](caf::error& err) { out = std::move(err); });
     const bool raced = !out && out.error() == caf::sec::connection_timeout;
-    const bool time_left = steady_clock::now() - start < timeout;
-    if (!raced || !time_left || (cancel != nullptr && cancel->load())) return out;
+    dropped = !out && out.error() == caf::sec::disconnect_during_handshake;
+    const auto now = steady_clock::now();
+    const bool time_left = now - start < timeout && (!dropped || now + pause < drop_deadline);
+    if (!(raced || dropped) || !time_left || (cancel != nullptr && cancel->load())) return out;
     if (attempt == 1 || (attempt & (attempt - 1)) == 0) {
-      spdlog::debug("connecting to {}:{}: dropped before the handshake (try {}); again", host, port,
-                    attempt);
+      spdlog::debug("connecting to {}:{}: {} before the handshake (try {}); again", host, port,
+                    dropped ? "closed by the node" : "dropped", attempt);
+    }
+    if (dropped) {
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, milliseconds(400));
     }
   }
 }

@@ -21,13 +21,19 @@ std::string connect_failure_hint(const caf::error& err, const tls_files& tls) {
     return " (something answers at that port, but not a troupe node: a metrics port, or "
            "another service?)";
   }
+  // Closed before the handshake on every try for a few seconds
+  // (connect_endpoint): refused, or another protocol on the other end.
+  const bool closed = err.compare(caf::make_error(caf::sec::disconnect_during_handshake)) == 0;
+  const std::string busy =
+      closed ? "; or the node refuses newcomers while too many unauthenticated connections wait "
+               "(a flood of them: see its log)"
+             : "";
   if (tls.enabled()) {
     return " (TLS: does the node listen with TLS, and is its certificate signed by " + tls.ca +
-           "?)";
+           "?" + busy + ")";
   }
-  if (err.compare(caf::make_error(caf::sec::disconnect_during_handshake)) == 0) {
-    return " (does the node listen with TLS? then this side needs TLS files too)";
-  }
+  if (closed)
+    return " (does the node listen with TLS? then this side needs TLS files too" + busy + ")";
   return {};
 }
 

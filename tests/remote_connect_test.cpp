@@ -8,11 +8,21 @@
 #include <caf/all.hpp>
 #include <caf/io/middleman.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include "actors/actor_config.hpp"
 #include "actors/remote_connect.hpp"
+#include "actors/tls_config.hpp"
 #include "tests/silent_port.hpp"
 #include "troupe/client.hpp"
 
@@ -72,6 +82,108 @@ TEST(RemoteConnect, AClientConnectingToASilentHostGetsATimeoutAtItsDeadline) {
   const auto short_call = timed(500ms);
   const auto long_call = timed(1500ms);
   EXPECT_GT(long_call, 2 * short_call);
+}
+
+// A node refusing newcomers (its table of unauthenticated connections full
+// during a flood of them) accepts and closes at once: CAF reports
+// disconnect_during_handshake, and the job failed on its first try while
+// the node took connections again a moment later. The first `refuse`
+// connections to this port are closed so; later ones are relayed to `to`.
+class refusing_relay {
+ public:
+  refusing_relay(std::uint16_t to, int refuse) : to_(to), refuse_(refuse) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    listener_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    socklen_t len = sizeof(addr);
+    auto* sa = reinterpret_cast<sockaddr*>(&addr);
+    if (!listener_ || ::bind(listener_.get(), sa, len) != 0 || ::listen(listener_.get(), 16) != 0 ||
+        ::getsockname(listener_.get(), sa, &len) != 0) {
+      throw std::runtime_error("cannot listen on a loopback port");
+    }
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~refusing_relay() {
+    stop_ = true;
+    ::shutdown(listener_.get(), SHUT_RDWR);
+    thread_.join();
+  }
+  std::uint16_t port() const { return port_; }
+  int refused() const { return refused_; }
+
+ private:
+  void run() {
+    std::vector<std::thread> pipes;
+    while (!stop_) {
+      unique_fd in(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!in) break;
+      if (refused_ < refuse_) {
+        ++refused_;
+        continue;  // closed as it goes out of scope, before any byte
+      }
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(to_);
+      auto out = std::make_shared<unique_fd>(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (::connect(out->get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) break;
+      auto shared_in = std::make_shared<unique_fd>(std::move(in));
+      auto copy = [](std::shared_ptr<unique_fd> from, std::shared_ptr<unique_fd> to) {
+        char buf[65536];
+        for (;;) {
+          const auto n = ::read(from->get(), buf, sizeof buf);
+          if (n <= 0 || ::write(to->get(), buf, static_cast<std::size_t>(n)) != n) break;
+        }
+        ::shutdown(to->get(), SHUT_WR);
+      };
+      pipes.emplace_back(copy, shared_in, out);
+      pipes.emplace_back(copy, out, shared_in);
+    }
+    for (auto& t : pipes) t.detach();  // they end with the connection
+  }
+
+  unique_fd listener_;
+  std::uint16_t to_ = 0, port_ = 0;
+  int refuse_ = 0;
+  std::atomic<int> refused_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(RemoteConnect, ANodeThatClosesNewcomersForAMomentIsAskedAgain) {
+  actor_config server_cfg, client_cfg;
+  caf::actor_system server{server_cfg}, client{client_cfg};
+  auto echo = server.spawn(
+      [](caf::event_based_actor*, int) -> caf::behavior { return {[](int x) { return x; }}; }, 0);
+  // Ended however the test ends: an actor left running holds ~actor_system.
+  const std::shared_ptr<void> stop_echo(
+      nullptr, [&](void*) { caf::anon_send_exit(echo, caf::exit_reason::user_shutdown); });
+  auto published = server.middleman().publish(echo, 0, "127.0.0.1");
+  ASSERT_TRUE(published) << caf::to_string(published.error());
+  {
+    refusing_relay busy(*published, 3);
+    auto ep = connect_endpoint(client, "127.0.0.1", busy.port(), 10s);
+    ASSERT_TRUE(ep) << caf::to_string(ep.error());
+    EXPECT_EQ(busy.refused(), 3);
+    caf::scoped_actor self{client};
+    self->request(caf::actor_cast<caf::actor>(ep->actor), 10s, 7)
+        .receive([](int x) { EXPECT_EQ(x, 7); },
+                 [](caf::error& err) { FAIL() << caf::to_string(err); });
+  }
+  // One that never lets anyone in: the error comes within a few seconds,
+  // not at the whole deadline, and says what it may be.
+  refusing_relay closed(*published, 1 << 30);
+  const auto start = steady::now();
+  auto ep = connect_endpoint(client, "127.0.0.1", closed.port(), 60s);
+  const auto took = steady::now() - start;
+  ASSERT_FALSE(ep);
+  EXPECT_EQ(ep.error(), caf::make_error(caf::sec::disconnect_during_handshake));
+  EXPECT_GT(closed.refused(), 3);
+  EXPECT_LT(took, 20s);
+  EXPECT_NE(connect_failure_hint(ep.error(), tls_files{}).find("refuses newcomers"),
+            std::string::npos);
 }
 
 }  // namespace
