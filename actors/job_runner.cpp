@@ -160,8 +160,11 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
         .receive([](std::uint64_t) {}, [&](caf::error& e) { err = std::move(e); });
     if (err) {
       // A node that answered with a refusal (a configuration the job does
-      // not share) is the operator's to fix, not a lost peer.
-      const auto code = is_troupe_error(err, errc::bad_config) ? errc::bad_config : errc::peer_lost;
+      // not share, a credential it lacks) is the operator's to fix, not a
+      // lost peer.
+      const auto code = is_troupe_error(err, errc::bad_config)    ? errc::bad_config
+                        : is_troupe_error(err, errc::auth_failed) ? errc::auth_failed
+                                                                  : errc::peer_lost;
       throw troupe_error(
           code, "node " + job.nodes[i] + " did not admit the job's nodes: " + describe(err));
     }

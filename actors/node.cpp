@@ -210,7 +210,13 @@ caf::result<std::uint64_t> link_to_peers(node_pointer self, std::vector<std::str
 // An error if the current sender's node has not authenticated.
 caf::error require_admitted(node_pointer self, const char* what) {
   if (sender_allowed(self, *self->state.opts.guard)) return {};
-  return refuse(self, what, "not authenticated (send hello and auth first)");
+  // auth_failed: a credential is missing (a client with TLS alone, say, at a
+  // node that also wants the secret), which `troupe train` tells apart
+  // (exit 3) from a configuration the job does not share.
+  return refuse(self, what,
+                "not authenticated: this node requires the cluster secret, which this peer has "
+                "not proven (--secret, or [cluster] secret_file; a hello and auth first)",
+                errc::auth_failed);
 }
 
 void prune_challenges(node_state& st) {

@@ -258,6 +258,7 @@ TEST_F(NodeDaemon, WrongSecretIsRefusedForAuthSpawnAndStatusAndLoggedOnBothSides
   auto shard = spawn(0);
   ASSERT_FALSE(shard);
   EXPECT_NE(describe(shard.error()).find("not authenticated"), std::string::npos);
+  EXPECT_TRUE(is_troupe_error(shard.error(), errc::auth_failed)) << describe(shard.error());
   auto st = status();
   ASSERT_FALSE(st);
   EXPECT_NE(describe(st.error()).find("not authenticated"), std::string::npos);

@@ -207,6 +207,27 @@ TEST_F(Tls, ATlsAndAPlainEndSayWhichLacksTls) {
       << plain_node.process->log();
 }
 
+// A node that wants both TLS and the secret, and a client with TLS alone:
+// refused as a missing credential (exit 3, naming the secret), not as a
+// protocol slip (it exited 2 with "send hello and auth first").
+TEST_F(Tls, ANodeThatAlsoWantsTheSecretSaysSoToAClientWithTlsAlone) {
+  auto node = start_node("n0", [&] {
+    auto f = tls_flags("n0", pki);
+    f.insert(f.end(), {"--secret", (dir / "secret").string()});
+    return f;
+  }());
+  ASSERT_NE(node.port, 0) << node.process->log();
+  auto train = tls_flags("trainer", pki);
+  train.insert(train.begin(), {"train", "--nodes", node.address(), "--epochs", "1", "--train-limit",
+                               "1000", "--test-limit", "200", "-o", (dir / "no_secret").string()});
+  EXPECT_EQ(cli(train), 3) << last_log;
+  EXPECT_NE(last_log.find("this node requires the cluster secret"), std::string::npos) << last_log;
+  auto status = tls_flags("trainer", pki);
+  status.insert(status.begin(), {"status", node.address()});
+  EXPECT_EQ(cli(status), 3) << last_log;
+  EXPECT_NE(last_log.find("this node requires the cluster secret"), std::string::npos) << last_log;
+}
+
 // Client certificates may connect but not serve (extended key usage), so a
 // leaked client key cannot collect a job's TOML and gradients: the trainer's
 // handshake refuses a node that presents one. `troupe node` itself refuses
