@@ -270,7 +270,9 @@ std::function<int()> add_node_command(CLI::App& app) {
                   "with 'openssl rand -hex 32'; peers must prove it")
       ->check(CLI::ExistingFile);
   add_tls_options(*cmd, f.tls);
-  cmd->add_option("--slots", f.slots, "shards this node may host at once")
+  cmd->add_option("--slots", f.slots,
+                  "actors this node may host at once: shards (and their backups), workers and "
+                  "pipeline stages")
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--threads", f.threads,
                   "threads that run hosted actors (default 0: one per core); daemons sharing a "
