@@ -116,6 +116,17 @@ TEST(TrainCli, FlagsTheJobFileCannotHoldAreRefused) {
         << train.log();
     EXPECT_FALSE(fs::exists(dir / "out" / "metrics.csv")) << seed;
   }
+  // So is --data-dir on a job of its own files: it did nothing, silently.
+  std::ofstream(dir / "rows.csv") << "1,2,0\n3,4,1\n";
+  std::ofstream(dir / "own.toml") << "[data]\nformat = \"csv\"\ntrain = \""
+                                  << (dir / "rows.csv").string() << "\"\n[model]\nhidden = [4]\n";
+  child_process own({TROUPE_BINARY, "train", (dir / "own.toml").string(), "--data-dir", "/tmp",
+                     "-o", (dir / "out").string()},
+                    dir / "own.log");
+  ASSERT_EQ(own.wait_exit(seconds(60)), 2) << own.log();
+  EXPECT_NE(own.log().find("--data-dir is the directory of a built-in data set"), std::string::npos)
+      << own.log();
+  EXPECT_FALSE(fs::exists(dir / "out" / "metrics.csv"));
   // A pipeline's knob on a job of one stage would do nothing: refused too.
   child_process micro({TROUPE_BINARY, "train", "--micro-batches", "8", "--epochs", "1", "-o",
                        (dir / "out").string()},

@@ -168,6 +168,15 @@ job_config build_job(const train_options& o) {
   } catch (const std::invalid_argument& e) {
     throw troupe_error(errc::bad_config, e.what());
   }
+  if (o.data_dir && job.data.from_files()) {
+    // It did nothing: the job's files are read where data.train names them.
+    throw troupe_error(errc::bad_config,
+                       "--data-dir is the directory of a built-in data set (data.set); this job "
+                       "reads its own files (data.train = \"" +
+                           job.data.train +
+                           "\"): give their paths in the job file (a relative one is from the "
+                           "working directory)");
+  }
   validate(job);
   // The job goes to job.toml, and a resume reads it back: flags may not set
   // what the job file cannot hold (a seed of -1, --eval-every beyond 1e8).
