@@ -134,7 +134,9 @@ class refusing_relay {
         char buf[65536];
         for (;;) {
           const auto n = ::read(from->get(), buf, sizeof buf);
-          if (n <= 0 || ::write(to->get(), buf, static_cast<std::size_t>(n)) != n) break;
+          // send, not write: a peer gone first must not SIGPIPE the test.
+          if (n <= 0 || ::send(to->get(), buf, static_cast<std::size_t>(n), MSG_NOSIGNAL) != n)
+            break;
         }
         ::shutdown(to->get(), SHUT_WR);
       };
