@@ -126,6 +126,32 @@ TEST(CsvLoader, PandasColumnNumbersAreAHeader) {
   }
 }
 
+// A label named where no header is, or named twice: said as such (they
+// read "no column 'label' in the header", and "label '0.0580' is not a
+// class number" after the first of the two was taken).
+TEST(CsvLoader, ALabelNamedWithoutAHeaderOrTwiceIsSaidAsSuch) {
+  temp_dir dir("csv_label_names");
+  csv_options o;
+  o.label_name = "label";
+  try {
+    load_csv(dir.write("plain.csv", "0.5,0.1,1\n0.7,0.2,0\n"), o);
+    FAIL() << "no error";
+  } catch (const troupe_error& e) {
+    EXPECT_NE(std::string(e.what()).find("names the column 'label', but the file has no header"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    load_csv(dir.write("twice.csv", "a,label,label\n0.5,0.06,1\n0.7,0.2,0\n"), o);
+    FAIL() << "no error";
+  } catch (const troupe_error& e) {
+    EXPECT_NE(std::string(e.what()).find("names the column 'label' more than once"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(load_csv(dir.write("once.csv", "a,label,b\n0.5,1,0.06\n0.7,0,0.2\n"), o).rows, 2u);
+}
+
 // Each file of a job is guessed on its own: a test file whose first row of
 // data was taken as a header is warned about like a training file, and a
 // file named twice (a test set split off the training file) once.

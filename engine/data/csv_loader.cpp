@@ -254,8 +254,27 @@ dataset load_csv(const std::string& path, const csv_options& o) {
           label = static_cast<std::size_t>(
               std::find(header.begin(), header.end(), o.label_name_if_present) - header.begin());
         } else if (!o.label_name.empty()) {
+          if (header.empty()) {
+            throw troupe_error(errc::bad_config,
+                               path + ": data.label_column names the column '" +
+                                   shown_field(o.label_name) +
+                                   "', but the file has no header (its first line is a row of "
+                                   "numbers" +
+                                   (o.header == 0 ? ", as data.header = false says" : "") +
+                                   "): give the label's column number instead");
+          }
           std::size_t i = 0;
           while (i < header.size() && header[i] != o.label_name) ++i;
+          if (i < header.size() && std::find(header.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                                             header.end(), o.label_name) != header.end()) {
+            // Which of them is meant cannot be told (the first was taken, and
+            // its values were no class numbers).
+            throw troupe_error(errc::bad_config,
+                               path + ": the header names the column '" +
+                                   shown_field(o.label_name) +
+                                   "' more than once; data.label_column cannot tell which is the "
+                                   "label: rename one, or give the label's column number");
+          }
           if (i == header.size()) {
             // A guessed header that is mostly numbers is more likely a row
             // of data with a value missing: say so.
