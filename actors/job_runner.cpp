@@ -283,11 +283,13 @@ resume_point choose_resume_point(const job_config& job) {
     }
     if (problem.empty() && point.epoch >= job.epochs) {
       // Resumed, it would retrain from an older set and overwrite this run.
+      // (Fewer epochs than were trained read "the end of epoch 6 of 2".)
       throw troupe_error(errc::bad_config,
-                         "the job in " + dir + " finished: its checkpoint of clock " +
-                             std::to_string(clock) + " is at the end of epoch " +
-                             std::to_string(point.epoch) + " of " + std::to_string(job.epochs) +
-                             "; nothing to resume (give more epochs, --epochs, to train on)");
+                         "the job in " + dir + " has trained " + std::to_string(point.epoch) +
+                             " epochs (its checkpoint of clock " + std::to_string(clock) +
+                             "), and this run asks for " + std::to_string(job.epochs) +
+                             ": nothing to resume (give more epochs, --epochs " +
+                             std::to_string(point.epoch + 1) + " or more, to train on)");
     }
     if (problem.empty()) {
       for (const auto& s : skipped) spdlog::warn("resume: {}", s);

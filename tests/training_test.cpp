@@ -323,10 +323,14 @@ TEST(Training, CheckpointsAtEpochEndsRecordTheEpochDoneAndAFinishedJobIsNotResum
   auto again = job;
   again.resume_from = dir;
   const auto finished = test_support::refusal_of(again);
-  EXPECT_NE(finished.find("finished: its checkpoint of clock 188 is at the end of epoch 2 of 2; "
-                          "nothing to resume"),
+  EXPECT_NE(finished.find("has trained 2 epochs (its checkpoint of clock 188), and this run asks "
+                          "for 2: nothing to resume (give more epochs, --epochs 3 or more"),
             std::string::npos)
       << finished;
+  again.epochs = 1;  // fewer than it trained: said as such ("epoch 2 of 1")
+  EXPECT_NE(test_support::refusal_of(again).find("has trained 2 epochs (its checkpoint of clock "
+                                                 "188), and this run asks for 1"),
+            std::string::npos);
   EXPECT_NE(progress(188).find("model=mlp layers=784,256,128,10 activation=relu loss=softmax\n"),
             std::string::npos)
       << progress(188);
