@@ -437,10 +437,9 @@ job_summary run_job(const job_config& job_file) {
     }
   }
   if (data->dense_train && job.data.from_files()) {
-    if (const auto note = untrained_classes_warning(
-            *data->dense_train,
-            {{data->dense_test.get(), "test"}, {data->dense_validation.get(), "validation"}});
-        !note.empty()) {
+    for (const auto& note : untrained_classes_warnings(
+             *data->dense_train,
+             {{data->dense_test.get(), "test"}, {data->dense_validation.get(), "validation"}})) {
       spdlog::warn("{}", note);
     }
   }
@@ -473,14 +472,13 @@ job_summary run_job(const job_config& job_file) {
     if (!moved.what.empty()) {
       std::string names;
       for (const auto& n : moved.what) names += (names.empty() ? "" : ", ") + n;
-      spdlog::warn(
-          "{} held an earlier run ({}): moved to {} (this run starts afresh; to go on with the "
-          "earlier one: troupe train --resume {})",
-          job.output_dir, names, moved.to, moved.to);
+      spdlog::warn("{} held an earlier run ({}): moved to {} (this run starts afresh{})",
+                   job.output_dir, names, moved.to,
+                   moved.resumable
+                       ? "; to go on with the earlier one: troupe train --resume " + moved.to
+                       : "");
     }
-    for (const auto& n : moved.left) {
-      spdlog::warn("an earlier run's {} stays in {}", n, job.output_dir);
-    }
+    for (const auto& n : moved.left) spdlog::warn("{}: an earlier run's {}", job.output_dir, n);
   } else {
     // Resuming from another directory's checkpoints: this directory's own
     // would out-prune them (newer clocks win), so they go aside.

@@ -215,7 +215,8 @@ caf::error require_admitted(node_pointer self, const char* what) {
   // (exit 3) from a configuration the job does not share.
   return refuse(self, what,
                 "not authenticated: this node requires the cluster secret, which this peer has "
-                "not proven (--secret, or [cluster] secret_file; a hello and auth first)",
+                "not proven, or its session has ended (--secret, or [cluster] secret_file; a "
+                "hello and auth first)",
                 errc::auth_failed);
 }
 

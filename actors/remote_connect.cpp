@@ -61,7 +61,7 @@ caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const
     const auto left = timeout - duration_cast<milliseconds>(steady_clock::now() - start);
     if (dropped) {
       // As the first try: a node refusing newcomers sends them nothing.
-      const auto again = probe_tcp(host, port, std::max(left, milliseconds(1)), cancel);
+      const auto again = probe_tcp(probe.address, port, std::max(left, milliseconds(1)), cancel);
       if (auto err = probe_failure(again)) return err;
     } else if (attempt > 1) {
       // Each try leaves a connection in the peer's accept queue: a peer that
@@ -91,14 +91,21 @@ caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const
     const bool raced = !out && out.error() == caf::sec::connection_timeout;
     dropped = !out && out.error() == caf::sec::disconnect_during_handshake;
     const auto now = steady_clock::now();
-    const bool time_left = now - start < timeout && (!dropped || now + pause < drop_deadline);
+    // A try after the pause needs time of its own (else it would end as a
+    // timeout, and the closed connection's error and hint be lost).
+    const bool time_left =
+        now - start < timeout && (!dropped || now + pause + milliseconds(200) < drop_deadline);
     if (!(raced || dropped) || !time_left || (cancel != nullptr && cancel->load())) return out;
     if (attempt == 1 || (attempt & (attempt - 1)) == 0) {
       spdlog::debug("connecting to {}:{}: {} before the handshake (try {}); again", host, port,
                     dropped ? "closed by the node" : "dropped", attempt);
     }
     if (dropped) {
-      std::this_thread::sleep_for(pause);
+      // In slices, so that a cancel (a node ending) is heard within 50 ms.
+      for (auto slept = milliseconds(0); slept < pause; slept += milliseconds(50)) {
+        if (cancel != nullptr && cancel->load()) return out;
+        std::this_thread::sleep_for(std::min(milliseconds(50), pause - slept));
+      }
       pause = std::min(pause * 2, milliseconds(400));
     }
   }

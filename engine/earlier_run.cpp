@@ -2,49 +2,104 @@
 
 #include <array>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string_view>
 #include <system_error>
+
+#include "engine/output_lock.hpp"
 
 namespace troupe {
 
+namespace {
+
+namespace fs = std::filesystem;
+
+// What `troupe train` writes into its output directory.
+constexpr std::array<const char*, 8> run_files = {
+    "job.toml", "metrics.csv", "metrics-interrupted.csv", "summary.txt", "report.txt",
+    "best",     "checkpoints", "checkpoints.previous"};
+
+bool is(const char* a, const char* b) {
+  return std::string_view(a) == b;
+}
+
+// Whether a metrics file has a row beyond its header.
+bool has_rows(const fs::path& p) {
+  std::ifstream in(p);
+  std::string line;
+  return std::getline(in, line) && std::getline(in, line) && !line.empty();
+}
+
+// Whether `p` (a directory) holds anything.
+bool filled(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec) && !fs::is_empty(p, ec);
+}
+
+// A run there kept something to go on from or to read: checkpoints, or a
+// summary of its end.
+bool complete(const fs::path& run) {
+  std::error_code ec;
+  return filled(run / "checkpoints") || fs::exists(run / "summary.txt", ec);
+}
+
+}  // namespace
+
 earlier_run set_aside_earlier_run(const std::string& dir) {
-  namespace fs = std::filesystem;
-  // What `troupe train` writes into its output directory.
-  static constexpr std::array<const char*, 7> run_files = {
-      "job.toml", "metrics.csv", "summary.txt",         "report.txt",
-      "best",     "checkpoints", "checkpoints.previous"};
   earlier_run r;
   const fs::path previous = fs::path(dir) / "previous";
   r.to = previous.string();
   std::error_code ec;
   std::vector<std::string> found;
+  bool trained = false;  // more than a run that failed before training leaves
   for (const char* name : run_files) {
     const auto p = fs::path(dir) / name;
     if (!fs::exists(fs::symlink_status(p, ec))) continue;
-    if (name == std::string("checkpoints") && fs::is_symlink(p, ec)) {
-      r.left.push_back(std::string(name) + " (a link, where the nodes keep them: not moved)");
+    if (is(name, "checkpoints") && fs::is_symlink(p, ec)) {
+      r.left.push_back(
+          "checkpoints is a link (where the nodes keep them): left as it is, and "
+          "this run's checkpoints join the earlier run's there");
       continue;
     }
     // An empty directory (a run without checkpoint_every) holds nothing to keep.
     if (fs::is_directory(p, ec) && fs::is_empty(p, ec)) continue;
     found.emplace_back(name);
+    if (!is(name, "job.toml") && (!is(name, "metrics.csv") || has_rows(p))) trained = true;
   }
-  if (found.empty()) return r;
+  if (!trained) return r;  // overwritten: previous/ keeps what it has
+  if (!complete(dir) && complete(previous)) {
+    for (const auto& name : found) {
+      r.left.push_back(name +
+                       " is of a run that kept no checkpoint and no summary: overwritten, "
+                       "and the run in " +
+                       r.to + " is kept");
+    }
+    return r;
+  }
+  // A resume of the run in previous/ may be running (the fresh-run warning
+  // suggests one): refused, naming it, rather than deleted under it.
+  std::optional<output_lock> held;
+  if (fs::is_directory(previous, ec)) held.emplace(output_lock::acquire(previous.string()));
   fs::remove_all(previous, ec);
   ec.clear();
   fs::create_directory(previous, ec);
   if (ec) {
-    for (const auto& name : found) r.left.push_back(name + " (" + ec.message() + ")");
+    for (const auto& name : found) {
+      r.left.push_back(name + " cannot be moved (" + ec.message() + "): it stays");
+    }
     return r;
   }
   for (const auto& name : found) {
     fs::rename(fs::path(dir) / name, previous / name, ec);
     if (ec) {
-      r.left.push_back(name + " (" + ec.message() + ")");
+      r.left.push_back(name + " cannot be moved (" + ec.message() + "): it stays");
       ec.clear();
     } else {
       r.what.push_back(name);
     }
   }
+  r.resumable = filled(previous / "checkpoints");
   return r;
 }
 

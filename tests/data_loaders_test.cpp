@@ -124,6 +124,9 @@ TEST(CsvLoader, PandasColumnNumbersAreAHeader) {
   for (const auto* text : {"1,0,2,3\n0,1,1,0\n", "0,1\n1,0\n", "0,1,2,3,1\n0,1,1,0,1\n"}) {
     EXPECT_EQ(load_csv(dir.write("d.csv", text), csv_options{}).rows, 2u) << text;
   }
+  // An empty field elsewhere than first is a value missing from a row of
+  // data (that row's error), not pandas' index name.
+  EXPECT_THROW(load_csv(dir.write("m.csv", "0,,1,2\n0,1,1,0\n"), csv_options{}), troupe_error);
 }
 
 // A label named where no header is, or named twice: said as such (they

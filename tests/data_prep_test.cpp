@@ -285,23 +285,25 @@ TEST(FileData, ClassesACutOfTheTrainingFileLeftOutAreNamedInAWarning) {
   r.spec.test = dir.write("test.csv", "1,0\n2,1\n3,2\n4,2\n");
   r.train_limit = 20;  // class 0 only
   auto f = load_file_data(r);
-  auto note = untrained_classes_warning(*f.dense_train, {{f.dense_test.get(), "test"}});
-  EXPECT_TRUE(has(note, "the test rows (of " + r.spec.test +
-                            "): 3 of 4 are of classes 1, 2, "
-                            "which no training row has"))
-      << note;
+  auto notes = untrained_classes_warnings(*f.dense_train, {{f.dense_test.get(), "test"}});
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_TRUE(has(notes[0], "the test rows (of " + r.spec.test +
+                                "): 3 of 4 are of classes 1, 2, which no training row has"))
+      << notes[0];
   r.train_limit = 0;
   r.spec.validation_fraction = 0.97;  // 2 training rows are left
   f = load_file_data(r);              // not refused: train.csv has every test label
   ASSERT_EQ(f.dense_train->rows, 2u);
-  note = untrained_classes_warning(
+  notes = untrained_classes_warnings(
       *f.dense_train, {{f.dense_test.get(), "test"}, {f.dense_validation.get(), "validation"}});
-  EXPECT_TRUE(has(note, "which no training row has")) << note;
+  ASSERT_EQ(notes.size(), 2u);  // each set its own
+  EXPECT_TRUE(has(notes[0], "the test rows")) << notes[0];
+  EXPECT_TRUE(has(notes[1], "the validation rows")) << notes[1];
   r.spec.validation_fraction = 0;
   f = load_file_data(r);
-  EXPECT_EQ(untrained_classes_warning(*f.dense_train,
-                                      {{f.dense_test.get(), "test"}, {nullptr, "validation"}}),
-            "");
+  EXPECT_TRUE(
+      untrained_classes_warnings(*f.dense_train, {{f.dense_test.get(), "test"}, {nullptr, "x"}})
+          .empty());
 }
 
 // One mistyped label sets the number of classes (2000000: a model of two

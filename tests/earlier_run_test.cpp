@@ -7,6 +7,8 @@
 #include <iterator>
 
 #include "data_files.hpp"
+#include "engine/errors.hpp"
+#include "engine/output_lock.hpp"
 
 namespace troupe {
 namespace {
@@ -37,6 +39,7 @@ TEST(EarlierRun, ARunsOwnFilesGoAsideTogether) {
   EXPECT_EQ(moved.what,
             (std::vector<std::string>{"job.toml", "metrics.csv", "best", "checkpoints"}));
   EXPECT_TRUE(moved.left.empty());
+  EXPECT_TRUE(moved.resumable);
   EXPECT_EQ(read(out + "/previous/job.toml"), "first");
   EXPECT_EQ(read(out + "/previous/checkpoints/shard-0-clock-5.ckpt"), "ckpt");
   EXPECT_EQ(read(out + "/previous/best/shard-0.ckpt"), "best");
@@ -48,12 +51,52 @@ TEST(EarlierRun, ARunsOwnFilesGoAsideTogether) {
   EXPECT_TRUE(set_aside_earlier_run(out).what.empty());
   EXPECT_EQ(read(out + "/previous/job.toml"), "first");
 
+  // What a run that failed before it trained leaves (its job.toml, a
+  // metrics.csv of no rows) is no earlier run: it did replace the run in
+  // previous/, so that retrying a failing job lost the run set aside.
+  std::ofstream(out + "/job.toml") << "failed";
+  std::ofstream(out + "/metrics.csv") << "time_s,epoch\n";
+  EXPECT_TRUE(set_aside_earlier_run(out).what.empty());
+  EXPECT_EQ(read(out + "/previous/job.toml"), "first");
+  // Nor does one that trained without a checkpoint or a summary replace a
+  // run that kept checkpoints.
+  std::ofstream(out + "/metrics.csv") << "time_s,epoch\n0.5,0\n";
+  const auto slight = set_aside_earlier_run(out);
+  EXPECT_TRUE(slight.what.empty());
+  ASSERT_EQ(slight.left.size(), 2u);
+  EXPECT_NE(slight.left[1].find("metrics.csv is of a run that kept no checkpoint and no summary"),
+            std::string::npos)
+      << slight.left[1];
+  EXPECT_EQ(read(out + "/previous/checkpoints/shard-0-clock-5.ckpt"), "ckpt");
+
   std::ofstream(out + "/job.toml") << "second";
   std::ofstream(out + "/summary.txt") << "done";
   const auto again = set_aside_earlier_run(out);
-  EXPECT_EQ(again.what, (std::vector<std::string>{"job.toml", "summary.txt"}));
+  EXPECT_EQ(again.what, (std::vector<std::string>{"job.toml", "metrics.csv", "summary.txt"}));
   EXPECT_EQ(read(out + "/previous/job.toml"), "second");
+  EXPECT_FALSE(again.resumable);
   EXPECT_FALSE(fs::exists(out + "/previous/checkpoints"));  // one generation kept
+}
+
+// A live run in previous/ (a resume of it, as the warning suggests) is not
+// deleted under it: refused, naming it.
+TEST(EarlierRun, ARunLiveInPreviousIsNotDeleted) {
+  temp_dir dir("earlier_run_live");
+  const auto out = dir.file("out");
+  fs::create_directories(out + "/previous");
+  std::ofstream(out + "/previous/job.toml") << "live";
+  std::ofstream(out + "/summary.txt") << "done";
+  const auto live = output_lock::acquire(out + "/previous");
+  try {
+    set_aside_earlier_run(out);
+    FAIL() << "previous/ was replaced under a live run";
+  } catch (const troupe_error& e) {
+    EXPECT_NE(std::string(e.what()).find("another run is using " + out + "/previous"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(read(out + "/previous/job.toml"), "live");
+  EXPECT_EQ(read(out + "/summary.txt"), "done");
 }
 
 // An empty checkpoints directory is no earlier run; a checkpoints link
@@ -68,11 +111,12 @@ TEST(EarlierRun, EmptyDirectoriesAndLinksStay) {
   fs::create_directories(dir.file("elsewhere"));
   std::ofstream(dir.file("elsewhere/shard-0-clock-5.ckpt")) << "ckpt";
   fs::create_directory_symlink(dir.file("elsewhere"), out + "/checkpoints");
-  std::ofstream(out + "/metrics.csv") << "rows";
+  std::ofstream(out + "/metrics.csv") << "time_s,epoch\n0.5,0\n";
   const auto moved = set_aside_earlier_run(out);
   EXPECT_EQ(moved.what, (std::vector<std::string>{"metrics.csv"}));
   ASSERT_EQ(moved.left.size(), 1u);
-  EXPECT_NE(moved.left[0].find("checkpoints (a link"), std::string::npos) << moved.left[0];
+  EXPECT_NE(moved.left[0].find("checkpoints is a link"), std::string::npos) << moved.left[0];
+  EXPECT_FALSE(moved.resumable);  // its checkpoints are not in previous/
   EXPECT_TRUE(fs::is_symlink(out + "/checkpoints"));
   EXPECT_EQ(read(dir.file("elsewhere/shard-0-clock-5.ckpt")), "ckpt");
 }

@@ -51,16 +51,20 @@ std::size_t numbers_in(const std::vector<std::string_view>& fields) {
   return numbers;
 }
 
-// Whether the fields are the column numbers 0, 1, ..., k-1 (k >= 3, at most
-// one field empty): the header pandas writes for a frame of unnamed columns,
+// Whether the fields are the column numbers 0, 1, ..., k-1 (k >= 3, the
+// first field perhaps empty): the header pandas writes for a frame of unnamed columns,
 // its index column's name empty when it writes one. `in_order`: as a file's
 // first line has them; a data set's names are in another order when its
 // label column was not the last.
 bool column_numbers(const std::vector<std::string_view>& fields, bool in_order) {
   std::vector<bool> seen(fields.size(), false);
   std::size_t empty = 0, k = 0;
-  for (const auto field : fields) {
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    const auto field = fields[i];
     if (field.empty()) {
+      // Only where pandas writes its index column's name: elsewhere, an
+      // empty field is a value missing from a row of data.
+      if (i != 0) return false;
       ++empty;
       continue;
     }

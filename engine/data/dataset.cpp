@@ -142,8 +142,10 @@ std::string unused_classes_warning(const dataset& d) {
   return unused_classes_warning({&d});
 }
 
-std::string untrained_classes_warning(const dataset& train, const std::vector<scored_set>& scored) {
-  if (train.classes <= 0) return {};
+std::vector<std::string> untrained_classes_warnings(const dataset& train,
+                                                    const std::vector<scored_set>& scored) {
+  std::vector<std::string> notes;
+  if (train.classes <= 0) return notes;
   std::set<std::int32_t> trained(train.labels.begin(), train.labels.end());
   for (const auto& [d, role] : scored) {
     if (d == nullptr || d->classes <= 0) continue;
@@ -159,13 +161,14 @@ std::string untrained_classes_warning(const dataset& train, const std::vector<sc
       if (shown++ < 5) which += (which.empty() ? "" : ", ") + std::to_string(c);
     }
     if (missing.size() > 5) which += " and " + std::to_string(missing.size() - 5) + " more";
-    return std::string("the ") + role + " rows (of " + d->source + "): " + std::to_string(rows) +
-           " of " + std::to_string(d->rows) + " are of " +
-           (missing.size() == 1 ? "class " : "classes ") + which +
-           ", which no training row has (a cut of the training data, --train-limit or "
-           "validation_fraction, left them out?): the model can never score those rows right";
+    notes.push_back(
+        std::string("the ") + role + " rows (of " + d->source + "): " + std::to_string(rows) +
+        " of " + std::to_string(d->rows) + " are of " +
+        (missing.size() == 1 ? "class " : "classes ") + which +
+        ", which no training row has (a cut of the training data, --train-limit or "
+        "validation_fraction, left them out?): the model can never score those rows right");
   }
-  return {};
+  return notes;
 }
 
 }  // namespace troupe

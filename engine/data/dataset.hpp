@@ -53,13 +53,14 @@ struct scored_set {
   const dataset* set;
   const char* role;  ///< "test" or "validation"
 };
-/// A warning when a test or validation set (`scored`, null ones skipped)
+/// A warning for each test or validation set (`scored`, null ones skipped)
 /// has rows of a class that no training row has: they can never be scored
 /// right. A test file's own labels must be in the training file (refused
 /// otherwise); this is what a cut of it leaves (--train-limit on a file
 /// sorted by label, a validation_fraction that took a class's rows, a
 /// split that left a rare class out). Empty otherwise, and for regression.
-std::string untrained_classes_warning(const dataset& train, const std::vector<scored_set>& scored);
+std::vector<std::string> untrained_classes_warnings(const dataset& train,
+                                                    const std::vector<scored_set>& scored);
 
 /// The first `limit` rows (all when limit is 0 or larger than the set).
 dataset take_rows(dataset d, std::size_t limit);
