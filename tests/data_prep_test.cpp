@@ -466,6 +466,9 @@ TEST(JobConfigData, BadDataAndModelKeysNameTheKey) {
       has(error("[data]\nformat = \"xml\"\ntrain = \"a\"\n"), "data.format: unknown format"));
   EXPECT_TRUE(has(error("[data]\nformat = \"csv\"\n"), "data.train"));
   EXPECT_TRUE(has(error("[data]\nformat = \"idx\"\ntrain = \"a\"\n"), "data.train_labels"));
+  EXPECT_TRUE(has(error("[data]\nformat = \"csv\"\ntrain = \"a\"\ntrain_labels = \"b\"\n"
+                        "label_column = 2\n"),
+                  "data.label_column: the labels are in a file of their own"));
   EXPECT_TRUE(has(error("[data]\nformat = \"csv\"\ntrain = \"a\"\nnormalize = \"zscore\"\n"),
                   "data.normalize"));
   EXPECT_TRUE(has(error("[data]\nformat = \"csv\"\ntrain = \"a\"\nvalidation_fraction = 1.5\n"),

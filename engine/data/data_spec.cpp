@@ -101,6 +101,12 @@ void validate(const data_spec& d) {
   if (d.format == "libsvm" || d.format == "ratings") {
     if (!d.train_labels.empty()) fail("train_labels", d.format + " rows carry their own labels");
   }
+  if (!d.train_labels.empty() && (!d.label_name.empty() || d.label_index != -1)) {
+    // It was not read: the label would not be where the file said.
+    fail("label_column",
+         "the labels are in a file of their own (train_labels), so no column of the data is "
+         "the label; leave label_column out");
+  }
   if (d.delimiter != "auto" && d.delimiter != "," && d.delimiter != ";" && d.delimiter != "\t" &&
       d.delimiter != " ") {
     fail("delimiter", "'" + d.delimiter + "' is none of auto, \",\", \";\", \"\\t\", \" \"");
