@@ -185,6 +185,13 @@ TEST(TrainCli, ABadFlagValueExitsTwoSayingWhatWasWanted) {
         << p.log();
     EXPECT_LT(p.log().size(), 300u) << p.log();
   }
+  // Beyond a float: it passed the check as a double and was refused later as
+  // "must be positive and finite".
+  child_process huge({TROUPE_BINARY, "train", "--lr", "1e40"}, dir / "huge.log");
+  ASSERT_EQ(huge.wait_exit(seconds(60)), 2) << huge.log();
+  EXPECT_NE(huge.log().find("Value 1e40 is beyond what the option holds (at most 3.40282e+38)"),
+            std::string::npos)
+      << huge.log();
   child_process unknown({TROUPE_BINARY, "train", "--no-such-flag"}, dir / "unknown.log");
   EXPECT_EQ(unknown.wait_exit(seconds(60)), 2) << unknown.log();
   child_process help({TROUPE_BINARY, "train", "--help"}, dir / "help.log");

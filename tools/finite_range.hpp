@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <string>
 
@@ -30,12 +31,19 @@ inline CLI::Validator finite_within(double lo, double hi, const std::string& wha
 }
 
 /// A finite number > 0 (CLI::PositiveNumber's message for "0" was "Value 0
-/// not in range 0.000000 to 179769313486...", 309 digits).
-inline CLI::Validator positive_finite(const std::string& what = "a positive finite number") {
+/// not in range 0.000000 to 179769313486...", 309 digits), at most `most`:
+/// a float option's 1e40 passed as a double and then read as infinity.
+inline CLI::Validator positive_finite(const std::string& what = "a positive finite number",
+                                      double most = std::numeric_limits<float>::max()) {
   return CLI::Validator(
-      [what](std::string& text) -> std::string {
+      [what, most](std::string& text) -> std::string {
         double v = 0;
-        if (CLI::detail::lexical_cast(text, v) && std::isfinite(v) && v > 0) return {};
+        if (CLI::detail::lexical_cast(text, v) && std::isfinite(v) && v > 0) {
+          if (v <= most) return {};
+          std::ostringstream limit;
+          limit << most;
+          return "Value " + text + " is beyond what the option holds (at most " + limit.str() + ")";
+        }
         return "Value " + text + " is not " + what;
       },
       "> 0");
