@@ -399,6 +399,10 @@ TEST(LibsvmLoader, MalformedLinesAreErrors) {
   temp_dir dir("libsvm_bad");
   auto msg = error_of([&] { load_libsvm(dir.write("a", "1 2:1\n1 3\n")); });
   EXPECT_TRUE(has(msg, "a:2: '3' is not an index:value pair")) << msg;
+  msg = error_of([&] { load_libsvm(dir.write("big", "1 4294967296:1\n")); });
+  EXPECT_TRUE(has(msg, "big:1: feature index in '4294967296:1' is beyond the largest one")) << msg;
+  msg = error_of([&] { load_libsvm(dir.write("huge", "1 99999999999999999999:1\n")); });
+  EXPECT_TRUE(has(msg, "is beyond the largest one (4294967294)")) << msg;
   msg = error_of([&] { load_libsvm(dir.write("b", "1 2:1 2:3\n")); });
   EXPECT_TRUE(has(msg, "b:1: an index appears twice")) << msg;
   msg = error_of([&] { load_libsvm(dir.write("c", "1 2:nan\n")); });
@@ -499,6 +503,12 @@ TEST(NpyLoader, MalformedFilesAreErrors) {
     load_npy_features(dir.write_bytes("c.npy", testing_files::npy("<c8", "(1, 2)", x, 16)));
   });
   EXPECT_TRUE(has(msg, "dtype <c8 is not supported")) << msg;
+  // Python objects ('|O', pickled): their dtype, not the raw header (it
+  // was "malformed header '{'descr': '|O', ...", padding included).
+  msg = error_of([&] {
+    load_npy_features(dir.write_bytes("o.npy", testing_files::npy("|O", "(1, 2)", x, 16)));
+  });
+  EXPECT_TRUE(has(msg, "dtype |O is not supported")) << msg;
   msg = error_of([&] { load_npy_features(dir.write("e.npy", "")); });
   EXPECT_TRUE(has(msg, "empty")) << msg;
   msg = error_of([&] { load_npy_features(dir.write("g.npy", "garbage garbage")); });

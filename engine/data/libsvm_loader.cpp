@@ -42,8 +42,13 @@ sparse_dataset load_libsvm(const std::string& path) {
       const auto r =
           std::from_chars(t.data(), t.data() + (colon == std::string_view::npos ? 0 : colon), col);
       float v = 0;
-      if (colon == std::string_view::npos || r.ec != std::errc() || r.ptr != t.data() + colon ||
-          col > 0xfffffffeULL) {
+      if (colon != std::string_view::npos && r.ptr == t.data() + colon &&
+          (r.ec == std::errc::result_out_of_range ||
+           (r.ec == std::errc() && col > 0xfffffffeULL))) {
+        malformed("feature index in '" + shown_field(t) +
+                  "' is beyond the largest one (4294967294)");
+      }
+      if (colon == std::string_view::npos || r.ec != std::errc() || r.ptr != t.data() + colon) {
         malformed("'" + shown_field(t) + "' is not an index:value pair");
       }
       if (!parse_float(t.substr(colon + 1), v)) {

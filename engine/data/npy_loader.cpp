@@ -103,7 +103,12 @@ npy_array parse(const mapped_file& f, const std::string& path) {
   }
   const auto order = dict_value(header, "fortran_order");
   const auto shape = dict_value(header, "shape");
-  if (descr.size() < 3 || shape.empty()) return bad("malformed header '" + header + "'");
+  if (descr.size() < 2 || shape.empty()) {
+    // Without numpy's padding to 64 bytes and its closing newline.
+    const auto end = header.find_last_not_of(" \n");
+    return bad("malformed header '" + header.substr(0, end == std::string::npos ? 0 : end + 1) +
+               "'");
+  }
   if (order.rfind("True", 0) == 0) return bad("Fortran order is not supported (save with C order)");
   npy_array a;
   const char endian = descr[0];
