@@ -1,9 +1,9 @@
 #include "tools/train_command.hpp"
 
 #include <spdlog/spdlog.h>
-#include <charconv>
 
 #include <algorithm>
+#include <charconv>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -179,7 +179,7 @@ job_config build_job(const train_options& o) {
   }
   validate(job);
   // The job goes to job.toml, and a resume reads it back: flags may not set
-  // what the job file cannot hold (a seed of -1, --eval-every beyond 1e8).
+  // what the job file cannot hold (--eval-every beyond 1e8, say).
   try {
     (void)parse_job_config(to_toml(job), "the flags", true);
   } catch (const troupe_error& e) {

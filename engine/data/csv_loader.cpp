@@ -38,10 +38,6 @@ char delimiter_of(const std::string& option, std::string_view first_line) {
   return option == "\t" ? '\t' : option.front();
 }
 
-}  // namespace
-
-namespace {
-
 // How many of a header's fields are numbers.
 std::size_t numbers_in(const std::vector<std::string_view>& fields) {
   std::size_t numbers = 0;
@@ -52,10 +48,10 @@ std::size_t numbers_in(const std::vector<std::string_view>& fields) {
 }
 
 // Whether the fields are the column numbers 0, 1, ..., k-1 (k >= 3, the
-// first field perhaps empty): the header pandas writes for a frame of unnamed columns,
-// its index column's name empty when it writes one. `in_order`: as a file's
-// first line has them; a data set's names are in another order when its
-// label column was not the last.
+// first field perhaps empty): the header pandas writes for a frame of
+// unnamed columns, its index column's name empty when it writes one.
+// `in_order`: as a file's first line has them; a data set's names are in
+// another order when its label column was not the last.
 bool column_numbers(const std::vector<std::string_view>& fields, bool in_order) {
   std::vector<bool> seen(fields.size(), false);
   std::size_t empty = 0, k = 0;

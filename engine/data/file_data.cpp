@@ -154,8 +154,8 @@ file_data dense_files(const file_data_request& r) {
   check_class_count(train);
   // The labels of the whole training file, before any split or cut: a test
   // file's class that only a validation split took out of the training rows
-  // was refused as "no row of the training data has" (untrained_classes_warning
-  // says what a cut leaves out).
+  // was refused as "no row of the training data has"
+  // (untrained_classes_warnings says what a cut leaves out).
   std::optional<label_set> trained;
   if (train.classes > 0 && (!s.test.empty() || !s.validation.empty())) trained.emplace(train);
   dataset test, validation;
