@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "actors/client_call.hpp"
+#include "actors/client_reaper.hpp"
 #include "actors/client_session.hpp"
 #include "actors/service_client.hpp"
 #include "engine/store/partitioner.hpp"
@@ -45,6 +46,7 @@ class client::impl {
         directory_(std::move(directory)),
         id_(info.client_id),
         timeout_(opts.timeout) {
+    client_reaper::note_client();
     const auto shards = static_cast<std::uint32_t>(info.shards.size());
     shards_ = shards;
     for (auto& spec : info.tables) {

@@ -15,7 +15,19 @@ namespace {
 // The reaper once made: engines wait for it without making one (made early,
 // its exit hook would run after the statics made later are gone).
 std::atomic<client_reaper*> made{nullptr};
+// Set by an exit hook registered when the first client was made: after
+// every static made before it (the clients and engines a program keeps in
+// globals), so it runs before their destructors do.
+std::atomic<bool> exiting{false};
 }  // namespace
+
+void client_reaper::note_client() {
+  static const bool registered = [] {
+    std::atexit([] { exiting.store(true); });
+    return true;
+  }();
+  (void)registered;
+}
 
 client_reaper& client_reaper::instance() {
   // Never destroyed (see the header); made on first use, drained at exit.
@@ -56,6 +68,9 @@ void client_reaper::wait_idle() {
 }
 
 void client_reaper::retire(std::shared_ptr<client::impl> p) {
+  // exit() was called in a callback: its thread runs the statics'
+  // destructors, and the process ends without the client's teardown.
+  if (exiting.load()) return keep_for_good(std::move(p));
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopping_) return keep_for_good(std::move(p));  // the process is ending
   queue_.push_back(std::move(p));

@@ -43,6 +43,12 @@ class client_reaper {
   void wait_idle();
   /// wait_idle() on the reaper if one was made; else nothing to wait for.
   static void wait_if_made();
+  /// Called as each client is made: from then on, a client retired while
+  /// the process exits (a callback that called exit() with the client in a
+  /// static) is kept, not ended. Ending it there waited 10 s for a session
+  /// whose actor system the exit had stopped, then logged through an spdlog
+  /// already destroyed: SIGSEGV.
+  static void note_client();
 
  private:
   void run();

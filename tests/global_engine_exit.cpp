@@ -4,10 +4,20 @@
 // spdlog's and OpenSSL's statics while its actors still logged and checked
 // logins, and a frame screen read a destroyed static set. Run by CTest
 // (GlobalEngine.ExitsCleanlyWhileRemoteClientsComeAndGo), several times.
+//
+// `global_engine_exit exit-in-callback inproc|remote`: a completion callback
+// calls exit(3) (a service's fatal-error handler) while the client is a
+// global; the process must end at once with that code. It hung 10 s, then
+// crashed: the client's destructor, run by exit() in the callback, handed
+// the client to the reaper, which waited for a session the exit had
+// stopped and then logged through a destroyed spdlog (GlobalEngine.
+// ExitInACallbackEndsAtOnce).
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "troupe/client.hpp"
@@ -19,7 +29,8 @@ std::optional<troupe::client> g_client;
 const char* const secret = "global-engine-exit-secret-0123456789";
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
   troupe::engine_options o;
   o.tables = {troupe::table::sparse("emb", 4).init(0.01f)};
   o.listen = "127.0.0.1:0";
@@ -31,6 +42,18 @@ int main() {
   }
   g_engine.emplace(std::move(*started));
   const auto address = g_engine->address();
+  if (mode == "exit-in-callback") {
+    const bool remote = argc > 2 && std::string(argv[2]) == "remote";
+    auto c = remote ? troupe::client::connect(address, secret) : g_engine->client();
+    if (!c) {
+      std::fprintf(stderr, "%s\n", c.error().to_string().c_str());
+      return 2;
+    }
+    g_client.emplace(std::move(*c));
+    g_client->lookup("emb", {1}, [](auto) { std::exit(3); });
+    std::this_thread::sleep_for(std::chrono::seconds(30));
+    return 4;  // the callback never ran
+  }
   auto connected = troupe::client::connect(address, secret);
   if (!connected) {
     std::fprintf(stderr, "%s\n", connected.error().to_string().c_str());

@@ -124,7 +124,8 @@ class client {
   /// completion callback (any client's), the disconnect finishes on a
   /// thread of its own once the callback has returned (the process waits
   /// for it when it exits); calls still pending then end with `stopped` on
-  /// that thread, after ~client has returned.
+  /// that thread, after ~client has returned. Destroyed by exit() called in
+  /// a callback (a client in a global), it is left open to the process's end.
   ~client();
 
   /// Rows `ids` of sparse table `table` (created on first touch), in order.
