@@ -14,9 +14,27 @@ namespace troupe {
 
 namespace {
 
+// What an engine that closed or refused the handshake may mean (the engine
+// logs which): the message said only "system_error(disconnect_during_handshake)".
+std::string handshake_hint(const caf::error& err, bool tls) {
+  if (err == caf::make_error(caf::sec::disconnect_during_handshake)) {
+    return tls ? " (closed during the TLS handshake on every try: is this client's certificate "
+                 "signed by the engine's CA, and does the engine listen with TLS? it logs why; "
+                 "or it refuses newcomers during a flood of connections)"
+               : " (closed during the handshake on every try: does the engine listen with TLS? "
+                 "then this client needs options.tls too; or it refuses newcomers during a "
+                 "flood of connections)";
+  }
+  if (tls && err == caf::make_error(caf::sec::cannot_connect_to_node)) {
+    return " (the TLS handshake failed: does the engine listen with TLS, and is its certificate "
+           "signed by options.tls.ca?)";
+  }
+  return {};
+}
+
 result<directory_actor> reach_directory(actor_runtime& rt, caf::scoped_actor& self,
                                         const std::string& host, std::uint16_t port,
-                                        std::chrono::milliseconds timeout) {
+                                        std::chrono::milliseconds timeout, bool tls) {
   const auto where = host + ":" + std::to_string(port);
   auto ep = connect_endpoint(*self.ptr(), host, port, timeout);
   if (!ep && ep.error() == caf::make_error(caf::sec::no_actor_published_at_port)) {
@@ -31,6 +49,7 @@ result<directory_actor> reach_directory(actor_runtime& rt, caf::scoped_actor& se
   if (!ep) {
     auto e = to_api_error(ep.error(), "connecting to " + where);
     if (e.code == api_errc::internal) e.code = api_errc::unreachable;
+    e.message += handshake_hint(ep.error(), tls);
     return e;
   }
   if (!rt.sys.assignable<directory_actor>(ep->interface)) {
@@ -88,7 +107,7 @@ result<client> client::connect(const std::string& address, const std::string& gi
     auth.reset();
     return e;
   };
-  auto dir = reach_directory(*rt, *auth, hp.first, hp.second, options.connect_timeout);
+  auto dir = reach_directory(*rt, *auth, hp.first, hp.second, options.connect_timeout, tls);
   if (!dir) return refuse(dir.error());
   auto node = caf::actor_cast<node_actor>(*dir);  // the directory speaks the node's handshake
   if (secret.empty()) {

@@ -228,6 +228,41 @@ TEST_F(Tls, ANodeThatAlsoWantsTheSecretSaysSoToAClientWithTlsAlone) {
   EXPECT_NE(last_log.find("this node requires the cluster secret"), std::string::npos) << last_log;
 }
 
+// A service client and an engine that disagree on TLS: the client's error
+// says what to check (it read only "system_error(disconnect_during_handshake)"
+// or "cannot_connect_to_node", and only the engine's log said why).
+TEST_F(Tls, AServiceClientAndAnEngineThatDisagreeOnTlsSaySo) {
+  std::ofstream(dir / "tables.toml") << "shards = 1\n[[table]]\nname = \"w\"\nkind = "
+                                        "\"dense\"\nsize = 16\nlr = 0.5\n";
+  auto serve = [&](const std::string& name, std::vector<std::string> credentials) {
+    std::vector<std::string> args{TROUPE_BINARY, "serve", (dir / "tables.toml").string(),
+                                  "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), credentials.begin(), credentials.end());
+    return start_daemon(args, dir / (name + ".log"));
+  };
+  auto tls_engine = serve("serve_tls", tls_flags("n1", pki));
+  auto plain_engine = serve("serve_plain", {"--secret", (dir / "secret").string()});
+  ASSERT_NE(tls_engine.port, 0) << tls_engine.process->log();
+  ASSERT_NE(plain_engine.port, 0) << plain_engine.process->log();
+  client_options quick;
+  quick.connect_timeout = std::chrono::seconds(10);
+  auto plain = client::connect(tls_engine.address(), "tls-test-secret-0123456789abcdef", quick);
+  ASSERT_FALSE(plain);
+  EXPECT_EQ(plain.error().code, api_errc::unreachable) << plain.error().to_string();
+  EXPECT_NE(plain.error().message.find("does the engine listen with TLS? then this client needs "
+                                       "options.tls too"),
+            std::string::npos)
+      << plain.error().to_string();
+  client_options with_tls = quick;
+  with_tls.tls = {(pki / "trainer.crt").string(), (pki / "trainer.key").string(),
+                  (pki / "ca.crt").string(), ""};
+  auto tls = client::connect(plain_engine.address(), "", with_tls);
+  ASSERT_FALSE(tls);
+  EXPECT_EQ(tls.error().code, api_errc::unreachable) << tls.error().to_string();
+  EXPECT_NE(tls.error().message.find("does the engine listen with TLS"), std::string::npos)
+      << tls.error().to_string();
+}
+
 // Client certificates may connect but not serve (extended key usage), so a
 // leaked client key cannot collect a job's TOML and gradients: the trainer's
 // handshake refuses a node that presents one. `troupe node` itself refuses
