@@ -117,8 +117,8 @@ result<void> client::wait() {
   if (!impl_) return {api_errc::stopped, "this client was moved from"};
   if (callback_scope::active()) {
     return {api_errc::bad_argument,
-            "wait() in a completion callback would wait for that callback; call it on another "
-            "thread"};
+            "wait() in a completion callback (of any client) could wait for calls whose "
+            "callbacks this very thread has yet to run; call it on another thread"};
   }
   // The calls' bookkeeping only, not the client: a callback may end the
   // client meanwhile (its calls then end `stopped`, and this returns), and

@@ -208,7 +208,8 @@ class client {
   /// saying how many failed and why: a push fired and forgotten that was
   /// refused (overloaded, a full queue) or timed out is not lost unseen.
   /// Each failure is reported by one wait() only. In a completion callback
-  /// it would wait for that callback: it answers bad_argument at once there.
+  /// (of any client) it could wait for callbacks that thread has yet to run:
+  /// it answers bad_argument at once there.
   ///   for (auto& e : events) c.push("emb", e.ids, e.grads);
   ///   if (auto r = c.wait(); !r) retry_or_log(r.error());  // "overloaded: 936 calls failed..."
   result<void> wait();
