@@ -25,6 +25,13 @@ std::string handshake_hint(const caf::error& err, bool tls) {
                  "then this client needs options.tls too; or it refuses newcomers during a "
                  "flood of connections)";
   }
+  // A plain client whose first try lost CAF's handshake race waits for the
+  // engine to speak first on the next: one that listens with TLS never does.
+  if (!tls && err == caf::sec::request_timeout &&
+      caf::to_string(err).find("accepted the connection but sent nothing") != std::string::npos) {
+    return " (an engine that listens with TLS sends nothing first: then this client needs "
+           "options.tls too)";
+  }
   if (tls && err == caf::make_error(caf::sec::cannot_connect_to_node)) {
     return " (the TLS handshake failed: does the engine listen with TLS, and is its certificate "
            "signed by options.tls.ca?)";

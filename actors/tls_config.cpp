@@ -34,6 +34,13 @@ std::string connect_failure_hint(const caf::error& err, const tls_files& tls) {
   }
   if (closed)
     return " (does the node listen with TLS? then this side needs TLS files too" + busy + ")";
+  // After a first try lost CAF's handshake race, the next waits for the
+  // node to speak first (connect_endpoint): a TLS listener never does.
+  if (err == caf::sec::request_timeout &&
+      caf::to_string(err).find("accepted the connection but sent nothing") != std::string::npos) {
+    return " (does the node listen with TLS? it sends nothing first; then this side needs TLS "
+           "files too)";
+  }
   return {};
 }
 

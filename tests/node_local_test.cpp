@@ -921,6 +921,19 @@ TEST(ConnectFailureHint, NamesAnotherServicesPortAndAMissingTls) {
                 .find("does the node listen with TLS?"),
             std::string::npos);
   EXPECT_EQ(connect_failure_hint(caf::make_error(caf::sec::cannot_connect_to_node), none), "");
+  // A node that accepted and never spoke (a TLS listener, to a plain try
+  // that waited for its greeting) against one that never answered at all.
+  EXPECT_NE(
+      connect_failure_hint(caf::make_error(caf::sec::request_timeout,
+                                           "no greeting from a:1 (a) within 10 ms: it accepted the "
+                                           "connection but sent nothing"),
+                           none)
+          .find("it sends nothing first"),
+      std::string::npos);
+  EXPECT_EQ(
+      connect_failure_hint(
+          caf::make_error(caf::sec::request_timeout, "no answer from a:1 within 10 ms"), none),
+      "");
 }
 
 }  // namespace

@@ -248,10 +248,12 @@ TEST_F(Tls, AServiceClientAndAnEngineThatDisagreeOnTlsSaySo) {
   quick.connect_timeout = std::chrono::seconds(10);
   auto plain = client::connect(tls_engine.address(), "tls-test-secret-0123456789abcdef", quick);
   ASSERT_FALSE(plain);
-  EXPECT_EQ(plain.error().code, api_errc::unreachable) << plain.error().to_string();
-  EXPECT_NE(plain.error().message.find("does the engine listen with TLS? then this client needs "
-                                       "options.tls too"),
-            std::string::npos)
+  // Closed during the handshake; or, on a loaded machine, after a first try
+  // lost CAF's handshake race, waited for at the deadline: either names TLS.
+  EXPECT_TRUE(plain.error().code == api_errc::unreachable ||
+              plain.error().code == api_errc::timeout)
+      << plain.error().to_string();
+  EXPECT_NE(plain.error().message.find("then this client needs options.tls too"), std::string::npos)
       << plain.error().to_string();
   client_options with_tls = quick;
   with_tls.tls = {(pki / "trainer.crt").string(), (pki / "trainer.key").string(),
