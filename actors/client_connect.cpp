@@ -17,7 +17,7 @@ namespace {
 // What an engine that closed or refused the handshake may mean (the engine
 // logs which): the message said only "system_error(disconnect_during_handshake)".
 std::string handshake_hint(const caf::error& err, bool tls) {
-  if (err == caf::make_error(caf::sec::disconnect_during_handshake)) {
+  if (closed_before_handshake(err)) {
     return tls ? " (closed during the TLS handshake on every try: is this client's certificate "
                  "signed by the engine's CA, and does the engine listen with TLS? it logs why; "
                  "or it refuses newcomers during a flood of connections)"
@@ -27,8 +27,7 @@ std::string handshake_hint(const caf::error& err, bool tls) {
   }
   // A plain client whose first try lost CAF's handshake race waits for the
   // engine to speak first on the next: one that listens with TLS never does.
-  if (!tls && err == caf::sec::request_timeout &&
-      caf::to_string(err).find("accepted the connection but sent nothing") != std::string::npos) {
+  if (!tls && accepted_but_silent(err)) {
     return " (an engine that listens with TLS sends nothing first: then this client needs "
            "options.tls too)";
   }

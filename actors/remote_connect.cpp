@@ -111,6 +111,15 @@ caf::expected<remote_endpoint> connect_endpoint(caf::blocking_actor& self, const
   }
 }
 
+bool closed_before_handshake(const caf::error& err) {
+  return err == caf::sec::disconnect_during_handshake;
+}
+
+bool accepted_but_silent(const caf::error& err) {
+  return err == caf::sec::request_timeout &&
+         caf::to_string(err).find(accepted_but_silent_why) != std::string::npos;
+}
+
 caf::expected<remote_endpoint> connect_endpoint(caf::actor_system& sys, const std::string& host,
                                                 std::uint16_t port,
                                                 std::chrono::milliseconds timeout) {

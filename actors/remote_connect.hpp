@@ -45,6 +45,14 @@ caf::expected<remote_endpoint> connect_endpoint(caf::actor_system& sys, const st
                                                 std::uint16_t port,
                                                 std::chrono::milliseconds timeout);
 
+/// Whether connect_endpoint's `err` is a peer that closed the connection
+/// before CAF's handshake on every try (it refuses newcomers, or it speaks
+/// TLS to a plain side or refused this side's certificate).
+bool closed_before_handshake(const caf::error& err);
+/// Whether it is a peer that accepted and then never spoke while a retry
+/// waited for its greeting (a TLS listener, to a plain side).
+bool accepted_but_silent(const caf::error& err);
+
 /// As connect_endpoint, typed; unexpected_actor_messaging_interface when
 /// the published actor does not speak `Handle`'s protocol.
 template <class Handle>

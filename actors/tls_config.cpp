@@ -3,6 +3,8 @@
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
 
+#include "actors/remote_connect.hpp"
+
 namespace troupe {
 
 tls_identity enable_tls(caf::actor_system_config& cfg, const tls_files& files, tls_role role) {
@@ -23,7 +25,7 @@ std::string connect_failure_hint(const caf::error& err, const tls_files& tls) {
   }
   // Closed before the handshake on every try for a few seconds
   // (connect_endpoint): refused, or another protocol on the other end.
-  const bool closed = err.compare(caf::make_error(caf::sec::disconnect_during_handshake)) == 0;
+  const bool closed = closed_before_handshake(err);
   const std::string busy =
       closed ? "; or the node refuses newcomers while too many unauthenticated connections wait "
                "(a flood of them: see its log)"
@@ -36,8 +38,7 @@ std::string connect_failure_hint(const caf::error& err, const tls_files& tls) {
     return " (does the node listen with TLS? then this side needs TLS files too" + busy + ")";
   // After a first try lost CAF's handshake race, the next waits for the
   // node to speak first (connect_endpoint): a TLS listener never does.
-  if (err == caf::sec::request_timeout &&
-      caf::to_string(err).find("accepted the connection but sent nothing") != std::string::npos) {
+  if (accepted_but_silent(err)) {
     return " (does the node listen with TLS? it sends nothing first; then this side needs TLS "
            "files too)";
   }

@@ -51,7 +51,7 @@ std::pair<tcp_answer, std::string> await_first_byte(int fd, steady::time_point d
   for (;;) {
     if (cancel != nullptr && cancel->load()) return {tcp_answer::cancelled, "cancelled"};
     const auto now = steady::now();
-    if (now >= deadline) return {tcp_answer::silent, "it accepted the connection but sent nothing"};
+    if (now >= deadline) return {tcp_answer::silent, accepted_but_silent_why};
     auto wake = deadline;
     if (cancel != nullptr) wake = std::min(wake, now + kCancelCheck);
     pollfd p{fd, POLLIN, 0};

@@ -28,6 +28,11 @@
 
 namespace troupe {
 
+/// How a probe that waited for the peer's first byte in vain says why (a
+/// TLS listener, which waits for the client to speak first, answers so).
+inline constexpr const char* accepted_but_silent_why =
+    "it accepted the connection but sent nothing";
+
 enum class tcp_answer {
   accepted,    ///< an address accepted (the connection was closed again at once)
   refused,     ///< every address refused or cannot be reached from here

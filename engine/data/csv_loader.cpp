@@ -47,6 +47,12 @@ std::size_t numbers_in(const std::vector<std::string_view>& fields) {
   return numbers;
 }
 
+// A guessed header of which most fields are numbers: more likely a row of
+// data with a value missing.
+bool mostly_numbers(const std::vector<std::string_view>& fields) {
+  return numbers_in(fields) * 2 > fields.size();
+}
+
 // Whether the fields are the column numbers 0, 1, ..., k-1 (k >= 3, the
 // first field perhaps empty): the header pandas writes for a frame of
 // unnamed columns, its index column's name empty when it writes one.
@@ -91,8 +97,8 @@ std::string numeric_header_warning(const dataset& d) {
            " (as pandas writes them), was taken as a header; if it is a row of data, set "
            "data.header = false";
   }
+  if (!mostly_numbers(fields)) return {};
   const std::size_t numbers = numbers_in(fields);
-  if (numbers * 2 <= fields.size()) return {};
   return d.source + ": its first line was taken as a header, but " + std::to_string(numbers) +
          " of its " + std::to_string(fields.size()) +
          " fields are numbers; if it is a row of data (a missing value?), set data.header = false";
@@ -279,7 +285,7 @@ dataset load_csv(const std::string& path, const csv_options& o) {
             // A guessed header that is mostly numbers is more likely a row
             // of data with a value missing: say so.
             const std::vector<std::string_view> named(header.begin(), header.end());
-            const bool numbers = o.header == -1 && numbers_in(named) * 2 > named.size();
+            const bool numbers = o.header == -1 && mostly_numbers(named);
             throw troupe_error(errc::bad_config,
                                path + ": no column '" + shown_field(o.label_name) +
                                    "' in the header (data.label_column)" +
