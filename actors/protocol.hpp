@@ -56,6 +56,7 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using slot_atom = caf::atom_constant<caf::atom("slot")>;
 using applied_atom = caf::atom_constant<caf::atom("applied")>;
 using hold_atom = caf::atom_constant<caf::atom("hold")>;
+using stage_atom = caf::atom_constant<caf::atom("stage")>;
 
 /// A parameter shard: owns key ranges of tables and applies pushes.
 using shard_actor =

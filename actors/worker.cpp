@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "actors/actor_config.hpp"
+#include "actors/batch_stager.hpp"
 #include "actors/compute_pool.hpp"
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
@@ -110,7 +111,9 @@ struct worker_state {
   pool_slot slot;
   std::vector<shard_actor> shards;
   scheduler_actor scheduler;
-  std::unique_ptr<workload> wl;
+  // Shared with the batch stager, which may be gathering the next batch.
+  std::shared_ptr<workload> wl;
+  caf::actor stager;  // invalid: batches are gathered in next_batch()
   std::unique_ptr<straggler_model> straggler;
   std::vector<std::uint64_t> seq;  // last seq sent, per shard
   std::deque<delayed_push> held;
@@ -678,6 +681,14 @@ void end_epoch(worker_pointer self) {
       });
 }
 
+// A batch was loaded: the one after it is gathered meanwhile, when a
+// stager runs.
+bool loaded(worker_pointer self) {
+  auto& st = self->state;
+  if (st.stager) caf::anon_send(st.stager, stage_atom::value);
+  return st.batch_loaded = true;
+}
+
 // Loads the batch of step `clock`, beginning the next epoch at the
 // partition's end once the scheduler lets it. False while the step cannot
 // start.
@@ -686,7 +697,7 @@ bool load_batch(worker_pointer self) {
   if (st.batch_loaded) return true;
   if (st.next_epoch != epoch_hold::granted) {
     if (st.next_epoch == epoch_hold::none) {
-      if (!st.epoch_done && st.wl->next_batch() > 0) return st.batch_loaded = true;
+      if (!st.epoch_done && st.wl->next_batch() > 0) return loaded(self);
       end_epoch(self);
     }
     return false;
@@ -697,7 +708,7 @@ bool load_batch(worker_pointer self) {
     fail(self, "empty partition", make_troupe_error(errc::bad_config, "no training rows"));
     return false;
   }
-  return st.batch_loaded = true;
+  return loaded(self);
 }
 
 // Sends the pulls of `step` when the bound and the push window allow.
@@ -973,8 +984,17 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         std::size_t rows = s.wl->next_batch();
         for (std::uint64_t i = 0; i < s.cfg.skip_batches && rows > 0; ++i)
           rows = s.wl->next_batch();
+        // With a thread to spare, the next batch is gathered while this one
+        // computes (actors/batch_stager.hpp); the first time here, which
+        // also asks whether the workload can.
+        if (rows > 0 && !s.slot.pool &&
+            stage_batches_here(s.cfg.job.stage_batches,
+                               self->home_system().scheduler().num_workers(), s.cfg.job.workers) &&
+            s.wl->stage_next_batch()) {
+          s.stager = spawn_batch_stager(self, s.wl);
+        }
         if (rows > 0) {
-          s.batch_loaded = true;
+          loaded(self);
           auto ops = plan_exchange(*s.wl, static_cast<std::uint32_t>(s.shards.size()));
           // Fixed only when the model has no sparse table at all: a first
           // batch that happens to ask for no rows would otherwise leave every

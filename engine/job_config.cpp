@@ -167,7 +167,7 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
     check_keys(*t, src, "train",
                plus({"workers", "shards", "staleness", "batch", "backend", "optimizer",
                      "learning_rate", "momentum", "weight_decay", "stragglers", "threads",
-                     "pin_threads", "prefetch", "compute_slots"},
+                     "pin_threads", "prefetch", "stage_batches", "compute_slots"},
                     validation_spec_keys()));
     read_validation_spec(*t, src, job);
     read_int(*t, "workers", "train", src, job.workers, 1, 4096);
@@ -215,6 +215,7 @@ job_config parse_job_config(std::string_view text, const std::string& src, bool 
     read_int(*t, "threads", "train", src, job.threads, 0, 1024);
     read_bool(*t, "pin_threads", "train", src, job.pin_threads);
     read_bool(*t, "prefetch", "train", src, job.prefetch);
+    read_bool(*t, "stage_batches", "train", src, job.stage_batches);
     read_int(*t, "compute_slots", "train", src, job.compute_slots, 0, 1 << 20);
   }
   if (const auto* t = section(root, "params", src)) read_params(*t, src, job);
@@ -523,6 +524,7 @@ std::string to_toml(const job_config& job) {
       << "\nstragglers = " << quote(job.stragglers) << "\nthreads = " << job.threads
       << "\npin_threads = " << (job.pin_threads ? "true" : "false")
       << "\nprefetch = " << (job.prefetch ? "true" : "false")
+      << "\nstage_batches = " << (job.stage_batches ? "true" : "false")
       << "\ncompute_slots = " << job.compute_slots << "\nearly_stopping = " << job.early_stopping
       << "\nkeep_best = " << (job.keep_best ? "true" : "false") << "\n"
       << params_toml(job);

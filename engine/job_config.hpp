@@ -109,6 +109,9 @@ struct job_config {
   bool pin_threads = false;
   /// Send the next step's pulls before computing this one (dense models).
   bool prefetch = true;
+  /// Gather the next batch on a free thread of the process while a step
+  /// computes, when the process has more threads than the job has workers.
+  bool stage_batches = true;
   /// Workers of one process that may hold a step's buffers at once (the
   /// compute pool, actors/compute_pool.hpp); 0 = automatic: no limit while
   /// there are at most 2 workers per thread, else 2 per thread.

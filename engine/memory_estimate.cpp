@@ -81,6 +81,11 @@ memory_estimate estimate_job_memory(const job_config& job, const workload_data* 
     // Parameters and gradients, plus a pull reply and a push message in flight.
     est.per_worker_idle = 4 * params * float_bytes;
     est.per_worker = est.per_worker_idle + std::uint64_t{job.batch} * per_row * float_bytes;
+    // The next batch, gathered ahead where a thread is to spare.
+    if (job.stage_batches && !job.model.sizes.empty()) {
+      est.per_worker +=
+          std::uint64_t{job.batch} * static_cast<std::uint64_t>(job.model.sizes[0]) * float_bytes;
+    }
     // Its chunk of rows as the evaluator sizes it (engine/model).
     std::size_t scored = 1000;
     if (data != nullptr && data->dense_test) {

@@ -27,8 +27,12 @@ TEST(MemoryEstimate, GrowsWithTheBatchTheWorkersAndTheCopies) {
   job.batch = 1 << 20;
   job.train_limit = 2000;
   const auto huge = estimate_job_memory(job);
-  // 3909 floats a row (input, batch, activations and their gradients).
-  EXPECT_EQ(huge.per_worker - base.per_worker, ((1u << 20) - 64u) * 3909ull * 4);
+  // 3909 floats a row (input, batch, activations and their gradients), and
+  // the next batch's 784 inputs, gathered while a step computes.
+  EXPECT_EQ(huge.per_worker - base.per_worker, ((1u << 20) - 64u) * (3909ull + 784) * 4);
+  job.stage_batches = false;
+  const auto unstaged = estimate_job_memory(job);
+  EXPECT_EQ(huge.per_worker - unstaged.per_worker, (1ull << 20) * 784 * 4);
   EXPECT_GT(huge.in_process(), 2 * 15 * GB);
   EXPECT_LT(huge.data, base.data);
 

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "engine/workloads/mlp_workload.hpp"
@@ -98,6 +99,53 @@ TEST_P(MlpWorkloadGradients, BoundRangesGetWhatDenseGradCopies) {
   EXPECT_EQ(bound->next_batch(), opts_.batch);
   bound->train_step();
   for (float v : a) EXPECT_EQ(v, -1.f);
+}
+
+// A batch staged ahead (on another thread, while the loaded one trains) is
+// the batch next_batch() would have gathered: the same rows in the same
+// order, a short last batch and the end of each epoch included, for class
+// labels and for regression targets alike. Losses on the same parameters
+// tell the batches apart.
+TEST(MlpWorkloadStaging, StagedBatchesAreTheSameBatchesInTheSameOrder) {
+  for (const auto loss : {loss_kind::softmax, loss_kind::mse}) {
+    auto data = std::const_pointer_cast<dataset>(random_set(27, 12, 5));
+    for (std::size_t i = 0; i < data->rows; ++i) data->targets.push_back(0.1f * float(i));
+    mlp_workload_options o;
+    o.model.sizes = {12, 16, loss == loss_kind::mse ? 1 : 5};
+    o.model.loss = loss;
+    o.batch = 6;  // 27 rows: 4 batches of 6, then 3
+    o.seed = 5;
+    auto plain = make_mlp_workload(o, data, nullptr, 0, 1);
+    auto staged = make_mlp_workload(o, data, nullptr, 0, 1);
+    std::vector<float> values(mlp_num_params(o.model));
+    std::mt19937 rng(13);
+    std::uniform_real_distribution<float> u(-0.3f, 0.3f);
+    for (auto& v : values) v = u(rng);
+    plain->set_dense(0, 0, values.data(), values.size());
+    staged->set_dense(0, 0, values.data(), values.size());
+    std::size_t batches = 0, short_batches = 0;
+    for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
+      plain->start_epoch(epoch);
+      staged->start_epoch(epoch);
+      for (;;) {
+        const auto rows = plain->next_batch();
+        ASSERT_EQ(staged->next_batch(), rows) << "epoch " << epoch << " batch " << batches;
+        if (rows == 0) break;
+        ++batches;
+        short_batches += rows < o.batch;
+        step_result b;
+        std::thread stager([&] { EXPECT_TRUE(staged->stage_next_batch()); });
+        b = staged->train_step();
+        stager.join();
+        const auto a = plain->train_step();
+        EXPECT_EQ(a.rows, b.rows);
+        EXPECT_DOUBLE_EQ(a.loss_sum, b.loss_sum) << "epoch " << epoch << " batch " << batches;
+        EXPECT_EQ(a.correct, b.correct);
+      }
+    }
+    EXPECT_EQ(batches, 3u * 5u);
+    EXPECT_EQ(short_batches, 3u);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, MlpWorkloadGradients,

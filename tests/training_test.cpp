@@ -77,6 +77,31 @@ TEST(Training, SynchronousSgdLearns) {
   EXPECT_TRUE(std::filesystem::exists(job.output_dir + "/job.toml"));
 }
 
+// One worker at s = 0 trains the same model whether the spare thread
+// gathers its next batch while a step computes (actors/batch_stager.hpp) or
+// the step gathers its own: the same batches in the same order, the same
+// steps, the same final model.
+TEST(Training, StagedBatchesTrainTheSameModel) {
+  require_dataset();
+  auto staged = small_job(0, "staged");
+  staged.workers = 1;
+  staged.shards = 1;
+  staged.threads = 2;  // a thread to spare, whatever the machine
+  staged.epochs = 2;
+  staged.train_limit = 3000;
+  staged.test_limit = 1000;
+  auto plain = staged;
+  plain.stage_batches = false;
+  plain.output_dir += "_plain";
+  const auto a = run_job(staged);
+  const auto b = run_job(plain);
+  EXPECT_EQ(a.steps, 2u * 47u);  // 3000 rows, batch 64
+  EXPECT_EQ(a.steps, b.steps);
+  EXPECT_GT(a.test_accuracy, 0.5) << summary_line(a);
+  EXPECT_EQ(a.test_accuracy, b.test_accuracy) << summary_line(a) << "\n" << summary_line(b);
+  EXPECT_EQ(a.test_loss, b.test_loss) << summary_line(a) << "\n" << summary_line(b);
+}
+
 TEST(Training, AsynchronousSgdLearns) {
   require_dataset();
   const auto s = run_job(small_job(staleness_unbounded, "sinf"));

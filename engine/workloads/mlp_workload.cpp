@@ -1,7 +1,9 @@
 #include "engine/workloads/mlp_workload.hpp"
 
 #include <algorithm>
+#include <mutex>
 #include <stdexcept>
+#include <utility>
 
 #include "engine/data/batch_sampler.hpp"
 
@@ -44,19 +46,31 @@ class mlp_workload final : public workload {
 
   const std::vector<table_spec>& tables() const override { return tables_; }
 
-  void start_epoch(std::uint64_t epoch) override { sampler_->start_epoch(epoch); }
+  void start_epoch(std::uint64_t epoch) override {
+    const std::lock_guard<std::mutex> lock(sampler_mutex_);
+    staged_ready_ = false;  // the end of the last epoch (0 rows), if anything
+    sampler_->start_epoch(epoch);
+  }
   std::size_t next_batch() override {
     device_grads_.clear();  // bindings of a step that never ran point into dropped messages
-    if (!regression_) return rows_ = sampler_->next(*train_, x_, y_);
-    // Targets instead of labels: gather the batch by hand.
-    const auto& rows = sampler_->next_indices();
-    x_.resize(rows.size() * train_->cols);
-    t_.resize(rows.size());
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      std::copy_n(train_->row(rows[i]), train_->cols, x_.data() + i * train_->cols);
-      t_[i] = train_->targets[rows[i]];
+    const std::lock_guard<std::mutex> lock(sampler_mutex_);
+    if (staged_ready_) {
+      // Swapped, not moved: both buffers keep their memory from step to step.
+      std::swap(x_, staged_.x);
+      std::swap(y_, staged_.y);
+      std::swap(t_, staged_.t);
+      staged_ready_ = false;
+      return rows_ = staged_.rows;
     }
-    return rows_ = rows.size();
+    return rows_ = gather(x_, y_, t_);
+  }
+  bool stage_next_batch() override {
+    if (!sampler_) return false;
+    const std::lock_guard<std::mutex> lock(sampler_mutex_);
+    if (staged_ready_) return true;  // one batch ahead at most
+    staged_.rows = gather(staged_.x, staged_.y, staged_.t);
+    staged_ready_ = true;
+    return true;
   }
   step_result train_step() override {
     if (device_grads_.empty()) {
@@ -138,6 +152,20 @@ class mlp_workload final : public workload {
   }
 
  private:
+  // The next batch of the epoch into x and y (or t, the targets of a
+  // regression); its rows, 0 at the epoch's end. Holds sampler_mutex_.
+  std::size_t gather(std::vector<float>& x, std::vector<std::int32_t>& y, std::vector<float>& t) {
+    if (!regression_) return sampler_->next(*train_, x, y);
+    const auto& rows = sampler_->next_indices();
+    x.resize(rows.size() * train_->cols);
+    t.resize(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::copy_n(train_->row(rows[i]), train_->cols, x.data() + i * train_->cols);
+      t[i] = train_->targets[rows[i]];
+    }
+    return rows.size();
+  }
+
   batch_targets targets(const std::int32_t* labels, const float* values) const {
     return regression_ ? batch_targets{nullptr, values} : batch_targets{labels, nullptr};
   }
@@ -152,6 +180,18 @@ class mlp_workload final : public workload {
   std::unique_ptr<kernels::backend> backend_;
   std::unique_ptr<mlp> net_;
   std::unique_ptr<batch_sampler> sampler_;
+  // A batch gathered ahead (stage_next_batch), perhaps on another thread:
+  // the sampler and the staged batch are shared with it, the loaded batch
+  // (x_, y_, t_) is not.
+  struct staged_batch {
+    std::vector<float> x;
+    std::vector<std::int32_t> y;
+    std::vector<float> t;
+    std::size_t rows = 0;
+  };
+  std::mutex sampler_mutex_;
+  staged_batch staged_;
+  bool staged_ready_ = false;
   std::vector<float> x_;
   std::vector<std::int32_t> y_;
   std::vector<float> t_;

@@ -43,6 +43,13 @@ class workload {
   virtual std::size_t next_batch() = 0;
   /// Forward and backward on the loaded batch with the values set since.
   virtual step_result train_step() = 0;
+  /// Gathers the batch after the loaded one now, so that the next
+  /// next_batch() only swaps buffers; false (the default) when this
+  /// workload gathers in next_batch(). May run on another thread while the
+  /// owner computes the loaded batch (train_step and the value and gradient
+  /// calls); everything that moves through the epoch waits for it. The
+  /// batches and their order are the same, staged or not.
+  virtual bool stage_next_batch() { return false; }
 
   /// Frees what only a running step needs (activations, the batch); a
   /// worker that waits for a thread of the compute pool holds nothing big.
