@@ -430,6 +430,7 @@ job_summary run_job(const job_config& job_file) {
                  data->train_rows(), data->validation_rows(), data->test_rows(),
                  job.data.from_files() ? job.data.train : job.data_set, load_s);
   }
+  for (const auto& note : unread_settings_warnings(job)) spdlog::warn("{}", note);
   if (data->dense_train && job.data.from_files() && job.data.header == -1) {
     for (const auto& note : numeric_header_warnings(
              {data->dense_train.get(), data->dense_validation.get(), data->dense_test.get()})) {

@@ -352,6 +352,32 @@ void validate_data_and_model(const job_config& job, Fail fail) {
 
 }  // namespace
 
+std::vector<std::string> unread_settings_warnings(const job_config& job) {
+  std::vector<std::string> notes;
+  if (job.optimizer.kind != optimizer_kind::momentum &&
+      job.optimizer.momentum != optimizer_spec{}.momentum) {
+    std::ostringstream value;
+    value << job.optimizer.momentum;
+    notes.push_back("train.momentum = " + value.str() +
+                    " is not used: only optimizer = \"momentum\" reads it (this job's optimizer "
+                    "is \"" +
+                    to_string(job.optimizer.kind) + "\")");
+  }
+  if (job.model.activation != mlp_spec{}.activation) {
+    const auto what =
+        "model.activation = \"" + to_string(job.model.activation) + "\" is not used: ";
+    if (job.model_kind == "logreg" || job.model_kind == "mf" || job.model_kind == "skipgram") {
+      notes.push_back(what + "only model.kind = \"mlp\" reads it (this job's is \"" +
+                      job.model_kind + "\")");
+    } else if (job.model_kind == "mlp" && job.model.sizes.size() == 2) {
+      notes.push_back(what +
+                      "it applies to hidden layers, and this model has none (model.hidden "
+                      "is empty)");
+    }
+  }
+  return notes;
+}
+
 bool has_validation(const job_config& job) {
   if (!job.data.from_files()) return job.data.validation_fraction > 0;
   return !job.data.validation.empty() || job.data.validation_fraction > 0;

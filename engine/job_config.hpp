@@ -154,6 +154,11 @@ struct job_config {
 /// True when the job's training data has a validation set (a file or a fraction).
 bool has_validation(const job_config& job);
 
+/// Settings `job` sets but would not read (momentum with another optimizer,
+/// an activation without hidden layers): one line each, for a warning. Not
+/// errors: a sweep over optimizers may leave momentum set for all of them.
+std::vector<std::string> unread_settings_warnings(const job_config& job);
+
 /// Where scripts/setup.sh puts a data set: /usr/share/datasets/fashion-mnist,
 /// data/spam-assassin, data/movielens, data/brown (relative to the working directory).
 std::string default_data_dir(const std::string& data_set);

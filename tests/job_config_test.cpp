@@ -148,6 +148,40 @@ TEST(JobConfig, BadValuesAreErrorsNamingTheKey) {
   EXPECT_NE(error_of("[job\n").find("test.toml:1"), std::string::npos);
 }
 
+// Settings the job would not read were ignored without a word: momentum
+// with plain SGD (or Adam), an activation with no hidden layer or for a
+// model that has none. Each is named in a warning (not refused: a sweep over
+// optimizers may set momentum for all); their defaults, which every job.toml
+// writes, are not.
+TEST(JobConfig, SettingsTheJobWouldNotReadAreNamed) {
+  auto notes = [](const std::string& text) {
+    return unread_settings_warnings(parse_job_config(text, "t.toml", false));
+  };
+  auto one = notes("[train]\noptimizer = \"sgd\"\nmomentum = 0.5\n");
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0],
+            "train.momentum = 0.5 is not used: only optimizer = \"momentum\" reads it (this "
+            "job's optimizer is \"sgd\")");
+  one = notes("[train]\noptimizer = \"adam\"\nmomentum = 0.5\n");
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_NE(one[0].find("\"adam\""), std::string::npos) << one[0];
+  EXPECT_TRUE(notes("[train]\noptimizer = \"momentum\"\nmomentum = 0.5\n").empty());
+  EXPECT_TRUE(notes("[train]\noptimizer = \"sgd\"\nmomentum = 0.9\n").empty());
+  one = notes("[model]\nlayers = [784, 10]\nactivation = \"tanh\"\n");
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0],
+            "model.activation = \"tanh\" is not used: it applies to hidden layers, and this model "
+            "has none (model.hidden is empty)");
+  EXPECT_TRUE(notes("[model]\nlayers = [784, 10]\nactivation = \"relu\"\n").empty());
+  EXPECT_TRUE(notes("[model]\nlayers = [784, 32, 10]\nactivation = \"tanh\"\n").empty());
+  one = notes("[model]\nkind = \"mf\"\nactivation = \"sigmoid\"\n");
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_NE(one[0].find("only model.kind = \"mlp\" reads it (this job's is \"mf\")"),
+            std::string::npos)
+      << one[0];
+  EXPECT_TRUE(unread_settings_warnings(default_job_config()).empty());
+}
+
 // A regression has no accuracy: judged by one, a sweep over a regression
 // found every run at "test accuracy >= 0" after three steps. Its target is
 // the test RMSE unless the file says otherwise, and "accuracy" is refused.
