@@ -2,9 +2,11 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <algorithm>
 #include <caf/actor_system.hpp>
 #include <caf/binary_deserializer.hpp>
 #include <caf/io/network/native_socket.hpp>
+#include <map>
 
 #include "actors/metrics_exporter.hpp"
 #include "actors/peer_guard.hpp"
@@ -49,12 +51,26 @@ bool frame_guard::admit(int fd, const std::string& peer) {
     // milliseconds, so the oldest is the idle one.
     const bool per_address = same >= opts_.max_pending_per_address;
     if (per_address || all >= opts_.max_pending) {
+      // Full in all, with some address holding more of the waiting
+      // connections than this one would: its oldest goes, however young. A
+      // flood from a few addresses, reopened faster than a tenth of the
+      // deadline, otherwise kept every other address out.
+      std::map<std::string, std::size_t> per;
+      std::size_t most = 0;
+      if (!per_address) {
+        for (const auto& [other, w] : pending_) {
+          if (!w.swept) most = std::max(most, ++per[w.address]);
+        }
+      }
+      const bool heavy = most > same + 1;  // some address holds more than this one would
       auto oldest = pending_.end();
       for (auto it = pending_.begin(); it != pending_.end(); ++it) {
         if (it->second.swept || (per_address && it->second.address != address)) continue;
+        if (heavy && per[it->second.address] != most) continue;
         if (oldest == pending_.end() || it->second.since < oldest->second.since) oldest = it;
       }
-      const auto min_age = opts_.auth_deadline / 10;
+      const std::string heaviest = heavy && oldest != pending_.end() ? oldest->second.address : "";
+      const auto min_age = heaviest.empty() ? opts_.auth_deadline / 10 : decltype(now - now){};
       if (oldest == pending_.end() || now - oldest->second.since < min_age) {
         why = per_address ? std::to_string(same) + " connections from " + address +
                                 " already wait to authenticate"
@@ -64,13 +80,18 @@ bool frame_guard::admit(int fd, const std::string& peer) {
         ::shutdown(oldest->first, SHUT_RDWR);
         oldest->second.swept = true;
         evicted = oldest->second.peer;
-        why = "waited " +
-              std::to_string(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(now - oldest->second.since)
-                      .count()) +
-              " ms without authenticating, the oldest of " +
-              (per_address ? std::to_string(same) + " from " + address : std::to_string(all)) +
-              " waiting: closed to make room for a new connection";
+        why =
+            "waited " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - oldest->second.since)
+                    .count()) +
+            " ms without authenticating, " +
+            (per_address ? "the oldest of " + std::to_string(same) + " from " + address + " waiting"
+             : !heaviest.empty()
+                 ? "the oldest from " + heaviest + ", which holds the most (" +
+                       std::to_string(most) + ") of the " + std::to_string(all) + " waiting"
+                 : "the oldest of " + std::to_string(all) + " waiting") +
+            ": closed to make room for a new connection";
       }
     }
     if (why.empty() || !evicted.empty()) pending_[fd] = {now, peer, address, false};

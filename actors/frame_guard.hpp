@@ -22,7 +22,9 @@
 // closed to make room, once it has waited a tenth of `auth_deadline` (a real
 // peer authenticates in milliseconds; refusing the newcomer let idle
 // sockets lock real peers out); a newcomer in a burst faster than that is
-// refused. "Authenticated" means the node id the peer announced
+// refused. Full in all, the address holding the most waiting connections
+// gives up its oldest at once to a newcomer from an address holding fewer
+// (a flood from a few addresses kept every other one out). "Authenticated" means the node id the peer announced
 // in its BASP handshake is allowed by the process's peer_guard (it proved
 // the secret, was admitted for a job, or TLS vouches for every peer). A
 // handshake naming this process's own node id is refused: the guard allows
