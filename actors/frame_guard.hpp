@@ -24,8 +24,9 @@
 // sockets lock real peers out); a newcomer in a burst faster than that is
 // refused. Full in all, the address holding the most waiting connections
 // gives up its oldest at once to a newcomer from an address holding fewer
-// (a flood from a few addresses kept every other one out). "Authenticated" means the node id the peer announced
-// in its BASP handshake is allowed by the process's peer_guard (it proved
+// (a flood from a few addresses kept every other one out).
+// "Authenticated" means the node id the peer announced in its BASP
+// handshake is allowed by the process's peer_guard (it proved
 // the secret, was admitted for a job, or TLS vouches for every peer). A
 // handshake naming this process's own node id is refused: the guard allows
 // it (local actors send under it), CAF hands it out in its own handshake to
