@@ -51,10 +51,13 @@ bool frame_guard::admit(int fd, const std::string& peer) {
     // milliseconds, so the oldest is the idle one.
     const bool per_address = same >= opts_.max_pending_per_address;
     if (per_address || all >= opts_.max_pending) {
-      // Full in all, with some address holding more of the waiting
-      // connections than this one would: its oldest goes, however young. A
-      // flood from a few addresses, reopened faster than a tenth of the
-      // deadline, otherwise kept every other address out.
+      // Full in all, with some address holding at least two more of the
+      // waiting connections than this one: its oldest goes once it has
+      // waited a hundredth of the deadline (100 ms by default: far longer
+      // than a real peer's handshake, so a peer with two handshakes under
+      // way among a flood of single connections keeps them). A flood from a
+      // few addresses, reopened faster than a tenth of the deadline,
+      // otherwise kept every other address out.
       std::map<std::string, std::size_t> per;
       std::size_t most = 0;
       if (!per_address) {
@@ -62,36 +65,49 @@ bool frame_guard::admit(int fd, const std::string& peer) {
           if (!w.swept) most = std::max(most, ++per[w.address]);
         }
       }
-      const bool heavy = most > same + 1;  // some address holds more than this one would
-      auto oldest = pending_.end();
-      for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-        if (it->second.swept || (per_address && it->second.address != address)) continue;
-        if (heavy && per[it->second.address] != most) continue;
-        if (oldest == pending_.end() || it->second.since < oldest->second.since) oldest = it;
+      // The oldest waiting connection that `take` allows, if it has waited
+      // at least `min_age`.
+      auto oldest_of = [&](auto take, std::chrono::milliseconds min_age) {
+        auto oldest = pending_.end();
+        for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+          if (it->second.swept || !take(it->second)) continue;
+          if (oldest == pending_.end() || it->second.since < oldest->second.since) oldest = it;
+        }
+        return oldest != pending_.end() && now - oldest->second.since >= min_age ? oldest
+                                                                                 : pending_.end();
+      };
+      std::string whose;  // what the closed connection was the oldest of
+      auto victim = pending_.end();
+      if (most > same + 1) {  // some address holds at least two more than this one
+        victim = oldest_of([&](const waiting& w) { return per[w.address] == most; },
+                           opts_.auth_deadline / 100);
+        if (victim != pending_.end()) {
+          whose = "the oldest from " + victim->second.address + ", which holds " +
+                  std::to_string(most) + " of the " + std::to_string(all) +
+                  " waiting (no address more)";
+        }
       }
-      const std::string heaviest = heavy && oldest != pending_.end() ? oldest->second.address : "";
-      const auto min_age = heaviest.empty() ? opts_.auth_deadline / 10 : decltype(now - now){};
-      if (oldest == pending_.end() || now - oldest->second.since < min_age) {
+      if (victim == pending_.end()) {
+        victim = oldest_of([&](const waiting& w) { return !per_address || w.address == address; },
+                           opts_.auth_deadline / 10);
+        whose = per_address
+                    ? "the oldest of " + std::to_string(same) + " from " + address + " waiting"
+                    : "the oldest of " + std::to_string(all) + " waiting";
+      }
+      if (victim == pending_.end()) {
         why = per_address ? std::to_string(same) + " connections from " + address +
                                 " already wait to authenticate"
                           : std::to_string(all) + " connections already wait to authenticate";
       } else {
         // As sweep() does: CAF's I/O thread then reads it as closed.
-        ::shutdown(oldest->first, SHUT_RDWR);
-        oldest->second.swept = true;
-        evicted = oldest->second.peer;
-        why =
-            "waited " +
-            std::to_string(
-                std::chrono::duration_cast<std::chrono::milliseconds>(now - oldest->second.since)
-                    .count()) +
-            " ms without authenticating, " +
-            (per_address ? "the oldest of " + std::to_string(same) + " from " + address + " waiting"
-             : !heaviest.empty()
-                 ? "the oldest from " + heaviest + ", which holds the most (" +
-                       std::to_string(most) + ") of the " + std::to_string(all) + " waiting"
-                 : "the oldest of " + std::to_string(all) + " waiting") +
-            ": closed to make room for a new connection";
+        ::shutdown(victim->first, SHUT_RDWR);
+        victim->second.swept = true;
+        evicted = victim->second.peer;
+        why = "waited " +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(now - victim->second.since)
+                      .count()) +
+              " ms without authenticating, " + whose + ": closed to make room for a new connection";
       }
     }
     if (why.empty() || !evicted.empty()) pending_[fd] = {now, peer, address, false};

@@ -22,9 +22,13 @@
 // closed to make room, once it has waited a tenth of `auth_deadline` (a real
 // peer authenticates in milliseconds; refusing the newcomer let idle
 // sockets lock real peers out); a newcomer in a burst faster than that is
-// refused. Full in all, the address holding the most waiting connections
-// gives up its oldest at once to a newcomer from an address holding fewer
-// (a flood from a few addresses kept every other one out).
+// refused. Full in all, an address holding at least two more waiting
+// connections than the newcomer's (and no address holds more) gives up its
+// oldest once that has waited a hundredth of `auth_deadline` (a flood from
+// a few addresses kept every other one out; a real handshake is done long
+// before). A flood from more addresses than the cap allows per address,
+// each holding about as many, can still fill the table with young
+// connections: newcomers are refused while it lasts.
 // "Authenticated" means the node id the peer announced in its BASP
 // handshake is allowed by the process's peer_guard (it proved
 // the secret, was admitted for a job, or TLS vouches for every peer). A

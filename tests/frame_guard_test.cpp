@@ -79,27 +79,28 @@ TEST(FrameGuard, TheOldestWaitingConnectionMakesRoomPerAddressAndInAll) {
 // A flood from a few addresses, reopened faster than a tenth of the
 // deadline, filled the waiting set in all and kept every other address out
 // (each newcomer found only young connections to make room). Now, full in
-// all, the address holding the most waiting connections gives up its oldest
-// for a newcomer from an address holding fewer, however young it is; a
-// newcomer from the heaviest address itself is still refused.
+// all, an address holding at least two more waiting connections than the
+// newcomer's gives up its oldest once that has waited a hundredth of the
+// deadline (a real handshake takes milliseconds); a newcomer from the
+// heaviest address itself is still refused.
 TEST(FrameGuard, AFloodFromAFewAddressesDoesNotKeepOthersOut) {
   frame_guard_options opts;
   opts.max_pending_per_address = 3;
   opts.max_pending = 5;
-  opts.auth_deadline = std::chrono::milliseconds(60000);  // nothing here is old enough
+  opts.auth_deadline = std::chrono::milliseconds(10000);  // 100 ms for the flood, 1 s for all
   frame_guard guard(opts);
-  socket_pair flood[5], peer, late, more;
+  socket_pair flood[5], more, peer, late;
   for (int i = 0; i < 5; ++i) {
     // 10.0.0.1 x 3, 10.0.0.2 x 2: full in all.
     ASSERT_TRUE(
         guard.admit(flood[i].fd[0], (i < 3 ? "10.0.0.1:" : "10.0.0.2:") + std::to_string(100 + i)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
   EXPECT_FALSE(guard.admit(more.fd[0], "10.0.0.2:200"));     // the flood itself is refused
-  EXPECT_FALSE(more.peer_closed());                          // (closed by CAF, not here)
   EXPECT_TRUE(guard.admit(peer.fd[0], "192.168.1.5:7000"));  // a peer elsewhere gets in
   EXPECT_TRUE(flood[0].peer_closed());  // the oldest of the heaviest address made room
   for (int i = 1; i < 5; ++i) EXPECT_FALSE(flood[i].peer_closed()) << i;
-  EXPECT_FALSE(peer.peer_closed());
   // 10.0.0.1 x 2, 10.0.0.2 x 2, the peer: a second newcomer takes the
   // oldest of the two heaviest (flood[1]), and never the peer.
   EXPECT_TRUE(guard.admit(late.fd[0], "192.168.1.6:7000"));
@@ -108,6 +109,28 @@ TEST(FrameGuard, AFloodFromAFewAddressesDoesNotKeepOthersOut) {
   EXPECT_FALSE(peer.peer_closed());
   EXPECT_EQ(guard.pending(), 5u);
   EXPECT_EQ(guard.refused(), 3u);  // the flood's newcomer, flood[0], flood[1]
+}
+
+// The rule above must not close a real peer's handshakes: one address with
+// two under way among single connections from many others (a flood from
+// many addresses) is the "heaviest", but its connections are milliseconds
+// old; the newcomer is refused instead.
+TEST(FrameGuard, AHandshakeUnderWayIsNotClosedForANewcomer) {
+  frame_guard_options opts;
+  opts.max_pending_per_address = 3;
+  opts.max_pending = 5;
+  opts.auth_deadline = std::chrono::milliseconds(10000);
+  frame_guard guard(opts);
+  socket_pair single[3], honest[2], newcomer;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(guard.admit(single[i].fd[0], "10.2.0." + std::to_string(i + 1) + ":9"));
+  }
+  ASSERT_TRUE(guard.admit(honest[0].fd[0], "10.1.1.1:5000"));
+  ASSERT_TRUE(guard.admit(honest[1].fd[0], "10.1.1.1:5001"));
+  EXPECT_FALSE(guard.admit(newcomer.fd[0], "10.2.0.9:9"));
+  EXPECT_FALSE(honest[0].peer_closed());
+  EXPECT_FALSE(honest[1].peer_closed());
+  EXPECT_EQ(guard.pending(), 5u);
 }
 
 TEST(FrameGuard, SweepClosesOnlyConnectionsPastTheDeadline) {
