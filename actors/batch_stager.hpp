@@ -8,7 +8,9 @@
 //   worker: next_batch() swaps it in (or gathers itself, should the stager
 //           not have run yet: the batches and their order are the same)
 //
-//   if (auto stager = spawn_batch_stager(self, wl)) st.stager = stager;
+//   if (stage_batches_here(job.stage_batches, threads, workers_here) &&
+//       wl->stage_next_batch())
+//     st.stager = spawn_batch_stager(self, wl);
 //   ... after each next_batch(): caf::anon_send(st.stager, stage_atom::value);
 //
 // The stager holds the workload too, so whichever of the two ends last
@@ -22,8 +24,8 @@
 
 namespace troupe {
 
-/// Whether a worker of a job with `workers` workers stages its batches in a
-/// process whose actor system has `threads` threads: only with a thread to
+/// Whether a worker stages its batches in a process whose actor system has
+/// `threads` threads and hosts `workers` workers: only with a thread to
 /// spare (otherwise the gather only moves between the same busy threads,
 /// plus a message).
 bool stage_batches_here(bool enabled, std::size_t threads, std::size_t workers);

@@ -5,6 +5,8 @@
 //   host_context ctx{guard, metrics};
 //   spawn_shard(sys, id, tables, ctx);
 
+#include <atomic>
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -24,6 +26,10 @@ struct host_context {
   /// Large messages to other processes on this host go through this
   /// process's shared memory (actors/shared_transport.hpp); null: sockets only.
   std::shared_ptr<shared_memory> shm;
+  /// Workers alive in this process, whatever their job (each counts
+  /// itself): whether a thread is to spare (actors/batch_stager.hpp); null:
+  /// the process hosts its job's workers and nothing else (one process).
+  std::shared_ptr<std::atomic<std::size_t>> workers;
 };
 
 }  // namespace troupe

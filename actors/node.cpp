@@ -70,6 +70,8 @@ struct node_state {
   std::map<caf::actor_addr, hosted_entry>& hosted = *hosted_ptr;
   // Set when the node ends: its linkers stop waiting for peers (link_to_peers).
   std::shared_ptr<std::atomic<bool>> ended = std::make_shared<std::atomic<bool>>(false);
+  // Workers hosted now, counted by the workers themselves (host_context).
+  std::shared_ptr<std::atomic<std::size_t>> workers = std::make_shared<std::atomic<std::size_t>>(0);
   // Addresses a linker is connecting to now (shared with the linkers).
   std::shared_ptr<links_in_flight> linking = std::make_shared<links_in_flight>();
   node_status counters;  // only the counter fields are used
@@ -230,7 +232,7 @@ void prune_challenges(node_state& st) {
 // What hosted actors get from their node: its guard, counters, checkpoint
 // root and shared memory.
 host_context host_of(const node_state& st) {
-  return {st.opts.guard, st.opts.metrics, st.opts.checkpoint_dir, st.opts.shm};
+  return {st.opts.guard, st.opts.metrics, st.opts.checkpoint_dir, st.opts.shm, st.workers};
 }
 
 void publish_hosted(node_state& st) {

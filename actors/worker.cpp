@@ -113,7 +113,8 @@ struct worker_state {
   scheduler_actor scheduler;
   // Shared with the batch stager, which may be gathering the next batch.
   std::shared_ptr<workload> wl;
-  caf::actor stager;  // invalid: batches are gathered in next_batch()
+  caf::actor stager;           // invalid: batches are gathered in next_batch()
+  bool stage_decided = false;  // whether to stage is decided with the first batch
   std::unique_ptr<straggler_model> straggler;
   std::vector<std::uint64_t> seq;  // last seq sent, per shard
   std::deque<delayed_push> held;
@@ -681,11 +682,35 @@ void end_epoch(worker_pointer self) {
       });
 }
 
+// Whether this worker's next batch is gathered by a stager while it
+// computes: with a thread to spare in this process (actors/batch_stager.hpp).
+// Asked with its first batch, once every worker of its job is placed; the
+// first stage runs here, which also asks whether the workload can.
+void decide_staging(worker_pointer self) {
+  auto& st = self->state;
+  st.stage_decided = true;
+  const std::size_t here = st.ctx.workers ? st.ctx.workers->load() : st.cfg.job.workers;
+  const auto threads = self->home_system().scheduler().num_workers();
+  if (st.slot.pool || !stage_batches_here(st.cfg.job.stage_batches, threads, here) ||
+      !st.wl->stage_next_batch()) {
+    return;
+  }
+  st.stager = spawn_batch_stager(self, st.wl);
+  spdlog::debug(
+      "worker {}: its next batch is gathered while a step computes ({} threads, {} "
+      "workers in this process)",
+      st.cfg.id, threads, here);
+}
+
 // A batch was loaded: the one after it is gathered meanwhile, when a
 // stager runs.
 bool loaded(worker_pointer self) {
   auto& st = self->state;
-  if (st.stager) caf::anon_send(st.stager, stage_atom::value);
+  if (st.stager) {
+    caf::anon_send(st.stager, stage_atom::value);
+  } else if (!st.stage_decided) {
+    decide_staging(self);
+  }
   return st.batch_loaded = true;
 }
 
@@ -848,6 +873,10 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
   st.scheduler = scheduler;
   st.ctx = std::move(ctx);
   st.received_shm = st.ctx.shm;
+  if (st.ctx.workers) {
+    ++*st.ctx.workers;
+    self->attach_functor([workers = st.ctx.workers](const caf::error&) { --*workers; });
+  }
   if (st.ctx.metrics) {
     self->attach_functor([metrics = st.ctx.metrics, id = cfg.id] { metrics->clear_clock_lag(id); });
   }
@@ -984,15 +1013,6 @@ worker_actor::behavior_type worker_behavior(worker_pointer self, worker_config c
         std::size_t rows = s.wl->next_batch();
         for (std::uint64_t i = 0; i < s.cfg.skip_batches && rows > 0; ++i)
           rows = s.wl->next_batch();
-        // With a thread to spare, the next batch is gathered while this one
-        // computes (actors/batch_stager.hpp); the first time here, which
-        // also asks whether the workload can.
-        if (rows > 0 && !s.slot.pool &&
-            stage_batches_here(s.cfg.job.stage_batches,
-                               self->home_system().scheduler().num_workers(), s.cfg.job.workers) &&
-            s.wl->stage_next_batch()) {
-          s.stager = spawn_batch_stager(self, s.wl);
-        }
         if (rows > 0) {
           loaded(self);
           auto ops = plan_exchange(*s.wl, static_cast<std::uint32_t>(s.shards.size()));

@@ -8,6 +8,8 @@
 // layers' hand-over on any backend).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <random>
 #include <thread>
@@ -146,6 +148,62 @@ TEST(MlpWorkloadStaging, StagedBatchesAreTheSameBatchesInTheSameOrder) {
     EXPECT_EQ(batches, 3u * 5u);
     EXPECT_EQ(short_batches, 3u);
   }
+}
+
+// The stager's message may arrive at any time: before the worker's next
+// next_batch() (which then swaps), after it (the worker gathered itself, and
+// the stage takes the batch after), around an epoch's end and start. Here a
+// second thread stages at random moments throughout three epochs; every
+// batch must still be the one the plain workload gathers.
+TEST(MlpWorkloadStaging, StagesAtAnyMomentKeepTheBatchesAndTheirOrder) {
+  auto data = random_set(61, 12, 5);
+  mlp_workload_options o;
+  o.model.sizes = {12, 8, 5};
+  o.batch = 4;  // 16 batches an epoch, the last of 1 row
+  o.seed = 9;
+  auto plain = make_mlp_workload(o, data, nullptr, 0, 1);
+  auto staged = make_mlp_workload(o, data, nullptr, 0, 1);
+  std::vector<float> values(mlp_num_params(o.model));
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  for (auto& v : values) v = u(rng);
+  plain->set_dense(0, 0, values.data(), values.size());
+  staged->set_dense(0, 0, values.data(), values.size());
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> stages{0};
+  std::thread stager([&] {
+    std::mt19937 pause_rng(23);
+    std::uniform_int_distribution<int> pause(0, 150);
+    while (!done) {
+      staged->stage_next_batch();
+      ++stages;
+      std::this_thread::sleep_for(std::chrono::microseconds(pause(pause_rng)));
+    }
+  });
+  while (stages == 0) std::this_thread::yield();
+  std::mt19937 step_rng(29);
+  std::uniform_int_distribution<int> step_pause(0, 100);
+  std::size_t batches = 0;
+  for (int round = 0; round < 40; ++round) {
+    for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
+      plain->start_epoch(epoch);
+      staged->start_epoch(epoch);
+      for (;;) {
+        const auto rows = plain->next_batch();
+        ASSERT_EQ(staged->next_batch(), rows) << "round " << round << " epoch " << epoch;
+        if (rows == 0) break;
+        ++batches;
+        const auto a = plain->train_step();
+        const auto b = staged->train_step();
+        ASSERT_DOUBLE_EQ(a.loss_sum, b.loss_sum) << "round " << round << " epoch " << epoch;
+        std::this_thread::sleep_for(std::chrono::microseconds(step_pause(step_rng)));
+      }
+    }
+  }
+  done = true;
+  stager.join();
+  EXPECT_EQ(batches, 40u * 3u * 16u);
+  EXPECT_GT(stages.load(), 100u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, MlpWorkloadGradients,

@@ -12,6 +12,9 @@
 
 #include <algorithm>
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
 #include "actors/job_runner.hpp"
 #include "engine/errors.hpp"
 #include "engine/memory_estimate.hpp"
@@ -93,8 +96,30 @@ TEST(Training, StagedBatchesTrainTheSameModel) {
   auto plain = staged;
   plain.stage_batches = false;
   plain.output_dir += "_plain";
-  const auto a = run_job(staged);
-  const auto b = run_job(plain);
+  // Whether a stager ran is said at debug level; captured here.
+  auto captured = [](const job_config& job, std::string& log) {
+    std::ostringstream out;
+    auto previous = spdlog::default_logger();
+    auto capture = std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+    capture->set_level(spdlog::level::debug);
+    spdlog::set_default_logger(capture);
+    try {
+      auto s = run_job(job);
+      spdlog::set_default_logger(previous);
+      log = out.str();
+      return s;
+    } catch (...) {
+      spdlog::set_default_logger(previous);
+      throw;
+    }
+  };
+  std::string staged_log, plain_log;
+  const auto a = captured(staged, staged_log);
+  const auto b = captured(plain, plain_log);
+  const std::string said = "worker 0: its next batch is gathered while a step computes";
+  EXPECT_NE(staged_log.find(said), std::string::npos) << staged_log;
+  EXPECT_EQ(plain_log.find(said), std::string::npos) << plain_log;
   EXPECT_EQ(a.steps, 2u * 47u);  // 3000 rows, batch 64
   EXPECT_EQ(a.steps, b.steps);
   EXPECT_GT(a.test_accuracy, 0.5) << summary_line(a);

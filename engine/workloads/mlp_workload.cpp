@@ -1,6 +1,7 @@
 #include "engine/workloads/mlp_workload.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <mutex>
 #include <stdexcept>
 #include <utility>
@@ -54,6 +55,11 @@ class mlp_workload final : public workload {
   std::size_t next_batch() override {
     device_grads_.clear();  // bindings of a step that never ran point into dropped messages
     const std::lock_guard<std::mutex> lock(sampler_mutex_);
+    if (staged_error_) {
+      // A gather that failed on the stager's thread fails here, as it would
+      // have had this thread gathered.
+      std::rethrow_exception(std::exchange(staged_error_, nullptr));
+    }
     if (staged_ready_) {
       // Swapped, not moved: both buffers keep their memory from step to step.
       std::swap(x_, staged_.x);
@@ -67,9 +73,13 @@ class mlp_workload final : public workload {
   bool stage_next_batch() override {
     if (!sampler_) return false;
     const std::lock_guard<std::mutex> lock(sampler_mutex_);
-    if (staged_ready_) return true;  // one batch ahead at most
-    staged_.rows = gather(staged_.x, staged_.y, staged_.t);
-    staged_ready_ = true;
+    if (staged_ready_ || staged_error_) return true;  // one batch ahead at most
+    try {
+      staged_.rows = gather(staged_.x, staged_.y, staged_.t);
+      staged_ready_ = true;
+    } catch (...) {
+      staged_error_ = std::current_exception();
+    }
     return true;
   }
   step_result train_step() override {
@@ -192,6 +202,7 @@ class mlp_workload final : public workload {
   std::mutex sampler_mutex_;
   staged_batch staged_;
   bool staged_ready_ = false;
+  std::exception_ptr staged_error_;  // a stage that failed, for the next next_batch()
   std::vector<float> x_;
   std::vector<std::int32_t> y_;
   std::vector<float> t_;

@@ -48,7 +48,8 @@ class workload {
   /// workload gathers in next_batch(). May run on another thread while the
   /// owner computes the loaded batch (train_step and the value and gradient
   /// calls); everything that moves through the epoch waits for it. The
-  /// batches and their order are the same, staged or not.
+  /// batches and their order are the same, staged or not, and a gather that
+  /// fails while staging throws from the next next_batch().
   virtual bool stage_next_batch() { return false; }
 
   /// Frees what only a running step needs (activations, the batch); a
