@@ -354,7 +354,11 @@ void validate_data_and_model(const job_config& job, Fail fail) {
 
 std::vector<std::string> unread_settings_warnings(const job_config& job) {
   std::vector<std::string> notes;
-  if (job.optimizer.kind != optimizer_kind::momentum &&
+  // A user's own workload kind gets the job's optimizer settings and may use
+  // them for tables of its own: only the built-in kinds are judged.
+  const bool built_in = job.model_kind == "mlp" || job.model_kind == "logreg" ||
+                        job.model_kind == "mf" || job.model_kind == "skipgram";
+  if (built_in && job.optimizer.kind != optimizer_kind::momentum &&
       job.optimizer.momentum != optimizer_spec{}.momentum) {
     std::ostringstream value;
     value << job.optimizer.momentum;
@@ -363,16 +367,16 @@ std::vector<std::string> unread_settings_warnings(const job_config& job) {
                     "is \"" +
                     to_string(job.optimizer.kind) + "\")");
   }
-  if (job.model.activation != mlp_spec{}.activation) {
+  if (built_in && job.model.activation != mlp_spec{}.activation) {
     const auto what =
         "model.activation = \"" + to_string(job.model.activation) + "\" is not used: ";
-    if (job.model_kind == "logreg" || job.model_kind == "mf" || job.model_kind == "skipgram") {
+    if (job.model_kind != "mlp") {
       notes.push_back(what + "only model.kind = \"mlp\" reads it (this job's is \"" +
                       job.model_kind + "\")");
-    } else if (job.model_kind == "mlp" && job.model.sizes.size() == 2) {
-      notes.push_back(what +
-                      "it applies to hidden layers, and this model has none (model.hidden "
-                      "is empty)");
+    } else if (job.model.sizes.size() == 2) {
+      notes.push_back(what + "it applies between hidden layers, and this model has none (" +
+                      std::to_string(job.model.sizes[0]) + " inputs straight to " +
+                      std::to_string(job.model.sizes[1]) + " outputs)");
     }
   }
   return notes;

@@ -170,8 +170,8 @@ TEST(JobConfig, SettingsTheJobWouldNotReadAreNamed) {
   one = notes("[model]\nlayers = [784, 10]\nactivation = \"tanh\"\n");
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0],
-            "model.activation = \"tanh\" is not used: it applies to hidden layers, and this model "
-            "has none (model.hidden is empty)");
+            "model.activation = \"tanh\" is not used: it applies between hidden layers, and this "
+            "model has none (784 inputs straight to 10 outputs)");
   EXPECT_TRUE(notes("[model]\nlayers = [784, 10]\nactivation = \"relu\"\n").empty());
   EXPECT_TRUE(notes("[model]\nlayers = [784, 32, 10]\nactivation = \"tanh\"\n").empty());
   one = notes("[model]\nkind = \"mf\"\nactivation = \"sigmoid\"\n");
@@ -180,6 +180,10 @@ TEST(JobConfig, SettingsTheJobWouldNotReadAreNamed) {
             std::string::npos)
       << one[0];
   EXPECT_TRUE(unread_settings_warnings(default_job_config()).empty());
+  // A user's own kind may read the job's momentum for tables of its own.
+  auto custom = parse_job_config("[train]\noptimizer = \"sgd\"\nmomentum = 0.5\n", "t.toml", false);
+  custom.model_kind = "my_plugin_kind";
+  EXPECT_TRUE(unread_settings_warnings(custom).empty());
 }
 
 // A regression has no accuracy: judged by one, a sweep over a regression
