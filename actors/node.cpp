@@ -103,16 +103,26 @@ std::string sender_name(node_pointer self) {
 // refused (each peer takes a thread while it connects).
 constexpr std::size_t max_job_peers = 256;
 
-// Counts, logs and answers a refused request.
+// Counts, logs and answers a refused request. A node that is full
+// (no_capacity) rejects nothing wrong: a job waiting for its turn is no
+// rejected message to alert on, and an info line.
 caf::error refuse(node_pointer self, const char* what, const std::string& why,
                   errc code = errc::bad_config) {
-  ++self->state.counters.requests_rejected;
-  if (self->state.opts.metrics) self->state.opts.metrics->add_rejected();
+  const bool busy = code == errc::no_capacity;
+  if (!busy) {
+    ++self->state.counters.requests_rejected;
+    if (self->state.opts.metrics) self->state.opts.metrics->add_rejected();
+  }
   // Unauthenticated peers can send refusals as fast as the network allows.
   if (self->state.refusals.admit()) {
     log_peer(self, self->current_sender(),
-             [name = self->state.opts.name, what = std::string{what}, why](const std::string& who) {
-               spdlog::warn("node {}: refused {} from {}: {}", name, what, who, why);
+             [name = self->state.opts.name, what = std::string{what}, why,
+              busy](const std::string& who) {
+               if (busy) {
+                 spdlog::info("node {}: refused {} from {}: {}", name, what, who, why);
+               } else {
+                 spdlog::warn("node {}: refused {} from {}: {}", name, what, who, why);
+               }
              });
   }
   return make_troupe_error(code, why);
@@ -593,6 +603,22 @@ caf::result<std::string> on_auth(node_pointer self, const std::string& proof,
   const auto server = caf::to_string(self->node());
   if (peer_nonce.empty() || peer_nonce.size() > 256) {
     return refuse(self, "auth", "the peer's nonce must have 1 to 256 characters");
+  }
+  if (st.opts.guard->trusts_every_peer()) {
+    // A TLS-only node (its secret is a random one nobody holds): the
+    // client's secret is none of this node's, and
+    // "wrong proof of the cluster secret" sent its operator looking for one.
+    ++st.counters.auth_failed;
+    if (st.opts.metrics) st.opts.metrics->add_rejected();
+    if (st.refusals.admit()) {
+      log_peer(self, peer, [name = st.opts.name](const std::string& who) {
+        spdlog::warn(
+            "node {}: peer {} offered a cluster secret, and this node has none (its TLS "
+            "certificates admit peers)",
+            name, who);
+      });
+    }
+    return make_troupe_error(errc::bad_config, std::string{no_secret_here});
   }
   if (!verify_proof(st.opts.secret, nonce, auth_context("client", client, server), proof)) {
     ++st.counters.auth_failed;

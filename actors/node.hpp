@@ -49,6 +49,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "actors/cluster_types.hpp"
 #include "actors/protocol.hpp"
@@ -139,5 +140,11 @@ node_actor spawn_node(caf::actor_system& sys, node_options opts);
 /// lives.
 caf::error authenticate(caf::scoped_actor& self, const node_actor& node, const std::string& secret,
                         std::chrono::milliseconds timeout);
+
+/// What a node without a cluster secret (TLS only) answers a peer that
+/// offers one.
+inline constexpr std::string_view no_secret_here =
+    "this node has no cluster secret (its TLS certificates admit peers): connect without "
+    "--secret";
 
 }  // namespace troupe

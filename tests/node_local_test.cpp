@@ -308,6 +308,7 @@ TEST_F(LocalNode, SlotsSetAsideForOneJobAreNotGivenToAnother) {
                  [&](caf::error& err) { out = std::move(err); });
     return out;
   };
+  const auto rejected = status().requests_rejected;
   auto r = reserve(a, node, 2);
   ASSERT_TRUE(r) << describe(r.error());
   EXPECT_EQ(*r, 2u);
@@ -322,6 +323,9 @@ TEST_F(LocalNode, SlotsSetAsideForOneJobAreNotGivenToAnother) {
   EXPECT_TRUE(is_troupe_error(other.error(), errc::no_capacity)) << describe(other.error());
   EXPECT_NE(describe(other.error()).find("set aside for other jobs (2)"), std::string::npos)
       << describe(other.error());
+  // A full node rejects nothing wrong: a job waiting its turn is no rejected
+  // message (troupe_messages_rejected_total) to alert on.
+  EXPECT_EQ(status().requests_rejected, rejected);
 
   auto first = spawn_as(a, node, 0);  // takes one of its two
   ASSERT_TRUE(first) << describe(first.error());

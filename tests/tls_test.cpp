@@ -228,6 +228,31 @@ TEST_F(Tls, ANodeThatAlsoWantsTheSecretSaysSoToAClientWithTlsAlone) {
   EXPECT_NE(last_log.find("this node requires the cluster secret"), std::string::npos) << last_log;
 }
 
+// The reverse: a client that offers a secret to a node that has none (TLS
+// only) was told "authentication failed (is FILE the cluster's secret?)",
+// and the node logged a wrong proof of a secret it does not have.
+TEST_F(Tls, ANodeWithoutASecretSaysSoToAClientThatOffersOne) {
+  auto node = start_node("n0", tls_flags("n0", pki));
+  ASSERT_NE(node.port, 0) << node.process->log();
+  auto train = tls_flags("trainer", pki);
+  train.insert(train.begin(), {"train", "--nodes", node.address(), "--secret",
+                               (dir / "secret").string(), "--epochs", "1", "--train-limit", "1000",
+                               "--test-limit", "200", "-o", (dir / "extra_secret").string()});
+  EXPECT_EQ(cli(train), 3) << last_log;
+  EXPECT_NE(last_log.find("this node has no cluster secret (its TLS certificates admit peers): "
+                          "connect without --secret"),
+            std::string::npos)
+      << last_log;
+  auto status = tls_flags("trainer", pki);
+  status.insert(status.begin(), {"status", node.address(), "--secret", (dir / "secret").string()});
+  EXPECT_EQ(cli(status), 3) << last_log;
+  EXPECT_NE(last_log.find("this node has no cluster secret"), std::string::npos) << last_log;
+  EXPECT_EQ(last_log.find("the cluster's secret?"), std::string::npos) << last_log;
+  const auto log = node.process->log();
+  EXPECT_NE(log.find("offered a cluster secret, and this node has none"), std::string::npos) << log;
+  EXPECT_EQ(log.find("wrong proof"), std::string::npos) << log;
+}
+
 // A service client and an engine that disagree on TLS: the client's error
 // says what to check (it read only "system_error(disconnect_during_handshake)"
 // or "cannot_connect_to_node", and only the engine's log said why).

@@ -113,8 +113,9 @@ int run_status(const status_options& o) {
     // TLS only: the certificate was the credential.
   } else if (auto err = authenticate(self, *node, secret, timeout)) {
     if (err.category() == troupe_error_category()) {
-      spdlog::error("node {} refused us: {} (is {} the cluster's secret?)", o.address,
-                    describe(err), o.secret_file);
+      const bool tls_only = describe(err).find(no_secret_here) != std::string::npos;
+      spdlog::error("node {} refused us: {}{}", o.address, describe(err),
+                    tls_only ? "" : " (is " + o.secret_file + " the cluster's secret?)");
       return exit_refused;
     }
     spdlog::error("no answer from node {}: {}", o.address, describe(err));
