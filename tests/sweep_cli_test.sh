@@ -46,14 +46,20 @@ if command -v gnuplot >/dev/null; then
   done
 fi
 
-# The same directory again, one bound: the earlier sweep's other runs go
-# (left there, they looked like part of the new one).
+# The same directory again, one bound: the earlier sweep's files and runs
+# move to previous/ (left there, its runs looked like part of the new one;
+# removed, they took a user's own runs under runs/ with them).
+mkdir -p "$dir/out/runs/mine" && echo keep > "$dir/out/runs/mine/notes"
 "$troupe" --log-level warn sweep "$dir/job.toml" --staleness 0 --repeats 1 --target job \
   --out "$dir/out" > "$dir/again.log" 2>&1 || { cat "$dir/again.log"; fail "sweep again"; }
-grep -q "runs/ are removed" "$dir/again.log" || { cat "$dir/again.log"; fail "no warning"; }
+grep -q "moved to $dir/out/previous/" "$dir/again.log" || { cat "$dir/again.log"; fail "no warning"; }
 [ "$(tail -n +2 "$runs" | wc -l)" -eq 1 ] || fail "runs.csv of the second sweep should have 1 row"
 [ -f "$dir/out/runs/s0_r0/metrics.csv" ] || fail "the second sweep's run is missing"
 [ ! -e "$dir/out/runs/sinf_r0" ] || fail "the earlier sweep's staleness=inf run was left behind"
+[ -f "$dir/out/previous/runs/sinf_r0/metrics.csv" ] || fail "the earlier sweep's run is not in previous/"
+[ "$(tail -n +2 "$dir/out/previous/runs.csv" | wc -l)" -eq 2 ] || fail "previous/runs.csv"
+grep -q "| inf |" "$dir/out/previous/summary.md" || fail "previous/summary.md"
+[ "$(cat "$dir/out/runs/mine/notes")" = keep ] || fail "a directory the sweep did not make went"
 
 # Update rules on the grid, 2 repeats, the target set by a reference run.
 "$troupe" --log-level warn sweep "$dir/job.toml" --staleness inf --grid update.rule=plain,dcasgd --repeats 2 \

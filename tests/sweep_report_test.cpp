@@ -11,6 +11,7 @@
 
 #include "engine/clock_table.hpp"
 #include "engine/job_config.hpp"
+#include "tools/sweep_earlier.hpp"
 #include "tools/sweep_grid.hpp"
 #include "tools/sweep_plots.hpp"
 #include "tools/sweep_schedule.hpp"
@@ -568,6 +569,43 @@ TEST_F(SweepReportFiles, GnuplotDrawsNonEmptyPngAndSvg) {
       EXPECT_TRUE(contains(bytes, "</svg>")) << name;  // closed: `unset output` flushed it
     }
   }
+}
+
+// A sweep into a directory with an earlier one: the earlier sweep's files
+// and run directories move to previous/; what the sweep did not make stays
+// (a re-run removed all of runs/, a user's own runs too, and overwrote a
+// summary.md it had not written), and so does the sweep's own job file.
+TEST_F(SweepReportFiles, AnEarlierSweepMovesToPreviousAndNothingElseDoes) {
+  write_report(dir_, info(), synthetic_runs());
+  auto touch = [&](const std::string& rel, const std::string& text) {
+    fs::create_directories(fs::path(dir_ + "/" + rel).parent_path());
+    std::ofstream(dir_ + "/" + rel) << text;
+  };
+  touch("runs/s0_r0/metrics.csv", "old run");
+  touch("runs/rule-dcasgd_sinf_r1/metrics.csv", "old grid run");
+  touch("runs/reference/metrics.csv", "old reference");
+  touch("runs/my_own_run/metrics.csv", "not the sweep's");
+  touch("notes.txt", "mine");
+  touch("job.toml", "the job file");
+  touch("previous/summary.md", "two sweeps ago");
+  const auto moved = set_aside_earlier(dir_, dir_ + "/job.toml");
+  EXPECT_GE(moved, 9u);  // runs.csv, curves.csv, summary.md, plots.gp, 3 .dat, 3 run dirs
+  for (const char* gone : {"runs.csv", "curves.csv", "summary.md", "plots.gp", "runs/s0_r0",
+                           "runs/rule-dcasgd_sinf_r1", "runs/reference"}) {
+    EXPECT_FALSE(fs::exists(dir_ + "/" + gone)) << gone;
+    EXPECT_TRUE(fs::exists(dir_ + "/previous/" + std::string(gone))) << gone;
+  }
+  EXPECT_EQ(read("previous/runs/s0_r0/metrics.csv"), "old run");
+  EXPECT_NE(read("previous/summary.md"), "two sweeps ago");  // one generation
+  EXPECT_EQ(read("runs/my_own_run/metrics.csv"), "not the sweep's");
+  EXPECT_EQ(read("notes.txt"), "mine");
+  EXPECT_EQ(read("job.toml"), "the job file");
+  EXPECT_FALSE(fs::exists(dir_ + "/previous.new"));
+  EXPECT_EQ(set_aside_earlier(dir_, dir_ + "/job.toml"), 0u);  // nothing of a sweep left
+  EXPECT_TRUE(is_sweep_run_name("s12_r3"));
+  EXPECT_TRUE(is_sweep_run_name("lr-0.1_batch-32_sinf_r0"));
+  EXPECT_FALSE(is_sweep_run_name("mlp_cls_train_n"));
+  EXPECT_FALSE(is_sweep_run_name("s0_r"));
 }
 
 TEST_F(SweepReportFiles, GnuplotCopesWithASweepWithoutResults) {

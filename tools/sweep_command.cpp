@@ -19,6 +19,7 @@
 #include "engine/straggler.hpp"
 #include "engine/workloads/workload_factory.hpp"
 #include "tools/finite_range.hpp"
+#include "tools/sweep_earlier.hpp"
 #include "tools/sweep_grid.hpp"
 #include "tools/sweep_plots.hpp"
 #include "tools/sweep_report.hpp"
@@ -57,6 +58,7 @@ struct sweep_plan {
   std::uint32_t evals_per_epoch = 0;
   std::string x_key;
   std::string out_dir;
+  std::string job_file;  // stays where it is, whatever the output directory
 };
 
 // The job of one configuration, without its seed and output directory.
@@ -72,6 +74,7 @@ sweep_plan make_plan(const sweep_options& o) {
   sweep_plan plan;
   // Loaded once: an edit of the job file during a long sweep cannot mix two jobs.
   plan.base = load_job_config(o.job_file);
+  plan.job_file = o.job_file;
   settle_target_metric(plan.base);
   if (o.epochs) plan.base.epochs = *o.epochs;
   if (o.seed) plan.base.seed = *o.seed;
@@ -258,18 +261,13 @@ int run_sweep(sweep_plan& plan) {
                        "in the job file, give --target VALUE, or let --target auto take it from "
                        "a reference run");
   }
-  if (fs::exists(plan.out_dir + "/runs.csv")) {
-    // Its runs go too: left next to the new runs.csv, the old runs of other
-    // configurations looked like part of this sweep.
+  // Its runs go too: left next to the new runs.csv, the old runs of other
+  // configurations looked like part of this sweep (tools/sweep_earlier.hpp).
+  if (const auto moved = sweep::set_aside_earlier(plan.out_dir, plan.job_file); moved > 0) {
     spdlog::warn(
-        "sweep: {} holds an earlier sweep; its runs/ are removed and its files overwritten",
-        plan.out_dir);
-    std::error_code ec;
-    fs::remove_all(plan.out_dir + "/runs", ec);
-    if (ec) {
-      throw troupe_error(errc::io_error, "cannot remove the earlier sweep's " + plan.out_dir +
-                                             "/runs: " + ec.message());
-    }
+        "sweep: {} holds an earlier sweep's files: {} of them moved to {}/previous/ "
+        "(replacing an older previous/ there)",
+        plan.out_dir, moved, plan.out_dir);
   }
   fs::create_directories(plan.out_dir);
   if (plan.target == "auto") {
@@ -280,7 +278,11 @@ int run_sweep(sweep_plan& plan) {
         plan.target == "job" ? "the job's (its file's, or the default)" : "given with --target";
   }
 
-  std::ofstream(plan.out_dir + "/job.toml") << to_toml(plan.base);
+  // Not over the job file itself, when it lies there under that name.
+  std::error_code same;
+  if (!fs::equivalent(plan.out_dir + "/job.toml", plan.job_file, same)) {
+    std::ofstream(plan.out_dir + "/job.toml") << to_toml(plan.base);
+  }
   const std::size_t total = plan.points.size() * plan.staleness.size() * plan.repeats;
   spdlog::info(
       "sweep: {} runs ({} grid points x {} staleness bounds x {} repeats, seeds from {}), "

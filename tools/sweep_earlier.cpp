@@ -1,0 +1,82 @@
+#include "tools/sweep_earlier.hpp"
+
+#include <filesystem>
+#include <regex>
+#include <system_error>
+#include <vector>
+
+#include "engine/errors.hpp"
+#include "tools/sweep_plots.hpp"
+
+namespace troupe::sweep {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> own_files() {
+  std::vector<std::string> names = {"runs.csv",        "curves.csv",     "summary.md",
+                                    "job.toml",        "plots.gp",       "gnuplot.log",
+                                    "plot_groups.dat", "plot_means.dat", "plot_curves.dat"};
+  for (const auto& p : plot_outputs()) names.push_back(p);
+  return names;
+}
+
+void move(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::create_directories(to.parent_path(), ec);
+  if (!ec) fs::rename(from, to, ec);
+  if (ec) {
+    throw troupe_error(errc::io_error, "cannot move the earlier sweep's " + from.string() + " to " +
+                                           to.string() + ": " + ec.message());
+  }
+}
+
+bool same_file(const fs::path& a, const std::string& b) {
+  std::error_code ec;
+  return !b.empty() && fs::equivalent(a, b, ec);
+}
+
+}  // namespace
+
+bool is_sweep_run_name(const std::string& name) {
+  static const std::regex run(R"((.+_)?s([0-9]+|inf)_r[0-9]+)");
+  return name == "reference" || std::regex_match(name, run);
+}
+
+std::size_t set_aside_earlier(const std::string& dir, const std::string& keep) {
+  const fs::path root(dir);
+  std::vector<std::pair<fs::path, fs::path>> moves;  // from, relative to previous/
+  for (const auto& name : own_files()) {
+    const auto p = root / name;
+    std::error_code ec;
+    if (fs::symlink_status(p, ec).type() == fs::file_type::not_found || same_file(p, keep)) {
+      continue;
+    }
+    moves.emplace_back(p, name);
+  }
+  std::error_code listed;
+  if (fs::is_directory(root / "runs", listed)) {
+    for (const auto& e : fs::directory_iterator(root / "runs", listed)) {
+      const auto name = e.path().filename().string();
+      if (is_sweep_run_name(name)) moves.emplace_back(e.path(), fs::path("runs") / name);
+    }
+  }
+  if (moves.empty()) return 0;
+  // Gathered aside first, then swapped in for the older previous/: a move
+  // that fails half-way leaves previous/ as it was.
+  const auto staging = root / "previous.new";
+  std::error_code stale;
+  fs::remove_all(staging, stale);
+  for (const auto& [from, rel] : moves) move(from, staging / rel);
+  std::error_code ec;
+  fs::remove_all(root / "previous", ec);
+  if (ec) {
+    throw troupe_error(errc::io_error,
+                       "cannot replace " + (root / "previous").string() + ": " + ec.message());
+  }
+  move(staging, root / "previous");
+  return moves.size();
+}
+
+}  // namespace troupe::sweep
