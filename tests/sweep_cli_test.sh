@@ -107,6 +107,14 @@ if "$troupe" sweep "$dir/reg.toml" --staleness 0 --repeats 1 --target job --out 
   fail "a regression sweep with a target of loss 0 was accepted"
 fi
 grep -q "set job.target_loss" "$dir/reg.log" || { cat "$dir/reg.log"; fail "no clear error"; }
+# Classification and regression on one grid: one metric cannot compare them
+# (an RMSE was reported as an accuracy above 1).
+if "$troupe" sweep "$dir/own.toml" --staleness 0 --repeats 1 --target job \
+  --grid model.loss=softmax,mse --out "$dir/mixed" > "$dir/mixed.log" 2>&1; then
+  fail "a grid mixing classification and regression was accepted"
+fi
+grep -q "model.loss=mse is a regression and the job file's a classification" "$dir/mixed.log" ||
+  { cat "$dir/mixed.log"; fail "no clear error for a mixed grid"; }
 
 for bad in "--grid update.rule=plain,fast" "--x train.workers" "--target 1.5" \
   "--grid train.workers=0" "--grid train.nonsense=1"; do

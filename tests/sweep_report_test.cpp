@@ -290,6 +290,18 @@ TEST(SweepReport, ReadsTestRowsOfAMetricsCsv) {
   EXPECT_DOUBLE_EQ(best_of(curve, "accuracy"), 0.862);
   EXPECT_DOUBLE_EQ(best_of(curve, "loss"), 0.40);
   EXPECT_DOUBLE_EQ(best_of({}, "loss"), 0);
+
+  // The same clock scored twice (a job's last evaluation after its last
+  // epoch's) is one point, the later: the mean curves weighed it twice.
+  std::istringstream again(
+      "time_s,epoch,worker,clock,kind,loss,accuracy,samples_per_s,wait_s\n"
+      "3.25,0,-1,210,test,0.45,0.841,0,0\n"
+      "6.5,1,-1,420,test,0.40,0.862,0,0\n"
+      "6.9,1,-1,420,test,0.39,0.863,0,0\n");
+  const auto deduped = read_test_curve(again, "metrics.csv");
+  ASSERT_EQ(deduped.size(), 2u);
+  EXPECT_DOUBLE_EQ(deduped[1].time_s, 6.9);
+  EXPECT_DOUBLE_EQ(deduped[1].accuracy, 0.863);
   EXPECT_TRUE(load_test_curve("/nonexistent/metrics.csv").empty());
 }
 

@@ -135,6 +135,19 @@ sweep_plan make_plan(const sweep_options& o) {
     for (const auto s : plan.staleness) {
       auto job = configured(plan, p, s);
       validate(job);
+      // Runs are compared by one metric: accuracy and an RMSE in one table
+      // read as an "accuracy" above 1, and its "best" as a minimum.
+      if (job_is_regression(job) != job_is_regression(plan.base)) {
+        const auto label = sweep::point_label(p);
+        throw troupe_error(
+            errc::bad_config,
+            (label.empty() ? std::string("a run") : label) + " is a " +
+                (job_is_regression(job) ? "regression" : "classification") +
+                " and the job file's a " +
+                (job_is_regression(plan.base) ? "regression" : "classification") +
+                ": a sweep compares its runs by one metric (test accuracy, or a regression's "
+                "test RMSE); sweep the two kinds of task apart");
+      }
       check_straggler_workers(parse_straggler_spec(job.stragglers), job.workers);
       // Layer sizes a job leaves to its data (input width, outputs) are
       // known only once fitted to it, as each run will be.
@@ -175,7 +188,14 @@ void set_target_from_reference(sweep_plan& plan, sweep::sweep_info& info) {
   spdlog::info("sweep: reference run (1 worker, staleness 0, no stragglers) to set the target");
   std::error_code ec;
   std::filesystem::remove(job.output_dir + "/metrics.csv", ec);
-  run_job(job);
+  try {
+    run_job(job);
+  } catch (const troupe_error& e) {
+    // Without it the sweep cannot set its target; with one given, it can go on.
+    throw troupe_error(
+        e.code(), std::string("the reference run, which sets the target, failed: ") + e.what() +
+                      "; give --target VALUE (or --target job) to sweep without one");
+  }
   const auto t = sweep::target_from_reference(
       sweep::load_test_curve(job.output_dir + "/metrics.csv"), info.target_metric, plan.target_gap);
   (info.target_metric == "loss" ? plan.base.target_loss : plan.base.target_accuracy) = t.value;

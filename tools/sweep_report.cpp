@@ -185,8 +185,15 @@ std::vector<curve_point> read_test_curve(std::istream& in, const std::string& so
         !parse_number(f[c_acc], acc)) {
       continue;
     }
-    curve.push_back(
-        {time, static_cast<std::int64_t>(clock), static_cast<std::uint32_t>(epoch), acc, loss});
+    curve_point p{time, static_cast<std::int64_t>(clock), static_cast<std::uint32_t>(epoch), acc,
+                  loss};
+    // The same clock scored again (a job's last evaluation, after its last
+    // epoch's): one point, the later, or the mean curves weigh it twice.
+    if (!curve.empty() && curve.back().clock == p.clock) {
+      curve.back() = p;
+    } else {
+      curve.push_back(p);
+    }
   }
   return curve;
 }
