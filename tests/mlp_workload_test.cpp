@@ -13,6 +13,7 @@
 #include <cmath>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/workloads/mlp_workload.hpp"
@@ -103,6 +104,21 @@ TEST_P(MlpWorkloadGradients, BoundRangesGetWhatDenseGradCopies) {
   for (float v : a) EXPECT_EQ(v, -1.f);
 }
 
+// Two workloads of the same data and options with the same random
+// parameters: one gathers its batches itself, the other is staged.
+std::pair<std::unique_ptr<workload>, std::unique_ptr<workload>> twins(
+    const mlp_workload_options& o, const std::shared_ptr<const dataset>& data, unsigned seed) {
+  auto plain = make_mlp_workload(o, data, nullptr, 0, 1);
+  auto staged = make_mlp_workload(o, data, nullptr, 0, 1);
+  std::vector<float> values(mlp_num_params(o.model));
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-0.3f, 0.3f);
+  for (auto& v : values) v = u(rng);
+  plain->set_dense(0, 0, values.data(), values.size());
+  staged->set_dense(0, 0, values.data(), values.size());
+  return {std::move(plain), std::move(staged)};
+}
+
 // A batch staged ahead (on another thread, while the loaded one trains) is
 // the batch next_batch() would have gathered: the same rows in the same
 // order, a short last batch and the end of each epoch included, for class
@@ -117,14 +133,7 @@ TEST(MlpWorkloadStaging, StagedBatchesAreTheSameBatchesInTheSameOrder) {
     o.model.loss = loss;
     o.batch = 6;  // 27 rows: 4 batches of 6, then 3
     o.seed = 5;
-    auto plain = make_mlp_workload(o, data, nullptr, 0, 1);
-    auto staged = make_mlp_workload(o, data, nullptr, 0, 1);
-    std::vector<float> values(mlp_num_params(o.model));
-    std::mt19937 rng(13);
-    std::uniform_real_distribution<float> u(-0.3f, 0.3f);
-    for (auto& v : values) v = u(rng);
-    plain->set_dense(0, 0, values.data(), values.size());
-    staged->set_dense(0, 0, values.data(), values.size());
+    auto [plain, staged] = twins(o, data, 13);
     std::size_t batches = 0, short_batches = 0;
     for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
       plain->start_epoch(epoch);
@@ -161,14 +170,10 @@ TEST(MlpWorkloadStaging, StagesAtAnyMomentKeepTheBatchesAndTheirOrder) {
   o.model.sizes = {12, 8, 5};
   o.batch = 4;  // 16 batches an epoch, the last of 1 row
   o.seed = 9;
-  auto plain = make_mlp_workload(o, data, nullptr, 0, 1);
-  auto staged = make_mlp_workload(o, data, nullptr, 0, 1);
-  std::vector<float> values(mlp_num_params(o.model));
-  std::mt19937 rng(17);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  for (auto& v : values) v = u(rng);
-  plain->set_dense(0, 0, values.data(), values.size());
-  staged->set_dense(0, 0, values.data(), values.size());
+  // Named references, not a structured binding: the stager's lambda captures it.
+  auto pair = twins(o, data, 17);
+  auto& plain = pair.first;
+  auto& staged = pair.second;
   std::atomic<bool> done{false};
   std::atomic<std::uint64_t> stages{0};
   std::thread stager([&] {
