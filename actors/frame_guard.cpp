@@ -37,13 +37,15 @@ bool frame_guard::admit(int fd, const std::string& peer) {
   {
     std::lock_guard lock(mutex_);
     const auto now = steady::now();
-    std::size_t same = 0;
-    std::size_t all = 0;
+    // Waiting connections per address (those closing already left out).
+    std::map<std::string, std::size_t> per;
+    std::size_t all = 0, most = 0;
     for (const auto& [other, w] : pending_) {
-      if (w.swept) continue;  // closing already
+      if (w.swept) continue;
       ++all;
-      same += w.address == address ? 1 : 0;
+      most = std::max(most, ++per[w.address]);
     }
+    const std::size_t same = per[address];
     // Full: the oldest waiting connection (of this address, or of all) makes
     // room, once it has waited a while: refusing the newcomer instead let
     // 16 idle sockets, reopened every 10 s, lock every job and `troupe
@@ -51,20 +53,6 @@ bool frame_guard::admit(int fd, const std::string& peer) {
     // milliseconds, so the oldest is the idle one.
     const bool per_address = same >= opts_.max_pending_per_address;
     if (per_address || all >= opts_.max_pending) {
-      // Full in all, with some address holding at least two more of the
-      // waiting connections than this one: its oldest goes once it has
-      // waited a hundredth of the deadline (100 ms by default: far longer
-      // than a real peer's handshake, so a peer with two handshakes under
-      // way among a flood of single connections keeps them). A flood from a
-      // few addresses, reopened faster than a tenth of the deadline,
-      // otherwise kept every other address out.
-      std::map<std::string, std::size_t> per;
-      std::size_t most = 0;
-      if (!per_address) {
-        for (const auto& [other, w] : pending_) {
-          if (!w.swept) most = std::max(most, ++per[w.address]);
-        }
-      }
       // The oldest waiting connection that `take` allows, if it has waited
       // at least `min_age`.
       auto oldest_of = [&](auto take, std::chrono::milliseconds min_age) {
@@ -78,7 +66,14 @@ bool frame_guard::admit(int fd, const std::string& peer) {
       };
       std::string whose;  // what the closed connection was the oldest of
       auto victim = pending_.end();
-      if (most > same + 1) {  // some address holds at least two more than this one
+      // Full in all, with some address holding at least two more of the
+      // waiting connections than this one: its oldest goes once it has
+      // waited a hundredth of the deadline (100 ms by default: far longer
+      // than a real peer's handshake, so a peer with two handshakes under
+      // way among a flood of single connections keeps them). A flood from a
+      // few addresses, reopened faster than a tenth of the deadline,
+      // otherwise kept every other address out.
+      if (!per_address && most > same + 1) {
         victim = oldest_of([&](const waiting& w) { return per[w.address] == most; },
                            opts_.auth_deadline / 100);
         if (victim != pending_.end()) {

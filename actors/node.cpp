@@ -117,12 +117,8 @@ caf::error refuse(node_pointer self, const char* what, const std::string& why,
   if (self->state.refusals.admit()) {
     log_peer(self, self->current_sender(),
              [name = self->state.opts.name, what = std::string{what}, why,
-              busy](const std::string& who) {
-               if (busy) {
-                 spdlog::info("node {}: refused {} from {}: {}", name, what, who, why);
-               } else {
-                 spdlog::warn("node {}: refused {} from {}: {}", name, what, who, why);
-               }
+              level = busy ? spdlog::level::info : spdlog::level::warn](const std::string& who) {
+               spdlog::log(level, "node {}: refused {} from {}: {}", name, what, who, why);
              });
   }
   return make_troupe_error(code, why);
@@ -604,33 +600,24 @@ caf::result<std::string> on_auth(node_pointer self, const std::string& proof,
   if (peer_nonce.empty() || peer_nonce.size() > 256) {
     return refuse(self, "auth", "the peer's nonce must have 1 to 256 characters");
   }
-  if (st.opts.guard->trusts_every_peer()) {
-    // A TLS-only node (its secret is a random one nobody holds): the
-    // client's secret is none of this node's, and
-    // "wrong proof of the cluster secret" sent its operator looking for one.
+  // A TLS-only node's secret is a random one nobody holds: a client that
+  // offers a secret is told the node has none ("wrong proof of the cluster
+  // secret" sent its operator looking for one).
+  const bool no_secret = st.opts.guard->trusts_every_peer();
+  if (no_secret ||
+      !verify_proof(st.opts.secret, nonce, auth_context("client", client, server), proof)) {
     ++st.counters.auth_failed;
     if (st.opts.metrics) st.opts.metrics->add_rejected();
     if (st.refusals.admit()) {
-      log_peer(self, peer, [name = st.opts.name](const std::string& who) {
-        spdlog::warn(
-            "node {}: peer {} offered a cluster secret, and this node has none (its TLS "
-            "certificates admit peers)",
-            name, who);
+      log_peer(self, peer, [name = st.opts.name, no_secret](const std::string& who) {
+        spdlog::warn("node {}: authentication failed for peer {}: {}", name, who,
+                     no_secret ? "it offered a cluster secret, and this node has none (its TLS "
+                                 "certificates admit peers)"
+                               : "wrong proof of the cluster secret");
       });
     }
-    return make_troupe_error(errc::bad_config, std::string{no_secret_here});
-  }
-  if (!verify_proof(st.opts.secret, nonce, auth_context("client", client, server), proof)) {
-    ++st.counters.auth_failed;
-    if (st.opts.metrics) st.opts.metrics->add_rejected();
-    if (st.refusals.admit()) {
-      log_peer(self, peer, [name = st.opts.name](const std::string& who) {
-        spdlog::warn(
-            "node {}: authentication failed for peer {}: wrong proof of the cluster secret", name,
-            who);
-      });
-    }
-    return make_troupe_error(errc::bad_config, "authentication failed");
+    return make_troupe_error(errc::bad_config,
+                             no_secret ? std::string{no_secret_here} : "authentication failed");
   }
   auto& session = st.sessions[peer];
   if (session.insert(caf::actor_cast<caf::actor_addr>(sender)).second) self->monitor(sender);

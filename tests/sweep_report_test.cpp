@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <cmath>
@@ -589,6 +590,10 @@ TEST_F(SweepReportFiles, GnuplotDrawsNonEmptyPngAndSvg) {
 // summary.md it had not written), and so does the sweep's own job file.
 TEST_F(SweepReportFiles, AnEarlierSweepMovesToPreviousAndNothingElseDoes) {
   write_report(dir_, info(), synthetic_runs());
+  // report_files() names what write_report wrote, no more and no less.
+  std::set<std::string> written, named(report_files().begin(), report_files().end());
+  for (const auto& e : fs::directory_iterator(dir_)) written.insert(e.path().filename().string());
+  EXPECT_EQ(written, named);
   auto touch = [&](const std::string& rel, const std::string& text) {
     fs::create_directories(fs::path(dir_ + "/" + rel).parent_path());
     std::ofstream(dir_ + "/" + rel) << text;

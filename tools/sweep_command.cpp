@@ -131,22 +131,21 @@ sweep_plan make_plan(const sweep_options& o) {
   // The data once, for the clocks of an epoch (evaluation cadence, epochs to target).
   const auto data = load_workload_data(plan.base);
   plan.train_rows = data->train_rows();
+  const bool base_regression = job_is_regression(plan.base);
   for (const auto& p : plan.points) {
     for (const auto s : plan.staleness) {
       auto job = configured(plan, p, s);
       validate(job);
       // Runs are compared by one metric: accuracy and an RMSE in one table
       // read as an "accuracy" above 1, and its "best" as a minimum.
-      if (job_is_regression(job) != job_is_regression(plan.base)) {
+      if (const bool regression = job_is_regression(job); regression != base_regression) {
         const auto label = sweep::point_label(p);
-        throw troupe_error(
-            errc::bad_config,
-            (label.empty() ? std::string("a run") : label) + " is a " +
-                (job_is_regression(job) ? "regression" : "classification") +
-                " and the job file's a " +
-                (job_is_regression(plan.base) ? "regression" : "classification") +
-                ": a sweep compares its runs by one metric (test accuracy, or a regression's "
-                "test RMSE); sweep the two kinds of task apart");
+        auto task = [](bool r) { return r ? "regression" : "classification"; };
+        throw troupe_error(errc::bad_config,
+                           (label.empty() ? std::string("a run") : label) + " is a " +
+                               task(regression) + " and the job file's a " + task(base_regression) +
+                               ": a sweep compares its runs by one metric (test accuracy, or a "
+                               "regression's test RMSE); sweep the two kinds of task apart");
       }
       check_straggler_workers(parse_straggler_spec(job.stragglers), job.workers);
       // Layer sizes a job leaves to its data (input width, outputs) are

@@ -7,6 +7,7 @@
 
 #include "engine/errors.hpp"
 #include "tools/sweep_plots.hpp"
+#include "tools/sweep_report.hpp"
 
 namespace troupe::sweep {
 
@@ -14,11 +15,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The report, its images and gnuplot's log, and the job file a sweep writes.
 std::vector<std::string> own_files() {
-  std::vector<std::string> names = {"runs.csv",        "curves.csv",     "summary.md",
-                                    "job.toml",        "plots.gp",       "gnuplot.log",
-                                    "plot_groups.dat", "plot_means.dat", "plot_curves.dat"};
-  for (const auto& p : plot_outputs()) names.push_back(p);
+  auto names = report_files();
+  names.insert(names.end(), plot_outputs().begin(), plot_outputs().end());
+  names.insert(names.end(), {"gnuplot.log", "job.toml"});
   return names;
 }
 

@@ -278,6 +278,14 @@ void write_run_tables(const std::string& dir, const std::vector<run_record>& run
   write_file(dir + "/curves.csv", curves_csv.str());
 }
 
+const std::vector<std::string>& report_files() {
+  static const std::vector<std::string> files = {
+      "runs.csv",       "curves.csv",      "summary.md", "plot_groups.dat",
+      "plot_means.dat", "plot_curves.dat", "plots.gp"};
+  return files;
+}
+
+// Writes the files report_files() names.
 void write_report(const std::string& dir, const sweep_info& info,
                   const std::vector<run_record>& runs) {
   write_run_tables(dir, runs);

@@ -146,5 +146,7 @@ void write_run_tables(const std::string& dir, const std::vector<run_record>& run
 /// Writes every file but the images (see make_plots). Throws troupe_error(io_error).
 void write_report(const std::string& dir, const sweep_info& info,
                   const std::vector<run_record>& runs);
+/// The names of the files write_report writes.
+const std::vector<std::string>& report_files();
 
 }  // namespace troupe::sweep
