@@ -352,36 +352,6 @@ void validate_data_and_model(const job_config& job, Fail fail) {
 
 }  // namespace
 
-std::vector<std::string> unread_settings_warnings(const job_config& job) {
-  std::vector<std::string> notes;
-  // A user's own workload kind gets the job's optimizer settings and may use
-  // them for tables of its own: only the built-in kinds are judged.
-  const bool built_in = job.model_kind == "mlp" || job.model_kind == "logreg" ||
-                        job.model_kind == "mf" || job.model_kind == "skipgram";
-  if (built_in && job.optimizer.kind != optimizer_kind::momentum &&
-      job.optimizer.momentum != optimizer_spec{}.momentum) {
-    std::ostringstream value;
-    value << job.optimizer.momentum;
-    notes.push_back("train.momentum = " + value.str() +
-                    " is not used: only optimizer = \"momentum\" reads it (this job's optimizer "
-                    "is \"" +
-                    to_string(job.optimizer.kind) + "\")");
-  }
-  if (built_in && job.model.activation != mlp_spec{}.activation) {
-    const auto what =
-        "model.activation = \"" + to_string(job.model.activation) + "\" is not used: ";
-    if (job.model_kind != "mlp") {
-      notes.push_back(what + "only model.kind = \"mlp\" reads it (this job's is \"" +
-                      job.model_kind + "\")");
-    } else if (job.model.sizes.size() == 2) {
-      notes.push_back(what + "it applies between hidden layers, and this model has none (" +
-                      std::to_string(job.model.sizes[0]) + " inputs straight to " +
-                      std::to_string(job.model.sizes[1]) + " outputs)");
-    }
-  }
-  return notes;
-}
-
 bool has_validation(const job_config& job) {
   if (!job.data.from_files()) return job.data.validation_fraction > 0;
   return !job.data.validation.empty() || job.data.validation_fraction > 0;

@@ -154,9 +154,11 @@ struct job_config {
 /// True when the job's training data has a validation set (a file or a fraction).
 bool has_validation(const job_config& job);
 
-/// Settings `job` sets but would not read (momentum with another optimizer,
-/// an activation without hidden layers): one line each, for a warning. Not
-/// errors: a sweep over optimizers may leave momentum set for all of them.
+/// Settings `job` sets, at other than their defaults, but would not read
+/// (momentum with another optimizer, an activation without hidden layers,
+/// another kind's or file format's keys, test_fraction beside a test set):
+/// one line each, for a warning (engine/unread_settings.cpp). Not errors: a
+/// sweep over optimizers may leave momentum set for all of them.
 std::vector<std::string> unread_settings_warnings(const job_config& job);
 
 /// Where scripts/setup.sh puts a data set: /usr/share/datasets/fashion-mnist,

@@ -2,6 +2,7 @@
 // are errors that name the key, and flags' values parse.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -183,7 +184,75 @@ TEST(JobConfig, SettingsTheJobWouldNotReadAreNamed) {
   // A user's own kind may read the job's momentum for tables of its own.
   auto custom = parse_job_config("[train]\noptimizer = \"sgd\"\nmomentum = 0.5\n", "t.toml", false);
   custom.model_kind = "my_plugin_kind";
+  custom.test_fraction = 0.1;  // and its own data
   EXPECT_TRUE(unread_settings_warnings(custom).empty());
+}
+
+// The other keys a kind or data source leaves unread: model keys of other
+// kinds, data keys of other formats or of data that comes prepared. A job
+// file that sets them expected them to matter.
+TEST(JobConfig, DataAndModelKeysOtherKindsReadAreNamed) {
+  auto notes = [](const std::string& text) {
+    return unread_settings_warnings(parse_job_config(text, "t.toml", false));
+  };
+  auto one = notes("[data]\ntest_fraction = 0.1\n");
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0],
+            "data.test_fraction = 0.1 is not used: fashion-mnist has a test set of its own");
+  one = notes(
+      "[data]\nformat = \"csv\"\ntrain = \"a.csv\"\ntest = \"b.csv\"\n"
+      "test_fraction = 0.3\nscale = 255\n");
+  ASSERT_EQ(one.size(), 2u);
+  EXPECT_EQ(one[0],
+            "data.test_fraction = 0.3 is not used: the test rows come from data.test (b.csv)");
+  EXPECT_EQ(one[1],
+            "data.scale = 255 is not used: only normalize = \"scale\" reads it (this job's "
+            "normalize is \"none\")");
+  EXPECT_TRUE(notes("[data]\nformat = \"csv\"\ntrain = \"a.csv\"\ntest_fraction = 0.3\n"
+                    "normalize = \"scale\"\nscale = 255\n")
+                  .empty());
+  one = notes(
+      "[data]\nformat = \"libsvm\"\ntrain = \"a.svm\"\ndelimiter = \";\"\n"
+      "label_column = 0\nuser_column = \"u\"\n");
+  ASSERT_EQ(one.size(), 3u);
+  EXPECT_NE(one[0].find("data.delimiter = \";\" is not used: only csv and ratings files"),
+            std::string::npos)
+      << one[0];
+  EXPECT_NE(one[1].find("data.user_column = \"u\" is not used: only format = \"ratings\""),
+            std::string::npos)
+      << one[1];
+  EXPECT_EQ(one[2], "data.label_column = 0 is not used: a libsvm row begins with its label");
+  one = notes("[data]\nnormalize = \"standardize\"\nmin_count = 3\n");
+  ASSERT_EQ(one.size(), 2u);
+  EXPECT_NE(one[0].find("data.min_count = 3 is not used: only the spam-assassin and brown"),
+            std::string::npos)
+      << one[0];
+  EXPECT_NE(one[1].find("data.normalize = \"standardize\" is not used: only data from files"),
+            std::string::npos)
+      << one[1];
+  one = notes("[model]\ndim = 64\nl2 = 0.1\nwindow = 3\nmicro_batches = 8\n");
+  ASSERT_EQ(one.size(), 4u);
+  EXPECT_EQ(one[0],
+            "model.dim = 64 is not used: only the mf and skipgram models have embeddings (this "
+            "job's is \"mlp\")");
+  EXPECT_NE(one[1].find("model.l2 = 0.1 is not used"), std::string::npos) << one[1];
+  EXPECT_NE(one[2].find("model.window = 3 is not used: only model.kind = \"skipgram\""),
+            std::string::npos)
+      << one[2];
+  EXPECT_NE(one[3].find("model.micro_batches = 8 is not used"), std::string::npos) << one[3];
+  EXPECT_TRUE(notes("[model]\nkind = \"skipgram\"\ndim = 64\nwindow = 3\n"
+                    "[data]\nset = \"brown\"\nmin_count = 3\nsubsample = 0.01\n")
+                  .empty());
+  // A job.toml writes every key at its value: re-running one names nothing.
+  EXPECT_TRUE(notes(to_toml(default_job_config())).empty());
+  // Nor does any shipped example, each set for what it trains.
+  for (const auto& entry : std::filesystem::directory_iterator(TROUPE_SOURCE_DIR "/examples")) {
+    // embedding_tables.toml is a service's tables, not a job.
+    if (entry.path().extension() != ".toml" || entry.path().stem() == "embedding_tables") continue;
+    const auto job = load_job_config(entry.path().string());
+    EXPECT_TRUE(unread_settings_warnings(job).empty())
+        << entry.path() << ": " << ::testing::PrintToString(unread_settings_warnings(job));
+  }
 }
 
 // A regression has no accuracy: judged by one, a sweep over a regression
