@@ -342,6 +342,12 @@ TEST(SweepReport, SummaryGivesIntervalsTheBestBoundAndSignificance) {
   loss.target_metric = "loss";
   loss.target = 0.35;
   EXPECT_TRUE(contains(summary_markdown(loss, synthetic_runs()), "test loss <= 0.35"));
+  // A built-in regression's loss is its test RMSE, and the report says so.
+  loss.metric_name = "RMSE";
+  const auto rmse = summary_markdown(loss, synthetic_runs());
+  EXPECT_TRUE(contains(rmse, "test RMSE <= 0.35")) << rmse;
+  EXPECT_TRUE(contains(rmse, "| final RMSE | best RMSE |")) << rmse;
+  EXPECT_FALSE(contains(rmse, "loss")) << rmse;
 }
 
 // Runs of a few milliseconds (a tiny job, a plugin's) keep two significant
@@ -455,6 +461,9 @@ TEST(SweepSchedule, ReferenceTargetCadenceAndEpochs) {
   EXPECT_TRUE(contains(acc.origin, "best test accuracy 0.9000"));
   const auto loss = target_from_reference(curve, "loss", 0.1);
   EXPECT_DOUBLE_EQ(loss.value, 0.30 * 1.1);
+  EXPECT_TRUE(contains(loss.origin, "best test loss 0.3000"));
+  EXPECT_TRUE(
+      contains(target_from_reference(curve, "loss", 0.1, "RMSE").origin, "best test RMSE 0.3000"));
   EXPECT_THROW(target_from_reference({}, "loss", 0.1), troupe_error);
 
   // 60000 rows over 64 workers: 938 rows, 15 batches of 64 = the clocks of an epoch.

@@ -195,8 +195,9 @@ void set_target_from_reference(sweep_plan& plan, sweep::sweep_info& info) {
         e.code(), std::string("the reference run, which sets the target, failed: ") + e.what() +
                       "; give --target VALUE (or --target job) to sweep without one");
   }
-  const auto t = sweep::target_from_reference(
-      sweep::load_test_curve(job.output_dir + "/metrics.csv"), info.target_metric, plan.target_gap);
+  const auto t =
+      sweep::target_from_reference(sweep::load_test_curve(job.output_dir + "/metrics.csv"),
+                                   info.target_metric, plan.target_gap, info.metric());
   (info.target_metric == "loss" ? plan.base.target_loss : plan.base.target_accuracy) = t.value;
   info.target = t.value;
   info.target_origin = t.origin;
@@ -265,6 +266,7 @@ int run_sweep(sweep_plan& plan) {
   sweep::sweep_info info;
   info.job_name = plan.base.name;
   info.target_metric = plan.base.target_metric;
+  if (info.target_metric == "loss" && job_is_regression(plan.base)) info.metric_name = "RMSE";
   info.stragglers = plan.base.stragglers;
   info.repeats = plan.repeats;
   info.workers = plan.base.workers;
@@ -327,8 +329,8 @@ int run_sweep(sweep_plan& plan) {
         const auto label = sweep::point_label(point);
         spdlog::info("sweep run {}/{}: {}staleness={} seed={}: {} ({}; ETA {})", done, total,
                      label.empty() ? "" : label + " ", staleness_to_string(staleness),
-                     runs.back().seed, result_text(runs.back(), info.target_metric),
-                     duration(run_s), duration(eta_s));
+                     runs.back().seed, result_text(runs.back(), info.metric()), duration(run_s),
+                     duration(eta_s));
         try {
           sweep::write_run_tables(plan.out_dir, runs);
         } catch (const troupe_error& e) {

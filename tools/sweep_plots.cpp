@@ -312,7 +312,8 @@ plot_files make_plots(const sweep_info& info, const std::vector<run_record>& run
   const auto x_setup = "set xrange [-0.5:" + num(static_cast<double>(x.labels.size()) - 0.5) +
                        "]\nset xtics (" + tics + ")\nset xlabel " + gp_str(axis_title(x.key)) +
                        "\nset yrange [0:*]\nset key below\n";
-  const auto metric_label = loss ? "test loss" : "test accuracy (fraction)";
+  const auto metric_label =
+      loss ? "test " + info.metric() : std::string("test accuracy (fraction)");
   const auto target_line = num(info.target) + " with lines dt 2 lc rgb 'gray40' title " +
                            gp_str("target " + num(info.target));
 
@@ -335,8 +336,7 @@ plot_files make_plots(const sweep_info& info, const std::vector<run_record>& run
   plots.push_back(
       {"best_metric", "1100,600",
        "set title " +
-           gp_text(std::string("Best test ") + (loss ? "loss" : "accuracy") + " each run reached" +
-                   of_job +
+           gp_text("Best test " + info.metric() + " each run reached" + of_job +
                    "\nmean over the repeats, bars: 95% confidence interval; dashed: the target") +
            "\n" + x_setup + "set ylabel " + gp_str(std::string("best ") + metric_label) + "\n" +
            (gp.any_ok ? "set arrow 1 from graph 0, first " + num(info.target) +
@@ -350,28 +350,26 @@ plot_files make_plots(const sweep_info& info, const std::vector<run_record>& run
                        "\n" + x_setup +
                        "set ylabel 'fraction of worker time spent waiting (0-1)'\n" +
                        (gp.any_ok ? series_plot(gp, 8, false) : placeholder("no run succeeded"))});
-  plots.push_back(
-      {"metric_vs_epochs", "1100,600",
-       "set title " +
-           gp_text(std::string(loss ? "Test loss" : "Test accuracy") + " against training" +
-                   of_job + "\nmean over the repeats, band: 95% confidence interval") +
-           "\nset xlabel " +
-           gp_str(epochs ? "epochs (passes over the training set)"
-                         : "clock of the slowest worker") +
-           "\nset ylabel " + gp_str(metric_label) + "\nset key outside right top\n" +
-           (mean_clauses.empty()
-                ? "set xrange [0:1]\n" + placeholder("no test evaluations recorded")
-                : "plot " + mean_clauses + ", \\\n     " + target_line + "\n")});
-  plots.push_back(
-      {"metric_vs_time", "1100,600",
-       "set title " +
-           gp_text(std::string(loss ? "Test loss" : "Test accuracy") + " against wall time" +
-                   of_job + "\nfirst successful seed of each configuration") +
-           "\nset xlabel 'wall time (s)'\nset ylabel " + gp_str(metric_label) +
-           "\nset key outside right top\n" +
-           (curve_clauses.empty()
-                ? "set xrange [0:1]\n" + placeholder("no test evaluations recorded")
-                : "plot " + curve_clauses + ", \\\n     " + target_line + "\n")});
+  plots.push_back({"metric_vs_epochs", "1100,600",
+                   "set title " +
+                       gp_text("Test " + info.metric() + " against training" + of_job +
+                               "\nmean over the repeats, band: 95% confidence interval") +
+                       "\nset xlabel " +
+                       gp_str(epochs ? "epochs (passes over the training set)"
+                                     : "clock of the slowest worker") +
+                       "\nset ylabel " + gp_str(metric_label) + "\nset key outside right top\n" +
+                       (mean_clauses.empty()
+                            ? "set xrange [0:1]\n" + placeholder("no test evaluations recorded")
+                            : "plot " + mean_clauses + ", \\\n     " + target_line + "\n")});
+  plots.push_back({"metric_vs_time", "1100,600",
+                   "set title " +
+                       gp_text("Test " + info.metric() + " against wall time" + of_job +
+                               "\nfirst successful seed of each configuration") +
+                       "\nset xlabel 'wall time (s)'\nset ylabel " + gp_str(metric_label) +
+                       "\nset key outside right top\n" +
+                       (curve_clauses.empty()
+                            ? "set xrange [0:1]\n" + placeholder("no test evaluations recorded")
+                            : "plot " + curve_clauses + ", \\\n     " + target_line + "\n")});
 
   std::ostringstream script;
   script << "# Plots of the sweep of " << info.job_name << ", written by `troupe sweep`.\n"

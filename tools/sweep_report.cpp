@@ -57,7 +57,7 @@ std::string staleness_label(std::int64_t staleness) {
 }
 
 std::string target_text(const sweep_info& info) {
-  return "test " + info.target_metric + (info.target_metric == "loss" ? " <= " : " >= ") +
+  return "test " + info.metric() + (info.target_metric == "loss" ? " <= " : " >= ") +
          num(info.target);
 }
 

@@ -76,6 +76,9 @@ struct run_record {
 struct sweep_info {
   std::string job_name;
   std::string target_metric = "accuracy";  ///< "accuracy" (reach >= target) or "loss" (<=)
+  /// What the report calls the metric: "RMSE" for a built-in regression,
+  /// whose test loss is its root mean squared error; empty: target_metric.
+  std::string metric_name;
   double target = 0;
   /// Where the target came from ("the job file", or the reference run and
   /// the gap below its best); empty: not said.
@@ -87,6 +90,8 @@ struct sweep_info {
   std::vector<std::string> grid_keys;  ///< --grid keys, in column order
   /// The plots' x axis: "staleness" or one of grid_keys (empty: staleness).
   std::string x_key;
+
+  const std::string& metric() const { return metric_name.empty() ? target_metric : metric_name; }
 };
 
 /// All runs of one configuration (grid point and staleness bound). Time,
@@ -119,7 +124,7 @@ std::optional<std::int64_t> best_staleness(const std::vector<run_group>& groups,
 
 /// "0", "16", "inf".
 std::string staleness_label(std::int64_t staleness);
-/// "test accuracy >= 0.87" or "test loss <= 0.35".
+/// "test accuracy >= 0.87", "test loss <= 0.35" or "test RMSE <= 0.9".
 std::string target_text(const sweep_info& info);
 /// "train.workers=32 update.rule=dcasgd" ("" for an empty point).
 std::string point_label(const grid_point& point);

@@ -17,7 +17,8 @@ job_config reference_job(const job_config& base) {
 }
 
 target_choice target_from_reference(const std::vector<curve_point>& curve,
-                                    const std::string& metric, double gap) {
+                                    const std::string& metric, double gap,
+                                    const std::string& name) {
   if (curve.empty()) {
     throw troupe_error(errc::bad_config,
                        "the reference run recorded no test evaluation to set the target from");
@@ -29,9 +30,10 @@ target_choice target_from_reference(const std::vector<curve_point>& curve,
   const double value = loss ? best->loss : best->accuracy;
   target_choice t;
   t.value = loss ? value * (1 + gap) : value * (1 - gap);
-  t.origin = "reference run (1 worker, staleness 0, no stragglers): best test " + metric + " " +
-             fixed(value, 4) + " at " + fixed(best->time_s, 1) + " s; the target is " +
-             fixed(100 * gap, 1) + "% " + (loss ? "above" : "below") + " it";
+  t.origin = "reference run (1 worker, staleness 0, no stragglers): best test " +
+             (name.empty() ? metric : name) + " " + fixed(value, 4) + " at " +
+             fixed(best->time_s, 1) + " s; the target is " + fixed(100 * gap, 1) + "% " +
+             (loss ? "above" : "below") + " it";
   return t;
 }
 

@@ -28,9 +28,11 @@ struct target_choice {
 };
 /// The reference curve's best metric (highest accuracy or lowest loss),
 /// less `gap` of it for accuracy, plus `gap` of it for loss. Throws
-/// troupe_error(bad_config) when the curve is empty.
+/// troupe_error(bad_config) when the curve is empty. `name`: what origin
+/// calls the metric (e.g. "RMSE" for a regression's loss; empty: `metric`).
 target_choice target_from_reference(const std::vector<curve_point>& curve,
-                                    const std::string& metric, double gap);
+                                    const std::string& metric, double gap,
+                                    const std::string& name = {});
 
 /// Clocks between evaluations for about `per_epoch` evaluations per epoch
 /// (at least 1); `per_epoch` = 0, or `train_rows` = 0 (a user's workload,

@@ -84,8 +84,8 @@ void table(std::ostringstream& md, const sweep_info& info, const std::vector<run
     keys_rule += "---|";
   }
   md << "| " << keys_header << "staleness | ok | reached target | time to target (s) | "
-     << "epochs to target | clocks to target (median) | final " << info.target_metric << " | best "
-     << info.target_metric
+     << "epochs to target | clocks to target (median) | final " << info.metric() << " | best "
+     << info.metric()
      << " | samples/s (median) | waiting fraction (median) | staleness mean (median) | "
         "staleness p99 (median) | staleness max (of all runs) |\n"
      << "|" << keys_rule << "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
