@@ -464,6 +464,10 @@ job_summary run_job(const job_config& job_file) {
     spdlog::warn("{} is on a file system without locks: nothing keeps a second run out of it",
                  job.output_dir);
   }
+  // Before anything moves: a user's own file under a run's name (a job file
+  // with comments, notes in summary.txt) was moved into previous/ and lost
+  // with the next run, or overwritten at once.
+  refuse_files_of_no_run(job.output_dir, job.job_file);
   if (job.resume_from.empty()) {
     // A fresh run: an earlier one in this directory goes aside whole (its
     // checkpoints would out-prune this run's and be what a later --resume
@@ -524,7 +528,7 @@ job_summary run_job(const job_config& job_file) {
     // summary go there too. After the resume point is chosen: a refused
     // resume leaves the interrupted run's job.toml as it was.
     std::ofstream out(job.output_dir + "/job.toml");
-    out << to_toml(job);
+    out << run_job_header << "\n" << to_toml(job);
     out.flush();
     if (!out) {
       throw troupe_error(errc::io_error, "cannot write into the output directory " +

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "engine/errors.hpp"
 #include "engine/output_lock.hpp"
 
 namespace troupe {
@@ -44,7 +45,85 @@ bool complete(const fs::path& run) {
   return filled(run / "checkpoints") || fs::exists(run / "summary.txt", ec);
 }
 
+std::string first_line(const fs::path& p) {
+  std::ifstream in(p);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+bool is_regular(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(fs::symlink_status(p, ec));
+}
+
+bool metrics_of_a_run(const fs::path& p) {
+  return first_line(p).rfind("time_s,epoch,", 0) == 0;
+}
+
+// A run's summary is one line of key=value pairs.
+bool summary_of_a_run(const fs::path& p) {
+  return first_line(p).find(" samples_per_s=") != std::string::npos;
+}
+
+bool same_file(const fs::path& a, const std::string& b) {
+  std::error_code ec;
+  return !b.empty() && fs::equivalent(a, b, ec);
+}
+
+// Whether `name` in `dir`, a regular file, is what a run wrote there.
+bool of_a_run(const fs::path& dir, const std::string& name) {
+  const auto p = dir / name;
+  const auto metrics = dir / "metrics.csv";
+  const bool run_metrics = is_regular(metrics) && metrics_of_a_run(metrics);
+  if (name == "metrics.csv" || name == "metrics-interrupted.csv") return metrics_of_a_run(p);
+  if (name == "summary.txt") return summary_of_a_run(p);
+  if (name == "job.toml") return first_line(p) == run_job_header || run_metrics;
+  // report.txt: the workload's own words; it comes with a run's metrics.
+  return run_metrics || (is_regular(dir / "summary.txt") && summary_of_a_run(dir / "summary.txt"));
+}
+
+fs::path normal(const fs::path& p) {
+  std::error_code ec;
+  auto c = fs::weakly_canonical(p, ec);
+  return ec ? fs::absolute(p, ec).lexically_normal() : c;
+}
+
+// Whether `p` lies in directory `d`.
+bool inside(const fs::path& p, const fs::path& d) {
+  const auto rel = normal(p).lexically_relative(normal(d));
+  return !rel.empty() && *rel.begin() != "..";
+}
+
 }  // namespace
+
+void refuse_files_of_no_run(const std::string& dir, const std::string& job_file) {
+  const fs::path root(dir);
+  for (const char* name : run_files) {
+    const auto p = root / name;
+    if (!is_regular(p) || of_a_run(root, name)) continue;
+    throw troupe_error(
+        errc::bad_config,
+        p.string() + " is no Troupe run's " + name +
+            (same_file(p, job_file) ? " (it is the job file given)" : "") + ", and a run into " +
+            dir + " writes its own " + name +
+            " there (an earlier run's goes into previous/, which the next run replaces): "
+            "give another output directory (-o DIR), or move the file away");
+  }
+  const auto previous = root / "previous";
+  if (!job_file.empty() && inside(job_file, previous)) {
+    const auto p = normal(job_file);
+    if (p.parent_path() == normal(previous) && is_regular(p) &&
+        of_a_run(p.parent_path(), p.filename().string())) {
+      return;  // an earlier run's own: the new run writes it again
+    }
+    throw troupe_error(errc::bad_config,
+                       "the job file " + job_file + " lies in " + previous.string() +
+                           ", which a run into " + dir +
+                           " replaces with the run it sets aside: copy the job file elsewhere "
+                           "first, or give another output directory (-o DIR)");
+  }
+}
 
 earlier_run set_aside_earlier_run(const std::string& dir) {
   earlier_run r;

@@ -19,9 +19,16 @@
 // checkpoint nor a summary replace one in previous/ that kept either.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace troupe {
+
+/// The first line of the job.toml a run writes: how a later run tells it
+/// from a user's own job file of that name.
+constexpr std::string_view run_job_header =
+    "# The job as troupe train ran it (every key at its value; troupe train this file to run it "
+    "again)";
 
 struct earlier_run {
   std::vector<std::string> what;  ///< the names moved; empty: none were
@@ -39,5 +46,15 @@ struct earlier_run {
 /// when a live run holds previous/ (a resume of it, say); otherwise what
 /// cannot be moved is listed in `left`.
 earlier_run set_aside_earlier_run(const std::string& dir);
+
+/// Throws troupe_error(bad_config), naming the file, when `dir` holds a
+/// file under a run's name that no run wrote (a user's own job.toml or
+/// summary.txt: a run into `dir` would overwrite it or move it into
+/// previous/, where the next run deletes it), or when `job_file`, the job
+/// being run, lies in `dir`/previous/ and is no run's. A run's job.toml
+/// begins with run_job_header (or, from builds before it, sits beside a
+/// run's metrics.csv); its metrics files begin with their header, its
+/// summary.txt holds samples_per_s=.
+void refuse_files_of_no_run(const std::string& dir, const std::string& job_file);
 
 }  // namespace troupe

@@ -69,6 +69,10 @@ struct job_config {
   std::uint32_t checkpoint_every = 0;
   /// Runtime only (`troupe train --resume`): the checkpoint directory to resume from.
   std::string resume_from;
+  /// Runtime only: the job file this job was read from (`troupe train FILE`;
+  /// empty: none). A run refuses to start where it would replace it, unless
+  /// an earlier run wrote it (engine/earlier_run.hpp).
+  std::string job_file;
   /// Runtime only (`troupe train --metrics`): HOST:PORT for the job's Prometheus metrics.
   std::string metrics_listen;
   // [data]

@@ -121,5 +121,57 @@ TEST(EarlierRun, EmptyDirectoriesAndLinksStay) {
   EXPECT_EQ(read(dir.file("elsewhere/shard-0-clock-5.ckpt")), "ckpt");
 }
 
+// A user's own file under a run's name was moved into previous/ (and lost
+// with the next run) or overwritten: a job file with comments run with
+// `-o .` beside it, notes in a summary.txt. Such a run is refused before
+// anything moves; a run's own files, and its job file run again, are not.
+TEST(EarlierRun, FilesNoRunWroteAreNotReplaced) {
+  temp_dir dir("earlier_run_foreign");
+  const auto out = dir.file("out");
+  fs::create_directories(out);
+  const auto job = out + "/job.toml";
+  std::ofstream(job) << "# my job\n[job]\nepochs = 1\n";
+  auto refusal = [&](const std::string& job_file) {
+    try {
+      refuse_files_of_no_run(out, job_file);
+    } catch (const troupe_error& e) {
+      EXPECT_EQ(e.code(), errc::bad_config);
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  auto why = refusal(job);
+  EXPECT_NE(why.find(job + " is no Troupe run's job.toml (it is the job file given)"),
+            std::string::npos)
+      << why;
+  EXPECT_NE(why.find("give another output directory (-o DIR)"), std::string::npos) << why;
+  EXPECT_NE(refusal("").find("is no Troupe run's job.toml"), std::string::npos);
+  EXPECT_EQ(read(job), "# my job\n[job]\nepochs = 1\n");  // untouched
+
+  // A run's job.toml begins with its header line.
+  std::ofstream(job) << run_job_header << "\n[job]\nepochs = 1\n";
+  EXPECT_EQ(refusal(job), "");
+  std::ofstream(out + "/summary.txt") << "my notes\n";
+  EXPECT_NE(refusal(job).find("summary.txt is no Troupe run's summary.txt"), std::string::npos);
+  std::ofstream(out + "/summary.txt") << "test_accuracy=0.8 samples_per_s=1000 wall_s=1.0\n";
+  EXPECT_EQ(refusal(job), "");
+  std::ofstream(out + "/metrics.csv") << "a,b\n1,2\n";
+  EXPECT_NE(refusal(job).find("metrics.csv is no Troupe run's"), std::string::npos);
+  // A build before the header wrote job.toml beside its metrics.csv.
+  std::ofstream(out + "/metrics.csv") << "time_s,epoch,worker\n0.5,0,0\n";
+  std::ofstream(job) << "[job]\nepochs = 1\n";
+  EXPECT_EQ(refusal(job), "");
+
+  // previous/ is replaced by the next run set aside: a job file there that
+  // no run wrote would go with it.
+  fs::create_directories(out + "/previous");
+  const auto kept = out + "/previous/mine.toml";
+  std::ofstream(kept) << "[job]\n";
+  EXPECT_NE(refusal(kept).find("lies in " + out + "/previous"), std::string::npos);
+  std::ofstream(out + "/previous/job.toml") << run_job_header << "\n[job]\n";
+  EXPECT_EQ(refusal(out + "/previous/job.toml"), "");
+  EXPECT_EQ(refusal(dir.file("elsewhere.toml")), "");
+}
+
 }  // namespace
 }  // namespace troupe

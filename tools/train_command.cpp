@@ -132,6 +132,7 @@ job_config build_job(const train_options& o) {
   if (o.learning_rate) job.optimizer.learning_rate = *o.learning_rate;
   if (o.seed) job.seed = static_cast<std::uint64_t>(*o.seed);
   if (o.output_dir) job.output_dir = *o.output_dir;
+  job.job_file = o.job_file;
   if (o.data_dir) job.data_dir = *o.data_dir;
   if (o.train_limit) job.train_limit = *o.train_limit;
   if (o.test_limit) job.test_limit = *o.test_limit;
