@@ -634,6 +634,41 @@ TEST_F(SweepReportFiles, AnEarlierSweepMovesToPreviousAndNothingElseDoes) {
   EXPECT_FALSE(is_sweep_run_name("s0_r"));
 }
 
+// A user's own summary.md (or runs.csv, or job.toml) in the sweep's
+// directory went into previous/ and, with the next sweep, was deleted: now
+// the sweep is refused, naming it, and nothing moves. So is a job file that
+// lies in previous/ (replaced by the sweep set aside) and is no sweep's.
+TEST_F(SweepReportFiles, FilesNoSweepWroteStopTheSweep) {
+  write_report(dir_, info(), synthetic_runs());
+  std::ofstream(dir_ + "/summary.md") << "# My project\nnotes\n";
+  auto refusal = [&](const std::string& keep) {
+    try {
+      set_aside_earlier(dir_, keep);
+    } catch (const troupe_error& e) {
+      EXPECT_EQ(e.code(), errc::bad_config);
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  auto why = refusal("");
+  EXPECT_TRUE(contains(why, dir_ + "/summary.md is no sweep's summary.md")) << why;
+  EXPECT_TRUE(contains(why, "give another output directory (-o DIR)")) << why;
+  EXPECT_EQ(read("summary.md"), "# My project\nnotes\n");
+  EXPECT_TRUE(fs::exists(dir_ + "/runs.csv"));  // nothing moved
+  EXPECT_FALSE(fs::exists(dir_ + "/previous"));
+  write_report(dir_, info(), synthetic_runs());
+  std::ofstream(dir_ + "/job.toml") << "# my job\n[job]\n";
+  EXPECT_EQ(refusal(dir_ + "/job.toml"), "");  // the sweep's own job file stays where it is
+  EXPECT_EQ(read("job.toml"), "# my job\n[job]\n");
+  EXPECT_TRUE(fs::exists(dir_ + "/previous/runs.csv"));
+  write_report(dir_, info(), synthetic_runs());
+  std::ofstream(dir_ + "/job.toml") << sweep_job_header << "\n[job]\n";
+  std::ofstream(dir_ + "/previous/mine.toml") << "[job]\n";
+  why = refusal(dir_ + "/previous/mine.toml");
+  EXPECT_TRUE(contains(why, "the job file " + dir_ + "/previous/mine.toml lies in")) << why;
+  EXPECT_EQ(refusal(dir_ + "/previous/job.toml"), "");  // an earlier sweep's own
+}
+
 TEST_F(SweepReportFiles, GnuplotCopesWithASweepWithoutResults) {
   if (!have_gnuplot()) GTEST_SKIP() << "gnuplot not installed (Debian: gnuplot-nox)";
   write_report(dir_, info(), {failed(0, 1), run(inf, 1, -1)});

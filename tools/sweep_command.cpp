@@ -302,7 +302,8 @@ int run_sweep(sweep_plan& plan) {
   // Not over the job file itself, when it lies there under that name.
   std::error_code same;
   if (!fs::equivalent(plan.out_dir + "/job.toml", plan.job_file, same)) {
-    std::ofstream(plan.out_dir + "/job.toml") << to_toml(plan.base);
+    std::ofstream(plan.out_dir + "/job.toml") << sweep::sweep_job_header << "\n"
+                                              << to_toml(plan.base);
   }
   const std::size_t total = plan.points.size() * plan.staleness.size() * plan.repeats;
   spdlog::info(

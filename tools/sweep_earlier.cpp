@@ -1,7 +1,9 @@
 #include "tools/sweep_earlier.hpp"
 
 #include <filesystem>
+#include <fstream>
 #include <regex>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -38,6 +40,40 @@ bool same_file(const fs::path& a, const std::string& b) {
   return !b.empty() && fs::equivalent(a, b, ec);
 }
 
+fs::path normal(const fs::path& p) {
+  std::error_code ec;
+  auto c = fs::weakly_canonical(p, ec);
+  return ec ? fs::absolute(p, ec).lexically_normal() : c;
+}
+
+// Whether `p` lies in directory `d`.
+bool inside(const fs::path& p, const fs::path& d) {
+  const auto rel = normal(p).lexically_relative(normal(d));
+  return !rel.empty() && *rel.begin() != "..";
+}
+
+std::string first_line(const fs::path& p) {
+  std::ifstream in(p);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// Whether `name` in `dir`, a text file a user might keep under that name
+// too, is what a sweep wrote (the images and plot data have names no user
+// file would). A job.toml from before its header came with a runs.csv.
+bool of_a_sweep(const fs::path& dir, const std::string& name) {
+  const auto line = first_line(dir / name);
+  if (name == "summary.md") return line.rfind("# Sweep: ", 0) == 0;
+  if (name == "runs.csv") return line.find(",seed,stragglers,wall_s,") != std::string::npos;
+  if (name == "curves.csv") return line.find(",seed,time_s,clock,") != std::string::npos;
+  if (name == "job.toml") {
+    return line == sweep_job_header ||
+           (fs::exists(dir / "runs.csv") && of_a_sweep(dir, "runs.csv"));
+  }
+  return true;
+}
+
 }  // namespace
 
 bool is_sweep_run_name(const std::string& name) {
@@ -54,7 +90,25 @@ std::size_t set_aside_earlier(const std::string& dir, const std::string& keep) {
     if (fs::symlink_status(p, ec).type() == fs::file_type::not_found || same_file(p, keep)) {
       continue;
     }
+    // A user's own summary.md or job.toml went into previous/ and, with the
+    // next sweep, was deleted.
+    if (fs::is_regular_file(p, ec) && !of_a_sweep(root, name)) {
+      throw troupe_error(errc::bad_config,
+                         p.string() + " is no sweep's " + name + ", and a sweep into " + dir +
+                             " writes its own there (an earlier sweep's goes into previous/, "
+                             "which the next sweep replaces): give another output directory "
+                             "(-o DIR), or move the file away");
+    }
     moves.emplace_back(p, name);
+  }
+  if (!keep.empty() && inside(keep, root / "previous")) {
+    const auto kept = normal(keep);
+    if (kept.filename() != "job.toml" || !of_a_sweep(kept.parent_path(), "job.toml")) {
+      throw troupe_error(errc::bad_config, "the job file " + keep + " lies in " + dir +
+                                               "/previous, which a sweep into " + dir +
+                                               " replaces: copy it elsewhere first, or give "
+                                               "another output directory (-o DIR)");
+    }
   }
   std::error_code listed;
   if (fs::is_directory(root / "runs", listed)) {
