@@ -431,6 +431,15 @@ job_summary run_job(const job_config& job_file) {
                  job.data.from_files() ? job.data.train : job.data_set, load_s);
   }
   for (const auto& note : unread_settings_warnings(job)) spdlog::warn("{}", note);
+  std::vector<std::string> noted;  // a test set split off the training file shares its notes
+  for (const auto* d :
+       {data->dense_train.get(), data->dense_validation.get(), data->dense_test.get()}) {
+    for (const auto& note : d ? d->notes : std::vector<std::string>{}) {
+      if (std::find(noted.begin(), noted.end(), note) != noted.end()) continue;
+      noted.push_back(note);
+      spdlog::warn("{}", note);
+    }
+  }
   if (data->dense_train && job.data.from_files() && job.data.header == -1) {
     for (const auto& note : numeric_header_warnings(
              {data->dense_train.get(), data->dense_validation.get(), data->dense_test.get()})) {

@@ -88,7 +88,7 @@ TEST(CsvLoader, AFirstRowWithAMissingValueIsNoHeader) {
   o.label_name = "y";
   const auto pandas = load_csv(dir.write("p.csv", ",a,y\n0,0.5,1\n1,0.7,0\n"), o);
   EXPECT_EQ(pandas.rows, 2u);
-  EXPECT_EQ(pandas.feature_names, (std::vector<std::string>{"", "a"}));
+  EXPECT_EQ(pandas.feature_names, (std::vector<std::string>{"a"}));  // the index left out
   EXPECT_EQ(numeric_header_warning(pandas), "");
   // A first row that is data with a value other than a number missing is
   // taken as a header (as documented), and said to be mostly numbers.
@@ -127,6 +127,33 @@ TEST(CsvLoader, PandasColumnNumbersAreAHeader) {
   // An empty field elsewhere than first is a value missing from a row of
   // data (that row's error), not pandas' index name.
   EXPECT_THROW(load_csv(dir.write("m.csv", "0,,1,2\n0,1,1,0\n"), csv_options{}), troupe_error);
+}
+
+// pandas' index column (df.to_csv() without index=False: a first column
+// unnamed in the header, row numbers) was trained on as a feature: a noise
+// set sorted by class scored 100%. Distinct whole numbers there are left
+// out, with a note; anything else there, or a name, keeps the column.
+TEST(CsvLoader, PandasIndexColumnIsNoFeature) {
+  temp_dir dir("csv_pandas_index");
+  // Shuffled before it was written, as a split's test set is.
+  const auto d = load_csv(dir.write("i.csv", ",a,b,y\n7,0.5,1.5,1\n2,0.7,2.5,0\n5,0.9,3.5,1\n"),
+                          csv_options{});
+  EXPECT_EQ(d.cols, 2u);
+  EXPECT_EQ(d.features, (std::vector<float>{0.5f, 1.5f, 0.7f, 2.5f, 0.9f, 3.5f}));
+  EXPECT_EQ(d.feature_names, (std::vector<std::string>{"a", "b"}));
+  ASSERT_EQ(d.notes.size(), 1u);
+  EXPECT_TRUE(has(d.notes[0],
+                  "i.csv: its first column, unnamed in the header and holding "
+                  "distinct whole numbers, is the index pandas writes"))
+      << d.notes[0];
+  for (const auto* text : {"idx,a,y\n0,0.5,1\n1,0.7,0\n",  // named: a feature
+                           ",a,y\n0,0.5,1\n0,0.7,0\n",     // repeated: a feature
+                           ",a,y\n0.5,0.5,1\n1,0.7,0\n",   // not whole
+                           ",y\n0,1\n1,0\n"}) {            // the only feature
+    const auto kept = load_csv(dir.write("k.csv", text), csv_options{});
+    EXPECT_EQ(kept.cols, text[1] == 'y' ? 1u : 2u) << text;
+    EXPECT_TRUE(kept.notes.empty()) << text;
+  }
 }
 
 // A label named where no header is, or named twice: said as such (they
@@ -381,6 +408,12 @@ TEST(CsvLoader, LabelFilesMatchTheRows) {
   EXPECT_TRUE(has(msg, "2 labels for 3 rows")) << msg;
   msg = error_of([&] { load_label_file(dir.write("two.csv", "1,2\n"), false, d); });
   EXPECT_TRUE(has(msg, "two.csv:1: 2 fields")) << msg;
+  // A first line that is a number, but no label, is that line's error: it
+  // was dropped as a header ("29 labels for 30 rows", or line 3's error).
+  msg = error_of([&] { load_label_file(dir.write("neg.csv", "-1\n1\n-1\n"), false, d); });
+  EXPECT_TRUE(has(msg, "neg.csv:1: label '-1' is not a class number")) << msg;
+  msg = error_of([&] { load_label_file(dir.write("nan.csv", "nan\n1\n2\n"), true, d); });
+  EXPECT_TRUE(has(msg, "nan.csv:1: target 'nan' is not a finite number")) << msg;
 }
 
 TEST(LibsvmLoader, ReadsSparseRowsInAnyOrder) {

@@ -25,6 +25,9 @@ struct dataset {
   std::vector<std::string> feature_names;
   /// The header's name of the label column (CSV files with a header).
   std::string label_name;
+  /// What loading decided that the user should hear of (a pandas index
+  /// column left out of the features), one line each, for a warning.
+  std::vector<std::string> notes;
 
   const float* row(std::size_t i) const { return features.data() + i * cols; }
 };
