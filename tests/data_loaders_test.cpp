@@ -523,7 +523,27 @@ TEST(NpyLoader, MalformedFilesAreErrors) {
   auto msg = error_of([&] {
     load_npy_features(dir.write_bytes("nan.npy", testing_files::npy("<f4", "(2, 2)", x, sizeof x)));
   });
-  EXPECT_TRUE(has(msg, "nan.npy: row 2 holds a value that is not finite")) << msg;
+  EXPECT_TRUE(has(msg, "nan.npy: row 2 holds a value that is not a finite number")) << msg;
+  // A double beyond a float's range became inf, and the job failed on a
+  // "non-finite gradient" blamed on the learning rate.
+  const double big[4] = {1, 2, 1e300, 4};
+  msg = error_of([&] {
+    load_npy_features(dir.write_bytes("big.npy", testing_files::npy("<f8", "(2, 2)", big, 32)));
+  });
+  EXPECT_TRUE(has(msg,
+                  "big.npy: row 2 holds a value that is not a finite number within a "
+                  "float's range"))
+      << msg;
+  auto two =
+      load_npy_features(dir.write_bytes("ok.npy", testing_files::npy("<f8", "(2, 1)", big, 16)));
+  msg = error_of([&] {
+    load_npy_labels(dir.write_bytes("bigt.npy", testing_files::npy("<f8", "(2,)", big + 1, 16)),
+                    true, two);
+  });
+  EXPECT_TRUE(has(msg,
+                  "bigt.npy: row 2 has target 1e+300, which is not a finite number within a "
+                  "float's range"))
+      << msg;
   msg = error_of([&] {
     load_npy_features(dir.write_bytes("f.npy", testing_files::npy("<f4", "(2, 2)", x, 16, true)));
   });

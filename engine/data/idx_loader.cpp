@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/data/array_shape.hpp"
+#include "engine/data/float_value.hpp"
 #include "engine/data/gz_file.hpp"
 #include "engine/data/label_values.hpp"
 #include "engine/errors.hpp"
@@ -140,11 +141,13 @@ dataset load_idx_features(const std::string& path) {
   // claims billions of rows fails at the truncation, not in an allocation.
   d.features.reserve(std::min<std::size_t>(d.rows * d.cols, std::size_t{1} << 26));
   read_elements(f.get(), h, d.rows * d.cols, path, [&](std::size_t i, double v) {
-    if (!std::isfinite(v)) {
+    const auto f = as_float(v);
+    if (!f) {
       throw troupe_error(errc::io_error, path + ": row " + std::to_string(i / d.cols + 1) +
-                                             " holds a value that is not finite");
+                                             " holds a value that is not a finite number within "
+                                             "a float's range (+-3.4e38)");
     }
-    d.features.push_back(static_cast<float>(v));
+    d.features.push_back(*f);
   });
   return d;
 }

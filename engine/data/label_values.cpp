@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <sstream>
 
+#include "engine/data/float_value.hpp"
 #include "engine/errors.hpp"
 
 namespace troupe {
@@ -31,14 +32,17 @@ void begin_labels(const std::string& path, std::size_t rows, std::size_t cols, b
 
 void add_label(const std::string& path, std::size_t i, double v, bool regression, dataset& into) {
   if (regression) {
-    if (!std::isfinite(v)) {
+    const auto f = as_float(v);
+    if (!f) {
       std::ostringstream value;
-      value.precision(17);
+      value.precision(15);  // as written: 1e+300, not 1.0000000000000001e+300
       value << v;
       throw troupe_error(errc::io_error, path + ": row " + std::to_string(i + 1) + " has target " +
-                                             value.str() + ", which is not a finite number");
+                                             value.str() +
+                                             ", which is not a finite number within a float's "
+                                             "range (+-3.4e38)");
     }
-    into.targets.push_back(static_cast<float>(v));
+    into.targets.push_back(*f);
     return;
   }
   // Below 2^31 - 1: the class count, one more, must be an int too.

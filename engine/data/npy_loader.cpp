@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/data/array_shape.hpp"
+#include "engine/data/float_value.hpp"
 #include "engine/data/gz_file.hpp"
 #include "engine/data/label_values.hpp"
 #include "engine/errors.hpp"
@@ -188,12 +189,13 @@ dataset load_npy_features(const std::string& path) {
   d.cols = a.cols();
   d.features.resize(d.rows * d.cols);
   for (std::size_t i = 0; i < d.features.size(); ++i) {
-    const double v = value(a, i);
-    if (!std::isfinite(v)) {
+    const auto v = as_float(value(a, i));
+    if (!v) {
       throw troupe_error(errc::io_error, path + ": row " + std::to_string(i / d.cols + 1) +
-                                             " holds a value that is not finite");
+                                             " holds a value that is not a finite number within "
+                                             "a float's range (+-3.4e38)");
     }
-    d.features[i] = static_cast<float>(v);
+    d.features[i] = *v;
   }
   return d;
 }
