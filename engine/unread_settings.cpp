@@ -64,6 +64,17 @@ void data_notes(const job_config& job, unread_notes& notes) {
     }
     return;
   }
+  if (d.test.empty() && !d.test_labels.empty()) {
+    notes.add("data.test_labels", quoted(d.test_labels),
+              "there is no data.test: the test rows are split off the training file");
+  }
+  if (d.validation.empty() && !d.validation_labels.empty()) {
+    notes.add("data.validation_labels", quoted(d.validation_labels),
+              "there is no data.validation file" +
+                  std::string(d.validation_fraction > 0
+                                  ? ": the validation rows are split off the training file"
+                                  : ""));
+  }
   if (d.normalize != "scale") {
     notes.unless_default("data.scale", d.scale, none.scale,
                          "only normalize = \"scale\" reads it (this job's normalize is " +

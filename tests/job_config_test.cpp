@@ -208,6 +208,16 @@ TEST(JobConfig, DataAndModelKeysOtherKindsReadAreNamed) {
   EXPECT_EQ(one[1],
             "data.scale = 255 is not used: only normalize = \"scale\" reads it (this job's "
             "normalize is \"none\")");
+  one = notes(
+      "[data]\nformat = \"csv\"\ntrain = \"a.csv\"\ntest_labels = \"t.csv\"\n"
+      "validation_labels = \"v.csv\"\nvalidation_fraction = 0.1\n");
+  ASSERT_EQ(one.size(), 2u);
+  EXPECT_EQ(one[0],
+            "data.test_labels = \"t.csv\" is not used: there is no data.test: the test rows are "
+            "split off the training file");
+  EXPECT_EQ(one[1],
+            "data.validation_labels = \"v.csv\" is not used: there is no data.validation file: "
+            "the validation rows are split off the training file");
   EXPECT_TRUE(notes("[data]\nformat = \"csv\"\ntrain = \"a.csv\"\ntest_fraction = 0.3\n"
                     "normalize = \"scale\"\nscale = 255\n")
                   .empty());
