@@ -471,6 +471,21 @@ TEST(SweepSchedule, ReferenceTargetCadenceAndEpochs) {
   EXPECT_EQ(eval_every_for(base, 60000, 100), 1u);  // at least every clock
   base.eval_every = 7;
   EXPECT_EQ(eval_every_for(base, 60000, 0), 7u);  // 0: the job's own
+
+  // early_stopping counts evaluations: at the job file's epoch ends 8 is 8
+  // epochs; at a sweep's 4 evaluations between ends and 1 at each end
+  // (15 clocks an epoch, every 4) it is 8 x 4 = 32 evaluations, about the
+  // same training. It cut a sweep's runs short (stopped in epoch 19 where
+  // troupe train ran all 40).
+  auto stopping = base;
+  stopping.early_stopping = 8;
+  stopping.eval_every = 4;
+  EXPECT_EQ(patience_for(stopping, 0, 60000), 32u);
+  EXPECT_EQ(patience_for(stopping, 4, 60000), 8u);    // the file's own cadence
+  EXPECT_EQ(patience_for(stopping, 15, 60000), 16u);  // from every 15 clocks (2 an epoch)
+  EXPECT_EQ(patience_for(stopping, 0, 0), 8u);        // epochs unknown
+  stopping.early_stopping = 0;
+  EXPECT_EQ(patience_for(stopping, 0, 60000), 0u);
   EXPECT_DOUBLE_EQ(epochs_per_clock(base, 60000), 1.0 / 15);
   EXPECT_DOUBLE_EQ(epochs_per_clock(ref, 60000), 1.0 / 938);
   EXPECT_DOUBLE_EQ(epochs_per_clock(base, 0), 0);

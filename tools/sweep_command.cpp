@@ -67,6 +67,8 @@ job_config configured(const sweep_plan& plan, const sweep::grid_point& point,
   auto job = sweep::apply_point(plan.base, point);
   job.staleness = staleness;
   job.eval_every = sweep::eval_every_for(job, plan.train_rows, plan.evals_per_epoch);
+  // Its patience counts evaluations, and a sweep evaluates more often.
+  job.early_stopping = sweep::patience_for(job, plan.base.eval_every, plan.train_rows);
   return job;
 }
 
@@ -183,6 +185,7 @@ std::string duration(double seconds) {
 void set_target_from_reference(sweep_plan& plan, sweep::sweep_info& info) {
   auto job = sweep::reference_job(plan.base);
   job.eval_every = sweep::eval_every_for(job, plan.train_rows, plan.evals_per_epoch);
+  job.early_stopping = sweep::patience_for(job, plan.base.eval_every, plan.train_rows);
   job.output_dir = plan.out_dir + "/runs/reference";
   spdlog::info("sweep: reference run (1 worker, staleness 0, no stragglers) to set the target");
   std::error_code ec;
@@ -304,6 +307,16 @@ int run_sweep(sweep_plan& plan) {
   if (!fs::equivalent(plan.out_dir + "/job.toml", plan.job_file, same)) {
     std::ofstream(plan.out_dir + "/job.toml") << sweep::sweep_job_header << "\n"
                                               << to_toml(plan.base);
+  }
+  if (const auto first = configured(plan, plan.points.front(), plan.staleness.front());
+      first.early_stopping != plan.base.early_stopping) {
+    spdlog::info(
+        "sweep: early stopping's patience of {} evaluations ({}) is {} in the runs, which "
+        "evaluate every {} clocks and at epoch ends: about as much training",
+        plan.base.early_stopping,
+        plan.base.eval_every == 0 ? std::string("at epoch ends")
+                                  : "every " + std::to_string(plan.base.eval_every) + " clocks",
+        first.early_stopping, first.eval_every);
   }
   const std::size_t total = plan.points.size() * plan.staleness.size() * plan.repeats;
   spdlog::info(

@@ -56,6 +56,22 @@ std::uint32_t eval_every_for(const job_config& job, std::size_t train_rows,
   return static_cast<std::uint32_t>(std::max(1.0, std::round(clocks / per_epoch)));
 }
 
+std::uint32_t patience_for(const job_config& job, std::uint32_t file_eval_every,
+                           std::size_t train_rows) {
+  if (job.early_stopping == 0 || train_rows == 0 || job.eval_every == file_eval_every) {
+    return job.early_stopping;
+  }
+  // Evaluations in an epoch: one every `every` clocks between its ends, and
+  // one at its end.
+  const double clocks = clocks_per_epoch(job, train_rows);
+  auto per_epoch = [&](std::uint32_t every) {
+    return every == 0 ? 1.0 : std::floor(clocks / every) + 1;
+  };
+  const double patience =
+      std::round(job.early_stopping * per_epoch(job.eval_every) / per_epoch(file_eval_every));
+  return static_cast<std::uint32_t>(std::clamp(patience, 1.0, 4294967295.0));
+}
+
 double epochs_per_clock(const job_config& job, std::size_t train_rows) {
   if (train_rows == 0) return 0;
   return 1.0 / clocks_per_epoch(job, train_rows);

@@ -34,6 +34,13 @@ target_choice target_from_reference(const std::vector<curve_point>& curve,
                                     const std::string& metric, double gap,
                                     const std::string& name = {});
 
+/// early_stopping for `job` evaluated every job.eval_every clocks (and at
+/// epoch ends), when the job file's patience counted evaluations at
+/// `file_eval_every` (0: epoch ends only): the same patience in training,
+/// in more evaluations. Unchanged without rows to count or early stopping.
+std::uint32_t patience_for(const job_config& job, std::uint32_t file_eval_every,
+                           std::size_t train_rows);
+
 /// Clocks between evaluations for about `per_epoch` evaluations per epoch
 /// (at least 1); `per_epoch` = 0, or `train_rows` = 0 (a user's workload,
 /// whose epoch length is unknown), keeps the job's own eval_every.
