@@ -414,10 +414,13 @@ void on_progress(scheduler_pointer self, const worker_progress& p) {
   // multiple of log_every) still counts its time below, but a row of zeros
   // would read as a loss of 0.
   if (p.samples > 0) {
-    st.metrics->append({now + st.time_offset_s, p.epoch, p.worker, p.clock, "train",
-                        p.loss_sum / p.samples, static_cast<double>(p.correct) / p.samples,
-                        p.busy_s > 0 ? p.samples / p.busy_s : 0, p.wait_s, p.compute_s, p.pull_s,
-                        p.push_s});
+    // A regression's loss column is an RMSE in every row, as its test rows
+    // and the progress line have it: train rows held the mean squared error.
+    const double loss = p.loss_sum / p.samples;
+    st.metrics->append(
+        {now + st.time_offset_s, p.epoch, p.worker, p.clock, "train",
+         st.regression ? std::sqrt(loss) : loss, static_cast<double>(p.correct) / p.samples,
+         p.busy_s > 0 ? p.samples / p.busy_s : 0, p.wait_s, p.compute_s, p.pull_s, p.push_s});
   }
   for (auto* t : {&st.interval, &st.total}) {
     t->samples += p.samples;
