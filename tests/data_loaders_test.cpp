@@ -311,6 +311,24 @@ TEST(CsvLoader, ATruncatedGzipFileIsAnErrorNotFewerRows) {
   }
 }
 
+// UTF-16 text (NUL bytes in every ASCII character) read as bytes: the
+// error stopped at the first NUL ("d/u16.csv:2: field 1 ('"). It is named
+// as such, and a control byte in a field is shown as \xNN.
+TEST(CsvLoader, Utf16TextIsNamedAndControlBytesShown) {
+  temp_dir dir("csv_utf16");
+  const std::string ascii = "a,b,label\n1,2,0\n";
+  std::string utf16 = "\xFF\xFE";
+  for (const char c : ascii) utf16 += std::string{c, '\0'};
+  auto msg = error_of([&] { load_csv(dir.write("u16.csv", utf16), csv_options{}); });
+  EXPECT_TRUE(has(msg, "u16.csv: UTF-16 text (its byte order mark): a data file must be UTF-8"))
+      << msg;
+  msg = error_of([&] { load_csv(dir.write("nobom.csv", utf16.substr(2)), csv_options{}); });
+  EXPECT_TRUE(has(msg, "nobom.csv: NUL bytes in its first line (UTF-16 text?)")) << msg;
+  const std::string nul("1,2,0\n3,x\0y,1\n", 14);
+  msg = error_of([&] { load_csv(dir.write("ctl.csv", nul), csv_options{}); });
+  EXPECT_TRUE(has(msg, "ctl.csv:2: field 2 ('x\\x00y') is not a finite number")) << msg;
+}
+
 // A UTF-8 byte order mark (some editors and Excel write one) is no part of
 // the first field: the first row stays a data row, a header keeps its names.
 TEST(CsvLoader, AByteOrderMarkIsSkipped) {

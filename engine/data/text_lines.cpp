@@ -18,6 +18,21 @@ void trim_ends(std::string_view& line, bool first) {
   if (first && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
 }
 
+// UTF-16 text (Windows' "Unicode" save) has a NUL byte in every ASCII
+// character: read as bytes, its first field's error message ended at the
+// first NUL ("field 1 ('"), saying nothing of why.
+void refuse_utf16(std::string_view first_line, const std::string& path) {
+  const bool bom = first_line.substr(0, 2) == "\xFF\xFE" || first_line.substr(0, 2) == "\xFE\xFF";
+  if (bom || first_line.find('\0') != std::string_view::npos) {
+    throw troupe_error(errc::io_error,
+                       path + ": " +
+                           (bom ? std::string("UTF-16 text (its byte order mark)")
+                                : std::string("NUL bytes in its first line (UTF-16 text?)")) +
+                           ": a data file must be UTF-8 (or ASCII) text; save it as such, e.g. "
+                           "iconv -f UTF-16 -t UTF-8");
+  }
+}
+
 }  // namespace
 
 struct text_lines::gz {
@@ -92,11 +107,13 @@ bool text_lines::next(std::string_view& line) {
       line = carry_;
     }
     trim_ends(line, line_number_ == 1);
+    if (line_number_ == 1) refuse_utf16(line, path_);
     return true;
   }
   ++line_number_;
   line = carry_;
   trim_ends(line, line_number_ == 1);
+  if (line_number_ == 1) refuse_utf16(line, path_);
   return true;
 }
 
@@ -106,8 +123,22 @@ std::string where(const text_lines& in) {
 
 std::string shown_field(std::string_view field) {
   constexpr std::size_t shown = 40;
-  if (field.size() <= shown + 20) return std::string(field);
-  return std::string(field.substr(0, shown)) + "... (" + std::to_string(field.size()) + " bytes)";
+  const bool cut = field.size() > shown + 20;
+  // Control bytes as \xNN: a NUL ended the message where it stood.
+  std::string out;
+  for (const char c : cut ? field.substr(0, shown) : field) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  if (cut) out += "... (" + std::to_string(field.size()) + " bytes)";
+  return out;
 }
 
 std::size_t count_lines(const std::string& path) {
