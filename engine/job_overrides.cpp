@@ -116,11 +116,22 @@ job_config apply_job_overrides(const job_config& job, const std::vector<job_over
     return std::any_of(overrides.begin(), overrides.end(),
                        [&](const job_override& o) { return o.key == key; });
   };
-  auto out = parse_job_config(apply_job_overrides(to_toml(job), "<job>", overrides), source, check);
+  // Files named on the command line replace the built-in set the job
+  // trains on: `--set data.format=csv` on the default job was refused with
+  // "give either a built-in data set or data.format with files, not both".
+  auto all = overrides;
+  if (given("data.format") && !given("data.set")) {
+    const auto& format = std::find_if(overrides.rbegin(), overrides.rend(), [](const auto& o) {
+                           return o.key == "data.format";
+                         })->value;
+    if (format != "\"\"" && !format.empty()) all.push_back({"data.set", "files"});
+  }
+  auto out = parse_job_config(apply_job_overrides(to_toml(job), "<job>", all), source, check);
   if (name_derived && !given("job.name")) out.name = default_job_name(out);
   if (dir_derived && !given("job.output_dir")) out.output_dir = "runs/" + out.name;
   out.resume_from = job.resume_from;
   out.metrics_listen = job.metrics_listen;
+  out.job_file = job.job_file;
   return out;
 }
 

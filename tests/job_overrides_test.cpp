@@ -74,6 +74,10 @@ TEST(JobOverrides, ALabelColumnTakesAnIndexOrANameWhateverItWas) {
   EXPECT_EQ(with({"data.label_column=2", "data.label_column=target"}, csv).data.label_name,
             "target");
   EXPECT_EQ(with({"data.header=auto", "data.header=false"}, csv).data.header, 0);
+  // A tab as a shell passes it (the TOML string "\t" works too): refused as
+  // "'\t' is none of ..." although the message offered it.
+  EXPECT_EQ(with({"data.delimiter=\\t"}, csv).data.delimiter, "\t");
+  EXPECT_EQ(with({"data.delimiter=\"\\t\""}, csv).data.delimiter, "\t");
 }
 
 TEST(JobOverrides, HiddenReplacesLayersAndBack) {
@@ -209,9 +213,24 @@ TEST(JobOverrides, KeepsRuntimeOnlyFields) {
   auto job = default_job_config();
   job.resume_from = "runs/x/checkpoints";
   job.metrics_listen = "127.0.0.1:9100";
+  job.job_file = "jobs/x.toml";
   const auto out = with({"train.workers=3"}, job);
   EXPECT_EQ(out.resume_from, job.resume_from);
   EXPECT_EQ(out.metrics_listen, job.metrics_listen);
+  EXPECT_EQ(out.job_file, job.job_file);
+}
+
+// Files named on the command line replace the default job's built-in set:
+// it was refused, "give either a built-in data set or data.format with
+// files, not both", of a set nobody gave.
+TEST(JobOverrides, AFormatOnTheCommandLineTrainsOnFiles) {
+  const auto job = with({"data.format=csv", "data.train=x.csv"}, default_job_config());
+  EXPECT_EQ(job.data_set, "files");
+  EXPECT_EQ(job.data.train, "x.csv");
+  // Named together, the set given is checked as before.
+  EXPECT_NE(
+      error_of({"data.format=csv", "data.train=x.csv", "data.set=fashion-mnist"}).find("not both"),
+      std::string::npos);
 }
 
 TEST(JobOverrides, AppliesToTomlText) {

@@ -50,6 +50,9 @@ void read_data_spec(const toml::table& t, const std::string& src, data_spec& out
     }
   }
   read_string(t, "delimiter", "data", src, out.delimiter);
+  // `--set data.delimiter=\t` on a command line (a TOML string would be
+  // "\t"): the two characters, which no delimiter is, mean a tab.
+  if (out.delimiter == "\\t") out.delimiter = "\t";
   if (const auto* node = t.get("header")) {
     if (node->is_boolean()) {
       out.header = *node->value<bool>() ? 1 : 0;
