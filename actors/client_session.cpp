@@ -96,6 +96,18 @@ void fail(const std::string& context, const part_done& done, api_error err) {
 
 void pump(session_pointer self, std::uint32_t k);
 
+// The error of a call to shard k, which ended with `reason`: an engine
+// stopped on purpose (its shards end with user_shutdown, in this process or
+// a remote one) is `stopped`, as its clock calls are; anything else lost it.
+api_error shard_gone(std::uint32_t k, const caf::error& reason, const char* how) {
+  if (reason == caf::exit_reason::user_shutdown) {
+    return {api_errc::stopped,
+            "shard " + std::to_string(k) + " " + how + ": the engine was stopped"};
+  }
+  return {api_errc::peer_lost,
+          "shard " + std::to_string(k) + " " + how + " (" + describe(reason) + ")"};
+}
+
 // The reply (or error) of part `id` to shard `k`; ignored when the part was
 // already failed (its shard was lost before the reply or timeout came).
 void finish(session_pointer self, std::uint32_t k, std::uint64_t id, bytes* reply,
@@ -103,6 +115,19 @@ void finish(session_pointer self, std::uint32_t k, std::uint64_t id, bytes* repl
   auto& pending = self->state.pending[k];
   auto it = pending.find(id);
   if (it == pending.end()) return;
+  // A request that reached a shard already gone: why it went (an engine
+  // stopped on purpose, or lost) comes with its down message. Said at once,
+  // calls made around stop() failed with peer_lost, "outcome unknown",
+  // instead of stopped.
+  if (err && *err == caf::sec::request_receiver_down) {
+    const auto& lost = self->state.lost[k];
+    if (!lost) return;  // on_down fails it with the reason
+    auto part = std::move(it->second);
+    pending.erase(it);
+    self->state.queue->finished(k);
+    fail(part.context, part.done, shard_gone(k, lost, "is gone"));
+    return pump(self, k);
+  }
   auto part = std::move(it->second);
   pending.erase(it);
   self->state.queue->finished(k);
@@ -202,18 +227,6 @@ void sweep(session_pointer self) {
     for (const auto id : overdue) finish(self, k, id, nullptr, &late);
   }
   if (next != clock_type::time_point::max()) schedule_sweep(self, next);
-}
-
-// The error of a call to shard k, which ended with `reason`: an engine
-// stopped on purpose (its shards end with user_shutdown, in this process or
-// a remote one) is `stopped`, as its clock calls are; anything else lost it.
-api_error shard_gone(std::uint32_t k, const caf::error& reason, const char* how) {
-  if (reason == caf::exit_reason::user_shutdown) {
-    return {api_errc::stopped,
-            "shard " + std::to_string(k) + " " + how + ": the engine was stopped"};
-  }
-  return {api_errc::peer_lost,
-          "shard " + std::to_string(k) + " " + how + " (" + describe(reason) + ")"};
 }
 
 // Sends now, or later once the shard's window has room; in order either way.
