@@ -55,7 +55,7 @@ api_error directory_gone(caf::event_based_actor* self, const directory_actor& di
 
 void client::impl::advance_clock(const clock_group& group, callback<std::int64_t> done) {
   const user_thread_call call;
-  auto c = start<std::int64_t>(std::move(done));
+  auto c = start<std::int64_t>(std::move(done), true);
   if (auto why = check_group(group); !why.empty()) {
     return refuse(c, api_errc::bad_argument,
                   "clock group '" + shown_name(group.name) + "': " + why);
@@ -149,7 +149,7 @@ void client::impl::advance_clock(const clock_group& group, callback<std::int64_t
 
 void client::impl::leave_clock(const clock_group& group, callback<void> done) {
   const user_thread_call call;
-  auto c = start<void>(std::move(done));
+  auto c = start<void>(std::move(done), true);
   if (auto why = check_group(group); !why.empty()) {
     return refuse(c, api_errc::bad_argument,
                   "clock group '" + shown_name(group.name) + "': " + why);

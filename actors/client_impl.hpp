@@ -100,11 +100,15 @@ class client::impl {
   void leave_clock(const clock_group& group, callback<void> done);
 
  private:
+  // A table call, which wait() waits for, or (`clock`) a clock call, which
+  // has no deadline: one parked until the slowest member caught up made
+  // every wait() of the client (any thread's) block as long.
   template <class T>
-  std::shared_ptr<call<T>> start(callback<T> done) {
+  std::shared_ptr<call<T>> start(callback<T> done, bool clock = false) {
     // Not make_shared: the deadline watch's weak reference would keep the
     // whole call allocated until its deadline, not just a control block.
-    return std::shared_ptr<call<T>>(std::make_unique<call<T>>(std::move(done), tracker_));
+    return std::shared_ptr<call<T>>(
+        std::make_unique<call<T>>(std::move(done), clock ? clock_tracker_ : tracker_));
   }
   // The call ends with `timeout` at its deadline even while the session
   // cannot run (deadline_watch.hpp).
@@ -160,6 +164,7 @@ class client::impl {
   std::vector<table_entry> tables_;
   std::unordered_map<std::string, std::size_t> by_name_;
   std::shared_ptr<call_tracker> tracker_ = std::make_shared<call_tracker>();
+  std::shared_ptr<call_tracker> clock_tracker_ = std::make_shared<call_tracker>();
   deadline_watch watch_;
   std::shared_ptr<request_queue> queue_;
   caf::actor session_;

@@ -128,6 +128,25 @@ TEST(ClientClock, ACallWaitingWhenItsClientEndsIsStopped) {
   EXPECT_EQ(r.error().code, api_errc::stopped) << r.error().to_string();
 }
 
+// wait() flushes table calls. It waited for clock calls too, which have no
+// deadline: one member parked until its partner came made the client's
+// every wait(), on any thread, block as long (for good, if none came).
+TEST(ClientClock, WaitDoesNotWaitForAParkedClockCall) {
+  auto eng = start_engine();
+  auto c = eng.client().value();
+  auto parked = c.advance_clock({"parked", 0, 2, 0});  // waits for member 1
+  auto pushed = c.push_dense("w", 0, std::vector<float>(8, 1.0f));
+  auto flushed = std::async(std::launch::async, [&] { return c.wait(); });
+  ASSERT_EQ(flushed.wait_for(10s), std::future_status::ready);
+  EXPECT_TRUE(flushed.get());
+  EXPECT_EQ(pushed.wait_for(0s), std::future_status::ready);  // what wait() is for
+  EXPECT_EQ(parked.wait_for(0s), std::future_status::timeout);
+  auto partner = eng.client().value();
+  ASSERT_TRUE(partner.advance_clock({"parked", 1, 2, 0}).get());
+  ASSERT_EQ(parked.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(parked.get().value(), 1);
+}
+
 // A step the directory refused (here: the wrong group size) was counted on
 // the client all the same, so its member's next call claimed two steps and
 // let a lock-step partner run one ahead. A refused call changes nothing.

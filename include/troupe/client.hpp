@@ -202,7 +202,9 @@ class client {
   /// hold the others back for good.
   std::future<result<void>> leave_clock(const clock_group& group);
 
-  /// Blocks until every call this client issued before wait() has finished.
+  /// Blocks until every table call (lookup, push, pull, push_dense) this
+  /// client issued before wait() has finished; not clock calls, which have
+  /// no deadline and may wait as long as the slowest member takes.
   /// Returns ok, or the first error of the calls that failed since the
   /// previous wait() returned (whether or not their futures were read),
   /// saying how many failed and why: a push fired and forgotten that was
