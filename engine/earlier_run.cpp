@@ -71,9 +71,13 @@ bool same_file(const fs::path& a, const std::string& b) {
   return !b.empty() && fs::equivalent(a, b, ec);
 }
 
-// Whether `name` in `dir`, a regular file, is what a run wrote there.
+// Whether `name` in `dir`, a regular file, is what a run wrote there. An
+// empty one holds nothing to lose: a run interrupted before it wrote its
+// metrics' header leaves one (and was refused as no run's).
 bool of_a_run(const fs::path& dir, const std::string& name) {
   const auto p = dir / name;
+  std::error_code ec;
+  if (fs::file_size(p, ec) == 0 && !ec) return true;
   const auto metrics = dir / "metrics.csv";
   const bool run_metrics = is_regular(metrics) && metrics_of_a_run(metrics);
   if (name == "metrics.csv" || name == "metrics-interrupted.csv") return metrics_of_a_run(p);

@@ -157,6 +157,9 @@ TEST(EarlierRun, FilesNoRunWroteAreNotReplaced) {
   EXPECT_EQ(refusal(job), "");
   std::ofstream(out + "/metrics.csv") << "a,b\n1,2\n";
   EXPECT_NE(refusal(job).find("metrics.csv is no Troupe run's"), std::string::npos);
+  // An empty one (a run interrupted before its header) holds nothing to lose.
+  std::ofstream(out + "/metrics.csv", std::ios::trunc).close();
+  EXPECT_EQ(refusal(job), "");
   // A build before the header wrote job.toml beside its metrics.csv.
   std::ofstream(out + "/metrics.csv") << "time_s,epoch,worker\n0.5,0,0\n";
   std::ofstream(job) << "[job]\nepochs = 1\n";

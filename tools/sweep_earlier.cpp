@@ -63,6 +63,8 @@ std::string first_line(const fs::path& p) {
 // too, is what a sweep wrote (the images and plot data have names no user
 // file would). A job.toml from before its header came with a runs.csv.
 bool of_a_sweep(const fs::path& dir, const std::string& name) {
+  std::error_code ec;
+  if (fs::file_size(dir / name, ec) == 0 && !ec) return true;  // nothing to lose
   const auto line = first_line(dir / name);
   if (name == "summary.md") return line.rfind("# Sweep: ", 0) == 0;
   if (name == "runs.csv") return line.find(",seed,stragglers,wall_s,") != std::string::npos;
