@@ -276,8 +276,10 @@ result<engine> engine::start(engine_options opts) {
   }
   auto p = std::make_unique<impl>();
   try {
+    // Clients refuse a certificate that may not serve ("unsupported
+    // certificate", read by them as a CA mismatch): refused here instead.
     p->rt = std::make_shared<actor_runtime>(opts.threads, tls ? opts.tls : tls_options{},
-                                            opts.peer_timeout);
+                                            opts.peer_timeout, tls_role::serves);
   } catch (const troupe_error& e) {
     return {api_errc::bad_argument, e.what()};
   }

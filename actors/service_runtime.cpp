@@ -45,11 +45,11 @@ const char* to_string(api_errc code) {
 }
 
 service_config::service_config(std::size_t threads, const tls_options& tls,
-                               std::chrono::milliseconds peer_timeout)
+                               std::chrono::milliseconds peer_timeout, tls_role role)
     : actor_config(threads, peer_timeout) {
   register_directory_types(*this);
   if (tls.enabled()) {
-    enable_tls(*this, tls_files{tls.certificate, tls.key, tls.ca, tls.passphrase_file});
+    enable_tls(*this, tls_files{tls.certificate, tls.key, tls.ca, tls.passphrase_file}, role);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "actors/actor_config.hpp"
+#include "engine/tls_files.hpp"
 #include "troupe/result.hpp"
 #include "troupe/tls.hpp"
 
@@ -22,15 +23,18 @@ namespace troupe {
 class service_config : public actor_config {
  public:
   /// With TLS files, the system speaks TLS (enable_tls); throws
-  /// troupe_error when they are unusable.
+  /// troupe_error when they are unusable (for `role`: an engine that
+  /// listens needs a certificate that may serve).
   explicit service_config(std::size_t threads, const tls_options& tls = {},
-                          std::chrono::milliseconds peer_timeout = default_peer_timeout);
+                          std::chrono::milliseconds peer_timeout = default_peer_timeout,
+                          tls_role role = tls_role::connects);
 };
 
 struct actor_runtime {
   explicit actor_runtime(std::size_t threads, const tls_options& tls = {},
-                         std::chrono::milliseconds peer_timeout = default_peer_timeout)
-      : cfg(threads, tls, peer_timeout), sys(cfg) {}
+                         std::chrono::milliseconds peer_timeout = default_peer_timeout,
+                         tls_role role = tls_role::connects)
+      : cfg(threads, tls, peer_timeout, role), sys(cfg) {}
   service_config cfg;
   caf::actor_system sys;
 };

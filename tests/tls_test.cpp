@@ -21,6 +21,7 @@
 #include "engine/job_config.hpp"
 #include "recording_proxy.hpp"
 #include "troupe/client.hpp"
+#include "troupe/engine.hpp"
 
 namespace troupe {
 namespace {
@@ -302,6 +303,18 @@ TEST_F(Tls, AClientCertificateCannotPoseAsANode) {
   EXPECT_NE(last_log.find("trainer.crt may not serve (its extended key usage lacks serverAuth)"),
             std::string::npos)
       << last_log;
+  // Nor does an engine that listens (it started, and every client's
+  // handshake failed with an error that pointed at the client's CA).
+  engine_options serving;
+  serving.tables = {table::dense("w", 4)};
+  serving.listen = "127.0.0.1:0";
+  serving.tls = {(pki / "trainer.crt").string(), (pki / "trainer.key").string(),
+                 (pki / "ca.crt").string(), ""};
+  auto refused = engine::start(serving);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, api_errc::bad_argument);
+  EXPECT_NE(refused.error().message.find("trainer.crt may not serve"), std::string::npos)
+      << refused.error().to_string();
   // A daemon that got past that check anyway (an older build, a patched
   // one) is still refused at the trainer's handshake.
   actor_config cfg;
