@@ -4,6 +4,7 @@
 
 #include <malloc.h>
 
+#include <csignal>
 #include <exception>
 #include <iostream>
 #include <new>
@@ -27,6 +28,13 @@ int main(int argc, char** argv) {
   // memory for the next message instead.
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  // The log goes to stdout: once whatever read it went away (`| head`, a
+  // broken journald stream), the next log line raised SIGPIPE and a node
+  // daemon ended without a word (systemd counts that a clean exit and does
+  // not restart it). A write to a closed pipe is EPIPE now, and a lost log
+  // line is no reason to stop. (Sockets never raised it: CAF sends with
+  // MSG_NOSIGNAL.)
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"Troupe: an actor-based parameter-server training engine"};
   app.require_subcommand(1);
   // The version a workload plugin must be built against is the plugin
