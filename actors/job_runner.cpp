@@ -29,6 +29,7 @@
 #include "engine/earlier_run.hpp"
 #include "engine/memory_estimate.hpp"
 #include "engine/output_lock.hpp"
+#include "engine/shared_dir.hpp"
 #include "engine/store/checkpoint.hpp"
 #include "engine/store/progress_files.hpp"
 #include "engine/store/shard_store.hpp"
@@ -464,9 +465,11 @@ job_summary run_job(const job_config& job_file) {
   }
   namespace fs = std::filesystem;
   std::error_code ec;
-  fs::create_directories(job.output_dir, ec);
-  if (ec)
-    throw troupe_error(errc::io_error, "cannot create " + job.output_dir + ": " + ec.message());
+  // Group-writable below a shared directory (engine/shared_dir.hpp): node
+  // daemons, running as a user of their own, write checkpoints into it.
+  if (auto made = make_shared_dir(job.output_dir); !made) {
+    throw troupe_error(made.code(), made.message());
+  }
   // Held until the run ends: before anything in the directory is touched.
   const auto lock = output_lock::acquire(job.output_dir);
   if (!lock.held()) {

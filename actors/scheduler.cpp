@@ -20,6 +20,7 @@
 #include "actors/timer.hpp"
 #include "engine/clock_table.hpp"
 #include "engine/metrics_log.hpp"
+#include "engine/shared_dir.hpp"
 #include "engine/store/checkpoint.hpp"
 #include "engine/store/progress_files.hpp"
 
@@ -590,6 +591,13 @@ scheduler_actor::behavior_type scheduler_behavior(scheduler_pointer self, job_co
   if (nodes.size() < 2) job.replication = 1;
   self->state.checkpoint_dir =
       std::filesystem::absolute(job.output_dir + "/checkpoints").lexically_normal().string();
+  // Made here, group-writable below a shared directory: nodes running as a
+  // user of their own could not create it in the trainer's output directory.
+  if (job.checkpoint_every > 0) {
+    if (auto made = make_shared_dir(self->state.checkpoint_dir); !made) {
+      spdlog::warn("checkpoints: {}", made.message());
+    }
+  }
   self->state.regression = regression_job(job);
   self->state.validation = early_stopping(job.early_stopping);
   self->state.job = std::move(job);

@@ -13,6 +13,7 @@
 
 #include "actors/actor_config.hpp"
 #include "actors/scheduler_state.hpp"
+#include "engine/shared_dir.hpp"
 
 namespace troupe::scheduler_detail {
 
@@ -107,8 +108,10 @@ void checkpoint_best(scheduler_pointer self, std::int64_t clock, std::uint32_t e
                      double val_loss, std::uint64_t held_round) {
   auto& st = self->state;
   const auto dir = std::filesystem::path(st.checkpoint_dir).parent_path() / "best";
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  // The nodes write into it, as a user of their own on a shared directory.
+  if (auto made = make_shared_dir(dir.string()); !made) {
+    spdlog::warn("keep_best: {}", made.message());
+  }
   auto& b = st.best_round;
   b.waiting.clear();  // a round still under way is superseded by a better model
   b.clock = clock;

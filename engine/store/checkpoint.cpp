@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "engine/physical_memory.hpp"
+#include "engine/shared_dir.hpp"
 #include "engine/store/progress_files.hpp"
 #include "engine/unique_fd.hpp"
 
@@ -461,14 +462,17 @@ status write_checkpoint(const std::string& dir, const checkpoint_header& header,
     return {errc::bad_config, "negative checkpoint clock " + std::to_string(header.clock)};
   }
   std::error_code ec;
-  const bool created = fs::create_directories(dir, ec);
-  if (ec) {
-    return {errc::io_error, "cannot create checkpoint directory " + dir + ": " + ec.message()};
+  const bool created = !fs::exists(dir, ec);
+  // Group-writable below a shared directory: the trainer writes its
+  // progress files here and reads these back (engine/shared_dir.hpp).
+  if (auto st = make_shared_dir(dir); !st) {
+    return {errc::io_error, "cannot create checkpoint directory " + dir + ": " + st.message()};
   }
   const auto path = (fs::path(dir) / checkpoint_file_name(header.shard_id, header.clock)).string();
   const std::string tmp = path + ".tmp";
   std::FILE* file = std::fopen(tmp.c_str(), "wb");
   if (file == nullptr) return errno_status("cannot create " + tmp);
+  share_file(::fileno(file), dir);
   out_stream o(file);
   put_file(o, header, snap, body_size(header, snap));
   status st;

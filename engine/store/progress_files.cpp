@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/shared_dir.hpp"
 #include "engine/store/checkpoint.hpp"
 #include "engine/unique_fd.hpp"
 
@@ -48,6 +49,7 @@ status write_progress_file(const std::string& dir, std::int64_t clock, std::int6
                     (data.empty() ? std::string{} : "data=" + data + "\n");
   {
     unique_fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
+    if (f) share_file(f.get(), dir);
     if (!f || ::write(f.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
         ::fsync(f.get()) != 0) {
       return {errc::io_error, "cannot write " + tmp + ": " + std::strerror(errno)};
