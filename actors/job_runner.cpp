@@ -136,6 +136,17 @@ std::vector<node_actor> connect_nodes(caf::actor_system& sys, caf::scoped_actor&
                                               describe(node.error()) +
                                               connect_failure_hint(node.error(), job.tls));
     }
+    // One daemon under two names (localhost and 127.0.0.1, say) counted as
+    // two nodes: a backup placed "elsewhere" shared its primary's process,
+    // and the job said it ran without one.
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      if (nodes[i].node() == node->node()) {
+        throw troupe_error(errc::bad_config, job.nodes[i] + " and " + address +
+                                                 " are the same node daemon (node id " +
+                                                 caf::to_string(node->node()) +
+                                                 "): name each node once");
+      }
+    }
     if (!secret.empty()) {
       if (auto err = authenticate(self, *node, secret, timeout)) {
         // A refusal is the secret's fault; a timeout or a lost link during

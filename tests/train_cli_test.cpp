@@ -75,6 +75,18 @@ TEST(TrainCli, ExitCodesTellCredentialsAndRunTimeFailuresApart) {
                         dir / "refused.log");
   EXPECT_EQ(refused.wait_exit(seconds(120)), std::optional<int>(3)) << refused.log();
   EXPECT_NE(refused.log().find("auth_failed"), std::string::npos) << refused.log();
+  // One daemon named twice (here the same address; localhost beside
+  // 127.0.0.1 is caught the same way, by its node id): it was two nodes,
+  // and the backups "elsewhere" shared their primaries' process.
+  child_process doubled(
+      {TROUPE_BINARY, "train", "--nodes", node.address() + "," + node.address(), "--secret",
+       (dir / "secret").string(), "--epochs", "1", "-o", (dir / "c").string()},
+      dir / "doubled.log");
+  EXPECT_EQ(doubled.wait_exit(seconds(120)), std::optional<int>(2)) << doubled.log();
+  EXPECT_NE(
+      doubled.log().find(node.address() + " and " + node.address() + " are the same node daemon"),
+      std::string::npos)
+      << doubled.log();
   // The largest rate, lock-step: it diverges however the steps interleave
   // (at 1000 an asynchronous run once finished).
   child_process diverged({TROUPE_BINARY, "train", "--epochs", "1", "--set", "data.train_limit=2000",
