@@ -170,7 +170,9 @@ struct call final : expirable {
     auto done = std::move(done_);
     try {
       const callback_scope scope;
-      done(std::move(r));
+      // An empty callback: fire and forget (wait() reports a failure); it
+      // was called, and logged "a completion callback threw: bad_function_call".
+      if (done) done(std::move(r));
     } catch (const std::exception& e) {
       spdlog::error("client: a completion callback threw: {}", e.what());
     } catch (...) {  // anything else would kill the thread that runs it

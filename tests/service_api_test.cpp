@@ -72,6 +72,25 @@ TEST_F(service, PushThenLookupShowsTheSgdStepExactly) {
   for (std::uint32_t j = 0; j < width; ++j) EXPECT_EQ(after[j], before[j] - 0.5f * g[j]);
 }
 
+// An empty callback makes a call fire and forget: it was called, and
+// logged "a completion callback threw: bad_function_call" per call. A
+// failure is wait()'s to report.
+TEST_F(service, AnEmptyCallbackFiresAndForgets) {
+  const auto before = row_of("emb", 12);
+  ::testing::internal::CaptureStdout();  // where the engine logs
+  c.push("emb", {12}, std::vector<float>(width, 1.0f), nullptr);
+  c.push("emb", {12}, std::vector<float>(width + 1, 1.0f), nullptr);  // refused
+  c.lookup("emb", {12}, nullptr);
+  const auto waited = c.wait();
+  const auto log = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(log.find("callback threw"), std::string::npos) << log;
+  ASSERT_FALSE(waited);
+  EXPECT_EQ(waited.error().code, api_errc::wrong_width) << waited.error().to_string();
+  const auto after = row_of("emb", 12);
+  for (std::uint32_t j = 0; j < width; ++j) EXPECT_EQ(after[j], before[j] - 0.5f);
+  EXPECT_TRUE(c.wait());  // each failure is reported once
+}
+
 TEST_F(service, DuplicateIdsAreLookedUpAndSummed) {
   auto r = c.lookup("emb", {3, 9, 3, 3}).get().value();
   ASSERT_EQ(r.size(), 4u);

@@ -141,8 +141,9 @@ class client {
   /// never block on another call's future in it (it may be the thread that
   /// future needs); wait() there answers bad_argument at once, since it would
   /// wait for the callback itself; issuing new calls and destroying the
-  /// client are fine. An exception it throws is logged and dropped.
-  /// The other calls' callbacks behave the same.
+  /// client are fine. An exception it throws is logged and dropped. An
+  /// empty `done` (nullptr) makes the call fire and forget: wait() reports
+  /// its failure. The other calls' callbacks behave the same.
   ///   c.lookup("emb", ids, [](troupe::result<troupe::rows> r) { reply(std::move(r)); });
   void lookup(const std::string& table, std::vector<std::uint64_t> ids, callback<rows> done);
 
