@@ -34,6 +34,28 @@ engine_options small_engine(std::uint32_t shards = 3, float init = 0.5f) {
   return o;
 }
 
+// A result is a value or an error; an error of code ok made a result<T>
+// that was no value (ok() false) and yet said ok, and value() threw
+// "ok: x". It is `internal` now; a result<void> of code ok is a success.
+TEST(Result, AnErrorOfCodeOkIsNoValueAndSaysSo) {
+  const result<int> r(api_errc::ok, "x");
+  EXPECT_FALSE(r);
+  EXPECT_EQ(r.error().code, api_errc::internal);
+  EXPECT_EQ(r.error().message, "an error of code ok: x");
+  try {
+    (void)r.value();
+    FAIL() << "value() of an error";
+  } catch (const bad_result_access& e) {
+    EXPECT_EQ(e.error().code, api_errc::internal);
+  }
+  const result<int> v(3);
+  EXPECT_TRUE(v);
+  EXPECT_EQ(v.error().code, api_errc::ok);
+  EXPECT_EQ(*v, 3);
+  EXPECT_TRUE(result<void>(api_errc::ok, ""));
+  EXPECT_FALSE(result<void>(api_errc::timeout, "late"));
+}
+
 struct service : ::testing::Test {
   engine eng = engine::start(small_engine()).value();
   client c = eng.client().value();

@@ -60,8 +60,9 @@ template <class T>
 class result {
  public:
   result(T value) : v_(std::move(value)) {}
-  result(api_error error) : v_(std::move(error)) {}
-  result(api_errc code, std::string message) : v_(api_error{code, std::move(message)}) {}
+  /// An error; one of code ok has no value to give, and is `internal`.
+  result(api_error error) : v_(no_ok(std::move(error))) {}
+  result(api_errc code, std::string message) : result(api_error{code, std::move(message)}) {}
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -82,6 +83,10 @@ class result {
  private:
   void check() const {
     if (!ok()) throw bad_result_access(error());
+  }
+  static api_error no_ok(api_error e) {
+    if (e.code == api_errc::ok) e = {api_errc::internal, "an error of code ok: " + e.message};
+    return e;
   }
   std::variant<T, api_error> v_;
 };
