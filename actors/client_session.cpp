@@ -150,15 +150,21 @@ void expire(outgoing_request& req) {
 
 void sweep(session_pointer self);
 
-// A sweep at `at` (at once when `at` passed), unless one comes earlier.
+// A sweep at `at` (at once when `at` passed), unless one comes earlier; at
+// most `sweep_step` ahead (that sweep schedules the next). CAF's clock holds
+// the session's memory until its delayed message is due: a sweep set for a
+// call's deadline plus the grace kept every client ended since, ~1.7 KB
+// each, for up to an hour with an hour's timeout.
 void schedule_sweep(session_pointer self, clock_type::time_point at) {
+  constexpr auto sweep_step = std::chrono::seconds(2);
   auto& st = self->state;
+  const auto now = clock_type::now();
+  at = std::min(at, now + sweep_step);
   if (at >= st.sweep_at) return;
   st.sweep_at = at;
-  const auto now = clock_type::now();
   self->delayed_send(self,
-                     std::chrono::ceil<std::chrono::milliseconds>(std::clamp<clock_type::duration>(
-                         at - now, clock_type::duration::zero(), std::chrono::hours(24))),
+                     std::chrono::ceil<std::chrono::milliseconds>(
+                         std::max<clock_type::duration>(at - now, clock_type::duration::zero())),
                      sweep_atom::value);
 }
 
