@@ -13,6 +13,9 @@
 //     (64 KiB before authentication, ~1 GiB after)       nothing allocated
 //   * has not authenticated `auth_deadline` after it  -> closed by sweep()
 //     connected (slowloris: partial frames, silence)
+//   * sends more than 64 messages before it           -> refused at once
+//     authenticates (requests nonstop, the refusals
+//     never read, piled up unsent in the node)
 //   * closes in the middle of a frame before it ever  -> counted
 //     authenticated (a truncated header)
 //   * fails the TLS handshake (no or a foreign cert)  -> refused, reason logged
@@ -170,6 +173,7 @@ class connection_screen {
   bool admitted_ = false;
   bool authenticated_ = false;
   bool refused_ = false;
+  std::size_t preauth_frames_ = 0;  // frames other than handshakes before authenticating
   frame_screen screen_;
   std::optional<caf::node_id> node_;
 };

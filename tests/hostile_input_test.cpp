@@ -419,6 +419,31 @@ TEST_F(HostileInput, SystemMessagesBeforeAuthenticationAreRefused) {
   EXPECT_EQ(node_actor_id(n.port), receiver) << n.process->log();  // the same node actor
 }
 
+// A peer that sends request after request without authenticating, and
+// reads none of the refusals: the node held every unsent answer (16 such
+// connections took it from 22 MB to 458 MB until the deadline closed
+// them). A real peer needs a hello and an auth; past 64 messages the
+// connection is refused, and the node serves on.
+TEST_F(HostileInput, ManyMessagesBeforeAuthenticatingCloseTheConnection) {
+  nodes.push_back(start_daemon({TROUPE_BINARY, "node", "--listen", "127.0.0.1:0", "--secret",
+                                (dir / "secret").string(), "--name", "chatty"},
+                               dir / "chatty.log"));
+  const auto& n = nodes.back();
+  ASSERT_NE(n.port, 0) << n.process->log();
+  const auto receiver = node_actor_id(n.port);
+  const auto payload = direct_message_of(42);
+  std::string burst = valid_handshake();
+  for (int i = 0; i < 100; ++i) {
+    burst += basp_header(2, static_cast<std::uint32_t>(payload.size()), 0, 0, receiver) + payload;
+  }
+  raw_connection c(n.port);
+  c.send(burst);
+  EXPECT_TRUE(c.closed_by_peer(seconds(10))) << n.process->log();
+  EXPECT_TRUE(wait_for_log(*n.process, "more than 64 messages before authenticating", seconds(10)))
+      << n.process->log();
+  EXPECT_EQ(node_actor_id(n.port), receiver) << n.process->log();  // serving, the same node
+}
+
 // The node guard lets the node's own id through (its local actors send
 // under it), and CAF's handshake tells that id to anyone who connects: a
 // peer without the secret that claimed it passed as authenticated (~1 GiB
