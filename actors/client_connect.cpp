@@ -124,6 +124,14 @@ result<client> client::connect(const std::string& address, const std::string& gi
     return refuse(gone_while_connecting(std::move(e)));
   }
   auto opened = open_client(std::move(rt), *dir, options, std::move(auth));
+  if (!opened && secret.empty() && opened.error().code == api_errc::auth_failed) {
+    // It read "table directory: bad_config: not authenticated (send hello
+    // and auth)": the engine's words to a peer, not the fix.
+    return api_error{api_errc::auth_failed,
+                     "the engine at " + address +
+                         " wants the cluster secret as well as the TLS certificate: give "
+                         "client::connect the secret"};
+  }
   if (!opened) return gone_while_connecting(opened.error());
   return opened;
 }

@@ -229,6 +229,30 @@ TEST_F(Tls, ANodeThatAlsoWantsTheSecretSaysSoToAClientWithTlsAlone) {
   EXPECT_NE(last_log.find("this node requires the cluster secret"), std::string::npos) << last_log;
 }
 
+// The same for a service client: it read "table directory: bad_config: not
+// authenticated (send hello and auth)", the engine's words to a peer.
+TEST_F(Tls, AnEngineThatAlsoWantsTheSecretSaysSoToAServiceClientWithTlsAlone) {
+  std::ofstream(dir / "tables.toml") << "shards = 1\n[[table]]\nname = \"w\"\nkind = "
+                                        "\"dense\"\nsize = 16\nlr = 0.5\n";
+  std::vector<std::string> args{
+      TROUPE_BINARY, "serve",    (dir / "tables.toml").string(), "--listen",
+      "127.0.0.1:0", "--secret", (dir / "secret").string()};
+  const auto flags = tls_flags("n1", pki);
+  args.insert(args.end(), flags.begin(), flags.end());
+  auto engine = start_daemon(args, dir / "serve_both.log");
+  ASSERT_NE(engine.port, 0) << engine.process->log();
+  client_options with_tls;
+  with_tls.connect_timeout = std::chrono::seconds(10);
+  with_tls.tls = {(pki / "trainer.crt").string(), (pki / "trainer.key").string(),
+                  (pki / "ca.crt").string(), ""};
+  auto c = client::connect(engine.address(), "", with_tls);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, api_errc::auth_failed) << c.error().to_string();
+  EXPECT_NE(c.error().message.find("wants the cluster secret as well as the TLS certificate"),
+            std::string::npos)
+      << c.error().to_string();
+}
+
 // The reverse: a client that offers a secret to a node that has none (TLS
 // only) was told "authentication failed (is FILE the cluster's secret?)",
 // and the node logged a wrong proof of a secret it does not have.
