@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -135,6 +136,21 @@ int run_node(const node_config& o, stop_signals& signals) {
         "nothing, and a program that forges CAF's frames can pose as an admitted node; across "
         "machines use TLS (--tls-cert, --tls-key, --tls-ca)",
         name, o.listen);
+  }
+  if (o.metrics != "0" && !o.metrics.empty() && o.metrics == o.listen && listen_port != 0) {
+    // Else the second bind failed with "is the port in use by another process".
+    throw troupe_error(errc::bad_config, "--metrics and --listen name the same address (" +
+                                             o.listen + "): give the metrics a port of their own");
+  }
+  // A directory that is not there refused every job's data or checkpoint
+  // later, one job at a time; said once at the start.
+  for (const auto& [flag, dir] :
+       {std::pair{"--data-dir", o.data_dir}, std::pair{"--checkpoint-dir", o.checkpoint_dir}}) {
+    std::error_code ec;
+    if (!dir.empty() && !std::filesystem::is_directory(dir, ec)) {
+      spdlog::warn("node {}: {} {} is no directory (yet): jobs that need it will fail", name, flag,
+                   dir);
+    }
   }
   // With only TLS, the certificate is the credential: the handshake is skipped.
   const auto secret = o.secret_file.empty() ? make_nonce() : load_secret(o.secret_file);

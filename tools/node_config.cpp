@@ -2,7 +2,9 @@
 
 #include <toml++/toml.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -115,7 +117,12 @@ node_config parse_node_config(std::string_view text, const std::string& source) 
 
 node_config load_node_config(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw troupe_error(errc::io_error, "cannot read the node configuration " + path);
+  if (!in) {
+    // Why, as the secret file's check says it (a daemon user's "Permission
+    // denied" read as a missing file).
+    throw troupe_error(errc::io_error,
+                       "cannot read the node configuration " + path + ": " + std::strerror(errno));
+  }
   std::ostringstream text;
   text << in.rdbuf();
   return parse_node_config(text.str(), path);
