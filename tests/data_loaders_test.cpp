@@ -324,6 +324,11 @@ TEST(CsvLoader, Utf16TextIsNamedAndControlBytesShown) {
       << msg;
   msg = error_of([&] { load_csv(dir.write("nobom.csv", utf16.substr(2)), csv_options{}); });
   EXPECT_TRUE(has(msg, "nobom.csv: NUL bytes in its first line (UTF-16 text?)")) << msg;
+  msg = error_of([&] { load_csv(dir.write("q.csv", "1,2,0\n\"3,4,1\n"), csv_options{}); });
+  EXPECT_TRUE(has(msg,
+                  "q.csv:2: 1 fields, but the first row has 3 (a double quote on it is never "
+                  "closed"))
+      << msg;
   const std::string nul("1,2,0\n3,x\0y,1\n", 14);
   msg = error_of([&] { load_csv(dir.write("ctl.csv", nul), csv_options{}); });
   EXPECT_TRUE(has(msg, "ctl.csv:2: field 2 ('x\\x00y') is not a finite number")) << msg;
@@ -584,6 +589,8 @@ TEST(NpyLoader, MalformedFilesAreErrors) {
   EXPECT_TRUE(has(msg, "empty")) << msg;
   msg = error_of([&] { load_npy_features(dir.write("g.npy", "garbage garbage")); });
   EXPECT_TRUE(has(msg, "not an .npy file")) << msg;
+  msg = error_of([&] { load_npy_features(dir.write_gz("z.npy.gz", "\x93NUMPY and the rest")); });
+  EXPECT_TRUE(has(msg, "z.npy.gz: gzip-compressed: .npy files are memory-mapped")) << msg;
   dataset d;
   d.rows = 2;
   const float bad[2] = {0.5f, 1};

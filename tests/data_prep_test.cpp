@@ -165,6 +165,21 @@ TEST(FileData, SplitsTestAndValidationOffTheTrainingFile) {
   EXPECT_EQ(again.dense_test->features, f.dense_test->features);
 }
 
+// A split of too few rows rounds to none: said so, with the fraction, not
+// only "the test set is empty".
+TEST(FileData, AnEmptySplitSaysWhy) {
+  temp_dir dir("file_empty_split");
+  auto r = csv_request(dir.write("one.csv", "1,2,0\n3,4,1\n"));
+  r.test_fraction = 0.2;
+  auto msg = load_error(r);
+  EXPECT_TRUE(has(msg, "the test set is empty (data.test_fraction 0.2 of ")) << msg;
+  EXPECT_TRUE(has(msg, "one.csv's rows rounds to none")) << msg;
+  r.test_fraction = 0.5;
+  r.spec.validation_fraction = 0.4;
+  msg = load_error(r);
+  EXPECT_TRUE(has(msg, "the validation set is empty (data.validation_fraction 0.4 of ")) << msg;
+}
+
 TEST(FileData, SetsOfDifferentWidthsAreAnErrorNamingBoth) {
   temp_dir dir("file_width");
   auto r = csv_request(dir.write("train.csv", "1,2,0\n3,4,1\n"));

@@ -114,6 +114,13 @@ void leave_out_pandas_index(dataset& d) {
                     "out of the features; name the column in the header to train on it");
 }
 
+// Why a line split into too few fields, when a double quote opened on it is
+// never closed: its fields ran together to the line's end.
+std::string quote_hint(std::string_view line) {
+  if (std::count(line.begin(), line.end(), '"') % 2 == 0) return {};
+  return " (a double quote on it is never closed; a quoted field cannot span lines)";
+}
+
 }  // namespace
 
 std::string numeric_header_warning(const dataset& d) {
@@ -338,7 +345,9 @@ dataset load_csv(const std::string& path, const csv_options& o) {
           }
           label = static_cast<std::size_t>(i);
         }
-        if (width < 2) malformed(in, "a row needs a label and at least one feature");
+        if (width < 2) {
+          malformed(in, "a row needs a label and at least one feature" + quote_hint(line));
+        }
       }
       d.cols = o.has_label ? width - 1 : width;
       if (header.size() == width) {
@@ -356,7 +365,7 @@ dataset load_csv(const std::string& path, const csv_options& o) {
     }
     if (fields.size() != width) {
       malformed(in, std::to_string(fields.size()) + " fields, but the first row has " +
-                        std::to_string(width));
+                        std::to_string(width) + quote_hint(line));
     }
     for (std::size_t i = 0; i < fields.size(); ++i) {
       if (o.has_label && i == label) {

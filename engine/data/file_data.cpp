@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,13 @@
 namespace troupe {
 
 namespace {
+
+// 0.2, not 0.200000.
+std::string shown(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
 
 // `train_label`: the training file's label column name, which a test or
 // validation file's header may place elsewhere (read by name, like its
@@ -205,9 +213,24 @@ file_data dense_files(const file_data_request& r) {
   const int classes = std::max({train.classes, test.classes, validation.classes});
   for (auto* d : {&train, &test, &validation}) d->classes = classes;
   if (train.rows == 0) throw troupe_error(errc::bad_config, s.train + ": no training rows left");
-  if (test.rows == 0) throw troupe_error(errc::bad_config, "the test set is empty");
+  // Said with what made it so: a split of too few rows rounds to none.
+  if (test.rows == 0) {
+    throw troupe_error(
+        errc::bad_config,
+        "the test set is empty" +
+            (has_test ? std::string(" (") + s.test + " holds no rows" +
+                            (r.test_limit > 0 ? " within data.test_limit" : "") + ")"
+                      : " (data.test_fraction " + shown(r.test_fraction) + " of " + s.train +
+                            "'s rows rounds to none: give more rows, a larger "
+                            "fraction or a data.test file)"));
+  }
   if (has_validation && validation.rows == 0) {
-    throw troupe_error(errc::bad_config, "the validation set is empty");
+    throw troupe_error(
+        errc::bad_config,
+        "the validation set is empty" +
+            (s.validation.empty() ? " (data.validation_fraction " + shown(s.validation_fraction) +
+                                        " of " + s.train + "'s rows rounds to none)"
+                                  : std::string(" (") + s.validation + " holds no rows)"));
   }
   file_data out;
   out.dense_train = shared(std::move(train));

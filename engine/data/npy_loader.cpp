@@ -82,6 +82,11 @@ npy_array parse(const mapped_file& f, const std::string& path) {
     throw troupe_error(errc::io_error, path + ": " + why);
   };
   const unsigned char* p = f.data();
+  // Memory-mapped: a compressed one cannot be (it read "not an .npy file").
+  if (f.size() >= 2 && p[0] == 0x1f && p[1] == 0x8b) {
+    return bad(
+        "gzip-compressed: .npy files are memory-mapped, not streamed; decompress it (gunzip)");
+  }
   if (f.size() < 10 || std::memcmp(p, "\x93NUMPY", 6) != 0) return bad("not an .npy file");
   const int major = p[6];
   std::size_t header_len = 0, offset = 0;
