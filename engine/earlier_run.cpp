@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "engine/errors.hpp"
+#include "engine/node_paths.hpp"
 #include "engine/output_lock.hpp"
 
 namespace troupe {
@@ -87,18 +88,6 @@ bool of_a_run(const fs::path& dir, const std::string& name) {
   return run_metrics || (is_regular(dir / "summary.txt") && summary_of_a_run(dir / "summary.txt"));
 }
 
-fs::path normal(const fs::path& p) {
-  std::error_code ec;
-  auto c = fs::weakly_canonical(p, ec);
-  return ec ? fs::absolute(p, ec).lexically_normal() : c;
-}
-
-// Whether `p` lies in directory `d`.
-bool inside(const fs::path& p, const fs::path& d) {
-  const auto rel = normal(p).lexically_relative(normal(d));
-  return !rel.empty() && *rel.begin() != "..";
-}
-
 }  // namespace
 
 void refuse_files_of_no_run(const std::string& dir, const std::string& job_file) {
@@ -115,9 +104,10 @@ void refuse_files_of_no_run(const std::string& dir, const std::string& job_file)
             "give another output directory (-o DIR), or move the file away");
   }
   const auto previous = root / "previous";
-  if (!job_file.empty() && inside(job_file, previous)) {
-    const auto p = normal(job_file);
-    if (p.parent_path() == normal(previous) && is_regular(p) &&
+  if (!job_file.empty() && is_within(previous.string(), job_file)) {
+    std::error_code ec;
+    const auto p = fs::weakly_canonical(job_file, ec);
+    if (!ec && p.parent_path() == fs::weakly_canonical(previous, ec) && is_regular(p) &&
         of_a_run(p.parent_path(), p.filename().string())) {
       return;  // an earlier run's own: the new run writes it again
     }

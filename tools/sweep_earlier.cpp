@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/errors.hpp"
+#include "engine/node_paths.hpp"
 #include "tools/sweep_plots.hpp"
 #include "tools/sweep_report.hpp"
 
@@ -38,18 +39,6 @@ void move(const fs::path& from, const fs::path& to) {
 bool same_file(const fs::path& a, const std::string& b) {
   std::error_code ec;
   return !b.empty() && fs::equivalent(a, b, ec);
-}
-
-fs::path normal(const fs::path& p) {
-  std::error_code ec;
-  auto c = fs::weakly_canonical(p, ec);
-  return ec ? fs::absolute(p, ec).lexically_normal() : c;
-}
-
-// Whether `p` lies in directory `d`.
-bool inside(const fs::path& p, const fs::path& d) {
-  const auto rel = normal(p).lexically_relative(normal(d));
-  return !rel.empty() && *rel.begin() != "..";
 }
 
 std::string first_line(const fs::path& p) {
@@ -103,8 +92,9 @@ std::size_t set_aside_earlier(const std::string& dir, const std::string& keep) {
     }
     moves.emplace_back(p, name);
   }
-  if (!keep.empty() && inside(keep, root / "previous")) {
-    const auto kept = normal(keep);
+  if (!keep.empty() && is_within((root / "previous").string(), keep)) {
+    std::error_code ec;
+    const auto kept = fs::weakly_canonical(keep, ec);
     if (kept.filename() != "job.toml" || !of_a_sweep(kept.parent_path(), "job.toml")) {
       throw troupe_error(errc::bad_config, "the job file " + keep + " lies in " + dir +
                                                "/previous, which a sweep into " + dir +
