@@ -53,9 +53,10 @@ std::string first_line(const fs::path& p) {
   return line;
 }
 
+// Followed: a link under a run's name is written through.
 bool is_regular(const fs::path& p) {
   std::error_code ec;
-  return fs::is_regular_file(fs::symlink_status(p, ec));
+  return fs::is_regular_file(p, ec);
 }
 
 bool metrics_of_a_run(const fs::path& p) {
@@ -83,12 +84,23 @@ bool of_a_run(const fs::path& dir, const std::string& name) {
   const bool run_metrics = is_regular(metrics) && metrics_of_a_run(metrics);
   if (name == "metrics.csv" || name == "metrics-interrupted.csv") return metrics_of_a_run(p);
   if (name == "summary.txt") return summary_of_a_run(p);
-  if (name == "job.toml") return first_line(p) == run_job_header || run_metrics;
+  if (name == "job.toml") return written_job_file(p.string(), run_job_header);
   // report.txt: the workload's own words; it comes with a run's metrics.
   return run_metrics || (is_regular(dir / "summary.txt") && summary_of_a_run(dir / "summary.txt"));
 }
 
 }  // namespace
+
+bool written_job_file(const std::string& path, std::string_view header) {
+  std::ifstream in(path);
+  std::string line;
+  for (bool first = true; std::getline(in, line); first = false) {
+    if (first && line == header) return true;
+    const auto at = line.find_first_not_of(" \t");
+    if (at != std::string::npos && line[at] == '#') return false;
+  }
+  return true;
+}
 
 void refuse_files_of_no_run(const std::string& dir, const std::string& job_file) {
   const fs::path root(dir);

@@ -51,10 +51,16 @@ earlier_run set_aside_earlier_run(const std::string& dir);
 /// file under a run's name that no run wrote (a user's own job.toml or
 /// summary.txt: a run into `dir` would overwrite it or move it into
 /// previous/, where the next run deletes it), or when `job_file`, the job
-/// being run, lies in `dir`/previous/ and is no run's. A run's job.toml
-/// begins with run_job_header (or, from builds before it, sits beside a
-/// run's metrics.csv); its metrics files begin with their header, its
-/// summary.txt holds samples_per_s=.
+/// being run, lies in `dir`/previous/ and is no run's. A run's job.toml is
+/// written_job_file(run_job_header); its metrics files begin with their
+/// header, its summary.txt holds samples_per_s=. Links are judged by what
+/// they point at (the run would write through them).
 void refuse_files_of_no_run(const std::string& dir, const std::string& job_file);
+
+/// Whether the job file at `path` is one a program wrote: it begins with
+/// `header`, or holds no comment line (a run's or sweep's job.toml before
+/// the header, every key at its value). Replaced by the run's own, such a
+/// file loses nothing; a user's file with comments is no program's.
+bool written_job_file(const std::string& path, std::string_view header);
 
 }  // namespace troupe

@@ -160,10 +160,23 @@ TEST(EarlierRun, FilesNoRunWroteAreNotReplaced) {
   // An empty one (a run interrupted before its header) holds nothing to lose.
   std::ofstream(out + "/metrics.csv", std::ios::trunc).close();
   EXPECT_EQ(refusal(job), "");
-  // A build before the header wrote job.toml beside its metrics.csv.
+  // A build before the header wrote job.toml without it, and without
+  // comments (every key at its value), also alone where a run failed early.
   std::ofstream(out + "/metrics.csv") << "time_s,epoch,worker\n0.5,0,0\n";
   std::ofstream(job) << "[job]\nepochs = 1\n";
   EXPECT_EQ(refusal(job), "");
+  fs::remove(out + "/metrics.csv");
+  fs::remove(out + "/summary.txt");
+  EXPECT_EQ(refusal(job), "");
+  // A link under a run's name is judged by what it points at: the run
+  // wrote through it (the user's commented job file overwritten).
+  fs::remove(job);
+  const auto mine = dir.file("myjob.toml");
+  std::ofstream(mine) << "# mine\n[job]\n";
+  fs::create_symlink(mine, job);
+  EXPECT_NE(refusal(mine).find("is no Troupe run's job.toml (it is the job file given)"),
+            std::string::npos);
+  fs::remove(job);
 
   // previous/ is replaced by the next run set aside: a job file there that
   // no run wrote would go with it.

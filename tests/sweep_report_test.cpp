@@ -676,12 +676,23 @@ TEST_F(SweepReportFiles, FilesNoSweepWroteStopTheSweep) {
   EXPECT_EQ(refusal(dir_ + "/job.toml"), "");  // the sweep's own job file stays where it is
   EXPECT_EQ(read("job.toml"), "# my job\n[job]\n");
   EXPECT_TRUE(fs::exists(dir_ + "/previous/runs.csv"));
+  // That job file, left unwritten beside the sweep's runs.csv, is still the
+  // user's: the next sweep (of another job file) is refused, not moving it
+  // into previous/ for the one after to delete.
   write_report(dir_, info(), synthetic_runs());
+  why = refusal(dir_ + "/other.toml");
+  EXPECT_TRUE(contains(why, dir_ + "/job.toml is no sweep's job.toml")) << why;
+  EXPECT_EQ(read("job.toml"), "# my job\n[job]\n");
   std::ofstream(dir_ + "/job.toml") << sweep_job_header << "\n[job]\n";
-  std::ofstream(dir_ + "/previous/mine.toml") << "[job]\n";
+  std::ofstream(dir_ + "/previous/mine.toml") << "# mine\n[job]\n";
   why = refusal(dir_ + "/previous/mine.toml");
   EXPECT_TRUE(contains(why, "the job file " + dir_ + "/previous/mine.toml lies in")) << why;
+  std::ofstream(dir_ + "/previous/job.toml") << sweep_job_header << "\n[job]\n";
   EXPECT_EQ(refusal(dir_ + "/previous/job.toml"), "");  // an earlier sweep's own
+  // A summary of the builds before Dec 4 ("# Staleness sweep: ") is a sweep's.
+  write_report(dir_, info(), synthetic_runs());
+  std::ofstream(dir_ + "/summary.md") << "# Staleness sweep: fashion_mlp\n";
+  EXPECT_EQ(refusal(""), "");
 }
 
 TEST_F(SweepReportFiles, GnuplotCopesWithASweepWithoutResults) {

@@ -7,6 +7,7 @@
 #include <system_error>
 #include <vector>
 
+#include "engine/earlier_run.hpp"
 #include "engine/errors.hpp"
 #include "engine/node_paths.hpp"
 #include "tools/sweep_plots.hpp"
@@ -55,13 +56,15 @@ bool of_a_sweep(const fs::path& dir, const std::string& name) {
   std::error_code ec;
   if (fs::file_size(dir / name, ec) == 0 && !ec) return true;  // nothing to lose
   const auto line = first_line(dir / name);
-  if (name == "summary.md") return line.rfind("# Sweep: ", 0) == 0;
+  // Builds before Dec 4 began it "# Staleness sweep: ".
+  if (name == "summary.md") {
+    return line.rfind("# Sweep: ", 0) == 0 || line.rfind("# Staleness sweep: ", 0) == 0;
+  }
   if (name == "runs.csv") return line.find(",seed,stragglers,wall_s,") != std::string::npos;
   if (name == "curves.csv") return line.find(",seed,time_s,clock,") != std::string::npos;
-  if (name == "job.toml") {
-    return line == sweep_job_header ||
-           (fs::exists(dir / "runs.csv") && of_a_sweep(dir, "runs.csv"));
-  }
+  // Not "beside a runs.csv": the user's own job file given as DIR/job.toml
+  // stays unwritten beside the sweep's runs.csv.
+  if (name == "job.toml") return written_job_file((dir / name).string(), sweep_job_header);
   return true;
 }
 
