@@ -20,8 +20,10 @@ bool group_shared(const fs::path& dir) {
 }  // namespace
 
 status make_shared_dir(const std::string& dir) {
-  const auto target = fs::absolute(fs::path(dir)).lexically_normal();
-  // The directories to create, deepest last, and the one they go into.
+  // As given, not lexically normalised: "link/../out" is out beside the
+  // link's target, where the caller then writes.
+  const fs::path target(dir);
+  // The directories to create, and the one they go into.
   std::vector<fs::path> missing;
   auto existing = target;
   std::error_code ec;
@@ -30,8 +32,9 @@ status make_shared_dir(const std::string& dir) {
     if (existing == existing.parent_path()) break;
     existing = existing.parent_path();
   }
+  if (existing.empty()) existing = ".";
   fs::create_directories(target, ec);
-  if (ec) return {errc::io_error, "cannot create " + dir + ": " + ec.message()};
+  if (ec) return {errc::io_error, "cannot create directory " + dir + ": " + ec.message()};
   if (!group_shared(existing)) return {};
   for (const auto& d : missing) {
     // Others' access stays as the umask left it (none under the unit's).

@@ -465,9 +465,7 @@ status write_checkpoint(const std::string& dir, const checkpoint_header& header,
   const bool created = !fs::exists(dir, ec);
   // Group-writable below a shared directory: the trainer writes its
   // progress files here and reads these back (engine/shared_dir.hpp).
-  if (auto st = make_shared_dir(dir); !st) {
-    return {errc::io_error, "cannot create checkpoint directory " + dir + ": " + st.message()};
-  }
+  if (auto st = make_shared_dir(dir); !st) return {errc::io_error, "checkpoints: " + st.message()};
   const auto path = (fs::path(dir) / checkpoint_file_name(header.shard_id, header.clock)).string();
   const std::string tmp = path + ".tmp";
   std::FILE* file = std::fopen(tmp.c_str(), "wb");
