@@ -108,8 +108,14 @@ template <class T>
 struct call final : expirable {
   using value_type = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
-  call(std::function<void(result<T>)> done, std::shared_ptr<call_tracker> tracker)
-      : done_(std::move(done)), tracker_(std::move(tracker)), ticket_(tracker_->open()) {}
+  /// `failures`: where a failure is told (wait() reads it), when not
+  /// `tracker`, which knows the call is open (clock calls: not waited for).
+  call(std::function<void(result<T>)> done, std::shared_ptr<call_tracker> tracker,
+       std::shared_ptr<call_tracker> failures = nullptr)
+      : done_(std::move(done)),
+        tracker_(std::move(tracker)),
+        failures_(failures ? std::move(failures) : tracker_),
+        ticket_(tracker_->open()) {}
   call(const call&) = delete;
   call& operator=(const call&) = delete;
   /// A call dropped without completing (its parts were lost on the way)
@@ -166,7 +172,7 @@ struct call final : expirable {
  private:
   // Runs the callback once, whoever completed the call.
   void finish(result<T> r) {
-    if (!r) tracker_->failed(r.error());
+    if (!r) failures_->failed(r.error());
     auto done = std::move(done_);
     try {
       const callback_scope scope;
@@ -183,6 +189,7 @@ struct call final : expirable {
 
   std::function<void(result<T>)> done_;
   std::shared_ptr<call_tracker> tracker_;
+  std::shared_ptr<call_tracker> failures_;
   std::uint64_t ticket_;
   std::optional<api_error> error_;
   std::atomic<bool> completed_{false};

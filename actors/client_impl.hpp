@@ -102,13 +102,14 @@ class client::impl {
  private:
   // A table call, which wait() waits for, or (`clock`) a clock call, which
   // has no deadline: one parked until the slowest member caught up made
-  // every wait() of the client (any thread's) block as long.
+  // every wait() of the client (any thread's) block as long. The failures
+  // of both are wait()'s to report.
   template <class T>
   std::shared_ptr<call<T>> start(callback<T> done, bool clock = false) {
     // Not make_shared: the deadline watch's weak reference would keep the
     // whole call allocated until its deadline, not just a control block.
     return std::shared_ptr<call<T>>(
-        std::make_unique<call<T>>(std::move(done), clock ? clock_tracker_ : tracker_));
+        std::make_unique<call<T>>(std::move(done), clock ? clock_tracker_ : tracker_, tracker_));
   }
   // The call ends with `timeout` at its deadline even while the session
   // cannot run (deadline_watch.hpp).

@@ -141,6 +141,12 @@ TEST(ClientClock, WaitDoesNotWaitForAParkedClockCall) {
   EXPECT_TRUE(flushed.get());
   EXPECT_EQ(pushed.wait_for(0s), std::future_status::ready);  // what wait() is for
   EXPECT_EQ(parked.wait_for(0s), std::future_status::timeout);
+  // A clock call fired and forgotten (no callback) that fails is still
+  // wait()'s to report, as a table call's is.
+  c.advance_clock({"parked", 5, 2, 0}, nullptr);  // member 5 of 2: refused
+  const auto told = c.wait();
+  ASSERT_FALSE(told);
+  EXPECT_EQ(told.error().code, api_errc::bad_argument) << told.error().to_string();
   auto partner = eng.client().value();
   ASSERT_TRUE(partner.advance_clock({"parked", 1, 2, 0}).get());
   ASSERT_EQ(parked.wait_for(10s), std::future_status::ready);
