@@ -12,38 +12,6 @@ user_thread_call::~user_thread_call() {
   caf::logger::set_current_actor_system(nullptr);
 }
 
-const char* to_string(api_errc code) {
-  switch (code) {
-    case api_errc::ok:
-      return "ok";
-    case api_errc::bad_argument:
-      return "bad_argument";
-    case api_errc::unknown_table:
-      return "unknown_table";
-    case api_errc::wrong_width:
-      return "wrong_width";
-    case api_errc::out_of_range:
-      return "out_of_range";
-    case api_errc::non_finite:
-      return "non_finite";
-    case api_errc::timeout:
-      return "timeout";
-    case api_errc::peer_lost:
-      return "peer_lost";
-    case api_errc::unreachable:
-      return "unreachable";
-    case api_errc::auth_failed:
-      return "auth_failed";
-    case api_errc::stopped:
-      return "stopped";
-    case api_errc::overloaded:
-      return "overloaded";
-    case api_errc::internal:
-      return "internal";
-  }
-  return "internal";
-}
-
 service_config::service_config(std::size_t threads, const tls_options& tls,
                                std::chrono::milliseconds peer_timeout, tls_role role)
     : actor_config(threads, peer_timeout) {

@@ -31,8 +31,39 @@ enum class api_errc {
   overloaded,     ///< the client's queue was full: refused at once, nothing was sent
 };
 
-/// Stable lower-case name, e.g. "wrong_width".
-const char* to_string(api_errc code);
+/// Stable lower-case name, e.g. "wrong_width". Inline: a workload plugin
+/// uses these headers without linking a Troupe library.
+inline const char* to_string(api_errc code) {
+  switch (code) {
+    case api_errc::ok:
+      return "ok";
+    case api_errc::bad_argument:
+      return "bad_argument";
+    case api_errc::unknown_table:
+      return "unknown_table";
+    case api_errc::wrong_width:
+      return "wrong_width";
+    case api_errc::out_of_range:
+      return "out_of_range";
+    case api_errc::non_finite:
+      return "non_finite";
+    case api_errc::timeout:
+      return "timeout";
+    case api_errc::peer_lost:
+      return "peer_lost";
+    case api_errc::unreachable:
+      return "unreachable";
+    case api_errc::auth_failed:
+      return "auth_failed";
+    case api_errc::stopped:
+      return "stopped";
+    case api_errc::overloaded:
+      return "overloaded";
+    case api_errc::internal:
+      return "internal";
+  }
+  return "internal";
+}
 
 struct api_error {
   api_errc code = api_errc::internal;
