@@ -53,7 +53,10 @@ int main(int argc, char** argv) {
                  "workload plugin (a shared library defining troupe_register_workloads, see "
                  "include/troupe/workload.hpp) whose model kinds jobs may use; repeatable. Give it "
                  "to every process of a job: train, and node on every node")
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile)
+      // One file a --plugin: greedy, `--plugin x.so job.toml` took the job
+      // file for a second plugin ("cannot load workload plugin job.toml").
+      ->allow_extra_args(false);
   auto train = troupe::cli::add_train_command(app);
   auto sweep = troupe::cli::add_sweep_command(app);
   auto node = troupe::cli::add_node_command(app);
