@@ -120,7 +120,7 @@ void refuse_files_of_no_run(const std::string& dir, const std::string& job_file)
     std::error_code ec;
     const auto p = fs::weakly_canonical(job_file, ec);
     if (!ec && p.parent_path() == fs::weakly_canonical(previous, ec) && is_regular(p) &&
-        of_a_run(p.parent_path(), p.filename().string())) {
+        p.filename() == "job.toml" && of_a_run(p.parent_path(), "job.toml")) {
       return;  // an earlier run's own: the new run writes it again
     }
     throw troupe_error(errc::bad_config,

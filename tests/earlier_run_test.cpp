@@ -184,6 +184,9 @@ TEST(EarlierRun, FilesNoRunWroteAreNotReplaced) {
   const auto kept = out + "/previous/mine.toml";
   std::ofstream(kept) << "[job]\n";
   EXPECT_NE(refusal(kept).find("lies in " + out + "/previous"), std::string::npos);
+  // Also beside the earlier run's metrics there: it goes with previous/.
+  std::ofstream(out + "/previous/metrics.csv") << "time_s,epoch,worker\n0.5,0,0\n";
+  EXPECT_NE(refusal(kept).find("lies in " + out + "/previous"), std::string::npos);
   std::ofstream(out + "/previous/job.toml") << run_job_header << "\n[job]\n";
   EXPECT_EQ(refusal(out + "/previous/job.toml"), "");
   EXPECT_EQ(refusal(dir.file("elsewhere.toml")), "");
