@@ -340,7 +340,10 @@ TEST(Training, ResumesFromTheLastCompleteCheckpointSkippingABrokenOne) {
   const auto resumed = run_job(job);
   EXPECT_EQ(resumed.resumed_from_clock, 200) << summary_line(resumed);
   EXPECT_EQ(resumed.epochs, 4u);
-  EXPECT_GT(resumed.test_accuracy, 0.70) << summary_line(resumed);
+  // A model trained on, not one restored wrong (chance is 0.10). 4 epochs
+  // of 12,000 rows end at 0.72-0.77 unloaded; a loaded CI machine's
+  // interleaving ended at 0.6915 once, against the 0.70 this said.
+  EXPECT_GT(resumed.test_accuracy, 0.60) << summary_line(resumed);
   // Clock 200 is in the third epoch: the resumed run redoes epochs 3 and 4.
   EXPECT_EQ(resumed.steps, 2u * 2u * 94u) << summary_line(resumed);
   // Every step of the resumed run was applied on both shards: none of its
