@@ -119,20 +119,15 @@ void finish(session_pointer self, std::uint32_t k, std::uint64_t id, bytes* repl
   // stopped on purpose, or lost) comes with its down message. Said at once,
   // calls made around stop() failed with peer_lost, "outcome unknown",
   // instead of stopped.
-  if (err && *err == caf::sec::request_receiver_down) {
-    const auto& lost = self->state.lost[k];
-    if (!lost) return;  // on_down fails it with the reason
-    auto part = std::move(it->second);
-    pending.erase(it);
-    self->state.queue->finished(k);
-    fail(part.context, part.done, shard_gone(k, lost, "is gone"));
-    return pump(self, k);
-  }
+  const bool gone = err && *err == caf::sec::request_receiver_down;
+  if (gone && !self->state.lost[k]) return;  // on_down fails it with the reason
   auto part = std::move(it->second);
   pending.erase(it);
   self->state.queue->finished(k);
   if (reply) {
     part.done(reply, nullptr);
+  } else if (gone) {
+    fail(part.context, part.done, shard_gone(k, self->state.lost[k], "is gone"));
   } else {
     const auto e = to_api_error(*err, part.context + " (shard " + std::to_string(k) + ")");
     part.done(nullptr, &e);

@@ -16,15 +16,11 @@ namespace troupe {
 
 namespace {
 
+using steady = std::chrono::steady_clock;
+
 // Messages a peer may send before it authenticates, handshakes aside: a
 // hello and an auth (and the odd retry) are what a real one needs.
 constexpr std::size_t max_preauth_frames = 64;
-
-}  // namespace
-
-namespace {
-
-using steady = std::chrono::steady_clock;
 
 std::string peer_of(int fd) {
   auto addr = caf::io::network::remote_addr_of_fd(fd);

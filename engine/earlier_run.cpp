@@ -80,13 +80,13 @@ bool of_a_run(const fs::path& dir, const std::string& name) {
   const auto p = dir / name;
   std::error_code ec;
   if (fs::file_size(p, ec) == 0 && !ec) return true;
-  const auto metrics = dir / "metrics.csv";
-  const bool run_metrics = is_regular(metrics) && metrics_of_a_run(metrics);
   if (name == "metrics.csv" || name == "metrics-interrupted.csv") return metrics_of_a_run(p);
   if (name == "summary.txt") return summary_of_a_run(p);
   if (name == "job.toml") return written_job_file(p.string(), run_job_header);
   // report.txt: the workload's own words; it comes with a run's metrics.
-  return run_metrics || (is_regular(dir / "summary.txt") && summary_of_a_run(dir / "summary.txt"));
+  const auto metrics = dir / "metrics.csv", summary = dir / "summary.txt";
+  return (is_regular(metrics) && metrics_of_a_run(metrics)) ||
+         (is_regular(summary) && summary_of_a_run(summary));
 }
 
 }  // namespace

@@ -55,17 +55,17 @@ std::string first_line(const fs::path& p) {
 bool of_a_sweep(const fs::path& dir, const std::string& name) {
   std::error_code ec;
   if (fs::file_size(dir / name, ec) == 0 && !ec) return true;  // nothing to lose
+  // Not "beside a runs.csv": the user's own job file given as DIR/job.toml
+  // stays unwritten beside the sweep's runs.csv.
+  if (name == "job.toml") return written_job_file((dir / name).string(), sweep_job_header);
+  if (name != "summary.md" && name != "runs.csv" && name != "curves.csv") return true;
   const auto line = first_line(dir / name);
   // Builds before Dec 4 began it "# Staleness sweep: ".
   if (name == "summary.md") {
     return line.rfind("# Sweep: ", 0) == 0 || line.rfind("# Staleness sweep: ", 0) == 0;
   }
   if (name == "runs.csv") return line.find(",seed,stragglers,wall_s,") != std::string::npos;
-  if (name == "curves.csv") return line.find(",seed,time_s,clock,") != std::string::npos;
-  // Not "beside a runs.csv": the user's own job file given as DIR/job.toml
-  // stays unwritten beside the sweep's runs.csv.
-  if (name == "job.toml") return written_job_file((dir / name).string(), sweep_job_header);
-  return true;
+  return line.find(",seed,time_s,clock,") != std::string::npos;
 }
 
 }  // namespace

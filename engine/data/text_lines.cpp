@@ -10,14 +10,6 @@ namespace troupe {
 
 namespace {
 
-// Drops a line's "\r" (Windows line ends) and, on the first line, the UTF-8
-// byte order mark some editors write: left in, it makes the first data row
-// look like a header (and it silently goes) or hides a header's first name.
-void trim_ends(std::string_view& line, bool first) {
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (first && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
-}
-
 // UTF-16 text (Windows' "Unicode" save) has a NUL byte in every ASCII
 // character: read as bytes, its first field's error message ended at the
 // first NUL ("field 1 ('"), saying nothing of why.
@@ -31,6 +23,17 @@ void refuse_utf16(std::string_view first_line, const std::string& path) {
                            ": a data file must be UTF-8 (or ASCII) text; save it as such, e.g. "
                            "iconv -f UTF-16 -t UTF-8");
   }
+}
+
+// Drops a line's "\r" (Windows line ends) and, on the first line, the UTF-8
+// byte order mark some editors write: left in, it makes the first data row
+// look like a header (and it silently goes) or hides a header's first name;
+// and refuses UTF-16 text there.
+void trim_ends(std::string_view& line, bool first, const std::string& path) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (!first) return;
+  if (line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
+  refuse_utf16(line, path);
 }
 
 }  // namespace
@@ -106,14 +109,12 @@ bool text_lines::next(std::string_view& line) {
       carry_.append(start, len);
       line = carry_;
     }
-    trim_ends(line, line_number_ == 1);
-    if (line_number_ == 1) refuse_utf16(line, path_);
+    trim_ends(line, line_number_ == 1, path_);
     return true;
   }
   ++line_number_;
   line = carry_;
-  trim_ends(line, line_number_ == 1);
-  if (line_number_ == 1) refuse_utf16(line, path_);
+  trim_ends(line, line_number_ == 1, path_);
   return true;
 }
 
